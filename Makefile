@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: MIT
+# floodgate build. Read top to bottom; see docs/STYLE.md section 2.9.
+#
+#   make                 release build (hardened): build/release/floodgate
+#   make run             install missing Debian packages, build, start on ./data
+#   make check           every test: lint, ASan+UBSan unit + integration, fuzz corpus replay
+#   make BUILD=debug|asan|release|fuzz
+#   make unit | integ | fuzz-replay | fuzz | lint | format | bench
+
+BUILD ?= release
+CC ?= cc
+ifeq ($(BUILD),fuzz)
+CC := clang
+endif
+
+PKGS := libuv inih jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread
+
+WARN := -std=c17 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+        -Wvla -Wundef -Wwrite-strings -Wpointer-arith -Wimplicit-fallthrough -Wcast-qual -Werror
+BASE := -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -MMD -MP
+
+ifeq ($(BUILD),release)
+OPT := -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+LDOPT := -pie -Wl,-z,relro,-z,now
+else ifeq ($(BUILD),debug)
+OPT := -O0 -g3 -DFG_TESTING
+LDOPT :=
+else ifeq ($(BUILD),asan)
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT := -O1 -g $(SAN) -DFG_TESTING
+LDOPT := $(SAN)
+else ifeq ($(BUILD),fuzz)
+SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT := -O1 -g $(SAN) -DFG_TESTING -DFG_FUZZING
+LDOPT := -fsanitize=fuzzer,address,undefined
+else
+$(error BUILD must be release, debug, asan or fuzz)
+endif
+
+CFLAGS_ALL := $(WARN) $(BASE) $(OPT) $(CFLAGS)
+LDFLAGS_ALL := $(LDOPT) $(LDFLAGS)
+OUT := build/$(BUILD)
+
+# Everything but main.c goes into a library that tests and fuzzers link against.
+LIB_SRC := $(filter-out src/main.c,$(wildcard src/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(OUT)/%.o)
+LIB := $(OUT)/libfloodgate.a
+BIN := $(OUT)/floodgate
+
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+HARNESS_OBJ := $(OUT)/tests/harness.o
+
+FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+
+.PHONY: all run check unit integ fuzz-replay fuzz lint format bench deps clean docs
+all: $(BIN)
+
+$(OUT)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(OUT)/src/main.o $(LIB)
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+# ---- first run ---------------------------------------------------------------------------
+deps:
+	@scripts/install-deps
+
+run: deps
+	@$(MAKE) --no-print-directory BUILD=release
+	@mkdir -p data
+	build/release/floodgate --listen 127.0.0.1:8080 --data-dir ./data
+
+# ---- tests -------------------------------------------------------------------------------
+$(HARNESS_OBJ): tests/unit/harness.c tests/unit/harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -c $< -o $@
+
+$(OUT)/tests/%: tests/unit/%.c $(HARNESS_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit $< $(HARNESS_OBJ) $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+unit: $(UNIT_BIN)
+	@tests/run-unit $(UNIT_BIN)
+
+integ: $(BIN)
+	FLOODGATE_BIN=$(abspath $(BIN)) python3 -m unittest discover -s tests/integration -t . -v
+
+# Replays every fuzz corpus through the targets, built with a plain main() (gcc, sanitizers).
+FUZZ_REPLAY_BIN := $(FUZZ_TARGETS:%=$(OUT)/fuzz/replay_%)
+$(OUT)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< fuzz/replay_main.c $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+fuzz-replay: $(FUZZ_REPLAY_BIN)
+	@for t in $(FUZZ_TARGETS); do $(OUT)/fuzz/replay_$$t fuzz/corpus/$$t || exit 1; done
+
+# libFuzzer: make BUILD=fuzz fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 60
+FUZZ_BIN := $(FUZZ_TARGETS:%=$(OUT)/fuzz/fuzz_%)
+$(OUT)/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+fuzz: $(FUZZ_BIN)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/out/$$t; \
+	  $(OUT)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/$$t.dict \
+	    fuzz/out/$$t fuzz/corpus/$$t || exit 1; \
+	done
+
+# The README's test command. asan is the build that tests run on.
+check: deps
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory BUILD=asan unit integ fuzz-replay
+	@$(MAKE) --no-print-directory BUILD=release
+
+lint:
+	@tools/lint
+
+format:
+	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.[ch] tests/unit/*/*.c fuzz/*.c)
+
+docs: $(BIN)
+	tools/gen-docs $(BIN)
+
+bench: deps
+	@$(MAKE) --no-print-directory BUILD=release
+	bench/http.sh
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(OUT)/src/main.d

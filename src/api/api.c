@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* The route table and helpers shared by the handlers. */
+#include "api/api.h"
+
+#include <http_parser.h>
+#include <stdio.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "http/http.h"
+#include "http/http_router.h"
+#include "loop/pool.h"
+#include "metrics/met.h"
+
+struct route_def {
+    unsigned methods;
+    const char *pattern;
+    http_handler_cb fn;
+};
+
+static const struct route_def routes[] = {
+    {HTTP_M(HTTP_GET), "/healthz", api_healthz},
+    {HTTP_M(HTTP_GET), "/readyz", api_readyz},
+    {HTTP_M(HTTP_GET), "/metrics", api_metrics},
+#ifdef FG_TESTING
+    /* Test-build only (make BUILD=asan|debug): drive the worker pool and body parsing. */
+    {HTTP_M(HTTP_POST), "/test/work", api_test_work},
+    {HTTP_M(HTTP_POST) | HTTP_M(HTTP_PUT), "/test/echo", api_test_echo},
+#endif
+};
+
+struct http_router *api_router_new(void)
+{
+    struct http_router *rt = http_router_new();
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        int rc = http_router_add(rt, routes[i].methods, routes[i].pattern, routes[i].fn);
+        if (rc < 0) {
+            log_msg(LOG_ERROR, "route %s: %s", routes[i].pattern, err_str(rc));
+            http_router_free(rt);
+            return NULL;
+        }
+    }
+    return rt;
+}
+
+int api_submit(struct http_request *r, struct pool_job *j)
+{
+    struct api_ctx *ctx = r->app;
+    int rc = pool_submit(ctx->sh->pool, ctx->lp, j);
+
+    if (rc == ERR_OK)
+        return ERR_OK;
+    /* Full (or stopping): say so now rather than queue without bound. Retry-After is the
+     * time the queue needs to drain at the measured service rate, at least 1 s. */
+    uint64_t ms = rc == ERR_LIMIT ? pool_expected_wait_ms(ctx->sh->pool) : 1000;
+    char secs[24];
+    snprintf(secs, sizeof(secs), "%llu", (unsigned long long)(ms / 1000 + 1));
+    met_add(&ctx->met->pool_rejected, 1);
+    http_add_header(r, "Retry-After", secs);
+    http_respond_error(r, 503, "temporarily_unavailable", "server busy, retry later");
+    return ERR_LIMIT;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP API: the route table and the handlers. Only api/ maps ERR_* codes to HTTP
+ * statuses and bodies. Each loop thread has an api_ctx (r->app in handlers); what all
+ * threads share is in api_shared, written before the loops start, read-only afterwards
+ * except for the atomics.
+ */
+#ifndef API_API_H
+#define API_API_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct cfg;
+struct http_request;
+struct http_router;
+struct loop;
+struct met_shard;
+struct pool;
+struct pool_job;
+
+struct api_shared {
+    const struct cfg *cfg;
+    struct pool *pool;
+    const struct http_router *rt;
+    _Atomic unsigned *open_conns;
+    _Atomic int draining;
+    int64_t started_at; /* wall-clock seconds */
+};
+
+struct api_ctx {
+    struct api_shared *sh;
+    struct loop *lp;
+    struct met_shard *met;
+};
+
+/* Builds the route table. Main thread. */
+struct http_router *api_router_new(void);
+
+/* Queues `j` on the worker pool for request `r`. On a full queue answers 503 with an honest
+ * Retry-After and returns ERR_LIMIT (the job's callbacks never run); otherwise returns
+ * ERR_OK and the handler must return HTTP_ASYNC and answer in j->on_done. Loop thread. */
+int api_submit(struct http_request *r, struct pool_job *j);
+
+/* handlers, by file */
+int api_healthz(struct http_request *r);
+int api_readyz(struct http_request *r);
+int api_metrics(struct http_request *r);
+#ifdef FG_TESTING
+int api_test_work(struct http_request *r);
+int api_test_echo(struct http_request *r);
+#endif
+
+#endif

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Operations endpoints: liveness, readiness and Prometheus metrics. /metrics sums the
+ * per-thread shards at scrape time; it is the only place that reads them.
+ */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/version.h"
+#include "http/http.h"
+#include "http/http_router.h"
+#include "loop/pool.h"
+#include "metrics/met.h"
+
+int api_healthz(struct http_request *r)
+{
+    http_respond_json(r, 200, "{\"status\":\"ok\"}");
+    return HTTP_DONE;
+}
+
+int api_readyz(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+
+    if (atomic_load(&ctx->sh->draining)) {
+        http_respond_json(r, 503, "{\"status\":\"draining\"}");
+        return HTTP_DONE;
+    }
+    if (access(ctx->sh->cfg->data_dir, W_OK) != 0) {
+        http_respond_json(r, 503, "{\"status\":\"unavailable\",\"reason\":\"data_dir\"}");
+        return HTTP_DONE;
+    }
+    http_respond_json(r, 200, "{\"status\":\"ready\"}");
+    return HTTP_DONE;
+}
+
+static void counter(struct buf *b, const char *name, const char *help, uint64_t v)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+               (unsigned long long)v);
+}
+
+static void gauge(struct buf *b, const char *name, const char *help, double v)
+{
+    buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+}
+
+static const char *route_label(const struct http_router *rt, unsigned id)
+{
+    const char *p = http_router_pattern(rt, id);
+    return p ? p : "unmatched";
+}
+
+static void http_metrics(struct buf *b, const struct http_router *rt, const struct met_shard *m)
+{
+    unsigned nroutes = http_router_count(rt);
+
+    buf_puts(b, "# HELP floodgate_http_requests_total HTTP requests answered, by route and "
+                "status.\n# TYPE floodgate_http_requests_total counter\n");
+    for (unsigned rid = 0; rid <= nroutes; rid++) {
+        for (unsigned s = 0; s < MET_S_COUNT; s++) {
+            uint64_t v = m->req[rid][s];
+            if (!v)
+                continue;
+            unsigned code = met_slot_status(s);
+            if (code)
+                buf_printf(b, "floodgate_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+                           route_label(rt, rid), code, (unsigned long long)v);
+            else
+                buf_printf(b, "floodgate_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                           route_label(rt, rid), (unsigned long long)v);
+        }
+    }
+    buf_puts(b, "# HELP floodgate_http_request_duration_seconds Time from the first byte of a "
+                "request to its answer.\n# TYPE floodgate_http_request_duration_seconds "
+                "histogram\n");
+    for (unsigned rid = 0; rid <= nroutes; rid++) {
+        uint64_t cum = 0;
+        for (unsigned i = 0; i < MET_LAT_BUCKETS; i++)
+            cum += m->lat[rid][i];
+        if (!cum)
+            continue;
+        const char *label = route_label(rt, rid);
+        cum = 0;
+        for (unsigned i = 0; i < MET_LAT_BUCKETS; i++) {
+            cum += m->lat[rid][i];
+            if (i < MET_LAT_BUCKETS - 1)
+                buf_printf(b,
+                           "floodgate_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"}"
+                           " %llu\n",
+                           label, met_lat_bounds[i], (unsigned long long)cum);
+            else
+                buf_printf(b,
+                           "floodgate_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"}"
+                           " %llu\n",
+                           label, (unsigned long long)cum);
+        }
+        buf_printf(b, "floodgate_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", label,
+                   (double)m->lat_sum_us[rid] / 1e6);
+        buf_printf(b, "floodgate_http_request_duration_seconds_count{route=\"%s\"} %llu\n", label,
+                   (unsigned long long)cum);
+    }
+}
+
+static void pool_metrics(struct buf *b, struct pool *p)
+{
+    struct pool_stats st;
+    uint64_t cum = 0;
+
+    pool_stats(p, &st);
+    gauge(b, "floodgate_worker_queue_depth", "Jobs waiting for a worker thread.", st.depth);
+    gauge(b, "floodgate_worker_queue_capacity", "Jobs the worker queue holds before 503.",
+          st.capacity);
+    gauge(b, "floodgate_worker_busy", "Jobs running on worker threads now.", st.running);
+    gauge(b, "floodgate_worker_threads", "Worker threads.", st.threads);
+    buf_puts(b, "# HELP floodgate_worker_jobs_total Worker jobs by outcome.\n"
+                "# TYPE floodgate_worker_jobs_total counter\n");
+    buf_printf(b, "floodgate_worker_jobs_total{result=\"completed\"} %llu\n",
+               (unsigned long long)st.completed);
+    buf_printf(b, "floodgate_worker_jobs_total{result=\"rejected\"} %llu\n",
+               (unsigned long long)st.rejected);
+    counter(b, "floodgate_worker_busy_seconds_total", "Time spent running jobs.",
+            st.work_ns_sum / 1000000000u);
+    buf_puts(b, "# HELP floodgate_worker_queue_wait_seconds Time jobs waited in the queue.\n"
+                "# TYPE floodgate_worker_queue_wait_seconds histogram\n");
+    for (unsigned i = 0; i < 8; i++) {
+        cum += st.wait_hist[i];
+        if (i < 7)
+            buf_printf(b, "floodgate_worker_queue_wait_seconds_bucket{le=\"%g\"} %llu\n",
+                       pool_wait_bounds[i], (unsigned long long)cum);
+        else
+            buf_printf(b, "floodgate_worker_queue_wait_seconds_bucket{le=\"+Inf\"} %llu\n",
+                       (unsigned long long)cum);
+    }
+    buf_printf(b, "floodgate_worker_queue_wait_seconds_sum %.6f\n", (double)st.wait_ns_sum / 1e9);
+    buf_printf(b, "floodgate_worker_queue_wait_seconds_count %llu\n", (unsigned long long)cum);
+}
+
+int api_metrics(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    static __thread struct met_shard sum; /* 20 KiB: not on the loop's stack */
+    struct buf b;
+
+    met_sum(&sum);
+    buf_init(&b, 4u << 20);
+    http_metrics(&b, ctx->sh->rt, &sum);
+    gauge(&b, "floodgate_http_connections_open", "Open client connections.",
+          atomic_load(ctx->sh->open_conns));
+    counter(&b, "floodgate_http_connections_accepted_total", "Connections accepted.",
+            sum.conn_accepted);
+    counter(&b, "floodgate_http_connections_rejected_total",
+            "Connections refused over max_connections.", sum.conn_rejected);
+    counter(&b, "floodgate_http_timeouts_total", "Connections cut by a header, body, idle or "
+            "write timeout.", sum.conn_timed_out);
+    counter(&b, "floodgate_http_bad_requests_total",
+            "Malformed or over-limit requests answered 4xx/5xx and closed.", sum.bad_requests);
+    counter(&b, "floodgate_http_received_bytes_total", "Bytes read from clients.", sum.bytes_in);
+    counter(&b, "floodgate_http_sent_bytes_total", "Bytes written to clients.", sum.bytes_out);
+    counter(&b, "floodgate_worker_rejected_requests_total",
+            "Requests answered 503 because the worker queue was full.", sum.pool_rejected);
+    pool_metrics(&b, ctx->sh->pool);
+    gauge(&b, "floodgate_process_start_time_seconds", "Start time, seconds since the epoch.",
+          (double)ctx->sh->started_at);
+    int rc = buf_printf(&b, "# HELP floodgate_build_info Build version.\n"
+                            "# TYPE floodgate_build_info gauge\n"
+                            "floodgate_build_info{version=\"%s\"} 1\n",
+                        FG_VERSION);
+    if (rc)
+        http_respond_error(r, 500, "server_error", "metrics too large");
+    else
+        http_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
+    buf_fini(&b);
+    return HTTP_DONE;
+}

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* Growable buffer; doubling growth bounded by the cap given at init. */
+#include "core/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+
+void buf_init(struct buf *b, size_t max)
+{
+    b->p = NULL;
+    b->len = b->cap = 0;
+    b->max = max;
+}
+
+void buf_fini(struct buf *b)
+{
+    mem_free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+int buf_reserve(struct buf *b, size_t n)
+{
+    if (b->cap - b->len >= n)
+        return ERR_OK;
+    if (n > b->max - b->len)
+        return ERR_LIMIT;
+    size_t want = b->len + n;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < want)
+        cap *= 2;
+    if (cap > b->max)
+        cap = b->max;
+    char *p = mem_realloc(b->p, cap);
+    if (!p)
+        return ERR_NOMEM;
+    b->p = p;
+    b->cap = cap;
+    return ERR_OK;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+    int rc = buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return ERR_OK;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    char small[256];
+
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return ERR_INVAL;
+    if ((size_t)n < sizeof(small))
+        return buf_append(b, small, (size_t)n);
+    int rc = buf_reserve(b, (size_t)n + 1);
+    if (rc)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return ERR_OK;
+}
+
+int buf_json_escape(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    /* Worst case every byte becomes \u00XX: reserve once instead of per byte. */
+    int rc = buf_reserve(b, n * 6);
+    if (rc)
+        return rc;
+    char *o = b->p + b->len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+        } else if (c < 0x20 || c == 0x7f) {
+            *o++ = '\\';
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    b->len = (size_t)(o - b->p);
+    return ERR_OK;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+        return;
+    }
+    memmove(b->p, b->p + n, b->len - n);
+    b->len -= n;
+}
+
+void buf_shrink(struct buf *b, size_t keep)
+{
+    if (b->len == 0 && b->cap > keep)
+        buf_fini(b);
+}

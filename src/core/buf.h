@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Growable byte buffer with a hard cap fixed at init (curl's dynbuf rule): growth past `max`
+ * fails with ERR_LIMIT, so a client can never make one grow without bound. The struct is
+ * embedded by its owner; buf_fini releases the memory. Not thread-safe: one owner.
+ */
+#ifndef CORE_BUF_H
+#define CORE_BUF_H
+
+#include <stddef.h>
+
+struct buf {
+    char *p;
+    size_t len;
+    size_t cap;
+    size_t max;
+};
+
+/* Allocates nothing. */
+void buf_init(struct buf *b, size_t max);
+void buf_fini(struct buf *b);
+
+/* Makes room for `n` more bytes. ERR_LIMIT past the cap, ERR_NOMEM if allocation fails. */
+int buf_reserve(struct buf *b, size_t n);
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_puts(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends `s` with JSON string escaping (no surrounding quotes). */
+int buf_json_escape(struct buf *b, const char *s, size_t n);
+
+/* Forgets the contents, keeps the memory. */
+static inline void buf_reset(struct buf *b)
+{
+    b->len = 0;
+}
+
+/* Removes the first `n` bytes. */
+void buf_consume(struct buf *b, size_t n);
+
+/* Frees the memory if more than `keep` bytes are held and the buffer is empty. */
+void buf_shrink(struct buf *b, size_t keep);
+
+#endif

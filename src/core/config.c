@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The configuration table and its three readers (INI via libinih, environment, flags).
+ * Values are parsed strictly: a size or duration with trailing junk, a number out of its
+ * range or an unknown key is an error naming the source and line, never a silent default.
+ */
+#include "core/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+enum kind { K_STR, K_UINT, K_INT, K_SIZE, K_DUR, K_LEVEL };
+
+struct key {
+    const char *section;
+    const char *name; /* INI key; env is FLOODGATE_<NAME>, flag is --<name with - for _> */
+    enum kind kind;
+    size_t off;
+    long long min, max;
+    const char *def; /* default, as text: parsed like any other source */
+    const char *help;
+};
+
+#define F(field) offsetof(struct cfg, field)
+
+static const struct key keys[] = {
+    {"server", "listen", K_STR, F(listen), 0, 0, "127.0.0.1:8080",
+     "address to listen on, HOST:PORT or [V6]:PORT; port 0 picks a free port (logged)"},
+    {"server", "data_dir", K_STR, F(data_dir), 0, 0, "./data",
+     "directory of the embedded store (created if missing)"},
+    {"server", "threads", K_UINT, F(threads), 0, 256, "0",
+     "event-loop threads, each with its own SO_REUSEPORT listener; 0 = one per core"},
+    {"server", "max_connections", K_UINT, F(max_connections), 1, 1000000, "10000",
+     "open connections across all threads; more are answered 503 and closed"},
+    {"server", "drain_timeout", K_DUR, F(drain_timeout_ms), 0, 3600000, "10s",
+     "on SIGTERM/SIGINT, how long in-flight requests may take before connections are cut"},
+    {"limits", "max_header_bytes", K_SIZE, F(max_header_bytes), 256, 1 << 20, "16k",
+     "request line plus headers; more is 431"},
+    {"limits", "max_headers", K_UINT, F(max_headers), 1, 1000, "64",
+     "number of header fields; more is 431"},
+    {"limits", "max_url_bytes", K_SIZE, F(max_url_bytes), 16, 1 << 20, "8k",
+     "request target length; more is 414"},
+    {"limits", "max_body_bytes", K_SIZE, F(max_body_bytes), 0, 64 << 20, "64k",
+     "request body; more is 413"},
+    {"limits", "header_timeout", K_DUR, F(header_timeout_ms), 100, 3600000, "10s",
+     "time to receive a request's line and headers (slowloris); then 408 and close"},
+    {"limits", "body_timeout", K_DUR, F(body_timeout_ms), 100, 3600000, "10s",
+     "time to receive a request body once headers are in; then 408 and close"},
+    {"limits", "idle_timeout", K_DUR, F(idle_timeout_ms), 100, 3600000, "60s",
+     "keep-alive connection idle time before it is closed"},
+    {"limits", "write_timeout", K_DUR, F(write_timeout_ms), 100, 3600000, "10s",
+     "time a client may take to accept a pending response before it is cut"},
+    {"workers", "workers", K_UINT, F(workers), 0, 256, "0",
+     "worker threads for CPU-heavy jobs (password hashing); 0 = one per core"},
+    {"workers", "worker_queue", K_UINT, F(worker_queue), 1, 1000000, "1024",
+     "jobs waiting for a worker; when full, requests get 503 with Retry-After"},
+    {"workers", "worker_nice", K_INT, F(worker_nice), 0, 19, "10",
+     "nice value of worker threads, so loop threads win the CPU when hashing saturates it"},
+    {"log", "log_level", K_LEVEL, F(log_level), 0, 0, "info", "debug, info, warn, error or off"},
+    {"log", "log_file", K_STR, F(log_file), 0, 0, "-",
+     "JSON-lines log file, - for stderr; reopened on SIGHUP"},
+    {"log", "access_log", K_STR, F(access_log), 0, 0, "",
+     "JSON-lines access log (buffered), - for stdout, empty for none; reopened on SIGHUP"},
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static void set_err(struct cfg_error *e, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(struct cfg_error *e, const char *where, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!e)
+        return;
+    size_t n = strlen(where);
+    if (n >= sizeof(e->where))
+        n = sizeof(e->where) - 1;
+    memcpy(e->where, where, n);
+    e->where[n] = '\0';
+    va_start(ap, fmt);
+    vsnprintf(e->what, sizeof(e->what), fmt, ap);
+    va_end(ap);
+}
+
+/* Parses a whole decimal number with an optional suffix from `units` (name, multiplier). */
+static int parse_scaled(const char *s, const char *const *units, const long long *mult,
+                        long long *out)
+{
+    char *end;
+
+    if (*s < '0' || *s > '9')
+        return ERR_INVAL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return ERR_INVAL;
+    long long m = 1;
+    if (*end) {
+        int found = 0;
+        for (int i = 0; units[i]; i++) {
+            if (strcmp(end, units[i]) == 0) {
+                m = mult[i];
+                found = 1;
+                break;
+            }
+        }
+        if (!found)
+            return ERR_INVAL;
+    } else if (units == NULL) {
+        return ERR_INVAL;
+    }
+    if (v > (unsigned long long)(INT64_MAX / m))
+        return ERR_INVAL;
+    *out = (long long)v * m;
+    return ERR_OK;
+}
+
+static const char *const size_units[] = {"", "b", "k", "K", "kb", "KB", "m", "M", "mb", "MB", NULL};
+static const long long size_mult[] = {1, 1, 1024, 1024, 1024, 1024, 1 << 20, 1 << 20, 1 << 20, 1 << 20};
+static const char *const dur_units[] = {"ms", "s", "m", "h", NULL};
+static const long long dur_mult[] = {1, 1000, 60000, 3600000};
+
+static int apply(struct cfg *c, const struct key *k, const char *val, const char *where,
+                 struct cfg_error *e)
+{
+    char *dst = (char *)c + k->off;
+    long long v = 0;
+    int rc = ERR_OK;
+
+    switch (k->kind) {
+    case K_STR:
+        if (strlen(val) >= CFG_STR_MAX) {
+            set_err(e, where, "%s: value longer than %d bytes", k->name, CFG_STR_MAX - 1);
+            return ERR_INVAL;
+        }
+        memcpy(dst, val, strlen(val) + 1);
+        return ERR_OK;
+    case K_LEVEL: {
+        int l = log_level_parse(val);
+        if (l < 0) {
+            set_err(e, where, "%s: '%s' is not one of debug, info, warn, error, off", k->name,
+                    val);
+            return ERR_INVAL;
+        }
+        *(int *)(void *)dst = l;
+        return ERR_OK;
+    }
+    case K_UINT:
+    case K_INT: {
+        char *end;
+        errno = 0;
+        v = strtoll(val, &end, 10);
+        if (errno || end == val || *end)
+            rc = ERR_INVAL;
+        break;
+    }
+    case K_SIZE:
+        rc = parse_scaled(val, size_units, size_mult, &v);
+        break;
+    case K_DUR:
+        /* A bare number is ambiguous for a duration; ask for the unit. */
+        rc = parse_scaled(val, dur_units, dur_mult, &v);
+        if (rc == ERR_OK && strspn(val, "0123456789") == strlen(val) && v != 0)
+            rc = ERR_INVAL;
+        break;
+    }
+    if (rc) {
+        if (k->kind == K_SIZE)
+            set_err(e, where, "%s: '%s' is not a size (e.g. 16k, 1m, 512)", k->name, val);
+        else if (k->kind == K_DUR)
+            set_err(e, where, "%s: '%s' is not a duration (e.g. 500ms, 10s, 2m)", k->name, val);
+        else
+            set_err(e, where, "%s: '%s' is not a whole number", k->name, val);
+        return ERR_INVAL;
+    }
+    if (v < k->min || v > k->max) {
+        char range[64];
+        snprintf(range, sizeof(range), "%lld..%lld", k->min, k->max);
+        set_err(e, where, "%s: %s is out of range (%s)", k->name, val, range);
+        return ERR_INVAL;
+    }
+    if (k->kind == K_INT)
+        *(int *)(void *)dst = (int)v;
+    else
+        *(unsigned *)(void *)dst = (unsigned)v;
+    return ERR_OK;
+}
+
+void cfg_defaults(struct cfg *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < NKEYS; i++) {
+        int rc = apply(c, &keys[i], keys[i].def, "default", NULL);
+        if (rc) {
+            fprintf(stderr, "floodgate: bad built-in default for %s\n", keys[i].name);
+            abort();
+        }
+    }
+}
+
+static const struct key *find_key(const char *section, const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].name, name) == 0 && (!section || strcmp(keys[i].section, section) == 0))
+            return &keys[i];
+    return NULL;
+}
+
+struct ini_ctx {
+    struct cfg *c;
+    const char *path;
+    struct cfg_error *e;
+    int failed;
+    int lineno;
+};
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *x = user;
+    const char *where = x->path;
+
+    if (x->failed)
+        return 0; /* Only the first error is reported; inih returns its line. */
+    const struct key *k = find_key(section, name);
+    if (!k) {
+        const struct key *other = find_key(NULL, name);
+        if (other)
+            set_err(x->e, where, "key '%s' belongs in section [%s]", name, other->section);
+        else
+            set_err(x->e, where, "unknown key '%s' in section [%s]", name, section);
+        x->failed = 1;
+        return 0;
+    }
+    if (apply(x->c, k, value, where, x->e)) {
+        x->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+int cfg_load_file(struct cfg *c, const char *path, struct cfg_error *e)
+{
+    struct ini_ctx x = {c, path, e, 0, 0};
+    int rc = ini_parse(path, on_ini, &x);
+
+    if (rc == -1) {
+        set_err(e, path, "cannot open: %s", strerror(errno));
+        return ERR_IO;
+    }
+    if (rc == -2) {
+        set_err(e, path, "out of memory");
+        return ERR_NOMEM;
+    }
+    if (rc > 0) {
+        if (e) {
+            char where[sizeof(e->where)];
+            int n = snprintf(where, sizeof(where), "%s:%d", path, rc);
+            if (n > 0)
+                memcpy(e->where, where, sizeof(where));
+            if (!x.failed)
+                set_err(e, where, "syntax error (expected [section] or key = value)");
+        }
+        return ERR_INVAL;
+    }
+    return ERR_OK;
+}
+
+/* FLOODGATE_MAX_BODY_BYTES -> max_body_bytes */
+static const struct key *key_for_env(const char *var, size_t len)
+{
+    char name[64];
+
+    if (len >= sizeof(name))
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char ch = var[i];
+        name[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch | 0x20) : ch;
+    }
+    name[len] = '\0';
+    return find_key(NULL, name);
+}
+
+int cfg_load_env(struct cfg *c, char *const *envp, struct cfg_error *e)
+{
+    static const char prefix[] = "FLOODGATE_";
+
+    for (; envp && *envp; envp++) {
+        const char *s = *envp;
+        if (strncmp(s, prefix, sizeof(prefix) - 1) != 0)
+            continue;
+        const char *name = s + sizeof(prefix) - 1;
+        const char *eq = strchr(name, '=');
+        if (!eq)
+            continue;
+        char where[96];
+        int wn = snprintf(where, sizeof(where), "%.*s", (int)(eq - s), s);
+        if (wn < 0 || (size_t)wn >= sizeof(where)) {
+            set_err(e, "environment", "variable name too long");
+            return ERR_INVAL;
+        }
+        /* FLOODGATE_CONFIG names the file itself; it is read by main, not a key. */
+        if (strcmp(where, "FLOODGATE_CONFIG") == 0)
+            continue;
+        const struct key *k = key_for_env(name, (size_t)(eq - name));
+        if (!k) {
+            set_err(e, where, "unknown setting '%s' (see floodgate --help)", where);
+            return ERR_INVAL;
+        }
+        int rc = apply(c, k, eq + 1, where, e);
+        if (rc)
+            return rc;
+    }
+    return ERR_OK;
+}
+
+int cfg_set_flag(struct cfg *c, const char *flag, const char *value, struct cfg_error *e)
+{
+    char name[64];
+    size_t n = strlen(flag);
+
+    if (n < 3 || n - 2 >= sizeof(name) || flag[0] != '-' || flag[1] != '-')
+        return ERR_NOTFOUND;
+    for (size_t i = 2; i <= n; i++)
+        name[i - 2] = flag[i] == '-' ? '_' : flag[i];
+    const struct key *k = find_key(NULL, name);
+    if (!k)
+        return ERR_NOTFOUND;
+    if (!value) {
+        set_err(e, flag, "%s needs a value", flag);
+        return ERR_INVAL;
+    }
+    return apply(c, k, value, flag, e);
+}
+
+int cfg_split_hostport(const char *s, char *host, size_t hostcap, unsigned *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return ERR_INVAL;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || strchr(s, ':') != colon)
+            return ERR_INVAL;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostcap)
+        return ERR_INVAL;
+    const char *ps = colon + 1;
+    if (!*ps || strspn(ps, "0123456789") != strlen(ps) || strlen(ps) > 5)
+        return ERR_INVAL;
+    unsigned long p = strtoul(ps, NULL, 10);
+    if (p > 65535)
+        return ERR_INVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (unsigned)p;
+    return ERR_OK;
+}
+
+int cfg_validate(const struct cfg *c, struct cfg_error *e)
+{
+    char host[256];
+    unsigned port;
+
+    if (cfg_split_hostport(c->listen, host, sizeof(host), &port)) {
+        set_err(e, "listen", "'%s' is not HOST:PORT or [V6]:PORT", c->listen);
+        return ERR_INVAL;
+    }
+    if (c->max_url_bytes > c->max_header_bytes) {
+        set_err(e, "max_url_bytes", "must not exceed max_header_bytes");
+        return ERR_INVAL;
+    }
+    if (!c->data_dir[0]) {
+        set_err(e, "data_dir", "must not be empty");
+        return ERR_INVAL;
+    }
+    return ERR_OK;
+}
+
+static void flag_name(const struct key *k, char *dst, size_t cap)
+{
+    snprintf(dst, cap, "--%s", k->name);
+    for (char *p = dst + 2; *p; p++)
+        if (*p == '_')
+            *p = '-';
+}
+
+static void env_name(const struct key *k, char *dst, size_t cap)
+{
+    snprintf(dst, cap, "FLOODGATE_%s", k->name);
+    for (char *p = dst; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 32);
+}
+
+void cfg_print_help(FILE *f)
+{
+    char flag[80];
+    const char *section = "";
+
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        if (strcmp(section, k->section) != 0) {
+            section = k->section;
+            fprintf(f, "\n  [%s]\n", section);
+        }
+        flag_name(k, flag, sizeof(flag));
+        fprintf(f, "  %-22s %s (default: %s)\n", flag, k->help, *k->def ? k->def : "none");
+    }
+}
+
+void cfg_print_markdown(FILE *f)
+{
+    char flag[80], env[80];
+
+    fprintf(f, "| INI `[section] key` | flag | environment | default | meaning |\n");
+    fprintf(f, "|---|---|---|---|---|\n");
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        flag_name(k, flag, sizeof(flag));
+        env_name(k, env, sizeof(env));
+        fprintf(f, "| `[%s] %s` | `%s` | `%s` | `%s` | %s |\n", k->section, k->name, flag, env,
+                k->def, k->help);
+    }
+}

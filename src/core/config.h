@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration: built-in defaults, then an INI file, then FLOODGATE_* environment variables,
+ * then command-line flags, each overriding the last. Every key is described once, in the
+ * table in config.c, which also produces `floodgate --help` and docs/configuration.md, so
+ * the three cannot drift apart. Unknown keys are errors. The struct is filled on the main
+ * thread before any loop starts and is read-only afterwards (a snapshot).
+ */
+#ifndef CORE_CONFIG_H
+#define CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define CFG_STR_MAX 1024
+
+struct cfg {
+    /* [server] */
+    char listen[CFG_STR_MAX];
+    char data_dir[CFG_STR_MAX];
+    unsigned threads; /* 0: one per core */
+    unsigned max_connections;
+    unsigned drain_timeout_ms;
+    /* [limits] */
+    unsigned max_header_bytes;
+    unsigned max_headers;
+    unsigned max_url_bytes;
+    unsigned max_body_bytes;
+    unsigned header_timeout_ms;
+    unsigned body_timeout_ms;
+    unsigned idle_timeout_ms;
+    unsigned write_timeout_ms;
+    /* [workers] */
+    unsigned workers; /* 0: one per core */
+    unsigned worker_queue;
+    int worker_nice;
+    /* [log] */
+    int log_level;
+    char log_file[CFG_STR_MAX];
+    char access_log[CFG_STR_MAX];
+};
+
+/* Error detail for the user: where and what. */
+struct cfg_error {
+    char where[CFG_STR_MAX + 32]; /* "file.ini:12", "FLOODGATE_LISTEN" or "--listen" */
+    char what[512];
+};
+
+/* Fills `c` with the defaults. */
+void cfg_defaults(struct cfg *c);
+
+/* Applies an INI file. ERR_INVAL (with `e` set, line number included) or ERR_IO. */
+int cfg_load_file(struct cfg *c, const char *path, struct cfg_error *e);
+/* Applies FLOODGATE_* variables from `envp` (NULL-terminated "K=V" list). */
+int cfg_load_env(struct cfg *c, char *const *envp, struct cfg_error *e);
+/* Applies one command-line flag `--name` with `value`. ERR_NOTFOUND if no key has that flag
+ * (so the caller can try its own flags), ERR_INVAL if the value is bad. */
+int cfg_set_flag(struct cfg *c, const char *flag, const char *value, struct cfg_error *e);
+/* Checks cross-key constraints after all sources are applied. */
+int cfg_validate(const struct cfg *c, struct cfg_error *e);
+
+/* Prints the flags with defaults and help (for --help), or a Markdown table (docs). */
+void cfg_print_help(FILE *f);
+void cfg_print_markdown(FILE *f);
+
+/* Splits "host:port" or "[v6]:port". ERR_INVAL on a bad form. host gets at most hostcap-1. */
+int cfg_split_hostport(const char *s, char *host, size_t hostcap, unsigned *port);
+
+#endif

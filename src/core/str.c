@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers on string views; all are bounded by the view's length. */
+#include "core/str.h"
+
+#include "core/err.h"
+
+int str_to_u64(struct str s, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (s.len == 0 || s.len > 20)
+        return ERR_INVAL;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned d = (unsigned char)s.p[i] - '0';
+        if (d > 9)
+            return ERR_INVAL;
+        if (v > (UINT64_MAX - d) / 10)
+            return ERR_INVAL;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return ERR_OK;
+}
+
+static unsigned char lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+}
+
+bool str_eq_nocase(struct str a, struct str b)
+{
+    if (a.len != b.len)
+        return false;
+    for (size_t i = 0; i < a.len; i++)
+        if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i]))
+            return false;
+    return true;
+}
+
+size_t str_utoa(char *dst, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = tmp[n - 1 - i];
+    return n;
+}

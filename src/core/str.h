@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * String views: a pointer and a length, never NUL-terminated by contract. Parsed HTTP
+ * fields are views into a connection's read buffer (as in picohttpparser); a view is valid
+ * only as long as the memory it points into, which its producer documents.
+ */
+#ifndef CORE_STR_H
+#define CORE_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+struct str {
+    const char *p;
+    size_t len;
+};
+
+#define STR_LIT(s) ((struct str){(s), sizeof(s) - 1})
+#define STR_NULL   ((struct str){NULL, 0})
+
+/* Parses a decimal unsigned integer that fills the whole view; no sign, no spaces. */
+int str_to_u64(struct str s, uint64_t *out);
+
+/* ASCII case-insensitive equality (HTTP field names, tokens). */
+bool str_eq_nocase(struct str a, struct str b);
+
+/* Writes `v` in decimal at `dst` (room for 20 bytes) and returns the length. */
+size_t str_utoa(char *dst, uint64_t v);
+
+static inline struct str str_c(const char *s)
+{
+    return (struct str){s, strlen(s)};
+}
+
+static inline bool str_eq(struct str a, struct str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+#endif

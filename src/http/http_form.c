@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* Form and percent decoding. Every read is bounded by the input view's length. */
+#include "http/http_form.h"
+
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int http_pct_decode(struct str in, int plus_is_space, char *dst, size_t *out_len)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < in.len; i++) {
+        unsigned char c = (unsigned char)in.p[i];
+        if (c == '%') {
+            if (in.len - i < 3)
+                return ERR_INVAL;
+            int hi = hexval((unsigned char)in.p[i + 1]);
+            int lo = hexval((unsigned char)in.p[i + 2]);
+            if (hi < 0 || lo < 0)
+                return ERR_INVAL;
+            c = (unsigned char)(hi << 4 | lo);
+            if (c == 0)
+                return ERR_INVAL;
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        } else if (c == 0) {
+            return ERR_INVAL;
+        }
+        dst[o++] = (char)c;
+    }
+    *out_len = o;
+    return ERR_OK;
+}
+
+static int decode_into(struct arena *a, const char *p, size_t n, struct str *out)
+{
+    char *dst = arena_alloc(a, n + 1);
+    size_t len;
+
+    if (!dst)
+        return ERR_NOMEM;
+    int rc = http_pct_decode((struct str){p, n}, 1, dst, &len);
+    if (rc)
+        return rc;
+    dst[len] = '\0';
+    *out = (struct str){dst, len};
+    return ERR_OK;
+}
+
+int http_form_parse(struct str in, size_t max_pairs, struct arena *a, struct http_form *out)
+{
+    size_t count = 0;
+
+    out->pairs = NULL;
+    out->n = 0;
+    /* Count first, so the pairs array is one allocation of the exact size. */
+    for (size_t i = 0; i < in.len;) {
+        const char *amp = memchr(in.p + i, '&', in.len - i);
+        size_t seg = amp ? (size_t)(amp - (in.p + i)) : in.len - i;
+        if (seg)
+            count++;
+        i += seg + 1;
+    }
+    if (count > max_pairs)
+        return ERR_LIMIT;
+    if (count == 0)
+        return ERR_OK;
+    struct http_form_pair *pairs = arena_alloc(a, count * sizeof(*pairs));
+    if (!pairs)
+        return ERR_NOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < in.len;) {
+        const char *s = in.p + i;
+        const char *amp = memchr(s, '&', in.len - i);
+        size_t seg = amp ? (size_t)(amp - s) : in.len - i;
+        i += seg + 1;
+        if (!seg)
+            continue;
+        const char *eq = memchr(s, '=', seg);
+        size_t nlen = eq ? (size_t)(eq - s) : seg;
+        int rc = decode_into(a, s, nlen, &pairs[n].name);
+        if (rc)
+            return rc;
+        rc = eq ? decode_into(a, eq + 1, seg - nlen - 1, &pairs[n].value)
+                : decode_into(a, s, 0, &pairs[n].value);
+        if (rc)
+            return rc;
+        n++;
+    }
+    out->pairs = pairs;
+    out->n = n;
+    return ERR_OK;
+}
+
+int http_form_get(const struct http_form *f, const char *name, struct str *value)
+{
+    struct str want = str_c(name);
+    int found = 0;
+
+    for (size_t i = 0; i < f->n; i++) {
+        if (!str_eq(f->pairs[i].name, want))
+            continue;
+        if (found)
+            return ERR_CONFLICT;
+        *value = f->pairs[i].value;
+        found = 1;
+    }
+    return found ? ERR_OK : ERR_NOTFOUND;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* jansson with limits; see json.h. */
+#include "json/json.h"
+
+#include <stdio.h>
+
+#include "core/err.h"
+
+size_t json_depth(struct str in)
+{
+    size_t depth = 0, max = 0;
+    int in_str = 0;
+
+    for (size_t i = 0; i < in.len; i++) {
+        char c = in.p[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+            continue;
+        }
+        if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max)
+                max = depth;
+        } else if ((c == '}' || c == ']') && depth) {
+            depth--;
+        }
+    }
+    return max;
+}
+
+int json_parse_object(struct str in, json_t **out, char *err, size_t errcap)
+{
+    json_error_t je;
+
+    *out = NULL;
+    if (json_depth(in) > JSON_MAX_DEPTH) {
+        snprintf(err, errcap, "JSON nested deeper than %d levels", JSON_MAX_DEPTH);
+        return ERR_INVAL;
+    }
+    json_t *j = json_loadb(in.p, in.len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        snprintf(err, errcap, "malformed JSON at line %d column %d: %s", je.line, je.column,
+                 je.text);
+        return ERR_INVAL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        snprintf(err, errcap, "the JSON body must be an object");
+        return ERR_INVAL;
+    }
+    *out = j;
+    return ERR_OK;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * JSON request bodies, parsed by jansson with our limits: the body size is already bounded
+ * by max_body_bytes; here the top level must be an object, duplicate keys are rejected (two
+ * readers could disagree on which one counts) and nesting is capped at JSON_MAX_DEPTH before
+ * jansson sees the text (jansson recurses per level). Any thread.
+ */
+#ifndef JSON_JSON_H
+#define JSON_JSON_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "core/str.h"
+
+#define JSON_MAX_DEPTH 32
+
+/* Parses `in` into a new object (caller json_decref()s it). ERR_INVAL with a short reason
+ * in err (errcap bytes) for malformed, non-object, too deep or duplicate-key input. */
+int json_parse_object(struct str in, json_t **out, char *err, size_t errcap);
+
+/* Nesting depth of `in`, counting only brackets outside strings. */
+size_t json_depth(struct str in);
+
+#endif

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loop mailbox. The list is swapped out under the mutex and run outside it, so a task may
+ * post another task (even to its own loop) without deadlock; that task runs on the next
+ * wake-up, never re-entrantly.
+ */
+#include "loop/loop.h"
+
+#include <assert.h>
+
+#include "core/err.h"
+
+static void on_wake(uv_async_t *a)
+{
+    struct loop *lp = a->data;
+
+    pthread_mutex_lock(&lp->_mu);
+    struct loop_task *t = lp->_head;
+    lp->_head = lp->_tail = NULL;
+    pthread_mutex_unlock(&lp->_mu);
+    while (t) {
+        struct loop_task *next = t->_next;
+        t->on_run(t);
+        t = next;
+    }
+}
+
+int loop_init(struct loop *lp, unsigned index)
+{
+    lp->index = index;
+    lp->data = NULL;
+    lp->_head = lp->_tail = NULL;
+    lp->_closing = 0;
+    if (uv_loop_init(&lp->uv))
+        return ERR_IO;
+    if (uv_async_init(&lp->uv, &lp->_wake, on_wake)) {
+        uv_loop_close(&lp->uv);
+        return ERR_IO;
+    }
+    lp->_wake.data = lp;
+    pthread_mutex_init(&lp->_mu, NULL);
+    return ERR_OK;
+}
+
+void loop_close_mailbox(struct loop *lp)
+{
+    /* Run what is queued: a completion must never be lost, its request is waiting. */
+    on_wake(&lp->_wake);
+    pthread_mutex_lock(&lp->_mu);
+    lp->_closing = 1;
+    pthread_mutex_unlock(&lp->_mu);
+    uv_close((uv_handle_t *)&lp->_wake, NULL);
+}
+
+void loop_fini(struct loop *lp)
+{
+    uv_loop_close(&lp->uv);
+    pthread_mutex_destroy(&lp->_mu);
+}
+
+void loop_post(struct loop *lp, struct loop_task *t)
+{
+    t->_next = NULL;
+    pthread_mutex_lock(&lp->_mu);
+    assert(!lp->_closing);
+    if (lp->_tail)
+        lp->_tail->_next = t;
+    else
+        lp->_head = t;
+    lp->_tail = t;
+    pthread_mutex_unlock(&lp->_mu);
+    uv_async_send(&lp->_wake);
+}

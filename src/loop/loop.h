@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One libuv loop per thread. A loop has a mailbox: any thread may post a task to it and the
+ * task's callback runs on the loop's thread (this is how worker-pool completions come home,
+ * like libuv's threadpool and Redis's bio). Posting is a mutex-protected list append plus
+ * uv_async_send, which coalesces wake-ups. The struct is embedded by its owner.
+ */
+#ifndef LOOP_LOOP_H
+#define LOOP_LOOP_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct loop_task;
+typedef void (*loop_task_cb)(struct loop_task *t);
+
+/* Embedded by the caller in whatever it posts; the loop never allocates it. */
+struct loop_task {
+    struct loop_task *_next;
+    loop_task_cb on_run;
+};
+
+struct loop {
+    uv_loop_t uv;
+    unsigned index;
+    pthread_t thread;
+    void *data; /* owner's per-thread context */
+    uv_async_t _wake;
+    pthread_mutex_t _mu;
+    struct loop_task *_head, *_tail;
+    int _closing;
+};
+
+/* Initialises the uv loop and its mailbox. ERR_IO on failure. Any thread; afterwards the
+ * loop belongs to the thread that runs it. */
+int loop_init(struct loop *lp, unsigned index);
+/* Closes the mailbox handle; call from the loop thread before its last uv_run. */
+void loop_close_mailbox(struct loop *lp);
+/* Closes the uv loop after every handle is closed; frees nothing else. */
+void loop_fini(struct loop *lp);
+
+/* Queues `t`; t->on_run(t) runs on lp's thread. Any thread. After loop_close_mailbox, tasks
+ * run at once on the caller's thread would be wrong, so posting then is a bug (asserted). */
+void loop_post(struct loop *lp, struct loop_task *t);
+
+#endif

@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * floodgate's entry point: command line, configuration, and the process's threads.
+ *
+ * Threads: the main thread owns signals (SIGTERM/SIGINT drain, SIGHUP reopens logs) and
+ * start-up and shut-down; N loop threads each run an event loop with its own SO_REUSEPORT
+ * listener and metrics shard; the worker pool runs CPU-heavy jobs at lower priority.
+ * Shutdown: stop accepting, let in-flight requests finish (drain_timeout), cut the rest,
+ * wait for worker jobs, exit 0.
+ */
+#include <errno.h>
+#include <http_parser.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "api/api.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/version.h"
+#include "http/http_router.h"
+#include "http/http_server.h"
+#include "http/http_session.h"
+#include "loop/loop.h"
+#include "loop/pool.h"
+#include "metrics/met.h"
+
+extern char **environ;
+
+struct worker_loop {
+    struct loop lp;
+    struct loop_task drain_task;
+    struct http_server *srv;
+    struct api_ctx ctx;
+    int fd;
+    int failed;
+};
+
+static struct {
+    struct cfg cfg;
+    struct api_shared sh;
+    struct http_server_opts opts;
+    _Atomic unsigned open_conns;
+    struct worker_loop *loops;
+    unsigned nloops;
+    _Atomic unsigned exited;
+    sem_t started; /* each loop posts once it listens (or failed to) */
+    uv_async_t exit_async;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t drain_timer;
+    int shutting_down;
+} g;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "floodgate %s: authentication and token service built for traffic spikes\n"
+            "\n"
+            "Usage:\n"
+            "  floodgate [--config FILE] [--KEY VALUE ...]   run the server\n"
+            "  floodgate check-config FILE                  validate a configuration file\n"
+            "  floodgate --help | --version\n"
+            "\n"
+            "Configuration comes from built-in defaults, then the INI file (--config FILE or\n"
+            "FLOODGATE_CONFIG), then FLOODGATE_<KEY> environment variables, then flags; later\n"
+            "sources win. The minimal start is:\n"
+            "  floodgate --listen 127.0.0.1:8080 --data-dir ./data\n"
+            "\n"
+            "Keys (flag form; in the INI file use the key name under its [section]):\n",
+            FG_VERSION);
+    cfg_print_help(f);
+    fprintf(f, "\nSignals: SIGTERM/SIGINT drain and exit 0; SIGHUP reopens the log files.\n"
+               "Docs: README.md, docs/configuration.md.\n");
+}
+
+static void cfg_fail(const struct cfg_error *e)
+{
+    fprintf(stderr, "floodgate: configuration error: %s: %s\n", e->where, e->what);
+}
+
+/* ---- loop threads -------------------------------------------------------------------- */
+
+static void on_drain_task(struct loop_task *t)
+{
+    struct worker_loop *w =
+        (struct worker_loop *)(void *)((char *)t - offsetof(struct worker_loop, drain_task));
+    if (w->srv)
+        http_server_drain(w->srv);
+}
+
+static void on_loop_server_stopped(struct http_server *srv);
+
+static void *loop_main(void *arg)
+{
+    struct worker_loop *w = arg;
+
+    int fd = w->fd;
+
+    w->fd = -1; /* the server owns it now, or closed it */
+    if (http_server_start(&w->lp, fd, &g.opts, g.sh.rt, w->ctx.met, &w->ctx,
+                          on_loop_server_stopped, &w->srv)) {
+        w->failed = 1;
+        loop_close_mailbox(&w->lp);
+    }
+    sem_post(&g.started);
+    uv_run(&w->lp.uv, UV_RUN_DEFAULT);
+    log_access_flush();
+    atomic_fetch_add(&g.exited, 1);
+    uv_async_send(&g.exit_async);
+    return NULL;
+}
+
+static void on_loop_server_stopped(struct http_server *srv)
+{
+    /* Called on the loop's thread; find our loop by the server. */
+    for (unsigned i = 0; i < g.nloops; i++)
+        if (g.loops[i].srv == srv)
+            loop_close_mailbox(&g.loops[i].lp);
+}
+
+/* ---- main thread --------------------------------------------------------------------- */
+
+static void close_main_handles(void)
+{
+    uv_close((uv_handle_t *)&g.exit_async, NULL);
+    uv_close((uv_handle_t *)&g.sig_term, NULL);
+    uv_close((uv_handle_t *)&g.sig_int, NULL);
+    uv_close((uv_handle_t *)&g.sig_hup, NULL);
+    uv_close((uv_handle_t *)&g.drain_timer, NULL);
+}
+
+static void on_exit_async(uv_async_t *a)
+{
+    (void)a;
+    if (atomic_load(&g.exited) == g.nloops)
+        close_main_handles();
+}
+
+static void on_drain_timer(uv_timer_t *t)
+{
+    (void)t;
+    log_kv(LOG_WARN, "drain timeout passed; waiting for worker jobs to finish", NULL);
+}
+
+static void begin_shutdown(const char *why)
+{
+    if (g.shutting_down) {
+        log_kv(LOG_INFO, "shutdown already in progress", "signal", why, NULL);
+        return;
+    }
+    g.shutting_down = 1;
+    atomic_store(&g.sh.draining, 1);
+    log_kv(LOG_INFO, "draining", "signal", why, NULL);
+    for (unsigned i = 0; i < g.nloops; i++) {
+        if (g.loops[i].failed)
+            continue; /* its mailbox is closed and its loop is ending by itself */
+        g.loops[i].drain_task.on_run = on_drain_task;
+        loop_post(&g.loops[i].lp, &g.loops[i].drain_task);
+    }
+    uv_timer_start(&g.drain_timer, on_drain_timer, g.cfg.drain_timeout_ms + 1000, 0);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
+    if (signum == SIGHUP) {
+        int rc = log_reopen();
+        log_kv(rc ? LOG_ERROR : LOG_INFO, rc ? "log reopen failed" : "logs reopened", NULL);
+        return;
+    }
+    begin_shutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int ensure_dir(const char *path)
+{
+    char tmp[CFG_STR_MAX];
+
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) && errno != EEXIST)
+            return ERR_IO;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) && errno != EEXIST)
+        return ERR_IO;
+    return access(tmp, R_OK | W_OK | X_OK) ? ERR_IO : ERR_OK;
+}
+
+static unsigned ncpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+static int serve(void)
+{
+    struct cfg *c = &g.cfg;
+    char host[256], addr[300];
+    unsigned port, bound;
+    struct http_router *rt = NULL;
+    struct pool *pool = NULL;
+    int rc = 1;
+
+    if (log_open(c->log_file, c->log_level)) {
+        fprintf(stderr, "floodgate: cannot open log file %s: %s\n", c->log_file, strerror(errno));
+        return 1;
+    }
+    if (log_access_open(c->access_log)) {
+        log_kv(LOG_ERROR, "cannot open access log", "path", c->access_log, "error",
+               strerror(errno), NULL);
+        return 1;
+    }
+    if (ensure_dir(c->data_dir)) {
+        log_kv(LOG_ERROR, "data directory is not usable", "path", c->data_dir, "error",
+               strerror(errno), NULL);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    g.nloops = c->threads ? c->threads : ncpus();
+    unsigned nworkers = c->workers ? c->workers : ncpus();
+    http_session_global_init(c->max_header_bytes);
+
+    cfg_split_hostport(c->listen, host, sizeof(host), &port);
+    g.loops = xcalloc(g.nloops, sizeof(*g.loops));
+    for (unsigned i = 0; i < g.nloops; i++)
+        g.loops[i].fd = -1;
+    for (unsigned i = 0; i < g.nloops; i++) {
+        int err = http_listen_open(host, i == 0 ? port : bound, &g.loops[i].fd, &bound);
+        if (err) {
+            log_kv(LOG_ERROR, "cannot listen", "listen", c->listen, "error",
+                   err == ERR_INVAL ? "unknown host" : strerror(errno), NULL);
+            goto out;
+        }
+    }
+    if (pool_new(nworkers, c->worker_queue, c->worker_nice, &pool)) {
+        log_kv(LOG_ERROR, "cannot start worker threads", NULL);
+        goto out;
+    }
+    rt = api_router_new();
+    if (!rt)
+        goto out;
+
+    g.opts.limits.max_header_bytes = c->max_header_bytes;
+    g.opts.limits.max_headers = c->max_headers;
+    g.opts.limits.max_url_bytes = c->max_url_bytes;
+    g.opts.limits.max_body_bytes = c->max_body_bytes;
+    g.opts.header_timeout_ms = c->header_timeout_ms;
+    g.opts.body_timeout_ms = c->body_timeout_ms;
+    g.opts.idle_timeout_ms = c->idle_timeout_ms;
+    g.opts.write_timeout_ms = c->write_timeout_ms;
+    g.opts.drain_timeout_ms = c->drain_timeout_ms;
+    g.opts.max_connections = c->max_connections;
+    g.opts.open_conns = &g.open_conns;
+    g.sh.cfg = c;
+    g.sh.pool = pool;
+    g.sh.rt = rt;
+    g.sh.open_conns = &g.open_conns;
+    g.sh.started_at = clock_wall_s();
+
+    sem_init(&g.started, 0, 0);
+    uv_loop_t *ml = uv_default_loop();
+    uv_async_init(ml, &g.exit_async, on_exit_async);
+    uv_signal_init(ml, &g.sig_term);
+    uv_signal_init(ml, &g.sig_int);
+    uv_signal_init(ml, &g.sig_hup);
+    uv_timer_init(ml, &g.drain_timer);
+    uv_signal_start(&g.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&g.sig_int, on_signal, SIGINT);
+    uv_signal_start(&g.sig_hup, on_signal, SIGHUP);
+
+    for (unsigned i = 0; i < g.nloops; i++) {
+        struct worker_loop *w = &g.loops[i];
+        if (loop_init(&w->lp, i)) {
+            log_kv(LOG_ERROR, "cannot create event loop", NULL);
+            exit(1);
+        }
+        w->ctx.sh = &g.sh;
+        w->ctx.lp = &w->lp;
+        w->ctx.met = met_shard_new();
+        if (!w->ctx.met || pthread_create(&w->lp.thread, NULL, loop_main, w)) {
+            log_kv(LOG_ERROR, "cannot start loop thread", NULL);
+            exit(1);
+        }
+    }
+    int failed = 0;
+    for (unsigned i = 0; i < g.nloops; i++)
+        sem_wait(&g.started);
+    for (unsigned i = 0; i < g.nloops; i++)
+        failed |= g.loops[i].failed;
+    if (failed) {
+        begin_shutdown("start-up failure");
+        uv_run(ml, UV_RUN_DEFAULT);
+        for (unsigned i = 0; i < g.nloops; i++)
+            pthread_join(g.loops[i].lp.thread, NULL);
+        pool_drain(pool);
+        goto out;
+    }
+    if (host[0] == ':' || strchr(host, ':'))
+        snprintf(addr, sizeof(addr), "[%s]:%u", host, bound);
+    else
+        snprintf(addr, sizeof(addr), "%s:%u", host, bound);
+    char nl[16], nw[16];
+    snprintf(nl, sizeof(nl), "%u", g.nloops);
+    snprintf(nw, sizeof(nw), "%u", nworkers);
+    log_kv(LOG_INFO, "listening", "addr", addr, "threads", nl, "workers", nw, "data_dir",
+           c->data_dir, "version", FG_VERSION, NULL);
+
+    uv_run(ml, UV_RUN_DEFAULT);
+
+    for (unsigned i = 0; i < g.nloops; i++)
+        pthread_join(g.loops[i].lp.thread, NULL);
+    pool_drain(pool);
+    rc = 0;
+    log_kv(LOG_INFO, "stopped", NULL);
+out:
+    for (unsigned i = 0; g.loops && i < g.nloops; i++) {
+        if (g.loops[i].lp.thread) {
+            http_server_free(g.loops[i].srv);
+            loop_fini(&g.loops[i].lp);
+        }
+    }
+    if (g.nloops && g.loops && g.loops[0].lp.thread)
+        uv_loop_close(uv_default_loop());
+    for (unsigned i = 0; g.loops && i < g.nloops; i++)
+        if (g.loops[i].fd >= 0)
+            close(g.loops[i].fd);
+    pool_free(pool);
+    http_router_free(rt);
+    mem_free(g.loops);
+    log_close();
+    return rc;
+}
+
+/* Applies flags from argv[from..]; returns 0, or 2 after printing the problem. */
+static int apply_flags(int argc, char **argv, int from)
+{
+    struct cfg_error e;
+
+    for (int i = from; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
+            i++; /* read earlier */
+            continue;
+        }
+        if (strncmp(a, "--config=", 9) == 0)
+            continue;
+        char name[128];
+        const char *val;
+        const char *eq = strchr(a, '=');
+        if (eq && strncmp(a, "--", 2) == 0) {
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - a), a);
+            val = eq + 1;
+        } else {
+            snprintf(name, sizeof(name), "%s", a);
+            val = i + 1 < argc ? argv[++i] : NULL;
+        }
+        int rc = cfg_set_flag(&g.cfg, name, val, &e);
+        if (rc == ERR_NOTFOUND) {
+            fprintf(stderr, "floodgate: unknown option '%s' (see floodgate --help)\n", name);
+            return 2;
+        }
+        if (rc) {
+            cfg_fail(&e);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static const char *find_config(int argc, char **argv)
+{
+    const char *path = getenv("FLOODGATE_CONFIG");
+
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
+            path = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            path = argv[i] + 9;
+    }
+    return path && *path ? path : NULL;
+}
+
+static int check_config(const char *path)
+{
+    struct cfg_error e;
+
+    cfg_defaults(&g.cfg);
+    if (cfg_load_file(&g.cfg, path, &e) || cfg_validate(&g.cfg, &e)) {
+        cfg_fail(&e);
+        return 1;
+    }
+    printf("%s: OK\n", path);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct cfg_error e;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+            printf("floodgate %s (libuv %s, http_parser %lu.%lu.%lu)\n", FG_VERSION,
+                   uv_version_string(), (http_parser_version() >> 16) & 255,
+                   (http_parser_version() >> 8) & 255, http_parser_version() & 255);
+            return 0;
+        }
+    }
+    if (argc > 1 && strcmp(argv[1], "check-config") == 0) {
+        if (argc != 3) {
+            fprintf(stderr, "usage: floodgate check-config FILE\n");
+            return 2;
+        }
+        return check_config(argv[2]);
+    }
+    if (argc > 1 && argv[1][0] != '-') {
+        fprintf(stderr, "floodgate: unknown command '%s' (see floodgate --help)\n", argv[1]);
+        return 2;
+    }
+    cfg_defaults(&g.cfg);
+    const char *path = find_config(argc, argv);
+    if (path && cfg_load_file(&g.cfg, path, &e)) {
+        cfg_fail(&e);
+        return 2;
+    }
+    if (cfg_load_env(&g.cfg, environ, &e)) {
+        cfg_fail(&e);
+        return 2;
+    }
+    int rc = apply_flags(argc, argv, 1);
+    if (rc)
+        return rc;
+    if (cfg_validate(&g.cfg, &e)) {
+        cfg_fail(&e);
+        return 2;
+    }
+    return serve();
+}
