@@ -7,7 +7,15 @@
 #   make BUILD=debug|asan|release|fuzz
 #   make unit | integ | fuzz-replay | fuzz | lint | format | bench
 
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 BUILD ?= release
+# V=1 shows full compiler command lines.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 CC ?= cc
 ifeq ($(BUILD),fuzz)
 CC := clang
@@ -60,14 +68,16 @@ all: $(BIN)
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BIN): $(OUT)/src/main.o $(LIB)
-	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS_ALL) $^ -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 
 # ---- first run ---------------------------------------------------------------------------
 deps:
@@ -81,33 +91,42 @@ run: deps
 # ---- tests -------------------------------------------------------------------------------
 $(HARNESS_OBJ): tests/unit/harness.c tests/unit/harness.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit -c $< -o $@
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit -c $< -o $@
 
 $(OUT)/tests/%: tests/unit/%.c $(HARNESS_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit $< $(HARNESS_OBJ) $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit $< $(HARNESS_OBJ) $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 
+RESULTS := $(OUT)/results
 unit: $(UNIT_BIN)
-	@tests/run-unit $(UNIT_BIN)
+	@mkdir -p $(RESULTS)
+	@tests/run-unit $(UNIT_BIN) | tee $(RESULTS)/unit.txt
 
 integ: $(BIN)
-	FLOODGATE_BIN=$(abspath $(BIN)) python3 -m unittest discover -s tests/integration -t . -v
+	@mkdir -p $(RESULTS)
+	@FLOODGATE_BIN=$(abspath $(BIN)) tests/run-integ 2>&1 | tee $(RESULTS)/integ.txt; \
+	  grep -q ' 0 failed' $(RESULTS)/integ.txt
 
 # Replays every fuzz corpus through the targets, built with a plain main() (gcc, sanitizers).
 FUZZ_REPLAY_BIN := $(FUZZ_TARGETS:%=$(OUT)/fuzz/replay_%)
 $(OUT)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $< fuzz/replay_main.c $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+	$(Q)$(CC) $(CFLAGS_ALL) $< fuzz/replay_main.c $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 
 fuzz-replay: $(FUZZ_REPLAY_BIN)
-	@for t in $(FUZZ_TARGETS); do $(OUT)/fuzz/replay_$$t fuzz/corpus/$$t || exit 1; done
+	@mkdir -p $(RESULTS)
+	@: > $(RESULTS)/fuzz-replay.txt
+	@for t in $(FUZZ_TARGETS); do \
+	  $(OUT)/fuzz/replay_$$t fuzz/corpus/$$t | tee -a $(RESULTS)/fuzz-replay.txt || exit 1; \
+	done
 
 # libFuzzer: make BUILD=fuzz fuzz FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 60
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(OUT)/fuzz/fuzz_%)
 $(OUT)/fuzz/fuzz_%: fuzz/fuzz_%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+	$(Q)$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 
 fuzz: $(FUZZ_BIN)
 	@for t in $(FUZZ_TARGETS); do \
@@ -119,8 +138,13 @@ fuzz: $(FUZZ_BIN)
 # The README's test command. asan is the build that tests run on.
 check: deps
 	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory BUILD=asan unit integ fuzz-replay
+	@rm -rf build/asan/results
+	@$(MAKE) --no-print-directory BUILD=asan unit
+	@$(MAKE) --no-print-directory BUILD=asan integ
+	@$(MAKE) --no-print-directory BUILD=asan fuzz-replay
 	@$(MAKE) --no-print-directory BUILD=release
+	@tests/sum-results build/asan/results/unit.txt build/asan/results/integ.txt \
+	  build/asan/results/fuzz-replay.txt
 
 lint:
 	@tools/lint

@@ -9,7 +9,6 @@
  * wait for worker jobs, exit 0.
  */
 #include <errno.h>
-#include <http_parser.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -20,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <http_parser.h>
 #include <uv.h>
 
 #include "api/api.h"
@@ -71,6 +71,7 @@ static void usage(FILE *f)
             "  floodgate [--config FILE] [--KEY VALUE ...]   run the server\n"
             "  floodgate check-config FILE                  validate a configuration file\n"
             "  floodgate --help | --version\n"
+            "  floodgate --config-reference                 print every key as a Markdown table\n"
             "\n"
             "Configuration comes from built-in defaults, then the INI file (--config FILE or\n"
             "FLOODGATE_CONFIG), then FLOODGATE_<KEY> environment variables, then flags; later\n"
@@ -108,8 +109,8 @@ static void *loop_main(void *arg)
     int fd = w->fd;
 
     w->fd = -1; /* the server owns it now, or closed it */
-    if (http_server_start(&w->lp, fd, &g.opts, g.sh.rt, w->ctx.met, &w->ctx,
-                          on_loop_server_stopped, &w->srv)) {
+    if (http_server_start(&w->lp, fd, &g.opts, g.sh.rt, w->ctx.met, &w->ctx, on_loop_server_stopped,
+                          &w->srv)) {
         w->failed = 1;
         loop_close_mailbox(&w->lp);
     }
@@ -150,18 +151,18 @@ static void on_exit_async(uv_async_t *a)
 static void on_drain_timer(uv_timer_t *t)
 {
     (void)t;
-    log_kv(LOG_WARN, "drain timeout passed; waiting for worker jobs to finish", NULL);
+    log_kv(LOG_WARN, "drain timeout passed; waiting for worker jobs to finish", LOG_END);
 }
 
 static void begin_shutdown(const char *why)
 {
     if (g.shutting_down) {
-        log_kv(LOG_INFO, "shutdown already in progress", "signal", why, NULL);
+        log_kv(LOG_INFO, "shutdown already in progress", "signal", why, LOG_END);
         return;
     }
     g.shutting_down = 1;
     atomic_store(&g.sh.draining, 1);
-    log_kv(LOG_INFO, "draining", "signal", why, NULL);
+    log_kv(LOG_INFO, "draining", "signal", why, LOG_END);
     for (unsigned i = 0; i < g.nloops; i++) {
         if (g.loops[i].failed)
             continue; /* its mailbox is closed and its loop is ending by itself */
@@ -176,7 +177,7 @@ static void on_signal(uv_signal_t *h, int signum)
     (void)h;
     if (signum == SIGHUP) {
         int rc = log_reopen();
-        log_kv(rc ? LOG_ERROR : LOG_INFO, rc ? "log reopen failed" : "logs reopened", NULL);
+        log_kv(rc ? LOG_ERROR : LOG_INFO, rc ? "log reopen failed" : "logs reopened", LOG_END);
         return;
     }
     begin_shutdown(signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -220,13 +221,13 @@ static int serve(void)
         return 1;
     }
     if (log_access_open(c->access_log)) {
-        log_kv(LOG_ERROR, "cannot open access log", "path", c->access_log, "error",
-               strerror(errno), NULL);
+        log_kv(LOG_ERROR, "cannot open access log", "path", c->access_log, "error", strerror(errno),
+               LOG_END);
         return 1;
     }
     if (ensure_dir(c->data_dir)) {
         log_kv(LOG_ERROR, "data directory is not usable", "path", c->data_dir, "error",
-               strerror(errno), NULL);
+               strerror(errno), LOG_END);
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -242,12 +243,12 @@ static int serve(void)
         int err = http_listen_open(host, i == 0 ? port : bound, &g.loops[i].fd, &bound);
         if (err) {
             log_kv(LOG_ERROR, "cannot listen", "listen", c->listen, "error",
-                   err == ERR_INVAL ? "unknown host" : strerror(errno), NULL);
+                   err == ERR_INVAL ? "unknown host" : strerror(errno), LOG_END);
             goto out;
         }
     }
     if (pool_new(nworkers, c->worker_queue, c->worker_nice, &pool)) {
-        log_kv(LOG_ERROR, "cannot start worker threads", NULL);
+        log_kv(LOG_ERROR, "cannot start worker threads", LOG_END);
         goto out;
     }
     rt = api_router_new();
@@ -285,14 +286,14 @@ static int serve(void)
     for (unsigned i = 0; i < g.nloops; i++) {
         struct worker_loop *w = &g.loops[i];
         if (loop_init(&w->lp, i)) {
-            log_kv(LOG_ERROR, "cannot create event loop", NULL);
+            log_kv(LOG_ERROR, "cannot create event loop", LOG_END);
             exit(1);
         }
         w->ctx.sh = &g.sh;
         w->ctx.lp = &w->lp;
         w->ctx.met = met_shard_new();
         if (!w->ctx.met || pthread_create(&w->lp.thread, NULL, loop_main, w)) {
-            log_kv(LOG_ERROR, "cannot start loop thread", NULL);
+            log_kv(LOG_ERROR, "cannot start loop thread", LOG_END);
             exit(1);
         }
     }
@@ -317,15 +318,19 @@ static int serve(void)
     snprintf(nl, sizeof(nl), "%u", g.nloops);
     snprintf(nw, sizeof(nw), "%u", nworkers);
     log_kv(LOG_INFO, "listening", "addr", addr, "threads", nl, "workers", nw, "data_dir",
-           c->data_dir, "version", FG_VERSION, NULL);
+           c->data_dir, "version", FG_VERSION, LOG_END);
 
     uv_run(ml, UV_RUN_DEFAULT);
+    /* The drain is over and the signal handles are closed, which restored the default
+     * actions: a repeated SIGTERM now would turn a clean exit into "killed" (143). */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
 
     for (unsigned i = 0; i < g.nloops; i++)
         pthread_join(g.loops[i].lp.thread, NULL);
     pool_drain(pool);
     rc = 0;
-    log_kv(LOG_INFO, "stopped", NULL);
+    log_kv(LOG_INFO, "stopped", LOG_END);
 out:
     for (unsigned i = 0; g.loops && i < g.nloops; i++) {
         if (g.loops[i].lp.thread) {
@@ -348,7 +353,7 @@ out:
 /* Applies flags from argv[from..]; returns 0, or 2 after printing the problem. */
 static int apply_flags(int argc, char **argv, int from)
 {
-    struct cfg_error e;
+    struct cfg_error e = {0};
 
     for (int i = from; i < argc; i++) {
         const char *a = argv[i];
@@ -396,7 +401,7 @@ static const char *find_config(int argc, char **argv)
 
 static int check_config(const char *path)
 {
-    struct cfg_error e;
+    struct cfg_error e = {0};
 
     cfg_defaults(&g.cfg);
     if (cfg_load_file(&g.cfg, path, &e) || cfg_validate(&g.cfg, &e)) {
@@ -409,11 +414,15 @@ static int check_config(const char *path)
 
 int main(int argc, char **argv)
 {
-    struct cfg_error e;
+    struct cfg_error e = {0};
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--config-reference") == 0) {
+            cfg_print_markdown(stdout); /* docs/configuration.md is made from this */
             return 0;
         }
         if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
@@ -440,7 +449,7 @@ int main(int argc, char **argv)
         cfg_fail(&e);
         return 2;
     }
-    if (cfg_load_env(&g.cfg, environ, &e)) {
+    if (cfg_load_env(&g.cfg, (const char *const *)environ, &e)) {
         cfg_fail(&e);
         return 2;
     }

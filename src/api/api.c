@@ -2,8 +2,9 @@
 /* The route table and helpers shared by the handlers. */
 #include "api/api.h"
 
-#include <http_parser.h>
 #include <stdio.h>
+
+#include <http_parser.h>
 
 #include "core/err.h"
 #include "core/log.h"

@@ -93,10 +93,11 @@ static void http_metrics(struct buf *b, const struct http_router *rt, const stru
                            " %llu\n",
                            label, met_lat_bounds[i], (unsigned long long)cum);
             else
-                buf_printf(b,
-                           "floodgate_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"}"
-                           " %llu\n",
-                           label, (unsigned long long)cum);
+                buf_printf(
+                    b,
+                    "floodgate_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"}"
+                    " %llu\n",
+                    label, (unsigned long long)cum);
         }
         buf_printf(b, "floodgate_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", label,
                    (double)m->lat_sum_us[rid] / 1e6);
@@ -154,8 +155,10 @@ int api_metrics(struct http_request *r)
             sum.conn_accepted);
     counter(&b, "floodgate_http_connections_rejected_total",
             "Connections refused over max_connections.", sum.conn_rejected);
-    counter(&b, "floodgate_http_timeouts_total", "Connections cut by a header, body, idle or "
-            "write timeout.", sum.conn_timed_out);
+    counter(&b, "floodgate_http_timeouts_total",
+            "Connections cut by a header, body, idle or "
+            "write timeout.",
+            sum.conn_timed_out);
     counter(&b, "floodgate_http_bad_requests_total",
             "Malformed or over-limit requests answered 4xx/5xx and closed.", sum.bad_requests);
     counter(&b, "floodgate_http_received_bytes_total", "Bytes read from clients.", sum.bytes_in);
@@ -165,9 +168,10 @@ int api_metrics(struct http_request *r)
     pool_metrics(&b, ctx->sh->pool);
     gauge(&b, "floodgate_process_start_time_seconds", "Start time, seconds since the epoch.",
           (double)ctx->sh->started_at);
-    int rc = buf_printf(&b, "# HELP floodgate_build_info Build version.\n"
-                            "# TYPE floodgate_build_info gauge\n"
-                            "floodgate_build_info{version=\"%s\"} 1\n",
+    int rc = buf_printf(&b,
+                        "# HELP floodgate_build_info Build version.\n"
+                        "# TYPE floodgate_build_info gauge\n"
+                        "floodgate_build_info{version=\"%s\"} 1\n",
                         FG_VERSION);
     if (rc)
         http_respond_error(r, 500, "server_error", "metrics too large");

@@ -81,8 +81,8 @@ int api_test_echo(struct http_request *r)
         }
         json_t *o = json_object();
         for (size_t i = 0; i < f.n; i++)
-            json_object_set_new(o, f.pairs[i].name.p, json_stringn(f.pairs[i].value.p,
-                                                                   f.pairs[i].value.len));
+            json_object_set_new(o, f.pairs[i].name.p,
+                                json_stringn(f.pairs[i].value.p, f.pairs[i].value.len));
         char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(o);
         if (s)

@@ -37,7 +37,8 @@ static const struct key keys[] = {
     {"server", "listen", K_STR, F(listen), 0, 0, "127.0.0.1:8080",
      "address to listen on, HOST:PORT or [V6]:PORT; port 0 picks a free port (logged)"},
     {"server", "data_dir", K_STR, F(data_dir), 0, 0, "./data",
-     "directory of the embedded store (created if missing)"},
+     "data directory, created if missing; /readyz checks it is writable (the embedded store will "
+     "live here)"},
     {"server", "threads", K_UINT, F(threads), 0, 256, "0",
      "event-loop threads, each with its own SO_REUSEPORT listener; 0 = one per core"},
     {"server", "max_connections", K_UINT, F(max_connections), 1, 1000000, "10000",
@@ -128,7 +129,8 @@ static int parse_scaled(const char *s, const char *const *units, const long long
 }
 
 static const char *const size_units[] = {"", "b", "k", "K", "kb", "KB", "m", "M", "mb", "MB", NULL};
-static const long long size_mult[] = {1, 1, 1024, 1024, 1024, 1024, 1 << 20, 1 << 20, 1 << 20, 1 << 20};
+static const long long size_mult[] = {1,    1,       1024,    1024,    1024,
+                                      1024, 1 << 20, 1 << 20, 1 << 20, 1 << 20};
 static const char *const dur_units[] = {"ms", "s", "m", "h", NULL};
 static const long long dur_mult[] = {1, 1000, 60000, 3600000};
 
@@ -150,8 +152,7 @@ static int apply(struct cfg *c, const struct key *k, const char *val, const char
     case K_LEVEL: {
         int l = log_level_parse(val);
         if (l < 0) {
-            set_err(e, where, "%s: '%s' is not one of debug, info, warn, error, off", k->name,
-                    val);
+            set_err(e, where, "%s: '%s' is not one of debug, info, warn, error, off", k->name, val);
             return ERR_INVAL;
         }
         *(int *)(void *)dst = l;
@@ -292,7 +293,7 @@ static const struct key *key_for_env(const char *var, size_t len)
     return find_key(NULL, name);
 }
 
-int cfg_load_env(struct cfg *c, char *const *envp, struct cfg_error *e)
+int cfg_load_env(struct cfg *c, const char *const *envp, struct cfg_error *e)
 {
     static const char prefix[] = "FLOODGATE_";
 

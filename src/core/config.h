@@ -52,7 +52,7 @@ void cfg_defaults(struct cfg *c);
 /* Applies an INI file. ERR_INVAL (with `e` set, line number included) or ERR_IO. */
 int cfg_load_file(struct cfg *c, const char *path, struct cfg_error *e);
 /* Applies FLOODGATE_* variables from `envp` (NULL-terminated "K=V" list). */
-int cfg_load_env(struct cfg *c, char *const *envp, struct cfg_error *e);
+int cfg_load_env(struct cfg *c, const char *const *envp, struct cfg_error *e);
 /* Applies one command-line flag `--name` with `value`. ERR_NOTFOUND if no key has that flag
  * (so the caller can try its own flags), ERR_INVAL if the value is bad. */
 int cfg_set_flag(struct cfg *c, const char *flag, const char *value, struct cfg_error *e);

@@ -27,7 +27,10 @@ int log_level_parse(const char *s);
 const char *log_level_name(int level);
 int log_enabled(int level);
 
-/* Writes {"ts":..,"level":..,"msg":..} then each "key":"value" pair from the NULL-terminated
+/* Ends a log_kv list: a typed null pointer, as variadic functions need. */
+#define LOG_END ((const char *)NULL)
+
+/* Writes {"ts":..,"level":..,"msg":..} then each "key":"value" pair from the LOG_END-terminated
  * list of (const char *key, const char *value); values are JSON-escaped. */
 void log_kv(int level, const char *msg, ...) __attribute__((sentinel));
 /* printf-style message in the "msg" field. */

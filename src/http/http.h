@@ -45,10 +45,10 @@ struct http_request {
     unsigned nheaders;
     struct str params[HTTP_PARAMS_MAX]; /* {name} segments of the route pattern, in order */
     unsigned nparams;
-    struct arena *arena;          /* reset when the answer is sent */
-    void *app;                    /* the loop thread's application context */
-    const struct sockaddr *peer;  /* the TCP peer; borrowed for the request's life */
-    uint64_t start_ns;            /* monotonic time the request began arriving */
+    struct arena *arena;         /* reset when the answer is sent */
+    void *app;                   /* the loop thread's application context */
+    const struct sockaddr *peer; /* the TCP peer; borrowed for the request's life */
+    uint64_t start_ns;           /* monotonic time the request began arriving */
     struct http_session *_s;
     struct http_resp_header *_extra;
 };

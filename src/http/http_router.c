@@ -5,9 +5,10 @@
  */
 #include "http/http_router.h"
 
-#include <http_parser.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <http_parser.h>
 
 #include "core/err.h"
 #include "core/mem.h"
@@ -85,8 +86,8 @@ static int match(const char *pat, struct str path, struct str *params, unsigned 
 }
 
 const struct http_route *http_router_match(const struct http_router *rt, unsigned method,
-                                           struct str path, struct str *params,
-                                           unsigned *nparams, unsigned *allow)
+                                           struct str path, struct str *params, unsigned *nparams,
+                                           unsigned *allow)
 {
     struct str tmp[HTTP_PARAMS_MAX];
     unsigned ntmp;

@@ -36,8 +36,8 @@ int http_router_add(struct http_router *rt, unsigned methods, const char *patter
 /* Finds the route for method+path and fills params. Returns NULL if none; then *allow is
  * the method mask of routes whose pattern matched the path (0 means 404). */
 const struct http_route *http_router_match(const struct http_router *rt, unsigned method,
-                                           struct str path, struct str *params,
-                                           unsigned *nparams, unsigned *allow);
+                                           struct str path, struct str *params, unsigned *nparams,
+                                           unsigned *allow);
 
 /* Number of routes and the pattern of route `id` (NULL if none), for metrics. */
 unsigned http_router_count(const struct http_router *rt);

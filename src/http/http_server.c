@@ -31,10 +31,10 @@
 #include "loop/loop.h"
 #include "metrics/met.h"
 
-#define SWEEP_MS    250
-#define LINGER_MS   2000
-#define WBUF_KEEP   (64 * 1024)
-#define BACKLOG     4096
+#define SWEEP_MS  250
+#define LINGER_MS 2000
+#define WBUF_KEEP (64 * 1024)
+#define BACKLOG   4096
 
 struct conn {
     uv_tcp_t tcp;
@@ -69,12 +69,13 @@ static void after(struct conn *c);
 static void close_conn(struct conn *c);
 static void maybe_stopped(struct http_server *srv);
 
-static const char reject_503[] = "HTTP/1.1 503 Service Unavailable\r\n"
-                                 "Content-Type: application/json\r\n"
-                                 "Content-Length: 62\r\n"
-                                 "Retry-After: 1\r\n"
-                                 "Connection: close\r\n\r\n"
-                                 "{\"error\":\"unavailable\",\"error_description\":\"too many connections\"}";
+static const char reject_503[] =
+    "HTTP/1.1 503 Service Unavailable\r\n"
+    "Content-Type: application/json\r\n"
+    "Content-Length: 62\r\n"
+    "Retry-After: 1\r\n"
+    "Connection: close\r\n\r\n"
+    "{\"error\":\"unavailable\",\"error_description\":\"too many connections\"}";
 
 int http_listen_open(const char *host, unsigned port, int *fd_out, unsigned *port_out)
 {
@@ -105,7 +106,7 @@ int http_listen_open(const char *host, unsigned port, int *fd_out, unsigned *por
     freeaddrinfo(ai);
     *fd_out = fd;
     return ERR_OK;
-fail: {
+fail : {
     int saved = errno;
     if (fd >= 0)
         close(fd);

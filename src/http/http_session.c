@@ -13,12 +13,13 @@
  */
 #include "http/http_session.h"
 
-#include <http_parser.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include <http_parser.h>
 
 #include "core/arena.h"
 #include "core/buf.h"
@@ -30,12 +31,12 @@
 #include "http/http_router.h"
 #include "metrics/met.h"
 
-#define IN_SLACK       (64 * 1024)  /* room past max_header_bytes for one read */
-#define READ_MIN       (16 * 1024)  /* space offered to each read */
-#define OUT_SOFT_MAX   (256 * 1024) /* stop parsing while this much output is pending */
-#define OUT_HARD_MAX   (8u << 20)   /* an answer that would pass this closes the connection */
-#define ARENA_BLOCK    4096
-#define IN_KEEP        (32 * 1024) /* an idle connection gives back a larger input buffer */
+#define IN_SLACK     (64 * 1024)  /* room past max_header_bytes for one read */
+#define READ_MIN     (16 * 1024)  /* space offered to each read */
+#define OUT_SOFT_MAX (256 * 1024) /* stop parsing while this much output is pending */
+#define OUT_HARD_MAX (8u << 20)   /* an answer that would pass this closes the connection */
+#define ARENA_BLOCK  4096
+#define IN_KEEP      (32 * 1024) /* an idle connection gives back a larger input buffer */
 
 struct hdr_off {
     uint32_t name_off, name_len, val_off, val_len;
@@ -73,10 +74,10 @@ struct http_session {
     size_t body_len, body_cap;
 
     enum http_phase phase;
-    unsigned err_status;  /* set by a callback that fails the parse */
+    unsigned err_status; /* set by a callback that fails the parse */
     const char *err_desc;
-    bool keep_alive;      /* of the current request */
-    bool in_dispatch;     /* the handler is running inside received() */
+    bool keep_alive;  /* of the current request */
+    bool in_dispatch; /* the handler is running inside received() */
     bool draining;
     bool aborted;
     unsigned route_id;
@@ -185,6 +186,34 @@ static struct str hdr_value(struct http_session *s, const struct hdr_off *h)
     return (struct str){v, n};
 }
 
+/* RFC 9110 §5.1: a field name is a token. http_parser (non-strict build) lets some
+ * non-token bytes through, such as a space inside the name. */
+static bool is_token(struct str s)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~";
+
+    if (s.len == 0)
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c && strchr(tchar, c))))
+            return false;
+    }
+    return true;
+}
+
+/* RFC 9110 §5.5: no control characters but HTAB in a field value. */
+static bool is_field_value(struct str s)
+{
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
 /* Framing and version checks, RFC 9112 §6 and §3.2. Every failure closes the connection:
  * once framing is in doubt, nothing after this request can be trusted (smuggling). */
 static int on_headers_complete(http_parser *p)
@@ -198,6 +227,10 @@ static int on_headers_complete(http_parser *p)
         struct str val = hdr_value(s, &s->hoff[i]);
         if (memchr(val.p, '\r', val.len) || memchr(val.p, '\n', val.len))
             return fail(s, 400, "obsolete line folding is not accepted");
+        if (!is_token(name))
+            return fail(s, 400, "invalid header field name");
+        if (!is_field_value(val))
+            return fail(s, 400, "invalid header field value");
         if (str_eq_nocase(name, STR_LIT("content-length"))) {
             n_cl++;
         } else if (str_eq_nocase(name, STR_LIT("transfer-encoding"))) {
@@ -298,8 +331,8 @@ static void put_date(struct buf *o)
     if (now != date_at || !date_len) {
         struct tm tm;
         gmtime_r(&now, &tm);
-        date_len = strftime(date_line, sizeof(date_line), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n",
-                            &tm);
+        date_len =
+            strftime(date_line, sizeof(date_line), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
         date_at = now;
     }
     memcpy(o->p + o->len, date_line, date_len);
@@ -483,8 +516,8 @@ static void build_request(struct http_session *s)
         http_parser_url_init(&u);
         if (http_parser_parse_url(r->target.p, r->target.len, 0, &u) == 0 &&
             (u.field_set & (1 << UF_PATH))) {
-            r->path = (struct str){r->target.p + u.field_data[UF_PATH].off,
-                                   u.field_data[UF_PATH].len};
+            r->path =
+                (struct str){r->target.p + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len};
         }
     }
     for (unsigned i = 0; i < s->nh; i++) {
@@ -809,8 +842,7 @@ void http_respond_json(struct http_request *r, unsigned status, const char *json
     http_respond(r, status, "application/json", json, strlen(json));
 }
 
-void http_respond_error(struct http_request *r, unsigned status, const char *code,
-                        const char *desc)
+void http_respond_error(struct http_request *r, unsigned status, const char *code, const char *desc)
 {
     struct buf b;
 

@@ -22,8 +22,8 @@
 
 struct pool {
     pthread_mutex_t mu;
-    pthread_cond_t cv_work;  /* a job was queued or stop was set */
-    pthread_cond_t cv_idle;  /* queue drained and nothing running */
+    pthread_cond_t cv_work; /* a job was queued or stop was set */
+    pthread_cond_t cv_idle; /* queue drained and nothing running */
     struct pool_job *head, *tail;
     unsigned depth, running, capacity, nthreads;
     int stopping;
@@ -53,8 +53,8 @@ void *pool_scratch(size_t n)
         munmap(scratch, scratch_len);
     /* MAP_POPULATE faults every page in now: a fault costs ~10 us per 4 KiB page here, which
      * for a 19 MiB Argon2 buffer is more than the hash itself (see docs/STYLE.md). */
-    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                   -1, 0);
+    void *p =
+        mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED) {
         scratch = NULL;
         scratch_len = 0;

@@ -36,10 +36,10 @@ struct pool_job {
 
 struct pool_stats {
     uint64_t submitted, rejected, completed;
-    uint64_t wait_ns_sum;  /* total queue wait of started jobs */
-    uint64_t work_ns_sum;  /* total time on a worker */
-    unsigned depth;        /* jobs queued now, not yet started */
-    unsigned running;      /* jobs on a worker now */
+    uint64_t wait_ns_sum; /* total queue wait of started jobs */
+    uint64_t work_ns_sum; /* total time on a worker */
+    unsigned depth;       /* jobs queued now, not yet started */
+    unsigned running;     /* jobs on a worker now */
     unsigned threads;
     unsigned capacity;
     uint64_t wait_hist[8]; /* queue wait <=1ms,5ms,10ms,50ms,100ms,500ms,1s,+Inf */

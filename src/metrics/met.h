@@ -13,23 +13,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MET_ROUTES_MAX 64 /* route ids, 0 = no route matched */
+#define MET_ROUTES_MAX  64 /* route ids, 0 = no route matched */
 #define MET_LAT_BUCKETS 17 /* 16 bounds + Inf */
 
 struct buf;
 
 /* Status codes counted individually; anything else is "other". */
-#define MET_STATUS_MAP(X)                                                                         \
-    X(200) X(201) X(204) X(301) X(302) X(304) X(400) X(401) X(403) X(404) X(405) X(408) X(409)    \
-        X(413) X(414) X(415) X(422) X(429) X(431) X(500) X(501) X(503) X(505)
+/* clang-format off */
+#define MET_STATUS_MAP(X) \
+    X(200) X(201) X(204) X(301) X(302) X(304) X(400) X(401) X(403) X(404) X(405) X(408) \
+    X(409) X(413) X(414) X(415) X(417) X(422) X(429) X(431) X(500) X(501) X(503) X(505)
 
 enum {
 #define MET_X(code) MET_S_##code,
     MET_STATUS_MAP(MET_X)
 #undef MET_X
-        MET_S_OTHER,
+    MET_S_OTHER,
     MET_S_COUNT
 };
+/* clang-format on */
 
 struct met_shard {
     _Atomic uint64_t req[MET_ROUTES_MAX][MET_S_COUNT];
@@ -39,10 +41,10 @@ struct met_shard {
     _Atomic uint64_t bytes_out;
     _Atomic uint64_t conn_accepted;
     _Atomic uint64_t conn_closed;
-    _Atomic uint64_t conn_rejected;   /* over max_connections */
-    _Atomic uint64_t conn_timed_out;  /* header/body/idle/write timeouts */
-    _Atomic uint64_t bad_requests;    /* protocol errors answered 4xx and closed */
-    _Atomic uint64_t pool_rejected;   /* worker queue full: 503 */
+    _Atomic uint64_t conn_rejected;  /* over max_connections */
+    _Atomic uint64_t conn_timed_out; /* header/body/idle/write timeouts */
+    _Atomic uint64_t bad_requests;   /* protocol errors answered 4xx and closed */
+    _Atomic uint64_t pool_rejected;  /* worker queue full: 503 */
 };
 
 /* Single-writer increment: a plain load and store, no locked instruction. */

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzz target: request handling, bytes in, answers or close out. The first input byte picks
+ * how the rest is split into reads (1..16 bytes, or all at once), so framing across read
+ * boundaries is explored too. Invariants checked beyond the sanitizers: every answer starts
+ * with a status line; a session that closed takes no more input; an async request is
+ * answered and the pipeline resumes.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <http_parser.h>
+
+#include "core/buf.h"
+#include "http/http.h"
+#include "http/http_form.h"
+#include "http/http_router.h"
+#include "http/http_session.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct http_request *held;
+
+static int h_ok(struct http_request *r)
+{
+    http_respond(r, 200, "text/plain", "ok", 2);
+    return HTTP_DONE;
+}
+
+static int h_echo(struct http_request *r)
+{
+    struct http_form f;
+    http_form_parse(r->body, 32, r->arena, &f);
+    http_add_header(r, "X-Len", "1");
+    http_respond(r, 200, NULL, r->body.p, r->body.len);
+    return HTTP_DONE;
+}
+
+static int h_async(struct http_request *r)
+{
+    held = r;
+    return HTTP_ASYNC;
+}
+
+static void on_async_answer(void *o)
+{
+    (void)o;
+}
+
+static void on_release(void *o)
+{
+    (void)o;
+}
+
+static const struct http_session_ops ops = {on_async_answer, on_release};
+static const struct http_limits lim = {2048, 24, 512, 4096};
+static struct http_router *rt;
+
+static void check_output(struct buf *tmp)
+{
+    if (tmp->len && (tmp->len < 12 || memcmp(tmp->p, "HTTP/1.1 ", 9) != 0))
+        abort();
+    buf_reset(tmp);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!rt) {
+        rt = http_router_new();
+        http_router_add(rt, HTTP_M(HTTP_GET), "/", h_ok);
+        http_router_add(rt, HTTP_M(HTTP_GET), "/u/{name}", h_ok);
+        http_router_add(rt, HTTP_M(HTTP_POST) | HTTP_M(HTTP_PUT), "/echo", h_echo);
+        http_router_add(rt, HTTP_M(HTTP_GET), "/async", h_async);
+        http_session_global_init(lim.max_header_bytes);
+    }
+    if (size < 1)
+        return 0;
+    size_t step = data[0] % 17; /* 0: everything in one read */
+    data++;
+    size--;
+    struct http_session *s = http_session_new(&lim, rt, NULL, &ops, NULL, NULL);
+    struct buf tmp;
+    buf_init(&tmp, 1 << 26);
+    held = NULL;
+    size_t off = 0;
+    while (off < size) {
+        if (held) { /* answer the async request, which resumes the pipeline */
+            struct http_request *r = held;
+            held = NULL;
+            http_respond(r, 202, NULL, "", 0);
+        }
+        if (http_session_take_output(s, &tmp))
+            check_output(&tmp);
+        http_session_kick(s);
+        if (!http_session_wants_read(s)) {
+            if (http_session_done(s) || !held)
+                break;
+            continue;
+        }
+        char *p;
+        size_t n;
+        http_session_rspace(s, &p, &n);
+        if (!n)
+            break;
+        size_t k = step ? step : size - off;
+        if (k > size - off)
+            k = size - off;
+        if (k > n)
+            k = n;
+        memcpy(p, data + off, k);
+        off += k;
+        http_session_received(s, k);
+    }
+    http_session_eof(s);
+    if (held) {
+        struct http_request *r = held;
+        held = NULL;
+        http_respond(r, 202, NULL, "", 0);
+    }
+    if (http_session_take_output(s, &tmp))
+        check_output(&tmp);
+    if (!http_session_abort(s))
+        abort(); /* nothing may be left busy */
+    http_session_free(s);
+    buf_fini(&tmp);
+    return 0;
+}

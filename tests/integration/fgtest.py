@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: MIT
+"""Helpers shared by the integration tests: start the real floodgate binary on an ephemeral
+loopback port with a temporary data directory, talk raw HTTP to it, stop it and check that it
+exited cleanly. Every wait is bounded; every process and directory is cleaned up."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("FLOODGATE_BIN", os.path.abspath("build/asan/floodgate"))
+START_TIMEOUT = 15.0
+
+
+class Server:
+    def __init__(self, *args, env=None):
+        self.dir = tempfile.mkdtemp(prefix="fg-integ-")
+        self.data = os.path.join(self.dir, "data")
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+        # ASan: fail loudly, and report leaks at exit.
+        full_env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        full_env.update(env or {})
+        cmd = [BIN, "--listen", "127.0.0.1:0", "--data-dir", self.data, "--threads", "2",
+               "--workers", "2", *args]
+        # With --log-file the JSON log goes there; stderr keeps only sanitizer reports.
+        self.json_log = args[args.index("--log-file") + 1] if "--log-file" in args else None
+        self.signalled = False
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log,
+                                     env=full_env)
+        self.port = self._wait_port()
+
+    def _wait_port(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            text = self.stderr()
+            m = re.search(r'"msg":"listening","addr":"127\.0\.0\.1:(\d+)"', text)
+            if m:
+                return int(m.group(1))
+            if self.proc.poll() is not None:
+                raise RuntimeError("floodgate exited during start-up:\n" + text)
+            time.sleep(0.02)
+        self.proc.kill()
+        raise RuntimeError("floodgate did not log its address in time:\n" + self.stderr())
+
+    def stderr(self):
+        text = b""
+        for p in (self.log_path, self.json_log):
+            if p and os.path.exists(p):
+                with open(p, "rb") as f:
+                    text += f.read()
+        return text.decode("utf-8", "replace")
+
+    def connect(self, timeout=5.0):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+
+    def request(self, method, path, body=None, headers=None, timeout=5.0):
+        """One request on a new connection with Connection: close; returns (status, headers,
+        body)."""
+        h = {"Host": "localhost", "Connection": "close"}
+        h.update(headers or {})
+        if body is not None:
+            h.setdefault("Content-Length", str(len(body)))
+        raw = f"{method} {path} HTTP/1.1\r\n".encode()
+        raw += b"".join(f"{k}: {v}\r\n".encode() for k, v in h.items()) + b"\r\n"
+        raw += body or b""
+        with self.connect(timeout) as s:
+            s.sendall(raw)
+            return parse_one(recv_all(s, timeout))
+
+    def signal(self, sig):
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            self.signalled = True
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=15.0):
+        """SIGTERM, wait, and return the exit code; kills it if it does not exit in time."""
+        if self.proc.poll() is None and not self.signalled:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        self.log.close()
+        return rc
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self.log.closed:
+            self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def recv_all(s, timeout=5.0):
+    """Reads until the peer closes or `timeout` passes."""
+    s.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def parse_one(data):
+    """Parses one response from bytes; returns (status, headers dict lower-cased, body)."""
+    responses = parse_many(data)
+    if not responses:
+        raise AssertionError(f"no complete response in {data[:200]!r}")
+    return responses[0]
+
+
+def parse_many(data):
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            break
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        if status == 100:
+            data = rest
+            continue
+        n = int(headers.get("content-length", "0"))
+        out.append((status, headers, rest[:n]))
+        data = rest[n:]
+    return out
+
+
+def read_responses(s, count, timeout=5.0):
+    """Reads until `count` complete responses arrived (or timeout); returns them."""
+    s.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(parse_many(data)) >= count:
+            break
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return parse_many(data)
+
+
+def is_closed(s, timeout=3.0):
+    """True if the peer closed the connection (EOF or reset) within `timeout`."""
+    s.settimeout(timeout)
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return True
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def metrics(server):
+    status, _, body = server.request("GET", "/metrics")
+    assert status == 200
+    return body.decode()
+
+
+def metric_value(text, name, labels=""):
+    pat = re.escape(name + (("{" + labels + "}") if labels else "")) + r" (\S+)"
+    m = re.search(r"^" + pat + r"$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+class ServerTest(unittest.TestCase):
+    """A test case with a server started per test (fresh state, own port)."""
+
+    args = ()
+
+    def start(self, *args, env=None):
+        srv = Server(*self.args, *args, env=env)
+        self.addCleanup(srv.cleanup)
+        return srv
+
+    def assert_clean_exit(self, srv, timeout=15.0):
+        rc = srv.stop(timeout)
+        err = srv.stderr()
+        self.assertEqual(rc, 0, "floodgate did not exit 0; stderr:\n" + err[-4000:])
+        self.assertNotIn("ERROR: AddressSanitizer", err)
+        self.assertNotIn("runtime error:", err)
+        self.assertNotIn("LeakSanitizer", err)
+
+    def json(self, body):
+        return json.loads(body.decode())

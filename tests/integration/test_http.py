@@ -1,0 +1,347 @@
+# SPDX-License-Identifier: MIT
+"""The serving core seen from outside: routes, keep-alive, pipelining, bodies, malformed and
+oversized requests, request smuggling, timeouts, connection limits and the worker pool."""
+
+import socket
+import threading
+import time
+
+from tests.integration.fgtest import (ServerTest, is_closed, metric_value, metrics,
+                                      parse_many, read_responses, recv_all)
+
+
+class TestRoutes(ServerTest):
+    def test_ops_endpoints(self):
+        srv = self.start()
+        st, h, body = srv.request("GET", "/healthz")
+        self.assertEqual((st, body), (200, b'{"status":"ok"}'))
+        self.assertEqual(h["content-type"], "application/json")
+        self.assertIn("GMT", h["date"])
+        st, _, body = srv.request("GET", "/readyz")
+        self.assertEqual((st, self.json(body)["status"]), (200, "ready"))
+        st, h, body = srv.request("HEAD", "/healthz")
+        self.assertEqual((st, h["content-length"], body), (200, "15", b""))
+        self.assert_clean_exit(srv)
+
+    def test_404_and_405_with_allow(self):
+        srv = self.start()
+        st, _, body = srv.request("GET", "/nope")
+        self.assertEqual((st, self.json(body)["error"]), (404, "not_found"))
+        st, h, _ = srv.request("DELETE", "/healthz")
+        self.assertEqual(st, 405)
+        self.assertEqual(h["allow"], "GET, HEAD")
+        self.assert_clean_exit(srv)
+
+    def test_metrics_count_requests_by_route_and_status(self):
+        srv = self.start()
+        for _ in range(3):
+            srv.request("GET", "/healthz")
+        srv.request("GET", "/nope")
+        text = metrics(srv)
+        self.assertEqual(metric_value(text, "floodgate_http_requests_total",
+                                      'route="/healthz",status="200"'), 3)
+        self.assertEqual(metric_value(text, "floodgate_http_requests_total",
+                                      'route="unmatched",status="404"'), 1)
+        self.assertEqual(metric_value(text, "floodgate_http_request_duration_seconds_count",
+                                      'route="/healthz"'), 3)
+        self.assertGreater(metric_value(text, "floodgate_http_received_bytes_total"), 0)
+        self.assertGreater(metric_value(text, "floodgate_http_sent_bytes_total"), 0)
+        self.assertEqual(metric_value(text, "floodgate_http_connections_open"), 1)
+        self.assertEqual(metric_value(text, "floodgate_worker_queue_depth"), 0)
+        self.assertIsNotNone(metric_value(text, "floodgate_worker_queue_wait_seconds_count"))
+        self.assert_clean_exit(srv)
+
+
+class TestKeepAliveAndPipelining(ServerTest):
+    def test_keepalive_reuses_connection(self):
+        srv = self.start()
+        with srv.connect() as s:
+            for _ in range(5):
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                (st, h, body), = read_responses(s, 1)
+                self.assertEqual(st, 200)
+                self.assertNotIn("connection", h)
+        self.assert_clean_exit(srv)
+
+    def test_pipelined_batch_in_order(self):
+        srv = self.start()
+        reqs = []
+        for i in range(16):
+            if i % 3 == 0:
+                reqs.append(b"GET /nope%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+            elif i % 3 == 1:
+                reqs.append(b"POST /test/echo HTTP/1.1\r\nHost: x\r\n"
+                            b"Content-Type: application/x-www-form-urlencoded\r\n"
+                            b"Content-Length: %d\r\n\r\ni=%d" % (len(b"i=%d" % i), i))
+            else:
+                reqs.append(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        with srv.connect() as s:
+            s.sendall(b"".join(reqs))
+            got = read_responses(s, 16)
+        self.assertEqual(len(got), 16)
+        for i, (st, _, body) in enumerate(got):
+            if i % 3 == 0:
+                self.assertEqual(st, 404)
+            elif i % 3 == 1:
+                self.assertEqual((st, self.json(body)), (200, {"i": str(i)}))
+            else:
+                self.assertEqual(st, 200)
+        self.assert_clean_exit(srv)
+
+    def test_http10(self):
+        srv = self.start()
+        with srv.connect() as s:
+            s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            data = recv_all(s)
+        (st, h, _), = parse_many(data)
+        self.assertEqual((st, h["connection"]), (200, "close"))
+        self.assert_clean_exit(srv)
+
+
+class TestBodies(ServerTest):
+    def test_form_json_chunked_and_415(self):
+        srv = self.start()
+        st, _, body = srv.request("POST", "/test/echo", b"a=1&b=x+y%21",
+                                  {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual((st, self.json(body)), (200, {"a": "1", "b": "x y!"}))
+        st, _, body = srv.request("POST", "/test/echo", b'{"user":"ann"}',
+                                  {"Content-Type": "application/json; charset=utf-8"})
+        self.assertEqual((st, self.json(body)), (200, {"user": "ann"}))
+        st, _, body = srv.request("POST", "/test/echo", b'{"user":', 
+                                  {"Content-Type": "application/json"})
+        self.assertEqual((st, self.json(body)["error"]), (400, "invalid_request"))
+        st, _, body = srv.request("POST", "/test/echo", b"a=%zz",
+                                  {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 400)
+        st, _, _ = srv.request("POST", "/test/echo", b"hi", {"Content-Type": "text/plain"})
+        self.assertEqual(st, 415)
+        with srv.connect() as s:
+            s.sendall(b"POST /test/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                      b"Content-Type: application/json\r\n\r\n"
+                      b"5\r\n{\"k\":\r\n4\r\n\"v\"}\r\n0\r\n\r\n")
+            (st, _, body), = read_responses(s, 1)
+        self.assertEqual((st, self.json(body)), (200, {"k": "v"}))
+        self.assert_clean_exit(srv)
+
+    def test_expect_100_continue(self):
+        srv = self.start()
+        with srv.connect() as s:
+            s.sendall(b"POST /test/echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 8\r\n\r\n")
+            s.settimeout(3)
+            first = s.recv(100)
+            self.assertTrue(first.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"))
+            s.sendall(b'{"a":"b"}'[:8] + b"")
+        self.assert_clean_exit(srv)
+
+
+class TestMalformedAndLimits(ServerTest):
+    args = ("--max-header-bytes", "2k", "--max-body-bytes", "1k", "--max-url-bytes", "512",
+            "--max-headers", "20")
+
+    def raw(self, srv, data, expect_status):
+        with srv.connect() as s:
+            s.sendall(data)
+            got = read_responses(s, 1)
+            self.assertEqual(len(got), 1, f"no answer to {data[:60]!r}")
+            st, h, _ = got[0]
+            self.assertEqual(st, expect_status, f"for {data[:60]!r}")
+            self.assertEqual(h.get("connection"), "close")
+            self.assertTrue(is_closed(s), "connection left open after an error")
+
+    def test_smuggling(self):
+        srv = self.start()
+        cases = [
+            b"POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"POST /test/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            b"Content-Length: 4\r\n\r\n0\r\n\r\n",
+            b"POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n"
+            b"\r\nabcd",
+            b"POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n"
+            b"\r\nabc",
+            b"POST /test/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"xyz\r\nabc\r\n0\r\n\r\n",
+            b"POST /test/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"ffffffffffffffffffff\r\n",
+            b"POST /test/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
+            b"POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+            b"POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1 2\r\n\r\n",
+        ]
+        for c in cases:
+            self.raw(srv, c, 400)
+        self.assertGreaterEqual(
+            metric_value(metrics(srv), "floodgate_http_bad_requests_total"), len(cases))
+        self.assert_clean_exit(srv)
+
+    def test_malformed(self):
+        srv = self.start()
+        for c in [b"\x00\x01\x02\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/1.1\r\n\r\n",
+                  b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                  b"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
+                  b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n folded\r\n\r\n",
+                  b"GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n"]:
+            self.raw(srv, c, 400)
+        self.raw(srv, b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505)
+        self.assert_clean_exit(srv)
+
+    def test_oversized(self):
+        srv = self.start()
+        self.raw(srv, b"GET /" + b"a" * 600 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414)
+        self.raw(srv, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n", 431)
+        self.raw(srv, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-A: 1\r\n" * 25 + b"\r\n", 431)
+        self.raw(srv, b"POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413)
+        # A chunked body that grows past the limit.
+        self.raw(srv, b"POST /test/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 + b"200\r\n" + b"a" * 512 + b"\r\n" + b"200\r\n" + b"a" * 512 + b"\r\n"
+                 + b"200\r\n" + b"a" * 512 + b"\r\n0\r\n\r\n", 413)
+        self.assert_clean_exit(srv)
+
+    def test_413_reaches_a_client_still_sending(self):
+        """The answer must arrive even though the client keeps sending its body (lingering
+        close: closing at once would reset the connection and destroy the 413)."""
+        srv = self.start()
+        with srv.connect() as s:
+            s.sendall(b"POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n")
+            try:
+                for _ in range(30):
+                    s.sendall(b"a" * 10000)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            got = read_responses(s, 1)
+        self.assertEqual(got[0][0], 413)
+        self.assert_clean_exit(srv)
+
+    def test_server_survives_garbage_flood(self):
+        srv = self.start()
+        import random
+        rnd = random.Random(7)
+        for _ in range(50):
+            with srv.connect() as s:
+                s.sendall(bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 400))))
+                recv_all(s, 0.5)
+        self.assertEqual(srv.request("GET", "/healthz")[0], 200)
+        self.assert_clean_exit(srv)
+
+
+class TestTimeouts(ServerTest):
+    args = ("--header-timeout", "400ms", "--body-timeout", "400ms", "--idle-timeout", "300ms")
+
+    def test_slowloris_gets_408_and_close(self):
+        srv = self.start()
+        with srv.connect() as s:
+            t0 = time.monotonic()
+            s.sendall(b"GET /healthz HTTP/1.1\r\n")
+            # Trickle header bytes: this must not extend the deadline.
+            for _ in range(6):
+                time.sleep(0.1)
+                try:
+                    s.sendall(b"X")
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+            got = read_responses(s, 1, timeout=3)
+            elapsed = time.monotonic() - t0
+            self.assertEqual(got[0][0], 408)
+            self.assertTrue(is_closed(s))
+        self.assertLess(elapsed, 2.5)
+        self.assertGreaterEqual(metric_value(metrics(srv), "floodgate_http_timeouts_total"), 1)
+        self.assert_clean_exit(srv)
+
+    def test_slow_body_gets_408(self):
+        srv = self.start()
+        with srv.connect() as s:
+            s.sendall(b"POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+            got = read_responses(s, 1, timeout=3)
+            self.assertEqual(got[0][0], 408)
+        self.assert_clean_exit(srv)
+
+    def test_idle_keepalive_closed(self):
+        srv = self.start()
+        with srv.connect() as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(read_responses(s, 1)[0][0], 200)
+            t0 = time.monotonic()
+            self.assertTrue(is_closed(s, timeout=3))
+            self.assertLess(time.monotonic() - t0, 2.0)
+        self.assert_clean_exit(srv)
+
+    def test_silent_connection_closed(self):
+        srv = self.start()
+        with srv.connect() as s:
+            self.assertTrue(is_closed(s, timeout=3))
+        self.assert_clean_exit(srv)
+
+
+class TestConnectionLimit(ServerTest):
+    args = ("--max-connections", "3")
+
+    def test_over_limit_refused_cleanly_and_counted(self):
+        srv = self.start()
+        held = [srv.connect() for _ in range(3)]
+        try:
+            for s in held:  # make sure each is accepted
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertEqual(read_responses(s, 1)[0][0], 200)
+            with srv.connect() as extra:
+                data = recv_all(extra, 3)
+                self.assertTrue(data.startswith(b"HTTP/1.1 503 "), data[:80])
+                self.assertIn(b"Retry-After: 1", data)
+        finally:
+            for s in held[1:]:
+                s.close()
+        s = held[0]
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        (st, _, body), = read_responses(s, 1)
+        s.close()
+        self.assertEqual(metric_value(body.decode(),
+                                      "floodgate_http_connections_rejected_total"), 1)
+        self.assert_clean_exit(srv)
+
+
+class TestWorkerPool(ServerTest):
+    args = ("--workers", "1", "--worker-queue", "1")
+
+    def test_full_queue_answers_503_at_once(self):
+        srv = self.start()
+        results = {}
+
+        def work(i):
+            results[i] = srv.request("POST", "/test/work?ms=800", b"", timeout=10)
+
+        t1 = threading.Thread(target=work, args=(1,))
+        t1.start()
+        time.sleep(0.2)  # 1 is running
+        t2 = threading.Thread(target=work, args=(2,))
+        t2.start()
+        time.sleep(0.2)  # 2 is queued: the queue (1) is full
+        t0 = time.monotonic()
+        st, h, body = srv.request("POST", "/test/work?ms=10", b"")
+        fast = time.monotonic() - t0
+        t1.join(10)
+        t2.join(10)
+        self.assertEqual(st, 503)
+        self.assertGreaterEqual(int(h["retry-after"]), 1)
+        self.assertLess(fast, 0.5)
+        self.assertEqual(results[1][0], 200)
+        self.assertEqual(results[2][0], 200)
+        self.assertGreater(self.json(results[2][2])["waited_ms"], 300)
+        text = metrics(srv)
+        self.assertEqual(metric_value(text, "floodgate_worker_jobs_total",
+                                      'result="rejected"'), 1)
+        self.assertEqual(metric_value(text, "floodgate_worker_rejected_requests_total"), 1)
+        self.assert_clean_exit(srv)
+
+    def test_cheap_requests_answer_while_workers_busy(self):
+        srv = self.start("--worker-queue", "8")
+        threads = [threading.Thread(target=srv.request,
+                                    args=("POST", "/test/work?ms=500", b""),
+                                    kwargs={"timeout": 10}) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        self.assertEqual(srv.request("GET", "/healthz")[0], 200)
+        self.assertLess(time.monotonic() - t0, 0.3)
+        for t in threads:
+            t.join(10)
+        self.assert_clean_exit(srv)

@@ -1,0 +1,185 @@
+# SPDX-License-Identifier: MIT
+"""Process life: configuration sources, CLI, graceful shutdown with requests in flight, log
+reopening and the access log."""
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from tests.integration.fgtest import BIN, ServerTest, read_responses
+
+
+def run(*args, env=None):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+    e.update(env or {})
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=20, env=e)
+
+
+class TestCli(ServerTest):
+    def test_help_and_version(self):
+        r = run("--help")
+        self.assertEqual(r.returncode, 0)
+        for flag in ("--listen", "--data-dir", "--max-body-bytes", "--header-timeout",
+                     "--worker-queue", "--drain-timeout", "check-config"):
+            self.assertIn(flag, r.stdout)
+        r = run("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^floodgate \d+\.\d+\.\d+")
+
+    def test_check_config(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as f:
+            f.write("[server]\nlisten = 127.0.0.1:9999\n[limits]\nmax_body_bytes = 32k\n")
+            good = f.name
+        with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as f:
+            f.write("[server]\nlisten = 127.0.0.1:9999\n\n[limits]\nmax_bodyy = 1\n")
+            bad = f.name
+        try:
+            r = run("check-config", good)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = run("check-config", bad)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(bad + ":5", r.stderr)
+            self.assertIn("max_bodyy", r.stderr)
+        finally:
+            os.unlink(good)
+            os.unlink(bad)
+
+    def test_bad_flags_and_env(self):
+        r = run("--no-such-flag", "1")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown option", r.stderr)
+        r = run("--max-body-bytes", "lots")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("max_body_bytes", r.stderr)
+        r = run(env={"FLOODGATE_LISTEN_PORT": "1"})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("FLOODGATE_LISTEN_PORT", r.stderr)
+        r = run("frobnicate")
+        self.assertEqual(r.returncode, 2)
+
+    def test_precedence_file_env_flag(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as f:
+            f.write("[limits]\nmax_body_bytes = 10\nmax_headers = 5\n")
+            path = f.name
+        try:
+            # file says 10 bytes, env raises it to 20, the flag to 30: a 25-byte body passes
+            # only if the flag won; max_headers comes from the file alone.
+            srv = self.start("--config", path, "--max-body-bytes", "30",
+                             env={"FLOODGATE_MAX_BODY_BYTES": "20"})
+            body = b'{"k":"0123456789abcdefg"}'
+            st, _, _ = srv.request("POST", "/test/echo", body,
+                                   {"Content-Type": "application/json"})
+            self.assertEqual(st, 200)
+            st, _, _ = srv.request("POST", "/test/echo", body + b" " * 10,
+                                   {"Content-Type": "application/json"})
+            self.assertEqual(st, 413)
+            st, _, _ = srv.request("GET", "/healthz", None,
+                                   {f"X-{i}": "1" for i in range(5)})
+            self.assertEqual(st, 431)
+            self.assert_clean_exit(srv)
+        finally:
+            os.unlink(path)
+
+    def test_unusable_listen_address_fails_cleanly(self):
+        d = tempfile.mkdtemp(prefix="fg-cli-")
+        r = run("--listen", "256.1.1.1:0", "--data-dir", d)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot listen", r.stderr)
+        r = run("--listen", "nonsense", "--data-dir", d)
+        self.assertEqual(r.returncode, 2)
+        os.rmdir(d)
+
+
+class TestShutdown(ServerTest):
+    def test_in_flight_requests_finish_then_exit_0(self):
+        srv = self.start()
+        results = []
+
+        def slow():
+            results.append(srv.request("POST", "/test/work?ms=700", b"", timeout=10))
+
+        threads = [threading.Thread(target=slow) for _ in range(2)]
+        for t in threads:
+            t.start()
+        # an idle keep-alive connection must be closed by the drain, not waited for
+        idle = srv.connect()
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(read_responses(idle, 1)[0][0], 200)
+        time.sleep(0.2)
+        srv.signal(signal.SIGTERM)
+        time.sleep(0.1)
+        # no new connections once draining
+        refused = False
+        try:
+            s = srv.connect(timeout=1)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            refused = read_responses(s, 1, timeout=1) == []
+            s.close()
+        except OSError:
+            refused = True
+        self.assertTrue(refused, "a new connection was served during the drain")
+        for t in threads:
+            t.join(10)
+        idle.close()
+        self.assertEqual([r[0] for r in results], [200, 200])
+        self.assertTrue(all(r[1].get("connection") == "close" for r in results))
+        self.assert_clean_exit(srv)
+        self.assertIn('"msg":"draining"', srv.stderr())
+        self.assertIn('"msg":"stopped"', srv.stderr())
+
+    def test_drain_timeout_cuts_stragglers(self):
+        srv = self.start("--drain-timeout", "300ms")
+        s = srv.connect()
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /heal")  # half a request
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        srv.signal(signal.SIGINT)
+        self.assert_clean_exit(srv, timeout=10)
+        self.assertLess(time.monotonic() - t0, 5)
+        s.close()
+
+
+class TestLogs(ServerTest):
+    def test_sighup_reopens_log_and_access_log_is_json(self):
+        d = tempfile.mkdtemp(prefix="fg-logs-")
+        log, access = os.path.join(d, "fg.log"), os.path.join(d, "access.log")
+        srv = self.start("--log-file", log, "--access-log", access)
+        for _ in range(3):
+            srv.request("GET", "/healthz")
+        os.rename(log, log + ".1")
+        os.rename(access, access + ".1")
+        time.sleep(0.6)  # the access log flushes at least every 250 ms
+        srv.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not os.path.exists(log):
+            time.sleep(0.05)
+        self.assertTrue(os.path.exists(log), "SIGHUP did not reopen the log")
+        srv.request("GET", "/nope")
+        self.assert_clean_exit(srv)
+        with open(access + ".1") as f:
+            lines = [json.loads(x) for x in f]
+        self.assertEqual([x["status"] for x in lines], [200, 200, 200])
+        self.assertEqual(lines[0]["path"], "/healthz")
+        self.assertEqual(lines[0]["remote"], "127.0.0.1")
+        with open(access) as f:
+            self.assertEqual(json.loads(f.readline())["status"], 404)
+        with open(log + ".1") as f:
+            first = [json.loads(x) for x in f]
+        self.assertEqual(first[0]["msg"], "listening")
+        with open(log) as f:
+            self.assertIn("logs reopened", f.read())
+
+
+class TestDocs(ServerTest):
+    def test_configuration_reference_matches_binary(self):
+        """docs/configuration.md must list exactly what the binary accepts."""
+        r = run("--config-reference")
+        self.assertEqual(r.returncode, 0)
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        with open(os.path.join(root, "docs", "configuration.md")) as f:
+            doc = f.read()
+        self.assertIn(r.stdout, doc, "docs/configuration.md is stale: run tools/gen-docs")

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/str.h"
+#include "harness.h"
+
+TEST(buf_cap_is_hard)
+{
+    struct buf b;
+    buf_init(&b, 10);
+    ASSERT_EQ_INT(buf_append(&b, "0123456789", 10), 0);
+    ASSERT_EQ_INT(buf_append(&b, "x", 1), ERR_LIMIT);
+    ASSERT_EQ_INT(b.len, 10);
+    buf_consume(&b, 4);
+    ASSERT_EQ_MEM(b.p, b.len, "456789", 6);
+    buf_fini(&b);
+}
+
+TEST(buf_printf_long_and_escape)
+{
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    ASSERT_EQ_INT(buf_printf(&b, "%0300d", 7), 0);
+    ASSERT_EQ_INT(b.len, 300);
+    buf_reset(&b);
+    ASSERT_EQ_INT(buf_json_escape(&b, "a\"b\\c\n\x01", 7), 0);
+    ASSERT_EQ_MEM(b.p, b.len, "a\\\"b\\\\c\\n\\u0001", 15);
+    buf_fini(&b);
+}
+
+TEST(buf_alloc_failure_is_clean)
+{
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    mem_fail_after(0);
+    int rc = buf_append(&b, "abc", 3);
+    mem_fail_after(-1);
+    ASSERT_EQ_INT(rc, ERR_NOMEM);
+    ASSERT_EQ_INT(b.len, 0);
+    ASSERT_EQ_INT(buf_append(&b, "abc", 3), 0);
+    buf_fini(&b);
+}
+
+TEST(str_helpers)
+{
+    uint64_t v;
+    char d[24];
+    ASSERT_EQ_INT(str_to_u64(STR_LIT("18446744073709551615"), &v), 0);
+    ASSERT_TRUE(v == UINT64_MAX);
+    ASSERT_EQ_INT(str_to_u64(STR_LIT("18446744073709551616"), &v), ERR_INVAL);
+    ASSERT_EQ_INT(str_to_u64(STR_LIT(""), &v), ERR_INVAL);
+    ASSERT_EQ_INT(str_to_u64(STR_LIT("1 "), &v), ERR_INVAL);
+    ASSERT_EQ_INT(str_to_u64(STR_LIT("-1"), &v), ERR_INVAL);
+    ASSERT_TRUE(str_eq_nocase(STR_LIT("Content-Length"), STR_LIT("content-length")));
+    ASSERT_TRUE(!str_eq_nocase(STR_LIT("Content-Length"), STR_LIT("content-lengtx")));
+    ASSERT_EQ_MEM(d, str_utoa(d, 0), "0", 1);
+    ASSERT_EQ_MEM(d, str_utoa(d, 1234567890123ull), "1234567890123", 13);
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "harness.h"
+
+static char path[64];
+
+static const char *write_ini(const char *text)
+{
+    snprintf(path, sizeof(path), "/tmp/fg-test-%d.ini", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+TEST(config_defaults_are_safe)
+{
+    struct cfg c;
+    struct cfg_error e = {0};
+    cfg_defaults(&c);
+    ASSERT_EQ_STR(c.listen, "127.0.0.1:8080");
+    ASSERT_EQ_INT(c.max_header_bytes, 16384);
+    ASSERT_EQ_INT(c.max_body_bytes, 65536);
+    ASSERT_EQ_INT(c.header_timeout_ms, 10000);
+    ASSERT_EQ_INT(c.log_level, LOG_INFO);
+    ASSERT_EQ_INT(cfg_validate(&c, &e), 0);
+}
+
+TEST(config_precedence_file_env_flag)
+{
+    struct cfg c;
+    struct cfg_error e = {0};
+    const char *env[] = {"FLOODGATE_MAX_BODY_BYTES=2k", "FLOODGATE_IDLE_TIMEOUT=5s", "PATH=/bin",
+                         NULL};
+    cfg_defaults(&c);
+    ASSERT_EQ_INT(cfg_load_file(&c,
+                                write_ini("[server]\nlisten = 0.0.0.0:9000\nthreads = 3\n"
+                                          "[limits]\nmax_body_bytes = 1m\nidle_timeout = 2m\n"),
+                                &e),
+                  0);
+    ASSERT_EQ_INT(c.max_body_bytes, 1 << 20);
+    ASSERT_EQ_INT(c.idle_timeout_ms, 120000);
+    ASSERT_EQ_INT(cfg_load_env(&c, env, &e), 0);
+    ASSERT_EQ_INT(c.max_body_bytes, 2048);
+    ASSERT_EQ_INT(c.idle_timeout_ms, 5000);
+    ASSERT_EQ_INT(cfg_set_flag(&c, "--max-body-bytes", "100", &e), 0);
+    ASSERT_EQ_INT(c.max_body_bytes, 100);
+    ASSERT_EQ_STR(c.listen, "0.0.0.0:9000");
+    ASSERT_EQ_INT(c.threads, 3);
+    ASSERT_EQ_INT(cfg_set_flag(&c, "--no-such-flag", "1", &e), ERR_NOTFOUND);
+    unlink(path);
+}
+
+TEST(config_errors_name_the_line)
+{
+    struct cfg c;
+    struct cfg_error e = {0};
+    cfg_defaults(&c);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini("[server]\nthreads = 2\n\nbogus = 1\n"), &e),
+                  ERR_INVAL);
+    ASSERT_TRUE(strstr(e.where, ":4") != NULL);
+    ASSERT_TRUE(strstr(e.what, "bogus") != NULL);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini("[limits]\nmax_body_bytes = 12q\n"), &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.where, ":2") != NULL);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini("[limits]\nheader_timeout = 10\n"), &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.what, "duration") != NULL);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini("[server]\nmax_body_bytes = 1k\n"), &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.what, "[limits]") != NULL);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini("[server]\nthreads = 100000\n"), &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.what, "range") != NULL);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini("this is not ini\n"), &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.where, ":1") != NULL);
+    ASSERT_EQ_INT(cfg_load_file(&c, "/nonexistent/x.ini", &e), ERR_IO);
+    const char *env[] = {"FLOODGATE_NOPE=1", NULL};
+    ASSERT_EQ_INT(cfg_load_env(&c, env, &e), ERR_INVAL);
+    unlink(path);
+}
+
+TEST(config_hostport)
+{
+    char h[64];
+    unsigned p;
+    ASSERT_EQ_INT(cfg_split_hostport("127.0.0.1:0", h, sizeof(h), &p), 0);
+    ASSERT_EQ_STR(h, "127.0.0.1");
+    ASSERT_EQ_INT(cfg_split_hostport("[::1]:8080", h, sizeof(h), &p), 0);
+    ASSERT_EQ_STR(h, "::1");
+    ASSERT_EQ_INT(p, 8080);
+    ASSERT_EQ_INT(cfg_split_hostport("::1:80", h, sizeof(h), &p), ERR_INVAL);
+    ASSERT_EQ_INT(cfg_split_hostport("host:65536", h, sizeof(h), &p), ERR_INVAL);
+    ASSERT_EQ_INT(cfg_split_hostport("host:", h, sizeof(h), &p), ERR_INVAL);
+    ASSERT_EQ_INT(cfg_split_hostport(":80", h, sizeof(h), &p), ERR_INVAL);
+}

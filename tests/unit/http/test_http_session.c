@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: MIT */
+/* The protocol session driven with raw bytes, no sockets: framing, limits, smuggling. */
+#include <stdio.h>
+#include <string.h>
+
+#include <http_parser.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "harness.h"
+#include "http/http.h"
+#include "http/http_router.h"
+#include "http/http_session.h"
+
+static struct http_request *held; /* the request an async handler keeps */
+static int releases, async_answers;
+
+static int h_a(struct http_request *r)
+{
+    http_respond(r, 200, "text/plain", "A", 1);
+    return HTTP_DONE;
+}
+
+static int h_echo(struct http_request *r)
+{
+    http_respond(r, 200, "application/octet-stream", r->body.p, r->body.len);
+    return HTTP_DONE;
+}
+
+static int h_param(struct http_request *r)
+{
+    http_respond(r, 200, "text/plain", r->params[0].p, r->params[0].len);
+    return HTTP_DONE;
+}
+
+static int h_async(struct http_request *r)
+{
+    held = r;
+    return HTTP_ASYNC;
+}
+
+static int h_forgets(struct http_request *r)
+{
+    (void)r;
+    return HTTP_DONE;
+}
+
+static void on_async_answer(void *o)
+{
+    (void)o;
+    async_answers++;
+}
+
+static void on_release(void *o)
+{
+    (void)o;
+    releases++;
+}
+
+static const struct http_session_ops ops = {on_async_answer, on_release};
+static struct http_limits lim = {1024, 16, 256, 100};
+static struct http_router *rt;
+
+static struct http_session *mk(void)
+{
+    if (!rt) {
+        rt = http_router_new();
+        http_router_add(rt, HTTP_M(HTTP_GET), "/a", h_a);
+        http_router_add(rt, HTTP_M(HTTP_POST), "/echo", h_echo);
+        http_router_add(rt, HTTP_M(HTTP_GET), "/u/{name}", h_param);
+        http_router_add(rt, HTTP_M(HTTP_GET), "/async", h_async);
+        http_router_add(rt, HTTP_M(HTTP_GET), "/forgets", h_forgets);
+    }
+    http_session_global_init(lim.max_header_bytes);
+    held = NULL;
+    releases = async_answers = 0;
+    return http_session_new(&lim, rt, NULL, &ops, NULL, NULL);
+}
+
+/* Feeds `in` in pieces of `step` bytes (0: all at once); returns all output in `out`. */
+static void feed(struct http_session *s, const char *in, size_t step, struct buf *out)
+{
+    size_t len = strlen(in), off = 0;
+    struct buf tmp;
+
+    buf_init(&tmp, 1 << 24);
+    while (off < len && http_session_wants_read(s)) {
+        char *p;
+        size_t n;
+        http_session_rspace(s, &p, &n);
+        if (!n)
+            break;
+        size_t k = step ? step : len - off;
+        if (k > len - off)
+            k = len - off;
+        if (k > n)
+            k = n;
+        memcpy(p, in + off, k);
+        off += k;
+        http_session_received(s, k);
+        if (http_session_take_output(s, &tmp)) {
+            buf_append(out, tmp.p, tmp.len);
+            buf_reset(&tmp);
+            http_session_kick(s);
+        }
+    }
+    if (http_session_take_output(s, &tmp))
+        buf_append(out, tmp.p, tmp.len);
+    buf_fini(&tmp);
+    buf_append(out, "", 1); /* NUL for strstr; not counted below */
+    out->len--;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+TEST(simple_get_and_keepalive)
+{
+    struct http_session *s = mk();
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    feed(s, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n", 0, &out);
+    ASSERT_TRUE(strncmp(out.p, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    ASSERT_TRUE(strstr(out.p, "\r\nContent-Length: 1\r\n") != NULL);
+    ASSERT_TRUE(strstr(out.p, "\r\nDate: ") != NULL);
+    ASSERT_TRUE(strstr(out.p, "Connection: close") == NULL);
+    ASSERT_TRUE(out.len > 4 && memcmp(out.p + out.len - 5, "\r\n\r\nA", 5) == 0);
+    ASSERT_EQ_INT(http_session_phase(s), HTTP_PHASE_IDLE);
+    buf_fini(&out);
+    http_session_free(s);
+}
+
+TEST(pipelined_batch_answers_in_order_byte_by_byte)
+{
+    const char *in = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+                     "GET /u/bob HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (size_t step = 0; step <= 7; step++) {
+        struct http_session *s = mk();
+        struct buf out;
+        buf_init(&out, 1 << 20);
+        feed(s, in, step, &out);
+        const char *a = strstr(out.p, "\r\n\r\nA");
+        const char *h = strstr(out.p, "\r\n\r\nhello");
+        const char *c = strstr(out.p, "\r\n\r\nabcde");
+        const char *b = strstr(out.p, "\r\n\r\nbob");
+        ASSERT_TRUE(a && h && c && b);
+        ASSERT_TRUE(a < h && h < c && c < b);
+        ASSERT_EQ_INT(count(out.p, "HTTP/1.1 200 OK"), 4);
+        buf_fini(&out);
+        http_session_free(s);
+    }
+}
+
+static void expect_status_and_close(const char *in, const char *status)
+{
+    struct http_session *s = mk();
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    feed(s, in, 0, &out);
+    if (strncmp(out.p, status, strlen(status)) != 0)
+        harness_fail(__FILE__, __LINE__, "want %s, got %.40s", status, out.p);
+    if (!strstr(out.p, "Connection: close"))
+        harness_fail(__FILE__, __LINE__, "no Connection: close in %.80s", out.p);
+    if (!http_session_done(s))
+        harness_fail(__FILE__, __LINE__, "session not done after %s", status);
+    buf_fini(&out);
+    http_session_free(s);
+}
+
+TEST(smuggling_is_refused)
+{
+    expect_status_and_close("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                            "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                            "HTTP/1.1 400 ");
+    expect_status_and_close("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                            "Content-Length: 3\r\n\r\n0\r\n\r\n",
+                            "HTTP/1.1 400 ");
+    expect_status_and_close("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                            "Content-Length: 3\r\n\r\nabc",
+                            "HTTP/1.1 400 ");
+    expect_status_and_close("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            "zz\r\nabc\r\n0\r\n\r\n",
+                            "HTTP/1.1 400 ");
+    expect_status_and_close("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+                            "HTTP/1.1 400 ");
+    expect_status_and_close(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "HTTP/1.1 400 ");
+    expect_status_and_close("POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                            "HTTP/1.1 400 ");
+    expect_status_and_close("GET /a HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
+    expect_status_and_close("GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400 ");
+    expect_status_and_close("GET /a HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", "HTTP/1.1 400 ");
+}
+
+TEST(limits)
+{
+    char big[2048];
+    /* body over max_body_bytes (100), by Content-Length and by chunks */
+    expect_status_and_close("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n",
+                            "HTTP/1.1 413 ");
+    expect_status_and_close("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            "60\r\n"
+                            "0123456789012345678901234567890123456789012345678901234567890123"
+                            "45678901234567890123456789012345\r\n"
+                            "10\r\n0123456789abcdef\r\n0\r\n\r\n",
+                            "HTTP/1.1 413 ");
+    /* target over max_url_bytes (256) */
+    snprintf(big, sizeof(big), "GET /%0300d HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+    expect_status_and_close(big, "HTTP/1.1 414 ");
+    /* headers over max_header_bytes (1024) */
+    snprintf(big, sizeof(big), "GET /a HTTP/1.1\r\nHost: x\r\nX-Big: %01100d\r\n\r\n", 0);
+    expect_status_and_close(big, "HTTP/1.1 431 ");
+    /* more than max_headers (16) */
+    char many[1024];
+    size_t n = (size_t)snprintf(many, sizeof(many), "GET /a HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 16; i++)
+        n += (size_t)snprintf(many + n, sizeof(many) - n, "X-A: b\r\n");
+    snprintf(many + n, sizeof(many) - n, "\r\n");
+    expect_status_and_close(many, "HTTP/1.1 431 ");
+    expect_status_and_close("GET /a HTTP/2.0\r\nHost: x\r\n\r\n", "HTTP/1.1 505 ");
+    expect_status_and_close("GET /a HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n", "HTTP/1.1 417 ");
+    expect_status_and_close("\x01\x02garbage\r\n\r\n", "HTTP/1.1 400 ");
+}
+
+TEST(header_limit_hits_without_line_end)
+{
+    /* A header that never ends must not be buffered past the limit (slow memory attack). */
+    char big[4096];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    memcpy(big, "GET /a HTTP/1.1\r\nX: ", 20);
+    expect_status_and_close(big, "HTTP/1.1 431 ");
+}
+
+TEST(head_has_length_but_no_body)
+{
+    struct http_session *s = mk();
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    feed(s, "HEAD /a HTTP/1.1\r\nHost: x\r\n\r\n", 0, &out);
+    ASSERT_TRUE(strstr(out.p, "Content-Length: 1\r\n") != NULL);
+    ASSERT_TRUE(out.len > 4 && memcmp(out.p + out.len - 4, "\r\n\r\n", 4) == 0);
+    buf_fini(&out);
+    http_session_free(s);
+}
+
+TEST(method_not_allowed_lists_allow)
+{
+    struct http_session *s = mk();
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    feed(s, "DELETE /a HTTP/1.1\r\nHost: x\r\n\r\nGET /zz HTTP/1.1\r\nHost: x\r\n\r\n", 0, &out);
+    ASSERT_TRUE(strncmp(out.p, "HTTP/1.1 405 ", 13) == 0);
+    ASSERT_TRUE(strstr(out.p, "Allow: GET, HEAD\r\n") != NULL);
+    ASSERT_TRUE(strstr(out.p, "HTTP/1.1 404 ") != NULL);
+    buf_fini(&out);
+    http_session_free(s);
+}
+
+TEST(http10_keepalive_and_close)
+{
+    struct http_session *s = mk();
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    feed(s, "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 0, &out);
+    ASSERT_TRUE(strstr(out.p, "Connection: keep-alive\r\n") != NULL);
+    ASSERT_EQ_INT(http_session_done(s), 0);
+    buf_reset(&out);
+    feed(s, "GET /a HTTP/1.0\r\n\r\n", 0, &out);
+    ASSERT_TRUE(strstr(out.p, "Connection: close\r\n") != NULL);
+    ASSERT_EQ_INT(http_session_done(s), 1);
+    buf_fini(&out);
+    http_session_free(s);
+}
+
+TEST(async_answer_resumes_pipeline)
+{
+    struct http_session *s = mk();
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    feed(s, "GET /async HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n", 0, &out);
+    ASSERT_EQ_INT(out.len, 0);
+    ASSERT_TRUE(held != NULL);
+    ASSERT_EQ_INT(http_session_phase(s), HTTP_PHASE_BUSY);
+    ASSERT_EQ_INT(http_session_wants_read(s), 0);
+    http_respond(held, 201, NULL, "", 0);
+    ASSERT_EQ_INT(async_answers, 1);
+    struct buf tmp;
+    buf_init(&tmp, 1 << 20);
+    ASSERT_TRUE(http_session_take_output(s, &tmp) > 0);
+    tmp.p[tmp.len - 1] = 0;
+    ASSERT_TRUE(strncmp(tmp.p, "HTTP/1.1 201 Created", 20) == 0);
+    ASSERT_TRUE(strstr(tmp.p, "HTTP/1.1 200 OK") != NULL); /* the pipelined one followed */
+    buf_fini(&tmp);
+    buf_fini(&out);
+    http_session_free(s);
+}
+
+TEST(abort_while_busy_releases_on_answer)
+{
+    struct http_session *s = mk();
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    feed(s, "GET /async HTTP/1.1\r\nHost: x\r\n\r\n", 0, &out);
+    ASSERT_EQ_INT(http_session_abort(s), 0);
+    http_respond(held, 200, NULL, "", 0);
+    ASSERT_EQ_INT(releases, 1);
+    ASSERT_EQ_INT(async_answers, 0);
+    buf_fini(&out);
+    http_session_free(s);
+}
+
+TEST(handler_that_forgets_to_answer_gets_500)
+{
+    struct http_session *s = mk();
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    feed(s, "GET /forgets HTTP/1.1\r\nHost: x\r\n\r\n", 0, &out);
+    ASSERT_TRUE(strncmp(out.p, "HTTP/1.1 500 ", 13) == 0);
+    buf_fini(&out);
+    http_session_free(s);
+}
+
+TEST(timeout_mid_request_is_408)
+{
+    struct http_session *s = mk();
+    struct buf out, tmp;
+    buf_init(&out, 1 << 20);
+    buf_init(&tmp, 1 << 20);
+    feed(s, "GET /a HTTP/1.1\r\nHo", 0, &out);
+    ASSERT_EQ_INT(http_session_phase(s), HTTP_PHASE_HEAD);
+    http_session_timeout(s);
+    ASSERT_TRUE(http_session_take_output(s, &tmp) > 0);
+    ASSERT_TRUE(strncmp(tmp.p, "HTTP/1.1 408 ", 13) == 0);
+    ASSERT_EQ_INT(http_session_done(s), 1);
+    buf_fini(&tmp);
+    buf_fini(&out);
+    http_session_free(s);
+}
+
+TEST(drain_closes_after_current)
+{
+    struct http_session *s = mk();
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    feed(s, "GET /async HTTP/1.1\r\nHost: x\r\n\r\n", 0, &out);
+    http_session_drain(s);
+    http_respond(held, 200, NULL, "", 0);
+    struct buf tmp;
+    buf_init(&tmp, 1 << 20);
+    http_session_take_output(s, &tmp);
+    buf_append(&tmp, "", 1);
+    ASSERT_TRUE(strstr(tmp.p, "Connection: close") != NULL);
+    ASSERT_EQ_INT(http_session_done(s), 1);
+    buf_fini(&tmp);
+    buf_fini(&out);
+    http_session_free(s);
+}
+
+TEST(expect_continue_is_answered)
+{
+    struct http_session *s = mk();
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    feed(s, "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+         0, &out);
+    ASSERT_EQ_STR(out.p, "HTTP/1.1 100 Continue\r\n\r\n");
+    buf_reset(&out);
+    feed(s, "ok", 0, &out);
+    ASSERT_TRUE(strncmp(out.p, "HTTP/1.1 200 OK", 15) == 0);
+    buf_fini(&out);
+    http_session_free(s);
+}
+
+TEST(response_header_injection_refused)
+{
+    struct http_request r;
+    struct arena a;
+    memset(&r, 0, sizeof(r));
+    arena_init(&a, 1024, 4096);
+    r.arena = &a;
+    ASSERT_TRUE(http_add_header(&r, "X", "a\r\nSet-Cookie: x") != 0);
+    ASSERT_TRUE(http_add_header(&r, "X\r\nY", "a") != 0);
+    ASSERT_EQ_INT(http_add_header(&r, "X", "ok"), 0);
+    arena_fini(&a);
+}

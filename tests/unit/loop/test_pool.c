@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker pool: bounded queue, completions on the submitting loop's thread, priority. */
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "harness.h"
+#include "loop/loop.h"
+#include "loop/pool.h"
+
+struct tjob {
+    struct pool_job job;
+    pthread_t done_thread;
+    int nice_seen;
+    int done;
+};
+
+static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+static int completed;
+static struct loop lp;
+
+static void t_work(struct pool_job *j)
+{
+    struct tjob *t = (struct tjob *)(void *)j;
+    pthread_mutex_lock(&gate); /* held by the test to keep workers busy */
+    pthread_mutex_unlock(&gate);
+    t->nice_seen = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+}
+
+static void t_done(struct pool_job *j)
+{
+    struct tjob *t = (struct tjob *)(void *)j;
+    t->done_thread = pthread_self();
+    t->done = 1;
+    completed++;
+}
+
+TEST(pool_bounded_queue_and_completion_thread)
+{
+    struct pool *p;
+    struct tjob jobs[4] = {0};
+    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    ASSERT_EQ_INT(pool_new(1, 2, 7, &p), 0);
+    pthread_mutex_lock(&gate);
+    for (int i = 0; i < 4; i++) {
+        jobs[i].job.on_work = t_work;
+        jobs[i].job.on_done = t_done;
+    }
+    ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[0].job), 0);
+    /* wait until the worker took job 0, so the queue is empty again */
+    for (int i = 0; i < 1000; i++) {
+        struct pool_stats st;
+        pool_stats(p, &st);
+        if (st.running == 1)
+            break;
+        usleep(1000);
+    }
+    ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[1].job), 0);
+    ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[2].job), 0);
+    ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[3].job), ERR_LIMIT); /* queue of 2 is full */
+    struct pool_stats st;
+    pool_stats(p, &st);
+    ASSERT_EQ_INT(st.depth, 2);
+    ASSERT_EQ_INT(st.rejected, 1);
+    pthread_mutex_unlock(&gate);
+    completed = 0;
+    while (completed < 3)
+        uv_run(&lp.uv, UV_RUN_ONCE);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_TRUE(pthread_equal(jobs[i].done_thread, pthread_self()));
+        ASSERT_EQ_INT(jobs[i].nice_seen, 7);
+    }
+    ASSERT_EQ_INT(jobs[3].done, 0);
+    pool_drain(p);
+    pool_free(p);
+    loop_close_mailbox(&lp);
+    uv_run(&lp.uv, UV_RUN_DEFAULT);
+    loop_fini(&lp);
+}
+
+TEST(pool_scratch_only_on_workers)
+{
+    ASSERT_TRUE(pool_scratch(4096) == NULL);
+}
