@@ -157,7 +157,7 @@ docs: $(BIN)
 
 bench: deps
 	@$(MAKE) --no-print-directory BUILD=release
-	bench/http.sh
+	bench/http.py
 
 clean:
 	rm -rf build

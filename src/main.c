@@ -151,7 +151,10 @@ static void on_exit_async(uv_async_t *a)
 static void on_drain_timer(uv_timer_t *t)
 {
     (void)t;
-    log_kv(LOG_WARN, "drain timeout passed; waiting for worker jobs to finish", LOG_END);
+    /* Connections were cut at the deadline; queued jobs are answered 503 now instead of
+     * run, so only jobs already on a worker delay the exit. */
+    log_kv(LOG_WARN, "drain timeout passed; cancelling queued worker jobs", LOG_END);
+    pool_cancel_queued(g.sh.pool);
 }
 
 static void begin_shutdown(const char *why)
@@ -169,7 +172,7 @@ static void begin_shutdown(const char *why)
         g.loops[i].drain_task.on_run = on_drain_task;
         loop_post(&g.loops[i].lp, &g.loops[i].drain_task);
     }
-    uv_timer_start(&g.drain_timer, on_drain_timer, g.cfg.drain_timeout_ms + 1000, 0);
+    uv_timer_start(&g.drain_timer, on_drain_timer, g.cfg.drain_timeout_ms, 0);
 }
 
 static void on_signal(uv_signal_t *h, int signum)

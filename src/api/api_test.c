@@ -38,6 +38,11 @@ static void work_done(struct pool_job *j)
     struct work_job *w = (struct work_job *)(void *)j;
     char body[96];
 
+    if (j->cancelled) {
+        http_add_header(w->r, "Retry-After", "1");
+        http_respond_error(w->r, 503, "temporarily_unavailable", "shutting down");
+        return;
+    }
     snprintf(body, sizeof(body), "{\"slept_ms\":%u,\"waited_ms\":%llu}", w->ms,
              (unsigned long long)(j->wait_ns / 1000000));
     http_respond_json(w->r, 200, body);

@@ -167,6 +167,7 @@ int pool_submit(struct pool *p, struct loop *lp, struct pool_job *j)
     j->_next = NULL;
     j->_loop = lp;
     j->wait_ns = 0;
+    j->cancelled = 0;
     pthread_mutex_lock(&p->mu);
     if (p->stopping) {
         rc = ERR_AGAIN;
@@ -186,6 +187,24 @@ int pool_submit(struct pool *p, struct loop *lp, struct pool_job *j)
     }
     pthread_mutex_unlock(&p->mu);
     return rc;
+}
+
+void pool_cancel_queued(struct pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    struct pool_job *j = p->head;
+    p->head = p->tail = NULL;
+    p->depth = 0;
+    if (!p->running)
+        pthread_cond_broadcast(&p->cv_idle);
+    pthread_mutex_unlock(&p->mu);
+    while (j) {
+        struct pool_job *next = j->_next;
+        j->cancelled = 1;
+        j->_task.on_run = run_done;
+        loop_post(j->_loop, &j->_task);
+        j = next;
+    }
 }
 
 uint64_t pool_expected_wait_ms(struct pool *p)

@@ -30,6 +30,7 @@ struct pool_job {
     struct loop *_loop;
     uint64_t _enqueued_ns;
     uint64_t wait_ns; /* set before on_work: time spent queued */
+    int cancelled;    /* set if on_work never ran (pool_cancel_queued); on_done still runs */
     pool_work_cb on_work;
     pool_done_cb on_done;
 };
@@ -58,6 +59,11 @@ void pool_free(struct pool *p);
 /* Queues `j`; completion is posted to `lp`. ERR_LIMIT if the queue is full (j untouched and
  * on_done never runs), ERR_AGAIN if the pool is stopping. Any thread. */
 int pool_submit(struct pool *p, struct loop *lp, struct pool_job *j);
+
+/* Takes every job not yet started off the queue and posts it to its loop with
+ * cancelled = 1, without running on_work: on_done answers (typically 503). Used when the
+ * drain timeout passes, so shutdown is bounded by it rather than by the queue. Any thread. */
+void pool_cancel_queued(struct pool *p);
 
 /* Expected wait for a job queued now, in ms, from the recent mean service time. */
 uint64_t pool_expected_wait_ms(struct pool *p);

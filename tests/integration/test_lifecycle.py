@@ -143,6 +143,33 @@ class TestShutdown(ServerTest):
         s.close()
 
 
+class TestShutdownQueued(ServerTest):
+    args = ("--workers", "1", "--worker-queue", "8", "--drain-timeout", "300ms")
+
+    def test_drain_timeout_cancels_queued_jobs(self):
+        """Shutdown is bounded by the drain timeout, not by the length of the worker queue:
+        queued jobs are answered 503 and only the running one is waited for."""
+        srv = self.start()
+        results = []
+
+        def slow():
+            results.append(srv.request("POST", "/test/work?ms=1500", b"", timeout=10)[0])
+
+        threads = [threading.Thread(target=slow) for _ in range(4)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        self.assert_clean_exit(srv, timeout=10)
+        took = time.monotonic() - t0
+        for t in threads:
+            t.join(10)
+        # 4 x 1.5 s queued on one worker would take 6 s; the running job ends within 1.5 s.
+        self.assertLess(took, 3.0)
+
+
 class TestLogs(ServerTest):
     def test_sighup_reopens_log_and_access_log_is_json(self):
         d = tempfile.mkdtemp(prefix="fg-logs-")

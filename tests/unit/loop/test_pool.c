@@ -85,3 +85,40 @@ TEST(pool_scratch_only_on_workers)
 {
     ASSERT_TRUE(pool_scratch(4096) == NULL);
 }
+
+TEST(pool_cancel_queued_posts_without_running)
+{
+    struct pool *p;
+    struct tjob jobs[3] = {0};
+    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    ASSERT_EQ_INT(pool_new(1, 8, 0, &p), 0);
+    pthread_mutex_lock(&gate);
+    for (int i = 0; i < 3; i++) {
+        jobs[i].job.on_work = t_work;
+        jobs[i].job.on_done = t_done;
+        jobs[i].nice_seen = -100;
+        ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[i].job), 0);
+    }
+    for (int i = 0; i < 1000; i++) { /* job 0 is on the worker, blocked on the gate */
+        struct pool_stats st;
+        pool_stats(p, &st);
+        if (st.running == 1)
+            break;
+        usleep(1000);
+    }
+    pool_cancel_queued(p);
+    pthread_mutex_unlock(&gate);
+    completed = 0;
+    while (completed < 3)
+        uv_run(&lp.uv, UV_RUN_ONCE);
+    ASSERT_EQ_INT(jobs[0].job.cancelled, 0);
+    ASSERT_EQ_INT(jobs[0].nice_seen, 0);
+    ASSERT_EQ_INT(jobs[1].job.cancelled, 1);
+    ASSERT_EQ_INT(jobs[2].job.cancelled, 1);
+    ASSERT_EQ_INT(jobs[1].nice_seen, -100); /* on_work never ran */
+    pool_drain(p);
+    pool_free(p);
+    loop_close_mailbox(&lp);
+    uv_run(&lp.uv, UV_RUN_DEFAULT);
+    loop_fini(&lp);
+}
