@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/* Thin wrappers over libsodium, kept in one place so that every caller gets the strict forms
+ * (constant-time compare, canonical base64url, verification that rejects malleable
+ * signatures) without repeating the flags. */
+#include "crypto/cr.h"
+
+#include <sodium.h>
+
+#include "core/err.h"
+
+int cr_init(void)
+{
+    return sodium_init() < 0 ? ERR_IO : ERR_OK;
+}
+
+void cr_random(void *buf, size_t n)
+{
+    randombytes_buf(buf, n);
+}
+
+bool cr_eq(const void *a, const void *b, size_t n)
+{
+    return sodium_memcmp(a, b, n) == 0;
+}
+
+void cr_wipe(void *p, size_t n)
+{
+    sodium_memzero(p, n);
+}
+
+size_t cr_b64url_len(size_t n)
+{
+    return sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING) - 1;
+}
+
+size_t cr_b64url_encode(const void *src, size_t n, char *dst, size_t cap)
+{
+    size_t need = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (cap < need)
+        return 0;
+    sodium_bin2base64(dst, cap, src, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return need - 1;
+}
+
+int cr_b64url_decode(const char *src, size_t n, void *dst, size_t cap, size_t *out_len)
+{
+    const char *end = NULL;
+    size_t len = 0;
+
+    /* Decoded size is at most 3/4 of the input: refuse before decoding if it cannot fit. */
+    if (n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
+        return ERR_LIMIT;
+    if (n % 4 == 1)
+        return ERR_INVAL;
+    if (sodium_base642bin(dst, cap, src, n, NULL, &len, &end,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        end != src + n)
+        return ERR_INVAL;
+    *out_len = len;
+    return ERR_OK;
+}
+
+void cr_keyed_hash(uint8_t out[CR_HASH_LEN], const uint8_t *key, const void *msg, size_t n)
+{
+    crypto_generichash(out, CR_HASH_LEN, msg, n, key, CR_HASH_KEY_LEN);
+}
+
+void cr_ed25519_keypair(uint8_t pk[CR_ED25519_PK], uint8_t sk[CR_ED25519_SK])
+{
+    crypto_sign_ed25519_keypair(pk, sk);
+}
+
+void cr_ed25519_from_seed(const uint8_t seed[CR_ED25519_SEED], uint8_t pk[CR_ED25519_PK],
+                          uint8_t sk[CR_ED25519_SK])
+{
+    crypto_sign_ed25519_seed_keypair(pk, sk, seed);
+}
+
+void cr_ed25519_sign(uint8_t sig[CR_ED25519_SIG], const void *msg, size_t n,
+                     const uint8_t sk[CR_ED25519_SK])
+{
+    crypto_sign_ed25519_detached(sig, NULL, msg, n, sk);
+}
+
+bool cr_ed25519_verify(const uint8_t sig[CR_ED25519_SIG], const void *msg, size_t n,
+                       const uint8_t pk[CR_ED25519_PK])
+{
+    return crypto_sign_ed25519_verify_detached(sig, msg, n, pk) == 0;
+}

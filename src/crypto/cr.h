@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Crypto primitives, all from libsodium: the OS CSPRNG, constant-time comparison, strict
+ * base64url (RFC 4648 §5, no padding), keyed BLAKE2b for secrets that are random (client
+ * secrets, refresh tokens: no slow hash needed, a leak of the store reveals nothing
+ * usable), and Ed25519. The prefix is cr_ because crypto_ is libsodium's.
+ * cr_init must run once, on the main thread, before anything else here; all other calls
+ * are safe on any thread.
+ */
+#ifndef CRYPTO_CR_H
+#define CRYPTO_CR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CR_ED25519_PK   32
+#define CR_ED25519_SK   64
+#define CR_ED25519_SEED 32
+#define CR_ED25519_SIG  64
+#define CR_HASH_LEN     32 /* keyed digests of random secrets */
+#define CR_HASH_KEY_LEN 32
+
+/* ERR_IO if libsodium cannot start (no entropy source). */
+int cr_init(void);
+
+/* Fills `buf` with `n` bytes from the OS CSPRNG (getrandom). Never fails once cr_init ran. */
+void cr_random(void *buf, size_t n);
+
+/* Constant-time equality of two n-byte buffers (sodium_memcmp). Security-sensitive: use it
+ * for every comparison of secrets, digests of secrets and MACs. */
+bool cr_eq(const void *a, const void *b, size_t n);
+
+/* Overwrites `n` bytes so that the compiler cannot drop the store. */
+void cr_wipe(void *p, size_t n);
+
+/* Encoded length of n bytes in base64url without padding. */
+size_t cr_b64url_len(size_t n);
+/* Writes the encoding of src[0..n) and a NUL into dst (cap bytes); returns the length, or
+ * 0 if cap is too small. */
+size_t cr_b64url_encode(const void *src, size_t n, char *dst, size_t cap);
+/* Strict decode: only the URL-safe alphabet, no padding, no whitespace, unused bits zero.
+ * ERR_INVAL on any other input, ERR_LIMIT if it does not fit in cap. */
+int cr_b64url_decode(const char *src, size_t n, void *dst, size_t cap, size_t *out_len);
+
+/* out = BLAKE2b-256 keyed with key[CR_HASH_KEY_LEN] over msg. */
+void cr_keyed_hash(uint8_t out[CR_HASH_LEN], const uint8_t *key, const void *msg, size_t n);
+
+/* Ed25519 (RFC 8032). The secret key is 64 bytes (seed || public key, libsodium's form). */
+void cr_ed25519_keypair(uint8_t pk[CR_ED25519_PK], uint8_t sk[CR_ED25519_SK]);
+void cr_ed25519_from_seed(const uint8_t seed[CR_ED25519_SEED], uint8_t pk[CR_ED25519_PK],
+                          uint8_t sk[CR_ED25519_SK]);
+void cr_ed25519_sign(uint8_t sig[CR_ED25519_SIG], const void *msg, size_t n,
+                     const uint8_t sk[CR_ED25519_SK]);
+bool cr_ed25519_verify(const uint8_t sig[CR_ED25519_SIG], const void *msg, size_t n,
+                       const uint8_t pk[CR_ED25519_PK]);
+
+#endif

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* JWS against RFC 8037 A.4 (Ed25519) and the classic attacks. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "crypto/cr.h"
+#include "harness.h"
+#include "token/tok_jws.h"
+
+/* RFC 8037 A.1 (private key d, public key x) and A.4 (the signed example). */
+static const char *D = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
+static const char *X = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+static const char *A4 = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc."
+                        "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g"
+                        "7sVvpAr_MuM0KAg";
+
+static struct tok_key key;
+static uint8_t sk[CR_ED25519_SK];
+
+static const struct tok_key *lookup(void *ctx, struct str kid)
+{
+    (void)ctx;
+    if (!kid.p || str_eq(kid, str_c(key.kid)))
+        return &key;
+    return NULL;
+}
+
+static void setup(void)
+{
+    uint8_t seed[32];
+    size_t n;
+    cr_init();
+    cr_b64url_decode(D, strlen(D), seed, sizeof(seed), &n);
+    cr_ed25519_from_seed(seed, key.pk, sk);
+    key.sk = sk;
+    key.alg = TOK_ALG_EDDSA;
+    memcpy(key.kid, "k1", 3);
+}
+
+TEST(rfc8037_public_key_and_signature)
+{
+    uint8_t x[32];
+    size_t n;
+    char payload[128];
+    setup();
+    ASSERT_EQ_INT(cr_b64url_decode(X, strlen(X), x, sizeof(x), &n), 0);
+    ASSERT_EQ_MEM(x, 32, key.pk, 32);
+    ASSERT_EQ_INT(tok_jws_verify(str_c(A4), lookup, NULL, payload, sizeof(payload), &n, NULL), 0);
+    ASSERT_EQ_STR(payload, "Example of Ed25519 signing");
+    /* Ed25519 is deterministic: signing the A.4 input again gives the A.4 signature. */
+    uint8_t sig[64];
+    char enc[100];
+    const char *input = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
+    cr_ed25519_sign(sig, input, strlen(input), sk);
+    cr_b64url_encode(sig, 64, enc, sizeof(enc));
+    ASSERT_EQ_STR(enc, strrchr(A4, '.') + 1);
+}
+
+TEST(sign_then_verify_roundtrip_with_typ)
+{
+    struct buf b;
+    char payload[128], typ[16];
+    size_t n;
+    setup();
+    buf_init(&b, 4096);
+    ASSERT_EQ_INT(tok_jws_sign(&key, "at+jwt", "{\"sub\":\"ann\"}", 13, &b), 0);
+    ASSERT_EQ_INT(
+        tok_jws_verify((struct str){b.p, b.len}, lookup, NULL, payload, sizeof(payload), &n, typ),
+        0);
+    ASSERT_EQ_STR(payload, "{\"sub\":\"ann\"}");
+    ASSERT_EQ_STR(typ, "at+jwt");
+    /* every single-byte change breaks it */
+    for (size_t i = 0; i < b.len; i++) {
+        char saved = b.p[i];
+        b.p[i] = saved == 'A' ? 'B' : 'A';
+        int rc = tok_jws_verify((struct str){b.p, b.len}, lookup, NULL, payload, sizeof(payload),
+                                &n, typ);
+        b.p[i] = saved;
+        if (rc == 0)
+            harness_fail(__FILE__, __LINE__, "changed byte %zu still verifies", i);
+    }
+    buf_fini(&b);
+}
+
+static const char *mk(const char *header, const char *payload, const char *sig, char *out)
+{
+    char h[256], p[256];
+    cr_b64url_encode(header, strlen(header), h, sizeof(h));
+    cr_b64url_encode(payload, strlen(payload), p, sizeof(p));
+    snprintf(out, 1024, "%s.%s.%s", h, p, sig);
+    return out;
+}
+
+TEST(attacks_are_rejected)
+{
+    char t[1024], payload[128];
+    size_t n;
+    setup();
+    const char *sig = strrchr(A4, '.') + 1;
+    /* alg none, with and without a signature */
+    ASSERT_EQ_INT(tok_jws_verify(str_c(mk("{\"alg\":\"none\"}", "{}", "", t)), lookup, NULL,
+                                 payload, sizeof(payload), &n, NULL),
+                  ERR_INVAL);
+    ASSERT_EQ_INT(tok_jws_verify(str_c(mk("{\"alg\":\"none\",\"kid\":\"k1\"}", "{}", sig, t)),
+                                 lookup, NULL, payload, sizeof(payload), &n, NULL),
+                  ERR_INVAL);
+    /* HS256 "signed" with the public key as the HMAC secret */
+    ASSERT_EQ_INT(tok_jws_verify(str_c(mk("{\"alg\":\"HS256\",\"kid\":\"k1\"}", "{}", sig, t)),
+                                 lookup, NULL, payload, sizeof(payload), &n, NULL),
+                  ERR_INVAL);
+    /* unknown kid */
+    ASSERT_EQ_INT(tok_jws_verify(str_c(mk("{\"alg\":\"EdDSA\",\"kid\":\"zz\"}", "{}", sig, t)),
+                                 lookup, NULL, payload, sizeof(payload), &n, NULL),
+                  ERR_INVAL);
+    /* duplicate alg (parsers could disagree), crit, non-string kid */
+    ASSERT_EQ_INT(tok_jws_verify(str_c(mk("{\"alg\":\"none\",\"alg\":\"EdDSA\"}", "{}", sig, t)),
+                                 lookup, NULL, payload, sizeof(payload), &n, NULL),
+                  ERR_INVAL);
+    ASSERT_EQ_INT(tok_jws_verify(str_c(mk("{\"alg\":\"EdDSA\",\"crit\":[\"x\"]}", "{}", sig, t)),
+                                 lookup, NULL, payload, sizeof(payload), &n, NULL),
+                  ERR_INVAL);
+    ASSERT_EQ_INT(tok_jws_verify(str_c(mk("{\"alg\":\"EdDSA\",\"kid\":7}", "{}", sig, t)), lookup,
+                                 NULL, payload, sizeof(payload), &n, NULL),
+                  ERR_INVAL);
+    /* structure */
+    ASSERT_EQ_INT(tok_jws_verify(STR_LIT("a.b"), lookup, NULL, payload, sizeof(payload), &n, NULL),
+                  ERR_INVAL);
+    ASSERT_EQ_INT(
+        tok_jws_verify(STR_LIT("a.b.c.d.e"), lookup, NULL, payload, sizeof(payload), &n, NULL),
+        ERR_INVAL);
+    ASSERT_EQ_INT(tok_jws_verify(STR_LIT(""), lookup, NULL, payload, sizeof(payload), &n, NULL),
+                  ERR_INVAL);
+    /* padding or a non-canonical last character is not base64url */
+    char padded[512];
+    snprintf(padded, sizeof(padded), "%s=", A4);
+    ASSERT_EQ_INT(tok_jws_verify(str_c(padded), lookup, NULL, payload, sizeof(payload), &n, NULL),
+                  ERR_INVAL);
+    /* oversized */
+    static char big[TOK_JWS_MAX + 10];
+    memset(big, 'a', sizeof(big) - 1);
+    ASSERT_EQ_INT(tok_jws_verify(str_c(big), lookup, NULL, payload, sizeof(payload), &n, NULL),
+                  ERR_LIMIT);
+    /* payload larger than the caller's buffer */
+    ASSERT_EQ_INT(tok_jws_verify(str_c(A4), lookup, NULL, payload, 8, &n, NULL), ERR_LIMIT);
+}
+
+TEST(b64url_strict)
+{
+    uint8_t out[16];
+    size_t n;
+    setup();
+    ASSERT_EQ_INT(cr_b64url_decode("YQ", 2, out, sizeof(out), &n), 0);
+    ASSERT_EQ_INT(n, 1);
+    ASSERT_EQ_INT(cr_b64url_decode("YR", 2, out, sizeof(out), &n), ERR_INVAL); /* unused bits */
+    ASSERT_EQ_INT(cr_b64url_decode("YQ==", 4, out, sizeof(out), &n), ERR_INVAL);
+    ASSERT_EQ_INT(cr_b64url_decode("Y+", 2, out, sizeof(out), &n), ERR_INVAL);
+    ASSERT_EQ_INT(cr_b64url_decode("Y", 1, out, sizeof(out), &n), ERR_INVAL);
+    ASSERT_EQ_INT(cr_b64url_decode("YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo", 35, out, sizeof(out), &n),
+                  ERR_LIMIT);
+    ASSERT_TRUE(cr_eq("abc", "abc", 3));
+    ASSERT_TRUE(!cr_eq("abc", "abd", 3));
+}
