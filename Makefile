@@ -21,7 +21,7 @@ ifeq ($(BUILD),fuzz)
 CC := clang
 endif
 
-PKGS := libuv inih jansson libsodium
+PKGS := libuv inih jansson libsodium lmdb
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread
 

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* Dispatch to the backend, and the checks every backend shares. */
+#include "store/store.h"
+
+#include "core/err.h"
+#include "store/store_int.h"
+
+int store__validate(const struct store_op *op)
+{
+    if (op->key_len > STORE_KEY_MAX || !op->on_done)
+        return ERR_INVAL;
+    switch (op->kind) {
+    case STORE_OP_PUT_NEW:
+    case STORE_OP_REPLACE:
+        if (!op->value && op->value_len)
+            return ERR_INVAL;
+        /* fall through */
+    case STORE_OP_DELETE:
+        return (op->table < STORE_T_COUNT && op->table != STORE_T_META && op->key_len) ? ERR_OK
+                                                                                       : ERR_INVAL;
+    case STORE_OP_JTI_REVOKE:
+        return op->key_len ? ERR_OK : ERR_INVAL;
+    case STORE_OP_REFRESH_ISSUE:
+    case STORE_OP_REFRESH_ROTATE:
+    case STORE_OP_FAMILY_REVOKE:
+    case STORE_OP_PURGE:
+        return ERR_OK;
+    }
+    return ERR_INVAL;
+}
+
+void store_close(struct store *st)
+{
+    if (st)
+        st->vt->close(st);
+}
+
+int store_get(struct store *st, enum store_table t, const void *key, size_t klen, struct buf *out,
+              struct loop *lp, struct store_op *op)
+{
+    if (t >= STORE_T_COUNT || klen == 0 || klen > STORE_KEY_MAX)
+        return ERR_INVAL;
+    return st->vt->get(st, t, key, klen, out, lp, op);
+}
+
+int store_each(struct store *st, enum store_table t, store_each_cb fn, void *ctx)
+{
+    return t < STORE_T_COUNT ? st->vt->each(st, t, fn, ctx) : ERR_INVAL;
+}
+
+int store_submit(struct store *st, struct loop *lp, struct store_op *op)
+{
+    int rc = store__validate(op);
+    return rc ? rc : st->vt->submit(st, lp, op);
+}
+
+int store_exec(struct store *st, struct store_op *op)
+{
+    int rc = store__validate(op);
+    return rc ? rc : st->vt->exec(st, op);
+}
+
+uint64_t store_generation(struct store *st)
+{
+    return st->vt->generation(st);
+}
+
+void store_get_stats(struct store *st, struct store_stats *out)
+{
+    st->vt->stats(st, out);
+}
+
+int store_usage(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes)
+{
+    return t < STORE_T_COUNT ? st->vt->usage(st, t, entries, bytes) : ERR_INVAL;
+}

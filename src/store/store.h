@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store: every piece of state floodgate keeps (users, clients, signing keys, refresh
+ * tokens and their families, revoked access-token ids), behind one interface so that the
+ * LMDB backend (embedded, default) and a Redis backend can serve the same handlers.
+ *
+ * Operations are semantic ("rotate this refresh token"), not generic puts: each is atomic in
+ * the backend (an LMDB write transaction, a Redis Lua script), so no handler ever does a
+ * read-modify-write across round trips.
+ *
+ * Completion rule (libuv's, adapted): a call returns ERR_OK when it completed at once (its
+ * callback does not run), ERR_AGAIN when it will complete later (the callback runs once, on
+ * the submitting loop's thread, never inside the call), or another ERR_* if it failed at
+ * once (no callback). LMDB reads complete at once; LMDB writes always complete later,
+ * after the group commit that made them durable has been fsync'd.
+ *
+ * Threads: store_open/close on the main thread; everything else from any thread, with
+ * results delivered to the loop given. Records are copied out; nothing points into the
+ * backend's memory after a call returns.
+ */
+#ifndef STORE_STORE_H
+#define STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "loop/loop.h"
+
+struct store;
+
+/* Tables. Keys and values are opaque bytes to the backend; the record encodings are in
+ * store_rec.h. */
+enum store_table {
+    STORE_T_USERS,    /* normalised username -> user record (JSON) */
+    STORE_T_CLIENTS,  /* client_id -> client record (JSON) */
+    STORE_T_KEYS,     /* kid -> signing key record (JSON) */
+    STORE_T_REFRESH,  /* digest of a refresh token -> struct store_refresh (binary) */
+    STORE_T_FAMILIES, /* family id -> struct store_family (binary) */
+    STORE_T_REVOKED,  /* access-token jti -> int64 expiry (binary) */
+    STORE_T_META,     /* "generation" -> uint64, bumped by every change of users/clients/keys */
+    STORE_T_COUNT
+};
+
+enum store_op_kind {
+    STORE_OP_PUT_NEW,       /* insert (table, key) = value; ERR_CONFLICT if present */
+    STORE_OP_REPLACE,       /* overwrite existing; ERR_NOTFOUND if absent */
+    STORE_OP_DELETE,        /* remove; ERR_NOTFOUND if absent */
+    STORE_OP_REFRESH_ISSUE, /* a new family and its first token */
+    STORE_OP_REFRESH_ROTATE,
+    STORE_OP_FAMILY_REVOKE, /* revoke a family (logout, reuse, admin) */
+    STORE_OP_JTI_REVOKE,    /* remember a revoked access-token id until it expires */
+    STORE_OP_PURGE,         /* drop expired refresh tokens, families and revoked ids */
+};
+
+#define STORE_KEY_MAX    255
+#define STORE_DIGEST     32
+#define STORE_FAMILY_ID  16
+#define STORE_SUB_MAX    128
+#define STORE_SCOPE_MAX  1024
+#define STORE_CLIENT_MAX 128
+
+/* A refresh token as stored: only its digest is the key, never the token. */
+struct store_refresh {
+    uint8_t family[STORE_FAMILY_ID];
+    uint8_t state;                   /* STORE_RT_* */
+    uint8_t successor[STORE_DIGEST]; /* set when rotated */
+    int64_t issued_at;
+    int64_t expires_at;      /* absolute lifetime of the family, copied down */
+    int64_t idle_expires_at; /* this token's idle lifetime */
+    int64_t rotated_at;      /* when it was rotated (for the grace window) */
+    char sub[STORE_SUB_MAX + 1];
+    char client_id[STORE_CLIENT_MAX + 1];
+    char scope[STORE_SCOPE_MAX + 1];
+};
+
+enum { STORE_RT_LIVE = 1, STORE_RT_ROTATED = 2 };
+
+struct store_family {
+    uint8_t revoked;
+    int64_t expires_at;
+    int64_t revoked_at;
+};
+
+/* What a rotation found. */
+enum store_rotate_result {
+    STORE_ROTATED = 1,    /* old was live; successor stored; old marked rotated */
+    STORE_ROTATE_GRACE,   /* old was rotated within the grace window: same successor */
+    STORE_ROTATE_REUSED,  /* old was rotated before: family revoked now (RFC 9700 §4.14) */
+    STORE_ROTATE_INVALID, /* unknown, expired, or its family is revoked */
+};
+
+struct store_op;
+typedef void (*store_op_cb)(struct store_op *op);
+
+/* Embedded by the caller, owned by it, borrowed by the store until on_done runs. */
+struct store_op {
+    struct loop_task _task; /* first: completions travel as loop tasks */
+    struct store_op *_next;
+    struct loop *_loop;
+    enum store_op_kind kind;
+    store_op_cb on_done;
+    int status; /* result, set before on_done */
+    int64_t now;
+    /* PUT_NEW / REPLACE / DELETE */
+    enum store_table table;
+    uint8_t key[STORE_KEY_MAX];
+    size_t key_len;
+    const void *value; /* borrowed until on_done */
+    size_t value_len;
+    /* refresh: ISSUE stores rt under digest; ROTATE looks up old_digest, stores rt under
+     * digest as its successor. rotate_result and (for GRACE) rt.successor are outputs;
+     * rt is filled with the old token's record on every outcome but INVALID. */
+    uint8_t digest[STORE_DIGEST];
+    uint8_t old_digest[STORE_DIGEST];
+    struct store_refresh rt;
+    int64_t grace_s;
+    enum store_rotate_result rotate_result;
+    /* FAMILY_REVOKE: family id in rt.family. JTI_REVOKE: jti in key, expiry in now+... */
+    int64_t jti_expires_at;
+    /* PURGE output */
+    uint64_t purged;
+};
+
+struct store_stats {
+    uint64_t commits;     /* write transactions committed (each one fsync) */
+    uint64_t ops;         /* write operations applied */
+    uint64_t max_batch;   /* most operations in one commit */
+    uint64_t commit_ns;   /* total time in commit */
+    unsigned queue_depth; /* operations waiting for the writer */
+};
+
+/* Opens the embedded store in `dir` (created if missing). map_size bounds the database.
+ * ERR_IO with a message in err. Main thread. */
+int store_open_lmdb(const char *dir, size_t map_size, struct store **out, char *err, size_t cap);
+/* Waits for queued writes, stops the writer, closes. NULL is a no-op. Main thread, after the
+ * loops that receive completions have stopped submitting. */
+void store_close(struct store *st);
+
+/* Reads (table, key) into out (replacing its contents). ERR_OK (done now), ERR_AGAIN (op's
+ * on_done will run; its status is the result), ERR_NOTFOUND, ERR_BACKEND. */
+int store_get(struct store *st, enum store_table t, const void *key, size_t klen, struct buf *out,
+              struct loop *lp, struct store_op *op);
+
+/* Lists every key of a table, calling fn for each with its value (admin and start-up; not
+ * for hot paths). Runs on the caller's thread, synchronously. */
+typedef int (*store_each_cb)(void *ctx, const void *key, size_t klen, const void *val, size_t vlen);
+int store_each(struct store *st, enum store_table t, store_each_cb fn, void *ctx);
+
+/* Queues a write. Returns ERR_AGAIN (on_done runs on lp's thread once durable), or
+ * ERR_LIMIT if the writer queue is full, ERR_INVAL for a malformed op (no callback). */
+int store_submit(struct store *st, struct loop *lp, struct store_op *op);
+
+/* Runs a write on the caller's thread in its own transaction (the CLI, tests). Returns the
+ * op's status. Safe while a server is running on the same directory (LMDB locks between
+ * processes). */
+int store_exec(struct store *st, struct store_op *op);
+
+/* Changes of users, clients and keys bump this number; servers poll it to refresh caches
+ * after the CLI changed the store under them. */
+uint64_t store_generation(struct store *st);
+
+void store_get_stats(struct store *st, struct store_stats *out);
+
+/* Bytes the data file holds, and entries in a table (for benchmarks and metrics). */
+int store_usage(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes);
+
+#endif

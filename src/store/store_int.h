@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* Inside store/: the backend vtable that store.c dispatches through. */
+#ifndef STORE_STORE_INT_H
+#define STORE_STORE_INT_H
+
+#include "store/store.h"
+
+struct store_vt {
+    void (*close)(struct store *st);
+    int (*get)(struct store *st, enum store_table t, const void *key, size_t klen, struct buf *out,
+               struct loop *lp, struct store_op *op);
+    int (*each)(struct store *st, enum store_table t, store_each_cb fn, void *ctx);
+    int (*submit)(struct store *st, struct loop *lp, struct store_op *op);
+    int (*exec)(struct store *st, struct store_op *op);
+    uint64_t (*generation)(struct store *st);
+    void (*stats)(struct store *st, struct store_stats *out);
+    int (*usage)(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes);
+};
+
+/* Every backend's handle starts with this. */
+struct store {
+    const struct store_vt *vt;
+};
+
+/* Checks an op's fields before it is queued (shared by the backends). */
+int store__validate(const struct store_op *op);
+
+#endif
