@@ -20,9 +20,11 @@
 #include <unistd.h>
 
 #include <http_parser.h>
+#include <sodium.h>
 #include <uv.h>
 
 #include "api/api.h"
+#include "auth/auth_client.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -35,6 +37,8 @@
 #include "loop/loop.h"
 #include "loop/pool.h"
 #include "metrics/met.h"
+#include "store/store.h"
+#include "token/tok_keys.h"
 
 extern char **environ;
 
@@ -70,6 +74,10 @@ static void usage(FILE *f)
             "Usage:\n"
             "  floodgate [--config FILE] [--KEY VALUE ...]   run the server\n"
             "  floodgate check-config FILE                  validate a configuration file\n"
+            "  floodgate [flags] client create NAME [--grants LIST] [--scopes LIST]\n"
+            "            [--audiences LIST] [--access-ttl SECONDS] [--json]\n"
+            "  floodgate [flags] client list|show ID|delete ID|rotate-secret ID [--json]\n"
+            "  floodgate [flags] key list|rotate [--json]\n"
             "  floodgate --help | --version\n"
             "  floodgate --config-reference                 print every key as a Markdown table\n"
             "\n"
@@ -109,13 +117,19 @@ static void *loop_main(void *arg)
     int fd = w->fd;
 
     w->fd = -1; /* the server owns it now, or closed it */
-    if (http_server_start(&w->lp, fd, &g.opts, g.sh.rt, w->ctx.met, &w->ctx, on_loop_server_stopped,
-                          &w->srv)) {
+    if (api_ctx_start(&w->ctx)) {
+        log_kv(LOG_ERROR, "cannot load signing keys", LOG_END);
+        close(fd);
+        w->failed = 1;
+        loop_close_mailbox(&w->lp);
+    } else if (http_server_start(&w->lp, fd, &g.opts, g.sh.rt, w->ctx.met, &w->ctx,
+                                 on_loop_server_stopped, &w->srv)) {
         w->failed = 1;
         loop_close_mailbox(&w->lp);
     }
     sem_post(&g.started);
     uv_run(&w->lp.uv, UV_RUN_DEFAULT);
+    api_ctx_stop(&w->ctx);
     log_access_flush();
     atomic_fetch_add(&g.exited, 1);
     uv_async_send(&g.exit_async);
@@ -217,6 +231,8 @@ static int serve(void)
     unsigned port, bound;
     struct http_router *rt = NULL;
     struct pool *pool = NULL;
+    struct store *store = NULL;
+    uint8_t *secret_key = NULL;
     int rc = 1;
 
     if (log_open(c->log_file, c->log_level)) {
@@ -234,6 +250,29 @@ static int serve(void)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (cr_init()) {
+        log_kv(LOG_ERROR, "libsodium failed to start", LOG_END);
+        return 1;
+    }
+    char err[512], keypath[CFG_STR_MAX + 32];
+    if (store_open_lmdb(c->data_dir, c->store_map_size, &store, err, sizeof(err))) {
+        log_kv(LOG_ERROR, "cannot open the store", "error", err, LOG_END);
+        return 1;
+    }
+    if (c->secret_key_file[0])
+        snprintf(keypath, sizeof(keypath), "%s", c->secret_key_file);
+    else
+        snprintf(keypath, sizeof(keypath), "%s/secret.key", c->data_dir);
+    secret_key = sodium_malloc(CR_HASH_KEY_LEN);
+    if (!secret_key || auth_key_load(keypath, secret_key, err, sizeof(err))) {
+        log_kv(LOG_ERROR, "cannot load the server key", "error", secret_key ? err : "no memory",
+               LOG_END);
+        goto out;
+    }
+    if (tok_keys_ensure(store, clock_wall_s())) {
+        log_kv(LOG_ERROR, "cannot create the first signing key", LOG_END);
+        goto out;
+    }
     g.nloops = c->threads ? c->threads : ncpus();
     unsigned nworkers = c->workers ? c->workers : ncpus();
     http_session_global_init(c->max_header_bytes);
@@ -243,10 +282,10 @@ static int serve(void)
     for (unsigned i = 0; i < g.nloops; i++)
         g.loops[i].fd = -1;
     for (unsigned i = 0; i < g.nloops; i++) {
-        int err = http_listen_open(host, i == 0 ? port : bound, &g.loops[i].fd, &bound);
-        if (err) {
+        int lerr = http_listen_open(host, i == 0 ? port : bound, &g.loops[i].fd, &bound);
+        if (lerr) {
             log_kv(LOG_ERROR, "cannot listen", "listen", c->listen, "error",
-                   err == ERR_INVAL ? "unknown host" : strerror(errno), LOG_END);
+                   lerr == ERR_INVAL ? "unknown host" : strerror(errno), LOG_END);
             goto out;
         }
     }
@@ -271,10 +310,19 @@ static int serve(void)
     g.opts.open_conns = &g.open_conns;
     g.sh.cfg = c;
     g.sh.pool = pool;
+    g.sh.store = store;
+    g.sh.secret_key = secret_key;
     g.sh.rt = rt;
     g.sh.open_conns = &g.open_conns;
     g.sh.started_at = clock_wall_s();
 
+    /* The default issuer names the address actually bound (port 0 resolved). */
+    if (c->issuer[0])
+        snprintf(g.sh.issuer, sizeof(g.sh.issuer), "%s", c->issuer);
+    else if (strchr(host, ':'))
+        snprintf(g.sh.issuer, sizeof(g.sh.issuer), "http://[%s]:%u", host, bound);
+    else
+        snprintf(g.sh.issuer, sizeof(g.sh.issuer), "http://%s:%u", host, bound);
     sem_init(&g.started, 0, 0);
     uv_loop_t *ml = uv_default_loop();
     uv_async_init(ml, &g.exit_async, on_exit_async);
@@ -321,7 +369,7 @@ static int serve(void)
     snprintf(nl, sizeof(nl), "%u", g.nloops);
     snprintf(nw, sizeof(nw), "%u", nworkers);
     log_kv(LOG_INFO, "listening", "addr", addr, "threads", nl, "workers", nw, "data_dir",
-           c->data_dir, "version", FG_VERSION, LOG_END);
+           c->data_dir, "issuer", g.sh.issuer, "version", FG_VERSION, LOG_END);
 
     uv_run(ml, UV_RUN_DEFAULT);
     /* The drain is over and the signal handles are closed, which restored the default
@@ -347,6 +395,8 @@ out:
         if (g.loops[i].fd >= 0)
             close(g.loops[i].fd);
     pool_free(pool);
+    store_close(store); /* after the loops and the pool: nothing submits any more */
+    sodium_free(secret_key);
     http_router_free(rt);
     mem_free(g.loops);
     log_close();
@@ -442,8 +492,16 @@ int main(int argc, char **argv)
         }
         return check_config(argv[2]);
     }
-    if (argc > 1 && argv[1][0] != '-') {
-        fprintf(stderr, "floodgate: unknown command '%s' (see floodgate --help)\n", argv[1]);
+    /* The first word that is not a flag or a flag's value is the command. */
+    int cmd = 0;
+    for (int i = 1; i < argc && !cmd; i++) {
+        if (argv[i][0] != '-')
+            cmd = i;
+        else if (!strchr(argv[i], '=') && strcmp(argv[i], "--json") != 0)
+            i++; /* every configuration flag takes a value */
+    }
+    if (cmd && !api_cli_is_command(argv[cmd])) {
+        fprintf(stderr, "floodgate: unknown command '%s' (see floodgate --help)\n", argv[cmd]);
         return 2;
     }
     cfg_defaults(&g.cfg);
@@ -456,12 +514,14 @@ int main(int argc, char **argv)
         cfg_fail(&e);
         return 2;
     }
-    int rc = apply_flags(argc, argv, 1);
+    int rc = apply_flags(cmd ? cmd : argc, argv, 1);
     if (rc)
         return rc;
     if (cfg_validate(&g.cfg, &e)) {
         cfg_fail(&e);
         return 2;
     }
+    if (cmd)
+        return api_cli_main(&g.cfg, argc - cmd, argv + cmd);
     return serve();
 }

@@ -23,6 +23,13 @@ static const struct route_def routes[] = {
     {HTTP_M(HTTP_GET), "/healthz", api_healthz},
     {HTTP_M(HTTP_GET), "/readyz", api_readyz},
     {HTTP_M(HTTP_GET), "/metrics", api_metrics},
+    {HTTP_M(HTTP_GET), "/.well-known/jwks.json", api_jwks},
+    {HTTP_M(HTTP_GET), "/.well-known/openid-configuration", api_discovery},
+    {HTTP_M(HTTP_GET), "/.well-known/oauth-authorization-server", api_discovery},
+    {HTTP_M(HTTP_POST), "/oauth2/token", api_token},
+    {HTTP_M(HTTP_POST), "/oauth2/introspect", api_introspect},
+    {HTTP_M(HTTP_POST), "/oauth2/revoke", api_revoke},
+    {HTTP_M(HTTP_GET), "/v1/auth/verify", api_verify},
 #ifdef FG_TESTING
     /* Test-build only (make BUILD=asan|debug): drive the worker pool and body parsing. */
     {HTTP_M(HTTP_POST), "/test/work", api_test_work},

@@ -19,20 +19,41 @@ struct met_shard;
 struct pool;
 struct pool_job;
 
+#include "crypto/cr.h"
+#include "token/tok_keys.h"
+
+struct store;
+struct tok_cache;
+
 struct api_shared {
     const struct cfg *cfg;
     struct pool *pool;
+    struct store *store;
+    const uint8_t *secret_key; /* CR_HASH_KEY_LEN bytes, sodium_malloc'd, owned by main */
     const struct http_router *rt;
     _Atomic unsigned *open_conns;
     _Atomic int draining;
-    int64_t started_at; /* wall-clock seconds */
+    int64_t started_at;     /* wall-clock seconds */
+    char issuer[1024 + 64]; /* CFG_STR_MAX + room for a generated one */
 };
 
+/* One per loop thread; only that thread touches it. */
 struct api_ctx {
     struct api_shared *sh;
     struct loop *lp;
     struct met_shard *met;
+    struct tok_ring ring; /* this thread's copy of the signing keys */
+    int64_t ring_checked; /* second of the last generation check */
+    struct tok_cache *cache;
 };
+
+/* Per-thread set-up and tear-down of an api_ctx (keys, cache). Loop thread. */
+int api_ctx_start(struct api_ctx *ctx);
+void api_ctx_stop(struct api_ctx *ctx);
+
+/* The admin CLI: `floodgate [flags] client|key ...`. Returns the exit code. Main thread. */
+int api_cli_main(const struct cfg *c, int argc, char **argv);
+int api_cli_is_command(const char *word);
 
 /* Builds the route table. Main thread. */
 struct http_router *api_router_new(void);
@@ -46,6 +67,12 @@ int api_submit(struct http_request *r, struct pool_job *j);
 int api_healthz(struct http_request *r);
 int api_readyz(struct http_request *r);
 int api_metrics(struct http_request *r);
+int api_jwks(struct http_request *r);
+int api_discovery(struct http_request *r);
+int api_token(struct http_request *r);
+int api_introspect(struct http_request *r);
+int api_revoke(struct http_request *r);
+int api_verify(struct http_request *r);
 #ifdef FG_TESTING
 int api_test_work(struct http_request *r);
 int api_test_echo(struct http_request *r);

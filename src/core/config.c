@@ -19,7 +19,7 @@
 #include "core/err.h"
 #include "core/log.h"
 
-enum kind { K_STR, K_UINT, K_INT, K_SIZE, K_DUR, K_LEVEL };
+enum kind { K_STR, K_UINT, K_INT, K_SIZE, K_SIZE64, K_DUR, K_LEVEL };
 
 struct key {
     const char *section;
@@ -45,6 +45,11 @@ static const struct key keys[] = {
      "open connections across all threads; more are answered 503 and closed"},
     {"server", "drain_timeout", K_DUR, F(drain_timeout_ms), 0, 3600000, "10s",
      "on SIGTERM/SIGINT, how long in-flight requests may take before connections are cut"},
+    {"server", "secret_key_file", K_STR, F(secret_key_file), 0, 0, "",
+     "32-byte server key for secret digests (created 0600 if missing); empty = "
+     "DATA_DIR/secret.key"},
+    {"server", "store_map_size", K_SIZE64, F(store_map_size), 1 << 20, 1LL << 40, "4g",
+     "largest size the embedded store may grow to (address space, not disk, until used)"},
     {"limits", "max_header_bytes", K_SIZE, F(max_header_bytes), 256, 1 << 20, "16k",
      "request line plus headers; more is 431"},
     {"limits", "max_headers", K_UINT, F(max_headers), 1, 1000, "64",
@@ -67,6 +72,19 @@ static const struct key keys[] = {
      "jobs waiting for a worker; when full, requests get 503 with Retry-After"},
     {"workers", "worker_nice", K_INT, F(worker_nice), 0, 19, "10",
      "nice value of worker threads, so loop threads win the CPU when hashing saturates it"},
+    {"tokens", "issuer", K_STR, F(issuer), 0, 0, "",
+     "the iss of every token and the discovery issuer; empty = http:// plus the listen address"},
+    {"tokens", "access_ttl", K_DUR, F(access_ttl_ms), 10000, 86400000, "15m",
+     "access-token lifetime unless the client sets its own"},
+    {"tokens", "access_ttl_jitter", K_DUR, F(access_ttl_jitter_ms), 0, 3600000, "0s",
+     "up to this much is taken off each lifetime at random, so a mass login does not become a "
+     "mass refresh at the same second"},
+    {"tokens", "leeway", K_DUR, F(leeway_ms), 0, 300000, "30s",
+     "clock skew allowed when checking exp, nbf and iat"},
+    {"tokens", "verify_cache", K_UINT, F(verify_cache), 1, 1 << 22, "16384",
+     "verified-token cache slots per loop thread (about 1.5 KiB each)"},
+    {"tokens", "key_publish_ahead", K_DUR, F(key_publish_ahead_ms), 0, 86400000, "10m",
+     "on rotation, how long a new signing key is published in JWKS before it signs"},
     {"log", "log_level", K_LEVEL, F(log_level), 0, 0, "info", "debug, info, warn, error or off"},
     {"log", "log_file", K_STR, F(log_file), 0, 0, "-",
      "JSON-lines log file, - for stderr; reopened on SIGHUP"},
@@ -128,9 +146,11 @@ static int parse_scaled(const char *s, const char *const *units, const long long
     return ERR_OK;
 }
 
-static const char *const size_units[] = {"", "b", "k", "K", "kb", "KB", "m", "M", "mb", "MB", NULL};
-static const long long size_mult[] = {1,    1,       1024,    1024,    1024,
-                                      1024, 1 << 20, 1 << 20, 1 << 20, 1 << 20};
+static const char *const size_units[] = {"",   "b",  "k", "K", "kb", "KB", "m", "M",
+                                         "mb", "MB", "g", "G", "gb", "GB", NULL};
+static const long long size_mult[] = {1,       1,       1024,    1024,    1024,
+                                      1024,    1 << 20, 1 << 20, 1 << 20, 1 << 20,
+                                      1 << 30, 1 << 30, 1 << 30, 1 << 30};
 static const char *const dur_units[] = {"ms", "s", "m", "h", NULL};
 static const long long dur_mult[] = {1, 1000, 60000, 3600000};
 
@@ -168,6 +188,7 @@ static int apply(struct cfg *c, const struct key *k, const char *val, const char
         break;
     }
     case K_SIZE:
+    case K_SIZE64:
         rc = parse_scaled(val, size_units, size_mult, &v);
         break;
     case K_DUR:
@@ -178,7 +199,7 @@ static int apply(struct cfg *c, const struct key *k, const char *val, const char
         break;
     }
     if (rc) {
-        if (k->kind == K_SIZE)
+        if (k->kind == K_SIZE || k->kind == K_SIZE64)
             set_err(e, where, "%s: '%s' is not a size (e.g. 16k, 1m, 512)", k->name, val);
         else if (k->kind == K_DUR)
             set_err(e, where, "%s: '%s' is not a duration (e.g. 500ms, 10s, 2m)", k->name, val);
@@ -194,6 +215,8 @@ static int apply(struct cfg *c, const struct key *k, const char *val, const char
     }
     if (k->kind == K_INT)
         *(int *)(void *)dst = (int)v;
+    else if (k->kind == K_SIZE64)
+        *(size_t *)(void *)dst = (size_t)v;
     else
         *(unsigned *)(void *)dst = (unsigned)v;
     return ERR_OK;

@@ -21,6 +21,8 @@ struct cfg {
     unsigned threads; /* 0: one per core */
     unsigned max_connections;
     unsigned drain_timeout_ms;
+    char secret_key_file[CFG_STR_MAX];
+    size_t store_map_size;
     /* [limits] */
     unsigned max_header_bytes;
     unsigned max_headers;
@@ -34,6 +36,13 @@ struct cfg {
     unsigned workers; /* 0: one per core */
     unsigned worker_queue;
     int worker_nice;
+    /* [tokens] */
+    char issuer[CFG_STR_MAX];
+    unsigned access_ttl_ms;
+    unsigned access_ttl_jitter_ms;
+    unsigned leeway_ms;
+    unsigned verify_cache;
+    unsigned key_publish_ahead_ms;
     /* [log] */
     int log_level;
     char log_file[CFG_STR_MAX];

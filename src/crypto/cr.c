@@ -60,6 +60,21 @@ int cr_b64url_decode(const char *src, size_t n, void *dst, size_t cap, size_t *o
     return ERR_OK;
 }
 
+int cr_b64_decode(const char *src, size_t n, void *dst, size_t cap, size_t *out_len)
+{
+    const char *end = NULL;
+    size_t len = 0;
+
+    if (n / 4 * 3 > cap + 2)
+        return ERR_LIMIT;
+    if (sodium_base642bin(dst, cap, src, n, NULL, &len, &end, sodium_base64_VARIANT_ORIGINAL) !=
+            0 ||
+        end != src + n)
+        return ERR_INVAL;
+    *out_len = len;
+    return ERR_OK;
+}
+
 void cr_keyed_hash(uint8_t out[CR_HASH_LEN], const uint8_t *key, const void *msg, size_t n)
 {
     crypto_generichash(out, CR_HASH_LEN, msg, n, key, CR_HASH_KEY_LEN);

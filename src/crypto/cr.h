@@ -43,6 +43,9 @@ size_t cr_b64url_encode(const void *src, size_t n, char *dst, size_t cap);
  * ERR_INVAL on any other input, ERR_LIMIT if it does not fit in cap. */
 int cr_b64url_decode(const char *src, size_t n, void *dst, size_t cap, size_t *out_len);
 
+/* Standard base64 with padding (RFC 4648 §4), as HTTP Basic credentials use. */
+int cr_b64_decode(const char *src, size_t n, void *dst, size_t cap, size_t *out_len);
+
 /* out = BLAKE2b-256 keyed with key[CR_HASH_KEY_LEN] over msg. */
 void cr_keyed_hash(uint8_t out[CR_HASH_LEN], const uint8_t *key, const void *msg, size_t n);
 

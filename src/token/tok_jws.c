@@ -75,7 +75,7 @@ int tok_jws_sign(const struct tok_key *k, const char *typ, const void *payload, 
 }
 
 int tok_jws_verify(struct str token, tok_key_lookup_cb lookup, void *ctx, char *payload, size_t cap,
-                   size_t *payload_len, char typ_out[16])
+                   size_t *payload_len, char typ_out[32])
 {
     char header[HEADER_MAX];
     uint8_t sig[CR_ED25519_SIG + 1];
@@ -131,8 +131,8 @@ int tok_jws_verify(struct str token, tok_key_lookup_cb lookup, void *ctx, char *
     if (typ_out) {
         const char *t = typj ? json_string_value(typj) : "";
         size_t tl = strlen(t);
-        if (tl > 15)
-            tl = 15;
+        if (tl > 31)
+            tl = 31;
         memcpy(typ_out, t, tl);
         typ_out[tl] = '\0';
     }

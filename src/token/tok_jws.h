@@ -48,8 +48,8 @@ int tok_jws_sign(const struct tok_key *k, const char *typ, const void *payload, 
 /* Verifies `token` and copies its decoded payload into payload[cap] (NUL-terminated).
  * ERR_INVAL for any malformed, unsigned, wrongly-signed token or unknown kid, ERR_LIMIT
  * for one over TOK_JWS_MAX or whose payload does not fit. *typ_out (may be NULL) gets the
- * header's typ, at most 15 bytes, "" if absent. */
+ * header's typ, at most 31 bytes, "" if absent. */
 int tok_jws_verify(struct str token, tok_key_lookup_cb lookup, void *ctx, char *payload, size_t cap,
-                   size_t *payload_len, char typ_out[16]);
+                   size_t *payload_len, char typ_out[32]);
 
 #endif

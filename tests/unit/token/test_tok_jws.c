@@ -61,7 +61,7 @@ TEST(rfc8037_public_key_and_signature)
 TEST(sign_then_verify_roundtrip_with_typ)
 {
     struct buf b;
-    char payload[128], typ[16];
+    char payload[128], typ[32];
     size_t n;
     setup();
     buf_init(&b, 4096);

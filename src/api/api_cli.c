@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The admin CLI, working directly on the data directory (of a stopped or a running server:
+ * LMDB serialises writers across processes, and a running server notices changes through
+ * the store generation within a second):
+ *
+ *   floodgate [flags] client create NAME [--grants G,..] [--scopes "a b"] [--audiences "x y"]
+ *                                        [--access-ttl SECONDS] [--json]
+ *   floodgate [flags] client list|show ID|delete ID|rotate-secret ID [--json]
+ *   floodgate [flags] key list|rotate [--json]
+ *
+ * Output is for people by default and JSON with --json; secrets are printed once, at
+ * creation and rotation.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "api/api.h"
+#include "auth/auth_client.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "store/store.h"
+#include "token/tok_keys.h"
+
+struct cli {
+    const struct cfg *cfg;
+    struct store *st;
+    uint8_t *key;
+    int json;
+};
+
+int api_cli_is_command(const char *word)
+{
+    return strcmp(word, "client") == 0 || strcmp(word, "key") == 0;
+}
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: floodgate [--data-dir DIR] client create NAME [--grants LIST] [--scopes LIST]\n"
+            "                 [--audiences LIST] [--access-ttl SECONDS] [--json]\n"
+            "       floodgate [--data-dir DIR] client list|show ID|delete ID|rotate-secret ID "
+            "[--json]\n"
+            "       floodgate [--data-dir DIR] key list|rotate [--json]\n");
+    return 2;
+}
+
+static void print_json_str(const char *s)
+{
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    buf_json_escape(&b, s, strlen(s));
+    fputc('"', stdout);
+    if (b.len) /* an empty buffer has no memory: p is NULL */
+        fwrite(b.p, 1, b.len, stdout);
+    fputc('"', stdout);
+    buf_fini(&b);
+}
+
+static void print_client(const struct auth_client *c, const char *secret, int json)
+{
+    if (!json) {
+        printf("client_id:  %s\nname:       %s\n", c->id, c->name);
+        if (secret)
+            printf("secret:     %s   (shown once: store it now)\n", secret);
+        printf("grants:    ");
+        for (unsigned b = 1; b <= AUTH_GRANT_PASSWORD; b <<= 1)
+            if (c->grants & b)
+                printf(" %s", auth_grant_name(b));
+        printf("\nscopes:     %s\naudiences:  %s\n", c->scopes, c->audiences);
+        if (c->access_ttl)
+            printf("access_ttl: %llds\n", (long long)c->access_ttl);
+        return;
+    }
+    struct buf g;
+    buf_init(&g, 256);
+    auth_grants_json(c->grants, &g);
+    printf("{\"client_id\":");
+    print_json_str(c->id);
+    printf(",\"name\":");
+    print_json_str(c->name);
+    if (secret) {
+        printf(",\"client_secret\":");
+        print_json_str(secret);
+    }
+    printf(",\"grants\":%.*s,\"scope\":", (int)g.len, g.p);
+    print_json_str(c->scopes);
+    printf(",\"audience\":");
+    print_json_str(c->audiences);
+    printf(",\"access_ttl\":%lld,\"created\":%lld}\n", (long long)c->access_ttl,
+           (long long)c->created_at);
+    buf_fini(&g);
+}
+
+static int set_list(const char *val, char *dst, size_t cap, const char *what)
+{
+    /* Commas are accepted as separators too: "a,b" == "a b". */
+    char tmp[AUTH_LIST_MAX + 1];
+    size_t n = strlen(val);
+    if (n >= sizeof(tmp)) {
+        fprintf(stderr, "floodgate: %s too long\n", what);
+        return ERR_INVAL;
+    }
+    for (size_t i = 0; i <= n; i++)
+        tmp[i] = val[i] == ',' ? ' ' : val[i];
+    if (auth_scope_normalize(str_c(tmp), dst, cap)) {
+        fprintf(stderr, "floodgate: %s: invalid characters in '%s'\n", what, val);
+        return ERR_INVAL;
+    }
+    return ERR_OK;
+}
+
+static int client_create(struct cli *x, int argc, char **argv)
+{
+    struct auth_client c;
+    char secret[AUTH_SECRET_LEN + 1];
+
+    if (argc < 1 || argv[0][0] == '-')
+        return usage();
+    memset(&c, 0, sizeof(c));
+    if (strlen(argv[0]) > AUTH_NAME_MAX) {
+        fprintf(stderr, "floodgate: client name longer than %d bytes\n", AUTH_NAME_MAX);
+        return 2;
+    }
+    snprintf(c.name, sizeof(c.name), "%s", argv[0]);
+    c.grants = AUTH_GRANT_CLIENT_CREDENTIALS;
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--json") == 0) {
+            x->json = 1;
+        } else if (strcmp(argv[i], "--grants") == 0 && v) {
+            if (auth_grants_parse(v, &c.grants) || !c.grants) {
+                fprintf(stderr, "floodgate: grants are client_credentials, refresh_token, "
+                                "password\n");
+                return 2;
+            }
+            i++;
+        } else if (strcmp(argv[i], "--scopes") == 0 && v) {
+            if (set_list(v, c.scopes, sizeof(c.scopes), "scopes"))
+                return 2;
+            i++;
+        } else if (strcmp(argv[i], "--audiences") == 0 && v) {
+            if (set_list(v, c.audiences, sizeof(c.audiences), "audiences"))
+                return 2;
+            i++;
+        } else if (strcmp(argv[i], "--access-ttl") == 0 && v) {
+            char *end;
+            long long t = strtoll(v, &end, 10);
+            if (*end || t < 10 || t > 86400) {
+                fprintf(stderr, "floodgate: --access-ttl takes 10..86400 seconds\n");
+                return 2;
+            }
+            c.access_ttl = t;
+            i++;
+        } else {
+            return usage();
+        }
+    }
+    int rc = auth_client_create(x->st, x->key, &c, clock_wall_s(), secret);
+    if (rc) {
+        fprintf(stderr, "floodgate: cannot create the client: %s\n", err_str(rc));
+        return 1;
+    }
+    print_client(&c, secret, x->json);
+    cr_wipe(secret, sizeof(secret));
+    return 0;
+}
+
+static void noop(struct store_op *op)
+{
+    (void)op;
+}
+
+struct list_ctx {
+    int json;
+    int n;
+};
+
+static int on_client(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct list_ctx *l = ctx;
+    struct auth_client c;
+
+    if (auth_client_decode(key, klen, val, vlen, &c))
+        return ERR_OK; /* skip what we cannot read rather than hide the rest */
+    if (l->json) {
+        printf("%s", l->n ? "," : "");
+        print_client(&c, NULL, 1);
+    } else {
+        printf("%-24s %s\n", c.id, c.name);
+    }
+    l->n++;
+    return ERR_OK;
+}
+
+static int client_cmd(struct cli *x, int argc, char **argv)
+{
+    if (argc < 1)
+        return usage();
+    const char *verb = argv[0];
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            x->json = 1;
+    if (strcmp(verb, "create") == 0)
+        return client_create(x, argc - 1, argv + 1);
+    if (strcmp(verb, "list") == 0) {
+        struct list_ctx l = {x->json, 0};
+        if (x->json)
+            printf("[");
+        int rc = store_each(x->st, STORE_T_CLIENTS, on_client, &l);
+        if (x->json)
+            printf("]\n");
+        return rc ? 1 : 0;
+    }
+    if (argc < 2 || argv[1][0] == '-')
+        return usage();
+    const char *id = argv[1];
+    struct auth_client c;
+    if (strcmp(verb, "show") == 0) {
+        int rc = auth_client_get(x->st, id, strlen(id), &c);
+        if (rc) {
+            fprintf(stderr, "floodgate: client %s: %s\n", id, err_str(rc));
+            return 1;
+        }
+        print_client(&c, NULL, x->json);
+        return 0;
+    }
+    if (strcmp(verb, "rotate-secret") == 0) {
+        char secret[AUTH_SECRET_LEN + 1];
+        int rc = auth_client_rotate_secret(x->st, x->key, id, secret);
+        if (rc == ERR_OK)
+            rc = auth_client_get(x->st, id, strlen(id), &c);
+        if (rc) {
+            fprintf(stderr, "floodgate: client %s: %s\n", id, err_str(rc));
+            return 1;
+        }
+        print_client(&c, secret, x->json);
+        cr_wipe(secret, sizeof(secret));
+        return 0;
+    }
+    if (strcmp(verb, "delete") == 0) {
+        struct store_op op;
+        size_t n = strlen(id);
+        int rc = ERR_NOTFOUND;
+        memset(&op, 0, sizeof(op));
+        op.kind = STORE_OP_DELETE;
+        op.table = STORE_T_CLIENTS;
+        op.on_done = noop;
+        if (n <= STORE_KEY_MAX) {
+            op.key_len = n;
+            memcpy(op.key, id, n);
+            rc = store_exec(x->st, &op);
+        }
+        if (rc) {
+            fprintf(stderr, "floodgate: client %s: %s\n", id, err_str(rc));
+            return 1;
+        }
+        if (x->json)
+            printf("{\"deleted\":\"%s\"}\n", id);
+        else
+            printf("deleted %s\n", id);
+        return 0;
+    }
+    return usage();
+}
+
+static int key_cmd(struct cli *x, int argc, char **argv)
+{
+    if (argc < 1)
+        return usage();
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            x->json = 1;
+    int64_t now = clock_wall_s();
+    if (strcmp(argv[0], "rotate") == 0) {
+        char kid[TOK_KID_MAX + 1];
+        int64_t ahead = x->cfg->key_publish_ahead_ms / 1000;
+        int rc = tok_keys_rotate(x->st, now, ahead, 86400, kid);
+        if (rc) {
+            fprintf(stderr, "floodgate: key rotation failed: %s\n", err_str(rc));
+            return 1;
+        }
+        if (x->json)
+            printf("{\"kid\":\"%s\",\"active_from\":%lld}\n", kid, (long long)(now + ahead));
+        else
+            printf("new key %s signs from %lld (now + %llds); the previous one stays published\n",
+                   kid, (long long)(now + ahead), (long long)ahead);
+        return 0;
+    }
+    if (strcmp(argv[0], "list") == 0) {
+        struct tok_ring r = {0};
+        if (tok_ring_load(&r, x->st)) {
+            fprintf(stderr, "floodgate: cannot read keys\n");
+            return 1;
+        }
+        const struct tok_ring_key *signer = tok_ring_signer(&r, now);
+        if (x->json)
+            printf("[");
+        for (unsigned i = 0; i < r.n; i++) {
+            const struct tok_ring_key *k = &r.keys[i];
+            if (x->json)
+                printf("%s{\"kid\":\"%s\",\"alg\":\"EdDSA\",\"created\":%lld,\"active_from\":%lld,"
+                       "\"retire_at\":%lld,\"signing\":%s}",
+                       i ? "," : "", k->k.kid, (long long)k->created_at, (long long)k->active_from,
+                       (long long)k->retire_at, k == signer ? "true" : "false");
+            else
+                printf("%-18s EdDSA active_from=%lld retire_at=%lld%s\n", k->k.kid,
+                       (long long)k->active_from, (long long)k->retire_at,
+                       k == signer ? "  (signing)" : "");
+        }
+        if (x->json)
+            printf("]\n");
+        tok_ring_clear(&r);
+        return 0;
+    }
+    return usage();
+}
+
+int api_cli_main(const struct cfg *c, int argc, char **argv)
+{
+    struct cli x = {c, NULL, NULL, 0};
+    char err[512], path[CFG_STR_MAX + 32];
+    int rc;
+
+    if (cr_init()) {
+        fprintf(stderr, "floodgate: libsodium failed to start\n");
+        return 1;
+    }
+    if (store_open_lmdb(c->data_dir, c->store_map_size, &x.st, err, sizeof(err))) {
+        fprintf(stderr, "floodgate: %s\n", err);
+        return 1;
+    }
+    x.key = sodium_malloc(CR_HASH_KEY_LEN);
+    if (c->secret_key_file[0])
+        snprintf(path, sizeof(path), "%s", c->secret_key_file);
+    else
+        snprintf(path, sizeof(path), "%s/secret.key", c->data_dir);
+    if (!x.key || auth_key_load(path, x.key, err, sizeof(err))) {
+        fprintf(stderr, "floodgate: %s\n", x.key ? err : "out of memory");
+        store_close(x.st);
+        sodium_free(x.key);
+        return 1;
+    }
+    if (tok_keys_ensure(x.st, clock_wall_s())) {
+        fprintf(stderr, "floodgate: cannot create the first signing key\n");
+        rc = 1;
+    } else if (strcmp(argv[0], "client") == 0) {
+        rc = client_cmd(&x, argc - 1, argv + 1);
+    } else {
+        rc = key_cmd(&x, argc - 1, argv + 1);
+    }
+    store_close(x.st);
+    sodium_free(x.key);
+    return rc;
+}

@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * OAuth 2.0 endpoints: token (RFC 6749 §4.4 client credentials; refresh and password come
+ * with the user store), introspection (RFC 7662), revocation (RFC 7009), the gateway check
+ * /v1/auth/verify, JWKS and discovery (RFC 8414). Errors follow RFC 6749 §5.2. Every answer
+ * that carries a token has Cache-Control: no-store.
+ *
+ * Client authentication takes the same time whether the client exists or not: an unknown
+ * id still costs one digest and one constant-time compare, so ids cannot be probed.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "auth/auth_client.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "http/http.h"
+#include "http/http_form.h"
+#include "store/store.h"
+#include "token/tok_cache.h"
+#include "token/tok_jwt.h"
+#include "token/tok_keys.h"
+
+#define FORM_PAIRS_MAX 32
+
+/* ---- per-thread context -------------------------------------------------------------- */
+
+int api_ctx_start(struct api_ctx *ctx)
+{
+    memset(&ctx->ring, 0, sizeof(ctx->ring));
+    ctx->ring_checked = clock_wall_s();
+    ctx->cache = tok_cache_new(ctx->sh->cfg->verify_cache);
+    return tok_ring_load(&ctx->ring, ctx->sh->store);
+}
+
+void api_ctx_stop(struct api_ctx *ctx)
+{
+    tok_ring_clear(&ctx->ring);
+    tok_cache_free(ctx->cache);
+    ctx->cache = NULL;
+}
+
+/* The thread's key ring, reloaded (at most once a second) when the store changed. */
+static const struct tok_ring *ring(struct api_ctx *ctx, int64_t now)
+{
+    if (now != ctx->ring_checked) {
+        ctx->ring_checked = now;
+        if (store_generation(ctx->sh->store) != ctx->ring.generation) {
+            struct tok_ring fresh = {0};
+            if (tok_ring_load(&fresh, ctx->sh->store) == ERR_OK) {
+                tok_ring_clear(&ctx->ring);
+                ctx->ring = fresh;
+            }
+        }
+    }
+    return &ctx->ring;
+}
+
+/* ---- request helpers ------------------------------------------------------------------ */
+
+static void no_store(struct http_request *r)
+{
+    http_add_header(r, "Cache-Control", "no-store");
+    http_add_header(r, "Pragma", "no-cache");
+}
+
+static void oauth_error(struct http_request *r, unsigned status, const char *code, const char *desc)
+{
+    no_store(r);
+    http_respond_error(r, status, code, desc);
+}
+
+static int read_form(struct http_request *r, struct http_form *f)
+{
+    if (!http_content_type_is(r, "application/x-www-form-urlencoded")) {
+        oauth_error(r, 400, "invalid_request",
+                    "the body must be application/x-www-form-urlencoded");
+        return ERR_INVAL;
+    }
+    int rc = http_form_parse(r->body, FORM_PAIRS_MAX, r->arena, f);
+    if (rc) {
+        oauth_error(r, 400, "invalid_request",
+                    rc == ERR_LIMIT ? "too many parameters" : "malformed form body");
+        return ERR_INVAL;
+    }
+    return ERR_OK;
+}
+
+/* ERR_OK (found), ERR_NOTFOUND (absent), or ERR_INVAL after answering 400 (repeated). */
+static int param(struct http_request *r, const struct http_form *f, const char *name, struct str *v)
+{
+    int rc = http_form_get(f, name, v);
+    if (rc == ERR_CONFLICT) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "parameter %s is repeated", name);
+        oauth_error(r, 400, "invalid_request", msg);
+        return ERR_INVAL;
+    }
+    return rc;
+}
+
+static void invalid_client(struct http_request *r)
+{
+    http_add_header(r, "WWW-Authenticate", "Basic realm=\"floodgate\"");
+    oauth_error(r, 401, "invalid_client", "client authentication failed");
+}
+
+/*
+ * RFC 6749 §2.3.1: client_secret_basic (id and secret form-urlencoded inside Basic
+ * credentials) or client_secret_post, never both. Answers and returns ERR_DENIED/ERR_INVAL
+ * on failure; ERR_BACKEND after answering 503 if the store cannot be read.
+ */
+static int client_auth(struct http_request *r, const struct http_form *f, struct auth_client *c)
+{
+    struct api_ctx *ctx = r->app;
+    struct str authz = http_header(r, "authorization");
+    struct str id = STR_NULL, secret = STR_NULL, tmp;
+    uint8_t digest[CR_HASH_LEN];
+
+    if (authz.len > 6 && str_eq_nocase((struct str){authz.p, 6}, STR_LIT("Basic "))) {
+        char raw[512];
+        size_t n;
+        const char *b64 = authz.p + 6;
+        size_t b64n = authz.len - 6;
+        int prc = param(r, f, "client_secret", &tmp);
+        if (prc == ERR_OK)
+            oauth_error(r, 400, "invalid_request", "use one client authentication method");
+        if (prc != ERR_NOTFOUND)
+            return ERR_INVAL;
+        if (cr_b64_decode(b64, b64n, raw, sizeof(raw), &n)) {
+            invalid_client(r);
+            return ERR_DENIED;
+        }
+        const char *colon = memchr(raw, ':', n);
+        if (!colon) {
+            invalid_client(r);
+            return ERR_DENIED;
+        }
+        size_t idn = (size_t)(colon - raw), sn = n - idn - 1;
+        char *idd = arena_alloc(r->arena, idn + 1), *sd = arena_alloc(r->arena, sn + 1);
+        size_t il, sl;
+        if (!idd || !sd || http_pct_decode((struct str){raw, idn}, 1, idd, &il) ||
+            http_pct_decode((struct str){colon + 1, sn}, 1, sd, &sl)) {
+            cr_wipe(raw, sizeof(raw));
+            invalid_client(r);
+            return ERR_DENIED;
+        }
+        cr_wipe(raw, sizeof(raw));
+        id = (struct str){idd, il};
+        secret = (struct str){sd, sl};
+    } else {
+        if (param(r, f, "client_id", &id) == ERR_INVAL ||
+            param(r, f, "client_secret", &secret) == ERR_INVAL)
+            return ERR_INVAL;
+    }
+    auth_secret_digest(ctx->sh->secret_key, secret.p ? secret.p : "", secret.len, digest);
+    int rc = id.len ? auth_client_get(ctx->sh->store, id.p, id.len, c) : ERR_NOTFOUND;
+    if (rc == ERR_BACKEND || rc == ERR_NOMEM) {
+        oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
+        return ERR_BACKEND;
+    }
+    if (rc) {
+        /* Unknown client: the same compare against a dummy, so timing does not tell. */
+        static const uint8_t dummy[CR_HASH_LEN];
+        memcpy(c->secret_digest, dummy, sizeof(dummy));
+    }
+    bool ok = cr_eq(digest, c->secret_digest, CR_HASH_LEN) && rc == ERR_OK && secret.len;
+    if (!ok) {
+        log_kv(LOG_INFO, "client authentication failed", LOG_END);
+        invalid_client(r);
+        return ERR_DENIED;
+    }
+    return ERR_OK;
+}
+
+/* One item of a space-separated list equals `want`. */
+static bool in_list(const char *list, struct str want)
+{
+    return want.len && auth_scope_subset(want, list) && !memchr(want.p, ' ', want.len);
+}
+
+static void first_item(const char *list, char *out, size_t cap)
+{
+    size_t n = strcspn(list, " ");
+    if (n >= cap)
+        n = 0;
+    memcpy(out, list, n);
+    out[n] = '\0';
+}
+
+/* ---- token endpoint ------------------------------------------------------------------- */
+
+static int grant_client_credentials(struct http_request *r, const struct http_form *f,
+                                    const struct auth_client *c)
+{
+    struct api_ctx *ctx = r->app;
+    const struct cfg *cfg = ctx->sh->cfg;
+    struct tok_claims cl;
+    struct str scope, aud;
+    int64_t now = clock_wall_s();
+
+    if (!(c->grants & AUTH_GRANT_CLIENT_CREDENTIALS)) {
+        oauth_error(r, 400, "unauthorized_client", "this client may not use client_credentials");
+        return HTTP_DONE;
+    }
+    memset(&cl, 0, sizeof(cl));
+    int rc = param(r, f, "scope", &scope);
+    if (rc == ERR_INVAL)
+        return HTTP_DONE;
+    if (rc == ERR_OK) {
+        if (auth_scope_normalize(scope, cl.scope, sizeof(cl.scope)) ||
+            !auth_scope_subset(str_c(cl.scope), c->scopes)) {
+            oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
+            return HTTP_DONE;
+        }
+    } else {
+        snprintf(cl.scope, sizeof(cl.scope), "%s", c->scopes);
+    }
+    /* RFC 8707 resource indicator, or the widespread "audience" parameter. */
+    rc = param(r, f, "resource", &aud);
+    if (rc == ERR_NOTFOUND)
+        rc = param(r, f, "audience", &aud);
+    if (rc == ERR_INVAL)
+        return HTTP_DONE;
+    if (rc == ERR_OK) {
+        if (!in_list(c->audiences, aud) || aud.len >= sizeof(cl.aud)) {
+            oauth_error(r, 400, "invalid_target", "audience not allowed for this client");
+            return HTTP_DONE;
+        }
+        memcpy(cl.aud, aud.p, aud.len);
+        cl.aud[aud.len] = '\0';
+    } else {
+        first_item(c->audiences, cl.aud, sizeof(cl.aud));
+    }
+    /* RFC 9068 §2.2: with no user, the subject is the client. */
+    snprintf(cl.sub, sizeof(cl.sub), "%s", c->id);
+    snprintf(cl.client_id, sizeof(cl.client_id), "%s", c->id);
+    int64_t ttl = c->access_ttl ? c->access_ttl : cfg->access_ttl_ms / 1000;
+    if (cfg->access_ttl_jitter_ms) {
+        uint32_t j;
+        cr_random(&j, sizeof(j));
+        int64_t cut = (int64_t)(j % (cfg->access_ttl_jitter_ms / 1000 + 1));
+        ttl = ttl - cut > 10 ? ttl - cut : 10;
+    }
+    struct buf tok, body;
+    buf_init(&tok, 16384);
+    buf_init(&body, 20000);
+    rc = tok_jwt_issue(ring(ctx, now), ctx->sh->issuer, now, ttl, &cl, &tok);
+    if (!rc)
+        rc = buf_puts(&body, "{\"access_token\":\"");
+    if (!rc)
+        rc = buf_append(&body, tok.p, tok.len);
+    if (!rc)
+        rc = buf_printf(&body, "\",\"token_type\":\"Bearer\",\"expires_in\":%lld", (long long)ttl);
+    if (!rc && cl.scope[0]) {
+        rc = buf_puts(&body, ",\"scope\":\"");
+        if (!rc)
+            rc = buf_json_escape(&body, cl.scope, strlen(cl.scope));
+        if (!rc)
+            rc = buf_puts(&body, "\"");
+    }
+    if (!rc)
+        rc = buf_puts(&body, "}");
+    if (rc) {
+        log_kv(LOG_ERROR, "cannot issue an access token", "error", err_str(rc), LOG_END);
+        oauth_error(r, 500, "server_error", NULL);
+    } else {
+        no_store(r);
+        http_respond(r, 200, "application/json", body.p, body.len);
+    }
+    buf_fini(&tok);
+    buf_fini(&body);
+    return HTTP_DONE;
+}
+
+int api_token(struct http_request *r)
+{
+    struct http_form f;
+    struct auth_client c;
+    struct str grant;
+
+    if (read_form(r, &f))
+        return HTTP_DONE;
+    int rc = param(r, &f, "grant_type", &grant);
+    if (rc == ERR_INVAL)
+        return HTTP_DONE;
+    if (rc == ERR_NOTFOUND) {
+        oauth_error(r, 400, "invalid_request", "grant_type is required");
+        return HTTP_DONE;
+    }
+    if (client_auth(r, &f, &c))
+        return HTTP_DONE;
+    if (str_eq(grant, STR_LIT("client_credentials")))
+        return grant_client_credentials(r, &f, &c);
+    oauth_error(r, 400, "unsupported_grant_type", "supported: client_credentials");
+    return HTTP_DONE;
+}
+
+/* ---- verification --------------------------------------------------------------------- */
+
+/* ERR_OK with claims for an active token, ERR_INVAL for an inactive one, ERR_BACKEND if
+ * revocation could not be checked (the caller answers 503, never "inactive"). */
+static int verify_access(struct api_ctx *ctx, struct str token, struct tok_claims *cl)
+{
+    int64_t now = clock_wall_s();
+    /* Epoch first, then the store: a revocation racing with us leaves the entry stale, so
+     * the next hit checks again. */
+    uint64_t epoch = tok_revocation_epoch();
+    int hit = tok_cache_get(ctx->cache, token, now, epoch, cl);
+
+    if (hit == 1)
+        return ERR_OK;
+    if (hit == 0) {
+        int rc = tok_jwt_verify(ring(ctx, now), ctx->sh->issuer, now,
+                                ctx->sh->cfg->leeway_ms / 1000, token, cl);
+        if (rc)
+            return ERR_INVAL;
+    }
+    struct buf b;
+    buf_init(&b, 64);
+    int rc = store_get(ctx->sh->store, STORE_T_REVOKED, cl->jti, strlen(cl->jti), &b, NULL, NULL);
+    buf_fini(&b);
+    if (rc == ERR_OK) {
+        tok_cache_drop(ctx->cache, token);
+        return ERR_INVAL;
+    }
+    if (rc != ERR_NOTFOUND)
+        return ERR_BACKEND;
+    tok_cache_put(ctx->cache, token, cl, epoch);
+    return ERR_OK;
+}
+
+static int put_claim(struct buf *b, const char *name, const char *v)
+{
+    if (!v[0])
+        return ERR_OK;
+    int rc = buf_printf(b, ",\"%s\":\"", name);
+    if (!rc)
+        rc = buf_json_escape(b, v, strlen(v));
+    return rc ? rc : buf_puts(b, "\"");
+}
+
+int api_introspect(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    struct http_form f;
+    struct auth_client c;
+    struct tok_claims cl;
+    struct str token;
+
+    if (read_form(r, &f) || client_auth(r, &f, &c))
+        return HTTP_DONE;
+    int rc = param(r, &f, "token", &token);
+    if (rc == ERR_INVAL)
+        return HTTP_DONE;
+    if (rc == ERR_NOTFOUND) {
+        oauth_error(r, 400, "invalid_request", "token is required");
+        return HTTP_DONE;
+    }
+    rc = verify_access(ctx, token, &cl);
+    if (rc == ERR_BACKEND) {
+        oauth_error(r, 503, "temporarily_unavailable", "cannot check revocation now");
+        return HTTP_DONE;
+    }
+    no_store(r);
+    if (rc) {
+        http_respond_json(r, 200, "{\"active\":false}");
+        return HTTP_DONE;
+    }
+    struct buf b;
+    buf_init(&b, 8192);
+    rc = buf_puts(&b, "{\"active\":true,\"token_type\":\"Bearer\"");
+    if (!rc)
+        rc = put_claim(&b, "iss", ctx->sh->issuer);
+    if (!rc)
+        rc = put_claim(&b, "sub", cl.sub);
+    if (!rc)
+        rc = put_claim(&b, "client_id", cl.client_id);
+    if (!rc)
+        rc = put_claim(&b, "scope", cl.scope);
+    if (!rc)
+        rc = put_claim(&b, "aud", cl.aud);
+    if (!rc)
+        rc = put_claim(&b, "jti", cl.jti);
+    if (!rc)
+        rc = buf_printf(&b, ",\"exp\":%lld,\"iat\":%lld}", (long long)cl.exp, (long long)cl.iat);
+    if (rc)
+        http_respond_error(r, 500, "server_error", NULL);
+    else
+        http_respond(r, 200, "application/json", b.p, b.len);
+    buf_fini(&b);
+    return HTTP_DONE;
+}
+
+/* GET /v1/auth/verify for gateways (nginx auth_request, Traefik forwardAuth, Envoy
+ * ext_authz): 200 with identity headers, 401 with a Bearer challenge (RFC 6750 §3), 403 if a
+ * scope required by ?scope= is missing. */
+int api_verify(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    struct str authz = http_header(r, "authorization");
+    struct tok_claims cl;
+
+    if (authz.len <= 7 || !str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer "))) {
+        http_add_header(r, "WWW-Authenticate", "Bearer realm=\"floodgate\"");
+        http_respond_error(r, 401, "invalid_request", "a Bearer token is required");
+        return HTTP_DONE;
+    }
+    struct str token = {authz.p + 7, authz.len - 7};
+    int rc = verify_access(ctx, token, &cl);
+    if (rc == ERR_BACKEND) {
+        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        return HTTP_DONE;
+    }
+    if (rc) {
+        http_add_header(r, "WWW-Authenticate",
+                        "Bearer realm=\"floodgate\", error=\"invalid_token\"");
+        http_respond_error(r, 401, "invalid_token", NULL);
+        return HTTP_DONE;
+    }
+    struct http_form q;
+    struct str need;
+    if (r->query.len && http_form_parse(r->query, 8, r->arena, &q) == ERR_OK &&
+        http_form_get(&q, "scope", &need) == ERR_OK && !auth_scope_subset(need, cl.scope)) {
+        http_add_header(r, "WWW-Authenticate",
+                        "Bearer realm=\"floodgate\", error=\"insufficient_scope\"");
+        http_respond_error(r, 403, "insufficient_scope", NULL);
+        return HTTP_DONE;
+    }
+    http_add_header(r, "X-Auth-Subject", cl.sub);
+    http_add_header(r, "X-Auth-Client-Id", cl.client_id);
+    if (cl.scope[0])
+        http_add_header(r, "X-Auth-Scope", cl.scope);
+    if (cl.aud[0])
+        http_add_header(r, "X-Auth-Audience", cl.aud);
+    http_add_header(r, "Cache-Control", "no-store");
+    http_respond(r, 200, NULL, "", 0);
+    return HTTP_DONE;
+}
+
+/* ---- revocation ----------------------------------------------------------------------- */
+
+struct revoke_job {
+    struct store_op op; /* first: the store hands back this pointer */
+    struct http_request *r;
+    struct api_ctx *ctx;
+    struct str token;
+};
+
+static void revoke_done(struct store_op *op)
+{
+    struct revoke_job *j = (struct revoke_job *)(void *)op;
+
+    if (op->status) {
+        oauth_error(j->r, 503, "temporarily_unavailable", "revocation not stored");
+        return;
+    }
+    /* Durable: make every thread's cache recheck, and drop ours now. */
+    tok_revocation_bump();
+    tok_cache_drop(j->ctx->cache, j->token);
+    no_store(j->r);
+    http_respond(j->r, 200, NULL, "", 0);
+}
+
+int api_revoke(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    struct http_form f;
+    struct auth_client c;
+    struct tok_claims cl;
+    struct str token;
+    int64_t now = clock_wall_s();
+
+    if (read_form(r, &f) || client_auth(r, &f, &c))
+        return HTTP_DONE;
+    int rc = param(r, &f, "token", &token);
+    if (rc == ERR_INVAL)
+        return HTTP_DONE;
+    if (rc == ERR_NOTFOUND) {
+        oauth_error(r, 400, "invalid_request", "token is required");
+        return HTTP_DONE;
+    }
+    /* RFC 7009 §2.2: an invalid or unknown token is not an error. Expired tokens need no
+     * revocation, so verification at `now` (with leeway) decides what to remember. */
+    if (tok_jwt_verify(ring(ctx, now), ctx->sh->issuer, now, ctx->sh->cfg->leeway_ms / 1000, token,
+                       &cl)) {
+        no_store(r);
+        http_respond(r, 200, NULL, "", 0);
+        return HTTP_DONE;
+    }
+    if (strcmp(cl.client_id, c.id) != 0) {
+        /* §2.1: only the client the token was issued to may revoke it. */
+        oauth_error(r, 400, "unauthorized_client", "the token was issued to another client");
+        return HTTP_DONE;
+    }
+    struct revoke_job *j = arena_alloc(r->arena, sizeof(*j));
+    if (!j) {
+        oauth_error(r, 503, "temporarily_unavailable", NULL);
+        return HTTP_DONE;
+    }
+    memset(&j->op, 0, sizeof(j->op));
+    j->r = r;
+    j->ctx = ctx;
+    j->token = token;
+    j->op.kind = STORE_OP_JTI_REVOKE;
+    j->op.on_done = revoke_done;
+    j->op.now = now;
+    j->op.key_len = strlen(cl.jti);
+    memcpy(j->op.key, cl.jti, j->op.key_len);
+    j->op.jti_expires_at = cl.exp + ctx->sh->cfg->leeway_ms / 1000;
+    rc = store_submit(ctx->sh->store, ctx->lp, &j->op);
+    if (rc != ERR_AGAIN) {
+        oauth_error(r, 503, "temporarily_unavailable", "store busy");
+        return HTTP_DONE;
+    }
+    return HTTP_ASYNC;
+}
+
+/* ---- keys and discovery --------------------------------------------------------------- */
+
+int api_jwks(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    int64_t now = clock_wall_s();
+    struct buf b;
+    char cc[64];
+
+    buf_init(&b, 65536);
+    /* Caches must refetch well within the publish-ahead time, or a new key could sign
+     * before a verifier knows it. */
+    unsigned ahead = ctx->sh->cfg->key_publish_ahead_ms / 1000;
+    snprintf(cc, sizeof(cc), "public, max-age=%u", ahead / 2 < 300 ? ahead / 2 : 300);
+    if (tok_ring_jwks(ring(ctx, now), now, &b)) {
+        http_respond_error(r, 500, "server_error", NULL);
+    } else {
+        http_add_header(r, "Cache-Control", cc);
+        http_respond(r, 200, "application/json", b.p, b.len);
+    }
+    buf_fini(&b);
+    return HTTP_DONE;
+}
+
+int api_discovery(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    const char *iss = ctx->sh->issuer;
+    struct buf b;
+    static const char *const methods = "[\"client_secret_basic\",\"client_secret_post\"]";
+
+    buf_init(&b, 8192);
+    /* Exactly what works: no authorization endpoint, so no response types. */
+    int rc = buf_printf(&b,
+                        "{\"issuer\":\"%s\",\"token_endpoint\":\"%s/oauth2/token\","
+                        "\"jwks_uri\":\"%s/.well-known/jwks.json\","
+                        "\"introspection_endpoint\":\"%s/oauth2/introspect\","
+                        "\"revocation_endpoint\":\"%s/oauth2/revoke\","
+                        "\"grant_types_supported\":[\"client_credentials\"],"
+                        "\"response_types_supported\":[],"
+                        "\"token_endpoint_auth_methods_supported\":%s,"
+                        "\"introspection_endpoint_auth_methods_supported\":%s,"
+                        "\"revocation_endpoint_auth_methods_supported\":%s,"
+                        "\"token_endpoint_auth_signing_alg_values_supported\":[],"
+                        "\"access_token_signing_alg_values_supported\":[\"EdDSA\"]}",
+                        iss, iss, iss, iss, iss, methods, methods, methods);
+    if (rc) {
+        http_respond_error(r, 500, "server_error", NULL);
+    } else {
+        http_add_header(r, "Cache-Control", "public, max-age=300");
+        http_respond(r, 200, "application/json", b.p, b.len);
+    }
+    buf_fini(&b);
+    return HTTP_DONE;
+}

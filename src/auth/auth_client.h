@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * OAuth clients: what each may do (grants, scopes, audiences, token lifetimes) and how it
+ * proves who it is. Client secrets are 256 random bits, shown once, stored only as a keyed
+ * BLAKE2b digest: being random, they need no slow hash (a slow hash is why other servers
+ * manage a few hundred client_credentials per second), and without the key file a copy of
+ * the store cannot even be checked against a guess. Any thread.
+ */
+#ifndef AUTH_AUTH_CLIENT_H
+#define AUTH_AUTH_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/str.h"
+#include "crypto/cr.h"
+
+struct buf;
+struct store;
+
+enum {
+    AUTH_GRANT_CLIENT_CREDENTIALS = 1u << 0,
+    AUTH_GRANT_REFRESH_TOKEN = 1u << 1,
+    AUTH_GRANT_PASSWORD = 1u << 2,
+};
+
+#define AUTH_CLIENT_ID_MAX 64
+#define AUTH_NAME_MAX      128
+#define AUTH_LIST_MAX      1024 /* space-separated scopes or audiences */
+#define AUTH_SECRET_LEN    43   /* 32 bytes, base64url */
+
+struct auth_client {
+    char id[AUTH_CLIENT_ID_MAX + 1];
+    char name[AUTH_NAME_MAX + 1];
+    uint8_t secret_digest[CR_HASH_LEN];
+    unsigned grants;
+    char scopes[AUTH_LIST_MAX + 1];
+    char audiences[AUTH_LIST_MAX + 1];
+    int64_t access_ttl;  /* 0: the server default */
+    int64_t refresh_ttl; /* 0: the server default */
+    int64_t created_at;
+};
+
+/* "client_credentials,refresh_token" -> bits; ERR_INVAL for an unknown grant. */
+int auth_grants_parse(const char *s, unsigned *out);
+/* bits -> JSON array text ["client_credentials",...] appended to out. */
+int auth_grants_json(unsigned grants, struct buf *out);
+const char *auth_grant_name(unsigned bit);
+
+/* Record <-> JSON (the store's form). */
+int auth_client_encode(const struct auth_client *c, struct buf *out);
+int auth_client_decode(const char *id, size_t idlen, const char *json, size_t n,
+                       struct auth_client *c);
+
+/* Digest of a presented secret under the server's key (domain-separated). */
+void auth_secret_digest(const uint8_t key[CR_HASH_KEY_LEN], const char *secret, size_t n,
+                        uint8_t out[CR_HASH_LEN]);
+
+/* Every space-separated item of `want` is in `allowed`. An empty want is a subset. */
+bool auth_scope_subset(struct str want, const char *allowed);
+/* Normalises a space-separated list (single spaces, no empty items); ERR_INVAL for
+ * characters outside RFC 6749 §3.3 scope-token (%x21 / %x23-5B / %x5D-7E). */
+int auth_scope_normalize(struct str in, char *out, size_t cap);
+
+/* Creates a client with a fresh id and secret; secret_out gets the secret (once). */
+int auth_client_create(struct store *st, const uint8_t key[CR_HASH_KEY_LEN], struct auth_client *c,
+                       int64_t now, char secret_out[AUTH_SECRET_LEN + 1]);
+/* New secret for an existing client. ERR_NOTFOUND. */
+int auth_client_rotate_secret(struct store *st, const uint8_t key[CR_HASH_KEY_LEN], const char *id,
+                              char secret_out[AUTH_SECRET_LEN + 1]);
+int auth_client_get(struct store *st, const char *id, size_t idlen, struct auth_client *c);
+
+/* Loads the server key from `path`, creating it (0600, 32 random bytes) if missing. */
+int auth_key_load(const char *path, uint8_t key[CR_HASH_KEY_LEN], char *err, size_t cap);
+
+#endif

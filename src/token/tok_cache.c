@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Direct-mapped cache: slot = hash(token) mod n; a colliding insert replaces. The slot keeps
+ * a 32-byte digest of the token (keyed per process, so the slot index cannot be steered
+ * from outside) and compares it in constant time.
+ */
+#include "token/tok_cache.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "crypto/cr.h"
+
+struct slot {
+    uint8_t digest[CR_HASH_LEN];
+    uint64_t epoch;
+    int used;
+    struct tok_claims cl;
+};
+
+struct tok_cache {
+    unsigned n;
+    uint8_t key[CR_HASH_KEY_LEN];
+    struct slot *slots;
+};
+
+static _Atomic uint64_t revocation_epoch = 1;
+
+uint64_t tok_revocation_epoch(void)
+{
+    return atomic_load_explicit(&revocation_epoch, memory_order_acquire);
+}
+
+void tok_revocation_bump(void)
+{
+    atomic_fetch_add_explicit(&revocation_epoch, 1, memory_order_acq_rel);
+}
+
+struct tok_cache *tok_cache_new(unsigned slots)
+{
+    struct tok_cache *c = xcalloc(1, sizeof(*c));
+    c->n = slots ? slots : 1;
+    c->slots = xcalloc(c->n, sizeof(struct slot));
+    cr_random(c->key, sizeof(c->key));
+    return c;
+}
+
+void tok_cache_free(struct tok_cache *c)
+{
+    if (!c)
+        return;
+    mem_free(c->slots);
+    mem_free(c);
+}
+
+static struct slot *find(struct tok_cache *c, struct str token, uint8_t d[CR_HASH_LEN])
+{
+    uint64_t h;
+    cr_keyed_hash(d, c->key, token.p, token.len);
+    memcpy(&h, d, sizeof(h));
+    return &c->slots[h % c->n];
+}
+
+int tok_cache_get(struct tok_cache *c, struct str token, int64_t now, uint64_t epoch,
+                  struct tok_claims *out)
+{
+    uint8_t d[CR_HASH_LEN];
+    struct slot *s = find(c, token, d);
+
+    if (!s->used || !cr_eq(s->digest, d, sizeof(d)))
+        return 0;
+    if (now >= s->cl.exp) {
+        s->used = 0;
+        return 0;
+    }
+    *out = s->cl;
+    return s->epoch == epoch ? 1 : 2;
+}
+
+void tok_cache_put(struct tok_cache *c, struct str token, const struct tok_claims *cl,
+                   uint64_t epoch)
+{
+    uint8_t d[CR_HASH_LEN];
+    struct slot *s = find(c, token, d);
+
+    memcpy(s->digest, d, sizeof(d));
+    s->cl = *cl;
+    s->epoch = epoch;
+    s->used = 1;
+}
+
+void tok_cache_drop(struct tok_cache *c, struct str token)
+{
+    uint8_t d[CR_HASH_LEN];
+    struct slot *s = find(c, token, d);
+
+    if (s->used && cr_eq(s->digest, d, sizeof(d)))
+        s->used = 0;
+}

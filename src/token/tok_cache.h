@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Verification cache: one per loop thread (no lock), a fixed number of slots indexed by a
+ * keyed hash of the token, so a repeated introspection or gateway check does no signature
+ * or JSON work. An entry never outlives its token's exp. Revocation anywhere in the process
+ * bumps an epoch; an entry filled under an older epoch is rechecked against the revoked
+ * list before it is trusted again. Memory is fixed at init: slots * ~1.5 KiB.
+ */
+#ifndef TOKEN_TOK_CACHE_H
+#define TOKEN_TOK_CACHE_H
+
+#include <stdint.h>
+
+#include "core/str.h"
+#include "token/tok_jwt.h"
+
+struct tok_cache;
+
+struct tok_cache *tok_cache_new(unsigned slots);
+void tok_cache_free(struct tok_cache *c);
+
+/* The claims for `token` if cached, valid at `now`, and checked at `epoch`: returns 1 and
+ * fills *out. Returns 0 when absent or expired; returns 2 with *out filled when present but
+ * filled under an older epoch (the caller rechecks revocation, then calls tok_cache_put). */
+int tok_cache_get(struct tok_cache *c, struct str token, int64_t now, uint64_t epoch,
+                  struct tok_claims *out);
+void tok_cache_put(struct tok_cache *c, struct str token, const struct tok_claims *cl,
+                   uint64_t epoch);
+/* Drops the entry of `token` if present. */
+void tok_cache_drop(struct tok_cache *c, struct str token);
+
+/* The process-wide revocation epoch. Any thread. */
+uint64_t tok_revocation_epoch(void);
+void tok_revocation_bump(void);
+
+#endif

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * RFC 9068 access tokens. The payload is written with the escaping writer (no jansson tree
+ * on the issue path) and read back with jansson on the verify path, where duplicate claims
+ * are rejected.
+ */
+#include "token/tok_jwt.h"
+
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "crypto/cr.h"
+
+static int put_str(struct buf *b, const char *name, const char *v, int comma)
+{
+    int rc = buf_printf(b, "%s\"%s\":\"", comma ? "," : "", name);
+    if (!rc)
+        rc = buf_json_escape(b, v, strlen(v));
+    return rc ? rc : buf_puts(b, "\"");
+}
+
+int tok_jwt_issue(const struct tok_ring *r, const char *issuer, int64_t now, int64_t ttl,
+                  struct tok_claims *c, struct buf *out)
+{
+    const struct tok_ring_key *k = tok_ring_signer(r, now);
+    uint8_t rnd[16];
+    struct buf p;
+
+    if (!k)
+        return ERR_NOTFOUND;
+    cr_random(rnd, sizeof(rnd));
+    cr_b64url_encode(rnd, sizeof(rnd), c->jti, sizeof(c->jti));
+    c->iat = now;
+    c->exp = now + ttl;
+    buf_init(&p, 8192);
+    int rc = buf_puts(&p, "{");
+    if (!rc)
+        rc = put_str(&p, "iss", issuer, 0);
+    if (!rc)
+        rc = put_str(&p, "sub", c->sub, 1);
+    if (!rc && c->aud[0])
+        rc = put_str(&p, "aud", c->aud, 1);
+    if (!rc)
+        rc = buf_printf(&p, ",\"exp\":%lld,\"iat\":%lld", (long long)c->exp, (long long)now);
+    if (!rc)
+        rc = put_str(&p, "jti", c->jti, 1);
+    if (!rc)
+        rc = put_str(&p, "client_id", c->client_id, 1);
+    if (!rc && c->scope[0])
+        rc = put_str(&p, "scope", c->scope, 1);
+    if (!rc)
+        rc = buf_puts(&p, "}");
+    if (!rc)
+        rc = tok_jws_sign(&k->k, "at+jwt", p.p, p.len, out);
+    buf_fini(&p);
+    return rc;
+}
+
+struct lookup_ctx {
+    const struct tok_ring *r;
+    int64_t now;
+};
+
+static const struct tok_key *lookup(void *ctx, struct str kid)
+{
+    struct lookup_ctx *l = ctx;
+    const struct tok_ring_key *k = kid.p ? tok_ring_find(l->r, kid, l->now) : NULL;
+    return k ? &k->k : NULL;
+}
+
+static int copy_str(json_t *j, const char *name, char *dst, size_t cap, int required)
+{
+    json_t *v = json_object_get(j, name);
+    if (!v)
+        return required ? ERR_INVAL : ERR_OK;
+    if (!json_is_string(v) || json_string_length(v) >= cap)
+        return ERR_INVAL;
+    memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+    return ERR_OK;
+}
+
+int tok_jwt_verify(const struct tok_ring *r, const char *issuer, int64_t now, int64_t leeway,
+                   struct str token, struct tok_claims *c)
+{
+    char payload[TOK_PAYLOAD_MAX];
+    char typ[32];
+    size_t n;
+    struct lookup_ctx lc = {r, now};
+    json_error_t je;
+
+    memset(c, 0, sizeof(*c));
+    int rc = tok_jws_verify(token, lookup, &lc, payload, sizeof(payload), &n, typ);
+    if (rc)
+        return rc;
+    /* RFC 9068 §4: the typ must say this is an access token, so an ID token or any other
+     * JWT signed by the same key cannot be replayed as one. */
+    if (strcmp(typ, "at+jwt") != 0 && strcmp(typ, "application/at+jwt") != 0)
+        return ERR_INVAL;
+    json_t *j = json_loadb(payload, n, JSON_REJECT_DUPLICATES, &je);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        return ERR_INVAL;
+    }
+    rc = ERR_INVAL;
+    const char *iss = json_string_value(json_object_get(j, "iss"));
+    json_t *exp = json_object_get(j, "exp"), *iat = json_object_get(j, "iat");
+    json_t *nbf = json_object_get(j, "nbf"), *aud = json_object_get(j, "aud");
+    if (!iss || strcmp(iss, issuer) != 0 || !json_is_integer(exp) || !json_is_integer(iat) ||
+        (nbf && !json_is_integer(nbf)))
+        goto out;
+    c->exp = json_integer_value(exp);
+    c->iat = json_integer_value(iat);
+    if (now >= c->exp + leeway || c->iat > now + leeway ||
+        (nbf && json_integer_value(nbf) > now + leeway))
+        goto out;
+    if (copy_str(j, "sub", c->sub, sizeof(c->sub), 1) ||
+        copy_str(j, "client_id", c->client_id, sizeof(c->client_id), 1) ||
+        copy_str(j, "jti", c->jti, sizeof(c->jti), 1) ||
+        copy_str(j, "scope", c->scope, sizeof(c->scope), 0))
+        goto out;
+    if (aud) {
+        json_t *first = json_is_array(aud) ? json_array_get(aud, 0) : aud;
+        if (!json_is_string(first) || json_string_length(first) >= sizeof(c->aud))
+            goto out;
+        memcpy(c->aud, json_string_value(first), json_string_length(first) + 1);
+    }
+    rc = ERR_OK;
+out:
+    json_decref(j);
+    return rc;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Access tokens: JWTs in the RFC 9068 profile (typ "at+jwt"; iss, sub, aud, exp, iat, jti,
+ * client_id, scope), signed by the ring's current key, and their verification: signature by
+ * kid, typ, iss, exp/nbf/iat with a leeway, then the claims the caller needs. Any thread.
+ */
+#ifndef TOKEN_TOK_JWT_H
+#define TOKEN_TOK_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/str.h"
+#include "token/tok_keys.h"
+
+struct buf;
+
+#define TOK_JTI_LEN 22 /* 128 random bits, base64url */
+
+struct tok_claims {
+    char sub[129];
+    char client_id[129];
+    char scope[1025];
+    char aud[257]; /* first audience */
+    char jti[TOK_JTI_LEN + 1];
+    int64_t iat;
+    int64_t exp;
+};
+
+/* Issues an access token for `c` (jti is generated, iat = now, exp = now + ttl) signed by
+ * the ring's signer; appends it to out. ERR_NOTFOUND if no key is active. */
+int tok_jwt_issue(const struct tok_ring *r, const char *issuer, int64_t now, int64_t ttl,
+                  struct tok_claims *c, struct buf *out);
+
+/* Verifies `token` at `now` (leeway seconds allowed on exp/nbf/iat) for `issuer`, filling c.
+ * ERR_INVAL for anything not valid, ERR_LIMIT for an oversized token. */
+int tok_jwt_verify(const struct tok_ring *r, const char *issuer, int64_t now, int64_t leeway,
+                   struct str token, struct tok_claims *c);
+
+#endif

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Key records are JSON in the store: {"alg","pk","sk","created","active_from","retire_at"},
+ * keys base64url. The private key is stored in the clear inside the data directory, which
+ * is created 0700 with files 0600; see docs/internals/TOKENS.md for the trade-off.
+ */
+#include "token/tok_keys.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "store/store.h"
+
+void tok_ring_clear(struct tok_ring *r)
+{
+    for (unsigned i = 0; i < r->n; i++) {
+        sodium_free(r->keys[i].k.sk);
+        r->keys[i].k.sk = NULL;
+    }
+    r->n = 0;
+}
+
+static int decode_key(const char *kid, size_t kidlen, const char *json, size_t n,
+                      struct tok_ring_key *out)
+{
+    json_error_t je;
+    size_t len;
+    int rc = ERR_INVAL;
+    json_t *j = json_loadb(json, n, 0, &je);
+
+    memset(out, 0, sizeof(*out));
+    if (!j || kidlen > TOK_KID_MAX)
+        goto out;
+    const char *alg = json_string_value(json_object_get(j, "alg"));
+    const char *pk = json_string_value(json_object_get(j, "pk"));
+    const char *sk = json_string_value(json_object_get(j, "sk"));
+    if (!alg || strcmp(alg, "EdDSA") != 0 || !pk || !sk)
+        goto out;
+    memcpy(out->k.kid, kid, kidlen);
+    out->k.kid[kidlen] = '\0';
+    out->k.alg = TOK_ALG_EDDSA;
+    if (cr_b64url_decode(pk, strlen(pk), out->k.pk, sizeof(out->k.pk), &len) ||
+        len != CR_ED25519_PK)
+        goto out;
+    out->k.sk = sodium_malloc(CR_ED25519_SK);
+    if (!out->k.sk) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    if (cr_b64url_decode(sk, strlen(sk), out->k.sk, CR_ED25519_SK, &len) || len != CR_ED25519_SK) {
+        sodium_free(out->k.sk);
+        out->k.sk = NULL;
+        goto out;
+    }
+    out->created_at = json_integer_value(json_object_get(j, "created"));
+    out->active_from = json_integer_value(json_object_get(j, "active_from"));
+    out->retire_at = json_integer_value(json_object_get(j, "retire_at"));
+    rc = ERR_OK;
+out:
+    json_decref(j);
+    return rc;
+}
+
+struct load_ctx {
+    struct tok_ring *r;
+    int rc;
+};
+
+static int on_key(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct load_ctx *c = ctx;
+    if (c->r->n >= TOK_RING_MAX)
+        return ERR_LIMIT;
+    int rc = decode_key(key, klen, val, vlen, &c->r->keys[c->r->n]);
+    if (rc)
+        return rc;
+    c->r->n++;
+    return ERR_OK;
+}
+
+int tok_ring_load(struct tok_ring *r, struct store *st)
+{
+    struct load_ctx c = {r, 0};
+
+    tok_ring_clear(r);
+    r->generation = store_generation(st);
+    int rc = store_each(st, STORE_T_KEYS, on_key, &c);
+    if (rc)
+        tok_ring_clear(r);
+    return rc;
+}
+
+const struct tok_ring_key *tok_ring_signer(const struct tok_ring *r, int64_t now)
+{
+    const struct tok_ring_key *best = NULL;
+
+    for (unsigned i = 0; i < r->n; i++) {
+        const struct tok_ring_key *k = &r->keys[i];
+        if (k->active_from > now || (k->retire_at && k->retire_at <= now))
+            continue;
+        if (!best || k->active_from > best->active_from ||
+            (k->active_from == best->active_from && k->created_at > best->created_at))
+            best = k;
+    }
+    return best;
+}
+
+const struct tok_ring_key *tok_ring_find(const struct tok_ring *r, struct str kid, int64_t now)
+{
+    for (unsigned i = 0; i < r->n; i++) {
+        const struct tok_ring_key *k = &r->keys[i];
+        if (str_eq(kid, str_c(k->k.kid)) && !(k->retire_at && k->retire_at <= now))
+            return k;
+    }
+    return NULL;
+}
+
+int tok_ring_jwks(const struct tok_ring *r, int64_t now, struct buf *out)
+{
+    char x[64];
+    int rc = buf_puts(out, "{\"keys\":[");
+
+    for (unsigned i = 0, n = 0; i < r->n && !rc; i++) {
+        const struct tok_ring_key *k = &r->keys[i];
+        if (k->retire_at && k->retire_at <= now)
+            continue;
+        cr_b64url_encode(k->k.pk, CR_ED25519_PK, x, sizeof(x));
+        rc = buf_printf(out,
+                        "%s{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"use\":\"sig\",\"alg\":\"EdDSA\","
+                        "\"kid\":\"%s\",\"x\":\"%s\"}",
+                        n++ ? "," : "", k->k.kid, x);
+    }
+    return rc ? rc : buf_puts(out, "]}");
+}
+
+static void noop(struct store_op *op)
+{
+    (void)op;
+}
+
+static int put_key(struct store *st, const char *kid, const char *json, enum store_op_kind kind)
+{
+    struct store_op op;
+
+    memset(&op, 0, sizeof(op));
+    op.kind = kind;
+    op.on_done = noop;
+    op.table = STORE_T_KEYS;
+    op.key_len = strlen(kid);
+    memcpy(op.key, kid, op.key_len);
+    op.value = json;
+    op.value_len = json ? strlen(json) : 0;
+    return store_exec(st, &op);
+}
+
+static int write_key(struct store *st, const struct tok_ring_key *k, enum store_op_kind kind)
+{
+    char pk[64], sk[100], json[512];
+
+    cr_b64url_encode(k->k.pk, CR_ED25519_PK, pk, sizeof(pk));
+    cr_b64url_encode(k->k.sk, CR_ED25519_SK, sk, sizeof(sk));
+    snprintf(json, sizeof(json),
+             "{\"alg\":\"EdDSA\",\"pk\":\"%s\",\"sk\":\"%s\",\"created\":%lld,"
+             "\"active_from\":%lld,\"retire_at\":%lld}",
+             pk, sk, (long long)k->created_at, (long long)k->active_from, (long long)k->retire_at);
+    int rc = put_key(st, k->k.kid, json, kind);
+    cr_wipe(sk, sizeof(sk));
+    cr_wipe(json, sizeof(json));
+    return rc;
+}
+
+static int new_key(struct store *st, int64_t now, int64_t active_from, char kid[TOK_KID_MAX + 1])
+{
+    struct tok_ring_key k;
+    uint8_t rnd[12];
+
+    memset(&k, 0, sizeof(k));
+    cr_random(rnd, sizeof(rnd));
+    cr_b64url_encode(rnd, sizeof(rnd), k.k.kid, sizeof(k.k.kid));
+    k.k.alg = TOK_ALG_EDDSA;
+    k.k.sk = sodium_malloc(CR_ED25519_SK);
+    if (!k.k.sk)
+        return ERR_NOMEM;
+    cr_ed25519_keypair(k.k.pk, k.k.sk);
+    k.created_at = now;
+    k.active_from = active_from;
+    int rc = write_key(st, &k, STORE_OP_PUT_NEW);
+    if (rc == ERR_OK && kid)
+        memcpy(kid, k.k.kid, sizeof(k.k.kid));
+    sodium_free(k.k.sk);
+    return rc;
+}
+
+int tok_keys_ensure(struct store *st, int64_t now)
+{
+    struct tok_ring r = {0};
+    int rc = tok_ring_load(&r, st);
+
+    if (rc == ERR_OK && r.n == 0)
+        rc = new_key(st, now, now, NULL);
+    tok_ring_clear(&r);
+    return rc;
+}
+
+int tok_keys_rotate(struct store *st, int64_t now, int64_t publish_ahead, int64_t max_token_ttl,
+                    char kid_out[TOK_KID_MAX + 1])
+{
+    struct tok_ring r = {0};
+    int rc = tok_ring_load(&r, st);
+    int64_t from = now + publish_ahead;
+
+    if (rc)
+        return rc;
+    for (unsigned i = 0; i < r.n && !rc; i++) {
+        struct tok_ring_key *k = &r.keys[i];
+        if (k->retire_at && k->retire_at <= now) {
+            rc = put_key(st, k->k.kid, NULL, STORE_OP_DELETE);
+        } else if (!k->retire_at || k->retire_at > from + max_token_ttl) {
+            /* Stops signing when the new key starts, stays published until its tokens end. */
+            k->retire_at = from + max_token_ttl;
+            rc = write_key(st, k, STORE_OP_REPLACE);
+        }
+    }
+    if (!rc)
+        rc = new_key(st, now, from, kid_out);
+    tok_ring_clear(&r);
+    return rc;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Signing-key ring. Keys live in the store (STORE_T_KEYS, so instances sharing a store share
+ * keys); each loop thread holds its own read-only copy, reloaded when the store's generation
+ * changes, so signing and verifying take no lock.
+ *
+ * Rotation without downtime: a new key is published (in JWKS) `publish_ahead` seconds before
+ * it starts signing, so verifiers that cache JWKS already know it; the key it replaces stops
+ * signing then and stays published until `retire_at`, when the last token it signed has
+ * expired. The signing key is the newest key whose activation time has passed.
+ * Private keys are held in sodium_malloc memory (guard pages, no core dumps, wiped on free).
+ */
+#ifndef TOKEN_TOK_KEYS_H
+#define TOKEN_TOK_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/str.h"
+#include "token/tok_jws.h"
+
+struct store;
+struct buf;
+
+#define TOK_RING_MAX 16
+
+struct tok_ring_key {
+    struct tok_key k;
+    int64_t created_at;
+    int64_t active_from; /* signs from here */
+    int64_t retire_at;   /* unpublished and deleted from here; 0 = not scheduled */
+};
+
+struct tok_ring {
+    struct tok_ring_key keys[TOK_RING_MAX];
+    unsigned n;
+    uint64_t generation; /* store generation it was loaded at */
+};
+
+/* Loads every key from the store into `r` (replacing its contents). ERR_BACKEND/ERR_INVAL. */
+int tok_ring_load(struct tok_ring *r, struct store *st);
+/* Frees the private keys. */
+void tok_ring_clear(struct tok_ring *r);
+
+/* The key to sign with at `now`, or NULL if none is active. */
+const struct tok_ring_key *tok_ring_signer(const struct tok_ring *r, int64_t now);
+/* The key with that kid that is still published at `now`, or NULL. */
+const struct tok_ring_key *tok_ring_find(const struct tok_ring *r, struct str kid, int64_t now);
+
+/* Appends {"keys":[...]} with the public half of every published key (RFC 7517, RFC 8037). */
+int tok_ring_jwks(const struct tok_ring *r, int64_t now, struct buf *out);
+
+/* Creates a key that signs from now + publish_ahead and schedules the current signer's
+ * retirement at that time + max_token_ttl; deletes keys whose retirement has passed. Writes
+ * go through store_exec (CLI, start-up, the rotation timer's worker). kid_out gets the new
+ * kid. ERR_* from the store. */
+int tok_keys_rotate(struct store *st, int64_t now, int64_t publish_ahead, int64_t max_token_ttl,
+                    char kid_out[TOK_KID_MAX + 1]);
+
+/* Creates the first key (active at once) if the store has none. */
+int tok_keys_ensure(struct store *st, int64_t now);
+
+#endif

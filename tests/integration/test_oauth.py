@@ -1,0 +1,280 @@
+# SPDX-License-Identifier: MIT
+"""OAuth 2.0 on the embedded store: clients from the CLI, client_credentials, introspection,
+revocation, the gateway verify endpoint, JWKS checked by an independent JWT library, and
+discovery. Every error path of RFC 6749 §5.2 that these flows can take."""
+
+import base64
+import json
+import os
+import subprocess
+import urllib.parse
+
+from tests.integration.fgtest import BIN, ServerTest
+
+
+def cli(data_dir, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+    r = subprocess.run([BIN, "--data-dir", data_dir, *args], capture_output=True, text=True,
+                       timeout=30, env=env)
+    return r
+
+
+def form(**kw):
+    return urllib.parse.urlencode(kw).encode()
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def basic(cid, secret):
+    raw = f"{urllib.parse.quote(cid, safe='')}:{urllib.parse.quote(secret, safe='')}"
+    return {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode(), **FORM}
+
+
+class OAuthTest(ServerTest):
+    def setUp(self):
+        self.srv = self.start()
+        r = cli(self.srv.data, "client", "create", "billing", "--scopes", "read write",
+                "--audiences", "api,admin", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        c = json.loads(r.stdout)
+        self.cid, self.secret = c["client_id"], c["client_secret"]
+
+    def token(self, **params):
+        params.setdefault("grant_type", "client_credentials")
+        return self.srv.request("POST", "/oauth2/token", form(**params),
+                                basic(self.cid, self.secret))
+
+    def access_token(self, **params):
+        st, h, body = self.token(**params)
+        self.assertEqual(st, 200, body)
+        return self.json(body)["access_token"]
+
+
+class TestClientCredentials(OAuthTest):
+    def test_issue_and_introspect(self):
+        st, h, body = self.token(scope="read")
+        self.assertEqual(st, 200, body)
+        self.assertEqual(h["cache-control"], "no-store")
+        tok = self.json(body)
+        self.assertEqual((tok["token_type"], tok["expires_in"], tok["scope"]),
+                         ("Bearer", 900, "read"))
+        st, _, body = self.srv.request("POST", "/oauth2/introspect",
+                                       form(token=tok["access_token"]),
+                                       basic(self.cid, self.secret))
+        info = self.json(body)
+        self.assertEqual(st, 200)
+        self.assertTrue(info["active"])
+        self.assertEqual((info["sub"], info["client_id"], info["scope"], info["aud"]),
+                         (self.cid, self.cid, "read", "api"))
+        self.assertEqual(info["iss"], f"http://127.0.0.1:{self.srv.port}")
+        self.assertEqual(info["exp"] - info["iat"], 900)
+        self.assert_clean_exit(self.srv)
+
+    def test_client_secret_post_and_defaults(self):
+        st, _, body = self.srv.request("POST", "/oauth2/token",
+                                       form(grant_type="client_credentials",
+                                            client_id=self.cid, client_secret=self.secret),
+                                       FORM)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.json(body)["scope"], "read write")  # all allowed scopes
+        self.assert_clean_exit(self.srv)
+
+    def test_errors(self):
+        s = self.srv
+        # wrong secret, unknown client, no credentials: 401 invalid_client + challenge
+        for hdrs in (basic(self.cid, "wrong"), basic("nobody", self.secret), FORM):
+            st, h, body = s.request("POST", "/oauth2/token",
+                                    form(grant_type="client_credentials"), hdrs)
+            self.assertEqual((st, self.json(body)["error"]), (401, "invalid_client"))
+            self.assertIn("Basic", h["www-authenticate"])
+        st, _, body = self.token(scope="read delete")
+        self.assertEqual((st, self.json(body)["error"]), (400, "invalid_scope"))
+        st, _, body = self.token(resource="elsewhere")
+        self.assertEqual((st, self.json(body)["error"]), (400, "invalid_target"))
+        st, _, body = self.token(grant_type="authorization_code")
+        self.assertEqual((st, self.json(body)["error"]), (400, "unsupported_grant_type"))
+        st, _, body = s.request("POST", "/oauth2/token", b"scope=read",
+                                basic(self.cid, self.secret))
+        self.assertEqual((st, self.json(body)["error"]), (400, "invalid_request"))
+        st, _, body = s.request("POST", "/oauth2/token",
+                                b"grant_type=client_credentials&grant_type=client_credentials",
+                                basic(self.cid, self.secret))
+        self.assertEqual((st, self.json(body)["error"]), (400, "invalid_request"))
+        st, _, body = s.request("POST", "/oauth2/token", b'{"grant_type":"x"}',
+                                {**basic(self.cid, self.secret),
+                                 "Content-Type": "application/json"})
+        self.assertEqual((st, self.json(body)["error"]), (400, "invalid_request"))
+        # both authentication methods at once
+        st, _, body = s.request("POST", "/oauth2/token",
+                                form(grant_type="client_credentials",
+                                     client_secret=self.secret),
+                                basic(self.cid, self.secret))
+        self.assertEqual((st, self.json(body)["error"]), (400, "invalid_request"))
+        self.assert_clean_exit(s)
+
+    def test_client_without_the_grant(self):
+        r = cli(self.srv.data, "client", "create", "spa", "--grants", "refresh_token", "--json")
+        c = json.loads(r.stdout)
+        st, _, body = self.srv.request("POST", "/oauth2/token",
+                                       form(grant_type="client_credentials"),
+                                       basic(c["client_id"], c["client_secret"]))
+        self.assertEqual((st, self.json(body)["error"]), (400, "unauthorized_client"))
+        self.assert_clean_exit(self.srv)
+
+    def test_cli_rotate_secret_and_delete_apply_to_running_server(self):
+        r = cli(self.srv.data, "client", "rotate-secret", self.cid, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        new = json.loads(r.stdout)["client_secret"]
+        self.assertNotEqual(new, self.secret)
+        self.assertEqual(self.token()[0], 401)  # the old secret is dead at once
+        self.secret = new
+        self.assertEqual(self.token()[0], 200)
+        r = cli(self.srv.data, "client", "list", "--json")
+        self.assertIn(self.cid, [c["client_id"] for c in json.loads(r.stdout)])
+        self.assertNotIn("secret", r.stdout)
+        self.assertEqual(cli(self.srv.data, "client", "delete", self.cid).returncode, 0)
+        self.assertEqual(self.token()[0], 401)
+        self.assertEqual(cli(self.srv.data, "client", "delete", self.cid).returncode, 1)
+        self.assert_clean_exit(self.srv)
+
+
+class TestVerifyAndRevoke(OAuthTest):
+    def verify(self, token, query=""):
+        return self.srv.request("GET", "/v1/auth/verify" + query, None,
+                                {"Authorization": f"Bearer {token}"})
+
+    def test_gateway_verify(self):
+        at = self.access_token(scope="read")
+        for _ in range(2):  # second time from the cache
+            st, h, _ = self.verify(at, "?scope=read")
+            self.assertEqual(st, 200)
+            self.assertEqual((h["x-auth-subject"], h["x-auth-scope"], h["x-auth-client-id"]),
+                             (self.cid, "read", self.cid))
+        st, h, _ = self.verify(at, "?scope=write")
+        self.assertEqual(st, 403)
+        self.assertIn('error="insufficient_scope"', h["www-authenticate"])
+        st, h, _ = self.verify(at[:-2] + ("AA" if at[-2:] != "AA" else "BB"))
+        self.assertEqual(st, 401)
+        self.assertIn('error="invalid_token"', h["www-authenticate"])
+        st, h, _ = self.srv.request("GET", "/v1/auth/verify")
+        self.assertEqual(st, 401)
+        self.assertIn("Bearer", h["www-authenticate"])
+        self.assert_clean_exit(self.srv)
+
+    def test_revoke_drops_cached_token_everywhere(self):
+        at = self.access_token()
+        self.assertEqual(self.verify(at)[0], 200)  # now cached on some loop thread
+        st, h, _ = self.srv.request("POST", "/oauth2/revoke", form(token=at),
+                                    basic(self.cid, self.secret))
+        self.assertEqual(st, 200)
+        for _ in range(6):  # new connections land on either loop thread
+            self.assertEqual(self.verify(at)[0], 401)
+        st, _, body = self.srv.request("POST", "/oauth2/introspect", form(token=at),
+                                       basic(self.cid, self.secret))
+        self.assertEqual(self.json(body), {"active": False})
+        # unknown tokens: 200 (RFC 7009 §2.2)
+        st, _, _ = self.srv.request("POST", "/oauth2/revoke", form(token="garbage"),
+                                    basic(self.cid, self.secret))
+        self.assertEqual(st, 200)
+        self.assert_clean_exit(self.srv)
+
+    def test_revocation_survives_restart(self):
+        at = self.access_token()
+        self.srv.request("POST", "/oauth2/revoke", form(token=at), basic(self.cid, self.secret))
+        self.assert_clean_exit(self.srv)
+        srv2 = self.start_on(self.srv.data)
+        # a token is bound to its issuer, which names the port; restart on a fixed issuer
+        st, _, body = srv2.request("POST", "/oauth2/introspect", form(token=at),
+                                   basic(self.cid, self.secret))
+        self.assertEqual(self.json(body), {"active": False})
+        self.assert_clean_exit(srv2)
+
+    def start_on(self, data):
+        from tests.integration.fgtest import Server
+        srv = Server("--data-dir", data, "--issuer", f"http://127.0.0.1:{self.srv.port}")
+        self.addCleanup(srv.cleanup)
+        return srv
+
+    def test_other_clients_cannot_revoke(self):
+        at = self.access_token()
+        r = cli(self.srv.data, "client", "create", "other", "--json")
+        o = json.loads(r.stdout)
+        st, _, body = self.srv.request("POST", "/oauth2/revoke", form(token=at),
+                                       basic(o["client_id"], o["client_secret"]))
+        self.assertEqual((st, self.json(body)["error"]), (400, "unauthorized_client"))
+        self.assertEqual(self.verify(at)[0], 200)
+        self.assert_clean_exit(self.srv)
+
+
+class TestKeysAndDiscovery(OAuthTest):
+    def test_independent_library_verifies_our_tokens(self):
+        """PyJWT (Debian's python3-jwt, not our code) verifies a token against our JWKS."""
+        at = self.access_token(scope="read", audience="admin")
+        _, _, jwks = self.srv.request("GET", "/.well-known/jwks.json")
+        script = (
+            "import json, sys, jwt\n"
+            "from jwt.algorithms import OKPAlgorithm\n"
+            "jwks, tok, iss = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
+            "kid = jwt.get_unverified_header(tok)['kid']\n"
+            "key = [k for k in jwks['keys'] if k['kid'] == kid][0]\n"
+            "pub = OKPAlgorithm.from_jwk(json.dumps(key))\n"
+            "c = jwt.decode(tok, pub, algorithms=['EdDSA'], audience='admin', issuer=iss)\n"
+            "h = jwt.get_unverified_header(tok)\n"
+            "print(json.dumps({'claims': c, 'typ': h['typ']}))\n")
+        r = subprocess.run(["/usr/bin/python3", "-c", script, jwks.decode(), at,
+                            f"http://127.0.0.1:{self.srv.port}"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["typ"], "at+jwt")
+        c = out["claims"]
+        for claim in ("iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"):
+            self.assertIn(claim, c)
+        self.assertEqual((c["client_id"], c["scope"], c["aud"]), (self.cid, "read", "admin"))
+        self.assert_clean_exit(self.srv)
+
+    def test_jwks_has_public_keys_only_and_rotation_keeps_old_tokens(self):
+        old = self.access_token()
+        _, h, body = self.srv.request("GET", "/.well-known/jwks.json")
+        keys = self.json(body)["keys"]
+        self.assertEqual(len(keys), 1)
+        self.assertEqual(set(keys[0]), {"kty", "crv", "use", "alg", "kid", "x"})
+        self.assertIn("max-age", h["cache-control"])
+        r = cli(self.srv.data, "key", "rotate", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        new_kid = json.loads(r.stdout)["kid"]
+        import time
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            keys = self.json(self.srv.request("GET", "/.well-known/jwks.json")[2])["keys"]
+            if len(keys) == 2:
+                break
+            time.sleep(0.2)
+        self.assertIn(new_kid, [k["kid"] for k in keys])  # published ahead
+        # the new key does not sign yet (publish-ahead), the old token still verifies
+        hdr = json.loads(base64.urlsafe_b64decode(self.access_token().split(".")[0] + "=="))
+        self.assertNotEqual(hdr["kid"], new_kid)
+        st, _, body = self.srv.request("POST", "/oauth2/introspect", form(token=old),
+                                       basic(self.cid, self.secret))
+        self.assertTrue(self.json(body)["active"])
+        self.assert_clean_exit(self.srv)
+
+    def test_discovery_advertises_what_works(self):
+        iss = f"http://127.0.0.1:{self.srv.port}"
+        for path in ("/.well-known/openid-configuration",
+                     "/.well-known/oauth-authorization-server"):
+            st, _, body = self.srv.request("GET", path)
+            d = self.json(body)
+            self.assertEqual(st, 200)
+            self.assertEqual(d["issuer"], iss)
+            self.assertEqual(d["token_endpoint"], iss + "/oauth2/token")
+            self.assertEqual(d["grant_types_supported"], ["client_credentials"])
+            for ep in ("token_endpoint", "jwks_uri", "introspection_endpoint",
+                       "revocation_endpoint"):
+                p = d[ep][len(iss):]
+                method = "GET" if ep == "jwks_uri" else "POST"
+                st2, _, _ = self.srv.request(method, p, b"" if method == "POST" else None,
+                                             FORM if method == "POST" else None)
+                self.assertNotIn(st2, (404, 405), ep)
+        self.assert_clean_exit(self.srv)
