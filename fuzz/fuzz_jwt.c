@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzz target: JWT/JWS parsing and verification. The first byte picks the mode:
+ *  - even: the rest is a token given to tok_jwt_verify (must never crash, leak or accept a
+ *    token the fixed key did not sign: a random token that verifies is a finding);
+ *  - odd: the rest is a payload; it is signed and must verify and round-trip byte-exact.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/buf.h"
+#include "crypto/cr.h"
+#include "token/tok_jws.h"
+#include "token/tok_jwt.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct tok_ring ring;
+static uint8_t sk[CR_ED25519_SK];
+
+static const struct tok_key *lookup(void *ctx, struct str kid)
+{
+    (void)ctx;
+    return kid.p && str_eq(kid, STR_LIT("fz")) ? &ring.keys[0].k : NULL;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!ring.n) {
+        uint8_t seed[32] = {7};
+        cr_init();
+        cr_ed25519_from_seed(seed, ring.keys[0].k.pk, sk);
+        ring.keys[0].k.sk = sk;
+        ring.keys[0].k.alg = TOK_ALG_EDDSA;
+        memcpy(ring.keys[0].k.kid, "fz", 3);
+        ring.n = 1;
+    }
+    if (size < 1)
+        return 0;
+    struct str in = {(const char *)data + 1, size - 1};
+    if (data[0] % 2 == 0) {
+        struct tok_claims c;
+        char payload[TOK_PAYLOAD_MAX];
+        size_t n;
+        /* Nothing the fuzzer makes can carry a valid signature of ours. */
+        if (tok_jwt_verify(&ring, "https://fz", 1000, 30, in, &c) == 0)
+            abort();
+        if (tok_jws_verify(in, lookup, NULL, payload, sizeof(payload), &n, NULL) == 0)
+            abort();
+        return 0;
+    }
+    struct buf out;
+    char back[TOK_PAYLOAD_MAX];
+    size_t n;
+    buf_init(&out, 1 << 20);
+    if (in.len < TOK_PAYLOAD_MAX - 1 &&
+        tok_jws_sign(&ring.keys[0].k, "at+jwt", in.p, in.len, &out) == 0) {
+        struct str tok = {out.p, out.len};
+        int rc = tok_jws_verify(tok, lookup, NULL, back, sizeof(back), &n, NULL);
+        if (tok.len <= TOK_JWS_MAX && (rc != 0 || n != in.len || memcmp(back, in.p, n) != 0))
+            abort();
+    }
+    buf_fini(&out);
+    return 0;
+}
