@@ -110,10 +110,14 @@ def run_wrk(port, conns, duration, pipeline):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    mx = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sockerr = re.search(r"Socket errors: (.*)", out)
+    # wrk 4.1 prints a 99th percentile of 0.00us for some pipelined runs (its histogram
+    # overflows); report that as missing rather than as zero.
+    p99v = to_ms(*p99.groups())
     return {"requests": reqs, "rps": rps, "p50": to_ms(*p50.groups()),
-            "p99": to_ms(*p99.groups()), "non2xx": int(errors.group(1)) if errors else 0,
+            "p99": p99v if p99v > 0 else float("nan"), "max": to_ms(*mx.groups()), "non2xx": int(errors.group(1)) if errors else 0,
             "sockerr": sockerr.group(1) if sockerr else ""}
 
 
@@ -154,8 +158,8 @@ def main():
                     print(f"{name:26} {srv:10} {r['rps']:>10.0f} req/s  p50 {r['p50']:.3f} ms"
                           f"  p99 {r['p99']:.3f} ms  {r['cpu_us_per_req']:.2f} CPU-us/req"
                           f"  non2xx {r['non2xx']} {r['sockerr']}", flush=True)
-        lines = ["| scenario | server | req/s | p50 ms | p99 ms | server CPU-µs/req | "
-                 "req/s vs nginx | CPU/req vs nginx |", "|---|---|---|---|---|---|---|---|"]
+        lines = ["| scenario | server | req/s | p50 ms | p99 ms | max ms | server CPU-µs/req | "
+                 "req/s vs nginx | CPU/req vs nginx |", "|---|---|---|---|---|---|---|---|---|"]
         for name, _, _ in scenarios:
             agg = {}
             for srv in ("nginx", "floodgate"):
@@ -164,11 +168,12 @@ def main():
                 def med(k):
                     v = sorted(x[k] for x in rs)
                     return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
-                agg[srv] = {k: med(k) for k in ("rps", "p50", "p99", "cpu_us_per_req")}
+                agg[srv] = {k: med(k) for k in ("rps", "p50", "p99", "max", "cpu_us_per_req")}
             for srv in ("nginx", "floodgate"):
                 g = agg[srv]
+                p99 = "n/a" if g["p99"] != g["p99"] else f"{g['p99']:.3f}"
                 lines.append(f"| {name} | {srv} | {g['rps']:.0f} | {g['p50']:.3f} | "
-                             f"{g['p99']:.3f} | {g['cpu_us_per_req']:.2f} | "
+                             f"{p99} | {g['max']:.2f} | {g['cpu_us_per_req']:.2f} | "
                              f"{g['rps'] / agg['nginx']['rps']:.2f}x | "
                              f"{g['cpu_us_per_req'] / agg['nginx']['cpu_us_per_req']:.2f}x |")
         table = "\n".join(lines)
