@@ -14,7 +14,7 @@ int store__validate(const struct store_op *op)
     case STORE_OP_REPLACE:
         if (!op->value && op->value_len)
             return ERR_INVAL;
-        /* fall through */
+        __attribute__((fallthrough));
     case STORE_OP_DELETE:
         return (op->table < STORE_T_COUNT && op->table != STORE_T_META && op->key_len) ? ERR_OK
                                                                                        : ERR_INVAL;
