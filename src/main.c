@@ -25,6 +25,7 @@
 
 #include "api/api.h"
 #include "auth/auth_client.h"
+#include "auth/auth_user.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -34,6 +35,7 @@
 #include "http/http_router.h"
 #include "http/http_server.h"
 #include "http/http_session.h"
+#include "json/json.h"
 #include "loop/loop.h"
 #include "loop/pool.h"
 #include "metrics/met.h"
@@ -78,6 +80,8 @@ static void usage(FILE *f)
             "            [--audiences LIST] [--access-ttl SECONDS] [--json]\n"
             "  floodgate [flags] client list|show ID|delete ID|rotate-secret ID [--json]\n"
             "  floodgate [flags] key list|rotate [--json]\n"
+            "  floodgate [flags] user add|passwd NAME   (password on stdin)\n"
+            "  floodgate [flags] user import NAME HASH | disable|enable|delete NAME | list\n"
             "  floodgate --help | --version\n"
             "  floodgate --config-reference                 print every key as a Markdown table\n"
             "\n"
@@ -233,6 +237,7 @@ static int serve(void)
     struct pool *pool = NULL;
     struct store *store = NULL;
     uint8_t *secret_key = NULL;
+    struct auth_denylist *denylist = NULL;
     int rc = 1;
 
     if (log_open(c->log_file, c->log_level)) {
@@ -273,6 +278,12 @@ static int serve(void)
         log_kv(LOG_ERROR, "cannot create the first signing key", LOG_END);
         goto out;
     }
+    if (c->password_denylist[0] &&
+        auth_denylist_load(c->password_denylist, &denylist, err, sizeof(err))) {
+        log_kv(LOG_ERROR, "cannot load the password deny list", "error", err, LOG_END);
+        goto out;
+    }
+    json_secure_alloc_init();
     g.nloops = c->threads ? c->threads : ncpus();
     unsigned nworkers = c->workers ? c->workers : ncpus();
     http_session_global_init(c->max_header_bytes);
@@ -312,6 +323,7 @@ static int serve(void)
     g.sh.pool = pool;
     g.sh.store = store;
     g.sh.secret_key = secret_key;
+    g.sh.denylist = denylist;
     g.sh.rt = rt;
     g.sh.open_conns = &g.open_conns;
     g.sh.started_at = clock_wall_s();
@@ -397,6 +409,7 @@ out:
     pool_free(pool);
     store_close(store); /* after the loops and the pool: nothing submits any more */
     sodium_free(secret_key);
+    auth_denylist_free(denylist);
     http_router_free(rt);
     mem_free(g.loops);
     log_close();

@@ -6,6 +6,7 @@
 
 #include <http_parser.h>
 
+#include "api/api_int.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "http/http.h"
@@ -30,6 +31,10 @@ static const struct route_def routes[] = {
     {HTTP_M(HTTP_POST), "/oauth2/introspect", api_introspect},
     {HTTP_M(HTTP_POST), "/oauth2/revoke", api_revoke},
     {HTTP_M(HTTP_GET), "/v1/auth/verify", api_verify},
+    {HTTP_M(HTTP_POST), "/v1/users", api_register},
+    {HTTP_M(HTTP_POST), "/v1/auth/login", api_login},
+    {HTTP_M(HTTP_POST), "/v1/auth/refresh", api_refresh},
+    {HTTP_M(HTTP_POST), "/v1/auth/logout", api_logout},
 #ifdef FG_TESTING
     /* Test-build only (make BUILD=asan|debug): drive the worker pool and body parsing. */
     {HTTP_M(HTTP_POST), "/test/work", api_test_work},

@@ -22,6 +22,7 @@ struct pool_job;
 #include "crypto/cr.h"
 #include "token/tok_keys.h"
 
+struct auth_denylist;
 struct store;
 struct tok_cache;
 
@@ -30,6 +31,7 @@ struct api_shared {
     struct pool *pool;
     struct store *store;
     const uint8_t *secret_key; /* CR_HASH_KEY_LEN bytes, sodium_malloc'd, owned by main */
+    const struct auth_denylist *denylist; /* NULL: none */
     const struct http_router *rt;
     _Atomic unsigned *open_conns;
     _Atomic int draining;

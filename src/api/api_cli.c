@@ -20,6 +20,8 @@
 
 #include "api/api.h"
 #include "auth/auth_client.h"
+#include "auth/auth_password.h"
+#include "auth/auth_user.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -36,7 +38,7 @@ struct cli {
 
 int api_cli_is_command(const char *word)
 {
-    return strcmp(word, "client") == 0 || strcmp(word, "key") == 0;
+    return strcmp(word, "client") == 0 || strcmp(word, "key") == 0 || strcmp(word, "user") == 0;
 }
 
 static int usage(void)
@@ -46,7 +48,13 @@ static int usage(void)
             "                 [--audiences LIST] [--access-ttl SECONDS] [--json]\n"
             "       floodgate [--data-dir DIR] client list|show ID|delete ID|rotate-secret ID "
             "[--json]\n"
-            "       floodgate [--data-dir DIR] key list|rotate [--json]\n");
+            "       floodgate [--data-dir DIR] key list|rotate [--json]\n"
+            "       floodgate [--data-dir DIR] user add NAME [--json]        (password on stdin)\n"
+            "       floodgate [--data-dir DIR] user passwd NAME              (password on stdin)\n"
+            "       floodgate [--data-dir DIR] user import NAME HASH [--json] (bcrypt or "
+            "PBKDF2-SHA256)\n"
+            "       floodgate [--data-dir DIR] user disable|enable|delete NAME\n"
+            "       floodgate [--data-dir DIR] user list [--json]\n");
     return 2;
 }
 
@@ -321,6 +329,173 @@ static int key_cmd(struct cli *x, int argc, char **argv)
     return usage();
 }
 
+/* Reads one line (the password) from stdin, without its newline. */
+static int read_password(char *out, size_t cap, size_t *len)
+{
+    if (!fgets(out, (int)cap, stdin)) {
+        fprintf(stderr, "floodgate: expected the password on standard input\n");
+        return ERR_INVAL;
+    }
+    *len = strcspn(out, "\r\n");
+    out[*len] = '\0';
+    return ERR_OK;
+}
+
+static int write_user(struct cli *x, const struct auth_user *u, enum store_op_kind kind)
+{
+    struct store_op op;
+    struct buf b;
+
+    buf_init(&b, 8192);
+    int rc = auth_user_encode(u, &b);
+    if (!rc) {
+        memset(&op, 0, sizeof(op));
+        op.kind = kind;
+        op.on_done = noop;
+        op.table = STORE_T_USERS;
+        op.key_len = strlen(u->name);
+        memcpy(op.key, u->name, op.key_len);
+        op.value = b.p;
+        op.value_len = b.len;
+        rc = store_exec(x->st, &op);
+    }
+    buf_fini(&b);
+    return rc;
+}
+
+/* The kind of a stored hash, for operators tracking a migration (never the hash). */
+static const char *hash_kind(const char *phc)
+{
+    if (strncmp(phc, "$argon2id$", 10) == 0)
+        return "argon2id";
+    if (strncmp(phc, "$2", 2) == 0)
+        return "bcrypt";
+    if (strstr(phc, "pbkdf2"))
+        return "pbkdf2-sha256";
+    return "unknown";
+}
+
+static int on_user(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct list_ctx *l = ctx;
+    struct auth_user u;
+
+    if (auth_user_decode(key, klen, val, vlen, &u))
+        return ERR_OK;
+    if (l->json)
+        printf("%s{\"username\":\"%s\",\"id\":\"%s\",\"disabled\":%s,\"created\":%lld,"
+               "\"hash\":\"%s\"}",
+               l->n ? "," : "", u.name, u.id, u.disabled ? "true" : "false",
+               (long long)u.created_at, hash_kind(u.phc));
+    else
+        printf("%-32s %s%s\n", u.name, u.id, u.disabled ? "  (disabled)" : "");
+    l->n++;
+    return ERR_OK;
+}
+
+static int user_cmd(struct cli *x, int argc, char **argv)
+{
+    char name[AUTH_USERNAME_MAX + 1], pw[AUTH_PASSWORD_MAX + 2], phc[AUTH_PHC_MAX];
+    struct auth_pw_params pp = {x->cfg->argon2_memory_kib, x->cfg->argon2_passes,
+                                x->cfg->argon2_lanes};
+    struct auth_user u;
+    size_t pwlen;
+    const char *why;
+    int rc;
+
+    if (argc < 1)
+        return usage();
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            x->json = 1;
+    if (strcmp(argv[0], "list") == 0) {
+        struct list_ctx l = {x->json, 0};
+        if (x->json)
+            printf("[");
+        rc = store_each(x->st, STORE_T_USERS, on_user, &l);
+        if (x->json)
+            printf("]\n");
+        return rc ? 1 : 0;
+    }
+    if (argc < 2 || argv[1][0] == '-')
+        return usage();
+    if (auth_username_normalize(str_c(argv[1]), name)) {
+        fprintf(stderr, "floodgate: usernames are 1-64 of a-z 0-9 . _ - @ + (case-insensitive)\n");
+        return 2;
+    }
+    const char *verb = argv[0];
+    if (strcmp(verb, "add") == 0 || strcmp(verb, "passwd") == 0) {
+        if (read_password(pw, sizeof(pw), &pwlen))
+            return 2;
+        if (auth_password_policy((struct str){pw, pwlen}, NULL, &why)) {
+            fprintf(stderr, "floodgate: %s\n", why);
+            return 2;
+        }
+        rc = auth_pw_hash(&pp, pw, pwlen, phc, sizeof(phc));
+        cr_wipe(pw, sizeof(pw));
+        if (rc) {
+            fprintf(stderr, "floodgate: hashing failed: %s\n", err_str(rc));
+            return 1;
+        }
+        if (strcmp(verb, "add") == 0) {
+            auth_user_init(&u, name, phc, clock_wall_s());
+            rc = write_user(x, &u, STORE_OP_PUT_NEW);
+        } else {
+            rc = auth_user_get(x->st, name, &u);
+            if (!rc) {
+                snprintf(u.phc, sizeof(u.phc), "%s", phc);
+                u.password_changed_at = clock_wall_s();
+                rc = write_user(x, &u, STORE_OP_REPLACE);
+            }
+        }
+    } else if (strcmp(verb, "import") == 0) {
+        bool ok, rehash;
+        if (argc < 3 || strlen(argv[2]) >= AUTH_PHC_MAX)
+            return usage();
+        /* A hash we cannot read would lock the user out: check its form first. */
+        if (auth_pw_verify(argv[2], "", 0, &pp, &ok, &rehash) == ERR_INVAL) {
+            fprintf(stderr, "floodgate: not a supported hash (argon2id PHC, bcrypt $2a$/$2b$/$2y$, "
+                            "$pbkdf2-sha256$, pbkdf2_sha256$)\n");
+            return 2;
+        }
+        auth_user_init(&u, name, argv[2], clock_wall_s());
+        rc = write_user(x, &u, STORE_OP_PUT_NEW);
+    } else if (strcmp(verb, "disable") == 0 || strcmp(verb, "enable") == 0) {
+        rc = auth_user_get(x->st, name, &u);
+        if (!rc) {
+            u.disabled = strcmp(verb, "disable") == 0;
+            rc = write_user(x, &u, STORE_OP_REPLACE);
+        }
+    } else if (strcmp(verb, "delete") == 0) {
+        struct store_op op;
+        memset(&op, 0, sizeof(op));
+        op.kind = STORE_OP_DELETE;
+        op.table = STORE_T_USERS;
+        op.on_done = noop;
+        op.key_len = strlen(name);
+        memcpy(op.key, name, op.key_len);
+        rc = store_exec(x->st, &op);
+    } else {
+        return usage();
+    }
+    if (rc) {
+        fprintf(stderr, "floodgate: user %s: %s\n", name,
+                rc == ERR_CONFLICT ? "already exists" : err_str(rc));
+        return 1;
+    }
+    if (strcmp(verb, "add") == 0 || strcmp(verb, "import") == 0) {
+        if (x->json)
+            printf("{\"username\":\"%s\",\"id\":\"%s\"}\n", u.name, u.id);
+        else
+            printf("user %s created (id %s)\n", u.name, u.id);
+    } else if (!x->json) {
+        printf("user %s: %s done\n", name, verb);
+    } else {
+        printf("{\"username\":\"%s\",\"%s\":true}\n", name, verb);
+    }
+    return 0;
+}
+
 int api_cli_main(const struct cfg *c, int argc, char **argv)
 {
     struct cli x = {c, NULL, NULL, 0};
@@ -351,6 +526,8 @@ int api_cli_main(const struct cfg *c, int argc, char **argv)
         rc = 1;
     } else if (strcmp(argv[0], "client") == 0) {
         rc = client_cmd(&x, argc - 1, argv + 1);
+    } else if (strcmp(argv[0], "user") == 0) {
+        rc = user_cmd(&x, argc - 1, argv + 1);
     } else {
         rc = key_cmd(&x, argc - 1, argv + 1);
     }

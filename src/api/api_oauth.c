@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/api_int.h"
 #include "auth/auth_client.h"
 #include "core/arena.h"
 #include "core/buf.h"
@@ -21,6 +22,7 @@
 #include "core/log.h"
 #include "http/http.h"
 #include "http/http_form.h"
+#include "json/json.h"
 #include "store/store.h"
 #include "token/tok_cache.h"
 #include "token/tok_jwt.h"
@@ -46,7 +48,7 @@ void api_ctx_stop(struct api_ctx *ctx)
 }
 
 /* The thread's key ring, reloaded (at most once a second) when the store changed. */
-static const struct tok_ring *ring(struct api_ctx *ctx, int64_t now)
+const struct tok_ring *api__ring(struct api_ctx *ctx, int64_t now)
 {
     if (now != ctx->ring_checked) {
         ctx->ring_checked = now;
@@ -63,42 +65,57 @@ static const struct tok_ring *ring(struct api_ctx *ctx, int64_t now)
 
 /* ---- request helpers ------------------------------------------------------------------ */
 
-static void no_store(struct http_request *r)
+void api__no_store(struct http_request *r)
 {
     http_add_header(r, "Cache-Control", "no-store");
     http_add_header(r, "Pragma", "no-cache");
 }
 
-static void oauth_error(struct http_request *r, unsigned status, const char *code, const char *desc)
+void api__oauth_error(struct http_request *r, unsigned status, const char *code, const char *desc)
 {
-    no_store(r);
+    api__no_store(r);
     http_respond_error(r, status, code, desc);
 }
 
-static int read_form(struct http_request *r, struct http_form *f)
+int api__read_form(struct http_request *r, struct http_form *f)
 {
     if (!http_content_type_is(r, "application/x-www-form-urlencoded")) {
-        oauth_error(r, 400, "invalid_request",
-                    "the body must be application/x-www-form-urlencoded");
+        api__oauth_error(r, 400, "invalid_request",
+                         "the body must be application/x-www-form-urlencoded");
         return ERR_INVAL;
     }
     int rc = http_form_parse(r->body, FORM_PAIRS_MAX, r->arena, f);
     if (rc) {
-        oauth_error(r, 400, "invalid_request",
-                    rc == ERR_LIMIT ? "too many parameters" : "malformed form body");
+        api__oauth_error(r, 400, "invalid_request",
+                         rc == ERR_LIMIT ? "too many parameters" : "malformed form body");
+        return ERR_INVAL;
+    }
+    return ERR_OK;
+}
+
+int api__read_json(struct http_request *r, json_t **out)
+{
+    char err[160];
+
+    if (!http_content_type_is(r, "application/json")) {
+        http_respond_error(r, 415, "unsupported_media_type", "the body must be application/json");
+        return ERR_INVAL;
+    }
+    if (json_parse_object(r->body, out, err, sizeof(err))) {
+        http_respond_error(r, 400, "invalid_request", err);
         return ERR_INVAL;
     }
     return ERR_OK;
 }
 
 /* ERR_OK (found), ERR_NOTFOUND (absent), or ERR_INVAL after answering 400 (repeated). */
-static int param(struct http_request *r, const struct http_form *f, const char *name, struct str *v)
+int api__param(struct http_request *r, const struct http_form *f, const char *name, struct str *v)
 {
     int rc = http_form_get(f, name, v);
     if (rc == ERR_CONFLICT) {
         char msg[96];
         snprintf(msg, sizeof(msg), "parameter %s is repeated", name);
-        oauth_error(r, 400, "invalid_request", msg);
+        api__oauth_error(r, 400, "invalid_request", msg);
         return ERR_INVAL;
     }
     return rc;
@@ -107,7 +124,7 @@ static int param(struct http_request *r, const struct http_form *f, const char *
 static void invalid_client(struct http_request *r)
 {
     http_add_header(r, "WWW-Authenticate", "Basic realm=\"floodgate\"");
-    oauth_error(r, 401, "invalid_client", "client authentication failed");
+    api__oauth_error(r, 401, "invalid_client", "client authentication failed");
 }
 
 /*
@@ -115,7 +132,7 @@ static void invalid_client(struct http_request *r)
  * credentials) or client_secret_post, never both. Answers and returns ERR_DENIED/ERR_INVAL
  * on failure; ERR_BACKEND after answering 503 if the store cannot be read.
  */
-static int client_auth(struct http_request *r, const struct http_form *f, struct auth_client *c)
+int api__client_auth(struct http_request *r, const struct http_form *f, struct auth_client *c)
 {
     struct api_ctx *ctx = r->app;
     struct str authz = http_header(r, "authorization");
@@ -127,9 +144,9 @@ static int client_auth(struct http_request *r, const struct http_form *f, struct
         size_t n;
         const char *b64 = authz.p + 6;
         size_t b64n = authz.len - 6;
-        int prc = param(r, f, "client_secret", &tmp);
+        int prc = api__param(r, f, "client_secret", &tmp);
         if (prc == ERR_OK)
-            oauth_error(r, 400, "invalid_request", "use one client authentication method");
+            api__oauth_error(r, 400, "invalid_request", "use one client authentication method");
         if (prc != ERR_NOTFOUND)
             return ERR_INVAL;
         if (cr_b64_decode(b64, b64n, raw, sizeof(raw), &n)) {
@@ -154,14 +171,14 @@ static int client_auth(struct http_request *r, const struct http_form *f, struct
         id = (struct str){idd, il};
         secret = (struct str){sd, sl};
     } else {
-        if (param(r, f, "client_id", &id) == ERR_INVAL ||
-            param(r, f, "client_secret", &secret) == ERR_INVAL)
+        if (api__param(r, f, "client_id", &id) == ERR_INVAL ||
+            api__param(r, f, "client_secret", &secret) == ERR_INVAL)
             return ERR_INVAL;
     }
     auth_secret_digest(ctx->sh->secret_key, secret.p ? secret.p : "", secret.len, digest);
     int rc = id.len ? auth_client_get(ctx->sh->store, id.p, id.len, c) : ERR_NOTFOUND;
     if (rc == ERR_BACKEND || rc == ERR_NOMEM) {
-        oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
+        api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
         return ERR_BACKEND;
     }
     if (rc) {
@@ -202,34 +219,33 @@ static int grant_client_credentials(struct http_request *r, const struct http_fo
     const struct cfg *cfg = ctx->sh->cfg;
     struct tok_claims cl;
     struct str scope, aud;
-    int64_t now = clock_wall_s();
-
     if (!(c->grants & AUTH_GRANT_CLIENT_CREDENTIALS)) {
-        oauth_error(r, 400, "unauthorized_client", "this client may not use client_credentials");
+        api__oauth_error(r, 400, "unauthorized_client",
+                         "this client may not use client_credentials");
         return HTTP_DONE;
     }
     memset(&cl, 0, sizeof(cl));
-    int rc = param(r, f, "scope", &scope);
+    int rc = api__param(r, f, "scope", &scope);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
     if (rc == ERR_OK) {
         if (auth_scope_normalize(scope, cl.scope, sizeof(cl.scope)) ||
             !auth_scope_subset(str_c(cl.scope), c->scopes)) {
-            oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
+            api__oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
             return HTTP_DONE;
         }
     } else {
         snprintf(cl.scope, sizeof(cl.scope), "%s", c->scopes);
     }
     /* RFC 8707 resource indicator, or the widespread "audience" parameter. */
-    rc = param(r, f, "resource", &aud);
+    rc = api__param(r, f, "resource", &aud);
     if (rc == ERR_NOTFOUND)
-        rc = param(r, f, "audience", &aud);
+        rc = api__param(r, f, "audience", &aud);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
     if (rc == ERR_OK) {
         if (!in_list(c->audiences, aud) || aud.len >= sizeof(cl.aud)) {
-            oauth_error(r, 400, "invalid_target", "audience not allowed for this client");
+            api__oauth_error(r, 400, "invalid_target", "audience not allowed for this client");
             return HTTP_DONE;
         }
         memcpy(cl.aud, aud.p, aud.len);
@@ -240,7 +256,17 @@ static int grant_client_credentials(struct http_request *r, const struct http_fo
     /* RFC 9068 §2.2: with no user, the subject is the client. */
     snprintf(cl.sub, sizeof(cl.sub), "%s", c->id);
     snprintf(cl.client_id, sizeof(cl.client_id), "%s", c->id);
-    int64_t ttl = c->access_ttl ? c->access_ttl : cfg->access_ttl_ms / 1000;
+    api__answer_tokens(r, &cl, c->access_ttl ? c->access_ttl : cfg->access_ttl_ms / 1000, NULL);
+    return HTTP_DONE;
+}
+
+void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t ttl,
+                        const char *refresh)
+{
+    struct api_ctx *ctx = r->app;
+    const struct cfg *cfg = ctx->sh->cfg;
+    int64_t now = clock_wall_s();
+
     if (cfg->access_ttl_jitter_ms) {
         uint32_t j;
         cr_random(&j, sizeof(j));
@@ -250,17 +276,19 @@ static int grant_client_credentials(struct http_request *r, const struct http_fo
     struct buf tok, body;
     buf_init(&tok, 16384);
     buf_init(&body, 20000);
-    rc = tok_jwt_issue(ring(ctx, now), ctx->sh->issuer, now, ttl, &cl, &tok);
+    int rc = tok_jwt_issue(api__ring(ctx, now), ctx->sh->issuer, now, ttl, cl, &tok);
     if (!rc)
         rc = buf_puts(&body, "{\"access_token\":\"");
     if (!rc)
         rc = buf_append(&body, tok.p, tok.len);
     if (!rc)
         rc = buf_printf(&body, "\",\"token_type\":\"Bearer\",\"expires_in\":%lld", (long long)ttl);
-    if (!rc && cl.scope[0]) {
+    if (!rc && refresh)
+        rc = buf_printf(&body, ",\"refresh_token\":\"%s\"", refresh);
+    if (!rc && cl->scope[0]) {
         rc = buf_puts(&body, ",\"scope\":\"");
         if (!rc)
-            rc = buf_json_escape(&body, cl.scope, strlen(cl.scope));
+            rc = buf_json_escape(&body, cl->scope, strlen(cl->scope));
         if (!rc)
             rc = buf_puts(&body, "\"");
     }
@@ -268,36 +296,43 @@ static int grant_client_credentials(struct http_request *r, const struct http_fo
         rc = buf_puts(&body, "}");
     if (rc) {
         log_kv(LOG_ERROR, "cannot issue an access token", "error", err_str(rc), LOG_END);
-        oauth_error(r, 500, "server_error", NULL);
+        api__oauth_error(r, 500, "server_error", NULL);
     } else {
-        no_store(r);
+        api__no_store(r);
         http_respond(r, 200, "application/json", body.p, body.len);
     }
     buf_fini(&tok);
     buf_fini(&body);
-    return HTTP_DONE;
 }
 
 int api_token(struct http_request *r)
 {
+    struct api_ctx *ctx = r->app;
     struct http_form f;
     struct auth_client c;
     struct str grant;
 
-    if (read_form(r, &f))
+    if (api__read_form(r, &f))
         return HTTP_DONE;
-    int rc = param(r, &f, "grant_type", &grant);
+    int rc = api__param(r, &f, "grant_type", &grant);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
     if (rc == ERR_NOTFOUND) {
-        oauth_error(r, 400, "invalid_request", "grant_type is required");
+        api__oauth_error(r, 400, "invalid_request", "grant_type is required");
         return HTTP_DONE;
     }
-    if (client_auth(r, &f, &c))
+    if (api__client_auth(r, &f, &c))
         return HTTP_DONE;
     if (str_eq(grant, STR_LIT("client_credentials")))
         return grant_client_credentials(r, &f, &c);
-    oauth_error(r, 400, "unsupported_grant_type", "supported: client_credentials");
+    if (str_eq(grant, STR_LIT("refresh_token")))
+        return api__grant_refresh(r, &f, &c);
+    if (str_eq(grant, STR_LIT("password")) && ctx->sh->cfg->password_grant)
+        return api__grant_password(r, &f, &c);
+    api__oauth_error(r, 400, "unsupported_grant_type",
+                     ctx->sh->cfg->password_grant
+                         ? "supported: client_credentials, refresh_token, password"
+                         : "supported: client_credentials, refresh_token");
     return HTTP_DONE;
 }
 
@@ -305,7 +340,7 @@ int api_token(struct http_request *r)
 
 /* ERR_OK with claims for an active token, ERR_INVAL for an inactive one, ERR_BACKEND if
  * revocation could not be checked (the caller answers 503, never "inactive"). */
-static int verify_access(struct api_ctx *ctx, struct str token, struct tok_claims *cl)
+int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims *cl)
 {
     int64_t now = clock_wall_s();
     /* Epoch first, then the store: a revocation racing with us leaves the entry stale, so
@@ -316,7 +351,7 @@ static int verify_access(struct api_ctx *ctx, struct str token, struct tok_claim
     if (hit == 1)
         return ERR_OK;
     if (hit == 0) {
-        int rc = tok_jwt_verify(ring(ctx, now), ctx->sh->issuer, now,
+        int rc = tok_jwt_verify(api__ring(ctx, now), ctx->sh->issuer, now,
                                 ctx->sh->cfg->leeway_ms / 1000, token, cl);
         if (rc)
             return ERR_INVAL;
@@ -353,21 +388,21 @@ int api_introspect(struct http_request *r)
     struct tok_claims cl;
     struct str token;
 
-    if (read_form(r, &f) || client_auth(r, &f, &c))
+    if (api__read_form(r, &f) || api__client_auth(r, &f, &c))
         return HTTP_DONE;
-    int rc = param(r, &f, "token", &token);
+    int rc = api__param(r, &f, "token", &token);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
     if (rc == ERR_NOTFOUND) {
-        oauth_error(r, 400, "invalid_request", "token is required");
+        api__oauth_error(r, 400, "invalid_request", "token is required");
         return HTTP_DONE;
     }
-    rc = verify_access(ctx, token, &cl);
+    rc = api__verify_access(ctx, token, &cl);
     if (rc == ERR_BACKEND) {
-        oauth_error(r, 503, "temporarily_unavailable", "cannot check revocation now");
+        api__oauth_error(r, 503, "temporarily_unavailable", "cannot check revocation now");
         return HTTP_DONE;
     }
-    no_store(r);
+    api__no_store(r);
     if (rc) {
         http_respond_json(r, 200, "{\"active\":false}");
         return HTTP_DONE;
@@ -412,7 +447,7 @@ int api_verify(struct http_request *r)
         return HTTP_DONE;
     }
     struct str token = {authz.p + 7, authz.len - 7};
-    int rc = verify_access(ctx, token, &cl);
+    int rc = api__verify_access(ctx, token, &cl);
     if (rc == ERR_BACKEND) {
         http_respond_error(r, 503, "temporarily_unavailable", NULL);
         return HTTP_DONE;
@@ -457,13 +492,13 @@ static void revoke_done(struct store_op *op)
     struct revoke_job *j = (struct revoke_job *)(void *)op;
 
     if (op->status) {
-        oauth_error(j->r, 503, "temporarily_unavailable", "revocation not stored");
+        api__oauth_error(j->r, 503, "temporarily_unavailable", "revocation not stored");
         return;
     }
     /* Durable: make every thread's cache recheck, and drop ours now. */
     tok_revocation_bump();
     tok_cache_drop(j->ctx->cache, j->token);
-    no_store(j->r);
+    api__no_store(j->r);
     http_respond(j->r, 200, NULL, "", 0);
 }
 
@@ -476,31 +511,34 @@ int api_revoke(struct http_request *r)
     struct str token;
     int64_t now = clock_wall_s();
 
-    if (read_form(r, &f) || client_auth(r, &f, &c))
+    if (api__read_form(r, &f) || api__client_auth(r, &f, &c))
         return HTTP_DONE;
-    int rc = param(r, &f, "token", &token);
+    int rc = api__param(r, &f, "token", &token);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
     if (rc == ERR_NOTFOUND) {
-        oauth_error(r, 400, "invalid_request", "token is required");
+        api__oauth_error(r, 400, "invalid_request", "token is required");
         return HTTP_DONE;
     }
+    /* A token without dots is not a JWT: it can only be one of our refresh tokens. */
+    if (!memchr(token.p, '.', token.len))
+        return api__revoke_refresh(r, token, c.id);
     /* RFC 7009 §2.2: an invalid or unknown token is not an error. Expired tokens need no
      * revocation, so verification at `now` (with leeway) decides what to remember. */
-    if (tok_jwt_verify(ring(ctx, now), ctx->sh->issuer, now, ctx->sh->cfg->leeway_ms / 1000, token,
-                       &cl)) {
-        no_store(r);
+    if (tok_jwt_verify(api__ring(ctx, now), ctx->sh->issuer, now, ctx->sh->cfg->leeway_ms / 1000,
+                       token, &cl)) {
+        api__no_store(r);
         http_respond(r, 200, NULL, "", 0);
         return HTTP_DONE;
     }
     if (strcmp(cl.client_id, c.id) != 0) {
         /* §2.1: only the client the token was issued to may revoke it. */
-        oauth_error(r, 400, "unauthorized_client", "the token was issued to another client");
+        api__oauth_error(r, 400, "unauthorized_client", "the token was issued to another client");
         return HTTP_DONE;
     }
     struct revoke_job *j = arena_alloc(r->arena, sizeof(*j));
     if (!j) {
-        oauth_error(r, 503, "temporarily_unavailable", NULL);
+        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
         return HTTP_DONE;
     }
     memset(&j->op, 0, sizeof(j->op));
@@ -515,7 +553,7 @@ int api_revoke(struct http_request *r)
     j->op.jti_expires_at = cl.exp + ctx->sh->cfg->leeway_ms / 1000;
     rc = store_submit(ctx->sh->store, ctx->lp, &j->op);
     if (rc != ERR_AGAIN) {
-        oauth_error(r, 503, "temporarily_unavailable", "store busy");
+        api__oauth_error(r, 503, "temporarily_unavailable", "store busy");
         return HTTP_DONE;
     }
     return HTTP_ASYNC;
@@ -535,7 +573,7 @@ int api_jwks(struct http_request *r)
      * before a verifier knows it. */
     unsigned ahead = ctx->sh->cfg->key_publish_ahead_ms / 1000;
     snprintf(cc, sizeof(cc), "public, max-age=%u", ahead / 2 < 300 ? ahead / 2 : 300);
-    if (tok_ring_jwks(ring(ctx, now), now, &b)) {
+    if (tok_ring_jwks(api__ring(ctx, now), now, &b)) {
         http_respond_error(r, 500, "server_error", NULL);
     } else {
         http_add_header(r, "Cache-Control", cc);
@@ -554,19 +592,21 @@ int api_discovery(struct http_request *r)
 
     buf_init(&b, 8192);
     /* Exactly what works: no authorization endpoint, so no response types. */
-    int rc = buf_printf(&b,
-                        "{\"issuer\":\"%s\",\"token_endpoint\":\"%s/oauth2/token\","
-                        "\"jwks_uri\":\"%s/.well-known/jwks.json\","
-                        "\"introspection_endpoint\":\"%s/oauth2/introspect\","
-                        "\"revocation_endpoint\":\"%s/oauth2/revoke\","
-                        "\"grant_types_supported\":[\"client_credentials\"],"
-                        "\"response_types_supported\":[],"
-                        "\"token_endpoint_auth_methods_supported\":%s,"
-                        "\"introspection_endpoint_auth_methods_supported\":%s,"
-                        "\"revocation_endpoint_auth_methods_supported\":%s,"
-                        "\"token_endpoint_auth_signing_alg_values_supported\":[],"
-                        "\"access_token_signing_alg_values_supported\":[\"EdDSA\"]}",
-                        iss, iss, iss, iss, iss, methods, methods, methods);
+    int rc =
+        buf_printf(&b,
+                   "{\"issuer\":\"%s\",\"token_endpoint\":\"%s/oauth2/token\","
+                   "\"jwks_uri\":\"%s/.well-known/jwks.json\","
+                   "\"introspection_endpoint\":\"%s/oauth2/introspect\","
+                   "\"revocation_endpoint\":\"%s/oauth2/revoke\","
+                   "\"grant_types_supported\":[\"client_credentials\",\"refresh_token\"%s],"
+                   "\"response_types_supported\":[],"
+                   "\"token_endpoint_auth_methods_supported\":%s,"
+                   "\"introspection_endpoint_auth_methods_supported\":%s,"
+                   "\"revocation_endpoint_auth_methods_supported\":%s,"
+                   "\"token_endpoint_auth_signing_alg_values_supported\":[],"
+                   "\"access_token_signing_alg_values_supported\":[\"EdDSA\"]}",
+                   iss, iss, iss, iss, iss, ctx->sh->cfg->password_grant ? ",\"password\"" : "",
+                   methods, methods, methods);
     if (rc) {
         http_respond_error(r, 500, "server_error", NULL);
     } else {

@@ -94,7 +94,7 @@ int api_test_echo(struct http_request *r)
             http_respond_json(r, 200, s);
         else
             http_respond_error(r, 400, "invalid_request", "form is not valid UTF-8");
-        free(s);
+        json_free_str(s);
         return HTTP_DONE;
     }
     if (http_content_type_is(r, "application/json")) {
@@ -106,7 +106,7 @@ int api_test_echo(struct http_request *r)
         char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(o);
         http_respond_json(r, 200, s ? s : "{}");
-        free(s);
+        json_free_str(s);
         return HTTP_DONE;
     }
     http_respond_error(r, 415, "unsupported_media_type",

@@ -19,7 +19,7 @@
 #include "core/err.h"
 #include "core/log.h"
 
-enum kind { K_STR, K_UINT, K_INT, K_SIZE, K_SIZE64, K_DUR, K_LEVEL };
+enum kind { K_STR, K_UINT, K_INT, K_SIZE, K_SIZE64, K_DUR, K_DUR_S, K_LEVEL, K_BOOL };
 
 struct key {
     const char *section;
@@ -85,6 +85,25 @@ static const struct key keys[] = {
      "verified-token cache slots per loop thread (about 1.5 KiB each)"},
     {"tokens", "key_publish_ahead", K_DUR, F(key_publish_ahead_ms), 0, 86400000, "10m",
      "on rotation, how long a new signing key is published in JWKS before it signs"},
+    {"tokens", "refresh_ttl", K_DUR_S, F(refresh_ttl_s), 60, 365 * 86400, "30d",
+     "absolute lifetime of a refresh-token family (a login); rotation does not extend it"},
+    {"tokens", "refresh_idle_ttl", K_DUR_S, F(refresh_idle_ttl_s), 60, 365 * 86400, "7d",
+     "a refresh token unused this long expires"},
+    {"tokens", "refresh_grace", K_DUR, F(refresh_grace_ms), 0, 300000, "10s",
+     "a rotated refresh token presented again within this time gets the same successor "
+     "(a lost answer, retried) instead of revoking its family"},
+    {"auth", "registration", K_BOOL, F(registration), 0, 1, "true",
+     "POST /v1/users is open to anyone (false: users only from the CLI)"},
+    {"auth", "password_grant", K_BOOL, F(password_grant), 0, 1, "true",
+     "accept grant_type=password at /oauth2/token (first-party clients with that grant)"},
+    {"auth", "argon2_memory", K_UINT, F(argon2_memory_kib), 8, 1 << 20, "19456",
+     "Argon2id memory in KiB (OWASP: 19456 = 19 MiB)"},
+    {"auth", "argon2_passes", K_UINT, F(argon2_passes), 1, 64, "2", "Argon2id passes (OWASP: 2)"},
+    {"auth", "argon2_lanes", K_UINT, F(argon2_lanes), 1, 16, "1", "Argon2id lanes (OWASP: 1)"},
+    {"auth", "password_denylist", K_STR, F(password_denylist), 0, 0, "",
+     "file of forbidden passwords, one per line (NIST SP 800-63B); empty for none"},
+    {"auth", "first_party_client", K_STR, F(first_party_client), 0, 0, "first-party",
+     "the client_id of tokens issued by the JSON login API (/v1/auth/*)"},
     {"log", "log_level", K_LEVEL, F(log_level), 0, 0, "info", "debug, info, warn, error or off"},
     {"log", "log_file", K_STR, F(log_file), 0, 0, "-",
      "JSON-lines log file, - for stderr; reopened on SIGHUP"},
@@ -151,8 +170,8 @@ static const char *const size_units[] = {"",   "b",  "k", "K", "kb", "KB", "m", 
 static const long long size_mult[] = {1,       1,       1024,    1024,    1024,
                                       1024,    1 << 20, 1 << 20, 1 << 20, 1 << 20,
                                       1 << 30, 1 << 30, 1 << 30, 1 << 30};
-static const char *const dur_units[] = {"ms", "s", "m", "h", NULL};
-static const long long dur_mult[] = {1, 1000, 60000, 3600000};
+static const char *const dur_units[] = {"ms", "s", "m", "h", "d", NULL};
+static const long long dur_mult[] = {1, 1000, 60000, 3600000, 86400000};
 
 static int apply(struct cfg *c, const struct key *k, const char *val, const char *where,
                  struct cfg_error *e)
@@ -192,17 +211,31 @@ static int apply(struct cfg *c, const struct key *k, const char *val, const char
         rc = parse_scaled(val, size_units, size_mult, &v);
         break;
     case K_DUR:
+    case K_DUR_S:
         /* A bare number is ambiguous for a duration; ask for the unit. */
         rc = parse_scaled(val, dur_units, dur_mult, &v);
         if (rc == ERR_OK && strspn(val, "0123456789") == strlen(val) && v != 0)
+            rc = ERR_INVAL;
+        if (rc == ERR_OK && k->kind == K_DUR_S)
+            v /= 1000;
+        break;
+    case K_BOOL:
+        if (!strcmp(val, "true") || !strcmp(val, "yes") || !strcmp(val, "on") || !strcmp(val, "1"))
+            v = 1;
+        else if (!strcmp(val, "false") || !strcmp(val, "no") || !strcmp(val, "off") ||
+                 !strcmp(val, "0"))
+            v = 0;
+        else
             rc = ERR_INVAL;
         break;
     }
     if (rc) {
         if (k->kind == K_SIZE || k->kind == K_SIZE64)
             set_err(e, where, "%s: '%s' is not a size (e.g. 16k, 1m, 512)", k->name, val);
-        else if (k->kind == K_DUR)
-            set_err(e, where, "%s: '%s' is not a duration (e.g. 500ms, 10s, 2m)", k->name, val);
+        else if (k->kind == K_DUR || k->kind == K_DUR_S)
+            set_err(e, where, "%s: '%s' is not a duration (e.g. 500ms, 10s, 2m, 7d)", k->name, val);
+        else if (k->kind == K_BOOL)
+            set_err(e, where, "%s: '%s' is not true or false", k->name, val);
         else
             set_err(e, where, "%s: '%s' is not a whole number", k->name, val);
         return ERR_INVAL;
@@ -213,7 +246,7 @@ static int apply(struct cfg *c, const struct key *k, const char *val, const char
         set_err(e, where, "%s: %s is out of range (%s)", k->name, val, range);
         return ERR_INVAL;
     }
-    if (k->kind == K_INT)
+    if (k->kind == K_INT || k->kind == K_BOOL)
         *(int *)(void *)dst = (int)v;
     else if (k->kind == K_SIZE64)
         *(size_t *)(void *)dst = (size_t)v;

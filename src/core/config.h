@@ -43,6 +43,17 @@ struct cfg {
     unsigned leeway_ms;
     unsigned verify_cache;
     unsigned key_publish_ahead_ms;
+    unsigned refresh_ttl_s;
+    unsigned refresh_idle_ttl_s;
+    unsigned refresh_grace_ms;
+    /* [auth] */
+    int registration;   /* bool: POST /v1/users open to anyone */
+    int password_grant; /* bool: grant_type=password at /oauth2/token */
+    unsigned argon2_memory_kib;
+    unsigned argon2_passes;
+    unsigned argon2_lanes;
+    char password_denylist[CFG_STR_MAX];
+    char first_party_client[CFG_STR_MAX];
     /* [log] */
     int log_level;
     char log_file[CFG_STR_MAX];

@@ -11,6 +11,10 @@
 
 #include <stddef.h>
 
+/* The struct that embeds `member` at `ptr`: callbacks hand back a pointer to an embedded
+ * member (a pool job, a store op); this gets the enclosing object. */
+#define CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
 void *mem_malloc(size_t n);
 void *mem_calloc(size_t nmemb, size_t size);
 void *mem_realloc(void *p, size_t n);

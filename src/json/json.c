@@ -3,8 +3,46 @@
 #include "json/json.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/err.h"
+
+/* Each block carries its size in front, so free can wipe it. memset through a volatile
+ * pointer, so the store is not optimised away (json/ may not use crypto/). */
+static void *secure_malloc(size_t n)
+{
+    size_t *p = malloc(n + sizeof(size_t) * 2);
+    if (!p)
+        return NULL;
+    p[0] = n;
+    return p + 2; /* keep 16-byte alignment */
+}
+
+static void secure_free(void *ptr)
+{
+    if (!ptr)
+        return;
+    size_t *p = (size_t *)ptr - 2;
+    volatile unsigned char *v = (volatile unsigned char *)ptr;
+    for (size_t i = 0; i < p[0]; i++)
+        v[i] = 0;
+    free(p);
+}
+
+void json_secure_alloc_init(void)
+{
+    json_set_alloc_funcs(secure_malloc, secure_free);
+}
+
+void json_free_str(char *s)
+{
+    json_malloc_t m;
+    json_free_t f;
+
+    json_get_alloc_funcs(&m, &f);
+    f(s);
+}
 
 size_t json_depth(struct str in)
 {

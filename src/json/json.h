@@ -16,6 +16,14 @@
 
 #define JSON_MAX_DEPTH 32
 
+/* Makes jansson wipe every block it frees (JSON bodies carry passwords). Main thread, before
+ * any JSON is parsed. */
+void json_secure_alloc_init(void);
+
+/* Frees a string that jansson allocated (json_dumps): with json_secure_alloc_init it is not
+ * plain malloc memory, so free() would be wrong. */
+void json_free_str(char *s);
+
 /* Parses `in` into a new object (caller json_decref()s it). ERR_INVAL with a short reason
  * in err (errcap bytes) for malformed, non-object, too deep or duplicate-key input. */
 int json_parse_object(struct str in, json_t **out, char *err, size_t errcap);

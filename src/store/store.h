@@ -114,7 +114,7 @@ struct store_op {
     uint8_t digest[STORE_DIGEST];
     uint8_t old_digest[STORE_DIGEST];
     struct store_refresh rt;
-    int64_t grace_s;
+    int64_t grace_s; /* 0: no grace, any second presentation is reuse */
     enum store_rotate_result rotate_result;
     /* FAMILY_REVOKE: family id in rt.family. JTI_REVOKE: jti in key, expiry in now+... */
     int64_t jti_expires_at;

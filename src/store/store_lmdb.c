@@ -163,7 +163,7 @@ static int apply_rotate(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
         struct store_refresh succ;
         bool succ_live =
             get_refresh(s, txn, old.successor, &succ) == ERR_OK && succ.state == STORE_RT_LIVE;
-        if (now - old.rotated_at <= op->grace_s && succ_live) {
+        if (op->grace_s > 0 && now - old.rotated_at <= op->grace_s && succ_live) {
             /* The honest race: the answer to a rotation was lost and the client retried.
              * The successor is derived from the presented token (the caller recomputes
              * it), so it is answered again instead of revoking the family. */

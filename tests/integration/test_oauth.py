@@ -269,7 +269,8 @@ class TestKeysAndDiscovery(OAuthTest):
             self.assertEqual(st, 200)
             self.assertEqual(d["issuer"], iss)
             self.assertEqual(d["token_endpoint"], iss + "/oauth2/token")
-            self.assertEqual(d["grant_types_supported"], ["client_credentials"])
+            self.assertEqual(d["grant_types_supported"],
+                             ["client_credentials", "refresh_token", "password"])
             for ep in ("token_endpoint", "jwks_uri", "introspection_endpoint",
                        "revocation_endpoint"):
                 p = d[ep][len(iss):]

@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Users and sessions: registration, password login (JSON API and the OAuth password grant),
+ * refresh-token rotation (JSON API and the refresh_token grant), logout.
+ *
+ * Password work runs on the worker pool (api_submit: a full queue is 503 + Retry-After at
+ * once). A failed login, an unknown user and a disabled user get the same answer after the
+ * same work: an unknown user's password is hashed against a dummy with the current
+ * parameters. Tokens are answered only after the refresh family is durable in the store.
+ * Every job lives in the request's arena; the request stays open until the job answers, so
+ * the arena outlives every callback that refers to it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/api_int.h"
+#include "auth/auth_password.h"
+#include "auth/auth_user.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "http/http.h"
+#include "loop/pool.h"
+#include "store/store.h"
+#include "store/store_rec.h"
+#include "token/tok_cache.h"
+#include "token/tok_refresh.h"
+
+static struct auth_pw_params params(const struct api_ctx *ctx)
+{
+    const struct cfg *c = ctx->sh->cfg;
+    return (struct auth_pw_params){c->argon2_memory_kib, c->argon2_passes, c->argon2_lanes};
+}
+
+/* Copies a JSON string member into the arena; NULL if absent or not a string. */
+static struct str jstr(struct http_request *r, json_t *o, const char *name)
+{
+    json_t *v = json_object_get(o, name);
+    if (!json_is_string(v))
+        return STR_NULL;
+    char *p = arena_strndup(r->arena, json_string_value(v), json_string_length(v));
+    return p ? (struct str){p, json_string_length(v)} : STR_NULL;
+}
+
+/* The body held a password; the copy that matters is wiped after hashing, this one now. */
+static void wipe_body(struct http_request *r)
+{
+    if (r->body.len)
+        cr_wipe((void *)(uintptr_t)r->body.p, r->body.len);
+}
+
+/* ---- registration ---------------------------------------------------------------------- */
+
+struct reg_job {
+    struct pool_job pj; /* first: the pool hands back this pointer */
+    struct store_op op;
+    struct http_request *r;
+    struct auth_pw_params pp;
+    struct str pw;
+    int rc;
+    struct auth_user user;
+    struct buf rec;
+};
+
+static void reg_work(struct pool_job *pj)
+{
+    struct reg_job *j = (struct reg_job *)(void *)pj;
+    j->rc = auth_pw_hash(&j->pp, j->pw.p, j->pw.len, j->user.phc, sizeof(j->user.phc));
+    cr_wipe((void *)(uintptr_t)j->pw.p, j->pw.len);
+}
+
+static void reg_stored(struct store_op *op)
+{
+    struct reg_job *j = CONTAINER_OF(op, struct reg_job, op);
+    struct http_request *r = j->r;
+    char body[256];
+
+    buf_fini(&j->rec);
+    if (op->status == ERR_CONFLICT) {
+        http_respond_error(r, 409, "username_taken", "that username is taken");
+        return;
+    }
+    if (op->status) {
+        http_respond_error(r, 503, "temporarily_unavailable", "store unavailable");
+        return;
+    }
+    log_kv(LOG_INFO, "user registered", "user_id", j->user.id, LOG_END);
+    snprintf(body, sizeof(body), "{\"id\":\"%s\",\"username\":\"%s\"}", j->user.id, j->user.name);
+    http_respond_json(r, 201, body);
+}
+
+static void reg_hashed(struct pool_job *pj)
+{
+    struct reg_job *j = (struct reg_job *)(void *)pj;
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+
+    if (pj->cancelled || j->rc) {
+        http_add_header(r, "Retry-After", "1");
+        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        return;
+    }
+    buf_init(&j->rec, 8192);
+    memset(&j->op, 0, sizeof(j->op));
+    j->op.kind = STORE_OP_PUT_NEW;
+    j->op.on_done = reg_stored;
+    j->op.table = STORE_T_USERS;
+    j->op.key_len = strlen(j->user.name);
+    memcpy(j->op.key, j->user.name, j->op.key_len);
+    if (auth_user_encode(&j->user, &j->rec) ||
+        (j->op.value = j->rec.p, j->op.value_len = j->rec.len,
+         store_submit(ctx->sh->store, ctx->lp, &j->op) != ERR_AGAIN)) {
+        buf_fini(&j->rec);
+        http_respond_error(r, 503, "temporarily_unavailable", "store busy");
+    }
+}
+
+int api_register(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    json_t *o;
+    char name[AUTH_USERNAME_MAX + 1];
+    const char *why;
+    struct auth_user existing;
+
+    if (!ctx->sh->cfg->registration) {
+        http_respond_error(r, 403, "registration_closed", "registration is closed");
+        return HTTP_DONE;
+    }
+    if (api__read_json(r, &o))
+        return HTTP_DONE;
+    struct str user = jstr(r, o, "username"), pw = jstr(r, o, "password");
+    json_decref(o);
+    wipe_body(r);
+    if (!user.p || !pw.p) {
+        http_respond_error(r, 400, "invalid_request", "username and password are required");
+        return HTTP_DONE;
+    }
+    if (auth_username_normalize(user, name)) {
+        http_respond_error(r, 400, "invalid_username",
+                           "usernames are 1-64 of a-z 0-9 . _ - @ + (case-insensitive)");
+        return HTTP_DONE;
+    }
+    if (auth_password_policy(pw, ctx->sh->denylist, &why)) {
+        http_respond_error(r, 400, "invalid_password", why);
+        return HTTP_DONE;
+    }
+    /* Check first so a taken name costs no hashing; the insert re-checks atomically. */
+    int rc = auth_user_get(ctx->sh->store, name, &existing);
+    if (rc == ERR_OK) {
+        http_respond_error(r, 409, "username_taken", "that username is taken");
+        return HTTP_DONE;
+    }
+    if (rc != ERR_NOTFOUND) {
+        http_respond_error(r, 503, "temporarily_unavailable", "store unavailable");
+        return HTTP_DONE;
+    }
+    struct reg_job *j = arena_alloc(r->arena, sizeof(*j));
+    if (!j) {
+        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        return HTTP_DONE;
+    }
+    memset(j, 0, sizeof(*j));
+    j->r = r;
+    j->pp = params(ctx);
+    j->pw = pw;
+    auth_user_init(&j->user, name, "", clock_wall_s());
+    j->pj.on_work = reg_work;
+    j->pj.on_done = reg_hashed;
+    return api_submit(r, &j->pj) ? HTTP_DONE : HTTP_ASYNC;
+}
+
+/* ---- password login -------------------------------------------------------------------- */
+
+struct login_job {
+    struct pool_job pj; /* first */
+    struct store_op op_rt;
+    struct store_op op_user;
+    struct http_request *r;
+    int oauth; /* answer as the token endpoint (400 invalid_grant) or the JSON API (401) */
+    int pending;
+    int failed;
+    struct auth_pw_params pp;
+    struct str pw;
+    bool found, ok, rehash;
+    struct auth_user user;
+    char newphc[AUTH_PHC_MAX];
+    struct buf rec;
+    struct tok_claims cl;
+    int64_t access_ttl;
+    char refresh[TOK_REFRESH_LEN + 1];
+};
+
+static void login_work(struct pool_job *pj)
+{
+    struct login_job *j = (struct login_job *)(void *)pj;
+
+    if (!j->found) {
+        auth_pw_dummy(&j->pp, j->pw.p, j->pw.len);
+    } else if (auth_pw_verify(j->user.phc, j->pw.p, j->pw.len, &j->pp, &j->ok, &j->rehash) ==
+                   ERR_OK &&
+               j->ok && j->rehash) {
+        /* Outdated parameters or an imported hash: upgrade now, while we have the password. */
+        if (auth_pw_hash(&j->pp, j->pw.p, j->pw.len, j->newphc, sizeof(j->newphc)))
+            j->newphc[0] = '\0';
+    }
+    cr_wipe((void *)(uintptr_t)j->pw.p, j->pw.len);
+}
+
+static void login_fail(struct login_job *j)
+{
+    struct http_request *r = j->r;
+    if (j->oauth) {
+        api__oauth_error(r, 400, "invalid_grant", "invalid username or password");
+    } else {
+        http_add_header(r, "Cache-Control", "no-store");
+        http_respond_error(r, 401, "invalid_credentials", "invalid username or password");
+    }
+}
+
+static void login_stored(struct store_op *op)
+{
+    struct login_job *j = op->kind == STORE_OP_REFRESH_ISSUE
+                              ? CONTAINER_OF(op, struct login_job, op_rt)
+                              : CONTAINER_OF(op, struct login_job, op_user);
+
+    /* A failed rehash is not fatal (the old hash still works); a failed family is. */
+    if (op->kind == STORE_OP_REFRESH_ISSUE && op->status)
+        j->failed = 1;
+    if (--j->pending > 0)
+        return; /* the other write of this login is still on its way */
+    buf_fini(&j->rec);
+    if (j->failed) {
+        api__oauth_error(j->r, 503, "temporarily_unavailable", "store unavailable");
+        return;
+    }
+    api__answer_tokens(j->r, &j->cl, j->access_ttl, j->refresh);
+}
+
+/* Starts a refresh family for the login: both writes (and a rehash, if any) go into the
+ * same group commit, and the answer waits for them. */
+static void login_verified(struct pool_job *pj)
+{
+    struct login_job *j = (struct login_job *)(void *)pj;
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+    const struct cfg *cfg = ctx->sh->cfg;
+    int64_t now = clock_wall_s();
+
+    if (pj->cancelled) {
+        http_add_header(r, "Retry-After", "1");
+        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        return;
+    }
+    if (!j->found || !j->ok || j->user.disabled) {
+        log_kv(LOG_INFO, "login failed", LOG_END);
+        login_fail(j);
+        return;
+    }
+    snprintf(j->cl.sub, sizeof(j->cl.sub), "%s", j->user.id);
+    tok_refresh_new(j->refresh);
+    memset(&j->op_rt, 0, sizeof(j->op_rt));
+    j->op_rt.kind = STORE_OP_REFRESH_ISSUE;
+    j->op_rt.on_done = login_stored;
+    j->op_rt.now = now;
+    tok_refresh_digest(ctx->sh->secret_key, str_c(j->refresh), j->op_rt.digest);
+    cr_random(j->op_rt.rt.family, STORE_FAMILY_ID);
+    j->op_rt.rt.issued_at = now;
+    j->op_rt.rt.expires_at = now + cfg->refresh_ttl_s;
+    j->op_rt.rt.idle_expires_at = now + cfg->refresh_idle_ttl_s;
+    snprintf(j->op_rt.rt.sub, sizeof(j->op_rt.rt.sub), "%s", j->user.id);
+    snprintf(j->op_rt.rt.client_id, sizeof(j->op_rt.rt.client_id), "%s", j->cl.client_id);
+    snprintf(j->op_rt.rt.scope, sizeof(j->op_rt.rt.scope), "%s", j->cl.scope);
+    j->pending = 1;
+    buf_init(&j->rec, 8192);
+    if (j->newphc[0]) {
+        snprintf(j->user.phc, sizeof(j->user.phc), "%s", j->newphc);
+        j->user.password_changed_at = now;
+        memset(&j->op_user, 0, sizeof(j->op_user));
+        j->op_user.kind = STORE_OP_REPLACE;
+        j->op_user.on_done = login_stored;
+        j->op_user.table = STORE_T_USERS;
+        j->op_user.key_len = strlen(j->user.name);
+        memcpy(j->op_user.key, j->user.name, j->op_user.key_len);
+        if (auth_user_encode(&j->user, &j->rec) == ERR_OK) {
+            j->op_user.value = j->rec.p;
+            j->op_user.value_len = j->rec.len;
+            if (store_submit(ctx->sh->store, ctx->lp, &j->op_user) == ERR_AGAIN)
+                j->pending++;
+        }
+    }
+    if (store_submit(ctx->sh->store, ctx->lp, &j->op_rt) != ERR_AGAIN) {
+        j->failed = 1;
+        if (--j->pending == 0) {
+            buf_fini(&j->rec);
+            api__oauth_error(r, 503, "temporarily_unavailable", "store busy");
+        }
+    }
+}
+
+/* Common start of both password logins. */
+static int start_login(struct http_request *r, struct str user, struct str pw,
+                       const char *client_id, const char *scope, int64_t access_ttl, int oauth)
+{
+    struct api_ctx *ctx = r->app;
+    char name[AUTH_USERNAME_MAX + 1];
+    struct login_job *j = arena_alloc(r->arena, sizeof(*j));
+
+    if (!j) {
+        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        return HTTP_DONE;
+    }
+    memset(j, 0, sizeof(*j));
+    j->r = r;
+    j->oauth = oauth;
+    j->pp = params(ctx);
+    j->pw = pw;
+    j->access_ttl = access_ttl;
+    snprintf(j->cl.client_id, sizeof(j->cl.client_id), "%s", client_id);
+    snprintf(j->cl.scope, sizeof(j->cl.scope), "%s", scope);
+    if (pw.len <= AUTH_PASSWORD_MAX && auth_username_normalize(user, name) == ERR_OK) {
+        int rc = auth_user_get(ctx->sh->store, name, &j->user);
+        if (rc != ERR_OK && rc != ERR_NOTFOUND) {
+            api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
+            return HTTP_DONE;
+        }
+        j->found = rc == ERR_OK;
+    }
+    if (j->pw.len > AUTH_PASSWORD_MAX)
+        j->pw.len = AUTH_PASSWORD_MAX; /* hash a bounded prefix: same time, same failure */
+    j->pj.on_work = login_work;
+    j->pj.on_done = login_verified;
+    return api_submit(r, &j->pj) ? HTTP_DONE : HTTP_ASYNC;
+}
+
+int api_login(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    json_t *o;
+
+    if (api__read_json(r, &o))
+        return HTTP_DONE;
+    struct str user = jstr(r, o, "username"), pw = jstr(r, o, "password");
+    json_decref(o);
+    wipe_body(r);
+    if (!user.p || !pw.p) {
+        http_respond_error(r, 400, "invalid_request", "username and password are required");
+        return HTTP_DONE;
+    }
+    return start_login(r, user, pw, ctx->sh->cfg->first_party_client, "",
+                       ctx->sh->cfg->access_ttl_ms / 1000, 0);
+}
+
+int api__grant_password(struct http_request *r, const struct http_form *f,
+                        const struct auth_client *c)
+{
+    struct api_ctx *ctx = r->app;
+    struct str user, pw, scope;
+    char sc[AUTH_LIST_MAX + 1];
+
+    if (!(c->grants & AUTH_GRANT_PASSWORD)) {
+        api__oauth_error(r, 400, "unauthorized_client", "this client may not use password");
+        return HTTP_DONE;
+    }
+    int a = api__param(r, f, "username", &user);
+    if (a == ERR_INVAL)
+        return HTTP_DONE;
+    int b = api__param(r, f, "password", &pw);
+    if (b == ERR_INVAL)
+        return HTTP_DONE;
+    if (a || b) {
+        api__oauth_error(r, 400, "invalid_request", "username and password are required");
+        return HTTP_DONE;
+    }
+    int rc = api__param(r, f, "scope", &scope);
+    if (rc == ERR_INVAL)
+        return HTTP_DONE;
+    if (rc == ERR_OK) {
+        if (auth_scope_normalize(scope, sc, sizeof(sc)) ||
+            !auth_scope_subset(str_c(sc), c->scopes)) {
+            api__oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
+            return HTTP_DONE;
+        }
+    } else {
+        snprintf(sc, sizeof(sc), "%s", c->scopes);
+    }
+    return start_login(r, user, pw, c->id, sc,
+                       c->access_ttl ? c->access_ttl : ctx->sh->cfg->access_ttl_ms / 1000, 1);
+}
+
+/* ---- refresh --------------------------------------------------------------------------- */
+
+struct refresh_job {
+    struct store_op op; /* first */
+    struct http_request *r;
+    int oauth;
+    char successor[TOK_REFRESH_LEN + 1];
+    char want_scope[AUTH_LIST_MAX + 1]; /* narrower scope asked for, or "" */
+    int64_t access_ttl;
+};
+
+static void refresh_done(struct store_op *op)
+{
+    struct refresh_job *j = (struct refresh_job *)(void *)op;
+    struct http_request *r = j->r;
+    struct tok_claims cl;
+
+    if (op->status) {
+        api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
+        return;
+    }
+    if (op->rotate_result == STORE_ROTATE_REUSED)
+        log_kv(LOG_WARN, "refresh token reuse: family revoked", "sub", op->rt.sub, "client_id",
+               op->rt.client_id, LOG_END);
+    if (op->rotate_result != STORE_ROTATED && op->rotate_result != STORE_ROTATE_GRACE) {
+        if (j->oauth) {
+            api__oauth_error(r, 400, "invalid_grant", "invalid refresh token");
+        } else {
+            http_add_header(r, "Cache-Control", "no-store");
+            http_respond_error(r, 401, "invalid_grant", "invalid refresh token");
+        }
+        return;
+    }
+    memset(&cl, 0, sizeof(cl));
+    snprintf(cl.sub, sizeof(cl.sub), "%s", op->rt.sub);
+    snprintf(cl.client_id, sizeof(cl.client_id), "%s", op->rt.client_id);
+    if (j->want_scope[0] && !auth_scope_subset(str_c(j->want_scope), op->rt.scope)) {
+        api__oauth_error(r, 400, "invalid_scope", "scope beyond the original grant");
+        return;
+    }
+    snprintf(cl.scope, sizeof(cl.scope), "%s", j->want_scope[0] ? j->want_scope : op->rt.scope);
+    api__answer_tokens(r, &cl, j->access_ttl, j->successor);
+}
+
+static int start_refresh(struct http_request *r, struct str token, const char *client_id,
+                         const char *want_scope, int64_t access_ttl, int oauth)
+{
+    struct api_ctx *ctx = r->app;
+    const struct cfg *cfg = ctx->sh->cfg;
+    int64_t now = clock_wall_s();
+    struct refresh_job *j = arena_alloc(r->arena, sizeof(*j));
+
+    if (!j) {
+        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        return HTTP_DONE;
+    }
+    memset(j, 0, sizeof(*j));
+    j->r = r;
+    j->oauth = oauth;
+    j->access_ttl = access_ttl;
+    snprintf(j->want_scope, sizeof(j->want_scope), "%s", want_scope);
+    if (tok_refresh_digest(ctx->sh->secret_key, token, j->op.old_digest)) {
+        j->op.rotate_result = STORE_ROTATE_INVALID;
+        refresh_done(&j->op);
+        return HTTP_DONE;
+    }
+    tok_refresh_successor(ctx->sh->secret_key, token, j->successor);
+    tok_refresh_digest(ctx->sh->secret_key, str_c(j->successor), j->op.digest);
+    j->op.kind = STORE_OP_REFRESH_ROTATE;
+    j->op.on_done = refresh_done;
+    j->op.now = now;
+    j->op.grace_s = cfg->refresh_grace_ms / 1000;
+    j->op.rt.idle_expires_at = now + cfg->refresh_idle_ttl_s;
+    snprintf(j->op.rt.client_id, sizeof(j->op.rt.client_id), "%s", client_id);
+    if (store_submit(ctx->sh->store, ctx->lp, &j->op) != ERR_AGAIN) {
+        api__oauth_error(r, 503, "temporarily_unavailable", "store busy");
+        return HTTP_DONE;
+    }
+    return HTTP_ASYNC;
+}
+
+int api_refresh(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    json_t *o;
+
+    if (api__read_json(r, &o))
+        return HTTP_DONE;
+    struct str token = jstr(r, o, "refresh_token");
+    json_decref(o);
+    if (!token.p) {
+        http_respond_error(r, 400, "invalid_request", "refresh_token is required");
+        return HTTP_DONE;
+    }
+    return start_refresh(r, token, ctx->sh->cfg->first_party_client, "",
+                         ctx->sh->cfg->access_ttl_ms / 1000, 0);
+}
+
+int api__grant_refresh(struct http_request *r, const struct http_form *f,
+                       const struct auth_client *c)
+{
+    struct api_ctx *ctx = r->app;
+    struct str token, scope;
+    char sc[AUTH_LIST_MAX + 1] = "";
+
+    if (!(c->grants & AUTH_GRANT_REFRESH_TOKEN)) {
+        api__oauth_error(r, 400, "unauthorized_client", "this client may not use refresh_token");
+        return HTTP_DONE;
+    }
+    int rc = api__param(r, f, "refresh_token", &token);
+    if (rc == ERR_INVAL)
+        return HTTP_DONE;
+    if (rc) {
+        api__oauth_error(r, 400, "invalid_request", "refresh_token is required");
+        return HTTP_DONE;
+    }
+    rc = api__param(r, f, "scope", &scope);
+    if (rc == ERR_INVAL)
+        return HTTP_DONE;
+    if (rc == ERR_OK && auth_scope_normalize(scope, sc, sizeof(sc))) {
+        api__oauth_error(r, 400, "invalid_scope", "malformed scope");
+        return HTTP_DONE;
+    }
+    return start_refresh(r, token, c->id, sc,
+                         c->access_ttl ? c->access_ttl : ctx->sh->cfg->access_ttl_ms / 1000, 1);
+}
+
+/* ---- logout and refresh revocation ----------------------------------------------------- */
+
+struct revoke_job {
+    struct store_op op_family;
+    struct store_op op_jti;
+    struct http_request *r;
+    struct api_ctx *ctx;
+    struct str access;
+    int pending;
+    int failed;
+    int oauth;
+};
+
+static void logout_done(struct store_op *op)
+{
+    struct revoke_job *j = op->kind == STORE_OP_FAMILY_REVOKE
+                               ? CONTAINER_OF(op, struct revoke_job, op_family)
+                               : CONTAINER_OF(op, struct revoke_job, op_jti);
+    if (op->status && op->status != ERR_NOTFOUND)
+        j->failed = 1;
+    if (op->kind == STORE_OP_JTI_REVOKE && op->status == ERR_OK) {
+        tok_revocation_bump();
+        tok_cache_drop(j->ctx->cache, j->access);
+    }
+    if (--j->pending > 0)
+        return;
+    if (j->failed) {
+        api__oauth_error(j->r, 503, "temporarily_unavailable", "revocation not stored");
+        return;
+    }
+    api__no_store(j->r);
+    if (j->oauth)
+        http_respond(j->r, 200, NULL, "", 0);
+    else
+        http_respond_json(j->r, 200, "{\"status\":\"logged_out\"}");
+}
+
+/* Queues the family revocation of refresh token `token` if it belongs to client_id. Returns
+ * 1 if queued, 0 if nothing to do, -1 on a store error. */
+static int queue_family_revoke(struct revoke_job *j, struct str token, const char *client_id)
+{
+    struct api_ctx *ctx = j->ctx;
+    uint8_t digest[CR_HASH_LEN];
+    struct buf b;
+    struct store_refresh rt;
+
+    if (tok_refresh_digest(ctx->sh->secret_key, token, digest))
+        return 0;
+    buf_init(&b, 4096);
+    int rc = store_get(ctx->sh->store, STORE_T_REFRESH, digest, sizeof(digest), &b, NULL, NULL);
+    if (rc == ERR_OK)
+        rc = store_refresh_decode((const uint8_t *)b.p, b.len, &rt);
+    buf_fini(&b);
+    if (rc == ERR_NOTFOUND || rc == ERR_INVAL)
+        return 0;
+    if (rc)
+        return -1;
+    if (strcmp(rt.client_id, client_id) != 0)
+        return 0; /* RFC 7009 §2.1: not this client's token; nothing is revoked */
+    memset(&j->op_family, 0, sizeof(j->op_family));
+    j->op_family.kind = STORE_OP_FAMILY_REVOKE;
+    j->op_family.on_done = logout_done;
+    j->op_family.now = clock_wall_s();
+    memcpy(j->op_family.rt.family, rt.family, STORE_FAMILY_ID);
+    if (store_submit(ctx->sh->store, ctx->lp, &j->op_family) != ERR_AGAIN)
+        return -1;
+    j->pending++;
+    return 1;
+}
+
+static struct revoke_job *new_revoke_job(struct http_request *r, int oauth)
+{
+    struct revoke_job *j = arena_alloc(r->arena, sizeof(*j));
+    if (j) {
+        memset(j, 0, sizeof(*j));
+        j->r = r;
+        j->ctx = r->app;
+        j->oauth = oauth;
+    }
+    return j;
+}
+
+int api__revoke_refresh(struct http_request *r, struct str token, const char *client_id)
+{
+    struct revoke_job *j = new_revoke_job(r, 1);
+
+    if (!j) {
+        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        return HTTP_DONE;
+    }
+    int rc = queue_family_revoke(j, token, client_id);
+    if (rc < 0) {
+        api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
+        return HTTP_DONE;
+    }
+    if (rc == 0) {
+        api__no_store(r);
+        http_respond(r, 200, NULL, "", 0); /* unknown tokens are not an error (§2.2) */
+        return HTTP_DONE;
+    }
+    return HTTP_ASYNC;
+}
+
+/* POST /v1/auth/logout {"refresh_token":..} with the access token as Bearer (optional):
+ * revokes the refresh family and the presented access token. */
+int api_logout(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    json_t *o;
+    struct tok_claims cl;
+
+    if (api__read_json(r, &o))
+        return HTTP_DONE;
+    struct str token = jstr(r, o, "refresh_token");
+    json_decref(o);
+    struct revoke_job *j = new_revoke_job(r, 0);
+    if (!j) {
+        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        return HTTP_DONE;
+    }
+    j->pending = 1; /* held until both are queued, so a fast completion cannot answer early */
+    if (token.p && queue_family_revoke(j, token, ctx->sh->cfg->first_party_client) < 0)
+        j->failed = 1;
+    struct str authz = http_header(r, "authorization");
+    if (authz.len > 7 && str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer "))) {
+        j->access = (struct str){authz.p + 7, authz.len - 7};
+        if (api__verify_access(ctx, j->access, &cl) == ERR_OK) {
+            memset(&j->op_jti, 0, sizeof(j->op_jti));
+            j->op_jti.kind = STORE_OP_JTI_REVOKE;
+            j->op_jti.on_done = logout_done;
+            j->op_jti.key_len = strlen(cl.jti);
+            memcpy(j->op_jti.key, cl.jti, j->op_jti.key_len);
+            j->op_jti.jti_expires_at = cl.exp + ctx->sh->cfg->leeway_ms / 1000;
+            if (store_submit(ctx->sh->store, ctx->lp, &j->op_jti) == ERR_AGAIN)
+                j->pending++;
+            else
+                j->failed = 1;
+        }
+    }
+    if (--j->pending > 0)
+        return HTTP_ASYNC;
+    if (j->failed) {
+        http_respond_error(r, 503, "temporarily_unavailable", "revocation not stored");
+        return HTTP_DONE;
+    }
+    api__no_store(r);
+    http_respond_json(r, 200, "{\"status\":\"logged_out\"}");
+    return HTTP_DONE;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* Inside api/: helpers the handler files share. Loop thread only. */
+#ifndef API_API_INT_H
+#define API_API_INT_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "api/api.h"
+#include "auth/auth_client.h"
+#include "core/str.h"
+#include "http/http_form.h"
+#include "token/tok_jwt.h"
+
+/* Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1). */
+void api__no_store(struct http_request *r);
+/* An RFC 6749 §5.2 error with no-store. */
+void api__oauth_error(struct http_request *r, unsigned status, const char *code, const char *desc);
+/* Reads a form body (400 if it is not one). ERR_OK or ERR_INVAL after answering. */
+int api__read_form(struct http_request *r, struct http_form *f);
+/* Reads a JSON object body (415/400 if not). ERR_OK (caller json_decref()s) or ERR_INVAL. */
+int api__read_json(struct http_request *r, json_t **out);
+/* A parameter: ERR_OK, ERR_NOTFOUND, or ERR_INVAL after answering 400 (repeated). */
+int api__param(struct http_request *r, const struct http_form *f, const char *name, struct str *v);
+/* Authenticates the client (Basic or post). ERR_OK, or an error after answering. */
+int api__client_auth(struct http_request *r, const struct http_form *f, struct auth_client *c);
+/* The thread's key ring, reloaded when the store changed. */
+const struct tok_ring *api__ring(struct api_ctx *ctx, int64_t now);
+/* ERR_OK (active), ERR_INVAL (not), ERR_BACKEND (cannot tell). */
+int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims *cl);
+/* Issues an access token for cl (jti, times filled) with `ttl` (jitter applied) and answers
+ * {"access_token",..,"refresh_token"?,"scope"?} with no-store. */
+void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t ttl,
+                        const char *refresh);
+
+int api_register(struct http_request *r);
+int api_login(struct http_request *r);
+int api_refresh(struct http_request *r);
+int api_logout(struct http_request *r);
+/* /oauth2/token grants handled in api_auth.c */
+int api__grant_password(struct http_request *r, const struct http_form *f,
+                        const struct auth_client *c);
+int api__grant_refresh(struct http_request *r, const struct http_form *f,
+                       const struct auth_client *c);
+/* Revokes the family of a refresh token presented by client_id (RFC 7009 for refresh
+ * tokens). Returns HTTP_ASYNC, or HTTP_DONE after answering. */
+int api__revoke_refresh(struct http_request *r, struct str token, const char *client_id);
+
+#endif

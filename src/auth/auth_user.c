@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/* User records, the username rule, the password policy; see auth_user.h. */
+#include "auth/auth_user.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "crypto/cr.h"
+#include "store/store.h"
+
+int auth_username_normalize(struct str in, char *out)
+{
+    if (in.len == 0 || in.len > AUTH_USERNAME_MAX)
+        return ERR_INVAL;
+    for (size_t i = 0; i < in.len; i++) {
+        unsigned char c = (unsigned char)in.p[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c | 0x20);
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-' || c == '@' || c == '+'))
+            return ERR_INVAL;
+        out[i] = (char)c;
+    }
+    out[in.len] = '\0';
+    return ERR_OK;
+}
+
+/* A sorted array of owned strings; lookups by binary search. */
+struct auth_denylist {
+    char **items;
+    size_t n;
+};
+
+static int cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int auth_denylist_load(const char *path, struct auth_denylist **out, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    char line[AUTH_PASSWORD_MAX + 2];
+    struct auth_denylist *d;
+
+    if (!f) {
+        snprintf(err, cap, "cannot open %s: %s", path, strerror(errno));
+        return ERR_IO;
+    }
+    d = xcalloc(1, sizeof(*d));
+    size_t cap_items = 0;
+    while (fgets(line, sizeof(line), f)) {
+        size_t n = strcspn(line, "\r\n");
+        line[n] = '\0';
+        if (!n)
+            continue;
+        if (d->n == cap_items) {
+            cap_items = cap_items ? cap_items * 2 : 1024;
+            d->items = xrealloc(d->items, cap_items * sizeof(char *));
+        }
+        d->items[d->n++] = xstrdup(line);
+    }
+    fclose(f);
+    qsort(d->items, d->n, sizeof(char *), cmp);
+    *out = d;
+    return ERR_OK;
+}
+
+void auth_denylist_free(struct auth_denylist *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        mem_free(d->items[i]);
+    mem_free(d->items);
+    mem_free(d);
+}
+
+int auth_password_policy(struct str pw, const struct auth_denylist *d, const char **why)
+{
+    char tmp[AUTH_PASSWORD_MAX + 1];
+
+    if (pw.len < AUTH_PASSWORD_MIN) {
+        *why = "password must be at least 8 bytes";
+        return ERR_INVAL;
+    }
+    if (pw.len > AUTH_PASSWORD_MAX) {
+        *why = "password must be at most 1024 bytes";
+        return ERR_INVAL;
+    }
+    if (memchr(pw.p, 0, pw.len)) {
+        *why = "password must not contain NUL";
+        return ERR_INVAL;
+    }
+    if (d && d->n) {
+        memcpy(tmp, pw.p, pw.len);
+        tmp[pw.len] = '\0';
+        const char *key = tmp;
+        int found = bsearch(&key, d->items, d->n, sizeof(char *), cmp) != NULL;
+        cr_wipe(tmp, sizeof(tmp));
+        if (found) {
+            *why = "this password is too common; choose another";
+            return ERR_INVAL;
+        }
+    }
+    return ERR_OK;
+}
+
+int auth_user_encode(const struct auth_user *u, struct buf *out)
+{
+    int rc = buf_puts(out, "{\"id\":\"");
+    if (!rc)
+        rc = buf_json_escape(out, u->id, strlen(u->id));
+    if (!rc)
+        rc = buf_puts(out, "\",\"hash\":\"");
+    if (!rc)
+        rc = buf_json_escape(out, u->phc, strlen(u->phc));
+    if (!rc)
+        rc = buf_printf(out, "\",\"disabled\":%s,\"created\":%lld,\"password_changed\":%lld}",
+                        u->disabled ? "true" : "false", (long long)u->created_at,
+                        (long long)u->password_changed_at);
+    return rc;
+}
+
+int auth_user_decode(const char *name, size_t nlen, const char *json, size_t n, struct auth_user *u)
+{
+    json_error_t je;
+    int rc = ERR_INVAL;
+
+    memset(u, 0, sizeof(*u));
+    if (nlen > AUTH_USERNAME_MAX)
+        return ERR_INVAL;
+    memcpy(u->name, name, nlen);
+    json_t *j = json_loadb(json, n, 0, &je);
+    if (!j)
+        return ERR_INVAL;
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const char *h = json_string_value(json_object_get(j, "hash"));
+    if (!id || !h || strlen(id) > AUTH_USER_ID_LEN || strlen(h) >= AUTH_PHC_MAX)
+        goto out;
+    memcpy(u->id, id, strlen(id) + 1);
+    memcpy(u->phc, h, strlen(h) + 1);
+    u->disabled = json_is_true(json_object_get(j, "disabled"));
+    u->created_at = json_integer_value(json_object_get(j, "created"));
+    u->password_changed_at = json_integer_value(json_object_get(j, "password_changed"));
+    rc = ERR_OK;
+out:
+    json_decref(j);
+    return rc;
+}
+
+int auth_user_get(struct store *st, const char *name, struct auth_user *u)
+{
+    struct buf b;
+
+    buf_init(&b, 8192);
+    int rc = store_get(st, STORE_T_USERS, name, strlen(name), &b, NULL, NULL);
+    if (rc == ERR_OK)
+        rc = auth_user_decode(name, strlen(name), b.p, b.len, u);
+    buf_fini(&b);
+    return rc;
+}
+
+void auth_user_init(struct auth_user *u, const char *name, const char *phc, int64_t now)
+{
+    uint8_t rnd[16];
+
+    memset(u, 0, sizeof(*u));
+    snprintf(u->name, sizeof(u->name), "%s", name);
+    cr_random(rnd, sizeof(rnd));
+    cr_b64url_encode(rnd, sizeof(rnd), u->id, sizeof(u->id));
+    snprintf(u->phc, sizeof(u->phc), "%s", phc);
+    u->created_at = now;
+    u->password_changed_at = now;
+}

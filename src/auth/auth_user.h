@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Users: a stable random id (the token subject, so a rename never re-points tokens), a
+ * normalised username (the store key), a password hash, and flags.
+ *
+ * Username rule (documented in README): ASCII only; letters are lower-cased; allowed are
+ * a-z 0-9 and . _ - @ +; 1 to 64 bytes after normalisation. So "Ann" and "ann" are one user,
+ * and no two spellings (Unicode confusables, case) can name the same account.
+ * Password policy, NIST SP 800-63B §5.1.1.2: 8 to 1024 bytes, any characters, no
+ * composition rules, and not in the optional deny list. Any thread.
+ */
+#ifndef AUTH_AUTH_USER_H
+#define AUTH_AUTH_USER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/auth_password.h"
+#include "core/str.h"
+
+struct buf;
+struct store;
+
+#define AUTH_USERNAME_MAX 64
+#define AUTH_USER_ID_LEN  22
+
+struct auth_user {
+    char name[AUTH_USERNAME_MAX + 1];
+    char id[AUTH_USER_ID_LEN + 1];
+    char phc[AUTH_PHC_MAX];
+    bool disabled;
+    int64_t created_at;
+    int64_t password_changed_at;
+};
+
+/* Normalises per the rule above into out[AUTH_USERNAME_MAX + 1]. ERR_INVAL if not allowed. */
+int auth_username_normalize(struct str in, char *out);
+
+/* A loaded deny list: one password per line, compared exactly. */
+struct auth_denylist;
+int auth_denylist_load(const char *path, struct auth_denylist **out, char *err, size_t cap);
+void auth_denylist_free(struct auth_denylist *d);
+/* ERR_OK, or ERR_INVAL with a reason for the client in *why (static text). */
+int auth_password_policy(struct str pw, const struct auth_denylist *d, const char **why);
+
+int auth_user_encode(const struct auth_user *u, struct buf *out);
+int auth_user_decode(const char *name, size_t nlen, const char *json, size_t n,
+                     struct auth_user *u);
+/* Reads user `name` (already normalised). ERR_NOTFOUND, ERR_BACKEND. */
+int auth_user_get(struct store *st, const char *name, struct auth_user *u);
+/* Fills id and times for a new user with hash `phc`. */
+void auth_user_init(struct auth_user *u, const char *name, const char *phc, int64_t now);
+
+#endif

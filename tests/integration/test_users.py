@@ -1,0 +1,303 @@
+# SPDX-License-Identifier: MIT
+"""Users and sessions on the embedded store: registration, password login (JSON API and the
+OAuth password grant), refresh rotation with the grace window and reuse detection, logout,
+hash migration, equal answers for unknown users, concurrent refreshes, and kill -9 during a
+refresh load."""
+
+import base64
+import json
+import os
+import signal
+import statistics
+import subprocess
+import threading
+import time
+import urllib.parse
+
+from tests.integration.fgtest import BIN, Server, ServerTest
+
+J = {"Content-Type": "application/json"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+# Small Argon2 parameters keep the suite fast under ASan; the logic is the same.
+FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
+
+
+def cli(data_dir, *args, stdin=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+    return subprocess.run([BIN, "--data-dir", data_dir, *FAST, *args], capture_output=True,
+                          text=True, timeout=60, env=env, input=stdin)
+
+
+def basic(cid, secret):
+    raw = f"{urllib.parse.quote(cid, safe='')}:{urllib.parse.quote(secret, safe='')}"
+    return {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode(), **FORM}
+
+
+class UserTest(ServerTest):
+    args = FAST
+
+    def post(self, srv, path, obj, headers=None):
+        st, h, body = srv.request("POST", path, json.dumps(obj).encode(), {**J, **(headers or {})})
+        return st, h, (json.loads(body) if body else None)
+
+    def register(self, srv, user="ann", pw="correct horse battery"):
+        return self.post(srv, "/v1/users", {"username": user, "password": pw})
+
+    def login(self, srv, user="ann", pw="correct horse battery"):
+        return self.post(srv, "/v1/auth/login", {"username": user, "password": pw})
+
+    def refresh(self, srv, rt):
+        return self.post(srv, "/v1/auth/refresh", {"refresh_token": rt})
+
+
+class TestRegistrationAndLogin(UserTest):
+    def test_register_rules(self):
+        srv = self.start()
+        st, _, body = self.register(srv, "Ann.Lee+1@example.org")
+        self.assertEqual(st, 201, body)
+        self.assertEqual(body["username"], "ann.lee+1@example.org")
+        self.assertEqual(self.register(srv, "ANN.LEE+1@EXAMPLE.ORG")[0], 409)
+        self.assertEqual(self.register(srv, "bad name")[2]["error"], "invalid_username")
+        self.assertEqual(self.register(srv, "ann\u00e9")[2]["error"], "invalid_username")
+        self.assertEqual(self.register(srv, "bob", "short")[2]["error"], "invalid_password")
+        self.assertEqual(self.register(srv, "bob", "x" * 1025)[2]["error"], "invalid_password")
+        st, _, _ = srv.request("POST", "/v1/users", b"username=bob", FORM)
+        self.assertEqual(st, 415)
+        st, _, body = self.post(srv, "/v1/users", {"username": "bob"})
+        self.assertEqual((st, body["error"]), (400, "invalid_request"))
+        self.assert_clean_exit(srv)
+
+    def test_registration_closed(self):
+        srv = self.start("--registration", "false")
+        self.assertEqual(self.register(srv)[0], 403)
+        self.assert_clean_exit(srv)
+
+    def test_login_and_identical_failures(self):
+        srv = self.start()
+        _, _, user = self.register(srv)
+        st, h, tok = self.login(srv, "ANN")
+        self.assertEqual(st, 200, tok)
+        self.assertEqual(h["cache-control"], "no-store")
+        self.assertEqual(tok["token_type"], "Bearer")
+        self.assertEqual(len(tok["refresh_token"]), 43)
+        st, h, _ = srv.request("GET", "/v1/auth/verify", None,
+                               {"Authorization": "Bearer " + tok["access_token"]})
+        self.assertEqual((st, h["x-auth-subject"], h["x-auth-client-id"]),
+                         (200, user["id"], "first-party"))
+        answers = set()
+        for u, p in (("ann", "wrong password"), ("nobody", "correct horse battery"),
+                     ("", "x"), ("bad name", "correct horse battery")):
+            st, _, body = self.login(srv, u, p)
+            answers.add((st, json.dumps(body)))
+        r = cli(srv.data, "user", "disable", "ann")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st, _, body = self.login(srv)
+        answers.add((st, json.dumps(body)))
+        self.assertEqual(len(answers), 1, answers)  # no way to tell the cases apart
+        self.assertEqual(answers.pop()[0], 401)
+        self.assert_clean_exit(srv)
+
+    def test_unknown_user_costs_a_hash(self):
+        """An unknown username is hashed against a dummy, so it is not answered faster than a
+        wrong password (here with OWASP-sized Argon2id, so the hash dominates)."""
+        srv = Server("--argon2-memory", "19456", "--argon2-passes", "2")
+        self.addCleanup(srv.cleanup)
+        self.register(srv)
+
+        def median_ms(user):
+            t = []
+            for _ in range(5):
+                t0 = time.monotonic()
+                self.assertEqual(self.login(srv, user, "wrong password")[0], 401)
+                t.append((time.monotonic() - t0) * 1000)
+            return statistics.median(t)
+
+        wrong, unknown = median_ms("ann"), median_ms("nobody")
+        self.assertGreater(unknown, 0.5 * wrong, f"unknown {unknown:.1f} ms vs wrong {wrong:.1f} ms")
+        self.assert_clean_exit(srv)
+
+    def test_imported_bcrypt_user_is_upgraded_at_login(self):
+        srv = self.start()
+        # bcrypt test vector: password "U*U" (too short for our policy, fine for an import)
+        r = cli(srv.data, "user", "import", "dave",
+                "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.login(srv, "dave", "U*U")[0], 200)
+        kinds = {u["username"]: u["hash"] for u in json.loads(cli(srv.data, "user", "list",
+                                                                   "--json").stdout)}
+        self.assertEqual(kinds["dave"], "argon2id")
+        self.assertEqual(self.login(srv, "dave", "U*U")[0], 200)  # and it still works
+        self.assertEqual(self.login(srv, "dave", "U*V")[0], 401)
+        self.assert_clean_exit(srv)
+
+    def test_cli_user_add_and_passwd(self):
+        srv = self.start()
+        r = cli(srv.data, "user", "add", "Erin", "--json", stdin="first password\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["username"], "erin")
+        self.assertEqual(self.login(srv, "erin", "first password")[0], 200)
+        r = cli(srv.data, "user", "passwd", "erin", stdin="second password\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.login(srv, "erin", "first password")[0], 401)
+        self.assertEqual(self.login(srv, "erin", "second password")[0], 200)
+        self.assertEqual(cli(srv.data, "user", "add", "x", stdin="short\n").returncode, 2)
+        self.assertEqual(cli(srv.data, "user", "delete", "erin").returncode, 0)
+        self.assertEqual(self.login(srv, "erin", "second password")[0], 401)
+        self.assert_clean_exit(srv)
+
+
+class TestRefresh(UserTest):
+    def session(self, srv):
+        self.register(srv)
+        st, _, tok = self.login(srv)
+        self.assertEqual(st, 200)
+        return tok
+
+    def test_rotation_grace_reuse(self):
+        srv = self.start()
+        t0 = self.session(srv)["refresh_token"]
+        st, _, a = self.refresh(srv, t0)
+        self.assertEqual(st, 200, a)
+        t1 = a["refresh_token"]
+        self.assertNotEqual(t1, t0)
+        st, _, again = self.refresh(srv, t0)  # retried within the grace window
+        self.assertEqual((st, again["refresh_token"]), (200, t1))
+        st, _, b = self.refresh(srv, t1)
+        t2 = b["refresh_token"]
+        self.assertEqual(self.refresh(srv, t0)[0], 401)  # reuse after the successor moved on
+        self.assertEqual(self.refresh(srv, t2)[0], 401)  # the whole family is revoked
+        for bad in ("", "x" * 43, "not-a-token", t2 + "A"):
+            self.assertEqual(self.refresh(srv, bad)[0], 401)
+        self.assert_clean_exit(srv)
+
+    def test_concurrent_refreshes_never_fork_the_family(self):
+        for grace in ("10s", "0s"):
+            srv = Server(*FAST, "--refresh-grace", grace)
+            self.addCleanup(srv.cleanup)
+            t0 = self.session(srv)["refresh_token"]
+            results = []
+
+            def go():
+                results.append(self.refresh(srv, t0))
+
+            threads = [threading.Thread(target=go) for _ in range(12)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(20)
+            codes = sorted(r[0] for r in results)
+            self.assertNotIn(500, codes)
+            successors = {r[2]["refresh_token"] for r in results if r[0] == 200}
+            self.assertEqual(len(successors), 1, f"grace {grace}: {codes}")
+            if grace == "0s":
+                self.assertEqual(codes.count(200), 1)
+            self.assert_clean_exit(srv)
+
+    def test_logout_revokes_family_and_access_token(self):
+        srv = self.start()
+        tok = self.session(srv)
+        auth = {"Authorization": "Bearer " + tok["access_token"]}
+        st, _, body = self.post(srv, "/v1/auth/logout", {"refresh_token": tok["refresh_token"]},
+                                auth)
+        self.assertEqual((st, body["status"]), (200, "logged_out"))
+        self.assertEqual(self.refresh(srv, tok["refresh_token"])[0], 401)
+        self.assertEqual(srv.request("GET", "/v1/auth/verify", None, auth)[0], 401)
+        self.assert_clean_exit(srv)
+
+
+class TestOAuthUserGrants(UserTest):
+    def test_password_and_refresh_grants(self):
+        srv = self.start()
+        self.register(srv)
+        r = cli(srv.data, "client", "create", "app", "--grants", "password,refresh_token",
+                "--scopes", "profile email", "--json")
+        c = json.loads(r.stdout)
+        auth = basic(c["client_id"], c["client_secret"])
+        form = urllib.parse.urlencode({"grant_type": "password", "username": "ann",
+                                       "password": "correct horse battery",
+                                       "scope": "profile"}).encode()
+        st, _, body = srv.request("POST", "/oauth2/token", form, auth)
+        tok = json.loads(body)
+        self.assertEqual((st, tok["scope"]), (200, "profile"), body)
+        bad = form.replace(b"battery", b"batteryX")
+        st, _, body = srv.request("POST", "/oauth2/token", bad, auth)
+        self.assertEqual((st, json.loads(body)["error"]), (400, "invalid_grant"))
+        # refresh, narrowing the scope; widening it is refused
+        st, _, body = srv.request("POST", "/oauth2/token", urllib.parse.urlencode(
+            {"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]}).encode(),
+            auth)
+        self.assertEqual(st, 200, body)
+        rt = json.loads(body)["refresh_token"]
+        st, _, body = srv.request("POST", "/oauth2/token", urllib.parse.urlencode(
+            {"grant_type": "refresh_token", "refresh_token": rt, "scope": "email"}).encode(),
+            auth)
+        self.assertEqual((st, json.loads(body)["error"]), (400, "invalid_scope"))
+        # another client cannot use it
+        o = json.loads(cli(srv.data, "client", "create", "other", "--grants", "refresh_token",
+                           "--json").stdout)
+        st, _, body = srv.request("POST", "/oauth2/token", urllib.parse.urlencode(
+            {"grant_type": "refresh_token", "refresh_token": rt}).encode(),
+            basic(o["client_id"], o["client_secret"]))
+        self.assertEqual((st, json.loads(body)["error"]), (400, "invalid_grant"))
+        # RFC 7009 revocation of the refresh token revokes the family
+        st, _, _ = srv.request("POST", "/oauth2/revoke", urllib.parse.urlencode(
+            {"token": rt, "token_type_hint": "refresh_token"}).encode(), auth)
+        self.assertEqual(st, 200)
+        st, _, body = srv.request("POST", "/oauth2/token", urllib.parse.urlencode(
+            {"grant_type": "refresh_token", "refresh_token": rt}).encode(), auth)
+        self.assertEqual((st, json.loads(body)["error"]), (400, "invalid_grant"))
+        self.assert_clean_exit(srv)
+
+    def test_password_grant_switch_and_client_permission(self):
+        srv = self.start("--password-grant", "false")
+        self.register(srv)
+        c = json.loads(cli(srv.data, "client", "create", "app", "--grants", "password",
+                           "--json").stdout)
+        form = urllib.parse.urlencode({"grant_type": "password", "username": "ann",
+                                       "password": "correct horse battery"}).encode()
+        st, _, body = srv.request("POST", "/oauth2/token", form,
+                                  basic(c["client_id"], c["client_secret"]))
+        self.assertEqual((st, json.loads(body)["error"]), (400, "unsupported_grant_type"))
+        d = json.loads(srv.request("GET", "/.well-known/openid-configuration")[2])
+        self.assertNotIn("password", d["grant_types_supported"])
+        self.assert_clean_exit(srv)
+
+
+class TestCrash(UserTest):
+    def test_kill9_during_refresh_load_loses_no_acknowledged_rotation(self):
+        srv = self.start()
+        chains = []
+        for i in range(4):
+            self.register(srv, f"user{i}")
+            chains.append(self.login(srv, f"user{i}")[2]["refresh_token"])
+        acked = list(chains)
+        stop = threading.Event()
+
+        def run(i):
+            while not stop.is_set():
+                try:
+                    st, _, body = self.refresh(srv, acked[i])
+                except (OSError, AssertionError):
+                    return  # the server was killed under us: expected
+                if st != 200:
+                    return
+                acked[i] = body["refresh_token"]  # acknowledged: must survive
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        srv.proc.send_signal(signal.SIGKILL)
+        stop.set()
+        for t in threads:
+            t.join(10)
+        srv.proc.wait(10)
+        srv2 = Server(*FAST, "--data-dir", srv.data, "--issuer", f"http://127.0.0.1:{srv.port}")
+        self.addCleanup(srv2.cleanup)
+        for i in range(4):
+            # the last acknowledged token is either still live or was rotated by a commit
+            # whose answer never arrived: then the grace window answers its successor
+            st, _, body = self.refresh(srv2, acked[i])
+            self.assertEqual(st, 200, f"chain {i}: {body}")
+        self.assertGreater(sum(1 for a, c in zip(acked, chains) if a != c), 0)
+        self.assert_clean_exit(srv2)
