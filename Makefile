@@ -157,9 +157,20 @@ docs: $(BIN)
 
 bench: deps
 	@$(MAKE) --no-print-directory BUILD=release
-	bench/http.py
+	bench/http_bench.py
 
 clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(OUT)/src/main.d
+
+# ---- benchmark helpers -------------------------------------------------------------------
+$(OUT)/bench/argon2_raw: bench/argon2_raw.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+$(OUT)/bench/store_size: bench/store_size.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+bench-tools: $(OUT)/bench/argon2_raw $(OUT)/bench/store_size

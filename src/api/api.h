@@ -22,6 +22,7 @@ struct pool_job;
 #include "crypto/cr.h"
 #include "token/tok_keys.h"
 
+struct auth_client_cache;
 struct auth_denylist;
 struct store;
 struct tok_cache;
@@ -47,6 +48,7 @@ struct api_ctx {
     struct tok_ring ring; /* this thread's copy of the signing keys */
     int64_t ring_checked; /* second of the last generation check */
     struct tok_cache *cache;
+    struct auth_client_cache *clients;
 };
 
 /* Per-thread set-up and tear-down of an api_ctx (keys, cache). Loop thread. */

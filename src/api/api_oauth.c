@@ -37,6 +37,7 @@ int api_ctx_start(struct api_ctx *ctx)
     memset(&ctx->ring, 0, sizeof(ctx->ring));
     ctx->ring_checked = clock_wall_s();
     ctx->cache = tok_cache_new(ctx->sh->cfg->verify_cache);
+    ctx->clients = auth_client_cache_new(256);
     return tok_ring_load(&ctx->ring, ctx->sh->store);
 }
 
@@ -45,6 +46,8 @@ void api_ctx_stop(struct api_ctx *ctx)
     tok_ring_clear(&ctx->ring);
     tok_cache_free(ctx->cache);
     ctx->cache = NULL;
+    auth_client_cache_free(ctx->clients);
+    ctx->clients = NULL;
 }
 
 /* The thread's key ring, reloaded (at most once a second) when the store changed. */
@@ -176,7 +179,8 @@ int api__client_auth(struct http_request *r, const struct http_form *f, struct a
             return ERR_INVAL;
     }
     auth_secret_digest(ctx->sh->secret_key, secret.p ? secret.p : "", secret.len, digest);
-    int rc = id.len ? auth_client_get(ctx->sh->store, id.p, id.len, c) : ERR_NOTFOUND;
+    int rc = id.len ? auth_client_cache_get(ctx->clients, ctx->sh->store, id.p, id.len, c)
+                    : ERR_NOTFOUND;
     if (rc == ERR_BACKEND || rc == ERR_NOMEM) {
         api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
         return ERR_BACKEND;

@@ -12,6 +12,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/mem.h"
 #include "store/store.h"
 
 static const char *const grant_names[] = {"client_credentials", "refresh_token", "password"};
@@ -298,6 +299,60 @@ int auth_client_rotate_secret(struct store *st, const uint8_t key[CR_HASH_KEY_LE
         return rc;
     new_secret(key, &c, secret_out);
     return write_client(st, &c, STORE_OP_REPLACE);
+}
+
+struct cc_slot {
+    uint64_t generation; /* 0: empty */
+    struct auth_client c;
+};
+
+struct auth_client_cache {
+    unsigned n;
+    struct cc_slot *slots;
+};
+
+struct auth_client_cache *auth_client_cache_new(unsigned slots)
+{
+    struct auth_client_cache *cc = xcalloc(1, sizeof(*cc));
+    cc->n = slots ? slots : 1;
+    cc->slots = xcalloc(cc->n, sizeof(struct cc_slot));
+    return cc;
+}
+
+void auth_client_cache_free(struct auth_client_cache *cc)
+{
+    if (!cc)
+        return;
+    mem_free(cc->slots);
+    mem_free(cc);
+}
+
+static unsigned slot_of(const char *id, size_t n, unsigned slots)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: ids are random, so no keyed hash is needed */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)id[i]) * 16777619u;
+    return h % slots;
+}
+
+int auth_client_cache_get(struct auth_client_cache *cc, struct store *st, const char *id,
+                          size_t idlen, struct auth_client *c)
+{
+    if (idlen == 0 || idlen > AUTH_CLIENT_ID_MAX)
+        return ERR_NOTFOUND;
+    uint64_t gen = store_generation(st);
+    struct cc_slot *s = &cc->slots[slot_of(id, idlen, cc->n)];
+    if (s->generation == gen && gen && strlen(s->c.id) == idlen &&
+        memcmp(s->c.id, id, idlen) == 0) {
+        *c = s->c;
+        return ERR_OK;
+    }
+    int rc = auth_client_get(st, id, idlen, c);
+    if (rc == ERR_OK) {
+        s->c = *c;
+        s->generation = gen;
+    }
+    return rc;
 }
 
 int auth_key_load(const char *path, uint8_t key[CR_HASH_KEY_LEN], char *err, size_t cap)

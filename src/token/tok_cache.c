@@ -1,19 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Direct-mapped cache: slot = hash(token) mod n; a colliding insert replaces. The slot keeps
- * a 32-byte digest of the token (keyed per process, so the slot index cannot be steered
- * from outside) and compares it in constant time.
+ * a 128-bit SipHash of the token (keyed per process with a random key, so neither the slot
+ * index nor a collision can be steered from outside) and compares it in constant time.
+ * SipHash costs a fraction of BLAKE2b on a 400-byte token, and this runs on every check.
  */
 #include "token/tok_cache.h"
 
 #include <stdatomic.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "core/mem.h"
 #include "crypto/cr.h"
 
+#define TAG_LEN crypto_shorthash_siphashx24_BYTES
+
 struct slot {
-    uint8_t digest[CR_HASH_LEN];
+    uint8_t digest[TAG_LEN];
     uint64_t epoch;
     int used;
     struct tok_claims cl;
@@ -21,7 +26,7 @@ struct slot {
 
 struct tok_cache {
     unsigned n;
-    uint8_t key[CR_HASH_KEY_LEN];
+    uint8_t key[crypto_shorthash_siphashx24_KEYBYTES];
     struct slot *slots;
 };
 
@@ -54,10 +59,10 @@ void tok_cache_free(struct tok_cache *c)
     mem_free(c);
 }
 
-static struct slot *find(struct tok_cache *c, struct str token, uint8_t d[CR_HASH_LEN])
+static struct slot *find(struct tok_cache *c, struct str token, uint8_t d[TAG_LEN])
 {
     uint64_t h;
-    cr_keyed_hash(d, c->key, token.p, token.len);
+    crypto_shorthash_siphashx24(d, (const unsigned char *)token.p, token.len, c->key);
     memcpy(&h, d, sizeof(h));
     return &c->slots[h % c->n];
 }
@@ -65,7 +70,7 @@ static struct slot *find(struct tok_cache *c, struct str token, uint8_t d[CR_HAS
 int tok_cache_get(struct tok_cache *c, struct str token, int64_t now, uint64_t epoch,
                   struct tok_claims *out)
 {
-    uint8_t d[CR_HASH_LEN];
+    uint8_t d[TAG_LEN];
     struct slot *s = find(c, token, d);
 
     if (!s->used || !cr_eq(s->digest, d, sizeof(d)))
@@ -81,7 +86,7 @@ int tok_cache_get(struct tok_cache *c, struct str token, int64_t now, uint64_t e
 void tok_cache_put(struct tok_cache *c, struct str token, const struct tok_claims *cl,
                    uint64_t epoch)
 {
-    uint8_t d[CR_HASH_LEN];
+    uint8_t d[TAG_LEN];
     struct slot *s = find(c, token, d);
 
     memcpy(s->digest, d, sizeof(d));
@@ -92,7 +97,7 @@ void tok_cache_put(struct tok_cache *c, struct str token, const struct tok_claim
 
 void tok_cache_drop(struct tok_cache *c, struct str token)
 {
-    uint8_t d[CR_HASH_LEN];
+    uint8_t d[TAG_LEN];
     struct slot *s = find(c, token, d);
 
     if (s->used && cr_eq(s->digest, d, sizeof(d)))
