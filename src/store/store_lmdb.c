@@ -3,18 +3,21 @@
  * The embedded store on LMDB.
  *
  * Writes: every write from every loop thread goes to one writer thread, which takes all
- * queued operations, applies each in a nested transaction of one write transaction, commits
- * once (one fsync for the whole batch: group commit) and only then posts each completion to
- * its loop. So an answer that depends on a write is sent only after the write is durable,
- * and throughput is bounded by fsyncs per second times the batch size, not by fsyncs alone
- * (one commit per write tops out near 800/s on this disk). A failing operation rolls back
- * only its nested transaction.
+ * queued operations, applies them in one write transaction, commits once (one fsync for the
+ * whole batch: group commit) and only then posts each completion to its loop. So an answer
+ * that depends on a write is sent only after the write is durable, and throughput is bounded
+ * by fsyncs per second times the batch size, not by fsyncs alone (one commit per write tops
+ * out near 800/s on this disk). Operations check before they write, so a logical failure
+ * leaves nothing behind; a backend failure aborts the batch.
+ *
+ * Not MDB_WRITEMAP: measured on this machine it saved nothing visible above the noise of
+ * the durable-refresh benchmark, and it makes data.mdb appear as large as the map size.
  *
  * Reads: run on the caller's thread in a short read-only transaction (MDB_NOTLS, so a
  * thread may hold one per call); they never wait behind the writer (MVCC).
  *
- * Durability: default LMDB flags (no NOSYNC, no NOMETASYNC): a committed transaction
- * survives kill -9 and power loss. The CLI opens the same directory; LMDB's lock file
+ * Durability: no NOSYNC, no NOMETASYNC, no MAPASYNC: a committed transaction is synced
+ * before the commit returns and survives kill -9 and power loss. The CLI opens the same directory; LMDB's lock file
  * serialises writers across processes.
  */
 #include <errno.h>
@@ -258,9 +261,13 @@ static int apply(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
         return (rc == ERR_OK && bumps(op->table)) ? bump_generation(s, txn) : rc;
     case STORE_OP_REFRESH_ISSUE: {
         struct store_family f = {0, op->rt.expires_at, 0};
+        struct store_refresh tmp;
         op->rt.state = STORE_RT_LIVE;
+        rc = get_refresh(s, txn, op->digest, &tmp);
+        if (rc != ERR_NOTFOUND)
+            return rc == ERR_OK ? ERR_CONFLICT : rc;
         rc = put_family(s, txn, op->rt.family, &f);
-        return rc ? rc : put_refresh(s, txn, op->digest, &op->rt, MDB_NOOVERWRITE);
+        return rc ? rc : put_refresh(s, txn, op->digest, &op->rt, 0);
     }
     case STORE_OP_REFRESH_ROTATE:
         return apply_rotate(s, txn, op);
@@ -286,22 +293,12 @@ static int apply(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     return ERR_INVAL;
 }
 
-/* One operation in its own nested transaction: a failure undoes only its own writes. */
-static void apply_nested(struct lmdb_store *s, MDB_txn *parent, struct store_op *op)
+/* Logical failures (conflict, not found, invalid) are found before an operation's first
+ * write, so they leave nothing behind and the batch goes on. Anything else is the backend
+ * failing mid-write: the whole batch is aborted and every operation in it fails. */
+static bool is_backend_failure(int rc)
 {
-    MDB_txn *child;
-
-    if (mdb_txn_begin(s->env, parent, 0, &child)) {
-        op->status = ERR_BACKEND;
-        return;
-    }
-    op->status = apply(s, child, op);
-    if (op->status == ERR_OK) {
-        if (mdb_txn_commit(child))
-            op->status = ERR_BACKEND;
-    } else {
-        mdb_txn_abort(child);
-    }
+    return rc == ERR_BACKEND || rc == ERR_LIMIT || rc == ERR_NOMEM || rc == ERR_IO;
 }
 
 /* ---- writer thread -------------------------------------------------------------------- */
@@ -339,16 +336,18 @@ static void *writer_main(void *arg)
 
         MDB_txn *txn;
         uint64_t t0 = clock_mono_ns();
-        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-        for (struct store_op *op = batch; op; op = op->_next) {
-            if (rc)
-                op->status = ERR_BACKEND;
-            else
-                apply_nested(s, txn, op);
+        int rc = mdb_txn_begin(s->env, NULL, 0, &txn) ? ERR_BACKEND : ERR_OK;
+        for (struct store_op *op = batch; op && !rc; op = op->_next) {
+            op->status = apply(s, txn, op);
+            if (is_backend_failure(op->status))
+                rc = op->status;
         }
-        if (rc == 0 && mdb_txn_commit(txn) != 0) {
+        if (rc == ERR_OK && mdb_txn_commit(txn) != 0) {
             rc = ERR_BACKEND;
             log_kv(LOG_ERROR, "store commit failed", LOG_END);
+        } else if (rc) {
+            mdb_txn_abort(txn);
+            log_kv(LOG_ERROR, "store batch aborted", "error", err_str(rc), LOG_END);
         }
         uint64_t took = clock_mono_ns() - t0;
         pthread_mutex_lock(&s->mu);
@@ -363,7 +362,7 @@ static void *writer_main(void *arg)
         for (struct store_op *op = batch, *next; op; op = next) {
             next = op->_next;
             if (rc)
-                op->status = ERR_BACKEND;
+                op->status = rc;
             op->_task.on_run = run_done;
             loop_post(op->_loop, &op->_task);
         }
