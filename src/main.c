@@ -65,6 +65,8 @@ static struct {
     uv_async_t exit_async;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
+    uv_timer_t maint_timer;
+    int64_t last_purge;
     int shutting_down;
 } g;
 
@@ -150,6 +152,56 @@ static void on_loop_server_stopped(struct http_server *srv)
 
 /* ---- main thread --------------------------------------------------------------------- */
 
+static void purge_noop(struct store_op *op)
+{
+    (void)op;
+}
+
+/*
+ * Maintenance, on the main thread (which otherwise only waits for signals), once a minute:
+ * scheduled key rotation and the purge of expired records. Both are synchronous store
+ * writes here; they queue behind the writer thread's batches like a CLI command would.
+ */
+static void on_maintenance(uv_timer_t *t)
+{
+    const struct cfg *c = &g.cfg;
+    int64_t now = clock_wall_s();
+
+    (void)t;
+    if (c->key_rotation_s) {
+        struct tok_ring r = {0};
+        if (tok_ring_load(&r, g.sh.store) == ERR_OK) {
+            int64_t newest = 0;
+            for (unsigned i = 0; i < r.n; i++)
+                if (r.keys[i].created_at > newest)
+                    newest = r.keys[i].created_at;
+            tok_ring_clear(&r);
+            if (now - newest >= (int64_t)c->key_rotation_s) {
+                char kid[TOK_KID_MAX + 1];
+                /* Old keys stay published for the longest lifetime a token can have. */
+                int rc = tok_keys_rotate(g.sh.store, now, c->key_publish_ahead_ms / 1000,
+                                         86400 + c->leeway_ms / 1000, kid);
+                log_kv(rc ? LOG_ERROR : LOG_INFO,
+                       rc ? "scheduled key rotation failed" : "signing key rotated on schedule",
+                       "kid", rc ? "" : kid, LOG_END);
+            }
+        }
+    }
+    if (now - g.last_purge >= (int64_t)c->purge_interval_s) {
+        struct store_op op;
+        memset(&op, 0, sizeof(op));
+        op.kind = STORE_OP_PURGE;
+        op.on_done = purge_noop;
+        op.now = now;
+        if (store_exec(g.sh.store, &op) == ERR_OK && op.purged) {
+            char n[24];
+            snprintf(n, sizeof(n), "%llu", (unsigned long long)op.purged);
+            log_kv(LOG_INFO, "purged expired records", "count", n, LOG_END);
+        }
+        g.last_purge = now;
+    }
+}
+
 static void close_main_handles(void)
 {
     uv_close((uv_handle_t *)&g.exit_async, NULL);
@@ -157,6 +209,7 @@ static void close_main_handles(void)
     uv_close((uv_handle_t *)&g.sig_int, NULL);
     uv_close((uv_handle_t *)&g.sig_hup, NULL);
     uv_close((uv_handle_t *)&g.drain_timer, NULL);
+    uv_close((uv_handle_t *)&g.maint_timer, NULL);
 }
 
 static void on_exit_async(uv_async_t *a)
@@ -184,6 +237,7 @@ static void begin_shutdown(const char *why)
     g.shutting_down = 1;
     atomic_store(&g.sh.draining, 1);
     log_kv(LOG_INFO, "draining", "signal", why, LOG_END);
+    uv_timer_stop(&g.maint_timer);
     for (unsigned i = 0; i < g.nloops; i++) {
         if (g.loops[i].failed)
             continue; /* its mailbox is closed and its loop is ending by itself */
@@ -342,6 +396,8 @@ static int serve(void)
     uv_signal_init(ml, &g.sig_int);
     uv_signal_init(ml, &g.sig_hup);
     uv_timer_init(ml, &g.drain_timer);
+    uv_timer_init(ml, &g.maint_timer);
+    g.last_purge = clock_wall_s();
     uv_signal_start(&g.sig_term, on_signal, SIGTERM);
     uv_signal_start(&g.sig_int, on_signal, SIGINT);
     uv_signal_start(&g.sig_hup, on_signal, SIGHUP);
@@ -383,6 +439,7 @@ static int serve(void)
     log_kv(LOG_INFO, "listening", "addr", addr, "threads", nl, "workers", nw, "data_dir",
            c->data_dir, "issuer", g.sh.issuer, "version", FG_VERSION, LOG_END);
 
+    uv_timer_start(&g.maint_timer, on_maintenance, 1000, 60000);
     uv_run(ml, UV_RUN_DEFAULT);
     /* The drain is over and the signal handles are closed, which restored the default
      * actions: a repeated SIGTERM now would turn a clean exit into "killed" (143). */

@@ -92,6 +92,11 @@ static const struct key keys[] = {
     {"tokens", "refresh_grace", K_DUR, F(refresh_grace_ms), 0, 300000, "10s",
      "a rotated refresh token presented again within this time gets the same successor "
      "(a lost answer, retried) instead of revoking its family"},
+    {"tokens", "key_rotation", K_DUR_S, F(key_rotation_s), 0, 365 * 86400, "0s",
+     "rotate the signing key when the newest one is this old (e.g. 30d); 0s: only by "
+     "'floodgate key rotate'"},
+    {"tokens", "purge_interval", K_DUR_S, F(purge_interval_s), 60, 86400, "10m",
+     "how often expired refresh tokens, families and revoked ids are deleted"},
     {"auth", "registration", K_BOOL, F(registration), 0, 1, "true",
      "POST /v1/users is open to anyone (false: users only from the CLI)"},
     {"auth", "password_grant", K_BOOL, F(password_grant), 0, 1, "true",

@@ -46,6 +46,8 @@ struct cfg {
     unsigned refresh_ttl_s;
     unsigned refresh_idle_ttl_s;
     unsigned refresh_grace_ms;
+    unsigned key_rotation_s; /* 0: only by hand */
+    unsigned purge_interval_s;
     /* [auth] */
     int registration;   /* bool: POST /v1/users open to anyone */
     int password_grant; /* bool: grant_type=password at /oauth2/token */

@@ -17,8 +17,8 @@
  * thread may hold one per call); they never wait behind the writer (MVCC).
  *
  * Durability: no NOSYNC, no NOMETASYNC, no MAPASYNC: a committed transaction is synced
- * before the commit returns and survives kill -9 and power loss. The CLI opens the same directory; LMDB's lock file
- * serialises writers across processes.
+ * before the commit returns and survives kill -9 and power loss. The CLI opens the same directory;
+ * LMDB's lock file serialises writers across processes.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import subprocess
+import time
 import urllib.parse
 
 from tests.integration.fgtest import BIN, ServerTest
@@ -244,7 +245,6 @@ class TestKeysAndDiscovery(OAuthTest):
         r = cli(self.srv.data, "key", "rotate", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         new_kid = json.loads(r.stdout)["kid"]
-        import time
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             keys = self.json(self.srv.request("GET", "/.well-known/jwks.json")[2])["keys"]
@@ -278,4 +278,29 @@ class TestKeysAndDiscovery(OAuthTest):
                 st2, _, _ = self.srv.request(method, p, b"" if method == "POST" else None,
                                              FORM if method == "POST" else None)
                 self.assertNotIn(st2, (404, 405), ep)
+        self.assert_clean_exit(self.srv)
+
+
+class TestScheduledRotation(OAuthTest):
+    args = ("--key-rotation", "1s", "--key-publish-ahead", "0s")
+
+    def test_key_rotates_on_schedule_and_old_tokens_stay_valid(self):
+        old = self.access_token()
+        old_kid = json.loads(base64.urlsafe_b64decode(old.split(".")[0] + "=="))["kid"]
+        deadline = time.monotonic() + 10
+        keys = []
+        while time.monotonic() < deadline:
+            keys = self.json(self.srv.request("GET", "/.well-known/jwks.json")[2])["keys"]
+            if len(keys) >= 2:
+                break
+            time.sleep(0.2)
+        self.assertGreaterEqual(len(keys), 2, "no scheduled rotation")
+        new = self.access_token()
+        new_kid = json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))["kid"]
+        self.assertNotEqual(new_kid, old_kid)  # publish-ahead 0: the new key signs at once
+        for tok in (old, new):
+            st, _, body = self.srv.request("POST", "/oauth2/introspect", form(token=tok),
+                                           basic(self.cid, self.secret))
+            self.assertTrue(self.json(body)["active"])
+        self.assertIn("rotated on schedule", self.srv.stderr())
         self.assert_clean_exit(self.srv)
