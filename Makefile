@@ -156,8 +156,10 @@ docs: $(BIN)
 	tools/gen-docs $(BIN)
 
 bench: deps
-	@$(MAKE) --no-print-directory BUILD=release
+	@$(MAKE) --no-print-directory BUILD=release all bench-tools
 	bench/http_bench.py
+	bench/tokens.py
+	build/release/bench/store_size $$(mktemp -d) 1000000
 
 clean:
 	rm -rf build

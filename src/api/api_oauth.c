@@ -38,6 +38,7 @@ int api_ctx_start(struct api_ctx *ctx)
     ctx->ring_checked = clock_wall_s();
     ctx->cache = tok_cache_new(ctx->sh->cfg->verify_cache);
     ctx->clients = auth_client_cache_new(256);
+    ctx->generation = store_generation(ctx->sh->store);
     return tok_ring_load(&ctx->ring, ctx->sh->store);
 }
 
@@ -50,12 +51,14 @@ void api_ctx_stop(struct api_ctx *ctx)
     ctx->clients = NULL;
 }
 
-/* The thread's key ring, reloaded (at most once a second) when the store changed. */
+/* The thread's key ring, reloaded (at most once a second) when the store changed. The same
+ * once-a-second sample of the store generation validates the client cache. */
 const struct tok_ring *api__ring(struct api_ctx *ctx, int64_t now)
 {
     if (now != ctx->ring_checked) {
         ctx->ring_checked = now;
-        if (store_generation(ctx->sh->store) != ctx->ring.generation) {
+        ctx->generation = store_generation(ctx->sh->store);
+        if (ctx->generation != ctx->ring.generation) {
             struct tok_ring fresh = {0};
             if (tok_ring_load(&fresh, ctx->sh->store) == ERR_OK) {
                 tok_ring_clear(&ctx->ring);
@@ -179,7 +182,9 @@ int api__client_auth(struct http_request *r, const struct http_form *f, struct a
             return ERR_INVAL;
     }
     auth_secret_digest(ctx->sh->secret_key, secret.p ? secret.p : "", secret.len, digest);
-    int rc = id.len ? auth_client_cache_get(ctx->clients, ctx->sh->store, id.p, id.len, c)
+    api__ring(ctx, clock_wall_s()); /* refreshes ctx->generation once a second */
+    int rc = id.len ? auth_client_cache_get(ctx->clients, ctx->sh->store, ctx->generation, id.p,
+                                            id.len, c)
                     : ERR_NOTFOUND;
     if (rc == ERR_BACKEND || rc == ERR_NOMEM) {
         api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");

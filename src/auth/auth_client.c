@@ -335,12 +335,11 @@ static unsigned slot_of(const char *id, size_t n, unsigned slots)
     return h % slots;
 }
 
-int auth_client_cache_get(struct auth_client_cache *cc, struct store *st, const char *id,
-                          size_t idlen, struct auth_client *c)
+int auth_client_cache_get(struct auth_client_cache *cc, struct store *st, uint64_t gen,
+                          const char *id, size_t idlen, struct auth_client *c)
 {
     if (idlen == 0 || idlen > AUTH_CLIENT_ID_MAX)
         return ERR_NOTFOUND;
-    uint64_t gen = store_generation(st);
     struct cc_slot *s = &cc->slots[slot_of(id, idlen, cc->n)];
     if (s->generation == gen && gen && strlen(s->c.id) == idlen &&
         memcmp(s->c.id, id, idlen) == 0) {

@@ -73,16 +73,17 @@ int auth_client_get(struct store *st, const char *id, size_t idlen, struct auth_
 
 /*
  * Per-thread cache of client records (one owner thread; no lock): a token endpoint or
- * introspection call then costs no JSON parse. An entry is trusted only while the store's
- * generation (bumped by every change to clients) is the one it was read at, so a deleted
- * client or rotated secret stops working at once. Fixed size, direct-mapped.
+ * introspection call then costs no store read and no JSON parse. An entry is trusted only
+ * while the store generation the caller passes (bumped by every change to clients; the
+ * server samples it once a second) is the one it was read at, so a deleted client or a
+ * rotated secret stops working within a second. Fixed size, direct-mapped.
  */
 struct auth_client_cache;
 struct auth_client_cache *auth_client_cache_new(unsigned slots);
 void auth_client_cache_free(struct auth_client_cache *cc);
-/* Like auth_client_get, through the cache. */
-int auth_client_cache_get(struct auth_client_cache *cc, struct store *st, const char *id,
-                          size_t idlen, struct auth_client *c);
+/* Like auth_client_get, through the cache, at store generation `gen`. */
+int auth_client_cache_get(struct auth_client_cache *cc, struct store *st, uint64_t gen,
+                          const char *id, size_t idlen, struct auth_client *c);
 
 /* Loads the server key from `path`, creating it (0600, 32 random bytes) if missing. */
 int auth_key_load(const char *path, uint8_t key[CR_HASH_KEY_LEN], char *err, size_t cap);

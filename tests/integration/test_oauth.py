@@ -41,6 +41,18 @@ class OAuthTest(ServerTest):
         c = json.loads(r.stdout)
         self.cid, self.secret = c["client_id"], c["client_secret"]
 
+    def eventually_status(self, want, seconds=3.0):
+        """The token endpoint's status once it is `want`, or the last one after `seconds`.
+        Every connection is new, so each of the loop threads gets asked."""
+        deadline = time.monotonic() + seconds
+        st = None
+        while time.monotonic() < deadline:
+            st = self.token()[0]
+            if st == want:
+                return st
+            time.sleep(0.1)
+        return st
+
     def token(self, **params):
         params.setdefault("grant_type", "client_credentials")
         return self.srv.request("POST", "/oauth2/token", form(**params),
@@ -128,14 +140,15 @@ class TestClientCredentials(OAuthTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         new = json.loads(r.stdout)["client_secret"]
         self.assertNotEqual(new, self.secret)
-        self.assertEqual(self.token()[0], 401)  # the old secret is dead at once
+        # a running server sees CLI changes within a second (its threads sample the store)
+        self.assertEqual(self.eventually_status(401), 401)  # the old secret is dead
         self.secret = new
         self.assertEqual(self.token()[0], 200)
         r = cli(self.srv.data, "client", "list", "--json")
         self.assertIn(self.cid, [c["client_id"] for c in json.loads(r.stdout)])
         self.assertNotIn("secret", r.stdout)
         self.assertEqual(cli(self.srv.data, "client", "delete", self.cid).returncode, 0)
-        self.assertEqual(self.token()[0], 401)
+        self.assertEqual(self.eventually_status(401), 401)
         self.assertEqual(cli(self.srv.data, "client", "delete", self.cid).returncode, 1)
         self.assert_clean_exit(self.srv)
 
