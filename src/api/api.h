@@ -47,7 +47,7 @@ struct api_ctx {
     struct met_shard *met;
     struct tok_ring ring; /* this thread's copy of the signing keys */
     int64_t ring_checked; /* second of the last generation check */
-    uint64_t generation; /* store generation sampled at ring_checked */
+    uint64_t generation;  /* store generation sampled at ring_checked */
     struct tok_cache *cache;
     struct auth_client_cache *clients;
 };
