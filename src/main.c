@@ -48,8 +48,11 @@ struct worker_loop {
     struct loop lp;
     struct loop_task drain_task;
     struct http_server *srv;
+    struct http_server *admin; /* NULL without an admin API */
     struct api_ctx ctx;
     int fd;
+    int afd;     /* admin listener, -1 if none */
+    int running; /* servers not yet stopped */
     int failed;
 };
 
@@ -57,6 +60,7 @@ static struct {
     struct cfg cfg;
     struct api_shared sh;
     struct http_server_opts opts;
+    const struct http_router *admin_rt;
     _Atomic unsigned open_conns;
     struct worker_loop *loops;
     unsigned nloops;
@@ -112,6 +116,8 @@ static void on_drain_task(struct loop_task *t)
         (struct worker_loop *)(void *)((char *)t - offsetof(struct worker_loop, drain_task));
     if (w->srv)
         http_server_drain(w->srv);
+    if (w->admin)
+        http_server_drain(w->admin);
 }
 
 static void on_loop_server_stopped(struct http_server *srv);
@@ -119,19 +125,30 @@ static void on_loop_server_stopped(struct http_server *srv);
 static void *loop_main(void *arg)
 {
     struct worker_loop *w = arg;
+    int fd = w->fd, afd = w->afd;
 
-    int fd = w->fd;
-
-    w->fd = -1; /* the server owns it now, or closed it */
+    w->fd = w->afd = -1; /* the servers own them now, or they are closed here */
     if (api_ctx_start(&w->ctx)) {
         log_kv(LOG_ERROR, "cannot load signing keys", LOG_END);
         close(fd);
+        if (afd >= 0)
+            close(afd);
         w->failed = 1;
         loop_close_mailbox(&w->lp);
     } else if (http_server_start(&w->lp, fd, &g.opts, g.sh.rt, w->ctx.met, &w->ctx,
                                  on_loop_server_stopped, &w->srv)) {
+        if (afd >= 0)
+            close(afd);
         w->failed = 1;
         loop_close_mailbox(&w->lp);
+    } else {
+        w->running = 1;
+        /* The admin API: same loop, same per-thread context, its own routes. */
+        if (afd >= 0 && http_server_start(&w->lp, afd, &g.opts, g.admin_rt, w->ctx.met, &w->ctx,
+                                          on_loop_server_stopped, &w->admin) == ERR_OK)
+            w->running = 2;
+        else if (afd >= 0)
+            w->failed = 1; /* start-up failure: main drains the server that did start */
     }
     sem_post(&g.started);
     uv_run(&w->lp.uv, UV_RUN_DEFAULT);
@@ -144,10 +161,13 @@ static void *loop_main(void *arg)
 
 static void on_loop_server_stopped(struct http_server *srv)
 {
-    /* Called on the loop's thread; find our loop by the server. */
-    for (unsigned i = 0; i < g.nloops; i++)
-        if (g.loops[i].srv == srv)
-            loop_close_mailbox(&g.loops[i].lp);
+    /* Called on the loop's thread; find our loop by the server. The loop ends when its last
+     * server has stopped. */
+    for (unsigned i = 0; i < g.nloops; i++) {
+        struct worker_loop *w = &g.loops[i];
+        if ((w->srv == srv || w->admin == srv) && --w->running == 0)
+            loop_close_mailbox(&w->lp);
+    }
 }
 
 /* ---- main thread --------------------------------------------------------------------- */
@@ -239,8 +259,8 @@ static void begin_shutdown(const char *why)
     log_kv(LOG_INFO, "draining", "signal", why, LOG_END);
     uv_timer_stop(&g.maint_timer);
     for (unsigned i = 0; i < g.nloops; i++) {
-        if (g.loops[i].failed)
-            continue; /* its mailbox is closed and its loop is ending by itself */
+        if (!g.loops[i].running)
+            continue; /* no server started: its mailbox is closed, its loop ends by itself */
         g.loops[i].drain_task.on_run = on_drain_task;
         loop_post(&g.loops[i].lp, &g.loops[i].drain_task);
     }
@@ -292,6 +312,7 @@ static int serve(void)
     struct store *store = NULL;
     uint8_t *secret_key = NULL;
     struct auth_denylist *denylist = NULL;
+    struct http_router *admin_rt = NULL;
     int rc = 1;
 
     if (log_open(c->log_file, c->log_level)) {
@@ -345,7 +366,7 @@ static int serve(void)
     cfg_split_hostport(c->listen, host, sizeof(host), &port);
     g.loops = xcalloc(g.nloops, sizeof(*g.loops));
     for (unsigned i = 0; i < g.nloops; i++)
-        g.loops[i].fd = -1;
+        g.loops[i].fd = g.loops[i].afd = -1;
     for (unsigned i = 0; i < g.nloops; i++) {
         int lerr = http_listen_open(host, i == 0 ? port : bound, &g.loops[i].fd, &bound);
         if (lerr) {
@@ -353,6 +374,25 @@ static int serve(void)
                    lerr == ERR_INVAL ? "unknown host" : strerror(errno), LOG_END);
             goto out;
         }
+    }
+    char ahost[256], aaddr[300] = "";
+    unsigned aport, abound = 0;
+    if (c->admin_token[0]) {
+        cfg_split_hostport(c->admin_listen, ahost, sizeof(ahost), &aport);
+        for (unsigned i = 0; i < g.nloops; i++) {
+            int lerr = http_listen_open(ahost, i == 0 ? aport : abound, &g.loops[i].afd, &abound);
+            if (lerr) {
+                log_kv(LOG_ERROR, "cannot listen for the admin API", "admin_listen",
+                       c->admin_listen, "error",
+                       lerr == ERR_INVAL ? "unknown host" : strerror(errno), LOG_END);
+                goto out;
+            }
+        }
+        snprintf(aaddr, sizeof(aaddr), strchr(ahost, ':') ? "[%s]:%u" : "%s:%u", ahost, abound);
+        admin_rt = api_admin_router_new();
+        if (!admin_rt)
+            goto out;
+        g.admin_rt = admin_rt;
     }
     if (pool_new(nworkers, c->worker_queue, c->worker_nice, &pool)) {
         log_kv(LOG_ERROR, "cannot start worker threads", LOG_END);
@@ -438,6 +478,8 @@ static int serve(void)
     snprintf(nw, sizeof(nw), "%u", nworkers);
     log_kv(LOG_INFO, "listening", "addr", addr, "threads", nl, "workers", nw, "data_dir",
            c->data_dir, "issuer", g.sh.issuer, "version", FG_VERSION, LOG_END);
+    if (aaddr[0])
+        log_kv(LOG_INFO, "admin API listening", "addr", aaddr, LOG_END);
 
     uv_timer_start(&g.maint_timer, on_maintenance, 1000, 60000);
     uv_run(ml, UV_RUN_DEFAULT);
@@ -455,8 +497,11 @@ out:
     for (unsigned i = 0; g.loops && i < g.nloops; i++) {
         if (g.loops[i].lp.thread) {
             http_server_free(g.loops[i].srv);
+            http_server_free(g.loops[i].admin);
             loop_fini(&g.loops[i].lp);
         }
+        if (g.loops[i].afd >= 0)
+            close(g.loops[i].afd);
     }
     if (g.nloops && g.loops && g.loops[0].lp.thread)
         uv_loop_close(uv_default_loop());
@@ -468,6 +513,7 @@ out:
     sodium_free(secret_key);
     auth_denylist_free(denylist);
     http_router_free(rt);
+    http_router_free(admin_rt);
     mem_free(g.loops);
     log_close();
     return rc;

@@ -42,19 +42,43 @@ static const struct route_def routes[] = {
 #endif
 };
 
-struct http_router *api_router_new(void)
+static const struct route_def admin_routes[] = {
+    {HTTP_M(HTTP_GET), "/healthz", api_healthz},
+    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/admin/users", api_admin_users},
+    {HTTP_M(HTTP_PUT), "/admin/users/{name}/password", api_admin_user_password},
+    {HTTP_M(HTTP_POST), "/admin/users/{name}/disable", api_admin_user_disable},
+    {HTTP_M(HTTP_POST), "/admin/users/{name}/enable", api_admin_user_enable},
+    {HTTP_M(HTTP_DELETE), "/admin/users/{name}", api_admin_user_delete},
+    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/admin/clients", api_admin_clients},
+    {HTTP_M(HTTP_POST), "/admin/clients/{id}/secret", api_admin_client_secret},
+    {HTTP_M(HTTP_DELETE), "/admin/clients/{id}", api_admin_client_delete},
+    {HTTP_M(HTTP_GET), "/admin/keys", api_admin_keys},
+    {HTTP_M(HTTP_POST), "/admin/keys/rotate", api_admin_keys},
+};
+
+static struct http_router *build(const struct route_def *defs, size_t n)
 {
     struct http_router *rt = http_router_new();
 
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        int rc = http_router_add(rt, routes[i].methods, routes[i].pattern, routes[i].fn);
+    for (size_t i = 0; i < n; i++) {
+        int rc = http_router_add(rt, defs[i].methods, defs[i].pattern, defs[i].fn);
         if (rc < 0) {
-            log_msg(LOG_ERROR, "route %s: %s", routes[i].pattern, err_str(rc));
+            log_msg(LOG_ERROR, "route %s: %s", defs[i].pattern, err_str(rc));
             http_router_free(rt);
             return NULL;
         }
     }
     return rt;
+}
+
+struct http_router *api_router_new(void)
+{
+    return build(routes, sizeof(routes) / sizeof(routes[0]));
+}
+
+struct http_router *api_admin_router_new(void)
+{
+    return build(admin_routes, sizeof(admin_routes) / sizeof(admin_routes[0]));
 }
 
 int api_submit(struct http_request *r, struct pool_job *j)

@@ -60,8 +60,9 @@ void api_ctx_stop(struct api_ctx *ctx);
 int api_cli_main(const struct cfg *c, int argc, char **argv);
 int api_cli_is_command(const char *word);
 
-/* Builds the route table. Main thread. */
+/* Builds the route table (public API) and the admin route table. Main thread. */
 struct http_router *api_router_new(void);
+struct http_router *api_admin_router_new(void);
 
 /* Queues `j` on the worker pool for request `r`. On a full queue answers 503 with an honest
  * Retry-After and returns ERR_LIMIT (the job's callbacks never run); otherwise returns
@@ -78,6 +79,15 @@ int api_token(struct http_request *r);
 int api_introspect(struct http_request *r);
 int api_revoke(struct http_request *r);
 int api_verify(struct http_request *r);
+int api_admin_users(struct http_request *r);
+int api_admin_user_password(struct http_request *r);
+int api_admin_user_disable(struct http_request *r);
+int api_admin_user_enable(struct http_request *r);
+int api_admin_user_delete(struct http_request *r);
+int api_admin_clients(struct http_request *r);
+int api_admin_client_secret(struct http_request *r);
+int api_admin_client_delete(struct http_request *r);
+int api_admin_keys(struct http_request *r);
 #ifdef FG_TESTING
 int api_test_work(struct http_request *r);
 int api_test_echo(struct http_request *r);

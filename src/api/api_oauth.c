@@ -183,9 +183,13 @@ int api__client_auth(struct http_request *r, const struct http_form *f, struct a
     }
     auth_secret_digest(ctx->sh->secret_key, secret.p ? secret.p : "", secret.len, digest);
     api__ring(ctx, clock_wall_s()); /* refreshes ctx->generation once a second */
-    int rc = id.len ? auth_client_cache_get(ctx->clients, ctx->sh->store, ctx->generation, id.p,
-                                            id.len, c)
+    int rc = id.len ? auth_client_cache_get(ctx->clients, ctx->sh->store, ctx->generation, false,
+                                            id.p, id.len, c)
                     : ERR_NOTFOUND;
+    /* A cached record may predate a secret rotation: before refusing, read it afresh. */
+    if (rc == ERR_OK && secret.len && !cr_eq(digest, c->secret_digest, CR_HASH_LEN))
+        rc = auth_client_cache_get(ctx->clients, ctx->sh->store, ctx->generation, true, id.p,
+                                   id.len, c);
     if (rc == ERR_BACKEND || rc == ERR_NOMEM) {
         api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
         return ERR_BACKEND;

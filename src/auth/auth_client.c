@@ -335,13 +335,13 @@ static unsigned slot_of(const char *id, size_t n, unsigned slots)
     return h % slots;
 }
 
-int auth_client_cache_get(struct auth_client_cache *cc, struct store *st, uint64_t gen,
+int auth_client_cache_get(struct auth_client_cache *cc, struct store *st, uint64_t gen, bool fresh,
                           const char *id, size_t idlen, struct auth_client *c)
 {
     if (idlen == 0 || idlen > AUTH_CLIENT_ID_MAX)
         return ERR_NOTFOUND;
     struct cc_slot *s = &cc->slots[slot_of(id, idlen, cc->n)];
-    if (s->generation == gen && gen && strlen(s->c.id) == idlen &&
+    if (!fresh && s->generation == gen && gen && strlen(s->c.id) == idlen &&
         memcmp(s->c.id, id, idlen) == 0) {
         *c = s->c;
         return ERR_OK;
@@ -350,6 +350,8 @@ int auth_client_cache_get(struct auth_client_cache *cc, struct store *st, uint64
     if (rc == ERR_OK) {
         s->c = *c;
         s->generation = gen;
+    } else if (rc == ERR_NOTFOUND) {
+        s->generation = 0; /* deleted: drop a stale copy */
     }
     return rc;
 }

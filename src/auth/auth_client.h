@@ -81,8 +81,10 @@ int auth_client_get(struct store *st, const char *id, size_t idlen, struct auth_
 struct auth_client_cache;
 struct auth_client_cache *auth_client_cache_new(unsigned slots);
 void auth_client_cache_free(struct auth_client_cache *cc);
-/* Like auth_client_get, through the cache, at store generation `gen`. */
-int auth_client_cache_get(struct auth_client_cache *cc, struct store *st, uint64_t gen,
+/* Like auth_client_get, through the cache, at store generation `gen`. With `fresh`, the
+ * store is read even on a hit (and the cache updated): for a secret that did not match a
+ * cached record, which may predate a rotation. */
+int auth_client_cache_get(struct auth_client_cache *cc, struct store *st, uint64_t gen, bool fresh,
                           const char *id, size_t idlen, struct auth_client *c);
 
 /* Loads the server key from `path`, creating it (0600, 32 random bytes) if missing. */

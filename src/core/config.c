@@ -109,6 +109,11 @@ static const struct key keys[] = {
      "file of forbidden passwords, one per line (NIST SP 800-63B); empty for none"},
     {"auth", "first_party_client", K_STR, F(first_party_client), 0, 0, "first-party",
      "the client_id of tokens issued by the JSON login API (/v1/auth/*)"},
+    {"admin", "admin_listen", K_STR, F(admin_listen), 0, 0, "127.0.0.1:8081",
+     "address of the admin API (/admin/...); loopback by default; port 0 picks one (logged)"},
+    {"admin", "admin_token", K_STR, F(admin_token), 0, 0, "",
+     "bearer token the admin API requires (at least 32 characters); empty: no admin API. "
+     "Prefer FLOODGATE_ADMIN_TOKEN or the config file to a flag, which ps can show"},
     {"log", "log_level", K_LEVEL, F(log_level), 0, 0, "info", "debug, info, warn, error or off"},
     {"log", "log_file", K_STR, F(log_file), 0, 0, "-",
      "JSON-lines log file, - for stderr; reopened on SIGHUP"},
@@ -450,6 +455,14 @@ int cfg_validate(const struct cfg *c, struct cfg_error *e)
     }
     if (c->max_url_bytes > c->max_header_bytes) {
         set_err(e, "max_url_bytes", "must not exceed max_header_bytes");
+        return ERR_INVAL;
+    }
+    if (c->admin_token[0] && strlen(c->admin_token) < 32) {
+        set_err(e, "admin_token", "must be at least 32 characters (use e.g. openssl rand -hex 32)");
+        return ERR_INVAL;
+    }
+    if (c->admin_token[0] && cfg_split_hostport(c->admin_listen, host, sizeof(host), &port)) {
+        set_err(e, "admin_listen", "'%s' is not HOST:PORT or [V6]:PORT", c->admin_listen);
         return ERR_INVAL;
     }
     if (!c->data_dir[0]) {

@@ -56,6 +56,9 @@ struct cfg {
     unsigned argon2_lanes;
     char password_denylist[CFG_STR_MAX];
     char first_party_client[CFG_STR_MAX];
+    /* [admin] */
+    char admin_listen[CFG_STR_MAX];
+    char admin_token[CFG_STR_MAX];
     /* [log] */
     int log_level;
     char log_file[CFG_STR_MAX];

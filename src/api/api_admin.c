@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The admin API, served on its own listener (admin_listen, loopback by default) and only
+ * when admin_token is set. Every request needs `Authorization: Bearer <admin_token>`,
+ * compared in constant time over digests (so neither content nor length leaks).
+ *
+ *   GET    /admin/users                     list (never a hash)
+ *   POST   /admin/users                     {"username", "password"} or {"username", "hash"}
+ *   PUT    /admin/users/{name}/password     {"password"}
+ *   POST   /admin/users/{name}/disable      also /enable
+ *   DELETE /admin/users/{name}
+ *   GET    /admin/clients                   list (never a secret)
+ *   POST   /admin/clients                   {"name", "grants", "scopes", "audiences",
+ *                                            "access_ttl"} -> client_id and client_secret (once)
+ *   POST   /admin/clients/{id}/secret       a new secret (once)
+ *   DELETE /admin/clients/{id}
+ *   GET    /admin/keys                      signing keys (public parts and times)
+ *   POST   /admin/keys/rotate
+ *
+ * Writes and password hashing run on the worker pool through the same functions the CLI
+ * uses, so a loop thread never waits for an fsync; lists are read on the loop thread.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <http_parser.h>
+#include <sodium.h>
+
+#include "api/api.h"
+#include "api/api_int.h"
+#include "auth/auth_client.h"
+#include "auth/auth_password.h"
+#include "auth/auth_user.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "http/http.h"
+#include "loop/pool.h"
+#include "store/store.h"
+#include "token/tok_keys.h"
+
+enum admin_op {
+    A_USER_ADD,
+    A_USER_IMPORT,
+    A_USER_PASSWD,
+    A_USER_DISABLE,
+    A_USER_ENABLE,
+    A_USER_DELETE,
+    A_CLIENT_ADD,
+    A_CLIENT_SECRET,
+    A_CLIENT_DELETE,
+    A_KEY_ROTATE,
+};
+
+struct admin_job {
+    struct pool_job pj; /* first */
+    struct http_request *r;
+    struct api_shared *sh;
+    enum admin_op op;
+    char name[AUTH_USERNAME_MAX + 1]; /* user name or client id */
+    struct str secret;                /* password or imported hash (arena) */
+    struct auth_client client;
+    int rc;
+    unsigned status;
+    char out[1024];
+};
+
+/* Security-sensitive: the token check. Digests first, so the compare is fixed-length. */
+static bool authorized(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    const char *want = ctx->sh->cfg->admin_token;
+    struct str authz = http_header(r, "authorization");
+    uint8_t a[32], b[32];
+
+    if (!want[0] || authz.len < 8 || !str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer ")))
+        return false;
+    crypto_generichash(a, sizeof(a), (const uint8_t *)authz.p + 7, authz.len - 7, NULL, 0);
+    crypto_generichash(b, sizeof(b), (const uint8_t *)want, strlen(want), NULL, 0);
+    return cr_eq(a, b, sizeof(a));
+}
+
+static bool deny(struct http_request *r)
+{
+    if (authorized(r))
+        return false;
+    http_add_header(r, "WWW-Authenticate", "Bearer realm=\"floodgate-admin\"");
+    http_respond_error(r, 401, "unauthorized", "admin token required");
+    log_kv(LOG_WARN, "admin request refused", LOG_END);
+    return true;
+}
+
+static void noop(struct store_op *op)
+{
+    (void)op;
+}
+
+static int exec(struct store *st, enum store_op_kind kind, enum store_table t, const char *key,
+                const void *val, size_t n)
+{
+    struct store_op op;
+
+    memset(&op, 0, sizeof(op));
+    op.kind = kind;
+    op.on_done = noop;
+    op.table = t;
+    op.key_len = strlen(key);
+    memcpy(op.key, key, op.key_len);
+    op.value = val;
+    op.value_len = n;
+    return store_exec(st, &op);
+}
+
+static int put_user(struct store *st, const struct auth_user *u, enum store_op_kind kind)
+{
+    struct buf b;
+    buf_init(&b, 8192);
+    int rc = auth_user_encode(u, &b);
+    if (!rc)
+        rc = exec(st, kind, STORE_T_USERS, u->name, b.p, b.len);
+    buf_fini(&b);
+    return rc;
+}
+
+/* On a worker: may block on hashing and on the store's write lock. */
+static void admin_work(struct pool_job *pj)
+{
+    struct admin_job *j = (struct admin_job *)(void *)pj;
+    const struct cfg *c = j->sh->cfg;
+    struct auth_pw_params pp = {c->argon2_memory_kib, c->argon2_passes, c->argon2_lanes};
+    struct store *st = j->sh->store;
+    int64_t now = clock_wall_s();
+    struct auth_user u;
+    char phc[AUTH_PHC_MAX], secret[AUTH_SECRET_LEN + 1];
+
+    j->status = 200;
+    switch (j->op) {
+    case A_USER_ADD:
+    case A_USER_PASSWD:
+        j->rc = auth_pw_hash(&pp, j->secret.p, j->secret.len, phc, sizeof(phc));
+        cr_wipe((void *)(uintptr_t)j->secret.p, j->secret.len);
+        if (j->rc)
+            break;
+        if (j->op == A_USER_ADD) {
+            auth_user_init(&u, j->name, phc, now);
+            j->rc = put_user(st, &u, STORE_OP_PUT_NEW);
+            j->status = 201;
+            snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"id\":\"%s\"}", u.name, u.id);
+        } else if ((j->rc = auth_user_get(st, j->name, &u)) == ERR_OK) {
+            snprintf(u.phc, sizeof(u.phc), "%s", phc);
+            u.password_changed_at = now;
+            j->rc = put_user(st, &u, STORE_OP_REPLACE);
+            snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"password\":\"changed\"}",
+                     u.name);
+        }
+        break;
+    case A_USER_IMPORT: {
+        bool ok, rehash;
+        if (auth_pw_verify(j->secret.p, "", 0, &pp, &ok, &rehash) == ERR_INVAL) {
+            j->rc = ERR_INVAL;
+            break;
+        }
+        auth_user_init(&u, j->name, j->secret.p, now);
+        j->rc = put_user(st, &u, STORE_OP_PUT_NEW);
+        j->status = 201;
+        snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"id\":\"%s\"}", u.name, u.id);
+        break;
+    }
+    case A_USER_DISABLE:
+    case A_USER_ENABLE:
+        if ((j->rc = auth_user_get(st, j->name, &u)) == ERR_OK) {
+            u.disabled = j->op == A_USER_DISABLE;
+            j->rc = put_user(st, &u, STORE_OP_REPLACE);
+            snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"disabled\":%s}", u.name,
+                     u.disabled ? "true" : "false");
+        }
+        break;
+    case A_USER_DELETE:
+        j->rc = exec(st, STORE_OP_DELETE, STORE_T_USERS, j->name, NULL, 0);
+        snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
+        break;
+    case A_CLIENT_ADD:
+        j->rc = auth_client_create(st, j->sh->secret_key, &j->client, now, secret);
+        j->status = 201;
+        snprintf(j->out, sizeof(j->out), "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}",
+                 j->client.id, secret);
+        cr_wipe(secret, sizeof(secret));
+        break;
+    case A_CLIENT_SECRET:
+        j->rc = auth_client_rotate_secret(st, j->sh->secret_key, j->name, secret);
+        snprintf(j->out, sizeof(j->out), "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}", j->name,
+                 secret);
+        cr_wipe(secret, sizeof(secret));
+        break;
+    case A_CLIENT_DELETE:
+        j->rc = exec(st, STORE_OP_DELETE, STORE_T_CLIENTS, j->name, NULL, 0);
+        snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
+        break;
+    case A_KEY_ROTATE: {
+        char kid[TOK_KID_MAX + 1];
+        int64_t ahead = c->key_publish_ahead_ms / 1000;
+        j->rc = tok_keys_rotate(st, now, ahead, 86400 + c->leeway_ms / 1000, kid);
+        snprintf(j->out, sizeof(j->out), "{\"kid\":\"%s\",\"active_from\":%lld}", kid,
+                 (long long)(now + ahead));
+        break;
+    }
+    }
+}
+
+static void admin_done(struct pool_job *pj)
+{
+    struct admin_job *j = (struct admin_job *)(void *)pj;
+    struct http_request *r = j->r;
+
+    if (pj->cancelled) {
+        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        return;
+    }
+    switch (j->rc) {
+    case ERR_OK:
+        http_add_header(r, "Cache-Control", "no-store");
+        http_respond_json(r, j->status, j->out);
+        break;
+    case ERR_NOTFOUND:
+        http_respond_error(r, 404, "not_found", NULL);
+        break;
+    case ERR_CONFLICT:
+        http_respond_error(r, 409, "conflict", "already exists");
+        break;
+    case ERR_INVAL:
+        http_respond_error(r, 400, "invalid_request", "not a supported hash");
+        break;
+    default:
+        http_respond_error(r, 503, "temporarily_unavailable", err_str(j->rc));
+    }
+    cr_wipe(j->out, sizeof(j->out));
+}
+
+static struct admin_job *new_job(struct http_request *r, enum admin_op op)
+{
+    struct api_ctx *ctx = r->app;
+    struct admin_job *j = arena_alloc(r->arena, sizeof(*j));
+    if (j) {
+        memset(j, 0, sizeof(*j));
+        j->r = r;
+        j->sh = ctx->sh;
+        j->op = op;
+        j->pj.on_work = admin_work;
+        j->pj.on_done = admin_done;
+    } else {
+        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+    }
+    return j;
+}
+
+static int submit(struct http_request *r, struct admin_job *j)
+{
+    return api_submit(r, &j->pj) ? HTTP_DONE : HTTP_ASYNC;
+}
+
+/* The {name} parameter, percent-decoded and normalised as a username. */
+static int user_param(struct http_request *r, char out[AUTH_USERNAME_MAX + 1])
+{
+    char raw[AUTH_USERNAME_MAX * 3 + 1];
+    size_t n;
+
+    if (r->nparams < 1 || r->params[0].len > sizeof(raw) - 1 ||
+        http_pct_decode(r->params[0], 0, raw, &n) ||
+        auth_username_normalize((struct str){raw, n}, out)) {
+        http_respond_error(r, 400, "invalid_username", NULL);
+        return ERR_INVAL;
+    }
+    return ERR_OK;
+}
+
+static struct str jstr(struct http_request *r, json_t *o, const char *name)
+{
+    json_t *v = json_object_get(o, name);
+    if (!json_is_string(v))
+        return STR_NULL;
+    char *p = arena_strndup(r->arena, json_string_value(v), json_string_length(v));
+    return p ? (struct str){p, json_string_length(v)} : STR_NULL;
+}
+
+/* ---- users ----------------------------------------------------------------------------- */
+
+struct list_ctx {
+    struct buf *b;
+    int n;
+    int users;
+};
+
+static int on_item(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct list_ctx *l = ctx;
+    int rc;
+
+    if (l->users) {
+        struct auth_user u;
+        if (auth_user_decode(key, klen, val, vlen, &u))
+            return ERR_OK;
+        rc = buf_printf(l->b,
+                        "%s{\"username\":\"%s\",\"id\":\"%s\",\"disabled\":%s,"
+                        "\"created\":%lld}",
+                        l->n ? "," : "", u.name, u.id, u.disabled ? "true" : "false",
+                        (long long)u.created_at);
+    } else {
+        struct auth_client c;
+        struct buf g;
+        if (auth_client_decode(key, klen, val, vlen, &c))
+            return ERR_OK;
+        buf_init(&g, 256);
+        auth_grants_json(c.grants, &g);
+        rc = buf_printf(l->b, "%s{\"client_id\":\"%s\",\"name\":\"", l->n ? "," : "", c.id);
+        if (!rc)
+            rc = buf_json_escape(l->b, c.name, strlen(c.name));
+        if (!rc)
+            rc = buf_printf(l->b,
+                            "\",\"grants\":%.*s,\"scope\":\"%s\",\"audience\":\"%s\","
+                            "\"access_ttl\":%lld,\"created\":%lld}",
+                            (int)g.len, g.p, c.scopes, c.audiences, (long long)c.access_ttl,
+                            (long long)c.created_at);
+        buf_fini(&g);
+    }
+    l->n++;
+    return rc;
+}
+
+static int list(struct http_request *r, enum store_table t)
+{
+    struct api_ctx *ctx = r->app;
+    struct buf b;
+    struct list_ctx l = {&b, 0, t == STORE_T_USERS};
+
+    buf_init(&b, 8u << 20);
+    int rc = buf_puts(&b, "[");
+    if (!rc)
+        rc = store_each(ctx->sh->store, t, on_item, &l);
+    if (!rc)
+        rc = buf_puts(&b, "]");
+    if (rc)
+        http_respond_error(r, rc == ERR_LIMIT ? 507 : 503, "temporarily_unavailable", err_str(rc));
+    else
+        http_respond(r, 200, "application/json", b.p, b.len);
+    buf_fini(&b);
+    return HTTP_DONE;
+}
+
+int api_admin_users(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    json_t *o;
+    const char *why;
+
+    if (deny(r))
+        return HTTP_DONE;
+    if (r->method == HTTP_GET)
+        return list(r, STORE_T_USERS);
+    if (api__read_json(r, &o))
+        return HTTP_DONE;
+    struct str user = jstr(r, o, "username"), pw = jstr(r, o, "password"),
+               hash = jstr(r, o, "hash");
+    json_decref(o);
+    struct admin_job *j = new_job(r, hash.p ? A_USER_IMPORT : A_USER_ADD);
+    if (!j)
+        return HTTP_DONE;
+    if (!user.p || !(pw.p || hash.p) || (pw.p && hash.p) ||
+        auth_username_normalize(user, j->name)) {
+        http_respond_error(r, 400, "invalid_request",
+                           "username and one of password or hash are required");
+        return HTTP_DONE;
+    }
+    if (pw.p && auth_password_policy(pw, ctx->sh->denylist, &why)) {
+        http_respond_error(r, 400, "invalid_password", why);
+        return HTTP_DONE;
+    }
+    if (hash.p && hash.len >= AUTH_PHC_MAX) {
+        http_respond_error(r, 400, "invalid_request", "hash too long");
+        return HTTP_DONE;
+    }
+    j->secret = pw.p ? pw : hash;
+    return submit(r, j);
+}
+
+static int user_action(struct http_request *r, enum admin_op op)
+{
+    struct api_ctx *ctx = r->app;
+    const char *why;
+
+    if (deny(r))
+        return HTTP_DONE;
+    struct admin_job *j = new_job(r, op);
+    if (!j || user_param(r, j->name))
+        return HTTP_DONE;
+    if (op == A_USER_PASSWD) {
+        json_t *o;
+        if (api__read_json(r, &o))
+            return HTTP_DONE;
+        j->secret = jstr(r, o, "password");
+        json_decref(o);
+        if (!j->secret.p || auth_password_policy(j->secret, ctx->sh->denylist, &why)) {
+            http_respond_error(r, 400, "invalid_password",
+                               j->secret.p ? why : "password is required");
+            return HTTP_DONE;
+        }
+    }
+    return submit(r, j);
+}
+
+int api_admin_user_password(struct http_request *r)
+{
+    return user_action(r, A_USER_PASSWD);
+}
+
+int api_admin_user_disable(struct http_request *r)
+{
+    return user_action(r, A_USER_DISABLE);
+}
+
+int api_admin_user_enable(struct http_request *r)
+{
+    return user_action(r, A_USER_ENABLE);
+}
+
+int api_admin_user_delete(struct http_request *r)
+{
+    return user_action(r, A_USER_DELETE);
+}
+
+/* ---- clients --------------------------------------------------------------------------- */
+
+static int list_field(json_t *o, const char *name, char *dst, size_t cap)
+{
+    json_t *v = json_object_get(o, name);
+    char tmp[AUTH_LIST_MAX + 1];
+
+    if (!v)
+        return ERR_OK;
+    if (json_is_array(v)) { /* ["a","b"] is accepted as well as "a b" */
+        size_t i, n = 0;
+        json_t *it;
+        tmp[0] = '\0';
+        json_array_foreach(v, i, it)
+        {
+            const char *s = json_string_value(it);
+            if (!s || n + strlen(s) + 2 > sizeof(tmp))
+                return ERR_INVAL;
+            n += (size_t)snprintf(tmp + n, sizeof(tmp) - n, "%s%s", n ? " " : "", s);
+        }
+    } else if (json_is_string(v) && json_string_length(v) < sizeof(tmp)) {
+        memcpy(tmp, json_string_value(v), json_string_length(v) + 1);
+    } else {
+        return ERR_INVAL;
+    }
+    for (char *p = tmp; *p; p++)
+        if (*p == ',')
+            *p = ' ';
+    return auth_scope_normalize(str_c(tmp), dst, cap);
+}
+
+int api_admin_clients(struct http_request *r)
+{
+    json_t *o;
+
+    if (deny(r))
+        return HTTP_DONE;
+    if (r->method == HTTP_GET)
+        return list(r, STORE_T_CLIENTS);
+    if (api__read_json(r, &o))
+        return HTTP_DONE;
+    struct admin_job *j = new_job(r, A_CLIENT_ADD);
+    if (!j) {
+        json_decref(o);
+        return HTTP_DONE;
+    }
+    struct auth_client *c = &j->client;
+    const char *name = json_string_value(json_object_get(o, "name"));
+    char grants[AUTH_LIST_MAX + 1] = "client_credentials";
+    json_t *ttl = json_object_get(o, "access_ttl");
+    int bad = !name || strlen(name) > AUTH_NAME_MAX ||
+              list_field(o, "grants", grants, sizeof(grants)) ||
+              auth_grants_parse(grants, &c->grants) || !c->grants ||
+              list_field(o, "scopes", c->scopes, sizeof(c->scopes)) ||
+              list_field(o, "audiences", c->audiences, sizeof(c->audiences)) ||
+              (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 10 ||
+                       json_integer_value(ttl) > 86400));
+    if (!bad) {
+        snprintf(c->name, sizeof(c->name), "%s", name);
+        c->access_ttl = ttl ? json_integer_value(ttl) : 0;
+    }
+    json_decref(o);
+    if (bad) {
+        http_respond_error(r, 400, "invalid_request",
+                           "name is required; grants of client_credentials, refresh_token, "
+                           "password; access_ttl 10..86400");
+        return HTTP_DONE;
+    }
+    return submit(r, j);
+}
+
+static int client_action(struct http_request *r, enum admin_op op)
+{
+    if (deny(r))
+        return HTTP_DONE;
+    struct admin_job *j = new_job(r, op);
+    if (!j)
+        return HTTP_DONE;
+    if (r->params[0].len > AUTH_CLIENT_ID_MAX) {
+        http_respond_error(r, 404, "not_found", NULL);
+        return HTTP_DONE;
+    }
+    memcpy(j->name, r->params[0].p, r->params[0].len);
+    j->name[r->params[0].len] = '\0';
+    return submit(r, j);
+}
+
+int api_admin_client_secret(struct http_request *r)
+{
+    return client_action(r, A_CLIENT_SECRET);
+}
+
+int api_admin_client_delete(struct http_request *r)
+{
+    return client_action(r, A_CLIENT_DELETE);
+}
+
+/* ---- keys ------------------------------------------------------------------------------ */
+
+int api_admin_keys(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    int64_t now = clock_wall_s();
+
+    if (deny(r))
+        return HTTP_DONE;
+    if (r->method == HTTP_POST) {
+        struct admin_job *j = new_job(r, A_KEY_ROTATE);
+        return j ? submit(r, j) : HTTP_DONE;
+    }
+    const struct tok_ring *ring = api__ring(ctx, now);
+    const struct tok_ring_key *signer = tok_ring_signer(ring, now);
+    struct buf b;
+    buf_init(&b, 65536);
+    int rc = buf_puts(&b, "[");
+    for (unsigned i = 0; i < ring->n && !rc; i++) {
+        const struct tok_ring_key *k = &ring->keys[i];
+        rc = buf_printf(&b,
+                        "%s{\"kid\":\"%s\",\"alg\":\"EdDSA\",\"created\":%lld,"
+                        "\"active_from\":%lld,\"retire_at\":%lld,\"signing\":%s}",
+                        i ? "," : "", k->k.kid, (long long)k->created_at, (long long)k->active_from,
+                        (long long)k->retire_at, k == signer ? "true" : "false");
+    }
+    if (!rc)
+        rc = buf_puts(&b, "]");
+    if (rc)
+        http_respond_error(r, 500, "server_error", NULL);
+    else
+        http_respond(r, 200, "application/json", b.p, b.len);
+    buf_fini(&b);
+    return HTTP_DONE;
+}

@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: MIT
+"""The admin API: its own loopback listener, only with a token, constant answers to a wrong
+token, and users, clients and keys managed over HTTP, with effects on the public API."""
+
+import base64
+import json
+import re
+import socket
+import time
+import urllib.parse
+
+from tests.integration.fgtest import ServerTest, parse_one, recv_all
+
+TOKEN = "admin-" + "0123456789abcdef" * 3
+FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
+
+
+class TestAdmin(ServerTest):
+    def setUp(self):
+        self.srv = self.start(*FAST, "--admin-listen", "127.0.0.1:0",
+                              env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
+        # logged just after "listening", which is what start() waited for
+        deadline, m = time.monotonic() + 10, None
+        while m is None and time.monotonic() < deadline:
+            m = re.search(r'"msg":"admin API listening","addr":"127\.0\.0\.1:(\d+)"',
+                          self.srv.stderr())
+            time.sleep(0.02)
+        self.assertIsNotNone(m, self.srv.stderr())
+        self.aport = int(m.group(1))
+
+    def admin(self, method, path, obj=None, token=TOKEN):
+        body = json.dumps(obj).encode() if obj is not None else b""
+        h = {"Host": "localhost", "Connection": "close", "Content-Length": str(len(body))}
+        if obj is not None:
+            h["Content-Type"] = "application/json"
+        if token:
+            h["Authorization"] = "Bearer " + token
+        raw = f"{method} {path} HTTP/1.1\r\n".encode() + b"".join(
+            f"{k}: {v}\r\n".encode() for k, v in h.items()) + b"\r\n" + body
+        with socket.create_connection(("127.0.0.1", self.aport), timeout=10) as s:
+            s.sendall(raw)
+            st, hd, b = parse_one(recv_all(s, 10))
+        return st, (json.loads(b) if b else None)
+
+    def test_token_required(self):
+        for tok in (None, "wrong", TOKEN + "x", TOKEN[:-1]):
+            st, body = self.admin("GET", "/admin/users", token=tok)
+            self.assertEqual((st, body["error"]), (401, "unauthorized"))
+        # the admin routes are not on the public listener
+        self.assertEqual(self.srv.request("GET", "/admin/users", None,
+                                          {"Authorization": "Bearer " + TOKEN})[0], 404)
+        self.assert_clean_exit(self.srv)
+
+    def test_users(self):
+        st, u = self.admin("POST", "/admin/users", {"username": "Ann", "password": "long enough pw"})
+        self.assertEqual((st, u["username"]), (201, "ann"))
+        self.assertEqual(self.admin("POST", "/admin/users",
+                                    {"username": "ann", "password": "long enough pw"})[0], 409)
+        self.assertEqual(self.admin("POST", "/admin/users",
+                                    {"username": "bob", "password": "short"})[0], 400)
+        login = lambda pw: self.srv.request(
+            "POST", "/v1/auth/login", json.dumps({"username": "ann", "password": pw}).encode(),
+            {"Content-Type": "application/json"})[0]
+        self.assertEqual(login("long enough pw"), 200)
+        self.assertEqual(self.admin("PUT", "/admin/users/ann/password",
+                                    {"password": "another long pw"})[0], 200)
+        self.assertEqual(login("long enough pw"), 401)
+        self.assertEqual(login("another long pw"), 200)
+        self.assertEqual(self.admin("POST", "/admin/users/ann/disable")[0], 200)
+        self.assertEqual(login("another long pw"), 401)
+        self.assertEqual(self.admin("POST", "/admin/users/ann/enable")[0], 200)
+        self.assertEqual(login("another long pw"), 200)
+        st, users = self.admin("GET", "/admin/users")
+        self.assertEqual([x["username"] for x in users], ["ann"])
+        self.assertNotIn("hash", json.dumps(users))
+        # an imported bcrypt hash; %40 in the path is decoded
+        st, _ = self.admin("POST", "/admin/users", {
+            "username": "dave@example.org",
+            "hash": "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"})
+        self.assertEqual(st, 201)
+        self.assertEqual(self.admin("POST", "/admin/users", {"username": "eve",
+                                                             "hash": "plaintext"})[0], 400)
+        self.assertEqual(self.admin("DELETE", "/admin/users/dave%40example.org")[0], 200)
+        self.assertEqual(self.admin("DELETE", "/admin/users/dave%40example.org")[0], 404)
+        self.assertEqual(self.admin("DELETE", "/admin/users/nobody")[0], 404)
+        self.assert_clean_exit(self.srv)
+
+    def token(self, cid, secret):
+        raw = base64.b64encode(f"{cid}:{secret}".encode()).decode()
+        return self.srv.request("POST", "/oauth2/token", b"grant_type=client_credentials",
+                                {"Authorization": "Basic " + raw,
+                                 "Content-Type": "application/x-www-form-urlencoded"})[0]
+
+    def wait_status(self, cid, secret, want):
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            st = self.token(cid, secret)
+            if st == want:
+                return st
+            time.sleep(0.1)
+        return st
+
+    def test_clients_and_keys(self):
+        st, c = self.admin("POST", "/admin/clients", {"name": "svc", "scopes": ["a", "b"],
+                                                      "audiences": "api", "access_ttl": 60})
+        self.assertEqual(st, 201, c)
+        self.assertEqual(self.token(c["client_id"], c["client_secret"]), 200)
+        st, lst = self.admin("GET", "/admin/clients")
+        self.assertEqual((lst[0]["scope"], lst[0]["access_ttl"]), ("a b", 60))
+        self.assertNotIn("secret", json.dumps(lst))
+        st, n = self.admin("POST", f"/admin/clients/{c['client_id']}/secret")
+        self.assertEqual(st, 200)
+        self.assertEqual(self.wait_status(c["client_id"], c["client_secret"], 401), 401)
+        self.assertEqual(self.token(c["client_id"], n["client_secret"]), 200)
+        self.assertEqual(self.admin("DELETE", f"/admin/clients/{c['client_id']}")[0], 200)
+        self.assertEqual(self.wait_status(c["client_id"], n["client_secret"], 401), 401)
+        self.assertEqual(self.admin("POST", "/admin/clients", {"grants": "x"})[0], 400)
+        st, keys = self.admin("GET", "/admin/keys")
+        self.assertEqual((st, len(keys), keys[0]["signing"]), (200, 1, True))
+        st, k = self.admin("POST", "/admin/keys/rotate")
+        self.assertEqual(st, 200)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            jwks = json.loads(self.srv.request("GET", "/.well-known/jwks.json")[2])["keys"]
+            if len(jwks) == 2:
+                break
+            time.sleep(0.2)
+        self.assertIn(k["kid"], [x["kid"] for x in jwks])
+        self.assert_clean_exit(self.srv)
+
+
+class TestNoAdminByDefault(ServerTest):
+    def test_no_token_no_listener(self):
+        srv = self.start()
+        self.assertNotIn("admin API listening", srv.stderr())
+        self.assert_clean_exit(srv)
+
+    def test_short_token_refused(self):
+        from tests.integration.test_lifecycle import run
+        r = run("--admin-token", "short", "--data-dir", "/tmp/fg-admin-x")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("admin_token", r.stderr)
