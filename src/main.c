@@ -199,7 +199,8 @@ static void on_maintenance(uv_timer_t *t)
             if (now - newest >= (int64_t)c->key_rotation_s) {
                 char kid[TOK_KID_MAX + 1];
                 /* Old keys stay published for the longest lifetime a token can have. */
-                int rc = tok_keys_rotate(g.sh.store, now, c->key_publish_ahead_ms / 1000,
+                int rc = tok_keys_rotate(g.sh.store, tok_alg_parse(c->signing_alg), now,
+                                         c->key_publish_ahead_ms / 1000,
                                          86400 + c->leeway_ms / 1000, kid);
                 log_kv(rc ? LOG_ERROR : LOG_INFO,
                        rc ? "scheduled key rotation failed" : "signing key rotated on schedule",
@@ -349,7 +350,7 @@ static int serve(void)
                LOG_END);
         goto out;
     }
-    if (tok_keys_ensure(store, clock_wall_s())) {
+    if (tok_keys_ensure(store, tok_alg_parse(c->signing_alg), clock_wall_s())) {
         log_kv(LOG_ERROR, "cannot create the first signing key", LOG_END);
         goto out;
     }

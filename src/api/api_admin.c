@@ -202,7 +202,8 @@ static void admin_work(struct pool_job *pj)
     case A_KEY_ROTATE: {
         char kid[TOK_KID_MAX + 1];
         int64_t ahead = c->key_publish_ahead_ms / 1000;
-        j->rc = tok_keys_rotate(st, now, ahead, 86400 + c->leeway_ms / 1000, kid);
+        j->rc = tok_keys_rotate(st, tok_alg_parse(c->signing_alg), now, ahead,
+                                86400 + c->leeway_ms / 1000, kid);
         snprintf(j->out, sizeof(j->out), "{\"kid\":\"%s\",\"active_from\":%lld}", kid,
                  (long long)(now + ahead));
         break;
@@ -548,10 +549,11 @@ int api_admin_keys(struct http_request *r)
     for (unsigned i = 0; i < ring->n && !rc; i++) {
         const struct tok_ring_key *k = &ring->keys[i];
         rc = buf_printf(&b,
-                        "%s{\"kid\":\"%s\",\"alg\":\"EdDSA\",\"created\":%lld,"
+                        "%s{\"kid\":\"%s\",\"alg\":\"%s\",\"created\":%lld,"
                         "\"active_from\":%lld,\"retire_at\":%lld,\"signing\":%s}",
-                        i ? "," : "", k->k.kid, (long long)k->created_at, (long long)k->active_from,
-                        (long long)k->retire_at, k == signer ? "true" : "false");
+                        i ? "," : "", k->k.kid, tok_alg_name(k->k.alg), (long long)k->created_at,
+                        (long long)k->active_from, (long long)k->retire_at,
+                        k == signer ? "true" : "false");
     }
     if (!rc)
         rc = buf_puts(&b, "]");

@@ -288,7 +288,8 @@ static int key_cmd(struct cli *x, int argc, char **argv)
     if (strcmp(argv[0], "rotate") == 0) {
         char kid[TOK_KID_MAX + 1];
         int64_t ahead = x->cfg->key_publish_ahead_ms / 1000;
-        int rc = tok_keys_rotate(x->st, now, ahead, 86400, kid);
+        int rc = tok_keys_rotate(x->st, tok_alg_parse(x->cfg->signing_alg), now, ahead,
+                                 86400 + x->cfg->leeway_ms / 1000, kid);
         if (rc) {
             fprintf(stderr, "floodgate: key rotation failed: %s\n", err_str(rc));
             return 1;
@@ -312,13 +313,14 @@ static int key_cmd(struct cli *x, int argc, char **argv)
         for (unsigned i = 0; i < r.n; i++) {
             const struct tok_ring_key *k = &r.keys[i];
             if (x->json)
-                printf("%s{\"kid\":\"%s\",\"alg\":\"EdDSA\",\"created\":%lld,\"active_from\":%lld,"
+                printf("%s{\"kid\":\"%s\",\"alg\":\"%s\",\"created\":%lld,\"active_from\":%lld,"
                        "\"retire_at\":%lld,\"signing\":%s}",
-                       i ? "," : "", k->k.kid, (long long)k->created_at, (long long)k->active_from,
-                       (long long)k->retire_at, k == signer ? "true" : "false");
-            else
-                printf("%-18s EdDSA active_from=%lld retire_at=%lld%s\n", k->k.kid,
+                       i ? "," : "", k->k.kid, tok_alg_name(k->k.alg), (long long)k->created_at,
                        (long long)k->active_from, (long long)k->retire_at,
+                       k == signer ? "true" : "false");
+            else
+                printf("%-18s %-5s active_from=%lld retire_at=%lld%s\n", k->k.kid,
+                       tok_alg_name(k->k.alg), (long long)k->active_from, (long long)k->retire_at,
                        k == signer ? "  (signing)" : "");
         }
         if (x->json)
@@ -521,7 +523,7 @@ int api_cli_main(const struct cfg *c, int argc, char **argv)
         sodium_free(x.key);
         return 1;
     }
-    if (tok_keys_ensure(x.st, clock_wall_s())) {
+    if (tok_keys_ensure(x.st, tok_alg_parse(c->signing_alg), clock_wall_s())) {
         fprintf(stderr, "floodgate: cannot create the first signing key\n");
         rc = 1;
     } else if (strcmp(argv[0], "client") == 0) {

@@ -364,8 +364,14 @@ int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims 
     if (hit == 1)
         return ERR_OK;
     if (hit == 0) {
-        int rc = tok_jwt_verify(api__ring(ctx, now), ctx->sh->issuer, now,
-                                ctx->sh->cfg->leeway_ms / 1000, token, cl);
+        int64_t leeway = ctx->sh->cfg->leeway_ms / 1000;
+        int rc = tok_jwt_verify(api__ring(ctx, now), ctx->sh->issuer, now, leeway, token, cl);
+        if (rc && store_generation(ctx->sh->store) != ctx->ring.generation) {
+            /* Maybe signed by a key this thread has not loaded yet (another instance or
+             * thread rotated less than a second ago): reload now and try once more. */
+            ctx->ring_checked = 0;
+            rc = tok_jwt_verify(api__ring(ctx, now), ctx->sh->issuer, now, leeway, token, cl);
+        }
         if (rc)
             return ERR_INVAL;
     }
@@ -603,6 +609,19 @@ int api_discovery(struct http_request *r)
     struct buf b;
     static const char *const methods = "[\"client_secret_basic\",\"client_secret_post\"]";
 
+    /* The algorithms of the keys published now (a rotation may be changing them). */
+    char algs[64] = "";
+    const struct tok_ring *ring = api__ring(ctx, clock_wall_s());
+    for (int a = TOK_ALG_EDDSA; a <= TOK_ALG_RS256; a++) {
+        for (unsigned i = 0; i < ring->n; i++) {
+            if (ring->keys[i].k.alg == (enum tok_alg)a) {
+                size_t l = strlen(algs);
+                snprintf(algs + l, sizeof(algs) - l, "%s\"%s\"", l ? "," : "",
+                         tok_alg_name((enum tok_alg)a));
+                break;
+            }
+        }
+    }
     buf_init(&b, 8192);
     /* Exactly what works: no authorization endpoint, so no response types. */
     int rc =
@@ -617,9 +636,9 @@ int api_discovery(struct http_request *r)
                    "\"introspection_endpoint_auth_methods_supported\":%s,"
                    "\"revocation_endpoint_auth_methods_supported\":%s,"
                    "\"token_endpoint_auth_signing_alg_values_supported\":[],"
-                   "\"access_token_signing_alg_values_supported\":[\"EdDSA\"]}",
+                   "\"access_token_signing_alg_values_supported\":[%s]}",
                    iss, iss, iss, iss, iss, ctx->sh->cfg->password_grant ? ",\"password\"" : "",
-                   methods, methods, methods);
+                   methods, methods, methods, algs);
     if (rc) {
         http_respond_error(r, 500, "server_error", NULL);
     } else {

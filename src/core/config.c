@@ -95,6 +95,9 @@ static const struct key keys[] = {
     {"tokens", "key_rotation", K_DUR_S, F(key_rotation_s), 0, 365 * 86400, "0s",
      "rotate the signing key when the newest one is this old (e.g. 30d); 0s: only by "
      "'floodgate key rotate'"},
+    {"tokens", "signing_alg", K_STR, F(signing_alg), 0, 0, "EdDSA",
+     "algorithm of new signing keys: EdDSA (Ed25519), ES256 (P-256) or RS256 (RSA-2048); "
+     "takes effect at the next key rotation (or the first key)"},
     {"tokens", "purge_interval", K_DUR_S, F(purge_interval_s), 60, 86400, "10m",
      "how often expired refresh tokens, families and revoked ids are deleted"},
     {"auth", "registration", K_BOOL, F(registration), 0, 1, "true",
@@ -463,6 +466,11 @@ int cfg_validate(const struct cfg *c, struct cfg_error *e)
     }
     if (c->admin_token[0] && cfg_split_hostport(c->admin_listen, host, sizeof(host), &port)) {
         set_err(e, "admin_listen", "'%s' is not HOST:PORT or [V6]:PORT", c->admin_listen);
+        return ERR_INVAL;
+    }
+    if (strcmp(c->signing_alg, "EdDSA") && strcmp(c->signing_alg, "ES256") &&
+        strcmp(c->signing_alg, "RS256")) {
+        set_err(e, "signing_alg", "'%s' is not EdDSA, ES256 or RS256", c->signing_alg);
         return ERR_INVAL;
     }
     if (!c->data_dir[0]) {

@@ -22,10 +22,22 @@ const char *tok_alg_name(enum tok_alg alg)
     switch (alg) {
     case TOK_ALG_EDDSA:
         return "EdDSA";
+    case TOK_ALG_ES256:
+        return "ES256";
+    case TOK_ALG_RS256:
+        return "RS256";
     case TOK_ALG_NONE:
         break;
     }
     return NULL;
+}
+
+enum tok_alg tok_alg_parse(const char *name)
+{
+    for (int a = TOK_ALG_EDDSA; a <= TOK_ALG_RS256; a++)
+        if (strcmp(name, tok_alg_name((enum tok_alg)a)) == 0)
+            return (enum tok_alg)a;
+    return TOK_ALG_NONE;
 }
 
 static int append_b64(struct buf *out, const void *p, size_t n)
@@ -42,10 +54,11 @@ int tok_jws_sign(const struct tok_key *k, const char *typ, const void *payload, 
                  struct buf *out)
 {
     char header[HEADER_MAX];
-    uint8_t sig[CR_ED25519_SIG];
+    uint8_t sig[CR_PKEY_SIG_MAX];
+    size_t siglen = CR_ED25519_SIG;
     const char *alg = tok_alg_name(k->alg);
 
-    if (!alg || !k->sk)
+    if (!alg || (k->alg == TOK_ALG_EDDSA ? !k->sk : !k->pkey))
         return ERR_INVAL;
     int hn;
     if (typ)
@@ -65,10 +78,14 @@ int tok_jws_sign(const struct tok_key *k, const char *typ, const void *payload, 
         out->len = start;
         return rc;
     }
-    cr_ed25519_sign(sig, out->p + start, out->len - start, k->sk);
-    rc = buf_append(out, ".", 1);
+    if (k->alg == TOK_ALG_EDDSA)
+        cr_ed25519_sign(sig, out->p + start, out->len - start, k->sk);
+    else if (cr_pkey_sign(k->pkey, out->p + start, out->len - start, sig, &siglen))
+        rc = ERR_IO;
     if (!rc)
-        rc = append_b64(out, sig, sizeof(sig));
+        rc = buf_append(out, ".", 1);
+    if (!rc)
+        rc = append_b64(out, sig, siglen);
     if (rc)
         out->len = start;
     return rc;
@@ -78,7 +95,7 @@ int tok_jws_verify(struct str token, tok_key_lookup_cb lookup, void *ctx, char *
                    size_t *payload_len, char typ_out[32])
 {
     char header[HEADER_MAX];
-    uint8_t sig[CR_ED25519_SIG + 1];
+    uint8_t sig[CR_PKEY_SIG_MAX + 1];
     size_t hlen, slen, plen;
 
     if (token.len > TOK_JWS_MAX)
@@ -115,9 +132,12 @@ int tok_jws_verify(struct str token, tok_key_lookup_cb lookup, void *ctx, char *
     const char *want = k ? tok_alg_name(k->alg) : NULL;
     if (!want || strcmp(alg, want) != 0)
         goto out;
-    if (cr_b64url_decode(d2 + 1, s64, sig, sizeof(sig), &slen) || slen != CR_ED25519_SIG)
+    if (cr_b64url_decode(d2 + 1, s64, sig, sizeof(sig), &slen))
         goto out;
-    if (!cr_ed25519_verify(sig, token.p, (size_t)(d2 - token.p), k->pk))
+    if (k->alg == TOK_ALG_EDDSA
+            ? (slen != CR_ED25519_SIG ||
+               !cr_ed25519_verify(sig, token.p, (size_t)(d2 - token.p), k->pk))
+            : !cr_pkey_verify(k->pkey, token.p, (size_t)(d2 - token.p), sig, slen))
         goto out;
     if (cap == 0) {
         rc = ERR_LIMIT;

@@ -15,6 +15,7 @@
 
 #include "core/str.h"
 #include "crypto/cr.h"
+#include "crypto/cr_pkey.h"
 
 #define TOK_JWS_MAX     8192 /* bytes of a compact token we accept at all */
 #define TOK_KID_MAX     32
@@ -23,20 +24,25 @@
 enum tok_alg {
     TOK_ALG_NONE = 0, /* never accepted */
     TOK_ALG_EDDSA,
+    TOK_ALG_ES256,
+    TOK_ALG_RS256,
 };
 
 struct tok_key {
     char kid[TOK_KID_MAX + 1];
     enum tok_alg alg;
     uint8_t pk[CR_ED25519_PK];
-    uint8_t *sk; /* CR_ED25519_SK bytes in sodium_malloc memory; NULL: verify only */
+    uint8_t *sk; /* EdDSA: CR_ED25519_SK bytes in sodium_malloc memory; NULL: verify only */
+    struct cr_pkey *pkey; /* ES256, RS256: the key pair (OpenSSL) */
 };
 
 /* Finds the key for `kid` (kid.p NULL when the header has none). Returns NULL if unknown. */
 typedef const struct tok_key *(*tok_key_lookup_cb)(void *ctx, struct str kid);
 
-/* "EdDSA" for TOK_ALG_EDDSA; NULL for none. */
+/* "EdDSA", "ES256", "RS256"; NULL for none. */
 const char *tok_alg_name(enum tok_alg alg);
+/* The reverse; TOK_ALG_NONE for anything else. */
+enum tok_alg tok_alg_parse(const char *name);
 
 struct buf;
 

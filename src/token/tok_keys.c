@@ -21,6 +21,8 @@ void tok_ring_clear(struct tok_ring *r)
     for (unsigned i = 0; i < r->n; i++) {
         sodium_free(r->keys[i].k.sk);
         r->keys[i].k.sk = NULL;
+        cr_pkey_free(r->keys[i].k.pkey);
+        r->keys[i].k.pkey = NULL;
     }
     r->n = 0;
 }
@@ -39,11 +41,20 @@ static int decode_key(const char *kid, size_t kidlen, const char *json, size_t n
     const char *alg = json_string_value(json_object_get(j, "alg"));
     const char *pk = json_string_value(json_object_get(j, "pk"));
     const char *sk = json_string_value(json_object_get(j, "sk"));
-    if (!alg || strcmp(alg, "EdDSA") != 0 || !pk || !sk)
-        goto out;
     memcpy(out->k.kid, kid, kidlen);
     out->k.kid[kidlen] = '\0';
-    out->k.alg = TOK_ALG_EDDSA;
+    out->k.alg = alg ? tok_alg_parse(alg) : TOK_ALG_NONE;
+    out->created_at = json_integer_value(json_object_get(j, "created"));
+    out->active_from = json_integer_value(json_object_get(j, "active_from"));
+    out->retire_at = json_integer_value(json_object_get(j, "retire_at"));
+    if (out->k.alg == TOK_ALG_ES256 || out->k.alg == TOK_ALG_RS256) {
+        const char *pem = json_string_value(json_object_get(j, "sk_pem"));
+        enum cr_pkey_alg a = out->k.alg == TOK_ALG_ES256 ? CR_ES256 : CR_RS256;
+        rc = pem ? cr_pkey_from_pem(a, pem, strlen(pem), &out->k.pkey) : ERR_INVAL;
+        goto out;
+    }
+    if (out->k.alg != TOK_ALG_EDDSA || !pk || !sk)
+        goto out;
     if (cr_b64url_decode(pk, strlen(pk), out->k.pk, sizeof(out->k.pk), &len) ||
         len != CR_ED25519_PK)
         goto out;
@@ -57,9 +68,6 @@ static int decode_key(const char *kid, size_t kidlen, const char *json, size_t n
         out->k.sk = NULL;
         goto out;
     }
-    out->created_at = json_integer_value(json_object_get(j, "created"));
-    out->active_from = json_integer_value(json_object_get(j, "active_from"));
-    out->retire_at = json_integer_value(json_object_get(j, "retire_at"));
     rc = ERR_OK;
 out:
     json_decref(j);
@@ -129,6 +137,15 @@ int tok_ring_jwks(const struct tok_ring *r, int64_t now, struct buf *out)
         const struct tok_ring_key *k = &r->keys[i];
         if (k->retire_at && k->retire_at <= now)
             continue;
+        if (k->k.alg != TOK_ALG_EDDSA) {
+            rc = buf_printf(out, "%s{\"use\":\"sig\",\"alg\":\"%s\",\"kid\":\"%s\",\"kty\":",
+                            n++ ? "," : "", tok_alg_name(k->k.alg), k->k.kid);
+            if (!rc)
+                rc = cr_pkey_jwk(k->k.pkey, out);
+            if (!rc)
+                rc = buf_puts(out, "}");
+            continue;
+        }
         cr_b64url_encode(k->k.pk, CR_ED25519_PK, x, sizeof(x));
         rc = buf_printf(out,
                         "%s{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"use\":\"sig\",\"alg\":\"EdDSA\","
@@ -162,6 +179,27 @@ static int write_key(struct store *st, const struct tok_ring_key *k, enum store_
 {
     char pk[64], sk[100], json[512];
 
+    if (k->k.alg != TOK_ALG_EDDSA) {
+        struct buf b, pem;
+        buf_init(&b, 16384);
+        buf_init(&pem, 8192);
+        int rc = cr_pkey_to_pem(k->k.pkey, &pem);
+        if (!rc)
+            rc = buf_printf(&b, "{\"alg\":\"%s\",\"sk_pem\":\"", tok_alg_name(k->k.alg));
+        if (!rc)
+            rc = buf_json_escape(&b, pem.p, pem.len);
+        if (!rc)
+            rc = buf_printf(&b, "\",\"created\":%lld,\"active_from\":%lld,\"retire_at\":%lld}",
+                            (long long)k->created_at, (long long)k->active_from,
+                            (long long)k->retire_at);
+        if (!rc && buf_append(&b, "", 1) == ERR_OK)
+            rc = put_key(st, k->k.kid, b.p, kind);
+        cr_wipe(pem.p, pem.len);
+        cr_wipe(b.p, b.len);
+        buf_fini(&pem);
+        buf_fini(&b);
+        return rc;
+    }
     cr_b64url_encode(k->k.pk, CR_ED25519_PK, pk, sizeof(pk));
     cr_b64url_encode(k->k.sk, CR_ED25519_SK, sk, sizeof(sk));
     snprintf(json, sizeof(json),
@@ -174,41 +212,51 @@ static int write_key(struct store *st, const struct tok_ring_key *k, enum store_
     return rc;
 }
 
-static int new_key(struct store *st, int64_t now, int64_t active_from, char kid[TOK_KID_MAX + 1])
+static int new_key(struct store *st, enum tok_alg alg, int64_t now, int64_t active_from,
+                   char kid[TOK_KID_MAX + 1])
 {
     struct tok_ring_key k;
     uint8_t rnd[12];
+    int rc;
 
     memset(&k, 0, sizeof(k));
     cr_random(rnd, sizeof(rnd));
     cr_b64url_encode(rnd, sizeof(rnd), k.k.kid, sizeof(k.k.kid));
-    k.k.alg = TOK_ALG_EDDSA;
-    k.k.sk = sodium_malloc(CR_ED25519_SK);
-    if (!k.k.sk)
-        return ERR_NOMEM;
-    cr_ed25519_keypair(k.k.pk, k.k.sk);
+    k.k.alg = alg;
     k.created_at = now;
     k.active_from = active_from;
-    int rc = write_key(st, &k, STORE_OP_PUT_NEW);
+    if (alg == TOK_ALG_ES256 || alg == TOK_ALG_RS256) {
+        rc = cr_pkey_generate(alg == TOK_ALG_ES256 ? CR_ES256 : CR_RS256, &k.k.pkey);
+        if (rc)
+            return rc;
+    } else {
+        k.k.alg = TOK_ALG_EDDSA;
+        k.k.sk = sodium_malloc(CR_ED25519_SK);
+        if (!k.k.sk)
+            return ERR_NOMEM;
+        cr_ed25519_keypair(k.k.pk, k.k.sk);
+    }
+    rc = write_key(st, &k, STORE_OP_PUT_NEW);
     if (rc == ERR_OK && kid)
         memcpy(kid, k.k.kid, sizeof(k.k.kid));
     sodium_free(k.k.sk);
+    cr_pkey_free(k.k.pkey);
     return rc;
 }
 
-int tok_keys_ensure(struct store *st, int64_t now)
+int tok_keys_ensure(struct store *st, enum tok_alg alg, int64_t now)
 {
     struct tok_ring r = {0};
     int rc = tok_ring_load(&r, st);
 
     if (rc == ERR_OK && r.n == 0)
-        rc = new_key(st, now, now, NULL);
+        rc = new_key(st, alg, now, now, NULL);
     tok_ring_clear(&r);
     return rc;
 }
 
-int tok_keys_rotate(struct store *st, int64_t now, int64_t publish_ahead, int64_t max_token_ttl,
-                    char kid_out[TOK_KID_MAX + 1])
+int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t publish_ahead,
+                    int64_t max_token_ttl, char kid_out[TOK_KID_MAX + 1])
 {
     struct tok_ring r = {0};
     int rc = tok_ring_load(&r, st);
@@ -227,7 +275,7 @@ int tok_keys_rotate(struct store *st, int64_t now, int64_t publish_ahead, int64_
         }
     }
     if (!rc)
-        rc = new_key(st, now, from, kid_out);
+        rc = new_key(st, alg, now, from, kid_out);
     tok_ring_clear(&r);
     return rc;
 }

@@ -50,14 +50,14 @@ const struct tok_ring_key *tok_ring_find(const struct tok_ring *r, struct str ki
 /* Appends {"keys":[...]} with the public half of every published key (RFC 7517, RFC 8037). */
 int tok_ring_jwks(const struct tok_ring *r, int64_t now, struct buf *out);
 
-/* Creates a key that signs from now + publish_ahead and schedules the current signer's
- * retirement at that time + max_token_ttl; deletes keys whose retirement has passed. Writes
- * go through store_exec (CLI, start-up, the rotation timer's worker). kid_out gets the new
- * kid. ERR_* from the store. */
-int tok_keys_rotate(struct store *st, int64_t now, int64_t publish_ahead, int64_t max_token_ttl,
-                    char kid_out[TOK_KID_MAX + 1]);
+/* Creates a key of algorithm `alg` that signs from now + publish_ahead and schedules the
+ * current signer's retirement at that time + max_token_ttl; deletes keys whose retirement
+ * has passed. Writes go through store_exec (CLI, start-up, maintenance, admin jobs).
+ * kid_out gets the new kid. ERR_* from the store. */
+int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t publish_ahead,
+                    int64_t max_token_ttl, char kid_out[TOK_KID_MAX + 1]);
 
 /* Creates the first key (active at once) if the store has none. */
-int tok_keys_ensure(struct store *st, int64_t now);
+int tok_keys_ensure(struct store *st, enum tok_alg alg, int64_t now);
 
 #endif

@@ -324,3 +324,36 @@ class TestScheduledRotation(OAuthTest):
             self.assertTrue(self.json(body)["active"])
         self.assertIn("rotated on schedule", self.srv.stderr())
         self.assert_clean_exit(self.srv)
+
+
+class TestOtherAlgorithms(ServerTest):
+    def test_es256_and_rs256_verified_by_pyjwt(self):
+        for alg in ("ES256", "RS256"):
+            srv = self.start("--signing-alg", alg)
+            r = cli(srv.data, "client", "create", "c", "--json")
+            c = json.loads(r.stdout)
+            st, _, body = srv.request("POST", "/oauth2/token",
+                                      form(grant_type="client_credentials"),
+                                      basic(c["client_id"], c["client_secret"]))
+            at = json.loads(body)["access_token"]
+            _, _, jwks = srv.request("GET", "/.well-known/jwks.json")
+            script = (
+                "import json, sys, jwt\n"
+                "jwks, tok, iss = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
+                "h = jwt.get_unverified_header(tok)\n"
+                "key = [k for k in jwks['keys'] if k['kid'] == h['kid']][0]\n"
+                "pub = jwt.PyJWK(key).key\n"
+                "c = jwt.decode(tok, pub, algorithms=[h['alg']], issuer=iss,\n"
+                "               options={'verify_aud': False})\n"
+                "print(h['alg'], c['client_id'])\n")
+            p = subprocess.run(["/usr/bin/python3", "-c", script, jwks.decode(), at,
+                                f"http://127.0.0.1:{srv.port}"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout.split(), [alg, c["client_id"]])
+            d = json.loads(srv.request("GET", "/.well-known/openid-configuration")[2])
+            self.assertEqual(d["access_token_signing_alg_values_supported"], [alg])
+            st, _, body = srv.request("POST", "/oauth2/introspect", form(token=at),
+                                      basic(c["client_id"], c["client_secret"]))
+            self.assertTrue(json.loads(body)["active"])
+            self.assert_clean_exit(srv)
