@@ -478,13 +478,22 @@ int api_verify(struct http_request *r)
         return HTTP_DONE;
     }
     struct http_form q;
-    struct str need;
-    if (r->query.len && http_form_parse(r->query, 8, r->arena, &q) == ERR_OK &&
-        http_form_get(&q, "scope", &need) == ERR_OK && !auth_scope_subset(need, cl.scope)) {
-        http_add_header(r, "WWW-Authenticate",
-                        "Bearer realm=\"floodgate\", error=\"insufficient_scope\"");
-        http_respond_error(r, 403, "insufficient_scope", NULL);
-        return HTTP_DONE;
+    struct str need, aud;
+    if (r->query.len && http_form_parse(r->query, 8, r->arena, &q) == ERR_OK) {
+        /* ?audience=api: the token must be meant for this resource (RFC 9068 §4); a token
+         * for another audience is invalid here, not merely under-scoped. */
+        if (http_form_get(&q, "audience", &aud) == ERR_OK && !str_eq(aud, str_c(cl.aud))) {
+            http_add_header(r, "WWW-Authenticate",
+                            "Bearer realm=\"floodgate\", error=\"invalid_token\"");
+            http_respond_error(r, 401, "invalid_token", "wrong audience");
+            return HTTP_DONE;
+        }
+        if (http_form_get(&q, "scope", &need) == ERR_OK && !auth_scope_subset(need, cl.scope)) {
+            http_add_header(r, "WWW-Authenticate",
+                            "Bearer realm=\"floodgate\", error=\"insufficient_scope\"");
+            http_respond_error(r, 403, "insufficient_scope", NULL);
+            return HTTP_DONE;
+        }
     }
     http_add_header(r, "X-Auth-Subject", cl.sub);
     http_add_header(r, "X-Auth-Client-Id", cl.client_id);

@@ -165,6 +165,10 @@ class TestVerifyAndRevoke(OAuthTest):
             self.assertEqual(st, 200)
             self.assertEqual((h["x-auth-subject"], h["x-auth-scope"], h["x-auth-client-id"]),
                              (self.cid, "read", self.cid))
+        self.assertEqual(self.verify(at, "?audience=api&scope=read")[0], 200)
+        st, h, _ = self.verify(at, "?audience=admin")
+        self.assertEqual(st, 401)  # a token for another audience is not valid here
+        self.assertIn('error="invalid_token"', h["www-authenticate"])
         st, h, _ = self.verify(at, "?scope=write")
         self.assertEqual(st, 403)
         self.assertIn('error="insufficient_scope"', h["www-authenticate"])

@@ -219,3 +219,48 @@ TEST(es256_and_rs256)
     pkey_roundtrip(TOK_ALG_ES256, CR_ES256, 86);  /* 64 bytes R||S */
     pkey_roundtrip(TOK_ALG_RS256, CR_RS256, 342); /* 256 bytes */
 }
+
+/* RFC 7515 A.3: JWS using ECDSA P-256 SHA-256. The private key is the RFC's d (PKCS#8 PEM
+ * made once with python3-cryptography; its x and y are checked against the RFC below). */
+static const char *A3_PEM = "-----BEGIN PRIVATE KEY-----\n"
+                            "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgjpsQnnGQmL+YBIff\n"
+                            "H1136cspYG6+0iY7X1fCE9+E9LKhRANCAAR/zc4ncPbEXUGDy+5v20t7WAczNXvp\n"
+                            "7xO6z248e9FURcfxRM0bvZt+hyzf7bnuufSzaV1uqQskrYpGIyiFiOWt\n"
+                            "-----END PRIVATE KEY-----\n";
+static const char *A3_JWS =
+    "eyJhbGciOiJFUzI1NiJ9"
+    ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlf"
+    "Q"
+    ".DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
+
+static const struct tok_key *lookup_any(void *ctx, struct str kid)
+{
+    (void)kid; /* the RFC example has no kid */
+    return ctx;
+}
+
+TEST(rfc7515_a3_es256)
+{
+    struct tok_key k = {0};
+    struct buf jwk;
+    char payload[256], tok[400];
+    size_t n;
+
+    cr_init();
+    k.alg = TOK_ALG_ES256;
+    ASSERT_EQ_INT(cr_pkey_from_pem(CR_ES256, A3_PEM, strlen(A3_PEM), &k.pkey), 0);
+    buf_init(&jwk, 1024);
+    ASSERT_EQ_INT(cr_pkey_jwk(k.pkey, &jwk), 0);
+    buf_append(&jwk, "", 1);
+    ASSERT_TRUE(strstr(jwk.p, "\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\"") != NULL);
+    ASSERT_TRUE(strstr(jwk.p, "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"") != NULL);
+    ASSERT_EQ_INT(tok_jws_verify(str_c(A3_JWS), lookup_any, &k, payload, sizeof(payload), &n, NULL),
+                  0);
+    ASSERT_TRUE(strstr(payload, "\"iss\":\"joe\"") != NULL);
+    snprintf(tok, sizeof(tok), "%s", A3_JWS);
+    tok[strlen(tok) - 3] ^= 1; /* flip a bit of S */
+    ASSERT_TRUE(tok_jws_verify(str_c(tok), lookup_any, &k, payload, sizeof(payload), &n, NULL) !=
+                0);
+    buf_fini(&jwk);
+    cr_pkey_free(k.pkey);
+}
