@@ -93,34 +93,13 @@ static bool deny(struct http_request *r)
     return true;
 }
 
-static void noop(struct store_op *op)
-{
-    (void)op;
-}
-
-static int exec(struct store *st, enum store_op_kind kind, enum store_table t, const char *key,
-                const void *val, size_t n)
-{
-    struct store_op op;
-
-    memset(&op, 0, sizeof(op));
-    op.kind = kind;
-    op.on_done = noop;
-    op.table = t;
-    op.key_len = strlen(key);
-    memcpy(op.key, key, op.key_len);
-    op.value = val;
-    op.value_len = n;
-    return store_exec(st, &op);
-}
-
 static int put_user(struct store *st, const struct auth_user *u, enum store_op_kind kind)
 {
     struct buf b;
     buf_init(&b, 8192);
     int rc = auth_user_encode(u, &b);
     if (!rc)
-        rc = exec(st, kind, STORE_T_USERS, u->name, b.p, b.len);
+        rc = store_exec_kv(st, kind, STORE_T_USERS, u->name, b.p, b.len);
     buf_fini(&b);
     return rc;
 }
@@ -179,7 +158,7 @@ static void admin_work(struct pool_job *pj)
         }
         break;
     case A_USER_DELETE:
-        j->rc = exec(st, STORE_OP_DELETE, STORE_T_USERS, j->name, NULL, 0);
+        j->rc = store_exec_kv(st, STORE_OP_DELETE, STORE_T_USERS, j->name, NULL, 0);
         snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
         break;
     case A_CLIENT_ADD:
@@ -196,7 +175,7 @@ static void admin_work(struct pool_job *pj)
         cr_wipe(secret, sizeof(secret));
         break;
     case A_CLIENT_DELETE:
-        j->rc = exec(st, STORE_OP_DELETE, STORE_T_CLIENTS, j->name, NULL, 0);
+        j->rc = store_exec_kv(st, STORE_OP_DELETE, STORE_T_CLIENTS, j->name, NULL, 0);
         snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
         break;
     case A_KEY_ROTATE: {
@@ -277,15 +256,6 @@ static int user_param(struct http_request *r, char out[AUTH_USERNAME_MAX + 1])
     return ERR_OK;
 }
 
-static struct str jstr(struct http_request *r, json_t *o, const char *name)
-{
-    json_t *v = json_object_get(o, name);
-    if (!json_is_string(v))
-        return STR_NULL;
-    char *p = arena_strndup(r->arena, json_string_value(v), json_string_length(v));
-    return p ? (struct str){p, json_string_length(v)} : STR_NULL;
-}
-
 /* ---- users ----------------------------------------------------------------------------- */
 
 struct list_ctx {
@@ -362,8 +332,8 @@ int api_admin_users(struct http_request *r)
         return list(r, STORE_T_USERS);
     if (api__read_json(r, &o))
         return HTTP_DONE;
-    struct str user = jstr(r, o, "username"), pw = jstr(r, o, "password"),
-               hash = jstr(r, o, "hash");
+    struct str user = api__jstr(r, o, "username"), pw = api__jstr(r, o, "password"),
+               hash = api__jstr(r, o, "hash");
     json_decref(o);
     struct admin_job *j = new_job(r, hash.p ? A_USER_IMPORT : A_USER_ADD);
     if (!j)
@@ -400,7 +370,7 @@ static int user_action(struct http_request *r, enum admin_op op)
         json_t *o;
         if (api__read_json(r, &o))
             return HTTP_DONE;
-        j->secret = jstr(r, o, "password");
+        j->secret = api__jstr(r, o, "password");
         json_decref(o);
         if (!j->secret.p || auth_password_policy(j->secret, ctx->sh->denylist, &why)) {
             http_respond_error(r, 400, "invalid_password",

@@ -37,16 +37,6 @@ static struct auth_pw_params params(const struct api_ctx *ctx)
     return (struct auth_pw_params){c->argon2_memory_kib, c->argon2_passes, c->argon2_lanes};
 }
 
-/* Copies a JSON string member into the arena; NULL if absent or not a string. */
-static struct str jstr(struct http_request *r, json_t *o, const char *name)
-{
-    json_t *v = json_object_get(o, name);
-    if (!json_is_string(v))
-        return STR_NULL;
-    char *p = arena_strndup(r->arena, json_string_value(v), json_string_length(v));
-    return p ? (struct str){p, json_string_length(v)} : STR_NULL;
-}
-
 /* The body held a password; the copy that matters is wiped after hashing, this one now. */
 static void wipe_body(struct http_request *r)
 {
@@ -134,7 +124,7 @@ int api_register(struct http_request *r)
     }
     if (api__read_json(r, &o))
         return HTTP_DONE;
-    struct str user = jstr(r, o, "username"), pw = jstr(r, o, "password");
+    struct str user = api__jstr(r, o, "username"), pw = api__jstr(r, o, "password");
     json_decref(o);
     wipe_body(r);
     if (!user.p || !pw.p) {
@@ -345,7 +335,7 @@ int api_login(struct http_request *r)
 
     if (api__read_json(r, &o))
         return HTTP_DONE;
-    struct str user = jstr(r, o, "username"), pw = jstr(r, o, "password");
+    struct str user = api__jstr(r, o, "username"), pw = api__jstr(r, o, "password");
     json_decref(o);
     wipe_body(r);
     if (!user.p || !pw.p) {
@@ -481,7 +471,7 @@ int api_refresh(struct http_request *r)
 
     if (api__read_json(r, &o))
         return HTTP_DONE;
-    struct str token = jstr(r, o, "refresh_token");
+    struct str token = api__jstr(r, o, "refresh_token");
     json_decref(o);
     if (!token.p) {
         http_respond_error(r, 400, "invalid_request", "refresh_token is required");
@@ -633,7 +623,7 @@ int api_logout(struct http_request *r)
 
     if (api__read_json(r, &o))
         return HTTP_DONE;
-    struct str token = jstr(r, o, "refresh_token");
+    struct str token = api__jstr(r, o, "refresh_token");
     json_decref(o);
     struct revoke_job *j = new_revoke_job(r, 0);
     if (!j) {

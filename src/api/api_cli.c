@@ -179,11 +179,6 @@ static int client_create(struct cli *x, int argc, char **argv)
     return 0;
 }
 
-static void noop(struct store_op *op)
-{
-    (void)op;
-}
-
 struct list_ctx {
     int json;
     int n;
@@ -252,18 +247,7 @@ static int client_cmd(struct cli *x, int argc, char **argv)
         return 0;
     }
     if (strcmp(verb, "delete") == 0) {
-        struct store_op op;
-        size_t n = strlen(id);
-        int rc = ERR_NOTFOUND;
-        memset(&op, 0, sizeof(op));
-        op.kind = STORE_OP_DELETE;
-        op.table = STORE_T_CLIENTS;
-        op.on_done = noop;
-        if (n <= STORE_KEY_MAX) {
-            op.key_len = n;
-            memcpy(op.key, id, n);
-            rc = store_exec(x->st, &op);
-        }
+        int rc = store_exec_kv(x->st, STORE_OP_DELETE, STORE_T_CLIENTS, id, NULL, 0);
         if (rc) {
             fprintf(stderr, "floodgate: client %s: %s\n", id, err_str(rc));
             return 1;
@@ -345,22 +329,12 @@ static int read_password(char *out, size_t cap, size_t *len)
 
 static int write_user(struct cli *x, const struct auth_user *u, enum store_op_kind kind)
 {
-    struct store_op op;
     struct buf b;
 
     buf_init(&b, 8192);
     int rc = auth_user_encode(u, &b);
-    if (!rc) {
-        memset(&op, 0, sizeof(op));
-        op.kind = kind;
-        op.on_done = noop;
-        op.table = STORE_T_USERS;
-        op.key_len = strlen(u->name);
-        memcpy(op.key, u->name, op.key_len);
-        op.value = b.p;
-        op.value_len = b.len;
-        rc = store_exec(x->st, &op);
-    }
+    if (!rc)
+        rc = store_exec_kv(x->st, kind, STORE_T_USERS, u->name, b.p, b.len);
     buf_fini(&b);
     return rc;
 }
@@ -469,14 +443,7 @@ static int user_cmd(struct cli *x, int argc, char **argv)
             rc = write_user(x, &u, STORE_OP_REPLACE);
         }
     } else if (strcmp(verb, "delete") == 0) {
-        struct store_op op;
-        memset(&op, 0, sizeof(op));
-        op.kind = STORE_OP_DELETE;
-        op.table = STORE_T_USERS;
-        op.on_done = noop;
-        op.key_len = strlen(name);
-        memcpy(op.key, name, op.key_len);
-        rc = store_exec(x->st, &op);
+        rc = store_exec_kv(x->st, STORE_OP_DELETE, STORE_T_USERS, name, NULL, 0);
     } else {
         return usage();
     }

@@ -21,6 +21,12 @@ void api__oauth_error(struct http_request *r, unsigned status, const char *code,
 int api__read_form(struct http_request *r, struct http_form *f);
 /* Reads a JSON object body (415/400 if not). ERR_OK (caller json_decref()s) or ERR_INVAL. */
 int api__read_json(struct http_request *r, json_t **out);
+/* A JSON string member copied into the arena; {NULL, 0} if absent or not a string. */
+struct str api__jstr(struct http_request *r, json_t *o, const char *name);
+/* Reads the form, authenticates the client and takes the required `token` parameter (the
+ * start of introspection and revocation). ERR_OK, or an error after answering. */
+int api__token_request(struct http_request *r, struct http_form *f, struct auth_client *c,
+                       struct str *token);
 /* A parameter: ERR_OK, ERR_NOTFOUND, or ERR_INVAL after answering 400 (repeated). */
 int api__param(struct http_request *r, const struct http_form *f, const char *name, struct str *v);
 /* Authenticates the client (Basic or post). ERR_OK, or an error after answering. */

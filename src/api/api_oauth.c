@@ -99,6 +99,26 @@ int api__read_form(struct http_request *r, struct http_form *f)
     return ERR_OK;
 }
 
+struct str api__jstr(struct http_request *r, json_t *o, const char *name)
+{
+    json_t *v = json_object_get(o, name);
+    if (!json_is_string(v))
+        return STR_NULL;
+    char *p = arena_strndup(r->arena, json_string_value(v), json_string_length(v));
+    return p ? (struct str){p, json_string_length(v)} : STR_NULL;
+}
+
+int api__token_request(struct http_request *r, struct http_form *f, struct auth_client *c,
+                       struct str *token)
+{
+    if (api__read_form(r, f) || api__client_auth(r, f, c))
+        return ERR_INVAL;
+    int rc = api__param(r, f, "token", token);
+    if (rc == ERR_NOTFOUND)
+        api__oauth_error(r, 400, "invalid_request", "token is required");
+    return rc;
+}
+
 int api__read_json(struct http_request *r, json_t **out)
 {
     char err[160];
@@ -407,16 +427,9 @@ int api_introspect(struct http_request *r)
     struct tok_claims cl;
     struct str token;
 
-    if (api__read_form(r, &f) || api__client_auth(r, &f, &c))
+    if (api__token_request(r, &f, &c, &token))
         return HTTP_DONE;
-    int rc = api__param(r, &f, "token", &token);
-    if (rc == ERR_INVAL)
-        return HTTP_DONE;
-    if (rc == ERR_NOTFOUND) {
-        api__oauth_error(r, 400, "invalid_request", "token is required");
-        return HTTP_DONE;
-    }
-    rc = api__verify_access(ctx, token, &cl);
+    int rc = api__verify_access(ctx, token, &cl);
     if (rc == ERR_BACKEND) {
         api__oauth_error(r, 503, "temporarily_unavailable", "cannot check revocation now");
         return HTTP_DONE;
@@ -539,15 +552,8 @@ int api_revoke(struct http_request *r)
     struct str token;
     int64_t now = clock_wall_s();
 
-    if (api__read_form(r, &f) || api__client_auth(r, &f, &c))
+    if (api__token_request(r, &f, &c, &token))
         return HTTP_DONE;
-    int rc = api__param(r, &f, "token", &token);
-    if (rc == ERR_INVAL)
-        return HTTP_DONE;
-    if (rc == ERR_NOTFOUND) {
-        api__oauth_error(r, 400, "invalid_request", "token is required");
-        return HTTP_DONE;
-    }
     /* A token without dots is not a JWT: it can only be one of our refresh tokens. */
     if (!memchr(token.p, '.', token.len))
         return api__revoke_refresh(r, token, c.id);
@@ -579,7 +585,7 @@ int api_revoke(struct http_request *r)
     j->op.key_len = strlen(cl.jti);
     memcpy(j->op.key, cl.jti, j->op.key_len);
     j->op.jti_expires_at = cl.exp + ctx->sh->cfg->leeway_ms / 1000;
-    rc = store_submit(ctx->sh->store, ctx->lp, &j->op);
+    int rc = store_submit(ctx->sh->store, ctx->lp, &j->op);
     if (rc != ERR_AGAIN) {
         api__oauth_error(r, 503, "temporarily_unavailable", "store busy");
         return HTTP_DONE;

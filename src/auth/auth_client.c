@@ -226,29 +226,14 @@ int auth_scope_normalize(struct str in, char *out, size_t cap)
     return ERR_OK;
 }
 
-static void noop(struct store_op *op)
-{
-    (void)op;
-}
-
 static int write_client(struct store *st, const struct auth_client *c, enum store_op_kind kind)
 {
-    struct store_op op;
     struct buf b;
 
     buf_init(&b, 8192);
     int rc = auth_client_encode(c, &b);
-    if (rc == ERR_OK) {
-        memset(&op, 0, sizeof(op));
-        op.kind = kind;
-        op.on_done = noop;
-        op.table = STORE_T_CLIENTS;
-        op.key_len = strlen(c->id);
-        memcpy(op.key, c->id, op.key_len);
-        op.value = b.p;
-        op.value_len = b.len;
-        rc = store_exec(st, &op);
-    }
+    if (rc == ERR_OK)
+        rc = store_exec_kv(st, kind, STORE_T_CLIENTS, c->id, b.p, b.len);
     buf_fini(&b);
     return rc;
 }

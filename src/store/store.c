@@ -2,6 +2,8 @@
 /* Dispatch to the backend, and the checks every backend shares. */
 #include "store/store.h"
 
+#include <string.h>
+
 #include "core/err.h"
 #include "store/store_int.h"
 
@@ -58,6 +60,30 @@ int store_exec(struct store *st, struct store_op *op)
 {
     int rc = store__validate(op);
     return rc ? rc : st->vt->exec(st, op);
+}
+
+static void exec_done(struct store_op *op)
+{
+    (void)op; /* store_exec runs inline: the result is its return value */
+}
+
+int store_exec_kv(struct store *st, enum store_op_kind kind, enum store_table t, const char *key,
+                  const void *val, size_t vlen)
+{
+    struct store_op op;
+    size_t klen = strlen(key);
+
+    if (klen > STORE_KEY_MAX)
+        return ERR_INVAL;
+    memset(&op, 0, sizeof(op));
+    op.kind = kind;
+    op.on_done = exec_done;
+    op.table = t;
+    op.key_len = klen;
+    memcpy(op.key, key, klen);
+    op.value = val;
+    op.value_len = vlen;
+    return store_exec(st, &op);
 }
 
 uint64_t store_generation(struct store *st)

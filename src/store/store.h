@@ -156,6 +156,11 @@ int store_submit(struct store *st, struct loop *lp, struct store_op *op);
  * processes). */
 int store_exec(struct store *st, struct store_op *op);
 
+/* store_exec of one PUT_NEW, REPLACE or DELETE of (t, key) = val: the common case of the
+ * CLI, the admin jobs and key rotation. key is a NUL-terminated string. */
+int store_exec_kv(struct store *st, enum store_op_kind kind, enum store_table t, const char *key,
+                  const void *val, size_t vlen);
+
 /* Changes of users, clients and keys bump this number; servers poll it to refresh caches
  * after the CLI changed the store under them. */
 uint64_t store_generation(struct store *st);

@@ -155,24 +155,9 @@ int tok_ring_jwks(const struct tok_ring *r, int64_t now, struct buf *out)
     return rc ? rc : buf_puts(out, "]}");
 }
 
-static void noop(struct store_op *op)
-{
-    (void)op;
-}
-
 static int put_key(struct store *st, const char *kid, const char *json, enum store_op_kind kind)
 {
-    struct store_op op;
-
-    memset(&op, 0, sizeof(op));
-    op.kind = kind;
-    op.on_done = noop;
-    op.table = STORE_T_KEYS;
-    op.key_len = strlen(kid);
-    memcpy(op.key, kid, op.key_len);
-    op.value = json;
-    op.value_len = json ? strlen(json) : 0;
-    return store_exec(st, &op);
+    return store_exec_kv(st, kind, STORE_T_KEYS, kid, json, json ? strlen(json) : 0);
 }
 
 static int write_key(struct store *st, const struct tok_ring_key *k, enum store_op_kind kind)
