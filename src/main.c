@@ -39,6 +39,7 @@
 #include "loop/loop.h"
 #include "loop/pool.h"
 #include "metrics/met.h"
+#include "policy/pol_lockout.h"
 #include "store/store.h"
 #include "token/tok_keys.h"
 
@@ -314,6 +315,7 @@ static int serve(void)
     uint8_t *secret_key = NULL;
     struct auth_denylist *denylist = NULL;
     struct http_router *admin_rt = NULL;
+    struct pol_lockout *lockout = NULL;
     int rc = 1;
 
     if (log_open(c->log_file, c->log_level)) {
@@ -360,6 +362,15 @@ static int serve(void)
         goto out;
     }
     json_secure_alloc_init();
+    struct pol_lockout_cfg lc = {
+        .user = {c->lockout_user_attempts, c->lockout_base_s, c->lockout_max_s,
+                 c->lockout_window_s},
+        .ip = {c->lockout_ip_attempts, c->lockout_base_s, c->lockout_max_s, c->lockout_window_s},
+        .pair = {c->lockout_pair_attempts, c->lockout_base_s, c->lockout_max_s,
+                 c->lockout_window_s},
+        .entries = c->lockout_entries,
+    };
+    lockout = pol_lockout_new(&lc);
     g.nloops = c->threads ? c->threads : ncpus();
     unsigned nworkers = c->workers ? c->workers : ncpus();
     http_session_global_init(c->max_header_bytes);
@@ -419,6 +430,7 @@ static int serve(void)
     g.sh.store = store;
     g.sh.secret_key = secret_key;
     g.sh.denylist = denylist;
+    g.sh.lockout = lockout;
     g.sh.rt = rt;
     g.sh.open_conns = &g.open_conns;
     g.sh.started_at = clock_wall_s();
@@ -513,6 +525,7 @@ out:
     store_close(store); /* after the loops and the pool: nothing submits any more */
     sodium_free(secret_key);
     auth_denylist_free(denylist);
+    pol_lockout_free(lockout);
     http_router_free(rt);
     http_router_free(admin_rt);
     mem_free(g.loops);

@@ -49,6 +49,7 @@ static const struct route_def admin_routes[] = {
     {HTTP_M(HTTP_POST), "/admin/users/{name}/disable", api_admin_user_disable},
     {HTTP_M(HTTP_POST), "/admin/users/{name}/enable", api_admin_user_enable},
     {HTTP_M(HTTP_DELETE), "/admin/users/{name}", api_admin_user_delete},
+    {HTTP_M(HTTP_POST), "/admin/users/{name}/unlock", api_admin_user_unlock},
     {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/admin/clients", api_admin_clients},
     {HTTP_M(HTTP_POST), "/admin/clients/{id}/secret", api_admin_client_secret},
     {HTTP_M(HTTP_DELETE), "/admin/clients/{id}", api_admin_client_delete},

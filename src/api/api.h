@@ -23,6 +23,7 @@ struct pool_job;
 #include "token/tok_keys.h"
 
 struct auth_client_cache;
+struct pol_lockout;
 struct auth_denylist;
 struct store;
 struct tok_cache;
@@ -33,6 +34,8 @@ struct api_shared {
     struct store *store;
     const uint8_t *secret_key; /* CR_HASH_KEY_LEN bytes, sodium_malloc'd, owned by main */
     const struct auth_denylist *denylist; /* NULL: none */
+    struct pol_lockout *lockout;          /* brute-force protection (thread-safe) */
+    _Atomic uint64_t logins[3];           /* by outcome: succeeded, failed, refused */
     const struct http_router *rt;
     _Atomic unsigned *open_conns;
     _Atomic int draining;
@@ -84,6 +87,7 @@ int api_admin_user_password(struct http_request *r);
 int api_admin_user_disable(struct http_request *r);
 int api_admin_user_enable(struct http_request *r);
 int api_admin_user_delete(struct http_request *r);
+int api_admin_user_unlock(struct http_request *r);
 int api_admin_clients(struct http_request *r);
 int api_admin_client_secret(struct http_request *r);
 int api_admin_client_delete(struct http_request *r);

@@ -39,6 +39,7 @@
 #include "core/log.h"
 #include "http/http.h"
 #include "loop/pool.h"
+#include "policy/pol_lockout.h"
 #include "store/store.h"
 #include "token/tok_keys.h"
 
@@ -199,6 +200,8 @@ static void admin_done(struct pool_job *pj)
         http_respond_error(r, 503, "temporarily_unavailable", NULL);
         return;
     }
+    if (j->rc == ERR_OK && j->op == A_USER_PASSWD)
+        pol_lockout_unlock_user(j->sh->lockout, str_c(j->name)); /* a reset also unlocks */
     switch (j->rc) {
     case ERR_OK:
         http_add_header(r, "Cache-Control", "no-store");
@@ -394,6 +397,21 @@ int api_admin_user_disable(struct http_request *r)
 int api_admin_user_enable(struct http_request *r)
 {
     return user_action(r, A_USER_ENABLE);
+}
+
+/* Clears the username's brute-force locks in this process (the CLI, another process,
+ * cannot reach them; a restart clears them too). */
+int api_admin_user_unlock(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    char name[AUTH_USERNAME_MAX + 1], body[128];
+
+    if (deny(r) || user_param(r, name))
+        return HTTP_DONE;
+    pol_lockout_unlock_user(ctx->sh->lockout, str_c(name));
+    snprintf(body, sizeof(body), "{\"username\":\"%s\",\"unlocked\":true}", name);
+    http_respond_json(r, 200, body);
+    return HTTP_DONE;
 }
 
 int api_admin_user_delete(struct http_request *r)

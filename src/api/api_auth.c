@@ -26,6 +26,7 @@
 #include "core/mem.h"
 #include "http/http.h"
 #include "loop/pool.h"
+#include "policy/pol_lockout.h"
 #include "store/store.h"
 #include "store/store_rec.h"
 #include "token/tok_cache.h"
@@ -184,6 +185,7 @@ struct login_job {
     struct tok_claims cl;
     int64_t access_ttl;
     char refresh[TOK_REFRESH_LEN + 1];
+    struct pol_attempt att; /* the brute-force reservation this attempt holds */
 };
 
 static void login_work(struct pool_job *pj)
@@ -202,15 +204,28 @@ static void login_work(struct pool_job *pj)
     cr_wipe((void *)(uintptr_t)j->pw.p, j->pw.len);
 }
 
-static void login_fail(struct login_job *j)
+enum { LOGIN_OK, LOGIN_FAILED, LOGIN_REFUSED };
+
+static void count_login(struct http_request *r, int outcome)
 {
-    struct http_request *r = j->r;
-    if (j->oauth) {
+    struct api_ctx *ctx = r->app;
+    atomic_fetch_add_explicit(&ctx->sh->logins[outcome], 1, memory_order_relaxed);
+}
+
+/* The one answer for a wrong password, an unknown or disabled user, and a locked key. */
+static void answer_failed_login(struct http_request *r, int oauth)
+{
+    if (oauth) {
         api__oauth_error(r, 400, "invalid_grant", "invalid username or password");
     } else {
         http_add_header(r, "Cache-Control", "no-store");
         http_respond_error(r, 401, "invalid_credentials", "invalid username or password");
     }
+}
+
+static void login_fail(struct login_job *j)
+{
+    answer_failed_login(j->r, j->oauth);
 }
 
 static void login_stored(struct store_op *op)
@@ -243,11 +258,15 @@ static void login_verified(struct pool_job *pj)
     int64_t now = clock_wall_s();
 
     if (pj->cancelled) {
+        pol_lockout_cancel(ctx->sh->lockout, &j->att, now);
         http_add_header(r, "Retry-After", "1");
         api__oauth_error(r, 503, "temporarily_unavailable", NULL);
         return;
     }
-    if (!j->found || !j->ok || j->user.disabled) {
+    bool good = j->found && j->ok && !j->user.disabled;
+    pol_lockout_end(ctx->sh->lockout, &j->att, good, now);
+    count_login(r, good ? LOGIN_OK : LOGIN_FAILED);
+    if (!good) {
         log_kv(LOG_INFO, "login failed", LOG_END);
         login_fail(j);
         return;
@@ -313,9 +332,22 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
     j->access_ttl = access_ttl;
     snprintf(j->cl.client_id, sizeof(j->cl.client_id), "%s", client_id);
     snprintf(j->cl.scope, sizeof(j->cl.scope), "%s", scope);
-    if (pw.len <= AUTH_PASSWORD_MAX && auth_username_normalize(user, name) == ERR_OK) {
+    /* Brute-force protection first: a locked key is answered like any failed login, at
+     * once, without spending a hash on it. Invalid names count under their raw bytes. */
+    char ip[64];
+    int64_t retry, now = clock_wall_s();
+    bool valid = auth_username_normalize(user, name) == ERR_OK;
+    struct str key = valid ? str_c(name) : (struct str){user.p, user.len < 128 ? user.len : 128};
+    api__peer_ip(r, ip, sizeof(ip));
+    if (!pol_lockout_begin(ctx->sh->lockout, key, str_c(ip), now, &j->att, &retry)) {
+        count_login(r, LOGIN_REFUSED);
+        answer_failed_login(r, oauth);
+        return HTTP_DONE;
+    }
+    if (pw.len <= AUTH_PASSWORD_MAX && valid) {
         int rc = auth_user_get(ctx->sh->store, name, &j->user);
         if (rc != ERR_OK && rc != ERR_NOTFOUND) {
+            pol_lockout_cancel(ctx->sh->lockout, &j->att, now);
             api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
             return HTTP_DONE;
         }
@@ -325,7 +357,11 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
         j->pw.len = AUTH_PASSWORD_MAX; /* hash a bounded prefix: same time, same failure */
     j->pj.on_work = login_work;
     j->pj.on_done = login_verified;
-    return api_submit(r, &j->pj) ? HTTP_DONE : HTTP_ASYNC;
+    if (api_submit(r, &j->pj)) {
+        pol_lockout_cancel(ctx->sh->lockout, &j->att, now); /* answered 503: not an attempt */
+        return HTTP_DONE;
+    }
+    return HTTP_ASYNC;
 }
 
 int api_login(struct http_request *r)

@@ -8,6 +8,8 @@
  * Client authentication takes the same time whether the client exists or not: an unknown
  * id still costs one digest and one constant-time compare, so ids cannot be probed.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,6 +99,19 @@ int api__read_form(struct http_request *r, struct http_form *f)
         return ERR_INVAL;
     }
     return ERR_OK;
+}
+
+void api__peer_ip(const struct http_request *r, char *out, size_t cap)
+{
+    const struct sockaddr *sa = r->peer;
+
+    snprintf(out, cap, "-");
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)cap);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)cap);
 }
 
 struct str api__jstr(struct http_request *r, json_t *o, const char *name)

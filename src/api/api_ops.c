@@ -8,12 +8,14 @@
 
 #include "api/api.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/version.h"
 #include "http/http.h"
 #include "http/http_router.h"
 #include "loop/pool.h"
 #include "metrics/met.h"
+#include "policy/pol_lockout.h"
 
 int api_healthz(struct http_request *r)
 {
@@ -166,6 +168,17 @@ int api_metrics(struct http_request *r)
     counter(&b, "floodgate_worker_rejected_requests_total",
             "Requests answered 503 because the worker queue was full.", sum.pool_rejected);
     pool_metrics(&b, ctx->sh->pool);
+    buf_printf(&b,
+               "# HELP floodgate_logins_total Password logins by outcome (refused: a locked key, "
+               "answered without hashing).\n# TYPE floodgate_logins_total counter\n"
+               "floodgate_logins_total{result=\"succeeded\"} %llu\n"
+               "floodgate_logins_total{result=\"failed\"} %llu\n"
+               "floodgate_logins_total{result=\"refused\"} %llu\n",
+               (unsigned long long)atomic_load(&ctx->sh->logins[0]),
+               (unsigned long long)atomic_load(&ctx->sh->logins[1]),
+               (unsigned long long)atomic_load(&ctx->sh->logins[2]));
+    gauge(&b, "floodgate_lockouts_active", "Usernames, IPs and pairs locked now.",
+          pol_lockout_locked(ctx->sh->lockout, clock_wall_s()));
     gauge(&b, "floodgate_process_start_time_seconds", "Start time, seconds since the epoch.",
           (double)ctx->sh->started_at);
     int rc = buf_printf(&b,

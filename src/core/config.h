@@ -57,6 +57,14 @@ struct cfg {
     unsigned argon2_lanes;
     char password_denylist[CFG_STR_MAX];
     char first_party_client[CFG_STR_MAX];
+    /* [protection] */
+    unsigned lockout_user_attempts;
+    unsigned lockout_ip_attempts;
+    unsigned lockout_pair_attempts;
+    unsigned lockout_base_s;
+    unsigned lockout_max_s;
+    unsigned lockout_window_s;
+    unsigned lockout_entries;
     /* [admin] */
     char admin_listen[CFG_STR_MAX];
     char admin_token[CFG_STR_MAX];

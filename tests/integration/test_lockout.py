@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: MIT
+"""Brute-force protection: parallel wrong passwords never get more attempts than allowed, a
+locked key is answered exactly like a failed login (no enumeration), and an admin unlock
+lifts it."""
+
+import json
+import re
+import socket
+import threading
+import time
+
+from tests.integration.fgtest import ServerTest, metric_value, metrics, parse_one, recv_all
+
+FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
+TOKEN = "admin-" + "0123456789abcdef" * 3
+J = {"Content-Type": "application/json"}
+
+
+class TestLockout(ServerTest):
+    def login(self, srv, user, pw):
+        st, _, body = srv.request("POST", "/v1/auth/login",
+                                  json.dumps({"username": user, "password": pw}).encode(), J)
+        return st, body
+
+    def test_parallel_wrong_passwords_never_exceed_the_limit(self):
+        srv = self.start(*FAST, "--lockout-pair-attempts", "5", "--lockout-base", "10m",
+                         "--admin-listen", "127.0.0.1:0", env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
+        self.assertEqual(srv.request("POST", "/v1/users", json.dumps(
+            {"username": "ann", "password": "correct horse battery"}).encode(), J)[0], 201)
+        answers = []
+
+        def wrong():
+            answers.append(self.login(srv, "ann", "wrong password!"))
+
+        threads = [threading.Thread(target=wrong) for _ in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        text = metrics(srv)
+        failed = metric_value(text, "floodgate_logins_total", 'result="failed"')
+        refused = metric_value(text, "floodgate_logins_total", 'result="refused"')
+        self.assertEqual(failed, 5, text[-600:])  # exactly the limit was hashed
+        self.assertEqual(refused, 25)
+        self.assertEqual(len({a for a in answers}), 1)  # one answer for all 30
+        self.assertEqual(answers[0][0], 401)
+        # locked now: even the right password gets the same failure, without a hash
+        st, body = self.login(srv, "ann", "correct horse battery")
+        self.assertEqual((st, body), answers[0])
+        self.assertEqual(metric_value(metrics(srv), "floodgate_lockouts_active"), 1)
+        # an unknown username locks the same way: no hint that one exists
+        for _ in range(5):
+            self.login(srv, "nobody", "wrong password!")
+        self.assertEqual(self.login(srv, "nobody", "x" * 10), answers[0])
+        # admin unlock
+        m = None
+        for _ in range(100):
+            m = re.search(r'"admin API listening","addr":"127\.0\.0\.1:(\d+)"', srv.stderr())
+            if m:
+                break
+            time.sleep(0.02)
+        raw = (b"POST /admin/users/ann/unlock HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               b"Content-Length: 0\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", int(m.group(1))), timeout=10) as s:
+            s.sendall(raw)
+            st, _, _ = parse_one(recv_all(s, 10))
+        self.assertEqual(st, 200)
+        # unlock clears the username's own lock and its (username, IP) pairs
+        self.assertEqual(self.login(srv, "ann", "correct horse battery")[0], 200)
+        self.assert_clean_exit(srv)
+
+    def test_lock_expires(self):
+        srv = self.start(*FAST, "--lockout-pair-attempts", "2", "--lockout-base", "1s")
+        srv.request("POST", "/v1/users", json.dumps(
+            {"username": "bob", "password": "correct horse battery"}).encode(), J)
+        self.login(srv, "bob", "wrong password!")
+        self.login(srv, "bob", "wrong password!")
+        self.assertEqual(self.login(srv, "bob", "correct horse battery")[0], 401)
+        time.sleep(1.6)
+        self.assertEqual(self.login(srv, "bob", "correct horse battery")[0], 200)
+        self.assert_clean_exit(srv)
