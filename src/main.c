@@ -39,6 +39,7 @@
 #include "loop/loop.h"
 #include "loop/pool.h"
 #include "metrics/met.h"
+#include "policy/pol_gcra.h"
 #include "policy/pol_lockout.h"
 #include "store/store.h"
 #include "token/tok_keys.h"
@@ -316,6 +317,7 @@ static int serve(void)
     struct auth_denylist *denylist = NULL;
     struct http_router *admin_rt = NULL;
     struct pol_lockout *lockout = NULL;
+    struct pol_gcra *limits = NULL;
     int rc = 1;
 
     if (log_open(c->log_file, c->log_level)) {
@@ -371,6 +373,11 @@ static int serve(void)
         .entries = c->lockout_entries,
     };
     lockout = pol_lockout_new(&lc);
+    limits = pol_gcra_new(c->rl_entries);
+    const struct cfg_rate *rates[API_RL_COUNT] = {
+        &c->rl_login_ip, &c->rl_register_ip, &c->rl_token_ip, &c->rl_refresh_ip, &c->rl_verify_ip};
+    for (int i = 0; i < API_RL_COUNT; i++)
+        pol_gcra_rule_init(&g.sh.rules[i], rates[i]->count, rates[i]->per_s, rates[i]->burst);
     g.nloops = c->threads ? c->threads : ncpus();
     unsigned nworkers = c->workers ? c->workers : ncpus();
     http_session_global_init(c->max_header_bytes);
@@ -431,6 +438,7 @@ static int serve(void)
     g.sh.secret_key = secret_key;
     g.sh.denylist = denylist;
     g.sh.lockout = lockout;
+    g.sh.limits = limits;
     g.sh.rt = rt;
     g.sh.open_conns = &g.open_conns;
     g.sh.started_at = clock_wall_s();
@@ -526,6 +534,7 @@ out:
     sodium_free(secret_key);
     auth_denylist_free(denylist);
     pol_lockout_free(lockout);
+    pol_gcra_free(limits);
     http_router_free(rt);
     http_router_free(admin_rt);
     mem_free(g.loops);

@@ -7,6 +7,7 @@
 #include <http_parser.h>
 
 #include "api/api_int.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "http/http.h"
@@ -80,6 +81,39 @@ struct http_router *api_router_new(void)
 struct http_router *api_admin_router_new(void)
 {
     return build(admin_routes, sizeof(admin_routes) / sizeof(admin_routes[0]));
+}
+
+static const char *const rule_names[API_RL_COUNT] = {"login", "register", "token", "refresh",
+                                                     "verify"};
+
+bool api__rate_limited(struct http_request *r, int rule)
+{
+    struct api_ctx *ctx = r->app;
+    const struct pol_gcra_rule *ru = &ctx->sh->rules[rule];
+    struct pol_gcra_result res;
+    char ip[64], v[128];
+
+    if (!ru->interval_ns)
+        return false;
+    api__peer_ip(r, ip, sizeof(ip));
+    pol_gcra_take(ctx->sh->limits, (unsigned)rule, ru, str_c(ip), clock_mono_ns(), &res);
+    if (res.allowed)
+        return false;
+    met_add(&ctx->met->rate_limited, 1);
+    uint64_t retry = (res.retry_ns + 999999999u) / 1000000000u;
+    uint64_t reset = (res.reset_ns + 999999999u) / 1000000000u;
+    uint64_t window = (ru->interval_ns * ru->burst + 999999999u) / 1000000000u;
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)(retry ? retry : 1));
+    http_add_header(r, "Retry-After", v);
+    /* draft-ietf-httpapi-ratelimit-headers: quota q per window w; r remaining, t to reset */
+    snprintf(v, sizeof(v), "\"%s\";q=%u;w=%llu", rule_names[rule], ru->burst,
+             (unsigned long long)(window ? window : 1));
+    http_add_header(r, "RateLimit-Policy", v);
+    snprintf(v, sizeof(v), "\"%s\";r=0;t=%llu", rule_names[rule],
+             (unsigned long long)(reset ? reset : 1));
+    http_add_header(r, "RateLimit", v);
+    http_respond_error(r, 429, "rate_limited", "too many requests; see Retry-After");
+    return true;
 }
 
 int api_submit(struct http_request *r, struct pool_job *j)

@@ -20,10 +20,15 @@ struct pool;
 struct pool_job;
 
 #include "crypto/cr.h"
+#include "policy/pol_gcra.h"
 #include "token/tok_keys.h"
 
 struct auth_client_cache;
 struct pol_lockout;
+struct pol_gcra;
+
+/* Rate-limit rules, by route class (per client IP). */
+enum { API_RL_LOGIN, API_RL_REGISTER, API_RL_TOKEN, API_RL_REFRESH, API_RL_VERIFY, API_RL_COUNT };
 struct auth_denylist;
 struct store;
 struct tok_cache;
@@ -35,7 +40,9 @@ struct api_shared {
     const uint8_t *secret_key; /* CR_HASH_KEY_LEN bytes, sodium_malloc'd, owned by main */
     const struct auth_denylist *denylist; /* NULL: none */
     struct pol_lockout *lockout;          /* brute-force protection (thread-safe) */
-    _Atomic uint64_t logins[3];           /* by outcome: succeeded, failed, refused */
+    struct pol_gcra *limits;              /* rate limits (thread-safe) */
+    struct pol_gcra_rule rules[API_RL_COUNT];
+    _Atomic uint64_t logins[3]; /* by outcome: succeeded, failed, refused */
     const struct http_router *rt;
     _Atomic unsigned *open_conns;
     _Atomic int draining;

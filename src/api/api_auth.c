@@ -119,6 +119,8 @@ int api_register(struct http_request *r)
     const char *why;
     struct auth_user existing;
 
+    if (api__rate_limited(r, API_RL_REGISTER))
+        return HTTP_DONE;
     if (!ctx->sh->cfg->registration) {
         http_respond_error(r, 403, "registration_closed", "registration is closed");
         return HTTP_DONE;
@@ -369,7 +371,7 @@ int api_login(struct http_request *r)
     struct api_ctx *ctx = r->app;
     json_t *o;
 
-    if (api__read_json(r, &o))
+    if (api__rate_limited(r, API_RL_LOGIN) || api__read_json(r, &o))
         return HTTP_DONE;
     struct str user = api__jstr(r, o, "username"), pw = api__jstr(r, o, "password");
     json_decref(o);
@@ -389,6 +391,8 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
     struct str user, pw, scope;
     char sc[AUTH_LIST_MAX + 1];
 
+    if (api__rate_limited(r, API_RL_LOGIN))
+        return HTTP_DONE;
     if (!(c->grants & AUTH_GRANT_PASSWORD)) {
         api__oauth_error(r, 400, "unauthorized_client", "this client may not use password");
         return HTTP_DONE;
@@ -505,7 +509,7 @@ int api_refresh(struct http_request *r)
     struct api_ctx *ctx = r->app;
     json_t *o;
 
-    if (api__read_json(r, &o))
+    if (api__rate_limited(r, API_RL_REFRESH) || api__read_json(r, &o))
         return HTTP_DONE;
     struct str token = api__jstr(r, o, "refresh_token");
     json_decref(o);

@@ -360,7 +360,7 @@ int api_token(struct http_request *r)
     struct auth_client c;
     struct str grant;
 
-    if (api__read_form(r, &f))
+    if (api__rate_limited(r, API_RL_TOKEN) || api__read_form(r, &f))
         return HTTP_DONE;
     int rc = api__param(r, &f, "grant_type", &grant);
     if (rc == ERR_INVAL)
@@ -442,7 +442,7 @@ int api_introspect(struct http_request *r)
     struct tok_claims cl;
     struct str token;
 
-    if (api__token_request(r, &f, &c, &token))
+    if (api__rate_limited(r, API_RL_VERIFY) || api__token_request(r, &f, &c, &token))
         return HTTP_DONE;
     int rc = api__verify_access(ctx, token, &cl);
     if (rc == ERR_BACKEND) {
@@ -488,6 +488,8 @@ int api_verify(struct http_request *r)
     struct str authz = http_header(r, "authorization");
     struct tok_claims cl;
 
+    if (api__rate_limited(r, API_RL_VERIFY))
+        return HTTP_DONE;
     if (authz.len <= 7 || !str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer "))) {
         http_add_header(r, "WWW-Authenticate", "Bearer realm=\"floodgate\"");
         http_respond_error(r, 401, "invalid_request", "a Bearer token is required");

@@ -165,6 +165,8 @@ int api_metrics(struct http_request *r)
             "Malformed or over-limit requests answered 4xx/5xx and closed.", sum.bad_requests);
     counter(&b, "floodgate_http_received_bytes_total", "Bytes read from clients.", sum.bytes_in);
     counter(&b, "floodgate_http_sent_bytes_total", "Bytes written to clients.", sum.bytes_out);
+    counter(&b, "floodgate_rate_limited_total", "Requests answered 429 by a rate limit.",
+            sum.rate_limited);
     counter(&b, "floodgate_worker_rejected_requests_total",
             "Requests answered 503 because the worker queue was full.", sum.pool_rejected);
     pool_metrics(&b, ctx->sh->pool);

@@ -19,7 +19,7 @@
 #include "core/err.h"
 #include "core/log.h"
 
-enum kind { K_STR, K_UINT, K_INT, K_SIZE, K_SIZE64, K_DUR, K_DUR_S, K_LEVEL, K_BOOL };
+enum kind { K_STR, K_UINT, K_INT, K_SIZE, K_SIZE64, K_DUR, K_DUR_S, K_LEVEL, K_BOOL, K_RATE };
 
 struct key {
     const char *section;
@@ -125,6 +125,18 @@ static const struct key keys[] = {
      "failures older than this are forgotten"},
     {"protection", "lockout_entries", K_UINT, F(lockout_entries), 1024, 1 << 24, "131072",
      "lockout table size (usernames, IPs and pairs together); about 40 bytes each"},
+    {"protection", "ratelimit_login_ip", K_RATE, F(rl_login_ip), 0, 0, "10/s:20",
+     "password logins per client IP: COUNT/s|m|h[:BURST], or off; over it: 429"},
+    {"protection", "ratelimit_register_ip", K_RATE, F(rl_register_ip), 0, 0, "2/s:10",
+     "registrations per client IP"},
+    {"protection", "ratelimit_token_ip", K_RATE, F(rl_token_ip), 0, 0, "200/s:400",
+     "token endpoint requests per client IP"},
+    {"protection", "ratelimit_refresh_ip", K_RATE, F(rl_refresh_ip), 0, 0, "100/s:200",
+     "JSON refreshes per client IP"},
+    {"protection", "ratelimit_verify_ip", K_RATE, F(rl_verify_ip), 0, 0, "off",
+     "introspection and gateway verify calls per client IP"},
+    {"protection", "ratelimit_entries", K_UINT, F(rl_entries), 1024, 1 << 24, "131072",
+     "rate-limit table size (keys of all rules together); about 24 bytes each"},
     {"admin", "admin_listen", K_STR, F(admin_listen), 0, 0, "127.0.0.1:8081",
      "address of the admin API (/admin/...); loopback by default; port 0 picks one (logged)"},
     {"admin", "admin_token", K_STR, F(admin_token), 0, 0, "",
@@ -245,6 +257,41 @@ static int apply(struct cfg *c, const struct key *k, const char *val, const char
         if (rc == ERR_OK && k->kind == K_DUR_S)
             v /= 1000;
         break;
+    case K_RATE: {
+        /* COUNT/UNIT[:BURST], e.g. 10/s:20; "off" or "0" turns the rule off */
+        struct cfg_rate *r = (struct cfg_rate *)(void *)dst;
+        unsigned long cnt, burst;
+        char unit, *end;
+        if (!strcmp(val, "off") || !strcmp(val, "0")) {
+            memset(r, 0, sizeof(*r));
+            return ERR_OK;
+        }
+        errno = 0;
+        cnt = strtoul(val, &end, 10);
+        if (errno || end == val || end[0] != '/' || !end[1] || cnt == 0 || cnt > 1000000) {
+            rc = ERR_INVAL;
+            break;
+        }
+        unit = end[1];
+        end += 2;
+        burst = cnt;
+        if (*end == ':') {
+            char *e2;
+            burst = strtoul(end + 1, &e2, 10);
+            if (e2 == end + 1 || *e2 || burst == 0 || burst > 10000000)
+                rc = ERR_INVAL;
+        } else if (*end) {
+            rc = ERR_INVAL;
+        }
+        if (rc == ERR_OK && unit != 's' && unit != 'm' && unit != 'h')
+            rc = ERR_INVAL;
+        if (rc)
+            break;
+        r->count = (unsigned)cnt;
+        r->per_s = unit == 's' ? 1 : unit == 'm' ? 60 : 3600;
+        r->burst = (unsigned)burst;
+        return ERR_OK;
+    }
     case K_BOOL:
         if (!strcmp(val, "true") || !strcmp(val, "yes") || !strcmp(val, "on") || !strcmp(val, "1"))
             v = 1;
@@ -262,6 +309,9 @@ static int apply(struct cfg *c, const struct key *k, const char *val, const char
             set_err(e, where, "%s: '%s' is not a duration (e.g. 500ms, 10s, 2m, 7d)", k->name, val);
         else if (k->kind == K_BOOL)
             set_err(e, where, "%s: '%s' is not true or false", k->name, val);
+        else if (k->kind == K_RATE)
+            set_err(e, where, "%s: '%s' is not COUNT/s|m|h[:BURST] (e.g. 10/s:20) or off", k->name,
+                    val);
         else
             set_err(e, where, "%s: '%s' is not a whole number", k->name, val);
         return ERR_INVAL;

@@ -14,6 +14,13 @@
 
 #define CFG_STR_MAX 1024
 
+/* A rate limit: `count` requests per `per_s` seconds, bursts up to `burst`; count 0 = off. */
+struct cfg_rate {
+    unsigned count;
+    unsigned per_s;
+    unsigned burst;
+};
+
 struct cfg {
     /* [server] */
     char listen[CFG_STR_MAX];
@@ -65,6 +72,12 @@ struct cfg {
     unsigned lockout_max_s;
     unsigned lockout_window_s;
     unsigned lockout_entries;
+    struct cfg_rate rl_login_ip;
+    struct cfg_rate rl_register_ip;
+    struct cfg_rate rl_token_ip;
+    struct cfg_rate rl_refresh_ip;
+    struct cfg_rate rl_verify_ip;
+    unsigned rl_entries;
     /* [admin] */
     char admin_listen[CFG_STR_MAX];
     char admin_token[CFG_STR_MAX];

@@ -45,6 +45,7 @@ struct met_shard {
     _Atomic uint64_t conn_timed_out; /* header/body/idle/write timeouts */
     _Atomic uint64_t bad_requests;   /* protocol errors answered 4xx and closed */
     _Atomic uint64_t pool_rejected;  /* worker queue full: 503 */
+    _Atomic uint64_t rate_limited;   /* answered 429 */
 };
 
 /* Single-writer increment: a plain load and store, no locked instruction. */

@@ -24,6 +24,7 @@ class TestLockout(ServerTest):
 
     def test_parallel_wrong_passwords_never_exceed_the_limit(self):
         srv = self.start(*FAST, "--lockout-pair-attempts", "5", "--lockout-base", "10m",
+                         "--ratelimit-login-ip", "off",
                          "--admin-listen", "127.0.0.1:0", env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
         self.assertEqual(srv.request("POST", "/v1/users", json.dumps(
             {"username": "ann", "password": "correct horse battery"}).encode(), J)[0], 201)
@@ -79,3 +80,36 @@ class TestLockout(ServerTest):
         time.sleep(1.6)
         self.assertEqual(self.login(srv, "bob", "correct horse battery")[0], 200)
         self.assert_clean_exit(srv)
+
+
+class TestRateLimits(ServerTest):
+    def test_login_rate_limit_answers_429_with_headers(self):
+        srv = self.start(*FAST, "--ratelimit-login-ip", "2/s:3", "--lockout-pair-attempts", "0",
+                         "--lockout-user-attempts", "0", "--lockout-ip-attempts", "0")
+        codes, headers = [], None
+        for _ in range(6):
+            st, h, body = srv.request("POST", "/v1/auth/login", json.dumps(
+                {"username": "ann", "password": "wrong password!"}).encode(), J)
+            codes.append(st)
+            if st == 429:
+                headers = h
+                self.assertEqual(json.loads(body)["error"], "rate_limited")
+        self.assertEqual(codes[:3], [401, 401, 401])  # the burst of 3
+        self.assertIn(429, codes[3:])
+        self.assertGreaterEqual(int(headers["retry-after"]), 1)
+        self.assertEqual(headers["ratelimit-policy"], '"login";q=3;w=2')
+        self.assertRegex(headers["ratelimit"], r'^"login";r=0;t=\d+$')
+        self.assertGreaterEqual(metric_value(metrics(srv), "floodgate_rate_limited_total"), 1)
+        time.sleep(1.1)  # two more per second
+        st, _, _ = srv.request("POST", "/v1/auth/login", json.dumps(
+            {"username": "ann", "password": "wrong password!"}).encode(), J)
+        self.assertEqual(st, 401)
+        # other routes have their own rules
+        self.assertEqual(srv.request("GET", "/healthz")[0], 200)
+        self.assert_clean_exit(srv)
+
+    def test_bad_rate_is_a_config_error(self):
+        from tests.integration.test_lifecycle import run
+        r = run("--ratelimit-login-ip", "ten per second", "--data-dir", "/tmp/fg-rl-x")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("COUNT/s|m|h", r.stderr)
