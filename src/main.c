@@ -39,6 +39,7 @@
 #include "loop/loop.h"
 #include "loop/pool.h"
 #include "metrics/met.h"
+#include "policy/pol_clientip.h"
 #include "policy/pol_gcra.h"
 #include "policy/pol_lockout.h"
 #include "store/store.h"
@@ -318,6 +319,7 @@ static int serve(void)
     struct http_router *admin_rt = NULL;
     struct pol_lockout *lockout = NULL;
     struct pol_gcra *limits = NULL;
+    struct pol_proxies *proxies = NULL;
     int rc = 1;
 
     if (log_open(c->log_file, c->log_level)) {
@@ -372,6 +374,11 @@ static int serve(void)
                  c->lockout_window_s},
         .entries = c->lockout_entries,
     };
+    if (c->trusted_proxies[0] &&
+        pol_proxies_parse(c->trusted_proxies, &proxies, err, sizeof(err))) {
+        log_kv(LOG_ERROR, "bad trusted_proxies", "error", err, LOG_END);
+        goto out;
+    }
     lockout = pol_lockout_new(&lc);
     limits = pol_gcra_new(c->rl_entries);
     const struct cfg_rate *rates[API_RL_COUNT] = {
@@ -439,6 +446,7 @@ static int serve(void)
     g.sh.denylist = denylist;
     g.sh.lockout = lockout;
     g.sh.limits = limits;
+    g.sh.proxies = proxies;
     g.sh.rt = rt;
     g.sh.open_conns = &g.open_conns;
     g.sh.started_at = clock_wall_s();
@@ -535,6 +543,7 @@ out:
     auth_denylist_free(denylist);
     pol_lockout_free(lockout);
     pol_gcra_free(limits);
+    pol_proxies_free(proxies);
     http_router_free(rt);
     http_router_free(admin_rt);
     mem_free(g.loops);

@@ -26,6 +26,7 @@ struct pool_job;
 struct auth_client_cache;
 struct pol_lockout;
 struct pol_gcra;
+struct pol_proxies;
 
 /* Rate-limit rules, by route class (per client IP). */
 enum { API_RL_LOGIN, API_RL_REGISTER, API_RL_TOKEN, API_RL_REFRESH, API_RL_VERIFY, API_RL_COUNT };
@@ -41,6 +42,7 @@ struct api_shared {
     const struct auth_denylist *denylist; /* NULL: none */
     struct pol_lockout *lockout;          /* brute-force protection (thread-safe) */
     struct pol_gcra *limits;              /* rate limits (thread-safe) */
+    const struct pol_proxies *proxies;    /* trusted proxies, NULL: none */
     struct pol_gcra_rule rules[API_RL_COUNT];
     _Atomic uint64_t logins[3]; /* by outcome: succeeded, failed, refused */
     const struct http_router *rt;

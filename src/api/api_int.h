@@ -25,7 +25,7 @@ int api__read_json(struct http_request *r, json_t **out);
  * with Retry-After and the IETF RateLimit-Policy / RateLimit headers; false if allowed or
  * the rule is off. */
 bool api__rate_limited(struct http_request *r, int rule);
-/* The client's IP address as text (the TCP peer; trusted-proxy headers are not read yet). */
+/* The client's IP address as text: the TCP peer, or what a trusted proxy says it is. */
 void api__peer_ip(const struct http_request *r, char *out, size_t cap);
 /* A JSON string member copied into the arena; {NULL, 0} if absent or not a string. */
 struct str api__jstr(struct http_request *r, json_t *o, const char *name);

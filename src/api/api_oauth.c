@@ -25,6 +25,7 @@
 #include "http/http.h"
 #include "http/http_form.h"
 #include "json/json.h"
+#include "policy/pol_clientip.h"
 #include "store/store.h"
 #include "token/tok_cache.h"
 #include "token/tok_jwt.h"
@@ -103,15 +104,9 @@ int api__read_form(struct http_request *r, struct http_form *f)
 
 void api__peer_ip(const struct http_request *r, char *out, size_t cap)
 {
-    const struct sockaddr *sa = r->peer;
-
-    snprintf(out, cap, "-");
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
-                  (socklen_t)cap);
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-                  (socklen_t)cap);
+    struct api_ctx *ctx = r->app;
+    pol_client_ip(ctx->sh->proxies, r->peer, http_header(r, "x-forwarded-for"),
+                  http_header(r, "forwarded"), out, cap);
 }
 
 struct str api__jstr(struct http_request *r, json_t *o, const char *name)

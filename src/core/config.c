@@ -135,6 +135,9 @@ static const struct key keys[] = {
      "JSON refreshes per client IP"},
     {"protection", "ratelimit_verify_ip", K_RATE, F(rl_verify_ip), 0, 0, "off",
      "introspection and gateway verify calls per client IP"},
+    {"protection", "trusted_proxies", K_STR, F(trusted_proxies), 0, 0, "",
+     "proxies whose X-Forwarded-For / Forwarded name the client (addresses or CIDR blocks, "
+     "e.g. 127.0.0.1,10.0.0.0/8); empty: the TCP peer is the client"},
     {"protection", "ratelimit_entries", K_UINT, F(rl_entries), 1024, 1 << 24, "131072",
      "rate-limit table size (keys of all rules together); about 24 bytes each"},
     {"admin", "admin_listen", K_STR, F(admin_listen), 0, 0, "127.0.0.1:8081",

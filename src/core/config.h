@@ -78,6 +78,7 @@ struct cfg {
     struct cfg_rate rl_refresh_ip;
     struct cfg_rate rl_verify_ip;
     unsigned rl_entries;
+    char trusted_proxies[CFG_STR_MAX];
     /* [admin] */
     char admin_listen[CFG_STR_MAX];
     char admin_token[CFG_STR_MAX];

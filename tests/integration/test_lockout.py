@@ -113,3 +113,30 @@ class TestRateLimits(ServerTest):
         r = run("--ratelimit-login-ip", "ten per second", "--data-dir", "/tmp/fg-rl-x")
         self.assertEqual(r.returncode, 2)
         self.assertIn("COUNT/s|m|h", r.stderr)
+
+
+class TestTrustedProxies(ServerTest):
+    def test_limits_key_on_the_forwarded_client(self):
+        srv = self.start(*FAST, "--trusted-proxies", "127.0.0.1", "--ratelimit-login-ip", "1/m:1",
+                         "--lockout-pair-attempts", "0", "--lockout-user-attempts", "0",
+                         "--lockout-ip-attempts", "0")
+        body = json.dumps({"username": "ann", "password": "wrong password!"}).encode()
+
+        def login(xff):
+            return srv.request("POST", "/v1/auth/login", body,
+                               {**J, "X-Forwarded-For": xff})[0]
+
+        self.assertEqual(login("198.51.100.1"), 401)
+        self.assertEqual(login("198.51.100.2"), 401)  # another client: its own budget
+        self.assertEqual(login("198.51.100.1"), 429)
+        # a client cannot escape by prepending a forged address
+        self.assertEqual(login("203.0.113.77, 198.51.100.1"), 429)
+        self.assert_clean_exit(srv)
+
+    def test_bad_proxy_list_fails_start(self):
+        from tests.integration.test_lifecycle import run
+        import tempfile
+        d = tempfile.mkdtemp(prefix="fg-proxy-")
+        r = run("--trusted-proxies", "10.0.0.0/99", "--data-dir", d, "--listen", "127.0.0.1:0")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("trusted_proxies", r.stderr)

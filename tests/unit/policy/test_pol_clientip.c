@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "harness.h"
+#include "policy/pol_clientip.h"
+
+static struct sockaddr_in v4(const char *ip)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    inet_pton(AF_INET, ip, &sa.sin_addr);
+    return sa;
+}
+
+static const char *client(const struct pol_proxies *p, const char *peer, const char *xff,
+                          const char *fwd)
+{
+    static char out[64];
+    struct sockaddr_in sa = v4(peer);
+    pol_client_ip(p, (struct sockaddr *)&sa, xff ? str_c(xff) : STR_NULL,
+                  fwd ? str_c(fwd) : STR_NULL, out, sizeof(out));
+    return out;
+}
+
+TEST(client_ip_rules)
+{
+    struct pol_proxies *p;
+    char err[128];
+    ASSERT_EQ_INT(pol_proxies_parse("127.0.0.1, 10.0.0.0/8 ::1", &p, err, sizeof(err)), 0);
+    /* untrusted peer: headers are ignored */
+    ASSERT_EQ_STR(client(p, "203.0.113.9", "1.1.1.1", NULL), "203.0.113.9");
+    /* trusted peer: the rightmost address that is not a trusted proxy */
+    ASSERT_EQ_STR(client(p, "127.0.0.1", "1.1.1.1, 198.51.100.7", NULL), "198.51.100.7");
+    ASSERT_EQ_STR(client(p, "127.0.0.1", "6.6.6.6, 198.51.100.7, 10.1.2.3", NULL), "198.51.100.7");
+    /* a forged left part cannot win */
+    ASSERT_EQ_STR(client(p, "127.0.0.1", "127.0.0.1, 198.51.100.7", NULL), "198.51.100.7");
+    /* garbage: the nearest readable address */
+    ASSERT_EQ_STR(client(p, "127.0.0.1", "198.51.100.7, junk", NULL), "127.0.0.1");
+    ASSERT_EQ_STR(client(p, "127.0.0.1", "junk, 198.51.100.7", NULL), "198.51.100.7");
+    /* Forwarded, RFC 7239 */
+    ASSERT_EQ_STR(client(p, "127.0.0.1", NULL, "for=192.0.2.60;proto=http;by=203.0.113.43"),
+                  "192.0.2.60");
+    ASSERT_EQ_STR(client(p, "127.0.0.1", NULL, "for=\"[2001:db8:cafe::17]:4711\""),
+                  "2001:db8:cafe::17");
+    ASSERT_EQ_STR(client(p, "127.0.0.1", NULL, "for=192.0.2.43:47011, for=10.0.0.1"), "192.0.2.43");
+    pol_proxies_free(p);
+    ASSERT_EQ_INT(pol_proxies_parse("10.0.0.0/33", &p, err, sizeof(err)), ERR_INVAL);
+    ASSERT_EQ_INT(pol_proxies_parse("example.org", &p, err, sizeof(err)), ERR_INVAL);
+    ASSERT_EQ_STR(client(NULL, "203.0.113.9", "1.1.1.1", NULL), "203.0.113.9");
+}
