@@ -8,6 +8,7 @@
 
 #include "api/api_int.h"
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "http/http.h"
@@ -119,13 +120,18 @@ bool api__rate_limited(struct http_request *r, int rule)
 int api_submit(struct http_request *r, struct pool_job *j)
 {
     struct api_ctx *ctx = r->app;
-    int rc = pool_submit(ctx->sh->pool, ctx->lp, j);
+    unsigned deadline = ctx->sh->cfg->hash_deadline_ms;
+    uint64_t ms = pool_expected_wait_ms(ctx->sh->pool);
+    /* Admission control: a job that would wait past the deadline is refused now. Its client
+     * would likely have given up (and retried, adding load) before it ran. */
+    int rc = deadline && ms > deadline ? ERR_LIMIT : pool_submit(ctx->sh->pool, ctx->lp, j);
 
     if (rc == ERR_OK)
         return ERR_OK;
-    /* Full (or stopping): say so now rather than queue without bound. Retry-After is the
-     * time the queue needs to drain at the measured service rate, at least 1 s. */
-    uint64_t ms = rc == ERR_LIMIT ? pool_expected_wait_ms(ctx->sh->pool) : 1000;
+    /* Full, over the deadline, or stopping: say so now. Retry-After is the time the queue
+     * needs to drain at the measured service rate, at least 1 s. */
+    if (rc != ERR_LIMIT)
+        ms = 1000;
     char secs[24];
     snprintf(secs, sizeof(secs), "%llu", (unsigned long long)(ms / 1000 + 1));
     met_add(&ctx->met->pool_rejected, 1);

@@ -76,9 +76,11 @@ int api_cli_is_command(const char *word);
 struct http_router *api_router_new(void);
 struct http_router *api_admin_router_new(void);
 
-/* Queues `j` on the worker pool for request `r`. On a full queue answers 503 with an honest
- * Retry-After and returns ERR_LIMIT (the job's callbacks never run); otherwise returns
- * ERR_OK and the handler must return HTTP_ASYNC and answer in j->on_done. Loop thread. */
+/* Queues `j` on the worker pool for request `r`. On a full queue, or an expected wait over
+ * hash_deadline, answers 503 with an honest Retry-After and returns ERR_LIMIT: the job's
+ * callbacks never run, and the request (with its arena, where jobs usually live) is gone,
+ * so the caller must not touch `j` after a failure. Otherwise returns ERR_OK and the
+ * handler must return HTTP_ASYNC and answer in j->on_done. Loop thread. */
 int api_submit(struct http_request *r, struct pool_job *j);
 
 /* handlers, by file */

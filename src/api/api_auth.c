@@ -359,8 +359,11 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
         j->pw.len = AUTH_PASSWORD_MAX; /* hash a bounded prefix: same time, same failure */
     j->pj.on_work = login_work;
     j->pj.on_done = login_verified;
+    /* A refused submit answers the request, which frees the arena and j with it: keep the
+     * reservation on the stack to give it back. */
+    struct pol_attempt att = j->att;
     if (api_submit(r, &j->pj)) {
-        pol_lockout_cancel(ctx->sh->lockout, &j->att, now); /* answered 503: not an attempt */
+        pol_lockout_cancel(ctx->sh->lockout, &att, now); /* answered 503: not an attempt */
         return HTTP_DONE;
     }
     return HTTP_ASYNC;

@@ -168,7 +168,9 @@ int api_metrics(struct http_request *r)
     counter(&b, "floodgate_rate_limited_total", "Requests answered 429 by a rate limit.",
             sum.rate_limited);
     counter(&b, "floodgate_worker_rejected_requests_total",
-            "Requests answered 503 because the worker queue was full.", sum.pool_rejected);
+            "Requests answered 503 by admission control: the worker queue was full or its expected "
+            "wait exceeded hash_deadline.",
+            sum.pool_rejected);
     pool_metrics(&b, ctx->sh->pool);
     buf_printf(&b,
                "# HELP floodgate_logins_total Password logins by outcome (refused: a locked key, "

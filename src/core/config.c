@@ -145,6 +145,10 @@ static const struct key keys[] = {
     {"admin", "admin_token", K_STR, F(admin_token), 0, 0, "",
      "bearer token the admin API requires (at least 32 characters); empty: no admin API. "
      "Prefer FLOODGATE_ADMIN_TOKEN or the config file to a flag, which ps can show"},
+    {"workers", "hash_deadline", K_DUR, F(hash_deadline_ms), 0, 600000, "2s",
+     "admission control: when a new job's expected wait (queue depth x measured service "
+     "time / workers) exceeds this, answer 503 + Retry-After at once instead of queueing; "
+     "0s: only worker_queue bounds the queue"},
     {"log", "log_level", K_LEVEL, F(log_level), 0, 0, "info", "debug, info, warn, error or off"},
     {"log", "log_file", K_STR, F(log_file), 0, 0, "-",
      "JSON-lines log file, - for stderr; reopened on SIGHUP"},

@@ -43,6 +43,7 @@ struct cfg {
     unsigned workers; /* 0: one per core */
     unsigned worker_queue;
     int worker_nice;
+    unsigned hash_deadline_ms; /* 0: only the queue bound */
     /* [tokens] */
     char issuer[CFG_STR_MAX];
     unsigned access_ttl_ms;

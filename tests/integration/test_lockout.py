@@ -140,3 +140,55 @@ class TestTrustedProxies(ServerTest):
         r = run("--trusted-proxies", "10.0.0.0/99", "--data-dir", d, "--listen", "127.0.0.1:0")
         self.assertEqual(r.returncode, 1)
         self.assertIn("trusted_proxies", r.stderr)
+
+
+class TestAdmission(ServerTest):
+    def test_login_flood_is_shed_while_introspection_answers(self):
+        """Logins past what the workers can do within hash_deadline get 503 + Retry-After at
+        once; token introspection never queues behind hashing."""
+        srv = self.start("--workers", "1", "--argon2-memory", "19456", "--argon2-passes", "2",
+                         "--hash-deadline", "300ms", "--ratelimit-login-ip", "off",
+                         "--lockout-pair-attempts", "0", "--lockout-user-attempts", "0",
+                         "--lockout-ip-attempts", "0")
+        from tests.integration.test_oauth import basic, cli, form
+        c = json.loads(cli(srv.data, "client", "create", "c", "--json").stdout)
+        auth = basic(c["client_id"], c["client_secret"])
+        at = json.loads(srv.request("POST", "/oauth2/token", form(grant_type="client_credentials"),
+                                    auth)[2])["access_token"]
+        body = json.dumps({"username": "ann", "password": "wrong password!"}).encode()
+        # measure the service time first, so the expected wait is known
+        for _ in range(3):
+            srv.request("POST", "/v1/auth/login", body, J, timeout=30)
+        results, intro = [], []
+
+        def login():
+            t0 = time.monotonic()
+            st, h, _ = srv.request("POST", "/v1/auth/login", body, J, timeout=60)
+            results.append((st, h.get("retry-after"), time.monotonic() - t0))
+
+        def introspect():
+            for _ in range(10):
+                t0 = time.monotonic()
+                st, _, b = srv.request("POST", "/oauth2/introspect", form(token=at), auth)
+                intro.append((st, json.loads(b)["active"], time.monotonic() - t0))
+                time.sleep(0.02)
+
+        threads = [threading.Thread(target=login) for _ in range(40)]
+        it = threading.Thread(target=introspect)
+        for t in threads:
+            t.start()
+        it.start()
+        for t in threads + [it]:
+            t.join(120)
+        shed = [r for r in results if r[0] == 503]
+        served = [r for r in results if r[0] == 401]
+        self.assertEqual(len(shed) + len(served), 40)
+        self.assertGreater(len(shed), 10, results)
+        self.assertGreater(len(served), 0)
+        self.assertTrue(all(int(r[1]) >= 1 for r in shed))
+        shed_times = sorted(r[2] for r in shed)
+        self.assertLess(shed_times[len(shed_times) // 2], 1.0)  # answered at once, not queued
+        self.assertTrue(all(st == 200 and active for st, active, _ in intro))
+        self.assertGreater(metric_value(metrics(srv), "floodgate_worker_rejected_requests_total"),
+                           10)
+        self.assert_clean_exit(srv, timeout=60)
