@@ -202,10 +202,17 @@ static void admin_done(struct pool_job *pj)
     }
     if (j->rc == ERR_OK && j->op == A_USER_PASSWD)
         pol_lockout_unlock_user(j->sh->lockout, str_c(j->name)); /* a reset also unlocks */
-    switch (j->rc) {
+    /* Answering frees the arena, and j with it: everything is read (and the secret it may
+     * hold wiped) before the answer. */
+    int rc = j->rc;
+    unsigned status = j->status;
+    char out[sizeof(j->out)];
+    memcpy(out, j->out, sizeof(out));
+    cr_wipe(j->out, sizeof(j->out));
+    switch (rc) {
     case ERR_OK:
         http_add_header(r, "Cache-Control", "no-store");
-        http_respond_json(r, j->status, j->out);
+        http_respond_json(r, status, out);
         break;
     case ERR_NOTFOUND:
         http_respond_error(r, 404, "not_found", NULL);
@@ -217,9 +224,9 @@ static void admin_done(struct pool_job *pj)
         http_respond_error(r, 400, "invalid_request", "not a supported hash");
         break;
     default:
-        http_respond_error(r, 503, "temporarily_unavailable", err_str(j->rc));
+        http_respond_error(r, 503, "temporarily_unavailable", err_str(rc));
     }
-    cr_wipe(j->out, sizeof(j->out));
+    cr_wipe(out, sizeof(out));
 }
 
 static struct admin_job *new_job(struct http_request *r, enum admin_op op)
