@@ -47,6 +47,7 @@ struct conn {
     uint64_t deadline; /* uv_now ms; 0 = none */
     uint64_t write_deadline;
     enum http_phase phase_seen;
+    unsigned long nreq_seen;
     bool reading, writing, closing, lingering, zombie;
 };
 
@@ -309,10 +310,14 @@ static void set_deadline(struct conn *c)
     const struct http_server_opts *o = c->srv->opt;
     uint64_t now = uv_now(&c->srv->lp->uv);
     enum http_phase ph = http_session_phase(c->s);
+    unsigned long nreq = http_session_requests(c->s);
 
-    if (ph == c->phase_seen)
+    /* A new request resets the deadline even if it began in the read that ended the
+     * previous one (pipelining), when the phase alone would look unchanged. */
+    if (ph == c->phase_seen && nreq == c->nreq_seen)
         return;
     c->phase_seen = ph;
+    c->nreq_seen = nreq;
     switch (ph) {
     case HTTP_PHASE_IDLE:
         c->deadline = now + o->idle_timeout_ms;

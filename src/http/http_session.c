@@ -81,6 +81,7 @@ struct http_session {
     bool draining;
     bool aborted;
     unsigned route_id;
+    unsigned long nreq; /* requests begun */
     struct sockaddr_storage peer;
 };
 
@@ -125,6 +126,7 @@ static int on_message_begin(http_parser *p)
     s->body_len = s->body_cap = 0;
     s->phase = HTTP_PHASE_HEAD;
     s->req.start_ns = clock_mono_ns();
+    s->nreq++;
     return 0;
 }
 
@@ -760,6 +762,11 @@ size_t http_session_take_output(struct http_session *s, struct buf *dst)
 enum http_phase http_session_phase(const struct http_session *s)
 {
     return s->phase;
+}
+
+unsigned long http_session_requests(const struct http_session *s)
+{
+    return s->nreq;
 }
 
 bool http_session_wants_read(const struct http_session *s)

@@ -82,6 +82,9 @@ bool http_session_abort(struct http_session *s);
 size_t http_session_take_output(struct http_session *s, struct buf *dst);
 
 enum http_phase http_session_phase(const struct http_session *s);
+/* Requests begun on this connection so far: a change tells the glue a new request started
+ * even when the phase looks the same (pipelining). */
+unsigned long http_session_requests(const struct http_session *s);
 /* True when reading more would help (not busy, not done, output not backed up). */
 bool http_session_wants_read(const struct http_session *s);
 /* True when all answers are queued and the connection should close once they are written. */

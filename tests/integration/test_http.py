@@ -247,6 +247,22 @@ class TestTimeouts(ServerTest):
         self.assertGreaterEqual(metric_value(metrics(srv), "floodgate_http_timeouts_total"), 1)
         self.assert_clean_exit(srv)
 
+    def test_pipelined_request_gets_its_own_header_deadline(self):
+        srv = self.start("--header-timeout", "1s")
+        with srv.connect() as s:
+            t0 = time.monotonic()
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            time.sleep(0.6)
+            # the first request ends and the second begins in one segment
+            s.sendall(b"\r\nGET /healthz HTTP/1.1\r\nHo")
+            got = read_responses(s, 2, timeout=3)
+            elapsed = time.monotonic() - t0
+        self.assertEqual([g[0] for g in got], [200, 408])
+        # its own deadline is 0.6 + 1 s (the sweep adds up to 0.25 s); the first request's
+        # would have fired by 1.25 s
+        self.assertGreater(elapsed, 1.4)
+        self.assert_clean_exit(srv)
+
     def test_slow_body_gets_408(self):
         srv = self.start()
         with srv.connect() as s:

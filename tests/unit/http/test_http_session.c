@@ -393,3 +393,16 @@ TEST(response_header_injection_refused)
     ASSERT_EQ_INT(http_add_header(&r, "X", "ok"), 0);
     arena_fini(&a);
 }
+
+TEST(request_counter_sees_pipelined_starts)
+{
+    struct http_session *s = mk();
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    feed(s, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /a HT", 0, &out);
+    /* the first request ended and the second began in one read: same phase, new request */
+    ASSERT_EQ_INT(http_session_phase(s), HTTP_PHASE_HEAD);
+    ASSERT_EQ_INT(http_session_requests(s), 2);
+    buf_fini(&out);
+    http_session_free(s);
+}
