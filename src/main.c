@@ -382,7 +382,9 @@ static int serve(void)
     lockout = pol_lockout_new(&lc);
     limits = pol_gcra_new(c->rl_entries);
     const struct cfg_rate *rates[API_RL_COUNT] = {
-        &c->rl_login_ip, &c->rl_register_ip, &c->rl_token_ip, &c->rl_refresh_ip, &c->rl_verify_ip};
+        &c->rl_login_ip,        &c->rl_register_ip, &c->rl_token_ip,     &c->rl_refresh_ip,
+        &c->rl_verify_ip,       &c->rl_login_user,  &c->rl_token_client, &c->rl_login_global,
+        &c->rl_register_global, &c->rl_token_global};
     for (int i = 0; i < API_RL_COUNT; i++)
         pol_gcra_rule_init(&g.sh.rules[i], rates[i]->count, rates[i]->per_s, rates[i]->burst);
     g.nloops = c->threads ? c->threads : ncpus();

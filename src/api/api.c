@@ -84,20 +84,33 @@ struct http_router *api_admin_router_new(void)
     return build(admin_routes, sizeof(admin_routes) / sizeof(admin_routes[0]));
 }
 
-static const char *const rule_names[API_RL_COUNT] = {"login", "register", "token", "refresh",
-                                                     "verify"};
+static const char *const rule_names[API_RL_COUNT] = {
+    "login",      "register",     "token",        "refresh",         "verify",
+    "login-user", "token-client", "login-global", "register-global", "token-global"};
 
 bool api__rate_limited(struct http_request *r, int rule)
 {
     struct api_ctx *ctx = r->app;
+    char ip[64];
+
+    if (!ctx->sh->rules[rule].interval_ns)
+        return false;
+    if (rule >= API_RL_LOGIN_GLOBAL)
+        return api__rate_limited_key(r, rule, STR_LIT("*"));
+    api__peer_ip(r, ip, sizeof(ip));
+    return api__rate_limited_key(r, rule, str_c(ip));
+}
+
+bool api__rate_limited_key(struct http_request *r, int rule, struct str key)
+{
+    struct api_ctx *ctx = r->app;
     const struct pol_gcra_rule *ru = &ctx->sh->rules[rule];
     struct pol_gcra_result res;
-    char ip[64], v[128];
+    char v[128];
 
     if (!ru->interval_ns)
         return false;
-    api__peer_ip(r, ip, sizeof(ip));
-    pol_gcra_take(ctx->sh->limits, (unsigned)rule, ru, str_c(ip), clock_mono_ns(), &res);
+    pol_gcra_take(ctx->sh->limits, (unsigned)rule, ru, key, clock_mono_ns(), &res);
     if (res.allowed)
         return false;
     met_add(&ctx->met->rate_limited, 1);

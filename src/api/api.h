@@ -28,8 +28,20 @@ struct pol_lockout;
 struct pol_gcra;
 struct pol_proxies;
 
-/* Rate-limit rules, by route class (per client IP). */
-enum { API_RL_LOGIN, API_RL_REGISTER, API_RL_TOKEN, API_RL_REFRESH, API_RL_VERIFY, API_RL_COUNT };
+/* Rate-limit rules, by route class and key: the first five per client IP. */
+enum {
+    API_RL_LOGIN,
+    API_RL_REGISTER,
+    API_RL_TOKEN,
+    API_RL_REFRESH,
+    API_RL_VERIFY,
+    API_RL_LOGIN_USER,   /* key: normalised username */
+    API_RL_TOKEN_CLIENT, /* key: client_id */
+    API_RL_LOGIN_GLOBAL, /* one key for all */
+    API_RL_REGISTER_GLOBAL,
+    API_RL_TOKEN_GLOBAL,
+    API_RL_COUNT
+};
 struct auth_denylist;
 struct store;
 struct tok_cache;

@@ -119,7 +119,7 @@ int api_register(struct http_request *r)
     const char *why;
     struct auth_user existing;
 
-    if (api__rate_limited(r, API_RL_REGISTER))
+    if (api__rate_limited(r, API_RL_REGISTER_GLOBAL) || api__rate_limited(r, API_RL_REGISTER))
         return HTTP_DONE;
     if (!ctx->sh->cfg->registration) {
         http_respond_error(r, 403, "registration_closed", "registration is closed");
@@ -340,6 +340,8 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
     int64_t retry, now = clock_wall_s();
     bool valid = auth_username_normalize(user, name) == ERR_OK;
     struct str key = valid ? str_c(name) : (struct str){user.p, user.len < 128 ? user.len : 128};
+    if (api__rate_limited_key(r, API_RL_LOGIN_USER, key))
+        return HTTP_DONE;
     api__peer_ip(r, ip, sizeof(ip));
     if (!pol_lockout_begin(ctx->sh->lockout, key, str_c(ip), now, &j->att, &retry)) {
         count_login(r, LOGIN_REFUSED);
@@ -374,7 +376,8 @@ int api_login(struct http_request *r)
     struct api_ctx *ctx = r->app;
     json_t *o;
 
-    if (api__rate_limited(r, API_RL_LOGIN) || api__read_json(r, &o))
+    if (api__rate_limited(r, API_RL_LOGIN_GLOBAL) || api__rate_limited(r, API_RL_LOGIN) ||
+        api__read_json(r, &o))
         return HTTP_DONE;
     struct str user = api__jstr(r, o, "username"), pw = api__jstr(r, o, "password");
     json_decref(o);
@@ -394,7 +397,7 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
     struct str user, pw, scope;
     char sc[AUTH_LIST_MAX + 1];
 
-    if (api__rate_limited(r, API_RL_LOGIN))
+    if (api__rate_limited(r, API_RL_LOGIN_GLOBAL) || api__rate_limited(r, API_RL_LOGIN))
         return HTTP_DONE;
     if (!(c->grants & AUTH_GRANT_PASSWORD)) {
         api__oauth_error(r, 400, "unauthorized_client", "this client may not use password");

@@ -21,10 +21,12 @@ void api__oauth_error(struct http_request *r, unsigned status, const char *code,
 int api__read_form(struct http_request *r, struct http_form *f);
 /* Reads a JSON object body (415/400 if not). ERR_OK (caller json_decref()s) or ERR_INVAL. */
 int api__read_json(struct http_request *r, json_t **out);
-/* Applies rate-limit rule `rule` (API_RL_*) to the client's IP: true after answering 429
- * with Retry-After and the IETF RateLimit-Policy / RateLimit headers; false if allowed or
- * the rule is off. */
+/* Applies rate-limit rule `rule` (API_RL_*) to the client's IP, or for the global rules
+ * to everyone: true after answering 429 with Retry-After and the IETF RateLimit-Policy /
+ * RateLimit headers; false if allowed or the rule is off. */
 bool api__rate_limited(struct http_request *r, int rule);
+/* The same with an explicit key (a username, a client_id). */
+bool api__rate_limited_key(struct http_request *r, int rule, struct str key);
 /* The client's IP address as text: the TCP peer, or what a trusted proxy says it is. */
 void api__peer_ip(const struct http_request *r, char *out, size_t cap);
 /* A JSON string member copied into the arena; {NULL, 0} if absent or not a string. */

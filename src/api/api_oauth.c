@@ -355,7 +355,8 @@ int api_token(struct http_request *r)
     struct auth_client c;
     struct str grant;
 
-    if (api__rate_limited(r, API_RL_TOKEN) || api__read_form(r, &f))
+    if (api__rate_limited(r, API_RL_TOKEN_GLOBAL) || api__rate_limited(r, API_RL_TOKEN) ||
+        api__read_form(r, &f))
         return HTTP_DONE;
     int rc = api__param(r, &f, "grant_type", &grant);
     if (rc == ERR_INVAL)
@@ -364,7 +365,7 @@ int api_token(struct http_request *r)
         api__oauth_error(r, 400, "invalid_request", "grant_type is required");
         return HTTP_DONE;
     }
-    if (api__client_auth(r, &f, &c))
+    if (api__client_auth(r, &f, &c) || api__rate_limited_key(r, API_RL_TOKEN_CLIENT, str_c(c.id)))
         return HTTP_DONE;
     if (str_eq(grant, STR_LIT("client_credentials")))
         return grant_client_credentials(r, &f, &c);

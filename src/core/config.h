@@ -78,6 +78,11 @@ struct cfg {
     struct cfg_rate rl_token_ip;
     struct cfg_rate rl_refresh_ip;
     struct cfg_rate rl_verify_ip;
+    struct cfg_rate rl_login_user;
+    struct cfg_rate rl_token_client;
+    struct cfg_rate rl_login_global;
+    struct cfg_rate rl_register_global;
+    struct cfg_rate rl_token_global;
     unsigned rl_entries;
     char trusted_proxies[CFG_STR_MAX];
     /* [admin] */

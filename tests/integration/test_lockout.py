@@ -192,3 +192,32 @@ class TestAdmission(ServerTest):
         self.assertGreater(metric_value(metrics(srv), "floodgate_worker_rejected_requests_total"),
                            10)
         self.assert_clean_exit(srv, timeout=60)
+
+
+class TestRateLimitKeys(ServerTest):
+    def test_username_client_and_global_keys(self):
+        srv = self.start(*FAST, "--trusted-proxies", "127.0.0.1", "--ratelimit-login-ip", "off",
+                         "--ratelimit-login-user", "1/m:2", "--ratelimit-token-client", "1/m:2",
+                         "--ratelimit-register-global", "1/m:1", "--lockout-pair-attempts", "0",
+                         "--lockout-user-attempts", "0", "--lockout-ip-attempts", "0")
+        from tests.integration.test_oauth import basic, cli, form
+        body = json.dumps({"username": "Ann", "password": "wrong password!"}).encode()
+
+        def login(ip):
+            return srv.request("POST", "/v1/auth/login", body,
+                               {**J, "X-Forwarded-For": ip})
+
+        self.assertEqual(login("198.51.100.1")[0], 401)
+        self.assertEqual(login("198.51.100.2")[0], 401)
+        st, h, _ = login("198.51.100.3")  # same user from a third address: per-user rule
+        self.assertEqual(st, 429)
+        self.assertTrue(h["ratelimit-policy"].startswith('"login-user"'))
+        c = json.loads(cli(srv.data, "client", "create", "c", "--json").stdout)
+        codes = [srv.request("POST", "/oauth2/token", form(grant_type="client_credentials"),
+                             basic(c["client_id"], c["client_secret"]))[0] for _ in range(3)]
+        self.assertEqual(codes, [200, 200, 429])
+        reg = [srv.request("POST", "/v1/users", json.dumps(
+            {"username": f"u{i}", "password": "correct horse battery"}).encode(),
+            {**J, "X-Forwarded-For": f"203.0.113.{i}"})[0] for i in range(2)]
+        self.assertEqual(reg, [201, 429])  # global: whatever the address
+        self.assert_clean_exit(srv)
