@@ -7,6 +7,7 @@
 #include <http_parser.h>
 
 #include "api/api_int.h"
+#include "core/arena.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -128,6 +129,45 @@ bool api__rate_limited_key(struct http_request *r, int rule, struct str key)
     http_add_header(r, "RateLimit", v);
     http_respond_error(r, 429, "rate_limited", "too many requests; see Retry-After");
     return true;
+}
+
+struct inflight_ref {
+    _Atomic unsigned *counter;
+};
+
+static void inflight_leave(void *data)
+{
+    struct inflight_ref *ref = data;
+    atomic_fetch_sub_explicit(ref->counter, 1, memory_order_relaxed);
+}
+
+bool api__inflight_full(struct http_request *r, int cls)
+{
+    struct api_ctx *ctx = r->app;
+    const struct cfg *c = ctx->sh->cfg;
+    unsigned cap = cls == API_IF_LOGIN      ? c->inflight_login
+                   : cls == API_IF_REGISTER ? c->inflight_register
+                                            : c->inflight_refresh;
+    _Atomic unsigned *counter = &ctx->sh->inflight[cls];
+
+    if (!cap)
+        return false;
+    struct inflight_ref *ref = arena_alloc(r->arena, sizeof(*ref));
+    if (!ref || atomic_fetch_add_explicit(counter, 1, memory_order_relaxed) >= cap) {
+        if (ref)
+            atomic_fetch_sub_explicit(counter, 1, memory_order_relaxed);
+        met_add(&ctx->met->pool_rejected, 1);
+        http_add_header(r, "Retry-After", "1");
+        http_respond_error(r, 503, "temporarily_unavailable", "too many requests in flight");
+        return true;
+    }
+    ref->counter = counter;
+    if (arena_on_reset(r->arena, inflight_leave, ref)) {
+        inflight_leave(ref);
+        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        return true;
+    }
+    return false;
 }
 
 int api_submit(struct http_request *r, struct pool_job *j)

@@ -28,6 +28,9 @@ struct pol_lockout;
 struct pol_gcra;
 struct pol_proxies;
 
+/* In-flight caps, by route class. */
+enum { API_IF_LOGIN, API_IF_REGISTER, API_IF_REFRESH, API_IF_COUNT };
+
 /* Rate-limit rules, by route class and key: the first five per client IP. */
 enum {
     API_RL_LOGIN,
@@ -56,7 +59,8 @@ struct api_shared {
     struct pol_gcra *limits;              /* rate limits (thread-safe) */
     const struct pol_proxies *proxies;    /* trusted proxies, NULL: none */
     struct pol_gcra_rule rules[API_RL_COUNT];
-    _Atomic uint64_t logins[3]; /* by outcome: succeeded, failed, refused */
+    _Atomic uint64_t logins[3];   /* by outcome: succeeded, failed, refused */
+    _Atomic unsigned inflight[3]; /* API_IF_*: requests of the class not yet answered */
     const struct http_router *rt;
     _Atomic unsigned *open_conns;
     _Atomic int draining;

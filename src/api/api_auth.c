@@ -119,7 +119,8 @@ int api_register(struct http_request *r)
     const char *why;
     struct auth_user existing;
 
-    if (api__rate_limited(r, API_RL_REGISTER_GLOBAL) || api__rate_limited(r, API_RL_REGISTER))
+    if (api__rate_limited(r, API_RL_REGISTER_GLOBAL) || api__rate_limited(r, API_RL_REGISTER) ||
+        api__inflight_full(r, API_IF_REGISTER))
         return HTTP_DONE;
     if (!ctx->sh->cfg->registration) {
         http_respond_error(r, 403, "registration_closed", "registration is closed");
@@ -340,7 +341,7 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
     int64_t retry, now = clock_wall_s();
     bool valid = auth_username_normalize(user, name) == ERR_OK;
     struct str key = valid ? str_c(name) : (struct str){user.p, user.len < 128 ? user.len : 128};
-    if (api__rate_limited_key(r, API_RL_LOGIN_USER, key))
+    if (api__rate_limited_key(r, API_RL_LOGIN_USER, key) || api__inflight_full(r, API_IF_LOGIN))
         return HTTP_DONE;
     api__peer_ip(r, ip, sizeof(ip));
     if (!pol_lockout_begin(ctx->sh->lockout, key, str_c(ip), now, &j->att, &retry)) {
@@ -479,6 +480,8 @@ static int start_refresh(struct http_request *r, struct str token, const char *c
     struct api_ctx *ctx = r->app;
     const struct cfg *cfg = ctx->sh->cfg;
     int64_t now = clock_wall_s();
+    if (api__inflight_full(r, API_IF_REFRESH))
+        return HTTP_DONE;
     struct refresh_job *j = arena_alloc(r->arena, sizeof(*j));
 
     if (!j) {

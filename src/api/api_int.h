@@ -25,6 +25,10 @@ int api__read_json(struct http_request *r, json_t **out);
  * to everyone: true after answering 429 with Retry-After and the IETF RateLimit-Policy /
  * RateLimit headers; false if allowed or the rule is off. */
 bool api__rate_limited(struct http_request *r, int rule);
+/* Counts the request against its class's in-flight cap until it is answered (an arena
+ * cleanup hook gives it back, on every path). True after answering 503 + Retry-After
+ * when the class is full. */
+bool api__inflight_full(struct http_request *r, int cls);
 /* The same with an explicit key (a username, a client_id). */
 bool api__rate_limited_key(struct http_request *r, int rule, struct str key);
 /* The client's IP address as text: the TCP peer, or what a trusted proxy says it is. */

@@ -145,6 +145,13 @@ static const struct key keys[] = {
      "registrations in all"},
     {"protection", "ratelimit_token_global", K_RATE, F(rl_token_global), 0, 0, "off",
      "token endpoint requests in all"},
+    {"protection", "inflight_login", K_UINT, F(inflight_login), 0, 1000000, "0",
+     "password logins in flight at once (hashing or storing); more get 503; 0: only "
+     "hash_deadline and worker_queue bound them"},
+    {"protection", "inflight_register", K_UINT, F(inflight_register), 0, 1000000, "0",
+     "registrations in flight at once; 0: no cap"},
+    {"protection", "inflight_refresh", K_UINT, F(inflight_refresh), 0, 1000000, "8192",
+     "refreshes waiting for the store at once; more get 503 + Retry-After; 0: no cap"},
     {"protection", "trusted_proxies", K_STR, F(trusted_proxies), 0, 0, "",
      "proxies whose X-Forwarded-For / Forwarded name the client (addresses or CIDR blocks, "
      "e.g. 127.0.0.1,10.0.0.0/8); empty: the TCP peer is the client"},

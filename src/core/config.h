@@ -84,6 +84,9 @@ struct cfg {
     struct cfg_rate rl_register_global;
     struct cfg_rate rl_token_global;
     unsigned rl_entries;
+    unsigned inflight_login;
+    unsigned inflight_register;
+    unsigned inflight_refresh;
     char trusted_proxies[CFG_STR_MAX];
     /* [admin] */
     char admin_listen[CFG_STR_MAX];

@@ -221,3 +221,29 @@ class TestRateLimitKeys(ServerTest):
             {**J, "X-Forwarded-For": f"203.0.113.{i}"})[0] for i in range(2)]
         self.assertEqual(reg, [201, 429])  # global: whatever the address
         self.assert_clean_exit(srv)
+
+
+class TestInflightCaps(ServerTest):
+    def test_login_cap_and_no_leak(self):
+        srv = self.start("--workers", "1", "--argon2-memory", "19456", "--argon2-passes", "2",
+                         "--hash-deadline", "0s", "--inflight-login", "2",
+                         "--ratelimit-login-ip", "off", "--lockout-pair-attempts", "0",
+                         "--lockout-user-attempts", "0", "--lockout-ip-attempts", "0")
+        body = json.dumps({"username": "ann", "password": "wrong password!"}).encode()
+        codes = []
+
+        def login():
+            codes.append(srv.request("POST", "/v1/auth/login", body, J, timeout=60)[0])
+
+        threads = [threading.Thread(target=login) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertIn(503, codes)
+        self.assertIn(401, codes)
+        self.assertEqual(sorted(set(codes)), [401, 503])
+        # every slot was given back: one at a time, all are served
+        for _ in range(4):
+            self.assertEqual(srv.request("POST", "/v1/auth/login", body, J, timeout=30)[0], 401)
+        self.assert_clean_exit(srv)
