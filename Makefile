@@ -23,7 +23,7 @@ endif
 
 PKGS := libuv inih jansson libsodium lmdb libargon2 libcrypt libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
 
 WARN := -std=c17 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
         -Wvla -Wundef -Wwrite-strings -Wpointer-arith -Wimplicit-fallthrough -Wcast-qual -Werror

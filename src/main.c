@@ -42,6 +42,7 @@
 #include "policy/pol_clientip.h"
 #include "policy/pol_gcra.h"
 #include "policy/pol_lockout.h"
+#include "policy/pol_mode.h"
 #include "store/store.h"
 #include "token/tok_keys.h"
 
@@ -73,7 +74,13 @@ static struct {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
     uv_timer_t maint_timer;
+    uv_timer_t policy_timer;
     int64_t last_purge;
+    struct pol_mode_cfg mode_cfg;
+    struct pol_controller ctl;
+    uint64_t last_logins; /* all password logins seen at the last sample */
+    uint64_t last_ok;
+    uint64_t last_failed;
     int shutting_down;
 } g;
 
@@ -226,6 +233,56 @@ static void on_maintenance(uv_timer_t *t)
     }
 }
 
+/*
+ * The adaptive policy's sample, once a second on the main thread: the expected wait of a
+ * new hash, login demand (served, failed, refused and shed alike) against the hashing
+ * capacity the pool has measured, and the share of failed logins. The controller's mode is
+ * published for the loop threads in an atomic; changes are logged and counted.
+ */
+static void on_policy(uv_timer_t *t)
+{
+    struct pool_stats ps;
+    struct pol_sample s;
+    struct met_shard *sum = xcalloc(1, sizeof(*sum));
+    int64_t now = clock_wall_s();
+
+    (void)t;
+    pool_stats(g.sh.pool, &ps);
+    met_sum(sum);
+    uint64_t ok = atomic_load(&g.sh.logins[0]), failed = atomic_load(&g.sh.logins[1]),
+             refused = atomic_load(&g.sh.logins[2]), shed = sum->pool_rejected;
+    uint64_t total = ok + failed + refused + shed;
+    s.hash_wait_ms = (double)pool_expected_wait_ms(g.sh.pool);
+    s.login_demand = (double)(total - g.last_logins);
+    s.login_capacity = ps.ewma_work_ns ? (double)ps.threads * 1e9 / (double)ps.ewma_work_ns : 0;
+    uint64_t d_ok = ok - g.last_ok, d_failed = failed - g.last_failed;
+    s.failed_ratio = d_ok + d_failed ? (double)d_failed / (double)(d_ok + d_failed) : 0;
+    g.last_logins = total;
+    g.last_ok = ok;
+    g.last_failed = failed;
+    mem_free(sum);
+    g.ctl.override = (enum pol_mode)atomic_load(&g.sh.mode_override);
+    enum pol_mode before = (enum pol_mode)atomic_load(&g.sh.mode);
+    enum pol_mode m = pol_controller_step(&g.ctl, &g.mode_cfg, &s, now);
+    unsigned rec = pol_scale_recommendation(&s, 1);
+    if (rec != atomic_load(&g.sh.recommended)) {
+        char n[16];
+        snprintf(n, sizeof(n), "%u", rec);
+        log_kv(LOG_INFO, "scaling recommendation", "instances", n, LOG_END);
+        atomic_store(&g.sh.recommended, rec);
+    }
+    if (m != before) {
+        char w[32], d[32];
+        snprintf(w, sizeof(w), "%.0f", s.hash_wait_ms);
+        snprintf(d, sizeof(d), "%.1f/%.1f", s.login_demand, s.login_capacity);
+        atomic_store(&g.sh.mode, (int)m);
+        atomic_fetch_add(&g.sh.mode_changes, 1);
+        log_kv(LOG_WARN, "policy mode changed", "from", pol_mode_name(before), "to",
+               pol_mode_name(m), "hash_wait_ms", w, "login_demand/capacity", d, "override",
+               g.ctl.override == POL_MODES ? "auto" : pol_mode_name(g.ctl.override), LOG_END);
+    }
+}
+
 static void close_main_handles(void)
 {
     uv_close((uv_handle_t *)&g.exit_async, NULL);
@@ -234,6 +291,7 @@ static void close_main_handles(void)
     uv_close((uv_handle_t *)&g.sig_hup, NULL);
     uv_close((uv_handle_t *)&g.drain_timer, NULL);
     uv_close((uv_handle_t *)&g.maint_timer, NULL);
+    uv_close((uv_handle_t *)&g.policy_timer, NULL);
 }
 
 static void on_exit_async(uv_async_t *a)
@@ -262,6 +320,7 @@ static void begin_shutdown(const char *why)
     atomic_store(&g.sh.draining, 1);
     log_kv(LOG_INFO, "draining", "signal", why, LOG_END);
     uv_timer_stop(&g.maint_timer);
+    uv_timer_stop(&g.policy_timer);
     for (unsigned i = 0; i < g.nloops; i++) {
         if (!g.loops[i].running)
             continue; /* no server started: its mailbox is closed, its loop ends by itself */
@@ -385,8 +444,23 @@ static int serve(void)
         &c->rl_login_ip,        &c->rl_register_ip, &c->rl_token_ip,     &c->rl_refresh_ip,
         &c->rl_verify_ip,       &c->rl_login_user,  &c->rl_token_client, &c->rl_login_global,
         &c->rl_register_global, &c->rl_token_global};
-    for (int i = 0; i < API_RL_COUNT; i++)
-        pol_gcra_rule_init(&g.sh.rules[i], rates[i]->count, rates[i]->per_s, rates[i]->burst);
+    /* The adaptive policy tightens per-IP logins and registrations: x1/2 in surge, x1/4 in
+     * shed (rate and burst); the other rules stay as configured. */
+    for (int m = 0; m < POL_MODES; m++) {
+        for (int i = 0; i < API_RL_COUNT; i++) {
+            unsigned div = (m >= POL_SURGE && (i == API_RL_LOGIN || i == API_RL_REGISTER))
+                               ? (m == POL_SURGE ? 2u : 4u)
+                               : 1u;
+            unsigned cnt =
+                rates[i]->count ? (rates[i]->count / div ? rates[i]->count / div : 1) : 0;
+            unsigned burst = rates[i]->burst / div ? rates[i]->burst / div : 1;
+            pol_gcra_rule_init(&g.sh.rules[m][i], cnt, rates[i]->per_s, burst);
+        }
+    }
+    atomic_store(&g.sh.mode_override, POL_MODES);
+    atomic_store(&g.sh.recommended, 1);
+    pol_mode_cfg_default(&g.mode_cfg);
+    pol_controller_init(&g.ctl, clock_wall_s());
     g.nloops = c->threads ? c->threads : ncpus();
     unsigned nworkers = c->workers ? c->workers : ncpus();
     http_session_global_init(c->max_header_bytes);
@@ -468,6 +542,7 @@ static int serve(void)
     uv_signal_init(ml, &g.sig_hup);
     uv_timer_init(ml, &g.drain_timer);
     uv_timer_init(ml, &g.maint_timer);
+    uv_timer_init(ml, &g.policy_timer);
     g.last_purge = clock_wall_s();
     uv_signal_start(&g.sig_term, on_signal, SIGTERM);
     uv_signal_start(&g.sig_int, on_signal, SIGINT);
@@ -513,6 +588,7 @@ static int serve(void)
         log_kv(LOG_INFO, "admin API listening", "addr", aaddr, LOG_END);
 
     uv_timer_start(&g.maint_timer, on_maintenance, 1000, 60000);
+    uv_timer_start(&g.policy_timer, on_policy, 1000, 1000);
     uv_run(ml, UV_RUN_DEFAULT);
     /* The drain is over and the signal handles are closed, which restored the default
      * actions: a repeated SIGTERM now would turn a clean exit into "killed" (143). */

@@ -57,6 +57,7 @@ static const struct route_def admin_routes[] = {
     {HTTP_M(HTTP_POST), "/admin/clients/{id}/secret", api_admin_client_secret},
     {HTTP_M(HTTP_DELETE), "/admin/clients/{id}", api_admin_client_delete},
     {HTTP_M(HTTP_GET), "/admin/keys", api_admin_keys},
+    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_PUT), "/admin/policy", api_admin_policy},
     {HTTP_M(HTTP_POST), "/admin/keys/rotate", api_admin_keys},
 };
 
@@ -94,7 +95,7 @@ bool api__rate_limited(struct http_request *r, int rule)
     struct api_ctx *ctx = r->app;
     char ip[64];
 
-    if (!ctx->sh->rules[rule].interval_ns)
+    if (!ctx->sh->rules[atomic_load(&ctx->sh->mode)][rule].interval_ns)
         return false;
     if (rule >= API_RL_LOGIN_GLOBAL)
         return api__rate_limited_key(r, rule, STR_LIT("*"));
@@ -105,7 +106,7 @@ bool api__rate_limited(struct http_request *r, int rule)
 bool api__rate_limited_key(struct http_request *r, int rule, struct str key)
 {
     struct api_ctx *ctx = r->app;
-    const struct pol_gcra_rule *ru = &ctx->sh->rules[rule];
+    const struct pol_gcra_rule *ru = &ctx->sh->rules[atomic_load(&ctx->sh->mode)][rule];
     struct pol_gcra_result res;
     char v[128];
 

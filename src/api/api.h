@@ -54,11 +54,15 @@ struct api_shared {
     struct pool *pool;
     struct store *store;
     const uint8_t *secret_key; /* CR_HASH_KEY_LEN bytes, sodium_malloc'd, owned by main */
-    const struct auth_denylist *denylist; /* NULL: none */
-    struct pol_lockout *lockout;          /* brute-force protection (thread-safe) */
-    struct pol_gcra *limits;              /* rate limits (thread-safe) */
-    const struct pol_proxies *proxies;    /* trusted proxies, NULL: none */
-    struct pol_gcra_rule rules[API_RL_COUNT];
+    const struct auth_denylist *denylist;        /* NULL: none */
+    struct pol_lockout *lockout;                 /* brute-force protection (thread-safe) */
+    struct pol_gcra *limits;                     /* rate limits (thread-safe) */
+    const struct pol_proxies *proxies;           /* trusted proxies, NULL: none */
+    struct pol_gcra_rule rules[4][API_RL_COUNT]; /* by policy mode (pol_mode.h) */
+    _Atomic int mode;                            /* the adaptive policy's mode, set by main */
+    _Atomic int mode_override;                   /* from PUT /admin/policy; 4 (POL_MODES) = auto */
+    _Atomic unsigned recommended;                /* instances the controller recommends */
+    _Atomic uint64_t mode_changes;
     _Atomic uint64_t logins[3];   /* by outcome: succeeded, failed, refused */
     _Atomic unsigned inflight[3]; /* API_IF_*: requests of the class not yet answered */
     const struct http_router *rt;
@@ -119,6 +123,7 @@ int api_admin_clients(struct http_request *r);
 int api_admin_client_secret(struct http_request *r);
 int api_admin_client_delete(struct http_request *r);
 int api_admin_keys(struct http_request *r);
+int api_admin_policy(struct http_request *r);
 #ifdef FG_TESTING
 int api_test_work(struct http_request *r);
 int api_test_echo(struct http_request *r);

@@ -40,6 +40,7 @@
 #include "http/http.h"
 #include "loop/pool.h"
 #include "policy/pol_lockout.h"
+#include "policy/pol_mode.h"
 #include "store/store.h"
 #include "token/tok_keys.h"
 
@@ -521,6 +522,48 @@ int api_admin_client_secret(struct http_request *r)
 int api_admin_client_delete(struct http_request *r)
 {
     return client_action(r, A_CLIENT_DELETE);
+}
+
+/* ---- policy --------------------------------------------------------------------------- */
+
+/* GET: the mode, the override, the recommendation. PUT {"mode": "auto"|"normal"|...}: pin
+ * a mode or give control back; applied by the controller within a second (and at once
+ * here, so the answer is true). */
+int api_admin_policy(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    char body[256];
+
+    if (deny(r))
+        return HTTP_DONE;
+    if (r->method == HTTP_PUT) {
+        json_t *o;
+        if (api__read_json(r, &o))
+            return HTTP_DONE;
+        const char *m = json_string_value(json_object_get(o, "mode"));
+        int mode = m ? pol_mode_parse(m) : -1;
+        json_decref(o); /* m is gone with it: only `mode` from here on */
+        if (mode < 0) {
+            http_respond_error(r, 400, "invalid_request",
+                               "mode is one of auto, normal, elevated, surge, shed");
+            return HTTP_DONE;
+        }
+        atomic_store(&ctx->sh->mode_override, mode);
+        if (mode != POL_MODES && atomic_exchange(&ctx->sh->mode, mode) != mode) {
+            atomic_fetch_add(&ctx->sh->mode_changes, 1);
+            log_kv(LOG_WARN, "policy mode set by the admin API", "mode",
+                   pol_mode_name((enum pol_mode)mode), LOG_END);
+        }
+    }
+    int ov = atomic_load(&ctx->sh->mode_override);
+    snprintf(body, sizeof(body),
+             "{\"mode\":\"%s\",\"override\":\"%s\",\"recommended_instances\":%u,"
+             "\"mode_changes\":%llu}",
+             pol_mode_name((enum pol_mode)atomic_load(&ctx->sh->mode)),
+             pol_mode_name((enum pol_mode)ov), atomic_load(&ctx->sh->recommended),
+             (unsigned long long)atomic_load(&ctx->sh->mode_changes));
+    http_respond_json(r, 200, body);
+    return HTTP_DONE;
 }
 
 /* ---- keys ------------------------------------------------------------------------------ */

@@ -122,6 +122,11 @@ int api_register(struct http_request *r)
     if (api__rate_limited(r, API_RL_REGISTER_GLOBAL) || api__rate_limited(r, API_RL_REGISTER) ||
         api__inflight_full(r, API_IF_REGISTER))
         return HTTP_DONE;
+    if (atomic_load(&ctx->sh->mode) == 3) { /* shed: the spike's capacity goes to logins */
+        http_add_header(r, "Retry-After", "30");
+        http_respond_error(r, 503, "temporarily_unavailable", "registration is paused");
+        return HTTP_DONE;
+    }
     if (!ctx->sh->cfg->registration) {
         http_respond_error(r, 403, "registration_closed", "registration is closed");
         return HTTP_DONE;

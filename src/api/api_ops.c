@@ -181,6 +181,14 @@ int api_metrics(struct http_request *r)
                (unsigned long long)atomic_load(&ctx->sh->logins[0]),
                (unsigned long long)atomic_load(&ctx->sh->logins[1]),
                (unsigned long long)atomic_load(&ctx->sh->logins[2]));
+    gauge(&b, "floodgate_policy_mode",
+          "Adaptive policy mode: 0 normal, 1 elevated, 2 surge, 3 shed.",
+          atomic_load(&ctx->sh->mode));
+    counter(&b, "floodgate_policy_mode_changes_total", "Mode changes (controller or admin).",
+            atomic_load(&ctx->sh->mode_changes));
+    gauge(&b, "floodgate_scale_recommendation_instances",
+          "Instances the adaptive policy recommends for the current login demand.",
+          atomic_load(&ctx->sh->recommended));
     gauge(&b, "floodgate_lockouts_active", "Usernames, IPs and pairs locked now.",
           pol_lockout_locked(ctx->sh->lockout, clock_wall_s()));
     gauge(&b, "floodgate_process_start_time_seconds", "Start time, seconds since the epoch.",

@@ -229,6 +229,7 @@ void pool_stats(struct pool *p, struct pool_stats *o)
     o->threads = p->nthreads;
     o->capacity = p->capacity;
     memcpy(o->wait_hist, p->wait_hist, sizeof(o->wait_hist));
+    o->ewma_work_ns = p->ewma_work_ns;
     pthread_mutex_unlock(&p->mu);
 }
 

@@ -44,6 +44,7 @@ struct pool_stats {
     unsigned threads;
     unsigned capacity;
     uint64_t wait_hist[8]; /* queue wait <=1ms,5ms,10ms,50ms,100ms,500ms,1s,+Inf */
+    uint64_t ewma_work_ns; /* smoothed time of one job: the pool's measured capacity */
 };
 
 extern const double pool_wait_bounds[7];

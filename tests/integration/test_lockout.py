@@ -189,8 +189,15 @@ class TestAdmission(ServerTest):
         shed_times = sorted(r[2] for r in shed)
         self.assertLess(shed_times[len(shed_times) // 2], 1.0)  # answered at once, not queued
         self.assertTrue(all(st == 200 and active for st, active, _ in intro))
-        self.assertGreater(metric_value(metrics(srv), "floodgate_worker_rejected_requests_total"),
-                           10)
+        text = metrics(srv)
+        self.assertGreater(metric_value(text, "floodgate_worker_rejected_requests_total"), 10)
+        # the adaptive policy saw the flood and rose on its own (it samples once a second)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "policy mode changed" not in srv.stderr():
+            time.sleep(0.1)
+        self.assertIn('"msg":"policy mode changed","from":"normal"', srv.stderr())
+        text = metrics(srv)
+        self.assertGreaterEqual(metric_value(text, "floodgate_policy_mode_changes_total"), 1)
         self.assert_clean_exit(srv, timeout=60)
 
 
@@ -246,4 +253,48 @@ class TestInflightCaps(ServerTest):
         # every slot was given back: one at a time, all are served
         for _ in range(4):
             self.assertEqual(srv.request("POST", "/v1/auth/login", body, J, timeout=30)[0], 401)
+        self.assert_clean_exit(srv)
+
+
+class TestPolicyAdmin(ServerTest):
+    def test_override_modes_and_their_effects(self):
+        srv = self.start(*FAST, "--admin-listen", "127.0.0.1:0",
+                         env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
+        m = None
+        for _ in range(100):
+            m = re.search(r'"admin API listening","addr":"127\.0\.0\.1:(\d+)"', srv.stderr())
+            if m:
+                break
+            time.sleep(0.02)
+        aport = int(m.group(1))
+
+        def admin(method, obj=None):
+            body = json.dumps(obj).encode() if obj is not None else b""
+            raw = (f"{method} /admin/policy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            with socket.create_connection(("127.0.0.1", aport), timeout=10) as s:
+                s.sendall(raw)
+                st, _, b = parse_one(recv_all(s, 10))
+            return st, json.loads(b)
+
+        st, p = admin("GET")
+        self.assertEqual((st, p["mode"], p["override"]), (200, "normal", "auto"))
+        from tests.integration.test_oauth import basic, cli, form
+        c = json.loads(cli(srv.data, "client", "create", "c", "--json").stdout)
+        ttl = lambda: json.loads(srv.request("POST", "/oauth2/token",
+                                             form(grant_type="client_credentials"),
+                                             basic(c["client_id"], c["client_secret"]))[2])["expires_in"]
+        self.assertEqual(ttl(), 900)
+        self.assertEqual(admin("PUT", {"mode": "surge"})[1]["mode"], "surge")
+        self.assertEqual(ttl(), 1800)  # longer tokens: fewer refreshes during the spike
+        self.assertEqual(admin("PUT", {"mode": "shed"})[1]["mode"], "shed")
+        st, h, body = srv.request("POST", "/v1/users", json.dumps(
+            {"username": "new", "password": "correct horse battery"}).encode(), J)
+        self.assertEqual((st, json.loads(body)["error_description"]),
+                         (503, "registration is paused"))
+        self.assertEqual(metric_value(metrics(srv), "floodgate_policy_mode"), 3)
+        st, p = admin("PUT", {"mode": "auto"})
+        self.assertEqual(p["override"], "auto")
+        self.assertEqual(admin("PUT", {"mode": "panic"})[0], 400)
         self.assert_clean_exit(srv)

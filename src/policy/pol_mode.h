@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The adaptive policy's controller: from a sample of load taken every second it picks a
+ * mode, normal < elevated < surge < shed. It rises at once when a threshold is crossed
+ * and falls one level at a time, only after the load has stayed below the current level
+ * for `down_after_s` (hysteresis: a spike does not make the mode flap). An operator
+ * override pins a mode. Pure: the caller passes samples and time; no clock, no locks.
+ * One owner thread (the main thread's timer).
+ */
+#ifndef POLICY_POL_MODE_H
+#define POLICY_POL_MODE_H
+
+#include <stdint.h>
+
+enum pol_mode { POL_NORMAL = 0, POL_ELEVATED, POL_SURGE, POL_SHED, POL_MODES };
+
+struct pol_sample {
+    double hash_wait_ms;   /* expected wait of a new password hash */
+    double login_demand;   /* logins per second asked for (served + shed) */
+    double login_capacity; /* logins per second the workers can hash */
+    double failed_ratio;   /* failed / all password logins in the last second */
+};
+
+struct pol_mode_cfg {
+    /* a level is reached when the expected hash wait or the demand/capacity ratio passes
+     * its threshold */
+    double wait_ms[POL_MODES]; /* index 1..3 used */
+    double load_ratio[POL_MODES];
+    double stuffing_ratio; /* failed_ratio at or above this (with load): at least elevated */
+    int64_t down_after_s;
+};
+
+struct pol_controller {
+    enum pol_mode mode;
+    enum pol_mode override; /* POL_MODES: automatic */
+    int64_t since;          /* when the mode was entered */
+    int64_t calm_since;     /* since when the load has been below the current level; 0: not */
+};
+
+void pol_mode_cfg_default(struct pol_mode_cfg *c);
+void pol_controller_init(struct pol_controller *c, int64_t now);
+/* Feeds one sample; returns the mode now in force (changed or not). */
+enum pol_mode pol_controller_step(struct pol_controller *c, const struct pol_mode_cfg *cfg,
+                                  const struct pol_sample *s, int64_t now);
+/* The level the sample alone calls for. */
+enum pol_mode pol_mode_target(const struct pol_mode_cfg *cfg, const struct pol_sample *s);
+
+const char *pol_mode_name(enum pol_mode m);
+/* "normal" .. "shed" -> mode; "auto" -> POL_MODES; -1 if unknown. */
+int pol_mode_parse(const char *s);
+
+/* Instances needed for the demand at the measured capacity (at least 1). */
+unsigned pol_scale_recommendation(const struct pol_sample *s, unsigned instances);
+
+#endif
