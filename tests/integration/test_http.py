@@ -46,7 +46,10 @@ class TestRoutes(ServerTest):
                                       'route="/healthz"'), 3)
         self.assertGreater(metric_value(text, "floodgate_http_received_bytes_total"), 0)
         self.assertGreater(metric_value(text, "floodgate_http_sent_bytes_total"), 0)
-        self.assertEqual(metric_value(text, "floodgate_http_connections_open"), 1)
+        # this request's connection, plus any earlier one still in its lingering close
+        # (closed connections wait for the client's FIN, up to 2 s)
+        self.assertGreaterEqual(metric_value(text, "floodgate_http_connections_open"), 1)
+        self.assertLessEqual(metric_value(text, "floodgate_http_connections_open"), 5)
         self.assertEqual(metric_value(text, "floodgate_worker_queue_depth"), 0)
         self.assertIsNotNone(metric_value(text, "floodgate_worker_queue_wait_seconds_count"))
         self.assert_clean_exit(srv)
