@@ -81,6 +81,9 @@ static struct {
     uint64_t last_logins; /* all password logins seen at the last sample */
     uint64_t last_ok;
     uint64_t last_failed;
+    struct pol_event events[64]; /* announced events, reloaded when the store changes */
+    unsigned nevents;
+    uint64_t events_gen;
     int shutting_down;
 } g;
 
@@ -98,6 +101,8 @@ static void usage(FILE *f)
             "  floodgate [flags] key list|rotate [--json]\n"
             "  floodgate [flags] user add|passwd NAME   (password on stdin)\n"
             "  floodgate [flags] user import NAME HASH | disable|enable|delete NAME | list\n"
+            "  floodgate [flags] event schedule --at TIME --expect Nx [--duration D] | list | "
+            "cancel ID\n"
             "  floodgate --help | --version\n"
             "  floodgate --config-reference                 print every key as a Markdown table\n"
             "\n"
@@ -239,6 +244,26 @@ static void on_maintenance(uv_timer_t *t)
  * capacity the pool has measured, and the share of failed logins. The controller's mode is
  * published for the loop threads in an atomic; changes are logged and counted.
  */
+static int on_event_record(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    json_error_t je;
+    json_t *j = json_loadb(val, vlen, 0, &je);
+
+    (void)ctx;
+    (void)key;
+    (void)klen;
+    if (j && g.nevents < sizeof(g.events) / sizeof(g.events[0])) {
+        struct pol_event *e = &g.events[g.nevents];
+        e->at = json_integer_value(json_object_get(j, "at"));
+        e->duration_s = json_integer_value(json_object_get(j, "duration"));
+        e->expect = json_number_value(json_object_get(j, "expect"));
+        if (e->at > 0)
+            g.nevents++;
+    }
+    json_decref(j);
+    return ERR_OK;
+}
+
 static void on_policy(uv_timer_t *t)
 {
     struct pool_stats ps;
@@ -261,6 +286,15 @@ static void on_policy(uv_timer_t *t)
     g.last_ok = ok;
     g.last_failed = failed;
     mem_free(sum);
+    uint64_t gen = store_generation(g.sh.store);
+    if (gen != g.events_gen) {
+        g.nevents = 0;
+        store_each(g.sh.store, STORE_T_EVENTS, on_event_record, NULL);
+        g.events_gen = gen;
+    }
+    /* An announced event holds the mode up from 5 minutes before it. */
+    g.ctl.floor = pol_events_floor(g.events, g.nevents, now, 300);
+    atomic_store(&g.sh.mode_floor, (int)g.ctl.floor);
     g.ctl.override = (enum pol_mode)atomic_load(&g.sh.mode_override);
     enum pol_mode before = (enum pol_mode)atomic_load(&g.sh.mode);
     enum pol_mode m = pol_controller_step(&g.ctl, &g.mode_cfg, &s, now);

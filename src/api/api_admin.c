@@ -557,10 +557,12 @@ int api_admin_policy(struct http_request *r)
     }
     int ov = atomic_load(&ctx->sh->mode_override);
     snprintf(body, sizeof(body),
-             "{\"mode\":\"%s\",\"override\":\"%s\",\"recommended_instances\":%u,"
-             "\"mode_changes\":%llu}",
+             "{\"mode\":\"%s\",\"override\":\"%s\",\"event_floor\":\"%s\","
+             "\"recommended_instances\":%u,\"mode_changes\":%llu}",
              pol_mode_name((enum pol_mode)atomic_load(&ctx->sh->mode)),
-             pol_mode_name((enum pol_mode)ov), atomic_load(&ctx->sh->recommended),
+             pol_mode_name((enum pol_mode)ov),
+             pol_mode_name((enum pol_mode)atomic_load(&ctx->sh->mode_floor)),
+             atomic_load(&ctx->sh->recommended),
              (unsigned long long)atomic_load(&ctx->sh->mode_changes));
     http_respond_json(r, 200, body);
     return HTTP_DONE;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -38,7 +39,8 @@ struct cli {
 
 int api_cli_is_command(const char *word)
 {
-    return strcmp(word, "client") == 0 || strcmp(word, "key") == 0 || strcmp(word, "user") == 0;
+    return strcmp(word, "client") == 0 || strcmp(word, "key") == 0 || strcmp(word, "user") == 0 ||
+           strcmp(word, "event") == 0;
 }
 
 static int usage(void)
@@ -54,7 +56,11 @@ static int usage(void)
             "       floodgate [--data-dir DIR] user import NAME HASH [--json] (bcrypt or "
             "PBKDF2-SHA256)\n"
             "       floodgate [--data-dir DIR] user disable|enable|delete NAME\n"
-            "       floodgate [--data-dir DIR] user list [--json]\n");
+            "       floodgate [--data-dir DIR] user list [--json]\n"
+            "       floodgate [--data-dir DIR] event schedule --at TIME --expect Nx "
+            "[--duration D] [--name NAME] [--json]\n"
+            "                 (TIME: epoch seconds, 2026-11-28T18:00:00Z, or +30m)\n"
+            "       floodgate [--data-dir DIR] event list [--json] | cancel ID\n");
     return 2;
 }
 
@@ -465,6 +471,141 @@ static int user_cmd(struct cli *x, int argc, char **argv)
     return 0;
 }
 
+/* Seconds from "90", "90s", "30m", "2h", "1d". -1 if malformed. */
+static int64_t parse_secs(const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || v < 0)
+        return -1;
+    switch (*end) {
+    case '\0':
+    case 's':
+        break;
+    case 'm':
+        v *= 60;
+        break;
+    case 'h':
+        v *= 3600;
+        break;
+    case 'd':
+        v *= 86400;
+        break;
+    default:
+        return -1;
+    }
+    return (*end && end[1]) ? -1 : v;
+}
+
+/* Epoch seconds from "1795900000", "2026-11-28T18:00:00Z" or "+30m". -1 if malformed. */
+static int64_t parse_time(const char *s, int64_t now)
+{
+    struct tm tm;
+    if (s[0] == '+') {
+        int64_t d = parse_secs(s + 1);
+        return d < 0 ? -1 : now + d;
+    }
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (end && !*end)
+        return (int64_t)timegm(&tm);
+    char *e;
+    long long v = strtoll(s, &e, 10);
+    return (e != s && !*e && v > 0) ? v : -1;
+}
+
+struct event_list {
+    int json;
+    int n;
+};
+
+static int on_event(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct event_list *l = ctx;
+    if (l->json)
+        printf("%s{\"id\":\"%.*s\",\"event\":%.*s}", l->n ? "," : "", (int)klen, (const char *)key,
+               (int)vlen, (const char *)val);
+    else
+        printf("%.*s  %.*s\n", (int)klen, (const char *)key, (int)vlen, (const char *)val);
+    l->n++;
+    return ERR_OK;
+}
+
+static int event_cmd(struct cli *x, int argc, char **argv)
+{
+    int64_t now = clock_wall_s(), at = -1, duration = 3600;
+    double expect = 0;
+    const char *name = "event";
+
+    if (argc < 1)
+        return usage();
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            x->json = 1;
+    if (strcmp(argv[0], "list") == 0) {
+        struct event_list l = {x->json, 0};
+        if (x->json)
+            printf("[");
+        int rc = store_each(x->st, STORE_T_EVENTS, on_event, &l);
+        if (x->json)
+            printf("]\n");
+        return rc ? 1 : 0;
+    }
+    if (strcmp(argv[0], "cancel") == 0) {
+        if (argc < 2)
+            return usage();
+        int rc = store_exec_kv(x->st, STORE_OP_DELETE, STORE_T_EVENTS, argv[1], NULL, 0);
+        if (rc) {
+            fprintf(stderr, "floodgate: event %s: %s\n", argv[1], err_str(rc));
+            return 1;
+        }
+        printf(x->json ? "{\"cancelled\":\"%s\"}\n" : "cancelled %s\n", argv[1]);
+        return 0;
+    }
+    if (strcmp(argv[0], "schedule") != 0)
+        return usage();
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(argv[i], "--json") == 0)
+            continue;
+        if (!v)
+            return usage();
+        if (strcmp(argv[i], "--at") == 0)
+            at = parse_time(v, now);
+        else if (strcmp(argv[i], "--expect") == 0)
+            expect = strtod(v, NULL);
+        else if (strcmp(argv[i], "--duration") == 0)
+            duration = parse_secs(v);
+        else if (strcmp(argv[i], "--name") == 0)
+            name = v;
+        else
+            return usage();
+        i++;
+    }
+    if (at < 0 || expect < 1 || expect > 1000 || duration <= 0 || strlen(name) > 100 ||
+        strpbrk(name, "\"\\")) {
+        fprintf(stderr, "floodgate: event schedule needs --at TIME (epoch, "
+                        "YYYY-MM-DDTHH:MM:SSZ or +DURATION) and --expect Nx (1..1000)\n");
+        return 2;
+    }
+    char id[24], json[256];
+    uint8_t rnd[9];
+    cr_random(rnd, sizeof(rnd));
+    cr_b64url_encode(rnd, sizeof(rnd), id, sizeof(id));
+    snprintf(json, sizeof(json), "{\"name\":\"%s\",\"at\":%lld,\"duration\":%lld,\"expect\":%.1f}",
+             name, (long long)at, (long long)duration, expect);
+    int rc = store_exec_kv(x->st, STORE_OP_PUT_NEW, STORE_T_EVENTS, id, json, strlen(json));
+    if (rc) {
+        fprintf(stderr, "floodgate: cannot store the event: %s\n", err_str(rc));
+        return 1;
+    }
+    if (x->json)
+        printf("{\"id\":\"%s\",\"event\":%s}\n", id, json);
+    else
+        printf("event %s scheduled: %s (the policy rises 5 minutes before it)\n", id, json);
+    return 0;
+}
+
 int api_cli_main(const struct cfg *c, int argc, char **argv)
 {
     struct cli x = {c, NULL, NULL, 0};
@@ -497,6 +638,8 @@ int api_cli_main(const struct cfg *c, int argc, char **argv)
         rc = client_cmd(&x, argc - 1, argv + 1);
     } else if (strcmp(argv[0], "user") == 0) {
         rc = user_cmd(&x, argc - 1, argv + 1);
+    } else if (strcmp(argv[0], "event") == 0) {
+        rc = event_cmd(&x, argc - 1, argv + 1);
     } else {
         rc = key_cmd(&x, argc - 1, argv + 1);
     }

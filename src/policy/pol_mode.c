@@ -26,6 +26,23 @@ void pol_controller_init(struct pol_controller *c, int64_t now)
     c->override = POL_MODES;
     c->since = now;
     c->calm_since = 0;
+    c->floor = POL_NORMAL;
+}
+
+enum pol_mode pol_events_floor(const struct pol_event *ev, unsigned n, int64_t now, int64_t lead_s)
+{
+    enum pol_mode f = POL_NORMAL;
+
+    for (unsigned i = 0; i < n; i++) {
+        if (now < ev[i].at - lead_s || now > ev[i].at + ev[i].duration_s)
+            continue;
+        enum pol_mode m = ev[i].expect >= 10  ? POL_SURGE
+                          : ev[i].expect >= 3 ? POL_ELEVATED
+                                              : POL_NORMAL;
+        if (m > f)
+            f = m;
+    }
+    return f;
 }
 
 enum pol_mode pol_mode_target(const struct pol_mode_cfg *cfg, const struct pol_sample *s)
@@ -55,6 +72,8 @@ enum pol_mode pol_controller_step(struct pol_controller *c, const struct pol_mod
         return c->mode;
     }
     enum pol_mode t = pol_mode_target(cfg, s);
+    if (t < c->floor)
+        t = c->floor;  /* an announced event holds the mode up */
     if (t > c->mode) { /* rise at once */
         c->mode = t;
         c->since = now;

@@ -33,6 +33,7 @@ struct pol_mode_cfg {
 struct pol_controller {
     enum pol_mode mode;
     enum pol_mode override; /* POL_MODES: automatic */
+    enum pol_mode floor;    /* lowest mode allowed now (an announced event); POL_NORMAL: none */
     int64_t since;          /* when the mode was entered */
     int64_t calm_since;     /* since when the load has been below the current level; 0: not */
 };
@@ -42,6 +43,18 @@ void pol_controller_init(struct pol_controller *c, int64_t now);
 /* Feeds one sample; returns the mode now in force (changed or not). */
 enum pol_mode pol_controller_step(struct pol_controller *c, const struct pol_mode_cfg *cfg,
                                   const struct pol_sample *s, int64_t now);
+/* An announced event: from `at - lead_s` until `at + duration_s`, expecting `expect` times
+ * the usual traffic. */
+struct pol_event {
+    int64_t at;
+    int64_t duration_s;
+    double expect;
+};
+
+/* The floor that the events in force at `now` call for: surge from 10x, elevated from 3x,
+ * beginning `lead_s` before each event (scale out and warm up before the crowd). */
+enum pol_mode pol_events_floor(const struct pol_event *ev, unsigned n, int64_t now, int64_t lead_s);
+
 /* The level the sample alone calls for. */
 enum pol_mode pol_mode_target(const struct pol_mode_cfg *cfg, const struct pol_sample *s);
 

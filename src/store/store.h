@@ -39,6 +39,7 @@ enum store_table {
     STORE_T_FAMILIES, /* family id -> struct store_family (binary) */
     STORE_T_REVOKED,  /* access-token jti -> int64 expiry (binary) */
     STORE_T_META,     /* "generation" -> uint64, bumped by every change of users/clients/keys */
+    STORE_T_EVENTS,   /* event id -> announced traffic event (JSON), for the adaptive policy */
     STORE_T_COUNT
 };
 

@@ -56,7 +56,7 @@ struct lmdb_store {
 };
 
 static const char *const table_names[STORE_T_COUNT] = {
-    "users", "clients", "keys", "refresh", "families", "revoked", "meta",
+    "users", "clients", "keys", "refresh", "families", "revoked", "meta", "events",
 };
 
 static struct lmdb_store *L(struct store *st)
@@ -97,7 +97,7 @@ static int bump_generation(struct lmdb_store *s, MDB_txn *txn)
 
 static bool bumps(enum store_table t)
 {
-    return t == STORE_T_USERS || t == STORE_T_CLIENTS || t == STORE_T_KEYS;
+    return t == STORE_T_USERS || t == STORE_T_CLIENTS || t == STORE_T_KEYS || t == STORE_T_EVENTS;
 }
 
 static int put_refresh(struct lmdb_store *s, MDB_txn *txn, const uint8_t digest[STORE_DIGEST],

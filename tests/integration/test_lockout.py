@@ -298,3 +298,27 @@ class TestPolicyAdmin(ServerTest):
         self.assertEqual(p["override"], "auto")
         self.assertEqual(admin("PUT", {"mode": "panic"})[0], 400)
         self.assert_clean_exit(srv)
+
+
+class TestAnnouncedEvents(ServerTest):
+    def test_schedule_raises_the_mode_and_cancel(self):
+        srv = self.start()
+        from tests.integration.test_oauth import cli
+        r = cli(srv.data, "event", "schedule", "--at", "+2m", "--expect", "10x", "--duration",
+                "30m", "--name", "launch", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        eid = json.loads(r.stdout)["id"]
+        deadline = time.monotonic() + 5
+        mode = 0
+        while time.monotonic() < deadline and mode < 2:
+            mode = metric_value(metrics(srv), "floodgate_policy_mode")
+            time.sleep(0.2)
+        self.assertEqual(mode, 2)  # surge, 2 minutes ahead of the event
+        events = json.loads(cli(srv.data, "event", "list", "--json").stdout)
+        self.assertEqual([e["id"] for e in events], [eid])
+        self.assertEqual(events[0]["event"]["expect"], 10.0)
+        self.assertEqual(cli(srv.data, "event", "cancel", eid).returncode, 0)
+        self.assertEqual(json.loads(cli(srv.data, "event", "list", "--json").stdout), [])
+        r = cli(srv.data, "event", "schedule", "--at", "yesterday", "--expect", "10x")
+        self.assertEqual(r.returncode, 2)
+        self.assert_clean_exit(srv)

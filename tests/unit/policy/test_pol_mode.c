@@ -71,3 +71,24 @@ TEST(mode_targets_and_override)
     s = load(0, 10, 100, 0);
     ASSERT_EQ_INT(pol_scale_recommendation(&s, 3), 1);
 }
+
+TEST(announced_events_hold_the_mode_up)
+{
+    struct pol_mode_cfg cfg;
+    struct pol_controller c;
+    struct pol_event ev[2] = {{1000, 600, 10}, {5000, 60, 3}};
+    pol_mode_cfg_default(&cfg);
+    ASSERT_EQ_INT(pol_events_floor(ev, 2, 500, 300), POL_NORMAL);
+    ASSERT_EQ_INT(pol_events_floor(ev, 2, 700, 300), POL_SURGE); /* 5 minutes ahead */
+    ASSERT_EQ_INT(pol_events_floor(ev, 2, 1600, 300), POL_SURGE);
+    ASSERT_EQ_INT(pol_events_floor(ev, 2, 1601, 300), POL_NORMAL);
+    ASSERT_EQ_INT(pol_events_floor(ev, 2, 5000, 300), POL_ELEVATED);
+    pol_controller_init(&c, 0);
+    struct pol_sample calm = {0, 0, 100, 0};
+    c.floor = POL_SURGE;
+    ASSERT_EQ_INT(pol_controller_step(&c, &cfg, &calm, 700), POL_SURGE);
+    ASSERT_EQ_INT(pol_controller_step(&c, &cfg, &calm, 900), POL_SURGE); /* no descent */
+    c.floor = POL_NORMAL;
+    ASSERT_EQ_INT(pol_controller_step(&c, &cfg, &calm, 1700), POL_SURGE);
+    ASSERT_EQ_INT(pol_controller_step(&c, &cfg, &calm, 1710), POL_ELEVATED);
+}
