@@ -95,17 +95,6 @@ static bool deny(struct http_request *r)
     return true;
 }
 
-static int put_user(struct store *st, const struct auth_user *u, enum store_op_kind kind)
-{
-    struct buf b;
-    buf_init(&b, 8192);
-    int rc = auth_user_encode(u, &b);
-    if (!rc)
-        rc = store_exec_kv(st, kind, STORE_T_USERS, u->name, b.p, b.len);
-    buf_fini(&b);
-    return rc;
-}
-
 /* On a worker: may block on hashing and on the store's write lock. */
 static void admin_work(struct pool_job *pj)
 {
@@ -127,13 +116,13 @@ static void admin_work(struct pool_job *pj)
             break;
         if (j->op == A_USER_ADD) {
             auth_user_init(&u, j->name, phc, now);
-            j->rc = put_user(st, &u, STORE_OP_PUT_NEW);
+            j->rc = auth_user_put(st, &u, false);
             j->status = 201;
             snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"id\":\"%s\"}", u.name, u.id);
         } else if ((j->rc = auth_user_get(st, j->name, &u)) == ERR_OK) {
             snprintf(u.phc, sizeof(u.phc), "%s", phc);
             u.password_changed_at = now;
-            j->rc = put_user(st, &u, STORE_OP_REPLACE);
+            j->rc = auth_user_put(st, &u, true);
             snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"password\":\"changed\"}",
                      u.name);
         }
@@ -145,7 +134,7 @@ static void admin_work(struct pool_job *pj)
             break;
         }
         auth_user_init(&u, j->name, j->secret.p, now);
-        j->rc = put_user(st, &u, STORE_OP_PUT_NEW);
+        j->rc = auth_user_put(st, &u, false);
         j->status = 201;
         snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"id\":\"%s\"}", u.name, u.id);
         break;
@@ -154,7 +143,7 @@ static void admin_work(struct pool_job *pj)
     case A_USER_ENABLE:
         if ((j->rc = auth_user_get(st, j->name, &u)) == ERR_OK) {
             u.disabled = j->op == A_USER_DISABLE;
-            j->rc = put_user(st, &u, STORE_OP_REPLACE);
+            j->rc = auth_user_put(st, &u, true);
             snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"disabled\":%s}", u.name,
                      u.disabled ? "true" : "false");
         }

@@ -333,18 +333,6 @@ static int read_password(char *out, size_t cap, size_t *len)
     return ERR_OK;
 }
 
-static int write_user(struct cli *x, const struct auth_user *u, enum store_op_kind kind)
-{
-    struct buf b;
-
-    buf_init(&b, 8192);
-    int rc = auth_user_encode(u, &b);
-    if (!rc)
-        rc = store_exec_kv(x->st, kind, STORE_T_USERS, u->name, b.p, b.len);
-    buf_fini(&b);
-    return rc;
-}
-
 /* The kind of a stored hash, for operators tracking a migration (never the hash). */
 static const char *hash_kind(const char *phc)
 {
@@ -421,13 +409,13 @@ static int user_cmd(struct cli *x, int argc, char **argv)
         }
         if (strcmp(verb, "add") == 0) {
             auth_user_init(&u, name, phc, clock_wall_s());
-            rc = write_user(x, &u, STORE_OP_PUT_NEW);
+            rc = auth_user_put(x->st, &u, false);
         } else {
             rc = auth_user_get(x->st, name, &u);
             if (!rc) {
                 snprintf(u.phc, sizeof(u.phc), "%s", phc);
                 u.password_changed_at = clock_wall_s();
-                rc = write_user(x, &u, STORE_OP_REPLACE);
+                rc = auth_user_put(x->st, &u, true);
             }
         }
     } else if (strcmp(verb, "import") == 0) {
@@ -441,12 +429,12 @@ static int user_cmd(struct cli *x, int argc, char **argv)
             return 2;
         }
         auth_user_init(&u, name, argv[2], clock_wall_s());
-        rc = write_user(x, &u, STORE_OP_PUT_NEW);
+        rc = auth_user_put(x->st, &u, false);
     } else if (strcmp(verb, "disable") == 0 || strcmp(verb, "enable") == 0) {
         rc = auth_user_get(x->st, name, &u);
         if (!rc) {
             u.disabled = strcmp(verb, "disable") == 0;
-            rc = write_user(x, &u, STORE_OP_REPLACE);
+            rc = auth_user_put(x->st, &u, true);
         }
     } else if (strcmp(verb, "delete") == 0) {
         rc = store_exec_kv(x->st, STORE_OP_DELETE, STORE_T_USERS, name, NULL, 0);

@@ -167,6 +167,19 @@ int auth_user_get(struct store *st, const char *name, struct auth_user *u)
     return rc;
 }
 
+int auth_user_put(struct store *st, const struct auth_user *u, bool replace)
+{
+    struct buf b;
+
+    buf_init(&b, 8192);
+    int rc = auth_user_encode(u, &b);
+    if (rc == ERR_OK)
+        rc = store_exec_kv(st, replace ? STORE_OP_REPLACE : STORE_OP_PUT_NEW, STORE_T_USERS,
+                           u->name, b.p, b.len);
+    buf_fini(&b);
+    return rc;
+}
+
 void auth_user_init(struct auth_user *u, const char *name, const char *phc, int64_t now)
 {
     uint8_t rnd[16];

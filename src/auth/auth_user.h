@@ -49,6 +49,9 @@ int auth_user_decode(const char *name, size_t nlen, const char *json, size_t n,
                      struct auth_user *u);
 /* Reads user `name` (already normalised). ERR_NOTFOUND, ERR_BACKEND. */
 int auth_user_get(struct store *st, const char *name, struct auth_user *u);
+/* Writes u under its name: a new user (ERR_CONFLICT if the name is taken) or, with
+ * `replace`, an existing one (ERR_NOTFOUND if gone). Blocks on the store's write. */
+int auth_user_put(struct store *st, const struct auth_user *u, bool replace);
 /* Fills id and times for a new user with hash `phc`. */
 void auth_user_init(struct auth_user *u, const char *name, const char *phc, int64_t now);
 
