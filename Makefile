@@ -71,6 +71,14 @@ $(OUT)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+# The rehearsal's HTML report template becomes a C string (no tool beyond sed needed).
+$(OUT)/gen/rh_report_html.h: src/rehearse/rh_report.html
+	@mkdir -p $(dir $@)
+	$(Q){ echo 'static const char report_template[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/.*/"&\\n"/' $<; echo ';'; } > $@
+$(OUT)/src/rehearse/rh_report.o: $(OUT)/gen/rh_report_html.h
+$(OUT)/src/rehearse/rh_report.o: CFLAGS_ALL += -I$(OUT)/gen
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^

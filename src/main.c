@@ -43,6 +43,7 @@
 #include "policy/pol_gcra.h"
 #include "policy/pol_lockout.h"
 #include "policy/pol_mode.h"
+#include "rehearse/rh.h"
 #include "store/store.h"
 #include "token/tok_keys.h"
 
@@ -103,6 +104,8 @@ static void usage(FILE *f)
             "  floodgate [flags] user import NAME HASH | disable|enable|delete NAME | list\n"
             "  floodgate [flags] event schedule --at TIME --expect Nx [--duration D] | list | "
             "cancel ID\n"
+            "  floodgate rehearse SCENARIO.json [--target URL] [--admin URL] ...   play a load\n"
+            "            scenario against a running floodgate (see floodgate rehearse --help)\n"
             "  floodgate --help | --version\n"
             "  floodgate --config-reference                 print every key as a Markdown table\n"
             "\n"
@@ -745,6 +748,8 @@ int main(int argc, char **argv)
             return 0;
         }
     }
+    if (argc > 1 && strcmp(argv[1], "rehearse") == 0)
+        return rh_main(argc - 1, argv + 1); /* a client: the server's configuration is not read */
     if (argc > 1 && strcmp(argv[1], "check-config") == 0) {
         if (argc != 3) {
             fprintf(stderr, "usage: floodgate check-config FILE\n");

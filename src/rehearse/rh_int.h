@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* The rehearsal's run state, shared by the engine (rh_run.c) and the report (rh_report.c). */
+#ifndef REHEARSE_RH_INT_H
+#define REHEARSE_RH_INT_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "rehearse/rh.h"
+#include "rehearse/rh_hist.h"
+
+struct rh_conn;
+struct rh_req;
+
+enum rh_stage {
+    STAGE_CLIENT,
+    STAGE_USERS,
+    STAGE_LOGINS,
+    STAGE_CALIBRATE,
+    STAGE_RUN,
+    STAGE_DRAIN,
+    STAGE_CLEANUP,
+    STAGE_DONE
+};
+
+struct rh_pool {
+    struct rh_run *run;
+    struct sockaddr_storage addr;
+    char host[280];
+    unsigned nconns, max;
+    struct rh_conn *idle;
+    struct rh_req *qhead, *qtail;
+    size_t qlen;
+};
+
+struct rh_user {
+    char name[64];
+    char pw[24];
+    char ip[20];
+    char *refresh; /* the family this user rotates; NULL once lost */
+    char *access;
+    bool busy; /* a refresh is in flight: never two on one family */
+    bool created;
+};
+
+/* Per phase and flow. */
+struct rh_flowstat {
+    uint64_t sent, ok, s429, s503, s4xx, s5xx, err, timeout, dropped, skipped;
+    struct rh_hist lat;  /* every answer */
+    struct rh_hist shed; /* 503 answers */
+};
+
+struct rh_sec_flow {
+    double target;
+    uint32_t sent, ok, s429, s503, other;
+    uint64_t p50_us, p99_us, max_us;
+};
+
+struct rh_sec {
+    double t;
+    int phase;
+    int mode;        /* floodgate_policy_mode, -1 if not read */
+    int recommended; /* floodgate_scale_recommendation_instances, -1 if not read */
+    struct rh_sec_flow f[RH_NFLOWS];
+};
+
+struct rh_run {
+    struct rh_scenario sc;
+    bool quiet, keep, spin;
+    const char *admin_token;
+    double capacity; /* logins/s: given, or measured */
+    bool calibrated;
+
+    /* engine */
+    uv_loop_t loop_storage;
+    uv_loop_t *loop;
+    uv_timer_t tick;
+    uv_idle_t spin_idle;
+    uv_signal_t sigint;
+    struct rh_pool pub, setup_pub, calib, probe, admin;
+    struct buf scratch;
+    enum rh_stage stage;
+    size_t pending, cleanup_pending, cleanup_failed;
+    bool failed, nomem, stopping;
+    unsigned open_conns;
+    size_t inflight;
+    char prefix[20];
+    char client_id[64];
+    char basic[512];
+
+    struct rh_user *users;
+    size_t nusers, cursor, refresh_cursor;
+    size_t *registered, nreg, capreg, reg_seq;
+
+    uint64_t calib_start, calib_end, calib_ok, calib_other;
+
+    uint64_t t_start, t_end, phase_start, phase_end, drain_end;
+    time_t wall_start;
+    int phase;
+    uint64_t arrived[RH_NFLOWS];
+
+    struct rh_flowstat (*stat)[RH_NFLOWS]; /* [phase][flow] */
+    struct rh_hist live[RH_NFLOWS];        /* the current second */
+    struct rh_hist lag;                    /* arrival to write: the generator's own delay */
+    struct rh_sec *sec;
+    size_t nsec, capsec;
+};
+
+/* Plays the scenario (rh_run.c). */
+int rh_run(struct rh_run *run, const char *target, const char *admin, char *err, size_t cap);
+/* Writes the JSON result and the HTML report (rh_report.c). */
+int rh_report_json(const struct rh_run *run, const char *path, json_t **out);
+int rh_report_html(const json_t *result, const char *path);
+
+#endif

@@ -1,0 +1,1088 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rehearsal engine: one libuv loop, HTTP/1.1 keep-alive connections in pools (one pool
+ * per purpose so that set-up, the /metrics probe and the load never queue behind each
+ * other), http_parser reading the answers.
+ *
+ * Open loop: each flow's arrivals are spaced 1/rate apart on the monotonic clock whatever
+ * the server does. An arrival takes an idle connection, or opens one (up to the scenario's
+ * `connections`), or waits in the pool's queue; its latency is counted from the arrival
+ * time, so time spent waiting for a connection is latency too (no coordinated omission).
+ * A full queue drops the arrival and counts it as `dropped`: the generator, not the server,
+ * was saturated, and the report says so.
+ *
+ * Stages: create a client and the synthetic users (admin API), log every user in once
+ * (refresh and access tokens for the refresh, introspect and verify flows), measure the
+ * login capacity if a rate is given in x, play the phases, wait for the answers still
+ * due, delete what was created, write the report.
+ */
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <http_parser.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "rehearse/rh.h"
+#include "rehearse/rh_int.h"
+
+#define BODY_MAX        (64 * 1024)
+#define QUEUE_MAX       100000
+#define SETUP_CONNS     4
+#define SETUP_TRIES     10
+#define CALIBRATE_CONNS 8
+
+enum { ST_DROPPED = -2, ST_TIMEOUT = -1, ST_ERROR = 0 };
+
+struct rh_req;
+typedef void (*req_done_cb)(struct rh_run *run, struct rh_req *q, int status, const char *body,
+                            size_t len);
+
+struct rh_req {
+    struct rh_req *next;
+    req_done_cb done;
+    int flow; /* RH_* or -1: not counted */
+    int phase;
+    size_t idx; /* user, second or try counter, by purpose */
+    int tries;
+    uint64_t t0; /* intended arrival, ns */
+    size_t len;
+    char bytes[];
+};
+
+struct rh_conn {
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    uv_write_t write;
+    uv_timer_t timer;
+    http_parser parser;
+    struct rh_pool *pool;
+    struct rh_req *req;
+    struct rh_conn *prev, *next; /* idle list */
+    struct buf out, body;
+    int status, closes;
+    bool complete, keep, connected, closing, idle_listed;
+    char rbuf[16384];
+};
+
+static http_parser_settings parser_settings;
+
+/* ---- connections ---------------------------------------------------------------------- */
+
+static void conn_close(struct rh_conn *c);
+static void pool_pump(struct rh_pool *p);
+
+static void idle_remove(struct rh_conn *c)
+{
+    if (!c->idle_listed)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->pool->idle = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    c->idle_listed = false;
+}
+
+static void idle_push(struct rh_conn *c)
+{
+    c->prev = NULL;
+    c->next = c->pool->idle;
+    if (c->next)
+        c->next->prev = c;
+    c->pool->idle = c;
+    c->idle_listed = true;
+}
+
+/* Hands the request its answer (or failure) and frees it. */
+static void req_finish(struct rh_run *run, struct rh_req *q, int status, const char *body,
+                       size_t len)
+{
+    q->done(run, q, status, body, len);
+    free(q);
+}
+
+static void conn_fail(struct rh_conn *c, int status)
+{
+    struct rh_req *q = c->req;
+    c->req = NULL;
+    conn_close(c);
+    if (q)
+        req_finish(c->pool->run, q, status, NULL, 0);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    conn_fail(t->data, ST_TIMEOUT);
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    struct rh_conn *c = w->data;
+    if (status < 0 && !c->closing)
+        conn_fail(c, ST_ERROR);
+}
+
+static void conn_send(struct rh_conn *c)
+{
+    struct rh_req *q = c->req;
+    buf_reset(&c->out);
+    buf_reset(&c->body);
+    c->status = 0;
+    c->complete = false;
+    http_parser_init(&c->parser, HTTP_RESPONSE);
+    c->parser.data = c;
+    if (buf_append(&c->out, q->bytes, q->len)) {
+        conn_fail(c, ST_ERROR);
+        return;
+    }
+    uint64_t now = uv_hrtime();
+    if (q->flow >= 0 && now > q->t0)
+        rh_hist_record(&c->pool->run->lag, (now - q->t0) / 1000);
+    uv_buf_t b = uv_buf_init(c->out.p, (unsigned)c->out.len);
+    uv_timer_start(&c->timer, on_timeout, c->pool->run->sc.timeout_ms, 0);
+    if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_write))
+        conn_fail(c, ST_ERROR);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct rh_conn *c = h->data;
+    (void)hint;
+    *b = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+}
+
+static void conn_answered(struct rh_conn *c)
+{
+    struct rh_pool *p = c->pool;
+    struct rh_req *q = c->req;
+    uv_timer_stop(&c->timer);
+    c->req = NULL;
+    if (!c->keep || p->run->stage == STAGE_DONE)
+        conn_close(c);
+    else
+        idle_push(c);
+    /* body points into the connection, which lives until its close callbacks */
+    req_finish(p->run, q, c->status, c->body.p ? c->body.p : "", c->body.len);
+    pool_pump(p);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct rh_conn *c = s->data;
+    if (n == 0 || c->closing)
+        return;
+    if (n < 0 || !c->req) { /* EOF, error, or bytes nobody asked for */
+        conn_fail(c, ST_ERROR);
+        return;
+    }
+    size_t used = http_parser_execute(&c->parser, &parser_settings, b->base, (size_t)n);
+    if (c->complete) {
+        conn_answered(c);
+        return;
+    }
+    if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || used != (size_t)n)
+        conn_fail(c, ST_ERROR);
+}
+
+static void on_connect(uv_connect_t *r, int status)
+{
+    struct rh_conn *c = r->data;
+    if (c->closing)
+        return;
+    if (status < 0 || uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
+        conn_fail(c, ST_ERROR);
+        return;
+    }
+    c->connected = true;
+    conn_send(c);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct rh_conn *c = h->data;
+    if (--c->closes == 0) {
+        buf_fini(&c->out);
+        buf_fini(&c->body);
+        free(c);
+    }
+}
+
+static void conn_close(struct rh_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    idle_remove(c);
+    c->pool->nconns--;
+    c->pool->run->open_conns--;
+    c->closes = 2;
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+    uv_close((uv_handle_t *)&c->timer, on_closed);
+}
+
+static int on_headers_complete(http_parser *hp)
+{
+    struct rh_conn *c = hp->data;
+    c->status = hp->status_code;
+    return 0;
+}
+
+static int on_body(http_parser *hp, const char *at, size_t n)
+{
+    struct rh_conn *c = hp->data;
+    (void)buf_append(&c->body, at, n); /* past BODY_MAX the rest is not needed */
+    return 0;
+}
+
+static int on_message_complete(http_parser *hp)
+{
+    struct rh_conn *c = hp->data;
+    c->complete = true;
+    c->keep = http_should_keep_alive(hp);
+    http_parser_pause(hp, 1);
+    return 0;
+}
+
+static struct rh_conn *conn_open(struct rh_pool *p, struct rh_req *q)
+{
+    struct rh_run *run = p->run;
+    struct rh_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->pool = p;
+    c->req = q;
+    buf_init(&c->out, 1 << 20);
+    buf_init(&c->body, BODY_MAX);
+    uv_tcp_init(run->loop, &c->tcp);
+    uv_timer_init(run->loop, &c->timer);
+    c->tcp.data = c->timer.data = c->connect.data = c->write.data = c;
+    p->nconns++;
+    run->open_conns++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_timer_start(&c->timer, on_timeout, run->sc.timeout_ms, 0);
+    if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&p->addr, on_connect)) {
+        c->req = NULL;
+        conn_close(c);
+        req_finish(run, q, ST_ERROR, NULL, 0);
+        return NULL;
+    }
+    return c;
+}
+
+/* Starts queued requests while connections are idle or may be opened. */
+static void pool_pump(struct rh_pool *p)
+{
+    while (p->qhead && (p->idle || p->nconns < p->max)) {
+        struct rh_req *q = p->qhead;
+        p->qhead = q->next;
+        if (!p->qhead)
+            p->qtail = NULL;
+        p->qlen--;
+        q->next = NULL;
+        if (p->idle) {
+            struct rh_conn *c = p->idle;
+            idle_remove(c);
+            c->req = q;
+            conn_send(c);
+        } else {
+            conn_open(p, q);
+        }
+    }
+}
+
+static void pool_submit(struct rh_pool *p, struct rh_req *q)
+{
+    if (p->qlen >= QUEUE_MAX) {
+        req_finish(p->run, q, ST_DROPPED, NULL, 0);
+        return;
+    }
+    if (p->qtail)
+        p->qtail->next = q;
+    else
+        p->qhead = q;
+    p->qtail = q;
+    p->qlen++;
+    pool_pump(p);
+}
+
+static void pool_close_idle(struct rh_pool *p)
+{
+    while (p->idle)
+        conn_close(p->idle);
+}
+
+/* "http://host:port" (IPv4, [IPv6] or a name, resolved once). */
+static int pool_init(struct rh_run *run, struct rh_pool *p, const char *url, unsigned max,
+                     char *err, size_t cap)
+{
+    char host[256], port[8] = "80";
+    const char *s = url;
+    memset(p, 0, sizeof(*p));
+    p->run = run;
+    p->max = max;
+    if (strncmp(s, "http://", 7) == 0)
+        s += 7;
+    size_t n = strcspn(s, "/");
+    if (n == 0 || n >= sizeof(host) || (s[n] && strcmp(s + n, "/") != 0)) {
+        snprintf(err, cap, "'%s': expected http://HOST:PORT", url);
+        return ERR_INVAL;
+    }
+    memcpy(host, s, n);
+    host[n] = 0;
+    snprintf(p->host, sizeof(p->host), "%s", host);
+    char *colon = strrchr(host, ':'), *bracket = strrchr(host, ']');
+    if (colon && (!bracket || colon > bracket)) {
+        *colon = 0;
+        snprintf(port, sizeof(port), "%s", colon + 1);
+    }
+    char *h = host;
+    if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+        h[strlen(h) - 1] = 0;
+        h++;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+    int rc = getaddrinfo(h, port, &hints, &ai);
+    if (rc) {
+        snprintf(err, cap, "'%s': %s", url, gai_strerror(rc));
+        return ERR_INVAL;
+    }
+    memcpy(&p->addr, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    return 0;
+}
+
+static struct rh_req *req_new(int flow, req_done_cb done, const struct buf *b)
+{
+    struct rh_req *q = malloc(sizeof(*q) + b->len);
+    if (!q)
+        return NULL;
+    memset(q, 0, sizeof(*q));
+    q->flow = flow;
+    q->phase = -1;
+    q->done = done;
+    q->len = b->len;
+    memcpy(q->bytes, b->p, b->len);
+    return q;
+}
+
+/* ---- requests ------------------------------------------------------------------------- */
+
+/* Starts a request: method, path, extra header lines (each ending in \r\n), body. */
+static int build(struct buf *b, const struct rh_pool *p, const char *method, const char *path,
+                 const char *headers, const char *ctype, const char *body)
+{
+    buf_reset(b);
+    int rc = buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n%s", method, path, p->host,
+                        headers ? headers : "");
+    if (body)
+        rc = rc || buf_printf(b, "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n%s", ctype,
+                              strlen(body), body);
+    else
+        rc = rc || buf_puts(b, "\r\n");
+    return rc;
+}
+
+static void send_built(struct rh_run *run, struct rh_pool *p, int flow, req_done_cb done,
+                       size_t idx, uint64_t t0, int tries)
+{
+    struct rh_req *q = req_new(flow, done, &run->scratch);
+    if (!q) {
+        run->nomem = true;
+        return;
+    }
+    q->idx = idx;
+    q->tries = tries;
+    q->t0 = t0;
+    q->phase = run->phase;
+    pool_submit(p, q);
+}
+
+static char *json_field(const char *body, size_t len, const char *key)
+{
+    json_t *o = json_loadb(body, len, 0, NULL);
+    const char *v = json_string_value(json_object_get(o, key));
+    char *out = v ? strdup(v) : NULL;
+    json_decref(o);
+    return out;
+}
+
+static void set_tokens(struct rh_user *u, const char *body, size_t len)
+{
+    json_t *o = json_loadb(body, len, 0, NULL);
+    const char *a = json_string_value(json_object_get(o, "access_token"));
+    const char *r = json_string_value(json_object_get(o, "refresh_token"));
+    if (a) {
+        free(u->access);
+        u->access = strdup(a);
+    }
+    if (r && !u->busy) {
+        free(u->refresh);
+        u->refresh = strdup(r);
+    }
+    json_decref(o);
+}
+
+static int build_login(struct rh_run *run, struct rh_pool *p, const struct rh_user *u)
+{
+    char hdr[64], body[256];
+    snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\n", u->ip);
+    snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", u->name, u->pw);
+    return build(&run->scratch, p, "POST", "/v1/auth/login", hdr, "application/json", body);
+}
+
+static void synthetic_ip(size_t i, char *out, size_t cap)
+{
+    /* 198.18.0.0/15: reserved for benchmarking (RFC 2544), never a real client. */
+    snprintf(out, cap, "198.%u.%u.%u", 18u + (unsigned)((i >> 16) & 1), (unsigned)((i >> 8) & 255),
+             (unsigned)(i & 255));
+}
+
+static void random_text(char *out, size_t n)
+{
+    static const char abc[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    unsigned char r[64];
+    randombytes_buf(r, n);
+    for (size_t i = 0; i < n; i++)
+        out[i] = abc[r[i] % (sizeof(abc) - 1)];
+    out[n] = 0;
+}
+
+/* ---- accounting ----------------------------------------------------------------------- */
+
+static struct rh_sec *cur_sec(struct rh_run *run)
+{
+    return run->nsec ? &run->sec[run->nsec - 1] : NULL;
+}
+
+static void account(struct rh_run *run, const struct rh_req *q, int status)
+{
+    if (q->flow < 0 || q->phase < 0)
+        return;
+    struct rh_flowstat *fs = &run->stat[q->phase][q->flow];
+    struct rh_sec *s = cur_sec(run);
+    uint64_t us = (uv_hrtime() - q->t0) / 1000;
+    if (status >= 200 && status < 300)
+        fs->ok++;
+    else if (status == 429)
+        fs->s429++;
+    else if (status == 503)
+        fs->s503++;
+    else if (status >= 400 && status < 500)
+        fs->s4xx++;
+    else if (status >= 500)
+        fs->s5xx++;
+    else if (status == ST_TIMEOUT)
+        fs->timeout++;
+    else if (status == ST_DROPPED)
+        fs->dropped++;
+    else
+        fs->err++;
+    if (status == ST_DROPPED)
+        return; /* never sent: no latency */
+    rh_hist_record(&fs->lat, us);
+    if (status == 503)
+        rh_hist_record(&fs->shed, us);
+    if (s) {
+        struct rh_sec_flow *sf = &s->f[q->flow];
+        if (status >= 200 && status < 300)
+            sf->ok++;
+        else if (status == 429)
+            sf->s429++;
+        else if (status == 503)
+            sf->s503++;
+        else
+            sf->other++;
+        rh_hist_record(&run->live[q->flow], us);
+    }
+}
+
+/* ---- set-up --------------------------------------------------------------------------- */
+
+static void stage_next(struct rh_run *run);
+static void admin_request(struct rh_run *run, const char *method, const char *path,
+                          const char *body, req_done_cb done, size_t idx, size_t *pending);
+static void on_cleanup(struct rh_run *run, struct rh_req *q, int status, const char *body,
+                       size_t len);
+
+static void setup_fail(struct rh_run *run, const char *what, int status, const char *body,
+                       size_t len)
+{
+    if (run->failed)
+        return;
+    run->failed = true;
+    fprintf(stderr, "rehearse: %s failed: %s %.*s\n", what,
+            status > 0   ? "HTTP"
+            : status < 0 ? "timeout"
+                         : "connection error",
+            (int)(len > 300 ? 300 : len), body ? body : "");
+    if (status == 429)
+        fprintf(stderr, "rehearse: the synthetic users come from 198.18.0.0/15 in "
+                        "X-Forwarded-For: start floodgate with trusted_proxies = 127.0.0.1 "
+                        "(or the generator's address) so that each counts as its own client\n");
+    if (status == 401 || status == 404)
+        fprintf(stderr, "rehearse: check --admin and --admin-token (or "
+                        "FLOODGATE_ADMIN_TOKEN)\n");
+    stage_next(run);
+}
+
+/* One set-up request is done; the last one moves on. Late answers of an abandoned stage
+ * (after a failure or Ctrl-C) are not counted. */
+static void setup_done_one(struct rh_run *run)
+{
+    if (run->stage < STAGE_CLEANUP && --run->pending == 0 && !run->failed)
+        stage_next(run);
+}
+
+static void cleanup_done_one(struct rh_run *run)
+{
+    if (run->stage == STAGE_CLEANUP && --run->cleanup_pending == 0)
+        stage_next(run);
+}
+
+static void on_client(struct rh_run *run, struct rh_req *q, int status, const char *body,
+                      size_t len)
+{
+    (void)q;
+    if (status != 201) {
+        setup_fail(run, "creating the client (POST /admin/clients)", status, body, len);
+        return;
+    }
+    char *id = json_field(body, len, "client_id"), *secret = json_field(body, len, "client_secret");
+    if (id && secret) {
+        char plain[512];
+        int n = snprintf(plain, sizeof(plain), "%s:%s", id, secret);
+        snprintf(run->client_id, sizeof(run->client_id), "%s", id);
+        sodium_bin2base64(run->basic, sizeof(run->basic), (const unsigned char *)plain, (size_t)n,
+                          sodium_base64_VARIANT_ORIGINAL);
+        sodium_memzero(plain, sizeof(plain));
+    }
+    free(id);
+    free(secret);
+    if (!run->client_id[0]) {
+        setup_fail(run, "reading the new client", status, body, len);
+        return;
+    }
+    setup_done_one(run);
+}
+
+static void on_user(struct rh_run *run, struct rh_req *q, int status, const char *body, size_t len)
+{
+    if (status != 201) {
+        setup_fail(run, "creating a user (POST /admin/users)", status, body, len);
+        return;
+    }
+    run->users[q->idx].created = true;
+    if (run->stage == STAGE_CLEANUP && !run->keep) { /* created after the clean-up began */
+        char path[128];
+        snprintf(path, sizeof(path), "/admin/users/%s", run->users[q->idx].name);
+        admin_request(run, "DELETE", path, NULL, on_cleanup, q->idx, &run->cleanup_pending);
+    }
+    setup_done_one(run);
+}
+
+static void on_setup_login(struct rh_run *run, struct rh_req *q, int status, const char *body,
+                           size_t len)
+{
+    struct rh_user *u = &run->users[q->idx];
+    if (status == 503 && q->tries < SETUP_TRIES && !run->failed) {
+        /* shed while the server was busy: ask again */
+        if (build_login(run, &run->setup_pub, u) == 0)
+            send_built(run, &run->setup_pub, -1, on_setup_login, q->idx, 0, q->tries + 1);
+        return;
+    }
+    if (status != 200) {
+        setup_fail(run, "the first login of a synthetic user", status, body, len);
+        return;
+    }
+    set_tokens(u, body, len);
+    setup_done_one(run);
+}
+
+static void on_cleanup(struct rh_run *run, struct rh_req *q, int status, const char *body,
+                       size_t len)
+{
+    (void)q;
+    (void)body;
+    (void)len;
+    if (status != 200 && status != 204 && status != 404)
+        run->cleanup_failed++;
+    cleanup_done_one(run);
+}
+
+static void admin_request(struct rh_run *run, const char *method, const char *path,
+                          const char *body, req_done_cb done, size_t idx, size_t *pending)
+{
+    char hdr[300];
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", run->admin_token);
+    if (build(&run->scratch, &run->admin, method, path, hdr, "application/json", body)) {
+        run->nomem = true;
+        return;
+    }
+    (*pending)++;
+    send_built(run, &run->admin, -1, done, idx, 0, 0);
+}
+
+/* ---- calibration ---------------------------------------------------------------------- */
+
+static void calib_send(struct rh_run *run);
+
+static void on_calib(struct rh_run *run, struct rh_req *q, int status, const char *body, size_t len)
+{
+    (void)q;
+    (void)body;
+    (void)len;
+    uint64_t now = uv_hrtime();
+    if (status == 200 && now <= run->calib_end)
+        run->calib_ok++;
+    if (status != 200 && now <= run->calib_end)
+        run->calib_other++;
+    if (now < run->calib_end && !run->stopping)
+        calib_send(run);
+    else
+        setup_done_one(run);
+}
+
+static void calib_send(struct rh_run *run)
+{
+    struct rh_user *u = &run->users[run->cursor++ % run->nusers];
+    if (build_login(run, &run->calib, u) == 0)
+        send_built(run, &run->calib, -1, on_calib, 0, uv_hrtime(), 0);
+}
+
+/* ---- the phases ----------------------------------------------------------------------- */
+
+static void on_flow(struct rh_run *run, struct rh_req *q, int status, const char *body, size_t len)
+{
+    account(run, q, status);
+    run->inflight--;
+    if (q->flow == RH_LOGIN && status == 200) {
+        set_tokens(&run->users[q->idx], body, len);
+    } else if (q->flow == RH_REFRESH) {
+        struct rh_user *u = &run->users[q->idx];
+        u->busy = false;
+        if (status == 200) {
+            set_tokens(u, body, len);
+        } else if (status == 400 || status == 401) {
+            free(u->refresh); /* the family is gone (reuse after a lost answer) */
+            u->refresh = NULL;
+        }
+    } else if (q->flow == RH_REGISTER && status == 201 && run->nreg < run->capreg) {
+        run->registered[run->nreg++] = q->idx;
+    }
+}
+
+static void on_probe(struct rh_run *run, struct rh_req *q, int status, const char *body, size_t len)
+{
+    if (status != 200 || q->idx >= run->nsec)
+        return;
+    struct rh_sec *s = &run->sec[q->idx];
+    for (size_t i = 0; i < len;) {
+        const char *line = body + i, *nl = memchr(line, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - line) : len - i;
+        char tmp[128];
+        if (n < sizeof(tmp)) {
+            memcpy(tmp, line, n);
+            tmp[n] = 0;
+            sscanf(tmp, "floodgate_policy_mode %d", &s->mode);
+            sscanf(tmp, "floodgate_scale_recommendation_instances %d", &s->recommended);
+        }
+        i += n + 1;
+    }
+}
+
+/* One arrival of `flow` at t0. Returns false if it could not be sent (no token). */
+static void arrive(struct rh_run *run, int flow, uint64_t t0)
+{
+    struct rh_pool *p = &run->pub;
+    struct rh_user *u = NULL;
+    char hdr[2600], body[2200], name[64], pw[32], ip[20];
+    size_t idx = 0;
+    int rc = 0;
+    run->stat[run->phase][flow].sent++;
+    cur_sec(run)->f[flow].sent++;
+    if (flow == RH_REGISTER) {
+        idx = run->reg_seq++;
+        snprintf(name, sizeof(name), "%sr%zu", run->prefix, idx);
+        random_text(pw, 20);
+        synthetic_ip(run->nusers + idx, ip, sizeof(ip));
+        snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\n", ip);
+        snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", name, pw);
+        rc = build(&run->scratch, p, "POST", "/v1/users", hdr, "application/json", body);
+    } else if (flow == RH_REFRESH) {
+        for (size_t k = 0; k < run->nusers && !u; k++) {
+            struct rh_user *c = &run->users[run->refresh_cursor++ % run->nusers];
+            if (c->refresh && !c->busy)
+                u = c;
+        }
+        if (!u) { /* every family is in flight or gone: the scenario outruns its users */
+            run->stat[run->phase][flow].skipped++;
+            return;
+        }
+        u->busy = true;
+        idx = (size_t)(u - run->users);
+        snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\n", u->ip);
+        snprintf(body, sizeof(body), "{\"refresh_token\":\"%s\"}", u->refresh);
+        rc = build(&run->scratch, p, "POST", "/v1/auth/refresh", hdr, "application/json", body);
+    } else {
+        idx = run->cursor++ % run->nusers;
+        u = &run->users[idx];
+        if (flow == RH_LOGIN) {
+            rc = build_login(run, p, u);
+        } else if (flow == RH_TOKEN) {
+            snprintf(hdr, sizeof(hdr), "Authorization: Basic %s\r\nX-Forwarded-For: %s\r\n",
+                     run->basic, u->ip);
+            rc = build(&run->scratch, p, "POST", "/oauth2/token", hdr,
+                       "application/x-www-form-urlencoded", "grant_type=client_credentials");
+        } else if (!u->access || strlen(u->access) > 2000) {
+            run->stat[run->phase][flow].skipped++;
+            return;
+        } else if (flow == RH_INTROSPECT) {
+            snprintf(hdr, sizeof(hdr), "Authorization: Basic %s\r\n", run->basic);
+            snprintf(body, sizeof(body), "token=%s", u->access);
+            rc = build(&run->scratch, p, "POST", "/oauth2/introspect", hdr,
+                       "application/x-www-form-urlencoded", body);
+        } else {
+            snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", u->access);
+            rc = build(&run->scratch, p, "GET", "/v1/auth/verify", hdr, NULL, NULL);
+        }
+    }
+    if (rc) {
+        run->nomem = true;
+        return;
+    }
+    run->inflight++;
+    send_built(run, p, flow, on_flow, idx, t0, 0);
+}
+
+static void close_second(struct rh_run *run)
+{
+    struct rh_sec *s = cur_sec(run);
+    if (!s)
+        return;
+    for (int f = 0; f < RH_NFLOWS; f++) {
+        s->f[f].p50_us = rh_hist_quantile(&run->live[f], 0.5);
+        s->f[f].p99_us = rh_hist_quantile(&run->live[f], 0.99);
+        s->f[f].max_us = run->live[f].max_us;
+        rh_hist_reset(&run->live[f]);
+    }
+    if (!run->quiet) {
+        static const char *const modes[] = {"normal", "elevated", "surge", "shed"};
+        int m = run->nsec >= 2 ? run->sec[run->nsec - 2].mode : -1;
+        fprintf(stderr, "%4zus %-10s %-8s", run->nsec - 1, run->sc.phase[s->phase].name,
+                m >= 0 && m < 4 ? modes[m] : "?");
+        for (int f = 0; f < RH_NFLOWS; f++)
+            if (s->f[f].sent || s->f[f].ok)
+                fprintf(stderr, " | %s %u/s ok %u 503 %u p99 %.1fms", rh_flow_name[f], s->f[f].sent,
+                        s->f[f].ok, s->f[f].s503, s->f[f].p99_us / 1000.0);
+        fputc('\n', stderr);
+    }
+}
+
+static void open_second(struct rh_run *run, uint64_t now)
+{
+    if (run->nsec == run->capsec) {
+        size_t cap = run->capsec ? run->capsec * 2 : 256;
+        struct rh_sec *n = realloc(run->sec, cap * sizeof(*n));
+        if (!n) {
+            run->nomem = true;
+            return;
+        }
+        run->sec = n;
+        run->capsec = cap;
+    }
+    struct rh_sec *s = &run->sec[run->nsec++];
+    memset(s, 0, sizeof(*s));
+    s->mode = -1;
+    s->recommended = -1;
+    s->phase = run->phase;
+    s->t = (double)(now - run->t_start) / 1e9;
+    if (build(&run->scratch, &run->probe, "GET", "/metrics", NULL, NULL, NULL) == 0)
+        send_built(run, &run->probe, -1, on_probe, run->nsec - 1, now, 0);
+}
+
+/* Sends every arrival of the current phase due by `now` (or by the phase's end). */
+static void send_due(struct rh_run *run, uint64_t now)
+{
+    const struct rh_phase *ph = &run->sc.phase[run->phase];
+    double tn = (double)(now - run->phase_start) / 1e9;
+    for (int f = 0; f < RH_NFLOWS; f++) {
+        /* The k-th arrival of the phase is due when the integral of the rate reaches k. */
+        double due = rh_arrivals_by(ph, f, tn, run->capacity);
+        for (int guard = 0; (double)(run->arrived[f] + 1) <= due && guard < 100000; guard++) {
+            double at = rh_arrival_time(ph, f, (double)++run->arrived[f], run->capacity);
+            arrive(run, f, run->phase_start + (uint64_t)(at * 1e9));
+        }
+        cur_sec(run)->f[f].target = rh_rate_at(ph, f, tn, run->capacity);
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct rh_run *run = t->data;
+    if (run->stage != STAGE_RUN && run->stage != STAGE_DRAIN)
+        return;
+    uint64_t now = uv_hrtime();
+    /* second boundaries (during the drain too, so late answers land somewhere) */
+    while (now >= run->t_start + (uint64_t)run->nsec * 1000000000ull && !run->nomem) {
+        close_second(run);
+        open_second(run, run->t_start + (uint64_t)run->nsec * 1000000000ull);
+    }
+    if (run->stage == STAGE_DRAIN) {
+        if (run->inflight == 0 || now > run->drain_end) {
+            uv_timer_stop(t);
+            uv_idle_stop(&run->spin_idle);
+            close_second(run);
+            stage_next(run);
+        }
+        return;
+    }
+    for (;;) {
+        if (run->stopping) {
+            run->stage = STAGE_DRAIN;
+            run->drain_end = now + (uint64_t)run->sc.timeout_ms * 1000000ull;
+            return;
+        }
+        send_due(run, now); /* up to the phase's end at most */
+        if (now < run->phase_end)
+            return;
+        if (run->phase + 1 >= (int)run->sc.nphases) {
+            uv_timer_stop(t);
+            run->stage = STAGE_DRAIN;
+            run->drain_end = now + (uint64_t)run->sc.timeout_ms * 1000000ull;
+            uv_timer_start(t, on_tick, 1, 1);
+            return;
+        }
+        run->phase_start = run->phase_end;
+        run->phase++;
+        run->phase_end = run->phase_start + (uint64_t)(run->sc.phase[run->phase].duration_s * 1e9);
+        memset(run->arrived, 0, sizeof(run->arrived));
+        cur_sec(run)->phase = run->phase;
+    }
+}
+
+/* --spin: look at the clock on every loop turn instead of every millisecond, so arrivals
+ * leave within microseconds of their time (the generator then needs a core of its own). */
+static void on_spin(uv_idle_t *h)
+{
+    struct rh_run *run = h->data;
+    on_tick(&run->tick);
+}
+
+/* ---- stages --------------------------------------------------------------------------- */
+
+static void start_phases(struct rh_run *run)
+{
+    uint64_t now = uv_hrtime();
+    run->stage = STAGE_RUN;
+    run->t_start = run->phase_start = now;
+    run->wall_start = time(NULL);
+    run->phase = 0;
+    run->phase_end = now + (uint64_t)(run->sc.phase[0].duration_s * 1e9);
+    memset(run->arrived, 0, sizeof(run->arrived));
+    open_second(run, now);
+    uv_timer_start(&run->tick, on_tick, 1, 1);
+    if (run->spin)
+        uv_idle_start(&run->spin_idle, on_spin);
+}
+
+static void start_cleanup(struct rh_run *run)
+{
+    char path[128];
+    run->stage = STAGE_CLEANUP;
+    run->cleanup_pending = 1; /* held until everything is queued */
+    if (!run->keep) {
+        for (size_t i = 0; i < run->nusers; i++) {
+            if (!run->users[i].created)
+                continue;
+            snprintf(path, sizeof(path), "/admin/users/%s", run->users[i].name);
+            admin_request(run, "DELETE", path, NULL, on_cleanup, i, &run->cleanup_pending);
+        }
+        for (size_t i = 0; i < run->nreg; i++) {
+            snprintf(path, sizeof(path), "/admin/users/%sr%zu", run->prefix, run->registered[i]);
+            admin_request(run, "DELETE", path, NULL, on_cleanup, i, &run->cleanup_pending);
+        }
+        if (run->client_id[0]) {
+            snprintf(path, sizeof(path), "/admin/clients/%s", run->client_id);
+            admin_request(run, "DELETE", path, NULL, on_cleanup, 0, &run->cleanup_pending);
+        }
+    }
+    cleanup_done_one(run);
+}
+
+static void stage_next(struct rh_run *run)
+{
+    if (run->failed && run->stage < STAGE_CLEANUP) {
+        start_cleanup(run);
+        return;
+    }
+    if (run->stopping && run->stage < STAGE_RUN) {
+        start_cleanup(run);
+        return;
+    }
+    switch (run->stage) {
+    case STAGE_CLIENT: {
+        char body[400];
+        run->stage = STAGE_USERS;
+        run->pending = 1;
+        for (size_t i = 0; i < run->nusers; i++) {
+            snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}",
+                     run->users[i].name, run->users[i].pw);
+            admin_request(run, "POST", "/admin/users", body, on_user, i, &run->pending);
+        }
+        setup_done_one(run);
+        break;
+    }
+    case STAGE_USERS:
+        run->stage = STAGE_LOGINS;
+        if (!run->quiet)
+            fprintf(stderr, "rehearse: %zu synthetic users created; first logins\n", run->nusers);
+        run->pending = 1;
+        for (size_t i = 0; i < run->nusers; i++) {
+            if (build_login(run, &run->setup_pub, &run->users[i]))
+                continue;
+            run->pending++;
+            send_built(run, &run->setup_pub, -1, on_setup_login, i, 0, 0);
+        }
+        setup_done_one(run);
+        break;
+    case STAGE_LOGINS:
+        run->stage = STAGE_CALIBRATE;
+        if (run->capacity <= 0 && rh_scenario_uses_x(&run->sc)) {
+            if (!run->quiet)
+                fprintf(stderr,
+                        "rehearse: measuring the login capacity for %.0f s (%d "
+                        "logins in flight)\n",
+                        run->sc.calibrate_s, CALIBRATE_CONNS);
+            run->calib_start = uv_hrtime();
+            run->calib_end = run->calib_start + (uint64_t)(run->sc.calibrate_s * 1e9);
+            run->pending = CALIBRATE_CONNS;
+            for (int i = 0; i < CALIBRATE_CONNS; i++)
+                calib_send(run);
+            break;
+        }
+        /* nothing to measure */
+        /* fall through */
+    case STAGE_CALIBRATE:
+        if (run->calib_end) {
+            run->capacity = (double)run->calib_ok / run->sc.calibrate_s;
+            run->calibrated = true;
+            if (!run->quiet)
+                fprintf(stderr, "rehearse: login capacity %.1f/s (%llu answered otherwise)\n",
+                        run->capacity, (unsigned long long)run->calib_other);
+            if (run->capacity <= 0) {
+                setup_fail(run, "measuring the login capacity (no login succeeded)", 0, NULL, 0);
+                return;
+            }
+        }
+        pool_close_idle(&run->setup_pub);
+        pool_close_idle(&run->calib);
+        if (!run->quiet)
+            fprintf(stderr, "rehearse: playing %u phases\n", run->sc.nphases);
+        start_phases(run);
+        break;
+    case STAGE_RUN:
+    case STAGE_DRAIN:
+        run->t_end = uv_hrtime();
+        start_cleanup(run);
+        break;
+    case STAGE_CLEANUP:
+        run->stage = STAGE_DONE;
+        pool_close_idle(&run->admin);
+        pool_close_idle(&run->pub);
+        pool_close_idle(&run->probe);
+        pool_close_idle(&run->setup_pub);
+        pool_close_idle(&run->calib);
+        uv_close((uv_handle_t *)&run->tick, NULL);
+        uv_close((uv_handle_t *)&run->spin_idle, NULL);
+        uv_close((uv_handle_t *)&run->sigint, NULL);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_sigint(uv_signal_t *s, int sig)
+{
+    struct rh_run *run = s->data;
+    (void)sig;
+    if (run->stopping) /* twice: give up at once */
+        exit(130);
+    fprintf(stderr, "rehearse: interrupted; finishing the report (Ctrl-C again to quit)\n");
+    run->stopping = true;
+}
+
+/* ---- entry ---------------------------------------------------------------------------- */
+
+int rh_run(struct rh_run *run, const char *target, const char *admin, char *err, size_t cap)
+{
+    parser_settings.on_headers_complete = on_headers_complete;
+    parser_settings.on_body = on_body;
+    parser_settings.on_message_complete = on_message_complete;
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max; /* one descriptor per connection */
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    run->loop = &run->loop_storage;
+    uv_loop_init(run->loop);
+    buf_init(&run->scratch, 1 << 16);
+    if (pool_init(run, &run->pub, target, run->sc.connections, err, cap) ||
+        pool_init(run, &run->setup_pub, target, SETUP_CONNS, err, cap) ||
+        pool_init(run, &run->calib, target, CALIBRATE_CONNS, err, cap) ||
+        pool_init(run, &run->probe, target, 1, err, cap) ||
+        pool_init(run, &run->admin, admin, SETUP_CONNS, err, cap)) {
+        uv_loop_close(run->loop);
+        buf_fini(&run->scratch);
+        return ERR_INVAL;
+    }
+    char tag[9];
+    random_text(tag, 6);
+    for (char *c = tag; *c; c++)
+        *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+    snprintf(run->prefix, sizeof(run->prefix), "rehearse-%s-", tag);
+    for (size_t i = 0; i < run->nusers; i++) {
+        struct rh_user *u = &run->users[i];
+        snprintf(u->name, sizeof(u->name), "%su%zu", run->prefix, i);
+        random_text(u->pw, 20);
+        synthetic_ip(i, u->ip, sizeof(u->ip));
+    }
+    uv_timer_init(run->loop, &run->tick);
+    run->tick.data = run;
+    uv_idle_init(run->loop, &run->spin_idle);
+    run->spin_idle.data = run;
+    uv_signal_init(run->loop, &run->sigint);
+    run->sigint.data = run;
+    uv_signal_start(&run->sigint, on_sigint, SIGINT);
+    uv_unref((uv_handle_t *)&run->sigint);
+
+    run->stage = STAGE_CLIENT;
+    run->pending = 0;
+    char body[200];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"%sclient\",\"grants\":[\"client_credentials\"],\"access_ttl\":3600}",
+             run->prefix);
+    admin_request(run, "POST", "/admin/clients", body, on_client, 0, &run->pending);
+    if (!run->quiet)
+        fprintf(stderr, "rehearse: creating a client and %zu synthetic users (%s*)\n", run->nusers,
+                run->prefix);
+    uv_run(run->loop, UV_RUN_DEFAULT);
+    if (run->stage != STAGE_DONE)
+        snprintf(err, cap, "stopped early");
+    uv_loop_close(run->loop);
+    buf_fini(&run->scratch);
+    return run->failed || run->nomem ? ERR_INVAL : 0;
+}

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: MIT
+"""`floodgate rehearse` against a real floodgate: set-up through the admin API, an open-loop
+schedule that sends exactly what the scenario says, answers counted by status, the policy
+mode read from /metrics, shed logins measured, the JSON result and a self-contained HTML
+report written, and every synthetic user and client deleted afterwards."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+
+from tests.integration.fgtest import BIN, ServerTest, parse_one, recv_all
+
+TOKEN = "rehearse-" + "0123456789abcdef" * 3
+FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
+
+
+class TestRehearse(ServerTest):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fg-rehearse-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", self.tmp]))
+
+    def serve(self, *args):
+        srv = self.start(*FAST, "--admin-listen", "127.0.0.1:0", "--trusted-proxies",
+                         "127.0.0.1", *args, env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
+        deadline, m = time.monotonic() + 10, None
+        while m is None and time.monotonic() < deadline:
+            m = re.search(r'"msg":"admin API listening","addr":"127\.0\.0\.1:(\d+)"',
+                          srv.stderr())
+            time.sleep(0.02)
+        self.assertIsNotNone(m, srv.stderr())
+        return srv, int(m.group(1))
+
+    def rehearse(self, srv, aport, scenario, *extra, token=TOKEN, timeout=120):
+        path = os.path.join(self.tmp, "scenario.json")
+        with open(path, "w") as f:
+            f.write(scenario if isinstance(scenario, str) else json.dumps(scenario))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+        if token:
+            env["FLOODGATE_ADMIN_TOKEN"] = token
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        r = subprocess.run(
+            [BIN, "rehearse", path, "--target", f"http://127.0.0.1:{srv.port}", "--admin",
+             f"http://127.0.0.1:{aport}", "--json", os.path.join(self.tmp, "r.json"),
+             "--html", os.path.join(self.tmp, "r.html"), *extra],
+            capture_output=True, text=True, timeout=timeout, env=env)
+        self.assertNotIn("Sanitizer", r.stderr)  # the tool runs under ASan+UBSan too
+        self.assertNotIn("runtime error", r.stderr)
+        return r
+
+    def result(self):
+        with open(os.path.join(self.tmp, "r.json")) as f:
+            return json.load(f)
+
+    def admin_list(self, aport, path):
+        raw = (f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               f"Authorization: Bearer {TOKEN}\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", aport), timeout=10) as s:
+            s.sendall(raw)
+            st, _, body = parse_one(recv_all(s, 10))
+        self.assertEqual(st, 200)
+        return json.loads(body)
+
+    def test_every_flow_on_schedule_then_cleaned_up(self):
+        srv, aport = self.serve()
+        sc = {"name": "it", "users": 8, "connections": 64, "timeout_ms": 5000,
+              "calibrate_s": 1,
+              "phases": [
+                  {"name": "steady", "duration_s": 2,
+                   "rates": {"login": 5, "register": 2, "refresh": 10, "introspect": 50,
+                             "verify": 50, "token": 5}},
+                  {"name": "ramp", "duration_s": 2,
+                   "rates": {"login": ["0.05x", "0.1x"], "introspect": [50, 0]}}]}
+        r = self.rehearse(srv, aport, sc)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        res = self.result()
+        self.assertEqual(res["login_capacity"]["source"], "measured")
+        cap = res["login_capacity"]["per_s"]
+        self.assertGreater(cap, 0)
+        steady, ramp = res["phases"]
+        # open loop: exactly rate x duration arrivals, whatever the server did
+        want = {"login": 10, "register": 4, "refresh": 20, "introspect": 100, "verify": 100,
+                "token": 10}
+        for flow, n in want.items():
+            f = steady["flows"][flow]
+            self.assertEqual(f["sent"], n, flow)
+            self.assertEqual(f["ok"], n, (flow, f))
+            self.assertEqual(f["latency_us"]["n"], n)
+            self.assertGreater(f["latency_us"]["p50"], 0)
+        self.assertEqual(ramp["flows"]["introspect"]["sent"], 50)  # 50 -> 0 over 2 s
+        self.assertAlmostEqual(ramp["flows"]["login"]["sent"], 0.15 * cap, delta=1.01)
+        # the per-second record adds up and carries the server's mode
+        secs = res["seconds"]
+        self.assertGreaterEqual(len(secs), 4)
+        self.assertEqual(sum(s["flows"]["verify"]["sent"] for s in secs), 100)
+        self.assertTrue(all(0 <= s["mode"] <= 3 for s in secs[:4]), secs)
+        # the report is self-contained and carries the data
+        with open(os.path.join(self.tmp, "r.html")) as f:
+            html = f.read()
+        self.assertNotRegex(html, r'<script[^>]+src=|<link|@import|url\(')
+        data = re.search(r'<script id="data" type="application/json">(.*?)</script>', html,
+                         re.S).group(1)
+        self.assertEqual(json.loads(data)["totals"], res["totals"])
+        # its script runs (node, stub DOM) and draws the four charts and the phase table
+        dom = subprocess.run(["node", os.path.join(os.path.dirname(__file__), "report_dom.js"),
+                              os.path.join(self.tmp, "r.html")],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(dom.returncode, 0, dom.stderr)
+        drawn = json.loads(dom.stdout)
+        self.assertEqual(drawn["svgs"], 5)
+        self.assertGreaterEqual(drawn["rows"], 1 + 6 + 2 + 6)
+        self.assertIn("goodput", r.stdout)
+        # nothing synthetic is left behind
+        users = self.admin_list(aport, "/admin/users")
+        self.assertEqual([u for u in users if u["username"].startswith("rehearse-")], [])
+        self.assertEqual([c for c in self.admin_list(aport, "/admin/clients")
+                          if c["name"].startswith("rehearse-")], [])
+        self.assert_clean_exit(srv)
+
+    def test_shed_logins_are_counted_with_their_latency(self):
+        # a tiny hash deadline: most logins of a burst are refused at once with 503
+        srv, aport = self.serve("--workers", "1", "--hash-deadline", "5ms")
+        # 2,000 logins in a second: several times what one worker hashes, even at 1 MiB
+        sc = {"users": 20, "phases": [{"name": "burst", "duration_s": 1,
+                                       "rates": {"login": 2000, "verify": 20}}]}
+        r = self.rehearse(srv, aport, sc, "--quiet")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.count("\n"), 1, r.stderr)  # only "wrote ..."
+        res = self.result()
+        login = res["phases"][0]["flows"]["login"]
+        self.assertEqual(login["sent"], 2000)
+        self.assertGreater(login["status"]["503"], 0, login)
+        self.assertEqual(login["shed_latency_us"]["n"], login["status"]["503"])
+        self.assertEqual(login["ok"] + login["status"]["503"] + login["status"]["429"], 2000)
+        self.assertEqual(res["login_capacity"]["source"], "none")
+        self.assert_clean_exit(srv)
+
+    def test_bad_input_is_refused_before_anything_is_created(self):
+        srv, aport = self.serve()
+        r = self.rehearse(srv, aport, '{"phases":[{"duration_s":1,"rates":{"logins":1}}]}')
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown flow 'logins'", r.stderr)
+        ok = {"phases": [{"duration_s": 1, "rates": {"verify": 1}}]}
+        r = self.rehearse(srv, aport, ok, token=None)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("admin token", r.stderr)
+        r = self.rehearse(srv, aport, ok, token="x" * 40)  # wrong token: set-up fails
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("check --admin and --admin-token", r.stderr)
+        self.assertEqual(self.admin_list(aport, "/admin/users"), [])
+        self.assert_clean_exit(srv)
