@@ -59,6 +59,8 @@ static const struct route_def admin_routes[] = {
     {HTTP_M(HTTP_GET), "/admin/keys", api_admin_keys},
     {HTTP_M(HTTP_GET) | HTTP_M(HTTP_PUT), "/admin/policy", api_admin_policy},
     {HTTP_M(HTTP_POST), "/admin/keys/rotate", api_admin_keys},
+    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/admin/events", api_admin_events},
+    {HTTP_M(HTTP_DELETE), "/admin/events/{id}", api_admin_event_delete},
 };
 
 static struct http_router *build(const struct route_def *defs, size_t n)
@@ -171,25 +173,44 @@ bool api__inflight_full(struct http_request *r, int cls)
     return false;
 }
 
-int api_submit(struct http_request *r, struct pool_job *j)
+/* Answers 503 with Retry-After: the time the queue needs to drain at the measured service
+ * rate, at least 1 s. */
+static void refuse_busy(struct http_request *r, uint64_t ms)
 {
     struct api_ctx *ctx = r->app;
-    unsigned deadline = ctx->sh->cfg->hash_deadline_ms;
-    uint64_t ms = pool_expected_wait_ms(ctx->sh->pool);
-    /* Admission control: a job that would wait past the deadline is refused now. Its client
-     * would likely have given up (and retried, adding load) before it ran. */
-    int rc = deadline && ms > deadline ? ERR_LIMIT : pool_submit(ctx->sh->pool, ctx->lp, j);
-
-    if (rc == ERR_OK)
-        return ERR_OK;
-    /* Full, over the deadline, or stopping: say so now. Retry-After is the time the queue
-     * needs to drain at the measured service rate, at least 1 s. */
-    if (rc != ERR_LIMIT)
-        ms = 1000;
     char secs[24];
     snprintf(secs, sizeof(secs), "%llu", (unsigned long long)(ms / 1000 + 1));
     met_add(&ctx->met->pool_rejected, 1);
     http_add_header(r, "Retry-After", secs);
     http_respond_error(r, 503, "temporarily_unavailable", "server busy, retry later");
+}
+
+/* The expected wait of a new job if it is past hash_deadline, else 0. */
+static uint64_t over_deadline(const struct api_ctx *ctx)
+{
+    unsigned deadline = ctx->sh->cfg->hash_deadline_ms;
+    uint64_t ms = deadline ? pool_expected_wait_ms(ctx->sh->pool) : 0;
+    return ms > deadline ? ms : 0;
+}
+
+bool api__admission_refused(struct http_request *r)
+{
+    uint64_t ms = over_deadline(r->app);
+    if (ms)
+        refuse_busy(r, ms);
+    return ms != 0;
+}
+
+int api_submit(struct http_request *r, struct pool_job *j)
+{
+    struct api_ctx *ctx = r->app;
+    uint64_t ms = over_deadline(ctx);
+    /* Admission control: a job that would wait past the deadline is refused now. Its client
+     * would likely have given up (and retried, adding load) before it ran. */
+    int rc = ms ? ERR_LIMIT : pool_submit(ctx->sh->pool, ctx->lp, j);
+
+    if (rc == ERR_OK)
+        return ERR_OK;
+    refuse_busy(r, rc == ERR_LIMIT && ms ? ms : 1000); /* full or stopping: 1 s */
     return ERR_LIMIT;
 }

@@ -125,6 +125,8 @@ int api_admin_client_secret(struct http_request *r);
 int api_admin_client_delete(struct http_request *r);
 int api_admin_keys(struct http_request *r);
 int api_admin_policy(struct http_request *r);
+int api_admin_events(struct http_request *r);
+int api_admin_event_delete(struct http_request *r);
 #ifdef FG_TESTING
 int api_test_work(struct http_request *r);
 int api_test_echo(struct http_request *r);

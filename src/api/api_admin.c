@@ -16,17 +16,22 @@
  *   DELETE /admin/clients/{id}
  *   GET    /admin/keys                      signing keys (public parts and times)
  *   POST   /admin/keys/rotate
+ *   GET    /admin/events                    announced traffic events
+ *   POST   /admin/events                    {"name", "at", "duration", "expect"} -> id
+ *   DELETE /admin/events/{id}
  *
  * Writes and password hashing run on the worker pool through the same functions the CLI
  * uses, so a loop thread never waits for an fsync; lists are read on the loop thread.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <http_parser.h>
 #include <sodium.h>
 
 #include "api/api.h"
+#include "api/api_event.h"
 #include "api/api_int.h"
 #include "auth/auth_client.h"
 #include "auth/auth_password.h"
@@ -55,6 +60,8 @@ enum admin_op {
     A_CLIENT_SECRET,
     A_CLIENT_DELETE,
     A_KEY_ROTATE,
+    A_EVENT_ADD,
+    A_EVENT_DELETE,
 };
 
 struct admin_job {
@@ -65,6 +72,11 @@ struct admin_job {
     char name[AUTH_USERNAME_MAX + 1]; /* user name or client id */
     struct str secret;                /* password or imported hash (arena) */
     struct auth_client client;
+    struct { /* A_EVENT_ADD */
+        char name[API_EVENT_NAME_MAX + 1];
+        int64_t at, duration;
+        double expect;
+    } event;
     int rc;
     unsigned status;
     char out[1024];
@@ -169,6 +181,18 @@ static void admin_work(struct pool_job *pj)
         j->rc = store_exec_kv(st, STORE_OP_DELETE, STORE_T_CLIENTS, j->name, NULL, 0);
         snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
         break;
+    case A_EVENT_ADD: {
+        char id[API_EVENT_ID_MAX + 1], json[API_EVENT_JSON_MAX];
+        j->rc = api_event_schedule(st, j->event.name, j->event.at, j->event.duration,
+                                   j->event.expect, id, json);
+        j->status = 201;
+        snprintf(j->out, sizeof(j->out), "{\"id\":\"%s\",\"event\":%s}", id, json);
+        break;
+    }
+    case A_EVENT_DELETE:
+        j->rc = store_exec_kv(st, STORE_OP_DELETE, STORE_T_EVENTS, j->name, NULL, 0);
+        snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
+        break;
     case A_KEY_ROTATE: {
         char kid[TOK_KID_MAX + 1];
         int64_t ahead = c->key_publish_ahead_ms / 1000;
@@ -211,7 +235,11 @@ static void admin_done(struct pool_job *pj)
         http_respond_error(r, 409, "conflict", "already exists");
         break;
     case ERR_INVAL:
-        http_respond_error(r, 400, "invalid_request", "not a supported hash");
+        http_respond_error(r, 400, "invalid_request",
+                           j->op == A_EVENT_ADD ? "at: epoch seconds, YYYY-MM-DDTHH:MM:SSZ or "
+                                                  "+DURATION; expect 1..1000; duration 1s..30d; "
+                                                  "name of at most 100 characters"
+                                                : "not a supported hash");
         break;
     default:
         http_respond_error(r, 503, "temporarily_unavailable", err_str(rc));
@@ -261,7 +289,7 @@ static int user_param(struct http_request *r, char out[AUTH_USERNAME_MAX + 1])
 struct list_ctx {
     struct buf *b;
     int n;
-    int users;
+    enum store_table t;
 };
 
 static int on_item(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
@@ -269,7 +297,11 @@ static int on_item(void *ctx, const void *key, size_t klen, const void *val, siz
     struct list_ctx *l = ctx;
     int rc;
 
-    if (l->users) {
+    if (l->t == STORE_T_EVENTS) {
+        /* the stored value is JSON that this process wrote (api_event_schedule) */
+        rc = buf_printf(l->b, "%s{\"id\":\"%.*s\",\"event\":%.*s}", l->n ? "," : "",
+                        (int)klen, (const char *)key, (int)vlen, (const char *)val);
+    } else if (l->t == STORE_T_USERS) {
         struct auth_user u;
         if (auth_user_decode(key, klen, val, vlen, &u))
             return ERR_OK;
@@ -304,7 +336,7 @@ static int list(struct http_request *r, enum store_table t)
 {
     struct api_ctx *ctx = r->app;
     struct buf b;
-    struct list_ctx l = {&b, 0, t == STORE_T_USERS};
+    struct list_ctx l = {&b, 0, t};
 
     buf_init(&b, 8u << 20);
     int rc = buf_puts(&b, "[");
@@ -592,4 +624,81 @@ int api_admin_keys(struct http_request *r)
         http_respond(r, 200, "application/json", b.p, b.len);
     buf_fini(&b);
     return HTTP_DONE;
+}
+
+/* ---- announced events ------------------------------------------------------------------ */
+
+/* "at": epoch seconds, "YYYY-MM-DDTHH:MM:SSZ" or "+30m"; "duration": seconds or "2h"
+ * (default 1 h); "expect": 10 or "10x". Bounds are checked by api_event_schedule. */
+static int event_fields(json_t *o, struct admin_job *j)
+{
+    json_t *at = json_object_get(o, "at"), *dur = json_object_get(o, "duration"),
+           *ex = json_object_get(o, "expect"), *nm = json_object_get(o, "name");
+    int64_t now = clock_wall_s();
+    const char *name = nm ? json_string_value(nm) : "event";
+
+    if (!name || strlen(name) > API_EVENT_NAME_MAX)
+        return ERR_INVAL;
+    snprintf(j->event.name, sizeof(j->event.name), "%s", name);
+    j->event.at = json_is_integer(at)  ? json_integer_value(at)
+                  : json_is_string(at) ? api_event_time(json_string_value(at), now)
+                                       : -1;
+    j->event.duration = !dur                 ? 3600
+                        : json_is_integer(dur) ? json_integer_value(dur)
+                        : json_is_string(dur)  ? api_event_secs(json_string_value(dur))
+                                               : -1;
+    if (json_is_number(ex)) {
+        j->event.expect = json_number_value(ex);
+    } else if (json_is_string(ex)) {
+        const char *v = json_string_value(ex);
+        char *end;
+        j->event.expect = strtod(v, &end);
+        if (end == v || (*end && strcmp(end, "x") != 0))
+            return ERR_INVAL;
+    } else {
+        return ERR_INVAL;
+    }
+    return ERR_OK;
+}
+
+int api_admin_events(struct http_request *r)
+{
+    json_t *o;
+
+    if (deny(r))
+        return HTTP_DONE;
+    if (r->method == HTTP_GET)
+        return list(r, STORE_T_EVENTS);
+    if (api__read_json(r, &o))
+        return HTTP_DONE;
+    struct admin_job *j = new_job(r, A_EVENT_ADD);
+    if (!j) {
+        json_decref(o);
+        return HTTP_DONE;
+    }
+    int bad = event_fields(o, j);
+    json_decref(o);
+    if (bad) {
+        http_respond_error(r, 400, "invalid_request",
+                           "at (epoch seconds, YYYY-MM-DDTHH:MM:SSZ or +DURATION) and expect "
+                           "(1..1000, or \"10x\") are required; name is text");
+        return HTTP_DONE;
+    }
+    return submit(r, j);
+}
+
+int api_admin_event_delete(struct http_request *r)
+{
+    if (deny(r))
+        return HTTP_DONE;
+    struct admin_job *j = new_job(r, A_EVENT_DELETE);
+    if (!j)
+        return HTTP_DONE;
+    if (r->params[0].len > API_EVENT_ID_MAX) {
+        http_respond_error(r, 404, "not_found", NULL);
+        return HTTP_DONE;
+    }
+    memcpy(j->name, r->params[0].p, r->params[0].len);
+    j->name[r->params[0].len] = '\0';
+    return submit(r, j);
 }

@@ -120,7 +120,7 @@ int api_register(struct http_request *r)
     struct auth_user existing;
 
     if (api__rate_limited(r, API_RL_REGISTER_GLOBAL) || api__rate_limited(r, API_RL_REGISTER) ||
-        api__inflight_full(r, API_IF_REGISTER))
+        api__admission_refused(r) || api__inflight_full(r, API_IF_REGISTER))
         return HTTP_DONE;
     if (atomic_load(&ctx->sh->mode) == 3) { /* shed: the spike's capacity goes to logins */
         http_add_header(r, "Retry-After", "30");
@@ -383,7 +383,7 @@ int api_login(struct http_request *r)
     json_t *o;
 
     if (api__rate_limited(r, API_RL_LOGIN_GLOBAL) || api__rate_limited(r, API_RL_LOGIN) ||
-        api__read_json(r, &o))
+        api__admission_refused(r) || api__read_json(r, &o))
         return HTTP_DONE;
     struct str user = api__jstr(r, o, "username"), pw = api__jstr(r, o, "password");
     json_decref(o);
@@ -403,7 +403,8 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
     struct str user, pw, scope;
     char sc[AUTH_LIST_MAX + 1];
 
-    if (api__rate_limited(r, API_RL_LOGIN_GLOBAL) || api__rate_limited(r, API_RL_LOGIN))
+    if (api__rate_limited(r, API_RL_LOGIN_GLOBAL) || api__rate_limited(r, API_RL_LOGIN) ||
+        api__admission_refused(r))
         return HTTP_DONE;
     if (!(c->grants & AUTH_GRANT_PASSWORD)) {
         api__oauth_error(r, 400, "unauthorized_client", "this client may not use password");

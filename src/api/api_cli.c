@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "api/api.h"
+#include "api/api_event.h"
 #include "auth/auth_client.h"
 #include "auth/auth_password.h"
 #include "auth/auth_user.h"
@@ -459,49 +460,6 @@ static int user_cmd(struct cli *x, int argc, char **argv)
     return 0;
 }
 
-/* Seconds from "90", "90s", "30m", "2h", "1d". -1 if malformed. */
-static int64_t parse_secs(const char *s)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || v < 0)
-        return -1;
-    switch (*end) {
-    case '\0':
-    case 's':
-        break;
-    case 'm':
-        v *= 60;
-        break;
-    case 'h':
-        v *= 3600;
-        break;
-    case 'd':
-        v *= 86400;
-        break;
-    default:
-        return -1;
-    }
-    return (*end && end[1]) ? -1 : v;
-}
-
-/* Epoch seconds from "1795900000", "2026-11-28T18:00:00Z" or "+30m". -1 if malformed. */
-static int64_t parse_time(const char *s, int64_t now)
-{
-    struct tm tm;
-    if (s[0] == '+') {
-        int64_t d = parse_secs(s + 1);
-        return d < 0 ? -1 : now + d;
-    }
-    memset(&tm, 0, sizeof(tm));
-    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (end && !*end)
-        return (int64_t)timegm(&tm);
-    char *e;
-    long long v = strtoll(s, &e, 10);
-    return (e != s && !*e && v > 0) ? v : -1;
-}
-
 struct event_list {
     int json;
     int n;
@@ -559,30 +517,25 @@ static int event_cmd(struct cli *x, int argc, char **argv)
         if (!v)
             return usage();
         if (strcmp(argv[i], "--at") == 0)
-            at = parse_time(v, now);
+            at = api_event_time(v, now);
         else if (strcmp(argv[i], "--expect") == 0)
             expect = strtod(v, NULL);
         else if (strcmp(argv[i], "--duration") == 0)
-            duration = parse_secs(v);
+            duration = api_event_secs(v);
         else if (strcmp(argv[i], "--name") == 0)
             name = v;
         else
             return usage();
         i++;
     }
-    if (at < 0 || expect < 1 || expect > 1000 || duration <= 0 || strlen(name) > 100 ||
-        strpbrk(name, "\"\\")) {
+    char id[API_EVENT_ID_MAX + 1], json[API_EVENT_JSON_MAX];
+    int rc = api_event_schedule(x->st, name, at, duration, expect, id, json);
+    if (rc == ERR_INVAL) {
         fprintf(stderr, "floodgate: event schedule needs --at TIME (epoch, "
-                        "YYYY-MM-DDTHH:MM:SSZ or +DURATION) and --expect Nx (1..1000)\n");
+                        "YYYY-MM-DDTHH:MM:SSZ or +DURATION), --expect Nx (1..1000), "
+                        "--duration of 1s..30d and a --name of at most 100 characters\n");
         return 2;
     }
-    char id[24], json[256];
-    uint8_t rnd[9];
-    cr_random(rnd, sizeof(rnd));
-    cr_b64url_encode(rnd, sizeof(rnd), id, sizeof(id));
-    snprintf(json, sizeof(json), "{\"name\":\"%s\",\"at\":%lld,\"duration\":%lld,\"expect\":%.1f}",
-             name, (long long)at, (long long)duration, expect);
-    int rc = store_exec_kv(x->st, STORE_OP_PUT_NEW, STORE_T_EVENTS, id, json, strlen(json));
     if (rc) {
         fprintf(stderr, "floodgate: cannot store the event: %s\n", err_str(rc));
         return 1;

@@ -29,6 +29,10 @@ bool api__rate_limited(struct http_request *r, int rule);
  * cleanup hook gives it back, on every path). True after answering 503 + Retry-After
  * when the class is full. */
 bool api__inflight_full(struct http_request *r, int cls);
+/* Admission control before any work: answers 503 + Retry-After and returns true when a new
+ * hashing job would wait past hash_deadline. Logins and registrations ask before reading
+ * their body, so a flood is refused for the price of its headers. */
+bool api__admission_refused(struct http_request *r);
 /* The same with an explicit key (a username, a client_id). */
 bool api__rate_limited_key(struct http_request *r, int rule, struct str key);
 /* The client's IP address as text: the TCP peer, or what a trusted proxy says it is. */

@@ -322,3 +322,46 @@ class TestAnnouncedEvents(ServerTest):
         r = cli(srv.data, "event", "schedule", "--at", "yesterday", "--expect", "10x")
         self.assertEqual(r.returncode, 2)
         self.assert_clean_exit(srv)
+
+    def test_admin_api_schedules_lists_and_cancels(self):
+        srv = self.start("--admin-listen", "127.0.0.1:0", env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
+        m = None
+        for _ in range(100):
+            m = re.search(r'"admin API listening","addr":"127\.0\.0\.1:(\d+)"', srv.stderr())
+            if m:
+                break
+            time.sleep(0.02)
+        aport = int(m.group(1))
+
+        def admin(method, path, obj=None):
+            body = json.dumps(obj).encode() if obj is not None else b""
+            raw = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            with socket.create_connection(("127.0.0.1", aport), timeout=10) as s:
+                s.sendall(raw)
+                st, _, b = parse_one(recv_all(s, 10))
+            return st, json.loads(b)
+
+        st, ev = admin("POST", "/admin/events", {"name": "launch", "at": "+2m", "expect": "3x",
+                                                 "duration": "30m"})
+        self.assertEqual(st, 201, ev)
+        self.assertEqual((ev["event"]["expect"], ev["event"]["duration"]), (3.0, 1800))
+        deadline, mode = time.monotonic() + 5, 0
+        while time.monotonic() < deadline and mode < 1:
+            mode = metric_value(metrics(srv), "floodgate_policy_mode")
+            time.sleep(0.2)
+        self.assertEqual(mode, 1)  # elevated for a 3x event, ahead of it
+        st, lst = admin("GET", "/admin/events")
+        self.assertEqual((st, [e["id"] for e in lst]), (200, [ev["id"]]))
+        from tests.integration.test_oauth import cli
+        self.assertEqual([e["id"] for e in json.loads(
+            cli(srv.data, "event", "list", "--json").stdout)], [ev["id"]])  # one store, one view
+        for bad in ({"at": "+2m"}, {"at": "yesterday", "expect": 10}, {"at": "+2m", "expect": 0},
+                    {"at": "+2m", "expect": "10y"}, {"at": "+2m", "expect": 5, "name": 'a"b'},
+                    {"at": "+2m", "expect": 5, "duration": "40d"}, {"at": "+2m", "expect": 5000}):
+            self.assertEqual(admin("POST", "/admin/events", bad)[0], 400, bad)
+        self.assertEqual(admin("DELETE", "/admin/events/" + ev["id"])[0], 200)
+        self.assertEqual(admin("DELETE", "/admin/events/" + ev["id"])[0], 404)
+        self.assertEqual(admin("GET", "/admin/events"), (200, []))
+        self.assert_clean_exit(srv)

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+#include "api/api_event.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "crypto/cr.h"
+#include "store/store.h"
+
+/* Seconds from "90", "90s", "30m", "2h", "1d". -1 if malformed. */
+int64_t api_event_secs(const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || v < 0 || v > 1000000000LL) /* bounded: v * 86400 cannot overflow */
+        return -1;
+    switch (*end) {
+    case '\0':
+    case 's':
+        break;
+    case 'm':
+        v *= 60;
+        break;
+    case 'h':
+        v *= 3600;
+        break;
+    case 'd':
+        v *= 86400;
+        break;
+    default:
+        return -1;
+    }
+    return (*end && end[1]) ? -1 : v;
+}
+
+/* Epoch seconds from "1795900000", "2026-11-28T18:00:00Z" or "+30m". -1 if malformed. */
+int64_t api_event_time(const char *s, int64_t now)
+{
+    struct tm tm;
+    if (s[0] == '+') {
+        int64_t d = api_event_secs(s + 1);
+        return d < 0 ? -1 : now + d;
+    }
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (end && !*end)
+        return (int64_t)timegm(&tm);
+    char *e;
+    long long v = strtoll(s, &e, 10);
+    return (e != s && !*e && v > 0) ? v : -1;
+}
+
+int api_event_schedule(struct store *st, const char *name, int64_t at, int64_t duration,
+                       double expect, char id[API_EVENT_ID_MAX + 1],
+                       char json[API_EVENT_JSON_MAX])
+{
+    size_t n = strlen(name);
+    if (at <= 0 || !isfinite(expect) || expect < 1 || expect > 1000 || duration < 1 ||
+        duration > API_EVENT_DURATION_MAX || n == 0 || n > API_EVENT_NAME_MAX)
+        return ERR_INVAL;
+    for (size_t i = 0; i < n; i++)
+        if (name[i] < 0x20 || name[i] > 0x7e || name[i] == '"' || name[i] == '\\')
+            return ERR_INVAL;
+    uint8_t rnd[9];
+    cr_random(rnd, sizeof(rnd));
+    cr_b64url_encode(rnd, sizeof(rnd), id, API_EVENT_ID_MAX + 1);
+    snprintf(json, API_EVENT_JSON_MAX,
+             "{\"name\":\"%s\",\"at\":%lld,\"duration\":%lld,\"expect\":%.1f}", name,
+             (long long)at, (long long)duration, expect);
+    return store_exec_kv(st, STORE_OP_PUT_NEW, STORE_T_EVENTS, id, json, strlen(json));
+}
