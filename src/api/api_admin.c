@@ -299,8 +299,8 @@ static int on_item(void *ctx, const void *key, size_t klen, const void *val, siz
 
     if (l->t == STORE_T_EVENTS) {
         /* the stored value is JSON that this process wrote (api_event_schedule) */
-        rc = buf_printf(l->b, "%s{\"id\":\"%.*s\",\"event\":%.*s}", l->n ? "," : "",
-                        (int)klen, (const char *)key, (int)vlen, (const char *)val);
+        rc = buf_printf(l->b, "%s{\"id\":\"%.*s\",\"event\":%.*s}", l->n ? "," : "", (int)klen,
+                        (const char *)key, (int)vlen, (const char *)val);
     } else if (l->t == STORE_T_USERS) {
         struct auth_user u;
         if (auth_user_decode(key, klen, val, vlen, &u))
@@ -643,7 +643,7 @@ static int event_fields(json_t *o, struct admin_job *j)
     j->event.at = json_is_integer(at)  ? json_integer_value(at)
                   : json_is_string(at) ? api_event_time(json_string_value(at), now)
                                        : -1;
-    j->event.duration = !dur                 ? 3600
+    j->event.duration = !dur                   ? 3600
                         : json_is_integer(dur) ? json_integer_value(dur)
                         : json_is_string(dur)  ? api_event_secs(json_string_value(dur))
                                                : -1;

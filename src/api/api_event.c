@@ -55,8 +55,7 @@ int64_t api_event_time(const char *s, int64_t now)
 }
 
 int api_event_schedule(struct store *st, const char *name, int64_t at, int64_t duration,
-                       double expect, char id[API_EVENT_ID_MAX + 1],
-                       char json[API_EVENT_JSON_MAX])
+                       double expect, char id[API_EVENT_ID_MAX + 1], char json[API_EVENT_JSON_MAX])
 {
     size_t n = strlen(name);
     if (at <= 0 || !isfinite(expect) || expect < 1 || expect > 1000 || duration < 1 ||
@@ -69,7 +68,7 @@ int api_event_schedule(struct store *st, const char *name, int64_t at, int64_t d
     cr_random(rnd, sizeof(rnd));
     cr_b64url_encode(rnd, sizeof(rnd), id, API_EVENT_ID_MAX + 1);
     snprintf(json, API_EVENT_JSON_MAX,
-             "{\"name\":\"%s\",\"at\":%lld,\"duration\":%lld,\"expect\":%.1f}", name,
-             (long long)at, (long long)duration, expect);
+             "{\"name\":\"%s\",\"at\":%lld,\"duration\":%lld,\"expect\":%.1f}", name, (long long)at,
+             (long long)duration, expect);
     return store_exec_kv(st, STORE_OP_PUT_NEW, STORE_T_EVENTS, id, json, strlen(json));
 }

@@ -11,9 +11,9 @@
 
 struct store;
 
-#define API_EVENT_ID_MAX 12
-#define API_EVENT_JSON_MAX 256
-#define API_EVENT_NAME_MAX 100
+#define API_EVENT_ID_MAX       12
+#define API_EVENT_JSON_MAX     256
+#define API_EVENT_NAME_MAX     100
 #define API_EVENT_DURATION_MAX (30 * 86400)
 
 /* Seconds from "90", "90s", "30m", "2h", "1d". -1 if malformed. */
@@ -26,7 +26,6 @@ int64_t api_event_time(const char *s, int64_t now);
  * ERR_INVAL if a value is out of bounds; id and json are filled on success. Any thread
  * that may write the store. */
 int api_event_schedule(struct store *st, const char *name, int64_t at, int64_t duration,
-                       double expect, char id[API_EVENT_ID_MAX + 1],
-                       char json[API_EVENT_JSON_MAX]);
+                       double expect, char id[API_EVENT_ID_MAX + 1], char json[API_EVENT_JSON_MAX]);
 
 #endif
