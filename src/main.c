@@ -296,7 +296,7 @@ static void on_policy(uv_timer_t *t)
         g.events_gen = gen;
     }
     /* An announced event holds the mode up from 5 minutes before it. */
-    g.ctl.floor = pol_events_floor(g.events, g.nevents, now, 300);
+    g.ctl.floor = pol_events_floor(g.events, g.nevents, now, g.cfg.pol_event_lead_s);
     atomic_store(&g.sh.mode_floor, (int)g.ctl.floor);
     g.ctl.override = (enum pol_mode)atomic_load(&g.sh.mode_override);
     enum pol_mode before = (enum pol_mode)atomic_load(&g.sh.mode);
@@ -466,8 +466,8 @@ static int serve(void)
         .user = {c->lockout_user_attempts, c->lockout_base_s, c->lockout_max_s,
                  c->lockout_window_s},
         .ip = {c->lockout_ip_attempts, c->lockout_base_s, c->lockout_max_s, c->lockout_window_s},
-        .pair = {c->lockout_pair_attempts, c->lockout_base_s, c->lockout_max_s,
-                 c->lockout_window_s},
+        .pair = {c->lockout_pair_attempts, c->lockout_base_s, c->lockout_max_s, c->lockout_window_s,
+                 c->lockout_delay_after, c->lockout_delay_s},
         .entries = c->lockout_entries,
     };
     if (c->trusted_proxies[0] &&
@@ -481,13 +481,12 @@ static int serve(void)
         &c->rl_login_ip,        &c->rl_register_ip, &c->rl_token_ip,     &c->rl_refresh_ip,
         &c->rl_verify_ip,       &c->rl_login_user,  &c->rl_token_client, &c->rl_login_global,
         &c->rl_register_global, &c->rl_token_global};
-    /* The adaptive policy tightens per-IP logins and registrations: x1/2 in surge, x1/4 in
-     * shed (rate and burst); the other rules stay as configured. */
+    /* The adaptive policy tightens per-IP logins and registrations by policy_ip_divisor_*
+     * (rate and burst; by default x1/2 in surge, x1/4 in shed); other rules stay as set. */
     for (int m = 0; m < POL_MODES; m++) {
         for (int i = 0; i < API_RL_COUNT; i++) {
-            unsigned div = (m >= POL_SURGE && (i == API_RL_LOGIN || i == API_RL_REGISTER))
-                               ? (m == POL_SURGE ? 2u : 4u)
-                               : 1u;
+            unsigned div =
+                m > 0 && (i == API_RL_LOGIN || i == API_RL_REGISTER) ? c->pol_ip_div[m] : 1u;
             unsigned cnt =
                 rates[i]->count ? (rates[i]->count / div ? rates[i]->count / div : 1) : 0;
             unsigned burst = rates[i]->burst / div ? rates[i]->burst / div : 1;
@@ -497,6 +496,14 @@ static int serve(void)
     atomic_store(&g.sh.mode_override, POL_MODES);
     atomic_store(&g.sh.recommended, 1);
     pol_mode_cfg_default(&g.mode_cfg);
+    for (int m = 1; m < POL_MODES; m++) {
+        g.mode_cfg.wait_ms[m] = c->pol_wait_ms[m];
+        g.mode_cfg.load_ratio[m] = c->pol_load_pct[m] / 100.0;
+    }
+    g.mode_cfg.stuffing_ratio = c->pol_stuffing_pct / 100.0;
+    g.mode_cfg.down_after_s = c->pol_down_after_s;
+    int pause = pol_mode_parse(c->pol_registration_pause);
+    g.sh.registration_pause = pause >= 0 && pause < POL_MODES ? pause : POL_MODES; /* never */
     pol_controller_init(&g.ctl, clock_wall_s());
     g.nloops = c->threads ? c->threads : ncpus();
     unsigned nworkers = c->workers ? c->workers : ncpus();

@@ -63,6 +63,7 @@ struct api_shared {
     _Atomic int mode_override;                   /* from PUT /admin/policy; 4 (POL_MODES) = auto */
     _Atomic unsigned recommended;                /* instances the controller recommends */
     _Atomic int mode_floor;                      /* lowest mode an announced event allows now */
+    int registration_pause; /* lowest mode that pauses registration; 4: never */
     _Atomic uint64_t mode_changes;
     _Atomic uint64_t logins[3];   /* by outcome: succeeded, failed, refused */
     _Atomic unsigned inflight[3]; /* API_IF_*: requests of the class not yet answered */

@@ -122,7 +122,8 @@ int api_register(struct http_request *r)
     if (api__rate_limited(r, API_RL_REGISTER_GLOBAL) || api__rate_limited(r, API_RL_REGISTER) ||
         api__admission_refused(r) || api__inflight_full(r, API_IF_REGISTER))
         return HTTP_DONE;
-    if (atomic_load(&ctx->sh->mode) == 3) { /* shed: the spike's capacity goes to logins */
+    if (atomic_load(&ctx->sh->mode) >= ctx->sh->registration_pause) {
+        /* the spike's capacity goes to logins (policy_registration_pause) */
         http_add_header(r, "Retry-After", "30");
         http_respond_error(r, 503, "temporarily_unavailable", "registration is paused");
         return HTTP_DONE;

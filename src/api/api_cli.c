@@ -543,7 +543,8 @@ static int event_cmd(struct cli *x, int argc, char **argv)
     if (x->json)
         printf("{\"id\":\"%s\",\"event\":%s}\n", id, json);
     else
-        printf("event %s scheduled: %s (the policy rises 5 minutes before it)\n", id, json);
+        printf("event %s scheduled: %s (the policy rises %u s before it: policy_event_lead)\n", id,
+               json, x->cfg->pol_event_lead_s);
     return 0;
 }
 

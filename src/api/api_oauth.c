@@ -310,10 +310,12 @@ void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t t
     const struct cfg *cfg = ctx->sh->cfg;
     int64_t now = clock_wall_s();
 
-    /* Surge and shed: longer access tokens, so that fewer refreshes hit the store while
-     * the spike lasts (bounded: at most twice, at most an hour). */
-    if (atomic_load(&ctx->sh->mode) >= 2 && ttl < 3600)
-        ttl = ttl * 2 < 3600 ? ttl * 2 : 3600;
+    /* Under load, longer access tokens, so that fewer refreshes hit the store while the
+     * spike lasts (policy_ttl_factor_*, bounded by policy_ttl_max; never shortened). */
+    int mode = atomic_load(&ctx->sh->mode);
+    int64_t factor = mode > 0 && mode < 4 ? cfg->pol_ttl_factor[mode] : 1, cap = cfg->pol_ttl_max_s;
+    if (factor > 1 && ttl < cap)
+        ttl = ttl * factor < cap ? ttl * factor : cap;
     if (cfg->access_ttl_jitter_ms) {
         uint32_t j;
         cr_random(&j, sizeof(j));

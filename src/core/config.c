@@ -118,13 +118,19 @@ static const struct key keys[] = {
      "failed logins for one username from anywhere before it is locked; 0 = off"},
     {"protection", "lockout_ip_attempts", K_UINT, F(lockout_ip_attempts), 0, 1000000, "100",
      "failed logins from one IP for any usernames before it is locked; 0 = off"},
+    {"protection", "lockout_delay", K_DUR_S, F(lockout_delay_s), 0, 3600, "1s",
+     "progressive delay per (username, IP) before the lock: after lockout_delay_after failures "
+     "the next attempt must wait this long, doubling with each failure (at most lockout_base); "
+     "refused like a wrong password; 0s: off"},
+    {"protection", "lockout_delay_after", K_UINT, F(lockout_delay_after), 1, 1000, "2",
+     "failures of a (username, IP) pair before its progressive delay begins"},
     {"protection", "lockout_base", K_DUR_S, F(lockout_base_s), 1, 86400, "1m",
      "first lock; each further lock of the same key doubles it"},
     {"protection", "lockout_max", K_DUR_S, F(lockout_max_s), 1, 7 * 86400, "1h", "longest lock"},
     {"protection", "lockout_window", K_DUR_S, F(lockout_window_s), 1, 7 * 86400, "15m",
      "failures older than this are forgotten"},
     {"protection", "lockout_entries", K_UINT, F(lockout_entries), 1024, 1 << 24, "131072",
-     "lockout table size (usernames, IPs and pairs together); about 40 bytes each"},
+     "lockout table size (usernames, IPs and pairs together); 48 bytes each"},
     {"protection", "ratelimit_login_ip", K_RATE, F(rl_login_ip), 0, 0, "10/s:20",
      "password logins per client IP: COUNT/s|m|h[:BURST], or off; over it: 429"},
     {"protection", "ratelimit_register_ip", K_RATE, F(rl_register_ip), 0, 0, "2/s:10",
@@ -157,6 +163,36 @@ static const struct key keys[] = {
      "e.g. 127.0.0.1,10.0.0.0/8); empty: the TCP peer is the client"},
     {"protection", "ratelimit_entries", K_UINT, F(rl_entries), 1024, 1 << 24, "131072",
      "rate-limit table size (keys of all rules together); about 24 bytes each"},
+    {"policy", "policy_wait_elevated", K_DUR, F(pol_wait_ms[1]), 1, 600000, "100ms",
+     "expected wait of a new password hash that raises the mode to elevated"},
+    {"policy", "policy_wait_surge", K_DUR, F(pol_wait_ms[2]), 1, 600000, "500ms", "... to surge"},
+    {"policy", "policy_wait_shed", K_DUR, F(pol_wait_ms[3]), 1, 600000, "1500ms", "... to shed"},
+    {"policy", "policy_load_elevated", K_UINT, F(pol_load_pct[1]), 1, 100000, "50",
+     "login demand as a percentage of the measured hashing capacity that raises the mode "
+     "to elevated"},
+    {"policy", "policy_load_surge", K_UINT, F(pol_load_pct[2]), 1, 100000, "90", "... to surge"},
+    {"policy", "policy_load_shed", K_UINT, F(pol_load_pct[3]), 1, 100000, "200", "... to shed"},
+    {"policy", "policy_stuffing_failed", K_UINT, F(pol_stuffing_pct), 1, 100, "80",
+     "percentage of failed logins (at a quarter of capacity or more) that means credential "
+     "stuffing: at least elevated"},
+    {"policy", "policy_down_after", K_DUR_S, F(pol_down_after_s), 1, 3600, "10s",
+     "calm needed before the mode falls one level (it rises at once)"},
+    {"policy", "policy_ip_divisor_elevated", K_UINT, F(pol_ip_div[1]), 1, 1000, "1",
+     "in elevated, per-IP login and registration limits (rate and burst) are divided by this"},
+    {"policy", "policy_ip_divisor_surge", K_UINT, F(pol_ip_div[2]), 1, 1000, "2", "... in surge"},
+    {"policy", "policy_ip_divisor_shed", K_UINT, F(pol_ip_div[3]), 1, 1000, "4", "... in shed"},
+    {"policy", "policy_ttl_factor_elevated", K_UINT, F(pol_ttl_factor[1]), 1, 24, "1",
+     "in elevated, access-token lifetimes are multiplied by this (fewer refreshes hit the "
+     "store), up to policy_ttl_max"},
+    {"policy", "policy_ttl_factor_surge", K_UINT, F(pol_ttl_factor[2]), 1, 24, "2", "... in surge"},
+    {"policy", "policy_ttl_factor_shed", K_UINT, F(pol_ttl_factor[3]), 1, 24, "2", "... in shed"},
+    {"policy", "policy_ttl_max", K_DUR_S, F(pol_ttl_max_s), 10, 86400, "1h",
+     "longest access-token lifetime a factor may reach (a configured longer one is kept)"},
+    {"policy", "policy_registration_pause", K_STR, F(pol_registration_pause), 0, 0, "shed",
+     "from this mode on, open registration answers 503 + Retry-After (elevated, surge, shed "
+     "or never)"},
+    {"policy", "policy_event_lead", K_DUR_S, F(pol_event_lead_s), 0, 86400, "5m",
+     "an announced event holds the mode up from this long before it starts"},
     {"admin", "admin_listen", K_STR, F(admin_listen), 0, 0, "127.0.0.1:8081",
      "address of the admin API (/admin/...); loopback by default; port 0 picks one (logged)"},
     {"admin", "admin_token", K_STR, F(admin_token), 0, 0, "",
@@ -562,6 +598,23 @@ int cfg_validate(const struct cfg *c, struct cfg_error *e)
     }
     if (!c->data_dir[0]) {
         set_err(e, "data_dir", "must not be empty");
+        return ERR_INVAL;
+    }
+    for (int m = 2; m <= 3; m++) {
+        if (c->pol_wait_ms[m] < c->pol_wait_ms[m - 1] ||
+            c->pol_load_pct[m] < c->pol_load_pct[m - 1]) {
+            set_err(e, m == 2 ? "policy_wait_surge" : "policy_wait_shed",
+                    "thresholds must not fall from elevated to surge to shed (wait and load)");
+            return ERR_INVAL;
+        }
+    }
+    static const char *const pause[] = {"elevated", "surge", "shed", "never"};
+    int ok = 0;
+    for (size_t i = 0; i < sizeof(pause) / sizeof(pause[0]); i++)
+        ok |= strcmp(c->pol_registration_pause, pause[i]) == 0;
+    if (!ok) {
+        set_err(e, "policy_registration_pause", "'%s' is not elevated, surge, shed or never",
+                c->pol_registration_pause);
         return ERR_INVAL;
     }
     return ERR_OK;

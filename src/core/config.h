@@ -69,6 +69,8 @@ struct cfg {
     unsigned lockout_user_attempts;
     unsigned lockout_ip_attempts;
     unsigned lockout_pair_attempts;
+    unsigned lockout_delay_s;
+    unsigned lockout_delay_after;
     unsigned lockout_base_s;
     unsigned lockout_max_s;
     unsigned lockout_window_s;
@@ -88,6 +90,17 @@ struct cfg {
     unsigned inflight_register;
     unsigned inflight_refresh;
     char trusted_proxies[CFG_STR_MAX];
+    /* [policy]: the adaptive policy's thresholds and effects, by mode (index 1 elevated,
+     * 2 surge, 3 shed; index 0, normal, is fixed) */
+    unsigned pol_wait_ms[4];    /* expected hash wait that raises the mode to this level */
+    unsigned pol_load_pct[4];   /* login demand / capacity, percent, likewise */
+    unsigned pol_stuffing_pct;  /* failed share of logins that means credential stuffing */
+    unsigned pol_down_after_s;  /* calm needed before falling one level */
+    unsigned pol_ip_div[4];     /* per-IP login and registration limits divided by this */
+    unsigned pol_ttl_factor[4]; /* access-token lifetimes multiplied by this */
+    unsigned pol_ttl_max_s;     /* ... up to this */
+    char pol_registration_pause[CFG_STR_MAX]; /* lowest mode that pauses registration */
+    unsigned pol_event_lead_s; /* an announced event raises the mode this long before */
     /* [admin] */
     char admin_listen[CFG_STR_MAX];
     char admin_token[CFG_STR_MAX];

@@ -22,6 +22,7 @@ struct entry {
     uint8_t locks;
     uint8_t kind;
     int64_t locked_until;
+    int64_t delayed_until; /* progressive delay: no attempt before this */
     int64_t last;
 };
 
@@ -153,10 +154,11 @@ bool pol_lockout_begin(struct pol_lockout *l, struct str user, struct str ip, in
             ok = false; /* every entry in reach is busy: refuse rather than forget */
         } else {
             forget_old(r, e, now);
-            if (e->locked_until > now) {
+            int64_t until = e->locked_until > e->delayed_until ? e->locked_until : e->delayed_until;
+            if (until > now) {
                 ok = false;
-                if (e->locked_until - now > *retry_s)
-                    *retry_s = e->locked_until - now;
+                if (until - now > *retry_s)
+                    *retry_s = until - now;
             } else if (e->failures + e->inflight >= r->attempts) {
                 ok = false; /* the limit is reached counting attempts still in flight */
             } else {
@@ -196,8 +198,10 @@ void pol_lockout_end(struct pol_lockout *l, struct pol_attempt *a, bool success,
             if (e->inflight)
                 e->inflight--;
             if (success) {
-                if (e->kind != K_IP)
+                if (e->kind != K_IP) {
                     e->failures = 0;
+                    e->delayed_until = 0;
+                }
             } else if (++e->failures >= r->attempts) {
                 int64_t d = r->base_s;
                 for (unsigned k = 0; k < e->locks && d < r->max_s; k++)
@@ -205,6 +209,13 @@ void pol_lockout_end(struct pol_lockout *l, struct pol_attempt *a, bool success,
                 e->locked_until = now + (d < r->max_s ? d : r->max_s);
                 e->locks = e->locks < 255 ? (uint8_t)(e->locks + 1) : 255;
                 e->failures = 0;
+            } else if (r->delay_s && e->failures >= r->delay_after) {
+                /* progressive delay before the lock: delay_s, then doubling, never longer
+                 * than the lock itself would be */
+                int64_t d = r->delay_s;
+                for (unsigned k = r->delay_after; k < e->failures && d < r->base_s; k++)
+                    d *= 2;
+                e->delayed_until = now + (d < r->base_s ? d : r->base_s);
             }
             e->last = now;
         }
@@ -239,6 +250,7 @@ void pol_lockout_unlock_user(struct pol_lockout *l, struct str user)
             if (e->h && (e->h == h || e->owner == h)) {
                 e->failures = 0;
                 e->locked_until = 0;
+                e->delayed_until = 0;
                 e->locks = 0;
             }
         }

@@ -3,7 +3,8 @@
  * Brute-force protection for password logins: failures are counted per username, per
  * client IP and per (username, IP); at a rule's limit the key is locked for a duration
  * that doubles with each lock (capped). A success clears the username and pair counters
- * (never the IP's: one good account must not reset an attacker's address).
+ * (never the IP's: one good account must not reset an attacker's address). Before the lock
+ * a rule may impose a progressive delay between attempts.
  *
  * Race-free: an attempt is *reserved* before its password is hashed (pol_lockout_begin),
  * counting against the limit while in flight, and settled after (pol_lockout_end). So N
@@ -33,6 +34,11 @@ struct pol_lockout_rule {
     int64_t base_s;    /* first lock */
     int64_t max_s;     /* cap of the doubling */
     int64_t window_s;  /* failures older than this are forgotten */
+    /* Progressive delay (0 = off): from the delay_after-th failure on, the key waits
+     * delay_s before its next attempt, doubling with each further failure (at most base_s),
+     * until the lock. Refused like a lock. */
+    unsigned delay_after;
+    int64_t delay_s;
 };
 
 struct pol_lockout_cfg {

@@ -36,6 +36,7 @@ struct rh_scenario {
     unsigned connections; /* most connections open at once */
     unsigned timeout_ms;  /* a request not answered by then counts as an error */
     double calibrate_s;   /* closed-loop login measurement when a rate is in x */
+    int calibrate_with;   /* phase whose other flows run during the measurement; -1: none */
     unsigned nphases;
     struct rh_phase phase[RH_MAX_PHASES];
 };

@@ -97,6 +97,7 @@ struct rh_run {
     size_t *registered, nreg, capreg, reg_seq;
 
     uint64_t calib_start, calib_end, calib_ok, calib_other;
+    struct rh_phase background; /* played during the calibration (calibrate_with) */
 
     uint64_t t_start, t_end, phase_start, phase_end, drain_end;
     time_t wall_start;

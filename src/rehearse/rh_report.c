@@ -129,6 +129,10 @@ int rh_report_json(const struct rh_run *run, const char *path, json_t **out)
                                               sc->phase[s->phase].name, "mode", s->mode,
                                               "recommended", s->recommended, "flows", flows));
     }
+    json_object_set_new(json_object_get(root, "login_capacity"), "measured_with",
+                        run->calibrated && sc->calibrate_with >= 0
+                            ? json_string(sc->phase[sc->calibrate_with].name)
+                            : json_null());
     json_object_set_new(root, "scenario", scen);
     json_object_set_new(root, "phases", phases);
     json_object_set_new(root, "totals", totals);

@@ -406,7 +406,7 @@ static void send_built(struct rh_run *run, struct rh_pool *p, int flow, req_done
     q->idx = idx;
     q->tries = tries;
     q->t0 = t0;
-    q->phase = run->phase;
+    q->phase = run->stage == STAGE_RUN ? run->phase : -1; /* -1: not recorded */
     pool_submit(p, q);
 }
 
@@ -711,8 +711,12 @@ static void arrive(struct rh_run *run, int flow, uint64_t t0)
     char hdr[2600], body[2200], name[64], pw[32], ip[20];
     size_t idx = 0;
     int rc = 0;
-    run->stat[run->phase][flow].sent++;
-    cur_sec(run)->f[flow].sent++;
+    /* during the calibration the background flows are played but not recorded */
+    bool rec = run->stage == STAGE_RUN;
+    if (rec) {
+        run->stat[run->phase][flow].sent++;
+        cur_sec(run)->f[flow].sent++;
+    }
     if (flow == RH_REGISTER) {
         idx = run->reg_seq++;
         snprintf(name, sizeof(name), "%sr%zu", run->prefix, idx);
@@ -728,7 +732,8 @@ static void arrive(struct rh_run *run, int flow, uint64_t t0)
                 u = c;
         }
         if (!u) { /* every family is in flight or gone: the scenario outruns its users */
-            run->stat[run->phase][flow].skipped++;
+            if (rec)
+                run->stat[run->phase][flow].skipped++;
             return;
         }
         u->busy = true;
@@ -747,7 +752,8 @@ static void arrive(struct rh_run *run, int flow, uint64_t t0)
             rc = build(&run->scratch, p, "POST", "/oauth2/token", hdr,
                        "application/x-www-form-urlencoded", "grant_type=client_credentials");
         } else if (!u->access || strlen(u->access) > 2000) {
-            run->stat[run->phase][flow].skipped++;
+            if (rec)
+                run->stat[run->phase][flow].skipped++;
             return;
         } else if (flow == RH_INTROSPECT) {
             snprintf(hdr, sizeof(hdr), "Authorization: Basic %s\r\n", run->basic);
@@ -813,10 +819,12 @@ static void open_second(struct rh_run *run, uint64_t now)
         send_built(run, &run->probe, -1, on_probe, run->nsec - 1, now, 0);
 }
 
-/* Sends every arrival of the current phase due by `now` (or by the phase's end). */
+/* Sends every arrival of the current phase (or the calibration's background) due by `now`
+ * (or by the phase's end). */
 static void send_due(struct rh_run *run, uint64_t now)
 {
-    const struct rh_phase *ph = &run->sc.phase[run->phase];
+    const struct rh_phase *ph =
+        run->stage == STAGE_CALIBRATE ? &run->background : &run->sc.phase[run->phase];
     double tn = (double)(now - run->phase_start) / 1e9;
     for (int f = 0; f < RH_NFLOWS; f++) {
         /* The k-th arrival of the phase is due when the integral of the rate reaches k. */
@@ -825,13 +833,18 @@ static void send_due(struct rh_run *run, uint64_t now)
             double at = rh_arrival_time(ph, f, (double)++run->arrived[f], run->capacity);
             arrive(run, f, run->phase_start + (uint64_t)(at * 1e9));
         }
-        cur_sec(run)->f[f].target = rh_rate_at(ph, f, tn, run->capacity);
+        if (run->stage == STAGE_RUN)
+            cur_sec(run)->f[f].target = rh_rate_at(ph, f, tn, run->capacity);
     }
 }
 
 static void on_tick(uv_timer_t *t)
 {
     struct rh_run *run = t->data;
+    if (run->stage == STAGE_CALIBRATE) {
+        send_due(run, uv_hrtime());
+        return;
+    }
     if (run->stage != STAGE_RUN && run->stage != STAGE_DRAIN)
         return;
     uint64_t now = uv_hrtime();
@@ -968,6 +981,23 @@ static void stage_next(struct rh_run *run)
                         run->sc.calibrate_s, CALIBRATE_CONNS);
             run->calib_start = uv_hrtime();
             run->calib_end = run->calib_start + (uint64_t)(run->sc.calibrate_s * 1e9);
+            if (run->sc.calibrate_with >= 0) {
+                /* the other flows of that phase, at their starting rates, around the
+                 * measurement: the capacity left for logins in that traffic mix */
+                const struct rh_phase *bg = &run->sc.phase[run->sc.calibrate_with];
+                memset(&run->background, 0, sizeof(run->background));
+                run->background.duration_s = run->sc.calibrate_s;
+                for (int f = 0; f < RH_NFLOWS; f++)
+                    if (f != RH_LOGIN && !bg->rate[f].from_x)
+                        run->background.rate[f].from = run->background.rate[f].to =
+                            bg->rate[f].from;
+                run->phase_start = run->calib_start;
+                memset(run->arrived, 0, sizeof(run->arrived));
+                uv_timer_start(&run->tick, on_tick, 1, 1);
+                if (!run->quiet)
+                    fprintf(stderr, "rehearse: with the other flows of phase '%s' running\n",
+                            bg->name);
+            }
             run->pending = CALIBRATE_CONNS;
             for (int i = 0; i < CALIBRATE_CONNS; i++)
                 calib_send(run);
@@ -987,6 +1017,7 @@ static void stage_next(struct rh_run *run)
                 return;
             }
         }
+        uv_timer_stop(&run->tick);
         pool_close_idle(&run->setup_pub);
         pool_close_idle(&run->calib);
         if (!run->quiet)

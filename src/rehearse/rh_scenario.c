@@ -165,8 +165,8 @@ static int parse_phase(json_t *o, struct rh_phase *p, char *err, size_t cap)
 int rh_scenario_parse(const char *text, size_t len, struct rh_scenario *sc, char *err,
                       size_t errcap)
 {
-    static const char *const keys[] = {"name",        "users",  "connections", "timeout_ms",
-                                       "calibrate_s", "phases", NULL};
+    static const char *const keys[] = {"name",        "users",          "connections", "timeout_ms",
+                                       "calibrate_s", "calibrate_with", "phases",      NULL};
     json_t *o;
     const char *bad;
     memset(sc, 0, sizeof(*sc));
@@ -175,6 +175,7 @@ int rh_scenario_parse(const char *text, size_t len, struct rh_scenario *sc, char
     sc->connections = 512;
     sc->timeout_ms = 10000;
     sc->calibrate_s = 5;
+    sc->calibrate_with = -1;
     if (len > RH_SCENARIO_MAX_BYTES)
         return fail(err, errcap, "larger than 1 MiB");
     if (json_parse_object((struct str){text, len}, &o, err, errcap))
@@ -205,6 +206,17 @@ int rh_scenario_parse(const char *text, size_t len, struct rh_scenario *sc, char
             rc = ERR_INVAL;
         }
         sc->nphases = (unsigned)i + 1;
+    }
+    json_t *with = json_object_get(o, "calibrate_with");
+    if (rc == 0 && with) {
+        const char *w = json_string_value(with);
+        for (unsigned i = 0; w && i < sc->nphases && sc->calibrate_with < 0; i++)
+            if (strcmp(sc->phase[i].name, w) == 0)
+                sc->calibrate_with = (int)i;
+        if (sc->calibrate_with < 0) {
+            fail(err, errcap, "calibrate_with: the name of a phase");
+            rc = ERR_INVAL;
+        }
     }
     json_decref(o);
     return rc;

@@ -23,8 +23,9 @@ class TestLockout(ServerTest):
         return st, body
 
     def test_parallel_wrong_passwords_never_exceed_the_limit(self):
+        # (the progressive delay is off here: this counts hashes against the limit alone)
         srv = self.start(*FAST, "--lockout-pair-attempts", "5", "--lockout-base", "10m",
-                         "--ratelimit-login-ip", "off",
+                         "--ratelimit-login-ip", "off", "--lockout-delay", "0s",
                          "--admin-listen", "127.0.0.1:0", env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
         self.assertEqual(srv.request("POST", "/v1/users", json.dumps(
             {"username": "ann", "password": "correct horse battery"}).encode(), J)[0], 201)
@@ -79,6 +80,27 @@ class TestLockout(ServerTest):
         self.assertEqual(self.login(srv, "bob", "correct horse battery")[0], 401)
         time.sleep(1.6)
         self.assertEqual(self.login(srv, "bob", "correct horse battery")[0], 200)
+        self.assert_clean_exit(srv)
+
+
+    def test_progressive_delay_before_the_lock(self):
+        srv = self.start(*FAST, "--lockout-delay", "3s", "--lockout-delay-after", "2")
+        srv.request("POST", "/v1/users", json.dumps(
+            {"username": "cy", "password": "correct horse battery"}).encode(), J)
+        first = self.login(srv, "cy", "wrong password!")
+        self.assertEqual(self.login(srv, "cy", "wrong password!"), first)  # no delay yet
+        t0 = time.monotonic()
+        # delayed: even the right password gets the failed-login answer, without a hash
+        self.assertEqual(self.login(srv, "cy", "correct horse battery"), first)
+        self.assertEqual(metric_value(metrics(srv), "floodgate_logins_total",
+                                      'result="refused"'), 1)
+        self.assertEqual(metric_value(metrics(srv), "floodgate_lockouts_active"), 0)
+        st = 401
+        while st != 200 and time.monotonic() - t0 < 6:
+            time.sleep(0.25)
+            st = self.login(srv, "cy", "correct horse battery")[0]
+        self.assertEqual(st, 200)
+        self.assertGreater(time.monotonic() - t0, 1.9)  # 3 s counted in whole seconds
         self.assert_clean_exit(srv)
 
 
@@ -297,6 +319,43 @@ class TestPolicyAdmin(ServerTest):
         st, p = admin("PUT", {"mode": "auto"})
         self.assertEqual(p["override"], "auto")
         self.assertEqual(admin("PUT", {"mode": "panic"})[0], 400)
+        self.assert_clean_exit(srv)
+
+
+    def test_effects_come_from_the_configuration(self):
+        # a longer lifetime factor and a registration pause already in surge
+        srv = self.start(*FAST, "--admin-listen", "127.0.0.1:0", "--policy-ttl-factor-surge",
+                         "3", "--policy-ttl-max", "40m", "--policy-registration-pause", "surge",
+                         env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
+        m = None
+        for _ in range(100):
+            m = re.search(r'"admin API listening","addr":"127\.0\.0\.1:(\d+)"', srv.stderr())
+            if m:
+                break
+            time.sleep(0.02)
+        aport = int(m.group(1))
+
+        def pin(mode):
+            body = json.dumps({"mode": mode}).encode()
+            raw = (f"PUT /admin/policy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            with socket.create_connection(("127.0.0.1", aport), timeout=10) as s:
+                s.sendall(raw)
+                return parse_one(recv_all(s, 10))[0]
+
+        from tests.integration.test_oauth import basic, cli, form
+        c = json.loads(cli(srv.data, "client", "create", "c", "--json").stdout)
+        ttl = lambda: json.loads(srv.request("POST", "/oauth2/token",
+                                             form(grant_type="client_credentials"),
+                                             basic(c["client_id"], c["client_secret"]))[2])["expires_in"]
+        reg = lambda n: srv.request("POST", "/v1/users", json.dumps(
+            {"username": n, "password": "correct horse battery"}).encode(), J)[0]
+        self.assertEqual(pin("elevated"), 200)
+        self.assertEqual((ttl(), reg("a1")), (900, 201))  # elevated: factor 1, open
+        self.assertEqual(pin("surge"), 200)
+        self.assertEqual((ttl(), reg("a2")), (2400, 503))  # 900 x 3 capped at 40 min
+        self.assertEqual(pin("auto"), 200)
         self.assert_clean_exit(srv)
 
 

@@ -67,7 +67,7 @@ class TestRehearse(ServerTest):
     def test_every_flow_on_schedule_then_cleaned_up(self):
         srv, aport = self.serve()
         sc = {"name": "it", "users": 8, "connections": 64, "timeout_ms": 5000,
-              "calibrate_s": 1,
+              "calibrate_s": 1, "calibrate_with": "steady",
               "phases": [
                   {"name": "steady", "duration_s": 2,
                    "rates": {"login": 5, "register": 2, "refresh": 10, "introspect": 50,
@@ -78,6 +78,8 @@ class TestRehearse(ServerTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         res = self.result()
         self.assertEqual(res["login_capacity"]["source"], "measured")
+        # measured while the other flows of "steady" ran, which are not in the record
+        self.assertEqual(res["login_capacity"]["measured_with"], "steady")
         cap = res["login_capacity"]["per_s"]
         self.assertGreater(cap, 0)
         steady, ramp = res["phases"]

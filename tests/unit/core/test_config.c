@@ -96,3 +96,42 @@ TEST(config_hostport)
     ASSERT_EQ_INT(cfg_split_hostport("host:", h, sizeof(h), &p), ERR_INVAL);
     ASSERT_EQ_INT(cfg_split_hostport(":80", h, sizeof(h), &p), ERR_INVAL);
 }
+
+TEST(config_policy_by_mode)
+{
+    struct cfg c;
+    struct cfg_error e = {0};
+    cfg_defaults(&c);
+    ASSERT_EQ_INT(c.pol_wait_ms[1], 100);
+    ASSERT_EQ_INT(c.pol_wait_ms[3], 1500);
+    ASSERT_EQ_INT(c.pol_load_pct[2], 90);
+    ASSERT_EQ_INT(c.pol_ip_div[3], 4);
+    ASSERT_EQ_INT(c.pol_ttl_factor[2], 2);
+    ASSERT_EQ_INT(c.pol_ttl_max_s, 3600);
+    ASSERT_EQ_INT(c.pol_event_lead_s, 300);
+    ASSERT_EQ_STR(c.pol_registration_pause, "shed");
+    ASSERT_EQ_INT(
+        cfg_load_file(&c,
+                      write_ini("[policy]\npolicy_wait_surge = 2s\npolicy_wait_shed = 3s\n"
+                                "policy_ttl_factor_surge = 4\n"
+                                "policy_registration_pause = surge\n"),
+                      &e),
+        0);
+    ASSERT_EQ_INT(c.pol_wait_ms[2], 2000);
+    ASSERT_EQ_INT(c.pol_ttl_factor[2], 4);
+    ASSERT_EQ_INT(cfg_validate(&c, &e), 0);
+    /* thresholds may not fall from one mode to the next */
+    ASSERT_EQ_INT(cfg_set_flag(&c, "--policy-wait-shed", "1s", &e), 0);
+    ASSERT_EQ_INT(cfg_validate(&c, &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.what, "must not fall") != NULL);
+    ASSERT_EQ_INT(cfg_set_flag(&c, "--policy-wait-shed", "3s", &e), 0);
+    ASSERT_EQ_INT(cfg_set_flag(&c, "--policy-load-elevated", "95", &e), 0);
+    ASSERT_EQ_INT(cfg_validate(&c, &e), ERR_INVAL);
+    ASSERT_EQ_INT(cfg_set_flag(&c, "--policy-load-elevated", "50", &e), 0);
+    ASSERT_EQ_INT(cfg_set_flag(&c, "--policy-registration-pause", "sometimes", &e), 0);
+    ASSERT_EQ_INT(cfg_validate(&c, &e), ERR_INVAL);
+    ASSERT_EQ_INT(cfg_set_flag(&c, "--policy-registration-pause", "never", &e), 0);
+    ASSERT_EQ_INT(cfg_validate(&c, &e), 0);
+    ASSERT_TRUE(cfg_set_flag(&c, "--policy-ttl-factor-shed", "25", &e) != 0); /* 1..24 */
+    unlink(path);
+}

@@ -153,3 +153,50 @@ TEST(locks_survive_a_flood_of_other_keys)
     ASSERT_TRUE(!attempt(l, "victim", "6.6.6.6", false, 103, &retry));
     pol_lockout_free(l);
 }
+
+TEST(progressive_delay_before_the_lock)
+{
+    struct pol_lockout_cfg c = cfg();
+    int64_t retry, t = 5000;
+    cr_init();
+    c.pair = (struct pol_lockout_rule){6, 60, 3600, 900, 2, 1}; /* delays from the 2nd failure */
+    struct pol_lockout *l = pol_lockout_new(&c);
+    ASSERT_TRUE(attempt(l, "ann", "1.2.3.4", false, t, &retry));
+    ASSERT_TRUE(attempt(l, "ann", "1.2.3.4", false, t, &retry)); /* the first is free */
+    /* second failure: 1 s */
+    ASSERT_TRUE(!attempt(l, "ann", "1.2.3.4", true, t, &retry)); /* even the right password */
+    ASSERT_EQ_INT(retry, 1);
+    ASSERT_TRUE(attempt(l, "bob", "1.2.3.4", true, t, &retry)); /* per pair only */
+    ASSERT_TRUE(attempt(l, "ann", "5.6.7.8", true, t, &retry));
+    ASSERT_TRUE(attempt(l, "ann", "1.2.3.4", false, t + 1, &retry)); /* third failure: 2 s */
+    ASSERT_TRUE(!attempt(l, "ann", "1.2.3.4", false, t + 2, &retry));
+    ASSERT_EQ_INT(retry, 1);
+    ASSERT_TRUE(attempt(l, "ann", "1.2.3.4", false, t + 3, &retry)); /* fourth: 4 s */
+    ASSERT_TRUE(!attempt(l, "ann", "1.2.3.4", false, t + 6, &retry));
+    ASSERT_TRUE(attempt(l, "ann", "1.2.3.4", false, t + 7, &retry)); /* fifth: 8 s */
+    ASSERT_TRUE(!attempt(l, "ann", "1.2.3.4", false, t + 14, &retry));
+    ASSERT_EQ_INT(retry, 1);
+    ASSERT_EQ_INT(pol_lockout_locked(l, t + 14), 0);                  /* a delay is not a lock */
+    ASSERT_TRUE(attempt(l, "ann", "1.2.3.4", false, t + 15, &retry)); /* sixth: the lock */
+    ASSERT_TRUE(!attempt(l, "ann", "1.2.3.4", true, t + 16, &retry));
+    ASSERT_EQ_INT(retry, 59);
+    ASSERT_EQ_INT(pol_lockout_locked(l, t + 16), 1);
+    /* after the lock, a success clears the delay too */
+    ASSERT_TRUE(attempt(l, "ann", "1.2.3.4", false, t + 80, &retry));
+    ASSERT_TRUE(attempt(l, "ann", "1.2.3.4", false, t + 80, &retry));
+    ASSERT_TRUE(!attempt(l, "ann", "1.2.3.4", true, t + 80, &retry));
+    ASSERT_TRUE(attempt(l, "ann", "1.2.3.4", true, t + 81, &retry));
+    ASSERT_TRUE(attempt(l, "ann", "1.2.3.4", false, t + 81, &retry));
+    ASSERT_TRUE(attempt(l, "ann", "1.2.3.4", true, t + 81, &retry)); /* counting anew */
+    /* the delay never exceeds the lock's base */
+    c.pair = (struct pol_lockout_rule){50, 5, 3600, 900, 1, 4};
+    struct pol_lockout *m = pol_lockout_new(&c);
+    ASSERT_TRUE(attempt(m, "cy", "9.9.9.9", false, t, &retry));
+    ASSERT_TRUE(!attempt(m, "cy", "9.9.9.9", false, t, &retry));
+    ASSERT_EQ_INT(retry, 4);
+    ASSERT_TRUE(attempt(m, "cy", "9.9.9.9", false, t + 4, &retry)); /* 8 s, capped at 5 */
+    ASSERT_TRUE(!attempt(m, "cy", "9.9.9.9", false, t + 8, &retry));
+    ASSERT_EQ_INT(retry, 1);
+    pol_lockout_free(l);
+    pol_lockout_free(m);
+}

@@ -27,7 +27,20 @@ TEST(rh_scenario_parses_rates_and_defaults)
     ASSERT_EQ_INT(sc.connections, 512); /* defaults */
     ASSERT_EQ_INT(sc.timeout_ms, 10000);
     ASSERT_EQ_INT(sc.nphases, 2);
+    ASSERT_EQ_INT(sc.calibrate_with, -1);
     ASSERT_TRUE(rh_scenario_uses_x(&sc));
+    ASSERT_EQ_INT(parse("{\"calibrate_with\":\"b\",\"phases\":[{\"name\":\"a\","
+                        "\"duration_s\":1,\"rates\":{}},{\"name\":\"b\",\"duration_s\":1,"
+                        "\"rates\":{}}]}",
+                        &sc, err),
+                  0);
+    ASSERT_EQ_INT(sc.calibrate_with, 1);
+    ASSERT_EQ_INT(parse("{\"name\":\"t\",\"users\":7,\"phases\":["
+                        "{\"name\":\"a\",\"duration_s\":10,\"rates\":{\"login\":[\"1x\",\"10x\"],"
+                        "\"introspect\":500,\"refresh\":\"20\"}},"
+                        "{\"name\":\"b\",\"duration_s\":0.5,\"rates\":{\"verify\":[100,0]}}]}",
+                        &sc, err),
+                  0);
     const struct rh_phase *a = &sc.phase[0];
     ASSERT_TRUE(a->rate[RH_LOGIN].from_x && a->rate[RH_LOGIN].to_x);
     ASSERT_TRUE(rh_rate_at(a, RH_LOGIN, 0, 40) == 40);
@@ -60,6 +73,7 @@ TEST(rh_scenario_rejects_what_it_cannot_play)
         "{\"users\":0,\"phases\":[{\"duration_s\":1,\"rates\":{}}]}",
         "{\"name\":\"<script>\",\"phases\":[{\"duration_s\":1,\"rates\":{}}]}",
         "{\"phases\":[{\"duration_s\":1,\"rates\":{}}],\"phases\":[]}",
+        "{\"calibrate_with\":\"b\",\"phases\":[{\"name\":\"a\",\"duration_s\":1,\"rates\":{}}]}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char err[200] = "";
