@@ -79,7 +79,10 @@ static struct {
     int64_t last_purge;
     struct pol_mode_cfg mode_cfg;
     struct pol_controller ctl;
-    uint64_t last_logins; /* all password logins seen at the last sample */
+    uint64_t last_logins;              /* all password logins seen at the last sample */
+    int64_t stuffing_until;            /* credential stuffing is assumed until then */
+    uint64_t last_req[MET_ROUTES_MAX]; /* requests by route, last sample */
+    uint64_t last_lat[MET_ROUTES_MAX][MET_LAT_BUCKETS]; /* latency buckets, last sample */
     uint64_t last_ok;
     uint64_t last_failed;
     struct pol_event events[64]; /* announced events, reloaded when the store changes */
@@ -267,6 +270,53 @@ static int on_event_record(void *ctx, const void *key, size_t klen, const void *
     return ERR_OK;
 }
 
+/* The sample as JSON for GET /admin/policy, with each route's rate and p99 over the last
+ * second (from the metrics' latency buckets: p99 is a bucket bound, null past the last). */
+static void sample_json(const struct pol_sample *s, const struct met_shard *sum)
+{
+    struct buf b;
+    unsigned n = http_router_count(g.sh.rt);
+    int first = 1;
+
+    buf_init(&b, sizeof(g.sh.sample));
+    buf_printf(&b,
+               "{\"hash_wait_ms\":%.0f,\"login_demand\":%.1f,\"login_capacity\":%.1f,"
+               "\"failed_ratio\":%.2f,\"failed_ips\":%.0f,\"routes\":{",
+               s->hash_wait_ms, s->login_demand, s->login_capacity, s->failed_ratio, s->failed_ips);
+    for (unsigned r = 1; r <= n && r < MET_ROUTES_MAX; r++) {
+        uint64_t req = 0, d[MET_LAT_BUCKETS], dn = 0;
+        for (unsigned k = 0; k < MET_S_COUNT; k++)
+            req += atomic_load_explicit(&sum->req[r][k], memory_order_relaxed);
+        for (unsigned k = 0; k < MET_LAT_BUCKETS; k++) {
+            uint64_t v = atomic_load_explicit(&sum->lat[r][k], memory_order_relaxed);
+            d[k] = v - g.last_lat[r][k];
+            dn += d[k];
+            g.last_lat[r][k] = v;
+        }
+        uint64_t rate = req - g.last_req[r];
+        g.last_req[r] = req;
+        if (!rate)
+            continue;
+        uint64_t want = (dn * 99 + 99) / 100, seen = 0;
+        unsigned k = 0;
+        while (k < MET_LAT_BUCKETS - 1 && (seen += d[k]) < want)
+            k++;
+        char p99[32] = "null";
+        if (k < MET_LAT_BUCKETS - 1)
+            snprintf(p99, sizeof(p99), "%g", met_lat_bounds[k] * 1000);
+        buf_printf(&b, "%s\"%s\":{\"rate\":%llu,\"p99_ms\":%s}", first ? "" : ",",
+                   http_router_pattern(g.sh.rt, r), (unsigned long long)rate, p99);
+        first = 0;
+    }
+    if (buf_puts(&b, "}}") == 0) { /* too long for the snapshot: keep the last one */
+        pthread_mutex_lock(&g.sh.sample_mu);
+        memcpy(g.sh.sample, b.p, b.len);
+        g.sh.sample[b.len] = 0;
+        pthread_mutex_unlock(&g.sh.sample_mu);
+    }
+    buf_fini(&b);
+}
+
 static void on_policy(uv_timer_t *t)
 {
     struct pool_stats ps;
@@ -285,9 +335,11 @@ static void on_policy(uv_timer_t *t)
     s.login_capacity = ps.ewma_work_ns ? (double)ps.threads * 1e9 / (double)ps.ewma_work_ns : 0;
     uint64_t d_ok = ok - g.last_ok, d_failed = failed - g.last_failed;
     s.failed_ratio = d_ok + d_failed ? (double)d_failed / (double)(d_ok + d_failed) : 0;
+    s.failed_ips = pol_distinct_take(g.sh.failed_ips);
     g.last_logins = total;
     g.last_ok = ok;
     g.last_failed = failed;
+    sample_json(&s, sum);
     mem_free(sum);
     uint64_t gen = store_generation(g.sh.store);
     if (gen != g.events_gen) {
@@ -301,6 +353,19 @@ static void on_policy(uv_timer_t *t)
     g.ctl.override = (enum pol_mode)atomic_load(&g.sh.mode_override);
     enum pol_mode before = (enum pol_mode)atomic_load(&g.sh.mode);
     enum pol_mode m = pol_controller_step(&g.ctl, &g.mode_cfg, &s, now);
+    /* held for policy_down_after after the last sign, like the mode: a pause of a second
+     * does not lift the tighter limit */
+    if (pol_stuffing(&g.mode_cfg, &s))
+        g.stuffing_until = now + g.mode_cfg.down_after_s;
+    int stuffing = now < g.stuffing_until && g.ctl.override == POL_MODES;
+    if (atomic_exchange(&g.sh.stuffing, stuffing) != stuffing) {
+        char n[32];
+        snprintf(n, sizeof(n), "%.0f", s.failed_ips);
+        log_kv(LOG_WARN,
+               stuffing ? "credential stuffing suspected: per-IP logins tightened"
+                        : "credential stuffing over",
+               "failed_ips", n, LOG_END);
+    }
     unsigned rec = pol_scale_recommendation(&s, 1);
     if (rec != atomic_load(&g.sh.recommended)) {
         char n[16];
@@ -482,17 +547,26 @@ static int serve(void)
         &c->rl_verify_ip,       &c->rl_login_user,  &c->rl_token_client, &c->rl_login_global,
         &c->rl_register_global, &c->rl_token_global};
     /* The adaptive policy tightens per-IP logins and registrations by policy_ip_divisor_*
-     * (rate and burst; by default x1/2 in surge, x1/4 in shed); other rules stay as set. */
-    for (int m = 0; m < POL_MODES; m++) {
-        for (int i = 0; i < API_RL_COUNT; i++) {
-            unsigned div =
-                m > 0 && (i == API_RL_LOGIN || i == API_RL_REGISTER) ? c->pol_ip_div[m] : 1u;
-            unsigned cnt =
-                rates[i]->count ? (rates[i]->count / div ? rates[i]->count / div : 1) : 0;
-            unsigned burst = rates[i]->burst / div ? rates[i]->burst / div : 1;
-            pol_gcra_rule_init(&g.sh.rules[m][i], cnt, rates[i]->per_s, burst);
+     * (rate and burst; by default x1/2 in surge, x1/4 in shed), and per-IP logins by at
+     * least policy_stuffing_ip_divisor during credential stuffing; other rules stay. */
+    for (int st = 0; st < 2; st++) {
+        for (int m = 0; m < POL_MODES; m++) {
+            for (int i = 0; i < API_RL_COUNT; i++) {
+                unsigned div =
+                    m > 0 && (i == API_RL_LOGIN || i == API_RL_REGISTER) ? c->pol_ip_div[m] : 1u;
+                if (st && i == API_RL_LOGIN && div < c->pol_stuffing_ip_div)
+                    div = c->pol_stuffing_ip_div;
+                unsigned cnt =
+                    rates[i]->count ? (rates[i]->count / div ? rates[i]->count / div : 1) : 0;
+                unsigned burst = rates[i]->burst / div ? rates[i]->burst / div : 1;
+                pol_gcra_rule_init(&g.sh.rules[st][m][i], cnt, rates[i]->per_s, burst);
+            }
         }
     }
+    g.sh.failed_ips = xcalloc(1, sizeof(*g.sh.failed_ips));
+    pol_distinct_init(g.sh.failed_ips);
+    pthread_mutex_init(&g.sh.sample_mu, NULL);
+    snprintf(g.sh.sample, sizeof(g.sh.sample), "null");
     atomic_store(&g.sh.mode_override, POL_MODES);
     atomic_store(&g.sh.recommended, 1);
     pol_mode_cfg_default(&g.mode_cfg);
@@ -501,6 +575,7 @@ static int serve(void)
         g.mode_cfg.load_ratio[m] = c->pol_load_pct[m] / 100.0;
     }
     g.mode_cfg.stuffing_ratio = c->pol_stuffing_pct / 100.0;
+    g.mode_cfg.stuffing_ips = c->pol_stuffing_ips;
     g.mode_cfg.down_after_s = c->pol_down_after_s;
     int pause = pol_mode_parse(c->pol_registration_pause);
     g.sh.registration_pause = pause >= 0 && pause < POL_MODES ? pause : POL_MODES; /* never */

@@ -92,12 +92,18 @@ static const char *const rule_names[API_RL_COUNT] = {
     "login",      "register",     "token",        "refresh",         "verify",
     "login-user", "token-client", "login-global", "register-global", "token-global"};
 
+/* The rule in force: by mode, and stricter per-IP logins during credential stuffing. */
+static const struct pol_gcra_rule *rule_now(const struct api_shared *sh, int rule)
+{
+    return &sh->rules[atomic_load(&sh->stuffing) ? 1 : 0][atomic_load(&sh->mode)][rule];
+}
+
 bool api__rate_limited(struct http_request *r, int rule)
 {
     struct api_ctx *ctx = r->app;
     char ip[64];
 
-    if (!ctx->sh->rules[atomic_load(&ctx->sh->mode)][rule].interval_ns)
+    if (!rule_now(ctx->sh, rule)->interval_ns)
         return false;
     if (rule >= API_RL_LOGIN_GLOBAL)
         return api__rate_limited_key(r, rule, STR_LIT("*"));
@@ -108,7 +114,7 @@ bool api__rate_limited(struct http_request *r, int rule)
 bool api__rate_limited_key(struct http_request *r, int rule, struct str key)
 {
     struct api_ctx *ctx = r->app;
-    const struct pol_gcra_rule *ru = &ctx->sh->rules[atomic_load(&ctx->sh->mode)][rule];
+    const struct pol_gcra_rule *ru = rule_now(ctx->sh, rule);
     struct pol_gcra_result res;
     char v[128];
 

@@ -8,6 +8,7 @@
 #ifndef API_API_H
 #define API_API_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ struct pool;
 struct pool_job;
 
 #include "crypto/cr.h"
+#include "policy/pol_distinct.h"
 #include "policy/pol_gcra.h"
 #include "token/tok_keys.h"
 
@@ -54,16 +56,21 @@ struct api_shared {
     struct pool *pool;
     struct store *store;
     const uint8_t *secret_key; /* CR_HASH_KEY_LEN bytes, sodium_malloc'd, owned by main */
-    const struct auth_denylist *denylist;        /* NULL: none */
-    struct pol_lockout *lockout;                 /* brute-force protection (thread-safe) */
-    struct pol_gcra *limits;                     /* rate limits (thread-safe) */
-    const struct pol_proxies *proxies;           /* trusted proxies, NULL: none */
-    struct pol_gcra_rule rules[4][API_RL_COUNT]; /* by policy mode (pol_mode.h) */
-    _Atomic int mode;                            /* the adaptive policy's mode, set by main */
-    _Atomic int mode_override;                   /* from PUT /admin/policy; 4 (POL_MODES) = auto */
-    _Atomic unsigned recommended;                /* instances the controller recommends */
-    _Atomic int mode_floor;                      /* lowest mode an announced event allows now */
-    int registration_pause; /* lowest mode that pauses registration; 4: never */
+    const struct auth_denylist *denylist; /* NULL: none */
+    struct pol_lockout *lockout;          /* brute-force protection (thread-safe) */
+    struct pol_gcra *limits;              /* rate limits (thread-safe) */
+    const struct pol_proxies *proxies;    /* trusted proxies, NULL: none */
+    /* by credential stuffing (0/1, stricter per-IP logins) and policy mode (pol_mode.h) */
+    struct pol_gcra_rule rules[2][4][API_RL_COUNT];
+    _Atomic int stuffing;            /* set by main from the policy sample */
+    struct pol_distinct *failed_ips; /* addresses of failed logins this second */
+    pthread_mutex_t sample_mu;       /* guards sample */
+    char sample[2048];               /* the policy's last sample, JSON, for /admin/policy */
+    _Atomic int mode;                /* the adaptive policy's mode, set by main */
+    _Atomic int mode_override;       /* from PUT /admin/policy; 4 (POL_MODES) = auto */
+    _Atomic unsigned recommended;    /* instances the controller recommends */
+    _Atomic int mode_floor;          /* lowest mode an announced event allows now */
+    int registration_pause;          /* lowest mode that pauses registration; 4: never */
     _Atomic uint64_t mode_changes;
     _Atomic uint64_t logins[3];   /* by outcome: succeeded, failed, refused */
     _Atomic unsigned inflight[3]; /* API_IF_*: requests of the class not yet answered */

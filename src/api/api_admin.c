@@ -553,7 +553,7 @@ int api_admin_client_delete(struct http_request *r)
 int api_admin_policy(struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
-    char body[256];
+    char body[sizeof(ctx->sh->sample) + 512];
 
     if (deny(r))
         return HTTP_DONE;
@@ -577,14 +577,17 @@ int api_admin_policy(struct http_request *r)
         }
     }
     int ov = atomic_load(&ctx->sh->mode_override);
-    snprintf(body, sizeof(body),
-             "{\"mode\":\"%s\",\"override\":\"%s\",\"event_floor\":\"%s\","
-             "\"recommended_instances\":%u,\"mode_changes\":%llu}",
-             pol_mode_name((enum pol_mode)atomic_load(&ctx->sh->mode)),
-             pol_mode_name((enum pol_mode)ov),
-             pol_mode_name((enum pol_mode)atomic_load(&ctx->sh->mode_floor)),
-             atomic_load(&ctx->sh->recommended),
-             (unsigned long long)atomic_load(&ctx->sh->mode_changes));
+    pthread_mutex_lock(&ctx->sh->sample_mu);
+    snprintf(
+        body, sizeof(body),
+        "{\"mode\":\"%s\",\"override\":\"%s\",\"event_floor\":\"%s\","
+        "\"recommended_instances\":%u,\"mode_changes\":%llu,"
+        "\"credential_stuffing\":%s,\"sample\":%s}",
+        pol_mode_name((enum pol_mode)atomic_load(&ctx->sh->mode)), pol_mode_name((enum pol_mode)ov),
+        pol_mode_name((enum pol_mode)atomic_load(&ctx->sh->mode_floor)),
+        atomic_load(&ctx->sh->recommended), (unsigned long long)atomic_load(&ctx->sh->mode_changes),
+        atomic_load(&ctx->sh->stuffing) ? "true" : "false", ctx->sh->sample);
+    pthread_mutex_unlock(&ctx->sh->sample_mu);
     http_respond_json(r, 200, body);
     return HTTP_DONE;
 }

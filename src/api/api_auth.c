@@ -275,6 +275,11 @@ static void login_verified(struct pool_job *pj)
     bool good = j->found && j->ok && !j->user.disabled;
     pol_lockout_end(ctx->sh->lockout, &j->att, good, now);
     count_login(r, good ? LOGIN_OK : LOGIN_FAILED);
+    if (!good && ctx->sh->failed_ips) {
+        char ip[64];
+        api__peer_ip(r, ip, sizeof(ip));
+        pol_distinct_add(ctx->sh->failed_ips, str_c(ip));
+    }
     if (!good) {
         log_kv(LOG_INFO, "login failed", LOG_END);
         login_fail(j);

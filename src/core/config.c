@@ -173,8 +173,14 @@ static const struct key keys[] = {
     {"policy", "policy_load_surge", K_UINT, F(pol_load_pct[2]), 1, 100000, "90", "... to surge"},
     {"policy", "policy_load_shed", K_UINT, F(pol_load_pct[3]), 1, 100000, "200", "... to shed"},
     {"policy", "policy_stuffing_failed", K_UINT, F(pol_stuffing_pct), 1, 100, "80",
-     "percentage of failed logins (at a quarter of capacity or more) that means credential "
-     "stuffing: at least elevated"},
+     "percentage of failed logins that means credential stuffing when logins run at a quarter "
+     "of capacity or more, or come from policy_stuffing_ips addresses"},
+    {"policy", "policy_stuffing_ips", K_UINT, F(pol_stuffing_ips), 1, 1000000, "50",
+     "... or failures from at least this many client addresses in one second: credential "
+     "stuffing is suspected (at least elevated, and policy_stuffing_ip_divisor applies)"},
+    {"policy", "policy_stuffing_ip_divisor", K_UINT, F(pol_stuffing_ip_div), 1, 1000, "4",
+     "while credential stuffing is suspected, the per-IP login limit is divided by at least "
+     "this"},
     {"policy", "policy_down_after", K_DUR_S, F(pol_down_after_s), 1, 3600, "10s",
      "calm needed before the mode falls one level (it rises at once)"},
     {"policy", "policy_ip_divisor_elevated", K_UINT, F(pol_ip_div[1]), 1, 1000, "1",

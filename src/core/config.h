@@ -92,13 +92,15 @@ struct cfg {
     char trusted_proxies[CFG_STR_MAX];
     /* [policy]: the adaptive policy's thresholds and effects, by mode (index 1 elevated,
      * 2 surge, 3 shed; index 0, normal, is fixed) */
-    unsigned pol_wait_ms[4];    /* expected hash wait that raises the mode to this level */
-    unsigned pol_load_pct[4];   /* login demand / capacity, percent, likewise */
-    unsigned pol_stuffing_pct;  /* failed share of logins that means credential stuffing */
-    unsigned pol_down_after_s;  /* calm needed before falling one level */
-    unsigned pol_ip_div[4];     /* per-IP login and registration limits divided by this */
-    unsigned pol_ttl_factor[4]; /* access-token lifetimes multiplied by this */
-    unsigned pol_ttl_max_s;     /* ... up to this */
+    unsigned pol_wait_ms[4];      /* expected hash wait that raises the mode to this level */
+    unsigned pol_load_pct[4];     /* login demand / capacity, percent, likewise */
+    unsigned pol_stuffing_pct;    /* failed share of logins that means credential stuffing */
+    unsigned pol_stuffing_ips;    /* ... from at least this many addresses in a second */
+    unsigned pol_stuffing_ip_div; /* per-IP login limit divisor while stuffing is suspected */
+    unsigned pol_down_after_s;    /* calm needed before falling one level */
+    unsigned pol_ip_div[4];       /* per-IP login and registration limits divided by this */
+    unsigned pol_ttl_factor[4];   /* access-token lifetimes multiplied by this */
+    unsigned pol_ttl_max_s;       /* ... up to this */
     char pol_registration_pause[CFG_STR_MAX]; /* lowest mode that pauses registration */
     unsigned pol_event_lead_s; /* an announced event raises the mode this long before */
     /* [admin] */

@@ -17,6 +17,7 @@ void pol_mode_cfg_default(struct pol_mode_cfg *c)
     c->load_ratio[POL_SURGE] = 0.9;
     c->load_ratio[POL_SHED] = 2.0;
     c->stuffing_ratio = 0.8;
+    c->stuffing_ips = 50;
     c->down_after_s = 10;
 }
 
@@ -45,6 +46,13 @@ enum pol_mode pol_events_floor(const struct pol_event *ev, unsigned n, int64_t n
     return f;
 }
 
+bool pol_stuffing(const struct pol_mode_cfg *cfg, const struct pol_sample *s)
+{
+    double ratio = s->login_capacity > 0 ? s->login_demand / s->login_capacity : 0;
+    return s->failed_ratio >= cfg->stuffing_ratio &&
+           (ratio >= cfg->load_ratio[POL_ELEVATED] / 2 || s->failed_ips >= cfg->stuffing_ips);
+}
+
 enum pol_mode pol_mode_target(const struct pol_mode_cfg *cfg, const struct pol_sample *s)
 {
     double ratio = s->login_capacity > 0 ? s->login_demand / s->login_capacity : 0;
@@ -53,9 +61,8 @@ enum pol_mode pol_mode_target(const struct pol_mode_cfg *cfg, const struct pol_s
     for (int m = POL_ELEVATED; m < POL_MODES; m++)
         if (s->hash_wait_ms >= cfg->wait_ms[m] || ratio >= cfg->load_ratio[m])
             t = (enum pol_mode)m;
-    /* Mostly failing logins under load: credential stuffing. Tighten at least a level. */
-    if (t == POL_NORMAL && s->failed_ratio >= cfg->stuffing_ratio &&
-        ratio >= cfg->load_ratio[POL_ELEVATED] / 2)
+    /* Credential stuffing: tighten at least a level. */
+    if (t == POL_NORMAL && pol_stuffing(cfg, s))
         t = POL_ELEVATED;
     return t;
 }

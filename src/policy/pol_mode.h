@@ -10,6 +10,7 @@
 #ifndef POLICY_POL_MODE_H
 #define POLICY_POL_MODE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum pol_mode { POL_NORMAL = 0, POL_ELEVATED, POL_SURGE, POL_SHED, POL_MODES };
@@ -19,6 +20,7 @@ struct pol_sample {
     double login_demand;   /* logins per second asked for (served + shed) */
     double login_capacity; /* logins per second the workers can hash */
     double failed_ratio;   /* failed / all password logins in the last second */
+    double failed_ips;     /* distinct client addresses of those failures (estimate) */
 };
 
 struct pol_mode_cfg {
@@ -27,6 +29,7 @@ struct pol_mode_cfg {
     double wait_ms[POL_MODES]; /* index 1..3 used */
     double load_ratio[POL_MODES];
     double stuffing_ratio; /* failed_ratio at or above this (with load): at least elevated */
+    double stuffing_ips;   /* ... or with failures from this many addresses in a second */
     int64_t down_after_s;
 };
 
@@ -54,6 +57,9 @@ struct pol_event {
 /* The floor that the events in force at `now` call for: surge from 10x, elevated from 3x,
  * beginning `lead_s` before each event (scale out and warm up before the crowd). */
 enum pol_mode pol_events_floor(const struct pol_event *ev, unsigned n, int64_t now, int64_t lead_s);
+
+/* Credential stuffing: mostly failing logins, under load or from many addresses. */
+bool pol_stuffing(const struct pol_mode_cfg *cfg, const struct pol_sample *s);
 
 /* The level the sample alone calls for. */
 enum pol_mode pol_mode_target(const struct pol_mode_cfg *cfg, const struct pol_sample *s);

@@ -149,7 +149,7 @@ static void conn_send(struct rh_conn *c)
         return;
     }
     uint64_t now = uv_hrtime();
-    if (q->flow >= 0 && now > q->t0)
+    if (q->flow >= 0 && q->phase >= 0 && now > q->t0) /* the phases' arrivals only */
         rh_hist_record(&c->pool->run->lag, (now - q->t0) / 1000);
     uv_buf_t b = uv_buf_init(c->out.p, (unsigned)c->out.len);
     uv_timer_start(&c->timer, on_timeout, c->pool->run->sc.timeout_ms, 0);

@@ -359,6 +359,54 @@ class TestPolicyAdmin(ServerTest):
         self.assert_clean_exit(srv)
 
 
+    def test_credential_stuffing_from_many_addresses_tightens_per_ip_logins(self):
+        srv = self.start(*FAST, "--trusted-proxies", "127.0.0.1", "--admin-listen",
+                         "127.0.0.1:0", "--ratelimit-login-ip", "10/s:20",
+                         env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
+        m = None
+        for _ in range(100):
+            m = re.search(r'"admin API listening","addr":"127\.0\.0\.1:(\d+)"', srv.stderr())
+            if m:
+                break
+            time.sleep(0.02)
+        aport = int(m.group(1))
+
+        def policy():
+            raw = (f"GET /admin/policy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   f"Authorization: Bearer {TOKEN}\r\n\r\n").encode()
+            with socket.create_connection(("127.0.0.1", aport), timeout=10) as s:
+                s.sendall(raw)
+                return json.loads(parse_one(recv_all(s, 10))[2])
+
+        def fail_from(i):
+            return srv.request("POST", "/v1/auth/login", json.dumps(
+                {"username": f"u{i}", "password": "wrong password!"}).encode(),
+                dict(J, **{"X-Forwarded-For": f"198.18.{i // 256}.{i % 256}"}))[0]
+
+        # 300 failures from 300 addresses, 20 at a time: far over 50 addresses a second
+        deadline = time.monotonic() + 20
+        while not policy()["credential_stuffing"] and time.monotonic() < deadline:
+            threads = [threading.Thread(target=fail_from, args=(i,)) for i in range(300)]
+            for k in range(0, 300, 20):
+                for t in threads[k:k + 20]:
+                    t.start()
+                for t in threads[k:k + 20]:
+                    t.join(30)
+            time.sleep(1.1)  # a sample
+        p = policy()
+        self.assertTrue(p["credential_stuffing"], p)
+        self.assertIn(p["mode"], ("elevated", "surge", "shed"))
+        self.assertIn("credential stuffing suspected", srv.stderr())
+        self.assertLessEqual({"hash_wait_ms", "login_demand", "login_capacity", "failed_ratio",
+                              "failed_ips", "routes"}, set(p["sample"]))
+        # one address now gets a quarter of the usual burst of 20 (held for 10 s)
+        codes = [srv.request("POST", "/v1/auth/login", json.dumps(
+            {"username": "someone", "password": "wrong password!"}).encode(),
+            dict(J, **{"X-Forwarded-For": "203.0.113.9"}))[0] for _ in range(8)]
+        self.assertEqual(codes.count(429), 3, codes)  # 5 pass, then limited
+        self.assert_clean_exit(srv)
+
+
 class TestAnnouncedEvents(ServerTest):
     def test_schedule_raises_the_mode_and_cancel(self):
         srv = self.start()

@@ -5,7 +5,7 @@
 
 static struct pol_sample load(double wait_ms, double demand, double cap, double failed)
 {
-    struct pol_sample s = {wait_ms, demand, cap, failed};
+    struct pol_sample s = {wait_ms, demand, cap, failed, 0};
     return s;
 }
 
@@ -57,6 +57,14 @@ TEST(mode_targets_and_override)
     ASSERT_EQ_INT(pol_mode_target(&cfg, &s), POL_ELEVATED);
     s = load(0, 5, 100, 0.95); /* a few failures are not an attack */
     ASSERT_EQ_INT(pol_mode_target(&cfg, &s), POL_NORMAL);
+    ASSERT_TRUE(!pol_stuffing(&cfg, &s));
+    s.failed_ips = 49; /* ... unless they come from many addresses */
+    ASSERT_TRUE(!pol_stuffing(&cfg, &s));
+    s.failed_ips = 50;
+    ASSERT_TRUE(pol_stuffing(&cfg, &s));
+    ASSERT_EQ_INT(pol_mode_target(&cfg, &s), POL_ELEVATED);
+    s.failed_ratio = 0.5; /* many addresses, mostly succeeding: a crowd, not an attack */
+    ASSERT_TRUE(!pol_stuffing(&cfg, &s));
     pol_controller_init(&c, 0);
     c.override = POL_SURGE;
     s = load(0, 0, 100, 0);
@@ -84,7 +92,7 @@ TEST(announced_events_hold_the_mode_up)
     ASSERT_EQ_INT(pol_events_floor(ev, 2, 1601, 300), POL_NORMAL);
     ASSERT_EQ_INT(pol_events_floor(ev, 2, 5000, 300), POL_ELEVATED);
     pol_controller_init(&c, 0);
-    struct pol_sample calm = {0, 0, 100, 0};
+    struct pol_sample calm = {0, 0, 100, 0, 0};
     c.floor = POL_SURGE;
     ASSERT_EQ_INT(pol_controller_step(&c, &cfg, &calm, 700), POL_SURGE);
     ASSERT_EQ_INT(pol_controller_step(&c, &cfg, &calm, 900), POL_SURGE); /* no descent */
