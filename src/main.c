@@ -32,6 +32,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/version.h"
+#include "event/ev.h"
 #include "http/http_router.h"
 #include "http/http_server.h"
 #include "http/http_session.h"
@@ -226,6 +227,14 @@ static void on_maintenance(uv_timer_t *t)
                 log_kv(rc ? LOG_ERROR : LOG_INFO,
                        rc ? "scheduled key rotation failed" : "signing key rotated on schedule",
                        "kid", rc ? "" : kid, LOG_END);
+                if (!rc && ev_wanted(EV_KEY_ROTATED)) {
+                    struct ev e;
+                    ev_begin(&e, EV_KEY_ROTATED);
+                    ev_str(&e, "kid", kid);
+                    ev_int(&e, "active_from", now + c->key_publish_ahead_ms / 1000);
+                    ev_str(&e, "by", "schedule");
+                    ev_publish(&e);
+                }
             }
         }
     }
@@ -371,6 +380,16 @@ static void on_policy(uv_timer_t *t)
         char n[16];
         snprintf(n, sizeof(n), "%u", rec);
         log_kv(LOG_INFO, "scaling recommendation", "instances", n, LOG_END);
+        if (ev_wanted(EV_SCALE_RECOMMENDATION)) {
+            struct ev e;
+            ev_begin(&e, EV_SCALE_RECOMMENDATION);
+            ev_int(&e, "instances", rec);
+            ev_int(&e, "previous", atomic_load(&g.sh.recommended));
+            ev_num(&e, "login_demand", s.login_demand);
+            ev_num(&e, "login_capacity_per_instance", s.login_capacity);
+            ev_str(&e, "mode", pol_mode_name(m));
+            ev_publish(&e);
+        }
         atomic_store(&g.sh.recommended, rec);
     }
     if (m != before) {
@@ -382,6 +401,18 @@ static void on_policy(uv_timer_t *t)
         log_kv(LOG_WARN, "policy mode changed", "from", pol_mode_name(before), "to",
                pol_mode_name(m), "hash_wait_ms", w, "login_demand/capacity", d, "override",
                g.ctl.override == POL_MODES ? "auto" : pol_mode_name(g.ctl.override), LOG_END);
+        if (ev_wanted(EV_POLICY_MODE_CHANGED)) {
+            struct ev e;
+            ev_begin(&e, EV_POLICY_MODE_CHANGED);
+            ev_str(&e, "from", pol_mode_name(before));
+            ev_str(&e, "to", pol_mode_name(m));
+            ev_num(&e, "hash_wait_ms", s.hash_wait_ms);
+            ev_num(&e, "login_demand", s.login_demand);
+            ev_num(&e, "login_capacity", s.login_capacity);
+            ev_num(&e, "failed_ratio", s.failed_ratio);
+            ev_str(&e, "by", g.ctl.override == POL_MODES ? "controller" : "override");
+            ev_publish(&e);
+        }
     }
 }
 
@@ -437,6 +468,7 @@ static void on_signal(uv_signal_t *h, int signum)
     (void)h;
     if (signum == SIGHUP) {
         int rc = log_reopen();
+        ev_reopen(); /* the audit log, on the dispatcher thread */
         log_kv(rc ? LOG_ERROR : LOG_INFO, rc ? "log reopen failed" : "logs reopened", LOG_END);
         return;
     }
@@ -515,6 +547,10 @@ static int serve(void)
     if (!secret_key || auth_key_load(keypath, secret_key, err, sizeof(err))) {
         log_kv(LOG_ERROR, "cannot load the server key", "error", secret_key ? err : "no memory",
                LOG_END);
+        goto out;
+    }
+    if (ev_start(c, secret_key, err, sizeof(err))) {
+        log_kv(LOG_ERROR, "cannot start the event sinks", "error", err, LOG_END);
         goto out;
     }
     if (tok_keys_ensure(store, tok_alg_parse(c->signing_alg), clock_wall_s())) {
@@ -717,6 +753,7 @@ static int serve(void)
     for (unsigned i = 0; i < g.nloops; i++)
         pthread_join(g.loops[i].lp.thread, NULL);
     pool_drain(pool);
+    ev_stop(g.cfg.drain_timeout_ms); /* deliveries in flight get the drain time too */
     rc = 0;
     log_kv(LOG_INFO, "stopped", LOG_END);
 out:
@@ -734,6 +771,7 @@ out:
     for (unsigned i = 0; g.loops && i < g.nloops; i++)
         if (g.loops[i].fd >= 0)
             close(g.loops[i].fd);
+    ev_stop(0); /* (after a start-up failure; a no-op after a clean stop) */
     pool_free(pool);
     store_close(store); /* after the loops and the pool: nothing submits any more */
     sodium_free(secret_key);

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "event/ev.h"
 #include "http/http.h"
 #include "http/http_router.h"
 #include "loop/pool.h"
@@ -92,6 +93,58 @@ static const char *const rule_names[API_RL_COUNT] = {
     "login",      "register",     "token",        "refresh",         "verify",
     "login-user", "token-client", "login-global", "register-global", "token-global"};
 
+/* ratelimit.exceeded, aggregated: at most one event per (rule, key) per interval on each
+ * loop thread, carrying how many refusals the key had in its previous interval. A small
+ * direct-mapped table per thread; a collision only means an extra event. */
+#define RL_EV_SLOTS      1024
+#define RL_EV_INTERVAL_S 10
+static _Thread_local struct {
+    uint64_t h;
+    int64_t since;
+    uint32_t count;
+} rl_ev[RL_EV_SLOTS];
+
+static void ratelimit_event(struct http_request *r, int rule, struct str key)
+{
+    static const char *const names[API_RL_COUNT] = {
+        "login_ip",   "register_ip",  "token_ip",     "refresh_ip",      "verify_ip",
+        "login_user", "token_client", "login_global", "register_global", "token_global"};
+    if (!ev_wanted(EV_RATELIMIT_EXCEEDED))
+        return;
+    uint64_t h = (uint64_t)rule * 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < key.len; i++)
+        h = (h ^ (uint8_t)key.p[i]) * 0x100000001b3ull;
+    h |= 1;
+    int64_t now = clock_wall_s();
+    unsigned s = (unsigned)(h % RL_EV_SLOTS);
+    uint32_t prev = 0;
+    if (rl_ev[s].h == h && now - rl_ev[s].since < RL_EV_INTERVAL_S) {
+        rl_ev[s].count++;
+        return;
+    }
+    if (rl_ev[s].h == h)
+        prev = rl_ev[s].count;
+    rl_ev[s].h = h;
+    rl_ev[s].since = now;
+    rl_ev[s].count = 1;
+    struct ev e;
+    ev_begin(&e, EV_RATELIMIT_EXCEEDED);
+    ev_str(&e, "rule", rule < API_RL_COUNT ? names[rule] : "?");
+    ev_int(&e, "interval_s", RL_EV_INTERVAL_S);
+    ev_int(&e, "previous_interval_refusals", prev);
+    if (rule == API_RL_LOGIN_USER || rule == API_RL_TOKEN_CLIENT) {
+        char k[130];
+        snprintf(k, sizeof(k), "%.*s", (int)(key.len < 128 ? key.len : 128), key.p);
+        if (rule == API_RL_TOKEN_CLIENT)
+            ev_str(&e, "client_id", k);
+        else
+            ev_str(&e, "username", k); /* what was tried, not necessarily a user */
+    } else {
+        api__event_ip(&e, r);
+    }
+    ev_publish(&e);
+}
+
 /* The rule in force: by mode, and stricter per-IP logins during credential stuffing. */
 static const struct pol_gcra_rule *rule_now(const struct api_shared *sh, int rule)
 {
@@ -124,6 +177,7 @@ bool api__rate_limited_key(struct http_request *r, int rule, struct str key)
     if (res.allowed)
         return false;
     met_add(&ctx->met->rate_limited, 1);
+    ratelimit_event(r, rule, key);
     uint64_t retry = (res.retry_ns + 999999999u) / 1000000000u;
     uint64_t reset = (res.reset_ns + 999999999u) / 1000000000u;
     uint64_t window = (ru->interval_ns * ru->burst + 999999999u) / 1000000000u;
@@ -197,6 +251,13 @@ static uint64_t over_deadline(const struct api_ctx *ctx)
     unsigned deadline = ctx->sh->cfg->hash_deadline_ms;
     uint64_t ms = deadline ? pool_expected_wait_ms(ctx->sh->pool) : 0;
     return ms > deadline ? ms : 0;
+}
+
+void api__event_ip(struct ev *e, const struct http_request *r)
+{
+    char ip[64];
+    api__peer_ip(r, ip, sizeof(ip));
+    ev_ip(e, ip);
 }
 
 bool api__admission_refused(struct http_request *r)

@@ -42,6 +42,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "event/ev.h"
 #include "http/http.h"
 #include "loop/pool.h"
 #include "policy/pol_lockout.h"
@@ -205,6 +206,39 @@ static void admin_work(struct pool_job *pj)
     }
 }
 
+/* account.unlocked, with the user's id (not the name) as events_user_ids says. */
+static void unlock_event(struct api_shared *sh, const char *name, const char *how)
+{
+    struct auth_user u;
+    struct ev e;
+    if (!ev_wanted(EV_ACCOUNT_UNLOCKED))
+        return;
+    ev_begin(&e, EV_ACCOUNT_UNLOCKED);
+    if (auth_user_get(sh->store, name, &u) == ERR_OK)
+        ev_user(&e, u.id);
+    ev_str(&e, "by", how);
+    ev_publish(&e);
+}
+
+/* An event for an admin action; `how` says what or why. */
+static void admin_event(enum ev_type t, const char *k, const char *v, const char *how)
+{
+    struct ev e;
+    if (!ev_wanted(t))
+        return;
+    ev_begin(&e, t);
+    if (t == EV_KEY_ROTATED) { /* v is the answer {"kid":..,"active_from":..} */
+        json_t *o = json_loads(v, 0, NULL);
+        ev_str(&e, "kid", json_string_value(json_object_get(o, "kid")));
+        ev_int(&e, "active_from", json_integer_value(json_object_get(o, "active_from")));
+        json_decref(o);
+    } else {
+        ev_str(&e, k, v);
+    }
+    ev_str(&e, t == EV_CLIENT_CREATED ? "name" : "by", how);
+    ev_publish(&e);
+}
+
 static void admin_done(struct pool_job *pj)
 {
     struct admin_job *j = (struct admin_job *)(void *)pj;
@@ -214,8 +248,14 @@ static void admin_done(struct pool_job *pj)
         http_respond_error(r, 503, "temporarily_unavailable", NULL);
         return;
     }
-    if (j->rc == ERR_OK && j->op == A_USER_PASSWD)
+    if (j->rc == ERR_OK && j->op == A_USER_PASSWD) {
         pol_lockout_unlock_user(j->sh->lockout, str_c(j->name)); /* a reset also unlocks */
+        unlock_event(j->sh, j->name, "password_changed");
+    }
+    if (j->rc == ERR_OK && j->op == A_CLIENT_ADD)
+        admin_event(EV_CLIENT_CREATED, "client_id", j->client.id, j->client.name);
+    if (j->rc == ERR_OK && j->op == A_KEY_ROTATE)
+        admin_event(EV_KEY_ROTATED, "out", j->out, "admin_api");
     /* Answering frees the arena, and j with it: everything is read (and the secret it may
      * hold wiped) before the answer. */
     int rc = j->rc;
@@ -438,6 +478,7 @@ int api_admin_user_unlock(struct http_request *r)
     if (deny(r) || user_param(r, name))
         return HTTP_DONE;
     pol_lockout_unlock_user(ctx->sh->lockout, str_c(name));
+    unlock_event(ctx->sh, name, "admin_api");
     snprintf(body, sizeof(body), "{\"username\":\"%s\",\"unlocked\":true}", name);
     http_respond_json(r, 200, body);
     return HTTP_DONE;
@@ -574,6 +615,8 @@ int api_admin_policy(struct http_request *r)
             atomic_fetch_add(&ctx->sh->mode_changes, 1);
             log_kv(LOG_WARN, "policy mode set by the admin API", "mode",
                    pol_mode_name((enum pol_mode)mode), LOG_END);
+            admin_event(EV_POLICY_MODE_CHANGED, "to", pol_mode_name((enum pol_mode)mode),
+                        "admin_api");
         }
     }
     int ov = atomic_load(&ctx->sh->mode_override);

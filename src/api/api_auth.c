@@ -11,6 +11,7 @@
  * the arena outlives every callback that refers to it.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -24,6 +25,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "event/ev.h"
 #include "http/http.h"
 #include "loop/pool.h"
 #include "policy/pol_lockout.h"
@@ -81,6 +83,13 @@ static void reg_stored(struct store_op *op)
         return;
     }
     log_kv(LOG_INFO, "user registered", "user_id", j->user.id, LOG_END);
+    if (ev_wanted(EV_USER_REGISTERED)) {
+        struct ev e;
+        ev_begin(&e, EV_USER_REGISTERED);
+        ev_user(&e, j->user.id);
+        api__event_ip(&e, r);
+        ev_publish(&e);
+    }
     snprintf(body, sizeof(body), "{\"id\":\"%s\",\"username\":\"%s\"}", j->user.id, j->user.name);
     http_respond_json(r, 201, body);
 }
@@ -232,6 +241,34 @@ static void answer_failed_login(struct http_request *r, int oauth)
     }
 }
 
+/* login.succeeded / login.failed, and account.locked when this failure locked a key. The
+ * reason is for the audit trail only: the client's answer never tells. */
+static void login_event(struct login_job *j, bool good, unsigned locked)
+{
+    struct ev e;
+    const char *why = !j->found ? "unknown_user" : j->user.disabled ? "disabled" : "password";
+    if (ev_wanted(good ? EV_LOGIN_SUCCEEDED : EV_LOGIN_FAILED)) {
+        ev_begin(&e, good ? EV_LOGIN_SUCCEEDED : EV_LOGIN_FAILED);
+        if (j->found)
+            ev_user(&e, j->user.id);
+        api__event_ip(&e, j->r);
+        ev_str(&e, "client_id", j->cl.client_id);
+        if (!good)
+            ev_str(&e, "reason", why);
+        ev_publish(&e);
+    }
+    if (locked && ev_wanted(EV_ACCOUNT_LOCKED)) {
+        ev_begin(&e, EV_ACCOUNT_LOCKED);
+        if (j->found)
+            ev_user(&e, j->user.id);
+        api__event_ip(&e, j->r);
+        ev_bool(&e, "user_locked", locked & POL_LOCKED_USER);
+        ev_bool(&e, "ip_locked", locked & POL_LOCKED_IP);
+        ev_bool(&e, "pair_locked", locked & POL_LOCKED_PAIR);
+        ev_publish(&e);
+    }
+}
+
 static void login_fail(struct login_job *j)
 {
     answer_failed_login(j->r, j->oauth);
@@ -273,8 +310,9 @@ static void login_verified(struct pool_job *pj)
         return;
     }
     bool good = j->found && j->ok && !j->user.disabled;
-    pol_lockout_end(ctx->sh->lockout, &j->att, good, now);
+    unsigned locked = pol_lockout_end(ctx->sh->lockout, &j->att, good, now);
     count_login(r, good ? LOGIN_OK : LOGIN_FAILED);
+    login_event(j, good, locked);
     if (!good && ctx->sh->failed_ips) {
         char ip[64];
         api__peer_ip(r, ip, sizeof(ip));
@@ -357,6 +395,14 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
     api__peer_ip(r, ip, sizeof(ip));
     if (!pol_lockout_begin(ctx->sh->lockout, key, str_c(ip), now, &j->att, &retry)) {
         count_login(r, LOGIN_REFUSED);
+        if (ev_wanted(EV_LOGIN_FAILED)) {
+            struct ev e;
+            ev_begin(&e, EV_LOGIN_FAILED);
+            ev_str(&e, "client_id", client_id);
+            api__event_ip(&e, r);
+            ev_str(&e, "reason", "locked_or_delayed");
+            ev_publish(&e);
+        }
         answer_failed_login(r, oauth);
         return HTTP_DONE;
     }
@@ -453,19 +499,129 @@ struct refresh_job {
     int64_t access_ttl;
 };
 
+/* ---- reaction: a reused refresh token revokes every session of its user ---------------- */
+
+#define REVOKE_ALL_MAX 4096 /* families of one user handled per reuse */
+
+struct revoke_all_job {
+    struct pool_job pj; /* first */
+    struct store *st;
+    char sub[STORE_SUB_MAX + 1];
+    uint8_t (*fam)[STORE_FAMILY_ID];
+    size_t n;
+    int rc;
+};
+
+static int on_user_token(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct revoke_all_job *j = ctx;
+    struct store_refresh rt;
+    (void)key;
+    (void)klen;
+    if (store_refresh_decode(val, vlen, &rt) || strcmp(rt.sub, j->sub) != 0)
+        return ERR_OK;
+    for (size_t i = 0; i < j->n; i++)
+        if (memcmp(j->fam[i], rt.family, STORE_FAMILY_ID) == 0)
+            return ERR_OK;
+    if (j->n < REVOKE_ALL_MAX)
+        memcpy(j->fam[j->n++], rt.family, STORE_FAMILY_ID);
+    return ERR_OK;
+}
+
+static void exec_inline(struct store_op *op)
+{
+    (void)op;
+}
+
+/* On a worker: a scan of the refresh tokens (there is no index by user: this is rare and
+ * may take a while), then one durable revocation per family. */
+static void revoke_all_work(struct pool_job *pj)
+{
+    struct revoke_all_job *j = (struct revoke_all_job *)(void *)pj;
+    j->fam = malloc(REVOKE_ALL_MAX * sizeof(*j->fam));
+    if (!j->fam) {
+        j->rc = ERR_NOMEM;
+        return;
+    }
+    j->rc = store_each(j->st, STORE_T_REFRESH, on_user_token, j);
+    for (size_t i = 0; j->rc == ERR_OK && i < j->n; i++) {
+        struct store_op op;
+        memset(&op, 0, sizeof(op));
+        op.kind = STORE_OP_FAMILY_REVOKE;
+        op.on_done = exec_inline; /* store_exec answers by its return value */
+        op.now = clock_wall_s();
+        memcpy(op.rt.family, j->fam[i], STORE_FAMILY_ID);
+        j->rc = store_exec(j->st, &op);
+        if (j->rc == ERR_NOTFOUND)
+            j->rc = ERR_OK;
+    }
+}
+
+static void revoke_all_done(struct pool_job *pj)
+{
+    struct revoke_all_job *j = (struct revoke_all_job *)(void *)pj;
+    char n[24];
+    snprintf(n, sizeof(n), "%zu", j->n);
+    log_kv(j->rc ? LOG_ERROR : LOG_WARN,
+           j->rc ? "revoking every session after a token reuse failed"
+                 : "every session revoked after a token reuse",
+           "sub", j->sub, "families", n, LOG_END);
+    if (!j->rc && !pj->cancelled && ev_wanted(EV_TOKEN_REVOKED)) {
+        struct ev e;
+        ev_begin(&e, EV_TOKEN_REVOKED);
+        ev_str(&e, "token", "all_sessions");
+        ev_user(&e, j->sub);
+        ev_int(&e, "families", (long long)j->n);
+        ev_str(&e, "reason", "token.reuse_detected");
+        ev_publish(&e);
+    }
+    free(j->fam);
+    free(j);
+}
+
+static void revoke_all_sessions(struct api_ctx *ctx, const char *sub)
+{
+    struct revoke_all_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    j->st = ctx->sh->store;
+    snprintf(j->sub, sizeof(j->sub), "%s", sub);
+    j->pj.on_work = revoke_all_work;
+    j->pj.on_done = revoke_all_done;
+    if (pool_submit(ctx->sh->pool, ctx->lp, &j->pj)) {
+        log_kv(LOG_ERROR, "cannot queue the revocation of every session (pool full)", "sub", sub,
+               LOG_END);
+        free(j);
+    }
+}
+
 static void refresh_done(struct store_op *op)
 {
     struct refresh_job *j = (struct refresh_job *)(void *)op;
     struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
     struct tok_claims cl;
 
     if (op->status) {
         api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
         return;
     }
-    if (op->rotate_result == STORE_ROTATE_REUSED)
+    if (op->rotate_result == STORE_ROTATE_REUSED) {
         log_kv(LOG_WARN, "refresh token reuse: family revoked", "sub", op->rt.sub, "client_id",
                op->rt.client_id, LOG_END);
+        if (ev_wanted(EV_TOKEN_REUSE_DETECTED)) {
+            struct ev e;
+            ev_begin(&e, EV_TOKEN_REUSE_DETECTED);
+            ev_user(&e, op->rt.sub);
+            ev_str(&e, "client_id", op->rt.client_id);
+            api__event_ip(&e, r);
+            ev_str(&e, "action",
+                   ctx->sh->cfg->reuse_revokes_all ? "all_sessions_revoked" : "family_revoked");
+            ev_publish(&e);
+        }
+        if (ctx->sh->cfg->reuse_revokes_all)
+            revoke_all_sessions(ctx, op->rt.sub);
+    }
     if (op->rotate_result != STORE_ROTATED && op->rotate_result != STORE_ROTATE_GRACE) {
         if (j->oauth) {
             api__oauth_error(r, 400, "invalid_grant", "invalid refresh token");
@@ -483,6 +639,14 @@ static void refresh_done(struct store_op *op)
         return;
     }
     snprintf(cl.scope, sizeof(cl.scope), "%s", j->want_scope[0] ? j->want_scope : op->rt.scope);
+    if (ev_wanted(EV_TOKEN_REFRESHED)) {
+        struct ev e;
+        ev_begin(&e, EV_TOKEN_REFRESHED);
+        ev_user(&e, op->rt.sub);
+        ev_str(&e, "client_id", op->rt.client_id);
+        ev_bool(&e, "grace", op->rotate_result == STORE_ROTATE_GRACE);
+        ev_publish(&e);
+    }
     api__answer_tokens(r, &cl, j->access_ttl, j->successor);
 }
 
@@ -638,6 +802,14 @@ static int queue_family_revoke(struct revoke_job *j, struct str token, const cha
     if (store_submit(ctx->sh->store, ctx->lp, &j->op_family) != ERR_AGAIN)
         return -1;
     j->pending++;
+    if (ev_wanted(EV_TOKEN_REVOKED)) {
+        struct ev e;
+        ev_begin(&e, EV_TOKEN_REVOKED);
+        ev_str(&e, "token", "refresh_family");
+        ev_user(&e, rt.sub);
+        ev_str(&e, "client_id", rt.client_id);
+        ev_publish(&e);
+    }
     return 1;
 }
 

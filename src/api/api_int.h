@@ -33,6 +33,9 @@ bool api__inflight_full(struct http_request *r, int cls);
  * hashing job would wait past hash_deadline. Logins and registrations ask before reading
  * their body, so a flood is refused for the price of its headers. */
 bool api__admission_refused(struct http_request *r);
+struct ev;
+/* Adds the request's client address to an event (as events_ips says). */
+void api__event_ip(struct ev *e, const struct http_request *r);
 /* The same with an explicit key (a username, a client_id). */
 bool api__rate_limited_key(struct http_request *r, int rule, struct str key);
 /* The client's IP address as text: the TCP peer, or what a trusted proxy says it is. */

@@ -22,6 +22,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "event/ev.h"
 #include "http/http.h"
 #include "http/http_form.h"
 #include "json/json.h"
@@ -347,6 +348,18 @@ void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t t
         log_kv(LOG_ERROR, "cannot issue an access token", "error", err_str(rc), LOG_END);
         api__oauth_error(r, 500, "server_error", NULL);
     } else {
+        if (ev_wanted(EV_TOKEN_ISSUED)) {
+            struct ev e;
+            ev_begin(&e, EV_TOKEN_ISSUED);
+            ev_str(&e, "client_id", cl->client_id);
+            if (strcmp(cl->sub, cl->client_id) != 0)
+                ev_user(&e, cl->sub);
+            ev_str(&e, "jti", cl->jti);
+            ev_int(&e, "expires_in", ttl);
+            ev_str(&e, "scope", cl->scope);
+            ev_bool(&e, "refresh_token", refresh != NULL);
+            ev_publish(&e);
+        }
         api__no_store(r);
         http_respond(r, 200, "application/json", body.p, body.len);
     }
@@ -558,6 +571,15 @@ static void revoke_done(struct store_op *op)
     /* Durable: make every thread's cache recheck, and drop ours now. */
     tok_revocation_bump();
     tok_cache_drop(j->ctx->cache, j->token);
+    if (ev_wanted(EV_TOKEN_REVOKED)) {
+        struct ev e;
+        char jti[TOK_JTI_LEN + 1];
+        snprintf(jti, sizeof(jti), "%.*s", (int)op->key_len, op->key);
+        ev_begin(&e, EV_TOKEN_REVOKED);
+        ev_str(&e, "token", "access");
+        ev_str(&e, "jti", jti);
+        ev_publish(&e);
+    }
     api__no_store(j->r);
     http_respond(j->r, 200, NULL, "", 0);
 }

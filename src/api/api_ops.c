@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/version.h"
+#include "event/ev.h"
 #include "http/http.h"
 #include "http/http_router.h"
 #include "loop/pool.h"
@@ -189,6 +190,21 @@ int api_metrics(struct http_request *r)
     gauge(&b, "floodgate_scale_recommendation_instances",
           "Instances the adaptive policy recommends for the current login demand.",
           atomic_load(&ctx->sh->recommended));
+    struct ev_stats es;
+    ev_get_stats(&es);
+    buf_puts(&b, "# HELP floodgate_events_total Auth events queued for the sinks, and dropped "
+                 "because a queue was full.\n# TYPE floodgate_events_total counter\n");
+    for (int t = 0; t < EV_NTYPES; t++)
+        buf_printf(&b,
+                   "floodgate_events_total{type=\"%s\",result=\"queued\"} %llu\n"
+                   "floodgate_events_total{type=\"%s\",result=\"dropped\"} %llu\n",
+                   ev_type_name((enum ev_type)t), (unsigned long long)es.published[t],
+                   ev_type_name((enum ev_type)t), (unsigned long long)es.dropped[t]);
+    counter(&b, "floodgate_events_overflowed_total",
+            "Security events that found their queue full and took the overflow list.",
+            es.overflowed);
+    counter(&b, "floodgate_events_sampled_out_total",
+            "token.issued events left out by events_token_issued_sample.", es.sampled_out);
     gauge(&b, "floodgate_lockouts_active", "Usernames, IPs and pairs locked now.",
           pol_lockout_locked(ctx->sh->lockout, clock_wall_s()));
     gauge(&b, "floodgate_process_start_time_seconds", "Start time, seconds since the epoch.",

@@ -199,6 +199,46 @@ static const struct key keys[] = {
      "or never)"},
     {"policy", "policy_event_lead", K_DUR_S, F(pol_event_lead_s), 0, 86400, "5m",
      "an announced event holds the mode up from this long before it starts"},
+    {"events", "audit_log", K_STR, F(audit_log), 0, 0, "",
+     "JSON-lines audit log of every auth event (docs/events.md): a file, reopened on SIGHUP, "
+     "or - for stdout; empty: none"},
+    {"events", "events_queue", K_UINT, F(ev_queue), 64, 1 << 20, "4096",
+     "events each thread may queue for the dispatcher (rounded up to a power of two); when "
+     "full, low-priority events are dropped first and counted"},
+    {"events", "events_token_issued_sample", K_UINT, F(ev_token_issued_pct), 0, 100, "100",
+     "percentage of token.issued events published (the highest-volume event)"},
+    {"events", "events_user_ids", K_STR, F(ev_user_ids), 0, 0, "plain",
+     "user ids in events: plain, hashed (keyed BLAKE2b pseudonym) or off"},
+    {"events", "events_ips", K_STR, F(ev_ips), 0, 0, "plain",
+     "client addresses in events: plain, hashed or off"},
+    {"events", "webhook", K_STR, F(webhook), 0, 0, "",
+     "URL that receives every event (filter: webhook_events) as a signed POST; more endpoints "
+     "in [webhook.NAME] sections of the config file"},
+    {"events", "webhook_secret", K_STR, F(webhook_secret), 0, 0, "",
+     "HMAC-SHA256 key for the webhook's Floodgate-Signature header (16 characters or more)"},
+    {"events", "webhook_events", K_STR, F(webhook_events), 0, 0, "*",
+     "event types the webhook receives, comma-separated, or *"},
+    {"events", "webhook_timeout", K_DUR, F(webhook_timeout_ms), 100, 600000, "5s",
+     "one delivery attempt's time limit"},
+    {"events", "webhook_retries", K_UINT, F(webhook_retries), 0, 100, "5",
+     "retries after the first attempt, then the dead-letter file"},
+    {"events", "webhook_backoff", K_DUR, F(webhook_backoff_ms), 10, 600000, "1s",
+     "first retry delay, doubling per attempt, jittered by +-50 %, at most 10 minutes"},
+    {"events", "webhook_inflight", K_UINT, F(webhook_inflight), 1, 10000, "16",
+     "deliveries in flight per endpoint"},
+    {"events", "webhook_queue", K_UINT, F(webhook_queue), 1, 10000000, "100000",
+     "deliveries waiting per endpoint; past it they go straight to the dead-letter file"},
+    {"events", "dead_letter", K_STR, F(dead_letter), 0, 0, "",
+     "file for deliveries that failed every retry (JSON lines); empty: DATA_DIR/dead-letter.jsonl"},
+    {"events", "autoscaler_webhook", K_STR, F(autoscaler_webhook), 0, 0, "",
+     "reaction: URL told of policy.mode_changed and scale.recommendation (signed like webhook)"},
+    {"events", "autoscaler_secret", K_STR, F(autoscaler_secret), 0, 0, "",
+     "HMAC key for autoscaler_webhook"},
+    {"events", "notify_webhook", K_STR, F(notify_webhook), 0, 0, "",
+     "reaction: URL told of account.locked and token.reuse_detected"},
+    {"events", "notify_secret", K_STR, F(notify_secret), 0, 0, "", "HMAC key for notify_webhook"},
+    {"events", "reuse_revokes_all_sessions", K_BOOL, F(reuse_revokes_all), 0, 1, "false",
+     "reaction: a reused refresh token revokes every session of its user, not only its family"},
     {"admin", "admin_listen", K_STR, F(admin_listen), 0, 0, "127.0.0.1:8081",
      "address of the admin API (/admin/...); loopback by default; port 0 picks one (logged)"},
     {"admin", "admin_token", K_STR, F(admin_token), 0, 0, "",
@@ -425,6 +465,44 @@ struct ini_ctx {
     int lineno;
 };
 
+/* [webhook.NAME] url / secret / events: one more webhook endpoint. */
+static int on_hook(struct ini_ctx *x, const char *section, const char *name, const char *value)
+{
+    const char *hook = section + 8;
+    struct cfg *c = x->c;
+    unsigned i = 0;
+
+    while (i < c->nhooks && strcmp(c->hooks[i].name, hook) != 0)
+        i++;
+    if (i == c->nhooks) {
+        if (!hook[0] || strlen(hook) >= sizeof(c->hooks[0].name) || c->nhooks == CFG_HOOKS_MAX) {
+            set_err(x->e, x->path, "[%s]: a name of 1..63 characters, at most %d webhooks", section,
+                    CFG_HOOKS_MAX);
+            return ERR_INVAL;
+        }
+        memset(&c->hooks[i], 0, sizeof(c->hooks[i]));
+        snprintf(c->hooks[i].name, sizeof(c->hooks[i].name), "%s", hook);
+        snprintf(c->hooks[i].events, sizeof(c->hooks[i].events), "*");
+        c->nhooks++;
+    }
+    struct cfg_hook *h = &c->hooks[i];
+    char *dst = strcmp(name, "url") == 0      ? h->url
+                : strcmp(name, "secret") == 0 ? h->secret
+                : strcmp(name, "events") == 0 ? h->events
+                                              : NULL;
+    size_t cap = dst == h->secret ? sizeof(h->secret) : sizeof(h->url);
+    if (!dst) {
+        set_err(x->e, x->path, "[%s]: unknown key '%s' (url, secret, events)", section, name);
+        return ERR_INVAL;
+    }
+    if (strlen(value) >= cap) {
+        set_err(x->e, x->path, "[%s] %s: too long", section, name);
+        return ERR_INVAL;
+    }
+    memcpy(dst, value, strlen(value) + 1);
+    return ERR_OK;
+}
+
 static int on_ini(void *user, const char *section, const char *name, const char *value)
 {
     struct ini_ctx *x = user;
@@ -432,6 +510,13 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 
     if (x->failed)
         return 0; /* Only the first error is reported; inih returns its line. */
+    if (strncmp(section, "webhook.", 8) == 0) {
+        if (on_hook(x, section, name, value)) {
+            x->failed = 1;
+            return 0;
+        }
+        return 1;
+    }
     const struct key *k = find_key(section, name);
     if (!k) {
         const struct key *other = find_key(NULL, name);
@@ -611,6 +696,36 @@ int cfg_validate(const struct cfg *c, struct cfg_error *e)
             c->pol_load_pct[m] < c->pol_load_pct[m - 1]) {
             set_err(e, m == 2 ? "policy_wait_surge" : "policy_wait_shed",
                     "thresholds must not fall from elevated to surge to shed (wait and load)");
+            return ERR_INVAL;
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *v = i ? c->ev_ips : c->ev_user_ids;
+        if (strcmp(v, "plain") && strcmp(v, "hashed") && strcmp(v, "off")) {
+            set_err(e, i ? "events_ips" : "events_user_ids", "'%s' is not plain, hashed or off", v);
+            return ERR_INVAL;
+        }
+    }
+    struct {
+        const char *key, *url, *secret;
+    } hooks[3 + CFG_HOOKS_MAX] = {
+        {"webhook", c->webhook, c->webhook_secret},
+        {"autoscaler_webhook", c->autoscaler_webhook, c->autoscaler_secret},
+        {"notify_webhook", c->notify_webhook, c->notify_secret}};
+    for (unsigned i = 0; i < c->nhooks; i++) {
+        hooks[3 + i].key = c->hooks[i].name;
+        hooks[3 + i].url = c->hooks[i].url;
+        hooks[3 + i].secret = c->hooks[i].secret;
+    }
+    for (unsigned i = 0; i < 3 + c->nhooks; i++) {
+        if (!hooks[i].url[0] && i < 3)
+            continue;
+        if (strncmp(hooks[i].url, "http://", 7) != 0 && strncmp(hooks[i].url, "https://", 8) != 0) {
+            set_err(e, hooks[i].key, "'%s' is not an http:// or https:// URL", hooks[i].url);
+            return ERR_INVAL;
+        }
+        if (strlen(hooks[i].secret) < 16 || strlen(hooks[i].secret) > 255) {
+            set_err(e, hooks[i].key, "needs a secret of 16..255 characters to sign deliveries");
             return ERR_INVAL;
         }
     }

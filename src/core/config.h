@@ -12,7 +12,16 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define CFG_STR_MAX 1024
+#define CFG_STR_MAX   1024
+#define CFG_HOOKS_MAX 8
+
+/* A [webhook.NAME] section of the INI file: one more endpoint with its own filter. */
+struct cfg_hook {
+    char name[64];
+    char url[CFG_STR_MAX];
+    char secret[256];
+    char events[CFG_STR_MAX];
+};
 
 /* A rate limit: `count` requests per `per_s` seconds, bursts up to `burst`; count 0 = off. */
 struct cfg_rate {
@@ -103,6 +112,28 @@ struct cfg {
     unsigned pol_ttl_max_s;       /* ... up to this */
     char pol_registration_pause[CFG_STR_MAX]; /* lowest mode that pauses registration */
     unsigned pol_event_lead_s; /* an announced event raises the mode this long before */
+    /* [events] */
+    char audit_log[CFG_STR_MAX];
+    unsigned ev_queue;
+    unsigned ev_token_issued_pct;
+    char ev_user_ids[CFG_STR_MAX]; /* plain, hashed or off */
+    char ev_ips[CFG_STR_MAX];
+    char webhook[CFG_STR_MAX];
+    char webhook_secret[CFG_STR_MAX];
+    char webhook_events[CFG_STR_MAX];
+    unsigned webhook_timeout_ms;
+    unsigned webhook_retries;
+    unsigned webhook_backoff_ms;
+    unsigned webhook_inflight;
+    unsigned webhook_queue;
+    char dead_letter[CFG_STR_MAX];
+    char autoscaler_webhook[CFG_STR_MAX];
+    char autoscaler_secret[CFG_STR_MAX];
+    char notify_webhook[CFG_STR_MAX];
+    char notify_secret[CFG_STR_MAX];
+    int reuse_revokes_all; /* bool: token reuse revokes every session of the user */
+    unsigned nhooks;       /* [webhook.NAME] sections */
+    struct cfg_hook hooks[CFG_HOOKS_MAX];
     /* [admin] */
     char admin_listen[CFG_STR_MAX];
     char admin_token[CFG_STR_MAX];

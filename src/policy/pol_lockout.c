@@ -187,8 +187,9 @@ bool pol_lockout_begin(struct pol_lockout *l, struct str user, struct str ip, in
     return true;
 }
 
-void pol_lockout_end(struct pol_lockout *l, struct pol_attempt *a, bool success, int64_t now)
+unsigned pol_lockout_end(struct pol_lockout *l, struct pol_attempt *a, bool success, int64_t now)
 {
+    unsigned locked = 0;
     for (int i = 0; i < a->n; i++) {
         struct stripe *s = stripe_of(l, a->keys[i]);
         pthread_mutex_lock(&s->mu);
@@ -209,6 +210,7 @@ void pol_lockout_end(struct pol_lockout *l, struct pol_attempt *a, bool success,
                 e->locked_until = now + (d < r->max_s ? d : r->max_s);
                 e->locks = e->locks < 255 ? (uint8_t)(e->locks + 1) : 255;
                 e->failures = 0;
+                locked |= 1u << e->kind;
             } else if (r->delay_s && e->failures >= r->delay_after) {
                 /* progressive delay before the lock: delay_s, then doubling, never longer
                  * than the lock itself would be */
@@ -222,6 +224,7 @@ void pol_lockout_end(struct pol_lockout *l, struct pol_attempt *a, bool success,
         pthread_mutex_unlock(&s->mu);
     }
     a->n = 0;
+    return locked;
 }
 
 void pol_lockout_cancel(struct pol_lockout *l, struct pol_attempt *a, int64_t now)

@@ -60,8 +60,12 @@ void pol_lockout_free(struct pol_lockout *l);
  * (nothing reserved). *retry_s gets the seconds until a lock ends, when locked. */
 bool pol_lockout_begin(struct pol_lockout *l, struct str user, struct str ip, int64_t now,
                        struct pol_attempt *a, int64_t *retry_s);
-/* Settles a reserved attempt: success clears the user and pair counters, failure counts. */
-void pol_lockout_end(struct pol_lockout *l, struct pol_attempt *a, bool success, int64_t now);
+/* Which keys a failure has just locked (pol_lockout_end's answer). */
+enum { POL_LOCKED_USER = 1, POL_LOCKED_IP = 2, POL_LOCKED_PAIR = 4 };
+
+/* Settles a reserved attempt: success clears the user and pair counters, failure counts.
+ * Returns the POL_LOCKED_* keys this failure locked (0 mostly). */
+unsigned pol_lockout_end(struct pol_lockout *l, struct pol_attempt *a, bool success, int64_t now);
 /* Releases a reserved attempt without counting it (the hash never ran: queue full,
  * shutdown). */
 void pol_lockout_cancel(struct pol_lockout *l, struct pol_attempt *a, int64_t now);

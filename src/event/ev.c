@@ -1,0 +1,554 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Event queues and the dispatcher thread (see ev.h). Producers own a ring each, created on
+ * their first event; the dispatcher takes a snapshot of the ring list under a mutex and
+ * drains every ring on a 20 ms timer, so a producer never makes a system call to publish.
+ */
+#include "event/ev.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "crypto/cr.h"
+#include "event/ev_int.h"
+
+#define DRAIN_MS     20
+#define MAX_RINGS    256
+#define OVERFLOW_MAX 65536
+
+static const char *const type_names[EV_NTYPES] = {
+#define EV_X(id, name, prio) name,
+    EV_TYPES(EV_X)
+#undef EV_X
+};
+static const enum ev_priority type_prio[EV_NTYPES] = {
+#define EV_X(id, name, prio) prio,
+    EV_TYPES(EV_X)
+#undef EV_X
+};
+
+struct ring {
+    _Atomic uint64_t head; /* written by the producer */
+    _Atomic uint64_t tail; /* written by the dispatcher */
+    uint64_t mask;
+    struct ev *slot;
+};
+
+struct overflow {
+    struct overflow *next;
+    struct ev e;
+};
+
+static struct {
+    _Atomic int on;        /* a sink is configured and the dispatcher runs */
+    _Atomic uint32_t mask; /* event types some sink wants */
+    unsigned sample_pct;   /* token.issued */
+    int user_ids, ips;     /* EV_FIELD_* */
+    uint8_t pkey[32];      /* pseudonym key */
+    unsigned ring_slots;
+    pthread_mutex_t mu; /* rings[] and the overflow list */
+    struct ring *rings[MAX_RINGS];
+    unsigned nrings;
+    struct overflow *of_head, *of_tail;
+    unsigned of_len;
+    _Atomic uint64_t published[EV_NTYPES], dropped[EV_NTYPES], overflowed, sampled_out;
+    /* dispatcher thread */
+    pthread_t thread;
+    uv_loop_t loop;
+    uv_timer_t drain;
+    uv_async_t wake;
+    _Atomic int stopping, reopen;
+    unsigned stop_ms;
+    FILE *audit;
+    char audit_path[CFG_STR_MAX];
+    struct ev_hooks *hooks;
+} E = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static _Thread_local struct ring *my_ring;
+static _Thread_local unsigned my_sample_acc;
+
+const char *ev_type_name(enum ev_type t)
+{
+    return t < EV_NTYPES ? type_names[t] : "unknown";
+}
+
+int ev_type_parse(const char *name)
+{
+    for (int i = 0; i < EV_NTYPES; i++)
+        if (strcmp(type_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+int ev_mask_parse(const char *list, uint32_t *mask)
+{
+    char item[64];
+    *mask = 0;
+    if (!list[0] || strcmp(list, "*") == 0) {
+        *mask = (1u << EV_NTYPES) - 1;
+        return ERR_OK;
+    }
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ", ");
+        if (n == 0 || n >= sizeof(item)) {
+            p += n ? n : 1;
+            continue;
+        }
+        memcpy(item, p, n);
+        item[n] = 0;
+        int t = ev_type_parse(item);
+        if (t < 0)
+            return ERR_INVAL;
+        *mask |= 1u << t;
+        p += n;
+    }
+    return *mask ? ERR_OK : ERR_INVAL;
+}
+
+/* ---- building an event ------------------------------------------------------------------ */
+
+/* Room kept for the end: ,"truncated":true}} and the NUL. */
+#define EV_TAIL 24
+
+/* Appends within the fixed buffer; past it, the event is marked overflowing and the field
+ * being written is rolled back by its caller (field_end), so the JSON stays whole. */
+static void put(struct ev *e, const char *s, size_t n)
+{
+    if (e->overflow || e->len + n + EV_TAIL > sizeof(e->json)) {
+        e->overflow = 1;
+        return;
+    }
+    memcpy(e->json + e->len, s, n);
+    e->len += n;
+}
+
+static void put_escaped(struct ev *e, const char *s)
+{
+    char tmp[8];
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            tmp[0] = '\\';
+            tmp[1] = (char)c;
+            put(e, tmp, 2);
+        } else if (c < 0x20 || c >= 0x7f) { /* ASCII only: no partial UTF-8 when cut */
+            int n = snprintf(tmp, sizeof(tmp), "\\u%04x", c);
+            put(e, tmp, (size_t)n);
+        } else {
+            put(e, (const char *)&c, 1);
+        }
+    }
+}
+
+static void field_end(struct ev *e, size_t mark)
+{
+    if (e->overflow)
+        e->len = mark; /* this field did not fit: none of it */
+}
+
+static void key(struct ev *e, const char *k)
+{
+    if (e->json[e->len - 1] != '{')
+        put(e, ",", 1);
+    put(e, "\"", 1);
+    put_escaped(e, k);
+    put(e, "\":", 2);
+}
+
+void ev_begin(struct ev *e, enum ev_type t)
+{
+    uint8_t rnd[12];
+    char id[17], ts[32];
+    e->type = t;
+    e->len = 0;
+    e->overflow = 0;
+    randombytes_buf(rnd, sizeof(rnd));
+    cr_b64url_encode(rnd, sizeof(rnd), id, sizeof(id));
+    log_timestamp(ts);
+    int n = snprintf(e->json, sizeof(e->json),
+                     "{\"id\":\"%s\",\"type\":\"%s\",\"time\":\"%s\",\"data\":{", id, type_names[t],
+                     ts);
+    e->len = (size_t)n;
+}
+
+void ev_str(struct ev *e, const char *k, const char *v)
+{
+    size_t mark = e->len;
+    key(e, k);
+    put(e, "\"", 1);
+    put_escaped(e, v ? v : "");
+    put(e, "\"", 1);
+    field_end(e, mark);
+}
+
+void ev_int(struct ev *e, const char *k, long long v)
+{
+    char tmp[32];
+    size_t mark = e->len;
+    key(e, k);
+    int n = snprintf(tmp, sizeof(tmp), "%lld", v);
+    put(e, tmp, (size_t)n);
+    field_end(e, mark);
+}
+
+void ev_num(struct ev *e, const char *k, double v)
+{
+    char tmp[40];
+    size_t mark = e->len;
+    key(e, k);
+    int n = snprintf(tmp, sizeof(tmp), "%.3f", v);
+    put(e, tmp, (size_t)n);
+    field_end(e, mark);
+}
+
+void ev_bool(struct ev *e, const char *k, bool v)
+{
+    size_t mark = e->len;
+    key(e, k);
+    put(e, v ? "true" : "false", v ? 4 : 5);
+    field_end(e, mark);
+}
+
+static void identity(struct ev *e, const char *k, const char *v, int how)
+{
+    if (!v || !v[0] || how == EV_FIELD_OFF)
+        return;
+    if (how == EV_FIELD_PLAIN) {
+        ev_str(e, k, v);
+        return;
+    }
+    uint8_t h[12];
+    char out[17];
+    crypto_generichash(h, sizeof(h), (const uint8_t *)v, strlen(v), E.pkey, sizeof(E.pkey));
+    cr_b64url_encode(h, sizeof(h), out, sizeof(out));
+    ev_str(e, k, out);
+}
+
+void ev_user(struct ev *e, const char *user_id)
+{
+    identity(e, "user_id", user_id, E.user_ids);
+}
+
+void ev_ip(struct ev *e, const char *ip)
+{
+    identity(e, "ip", ip, E.ips);
+}
+
+bool ev_wanted(enum ev_type t)
+{
+    if (!(atomic_load_explicit(&E.mask, memory_order_relaxed) & (1u << t)))
+        return false;
+    if (t == EV_TOKEN_ISSUED && E.sample_pct < 100) {
+        my_sample_acc += E.sample_pct;
+        if (my_sample_acc < 100) {
+            atomic_fetch_add_explicit(&E.sampled_out, 1, memory_order_relaxed);
+            return false;
+        }
+        my_sample_acc -= 100;
+    }
+    return true;
+}
+
+/* ---- queues -------------------------------------------------------------------------------- */
+
+static struct ring *ring_new(void)
+{
+    struct ring *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->slot = calloc(E.ring_slots, sizeof(*r->slot));
+    if (!r->slot) {
+        free(r);
+        return NULL;
+    }
+    r->mask = E.ring_slots - 1;
+    pthread_mutex_lock(&E.mu);
+    if (E.nrings == MAX_RINGS) {
+        pthread_mutex_unlock(&E.mu);
+        free(r->slot);
+        free(r);
+        return NULL;
+    }
+    E.rings[E.nrings++] = r;
+    pthread_mutex_unlock(&E.mu);
+    return r;
+}
+
+/* A security event that found its ring full: the overflow list, else the process log. */
+static void overflow(const struct ev *e)
+{
+    struct overflow *o = NULL;
+    pthread_mutex_lock(&E.mu);
+    if (E.of_len < OVERFLOW_MAX && (o = malloc(sizeof(*o))) != NULL) {
+        o->next = NULL;
+        o->e = *e;
+        if (E.of_tail)
+            E.of_tail->next = o;
+        else
+            E.of_head = o;
+        E.of_tail = o;
+        E.of_len++;
+    }
+    pthread_mutex_unlock(&E.mu);
+    if (o) {
+        atomic_fetch_add(&E.overflowed, 1);
+        return;
+    }
+    atomic_fetch_add(&E.dropped[e->type], 1);
+    log_kv(LOG_ERROR, "security event not queued (event queues full)", "event", e->json, LOG_END);
+}
+
+void ev_publish(struct ev *e)
+{
+    if (!atomic_load_explicit(&E.on, memory_order_relaxed))
+        return;
+    if (e->overflow) { /* fields were left out: say so (EV_TAIL keeps the room) */
+        const char *t = e->json[e->len - 1] == '{' ? "\"truncated\":true" : ",\"truncated\":true";
+        memcpy(e->json + e->len, t, strlen(t));
+        e->len += strlen(t);
+    }
+    e->json[e->len++] = '}';
+    e->json[e->len++] = '}';
+    e->json[e->len] = 0;
+    if (!my_ring)
+        my_ring = ring_new();
+    struct ring *r = my_ring;
+    enum ev_priority p = type_prio[e->type];
+    if (r) {
+        uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+        uint64_t used = h - atomic_load_explicit(&r->tail, memory_order_acquire);
+        uint64_t room = p == EV_LOW ? (r->mask + 1) * 3 / 4 : r->mask + 1;
+        if (used < room) {
+            r->slot[h & r->mask] = *e;
+            atomic_store_explicit(&r->head, h + 1, memory_order_release);
+            atomic_fetch_add_explicit(&E.published[e->type], 1, memory_order_relaxed);
+            return;
+        }
+    }
+    if (p == EV_SECURITY) {
+        overflow(e);
+        return;
+    }
+    atomic_fetch_add_explicit(&E.dropped[e->type], 1, memory_order_relaxed);
+}
+
+void ev_get_stats(struct ev_stats *out)
+{
+    for (int i = 0; i < EV_NTYPES; i++) {
+        out->published[i] = atomic_load(&E.published[i]);
+        out->dropped[i] = atomic_load(&E.dropped[i]);
+    }
+    out->overflowed = atomic_load(&E.overflowed);
+    out->sampled_out = atomic_load(&E.sampled_out);
+}
+
+/* ---- the dispatcher -------------------------------------------------------------------- */
+
+static void audit_open(void)
+{
+    if (!E.audit_path[0])
+        return;
+    if (strcmp(E.audit_path, "-") == 0) {
+        E.audit = stdout;
+        return;
+    }
+    FILE *f = fopen(E.audit_path, "a");
+    if (!f) {
+        log_kv(LOG_ERROR, "cannot open the audit log", "path", E.audit_path, "error",
+               strerror(errno), LOG_END);
+        return; /* the old file, if any, stays */
+    }
+    if (E.audit && E.audit != stdout)
+        fclose(E.audit);
+    E.audit = f;
+}
+
+static void deliver(const struct ev *e)
+{
+    if (E.audit) {
+        fwrite(e->json, 1, e->len, E.audit);
+        fputc('\n', E.audit);
+    }
+    if (E.hooks)
+        ev_hooks_deliver(E.hooks, e->type, e->json, e->len);
+}
+
+static void drain_all(void)
+{
+    struct ring *rings[MAX_RINGS];
+    unsigned n;
+    struct overflow *of;
+
+    pthread_mutex_lock(&E.mu);
+    n = E.nrings;
+    memcpy(rings, E.rings, n * sizeof(rings[0]));
+    of = E.of_head;
+    E.of_head = E.of_tail = NULL;
+    E.of_len = 0;
+    pthread_mutex_unlock(&E.mu);
+    for (; of; of = of->next) {
+        deliver(&of->e);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct ring *r = rings[i];
+        uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+        for (; t != h; t++) {
+            deliver(&r->slot[t & r->mask]);
+            atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+        }
+    }
+    if (E.audit)
+        fflush(E.audit);
+}
+
+static void free_overflow(void)
+{
+    pthread_mutex_lock(&E.mu);
+    struct overflow *o = E.of_head;
+    E.of_head = E.of_tail = NULL;
+    pthread_mutex_unlock(&E.mu);
+    while (o) {
+        struct overflow *next = o->next;
+        free(o);
+        o = next;
+    }
+}
+
+static void on_drain(uv_timer_t *t)
+{
+    (void)t;
+    if (atomic_exchange(&E.reopen, 0))
+        audit_open();
+    drain_all();
+}
+
+static void on_hooks_done(void *arg)
+{
+    (void)arg;
+    uv_close((uv_handle_t *)&E.drain, NULL);
+    uv_close((uv_handle_t *)&E.wake, NULL);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    (void)a;
+    if (!atomic_load(&E.stopping))
+        return;
+    uv_timer_stop(&E.drain);
+    drain_all();
+    if (E.hooks)
+        ev_hooks_stop(E.hooks, E.stop_ms, on_hooks_done, NULL);
+    else
+        on_hooks_done(NULL);
+}
+
+static void *dispatcher_main(void *arg)
+{
+    (void)arg;
+    uv_run(&E.loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int field_mode(const char *s)
+{
+    return strcmp(s, "hashed") == 0 ? EV_FIELD_HASHED
+           : strcmp(s, "off") == 0  ? EV_FIELD_OFF
+                                    : EV_FIELD_PLAIN;
+}
+
+int ev_start(const struct cfg *c, const uint8_t *pseudonym_key, char *err, size_t errcap)
+{
+    uint32_t mask = 0;
+    int rc;
+
+    E.sample_pct = c->ev_token_issued_pct;
+    E.user_ids = field_mode(c->ev_user_ids);
+    E.ips = field_mode(c->ev_ips);
+    crypto_generichash(E.pkey, sizeof(E.pkey), (const uint8_t *)"floodgate event pseudonyms", 26,
+                       pseudonym_key, CR_HASH_KEY_LEN);
+    E.ring_slots = 1;
+    while (E.ring_slots < c->ev_queue)
+        E.ring_slots <<= 1;
+    snprintf(E.audit_path, sizeof(E.audit_path), "%s", c->audit_log);
+    if (E.audit_path[0]) {
+        mask = (1u << EV_NTYPES) - 1;
+        audit_open();
+        if (!E.audit) {
+            snprintf(err, errcap, "audit_log: cannot open %s", c->audit_log);
+            return ERR_INVAL;
+        }
+    }
+    uv_loop_init(&E.loop);
+    rc = ev_hooks_new(&E.loop, c, &E.hooks, err, errcap);
+    if (rc) {
+        uv_loop_close(&E.loop);
+        return rc;
+    }
+    if (E.hooks)
+        mask |= ev_hooks_mask(E.hooks);
+    if (!mask) {
+        uv_loop_close(&E.loop);
+        return ERR_OK; /* no sink: events are not even built */
+    }
+    uv_timer_init(&E.loop, &E.drain);
+    uv_timer_start(&E.drain, on_drain, DRAIN_MS, DRAIN_MS);
+    uv_async_init(&E.loop, &E.wake, on_wake);
+    atomic_store(&E.mask, mask);
+    atomic_store(&E.on, 1);
+    if (pthread_create(&E.thread, NULL, dispatcher_main, NULL)) {
+        atomic_store(&E.on, 0);
+        atomic_store(&E.mask, 0);
+        snprintf(err, errcap, "cannot start the event dispatcher");
+        return ERR_NOMEM;
+    }
+    return ERR_OK;
+}
+
+void ev_stop(unsigned ms)
+{
+    if (!atomic_load(&E.on))
+        return;
+    atomic_store(&E.mask, 0); /* producers stop building events */
+    E.stop_ms = ms;
+    atomic_store(&E.stopping, 1);
+    uv_async_send(&E.wake);
+    pthread_join(E.thread, NULL);
+    atomic_store(&E.on, 0);
+    struct ev_hooks *hooks = E.hooks;
+    E.hooks = NULL;
+    drain_all(); /* what was published while stopping goes to the audit log */
+    free_overflow();
+    uv_loop_close(&E.loop);
+    if (hooks)
+        ev_hooks_free(hooks);
+    if (E.audit && E.audit != stdout)
+        fclose(E.audit);
+    else if (E.audit)
+        fflush(E.audit);
+    E.audit = NULL;
+    pthread_mutex_lock(&E.mu);
+    for (unsigned i = 0; i < E.nrings; i++) {
+        free(E.rings[i]->slot);
+        free(E.rings[i]);
+    }
+    E.nrings = 0;
+    pthread_mutex_unlock(&E.mu);
+}
+
+void ev_reopen(void)
+{
+    atomic_store(&E.reopen, 1);
+}

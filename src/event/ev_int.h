@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* Between the dispatcher (ev.c) and the webhook sink (ev_webhook.c). Dispatcher thread. */
+#ifndef EVENT_EV_INT_H
+#define EVENT_EV_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "event/ev.h"
+
+struct cfg;
+struct ev_hooks;
+
+enum { EV_FIELD_PLAIN, EV_FIELD_HASHED, EV_FIELD_OFF };
+
+/* "login.failed,account.locked" (or "*" / "") -> bit mask. ERR_INVAL on an unknown name. */
+int ev_mask_parse(const char *list, uint32_t *mask);
+
+/* The webhook endpoints of the configuration; *out NULL when there are none. */
+int ev_hooks_new(uv_loop_t *loop, const struct cfg *c, struct ev_hooks **out, char *err,
+                 size_t errcap);
+uint32_t ev_hooks_mask(const struct ev_hooks *h);
+/* Queues one event for every endpoint that wants its type (copies it). */
+void ev_hooks_deliver(struct ev_hooks *h, enum ev_type t, const char *json, size_t len);
+/* Stops retrying: what is queued or waiting for a retry goes to the dead-letter file,
+ * deliveries in flight get up to `ms`; then `done` is called. */
+void ev_hooks_stop(struct ev_hooks *h, unsigned ms, void (*done)(void *), void *arg);
+/* After the loop ended. */
+void ev_hooks_free(struct ev_hooks *h);
+
+#endif

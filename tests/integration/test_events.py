@@ -1,0 +1,308 @@
+# SPDX-License-Identifier: MIT
+"""Auth events: the audit log gets every event where it happens, with the documented shape
+and no secrets; webhooks are signed, retried after 500s and timeouts with the same event
+id, and dead-lettered after the last retry; pseudonymisation and sampling work; and nothing
+blocks a request when every sink is down."""
+
+import base64
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import re
+import socket
+import threading
+import time
+
+from tests.integration.fgtest import ServerTest, metric_value, metrics, parse_one, recv_all
+
+FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
+TOKEN = "events-" + "0123456789abcdef" * 3
+SECRET = "whsec-0123456789abcdef"
+J = {"Content-Type": "application/json"}
+PW = "correct horse battery"
+
+
+class Receiver:
+    """A local webhook receiver: records (headers, body); answers by `plan(event_id, n)`,
+    n being the attempt number for that event id (1-based): a status, or 'sleep'."""
+
+    def __init__(self, plan):
+        self.got = []
+        self.attempts = {}
+        self.lock = threading.Lock()
+        rec = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                eid = self.headers.get("Floodgate-Event-Id", "")
+                with rec.lock:
+                    rec.attempts[eid] = rec.attempts.get(eid, 0) + 1
+                    n = rec.attempts[eid]
+                    rec.got.append((dict(self.headers), body, n))
+                what = plan(eid, n)
+                if what == "sleep":
+                    time.sleep(1.5)
+                    what = 200
+                self.send_response(what)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}/hook"
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+    def events(self):
+        with self.lock:
+            return list(self.got)
+
+
+def wait_for(cond, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    return cond()
+
+
+def read_jsonl(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class TestEvents(ServerTest):
+    def admin_port(self, srv):
+        m = wait_for(lambda: re.search(r'"admin API listening","addr":"127\.0\.0\.1:(\d+)"',
+                                       srv.stderr()))
+        return int(m.group(1))
+
+    def admin(self, aport, method, path, obj=None):
+        body = json.dumps(obj).encode() if obj is not None else b""
+        raw = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+               f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        with socket.create_connection(("127.0.0.1", aport), timeout=10) as s:
+            s.sendall(raw)
+            st, _, b = parse_one(recv_all(s, 10))
+        return st, (json.loads(b) if b else None)
+
+    def login(self, srv, pw, user="ann"):
+        st, _, b = srv.request("POST", "/v1/auth/login",
+                               json.dumps({"username": user, "password": pw}).encode(), J)
+        return st, (json.loads(b) if b else None)
+
+    def test_audit_log_has_every_event_and_no_secret(self):
+        audit = os.path.join(self.make_tmp(), "audit.jsonl")
+        srv = self.start(*FAST, "--admin-listen", "127.0.0.1:0", "--lockout-pair-attempts",
+                         "3", "--lockout-delay", "0s", "--refresh-grace", "0s", "--audit-log", audit,
+                         env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
+        aport = self.admin_port(srv)
+        secrets = [PW, "wrong password!"]
+        self.assertEqual(srv.request("POST", "/v1/users", json.dumps(
+            {"username": "ann", "password": PW}).encode(), J)[0], 201)
+        st, tok = self.login(srv, PW)
+        self.assertEqual(st, 200)
+        secrets += [tok["refresh_token"]]
+        st, _, b = srv.request("POST", "/v1/auth/refresh", json.dumps(
+            {"refresh_token": tok["refresh_token"]}).encode(), J)
+        self.assertEqual(st, 200)
+        secrets += [json.loads(b)["refresh_token"]]
+        # the first token again (no grace window here): reuse
+        st, _, _ = srv.request("POST", "/v1/auth/refresh", json.dumps(
+            {"refresh_token": tok["refresh_token"]}).encode(), J)
+        for _ in range(3):
+            self.login(srv, "wrong password!")  # the third locks the pair
+        self.assertEqual(self.admin(aport, "POST", "/admin/users/ann/unlock")[0], 200)
+        st, c = self.admin(aport, "POST", "/admin/clients", {"name": "svc"})
+        self.assertEqual(st, 201)
+        secrets.append(c["client_secret"])
+        basic = base64.b64encode(f"{c['client_id']}:{c['client_secret']}".encode()).decode()
+        st, _, b = srv.request("POST", "/oauth2/token", b"grant_type=client_credentials",
+                               {"Authorization": "Basic " + basic,
+                                "Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 200)
+        access = json.loads(b)["access_token"]
+        st, _, _ = srv.request("POST", "/oauth2/revoke", f"token={access}".encode(),
+                               {"Authorization": "Basic " + basic,
+                                "Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 200)
+        self.assertEqual(self.admin(aport, "POST", "/admin/keys/rotate")[0], 200)
+        self.assertEqual(self.admin(aport, "PUT", "/admin/policy", {"mode": "surge"})[0], 200)
+        want = {"user.registered", "login.succeeded", "login.failed", "account.locked",
+                "account.unlocked", "token.issued", "token.refreshed", "token.reuse_detected",
+                "token.revoked", "client.created", "key.rotated", "policy.mode_changed"}
+        evs = wait_for(lambda: (lambda e: e if want <= {x["type"] for x in e} else None)(
+            read_jsonl(audit)))
+        self.assertIsNotNone(evs, [x["type"] for x in read_jsonl(audit)])
+        ids = [e["id"] for e in evs]
+        self.assertEqual(len(ids), len(set(ids)))
+        for e in evs:
+            self.assertEqual(set(e), {"id", "type", "time", "data"})
+            self.assertRegex(e["id"], r"^[A-Za-z0-9_-]{16}$")
+            self.assertRegex(e["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        with open(audit) as f:
+            text = f.read()
+        for s in secrets:
+            self.assertNotIn(s, text)
+        by = {e["type"]: e["data"] for e in evs}
+        self.assertEqual(by["account.locked"]["pair_locked"], True)
+        self.assertEqual(by["login.failed"]["reason"], "password")
+        self.assertEqual(by["token.reuse_detected"]["action"], "family_revoked")
+        self.assertEqual(by["policy.mode_changed"]["to"], "surge")
+        m = metrics(srv)
+        self.assertGreaterEqual(metric_value(m, "floodgate_events_total",
+                                             'type="login.failed",result="queued"'), 3)
+        # SIGHUP reopens the audit log: rotate it away, the next events go to a new file
+        os.rename(audit, audit + ".1")
+        srv.proc.send_signal(1)
+        time.sleep(0.3)
+        self.login(srv, PW)
+        self.assertTrue(wait_for(lambda: any(e["type"] == "login.succeeded"
+                                             for e in read_jsonl(audit))))
+        self.assert_clean_exit(srv)
+
+    def make_tmp(self):
+        import tempfile
+        d = tempfile.mkdtemp(prefix="fg-events-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(d, ignore_errors=True))
+        return d
+
+    def test_webhook_signed_retried_deduplicated_and_dead_lettered(self):
+        # attempt 1 fails with 500, attempt 2 times out, attempt 3 succeeds
+        ok = Receiver(lambda eid, n: 500 if n == 1 else "sleep" if n == 2 else 200)
+        dead = Receiver(lambda eid, n: 503)
+        self.addCleanup(ok.close)
+        self.addCleanup(dead.close)
+        tmp = self.make_tmp()
+        cfg = os.path.join(tmp, "fg.ini")
+        with open(cfg, "w") as f:
+            f.write(f"[webhook.broken]\nurl = {dead.url}\nsecret = {SECRET}x\n"
+                    "events = user.registered\n")
+        dl = os.path.join(tmp, "dead.jsonl")
+        srv = self.start(*FAST, "--config", cfg, "--webhook", ok.url, "--webhook-secret", SECRET,
+                         "--webhook-events", "user.registered,login.succeeded",
+                         "--webhook-retries", "2", "--webhook-backoff", "50ms",
+                         "--webhook-timeout", "700ms", "--dead-letter", dl)
+        self.assertEqual(srv.request("POST", "/v1/users", json.dumps(
+            {"username": "bo", "password": PW}).encode(), J)[0], 201)
+        self.assertEqual(self.login(srv, PW, "bo")[0], 200)
+        self.login(srv, "wrong password!", "bo")  # login.failed: filtered out
+        got = wait_for(lambda: (lambda g: g if len([x for x in g if x[2] == 3]) >= 2 else None)(
+            ok.events()), 15)
+        self.assertIsNotNone(got, [(h.get("Floodgate-Event-Type"), n) for h, _, n in ok.events()])
+        types = {h["Floodgate-Event-Type"] for h, _, _ in got}
+        self.assertEqual(types, {"user.registered", "login.succeeded"})
+        for h, body, n in got:
+            # the signature covers "<t>.<body>" with the endpoint's secret
+            m = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", h["Floodgate-Signature"])
+            self.assertIsNotNone(m, h)
+            mac = hmac.new(SECRET.encode(), m.group(1).encode() + b"." + body, hashlib.sha256)
+            self.assertEqual(mac.hexdigest(), m.group(2))
+            self.assertLess(abs(int(m.group(1)) - time.time()), 60)
+            ev = json.loads(body)
+            self.assertEqual(ev["id"], h["Floodgate-Event-Id"])  # the same id on every retry
+            self.assertEqual(ev["type"], h["Floodgate-Event-Type"])
+        # the broken endpoint: 1 + 2 retries, then the dead-letter file
+        dl_lines = wait_for(lambda: read_jsonl(dl), 15)
+        self.assertEqual(len(dl_lines), 1, dl_lines)
+        self.assertEqual((dl_lines[0]["endpoint"], dl_lines[0]["attempts"],
+                          dl_lines[0]["error"]), ("broken", 3, "HTTP 503"))
+        self.assertEqual(dl_lines[0]["event"]["type"], "user.registered")
+        self.assertEqual(len(dead.events()), 3)
+        # a wrong secret does not verify (the receiver side of the check)
+        h, body, _ = got[0]
+        m = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", h["Floodgate-Signature"])
+        bad = hmac.new(b"not the secret", m.group(1).encode() + b"." + body, hashlib.sha256)
+        self.assertNotEqual(bad.hexdigest(), m.group(2))
+        self.assert_clean_exit(srv)
+
+    def test_nothing_blocks_when_every_sink_is_down(self):
+        # a port with nothing listening, a short timeout: every delivery fails, slowly
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        tmp = self.make_tmp()
+        dl = os.path.join(tmp, "dead.jsonl")
+        srv = self.start(*FAST, "--webhook", f"http://127.0.0.1:{port}/x", "--webhook-secret",
+                         SECRET, "--webhook-retries", "1", "--webhook-backoff", "20ms",
+                         "--webhook-inflight", "1", "--dead-letter", dl,
+                         "--ratelimit-register-ip", "off")
+        t0 = time.monotonic()
+        for i in range(40):
+            st, _, _ = srv.request("POST", "/v1/users", json.dumps(
+                {"username": f"u{i}", "password": PW}).encode(), J)
+            self.assertEqual(st, 201)
+        self.assertLess(time.monotonic() - t0, 20)
+        self.assertEqual(srv.request("GET", "/healthz")[0], 200)
+        lines = wait_for(lambda: (lambda l: l if len(l) >= 40 else None)(read_jsonl(dl)), 20)
+        self.assertIsNotNone(lines, len(read_jsonl(dl)))
+        self.assertEqual({l["event"]["type"] for l in lines}, {"user.registered"})
+        self.assertEqual(len({l["event"]["id"] for l in lines}), 40)  # each once
+        self.assert_clean_exit(srv)
+
+    def test_reuse_revokes_every_session_when_configured(self):
+        audit = os.path.join(self.make_tmp(), "audit.jsonl")
+        srv = self.start(*FAST, "--audit-log", audit, "--refresh-grace", "0s",
+                         "--reuse-revokes-all-sessions", "true")
+        srv.request("POST", "/v1/users", json.dumps({"username": "di", "password": PW}).encode(),
+                    J)
+        refresh = lambda t: srv.request("POST", "/v1/auth/refresh", json.dumps(
+            {"refresh_token": t}).encode(), J)
+        a = self.login(srv, PW, "di")[1]["refresh_token"]  # two sessions: two families
+        b = self.login(srv, PW, "di")[1]["refresh_token"]
+        self.assertEqual(refresh(a)[0], 200)
+        self.assertEqual(refresh(a)[0], 401)  # reuse: a's family at once, b's by the reaction
+        evs = wait_for(lambda: [e for e in read_jsonl(audit) if e["type"] == "token.revoked"])
+        self.assertTrue(evs, srv.stderr()[-2000:])
+        self.assertEqual(evs[0]["data"]["token"], "all_sessions")
+        self.assertEqual(evs[0]["data"]["families"], 2)
+        self.assertEqual(refresh(b)[0], 401)  # b was never used, yet its session is gone
+        self.assert_clean_exit(srv)
+
+    def test_pseudonyms_and_sampling(self):
+        audit = os.path.join(self.make_tmp(), "audit.jsonl")
+        srv = self.start(*FAST, "--audit-log", audit, "--events-user-ids", "hashed",
+                         "--events-ips", "off", "--events-token-issued-sample", "0")
+        st, _, b = srv.request("POST", "/v1/users", json.dumps(
+            {"username": "cy", "password": PW}).encode(), J)
+        uid = json.loads(b)["id"]
+        self.assertEqual(self.login(srv, PW, "cy")[0], 200)
+        evs = wait_for(lambda: (lambda e: e if len(e) >= 2 else None)(read_jsonl(audit)))
+        self.assertEqual(sorted(e["type"] for e in evs), ["login.succeeded", "user.registered"])
+        pseud = {e["data"]["user_id"] for e in evs}
+        self.assertEqual(len(pseud), 1)  # stable: the same user, the same pseudonym
+        self.assertNotIn(uid, pseud)
+        self.assertTrue(all("ip" not in e["data"] for e in evs))
+        self.assertEqual(metric_value(metrics(srv), "floodgate_events_sampled_out_total"), 1)
+        self.assert_clean_exit(srv)
+
+    def test_bad_sink_configuration_fails_start(self):
+        import subprocess
+        from tests.integration.fgtest import BIN
+        tmp = self.make_tmp()
+        for args, why in ((("--webhook", "ftp://x", "--webhook-secret", SECRET), "http://"),
+                          (("--webhook", "http://127.0.0.1:1/", "--webhook-secret", "short"),
+                           "secret"),
+                          (("--webhook", "http://127.0.0.1:1/", "--webhook-secret", SECRET,
+                            "--webhook-events", "login.fail"), "unknown event"),
+                          (("--events-ips", "sometimes"), "plain, hashed or off")):
+            r = subprocess.run([BIN, "--listen", "127.0.0.1:0", "--data-dir",
+                                os.path.join(tmp, "d"), *args],
+                               capture_output=True, text=True, timeout=30,
+                               env={k: v for k, v in os.environ.items()
+                                    if not k.startswith("FLOODGATE_")})
+            self.assertNotEqual(r.returncode, 0, args)
+            self.assertIn(why, r.stderr, args)
