@@ -21,7 +21,7 @@ ifeq ($(BUILD),fuzz)
 CC := clang
 endif
 
-PKGS := libuv inih jansson libsodium lmdb libargon2 libcrypt libcrypto libcurl
+PKGS := libuv inih jansson libsodium lmdb libargon2 libcrypt libcrypto libcurl hiredis
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
 

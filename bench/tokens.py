@@ -39,7 +39,7 @@ def start_fg(tmp, port, pinned=True, workers=1):
         # capacity, not policy: every request comes from 127.0.0.1
         "--ratelimit-login-ip", "off", "--ratelimit-token-ip", "off",
         "--ratelimit-refresh-ip", "off", "--ratelimit-register-ip", "off",
-        "--lockout-ip-attempts", "0",
+        "--lockout-ip-attempts", "0", "--lockout-user-attempts", "0", "--lockout-pair-attempts", "0",
         "--data-dir", os.path.join(tmp, "data"), "--log-level", "warn"]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     hb.wait_port(port)

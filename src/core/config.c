@@ -228,6 +228,16 @@ static const struct key keys[] = {
      "deliveries in flight per endpoint"},
     {"events", "webhook_queue", K_UINT, F(webhook_queue), 1, 10000000, "100000",
      "deliveries waiting per endpoint; past it they go straight to the dead-letter file"},
+    {"events", "webhook_batch", K_UINT, F(webhook_batch), 1, 10000, "100",
+     "most events per POST: each delivery is a JSON array of what an endpoint is due within "
+     "20 ms"},
+    {"events", "events_redis", K_STR, F(ev_redis), 0, 0, "",
+     "Redis that receives every event in a stream (XADD): redis://[:password@]host[:port][/db] "
+     "or unix:///path/to/socket; empty: none"},
+    {"events", "events_redis_stream", K_STR, F(ev_redis_stream), 0, 0, "floodgate:events",
+     "the stream's key; each entry has one field, event, holding the event's JSON"},
+    {"events", "events_redis_maxlen", K_UINT, F(ev_redis_maxlen), 100, 1000000000, "1000000",
+     "XADD MAXLEN ~ this: the stream keeps about this many recent events"},
     {"events", "dead_letter", K_STR, F(dead_letter), 0, 0, "",
      "file for deliveries that failed every retry (JSON lines); empty: DATA_DIR/dead-letter.jsonl"},
     {"events", "autoscaler_webhook", K_STR, F(autoscaler_webhook), 0, 0, "",

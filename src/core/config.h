@@ -126,6 +126,10 @@ struct cfg {
     unsigned webhook_backoff_ms;
     unsigned webhook_inflight;
     unsigned webhook_queue;
+    unsigned webhook_batch;
+    char ev_redis[CFG_STR_MAX];
+    char ev_redis_stream[CFG_STR_MAX];
+    unsigned ev_redis_maxlen;
     char dead_letter[CFG_STR_MAX];
     char autoscaler_webhook[CFG_STR_MAX];
     char autoscaler_secret[CFG_STR_MAX];

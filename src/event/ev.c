@@ -74,6 +74,8 @@ static struct {
     FILE *audit;
     char audit_path[CFG_STR_MAX];
     struct ev_hooks *hooks;
+    struct ev_redis *redis;
+    int stops; /* sinks still stopping */
 } E = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static _Thread_local struct ring *my_ring;
@@ -383,6 +385,8 @@ static void deliver(const struct ev *e)
     }
     if (E.hooks)
         ev_hooks_deliver(E.hooks, e->type, e->json, e->len);
+    if (E.redis)
+        ev_redis_deliver(E.redis, e->json, e->len);
 }
 
 static void drain_all(void)
@@ -412,6 +416,8 @@ static void drain_all(void)
     }
     if (E.audit)
         fflush(E.audit);
+    if (E.hooks)
+        ev_hooks_flush(E.hooks);
 }
 
 static void free_overflow(void)
@@ -435,9 +441,11 @@ static void on_drain(uv_timer_t *t)
     drain_all();
 }
 
-static void on_hooks_done(void *arg)
+static void on_sink_stopped(void *arg)
 {
     (void)arg;
+    if (--E.stops > 0)
+        return;
     uv_close((uv_handle_t *)&E.drain, NULL);
     uv_close((uv_handle_t *)&E.wake, NULL);
 }
@@ -449,10 +457,12 @@ static void on_wake(uv_async_t *a)
         return;
     uv_timer_stop(&E.drain);
     drain_all();
+    E.stops = 1 + (E.hooks != NULL) + (E.redis != NULL); /* one held until all are asked */
     if (E.hooks)
-        ev_hooks_stop(E.hooks, E.stop_ms, on_hooks_done, NULL);
-    else
-        on_hooks_done(NULL);
+        ev_hooks_stop(E.hooks, E.stop_ms, on_sink_stopped, NULL);
+    if (E.redis)
+        ev_redis_stop(E.redis, E.stop_ms, on_sink_stopped, NULL);
+    on_sink_stopped(NULL);
 }
 
 static void *dispatcher_main(void *arg)
@@ -499,6 +509,16 @@ int ev_start(const struct cfg *c, const uint8_t *pseudonym_key, char *err, size_
     }
     if (E.hooks)
         mask |= ev_hooks_mask(E.hooks);
+    rc = ev_redis_new(&E.loop, c, &E.redis, err, errcap);
+    if (rc) {
+        if (E.hooks)
+            ev_hooks_free(E.hooks);
+        E.hooks = NULL;
+        uv_loop_close(&E.loop);
+        return rc;
+    }
+    if (E.redis)
+        mask = (1u << EV_NTYPES) - 1;
     if (!mask) {
         uv_loop_close(&E.loop);
         return ERR_OK; /* no sink: events are not even built */
@@ -528,12 +548,22 @@ void ev_stop(unsigned ms)
     pthread_join(E.thread, NULL);
     atomic_store(&E.on, 0);
     struct ev_hooks *hooks = E.hooks;
+    struct ev_redis *redis = E.redis;
     E.hooks = NULL;
+    E.redis = NULL;
     drain_all(); /* what was published while stopping goes to the audit log */
     free_overflow();
     uv_loop_close(&E.loop);
     if (hooks)
         ev_hooks_free(hooks);
+    if (redis) {
+        uint64_t added, dropped;
+        char a[24], d[24];
+        ev_redis_free(redis, &added, &dropped);
+        snprintf(a, sizeof(a), "%llu", (unsigned long long)added);
+        snprintf(d, sizeof(d), "%llu", (unsigned long long)dropped);
+        log_kv(LOG_INFO, "redis stream sink stopped", "added", a, "not_added", d, LOG_END);
+    }
     if (E.audit && E.audit != stdout)
         fclose(E.audit);
     else if (E.audit)

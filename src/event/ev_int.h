@@ -22,12 +22,26 @@ int ev_mask_parse(const char *list, uint32_t *mask);
 int ev_hooks_new(uv_loop_t *loop, const struct cfg *c, struct ev_hooks **out, char *err,
                  size_t errcap);
 uint32_t ev_hooks_mask(const struct ev_hooks *h);
-/* Queues one event for every endpoint that wants its type (copies it). */
+/* Adds one event to the open batch of every endpoint that wants its type (copies it). */
 void ev_hooks_deliver(struct ev_hooks *h, enum ev_type t, const char *json, size_t len);
+/* Closes the open batches into deliveries and starts what may start (end of a cycle). */
+void ev_hooks_flush(struct ev_hooks *h);
 /* Stops retrying: what is queued or waiting for a retry goes to the dead-letter file,
  * deliveries in flight get up to `ms`; then `done` is called. */
 void ev_hooks_stop(struct ev_hooks *h, unsigned ms, void (*done)(void *), void *arg);
 /* After the loop ended. */
 void ev_hooks_free(struct ev_hooks *h);
+
+struct ev_redis;
+
+/* The Redis Streams sink of the configuration (events_redis); *out NULL when none. */
+int ev_redis_new(uv_loop_t *loop, const struct cfg *c, struct ev_redis **out, char *err,
+                 size_t errcap);
+/* XADDs one event (copied; a bounded backlog while disconnected). */
+void ev_redis_deliver(struct ev_redis *r, const char *json, size_t len);
+/* Waits up to min(ms, 1 s) for answers to what was sent, then disconnects; `done` after. */
+void ev_redis_stop(struct ev_redis *r, unsigned ms, void (*done)(void *), void *arg);
+/* After the loop ended: the counts, and the memory. */
+void ev_redis_free(struct ev_redis *r, uint64_t *added, uint64_t *dropped);
 
 #endif

@@ -25,8 +25,8 @@ PW = "correct horse battery"
 
 
 class Receiver:
-    """A local webhook receiver: records (headers, body); answers by `plan(event_id, n)`,
-    n being the attempt number for that event id (1-based): a status, or 'sleep'."""
+    """A local webhook receiver: records (headers, body, n); answers by `plan(id, n)`, n being
+    the attempt number for that delivery id (1-based): a status, or 'sleep'."""
 
     def __init__(self, plan):
         self.got = []
@@ -37,7 +37,7 @@ class Receiver:
         class H(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                eid = self.headers.get("Floodgate-Event-Id", "")
+                eid = self.headers.get("Floodgate-Delivery-Id", "")
                 with rec.lock:
                     rec.attempts[eid] = rec.attempts.get(eid, 0) + 1
                     n = rec.attempts[eid]
@@ -200,30 +200,36 @@ class TestEvents(ServerTest):
             {"username": "bo", "password": PW}).encode(), J)[0], 201)
         self.assertEqual(self.login(srv, PW, "bo")[0], 200)
         self.login(srv, "wrong password!", "bo")  # login.failed: filtered out
-        got = wait_for(lambda: (lambda g: g if len([x for x in g if x[2] == 3]) >= 2 else None)(
-            ok.events()), 15)
-        self.assertIsNotNone(got, [(h.get("Floodgate-Event-Type"), n) for h, _, n in ok.events()])
-        types = {h["Floodgate-Event-Type"] for h, _, _ in got}
-        self.assertEqual(types, {"user.registered", "login.succeeded"})
-        for h, body, n in got:
+        delivered = lambda: [e for h, b, n in ok.events() if n == 3 for e in json.loads(b)]
+        got = wait_for(lambda: {e["type"] for e in delivered()} >=
+                       {"user.registered", "login.succeeded"} or None, 15)
+        self.assertTrue(got, [(h.get("Floodgate-Event-Count"), n) for h, _, n in ok.events()])
+        evs = delivered()
+        self.assertEqual(sorted(e["type"] for e in evs), ["login.succeeded", "user.registered"])
+        self.assertEqual(len({e["id"] for e in evs}), 2)
+        attempts = {}
+        for h, body, n in ok.events():
             # the signature covers "<t>.<body>" with the endpoint's secret
             m = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", h["Floodgate-Signature"])
             self.assertIsNotNone(m, h)
             mac = hmac.new(SECRET.encode(), m.group(1).encode() + b"." + body, hashlib.sha256)
             self.assertEqual(mac.hexdigest(), m.group(2))
             self.assertLess(abs(int(m.group(1)) - time.time()), 60)
-            ev = json.loads(body)
-            self.assertEqual(ev["id"], h["Floodgate-Event-Id"])  # the same id on every retry
-            self.assertEqual(ev["type"], h["Floodgate-Event-Type"])
+            batch = json.loads(body)
+            self.assertEqual(int(h["Floodgate-Event-Count"]), len(batch))
+            # a retry carries the same delivery id and the same events (same ids)
+            ids = [e["id"] for e in batch]
+            attempts.setdefault(h["Floodgate-Delivery-Id"], set()).add(tuple(ids))
+        self.assertTrue(all(len(v) == 1 for v in attempts.values()), attempts)
         # the broken endpoint: 1 + 2 retries, then the dead-letter file
         dl_lines = wait_for(lambda: read_jsonl(dl), 15)
         self.assertEqual(len(dl_lines), 1, dl_lines)
         self.assertEqual((dl_lines[0]["endpoint"], dl_lines[0]["attempts"],
                           dl_lines[0]["error"]), ("broken", 3, "HTTP 503"))
-        self.assertEqual(dl_lines[0]["event"]["type"], "user.registered")
+        self.assertEqual([e["type"] for e in dl_lines[0]["events"]], ["user.registered"])
         self.assertEqual(len(dead.events()), 3)
         # a wrong secret does not verify (the receiver side of the check)
-        h, body, _ = got[0]
+        h, body, _ = ok.events()[0]
         m = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", h["Floodgate-Signature"])
         bad = hmac.new(b"not the secret", m.group(1).encode() + b"." + body, hashlib.sha256)
         self.assertNotEqual(bad.hexdigest(), m.group(2))
@@ -247,10 +253,11 @@ class TestEvents(ServerTest):
             self.assertEqual(st, 201)
         self.assertLess(time.monotonic() - t0, 20)
         self.assertEqual(srv.request("GET", "/healthz")[0], 200)
-        lines = wait_for(lambda: (lambda l: l if len(l) >= 40 else None)(read_jsonl(dl)), 20)
-        self.assertIsNotNone(lines, len(read_jsonl(dl)))
-        self.assertEqual({l["event"]["type"] for l in lines}, {"user.registered"})
-        self.assertEqual(len({l["event"]["id"] for l in lines}), 40)  # each once
+        dead = lambda: [e for line in read_jsonl(dl) for e in line["events"]]
+        evs = wait_for(lambda: (lambda e: e if len(e) >= 40 else None)(dead()), 20)
+        self.assertIsNotNone(evs, len(dead()))
+        self.assertEqual({e["type"] for e in evs}, {"user.registered"})
+        self.assertEqual(len({e["id"] for e in evs}), 40)  # each once
         self.assert_clean_exit(srv)
 
     def test_reuse_revokes_every_session_when_configured(self):
@@ -306,3 +313,63 @@ class TestEvents(ServerTest):
                                     if not k.startswith("FLOODGATE_")})
             self.assertNotEqual(r.returncode, 0, args)
             self.assertIn(why, r.stderr, args)
+
+
+class TestRedisStream(ServerTest):
+    def redis(self, port):
+        import shutil
+        import subprocess
+        import tempfile
+        d = tempfile.mkdtemp(prefix="fg-redis-")
+        p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--dir", d],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def stop():
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)
+            shutil.rmtree(d, ignore_errors=True)
+        self.addCleanup(stop)
+        self.assertTrue(wait_for(lambda: self.cli(port, "PING") == ["PONG"] or None))
+        return stop
+
+    def cli(self, port, *args):
+        import subprocess
+        r = subprocess.run(["redis-cli", "-p", str(port), "--raw", *args], capture_output=True,
+                           text=True, timeout=10)
+        return r.stdout.split("\n")[:-1] if r.returncode == 0 else None
+
+    def stream(self, port):
+        out = self.cli(port, "XRANGE", "fg:events", "-", "+") or []
+        return [json.loads(line) for line in out if line.startswith("{")]
+
+    def test_events_in_a_redis_stream_and_through_an_outage(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        stop = self.redis(port)
+        srv = self.start(*FAST, "--events-redis", f"redis://127.0.0.1:{port}/0",
+                         "--events-redis-stream", "fg:events", "--events-redis-maxlen", "1000",
+                         "--ratelimit-register-ip", "off")
+        reg = lambda n: srv.request("POST", "/v1/users", json.dumps(
+            {"username": n, "password": PW}).encode(), J)[0]
+        self.assertEqual(reg("ann"), 201)
+        evs = wait_for(lambda: self.stream(port) or None)
+        self.assertEqual([e["type"] for e in evs], ["user.registered"])
+        self.assertEqual(set(evs[0]), {"id", "type", "time", "data"})
+        # Redis goes away: requests do not wait for it
+        stop()
+        t0 = time.monotonic()
+        for i in range(5):
+            self.assertEqual(reg(f"down{i}"), 201)
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertEqual(srv.request("GET", "/healthz")[0], 200)
+        # it comes back (empty): the events of the outage arrive, then new ones
+        self.redis(port)
+        self.assertEqual(reg("back"), 201)
+        evs = wait_for(lambda: (lambda e: e if len(e) >= 6 else None)(self.stream(port)), 15)
+        self.assertIsNotNone(evs, self.stream(port))
+        self.assertEqual(len({e["id"] for e in evs}), 6)
+        self.assertEqual({e["type"] for e in evs}, {"user.registered"})
+        self.assert_clean_exit(srv)

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Redis Streams sink: every event is XADDed (with MAXLEN ~ N, so the stream stays bounded)
+ * to one stream, over hiredis's async API on the dispatcher's libuv loop.
+ *
+ * While Redis is unreachable, events wait in a bounded backlog and are sent on reconnect
+ * (in order); past the bound they are dropped from this sink and counted (the audit log and
+ * the webhooks have their own paths). Reconnection backs off from 250 ms to 30 s. Commands
+ * in flight are bounded too, so a slow Redis cannot grow memory without limit.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcast-qual"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#pragma GCC diagnostic pop
+
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "event/ev_int.h"
+
+#define BACKLOG_MAX  100000
+#define INFLIGHT_MAX 1024
+#define RETRY_MIN_MS 250
+#define RETRY_MAX_MS 30000
+
+struct item {
+    struct item *next;
+    size_t len;
+    char json[];
+};
+
+struct ev_redis {
+    uv_loop_t *loop;
+    uv_timer_t retry, grace;
+    int closed, finished;
+    redisAsyncContext *ac;
+    int connected;
+    int stopping;
+    unsigned retry_ms;
+    char host[256];
+    int port;
+    char path[256]; /* unix socket, if set */
+    char password[256];
+    int db;
+    char stream[CFG_STR_MAX];
+    unsigned maxlen;
+    struct item *head, *tail;
+    unsigned queued, inflight;
+    uint64_t added, dropped;
+    void (*done)(void *);
+    void *done_arg;
+};
+
+/* redis://[:password@]host[:port][/db] or unix:///path/to/socket[?db=N] */
+static int parse_url(struct ev_redis *r, const char *url, char *err, size_t errcap)
+{
+    r->port = 6379;
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *q = strchr(url + 7, '?');
+        size_t n = q ? (size_t)(q - url - 7) : strlen(url + 7);
+        if (n == 0 || n >= sizeof(r->path))
+            goto bad;
+        memcpy(r->path, url + 7, n);
+        if (q && sscanf(q, "?db=%d", &r->db) != 1)
+            goto bad;
+        return ERR_OK;
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        goto bad;
+    const char *p = url + 8, *at = strchr(p, '@');
+    if (at) {
+        const char *pw = *p == ':' ? p + 1 : p; /* [user]:password@, user ignored */
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon)
+            pw = colon + 1;
+        if ((size_t)(at - pw) >= sizeof(r->password))
+            goto bad;
+        memcpy(r->password, pw, (size_t)(at - pw));
+        p = at + 1;
+    }
+    size_t hn = strcspn(p, ":/");
+    if (hn == 0 || hn >= sizeof(r->host))
+        goto bad;
+    memcpy(r->host, p, hn);
+    p += hn;
+    if (*p == ':') {
+        char *end;
+        long v = strtol(p + 1, &end, 10);
+        if (end == p + 1 || v < 1 || v > 65535)
+            goto bad;
+        r->port = (int)v;
+        p = end;
+    }
+    if (*p == '/' && p[1]) {
+        char *end;
+        long v = strtol(p + 1, &end, 10);
+        if (end == p + 1 || *end || v < 0 || v > 1000)
+            goto bad;
+        r->db = (int)v;
+    } else if (*p && strcmp(p, "/") != 0) {
+        goto bad;
+    }
+    return ERR_OK;
+bad:
+    snprintf(err, errcap,
+             "events_redis: expected redis://[:password@]host[:port][/db] or unix:///path");
+    return ERR_INVAL;
+}
+
+static void connect_now(struct ev_redis *r);
+static void pump(struct ev_redis *r);
+static void finish_stop(struct ev_redis *r);
+
+static void on_retry(uv_timer_t *t)
+{
+    connect_now(t->data);
+}
+
+static void schedule_retry(struct ev_redis *r)
+{
+    if (r->stopping)
+        return;
+    uv_timer_start(&r->retry, on_retry, r->retry_ms, 0);
+    r->retry_ms = r->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : r->retry_ms * 2;
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct ev_redis *r = ac->data;
+    if (status != REDIS_OK) {
+        log_kv(LOG_WARN, "redis stream sink: cannot connect", "error", ac->errstr, LOG_END);
+        r->ac = NULL; /* hiredis frees the context after this callback */
+        schedule_retry(r);
+        return;
+    }
+    r->connected = 1;
+    r->retry_ms = RETRY_MIN_MS;
+    log_kv(LOG_INFO, "redis stream sink connected", LOG_END);
+    pump(r);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct ev_redis *r = ac->data;
+    r->ac = NULL;
+    r->connected = 0;
+    r->inflight = 0; /* their callbacks ran with a NULL reply */
+    if (status != REDIS_OK)
+        log_kv(LOG_WARN, "redis stream sink disconnected", "error", ac->errstr, LOG_END);
+    if (r->stopping)
+        return; /* finish_stop is on its way */
+    schedule_retry(r);
+}
+
+static void connect_now(struct ev_redis *r)
+{
+    redisAsyncContext *ac =
+        r->path[0] ? redisAsyncConnectUnix(r->path) : redisAsyncConnect(r->host, r->port);
+    if (!ac || ac->err) {
+        log_kv(LOG_WARN, "redis stream sink: cannot connect", "error",
+               ac ? ac->errstr : "out of memory", LOG_END);
+        if (ac)
+            redisAsyncFree(ac);
+        schedule_retry(r);
+        return;
+    }
+    ac->data = r;
+    r->ac = ac;
+    redisLibuvAttach(ac, r->loop);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    /* queued by hiredis until the connection is up, sent before any XADD */
+    if (r->password[0])
+        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", r->password);
+    if (r->db)
+        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->db);
+}
+
+static void on_added(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct ev_redis *r = ac->data;
+    redisReply *rep = reply;
+    (void)priv;
+    if (r->inflight)
+        r->inflight--;
+    if (!rep) {
+        r->dropped++; /* the connection went away with it in flight */
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        r->dropped++;
+        log_kv(LOG_WARN, "redis stream sink: XADD refused", "error", rep->str, LOG_END);
+    } else {
+        r->added++;
+    }
+    pump(r);
+    if (r->stopping && !r->inflight && !r->head)
+        finish_stop(r);
+}
+
+static void pump(struct ev_redis *r)
+{
+    char maxlen[16];
+    snprintf(maxlen, sizeof(maxlen), "%u", r->maxlen);
+    while (r->connected && r->ac && r->head && r->inflight < INFLIGHT_MAX) {
+        struct item *it = r->head;
+        const char *argv[] = {"XADD", r->stream, "MAXLEN", "~", maxlen, "*", "event", it->json};
+        size_t lens[] = {4, strlen(r->stream), 6, 1, strlen(maxlen), 1, 5, it->len};
+        if (redisAsyncCommandArgv(r->ac, on_added, NULL, 8, argv, lens) != REDIS_OK)
+            return;
+        r->inflight++;
+        r->head = it->next;
+        if (!r->head)
+            r->tail = NULL;
+        r->queued--;
+        free(it);
+    }
+}
+
+int ev_redis_new(uv_loop_t *loop, const struct cfg *c, struct ev_redis **out, char *err,
+                 size_t errcap)
+{
+    *out = NULL;
+    if (!c->ev_redis[0])
+        return ERR_OK;
+    struct ev_redis *r = calloc(1, sizeof(*r));
+    if (!r)
+        return ERR_NOMEM;
+    if (parse_url(r, c->ev_redis, err, errcap)) {
+        free(r);
+        return ERR_INVAL;
+    }
+    r->loop = loop;
+    r->retry_ms = RETRY_MIN_MS;
+    r->maxlen = c->ev_redis_maxlen;
+    snprintf(r->stream, sizeof(r->stream), "%s", c->ev_redis_stream);
+    uv_timer_init(loop, &r->retry);
+    uv_timer_init(loop, &r->grace);
+    r->retry.data = r->grace.data = r;
+    connect_now(r);
+    *out = r;
+    return ERR_OK;
+}
+
+void ev_redis_deliver(struct ev_redis *r, const char *json, size_t len)
+{
+    if (r->queued >= BACKLOG_MAX) {
+        r->dropped++;
+        return;
+    }
+    struct item *it = malloc(sizeof(*it) + len + 1);
+    if (!it) {
+        r->dropped++;
+        return;
+    }
+    it->next = NULL;
+    it->len = len;
+    memcpy(it->json, json, len);
+    it->json[len] = 0;
+    if (r->tail)
+        r->tail->next = it;
+    else
+        r->head = it;
+    r->tail = it;
+    r->queued++;
+    pump(r);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct ev_redis *r = h->data;
+    if (++r->closed == 2 && r->done) {
+        void (*done)(void *) = r->done;
+        r->done = NULL;
+        done(r->done_arg);
+    }
+}
+
+/* Stop for good: what is still unanswered is abandoned (it is in the audit log). */
+static void finish_stop(struct ev_redis *r)
+{
+    if (r->finished)
+        return;
+    r->finished = 1;
+    if (r->ac) {
+        redisAsyncContext *ac = r->ac;
+        r->ac = NULL;
+        r->connected = 0;
+        redisAsyncFree(ac); /* unanswered commands get a NULL reply: counted as dropped */
+    }
+    uv_close((uv_handle_t *)&r->retry, on_closed);
+    uv_close((uv_handle_t *)&r->grace, on_closed);
+}
+
+static void on_grace(uv_timer_t *t)
+{
+    finish_stop(t->data);
+}
+
+void ev_redis_stop(struct ev_redis *r, unsigned ms, void (*done)(void *), void *arg)
+{
+    r->stopping = 1;
+    r->done = done;
+    r->done_arg = arg;
+    uv_timer_stop(&r->retry);
+    if (!r->connected || (!r->inflight && !r->head)) {
+        finish_stop(r);
+        return;
+    }
+    /* a moment for the last XADDs to be answered */
+    uv_timer_start(&r->grace, on_grace, ms < 1000 ? (ms ? ms : 1) : 1000, 0);
+}
+
+void ev_redis_free(struct ev_redis *r, uint64_t *added, uint64_t *dropped)
+{
+    *added = r->added;
+    *dropped = r->dropped + r->queued;
+    while (r->head) {
+        struct item *it = r->head;
+        r->head = it->next;
+        free(it);
+    }
+    free(r);
+}
