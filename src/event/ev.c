@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 #include <uv.h>
@@ -80,6 +81,12 @@ static struct {
 
 static _Thread_local struct ring *my_ring;
 static _Thread_local unsigned my_sample_acc;
+/* Event ids: a random 64-bit prefix drawn once per thread and a counter, so ids are unique
+ * without a getrandom(2) per event (ids are names, not secrets). */
+static _Thread_local uint64_t my_id_prefix, my_id_seq;
+/* The formatted current second, so that gmtime and strftime run once a second. */
+static _Thread_local time_t my_ts_sec;
+static _Thread_local char my_ts[24];
 
 const char *ev_type_name(enum ev_type t)
 {
@@ -139,17 +146,24 @@ static void put(struct ev *e, const char *s, size_t n)
 static void put_escaped(struct ev *e, const char *s)
 {
     char tmp[8];
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    while (*s) {
+        /* the common case: a run of characters that need no escaping, copied at once */
+        size_t run = 0;
+        while (s[run] >= 0x20 && s[run] < 0x7f && s[run] != '"' && s[run] != '\\')
+            run++;
+        if (run) {
+            put(e, s, run);
+            s += run;
+            continue;
+        }
+        unsigned char c = (unsigned char)*s++;
         if (c == '"' || c == '\\') {
             tmp[0] = '\\';
             tmp[1] = (char)c;
             put(e, tmp, 2);
-        } else if (c < 0x20 || c >= 0x7f) { /* ASCII only: no partial UTF-8 when cut */
+        } else { /* controls and non-ASCII: \u00XX, so a cut never splits UTF-8 */
             int n = snprintf(tmp, sizeof(tmp), "\\u%04x", c);
             put(e, tmp, (size_t)n);
-        } else {
-            put(e, (const char *)&c, 1);
         }
     }
 }
@@ -171,17 +185,29 @@ static void key(struct ev *e, const char *k)
 
 void ev_begin(struct ev *e, enum ev_type t)
 {
-    uint8_t rnd[12];
-    char id[17], ts[32];
+    uint8_t raw[12];
+    char id[17];
+    struct timespec now;
     e->type = t;
-    e->len = 0;
     e->overflow = 0;
-    randombytes_buf(rnd, sizeof(rnd));
-    cr_b64url_encode(rnd, sizeof(rnd), id, sizeof(id));
-    log_timestamp(ts);
+    if (!my_id_prefix)
+        randombytes_buf(&my_id_prefix, sizeof(my_id_prefix));
+    uint32_t seq = (uint32_t)++my_id_seq;
+    memcpy(raw, &my_id_prefix, 8);
+    memcpy(raw + 8, &seq, 4);
+    if (seq == 0xffffffffu)
+        my_id_prefix = 0; /* 4 billion events: a fresh prefix */
+    cr_b64url_encode(raw, sizeof(raw), id, sizeof(id));
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec != my_ts_sec) {
+        struct tm tm;
+        gmtime_r(&now.tv_sec, &tm);
+        strftime(my_ts, sizeof(my_ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        my_ts_sec = now.tv_sec;
+    }
     int n = snprintf(e->json, sizeof(e->json),
-                     "{\"id\":\"%s\",\"type\":\"%s\",\"time\":\"%s\",\"data\":{", id, type_names[t],
-                     ts);
+                     "{\"id\":\"%s\",\"type\":\"%s\",\"time\":\"%s.%03dZ\",\"data\":{", id,
+                     type_names[t], my_ts, (int)(now.tv_nsec / 1000000));
     e->len = (size_t)n;
 }
 
