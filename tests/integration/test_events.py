@@ -349,16 +349,21 @@ class TestRedisStream(ServerTest):
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         stop = self.redis(port)
+        with socket.socket() as s:  # and a webhook nobody answers: every sink down at once
+            s.bind(("127.0.0.1", 0))
+            dead_port = s.getsockname()[1]
         srv = self.start(*FAST, "--events-redis", f"redis://127.0.0.1:{port}/0",
                          "--events-redis-stream", "fg:events", "--events-redis-maxlen", "1000",
-                         "--ratelimit-register-ip", "off")
+                         "--ratelimit-register-ip", "off", "--webhook",
+                         f"http://127.0.0.1:{dead_port}/", "--webhook-secret", SECRET,
+                         "--dead-letter", os.devnull)
         reg = lambda n: srv.request("POST", "/v1/users", json.dumps(
             {"username": n, "password": PW}).encode(), J)[0]
         self.assertEqual(reg("ann"), 201)
         evs = wait_for(lambda: self.stream(port) or None)
         self.assertEqual([e["type"] for e in evs], ["user.registered"])
         self.assertEqual(set(evs[0]), {"id", "type", "time", "data"})
-        # Redis goes away: requests do not wait for it
+        # Redis goes away too: requests wait for neither
         stop()
         t0 = time.monotonic()
         for i in range(5):
