@@ -205,6 +205,19 @@ int api_metrics(struct http_request *r)
             es.overflowed);
     counter(&b, "floodgate_events_sampled_out_total",
             "token.issued events left out by events_token_issued_sample.", es.sampled_out);
+    buf_printf(&b,
+               "# HELP floodgate_webhook_events_total Events by webhook outcome (retried: per "
+               "failed attempt).\n# TYPE floodgate_webhook_events_total counter\n"
+               "floodgate_webhook_events_total{result=\"delivered\"} %llu\n"
+               "floodgate_webhook_events_total{result=\"retried\"} %llu\n"
+               "floodgate_webhook_events_total{result=\"dead_lettered\"} %llu\n"
+               "# HELP floodgate_event_stream_total Events added to the Redis stream, or not.\n"
+               "# TYPE floodgate_event_stream_total counter\n"
+               "floodgate_event_stream_total{result=\"added\"} %llu\n"
+               "floodgate_event_stream_total{result=\"dropped\"} %llu\n",
+               (unsigned long long)es.hook_delivered, (unsigned long long)es.hook_retried,
+               (unsigned long long)es.hook_dead, (unsigned long long)es.stream_added,
+               (unsigned long long)es.stream_dropped);
     gauge(&b, "floodgate_lockouts_active", "Usernames, IPs and pairs locked now.",
           pol_lockout_locked(ctx->sh->lockout, clock_wall_s()));
     gauge(&b, "floodgate_process_start_time_seconds", "Start time, seconds since the epoch.",

@@ -65,6 +65,7 @@ static struct {
     struct overflow *of_head, *of_tail;
     unsigned of_len;
     _Atomic uint64_t published[EV_NTYPES], dropped[EV_NTYPES], overflowed, sampled_out;
+    _Atomic uint64_t sink[EV_M_COUNT];
     /* dispatcher thread */
     pthread_t thread;
     uv_loop_t loop;
@@ -372,8 +373,18 @@ void ev_publish(struct ev *e)
     atomic_fetch_add_explicit(&E.dropped[e->type], 1, memory_order_relaxed);
 }
 
+void ev_count(int which, uint64_t n)
+{
+    atomic_fetch_add_explicit(&E.sink[which], n, memory_order_relaxed);
+}
+
 void ev_get_stats(struct ev_stats *out)
 {
+    out->hook_delivered = atomic_load(&E.sink[EV_M_HOOK_DELIVERED]);
+    out->hook_retried = atomic_load(&E.sink[EV_M_HOOK_RETRIED]);
+    out->hook_dead = atomic_load(&E.sink[EV_M_HOOK_DEAD]);
+    out->stream_added = atomic_load(&E.sink[EV_M_STREAM_ADDED]);
+    out->stream_dropped = atomic_load(&E.sink[EV_M_STREAM_DROPPED]);
     for (int i = 0; i < EV_NTYPES; i++) {
         out->published[i] = atomic_load(&E.published[i]);
         out->dropped[i] = atomic_load(&E.dropped[i]);

@@ -69,6 +69,9 @@ struct ev_stats {
     uint64_t dropped[EV_NTYPES];
     uint64_t overflowed;  /* security events that went to the overflow list */
     uint64_t sampled_out; /* token.issued not published because of the sampling rate */
+    /* sinks, counted in events */
+    uint64_t hook_delivered, hook_retried, hook_dead; /* webhooks (retried: attempts) */
+    uint64_t stream_added, stream_dropped;            /* Redis stream */
 };
 
 const char *ev_type_name(enum ev_type t);

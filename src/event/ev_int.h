@@ -15,6 +15,17 @@ struct ev_hooks;
 
 enum { EV_FIELD_PLAIN, EV_FIELD_HASHED, EV_FIELD_OFF };
 
+/* Sink counters (written by the dispatcher thread, read by /metrics), in events. */
+enum {
+    EV_M_HOOK_DELIVERED,
+    EV_M_HOOK_RETRIED,
+    EV_M_HOOK_DEAD,
+    EV_M_STREAM_ADDED,
+    EV_M_STREAM_DROPPED,
+    EV_M_COUNT
+};
+void ev_count(int which, uint64_t n);
+
 /* "login.failed,account.locked" (or "*" / "") -> bit mask. ERR_INVAL on an unknown name. */
 int ev_mask_parse(const char *list, uint32_t *mask);
 

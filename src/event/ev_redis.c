@@ -194,13 +194,16 @@ static void on_added(redisAsyncContext *ac, void *reply, void *priv)
         r->inflight--;
     if (!rep) {
         r->dropped++; /* the connection went away with it in flight */
+        ev_count(EV_M_STREAM_DROPPED, 1);
         return;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
         r->dropped++;
+        ev_count(EV_M_STREAM_DROPPED, 1);
         log_kv(LOG_WARN, "redis stream sink: XADD refused", "error", rep->str, LOG_END);
     } else {
         r->added++;
+        ev_count(EV_M_STREAM_ADDED, 1);
     }
     pump(r);
     if (r->stopping && !r->inflight && !r->head)
@@ -255,11 +258,13 @@ void ev_redis_deliver(struct ev_redis *r, const char *json, size_t len)
 {
     if (r->queued >= BACKLOG_MAX) {
         r->dropped++;
+        ev_count(EV_M_STREAM_DROPPED, 1);
         return;
     }
     struct item *it = malloc(sizeof(*it) + len + 1);
     if (!it) {
         r->dropped++;
+        ev_count(EV_M_STREAM_DROPPED, 1);
         return;
     }
     it->next = NULL;

@@ -92,6 +92,7 @@ struct ev_hooks {
 static void dead_letter(struct ev_hooks *h, struct delivery *d, const char *why)
 {
     char ts[32];
+    ev_count(EV_M_HOOK_DEAD, d->nevents);
     if (!h->dead && !(h->dead = fopen(h->dead_path, "a"))) {
         log_kv(LOG_ERROR, "cannot open the dead-letter file; event lost", "path", h->dead_path,
                "event_id", d->id, LOG_END);
@@ -138,6 +139,7 @@ static void finish(struct ev_hooks *h, struct delivery *d, CURLcode res, long st
     unfly(h, d);
     d->hook->inflight--;
     if (res == CURLE_OK && status >= 200 && status < 300) {
+        ev_count(EV_M_HOOK_DELIVERED, d->nevents);
         free(d);
         return;
     }
@@ -149,6 +151,7 @@ static void finish(struct ev_hooks *h, struct delivery *d, CURLcode res, long st
         dead_letter(h, d, why);
         return;
     }
+    ev_count(EV_M_HOOK_RETRIED, d->nevents);
     /* retry: backoff x 2^(attempt-1), jittered to 50..150 % so receivers are not hit in
      * lockstep */
     uint64_t delay = h->backoff_ms;

@@ -228,6 +228,13 @@ class TestEvents(ServerTest):
                           dl_lines[0]["error"]), ("broken", 3, "HTTP 503"))
         self.assertEqual([e["type"] for e in dl_lines[0]["events"]], ["user.registered"])
         self.assertEqual(len(dead.events()), 3)
+        m = metrics(srv)
+        self.assertEqual(metric_value(m, "floodgate_webhook_events_total",
+                                      'result="dead_lettered"'), 1)
+        self.assertGreaterEqual(metric_value(m, "floodgate_webhook_events_total",
+                                             'result="delivered"'), 2)
+        self.assertGreaterEqual(metric_value(m, "floodgate_webhook_events_total",
+                                             'result="retried"'), 4 + 2)  # ok: 2 x 2, broken: 2
         # a wrong secret does not verify (the receiver side of the check)
         h, body, _ = ok.events()[0]
         m = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", h["Floodgate-Signature"])
@@ -377,4 +384,6 @@ class TestRedisStream(ServerTest):
         self.assertIsNotNone(evs, self.stream(port))
         self.assertEqual(len({e["id"] for e in evs}), 6)
         self.assertEqual({e["type"] for e in evs}, {"user.registered"})
+        self.assertGreaterEqual(metric_value(metrics(srv), "floodgate_event_stream_total",
+                                             'result="added"'), 6)
         self.assert_clean_exit(srv)
