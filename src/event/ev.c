@@ -339,10 +339,8 @@ static void overflow(const struct ev *e)
     log_kv(LOG_ERROR, "security event not queued (event queues full)", "event", e->json, LOG_END);
 }
 
-void ev_publish(struct ev *e)
+void ev_finish(struct ev *e)
 {
-    if (!atomic_load_explicit(&E.on, memory_order_relaxed))
-        return;
     if (e->overflow) { /* fields were left out: say so (EV_TAIL keeps the room) */
         const char *t = e->json[e->len - 1] == '{' ? "\"truncated\":true" : ",\"truncated\":true";
         memcpy(e->json + e->len, t, strlen(t));
@@ -351,6 +349,13 @@ void ev_publish(struct ev *e)
     e->json[e->len++] = '}';
     e->json[e->len++] = '}';
     e->json[e->len] = 0;
+}
+
+void ev_publish(struct ev *e)
+{
+    if (!atomic_load_explicit(&E.on, memory_order_relaxed))
+        return;
+    ev_finish(e);
     if (!my_ring)
         my_ring = ring_new();
     struct ring *r = my_ring;

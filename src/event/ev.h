@@ -103,7 +103,10 @@ void ev_bool(struct ev *e, const char *key, bool val);
  * not at all. */
 void ev_user(struct ev *e, const char *user_id);
 void ev_ip(struct ev *e, const char *ip);
-/* Queues the event for the sinks. Never blocks, never fails the caller. */
+/* Queues the event for the sinks (after ev_finish). Never blocks, never fails the caller. */
 void ev_publish(struct ev *e);
+/* Closes the JSON (and marks a cut one "truncated"): e->json is then one complete object.
+ * ev_publish does it; exposed for tests and the fuzzer. Once per event. */
+void ev_finish(struct ev *e);
 
 #endif

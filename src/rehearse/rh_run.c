@@ -1004,7 +1004,7 @@ static void stage_next(struct rh_run *run)
             break;
         }
         /* nothing to measure */
-        /* fall through */
+        __attribute__((fallthrough));
     case STAGE_CALIBRATE:
         if (run->calib_end) {
             run->capacity = (double)run->calib_ok / run->sc.calibrate_s;
