@@ -211,7 +211,12 @@ uint64_t pool_expected_wait_ms(struct pool *p)
 {
     pthread_mutex_lock(&p->mu);
     uint64_t per = p->ewma_work_ns ? p->ewma_work_ns : 1000000;
-    uint64_t ms = (uint64_t)(p->depth + 1) * per / p->nthreads / 1000000;
+    /* Jobs that must finish before a new one starts: with an idle worker, none. (Counting
+     * the new job's own service time, as this once did, refused every job for good once
+     * one hash took longer than the deadline: nothing ran, so the mean never fell.) */
+    unsigned ahead = p->depth + p->running;
+    uint64_t ms =
+        ahead < p->nthreads ? 0 : (uint64_t)(ahead - p->nthreads + 1) * per / p->nthreads / 1000000;
     pthread_mutex_unlock(&p->mu);
     return ms;
 }

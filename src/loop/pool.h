@@ -66,7 +66,8 @@ int pool_submit(struct pool *p, struct loop *lp, struct pool_job *j);
  * drain timeout passes, so shutdown is bounded by it rather than by the queue. Any thread. */
 void pool_cancel_queued(struct pool *p);
 
-/* Expected wait for a job queued now, in ms, from the recent mean service time. */
+/* Expected wait before a job queued now starts, in ms, from the recent mean service time:
+ * 0 while a worker is idle. */
 uint64_t pool_expected_wait_ms(struct pool *p);
 
 void pool_stats(struct pool *p, struct pool_stats *out);

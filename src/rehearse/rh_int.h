@@ -80,6 +80,8 @@ struct rh_run {
     uv_loop_t *loop;
     uv_timer_t tick;
     uv_idle_t spin_idle;
+    uv_timer_t later_timer;
+    struct rh_req *later; /* set-up requests waiting to be sent again */
     uv_signal_t sigint;
     struct rh_pool pub, setup_pub, calib, probe, admin;
     struct buf scratch;

@@ -50,6 +50,7 @@ typedef void (*req_done_cb)(struct rh_run *run, struct rh_req *q, int status, co
 
 struct rh_req {
     struct rh_req *next;
+    struct rh_pool *later; /* send_later: the pool it waits for */
     req_done_cb done;
     int flow; /* RH_* or -1: not counted */
     int phase;
@@ -410,6 +411,40 @@ static void send_built(struct rh_run *run, struct rh_pool *p, int flow, req_done
     pool_submit(p, q);
 }
 
+/* A set-up request refused with 503 (the server is shedding): sent again after a pause,
+ * as Retry-After asks, rather than at once into the same queue. */
+#define LATER_MS 250
+
+static void on_later(uv_timer_t *t)
+{
+    struct rh_run *run = t->data;
+    struct rh_req *q = run->later;
+    run->later = NULL;
+    while (q) {
+        struct rh_req *next = q->next;
+        q->next = NULL;
+        pool_submit(q->later, q);
+        q = next;
+    }
+}
+
+static void send_later(struct rh_run *run, struct rh_pool *p, req_done_cb done, size_t idx,
+                       int tries)
+{
+    struct rh_req *q = req_new(-1, done, &run->scratch);
+    if (!q) {
+        run->nomem = true;
+        return;
+    }
+    q->idx = idx;
+    q->tries = tries;
+    q->later = p;
+    q->next = run->later;
+    run->later = q;
+    if (!uv_is_active((uv_handle_t *)&run->later_timer))
+        uv_timer_start(&run->later_timer, on_later, LATER_MS, 0);
+}
+
 static char *json_field(const char *body, size_t len, const char *key)
 {
     json_t *o = json_loadb(body, len, 0, NULL);
@@ -514,6 +549,7 @@ static void account(struct rh_run *run, const struct rh_req *q, int status)
 static void stage_next(struct rh_run *run);
 static void admin_request(struct rh_run *run, const char *method, const char *path,
                           const char *body, req_done_cb done, size_t idx, size_t *pending);
+static int build_admin(struct rh_run *run, const char *method, const char *path, const char *body);
 static void on_cleanup(struct rh_run *run, struct rh_req *q, int status, const char *body,
                        size_t len);
 
@@ -580,6 +616,14 @@ static void on_client(struct rh_run *run, struct rh_req *q, int status, const ch
 
 static void on_user(struct rh_run *run, struct rh_req *q, int status, const char *body, size_t len)
 {
+    if (status == 503 && q->tries < SETUP_TRIES && !run->failed && run->stage < STAGE_CLEANUP) {
+        char again[400];
+        snprintf(again, sizeof(again), "{\"username\":\"%s\",\"password\":\"%s\"}",
+                 run->users[q->idx].name, run->users[q->idx].pw);
+        if (build_admin(run, "POST", "/admin/users", again) == 0)
+            send_later(run, &run->admin, on_user, q->idx, q->tries + 1);
+        return;
+    }
     if (status != 201) {
         setup_fail(run, "creating a user (POST /admin/users)", status, body, len);
         return;
@@ -600,7 +644,7 @@ static void on_setup_login(struct rh_run *run, struct rh_req *q, int status, con
     if (status == 503 && q->tries < SETUP_TRIES && !run->failed) {
         /* shed while the server was busy: ask again */
         if (build_login(run, &run->setup_pub, u) == 0)
-            send_built(run, &run->setup_pub, -1, on_setup_login, q->idx, 0, q->tries + 1);
+            send_later(run, &run->setup_pub, on_setup_login, q->idx, q->tries + 1);
         return;
     }
     if (status != 200) {
@@ -622,15 +666,22 @@ static void on_cleanup(struct rh_run *run, struct rh_req *q, int status, const c
     cleanup_done_one(run);
 }
 
-static void admin_request(struct rh_run *run, const char *method, const char *path,
-                          const char *body, req_done_cb done, size_t idx, size_t *pending)
+static int build_admin(struct rh_run *run, const char *method, const char *path, const char *body)
 {
     char hdr[300];
     snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", run->admin_token);
     if (build(&run->scratch, &run->admin, method, path, hdr, "application/json", body)) {
         run->nomem = true;
-        return;
+        return ERR_NOMEM;
     }
+    return ERR_OK;
+}
+
+static void admin_request(struct rh_run *run, const char *method, const char *path,
+                          const char *body, req_done_cb done, size_t idx, size_t *pending)
+{
+    if (build_admin(run, method, path, body))
+        return;
     (*pending)++;
     send_built(run, &run->admin, -1, done, idx, 0, 0);
 }
@@ -1038,6 +1089,12 @@ static void stage_next(struct rh_run *run)
         pool_close_idle(&run->calib);
         uv_close((uv_handle_t *)&run->tick, NULL);
         uv_close((uv_handle_t *)&run->spin_idle, NULL);
+        uv_close((uv_handle_t *)&run->later_timer, NULL);
+        while (run->later) { /* retries the clean-up overtook */
+            struct rh_req *q = run->later;
+            run->later = q->next;
+            free(q);
+        }
         uv_close((uv_handle_t *)&run->sigint, NULL);
         break;
     default:
@@ -1095,6 +1152,8 @@ int rh_run(struct rh_run *run, const char *target, const char *admin, char *err,
     run->tick.data = run;
     uv_idle_init(run->loop, &run->spin_idle);
     run->spin_idle.data = run;
+    uv_timer_init(run->loop, &run->later_timer);
+    run->later_timer.data = run;
     uv_signal_init(run->loop, &run->sigint);
     run->sigint.data = run;
     uv_signal_start(&run->sigint, on_sigint, SIGINT);

@@ -58,6 +58,17 @@ class Server:
                     text += f.read()
         return text.decode("utf-8", "replace")
 
+    def admin_port(self, timeout=10.0):
+        """The admin listener's port (started with --admin-listen 127.0.0.1:0)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(r'"msg":"admin API listening","addr":"127\.0\.0\.1:(\d+)"',
+                          self.stderr())
+            if m:
+                return int(m.group(1))
+            time.sleep(0.02)
+        raise RuntimeError("no admin listener:\n" + self.stderr())
+
     def connect(self, timeout=5.0):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -102,6 +113,18 @@ class Server:
         if not self.log.closed:
             self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def admin_call(port, token, method, path, obj=None):
+    """One admin API request (JSON in, JSON out): (status, body parsed or None)."""
+    body = json.dumps(obj).encode() if obj is not None else b""
+    raw = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+           f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+           f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(raw)
+        st, _, b = parse_one(recv_all(s, 10))
+    return st, (json.loads(b) if b else None)
 
 
 def recv_all(s, timeout=5.0):

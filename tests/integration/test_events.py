@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 
-from tests.integration.fgtest import ServerTest, metric_value, metrics, parse_one, recv_all
+from tests.integration.fgtest import ServerTest, admin_call, metric_value, metrics
 
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
 TOKEN = "events-" + "0123456789abcdef" * 3
@@ -85,19 +85,10 @@ def read_jsonl(path):
 
 class TestEvents(ServerTest):
     def admin_port(self, srv):
-        m = wait_for(lambda: re.search(r'"admin API listening","addr":"127\.0\.0\.1:(\d+)"',
-                                       srv.stderr()))
-        return int(m.group(1))
+        return srv.admin_port()
 
     def admin(self, aport, method, path, obj=None):
-        body = json.dumps(obj).encode() if obj is not None else b""
-        raw = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-               f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-        with socket.create_connection(("127.0.0.1", aport), timeout=10) as s:
-            s.sendall(raw)
-            st, _, b = parse_one(recv_all(s, 10))
-        return st, (json.loads(b) if b else None)
+        return admin_call(aport, TOKEN, method, path, obj)
 
     def login(self, srv, pw, user="ann"):
         st, _, b = srv.request("POST", "/v1/auth/login",

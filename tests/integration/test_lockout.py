@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 
-from tests.integration.fgtest import ServerTest, metric_value, metrics, parse_one, recv_all
+from tests.integration.fgtest import ServerTest, admin_call, metric_value, metrics
 
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
 TOKEN = "admin-" + "0123456789abcdef" * 3
@@ -55,17 +55,7 @@ class TestLockout(ServerTest):
             self.login(srv, "nobody", "wrong password!")
         self.assertEqual(self.login(srv, "nobody", "x" * 10), answers[0])
         # admin unlock
-        m = None
-        for _ in range(100):
-            m = re.search(r'"admin API listening","addr":"127\.0\.0\.1:(\d+)"', srv.stderr())
-            if m:
-                break
-            time.sleep(0.02)
-        raw = (b"POST /admin/users/ann/unlock HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-               b"Content-Length: 0\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n\r\n")
-        with socket.create_connection(("127.0.0.1", int(m.group(1))), timeout=10) as s:
-            s.sendall(raw)
-            st, _, _ = parse_one(recv_all(s, 10))
+        st, _ = admin_call(srv.admin_port(), TOKEN, "POST", "/admin/users/ann/unlock")
         self.assertEqual(st, 200)
         # unlock clears the username's own lock and its (username, IP) pairs
         self.assertEqual(self.login(srv, "ann", "correct horse battery")[0], 200)
@@ -282,23 +272,10 @@ class TestPolicyAdmin(ServerTest):
     def test_override_modes_and_their_effects(self):
         srv = self.start(*FAST, "--admin-listen", "127.0.0.1:0",
                          env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
-        m = None
-        for _ in range(100):
-            m = re.search(r'"admin API listening","addr":"127\.0\.0\.1:(\d+)"', srv.stderr())
-            if m:
-                break
-            time.sleep(0.02)
-        aport = int(m.group(1))
+        aport = srv.admin_port()
 
         def admin(method, obj=None):
-            body = json.dumps(obj).encode() if obj is not None else b""
-            raw = (f"{method} /admin/policy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                   f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
-                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-            with socket.create_connection(("127.0.0.1", aport), timeout=10) as s:
-                s.sendall(raw)
-                st, _, b = parse_one(recv_all(s, 10))
-            return st, json.loads(b)
+            return admin_call(aport, TOKEN, method, "/admin/policy", obj)
 
         st, p = admin("GET")
         self.assertEqual((st, p["mode"], p["override"]), (200, "normal", "auto"))
@@ -327,22 +304,10 @@ class TestPolicyAdmin(ServerTest):
         srv = self.start(*FAST, "--admin-listen", "127.0.0.1:0", "--policy-ttl-factor-surge",
                          "3", "--policy-ttl-max", "40m", "--policy-registration-pause", "surge",
                          env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
-        m = None
-        for _ in range(100):
-            m = re.search(r'"admin API listening","addr":"127\.0\.0\.1:(\d+)"', srv.stderr())
-            if m:
-                break
-            time.sleep(0.02)
-        aport = int(m.group(1))
+        aport = srv.admin_port()
 
         def pin(mode):
-            body = json.dumps({"mode": mode}).encode()
-            raw = (f"PUT /admin/policy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                   f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
-                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-            with socket.create_connection(("127.0.0.1", aport), timeout=10) as s:
-                s.sendall(raw)
-                return parse_one(recv_all(s, 10))[0]
+            return admin_call(aport, TOKEN, "PUT", "/admin/policy", {"mode": mode})[0]
 
         from tests.integration.test_oauth import basic, cli, form
         c = json.loads(cli(srv.data, "client", "create", "c", "--json").stdout)
@@ -363,20 +328,10 @@ class TestPolicyAdmin(ServerTest):
         srv = self.start(*FAST, "--trusted-proxies", "127.0.0.1", "--admin-listen",
                          "127.0.0.1:0", "--ratelimit-login-ip", "10/s:20",
                          env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
-        m = None
-        for _ in range(100):
-            m = re.search(r'"admin API listening","addr":"127\.0\.0\.1:(\d+)"', srv.stderr())
-            if m:
-                break
-            time.sleep(0.02)
-        aport = int(m.group(1))
+        aport = srv.admin_port()
 
         def policy():
-            raw = (f"GET /admin/policy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                   f"Authorization: Bearer {TOKEN}\r\n\r\n").encode()
-            with socket.create_connection(("127.0.0.1", aport), timeout=10) as s:
-                s.sendall(raw)
-                return json.loads(parse_one(recv_all(s, 10))[2])
+            return admin_call(aport, TOKEN, "GET", "/admin/policy")[1]
 
         def fail_from(i):
             return srv.request("POST", "/v1/auth/login", json.dumps(
@@ -432,23 +387,10 @@ class TestAnnouncedEvents(ServerTest):
 
     def test_admin_api_schedules_lists_and_cancels(self):
         srv = self.start("--admin-listen", "127.0.0.1:0", env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
-        m = None
-        for _ in range(100):
-            m = re.search(r'"admin API listening","addr":"127\.0\.0\.1:(\d+)"', srv.stderr())
-            if m:
-                break
-            time.sleep(0.02)
-        aport = int(m.group(1))
+        aport = srv.admin_port()
 
         def admin(method, path, obj=None):
-            body = json.dumps(obj).encode() if obj is not None else b""
-            raw = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                   f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
-                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-            with socket.create_connection(("127.0.0.1", aport), timeout=10) as s:
-                s.sendall(raw)
-                st, _, b = parse_one(recv_all(s, 10))
-            return st, json.loads(b)
+            return admin_call(aport, TOKEN, method, path, obj)
 
         st, ev = admin("POST", "/admin/events", {"name": "launch", "at": "+2m", "expect": "3x",
                                                  "duration": "30m"})

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 
-from tests.integration.fgtest import BIN, ServerTest, parse_one, recv_all
+from tests.integration.fgtest import BIN, ServerTest, admin_call
 
 TOKEN = "rehearse-" + "0123456789abcdef" * 3
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
@@ -26,13 +26,7 @@ class TestRehearse(ServerTest):
     def serve(self, *args):
         srv = self.start(*FAST, "--admin-listen", "127.0.0.1:0", "--trusted-proxies",
                          "127.0.0.1", *args, env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
-        deadline, m = time.monotonic() + 10, None
-        while m is None and time.monotonic() < deadline:
-            m = re.search(r'"msg":"admin API listening","addr":"127\.0\.0\.1:(\d+)"',
-                          srv.stderr())
-            time.sleep(0.02)
-        self.assertIsNotNone(m, srv.stderr())
-        return srv, int(m.group(1))
+        return srv, srv.admin_port()
 
     def rehearse(self, srv, aport, scenario, *extra, token=TOKEN, timeout=120):
         path = os.path.join(self.tmp, "scenario.json")
@@ -56,13 +50,9 @@ class TestRehearse(ServerTest):
             return json.load(f)
 
     def admin_list(self, aport, path):
-        raw = (f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-               f"Authorization: Bearer {TOKEN}\r\n\r\n").encode()
-        with socket.create_connection(("127.0.0.1", aport), timeout=10) as s:
-            s.sendall(raw)
-            st, _, body = parse_one(recv_all(s, 10))
+        st, body = admin_call(aport, TOKEN, "GET", path)
         self.assertEqual(st, 200)
-        return json.loads(body)
+        return body
 
     def test_every_flow_on_schedule_then_cleaned_up(self):
         srv, aport = self.serve()
@@ -123,8 +113,9 @@ class TestRehearse(ServerTest):
         self.assert_clean_exit(srv)
 
     def test_shed_logins_are_counted_with_their_latency(self):
-        # a tiny hash deadline: most logins of a burst are refused at once with 503
-        srv, aport = self.serve("--workers", "1", "--hash-deadline", "5ms")
+        # at most two logins in flight: most of a burst is refused at once with 503 (a tiny
+        # hash_deadline would do it too, but would also refuse the admin set-up under load)
+        srv, aport = self.serve("--workers", "1", "--inflight-login", "2")
         # 2,000 logins in a second: several times what one worker hashes, even at 1 MiB
         sc = {"users": 20, "phases": [{"name": "burst", "duration_s": 1,
                                        "rates": {"login": 2000, "verify": 20}}]}

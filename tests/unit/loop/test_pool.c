@@ -49,6 +49,8 @@ TEST(pool_bounded_queue_and_completion_thread)
         jobs[i].job.on_work = t_work;
         jobs[i].job.on_done = t_done;
     }
+    /* an idle worker: no wait, whatever a job costs (nothing measured yet: 1 ms a job) */
+    ASSERT_EQ_INT(pool_expected_wait_ms(p), 0);
     ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[0].job), 0);
     /* wait until the worker took job 0, so the queue is empty again */
     for (int i = 0; i < 1000; i++) {
@@ -58,8 +60,10 @@ TEST(pool_bounded_queue_and_completion_thread)
             break;
         usleep(1000);
     }
+    ASSERT_EQ_INT(pool_expected_wait_ms(p), 1); /* the running job must finish first */
     ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[1].job), 0);
     ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[2].job), 0);
+    ASSERT_EQ_INT(pool_expected_wait_ms(p), 3);                  /* and the two queued ones */
     ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[3].job), ERR_LIMIT); /* queue of 2 is full */
     struct pool_stats st;
     pool_stats(p, &st);
