@@ -560,20 +560,27 @@ int api_admin_clients(struct http_request *r)
     return submit(r, j);
 }
 
-static int client_action(struct http_request *r, enum admin_op op)
+/* An action on the object named by the {id} parameter (a client or an event): longer ids
+ * name nothing. */
+static int id_action(struct http_request *r, enum admin_op op, size_t max)
 {
     if (deny(r))
         return HTTP_DONE;
     struct admin_job *j = new_job(r, op);
     if (!j)
         return HTTP_DONE;
-    if (r->params[0].len > AUTH_CLIENT_ID_MAX) {
+    if (r->params[0].len > max || r->params[0].len >= sizeof(j->name)) {
         http_respond_error(r, 404, "not_found", NULL);
         return HTTP_DONE;
     }
     memcpy(j->name, r->params[0].p, r->params[0].len);
     j->name[r->params[0].len] = '\0';
     return submit(r, j);
+}
+
+static int client_action(struct http_request *r, enum admin_op op)
+{
+    return id_action(r, op, AUTH_CLIENT_ID_MAX);
 }
 
 int api_admin_client_secret(struct http_request *r)
@@ -735,16 +742,5 @@ int api_admin_events(struct http_request *r)
 
 int api_admin_event_delete(struct http_request *r)
 {
-    if (deny(r))
-        return HTTP_DONE;
-    struct admin_job *j = new_job(r, A_EVENT_DELETE);
-    if (!j)
-        return HTTP_DONE;
-    if (r->params[0].len > API_EVENT_ID_MAX) {
-        http_respond_error(r, 404, "not_found", NULL);
-        return HTTP_DONE;
-    }
-    memcpy(j->name, r->params[0].p, r->params[0].len);
-    j->name[r->params[0].len] = '\0';
-    return submit(r, j);
+    return id_action(r, A_EVENT_DELETE, API_EVENT_ID_MAX);
 }

@@ -7,6 +7,7 @@
 #include "event/ev.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -222,32 +223,32 @@ void ev_str(struct ev *e, const char *k, const char *v)
     field_end(e, mark);
 }
 
+/* A field whose value is already JSON (a number, true, false). */
+static void raw_field(struct ev *e, const char *k, const char *v, size_t n)
+{
+    size_t mark = e->len;
+    key(e, k);
+    put(e, v, n);
+    field_end(e, mark);
+}
+
 void ev_int(struct ev *e, const char *k, long long v)
 {
     char tmp[32];
-    size_t mark = e->len;
-    key(e, k);
     int n = snprintf(tmp, sizeof(tmp), "%lld", v);
-    put(e, tmp, (size_t)n);
-    field_end(e, mark);
+    raw_field(e, k, tmp, (size_t)n);
 }
 
 void ev_num(struct ev *e, const char *k, double v)
 {
     char tmp[40];
-    size_t mark = e->len;
-    key(e, k);
-    int n = snprintf(tmp, sizeof(tmp), "%.3f", v);
-    put(e, tmp, (size_t)n);
-    field_end(e, mark);
+    int n = snprintf(tmp, sizeof(tmp), "%.3f", isfinite(v) ? v : 0.0); /* JSON has no NaN */
+    raw_field(e, k, tmp, (size_t)n);
 }
 
 void ev_bool(struct ev *e, const char *k, bool v)
 {
-    size_t mark = e->len;
-    key(e, k);
-    put(e, v ? "true" : "false", v ? 4 : 5);
-    field_end(e, mark);
+    raw_field(e, k, v ? "true" : "false", v ? 4 : 5);
 }
 
 static void identity(struct ev *e, const char *k, const char *v, int how)
