@@ -30,6 +30,10 @@ static const char usage[] =
     "                        the cost of one busy core (pin the generator to its own)\n"
     "  --quiet               no progress lines on stderr\n"
     "\n"
+    "       floodgate rehearse --render RESULT.json [--html PATH]\n"
+    "\n"
+    "draws the HTML report again from a saved result (nothing is played).\n"
+    "\n"
     "The synthetic users send X-Forwarded-For addresses from 198.18.0.0/15 (RFC 2544's\n"
     "benchmarking range): start floodgate with trusted_proxies = 127.0.0.1 so per-IP limits\n"
     "see many clients, as they would in production. Scenarios: rehearse/*.json, format in\n"
@@ -75,7 +79,7 @@ static void summary(json_t *r)
 
 int rh_main(int argc, char **argv)
 {
-    const char *scenario = NULL, *target = "http://127.0.0.1:8080",
+    const char *scenario = NULL, *render = NULL, *target = "http://127.0.0.1:8080",
                *admin = "http://127.0.0.1:8081", *json_path = "rehearsal.json",
                *html_path = "rehearsal.html";
     static struct rh_run run;
@@ -113,6 +117,8 @@ int rh_main(int argc, char **argv)
                 json_path = v;
             else if (strcmp(a, "--html") == 0)
                 html_path = v;
+            else if (strcmp(a, "--render") == 0)
+                render = v;
             else if (strcmp(a, "--login-capacity") == 0) {
                 char *end;
                 run.capacity = strtod(v, &end);
@@ -125,6 +131,21 @@ int rh_main(int argc, char **argv)
                 return 2;
             }
         }
+    }
+    if (render) {
+        json_error_t je;
+        json_t *result = json_load_file(render, 0, &je);
+        if (!json_is_object(result) || !json_is_object(json_object_get(result, "totals"))) {
+            fprintf(stderr, "rehearse: %s: not a rehearsal result (%s)\n", render,
+                    result ? "no totals" : je.text);
+            json_decref(result);
+            return 2;
+        }
+        int bad = rh_report_html(result, html_path);
+        if (!bad)
+            fprintf(stderr, "rehearse: wrote %s\n", html_path);
+        json_decref(result);
+        return bad ? 1 : 0;
     }
     if (!scenario) {
         fputs(usage, stderr);

@@ -105,6 +105,20 @@ class TestRehearse(ServerTest):
         self.assertEqual(drawn["svgs"], 5)
         self.assertGreaterEqual(drawn["rows"], 1 + 6 + 2 + 6)
         self.assertIn("goodput", r.stdout)
+        # the report can be drawn again from the saved result alone
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+        r2 = subprocess.run([BIN, "rehearse", "--render", os.path.join(self.tmp, "r.json"),
+                             "--html", os.path.join(self.tmp, "r2.html")],
+                            capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(r2.returncode, 0, r2.stderr)
+        with open(os.path.join(self.tmp, "r2.html")) as f:
+            again = re.search(r'<script id="data" type="application/json">(.*?)</script>',
+                              f.read(), re.S).group(1)
+        self.assertEqual(json.loads(again), json.loads(data))
+        r3 = subprocess.run([BIN, "rehearse", "--render", os.path.join(self.tmp, "scenario.json")],
+                            capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(r3.returncode, 2)
+        self.assertIn("not a rehearsal result", r3.stderr)
         # nothing synthetic is left behind
         users = self.admin_list(aport, "/admin/users")
         self.assertEqual([u for u in users if u["username"].startswith("rehearse-")], [])
