@@ -3,9 +3,10 @@
 #
 #   make                 release build (hardened): build/release/floodgate
 #   make run             install missing Debian packages, build, start on ./data
-#   make check           every test: lint, ASan+UBSan unit + integration, fuzz corpus replay
-#   make BUILD=debug|asan|release|fuzz
-#   make unit | integ | fuzz-replay | fuzz | lint | format | bench
+#   make check           every test: lint, ASan+UBSan unit + integration, fuzz corpus replay,
+#                        the concurrent integration tests again under TSan
+#   make BUILD=debug|asan|tsan|release|fuzz
+#   make unit | integ | integ-tsan | fuzz-replay | fuzz | lint | format | bench
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -39,12 +40,16 @@ else ifeq ($(BUILD),asan)
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 OPT := -O1 -g $(SAN) -DFG_TESTING
 LDOPT := $(SAN)
+else ifeq ($(BUILD),tsan)
+SAN := -fsanitize=thread -fno-omit-frame-pointer
+OPT := -O1 -g $(SAN) -DFG_TESTING
+LDOPT := $(SAN)
 else ifeq ($(BUILD),fuzz)
 SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 OPT := -O1 -g $(SAN) -DFG_TESTING -DFG_FUZZING
 LDOPT := -fsanitize=fuzzer,address,undefined
 else
-$(error BUILD must be release, debug, asan or fuzz)
+$(error BUILD must be release, debug, asan, tsan or fuzz)
 endif
 
 CFLAGS_ALL := $(WARN) $(BASE) $(OPT) $(CFLAGS)
@@ -63,7 +68,7 @@ HARNESS_OBJ := $(OUT)/tests/harness.o
 
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all run check unit integ fuzz-replay fuzz lint format bench deps clean docs
+.PHONY: all run check unit integ integ-tsan fuzz-replay fuzz lint format bench deps clean docs
 all: $(BIN)
 
 $(OUT)/%.o: %.c
@@ -116,6 +121,15 @@ integ: $(BIN)
 	@FLOODGATE_BIN=$(abspath $(BIN)) tests/run-integ 2>&1 | tee $(RESULTS)/integ.txt; \
 	  grep -q ' 0 failed' $(RESULTS)/integ.txt
 
+# The threads that share state (event queues and sinks, lockout and rate tables, the
+# policy, the rehearsal against the server) under ThreadSanitizer: make BUILD=tsan integ-tsan
+TSAN_TESTS := test_events test_lockout test_rehearse test_oauth
+integ-tsan: $(BIN)
+	@mkdir -p $(RESULTS)
+	@FLOODGATE_BIN=$(abspath $(BIN)) INTEG_NAME=integration-tsan TSAN_OPTIONS=halt_on_error=0 \
+	  tests/run-integ $(TSAN_TESTS) 2>&1 | tee $(RESULTS)/integ-tsan.txt; \
+	  grep -q ' 0 failed' $(RESULTS)/integ-tsan.txt
+
 # Replays every fuzz corpus through the targets, built with a plain main() (gcc, sanitizers).
 FUZZ_REPLAY_BIN := $(FUZZ_TARGETS:%=$(OUT)/fuzz/replay_%)
 $(OUT)/fuzz/replay_%: fuzz/fuzz_%.c fuzz/replay_main.c $(LIB)
@@ -150,9 +164,11 @@ check: deps
 	@$(MAKE) --no-print-directory BUILD=asan unit
 	@$(MAKE) --no-print-directory BUILD=asan integ
 	@$(MAKE) --no-print-directory BUILD=asan fuzz-replay
+	@rm -rf build/tsan/results
+	@$(MAKE) --no-print-directory BUILD=tsan integ-tsan
 	@$(MAKE) --no-print-directory BUILD=release
 	@tests/sum-results build/asan/results/unit.txt build/asan/results/integ.txt \
-	  build/asan/results/fuzz-replay.txt
+	  build/asan/results/fuzz-replay.txt build/tsan/results/integ-tsan.txt
 
 lint:
 	@tools/lint

@@ -8,7 +8,9 @@
 
 #define MAX_SHARDS 512
 
-static struct met_shard *shards[MAX_SHARDS];
+/* Published with release stores: a scraper on another loop may read the table while the
+ * main thread is still registering shards (loops start one by one). */
+static _Atomic(struct met_shard *) shards[MAX_SHARDS];
 static _Atomic unsigned nshards;
 
 const double met_lat_bounds[MET_LAT_BUCKETS - 1] = {
@@ -32,8 +34,9 @@ struct met_shard *met_shard_new(void)
     unsigned i = atomic_fetch_add(&nshards, 1);
     if (i >= MAX_SHARDS)
         return NULL;
-    shards[i] = xcalloc(1, sizeof(struct met_shard));
-    return shards[i];
+    struct met_shard *s = xcalloc(1, sizeof(struct met_shard));
+    atomic_store_explicit(&shards[i], s, memory_order_release);
+    return s;
 }
 
 unsigned met_status_slot(unsigned status)
@@ -76,7 +79,7 @@ void met_sum(struct met_shard *out)
     if (n > MAX_SHARDS)
         n = MAX_SHARDS;
     for (unsigned i = 0; i < n; i++) {
-        struct met_shard *s = shards[i];
+        struct met_shard *s = atomic_load_explicit(&shards[i], memory_order_acquire);
         if (!s)
             continue;
         /* The shard is an array of counters; sum it as one. */
