@@ -184,6 +184,8 @@ bench: deps
 	bench/http_bench.py
 	bench/tokens.py
 	build/release/bench/store_size $$(mktemp -d) 1000000
+	bench/events.py --rounds 4
+	bench/launch.py --html build/release/rehearsal-launch.html
 
 clean:
 	rm -rf build
