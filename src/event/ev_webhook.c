@@ -133,6 +133,18 @@ static void unfly(struct ev_hooks *h, struct delivery *d)
         }
 }
 
+/* Appends a delivery to its endpoint's queue. */
+static void enqueue(struct hook *k, struct delivery *d)
+{
+    d->next = NULL;
+    if (k->qtail)
+        k->qtail->next = d;
+    else
+        k->qhead = d;
+    k->qtail = d;
+    k->qlen++;
+}
+
 static void finish(struct ev_hooks *h, struct delivery *d, CURLcode res, long status)
 {
     char why[CURL_ERROR_SIZE + 64];
@@ -161,14 +173,7 @@ static void finish(struct ev_hooks *h, struct delivery *d, CURLcode res, long st
         delay = MAX_BACKOFF_MS;
     delay = delay / 2 + randombytes_uniform((uint32_t)delay + 1);
     d->not_before = uv_now(h->loop) + delay;
-    d->next = NULL;
-    struct hook *k = d->hook;
-    if (k->qtail)
-        k->qtail->next = d;
-    else
-        k->qhead = d;
-    k->qtail = d;
-    k->qlen++;
+    enqueue(d->hook, d);
 }
 
 static void check_done(struct ev_hooks *h)
@@ -473,12 +478,7 @@ static void close_batch(struct ev_hooks *h, struct hook *k)
         if (h->stopping || k->qlen >= h->queue_max) {
             dead_letter(h, d, h->stopping ? "stopping" : "queue full");
         } else {
-            if (k->qtail)
-                k->qtail->next = d;
-            else
-                k->qhead = d;
-            k->qtail = d;
-            k->qlen++;
+            enqueue(k, d);
         }
     }
     buf_reset(&k->open);
