@@ -437,6 +437,9 @@ int ev_hooks_new(uv_loop_t *loop, const struct cfg *c, struct ev_hooks **out, ch
         free(h);
         return ERR_NOMEM;
     }
+    /* keep a connection per delivery that may be in flight: the default cache shrinks with
+     * the easy handles alive, and a new TCP connection per POST cost more than the POST */
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)(h->n * h->inflight_max));
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
