@@ -419,6 +419,8 @@ static void audit_open(void)
                strerror(errno), LOG_END);
         return; /* the old file, if any, stays */
     }
+    /* a large buffer: a few write(2)s a second however many events (flushed every cycle) */
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
     if (E.audit && E.audit != stdout)
         fclose(E.audit);
     E.audit = f;
