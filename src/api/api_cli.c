@@ -191,6 +191,18 @@ struct list_ctx {
     int n;
 };
 
+/* `... list [--json]`: every record of a table, one line each or one JSON array. */
+static int list_table(struct cli *x, enum store_table t, store_each_cb fn)
+{
+    struct list_ctx l = {x->json, 0};
+    if (x->json)
+        printf("[");
+    int rc = store_each(x->st, t, fn, &l);
+    if (x->json)
+        printf("]\n");
+    return rc ? 1 : 0;
+}
+
 static int on_client(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
     struct list_ctx *l = ctx;
@@ -213,20 +225,10 @@ static int client_cmd(struct cli *x, int argc, char **argv)
     if (argc < 1)
         return usage();
     const char *verb = argv[0];
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--json") == 0)
-            x->json = 1;
     if (strcmp(verb, "create") == 0)
         return client_create(x, argc - 1, argv + 1);
-    if (strcmp(verb, "list") == 0) {
-        struct list_ctx l = {x->json, 0};
-        if (x->json)
-            printf("[");
-        int rc = store_each(x->st, STORE_T_CLIENTS, on_client, &l);
-        if (x->json)
-            printf("]\n");
-        return rc ? 1 : 0;
-    }
+    if (strcmp(verb, "list") == 0)
+        return list_table(x, STORE_T_CLIENTS, on_client);
     if (argc < 2 || argv[1][0] == '-')
         return usage();
     const char *id = argv[1];
@@ -272,9 +274,6 @@ static int key_cmd(struct cli *x, int argc, char **argv)
 {
     if (argc < 1)
         return usage();
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--json") == 0)
-            x->json = 1;
     int64_t now = clock_wall_s();
     if (strcmp(argv[0], "rotate") == 0) {
         char kid[TOK_KID_MAX + 1];
@@ -376,18 +375,8 @@ static int user_cmd(struct cli *x, int argc, char **argv)
 
     if (argc < 1)
         return usage();
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--json") == 0)
-            x->json = 1;
-    if (strcmp(argv[0], "list") == 0) {
-        struct list_ctx l = {x->json, 0};
-        if (x->json)
-            printf("[");
-        rc = store_each(x->st, STORE_T_USERS, on_user, &l);
-        if (x->json)
-            printf("]\n");
-        return rc ? 1 : 0;
-    }
+    if (strcmp(argv[0], "list") == 0)
+        return list_table(x, STORE_T_USERS, on_user);
     if (argc < 2 || argv[1][0] == '-')
         return usage();
     if (auth_username_normalize(str_c(argv[1]), name)) {
@@ -460,14 +449,9 @@ static int user_cmd(struct cli *x, int argc, char **argv)
     return 0;
 }
 
-struct event_list {
-    int json;
-    int n;
-};
-
 static int on_event(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    struct event_list *l = ctx;
+    struct list_ctx *l = ctx;
     if (l->json)
         printf("%s{\"id\":\"%.*s\",\"event\":%.*s}", l->n ? "," : "", (int)klen, (const char *)key,
                (int)vlen, (const char *)val);
@@ -485,18 +469,8 @@ static int event_cmd(struct cli *x, int argc, char **argv)
 
     if (argc < 1)
         return usage();
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--json") == 0)
-            x->json = 1;
-    if (strcmp(argv[0], "list") == 0) {
-        struct event_list l = {x->json, 0};
-        if (x->json)
-            printf("[");
-        int rc = store_each(x->st, STORE_T_EVENTS, on_event, &l);
-        if (x->json)
-            printf("]\n");
-        return rc ? 1 : 0;
-    }
+    if (strcmp(argv[0], "list") == 0)
+        return list_table(x, STORE_T_EVENTS, on_event);
     if (strcmp(argv[0], "cancel") == 0) {
         if (argc < 2)
             return usage();
@@ -573,6 +547,9 @@ int api_cli_main(const struct cfg *c, int argc, char **argv)
         sodium_free(x.key);
         return 1;
     }
+    for (int i = 1; i < argc; i++) /* --json anywhere after the command word */
+        if (strcmp(argv[i], "--json") == 0)
+            x.json = 1;
     if (tok_keys_ensure(x.st, tok_alg_parse(c->signing_alg), clock_wall_s())) {
         fprintf(stderr, "floodgate: cannot create the first signing key\n");
         rc = 1;

@@ -96,7 +96,8 @@ class TestRehearse(ServerTest):
         data = re.search(r'<script id="data" type="application/json">(.*?)</script>', html,
                          re.S).group(1)
         self.assertEqual(json.loads(data)["totals"], res["totals"])
-        # its script runs (node, stub DOM) and draws the four charts and the phase table
+        # its script runs (node, stub DOM) and draws the charts (rate, latency, refusals, and
+        # mode with the recommendation: five SVGs) and the phase table
         dom = subprocess.run(["node", os.path.join(os.path.dirname(__file__), "report_dom.js"),
                               os.path.join(self.tmp, "r.html")],
                              capture_output=True, text=True, timeout=60)
