@@ -25,6 +25,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/redis_url.h"
 #include "event/ev_int.h"
 
 #define BACKLOG_MAX  100000
@@ -46,11 +47,7 @@ struct ev_redis {
     int connected;
     int stopping;
     unsigned retry_ms;
-    char host[256];
-    int port;
-    char path[256]; /* unix socket, if set */
-    char password[256];
-    int db;
+    struct redis_url url;
     char stream[CFG_STR_MAX];
     unsigned maxlen;
     struct item *head, *tail;
@@ -59,62 +56,6 @@ struct ev_redis {
     void (*done)(void *);
     void *done_arg;
 };
-
-/* redis://[:password@]host[:port][/db] or unix:///path/to/socket[?db=N] */
-static int parse_url(struct ev_redis *r, const char *url, char *err, size_t errcap)
-{
-    r->port = 6379;
-    if (strncmp(url, "unix://", 7) == 0) {
-        const char *q = strchr(url + 7, '?');
-        size_t n = q ? (size_t)(q - url - 7) : strlen(url + 7);
-        if (n == 0 || n >= sizeof(r->path))
-            goto bad;
-        memcpy(r->path, url + 7, n);
-        if (q && sscanf(q, "?db=%d", &r->db) != 1)
-            goto bad;
-        return ERR_OK;
-    }
-    if (strncmp(url, "redis://", 8) != 0)
-        goto bad;
-    const char *p = url + 8, *at = strchr(p, '@');
-    if (at) {
-        const char *pw = *p == ':' ? p + 1 : p; /* [user]:password@, user ignored */
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon)
-            pw = colon + 1;
-        if ((size_t)(at - pw) >= sizeof(r->password))
-            goto bad;
-        memcpy(r->password, pw, (size_t)(at - pw));
-        p = at + 1;
-    }
-    size_t hn = strcspn(p, ":/");
-    if (hn == 0 || hn >= sizeof(r->host))
-        goto bad;
-    memcpy(r->host, p, hn);
-    p += hn;
-    if (*p == ':') {
-        char *end;
-        long v = strtol(p + 1, &end, 10);
-        if (end == p + 1 || v < 1 || v > 65535)
-            goto bad;
-        r->port = (int)v;
-        p = end;
-    }
-    if (*p == '/' && p[1]) {
-        char *end;
-        long v = strtol(p + 1, &end, 10);
-        if (end == p + 1 || *end || v < 0 || v > 1000)
-            goto bad;
-        r->db = (int)v;
-    } else if (*p && strcmp(p, "/") != 0) {
-        goto bad;
-    }
-    return ERR_OK;
-bad:
-    snprintf(err, errcap,
-             "events_redis: expected redis://[:password@]host[:port][/db] or unix:///path");
-    return ERR_INVAL;
-}
 
 static void connect_now(struct ev_redis *r);
 static void pump(struct ev_redis *r);
@@ -163,8 +104,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 
 static void connect_now(struct ev_redis *r)
 {
-    redisAsyncContext *ac =
-        r->path[0] ? redisAsyncConnectUnix(r->path) : redisAsyncConnect(r->host, r->port);
+    redisAsyncContext *ac = r->url.path[0] ? redisAsyncConnectUnix(r->url.path)
+                                           : redisAsyncConnect(r->url.host, r->url.port);
     if (!ac || ac->err) {
         log_kv(LOG_WARN, "redis stream sink: cannot connect", "error",
                ac ? ac->errstr : "out of memory", LOG_END);
@@ -179,10 +120,10 @@ static void connect_now(struct ev_redis *r)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* queued by hiredis until the connection is up, sent before any XADD */
-    if (r->password[0])
-        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", r->password);
-    if (r->db)
-        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->db);
+    if (r->url.password[0])
+        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", r->url.password);
+    if (r->url.db)
+        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->url.db);
 }
 
 static void on_added(redisAsyncContext *ac, void *reply, void *priv)
@@ -238,7 +179,7 @@ int ev_redis_new(uv_loop_t *loop, const struct cfg *c, struct ev_redis **out, ch
     struct ev_redis *r = calloc(1, sizeof(*r));
     if (!r)
         return ERR_NOMEM;
-    if (parse_url(r, c->ev_redis, err, errcap)) {
+    if (redis_url_parse(c->ev_redis, "events_redis", &r->url, err, errcap)) {
         free(r);
         return ERR_INVAL;
     }

@@ -100,3 +100,69 @@ int store_usage(struct store *st, enum store_table t, uint64_t *entries, uint64_
 {
     return t < STORE_T_COUNT ? st->vt->usage(st, t, entries, bytes) : ERR_INVAL;
 }
+
+void store_loop_release(struct store *st, struct loop *lp)
+{
+    if (st && st->vt->loop_release)
+        st->vt->loop_release(st, lp);
+}
+
+int store_ready(struct store *st, uint64_t *stale_ms)
+{
+    if (st->vt->ready)
+        return st->vt->ready(st, stale_ms);
+    if (stale_ms)
+        *stale_ms = 0;
+    return 1;
+}
+
+void store_on_invalidate(struct store *st, store_inval_cb fn, void *arg)
+{
+    if (st->vt->on_invalidate)
+        st->vt->on_invalidate(st, fn, arg);
+}
+
+int store_lease(struct store *st, const char *name, unsigned ttl_ms)
+{
+    return st->vt->lease ? st->vt->lease(st, name, ttl_ms) : ERR_OK;
+}
+
+int store_pin(struct store *st, const char *name, const void *val, size_t len)
+{
+    return st->vt->pin ? st->vt->pin(st, name, val, len) : ERR_OK;
+}
+
+int store_shared(struct store *st)
+{
+    return st->vt->guard_begin != NULL;
+}
+
+int store_guard_begin(struct store *st, struct store_guard *g, int64_t now_ms, int *verdict)
+{
+    g->held = 0;
+    g->retry_ms = 0;
+    *verdict = STORE_GUARD_OK;
+    return st->vt->guard_begin ? st->vt->guard_begin(st, g, now_ms, verdict) : ERR_OK;
+}
+
+unsigned store_guard_end(struct store *st, struct store_guard *g, int success, int64_t now_ms)
+{
+    unsigned locked = 0;
+    if (g->held && st->vt->guard_end)
+        locked = st->vt->guard_end(st, g, success, now_ms);
+    g->held = 0;
+    return locked;
+}
+
+void store_guard_cancel(struct store *st, struct store_guard *g)
+{
+    if (g->held && st->vt->guard_cancel)
+        st->vt->guard_cancel(st, g);
+    g->held = 0;
+}
+
+void store_guard_unlock(struct store *st, const char *user_key, const char *msg)
+{
+    if (st->vt->guard_unlock)
+        st->vt->guard_unlock(st, user_key, msg);
+}

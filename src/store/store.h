@@ -17,6 +17,11 @@
  * Threads: store_open/close on the main thread; everything else from any thread, with
  * results delivered to the loop given. Records are copied out; nothing points into the
  * backend's memory after a call returns.
+ *
+ * Backends: LMDB (store_lmdb.c, embedded, one process) and Redis (store_redis.c, shared by
+ * many instances; docs/internals/SCALEOUT.md). Redis writes are pipelined on a connection
+ * owned by the submitting loop's thread, and complete when Redis answered; reads without an
+ * op block the calling thread for one round trip, bounded by the store's timeout.
  */
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
@@ -99,6 +104,7 @@ struct store_op {
     struct loop_task _task; /* first: completions travel as loop tasks */
     struct store_op *_next;
     struct loop *_loop;
+    uint64_t _sent_ms; /* Redis: when the command left, for the timeout */
     enum store_op_kind kind;
     store_op_cb on_done;
     int status; /* result, set before on_done */
@@ -134,6 +140,11 @@ struct store_stats {
 /* Opens the embedded store in `dir` (created if missing). map_size bounds the database.
  * ERR_IO with a message in err. Main thread. */
 int store_open_lmdb(const char *dir, size_t map_size, struct store **out, char *err, size_t cap);
+/* Connects to the Redis at url (redis://[:password@]host[:port][/db] or unix:///path[?db=N]),
+ * with every key under prefix and every command bounded by timeout_ms. Fails (ERR_BACKEND,
+ * message in err) if Redis cannot be reached now; later outages are survived. Main thread. */
+int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, struct store **out,
+                     char *err, size_t cap);
 /* Waits for queued writes, stops the writer, closes. NULL is a no-op. Main thread, after the
  * loops that receive completions have stopped submitting. */
 void store_close(struct store *st);
@@ -167,6 +178,64 @@ int store_exec_kv(struct store *st, enum store_op_kind kind, enum store_table t,
 uint64_t store_generation(struct store *st);
 
 void store_get_stats(struct store *st, struct store_stats *out);
+
+/* A loop thread that submitted ops calls this once, on its own thread, after its last
+ * submission (before its final uv_run): the backend closes what it keeps on that loop. */
+void store_loop_release(struct store *st, struct loop *lp);
+
+/* 1 if the backend answers now. stale_ms (if not NULL) is 0 while it does, else the time
+ * since it last did. LMDB is always ready. Any thread, lock-free. */
+int store_ready(struct store *st, uint64_t *stale_ms);
+
+/* fn(arg, msg, len) runs on a store thread whenever another instance (or this one) revoked an
+ * access token (msg is its jti) and with msg "*" after a reconnection, when messages may
+ * have been missed: either way the caller drops what it cached. LMDB never calls it. */
+typedef void (*store_inval_cb)(void *arg, const char *msg, size_t len);
+void store_on_invalidate(struct store *st, store_inval_cb fn, void *arg);
+
+/* Takes the lease `name` for ttl_ms if nobody holds it (or this process does): ERR_OK, else
+ * ERR_CONFLICT (another instance holds it) or ERR_BACKEND. One instance at a time runs a
+ * scheduled job. LMDB: always ERR_OK (one process). */
+int store_lease(struct store *st, const char *name, unsigned ttl_ms);
+
+/*
+ * Login protection shared by the instances on one store (Redis): brute-force reservations
+ * and locks per username, client IP and pair, and the per-IP and per-username login rate
+ * limits, with the rules of policy/pol_lockout.h and pol_gcra.h, checked and reserved in one
+ * round trip before a password is hashed and settled in one after. With LMDB there is one
+ * process and its own tables (policy/) are the whole story: these calls do nothing.
+ * Blocking, bounded by the store's timeout: for worker threads.
+ */
+struct store_guard_rule {
+    unsigned attempts; /* 0: off */
+    int64_t base_ms, max_ms, window_ms;
+};
+
+struct store_guard {
+    char key[3][33];                          /* user, ip, pair: hex of keyed digests */
+    struct store_guard_rule lock[3];          /* as pol_lockout's user, ip and pair rules */
+    char rl_key[2][48];                       /* login rate keys, per ip and per user */
+    uint64_t rl_interval_ms[2], rl_tau_ms[2]; /* GCRA; interval 0: off */
+    int held;                                 /* begin reserved: end or cancel follows */
+    int64_t retry_ms;                         /* refused: how long until it may be tried */
+};
+
+enum { STORE_GUARD_OK, STORE_GUARD_LOCKED, STORE_GUARD_LIMITED };
+
+/* 1 if the store is shared between instances (the guard calls do something). */
+int store_shared(struct store *st);
+/* ERR_OK with *verdict = STORE_GUARD_*, or ERR_BACKEND (the caller answers 503). */
+int store_guard_begin(struct store *st, struct store_guard *g, int64_t now_ms, int *verdict);
+/* Settles a held reservation; returns the POL_LOCKED_* keys this failure locked. */
+unsigned store_guard_end(struct store *st, struct store_guard *g, int success, int64_t now_ms);
+void store_guard_cancel(struct store *st, struct store_guard *g);
+/* Clears the locks of a username (its key hex) and of its pairs (admin unlock), and
+ * publishes msg to every instance's invalidation callback (to clear their own tables). */
+void store_guard_unlock(struct store *st, const char *user_key, const char *msg);
+
+/* Every instance sharing the store must agree on `name` = val: the first sets it, later
+ * callers get ERR_OK if theirs is equal, ERR_CONFLICT if not. LMDB: ERR_OK. */
+int store_pin(struct store *st, const char *name, const void *val, size_t len);
 
 /* Bytes the data file holds, and entries in a table (for benchmarks and metrics). */
 int store_usage(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes);

@@ -15,6 +15,16 @@ struct store_vt {
     uint64_t (*generation)(struct store *st);
     void (*stats)(struct store *st, struct store_stats *out);
     int (*usage)(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes);
+    /* optional (NULL: the LMDB behaviour documented in store.h) */
+    void (*loop_release)(struct store *st, struct loop *lp);
+    int (*ready)(struct store *st, uint64_t *stale_ms);
+    void (*on_invalidate)(struct store *st, store_inval_cb fn, void *arg);
+    int (*lease)(struct store *st, const char *name, unsigned ttl_ms);
+    int (*pin)(struct store *st, const char *name, const void *val, size_t len);
+    int (*guard_begin)(struct store *st, struct store_guard *g, int64_t now_ms, int *verdict);
+    unsigned (*guard_end)(struct store *st, struct store_guard *g, int success, int64_t now_ms);
+    void (*guard_cancel)(struct store *st, struct store_guard *g);
+    void (*guard_unlock)(struct store *st, const char *user_key, const char *msg);
 };
 
 /* Every backend's handle starts with this. */

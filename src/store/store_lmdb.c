@@ -524,7 +524,14 @@ static void l_close(struct store *st)
 }
 
 static const struct store_vt lmdb_vt = {
-    l_close, l_get, l_each, l_submit, l_exec, l_generation, l_stats, l_usage,
+    .close = l_close,
+    .get = l_get,
+    .each = l_each,
+    .submit = l_submit,
+    .exec = l_exec,
+    .generation = l_generation,
+    .stats = l_stats,
+    .usage = l_usage,
 };
 
 int store_open_lmdb(const char *dir, size_t map_size, struct store **out, char *err, size_t cap)

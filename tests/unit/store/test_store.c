@@ -1,0 +1,574 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store contract: every CONTRACT test runs against both backends, LMDB (a fresh
+ * directory) and Redis (a redis-server this test starts on a unix socket, a fresh key
+ * prefix per test). Then what only one backend has: LMDB's group commit and purge, Redis's
+ * TTLs, invalidation messages and outage behaviour.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "core/err.h"
+#include "harness.h"
+#include "loop/loop.h"
+#include "store/store.h"
+#include "store/store_rec.h"
+
+static char dir[64];
+static struct loop lp;
+static int done_count;
+
+/* ---- backends ------------------------------------------------------------------------ */
+
+enum backend { B_LMDB, B_REDIS };
+static enum backend backend;
+static char sock[64], prefix[32], redis_url[96];
+static pid_t redis_pid;
+static int prefix_n;
+
+static void redis_stop(void)
+{
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGKILL);
+        waitpid(redis_pid, NULL, 0);
+        redis_pid = 0;
+        unlink(sock);
+    }
+}
+
+/* Starts redis-server on a unix socket (no port to collide on) and waits until it answers. */
+static int redis_start(void)
+{
+    if (redis_pid > 0)
+        return 0;
+    signal(SIGPIPE, SIG_IGN); /* as floodgate's main() does: a dead Redis is an error */
+    snprintf(sock, sizeof(sock), "/tmp/fg-store-test-%d.sock", (int)getpid());
+    snprintf(redis_url, sizeof(redis_url), "unix://%s", sock);
+    unlink(sock);
+    redis_pid = fork();
+    if (redis_pid == 0) {
+        FILE *null = freopen("/dev/null", "w", stdout);
+        (void)null;
+        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock,
+               "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--loglevel",
+               "warning", (char *)NULL);
+        _exit(127);
+    }
+    if (redis_pid < 0)
+        return -1;
+    static int registered;
+    if (!registered++)
+        atexit(redis_stop);
+    for (int i = 0; i < 500; i++) {
+        redisContext *c = redisConnectUnix(sock);
+        if (c && !c->err) {
+            redisFree(c);
+            return 0;
+        }
+        if (c)
+            redisFree(c);
+        usleep(10000);
+    }
+    fprintf(stderr, "# redis-server did not start (is it installed?)\n");
+    return -1;
+}
+
+static struct store *open_fresh(void)
+{
+    struct store *st;
+    char err[256], cmd[128];
+    if (backend == B_REDIS) {
+        if (redis_start())
+            return NULL;
+        snprintf(prefix, sizeof(prefix), "t%d:", ++prefix_n); /* a fresh namespace */
+        if (store_open_redis(redis_url, prefix, 1000, &st, err, sizeof(err))) {
+            fprintf(stderr, "# %s\n", err);
+            return NULL;
+        }
+        return st;
+    }
+    snprintf(dir, sizeof(dir), "/tmp/fg-store-test-%d", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return NULL;
+    if (store_open_lmdb(dir, 64u << 20, &st, err, sizeof(err)))
+        return NULL;
+    return st;
+}
+
+static void cleanup(struct store *st)
+{
+    char cmd[128];
+    store_close(st);
+    if (backend == B_REDIS)
+        return;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return;
+}
+
+/* CONTRACT(name) { body }: the body runs once per backend, as name_lmdb and name_redis. */
+#define CONTRACT(name)                                                                             \
+    static void name(void);                                                                        \
+    TEST(name##_lmdb)                                                                              \
+    {                                                                                              \
+        backend = B_LMDB;                                                                          \
+        name();                                                                                    \
+    }                                                                                              \
+    TEST(name##_redis)                                                                             \
+    {                                                                                              \
+        backend = B_REDIS;                                                                         \
+        name();                                                                                    \
+    }                                                                                              \
+    static void name(void)
+
+static void on_done(struct store_op *op)
+{
+    (void)op;
+    done_count++;
+}
+
+static void init_op(struct store_op *op, enum store_op_kind kind)
+{
+    memset(op, 0, sizeof(*op));
+    op->kind = kind;
+    op->on_done = on_done;
+    op->now = 1000;
+}
+
+static void kv(struct store_op *op, enum store_table t, const char *k, const char *v)
+{
+    op->table = t;
+    op->key_len = strlen(k);
+    memcpy(op->key, k, op->key_len);
+    op->value = v;
+    op->value_len = v ? strlen(v) : 0;
+}
+
+CONTRACT(store_put_get_conflict_delete_generation)
+{
+    struct store *st = open_fresh();
+    struct store_op op;
+    struct buf b;
+    ASSERT_TRUE(st != NULL);
+    buf_init(&b, 1 << 20);
+    uint64_t g0 = store_generation(st);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_USERS, "ann", "{\"n\":1}");
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_CONFLICT);
+    ASSERT_EQ_INT(store_get(st, STORE_T_USERS, "ann", 3, &b, NULL, NULL), 0);
+    ASSERT_EQ_MEM(b.p, b.len, "{\"n\":1}", 7);
+    ASSERT_TRUE(store_generation(st) == g0 + 1);
+    init_op(&op, STORE_OP_REPLACE);
+    kv(&op, STORE_T_USERS, "bob", "x");
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_NOTFOUND);
+    kv(&op, STORE_T_USERS, "ann", "{\"n\":2}");
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    init_op(&op, STORE_OP_DELETE);
+    kv(&op, STORE_T_USERS, "ann", NULL);
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_NOTFOUND);
+    ASSERT_EQ_INT(store_get(st, STORE_T_USERS, "ann", 3, &b, NULL, NULL), ERR_NOTFOUND);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_META, "generation", "x"); /* meta is not writable from outside */
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_INVAL);
+    buf_fini(&b);
+    cleanup(st);
+}
+
+static void issue(struct store *st, const uint8_t *digest, const char *client, int64_t now)
+{
+    struct store_op op;
+    init_op(&op, STORE_OP_REFRESH_ISSUE);
+    op.now = now;
+    memcpy(op.digest, digest, STORE_DIGEST);
+    memset(op.rt.family, 0xf1, STORE_FAMILY_ID);
+    op.rt.issued_at = now;
+    op.rt.expires_at = now + 1000;
+    op.rt.idle_expires_at = now + 100;
+    snprintf(op.rt.sub, sizeof(op.rt.sub), "ann");
+    snprintf(op.rt.client_id, sizeof(op.rt.client_id), "%s", client);
+    snprintf(op.rt.scope, sizeof(op.rt.scope), "read write");
+    store_exec(st, &op);
+}
+
+static enum store_rotate_result rotate(struct store *st, const uint8_t *old, const uint8_t *next,
+                                       const char *client, int64_t now, struct store_op *op)
+{
+    init_op(op, STORE_OP_REFRESH_ROTATE);
+    op->now = now;
+    op->grace_s = 10;
+    memcpy(op->old_digest, old, STORE_DIGEST);
+    memcpy(op->digest, next, STORE_DIGEST);
+    snprintf(op->rt.client_id, sizeof(op->rt.client_id), "%s", client);
+    op->rt.idle_expires_at = now + 100;
+    if (store_exec(st, op))
+        return 0;
+    return op->rotate_result;
+}
+
+CONTRACT(refresh_rotation_grace_and_reuse)
+{
+    struct store *st = open_fresh();
+    struct store_op op;
+    uint8_t t1[32], t2[32], t3[32], t4[32];
+    memset(t1, 1, 32);
+    memset(t2, 2, 32);
+    memset(t3, 3, 32);
+    memset(t4, 4, 32);
+    ASSERT_TRUE(st != NULL);
+    issue(st, t1, "app", 1000);
+    /* another client cannot use (or burn) it */
+    ASSERT_EQ_INT(rotate(st, t1, t2, "evil", 1001, &op), STORE_ROTATE_INVALID);
+    ASSERT_EQ_INT(rotate(st, t1, t2, "app", 1001, &op), STORE_ROTATED);
+    ASSERT_EQ_STR(op.rt.sub, "ann");
+    ASSERT_EQ_STR(op.rt.scope, "read write");
+    ASSERT_TRUE(op.rt.expires_at == 2000);
+    /* retry of t1 within the grace window: the same successor, nothing revoked */
+    ASSERT_EQ_INT(rotate(st, t1, t3, "app", 1005, &op), STORE_ROTATE_GRACE);
+    ASSERT_EQ_MEM(op.digest, 32, t2, 32);
+    /* t2 is still usable */
+    ASSERT_EQ_INT(rotate(st, t2, t3, "app", 1006, &op), STORE_ROTATED);
+    /* t1 again, after its successor moved on: reuse, the family is revoked */
+    ASSERT_EQ_INT(rotate(st, t1, t4, "app", 1007, &op), STORE_ROTATE_REUSED);
+    ASSERT_EQ_INT(rotate(st, t3, t4, "app", 1008, &op), STORE_ROTATE_INVALID);
+    ASSERT_EQ_INT(rotate(st, t4, t1, "app", 1008, &op), STORE_ROTATE_INVALID);
+    cleanup(st);
+}
+
+CONTRACT(refresh_expiry_idle_and_absolute)
+{
+    struct store *st = open_fresh();
+    struct store_op op;
+    uint8_t a[32], b[32], c[32];
+    memset(a, 0xa, 32);
+    memset(b, 0xb, 32);
+    memset(c, 0xc, 32);
+    ASSERT_TRUE(st != NULL);
+    issue(st, a, "app", 1000);
+    ASSERT_EQ_INT(rotate(st, a, b, "app", 1100, &op), STORE_ROTATE_INVALID); /* idle passed */
+    issue(st, b, "app", 1000);
+    ASSERT_EQ_INT(rotate(st, b, c, "app", 2000, &op), STORE_ROTATE_INVALID); /* absolute */
+    struct store_op p;
+    init_op(&p, STORE_OP_PURGE);
+    p.now = 3000;
+    ASSERT_EQ_INT(store_exec(st, &p), 0);
+    /* LMDB deletes what expired; on Redis the keys carry TTLs (redis_ttls below) */
+    ASSERT_TRUE(backend == B_REDIS ? p.purged == 0 : p.purged >= 2);
+    cleanup(st);
+}
+
+CONTRACT(family_revoke_and_jti)
+{
+    struct store *st = open_fresh();
+    struct store_op op;
+    struct buf b;
+    uint8_t a[32], n[32];
+    memset(a, 0x5, 32);
+    memset(n, 0x6, 32);
+    ASSERT_TRUE(st != NULL);
+    buf_init(&b, 4096);
+    issue(st, a, "app", 1000);
+    init_op(&op, STORE_OP_FAMILY_REVOKE);
+    memset(op.rt.family, 0xf1, STORE_FAMILY_ID);
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(rotate(st, a, n, "app", 1001, &op), STORE_ROTATE_INVALID);
+    init_op(&op, STORE_OP_JTI_REVOKE);
+    kv(&op, STORE_T_REVOKED, "jti-1", NULL);
+    op.jti_expires_at = 5000;
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(store_get(st, STORE_T_REVOKED, "jti-1", 5, &b, NULL, NULL), 0);
+    ASSERT_EQ_INT(b.len, 8);
+    buf_fini(&b);
+    cleanup(st);
+}
+
+/* Writers on several threads, completions on one loop: every op completes once, durably
+ * (visible after reopen), and commits carry more than one op (group commit). */
+#define NTHREADS 4
+#define PER      300
+static struct store *gst;
+static struct store_op ops[NTHREADS][PER];
+static char vals[NTHREADS][PER][16];
+
+static void *submitter(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int i = 0; i < PER; i++) {
+        struct store_op *op = &ops[t][i];
+        char k[32];
+        init_op(op, STORE_OP_PUT_NEW);
+        snprintf(k, sizeof(k), "c-%d-%d", t, i);
+        snprintf(vals[t][i], sizeof(vals[t][i]), "v%d", i);
+        kv(op, STORE_T_CLIENTS, k, vals[t][i]);
+        while (store_submit(gst, &lp, op) == ERR_LIMIT)
+            usleep(100);
+    }
+    return NULL;
+}
+
+CONTRACT(group_commit_from_many_threads)
+{
+    pthread_t th[NTHREADS];
+    struct store_stats s;
+    gst = open_fresh();
+    ASSERT_TRUE(gst != NULL);
+    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    done_count = 0;
+    for (int t = 0; t < NTHREADS; t++)
+        pthread_create(&th[t], NULL, submitter, (void *)(intptr_t)t);
+    while (done_count < NTHREADS * PER)
+        uv_run(&lp.uv, UV_RUN_ONCE);
+    for (int t = 0; t < NTHREADS; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < NTHREADS; t++)
+        for (int i = 0; i < PER; i++)
+            ASSERT_EQ_INT(ops[t][i].status, 0);
+    store_get_stats(gst, &s);
+    ASSERT_TRUE(s.ops == NTHREADS * PER);
+    if (backend == B_LMDB) {
+        ASSERT_TRUE(s.commits < s.ops); /* batched */
+        ASSERT_TRUE(s.max_batch > 1);
+    }
+    uint64_t entries, bytes;
+    ASSERT_EQ_INT(store_usage(gst, STORE_T_CLIENTS, &entries, &bytes), 0);
+    ASSERT_TRUE(entries == NTHREADS * PER);
+    /* reopen: everything acknowledged is there */
+    char err[128];
+    store_loop_release(gst, &lp);
+    store_close(gst);
+    if (backend == B_REDIS)
+        ASSERT_EQ_INT(store_open_redis(redis_url, prefix, 1000, &gst, err, sizeof(err)), 0);
+    else
+        ASSERT_EQ_INT(store_open_lmdb(dir, 64u << 20, &gst, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(store_usage(gst, STORE_T_CLIENTS, &entries, &bytes), 0);
+    ASSERT_TRUE(entries == NTHREADS * PER);
+    loop_close_mailbox(&lp);
+    uv_run(&lp.uv, UV_RUN_DEFAULT);
+    loop_fini(&lp);
+    cleanup(gst);
+}
+
+TEST(refresh_record_encoding_rejects_truncation)
+{
+    struct store_refresh r = {0}, d;
+    uint8_t enc[STORE_REFRESH_ENC_MAX];
+    snprintf(r.sub, sizeof(r.sub), "user-1");
+    snprintf(r.client_id, sizeof(r.client_id), "c");
+    snprintf(r.scope, sizeof(r.scope), "a b");
+    r.expires_at = -5;
+    size_t n = store_refresh_encode(&r, enc);
+    ASSERT_TRUE(n > 0);
+    ASSERT_EQ_INT(store_refresh_decode(enc, n, &d), 0);
+    ASSERT_EQ_STR(d.sub, "user-1");
+    ASSERT_TRUE(d.expires_at == -5);
+    for (size_t k = 0; k < n; k++)
+        ASSERT_EQ_INT(store_refresh_decode(enc, k, &d), ERR_INVAL);
+}
+
+/* ---- Redis only ---------------------------------------------------------------------- */
+
+static long long redis_int(const char *fmt, const char *arg)
+{
+    redisContext *c = redisConnectUnix(sock);
+    long long v = -99;
+    if (c && !c->err) {
+        redisReply *r = redisCommand(c, fmt, arg);
+        if (r && r->type == REDIS_REPLY_INTEGER)
+            v = r->integer;
+        if (r)
+            freeReplyObject(r);
+    }
+    if (c)
+        redisFree(c);
+    return v;
+}
+
+/* Keys expire with what they hold: a live token at its idle expiry, a rotated one and the
+ * family at the absolute expiry (reuse is detected until then), a revoked id at its exp. */
+TEST(redis_ttls)
+{
+    struct store *st;
+    struct store_op op;
+    uint8_t a[32], b[32];
+    char key[128];
+    backend = B_REDIS;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    memset(a, 0xa1, 32);
+    memset(b, 0xb2, 32);
+    issue(st, a, "app", 1000); /* idle 100 s, absolute 1000 s */
+    snprintf(key, sizeof(key), "%srt:%s", prefix,
+             "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1");
+    long long t = redis_int("TTL %s", key);
+    ASSERT_TRUE(t > 90 && t <= 100);
+    ASSERT_EQ_INT(rotate(st, a, b, "app", 1010, &op), STORE_ROTATED);
+    t = redis_int("TTL %s", key); /* rotated: kept until the absolute expiry */
+    ASSERT_TRUE(t > 980 && t <= 990);
+    snprintf(key, sizeof(key), "%sfam:%s", prefix, "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1");
+    t = redis_int("TTL %s", key);
+    ASSERT_TRUE(t > 990 && t <= 1000);
+    init_op(&op, STORE_OP_JTI_REVOKE);
+    kv(&op, STORE_T_REVOKED, "jti-9", NULL);
+    op.now = 1000;
+    op.jti_expires_at = 1300;
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    snprintf(key, sizeof(key), "%sjti:jti-9", prefix);
+    t = redis_int("TTL %s", key);
+    ASSERT_TRUE(t > 290 && t <= 300);
+    cleanup(st);
+}
+
+static _Atomic int inval_count, inval_all;
+static char inval_last[64];
+
+static void on_inval(void *arg, const char *msg, size_t len)
+{
+    (void)arg;
+    if (len == 1 && msg[0] == '*') {
+        atomic_fetch_add(&inval_all, 1);
+        return;
+    }
+    snprintf(inval_last, sizeof(inval_last), "%.*s", (int)len, msg);
+    atomic_fetch_add(&inval_count, 1);
+}
+
+static int wait_for(_Atomic int *v, int want, int ms)
+{
+    for (int i = 0; i < ms; i++) {
+        if (atomic_load(v) >= want)
+            return 1;
+        usleep(1000);
+    }
+    return 0;
+}
+
+/* A revocation reaches every instance's subscriber (here: a second store on the same
+ * Redis and prefix), within 100 ms. */
+TEST(redis_revocation_is_published)
+{
+    struct store *st;
+    struct store_op op;
+    backend = B_REDIS;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    atomic_store(&inval_count, 0);
+    atomic_store(&inval_all, 0);
+    store_on_invalidate(st, on_inval, NULL);
+    /* the subscription is up once the service thread flushed caches after subscribing */
+    ASSERT_TRUE(wait_for(&inval_all, 1, 3000));
+    init_op(&op, STORE_OP_JTI_REVOKE);
+    kv(&op, STORE_T_REVOKED, "jti-pub", NULL);
+    op.now = 1000;
+    op.jti_expires_at = 1300;
+    uint64_t t0 = (uint64_t)clock();
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_TRUE(wait_for(&inval_count, 1, 1000));
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    (void)t0;
+    long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+    ASSERT_TRUE(ms < 100);
+    ASSERT_EQ_STR(inval_last, "jti-pub");
+    cleanup(st);
+}
+
+/* Leases: one holder at a time. Pins: every instance must agree. */
+TEST(redis_lease_and_pin)
+{
+    struct store *st;
+    backend = B_REDIS;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    ASSERT_EQ_INT(store_lease(st, "rotate", 60000), 0);
+    ASSERT_EQ_INT(store_lease(st, "rotate", 60000), 0); /* ours: renewed */
+    char key[96];
+    snprintf(key, sizeof(key), "%slease:rotate", prefix);
+    redisContext *c = redisConnectUnix(sock);
+    ASSERT_TRUE(c && !c->err);
+    freeReplyObject(redisCommand(c, "SET %s other-instance", key));
+    redisFree(c);
+    ASSERT_EQ_INT(store_lease(st, "rotate", 60000), ERR_CONFLICT);
+    ASSERT_EQ_INT(store_pin(st, "key", "abc", 3), 0);
+    ASSERT_EQ_INT(store_pin(st, "key", "abc", 3), 0);
+    ASSERT_EQ_INT(store_pin(st, "key", "abd", 3), ERR_CONFLICT);
+    cleanup(st);
+}
+
+static void on_done_status(struct store_op *op)
+{
+    (void)op;
+    done_count++;
+}
+
+/* Redis goes away: the store says so, reads and writes fail fast (ERR_BACKEND, never a
+ * false "not found"), and everything works again when it is back, without a reopen. */
+TEST(redis_outage_and_recovery)
+{
+    struct store *st;
+    struct store_op op;
+    struct buf b;
+    struct timespec t0, t1;
+    backend = B_REDIS;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    buf_init(&b, 4096);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_USERS, "ann", "{}");
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(store_ready(st, NULL), 1);
+    redis_stop();
+    int ready = 1;
+    for (int i = 0; i < 200 && ready; i++, usleep(10000))
+        ready = store_ready(st, NULL);
+    ASSERT_EQ_INT(ready, 0);
+    uint64_t stale = 0;
+    store_ready(st, &stale);
+    ASSERT_TRUE(stale > 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ASSERT_EQ_INT(store_get(st, STORE_T_USERS, "ann", 3, &b, NULL, NULL), ERR_BACKEND);
+    ASSERT_EQ_INT(store_get(st, STORE_T_REVOKED, "j", 1, &b, NULL, NULL), ERR_BACKEND);
+    init_op(&op, STORE_OP_PUT_NEW);
+    op.on_done = on_done_status;
+    kv(&op, STORE_T_USERS, "bob", "{}");
+    done_count = 0;
+    ASSERT_EQ_INT(store_submit(st, &lp, &op), ERR_AGAIN);
+    while (done_count < 1)
+        uv_run(&lp.uv, UV_RUN_ONCE);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ASSERT_EQ_INT(op.status, ERR_BACKEND);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    ASSERT_TRUE(ms < 200); /* fast, not a timeout per call */
+    ASSERT_EQ_INT(redis_start(), 0);
+    for (int i = 0; i < 500 && !ready; i++, usleep(10000))
+        ready = store_ready(st, NULL);
+    ASSERT_EQ_INT(ready, 1);
+    /* the data died with that redis-server (no persistence here); the store works again */
+    init_op(&op, STORE_OP_PUT_NEW);
+    op.on_done = on_done_status;
+    kv(&op, STORE_T_USERS, "bob", "{}");
+    done_count = 0;
+    ASSERT_EQ_INT(store_submit(st, &lp, &op), ERR_AGAIN);
+    while (done_count < 1)
+        uv_run(&lp.uv, UV_RUN_ONCE);
+    ASSERT_EQ_INT(op.status, 0);
+    ASSERT_EQ_INT(store_get(st, STORE_T_USERS, "bob", 3, &b, NULL, NULL), 0);
+    buf_fini(&b);
+    store_loop_release(st, &lp);
+    loop_close_mailbox(&lp);
+    uv_run(&lp.uv, UV_RUN_DEFAULT);
+    loop_fini(&lp);
+    cleanup(st);
+}
