@@ -46,6 +46,7 @@
 #include "policy/pol_mode.h"
 #include "rehearse/rh.h"
 #include "store/store.h"
+#include "token/tok_cache.h"
 #include "token/tok_keys.h"
 
 extern char **environ;
@@ -174,6 +175,7 @@ static void *loop_main(void *arg)
     }
     sem_post(&g.started);
     uv_run(&w->lp.uv, UV_RUN_DEFAULT);
+    store_loop_release(g.sh.store, &w->lp); /* (after a start-up failure: nothing left) */
     api_ctx_stop(&w->ctx);
     log_access_flush();
     atomic_fetch_add(&g.exited, 1);
@@ -187,12 +189,28 @@ static void on_loop_server_stopped(struct http_server *srv)
      * server has stopped. */
     for (unsigned i = 0; i < g.nloops; i++) {
         struct worker_loop *w = &g.loops[i];
-        if ((w->srv == srv || w->admin == srv) && --w->running == 0)
+        if ((w->srv == srv || w->admin == srv) && --w->running == 0) {
+            store_loop_release(g.sh.store, &w->lp); /* its Redis connection, if any */
             loop_close_mailbox(&w->lp);
+        }
     }
 }
 
 /* ---- main thread --------------------------------------------------------------------- */
+
+/* Another instance revoked an access token (or our Redis connection was remade and messages
+ * may have been lost): every thread's verification cache rechecks revocation. */
+static void on_store_invalidate(void *arg, const char *msg, size_t len)
+{
+    (void)arg;
+    if (len > 7 && memcmp(msg, "unlock:", 7) == 0) { /* an admin unlocked a user elsewhere */
+        char name[AUTH_USERNAME_MAX + 1];
+        snprintf(name, sizeof(name), "%.*s", (int)(len - 7), msg + 7);
+        pol_lockout_unlock_user(g.sh.lockout, str_c(name));
+        return;
+    }
+    tok_revocation_bump();
+}
 
 static void purge_noop(struct store_op *op)
 {
@@ -218,7 +236,19 @@ static void on_maintenance(uv_timer_t *t)
                 if (r.keys[i].created_at > newest)
                     newest = r.keys[i].created_at;
             tok_ring_clear(&r);
-            if (now - newest >= (int64_t)c->key_rotation_s) {
+            /* Instances sharing a store take turns: only the lease holder rotates, after
+             * reading the ring again (another holder may just have rotated). */
+            if (now - newest >= (int64_t)c->key_rotation_s &&
+                store_lease(g.sh.store, "key-rotation", 120000) == ERR_OK &&
+                tok_ring_load(&r, g.sh.store) == ERR_OK) {
+                newest = 0;
+                for (unsigned i = 0; i < r.n; i++)
+                    if (r.keys[i].created_at > newest)
+                        newest = r.keys[i].created_at;
+                tok_ring_clear(&r);
+            }
+            if (now - newest >= (int64_t)c->key_rotation_s &&
+                store_lease(g.sh.store, "key-rotation", 120000) == ERR_OK) {
                 char kid[TOK_KID_MAX + 1];
                 /* Old keys stay published for the longest lifetime a token can have. */
                 int rc = tok_keys_rotate(g.sh.store, tok_alg_parse(c->signing_alg), now,
@@ -529,24 +559,14 @@ static int serve(void)
                strerror(errno), LOG_END);
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
     if (cr_init()) {
         log_kv(LOG_ERROR, "libsodium failed to start", LOG_END);
         return 1;
     }
-    char err[512], keypath[CFG_STR_MAX + 32];
-    if (store_open_lmdb(c->data_dir, c->store_map_size, &store, err, sizeof(err))) {
-        log_kv(LOG_ERROR, "cannot open the store", "error", err, LOG_END);
-        return 1;
-    }
-    if (c->secret_key_file[0])
-        snprintf(keypath, sizeof(keypath), "%s", c->secret_key_file);
-    else
-        snprintf(keypath, sizeof(keypath), "%s/secret.key", c->data_dir);
+    char err[512];
     secret_key = sodium_malloc(CR_HASH_KEY_LEN);
-    if (!secret_key || auth_key_load(keypath, secret_key, err, sizeof(err))) {
-        log_kv(LOG_ERROR, "cannot load the server key", "error", secret_key ? err : "no memory",
-               LOG_END);
+    if (!secret_key || api_store_open(c, &store, secret_key, err, sizeof(err))) {
+        log_kv(LOG_ERROR, "cannot start", "error", secret_key ? err : "no memory", LOG_END);
         goto out;
     }
     if (ev_start(c, secret_key, err, sizeof(err))) {
@@ -676,6 +696,7 @@ static int serve(void)
     g.sh.secret_key = secret_key;
     g.sh.denylist = denylist;
     g.sh.lockout = lockout;
+    store_on_invalidate(store, on_store_invalidate, NULL); /* (needs the lockout table) */
     g.sh.limits = limits;
     g.sh.proxies = proxies;
     g.sh.rt = rt;
@@ -689,6 +710,16 @@ static int serve(void)
         snprintf(g.sh.issuer, sizeof(g.sh.issuer), "http://[%s]:%u", host, bound);
     else
         snprintf(g.sh.issuer, sizeof(g.sh.issuer), "http://%s:%u", host, bound);
+    /* Instances sharing a store must name one issuer, or they refuse each other's tokens. */
+    int prc = store_pin(store, "issuer", g.sh.issuer, strlen(g.sh.issuer));
+    if (prc) {
+        log_kv(LOG_ERROR,
+               prc == ERR_CONFLICT ? "this issuer differs from the one the other instances on "
+                                     "this store use: set the same issuer on every instance"
+                                   : "cannot reach the store to check the issuer",
+               "issuer", g.sh.issuer, LOG_END);
+        goto out;
+    }
     sem_init(&g.started, 0, 0);
     uv_loop_t *ml = uv_default_loop();
     uv_async_init(ml, &g.exit_async, on_exit_async);
@@ -852,6 +883,9 @@ int main(int argc, char **argv)
 {
     struct cfg_error e = {0};
 
+    /* Writes to a peer that went away (a client, Redis) are errors to handle, not a reason
+     * to die: for the server, the CLI and the rehearsal alike. */
+    signal(SIGPIPE, SIG_IGN);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);

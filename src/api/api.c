@@ -7,6 +7,7 @@
 #include <http_parser.h>
 
 #include "api/api_int.h"
+#include "auth/auth_user.h"
 #include "core/arena.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -17,6 +18,8 @@
 #include "http/http_router.h"
 #include "loop/pool.h"
 #include "metrics/met.h"
+#include "policy/pol_lockout.h"
+#include "store/store.h"
 
 struct route_def {
     unsigned methods;
@@ -164,22 +167,104 @@ bool api__rate_limited(struct http_request *r, int rule)
     return api__rate_limited_key(r, rule, str_c(ip));
 }
 
+static void answer_429(struct http_request *r, int rule, const struct pol_gcra_rule *ru,
+                       uint64_t retry_ns, uint64_t reset_ns);
+
 bool api__rate_limited_key(struct http_request *r, int rule, struct str key)
 {
     struct api_ctx *ctx = r->app;
     const struct pol_gcra_rule *ru = rule_now(ctx->sh, rule);
     struct pol_gcra_result res;
-    char v[128];
 
     if (!ru->interval_ns)
         return false;
     pol_gcra_take(ctx->sh->limits, (unsigned)rule, ru, key, clock_mono_ns(), &res);
     if (res.allowed)
         return false;
-    met_add(&ctx->met->rate_limited, 1);
     ratelimit_event(r, rule, key);
-    uint64_t retry = (res.retry_ns + 999999999u) / 1000000000u;
-    uint64_t reset = (res.reset_ns + 999999999u) / 1000000000u;
+    answer_429(r, rule, ru, res.retry_ns, res.reset_ns);
+    return true;
+}
+
+void api__rate_limited_answer(struct http_request *r, int rule, uint64_t retry_ms)
+{
+    struct api_ctx *ctx = r->app;
+    char ip[64];
+    api__peer_ip(r, ip, sizeof(ip));
+    ratelimit_event(r, rule, str_c(ip));
+    answer_429(r, rule, rule_now(ctx->sh, rule), retry_ms * 1000000u, retry_ms * 1000000u);
+}
+
+/* The hex key of user ('u'), ip ('i') or their pair ('p'): a keyed digest, so neither the
+ * name nor the address is written to Redis. */
+static void guard_key(const struct api_shared *sh, char tag, struct str user, struct str ip,
+                      char out[33])
+{
+    uint8_t msg[1 + 256 + 1 + 64], d[CR_HASH_LEN];
+    size_t n = 0, ul = user.len < 256 ? user.len : 256, il = ip.len < 64 ? ip.len : 64;
+    msg[n++] = (uint8_t)tag;
+    if (tag != 'i') {
+        memcpy(msg + n, user.p, ul);
+        n += ul;
+        msg[n++] = 0;
+    }
+    if (tag != 'u') {
+        memcpy(msg + n, ip.p, il);
+        n += il;
+    }
+    cr_keyed_hash(d, sh->secret_key, msg, n);
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+void api__unlock_user(const struct api_shared *sh, const char *name)
+{
+    char key[33], msg[16 + AUTH_USERNAME_MAX];
+    pol_lockout_unlock_user(sh->lockout, str_c(name));
+    if (!store_shared(sh->store))
+        return;
+    guard_key(sh, 'u', str_c(name), STR_NULL, key);
+    snprintf(msg, sizeof(msg), "unlock:%s", name);
+    store_guard_unlock(sh->store, key, msg);
+}
+
+void api__guard_init(struct api_ctx *ctx, struct store_guard *g, struct str user, struct str ip)
+{
+    const struct cfg *c = ctx->sh->cfg;
+    static const char tag[3] = {'u', 'i', 'p'};
+    unsigned attempts[3] = {c->lockout_user_attempts, c->lockout_ip_attempts,
+                            c->lockout_pair_attempts};
+    static const int rules[2] = {API_RL_LOGIN, API_RL_LOGIN_USER};
+
+    memset(g, 0, sizeof(*g));
+    for (int k = 0; k < 3; k++) {
+        guard_key(ctx->sh, tag[k], user, ip, g->key[k]);
+        g->lock[k].attempts = attempts[k];
+        g->lock[k].base_ms = (int64_t)c->lockout_base_s * 1000;
+        g->lock[k].max_ms = (int64_t)c->lockout_max_s * 1000;
+        g->lock[k].window_ms = (int64_t)c->lockout_window_s * 1000;
+    }
+    for (int i = 0; i < 2; i++) {
+        const struct pol_gcra_rule *ru = rule_now(ctx->sh, rules[i]);
+        char k[sizeof(g->key[0])];
+        memcpy(k, g->key[i == 0 ? 1 : 0], sizeof(k)); /* (not from g into g: restrict) */
+        snprintf(g->rl_key[i], sizeof(g->rl_key[i]), "%s:%s", rule_names[rules[i]], k);
+        g->rl_interval_ms[i] = ru->interval_ns / 1000000u;
+        g->rl_tau_ms[i] = ru->tolerance_ns / 1000000u;
+        if (ru->interval_ns && !g->rl_interval_ms[i])
+            g->rl_interval_ms[i] = 1; /* faster than one per ms: as fast as we can tell */
+    }
+}
+
+static void answer_429(struct http_request *r, int rule, const struct pol_gcra_rule *ru,
+                       uint64_t retry_ns, uint64_t reset_ns)
+{
+    struct api_ctx *ctx = r->app;
+    char v[128];
+
+    met_add(&ctx->met->rate_limited, 1);
+    uint64_t retry = (retry_ns + 999999999u) / 1000000000u;
+    uint64_t reset = (reset_ns + 999999999u) / 1000000000u;
     uint64_t window = (ru->interval_ns * ru->burst + 999999999u) / 1000000000u;
     snprintf(v, sizeof(v), "%llu", (unsigned long long)(retry ? retry : 1));
     http_add_header(r, "Retry-After", v);
@@ -191,7 +276,6 @@ bool api__rate_limited_key(struct http_request *r, int rule, struct str key)
              (unsigned long long)(reset ? reset : 1));
     http_add_header(r, "RateLimit", v);
     http_respond_error(r, 429, "rate_limited", "too many requests; see Retry-After");
-    return true;
 }
 
 struct inflight_ref {

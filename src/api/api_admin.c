@@ -249,7 +249,7 @@ static void admin_done(struct pool_job *pj)
         return;
     }
     if (j->rc == ERR_OK && j->op == A_USER_PASSWD) {
-        pol_lockout_unlock_user(j->sh->lockout, str_c(j->name)); /* a reset also unlocks */
+        api__unlock_user(j->sh, j->name); /* a reset also unlocks */
         unlock_event(j->sh, j->name, "password_changed");
     }
     if (j->rc == ERR_OK && j->op == A_CLIENT_ADD)
@@ -468,8 +468,8 @@ int api_admin_user_enable(struct http_request *r)
     return user_action(r, A_USER_ENABLE);
 }
 
-/* Clears the username's brute-force locks in this process (the CLI, another process,
- * cannot reach them; a restart clears them too). */
+/* Clears the username's brute-force locks in this process and, on a shared store, on every
+ * instance (the CLI, another process, cannot reach them; a restart clears them too). */
 int api_admin_user_unlock(struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
@@ -477,7 +477,7 @@ int api_admin_user_unlock(struct http_request *r)
 
     if (deny(r) || user_param(r, name))
         return HTTP_DONE;
-    pol_lockout_unlock_user(ctx->sh->lockout, str_c(name));
+    api__unlock_user(ctx->sh, name);
     unlock_event(ctx->sh, name, "admin_api");
     snprintf(body, sizeof(body), "{\"username\":\"%s\",\"unlocked\":true}", name);
     http_respond_json(r, 200, body);

@@ -204,12 +204,47 @@ struct login_job {
     int64_t access_ttl;
     char refresh[TOK_REFRESH_LEN + 1];
     struct pol_attempt att; /* the brute-force reservation this attempt holds */
+    /* done on the worker: the user's record and, on a shared store, the shared guard */
+    struct store *st;
+    char name[AUTH_USERNAME_MAX + 1];
+    bool lookup;
+    int store_rc;           /* the store failed: 503 */
+    int refused;            /* STORE_GUARD_LOCKED or _LIMITED by the shared guard */
+    unsigned shared_locked; /* POL_LOCKED_* this failure locked in the shared guard */
+    struct store_guard guard;
 };
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* On a worker: everything here may block (a Redis round trip, the hash). */
 static void login_work(struct pool_job *pj)
 {
     struct login_job *j = (struct login_job *)(void *)pj;
 
+    if (j->lookup) {
+        int rc = auth_user_get(j->st, j->name, &j->user);
+        if (rc != ERR_OK && rc != ERR_NOTFOUND) {
+            j->store_rc = rc;
+            return;
+        }
+        j->found = rc == ERR_OK;
+    }
+    if (store_shared(j->st)) {
+        int verdict;
+        if (store_guard_begin(j->st, &j->guard, wall_ms(), &verdict)) {
+            j->store_rc = ERR_BACKEND;
+            return;
+        }
+        if (verdict != STORE_GUARD_OK) {
+            j->refused = verdict;
+            return;
+        }
+    }
     if (!j->found) {
         auth_pw_dummy(&j->pp, j->pw.p, j->pw.len);
     } else if (auth_pw_verify(j->user.phc, j->pw.p, j->pw.len, &j->pp, &j->ok, &j->rehash) ==
@@ -220,6 +255,8 @@ static void login_work(struct pool_job *pj)
             j->newphc[0] = '\0';
     }
     cr_wipe((void *)(uintptr_t)j->pw.p, j->pw.len);
+    j->shared_locked =
+        store_guard_end(j->st, &j->guard, j->found && j->ok && !j->user.disabled, wall_ms());
 }
 
 enum { LOGIN_OK, LOGIN_FAILED, LOGIN_REFUSED };
@@ -309,8 +346,23 @@ static void login_verified(struct pool_job *pj)
         api__oauth_error(r, 503, "temporarily_unavailable", NULL);
         return;
     }
+    if (j->store_rc || j->refused) {
+        pol_lockout_cancel(ctx->sh->lockout, &j->att, now); /* not an attempt here */
+        if (j->store_rc) {
+            api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
+        } else {
+            count_login(r, LOGIN_REFUSED);
+            if (j->refused == STORE_GUARD_LIMITED) {
+                api__rate_limited_answer(r, API_RL_LOGIN, (uint64_t)j->guard.retry_ms);
+            } else {
+                log_kv(LOG_INFO, "login refused by the shared lockout", LOG_END);
+                answer_failed_login(r, j->oauth);
+            }
+        }
+        return;
+    }
     bool good = j->found && j->ok && !j->user.disabled;
-    unsigned locked = pol_lockout_end(ctx->sh->lockout, &j->att, good, now);
+    unsigned locked = pol_lockout_end(ctx->sh->lockout, &j->att, good, now) | j->shared_locked;
     count_login(r, good ? LOGIN_OK : LOGIN_FAILED);
     login_event(j, good, locked);
     if (!good && ctx->sh->failed_ips) {
@@ -406,15 +458,11 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
         answer_failed_login(r, oauth);
         return HTTP_DONE;
     }
-    if (pw.len <= AUTH_PASSWORD_MAX && valid) {
-        int rc = auth_user_get(ctx->sh->store, name, &j->user);
-        if (rc != ERR_OK && rc != ERR_NOTFOUND) {
-            pol_lockout_cancel(ctx->sh->lockout, &j->att, now);
-            api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
-            return HTTP_DONE;
-        }
-        j->found = rc == ERR_OK;
-    }
+    j->st = ctx->sh->store;
+    j->lookup = pw.len <= AUTH_PASSWORD_MAX && valid; /* read on the worker: may block */
+    snprintf(j->name, sizeof(j->name), "%s", valid ? name : "");
+    if (store_shared(j->st))
+        api__guard_init(ctx, &j->guard, key, str_c(ip));
     if (j->pw.len > AUTH_PASSWORD_MAX)
         j->pw.len = AUTH_PASSWORD_MAX; /* hash a bounded prefix: same time, same failure */
     j->pj.on_work = login_work;

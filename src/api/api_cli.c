@@ -12,9 +12,11 @@
  * Output is for people by default and JSON with --json; secrets are printed once, at
  * creation and rotation.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -522,28 +524,63 @@ static int event_cmd(struct cli *x, int argc, char **argv)
     return 0;
 }
 
+int api_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *err, size_t cap)
+{
+    char path[CFG_STR_MAX + 32], why[400];
+    int rc = c->store[0] ? store_open_redis(c->store, c->redis_prefix, c->redis_timeout_ms, st, why,
+                                            sizeof(why))
+                         : store_open_lmdb(c->data_dir, c->store_map_size, st, why, sizeof(why));
+    if (rc) {
+        snprintf(err, cap, "cannot open the store: %s", why);
+        return rc;
+    }
+    if (c->secret_key_file[0])
+        snprintf(path, sizeof(path), "%s", c->secret_key_file);
+    else if (mkdir(c->data_dir, 0700) == 0 || errno == EEXIST) /* (Redis: only the key) */
+        snprintf(path, sizeof(path), "%s/secret.key", c->data_dir);
+    else
+        snprintf(path, sizeof(path), "%s/secret.key (%s)", c->data_dir, strerror(errno));
+    rc = auth_key_load(path, key, why, sizeof(why));
+    if (rc) {
+        snprintf(err, cap, "cannot load the server key: %s", why);
+    } else {
+        /* Refresh-token and client-secret digests are keyed: instances with different keys
+         * would refuse each other's tokens. Only a fingerprint leaves the process. */
+        uint8_t fp[CR_HASH_LEN];
+        char hex[2 * CR_HASH_LEN + 1];
+        static const char what[] = "floodgate server key fingerprint";
+        cr_keyed_hash(fp, key, what, sizeof(what) - 1);
+        for (size_t i = 0; i < CR_HASH_LEN; i++)
+            snprintf(hex + 2 * i, 3, "%02x", fp[i]);
+        rc = store_pin(*st, "server-key", hex, strlen(hex));
+        if (rc == ERR_CONFLICT)
+            snprintf(err, cap,
+                     "the server key %s differs from the one the other instances on this store "
+                     "use; give every instance the same secret_key_file",
+                     path);
+        else if (rc)
+            snprintf(err, cap, "cannot reach the store to check the server key");
+    }
+    if (rc) {
+        store_close(*st);
+        *st = NULL;
+    }
+    return rc;
+}
+
 int api_cli_main(const struct cfg *c, int argc, char **argv)
 {
     struct cli x = {c, NULL, NULL, 0};
-    char err[512], path[CFG_STR_MAX + 32];
+    char err[512];
     int rc;
 
     if (cr_init()) {
         fprintf(stderr, "floodgate: libsodium failed to start\n");
         return 1;
     }
-    if (store_open_lmdb(c->data_dir, c->store_map_size, &x.st, err, sizeof(err))) {
-        fprintf(stderr, "floodgate: %s\n", err);
-        return 1;
-    }
     x.key = sodium_malloc(CR_HASH_KEY_LEN);
-    if (c->secret_key_file[0])
-        snprintf(path, sizeof(path), "%s", c->secret_key_file);
-    else
-        snprintf(path, sizeof(path), "%s/secret.key", c->data_dir);
-    if (!x.key || auth_key_load(path, x.key, err, sizeof(err))) {
+    if (!x.key || api_store_open(c, &x.st, x.key, err, sizeof(err))) {
         fprintf(stderr, "floodgate: %s\n", x.key ? err : "out of memory");
-        store_close(x.st);
         sodium_free(x.key);
         return 1;
     }

@@ -38,6 +38,16 @@ struct ev;
 void api__event_ip(struct ev *e, const struct http_request *r);
 /* The same with an explicit key (a username, a client_id). */
 bool api__rate_limited_key(struct http_request *r, int rule, struct str key);
+/* The 429 of `rule` with Retry-After (retry_ms, rounded up to a second) and RateLimit
+ * headers: for a limit the shared store refused (store_guard_begin). */
+void api__rate_limited_answer(struct http_request *r, int rule, uint64_t retry_ms);
+/* Fills a shared-store guard for a login of `user` from `ip`: keyed digests of the keys,
+ * the lockout rules and the login rate rules in force now. */
+struct store_guard;
+void api__guard_init(struct api_ctx *ctx, struct store_guard *g, struct str user, struct str ip);
+/* Clears a username's brute-force locks here and, on a shared store, on every instance.
+ * May block for a store round trip (admin actions only). */
+void api__unlock_user(const struct api_shared *sh, const char *name);
 /* The client's IP address as text: the TCP peer, or what a trusted proxy says it is. */
 void api__peer_ip(const struct http_request *r, char *out, size_t cap);
 /* A JSON string member copied into the arena; {NULL, 0} if absent or not a string. */

@@ -408,7 +408,12 @@ int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims 
     int64_t now = clock_wall_s();
     /* Epoch first, then the store: a revocation racing with us leaves the entry stale, so
      * the next hit checks again. */
-    uint64_t epoch = tok_revocation_epoch();
+    uint64_t epoch = tok_revocation_epoch(), stale_ms;
+    /* A shared store that stopped answering: tokens are still verified from the cache and
+     * their signature for redis_stale, then not at all (fail closed, 503). */
+    int store_up = store_ready(ctx->sh->store, &stale_ms);
+    if (!store_up && stale_ms > ctx->sh->cfg->redis_stale_ms)
+        return ERR_BACKEND;
     int hit = tok_cache_get(ctx->cache, token, now, epoch, cl);
 
     if (hit == 1)
@@ -434,7 +439,7 @@ int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims 
         return ERR_INVAL;
     }
     if (rc != ERR_NOTFOUND)
-        return ERR_BACKEND;
+        return store_up ? ERR_BACKEND : ERR_OK; /* within redis_stale: signature only */
     tok_cache_put(ctx->cache, token, cl, epoch);
     return ERR_OK;
 }

@@ -17,6 +17,7 @@
 #include "loop/pool.h"
 #include "metrics/met.h"
 #include "policy/pol_lockout.h"
+#include "store/store.h"
 
 int api_healthz(struct http_request *r)
 {
@@ -32,7 +33,11 @@ int api_readyz(struct http_request *r)
         http_respond_json(r, 503, "{\"status\":\"draining\"}");
         return HTTP_DONE;
     }
-    if (access(ctx->sh->cfg->data_dir, W_OK) != 0) {
+    if (!store_ready(ctx->sh->store, NULL)) {
+        http_respond_json(r, 503, "{\"status\":\"unavailable\",\"reason\":\"store\"}");
+        return HTTP_DONE;
+    }
+    if (!ctx->sh->cfg->store[0] && access(ctx->sh->cfg->data_dir, W_OK) != 0) {
         http_respond_json(r, 503, "{\"status\":\"unavailable\",\"reason\":\"data_dir\"}");
         return HTTP_DONE;
     }

@@ -18,6 +18,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/redis_url.h"
 
 enum kind { K_STR, K_UINT, K_INT, K_SIZE, K_SIZE64, K_DUR, K_DUR_S, K_LEVEL, K_BOOL, K_RATE };
 
@@ -37,8 +38,8 @@ static const struct key keys[] = {
     {"server", "listen", K_STR, F(listen), 0, 0, "127.0.0.1:8080",
      "address to listen on, HOST:PORT or [V6]:PORT; port 0 picks a free port (logged)"},
     {"server", "data_dir", K_STR, F(data_dir), 0, 0, "./data",
-     "data directory, created if missing; /readyz checks it is writable (the embedded store will "
-     "live here)"},
+     "data directory, created if missing: the embedded store and the server key live here "
+     "(with a Redis store, only the key); /readyz checks it is writable"},
     {"server", "threads", K_UINT, F(threads), 0, 256, "0",
      "event-loop threads, each with its own SO_REUSEPORT listener; 0 = one per core"},
     {"server", "max_connections", K_UINT, F(max_connections), 1, 1000000, "10000",
@@ -50,6 +51,19 @@ static const struct key keys[] = {
      "DATA_DIR/secret.key"},
     {"server", "store_map_size", K_SIZE64, F(store_map_size), 1 << 20, 1LL << 40, "4g",
      "largest size the embedded store may grow to (address space, not disk, until used)"},
+    {"server", "store", K_STR, F(store), 0, 0, "",
+     "where state lives: empty = the embedded store in data_dir (one instance); "
+     "redis://[:password@]host[:port][/db] or unix:///path[?db=N] = a Redis shared by every "
+     "instance (docs/deploy.md)"},
+    {"server", "redis_prefix", K_STR, F(redis_prefix), 0, 0,
+     "fg:", "prefix of every key floodgate writes in Redis (several deployments can share one)"},
+    {"server", "redis_timeout", K_DUR, F(redis_timeout_ms), 1, 60000, "250ms",
+     "a Redis command unanswered this long fails (the request gets 503) and the connection is "
+     "remade"},
+    {"server", "redis_stale", K_DUR, F(redis_stale_ms), 0, 3600000, "30s",
+     "while Redis is unreachable, access tokens are still verified from the cache and their "
+     "signature for this long (a revocation made meanwhile cannot be seen); then verification "
+     "answers 503"},
     {"limits", "max_header_bytes", K_SIZE, F(max_header_bytes), 256, 1 << 20, "16k",
      "request line plus headers; more is 431"},
     {"limits", "max_headers", K_UINT, F(max_headers), 1, 1000, "64",
@@ -700,6 +714,17 @@ int cfg_validate(const struct cfg *c, struct cfg_error *e)
     if (!c->data_dir[0]) {
         set_err(e, "data_dir", "must not be empty");
         return ERR_INVAL;
+    }
+    if (c->store[0]) {
+        struct redis_url u;
+        char why[160];
+        if (redis_url_parse(c->store, "store", &u, why, sizeof(why))) {
+            set_err(e, "store",
+                    "'%s' is not a Redis address: expected "
+                    "redis://[:password@]host[:port][/db] or unix:///path[?db=N]",
+                    c->store);
+            return ERR_INVAL;
+        }
     }
     for (int m = 2; m <= 3; m++) {
         if (c->pol_wait_ms[m] < c->pol_wait_ms[m - 1] ||

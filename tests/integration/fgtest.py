@@ -239,3 +239,131 @@ class ServerTest(unittest.TestCase):
 
     def json(self, body):
         return json.loads(body.decode())
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nginx(test, fg_ports, app_port=None):
+    """Runs the shipped deploy/nginx/floodgate.conf in a real nginx (stopped at the test's
+    cleanup) with one upstream line per floodgate port, and a stand-in application that
+    echoes what the gateway told it. Returns nginx's port."""
+    tmp = tempfile.mkdtemp(prefix="fg-nginx-")
+    test.addCleanup(lambda: shutil.rmtree(tmp, ignore_errors=True))
+    port, app = free_port(), app_port or free_port()
+    with open(os.path.join(ROOT, "deploy", "nginx", "floodgate.conf")) as f:
+        site = f.read()
+    line = re.search(r"\n( *)server 127\.0\.0\.1:8080( [^;]*);", site)
+    test.assertIsNotNone(line, "the shipped upstream line")
+    ups = "".join(f"\n{line.group(1)}server 127.0.0.1:{p}{line.group(2)};" for p in fg_ports)
+    site = site[:line.start()] + ups + site[line.end():]
+    for old, new in (("127.0.0.1:9000", f"127.0.0.1:{app}"),
+                     ("127.0.0.1:8000", f"127.0.0.1:{port}")):
+        test.assertEqual(site.count(old), 1, old)
+        site = site.replace(old, new)
+    with open(os.path.join(tmp, "floodgate.conf"), "w") as f:
+        f.write(site)
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    include {tmp}/floodgate.conf;
+    server {{   # the application: says what the gateway told it
+        listen 127.0.0.1:{app};
+        location / {{
+            default_type text/plain;
+            return 200 "app: subject=$http_x_auth_subject client=$http_x_auth_client_id token=$http_authorization\\n";
+        }}
+    }}
+}}
+""")
+    p = subprocess.Popen(["nginx", "-c", conf, "-p", tmp], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+
+    def stop():
+        p.terminate()
+        p.wait(10)
+        p.stderr.close()
+    test.addCleanup(stop)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return port
+        except OSError:
+            if p.poll() is not None:
+                test.fail("nginx did not start: " + p.stderr.read().decode())
+            time.sleep(0.05)
+    test.fail("nginx did not listen")
+
+
+class Redis:
+    """A redis-server on a free loopback port with its data in its own directory
+    (append-only file, fsync'd at every write: what docs/deploy.md recommends), which a test
+    can stop and start again on the same data."""
+
+    def __init__(self, test):
+        self.dir = tempfile.mkdtemp(prefix="fg-redis-")
+        test.addCleanup(self.cleanup)
+        self.port = free_port()
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+             "--loglevel", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def command(self, *args):
+        """One command, its raw reply (for INFO and the like)."""
+        raw = f"*{len(args)}\r\n".encode() + b"".join(
+            f"${len(str(a).encode())}\r\n{a}\r\n".encode() for a in args)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(raw)
+            time.sleep(0.05)
+            return s.recv(1 << 20).decode("utf-8", "replace")
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -6,24 +6,14 @@ floodgate's own API; the shipped INI file passes check-config."""
 
 import json
 import os
-import re
-import shutil
 import socket
 import subprocess
-import tempfile
-import time
 
-from tests.integration.fgtest import BIN, ServerTest, parse_one, recv_all
+from tests.integration.fgtest import BIN, ServerTest, parse_one, recv_all, start_nginx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
 PW = "correct horse battery"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http(port, method, path, body=b"", headers=None):
@@ -37,68 +27,9 @@ def http(port, method, path, body=b"", headers=None):
 
 
 class TestDeploy(ServerTest):
-    def nginx(self, fg_port):
-        tmp = tempfile.mkdtemp(prefix="fg-nginx-")
-        self.addCleanup(lambda: shutil.rmtree(tmp, ignore_errors=True))
-        port, app = free_port(), free_port()
-        with open(os.path.join(ROOT, "deploy", "nginx", "floodgate.conf")) as f:
-            site = f.read()
-        # the shipped file, with this test's addresses
-        for old, new in (("127.0.0.1:8080", f"127.0.0.1:{fg_port}"),
-                         ("127.0.0.1:9000", f"127.0.0.1:{app}"),
-                         ("127.0.0.1:8000", f"127.0.0.1:{port}")):
-            self.assertEqual(site.count(old), 1, old)
-            site = site.replace(old, new)
-        with open(os.path.join(tmp, "floodgate.conf"), "w") as f:
-            f.write(site)
-        conf = os.path.join(tmp, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(f"""
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    include {tmp}/floodgate.conf;
-    server {{   # the application: says what the gateway told it
-        listen 127.0.0.1:{app};
-        location / {{
-            default_type text/plain;
-            return 200 "app: subject=$http_x_auth_subject client=$http_x_auth_client_id token=$http_authorization\\n";
-        }}
-    }}
-}}
-""")
-        p = subprocess.Popen(["nginx", "-c", conf, "-p", tmp], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
-
-        def stop():
-            p.terminate()
-            p.wait(10)
-            p.stderr.close()
-        self.addCleanup(stop)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return port
-            except OSError:
-                if p.poll() is not None:
-                    self.fail("nginx did not start: " + p.stderr.read().decode())
-                time.sleep(0.05)
-        self.fail("nginx did not listen")
-
     def test_auth_request_protects_the_app(self):
         srv = self.start(*FAST, "--trusted-proxies", "127.0.0.1")
-        port = self.nginx(srv.port)
+        port = start_nginx(self, [srv.port])
         J = {"Content-Type": "application/json"}
         body = json.dumps({"username": "ann", "password": PW}).encode()
         self.assertEqual(http(port, "POST", "/v1/users", body, J)[0], 201)  # through nginx

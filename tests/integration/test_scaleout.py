@@ -1,0 +1,287 @@
+# SPDX-License-Identifier: MIT
+"""Scale-out: two or three floodgate instances on one real redis-server (and, where the
+gateway matters, behind the shipped nginx configuration). A token issued by one instance is
+good on another; a revocation on one reaches the others' caches within 100 ms; refresh reuse
+is detected across instances; brute-force locks and login rate limits are shared; killing an
+instance under load loses no acknowledged write while nginx routes around it; stopping Redis
+gives 503s (never a false "invalid") and everything recovers when it returns."""
+
+import base64
+import collections
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+
+from tests.integration.fgtest import (BIN, Redis, ServerTest, parse_many, read_responses,
+                                      start_nginx)
+
+FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
+PW = "correct horse battery"
+J = {"Content-Type": "application/json"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def basic(cid, secret):
+    raw = f"{urllib.parse.quote(cid, safe='')}:{urllib.parse.quote(secret, safe='')}"
+    return {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode(), **FORM}
+
+
+def form(**kw):
+    return urllib.parse.urlencode(kw).encode()
+
+
+def ask(sock, method, path, body=b"", headers=None):
+    """One request on a kept-alive connection (same loop thread, same caches)."""
+    h = {"Host": "x", "Content-Length": str(len(body))}
+    h.update(headers or {})
+    sock.sendall(f"{method} {path} HTTP/1.1\r\n".encode() + b"".join(
+        f"{k}: {v}\r\n".encode() for k, v in h.items()) + b"\r\n" + body)
+    return read_responses(sock, 1)[0]
+
+
+class ScaleOutTest(ServerTest):
+    def setUp(self):
+        self.redis = Redis(self)
+        self.tmp = tempfile.mkdtemp(prefix="fg-scaleout-")
+        self.key = os.path.join(self.tmp, "shared-secret.key")  # the first instance makes it
+        # one key and one issuer for all: tokens from any instance are good on every other
+        self.shared = ("--store", self.redis.url, "--secret-key-file", self.key,
+                       "--issuer", "https://auth.example")
+
+    def tearDown(self):
+        subprocess.run(["rm", "-rf", self.tmp], check=False)
+
+    def instance(self, *extra):
+        return self.start(*FAST, *self.shared, "--trusted-proxies", "127.0.0.1", *extra)
+
+    def cli(self, *args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+        r = subprocess.run([BIN, *self.shared, "--data-dir", os.path.join(self.tmp, "cli"),
+                            *args], capture_output=True, text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def client(self):
+        c = json.loads(self.cli("client", "create", "svc", "--grants",
+                                "client_credentials,password,refresh_token", "--json"))
+        return c["client_id"], c["client_secret"]
+
+    def register(self, srv, name):
+        st, _, b = srv.request("POST", "/v1/users", json.dumps(
+            {"username": name, "password": PW}).encode(), J)
+        self.assertEqual(st, 201, b)
+
+    def login(self, srv, name, pw=PW, ip=None):
+        h = dict(J)
+        if ip:
+            h["X-Forwarded-For"] = ip
+        return srv.request("POST", "/v1/auth/login", json.dumps(
+            {"username": name, "password": pw}).encode(), h)
+
+    def test_token_from_one_instance_and_revocation_across(self):
+        a, b = self.instance(), self.instance()
+        cid, secret = self.client()
+        st, _, body = a.request("POST", "/oauth2/token", form(grant_type="client_credentials"),
+                                basic(cid, secret))
+        self.assertEqual(st, 200, body)
+        tok = json.loads(body)["access_token"]
+        st, _, body = b.request("POST", "/oauth2/introspect", form(token=tok), basic(cid, secret))
+        self.assertEqual((st, json.loads(body)["active"]), (200, True))
+        # A has it cached on this connection's thread; B revokes it
+        with a.connect() as sa:
+            st, _, body = ask(sa, "POST", "/oauth2/introspect", form(token=tok), basic(cid, secret))
+            self.assertEqual(json.loads(body)["active"], True)
+            st, _, _ = b.request("POST", "/oauth2/revoke", form(token=tok), basic(cid, secret))
+            self.assertEqual(st, 200)
+            t0 = time.monotonic()
+            active = True
+            while active and time.monotonic() - t0 < 2:
+                st, _, body = ask(sa, "POST", "/oauth2/introspect", form(token=tok),
+                                  basic(cid, secret))
+                active = json.loads(body)["active"]
+            seen = time.monotonic() - t0
+        self.assertFalse(active)
+        self.assertLess(seen, 0.1, f"A saw B's revocation after {seen * 1000:.1f} ms")
+        # and the gateway endpoint on A refuses it as well
+        st, _, _ = a.request("GET", "/v1/auth/verify", headers={"Authorization": "Bearer " + tok})
+        self.assertEqual(st, 401)
+        # a key rotated through one instance's admin API signs tokens the other verifies
+        self.assert_clean_exit(a)
+        self.assert_clean_exit(b)
+
+    def test_refresh_reuse_across_instances_revokes_the_family(self):
+        a, b = self.instance("--refresh-grace", "0"), self.instance("--refresh-grace", "0")
+        self.register(a, "ann")
+        st, _, body = self.login(a, "ann")
+        self.assertEqual(st, 200, body)
+        r1 = json.loads(body)["refresh_token"]
+        st, _, body = b.request("POST", "/v1/auth/refresh",
+                                json.dumps({"refresh_token": r1}).encode(), J)
+        self.assertEqual(st, 200, body)
+        r2 = json.loads(body)["refresh_token"]
+        # the first token again, on A: reuse; the whole family dies, r2 with it
+        st, _, _ = a.request("POST", "/v1/auth/refresh",
+                             json.dumps({"refresh_token": r1}).encode(), J)
+        self.assertEqual(st, 401)
+        st, _, _ = b.request("POST", "/v1/auth/refresh",
+                             json.dumps({"refresh_token": r2}).encode(), J)
+        self.assertEqual(st, 401)
+        self.assert_clean_exit(a)
+        self.assert_clean_exit(b)
+
+    def test_lockout_and_login_rate_limit_are_shared(self):
+        args = ("--lockout-user-attempts", "3", "--lockout-pair-attempts", "0",
+                "--lockout-delay", "0")
+        a, b = self.instance(*args), self.instance(*args)
+        self.register(a, "bob")
+        # two failures on A and one on B: neither instance alone saw three
+        for srv in (a, a, b):
+            self.assertEqual(self.login(srv, "bob", "wrong password!")[0], 401)
+        # the user is locked everywhere: even the right password is refused, identically
+        for srv in (a, b):
+            st, _, body = self.login(srv, "bob")
+            self.assertEqual(st, 401, body)
+        self.assert_clean_exit(a)
+        self.assert_clean_exit(b)
+        # login rate per IP: 3 per minute in all, whichever instance is asked
+        rl = ("--ratelimit-login-ip", "3/m:3", "--lockout-user-attempts", "0",
+              "--lockout-ip-attempts", "0", "--lockout-pair-attempts", "0")
+        c, d = self.instance(*rl), self.instance(*rl)
+        self.register(c, "cat")
+        got = [self.login(srv, "cat", ip="203.0.113.7")[0] for srv in (c, d, c, d)]
+        self.assertEqual(got, [200, 200, 200, 429])
+        self.assertEqual(self.login(c, "cat", ip="203.0.113.8")[0], 200)  # another address
+        self.assert_clean_exit(c)
+        self.assert_clean_exit(d)
+
+    def test_admin_unlock_reaches_every_instance(self):
+        token = "t" * 40
+        args = ("--lockout-user-attempts", "2", "--lockout-pair-attempts", "0",
+                "--lockout-delay", "0", "--admin-listen", "127.0.0.1:0", "--admin-token", token)
+        a, b = self.instance(*args), self.instance(*args)
+        self.register(a, "dan")
+        for srv in (a, a, b, b):  # each instance's own table locks it too
+            self.assertEqual(self.login(srv, "dan", "wrong password!")[0], 401)
+        self.assertEqual(self.login(b, "dan")[0], 401)
+        from tests.integration.fgtest import admin_call
+        st, _ = admin_call(a.admin_port(), token, "POST", "/admin/users/dan/unlock")
+        self.assertEqual(st, 200)
+        time.sleep(0.2)  # the message to B
+        self.assertEqual(self.login(b, "dan")[0], 200)
+        self.assertEqual(self.login(a, "dan")[0], 200)
+        self.assert_clean_exit(a)
+        self.assert_clean_exit(b)
+
+    def test_killing_an_instance_under_load_loses_no_acknowledged_write(self):
+        # everything arrives from nginx's address: registration limits per IP would answer 429
+        a, b, c = [self.instance("--ratelimit-register-ip", "off", "--ratelimit-login-ip", "off")
+                   for _ in range(3)]
+        port = start_nginx(self, [a.port, b.port, c.port])
+        acked, answers, stop = [], [], threading.Event()
+
+        def load(worker):
+            import socket as sk
+            n = 0
+            while not stop.is_set():
+                n += 1
+                name = f"u{worker}x{n}"
+                body = json.dumps({"username": name, "password": PW}).encode()
+                raw = (f"POST /v1/users HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                       f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                       ).encode() + body
+                try:
+                    with sk.create_connection(("127.0.0.1", port), timeout=10) as s:
+                        s.sendall(raw)
+                        data = b""
+                        while True:
+                            chunk = s.recv(65536)
+                            if not chunk:
+                                break
+                            data += chunk
+                    st = parse_many(data)[0][0]
+                except (OSError, IndexError):
+                    st = 0
+                answers.append((time.monotonic(), st))
+                if st == 201:
+                    acked.append(name)
+
+        threads = [threading.Thread(target=load, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        a.proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        time.sleep(2.0)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        self.assertGreater(len(acked), 20)
+        # nginx routed around the dead instance: the last second was all 201
+        late = collections.Counter(st for t, st in answers if t > killed + 1.0)
+        self.assertEqual(set(late), {201}, late)
+        # every acknowledged registration is there (B and C can log each one in)
+        for name in acked[::max(1, len(acked) // 40)]:
+            st, _, body = self.login(b if hash(name) % 2 else c, name)
+            self.assertEqual(st, 200, (name, body))
+        st, _, body = b.request("GET", "/readyz")
+        self.assertEqual(st, 200)
+        self.assert_clean_exit(b)
+        self.assert_clean_exit(c)
+
+    def test_redis_outage_gives_503s_and_recovery(self):
+        a = self.instance("--redis-stale", "3s", "--redis-timeout", "200ms")
+        cid, secret = self.client()
+        self.register(a, "eve")
+        st, _, body = self.login(a, "eve")
+        self.assertEqual(st, 200, body)
+        refresh = json.loads(body)["refresh_token"]
+        st, _, body = a.request("POST", "/oauth2/token", form(grant_type="client_credentials"),
+                                basic(cid, secret))
+        tok = json.loads(body)["access_token"]
+        with a.connect() as sa:
+            st, _, body = ask(sa, "POST", "/oauth2/introspect", form(token=tok),
+                              basic(cid, secret))
+            self.assertEqual(json.loads(body)["active"], True)  # now cached on this thread
+            self.redis.stop()
+            t0 = time.monotonic()
+            st = 200
+            while st == 200 and time.monotonic() - t0 < 5:
+                st = a.request("GET", "/readyz")[0]
+            self.assertEqual(st, 503)
+            # writes and uncached reads: 503 at once, never a false "invalid"
+            for method, path, body, h in (
+                    ("POST", "/v1/auth/login", json.dumps({"username": "eve", "password": PW}),
+                     J),
+                    ("POST", "/v1/auth/refresh", json.dumps({"refresh_token": refresh}), J),
+                    ("POST", "/oauth2/revoke", form(token=tok).decode(), basic(cid, secret))):
+                t1 = time.monotonic()
+                st, _, b = a.request(method, path, body.encode(), h)
+                self.assertEqual(st, 503, (path, b))
+                self.assertLess(time.monotonic() - t1, 2.0)
+            # the cached token still verifies for redis_stale (3 s) ...
+            st, _, body = ask(sa, "POST", "/oauth2/introspect", form(token=tok),
+                              basic(cid, secret))
+            self.assertEqual((st, json.loads(body)["active"]), (200, True))
+            # ... and then not at all: 503, not "inactive"
+            time.sleep(max(0.0, 3.3 - (time.monotonic() - t0)))
+            st, _, body = ask(sa, "POST", "/oauth2/introspect", form(token=tok),
+                              basic(cid, secret))
+            self.assertEqual(st, 503, body)
+        # Redis is back (its append-only file kept everything): so is floodgate, unrestarted
+        self.redis.start()
+        t0 = time.monotonic()
+        st = 503
+        while st != 200 and time.monotonic() - t0 < 10:
+            st = a.request("GET", "/readyz")[0]
+            time.sleep(0.05)
+        self.assertEqual(st, 200)
+        st, _, body = a.request("POST", "/v1/auth/refresh",
+                                json.dumps({"refresh_token": refresh}).encode(), J)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.login(a, "eve")[0], 200)
+        self.assert_clean_exit(a)
