@@ -123,7 +123,7 @@ integ: $(BIN)
 
 # The threads that share state (event queues and sinks, lockout and rate tables, the
 # policy, the rehearsal against the server) under ThreadSanitizer: make BUILD=tsan integ-tsan
-TSAN_TESTS := test_events test_lockout test_rehearse test_oauth
+TSAN_TESTS := test_events test_lockout test_rehearse test_oauth test_scaleout
 integ-tsan: $(BIN)
 	@mkdir -p $(RESULTS)
 	@FLOODGATE_BIN=$(abspath $(BIN)) INTEG_NAME=integration-tsan TSAN_OPTIONS=halt_on_error=0 \
@@ -186,6 +186,7 @@ bench: deps
 	build/release/bench/store_size $$(mktemp -d) 1000000
 	bench/events.py --rounds 4
 	bench/launch.py --html build/release/rehearsal-launch.html
+	bench/scaleout.py
 
 clean:
 	rm -rf build
