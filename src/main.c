@@ -768,8 +768,9 @@ static int serve(void)
     char nl[16], nw[16];
     snprintf(nl, sizeof(nl), "%u", g.nloops);
     snprintf(nw, sizeof(nw), "%u", nworkers);
-    log_kv(LOG_INFO, "listening", "addr", addr, "threads", nl, "workers", nw, "data_dir",
-           c->data_dir, "issuer", g.sh.issuer, "version", FG_VERSION, LOG_END);
+    log_kv(LOG_INFO, "listening", "addr", addr, "threads", nl, "workers", nw, "store",
+           c->store[0] ? "redis" : "lmdb", "data_dir", c->data_dir, "issuer", g.sh.issuer,
+           "version", FG_VERSION, LOG_END);
     if (aaddr[0])
         log_kv(LOG_INFO, "admin API listening", "addr", aaddr, LOG_END);
 

@@ -225,6 +225,11 @@ int api_metrics(struct http_request *r)
                (unsigned long long)es.stream_dropped);
     gauge(&b, "floodgate_lockouts_active", "Usernames, IPs and pairs locked now.",
           pol_lockout_locked(ctx->sh->lockout, clock_wall_s()));
+    uint64_t stale_ms;
+    int up = store_ready(ctx->sh->store, &stale_ms);
+    gauge(&b, "floodgate_store_up", "1 if the store answers (a shared Redis: its last PING).", up);
+    gauge(&b, "floodgate_store_stale_seconds",
+          "Seconds since the store last answered; 0 while it does.", (double)stale_ms / 1000.0);
     gauge(&b, "floodgate_process_start_time_seconds", "Start time, seconds since the epoch.",
           (double)ctx->sh->started_at);
     int rc = buf_printf(&b,

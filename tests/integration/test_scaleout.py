@@ -253,6 +253,7 @@ class ScaleOutTest(ServerTest):
             while st == 200 and time.monotonic() - t0 < 5:
                 st = a.request("GET", "/readyz")[0]
             self.assertEqual(st, 503)
+            self.assertIn("floodgate_store_up 0\n", a.request("GET", "/metrics")[2].decode())
             # writes and uncached reads: 503 at once, never a false "invalid"
             for method, path, body, h in (
                     ("POST", "/v1/auth/login", json.dumps({"username": "eve", "password": PW}),
