@@ -293,6 +293,68 @@ CONTRACT(family_revoke_and_jti)
     cleanup(st);
 }
 
+struct seen {
+    int n;
+    int found[2];
+};
+
+static int on_refresh(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct seen *sn = ctx;
+    struct store_refresh r;
+    const uint8_t *k = key;
+    if (klen != STORE_DIGEST || store_refresh_decode(val, vlen, &r) || strcmp(r.sub, "ann"))
+        return ERR_INVAL;
+    if (k[0] == 0x71 || k[0] == 0x72)
+        sn->found[k[0] - 0x71]++;
+    sn->n++;
+    return ERR_OK;
+}
+
+static int on_user(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct seen *sn = ctx;
+    (void)val;
+    if (klen == 3 && memcmp(key, "ann", 3) == 0 && vlen == 2)
+        sn->found[0]++;
+    sn->n++;
+    return ERR_OK;
+}
+
+/* Listing: every record of a table, with its key as written (digests as bytes). */
+CONTRACT(each_lists_users_and_refresh_tokens)
+{
+    struct store *st = open_fresh();
+    struct store_op op;
+    struct seen sn = {0};
+    uint8_t a[32], b[32];
+    ASSERT_TRUE(st != NULL);
+    memset(a, 0x71, 32);
+    memset(b, 0x72, 32);
+    issue(st, a, "app", 1000);
+    issue(st, b, "app", 1000);
+    ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_refresh, &sn), 0);
+    ASSERT_EQ_INT(sn.n, 2);
+    ASSERT_TRUE(sn.found[0] == 1 && sn.found[1] == 1);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_USERS, "ann", "{}");
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_USERS, "bob", "{}");
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    init_op(&op, STORE_OP_DELETE);
+    kv(&op, STORE_T_USERS, "bob", NULL);
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    memset(&sn, 0, sizeof(sn));
+    ASSERT_EQ_INT(store_each(st, STORE_T_USERS, on_user, &sn), 0);
+    ASSERT_EQ_INT(sn.n, 1);
+    ASSERT_EQ_INT(sn.found[0], 1);
+    uint64_t entries, bytes;
+    ASSERT_EQ_INT(store_usage(st, STORE_T_USERS, &entries, &bytes), 0);
+    ASSERT_TRUE(entries == 1);
+    cleanup(st);
+}
+
 /* Writers on several threads, completions on one loop: every op completes once, durably
  * (visible after reopen), and commits carry more than one op (group commit). */
 #define NTHREADS 4
