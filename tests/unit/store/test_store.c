@@ -315,7 +315,7 @@ static int on_user(void *ctx, const void *key, size_t klen, const void *val, siz
 {
     struct seen *sn = ctx;
     (void)val;
-    if (klen == 3 && memcmp(key, "ann", 3) == 0 && vlen == 2)
+    if (klen == 3 && strncmp((const char *)key, "ann", 3) == 0 && vlen == 2)
         sn->found[0]++;
     sn->n++;
     return ERR_OK;
