@@ -65,8 +65,10 @@ int api_event_schedule(struct store *st, const char *name, int64_t at, int64_t d
         if (name[i] < 0x20 || name[i] > 0x7e || name[i] == '"' || name[i] == '\\')
             return ERR_INVAL;
     uint8_t rnd[9];
-    cr_random(rnd, sizeof(rnd));
-    cr_b64url_encode(rnd, sizeof(rnd), id, API_EVENT_ID_MAX + 1);
+    do { /* not '-' first: the id is an argument of 'event cancel' */
+        cr_random(rnd, sizeof(rnd));
+        cr_b64url_encode(rnd, sizeof(rnd), id, API_EVENT_ID_MAX + 1);
+    } while (id[0] == '-');
     snprintf(json, API_EVENT_JSON_MAX,
              "{\"name\":\"%s\",\"at\":%lld,\"duration\":%lld,\"expect\":%.1f}", name, (long long)at,
              (long long)duration, expect);

@@ -253,8 +253,10 @@ int auth_client_create(struct store *st, const uint8_t key[CR_HASH_KEY_LEN], str
 {
     uint8_t rnd[16];
 
-    cr_random(rnd, sizeof(rnd));
-    cr_b64url_encode(rnd, sizeof(rnd), c->id, sizeof(c->id));
+    do { /* an id that begins with '-' would read as a flag on the CLI's command line */
+        cr_random(rnd, sizeof(rnd));
+        cr_b64url_encode(rnd, sizeof(rnd), c->id, sizeof(c->id));
+    } while (c->id[0] == '-');
     c->created_at = now;
     new_secret(key, c, secret_out);
     return write_client(st, c, STORE_OP_PUT_NEW);
