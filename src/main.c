@@ -198,8 +198,9 @@ static void on_loop_server_stopped(struct http_server *srv)
 
 /* ---- main thread --------------------------------------------------------------------- */
 
-/* Another instance revoked an access token (or our Redis connection was remade and messages
- * may have been lost): every thread's verification cache rechecks revocation. */
+/* Another instance revoked an access token (every thread's verification cache drops it), or
+ * our Redis connection was remade and messages may have been lost (every entry is rechecked
+ * against the store before it is trusted again), or an admin unlocked a user. */
 static void on_store_invalidate(void *arg, const char *msg, size_t len)
 {
     (void)arg;
@@ -209,7 +210,10 @@ static void on_store_invalidate(void *arg, const char *msg, size_t len)
         pol_lockout_unlock_user(g.sh.lockout, str_c(name));
         return;
     }
-    tok_revocation_bump();
+    if (len == 1 && msg[0] == '*') /* reconnected: what was missed is unknown, recheck all */
+        tok_revocation_bump();
+    else
+        tok_revoked_publish(msg, len); /* a jti: that token only */
 }
 
 static void purge_noop(struct store_op *op)

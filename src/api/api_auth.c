@@ -804,7 +804,7 @@ static void logout_done(struct store_op *op)
     if (op->status && op->status != ERR_NOTFOUND)
         j->failed = 1;
     if (op->kind == STORE_OP_JTI_REVOKE && op->status == ERR_OK) {
-        tok_revocation_bump();
+        tok_revoked_publish((const char *)op->key, op->key_len);
         tok_cache_drop(j->ctx->cache, j->access);
     }
     if (--j->pending > 0)

@@ -408,7 +408,7 @@ int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims 
     int64_t now = clock_wall_s();
     /* Epoch first, then the store: a revocation racing with us leaves the entry stale, so
      * the next hit checks again. */
-    uint64_t epoch = tok_revocation_epoch(), stale_ms;
+    uint64_t epoch = tok_revocation_epoch(), seq = tok_revoked_seq(), stale_ms;
     /* A shared store that stopped answering: tokens are still verified from the cache and
      * their signature for redis_stale, then not at all (fail closed, 503). */
     int store_up = store_ready(ctx->sh->store, &stale_ms);
@@ -440,7 +440,7 @@ int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims 
     }
     if (rc != ERR_NOTFOUND)
         return store_up ? ERR_BACKEND : ERR_OK; /* within redis_stale: signature only */
-    tok_cache_put(ctx->cache, token, cl, epoch);
+    tok_cache_put_checked(ctx->cache, token, cl, epoch, seq);
     return ERR_OK;
 }
 
@@ -573,8 +573,8 @@ static void revoke_done(struct store_op *op)
         api__oauth_error(j->r, 503, "temporarily_unavailable", "revocation not stored");
         return;
     }
-    /* Durable: make every thread's cache recheck, and drop ours now. */
-    tok_revocation_bump();
+    /* Durable: every thread's cache drops it (other instances hear it from the store). */
+    tok_revoked_publish((const char *)op->key, op->key_len);
     tok_cache_drop(j->ctx->cache, j->token);
     if (ev_wanted(EV_TOKEN_REVOKED)) {
         struct ev e;

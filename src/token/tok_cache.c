@@ -7,6 +7,7 @@
  */
 #include "token/tok_cache.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -16,6 +17,8 @@
 #include "crypto/cr.h"
 
 #define TAG_LEN crypto_shorthash_siphashx24_BYTES
+
+#define RING 1024 /* publications a thread may fall behind before it drops everything */
 
 struct slot {
     uint8_t digest[TAG_LEN];
@@ -27,6 +30,8 @@ struct slot {
 struct tok_cache {
     unsigned n;
     uint8_t key[crypto_shorthash_siphashx24_KEYBYTES];
+    uint64_t seen; /* publications applied to this cache */
+    uint64_t *jh;  /* per slot, keyed hash of its jti: a dense array, scanned on revocation */
     struct slot *slots;
 };
 
@@ -42,12 +47,89 @@ void tok_revocation_bump(void)
     atomic_fetch_add_explicit(&revocation_epoch, 1, memory_order_acq_rel);
 }
 
+/*
+ * Publications: a ring of the last RING revoked jti hashes and a counter. A writer stores
+ * its hash, then advances the counter (release); a reader applies the entries between what
+ * it saw and the counter (acquire), and if it fell more than the ring behind meanwhile (the
+ * entries it read may have been overwritten) it drops every entry instead. Writers are
+ * serialised by a mutex (revocations are rare); readers take no lock.
+ */
+static _Atomic uint64_t ring[RING];
+static _Atomic uint64_t pub_seq;
+static pthread_mutex_t pub_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t jti_key[crypto_shorthash_siphashx24_KEYBYTES];
+static pthread_once_t jti_once = PTHREAD_ONCE_INIT;
+
+static void jti_key_init(void)
+{
+    cr_random(jti_key, sizeof(jti_key));
+}
+
+static uint64_t jti_hash(const char *jti, size_t len)
+{
+    uint8_t d[crypto_shorthash_siphashx24_BYTES];
+    uint64_t h;
+    pthread_once(&jti_once, jti_key_init);
+    crypto_shorthash_siphashx24(d, (const unsigned char *)jti, len, jti_key);
+    memcpy(&h, d, sizeof(h));
+    return h | 1; /* 0 is "no jti" */
+}
+
+void tok_revoked_publish(const char *jti, size_t len)
+{
+    uint64_t h = jti_hash(jti, len);
+    pthread_mutex_lock(&pub_mu);
+    uint64_t s = atomic_load_explicit(&pub_seq, memory_order_relaxed);
+    atomic_store_explicit(&ring[s % RING], h, memory_order_relaxed);
+    atomic_store_explicit(&pub_seq, s + 1, memory_order_release);
+    pthread_mutex_unlock(&pub_mu);
+}
+
+uint64_t tok_revoked_seq(void)
+{
+    return atomic_load_explicit(&pub_seq, memory_order_acquire);
+}
+
+/* Applies what was published since this cache last looked: one pass over the slots for any
+ * number of new revocations. */
+static void sync_revoked(struct tok_cache *c)
+{
+    uint64_t end = atomic_load_explicit(&pub_seq, memory_order_acquire);
+    uint64_t hs[64];
+    unsigned k = 0;
+
+    if (end == c->seen)
+        return;
+    int all = end - c->seen > RING / 2 || end - c->seen > 64;
+    for (uint64_t i = c->seen; !all && i < end; i++)
+        hs[k++] = atomic_load_explicit(&ring[i % RING], memory_order_relaxed);
+    /* overwritten while we read? then we cannot trust what we read */
+    if (atomic_load_explicit(&pub_seq, memory_order_acquire) - c->seen > RING / 2)
+        all = 1;
+    for (unsigned i = 0; i < c->n; i++) {
+        if (!c->jh[i])
+            continue;
+        for (unsigned j = 0; j < k && !all; j++)
+            if (c->jh[i] == hs[j]) {
+                c->slots[i].used = 0;
+                c->jh[i] = 0;
+            }
+        if (all) {
+            c->slots[i].used = 0;
+            c->jh[i] = 0;
+        }
+    }
+    c->seen = end;
+}
+
 struct tok_cache *tok_cache_new(unsigned slots)
 {
     struct tok_cache *c = xcalloc(1, sizeof(*c));
     c->n = slots ? slots : 1;
     c->slots = xcalloc(c->n, sizeof(struct slot));
+    c->jh = xcalloc(c->n, sizeof(uint64_t));
     cr_random(c->key, sizeof(c->key));
+    c->seen = tok_revoked_seq();
     return c;
 }
 
@@ -56,6 +138,7 @@ void tok_cache_free(struct tok_cache *c)
     if (!c)
         return;
     mem_free(c->slots);
+    mem_free(c->jh);
     mem_free(c);
 }
 
@@ -73,6 +156,7 @@ int tok_cache_get(struct tok_cache *c, struct str token, int64_t now, uint64_t e
     uint8_t d[TAG_LEN];
     struct slot *s = find(c, token, d);
 
+    sync_revoked(c);
     if (!s->used || !cr_eq(s->digest, d, sizeof(d)))
         return 0;
     if (now >= s->cl.exp) {
@@ -92,7 +176,15 @@ void tok_cache_put(struct tok_cache *c, struct str token, const struct tok_claim
     memcpy(s->digest, d, sizeof(d));
     s->cl = *cl;
     s->epoch = epoch;
+    c->jh[s - c->slots] = jti_hash(cl->jti, strlen(cl->jti));
     s->used = 1;
+}
+
+void tok_cache_put_checked(struct tok_cache *c, struct str token, const struct tok_claims *cl,
+                           uint64_t epoch, uint64_t seq)
+{
+    if (tok_revoked_seq() == seq) /* no revocation overtook the check */
+        tok_cache_put(c, token, cl, epoch);
 }
 
 void tok_cache_drop(struct tok_cache *c, struct str token)

@@ -2,9 +2,12 @@
 /*
  * Verification cache: one per loop thread (no lock), a fixed number of slots indexed by a
  * keyed hash of the token, so a repeated introspection or gateway check does no signature
- * or JSON work. An entry never outlives its token's exp. Revocation anywhere in the process
- * bumps an epoch; an entry filled under an older epoch is rechecked against the revoked
- * list before it is trusted again. Memory is fixed at init: slots * ~1.5 KiB.
+ * or JSON work. An entry never outlives its token's exp. A revocation (in this process, or
+ * another instance's, heard through the shared store) is published by its jti: every
+ * thread's cache drops that token's entry before its next answer, and keeps the others.
+ * When it cannot tell which (it fell behind, or the store's messages may have been lost),
+ * the epoch is bumped instead and every entry is rechecked against the revoked list before
+ * it is trusted again. Memory is fixed at init: slots * ~1.5 KiB.
  */
 #ifndef TOKEN_TOK_CACHE_H
 #define TOKEN_TOK_CACHE_H
@@ -32,5 +35,14 @@ void tok_cache_drop(struct tok_cache *c, struct str token);
 /* The process-wide revocation epoch. Any thread. */
 uint64_t tok_revocation_epoch(void);
 void tok_revocation_bump(void);
+
+/* Publishes the revocation of the token with this jti to every thread's cache. Any
+ * thread. */
+void tok_revoked_publish(const char *jti, size_t len);
+/* A counter that moves with every publication: read it before checking the revoked list and
+ * pass it to tok_cache_put, which then does not cache an answer a revocation overtook. */
+uint64_t tok_revoked_seq(void);
+void tok_cache_put_checked(struct tok_cache *c, struct str token, const struct tok_claims *cl,
+                           uint64_t epoch, uint64_t seq);
 
 #endif
