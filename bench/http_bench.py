@@ -93,6 +93,26 @@ def start_floodgate(tmp, binary):
     return p, port
 
 
+def emit_table(lines, out=None):
+    """Prints a Markdown table (after a blank line) and writes it to `out` if given."""
+    table = "\n".join(lines)
+    print()
+    print(table)
+    if out:
+        with open(out, "w") as f:
+            f.write(table + "\n")
+
+
+def stop_all(procs):
+    """SIGTERM every process, then wait for it (killed if it does not exit within 10 s)."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def to_ms(v, unit):
     return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
@@ -176,19 +196,9 @@ def main():
                              f"{p99} | {g['max']:.2f} | {g['cpu_us_per_req']:.2f} | "
                              f"{g['rps'] / agg['nginx']['rps']:.2f}x | "
                              f"{g['cpu_us_per_req'] / agg['nginx']['cpu_us_per_req']:.2f}x |")
-        table = "\n".join(lines)
-        print()
-        print(table)
-        if a.out:
-            with open(a.out, "w") as f:
-                f.write(table + "\n")
+        emit_table(lines, a.out)
     finally:
-        for proc, _ in servers.values():
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all([proc for proc, _ in servers.values()])
         shutil.rmtree(tmp, ignore_errors=True)
 
 

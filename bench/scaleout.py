@@ -296,19 +296,9 @@ def main():
             lines.append(f"| {config} | {name} | {r['rps']:.0f} | {r['p50']:.3f} | "
                          f"{r['p99']:.3f} | {r['cpu']:.2f} | {vs} | {rc} | {rt} | "
                          f"{r['non2xx']} |")
-        table = "\n".join(lines)
-        print()
-        print(table)
-        if a.out:
-            with open(a.out, "w") as f:
-                f.write(table + "\n")
+        hb.emit_table(lines, a.out)
     finally:
-        for p in list(procs):
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        hb.stop_all(list(procs))
         shutil.rmtree(tmp, ignore_errors=True)
 
 

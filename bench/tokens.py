@@ -182,19 +182,9 @@ def main():
         lines.append(f"| password login, 2 cores (Argon2id m=19456 t=2 p=1) | {login['rps']:.1f} | "
                      f"{login['p50']:.1f} | {login['p99']:.1f} | | raw Argon2id {raw_rate:.1f}/s: "
                      f"{login['rps'] / raw_rate:.2f}x | | {login['non2xx']} |")
-        table = "\n".join(lines)
-        print()
-        print(table)
-        if a.out:
-            with open(a.out, "w") as f:
-                f.write(table + "\n")
+        hb.emit_table(lines, a.out)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        hb.stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -23,6 +23,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/queue.h"
 #include "crypto/cr.h"
 #include "event/ev_int.h"
 
@@ -322,13 +323,8 @@ static void overflow(const struct ev *e)
     struct overflow *o = NULL;
     pthread_mutex_lock(&E.mu);
     if (E.of_len < OVERFLOW_MAX && (o = malloc(sizeof(*o))) != NULL) {
-        o->next = NULL;
         o->e = *e;
-        if (E.of_tail)
-            E.of_tail->next = o;
-        else
-            E.of_head = o;
-        E.of_tail = o;
+        QUEUE_APPEND(E.of_head, E.of_tail, o, next);
         E.of_len++;
     }
     pthread_mutex_unlock(&E.mu);

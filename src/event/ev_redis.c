@@ -12,19 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcast-qual"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wstrict-prototypes"
-#include <hiredis/adapters/libuv.h>
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
-#pragma GCC diagnostic pop
-
 #include "core/config.h"
 #include "core/err.h"
+#include "core/hiredis_uv.h"
 #include "core/log.h"
+#include "core/queue.h"
 #include "core/redis_url.h"
 #include "event/ev_int.h"
 
@@ -208,15 +200,10 @@ void ev_redis_deliver(struct ev_redis *r, const char *json, size_t len)
         ev_count(EV_M_STREAM_DROPPED, 1);
         return;
     }
-    it->next = NULL;
     it->len = len;
     memcpy(it->json, json, len);
     it->json[len] = 0;
-    if (r->tail)
-        r->tail->next = it;
-    else
-        r->head = it;
-    r->tail = it;
+    QUEUE_APPEND(r->head, r->tail, it, next);
     r->queued++;
     pump(r);
 }

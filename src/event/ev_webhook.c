@@ -29,6 +29,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/queue.h"
 #include "core/version.h"
 #include "event/ev_int.h"
 
@@ -136,12 +137,7 @@ static void unfly(struct ev_hooks *h, struct delivery *d)
 /* Appends a delivery to its endpoint's queue. */
 static void enqueue(struct hook *k, struct delivery *d)
 {
-    d->next = NULL;
-    if (k->qtail)
-        k->qtail->next = d;
-    else
-        k->qhead = d;
-    k->qtail = d;
+    QUEUE_APPEND(k->qhead, k->qtail, d, next);
     k->qlen++;
 }
 

@@ -9,6 +9,7 @@
 #include <assert.h>
 
 #include "core/err.h"
+#include "core/queue.h"
 
 static void on_wake(uv_async_t *a)
 {
@@ -60,14 +61,9 @@ void loop_fini(struct loop *lp)
 
 void loop_post(struct loop *lp, struct loop_task *t)
 {
-    t->_next = NULL;
     pthread_mutex_lock(&lp->_mu);
     assert(!lp->_closing);
-    if (lp->_tail)
-        lp->_tail->_next = t;
-    else
-        lp->_head = t;
-    lp->_tail = t;
+    QUEUE_APPEND(lp->_head, lp->_tail, t, _next);
     pthread_mutex_unlock(&lp->_mu);
     uv_async_send(&lp->_wake);
 }

@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/queue.h"
 
 struct pool {
     pthread_mutex_t mu;
@@ -176,11 +177,7 @@ int pool_submit(struct pool *p, struct loop *lp, struct pool_job *j)
         rc = ERR_LIMIT;
     } else {
         j->_enqueued_ns = clock_mono_ns();
-        if (p->tail)
-            p->tail->_next = j;
-        else
-            p->head = j;
-        p->tail = j;
+        QUEUE_APPEND(p->head, p->tail, j, _next);
         p->depth++;
         p->submitted++;
         pthread_cond_signal(&p->cv_work);

@@ -33,6 +33,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/queue.h"
 #include "rehearse/rh.h"
 #include "rehearse/rh_int.h"
 
@@ -310,11 +311,7 @@ static void pool_submit(struct rh_pool *p, struct rh_req *q)
         req_finish(p->run, q, ST_DROPPED, NULL, 0);
         return;
     }
-    if (p->qtail)
-        p->qtail->next = q;
-    else
-        p->qhead = q;
-    p->qtail = q;
+    QUEUE_APPEND(p->qhead, p->qtail, q, next);
     p->qlen++;
     pool_pump(p);
 }

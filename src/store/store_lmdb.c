@@ -33,6 +33,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/queue.h"
 #include "store/store_int.h"
 #include "store/store_rec.h"
 
@@ -390,11 +391,7 @@ static int l_submit(struct store *st, struct loop *lp, struct store_op *op)
     } else if (s->depth >= QUEUE_MAX) {
         rc = ERR_LIMIT;
     } else {
-        if (s->tail)
-            s->tail->_next = op;
-        else
-            s->head = op;
-        s->tail = op;
+        QUEUE_APPEND(s->head, s->tail, op, _next);
         s->depth++;
         pthread_cond_signal(&s->cv);
     }

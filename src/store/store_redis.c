@@ -36,20 +36,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcast-qual"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wstrict-prototypes"
-#include <hiredis/adapters/libuv.h>
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
-#pragma GCC diagnostic pop
-
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/hiredis_uv.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/queue.h"
 #include "core/redis_url.h"
 #include "store/store_int.h"
 #include "store/store_rec.h"
@@ -770,11 +762,7 @@ static void a_issue(struct loop_task *t)
         return;
     }
     op->_sent_ms = clock_mono_ms();
-    if (a->tail)
-        a->tail->_next = op;
-    else
-        a->head = op;
-    a->tail = op;
+    QUEUE_APPEND(a->head, a->tail, op, _next);
     a->inflight++;
     atomic_fetch_add(&s->inflight, 1);
     atomic_fetch_add(&s->ops, 1);
@@ -913,6 +901,25 @@ static int r_get(struct store *st, enum store_table t, const void *key, size_t k
     return rc;
 }
 
+/* One SCAN step over a table's keys: the reply ({next cursor, keys}), with cursor advanced;
+ * NULL on failure. */
+static redisReply *scan_page(struct redis_store *s, enum store_table t, char *cursor, size_t cap)
+{
+    char pat[PREFIX_MAX + 16];
+    snprintf(pat, sizeof(pat), "%s%s*", s->prefix, tags[t]);
+    const char *a[] = {"SCAN", cursor, "MATCH", pat, "COUNT", "1000"};
+    size_t l[] = {4, strlen(cursor), 5, strlen(pat), 5, 4};
+    redisReply *r = sync_fmt(s, 6, a, l);
+    if (r && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+              r->element[1]->type != REDIS_REPLY_ARRAY)) {
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if (r)
+        str_to(r->element[0], cursor, cap);
+    return r;
+}
+
 /* Small tables: the members of their index. The refresh tables: SCAN (rare: the
  * revoke-every-session reaction, maintenance tools). */
 static int r_each(struct store *st, enum store_table t, store_each_cb fn, void *ctx)
@@ -930,18 +937,11 @@ static int r_each(struct store *st, enum store_table t, store_each_cb fn, void *
         size_t plen = strlen(s->prefix) + strlen(tags[t]);
         int scan = !bumps(t);
         if (scan) {
-            snprintf(pat, sizeof(pat), "%s%s*", s->prefix, tags[t]);
-            const char *a[] = {"SCAN", cursor, "MATCH", pat, "COUNT", "1000"};
-            size_t l[] = {4, strlen(cursor), 5, strlen(pat), 5, 4};
-            redisReply *r = sync_fmt(s, 6, a, l);
-            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-                if (r)
-                    freeReplyObject(r);
+            list = scan_page(s, t, cursor, sizeof(cursor));
+            if (!list) {
                 rc = ERR_BACKEND;
                 break;
             }
-            str_to(r->element[0], cursor, sizeof(cursor));
-            list = r;
         } else {
             snprintf(pat, sizeof(pat), "%sidx:%s", s->prefix, tags[t]);
             const char *a[] = {"SMEMBERS", pat};
@@ -1043,19 +1043,13 @@ static int r_usage(struct store *st, enum store_table t, uint64_t *entries, uint
         if (r)
             freeReplyObject(r);
     } else if (rc == ERR_OK) {
-        char pat[PREFIX_MAX + 16], cursor[32] = "0";
-        snprintf(pat, sizeof(pat), "%s%s*", s->prefix, tags[t]);
+        char cursor[32] = "0";
         do {
-            const char *a[] = {"SCAN", cursor, "MATCH", pat, "COUNT", "10000"};
-            size_t l[] = {4, strlen(cursor), 5, strlen(pat), 5, 5};
-            redisReply *r = sync_fmt(s, 6, a, l);
-            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-                if (r)
-                    freeReplyObject(r);
+            redisReply *r = scan_page(s, t, cursor, sizeof(cursor));
+            if (!r) {
                 rc = ERR_BACKEND;
                 break;
             }
-            str_to(r->element[0], cursor, sizeof(cursor));
             n += r->element[1]->elements;
             freeReplyObject(r);
         } while (strcmp(cursor, "0") != 0);

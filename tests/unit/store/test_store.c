@@ -574,6 +574,20 @@ static void on_done_status(struct store_op *op)
     done_count++;
 }
 
+/* Submits a PUT_NEW of user `name` from the test's loop and runs the loop until it is done;
+ * op->status is the result. */
+static int put_on_loop(struct store *st, struct store_op *op, const char *name)
+{
+    init_op(op, STORE_OP_PUT_NEW);
+    op->on_done = on_done_status;
+    kv(op, STORE_T_USERS, name, "{}");
+    done_count = 0;
+    int rc = store_submit(st, &lp, op);
+    while (rc == ERR_AGAIN && done_count < 1)
+        uv_run(&lp.uv, UV_RUN_ONCE);
+    return rc;
+}
+
 /* Redis goes away: the store says so, reads and writes fail fast (ERR_BACKEND, never a
  * false "not found"), and everything works again when it is back, without a reopen. */
 TEST(redis_outage_and_recovery)
@@ -602,13 +616,7 @@ TEST(redis_outage_and_recovery)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ASSERT_EQ_INT(store_get(st, STORE_T_USERS, "ann", 3, &b, NULL, NULL), ERR_BACKEND);
     ASSERT_EQ_INT(store_get(st, STORE_T_REVOKED, "j", 1, &b, NULL, NULL), ERR_BACKEND);
-    init_op(&op, STORE_OP_PUT_NEW);
-    op.on_done = on_done_status;
-    kv(&op, STORE_T_USERS, "bob", "{}");
-    done_count = 0;
-    ASSERT_EQ_INT(store_submit(st, &lp, &op), ERR_AGAIN);
-    while (done_count < 1)
-        uv_run(&lp.uv, UV_RUN_ONCE);
+    ASSERT_EQ_INT(put_on_loop(st, &op, "bob"), ERR_AGAIN);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ASSERT_EQ_INT(op.status, ERR_BACKEND);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
@@ -618,13 +626,7 @@ TEST(redis_outage_and_recovery)
         ready = store_ready(st, NULL);
     ASSERT_EQ_INT(ready, 1);
     /* the data died with that redis-server (no persistence here); the store works again */
-    init_op(&op, STORE_OP_PUT_NEW);
-    op.on_done = on_done_status;
-    kv(&op, STORE_T_USERS, "bob", "{}");
-    done_count = 0;
-    ASSERT_EQ_INT(store_submit(st, &lp, &op), ERR_AGAIN);
-    while (done_count < 1)
-        uv_run(&lp.uv, UV_RUN_ONCE);
+    ASSERT_EQ_INT(put_on_loop(st, &op, "bob"), ERR_AGAIN);
     ASSERT_EQ_INT(op.status, 0);
     ASSERT_EQ_INT(store_get(st, STORE_T_USERS, "bob", 3, &b, NULL, NULL), 0);
     buf_fini(&b);
