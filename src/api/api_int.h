@@ -62,8 +62,13 @@ int api__param(struct http_request *r, const struct http_form *f, const char *na
 int api__client_auth(struct http_request *r, const struct http_form *f, struct auth_client *c);
 /* The thread's key ring, reloaded when the store changed. */
 const struct tok_ring *api__ring(struct api_ctx *ctx, int64_t now);
-/* ERR_OK (active), ERR_INVAL (not), ERR_BACKEND (cannot tell). */
+/* ERR_OK (active), ERR_INVAL (not), ERR_BACKEND (cannot tell, the caller answers 503, never
+ * "inactive"). On a cache miss with a shared store it blocks for one round trip. */
 int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims *cl);
+/* The same for a request, without blocking its thread: answer(r, rc, claims) runs once, now
+ * (returns HTTP_DONE) or when a shared store has answered (returns HTTP_ASYNC). */
+typedef void (*api__verify_answer)(struct http_request *r, int rc, const struct tok_claims *cl);
+int api__verify(struct http_request *r, struct str token, api__verify_answer answer);
 /* Issues an access token for cl (jti, times filled) with `ttl` (jitter applied) and answers
  * {"access_token",..,"refresh_token"?,"scope"?} with no-store. */
 void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t ttl,

@@ -401,21 +401,31 @@ int api_token(struct http_request *r)
 
 /* ---- verification --------------------------------------------------------------------- */
 
-/* ERR_OK with claims for an active token, ERR_INVAL for an inactive one, ERR_BACKEND if
- * revocation could not be checked (the caller answers 503, never "inactive"). */
-int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims *cl)
+/* What a verification carries from its first half to its second. */
+struct verify_state {
+    struct str token;
+    uint64_t epoch, seq; /* read before the revoked list: a revocation racing with us wins */
+    int store_up;
+};
+
+/* The first half: the cache, else the signature. ERR_OK (cached and current), ERR_INVAL,
+ * ERR_BACKEND (the store has been unreachable longer than redis_stale: fail closed), or
+ * ERR_AGAIN: valid, cl filled, and the revoked list must be asked about cl->jti. */
+static int verify_start(struct api_ctx *ctx, struct str token, struct tok_claims *cl,
+                        struct verify_state *vs)
 {
     int64_t now = clock_wall_s();
-    /* Epoch first, then the store: a revocation racing with us leaves the entry stale, so
-     * the next hit checks again. */
-    uint64_t epoch = tok_revocation_epoch(), seq = tok_revoked_seq(), stale_ms;
+    uint64_t stale_ms;
+
+    vs->token = token;
+    vs->epoch = tok_revocation_epoch();
+    vs->seq = tok_revoked_seq();
     /* A shared store that stopped answering: tokens are still verified from the cache and
      * their signature for redis_stale, then not at all (fail closed, 503). */
-    int store_up = store_ready(ctx->sh->store, &stale_ms);
-    if (!store_up && stale_ms > ctx->sh->cfg->redis_stale_ms)
+    vs->store_up = store_ready(ctx->sh->store, &stale_ms);
+    if (!vs->store_up && stale_ms > ctx->sh->cfg->redis_stale_ms)
         return ERR_BACKEND;
-    int hit = tok_cache_get(ctx->cache, token, now, epoch, cl);
-
+    int hit = tok_cache_get(ctx->cache, token, now, vs->epoch, cl);
     if (hit == 1)
         return ERR_OK;
     if (hit == 0) {
@@ -430,18 +440,82 @@ int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims 
         if (rc)
             return ERR_INVAL;
     }
-    struct buf b;
-    buf_init(&b, 64);
-    int rc = store_get(ctx->sh->store, STORE_T_REVOKED, cl->jti, strlen(cl->jti), &b, NULL, NULL);
-    buf_fini(&b);
-    if (rc == ERR_OK) {
-        tok_cache_drop(ctx->cache, token);
+    return ERR_AGAIN;
+}
+
+/* The second half, given what the revoked list said (store_get's result). */
+static int verify_end(struct api_ctx *ctx, const struct verify_state *vs,
+                      const struct tok_claims *cl, int found)
+{
+    if (found == ERR_OK) {
+        tok_cache_drop(ctx->cache, vs->token);
         return ERR_INVAL;
     }
-    if (rc != ERR_NOTFOUND)
-        return store_up ? ERR_BACKEND : ERR_OK; /* within redis_stale: signature only */
-    tok_cache_put_checked(ctx->cache, token, cl, epoch, seq);
+    if (found != ERR_NOTFOUND)
+        return vs->store_up ? ERR_BACKEND : ERR_OK; /* within redis_stale: signature only */
+    tok_cache_put_checked(ctx->cache, vs->token, cl, vs->epoch, vs->seq);
     return ERR_OK;
+}
+
+int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims *cl)
+{
+    struct verify_state vs;
+    int rc = verify_start(ctx, token, cl, &vs);
+    if (rc != ERR_AGAIN)
+        return rc;
+    struct buf b;
+    buf_init(&b, 64);
+    rc = store_get(ctx->sh->store, STORE_T_REVOKED, cl->jti, strlen(cl->jti), &b, NULL, NULL);
+    buf_fini(&b);
+    return verify_end(ctx, &vs, cl, rc);
+}
+
+struct verify_job {
+    struct store_op op; /* first */
+    struct http_request *r;
+    struct verify_state vs;
+    struct tok_claims cl;
+    struct buf b;
+    api__verify_answer answer;
+};
+
+static void verify_stored(struct store_op *op)
+{
+    struct verify_job *j = (struct verify_job *)(void *)op;
+    int rc = verify_end(j->r->app, &j->vs, &j->cl, op->status);
+    buf_fini(&j->b);
+    j->answer(j->r, rc, &j->cl);
+}
+
+int api__verify(struct http_request *r, struct str token, api__verify_answer answer)
+{
+    struct api_ctx *ctx = r->app;
+    struct verify_state vs;
+    struct tok_claims cl;
+    struct verify_job *j;
+
+    int rc = verify_start(ctx, token, &cl, &vs);
+    if (rc != ERR_AGAIN) {
+        answer(r, rc, &cl);
+        return HTTP_DONE;
+    }
+    if (!(j = arena_alloc(r->arena, sizeof(*j)))) {
+        answer(r, ERR_BACKEND, &cl);
+        return HTTP_DONE;
+    }
+    memset(&j->op, 0, sizeof(j->op));
+    j->r = r;
+    j->vs = vs;
+    j->cl = cl;
+    j->answer = answer;
+    j->op.on_done = verify_stored;
+    buf_init(&j->b, 64);
+    rc = store_get(ctx->sh->store, STORE_T_REVOKED, cl.jti, strlen(cl.jti), &j->b, ctx->lp, &j->op);
+    if (rc == ERR_AGAIN)
+        return HTTP_ASYNC; /* a shared store: the answer comes on this thread */
+    buf_fini(&j->b);
+    answer(r, verify_end(ctx, &vs, &cl, rc), &cl);
+    return HTTP_DONE;
 }
 
 static int put_claim(struct buf *b, const char *name, const char *v)
@@ -454,25 +528,31 @@ static int put_claim(struct buf *b, const char *name, const char *v)
     return rc ? rc : buf_puts(b, "\"");
 }
 
+static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl);
+
 int api_introspect(struct http_request *r)
 {
-    struct api_ctx *ctx = r->app;
     struct http_form f;
     struct auth_client c;
-    struct tok_claims cl;
     struct str token;
 
     if (api__rate_limited(r, API_RL_VERIFY) || api__token_request(r, &f, &c, &token))
         return HTTP_DONE;
-    int rc = api__verify_access(ctx, token, &cl);
+    return api__verify(r, token, introspect_answer);
+}
+
+static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl)
+{
+    struct api_ctx *ctx = r->app;
+
     if (rc == ERR_BACKEND) {
         api__oauth_error(r, 503, "temporarily_unavailable", "cannot check revocation now");
-        return HTTP_DONE;
+        return;
     }
     api__no_store(r);
     if (rc) {
         http_respond_json(r, 200, "{\"active\":false}");
-        return HTTP_DONE;
+        return;
     }
     struct buf b;
     buf_init(&b, 8192);
@@ -480,33 +560,32 @@ int api_introspect(struct http_request *r)
     if (!rc)
         rc = put_claim(&b, "iss", ctx->sh->issuer);
     if (!rc)
-        rc = put_claim(&b, "sub", cl.sub);
+        rc = put_claim(&b, "sub", cl->sub);
     if (!rc)
-        rc = put_claim(&b, "client_id", cl.client_id);
+        rc = put_claim(&b, "client_id", cl->client_id);
     if (!rc)
-        rc = put_claim(&b, "scope", cl.scope);
+        rc = put_claim(&b, "scope", cl->scope);
     if (!rc)
-        rc = put_claim(&b, "aud", cl.aud);
+        rc = put_claim(&b, "aud", cl->aud);
     if (!rc)
-        rc = put_claim(&b, "jti", cl.jti);
+        rc = put_claim(&b, "jti", cl->jti);
     if (!rc)
-        rc = buf_printf(&b, ",\"exp\":%lld,\"iat\":%lld}", (long long)cl.exp, (long long)cl.iat);
+        rc = buf_printf(&b, ",\"exp\":%lld,\"iat\":%lld}", (long long)cl->exp, (long long)cl->iat);
     if (rc)
         http_respond_error(r, 500, "server_error", NULL);
     else
         http_respond(r, 200, "application/json", b.p, b.len);
     buf_fini(&b);
-    return HTTP_DONE;
 }
 
 /* GET /v1/auth/verify for gateways (nginx auth_request, Traefik forwardAuth, Envoy
  * ext_authz): 200 with identity headers, 401 with a Bearer challenge (RFC 6750 §3), 403 if a
  * scope required by ?scope= is missing. */
+static void verify_answer(struct http_request *r, int rc, const struct tok_claims *cl);
+
 int api_verify(struct http_request *r)
 {
-    struct api_ctx *ctx = r->app;
     struct str authz = http_header(r, "authorization");
-    struct tok_claims cl;
 
     if (api__rate_limited(r, API_RL_VERIFY))
         return HTTP_DONE;
@@ -515,45 +594,47 @@ int api_verify(struct http_request *r)
         http_respond_error(r, 401, "invalid_request", "a Bearer token is required");
         return HTTP_DONE;
     }
-    struct str token = {authz.p + 7, authz.len - 7};
-    int rc = api__verify_access(ctx, token, &cl);
+    return api__verify(r, (struct str){authz.p + 7, authz.len - 7}, verify_answer);
+}
+
+static void verify_answer(struct http_request *r, int rc, const struct tok_claims *cl)
+{
     if (rc == ERR_BACKEND) {
         http_respond_error(r, 503, "temporarily_unavailable", NULL);
-        return HTTP_DONE;
+        return;
     }
     if (rc) {
         http_add_header(r, "WWW-Authenticate",
                         "Bearer realm=\"floodgate\", error=\"invalid_token\"");
         http_respond_error(r, 401, "invalid_token", NULL);
-        return HTTP_DONE;
+        return;
     }
     struct http_form q;
     struct str need, aud;
     if (r->query.len && http_form_parse(r->query, 8, r->arena, &q) == ERR_OK) {
         /* ?audience=api: the token must be meant for this resource (RFC 9068 §4); a token
          * for another audience is invalid here, not merely under-scoped. */
-        if (http_form_get(&q, "audience", &aud) == ERR_OK && !str_eq(aud, str_c(cl.aud))) {
+        if (http_form_get(&q, "audience", &aud) == ERR_OK && !str_eq(aud, str_c(cl->aud))) {
             http_add_header(r, "WWW-Authenticate",
                             "Bearer realm=\"floodgate\", error=\"invalid_token\"");
             http_respond_error(r, 401, "invalid_token", "wrong audience");
-            return HTTP_DONE;
+            return;
         }
-        if (http_form_get(&q, "scope", &need) == ERR_OK && !auth_scope_subset(need, cl.scope)) {
+        if (http_form_get(&q, "scope", &need) == ERR_OK && !auth_scope_subset(need, cl->scope)) {
             http_add_header(r, "WWW-Authenticate",
                             "Bearer realm=\"floodgate\", error=\"insufficient_scope\"");
             http_respond_error(r, 403, "insufficient_scope", NULL);
-            return HTTP_DONE;
+            return;
         }
     }
-    http_add_header(r, "X-Auth-Subject", cl.sub);
-    http_add_header(r, "X-Auth-Client-Id", cl.client_id);
-    if (cl.scope[0])
-        http_add_header(r, "X-Auth-Scope", cl.scope);
-    if (cl.aud[0])
-        http_add_header(r, "X-Auth-Audience", cl.aud);
+    http_add_header(r, "X-Auth-Subject", cl->sub);
+    http_add_header(r, "X-Auth-Client-Id", cl->client_id);
+    if (cl->scope[0])
+        http_add_header(r, "X-Auth-Scope", cl->scope);
+    if (cl->aud[0])
+        http_add_header(r, "X-Auth-Audience", cl->aud);
     http_add_header(r, "Cache-Control", "no-store");
     http_respond(r, 200, NULL, "", 0);
-    return HTTP_DONE;
 }
 
 /* ---- revocation ----------------------------------------------------------------------- */

@@ -57,6 +57,7 @@ enum store_op_kind {
     STORE_OP_FAMILY_REVOKE, /* revoke a family (logout, reuse, admin) */
     STORE_OP_JTI_REVOKE,    /* remember a revoked access-token id until it expires */
     STORE_OP_PURGE,         /* drop expired refresh tokens, families and revoked ids */
+    STORE_OP_GET,           /* (store_get with an op: a read that completes later) */
 };
 
 #define STORE_KEY_MAX    255
@@ -105,6 +106,7 @@ struct store_op {
     struct store_op *_next;
     struct loop *_loop;
     uint64_t _sent_ms; /* Redis: when the command left, for the timeout */
+    struct buf *_out;  /* STORE_OP_GET: where the value goes */
     enum store_op_kind kind;
     store_op_cb on_done;
     int status; /* result, set before on_done */
@@ -150,7 +152,10 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
 void store_close(struct store *st);
 
 /* Reads (table, key) into out (replacing its contents). ERR_OK (done now), ERR_AGAIN (op's
- * on_done will run; its status is the result), ERR_NOTFOUND, ERR_BACKEND. */
+ * on_done will run on lp's thread; its status is the result; out and op stay borrowed until
+ * then), ERR_NOTFOUND, ERR_BACKEND. Without an op (or lp) the read blocks until it is done:
+ * LMDB reads always complete at once; Redis reads with an op are sent on lp's connection.
+ * The caller sets op->on_done; the store fills the rest. */
 int store_get(struct store *st, enum store_table t, const void *key, size_t klen, struct buf *out,
               struct loop *lp, struct store_op *op);
 

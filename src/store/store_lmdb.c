@@ -290,6 +290,8 @@ static int apply(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     }
     case STORE_OP_PURGE:
         return apply_purge(s, txn, op);
+    case STORE_OP_GET:
+        break;
     }
     return ERR_INVAL;
 }

@@ -324,6 +324,11 @@ static bool bumps(enum store_table t)
     return t == STORE_T_USERS || t == STORE_T_CLIENTS || t == STORE_T_KEYS || t == STORE_T_EVENTS;
 }
 
+static void read_cmd(const struct redis_store *s, enum store_table t, const char *key, size_t klen,
+                     struct cmd *c);
+static int value_into(const struct redis_store *s, enum store_table t, redisReply *r,
+                      struct buf *out);
+
 static int build(const struct redis_store *s, const struct store_op *op, struct cmd *c)
 {
     size_t n;
@@ -395,6 +400,11 @@ static int build(const struct redis_store *s, const struct store_op *op, struct 
         arg_s(c, c->keys[1]);
         arg(c, op->key, op->key_len);
         return ERR_OK;
+    case STORE_OP_GET: {
+        size_t kn = key_of(s, c->keys[0], op->table, op->key, op->key_len);
+        read_cmd(s, op->table, c->keys[0], kn, c);
+        return ERR_OK;
+    }
     case STORE_OP_PURGE:
         break; /* keys expire by themselves: nothing to send */
     }
@@ -447,6 +457,10 @@ static int decode(struct store_op *op, const redisReply *r)
 {
     if (!r)
         return op->status = ERR_BACKEND;
+    if (op->kind == STORE_OP_GET)
+        return op->status = r->type == REDIS_REPLY_ERROR
+                                ? ERR_BACKEND
+                                : value_into(NULL, op->table, (redisReply *)(uintptr_t)r, op->_out);
     if (r->type == REDIS_REPLY_ERROR) {
         if (strncmp(r->str, "CONFLICT ", 9) == 0)
             return op->status = ERR_CONFLICT;
@@ -886,10 +900,16 @@ static int r_get(struct store *st, enum store_table t, const void *key, size_t k
     struct cmd c;
     char k[sizeof(c.keys[0])];
 
-    (void)lp;
-    (void)op;
     if (t == STORE_T_META)
         return ERR_INVAL;
+    if (op && lp) { /* on lp's own connection, completing there */
+        op->kind = STORE_OP_GET;
+        op->table = t;
+        memcpy(op->key, key, klen);
+        op->key_len = klen;
+        op->_out = out;
+        return r_submit(st, lp, op);
+    }
     size_t kn = key_of(s, k, t, key, klen);
     memset(&c, 0, sizeof(c));
     read_cmd(s, t, k, kn, &c);

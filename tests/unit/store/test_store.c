@@ -355,6 +355,43 @@ CONTRACT(each_lists_users_and_refresh_tokens)
     cleanup(st);
 }
 
+static struct buf async_out;
+
+/* A read with an op: done at once (LMDB) or later on the loop (Redis); same answers. */
+static int get_on_loop(struct store *st, const char *key, struct store_op *op)
+{
+    memset(op, 0, sizeof(*op));
+    op->on_done = on_done;
+    done_count = 0;
+    int rc = store_get(st, STORE_T_USERS, key, strlen(key), &async_out, &lp, op);
+    if (rc != ERR_AGAIN)
+        return rc;
+    while (done_count < 1)
+        uv_run(&lp.uv, UV_RUN_ONCE);
+    return op->status;
+}
+
+CONTRACT(get_with_an_op)
+{
+    struct store *st = open_fresh();
+    struct store_op op;
+    ASSERT_TRUE(st != NULL);
+    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    buf_init(&async_out, 4096);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_USERS, "ann", "{\"n\":2}");
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(get_on_loop(st, "ann", &op), 0);
+    ASSERT_EQ_MEM(async_out.p, async_out.len, "{\"n\":2}", 7);
+    ASSERT_EQ_INT(get_on_loop(st, "nobody", &op), ERR_NOTFOUND);
+    buf_fini(&async_out);
+    store_loop_release(st, &lp);
+    loop_close_mailbox(&lp);
+    uv_run(&lp.uv, UV_RUN_DEFAULT);
+    loop_fini(&lp);
+    cleanup(st);
+}
+
 /* Writers on several threads, completions on one loop: every op completes once, durably
  * (visible after reopen), and commits carry more than one op (group commit). */
 #define NTHREADS 4
