@@ -43,7 +43,7 @@ enum store_table {
     STORE_T_REFRESH,  /* digest of a refresh token -> struct store_refresh (binary) */
     STORE_T_FAMILIES, /* family id -> struct store_family (binary) */
     STORE_T_REVOKED,  /* access-token jti -> int64 expiry (binary) */
-    STORE_T_META,     /* "generation" -> uint64, bumped by every change of users/clients/keys */
+    STORE_T_META,     /* "generation" -> uint64, bumped by changes of clients/keys/events */
     STORE_T_EVENTS,   /* event id -> announced traffic event (JSON), for the adaptive policy */
     STORE_T_COUNT
 };
@@ -178,8 +178,9 @@ int store_exec(struct store *st, struct store_op *op);
 int store_exec_kv(struct store *st, enum store_op_kind kind, enum store_table t, const char *key,
                   const void *val, size_t vlen);
 
-/* Changes of users, clients and keys bump this number; servers poll it to refresh caches
- * after the CLI changed the store under them. */
+/* Changes of clients, keys and announced events (what servers cache) bump this number;
+ * servers poll it to refresh their copies after the CLI or another instance changed the
+ * store. Users are not cached, and registrations must not make every thread reload. */
 uint64_t store_generation(struct store *st);
 
 void store_get_stats(struct store *st, struct store_stats *out);

@@ -98,7 +98,7 @@ static int bump_generation(struct lmdb_store *s, MDB_txn *txn)
 
 static bool bumps(enum store_table t)
 {
-    return t == STORE_T_USERS || t == STORE_T_CLIENTS || t == STORE_T_KEYS || t == STORE_T_EVENTS;
+    return t == STORE_T_CLIENTS || t == STORE_T_KEYS || t == STORE_T_EVENTS;
 }
 
 static int put_refresh(struct lmdb_store *s, MDB_txn *txn, const uint8_t digest[STORE_DIGEST],

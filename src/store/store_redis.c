@@ -319,9 +319,16 @@ static size_t key_of(const struct redis_store *s, char *out, enum store_table t,
     return n + klen;
 }
 
+/* The tables servers cache (and reload when the generation moves). */
 static bool bumps(enum store_table t)
 {
-    return t == STORE_T_USERS || t == STORE_T_CLIENTS || t == STORE_T_KEYS || t == STORE_T_EVENTS;
+    return t == STORE_T_CLIENTS || t == STORE_T_KEYS || t == STORE_T_EVENTS;
+}
+
+/* The small tables, listed through an index set instead of SCAN. */
+static bool indexed(enum store_table t)
+{
+    return t == STORE_T_USERS || bumps(t);
 }
 
 static void read_cmd(const struct redis_store *s, enum store_table t, const char *key, size_t klen,
@@ -955,7 +962,7 @@ static int r_each(struct store *st, enum store_table t, store_each_cb fn, void *
     do {
         redisReply *list;
         size_t plen = strlen(s->prefix) + strlen(tags[t]);
-        int scan = !bumps(t);
+        int scan = !indexed(t);
         if (scan) {
             list = scan_page(s, t, cursor, sizeof(cursor));
             if (!list) {
@@ -1052,7 +1059,7 @@ static int r_usage(struct store *st, enum store_table t, uint64_t *entries, uint
     uint64_t n = 0;
     int rc = t == STORE_T_META ? ERR_INVAL : ERR_OK;
 
-    if (rc == ERR_OK && bumps(t)) {
+    if (rc == ERR_OK && indexed(t)) {
         char k[PREFIX_MAX + 16];
         snprintf(k, sizeof(k), "%sidx:%s", s->prefix, tags[t]);
         const char *a[] = {"SCARD", k};

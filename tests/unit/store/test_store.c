@@ -168,7 +168,15 @@ CONTRACT(store_put_get_conflict_delete_generation)
     ASSERT_EQ_INT(store_exec(st, &op), ERR_CONFLICT);
     ASSERT_EQ_INT(store_get(st, STORE_T_USERS, "ann", 3, &b, NULL, NULL), 0);
     ASSERT_EQ_MEM(b.p, b.len, "{\"n\":1}", 7);
+    /* users are not cached by the servers: their writes (registrations in a launch) do not
+     * move the generation that makes every thread reload its clients and keys */
+    ASSERT_TRUE(store_generation(st) == g0);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_CLIENTS, "app", "{}");
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
     ASSERT_TRUE(store_generation(st) == g0 + 1);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_USERS, "ann", "{\"n\":1}");
     init_op(&op, STORE_OP_REPLACE);
     kv(&op, STORE_T_USERS, "bob", "x");
     ASSERT_EQ_INT(store_exec(st, &op), ERR_NOTFOUND);
