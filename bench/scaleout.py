@@ -22,6 +22,9 @@ instances share one core: the x2 rows show what sharing state costs, not scaling
   refresh      POST /v1/auth/refresh (durable write, rotation), tokens circulating
   client_cred  POST /oauth2/token grant_type=client_credentials
   introspect   POST /oauth2/introspect of a cached token
+  uncached     POST /oauth2/introspect cycling through 65,536 tokens (4x the cache slots):
+               nearly every request is a signature check and a revoked-list lookup (on
+               Redis: one GET, sent without blocking the loop)
   login        POST /v1/auth/login (Argon2id m=19456 t=2), 8 connections, beside the raw
                Argon2id rate on one core
 
@@ -153,6 +156,32 @@ def cli(tmp, store_args, *args, stdin=None):
     return r.stdout
 
 
+def access_tokens(port, basic, count, path):
+    """`count` client_credentials access tokens into a file, fetched on 8 keep-alive
+    connections in parallel."""
+    import http.client
+    import threading
+    out, per = [], count // 8
+
+    def fetch():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        got = []
+        for _ in range(per):
+            c.request("POST", "/oauth2/token", body=b"grant_type=client_credentials",
+                      headers={"Authorization": basic,
+                               "Content-Type": "application/x-www-form-urlencoded"})
+            got.append(json.loads(c.getresponse().read())["access_token"])
+        c.close()
+        out.extend(got)
+    ts = [threading.Thread(target=fetch) for _ in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
 def run(procs, port, path, script, env, duration, conns=64, redis=None, warmup=True):
     if warmup:
         tk.wrk(port, path, script, env, conns, 1)
@@ -244,6 +273,8 @@ def main():
             tokens = [tk.post(gport, "/v1/auth/login", json.dumps(
                 {"username": user, "password": PW}).encode(),
                 {"Content-Type": "application/json"})["refresh_token"] for _ in range(256)]
+            afile = os.path.join(tmp, f"access-{config[:4]}{n}.txt")
+            access_tokens(gport, basic, 65536, afile)
             tfile = os.path.join(tmp, f"tokens-{config[:4]}{n}.txt")
             with open(tfile, "w") as f:
                 f.write("\n".join(tokens) + "\n")
@@ -257,6 +288,8 @@ def main():
                  "token", True),
                 ("introspection (cached)", "/oauth2/introspect", "post.lua",
                  {"BENCH_AUTH": basic, "BENCH_BODY": "token=" + tok}, "introspect", True),
+                ("introspection (uncached)", "/oauth2/introspect", "introspect_pool.lua",
+                 {"BENCH_AUTH": basic, "BENCH_TOKENS_FILE": afile}, "introspect", False),
             ]
             for name, path, script, env, shape, warm in flows:
                 if shape not in refs:  # nginx, same request bytes, same gateway
