@@ -53,7 +53,8 @@ static const struct key keys[] = {
      "largest size the embedded store may grow to (address space, not disk, until used)"},
     {"server", "store", K_STR, F(store), 0, 0, "",
      "where state lives: empty = the embedded store in data_dir (one instance); "
-     "redis://[:password@]host[:port][/db] or unix:///path[?db=N] = a Redis shared by every "
+     "redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N&user=U&password=P] = a "
+     "Redis shared by every "
      "instance (docs/deploy.md)"},
     {"server", "redis_prefix", K_STR, F(redis_prefix), 0, 0,
      "fg:", "prefix of every key floodgate writes in Redis (several deployments can share one)"},
@@ -246,7 +247,8 @@ static const struct key keys[] = {
      "most events per POST: each delivery is a JSON array of what an endpoint is due within "
      "20 ms"},
     {"events", "events_redis", K_STR, F(ev_redis), 0, 0, "",
-     "Redis that receives every event in a stream (XADD): redis://[:password@]host[:port][/db] "
+     "Redis that receives every event in a stream (XADD): "
+     "redis://[[user]:password@]host[:port][/db] "
      "or unix:///path/to/socket; empty: none"},
     {"events", "events_redis_stream", K_STR, F(ev_redis_stream), 0, 0, "floodgate:events",
      "the stream's key; each entry has one field, event, holding the event's JSON"},
@@ -721,7 +723,8 @@ int cfg_validate(const struct cfg *c, struct cfg_error *e)
         if (redis_url_parse(c->store, "store", &u, why, sizeof(why))) {
             set_err(e, "store",
                     "'%s' is not a Redis address: expected "
-                    "redis://[:password@]host[:port][/db] or unix:///path[?db=N]",
+                    "redis://[[user]:password@]host[:port][/db] or "
+                    "unix:///path[?db=N&user=U&password=P]",
                     c->store);
             return ERR_INVAL;
         }

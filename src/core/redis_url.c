@@ -18,14 +18,39 @@ int redis_url_parse(const char *url, const char *what, struct redis_url *u, char
         if (n == 0 || n >= sizeof(u->path))
             goto bad;
         memcpy(u->path, url + 7, n);
-        if (q) {
-            char *end;
-            if (strncmp(q, "?db=", 4) != 0)
+        while (q && *q) { /* ?name=value&name=value */
+            const char *v = strchr(q + 1, '='), *next = strchr(q + 1, '&');
+            if (!v || (next && next < v))
                 goto bad;
-            long v = strtol(q + 4, &end, 10);
-            if (end == q + 4 || *end || v < 0 || v > 1000)
+            size_t nl = (size_t)(v - q - 1), vl = next ? (size_t)(next - v - 1) : strlen(v + 1);
+            char *dst = NULL;
+            size_t cap = 0;
+            if (nl == 2 && strncmp(q + 1, "db", 2) == 0) {
+                char num[8], *end;
+                if (vl == 0 || vl >= sizeof(num))
+                    goto bad;
+                memcpy(num, v + 1, vl);
+                num[vl] = '\0';
+                long d = strtol(num, &end, 10);
+                if (*end || d < 0 || d > 1000)
+                    goto bad;
+                u->db = (int)d;
+            } else if (nl == 4 && strncmp(q + 1, "user", 4) == 0) {
+                dst = u->user;
+                cap = sizeof(u->user);
+            } else if (nl == 8 && strncmp(q + 1, "password", 8) == 0) {
+                dst = u->password;
+                cap = sizeof(u->password);
+            } else {
                 goto bad;
-            u->db = (int)v;
+            }
+            if (dst) {
+                if (vl >= cap)
+                    goto bad;
+                memcpy(dst, v + 1, vl);
+                dst[vl] = '\0';
+            }
+            q = next;
         }
         return ERR_OK;
     }
@@ -33,10 +58,14 @@ int redis_url_parse(const char *url, const char *what, struct redis_url *u, char
         goto bad;
     const char *p = url + 8, *at = strchr(p, '@');
     if (at) {
-        const char *pw = *p == ':' ? p + 1 : p; /* [user]:password@, user ignored */
+        const char *pw = p; /* [user]:password@, or password@ */
         const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon)
+        if (colon) {
+            if ((size_t)(colon - p) >= sizeof(u->user))
+                goto bad;
+            memcpy(u->user, p, (size_t)(colon - p));
             pw = colon + 1;
+        }
         if ((size_t)(at - pw) >= sizeof(u->password))
             goto bad;
         memcpy(u->password, pw, (size_t)(at - pw));
@@ -66,7 +95,25 @@ int redis_url_parse(const char *url, const char *what, struct redis_url *u, char
     }
     return ERR_OK;
 bad:
-    snprintf(err, errcap, "%s: expected redis://[:password@]host[:port][/db] or unix:///path",
+    snprintf(err, errcap,
+             "%s: expected redis://[[user]:password@]host[:port][/db] or "
+             "unix:///path[?db=N&user=U&password=P]",
              what);
     return ERR_INVAL;
+}
+
+int redis_url_auth(const struct redis_url *u, const char *argv[3], size_t lens[3])
+{
+    int n = 0;
+    if (!u->password[0])
+        return 0;
+    argv[n] = "AUTH";
+    lens[n++] = 4;
+    if (u->user[0]) {
+        argv[n] = u->user;
+        lens[n++] = strlen(u->user);
+    }
+    argv[n] = u->password;
+    lens[n++] = strlen(u->password);
+    return n;
 }

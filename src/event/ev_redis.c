@@ -112,8 +112,11 @@ static void connect_now(struct ev_redis *r)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* queued by hiredis until the connection is up, sent before any XADD */
-    if (r->url.password[0])
-        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", r->url.password);
+    const char *av[3];
+    size_t al[3];
+    int an = redis_url_auth(&r->url, av, al);
+    if (an)
+        redisAsyncCommandArgv(ac, NULL, NULL, an, av, al);
     if (r->url.db)
         redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->url.db);
 }

@@ -514,8 +514,11 @@ static redisContext *connect_sync(const struct redis_store *s, char *err, size_t
         goto fail;
     if (redisSetTimeout(c, tv) != REDIS_OK)
         goto fail;
-    if (u->password[0]) {
-        r = redisCommand(c, "AUTH %s", u->password);
+    const char *av[3];
+    size_t al[3];
+    int an = redis_url_auth(u, av, al);
+    if (an) {
+        r = redisCommandArgv(c, an, av, al);
         if (!r || r->type == REDIS_REPLY_ERROR)
             goto fail;
         freeReplyObject(r);
@@ -711,8 +714,11 @@ static int a_connect(struct aconn *a)
     redisAsyncSetConnectCallback(ac, on_async_connect);
     redisAsyncSetDisconnectCallback(ac, on_async_disconnect);
     /* queued until the connection is up, answered before any EVALSHA */
-    if (u->password[0])
-        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", u->password);
+    const char *av[3];
+    size_t al[3];
+    int an = redis_url_auth(u, av, al);
+    if (an)
+        redisAsyncCommandArgv(ac, NULL, NULL, an, av, al);
     if (u->db)
         redisAsyncCommand(ac, NULL, NULL, "SELECT %d", u->db);
     redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %s", script);

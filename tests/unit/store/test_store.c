@@ -681,3 +681,23 @@ TEST(redis_outage_and_recovery)
     loop_fini(&lp);
     cleanup(st);
 }
+
+/* A Redis 6 ACL user, given in the address: right password opens, wrong one is refused. */
+TEST(redis_acl_user)
+{
+    struct store *st;
+    char url[160], err[256];
+    backend = B_REDIS;
+    ASSERT_EQ_INT(redis_start(), 0);
+    redisContext *c = redisConnectUnix(sock);
+    ASSERT_TRUE(c && !c->err);
+    freeReplyObject(redisCommand(c, "ACL SETUSER fgacl on >right-pw ~* &* +@all"));
+    redisFree(c);
+    snprintf(url, sizeof(url), "unix://%s?user=fgacl&password=wrong-pw", sock);
+    ASSERT_EQ_INT(store_open_redis(url, "acl:", 1000, &st, err, sizeof(err)), ERR_BACKEND);
+    ASSERT_TRUE(strstr(err, "WRONGPASS") != NULL);
+    snprintf(url, sizeof(url), "unix://%s?user=fgacl&password=right-pw", sock);
+    ASSERT_EQ_INT(store_open_redis(url, "acl:", 1000, &st, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(store_pin(st, "x", "1", 1), 0);
+    cleanup(st);
+}
