@@ -110,9 +110,26 @@ class ScaleOutTest(ServerTest):
         # and the gateway endpoint on A refuses it as well
         st, _, _ = a.request("GET", "/v1/auth/verify", headers={"Authorization": "Bearer " + tok})
         self.assertEqual(st, 401)
-        # a key rotated through one instance's admin API signs tokens the other verifies
+        # a key rotated from the CLI (published at once here) signs A's tokens within a
+        # second, and B verifies them (loading the key at once if its poll has not yet)
+        old_kid = self.kid(tok)
+        self.cli("--key-publish-ahead", "0s", "key", "rotate")
+        deadline, new = time.monotonic() + 5, tok
+        while self.kid(new) == old_kid and time.monotonic() < deadline:
+            time.sleep(0.1)
+            new = json.loads(a.request("POST", "/oauth2/token",
+                                       form(grant_type="client_credentials"),
+                                       basic(cid, secret))[2])["access_token"]
+        self.assertNotEqual(self.kid(new), old_kid)
+        st, _, body = b.request("POST", "/oauth2/introspect", form(token=new), basic(cid, secret))
+        self.assertEqual((st, json.loads(body)["active"]), (200, True))
         self.assert_clean_exit(a)
         self.assert_clean_exit(b)
+
+    @staticmethod
+    def kid(token):
+        head = token.split(".")[0]
+        return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"]
 
     def test_refresh_reuse_across_instances_revokes_the_family(self):
         a, b = self.instance("--refresh-grace", "0"), self.instance("--refresh-grace", "0")
