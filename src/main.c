@@ -255,9 +255,10 @@ static void on_maintenance(uv_timer_t *t)
                 store_lease(g.sh.store, "key-rotation", 120000) == ERR_OK) {
                 char kid[TOK_KID_MAX + 1];
                 /* Old keys stay published for the longest lifetime a token can have. */
+                int64_t from = now;
                 int rc = tok_keys_rotate(g.sh.store, tok_alg_parse(c->signing_alg), now,
                                          c->key_publish_ahead_ms / 1000,
-                                         86400 + c->leeway_ms / 1000, kid);
+                                         86400 + c->leeway_ms / 1000, kid, &from);
                 log_kv(rc ? LOG_ERROR : LOG_INFO,
                        rc ? "scheduled key rotation failed" : "signing key rotated on schedule",
                        "kid", rc ? "" : kid, LOG_END);
@@ -265,7 +266,7 @@ static void on_maintenance(uv_timer_t *t)
                     struct ev e;
                     ev_begin(&e, EV_KEY_ROTATED);
                     ev_str(&e, "kid", kid);
-                    ev_int(&e, "active_from", now + c->key_publish_ahead_ms / 1000);
+                    ev_int(&e, "active_from", from);
                     ev_str(&e, "by", "schedule");
                     ev_publish(&e);
                 }

@@ -197,10 +197,11 @@ static void admin_work(struct pool_job *pj)
     case A_KEY_ROTATE: {
         char kid[TOK_KID_MAX + 1];
         int64_t ahead = c->key_publish_ahead_ms / 1000;
+        int64_t from = now + ahead;
         j->rc = tok_keys_rotate(st, tok_alg_parse(c->signing_alg), now, ahead,
-                                86400 + c->leeway_ms / 1000, kid);
+                                86400 + c->leeway_ms / 1000, kid, &from);
         snprintf(j->out, sizeof(j->out), "{\"kid\":\"%s\",\"active_from\":%lld}", kid,
-                 (long long)(now + ahead));
+                 (long long)from);
         break;
     }
     }

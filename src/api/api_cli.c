@@ -280,17 +280,18 @@ static int key_cmd(struct cli *x, int argc, char **argv)
     if (strcmp(argv[0], "rotate") == 0) {
         char kid[TOK_KID_MAX + 1];
         int64_t ahead = x->cfg->key_publish_ahead_ms / 1000;
+        int64_t from = now;
         int rc = tok_keys_rotate(x->st, tok_alg_parse(x->cfg->signing_alg), now, ahead,
-                                 86400 + x->cfg->leeway_ms / 1000, kid);
+                                 86400 + x->cfg->leeway_ms / 1000, kid, &from);
         if (rc) {
             fprintf(stderr, "floodgate: key rotation failed: %s\n", err_str(rc));
             return 1;
         }
         if (x->json)
-            printf("{\"kid\":\"%s\",\"active_from\":%lld}\n", kid, (long long)(now + ahead));
+            printf("{\"kid\":\"%s\",\"active_from\":%lld}\n", kid, (long long)from);
         else
             printf("new key %s signs from %lld (now + %llds); the previous one stays published\n",
-                   kid, (long long)(now + ahead), (long long)ahead);
+                   kid, (long long)from, (long long)(from - now));
         return 0;
     }
     if (strcmp(argv[0], "list") == 0) {

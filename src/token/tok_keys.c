@@ -241,7 +241,7 @@ int tok_keys_ensure(struct store *st, enum tok_alg alg, int64_t now)
 }
 
 int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t publish_ahead,
-                    int64_t max_token_ttl, char kid_out[TOK_KID_MAX + 1])
+                    int64_t max_token_ttl, char kid_out[TOK_KID_MAX + 1], int64_t *from_out)
 {
     struct tok_ring r = {0};
     int rc = tok_ring_load(&r, st);
@@ -249,6 +249,13 @@ int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t pub
 
     if (rc)
         return rc;
+    /* Keys are ordered by their start, in seconds: a rotation within the second the newest
+     * key started would tie with it, and the ring could keep signing with the old one. */
+    for (unsigned i = 0; i < r.n; i++)
+        if (r.keys[i].active_from >= from)
+            from = r.keys[i].active_from + 1;
+    if (from_out)
+        *from_out = from;
     for (unsigned i = 0; i < r.n && !rc; i++) {
         struct tok_ring_key *k = &r.keys[i];
         if (k->retire_at && k->retire_at <= now) {

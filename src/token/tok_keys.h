@@ -53,9 +53,11 @@ int tok_ring_jwks(const struct tok_ring *r, int64_t now, struct buf *out);
 /* Creates a key of algorithm `alg` that signs from now + publish_ahead and schedules the
  * current signer's retirement at that time + max_token_ttl; deletes keys whose retirement
  * has passed. Writes go through store_exec (CLI, start-up, maintenance, admin jobs).
- * kid_out gets the new kid. ERR_* from the store. */
+ * kid_out gets the new kid, from_out (if not NULL) when it starts signing: now +
+ * publish_ahead, or a second after the newest key's start if that is later (so that two
+ * rotations in one second still leave one newest key). ERR_* from the store. */
 int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t publish_ahead,
-                    int64_t max_token_ttl, char kid_out[TOK_KID_MAX + 1]);
+                    int64_t max_token_ttl, char kid_out[TOK_KID_MAX + 1], int64_t *from_out);
 
 /* Creates the first key (active at once) if the store has none. */
 int tok_keys_ensure(struct store *st, enum tok_alg alg, int64_t now);
