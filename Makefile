@@ -3,10 +3,11 @@
 #
 #   make                 release build (hardened): build/release/floodgate
 #   make run             install missing Debian packages, build, start on ./data
-#   make check           every test: lint, ASan+UBSan unit + integration, fuzz corpus replay,
-#                        the concurrent integration tests again under TSan
+#   make check           every test: lint, ASan+UBSan unit + integration (on LMDB, then again
+#                        on Redis), fuzz corpus replay, the concurrent integration tests
+#                        again under TSan
 #   make BUILD=debug|asan|tsan|release|fuzz
-#   make unit | integ | integ-tsan | fuzz-replay | fuzz | lint | format | bench
+#   make unit | integ | integ-redis | integ-tsan | fuzz-replay | fuzz | lint | format | bench
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -68,7 +69,7 @@ HARNESS_OBJ := $(OUT)/tests/harness.o
 
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all run check unit integ integ-tsan fuzz-replay fuzz lint format bench deps clean docs
+.PHONY: all run check unit integ integ-redis integ-tsan fuzz-replay fuzz lint format bench deps clean docs
 all: $(BIN)
 
 $(OUT)/%.o: %.c
@@ -121,6 +122,14 @@ integ: $(BIN)
 	@FLOODGATE_BIN=$(abspath $(BIN)) tests/run-integ 2>&1 | tee $(RESULTS)/integ.txt; \
 	  grep -q ' 0 failed' $(RESULTS)/integ.txt
 
+# The same integration tests with every server and CLI call on Redis instead of LMDB (a
+# redis-server the tests start): the whole product on the other store.
+integ-redis: $(BIN)
+	@mkdir -p $(RESULTS)
+	@FLOODGATE_BIN=$(abspath $(BIN)) FG_TEST_STORE=redis INTEG_NAME=integration-redis \
+	  tests/run-integ 2>&1 | tee $(RESULTS)/integ-redis.txt; \
+	  grep -q ' 0 failed' $(RESULTS)/integ-redis.txt
+
 # The threads that share state (event queues and sinks, lockout and rate tables, the
 # policy, the rehearsal against the server) under ThreadSanitizer: make BUILD=tsan integ-tsan
 TSAN_TESTS := test_events test_lockout test_rehearse test_oauth test_scaleout
@@ -163,12 +172,14 @@ check: deps
 	@rm -rf build/asan/results
 	@$(MAKE) --no-print-directory BUILD=asan unit
 	@$(MAKE) --no-print-directory BUILD=asan integ
+	@$(MAKE) --no-print-directory BUILD=asan integ-redis
 	@$(MAKE) --no-print-directory BUILD=asan fuzz-replay
 	@rm -rf build/tsan/results
 	@$(MAKE) --no-print-directory BUILD=tsan integ-tsan
 	@$(MAKE) --no-print-directory BUILD=release
 	@tests/sum-results build/asan/results/unit.txt build/asan/results/integ.txt \
-	  build/asan/results/fuzz-replay.txt build/tsan/results/integ-tsan.txt
+	  build/asan/results/integ-redis.txt build/asan/results/fuzz-replay.txt \
+	  build/tsan/results/integ-tsan.txt
 
 lint:
 	@tools/lint

@@ -17,6 +17,62 @@ import unittest
 BIN = os.environ.get("FLOODGATE_BIN", os.path.abspath("build/asan/floodgate"))
 START_TIMEOUT = 15.0
 
+# FG_TEST_STORE=redis (make integ-redis): every server and CLI call of these tests keeps its
+# state in one redis-server started here on a unix socket, instead of LMDB, each data
+# directory under its own key prefix: the same tests, the other backend.
+REDIS_MODE = os.environ.get("FG_TEST_STORE") == "redis"
+_redis_sock = None
+
+
+def _redis_call(*args):
+    raw = f"*{len(args)}\r\n".encode() + b"".join(
+        f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(_redis_sock)
+        s.sendall(raw)
+        return s.recv(4096)
+
+
+def _redis_start():
+    global _redis_sock
+    import atexit
+    d = tempfile.mkdtemp(prefix="fg-integ-redis-")
+    _redis_sock = os.path.join(d, "redis.sock")
+    p = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", _redis_sock,
+                          "--unixsocketperm", "700", "--dir", d, "--save", "",
+                          "--appendonly", "yes", "--appendfsync", "always",
+                          "--loglevel", "warning"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop():
+        p.kill()
+        p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+    atexit.register(stop)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if _redis_call("PING").startswith(b"+PONG"):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("redis-server did not start")
+
+
+def store_args(data_dir):
+    """The flags that put a data directory's state in the test Redis (nothing on LMDB)."""
+    if not REDIS_MODE:
+        return []
+    import hashlib
+    if _redis_sock is None:
+        _redis_start()
+    prefix = "t" + hashlib.sha1(os.path.abspath(data_dir).encode()).hexdigest()[:12] + ":"
+    # successive servers on one directory are successive deployments, each default issuer
+    # naming its own port: forget the last one's
+    _redis_call("DEL", prefix + "pin:issuer")
+    return ["--store", "unix://" + _redis_sock, "--redis-prefix", prefix]
+
 
 class Server:
     def __init__(self, *args, env=None):
@@ -27,8 +83,10 @@ class Server:
         # ASan: fail loudly, and report leaks at exit.
         full_env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         full_env.update(env or {})
+        # a test may restart on an earlier server's directory (a later --data-dir wins)
+        data = args[args.index("--data-dir") + 1] if "--data-dir" in args else self.data
         cmd = [BIN, "--listen", "127.0.0.1:0", "--data-dir", self.data, "--threads", "2",
-               "--workers", "2", *args]
+               "--workers", "2", *store_args(data), *args]
         # With --log-file the JSON log goes there; stderr keeps only sanitizer reports.
         self.json_log = args[args.index("--log-file") + 1] if "--log-file" in args else None
         self.signalled = False

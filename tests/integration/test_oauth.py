@@ -10,12 +10,13 @@ import subprocess
 import time
 import urllib.parse
 
-from tests.integration.fgtest import BIN, ServerTest
+from tests.integration.fgtest import BIN, ServerTest, store_args
 
 
 def cli(data_dir, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
-    r = subprocess.run([BIN, "--data-dir", data_dir, *args], capture_output=True, text=True,
+    r = subprocess.run([BIN, "--data-dir", data_dir, *store_args(data_dir), *args],
+                       capture_output=True, text=True,
                        timeout=30, env=env)
     return r
 

@@ -15,10 +15,11 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import urllib.parse
 
-from tests.integration.fgtest import (BIN, Redis, ServerTest, parse_many, read_responses,
-                                      start_nginx)
+from tests.integration.fgtest import (BIN, REDIS_MODE, Redis, ServerTest, parse_many,
+                                      read_responses, start_nginx)
 
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
 PW = "correct horse battery"
@@ -44,14 +45,15 @@ def ask(sock, method, path, body=b"", headers=None):
     return read_responses(sock, 1)[0]
 
 
+@unittest.skipIf(REDIS_MODE, "starts its own Redis: the same test in both runs")
 class ScaleOutTest(ServerTest):
     def setUp(self):
         self.redis = Redis(self)
         self.tmp = tempfile.mkdtemp(prefix="fg-scaleout-")
         self.key = os.path.join(self.tmp, "shared-secret.key")  # the first instance makes it
         # one key and one issuer for all: tokens from any instance are good on every other
-        self.shared = ("--store", self.redis.url, "--secret-key-file", self.key,
-                       "--issuer", "https://auth.example")
+        self.shared = ("--store", self.redis.url, "--redis-prefix", "fg:",
+                       "--secret-key-file", self.key, "--issuer", "https://auth.example")
 
     def tearDown(self):
         subprocess.run(["rm", "-rf", self.tmp], check=False)

@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.parse
 
-from tests.integration.fgtest import BIN, Server, ServerTest
+from tests.integration.fgtest import BIN, Server, ServerTest, store_args
 
 J = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -24,7 +24,8 @@ FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
 
 def cli(data_dir, *args, stdin=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
-    return subprocess.run([BIN, "--data-dir", data_dir, *FAST, *args], capture_output=True,
+    return subprocess.run([BIN, "--data-dir", data_dir, *store_args(data_dir), *FAST, *args],
+                          capture_output=True,
                           text=True, timeout=60, env=env, input=stdin)
 
 
