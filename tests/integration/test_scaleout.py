@@ -252,6 +252,34 @@ class ScaleOutTest(ServerTest):
         self.assert_clean_exit(b)
         self.assert_clean_exit(c)
 
+    def test_launch_rehearsal_through_nginx_on_two_instances(self):
+        """The rehearsal tool against the scale-out deployment: synthetic users made through
+        one instance's admin API log in, refresh and are verified on either instance."""
+        token = "r" * 40
+        adm = ("--admin-listen", "127.0.0.1:0", "--admin-token", token)
+        a, b = self.instance(*adm), self.instance(*adm)
+        port = start_nginx(self, [a.port, b.port])
+        sc = {"name": "scaleout", "users": 8, "connections": 64, "timeout_ms": 5000,
+              "phases": [{"name": "steady", "duration_s": 2,
+                          "rates": {"login": 4, "register": 2, "refresh": 10, "introspect": 40,
+                                    "verify": 40, "token": 5}}]}
+        path, out = os.path.join(self.tmp, "sc.json"), os.path.join(self.tmp, "r.json")
+        with open(path, "w") as f:
+            json.dump(sc, f)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+        env["FLOODGATE_ADMIN_TOKEN"] = token
+        r = subprocess.run([BIN, "rehearse", path, "--target", f"http://127.0.0.1:{port}",
+                            "--admin", f"http://127.0.0.1:{a.admin_port()}", "--json", out],
+                           capture_output=True, text=True, timeout=120, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out) as f:
+            flows = json.load(f)["phases"][0]["flows"]
+        for flow, want in (("login", 8), ("register", 4), ("refresh", 20), ("introspect", 80),
+                           ("verify", 80), ("token", 10)):
+            self.assertEqual((flows[flow]["sent"], flows[flow]["ok"]), (want, want), flow)
+        self.assert_clean_exit(a)
+        self.assert_clean_exit(b)
+
     def test_redis_outage_gives_503s_and_recovery(self):
         a = self.instance("--redis-stale", "3s", "--redis-timeout", "200ms")
         cid, secret = self.client()
