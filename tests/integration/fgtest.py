@@ -407,15 +407,6 @@ class Redis:
             self.proc.terminate()
             self.proc.wait(10)
 
-    def command(self, *args):
-        """One command, its raw reply (for INFO and the like)."""
-        raw = f"*{len(args)}\r\n".encode() + b"".join(
-            f"${len(str(a).encode())}\r\n{a}\r\n".encode() for a in args)
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            s.sendall(raw)
-            time.sleep(0.05)
-            return s.recv(1 << 20).decode("utf-8", "replace")
-
     @property
     def url(self):
         return f"redis://127.0.0.1:{self.port}"
