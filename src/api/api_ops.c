@@ -226,6 +226,18 @@ int api_metrics(struct http_request *r)
     gauge(&b, "floodgate_lockouts_active", "Usernames, IPs and pairs locked now.",
           pol_lockout_locked(ctx->sh->lockout, clock_wall_s()));
     uint64_t stale_ms;
+    struct store_stats ss;
+    store_get_stats(ctx->sh->store, &ss);
+    counter(&b, "floodgate_store_operations_total",
+            "Store operations done (LMDB: writes; Redis: commands sent).", ss.ops);
+    counter(&b, "floodgate_store_commits_total",
+            "LMDB write transactions committed, each one fsync (Redis: as operations).",
+            ss.commits);
+    gauge(&b, "floodgate_store_queue_depth",
+          "LMDB: writes waiting for the writer; Redis: commands in flight.", ss.queue_depth);
+    counter(&b, "floodgate_store_timeouts_total",
+            "Redis commands unanswered within redis_timeout (their connection was remade).",
+            ss.timeouts);
     int up = store_ready(ctx->sh->store, &stale_ms);
     gauge(&b, "floodgate_store_up", "1 if the store answers (a shared Redis: its last PING).", up);
     gauge(&b, "floodgate_store_stale_seconds",

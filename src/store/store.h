@@ -136,7 +136,8 @@ struct store_stats {
     uint64_t ops;         /* write operations applied */
     uint64_t max_batch;   /* most operations in one commit */
     uint64_t commit_ns;   /* total time in commit */
-    unsigned queue_depth; /* operations waiting for the writer */
+    unsigned queue_depth; /* operations waiting for the writer (Redis: commands in flight) */
+    uint64_t timeouts;    /* Redis: commands that timed out (their connection was remade) */
 };
 
 /* Opens the embedded store in `dir` (created if missing). map_size bounds the database.
@@ -178,7 +179,8 @@ int store_exec(struct store *st, struct store_op *op);
 int store_exec_kv(struct store *st, enum store_op_kind kind, enum store_table t, const char *key,
                   const void *val, size_t vlen);
 
-/* Changes of clients, keys and announced events (what servers cache) bump this number;
+/* Changes of clients, keys and announced events (what servers cache) bump this number
+ * (a backend that cannot be read answers the last value it read);
  * servers poll it to refresh their copies after the CLI or another instance changed the
  * store. Users are not cached, and registrations must not make every thread reload. */
 uint64_t store_generation(struct store *st);

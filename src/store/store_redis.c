@@ -237,6 +237,7 @@ struct redis_store {
     _Atomic unsigned epoch; /* bumped when Redis comes back: older connections are remade */
     _Atomic uint64_t last_ok_ms;
     _Atomic uint64_t ops, inflight, timeouts;
+    _Atomic uint64_t last_gen; /* the generation last read */
     pthread_mutex_t cb_mu;
     store_inval_cb inval;
     void *inval_arg;
@@ -1044,9 +1045,12 @@ static uint64_t r_generation(struct store *st)
     const char *a[] = {"GET", k};
     size_t l[] = {3, strlen(k)};
     redisReply *r = sync_fmt(s, 2, a, l);
-    uint64_t g = r ? (uint64_t)num(r) : 0;
+    /* Unreachable: the last value read, so that caches keyed by it (clients, the key ring)
+     * stay valid through an outage instead of all missing at once. */
+    uint64_t g = r && r->type != REDIS_REPLY_ERROR ? (uint64_t)num(r) : atomic_load(&s->last_gen);
     if (r)
         freeReplyObject(r);
+    atomic_store(&s->last_gen, g);
     return g;
 }
 
@@ -1057,6 +1061,7 @@ static void r_stats(struct store *st, struct store_stats *out)
     out->ops = out->commits = atomic_load(&s->ops);
     out->max_batch = 1;
     out->queue_depth = (unsigned)atomic_load(&s->inflight);
+    out->timeouts = atomic_load(&s->timeouts);
 }
 
 static int r_usage(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes)
