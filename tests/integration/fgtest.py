@@ -402,9 +402,11 @@ class Redis:
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
-    def stop(self):
+    def stop(self, kill=False):
+        """SIGTERM (Redis saves and exits), or with kill=True SIGKILL: a crash, after which
+        only what the append-only file had fsync'd survives."""
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.kill() if kill else self.proc.terminate()
             self.proc.wait(10)
 
     @property
