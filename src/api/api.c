@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include <http_parser.h>
+#include <sodium.h>
 
 #include "api/api_int.h"
 #include "auth/auth_user.h"
@@ -213,8 +214,7 @@ static void guard_key(const struct api_shared *sh, char tag, struct str user, st
         n += il;
     }
     cr_keyed_hash(d, sh->secret_key, msg, n);
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    sodium_bin2hex(out, 33, d, 16);
 }
 
 void api__unlock_user(const struct api_shared *sh, const char *name)

@@ -551,8 +551,7 @@ int api_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *e
         char hex[2 * CR_HASH_LEN + 1];
         static const char what[] = "floodgate server key fingerprint";
         cr_keyed_hash(fp, key, what, sizeof(what) - 1);
-        for (size_t i = 0; i < CR_HASH_LEN; i++)
-            snprintf(hex + 2 * i, 3, "%02x", fp[i]);
+        sodium_bin2hex(hex, sizeof(hex), fp, sizeof(fp));
         rc = store_pin(*st, "server-key", hex, strlen(hex));
         if (rc == ERR_CONFLICT)
             snprintf(err, cap,

@@ -36,6 +36,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/hiredis_uv.h"
@@ -223,7 +225,6 @@ struct redis_store {
     struct store base;
     struct redis_url url;
     char prefix[PREFIX_MAX];
-    size_t plen;
     unsigned timeout_ms;
     char sha[41];
     pthread_key_t tls;
@@ -262,14 +263,10 @@ struct cmd {
 
 static const char *const tags[STORE_T_COUNT] = {"u:", "c:", "k:", "rt:", "fam:", "jti:", "", "ev:"};
 
+/* Lower-case hex of n bytes and a NUL: out holds 2n + 1. */
 static void hex(const uint8_t *p, size_t n, char *out)
 {
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = '\0';
+    sodium_bin2hex(out, 2 * n + 1, p, n);
 }
 
 static int unhex(const char *s, size_t slen, uint8_t *out, size_t n)
@@ -332,10 +329,8 @@ static bool indexed(enum store_table t)
     return t == STORE_T_USERS || bumps(t);
 }
 
-static void read_cmd(const struct redis_store *s, enum store_table t, const char *key, size_t klen,
-                     struct cmd *c);
-static int value_into(const struct redis_store *s, enum store_table t, redisReply *r,
-                      struct buf *out);
+static void read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c);
+static int value_into(enum store_table t, redisReply *r, struct buf *out);
 
 static int build(const struct redis_store *s, const struct store_op *op, struct cmd *c)
 {
@@ -410,7 +405,7 @@ static int build(const struct redis_store *s, const struct store_op *op, struct 
         return ERR_OK;
     case STORE_OP_GET: {
         size_t kn = key_of(s, c->keys[0], op->table, op->key, op->key_len);
-        read_cmd(s, op->table, c->keys[0], kn, c);
+        read_cmd(op->table, c->keys[0], kn, c);
         return ERR_OK;
     }
     case STORE_OP_PURGE:
@@ -468,7 +463,7 @@ static int decode(struct store_op *op, const redisReply *r)
     if (op->kind == STORE_OP_GET)
         return op->status = r->type == REDIS_REPLY_ERROR
                                 ? ERR_BACKEND
-                                : value_into(NULL, op->table, (redisReply *)(uintptr_t)r, op->_out);
+                                : value_into(op->table, (redisReply *)(uintptr_t)r, op->_out);
     if (r->type == REDIS_REPLY_ERROR) {
         if (strncmp(r->str, "CONFLICT ", 9) == 0)
             return op->status = ERR_CONFLICT;
@@ -848,10 +843,8 @@ static int r_exec(struct store *st, struct store_op *op)
     return op->status;
 }
 
-static int value_into(const struct redis_store *s, enum store_table t, redisReply *r,
-                      struct buf *out)
+static int value_into(enum store_table t, redisReply *r, struct buf *out)
 {
-    (void)s;
     buf_reset(out);
     if (t == STORE_T_REFRESH) {
         struct store_refresh rt;
@@ -888,8 +881,7 @@ static int value_into(const struct redis_store *s, enum store_table t, redisRepl
 }
 
 /* The read command of one record into c (key in c->keys[0]). */
-static void read_cmd(const struct redis_store *s, enum store_table t, const char *key, size_t klen,
-                     struct cmd *c)
+static void read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c)
 {
     c->argc = 0;
     if (t == STORE_T_REFRESH || t == STORE_T_FAMILIES) {
@@ -904,7 +896,6 @@ static void read_cmd(const struct redis_store *s, enum store_table t, const char
         arg_s(c, "GET");
         arg(c, key, klen);
     }
-    (void)s;
 }
 
 static int r_get(struct store *st, enum store_table t, const void *key, size_t klen,
@@ -926,11 +917,11 @@ static int r_get(struct store *st, enum store_table t, const void *key, size_t k
     }
     size_t kn = key_of(s, k, t, key, klen);
     memset(&c, 0, sizeof(c));
-    read_cmd(s, t, k, kn, &c);
+    read_cmd(t, k, kn, &c);
     redisReply *r = sync_cmd(s, &c);
     if (!r)
         return ERR_BACKEND;
-    int rc = r->type == REDIS_REPLY_ERROR ? ERR_BACKEND : value_into(s, t, r, out);
+    int rc = r->type == REDIS_REPLY_ERROR ? ERR_BACKEND : value_into(t, r, out);
     freeReplyObject(r);
     return rc;
 }
@@ -1018,13 +1009,13 @@ static int r_each(struct store *st, enum store_table t, store_each_cb fn, void *
                 key_of(s, k, t, e->str, e->len);
             }
             memset(&c, 0, sizeof(c));
-            read_cmd(s, t, k, strlen(k), &c);
+            read_cmd(t, k, strlen(k), &c);
             redisReply *r = sync_cmd(s, &c);
             if (!r) {
                 rc = ERR_BACKEND;
                 break;
             }
-            int vr = value_into(s, t, r, &v);
+            int vr = value_into(t, r, &v);
             freeReplyObject(r);
             if (vr == ERR_OK)
                 rc = fn(ctx, kp, kl, v.p, v.len);
@@ -1454,7 +1445,6 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
     }
     s->base.vt = &redis_vt;
     snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
-    s->plen = strlen(prefix);
     s->timeout_ms = timeout_ms ? timeout_ms : 1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->cb_mu, NULL);
