@@ -549,6 +549,11 @@ int ev_start(const struct cfg *c, const uint8_t *pseudonym_key, char *err, size_
             return ERR_INVAL;
         }
     }
+    /* No sink, no loop: making one only to close it would also hand its descriptor number,
+     * closed behind ThreadSanitizer's back by libuv, to whichever thread opens one next. */
+    if (!E.audit_path[0] && !c->webhook[0] && !c->nhooks && !c->autoscaler_webhook[0] &&
+        !c->notify_webhook[0] && !c->ev_redis[0])
+        return ERR_OK;
     uv_loop_init(&E.loop);
     rc = ev_hooks_new(&E.loop, c, &E.hooks, err, errcap);
     if (rc) {
