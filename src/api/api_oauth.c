@@ -408,6 +408,21 @@ struct verify_state {
     int store_up;
 };
 
+/* Whether a token naming a key this thread does not hold may be signed by a key it has not
+ * loaded yet: the store generation moved. Asking is a round trip on a shared store, and
+ * made-up key ids cost an attacker nothing, so a thread asks at most every
+ * KID_MISS_INTERVAL_MS; a new key is announced before it signs (TOKENS.md), so the
+ * once-a-second check of api__ring has loaded it in time in all but the closest races. */
+#define KID_MISS_INTERVAL_MS 100
+static int kid_miss_check(struct api_ctx *ctx)
+{
+    uint64_t now = clock_mono_ns() / 1000000u;
+    if (ctx->kid_miss_ms && now - ctx->kid_miss_ms < KID_MISS_INTERVAL_MS)
+        return 0;
+    ctx->kid_miss_ms = now;
+    return store_generation(ctx->sh->store) != ctx->ring.generation;
+}
+
 /* The first half: the cache, else the signature. ERR_OK (cached and current), ERR_INVAL,
  * ERR_BACKEND (the store has been unreachable longer than redis_stale: fail closed), or
  * ERR_AGAIN: valid, cl filled, and the revoked list must be asked about cl->jti. */
@@ -431,7 +446,7 @@ static int verify_start(struct api_ctx *ctx, struct str token, struct tok_claims
     if (hit == 0) {
         int64_t leeway = ctx->sh->cfg->leeway_ms / 1000;
         int rc = tok_jwt_verify(api__ring(ctx, now), ctx->sh->issuer, now, leeway, token, cl);
-        if (rc && store_generation(ctx->sh->store) != ctx->ring.generation) {
+        if (rc == ERR_NOTFOUND && kid_miss_check(ctx)) {
             /* Maybe signed by a key this thread has not loaded yet (another instance or
              * thread rotated less than a second ago): reload now and try once more. */
             ctx->ring_checked = 0;

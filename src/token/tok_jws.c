@@ -129,8 +129,11 @@ int tok_jws_verify(struct str token, tok_key_lookup_cb lookup, void *ctx, char *
     struct str kid =
         kidj ? (struct str){json_string_value(kidj), json_string_length(kidj)} : STR_NULL;
     const struct tok_key *k = lookup(ctx, kid);
-    const char *want = k ? tok_alg_name(k->alg) : NULL;
-    if (!want || strcmp(alg, want) != 0)
+    if (!k) {
+        rc = kid.p ? ERR_NOTFOUND : ERR_INVAL;
+        goto out;
+    }
+    if (strcmp(alg, tok_alg_name(k->alg)) != 0)
         goto out;
     if (cr_b64url_decode(d2 + 1, s64, sig, sizeof(sig), &slen))
         goto out;

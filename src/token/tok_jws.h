@@ -52,9 +52,9 @@ int tok_jws_sign(const struct tok_key *k, const char *typ, const void *payload, 
                  struct buf *out);
 
 /* Verifies `token` and copies its decoded payload into payload[cap] (NUL-terminated).
- * ERR_INVAL for any malformed, unsigned, wrongly-signed token or unknown kid, ERR_LIMIT
- * for one over TOK_JWS_MAX or whose payload does not fit. *typ_out (may be NULL) gets the
- * header's typ, at most 31 bytes, "" if absent. */
+ * ERR_INVAL for any malformed, unsigned or wrongly-signed token, ERR_NOTFOUND for a kid
+ * the lookup does not know, ERR_LIMIT for one over TOK_JWS_MAX or whose payload does not
+ * fit. *typ_out (may be NULL) gets the header's typ, at most 31 bytes, "" if absent. */
 int tok_jws_verify(struct str token, tok_key_lookup_cb lookup, void *ctx, char *payload, size_t cap,
                    size_t *payload_len, char typ_out[32]);
 

@@ -33,7 +33,8 @@ int tok_jwt_issue(const struct tok_ring *r, const char *issuer, int64_t now, int
                   struct tok_claims *c, struct buf *out);
 
 /* Verifies `token` at `now` (leeway seconds allowed on exp/nbf/iat) for `issuer`, filling c.
- * ERR_INVAL for anything not valid, ERR_LIMIT for an oversized token. */
+ * ERR_INVAL for anything not valid, ERR_NOTFOUND for a kid the ring does not hold, ERR_LIMIT
+ * for an oversized token. */
 int tok_jwt_verify(const struct tok_ring *r, const char *issuer, int64_t now, int64_t leeway,
                    struct str token, struct tok_claims *c);
 

@@ -413,6 +413,13 @@ class Redis:
     def url(self):
         return f"redis://127.0.0.1:{self.port}"
 
+    def calls(self, command):
+        """How many times Redis has run `command` (INFO commandstats)."""
+        out = subprocess.run(["redis-cli", "-p", str(self.port), "INFO", "commandstats"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+        m = re.search(rf"^cmdstat_{command.lower()}:calls=(\d+)", out, re.M)
+        return int(m.group(1)) if m else 0
+
     def cleanup(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()

@@ -128,6 +128,36 @@ class ScaleOutTest(ServerTest):
         self.assert_clean_exit(a)
         self.assert_clean_exit(b)
 
+    def test_forged_tokens_do_not_each_ask_redis(self):
+        """A token naming a key this thread does not hold may be signed by one rotated a
+        moment ago, so the thread looks at the store's generation; at most every 100 ms, or
+        made-up kids (and bad signatures) would make every request a Redis round trip."""
+        a = self.instance()
+        cid, secret = self.client()
+        st, _, body = a.request("POST", "/oauth2/token", form(grant_type="client_credentials"),
+                                basic(cid, secret))
+        head, payload, sig = json.loads(body)["access_token"].split(".")
+
+        def b64(obj):
+            return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+        forged = [f"{b64({'alg': 'EdDSA', 'typ': 'at+jwt', 'kid': f'made-up-{i}'})}.{payload}."
+                  f"{sig}" for i in range(200)]
+        forged += [f"{head}.{payload}.{'A' * 20}{sig[20:]}"] * 100  # our kid, bad signature
+        with a.connect() as sa:
+            before = self.redis.calls("get")
+            t0 = time.monotonic()
+            for tok in forged:
+                st, _, _ = ask(sa, "GET", "/v1/auth/verify",
+                               headers={"Authorization": "Bearer " + tok})
+                self.assertEqual(st, 401)
+            elapsed = time.monotonic() - t0
+            gets = self.redis.calls("get") - before
+        # one look per 100 ms and the once-a-second sample on the serving thread, and slack
+        # for the other thread and the main thread's schedule; one per request before
+        self.assertLess(gets, 10 + 12 * elapsed, f"{gets} GETs for 300 forged tokens "
+                        f"in {elapsed:.2f} s")
+        self.assert_clean_exit(a)
+
     @staticmethod
     def kid(token):
         head = token.split(".")[0]
