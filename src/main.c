@@ -574,6 +574,7 @@ static int serve(void)
         log_kv(LOG_ERROR, "cannot start", "error", secret_key ? err : "no memory", LOG_END);
         goto out;
     }
+    store_join(store); /* counted among the serving instances (shared store) */
     if (ev_start(c, secret_key, err, sizeof(err))) {
         log_kv(LOG_ERROR, "cannot start the event sinks", "error", err, LOG_END);
         goto out;

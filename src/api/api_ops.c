@@ -240,6 +240,9 @@ int api_metrics(struct http_request *r)
             ss.timeouts);
     int up = store_ready(ctx->sh->store, &stale_ms);
     gauge(&b, "floodgate_store_up", "1 if the store answers (a shared Redis: its last PING).", up);
+    gauge(&b, "floodgate_instances",
+          "Serving instances on the store, this one included (Redis: counted every second).",
+          store_members(ctx->sh->store));
     gauge(&b, "floodgate_store_stale_seconds",
           "Seconds since the store last answered; 0 while it does.", (double)stale_ms / 1000.0);
     gauge(&b, "floodgate_process_start_time_seconds", "Start time, seconds since the epoch.",

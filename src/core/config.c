@@ -178,6 +178,11 @@ static const struct key keys[] = {
      "e.g. 127.0.0.1,10.0.0.0/8); empty: the TCP peer is the client"},
     {"protection", "ratelimit_entries", K_UINT, F(rl_entries), 1024, 1 << 24, "131072",
      "rate-limit table size (keys of all rules together); about 24 bytes each"},
+    {"protection", "ratelimit_split", K_BOOL, F(rl_split), 0, 1, "true",
+     "with a shared store, the limits are totals for all instances: each of the N serving "
+     "instances (counted in Redis every second) allows 1/N of every rate and burst (at least "
+     "one), exact when the gateway spreads requests evenly; per-IP and per-user logins are "
+     "counted in Redis instead. false: every instance allows the whole limit"},
     {"policy", "policy_wait_elevated", K_DUR, F(pol_wait_ms[1]), 1, 600000, "100ms",
      "expected wait of a new password hash that raises the mode to elevated"},
     {"policy", "policy_wait_surge", K_DUR, F(pol_wait_ms[2]), 1, 600000, "500ms", "... to surge"},

@@ -99,6 +99,7 @@ struct cfg {
     struct cfg_rate rl_register_global;
     struct cfg_rate rl_token_global;
     unsigned rl_entries;
+    int rl_split; /* bool: limits are totals divided among the instances */
     unsigned inflight_login;
     unsigned inflight_register;
     unsigned inflight_refresh;

@@ -38,6 +38,16 @@ void pol_gcra_rule_init(struct pol_gcra_rule *r, unsigned count, unsigned per_s,
     r->tolerance_ns = r->interval_ns * (r->burst - 1);
 }
 
+void pol_gcra_rule_share(const struct pol_gcra_rule *r, unsigned n, struct pol_gcra_rule *out)
+{
+    *out = *r;
+    if (!r->interval_ns || n <= 1)
+        return;
+    out->interval_ns = r->interval_ns * n;
+    out->burst = r->burst / n ? r->burst / n : 1;
+    out->tolerance_ns = out->interval_ns * (out->burst - 1);
+}
+
 struct pol_gcra *pol_gcra_new(unsigned entries)
 {
     struct pol_gcra *g = xcalloc(1, sizeof(*g));

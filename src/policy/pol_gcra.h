@@ -29,6 +29,10 @@ struct pol_gcra_rule {
 /* Fills a rule for `count` per `per_s` seconds with bursts of `burst`. count 0: off. */
 void pol_gcra_rule_init(struct pol_gcra_rule *r, unsigned count, unsigned per_s, unsigned burst);
 
+/* out = r's share on one of n instances dividing it: 1/n of the rate and of the burst (at
+ * least one). r off: out off. */
+void pol_gcra_rule_share(const struct pol_gcra_rule *r, unsigned n, struct pol_gcra_rule *out);
+
 struct pol_gcra *pol_gcra_new(unsigned entries);
 void pol_gcra_free(struct pol_gcra *g);
 

@@ -134,6 +134,18 @@ int store_pin(struct store *st, const char *name, const void *val, size_t len)
     return st->vt->pin ? st->vt->pin(st, name, val, len) : ERR_OK;
 }
 
+void store_join(struct store *st)
+{
+    if (st->vt->join)
+        st->vt->join(st);
+}
+
+unsigned store_members(struct store *st)
+{
+    unsigned n = st->vt->members ? st->vt->members(st) : 1;
+    return n ? n : 1;
+}
+
 int store_shared(struct store *st)
 {
     return st->vt->guard_begin != NULL;

@@ -241,6 +241,14 @@ void store_guard_cancel(struct store *st, struct store_guard *g);
  * publishes msg to every instance's invalidation callback (to clear their own tables). */
 void store_guard_unlock(struct store *st, const char *user_key, const char *msg);
 
+/* Announces this process as a serving instance of the shared store: a beat every second,
+ * which lapses 3 s after the last one or at store_close. The CLI does not join. LMDB: no-op.
+ * Main thread, once. */
+void store_join(struct store *st);
+/* Serving instances on the store, this one included, at the last beat (at least 1; the last
+ * count while the store is unreachable). Any thread, lock-free. */
+unsigned store_members(struct store *st);
+
 /* Every instance sharing the store must agree on `name` = val: the first sets it, later
  * callers get ERR_OK if theirs is equal, ERR_CONFLICT if not. LMDB: ERR_OK. */
 int store_pin(struct store *st, const char *name, const void *val, size_t len);

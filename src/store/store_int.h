@@ -25,6 +25,8 @@ struct store_vt {
     unsigned (*guard_end)(struct store *st, struct store_guard *g, int success, int64_t now_ms);
     void (*guard_cancel)(struct store *st, struct store_guard *g);
     void (*guard_unlock)(struct store *st, const char *user_key, const char *msg);
+    void (*join)(struct store *st);
+    unsigned (*members)(struct store *st);
 };
 
 /* Every backend's handle starts with this. */

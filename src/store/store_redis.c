@@ -18,12 +18,14 @@
  * A service thread keeps a SUBSCRIBE connection to PREFIX"inval" (revocations published by
  * the store script, atomically with the write) and PINGs Redis every 200 ms on a connection
  * of its own: that is the readiness the store reports, and while Redis is unhealthy every
- * read and write fails fast instead of waiting out the timeout.
+ * read and write fails fast instead of waiting out the timeout. A serving instance
+ * (store_join) also beats every second in the sorted set PREFIX"members" (member: a random
+ * id, score: when it expires by Redis's clock) and counts who else does: store_members.
  *
  * Keys (PREFIX defaults to "fg:"): u:NAME, c:ID, k:KID, ev:ID (strings, the same JSON as LMDB;
  * members of idx:u, idx:c, idx:k, idx:ev), rt:HEX(digest) and fam:HEX(id) (hashes, expiring
  * with what they hold), jti:ID (expiry, expiring then), gen (generation counter),
- * lease:NAME, pin:NAME, and the channel inval. docs/internals/SCALEOUT.md lists them.
+ * lease:NAME, pin:NAME, members, and the channel inval. docs/internals/SCALEOUT.md lists them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -45,6 +47,7 @@
 #include "core/mem.h"
 #include "core/queue.h"
 #include "core/redis_url.h"
+#include "crypto/cr.h"
 #include "store/store_int.h"
 #include "store/store_rec.h"
 
@@ -59,6 +62,8 @@ static uint64_t clock_mono_ms(void)
 #define RETRY_MIN_MS  100
 #define RETRY_MAX_MS  2000
 #define PING_EVERY_MS 200
+#define BEAT_EVERY_MS 1000
+#define BEAT_TTL_MS   3000 /* an instance that missed two beats is not counted */
 #define ARGS_MAX      24
 
 /*
@@ -239,6 +244,9 @@ struct redis_store {
     _Atomic uint64_t last_ok_ms;
     _Atomic uint64_t ops, inflight, timeouts;
     _Atomic uint64_t last_gen; /* the generation last read */
+    char member[33];           /* this instance's id in PREFIX"members", once joined */
+    _Atomic int joined;
+    _Atomic unsigned members; /* serving instances counted at the last beat (>= 1) */
     pthread_mutex_t cb_mu;
     store_inval_cb inval;
     void *inval_arg;
@@ -1292,11 +1300,41 @@ static void r_guard_unlock(struct store *st, const char *user_key, const char *m
 
 /* ---- the service thread: health and invalidations -------------------------------------- */
 
+/* One beat: this instance's expiry by Redis's clock (instances' clocks may differ), the
+ * expired ones dropped, the rest counted. TIME before writes needs effects replication,
+ * the default since Redis 5 and the only mode since 7. */
+static const char beat_script[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
+    "redis.call('PEXPIRE', KEYS[1], 4 * tonumber(ARGV[2]))\n"
+    "return redis.call('ZCARD', KEYS[1])\n";
+
+/* 0 if the connection failed (the caller drops it). */
+static int beat(struct redis_store *s, redisContext *c, int leave)
+{
+    char key[PREFIX_MAX + 8];
+    snprintf(key, sizeof(key), "%smembers", s->prefix);
+    redisReply *r =
+        leave ? redisCommand(c, "ZREM %s %s", key, s->member)
+              : redisCommand(c, "EVAL %s 1 %s %s %d", beat_script, key, s->member, BEAT_TTL_MS);
+    if (!r)
+        return 0;
+    if (!leave && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        atomic_store(&s->members, (unsigned)r->integer);
+    else if (r->type == REDIS_REPLY_ERROR)
+        log_kv(LOG_WARN, "redis store: membership beat failed", "error", r->str, LOG_END);
+    freeReplyObject(r);
+    return 1;
+}
+
 static void *service_main(void *arg)
 {
     struct redis_store *s = arg;
     redisContext *sub = NULL, *ping = NULL;
-    uint64_t next_ping = 0, retry_at = 0;
+    uint64_t next_ping = 0, next_beat = 0, retry_at = 0;
     unsigned backoff = RETRY_MIN_MS;
     char err[256], chan[PREFIX_MAX + 8];
 
@@ -1337,6 +1375,13 @@ static void *service_main(void *arg)
             }
             next_ping = now + PING_EVERY_MS;
         }
+        if (ping && now >= next_beat && atomic_load(&s->joined)) {
+            if (!beat(s, ping, 0)) {
+                redisFree(ping);
+                ping = NULL;
+            }
+            next_beat = now + BEAT_EVERY_MS;
+        }
         int up = ping && sub;
         if (up)
             atomic_store(&s->last_ok_ms, clock_mono_ms());
@@ -1366,9 +1411,26 @@ static void *service_main(void *arg)
     }
     if (sub)
         redisFree(sub);
+    if (ping && atomic_load(&s->joined))
+        beat(s, ping, 1); /* the others count one less at their next beat */
     if (ping)
         redisFree(ping);
     return NULL;
+}
+
+static void r_join(struct store *st)
+{
+    struct redis_store *s = R(st);
+    uint8_t id[16];
+
+    cr_random(id, sizeof(id));
+    hex(id, sizeof(id), s->member);
+    atomic_store(&s->joined, 1); /* (after the id: the service thread reads it then) */
+}
+
+static unsigned r_members(struct store *st)
+{
+    return atomic_load(&R(st)->members);
 }
 
 /* ---- open and close -------------------------------------------------------------------- */
@@ -1418,6 +1480,8 @@ static const struct store_vt redis_vt = {
     .guard_end = r_guard_end,
     .guard_cancel = r_guard_cancel,
     .guard_unlock = r_guard_unlock,
+    .join = r_join,
+    .members = r_members,
 };
 
 int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, struct store **out,
@@ -1473,6 +1537,7 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
     freeReplyObject(r);
     redisFree(c);
     atomic_store(&s->healthy, 1);
+    atomic_store(&s->members, 1);
     atomic_store(&s->last_ok_ms, clock_mono_ms());
     if (pthread_create(&s->service, NULL, service_main, s)) {
         snprintf(err, cap, "cannot start the redis store thread");

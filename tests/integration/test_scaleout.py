@@ -208,6 +208,37 @@ class ScaleOutTest(ServerTest):
         self.assert_clean_exit(c)
         self.assert_clean_exit(d)
 
+    def test_other_rate_limits_are_split_among_the_instances(self):
+        """Limits without state in Redis are totals too: each of N serving instances (they
+        count each other in Redis) allows 1/N, so the gateway's round robin gets the total;
+        when one leaves, the other allows it all."""
+        rl = ("--ratelimit-register-ip", "4/m:4")
+        a, b = self.instance(*rl), self.instance(*rl)
+
+        def members(srv):
+            return metric_value(srv.request("GET", "/metrics")[2].decode(),
+                                "floodgate_instances")
+
+        def wait_members(srv, n):
+            deadline = time.monotonic() + 5
+            while members(srv) != n and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(members(srv), n)
+        wait_members(a, 2)
+        wait_members(b, 2)
+
+        def register(srv, name, ip):
+            h = dict(J, **{"X-Forwarded-For": ip})
+            return srv.request("POST", "/v1/users", json.dumps(
+                {"username": name, "password": PW}).encode(), h)[0]
+        got = [register(srv, f"r{i}", "203.0.113.9") for i, srv in enumerate((a, b) * 3)]
+        self.assertEqual(got, [201, 201, 201, 201, 429, 429])  # 4 in all, not 4 each
+        self.assert_clean_exit(b)  # leaves the count at once
+        wait_members(a, 1)
+        got = [register(a, f"s{i}", "203.0.113.10") for i in range(5)]
+        self.assertEqual(got, [201, 201, 201, 201, 429])  # alone: the whole limit
+        self.assert_clean_exit(a)
+
     def test_admin_unlock_reaches_every_instance(self):
         token = "t" * 40
         args = ("--lockout-user-attempts", "2", "--lockout-pair-attempts", "0",

@@ -45,6 +45,44 @@ TEST(gcra_burst_then_steady_rate)
     pol_gcra_free(g);
 }
 
+/* A limit split among n instances: each allows 1/n of the rate and of the burst, so n of
+ * them together allow the whole (and at least one each). */
+TEST(gcra_rule_share_among_instances)
+{
+    struct pol_gcra_rule r, part;
+    struct pol_gcra_result res;
+    struct pol_gcra *g = pol_gcra_new(4096);
+    pol_gcra_rule_init(&r, 10, 1, 20); /* 10/s, burst 20 */
+    pol_gcra_rule_share(&r, 1, &part);
+    ASSERT_EQ_INT(part.interval_ns, r.interval_ns);
+    ASSERT_EQ_INT(part.burst, 20);
+    pol_gcra_rule_share(&r, 4, &part);
+    ASSERT_EQ_INT(part.interval_ns, 4 * r.interval_ns);
+    ASSERT_EQ_INT(part.burst, 5);
+    uint64_t t = 1000 * S;
+    int ok = 0;
+    for (int i = 0; i < 30; i++) {
+        pol_gcra_take(g, 1, &part, STR_LIT("k"), t, &res);
+        ok += res.allowed;
+    }
+    ASSERT_EQ_INT(ok, 5); /* a quarter of the burst */
+    ok = 0;
+    for (int i = 1; i <= 100; i++) { /* 10 s at the whole rate: a quarter passes */
+        pol_gcra_take(g, 1, &part, STR_LIT("k"), t + (uint64_t)i * S / 10, &res);
+        ok += res.allowed;
+    }
+    ASSERT_EQ_INT(ok, 25);
+    pol_gcra_rule_init(&r, 3, 60, 3); /* 3 a minute among 5: one each, every 100 s */
+    pol_gcra_rule_share(&r, 5, &part);
+    ASSERT_EQ_INT(part.burst, 1);
+    ASSERT_EQ_INT(part.interval_ns, 100 * S);
+    ASSERT_EQ_INT(part.tolerance_ns, 0);
+    pol_gcra_rule_init(&r, 0, 1, 1); /* off stays off */
+    pol_gcra_rule_share(&r, 3, &part);
+    ASSERT_EQ_INT(part.interval_ns, 0);
+    pol_gcra_free(g);
+}
+
 TEST(gcra_memory_bounded_under_a_flood)
 {
     struct pol_gcra_rule r;

@@ -613,6 +613,38 @@ TEST(redis_lease_and_pin)
     cleanup(st);
 }
 
+/* Serving instances count each other: a beat a second in PREFIX"members", by Redis's clock;
+ * one that stopped beating is dropped, one that closes leaves at once. */
+TEST(redis_members)
+{
+    struct store *st;
+    char key[96];
+    backend = B_REDIS;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    ASSERT_EQ_INT(store_members(st), 1);
+    snprintf(key, sizeof(key), "%smembers", prefix);
+    redisContext *c = redisConnectUnix(sock);
+    ASSERT_TRUE(c && !c->err);
+    redisReply *t = redisCommand(c, "TIME");
+    ASSERT_TRUE(t && t->type == REDIS_REPLY_ARRAY && t->elements == 2);
+    long long now_ms = atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000;
+    freeReplyObject(t);
+    /* another live instance, and one whose last beat lapsed */
+    freeReplyObject(
+        redisCommand(c, "ZADD %s %lld other %lld gone", key, now_ms + 60000, now_ms - 1));
+    ASSERT_EQ_INT(store_members(st), 1); /* the CLI and tests do not join: no beat */
+    store_join(st);
+    int n = 0;
+    for (int i = 0; i < 300 && (n = (int)store_members(st)) != 2; i++)
+        usleep(10000);
+    ASSERT_EQ_INT(n, 2); /* us and "other"; "gone" dropped */
+    ASSERT_EQ_INT(redis_int("ZCARD %s", key), 2);
+    store_close(st);
+    ASSERT_EQ_INT(redis_int("ZCARD %s", key), 1); /* we left */
+    redisFree(c);
+}
+
 static void on_done_status(struct store_op *op)
 {
     (void)op;
