@@ -3,7 +3,9 @@
  * Fuzz target: JWT/JWS parsing and verification. The first byte picks the mode:
  *  - even: the rest is a token given to tok_jwt_verify (must never crash, leak or accept a
  *    token the fixed key did not sign: a random token that verifies is a finding);
- *  - odd: the rest is a payload; it is signed and must verify and round-trip byte-exact.
+ *  - odd: the rest is a payload; it is signed and must verify and round-trip byte-exact,
+ *    and then goes through tok_jwt_verify's claim checks (reachable only with a valid
+ *    signature): an accepted token's claims must hold what the checks promise.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,6 +63,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct str tok = {out.p, out.len};
         int rc = tok_jws_verify(tok, lookup, NULL, back, sizeof(back), &n, NULL);
         if (tok.len <= TOK_JWS_MAX && (rc != 0 || n != in.len || memcmp(back, in.p, n) != 0))
+            abort();
+        struct tok_claims c;
+        if (tok_jwt_verify(&ring, "https://fz", 1000, 30, tok, &c) == 0 &&
+            (c.exp <= 1000 - 30 || c.exp > 1000 + TOK_EXP_HORIZON_S || c.iat > 1000 + 30))
             abort();
     }
     buf_fini(&out);

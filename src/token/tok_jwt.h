@@ -32,6 +32,10 @@ struct tok_claims {
 int tok_jwt_issue(const struct tok_ring *r, const char *issuer, int64_t now, int64_t ttl,
                   struct tok_claims *c, struct buf *out);
 
+/* Tokens claiming to expire further ahead than this are refused: we never issue one (the
+ * longest access_ttl, with every policy factor, is far shorter). */
+#define TOK_EXP_HORIZON_S (400 * 86400)
+
 /* Verifies `token` at `now` (leeway seconds allowed on exp/nbf/iat) for `issuer`, filling c.
  * ERR_INVAL for anything not valid, ERR_NOTFOUND for a kid the ring does not hold, ERR_LIMIT
  * for an oversized token. */

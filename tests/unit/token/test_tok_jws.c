@@ -8,6 +8,7 @@
 #include "crypto/cr.h"
 #include "harness.h"
 #include "token/tok_jws.h"
+#include "token/tok_jwt.h"
 
 /* RFC 8037 A.1 (private key d, public key x) and A.4 (the signed example). */
 static const char *D = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
@@ -82,6 +83,44 @@ TEST(sign_then_verify_roundtrip_with_typ)
             harness_fail(__FILE__, __LINE__, "changed byte %zu still verifies", i);
     }
     buf_fini(&b);
+}
+
+/* The claim checks after the signature: lifetimes at their edges, and integers at their
+ * limits (which once overflowed `exp + leeway`: a signed-integer overflow UBSan names). */
+static int claims_at_1000(const char *exp)
+{
+    static struct tok_ring ring;
+    struct tok_claims c;
+    struct buf b;
+    char payload[256];
+    ring.keys[0].k = key;
+    ring.n = 1;
+    snprintf(payload, sizeof(payload),
+             "{\"iss\":\"https://i\",\"exp\":%s,\"iat\":1000,\"sub\":\"s\",\"client_id\":\"c\","
+             "\"jti\":\"j\"}",
+             exp);
+    buf_init(&b, 4096);
+    int rc = tok_jws_sign(&key, "at+jwt", payload, strlen(payload), &b);
+    if (!rc)
+        rc = tok_jwt_verify(&ring, "https://i", 1000, 30, (struct str){b.p, b.len}, &c);
+    buf_fini(&b);
+    return rc;
+}
+
+TEST(jwt_lifetime_edges_and_limits)
+{
+    char horizon[32];
+    setup();
+    ASSERT_EQ_INT(claims_at_1000("2000"), 0);
+    ASSERT_EQ_INT(claims_at_1000("971"), 0); /* expired 29 s ago: within the leeway */
+    ASSERT_EQ_INT(claims_at_1000("970"), ERR_INVAL);
+    snprintf(horizon, sizeof(horizon), "%lld", 1000LL + TOK_EXP_HORIZON_S);
+    ASSERT_EQ_INT(claims_at_1000(horizon), 0);
+    snprintf(horizon, sizeof(horizon), "%lld", 1000LL + TOK_EXP_HORIZON_S + 1);
+    ASSERT_EQ_INT(claims_at_1000(horizon), ERR_INVAL); /* longer than we ever issue */
+    ASSERT_EQ_INT(claims_at_1000("9223372036854775807"), ERR_INVAL);
+    ASSERT_EQ_INT(claims_at_1000("-9223372036854775808"), ERR_INVAL);
+    ASSERT_EQ_INT(claims_at_1000("2000.5"), ERR_INVAL);
 }
 
 static const char *mk(const char *header, const char *payload, const char *sig, char *out)
