@@ -385,7 +385,7 @@ static void on_policy(uv_timer_t *t)
     g.last_failed = failed;
     sample_json(&s, sum);
     mem_free(sum);
-    uint64_t gen = store_generation(g.sh.store);
+    uint64_t gen = store_generation_recent(g.sh.store);
     if (gen != g.events_gen) {
         g.nevents = 0;
         store_each(g.sh.store, STORE_T_EVENTS, on_event_record, NULL);

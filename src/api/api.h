@@ -89,7 +89,6 @@ struct api_ctx {
     struct tok_ring ring; /* this thread's copy of the signing keys */
     int64_t ring_checked; /* second of the last generation check */
     uint64_t generation;  /* store generation sampled at ring_checked */
-    uint64_t kid_miss_ms; /* last reload forced by a token of an unknown key */
     struct tok_cache *cache;
     struct auth_client_cache *clients;
 };

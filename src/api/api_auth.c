@@ -786,27 +786,22 @@ int api__grant_refresh(struct http_request *r, const struct http_form *f,
 /* ---- logout and refresh revocation ----------------------------------------------------- */
 
 struct revoke_job {
+    struct store_op op_read; /* the refresh token's record: its family and client */
     struct store_op op_family;
     struct store_op op_jti;
     struct http_request *r;
     struct api_ctx *ctx;
     struct str access;
+    struct buf b;
+    char client_id[AUTH_CLIENT_ID_MAX + 1];
     int pending;
     int failed;
     int oauth;
 };
 
-static void logout_done(struct store_op *op)
+/* One of the job's store operations ended: the last one answers. */
+static void revoke_step_done(struct revoke_job *j)
 {
-    struct revoke_job *j = op->kind == STORE_OP_FAMILY_REVOKE
-                               ? CONTAINER_OF(op, struct revoke_job, op_family)
-                               : CONTAINER_OF(op, struct revoke_job, op_jti);
-    if (op->status && op->status != ERR_NOTFOUND)
-        j->failed = 1;
-    if (op->kind == STORE_OP_JTI_REVOKE && op->status == ERR_OK) {
-        tok_revoked_publish((const char *)op->key, op->key_len);
-        tok_cache_drop(j->ctx->cache, j->access);
-    }
     if (--j->pending > 0)
         return;
     if (j->failed) {
@@ -820,27 +815,35 @@ static void logout_done(struct store_op *op)
         http_respond_json(j->r, 200, "{\"status\":\"logged_out\"}");
 }
 
-/* Queues the family revocation of refresh token `token` if it belongs to client_id. Returns
- * 1 if queued, 0 if nothing to do, -1 on a store error. */
-static int queue_family_revoke(struct revoke_job *j, struct str token, const char *client_id)
+static void logout_done(struct store_op *op)
+{
+    struct revoke_job *j = op->kind == STORE_OP_FAMILY_REVOKE
+                               ? CONTAINER_OF(op, struct revoke_job, op_family)
+                               : CONTAINER_OF(op, struct revoke_job, op_jti);
+    if (op->status && op->status != ERR_NOTFOUND)
+        j->failed = 1;
+    if (op->kind == STORE_OP_JTI_REVOKE && op->status == ERR_OK) {
+        tok_revoked_publish((const char *)op->key, op->key_len);
+        tok_cache_drop(j->ctx->cache, j->access);
+    }
+    revoke_step_done(j);
+}
+
+/* The refresh token's record was read (rc): queues its family's revocation if the token
+ * belongs to the job's client. 1 if queued, 0 if nothing to do, -1 on a store error. */
+static int family_read(struct revoke_job *j, int rc)
 {
     struct api_ctx *ctx = j->ctx;
-    uint8_t digest[CR_HASH_LEN];
-    struct buf b;
     struct store_refresh rt;
 
-    if (tok_refresh_digest(ctx->sh->secret_key, token, digest))
-        return 0;
-    buf_init(&b, 4096);
-    int rc = store_get(ctx->sh->store, STORE_T_REFRESH, digest, sizeof(digest), &b, NULL, NULL);
     if (rc == ERR_OK)
-        rc = store_refresh_decode((const uint8_t *)b.p, b.len, &rt);
-    buf_fini(&b);
+        rc = store_refresh_decode((const uint8_t *)j->b.p, j->b.len, &rt);
+    buf_fini(&j->b);
     if (rc == ERR_NOTFOUND || rc == ERR_INVAL)
         return 0;
     if (rc)
         return -1;
-    if (strcmp(rt.client_id, client_id) != 0)
+    if (strcmp(rt.client_id, j->client_id) != 0)
         return 0; /* RFC 7009 §2.1: not this client's token; nothing is revoked */
     memset(&j->op_family, 0, sizeof(j->op_family));
     j->op_family.kind = STORE_OP_FAMILY_REVOKE;
@@ -859,6 +862,37 @@ static int queue_family_revoke(struct revoke_job *j, struct str token, const cha
         ev_publish(&e);
     }
     return 1;
+}
+
+static void family_read_done(struct store_op *op)
+{
+    struct revoke_job *j = CONTAINER_OF(op, struct revoke_job, op_read);
+    if (family_read(j, op->status) < 0)
+        j->failed = 1;
+    revoke_step_done(j);
+}
+
+/* Starts the revocation of refresh token `token`'s family if it belongs to client_id: its
+ * record is read first (without blocking the loop on a shared store). 1 if something is
+ * pending (the job answers when it ends), 0 if nothing to do, -1 on a store error. */
+static int queue_family_revoke(struct revoke_job *j, struct str token, const char *client_id)
+{
+    struct api_ctx *ctx = j->ctx;
+    uint8_t digest[CR_HASH_LEN];
+
+    if (tok_refresh_digest(ctx->sh->secret_key, token, digest))
+        return 0;
+    snprintf(j->client_id, sizeof(j->client_id), "%s", client_id);
+    memset(&j->op_read, 0, sizeof(j->op_read));
+    j->op_read.on_done = family_read_done;
+    buf_init(&j->b, 4096);
+    int rc = store_get(ctx->sh->store, STORE_T_REFRESH, digest, sizeof(digest), &j->b, ctx->lp,
+                       &j->op_read);
+    if (rc == ERR_AGAIN) {
+        j->pending++;
+        return 1;
+    }
+    return family_read(j, rc);
 }
 
 static struct revoke_job *new_revoke_job(struct http_request *r, int oauth)
@@ -917,7 +951,7 @@ int api_logout(struct http_request *r)
     struct str authz = http_header(r, "authorization");
     if (authz.len > 7 && str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer "))) {
         j->access = (struct str){authz.p + 7, authz.len - 7};
-        if (api__verify_access(ctx, j->access, &cl) == ERR_OK) {
+        if (api__verify_to_revoke(ctx, j->access, &cl) == ERR_OK) {
             memset(&j->op_jti, 0, sizeof(j->op_jti));
             j->op_jti.kind = STORE_OP_JTI_REVOKE;
             j->op_jti.on_done = logout_done;

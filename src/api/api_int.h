@@ -52,21 +52,29 @@ void api__unlock_user(const struct api_shared *sh, const char *name);
 void api__peer_ip(const struct http_request *r, char *out, size_t cap);
 /* A JSON string member copied into the arena; {NULL, 0} if absent or not a string. */
 struct str api__jstr(struct http_request *r, json_t *o, const char *name);
-/* Reads the form, authenticates the client and takes the required `token` parameter (the
- * start of introspection and revocation). ERR_OK, or an error after answering. */
-int api__token_request(struct http_request *r, struct http_form *f, struct auth_client *c,
-                       struct str *token);
+/* The required `token` parameter of introspection and revocation: ERR_OK, or an error
+ * after answering 400. */
+int api__token_param(struct http_request *r, const struct http_form *f, struct str *token);
 /* A parameter: ERR_OK, ERR_NOTFOUND, or ERR_INVAL after answering 400 (repeated). */
 int api__param(struct http_request *r, const struct http_form *f, const char *name, struct str *v);
-/* Authenticates the client (Basic or post). ERR_OK, or an error after answering. */
-int api__client_auth(struct http_request *r, const struct http_form *f, struct auth_client *c);
+/* The rest of a handler once its client is authenticated: f and c stay valid until the
+ * request is answered. Returns HTTP_DONE or HTTP_ASYNC, like a handler. */
+typedef int (*api__client_next)(struct http_request *r, const struct http_form *f,
+                                const struct auth_client *c);
+/* Authenticates the client (Basic or post), then runs next, at once or (a client not cached
+ * on a shared store) when the store has answered, on this thread. Answers 400/401/503
+ * itself. Returns HTTP_DONE or HTTP_ASYNC: the handler's own return value. */
+int api__client_auth(struct http_request *r, const struct http_form *f, api__client_next next);
 /* The thread's key ring, reloaded when the store changed. */
 const struct tok_ring *api__ring(struct api_ctx *ctx, int64_t now);
-/* ERR_OK (active), ERR_INVAL (not), ERR_BACKEND (cannot tell, the caller answers 503, never
- * "inactive"). On a cache miss with a shared store it blocks for one round trip. */
-int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims *cl);
-/* The same for a request, without blocking its thread: answer(r, rc, claims) runs once, now
- * (returns HTTP_DONE) or when a shared store has answered (returns HTTP_ASYNC). */
+/* An access token to be revoked: ERR_OK if it is ours, unexpired and well signed (cl
+ * filled), whether or not it was revoked already (revoking it again is harmless, and not
+ * asking costs no round trip); ERR_INVAL if not; ERR_BACKEND past redis_stale. */
+int api__verify_to_revoke(struct api_ctx *ctx, struct str token, struct tok_claims *cl);
+/* Whether an access token is active, for a request, without blocking its thread:
+ * answer(r, rc, claims) runs once with ERR_OK (active), ERR_INVAL (not) or ERR_BACKEND
+ * (cannot tell: answer 503, never "inactive"), now (returns HTTP_DONE) or when a shared store
+ * has answered (returns HTTP_ASYNC). */
 typedef void (*api__verify_answer)(struct http_request *r, int rc, const struct tok_claims *cl);
 int api__verify(struct http_request *r, struct str token, api__verify_answer answer);
 /* Issues an access token for cl (jti, times filled) with `ttl` (jitter applied) and answers

@@ -42,7 +42,7 @@ int api_ctx_start(struct api_ctx *ctx)
     ctx->ring_checked = clock_wall_s();
     ctx->cache = tok_cache_new(ctx->sh->cfg->verify_cache);
     ctx->clients = auth_client_cache_new(256);
-    ctx->generation = store_generation(ctx->sh->store);
+    ctx->generation = store_generation_recent(ctx->sh->store);
     return tok_ring_load(&ctx->ring, ctx->sh->store);
 }
 
@@ -61,7 +61,7 @@ const struct tok_ring *api__ring(struct api_ctx *ctx, int64_t now)
 {
     if (now != ctx->ring_checked) {
         ctx->ring_checked = now;
-        ctx->generation = store_generation(ctx->sh->store);
+        ctx->generation = store_generation_recent(ctx->sh->store);
         if (ctx->generation != ctx->ring.generation) {
             struct tok_ring fresh = {0};
             if (tok_ring_load(&fresh, ctx->sh->store) == ERR_OK) {
@@ -119,11 +119,8 @@ struct str api__jstr(struct http_request *r, json_t *o, const char *name)
     return p ? (struct str){p, json_string_length(v)} : STR_NULL;
 }
 
-int api__token_request(struct http_request *r, struct http_form *f, struct auth_client *c,
-                       struct str *token)
+int api__token_param(struct http_request *r, const struct http_form *f, struct str *token)
 {
-    if (api__read_form(r, f) || api__client_auth(r, f, c))
-        return ERR_INVAL;
     int rc = api__param(r, f, "token", token);
     if (rc == ERR_NOTFOUND)
         api__oauth_error(r, 400, "invalid_request", "token is required");
@@ -164,18 +161,74 @@ static void invalid_client(struct http_request *r)
     api__oauth_error(r, 401, "invalid_client", "client authentication failed");
 }
 
+/* A client being authenticated: what the rest of the handler needs once the store said. */
+struct client_job {
+    struct store_op op; /* first */
+    struct http_request *r;
+    struct http_form f;
+    struct auth_client c;
+    struct str id;
+    uint8_t digest[CR_HASH_LEN];
+    bool has_secret;
+    uint64_t gen;
+    struct buf b;
+    api__client_next next;
+};
+
+/* The verdict on a record (rc ERR_OK) or its absence: the handler goes on, or 401 / 503. */
+static int client_decided(struct client_job *j, int rc)
+{
+    struct http_request *r = j->r;
+    static const uint8_t dummy[CR_HASH_LEN];
+
+    if (rc == ERR_BACKEND || rc == ERR_NOMEM) {
+        api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
+        return HTTP_DONE;
+    }
+    /* Unknown client: the same compare against a dummy, so timing does not tell. */
+    bool ok = cr_eq(j->digest, rc == ERR_OK ? j->c.secret_digest : dummy, CR_HASH_LEN) &&
+              rc == ERR_OK && j->has_secret;
+    cr_wipe(j->digest, sizeof(j->digest));
+    if (!ok) {
+        log_kv(LOG_INFO, "client authentication failed", LOG_END);
+        invalid_client(r);
+        return HTTP_DONE;
+    }
+    return j->next(r, &j->f, &j->c);
+}
+
+static int client_read(struct client_job *j, int rc)
+{
+    struct api_ctx *ctx = j->r->app;
+    if (rc == ERR_OK)
+        rc = auth_client_decode(j->id.p, j->id.len, j->b.p, j->b.len, &j->c);
+    buf_fini(&j->b);
+    auth_client_cache_put(ctx->clients, j->gen, rc, j->id.p, j->id.len, &j->c);
+    return client_decided(j, rc);
+}
+
+static void client_stored(struct store_op *op)
+{
+    struct client_job *j = (struct client_job *)(void *)op;
+    client_read(j, op->status); /* (answered, or the handler went on: nothing to return to) */
+}
+
 /*
  * RFC 6749 §2.3.1: client_secret_basic (id and secret form-urlencoded inside Basic
- * credentials) or client_secret_post, never both. Answers and returns ERR_DENIED/ERR_INVAL
- * on failure; ERR_BACKEND after answering 503 if the store cannot be read.
+ * credentials) or client_secret_post, never both. A client not in this thread's cache is
+ * read without blocking the loop (on Redis the answer comes on this thread).
  */
-int api__client_auth(struct http_request *r, const struct http_form *f, struct auth_client *c)
+int api__client_auth(struct http_request *r, const struct http_form *f, api__client_next next)
 {
     struct api_ctx *ctx = r->app;
     struct str authz = http_header(r, "authorization");
     struct str id = STR_NULL, secret = STR_NULL, tmp;
-    uint8_t digest[CR_HASH_LEN];
+    struct client_job *j = arena_alloc(r->arena, sizeof(*j));
 
+    if (!j) {
+        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        return HTTP_DONE;
+    }
     if (authz.len > 6 && str_eq_nocase((struct str){authz.p, 6}, STR_LIT("Basic "))) {
         char raw[512];
         size_t n;
@@ -185,15 +238,15 @@ int api__client_auth(struct http_request *r, const struct http_form *f, struct a
         if (prc == ERR_OK)
             api__oauth_error(r, 400, "invalid_request", "use one client authentication method");
         if (prc != ERR_NOTFOUND)
-            return ERR_INVAL;
+            return HTTP_DONE;
         if (cr_b64_decode(b64, b64n, raw, sizeof(raw), &n)) {
             invalid_client(r);
-            return ERR_DENIED;
+            return HTTP_DONE;
         }
         const char *colon = memchr(raw, ':', n);
         if (!colon) {
             invalid_client(r);
-            return ERR_DENIED;
+            return HTTP_DONE;
         }
         size_t idn = (size_t)(colon - raw), sn = n - idn - 1;
         char *idd = arena_alloc(r->arena, idn + 1), *sd = arena_alloc(r->arena, sn + 1);
@@ -202,7 +255,7 @@ int api__client_auth(struct http_request *r, const struct http_form *f, struct a
             http_pct_decode((struct str){colon + 1, sn}, 1, sd, &sl)) {
             cr_wipe(raw, sizeof(raw));
             invalid_client(r);
-            return ERR_DENIED;
+            return HTTP_DONE;
         }
         cr_wipe(raw, sizeof(raw));
         id = (struct str){idd, il};
@@ -210,33 +263,32 @@ int api__client_auth(struct http_request *r, const struct http_form *f, struct a
     } else {
         if (api__param(r, f, "client_id", &id) == ERR_INVAL ||
             api__param(r, f, "client_secret", &secret) == ERR_INVAL)
-            return ERR_INVAL;
+            return HTTP_DONE;
     }
-    auth_secret_digest(ctx->sh->secret_key, secret.p ? secret.p : "", secret.len, digest);
+    memset(&j->op, 0, sizeof(j->op));
+    j->r = r;
+    j->f = *f;
+    j->id = id;
+    j->next = next;
+    j->has_secret = secret.len > 0;
+    auth_secret_digest(ctx->sh->secret_key, secret.p ? secret.p : "", secret.len, j->digest);
     api__ring(ctx, clock_wall_s()); /* refreshes ctx->generation once a second */
-    int rc = id.len ? auth_client_cache_get(ctx->clients, ctx->sh->store, ctx->generation, false,
-                                            id.p, id.len, c)
-                    : ERR_NOTFOUND;
-    /* A cached record may predate a secret rotation: before refusing, read it afresh. */
-    if (rc == ERR_OK && secret.len && !cr_eq(digest, c->secret_digest, CR_HASH_LEN))
-        rc = auth_client_cache_get(ctx->clients, ctx->sh->store, ctx->generation, true, id.p,
-                                   id.len, c);
-    if (rc == ERR_BACKEND || rc == ERR_NOMEM) {
-        api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
-        return ERR_BACKEND;
-    }
-    if (rc) {
-        /* Unknown client: the same compare against a dummy, so timing does not tell. */
-        static const uint8_t dummy[CR_HASH_LEN];
-        memcpy(c->secret_digest, dummy, sizeof(dummy));
-    }
-    bool ok = cr_eq(digest, c->secret_digest, CR_HASH_LEN) && rc == ERR_OK && secret.len;
-    if (!ok) {
-        log_kv(LOG_INFO, "client authentication failed", LOG_END);
-        invalid_client(r);
-        return ERR_DENIED;
-    }
-    return ERR_OK;
+    j->gen = ctx->generation;
+    int rc = id.len && id.len <= AUTH_CLIENT_ID_MAX
+                 ? auth_client_cache_find(ctx->clients, j->gen, id.p, id.len, &j->c)
+                 : ERR_INVAL; /* no such client can exist: nothing to read */
+    /* A cached record may predate a secret rotation: before refusing, read it afresh (a
+     * rotated secret works at once; a wrong one costs a read that does not block). */
+    bool reread =
+        rc == ERR_OK && j->has_secret && !cr_eq(j->digest, j->c.secret_digest, CR_HASH_LEN);
+    if (rc == ERR_INVAL || (rc == ERR_OK && !reread))
+        return client_decided(j, rc == ERR_OK ? ERR_OK : ERR_NOTFOUND);
+    j->op.on_done = client_stored;
+    buf_init(&j->b, 16384);
+    rc = store_get(ctx->sh->store, STORE_T_CLIENTS, id.p, id.len, &j->b, ctx->lp, &j->op);
+    if (rc == ERR_AGAIN)
+        return HTTP_ASYNC;
+    return client_read(j, rc);
 }
 
 /* One item of a space-separated list equals `want`. */
@@ -367,11 +419,12 @@ void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t t
     buf_fini(&body);
 }
 
+static int token_authed(struct http_request *r, const struct http_form *f,
+                        const struct auth_client *c);
+
 int api_token(struct http_request *r)
 {
-    struct api_ctx *ctx = r->app;
     struct http_form f;
-    struct auth_client c;
     struct str grant;
 
     if (api__rate_limited(r, API_RL_TOKEN_GLOBAL) || api__rate_limited(r, API_RL_TOKEN) ||
@@ -384,14 +437,24 @@ int api_token(struct http_request *r)
         api__oauth_error(r, 400, "invalid_request", "grant_type is required");
         return HTTP_DONE;
     }
-    if (api__client_auth(r, &f, &c) || api__rate_limited_key(r, API_RL_TOKEN_CLIENT, str_c(c.id)))
+    return api__client_auth(r, &f, token_authed);
+}
+
+static int token_authed(struct http_request *r, const struct http_form *f,
+                        const struct auth_client *c)
+{
+    struct api_ctx *ctx = r->app;
+    struct str grant;
+
+    if (api__rate_limited_key(r, API_RL_TOKEN_CLIENT, str_c(c->id)))
         return HTTP_DONE;
+    api__param(r, f, "grant_type", &grant); /* (there, and once: api_token looked) */
     if (str_eq(grant, STR_LIT("client_credentials")))
-        return grant_client_credentials(r, &f, &c);
+        return grant_client_credentials(r, f, c);
     if (str_eq(grant, STR_LIT("refresh_token")))
-        return api__grant_refresh(r, &f, &c);
+        return api__grant_refresh(r, f, c);
     if (str_eq(grant, STR_LIT("password")) && ctx->sh->cfg->password_grant)
-        return api__grant_password(r, &f, &c);
+        return api__grant_password(r, f, c);
     api__oauth_error(r, 400, "unsupported_grant_type",
                      ctx->sh->cfg->password_grant
                          ? "supported: client_credentials, refresh_token, password"
@@ -407,21 +470,6 @@ struct verify_state {
     uint64_t epoch, seq; /* read before the revoked list: a revocation racing with us wins */
     int store_up;
 };
-
-/* Whether a token naming a key this thread does not hold may be signed by a key it has not
- * loaded yet: the store generation moved. Asking is a round trip on a shared store, and
- * made-up key ids cost an attacker nothing, so a thread asks at most every
- * KID_MISS_INTERVAL_MS; a new key is announced before it signs (TOKENS.md), so the
- * once-a-second check of api__ring has loaded it in time in all but the closest races. */
-#define KID_MISS_INTERVAL_MS 100
-static int kid_miss_check(struct api_ctx *ctx)
-{
-    uint64_t now = clock_mono_ns() / 1000000u;
-    if (ctx->kid_miss_ms && now - ctx->kid_miss_ms < KID_MISS_INTERVAL_MS)
-        return 0;
-    ctx->kid_miss_ms = now;
-    return store_generation(ctx->sh->store) != ctx->ring.generation;
-}
 
 /* The first half: the cache, else the signature. ERR_OK (cached and current), ERR_INVAL,
  * ERR_BACKEND (the store has been unreachable longer than redis_stale: fail closed), or
@@ -446,7 +494,7 @@ static int verify_start(struct api_ctx *ctx, struct str token, struct tok_claims
     if (hit == 0) {
         int64_t leeway = ctx->sh->cfg->leeway_ms / 1000;
         int rc = tok_jwt_verify(api__ring(ctx, now), ctx->sh->issuer, now, leeway, token, cl);
-        if (rc == ERR_NOTFOUND && kid_miss_check(ctx)) {
+        if (rc == ERR_NOTFOUND && store_generation_recent(ctx->sh->store) != ctx->ring.generation) {
             /* Maybe signed by a key this thread has not loaded yet (another instance or
              * thread rotated less than a second ago): reload now and try once more. */
             ctx->ring_checked = 0;
@@ -472,17 +520,11 @@ static int verify_end(struct api_ctx *ctx, const struct verify_state *vs,
     return ERR_OK;
 }
 
-int api__verify_access(struct api_ctx *ctx, struct str token, struct tok_claims *cl)
+int api__verify_to_revoke(struct api_ctx *ctx, struct str token, struct tok_claims *cl)
 {
     struct verify_state vs;
     int rc = verify_start(ctx, token, cl, &vs);
-    if (rc != ERR_AGAIN)
-        return rc;
-    struct buf b;
-    buf_init(&b, 64);
-    rc = store_get(ctx->sh->store, STORE_T_REVOKED, cl->jti, strlen(cl->jti), &b, NULL, NULL);
-    buf_fini(&b);
-    return verify_end(ctx, &vs, cl, rc);
+    return rc == ERR_AGAIN ? ERR_OK : rc;
 }
 
 struct verify_job {
@@ -545,15 +587,23 @@ static int put_claim(struct buf *b, const char *name, const char *v)
 
 static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl);
 
+static int introspect_authed(struct http_request *r, const struct http_form *f,
+                             const struct auth_client *c)
+{
+    struct str token;
+    (void)c; /* any authenticated client may introspect (RFC 7662 §2.1) */
+    if (api__token_param(r, f, &token))
+        return HTTP_DONE;
+    return api__verify(r, token, introspect_answer);
+}
+
 int api_introspect(struct http_request *r)
 {
     struct http_form f;
-    struct auth_client c;
-    struct str token;
 
-    if (api__rate_limited(r, API_RL_VERIFY) || api__token_request(r, &f, &c, &token))
+    if (api__rate_limited(r, API_RL_VERIFY) || api__read_form(r, &f))
         return HTTP_DONE;
-    return api__verify(r, token, introspect_answer);
+    return api__client_auth(r, &f, introspect_authed);
 }
 
 static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl)
@@ -685,20 +735,31 @@ static void revoke_done(struct store_op *op)
     http_respond(j->r, 200, NULL, "", 0);
 }
 
+static int revoke_authed(struct http_request *r, const struct http_form *f,
+                         const struct auth_client *c);
+
 int api_revoke(struct http_request *r)
 {
-    struct api_ctx *ctx = r->app;
     struct http_form f;
-    struct auth_client c;
+
+    if (api__read_form(r, &f))
+        return HTTP_DONE;
+    return api__client_auth(r, &f, revoke_authed);
+}
+
+static int revoke_authed(struct http_request *r, const struct http_form *f,
+                         const struct auth_client *c)
+{
+    struct api_ctx *ctx = r->app;
     struct tok_claims cl;
     struct str token;
     int64_t now = clock_wall_s();
 
-    if (api__token_request(r, &f, &c, &token))
+    if (api__token_param(r, f, &token))
         return HTTP_DONE;
     /* A token without dots is not a JWT: it can only be one of our refresh tokens. */
     if (!memchr(token.p, '.', token.len))
-        return api__revoke_refresh(r, token, c.id);
+        return api__revoke_refresh(r, token, c->id);
     /* RFC 7009 §2.2: an invalid or unknown token is not an error. Expired tokens need no
      * revocation, so verification at `now` (with leeway) decides what to remember. */
     if (tok_jwt_verify(api__ring(ctx, now), ctx->sh->issuer, now, ctx->sh->cfg->leeway_ms / 1000,
@@ -707,7 +768,7 @@ int api_revoke(struct http_request *r)
         http_respond(r, 200, NULL, "", 0);
         return HTTP_DONE;
     }
-    if (strcmp(cl.client_id, c.id) != 0) {
+    if (strcmp(cl.client_id, c->id) != 0) {
         /* §2.1: only the client the token was issued to may revoke it. */
         api__oauth_error(r, 400, "unauthorized_client", "the token was issued to another client");
         return HTTP_DONE;

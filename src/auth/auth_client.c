@@ -322,25 +322,35 @@ static unsigned slot_of(const char *id, size_t n, unsigned slots)
     return h % slots;
 }
 
-int auth_client_cache_get(struct auth_client_cache *cc, struct store *st, uint64_t gen, bool fresh,
-                          const char *id, size_t idlen, struct auth_client *c)
+static bool slot_holds(const struct cc_slot *s, const char *id, size_t idlen)
+{
+    return s->generation && strlen(s->c.id) == idlen && memcmp(s->c.id, id, idlen) == 0;
+}
+
+int auth_client_cache_find(struct auth_client_cache *cc, uint64_t gen, const char *id, size_t idlen,
+                           struct auth_client *c)
 {
     if (idlen == 0 || idlen > AUTH_CLIENT_ID_MAX)
         return ERR_NOTFOUND;
     struct cc_slot *s = &cc->slots[slot_of(id, idlen, cc->n)];
-    if (!fresh && s->generation == gen && gen && strlen(s->c.id) == idlen &&
-        memcmp(s->c.id, id, idlen) == 0) {
-        *c = s->c;
-        return ERR_OK;
-    }
-    int rc = auth_client_get(st, id, idlen, c);
+    if (!gen || s->generation != gen || !slot_holds(s, id, idlen))
+        return ERR_NOTFOUND;
+    *c = s->c;
+    return ERR_OK;
+}
+
+void auth_client_cache_put(struct auth_client_cache *cc, uint64_t gen, int rc, const char *id,
+                           size_t idlen, const struct auth_client *c)
+{
+    if (idlen == 0 || idlen > AUTH_CLIENT_ID_MAX)
+        return;
+    struct cc_slot *s = &cc->slots[slot_of(id, idlen, cc->n)];
     if (rc == ERR_OK) {
         s->c = *c;
         s->generation = gen;
-    } else if (rc == ERR_NOTFOUND) {
-        s->generation = 0; /* deleted: drop a stale copy */
+    } else if (rc == ERR_NOTFOUND && slot_holds(s, id, idlen)) {
+        s->generation = 0; /* deleted: drop the stale copy */
     }
-    return rc;
 }
 
 int auth_key_load(const char *path, uint8_t key[CR_HASH_KEY_LEN], char *err, size_t cap)

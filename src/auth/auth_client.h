@@ -81,11 +81,15 @@ int auth_client_get(struct store *st, const char *id, size_t idlen, struct auth_
 struct auth_client_cache;
 struct auth_client_cache *auth_client_cache_new(unsigned slots);
 void auth_client_cache_free(struct auth_client_cache *cc);
-/* Like auth_client_get, through the cache, at store generation `gen`. With `fresh`, the
- * store is read even on a hit (and the cache updated): for a secret that did not match a
- * cached record, which may predate a rotation. */
-int auth_client_cache_get(struct auth_client_cache *cc, struct store *st, uint64_t gen, bool fresh,
-                          const char *id, size_t idlen, struct auth_client *c);
+/* The record of `id` cached at store generation `gen`: ERR_OK (c filled) or ERR_NOTFOUND.
+ * The caller reads the store on a miss (as it likes: blocking or not) and tells the cache
+ * what it found. */
+int auth_client_cache_find(struct auth_client_cache *cc, uint64_t gen, const char *id, size_t idlen,
+                           struct auth_client *c);
+/* What a store read of `id` at generation `gen` gave: rc ERR_OK caches c, ERR_NOTFOUND drops a
+ * stale copy (the client was deleted), anything else changes nothing. */
+void auth_client_cache_put(struct auth_client_cache *cc, uint64_t gen, int rc, const char *id,
+                           size_t idlen, const struct auth_client *c);
 
 /* Loads the server key from `path`, creating it (0600, 32 random bytes) if missing. */
 int auth_key_load(const char *path, uint8_t key[CR_HASH_KEY_LEN], char *err, size_t cap);

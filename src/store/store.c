@@ -93,6 +93,11 @@ uint64_t store_generation(struct store *st)
     return st->vt->generation(st);
 }
 
+uint64_t store_generation_recent(struct store *st)
+{
+    return st->vt->generation_recent ? st->vt->generation_recent(st) : st->vt->generation(st);
+}
+
 void store_get_stats(struct store *st, struct store_stats *out)
 {
     st->vt->stats(st, out);

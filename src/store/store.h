@@ -184,6 +184,9 @@ int store_exec_kv(struct store *st, enum store_op_kind kind, enum store_table t,
  * servers poll it to refresh their copies after the CLI or another instance changed the
  * store. Users are not cached, and registrations must not make every thread reload. */
 uint64_t store_generation(struct store *st);
+/* The same as of at most ~200 ms ago, without a round trip: what loop threads poll (Redis:
+ * the service thread's last read; LMDB: store_generation, a local read). */
+uint64_t store_generation_recent(struct store *st);
 
 void store_get_stats(struct store *st, struct store_stats *out);
 

@@ -13,6 +13,7 @@ struct store_vt {
     int (*submit)(struct store *st, struct loop *lp, struct store_op *op);
     int (*exec)(struct store *st, struct store_op *op);
     uint64_t (*generation)(struct store *st);
+    uint64_t (*generation_recent)(struct store *st); /* optional: generation */
     void (*stats)(struct store *st, struct store_stats *out);
     int (*usage)(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes);
     /* optional (NULL: the LMDB behaviour documented in store.h) */

@@ -11,13 +11,14 @@
  * flight on it fails (ERR_BACKEND, the handler answers 503), never a false "invalid".
  * Reconnection backs off from 100 ms to 2 s; while it waits, ops fail at once.
  *
- * Reads without an op (cache misses of clients and revoked ids, the CLI, start-up) use a
- * blocking connection per calling thread with the same timeout, so a miss on a loop thread
- * costs that thread one round trip.
+ * Reads with an op (a loop thread's cache misses) are GETs on that thread's async
+ * connection and complete like writes. Reads without an op (the CLI, start-up, workers, key
+ * ring reloads) use a blocking connection per calling thread with the same timeout.
  *
  * A service thread keeps a SUBSCRIBE connection to PREFIX"inval" (revocations published by
- * the store script, atomically with the write) and PINGs Redis every 200 ms on a connection
- * of its own: that is the readiness the store reports, and while Redis is unhealthy every
+ * the store script, atomically with the write) and reads the generation every 200 ms on a
+ * connection of its own (store_generation_recent answers it, so loop threads never wait for
+ * it): that answer is also the readiness the store reports, and while Redis is unhealthy every
  * read and write fails fast instead of waiting out the timeout. A serving instance
  * (store_join) also beats every second in the sorted set PREFIX"members" (member: a random
  * id, score: when it expires by Redis's clock) and counts who else does: store_members.
@@ -244,6 +245,8 @@ struct redis_store {
     _Atomic uint64_t last_ok_ms;
     _Atomic uint64_t ops, inflight, timeouts;
     _Atomic uint64_t last_gen; /* the generation last read */
+    _Atomic int gen_polled;    /* the service thread has read it at least once */
+    _Atomic int gen_dirty;     /* this process changed it since: read it afresh */
     char member[33];           /* this instance's id in PREFIX"members", once joined */
     _Atomic int joined;
     _Atomic unsigned members; /* serving instances counted at the last beat (>= 1) */
@@ -662,12 +665,23 @@ static void a_unlink(struct aconn *a, struct store_op *op)
     atomic_fetch_sub(&a->s->inflight, 1);
 }
 
+/* A write of ours that moved the generation: the next store_generation_recent reads it, so
+ * this process sees its own change at once (others within a poll). */
+static void note_write(struct redis_store *s, const struct store_op *op)
+{
+    if (op->status == ERR_OK && bumps(op->table) &&
+        (op->kind == STORE_OP_PUT_NEW || op->kind == STORE_OP_REPLACE ||
+         op->kind == STORE_OP_DELETE))
+        atomic_store(&s->gen_dirty, 1);
+}
+
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct store_op *op = priv;
     struct aconn *a = ac->data;
     a_unlink(a, op);
     decode(op, reply);
+    note_write(a->s, op);
     if (op->status == ERR_BACKEND && reply && ((redisReply *)reply)->type == REDIS_REPLY_ERROR &&
         strncmp(((redisReply *)reply)->str, "NOSCRIPT", 8) == 0 && a->ac == ac) {
         a->ac = NULL; /* the script cache was flushed: reconnecting loads it again */
@@ -846,6 +860,7 @@ static int r_exec(struct store *st, struct store_op *op)
     redisReply *r = sync_cmd(s, &c);
     atomic_fetch_add(&s->ops, 1);
     decode(op, r);
+    note_write(s, op);
     if (r)
         freeReplyObject(r);
     return op->status;
@@ -1051,6 +1066,14 @@ static uint64_t r_generation(struct store *st)
         freeReplyObject(r);
     atomic_store(&s->last_gen, g);
     return g;
+}
+
+static uint64_t r_generation_recent(struct store *st)
+{
+    struct redis_store *s = R(st);
+    if (!atomic_load(&s->gen_polled) || atomic_exchange(&s->gen_dirty, 0))
+        return r_generation(st);
+    return atomic_load(&s->last_gen);
 }
 
 static void r_stats(struct store *st, struct store_stats *out)
@@ -1365,8 +1388,12 @@ static void *service_main(void *arg)
             }
         }
         if (ping && now >= next_ping) {
-            redisReply *r = redisCommand(ping, "PING");
-            int ok = r && r->type == REDIS_REPLY_STATUS;
+            redisReply *r = redisCommand(ping, "GET %sgen", s->prefix);
+            int ok = r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL);
+            if (ok) {
+                atomic_store(&s->last_gen, r->type == REDIS_REPLY_NIL ? 0 : (uint64_t)num(r));
+                atomic_store(&s->gen_polled, 1);
+            }
             if (r)
                 freeReplyObject(r);
             if (!ok) {
@@ -1469,6 +1496,7 @@ static const struct store_vt redis_vt = {
     .submit = r_submit,
     .exec = r_exec,
     .generation = r_generation,
+    .generation_recent = r_generation_recent,
     .stats = r_stats,
     .usage = r_usage,
     .loop_release = r_loop_release,

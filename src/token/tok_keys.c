@@ -96,7 +96,7 @@ int tok_ring_load(struct tok_ring *r, struct store *st)
     struct load_ctx c = {r, 0};
 
     tok_ring_clear(r);
-    r->generation = store_generation(st);
+    r->generation = store_generation_recent(st);
     int rc = store_each(st, STORE_T_KEYS, on_key, &c);
     if (rc)
         tok_ring_clear(r);

@@ -175,6 +175,11 @@ CONTRACT(store_put_get_conflict_delete_generation)
     kv(&op, STORE_T_CLIENTS, "app", "{}");
     ASSERT_EQ_INT(store_exec(st, &op), 0);
     ASSERT_TRUE(store_generation(st) == g0 + 1);
+    /* what loop threads poll, without a round trip, follows within a few hundred ms */
+    int polls = 0;
+    while (store_generation_recent(st) != g0 + 1 && polls++ < 100)
+        usleep(10000);
+    ASSERT_TRUE(store_generation_recent(st) == g0 + 1);
     init_op(&op, STORE_OP_PUT_NEW);
     kv(&op, STORE_T_USERS, "ann", "{\"n\":1}");
     init_op(&op, STORE_OP_REPLACE);
