@@ -239,7 +239,8 @@ int api_metrics(struct http_request *r)
             "Redis commands unanswered within redis_timeout (their connection was remade).",
             ss.timeouts);
     int up = store_ready(ctx->sh->store, &stale_ms);
-    gauge(&b, "floodgate_store_up", "1 if the store answers (a shared Redis: its last PING).", up);
+    gauge(&b, "floodgate_store_up",
+          "1 if the store answers (a shared Redis: its last health read, every 200 ms).", up);
     gauge(&b, "floodgate_instances",
           "Serving instances on the store, this one included (Redis: counted every second).",
           store_members(ctx->sh->store));
