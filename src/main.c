@@ -410,7 +410,8 @@ static void on_policy(uv_timer_t *t)
                         : "credential stuffing over",
                "failed_ips", n, LOG_END);
     }
-    unsigned rec = pol_scale_recommendation(&s, 1);
+    unsigned now_serving = store_members(g.sh.store); /* 1 on LMDB */
+    unsigned rec = pol_scale_recommendation(&s, now_serving);
     if (rec != atomic_load(&g.sh.recommended)) {
         char n[16];
         snprintf(n, sizeof(n), "%u", rec);
@@ -420,6 +421,7 @@ static void on_policy(uv_timer_t *t)
             ev_begin(&e, EV_SCALE_RECOMMENDATION);
             ev_int(&e, "instances", rec);
             ev_int(&e, "previous", atomic_load(&g.sh.recommended));
+            ev_int(&e, "serving", now_serving);
             ev_num(&e, "login_demand", s.login_demand);
             ev_num(&e, "login_capacity_per_instance", s.login_capacity);
             ev_str(&e, "mode", pol_mode_name(m));

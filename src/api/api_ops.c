@@ -193,7 +193,7 @@ int api_metrics(struct http_request *r)
     counter(&b, "floodgate_policy_mode_changes_total", "Mode changes (controller or admin).",
             atomic_load(&ctx->sh->mode_changes));
     gauge(&b, "floodgate_scale_recommendation_instances",
-          "Instances the adaptive policy recommends for the current login demand.",
+          "Instances in all the adaptive policy recommends for the current login demand.",
           atomic_load(&ctx->sh->recommended));
     struct ev_stats es;
     ev_get_stats(&es);

@@ -114,9 +114,12 @@ int pol_mode_parse(const char *s)
 
 unsigned pol_scale_recommendation(const struct pol_sample *s, unsigned instances)
 {
-    if (s->login_capacity <= 0 || instances == 0)
-        return instances ? instances : 1;
-    /* capacity is this instance's; keep 20 % headroom */
-    double need = ceil(s->login_demand / (s->login_capacity * 0.8));
+    if (instances == 0)
+        instances = 1;
+    if (s->login_capacity <= 0)
+        return instances;
+    /* Demand and capacity are this instance's; the balancer gives each of the `instances`
+     * about as much, so the fleet's demand is `instances` times it. 20 % headroom. */
+    double need = ceil(s->login_demand * instances / (s->login_capacity * 0.8));
     return need < 1 ? 1 : (unsigned)need;
 }

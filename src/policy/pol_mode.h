@@ -68,7 +68,8 @@ const char *pol_mode_name(enum pol_mode m);
 /* "normal" .. "shed" -> mode; "auto" -> POL_MODES; -1 if unknown. */
 int pol_mode_parse(const char *s);
 
-/* Instances needed for the demand at the measured capacity (at least 1). */
+/* Instances needed in all for the demand at the measured capacity (at least 1), given this
+ * instance's sample and the `instances` now serving (the balancer spreads the demand). */
 unsigned pol_scale_recommendation(const struct pol_sample *s, unsigned instances);
 
 #endif

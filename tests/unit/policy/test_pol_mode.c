@@ -78,6 +78,11 @@ TEST(mode_targets_and_override)
     ASSERT_EQ_INT(pol_scale_recommendation(&s, 1), 5); /* 400 / (100 * 0.8) */
     s = load(0, 10, 100, 0);
     ASSERT_EQ_INT(pol_scale_recommendation(&s, 3), 1);
+    /* three instances each at 90 % of its capacity need four, not two */
+    s = load(0, 90, 100, 0);
+    ASSERT_EQ_INT(pol_scale_recommendation(&s, 3), 4); /* 3 x 90 / 80 */
+    s = load(0, 40, 100, 0);
+    ASSERT_EQ_INT(pol_scale_recommendation(&s, 3), 2); /* 120 in all: two can carry it */
 }
 
 TEST(announced_events_hold_the_mode_up)
