@@ -386,6 +386,18 @@ static void on_policy(uv_timer_t *t)
     sample_json(&s, sum);
     mem_free(sum);
     uint64_t gen = store_generation_recent(g.sh.store);
+    if (gen != g.sh.ring.generation) {
+        /* keys changed (or clients or events: one counter): read them here, where waiting
+         * for the store blocks no request, for the loop threads to copy */
+        struct tok_ring fresh = {0};
+        if (tok_ring_load(&fresh, g.sh.store) == ERR_OK) {
+            pthread_mutex_lock(&g.sh.ring_mu);
+            tok_ring_clear(&g.sh.ring);
+            g.sh.ring = fresh;
+            atomic_fetch_add(&g.sh.ring_version, 1);
+            pthread_mutex_unlock(&g.sh.ring_mu);
+        }
+    }
     if (gen != g.events_gen) {
         g.nevents = 0;
         store_each(g.sh.store, STORE_T_EVENTS, on_event_record, NULL);
@@ -728,6 +740,12 @@ static int serve(void)
                "issuer", g.sh.issuer, LOG_END);
         goto out;
     }
+    pthread_mutex_init(&g.sh.ring_mu, NULL);
+    if (tok_ring_load(&g.sh.ring, store)) {
+        log_kv(LOG_ERROR, "cannot read the signing keys", LOG_END);
+        goto out;
+    }
+    atomic_store(&g.sh.ring_version, 1);
     sem_init(&g.started, 0, 0);
     uv_loop_t *ml = uv_default_loop();
     uv_async_init(ml, &g.exit_async, on_exit_async);
@@ -813,6 +831,7 @@ out:
             close(g.loops[i].fd);
     ev_stop(0); /* (after a start-up failure; a no-op after a clean stop) */
     pool_free(pool);
+    tok_ring_clear(&g.sh.ring);
     store_close(store); /* after the loops and the pool: nothing submits any more */
     sodium_free(secret_key);
     auth_denylist_free(denylist);

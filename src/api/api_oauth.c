@@ -36,14 +36,36 @@
 
 /* ---- per-thread context -------------------------------------------------------------- */
 
+/* Copies the main thread's key ring if it was reloaded since this thread's copy: memory
+ * only, the store is not read. 1 if the thread's ring changed. */
+static int ring_take(struct api_ctx *ctx)
+{
+    struct api_shared *sh = ctx->sh;
+    struct tok_ring fresh = {0};
+
+    if (atomic_load(&sh->ring_version) == ctx->ring_version)
+        return 0;
+    pthread_mutex_lock(&sh->ring_mu);
+    uint64_t v = atomic_load(&sh->ring_version);
+    int rc = tok_ring_copy(&fresh, &sh->ring);
+    pthread_mutex_unlock(&sh->ring_mu);
+    if (rc)
+        return 0;
+    tok_ring_clear(&ctx->ring);
+    ctx->ring = fresh;
+    ctx->ring_version = v;
+    return 1;
+}
+
 int api_ctx_start(struct api_ctx *ctx)
 {
     memset(&ctx->ring, 0, sizeof(ctx->ring));
+    ctx->ring_version = 0;
     ctx->ring_checked = clock_wall_s();
     ctx->cache = tok_cache_new(ctx->sh->cfg->verify_cache);
     ctx->clients = auth_client_cache_new(256);
     ctx->generation = store_generation_recent(ctx->sh->store);
-    return tok_ring_load(&ctx->ring, ctx->sh->store);
+    return ring_take(ctx) ? ERR_OK : ERR_NOMEM;
 }
 
 void api_ctx_stop(struct api_ctx *ctx)
@@ -55,22 +77,35 @@ void api_ctx_stop(struct api_ctx *ctx)
     ctx->clients = NULL;
 }
 
-/* The thread's key ring, reloaded (at most once a second) when the store changed. The same
- * once-a-second sample of the store generation validates the client cache. */
+/* The thread's key ring, taken (at most once a second) from the main thread's when that was
+ * reloaded. The same once-a-second sample of the store generation validates the client
+ * cache. */
 const struct tok_ring *api__ring(struct api_ctx *ctx, int64_t now)
 {
     if (now != ctx->ring_checked) {
         ctx->ring_checked = now;
         ctx->generation = store_generation_recent(ctx->sh->store);
-        if (ctx->generation != ctx->ring.generation) {
-            struct tok_ring fresh = {0};
-            if (tok_ring_load(&fresh, ctx->sh->store) == ERR_OK) {
-                tok_ring_clear(&ctx->ring);
-                ctx->ring = fresh;
-            }
-        }
+        ring_take(ctx);
     }
     return &ctx->ring;
+}
+
+/* A token names a key this thread does not hold: maybe one rotated a moment ago (another
+ * instance's, published at once). Take the main thread's newer ring if there is one; if the
+ * store has moved past both (the main thread reads it once a second), read the keys here,
+ * once per change of the store: the one read a loop thread may still wait for. */
+static int kid_unknown_reload(struct api_ctx *ctx)
+{
+    struct tok_ring fresh = {0};
+
+    if (ring_take(ctx))
+        return 1;
+    if (store_generation_recent(ctx->sh->store) == ctx->ring.generation ||
+        tok_ring_load(&fresh, ctx->sh->store) != ERR_OK)
+        return 0;
+    tok_ring_clear(&ctx->ring);
+    ctx->ring = fresh;
+    return 1;
 }
 
 /* ---- request helpers ------------------------------------------------------------------ */
@@ -494,12 +529,8 @@ static int verify_start(struct api_ctx *ctx, struct str token, struct tok_claims
     if (hit == 0) {
         int64_t leeway = ctx->sh->cfg->leeway_ms / 1000;
         int rc = tok_jwt_verify(api__ring(ctx, now), ctx->sh->issuer, now, leeway, token, cl);
-        if (rc == ERR_NOTFOUND && store_generation_recent(ctx->sh->store) != ctx->ring.generation) {
-            /* Maybe signed by a key this thread has not loaded yet (another instance or
-             * thread rotated less than a second ago): reload now and try once more. */
-            ctx->ring_checked = 0;
-            rc = tok_jwt_verify(api__ring(ctx, now), ctx->sh->issuer, now, leeway, token, cl);
-        }
+        if (rc == ERR_NOTFOUND && kid_unknown_reload(ctx))
+            rc = tok_jwt_verify(&ctx->ring, ctx->sh->issuer, now, leeway, token, cl);
         if (rc)
             return ERR_INVAL;
     }

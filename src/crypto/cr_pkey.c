@@ -56,6 +56,12 @@ int cr_pkey_from_pem(enum cr_pkey_alg alg, const char *pem, size_t n, struct cr_
     return ERR_OK;
 }
 
+struct cr_pkey *cr_pkey_dup(const struct cr_pkey *k)
+{
+    EVP_PKEY *p = EVP_PKEY_dup(k->pkey);
+    return p ? wrap(k->alg, p) : NULL;
+}
+
 void cr_pkey_free(struct cr_pkey *k)
 {
     if (!k)

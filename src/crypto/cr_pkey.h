@@ -25,6 +25,8 @@ int cr_pkey_generate(enum cr_pkey_alg alg, struct cr_pkey **out);
 /* From a PKCS#8 PEM private key of the given algorithm. ERR_INVAL if it is not one. */
 int cr_pkey_from_pem(enum cr_pkey_alg alg, const char *pem, size_t n, struct cr_pkey **out);
 void cr_pkey_free(struct cr_pkey *k);
+/* An independent copy of k (for another thread), or NULL if out of memory. */
+struct cr_pkey *cr_pkey_dup(const struct cr_pkey *k);
 /* Appends the PKCS#8 PEM of the private key. */
 int cr_pkey_to_pem(const struct cr_pkey *k, struct buf *out);
 

@@ -27,6 +27,27 @@ void tok_ring_clear(struct tok_ring *r)
     r->n = 0;
 }
 
+int tok_ring_copy(struct tok_ring *dst, const struct tok_ring *src)
+{
+    *dst = *src;
+    for (unsigned i = 0; i < src->n; i++) {
+        struct tok_key *k = &dst->keys[i].k;
+        const struct tok_key *from = &src->keys[i].k;
+        k->sk = NULL;
+        k->pkey = NULL;
+        if (from->sk && (k->sk = sodium_malloc(CR_ED25519_SK)) != NULL)
+            memcpy(k->sk, from->sk, CR_ED25519_SK);
+        if (from->pkey)
+            k->pkey = cr_pkey_dup(from->pkey);
+        if ((from->sk && !k->sk) || (from->pkey && !k->pkey)) {
+            dst->n = i + 1;
+            tok_ring_clear(dst);
+            return ERR_NOMEM;
+        }
+    }
+    return ERR_OK;
+}
+
 static int decode_key(const char *kid, size_t kidlen, const char *json, size_t n,
                       struct tok_ring_key *out)
 {

@@ -41,6 +41,9 @@ struct tok_ring {
 int tok_ring_load(struct tok_ring *r, struct store *st);
 /* Frees the private keys. */
 void tok_ring_clear(struct tok_ring *r);
+/* dst = a copy of src with private keys of its own (dst's old contents are not freed), for a
+ * thread that signs with it while another reloads src. ERR_NOMEM (dst left empty). */
+int tok_ring_copy(struct tok_ring *dst, const struct tok_ring *src);
 
 /* The key to sign with at `now`, or NULL if none is active. */
 const struct tok_ring_key *tok_ring_signer(const struct tok_ring *r, int64_t now);
