@@ -20,8 +20,9 @@
  *   POST   /admin/events                    {"name", "at", "duration", "expect"} -> id
  *   DELETE /admin/events/{id}
  *
- * Writes and password hashing run on the worker pool through the same functions the CLI
- * uses, so a loop thread never waits for an fsync; lists are read on the loop thread.
+ * Everything that touches the store (writes, password hashing, lists, unlocks) runs on the
+ * worker pool, through the same functions the CLI uses, so a loop thread never waits for
+ * an fsync or a round trip to Redis; the key list is the thread's own copy.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,8 @@ enum admin_op {
     A_KEY_ROTATE,
     A_EVENT_ADD,
     A_EVENT_DELETE,
+    A_USER_UNLOCK,
+    A_LIST, /* of list_table, into list */
 };
 
 struct admin_job {
@@ -78,10 +81,15 @@ struct admin_job {
         int64_t at, duration;
         double expect;
     } event;
+    enum store_table list_table;
+    struct buf list; /* A_LIST: the JSON array, built on the worker */
     int rc;
     unsigned status;
     char out[1024];
 };
+
+static void unlock_event(struct api_shared *sh, const char *name, const char *how);
+static int list_into(struct store *st, enum store_table t, struct buf *b);
 
 /* Security-sensitive: the token check. Digests first, so the compare is fixed-length. */
 static bool authorized(struct http_request *r)
@@ -138,6 +146,10 @@ static void admin_work(struct pool_job *pj)
             j->rc = auth_user_put(st, &u, true);
             snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"password\":\"changed\"}",
                      u.name);
+            if (j->rc == ERR_OK) { /* a reset also unlocks */
+                api__unlock_user(j->sh, j->name);
+                unlock_event(j->sh, j->name, "password_changed");
+            }
         }
         break;
     case A_USER_IMPORT: {
@@ -194,6 +206,16 @@ static void admin_work(struct pool_job *pj)
         j->rc = store_exec_kv(st, STORE_OP_DELETE, STORE_T_EVENTS, j->name, NULL, 0);
         snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
         break;
+    case A_USER_UNLOCK:
+        api__unlock_user(j->sh, j->name);
+        unlock_event(j->sh, j->name, "admin_api");
+        snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"unlocked\":true}", j->name);
+        j->rc = ERR_OK;
+        break;
+    case A_LIST:
+        buf_init(&j->list, 8u << 20);
+        j->rc = list_into(st, j->list_table, &j->list);
+        break;
     case A_KEY_ROTATE: {
         char kid[TOK_KID_MAX + 1];
         int64_t ahead = c->key_publish_ahead_ms / 1000;
@@ -249,9 +271,15 @@ static void admin_done(struct pool_job *pj)
         http_respond_error(r, 503, "temporarily_unavailable", NULL);
         return;
     }
-    if (j->rc == ERR_OK && j->op == A_USER_PASSWD) {
-        api__unlock_user(j->sh, j->name); /* a reset also unlocks */
-        unlock_event(j->sh, j->name, "password_changed");
+    if (j->op == A_LIST) {
+        struct buf list = j->list; /* (answering frees j) */
+        if (j->rc)
+            http_respond_error(r, j->rc == ERR_LIMIT ? 507 : 503, "temporarily_unavailable",
+                               err_str(j->rc));
+        else
+            http_respond(r, 200, "application/json", list.p, list.len);
+        buf_fini(&list);
+        return;
     }
     if (j->rc == ERR_OK && j->op == A_CLIENT_ADD)
         admin_event(EV_CLIENT_CREATED, "client_id", j->client.id, j->client.name);
@@ -373,24 +401,23 @@ static int on_item(void *ctx, const void *key, size_t klen, const void *val, siz
     return rc;
 }
 
+/* On a worker: a table can be long (every user), and reading it is a store scan. */
+static int list_into(struct store *st, enum store_table t, struct buf *b)
+{
+    struct list_ctx l = {b, 0, t};
+    int rc = buf_puts(b, "[");
+    if (!rc)
+        rc = store_each(st, t, on_item, &l);
+    return rc ? rc : buf_puts(b, "]");
+}
+
 static int list(struct http_request *r, enum store_table t)
 {
-    struct api_ctx *ctx = r->app;
-    struct buf b;
-    struct list_ctx l = {&b, 0, t};
-
-    buf_init(&b, 8u << 20);
-    int rc = buf_puts(&b, "[");
-    if (!rc)
-        rc = store_each(ctx->sh->store, t, on_item, &l);
-    if (!rc)
-        rc = buf_puts(&b, "]");
-    if (rc)
-        http_respond_error(r, rc == ERR_LIMIT ? 507 : 503, "temporarily_unavailable", err_str(rc));
-    else
-        http_respond(r, 200, "application/json", b.p, b.len);
-    buf_fini(&b);
-    return HTTP_DONE;
+    struct admin_job *j = new_job(r, A_LIST);
+    if (!j)
+        return HTTP_DONE;
+    j->list_table = t;
+    return submit(r, j);
 }
 
 int api_admin_users(struct http_request *r)
@@ -473,16 +500,12 @@ int api_admin_user_enable(struct http_request *r)
  * instance (the CLI, another process, cannot reach them; a restart clears them too). */
 int api_admin_user_unlock(struct http_request *r)
 {
-    struct api_ctx *ctx = r->app;
-    char name[AUTH_USERNAME_MAX + 1], body[128];
-
-    if (deny(r) || user_param(r, name))
+    if (deny(r))
         return HTTP_DONE;
-    api__unlock_user(ctx->sh, name);
-    unlock_event(ctx->sh, name, "admin_api");
-    snprintf(body, sizeof(body), "{\"username\":\"%s\",\"unlocked\":true}", name);
-    http_respond_json(r, 200, body);
-    return HTTP_DONE;
+    struct admin_job *j = new_job(r, A_USER_UNLOCK);
+    if (!j || user_param(r, j->name))
+        return HTTP_DONE;
+    return submit(r, j);
 }
 
 int api_admin_user_delete(struct http_request *r)

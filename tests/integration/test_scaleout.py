@@ -18,8 +18,8 @@ import time
 import unittest
 import urllib.parse
 
-from tests.integration.fgtest import (BIN, REDIS_MODE, Redis, ServerTest, metric_value,
-                                      parse_many, read_responses, start_nginx)
+from tests.integration.fgtest import (BIN, REDIS_MODE, Redis, ServerTest, admin_call,
+                                      metric_value, parse_many, read_responses, start_nginx)
 
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
 PW = "correct horse battery"
@@ -164,7 +164,10 @@ class ScaleOutTest(ServerTest):
         wait for Redis without blocking the loop: while Redis is paused, /healthz on the
         same, single loop thread answers at once, and the waiting requests complete when
         Redis resumes."""
-        a = self.instance("--threads", "1", "--redis-timeout", "4s")
+        token = "t" * 40
+        a = self.instance("--threads", "1", "--redis-timeout", "4s", "--workers", "2",
+                          "--admin-listen", "127.0.0.1:0", "--admin-token", token)
+        admin = a.admin_port()
         cid, secret = self.client()
         self.register(a, "pat")
         st, _, body = a.request("POST", "/oauth2/token", form(
@@ -182,7 +185,14 @@ class ScaleOutTest(ServerTest):
 
         def call(name, *args):
             results[name] = a.request(*args, timeout=10)[0]
+
+        def admin_call_into(name, *args):
+            results[name] = admin_call(admin, token, *args)[0]
         threads = [
+            # the admin API's list and unlock (same loop thread) wait on a worker
+            threading.Thread(target=admin_call_into, args=("list", "GET", "/admin/users")),
+            threading.Thread(target=admin_call_into, args=("unlock", "POST",
+                                                           "/admin/users/pat/unlock")),
             threading.Thread(target=call, args=("token", "POST", "/oauth2/token",
                                                 form(grant_type="client_credentials"),
                                                 basic(cid2, secret2))),
@@ -200,7 +210,7 @@ class ScaleOutTest(ServerTest):
         self.assertEqual(results, {})  # still waiting for Redis
         for t in threads:
             t.join(15)
-        self.assertEqual(results, {"token": 200, "revoke": 200})
+        self.assertEqual(results, {"token": 200, "revoke": 200, "list": 200, "unlock": 200})
         st, _, _ = a.request("POST", "/oauth2/token", form(
             grant_type="refresh_token", refresh_token=refresh), basic(cid, secret))
         self.assertEqual(st, 400)  # the family was revoked
@@ -296,7 +306,6 @@ class ScaleOutTest(ServerTest):
         for srv in (a, a, b, b):  # each instance's own table locks it too
             self.assertEqual(self.login(srv, "dan", "wrong password!")[0], 401)
         self.assertEqual(self.login(b, "dan")[0], 401)
-        from tests.integration.fgtest import admin_call
         st, _ = admin_call(a.admin_port(), token, "POST", "/admin/users/dan/unlock")
         self.assertEqual(st, 200)
         time.sleep(0.2)  # the message to B
