@@ -650,6 +650,37 @@ TEST(redis_members)
     redisFree(c);
 }
 
+/* The shared login guard: an attempt reserved by an instance that then died (kill -9 while
+ * hashing) is never settled; it must not keep counting against the user for the whole
+ * lockout window, which every new attempt extends. */
+TEST(redis_guard_reservation_of_a_dead_instance_lapses)
+{
+    struct store *st;
+    struct store_guard g, g2, g3;
+    int v = -1;
+    backend = B_REDIS;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    memset(&g, 0, sizeof(g));
+    snprintf(g.key[0], sizeof(g.key[0]), "%032x", 0xdead); /* user */
+    snprintf(g.key[1], sizeof(g.key[1]), "%032x", 0xbeef); /* ip (off) */
+    snprintf(g.key[2], sizeof(g.key[2]), "%032x", 0xf00d); /* pair (off) */
+    snprintf(g.rl_key[0], sizeof(g.rl_key[0]), "login:x");
+    snprintf(g.rl_key[1], sizeof(g.rl_key[1]), "login-user:x");
+    g.lock[0] = (struct store_guard_rule){1, 1000, 10000, 600000}; /* one attempt at a time */
+    int64_t now = 1000000000;
+    g2 = g;
+    g3 = g;
+    ASSERT_EQ_INT(store_guard_begin(st, &g, now, &v), 0);
+    ASSERT_EQ_INT(v, STORE_GUARD_OK); /* reserved, and its instance dies: never settled */
+    ASSERT_EQ_INT(store_guard_begin(st, &g2, now + 5000, &v), 0);
+    ASSERT_EQ_INT(v, STORE_GUARD_LOCKED); /* in flight: counts */
+    ASSERT_EQ_INT(store_guard_begin(st, &g3, now + 61000, &v), 0);
+    ASSERT_EQ_INT(v, STORE_GUARD_OK); /* a minute without a new attempt: it lapsed */
+    store_guard_end(st, &g3, 1, now + 61100);
+    cleanup(st);
+}
+
 static void on_done_status(struct store_op *op)
 {
     (void)op;
