@@ -3,7 +3,7 @@
  * Fuzz target: the event JSON builder (src/event/ev.c), which escapes request-derived text
  * (usernames tried, scopes, client ids) by hand into a fixed 640-byte buffer. Beyond the
  * sanitizers: the result is always one JSON object that jansson parses, with id, type,
- * time and an object "data"; it fits the buffer; and unless it says "truncated", every
+ * time, source and an object "data"; it fits the buffer; and unless it says "truncated", every
  * field comes back exactly (bytes >= 0x7f as the code points U+0080..U+00FF they were
  * escaped to).
  *
@@ -63,6 +63,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vals[n++] = buf + i;
         i += strlen(buf + i) + 1;
     }
+    /* the longest source an instance may have: the envelope at its largest */
+    static const char src[] = "a-source-of-the-longest-length-allowed-is-48-chr";
+    ev_set_source(src);
     ev_begin(&e, (enum ev_type)(data[0] % EV_NTYPES));
     for (size_t i = 0; i < n; i++) {
         if (data[0] & 0x80 && i % 3 == 2)
@@ -84,7 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!o || !json_is_object(o) || !json_is_string(json_object_get(o, "id")) ||
         strcmp(json_string_value(json_object_get(o, "type")),
                ev_type_name((enum ev_type)(data[0] % EV_NTYPES))) != 0 ||
-        !json_is_string(json_object_get(o, "time")))
+        !json_is_string(json_object_get(o, "time")) ||
+        strcmp(json_string_value(json_object_get(o, "source")), src) != 0)
         abort();
     json_t *d = json_object_get(o, "data");
     if (!json_is_object(d))

@@ -730,6 +730,16 @@ static int serve(void)
         snprintf(g.sh.issuer, sizeof(g.sh.issuer), "http://[%s]:%u", host, bound);
     else
         snprintf(g.sh.issuer, sizeof(g.sh.issuer), "http://%s:%u", host, bound);
+    /* Events name the instance that emitted them (several write to one log or stream). */
+    if (c->ev_source[0]) {
+        ev_set_source(c->ev_source);
+    } else {
+        char hn[64] = "", src[64];
+        gethostname(hn, sizeof(hn) - 1);
+        hn[strspn(hn, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")] = 0;
+        snprintf(src, sizeof(src), "%.40s:%u", hn[0] ? hn : "localhost", bound);
+        ev_set_source(src);
+    }
     /* Instances sharing a store must name one issuer, or they refuse each other's tokens. */
     int prc = store_pin(store, "issuer", g.sh.issuer, strlen(g.sh.issuer));
     if (prc) {

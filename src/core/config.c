@@ -231,6 +231,10 @@ static const struct key keys[] = {
      "user ids in events: plain, hashed (keyed BLAKE2b pseudonym) or off"},
     {"events", "events_ips", K_STR, F(ev_ips), 0, 0, "plain",
      "client addresses in events: plain, hashed or off"},
+    {"events", "events_source", K_STR, F(ev_source), 0, 0, "",
+     "the instance every event names in its source field (several instances write to one "
+     "log, webhook or stream); empty: HOSTNAME:PORT of the listener. Letters, digits and "
+     ". _ : -, at most 48"},
     {"events", "webhook", K_STR, F(webhook), 0, 0, "",
      "URL that receives every event (filter: webhook_events) as a signed POST; more endpoints "
      "in [webhook.NAME] sections of the config file"},
@@ -748,6 +752,13 @@ int cfg_validate(const struct cfg *c, struct cfg_error *e)
             set_err(e, i ? "events_ips" : "events_user_ids", "'%s' is not plain, hashed or off", v);
             return ERR_INVAL;
         }
+    }
+    if (strlen(c->ev_source) > 48 ||
+        strspn(c->ev_source,
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") !=
+            strlen(c->ev_source)) {
+        set_err(e, "events_source", "letters, digits and . _ : - only, at most 48");
+        return ERR_INVAL;
     }
     struct {
         const char *key, *url, *secret;

@@ -123,6 +123,7 @@ struct cfg {
     unsigned ev_token_issued_pct;
     char ev_user_ids[CFG_STR_MAX]; /* plain, hashed or off */
     char ev_ips[CFG_STR_MAX];
+    char ev_source[CFG_STR_MAX]; /* the source field of events; "" = HOSTNAME:PORT */
     char webhook[CFG_STR_MAX];
     char webhook_secret[CFG_STR_MAX];
     char webhook_events[CFG_STR_MAX];

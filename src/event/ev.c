@@ -186,6 +186,13 @@ static void key(struct ev *e, const char *k)
     put(e, "\":", 2);
 }
 
+static char source[49]; /* set once before producers start; "" = no source field */
+
+void ev_set_source(const char *s)
+{
+    snprintf(source, sizeof(source), "%s", s);
+}
+
 void ev_begin(struct ev *e, enum ev_type t)
 {
     uint8_t raw[12];
@@ -209,8 +216,9 @@ void ev_begin(struct ev *e, enum ev_type t)
         my_ts_sec = now.tv_sec;
     }
     int n = snprintf(e->json, sizeof(e->json),
-                     "{\"id\":\"%s\",\"type\":\"%s\",\"time\":\"%s.%03dZ\",\"data\":{", id,
-                     type_names[t], my_ts, (int)(now.tv_nsec / 1000000));
+                     "{\"id\":\"%s\",\"type\":\"%s\",\"time\":\"%s.%03dZ\",%s%s%s\"data\":{", id,
+                     type_names[t], my_ts, (int)(now.tv_nsec / 1000000),
+                     source[0] ? "\"source\":\"" : "", source, source[0] ? "\"," : "");
     e->len = (size_t)n;
 }
 

@@ -82,6 +82,9 @@ int ev_type_parse(const char *name);
  * ev_begin returns false) when no sink is configured. Main thread, before loops start.
  * ERR_INVAL with a message in err on a bad sink configuration. */
 int ev_start(const struct cfg *c, const uint8_t *pseudonym_key, char *err, size_t errcap);
+/* Names this instance in every event's `source` (at most 48 characters of [A-Za-z0-9._:-],
+ * checked by the configuration). Main thread, before any thread produces events. */
+void ev_set_source(const char *source);
 /* Publishes what is queued, waits up to `ms` for deliveries in flight, stops the
  * dispatcher. Main thread, after the loops stopped. */
 void ev_stop(unsigned ms);

@@ -141,7 +141,9 @@ class TestEvents(ServerTest):
         ids = [e["id"] for e in evs]
         self.assertEqual(len(ids), len(set(ids)))
         for e in evs:
-            self.assertEqual(set(e), {"id", "type", "time", "data"})
+            self.assertEqual(set(e), {"id", "type", "time", "source", "data"})
+            # which instance: HOSTNAME:PORT of its listener unless events_source names it
+            self.assertRegex(e["source"], r"^[A-Za-z0-9.-]+:%d$" % srv.port)
             self.assertRegex(e["id"], r"^[A-Za-z0-9_-]{16}$")
             self.assertRegex(e["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         with open(audit) as f:
@@ -280,7 +282,8 @@ class TestEvents(ServerTest):
     def test_pseudonyms_and_sampling(self):
         audit = os.path.join(self.make_tmp(), "audit.jsonl")
         srv = self.start(*FAST, "--audit-log", audit, "--events-user-ids", "hashed",
-                         "--events-ips", "off", "--events-token-issued-sample", "0")
+                         "--events-ips", "off", "--events-token-issued-sample", "0",
+                         "--events-source", "auth-eu-1")
         st, _, b = srv.request("POST", "/v1/users", json.dumps(
             {"username": "cy", "password": PW}).encode(), J)
         uid = json.loads(b)["id"]
@@ -291,6 +294,7 @@ class TestEvents(ServerTest):
         self.assertEqual(len(pseud), 1)  # stable: the same user, the same pseudonym
         self.assertNotIn(uid, pseud)
         self.assertTrue(all("ip" not in e["data"] for e in evs))
+        self.assertEqual({e["source"] for e in evs}, {"auth-eu-1"})
         self.assertEqual(metric_value(metrics(srv), "floodgate_events_sampled_out_total"), 1)
         self.assert_clean_exit(srv)
 
@@ -303,7 +307,8 @@ class TestEvents(ServerTest):
                            "secret"),
                           (("--webhook", "http://127.0.0.1:1/", "--webhook-secret", SECRET,
                             "--webhook-events", "login.fail"), "unknown event"),
-                          (("--events-ips", "sometimes"), "plain, hashed or off")):
+                          (("--events-ips", "sometimes"), "plain, hashed or off"),
+                          (("--events-source", "eu 1"), "events_source")):
             r = subprocess.run([BIN, "--listen", "127.0.0.1:0", "--data-dir",
                                 os.path.join(tmp, "d"), *args],
                                capture_output=True, text=True, timeout=30,
@@ -360,7 +365,7 @@ class TestRedisStream(ServerTest):
         self.assertEqual(reg("ann"), 201)
         evs = wait_for(lambda: self.stream(port) or None)
         self.assertEqual([e["type"] for e in evs], ["user.registered"])
-        self.assertEqual(set(evs[0]), {"id", "type", "time", "data"})
+        self.assertEqual(set(evs[0]), {"id", "type", "time", "source", "data"})
         # Redis goes away too: requests wait for neither
         stop()
         t0 = time.monotonic()
