@@ -594,7 +594,10 @@ static int serve(void)
         goto out;
     }
     if (tok_keys_ensure(store, tok_alg_parse(c->signing_alg), clock_wall_s())) {
-        log_kv(LOG_ERROR, "cannot create the first signing key", LOG_END);
+        log_kv(LOG_ERROR,
+               "cannot read or create the signing keys (unreachable store, or keys sealed "
+               "under another server key: secret_key_file must be the one they were made with)",
+               LOG_END);
         goto out;
     }
     if (c->password_denylist[0] &&

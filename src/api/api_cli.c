@@ -564,6 +564,8 @@ int api_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *e
     if (rc) {
         store_close(*st);
         *st = NULL;
+    } else {
+        tok_keys_seal_with(key); /* signing keys are stored sealed under it */
     }
     return rc;
 }
@@ -588,7 +590,8 @@ int api_cli_main(const struct cfg *c, int argc, char **argv)
         if (strcmp(argv[i], "--json") == 0)
             x.json = 1;
     if (tok_keys_ensure(x.st, tok_alg_parse(c->signing_alg), clock_wall_s())) {
-        fprintf(stderr, "floodgate: cannot create the first signing key\n");
+        fprintf(stderr, "floodgate: cannot read or create the signing keys (unreachable store, "
+                        "or keys sealed under another server key)\n");
         rc = 1;
     } else if (strcmp(argv[0], "client") == 0) {
         rc = client_cmd(&x, argc - 1, argv + 1);

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Key records are JSON in the store: {"alg","pk","sk","created","active_from","retire_at"},
- * keys base64url. The private key is stored in the clear inside the data directory, which
- * is created 0700 with files 0600; see docs/internals/TOKENS.md for the trade-off.
+ * Key records are JSON in the store: {"alg","pk","sk_sealed","created","active_from",
+ * "retire_at"}, keys base64url. The private key (Ed25519's 64 bytes, or the PEM of an ES256 or
+ * RS256 key) is sealed: base64url(nonce || XChaCha20-Poly1305 ciphertext), under a key
+ * derived from the server key, with the kid as associated data, so neither a copy of the
+ * store (an LMDB file, a Redis dump, AOF or replica) nor a record moved to another kid yields
+ * a signing key. Records written before (or by tests) hold "sk" / "sk_pem" in the clear; they
+ * are read, and sealed by tok_keys_ensure.
  */
 #include "token/tok_keys.h"
 
@@ -14,7 +18,63 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "crypto/cr.h"
 #include "store/store.h"
+
+#define SEAL_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define SEAL_TAG   crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define SEALED_MAX 4096 /* sealed bytes of the largest private key (an RSA-2048 PEM) */
+
+static uint8_t *seal_key; /* sodium_malloc'd; NULL: write in the clear */
+
+void tok_keys_seal_with(const uint8_t *server_key)
+{
+    static const char ctx[] = "floodgate signing-key seal v1";
+    if (!server_key) {
+        sodium_free(seal_key);
+        seal_key = NULL;
+        return;
+    }
+    if (!seal_key)
+        seal_key = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+    if (seal_key)
+        cr_keyed_hash(seal_key, server_key, ctx, sizeof(ctx) - 1);
+}
+
+/* Appends base64url(nonce || sealed plain) to out. */
+static int seal(const char *kid, const void *plain, size_t n, struct buf *out)
+{
+    uint8_t sealed[SEAL_NONCE + SEALED_MAX + SEAL_TAG];
+    char b64[((sizeof(sealed) + 2) / 3) * 4 + 1];
+    unsigned long long clen;
+
+    if (n > SEALED_MAX)
+        return ERR_LIMIT;
+    cr_random(sealed, SEAL_NONCE);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + SEAL_NONCE, &clen, plain, n,
+                                               (const uint8_t *)kid, strlen(kid), NULL, sealed,
+                                               seal_key);
+    cr_b64url_encode(sealed, SEAL_NONCE + (size_t)clen, b64, sizeof(b64));
+    return buf_puts(out, b64);
+}
+
+/* Opens what seal wrote for kid into plain[cap] (*n bytes). ERR_INVAL if it does not open:
+ * another server key, another kid, altered. */
+static int unseal(const char *kid, const char *b64, uint8_t *plain, size_t cap, size_t *n)
+{
+    uint8_t sealed[SEAL_NONCE + SEALED_MAX + SEAL_TAG];
+    size_t len;
+    unsigned long long plen;
+
+    if (!seal_key || cr_b64url_decode(b64, strlen(b64), sealed, sizeof(sealed), &len) ||
+        len < SEAL_NONCE + SEAL_TAG || len - SEAL_NONCE - SEAL_TAG > cap ||
+        crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, sealed + SEAL_NONCE,
+                                                   len - SEAL_NONCE, (const uint8_t *)kid,
+                                                   strlen(kid), sealed, seal_key))
+        return ERR_INVAL;
+    *n = (size_t)plen;
+    return ERR_OK;
+}
 
 void tok_ring_clear(struct tok_ring *r)
 {
@@ -62,8 +122,10 @@ static int decode_key(const char *kid, size_t kidlen, const char *json, size_t n
     const char *alg = json_string_value(json_object_get(j, "alg"));
     const char *pk = json_string_value(json_object_get(j, "pk"));
     const char *sk = json_string_value(json_object_get(j, "sk"));
+    const char *sealed = json_string_value(json_object_get(j, "sk_sealed"));
     memcpy(out->k.kid, kid, kidlen);
     out->k.kid[kidlen] = '\0';
+    out->in_clear = !sealed;
     out->k.alg = alg ? tok_alg_parse(alg) : TOK_ALG_NONE;
     out->created_at = json_integer_value(json_object_get(j, "created"));
     out->active_from = json_integer_value(json_object_get(j, "active_from"));
@@ -71,10 +133,18 @@ static int decode_key(const char *kid, size_t kidlen, const char *json, size_t n
     if (out->k.alg == TOK_ALG_ES256 || out->k.alg == TOK_ALG_RS256) {
         const char *pem = json_string_value(json_object_get(j, "sk_pem"));
         enum cr_pkey_alg a = out->k.alg == TOK_ALG_ES256 ? CR_ES256 : CR_RS256;
-        rc = pem ? cr_pkey_from_pem(a, pem, strlen(pem), &out->k.pkey) : ERR_INVAL;
+        if (sealed) {
+            uint8_t *p = sodium_malloc(SEALED_MAX);
+            rc = p ? unseal(out->k.kid, sealed, p, SEALED_MAX, &len) : ERR_NOMEM;
+            if (rc == ERR_OK)
+                rc = cr_pkey_from_pem(a, (const char *)p, len, &out->k.pkey);
+            sodium_free(p);
+        } else {
+            rc = pem ? cr_pkey_from_pem(a, pem, strlen(pem), &out->k.pkey) : ERR_INVAL;
+        }
         goto out;
     }
-    if (out->k.alg != TOK_ALG_EDDSA || !pk || !sk)
+    if (out->k.alg != TOK_ALG_EDDSA || !pk || !(sk || sealed))
         goto out;
     if (cr_b64url_decode(pk, strlen(pk), out->k.pk, sizeof(out->k.pk), &len) ||
         len != CR_ED25519_PK)
@@ -84,7 +154,9 @@ static int decode_key(const char *kid, size_t kidlen, const char *json, size_t n
         rc = ERR_NOMEM;
         goto out;
     }
-    if (cr_b64url_decode(sk, strlen(sk), out->k.sk, CR_ED25519_SK, &len) || len != CR_ED25519_SK) {
+    if ((sealed ? unseal(out->k.kid, sealed, out->k.sk, CR_ED25519_SK, &len)
+                : cr_b64url_decode(sk, strlen(sk), out->k.sk, CR_ED25519_SK, &len)) ||
+        len != CR_ED25519_SK) {
         sodium_free(out->k.sk);
         out->k.sk = NULL;
         goto out;
@@ -183,38 +255,48 @@ static int put_key(struct store *st, const char *kid, const char *json, enum sto
 
 static int write_key(struct store *st, const struct tok_ring_key *k, enum store_op_kind kind)
 {
-    char pk[64], sk[100], json[512];
+    struct buf b, priv;
+    char pk[64], sk[100];
+    bool ed = k->k.alg == TOK_ALG_EDDSA;
 
-    if (k->k.alg != TOK_ALG_EDDSA) {
-        struct buf b, pem;
-        buf_init(&b, 16384);
-        buf_init(&pem, 8192);
-        int rc = cr_pkey_to_pem(k->k.pkey, &pem);
-        if (!rc)
-            rc = buf_printf(&b, "{\"alg\":\"%s\",\"sk_pem\":\"", tok_alg_name(k->k.alg));
-        if (!rc)
-            rc = buf_json_escape(&b, pem.p, pem.len);
-        if (!rc)
-            rc = buf_printf(&b, "\",\"created\":%lld,\"active_from\":%lld,\"retire_at\":%lld}",
-                            (long long)k->created_at, (long long)k->active_from,
-                            (long long)k->retire_at);
-        if (!rc && buf_append(&b, "", 1) == ERR_OK)
-            rc = put_key(st, k->k.kid, b.p, kind);
-        cr_wipe(pem.p, pem.len);
-        cr_wipe(b.p, b.len);
-        buf_fini(&pem);
-        buf_fini(&b);
-        return rc;
+    buf_init(&b, 16384);
+    buf_init(&priv, 8192);
+    int rc = ed ? buf_append(&priv, k->k.sk, CR_ED25519_SK) : cr_pkey_to_pem(k->k.pkey, &priv);
+    if (!rc)
+        rc = buf_printf(&b, "{\"alg\":\"%s\"", tok_alg_name(k->k.alg));
+    if (!rc && ed) {
+        cr_b64url_encode(k->k.pk, CR_ED25519_PK, pk, sizeof(pk));
+        rc = buf_printf(&b, ",\"pk\":\"%s\"", pk);
     }
-    cr_b64url_encode(k->k.pk, CR_ED25519_PK, pk, sizeof(pk));
-    cr_b64url_encode(k->k.sk, CR_ED25519_SK, sk, sizeof(sk));
-    snprintf(json, sizeof(json),
-             "{\"alg\":\"EdDSA\",\"pk\":\"%s\",\"sk\":\"%s\",\"created\":%lld,"
-             "\"active_from\":%lld,\"retire_at\":%lld}",
-             pk, sk, (long long)k->created_at, (long long)k->active_from, (long long)k->retire_at);
-    int rc = put_key(st, k->k.kid, json, kind);
-    cr_wipe(sk, sizeof(sk));
-    cr_wipe(json, sizeof(json));
+    if (!rc && seal_key) {
+        rc = buf_puts(&b, ",\"sk_sealed\":\"");
+        if (!rc)
+            rc = seal(k->k.kid, priv.p, priv.len, &b);
+        if (!rc)
+            rc = buf_puts(&b, "\"");
+    } else if (!rc && ed) { /* in the clear: only without a server key (unit tests) */
+        cr_b64url_encode(k->k.sk, CR_ED25519_SK, sk, sizeof(sk));
+        rc = buf_printf(&b, ",\"sk\":\"%s\"", sk);
+        cr_wipe(sk, sizeof(sk));
+    } else if (!rc) {
+        rc = buf_puts(&b, ",\"sk_pem\":\"");
+        if (!rc)
+            rc = buf_json_escape(&b, priv.p, priv.len);
+        if (!rc)
+            rc = buf_puts(&b, "\"");
+    }
+    if (!rc)
+        rc = buf_printf(&b, ",\"created\":%lld,\"active_from\":%lld,\"retire_at\":%lld}",
+                        (long long)k->created_at, (long long)k->active_from,
+                        (long long)k->retire_at);
+    if (!rc)
+        rc = buf_append(&b, "", 1);
+    if (!rc)
+        rc = put_key(st, k->k.kid, b.p, kind);
+    cr_wipe(priv.p, priv.len);
+    cr_wipe(b.p, b.len);
+    buf_fini(&priv);
+    buf_fini(&b);
     return rc;
 }
 
@@ -257,6 +339,9 @@ int tok_keys_ensure(struct store *st, enum tok_alg alg, int64_t now)
 
     if (rc == ERR_OK && r.n == 0)
         rc = new_key(st, alg, now, now, NULL);
+    for (unsigned i = 0; rc == ERR_OK && seal_key && i < r.n; i++)
+        if (r.keys[i].in_clear) /* written before keys were sealed: seal it now */
+            rc = write_key(st, &r.keys[i], STORE_OP_REPLACE);
     tok_ring_clear(&r);
     return rc;
 }

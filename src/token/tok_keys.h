@@ -13,6 +13,7 @@
 #ifndef TOKEN_TOK_KEYS_H
 #define TOKEN_TOK_KEYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,7 @@ struct tok_ring_key {
     int64_t created_at;
     int64_t active_from; /* signs from here */
     int64_t retire_at;   /* unpublished and deleted from here; 0 = not scheduled */
+    bool in_clear;       /* read from a record whose private key was not sealed */
 };
 
 struct tok_ring {
@@ -36,6 +38,12 @@ struct tok_ring {
     unsigned n;
     uint64_t generation; /* store generation it was loaded at */
 };
+
+/* From now on private keys are written sealed (XChaCha20-Poly1305 under a key derived from
+ * the server key, the kid as associated data) and sealed records can be read; NULL turns
+ * it off (records in the clear, as unit tests write them). Records in the clear are read
+ * either way, and tok_keys_ensure seals them. Main thread, before other threads use keys. */
+void tok_keys_seal_with(const uint8_t *server_key);
 
 /* Loads every key from the store into `r` (replacing its contents). ERR_BACKEND/ERR_INVAL. */
 int tok_ring_load(struct tok_ring *r, struct store *st);
@@ -62,7 +70,8 @@ int tok_ring_jwks(const struct tok_ring *r, int64_t now, struct buf *out);
 int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t publish_ahead,
                     int64_t max_token_ttl, char kid_out[TOK_KID_MAX + 1], int64_t *from_out);
 
-/* Creates the first key (active at once) if the store has none. */
+/* Creates the first key (active at once) if the store has none, and seals (see
+ * tok_keys_seal_with) the private keys of records still in the clear. */
 int tok_keys_ensure(struct store *st, enum tok_alg alg, int64_t now);
 
 #endif

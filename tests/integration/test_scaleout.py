@@ -216,6 +216,38 @@ class ScaleOutTest(ServerTest):
         self.assertEqual(st, 400)  # the family was revoked
         self.assert_clean_exit(a)
 
+    def test_signing_keys_are_sealed_in_redis(self):
+        """Redis holds the signing keys for every instance; a dump, an AOF file or a replica
+        of it must not hold them usable: each private key is sealed under the server key,
+        which only the instances have."""
+        a = self.instance()
+        self.cli("--key-publish-ahead", "0s", "--signing-alg", "RS256", "key", "rotate")
+
+        def redis(*args):
+            return subprocess.run(["redis-cli", "-p", str(self.redis.port), "--raw", *args],
+                                  capture_output=True, text=True, timeout=10,
+                                  check=True).stdout
+        kids = [k for k in redis("SMEMBERS", "fg:idx:k").split() if k]
+        self.assertEqual(len(kids), 2)
+        for kid in kids:
+            rec = json.loads(redis("GET", "fg:k:" + kid))
+            self.assertIn("sk_sealed", rec)
+            self.assertNotIn("sk", rec)
+            self.assertNotIn("sk_pem", rec)
+        # the append-only file (what backups and replicas copy) has them sealed too
+        aof = subprocess.run(["sh", "-c", f"cat {self.redis.dir}/appendonlydir/* "
+                              f"{self.redis.dir}/*.aof 2>/dev/null"], capture_output=True,
+                             timeout=10).stdout
+        self.assertIn(b"sk_sealed", aof)
+        self.assertNotIn(b"PRIVATE KEY", aof)
+        self.assertNotIn(b'"sk":', aof)
+        # and the instances sign and verify with them
+        cid, secret = self.client()
+        st, _, body = a.request("POST", "/oauth2/token", form(grant_type="client_credentials"),
+                                basic(cid, secret))
+        self.assertEqual(st, 200, body)
+        self.assert_clean_exit(a)
+
     @staticmethod
     def kid(token):
         head = token.split(".")[0]

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "crypto/cr.h"
 #include "harness.h"
@@ -66,5 +67,91 @@ TEST(rotation_in_the_same_second_still_switches)
     ASSERT_TRUE(from == 2060);
     ASSERT_EQ_STR(signer(st, 2059, s), kid2);
     ASSERT_EQ_STR(signer(st, 2060, s), kid1);
+    done(st);
+}
+
+/* The record of kid, as the store holds it. */
+static int raw_record(struct store *st, const char *kid, struct buf *b)
+{
+    return store_get(st, STORE_T_KEYS, kid, strlen(kid), b, NULL, NULL);
+}
+
+static const struct tok_ring_key *the_signer;
+
+static const struct tok_key *lookup_one(void *ctx, struct str kid)
+{
+    (void)ctx;
+    return str_eq(kid, str_c(the_signer->k.kid)) ? &the_signer->k : NULL;
+}
+
+/* The ring's signer at now signs a token that its public half verifies. */
+static int signs_and_verifies(struct store *st, int64_t now)
+{
+    struct tok_ring r = {0};
+    struct buf b;
+    char payload[64];
+    size_t n;
+    int ok = 0;
+    if (tok_ring_load(&r, st) == ERR_OK && tok_ring_signer(&r, now)) {
+        the_signer = tok_ring_signer(&r, now);
+        buf_init(&b, 8192);
+        ok = tok_jws_sign(&the_signer->k, "at+jwt", "{}", 2, &b) == ERR_OK &&
+             tok_jws_verify((struct str){b.p, b.len}, lookup_one, NULL, payload, sizeof(payload),
+                            &n, NULL) == ERR_OK;
+        buf_fini(&b);
+    }
+    tok_ring_clear(&r);
+    return ok;
+}
+
+/* Private keys are sealed under a key derived from the server key: a copy of the store alone
+ * (an LMDB file, a Redis dump) holds no signing key; records in the clear (written before)
+ * are read and sealed at start; another server key, or a record moved to another kid, does
+ * not open. */
+TEST(private_keys_are_sealed_under_the_server_key)
+{
+    static const uint8_t key_a[CR_HASH_KEY_LEN] = {1, 2, 3}, key_b[CR_HASH_KEY_LEN] = {9};
+    struct store *st = fresh();
+    char kid1[TOK_KID_MAX + 1], kid2[TOK_KID_MAX + 1], s[TOK_KID_MAX + 1];
+    struct buf rec, rec2;
+    ASSERT_TRUE(st != NULL);
+    buf_init(&rec, 1 << 16);
+    buf_init(&rec2, 1 << 16);
+    tok_keys_seal_with(NULL); /* an old store: the first key in the clear */
+    ASSERT_EQ_INT(tok_keys_ensure(st, TOK_ALG_EDDSA, 1000), 0);
+    signer(st, 1000, kid1);
+    ASSERT_EQ_INT(raw_record(st, kid1, &rec), 0);
+    ASSERT_TRUE(memmem(rec.p, rec.len, "\"sk\":", 5) != NULL);
+    tok_keys_seal_with(key_a); /* the upgrade: ensure seals it */
+    ASSERT_EQ_INT(tok_keys_ensure(st, TOK_ALG_EDDSA, 1000), 0);
+    ASSERT_EQ_INT(raw_record(st, kid1, &rec), 0);
+    ASSERT_TRUE(memmem(rec.p, rec.len, "\"sk\":", 5) == NULL);
+    ASSERT_TRUE(memmem(rec.p, rec.len, "\"sk_sealed\":", 12) != NULL);
+    ASSERT_TRUE(signs_and_verifies(st, 1000));
+    ASSERT_EQ_STR(signer(st, 1000, s), kid1);
+    /* new keys, of every algorithm, are written sealed and load again */
+    ASSERT_EQ_INT(tok_keys_rotate(st, TOK_ALG_ES256, 1000, 0, 3600, kid2, NULL), 0);
+    ASSERT_EQ_INT(raw_record(st, kid2, &rec2), 0);
+    ASSERT_TRUE(memmem(rec2.p, rec2.len, "PRIVATE KEY", 11) == NULL);
+    ASSERT_TRUE(memmem(rec2.p, rec2.len, "\"sk_sealed\":", 12) != NULL);
+    ASSERT_TRUE(signs_and_verifies(st, 1001));
+    ASSERT_EQ_STR(signer(st, 1001, s), kid2);
+    /* a record moved under another kid does not open (the kid is associated data) */
+    ASSERT_EQ_INT(store_exec_kv(st, STORE_OP_REPLACE, STORE_T_KEYS, kid2, rec.p, rec.len), 0);
+    struct tok_ring r = {0};
+    ASSERT_EQ_INT(tok_ring_load(&r, st), ERR_INVAL);
+    tok_ring_clear(&r);
+    ASSERT_EQ_INT(store_exec_kv(st, STORE_OP_REPLACE, STORE_T_KEYS, kid2, rec2.p, rec2.len), 0);
+    ASSERT_EQ_INT(tok_ring_load(&r, st), 0);
+    tok_ring_clear(&r);
+    /* another server key opens nothing */
+    tok_keys_seal_with(key_b);
+    ASSERT_EQ_INT(tok_ring_load(&r, st), ERR_INVAL);
+    tok_ring_clear(&r);
+    tok_keys_seal_with(NULL);
+    ASSERT_EQ_INT(tok_ring_load(&r, st), ERR_INVAL);
+    tok_ring_clear(&r);
+    buf_fini(&rec);
+    buf_fini(&rec2);
     done(st);
 }
