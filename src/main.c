@@ -226,52 +226,48 @@ static void purge_noop(struct store_op *op)
  * scheduled key rotation and the purge of expired records. Both are synchronous store
  * writes here; they queue behind the writer thread's batches like a CLI command would.
  */
+static int64_t newest_key(const struct tok_ring *r)
+{
+    int64_t newest = 0;
+    for (unsigned i = 0; i < r->n; i++)
+        if (r->keys[i].created_at > newest)
+            newest = r->keys[i].created_at;
+    return newest;
+}
+
 static void on_maintenance(uv_timer_t *t)
 {
     const struct cfg *c = &g.cfg;
     int64_t now = clock_wall_s();
 
     (void)t;
-    if (c->key_rotation_s) {
+    /* Due by the ring on_policy keeps (the main thread's own: no lock, no store read). The
+     * instances sharing a store take turns: only the lease holder rotates, after reading the
+     * keys again (another holder may just have rotated). */
+    if (c->key_rotation_s && now - newest_key(&g.sh.ring) >= (int64_t)c->key_rotation_s &&
+        store_lease(g.sh.store, "key-rotation", 120000) == ERR_OK) {
         struct tok_ring r = {0};
-        if (tok_ring_load(&r, g.sh.store) == ERR_OK) {
-            int64_t newest = 0;
-            for (unsigned i = 0; i < r.n; i++)
-                if (r.keys[i].created_at > newest)
-                    newest = r.keys[i].created_at;
-            tok_ring_clear(&r);
-            /* Instances sharing a store take turns: only the lease holder rotates, after
-             * reading the ring again (another holder may just have rotated). */
-            if (now - newest >= (int64_t)c->key_rotation_s &&
-                store_lease(g.sh.store, "key-rotation", 120000) == ERR_OK &&
-                tok_ring_load(&r, g.sh.store) == ERR_OK) {
-                newest = 0;
-                for (unsigned i = 0; i < r.n; i++)
-                    if (r.keys[i].created_at > newest)
-                        newest = r.keys[i].created_at;
-                tok_ring_clear(&r);
-            }
-            if (now - newest >= (int64_t)c->key_rotation_s &&
-                store_lease(g.sh.store, "key-rotation", 120000) == ERR_OK) {
-                char kid[TOK_KID_MAX + 1];
-                /* Old keys stay published for the longest lifetime a token can have. */
-                int64_t from = now;
-                int rc = tok_keys_rotate(g.sh.store, tok_alg_parse(c->signing_alg), now,
-                                         c->key_publish_ahead_ms / 1000,
-                                         86400 + c->leeway_ms / 1000, kid, &from);
-                log_kv(rc ? LOG_ERROR : LOG_INFO,
-                       rc ? "scheduled key rotation failed" : "signing key rotated on schedule",
-                       "kid", rc ? "" : kid, LOG_END);
-                if (!rc && ev_wanted(EV_KEY_ROTATED)) {
-                    struct ev e;
-                    ev_begin(&e, EV_KEY_ROTATED);
-                    ev_str(&e, "kid", kid);
-                    ev_int(&e, "active_from", from);
-                    ev_str(&e, "by", "schedule");
-                    ev_publish(&e);
-                }
+        if (tok_ring_load(&r, g.sh.store) == ERR_OK &&
+            now - newest_key(&r) >= (int64_t)c->key_rotation_s) {
+            char kid[TOK_KID_MAX + 1];
+            /* Old keys stay published for the longest lifetime a token can have. */
+            int64_t from = now;
+            int rc = tok_keys_rotate(g.sh.store, tok_alg_parse(c->signing_alg), now,
+                                     c->key_publish_ahead_ms / 1000, 86400 + c->leeway_ms / 1000,
+                                     kid, &from);
+            log_kv(rc ? LOG_ERROR : LOG_INFO,
+                   rc ? "scheduled key rotation failed" : "signing key rotated on schedule", "kid",
+                   rc ? "" : kid, LOG_END);
+            if (!rc && ev_wanted(EV_KEY_ROTATED)) {
+                struct ev e;
+                ev_begin(&e, EV_KEY_ROTATED);
+                ev_str(&e, "kid", kid);
+                ev_int(&e, "active_from", from);
+                ev_str(&e, "by", "schedule");
+                ev_publish(&e);
             }
         }
+        tok_ring_clear(&r);
     }
     if (now - g.last_purge >= (int64_t)c->purge_interval_s) {
         struct store_op op;

@@ -181,15 +181,12 @@ bool api__rate_limited_key(struct http_request *r, int rule, struct str key)
         return false;
     /* N instances on one store: each allows its share of the total (ratelimit_split), except
      * logins per IP and per user, which the shared guard counts exactly in the store. */
+    bool exact =
+        store_shared(ctx->sh->store) && (rule == API_RL_LOGIN || rule == API_RL_LOGIN_USER);
+    unsigned n = ctx->sh->cfg->rl_split && !exact ? store_members(ctx->sh->store) : 1;
     struct pol_gcra_rule part;
-    unsigned n = ctx->sh->cfg->rl_split ? store_members(ctx->sh->store) : 1;
-    if (n > 1 &&
-        !(store_shared(ctx->sh->store) && (rule == API_RL_LOGIN || rule == API_RL_LOGIN_USER))) {
-        pol_gcra_rule_share(ru, n, &part);
-        pol_gcra_take(ctx->sh->limits, (unsigned)rule, &part, key, clock_mono_ns(), &res);
-    } else {
-        pol_gcra_take(ctx->sh->limits, (unsigned)rule, ru, key, clock_mono_ns(), &res);
-    }
+    pol_gcra_rule_share(ru, n, &part); /* (n 1: the rule itself) */
+    pol_gcra_take(ctx->sh->limits, (unsigned)rule, &part, key, clock_mono_ns(), &res);
     if (res.allowed)
         return false;
     ratelimit_event(r, rule, key);

@@ -41,7 +41,7 @@
 static int ring_take(struct api_ctx *ctx)
 {
     struct api_shared *sh = ctx->sh;
-    struct tok_ring fresh = {0};
+    struct tok_ring fresh; /* (tok_ring_copy fills it whole) */
 
     if (atomic_load(&sh->ring_version) == ctx->ring_version)
         return 0;

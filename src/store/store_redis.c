@@ -251,10 +251,11 @@ struct redis_store {
     _Atomic unsigned epoch; /* bumped when Redis comes back: older connections are remade */
     _Atomic uint64_t last_ok_ms;
     _Atomic uint64_t ops, inflight, timeouts;
-    _Atomic uint64_t last_gen; /* the generation last read */
-    _Atomic int gen_polled;    /* the service thread has read it at least once */
-    _Atomic int gen_dirty;     /* this process changed it since: read it afresh */
-    char member[33];           /* this instance's id in PREFIX"members", once joined */
+    _Atomic uint64_t last_gen;    /* the generation last read */
+    _Atomic int gen_polled;       /* the service thread has read it at least once */
+    _Atomic int gen_dirty;        /* this process changed it since: read it afresh */
+    char gen_key[PREFIX_MAX + 4]; /* PREFIX"gen": the generation counter */
+    char member[33];              /* this instance's id in PREFIX"members", once joined */
     _Atomic int joined;
     _Atomic unsigned members; /* serving instances counted at the last beat (>= 1) */
     pthread_mutex_t cb_mu;
@@ -366,7 +367,7 @@ static int build(const struct redis_store *s, const struct store_op *op, struct 
         arg(c, c->keys[0], n);
         snprintf(c->keys[1], sizeof(c->keys[1]), "%sidx:%s", s->prefix, tags[op->table]);
         arg(c, c->keys[1], strlen(c->keys[1]) - 1); /* "idx:u" without the colon */
-        snprintf(c->keys[2], sizeof(c->keys[2]), "%sgen", s->prefix);
+        snprintf(c->keys[2], sizeof(c->keys[2]), "%s", s->gen_key);
         arg_s(c, c->keys[2]);
         arg_s(c, del ? "del" : "put");
         if (!del) {
@@ -1061,10 +1062,8 @@ static int r_each(struct store *st, enum store_table t, store_each_cb fn, void *
 static uint64_t r_generation(struct store *st)
 {
     struct redis_store *s = R(st);
-    char k[PREFIX_MAX + 8];
-    snprintf(k, sizeof(k), "%sgen", s->prefix);
-    const char *a[] = {"GET", k};
-    size_t l[] = {3, strlen(k)};
+    const char *a[] = {"GET", s->gen_key};
+    size_t l[] = {3, strlen(s->gen_key)};
     redisReply *r = sync_fmt(s, 2, a, l);
     /* Unreachable: the last value read, so that caches keyed by it (clients, the key ring)
      * stay valid through an outage instead of all missing at once. */
@@ -1395,7 +1394,7 @@ static void *service_main(void *arg)
             }
         }
         if (ping && now >= next_ping) {
-            redisReply *r = redisCommand(ping, "GET %sgen", s->prefix);
+            redisReply *r = redisCommand(ping, "GET %s", s->gen_key);
             int ok = r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL);
             if (ok) {
                 atomic_store(&s->last_gen, r->type == REDIS_REPLY_NIL ? 0 : (uint64_t)num(r));
@@ -1544,6 +1543,7 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
     }
     s->base.vt = &redis_vt;
     snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
+    snprintf(s->gen_key, sizeof(s->gen_key), "%sgen", prefix);
     s->timeout_ms = timeout_ms ? timeout_ms : 1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->cb_mu, NULL);
