@@ -212,8 +212,23 @@ static void on_store_invalidate(void *arg, const char *msg, size_t len)
     }
     if (len == 1 && msg[0] == '*') /* reconnected: what was missed is unknown, recheck all */
         tok_revocation_bump();
-    else
+    else {
         tok_revoked_publish(msg, len); /* a jti: that token only */
+        int64_t now = clock_wall_s();
+        tok_revoked_remember(msg, len, now + TOK_REVOKED_REMOTE_S, now);
+    }
+}
+
+static int on_revoked_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    int64_t exp, now = clock_wall_s();
+    (void)arg;
+    if (vlen != sizeof(exp))
+        return ERR_OK;
+    memcpy(&exp, val, sizeof(exp));
+    if (exp > now)
+        tok_revoked_remember(key, klen, exp, now);
+    return ERR_OK;
 }
 
 static void purge_noop(struct store_op *op)
@@ -716,6 +731,10 @@ static int serve(void)
     g.sh.denylist = denylist;
     g.sh.lockout = lockout;
     store_on_invalidate(store, on_store_invalidate, NULL); /* (needs the lockout table) */
+    /* What was revoked before this start is known too, so a store outage cannot make it
+     * valid again (the revoked list is bounded by its tokens' lifetimes). */
+    if (store_each(store, STORE_T_REVOKED, on_revoked_record, NULL))
+        log_kv(LOG_WARN, "cannot read the revoked list at start", LOG_END);
     g.sh.limits = limits;
     g.sh.proxies = proxies;
     g.sh.rt = rt;
@@ -729,6 +748,17 @@ static int serve(void)
         snprintf(g.sh.issuer, sizeof(g.sh.issuer), "http://[%s]:%u", host, bound);
     else
         snprintf(g.sh.issuer, sizeof(g.sh.issuer), "http://%s:%u", host, bound);
+    /* Every access token has an audience (RFC 9068 §2.2): this one when nothing names another. */
+    const char *daud = c->default_audience[0] ? c->default_audience : g.sh.issuer;
+    if (strlen(daud) >= sizeof(g.sh.default_aud)) {
+        log_kv(LOG_ERROR,
+               c->default_audience[0] ? "default_audience is longer than 256 characters"
+                                      : "the issuer is longer than 256 characters: set a shorter "
+                                        "default_audience",
+               LOG_END);
+        goto out;
+    }
+    memcpy(g.sh.default_aud, daud, strlen(daud) + 1);
     /* Events name the instance that emitted them (several write to one log or stream). */
     if (c->ev_source[0]) {
         ev_set_source(c->ev_source);

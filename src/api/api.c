@@ -235,6 +235,18 @@ void api__unlock_user(const struct api_shared *sh, const char *name)
     store_guard_unlock(sh->store, key, msg);
 }
 
+void api__sessions_revoked(const char *sub, const char *reason)
+{
+    log_kv(LOG_WARN, "every session of a user revoked", "sub", sub, "reason", reason, LOG_END);
+    if (ev_wanted(EV_USER_SESSIONS_REVOKED)) {
+        struct ev e;
+        ev_begin(&e, EV_USER_SESSIONS_REVOKED);
+        ev_user(&e, sub);
+        ev_str(&e, "reason", reason);
+        ev_publish(&e);
+    }
+}
+
 void api__guard_init(struct api_ctx *ctx, struct store_guard *g, struct str user, struct str ip)
 {
     const struct cfg *c = ctx->sh->cfg;

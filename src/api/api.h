@@ -85,6 +85,7 @@ struct api_shared {
     _Atomic int draining;
     int64_t started_at;     /* wall-clock seconds */
     char issuer[1024 + 64]; /* CFG_STR_MAX + room for a generated one */
+    char default_aud[257];  /* aud of a token nothing else names one for: default_audience */
 };
 
 /* One per loop thread; only that thread touches it. */

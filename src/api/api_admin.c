@@ -86,6 +86,7 @@ struct admin_job {
     int rc;
     unsigned status;
     char out[1024];
+    char ended_sub[AUTH_USER_ID_LEN + 1]; /* the user whose sessions this change ended */
 };
 
 static void unlock_event(struct api_shared *sh, const char *name, const char *how);
@@ -140,16 +141,13 @@ static void admin_work(struct pool_job *pj)
             j->rc = auth_user_put(st, &u, false);
             j->status = 201;
             snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"id\":\"%s\"}", u.name, u.id);
-        } else if ((j->rc = auth_user_get(st, j->name, &u)) == ERR_OK) {
-            snprintf(u.phc, sizeof(u.phc), "%s", phc);
-            u.password_changed_at = now;
-            j->rc = auth_user_put(st, &u, true);
+        } else if ((j->rc = auth_user_change(st, j->name, AUTH_USER_PASSWORD, phc, now, &u)) ==
+                   ERR_OK) {
+            snprintf(j->ended_sub, sizeof(j->ended_sub), "%s", u.id);
             snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"password\":\"changed\"}",
                      u.name);
-            if (j->rc == ERR_OK) { /* a reset also unlocks */
-                api__unlock_user(j->sh, j->name);
-                unlock_event(j->sh, j->name, "password_changed");
-            }
+            api__unlock_user(j->sh, j->name); /* a reset also unlocks */
+            unlock_event(j->sh, j->name, "password_changed");
         }
         break;
     case A_USER_IMPORT: {
@@ -166,15 +164,18 @@ static void admin_work(struct pool_job *pj)
     }
     case A_USER_DISABLE:
     case A_USER_ENABLE:
-        if ((j->rc = auth_user_get(st, j->name, &u)) == ERR_OK) {
-            u.disabled = j->op == A_USER_DISABLE;
-            j->rc = auth_user_put(st, &u, true);
-            snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"disabled\":%s}", u.name,
-                     u.disabled ? "true" : "false");
-        }
+        j->rc = auth_user_change(st, j->name,
+                                 j->op == A_USER_DISABLE ? AUTH_USER_DISABLE : AUTH_USER_ENABLE,
+                                 NULL, now, &u);
+        if (j->rc == ERR_OK && j->op == A_USER_DISABLE)
+            snprintf(j->ended_sub, sizeof(j->ended_sub), "%s", u.id);
+        snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"disabled\":%s}", j->name,
+                 j->op == A_USER_DISABLE ? "true" : "false");
         break;
     case A_USER_DELETE:
-        j->rc = store_exec_kv(st, STORE_OP_DELETE, STORE_T_USERS, j->name, NULL, 0);
+        j->rc = auth_user_change(st, j->name, AUTH_USER_DELETE, NULL, now, &u);
+        if (j->rc == ERR_OK)
+            snprintf(j->ended_sub, sizeof(j->ended_sub), "%s", u.id);
         snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
         break;
     case A_CLIENT_ADD:
@@ -199,7 +200,8 @@ static void admin_work(struct pool_job *pj)
         j->rc = api_event_schedule(st, j->event.name, j->event.at, j->event.duration,
                                    j->event.expect, id, json);
         j->status = 201;
-        snprintf(j->out, sizeof(j->out), "{\"id\":\"%s\",\"event\":%s}", id, json);
+        if (j->rc == ERR_OK) /* (id and json are filled only then) */
+            snprintf(j->out, sizeof(j->out), "{\"id\":\"%s\",\"event\":%s}", id, json);
         break;
     }
     case A_EVENT_DELETE:
@@ -285,6 +287,10 @@ static void admin_done(struct pool_job *pj)
         admin_event(EV_CLIENT_CREATED, "client_id", j->client.id, j->client.name);
     if (j->rc == ERR_OK && j->op == A_KEY_ROTATE)
         admin_event(EV_KEY_ROTATED, "out", j->out, "admin_api");
+    if (j->rc == ERR_OK && j->ended_sub[0])
+        api__sessions_revoked(j->ended_sub, j->op == A_USER_DISABLE  ? "disabled"
+                                            : j->op == A_USER_DELETE ? "deleted"
+                                                                     : "password_changed");
     /* Answering frees the arena, and j with it: everything is read (and the secret it may
      * hold wiped) before the answer. */
     int rc = j->rc;

@@ -198,6 +198,8 @@ struct login_job {
     struct str pw;
     bool found, ok, rehash;
     struct auth_user user;
+    char orig[AUTH_PHC_MAX + 512]; /* the user record as read: the rehash replaces only it */
+    size_t orig_len;
     char newphc[AUTH_PHC_MAX];
     struct buf rec;
     struct tok_claims cl;
@@ -227,7 +229,14 @@ static void login_work(struct pool_job *pj)
     struct login_job *j = (struct login_job *)(void *)pj;
 
     if (j->lookup) {
-        int rc = auth_user_get(j->st, j->name, &j->user);
+        struct buf raw;
+        buf_init(&raw, sizeof(j->orig));
+        int rc = auth_user_get_raw(j->st, j->name, &j->user, &raw);
+        if (rc == ERR_OK) {
+            memcpy(j->orig, raw.p, raw.len);
+            j->orig_len = raw.len;
+        }
+        buf_fini(&raw);
         if (rc != ERR_OK && rc != ERR_NOTFOUND) {
             j->store_rc = rc;
             return;
@@ -386,6 +395,7 @@ static void login_verified(struct pool_job *pj)
     j->op_rt.rt.issued_at = now;
     j->op_rt.rt.expires_at = now + cfg->refresh_ttl_s;
     j->op_rt.rt.idle_expires_at = now + cfg->refresh_idle_ttl_s;
+    j->op_rt.rt.gen = j->user.sessions; /* read with the password that was checked */
     snprintf(j->op_rt.rt.sub, sizeof(j->op_rt.rt.sub), "%s", j->user.id);
     snprintf(j->op_rt.rt.client_id, sizeof(j->op_rt.rt.client_id), "%s", j->cl.client_id);
     snprintf(j->op_rt.rt.scope, sizeof(j->op_rt.rt.scope), "%s", j->cl.scope);
@@ -400,6 +410,11 @@ static void login_verified(struct pool_job *pj)
         j->op_user.table = STORE_T_USERS;
         j->op_user.key_len = strlen(j->user.name);
         memcpy(j->op_user.key, j->user.name, j->op_user.key_len);
+        /* Only over the record whose password was checked: an administrator's change
+         * since then (a new password, a disable) wins, and the upgrade waits for the next
+         * login. */
+        j->op_user.expect = j->orig;
+        j->op_user.expect_len = j->orig_len;
         if (auth_user_encode(&j->user, &j->rec) == ERR_OK) {
             j->op_user.value = j->rec.p;
             j->op_user.value_len = j->rec.len;
@@ -418,7 +433,8 @@ static void login_verified(struct pool_job *pj)
 
 /* Common start of both password logins. */
 static int start_login(struct http_request *r, struct str user, struct str pw,
-                       const char *client_id, const char *scope, int64_t access_ttl, int oauth)
+                       const char *client_id, const char *scope, const char *aud,
+                       int64_t access_ttl, int oauth)
 {
     struct api_ctx *ctx = r->app;
     char name[AUTH_USERNAME_MAX + 1];
@@ -436,6 +452,7 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
     j->access_ttl = access_ttl;
     snprintf(j->cl.client_id, sizeof(j->cl.client_id), "%s", client_id);
     snprintf(j->cl.scope, sizeof(j->cl.scope), "%s", scope);
+    snprintf(j->cl.aud, sizeof(j->cl.aud), "%s", aud);
     /* Brute-force protection first: a locked key is answered like any failed login, at
      * once, without spending a hash on it. Invalid names count under their raw bytes. */
     char ip[64];
@@ -492,7 +509,7 @@ int api_login(struct http_request *r)
         http_respond_error(r, 400, "invalid_request", "username and password are required");
         return HTTP_DONE;
     }
-    return start_login(r, user, pw, ctx->sh->cfg->first_party_client, "",
+    return start_login(r, user, pw, ctx->sh->cfg->first_party_client, "", "",
                        ctx->sh->cfg->access_ttl_ms / 1000, 0);
 }
 
@@ -532,7 +549,9 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
     } else {
         snprintf(sc, sizeof(sc), "%s", c->scopes);
     }
-    return start_login(r, user, pw, c->id, sc,
+    char aud[sizeof(((struct tok_claims *)0)->aud)];
+    api__client_audience(c, aud, sizeof(aud));
+    return start_login(r, user, pw, c->id, sc, aud,
                        c->access_ttl ? c->access_ttl : ctx->sh->cfg->access_ttl_ms / 1000, 1);
 }
 
@@ -541,9 +560,12 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
 struct refresh_job {
     struct store_op op; /* first */
     struct http_request *r;
+    struct store_op op_read; /* the presented token's record, read first when a narrower */
+    struct buf rec;          /* scope is asked for */
     int oauth;
     char successor[TOK_REFRESH_LEN + 1];
-    char want_scope[AUTH_LIST_MAX + 1]; /* narrower scope asked for, or "" */
+    char want_scope[AUTH_LIST_MAX + 1];              /* narrower scope asked for, or "" */
+    char aud[sizeof(((struct tok_claims *)0)->aud)]; /* the client's default audience */
     int64_t access_ttl;
 };
 
@@ -682,10 +704,9 @@ static void refresh_done(struct store_op *op)
     memset(&cl, 0, sizeof(cl));
     snprintf(cl.sub, sizeof(cl.sub), "%s", op->rt.sub);
     snprintf(cl.client_id, sizeof(cl.client_id), "%s", op->rt.client_id);
-    if (j->want_scope[0] && !auth_scope_subset(str_c(j->want_scope), op->rt.scope)) {
-        api__oauth_error(r, 400, "invalid_scope", "scope beyond the original grant");
-        return;
-    }
+    snprintf(cl.aud, sizeof(cl.aud), "%s", j->aud);
+    /* (a narrower scope was checked against this family's before the rotation, and a
+     * family's scope never changes) */
     snprintf(cl.scope, sizeof(cl.scope), "%s", j->want_scope[0] ? j->want_scope : op->rt.scope);
     if (ev_wanted(EV_TOKEN_REFRESHED)) {
         struct ev e;
@@ -698,8 +719,49 @@ static void refresh_done(struct store_op *op)
     api__answer_tokens(r, &cl, j->access_ttl, j->successor);
 }
 
+/* Queues the rotation prepared in j->op. HTTP_ASYNC, or HTTP_DONE after answering 503. */
+static int submit_rotation(struct http_request *r, struct refresh_job *j)
+{
+    struct api_ctx *ctx = r->app;
+    if (store_submit(ctx->sh->store, ctx->lp, &j->op) != ERR_AGAIN) {
+        api__oauth_error(r, 503, "temporarily_unavailable", "store busy");
+        return HTTP_DONE;
+    }
+    return HTTP_ASYNC;
+}
+
+/* A narrower scope asked for (RFC 6749 §6) is checked against the family's grant before
+ * anything is written: a refusal must leave the token unspent. rc is the read of the
+ * presented token's record. Returns true after answering; false: go on and rotate (an
+ * unknown token or another client's gets the rotation's own invalid_grant). */
+static bool refresh_scope_refused(struct refresh_job *j, int rc)
+{
+    struct store_refresh rt;
+    bool beyond = rc == ERR_OK &&
+                  store_refresh_decode((const uint8_t *)j->rec.p, j->rec.len, &rt) == ERR_OK &&
+                  strcmp(rt.client_id, j->op.rt.client_id) == 0 &&
+                  !auth_scope_subset(str_c(j->want_scope), rt.scope);
+    buf_fini(&j->rec); /* (before answering, which frees j with the arena) */
+    if (rc != ERR_OK && rc != ERR_NOTFOUND) {
+        api__oauth_error(j->r, 503, "temporarily_unavailable", "store unavailable");
+        return true;
+    }
+    if (beyond) {
+        api__oauth_error(j->r, 400, "invalid_scope", "scope beyond the original grant");
+        return true;
+    }
+    return false;
+}
+
+static void refresh_scope_read(struct store_op *op)
+{
+    struct refresh_job *j = CONTAINER_OF(op, struct refresh_job, op_read);
+    if (!refresh_scope_refused(j, op->status))
+        submit_rotation(j->r, j); /* (answers 503 itself if it cannot) */
+}
+
 static int start_refresh(struct http_request *r, struct str token, const char *client_id,
-                         const char *want_scope, int64_t access_ttl, int oauth)
+                         const char *want_scope, const char *aud, int64_t access_ttl, int oauth)
 {
     struct api_ctx *ctx = r->app;
     const struct cfg *cfg = ctx->sh->cfg;
@@ -717,6 +779,7 @@ static int start_refresh(struct http_request *r, struct str token, const char *c
     j->oauth = oauth;
     j->access_ttl = access_ttl;
     snprintf(j->want_scope, sizeof(j->want_scope), "%s", want_scope);
+    snprintf(j->aud, sizeof(j->aud), "%s", aud);
     if (tok_refresh_digest(ctx->sh->secret_key, token, j->op.old_digest)) {
         j->op.rotate_result = STORE_ROTATE_INVALID;
         refresh_done(&j->op);
@@ -730,11 +793,17 @@ static int start_refresh(struct http_request *r, struct str token, const char *c
     j->op.grace_s = cfg->refresh_grace_ms / 1000;
     j->op.rt.idle_expires_at = now + cfg->refresh_idle_ttl_s;
     snprintf(j->op.rt.client_id, sizeof(j->op.rt.client_id), "%s", client_id);
-    if (store_submit(ctx->sh->store, ctx->lp, &j->op) != ERR_AGAIN) {
-        api__oauth_error(r, 503, "temporarily_unavailable", "store busy");
-        return HTTP_DONE;
+    if (j->want_scope[0]) {
+        buf_init(&j->rec, STORE_REFRESH_ENC_MAX);
+        j->op_read.on_done = refresh_scope_read;
+        int rc = store_get(ctx->sh->store, STORE_T_REFRESH, j->op.old_digest, STORE_DIGEST, &j->rec,
+                           ctx->lp, &j->op_read);
+        if (rc == ERR_AGAIN)
+            return HTTP_ASYNC;
+        if (refresh_scope_refused(j, rc))
+            return HTTP_DONE;
     }
-    return HTTP_ASYNC;
+    return submit_rotation(r, j);
 }
 
 int api_refresh(struct http_request *r)
@@ -750,7 +819,7 @@ int api_refresh(struct http_request *r)
         http_respond_error(r, 400, "invalid_request", "refresh_token is required");
         return HTTP_DONE;
     }
-    return start_refresh(r, token, ctx->sh->cfg->first_party_client, "",
+    return start_refresh(r, token, ctx->sh->cfg->first_party_client, "", "",
                          ctx->sh->cfg->access_ttl_ms / 1000, 0);
 }
 
@@ -779,7 +848,9 @@ int api__grant_refresh(struct http_request *r, const struct http_form *f,
         api__oauth_error(r, 400, "invalid_scope", "malformed scope");
         return HTTP_DONE;
     }
-    return start_refresh(r, token, c->id, sc,
+    char aud[sizeof(((struct tok_claims *)0)->aud)];
+    api__client_audience(c, aud, sizeof(aud));
+    return start_refresh(r, token, c->id, sc, aud,
                          c->access_ttl ? c->access_ttl : ctx->sh->cfg->access_ttl_ms / 1000, 1);
 }
 
@@ -824,6 +895,7 @@ static void logout_done(struct store_op *op)
         j->failed = 1;
     if (op->kind == STORE_OP_JTI_REVOKE && op->status == ERR_OK) {
         tok_revoked_publish((const char *)op->key, op->key_len);
+        tok_revoked_remember((const char *)op->key, op->key_len, op->jti_expires_at, op->now);
         tok_cache_drop(j->ctx->cache, j->access);
     }
     revoke_step_done(j);
@@ -958,6 +1030,7 @@ int api_logout(struct http_request *r)
             j->op_jti.key_len = strlen(cl.jti);
             memcpy(j->op_jti.key, cl.jti, j->op_jti.key_len);
             j->op_jti.jti_expires_at = cl.exp + ctx->sh->cfg->leeway_ms / 1000;
+            j->op_jti.now = clock_wall_s();
             if (store_submit(ctx->sh->store, ctx->lp, &j->op_jti) == ERR_AGAIN)
                 j->pending++;
             else

@@ -404,12 +404,7 @@ static int user_cmd(struct cli *x, int argc, char **argv)
             auth_user_init(&u, name, phc, clock_wall_s());
             rc = auth_user_put(x->st, &u, false);
         } else {
-            rc = auth_user_get(x->st, name, &u);
-            if (!rc) {
-                snprintf(u.phc, sizeof(u.phc), "%s", phc);
-                u.password_changed_at = clock_wall_s();
-                rc = auth_user_put(x->st, &u, true);
-            }
+            rc = auth_user_change(x->st, name, AUTH_USER_PASSWORD, phc, clock_wall_s(), &u);
         }
     } else if (strcmp(verb, "import") == 0) {
         bool ok, rehash;
@@ -424,13 +419,11 @@ static int user_cmd(struct cli *x, int argc, char **argv)
         auth_user_init(&u, name, argv[2], clock_wall_s());
         rc = auth_user_put(x->st, &u, false);
     } else if (strcmp(verb, "disable") == 0 || strcmp(verb, "enable") == 0) {
-        rc = auth_user_get(x->st, name, &u);
-        if (!rc) {
-            u.disabled = strcmp(verb, "disable") == 0;
-            rc = auth_user_put(x->st, &u, true);
-        }
+        rc = auth_user_change(x->st, name,
+                              strcmp(verb, "disable") == 0 ? AUTH_USER_DISABLE : AUTH_USER_ENABLE,
+                              NULL, clock_wall_s(), &u);
     } else if (strcmp(verb, "delete") == 0) {
-        rc = store_exec_kv(x->st, STORE_OP_DELETE, STORE_T_USERS, name, NULL, 0);
+        rc = auth_user_change(x->st, name, AUTH_USER_DELETE, NULL, clock_wall_s(), &u);
     } else {
         return usage();
     }
@@ -445,7 +438,10 @@ static int user_cmd(struct cli *x, int argc, char **argv)
         else
             printf("user %s created (id %s)\n", u.name, u.id);
     } else if (!x->json) {
-        printf("user %s: %s done\n", name, verb);
+        bool ends = strcmp(verb, "disable") == 0 || strcmp(verb, "delete") == 0 ||
+                    strcmp(verb, "passwd") == 0;
+        printf("user %s: %s done%s\n", name, verb,
+               ends ? "; every session of the user is revoked" : "");
     } else {
         printf("{\"username\":\"%s\",\"%s\":true}\n", name, verb);
     }

@@ -48,6 +48,11 @@ void api__guard_init(struct api_ctx *ctx, struct store_guard *g, struct str user
 /* Clears a username's brute-force locks here and, on a shared store, on every instance.
  * May block for a store round trip (admin actions only). */
 void api__unlock_user(const struct api_shared *sh, const char *name);
+/* Logs and publishes user.sessions_revoked: every session of user `sub` ended (`reason`). */
+void api__sessions_revoked(const char *sub, const char *reason);
+/* The client's default audience (the first of its audiences) into out, "" if none. */
+struct auth_client;
+void api__client_audience(const struct auth_client *c, char *out, size_t cap);
 /* The client's IP address as text: the TCP peer, or what a trusted proxy says it is. */
 void api__peer_ip(const struct http_request *r, char *out, size_t cap);
 /* A JSON string member copied into the arena; {NULL, 0} if absent or not a string. */

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -28,9 +29,11 @@
 #include "json/json.h"
 #include "policy/pol_clientip.h"
 #include "store/store.h"
+#include "store/store_rec.h"
 #include "token/tok_cache.h"
 #include "token/tok_jwt.h"
 #include "token/tok_keys.h"
+#include "token/tok_refresh.h"
 
 #define FORM_PAIRS_MAX 32
 
@@ -332,6 +335,13 @@ static bool in_list(const char *list, struct str want)
     return want.len && auth_scope_subset(want, list) && !memchr(want.p, ' ', want.len);
 }
 
+static void first_item(const char *list, char *out, size_t cap);
+
+void api__client_audience(const struct auth_client *c, char *out, size_t cap)
+{
+    first_item(c->audiences, out, cap);
+}
+
 static void first_item(const char *list, char *out, size_t cap)
 {
     size_t n = strcspn(list, " ");
@@ -410,6 +420,10 @@ void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t t
         int64_t cut = (int64_t)(j % (cfg->access_ttl_jitter_ms / 1000 + 1));
         ttl = ttl - cut > 10 ? ttl - cut : 10;
     }
+    /* aud is REQUIRED in an at+jwt (RFC 9068 §2.2): the request's, else the client's
+     * default, else default_audience (the issuer unless configured). */
+    if (!cl->aud[0])
+        snprintf(cl->aud, sizeof(cl->aud), "%s", ctx->sh->default_aud);
     struct buf tok, body;
     buf_init(&tok, 16384);
     buf_init(&body, 20000);
@@ -537,7 +551,10 @@ static int verify_start(struct api_ctx *ctx, struct str token, struct tok_claims
     return ERR_AGAIN;
 }
 
-/* The second half, given what the revoked list said (store_get's result). */
+/* The second half, given what the revoked list said (store_get's result). When the list
+ * could not be read, a revocation this process knows of still refuses the token; otherwise
+ * the answer is 503 (ERR_BACKEND), never "active" for a token it cannot vouch for, unless
+ * the operator chose signature-only answers within redis_stale (redis_stale_unchecked). */
 static int verify_end(struct api_ctx *ctx, const struct verify_state *vs,
                       const struct tok_claims *cl, int found)
 {
@@ -545,8 +562,14 @@ static int verify_end(struct api_ctx *ctx, const struct verify_state *vs,
         tok_cache_drop(ctx->cache, vs->token);
         return ERR_INVAL;
     }
-    if (found != ERR_NOTFOUND)
-        return vs->store_up ? ERR_BACKEND : ERR_OK; /* within redis_stale: signature only */
+    if (found != ERR_NOTFOUND) {
+        int known = tok_revoked_known(cl->jti, strlen(cl->jti), clock_wall_s());
+        if (known == 1)
+            return ERR_INVAL;
+        if (vs->store_up || known != 0 || !ctx->sh->cfg->redis_stale_unchecked)
+            return ERR_BACKEND;
+        return ERR_OK; /* the operator's choice: signature only, within redis_stale */
+    }
     tok_cache_put_checked(ctx->cache, vs->token, cl, vs->epoch, vs->seq);
     return ERR_OK;
 }
@@ -618,13 +641,169 @@ static int put_claim(struct buf *b, const char *name, const char *v)
 
 static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl);
 
+/*
+ * Introspection of a refresh token (RFC 7662 §2.2, token_type_hint=refresh_token, or any
+ * token that is not a JWT: ours have no dots). Three reads: the token's record, its family
+ * (revoked?) and its user's sessions generation, each completing at once (LMDB) or later
+ * (Redis). Active only for the client it was issued to, while live, unexpired, its family
+ * unrevoked and its user's sessions not ended since the family began: exactly what a
+ * rotation would accept, so introspection never calls active what refresh would refuse.
+ */
+enum { RTI_RECORD, RTI_FAMILY, RTI_SESSIONS, RTI_DONE };
+
+struct rti_job {
+    struct store_op op; /* first */
+    struct http_request *r;
+    int step;
+    int active;
+    char client_id[STORE_CLIENT_MAX + 1];
+    int64_t now;
+    struct store_refresh rt;
+    struct buf b;
+};
+
+static void rti_answer(struct rti_job *j, int rc)
+{
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+    struct buf b;
+    int active = j->active;
+    struct store_refresh rt = j->rt;
+    buf_fini(&j->b); /* (before answering, which frees j with the arena) */
+    if (rc) {
+        api__oauth_error(r, 503, "temporarily_unavailable", "cannot check the token now");
+        return;
+    }
+    api__no_store(r);
+    if (!active) {
+        http_respond_json(r, 200, "{\"active\":false}");
+        return;
+    }
+    buf_init(&b, 4096);
+    int64_t exp = rt.idle_expires_at < rt.expires_at ? rt.idle_expires_at : rt.expires_at;
+    rc = buf_puts(&b, "{\"active\":true,\"token_type\":\"refresh_token\"");
+    if (!rc)
+        rc = put_claim(&b, "iss", ctx->sh->issuer);
+    if (!rc)
+        rc = put_claim(&b, "sub", rt.sub);
+    if (!rc)
+        rc = put_claim(&b, "client_id", rt.client_id);
+    if (!rc)
+        rc = put_claim(&b, "scope", rt.scope);
+    if (!rc)
+        rc = buf_printf(&b, ",\"exp\":%lld,\"iat\":%lld}", (long long)exp, (long long)rt.issued_at);
+    if (rc)
+        http_respond_error(r, 500, "server_error", NULL);
+    else
+        http_respond(r, 200, "application/json", b.p, b.len);
+    buf_fini(&b);
+}
+
+/* Takes the result of the current step's read (rc) and starts the next. ERR_AGAIN while a
+ * read is under way; otherwise the job is over (ERR_OK: j->active says; else 503). */
+static int rti_step(struct rti_job *j, int rc)
+{
+    struct api_ctx *ctx = j->r->app;
+    for (;;) {
+        if (rc == ERR_NOTFOUND && j->step != RTI_SESSIONS)
+            return ERR_OK; /* unknown token or family: inactive */
+        if (rc && rc != ERR_NOTFOUND)
+            return rc;
+        switch (j->step) {
+        case RTI_RECORD:
+            if (store_refresh_decode((const uint8_t *)j->b.p, j->b.len, &j->rt))
+                return ERR_OK;
+            /* another client's token is not disclosed (RFC 7662 §4), nor a spent or expired
+             * one */
+            if (strcmp(j->rt.client_id, j->client_id) != 0 || j->rt.state != STORE_RT_LIVE ||
+                j->now >= j->rt.idle_expires_at || j->now >= j->rt.expires_at)
+                return ERR_OK;
+            j->step = RTI_FAMILY;
+            rc = store_get(ctx->sh->store, STORE_T_FAMILIES, j->rt.family, STORE_FAMILY_ID, &j->b,
+                           ctx->lp, &j->op);
+            break;
+        case RTI_FAMILY: {
+            struct store_family f;
+            if (store_family_decode((const uint8_t *)j->b.p, j->b.len, &f) || f.revoked ||
+                j->now >= f.expires_at)
+                return ERR_OK;
+            j->step = RTI_SESSIONS;
+            rc = store_get(ctx->sh->store, STORE_T_SESSIONS, j->rt.sub, strlen(j->rt.sub), &j->b,
+                           ctx->lp, &j->op);
+            break;
+        }
+        case RTI_SESSIONS: {
+            char g[24] = "0";
+            if (rc == ERR_OK) {
+                if (j->b.len == 0 || j->b.len >= sizeof(g))
+                    return ERR_BACKEND;
+                memcpy(g, j->b.p, j->b.len);
+                g[j->b.len] = '\0';
+            }
+            j->active = strtoull(g, NULL, 10) == j->rt.gen;
+            j->step = RTI_DONE;
+            return ERR_OK;
+        }
+        default:
+            return ERR_OK;
+        }
+        if (rc == ERR_AGAIN)
+            return ERR_AGAIN;
+    }
+}
+
+static void rti_read(struct store_op *op)
+{
+    struct rti_job *j = (struct rti_job *)(void *)op;
+    int rc = rti_step(j, op->status);
+    if (rc != ERR_AGAIN)
+        rti_answer(j, rc);
+}
+
+static int introspect_refresh(struct http_request *r, struct str token, const char *client_id)
+{
+    struct api_ctx *ctx = r->app;
+    uint8_t digest[STORE_DIGEST];
+    struct rti_job *j = arena_alloc(r->arena, sizeof(*j));
+    if (!j) {
+        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        return HTTP_DONE;
+    }
+    memset(j, 0, sizeof(*j));
+    j->r = r;
+    j->now = clock_wall_s();
+    snprintf(j->client_id, sizeof(j->client_id), "%s", client_id);
+    buf_init(&j->b, STORE_REFRESH_ENC_MAX);
+    j->op.on_done = rti_read;
+    if (tok_refresh_digest(ctx->sh->secret_key, token, digest)) { /* not one of ours */
+        rti_answer(j, ERR_OK);
+        return HTTP_DONE;
+    }
+    int rc =
+        store_get(ctx->sh->store, STORE_T_REFRESH, digest, STORE_DIGEST, &j->b, ctx->lp, &j->op);
+    if (rc != ERR_AGAIN)
+        rc = rti_step(j, rc);
+    if (rc == ERR_AGAIN)
+        return HTTP_ASYNC;
+    rti_answer(j, rc);
+    return HTTP_DONE;
+}
+
 static int introspect_authed(struct http_request *r, const struct http_form *f,
                              const struct auth_client *c)
 {
-    struct str token;
-    (void)c; /* any authenticated client may introspect (RFC 7662 §2.1) */
+    struct str token, hint;
     if (api__token_param(r, f, &token))
         return HTTP_DONE;
+    int rc = api__param(r, f, "token_type_hint", &hint);
+    if (rc == ERR_INVAL)
+        return HTTP_DONE;
+    /* The hint (RFC 7662 §2.1) is honoured by what the token is: ours are told apart
+     * exactly (a refresh token has no dots, an access token is a JWT), so a refresh token
+     * is found without the hint too, and a wrong hint costs no extra lookup. */
+    (void)hint;
+    if (!memchr(token.p, '.', token.len))
+        return introspect_refresh(r, token, c->id);
     return api__verify(r, token, introspect_answer);
 }
 
@@ -679,11 +858,39 @@ static void introspect_answer(struct http_request *r, int rc, const struct tok_c
  * scope required by ?scope= is missing. */
 static void verify_answer(struct http_request *r, int rc, const struct tok_claims *cl);
 
+#define VERIFY_QUERY_PAIRS 8
+
+/* The gateway's requirements, ?scope= and ?audience=. An authorization check fails closed:
+ * a query that does not parse, has more than VERIFY_QUERY_PAIRS pairs, or names a
+ * requirement twice is answered 400 (ERR_INVAL), never read as "no requirement". */
+static int verify_query(struct http_request *r, struct str *aud, struct str *scope)
+{
+    struct http_form q;
+    *aud = *scope = STR_NULL;
+    if (!r->query.len)
+        return ERR_OK;
+    if (http_form_parse(r->query, VERIFY_QUERY_PAIRS, r->arena, &q) != ERR_OK) {
+        http_respond_error(r, 400, "invalid_request",
+                           "the query must be at most 8 well-formed parameters");
+        return ERR_INVAL;
+    }
+    int a = http_form_get(&q, "audience", aud), s = http_form_get(&q, "scope", scope);
+    if (a == ERR_CONFLICT || s == ERR_CONFLICT) {
+        http_respond_error(r, 400, "invalid_request", "scope and audience may appear once");
+        return ERR_INVAL;
+    }
+    if (a != ERR_OK)
+        *aud = STR_NULL;
+    if (s != ERR_OK)
+        *scope = STR_NULL;
+    return ERR_OK;
+}
+
 int api_verify(struct http_request *r)
 {
-    struct str authz = http_header(r, "authorization");
+    struct str authz = http_header(r, "authorization"), aud, scope;
 
-    if (api__rate_limited(r, API_RL_VERIFY))
+    if (api__rate_limited(r, API_RL_VERIFY) || verify_query(r, &aud, &scope))
         return HTTP_DONE;
     if (authz.len <= 7 || !str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer "))) {
         http_add_header(r, "WWW-Authenticate", "Bearer realm=\"floodgate\"");
@@ -705,23 +912,22 @@ static void verify_answer(struct http_request *r, int rc, const struct tok_claim
         http_respond_error(r, 401, "invalid_token", NULL);
         return;
     }
-    struct http_form q;
     struct str need, aud;
-    if (r->query.len && http_form_parse(r->query, 8, r->arena, &q) == ERR_OK) {
-        /* ?audience=api: the token must be meant for this resource (RFC 9068 §4); a token
-         * for another audience is invalid here, not merely under-scoped. */
-        if (http_form_get(&q, "audience", &aud) == ERR_OK && !str_eq(aud, str_c(cl->aud))) {
-            http_add_header(r, "WWW-Authenticate",
-                            "Bearer realm=\"floodgate\", error=\"invalid_token\"");
-            http_respond_error(r, 401, "invalid_token", "wrong audience");
-            return;
-        }
-        if (http_form_get(&q, "scope", &need) == ERR_OK && !auth_scope_subset(need, cl->scope)) {
-            http_add_header(r, "WWW-Authenticate",
-                            "Bearer realm=\"floodgate\", error=\"insufficient_scope\"");
-            http_respond_error(r, 403, "insufficient_scope", NULL);
-            return;
-        }
+    if (verify_query(r, &aud, &need)) /* checked before the token: cannot fail here */
+        return;
+    /* ?audience=api: the token must be meant for this resource (RFC 9068 §4); a token for
+     * another audience is invalid here, not merely under-scoped. */
+    if (aud.p && !str_eq(aud, str_c(cl->aud))) {
+        http_add_header(r, "WWW-Authenticate",
+                        "Bearer realm=\"floodgate\", error=\"invalid_token\"");
+        http_respond_error(r, 401, "invalid_token", "wrong audience");
+        return;
+    }
+    if (need.p && !auth_scope_subset(need, cl->scope)) {
+        http_add_header(r, "WWW-Authenticate",
+                        "Bearer realm=\"floodgate\", error=\"insufficient_scope\"");
+        http_respond_error(r, 403, "insufficient_scope", NULL);
+        return;
     }
     http_add_header(r, "X-Auth-Subject", cl->sub);
     http_add_header(r, "X-Auth-Client-Id", cl->client_id);
@@ -752,6 +958,7 @@ static void revoke_done(struct store_op *op)
     }
     /* Durable: every thread's cache drops it (other instances hear it from the store). */
     tok_revoked_publish((const char *)op->key, op->key_len);
+    tok_revoked_remember((const char *)op->key, op->key_len, op->jti_expires_at, op->now);
     tok_cache_drop(j->ctx->cache, j->token);
     if (ev_wanted(EV_TOKEN_REVOKED)) {
         struct ev e;

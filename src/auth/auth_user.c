@@ -122,9 +122,11 @@ int auth_user_encode(const struct auth_user *u, struct buf *out)
     if (!rc)
         rc = buf_json_escape(out, u->phc, strlen(u->phc));
     if (!rc)
-        rc = buf_printf(out, "\",\"disabled\":%s,\"created\":%lld,\"password_changed\":%lld}",
+        rc = buf_printf(out,
+                        "\",\"disabled\":%s,\"created\":%lld,\"password_changed\":%lld,"
+                        "\"sessions\":%llu}",
                         u->disabled ? "true" : "false", (long long)u->created_at,
-                        (long long)u->password_changed_at);
+                        (long long)u->password_changed_at, (unsigned long long)u->sessions);
     return rc;
 }
 
@@ -149,9 +151,21 @@ int auth_user_decode(const char *name, size_t nlen, const char *json, size_t n, 
     u->disabled = json_is_true(json_object_get(j, "disabled"));
     u->created_at = json_integer_value(json_object_get(j, "created"));
     u->password_changed_at = json_integer_value(json_object_get(j, "password_changed"));
+    json_t *g = json_object_get(j, "sessions"); /* absent in records from before it */
+    if (g && (!json_is_integer(g) || json_integer_value(g) < 0))
+        goto out;
+    u->sessions = g ? (uint64_t)json_integer_value(g) : 0;
     rc = ERR_OK;
 out:
     json_decref(j);
+    return rc;
+}
+
+int auth_user_get_raw(struct store *st, const char *name, struct auth_user *u, struct buf *raw)
+{
+    int rc = store_get(st, STORE_T_USERS, name, strlen(name), raw, NULL, NULL);
+    if (rc == ERR_OK)
+        rc = auth_user_decode(name, strlen(name), raw->p, raw->len, u);
     return rc;
 }
 
@@ -160,10 +174,75 @@ int auth_user_get(struct store *st, const char *name, struct auth_user *u)
     struct buf b;
 
     buf_init(&b, 8192);
-    int rc = store_get(st, STORE_T_USERS, name, strlen(name), &b, NULL, NULL);
-    if (rc == ERR_OK)
-        rc = auth_user_decode(name, strlen(name), b.p, b.len, u);
+    int rc = auth_user_get_raw(st, name, u, &b);
     buf_fini(&b);
+    return rc;
+}
+
+bool auth_user_change_ends_sessions(enum auth_user_change what)
+{
+    return what != AUTH_USER_ENABLE;
+}
+
+static void exec_inline(struct store_op *op)
+{
+    (void)op; /* store_exec answers by its return value */
+}
+
+#define CHANGE_TRIES 8
+
+int auth_user_change(struct store *st, const char *name, enum auth_user_change what,
+                     const char *phc, int64_t now, struct auth_user *u)
+{
+    struct buf raw, rec;
+    struct store_op op;
+    int rc = ERR_CONFLICT;
+
+    buf_init(&raw, 8192);
+    buf_init(&rec, 8192);
+    for (int i = 0; i < CHANGE_TRIES && rc == ERR_CONFLICT; i++) {
+        buf_reset(&raw);
+        buf_reset(&rec);
+        if ((rc = auth_user_get_raw(st, name, u, &raw)))
+            break;
+        memset(&op, 0, sizeof(op));
+        op.on_done = exec_inline;
+        op.table = STORE_T_USERS;
+        op.key_len = strlen(name);
+        memcpy(op.key, name, op.key_len);
+        op.expect = raw.p;
+        op.expect_len = raw.len;
+        op.now = now;
+        if (auth_user_change_ends_sessions(what)) {
+            u->sessions++;
+            snprintf(op.sess_sub, sizeof(op.sess_sub), "%s", u->id);
+            op.sess_gen = u->sessions;
+        }
+        switch (what) {
+        case AUTH_USER_DISABLE:
+        case AUTH_USER_ENABLE:
+            u->disabled = what == AUTH_USER_DISABLE;
+            break;
+        case AUTH_USER_PASSWORD:
+            snprintf(u->phc, sizeof(u->phc), "%s", phc);
+            u->password_changed_at = now;
+            break;
+        case AUTH_USER_DELETE:
+            break;
+        }
+        if (what == AUTH_USER_DELETE) {
+            op.kind = STORE_OP_DELETE;
+        } else {
+            op.kind = STORE_OP_REPLACE;
+            if ((rc = auth_user_encode(u, &rec)))
+                break;
+            op.value = rec.p;
+            op.value_len = rec.len;
+        }
+        rc = store_exec(st, &op);
+    }
+    buf_fini(&raw);
+    buf_fini(&rec);
     return rc;
 }
 

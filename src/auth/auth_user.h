@@ -32,6 +32,7 @@ struct auth_user {
     bool disabled;
     int64_t created_at;
     int64_t password_changed_at;
+    uint64_t sessions; /* sessions generation: moves when every session ends (store.h) */
 };
 
 /* Normalises per the rule above into out[AUTH_USERNAME_MAX + 1]. ERR_INVAL if not allowed. */
@@ -49,6 +50,25 @@ int auth_user_decode(const char *name, size_t nlen, const char *json, size_t n,
                      struct auth_user *u);
 /* Reads user `name` (already normalised). ERR_NOTFOUND, ERR_BACKEND. */
 int auth_user_get(struct store *st, const char *name, struct auth_user *u);
+/* auth_user_get, and the record's bytes as stored into raw (for a compare-and-swap). */
+int auth_user_get_raw(struct store *st, const char *name, struct auth_user *u, struct buf *raw);
+
+/* What an administrator does to an account. Disabling, deleting and setting a password end
+ * every session of the user: in the same atomic write as the record, the user's sessions
+ * generation moves, and from then on no refresh token of a family that began before it can
+ * be rotated, on any instance (store.h, "Sessions"). Enabling does not bring them back. */
+enum auth_user_change { AUTH_USER_DISABLE, AUTH_USER_ENABLE, AUTH_USER_PASSWORD, AUTH_USER_DELETE };
+
+/* Applies `what` to user `name` (phc: the new hash, for AUTH_USER_PASSWORD) as a
+ * compare-and-swap of its record, retried if another writer changed it in between, so
+ * neither change is lost. u gets the record as written (as it was, for a delete).
+ * ERR_OK, ERR_NOTFOUND, ERR_BACKEND, ERR_CONFLICT (lost the race too often). Blocks on the
+ * store: a worker or the CLI. */
+int auth_user_change(struct store *st, const char *name, enum auth_user_change what,
+                     const char *phc, int64_t now, struct auth_user *u);
+/* 1 if `what` ends every session of the user. */
+bool auth_user_change_ends_sessions(enum auth_user_change what);
+
 /* Writes u under its name: a new user (ERR_CONFLICT if the name is taken) or, with
  * `replace`, an existing one (ERR_NOTFOUND if gone). Blocks on the store's write. */
 int auth_user_put(struct store *st, const struct auth_user *u, bool replace);

@@ -62,9 +62,13 @@ static const struct key keys[] = {
      "a Redis command unanswered this long fails (the request gets 503) and the connection is "
      "remade"},
     {"server", "redis_stale", K_DUR, F(redis_stale_ms), 0, 3600000, "30s",
-     "while Redis is unreachable, access tokens are still verified from the cache and their "
-     "signature for this long (a revocation made meanwhile cannot be seen); then verification "
-     "answers 503"},
+     "while Redis is unreachable, access tokens already checked against the revocation list "
+     "(the verification cache) are still answered for this long; then verification answers "
+     "503. A token this instance knows was revoked stays refused"},
+    {"server", "redis_stale_unchecked", K_BOOL, F(redis_stale_unchecked), 0, 1, "false",
+     "within redis_stale, also accept a token not in the cache on its signature alone, unless "
+     "this instance knows it was revoked (a revocation it never heard of cannot be seen). "
+     "false: such a token is answered 503, never active"},
     {"limits", "max_header_bytes", K_SIZE, F(max_header_bytes), 256, 1 << 20, "16k",
      "request line plus headers; more is 431"},
     {"limits", "max_headers", K_UINT, F(max_headers), 1, 1000, "64",
@@ -87,6 +91,10 @@ static const struct key keys[] = {
      "jobs waiting for a worker; when full, requests get 503 with Retry-After"},
     {"workers", "worker_nice", K_INT, F(worker_nice), 0, 19, "10",
      "nice value of worker threads, so loop threads win the CPU when hashing saturates it"},
+    {"tokens", "default_audience", K_STR, F(default_audience), 0, 0, "",
+     "the aud of an access token when neither the request (resource/audience) nor the "
+     "client's audiences name one, as for the JSON login API (RFC 9068 makes aud required); "
+     "empty = the issuer"},
     {"tokens", "issuer", K_STR, F(issuer), 0, 0, "",
      "the iss of every token and the discovery issuer; empty = http:// plus the listen address"},
     {"tokens", "access_ttl", K_DUR, F(access_ttl_ms), 10000, 86400000, "15m",
@@ -95,7 +103,8 @@ static const struct key keys[] = {
      "up to this much is taken off each lifetime at random, so a mass login does not become a "
      "mass refresh at the same second"},
     {"tokens", "leeway", K_DUR, F(leeway_ms), 0, 300000, "30s",
-     "clock skew allowed when checking exp, nbf and iat"},
+     "clock skew allowed when checking nbf and iat; exp is enforced exactly (floodgate "
+     "issued the token and knows when it ends)"},
     {"tokens", "verify_cache", K_UINT, F(verify_cache), 1, 1 << 22, "16384",
      "verified-token cache slots per loop thread (about 1.5 KiB each)"},
     {"tokens", "key_publish_ahead", K_DUR, F(key_publish_ahead_ms), 0, 86400000, "10m",
@@ -104,9 +113,12 @@ static const struct key keys[] = {
      "absolute lifetime of a refresh-token family (a login); rotation does not extend it"},
     {"tokens", "refresh_idle_ttl", K_DUR_S, F(refresh_idle_ttl_s), 60, 365 * 86400, "7d",
      "a refresh token unused this long expires"},
-    {"tokens", "refresh_grace", K_DUR, F(refresh_grace_ms), 0, 300000, "10s",
+    {"tokens", "refresh_grace", K_DUR, F(refresh_grace_ms), 0, 300000, "0s",
      "a rotated refresh token presented again within this time gets the same successor "
-     "(a lost answer, retried) instead of revoking its family"},
+     "(a lost answer, retried) instead of revoking its family. 0s (the default, as in Hydra, "
+     "Auth0 and Keycloak): any reuse revokes the family at once (RFC 9700 4.14.2). A window "
+     "spares clients on bad networks that lost an answer, but lets whoever holds a stolen "
+     "spent token take the chain's next token within it, without a reuse signal"},
     {"tokens", "key_rotation", K_DUR_S, F(key_rotation_s), 0, 365 * 86400, "0s",
      "rotate the signing key when the newest one is this old (e.g. 30d); 0s: only by "
      "'floodgate key rotate'"},

@@ -43,6 +43,7 @@ struct cfg {
     char redis_prefix[CFG_STR_MAX];
     unsigned redis_timeout_ms;
     unsigned redis_stale_ms;
+    int redis_stale_unchecked; /* bool: signature-only answers during an outage */
     /* [limits] */
     unsigned max_header_bytes;
     unsigned max_headers;
@@ -59,6 +60,7 @@ struct cfg {
     unsigned hash_deadline_ms; /* 0: only the queue bound */
     /* [tokens] */
     char issuer[CFG_STR_MAX];
+    char default_audience[CFG_STR_MAX];
     unsigned access_ttl_ms;
     unsigned access_ttl_jitter_ms;
     unsigned leeway_ms;

@@ -43,7 +43,8 @@ struct cfg;
     X(KEY_ROTATED,          "key.rotated",           EV_SECURITY) \
     X(POLICY_MODE_CHANGED,  "policy.mode_changed",   EV_NORMAL)   \
     X(SCALE_RECOMMENDATION, "scale.recommendation",  EV_NORMAL)   \
-    X(RATELIMIT_EXCEEDED,   "ratelimit.exceeded",    EV_NORMAL)
+    X(RATELIMIT_EXCEEDED,   "ratelimit.exceeded",    EV_NORMAL)   \
+    X(USER_SESSIONS_REVOKED, "user.sessions_revoked", EV_SECURITY)
 /* clang-format on */
 
 enum ev_priority { EV_LOW, EV_NORMAL, EV_SECURITY };

@@ -2,6 +2,8 @@
 /* Dispatch to the backend, and the checks every backend shares. */
 #include "store/store.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -18,6 +20,9 @@ int store__validate(const struct store_op *op)
             return ERR_INVAL;
         __attribute__((fallthrough));
     case STORE_OP_DELETE:
+        if ((op->expect && op->kind == STORE_OP_PUT_NEW) || (!op->expect && op->expect_len) ||
+            memchr(op->sess_sub, '\0', sizeof(op->sess_sub)) == NULL)
+            return ERR_INVAL;
         return (op->table < STORE_T_COUNT && op->table != STORE_T_META && op->key_len) ? ERR_OK
                                                                                        : ERR_INVAL;
     case STORE_OP_JTI_REVOKE:
@@ -31,6 +36,19 @@ int store__validate(const struct store_op *op)
         break; /* not a write: store_get makes these */
     }
     return ERR_INVAL;
+}
+
+bool store__parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
 }
 
 void store_close(struct store *st)

@@ -45,8 +45,18 @@ enum store_table {
     STORE_T_REVOKED,  /* access-token jti -> int64 expiry (binary) */
     STORE_T_META,     /* "generation" -> uint64, bumped by changes of clients/keys/events */
     STORE_T_EVENTS,   /* event id -> announced traffic event (JSON), for the adaptive policy */
+    STORE_T_SESSIONS, /* user id (sub) -> that user's sessions generation (decimal text) */
     STORE_T_COUNT
 };
+
+/* Sessions: each refresh record carries the sessions generation its user had when the family
+ * began (read with the user record at login, so the password checked and the generation
+ * are one snapshot). Ending every session of a user (disable, delete, new password) moves
+ * the generation in the user record and in STORE_T_SESSIONS in one atomic write
+ * (store_op.sess_sub); every rotation compares the token's generation with STORE_T_SESSIONS
+ * in its own atomic step and refuses a mismatch. So no family that began before the change
+ * can mint another token, on any instance, with no scan of the user's families and no race
+ * between a rotation and the change. An absent entry is generation 0. */
 
 enum store_op_kind {
     STORE_OP_PUT_NEW,       /* insert (table, key) = value; ERR_CONFLICT if present */
@@ -76,6 +86,7 @@ struct store_refresh {
     int64_t expires_at;      /* absolute lifetime of the family, copied down */
     int64_t idle_expires_at; /* this token's idle lifetime */
     int64_t rotated_at;      /* when it was rotated (for the grace window) */
+    uint64_t gen;            /* the user's sessions generation when the family began */
     char sub[STORE_SUB_MAX + 1];
     char client_id[STORE_CLIENT_MAX + 1];
     char scope[STORE_SCOPE_MAX + 1];
@@ -94,7 +105,8 @@ enum store_rotate_result {
     STORE_ROTATED = 1,    /* old was live; successor stored; old marked rotated */
     STORE_ROTATE_GRACE,   /* old was rotated within the grace window: same successor */
     STORE_ROTATE_REUSED,  /* old was rotated before: family revoked now (RFC 9700 §4.14) */
-    STORE_ROTATE_INVALID, /* unknown, expired, or its family is revoked */
+    STORE_ROTATE_INVALID, /* unknown, expired, its family is revoked, or its user's sessions
+                           * generation moved on (disabled, deleted, new password) */
 };
 
 struct store_op;
@@ -117,6 +129,15 @@ struct store_op {
     size_t key_len;
     const void *value; /* borrowed until on_done */
     size_t value_len;
+    /* REPLACE / DELETE with expect set: applied only if the current value is exactly these
+     * bytes, else ERR_CONFLICT and nothing changes (a compare-and-swap: read, change, write
+     * back without losing a concurrent writer's change). Borrowed until on_done. */
+    const void *expect;
+    size_t expect_len;
+    /* PUT_NEW / REPLACE / DELETE with sess_sub set: in the same atomic step, the sessions
+     * generation of user sess_sub becomes sess_gen (see store_refresh.gen). */
+    char sess_sub[STORE_SUB_MAX + 1];
+    uint64_t sess_gen;
     /* refresh: ISSUE stores rt under digest; ROTATE looks up old_digest, stores rt under
      * digest as its successor. rotate_result and (for GRACE) rt.successor are outputs;
      * rt is filled with the old token's record on every outcome but INVALID. */

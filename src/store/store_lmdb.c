@@ -57,7 +57,7 @@ struct lmdb_store {
 };
 
 static const char *const table_names[STORE_T_COUNT] = {
-    "users", "clients", "keys", "refresh", "families", "revoked", "meta", "events",
+    "users", "clients", "keys", "refresh", "families", "revoked", "meta", "events", "sessions",
 };
 
 static struct lmdb_store *L(struct store *st)
@@ -139,6 +139,45 @@ static int get_family(struct lmdb_store *s, MDB_txn *txn, const uint8_t id[STORE
     return rc ? rc : store_family_decode(v.mv_data, v.mv_size, f);
 }
 
+/* The sessions generation of user `sub` (0 if it never moved). */
+static int get_sessions(struct lmdb_store *s, MDB_txn *txn, const char *sub, uint64_t *gen)
+{
+    MDB_val k = {strlen(sub), (void *)(uintptr_t)sub}, v;
+    char tmp[24];
+
+    *gen = 0;
+    int rc = map_err(mdb_get(txn, s->dbi[STORE_T_SESSIONS], &k, &v));
+    if (rc == ERR_NOTFOUND)
+        return ERR_OK;
+    if (rc)
+        return rc;
+    if (v.mv_size == 0 || v.mv_size >= sizeof(tmp))
+        return ERR_INVAL;
+    memcpy(tmp, v.mv_data, v.mv_size);
+    tmp[v.mv_size] = '\0';
+    return store__parse_u64(tmp, gen) ? ERR_OK : ERR_INVAL;
+}
+
+static int put_sessions(struct lmdb_store *s, MDB_txn *txn, const char *sub, uint64_t gen)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)gen);
+    MDB_val k = {strlen(sub), (void *)(uintptr_t)sub}, v = {(size_t)n, tmp};
+    return map_err(mdb_put(txn, s->dbi[STORE_T_SESSIONS], &k, &v, 0));
+}
+
+/* REPLACE and DELETE with op->expect: ERR_CONFLICT unless the value is exactly that. */
+static int check_expect(struct lmdb_store *s, MDB_txn *txn, const struct store_op *op, MDB_val *k)
+{
+    MDB_val old;
+    int rc = map_err(mdb_get(txn, s->dbi[op->table], k, &old));
+    if (rc || !op->expect)
+        return rc;
+    if (old.mv_size != op->expect_len || memcmp(old.mv_data, op->expect, old.mv_size) != 0)
+        return ERR_CONFLICT;
+    return ERR_OK;
+}
+
 /*
  * Refresh rotation with reuse detection (RFC 9700 §4.14.2). The caller passes the digest of
  * the presented token, the digest of its successor, the client that presented it (a token
@@ -158,6 +197,12 @@ static int apply_rotate(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
         return rc;
     if (strcmp(old.client_id, op->rt.client_id) != 0)
         return ERR_OK; /* another client's token: invalid, and nothing changes */
+    uint64_t gen;
+    rc = get_sessions(s, txn, old.sub, &gen);
+    if (rc)
+        return rc == ERR_INVAL ? ERR_BACKEND : rc;
+    if (gen != old.gen)
+        return ERR_OK; /* the user's sessions ended after this family began: store.h */
     rc = get_family(s, txn, old.family, &fam);
     if (rc == ERR_NOTFOUND || (rc == ERR_OK && (fam.revoked || now >= fam.expires_at)))
         return ERR_OK;
@@ -248,17 +293,19 @@ static int apply(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     switch (op->kind) {
     case STORE_OP_PUT_NEW:
     case STORE_OP_REPLACE:
-        if (op->kind == STORE_OP_REPLACE) {
-            MDB_val old;
-            rc = map_err(mdb_get(txn, s->dbi[op->table], &k, &old));
-            if (rc)
-                return rc;
-        }
+        if (op->kind == STORE_OP_REPLACE && (rc = check_expect(s, txn, op, &k)))
+            return rc;
         rc = map_err(mdb_put(txn, s->dbi[op->table], &k, &v,
                              op->kind == STORE_OP_PUT_NEW ? MDB_NOOVERWRITE : 0));
+        if (rc == ERR_OK && op->sess_sub[0])
+            rc = put_sessions(s, txn, op->sess_sub, op->sess_gen);
         return (rc == ERR_OK && bumps(op->table)) ? bump_generation(s, txn) : rc;
     case STORE_OP_DELETE:
+        if ((rc = check_expect(s, txn, op, &k)))
+            return rc;
         rc = map_err(mdb_del(txn, s->dbi[op->table], &k, NULL));
+        if (rc == ERR_OK && op->sess_sub[0])
+            rc = put_sessions(s, txn, op->sess_sub, op->sess_gen);
         return (rc == ERR_OK && bumps(op->table)) ? bump_generation(s, txn) : rc;
     case STORE_OP_REFRESH_ISSUE: {
         struct store_family f = {0, op->rt.expires_at, 0};

@@ -2,6 +2,7 @@
 /* Record encodings; see store_rec.h. */
 #include "store/store_rec.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -39,7 +40,7 @@ size_t store_refresh_encode(const struct store_refresh *r, uint8_t *out)
 
     if (sl > STORE_SUB_MAX || cl > STORE_CLIENT_MAX || ol > STORE_SCOPE_MAX)
         return 0;
-    *p++ = STORE_REC_VERSION;
+    *p++ = STORE_REC_REFRESH_V2;
     *p++ = r->state;
     memcpy(p, r->family, STORE_FAMILY_ID);
     p += STORE_FAMILY_ID;
@@ -49,6 +50,7 @@ size_t store_refresh_encode(const struct store_refresh *r, uint8_t *out)
     p = put64(p, r->expires_at);
     p = put64(p, r->idle_expires_at);
     p = put64(p, r->rotated_at);
+    p = put64(p, (int64_t)r->gen);
     p = put_str(p, r->sub, sl);
     p = put_str(p, r->client_id, cl);
     p = put_str(p, r->scope, ol);
@@ -74,7 +76,10 @@ int store_refresh_decode(const uint8_t *p, size_t n, struct store_refresh *r)
     const uint8_t *end = p + n;
     const size_t fixed = 2 + STORE_FAMILY_ID + STORE_DIGEST + 32;
 
-    if (n < fixed || p[0] != STORE_REC_VERSION)
+    if (n < fixed || (p[0] != STORE_REC_VERSION && p[0] != STORE_REC_REFRESH_V2))
+        return ERR_INVAL;
+    bool v2 = p[0] == STORE_REC_REFRESH_V2;
+    if (v2 && n < fixed + 8)
         return ERR_INVAL;
     r->state = p[1];
     p += 2;
@@ -87,6 +92,11 @@ int store_refresh_decode(const uint8_t *p, size_t n, struct store_refresh *r)
     r->idle_expires_at = get64(p + 16);
     r->rotated_at = get64(p + 24);
     p += 32;
+    r->gen = 0;
+    if (v2) {
+        r->gen = (uint64_t)get64(p);
+        p += 8;
+    }
     if (get_str(&p, end, r->sub, STORE_SUB_MAX) ||
         get_str(&p, end, r->client_id, STORE_CLIENT_MAX) ||
         get_str(&p, end, r->scope, STORE_SCOPE_MAX) || p != end)

@@ -13,11 +13,13 @@
 
 #include "store/store.h"
 
-#define STORE_REC_VERSION     1
-#define STORE_REFRESH_ENC_MAX (96 + STORE_SUB_MAX + STORE_CLIENT_MAX + STORE_SCOPE_MAX)
+#define STORE_REC_VERSION     1 /* families; refresh records written before sessions */
+#define STORE_REC_REFRESH_V2  2 /* refresh records with the sessions generation */
+#define STORE_REFRESH_ENC_MAX (104 + STORE_SUB_MAX + STORE_CLIENT_MAX + STORE_SCOPE_MAX)
 #define STORE_FAMILY_ENC      (1 + 1 + 8 + 8)
 
-/* Returns the encoded length (<= STORE_REFRESH_ENC_MAX), 0 if a string is too long. */
+/* Returns the encoded length (<= STORE_REFRESH_ENC_MAX), 0 if a string is too long. Writes
+ * version 2; decodes 1 (generation 0) and 2. */
 size_t store_refresh_encode(const struct store_refresh *r, uint8_t *out);
 int store_refresh_decode(const uint8_t *p, size_t n, struct store_refresh *r);
 void store_family_encode(const struct store_family *f, uint8_t out[STORE_FAMILY_ENC]);

@@ -72,12 +72,17 @@ static uint64_t clock_mono_ms(void)
  * operation. Refresh rotation is the decision table of docs/internals/STORE.md, as in
  * store_lmdb.c's apply_rotate; the contract tests run the same cases on both backends.
  * Replies: 1, an error reply (CONFLICT ..., NOTFOUND ...), or for rotate
- * {result, successor hex, f, s, n, i, e, d, r, u, c, o} (fields of the record returned).
+ * {result, successor hex, f, s, n, i, e, d, r, u, c, o, g} (fields of the record returned).
+ * A refresh hash without 'g' was written before sessions generations: generation 0.
  */
 static const char script[] =
     "local function ttl(k, s) if s < 1 then s = 1 end redis.call('EXPIRE', k, s) end\n"
-    "local F = {'f','s','n','i','e','d','r','u','c','o'}\n"
+    "local F = {'f','s','n','i','e','d','r','u','c','o','g'}\n"
     "local op = ARGV[1]\n"
+    "local function expect(i)\n"
+    "  if ARGV[i] ~= '1' then return true end\n"
+    "  return redis.call('GET', KEYS[1]) == ARGV[i + 1]\n"
+    "end\n"
     "if op == 'put' then\n"
     "  if ARGV[2] == 'new' then\n"
     "    if not redis.call('SET', KEYS[1], ARGV[3], 'NX') then\n"
@@ -85,15 +90,20 @@ static const char script[] =
     "  else\n"
     "    if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOTFOUND absent') "
     "end\n"
+    "    if not expect(7) then return redis.error_reply('CONFLICT changed') end\n"
     "    redis.call('SET', KEYS[1], ARGV[3])\n"
     "  end\n"
     "  redis.call('SADD', KEYS[2], ARGV[4])\n"
     "  if ARGV[5] == '1' then redis.call('INCR', KEYS[3]) end\n"
+    "  if KEYS[4] then redis.call('SET', KEYS[4], ARGV[6]) end\n"
     "  return 1\n"
     "elseif op == 'del' then\n"
-    "  if redis.call('DEL', KEYS[1]) == 0 then return redis.error_reply('NOTFOUND absent') end\n"
+    "  if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOTFOUND absent') end\n"
+    "  if not expect(5) then return redis.error_reply('CONFLICT changed') end\n"
+    "  redis.call('DEL', KEYS[1])\n"
     "  redis.call('SREM', KEYS[2], ARGV[2])\n"
     "  if ARGV[3] == '1' then redis.call('INCR', KEYS[3]) end\n"
+    "  if KEYS[4] then redis.call('SET', KEYS[4], ARGV[4]) end\n"
     "  return 1\n"
     "elseif op == 'issue' then\n"
     "  local now, exp, idle = tonumber(ARGV[2]), tonumber(ARGV[5]), tonumber(ARGV[6])\n"
@@ -101,13 +111,15 @@ static const char script[] =
     "  redis.call('HSET', KEYS[2], 'r', '0', 'e', ARGV[5], 't', '0')\n"
     "  ttl(KEYS[2], exp - now)\n"
     "  redis.call('HSET', KEYS[1], 'f', ARGV[3], 's', '1', 'n', '', 'i', ARGV[4], 'e', ARGV[5],\n"
-    "    'd', ARGV[6], 'r', '0', 'u', ARGV[7], 'c', ARGV[8], 'o', ARGV[9])\n"
+    "    'd', ARGV[6], 'r', '0', 'u', ARGV[7], 'c', ARGV[8], 'o', ARGV[9], 'g', ARGV[10])\n"
     "  ttl(KEYS[1], math.min(idle, exp) - now)\n"
     "  return 1\n"
     "elseif op == 'rotate' then\n"
     "  local now, grace, idle = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])\n"
     "  local o = redis.call('HMGET', KEYS[1], unpack(F))\n"
     "  if not o[1] or o[9] ~= ARGV[4] then return {4} end\n"
+    "  local g = o[11] or '0'\n"
+    "  if (redis.call('GET', ARGV[6] .. 'sess:' .. o[8]) or '0') ~= g then return {4} end\n"
     "  local fk = ARGV[6] .. 'fam:' .. o[1]\n"
     "  local fam = redis.call('HMGET', fk, 'r', 'e')\n"
     "  if not fam[2] or fam[1] == '1' or now >= tonumber(fam[2]) then return {4} end\n"
@@ -115,20 +127,20 @@ static const char script[] =
     "  if o[2] == '2' then\n"
     "    local s = redis.call('HMGET', ARGV[6] .. 'rt:' .. o[3], unpack(F))\n"
     "    if grace > 0 and now - tonumber(o[7]) <= grace and s[2] == '1' then\n"
-    "      return {2, o[3], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10]}\n"
+    "      return {2, o[3], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11]}\n"
     "    end\n"
     "    redis.call('HSET', fk, 'r', '1', 't', ARGV[2])\n"
-    "    return {3, '', o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10]}\n"
+    "    return {3, '', o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10], g}\n"
     "  end\n"
     "  if now >= tonumber(o[6]) or now >= exp then return {4} end\n"
     "  if redis.call('EXISTS', KEYS[2]) == 1 then return redis.error_reply('CONFLICT exists') end\n"
     "  local nidle = math.min(idle, exp)\n"
     "  redis.call('HSET', KEYS[2], 'f', o[1], 's', '1', 'n', '', 'i', ARGV[2], 'e', o[5],\n"
-    "    'd', nidle, 'r', '0', 'u', o[8], 'c', o[9], 'o', o[10])\n"
+    "    'd', nidle, 'r', '0', 'u', o[8], 'c', o[9], 'o', o[10], 'g', g)\n"
     "  ttl(KEYS[2], nidle - now)\n"
     "  redis.call('HSET', KEYS[1], 's', '2', 'n', ARGV[7], 'r', ARGV[2])\n"
     "  ttl(KEYS[1], exp - now)\n"
-    "  return {1, '', o[1], '1', '', ARGV[2], o[5], tostring(nidle), '0', o[8], o[9], o[10]}\n"
+    "  return {1, '', o[1], '1', '', ARGV[2], o[5], tostring(nidle), '0', o[8], o[9], o[10], g}\n"
     "elseif op == 'famrevoke' then\n"
     "  local r = redis.call('HGET', KEYS[1], 'r')\n"
     "  if not r then return redis.error_reply('NOTFOUND absent') end\n"
@@ -274,13 +286,14 @@ struct cmd {
     int argc;
     const char *argv[ARGS_MAX];
     size_t lens[ARGS_MAX];
-    char keys[3][PREFIX_MAX + 16 + 2 * STORE_KEY_MAX];
+    char keys[4][PREFIX_MAX + 16 + 2 * STORE_KEY_MAX];
     char nums[6][24];
     int nnums;
     char hex[2][2 * STORE_DIGEST + 1];
 };
 
-static const char *const tags[STORE_T_COUNT] = {"u:", "c:", "k:", "rt:", "fam:", "jti:", "", "ev:"};
+static const char *const tags[STORE_T_COUNT] = {
+    "u:", "c:", "k:", "rt:", "fam:", "jti:", "", "ev:", "sess:"};
 
 /* Lower-case hex of n bytes and a NUL: out holds 2n + 1. */
 static void hex(const uint8_t *p, size_t n, char *out)
@@ -317,7 +330,7 @@ static void arg_s(struct cmd *c, const char *p)
 
 static void arg_i(struct cmd *c, int64_t v)
 {
-    char *p = c->nums[c->nnums++]; /* at most 4 numbers per command (issue) */
+    char *p = c->nums[c->nnums++]; /* at most 5 numbers per command (issue) */
     snprintf(p, sizeof(c->nums[0]), "%" PRId64, v);
     arg_s(c, p);
 }
@@ -362,13 +375,16 @@ static int build(const struct redis_store *s, const struct store_op *op, struct 
     case STORE_OP_REPLACE:
     case STORE_OP_DELETE: {
         int del = op->kind == STORE_OP_DELETE;
-        arg_s(c, "3");
+        arg_s(c, op->sess_sub[0] ? "4" : "3");
         n = key_of(s, c->keys[0], op->table, op->key, op->key_len);
         arg(c, c->keys[0], n);
         snprintf(c->keys[1], sizeof(c->keys[1]), "%sidx:%s", s->prefix, tags[op->table]);
         arg(c, c->keys[1], strlen(c->keys[1]) - 1); /* "idx:u" without the colon */
         snprintf(c->keys[2], sizeof(c->keys[2]), "%s", s->gen_key);
         arg_s(c, c->keys[2]);
+        if (op->sess_sub[0])
+            arg(c, c->keys[3],
+                key_of(s, c->keys[3], STORE_T_SESSIONS, op->sess_sub, strlen(op->sess_sub)));
         arg_s(c, del ? "del" : "put");
         if (!del) {
             arg_s(c, op->kind == STORE_OP_PUT_NEW ? "new" : "replace");
@@ -376,6 +392,9 @@ static int build(const struct redis_store *s, const struct store_op *op, struct 
         }
         arg(c, op->key, op->key_len);
         arg_s(c, bumps(op->table) ? "1" : "0");
+        arg_i(c, (int64_t)op->sess_gen);
+        arg_s(c, op->expect ? "1" : "0");
+        arg(c, op->expect ? op->expect : "", op->expect_len);
         return ERR_OK;
     }
     case STORE_OP_REFRESH_ISSUE:
@@ -392,6 +411,7 @@ static int build(const struct redis_store *s, const struct store_op *op, struct 
         arg_s(c, op->rt.sub);
         arg_s(c, op->rt.client_id);
         arg_s(c, op->rt.scope);
+        arg_i(c, (int64_t)op->rt.gen);
         return ERR_OK;
     case STORE_OP_REFRESH_ROTATE:
         arg_s(c, "2");
@@ -454,7 +474,7 @@ static void str_to(const redisReply *r, char *dst, size_t cap)
     dst[n] = '\0';
 }
 
-/* Hash fields f s n i e d r u c o (the order of F in the script) into a refresh record. */
+/* Hash fields f s n i e d r u c o g (the order of F in the script) into a refresh record. */
 static int refresh_from(redisReply **e, struct store_refresh *rt)
 {
     memset(rt, 0, sizeof(*rt));
@@ -471,6 +491,7 @@ static int refresh_from(redisReply **e, struct store_refresh *rt)
     str_to(e[7], rt->sub, sizeof(rt->sub));
     str_to(e[8], rt->client_id, sizeof(rt->client_id));
     str_to(e[9], rt->scope, sizeof(rt->scope));
+    rt->gen = (uint64_t)num(e[10]);
     return ERR_OK;
 }
 
@@ -500,7 +521,7 @@ static int decode(struct store_op *op, const redisReply *r)
         return op->status = ERR_BACKEND;
     if (op->rotate_result == STORE_ROTATE_INVALID)
         return op->status = ERR_OK;
-    if (r->elements != 12 || refresh_from(r->element + 2, &op->rt))
+    if (r->elements != 13 || refresh_from(r->element + 2, &op->rt))
         return op->status = ERR_BACKEND;
     if (op->rotate_result == STORE_ROTATE_GRACE &&
         unhex(r->element[1]->str, r->element[1]->len, op->digest, STORE_DIGEST))
@@ -880,7 +901,7 @@ static int value_into(enum store_table t, redisReply *r, struct buf *out)
     if (t == STORE_T_REFRESH) {
         struct store_refresh rt;
         uint8_t enc[STORE_REFRESH_ENC_MAX];
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 10 || !r->element[0] ||
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 11 || !r->element[0] ||
             r->element[0]->type != REDIS_REPLY_STRING)
             return ERR_NOTFOUND;
         if (refresh_from(r->element, &rt))
@@ -916,11 +937,11 @@ static void read_cmd(enum store_table t, const char *key, size_t klen, struct cm
 {
     c->argc = 0;
     if (t == STORE_T_REFRESH || t == STORE_T_FAMILIES) {
-        static const char *const rf[] = {"f", "s", "n", "i", "e", "d", "r", "u", "c", "o"};
+        static const char *const rf[] = {"f", "s", "n", "i", "e", "d", "r", "u", "c", "o", "g"};
         static const char *const ff[] = {"r", "e", "t"};
         arg_s(c, "HMGET");
         arg(c, key, klen);
-        size_t nf = t == STORE_T_REFRESH ? 10 : 3;
+        size_t nf = t == STORE_T_REFRESH ? 11 : 3;
         for (size_t i = 0; i < nf; i++)
             arg_s(c, t == STORE_T_REFRESH ? rf[i] : ff[i]);
     } else {

@@ -9,6 +9,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -83,6 +85,123 @@ void tok_revoked_publish(const char *jti, size_t len)
     atomic_store_explicit(&ring[s % RING], h, memory_order_relaxed);
     atomic_store_explicit(&pub_seq, s + 1, memory_order_release);
     pthread_mutex_unlock(&pub_mu);
+}
+
+/*
+ * The known revocations: open addressing on the jti hash, linear probing, expiry per entry.
+ * A full table first drops what expired; if still full it evicts the quarter that expires
+ * first and remembers until when a forgotten token could live (forgot_until), so
+ * tok_revoked_known answers -1 ("cannot tell") instead of a false "not revoked".
+ */
+struct known {
+    uint64_t h; /* 0: empty */
+    int64_t exp;
+};
+static struct known *known;
+static unsigned known_n;
+static int64_t forgot_until;
+static pthread_mutex_t known_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void known_sweep(int64_t now)
+{
+    /* rebuild without the expired: probing chains stay intact */
+    struct known *old = known;
+    known = xcalloc(TOK_REVOKED_KNOWN_MAX, sizeof(*known));
+    known_n = 0;
+    for (unsigned i = 0; i < TOK_REVOKED_KNOWN_MAX; i++) {
+        if (!old[i].h || old[i].exp <= now)
+            continue;
+        unsigned k = (unsigned)(old[i].h % TOK_REVOKED_KNOWN_MAX);
+        while (known[k].h)
+            k = (k + 1) % TOK_REVOKED_KNOWN_MAX;
+        known[k] = old[i];
+        known_n++;
+    }
+    mem_free(old);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Forgets the quarter of the entries that expire first (one rebuild per quarter of the
+ * table, not one per insert), remembering until when one of them could still be alive. */
+static void known_evict_quarter(void)
+{
+    int64_t *exps = xcalloc(known_n, sizeof(*exps));
+    unsigned n = 0;
+    for (unsigned i = 0; i < TOK_REVOKED_KNOWN_MAX; i++)
+        if (known[i].h)
+            exps[n++] = known[i].exp;
+    qsort(exps, n, sizeof(*exps), cmp_i64);
+    int64_t cut = exps[n / 4];
+    mem_free(exps);
+    for (unsigned i = 0; i < TOK_REVOKED_KNOWN_MAX; i++)
+        if (known[i].h && known[i].exp <= cut)
+            known[i].exp = INT64_MIN; /* swept as expired next */
+    if (cut > forgot_until)
+        forgot_until = cut;
+}
+
+void tok_revoked_remember(const char *jti, size_t len, int64_t exp, int64_t now)
+{
+    uint64_t h = jti_hash(jti, len);
+    pthread_mutex_lock(&known_mu);
+    if (!known)
+        known = xcalloc(TOK_REVOKED_KNOWN_MAX, sizeof(*known));
+    unsigned k = (unsigned)(h % TOK_REVOKED_KNOWN_MAX);
+    while (known[k].h && known[k].h != h)
+        k = (k + 1) % TOK_REVOKED_KNOWN_MAX;
+    if (known[k].h == h) {
+        if (exp > known[k].exp)
+            known[k].exp = exp;
+        goto out;
+    }
+    if (known_n + 1 >= TOK_REVOKED_KNOWN_MAX * 3 / 4) { /* keep probes short */
+        known_sweep(now);
+        while (known_n + 1 >= TOK_REVOKED_KNOWN_MAX * 3 / 4) {
+            known_evict_quarter();
+            known_sweep(now);
+        }
+        k = (unsigned)(h % TOK_REVOKED_KNOWN_MAX);
+        while (known[k].h)
+            k = (k + 1) % TOK_REVOKED_KNOWN_MAX;
+    }
+    known[k].h = h;
+    known[k].exp = exp;
+    known_n++;
+out:
+    pthread_mutex_unlock(&known_mu);
+}
+
+int tok_revoked_known(const char *jti, size_t len, int64_t now)
+{
+    uint64_t h = jti_hash(jti, len);
+    int rc = 0;
+    pthread_mutex_lock(&known_mu);
+    if (known) {
+        unsigned k = (unsigned)(h % TOK_REVOKED_KNOWN_MAX);
+        while (known[k].h && known[k].h != h)
+            k = (k + 1) % TOK_REVOKED_KNOWN_MAX;
+        if (known[k].h == h && known[k].exp > now)
+            rc = 1;
+    }
+    if (!rc && forgot_until > now)
+        rc = -1;
+    pthread_mutex_unlock(&known_mu);
+    return rc;
+}
+
+void tok_revoked_reset(void)
+{
+    pthread_mutex_lock(&known_mu);
+    mem_free(known);
+    known = NULL;
+    known_n = 0;
+    forgot_until = 0;
+    pthread_mutex_unlock(&known_mu);
 }
 
 uint64_t tok_revoked_seq(void)

@@ -36,6 +36,25 @@ void tok_cache_drop(struct tok_cache *c, struct str token);
 uint64_t tok_revocation_epoch(void);
 void tok_revocation_bump(void);
 
+/*
+ * What this process knows was revoked: every revocation made here or heard from the shared
+ * store since start (and those read from the store at start), each kept until its token's
+ * exp, in a fixed table of TOK_REVOKED_KNOWN_MAX entries. While the store cannot be asked,
+ * this is what keeps a revoked token refused (issue #11 item 3). Any thread (a mutex:
+ * written on revocations, read only while the store is away).
+ */
+#define TOK_REVOKED_KNOWN_MAX 65536
+/* A revocation heard without its token's exp is kept this long (longer than any access
+ * token of ours lives: access_ttl is at most a day). */
+#define TOK_REVOKED_REMOTE_S (2 * 86400)
+void tok_revoked_remember(const char *jti, size_t len, int64_t exp, int64_t now);
+/* 1: known revoked. 0: not known revoked, and nothing was forgotten. -1: not known, but the
+ * table overflowed and forgot an entry whose token may still be alive: the caller cannot
+ * tell, so it must not vouch for the token. */
+int tok_revoked_known(const char *jti, size_t len, int64_t now);
+/* Forgets everything (tests). */
+void tok_revoked_reset(void);
+
 /* Publishes the revocation of the token with this jti to every thread's cache. Any
  * thread. */
 void tok_revoked_publish(const char *jti, size_t len);

@@ -113,9 +113,11 @@ int tok_jwt_verify(const struct tok_ring *r, const char *issuer, int64_t now, in
         goto out;
     c->exp = json_integer_value(exp);
     c->iat = json_integer_value(iat);
-    /* (written so that no claim, however large, can overflow the arithmetic; and no token of
-     * ours lives longer than TOK_EXP_HORIZON_S, so callers may add a leeway to exp) */
-    if (c->exp <= now - leeway || c->exp > now + TOK_EXP_HORIZON_S || c->iat > now + leeway ||
+    /* exp is enforced exactly: these are our own tokens, and we know the time they end.
+     * The leeway is for the other parties' clocks, so it applies to iat and nbf only.
+     * (Written so that no claim, however large, can overflow the arithmetic; and no token of
+     * ours lives longer than TOK_EXP_HORIZON_S, so callers may add a leeway to exp.) */
+    if (c->exp <= now || c->exp > now + TOK_EXP_HORIZON_S || c->iat > now + leeway ||
         (nbf && json_integer_value(nbf) > now + leeway))
         goto out;
     if (copy_str(j, "sub", c->sub, sizeof(c->sub), 1) ||

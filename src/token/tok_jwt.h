@@ -36,7 +36,8 @@ int tok_jwt_issue(const struct tok_ring *r, const char *issuer, int64_t now, int
  * longest access_ttl, with every policy factor, is far shorter). */
 #define TOK_EXP_HORIZON_S (400 * 86400)
 
-/* Verifies `token` at `now` (leeway seconds allowed on exp/nbf/iat) for `issuer`, filling c.
+/* Verifies `token` at `now` for `issuer`, filling c. exp is exact (valid while now < exp);
+ * leeway seconds are allowed on nbf and iat (another clock's skew).
  * ERR_INVAL for anything not valid, ERR_NOTFOUND for a kid the ring does not hold, ERR_LIMIT
  * for an oversized token. */
 int tok_jwt_verify(const struct tok_ring *r, const char *issuer, int64_t now, int64_t leeway,

@@ -185,6 +185,17 @@ def admin_call(port, token, method, path, obj=None):
     return st, (json.loads(b) if b else None)
 
 
+def wait_for(cond, timeout=10.0):
+    """cond()'s first true value within timeout seconds (polled every 50 ms), else its last."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    return cond()
+
+
 def recv_all(s, timeout=5.0):
     """Reads until the peer closes or `timeout` passes."""
     s.settimeout(timeout)

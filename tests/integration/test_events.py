@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 
-from tests.integration.fgtest import ServerTest, admin_call, metric_value, metrics
+from tests.integration.fgtest import ServerTest, admin_call, metric_value, metrics, wait_for
 
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
 TOKEN = "events-" + "0123456789abcdef" * 3
@@ -64,16 +64,6 @@ class Receiver:
     def events(self):
         with self.lock:
             return list(self.got)
-
-
-def wait_for(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    return cond()
 
 
 def read_jsonl(path):
@@ -132,9 +122,12 @@ class TestEvents(ServerTest):
         self.assertEqual(st, 200)
         self.assertEqual(self.admin(aport, "POST", "/admin/keys/rotate")[0], 200)
         self.assertEqual(self.admin(aport, "PUT", "/admin/policy", {"mode": "surge"})[0], 200)
+        self.assertEqual(self.admin(aport, "POST", "/admin/users/ann/disable")[0], 200)
+        self.assertEqual(self.admin(aport, "POST", "/admin/users/ann/enable")[0], 200)
         want = {"user.registered", "login.succeeded", "login.failed", "account.locked",
                 "account.unlocked", "token.issued", "token.refreshed", "token.reuse_detected",
-                "token.revoked", "client.created", "key.rotated", "policy.mode_changed"}
+                "token.revoked", "client.created", "key.rotated", "policy.mode_changed",
+                "user.sessions_revoked"}
         evs = wait_for(lambda: (lambda e: e if want <= {x["type"] for x in e} else None)(
             read_jsonl(audit)))
         self.assertIsNotNone(evs, [x["type"] for x in read_jsonl(audit)])
@@ -155,6 +148,7 @@ class TestEvents(ServerTest):
         self.assertEqual(by["login.failed"]["reason"], "password")
         self.assertEqual(by["token.reuse_detected"]["action"], "family_revoked")
         self.assertEqual(by["policy.mode_changed"]["to"], "surge")
+        self.assertEqual(by["user.sessions_revoked"]["reason"], "disabled")
         m = metrics(srv)
         self.assertGreaterEqual(metric_value(m, "floodgate_events_total",
                                              'type="login.failed",result="queued"'), 3)

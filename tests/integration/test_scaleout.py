@@ -19,7 +19,8 @@ import unittest
 import urllib.parse
 
 from tests.integration.fgtest import (BIN, REDIS_MODE, Redis, ServerTest, admin_call,
-                                      metric_value, parse_many, read_responses, start_nginx)
+                                      metric_value, parse_many, read_responses, start_nginx,
+                                      wait_for)
 
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
 PW = "correct horse battery"
@@ -429,6 +430,40 @@ class ScaleOutTest(ServerTest):
             self.assertEqual((flows[flow]["sent"], flows[flow]["ok"]), (want, want), flow)
         self.assert_clean_exit(a)
         self.assert_clean_exit(b)
+
+    def test_revoked_stays_revoked_through_an_outage(self):
+        """Issue #11 item 3: a token revoked before Redis went away is never valid again
+        because of the outage; an unchecked token is 503 unless the operator chose
+        signature-only answers (redis_stale_unchecked)."""
+        a = self.instance("--redis-timeout", "200ms")
+        b = self.instance("--redis-timeout", "200ms", "--redis-stale-unchecked", "true")
+        cid, secret = self.client()
+        time.sleep(1.2)  # the client, made by the CLI, is seen by both
+        toks = []
+        for _ in range(2):
+            st, _, body = a.request("POST", "/oauth2/token", form(grant_type="client_credentials"),
+                                    basic(cid, secret))
+            self.assertEqual(st, 200, body)
+            toks.append(json.loads(body)["access_token"])
+        revoked, fresh = toks
+        st, _, body = a.request("POST", "/oauth2/revoke", form(token=revoked), basic(cid, secret))
+        self.assertEqual(st, 200, body)
+        # an instance started after the revocation knows it too (it reads the list at start)
+        c = self.instance("--redis-timeout", "200ms", "--redis-stale-unchecked", "true")
+        verify = lambda srv, t: srv.request("GET", "/v1/auth/verify", None,
+                                            {"Authorization": "Bearer " + t})[0]
+        for srv in (a, b, c):
+            self.assertTrue(wait_for(lambda: verify(srv, revoked) == 401))
+        self.redis.stop(kill=True)
+        for srv in (a, b, c):
+            self.assertTrue(wait_for(lambda: srv.request("GET", "/readyz")[0] == 503))
+        for srv in (a, b, c):
+            self.assertEqual(verify(srv, revoked), 401)  # was 200 for redis_stale
+        self.assertEqual(verify(a, fresh), 503)  # cannot be vouched for: never "valid"
+        self.assertEqual(verify(b, fresh), 200)  # the operator's explicit choice
+        self.redis.start()
+        for srv in (a, b, c):
+            self.assert_clean_exit(srv)
 
     def test_redis_outage_gives_503s_and_recovery(self):
         a = self.instance("--redis-stale", "4s", "--redis-timeout", "200ms")

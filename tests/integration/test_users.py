@@ -157,7 +157,7 @@ class TestRefresh(UserTest):
         return tok
 
     def test_rotation_grace_reuse(self):
-        srv = self.start()
+        srv = self.start("--refresh-grace", "10s")  # the window is off by default
         t0 = self.session(srv)["refresh_token"]
         st, _, a = self.refresh(srv, t0)
         self.assertEqual(st, 200, a)

@@ -306,6 +306,131 @@ CONTRACT(family_revoke_and_jti)
     cleanup(st);
 }
 
+/* Ending a user's sessions (store.h, "Sessions"): a family that began under an older
+ * generation is refused at its next rotation, grace retries included, and a family begun
+ * under the new one works. */
+CONTRACT(sessions_generation_ends_families)
+{
+    struct store *st = open_fresh();
+    struct store_op op;
+    struct buf b;
+    uint8_t a[32], n1[32], n2[32], c[32], d[32];
+    memset(a, 0x21, 32);
+    memset(n1, 0x22, 32);
+    memset(n2, 0x23, 32);
+    memset(c, 0x24, 32);
+    memset(d, 0x25, 32);
+    ASSERT_TRUE(st != NULL);
+    buf_init(&b, 4096);
+    issue(st, a, "app", 1000); /* generation 0, as every record before sessions */
+    ASSERT_EQ_INT(rotate(st, a, n1, "app", 1001, &op), STORE_ROTATED);
+    ASSERT_TRUE(op.rt.gen == 0);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_USERS, "ann-name", "v1");
+    snprintf(op.sess_sub, sizeof(op.sess_sub), "ann");
+    op.sess_gen = 1;
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(store_get(st, STORE_T_SESSIONS, "ann", 3, &b, NULL, NULL), 0);
+    ASSERT_EQ_MEM(b.p, b.len, "1", 1);
+    /* the live successor and a grace retry of its predecessor are both refused */
+    ASSERT_EQ_INT(rotate(st, n1, n2, "app", 1002, &op), STORE_ROTATE_INVALID);
+    ASSERT_EQ_INT(rotate(st, a, n2, "app", 1002, &op), STORE_ROTATE_INVALID);
+    /* a family begun under generation 1 rotates, and its successor keeps the generation */
+    init_op(&op, STORE_OP_REFRESH_ISSUE);
+    op.now = 1003;
+    memcpy(op.digest, c, STORE_DIGEST);
+    memset(op.rt.family, 0xf2, STORE_FAMILY_ID);
+    op.rt.issued_at = 1003;
+    op.rt.expires_at = 2003;
+    op.rt.idle_expires_at = 1103;
+    op.rt.gen = 1;
+    snprintf(op.rt.sub, sizeof(op.rt.sub), "ann");
+    snprintf(op.rt.client_id, sizeof(op.rt.client_id), "app");
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(rotate(st, c, d, "app", 1004, &op), STORE_ROTATED);
+    ASSERT_TRUE(op.rt.gen == 1);
+    /* a delete can move it too */
+    init_op(&op, STORE_OP_DELETE);
+    kv(&op, STORE_T_USERS, "ann-name", NULL);
+    snprintf(op.sess_sub, sizeof(op.sess_sub), "ann");
+    op.sess_gen = 2;
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(rotate(st, d, n2, "app", 1005, &op), STORE_ROTATE_INVALID);
+    buf_fini(&b);
+    cleanup(st);
+}
+
+/* REPLACE and DELETE with expect are compare-and-swaps: a stale expectation changes nothing. */
+CONTRACT(replace_and_delete_with_expect)
+{
+    struct store *st = open_fresh();
+    struct store_op op;
+    struct buf b;
+    ASSERT_TRUE(st != NULL);
+    buf_init(&b, 4096);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_USERS, "bob", "v1");
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    init_op(&op, STORE_OP_REPLACE);
+    kv(&op, STORE_T_USERS, "bob", "v2");
+    op.expect = "v1";
+    op.expect_len = 2;
+    snprintf(op.sess_sub, sizeof(op.sess_sub), "bob-id");
+    op.sess_gen = 7;
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    /* the same swap again: the value is no longer v1, nothing is written */
+    kv(&op, STORE_T_USERS, "bob", "v3");
+    op.sess_gen = 8;
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_CONFLICT);
+    ASSERT_EQ_INT(store_get(st, STORE_T_USERS, "bob", 3, &b, NULL, NULL), 0);
+    ASSERT_EQ_MEM(b.p, b.len, "v2", 2);
+    ASSERT_EQ_INT(store_get(st, STORE_T_SESSIONS, "bob-id", 6, &b, NULL, NULL), 0);
+    ASSERT_EQ_MEM(b.p, b.len, "7", 1);
+    init_op(&op, STORE_OP_DELETE);
+    kv(&op, STORE_T_USERS, "bob", NULL);
+    op.expect = "v1";
+    op.expect_len = 2;
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_CONFLICT);
+    op.expect = "v2";
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_NOTFOUND);
+    /* an expectation on an insert is a caller's mistake */
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_USERS, "bob", "v1");
+    op.expect = "v1";
+    op.expect_len = 2;
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_INVAL);
+    buf_fini(&b);
+    cleanup(st);
+}
+
+/* The absolute lifetime holds on its own: an idle expiry past it does not extend the family
+ * (issue #11 item 20: the idle check refused every earlier case first). */
+CONTRACT(refresh_absolute_lifetime_beats_idle)
+{
+    struct store *st = open_fresh();
+    struct store_op op;
+    uint8_t a[32], b2[32], c[32];
+    memset(a, 0x31, 32);
+    memset(b2, 0x32, 32);
+    memset(c, 0x33, 32);
+    ASSERT_TRUE(st != NULL);
+    init_op(&op, STORE_OP_REFRESH_ISSUE);
+    op.now = 1000;
+    memcpy(op.digest, a, STORE_DIGEST);
+    memset(op.rt.family, 0xf3, STORE_FAMILY_ID);
+    op.rt.issued_at = 1000;
+    op.rt.expires_at = 1500;
+    op.rt.idle_expires_at = 9000; /* longer than the family: the absolute limit must win */
+    snprintf(op.rt.sub, sizeof(op.rt.sub), "ann");
+    snprintf(op.rt.client_id, sizeof(op.rt.client_id), "app");
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(rotate(st, a, b2, "app", 1499, &op), STORE_ROTATED);
+    ASSERT_TRUE(op.rt.idle_expires_at <= 1500); /* the successor's idle expiry is capped */
+    ASSERT_EQ_INT(rotate(st, b2, c, "app", 1500, &op), STORE_ROTATE_INVALID);
+    cleanup(st);
+}
+
 struct seen {
     int n;
     int found[2];
@@ -479,11 +604,22 @@ TEST(refresh_record_encoding_rejects_truncation)
     snprintf(r.client_id, sizeof(r.client_id), "c");
     snprintf(r.scope, sizeof(r.scope), "a b");
     r.expires_at = -5;
+    r.gen = 42;
     size_t n = store_refresh_encode(&r, enc);
     ASSERT_TRUE(n > 0);
     ASSERT_EQ_INT(store_refresh_decode(enc, n, &d), 0);
     ASSERT_EQ_STR(d.sub, "user-1");
     ASSERT_TRUE(d.expires_at == -5);
+    ASSERT_TRUE(d.gen == 42);
+    /* a version-1 record (written before sessions generations) reads as generation 0 */
+    uint8_t v1[STORE_REFRESH_ENC_MAX];
+    size_t fixed = 2 + STORE_FAMILY_ID + STORE_DIGEST + 32;
+    memcpy(v1, enc, fixed);
+    memcpy(v1 + fixed, enc + fixed + 8, n - fixed - 8);
+    v1[0] = 1;
+    ASSERT_EQ_INT(store_refresh_decode(v1, n - 8, &d), 0);
+    ASSERT_TRUE(d.gen == 0);
+    ASSERT_EQ_STR(d.scope, "a b");
     for (size_t k = 0; k < n; k++)
         ASSERT_EQ_INT(store_refresh_decode(enc, k, &d), ERR_INVAL);
 }

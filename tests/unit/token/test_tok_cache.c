@@ -132,3 +132,29 @@ TEST(concurrent_publications)
     ASSERT_EQ_INT(tok_cache_get(c, STR_LIT("token-last"), 10, e, &out), 0);
     tok_cache_free(c);
 }
+
+/* The known revocations (issue #11 item 3): kept until exp, and an overflow makes the table
+ * say "cannot tell" while a forgotten token could still be alive, never "not revoked". */
+TEST(known_revocations_expire_and_never_forget_silently)
+{
+    char jti[32];
+    tok_revoked_reset();
+    ASSERT_EQ_INT(tok_revoked_known("a", 1, 100), 0);
+    tok_revoked_remember("a", 1, 200, 100);
+    ASSERT_EQ_INT(tok_revoked_known("a", 1, 150), 1);
+    ASSERT_EQ_INT(tok_revoked_known("b", 1, 150), 0);
+    ASSERT_EQ_INT(tok_revoked_known("a", 1, 200), 0); /* its token has expired: moot */
+    tok_revoked_remember("a", 1, 300, 100);           /* heard again: the later exp holds */
+    ASSERT_EQ_INT(tok_revoked_known("a", 1, 250), 1);
+    /* fill it with live entries: the earliest expiring is forgotten, and until it would
+     * have expired an unknown jti cannot be vouched for */
+    for (int i = 0; i < TOK_REVOKED_KNOWN_MAX; i++) {
+        snprintf(jti, sizeof(jti), "j%d", i);
+        tok_revoked_remember(jti, strlen(jti), 1000 + i, 100);
+    }
+    ASSERT_EQ_INT(tok_revoked_known("zz", 2, 150), -1);
+    snprintf(jti, sizeof(jti), "j%d", TOK_REVOKED_KNOWN_MAX - 1);
+    ASSERT_EQ_INT(tok_revoked_known(jti, strlen(jti), 150), 1); /* the newest are kept */
+    ASSERT_EQ_INT(tok_revoked_known("zz", 2, 1000 + TOK_REVOKED_KNOWN_MAX), 0);
+    tok_revoked_reset();
+}

@@ -112,8 +112,10 @@ TEST(jwt_lifetime_edges_and_limits)
     char horizon[32];
     setup();
     ASSERT_EQ_INT(claims_at_1000("2000"), 0);
-    ASSERT_EQ_INT(claims_at_1000("971"), 0); /* expired 29 s ago: within the leeway */
-    ASSERT_EQ_INT(claims_at_1000("970"), ERR_INVAL);
+    /* exp is exact: our own tokens, our own clock (the 30 s leeway is for nbf and iat) */
+    ASSERT_EQ_INT(claims_at_1000("1001"), 0);
+    ASSERT_EQ_INT(claims_at_1000("1000"), ERR_INVAL);
+    ASSERT_EQ_INT(claims_at_1000("988"), ERR_INVAL); /* 12 s past: was "active" before */
     snprintf(horizon, sizeof(horizon), "%lld", 1000LL + TOK_EXP_HORIZON_S);
     ASSERT_EQ_INT(claims_at_1000(horizon), 0);
     snprintf(horizon, sizeof(horizon), "%lld", 1000LL + TOK_EXP_HORIZON_S + 1);
@@ -121,6 +123,66 @@ TEST(jwt_lifetime_edges_and_limits)
     ASSERT_EQ_INT(claims_at_1000("9223372036854775807"), ERR_INVAL);
     ASSERT_EQ_INT(claims_at_1000("-9223372036854775808"), ERR_INVAL);
     ASSERT_EQ_INT(claims_at_1000("2000.5"), ERR_INVAL);
+}
+
+/* Every claim check after a good signature, one at a time (issue #11 item 19). */
+static int verify_signed(const char *typ, const char *payload)
+{
+    static struct tok_ring ring;
+    struct tok_claims c;
+    struct buf b;
+    ring.keys[0].k = key;
+    ring.n = 1;
+    buf_init(&b, 4096);
+    int rc = tok_jws_sign(&key, typ, payload, strlen(payload), &b);
+    if (!rc)
+        rc = tok_jwt_verify(&ring, "https://i", 1000, 30, (struct str){b.p, b.len}, &c);
+    buf_fini(&b);
+    return rc;
+}
+
+#define GOOD_CLAIMS "\"iss\":\"https://i\",\"exp\":2000,\"iat\":1000"
+
+TEST(jwt_claim_rejections)
+{
+    setup();
+    ASSERT_EQ_INT(verify_signed("at+jwt", "{" GOOD_CLAIMS ",\"sub\":\"s\",\"client_id\":\"c\","
+                                          "\"jti\":\"j\",\"aud\":\"api\",\"nbf\":1020}"),
+                  0); /* nbf 20 s ahead: within the leeway */
+    ASSERT_EQ_INT(verify_signed("application/at+jwt",
+                                "{" GOOD_CLAIMS
+                                ",\"sub\":\"s\",\"client_id\":\"c\",\"jti\":\"j\"}"),
+                  0);
+    /* another kind of JWT signed by the same key: an ID token is not an access token */
+    ASSERT_EQ_INT(
+        verify_signed("JWT", "{" GOOD_CLAIMS ",\"sub\":\"s\",\"client_id\":\"c\",\"jti\":\"j\"}"),
+        ERR_INVAL);
+    ASSERT_EQ_INT(verify_signed("at+jwt", "[1,2]"), ERR_INVAL);
+    ASSERT_EQ_INT(verify_signed("at+jwt", "\"str\""), ERR_INVAL);
+    ASSERT_EQ_INT(verify_signed("at+jwt", "{" GOOD_CLAIMS ",\"sub\":\"s\",\"client_id\":\"c\","
+                                          "\"jti\":\"j\",\"nbf\":1031}"),
+                  ERR_INVAL); /* not yet valid */
+    ASSERT_EQ_INT(verify_signed("at+jwt", "{" GOOD_CLAIMS ",\"sub\":\"s\",\"client_id\":\"c\","
+                                          "\"jti\":\"j\",\"nbf\":\"x\"}"),
+                  ERR_INVAL);
+    ASSERT_EQ_INT(verify_signed("at+jwt", "{" GOOD_CLAIMS ",\"client_id\":\"c\",\"jti\":\"j\"}"),
+                  ERR_INVAL); /* no sub */
+    ASSERT_EQ_INT(verify_signed("at+jwt", "{" GOOD_CLAIMS ",\"sub\":\"s\",\"jti\":\"j\"}"),
+                  ERR_INVAL); /* no client_id */
+    ASSERT_EQ_INT(verify_signed("at+jwt", "{" GOOD_CLAIMS ",\"sub\":\"s\",\"client_id\":\"c\"}"),
+                  ERR_INVAL); /* no jti */
+    ASSERT_EQ_INT(verify_signed("at+jwt", "{" GOOD_CLAIMS ",\"sub\":7,\"client_id\":\"c\","
+                                          "\"jti\":\"j\"}"),
+                  ERR_INVAL);
+    ASSERT_EQ_INT(verify_signed("at+jwt", "{" GOOD_CLAIMS ",\"sub\":\"s\",\"client_id\":\"c\","
+                                          "\"jti\":\"j\",\"aud\":[7]}"),
+                  ERR_INVAL); /* an audience that is not a string */
+    ASSERT_EQ_INT(verify_signed("at+jwt", "{\"iss\":\"https://other\",\"exp\":2000,\"iat\":1000,"
+                                          "\"sub\":\"s\",\"client_id\":\"c\",\"jti\":\"j\"}"),
+                  ERR_INVAL); /* another issuer */
+    ASSERT_EQ_INT(verify_signed("at+jwt", "{\"iss\":\"https://i\",\"exp\":2000,\"iat\":1031,"
+                                          "\"sub\":\"s\",\"client_id\":\"c\",\"jti\":\"j\"}"),
+                  ERR_INVAL); /* issued in the future */
 }
 
 static const char *mk(const char *header, const char *payload, const char *sig, char *out)
