@@ -633,9 +633,9 @@ static int serve(void)
     lockout = pol_lockout_new(&lc);
     limits = pol_gcra_new(c->rl_entries);
     const struct cfg_rate *rates[API_RL_COUNT] = {
-        &c->rl_login_ip,        &c->rl_register_ip, &c->rl_token_ip,     &c->rl_refresh_ip,
-        &c->rl_verify_ip,       &c->rl_login_user,  &c->rl_token_client, &c->rl_login_global,
-        &c->rl_register_global, &c->rl_token_global};
+        &c->rl_login_ip,      &c->rl_register_ip,  &c->rl_token_ip,        &c->rl_refresh_ip,
+        &c->rl_verify_ip,     &c->rl_login_user,   &c->rl_token_client,    &c->rl_revoke_ip,
+        &c->rl_revoke_client, &c->rl_login_global, &c->rl_register_global, &c->rl_token_global};
     /* The adaptive policy tightens per-IP logins and registrations by policy_ip_divisor_*
      * (rate and burst; by default x1/2 in surge, x1/4 in shed), and per-IP logins by at
      * least policy_stuffing_ip_divisor during credential stuffing; other rules stay. */

@@ -94,8 +94,8 @@ struct http_router *api_admin_router_new(void)
 }
 
 static const char *const rule_names[API_RL_COUNT] = {
-    "login",      "register",     "token",        "refresh",         "verify",
-    "login-user", "token-client", "login-global", "register-global", "token-global"};
+    "login",        "register", "token",         "refresh",      "verify",          "login-user",
+    "token-client", "revoke",   "revoke-client", "login-global", "register-global", "token-global"};
 
 /* ratelimit.exceeded, aggregated: at most one event per (rule, key) per interval on each
  * loop thread, carrying how many refusals the key had in its previous interval. A small
@@ -111,8 +111,9 @@ static _Thread_local struct {
 static void ratelimit_event(struct http_request *r, int rule, struct str key)
 {
     static const char *const names[API_RL_COUNT] = {
-        "login_ip",   "register_ip",  "token_ip",     "refresh_ip",      "verify_ip",
-        "login_user", "token_client", "login_global", "register_global", "token_global"};
+        "login_ip",      "register_ip",  "token_ip",        "refresh_ip",
+        "verify_ip",     "login_user",   "token_client",    "revoke_ip",
+        "revoke_client", "login_global", "register_global", "token_global"};
     if (!ev_wanted(EV_RATELIMIT_EXCEEDED))
         return;
     uint64_t h = (uint64_t)rule * 0x9e3779b97f4a7c15ull;
@@ -136,10 +137,10 @@ static void ratelimit_event(struct http_request *r, int rule, struct str key)
     ev_str(&e, "rule", rule < API_RL_COUNT ? names[rule] : "?");
     ev_int(&e, "interval_s", RL_EV_INTERVAL_S);
     ev_int(&e, "previous_interval_refusals", prev);
-    if (rule == API_RL_LOGIN_USER || rule == API_RL_TOKEN_CLIENT) {
+    if (rule == API_RL_LOGIN_USER || rule == API_RL_TOKEN_CLIENT || rule == API_RL_REVOKE_CLIENT) {
         char k[130];
         snprintf(k, sizeof(k), "%.*s", (int)(key.len < 128 ? key.len : 128), key.p);
-        if (rule == API_RL_TOKEN_CLIENT)
+        if (rule != API_RL_LOGIN_USER)
             ev_str(&e, "client_id", k);
         else
             ev_str(&e, "username", k); /* what was tried, not necessarily a user */
@@ -164,7 +165,7 @@ bool api__rate_limited(struct http_request *r, int rule)
         return false;
     if (rule >= API_RL_LOGIN_GLOBAL)
         return api__rate_limited_key(r, rule, STR_LIT("*"));
-    api__peer_ip(r, ip, sizeof(ip));
+    api__peer_key(r, ip, sizeof(ip));
     return api__rate_limited_key(r, rule, str_c(ip));
 }
 
@@ -198,7 +199,7 @@ void api__rate_limited_answer(struct http_request *r, int rule, uint64_t retry_m
 {
     struct api_ctx *ctx = r->app;
     char ip[64];
-    api__peer_ip(r, ip, sizeof(ip));
+    api__peer_key(r, ip, sizeof(ip));
     ratelimit_event(r, rule, str_c(ip));
     answer_429(r, rule, rule_now(ctx->sh, rule), retry_ms * 1000000u, retry_ms * 1000000u);
 }

@@ -40,9 +40,11 @@ enum {
     API_RL_TOKEN,
     API_RL_REFRESH,
     API_RL_VERIFY,
-    API_RL_LOGIN_USER,   /* key: normalised username */
-    API_RL_TOKEN_CLIENT, /* key: client_id */
-    API_RL_LOGIN_GLOBAL, /* one key for all */
+    API_RL_LOGIN_USER,    /* key: normalised username */
+    API_RL_TOKEN_CLIENT,  /* key: client_id */
+    API_RL_REVOKE,        /* revocation and logout, per IP */
+    API_RL_REVOKE_CLIENT, /* revocation, key: client_id */
+    API_RL_LOGIN_GLOBAL,  /* one key for all */
     API_RL_REGISTER_GLOBAL,
     API_RL_TOKEN_GLOBAL,
     API_RL_COUNT

@@ -398,9 +398,9 @@ static int on_item(void *ctx, const void *key, size_t klen, const void *val, siz
         if (!rc)
             rc = buf_printf(l->b,
                             "\",\"grants\":%.*s,\"scope\":\"%s\",\"audience\":\"%s\","
-                            "\"access_ttl\":%lld,\"created\":%lld}",
+                            "\"access_ttl\":%lld,\"introspection\":%s,\"created\":%lld}",
                             (int)g.len, g.p, c.scopes, c.audiences, (long long)c.access_ttl,
-                            (long long)c.created_at);
+                            c.introspect_any ? "true" : "false", (long long)c.created_at);
         buf_fini(&g);
     }
     l->n++;
@@ -569,7 +569,8 @@ int api_admin_clients(struct http_request *r)
     const char *name = json_string_value(json_object_get(o, "name"));
     char grants[AUTH_LIST_MAX + 1] = "client_credentials";
     json_t *ttl = json_object_get(o, "access_ttl");
-    int bad = !name || strlen(name) > AUTH_NAME_MAX ||
+    json_t *intro = json_object_get(o, "introspection");
+    int bad = (intro && !json_is_boolean(intro)) || !name || strlen(name) > AUTH_NAME_MAX ||
               list_field(o, "grants", grants, sizeof(grants)) ||
               auth_grants_parse(grants, &c->grants) || !c->grants ||
               list_field(o, "scopes", c->scopes, sizeof(c->scopes)) ||
@@ -579,12 +580,13 @@ int api_admin_clients(struct http_request *r)
     if (!bad) {
         snprintf(c->name, sizeof(c->name), "%s", name);
         c->access_ttl = ttl ? json_integer_value(ttl) : 0;
+        c->introspect_any = json_is_true(intro);
     }
     json_decref(o);
     if (bad) {
         http_respond_error(r, 400, "invalid_request",
                            "name is required; grants of client_credentials, refresh_token, "
-                           "password; access_ttl 10..86400");
+                           "password; access_ttl 10..86400; introspection true or false");
         return HTTP_DONE;
     }
     return submit(r, j);

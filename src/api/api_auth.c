@@ -53,17 +53,26 @@ struct reg_job {
     struct pool_job pj; /* first: the pool hands back this pointer */
     struct store_op op;
     struct http_request *r;
+    struct store *st;
     struct auth_pw_params pp;
     struct str pw;
     int rc;
+    int taken; /* the name was taken already: no hash spent, 409 */
     struct auth_user user;
     struct buf rec;
 };
 
+/* On a worker: the name is checked first (a blocking store read, never on a loop thread),
+ * so a taken name costs no hashing; the insert re-checks atomically. */
 static void reg_work(struct pool_job *pj)
 {
     struct reg_job *j = (struct reg_job *)(void *)pj;
-    j->rc = auth_pw_hash(&j->pp, j->pw.p, j->pw.len, j->user.phc, sizeof(j->user.phc));
+    struct auth_user existing;
+    j->rc = auth_user_get(j->st, j->user.name, &existing);
+    if (j->rc == ERR_OK)
+        j->taken = 1;
+    else if (j->rc == ERR_NOTFOUND)
+        j->rc = auth_pw_hash(&j->pp, j->pw.p, j->pw.len, j->user.phc, sizeof(j->user.phc));
     cr_wipe((void *)(uintptr_t)j->pw.p, j->pw.len);
 }
 
@@ -100,6 +109,10 @@ static void reg_hashed(struct pool_job *pj)
     struct http_request *r = j->r;
     struct api_ctx *ctx = r->app;
 
+    if (!pj->cancelled && j->taken) {
+        http_respond_error(r, 409, "username_taken", "that username is taken");
+        return;
+    }
     if (pj->cancelled || j->rc) {
         http_add_header(r, "Retry-After", "1");
         http_respond_error(r, 503, "temporarily_unavailable", NULL);
@@ -126,7 +139,6 @@ int api_register(struct http_request *r)
     json_t *o;
     char name[AUTH_USERNAME_MAX + 1];
     const char *why;
-    struct auth_user existing;
 
     if (api__rate_limited(r, API_RL_REGISTER_GLOBAL) || api__rate_limited(r, API_RL_REGISTER) ||
         api__admission_refused(r) || api__inflight_full(r, API_IF_REGISTER))
@@ -159,16 +171,6 @@ int api_register(struct http_request *r)
         http_respond_error(r, 400, "invalid_password", why);
         return HTTP_DONE;
     }
-    /* Check first so a taken name costs no hashing; the insert re-checks atomically. */
-    int rc = auth_user_get(ctx->sh->store, name, &existing);
-    if (rc == ERR_OK) {
-        http_respond_error(r, 409, "username_taken", "that username is taken");
-        return HTTP_DONE;
-    }
-    if (rc != ERR_NOTFOUND) {
-        http_respond_error(r, 503, "temporarily_unavailable", "store unavailable");
-        return HTTP_DONE;
-    }
     struct reg_job *j = arena_alloc(r->arena, sizeof(*j));
     if (!j) {
         http_respond_error(r, 503, "temporarily_unavailable", NULL);
@@ -176,6 +178,7 @@ int api_register(struct http_request *r)
     }
     memset(j, 0, sizeof(*j));
     j->r = r;
+    j->st = ctx->sh->store;
     j->pp = params(ctx);
     j->pw = pw;
     auth_user_init(&j->user, name, "", clock_wall_s());
@@ -287,6 +290,19 @@ static void answer_failed_login(struct http_request *r, int oauth)
     }
 }
 
+/* Refused only because other attempts for the same username or address are in flight: the
+ * password was never checked, so it must not be told it is wrong (issue #11 item 9). The
+ * same answer for known and unknown usernames (the lockout keys by the name as typed). */
+static void answer_busy_login(struct http_request *r, uint64_t retry_s)
+{
+    char ra[24];
+    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(retry_s ? retry_s : 1));
+    http_add_header(r, "Retry-After", ra);
+    http_add_header(r, "Cache-Control", "no-store");
+    http_respond_error(r, 429, "too_many_attempts",
+                       "other sign-in attempts are in progress; try again shortly");
+}
+
 /* login.succeeded / login.failed, and account.locked when this failure locked a key. The
  * reason is for the audit trail only: the client's answer never tells. */
 static void login_event(struct login_job *j, bool good, unsigned locked)
@@ -363,6 +379,8 @@ static void login_verified(struct pool_job *pj)
             count_login(r, LOGIN_REFUSED);
             if (j->refused == STORE_GUARD_LIMITED) {
                 api__rate_limited_answer(r, API_RL_LOGIN, (uint64_t)j->guard.retry_ms);
+            } else if (j->refused == STORE_GUARD_BUSY) {
+                answer_busy_login(r, ((uint64_t)j->guard.retry_ms + 999) / 1000);
             } else {
                 log_kv(LOG_INFO, "login refused by the shared lockout", LOG_END);
                 answer_failed_login(r, j->oauth);
@@ -376,7 +394,7 @@ static void login_verified(struct pool_job *pj)
     login_event(j, good, locked);
     if (!good && ctx->sh->failed_ips) {
         char ip[64];
-        api__peer_ip(r, ip, sizeof(ip));
+        api__peer_key(r, ip, sizeof(ip));
         pol_distinct_add(ctx->sh->failed_ips, str_c(ip));
     }
     if (!good) {
@@ -461,8 +479,14 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
     struct str key = valid ? str_c(name) : (struct str){user.p, user.len < 128 ? user.len : 128};
     if (api__rate_limited_key(r, API_RL_LOGIN_USER, key) || api__inflight_full(r, API_IF_LOGIN))
         return HTTP_DONE;
-    api__peer_ip(r, ip, sizeof(ip));
-    if (!pol_lockout_begin(ctx->sh->lockout, key, str_c(ip), now, &j->att, &retry)) {
+    api__peer_key(r, ip, sizeof(ip));
+    int verdict = pol_lockout_begin(ctx->sh->lockout, key, str_c(ip), now, &j->att, &retry);
+    if (verdict == POL_ATTEMPT_BUSY) {
+        count_login(r, LOGIN_REFUSED);
+        answer_busy_login(r, (uint64_t)retry);
+        return HTTP_DONE;
+    }
+    if (verdict != POL_ATTEMPT_OK) {
         count_login(r, LOGIN_REFUSED);
         if (ev_wanted(EV_LOGIN_FAILED)) {
             struct ev e;
@@ -1008,7 +1032,7 @@ int api_logout(struct http_request *r)
     json_t *o;
     struct tok_claims cl;
 
-    if (api__read_json(r, &o))
+    if (api__rate_limited(r, API_RL_REVOKE) || api__read_json(r, &o))
         return HTTP_DONE;
     struct str token = api__jstr(r, o, "refresh_token");
     json_decref(o);

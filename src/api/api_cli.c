@@ -5,7 +5,7 @@
  * the store generation within a second):
  *
  *   floodgate [flags] client create NAME [--grants G,..] [--scopes "a b"] [--audiences "x y"]
- *                                        [--access-ttl SECONDS] [--json]
+ *                                        [--access-ttl SECONDS] [--introspection] [--json]
  *   floodgate [flags] client list|show ID|delete ID|rotate-secret ID [--json]
  *   floodgate [flags] key list|rotate [--json]
  *
@@ -48,22 +48,23 @@ int api_cli_is_command(const char *word)
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: floodgate [--data-dir DIR] client create NAME [--grants LIST] [--scopes LIST]\n"
-            "                 [--audiences LIST] [--access-ttl SECONDS] [--json]\n"
-            "       floodgate [--data-dir DIR] client list|show ID|delete ID|rotate-secret ID "
-            "[--json]\n"
-            "       floodgate [--data-dir DIR] key list|rotate [--json]\n"
-            "       floodgate [--data-dir DIR] user add NAME [--json]        (password on stdin)\n"
-            "       floodgate [--data-dir DIR] user passwd NAME              (password on stdin)\n"
-            "       floodgate [--data-dir DIR] user import NAME HASH [--json] (bcrypt or "
-            "PBKDF2-SHA256)\n"
-            "       floodgate [--data-dir DIR] user disable|enable|delete NAME\n"
-            "       floodgate [--data-dir DIR] user list [--json]\n"
-            "       floodgate [--data-dir DIR] event schedule --at TIME --expect Nx "
-            "[--duration D] [--name NAME] [--json]\n"
-            "                 (TIME: epoch seconds, 2026-11-28T18:00:00Z, or +30m)\n"
-            "       floodgate [--data-dir DIR] event list [--json] | cancel ID\n");
+    fprintf(
+        stderr,
+        "usage: floodgate [--data-dir DIR] client create NAME [--grants LIST] [--scopes LIST]\n"
+        "                 [--audiences LIST] [--access-ttl SECONDS] [--introspection] [--json]\n"
+        "       floodgate [--data-dir DIR] client list|show ID|delete ID|rotate-secret ID "
+        "[--json]\n"
+        "       floodgate [--data-dir DIR] key list|rotate [--json]\n"
+        "       floodgate [--data-dir DIR] user add NAME [--json]        (password on stdin)\n"
+        "       floodgate [--data-dir DIR] user passwd NAME              (password on stdin)\n"
+        "       floodgate [--data-dir DIR] user import NAME HASH [--json] (bcrypt or "
+        "PBKDF2-SHA256)\n"
+        "       floodgate [--data-dir DIR] user disable|enable|delete NAME\n"
+        "       floodgate [--data-dir DIR] user list [--json]\n"
+        "       floodgate [--data-dir DIR] event schedule --at TIME --expect Nx "
+        "[--duration D] [--name NAME] [--json]\n"
+        "                 (TIME: epoch seconds, 2026-11-28T18:00:00Z, or +30m)\n"
+        "       floodgate [--data-dir DIR] event list [--json] | cancel ID\n");
     return 2;
 }
 
@@ -92,6 +93,8 @@ static void print_client(const struct auth_client *c, const char *secret, int js
         printf("\nscopes:     %s\naudiences:  %s\n", c->scopes, c->audiences);
         if (c->access_ttl)
             printf("access_ttl: %llds\n", (long long)c->access_ttl);
+        if (c->introspect_any)
+            printf("introspection: any token\n");
         return;
     }
     struct buf g;
@@ -109,7 +112,8 @@ static void print_client(const struct auth_client *c, const char *secret, int js
     print_json_str(c->scopes);
     printf(",\"audience\":");
     print_json_str(c->audiences);
-    printf(",\"access_ttl\":%lld,\"created\":%lld}\n", (long long)c->access_ttl,
+    printf(",\"access_ttl\":%lld,\"introspection\":%s,\"created\":%lld}\n",
+           (long long)c->access_ttl, c->introspect_any ? "true" : "false",
            (long long)c->created_at);
     buf_fini(&g);
 }
@@ -165,6 +169,8 @@ static int client_create(struct cli *x, int argc, char **argv)
             if (set_list(v, c.audiences, sizeof(c.audiences), "audiences"))
                 return 2;
             i++;
+        } else if (strcmp(argv[i], "--introspection") == 0) {
+            c.introspect_any = true;
         } else if (strcmp(argv[i], "--access-ttl") == 0 && v) {
             char *end;
             long long t = strtoll(v, &end, 10);

@@ -53,6 +53,9 @@ void api__sessions_revoked(const char *sub, const char *reason);
 /* The client's default audience (the first of its audiences) into out, "" if none. */
 struct auth_client;
 void api__client_audience(const struct auth_client *c, char *out, size_t cap);
+/* The key per-IP rules count this client under: its address masked to client_ipv4_prefix
+ * or client_ipv6_prefix (pol_ip_key). */
+void api__peer_key(const struct http_request *r, char *out, size_t cap);
 /* The client's IP address as text: the TCP peer, or what a trusted proxy says it is. */
 void api__peer_ip(const struct http_request *r, char *out, size_t cap);
 /* A JSON string member copied into the arena; {NULL, 0} if absent or not a string. */
@@ -77,11 +80,12 @@ const struct tok_ring *api__ring(struct api_ctx *ctx, int64_t now);
  * asking costs no round trip); ERR_INVAL if not; ERR_BACKEND past redis_stale. */
 int api__verify_to_revoke(struct api_ctx *ctx, struct str token, struct tok_claims *cl);
 /* Whether an access token is active, for a request, without blocking its thread:
- * answer(r, rc, claims) runs once with ERR_OK (active), ERR_INVAL (not) or ERR_BACKEND
+ * answer(r, rc, claims, arg) runs once with ERR_OK (active), ERR_INVAL (not) or ERR_BACKEND
  * (cannot tell: answer 503, never "inactive"), now (returns HTTP_DONE) or when a shared store
- * has answered (returns HTTP_ASYNC). */
-typedef void (*api__verify_answer)(struct http_request *r, int rc, const struct tok_claims *cl);
-int api__verify(struct http_request *r, struct str token, api__verify_answer answer);
+ * has answered (returns HTTP_ASYNC). arg is the caller's, borrowed until then. */
+typedef void (*api__verify_answer)(struct http_request *r, int rc, const struct tok_claims *cl,
+                                   void *arg);
+int api__verify(struct http_request *r, struct str token, api__verify_answer answer, void *arg);
 /* Issues an access token for cl (jti, times filled) with `ttl` (jitter applied) and answers
  * {"access_token",..,"refresh_token"?,"scope"?} with no-store. */
 void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t ttl,

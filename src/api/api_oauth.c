@@ -148,6 +148,14 @@ void api__peer_ip(const struct http_request *r, char *out, size_t cap)
                   http_header(r, "forwarded"), out, cap);
 }
 
+void api__peer_key(const struct http_request *r, char *out, size_t cap)
+{
+    struct api_ctx *ctx = r->app;
+    char ip[64];
+    api__peer_ip(r, ip, sizeof(ip));
+    pol_ip_key(ip, ctx->sh->cfg->ipv4_prefix, ctx->sh->cfg->ipv6_prefix, out, cap);
+}
+
 struct str api__jstr(struct http_request *r, json_t *o, const char *name)
 {
     json_t *v = json_object_get(o, name);
@@ -588,6 +596,7 @@ struct verify_job {
     struct tok_claims cl;
     struct buf b;
     api__verify_answer answer;
+    void *arg;
 };
 
 static void verify_stored(struct store_op *op)
@@ -595,10 +604,10 @@ static void verify_stored(struct store_op *op)
     struct verify_job *j = (struct verify_job *)(void *)op;
     int rc = verify_end(j->r->app, &j->vs, &j->cl, op->status);
     buf_fini(&j->b);
-    j->answer(j->r, rc, &j->cl);
+    j->answer(j->r, rc, &j->cl, j->arg);
 }
 
-int api__verify(struct http_request *r, struct str token, api__verify_answer answer)
+int api__verify(struct http_request *r, struct str token, api__verify_answer answer, void *arg)
 {
     struct api_ctx *ctx = r->app;
     struct verify_state vs;
@@ -607,11 +616,11 @@ int api__verify(struct http_request *r, struct str token, api__verify_answer ans
 
     int rc = verify_start(ctx, token, &cl, &vs);
     if (rc != ERR_AGAIN) {
-        answer(r, rc, &cl);
+        answer(r, rc, &cl, arg);
         return HTTP_DONE;
     }
     if (!(j = arena_alloc(r->arena, sizeof(*j)))) {
-        answer(r, ERR_BACKEND, &cl);
+        answer(r, ERR_BACKEND, &cl, arg);
         return HTTP_DONE;
     }
     memset(&j->op, 0, sizeof(j->op));
@@ -619,13 +628,14 @@ int api__verify(struct http_request *r, struct str token, api__verify_answer ans
     j->vs = vs;
     j->cl = cl;
     j->answer = answer;
+    j->arg = arg;
     j->op.on_done = verify_stored;
     buf_init(&j->b, 64);
     rc = store_get(ctx->sh->store, STORE_T_REVOKED, cl.jti, strlen(cl.jti), &j->b, ctx->lp, &j->op);
     if (rc == ERR_AGAIN)
         return HTTP_ASYNC; /* a shared store: the answer comes on this thread */
     buf_fini(&j->b);
-    answer(r, verify_end(ctx, &vs, &cl, rc), &cl);
+    answer(r, verify_end(ctx, &vs, &cl, rc), &cl, arg);
     return HTTP_DONE;
 }
 
@@ -639,7 +649,22 @@ static int put_claim(struct buf *b, const char *name, const char *v)
     return rc ? rc : buf_puts(b, "\"");
 }
 
-static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl);
+static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl,
+                              void *arg);
+
+/* Who asks (RFC 7662 §4: the server decides what each client may learn): a client may
+ * introspect the tokens issued to it and those whose audience is its client_id (a resource
+ * server checking tokens meant for it); any token only with the introspection permission.
+ * Others get {"active":false}, as if the token were unknown. */
+struct introspector {
+    char id[AUTH_CLIENT_ID_MAX + 1];
+    bool any;
+};
+
+static bool may_introspect(const struct introspector *who, const struct tok_claims *cl)
+{
+    return who->any || strcmp(cl->client_id, who->id) == 0 || strcmp(cl->aud, who->id) == 0;
+}
 
 /*
  * Introspection of a refresh token (RFC 7662 §2.2, token_type_hint=refresh_token, or any
@@ -804,7 +829,14 @@ static int introspect_authed(struct http_request *r, const struct http_form *f,
     (void)hint;
     if (!memchr(token.p, '.', token.len))
         return introspect_refresh(r, token, c->id);
-    return api__verify(r, token, introspect_answer);
+    struct introspector *who = arena_alloc(r->arena, sizeof(*who));
+    if (!who) {
+        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        return HTTP_DONE;
+    }
+    snprintf(who->id, sizeof(who->id), "%s", c->id);
+    who->any = c->introspect_any;
+    return api__verify(r, token, introspect_answer, who);
 }
 
 int api_introspect(struct http_request *r)
@@ -816,7 +848,8 @@ int api_introspect(struct http_request *r)
     return api__client_auth(r, &f, introspect_authed);
 }
 
-static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl)
+static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl,
+                              void *arg)
 {
     struct api_ctx *ctx = r->app;
 
@@ -825,7 +858,7 @@ static void introspect_answer(struct http_request *r, int rc, const struct tok_c
         return;
     }
     api__no_store(r);
-    if (rc) {
+    if (rc || !may_introspect(arg, cl)) {
         http_respond_json(r, 200, "{\"active\":false}");
         return;
     }
@@ -856,7 +889,7 @@ static void introspect_answer(struct http_request *r, int rc, const struct tok_c
 /* GET /v1/auth/verify for gateways (nginx auth_request, Traefik forwardAuth, Envoy
  * ext_authz): 200 with identity headers, 401 with a Bearer challenge (RFC 6750 §3), 403 if a
  * scope required by ?scope= is missing. */
-static void verify_answer(struct http_request *r, int rc, const struct tok_claims *cl);
+static void verify_answer(struct http_request *r, int rc, const struct tok_claims *cl, void *arg);
 
 #define VERIFY_QUERY_PAIRS 8
 
@@ -897,11 +930,12 @@ int api_verify(struct http_request *r)
         http_respond_error(r, 401, "invalid_request", "a Bearer token is required");
         return HTTP_DONE;
     }
-    return api__verify(r, (struct str){authz.p + 7, authz.len - 7}, verify_answer);
+    return api__verify(r, (struct str){authz.p + 7, authz.len - 7}, verify_answer, NULL);
 }
 
-static void verify_answer(struct http_request *r, int rc, const struct tok_claims *cl)
+static void verify_answer(struct http_request *r, int rc, const struct tok_claims *cl, void *arg)
 {
+    (void)arg;
     if (rc == ERR_BACKEND) {
         http_respond_error(r, 503, "temporarily_unavailable", NULL);
         return;
@@ -980,7 +1014,7 @@ int api_revoke(struct http_request *r)
 {
     struct http_form f;
 
-    if (api__read_form(r, &f))
+    if (api__rate_limited(r, API_RL_REVOKE) || api__read_form(r, &f))
         return HTTP_DONE;
     return api__client_auth(r, &f, revoke_authed);
 }
@@ -993,7 +1027,8 @@ static int revoke_authed(struct http_request *r, const struct http_form *f,
     struct str token;
     int64_t now = clock_wall_s();
 
-    if (api__token_param(r, f, &token))
+    if (api__rate_limited_key(r, API_RL_REVOKE_CLIENT, str_c(c->id)) ||
+        api__token_param(r, f, &token))
         return HTTP_DONE;
     /* A token without dots is not a JWT: it can only be one of our refresh tokens. */
     if (!memchr(token.p, '.', token.len))

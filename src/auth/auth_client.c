@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -90,9 +91,11 @@ int auth_client_encode(const struct auth_client *c, struct buf *out)
     if (!rc)
         rc = put_kv(out, "audience", c->audiences, 1);
     if (!rc)
-        rc = buf_printf(out, ",\"access_ttl\":%lld,\"refresh_ttl\":%lld,\"created\":%lld}",
+        rc = buf_printf(out,
+                        ",\"access_ttl\":%lld,\"refresh_ttl\":%lld,\"introspection\":%s,"
+                        "\"created\":%lld}",
                         (long long)c->access_ttl, (long long)c->refresh_ttl,
-                        (long long)c->created_at);
+                        c->introspect_any ? "true" : "false", (long long)c->created_at);
     return rc;
 }
 
@@ -150,6 +153,7 @@ int auth_client_decode(const char *id, size_t idlen, const char *json, size_t n,
     }
     c->access_ttl = json_integer_value(json_object_get(j, "access_ttl"));
     c->refresh_ttl = json_integer_value(json_object_get(j, "refresh_ttl"));
+    c->introspect_any = json_is_true(json_object_get(j, "introspection"));
     c->created_at = json_integer_value(json_object_get(j, "created"));
     rc = ERR_OK;
 out:
@@ -377,10 +381,27 @@ int auth_key_load(const char *path, uint8_t key[CR_HASH_KEY_LEN], char *err, siz
         snprintf(err, cap, "cannot open %s: %s", path, strerror(errno));
         return ERR_IO;
     }
-    ssize_t r = read(fd, key, CR_HASH_KEY_LEN);
+    /* A key others may read is no longer secret, and a file of another length is not a
+     * key we made (a truncated copy, the wrong file): refuse both rather than go on. */
+    struct stat sb;
+    if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        snprintf(err, cap, "%s is not a regular file", path);
+        return ERR_IO;
+    }
+    if (sb.st_mode & 077) {
+        close(fd);
+        snprintf(err, cap,
+                 "%s is readable or writable by group or others (mode %03o): "
+                 "chmod 600 it, and consider it exposed",
+                 path, (unsigned)(sb.st_mode & 0777));
+        return ERR_IO;
+    }
+    ssize_t r = sb.st_size == CR_HASH_KEY_LEN ? read(fd, key, CR_HASH_KEY_LEN) : -1;
     close(fd);
     if (r != CR_HASH_KEY_LEN) {
-        snprintf(err, cap, "%s must hold exactly %d bytes", path, CR_HASH_KEY_LEN);
+        snprintf(err, cap, "%s must hold exactly %d bytes (it holds %lld)", path, CR_HASH_KEY_LEN,
+                 (long long)sb.st_size);
         return ERR_IO;
     }
     return ERR_OK;

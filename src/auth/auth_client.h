@@ -39,6 +39,7 @@ struct auth_client {
     char audiences[AUTH_LIST_MAX + 1];
     int64_t access_ttl;  /* 0: the server default */
     int64_t refresh_ttl; /* 0: the server default */
+    bool introspect_any; /* may introspect any token, not only its own (RFC 7662 §4) */
     int64_t created_at;
 };
 

@@ -168,6 +168,10 @@ static const struct key keys[] = {
      "JSON refreshes per client IP"},
     {"protection", "ratelimit_verify_ip", K_RATE, F(rl_verify_ip), 0, 0, "off",
      "introspection and gateway verify calls per client IP"},
+    {"protection", "ratelimit_revoke_ip", K_RATE, F(rl_revoke_ip), 0, 0, "50/s:100",
+     "revocations (RFC 7009) and logouts per client IP"},
+    {"protection", "ratelimit_revoke_client", K_RATE, F(rl_revoke_client), 0, 0, "200/s:400",
+     "revocations per authenticated client_id"},
     {"protection", "ratelimit_login_user", K_RATE, F(rl_login_user), 0, 0, "off",
      "password logins per username (whatever the IP), e.g. 1/s:5"},
     {"protection", "ratelimit_token_client", K_RATE, F(rl_token_client), 0, 0, "off",
@@ -188,6 +192,12 @@ static const struct key keys[] = {
     {"protection", "trusted_proxies", K_STR, F(trusted_proxies), 0, 0, "",
      "proxies whose X-Forwarded-For / Forwarded name the client (addresses or CIDR blocks, "
      "e.g. 127.0.0.1,10.0.0.0/8); empty: the TCP peer is the client"},
+    {"protection", "client_ipv4_prefix", K_UINT, F(ipv4_prefix), 1, 32, "32",
+     "per-IP rules (rate limits, lockout, the failing-address count) count IPv4 clients by "
+     "this prefix length"},
+    {"protection", "client_ipv6_prefix", K_UINT, F(ipv6_prefix), 1, 128, "64",
+     "... and IPv6 clients by this one: a /64 is what one subscriber or host is usually given, "
+     "so it cannot rotate addresses past every per-IP budget"},
     {"protection", "ratelimit_entries", K_UINT, F(rl_entries), 1024, 1 << 24, "131072",
      "rate-limit table size (keys of all rules together); about 24 bytes each"},
     {"protection", "ratelimit_split", K_BOOL, F(rl_split), 0, 1, "true",

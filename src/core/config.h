@@ -94,6 +94,7 @@ struct cfg {
     struct cfg_rate rl_register_ip;
     struct cfg_rate rl_token_ip;
     struct cfg_rate rl_refresh_ip;
+    struct cfg_rate rl_revoke_ip, rl_revoke_client;
     struct cfg_rate rl_verify_ip;
     struct cfg_rate rl_login_user;
     struct cfg_rate rl_token_client;
@@ -106,6 +107,7 @@ struct cfg {
     unsigned inflight_register;
     unsigned inflight_refresh;
     char trusted_proxies[CFG_STR_MAX];
+    unsigned ipv4_prefix, ipv6_prefix; /* per-IP rules key clients by these prefixes */
     /* [policy]: the adaptive policy's thresholds and effects, by mode (index 1 elevated,
      * 2 surge, 3 shed; index 0, normal, is fixed) */
     unsigned pol_wait_ms[4];      /* expected hash wait that raises the mode to this level */

@@ -5,6 +5,7 @@
  */
 #include "core/log.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -95,6 +96,20 @@ static int reopen_one(const char *path, int fd)
     int rc = dup2(nfd, fd) < 0 ? ERR_IO : ERR_OK;
     close(nfd);
     return rc;
+}
+
+FILE *log_fopen_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "a");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
 }
 
 int log_reopen(void)

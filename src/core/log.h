@@ -10,6 +10,7 @@
 #define CORE_LOG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF };
 
@@ -20,6 +21,10 @@ int log_open(const char *path, int level);
 int log_access_open(const char *path);
 /* Reopens both files after rotation. ERR_IO if one could not be opened (the old one stays). */
 int log_reopen(void);
+
+/* Opens path for appending, created 0600 if missing (audit logs and dead letters carry
+ * user ids and addresses: not for every local account to read). NULL with errno set. */
+FILE *log_fopen_private(const char *path);
 void log_close(void);
 
 /* Parses "debug|info|warn|error|off". Returns the level or -1. */

@@ -84,6 +84,23 @@ int cr_pkey_to_pem(const struct cr_pkey *k, struct buf *out)
     return rc;
 }
 
+/* The order of P-256 and its half, big-endian. ECDSA's (r, s) and (r, n - s) both verify:
+ * a signature is malleable unless one of the two is chosen. We emit the low one (s <= n/2)
+ * and accept only that, so a token has exactly one valid signature (one cache key, one
+ * jti per byte string), as Bitcoin and Ethereum require for the same reason. */
+static const uint8_t p256_n[32] = {0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+                                   0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17,
+                                   0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
+static const uint8_t p256_half_n[32] = {
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8};
+
+/* s (32 bytes, big-endian) > n/2: public data, no need for constant time. */
+static bool high_s(const uint8_t s[32])
+{
+    return memcmp(s, p256_half_n, 32) > 0;
+}
+
 int cr_pkey_sign(const struct cr_pkey *k, const void *msg, size_t n, uint8_t *sig, size_t *siglen)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -110,6 +127,13 @@ int cr_pkey_sign(const struct cr_pkey *k, const void *msg, size_t n, uint8_t *si
     if (BN_bn2binpad(r, sig, 32) == 32 && BN_bn2binpad(s, sig + 32, 32) == 32) {
         *siglen = 64;
         rc = ERR_OK;
+        if (high_s(sig + 32)) { /* s := n - s */
+            BIGNUM *order = BN_bin2bn(p256_n, 32, NULL), *low = BN_new();
+            if (!order || !low || !BN_sub(low, order, s) || BN_bn2binpad(low, sig + 32, 32) != 32)
+                rc = ERR_IO;
+            BN_free(order);
+            BN_free(low);
+        }
     }
     ECDSA_SIG_free(es);
 out:
@@ -129,7 +153,7 @@ bool cr_pkey_verify(const struct cr_pkey *k, const void *msg, size_t n, const ui
     if (!ctx)
         return false;
     if (k->alg == CR_ES256) {
-        if (siglen != 64)
+        if (siglen != 64 || high_s(sig + 32))
             goto out;
         ECDSA_SIG *es = ECDSA_SIG_new();
         BIGNUM *r = BN_bin2bn(sig, 32, NULL), *ss = BN_bin2bn(sig + 32, 32, NULL);

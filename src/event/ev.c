@@ -417,7 +417,7 @@ static void audit_open(void)
         E.audit = stdout;
         return;
     }
-    FILE *f = fopen(E.audit_path, "a");
+    FILE *f = log_fopen_private(E.audit_path);
     if (!f) {
         log_kv(LOG_ERROR, "cannot open the audit log", "path", E.audit_path, "error",
                strerror(errno), LOG_END);

@@ -94,7 +94,7 @@ static void dead_letter(struct ev_hooks *h, struct delivery *d, const char *why)
 {
     char ts[32];
     ev_count(EV_M_HOOK_DEAD, d->nevents);
-    if (!h->dead && !(h->dead = fopen(h->dead_path, "a"))) {
+    if (!h->dead && !(h->dead = log_fopen_private(h->dead_path))) {
         log_kv(LOG_ERROR, "cannot open the dead-letter file; event lost", "path", h->dead_path,
                "event_id", d->id, LOG_END);
         free(d);

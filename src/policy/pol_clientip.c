@@ -49,6 +49,40 @@ static int parse_addr(const char *s, size_t n, int *family, uint8_t addr[16])
     return ERR_INVAL;
 }
 
+static void mask(uint8_t *a, size_t len, unsigned bits)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? bits - 8 * (unsigned)i : 0;
+        a[i] &= (uint8_t)(0xff00u >> keep);
+    }
+}
+
+void pol_ip_key(const char *ip, unsigned v4_bits, unsigned v6_bits, char *out, size_t cap)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    uint8_t a[16];
+    char txt[INET6_ADDRSTRLEN];
+    int family;
+
+    if (parse_addr(ip, strlen(ip), &family, a)) {
+        snprintf(out, cap, "%s", ip);
+        return;
+    }
+    if (family == AF_INET6 && memcmp(a, mapped, sizeof(mapped)) == 0) {
+        memmove(a, a + 12, 4);
+        family = AF_INET;
+    }
+    unsigned bits =
+        family == AF_INET ? (v4_bits > 32 ? 32 : v4_bits) : (v6_bits > 128 ? 128 : v6_bits);
+    unsigned full = family == AF_INET ? 32 : 128;
+    mask(a, full / 8, bits);
+    inet_ntop(family, a, txt, sizeof(txt));
+    if (bits == full)
+        snprintf(out, cap, "%s", txt);
+    else
+        snprintf(out, cap, "%s/%u", txt, bits);
+}
+
 int pol_proxies_parse(const char *list, struct pol_proxies **out, char *err, size_t cap)
 {
     struct pol_proxies *p = xcalloc(1, sizeof(*p));

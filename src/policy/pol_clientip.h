@@ -26,4 +26,11 @@ void pol_proxies_free(struct pol_proxies *p);
 void pol_client_ip(const struct pol_proxies *p, const struct sockaddr *peer, struct str xff,
                    struct str forwarded, char *out, size_t cap);
 
+/* The key per-IP rules count a client under (rate limits, lockout, the failing-address
+ * sketch): an IPv4 address masked to v4_bits, an IPv6 address to v6_bits (a host given a
+ * /64 cannot rotate through it past every per-IP budget), as text, "ADDR/BITS" when masked
+ * ("ADDR" alone at a full length). An IPv4-mapped IPv6 address counts as IPv4. Anything that
+ * is not an address is copied as it is. out[cap >= 64]. */
+void pol_ip_key(const char *ip, unsigned v4_bits, unsigned v6_bits, char *out, size_t cap);
+
 #endif

@@ -131,8 +131,31 @@ static void forget_old(const struct pol_lockout_rule *r, struct entry *e, int64_
         e->failures = 0;
 }
 
-bool pol_lockout_begin(struct pol_lockout *l, struct str user, struct str ip, int64_t now,
-                       struct pol_attempt *a, int64_t *retry_s)
+/* Whether the key of hash h is locked, delayed or at its limit by recorded failures alone,
+ * without reserving anything (after a BUSY, so that a locked key still answers LOCKED). */
+static bool refused_by_failures(struct pol_lockout *l, uint64_t h, int kind, int64_t now,
+                                int64_t *retry_s)
+{
+    const struct pol_lockout_rule *r = rule(l, kind);
+    bool refused = false;
+    if (!r->attempts)
+        return false;
+    struct stripe *s = stripe_of(l, h);
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = slot(l, s, h, kind, now, false);
+    if (e) {
+        forget_old(r, e, now);
+        int64_t until = e->locked_until > e->delayed_until ? e->locked_until : e->delayed_until;
+        if (until > now && until - now > *retry_s)
+            *retry_s = until - now;
+        refused = until > now || e->failures >= r->attempts;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return refused;
+}
+
+int pol_lockout_begin(struct pol_lockout *l, struct str user, struct str ip, int64_t now,
+                      struct pol_attempt *a, int64_t *retry_s)
 {
     uint64_t hs[3] = {hash_key(l, K_USER, user, STR_NULL), hash_key(l, K_IP, ip, STR_NULL),
                       hash_key(l, K_PAIR, user, ip)};
@@ -147,20 +170,25 @@ bool pol_lockout_begin(struct pol_lockout *l, struct str user, struct str ip, in
         if (!r->attempts)
             continue;
         struct stripe *s = stripe_of(l, hs[i]);
-        bool ok = true;
+        int verdict = POL_ATTEMPT_OK;
         pthread_mutex_lock(&s->mu);
         struct entry *e = slot(l, s, hs[i], kinds[i], now, true);
         if (!e) {
-            ok = false; /* every entry in reach is busy: refuse rather than forget */
+            verdict = POL_ATTEMPT_BUSY; /* every entry in reach is in flight: not forgotten */
         } else {
             forget_old(r, e, now);
             int64_t until = e->locked_until > e->delayed_until ? e->locked_until : e->delayed_until;
             if (until > now) {
-                ok = false;
+                verdict = POL_ATTEMPT_LOCKED;
                 if (until - now > *retry_s)
                     *retry_s = until - now;
+            } else if (e->failures >= r->attempts) {
+                verdict = POL_ATTEMPT_LOCKED;
             } else if (e->failures + e->inflight >= r->attempts) {
-                ok = false; /* the limit is reached counting attempts still in flight */
+                /* The limit is reached only counting attempts still in flight: those may all
+                 * succeed. Refused (so parallel guesses can never exceed the limit), but not
+                 * as a wrong password. */
+                verdict = POL_ATTEMPT_BUSY;
             } else {
                 e->inflight++;
                 e->last = now;
@@ -169,7 +197,7 @@ bool pol_lockout_begin(struct pol_lockout *l, struct str user, struct str ip, in
             }
         }
         pthread_mutex_unlock(&s->mu);
-        if (!ok) {
+        if (verdict != POL_ATTEMPT_OK) {
             struct pol_attempt undo = *a;
             for (int k = 0; k < undo.n; k++) {
                 struct stripe *us = stripe_of(l, undo.keys[k]);
@@ -180,11 +208,16 @@ bool pol_lockout_begin(struct pol_lockout *l, struct str user, struct str ip, in
                 pthread_mutex_unlock(&us->mu);
             }
             a->n = 0;
-            return false;
+            for (int k = i + 1; verdict == POL_ATTEMPT_BUSY && k < 3; k++)
+                if (refused_by_failures(l, hs[k], kinds[k], now, retry_s))
+                    verdict = POL_ATTEMPT_LOCKED;
+            if (verdict == POL_ATTEMPT_BUSY)
+                *retry_s = 1;
+            return verdict;
         }
         a->keys[a->n++] = hs[i];
     }
-    return true;
+    return POL_ATTEMPT_OK;
 }
 
 unsigned pol_lockout_end(struct pol_lockout *l, struct pol_attempt *a, bool success, int64_t now)

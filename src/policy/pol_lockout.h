@@ -55,11 +55,20 @@ struct pol_attempt {
 struct pol_lockout *pol_lockout_new(const struct pol_lockout_cfg *cfg);
 void pol_lockout_free(struct pol_lockout *l);
 
-/* Reserves an attempt for `user` from `ip` at `now`. Returns true if it may proceed (then
- * pol_lockout_end must follow exactly once); false if a key is locked or at its limit
- * (nothing reserved). *retry_s gets the seconds until a lock ends, when locked. */
-bool pol_lockout_begin(struct pol_lockout *l, struct str user, struct str ip, int64_t now,
-                       struct pol_attempt *a, int64_t *retry_s);
+/* What pol_lockout_begin decided. */
+enum pol_verdict {
+    POL_ATTEMPT_OK,     /* reserved: pol_lockout_end (or _cancel) must follow exactly once */
+    POL_ATTEMPT_LOCKED, /* a key is locked or delayed, or its recorded failures reached the
+                         * limit: answered like a wrong password */
+    POL_ATTEMPT_BUSY,   /* no failure says no, but attempts in flight fill a key's limit (or
+                         * its table window): the password was never checked, so it must not
+                         * be called wrong; answered "try again" (429 + Retry-After) */
+};
+
+/* Reserves an attempt for `user` from `ip` at `now`: a POL_ATTEMPT_* (nothing is reserved
+ * unless OK). *retry_s gets the seconds until a lock or delay ends (LOCKED), or 1 (BUSY). */
+int pol_lockout_begin(struct pol_lockout *l, struct str user, struct str ip, int64_t now,
+                      struct pol_attempt *a, int64_t *retry_s);
 /* Which keys a failure has just locked (pol_lockout_end's answer). */
 enum { POL_LOCKED_USER = 1, POL_LOCKED_IP = 2, POL_LOCKED_PAIR = 4 };
 

@@ -1160,7 +1160,8 @@ int rh_run(struct rh_run *run, const char *target, const char *admin, char *err,
     run->pending = 0;
     char body[200];
     snprintf(body, sizeof(body),
-             "{\"name\":\"%sclient\",\"grants\":[\"client_credentials\"],\"access_ttl\":3600}",
+             "{\"name\":\"%sclient\",\"grants\":[\"client_credentials\"],\"access_ttl\":3600,"
+             "\"introspection\":true}", /* it introspects the synthetic users' tokens */
              run->prefix);
     admin_request(run, "POST", "/admin/clients", body, on_client, 0, &run->pending);
     if (!run->quiet)

@@ -252,7 +252,10 @@ struct store_guard {
     int64_t retry_ms;                         /* refused: how long until it may be tried */
 };
 
-enum { STORE_GUARD_OK, STORE_GUARD_LOCKED, STORE_GUARD_LIMITED };
+/* LOCKED: a lock or the recorded failures refuse (answered like a wrong password);
+ * LIMITED: a login rate limit (429); BUSY: only attempts in flight fill a limit, the
+ * password was never checked (429, never "wrong password"; retry_ms says when). */
+enum { STORE_GUARD_OK, STORE_GUARD_LOCKED, STORE_GUARD_LIMITED, STORE_GUARD_BUSY };
 
 /* 1 if the store is shared between instances (the guard calls do something). */
 int store_shared(struct store *st);

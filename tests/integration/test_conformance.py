@@ -196,3 +196,41 @@ class TestRefreshIntrospection(RefreshBase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.introspect(b3["refresh_token"]), {"active": False})
         self.assert_clean_exit(self.srv)
+
+
+class TestIntrospectionRights(OAuthTest):
+    """RFC 7662 §4 (issue #11 item 12): a client learns about its own tokens and those meant
+    for it (aud = its client_id); any token only with the introspection permission."""
+
+    def test_who_may_introspect_what(self):
+        def make(*extra):
+            r = cli(self.srv.data, "client", "create", "c", *extra, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            c = json.loads(r.stdout)
+            return c["client_id"], c["client_secret"]
+
+        rs = make()  # a resource server
+        gw = make("--introspection")  # a gateway allowed to check anything
+        other = make()
+        # billing asks for a token meant for the resource server (its client_id)
+        r = cli(self.srv.data, "client", "create", "caller", "--audiences", rs[0], "--json")
+        caller = json.loads(r.stdout)
+        st, _, b = self.srv.request("POST", "/oauth2/token",
+                                    form(grant_type="client_credentials", audience=rs[0]),
+                                    basic(caller["client_id"], caller["client_secret"]))
+        self.assertEqual(st, 200, b)
+        tok = self.json(b)["access_token"]
+
+        def active(who):
+            st, _, b = self.srv.request("POST", "/oauth2/introspect", form(token=tok), basic(*who))
+            self.assertEqual(st, 200, b)
+            return self.json(b)["active"]
+
+        self.assertTrue(active((caller["client_id"], caller["client_secret"])))  # its own
+        self.assertTrue(active(rs))      # meant for it
+        self.assertTrue(active(gw))      # the permission
+        self.assertFalse(active(other))  # nothing to do with it: as if unknown
+        self.assertFalse(active(other))  # (and from the cache too)
+        self.assertIn('"introspection":true', cli(self.srv.data, "client", "show", gw[0],
+                                                  "--json").stdout)
+        self.assert_clean_exit(self.srv)

@@ -211,3 +211,48 @@ class TestDocs(ServerTest):
         with open(os.path.join(root, "docs", "configuration.md")) as f:
             doc = f.read()
         self.assertIn(r.stdout, doc, "docs/configuration.md is stale: run tools/gen-docs")
+
+
+class TestFilesAtRest(ServerTest):
+    """Issue #11 item 14: the server key is refused when others may read it or it is not
+    32 bytes; the audit log and the dead-letter file are created 0600."""
+
+    def test_secret_key_permissions_and_length(self):
+        import tempfile
+        import shutil
+        d = tempfile.mkdtemp(prefix="fg-key-")
+        self.addCleanup(shutil.rmtree, d, True)
+        key = os.path.join(d, "secret.key")
+        for mode, size, want in ((0o644, 32, "group or others"), (0o640, 32, "group or others"),
+                                 (0o600, 31, "exactly 32 bytes"), (0o600, 33, "exactly 32 bytes")):
+            with open(key, "wb") as f:
+                f.write(os.urandom(size))
+            os.chmod(key, mode)
+            r = run("--data-dir", d, "--listen", "127.0.0.1:0")
+            self.assertEqual(r.returncode, 1, (mode, size, r.stderr))
+            self.assertIn(want, r.stderr, (mode, size))
+            r = run("--data-dir", d, "client", "list")  # the CLI refuses it too
+            self.assertNotEqual(r.returncode, 0)
+        os.unlink(key)  # made anew: 0600, 32 bytes
+        r = run("--data-dir", d, "client", "list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st = os.stat(key)
+        self.assertEqual((st.st_mode & 0o777, st.st_size), (0o600, 32))
+
+    def test_audit_log_is_private(self):
+        import tempfile
+        import shutil
+        d = tempfile.mkdtemp(prefix="fg-audit-")
+        self.addCleanup(shutil.rmtree, d, True)
+        audit = os.path.join(d, "audit.jsonl")
+        old = os.umask(0o022)
+        try:
+            srv = self.start("--audit-log", audit)
+        finally:
+            os.umask(old)
+        srv.request("POST", "/v1/users", b'{"username":"ann","password":"long enough pw"}',
+                    {"Content-Type": "application/json"})
+        from tests.integration.fgtest import wait_for
+        self.assertTrue(wait_for(lambda: os.path.exists(audit) and os.path.getsize(audit) > 0))
+        self.assertEqual(os.stat(audit).st_mode & 0o777, 0o600)
+        self.assert_clean_exit(srv)

@@ -44,11 +44,15 @@ class TestLockout(ServerTest):
         refused = metric_value(text, "floodgate_logins_total", 'result="refused"')
         self.assertEqual(failed, 5, text[-600:])  # exactly the limit was hashed
         self.assertEqual(refused, 25)
-        self.assertEqual(len({a for a in answers}), 1)  # one answer for all 30
-        self.assertEqual(answers[0][0], 401)
+        # refused while the five were in flight: "try again" (429), since those five might
+        # have been right; refused after they failed: the one failure answer (401)
+        self.assertEqual({a[0] for a in answers} - {401, 429}, set(), answers)
+        failures = {a for a in answers if a[0] == 401}
+        self.assertEqual(len(failures), 1, failures)  # one failure answer for all
         # locked now: even the right password gets the same failure, without a hash
         st, body = self.login(srv, "ann", "correct horse battery")
-        self.assertEqual((st, body), answers[0])
+        self.assertEqual((st, body), next(iter(failures)))
+        answers = [next(iter(failures))]
         self.assertEqual(metric_value(metrics(srv), "floodgate_lockouts_active"), 1)
         # an unknown username locks the same way: no hint that one exists
         for _ in range(5):
@@ -58,6 +62,44 @@ class TestLockout(ServerTest):
         st, _ = admin_call(srv.admin_port(), TOKEN, "POST", "/admin/users/ann/unlock")
         self.assertEqual(st, 200)
         # unlock clears the username's own lock and its (username, IP) pairs
+        self.assertEqual(self.login(srv, "ann", "correct horse battery")[0], 200)
+        self.assert_clean_exit(srv)
+
+    def test_right_passwords_in_flight_are_never_called_wrong(self):
+        """Issue #11 item 9: attempts refused only because others are in flight (one user,
+        one address, right password) get 429 + Retry-After, never 401, and count no
+        failure."""
+        srv = self.start("--argon2-memory", "8192", "--argon2-passes", "2", "--workers", "1",
+                         "--lockout-pair-attempts", "5", "--ratelimit-login-ip", "off",
+                         "--hash-deadline", "10s")
+        self.assertEqual(srv.request("POST", "/v1/users", json.dumps(
+            {"username": "ann", "password": "correct horse battery"}).encode(), J)[0], 201)
+        answers, go = [], threading.Barrier(8)
+
+        def right():
+            go.wait(10)
+            st, _, body = srv.request("POST", "/v1/auth/login", json.dumps(
+                {"username": "ann", "password": "correct horse battery"}).encode(), J,
+                timeout=30)
+            answers.append((st, body))
+
+        threads = [threading.Thread(target=right) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        codes = sorted(a[0] for a in answers)
+        self.assertEqual(len(codes), 8)
+        self.assertNotIn(401, codes, answers)
+        self.assertEqual(set(codes) - {200, 429}, set(), codes)
+        self.assertEqual(codes.count(200), 8 - codes.count(429))
+        self.assertGreater(codes.count(429), 0, codes)  # (the race the issue measured)
+        for st, body in answers:
+            if st == 429:
+                self.assertEqual(json.loads(body)["error"], "too_many_attempts")
+        text = metrics(srv)
+        self.assertEqual(metric_value(text, "floodgate_logins_total", 'result="failed"'), 0)
+        # nothing was recorded against the account: it logs in at once
         self.assertEqual(self.login(srv, "ann", "correct horse battery")[0], 200)
         self.assert_clean_exit(srv)
 
@@ -145,6 +187,26 @@ class TestTrustedProxies(ServerTest):
         self.assertEqual(login("203.0.113.77, 198.51.100.1"), 429)
         self.assert_clean_exit(srv)
 
+    def test_ipv6_clients_count_by_their_64(self):
+        """Issue #11 item 10: one host with a /64 cannot rotate addresses past a per-IP
+        budget (rate limit and lockout alike)."""
+        srv = self.start(*FAST, "--trusted-proxies", "127.0.0.1", "--ratelimit-login-ip", "1/m:1",
+                         "--lockout-pair-attempts", "0", "--lockout-user-attempts", "0",
+                         "--lockout-ip-attempts", "2")
+        body = json.dumps({"username": "ann", "password": "wrong password!"}).encode()
+
+        def login(xff):
+            return srv.request("POST", "/v1/auth/login", body,
+                               {**J, "X-Forwarded-For": xff})[0]
+
+        self.assertEqual(login("2001:db8:1:2::1"), 401)
+        self.assertEqual(login("2001:db8:1:2::abcd"), 429)  # same /64: same budget
+        self.assertEqual(login("2001:db8:1:2:ffff:ffff:ffff:ffff"), 429)
+        self.assertEqual(login("2001:db8:1:3::1"), 401)  # the next /64 is another client
+        self.assertEqual(login("::ffff:198.51.100.9"), 401)  # mapped IPv4 counts as IPv4
+        self.assertEqual(login("198.51.100.9"), 429)
+        self.assert_clean_exit(srv)
+
     def test_bad_proxy_list_fails_start(self):
         from tests.integration.test_lifecycle import run
         import tempfile
@@ -211,6 +273,37 @@ class TestAdmission(ServerTest):
         text = metrics(srv)
         self.assertGreaterEqual(metric_value(text, "floodgate_policy_mode_changes_total"), 1)
         self.assert_clean_exit(srv, timeout=60)
+
+
+class TestRevocationLimits(ServerTest):
+    def test_revoke_and_logout_are_rate_limited(self):
+        """Issue #11 item 14: revocation and logout had no limit at all."""
+        srv = self.start(*FAST, "--trusted-proxies", "127.0.0.1", "--ratelimit-revoke-ip",
+                         "1/m:2", "--ratelimit-revoke-client", "1/m:3")
+        from tests.integration.test_oauth import basic, cli, form
+        c = json.loads(cli(srv.data, "client", "create", "svc", "--json").stdout)
+        auth = basic(c["client_id"], c["client_secret"])
+
+        def revoke(ip):
+            return srv.request("POST", "/oauth2/revoke", form(token="x" * 43),
+                               {**auth, "X-Forwarded-For": ip})
+
+        def logout(ip):
+            return srv.request("POST", "/v1/auth/logout", json.dumps(
+                {"refresh_token": "y" * 43}).encode(), {**J, "X-Forwarded-For": ip})
+
+        self.assertEqual(revoke("198.51.100.1")[0], 200)
+        self.assertEqual(logout("198.51.100.1")[0], 200)
+        st, h, _ = revoke("198.51.100.1")  # the address's burst of 2 is spent
+        self.assertEqual(st, 429)
+        self.assertIn("retry-after", h)
+        self.assertEqual(logout("198.51.100.1")[0], 429)
+        # per client, whatever the address: a third revocation is the client's limit
+        self.assertEqual(revoke("198.51.100.2")[0], 200)
+        self.assertEqual(revoke("198.51.100.3")[0], 200)
+        self.assertEqual(revoke("198.51.100.4")[0], 429)
+        self.assertEqual(logout("198.51.100.4")[0], 200)  # (logout has no client)
+        self.assert_clean_exit(srv)
 
 
 class TestRateLimitKeys(ServerTest):

@@ -198,7 +198,10 @@ class ScaleOutTest(ServerTest):
                                                 form(grant_type="client_credentials"),
                                                 basic(cid2, secret2))),
             threading.Thread(target=call, args=("revoke", "POST", "/oauth2/revoke",
-                                                form(token=refresh), basic(cid, secret)))]
+                                                form(token=refresh), basic(cid, secret))),
+            # a registration's "is the name taken?" runs on a worker (issue #11 item 14)
+            threading.Thread(target=call, args=("register", "POST", "/v1/users", json.dumps(
+                {"username": "quinn", "password": PW}).encode(), J))]
         for t in threads:
             t.start()
         time.sleep(0.3)
@@ -211,7 +214,8 @@ class ScaleOutTest(ServerTest):
         self.assertEqual(results, {})  # still waiting for Redis
         for t in threads:
             t.join(15)
-        self.assertEqual(results, {"token": 200, "revoke": 200, "list": 200, "unlock": 200})
+        self.assertEqual(results, {"token": 200, "revoke": 200, "list": 200, "unlock": 200,
+                                   "register": 201})
         st, _, _ = a.request("POST", "/oauth2/token", form(
             grant_type="refresh_token", refresh_token=refresh), basic(cid, secret))
         self.assertEqual(st, 400)  # the family was revoked

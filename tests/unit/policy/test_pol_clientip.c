@@ -52,3 +52,30 @@ TEST(client_ip_rules)
     ASSERT_EQ_INT(pol_proxies_parse("example.org", &p, err, sizeof(err)), ERR_INVAL);
     ASSERT_EQ_STR(client(NULL, "203.0.113.9", "1.1.1.1", NULL), "203.0.113.9");
 }
+
+/* Issue #11 item 10: per-IP rules key IPv6 clients by their /64 (one host's block), IPv4 by
+ * the address, IPv4-mapped IPv6 as IPv4. */
+static const char *key_of(const char *ip, unsigned v4, unsigned v6)
+{
+    static char out[4][64]; /* (two may be compared at once) */
+    static unsigned n;
+    char *o = out[n++ % 4];
+    pol_ip_key(ip, v4, v6, o, 64);
+    return o;
+}
+
+TEST(ip_keys_by_prefix)
+{
+    ASSERT_EQ_STR(key_of("192.0.2.7", 32, 64), "192.0.2.7");
+    ASSERT_EQ_STR(key_of("192.0.2.7", 24, 64), "192.0.2.0/24");
+    ASSERT_EQ_STR(key_of("192.0.2.7", 20, 64), "192.0.0.0/20");
+    ASSERT_EQ_STR(key_of("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 32, 64), "2001:db8:1:2::/64");
+    ASSERT_EQ_STR(key_of("2001:db8:1:2::1", 32, 64), key_of("2001:db8:1:2:ffff::9", 32, 64));
+    ASSERT_TRUE(strcmp(key_of("2001:db8:1:2::1", 32, 64), key_of("2001:db8:1:3::1", 32, 64)));
+    ASSERT_EQ_STR(key_of("2001:db8:1:2::1", 32, 56), "2001:db8:1::/56");
+    ASSERT_EQ_STR(key_of("2001:db8::1", 32, 128), "2001:db8::1");
+    ASSERT_EQ_STR(key_of("::ffff:192.0.2.7", 32, 64), "192.0.2.7");
+    ASSERT_EQ_STR(key_of("[2001:db8:1:2::1]", 32, 64), "2001:db8:1:2::/64");
+    ASSERT_EQ_STR(key_of("unknown", 32, 64), "unknown");
+    ASSERT_EQ_STR(key_of("", 32, 64), "");
+}

@@ -22,7 +22,7 @@ static bool attempt(struct pol_lockout *l, const char *u, const char *ip, bool o
                     int64_t *retry)
 {
     struct pol_attempt a;
-    if (!pol_lockout_begin(l, str_c(u), str_c(ip), now, &a, retry))
+    if (pol_lockout_begin(l, str_c(u), str_c(ip), now, &a, retry) != POL_ATTEMPT_OK)
         return false;
     pol_lockout_end(l, &a, ok, now);
     return true;
@@ -62,13 +62,24 @@ TEST(reservations_count_in_flight_attempts)
     int granted = 0;
     cr_init();
     struct pol_lockout *l = pol_lockout_new(&c);
-    for (int i = 0; i < 10; i++)
-        if (pol_lockout_begin(l, STR_LIT("ann"), STR_LIT("1.2.3.4"), 1000, &a[granted], &retry))
+    int busy = 0;
+    for (int i = 0; i < 10; i++) {
+        int v = pol_lockout_begin(l, STR_LIT("ann"), STR_LIT("1.2.3.4"), 1000, &a[granted], &retry);
+        if (v == POL_ATTEMPT_OK)
             granted++;
+        busy += v == POL_ATTEMPT_BUSY;
+    }
     ASSERT_EQ_INT(granted, 3); /* pair limit 3, none settled yet */
+    /* refused only because attempts are in flight: "busy", never "wrong password" (issue
+     * #11 item 9), with a retry hint */
+    ASSERT_EQ_INT(busy, 7);
+    ASSERT_EQ_INT(retry, 1);
     for (int i = 0; i < granted; i++)
         pol_lockout_end(l, &a[i], false, 1000);
-    ASSERT_TRUE(!attempt(l, "ann", "1.2.3.4", false, 1000, &retry));
+    /* now the failures themselves fill the limit: locked */
+    struct pol_attempt b;
+    ASSERT_EQ_INT(pol_lockout_begin(l, STR_LIT("ann"), STR_LIT("1.2.3.4"), 1000, &b, &retry),
+                  POL_ATTEMPT_LOCKED);
     pol_lockout_free(l);
 }
 
@@ -82,7 +93,8 @@ static void *hammer(void *arg)
     for (int i = 0; i < 200; i++) {
         struct pol_attempt a;
         int64_t retry;
-        if (pol_lockout_begin(shared, STR_LIT("victim"), STR_LIT("9.9.9.9"), 5000, &a, &retry)) {
+        if (pol_lockout_begin(shared, STR_LIT("victim"), STR_LIT("9.9.9.9"), 5000, &a, &retry) ==
+            POL_ATTEMPT_OK) {
             pthread_mutex_lock(&gmu);
             granted_total++;
             pthread_mutex_unlock(&gmu);

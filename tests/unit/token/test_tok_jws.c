@@ -321,6 +321,30 @@ TEST(es256_and_rs256)
     pkey_roundtrip(TOK_ALG_RS256, CR_RS256, 342); /* 256 bytes */
 }
 
+/* Every ES256 signature we make has the low s (half of them would not by chance: 64 in a
+ * row is 2^-64), and its high twin is refused. */
+TEST(es256_signatures_are_low_s)
+{
+    static const uint8_t half_n[32] = {0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00,
+                                       0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                       0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42,
+                                       0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8};
+    struct cr_pkey *k;
+    uint8_t out[CR_PKEY_SIG_MAX]; /* r || s */
+    size_t len;
+    cr_init();
+    ASSERT_EQ_INT(cr_pkey_generate(CR_ES256, &k), 0);
+    for (int i = 0; i < 64; i++) {
+        char msg[16];
+        snprintf(msg, sizeof(msg), "m%d", i);
+        ASSERT_EQ_INT(cr_pkey_sign(k, msg, strlen(msg), out, &len), 0);
+        ASSERT_EQ_INT(len, 64);
+        ASSERT_TRUE(memcmp(out + 32, half_n, 32) <= 0);
+        ASSERT_TRUE(cr_pkey_verify(k, msg, strlen(msg), out, len));
+    }
+    cr_pkey_free(k);
+}
+
 /* RFC 7515 A.3: JWS using ECDSA P-256 SHA-256. The private key is the RFC's d (PKCS#8 PEM
  * made once with python3-cryptography; its x and y are checked against the RFC below). */
 static const char *A3_PEM = "-----BEGIN PRIVATE KEY-----\n"
@@ -333,6 +357,13 @@ static const char *A3_JWS =
     ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlf"
     "Q"
     ".DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
+/* The same signature with s replaced by n - s (computed with Python's integers): the RFC's
+ * s is the high one of the pair, which floodgate refuses (issue #11 item 14). */
+static const char *A3_JWS_LOW_S =
+    "eyJhbGciOiJFUzI1NiJ9"
+    ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlf"
+    "Q"
+    ".DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmU69fgrc8OPGycO0lD3tat_FoFp57SETepkeks4eL_QfA";
 
 static const struct tok_key *lookup_any(void *ctx, struct str kid)
 {
@@ -355,10 +386,14 @@ TEST(rfc7515_a3_es256)
     buf_append(&jwk, "", 1);
     ASSERT_TRUE(strstr(jwk.p, "\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\"") != NULL);
     ASSERT_TRUE(strstr(jwk.p, "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"") != NULL);
-    ASSERT_EQ_INT(tok_jws_verify(str_c(A3_JWS), lookup_any, &k, payload, sizeof(payload), &n, NULL),
-                  0);
+    /* the RFC's own signature has a high s: malleable, refused */
+    ASSERT_TRUE(tok_jws_verify(str_c(A3_JWS), lookup_any, &k, payload, sizeof(payload), &n, NULL) !=
+                0);
+    /* its low-s twin is the same signature mathematically: accepted */
+    ASSERT_EQ_INT(
+        tok_jws_verify(str_c(A3_JWS_LOW_S), lookup_any, &k, payload, sizeof(payload), &n, NULL), 0);
     ASSERT_TRUE(strstr(payload, "\"iss\":\"joe\"") != NULL);
-    snprintf(tok, sizeof(tok), "%s", A3_JWS);
+    snprintf(tok, sizeof(tok), "%s", A3_JWS_LOW_S);
     tok[strlen(tok) - 3] ^= 1; /* flip a bit of S */
     ASSERT_TRUE(tok_jws_verify(str_c(tok), lookup_any, &k, payload, sizeof(payload), &n, NULL) !=
                 0);
