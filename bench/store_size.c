@@ -61,7 +61,7 @@ int main(int argc, char **argv)
     }
     unsigned long n = strtoul(argv[2], NULL, 10);
     cr_init();
-    if (store_open_lmdb(argv[1], 8ull << 30, &st, err, sizeof(err))) {
+    if (store_open_lmdb(argv[1], 8ull << 30, 0, &st, err, sizeof(err))) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }

@@ -604,7 +604,16 @@ static int serve(void)
         log_kv(LOG_ERROR, "cannot start the event sinks", "error", err, LOG_END);
         goto out;
     }
-    if (tok_keys_ensure(store, tok_alg_parse(c->signing_alg), clock_wall_s())) {
+    int krc = tok_keys_ensure(store, tok_alg_parse(c->signing_alg), clock_wall_s());
+    if (krc == ERR_DENIED) {
+        log_kv(LOG_ERROR,
+               "a signing key in the store is not sealed: refused (anyone who can write to the "
+               "store could have planted it). If it is yours, from a store older than sealing, "
+               "run 'floodgate key reseal' once",
+               LOG_END);
+        goto out;
+    }
+    if (krc) {
         log_kv(LOG_ERROR,
                "cannot read or create the signing keys (unreachable store, or keys sealed "
                "under another server key: secret_key_file must be the one they were made with)",
@@ -884,6 +893,22 @@ out:
     return rc;
 }
 
+/* Whether flag argv[i] takes argv[i + 1] as its value: every flag does, but --flag=value,
+ * --json, and a boolean flag alone (--init-store), which means true unless a boolean word
+ * follows it (--registration false). */
+static bool takes_next(int argc, char **argv, int i)
+{
+    static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "1", "0"};
+    if (strchr(argv[i], '=') || strcmp(argv[i], "--json") == 0 || i + 1 >= argc)
+        return false;
+    if (!cfg_flag_is_bool(argv[i]))
+        return true;
+    for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++)
+        if (strcmp(argv[i + 1], words[w]) == 0)
+            return true;
+    return false;
+}
+
 /* Applies flags from argv[from..]; returns 0, or 2 after printing the problem. */
 static int apply_flags(int argc, char **argv, int from)
 {
@@ -905,7 +930,10 @@ static int apply_flags(int argc, char **argv, int from)
             val = eq + 1;
         } else {
             snprintf(name, sizeof(name), "%s", a);
-            val = i + 1 < argc ? argv[++i] : NULL;
+            if (takes_next(argc, argv, i))
+                val = argv[++i];
+            else
+                val = cfg_flag_is_bool(a) ? "true" : NULL;
         }
         int rc = cfg_set_flag(&g.cfg, name, val, &e);
         if (rc == ERR_NOTFOUND) {
@@ -983,8 +1011,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc && !cmd; i++) {
         if (argv[i][0] != '-')
             cmd = i;
-        else if (!strchr(argv[i], '=') && strcmp(argv[i], "--json") != 0)
-            i++; /* every configuration flag takes a value */
+        else if (takes_next(argc, argv, i))
+            i++;
     }
     if (cmd && !api_cli_is_command(argv[cmd])) {
         fprintf(stderr, "floodgate: unknown command '%s' (see floodgate --help)\n", argv[cmd]);

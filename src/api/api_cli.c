@@ -7,7 +7,7 @@
  *   floodgate [flags] client create NAME [--grants G,..] [--scopes "a b"] [--audiences "x y"]
  *                                        [--access-ttl SECONDS] [--introspection] [--json]
  *   floodgate [flags] client list|show ID|delete ID|rotate-secret ID [--json]
- *   floodgate [flags] key list|rotate [--json]
+ *   floodgate [flags] key list|rotate|reseal [--json]
  *
  * Output is for people by default and JSON with --json; secrets are printed once, at
  * creation and rotation.
@@ -54,7 +54,7 @@ static int usage(void)
         "                 [--audiences LIST] [--access-ttl SECONDS] [--introspection] [--json]\n"
         "       floodgate [--data-dir DIR] client list|show ID|delete ID|rotate-secret ID "
         "[--json]\n"
-        "       floodgate [--data-dir DIR] key list|rotate [--json]\n"
+        "       floodgate [--data-dir DIR] key list|rotate|reseal [--json]\n"
         "       floodgate [--data-dir DIR] user add NAME [--json]        (password on stdin)\n"
         "       floodgate [--data-dir DIR] user passwd NAME              (password on stdin)\n"
         "       floodgate [--data-dir DIR] user import NAME HASH [--json] (bcrypt or "
@@ -300,6 +300,19 @@ static int key_cmd(struct cli *x, int argc, char **argv)
                    kid, (long long)from, (long long)(from - now));
         return 0;
     }
+    if (strcmp(argv[0], "reseal") == 0) {
+        unsigned n;
+        int rc = tok_keys_reseal(x->st, &n);
+        if (rc) {
+            fprintf(stderr, "floodgate: reseal failed: %s\n", err_str(rc));
+            return 1;
+        }
+        if (x->json)
+            printf("{\"resealed\":%u}\n", n);
+        else
+            printf("%u key(s) sealed under the server key\n", n);
+        return 0;
+    }
     if (strcmp(argv[0], "list") == 0) {
         struct tok_ring r = {0};
         if (tok_ring_load(&r, x->st)) {
@@ -396,7 +409,19 @@ static int user_cmd(struct cli *x, int argc, char **argv)
     if (strcmp(verb, "add") == 0 || strcmp(verb, "passwd") == 0) {
         if (read_password(pw, sizeof(pw), &pwlen))
             return 2;
-        if (auth_password_policy((struct str){pw, pwlen}, NULL, &why)) {
+        /* the same policy as registration and the admin API, deny list included */
+        struct auth_denylist *deny = NULL;
+        char err[256];
+        if (x->cfg->password_denylist[0] &&
+            auth_denylist_load(x->cfg->password_denylist, &deny, err, sizeof(err))) {
+            cr_wipe(pw, sizeof(pw));
+            fprintf(stderr, "floodgate: password_denylist: %s\n", err);
+            return 1;
+        }
+        rc = auth_password_policy((struct str){pw, pwlen}, deny, &why);
+        auth_denylist_free(deny);
+        if (rc) {
+            cr_wipe(pw, sizeof(pw));
             fprintf(stderr, "floodgate: %s\n", why);
             return 2;
         }
@@ -530,9 +555,11 @@ static int event_cmd(struct cli *x, int argc, char **argv)
 int api_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *err, size_t cap)
 {
     char path[CFG_STR_MAX + 32], why[400];
-    int rc = c->store[0] ? store_open_redis(c->store, c->redis_prefix, c->redis_timeout_ms, st, why,
-                                            sizeof(why))
-                         : store_open_lmdb(c->data_dir, c->store_map_size, st, why, sizeof(why));
+    int rc =
+        c->store[0]
+            ? store_open_redis(c->store, c->redis_prefix, c->redis_timeout_ms, st, why, sizeof(why))
+            : store_open_lmdb(c->data_dir, c->store_map_size, c->init_store ? STORE_OPEN_INIT : 0,
+                              st, why, sizeof(why));
     if (rc) {
         snprintf(err, cap, "cannot open the store: %s", why);
         return rc;
@@ -591,7 +618,14 @@ int api_cli_main(const struct cfg *c, int argc, char **argv)
     for (int i = 1; i < argc; i++) /* --json anywhere after the command word */
         if (strcmp(argv[i], "--json") == 0)
             x.json = 1;
-    if (tok_keys_ensure(x.st, tok_alg_parse(c->signing_alg), clock_wall_s())) {
+    int krc = argc >= 2 && strcmp(argv[0], "key") == 0 && strcmp(argv[1], "reseal") == 0
+                  ? ERR_OK /* (reads what ensure would refuse) */
+                  : tok_keys_ensure(x.st, tok_alg_parse(c->signing_alg), clock_wall_s());
+    if (krc == ERR_DENIED) {
+        fprintf(stderr, "floodgate: a signing key in the store is not sealed: refused. If it is "
+                        "yours (a store older than sealing), run 'floodgate key reseal' once\n");
+        rc = 1;
+    } else if (krc) {
         fprintf(stderr, "floodgate: cannot read or create the signing keys (unreachable store, "
                         "or keys sealed under another server key)\n");
         rc = 1;

@@ -37,7 +37,8 @@ int auth_pw_hash(const struct auth_pw_params *pp, const char *pw, size_t n, char
 int auth_pw_verify(const char *stored, const char *pw, size_t n,
                    const struct auth_pw_params *current, bool *ok, bool *rehash);
 
-/* Burns the time of one verification with `current` parameters, for unknown users. */
+/* Burns the time of one verification with `current` parameters, for unknown users: the
+ * same parse, hash and compare as auth_pw_verify of an Argon2id hash. */
 void auth_pw_dummy(const struct auth_pw_params *current, const char *pw, size_t n);
 
 /* Argon2id PHC parsing (exposed for tests and the fuzzer). */

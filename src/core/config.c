@@ -49,6 +49,10 @@ static const struct key keys[] = {
     {"server", "secret_key_file", K_STR, F(secret_key_file), 0, 0, "",
      "32-byte server key for secret digests (created 0600 if missing); empty = "
      "DATA_DIR/secret.key"},
+    {"server", "init_store", K_BOOL, F(init_store), 0, 1, "false",
+     "start an empty embedded store in a data directory that has held one (an empty "
+     "data.mdb, or none beside a lock.mdb), which is otherwise refused: for a deliberate new "
+     "start, never a default"},
     {"server", "store_map_size", K_SIZE64, F(store_map_size), 1 << 20, 1LL << 40, "4g",
      "largest size the embedded store may grow to (address space, not disk, until used)"},
     {"server", "store", K_STR, F(store), 0, 0, "",
@@ -664,6 +668,18 @@ int cfg_load_env(struct cfg *c, const char *const *envp, struct cfg_error *e)
             return rc;
     }
     return ERR_OK;
+}
+
+int cfg_flag_is_bool(const char *flag)
+{
+    char name[64];
+    size_t n = strlen(flag);
+    if (n < 3 || n - 2 >= sizeof(name) || flag[0] != '-' || flag[1] != '-')
+        return 0;
+    for (size_t i = 2; i <= n; i++)
+        name[i - 2] = flag[i] == '-' ? '_' : flag[i];
+    const struct key *k = find_key(NULL, name);
+    return k && k->kind == K_BOOL;
 }
 
 int cfg_set_flag(struct cfg *c, const char *flag, const char *value, struct cfg_error *e)

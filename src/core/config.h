@@ -43,6 +43,7 @@ struct cfg {
     char redis_prefix[CFG_STR_MAX];
     unsigned redis_timeout_ms;
     unsigned redis_stale_ms;
+    int init_store;            /* bool: an emptied data directory may start anew */
     int redis_stale_unchecked; /* bool: signature-only answers during an outage */
     /* [limits] */
     unsigned max_header_bytes;
@@ -173,6 +174,8 @@ int cfg_load_env(struct cfg *c, const char *const *envp, struct cfg_error *e);
 /* Applies one command-line flag `--name` with `value`. ERR_NOTFOUND if no key has that flag
  * (so the caller can try its own flags), ERR_INVAL if the value is bad. */
 int cfg_set_flag(struct cfg *c, const char *flag, const char *value, struct cfg_error *e);
+/* 1 if `flag` (--name) names a boolean setting: given alone, it means true. */
+int cfg_flag_is_bool(const char *flag);
 /* Checks cross-key constraints after all sources are applied. */
 int cfg_validate(const struct cfg *c, struct cfg_error *e);
 

@@ -118,6 +118,7 @@ struct store_op {
     struct store_op *_next;
     struct loop *_loop;
     uint64_t _sent_ms; /* Redis: when the command left, for the timeout */
+    int _resent;       /* Redis: sent again once after NOSCRIPT */
     struct buf *_out;  /* STORE_OP_GET: where the value goes */
     enum store_op_kind kind;
     store_op_cb on_done;
@@ -162,8 +163,13 @@ struct store_stats {
 };
 
 /* Opens the embedded store in `dir` (created if missing). map_size bounds the database.
- * ERR_IO with a message in err. Main thread. */
-int store_open_lmdb(const char *dir, size_t map_size, struct store **out, char *err, size_t cap);
+ * ERR_IO with a message in err. Refused, before the file is mapped: a data.mdb shorter than
+ * its own header says (truncated: reading it would crash with SIGBUS), and an empty
+ * data.mdb, or a missing one beside a lock.mdb (a directory that has held a store: users and
+ * clients would be silently gone), unless flags has STORE_OPEN_INIT. Main thread. */
+enum { STORE_OPEN_INIT = 1 };
+int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct store **out, char *err,
+                    size_t cap);
 /* Connects to the Redis at url (redis://[:password@]host[:port][/db] or unix:///path[?db=N]),
  * with every key under prefix and every command bounded by timeout_ms. Fails (ERR_BACKEND,
  * message in err) if Redis cannot be reached now; later outages are survived. Main thread. */
@@ -216,7 +222,9 @@ void store_get_stats(struct store *st, struct store_stats *out);
 void store_loop_release(struct store *st, struct loop *lp);
 
 /* 1 if the backend answers now. stale_ms (if not NULL) is 0 while it does, else the time
- * since it last did. LMDB is always ready. Any thread, lock-free. */
+ * since it last did. LMDB: 0 while its commits fail (a full disk, an I/O error, the map
+ * full), until one works again (the writer retries by itself every second while idle).
+ * Any thread, lock-free. */
 int store_ready(struct store *st, uint64_t *stale_ms);
 
 /* fn(arg, msg, len) runs on a store thread whenever another instance (or this one) revoked an

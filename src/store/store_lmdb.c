@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -54,7 +55,16 @@ struct lmdb_store {
     int busy;
     int stopping;
     struct store_stats st;
+    /* Commits failing (a full disk, an I/O error, the map full): /readyz says so until a
+     * commit succeeds again, which the writer tries by itself every PROBE_MS while idle. */
+    _Atomic int failing;
+    _Atomic uint64_t failing_since_ms;
+    uint64_t fail_logged_ms; /* writer thread only: the failure log is rate-limited */
+    unsigned fail_suppressed;
 };
+
+#define PROBE_MS       1000
+#define FAIL_LOG_EVERY 10000 /* one log line per 10 s of failures, with the count */
 
 static const char *const table_names[STORE_T_COUNT] = {
     "users", "clients", "keys", "refresh", "families", "revoked", "meta", "events", "sessions",
@@ -353,6 +363,60 @@ static bool is_backend_failure(int rc)
 
 /* ---- writer thread -------------------------------------------------------------------- */
 
+static uint64_t mono_ms(void)
+{
+    return clock_mono_ns() / 1000000u;
+}
+
+/* A commit (or a batch) failed with `why`: readiness drops, and the cause is logged, at most
+ * once per FAIL_LOG_EVERY with the number of failures in between (a full disk under load
+ * would otherwise log hundreds of lines a second, none saying why). */
+static void commit_failed(struct lmdb_store *s, const char *why)
+{
+    uint64_t now = mono_ms();
+    if (!atomic_exchange(&s->failing, 1))
+        atomic_store(&s->failing_since_ms, now);
+    if (s->fail_logged_ms && now - s->fail_logged_ms < FAIL_LOG_EVERY) {
+        s->fail_suppressed++;
+        return;
+    }
+    char n[16];
+    snprintf(n, sizeof(n), "%u", s->fail_suppressed);
+    log_kv(LOG_ERROR, "store commit failed: writes answer 503 and /readyz is 503 until it works",
+           "error", why, "failures_not_logged", n, LOG_END);
+    s->fail_logged_ms = now;
+    s->fail_suppressed = 0;
+}
+
+static void commit_worked(struct lmdb_store *s)
+{
+    if (atomic_exchange(&s->failing, 0)) {
+        log_kv(LOG_INFO, "store commits work again", LOG_END);
+        s->fail_logged_ms = 0;
+        s->fail_suppressed = 0;
+    }
+}
+
+/* While commits fail and nothing else is queued: one small write, to learn when they work
+ * again (the balancer has taken us out of service: no request will try). */
+static void probe(struct lmdb_store *s)
+{
+    MDB_txn *txn;
+    MDB_val k = {5, (void *)(uintptr_t) "probe"}, v;
+    uint64_t now = mono_ms();
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == 0) {
+        v.mv_size = sizeof(now);
+        v.mv_data = &now;
+        rc = mdb_put(txn, s->dbi[STORE_T_META], &k, &v, 0);
+        rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    }
+    if (rc)
+        commit_failed(s, mdb_strerror(rc));
+    else
+        commit_worked(s);
+}
+
 static void run_done(struct loop_task *t)
 {
     struct store_op *op = (struct store_op *)(void *)t;
@@ -365,8 +429,21 @@ static void *writer_main(void *arg)
 
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->head && !s->stopping)
-            pthread_cond_wait(&s->cv, &s->mu);
+        while (!s->head && !s->stopping) {
+            if (!atomic_load(&s->failing)) {
+                pthread_cond_wait(&s->cv, &s->mu);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += PROBE_MS / 1000;
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT && !s->head &&
+                !s->stopping) {
+                pthread_mutex_unlock(&s->mu);
+                probe(s);
+                pthread_mutex_lock(&s->mu);
+            }
+        }
         if (!s->head)
             break;
         /* Take everything queued (up to BATCH_MAX): this is the group. */
@@ -386,18 +463,23 @@ static void *writer_main(void *arg)
 
         MDB_txn *txn;
         uint64_t t0 = clock_mono_ns();
-        int rc = mdb_txn_begin(s->env, NULL, 0, &txn) ? ERR_BACKEND : ERR_OK;
+        int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        int rc = mrc ? ERR_BACKEND : ERR_OK;
         for (struct store_op *op = batch; op && !rc; op = op->_next) {
             op->status = apply(s, txn, op);
             if (is_backend_failure(op->status))
                 rc = op->status;
         }
-        if (rc == ERR_OK && mdb_txn_commit(txn) != 0) {
+        if (mrc) {
+            commit_failed(s, mdb_strerror(mrc));
+        } else if (rc == ERR_OK && (mrc = mdb_txn_commit(txn)) != 0) {
             rc = ERR_BACKEND;
-            log_kv(LOG_ERROR, "store commit failed", LOG_END);
+            commit_failed(s, mdb_strerror(mrc)); /* e.g. "No space left on device" */
         } else if (rc) {
             mdb_txn_abort(txn);
-            log_kv(LOG_ERROR, "store batch aborted", "error", err_str(rc), LOG_END);
+            commit_failed(s, rc == ERR_LIMIT ? "the store is full (store_map_size)" : err_str(rc));
+        } else {
+            commit_worked(s);
         }
         uint64_t took = clock_mono_ns() - t0;
         pthread_mutex_lock(&s->mu);
@@ -446,6 +528,15 @@ static int l_submit(struct store *st, struct loop *lp, struct store_op *op)
     }
     pthread_mutex_unlock(&s->mu);
     return rc;
+}
+
+static int l_ready(struct store *st, uint64_t *stale_ms)
+{
+    struct lmdb_store *s = L(st);
+    int failing = atomic_load(&s->failing);
+    if (stale_ms)
+        *stale_ms = failing ? mono_ms() - atomic_load(&s->failing_since_ms) : 0;
+    return !failing;
 }
 
 static int l_exec(struct store *st, struct store_op *op)
@@ -578,9 +669,28 @@ static const struct store_vt lmdb_vt = {
     .generation = l_generation,
     .stats = l_stats,
     .usage = l_usage,
+    .ready = l_ready,
 };
 
-int store_open_lmdb(const char *dir, size_t map_size, struct store **out, char *err, size_t cap)
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return stat(path, &sb) == 0;
+}
+
+/* -1 if the file is missing; its size otherwise. */
+static long long file_size(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct store **out, char *err,
+                    size_t cap)
 {
     struct lmdb_store *s = xcalloc(1, sizeof(*s));
     MDB_txn *txn = NULL;
@@ -591,12 +701,39 @@ int store_open_lmdb(const char *dir, size_t map_size, struct store **out, char *
         snprintf(err, cap, "cannot create %s: %s", dir, strerror(errno));
         goto fail;
     }
+    /* A store that was there and is now empty (a failed restore, a zeroed file) would start
+     * as a new one: every user and client silently gone. LMDB never leaves data.mdb empty
+     * once it has opened it, and its lock file stays beside it; a server key alone may have
+     * been put there ahead of a first start. */
+    long long data = file_size(dir, "data.mdb");
+    if (!(flags & STORE_OPEN_INIT) && (data == 0 || (data < 0 && file_exists(dir, "lock.mdb")))) {
+        snprintf(err, cap,
+                 "%s/data.mdb is %s, but this directory has held a store%s: refusing to start "
+                 "empty. Restore data.mdb, or start anew with --init-store",
+                 dir, data < 0 ? "missing" : "empty", data < 0 ? " (lock.mdb is there)" : "");
+        goto fail;
+    }
     if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, STORE_T_COUNT)) ||
         (rc = mdb_env_set_mapsize(s->env, map_size)) ||
         (rc = mdb_env_set_maxreaders(s->env, 512)) ||
         (rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600))) {
         snprintf(err, cap, "cannot open the store in %s: %s", dir, mdb_strerror(rc));
         goto fail;
+    }
+    /* Before any page beyond the two meta pages is touched: the file must hold every page
+     * the newest meta counts, or the first read past its end is SIGBUS, not an error. */
+    MDB_envinfo info;
+    MDB_stat ms;
+    if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &ms) == 0) {
+        long long need = ((long long)info.me_last_pgno + 1) * (long long)ms.ms_psize;
+        data = file_size(dir, "data.mdb");
+        if (data < need) {
+            snprintf(err, cap,
+                     "%s/data.mdb is truncated: %lld bytes, its header counts %lld: restore it "
+                     "from a backup",
+                     dir, data, need);
+            goto fail;
+        }
     }
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
         snprintf(err, cap, "store: %s", mdb_strerror(rc));

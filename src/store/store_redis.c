@@ -57,15 +57,16 @@ static uint64_t clock_mono_ms(void)
     return clock_mono_ns() / 1000000u;
 }
 
-#define LOOPS_MAX     256
-#define PREFIX_MAX    64
-#define INFLIGHT_MAX  65536 /* per loop connection; more is ERR_LIMIT */
-#define RETRY_MIN_MS  100
-#define RETRY_MAX_MS  2000
-#define PING_EVERY_MS 200
-#define BEAT_EVERY_MS 1000
-#define BEAT_TTL_MS   3000 /* an instance that missed two beats is not counted */
-#define ARGS_MAX      24
+#define LOOPS_MAX      256
+#define PREFIX_MAX     64
+#define INFLIGHT_MAX   65536 /* per loop connection; more is ERR_LIMIT */
+#define RETRY_MIN_MS   100
+#define RETRY_MAX_MS   2000
+#define PING_EVERY_MS  200
+#define CLOCK_EVERY_MS 5000
+#define BEAT_EVERY_MS  1000
+#define BEAT_TTL_MS    3000 /* an instance that missed two beats is not counted */
+#define ARGS_MAX       24
 
 /*
  * One script for every write, so each is atomic and one round trip. ARGV[1] names the
@@ -79,6 +80,15 @@ static const char script[] =
     "local function ttl(k, s) if s < 1 then s = 1 end redis.call('EXPIRE', k, s) end\n"
     "local F = {'f','s','n','i','e','d','r','u','c','o','g'}\n"
     "local op = ARGV[1]\n"
+    /* A write carries its deadline (ms, Redis's clock) as its last argument: past it, the
+     * request was already answered 503, so the write must not happen (a Redis stalled
+     * or paused and resumed, a command stuck in a socket). */
+    "local function late()\n"
+    "  local t = redis.call('TIME')\n"
+    "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[#ARGV])\n"
+    "end\n"
+    "local writes = {put = 1, del = 1, issue = 1, rotate = 1, famrevoke = 1, jti = 1}\n"
+    "if writes[op] and late() then return redis.error_reply('LATE deadline passed') end\n"
     "local function expect(i)\n"
     "  if ARGV[i] ~= '1' then return true end\n"
     "  return redis.call('GET', KEYS[1]) == ARGV[i + 1]\n"
@@ -273,7 +283,9 @@ struct redis_store {
     char gen_key[PREFIX_MAX + 4]; /* PREFIX"gen": the generation counter */
     char member[33];              /* this instance's id in PREFIX"members", once joined */
     _Atomic int joined;
-    _Atomic unsigned members; /* serving instances counted at the last beat (>= 1) */
+    _Atomic unsigned members;        /* serving instances counted at the last beat (>= 1) */
+    _Atomic int64_t clock_offset_ms; /* Redis's TIME minus ours, measured every few seconds */
+    _Atomic uint64_t late;           /* writes Redis refused as past their deadline */
     pthread_mutex_t cb_mu;
     store_inval_cb inval;
     void *inval_arg;
@@ -334,7 +346,7 @@ static void arg_s(struct cmd *c, const char *p)
 
 static void arg_i(struct cmd *c, int64_t v)
 {
-    char *p = c->nums[c->nnums++]; /* at most 5 numbers per command (issue) */
+    char *p = c->nums[c->nnums++]; /* at most 6 numbers per command (issue and deadline) */
     snprintf(p, sizeof(c->nums[0]), "%" PRId64, v);
     arg_s(c, p);
 }
@@ -368,7 +380,32 @@ static bool indexed(enum store_table t)
 static void read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c);
 static int value_into(enum store_table t, redisReply *r, struct buf *out);
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* When a write sent now must have run by, in Redis's clock: half the timeout after which
+ * the request is answered 503, so that an answer from a write that did run has the other
+ * half to arrive before that. */
+static int64_t deadline_of(const struct redis_store *s)
+{
+    return wall_ms() + atomic_load(&s->clock_offset_ms) + (int64_t)(s->timeout_ms / 2);
+}
+
+static int build_op(const struct redis_store *s, const struct store_op *op, struct cmd *c);
+
 static int build(const struct redis_store *s, const struct store_op *op, struct cmd *c)
+{
+    int rc = build_op(s, op, c);
+    if (rc == ERR_OK && op->kind != STORE_OP_GET)
+        arg_i(c, deadline_of(s)); /* the script's last argument: see late() */
+    return rc;
+}
+
+static int build_op(const struct redis_store *s, const struct store_op *op, struct cmd *c)
 {
     size_t n;
     memset(c, 0, sizeof(*c));
@@ -511,6 +548,8 @@ static int decode(struct store_op *op, const redisReply *r)
     if (r->type == REDIS_REPLY_ERROR) {
         if (strncmp(r->str, "CONFLICT ", 9) == 0)
             return op->status = ERR_CONFLICT;
+        if (strncmp(r->str, "LATE ", 5) == 0) /* ran past its deadline: nothing written */
+            return op->status = ERR_BACKEND;
         if (strncmp(r->str, "NOTFOUND ", 9) == 0)
             return op->status = ERR_NOTFOUND;
         log_kv(LOG_WARN, "redis store: command refused", "error", r->str, LOG_END);
@@ -658,6 +697,17 @@ static redisReply *sync_cmd(struct redis_store *s, const struct cmd *c)
     if (!ctx)
         return NULL;
     redisReply *r = redisCommandArgv(ctx, c->argc, (const char **)(uintptr_t)c->argv, c->lens);
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        /* the script cache was flushed (SCRIPT FLUSH, a restart without persistence of it, a
+         * failover): load it again on this connection and send the command once more */
+        freeReplyObject(r);
+        r = redisCommand(ctx, "SCRIPT LOAD %s", script);
+        int loaded = r && r->type == REDIS_REPLY_STRING;
+        if (r)
+            freeReplyObject(r);
+        r = loaded ? redisCommandArgv(ctx, c->argc, (const char **)(uintptr_t)c->argv, c->lens)
+                   : NULL;
+    }
     if (!r) {
         redisFree(ctx);
         ((struct sconn *)pthread_getspecific(s->tls))->c = NULL;
@@ -708,16 +758,38 @@ static void note_write(struct redis_store *s, const struct store_op *op)
         atomic_store(&s->gen_dirty, 1);
 }
 
+static bool is_noscript(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct store_op *op = priv;
     struct aconn *a = ac->data;
     a_unlink(a, op);
+    if (is_noscript(reply) && a->ac == ac && !op->_resent) {
+        /* The script cache was flushed (SCRIPT FLUSH, a failover to a replica that never
+         * loaded it): load it on this connection and send the op again, after it (one
+         * connection, in order). Its timeout starts again: the request is not answered
+         * while its write may still run. */
+        struct cmd c;
+        op->_resent = 1;
+        if (redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %s", script) == REDIS_OK &&
+            build(a->s, op, &c) == ERR_OK &&
+            redisAsyncCommandArgv(ac, on_reply, op, c.argc, c.argv, c.lens) == REDIS_OK) {
+            op->_next = NULL;
+            op->_sent_ms = clock_mono_ms();
+            QUEUE_APPEND(a->head, a->tail, op, _next);
+            a->inflight++;
+            atomic_fetch_add(&a->s->inflight, 1);
+            return;
+        }
+    }
     decode(op, reply);
     note_write(a->s, op);
-    if (op->status == ERR_BACKEND && reply && ((redisReply *)reply)->type == REDIS_REPLY_ERROR &&
-        strncmp(((redisReply *)reply)->str, "NOSCRIPT", 8) == 0 && a->ac == ac) {
-        a->ac = NULL; /* the script cache was flushed: reconnecting loads it again */
+    if (is_noscript(reply) && a->ac == ac) {
+        a->ac = NULL; /* still no script: reconnecting loads it again */
         redisAsyncFree(ac);
     }
     op->on_done(op);
@@ -840,6 +912,7 @@ static void a_issue(struct loop_task *t)
         return;
     }
     op->_sent_ms = clock_mono_ms();
+    op->_resent = 0;
     QUEUE_APPEND(a->head, a->tail, op, _next);
     a->inflight++;
     atomic_fetch_add(&s->inflight, 1);
@@ -1388,7 +1461,7 @@ static void *service_main(void *arg)
 {
     struct redis_store *s = arg;
     redisContext *sub = NULL, *ping = NULL;
-    uint64_t next_ping = 0, next_beat = 0, retry_at = 0;
+    uint64_t next_ping = 0, next_beat = 0, next_clock = 0, retry_at = 0;
     unsigned backoff = RETRY_MIN_MS;
     char err[256], chan[PREFIX_MAX + 8];
 
@@ -1417,6 +1490,19 @@ static void *service_main(void *arg)
             } else {
                 backoff = RETRY_MIN_MS;
             }
+        }
+        if (ping && now >= next_clock) {
+            /* Redis's clock against ours, for the deadlines writes carry (deadline_of) */
+            int64_t t0 = wall_ms();
+            redisReply *r = redisCommand(ping, "TIME");
+            int64_t t1 = wall_ms();
+            if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+                int64_t redis_ms = num(r->element[0]) * 1000 + num(r->element[1]) / 1000;
+                atomic_store(&s->clock_offset_ms, redis_ms - (t0 + t1) / 2);
+            }
+            if (r)
+                freeReplyObject(r);
+            next_clock = now + CLOCK_EVERY_MS;
         }
         if (ping && now >= next_ping) {
             redisReply *r = redisCommand(ping, "GET %s", s->gen_key);

@@ -5,8 +5,10 @@
  * RS256 key) is sealed: base64url(nonce || XChaCha20-Poly1305 ciphertext), under a key
  * derived from the server key, with the kid as associated data, so neither a copy of the
  * store (an LMDB file, a Redis dump, AOF or replica) nor a record moved to another kid yields
- * a signing key. Records written before (or by tests) hold "sk" / "sk_pem" in the clear; they
- * are read, and sealed by tok_keys_ensure.
+ * a signing key. Records in the clear ("sk" / "sk_pem") are refused while a server key is in
+ * use: whoever can write to the store must not be able to plant a key that signs. Records
+ * from before sealing are sealed once, on the operator's word (tok_keys_reseal, the CLI's
+ * "key reseal"); the release before this one did it at every start.
  */
 #include "token/tok_keys.h"
 
@@ -170,6 +172,7 @@ out:
 struct load_ctx {
     struct tok_ring *r;
     int rc;
+    bool strict; /* refuse records in the clear */
 };
 
 static int on_key(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
@@ -178,15 +181,17 @@ static int on_key(void *ctx, const void *key, size_t klen, const void *val, size
     if (c->r->n >= TOK_RING_MAX)
         return ERR_LIMIT;
     int rc = decode_key(key, klen, val, vlen, &c->r->keys[c->r->n]);
-    if (rc)
-        return rc;
-    c->r->n++;
-    return ERR_OK;
+    bool clear = c->r->keys[c->r->n].in_clear;
+    if (rc == ERR_OK)
+        c->r->n++; /* (freed with the ring by the caller, whatever follows) */
+    if (c->strict && clear)
+        return ERR_DENIED; /* well-formed or not: refused for being in the clear */
+    return rc;
 }
 
-int tok_ring_load(struct tok_ring *r, struct store *st)
+static int load(struct tok_ring *r, struct store *st, bool strict)
 {
-    struct load_ctx c = {r, 0};
+    struct load_ctx c = {r, 0, strict};
 
     tok_ring_clear(r);
     r->generation = store_generation_recent(st);
@@ -194,6 +199,11 @@ int tok_ring_load(struct tok_ring *r, struct store *st)
     if (rc)
         tok_ring_clear(r);
     return rc;
+}
+
+int tok_ring_load(struct tok_ring *r, struct store *st)
+{
+    return load(r, st, seal_key != NULL);
 }
 
 const struct tok_ring_key *tok_ring_signer(const struct tok_ring *r, int64_t now)
@@ -339,9 +349,20 @@ int tok_keys_ensure(struct store *st, enum tok_alg alg, int64_t now)
 
     if (rc == ERR_OK && r.n == 0)
         rc = new_key(st, alg, now, now, NULL);
-    for (unsigned i = 0; rc == ERR_OK && seal_key && i < r.n; i++)
-        if (r.keys[i].in_clear) /* written before keys were sealed: seal it now */
-            rc = write_key(st, &r.keys[i], STORE_OP_REPLACE);
+    tok_ring_clear(&r);
+    return rc;
+}
+
+int tok_keys_reseal(struct store *st, unsigned *resealed)
+{
+    struct tok_ring r = {0};
+    *resealed = 0;
+    if (!seal_key)
+        return ERR_INVAL;
+    int rc = load(&r, st, false);
+    for (unsigned i = 0; rc == ERR_OK && i < r.n; i++)
+        if (r.keys[i].in_clear && (rc = write_key(st, &r.keys[i], STORE_OP_REPLACE)) == ERR_OK)
+            (*resealed)++;
     tok_ring_clear(&r);
     return rc;
 }

@@ -40,12 +40,14 @@ struct tok_ring {
 };
 
 /* From now on private keys are written sealed (XChaCha20-Poly1305 under a key derived from
- * the server key, the kid as associated data) and sealed records can be read; NULL turns
- * it off (records in the clear, as unit tests write them). Records in the clear are read
- * either way, and tok_keys_ensure seals them. Main thread, before other threads use keys. */
+ * the server key, the kid as associated data) and only sealed records are read (a record in
+ * the clear fails the load with ERR_DENIED: see tok_keys_reseal); NULL turns it off
+ * (records in the clear, as unit tests write them). Main thread, before other threads use
+ * keys. */
 void tok_keys_seal_with(const uint8_t *server_key);
 
-/* Loads every key from the store into `r` (replacing its contents). ERR_BACKEND/ERR_INVAL. */
+/* Loads every key from the store into `r` (replacing its contents). ERR_BACKEND, ERR_INVAL (a
+ * record that does not decode or open), ERR_DENIED (a record in the clear while sealing). */
 int tok_ring_load(struct tok_ring *r, struct store *st);
 /* Frees the private keys. */
 void tok_ring_clear(struct tok_ring *r);
@@ -70,8 +72,13 @@ int tok_ring_jwks(const struct tok_ring *r, int64_t now, struct buf *out);
 int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t publish_ahead,
                     int64_t max_token_ttl, char kid_out[TOK_KID_MAX + 1], int64_t *from_out);
 
-/* Creates the first key (active at once) if the store has none, and seals (see
- * tok_keys_seal_with) the private keys of records still in the clear. */
+/* Creates the first key (active at once) if the store has none. ERR_DENIED: a record is in
+ * the clear (tok_keys_reseal). */
 int tok_keys_ensure(struct store *st, enum tok_alg alg, int64_t now);
+
+/* Seals the private keys of records still in the clear (a store from before sealing, once,
+ * on the operator's word: the CLI's "key reseal"). *resealed counts them. ERR_INVAL without
+ * a server key. */
+int tok_keys_reseal(struct store *st, unsigned *resealed);
 
 #endif

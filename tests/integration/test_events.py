@@ -273,6 +273,23 @@ class TestEvents(ServerTest):
         self.assertEqual(refresh(b)[0], 401)  # b was never used, yet its session is gone
         self.assert_clean_exit(srv)
 
+    def test_rate_limit_refusals_are_an_aggregated_event(self):
+        """Issue #11 item 21: ratelimit.exceeded had never been emitted in a test."""
+        audit = os.path.join(self.make_tmp(), "audit.jsonl")
+        srv = self.start(*FAST, "--threads", "1", "--audit-log", audit, "--ratelimit-login-ip", "1/m:1",
+                         "--trusted-proxies", "127.0.0.1")
+        body = json.dumps({"username": "zed", "password": PW}).encode()
+        codes = [srv.request("POST", "/v1/auth/login", body,
+                             {**J, "X-Forwarded-For": "198.51.100.7"})[0] for _ in range(4)]
+        self.assertEqual(codes, [401, 429, 429, 429])
+        evs = wait_for(lambda: [e for e in read_jsonl(audit)
+                                if e["type"] == "ratelimit.exceeded"])
+        self.assertTrue(evs, srv.stderr()[-1000:])
+        self.assertEqual(len(evs), 1)  # three refusals, one event per rule and key per 10 s
+        d = evs[0]["data"]
+        self.assertEqual((d["rule"], d["ip"], d["interval_s"]), ("login_ip", "198.51.100.7", 10))
+        self.assert_clean_exit(srv)
+
     def test_pseudonyms_and_sampling(self):
         audit = os.path.join(self.make_tmp(), "audit.jsonl")
         srv = self.start(*FAST, "--audit-log", audit, "--events-user-ids", "hashed",

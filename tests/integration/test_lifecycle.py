@@ -10,8 +10,9 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
-from tests.integration.fgtest import BIN, ServerTest, read_responses
+from tests.integration.fgtest import BIN, REDIS_MODE, ServerTest, read_responses
 
 
 def run(*args, env=None):
@@ -255,4 +256,124 @@ class TestFilesAtRest(ServerTest):
         from tests.integration.fgtest import wait_for
         self.assertTrue(wait_for(lambda: os.path.exists(audit) and os.path.getsize(audit) > 0))
         self.assertEqual(os.stat(audit).st_mode & 0o777, 0o600)
+        self.assert_clean_exit(srv)
+
+
+class TestDamagedStore(ServerTest):
+    """Issue #11 items 16 and 17: a truncated data.mdb is refused with one line (it crashed
+    the server and the CLI with SIGBUS), and an emptied store in a directory that held one
+    does not silently start empty."""
+
+    def populated(self):
+        import tempfile
+        import shutil
+        d = tempfile.mkdtemp(prefix="fg-damaged-")
+        self.addCleanup(shutil.rmtree, d, True)
+        r = run("--data-dir", d, "--argon2-memory", "1024", "--argon2-passes", "1",
+                "client", "create", "svc")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return d
+
+    def test_truncated_store_is_refused_not_sigbus(self):
+        d = self.populated()
+        path = os.path.join(d, "data.mdb")
+        whole = open(path, "rb").read()
+        for share in (0.5, 0.9, 0.99):
+            with open(path, "wb") as f:
+                f.write(whole[:int(len(whole) * share)])
+            for args in (("--listen", "127.0.0.1:0"), ("client", "list")):
+                r = run("--data-dir", d, *args)
+                self.assertEqual(r.returncode, 1, (share, args, r.returncode, r.stderr[-300:]))
+                self.assertIn("truncated", r.stderr, (share, args))
+        with open(path, "wb") as f:
+            f.write(whole)
+        self.assertEqual(run("--data-dir", d, "client", "list").returncode, 0)
+
+    def test_emptied_store_is_refused_unless_init(self):
+        d = self.populated()
+        path = os.path.join(d, "data.mdb")
+        for how in ("empty", "missing"):
+            if how == "empty":
+                open(path, "wb").close()
+            else:
+                os.unlink(path)
+            r = run("--data-dir", d, "--listen", "127.0.0.1:0")
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("refusing to start empty", r.stderr)
+            r = run("--data-dir", d, "client", "list")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("refusing to start empty", r.stderr)
+        # the operator's word: a new, empty store
+        r = run("--data-dir", d, "--init-store", "client", "list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreater(os.path.getsize(path), 0)
+        # a fresh directory needs no word
+        import tempfile
+        import shutil
+        fresh = tempfile.mkdtemp(prefix="fg-fresh-")
+        self.addCleanup(shutil.rmtree, fresh, True)
+        self.assertEqual(run("--data-dir", fresh, "client", "list").returncode, 0)
+
+
+@unittest.skipIf(REDIS_MODE, "the embedded store's disk")
+class TestFullDisk(ServerTest):
+    """Issue #11 item 18: on a full disk writes answer 503 (as before), /readyz turns 503
+    while commits fail, the log names the cause and does not repeat it hundreds of times,
+    and everything recovers when space comes back, unrestarted."""
+
+    def setUp(self):
+        import tempfile
+        self.mnt = tempfile.mkdtemp(prefix="fg-fulldisk-")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", self.mnt],
+                           capture_output=True, text=True)
+        if r.returncode:
+            os.rmdir(self.mnt)
+            self.skipTest("cannot mount a small tmpfs here (needs root): " + r.stderr.strip())
+
+        def unmount():
+            subprocess.run(["umount", "-l", self.mnt], capture_output=True)
+            os.rmdir(self.mnt)
+        self.addCleanup(unmount)
+
+    def test_full_disk_turns_readyz_503_and_recovers(self):
+        from tests.integration.fgtest import wait_for
+        data = os.path.join(self.mnt, "data")
+        srv = self.start("--data-dir", data, "--argon2-memory", "1024", "--argon2-passes", "1",
+                         "--ratelimit-register-ip", "off")
+        self.assertEqual(srv.request("GET", "/readyz")[0], 200)
+        # fill what is left of the disk
+        filler = os.path.join(self.mnt, "filler")
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 4096) > 0:
+                pass
+        except OSError:
+            pass  # ENOSPC: full
+        finally:
+            os.close(fd)
+        codes = []
+        for i in range(300):
+            st, _, _ = srv.request("POST", "/v1/users", json.dumps(
+                {"username": f"u{i}", "password": "long enough pw"}).encode(),
+                {"Content-Type": "application/json"})
+            codes.append(st)
+            if st == 503:
+                break
+        self.assertEqual(codes[-1], 503, codes[-5:])
+        for i in range(50):  # more failing writes: logged once, not fifty times
+            srv.request("POST", "/v1/users", json.dumps(
+                {"username": f"v{i}", "password": "long enough pw"}).encode(),
+                {"Content-Type": "application/json"})
+        st, _, body = srv.request("GET", "/readyz")
+        self.assertEqual((st, json.loads(body)["reason"]), (503, "store"))
+        log = srv.stderr()
+        self.assertIn("No space left on device", log)
+        self.assertLessEqual(log.count('"msg":"store commit failed'), 2, log[-2000:])
+        # space comes back: the writer's own probe finds it, no request needed
+        os.unlink(filler)
+        self.assertTrue(wait_for(lambda: srv.request("GET", "/readyz")[0] == 200, 10))
+        st, _, _ = srv.request("POST", "/v1/users", json.dumps(
+            {"username": "after", "password": "long enough pw"}).encode(),
+            {"Content-Type": "application/json"})
+        self.assertEqual(st, 201)
         self.assert_clean_exit(srv)

@@ -252,6 +252,25 @@ class ScaleOutTest(ServerTest):
                                 basic(cid, secret))
         self.assertEqual(st, 200, body)
         self.assert_clean_exit(a)
+        # Whoever can write to Redis plants a key in the clear (issue #11 item 13): no
+        # instance starts on it, and the CLI refuses it, until the operator reseals.
+        planted = json.dumps({"alg": "EdDSA", "pk": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                              "sk": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
+                              "created": 1, "active_from": 1, "retire_at": 0})
+        redis("SET", "fg:k:planted", planted)
+        redis("SADD", "fg:idx:k", "planted")
+        r = subprocess.run([BIN, *self.shared, "--data-dir", os.path.join(self.tmp, "cli"),
+                            "key", "list"], capture_output=True, text=True, timeout=30,
+                           env={k: v for k, v in os.environ.items()
+                                if not k.startswith("FLOODGATE_")})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not sealed", r.stderr)
+        with self.assertRaises(RuntimeError) as e:
+            self.instance()
+        self.assertIn("not sealed", str(e.exception))
+        redis("DEL", "fg:k:planted")
+        redis("SREM", "fg:idx:k", "planted")
+        self.assertIn("0 key(s) sealed", self.cli("key", "reseal"))
 
     @staticmethod
     def kid(token):
@@ -435,6 +454,39 @@ class ScaleOutTest(ServerTest):
         self.assert_clean_exit(a)
         self.assert_clean_exit(b)
 
+    def test_a_refresh_answered_503_is_never_applied_later(self):
+        """Issue #11 item 15: Redis stalls (SIGSTOP) while a rotation is on its way; the
+        request is answered 503; when Redis wakes, the queued script must not rotate the
+        token (it carries a deadline Redis checks against its own clock), so the client's
+        retry is the first rotation, not a reuse that revokes the family."""
+        # (no grace window: the default, explicit so the test means the same everywhere)
+        a = self.instance("--redis-timeout", "300ms", "--refresh-grace", "0s")
+        cid, secret = self.client()
+        time.sleep(1.2)
+        self.register(a, "stan")
+        st, _, body = a.request("POST", "/oauth2/token", form(
+            grant_type="password", username="stan", password=PW), basic(cid, secret))
+        self.assertEqual(st, 200, body)
+        refresh = json.loads(body)["refresh_token"]
+        self.redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            st, _, body = a.request("POST", "/oauth2/token", form(
+                grant_type="refresh_token", refresh_token=refresh), basic(cid, secret),
+                timeout=10)
+            self.assertEqual(st, 503, body)
+            time.sleep(1.0)
+        finally:
+            self.redis.proc.send_signal(signal.SIGCONT)
+        self.assertTrue(wait_for(lambda: a.request("GET", "/readyz")[0] == 200, 10))
+        st, _, body = a.request("POST", "/oauth2/token", form(
+            grant_type="refresh_token", refresh_token=refresh), basic(cid, secret))
+        self.assertEqual(st, 200, body)  # before: 400 invalid_grant, the family revoked
+        st, _, body = a.request("POST", "/oauth2/token", form(
+            grant_type="refresh_token", refresh_token=json.loads(body)["refresh_token"]),
+            basic(cid, secret))
+        self.assertEqual(st, 200, body)
+        self.assert_clean_exit(a)
+
     def test_revoked_stays_revoked_through_an_outage(self):
         """Issue #11 item 3: a token revoked before Redis went away is never valid again
         because of the outage; an unchecked token is 503 unless the operator chose
@@ -529,4 +581,75 @@ class ScaleOutTest(ServerTest):
                                 json.dumps({"refresh_token": refresh}).encode(), J)
         self.assertEqual(st, 200, body)
         self.assertEqual(self.login(a, "eve")[0], 200)
+        self.assert_clean_exit(a)
+
+
+@unittest.skipIf(REDIS_MODE, "starts its own Redis: the same test in both runs")
+class RedisConnectionTest(ServerTest):
+    """Issue #11 item 21: paths no test ran. The asynchronous connections (which carry every
+    write) authenticate and select the database like the synchronous ones, and a flushed
+    script cache is recovered from on both kinds of connection."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fg-redisconn-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", self.tmp], check=False)
+        from tests.integration.fgtest import free_port
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.tmp,
+             "--save", "", "--requirepass", "s3cret-pass", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (self.proc.kill(), self.proc.wait()))
+        self.assertTrue(wait_for(lambda: self.redis("PING").strip() == "PONG", 10))
+        self.shared = ("--store", f"redis://:s3cret-pass@127.0.0.1:{self.port}/3",
+                       "--secret-key-file", os.path.join(self.tmp, "k"))
+
+    def redis(self, *args, db=0):
+        r = subprocess.run(["redis-cli", "-p", str(self.port), "-a", "s3cret-pass",
+                            "--no-auth-warning", "-n", str(db), "--raw", *args],
+                           capture_output=True, text=True, timeout=10)
+        return r.stdout
+
+    def cli(self, *args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+        return subprocess.run([BIN, *self.shared, "--data-dir", os.path.join(self.tmp, "cli"),
+                               *FAST, *args], capture_output=True, text=True, timeout=30,
+                              env=env)
+
+    def test_password_db_and_a_flushed_script_cache(self):
+        a = self.start(*FAST, *self.shared)
+        st, _, b = a.request("POST", "/v1/users", json.dumps(
+            {"username": "ann", "password": PW}).encode(), J)  # an async write
+        self.assertEqual(st, 201, b)
+        st, _, b = a.request("POST", "/v1/auth/login", json.dumps(
+            {"username": "ann", "password": PW}).encode(), J)
+        self.assertEqual(st, 200, b)
+        rt = json.loads(b)["refresh_token"]
+        # everything went to db 3, with the password, nothing to db 0
+        self.assertEqual(self.redis("EXISTS", "fg:u:ann", db=3).strip(), "1")
+        self.assertEqual(self.redis("DBSIZE", db=0).strip(), "0")
+        self.assertGreater(int(self.redis("DBSIZE", db=3)), 3)
+        # the script cache is flushed: the server's synchronous connections (the workers':
+        # a login's shared guard, an admin write) load it again and go on at once
+        self.redis("SCRIPT", "FLUSH")
+        for _ in range(4):  # (each worker's connection)
+            st, _, b = a.request("POST", "/v1/auth/login", json.dumps(
+                {"username": "ann", "password": PW}).encode(), J)
+            self.assertEqual(st, 200, b)
+        r = self.cli("client", "create", "svc", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # and the server's async connections (every write) load it and send the op again
+        self.redis("SCRIPT", "FLUSH")
+        codes = []
+        for _ in range(5):
+            st, _, b = a.request("POST", "/v1/auth/refresh", json.dumps(
+                {"refresh_token": rt}).encode(), J)
+            codes.append(st)
+            if st == 200:
+                rt = json.loads(b)["refresh_token"]
+                break
+            self.assertEqual(st, 503, b)
+            time.sleep(0.3)
+        self.assertEqual(codes[-1], 200, codes)
+        self.assertEqual(codes, [200])  # sent again after loading the script: no 503
         self.assert_clean_exit(a)

@@ -100,7 +100,7 @@ static struct store *open_fresh(void)
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
         return NULL;
-    if (store_open_lmdb(dir, 64u << 20, &st, err, sizeof(err)))
+    if (store_open_lmdb(dir, 64u << 20, 0, &st, err, sizeof(err)))
         return NULL;
     return st;
 }
@@ -587,7 +587,7 @@ CONTRACT(group_commit_from_many_threads)
     if (backend == B_REDIS)
         ASSERT_EQ_INT(store_open_redis(redis_url, prefix, 1000, &gst, err, sizeof(err)), 0);
     else
-        ASSERT_EQ_INT(store_open_lmdb(dir, 64u << 20, &gst, err, sizeof(err)), 0);
+        ASSERT_EQ_INT(store_open_lmdb(dir, 64u << 20, 0, &gst, err, sizeof(err)), 0);
     ASSERT_EQ_INT(store_usage(gst, STORE_T_CLIENTS, &entries, &bytes), 0);
     ASSERT_TRUE(entries == NTHREADS * PER);
     loop_close_mailbox(&lp);

@@ -21,7 +21,7 @@ static struct store *fresh(void)
     char err[256], cmd[96];
     snprintf(dir, sizeof(dir), "/tmp/fg-keys-test-%d", (int)getpid());
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (cr_init() || system(cmd) != 0 || store_open_lmdb(dir, 16u << 20, &st, err, sizeof(err)))
+    if (cr_init() || system(cmd) != 0 || store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)))
         return NULL;
     return st;
 }
@@ -106,8 +106,8 @@ static int signs_and_verifies(struct store *st, int64_t now)
 
 /* Private keys are sealed under a key derived from the server key: a copy of the store alone
  * (an LMDB file, a Redis dump) holds no signing key; records in the clear (written before)
- * are read and sealed at start; another server key, or a record moved to another kid, does
- * not open. */
+ * are refused until resealed on the operator's word; another server key, or a record moved to
+ * another kid, does not open. */
 TEST(private_keys_are_sealed_under_the_server_key)
 {
     static const uint8_t key_a[CR_HASH_KEY_LEN] = {1, 2, 3}, key_b[CR_HASH_KEY_LEN] = {9};
@@ -122,7 +122,18 @@ TEST(private_keys_are_sealed_under_the_server_key)
     signer(st, 1000, kid1);
     ASSERT_EQ_INT(raw_record(st, kid1, &rec), 0);
     ASSERT_TRUE(memmem(rec.p, rec.len, "\"sk\":", 5) != NULL);
-    tok_keys_seal_with(key_a); /* the upgrade: ensure seals it */
+    tok_keys_seal_with(key_a);
+    /* a record in the clear is refused while sealing (it could have been planted by
+     * whoever can write to the store: issue #11 item 13), until the operator reseals */
+    struct tok_ring r0 = {0};
+    ASSERT_EQ_INT(tok_ring_load(&r0, st), ERR_DENIED);
+    ASSERT_EQ_INT(r0.n, 0);
+    ASSERT_EQ_INT(tok_keys_ensure(st, TOK_ALG_EDDSA, 1000), ERR_DENIED);
+    unsigned resealed;
+    ASSERT_EQ_INT(tok_keys_reseal(st, &resealed), 0);
+    ASSERT_EQ_INT(resealed, 1);
+    ASSERT_EQ_INT(tok_keys_reseal(st, &resealed), 0);
+    ASSERT_EQ_INT(resealed, 0); /* once */
     ASSERT_EQ_INT(tok_keys_ensure(st, TOK_ALG_EDDSA, 1000), 0);
     ASSERT_EQ_INT(raw_record(st, kid1, &rec), 0);
     ASSERT_TRUE(memmem(rec.p, rec.len, "\"sk\":", 5) == NULL);
