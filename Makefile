@@ -6,7 +6,8 @@
 #   make check           every test: lint, ASan+UBSan unit + integration (on LMDB, then again
 #                        on Redis), fuzz corpus replay, the concurrent integration tests
 #                        again under TSan
-#   make BUILD=debug|asan|tsan|release|fuzz
+#   make BUILD=debug|asan|tsan|coverage|release|fuzz
+#   make coverage        line and branch coverage of src/ by the tests (needs gcovr)
 #   make unit | integ | integ-redis | integ-tsan | fuzz-replay | fuzz | lint | format | bench
 
 SHELL := /bin/bash
@@ -45,12 +46,15 @@ else ifeq ($(BUILD),tsan)
 SAN := -fsanitize=thread -fno-omit-frame-pointer
 OPT := -O1 -g $(SAN) -DFG_TESTING
 LDOPT := $(SAN)
+else ifeq ($(BUILD),coverage)
+OPT := -O0 -g --coverage -fprofile-update=atomic -DFG_TESTING
+LDOPT := --coverage
 else ifeq ($(BUILD),fuzz)
 SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 OPT := -O1 -g $(SAN) -DFG_TESTING -DFG_FUZZING
 LDOPT := -fsanitize=fuzzer,address,undefined
 else
-$(error BUILD must be release, debug, asan, tsan or fuzz)
+$(error BUILD must be release, debug, asan, tsan, coverage or fuzz)
 endif
 
 CFLAGS_ALL := $(WARN) $(BASE) $(OPT) $(CFLAGS)
@@ -69,7 +73,7 @@ HARNESS_OBJ := $(OUT)/tests/harness.o
 
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all run check unit integ integ-redis integ-tsan fuzz-replay fuzz lint format bench deps clean docs
+.PHONY: all run check unit integ integ-redis integ-tsan fuzz-replay fuzz lint format bench deps clean docs coverage
 all: $(BIN)
 
 $(OUT)/%.o: %.c
@@ -180,6 +184,19 @@ check: deps
 	@tests/sum-results build/asan/results/unit.txt build/asan/results/integ.txt \
 	  build/asan/results/integ-redis.txt build/asan/results/fuzz-replay.txt \
 	  build/tsan/results/integ-tsan.txt
+
+# Line and branch coverage of src/ by the unit and integration tests (both stores), with
+# gcc's gcov and Debian's gcovr: a per-folder summary, and build/coverage/coverage.txt.
+coverage: deps
+	@command -v gcovr >/dev/null || { echo "coverage: needs gcovr (apt-get install gcovr)"; exit 1; }
+	@find build/coverage -name '*.gcda' -delete 2>/dev/null || true
+	@rm -rf build/coverage/results
+	@$(MAKE) --no-print-directory BUILD=coverage unit
+	@$(MAKE) --no-print-directory BUILD=coverage integ
+	@$(MAKE) --no-print-directory BUILD=coverage integ-redis
+	@gcovr --root . --filter 'src/' --object-directory build/coverage --branches \
+	  --sort-percentage -o build/coverage/coverage.txt build/coverage
+	@tools/coverage-summary build/coverage
 
 lint:
 	@tools/lint

@@ -93,7 +93,11 @@ class Server:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log,
                                      env=full_env)
-        self.port = self._wait_port()
+        try:
+            self.port = self._wait_port()
+        except RuntimeError:
+            self.cleanup()  # a server that did not start leaves nothing behind either
+            raise
 
     def _wait_port(self):
         deadline = time.monotonic() + START_TIMEOUT

@@ -175,6 +175,7 @@ class TestShutdownQueued(ServerTest):
 class TestLogs(ServerTest):
     def test_sighup_reopens_log_and_access_log_is_json(self):
         d = tempfile.mkdtemp(prefix="fg-logs-")
+        self.addCleanup(shutil.rmtree, d, True)
         log, access = os.path.join(d, "fg.log"), os.path.join(d, "access.log")
         srv = self.start("--log-file", log, "--access-log", access)
         for _ in range(3):

@@ -211,6 +211,7 @@ class TestTrustedProxies(ServerTest):
         from tests.integration.test_lifecycle import run
         import tempfile
         d = tempfile.mkdtemp(prefix="fg-proxy-")
+        self.addCleanup(__import__("shutil").rmtree, d, True)
         r = run("--trusted-proxies", "10.0.0.0/99", "--data-dir", d, "--listen", "127.0.0.1:0")
         self.assertEqual(r.returncode, 1)
         self.assertIn("trusted_proxies", r.stderr)
