@@ -470,7 +470,7 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
     j->access_ttl = access_ttl;
     snprintf(j->cl.client_id, sizeof(j->cl.client_id), "%s", client_id);
     snprintf(j->cl.scope, sizeof(j->cl.scope), "%s", scope);
-    snprintf(j->cl.aud, sizeof(j->cl.aud), "%s", aud);
+    str_copy(j->cl.aud, sizeof(j->cl.aud), aud);
     /* Brute-force protection first: a locked key is answered like any failed login, at
      * once, without spending a hash on it. Invalid names count under their raw bytes. */
     char ip[64];
@@ -728,7 +728,7 @@ static void refresh_done(struct store_op *op)
     memset(&cl, 0, sizeof(cl));
     snprintf(cl.sub, sizeof(cl.sub), "%s", op->rt.sub);
     snprintf(cl.client_id, sizeof(cl.client_id), "%s", op->rt.client_id);
-    snprintf(cl.aud, sizeof(cl.aud), "%s", j->aud);
+    str_copy(cl.aud, sizeof(cl.aud), j->aud);
     /* (a narrower scope was checked against this family's before the rotation, and a
      * family's scope never changes) */
     snprintf(cl.scope, sizeof(cl.scope), "%s", j->want_scope[0] ? j->want_scope : op->rt.scope);
@@ -803,7 +803,7 @@ static int start_refresh(struct http_request *r, struct str token, const char *c
     j->oauth = oauth;
     j->access_ttl = access_ttl;
     snprintf(j->want_scope, sizeof(j->want_scope), "%s", want_scope);
-    snprintf(j->aud, sizeof(j->aud), "%s", aud);
+    str_copy(j->aud, sizeof(j->aud), aud);
     if (tok_refresh_digest(ctx->sh->secret_key, token, j->op.old_digest)) {
         j->op.rotate_result = STORE_ROTATE_INVALID;
         refresh_done(&j->op);

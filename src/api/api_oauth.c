@@ -431,7 +431,7 @@ void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t t
     /* aud is REQUIRED in an at+jwt (RFC 9068 §2.2): the request's, else the client's
      * default, else default_audience (the issuer unless configured). */
     if (!cl->aud[0])
-        snprintf(cl->aud, sizeof(cl->aud), "%s", ctx->sh->default_aud);
+        str_copy(cl->aud, sizeof(cl->aud), ctx->sh->default_aud);
     struct buf tok, body;
     buf_init(&tok, 16384);
     buf_init(&body, 20000);
@@ -834,7 +834,7 @@ static int introspect_authed(struct http_request *r, const struct http_form *f,
         api__oauth_error(r, 503, "temporarily_unavailable", NULL);
         return HTTP_DONE;
     }
-    snprintf(who->id, sizeof(who->id), "%s", c->id);
+    str_copy(who->id, sizeof(who->id), c->id);
     who->any = c->introspect_any;
     return api__verify(r, token, introspect_answer, who);
 }

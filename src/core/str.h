@@ -39,4 +39,13 @@ static inline bool str_eq(struct str a, struct str b)
     return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
 
+/* Copies the NUL-terminated src into dst[cap], cut to fit, always terminated: snprintf's
+ * "%s" without the format machinery (a few hundred instructions on hot paths). */
+static inline void str_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 #endif

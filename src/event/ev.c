@@ -458,8 +458,11 @@ static void drain_all(void)
     E.of_head = E.of_tail = NULL;
     E.of_len = 0;
     pthread_mutex_unlock(&E.mu);
-    for (; of; of = of->next) {
+    while (of) { /* (each was malloc'd by overflow(): delivered, then freed) */
+        struct overflow *next = of->next;
         deliver(&of->e);
+        free(of);
+        of = next;
     }
     for (unsigned i = 0; i < n; i++) {
         struct ring *r = rings[i];

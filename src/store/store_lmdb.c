@@ -59,7 +59,7 @@ struct lmdb_store {
      * commit succeeds again, which the writer tries by itself every PROBE_MS while idle. */
     _Atomic int failing;
     _Atomic uint64_t failing_since_ms;
-    uint64_t fail_logged_ms; /* writer thread only: the failure log is rate-limited */
+    uint64_t fail_logged_ms; /* under mu: the failure log is rate-limited */
     unsigned fail_suppressed;
 };
 
@@ -371,29 +371,43 @@ static uint64_t mono_ms(void)
 /* A commit (or a batch) failed with `why`: readiness drops, and the cause is logged, at most
  * once per FAIL_LOG_EVERY with the number of failures in between (a full disk under load
  * would otherwise log hundreds of lines a second, none saying why). */
+/* What an LMDB error means for the operator. */
+static const char *cause(int mrc)
+{
+    return mrc == MDB_MAP_FULL ? "the store is full: raise store_map_size (MDB_MAP_FULL)"
+                               : mdb_strerror(mrc);
+}
+
 static void commit_failed(struct lmdb_store *s, const char *why)
 {
     uint64_t now = mono_ms();
+    char n[16];
     if (!atomic_exchange(&s->failing, 1))
         atomic_store(&s->failing_since_ms, now);
-    if (s->fail_logged_ms && now - s->fail_logged_ms < FAIL_LOG_EVERY) {
+    pthread_mutex_lock(&s->mu);
+    bool quiet = s->fail_logged_ms && now - s->fail_logged_ms < FAIL_LOG_EVERY;
+    if (quiet) {
         s->fail_suppressed++;
-        return;
+    } else {
+        snprintf(n, sizeof(n), "%u", s->fail_suppressed);
+        s->fail_logged_ms = now;
+        s->fail_suppressed = 0;
     }
-    char n[16];
-    snprintf(n, sizeof(n), "%u", s->fail_suppressed);
-    log_kv(LOG_ERROR, "store commit failed: writes answer 503 and /readyz is 503 until it works",
-           "error", why, "failures_not_logged", n, LOG_END);
-    s->fail_logged_ms = now;
-    s->fail_suppressed = 0;
+    pthread_mutex_unlock(&s->mu);
+    if (!quiet)
+        log_kv(LOG_ERROR,
+               "store commit failed: writes answer 503 and /readyz is 503 until it works", "error",
+               why, "failures_not_logged", n, LOG_END);
 }
 
 static void commit_worked(struct lmdb_store *s)
 {
     if (atomic_exchange(&s->failing, 0)) {
         log_kv(LOG_INFO, "store commits work again", LOG_END);
+        pthread_mutex_lock(&s->mu);
         s->fail_logged_ms = 0;
         s->fail_suppressed = 0;
+        pthread_mutex_unlock(&s->mu);
     }
 }
 
@@ -412,7 +426,7 @@ static void probe(struct lmdb_store *s)
         rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
     }
     if (rc)
-        commit_failed(s, mdb_strerror(rc));
+        commit_failed(s, cause(rc));
     else
         commit_worked(s);
 }
@@ -471,13 +485,13 @@ static void *writer_main(void *arg)
                 rc = op->status;
         }
         if (mrc) {
-            commit_failed(s, mdb_strerror(mrc));
+            commit_failed(s, cause(mrc));
         } else if (rc == ERR_OK && (mrc = mdb_txn_commit(txn)) != 0) {
             rc = ERR_BACKEND;
-            commit_failed(s, mdb_strerror(mrc)); /* e.g. "No space left on device" */
+            commit_failed(s, cause(mrc)); /* e.g. "No space left on device" */
         } else if (rc) {
             mdb_txn_abort(txn);
-            commit_failed(s, rc == ERR_LIMIT ? "the store is full (store_map_size)" : err_str(rc));
+            commit_failed(s, rc == ERR_LIMIT ? cause(MDB_MAP_FULL) : err_str(rc));
         } else {
             commit_worked(s);
         }
@@ -544,14 +558,23 @@ static int l_exec(struct store *st, struct store_op *op)
     struct lmdb_store *s = L(st);
     MDB_txn *txn;
 
-    if (mdb_txn_begin(s->env, NULL, 0, &txn))
+    int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (mrc) {
+        commit_failed(s, cause(mrc));
         return op->status = ERR_BACKEND;
+    }
     op->status = apply(s, txn, op);
     if (op->status == ERR_OK) {
-        if (mdb_txn_commit(txn))
+        if ((mrc = mdb_txn_commit(txn))) {
             op->status = ERR_BACKEND;
+            commit_failed(s, cause(mrc));
+        } else {
+            commit_worked(s);
+        }
     } else {
         mdb_txn_abort(txn);
+        if (is_backend_failure(op->status))
+            commit_failed(s, op->status == ERR_LIMIT ? cause(MDB_MAP_FULL) : err_str(op->status));
     }
     return op->status;
 }

@@ -91,6 +91,24 @@ class TestKeepAliveAndPipelining(ServerTest):
                 self.assertEqual(st, 200)
         self.assert_clean_exit(srv)
 
+    def test_slow_reader_gets_every_byte(self):
+        """Issue #11 item 21: partial writes had never run. A client that sends many
+        pipelined requests with large answers and reads nothing for a while fills its
+        socket buffers: the server's writes come back short and must resume where they
+        stopped, in order, without losing or repeating a byte."""
+        srv = self.start()
+        n = 60  # ~10 KB each: 600 KB through a 16 KB receive buffer
+        with srv.connect() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * n)
+            time.sleep(1.0)  # read nothing: the kernel buffers fill, writes go partial
+            got = read_responses(s, n, timeout=30)
+        self.assertEqual(len(got), n)
+        self.assertTrue(all(st == 200 and b"# TYPE floodgate_http_requests_total" in body
+                            for st, _, body in got))
+        self.assertGreater(sum(len(b) for _, _, b in got), 20 * 16384)  # far past the buffers
+        self.assert_clean_exit(srv)
+
     def test_http10(self):
         srv = self.start()
         with srv.connect() as s:

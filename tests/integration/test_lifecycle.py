@@ -378,3 +378,34 @@ class TestFullDisk(ServerTest):
             {"Content-Type": "application/json"})
         self.assertEqual(st, 201)
         self.assert_clean_exit(srv)
+
+
+@unittest.skipIf(REDIS_MODE, "the embedded store's map")
+class TestStoreFull(ServerTest):
+    """Issue #11 item 21: LMDB's MDB_MAP_FULL had never run. The store full: writes answer
+    503 and change nothing, /readyz says so, reads go on, the log names the setting."""
+
+    def test_map_full(self):
+        from tests.integration.fgtest import admin_call
+        token = "full-" + "0123456789abcdef" * 3
+        srv = self.start("--store-map-size", "1m", "--admin-listen", "127.0.0.1:0",
+                         env={"FLOODGATE_ADMIN_TOKEN": token})
+        aport = srv.admin_port()
+        scopes = " ".join(f"scope-{i:04d}" for i in range(90))  # ~1 KB a client
+        st, n, first = 201, 0, None
+        while st == 201 and n < 3000:
+            st, body = admin_call(aport, token, "POST", "/admin/clients",
+                                  {"name": f"c{n}", "scopes": scopes})
+            first = first or (body or {}).get("client_id")
+            n += 1
+        self.assertEqual(st, 503, body)
+        self.assertGreater(n, 10)
+        st, _, body = srv.request("GET", "/readyz")
+        self.assertEqual((st, json.loads(body)["reason"]), (503, "store"))
+        self.assertIn("store_map_size", srv.stderr())
+        # nothing half-written, and what was stored stays readable
+        st, lst = admin_call(aport, token, "GET", "/admin/clients")
+        self.assertEqual(st, 200)
+        self.assertEqual(len(lst), n - 1)
+        self.assertIn(first, {c["client_id"] for c in lst})
+        self.assert_clean_exit(srv)
