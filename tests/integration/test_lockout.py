@@ -170,16 +170,18 @@ class TestRateLimits(ServerTest):
 
 
 class TestTrustedProxies(ServerTest):
-    def test_limits_key_on_the_forwarded_client(self):
+    def forwarded(self, ip_attempts):
+        """A server behind a trusted proxy at 127.0.0.1 allowing one login a minute per
+        client address, and a wrong-password login from a forwarded address."""
         srv = self.start(*FAST, "--trusted-proxies", "127.0.0.1", "--ratelimit-login-ip", "1/m:1",
                          "--lockout-pair-attempts", "0", "--lockout-user-attempts", "0",
-                         "--lockout-ip-attempts", "0")
+                         "--lockout-ip-attempts", ip_attempts)
         body = json.dumps({"username": "ann", "password": "wrong password!"}).encode()
+        return srv, lambda xff: srv.request("POST", "/v1/auth/login", body,
+                                            {**J, "X-Forwarded-For": xff})[0]
 
-        def login(xff):
-            return srv.request("POST", "/v1/auth/login", body,
-                               {**J, "X-Forwarded-For": xff})[0]
-
+    def test_limits_key_on_the_forwarded_client(self):
+        srv, login = self.forwarded("0")
         self.assertEqual(login("198.51.100.1"), 401)
         self.assertEqual(login("198.51.100.2"), 401)  # another client: its own budget
         self.assertEqual(login("198.51.100.1"), 429)
@@ -190,15 +192,7 @@ class TestTrustedProxies(ServerTest):
     def test_ipv6_clients_count_by_their_64(self):
         """Issue #11 item 10: one host with a /64 cannot rotate addresses past a per-IP
         budget (rate limit and lockout alike)."""
-        srv = self.start(*FAST, "--trusted-proxies", "127.0.0.1", "--ratelimit-login-ip", "1/m:1",
-                         "--lockout-pair-attempts", "0", "--lockout-user-attempts", "0",
-                         "--lockout-ip-attempts", "2")
-        body = json.dumps({"username": "ann", "password": "wrong password!"}).encode()
-
-        def login(xff):
-            return srv.request("POST", "/v1/auth/login", body,
-                               {**J, "X-Forwarded-For": xff})[0]
-
+        srv, login = self.forwarded("2")
         self.assertEqual(login("2001:db8:1:2::1"), 401)
         self.assertEqual(login("2001:db8:1:2::abcd"), 429)  # same /64: same budget
         self.assertEqual(login("2001:db8:1:2:ffff:ffff:ffff:ffff"), 429)

@@ -199,20 +199,29 @@ CONTRACT(store_put_get_conflict_delete_generation)
     cleanup(st);
 }
 
-static void issue(struct store *st, const uint8_t *digest, const char *client, int64_t now)
+/* A new family (id: `family` repeated) for subject "ann": its first token under digest,
+ * living `life` seconds in all and `idle` unused, stamped with sessions generation gen. */
+static int issue_family(struct store *st, const uint8_t *digest, uint8_t family, int64_t now,
+                        int64_t life, int64_t idle, uint64_t gen)
 {
     struct store_op op;
     init_op(&op, STORE_OP_REFRESH_ISSUE);
     op.now = now;
     memcpy(op.digest, digest, STORE_DIGEST);
-    memset(op.rt.family, 0xf1, STORE_FAMILY_ID);
+    memset(op.rt.family, family, STORE_FAMILY_ID);
     op.rt.issued_at = now;
-    op.rt.expires_at = now + 1000;
-    op.rt.idle_expires_at = now + 100;
+    op.rt.expires_at = now + life;
+    op.rt.idle_expires_at = now + idle;
+    op.rt.gen = gen;
     snprintf(op.rt.sub, sizeof(op.rt.sub), "ann");
-    snprintf(op.rt.client_id, sizeof(op.rt.client_id), "%s", client);
+    snprintf(op.rt.client_id, sizeof(op.rt.client_id), "app");
     snprintf(op.rt.scope, sizeof(op.rt.scope), "read write");
-    store_exec(st, &op);
+    return store_exec(st, &op);
+}
+
+static void issue(struct store *st, const uint8_t *digest, int64_t now)
+{
+    issue_family(st, digest, 0xf1, now, 1000, 100, 0);
 }
 
 static enum store_rotate_result rotate(struct store *st, const uint8_t *old, const uint8_t *next,
@@ -240,7 +249,7 @@ CONTRACT(refresh_rotation_grace_and_reuse)
     memset(t3, 3, 32);
     memset(t4, 4, 32);
     ASSERT_TRUE(st != NULL);
-    issue(st, t1, "app", 1000);
+    issue(st, t1, 1000);
     /* another client cannot use (or burn) it */
     ASSERT_EQ_INT(rotate(st, t1, t2, "evil", 1001, &op), STORE_ROTATE_INVALID);
     ASSERT_EQ_INT(rotate(st, t1, t2, "app", 1001, &op), STORE_ROTATED);
@@ -268,9 +277,9 @@ CONTRACT(refresh_expiry_idle_and_absolute)
     memset(b, 0xb, 32);
     memset(c, 0xc, 32);
     ASSERT_TRUE(st != NULL);
-    issue(st, a, "app", 1000);
+    issue(st, a, 1000);
     ASSERT_EQ_INT(rotate(st, a, b, "app", 1100, &op), STORE_ROTATE_INVALID); /* idle passed */
-    issue(st, b, "app", 1000);
+    issue(st, b, 1000);
     ASSERT_EQ_INT(rotate(st, b, c, "app", 2000, &op), STORE_ROTATE_INVALID); /* absolute */
     struct store_op p;
     init_op(&p, STORE_OP_PURGE);
@@ -291,7 +300,7 @@ CONTRACT(family_revoke_and_jti)
     memset(n, 0x6, 32);
     ASSERT_TRUE(st != NULL);
     buf_init(&b, 4096);
-    issue(st, a, "app", 1000);
+    issue(st, a, 1000);
     init_op(&op, STORE_OP_FAMILY_REVOKE);
     memset(op.rt.family, 0xf1, STORE_FAMILY_ID);
     ASSERT_EQ_INT(store_exec(st, &op), 0);
@@ -322,7 +331,7 @@ CONTRACT(sessions_generation_ends_families)
     memset(d, 0x25, 32);
     ASSERT_TRUE(st != NULL);
     buf_init(&b, 4096);
-    issue(st, a, "app", 1000); /* generation 0, as every record before sessions */
+    issue(st, a, 1000); /* generation 0, as every record before sessions */
     ASSERT_EQ_INT(rotate(st, a, n1, "app", 1001, &op), STORE_ROTATED);
     ASSERT_TRUE(op.rt.gen == 0);
     init_op(&op, STORE_OP_PUT_NEW);
@@ -336,17 +345,7 @@ CONTRACT(sessions_generation_ends_families)
     ASSERT_EQ_INT(rotate(st, n1, n2, "app", 1002, &op), STORE_ROTATE_INVALID);
     ASSERT_EQ_INT(rotate(st, a, n2, "app", 1002, &op), STORE_ROTATE_INVALID);
     /* a family begun under generation 1 rotates, and its successor keeps the generation */
-    init_op(&op, STORE_OP_REFRESH_ISSUE);
-    op.now = 1003;
-    memcpy(op.digest, c, STORE_DIGEST);
-    memset(op.rt.family, 0xf2, STORE_FAMILY_ID);
-    op.rt.issued_at = 1003;
-    op.rt.expires_at = 2003;
-    op.rt.idle_expires_at = 1103;
-    op.rt.gen = 1;
-    snprintf(op.rt.sub, sizeof(op.rt.sub), "ann");
-    snprintf(op.rt.client_id, sizeof(op.rt.client_id), "app");
-    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(issue_family(st, c, 0xf2, 1003, 1000, 100, 1), 0);
     ASSERT_EQ_INT(rotate(st, c, d, "app", 1004, &op), STORE_ROTATED);
     ASSERT_TRUE(op.rt.gen == 1);
     /* a delete can move it too */
@@ -415,16 +414,8 @@ CONTRACT(refresh_absolute_lifetime_beats_idle)
     memset(b2, 0x32, 32);
     memset(c, 0x33, 32);
     ASSERT_TRUE(st != NULL);
-    init_op(&op, STORE_OP_REFRESH_ISSUE);
-    op.now = 1000;
-    memcpy(op.digest, a, STORE_DIGEST);
-    memset(op.rt.family, 0xf3, STORE_FAMILY_ID);
-    op.rt.issued_at = 1000;
-    op.rt.expires_at = 1500;
-    op.rt.idle_expires_at = 9000; /* longer than the family: the absolute limit must win */
-    snprintf(op.rt.sub, sizeof(op.rt.sub), "ann");
-    snprintf(op.rt.client_id, sizeof(op.rt.client_id), "app");
-    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    /* idle 8000 s: longer than the family's 500, so the absolute limit must win */
+    ASSERT_EQ_INT(issue_family(st, a, 0xf3, 1000, 500, 8000, 0), 0);
     ASSERT_EQ_INT(rotate(st, a, b2, "app", 1499, &op), STORE_ROTATED);
     ASSERT_TRUE(op.rt.idle_expires_at <= 1500); /* the successor's idle expiry is capped */
     ASSERT_EQ_INT(rotate(st, b2, c, "app", 1500, &op), STORE_ROTATE_INVALID);
@@ -469,8 +460,8 @@ CONTRACT(each_lists_users_and_refresh_tokens)
     ASSERT_TRUE(st != NULL);
     memset(a, 0x71, 32);
     memset(b, 0x72, 32);
-    issue(st, a, "app", 1000);
-    issue(st, b, "app", 1000);
+    issue(st, a, 1000);
+    issue(st, b, 1000);
     ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_refresh, &sn), 0);
     ASSERT_EQ_INT(sn.n, 2);
     ASSERT_TRUE(sn.found[0] == 1 && sn.found[1] == 1);
@@ -655,7 +646,7 @@ TEST(redis_ttls)
     ASSERT_TRUE(st != NULL);
     memset(a, 0xa1, 32);
     memset(b, 0xb2, 32);
-    issue(st, a, "app", 1000); /* idle 100 s, absolute 1000 s */
+    issue(st, a, 1000); /* idle 100 s, absolute 1000 s */
     snprintf(key, sizeof(key), "%srt:%s", prefix,
              "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1");
     long long t = redis_int("TTL %s", key);
