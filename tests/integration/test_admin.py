@@ -140,3 +140,63 @@ class TestNoAdminByDefault(ServerTest):
         r = run("--admin-token", "short", "--data-dir", "/tmp/fg-admin-x")
         self.assertEqual(r.returncode, 2)
         self.assertIn("admin_token", r.stderr)
+
+
+class TestAdminRefusals(ServerTest):
+    """Every refusal of the admin API says why and changes nothing (issue #11 item 22: most
+    had never run)."""
+
+    def test_bad_requests(self):
+        srv = self.start(*FAST, "--admin-listen", "127.0.0.1:0",
+                         env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
+        aport = srv.admin_port()
+
+        def admin(method, path, obj=None):
+            from tests.integration.fgtest import admin_call
+            return admin_call(aport, TOKEN, method, path, obj)
+
+        for body in ({"password": "long enough pw"}, {"username": "ann"},
+                     {"username": "ann", "password": "long enough pw", "hash": "$2a$x"},
+                     {"username": "bad name", "password": "long enough pw"}):
+            st, b = admin("POST", "/admin/users", body)
+            self.assertEqual((st, b["error"]), (400, "invalid_request"), body)
+        st, b = admin("POST", "/admin/users", {"username": "ann", "password": "short"})
+        self.assertEqual((st, b["error"]), (400, "invalid_password"))
+        st, b = admin("POST", "/admin/users", {"username": "ann", "hash": "$2a$" + "x" * 300})
+        self.assertEqual((st, b["error_description"]), (400, "hash too long"))
+        st, b = admin("POST", "/admin/users", {"username": "ann", "hash": "$md5$nope"})
+        self.assertEqual((st, b["error_description"]), (400, "not a supported hash"))
+        self.assertEqual(admin("POST", "/admin/users",
+                               {"username": "ann", "password": "long enough pw"})[0], 201)
+        self.assertEqual(admin("POST", "/admin/users",
+                               {"username": "ann", "password": "long enough pw"})[0], 409)
+        st, b = admin("PUT", "/admin/users/ann/password", {})
+        self.assertEqual((st, b["error_description"]), (400, "password is required"))
+        st, b = admin("PUT", "/admin/users/ann/password", {"password": "short"})
+        self.assertEqual((st, b["error"]), (400, "invalid_password"))
+        for method, path in (("POST", "/admin/users/nobody/disable"),
+                             ("POST", "/admin/users/nobody/enable"),
+                             ("DELETE", "/admin/users/nobody"),
+                             ("POST", "/admin/clients/nope/secret"),
+                             ("DELETE", "/admin/clients/nope"),
+                             ("DELETE", "/admin/events/nope")):
+            self.assertEqual(admin(method, path)[0], 404, path)
+        self.assertEqual(admin("PUT", "/admin/users/nobody/password",
+                               {"password": "long enough pw"})[0], 404)
+        self.assertEqual(admin("POST", "/admin/users/Bad%20Name/disable")[0], 400)
+        for body in ({}, {"name": "x", "grants": ["implicit"]}, {"name": "x", "grants": "no"},
+                     {"name": "x", "access_ttl": 5}, {"name": "x", "access_ttl": "1h"},
+                     {"name": "x", "introspection": "yes"}, {"name": "x" * 200},
+                     {"name": "x", "scopes": ["a\"b"]}):
+            st, b = admin("POST", "/admin/clients", body)
+            self.assertEqual((st, b["error"]), (400, "invalid_request"), body)
+        for mode in ("warp", None, 3):
+            st, b = admin("PUT", "/admin/policy", {"mode": mode})
+            self.assertEqual((st, b["error"]), (400, "invalid_request"), mode)
+        self.assertEqual(admin("PUT", "/admin/policy", {"mode": "shed"})[1]["mode"], "shed")
+        self.assertEqual(admin("PUT", "/admin/policy", {"mode": "auto"})[1]["override"], "auto")
+        st, keys = admin("GET", "/admin/keys")
+        self.assertEqual((st, len(keys)), (200, 1))
+        self.assertEqual(len(admin("GET", "/admin/clients")[1]), 0)
+        self.assertEqual(admin("GET", "/admin/events"), (200, []))
+        self.assert_clean_exit(srv)

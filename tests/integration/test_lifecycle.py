@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -409,3 +410,35 @@ class TestStoreFull(ServerTest):
         self.assertEqual(len(lst), n - 1)
         self.assertIn(first, {c["client_id"] for c in lst})
         self.assert_clean_exit(srv)
+
+
+class TestStartRefusals(ServerTest):
+    """A server that cannot start as configured says why in one line and exits 1 (issue #11
+    item 22: these paths had never run)."""
+
+    def test_each_refusal_names_its_cause(self):
+        d = tempfile.mkdtemp(prefix="fg-refuse-")
+        self.addCleanup(shutil.rmtree, d, True)
+        blocker = os.path.join(d, "file")
+        open(blocker, "w").close()
+        port = socket.socket()
+        port.bind(("127.0.0.1", 0))
+        port.listen(1)
+        taken = port.getsockname()[1]
+        self.addCleanup(port.close)
+        cases = [
+            (("--access-log", "/nonexistent-dir/a.log"), "cannot open access log"),
+            (("--data-dir", os.path.join(blocker, "sub")), "data directory"),
+            (("--password-denylist", "/nonexistent/deny.txt"), "deny list"),
+            (("--listen", f"127.0.0.1:{taken}"), "cannot listen"),
+            (("--admin-listen", f"127.0.0.1:{taken}", "--admin-token", "t" * 40),
+             "cannot listen for the admin API"),
+            (("--store", "redis://127.0.0.1:1"), "cannot open the store"),
+            (("--issuer", "https://" + "i" * 300 + ".example"), "longer than 256"),
+            (("--default-audience", "a" * 300), "longer than 256"),
+        ]
+        for args, words in cases:
+            full = ("--data-dir", os.path.join(d, "data"), "--listen", "127.0.0.1:0") + args
+            r = run(*full)
+            self.assertEqual(r.returncode, 1, (args, r.stderr[-500:]))
+            self.assertIn(words, r.stderr, args)

@@ -160,3 +160,38 @@ class TestRehearse(ServerTest):
         self.assertIn("check --admin and --admin-token", r.stderr)
         self.assertEqual(self.admin_list(aport, "/admin/users"), [])
         self.assert_clean_exit(srv)
+
+    def test_command_line_refusals(self):
+        """Each bad invocation is refused with its reason and exit 2, before any traffic
+        (issue #11 item 22: rh_main's checks had never run)."""
+        d = tempfile.mkdtemp(prefix="fg-rh-args-")
+        self.addCleanup(__import__("shutil").rmtree, d, True)
+        sc = os.path.join(d, "s.json")
+        with open(sc, "w") as f:
+            f.write('{"phases":[{"duration_s":1,"rates":{"verify":1}}]}')
+        notres = os.path.join(d, "r.json")
+        with open(notres, "w") as f:
+            f.write('{"phases":[]}')
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+
+        def rh(*args):
+            return subprocess.run([BIN, "rehearse", *args], capture_output=True, text=True,
+                                  timeout=30, env=env)
+        for args, words in ((("--help",), None), ((sc, sc), "one scenario file"),
+                            ((sc, "--target"), "needs a value"),
+                            ((sc, "--login-capacity", "-3"), "positive number"),
+                            ((sc, "--bogus", "1"), "unknown option"),
+                            ((), "usage"),
+                            ((os.path.join(d, "missing.json"), "--admin-token", "t" * 40),
+                             "cannot read"),
+                            (("--render", notres, "--html", os.path.join(d, "x.html")),
+                             "not a rehearsal result"),
+                            (("--render", os.path.join(d, "missing.json")),
+                             "not a rehearsal result")):
+            r = rh(*args)
+            if words is None:
+                self.assertEqual(r.returncode, 0)
+                self.assertIn("rehearse", r.stdout)
+                continue
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn(words, r.stderr, args)

@@ -135,3 +135,88 @@ TEST(config_policy_by_mode)
     ASSERT_TRUE(cfg_set_flag(&c, "--policy-ttl-factor-shed", "25", &e) != 0); /* 1..24 */
     unlink(path);
 }
+
+/* Every kind of bad value names the key and says what it wanted (issue #11 item 22: these
+ * refusals had never run), and a refused value changes nothing. */
+static const char *flag_error(const char *flag, const char *value)
+{
+    static struct cfg c;
+    static struct cfg_error e;
+    cfg_defaults(&c);
+    memset(&e, 0, sizeof(e));
+    int rc = cfg_set_flag(&c, flag, value, &e);
+    return rc == ERR_INVAL ? e.what : rc == ERR_NOTFOUND ? "(not found)" : "(accepted)";
+}
+
+TEST(config_every_kind_of_bad_value)
+{
+    char big[CFG_STR_MAX + 10];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ASSERT_TRUE(strstr(flag_error("--issuer", big), "longer than") != NULL);
+    ASSERT_TRUE(strstr(flag_error("--log-level", "loud"), "debug, info") != NULL);
+    ASSERT_TRUE(strstr(flag_error("--registration", "maybe"), "true or false") != NULL);
+    ASSERT_TRUE(strstr(flag_error("--threads", "two"), "whole number") != NULL);
+    ASSERT_TRUE(strstr(flag_error("--threads", "-1"), "range") != NULL);
+    ASSERT_TRUE(strstr(flag_error("--max-body-bytes", "1x"), "size") != NULL);
+    ASSERT_TRUE(strstr(flag_error("--ratelimit-login-ip", "10/d"), "login") != NULL);
+    ASSERT_TRUE(strstr(flag_error("--ratelimit-login-ip", "x/s"), "login") != NULL);
+    ASSERT_TRUE(strstr(flag_error("--refresh-ttl", "forever"), "duration") != NULL);
+    ASSERT_EQ_STR(flag_error("--listen", NULL), "--listen needs a value");
+    ASSERT_EQ_STR(flag_error("--no-such-flag", "1"), "(not found)");
+    ASSERT_EQ_STR(flag_error("-x", "1"), "(not found)");
+    ASSERT_EQ_STR(flag_error("--registration", "off"), "(accepted)");
+    ASSERT_EQ_STR(flag_error("--ratelimit-login-ip", "off"), "(accepted)");
+    ASSERT_EQ_STR(flag_error("--ratelimit-login-ip", "5/m:9"), "(accepted)");
+    ASSERT_TRUE(cfg_flag_is_bool("--init-store"));
+    ASSERT_TRUE(!cfg_flag_is_bool("--listen"));
+    ASSERT_TRUE(!cfg_flag_is_bool("--nope"));
+    ASSERT_TRUE(!cfg_flag_is_bool("x"));
+}
+
+TEST(config_validation_across_keys)
+{
+    struct cfg c;
+    struct cfg_error e = {0};
+    cfg_defaults(&c);
+    c.max_url_bytes = c.max_header_bytes + 1;
+    ASSERT_EQ_INT(cfg_validate(&c, &e), ERR_INVAL);
+    ASSERT_EQ_STR(e.where, "max_url_bytes");
+    cfg_defaults(&c);
+    snprintf(c.admin_token, sizeof(c.admin_token), "%s", "0123456789abcdef0123456789abcdef");
+    snprintf(c.admin_listen, sizeof(c.admin_listen), "nowhere");
+    ASSERT_EQ_INT(cfg_validate(&c, &e), ERR_INVAL);
+    ASSERT_EQ_STR(e.where, "admin_listen");
+    cfg_defaults(&c);
+    snprintf(c.signing_alg, sizeof(c.signing_alg), "HS256");
+    ASSERT_EQ_INT(cfg_validate(&c, &e), ERR_INVAL);
+    ASSERT_EQ_STR(e.where, "signing_alg");
+    cfg_defaults(&c);
+    c.data_dir[0] = '\0';
+    ASSERT_EQ_INT(cfg_validate(&c, &e), ERR_INVAL);
+    ASSERT_EQ_STR(e.where, "data_dir");
+    cfg_defaults(&c);
+    snprintf(c.store, sizeof(c.store), "memcached://x");
+    ASSERT_EQ_INT(cfg_validate(&c, &e), ERR_INVAL);
+    ASSERT_EQ_STR(e.where, "store");
+}
+
+TEST(config_webhook_sections)
+{
+    struct cfg c;
+    struct cfg_error e = {0};
+    cfg_defaults(&c);
+    ASSERT_EQ_INT(cfg_load_file(&c,
+                                write_ini("[webhook.ops]\nurl = http://127.0.0.1:9/x\n"
+                                          "secret = 0123456789abcdef0123\n"
+                                          "events = account.locked\n"),
+                                &e),
+                  0);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini("[webhook.ops]\nurl = http://x\ncolour = red\n"), &e),
+                  ERR_INVAL);
+    ASSERT_TRUE(strstr(e.what, "unknown key 'colour'") != NULL);
+    char ini[512];
+    snprintf(ini, sizeof(ini), "[webhook.ops]\nsecret = %0*d\n", 300, 0);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini(ini), &e), ERR_INVAL); /* (inih: line length) */
+    unlink(path);
+}
