@@ -400,3 +400,35 @@ TEST(rfc7515_a3_es256)
     buf_fini(&jwk);
     cr_pkey_free(k.pkey);
 }
+
+/* Signing refuses what it cannot do and leaves the buffer as it was. */
+TEST(sign_refusals_leave_the_buffer_alone)
+{
+    struct buf b;
+    struct tok_key none = {0};
+    setup();
+    ASSERT_EQ_INT(tok_alg_parse("EdDSA"), TOK_ALG_EDDSA);
+    ASSERT_EQ_INT(tok_alg_parse("RS256"), TOK_ALG_RS256);
+    ASSERT_EQ_INT(tok_alg_parse("HS256"), TOK_ALG_NONE);
+    ASSERT_TRUE(tok_alg_name(TOK_ALG_NONE) == NULL);
+    buf_init(&b, 64); /* too small for any token */
+    buf_append(&b, "x", 1);
+    ASSERT_EQ_INT(tok_jws_sign(&key, "at+jwt", "{\"a\":1}", 7, &b), ERR_LIMIT);
+    ASSERT_EQ_MEM(b.p, b.len, "x", 1);
+    none.alg = TOK_ALG_EDDSA; /* no private key */
+    ASSERT_EQ_INT(tok_jws_sign(&none, "at+jwt", "{}", 2, &b), ERR_INVAL);
+    none.alg = TOK_ALG_ES256;
+    ASSERT_EQ_INT(tok_jws_sign(&none, NULL, "{}", 2, &b), ERR_INVAL);
+    ASSERT_EQ_MEM(b.p, b.len, "x", 1);
+    buf_fini(&b);
+    /* without a typ the header has none, and the verifier reports it empty */
+    char payload[64], typ[32];
+    size_t n;
+    buf_init(&b, 4096);
+    ASSERT_EQ_INT(tok_jws_sign(&key, NULL, "{}", 2, &b), 0);
+    ASSERT_EQ_INT(
+        tok_jws_verify((struct str){b.p, b.len}, lookup, NULL, payload, sizeof(payload), &n, typ),
+        0);
+    ASSERT_EQ_STR(typ, "");
+    buf_fini(&b);
+}
