@@ -185,7 +185,8 @@ check: deps
 	  build/asan/results/integ-redis.txt build/asan/results/fuzz-replay.txt \
 	  build/tsan/results/integ-tsan.txt
 
-# Line and branch coverage of src/ by the unit and integration tests (both stores), with
+# Line and branch coverage of src/ by the unit and integration tests (both stores) and the
+# fuzz corpora replayed (part of make check), with
 # gcc's gcov and Debian's gcovr: a per-folder summary, and build/coverage/coverage.txt.
 coverage: deps
 	@command -v gcovr >/dev/null || { echo "coverage: needs gcovr (apt-get install gcovr)"; exit 1; }
@@ -194,6 +195,7 @@ coverage: deps
 	@$(MAKE) --no-print-directory BUILD=coverage unit
 	@$(MAKE) --no-print-directory BUILD=coverage integ
 	@$(MAKE) --no-print-directory BUILD=coverage integ-redis
+	@$(MAKE) --no-print-directory BUILD=coverage fuzz-replay >/dev/null
 	@gcovr --root . --filter 'src/' --object-directory build/coverage --branches \
 	  --sort-percentage -o build/coverage/coverage.txt build/coverage
 	@tools/coverage-summary build/coverage

@@ -897,3 +897,83 @@ TEST(redis_acl_user)
     ASSERT_EQ_INT(store_pin(st, "x", "1", 1), 0);
     cleanup(st);
 }
+
+/* Malformed operations are refused before any backend sees them, with no callback (issue
+ * #11 item 22: the shared checks had never run), and the small accessors answer. */
+CONTRACT(malformed_ops_are_refused_at_once)
+{
+    struct store *st = open_fresh();
+    struct store_op op;
+    struct buf b;
+    uint64_t entries, bytes;
+    struct store_stats stats;
+    char long_key[STORE_KEY_MAX + 2];
+    ASSERT_TRUE(st != NULL);
+    buf_init(&b, 64);
+    memset(long_key, 'k', sizeof(long_key) - 1);
+    long_key[sizeof(long_key) - 1] = '\0';
+    ASSERT_EQ_INT(store_exec_kv(st, STORE_OP_PUT_NEW, STORE_T_USERS, long_key, "v", 1), ERR_INVAL);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_USERS, "ann", "v");
+    op.on_done = NULL; /* nobody to tell */
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_INVAL);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_USERS, "ann", NULL);
+    op.value_len = 3; /* a length without bytes */
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_INVAL);
+    init_op(&op, STORE_OP_REPLACE);
+    kv(&op, STORE_T_USERS, "ann", "v");
+    op.expect_len = 2; /* a length without an expectation */
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_INVAL);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_USERS, "ann", "v");
+    memset(op.sess_sub, 's', sizeof(op.sess_sub)); /* not terminated */
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_INVAL);
+    init_op(&op, STORE_OP_DELETE);
+    kv(&op, STORE_T_USERS, "", NULL); /* no key */
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_INVAL);
+    init_op(&op, STORE_OP_JTI_REVOKE);
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_INVAL); /* no jti */
+    init_op(&op, STORE_OP_GET);                    /* reads are made by store_get, not submitted */
+    kv(&op, STORE_T_USERS, "ann", NULL);
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_INVAL);
+    ASSERT_EQ_INT(store_get(st, STORE_T_COUNT, "k", 1, &b, NULL, NULL), ERR_INVAL);
+    ASSERT_EQ_INT(store_get(st, STORE_T_USERS, "", 0, &b, NULL, NULL), ERR_INVAL);
+    ASSERT_EQ_INT(store_each(st, STORE_T_COUNT, NULL, NULL), ERR_INVAL);
+    ASSERT_EQ_INT(store_usage(st, STORE_T_COUNT, &entries, &bytes), ERR_INVAL);
+    ASSERT_EQ_INT(store_usage(st, STORE_T_USERS, &entries, &bytes), 0);
+    store_get_stats(st, &stats);
+    uint64_t stale = 99;
+    ASSERT_TRUE(store_ready(st, &stale));
+    ASSERT_TRUE(stale == 0);
+    ASSERT_TRUE(store_members(st) >= 1);
+    buf_fini(&b);
+    cleanup(st);
+}
+
+/* An LMDB directory that cannot be made, and a data.mdb that is not a store. */
+TEST(lmdb_open_refusals)
+{
+    struct store *st;
+    char err[512], tmp[] = "/tmp/fg-lmdb-XXXXXX", path[96];
+    ASSERT_TRUE(mkdtemp(tmp) != NULL);
+    snprintf(path, sizeof(path), "%s/file", tmp);
+    FILE *f = fopen(path, "w");
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/file/sub", tmp);
+    ASSERT_EQ_INT(store_open_lmdb(path, 1 << 20, 0, &st, err, sizeof(err)), ERR_IO);
+    ASSERT_TRUE(strstr(err, "cannot create") != NULL);
+    snprintf(path, sizeof(path), "%s/data.mdb", tmp);
+    f = fopen(path, "w");
+    for (int i = 0; i < 4096; i++)
+        fputs("not an lmdb file ", f);
+    fclose(f);
+    ASSERT_EQ_INT(store_open_lmdb(tmp, 1 << 20, 0, &st, err, sizeof(err)), ERR_IO);
+    ASSERT_TRUE(strstr(err, "cannot open the store") != NULL);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/file", tmp);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/lock.mdb", tmp);
+    unlink(path);
+    rmdir(tmp);
+}

@@ -432,3 +432,50 @@ TEST(sign_refusals_leave_the_buffer_alone)
     ASSERT_EQ_STR(typ, "");
     buf_fini(&b);
 }
+
+/* A PEM that is not a key, or a key of another kind or size than the algorithm names, is
+ * refused (a key record must not change its algorithm by what it holds). */
+TEST(pem_keys_must_match_their_algorithm)
+{
+    struct cr_pkey *k = NULL, *ec = NULL;
+    struct buf pem;
+    cr_init();
+    ASSERT_EQ_INT(cr_pkey_from_pem(CR_ES256, "nonsense", 8, &k), ERR_INVAL);
+    ASSERT_EQ_INT(cr_pkey_generate(CR_ES256, &ec), 0);
+    buf_init(&pem, 8192);
+    ASSERT_EQ_INT(cr_pkey_to_pem(ec, &pem), 0);
+    ASSERT_EQ_INT(cr_pkey_from_pem(CR_RS256, pem.p, pem.len, &k), ERR_INVAL); /* EC as RSA */
+    ASSERT_EQ_INT(cr_pkey_from_pem(CR_ES256, pem.p, pem.len, &k), 0);
+    struct cr_pkey *copy = cr_pkey_dup(k);
+    ASSERT_TRUE(copy != NULL);
+    uint8_t out[CR_PKEY_SIG_MAX];
+    size_t len;
+    ASSERT_EQ_INT(cr_pkey_sign(copy, "m", 1, out, &len), 0);
+    ASSERT_TRUE(cr_pkey_verify(k, "m", 1, out, len));
+    ASSERT_TRUE(!cr_pkey_verify(k, "m", 1, out, 63)); /* R||S is 64 bytes exactly */
+    ASSERT_TRUE(!cr_pkey_verify(k, "n", 1, out, len));
+    cr_pkey_free(copy);
+    cr_pkey_free(k);
+    cr_pkey_free(ec);
+    cr_pkey_free(NULL);
+    buf_fini(&pem);
+    /* a real RSA key shorter than 2048 bits (openssl genpkey, 1024 bits, for this test) */
+    static const char rsa1024[] =
+        "-----BEGIN PRIVATE KEY-----\n"
+        "MIICdQIBADANBgkqhkiG9w0BAQEFAASCAl8wggJbAgEAAoGBAMNYvmc8p+OF8eEY\n"
+        "QRNHJl6aI3azLI+dLWvD8IzqEOTcr0cYgw+884xoyyGOyCYxAy19DjYv8U7Lr5fL\n"
+        "GpY7MguVNHt593mcWsdS4RhuJqmGZpGh+QUdTtCyPwlEqD5J33rwP0QBScU3nx6e\n"
+        "rPT47Ssn5vicViFhycgFSKwPdf4bAgMBAAECgYAYkq1A50xnPo4yto5ZEnYtKE6V\n"
+        "u+w7FJaGG9vCnh8J6wjRdK/n5ujsHLKQwhlDVJ8Ftdl3z4gXVV/9RDtP8ppUyl7/\n"
+        "EKfFMsgFc13nnKiqki2/B7M7K/KHZ4Z1UBBX7rvoo1tjmWfI0uqXmiViv3lGR7Sz\n"
+        "DQfUWvA40HYnrEXMAQJBAOgt5Ddl6xhduRnv+5nRfB3xQ9OnxSIlUcEgdt/x9TWz\n"
+        "bsqZM0ZdQPL3WZ0DUzKq+zv04zZyzZQzWxSvc+s5YZsCQQDXY3TdP4T/C1Uqjaaf\n"
+        "6CS/xOLQm3By+TKcuNEKu0EIoBSdwqqahhjdk/EUI7RBWfs5u9d8p0pG7KLTkKT/\n"
+        "692BAkBCfkoat3yR2N2XGQyUa9NA/ASxzB1//vIf/j0tO60/OOkk6qUtpK1iKAap\n"
+        "Gfeszhzved3MjSplJCQUk37+Qcu7AkAxkuaW9cO6n/UeMjQjod6zdLFvqhcbn1eS\n"
+        "0sbqXWb+gTm9hcyWfD7E4QQfyof2cqtsAlv6iNaDtHtVjnkrnjIBAkAihVscHDjX\n"
+        "Tr+nsZj8BYhScp9I0OuARcLtur7PjVI0N+itOznTYSc3MCf19SGEYUKwh07GvUF7\n"
+        "a5XjwZC98yWM\n"
+        "-----END PRIVATE KEY-----\n";
+    ASSERT_EQ_INT(cr_pkey_from_pem(CR_RS256, rsa1024, sizeof(rsa1024) - 1, &k), ERR_INVAL);
+}
