@@ -7,6 +7,7 @@
  *   floodgate [flags] client create NAME [--grants G,..] [--scopes "a b"] [--audiences "x y"]
  *                                        [--access-ttl SECONDS] [--introspection] [--json]
  *   floodgate [flags] client list|show ID|delete ID|rotate-secret ID [--json]
+ *   floodgate [flags] client introspection ID on|off [--json]
  *   floodgate [flags] key list|rotate|reseal [--json]
  *
  * Output is for people by default and JSON with --json; secrets are printed once, at
@@ -54,6 +55,7 @@ static int usage(void)
         "                 [--audiences LIST] [--access-ttl SECONDS] [--introspection] [--json]\n"
         "       floodgate [--data-dir DIR] client list|show ID|delete ID|rotate-secret ID "
         "[--json]\n"
+        "       floodgate [--data-dir DIR] client introspection ID on|off\n"
         "       floodgate [--data-dir DIR] key list|rotate|reseal [--json]\n"
         "       floodgate [--data-dir DIR] user add NAME [--json]        (password on stdin)\n"
         "       floodgate [--data-dir DIR] user passwd NAME              (password on stdin)\n"
@@ -248,6 +250,20 @@ static int client_cmd(struct cli *x, int argc, char **argv)
             return 1;
         }
         print_client(&c, NULL, x->json);
+        return 0;
+    }
+    if (strcmp(verb, "introspection") == 0) {
+        bool on = argc >= 3 && strcmp(argv[2], "on") == 0;
+        if (argc < 3 || (!on && strcmp(argv[2], "off") != 0))
+            return usage();
+        int rc = auth_client_set_introspection(x->st, id, on);
+        if (rc) {
+            fprintf(stderr, "floodgate: client %s: %s\n", id, err_str(rc));
+            return 1;
+        }
+        printf(x->json ? "{\"client_id\":\"%s\",\"introspection\":%s}\n"
+                       : "client %s may introspect %s\n",
+               id, x->json ? (on ? "true" : "false") : (on ? "any token" : "its own tokens only"));
         return 0;
     }
     if (strcmp(verb, "rotate-secret") == 0) {

@@ -292,6 +292,17 @@ int auth_client_rotate_secret(struct store *st, const uint8_t key[CR_HASH_KEY_LE
     return write_client(st, &c, STORE_OP_REPLACE);
 }
 
+int auth_client_set_introspection(struct store *st, const char *id, bool any)
+{
+    struct auth_client c;
+    int rc = auth_client_get(st, id, strlen(id), &c);
+
+    if (rc)
+        return rc;
+    c.introspect_any = any;
+    return write_client(st, &c, STORE_OP_REPLACE);
+}
+
 struct cc_slot {
     uint64_t generation; /* 0: empty */
     struct auth_client c;

@@ -71,6 +71,8 @@ int auth_client_create(struct store *st, const uint8_t key[CR_HASH_KEY_LEN], str
 int auth_client_rotate_secret(struct store *st, const uint8_t key[CR_HASH_KEY_LEN], const char *id,
                               char secret_out[AUTH_SECRET_LEN + 1]);
 int auth_client_get(struct store *st, const char *id, size_t idlen, struct auth_client *c);
+/* Grants or withdraws the permission to introspect any token. ERR_NOTFOUND. Blocks. */
+int auth_client_set_introspection(struct store *st, const char *id, bool any);
 
 /*
  * Per-thread cache of client records (one owner thread; no lock): a token endpoint or
