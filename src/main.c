@@ -210,13 +210,11 @@ static void on_store_invalidate(void *arg, const char *msg, size_t len)
         pol_lockout_unlock_user(g.sh.lockout, str_c(name));
         return;
     }
+    int64_t now = clock_wall_s();
     if (len == 1 && msg[0] == '*') /* reconnected: what was missed is unknown, recheck all */
         tok_revocation_bump();
-    else {
-        tok_revoked_publish(msg, len); /* a jti: that token only */
-        int64_t now = clock_wall_s();
-        tok_revoked_remember(msg, len, now + TOK_REVOKED_REMOTE_S, now);
-    }
+    else /* a jti: that token only (its exp is not in the message) */
+        tok_revoked_publish(msg, len, now + TOK_REVOKED_REMOTE_S, now);
 }
 
 static int on_revoked_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -229,6 +227,23 @@ static int on_revoked_record(void *arg, const void *key, size_t klen, const void
     if (exp > now)
         tok_revoked_remember(key, klen, exp, now);
     return ERR_OK;
+}
+
+/* Every access token has an audience (RFC 9068 §2.2): default_audience, else the issuer,
+ * when nothing names another. -1 (logged) if it cannot be an aud. After the issuer is set. */
+static int set_default_audience(const struct cfg *c)
+{
+    const char *daud = c->default_audience[0] ? c->default_audience : g.sh.issuer;
+    if (strlen(daud) >= sizeof(g.sh.default_aud)) {
+        log_kv(LOG_ERROR,
+               c->default_audience[0] ? "default_audience is longer than 256 characters"
+                                      : "the issuer is longer than 256 characters: set a shorter "
+                                        "default_audience",
+               LOG_END);
+        return -1;
+    }
+    memcpy(g.sh.default_aud, daud, strlen(daud) + 1);
+    return 0;
 }
 
 static void purge_noop(struct store_op *op)
@@ -757,17 +772,8 @@ static int serve(void)
         snprintf(g.sh.issuer, sizeof(g.sh.issuer), "http://[%s]:%u", host, bound);
     else
         snprintf(g.sh.issuer, sizeof(g.sh.issuer), "http://%s:%u", host, bound);
-    /* Every access token has an audience (RFC 9068 §2.2): this one when nothing names another. */
-    const char *daud = c->default_audience[0] ? c->default_audience : g.sh.issuer;
-    if (strlen(daud) >= sizeof(g.sh.default_aud)) {
-        log_kv(LOG_ERROR,
-               c->default_audience[0] ? "default_audience is longer than 256 characters"
-                                      : "the issuer is longer than 256 characters: set a shorter "
-                                        "default_audience",
-               LOG_END);
+    if (set_default_audience(c))
         goto out;
-    }
-    memcpy(g.sh.default_aud, daud, strlen(daud) + 1);
     /* Events name the instance that emitted them (several write to one log or stream). */
     if (c->ev_source[0]) {
         ev_set_source(c->ev_source);
@@ -898,15 +904,9 @@ out:
  * follows it (--registration false). */
 static bool takes_next(int argc, char **argv, int i)
 {
-    static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "1", "0"};
     if (strchr(argv[i], '=') || strcmp(argv[i], "--json") == 0 || i + 1 >= argc)
         return false;
-    if (!cfg_flag_is_bool(argv[i]))
-        return true;
-    for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++)
-        if (strcmp(argv[i + 1], words[w]) == 0)
-            return true;
-    return false;
+    return !cfg_flag_is_bool(argv[i]) || cfg_bool_word(argv[i + 1]) >= 0;
 }
 
 /* Applies flags from argv[from..]; returns 0, or 2 after printing the problem. */

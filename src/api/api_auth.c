@@ -918,8 +918,7 @@ static void logout_done(struct store_op *op)
     if (op->status && op->status != ERR_NOTFOUND)
         j->failed = 1;
     if (op->kind == STORE_OP_JTI_REVOKE && op->status == ERR_OK) {
-        tok_revoked_publish((const char *)op->key, op->key_len);
-        tok_revoked_remember((const char *)op->key, op->key_len, op->jti_expires_at, op->now);
+        tok_revoked_publish((const char *)op->key, op->key_len, op->jti_expires_at, op->now);
         tok_cache_drop(j->ctx->cache, j->access);
     }
     revoke_step_done(j);

@@ -401,6 +401,16 @@ static int on_user(void *ctx, const void *key, size_t klen, const void *val, siz
     return ERR_OK;
 }
 
+/* The account change a verb makes (auth_user_change), or -1 for the other verbs. */
+static int change_of(const char *verb)
+{
+    return strcmp(verb, "disable") == 0  ? AUTH_USER_DISABLE
+           : strcmp(verb, "enable") == 0 ? AUTH_USER_ENABLE
+           : strcmp(verb, "delete") == 0 ? AUTH_USER_DELETE
+           : strcmp(verb, "passwd") == 0 ? AUTH_USER_PASSWORD
+                                         : -1;
+}
+
 static int user_cmd(struct cli *x, int argc, char **argv)
 {
     char name[AUTH_USERNAME_MAX + 1], pw[AUTH_PASSWORD_MAX + 2], phc[AUTH_PHC_MAX];
@@ -422,7 +432,8 @@ static int user_cmd(struct cli *x, int argc, char **argv)
         return 2;
     }
     const char *verb = argv[0];
-    if (strcmp(verb, "add") == 0 || strcmp(verb, "passwd") == 0) {
+    int change = change_of(verb);
+    if (strcmp(verb, "add") == 0 || change == AUTH_USER_PASSWORD) {
         if (read_password(pw, sizeof(pw), &pwlen))
             return 2;
         /* the same policy as registration and the admin API, deny list included */
@@ -465,12 +476,8 @@ static int user_cmd(struct cli *x, int argc, char **argv)
         }
         auth_user_init(&u, name, argv[2], clock_wall_s());
         rc = auth_user_put(x->st, &u, false);
-    } else if (strcmp(verb, "disable") == 0 || strcmp(verb, "enable") == 0) {
-        rc = auth_user_change(x->st, name,
-                              strcmp(verb, "disable") == 0 ? AUTH_USER_DISABLE : AUTH_USER_ENABLE,
-                              NULL, clock_wall_s(), &u);
-    } else if (strcmp(verb, "delete") == 0) {
-        rc = auth_user_change(x->st, name, AUTH_USER_DELETE, NULL, clock_wall_s(), &u);
+    } else if (change >= 0) {
+        rc = auth_user_change(x->st, name, (enum auth_user_change)change, NULL, clock_wall_s(), &u);
     } else {
         return usage();
     }
@@ -485,8 +492,7 @@ static int user_cmd(struct cli *x, int argc, char **argv)
         else
             printf("user %s created (id %s)\n", u.name, u.id);
     } else if (!x->json) {
-        bool ends = strcmp(verb, "disable") == 0 || strcmp(verb, "delete") == 0 ||
-                    strcmp(verb, "passwd") == 0;
+        bool ends = auth_user_change_ends_sessions((enum auth_user_change)change);
         printf("user %s: %s done%s\n", name, verb,
                ends ? "; every session of the user is revoked" : "");
     } else {

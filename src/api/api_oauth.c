@@ -11,7 +11,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -343,13 +342,6 @@ static bool in_list(const char *list, struct str want)
     return want.len && auth_scope_subset(want, list) && !memchr(want.p, ' ', want.len);
 }
 
-static void first_item(const char *list, char *out, size_t cap);
-
-void api__client_audience(const struct auth_client *c, char *out, size_t cap)
-{
-    first_item(c->audiences, out, cap);
-}
-
 static void first_item(const char *list, char *out, size_t cap)
 {
     size_t n = strcspn(list, " ");
@@ -357,6 +349,11 @@ static void first_item(const char *list, char *out, size_t cap)
         n = 0;
     memcpy(out, list, n);
     out[n] = '\0';
+}
+
+void api__client_audience(const struct auth_client *c, char *out, size_t cap)
+{
+    first_item(c->audiences, out, cap);
 }
 
 /* ---- token endpoint ------------------------------------------------------------------- */
@@ -758,14 +755,10 @@ static int rti_step(struct rti_job *j, int rc)
             break;
         }
         case RTI_SESSIONS: {
-            char g[24] = "0";
-            if (rc == ERR_OK) {
-                if (j->b.len == 0 || j->b.len >= sizeof(g))
-                    return ERR_BACKEND;
-                memcpy(g, j->b.p, j->b.len);
-                g[j->b.len] = '\0';
-            }
-            j->active = strtoull(g, NULL, 10) == j->rt.gen;
+            uint64_t gen = 0; /* (none stored: generation 0) */
+            if (rc == ERR_OK && store_sessions_decode(j->b.p, j->b.len, &gen))
+                return ERR_BACKEND;
+            j->active = gen == j->rt.gen;
             j->step = RTI_DONE;
             return ERR_OK;
         }
@@ -893,9 +886,15 @@ static void verify_answer(struct http_request *r, int rc, const struct tok_claim
 
 #define VERIFY_QUERY_PAIRS 8
 
-/* The gateway's requirements, ?scope= and ?audience=. An authorization check fails closed:
- * a query that does not parse, has more than VERIFY_QUERY_PAIRS pairs, or names a
- * requirement twice is answered 400 (ERR_INVAL), never read as "no requirement". */
+/* The gateway's requirements, ?audience= and ?scope= (decoded into the arena; {NULL, 0}:
+ * none). */
+struct verify_need {
+    struct str aud, scope;
+};
+
+/* Reads them. An authorization check fails closed: a query that does not parse, has more
+ * than VERIFY_QUERY_PAIRS pairs, or names a requirement twice is answered 400 (ERR_INVAL),
+ * never read as "no requirement". */
 static int verify_query(struct http_request *r, struct str *aud, struct str *scope)
 {
     struct http_form q;
@@ -921,21 +920,29 @@ static int verify_query(struct http_request *r, struct str *aud, struct str *sco
 
 int api_verify(struct http_request *r)
 {
-    struct str authz = http_header(r, "authorization"), aud, scope;
+    struct str authz = http_header(r, "authorization");
+    struct verify_need need, *kept = NULL;
 
-    if (api__rate_limited(r, API_RL_VERIFY) || verify_query(r, &aud, &scope))
+    if (api__rate_limited(r, API_RL_VERIFY) || verify_query(r, &need.aud, &need.scope))
         return HTTP_DONE;
     if (authz.len <= 7 || !str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer "))) {
         http_add_header(r, "WWW-Authenticate", "Bearer realm=\"floodgate\"");
         http_respond_error(r, 401, "invalid_request", "a Bearer token is required");
         return HTTP_DONE;
     }
-    return api__verify(r, (struct str){authz.p + 7, authz.len - 7}, verify_answer, NULL);
+    /* (kept for the answer, which may come later: only when there is something to check) */
+    if ((need.aud.p || need.scope.p) && (kept = arena_alloc(r->arena, sizeof(*kept))) == NULL) {
+        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        return HTTP_DONE;
+    }
+    if (kept)
+        *kept = need;
+    return api__verify(r, (struct str){authz.p + 7, authz.len - 7}, verify_answer, kept);
 }
 
 static void verify_answer(struct http_request *r, int rc, const struct tok_claims *cl, void *arg)
 {
-    (void)arg;
+    const struct verify_need *need = arg; /* NULL: no requirement */
     if (rc == ERR_BACKEND) {
         http_respond_error(r, 503, "temporarily_unavailable", NULL);
         return;
@@ -946,18 +953,15 @@ static void verify_answer(struct http_request *r, int rc, const struct tok_claim
         http_respond_error(r, 401, "invalid_token", NULL);
         return;
     }
-    struct str need, aud;
-    if (verify_query(r, &aud, &need)) /* checked before the token: cannot fail here */
-        return;
     /* ?audience=api: the token must be meant for this resource (RFC 9068 §4); a token for
      * another audience is invalid here, not merely under-scoped. */
-    if (aud.p && !str_eq(aud, str_c(cl->aud))) {
+    if (need && need->aud.p && !str_eq(need->aud, str_c(cl->aud))) {
         http_add_header(r, "WWW-Authenticate",
                         "Bearer realm=\"floodgate\", error=\"invalid_token\"");
         http_respond_error(r, 401, "invalid_token", "wrong audience");
         return;
     }
-    if (need.p && !auth_scope_subset(need, cl->scope)) {
+    if (need && need->scope.p && !auth_scope_subset(need->scope, cl->scope)) {
         http_add_header(r, "WWW-Authenticate",
                         "Bearer realm=\"floodgate\", error=\"insufficient_scope\"");
         http_respond_error(r, 403, "insufficient_scope", NULL);
@@ -991,8 +995,7 @@ static void revoke_done(struct store_op *op)
         return;
     }
     /* Durable: every thread's cache drops it (other instances hear it from the store). */
-    tok_revoked_publish((const char *)op->key, op->key_len);
-    tok_revoked_remember((const char *)op->key, op->key_len, op->jti_expires_at, op->now);
+    tok_revoked_publish((const char *)op->key, op->key_len, op->jti_expires_at, op->now);
     tok_cache_drop(j->ctx->cache, j->token);
     if (ev_wanted(EV_TOKEN_REVOKED)) {
         struct ev e;

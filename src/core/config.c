@@ -459,15 +459,13 @@ static int apply(struct cfg *c, const struct key *k, const char *val, const char
         r->burst = (unsigned)burst;
         return ERR_OK;
     }
-    case K_BOOL:
-        if (!strcmp(val, "true") || !strcmp(val, "yes") || !strcmp(val, "on") || !strcmp(val, "1"))
-            v = 1;
-        else if (!strcmp(val, "false") || !strcmp(val, "no") || !strcmp(val, "off") ||
-                 !strcmp(val, "0"))
-            v = 0;
-        else
+    case K_BOOL: {
+        int b = cfg_bool_word(val);
+        if (b < 0)
             rc = ERR_INVAL;
+        v = b;
         break;
+    }
     }
     if (rc) {
         if (k->kind == K_SIZE || k->kind == K_SIZE64)
@@ -670,28 +668,41 @@ int cfg_load_env(struct cfg *c, const char *const *envp, struct cfg_error *e)
     return ERR_OK;
 }
 
-int cfg_flag_is_bool(const char *flag)
+/* The key a flag names: --max-body-bytes is max_body_bytes. NULL if none. */
+static const struct key *key_for_flag(const char *flag)
 {
     char name[64];
     size_t n = strlen(flag);
+
     if (n < 3 || n - 2 >= sizeof(name) || flag[0] != '-' || flag[1] != '-')
-        return 0;
+        return NULL;
     for (size_t i = 2; i <= n; i++)
         name[i - 2] = flag[i] == '-' ? '_' : flag[i];
-    const struct key *k = find_key(NULL, name);
+    return find_key(NULL, name);
+}
+
+int cfg_flag_is_bool(const char *flag)
+{
+    const struct key *k = key_for_flag(flag);
     return k && k->kind == K_BOOL;
+}
+
+int cfg_bool_word(const char *s)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no",
+                                                                                "off", "0"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcmp(s, yes[i]) == 0)
+            return 1;
+        if (strcmp(s, no[i]) == 0)
+            return 0;
+    }
+    return -1;
 }
 
 int cfg_set_flag(struct cfg *c, const char *flag, const char *value, struct cfg_error *e)
 {
-    char name[64];
-    size_t n = strlen(flag);
-
-    if (n < 3 || n - 2 >= sizeof(name) || flag[0] != '-' || flag[1] != '-')
-        return ERR_NOTFOUND;
-    for (size_t i = 2; i <= n; i++)
-        name[i - 2] = flag[i] == '-' ? '_' : flag[i];
-    const struct key *k = find_key(NULL, name);
+    const struct key *k = key_for_flag(flag);
     if (!k)
         return ERR_NOTFOUND;
     if (!value) {

@@ -176,6 +176,8 @@ int cfg_load_env(struct cfg *c, const char *const *envp, struct cfg_error *e);
 int cfg_set_flag(struct cfg *c, const char *flag, const char *value, struct cfg_error *e);
 /* 1 if `flag` (--name) names a boolean setting: given alone, it means true. */
 int cfg_flag_is_bool(const char *flag);
+/* What a boolean setting's value says: 1 (true yes on 1), 0 (false no off 0), -1 neither. */
+int cfg_bool_word(const char *s);
 /* Checks cross-key constraints after all sources are applied. */
 int cfg_validate(const struct cfg *c, struct cfg_error *e);
 

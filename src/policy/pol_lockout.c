@@ -131,8 +131,30 @@ static void forget_old(const struct pol_lockout_rule *r, struct entry *e, int64_
         e->failures = 0;
 }
 
-/* Whether the key of hash h is locked, delayed or at its limit by recorded failures alone,
- * without reserving anything (after a BUSY, so that a locked key still answers LOCKED). */
+/* The verdict on one key's entry at now, stale failures forgotten first (stripe locked):
+ * LOCKED by a lock, a delay or its recorded failures (*retry_s raised to the lock's end),
+ * BUSY when only the attempts in flight fill its limit, else OK. */
+static int judge(const struct pol_lockout_rule *r, struct entry *e, int64_t now, int64_t *retry_s)
+{
+    forget_old(r, e, now);
+    int64_t until = e->locked_until > e->delayed_until ? e->locked_until : e->delayed_until;
+    if (until > now) {
+        if (until - now > *retry_s)
+            *retry_s = until - now;
+        return POL_ATTEMPT_LOCKED;
+    }
+    if (e->failures >= r->attempts)
+        return POL_ATTEMPT_LOCKED;
+    /* The limit is reached only counting attempts still in flight: those may all succeed.
+     * Refused (so parallel guesses can never exceed the limit), but not as a wrong
+     * password. */
+    if (e->failures + e->inflight >= r->attempts)
+        return POL_ATTEMPT_BUSY;
+    return POL_ATTEMPT_OK;
+}
+
+/* Whether the key of hash h is locked (judge), without reserving anything (after a BUSY,
+ * so that a locked key still answers LOCKED). */
 static bool refused_by_failures(struct pol_lockout *l, uint64_t h, int kind, int64_t now,
                                 int64_t *retry_s)
 {
@@ -143,13 +165,8 @@ static bool refused_by_failures(struct pol_lockout *l, uint64_t h, int kind, int
     struct stripe *s = stripe_of(l, h);
     pthread_mutex_lock(&s->mu);
     struct entry *e = slot(l, s, h, kind, now, false);
-    if (e) {
-        forget_old(r, e, now);
-        int64_t until = e->locked_until > e->delayed_until ? e->locked_until : e->delayed_until;
-        if (until > now && until - now > *retry_s)
-            *retry_s = until - now;
-        refused = until > now || e->failures >= r->attempts;
-    }
+    if (e)
+        refused = judge(r, e, now, retry_s) == POL_ATTEMPT_LOCKED;
     pthread_mutex_unlock(&s->mu);
     return refused;
 }
@@ -170,31 +187,15 @@ int pol_lockout_begin(struct pol_lockout *l, struct str user, struct str ip, int
         if (!r->attempts)
             continue;
         struct stripe *s = stripe_of(l, hs[i]);
-        int verdict = POL_ATTEMPT_OK;
         pthread_mutex_lock(&s->mu);
         struct entry *e = slot(l, s, hs[i], kinds[i], now, true);
-        if (!e) {
-            verdict = POL_ATTEMPT_BUSY; /* every entry in reach is in flight: not forgotten */
-        } else {
-            forget_old(r, e, now);
-            int64_t until = e->locked_until > e->delayed_until ? e->locked_until : e->delayed_until;
-            if (until > now) {
-                verdict = POL_ATTEMPT_LOCKED;
-                if (until - now > *retry_s)
-                    *retry_s = until - now;
-            } else if (e->failures >= r->attempts) {
-                verdict = POL_ATTEMPT_LOCKED;
-            } else if (e->failures + e->inflight >= r->attempts) {
-                /* The limit is reached only counting attempts still in flight: those may all
-                 * succeed. Refused (so parallel guesses can never exceed the limit), but not
-                 * as a wrong password. */
-                verdict = POL_ATTEMPT_BUSY;
-            } else {
-                e->inflight++;
-                e->last = now;
-                if (kinds[i] == K_PAIR)
-                    e->owner = hs[0];
-            }
+        /* (no entry: every one in reach is in flight, and none is forgotten to make room) */
+        int verdict = e ? judge(r, e, now, retry_s) : POL_ATTEMPT_BUSY;
+        if (verdict == POL_ATTEMPT_OK) {
+            e->inflight++;
+            e->last = now;
+            if (kinds[i] == K_PAIR)
+                e->owner = hs[0];
         }
         pthread_mutex_unlock(&s->mu);
         if (verdict != POL_ATTEMPT_OK) {

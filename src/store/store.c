@@ -2,8 +2,6 @@
 /* Dispatch to the backend, and the checks every backend shares. */
 #include "store/store.h"
 
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -36,19 +34,6 @@ int store__validate(const struct store_op *op)
         break; /* not a write: store_get makes these */
     }
     return ERR_INVAL;
-}
-
-bool store__parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    if (*s < '0' || *s > '9')
-        return false;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return false;
-    *out = v;
-    return true;
 }
 
 void store_close(struct store *st)

@@ -3,9 +3,6 @@
 #ifndef STORE_STORE_INT_H
 #define STORE_STORE_INT_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "store/store.h"
 
 struct store_vt {
@@ -40,7 +37,5 @@ struct store {
 
 /* Checks an op's fields before it is queued (shared by the backends). */
 int store__validate(const struct store_op *op);
-/* Decimal digits only (the sessions generation as both backends store it). */
-bool store__parse_u64(const char *s, uint64_t *out);
 
 #endif

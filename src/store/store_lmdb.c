@@ -153,26 +153,18 @@ static int get_family(struct lmdb_store *s, MDB_txn *txn, const uint8_t id[STORE
 static int get_sessions(struct lmdb_store *s, MDB_txn *txn, const char *sub, uint64_t *gen)
 {
     MDB_val k = {strlen(sub), (void *)(uintptr_t)sub}, v;
-    char tmp[24];
 
     *gen = 0;
     int rc = map_err(mdb_get(txn, s->dbi[STORE_T_SESSIONS], &k, &v));
     if (rc == ERR_NOTFOUND)
         return ERR_OK;
-    if (rc)
-        return rc;
-    if (v.mv_size == 0 || v.mv_size >= sizeof(tmp))
-        return ERR_INVAL;
-    memcpy(tmp, v.mv_data, v.mv_size);
-    tmp[v.mv_size] = '\0';
-    return store__parse_u64(tmp, gen) ? ERR_OK : ERR_INVAL;
+    return rc ? rc : store_sessions_decode(v.mv_data, v.mv_size, gen);
 }
 
 static int put_sessions(struct lmdb_store *s, MDB_txn *txn, const char *sub, uint64_t gen)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)gen);
-    MDB_val k = {strlen(sub), (void *)(uintptr_t)sub}, v = {(size_t)n, tmp};
+    char tmp[STORE_SESSIONS_ENC_MAX];
+    MDB_val k = {strlen(sub), (void *)(uintptr_t)sub}, v = {store_sessions_encode(gen, tmp), tmp};
     return map_err(mdb_put(txn, s->dbi[STORE_T_SESSIONS], &k, &v, 0));
 }
 
@@ -378,6 +370,12 @@ static const char *cause(int mrc)
                                : mdb_strerror(mrc);
 }
 
+/* The same for an operation's ERR_* (map_err made MDB_MAP_FULL ERR_LIMIT). */
+static const char *op_cause(int rc)
+{
+    return rc == ERR_LIMIT ? cause(MDB_MAP_FULL) : err_str(rc);
+}
+
 static void commit_failed(struct lmdb_store *s, const char *why)
 {
     uint64_t now = mono_ms();
@@ -491,7 +489,7 @@ static void *writer_main(void *arg)
             commit_failed(s, cause(mrc)); /* e.g. "No space left on device" */
         } else if (rc) {
             mdb_txn_abort(txn);
-            commit_failed(s, rc == ERR_LIMIT ? cause(MDB_MAP_FULL) : err_str(rc));
+            commit_failed(s, op_cause(rc));
         } else {
             commit_worked(s);
         }
@@ -574,7 +572,7 @@ static int l_exec(struct store *st, struct store_op *op)
     } else {
         mdb_txn_abort(txn);
         if (is_backend_failure(op->status))
-            commit_failed(s, op->status == ERR_LIMIT ? cause(MDB_MAP_FULL) : err_str(op->status));
+            commit_failed(s, op_cause(op->status));
     }
     return op->status;
 }
@@ -695,14 +693,6 @@ static const struct store_vt lmdb_vt = {
     .ready = l_ready,
 };
 
-static bool file_exists(const char *dir, const char *name)
-{
-    char path[4096];
-    struct stat sb;
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    return stat(path, &sb) == 0;
-}
-
 /* -1 if the file is missing; its size otherwise. */
 static long long file_size(const char *dir, const char *name)
 {
@@ -729,7 +719,8 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
      * once it has opened it, and its lock file stays beside it; a server key alone may have
      * been put there ahead of a first start. */
     long long data = file_size(dir, "data.mdb");
-    if (!(flags & STORE_OPEN_INIT) && (data == 0 || (data < 0 && file_exists(dir, "lock.mdb")))) {
+    if (!(flags & STORE_OPEN_INIT) &&
+        (data == 0 || (data < 0 && file_size(dir, "lock.mdb") >= 0))) {
         snprintf(err, cap,
                  "%s/data.mdb is %s, but this directory has held a store%s: refusing to start "
                  "empty. Restore data.mdb, or start anew with --init-store",

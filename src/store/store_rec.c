@@ -3,6 +3,7 @@
 #include "store/store_rec.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -101,6 +102,26 @@ int store_refresh_decode(const uint8_t *p, size_t n, struct store_refresh *r)
         get_str(&p, end, r->client_id, STORE_CLIENT_MAX) ||
         get_str(&p, end, r->scope, STORE_SCOPE_MAX) || p != end)
         return ERR_INVAL;
+    return ERR_OK;
+}
+
+size_t store_sessions_encode(uint64_t gen, char out[STORE_SESSIONS_ENC_MAX])
+{
+    return (size_t)snprintf(out, STORE_SESSIONS_ENC_MAX, "%llu", (unsigned long long)gen);
+}
+
+int store_sessions_decode(const void *p, size_t n, uint64_t *gen)
+{
+    const char *s = p;
+    uint64_t v = 0;
+    if (n == 0 || n > 20)
+        return ERR_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+            return ERR_INVAL;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *gen = v;
     return ERR_OK;
 }
 

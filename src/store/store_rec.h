@@ -22,6 +22,12 @@
  * version 2; decodes 1 (generation 0) and 2. */
 size_t store_refresh_encode(const struct store_refresh *r, uint8_t *out);
 int store_refresh_decode(const uint8_t *p, size_t n, struct store_refresh *r);
+/* A user's sessions generation as STORE_T_SESSIONS holds it on both backends: decimal text
+ * (Redis's scripts compare it as a string). encode returns the length written into out;
+ * decode accepts digits only, 1 to 20 of them, and no overflow. */
+#define STORE_SESSIONS_ENC_MAX 24
+size_t store_sessions_encode(uint64_t gen, char out[STORE_SESSIONS_ENC_MAX]);
+int store_sessions_decode(const void *p, size_t n, uint64_t *gen);
 void store_family_encode(const struct store_family *f, uint8_t out[STORE_FAMILY_ENC]);
 int store_family_decode(const uint8_t *p, size_t n, struct store_family *f);
 

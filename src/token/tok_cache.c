@@ -77,16 +77,6 @@ static uint64_t jti_hash(const char *jti, size_t len)
     return h | 1; /* 0 is "no jti" */
 }
 
-void tok_revoked_publish(const char *jti, size_t len)
-{
-    uint64_t h = jti_hash(jti, len);
-    pthread_mutex_lock(&pub_mu);
-    uint64_t s = atomic_load_explicit(&pub_seq, memory_order_relaxed);
-    atomic_store_explicit(&ring[s % RING], h, memory_order_relaxed);
-    atomic_store_explicit(&pub_seq, s + 1, memory_order_release);
-    pthread_mutex_unlock(&pub_mu);
-}
-
 /*
  * The known revocations: open addressing on the jti hash, linear probing, expiry per entry.
  * A full table first drops what expired; if still full it evicts the quarter that expires
@@ -102,6 +92,15 @@ static unsigned known_n;
 static int64_t forgot_until;
 static pthread_mutex_t known_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* The slot of h in the table: where it is, or the empty one where it would go. */
+static unsigned known_slot(uint64_t h)
+{
+    unsigned k = (unsigned)(h % TOK_REVOKED_KNOWN_MAX);
+    while (known[k].h && known[k].h != h)
+        k = (k + 1) % TOK_REVOKED_KNOWN_MAX;
+    return k;
+}
+
 static void known_sweep(int64_t now)
 {
     /* rebuild without the expired: probing chains stay intact */
@@ -111,10 +110,7 @@ static void known_sweep(int64_t now)
     for (unsigned i = 0; i < TOK_REVOKED_KNOWN_MAX; i++) {
         if (!old[i].h || old[i].exp <= now)
             continue;
-        unsigned k = (unsigned)(old[i].h % TOK_REVOKED_KNOWN_MAX);
-        while (known[k].h)
-            k = (k + 1) % TOK_REVOKED_KNOWN_MAX;
-        known[k] = old[i];
+        known[known_slot(old[i].h)] = old[i];
         known_n++;
     }
     mem_free(old);
@@ -145,15 +141,12 @@ static void known_evict_quarter(void)
         forgot_until = cut;
 }
 
-void tok_revoked_remember(const char *jti, size_t len, int64_t exp, int64_t now)
+static void remember(uint64_t h, int64_t exp, int64_t now)
 {
-    uint64_t h = jti_hash(jti, len);
     pthread_mutex_lock(&known_mu);
     if (!known)
         known = xcalloc(TOK_REVOKED_KNOWN_MAX, sizeof(*known));
-    unsigned k = (unsigned)(h % TOK_REVOKED_KNOWN_MAX);
-    while (known[k].h && known[k].h != h)
-        k = (k + 1) % TOK_REVOKED_KNOWN_MAX;
+    unsigned k = known_slot(h);
     if (known[k].h == h) {
         if (exp > known[k].exp)
             known[k].exp = exp;
@@ -165,9 +158,7 @@ void tok_revoked_remember(const char *jti, size_t len, int64_t exp, int64_t now)
             known_evict_quarter();
             known_sweep(now);
         }
-        k = (unsigned)(h % TOK_REVOKED_KNOWN_MAX);
-        while (known[k].h)
-            k = (k + 1) % TOK_REVOKED_KNOWN_MAX;
+        k = known_slot(h);
     }
     known[k].h = h;
     known[k].exp = exp;
@@ -176,15 +167,29 @@ out:
     pthread_mutex_unlock(&known_mu);
 }
 
+void tok_revoked_remember(const char *jti, size_t len, int64_t exp, int64_t now)
+{
+    remember(jti_hash(jti, len), exp, now);
+}
+
+void tok_revoked_publish(const char *jti, size_t len, int64_t exp, int64_t now)
+{
+    uint64_t h = jti_hash(jti, len);
+    pthread_mutex_lock(&pub_mu);
+    uint64_t s = atomic_load_explicit(&pub_seq, memory_order_relaxed);
+    atomic_store_explicit(&ring[s % RING], h, memory_order_relaxed);
+    atomic_store_explicit(&pub_seq, s + 1, memory_order_release);
+    pthread_mutex_unlock(&pub_mu);
+    remember(h, exp, now);
+}
+
 int tok_revoked_known(const char *jti, size_t len, int64_t now)
 {
     uint64_t h = jti_hash(jti, len);
     int rc = 0;
     pthread_mutex_lock(&known_mu);
     if (known) {
-        unsigned k = (unsigned)(h % TOK_REVOKED_KNOWN_MAX);
-        while (known[k].h && known[k].h != h)
-            k = (k + 1) % TOK_REVOKED_KNOWN_MAX;
+        unsigned k = known_slot(h);
         if (known[k].h == h && known[k].exp > now)
             rc = 1;
     }

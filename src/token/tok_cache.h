@@ -55,9 +55,9 @@ int tok_revoked_known(const char *jti, size_t len, int64_t now);
 /* Forgets everything (tests). */
 void tok_revoked_reset(void);
 
-/* Publishes the revocation of the token with this jti to every thread's cache. Any
- * thread. */
-void tok_revoked_publish(const char *jti, size_t len);
+/* Publishes the revocation of the token with this jti to every thread's cache, and
+ * remembers it until exp (tok_revoked_remember). Any thread. */
+void tok_revoked_publish(const char *jti, size_t len, int64_t exp, int64_t now);
 /* A counter that moves with every publication: read it before checking the revoked list and
  * pass it to tok_cache_put, which then does not cache an answer a revocation overtook. */
 uint64_t tok_revoked_seq(void);

@@ -58,9 +58,9 @@ TEST(revocation_by_jti_drops_only_that_token_everywhere)
     }
     ASSERT_TRUE(r1 >= 0 && r2 > r1);
     snprintf(jti, sizeof(jti), "jti-%d", r1);
-    tok_revoked_publish(jti, strlen(jti));
+    tok_revoked_publish(jti, strlen(jti), 0, 0);
     snprintf(jti, sizeof(jti), "jti-%d", r2);
-    tok_revoked_publish(jti, strlen(jti));
+    tok_revoked_publish(jti, strlen(jti), 0, 0);
     for (int i = 0; i < 100; i++) {
         snprintf(tok, sizeof(tok), "token-%d", i);
         int gone = i == r1 || i == r2;
@@ -77,7 +77,7 @@ TEST(overtaken_check_is_not_cached_and_epoch_rechecks)
     struct tok_cache *c = tok_cache_new(256);
     struct tok_claims cl = claims("j9", 1000), out;
     uint64_t e = tok_revocation_epoch(), seq = tok_revoked_seq();
-    tok_revoked_publish("other", 5); /* lands while "j9" is being checked */
+    tok_revoked_publish("other", 5, 0, 0); /* lands while "j9" is being checked */
     tok_cache_put_checked(c, STR_LIT("token-9"), &cl, e, seq);
     ASSERT_EQ_INT(tok_cache_get(c, STR_LIT("token-9"), 10, e, &out), 0);
     seq = tok_revoked_seq();
@@ -98,7 +98,7 @@ TEST(falling_behind_drops_everything)
     tok_cache_put(c, STR_LIT("token-k"), &cl, e);
     for (int i = 0; i < 2000; i++) {
         snprintf(jti, sizeof(jti), "x-%d", i);
-        tok_revoked_publish(jti, strlen(jti));
+        tok_revoked_publish(jti, strlen(jti), 0, 0);
     }
     ASSERT_EQ_INT(tok_cache_get(c, STR_LIT("token-k"), 10, e, &out), 0);
     tok_cache_free(c);
@@ -111,7 +111,7 @@ static void *publisher(void *arg)
     char jti[32];
     for (int i = 0; i < 500; i++) {
         snprintf(jti, sizeof(jti), "p%d-%d", (int)(intptr_t)arg, i);
-        tok_revoked_publish(jti, strlen(jti));
+        tok_revoked_publish(jti, strlen(jti), 0, 0);
     }
     return NULL;
 }
