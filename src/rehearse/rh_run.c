@@ -556,16 +556,17 @@ static void setup_fail(struct rh_run *run, const char *what, int status, const c
     if (run->failed)
         return;
     run->failed = true;
-    fprintf(stderr, "rehearse: %s failed: %s %.*s\n", what,
-            status > 0   ? "HTTP"
-            : status < 0 ? "timeout"
-                         : "connection error",
-            (int)(len > 300 ? 300 : len), body ? body : "");
+    if (status > 0)
+        fprintf(stderr, "rehearse: %s failed: HTTP %d %.*s\n", what, status,
+                (int)(len > 300 ? 300 : len), body ? body : "");
+    else
+        fprintf(stderr, "rehearse: %s failed: %s\n", what,
+                status < 0 ? "timeout" : "connection error");
     if (status == 429)
         fprintf(stderr, "rehearse: the synthetic users come from 198.18.0.0/15 in "
                         "X-Forwarded-For: start floodgate with trusted_proxies = 127.0.0.1 "
                         "(or the generator's address) so that each counts as its own client\n");
-    if (status == 401 || status == 404)
+    if ((status == 401 || status == 404) && strstr(what, "/admin/"))
         fprintf(stderr, "rehearse: check --admin and --admin-token (or "
                         "FLOODGATE_ADMIN_TOKEN)\n");
     stage_next(run);

@@ -505,14 +505,17 @@ static int64_t num(const redisReply *r)
     return 0;
 }
 
-static void str_to(const redisReply *r, char *dst, size_t cap)
+/* A string field into dst; one that does not fit is a record this code did not write:
+ * refused, never cut (a cut subject would name someone else). */
+static int str_to(const redisReply *r, char *dst, size_t cap)
 {
     size_t n = r && r->type == REDIS_REPLY_STRING ? r->len : 0;
     if (n >= cap)
-        n = cap - 1;
+        return ERR_INVAL;
     if (n)
         memcpy(dst, r->str, n);
     dst[n] = '\0';
+    return ERR_OK;
 }
 
 /* Hash fields f s n i e d r u c o g (the order of F in the script) into a refresh record. */
@@ -523,15 +526,17 @@ static int refresh_from(redisReply **e, struct store_refresh *rt)
         unhex(e[0]->str, e[0]->len, rt->family, STORE_FAMILY_ID))
         return ERR_INVAL;
     rt->state = (uint8_t)num(e[1]);
-    if (e[2] && e[2]->type == REDIS_REPLY_STRING && e[2]->len)
-        unhex(e[2]->str, e[2]->len, rt->successor, STORE_DIGEST);
+    if (e[2] && e[2]->type == REDIS_REPLY_STRING && e[2]->len &&
+        unhex(e[2]->str, e[2]->len, rt->successor, STORE_DIGEST))
+        return ERR_INVAL;
     rt->issued_at = num(e[3]);
     rt->expires_at = num(e[4]);
     rt->idle_expires_at = num(e[5]);
     rt->rotated_at = num(e[6]);
-    str_to(e[7], rt->sub, sizeof(rt->sub));
-    str_to(e[8], rt->client_id, sizeof(rt->client_id));
-    str_to(e[9], rt->scope, sizeof(rt->scope));
+    if (str_to(e[7], rt->sub, sizeof(rt->sub)) ||
+        str_to(e[8], rt->client_id, sizeof(rt->client_id)) ||
+        str_to(e[9], rt->scope, sizeof(rt->scope)))
+        return ERR_INVAL;
     rt->gen = (uint64_t)num(e[10]);
     return ERR_OK;
 }
@@ -1065,12 +1070,11 @@ static redisReply *scan_page(struct redis_store *s, enum store_table t, char *cu
     size_t l[] = {4, strlen(cursor), 5, strlen(pat), 5, 4};
     redisReply *r = sync_fmt(s, 6, a, l);
     if (r && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-              r->element[1]->type != REDIS_REPLY_ARRAY)) {
+              r->element[0]->type != REDIS_REPLY_STRING ||
+              r->element[1]->type != REDIS_REPLY_ARRAY || str_to(r->element[0], cursor, cap))) {
         freeReplyObject(r);
         r = NULL;
     }
-    if (r)
-        str_to(r->element[0], cursor, cap);
     return r;
 }
 

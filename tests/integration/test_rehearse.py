@@ -13,6 +13,7 @@ import tempfile
 import time
 
 from tests.integration.fgtest import BIN, ServerTest, admin_call
+from tests.integration.httpfault import HTTPFaultProxy
 
 TOKEN = "rehearse-" + "0123456789abcdef" * 3
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
@@ -28,7 +29,8 @@ class TestRehearse(ServerTest):
                          "127.0.0.1", *args, env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
         return srv, srv.admin_port()
 
-    def rehearse(self, srv, aport, scenario, *extra, token=TOKEN, timeout=120):
+    def rehearse(self, srv, aport, scenario, *extra, token=TOKEN, timeout=120, target=None,
+                 admin=None):
         path = os.path.join(self.tmp, "scenario.json")
         with open(path, "w") as f:
             f.write(scenario if isinstance(scenario, str) else json.dumps(scenario))
@@ -37,8 +39,8 @@ class TestRehearse(ServerTest):
             env["FLOODGATE_ADMIN_TOKEN"] = token
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         r = subprocess.run(
-            [BIN, "rehearse", path, "--target", f"http://127.0.0.1:{srv.port}", "--admin",
-             f"http://127.0.0.1:{aport}", "--json", os.path.join(self.tmp, "r.json"),
+            [BIN, "rehearse", path, "--target", target or f"http://127.0.0.1:{srv.port}",
+             "--admin", admin or f"http://127.0.0.1:{aport}", "--json", os.path.join(self.tmp, "r.json"),
              "--html", os.path.join(self.tmp, "r.html"), *extra],
             capture_output=True, text=True, timeout=timeout, env=env)
         self.assertNotIn("Sanitizer", r.stderr)  # the tool runs under ASan+UBSan too
@@ -144,6 +146,77 @@ class TestRehearse(ServerTest):
         self.assertEqual(login["shed_latency_us"]["n"], login["status"]["503"])
         self.assertEqual(login["ok"] + login["status"]["503"] + login["status"]["429"], 2000)
         self.assertEqual(res["login_capacity"]["source"], "none")
+        self.assert_clean_exit(srv)
+
+    def test_failures_are_counted_by_kind(self):
+        """Issue #11 item 22: what the server answers wrongly is counted as what it is
+        (4xx, 5xx, a timeout, a broken connection), never as success, and the run goes on."""
+        srv, aport = self.serve()
+        pub = HTTPFaultProxy(self, srv.port)
+        pub.rule("POST", "/v1/auth/refresh", ("status", 500))
+        pub.rule("POST", "/oauth2/introspect", ("status", 400))
+        pub.rule("GET", "/v1/auth/verify", ("delay", 1.0))
+        pub.rule("POST", "/oauth2/token", "close")
+        pub.rule("POST", "/v1/users", "garbage")
+        sc = {"users": 4, "connections": 32, "timeout_ms": 300,
+              "phases": [{"name": "faults", "duration_s": 2,
+                          "rates": {"login": 2, "register": 2, "refresh": 5, "introspect": 5,
+                                    "verify": 5, "token": 5}}]}
+        r = self.rehearse(srv, aport, sc, target=pub.url)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        flows = self.result()["phases"][0]["flows"]
+        want = {"login": ("ok", 4), "register": ("errors", 4), "refresh": ("5xx", 10),
+                "introspect": ("4xx", 10), "verify": ("timeouts", 10),
+                "token": ("errors", 10)}
+        for flow, (kind, n) in want.items():
+            f = flows[flow]
+            got = f.get(kind, f["status"].get(kind))
+            self.assertEqual((f["sent"], got), (n, n), (flow, f))
+            if kind != "ok":
+                self.assertEqual(f["ok"], 0, (flow, f))
+        self.assertEqual([u for u in self.admin_list(aport, "/admin/users")
+                          if u["username"].startswith("rehearse-")], [])
+        self.assert_clean_exit(srv)
+
+    def test_set_up_retries_a_busy_server_and_reports_a_failing_one(self):
+        srv, aport = self.serve()
+        adm, pub = HTTPFaultProxy(self, aport), HTTPFaultProxy(self, srv.port)
+        sc = {"users": 3, "phases": [{"duration_s": 1, "rates": {"verify": 2}}]}
+        # a busy server (503) is asked again; the run goes on
+        adm.rule("POST", "/admin/users", ("status", 503), times=2)
+        pub.rule("POST", "/v1/auth/login", ("status", 503), times=2)
+        r = self.rehearse(srv, aport, sc, target=pub.url, admin=adm.url)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual((adm.counts[("POST", "/admin/users")],
+                          pub.counts[("POST", "/v1/auth/login")]), (2, 2))
+        self.assertEqual(self.result()["phases"][0]["flows"]["verify"]["ok"], 2)
+        # one that refuses is reported with what it said, and what was made is removed
+        for where, prefix, status, words in (
+                (adm, "/admin/users", 500, "creating a user (POST /admin/users)"),
+                (pub, "/v1/auth/login", 429, "198.18.0.0/15"),
+                (pub, "/v1/auth/login", 401, "the first login of a synthetic user")):
+            with self.subTest(words):
+                adm.rules.clear()
+                pub.rules.clear()
+                where.rule("POST", prefix, ("status", status))
+                r = self.rehearse(srv, aport, sc, target=pub.url, admin=adm.url)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn(words, r.stderr)
+                self.assertIn(f"HTTP {status}", r.stderr)
+                # the admin token is blamed only for what the admin API refused
+                self.assertEqual("--admin-token" in r.stderr, where is adm and status == 401)
+                where.rules.clear()
+                self.assertEqual([u for u in self.admin_list(aport, "/admin/users")
+                                  if u["username"].startswith("rehearse-")], [])
+                self.assertEqual([c for c in self.admin_list(aport, "/admin/clients")
+                                  if c["name"].startswith("rehearse-")], [])
+        # a target that does not answer at all
+        adm.rules.clear()
+        pub.rules.clear()
+        pub.rule("POST", "/v1/auth/login", "close")
+        r = self.rehearse(srv, aport, sc, target=pub.url, admin=adm.url)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("connection error", r.stderr)
         self.assert_clean_exit(srv)
 
     def test_bad_input_is_refused_before_anything_is_created(self):

@@ -1,0 +1,215 @@
+# SPDX-License-Identifier: MIT
+"""A Redis that answers wrongly, late, or not at all (issue #11, items 3 and 22): floodgate
+on a real redis-server behind a fault-injecting proxy (redisfault.py). Whatever Redis says
+that floodgate did not expect is a 503, never a pass and never a "wrong password"; a request
+answered with an error changed nothing, even when its command reaches Redis late; everything
+works again, unrestarted, once Redis answers properly."""
+
+import json
+import os
+import tempfile
+import time
+import unittest
+import shutil
+
+from tests.integration.fgtest import REDIS_MODE, Redis, Server, ServerTest, wait_for
+from tests.integration.redisfault import (ERROR, NIL, FaultProxy, array, bulk, command,
+                                          lua)
+
+FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
+PW = "correct horse battery"
+J = {"Content-Type": "application/json"}
+TIMEOUT_S = 0.3  # --redis-timeout: a command not answered by then is a 503
+
+FAMILY = "0123456789abcdef0123456789abcdef"
+
+
+def rotated(code=1, successor="", family=FAMILY, sub="someone", fields=None):
+    """A rotation's answer as the script gives it: the result, the successor's digest
+    (hex), then the record's 11 fields."""
+    f = fields if fields is not None else [
+        bulk(family), bulk("1"), bulk(""), b":1\r\n", b":4102444800\r\n", b":4102444800\r\n",
+        b":0\r\n", bulk(sub), bulk("first-party"), bulk(""), b":0\r\n"]
+    return array(b":%d\r\n" % code, bulk(successor), *f)
+
+
+@unittest.skipIf(REDIS_MODE, "starts its own Redis: the same test in both runs")
+class RedisFaultTest(ServerTest):
+    def setUp(self):
+        self.redis = Redis(self)
+        self.proxy = FaultProxy(self, self.redis.port)
+        self.tmp = tempfile.mkdtemp(prefix="fg-faults-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.srv = self.start(*FAST, "--store", self.proxy.url,
+                              "--redis-timeout", f"{int(TIMEOUT_S * 1000)}ms",
+                              "--secret-key-file", os.path.join(self.tmp, "k"))
+        st, _, b = self.post("/v1/users", {"username": "ann", "password": PW})
+        self.assertEqual(st, 201, b)
+
+    def post(self, path, obj, headers=None):
+        return self.srv.request("POST", path, json.dumps(obj).encode(), {**J, **(headers or {})})
+
+    def login(self, pw=PW):
+        return self.post("/v1/auth/login", {"username": "ann", "password": pw})
+
+    def tokens(self):
+        st, _, b = self.login()
+        self.assertEqual(st, 200, b)
+        return json.loads(b)
+
+    def refresh(self, rt):
+        return self.post("/v1/auth/refresh", {"refresh_token": rt})
+
+    def assert_unavailable(self, answer):
+        st, hdr, b = answer
+        self.assertEqual(st, 503, b)
+        self.assertEqual(json.loads(b)["error"], "temporarily_unavailable", b)
+
+    def test_a_rotation_answered_wrongly_changes_nothing(self):
+        answers = {
+            "an error": ERROR,
+            "an integer": b":1\r\n",
+            "an empty array": b"*0\r\n",
+            "no answer at all": NIL,
+            "an unknown result": array(b":99\r\n"),
+            "a result of no result": array(b":0\r\n"),
+            "rotated, too few fields": array(b":1\r\n", bulk("")),
+            "rotated, a family not in hex": rotated(family="not hex at all, not hex at all!!"),
+            "rotated, a family too short": rotated(family="abcd"),
+            "rotated, a subject too long to be ours": rotated(sub="x" * 5000),
+            "rotated, a client id too long": rotated(fields=[
+                bulk(FAMILY), bulk("1"), bulk(""), b":1\r\n", b":4102444800\r\n",
+                b":4102444800\r\n", b":0\r\n", bulk("ann"), bulk("c" * 5000), bulk(""),
+                b":0\r\n"]),
+            "rotated, a successor not in hex": rotated(fields=[
+                bulk(FAMILY), bulk("1"), bulk("zz" * 32), b":1\r\n", b":4102444800\r\n",
+                b":4102444800\r\n", b":0\r\n", bulk("ann"), bulk("first-party"), bulk(""),
+                b":0\r\n"]),
+            "grace, a successor not in hex": rotated(code=2, successor="zz" * 32),
+            "grace, no successor": rotated(code=2, successor=""),
+        }
+        rt = self.tokens()["refresh_token"]
+        for what, reply in answers.items():
+            with self.subTest(what):
+                self.proxy.rule(lua("rotate"), reply)
+                self.assert_unavailable(self.refresh(rt))
+                # the script never ran: the same token still rotates, once
+                st, _, b = self.refresh(rt)
+                self.assertEqual(st, 200, b)
+                rt = json.loads(b)["refresh_token"]
+        self.assertIn("redis store: command refused", self.srv.stderr())
+        self.assert_clean_exit(self.srv)
+
+    def test_a_rotation_that_reaches_redis_late_changes_nothing(self):
+        # The script carries a deadline of half the timeout: one that runs after it writes
+        # nothing, so the 503 the client got (or is about to get) is the truth.
+        rt = self.tokens()["refresh_token"]
+        for delay in (TIMEOUT_S * 0.7, TIMEOUT_S * 1.5):
+            with self.subTest(delay=delay):
+                self.proxy.rule(lua("rotate"), ("delay", delay))
+                self.assert_unavailable(self.refresh(rt))
+                time.sleep(delay + 0.2)  # it has reached Redis by now
+                st, _, b = self.refresh(rt)
+                self.assertEqual(st, 200, b)  # and was refused there: no reuse, no new family
+                rt = json.loads(b)["refresh_token"]
+        self.assert_clean_exit(self.srv)
+
+    def test_lost_connections_and_a_script_cache_that_stays_empty(self):
+        rt = self.tokens()["refresh_token"]
+        for what, action, times in (("dropped", "close", 1),
+                                    ("NOSCRIPT after loading it again",
+                                     b"-NOSCRIPT No matching script.\r\n", 2)):
+            with self.subTest(what):
+                self.proxy.rule(lua("rotate"), action, times)
+                self.assert_unavailable(self.refresh(rt))
+                # reconnected (and the script loaded) without a restart; the command never
+                # ran, so the token is still good
+                answers = []
+
+                def rotated_now():
+                    nonlocal rt
+                    st, _, b = self.refresh(rt)
+                    answers.append(st)
+                    if st == 200:
+                        rt = json.loads(b)["refresh_token"]
+                    return st == 200
+                self.assertTrue(wait_for(rotated_now, 10), answers)
+                self.assertEqual(set(answers) - {503, 200}, set(), answers)
+        self.assert_clean_exit(self.srv)
+
+    def test_redis_unreachable_then_back(self):
+        tok = self.tokens()
+        self.proxy.pause()  # connections cut, and refused from now on
+        self.assertTrue(wait_for(lambda: self.srv.request("GET", "/readyz")[0] == 503, 10))
+        self.assert_unavailable(self.login())
+        self.assert_unavailable(self.post("/v1/users", {"username": "bob", "password": PW}))
+        self.assert_unavailable(self.refresh(tok["refresh_token"]))
+        self.proxy.resume()
+        self.assertTrue(wait_for(lambda: self.srv.request("GET", "/readyz")[0] == 200, 15))
+        self.assertTrue(wait_for(lambda: self.login()[0] == 200, 10))
+        st, _, b = self.refresh(tok["refresh_token"])
+        self.assertEqual(st, 200, b)
+        st, _, b = self.post("/v1/users", {"username": "bob", "password": PW})
+        self.assertEqual(st, 201, b)
+        self.assert_clean_exit(self.srv)
+
+    def test_failed_reads_are_503_never_a_wrong_password(self):
+        for what, reply in (("an error", ERROR), ("an integer", b":7\r\n"),
+                            ("an array", array(bulk("x")))):
+            with self.subTest(what):
+                self.proxy.rule(command("GET", ":u:ann"), reply)
+                self.assert_unavailable(self.login())
+                self.assertEqual(self.login()[0], 200)
+        self.proxy.rule(lua("gbegin"), ERROR, 2)  # the shared login guard cannot be asked
+        self.assert_unavailable(self.login())
+        self.assert_unavailable(self.login("wrong password"))
+        self.assertEqual(self.login()[0], 200)  # nothing was counted against ann
+        self.assert_clean_exit(self.srv)
+
+    def test_failed_writes_change_nothing(self):
+        # a new user: refused, and the name is still free
+        self.proxy.rule(lua("put"), ERROR)
+        self.assert_unavailable(self.post("/v1/users", {"username": "bob", "password": PW}))
+        st, _, b = self.post("/v1/users", {"username": "bob", "password": PW})
+        self.assertEqual(st, 201, b)
+        # a login whose refresh family cannot be stored gives no tokens
+        self.proxy.rule(lua("issue"), ERROR)
+        self.assert_unavailable(self.login())
+        tok = self.tokens()
+        auth = {"Authorization": "Bearer " + tok["access_token"]}
+        # a revocation that was not stored is not reported done, and revoked nothing
+        self.proxy.rule(lua("famrevoke"), ERROR)
+        self.assert_unavailable(self.post("/v1/auth/logout",
+                                          {"refresh_token": tok["refresh_token"]}, auth))
+        st, _, b = self.refresh(tok["refresh_token"])
+        self.assertEqual(st, 200, b)
+        tok = json.loads(b)
+        auth = {"Authorization": "Bearer " + tok["access_token"]}
+        self.proxy.rule(lua("jti"), ERROR)
+        self.assert_unavailable(self.post("/v1/auth/logout",
+                                          {"refresh_token": tok["refresh_token"]}, auth))
+        st, _, b = self.srv.request("GET", "/v1/auth/verify", None, auth)
+        self.assertEqual(st, 200, b)
+        self.assert_clean_exit(self.srv)
+
+
+@unittest.skipIf(REDIS_MODE, "starts its own Redis: the same test in both runs")
+class RedisFaultAtStartTest(unittest.TestCase):
+    def test_start_refused_when_redis_answers_wrongly(self):
+        redis = Redis(self)
+        proxy = FaultProxy(self, redis.port)
+        tmp = tempfile.mkdtemp(prefix="fg-faults-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        for what, rule, reply in (
+                ("the script not loaded", command("SCRIPT"), ERROR),
+                ("a script digest of the wrong length", command("SCRIPT"), bulk("abc")),
+                ("the connection dropped", command("SCRIPT"), "close")):
+            with self.subTest(what):
+                proxy.clear()
+                proxy.rule(rule, reply, times=100)
+                with self.assertRaises(RuntimeError) as e:
+                    srv = Server(*FAST, "--store", proxy.url, "--secret-key-file",
+                                 os.path.join(tmp, "k"))
+                    srv.cleanup()
+                self.assertIn("redis", str(e.exception))
+                self.assertNotIn("AddressSanitizer", str(e.exception))
