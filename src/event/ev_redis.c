@@ -14,11 +14,11 @@
 
 #include "core/config.h"
 #include "core/err.h"
-#include "core/hiredis_uv.h"
 #include "core/log.h"
 #include "core/queue.h"
 #include "core/redis_url.h"
 #include "event/ev_int.h"
+#include "redis/redis_uv.h"
 
 #define BACKLOG_MAX  100000
 #define INFLIGHT_MAX 1024
@@ -98,9 +98,9 @@ static void connect_now(struct ev_redis *r)
 {
     redisAsyncContext *ac = r->url.path[0] ? redisAsyncConnectUnix(r->url.path)
                                            : redisAsyncConnect(r->url.host, r->url.port);
-    if (!ac || ac->err) {
+    if (!ac || ac->err || redis_uv_attach(ac, r->loop) != REDIS_OK) {
         log_kv(LOG_WARN, "redis stream sink: cannot connect", "error",
-               ac ? ac->errstr : "out of memory", LOG_END);
+               ac && ac->err ? ac->errstr : "out of memory", LOG_END);
         if (ac)
             redisAsyncFree(ac);
         schedule_retry(r);
@@ -108,7 +108,6 @@ static void connect_now(struct ev_redis *r)
     }
     ac->data = r;
     r->ac = ac;
-    redisLibuvAttach(ac, r->loop);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     /* queued by hiredis until the connection is up, sent before any XADD */

@@ -43,12 +43,12 @@
 
 #include "core/clock.h"
 #include "core/err.h"
-#include "core/hiredis_uv.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/queue.h"
 #include "core/redis_url.h"
 #include "crypto/cr.h"
+#include "redis/redis_uv.h"
 #include "store/store_int.h"
 #include "store/store_rec.h"
 
@@ -831,14 +831,13 @@ static int a_connect(struct aconn *a)
     const struct redis_url *u = &a->s->url;
     redisAsyncContext *ac =
         u->path[0] ? redisAsyncConnectUnix(u->path) : redisAsyncConnect(u->host, u->port);
-    if (!ac || ac->err) {
+    if (!ac || ac->err || redis_uv_attach(ac, &a->lp->uv) != REDIS_OK) {
         if (ac)
             redisAsyncFree(ac);
         a->retry_at_ms = clock_mono_ms() + a->backoff_ms;
         return ERR_BACKEND;
     }
     ac->data = a;
-    redisLibuvAttach(ac, &a->lp->uv);
     redisAsyncSetConnectCallback(ac, on_async_connect);
     redisAsyncSetDisconnectCallback(ac, on_async_disconnect);
     /* queued until the connection is up, answered before any EVALSHA */

@@ -213,3 +213,56 @@ class RedisFaultAtStartTest(unittest.TestCase):
                     srv.cleanup()
                 self.assertIn("redis", str(e.exception))
                 self.assertNotIn("AddressSanitizer", str(e.exception))
+
+
+@unittest.skipIf(REDIS_MODE, "starts its own Redis: the same test in both runs")
+class EventStreamFaultTest(ServerTest):
+    """The Redis Streams sink (events_redis) when Redis refuses an XADD, drops the
+    connection with XADDs in flight, or cannot be reached: each lost event is counted as
+    dropped, requests never wait, and delivery resumes by itself (into the database the URL
+    names)."""
+
+    def test_refused_lost_and_unreachable(self):
+        import subprocess
+        redis = Redis(self)
+        proxy = FaultProxy(self, redis.port)
+        srv = self.start(*FAST, "--events-redis", proxy.url + "/2",
+                         "--events-redis-stream", "fg:events", "--ratelimit-register-ip", "off")
+
+        def reg(name):
+            return srv.request("POST", "/v1/users", json.dumps(
+                {"username": name, "password": PW}).encode(), J)[0]
+
+        def stream():
+            r = subprocess.run(["redis-cli", "-p", str(redis.port), "-n", "2", "--raw",
+                                "XLEN", "fg:events"], capture_output=True, text=True,
+                               timeout=10)
+            return int(r.stdout.strip() or 0)
+
+        def counted(result):
+            from tests.integration.fgtest import metric_value, metrics
+            return metric_value(metrics(srv), "floodgate_event_stream_total",
+                                f'result="{result}"')
+
+        self.assertEqual(reg("ann"), 201)
+        self.assertTrue(wait_for(lambda: stream() == 1, 10))
+        proxy.rule(command("XADD"), ERROR)  # refused
+        self.assertEqual(reg("bob"), 201)
+        self.assertTrue(wait_for(lambda: counted("dropped") == 1, 10))
+        self.assertIn("redis stream sink: XADD refused", srv.stderr())
+        proxy.rule(command("XADD"), "close")  # the connection goes, the event with it
+        self.assertEqual(reg("cy"), 201)
+        self.assertTrue(wait_for(lambda: counted("dropped") == 2, 10))
+        proxy.pause()  # and cannot come back for a while
+        t0 = time.monotonic()
+        for n in ("dee", "eve", "fay"):
+            self.assertEqual(reg(n), 201)
+        self.assertLess(time.monotonic() - t0, 5)  # nobody waited for the sink
+        time.sleep(0.5)
+        proxy.resume()
+        # what was queued during the outage arrives once it is back
+        self.assertTrue(wait_for(lambda: stream() == 4, 15), (stream(), srv.stderr()[-3000:]))
+        self.assertEqual(reg("gus"), 201)
+        self.assertTrue(wait_for(lambda: stream() == 5, 10), stream())
+        self.assertEqual(counted("dropped"), 2)
+        self.assert_clean_exit(srv)

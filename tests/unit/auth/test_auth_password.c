@@ -87,6 +87,18 @@ TEST(phc_parser_is_strict_and_bounded)
         "$argon2id$v=19$m=256,t=1,p=1$c29tZXNhbHQ$",
         "$argon2id$v=19$m=256,t=1,p=1$c29tZXNhbHQ$CTFh",
         "$argon2id$v=19$t=1,m=256,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+        "$argon2id$v=19$m=256,x=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+        "$argon2id$v=19$m=256,t=1,q=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+        "$argon2id$v=19$m=256,t=1,p=1x$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+        "$argon2id$v=19$m=256,t=0,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+        "$argon2id$v=19$m=256,t=1,p=0$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+        "$argon2id$v=19$m=256,t=1,p=64$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+        "$argon2id$v=19$m=256,t=1,p=1$c29tZQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+        "$argon2id$v=19$m=256,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc$x",
+        "$argon2id$v=19$m=256,t=1,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPP!",
+        "$argon2id$v=19$m=256,t=1,p=1",
+        "$argon2id$v=19",
+        "$argon2id$",
         "",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -95,4 +107,33 @@ TEST(phc_parser_is_strict_and_bounded)
     bool ok, rehash;
     ASSERT_EQ_INT(auth_pw_verify("plaintext", "plaintext", 9, &small, &ok, &rehash), ERR_INVAL);
     ASSERT_TRUE(!ok);
+    ASSERT_EQ_INT(auth_pw_verify(good, "x", AUTH_PASSWORD_MAX + 1, &small, &ok, &rehash),
+                  ERR_INVAL);
+}
+
+/* Imported hashes that are malformed are refused (never "no password"), before any work. */
+TEST(imported_hashes_malformed)
+{
+    static char long_one[AUTH_PHC_MAX + 8];
+    memset(long_one, 'a', sizeof(long_one) - 1);
+    memcpy(long_one, "pbkdf2_sha256$1000$", 19);
+    const char *bad[] = {
+        "pbkdf2_sha256$999$saltsalt$qQDPSZa3Ormyy9oK1Pu0ZLLwP2Svzmx3yu8OvDdq/J0=",
+        "pbkdf2_sha256$99999999$saltsalt$qQDPSZa3Ormyy9oK1Pu0ZLLwP2Svzmx3yu8OvDdq/J0=",
+        "pbkdf2_sha256$x1000$saltsalt$qQDPSZa3Ormyy9oK1Pu0ZLLwP2Svzmx3yu8OvDdq/J0=",
+        "pbkdf2_sha256$1000$saltsalt",
+        "pbkdf2_sha256$1000$$qQDPSZa3Ormyy9oK1Pu0ZLLwP2Svzmx3yu8OvDdq/J0=",
+        "pbkdf2_sha256$1000$saltsalt$qQDPSZa3Ormyy9oK1Pu0ZLLwP2Svzmx3yu8OvDdq/J0=!",
+        "pbkdf2_sha256$1000$saltsalt$qQDPSZa3Ormyy9o=",
+        "$pbkdf2-sha256$1500$MDEyMzQ1Njc4OWFiY2RlZg$neInF6a4",
+        "$pbkdf2-sha256$1500$MDEyMzQ1Njc4OWFiY2RlZg",
+        "$pbkdf2-sha256$1500$!!!$neInF6a4kbLLgkBvVDNyRSZST2RgSKR6f1YfEJHnd/U",
+        "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOe",
+        long_one,
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        bool ok = true, rehash;
+        if (auth_pw_verify(bad[i], "correct horse", 13, &small, &ok, &rehash) == 0 || ok)
+            harness_fail(__FILE__, __LINE__, "accepted %s", bad[i]);
+    }
 }
