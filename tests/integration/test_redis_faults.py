@@ -12,7 +12,8 @@ import time
 import unittest
 import shutil
 
-from tests.integration.fgtest import REDIS_MODE, Redis, Server, ServerTest, wait_for
+from tests.integration.fgtest import (REDIS_MODE, Redis, Server, ServerTest, admin_call,
+                                      wait_for)
 from tests.integration.redisfault import (ERROR, NIL, FaultProxy, array, bulk, command,
                                           lua)
 
@@ -194,16 +195,81 @@ class RedisFaultTest(ServerTest):
 
 
 @unittest.skipIf(REDIS_MODE, "starts its own Redis: the same test in both runs")
+class RedisFaultAdminTest(ServerTest):
+    TOKEN = "admin-" + "0123456789abcdef" * 3
+
+    def setUp(self):
+        self.redis = Redis(self)
+        self.proxy = FaultProxy(self, self.redis.port)
+
+    def serve(self, *args):
+        srv = self.start(*FAST, "--store", self.proxy.url, "--admin-listen", "127.0.0.1:0",
+                         *args, env={"FLOODGATE_ADMIN_TOKEN": self.TOKEN})
+        return srv, srv.admin_port()
+
+    def test_lists_read_wrongly_are_503_never_short(self):
+        srv, aport = self.serve()
+        for n in ("ann", "bob"):
+            self.assertEqual(srv.request("POST", "/v1/users", json.dumps(
+                {"username": n, "password": PW}).encode(), J)[0], 201)
+        users = lambda: admin_call(aport, self.TOKEN, "GET", "/admin/users")
+        self.assertEqual(sorted(u["username"] for u in users()[1]), ["ann", "bob"])
+        for what, rule, reply in (("the index refused", command("SMEMBERS"), ERROR),
+                                  ("the index not a set", command("SMEMBERS"), b":2\r\n"),
+                                  ("a member refused", command("GET", ":u:"), ERROR)):
+            with self.subTest(what):
+                self.proxy.rule(rule, reply)
+                st, body = users()
+                self.assertEqual(st, 503, body)
+                self.assertEqual(len(users()[1]), 2)
+        # what is not a name in the index is passed over; the rest is listed
+        self.proxy.rule(command("SMEMBERS"), array(b":5\r\n", bulk("ann")))
+        self.assertEqual([u["username"] for u in users()[1]], ["ann"])
+        self.assert_clean_exit(srv)
+
+    def test_a_reaction_to_reuse_that_cannot_scan_says_so(self):
+        srv, _ = self.serve("--refresh-grace", "0s", "--reuse-revokes-all-sessions", "true")
+        post = lambda path, obj: srv.request("POST", path, json.dumps(obj).encode(), J)
+        self.assertEqual(post("/v1/users", {"username": "di", "password": PW})[0], 201)
+        login = lambda: json.loads(post("/v1/auth/login", {"username": "di", "password": PW})[2])
+        a, b = login()["refresh_token"], login()["refresh_token"]
+        self.assertEqual(post("/v1/auth/refresh", {"refresh_token": a})[0], 200)
+        self.proxy.rule(command("SCAN"), ERROR)
+        self.assertEqual(post("/v1/auth/refresh", {"refresh_token": a})[0], 401)  # reuse
+        self.assertTrue(wait_for(lambda: "revoking every session after a token reuse failed"
+                                 in srv.stderr(), 10), srv.stderr()[-2000:])
+        self.assertNotIn("every session revoked after a token reuse", srv.stderr())
+        # keys that are not refresh tokens of ours are passed over by the scan
+        self.redis_cli("SET", "fg:rt:not-hex", "x")
+        c = login()["refresh_token"]
+        self.assertEqual(post("/v1/auth/refresh", {"refresh_token": c})[0], 200)
+        self.assertEqual(post("/v1/auth/refresh", {"refresh_token": c})[0], 401)
+        self.assertTrue(wait_for(lambda: "every session revoked after a token reuse"
+                                 in srv.stderr(), 10))
+        self.assertEqual(post("/v1/auth/refresh", {"refresh_token": b})[0], 401)
+        self.assert_clean_exit(srv)
+
+    def redis_cli(self, *args):
+        import subprocess
+        subprocess.run(["redis-cli", "-p", str(self.redis.port), *args], check=True,
+                       capture_output=True, timeout=10)
+
+
+@unittest.skipIf(REDIS_MODE, "starts its own Redis: the same test in both runs")
 class RedisFaultAtStartTest(unittest.TestCase):
     def test_start_refused_when_redis_answers_wrongly(self):
         redis = Redis(self)
         proxy = FaultProxy(self, redis.port)
         tmp = tempfile.mkdtemp(prefix="fg-faults-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        for what, rule, reply in (
-                ("the script not loaded", command("SCRIPT"), ERROR),
-                ("a script digest of the wrong length", command("SCRIPT"), bulk("abc")),
-                ("the connection dropped", command("SCRIPT"), "close")):
+        for what, rule, reply, words in (
+                ("the script not loaded", command("SCRIPT"), ERROR, "redis"),
+                ("a script digest of the wrong length", command("SCRIPT"), bulk("abc"), "redis"),
+                ("the connection dropped", command("SCRIPT"), "close", "redis"),
+                ("the issuer not checked", command("SET", ":pin:issuer"), ERROR,
+                 "cannot reach the store to check the issuer"),
+                ("another issuer pinned", command("SET", ":pin:issuer"), b":1\r\n",
+                 "set the same issuer on every instance")):
             with self.subTest(what):
                 proxy.clear()
                 proxy.rule(rule, reply, times=100)
@@ -211,7 +277,7 @@ class RedisFaultAtStartTest(unittest.TestCase):
                     srv = Server(*FAST, "--store", proxy.url, "--secret-key-file",
                                  os.path.join(tmp, "k"))
                     srv.cleanup()
-                self.assertIn("redis", str(e.exception))
+                self.assertIn(words, str(e.exception))
                 self.assertNotIn("AddressSanitizer", str(e.exception))
 
 
