@@ -127,6 +127,59 @@ class TestClientCredentials(OAuthTest):
         self.assertEqual((st, self.json(body)["error"]), (400, "invalid_request"))
         self.assert_clean_exit(s)
 
+    def test_malformed_credentials_and_parameters(self):
+        """Issue #11 item 22: each malformed way of naming a client is a 401 invalid_client
+        with the challenge (never a 500, never a pass), each repeated or malformed parameter
+        a 400, and the endpoint works on afterwards."""
+        s = self.srv
+        b64 = lambda raw: {"Authorization": "Basic " + base64.b64encode(raw).decode(), **FORM}
+        for hdrs in ({"Authorization": "Basic !!!not base64!!!", **FORM},
+                     b64(b"no-colon-here"),
+                     b64(self.cid.encode() + b":%zz"),
+                     b64(b"%zz:" + self.secret.encode()),
+                     b64(b":" + self.secret.encode()),
+                     {"Authorization": "Basic " + "QUFB" * 200, **FORM}):
+            with self.subTest(hdrs["Authorization"][:40]):
+                st, h, body = s.request("POST", "/oauth2/token",
+                                        form(grant_type="client_credentials"), hdrs)
+                self.assertEqual((st, self.json(body)["error"]), (401, "invalid_client"))
+                self.assertIn("Basic", h["www-authenticate"])
+        for raw in (f"grant_type=client_credentials&client_id={self.cid}&client_id={self.cid}"
+                    f"&client_secret={self.secret}",
+                    "grant_type=client_credentials&scope=read&scope=read",
+                    "grant_type=client_credentials&audience=api&audience=api",
+                    "grant_type=client_credentials&scope=%zz",
+                    "grant_type=client_credentials&audience=" + "a" * 600):
+            with self.subTest(raw[:60]):
+                hdrs = FORM if "client_secret" in raw else basic(self.cid, self.secret)
+                st, _, body = s.request("POST", "/oauth2/token", raw.encode(), hdrs)
+                self.assertIn(st, (400,), body)
+                self.assertIn(self.json(body)["error"],
+                              ("invalid_request", "invalid_target", "invalid_scope"))
+        for raw in (b"token=a&token=b", b"token=%zz", b""):
+            st, _, body = s.request("POST", "/oauth2/introspect", raw,
+                                    basic(self.cid, self.secret))
+            self.assertEqual((st, self.json(body)["error"]), (400, "invalid_request"), raw)
+            st, _, body = s.request("POST", "/oauth2/revoke", raw, basic(self.cid, self.secret))
+            self.assertEqual((st, self.json(body)["error"]), (400, "invalid_request"), raw)
+        self.assertEqual(self.token(scope="read")[0], 200)
+        self.assert_clean_exit(s)
+
+    def test_access_ttl_jitter(self):
+        srv = self.start("--access-ttl-jitter", "60s")
+        r = cli(srv.data, "client", "create", "j", "--json")
+        c = json.loads(r.stdout)
+        ttls = set()
+        for _ in range(12):
+            st, _, body = srv.request("POST", "/oauth2/token",
+                                      form(grant_type="client_credentials"),
+                                      basic(c["client_id"], c["client_secret"]))
+            self.assertEqual(st, 200, body)
+            ttls.add(self.json(body)["expires_in"])
+        self.assertTrue(all(840 <= t <= 900 for t in ttls), ttls)
+        self.assertGreater(len(ttls), 1)  # 12 draws of 61 values all alike: 1 in 61^11
+        self.assert_clean_exit(srv)
+
     def test_client_without_the_grant(self):
         r = cli(self.srv.data, "client", "create", "spa", "--grants", "refresh_token", "--json")
         c = json.loads(r.stdout)

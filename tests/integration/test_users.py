@@ -313,6 +313,54 @@ class TestOAuthUserGrants(UserTest):
         self.assertEqual((st, json.loads(body)["error"]), (400, "invalid_grant"))
         self.assert_clean_exit(srv)
 
+    def test_malformed_user_grants_change_nothing(self):
+        """Issue #11 item 22: every malformed password or refresh request is a 400 with its
+        reason, before anything is hashed or written; the flows work on afterwards."""
+        srv = self.start()
+        self.register(srv)
+        c = json.loads(cli(srv.data, "client", "create", "app", "--grants",
+                           "password,refresh_token", "--scopes", "profile", "--json").stdout)
+        cc = json.loads(cli(srv.data, "client", "create", "svc", "--json").stdout)
+        auth = basic(c["client_id"], c["client_secret"])
+        tok = lambda raw, a=auth: srv.request("POST", "/oauth2/token", raw.encode(), a)
+        pw = "grant_type=password&username=ann&password=correct+horse+battery"
+        for raw, a, err in (
+                ("grant_type=password&username=ann", auth, "invalid_request"),
+                ("grant_type=password&password=x", auth, "invalid_request"),
+                (pw + "&username=bob", auth, "invalid_request"),
+                (pw + "&password=x", auth, "invalid_request"),
+                (pw + "&scope=admin", auth, "invalid_scope"),
+                (pw + "&scope=profile&scope=profile", auth, "invalid_request"),
+                (pw, basic(cc["client_id"], cc["client_secret"]), "unauthorized_client"),
+                ("grant_type=refresh_token", auth, "invalid_request"),
+                ("grant_type=refresh_token&refresh_token=a&refresh_token=b", auth,
+                 "invalid_request"),
+                ("grant_type=refresh_token&refresh_token=a&scope=%zz", auth, "invalid_request"),
+                ("grant_type=refresh_token&refresh_token=a&scope=a&scope=b", auth,
+                 "invalid_request"),
+                ("grant_type=refresh_token&refresh_token=a",
+                 basic(cc["client_id"], cc["client_secret"]), "unauthorized_client")):
+            with self.subTest(raw):
+                st, _, body = tok(raw, a)
+                self.assertEqual((st, json.loads(body)["error"]), (400, err), body)
+        post = lambda path, body: srv.request("POST", path, body, J)
+        for path, body in (("/v1/auth/login", b'{"username":"ann"}'),
+                           ("/v1/auth/login", b'{"password":"x"}'),
+                           ("/v1/auth/login", b'{"username":"ann","password":7}'),
+                           ("/v1/auth/refresh", b'{"refresh_token":'),
+                           ("/v1/auth/refresh", b'{}'),
+                           ("/v1/auth/refresh", b'{"refresh_token":["a"]}')):
+            with self.subTest(path=path, body=body):
+                st, _, b = post(path, body)
+                self.assertEqual((st, json.loads(b)["error"]), (400, "invalid_request"), b)
+        # a password longer than any hashed is a wrong one, after the same work
+        st, _, b = post("/v1/auth/login", json.dumps(
+            {"username": "ann", "password": "correct horse battery" + "x" * 2000}).encode())
+        self.assertEqual(st, 401, b)
+        st, _, body = tok(pw + "&scope=profile")
+        self.assertEqual(st, 200, body)
+        self.assert_clean_exit(srv)
+
     def test_password_grant_switch_and_client_permission(self):
         srv = self.start("--password-grant", "false")
         self.register(srv)
