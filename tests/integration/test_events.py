@@ -229,6 +229,47 @@ class TestEvents(ServerTest):
         self.assertNotEqual(bad.hexdigest(), m.group(2))
         self.assert_clean_exit(srv)
 
+    def test_reaction_webhooks_get_their_events_only(self):
+        """The autoscaler and notify endpoints (issue #11 item 22: never configured by a
+        test): each gets its own events, signed with its own secret, and nothing else."""
+        scaler, notify = Receiver(lambda e, n: 200), Receiver(lambda e, n: 200)
+        self.addCleanup(scaler.close)
+        self.addCleanup(notify.close)
+        srv = self.start(*FAST, "--admin-listen", "127.0.0.1:0",
+                         "--autoscaler-webhook", scaler.url, "--autoscaler-secret", SECRET + "a",
+                         "--notify-webhook", notify.url, "--notify-secret", SECRET + "n",
+                         "--lockout-pair-attempts", "3", "--lockout-delay", "0s",
+                         "--refresh-grace", "0s",
+                         env={"FLOODGATE_ADMIN_TOKEN": TOKEN})
+        aport = srv.admin_port()
+        self.assertEqual(srv.request("POST", "/v1/users", json.dumps(
+            {"username": "ann", "password": PW}).encode(), J)[0], 201)
+        rt = self.login(srv, PW)[1]["refresh_token"]
+        refresh = lambda: srv.request("POST", "/v1/auth/refresh", json.dumps(
+            {"refresh_token": rt}).encode(), J)[0]
+        self.assertEqual(refresh(), 200)
+        self.assertEqual(refresh(), 401)  # reuse
+        for _ in range(4):
+            self.login(srv, "wrong password!")
+        self.assertEqual(self.admin(aport, "PUT", "/admin/policy", {"mode": "surge"})[0], 200)
+
+        def types(rec):
+            return {e["type"] for _, b, _ in rec.events() for e in json.loads(b)}
+        self.assertTrue(wait_for(lambda: types(notify) >= {"account.locked",
+                                                          "token.reuse_detected"}, 15),
+                        types(notify))
+        self.assertTrue(wait_for(lambda: "policy.mode_changed" in types(scaler), 15))
+        time.sleep(0.3)
+        self.assertEqual(types(notify), {"account.locked", "token.reuse_detected"})
+        self.assertLessEqual(types(scaler), {"policy.mode_changed", "scale.recommendation"})
+        for rec, secret in ((scaler, SECRET + "a"), (notify, SECRET + "n")):
+            for h, body, _ in rec.events():
+                m = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", h["Floodgate-Signature"])
+                mac = hmac.new(secret.encode(), m.group(1).encode() + b"." + body,
+                               hashlib.sha256)
+                self.assertEqual(mac.hexdigest(), m.group(2))
+        self.assert_clean_exit(srv)
+
     def test_nothing_blocks_when_every_sink_is_down(self):
         # a port with nothing listening, a short timeout: every delivery fails, slowly
         with socket.socket() as s:
