@@ -182,7 +182,7 @@ int rh_main(int argc, char **argv)
     rc = rh_run(&run, target, admin, err, sizeof(err));
     if (rc && !run.failed)
         fprintf(stderr, "rehearse: %s\n", run.nomem ? "out of memory" : err);
-    int exit_code = rc ? 1 : 0;
+    int exit_code = rc == ERR_INVAL ? 2 : rc ? 1 : 0; /* ERR_INVAL: an address refused */
     if (run.nsec) { /* whatever was played is reported, even after Ctrl-C */
         json_t *result = NULL;
         if (rh_report_json(&run, json_path, &result) || rh_report_html(result, html_path))

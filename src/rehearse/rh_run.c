@@ -1173,5 +1173,5 @@ int rh_run(struct rh_run *run, const char *target, const char *admin, char *err,
         snprintf(err, cap, "stopped early");
     uv_loop_close(run->loop);
     buf_fini(&run->scratch);
-    return run->failed || run->nomem ? ERR_INVAL : 0;
+    return run->nomem ? ERR_NOMEM : run->failed ? ERR_BACKEND : 0;
 }

@@ -260,7 +260,17 @@ class TestRehearse(ServerTest):
                             (("--render", notres, "--html", os.path.join(d, "x.html")),
                              "not a rehearsal result"),
                             (("--render", os.path.join(d, "missing.json")),
-                             "not a rehearsal result")):
+                             "not a rehearsal result"),
+                            ((sc, "--admin-token", "t" * 40, "--target", "http://"),
+                             "expected http://HOST:PORT"),
+                            ((sc, "--admin-token", "t" * 40, "--target", "ftp://x:1"),
+                             "expected http://HOST:PORT"),
+                            ((sc, "--admin-token", "t" * 40, "--target", "http://127.0.0.1:1/p"),
+                             "expected http://HOST:PORT"),
+                            ((sc, "--admin-token", "t" * 40, "--admin", "http://[::1"),
+                             "'http://[::1'"),
+                            ((sc, "--admin-token", "t" * 40, "--target",
+                              "http://no-such-host.invalid:1"), "no-such-host.invalid")):
             r = rh(*args)
             if words is None:
                 self.assertEqual(r.returncode, 0)
