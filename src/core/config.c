@@ -524,6 +524,8 @@ struct ini_ctx {
     int lineno;
 };
 
+#define INIH_SECTION_MAX 50 /* inih's MAX_SECTION (ini.c; not in its header) */
+
 /* [webhook.NAME] url / secret / events: one more webhook endpoint. */
 static int on_hook(struct ini_ctx *x, const char *section, const char *name, const char *value)
 {
@@ -535,7 +537,7 @@ static int on_hook(struct ini_ctx *x, const char *section, const char *name, con
         i++;
     if (i == c->nhooks) {
         if (!hook[0] || strlen(hook) >= sizeof(c->hooks[0].name) || c->nhooks == CFG_HOOKS_MAX) {
-            set_err(x->e, x->path, "[%s]: a name of 1..63 characters, at most %d webhooks", section,
+            set_err(x->e, x->path, "[%s]: a name of 1..40 characters, at most %d webhooks", section,
                     CFG_HOOKS_MAX);
             return ERR_INVAL;
         }
@@ -569,6 +571,14 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 
     if (x->failed)
         return 0; /* Only the first error is reported; inih returns its line. */
+    /* inih cuts section names at INIH_SECTION_MAX - 1 bytes without a word: one that long
+     * may be a longer one cut, naming another section than the file does. */
+    if (strlen(section) >= INIH_SECTION_MAX - 1) {
+        set_err(x->e, x->path, "[%s...]: section name too long (at most %d characters)", section,
+                INIH_SECTION_MAX - 2);
+        x->failed = 1;
+        return 0;
+    }
     if (strncmp(section, "webhook.", 8) == 0) {
         if (on_hook(x, section, name, value)) {
             x->failed = 1;

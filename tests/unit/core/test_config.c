@@ -95,6 +95,15 @@ TEST(config_hostport)
     ASSERT_EQ_INT(cfg_split_hostport("host:65536", h, sizeof(h), &p), ERR_INVAL);
     ASSERT_EQ_INT(cfg_split_hostport("host:", h, sizeof(h), &p), ERR_INVAL);
     ASSERT_EQ_INT(cfg_split_hostport(":80", h, sizeof(h), &p), ERR_INVAL);
+    ASSERT_EQ_INT(cfg_split_hostport("[::1", h, sizeof(h), &p), ERR_INVAL);
+    ASSERT_EQ_INT(cfg_split_hostport("[::1]80", h, sizeof(h), &p), ERR_INVAL);
+    ASSERT_EQ_INT(cfg_split_hostport("[]:80", h, sizeof(h), &p), ERR_INVAL);
+    ASSERT_EQ_INT(cfg_split_hostport("host:80a", h, sizeof(h), &p), ERR_INVAL);
+    ASSERT_EQ_INT(cfg_split_hostport("host:123456", h, sizeof(h), &p), ERR_INVAL);
+    ASSERT_EQ_INT(cfg_split_hostport("averyveryveryveryveryveryveryveryveryveryveryveryverylonghost"
+                                     "name:80",
+                                     h, sizeof(h), &p),
+                  ERR_INVAL);
 }
 
 TEST(config_policy_by_mode)
@@ -168,6 +177,34 @@ TEST(config_every_kind_of_bad_value)
     ASSERT_EQ_STR(flag_error("--registration", "off"), "(accepted)");
     ASSERT_EQ_STR(flag_error("--ratelimit-login-ip", "off"), "(accepted)");
     ASSERT_EQ_STR(flag_error("--ratelimit-login-ip", "5/m:9"), "(accepted)");
+    /* each malformed rate, duration and size is refused, never read as something else */
+    static const char *const bad[][2] = {
+        {"--ratelimit-login-ip", "0/s"},
+        {"--ratelimit-login-ip", "10/"},
+        {"--ratelimit-login-ip", "10/s:"},
+        {"--ratelimit-login-ip", "10/s:0"},
+        {"--ratelimit-login-ip", "10/s:x"},
+        {"--ratelimit-login-ip", "10/sx"},
+        {"--ratelimit-login-ip", "10"},
+        {"--ratelimit-login-ip", "2000000/s"},
+        {"--ratelimit-login-ip", "10/s:99999999"},
+        {"--ratelimit-login-ip", ""},
+        {"--refresh-ttl", "99999999999999999999d"},
+        {"--refresh-ttl", "9999999999999999h"},
+        {"--refresh-ttl", "-5m"},
+        {"--refresh-ttl", "5 m"},
+        {"--refresh-ttl", "5parsecs"},
+        {"--max-body-bytes", "99999999999999999999"},
+        {"--max-body-bytes", "-1"},
+        {"--threads", "3x"},
+        {"--threads", "99999999999999999999"},
+        {"--registration", ""},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *why = flag_error(bad[i][0], bad[i][1]);
+        if (why[0] == '(')
+            harness_fail(__FILE__, __LINE__, "%s %s: %s", bad[i][0], bad[i][1], why);
+    }
     ASSERT_TRUE(cfg_flag_is_bool("--init-store"));
     ASSERT_TRUE(!cfg_flag_is_bool("--listen"));
     ASSERT_TRUE(!cfg_flag_is_bool("--nope"));
@@ -218,5 +255,42 @@ TEST(config_webhook_sections)
     char ini[512];
     snprintf(ini, sizeof(ini), "[webhook.ops]\nsecret = %0*d\n", 300, 0);
     ASSERT_EQ_INT(cfg_load_file(&c, write_ini(ini), &e), ERR_INVAL); /* (inih: line length) */
+    /* a name of 1..63 characters, and a bounded number of endpoints */
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini("[webhook.]\nurl = http://x\n"), &e), ERR_INVAL);
+    snprintf(ini, sizeof(ini), "[webhook.%0*d]\nurl = http://x\n", 40, 0);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini(ini), &e), 0);
+    /* longer is refused, not cut by inih to a name that could be another section's */
+    snprintf(ini, sizeof(ini), "[webhook.%0*d]\nurl = http://x\n", 41, 0);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini(ini), &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.what, "too long") != NULL);
+    snprintf(ini, sizeof(ini), "[webhook.%0*d]\nurl = http://x\n", 64, 0);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini(ini), &e), ERR_INVAL);
+    static char many[CFG_HOOKS_MAX * 64 + 64];
+    size_t n = 0;
+    for (int i = 0; i <= CFG_HOOKS_MAX; i++)
+        n += (size_t)snprintf(many + n, sizeof(many) - n, "[webhook.h%d]\nurl = http://x\n", i);
+    cfg_defaults(&c);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini(many), &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.what, "at most") != NULL);
     unlink(path);
+}
+
+TEST(config_environment_edges)
+{
+    struct cfg c;
+    struct cfg_error e = {0};
+    cfg_defaults(&c);
+    char longname[200];
+    snprintf(longname, sizeof(longname), "FLOODGATE_%0*d=1", 120, 0);
+    const char *const skipped[] = {"FLOODGATE_CONFIG=/etc/x.ini", "FLOODGATE_NOVALUE", "PATH=/bin",
+                                   NULL};
+    ASSERT_EQ_INT(cfg_load_env(&c, skipped, &e), 0);
+    const char *const toolong[] = {longname, NULL};
+    ASSERT_EQ_INT(cfg_load_env(&c, toolong, &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.what, "too long") != NULL);
+    const char *const unknown[] = {"FLOODGATE_COLOUR=red", NULL};
+    ASSERT_EQ_INT(cfg_load_env(&c, unknown, &e), ERR_INVAL);
+    const char *const badval[] = {"FLOODGATE_THREADS=many", NULL};
+    ASSERT_EQ_INT(cfg_load_env(&c, badval, &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.where, "FLOODGATE_THREADS") != NULL);
 }
