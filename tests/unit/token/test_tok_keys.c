@@ -166,3 +166,60 @@ TEST(private_keys_are_sealed_under_the_server_key)
     buf_fini(&rec2);
     done(st);
 }
+
+/* A key record that is not one this code wrote (malformed, of an unknown kind, a key of the
+ * wrong length, a sealed key that does not open) makes the ring refuse to load: never a
+ * ring without it, never a key half read. Retired keys leave the JWKS. */
+TEST(malformed_key_records_are_refused)
+{
+    static const uint8_t server_key[CR_HASH_KEY_LEN] = {7};
+    struct store *st = fresh();
+    ASSERT_TRUE(st != NULL);
+    tok_keys_seal_with(NULL);
+    static const char *const bad[] = {
+        "not json",
+        "{\"alg\":\"HS256\",\"pk\":\"AAAA\",\"sk\":\"AAAA\"}",
+        "{\"pk\":\"AAAA\",\"sk\":\"AAAA\"}",
+        "{\"alg\":\"EdDSA\",\"sk\":\"AAAA\"}",
+        "{\"alg\":\"EdDSA\",\"pk\":\"AAAA\"}",
+        "{\"alg\":\"EdDSA\",\"pk\":\"!!!!\",\"sk\":\"AAAA\"}",
+        "{\"alg\":\"EdDSA\",\"pk\":\"AAAA\",\"sk\":\"AAAA\"}",
+        "{\"alg\":\"EdDSA\",\"pk\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"sk\":"
+        "\"AAAA\"}",
+        "{\"alg\":\"EdDSA\",\"pk\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+        "\"sk_sealed\":\"AAAA\"}",
+        "{\"alg\":\"ES256\"}",
+        "{\"alg\":\"ES256\",\"sk_pem\":\"-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE "
+        "KEY-----\\n\"}",
+        "{\"alg\":\"RS256\",\"sk_sealed\":\"!!\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tok_keys_seal_with(strstr(bad[i], "sk_sealed") ? server_key : NULL);
+        store_exec_kv(st, STORE_OP_DELETE, STORE_T_KEYS, "k1", NULL, 0);
+        ASSERT_EQ_INT(
+            store_exec_kv(st, STORE_OP_PUT_NEW, STORE_T_KEYS, "k1", bad[i], strlen(bad[i])), 0);
+        struct tok_ring r = {0};
+        if (tok_ring_load(&r, st) == ERR_OK || r.n != 0)
+            harness_fail(__FILE__, __LINE__, "loaded: %s", bad[i]);
+        tok_ring_clear(&r);
+    }
+    ASSERT_EQ_INT(store_exec_kv(st, STORE_OP_DELETE, STORE_T_KEYS, "k1", NULL, 0), 0);
+    /* a key past its retirement is neither a signer nor published */
+    tok_keys_seal_with(NULL);
+    char kid1[TOK_KID_MAX + 1], kid2[TOK_KID_MAX + 1];
+    ASSERT_EQ_INT(tok_keys_rotate(st, TOK_ALG_EDDSA, 1000, 0, 10, kid1, NULL), 0);
+    ASSERT_EQ_INT(tok_keys_rotate(st, TOK_ALG_EDDSA, 1001, 0, 10, kid2, NULL), 0);
+    struct tok_ring r = {0};
+    struct buf jwks;
+    buf_init(&jwks, 4096);
+    ASSERT_EQ_INT(tok_ring_load(&r, st), 0);
+    ASSERT_EQ_INT(tok_ring_jwks(&r, 1002, &jwks), 0);
+    ASSERT_TRUE(memmem(jwks.p, jwks.len, kid1, strlen(kid1)) != NULL);
+    buf_reset(&jwks);
+    ASSERT_EQ_INT(tok_ring_jwks(&r, 1000000, &jwks), 0);
+    ASSERT_TRUE(memmem(jwks.p, jwks.len, kid1, strlen(kid1)) == NULL);
+    ASSERT_TRUE(tok_ring_find(&r, str_c(kid1), 1000000) == NULL);
+    buf_fini(&jwks);
+    tok_ring_clear(&r);
+    done(st);
+}
