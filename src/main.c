@@ -44,6 +44,7 @@
 #include "policy/pol_gcra.h"
 #include "policy/pol_lockout.h"
 #include "policy/pol_mode.h"
+#include "redis/redis_url.h"
 #include "rehearse/rh.h"
 #include "store/store.h"
 #include "token/tok_cache.h"
@@ -961,12 +962,33 @@ static const char *find_config(int argc, char **argv)
     return path && *path ? path : NULL;
 }
 
+/* cfg_validate, and what only the modules above core can judge: the store's address. */
+static int validate(const struct cfg *c, struct cfg_error *e)
+{
+    if (cfg_validate(c, e))
+        return ERR_INVAL;
+    if (c->store[0]) {
+        struct redis_url u;
+        char why[160];
+        if (redis_url_parse(c->store, "store", &u, why, sizeof(why))) {
+            snprintf(e->where, sizeof(e->where), "store");
+            snprintf(e->what, sizeof(e->what),
+                     "'%.200s' is not a Redis address: expected "
+                     "redis://[[user]:password@]host[:port][/db] or "
+                     "unix:///path[?db=N&user=U&password=P]",
+                     c->store);
+            return ERR_INVAL;
+        }
+    }
+    return ERR_OK;
+}
+
 static int check_config(const char *path)
 {
     struct cfg_error e = {0};
 
     cfg_defaults(&g.cfg);
-    if (cfg_load_file(&g.cfg, path, &e) || cfg_validate(&g.cfg, &e)) {
+    if (cfg_load_file(&g.cfg, path, &e) || validate(&g.cfg, &e)) {
         cfg_fail(&e);
         return 1;
     }
@@ -1031,7 +1053,7 @@ int main(int argc, char **argv)
     int rc = apply_flags(cmd ? cmd : argc, argv, 1);
     if (rc)
         return rc;
-    if (cfg_validate(&g.cfg, &e)) {
+    if (validate(&g.cfg, &e)) {
         cfg_fail(&e);
         return 2;
     }

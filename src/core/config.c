@@ -18,7 +18,6 @@
 
 #include "core/err.h"
 #include "core/log.h"
-#include "core/redis_url.h"
 
 enum kind { K_STR, K_UINT, K_INT, K_SIZE, K_SIZE64, K_DUR, K_DUR_S, K_LEVEL, K_BOOL, K_RATE };
 
@@ -784,18 +783,6 @@ int cfg_validate(const struct cfg *c, struct cfg_error *e)
     if (!c->data_dir[0]) {
         set_err(e, "data_dir", "must not be empty");
         return ERR_INVAL;
-    }
-    if (c->store[0]) {
-        struct redis_url u;
-        char why[160];
-        if (redis_url_parse(c->store, "store", &u, why, sizeof(why))) {
-            set_err(e, "store",
-                    "'%s' is not a Redis address: expected "
-                    "redis://[[user]:password@]host[:port][/db] or "
-                    "unix:///path[?db=N&user=U&password=P]",
-                    c->store);
-            return ERR_INVAL;
-        }
     }
     for (int m = 2; m <= 3; m++) {
         if (c->pol_wait_ms[m] < c->pol_wait_ms[m - 1] ||

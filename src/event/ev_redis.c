@@ -16,8 +16,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/queue.h"
-#include "core/redis_url.h"
 #include "event/ev_int.h"
+#include "redis/redis_url.h"
 #include "redis/redis_uv.h"
 
 #define BACKLOG_MAX  100000

@@ -201,8 +201,20 @@ class TestMalformedAndLimits(ServerTest):
                   b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
                   b"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
                   b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n folded\r\n\r\n",
-                  b"GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n"]:
+                  b"GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n",
+                  # control characters in a field value, a field name that is not a token,
+                  # an empty name (RFC 9110 §5.1, §5.5)
+                  b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-A: a\x01b\r\n\r\n",
+                  b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-A: a\x7fb\r\n\r\n",
+                  b"GET /healthz HTTP/1.1\r\nHost: a\r\nX@A: ab\r\n\r\n",
+                  b"GET /healthz HTTP/1.1\r\nHost: a\r\n: ab\r\n\r\n"]:
             self.raw(srv, c, 400)
+        # trailing whitespace is not part of a value; obs-text is allowed in one
+        for c in (b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-A: ab  \t\r\n\r\n",
+                  b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-A: \xffb\r\n\r\n"):
+            with srv.connect() as s:
+                s.sendall(c)
+                self.assertEqual(read_responses(s, 1)[0][0], 200, c)
         self.raw(srv, b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505)
         self.assert_clean_exit(srv)
 

@@ -442,3 +442,14 @@ class TestStartRefusals(ServerTest):
             r = run(*full)
             self.assertEqual(r.returncode, 1, (args, r.stderr[-500:]))
             self.assertIn(words, r.stderr, args)
+        # a store address that is not one is a configuration error (exit 2), also for
+        # --check-config
+        r = run("--data-dir", os.path.join(d, "data"), "--store", "memcached://x")
+        self.assertEqual(r.returncode, 2, r.stderr[-500:])
+        self.assertIn("store: 'memcached://x' is not a Redis address", r.stderr)
+        ini = os.path.join(d, "fg.ini")
+        with open(ini, "w") as f:
+            f.write("[server]\nstore = memcached://x\n")
+        r = run("check-config", ini)
+        self.assertEqual(r.returncode, 1, r.stderr[-500:])
+        self.assertIn("is not a Redis address", r.stderr)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "core/redis_url.h"
+#include "redis/redis_url.h"
 
 #include <stdio.h>
 #include <stdlib.h>

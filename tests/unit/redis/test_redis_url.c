@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "core/redis_url.h"
 #include "harness.h"
+#include "redis/redis_url.h"
 
 TEST(tcp_forms)
 {

@@ -5,8 +5,8 @@
  * means Redis 6 ACLs (AUTH user password); without one, AUTH password.
  * Shared by the Redis store and the Redis Streams event sink. Pure parsing; any thread.
  */
-#ifndef CORE_REDIS_URL_H
-#define CORE_REDIS_URL_H
+#ifndef REDIS_REDIS_URL_H
+#define REDIS_REDIS_URL_H
 
 #include <stddef.h>
 
