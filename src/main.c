@@ -175,7 +175,7 @@ static void *loop_main(void *arg)
             w->failed = 1; /* start-up failure: main drains the server that did start */
     }
     sem_post(&g.started);
-    uv_run(&w->lp.uv, UV_RUN_DEFAULT);
+    loop_run(&w->lp);
     store_loop_release(g.sh.store, &w->lp); /* (after a start-up failure: nothing left) */
     api_ctx_stop(&w->ctx);
     log_access_flush();

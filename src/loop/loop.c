@@ -67,3 +67,17 @@ void loop_post(struct loop *lp, struct loop_task *t)
     pthread_mutex_unlock(&lp->_mu);
     uv_async_send(&lp->_wake);
 }
+
+static _Thread_local struct loop *current;
+
+void loop_run(struct loop *lp)
+{
+    current = lp;
+    uv_run(&lp->uv, UV_RUN_DEFAULT);
+    current = NULL;
+}
+
+struct loop *loop_current(void)
+{
+    return current;
+}

@@ -45,4 +45,9 @@ void loop_fini(struct loop *lp);
  * run at once on the caller's thread would be wrong, so posting then is a bug (asserted). */
 void loop_post(struct loop *lp, struct loop_task *t);
 
+/* Runs lp on the calling thread until it has nothing left, marking the thread as lp's:
+ * loop_current() answers lp there while it runs, NULL on every other thread. */
+void loop_run(struct loop *lp);
+struct loop *loop_current(void);
+
 #endif

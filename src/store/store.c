@@ -5,7 +5,25 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/log.h"
+#include "loop/loop.h"
 #include "store/store_int.h"
+
+/* A call that may block on the network (every Redis command without an op) must not run on
+ * a loop thread: it would stall every connection of that loop. Test builds abort there, so
+ * that the suite finds such a call on either store, even where LMDB would not block. */
+#ifdef FG_TESTING
+#include <stdlib.h>
+static void blocking_call(const char *what)
+{
+    if (loop_current()) {
+        log_kv(LOG_ERROR, "blocking store call on a loop thread", "call", what, LOG_END);
+        abort();
+    }
+}
+#else
+#define blocking_call(what) ((void)0)
+#endif
 
 int store__validate(const struct store_op *op)
 {
@@ -47,11 +65,14 @@ int store_get(struct store *st, enum store_table t, const void *key, size_t klen
 {
     if (t >= STORE_T_COUNT || klen == 0 || klen > STORE_KEY_MAX)
         return ERR_INVAL;
+    if (!op || !lp)
+        blocking_call("store_get");
     return st->vt->get(st, t, key, klen, out, lp, op);
 }
 
 int store_each(struct store *st, enum store_table t, store_each_cb fn, void *ctx)
 {
+    blocking_call("store_each");
     return t < STORE_T_COUNT ? st->vt->each(st, t, fn, ctx) : ERR_INVAL;
 }
 
@@ -63,6 +84,7 @@ int store_submit(struct store *st, struct loop *lp, struct store_op *op)
 
 int store_exec(struct store *st, struct store_op *op)
 {
+    blocking_call("store_exec");
     int rc = store__validate(op);
     return rc ? rc : st->vt->exec(st, op);
 }
@@ -134,11 +156,13 @@ void store_on_invalidate(struct store *st, store_inval_cb fn, void *arg)
 
 int store_lease(struct store *st, const char *name, unsigned ttl_ms)
 {
+    blocking_call("store_lease");
     return st->vt->lease ? st->vt->lease(st, name, ttl_ms) : ERR_OK;
 }
 
 int store_pin(struct store *st, const char *name, const void *val, size_t len)
 {
+    blocking_call("store_pin");
     return st->vt->pin ? st->vt->pin(st, name, val, len) : ERR_OK;
 }
 
@@ -161,6 +185,7 @@ int store_shared(struct store *st)
 
 int store_guard_begin(struct store *st, struct store_guard *g, int64_t now_ms, int *verdict)
 {
+    blocking_call("store_guard_begin");
     g->held = 0;
     g->retry_ms = 0;
     *verdict = STORE_GUARD_OK;

@@ -977,3 +977,46 @@ TEST(lmdb_open_refusals)
     unlink(path);
     rmdir(tmp);
 }
+
+/* #12 item 6: a blocking store call made on a loop thread aborts a test build (a Redis
+ * command there would stall every connection of that loop); off a loop thread it runs. */
+static struct store *blk_st;
+
+static void blocking_read(struct loop_task *t)
+{
+    (void)t;
+    struct buf b;
+    buf_init(&b, 64);
+    store_get(blk_st, STORE_T_USERS, "ann", 3, &b, NULL, NULL); /* aborts here */
+    buf_fini(&b);
+    _exit(0);
+}
+
+TEST(blocking_store_call_on_a_loop_thread_aborts)
+{
+    char err[256], tmp[] = "/tmp/fg-blk-XXXXXX", cmd[64];
+    ASSERT_TRUE(mkdtemp(tmp) != NULL);
+    ASSERT_EQ_INT(store_open_lmdb(tmp, 1 << 20, 0, &blk_st, err, sizeof(err)), 0);
+    struct buf b;
+    buf_init(&b, 64);
+    ASSERT_EQ_INT(store_get(blk_st, STORE_T_USERS, "ann", 3, &b, NULL, NULL), ERR_NOTFOUND);
+    buf_fini(&b);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        static struct loop l;
+        static struct loop_task t = {.on_run = blocking_read};
+        signal(SIGABRT, SIG_DFL);
+        if (loop_init(&l, 0))
+            _exit(3);
+        loop_post(&l, &t);
+        loop_run(&l);
+        _exit(2); /* the task never ran */
+    }
+    int status = 0;
+    ASSERT_TRUE(waitpid(pid, &status, 0) == pid);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    store_close(blk_st);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
