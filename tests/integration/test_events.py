@@ -270,6 +270,24 @@ class TestEvents(ServerTest):
                 self.assertEqual(mac.hexdigest(), m.group(2))
         self.assert_clean_exit(srv)
 
+    def test_events_lost_are_said_lost(self):
+        """A webhook queue that is full dead-letters what does not fit, and a dead-letter
+        file that cannot be opened says each event it loses (issue #11 item 22)."""
+        slow = Receiver(lambda e, n: "sleep")
+        self.addCleanup(slow.close)
+        srv = self.start(*FAST, "--webhook", slow.url, "--webhook-secret", SECRET,
+                         "--webhook-queue", "1", "--webhook-batch", "1", "--webhook-retries",
+                         "0", "--webhook-timeout", "200ms", "--ratelimit-register-ip", "off",
+                         "--dead-letter", "/nonexistent-dir/dead.jsonl")
+        for i in range(8):
+            self.assertEqual(srv.request("POST", "/v1/users", json.dumps(
+                {"username": f"u{i}", "password": PW}).encode(), J)[0], 201)
+        self.assertTrue(wait_for(lambda: "cannot open the dead-letter file; event lost"
+                                 in srv.stderr(), 15), srv.stderr()[-2000:])
+        self.assertTrue(wait_for(lambda: metric_value(
+            metrics(srv), "floodgate_webhook_events_total", 'result="dead_lettered"') >= 1, 15))
+        self.assert_clean_exit(srv)
+
     def test_nothing_blocks_when_every_sink_is_down(self):
         # a port with nothing listening, a short timeout: every delivery fails, slowly
         with socket.socket() as s:
