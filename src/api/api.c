@@ -324,14 +324,13 @@ bool api__inflight_full(struct http_request *r, int cls)
         if (ref)
             atomic_fetch_sub_explicit(counter, 1, memory_order_relaxed);
         met_add(&ctx->met->pool_rejected, 1);
-        http_add_header(r, "Retry-After", "1");
-        http_respond_error(r, 503, "temporarily_unavailable", "too many requests in flight");
+        api__fail(r, ERR_AGAIN, "too many requests in flight");
         return true;
     }
     ref->counter = counter;
     if (arena_on_reset(r->arena, inflight_leave, ref)) {
         inflight_leave(ref);
-        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return true;
     }
     return false;
@@ -342,11 +341,8 @@ bool api__inflight_full(struct http_request *r, int cls)
 static void refuse_busy(struct http_request *r, uint64_t ms)
 {
     struct api_ctx *ctx = r->app;
-    char secs[24];
-    snprintf(secs, sizeof(secs), "%llu", (unsigned long long)(ms / 1000 + 1));
     met_add(&ctx->met->pool_rejected, 1);
-    http_add_header(r, "Retry-After", secs);
-    http_respond_error(r, 503, "temporarily_unavailable", "server busy, retry later");
+    api__fail_retry(r, ERR_AGAIN, "server busy, retry later", ms / 1000 + 1);
 }
 
 /* The expected wait of a new job if it is past hash_deadline, else 0. */

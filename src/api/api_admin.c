@@ -270,14 +270,13 @@ static void admin_done(struct pool_job *pj)
     struct http_request *r = j->r;
 
     if (pj->cancelled) {
-        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return;
     }
     if (j->op == A_LIST) {
         struct buf list = j->list; /* (answering frees j) */
         if (j->rc)
-            http_respond_error(r, j->rc == ERR_LIMIT ? 507 : 503, "temporarily_unavailable",
-                               err_str(j->rc));
+            api__fail(r, j->rc, j->rc == ERR_LIMIT ? "the list is too long for one answer" : NULL);
         else
             http_respond(r, 200, "application/json", list.p, list.len);
         buf_fini(&list);
@@ -294,30 +293,25 @@ static void admin_done(struct pool_job *pj)
     /* Answering frees the arena, and j with it: everything is read (and the secret it may
      * hold wiped) before the answer. */
     int rc = j->rc;
+    enum admin_op j_op = j->op;
     unsigned status = j->status;
     char out[sizeof(j->out)];
     memcpy(out, j->out, sizeof(out));
     cr_wipe(j->out, sizeof(j->out));
-    switch (rc) {
-    case ERR_OK:
+    if (rc == ERR_OK) {
         http_add_header(r, "Cache-Control", "no-store");
         http_respond_json(r, status, out);
-        break;
-    case ERR_NOTFOUND:
-        http_respond_error(r, 404, "not_found", NULL);
-        break;
-    case ERR_CONFLICT:
-        http_respond_error(r, 409, "conflict", "already exists");
-        break;
-    case ERR_INVAL:
-        http_respond_error(r, 400, "invalid_request",
-                           j->op == A_EVENT_ADD ? "at: epoch seconds, YYYY-MM-DDTHH:MM:SSZ or "
-                                                  "+DURATION; expect 1..1000; duration 1s..30d; "
-                                                  "name of at most 100 characters"
-                                                : "not a supported hash");
-        break;
-    default:
-        http_respond_error(r, 503, "temporarily_unavailable", err_str(rc));
+    } else {
+        api__fail(r, rc,
+                  rc == ERR_INVAL
+                      ? (j_op == A_EVENT_ADD ? "at: epoch seconds, YYYY-MM-DDTHH:MM:SSZ "
+                                               "or +DURATION; expect 1..1000; "
+                                               "duration 1s..30d; name of at most "
+                                               "100 characters"
+                                             : "not a supported hash")
+                  : rc == ERR_NOTFOUND ? NULL
+                  : rc == ERR_CONFLICT ? NULL
+                                       : err_str(rc));
     }
     cr_wipe(out, sizeof(out));
 }
@@ -334,7 +328,7 @@ static struct admin_job *new_job(struct http_request *r, enum admin_op op)
         j->pj.on_work = admin_work;
         j->pj.on_done = admin_done;
     } else {
-        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
     }
     return j;
 }

@@ -88,7 +88,7 @@ static void reg_stored(struct store_op *op)
         return;
     }
     if (op->status) {
-        http_respond_error(r, 503, "temporarily_unavailable", "store unavailable");
+        api__fail(r, ERR_BACKEND, NULL);
         return;
     }
     log_kv(LOG_INFO, "user registered", "user_id", j->user.id, LOG_END);
@@ -114,8 +114,7 @@ static void reg_hashed(struct pool_job *pj)
         return;
     }
     if (pj->cancelled || j->rc) {
-        http_add_header(r, "Retry-After", "1");
-        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return;
     }
     buf_init(&j->rec, 8192);
@@ -129,7 +128,7 @@ static void reg_hashed(struct pool_job *pj)
         (j->op.value = j->rec.p, j->op.value_len = j->rec.len,
          store_submit(ctx->sh->store, ctx->lp, &j->op) != ERR_AGAIN)) {
         buf_fini(&j->rec);
-        http_respond_error(r, 503, "temporarily_unavailable", "store busy");
+        api__fail(r, ERR_LIMIT, NULL);
     }
 }
 
@@ -146,7 +145,7 @@ int api_register(struct http_request *r)
     if (atomic_load(&ctx->sh->mode) >= ctx->sh->registration_pause) {
         /* the spike's capacity goes to logins (policy_registration_pause) */
         http_add_header(r, "Retry-After", "30");
-        http_respond_error(r, 503, "temporarily_unavailable", "registration is paused");
+        api__fail(r, ERR_AGAIN, "registration is paused");
         return HTTP_DONE;
     }
     if (!ctx->sh->cfg->registration) {
@@ -173,7 +172,7 @@ int api_register(struct http_request *r)
     }
     struct reg_job *j = arena_alloc(r->arena, sizeof(*j));
     if (!j) {
-        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return HTTP_DONE;
     }
     memset(j, 0, sizeof(*j));
@@ -349,7 +348,7 @@ static void login_stored(struct store_op *op)
         return; /* the other write of this login is still on its way */
     buf_fini(&j->rec);
     if (j->failed) {
-        api__oauth_error(j->r, 503, "temporarily_unavailable", "store unavailable");
+        api__fail(j->r, ERR_BACKEND, NULL);
         return;
     }
     api__answer_tokens(j->r, &j->cl, j->access_ttl, j->refresh);
@@ -367,14 +366,13 @@ static void login_verified(struct pool_job *pj)
 
     if (pj->cancelled) {
         pol_lockout_cancel(ctx->sh->lockout, &j->att, now);
-        http_add_header(r, "Retry-After", "1");
-        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return;
     }
     if (j->store_rc || j->refused) {
         pol_lockout_cancel(ctx->sh->lockout, &j->att, now); /* not an attempt here */
         if (j->store_rc) {
-            api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
+            api__fail(r, ERR_BACKEND, NULL);
         } else {
             count_login(r, LOGIN_REFUSED);
             if (j->refused == STORE_GUARD_LIMITED) {
@@ -444,7 +442,7 @@ static void login_verified(struct pool_job *pj)
         j->failed = 1;
         if (--j->pending == 0) {
             buf_fini(&j->rec);
-            api__oauth_error(r, 503, "temporarily_unavailable", "store busy");
+            api__fail(r, ERR_LIMIT, NULL);
         }
     }
 }
@@ -459,7 +457,7 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
     struct login_job *j = arena_alloc(r->arena, sizeof(*j));
 
     if (!j) {
-        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return HTTP_DONE;
     }
     memset(j, 0, sizeof(*j));
@@ -697,7 +695,7 @@ static void refresh_done(struct store_op *op)
     struct tok_claims cl;
 
     if (op->status) {
-        api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
+        api__fail(r, ERR_BACKEND, NULL);
         return;
     }
     if (op->rotate_result == STORE_ROTATE_REUSED) {
@@ -748,7 +746,7 @@ static int submit_rotation(struct http_request *r, struct refresh_job *j)
 {
     struct api_ctx *ctx = r->app;
     if (store_submit(ctx->sh->store, ctx->lp, &j->op) != ERR_AGAIN) {
-        api__oauth_error(r, 503, "temporarily_unavailable", "store busy");
+        api__fail(r, ERR_LIMIT, NULL);
         return HTTP_DONE;
     }
     return HTTP_ASYNC;
@@ -767,7 +765,7 @@ static bool refresh_scope_refused(struct refresh_job *j, int rc)
                   !auth_scope_subset(str_c(j->want_scope), rt.scope);
     buf_fini(&j->rec); /* (before answering, which frees j with the arena) */
     if (rc != ERR_OK && rc != ERR_NOTFOUND) {
-        api__oauth_error(j->r, 503, "temporarily_unavailable", "store unavailable");
+        api__fail(j->r, ERR_BACKEND, NULL);
         return true;
     }
     if (beyond) {
@@ -795,7 +793,7 @@ static int start_refresh(struct http_request *r, struct str token, const char *c
     struct refresh_job *j = arena_alloc(r->arena, sizeof(*j));
 
     if (!j) {
-        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return HTTP_DONE;
     }
     memset(j, 0, sizeof(*j));
@@ -900,7 +898,7 @@ static void revoke_step_done(struct revoke_job *j)
     if (--j->pending > 0)
         return;
     if (j->failed) {
-        api__oauth_error(j->r, 503, "temporarily_unavailable", "revocation not stored");
+        api__fail(j->r, ERR_BACKEND, "revocation not stored");
         return;
     }
     api__no_store(j->r);
@@ -1007,12 +1005,12 @@ int api__revoke_refresh(struct http_request *r, struct str token, const char *cl
     struct revoke_job *j = new_revoke_job(r, 1);
 
     if (!j) {
-        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return HTTP_DONE;
     }
     int rc = queue_family_revoke(j, token, client_id);
     if (rc < 0) {
-        api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
+        api__fail(r, ERR_BACKEND, NULL);
         return HTTP_DONE;
     }
     if (rc == 0) {
@@ -1037,7 +1035,7 @@ int api_logout(struct http_request *r)
     json_decref(o);
     struct revoke_job *j = new_revoke_job(r, 0);
     if (!j) {
-        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return HTTP_DONE;
     }
     j->pending = 1; /* held until both are queued, so a fast completion cannot answer early */
@@ -1063,7 +1061,7 @@ int api_logout(struct http_request *r)
     if (--j->pending > 0)
         return HTTP_ASYNC;
     if (j->failed) {
-        http_respond_error(r, 503, "temporarily_unavailable", "revocation not stored");
+        api__fail(r, ERR_BACKEND, "revocation not stored");
         return HTTP_DONE;
     }
     api__no_store(r);

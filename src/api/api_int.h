@@ -17,6 +17,12 @@
 void api__no_store(struct http_request *r);
 /* An RFC 6749 §5.2 error with no-store. */
 void api__oauth_error(struct http_request *r, unsigned status, const char *code, const char *desc);
+/* The one map from a domain result to an answer (api_error.c): status, error code, a
+ * default description (desc, if set, replaces it), no-store, and on a 503 Retry-After
+ * (1 s, or retry_s). */
+void api__fail(struct http_request *r, int rc, const char *desc);
+void api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t retry_s);
+unsigned api__fail_status(int rc);
 /* Reads a form body (400 if it is not one). ERR_OK or ERR_INVAL after answering. */
 int api__read_form(struct http_request *r, struct http_form *f);
 /* Reads a JSON object body (415/400 if not). ERR_OK (caller json_decref()s) or ERR_INVAL. */

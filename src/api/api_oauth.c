@@ -102,8 +102,12 @@ static int kid_unknown_reload(struct api_ctx *ctx)
 
     if (ring_take(ctx))
         return 1;
-    if (store_generation_recent(ctx->sh->store) == ctx->ring.generation ||
-        tok_ring_load(&fresh, ctx->sh->store) != ERR_OK)
+    if (store_generation_recent(ctx->sh->store) == ctx->ring.generation)
+        return 0;
+    store_blocking_exempt(1);
+    int rc = tok_ring_load(&fresh, ctx->sh->store);
+    store_blocking_exempt(0);
+    if (rc != ERR_OK)
         return 0;
     tok_ring_clear(&ctx->ring);
     ctx->ring = fresh;
@@ -227,7 +231,7 @@ static int client_decided(struct client_job *j, int rc)
     static const uint8_t dummy[CR_HASH_LEN];
 
     if (rc == ERR_BACKEND || rc == ERR_NOMEM) {
-        api__oauth_error(r, 503, "temporarily_unavailable", "store unavailable");
+        api__fail(r, ERR_BACKEND, NULL);
         return HTTP_DONE;
     }
     /* Unknown client: the same compare against a dummy, so timing does not tell. */
@@ -271,7 +275,7 @@ int api__client_auth(struct http_request *r, const struct http_form *f, api__cli
     struct client_job *j = arena_alloc(r->arena, sizeof(*j));
 
     if (!j) {
-        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return HTTP_DONE;
     }
     if (authz.len > 6 && str_eq_nocase((struct str){authz.p, 6}, STR_LIT("Basic "))) {
@@ -693,7 +697,7 @@ static void rti_answer(struct rti_job *j, int rc)
     struct store_refresh rt = j->rt;
     buf_fini(&j->b); /* (before answering, which frees j with the arena) */
     if (rc) {
-        api__oauth_error(r, 503, "temporarily_unavailable", "cannot check the token now");
+        api__fail(r, ERR_BACKEND, "cannot check the token now");
         return;
     }
     api__no_store(r);
@@ -784,7 +788,7 @@ static int introspect_refresh(struct http_request *r, struct str token, const ch
     uint8_t digest[STORE_DIGEST];
     struct rti_job *j = arena_alloc(r->arena, sizeof(*j));
     if (!j) {
-        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return HTTP_DONE;
     }
     memset(j, 0, sizeof(*j));
@@ -824,7 +828,7 @@ static int introspect_authed(struct http_request *r, const struct http_form *f,
         return introspect_refresh(r, token, c->id);
     struct introspector *who = arena_alloc(r->arena, sizeof(*who));
     if (!who) {
-        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return HTTP_DONE;
     }
     str_copy(who->id, sizeof(who->id), c->id);
@@ -847,7 +851,7 @@ static void introspect_answer(struct http_request *r, int rc, const struct tok_c
     struct api_ctx *ctx = r->app;
 
     if (rc == ERR_BACKEND) {
-        api__oauth_error(r, 503, "temporarily_unavailable", "cannot check revocation now");
+        api__fail(r, ERR_BACKEND, "cannot check revocation now");
         return;
     }
     api__no_store(r);
@@ -932,7 +936,7 @@ int api_verify(struct http_request *r)
     }
     /* (kept for the answer, which may come later: only when there is something to check) */
     if ((need.aud.p || need.scope.p) && (kept = arena_alloc(r->arena, sizeof(*kept))) == NULL) {
-        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return HTTP_DONE;
     }
     if (kept)
@@ -944,7 +948,7 @@ static void verify_answer(struct http_request *r, int rc, const struct tok_claim
 {
     const struct verify_need *need = arg; /* NULL: no requirement */
     if (rc == ERR_BACKEND) {
-        http_respond_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return;
     }
     if (rc) {
@@ -991,7 +995,7 @@ static void revoke_done(struct store_op *op)
     struct revoke_job *j = (struct revoke_job *)(void *)op;
 
     if (op->status) {
-        api__oauth_error(j->r, 503, "temporarily_unavailable", "revocation not stored");
+        api__fail(j->r, ERR_BACKEND, "revocation not stored");
         return;
     }
     /* Durable: every thread's cache drops it (other instances hear it from the store). */
@@ -1051,7 +1055,7 @@ static int revoke_authed(struct http_request *r, const struct http_form *f,
     }
     struct revoke_job *j = arena_alloc(r->arena, sizeof(*j));
     if (!j) {
-        api__oauth_error(r, 503, "temporarily_unavailable", NULL);
+        api__fail(r, ERR_NOMEM, NULL);
         return HTTP_DONE;
     }
     memset(&j->op, 0, sizeof(j->op));
@@ -1066,7 +1070,7 @@ static int revoke_authed(struct http_request *r, const struct http_form *f,
     j->op.jti_expires_at = cl.exp + ctx->sh->cfg->leeway_ms / 1000;
     int rc = store_submit(ctx->sh->store, ctx->lp, &j->op);
     if (rc != ERR_AGAIN) {
-        api__oauth_error(r, 503, "temporarily_unavailable", "store busy");
+        api__fail(r, ERR_LIMIT, NULL);
         return HTTP_DONE;
     }
     return HTTP_ASYNC;

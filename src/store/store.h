@@ -187,6 +187,13 @@ void store_close(struct store *st);
 int store_get(struct store *st, enum store_table t, const void *key, size_t klen, struct buf *out,
               struct loop *lp, struct store_op *op);
 
+/* The blocking calls (store_get without an op, store_each, store_exec, store_lease,
+ * store_pin, store_guard_begin) must not run on a loop thread: test builds abort there.
+ * store_blocking_exempt(1) ... (0) brackets the one known exception, the key ring's reload
+ * for a kid nobody here holds (api_oauth.c: at most once per change of the store, per
+ * thread); issue #12 moves it to the worker pool. */
+void store_blocking_exempt(int on);
+
 /* Lists every key of a table, calling fn for each with its value (admin and start-up; not
  * for hot paths). Runs on the caller's thread, synchronously. */
 typedef int (*store_each_cb)(void *ctx, const void *key, size_t klen, const void *val, size_t vlen);

@@ -65,6 +65,9 @@ class RedisFaultTest(ServerTest):
         st, hdr, b = answer
         self.assertEqual(st, 503, b)
         self.assertEqual(json.loads(b)["error"], "temporarily_unavailable", b)
+        # every 503 says when to come back, and is not cached (the one error map)
+        self.assertEqual(hdr.get("retry-after"), "1", hdr)
+        self.assertEqual(hdr.get("cache-control"), "no-store", hdr)
 
     def test_a_rotation_answered_wrongly_changes_nothing(self):
         answers = {
