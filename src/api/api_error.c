@@ -30,14 +30,6 @@ static const struct {
     {ERR_IO, 503, "temporarily_unavailable", NULL},
 };
 
-unsigned api__fail_status(int rc)
-{
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (map[i].rc == rc)
-            return map[i].status;
-    return 503;
-}
-
 void api__fail(struct http_request *r, int rc, const char *desc)
 {
     api__fail_retry(r, rc, desc, 1);

@@ -22,7 +22,6 @@ void api__oauth_error(struct http_request *r, unsigned status, const char *code,
  * (1 s, or retry_s). */
 void api__fail(struct http_request *r, int rc, const char *desc);
 void api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t retry_s);
-unsigned api__fail_status(int rc);
 /* Reads a form body (400 if it is not one). ERR_OK or ERR_INVAL after answering. */
 int api__read_form(struct http_request *r, struct http_form *f);
 /* Reads a JSON object body (415/400 if not). ERR_OK (caller json_decref()s) or ERR_INVAL. */
