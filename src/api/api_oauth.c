@@ -30,6 +30,7 @@
 #include "store/store.h"
 #include "store/store_rec.h"
 #include "token/tok_cache.h"
+#include "token/tok_introspect.h"
 #include "token/tok_jwt.h"
 #include "token/tok_keys.h"
 #include "token/tok_refresh.h"
@@ -667,57 +668,43 @@ static bool may_introspect(const struct introspector *who, const struct tok_clai
     return who->any || strcmp(cl->client_id, who->id) == 0 || strcmp(cl->aud, who->id) == 0;
 }
 
-/*
- * Introspection of a refresh token (RFC 7662 §2.2, token_type_hint=refresh_token, or any
- * token that is not a JWT: ours have no dots). Three reads: the token's record, its family
- * (revoked?) and its user's sessions generation, each completing at once (LMDB) or later
- * (Redis). Active only for the client it was issued to, while live, unexpired, its family
- * unrevoked and its user's sessions not ended since the family began: exactly what a
- * rotation would accept, so introspection never calls active what refresh would refuse.
- */
-enum { RTI_RECORD, RTI_FAMILY, RTI_SESSIONS, RTI_DONE };
-
+/* Introspection of a refresh token (RFC 7662 §2.2, token_type_hint=refresh_token, or any
+ * token that is not a JWT: ours have no dots): the rule is token/'s (tok_introspect.h);
+ * here, only the answer. */
 struct rti_job {
-    struct store_op op; /* first */
+    struct tok_rt_introspection q; /* first */
     struct http_request *r;
-    int step;
-    int active;
-    char client_id[STORE_CLIENT_MAX + 1];
-    int64_t now;
-    struct store_refresh rt;
-    struct buf b;
 };
 
-static void rti_answer(struct rti_job *j, int rc)
+static void rti_answer(struct tok_rt_introspection *q, int rc)
 {
-    struct http_request *r = j->r;
+    struct http_request *r = ((struct rti_job *)(void *)q)->r;
     struct api_ctx *ctx = r->app;
     struct buf b;
-    int active = j->active;
-    struct store_refresh rt = j->rt;
-    buf_fini(&j->b); /* (before answering, which frees j with the arena) */
+    const struct store_refresh *rt = &q->rt;
     if (rc) {
         api__fail(r, ERR_BACKEND, "cannot check the token now");
         return;
     }
     api__no_store(r);
-    if (!active) {
+    if (!q->active) {
         http_respond_json(r, 200, "{\"active\":false}");
         return;
     }
     buf_init(&b, 4096);
-    int64_t exp = rt.idle_expires_at < rt.expires_at ? rt.idle_expires_at : rt.expires_at;
+    int64_t exp = rt->idle_expires_at < rt->expires_at ? rt->idle_expires_at : rt->expires_at;
     rc = buf_puts(&b, "{\"active\":true,\"token_type\":\"refresh_token\"");
     if (!rc)
         rc = put_claim(&b, "iss", ctx->sh->issuer);
     if (!rc)
-        rc = put_claim(&b, "sub", rt.sub);
+        rc = put_claim(&b, "sub", rt->sub);
     if (!rc)
-        rc = put_claim(&b, "client_id", rt.client_id);
+        rc = put_claim(&b, "client_id", rt->client_id);
     if (!rc)
-        rc = put_claim(&b, "scope", rt.scope);
+        rc = put_claim(&b, "scope", rt->scope);
     if (!rc)
-        rc = buf_printf(&b, ",\"exp\":%lld,\"iat\":%lld}", (long long)exp, (long long)rt.issued_at);
+        rc =
+            buf_printf(&b, ",\"exp\":%lld,\"iat\":%lld}", (long long)exp, (long long)rt->issued_at);
     if (rc)
         http_respond_error(r, 500, "server_error", NULL);
     else
@@ -725,67 +712,9 @@ static void rti_answer(struct rti_job *j, int rc)
     buf_fini(&b);
 }
 
-/* Takes the result of the current step's read (rc) and starts the next. ERR_AGAIN while a
- * read is under way; otherwise the job is over (ERR_OK: j->active says; else 503). */
-static int rti_step(struct rti_job *j, int rc)
-{
-    struct api_ctx *ctx = j->r->app;
-    for (;;) {
-        if (rc == ERR_NOTFOUND && j->step != RTI_SESSIONS)
-            return ERR_OK; /* unknown token or family: inactive */
-        if (rc && rc != ERR_NOTFOUND)
-            return rc;
-        switch (j->step) {
-        case RTI_RECORD:
-            if (store_refresh_decode((const uint8_t *)j->b.p, j->b.len, &j->rt))
-                return ERR_OK;
-            /* another client's token is not disclosed (RFC 7662 §4), nor a spent or expired
-             * one */
-            if (strcmp(j->rt.client_id, j->client_id) != 0 || j->rt.state != STORE_RT_LIVE ||
-                j->now >= j->rt.idle_expires_at || j->now >= j->rt.expires_at)
-                return ERR_OK;
-            j->step = RTI_FAMILY;
-            rc = store_get(ctx->sh->store, STORE_T_FAMILIES, j->rt.family, STORE_FAMILY_ID, &j->b,
-                           ctx->lp, &j->op);
-            break;
-        case RTI_FAMILY: {
-            struct store_family f;
-            if (store_family_decode((const uint8_t *)j->b.p, j->b.len, &f) || f.revoked ||
-                j->now >= f.expires_at)
-                return ERR_OK;
-            j->step = RTI_SESSIONS;
-            rc = store_get(ctx->sh->store, STORE_T_SESSIONS, j->rt.sub, strlen(j->rt.sub), &j->b,
-                           ctx->lp, &j->op);
-            break;
-        }
-        case RTI_SESSIONS: {
-            uint64_t gen = 0; /* (none stored: generation 0) */
-            if (rc == ERR_OK && store_sessions_decode(j->b.p, j->b.len, &gen))
-                return ERR_BACKEND;
-            j->active = gen == j->rt.gen;
-            j->step = RTI_DONE;
-            return ERR_OK;
-        }
-        default:
-            return ERR_OK;
-        }
-        if (rc == ERR_AGAIN)
-            return ERR_AGAIN;
-    }
-}
-
-static void rti_read(struct store_op *op)
-{
-    struct rti_job *j = (struct rti_job *)(void *)op;
-    int rc = rti_step(j, op->status);
-    if (rc != ERR_AGAIN)
-        rti_answer(j, rc);
-}
-
 static int introspect_refresh(struct http_request *r, struct str token, const char *client_id)
 {
     struct api_ctx *ctx = r->app;
-    uint8_t digest[STORE_DIGEST];
     struct rti_job *j = arena_alloc(r->arena, sizeof(*j));
     if (!j) {
         api__fail(r, ERR_NOMEM, NULL);
@@ -793,21 +722,15 @@ static int introspect_refresh(struct http_request *r, struct str token, const ch
     }
     memset(j, 0, sizeof(*j));
     j->r = r;
-    j->now = clock_wall_s();
-    snprintf(j->client_id, sizeof(j->client_id), "%s", client_id);
-    buf_init(&j->b, STORE_REFRESH_ENC_MAX);
-    j->op.on_done = rti_read;
-    if (tok_refresh_digest(ctx->sh->secret_key, token, digest)) { /* not one of ours */
-        rti_answer(j, ERR_OK);
-        return HTTP_DONE;
-    }
-    int rc =
-        store_get(ctx->sh->store, STORE_T_REFRESH, digest, STORE_DIGEST, &j->b, ctx->lp, &j->op);
-    if (rc != ERR_AGAIN)
-        rc = rti_step(j, rc);
+    j->q.st = ctx->sh->store;
+    j->q.lp = ctx->lp;
+    j->q.now = clock_wall_s();
+    j->q.done = rti_answer;
+    snprintf(j->q.client_id, sizeof(j->q.client_id), "%s", client_id);
+    int rc = tok_rt_introspect(&j->q, ctx->sh->secret_key, token);
     if (rc == ERR_AGAIN)
         return HTTP_ASYNC;
-    rti_answer(j, rc);
+    rti_answer(&j->q, rc);
     return HTTP_DONE;
 }
 
