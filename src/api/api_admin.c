@@ -319,16 +319,13 @@ static void admin_done(struct pool_job *pj)
 static struct admin_job *new_job(struct http_request *r, enum admin_op op)
 {
     struct api_ctx *ctx = r->app;
-    struct admin_job *j = arena_alloc(r->arena, sizeof(*j));
+    struct admin_job *j = api__job(r, sizeof(*j));
     if (j) {
-        memset(j, 0, sizeof(*j));
         j->r = r;
         j->sh = ctx->sh;
         j->op = op;
         j->pj.on_work = admin_work;
         j->pj.on_done = admin_done;
-    } else {
-        api__fail(r, ERR_NOMEM, NULL);
     }
     return j;
 }

@@ -170,12 +170,9 @@ int api_register(struct http_request *r)
         http_respond_error(r, 400, "invalid_password", why);
         return HTTP_DONE;
     }
-    struct reg_job *j = arena_alloc(r->arena, sizeof(*j));
-    if (!j) {
-        api__fail(r, ERR_NOMEM, NULL);
+    struct reg_job *j = api__job(r, sizeof(*j));
+    if (!j)
         return HTTP_DONE;
-    }
-    memset(j, 0, sizeof(*j));
     j->r = r;
     j->st = ctx->sh->store;
     j->pp = params(ctx);
@@ -454,13 +451,9 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
 {
     struct api_ctx *ctx = r->app;
     char name[AUTH_USERNAME_MAX + 1];
-    struct login_job *j = arena_alloc(r->arena, sizeof(*j));
-
-    if (!j) {
-        api__fail(r, ERR_NOMEM, NULL);
+    struct login_job *j = api__job(r, sizeof(*j));
+    if (!j)
         return HTTP_DONE;
-    }
-    memset(j, 0, sizeof(*j));
     j->r = r;
     j->oauth = oauth;
     j->pp = params(ctx);
@@ -790,13 +783,9 @@ static int start_refresh(struct http_request *r, struct str token, const char *c
     int64_t now = clock_wall_s();
     if (api__inflight_full(r, API_IF_REFRESH))
         return HTTP_DONE;
-    struct refresh_job *j = arena_alloc(r->arena, sizeof(*j));
-
-    if (!j) {
-        api__fail(r, ERR_NOMEM, NULL);
+    struct refresh_job *j = api__job(r, sizeof(*j));
+    if (!j)
         return HTTP_DONE;
-    }
-    memset(j, 0, sizeof(*j));
     j->r = r;
     j->oauth = oauth;
     j->access_ttl = access_ttl;

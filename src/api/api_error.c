@@ -8,8 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "api/api_int.h"
+#include "core/arena.h"
 #include "core/err.h"
 #include "http/http.h"
 
@@ -51,4 +53,15 @@ void api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t 
     }
     api__no_store(r);
     http_respond_error(r, status, code, desc);
+}
+
+void *api__job(struct http_request *r, size_t size)
+{
+    void *j = arena_alloc(r->arena, size);
+    if (!j) {
+        api__fail(r, ERR_NOMEM, NULL);
+        return NULL;
+    }
+    memset(j, 0, size);
+    return j;
 }

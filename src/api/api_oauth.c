@@ -715,12 +715,9 @@ static void rti_answer(struct tok_rt_introspection *q, int rc)
 static int introspect_refresh(struct http_request *r, struct str token, const char *client_id)
 {
     struct api_ctx *ctx = r->app;
-    struct rti_job *j = arena_alloc(r->arena, sizeof(*j));
-    if (!j) {
-        api__fail(r, ERR_NOMEM, NULL);
+    struct rti_job *j = api__job(r, sizeof(*j));
+    if (!j)
         return HTTP_DONE;
-    }
-    memset(j, 0, sizeof(*j));
     j->r = r;
     j->q.st = ctx->sh->store;
     j->q.lp = ctx->lp;
