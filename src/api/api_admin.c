@@ -270,7 +270,7 @@ static void admin_done(struct pool_job *pj)
     struct http_request *r = j->r;
 
     if (pj->cancelled) {
-        api__fail(r, ERR_NOMEM, NULL);
+        api__fail(r, ERR_AGAIN, NULL);
         return;
     }
     if (j->op == A_LIST) {

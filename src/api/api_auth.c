@@ -114,7 +114,7 @@ static void reg_hashed(struct pool_job *pj)
         return;
     }
     if (pj->cancelled || j->rc) {
-        api__fail(r, ERR_NOMEM, NULL);
+        api__fail(r, pj->cancelled ? ERR_AGAIN : ERR_NOMEM, NULL);
         return;
     }
     buf_init(&j->rec, 8192);
@@ -144,8 +144,7 @@ int api_register(struct http_request *r)
         return HTTP_DONE;
     if (atomic_load(&ctx->sh->mode) >= ctx->sh->registration_pause) {
         /* the spike's capacity goes to logins (policy_registration_pause) */
-        http_add_header(r, "Retry-After", "30");
-        api__fail(r, ERR_AGAIN, "registration is paused");
+        api__fail_retry(r, ERR_AGAIN, "registration is paused", 30);
         return HTTP_DONE;
     }
     if (!ctx->sh->cfg->registration) {
@@ -363,7 +362,7 @@ static void login_verified(struct pool_job *pj)
 
     if (pj->cancelled) {
         pol_lockout_cancel(ctx->sh->lockout, &j->att, now);
-        api__fail(r, ERR_NOMEM, NULL);
+        api__fail(r, ERR_AGAIN, NULL);
         return;
     }
     if (j->store_rc || j->refused) {

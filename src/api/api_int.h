@@ -21,10 +21,10 @@ void api__oauth_error(struct http_request *r, unsigned status, const char *code,
  * default description (desc, if set, replaces it), no-store, and on a 503 Retry-After
  * (1 s, or retry_s). */
 void api__fail(struct http_request *r, int rc, const char *desc);
+void api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t retry_s);
 /* A zeroed job of `size` bytes in r's arena (freed with the answer), or NULL after
  * answering 503: the start of every asynchronous handler. */
 void *api__job(struct http_request *r, size_t size);
-void api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t retry_s);
 /* Reads a form body (400 if it is not one). ERR_OK or ERR_INVAL after answering. */
 int api__read_form(struct http_request *r, struct http_form *f);
 /* Reads a JSON object body (415/400 if not). ERR_OK (caller json_decref()s) or ERR_INVAL. */

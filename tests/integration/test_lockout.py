@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 
-from tests.integration.fgtest import ServerTest, admin_call, metric_value, metrics
+from tests.integration.fgtest import ServerTest, admin_call, metric_value, metrics, recv_all
 
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
 TOKEN = "admin-" + "0123456789abcdef" * 3
@@ -380,6 +380,13 @@ class TestPolicyAdmin(ServerTest):
             {"username": "new", "password": "correct horse battery"}).encode(), J)
         self.assertEqual((st, json.loads(body)["error_description"]),
                          (503, "registration is paused"))
+        # one Retry-After, the pause's own 30 s (the error map must not add its 1 s too)
+        with srv.connect() as s:
+            b = json.dumps({"username": "new", "password": "correct horse battery"}).encode()
+            s.sendall(b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                      b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(b), b))
+            raw = recv_all(s)
+        self.assertEqual(re.findall(rb"(?i)\r\nretry-after: *(\d+)", raw), [b"30"], raw)
         self.assertEqual(metric_value(metrics(srv), "floodgate_policy_mode"), 3)
         st, p = admin("PUT", {"mode": "auto"})
         self.assertEqual(p["override"], "auto")
