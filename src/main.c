@@ -26,6 +26,8 @@
 #include "api/api.h"
 #include "auth/auth_client.h"
 #include "auth/auth_user.h"
+#include "cli/cli.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -41,6 +43,7 @@
 #include "loop/pool.h"
 #include "metrics/met.h"
 #include "policy/pol_clientip.h"
+#include "policy/pol_control.h"
 #include "policy/pol_gcra.h"
 #include "policy/pol_lockout.h"
 #include "policy/pol_mode.h"
@@ -68,10 +71,10 @@ static struct {
     struct cfg cfg;
     struct api_shared sh;
     struct http_server_opts opts;
-    const struct http_router *admin_rt;
     _Atomic unsigned open_conns;
     struct worker_loop *loops;
     unsigned nloops;
+    unsigned nworkers;
     _Atomic unsigned exited;
     sem_t started; /* each loop posts once it listens (or failed to) */
     uv_async_t exit_async;
@@ -80,18 +83,19 @@ static struct {
     uv_timer_t maint_timer;
     uv_timer_t policy_timer;
     int64_t last_purge;
-    struct pol_mode_cfg mode_cfg;
-    struct pol_controller ctl;
-    uint64_t last_logins;              /* all password logins seen at the last sample */
-    int64_t stuffing_until;            /* credential stuffing is assumed until then */
-    uint64_t last_req[MET_ROUTES_MAX]; /* requests by route, last sample */
-    uint64_t last_lat[MET_ROUTES_MAX][MET_LAT_BUCKETS]; /* latency buckets, last sample */
-    uint64_t last_ok;
-    uint64_t last_failed;
-    struct pol_event events[64]; /* announced events, reloaded when the store changes */
-    unsigned nevents;
-    uint64_t events_gen;
+    struct pol_control pc;
+    const char *route_names[MET_ROUTES_MAX]; /* route id -> pattern, for the policy sample */
+    uint64_t events_gen;                     /* store generation of the events pc holds */
     int shutting_down;
+    /* what serve() opened, closed by close_all() (api_shared holds borrowed copies) */
+    struct http_router *rt, *admin_rt;
+    struct pool *pool;
+    struct store *store;
+    uint8_t *secret_key;
+    struct auth_denylist *denylist;
+    struct pol_lockout *lockout;
+    struct pol_gcra *limits;
+    struct pol_proxies *proxies;
 } g;
 
 static void usage(FILE *f)
@@ -315,181 +319,97 @@ static void on_maintenance(uv_timer_t *t)
     }
 }
 
-/*
- * The adaptive policy's sample, once a second on the main thread: the expected wait of a
- * new hash, login demand (served, failed, refused and shed alike) against the hashing
- * capacity the pool has measured, and the share of failed logins. The controller's mode is
- * published for the loop threads in an atomic; changes are logged and counted.
- */
-static int on_event_record(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+/* The key ring changed in the store (keys, clients or events: one counter): read it here,
+ * where waiting for the store blocks no request, for the loop threads to copy. */
+static void reload_ring(void)
 {
-    json_error_t je;
-    json_t *j = json_loadb(val, vlen, 0, &je);
-
-    (void)ctx;
-    (void)key;
-    (void)klen;
-    if (j && g.nevents < sizeof(g.events) / sizeof(g.events[0])) {
-        struct pol_event *e = &g.events[g.nevents];
-        e->at = json_integer_value(json_object_get(j, "at"));
-        e->duration_s = json_integer_value(json_object_get(j, "duration"));
-        e->expect = json_number_value(json_object_get(j, "expect"));
-        if (e->at > 0)
-            g.nevents++;
-    }
-    json_decref(j);
-    return ERR_OK;
+    struct tok_ring fresh = {0};
+    if (tok_ring_load(&fresh, g.sh.store) != ERR_OK)
+        return;
+    pthread_mutex_lock(&g.sh.ring_mu);
+    tok_ring_clear(&g.sh.ring);
+    g.sh.ring = fresh;
+    atomic_fetch_add(&g.sh.ring_version, 1);
+    pthread_mutex_unlock(&g.sh.ring_mu);
 }
 
-/* The sample as JSON for GET /admin/policy, with each route's rate and p99 over the last
- * second (from the metrics' latency buckets: p99 is a bucket bound, null past the last). */
-static void sample_json(const struct pol_sample *s, const struct met_shard *sum)
+/* The controller's decisions as events (its log lines are its own). */
+static void policy_events(const struct pol_tick *t, unsigned serving)
 {
-    struct buf b;
-    unsigned n = http_router_count(g.sh.rt);
-    int first = 1;
-
-    buf_init(&b, sizeof(g.sh.sample));
-    buf_printf(&b,
-               "{\"hash_wait_ms\":%.0f,\"login_demand\":%.1f,\"login_capacity\":%.1f,"
-               "\"failed_ratio\":%.2f,\"failed_ips\":%.0f,\"routes\":{",
-               s->hash_wait_ms, s->login_demand, s->login_capacity, s->failed_ratio, s->failed_ips);
-    for (unsigned r = 1; r <= n && r < MET_ROUTES_MAX; r++) {
-        uint64_t req = 0, d[MET_LAT_BUCKETS], dn = 0;
-        for (unsigned k = 0; k < MET_S_COUNT; k++)
-            req += atomic_load_explicit(&sum->req[r][k], memory_order_relaxed);
-        for (unsigned k = 0; k < MET_LAT_BUCKETS; k++) {
-            uint64_t v = atomic_load_explicit(&sum->lat[r][k], memory_order_relaxed);
-            d[k] = v - g.last_lat[r][k];
-            dn += d[k];
-            g.last_lat[r][k] = v;
-        }
-        uint64_t rate = req - g.last_req[r];
-        g.last_req[r] = req;
-        if (!rate)
-            continue;
-        uint64_t want = (dn * 99 + 99) / 100, seen = 0;
-        unsigned k = 0;
-        while (k < MET_LAT_BUCKETS - 1 && (seen += d[k]) < want)
-            k++;
-        char p99[32] = "null";
-        if (k < MET_LAT_BUCKETS - 1)
-            snprintf(p99, sizeof(p99), "%g", met_lat_bounds[k] * 1000);
-        buf_printf(&b, "%s\"%s\":{\"rate\":%llu,\"p99_ms\":%s}", first ? "" : ",",
-                   http_router_pattern(g.sh.rt, r), (unsigned long long)rate, p99);
-        first = 0;
+    struct ev e;
+    if (t->recommended != t->rec_before && ev_wanted(EV_SCALE_RECOMMENDATION)) {
+        ev_begin(&e, EV_SCALE_RECOMMENDATION);
+        ev_int(&e, "instances", t->recommended);
+        ev_int(&e, "previous", t->rec_before);
+        ev_int(&e, "serving", serving);
+        ev_num(&e, "login_demand", t->s.login_demand);
+        ev_num(&e, "login_capacity_per_instance", t->s.login_capacity);
+        ev_str(&e, "mode", pol_mode_name(t->mode));
+        ev_publish(&e);
     }
-    if (buf_puts(&b, "}}") == 0) { /* too long for the snapshot: keep the last one */
+    if (t->mode != t->before && ev_wanted(EV_POLICY_MODE_CHANGED)) {
+        ev_begin(&e, EV_POLICY_MODE_CHANGED);
+        ev_str(&e, "from", pol_mode_name(t->before));
+        ev_str(&e, "to", pol_mode_name(t->mode));
+        ev_num(&e, "hash_wait_ms", t->s.hash_wait_ms);
+        ev_num(&e, "login_demand", t->s.login_demand);
+        ev_num(&e, "login_capacity", t->s.login_capacity);
+        ev_num(&e, "failed_ratio", t->s.failed_ratio);
+        ev_str(&e, "by", t->by_override ? "override" : "controller");
+        ev_publish(&e);
+    }
+}
+
+/*
+ * The adaptive policy, once a second on the main thread: the counters of this instant go
+ * to the controller (policy/pol_control.c), and its decisions to the loop threads (atomics)
+ * and the event sinks. Store reads happen here, never on a loop thread.
+ */
+static void on_policy(uv_timer_t *t)
+{
+    struct pool_stats ps;
+    struct pol_counters in;
+    struct pol_tick tick;
+    struct met_shard *sum = xcalloc(1, sizeof(*sum));
+    int64_t now = clock_wall_s();
+    struct buf b;
+
+    (void)t;
+    pool_stats(g.sh.pool, &ps);
+    met_sum(sum);
+    in.ok = atomic_load(&g.sh.logins[0]);
+    in.failed = atomic_load(&g.sh.logins[1]);
+    in.refused = atomic_load(&g.sh.logins[2]);
+    in.shed = sum->pool_rejected;
+    in.hash_wait_ms = (double)pool_expected_wait_ms(g.sh.pool);
+    in.login_capacity = ps.ewma_work_ns ? (double)ps.threads * 1e9 / (double)ps.ewma_work_ns : 0;
+    in.failed_ips = pol_distinct_take(g.sh.failed_ips);
+    uint64_t gen = store_generation_recent(g.sh.store);
+    if (gen != g.sh.ring.generation)
+        reload_ring();
+    if (gen != g.events_gen && pol_control_load_events(&g.pc, g.sh.store) == ERR_OK)
+        g.events_gen = gen;
+    unsigned serving = store_members(g.sh.store); /* 1 on LMDB */
+    pol_control_tick(&g.pc, &in, (enum pol_mode)atomic_load(&g.sh.mode_override), serving, now,
+                     &tick);
+    buf_init(&b, sizeof(g.sh.sample));
+    if (pol_control_json(&g.pc, &tick.s, sum, g.route_names, http_router_count(g.sh.rt), &b) ==
+        ERR_OK) { /* (too long for the snapshot: keep the last one) */
         pthread_mutex_lock(&g.sh.sample_mu);
         memcpy(g.sh.sample, b.p, b.len);
         g.sh.sample[b.len] = 0;
         pthread_mutex_unlock(&g.sh.sample_mu);
     }
     buf_fini(&b);
-}
-
-static void on_policy(uv_timer_t *t)
-{
-    struct pool_stats ps;
-    struct pol_sample s;
-    struct met_shard *sum = xcalloc(1, sizeof(*sum));
-    int64_t now = clock_wall_s();
-
-    (void)t;
-    pool_stats(g.sh.pool, &ps);
-    met_sum(sum);
-    uint64_t ok = atomic_load(&g.sh.logins[0]), failed = atomic_load(&g.sh.logins[1]),
-             refused = atomic_load(&g.sh.logins[2]), shed = sum->pool_rejected;
-    uint64_t total = ok + failed + refused + shed;
-    s.hash_wait_ms = (double)pool_expected_wait_ms(g.sh.pool);
-    s.login_demand = (double)(total - g.last_logins);
-    s.login_capacity = ps.ewma_work_ns ? (double)ps.threads * 1e9 / (double)ps.ewma_work_ns : 0;
-    uint64_t d_ok = ok - g.last_ok, d_failed = failed - g.last_failed;
-    s.failed_ratio = d_ok + d_failed ? (double)d_failed / (double)(d_ok + d_failed) : 0;
-    s.failed_ips = pol_distinct_take(g.sh.failed_ips);
-    g.last_logins = total;
-    g.last_ok = ok;
-    g.last_failed = failed;
-    sample_json(&s, sum);
     mem_free(sum);
-    uint64_t gen = store_generation_recent(g.sh.store);
-    if (gen != g.sh.ring.generation) {
-        /* keys changed (or clients or events: one counter): read them here, where waiting
-         * for the store blocks no request, for the loop threads to copy */
-        struct tok_ring fresh = {0};
-        if (tok_ring_load(&fresh, g.sh.store) == ERR_OK) {
-            pthread_mutex_lock(&g.sh.ring_mu);
-            tok_ring_clear(&g.sh.ring);
-            g.sh.ring = fresh;
-            atomic_fetch_add(&g.sh.ring_version, 1);
-            pthread_mutex_unlock(&g.sh.ring_mu);
-        }
-    }
-    if (gen != g.events_gen) {
-        g.nevents = 0;
-        store_each(g.sh.store, STORE_T_EVENTS, on_event_record, NULL);
-        g.events_gen = gen;
-    }
-    /* An announced event holds the mode up from 5 minutes before it. */
-    g.ctl.floor = pol_events_floor(g.events, g.nevents, now, g.cfg.pol_event_lead_s);
-    atomic_store(&g.sh.mode_floor, (int)g.ctl.floor);
-    g.ctl.override = (enum pol_mode)atomic_load(&g.sh.mode_override);
-    enum pol_mode before = (enum pol_mode)atomic_load(&g.sh.mode);
-    enum pol_mode m = pol_controller_step(&g.ctl, &g.mode_cfg, &s, now);
-    /* held for policy_down_after after the last sign, like the mode: a pause of a second
-     * does not lift the tighter limit */
-    if (pol_stuffing(&g.mode_cfg, &s))
-        g.stuffing_until = now + g.mode_cfg.down_after_s;
-    int stuffing = now < g.stuffing_until && g.ctl.override == POL_MODES;
-    if (atomic_exchange(&g.sh.stuffing, stuffing) != stuffing) {
-        char n[32];
-        snprintf(n, sizeof(n), "%.0f", s.failed_ips);
-        log_kv(LOG_WARN,
-               stuffing ? "credential stuffing suspected: per-IP logins tightened"
-                        : "credential stuffing over",
-               "failed_ips", n, LOG_END);
-    }
-    unsigned now_serving = store_members(g.sh.store); /* 1 on LMDB */
-    unsigned rec = pol_scale_recommendation(&s, now_serving);
-    if (rec != atomic_load(&g.sh.recommended)) {
-        char n[16];
-        snprintf(n, sizeof(n), "%u", rec);
-        log_kv(LOG_INFO, "scaling recommendation", "instances", n, LOG_END);
-        if (ev_wanted(EV_SCALE_RECOMMENDATION)) {
-            struct ev e;
-            ev_begin(&e, EV_SCALE_RECOMMENDATION);
-            ev_int(&e, "instances", rec);
-            ev_int(&e, "previous", atomic_load(&g.sh.recommended));
-            ev_int(&e, "serving", now_serving);
-            ev_num(&e, "login_demand", s.login_demand);
-            ev_num(&e, "login_capacity_per_instance", s.login_capacity);
-            ev_str(&e, "mode", pol_mode_name(m));
-            ev_publish(&e);
-        }
-        atomic_store(&g.sh.recommended, rec);
-    }
-    if (m != before) {
-        char w[32], d[32];
-        snprintf(w, sizeof(w), "%.0f", s.hash_wait_ms);
-        snprintf(d, sizeof(d), "%.1f/%.1f", s.login_demand, s.login_capacity);
-        atomic_store(&g.sh.mode, (int)m);
+    atomic_store(&g.sh.mode_floor, (int)g.pc.ctl.floor);
+    atomic_store(&g.sh.stuffing, tick.stuffing);
+    atomic_store(&g.sh.recommended, tick.recommended);
+    if (tick.mode != tick.before) {
+        atomic_store(&g.sh.mode, (int)tick.mode);
         atomic_fetch_add(&g.sh.mode_changes, 1);
-        log_kv(LOG_WARN, "policy mode changed", "from", pol_mode_name(before), "to",
-               pol_mode_name(m), "hash_wait_ms", w, "login_demand/capacity", d, "override",
-               g.ctl.override == POL_MODES ? "auto" : pol_mode_name(g.ctl.override), LOG_END);
-        if (ev_wanted(EV_POLICY_MODE_CHANGED)) {
-            struct ev e;
-            ev_begin(&e, EV_POLICY_MODE_CHANGED);
-            ev_str(&e, "from", pol_mode_name(before));
-            ev_str(&e, "to", pol_mode_name(m));
-            ev_num(&e, "hash_wait_ms", s.hash_wait_ms);
-            ev_num(&e, "login_demand", s.login_demand);
-            ev_num(&e, "login_capacity", s.login_capacity);
-            ev_num(&e, "failed_ratio", s.failed_ratio);
-            ev_str(&e, "by", g.ctl.override == POL_MODES ? "controller" : "override");
-            ev_publish(&e);
-        }
     }
+    policy_events(&tick, serving);
 }
 
 static void close_main_handles(void)
@@ -575,95 +495,80 @@ static unsigned ncpus(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
-static int serve(void)
-{
-    struct cfg *c = &g.cfg;
-    char host[256], addr[300];
-    unsigned port, bound;
-    struct http_router *rt = NULL;
-    struct pool *pool = NULL;
-    struct store *store = NULL;
-    uint8_t *secret_key = NULL;
-    struct auth_denylist *denylist = NULL;
-    struct http_router *admin_rt = NULL;
-    struct pol_lockout *lockout = NULL;
-    struct pol_gcra *limits = NULL;
-    struct pol_proxies *proxies = NULL;
-    int rc = 1;
+/* ---- start-up, in order; each step logs its own failure and returns non-zero ---------- */
 
+static int open_logs(const struct cfg *c)
+{
     if (log_open(c->log_file, c->log_level)) {
         fprintf(stderr, "floodgate: cannot open log file %s: %s\n", c->log_file, strerror(errno));
-        return 1;
+        return -1;
     }
     if (log_access_open(c->access_log)) {
         log_kv(LOG_ERROR, "cannot open access log", "path", c->access_log, "error", strerror(errno),
                LOG_END);
-        return 1;
+        return -1;
     }
     if (ensure_dir(c->data_dir)) {
         log_kv(LOG_ERROR, "data directory is not usable", "path", c->data_dir, "error",
                strerror(errno), LOG_END);
-        return 1;
+        return -1;
     }
     if (cr_init()) {
         log_kv(LOG_ERROR, "libsodium failed to start", LOG_END);
-        return 1;
+        return -1;
     }
+    return 0;
+}
+
+/* The server key, the store, the event sinks, the signing keys and the deny list. */
+static int open_store(const struct cfg *c)
+{
     char err[512];
-    secret_key = sodium_malloc(CR_HASH_KEY_LEN);
-    if (!secret_key || api_store_open(c, &store, secret_key, err, sizeof(err))) {
-        log_kv(LOG_ERROR, "cannot start", "error", secret_key ? err : "no memory", LOG_END);
-        goto out;
+
+    g.secret_key = sodium_malloc(CR_HASH_KEY_LEN);
+    if (!g.secret_key || cli_store_open(c, &g.store, g.secret_key, err, sizeof(err))) {
+        log_kv(LOG_ERROR, "cannot start", "error", g.secret_key ? err : "no memory", LOG_END);
+        return -1;
     }
-    store_join(store); /* counted among the serving instances (shared store) */
-    if (ev_start(c, secret_key, err, sizeof(err))) {
+    store_join(g.store); /* counted among the serving instances (shared store) */
+    if (ev_start(c, g.secret_key, err, sizeof(err))) {
         log_kv(LOG_ERROR, "cannot start the event sinks", "error", err, LOG_END);
-        goto out;
+        return -1;
     }
-    int krc = tok_keys_ensure(store, tok_alg_parse(c->signing_alg), clock_wall_s());
+    int krc = tok_keys_ensure(g.store, tok_alg_parse(c->signing_alg), clock_wall_s());
     if (krc == ERR_DENIED) {
         log_kv(LOG_ERROR,
                "a signing key in the store is not sealed: refused (anyone who can write to the "
                "store could have planted it). If it is yours, from a store older than sealing, "
                "run 'floodgate key reseal' once",
                LOG_END);
-        goto out;
+        return -1;
     }
     if (krc) {
         log_kv(LOG_ERROR,
                "cannot read or create the signing keys (unreachable store, or keys sealed "
                "under another server key: secret_key_file must be the one they were made with)",
                LOG_END);
-        goto out;
+        return -1;
     }
     if (c->password_denylist[0] &&
-        auth_denylist_load(c->password_denylist, &denylist, err, sizeof(err))) {
+        auth_denylist_load(c->password_denylist, &g.denylist, err, sizeof(err))) {
         log_kv(LOG_ERROR, "cannot load the password deny list", "error", err, LOG_END);
-        goto out;
+        return -1;
     }
-    json_secure_alloc_init();
-    struct pol_lockout_cfg lc = {
-        .user = {c->lockout_user_attempts, c->lockout_base_s, c->lockout_max_s,
-                 c->lockout_window_s},
-        .ip = {c->lockout_ip_attempts, c->lockout_base_s, c->lockout_max_s, c->lockout_window_s},
-        .pair = {c->lockout_pair_attempts, c->lockout_base_s, c->lockout_max_s, c->lockout_window_s,
-                 c->lockout_delay_after, c->lockout_delay_s},
-        .entries = c->lockout_entries,
-    };
-    if (c->trusted_proxies[0] &&
-        pol_proxies_parse(c->trusted_proxies, &proxies, err, sizeof(err))) {
-        log_kv(LOG_ERROR, "bad trusted_proxies", "error", err, LOG_END);
-        goto out;
-    }
-    lockout = pol_lockout_new(&lc);
-    limits = pol_gcra_new(c->rl_entries);
+    return 0;
+}
+
+/* The rate-limit rules for each mode and stuffing state. The adaptive policy tightens per-IP
+ * logins and registrations by policy_ip_divisor_* (rate and burst; by default x1/2 in surge,
+ * x1/4 in shed), and per-IP logins by at least policy_stuffing_ip_divisor during credential
+ * stuffing; other rules stay. */
+static void init_rate_rules(const struct cfg *c)
+{
     const struct cfg_rate *rates[API_RL_COUNT] = {
         &c->rl_login_ip,      &c->rl_register_ip,  &c->rl_token_ip,        &c->rl_refresh_ip,
         &c->rl_verify_ip,     &c->rl_login_user,   &c->rl_token_client,    &c->rl_revoke_ip,
         &c->rl_revoke_client, &c->rl_login_global, &c->rl_register_global, &c->rl_token_global};
-    /* The adaptive policy tightens per-IP logins and registrations by policy_ip_divisor_*
-     * (rate and burst; by default x1/2 in surge, x1/4 in shed), and per-IP logins by at
-     * least policy_stuffing_ip_divisor during credential stuffing; other rules stay. */
     for (int st = 0; st < 2; st++) {
         for (int m = 0; m < POL_MODES; m++) {
             for (int i = 0; i < API_RL_COUNT; i++) {
@@ -678,66 +583,109 @@ static int serve(void)
             }
         }
     }
+}
+
+/* Trusted proxies, the lockout and rate-limit tables, and the adaptive policy. */
+static int init_policy(const struct cfg *c)
+{
+    char err[512];
+    struct pol_lockout_cfg lc = {
+        .user = {c->lockout_user_attempts, c->lockout_base_s, c->lockout_max_s,
+                 c->lockout_window_s},
+        .ip = {c->lockout_ip_attempts, c->lockout_base_s, c->lockout_max_s, c->lockout_window_s},
+        .pair = {c->lockout_pair_attempts, c->lockout_base_s, c->lockout_max_s, c->lockout_window_s,
+                 c->lockout_delay_after, c->lockout_delay_s},
+        .entries = c->lockout_entries,
+    };
+    struct pol_mode_cfg mc;
+
+    json_secure_alloc_init();
+    if (c->trusted_proxies[0] &&
+        pol_proxies_parse(c->trusted_proxies, &g.proxies, err, sizeof(err))) {
+        log_kv(LOG_ERROR, "bad trusted_proxies", "error", err, LOG_END);
+        return -1;
+    }
+    g.lockout = pol_lockout_new(&lc);
+    g.limits = pol_gcra_new(c->rl_entries);
+    init_rate_rules(c);
     g.sh.failed_ips = xcalloc(1, sizeof(*g.sh.failed_ips));
     pol_distinct_init(g.sh.failed_ips);
     pthread_mutex_init(&g.sh.sample_mu, NULL);
     snprintf(g.sh.sample, sizeof(g.sh.sample), "null");
     atomic_store(&g.sh.mode_override, POL_MODES);
     atomic_store(&g.sh.recommended, 1);
-    pol_mode_cfg_default(&g.mode_cfg);
+    pol_mode_cfg_default(&mc);
     for (int m = 1; m < POL_MODES; m++) {
-        g.mode_cfg.wait_ms[m] = c->pol_wait_ms[m];
-        g.mode_cfg.load_ratio[m] = c->pol_load_pct[m] / 100.0;
+        mc.wait_ms[m] = c->pol_wait_ms[m];
+        mc.load_ratio[m] = c->pol_load_pct[m] / 100.0;
     }
-    g.mode_cfg.stuffing_ratio = c->pol_stuffing_pct / 100.0;
-    g.mode_cfg.stuffing_ips = c->pol_stuffing_ips;
-    g.mode_cfg.down_after_s = c->pol_down_after_s;
+    mc.stuffing_ratio = c->pol_stuffing_pct / 100.0;
+    mc.stuffing_ips = c->pol_stuffing_ips;
+    mc.down_after_s = c->pol_down_after_s;
+    pol_control_init(&g.pc, &mc, c->pol_event_lead_s, clock_wall_s());
     int pause = pol_mode_parse(c->pol_registration_pause);
     g.sh.registration_pause = pause >= 0 && pause < POL_MODES ? pause : POL_MODES; /* never */
-    pol_controller_init(&g.ctl, clock_wall_s());
-    g.nloops = c->threads ? c->threads : ncpus();
-    unsigned nworkers = c->workers ? c->workers : ncpus();
-    http_session_global_init(c->max_header_bytes);
+    return 0;
+}
 
-    cfg_split_hostport(c->listen, host, sizeof(host), &port);
+/* One SO_REUSEPORT socket per loop on `host`:`port` (0: the kernel picks, and every later
+ * socket takes the same), in each loop's fd (afd for the admin API); *bound is the port. */
+static int listen_all(const char *host, unsigned port, bool admin, unsigned *bound,
+                      const char *addr)
+{
+    for (unsigned i = 0; i < g.nloops; i++) {
+        int *fd = admin ? &g.loops[i].afd : &g.loops[i].fd;
+        int lerr = http_listen_open(host, i == 0 ? port : *bound, fd, bound);
+        if (lerr) {
+            log_kv(LOG_ERROR, admin ? "cannot listen for the admin API" : "cannot listen",
+                   admin ? "admin_listen" : "listen", addr, "error",
+                   lerr == ERR_INVAL ? "unknown host" : strerror(errno), LOG_END);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The listeners (the API's and the admin API's), the worker pool and the routers. */
+static int open_listeners(const struct cfg *c, char *host, size_t cap, unsigned *bound, char *aaddr,
+                          size_t acap)
+{
+    unsigned port, aport, abound = 0;
+    char ahost[256];
+
+    g.nloops = c->threads ? c->threads : ncpus();
+    g.nworkers = c->workers ? c->workers : ncpus();
+    http_session_global_init(c->max_header_bytes);
+    cfg_split_hostport(c->listen, host, cap, &port);
     g.loops = xcalloc(g.nloops, sizeof(*g.loops));
     for (unsigned i = 0; i < g.nloops; i++)
         g.loops[i].fd = g.loops[i].afd = -1;
-    for (unsigned i = 0; i < g.nloops; i++) {
-        int lerr = http_listen_open(host, i == 0 ? port : bound, &g.loops[i].fd, &bound);
-        if (lerr) {
-            log_kv(LOG_ERROR, "cannot listen", "listen", c->listen, "error",
-                   lerr == ERR_INVAL ? "unknown host" : strerror(errno), LOG_END);
-            goto out;
-        }
-    }
-    char ahost[256], aaddr[300] = "";
-    unsigned aport, abound = 0;
+    if (listen_all(host, port, false, bound, c->listen))
+        return -1;
+    aaddr[0] = '\0';
     if (c->admin_token[0]) {
         cfg_split_hostport(c->admin_listen, ahost, sizeof(ahost), &aport);
-        for (unsigned i = 0; i < g.nloops; i++) {
-            int lerr = http_listen_open(ahost, i == 0 ? aport : abound, &g.loops[i].afd, &abound);
-            if (lerr) {
-                log_kv(LOG_ERROR, "cannot listen for the admin API", "admin_listen",
-                       c->admin_listen, "error",
-                       lerr == ERR_INVAL ? "unknown host" : strerror(errno), LOG_END);
-                goto out;
-            }
-        }
-        snprintf(aaddr, sizeof(aaddr), strchr(ahost, ':') ? "[%s]:%u" : "%s:%u", ahost, abound);
-        admin_rt = api_admin_router_new();
-        if (!admin_rt)
-            goto out;
-        g.admin_rt = admin_rt;
+        if (listen_all(ahost, aport, true, &abound, c->admin_listen))
+            return -1;
+        snprintf(aaddr, acap, strchr(ahost, ':') ? "[%s]:%u" : "%s:%u", ahost, abound);
+        g.admin_rt = api_admin_router_new();
+        if (!g.admin_rt)
+            return -1;
     }
-    if (pool_new(nworkers, c->worker_queue, c->worker_nice, &pool)) {
+    if (pool_new(g.nworkers, c->worker_queue, c->worker_nice, &g.pool)) {
         log_kv(LOG_ERROR, "cannot start worker threads", LOG_END);
-        goto out;
+        return -1;
     }
-    rt = api_router_new();
-    if (!rt)
-        goto out;
+    g.rt = api_router_new();
+    if (!g.rt)
+        return -1;
+    for (unsigned r = 1; r <= http_router_count(g.rt) && r < MET_ROUTES_MAX; r++)
+        g.route_names[r] = http_router_pattern(g.rt, r);
+    return 0;
+}
 
+static void init_http_opts(const struct cfg *c)
+{
     g.opts.limits.max_header_bytes = c->max_header_bytes;
     g.opts.limits.max_headers = c->max_headers;
     g.opts.limits.max_url_bytes = c->max_url_bytes;
@@ -749,24 +697,12 @@ static int serve(void)
     g.opts.drain_timeout_ms = c->drain_timeout_ms;
     g.opts.max_connections = c->max_connections;
     g.opts.open_conns = &g.open_conns;
-    g.sh.cfg = c;
-    g.sh.pool = pool;
-    g.sh.store = store;
-    g.sh.secret_key = secret_key;
-    g.sh.denylist = denylist;
-    g.sh.lockout = lockout;
-    store_on_invalidate(store, on_store_invalidate, NULL); /* (needs the lockout table) */
-    /* What was revoked before this start is known too, so a store outage cannot make it
-     * valid again (the revoked list is bounded by its tokens' lifetimes). */
-    if (store_each(store, STORE_T_REVOKED, on_revoked_record, NULL))
-        log_kv(LOG_WARN, "cannot read the revoked list at start", LOG_END);
-    g.sh.limits = limits;
-    g.sh.proxies = proxies;
-    g.sh.rt = rt;
-    g.sh.open_conns = &g.open_conns;
-    g.sh.started_at = clock_wall_s();
+}
 
-    /* The default issuer names the address actually bound (port 0 resolved). */
+/* The issuer (the default names the address actually bound: port 0 resolved), the default
+ * audience, and the name events give this instance (several write to one log or stream). */
+static int init_identity(const struct cfg *c, const char *host, unsigned bound)
+{
     if (c->issuer[0])
         snprintf(g.sh.issuer, sizeof(g.sh.issuer), "%s", c->issuer);
     else if (strchr(host, ':'))
@@ -774,8 +710,7 @@ static int serve(void)
     else
         snprintf(g.sh.issuer, sizeof(g.sh.issuer), "http://%s:%u", host, bound);
     if (set_default_audience(c))
-        goto out;
-    /* Events name the instance that emitted them (several write to one log or stream). */
+        return -1;
     if (c->ev_source[0]) {
         ev_set_source(c->ev_source);
     } else {
@@ -786,22 +721,51 @@ static int serve(void)
         ev_set_source(src);
     }
     /* Instances sharing a store must name one issuer, or they refuse each other's tokens. */
-    int prc = store_pin(store, "issuer", g.sh.issuer, strlen(g.sh.issuer));
+    int prc = store_pin(g.store, "issuer", g.sh.issuer, strlen(g.sh.issuer));
     if (prc) {
         log_kv(LOG_ERROR,
                prc == ERR_CONFLICT ? "this issuer differs from the one the other instances on "
                                      "this store use: set the same issuer on every instance"
                                    : "cannot reach the store to check the issuer",
                "issuer", g.sh.issuer, LOG_END);
-        goto out;
+        return -1;
     }
+    return 0;
+}
+
+/* What the loop threads share, and what they must know before the first request: the
+ * revocations made before this start (so a store outage cannot make them valid again; the
+ * list is bounded by its tokens' lifetimes) and the signing keys. */
+static int init_shared(const struct cfg *c, const char *host, unsigned bound)
+{
+    g.sh.cfg = c;
+    g.sh.pool = g.pool;
+    g.sh.store = g.store;
+    g.sh.secret_key = g.secret_key;
+    g.sh.denylist = g.denylist;
+    g.sh.lockout = g.lockout;
+    g.sh.limits = g.limits;
+    g.sh.proxies = g.proxies;
+    g.sh.rt = g.rt;
+    g.sh.open_conns = &g.open_conns;
+    g.sh.started_at = clock_wall_s();
+    store_on_invalidate(g.store, on_store_invalidate, NULL); /* (needs the lockout table) */
+    if (store_each(g.store, STORE_T_REVOKED, on_revoked_record, NULL))
+        log_kv(LOG_WARN, "cannot read the revoked list at start", LOG_END);
+    if (init_identity(c, host, bound))
+        return -1;
     pthread_mutex_init(&g.sh.ring_mu, NULL);
-    if (tok_ring_load(&g.sh.ring, store)) {
+    if (tok_ring_load(&g.sh.ring, g.store)) {
         log_kv(LOG_ERROR, "cannot read the signing keys", LOG_END);
-        goto out;
+        return -1;
     }
     atomic_store(&g.sh.ring_version, 1);
-    sem_init(&g.started, 0, 0);
+    return 0;
+}
+
+/* The main thread's handles: signals, the exit notice, the drain and the periodic timers. */
+static void init_main_loop(void)
+{
     uv_loop_t *ml = uv_default_loop();
     uv_async_init(ml, &g.exit_async, on_exit_async);
     uv_signal_init(ml, &g.sig_term);
@@ -814,7 +778,14 @@ static int serve(void)
     uv_signal_start(&g.sig_term, on_signal, SIGTERM);
     uv_signal_start(&g.sig_int, on_signal, SIGINT);
     uv_signal_start(&g.sig_hup, on_signal, SIGHUP);
+}
 
+/* Starts the loop threads and waits until each listens or failed to: -1 if one failed. */
+static int start_loops(void)
+{
+    int failed = 0;
+
+    sem_init(&g.started, 0, 0);
     for (unsigned i = 0; i < g.nloops; i++) {
         struct worker_loop *w = &g.loops[i];
         if (loop_init(&w->lp, i)) {
@@ -829,47 +800,46 @@ static int serve(void)
             exit(1);
         }
     }
-    int failed = 0;
     for (unsigned i = 0; i < g.nloops; i++)
         sem_wait(&g.started);
     for (unsigned i = 0; i < g.nloops; i++)
         failed |= g.loops[i].failed;
-    if (failed) {
-        begin_shutdown("start-up failure");
-        uv_run(ml, UV_RUN_DEFAULT);
-        for (unsigned i = 0; i < g.nloops; i++)
-            pthread_join(g.loops[i].lp.thread, NULL);
-        pool_drain(pool);
-        goto out;
-    }
+    return failed ? -1 : 0;
+}
+
+static void log_listening(const struct cfg *c, const char *host, unsigned bound, const char *aaddr)
+{
+    char addr[300], nl[16], nw[16];
+
     if (host[0] == ':' || strchr(host, ':'))
         snprintf(addr, sizeof(addr), "[%s]:%u", host, bound);
     else
         snprintf(addr, sizeof(addr), "%s:%u", host, bound);
-    char nl[16], nw[16];
     snprintf(nl, sizeof(nl), "%u", g.nloops);
-    snprintf(nw, sizeof(nw), "%u", nworkers);
+    snprintf(nw, sizeof(nw), "%u", g.nworkers);
     log_kv(LOG_INFO, "listening", "addr", addr, "threads", nl, "workers", nw, "store",
            c->store[0] ? "redis" : "lmdb", "data_dir", c->data_dir, "issuer", g.sh.issuer,
            "version", FG_VERSION, LOG_END);
     if (aaddr[0])
         log_kv(LOG_INFO, "admin API listening", "addr", aaddr, LOG_END);
+}
 
-    uv_timer_start(&g.maint_timer, on_maintenance, 1000, 60000);
-    uv_timer_start(&g.policy_timer, on_policy, 1000, 1000);
-    uv_run(ml, UV_RUN_DEFAULT);
+/* Runs the main loop until the drain is over, then waits for the threads. */
+static void run_until_stopped(void)
+{
+    uv_run(uv_default_loop(), UV_RUN_DEFAULT);
     /* The drain is over and the signal handles are closed, which restored the default
      * actions: a repeated SIGTERM now would turn a clean exit into "killed" (143). */
     signal(SIGTERM, SIG_IGN);
     signal(SIGINT, SIG_IGN);
-
     for (unsigned i = 0; i < g.nloops; i++)
         pthread_join(g.loops[i].lp.thread, NULL);
-    pool_drain(pool);
-    ev_stop(g.cfg.drain_timeout_ms); /* deliveries in flight get the drain time too */
-    rc = 0;
-    log_kv(LOG_INFO, "stopped", LOG_END);
-out:
+    pool_drain(g.pool);
+}
+
+/* Closes what serve() opened, whichever step it reached. */
+static void close_all(void)
+{
     for (unsigned i = 0; g.loops && i < g.nloops; i++) {
         if (g.loops[i].lp.thread) {
             http_server_free(g.loops[i].srv);
@@ -885,18 +855,50 @@ out:
         if (g.loops[i].fd >= 0)
             close(g.loops[i].fd);
     ev_stop(0); /* (after a start-up failure; a no-op after a clean stop) */
-    pool_free(pool);
+    pool_free(g.pool);
     tok_ring_clear(&g.sh.ring);
-    store_close(store); /* after the loops and the pool: nothing submits any more */
-    sodium_free(secret_key);
-    auth_denylist_free(denylist);
-    pol_lockout_free(lockout);
-    pol_gcra_free(limits);
-    pol_proxies_free(proxies);
-    http_router_free(rt);
-    http_router_free(admin_rt);
+    store_close(g.store); /* after the loops and the pool: nothing submits any more */
+    sodium_free(g.secret_key);
+    auth_denylist_free(g.denylist);
+    pol_lockout_free(g.lockout);
+    pol_gcra_free(g.limits);
+    pol_proxies_free(g.proxies);
+    http_router_free(g.rt);
+    http_router_free(g.admin_rt);
     mem_free(g.loops);
     log_close();
+}
+
+static int serve(void)
+{
+    const struct cfg *c = &g.cfg;
+    char host[256], aaddr[300];
+    unsigned bound = 0;
+    int rc = 1;
+
+    if (open_logs(c))
+        return 1;
+    if (open_store(c) || init_policy(c) ||
+        open_listeners(c, host, sizeof(host), &bound, aaddr, sizeof(aaddr)))
+        goto out;
+    init_http_opts(c);
+    if (init_shared(c, host, bound))
+        goto out;
+    init_main_loop();
+    if (start_loops()) {
+        begin_shutdown("start-up failure");
+        run_until_stopped();
+        goto out;
+    }
+    log_listening(c, host, bound, aaddr);
+    uv_timer_start(&g.maint_timer, on_maintenance, 1000, 60000);
+    uv_timer_start(&g.policy_timer, on_policy, 1000, 1000);
+    run_until_stopped();
+    ev_stop(g.cfg.drain_timeout_ms); /* deliveries in flight get the drain time too */
+    rc = 0;
+    log_kv(LOG_INFO, "stopped", LOG_END);
+out:
+    close_all();
     return rc;
 }
 
@@ -1036,7 +1038,7 @@ int main(int argc, char **argv)
         else if (takes_next(argc, argv, i))
             i++;
     }
-    if (cmd && !api_cli_is_command(argv[cmd])) {
+    if (cmd && !cli_is_command(argv[cmd])) {
         fprintf(stderr, "floodgate: unknown command '%s' (see floodgate --help)\n", argv[cmd]);
         return 2;
     }
@@ -1058,6 +1060,6 @@ int main(int argc, char **argv)
         return 2;
     }
     if (cmd)
-        return api_cli_main(&g.cfg, argc - cmd, argv + cmd);
+        return cli_main(&g.cfg, argc - cmd, argv + cmd);
     return serve();
 }

@@ -107,15 +107,6 @@ struct api_ctx {
 int api_ctx_start(struct api_ctx *ctx);
 void api_ctx_stop(struct api_ctx *ctx);
 
-/* The admin CLI: `floodgate [flags] client|key ...`. Returns the exit code. Main thread. */
-int api_cli_main(const struct cfg *c, int argc, char **argv);
-
-/* Opens the store the configuration names (LMDB in data_dir, or Redis) and loads the server
- * key into key (CR_HASH_KEY_LEN bytes). With Redis, every instance must hold the same key:
- * its fingerprint is pinned in Redis and a different one refuses to start. Main thread. */
-int api_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *err, size_t cap);
-int api_cli_is_command(const char *word);
-
 /* Builds the route table (public API) and the admin route table. Main thread. */
 struct http_router *api_router_new(void);
 struct http_router *api_admin_router_new(void);

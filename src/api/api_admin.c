@@ -32,7 +32,6 @@
 #include <sodium.h>
 
 #include "api/api.h"
-#include "api/api_event.h"
 #include "api/api_int.h"
 #include "auth/auth_client.h"
 #include "auth/auth_password.h"
@@ -46,6 +45,7 @@
 #include "event/ev.h"
 #include "http/http.h"
 #include "loop/pool.h"
+#include "policy/pol_announce.h"
 #include "policy/pol_lockout.h"
 #include "policy/pol_mode.h"
 #include "store/store.h"
@@ -77,7 +77,7 @@ struct admin_job {
     struct str secret;                /* password or imported hash (arena) */
     struct auth_client client;
     struct { /* A_EVENT_ADD */
-        char name[API_EVENT_NAME_MAX + 1];
+        char name[POL_ANNOUNCE_NAME_MAX + 1];
         int64_t at, duration;
         double expect;
     } event;
@@ -196,9 +196,9 @@ static void admin_work(struct pool_job *pj)
         snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
         break;
     case A_EVENT_ADD: {
-        char id[API_EVENT_ID_MAX + 1], json[API_EVENT_JSON_MAX];
-        j->rc = api_event_schedule(st, j->event.name, j->event.at, j->event.duration,
-                                   j->event.expect, id, json);
+        char id[POL_ANNOUNCE_ID_MAX + 1], json[POL_ANNOUNCE_JSON_MAX];
+        j->rc = pol_announce_schedule(st, j->event.name, j->event.at, j->event.duration,
+                                      j->event.expect, id, json);
         j->status = 201;
         if (j->rc == ERR_OK) /* (id and json are filled only then) */
             snprintf(j->out, sizeof(j->out), "{\"id\":\"%s\",\"event\":%s}", id, json);
@@ -364,7 +364,7 @@ static int on_item(void *ctx, const void *key, size_t klen, const void *val, siz
     int rc;
 
     if (l->t == STORE_T_EVENTS) {
-        /* the stored value is JSON that this process wrote (api_event_schedule) */
+        /* the stored value is JSON that this process wrote (pol_announce_schedule) */
         rc = buf_printf(l->b, "%s{\"id\":\"%.*s\",\"event\":%.*s}", l->n ? "," : "", (int)klen,
                         (const char *)key, (int)vlen, (const char *)val);
     } else if (l->t == STORE_T_USERS) {
@@ -705,7 +705,7 @@ int api_admin_keys(struct http_request *r)
 /* ---- announced events ------------------------------------------------------------------ */
 
 /* "at": epoch seconds, "YYYY-MM-DDTHH:MM:SSZ" or "+30m"; "duration": seconds or "2h"
- * (default 1 h); "expect": 10 or "10x". Bounds are checked by api_event_schedule. */
+ * (default 1 h); "expect": 10 or "10x". Bounds are checked by pol_announce_schedule. */
 static int event_fields(json_t *o, struct admin_job *j)
 {
     json_t *at = json_object_get(o, "at"), *dur = json_object_get(o, "duration"),
@@ -713,15 +713,15 @@ static int event_fields(json_t *o, struct admin_job *j)
     int64_t now = clock_wall_s();
     const char *name = nm ? json_string_value(nm) : "event";
 
-    if (!name || strlen(name) > API_EVENT_NAME_MAX)
+    if (!name || strlen(name) > POL_ANNOUNCE_NAME_MAX)
         return ERR_INVAL;
     snprintf(j->event.name, sizeof(j->event.name), "%s", name);
     j->event.at = json_is_integer(at)  ? json_integer_value(at)
-                  : json_is_string(at) ? api_event_time(json_string_value(at), now)
+                  : json_is_string(at) ? pol_announce_time(json_string_value(at), now)
                                        : -1;
     j->event.duration = !dur                   ? 3600
                         : json_is_integer(dur) ? json_integer_value(dur)
-                        : json_is_string(dur)  ? api_event_secs(json_string_value(dur))
+                        : json_is_string(dur)  ? pol_announce_secs(json_string_value(dur))
                                                : -1;
     if (json_is_number(ex)) {
         j->event.expect = json_number_value(ex);
@@ -765,5 +765,5 @@ int api_admin_events(struct http_request *r)
 
 int api_admin_event_delete(struct http_request *r)
 {
-    return id_action(r, A_EVENT_DELETE, API_EVENT_ID_MAX);
+    return id_action(r, A_EVENT_DELETE, POL_ANNOUNCE_ID_MAX);
 }

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The CLI, command by command, in text and JSON, and every refusal a typing operator can
-meet (issue #11 item 22: most of api_cli.c had never run). Each call is the real binary on a
+meet (issue #11 item 22: most of the CLI, now src/cli/cli.c, had never run). Each call is the real binary on a
 data directory of its own (or, under make integ-redis, its own Redis prefix)."""
 
 import json

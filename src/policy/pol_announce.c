@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "api/api_event.h"
+#include "policy/pol_announce.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include "store/store.h"
 
 /* Seconds from "90", "90s", "30m", "2h", "1d". -1 if malformed. */
-int64_t api_event_secs(const char *s)
+int64_t pol_announce_secs(const char *s)
 {
     char *end;
     long long v = strtoll(s, &end, 10);
@@ -38,11 +38,11 @@ int64_t api_event_secs(const char *s)
 }
 
 /* Epoch seconds from "1795900000", "2026-11-28T18:00:00Z" or "+30m". -1 if malformed. */
-int64_t api_event_time(const char *s, int64_t now)
+int64_t pol_announce_time(const char *s, int64_t now)
 {
     struct tm tm;
     if (s[0] == '+') {
-        int64_t d = api_event_secs(s + 1);
+        int64_t d = pol_announce_secs(s + 1);
         return d < 0 ? -1 : now + d;
     }
     memset(&tm, 0, sizeof(tm));
@@ -54,12 +54,13 @@ int64_t api_event_time(const char *s, int64_t now)
     return (e != s && !*e && v > 0) ? v : -1;
 }
 
-int api_event_schedule(struct store *st, const char *name, int64_t at, int64_t duration,
-                       double expect, char id[API_EVENT_ID_MAX + 1], char json[API_EVENT_JSON_MAX])
+int pol_announce_schedule(struct store *st, const char *name, int64_t at, int64_t duration,
+                          double expect, char id[POL_ANNOUNCE_ID_MAX + 1],
+                          char json[POL_ANNOUNCE_JSON_MAX])
 {
     size_t n = strlen(name);
     if (at <= 0 || !isfinite(expect) || expect < 1 || expect > 1000 || duration < 1 ||
-        duration > API_EVENT_DURATION_MAX || n == 0 || n > API_EVENT_NAME_MAX)
+        duration > POL_ANNOUNCE_DURATION_MAX || n == 0 || n > POL_ANNOUNCE_NAME_MAX)
         return ERR_INVAL;
     for (size_t i = 0; i < n; i++)
         if (name[i] < 0x20 || name[i] > 0x7e || name[i] == '"' || name[i] == '\\')
@@ -67,9 +68,9 @@ int api_event_schedule(struct store *st, const char *name, int64_t at, int64_t d
     uint8_t rnd[9];
     do { /* not '-' first: the id is an argument of 'event cancel' */
         cr_random(rnd, sizeof(rnd));
-        cr_b64url_encode(rnd, sizeof(rnd), id, API_EVENT_ID_MAX + 1);
+        cr_b64url_encode(rnd, sizeof(rnd), id, POL_ANNOUNCE_ID_MAX + 1);
     } while (id[0] == '-');
-    snprintf(json, API_EVENT_JSON_MAX,
+    snprintf(json, POL_ANNOUNCE_JSON_MAX,
              "{\"name\":\"%s\",\"at\":%lld,\"duration\":%lld,\"expect\":%.1f}", name, (long long)at,
              (long long)duration, expect);
     return store_exec_kv(st, STORE_OP_PUT_NEW, STORE_T_EVENTS, id, json, strlen(json));

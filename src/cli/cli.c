@@ -13,6 +13,8 @@
  * Output is for people by default and JSON with --json; secrets are printed once, at
  * creation and rotation.
  */
+#include "cli/cli.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +24,6 @@
 
 #include <sodium.h>
 
-#include "api/api.h"
-#include "api/api_event.h"
 #include "auth/auth_client.h"
 #include "auth/auth_password.h"
 #include "auth/auth_user.h"
@@ -31,6 +31,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "policy/pol_announce.h"
 #include "store/store.h"
 #include "token/tok_keys.h"
 
@@ -41,7 +42,7 @@ struct cli {
     int json;
 };
 
-int api_cli_is_command(const char *word)
+int cli_is_command(const char *word)
 {
     return strcmp(word, "client") == 0 || strcmp(word, "key") == 0 || strcmp(word, "user") == 0 ||
            strcmp(word, "event") == 0;
@@ -543,19 +544,19 @@ static int event_cmd(struct cli *x, int argc, char **argv)
         if (!v)
             return usage();
         if (strcmp(argv[i], "--at") == 0)
-            at = api_event_time(v, now);
+            at = pol_announce_time(v, now);
         else if (strcmp(argv[i], "--expect") == 0)
             expect = strtod(v, NULL);
         else if (strcmp(argv[i], "--duration") == 0)
-            duration = api_event_secs(v);
+            duration = pol_announce_secs(v);
         else if (strcmp(argv[i], "--name") == 0)
             name = v;
         else
             return usage();
         i++;
     }
-    char id[API_EVENT_ID_MAX + 1], json[API_EVENT_JSON_MAX];
-    int rc = api_event_schedule(x->st, name, at, duration, expect, id, json);
+    char id[POL_ANNOUNCE_ID_MAX + 1], json[POL_ANNOUNCE_JSON_MAX];
+    int rc = pol_announce_schedule(x->st, name, at, duration, expect, id, json);
     if (rc == ERR_INVAL) {
         fprintf(stderr, "floodgate: event schedule needs --at TIME (epoch, "
                         "YYYY-MM-DDTHH:MM:SSZ or +DURATION), --expect Nx (1..1000), "
@@ -574,7 +575,7 @@ static int event_cmd(struct cli *x, int argc, char **argv)
     return 0;
 }
 
-int api_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *err, size_t cap)
+int cli_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *err, size_t cap)
 {
     char path[CFG_STR_MAX + 32], why[400];
     int rc =
@@ -621,7 +622,7 @@ int api_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *e
     return rc;
 }
 
-int api_cli_main(const struct cfg *c, int argc, char **argv)
+int cli_main(const struct cfg *c, int argc, char **argv)
 {
     struct cli x = {c, NULL, NULL, 0};
     char err[512];
@@ -632,7 +633,7 @@ int api_cli_main(const struct cfg *c, int argc, char **argv)
         return 1;
     }
     x.key = sodium_malloc(CR_HASH_KEY_LEN);
-    if (!x.key || api_store_open(c, &x.st, x.key, err, sizeof(err))) {
+    if (!x.key || cli_store_open(c, &x.st, x.key, err, sizeof(err))) {
         fprintf(stderr, "floodgate: %s\n", x.key ? err : "out of memory");
         sodium_free(x.key);
         return 1;

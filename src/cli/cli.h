@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command line's admin commands (`floodgate [flags] client|key|user|event ...`), working
+ * directly on the store, and the one way both they and the server open it. Main thread.
+ */
+#ifndef CLI_CLI_H
+#define CLI_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cfg;
+struct store;
+
+/* Whether argv word `word` starts an admin command. */
+int cli_is_command(const char *word);
+/* Runs the admin command in argv[0..argc). Returns the exit code. */
+int cli_main(const struct cfg *c, int argc, char **argv);
+
+/* Opens the store the configuration names (LMDB in data_dir, or Redis) and loads the server
+ * key into key (CR_HASH_KEY_LEN bytes). With Redis, every instance must hold the same key:
+ * its fingerprint is pinned in Redis and a different one refuses to start. On an error, err
+ * says why and nothing stays open. */
+int cli_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *err, size_t cap);
+
+#endif

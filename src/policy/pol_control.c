@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/* The adaptive policy's tick: see pol_control.h. */
+#include "policy/pol_control.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "store/store.h"
+
+void pol_control_init(struct pol_control *pc, const struct pol_mode_cfg *cfg, int64_t lead_s,
+                      int64_t now)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->cfg = *cfg;
+    pc->event_lead_s = lead_s;
+    pc->recommended = 1;
+    pol_controller_init(&pc->ctl, now);
+}
+
+static void sample(struct pol_control *pc, const struct pol_counters *in, struct pol_sample *s)
+{
+    uint64_t total = in->ok + in->failed + in->refused + in->shed;
+    uint64_t d_ok = in->ok - pc->last_ok, d_failed = in->failed - pc->last_failed;
+
+    s->hash_wait_ms = in->hash_wait_ms;
+    s->login_demand = (double)(total - pc->last_logins);
+    s->login_capacity = in->login_capacity;
+    s->failed_ratio = d_ok + d_failed ? (double)d_failed / (double)(d_ok + d_failed) : 0;
+    s->failed_ips = in->failed_ips;
+    pc->last_logins = total;
+    pc->last_ok = in->ok;
+    pc->last_failed = in->failed;
+}
+
+void pol_control_tick(struct pol_control *pc, const struct pol_counters *in, enum pol_mode override,
+                      unsigned serving, int64_t now, struct pol_tick *out)
+{
+    char a[32], b[32];
+
+    memset(out, 0, sizeof(*out));
+    sample(pc, in, &out->s);
+    /* An announced event holds the mode up from event_lead_s before it. */
+    pc->ctl.floor = pol_events_floor(pc->events, pc->nevents, now, pc->event_lead_s);
+    pc->ctl.override = override;
+    out->by_override = override != POL_MODES;
+    out->before = pc->ctl.mode;
+    out->mode = pol_controller_step(&pc->ctl, &pc->cfg, &out->s, now);
+    /* held for down_after_s after the last sign, like the mode: a pause of a second does
+     * not lift the tighter limit; an operator's pin turns it off */
+    if (pol_stuffing(&pc->cfg, &out->s))
+        pc->stuffing_until = now + pc->cfg.down_after_s;
+    out->stuffing = now < pc->stuffing_until && override == POL_MODES;
+    out->stuffing_changed = out->stuffing != pc->stuffing;
+    pc->stuffing = out->stuffing;
+    if (out->stuffing_changed) {
+        snprintf(a, sizeof(a), "%.0f", out->s.failed_ips);
+        log_kv(LOG_WARN,
+               out->stuffing ? "credential stuffing suspected: per-IP logins tightened"
+                             : "credential stuffing over",
+               "failed_ips", a, LOG_END);
+    }
+    out->rec_before = pc->recommended;
+    out->recommended = pol_scale_recommendation(&out->s, serving);
+    pc->recommended = out->recommended;
+    if (out->recommended != out->rec_before) {
+        snprintf(a, sizeof(a), "%u", out->recommended);
+        log_kv(LOG_INFO, "scaling recommendation", "instances", a, LOG_END);
+    }
+    if (out->mode != out->before) {
+        snprintf(a, sizeof(a), "%.0f", out->s.hash_wait_ms);
+        snprintf(b, sizeof(b), "%.1f/%.1f", out->s.login_demand, out->s.login_capacity);
+        log_kv(LOG_WARN, "policy mode changed", "from", pol_mode_name(out->before), "to",
+               pol_mode_name(out->mode), "hash_wait_ms", a, "login_demand/capacity", b, "override",
+               out->by_override ? pol_mode_name(override) : "auto", LOG_END);
+    }
+}
+
+static int on_event_record(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct pol_control *pc = ctx;
+    json_error_t je;
+    json_t *j = json_loadb(val, vlen, 0, &je);
+
+    (void)key;
+    (void)klen;
+    if (j && pc->nevents < POL_EVENTS_MAX) {
+        struct pol_event *e = &pc->events[pc->nevents];
+        e->at = json_integer_value(json_object_get(j, "at"));
+        e->duration_s = json_integer_value(json_object_get(j, "duration"));
+        e->expect = json_number_value(json_object_get(j, "expect"));
+        if (e->at > 0)
+            pc->nevents++;
+    }
+    json_decref(j);
+    return ERR_OK;
+}
+
+int pol_control_load_events(struct pol_control *pc, struct store *st)
+{
+    struct pol_event keep[POL_EVENTS_MAX];
+    unsigned nkeep = pc->nevents;
+
+    memcpy(keep, pc->events, sizeof(keep));
+    pc->nevents = 0;
+    int rc = store_each(st, STORE_T_EVENTS, on_event_record, pc);
+    if (rc) {
+        memcpy(pc->events, keep, sizeof(keep));
+        pc->nevents = nkeep;
+    }
+    return rc;
+}
+
+int pol_control_json(struct pol_control *pc, const struct pol_sample *s,
+                     const struct met_shard *sum, const char *const *names, unsigned n,
+                     struct buf *out)
+{
+    int first = 1;
+    int rc = buf_printf(out,
+                        "{\"hash_wait_ms\":%.0f,\"login_demand\":%.1f,\"login_capacity\":%.1f,"
+                        "\"failed_ratio\":%.2f,\"failed_ips\":%.0f,\"routes\":{",
+                        s->hash_wait_ms, s->login_demand, s->login_capacity, s->failed_ratio,
+                        s->failed_ips);
+    for (unsigned r = 1; r <= n && r < MET_ROUTES_MAX; r++) {
+        uint64_t req = 0, d[MET_LAT_BUCKETS], dn = 0;
+        for (unsigned k = 0; k < MET_S_COUNT; k++)
+            req += atomic_load_explicit(&sum->req[r][k], memory_order_relaxed);
+        for (unsigned k = 0; k < MET_LAT_BUCKETS; k++) {
+            uint64_t v = atomic_load_explicit(&sum->lat[r][k], memory_order_relaxed);
+            d[k] = v - pc->last_lat[r][k];
+            dn += d[k];
+            pc->last_lat[r][k] = v;
+        }
+        uint64_t rate = req - pc->last_req[r];
+        pc->last_req[r] = req;
+        if (!rate)
+            continue;
+        uint64_t want = (dn * 99 + 99) / 100, seen = 0;
+        unsigned k = 0;
+        while (k < MET_LAT_BUCKETS - 1 && (seen += d[k]) < want)
+            k++;
+        char p99[32] = "null";
+        if (k < MET_LAT_BUCKETS - 1)
+            snprintf(p99, sizeof(p99), "%g", met_lat_bounds[k] * 1000);
+        rc |= buf_printf(out, "%s\"%s\":{\"rate\":%llu,\"p99_ms\":%s}", first ? "" : ",", names[r],
+                         (unsigned long long)rate, p99);
+        first = 0;
+    }
+    rc |= buf_puts(out, "}}");
+    return rc ? ERR_LIMIT : ERR_OK;
+}
