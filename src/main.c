@@ -47,13 +47,11 @@
 #include "policy/pol_gcra.h"
 #include "policy/pol_lockout.h"
 #include "policy/pol_mode.h"
-#include "redis/redis_url.h"
 #include "rehearse/rh.h"
 #include "store/store.h"
 #include "token/tok_cache.h"
 #include "token/tok_keys.h"
 
-extern char **environ;
 
 struct worker_loop {
     struct loop lp;
@@ -97,44 +95,6 @@ static struct {
     struct pol_gcra *limits;
     struct pol_proxies *proxies;
 } g;
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "floodgate %s: authentication and token service built for traffic spikes\n"
-            "\n"
-            "Usage:\n"
-            "  floodgate [--config FILE] [--KEY VALUE ...]   run the server\n"
-            "  floodgate check-config FILE                  validate a configuration file\n"
-            "  floodgate [flags] client create NAME [--grants LIST] [--scopes LIST]\n"
-            "            [--audiences LIST] [--access-ttl SECONDS] [--json]\n"
-            "  floodgate [flags] client list|show ID|delete ID|rotate-secret ID [--json]\n"
-            "  floodgate [flags] key list|rotate [--json]\n"
-            "  floodgate [flags] user add|passwd NAME   (password on stdin)\n"
-            "  floodgate [flags] user import NAME HASH | disable|enable|delete NAME | list\n"
-            "  floodgate [flags] event schedule --at TIME --expect Nx [--duration D] | list | "
-            "cancel ID\n"
-            "  floodgate rehearse SCENARIO.json [--target URL] [--admin URL] ...   play a load\n"
-            "            scenario against a running floodgate (see floodgate rehearse --help)\n"
-            "  floodgate --help | --version\n"
-            "  floodgate --config-reference                 print every key as a Markdown table\n"
-            "\n"
-            "Configuration comes from built-in defaults, then the INI file (--config FILE or\n"
-            "FLOODGATE_CONFIG), then FLOODGATE_<KEY> environment variables, then flags; later\n"
-            "sources win. The minimal start is:\n"
-            "  floodgate --listen 127.0.0.1:8080 --data-dir ./data\n"
-            "\n"
-            "Keys (flag form; in the INI file use the key name under its [section]):\n",
-            FG_VERSION);
-    cfg_print_help(f);
-    fprintf(f, "\nSignals: SIGTERM/SIGINT drain and exit 0; SIGHUP reopens the log files.\n"
-               "Docs: README.md, docs/configuration.md.\n");
-}
-
-static void cfg_fail(const struct cfg_error *e)
-{
-    fprintf(stderr, "floodgate: configuration error: %s: %s\n", e->where, e->what);
-}
 
 /* ---- loop threads -------------------------------------------------------------------- */
 
@@ -902,112 +862,16 @@ out:
     return rc;
 }
 
-/* Whether flag argv[i] takes argv[i + 1] as its value: every flag does, but --flag=value,
- * --json, and a boolean flag alone (--init-store), which means true unless a boolean word
- * follows it (--registration false). */
-static bool takes_next(int argc, char **argv, int i)
-{
-    if (strchr(argv[i], '=') || strcmp(argv[i], "--json") == 0 || i + 1 >= argc)
-        return false;
-    return !cfg_flag_is_bool(argv[i]) || cfg_bool_word(argv[i + 1]) >= 0;
-}
-
-/* Applies flags from argv[from..]; returns 0, or 2 after printing the problem. */
-static int apply_flags(int argc, char **argv, int from)
-{
-    struct cfg_error e = {0};
-
-    for (int i = from; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
-            i++; /* read earlier */
-            continue;
-        }
-        if (strncmp(a, "--config=", 9) == 0)
-            continue;
-        char name[128];
-        const char *val;
-        const char *eq = strchr(a, '=');
-        if (eq && strncmp(a, "--", 2) == 0) {
-            snprintf(name, sizeof(name), "%.*s", (int)(eq - a), a);
-            val = eq + 1;
-        } else {
-            snprintf(name, sizeof(name), "%s", a);
-            if (takes_next(argc, argv, i))
-                val = argv[++i];
-            else
-                val = cfg_flag_is_bool(a) ? "true" : NULL;
-        }
-        int rc = cfg_set_flag(&g.cfg, name, val, &e);
-        if (rc == ERR_NOTFOUND) {
-            fprintf(stderr, "floodgate: unknown option '%s' (see floodgate --help)\n", name);
-            return 2;
-        }
-        if (rc) {
-            cfg_fail(&e);
-            return 2;
-        }
-    }
-    return 0;
-}
-
-static const char *find_config(int argc, char **argv)
-{
-    const char *path = getenv("FLOODGATE_CONFIG");
-
-    for (int i = 1; i < argc; i++) {
-        if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
-            path = argv[i + 1];
-        else if (strncmp(argv[i], "--config=", 9) == 0)
-            path = argv[i] + 9;
-    }
-    return path && *path ? path : NULL;
-}
-
-/* cfg_validate, and what only the modules above core can judge: the store's address. */
-static int validate(const struct cfg *c, struct cfg_error *e)
-{
-    if (cfg_validate(c, e))
-        return ERR_INVAL;
-    if (c->store[0]) {
-        struct redis_url u;
-        char why[160];
-        if (redis_url_parse(c->store, "store", &u, why, sizeof(why))) {
-            snprintf(e->where, sizeof(e->where), "store");
-            snprintf(e->what, sizeof(e->what),
-                     "'%.200s' is not a Redis address: expected "
-                     "redis://[[user]:password@]host[:port][/db] or "
-                     "unix:///path[?db=N&user=U&password=P]",
-                     c->store);
-            return ERR_INVAL;
-        }
-    }
-    return ERR_OK;
-}
-
-static int check_config(const char *path)
-{
-    struct cfg_error e = {0};
-
-    cfg_defaults(&g.cfg);
-    if (cfg_load_file(&g.cfg, path, &e) || validate(&g.cfg, &e)) {
-        cfg_fail(&e);
-        return 1;
-    }
-    printf("%s: OK\n", path);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    struct cfg_error e = {0};
+    int cmd;
 
     /* Writes to a peer that went away (a client, Redis) are errors to handle, not a reason
      * to die: for the server, the CLI and the rehearsal alike. */
     signal(SIGPIPE, SIG_IGN);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
+            cli_usage(stdout);
             return 0;
         }
         if (strcmp(argv[i], "--config-reference") == 0) {
@@ -1028,37 +892,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: floodgate check-config FILE\n");
             return 2;
         }
-        return check_config(argv[2]);
+        return cli_check_config(&g.cfg, argv[2]);
     }
-    /* The first word that is not a flag or a flag's value is the command. */
-    int cmd = 0;
-    for (int i = 1; i < argc && !cmd; i++) {
-        if (argv[i][0] != '-')
-            cmd = i;
-        else if (takes_next(argc, argv, i))
-            i++;
-    }
-    if (cmd && !cli_is_command(argv[cmd])) {
-        fprintf(stderr, "floodgate: unknown command '%s' (see floodgate --help)\n", argv[cmd]);
-        return 2;
-    }
-    cfg_defaults(&g.cfg);
-    const char *path = find_config(argc, argv);
-    if (path && cfg_load_file(&g.cfg, path, &e)) {
-        cfg_fail(&e);
-        return 2;
-    }
-    if (cfg_load_env(&g.cfg, (const char *const *)environ, &e)) {
-        cfg_fail(&e);
-        return 2;
-    }
-    int rc = apply_flags(cmd ? cmd : argc, argv, 1);
+    int rc = cli_config(&g.cfg, argc, argv, &cmd);
     if (rc)
         return rc;
-    if (validate(&g.cfg, &e)) {
-        cfg_fail(&e);
-        return 2;
-    }
     if (cmd)
         return cli_main(&g.cfg, argc - cmd, argv + cmd);
     return serve();

@@ -8,9 +8,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct cfg;
 struct store;
+
+/* floodgate --help. */
+void cli_usage(FILE *f);
+/* Fills c from the defaults, the file, the environment and the flags of argv (up to the
+ * command word, whose index goes to *cmd, 0 if none) and validates it. 0, or the exit code
+ * (2) after saying why on stderr. */
+int cli_config(struct cfg *c, int argc, char **argv, int *cmd);
+/* floodgate check-config FILE: 0 if the file is valid (says OK), 1 if not (says why). */
+int cli_check_config(struct cfg *c, const char *path);
 
 /* Whether argv word `word` starts an admin command. */
 int cli_is_command(const char *word);
