@@ -52,7 +52,6 @@
 #include "token/tok_cache.h"
 #include "token/tok_keys.h"
 
-
 struct worker_loop {
     struct loop lp;
     struct loop_task drain_task;
@@ -709,6 +708,34 @@ static int init_shared(const struct cfg *c, const char *host, unsigned bound)
     g.sh.rt = g.rt;
     g.sh.open_conns = &g.open_conns;
     g.sh.started_at = clock_wall_s();
+    g.sh.tok = (struct tok_svc){
+        .st = g.store,
+        .pool = g.pool,
+        .key = g.secret_key,
+        .issuer = g.sh.issuer,
+        .leeway_s = c->leeway_ms / 1000,
+        .refresh_ttl_s = c->refresh_ttl_s,
+        .refresh_idle_s = c->refresh_idle_ttl_s,
+        .refresh_grace_s = c->refresh_grace_ms / 1000,
+        .reuse_revokes_all = c->reuse_revokes_all,
+    };
+    g.sh.auth = (struct auth_svc){
+        .st = g.store,
+        .pool = g.pool,
+        .key = g.secret_key,
+        .pp = {c->argon2_memory_kib, c->argon2_passes, c->argon2_lanes},
+        .hash_deadline_ms = c->hash_deadline_ms,
+        .denylist = g.denylist,
+        .lockout = g.lockout,
+        .failed_ips = g.sh.failed_ips,
+        .logins = g.sh.logins,
+        .tok = &g.sh.tok,
+        .lock_attempts = {c->lockout_user_attempts, c->lockout_ip_attempts,
+                          c->lockout_pair_attempts},
+        .lock_base_s = c->lockout_base_s,
+        .lock_max_s = c->lockout_max_s,
+        .lock_window_s = c->lockout_window_s,
+    };
     store_on_invalidate(g.store, on_store_invalidate, NULL); /* (needs the lockout table) */
     if (store_each(g.store, STORE_T_REVOKED, on_revoked_record, NULL))
         log_kv(LOG_WARN, "cannot read the revoked list at start", LOG_END);

@@ -204,38 +204,6 @@ void api__rate_limited_answer(struct http_request *r, int rule, uint64_t retry_m
     answer_429(r, rule, rule_now(ctx->sh, rule), retry_ms * 1000000u, retry_ms * 1000000u);
 }
 
-/* The hex key of user ('u'), ip ('i') or their pair ('p'): a keyed digest, so neither the
- * name nor the address is written to Redis. */
-static void guard_key(const struct api_shared *sh, char tag, struct str user, struct str ip,
-                      char out[33])
-{
-    uint8_t msg[1 + 256 + 1 + 64], d[CR_HASH_LEN];
-    size_t n = 0, ul = user.len < 256 ? user.len : 256, il = ip.len < 64 ? ip.len : 64;
-    msg[n++] = (uint8_t)tag;
-    if (tag != 'i') {
-        memcpy(msg + n, user.p, ul);
-        n += ul;
-        msg[n++] = 0;
-    }
-    if (tag != 'u') {
-        memcpy(msg + n, ip.p, il);
-        n += il;
-    }
-    cr_keyed_hash(d, sh->secret_key, msg, n);
-    sodium_bin2hex(out, 33, d, 16);
-}
-
-void api__unlock_user(const struct api_shared *sh, const char *name)
-{
-    char key[33], msg[16 + AUTH_USERNAME_MAX];
-    pol_lockout_unlock_user(sh->lockout, str_c(name));
-    if (!store_shared(sh->store))
-        return;
-    guard_key(sh, 'u', str_c(name), STR_NULL, key);
-    snprintf(msg, sizeof(msg), "unlock:%s", name);
-    store_guard_unlock(sh->store, key, msg);
-}
-
 void api__sessions_revoked(const char *sub, const char *reason)
 {
     log_kv(LOG_WARN, "every session of a user revoked", "sub", sub, "reason", reason, LOG_END);
@@ -248,32 +216,11 @@ void api__sessions_revoked(const char *sub, const char *reason)
     }
 }
 
-void api__guard_init(struct api_ctx *ctx, struct store_guard *g, struct str user, struct str ip)
+void api__login_rules(struct http_request *r, struct pol_gcra_rule *ip, struct pol_gcra_rule *user)
 {
-    const struct cfg *c = ctx->sh->cfg;
-    static const char tag[3] = {'u', 'i', 'p'};
-    unsigned attempts[3] = {c->lockout_user_attempts, c->lockout_ip_attempts,
-                            c->lockout_pair_attempts};
-    static const int rules[2] = {API_RL_LOGIN, API_RL_LOGIN_USER};
-
-    memset(g, 0, sizeof(*g));
-    for (int k = 0; k < 3; k++) {
-        guard_key(ctx->sh, tag[k], user, ip, g->key[k]);
-        g->lock[k].attempts = attempts[k];
-        g->lock[k].base_ms = (int64_t)c->lockout_base_s * 1000;
-        g->lock[k].max_ms = (int64_t)c->lockout_max_s * 1000;
-        g->lock[k].window_ms = (int64_t)c->lockout_window_s * 1000;
-    }
-    for (int i = 0; i < 2; i++) {
-        const struct pol_gcra_rule *ru = rule_now(ctx->sh, rules[i]);
-        char k[sizeof(g->key[0])];
-        memcpy(k, g->key[i == 0 ? 1 : 0], sizeof(k)); /* (not from g into g: restrict) */
-        snprintf(g->rl_key[i], sizeof(g->rl_key[i]), "%s:%s", rule_names[rules[i]], k);
-        g->rl_interval_ms[i] = ru->interval_ns / 1000000u;
-        g->rl_tau_ms[i] = ru->tolerance_ns / 1000000u;
-        if (ru->interval_ns && !g->rl_interval_ms[i])
-            g->rl_interval_ms[i] = 1; /* faster than one per ms: as fast as we can tell */
-    }
+    struct api_ctx *ctx = r->app;
+    *ip = *rule_now(ctx->sh, API_RL_LOGIN);
+    *user = *rule_now(ctx->sh, API_RL_LOGIN_USER);
 }
 
 static void answer_429(struct http_request *r, int rule, const struct pol_gcra_rule *ru,
@@ -338,7 +285,7 @@ bool api__inflight_full(struct http_request *r, int cls)
 
 /* Answers 503 with Retry-After: the time the queue needs to drain at the measured service
  * rate, at least 1 s. */
-static void refuse_busy(struct http_request *r, uint64_t ms)
+void api__busy(struct http_request *r, uint64_t ms)
 {
     struct api_ctx *ctx = r->app;
     met_add(&ctx->met->pool_rejected, 1);
@@ -364,7 +311,7 @@ bool api__admission_refused(struct http_request *r)
 {
     uint64_t ms = over_deadline(r->app);
     if (ms)
-        refuse_busy(r, ms);
+        api__busy(r, ms);
     return ms != 0;
 }
 
@@ -378,6 +325,6 @@ int api_submit(struct http_request *r, struct pool_job *j)
 
     if (rc == ERR_OK)
         return ERR_OK;
-    refuse_busy(r, rc == ERR_LIMIT && ms ? ms : 1000); /* full or stopping: 1 s */
+    api__busy(r, rc == ERR_LIMIT && ms ? ms : 1000); /* full or stopping: 1 s */
     return ERR_LIMIT;
 }

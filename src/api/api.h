@@ -20,10 +20,12 @@ struct met_shard;
 struct pool;
 struct pool_job;
 
+#include "auth/auth_svc.h"
 #include "crypto/cr.h"
 #include "policy/pol_distinct.h"
 #include "policy/pol_gcra.h"
 #include "token/tok_keys.h"
+#include "token/tok_svc.h"
 
 struct auth_client_cache;
 struct pol_lockout;
@@ -55,6 +57,8 @@ struct tok_cache;
 
 struct api_shared {
     const struct cfg *cfg;
+    struct tok_svc tok;   /* what the token operations share */
+    struct auth_svc auth; /* and the authentication operations */
     struct pool *pool;
     struct store *store;
     const uint8_t *secret_key; /* CR_HASH_KEY_LEN bytes, sodium_malloc'd, owned by main */
@@ -80,7 +84,7 @@ struct api_shared {
     _Atomic int mode_floor;          /* lowest mode an announced event allows now */
     int registration_pause;          /* lowest mode that pauses registration; 4: never */
     _Atomic uint64_t mode_changes;
-    _Atomic uint64_t logins[3];   /* by outcome: succeeded, failed, refused */
+    _Atomic uint64_t logins[AUTH_LOGINS_COUNT]; /* by outcome: succeeded, failed, refused */
     _Atomic unsigned inflight[3]; /* API_IF_*: requests of the class not yet answered */
     const struct http_router *rt;
     _Atomic unsigned *open_conns;

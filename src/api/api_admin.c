@@ -34,6 +34,7 @@
 #include "api/api.h"
 #include "api/api_int.h"
 #include "auth/auth_client.h"
+#include "auth/auth_login.h"
 #include "auth/auth_password.h"
 #include "auth/auth_user.h"
 #include "core/arena.h"
@@ -50,6 +51,7 @@
 #include "policy/pol_mode.h"
 #include "store/store.h"
 #include "token/tok_keys.h"
+#include "token/tok_scope.h"
 
 enum admin_op {
     A_USER_ADD,
@@ -146,7 +148,7 @@ static void admin_work(struct pool_job *pj)
             snprintf(j->ended_sub, sizeof(j->ended_sub), "%s", u.id);
             snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"password\":\"changed\"}",
                      u.name);
-            api__unlock_user(j->sh, j->name); /* a reset also unlocks */
+            auth_unlock_user(&j->sh->auth, j->name); /* a reset also unlocks */
             unlock_event(j->sh, j->name, "password_changed");
         }
         break;
@@ -209,7 +211,7 @@ static void admin_work(struct pool_job *pj)
         snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
         break;
     case A_USER_UNLOCK:
-        api__unlock_user(j->sh, j->name);
+        auth_unlock_user(&j->sh->auth, j->name);
         unlock_event(j->sh, j->name, "admin_api");
         snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"unlocked\":true}", j->name);
         j->rc = ERR_OK;
@@ -538,7 +540,7 @@ static int list_field(json_t *o, const char *name, char *dst, size_t cap)
     for (char *p = tmp; *p; p++)
         if (*p == ',')
             *p = ' ';
-    return auth_scope_normalize(str_c(tmp), dst, cap);
+    return tok_scope_normalize(str_c(tmp), dst, cap);
 }
 
 int api_admin_clients(struct http_request *r)

@@ -16,6 +16,7 @@
 
 #include "api/api.h"
 #include "api/api_int.h"
+#include "auth/auth_login.h"
 #include "auth/auth_password.h"
 #include "auth/auth_user.h"
 #include "core/arena.h"
@@ -33,6 +34,8 @@
 #include "store/store_rec.h"
 #include "token/tok_cache.h"
 #include "token/tok_refresh.h"
+#include "token/tok_rotate.h"
+#include "token/tok_scope.h"
 
 static struct auth_pw_params params(const struct api_ctx *ctx)
 {
@@ -185,94 +188,12 @@ int api_register(struct http_request *r)
 /* ---- password login -------------------------------------------------------------------- */
 
 struct login_job {
-    struct pool_job pj; /* first */
-    struct store_op op_rt;
-    struct store_op op_user;
+    struct auth_login q; /* first */
     struct http_request *r;
     int oauth; /* answer as the token endpoint (400 invalid_grant) or the JSON API (401) */
-    int pending;
-    int failed;
-    struct auth_pw_params pp;
-    struct str pw;
-    bool found, ok, rehash;
-    struct auth_user user;
-    char orig[AUTH_PHC_MAX + 512]; /* the user record as read: the rehash replaces only it */
-    size_t orig_len;
-    char newphc[AUTH_PHC_MAX];
-    struct buf rec;
-    struct tok_claims cl;
+    char aud[sizeof(((struct tok_claims *)0)->aud)];
     int64_t access_ttl;
-    char refresh[TOK_REFRESH_LEN + 1];
-    struct pol_attempt att; /* the brute-force reservation this attempt holds */
-    /* done on the worker: the user's record and, on a shared store, the shared guard */
-    struct store *st;
-    char name[AUTH_USERNAME_MAX + 1];
-    bool lookup;
-    int store_rc;           /* the store failed: 503 */
-    int refused;            /* STORE_GUARD_LOCKED or _LIMITED by the shared guard */
-    unsigned shared_locked; /* POL_LOCKED_* this failure locked in the shared guard */
-    struct store_guard guard;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* On a worker: everything here may block (a Redis round trip, the hash). */
-static void login_work(struct pool_job *pj)
-{
-    struct login_job *j = (struct login_job *)(void *)pj;
-
-    if (j->lookup) {
-        struct buf raw;
-        buf_init(&raw, sizeof(j->orig));
-        int rc = auth_user_get_raw(j->st, j->name, &j->user, &raw);
-        if (rc == ERR_OK) {
-            memcpy(j->orig, raw.p, raw.len);
-            j->orig_len = raw.len;
-        }
-        buf_fini(&raw);
-        if (rc != ERR_OK && rc != ERR_NOTFOUND) {
-            j->store_rc = rc;
-            return;
-        }
-        j->found = rc == ERR_OK;
-    }
-    if (store_shared(j->st)) {
-        int verdict;
-        if (store_guard_begin(j->st, &j->guard, wall_ms(), &verdict)) {
-            j->store_rc = ERR_BACKEND;
-            return;
-        }
-        if (verdict != STORE_GUARD_OK) {
-            j->refused = verdict;
-            return;
-        }
-    }
-    if (!j->found) {
-        auth_pw_dummy(&j->pp, j->pw.p, j->pw.len);
-    } else if (auth_pw_verify(j->user.phc, j->pw.p, j->pw.len, &j->pp, &j->ok, &j->rehash) ==
-                   ERR_OK &&
-               j->ok && j->rehash) {
-        /* Outdated parameters or an imported hash: upgrade now, while we have the password. */
-        if (auth_pw_hash(&j->pp, j->pw.p, j->pw.len, j->newphc, sizeof(j->newphc)))
-            j->newphc[0] = '\0';
-    }
-    cr_wipe((void *)(uintptr_t)j->pw.p, j->pw.len);
-    j->shared_locked =
-        store_guard_end(j->st, &j->guard, j->found && j->ok && !j->user.disabled, wall_ms());
-}
-
-enum { LOGIN_OK, LOGIN_FAILED, LOGIN_REFUSED };
-
-static void count_login(struct http_request *r, int outcome)
-{
-    struct api_ctx *ctx = r->app;
-    atomic_fetch_add_explicit(&ctx->sh->logins[outcome], 1, memory_order_relaxed);
-}
 
 /* The one answer for a wrong password, an unknown or disabled user, and a locked key. */
 static void answer_failed_login(struct http_request *r, int oauth)
@@ -288,158 +209,40 @@ static void answer_failed_login(struct http_request *r, int oauth)
 /* Refused only because other attempts for the same username or address are in flight: the
  * password was never checked, so it must not be told it is wrong (issue #11 item 9). The
  * same answer for known and unknown usernames (the lockout keys by the name as typed). */
-static void answer_busy_login(struct http_request *r, uint64_t retry_s)
+static void answer_busy_login(struct http_request *r, uint64_t retry_ms)
 {
     char ra[24];
-    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(retry_s ? retry_s : 1));
+    uint64_t s = (retry_ms + 999) / 1000;
+    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(s ? s : 1));
     http_add_header(r, "Retry-After", ra);
     http_add_header(r, "Cache-Control", "no-store");
     http_respond_error(r, 429, "too_many_attempts",
                        "other sign-in attempts are in progress; try again shortly");
 }
 
-/* login.succeeded / login.failed, and account.locked when this failure locked a key. The
- * reason is for the audit trail only: the client's answer never tells. */
-static void login_event(struct login_job *j, bool good, unsigned locked)
+static void login_answer(struct auth_login *q, int rc)
 {
-    struct ev e;
-    const char *why = !j->found ? "unknown_user" : j->user.disabled ? "disabled" : "password";
-    if (ev_wanted(good ? EV_LOGIN_SUCCEEDED : EV_LOGIN_FAILED)) {
-        ev_begin(&e, good ? EV_LOGIN_SUCCEEDED : EV_LOGIN_FAILED);
-        if (j->found)
-            ev_user(&e, j->user.id);
-        api__event_ip(&e, j->r);
-        ev_str(&e, "client_id", j->cl.client_id);
-        if (!good)
-            ev_str(&e, "reason", why);
-        ev_publish(&e);
-    }
-    if (locked && ev_wanted(EV_ACCOUNT_LOCKED)) {
-        ev_begin(&e, EV_ACCOUNT_LOCKED);
-        if (j->found)
-            ev_user(&e, j->user.id);
-        api__event_ip(&e, j->r);
-        ev_bool(&e, "user_locked", locked & POL_LOCKED_USER);
-        ev_bool(&e, "ip_locked", locked & POL_LOCKED_IP);
-        ev_bool(&e, "pair_locked", locked & POL_LOCKED_PAIR);
-        ev_publish(&e);
-    }
-}
-
-static void login_fail(struct login_job *j)
-{
-    answer_failed_login(j->r, j->oauth);
-}
-
-static void login_stored(struct store_op *op)
-{
-    struct login_job *j = op->kind == STORE_OP_REFRESH_ISSUE
-                              ? CONTAINER_OF(op, struct login_job, op_rt)
-                              : CONTAINER_OF(op, struct login_job, op_user);
-
-    /* A failed rehash is not fatal (the old hash still works); a failed family is. */
-    if (op->kind == STORE_OP_REFRESH_ISSUE && op->status)
-        j->failed = 1;
-    if (--j->pending > 0)
-        return; /* the other write of this login is still on its way */
-    buf_fini(&j->rec);
-    if (j->failed) {
-        api__fail(j->r, ERR_BACKEND, NULL);
-        return;
-    }
-    api__answer_tokens(j->r, &j->cl, j->access_ttl, j->refresh);
-}
-
-/* Starts a refresh family for the login: both writes (and a rehash, if any) go into the
- * same group commit, and the answer waits for them. */
-static void login_verified(struct pool_job *pj)
-{
-    struct login_job *j = (struct login_job *)(void *)pj;
+    struct login_job *j = (struct login_job *)(void *)q;
     struct http_request *r = j->r;
-    struct api_ctx *ctx = r->app;
-    const struct cfg *cfg = ctx->sh->cfg;
-    int64_t now = clock_wall_s();
+    struct tok_claims cl;
 
-    if (pj->cancelled) {
-        pol_lockout_cancel(ctx->sh->lockout, &j->att, now);
-        api__fail(r, ERR_AGAIN, NULL);
-        return;
-    }
-    if (j->store_rc || j->refused) {
-        pol_lockout_cancel(ctx->sh->lockout, &j->att, now); /* not an attempt here */
-        if (j->store_rc) {
-            api__fail(r, ERR_BACKEND, NULL);
-        } else {
-            count_login(r, LOGIN_REFUSED);
-            if (j->refused == STORE_GUARD_LIMITED) {
-                api__rate_limited_answer(r, API_RL_LOGIN, (uint64_t)j->guard.retry_ms);
-            } else if (j->refused == STORE_GUARD_BUSY) {
-                answer_busy_login(r, ((uint64_t)j->guard.retry_ms + 999) / 1000);
-            } else {
-                log_kv(LOG_INFO, "login refused by the shared lockout", LOG_END);
-                answer_failed_login(r, j->oauth);
-            }
-        }
-        return;
-    }
-    bool good = j->found && j->ok && !j->user.disabled;
-    unsigned locked = pol_lockout_end(ctx->sh->lockout, &j->att, good, now) | j->shared_locked;
-    count_login(r, good ? LOGIN_OK : LOGIN_FAILED);
-    login_event(j, good, locked);
-    if (!good && ctx->sh->failed_ips) {
-        char ip[64];
-        api__peer_key(r, ip, sizeof(ip));
-        pol_distinct_add(ctx->sh->failed_ips, str_c(ip));
-    }
-    if (!good) {
-        log_kv(LOG_INFO, "login failed", LOG_END);
-        login_fail(j);
-        return;
-    }
-    snprintf(j->cl.sub, sizeof(j->cl.sub), "%s", j->user.id);
-    tok_refresh_new(j->refresh);
-    memset(&j->op_rt, 0, sizeof(j->op_rt));
-    j->op_rt.kind = STORE_OP_REFRESH_ISSUE;
-    j->op_rt.on_done = login_stored;
-    j->op_rt.now = now;
-    tok_refresh_digest(ctx->sh->secret_key, str_c(j->refresh), j->op_rt.digest);
-    cr_random(j->op_rt.rt.family, STORE_FAMILY_ID);
-    j->op_rt.rt.issued_at = now;
-    j->op_rt.rt.expires_at = now + cfg->refresh_ttl_s;
-    j->op_rt.rt.idle_expires_at = now + cfg->refresh_idle_ttl_s;
-    j->op_rt.rt.gen = j->user.sessions; /* read with the password that was checked */
-    snprintf(j->op_rt.rt.sub, sizeof(j->op_rt.rt.sub), "%s", j->user.id);
-    snprintf(j->op_rt.rt.client_id, sizeof(j->op_rt.rt.client_id), "%s", j->cl.client_id);
-    snprintf(j->op_rt.rt.scope, sizeof(j->op_rt.rt.scope), "%s", j->cl.scope);
-    j->pending = 1;
-    buf_init(&j->rec, 8192);
-    if (j->newphc[0]) {
-        snprintf(j->user.phc, sizeof(j->user.phc), "%s", j->newphc);
-        j->user.password_changed_at = now;
-        memset(&j->op_user, 0, sizeof(j->op_user));
-        j->op_user.kind = STORE_OP_REPLACE;
-        j->op_user.on_done = login_stored;
-        j->op_user.table = STORE_T_USERS;
-        j->op_user.key_len = strlen(j->user.name);
-        memcpy(j->op_user.key, j->user.name, j->op_user.key_len);
-        /* Only over the record whose password was checked: an administrator's change
-         * since then (a new password, a disable) wins, and the upgrade waits for the next
-         * login. */
-        j->op_user.expect = j->orig;
-        j->op_user.expect_len = j->orig_len;
-        if (auth_user_encode(&j->user, &j->rec) == ERR_OK) {
-            j->op_user.value = j->rec.p;
-            j->op_user.value_len = j->rec.len;
-            if (store_submit(ctx->sh->store, ctx->lp, &j->op_user) == ERR_AGAIN)
-                j->pending++;
-        }
-    }
-    if (store_submit(ctx->sh->store, ctx->lp, &j->op_rt) != ERR_AGAIN) {
-        j->failed = 1;
-        if (--j->pending == 0) {
-            buf_fini(&j->rec);
-            api__fail(r, ERR_LIMIT, NULL);
-        }
+    if (rc == ERR_LIMIT) {
+        api__busy(r, q->retry_ms);
+    } else if (rc) {
+        api__fail(r, rc, NULL);
+    } else if (q->outcome == AUTH_LOGIN_BUSY) {
+        answer_busy_login(r, q->retry_ms);
+    } else if (q->outcome == AUTH_LOGIN_LIMITED) {
+        api__rate_limited_answer(r, API_RL_LOGIN, q->retry_ms);
+    } else if (q->outcome != AUTH_LOGIN_OK) {
+        answer_failed_login(r, j->oauth);
+    } else {
+        memset(&cl, 0, sizeof(cl));
+        snprintf(cl.sub, sizeof(cl.sub), "%s", q->sub);
+        snprintf(cl.client_id, sizeof(cl.client_id), "%s", q->client_id);
+        snprintf(cl.scope, sizeof(cl.scope), "%s", q->scope);
+        str_copy(cl.aud, sizeof(cl.aud), j->aud);
+        api__answer_tokens(r, &cl, j->access_ttl, q->refresh_token);
     }
 }
 
@@ -450,62 +253,34 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
 {
     struct api_ctx *ctx = r->app;
     char name[AUTH_USERNAME_MAX + 1];
+
+    if (api__rate_limited_key(r, API_RL_LOGIN_USER, auth_login_key(user, name)) ||
+        api__inflight_full(r, API_IF_LOGIN))
+        return HTTP_DONE;
     struct login_job *j = api__job(r, sizeof(*j));
     if (!j)
         return HTTP_DONE;
     j->r = r;
     j->oauth = oauth;
-    j->pp = params(ctx);
-    j->pw = pw;
     j->access_ttl = access_ttl;
-    snprintf(j->cl.client_id, sizeof(j->cl.client_id), "%s", client_id);
-    snprintf(j->cl.scope, sizeof(j->cl.scope), "%s", scope);
-    str_copy(j->cl.aud, sizeof(j->cl.aud), aud);
-    /* Brute-force protection first: a locked key is answered like any failed login, at
-     * once, without spending a hash on it. Invalid names count under their raw bytes. */
-    char ip[64];
-    int64_t retry, now = clock_wall_s();
-    bool valid = auth_username_normalize(user, name) == ERR_OK;
-    struct str key = valid ? str_c(name) : (struct str){user.p, user.len < 128 ? user.len : 128};
-    if (api__rate_limited_key(r, API_RL_LOGIN_USER, key) || api__inflight_full(r, API_IF_LOGIN))
-        return HTTP_DONE;
-    api__peer_key(r, ip, sizeof(ip));
-    int verdict = pol_lockout_begin(ctx->sh->lockout, key, str_c(ip), now, &j->att, &retry);
-    if (verdict == POL_ATTEMPT_BUSY) {
-        count_login(r, LOGIN_REFUSED);
-        answer_busy_login(r, (uint64_t)retry);
-        return HTTP_DONE;
-    }
-    if (verdict != POL_ATTEMPT_OK) {
-        count_login(r, LOGIN_REFUSED);
-        if (ev_wanted(EV_LOGIN_FAILED)) {
-            struct ev e;
-            ev_begin(&e, EV_LOGIN_FAILED);
-            ev_str(&e, "client_id", client_id);
-            api__event_ip(&e, r);
-            ev_str(&e, "reason", "locked_or_delayed");
-            ev_publish(&e);
-        }
-        answer_failed_login(r, oauth);
-        return HTTP_DONE;
-    }
-    j->st = ctx->sh->store;
-    j->lookup = pw.len <= AUTH_PASSWORD_MAX && valid; /* read on the worker: may block */
-    snprintf(j->name, sizeof(j->name), "%s", valid ? name : "");
-    if (store_shared(j->st))
-        api__guard_init(ctx, &j->guard, key, str_c(ip));
-    if (j->pw.len > AUTH_PASSWORD_MAX)
-        j->pw.len = AUTH_PASSWORD_MAX; /* hash a bounded prefix: same time, same failure */
-    j->pj.on_work = login_work;
-    j->pj.on_done = login_verified;
-    /* A refused submit answers the request, which frees the arena and j with it: keep the
-     * reservation on the stack to give it back. */
-    struct pol_attempt att = j->att;
-    if (api_submit(r, &j->pj)) {
-        pol_lockout_cancel(ctx->sh->lockout, &att, now); /* answered 503: not an attempt */
-        return HTTP_DONE;
-    }
-    return HTTP_ASYNC;
+    str_copy(j->aud, sizeof(j->aud), aud);
+    j->q.svc = &ctx->sh->auth;
+    j->q.lp = ctx->lp;
+    j->q.user = user;
+    j->q.pw = pw;
+    j->q.refresh = true;
+    j->q.now = clock_wall_s();
+    j->q.done = login_answer;
+    api__peer_ip(r, j->q.ip, sizeof(j->q.ip));
+    api__peer_key(r, j->q.ip_key, sizeof(j->q.ip_key));
+    snprintf(j->q.client_id, sizeof(j->q.client_id), "%s", client_id);
+    snprintf(j->q.scope, sizeof(j->q.scope), "%s", scope);
+    api__login_rules(r, &j->q.rl_ip, &j->q.rl_user);
+    int rc = auth_login(&j->q);
+    if (rc == ERR_AGAIN)
+        return HTTP_ASYNC;
+    login_answer(&j->q, rc);
+    return HTTP_DONE;
 }
 
 int api_login(struct http_request *r)
@@ -532,7 +307,7 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
 {
     struct api_ctx *ctx = r->app;
     struct str user, pw, scope;
-    char sc[AUTH_LIST_MAX + 1];
+    char sc[TOK_SCOPE_MAX + 1];
 
     if (api__rate_limited(r, API_RL_LOGIN_GLOBAL) || api__rate_limited(r, API_RL_LOGIN) ||
         api__admission_refused(r))
@@ -555,8 +330,7 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
     if (rc == ERR_INVAL)
         return HTTP_DONE;
     if (rc == ERR_OK) {
-        if (auth_scope_normalize(scope, sc, sizeof(sc)) ||
-            !auth_scope_subset(str_c(sc), c->scopes)) {
+        if (tok_scope_normalize(scope, sc, sizeof(sc)) || !tok_scope_subset(str_c(sc), c->scopes)) {
             api__oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
             return HTTP_DONE;
         }
@@ -569,217 +343,47 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
                        c->access_ttl ? c->access_ttl : ctx->sh->cfg->access_ttl_ms / 1000, 1);
 }
 
-/* ---- refresh --------------------------------------------------------------------------- */
+/* ---- refresh ------------------------------------------------------------------------- */
 
 struct refresh_job {
-    struct store_op op; /* first */
+    struct tok_rotation q; /* first */
     struct http_request *r;
-    struct store_op op_read; /* the presented token's record, read first when a narrower */
-    struct buf rec;          /* scope is asked for */
     int oauth;
-    char successor[TOK_REFRESH_LEN + 1];
-    char want_scope[AUTH_LIST_MAX + 1];              /* narrower scope asked for, or "" */
     char aud[sizeof(((struct tok_claims *)0)->aud)]; /* the client's default audience */
     int64_t access_ttl;
 };
 
-/* ---- reaction: a reused refresh token revokes every session of its user ---------------- */
-
-#define REVOKE_ALL_MAX 4096 /* families of one user handled per reuse */
-
-struct revoke_all_job {
-    struct pool_job pj; /* first */
-    struct store *st;
-    char sub[STORE_SUB_MAX + 1];
-    uint8_t (*fam)[STORE_FAMILY_ID];
-    size_t n;
-    int rc;
-};
-
-static int on_user_token(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+static void refresh_answer(struct tok_rotation *q, int rc)
 {
-    struct revoke_all_job *j = ctx;
-    struct store_refresh rt;
-    (void)key;
-    (void)klen;
-    if (store_refresh_decode(val, vlen, &rt) || strcmp(rt.sub, j->sub) != 0)
-        return ERR_OK;
-    for (size_t i = 0; i < j->n; i++)
-        if (memcmp(j->fam[i], rt.family, STORE_FAMILY_ID) == 0)
-            return ERR_OK;
-    if (j->n < REVOKE_ALL_MAX)
-        memcpy(j->fam[j->n++], rt.family, STORE_FAMILY_ID);
-    return ERR_OK;
-}
-
-static void exec_inline(struct store_op *op)
-{
-    (void)op;
-}
-
-/* On a worker: a scan of the refresh tokens (there is no index by user: this is rare and
- * may take a while), then one durable revocation per family. */
-static void revoke_all_work(struct pool_job *pj)
-{
-    struct revoke_all_job *j = (struct revoke_all_job *)(void *)pj;
-    j->fam = malloc(REVOKE_ALL_MAX * sizeof(*j->fam));
-    if (!j->fam) {
-        j->rc = ERR_NOMEM;
-        return;
-    }
-    j->rc = store_each(j->st, STORE_T_REFRESH, on_user_token, j);
-    for (size_t i = 0; j->rc == ERR_OK && i < j->n; i++) {
-        struct store_op op;
-        memset(&op, 0, sizeof(op));
-        op.kind = STORE_OP_FAMILY_REVOKE;
-        op.on_done = exec_inline; /* store_exec answers by its return value */
-        op.now = clock_wall_s();
-        memcpy(op.rt.family, j->fam[i], STORE_FAMILY_ID);
-        j->rc = store_exec(j->st, &op);
-        if (j->rc == ERR_NOTFOUND)
-            j->rc = ERR_OK;
-    }
-}
-
-static void revoke_all_done(struct pool_job *pj)
-{
-    struct revoke_all_job *j = (struct revoke_all_job *)(void *)pj;
-    char n[24];
-    snprintf(n, sizeof(n), "%zu", j->n);
-    log_kv(j->rc ? LOG_ERROR : LOG_WARN,
-           j->rc ? "revoking every session after a token reuse failed"
-                 : "every session revoked after a token reuse",
-           "sub", j->sub, "families", n, LOG_END);
-    if (!j->rc && !pj->cancelled && ev_wanted(EV_TOKEN_REVOKED)) {
-        struct ev e;
-        ev_begin(&e, EV_TOKEN_REVOKED);
-        ev_str(&e, "token", "all_sessions");
-        ev_user(&e, j->sub);
-        ev_int(&e, "families", (long long)j->n);
-        ev_str(&e, "reason", "token.reuse_detected");
-        ev_publish(&e);
-    }
-    free(j->fam);
-    free(j);
-}
-
-static void revoke_all_sessions(struct api_ctx *ctx, const char *sub)
-{
-    struct revoke_all_job *j = calloc(1, sizeof(*j));
-    if (!j)
-        return;
-    j->st = ctx->sh->store;
-    snprintf(j->sub, sizeof(j->sub), "%s", sub);
-    j->pj.on_work = revoke_all_work;
-    j->pj.on_done = revoke_all_done;
-    if (pool_submit(ctx->sh->pool, ctx->lp, &j->pj)) {
-        log_kv(LOG_ERROR, "cannot queue the revocation of every session (pool full)", "sub", sub,
-               LOG_END);
-        free(j);
-    }
-}
-
-static void refresh_done(struct store_op *op)
-{
-    struct refresh_job *j = (struct refresh_job *)(void *)op;
+    struct refresh_job *j = (struct refresh_job *)(void *)q;
     struct http_request *r = j->r;
-    struct api_ctx *ctx = r->app;
     struct tok_claims cl;
 
-    if (op->status) {
-        api__fail(r, ERR_BACKEND, NULL);
-        return;
-    }
-    if (op->rotate_result == STORE_ROTATE_REUSED) {
-        log_kv(LOG_WARN, "refresh token reuse: family revoked", "sub", op->rt.sub, "client_id",
-               op->rt.client_id, LOG_END);
-        if (ev_wanted(EV_TOKEN_REUSE_DETECTED)) {
-            struct ev e;
-            ev_begin(&e, EV_TOKEN_REUSE_DETECTED);
-            ev_user(&e, op->rt.sub);
-            ev_str(&e, "client_id", op->rt.client_id);
-            api__event_ip(&e, r);
-            ev_str(&e, "action",
-                   ctx->sh->cfg->reuse_revokes_all ? "all_sessions_revoked" : "family_revoked");
-            ev_publish(&e);
-        }
-        if (ctx->sh->cfg->reuse_revokes_all)
-            revoke_all_sessions(ctx, op->rt.sub);
-    }
-    if (op->rotate_result != STORE_ROTATED && op->rotate_result != STORE_ROTATE_GRACE) {
+    if (rc) {
+        api__fail(r, rc, NULL);
+    } else if (q->outcome == TOK_ROTATE_SCOPE) {
+        api__oauth_error(r, 400, "invalid_scope", "scope beyond the original grant");
+    } else if (q->outcome == TOK_ROTATE_INVALID) {
         if (j->oauth) {
             api__oauth_error(r, 400, "invalid_grant", "invalid refresh token");
         } else {
             http_add_header(r, "Cache-Control", "no-store");
             http_respond_error(r, 401, "invalid_grant", "invalid refresh token");
         }
-        return;
+    } else {
+        memset(&cl, 0, sizeof(cl));
+        snprintf(cl.sub, sizeof(cl.sub), "%s", q->sub);
+        snprintf(cl.client_id, sizeof(cl.client_id), "%s", q->client_id);
+        str_copy(cl.aud, sizeof(cl.aud), j->aud);
+        snprintf(cl.scope, sizeof(cl.scope), "%s", q->scope);
+        api__answer_tokens(r, &cl, j->access_ttl, q->successor);
     }
-    memset(&cl, 0, sizeof(cl));
-    snprintf(cl.sub, sizeof(cl.sub), "%s", op->rt.sub);
-    snprintf(cl.client_id, sizeof(cl.client_id), "%s", op->rt.client_id);
-    str_copy(cl.aud, sizeof(cl.aud), j->aud);
-    /* (a narrower scope was checked against this family's before the rotation, and a
-     * family's scope never changes) */
-    snprintf(cl.scope, sizeof(cl.scope), "%s", j->want_scope[0] ? j->want_scope : op->rt.scope);
-    if (ev_wanted(EV_TOKEN_REFRESHED)) {
-        struct ev e;
-        ev_begin(&e, EV_TOKEN_REFRESHED);
-        ev_user(&e, op->rt.sub);
-        ev_str(&e, "client_id", op->rt.client_id);
-        ev_bool(&e, "grace", op->rotate_result == STORE_ROTATE_GRACE);
-        ev_publish(&e);
-    }
-    api__answer_tokens(r, &cl, j->access_ttl, j->successor);
-}
-
-/* Queues the rotation prepared in j->op. HTTP_ASYNC, or HTTP_DONE after answering 503. */
-static int submit_rotation(struct http_request *r, struct refresh_job *j)
-{
-    struct api_ctx *ctx = r->app;
-    if (store_submit(ctx->sh->store, ctx->lp, &j->op) != ERR_AGAIN) {
-        api__fail(r, ERR_LIMIT, NULL);
-        return HTTP_DONE;
-    }
-    return HTTP_ASYNC;
-}
-
-/* A narrower scope asked for (RFC 6749 §6) is checked against the family's grant before
- * anything is written: a refusal must leave the token unspent. rc is the read of the
- * presented token's record. Returns true after answering; false: go on and rotate (an
- * unknown token or another client's gets the rotation's own invalid_grant). */
-static bool refresh_scope_refused(struct refresh_job *j, int rc)
-{
-    struct store_refresh rt;
-    bool beyond = rc == ERR_OK &&
-                  store_refresh_decode((const uint8_t *)j->rec.p, j->rec.len, &rt) == ERR_OK &&
-                  strcmp(rt.client_id, j->op.rt.client_id) == 0 &&
-                  !auth_scope_subset(str_c(j->want_scope), rt.scope);
-    buf_fini(&j->rec); /* (before answering, which frees j with the arena) */
-    if (rc != ERR_OK && rc != ERR_NOTFOUND) {
-        api__fail(j->r, ERR_BACKEND, NULL);
-        return true;
-    }
-    if (beyond) {
-        api__oauth_error(j->r, 400, "invalid_scope", "scope beyond the original grant");
-        return true;
-    }
-    return false;
-}
-
-static void refresh_scope_read(struct store_op *op)
-{
-    struct refresh_job *j = CONTAINER_OF(op, struct refresh_job, op_read);
-    if (!refresh_scope_refused(j, op->status))
-        submit_rotation(j->r, j); /* (answers 503 itself if it cannot) */
 }
 
 static int start_refresh(struct http_request *r, struct str token, const char *client_id,
                          const char *want_scope, const char *aud, int64_t access_ttl, int oauth)
 {
     struct api_ctx *ctx = r->app;
-    const struct cfg *cfg = ctx->sh->cfg;
-    int64_t now = clock_wall_s();
     if (api__inflight_full(r, API_IF_REFRESH))
         return HTTP_DONE;
     struct refresh_job *j = api__job(r, sizeof(*j));
@@ -788,32 +392,20 @@ static int start_refresh(struct http_request *r, struct str token, const char *c
     j->r = r;
     j->oauth = oauth;
     j->access_ttl = access_ttl;
-    snprintf(j->want_scope, sizeof(j->want_scope), "%s", want_scope);
     str_copy(j->aud, sizeof(j->aud), aud);
-    if (tok_refresh_digest(ctx->sh->secret_key, token, j->op.old_digest)) {
-        j->op.rotate_result = STORE_ROTATE_INVALID;
-        refresh_done(&j->op);
-        return HTTP_DONE;
-    }
-    tok_refresh_successor(ctx->sh->secret_key, token, j->successor);
-    tok_refresh_digest(ctx->sh->secret_key, str_c(j->successor), j->op.digest);
-    j->op.kind = STORE_OP_REFRESH_ROTATE;
-    j->op.on_done = refresh_done;
-    j->op.now = now;
-    j->op.grace_s = cfg->refresh_grace_ms / 1000;
-    j->op.rt.idle_expires_at = now + cfg->refresh_idle_ttl_s;
-    snprintf(j->op.rt.client_id, sizeof(j->op.rt.client_id), "%s", client_id);
-    if (j->want_scope[0]) {
-        buf_init(&j->rec, STORE_REFRESH_ENC_MAX);
-        j->op_read.on_done = refresh_scope_read;
-        int rc = store_get(ctx->sh->store, STORE_T_REFRESH, j->op.old_digest, STORE_DIGEST, &j->rec,
-                           ctx->lp, &j->op_read);
-        if (rc == ERR_AGAIN)
-            return HTTP_ASYNC;
-        if (refresh_scope_refused(j, rc))
-            return HTTP_DONE;
-    }
-    return submit_rotation(r, j);
+    j->q.svc = &ctx->sh->tok;
+    j->q.lp = ctx->lp;
+    j->q.token = token;
+    j->q.now = clock_wall_s();
+    j->q.done = refresh_answer;
+    snprintf(j->q.client_id, sizeof(j->q.client_id), "%s", client_id);
+    snprintf(j->q.want_scope, sizeof(j->q.want_scope), "%s", want_scope);
+    api__peer_ip(r, j->q.ip, sizeof(j->q.ip));
+    int rc = tok_rotate(&j->q);
+    if (rc == ERR_AGAIN)
+        return HTTP_ASYNC;
+    refresh_answer(&j->q, rc);
+    return HTTP_DONE;
 }
 
 int api_refresh(struct http_request *r)
@@ -838,7 +430,7 @@ int api__grant_refresh(struct http_request *r, const struct http_form *f,
 {
     struct api_ctx *ctx = r->app;
     struct str token, scope;
-    char sc[AUTH_LIST_MAX + 1] = "";
+    char sc[TOK_SCOPE_MAX + 1] = "";
 
     if (!(c->grants & AUTH_GRANT_REFRESH_TOKEN)) {
         api__oauth_error(r, 400, "unauthorized_client", "this client may not use refresh_token");
@@ -854,7 +446,7 @@ int api__grant_refresh(struct http_request *r, const struct http_form *f,
     rc = api__param(r, f, "scope", &scope);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
-    if (rc == ERR_OK && auth_scope_normalize(scope, sc, sizeof(sc))) {
+    if (rc == ERR_OK && tok_scope_normalize(scope, sc, sizeof(sc))) {
         api__oauth_error(r, 400, "invalid_scope", "malformed scope");
         return HTTP_DONE;
     }

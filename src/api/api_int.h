@@ -49,13 +49,13 @@ bool api__rate_limited_key(struct http_request *r, int rule, struct str key);
 /* The 429 of `rule` with Retry-After (retry_ms, rounded up to a second) and RateLimit
  * headers: for a limit the shared store refused (store_guard_begin). */
 void api__rate_limited_answer(struct http_request *r, int rule, uint64_t retry_ms);
-/* Fills a shared-store guard for a login of `user` from `ip`: keyed digests of the keys,
- * the lockout rules and the login rate rules in force now. */
-struct store_guard;
-void api__guard_init(struct api_ctx *ctx, struct store_guard *g, struct str user, struct str ip);
-/* Clears a username's brute-force locks here and, on a shared store, on every instance.
- * May block for a store round trip (admin actions only). */
-void api__unlock_user(const struct api_shared *sh, const char *name);
+/* The login rate rules in force now (by mode and stuffing), per IP and per user: what a
+ * shared store's guard counts (auth_login). */
+struct pol_gcra_rule;
+void api__login_rules(struct http_request *r, struct pol_gcra_rule *ip, struct pol_gcra_rule *user);
+/* 503 with Retry-After (ms rounded up to a second, plus one), counted as shed: a hash that
+ * would wait past hash_deadline, or a full queue. */
+void api__busy(struct http_request *r, uint64_t ms);
 /* Logs and publishes user.sessions_revoked: every session of user `sub` ended (`reason`). */
 void api__sessions_revoked(const char *sub, const char *reason);
 /* The client's default audience (the first of its audiences) into out, "" if none. */

@@ -34,6 +34,7 @@
 #include "token/tok_jwt.h"
 #include "token/tok_keys.h"
 #include "token/tok_refresh.h"
+#include "token/tok_scope.h"
 
 #define FORM_PAIRS_MAX 32
 
@@ -344,7 +345,7 @@ int api__client_auth(struct http_request *r, const struct http_form *f, api__cli
 /* One item of a space-separated list equals `want`. */
 static bool in_list(const char *list, struct str want)
 {
-    return want.len && auth_scope_subset(want, list) && !memchr(want.p, ' ', want.len);
+    return want.len && tok_scope_subset(want, list) && !memchr(want.p, ' ', want.len);
 }
 
 static void first_item(const char *list, char *out, size_t cap)
@@ -380,8 +381,8 @@ static int grant_client_credentials(struct http_request *r, const struct http_fo
     if (rc == ERR_INVAL)
         return HTTP_DONE;
     if (rc == ERR_OK) {
-        if (auth_scope_normalize(scope, cl.scope, sizeof(cl.scope)) ||
-            !auth_scope_subset(str_c(cl.scope), c->scopes)) {
+        if (tok_scope_normalize(scope, cl.scope, sizeof(cl.scope)) ||
+            !tok_scope_subset(str_c(cl.scope), c->scopes)) {
             api__oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
             return HTTP_DONE;
         }
@@ -885,7 +886,7 @@ static void verify_answer(struct http_request *r, int rc, const struct tok_claim
         http_respond_error(r, 401, "invalid_token", "wrong audience");
         return;
     }
-    if (need && need->scope.p && !auth_scope_subset(need->scope, cl->scope)) {
+    if (need && need->scope.p && !tok_scope_subset(need->scope, cl->scope)) {
         http_add_header(r, "WWW-Authenticate",
                         "Bearer realm=\"floodgate\", error=\"insufficient_scope\"");
         http_respond_error(r, 403, "insufficient_scope", NULL);

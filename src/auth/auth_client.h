@@ -58,12 +58,6 @@ int auth_client_decode(const char *id, size_t idlen, const char *json, size_t n,
 void auth_secret_digest(const uint8_t key[CR_HASH_KEY_LEN], const char *secret, size_t n,
                         uint8_t out[CR_HASH_LEN]);
 
-/* Every space-separated item of `want` is in `allowed`. An empty want is a subset. */
-bool auth_scope_subset(struct str want, const char *allowed);
-/* Normalises a space-separated list (single spaces, no empty items); ERR_INVAL for
- * characters outside RFC 6749 §3.3 scope-token (%x21 / %x23-5B / %x5D-7E). */
-int auth_scope_normalize(struct str in, char *out, size_t cap);
-
 /* Creates a client with a fresh id and secret; secret_out gets the secret (once). */
 int auth_client_create(struct store *st, const uint8_t key[CR_HASH_KEY_LEN], struct auth_client *c,
                        int64_t now, char secret_out[AUTH_SECRET_LEN + 1]);

@@ -34,6 +34,7 @@
 #include "policy/pol_announce.h"
 #include "store/store.h"
 #include "token/tok_keys.h"
+#include "token/tok_scope.h"
 
 struct cli {
     const struct cfg *cfg;
@@ -132,7 +133,7 @@ static int set_list(const char *val, char *dst, size_t cap, const char *what)
     }
     for (size_t i = 0; i <= n; i++)
         tmp[i] = val[i] == ',' ? ' ' : val[i];
-    if (auth_scope_normalize(str_c(tmp), dst, cap)) {
+    if (tok_scope_normalize(str_c(tmp), dst, cap)) {
         fprintf(stderr, "floodgate: %s: invalid characters in '%s'\n", what, val);
         return ERR_INVAL;
     }

@@ -87,7 +87,6 @@ TEST(grants_and_scopes)
 {
     unsigned g;
     struct buf b;
-    char out[64];
     ASSERT_EQ_INT(auth_grants_parse("client_credentials refresh_token,password", &g), 0);
     ASSERT_EQ_INT(g,
                   AUTH_GRANT_CLIENT_CREDENTIALS | AUTH_GRANT_REFRESH_TOKEN | AUTH_GRANT_PASSWORD);
@@ -97,17 +96,6 @@ TEST(grants_and_scopes)
     ASSERT_EQ_INT(auth_grants_json(AUTH_GRANT_REFRESH_TOKEN, &b), 0);
     ASSERT_EQ_MEM(b.p, b.len, "[\"refresh_token\"]", 17);
     buf_fini(&b);
-    ASSERT_EQ_INT(auth_scope_normalize(STR_LIT("  read   write "), out, sizeof(out)), 0);
-    ASSERT_EQ_STR(out, "read write");
-    ASSERT_EQ_INT(auth_scope_normalize(STR_LIT("a\"b"), out, sizeof(out)), ERR_INVAL);
-    ASSERT_EQ_INT(auth_scope_normalize(STR_LIT("a\\b"), out, sizeof(out)), ERR_INVAL);
-    ASSERT_EQ_INT(auth_scope_normalize(STR_LIT("caf\xc3\xa9"), out, sizeof(out)), ERR_INVAL);
-    ASSERT_EQ_INT(auth_scope_normalize(STR_LIT("abcdefgh"), out, 4), ERR_LIMIT);
-    ASSERT_TRUE(auth_scope_subset(STR_LIT(""), "read"));
-    ASSERT_TRUE(auth_scope_subset(STR_LIT(" read  "), "read write"));
-    ASSERT_TRUE(!auth_scope_subset(STR_LIT("rea"), "read write")); /* no prefix match */
-    ASSERT_TRUE(!auth_scope_subset(STR_LIT("read admin"), "read write"));
-    ASSERT_TRUE(!auth_scope_subset(STR_LIT("read"), ""));
 }
 
 TEST(client_cache_follows_the_generation)

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every authentication operation of a server shares: the store, the worker pool that
+ * hashes, the server key, the hashing parameters and deadline, the brute-force tables and
+ * the token service logins start families with. Filled once before the loop threads start;
+ * read-only afterwards except through the thread-safe tables and the atomics.
+ */
+#ifndef AUTH_AUTH_SVC_H
+#define AUTH_AUTH_SVC_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "auth/auth_password.h"
+
+struct auth_denylist;
+struct pol_distinct;
+struct pol_lockout;
+struct pool;
+struct store;
+struct tok_svc;
+
+enum { AUTH_LOGINS_OK, AUTH_LOGINS_FAILED, AUTH_LOGINS_REFUSED, AUTH_LOGINS_COUNT };
+
+struct auth_svc {
+    struct store *st;
+    struct pool *pool;
+    const uint8_t *key; /* CR_HASH_KEY_LEN bytes: guard keys, client secrets */
+    struct auth_pw_params pp;
+    unsigned hash_deadline_ms;            /* a hash that would wait longer is refused now */
+    const struct auth_denylist *denylist; /* NULL: none */
+    struct pol_lockout *lockout;          /* this instance's brute-force table */
+    struct pol_distinct *failed_ips;      /* addresses of failed logins (the policy reads) */
+    _Atomic uint64_t *logins;             /* [AUTH_LOGINS_COUNT], by outcome */
+    const struct tok_svc *tok;            /* logins start refresh families there */
+    /* the shared guard's lock rules (a store shared by instances): user, ip, pair */
+    unsigned lock_attempts[3];
+    int64_t lock_base_s, lock_max_s, lock_window_s;
+};
+
+#endif

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/* Password login without HTTP (#12 item 1): the hash on a real worker pool, the family on
+ * the embedded store, the lockout, the rehash and the one answer for every failure. */
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "auth/auth_login.h"
+#include "core/err.h"
+#include "crypto/cr.h"
+#include "harness.h"
+#include "loop/loop.h"
+#include "token/tok_introspect.h"
+
+static const uint8_t key[CR_HASH_KEY_LEN] = {9};
+static struct loop lp;
+static struct store *st;
+static struct pool *pool;
+static struct pol_lockout *lockout;
+static struct tok_svc tsvc;
+static struct auth_svc svc;
+static _Atomic uint64_t logins[AUTH_LOGINS_COUNT];
+static int answers, last_rc;
+static char dir[64];
+static const struct auth_pw_params pp = {64, 1, 1}; /* small: a unit test's hash */
+
+static void on_answer(struct auth_login *q, int rc)
+{
+    (void)q;
+    answers++;
+    last_rc = rc;
+}
+
+static void add_user(const char *name, const char *pw, const struct auth_pw_params *with,
+                     bool disabled)
+{
+    struct auth_user u;
+    char phc[AUTH_PHC_MAX];
+    ASSERT_EQ_INT(auth_pw_hash(with, pw, strlen(pw), phc, sizeof(phc)), 0);
+    auth_user_init(&u, name, phc, 1000);
+    u.disabled = disabled;
+    ASSERT_EQ_INT(auth_user_put(st, &u, false), 0);
+}
+
+static void setup(unsigned user_attempts)
+{
+    char cmd[96], err[256];
+    struct pol_lockout_cfg lc = {.user = {user_attempts, 60, 600, 600, 0, 0},
+                                 .ip = {100, 60, 600, 600, 0, 0},
+                                 .pair = {100, 60, 600, 600, 0, 0},
+                                 .entries = 1024};
+    snprintf(dir, sizeof(dir), "/tmp/fg-login-test-%d", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ_INT(cr_init(), 0);
+    ASSERT_EQ_INT(system(cmd), 0);
+    ASSERT_EQ_INT(store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    ASSERT_EQ_INT(pool_new(1, 16, 0, &pool), 0);
+    lockout = pol_lockout_new(&lc);
+    memset(&tsvc, 0, sizeof(tsvc));
+    tsvc.st = st;
+    tsvc.pool = pool;
+    tsvc.key = key;
+    tsvc.refresh_ttl_s = 1000;
+    tsvc.refresh_idle_s = 100;
+    memset(&svc, 0, sizeof(svc));
+    svc.st = st;
+    svc.pool = pool;
+    svc.key = key;
+    svc.pp = pp;
+    svc.lockout = lockout;
+    svc.logins = logins;
+    svc.tok = &tsvc;
+    for (int i = 0; i < AUTH_LOGINS_COUNT; i++)
+        atomic_store(&logins[i], 0);
+    add_user("ann", "correct horse", &pp, false);
+    add_user("dis", "correct horse", &pp, true);
+}
+
+static void teardown(void)
+{
+    char cmd[96];
+    pool_drain(pool);
+    uv_run(&lp.uv, UV_RUN_NOWAIT);
+    pool_free(pool);
+    pol_lockout_free(lockout);
+    store_loop_release(st, &lp);
+    loop_close_mailbox(&lp);
+    uv_run(&lp.uv, UV_RUN_DEFAULT);
+    loop_fini(&lp);
+    store_close(st);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+/* Logs in (the password is copied: the operation wipes it); q holds the outputs. */
+static int login(struct auth_login *q, const char *user, const char *pw, const char *ip)
+{
+    static char pwbuf[2048];
+    memset(q, 0, sizeof(*q));
+    snprintf(pwbuf, sizeof(pwbuf), "%s", pw);
+    q->svc = &svc;
+    q->lp = &lp;
+    q->user = str_c(user);
+    q->pw = str_c(pwbuf);
+    q->refresh = true;
+    q->now = 2000;
+    q->done = on_answer;
+    snprintf(q->ip, sizeof(q->ip), "%s", ip);
+    snprintf(q->ip_key, sizeof(q->ip_key), "%s", ip);
+    snprintf(q->client_id, sizeof(q->client_id), "app");
+    snprintf(q->scope, sizeof(q->scope), "read");
+    answers = 0;
+    int rc = auth_login(q);
+    if (rc != ERR_AGAIN)
+        return rc;
+    while (answers == 0)
+        uv_run(&lp.uv, UV_RUN_ONCE);
+    if (strcmp(pwbuf, pw) == 0 && pw[0])
+        harness_fail(__FILE__, __LINE__, "the password was not wiped");
+    return last_rc;
+}
+
+static void never(struct tok_rt_introspection *q, int rc)
+{
+    (void)q;
+    (void)rc;
+}
+
+static bool active(const char *token)
+{
+    struct tok_rt_introspection q;
+    memset(&q, 0, sizeof(q));
+    q.st = st;
+    q.now = 2001;
+    q.done = never;
+    snprintf(q.client_id, sizeof(q.client_id), "app");
+    return tok_rt_introspect(&q, key, str_c(token)) == ERR_OK && q.active;
+}
+
+TEST(login_succeeds_with_a_durable_family_and_fails_alike_otherwise)
+{
+    struct auth_login q;
+    struct auth_user u;
+    setup(100);
+    ASSERT_EQ_INT(auth_user_get(st, "ann", &u), 0);
+    ASSERT_EQ_INT(login(&q, "Ann", "correct horse", "10.0.0.1"), ERR_OK); /* name normalised */
+    ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_OK);
+    ASSERT_EQ_STR(q.sub, u.id);
+    ASSERT_EQ_INT((int)strlen(q.refresh_token), TOK_REFRESH_LEN);
+    ASSERT_TRUE(active(q.refresh_token));
+    /* wrong password, unknown user, disabled user, a name that cannot exist: one outcome */
+    ASSERT_EQ_INT(login(&q, "ann", "wrong horse", "10.0.0.1"), ERR_OK);
+    ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_FAILED);
+    ASSERT_EQ_STR(q.refresh_token, "");
+    ASSERT_EQ_INT(login(&q, "bob", "correct horse", "10.0.0.1"), ERR_OK);
+    ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_FAILED);
+    ASSERT_EQ_INT(login(&q, "dis", "correct horse", "10.0.0.1"), ERR_OK);
+    ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_FAILED);
+    ASSERT_EQ_INT(login(&q, "no spaces allowed", "correct horse", "10.0.0.1"), ERR_OK);
+    ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_FAILED);
+    ASSERT_EQ_INT((int)atomic_load(&logins[AUTH_LOGINS_OK]), 1);
+    ASSERT_EQ_INT((int)atomic_load(&logins[AUTH_LOGINS_FAILED]), 4);
+    teardown();
+}
+
+TEST(lockout_refuses_without_hashing_and_says_failed)
+{
+    struct auth_login q;
+    setup(3);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ_INT(login(&q, "ann", "wrong horse", "10.0.0.2"), ERR_OK);
+        ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_FAILED);
+    }
+    /* locked: the right password now fails too, at once (no worker job) */
+    ASSERT_EQ_INT(login(&q, "ann", "correct horse", "10.0.0.2"), ERR_OK);
+    ASSERT_EQ_INT(answers, 0);
+    ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_FAILED);
+    ASSERT_EQ_INT((int)atomic_load(&logins[AUTH_LOGINS_REFUSED]), 1);
+    /* an administrator's unlock lets it in */
+    auth_unlock_user(&svc, "ann");
+    ASSERT_EQ_INT(login(&q, "ann", "correct horse", "10.0.0.2"), ERR_OK);
+    ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_OK);
+    teardown();
+}
+
+TEST(an_outdated_hash_is_upgraded_at_login)
+{
+    struct auth_login q;
+    struct auth_user before, after;
+    const struct auth_pw_params old = {32, 1, 1};
+    setup(100);
+    add_user("old", "correct horse", &old, false);
+    ASSERT_EQ_INT(auth_user_get(st, "old", &before), 0);
+    ASSERT_EQ_INT(login(&q, "old", "correct horse", "10.0.0.3"), ERR_OK);
+    ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_OK);
+    ASSERT_EQ_INT(auth_user_get(st, "old", &after), 0);
+    ASSERT_TRUE(strcmp(before.phc, after.phc) != 0);
+    ASSERT_TRUE(strstr(after.phc, "m=64,") != NULL);
+    ASSERT_EQ_INT(login(&q, "old", "correct horse", "10.0.0.3"), ERR_OK); /* the new hash */
+    ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_OK);
+    teardown();
+}
+
+static sem_t hold;
+static int held_done;
+
+static void hold_work(struct pool_job *j)
+{
+    (void)j;
+    sem_wait(&hold);
+}
+
+static void hold_done(struct pool_job *j)
+{
+    (void)j;
+    held_done++;
+}
+
+TEST(a_refused_hash_gives_its_attempt_back)
+{
+    struct auth_login q;
+    struct pool_job busy[2];
+    setup(1); /* one attempt in flight fills the user's key */
+    pool_free(pool);
+    ASSERT_EQ_INT(pool_new(1, 1, 0, &pool), 0); /* one worker, a queue of one */
+    svc.pool = tsvc.pool = pool;
+    sem_init(&hold, 0, 0);
+    held_done = 0;
+    for (int i = 0; i < 2; i++) { /* the worker busy, the queue full */
+        memset(&busy[i], 0, sizeof(busy[i]));
+        busy[i].on_work = hold_work;
+        busy[i].on_done = hold_done;
+        ASSERT_EQ_INT(pool_submit(pool, &lp, &busy[i]), 0);
+        usleep(20000);
+    }
+    ASSERT_EQ_INT(login(&q, "ann", "correct horse", "10.0.0.4"), ERR_LIMIT);
+    ASSERT_TRUE(q.retry_ms >= 1000);
+    sem_post(&hold);
+    sem_post(&hold);
+    while (held_done < 2)
+        uv_run(&lp.uv, UV_RUN_ONCE);
+    /* had the refused attempt kept its reservation, this one would be "busy" */
+    ASSERT_EQ_INT(login(&q, "ann", "correct horse", "10.0.0.4"), ERR_OK);
+    ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_OK);
+    sem_destroy(&hold);
+    teardown();
+}
