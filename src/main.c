@@ -238,7 +238,7 @@ static void on_maintenance(uv_timer_t *t)
     /* Due by the ring on_policy keeps (the main thread's own: no lock, no store read). The
      * instances sharing a store take turns: only the lease holder rotates, after reading the
      * keys again (another holder may just have rotated). */
-    if (c->key_rotation_s && now - newest_key(&g.sh.ring) >= (int64_t)c->key_rotation_s &&
+    if (c->key_rotation_s && now - newest_key(&g.sh.tok.ring) >= (int64_t)c->key_rotation_s &&
         store_lease(g.sh.store, "key-rotation", 120000) == ERR_OK) {
         struct tok_ring r = {0};
         if (tok_ring_load(&r, g.sh.store) == ERR_OK &&
@@ -283,13 +283,8 @@ static void on_maintenance(uv_timer_t *t)
 static void reload_ring(void)
 {
     struct tok_ring fresh = {0};
-    if (tok_ring_load(&fresh, g.sh.store) != ERR_OK)
-        return;
-    pthread_mutex_lock(&g.sh.ring_mu);
-    tok_ring_clear(&g.sh.ring);
-    g.sh.ring = fresh;
-    atomic_fetch_add(&g.sh.ring_version, 1);
-    pthread_mutex_unlock(&g.sh.ring_mu);
+    if (tok_ring_load(&fresh, g.sh.store) == ERR_OK)
+        tok_svc_publish_ring(&g.sh.tok, &fresh);
 }
 
 /* The controller's decisions as events (its log lines are its own). */
@@ -344,7 +339,7 @@ static void on_policy(uv_timer_t *t)
     in.login_capacity = ps.ewma_work_ns ? (double)ps.threads * 1e9 / (double)ps.ewma_work_ns : 0;
     in.failed_ips = pol_distinct_take(g.sh.failed_ips);
     uint64_t gen = store_generation_recent(g.sh.store);
-    if (gen != g.sh.ring.generation)
+    if (gen != g.sh.tok.ring.generation)
         reload_ring();
     if (gen != g.events_gen && pol_control_load_events(&g.pc, g.sh.store) == ERR_OK)
         g.events_gen = gen;
@@ -718,6 +713,9 @@ static int init_shared(const struct cfg *c, const char *host, unsigned bound)
         .refresh_idle_s = c->refresh_idle_ttl_s,
         .refresh_grace_s = c->refresh_grace_ms / 1000,
         .reuse_revokes_all = c->reuse_revokes_all,
+        .stale_ms = c->redis_stale_ms,
+        .stale_unchecked = c->redis_stale_unchecked,
+        .cache_entries = c->verify_cache,
     };
     g.sh.auth = (struct auth_svc){
         .st = g.store,
@@ -741,12 +739,12 @@ static int init_shared(const struct cfg *c, const char *host, unsigned bound)
         log_kv(LOG_WARN, "cannot read the revoked list at start", LOG_END);
     if (init_identity(c, host, bound))
         return -1;
-    pthread_mutex_init(&g.sh.ring_mu, NULL);
-    if (tok_ring_load(&g.sh.ring, g.store)) {
+    pthread_mutex_init(&g.sh.tok.ring_mu, NULL);
+    if (tok_ring_load(&g.sh.tok.ring, g.store)) {
         log_kv(LOG_ERROR, "cannot read the signing keys", LOG_END);
         return -1;
     }
-    atomic_store(&g.sh.ring_version, 1);
+    atomic_store(&g.sh.tok.ring_version, 1);
     return 0;
 }
 
@@ -843,7 +841,7 @@ static void close_all(void)
             close(g.loops[i].fd);
     ev_stop(0); /* (after a start-up failure; a no-op after a clean stop) */
     pool_free(g.pool);
-    tok_ring_clear(&g.sh.ring);
+    tok_ring_clear(&g.sh.tok.ring);
     store_close(g.store); /* after the loops and the pool: nothing submits any more */
     sodium_free(g.secret_key);
     auth_denylist_free(g.denylist);

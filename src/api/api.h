@@ -25,6 +25,7 @@ struct pool_job;
 #include "policy/pol_distinct.h"
 #include "policy/pol_gcra.h"
 #include "token/tok_keys.h"
+#include "token/tok_local.h"
 #include "token/tok_svc.h"
 
 struct auth_client_cache;
@@ -66,12 +67,6 @@ struct api_shared {
     struct pol_lockout *lockout;          /* brute-force protection (thread-safe) */
     struct pol_gcra *limits;              /* rate limits (thread-safe) */
     const struct pol_proxies *proxies;    /* trusted proxies, NULL: none */
-    /* The key ring as the main thread last read it from the store (loaded before the loops
-     * start, reloaded when the generation moves): loop threads copy it instead of reading
-     * the store themselves. */
-    pthread_mutex_t ring_mu; /* guards ring */
-    struct tok_ring ring;
-    _Atomic uint64_t ring_version; /* bumped at every reload */
     /* by credential stuffing (0/1, stricter per-IP logins) and policy mode (pol_mode.h) */
     struct pol_gcra_rule rules[2][4][API_RL_COUNT];
     _Atomic int stuffing;            /* set by main from the policy sample */
@@ -99,11 +94,7 @@ struct api_ctx {
     struct api_shared *sh;
     struct loop *lp;
     struct met_shard *met;
-    struct tok_ring ring;  /* this thread's copy of the signing keys */
-    uint64_t ring_version; /* of the shared ring it was copied from; 0: read itself */
-    int64_t ring_checked;  /* second of the last generation check */
-    uint64_t generation;   /* store generation sampled at ring_checked */
-    struct tok_cache *cache;
+    struct tok_local tok; /* this thread's signing keys and verification cache */
     struct auth_client_cache *clients;
 };
 

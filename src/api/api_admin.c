@@ -680,7 +680,7 @@ int api_admin_keys(struct http_request *r)
         struct admin_job *j = new_job(r, A_KEY_ROTATE);
         return j ? submit(r, j) : HTTP_DONE;
     }
-    const struct tok_ring *ring = api__ring(ctx, now);
+    const struct tok_ring *ring = tok_local_ring(&ctx->tok, now);
     const struct tok_ring_key *signer = tok_ring_signer(ring, now);
     struct buf b;
     buf_init(&b, 65536);

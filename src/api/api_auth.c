@@ -34,8 +34,10 @@
 #include "store/store_rec.h"
 #include "token/tok_cache.h"
 #include "token/tok_refresh.h"
+#include "token/tok_revoke.h"
 #include "token/tok_rotate.h"
 #include "token/tok_scope.h"
+#include "token/tok_verify.h"
 
 static struct auth_pw_params params(const struct api_ctx *ctx)
 {
@@ -456,149 +458,54 @@ int api__grant_refresh(struct http_request *r, const struct http_form *f,
                          c->access_ttl ? c->access_ttl : ctx->sh->cfg->access_ttl_ms / 1000, 1);
 }
 
-/* ---- logout and refresh revocation ----------------------------------------------------- */
+/* ---- logout and revocation ------------------------------------------------------------- */
 
 struct revoke_job {
-    struct store_op op_read; /* the refresh token's record: its family and client */
-    struct store_op op_family;
-    struct store_op op_jti;
+    struct tok_revocation q; /* first */
     struct http_request *r;
-    struct api_ctx *ctx;
-    struct str access;
-    struct buf b;
-    char client_id[AUTH_CLIENT_ID_MAX + 1];
-    int pending;
-    int failed;
     int oauth;
 };
 
-/* One of the job's store operations ended: the last one answers. */
-static void revoke_step_done(struct revoke_job *j)
+static void revoke_answer(struct tok_revocation *q, int rc)
 {
-    if (--j->pending > 0)
-        return;
-    if (j->failed) {
+    struct revoke_job *j = (struct revoke_job *)(void *)q;
+    if (rc) {
         api__fail(j->r, ERR_BACKEND, "revocation not stored");
         return;
     }
     api__no_store(j->r);
     if (j->oauth)
-        http_respond(j->r, 200, NULL, "", 0);
+        http_respond(j->r, 200, NULL, "", 0); /* unknown tokens are not an error (§2.2) */
     else
         http_respond_json(j->r, 200, "{\"status\":\"logged_out\"}");
 }
 
-static void logout_done(struct store_op *op)
+int api__revoke(struct http_request *r, int oauth, struct str refresh, const char *client_id,
+                struct str access, const struct tok_claims *cl)
 {
-    struct revoke_job *j = op->kind == STORE_OP_FAMILY_REVOKE
-                               ? CONTAINER_OF(op, struct revoke_job, op_family)
-                               : CONTAINER_OF(op, struct revoke_job, op_jti);
-    if (op->status && op->status != ERR_NOTFOUND)
-        j->failed = 1;
-    if (op->kind == STORE_OP_JTI_REVOKE && op->status == ERR_OK) {
-        tok_revoked_publish((const char *)op->key, op->key_len, op->jti_expires_at, op->now);
-        tok_cache_drop(j->ctx->cache, j->access);
-    }
-    revoke_step_done(j);
-}
-
-/* The refresh token's record was read (rc): queues its family's revocation if the token
- * belongs to the job's client. 1 if queued, 0 if nothing to do, -1 on a store error. */
-static int family_read(struct revoke_job *j, int rc)
-{
-    struct api_ctx *ctx = j->ctx;
-    struct store_refresh rt;
-
-    if (rc == ERR_OK)
-        rc = store_refresh_decode((const uint8_t *)j->b.p, j->b.len, &rt);
-    buf_fini(&j->b);
-    if (rc == ERR_NOTFOUND || rc == ERR_INVAL)
-        return 0;
-    if (rc)
-        return -1;
-    if (strcmp(rt.client_id, j->client_id) != 0)
-        return 0; /* RFC 7009 §2.1: not this client's token; nothing is revoked */
-    memset(&j->op_family, 0, sizeof(j->op_family));
-    j->op_family.kind = STORE_OP_FAMILY_REVOKE;
-    j->op_family.on_done = logout_done;
-    j->op_family.now = clock_wall_s();
-    memcpy(j->op_family.rt.family, rt.family, STORE_FAMILY_ID);
-    if (store_submit(ctx->sh->store, ctx->lp, &j->op_family) != ERR_AGAIN)
-        return -1;
-    j->pending++;
-    if (ev_wanted(EV_TOKEN_REVOKED)) {
-        struct ev e;
-        ev_begin(&e, EV_TOKEN_REVOKED);
-        ev_str(&e, "token", "refresh_family");
-        ev_user(&e, rt.sub);
-        ev_str(&e, "client_id", rt.client_id);
-        ev_publish(&e);
-    }
-    return 1;
-}
-
-static void family_read_done(struct store_op *op)
-{
-    struct revoke_job *j = CONTAINER_OF(op, struct revoke_job, op_read);
-    if (family_read(j, op->status) < 0)
-        j->failed = 1;
-    revoke_step_done(j);
-}
-
-/* Starts the revocation of refresh token `token`'s family if it belongs to client_id: its
- * record is read first (without blocking the loop on a shared store). 1 if something is
- * pending (the job answers when it ends), 0 if nothing to do, -1 on a store error. */
-static int queue_family_revoke(struct revoke_job *j, struct str token, const char *client_id)
-{
-    struct api_ctx *ctx = j->ctx;
-    uint8_t digest[CR_HASH_LEN];
-
-    if (tok_refresh_digest(ctx->sh->secret_key, token, digest))
-        return 0;
-    snprintf(j->client_id, sizeof(j->client_id), "%s", client_id);
-    memset(&j->op_read, 0, sizeof(j->op_read));
-    j->op_read.on_done = family_read_done;
-    buf_init(&j->b, 4096);
-    int rc = store_get(ctx->sh->store, STORE_T_REFRESH, digest, sizeof(digest), &j->b, ctx->lp,
-                       &j->op_read);
-    if (rc == ERR_AGAIN) {
-        j->pending++;
-        return 1;
-    }
-    return family_read(j, rc);
-}
-
-static struct revoke_job *new_revoke_job(struct http_request *r, int oauth)
-{
-    struct revoke_job *j = arena_alloc(r->arena, sizeof(*j));
-    if (j) {
-        memset(j, 0, sizeof(*j));
-        j->r = r;
-        j->ctx = r->app;
-        j->oauth = oauth;
-    }
-    return j;
-}
-
-int api__revoke_refresh(struct http_request *r, struct str token, const char *client_id)
-{
-    struct revoke_job *j = new_revoke_job(r, 1);
-
-    if (!j) {
-        api__fail(r, ERR_NOMEM, NULL);
+    struct api_ctx *ctx = r->app;
+    struct revoke_job *j = api__job(r, sizeof(*j));
+    if (!j)
         return HTTP_DONE;
+    j->r = r;
+    j->oauth = oauth;
+    j->q.svc = &ctx->sh->tok;
+    j->q.lp = ctx->lp;
+    j->q.cache = ctx->tok.cache;
+    j->q.refresh = refresh;
+    j->q.access = access;
+    j->q.now = clock_wall_s();
+    j->q.done = revoke_answer;
+    snprintf(j->q.client_id, sizeof(j->q.client_id), "%s", client_id);
+    if (cl) {
+        snprintf(j->q.jti, sizeof(j->q.jti), "%s", cl->jti);
+        j->q.jti_exp = cl->exp + ctx->sh->cfg->leeway_ms / 1000;
     }
-    int rc = queue_family_revoke(j, token, client_id);
-    if (rc < 0) {
-        api__fail(r, ERR_BACKEND, NULL);
-        return HTTP_DONE;
-    }
-    if (rc == 0) {
-        api__no_store(r);
-        http_respond(r, 200, NULL, "", 0); /* unknown tokens are not an error (§2.2) */
-        return HTTP_DONE;
-    }
-    return HTTP_ASYNC;
+    int rc = tok_revoke(&j->q);
+    if (rc == ERR_AGAIN)
+        return HTTP_ASYNC;
+    revoke_answer(&j->q, rc);
+    return HTTP_DONE;
 }
 
 /* POST /v1/auth/logout {"refresh_token":..} with the access token as Bearer (optional):
@@ -608,43 +515,19 @@ int api_logout(struct http_request *r)
     struct api_ctx *ctx = r->app;
     json_t *o;
     struct tok_claims cl;
+    struct str access = STR_NULL;
+    bool has_access = false;
 
     if (api__rate_limited(r, API_RL_REVOKE) || api__read_json(r, &o))
         return HTTP_DONE;
     struct str token = api__jstr(r, o, "refresh_token");
     json_decref(o);
-    struct revoke_job *j = new_revoke_job(r, 0);
-    if (!j) {
-        api__fail(r, ERR_NOMEM, NULL);
-        return HTTP_DONE;
-    }
-    j->pending = 1; /* held until both are queued, so a fast completion cannot answer early */
-    if (token.p && queue_family_revoke(j, token, ctx->sh->cfg->first_party_client) < 0)
-        j->failed = 1;
     struct str authz = http_header(r, "authorization");
     if (authz.len > 7 && str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer "))) {
-        j->access = (struct str){authz.p + 7, authz.len - 7};
-        if (api__verify_to_revoke(ctx, j->access, &cl) == ERR_OK) {
-            memset(&j->op_jti, 0, sizeof(j->op_jti));
-            j->op_jti.kind = STORE_OP_JTI_REVOKE;
-            j->op_jti.on_done = logout_done;
-            j->op_jti.key_len = strlen(cl.jti);
-            memcpy(j->op_jti.key, cl.jti, j->op_jti.key_len);
-            j->op_jti.jti_expires_at = cl.exp + ctx->sh->cfg->leeway_ms / 1000;
-            j->op_jti.now = clock_wall_s();
-            if (store_submit(ctx->sh->store, ctx->lp, &j->op_jti) == ERR_AGAIN)
-                j->pending++;
-            else
-                j->failed = 1;
-        }
+        access = (struct str){authz.p + 7, authz.len - 7};
+        /* ours, unexpired and well signed: whether revoked already does not matter */
+        has_access = tok_verify_signed(&ctx->tok, access, clock_wall_s(), &cl) == ERR_OK;
     }
-    if (--j->pending > 0)
-        return HTTP_ASYNC;
-    if (j->failed) {
-        api__fail(r, ERR_BACKEND, "revocation not stored");
-        return HTTP_DONE;
-    }
-    api__no_store(r);
-    http_respond_json(r, 200, "{\"status\":\"logged_out\"}");
-    return HTTP_DONE;
+    return api__revoke(r, 0, token, ctx->sh->cfg->first_party_client, access,
+                       has_access ? &cl : NULL);
 }

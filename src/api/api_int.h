@@ -81,12 +81,6 @@ typedef int (*api__client_next)(struct http_request *r, const struct http_form *
  * on a shared store) when the store has answered, on this thread. Answers 400/401/503
  * itself. Returns HTTP_DONE or HTTP_ASYNC: the handler's own return value. */
 int api__client_auth(struct http_request *r, const struct http_form *f, api__client_next next);
-/* The thread's key ring, reloaded when the store changed. */
-const struct tok_ring *api__ring(struct api_ctx *ctx, int64_t now);
-/* An access token to be revoked: ERR_OK if it is ours, unexpired and well signed (cl
- * filled), whether or not it was revoked already (revoking it again is harmless, and not
- * asking costs no round trip); ERR_INVAL if not; ERR_BACKEND past redis_stale. */
-int api__verify_to_revoke(struct api_ctx *ctx, struct str token, struct tok_claims *cl);
 /* Whether an access token is active, for a request, without blocking its thread:
  * answer(r, rc, claims, arg) runs once with ERR_OK (active), ERR_INVAL (not) or ERR_BACKEND
  * (cannot tell: answer 503, never "inactive"), now (returns HTTP_DONE) or when a shared store
@@ -108,8 +102,10 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
                         const struct auth_client *c);
 int api__grant_refresh(struct http_request *r, const struct http_form *f,
                        const struct auth_client *c);
-/* Revokes the family of a refresh token presented by client_id (RFC 7009 for refresh
- * tokens). Returns HTTP_ASYNC, or HTTP_DONE after answering. */
-int api__revoke_refresh(struct http_request *r, struct str token, const char *client_id);
+/* Revokes a refresh token's family (if it is client_id's) and an access token (cl: its
+ * verified claims; NULL: none), then answers 200 as RFC 7009 (oauth) or the logout API, or
+ * 503. Returns HTTP_ASYNC or HTTP_DONE. */
+int api__revoke(struct http_request *r, int oauth, struct str refresh, const char *client_id,
+                struct str access, const struct tok_claims *cl);
 
 #endif

@@ -35,85 +35,23 @@
 #include "token/tok_keys.h"
 #include "token/tok_refresh.h"
 #include "token/tok_scope.h"
+#include "token/tok_verify.h"
 
 #define FORM_PAIRS_MAX 32
 
 /* ---- per-thread context -------------------------------------------------------------- */
 
-/* Copies the main thread's key ring if it was reloaded since this thread's copy: memory
- * only, the store is not read. 1 if the thread's ring changed. */
-static int ring_take(struct api_ctx *ctx)
-{
-    struct api_shared *sh = ctx->sh;
-    struct tok_ring fresh; /* (tok_ring_copy fills it whole) */
-
-    if (atomic_load(&sh->ring_version) == ctx->ring_version)
-        return 0;
-    pthread_mutex_lock(&sh->ring_mu);
-    uint64_t v = atomic_load(&sh->ring_version);
-    int rc = tok_ring_copy(&fresh, &sh->ring);
-    pthread_mutex_unlock(&sh->ring_mu);
-    if (rc)
-        return 0;
-    tok_ring_clear(&ctx->ring);
-    ctx->ring = fresh;
-    ctx->ring_version = v;
-    return 1;
-}
-
 int api_ctx_start(struct api_ctx *ctx)
 {
-    memset(&ctx->ring, 0, sizeof(ctx->ring));
-    ctx->ring_version = 0;
-    ctx->ring_checked = clock_wall_s();
-    ctx->cache = tok_cache_new(ctx->sh->cfg->verify_cache);
     ctx->clients = auth_client_cache_new(256);
-    ctx->generation = store_generation_recent(ctx->sh->store);
-    return ring_take(ctx) ? ERR_OK : ERR_NOMEM;
+    return tok_local_start(&ctx->tok, &ctx->sh->tok, ctx->lp, clock_wall_s());
 }
 
 void api_ctx_stop(struct api_ctx *ctx)
 {
-    tok_ring_clear(&ctx->ring);
-    tok_cache_free(ctx->cache);
-    ctx->cache = NULL;
+    tok_local_stop(&ctx->tok);
     auth_client_cache_free(ctx->clients);
     ctx->clients = NULL;
-}
-
-/* The thread's key ring, taken (at most once a second) from the main thread's when that was
- * reloaded. The same once-a-second sample of the store generation validates the client
- * cache. */
-const struct tok_ring *api__ring(struct api_ctx *ctx, int64_t now)
-{
-    if (now != ctx->ring_checked) {
-        ctx->ring_checked = now;
-        ctx->generation = store_generation_recent(ctx->sh->store);
-        ring_take(ctx);
-    }
-    return &ctx->ring;
-}
-
-/* A token names a key this thread does not hold: maybe one rotated a moment ago (another
- * instance's, published at once). Take the main thread's newer ring if there is one; if the
- * store has moved past both (the main thread reads it once a second), read the keys here,
- * once per change of the store: the one read a loop thread may still wait for. */
-static int kid_unknown_reload(struct api_ctx *ctx)
-{
-    struct tok_ring fresh = {0};
-
-    if (ring_take(ctx))
-        return 1;
-    if (store_generation_recent(ctx->sh->store) == ctx->ring.generation)
-        return 0;
-    store_blocking_exempt(1);
-    int rc = tok_ring_load(&fresh, ctx->sh->store);
-    store_blocking_exempt(0);
-    if (rc != ERR_OK)
-        return 0;
-    tok_ring_clear(&ctx->ring);
-    ctx->ring = fresh;
-    return 1;
 }
 
 /* ---- request helpers ------------------------------------------------------------------ */
@@ -323,8 +261,8 @@ int api__client_auth(struct http_request *r, const struct http_form *f, api__cli
     j->next = next;
     j->has_secret = secret.len > 0;
     auth_secret_digest(ctx->sh->secret_key, secret.p ? secret.p : "", secret.len, j->digest);
-    api__ring(ctx, clock_wall_s()); /* refreshes ctx->generation once a second */
-    j->gen = ctx->generation;
+    tok_local_ring(&ctx->tok, clock_wall_s()); /* refreshes ctx->generation once a second */
+    j->gen = ctx->tok.generation;
     int rc = id.len && id.len <= AUTH_CLIENT_ID_MAX
                  ? auth_client_cache_find(ctx->clients, j->gen, id.p, id.len, &j->c)
                  : ERR_INVAL; /* no such client can exist: nothing to read */
@@ -438,7 +376,7 @@ void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t t
     struct buf tok, body;
     buf_init(&tok, 16384);
     buf_init(&body, 20000);
-    int rc = tok_jwt_issue(api__ring(ctx, now), ctx->sh->issuer, now, ttl, cl, &tok);
+    int rc = tok_jwt_issue(tok_local_ring(&ctx->tok, now), ctx->sh->issuer, now, ttl, cl, &tok);
     if (!rc)
         rc = buf_puts(&body, "{\"access_token\":\"");
     if (!rc)
@@ -524,121 +462,39 @@ static int token_authed(struct http_request *r, const struct http_form *f,
 
 /* ---- verification --------------------------------------------------------------------- */
 
-/* What a verification carries from its first half to its second. */
-struct verify_state {
-    struct str token;
-    uint64_t epoch, seq; /* read before the revoked list: a revocation racing with us wins */
-    int store_up;
-};
-
-/* The first half: the cache, else the signature. ERR_OK (cached and current), ERR_INVAL,
- * ERR_BACKEND (the store has been unreachable longer than redis_stale: fail closed), or
- * ERR_AGAIN: valid, cl filled, and the revoked list must be asked about cl->jti. */
-static int verify_start(struct api_ctx *ctx, struct str token, struct tok_claims *cl,
-                        struct verify_state *vs)
-{
-    int64_t now = clock_wall_s();
-    uint64_t stale_ms;
-
-    vs->token = token;
-    vs->epoch = tok_revocation_epoch();
-    vs->seq = tok_revoked_seq();
-    /* A shared store that stopped answering: tokens are still verified from the cache and
-     * their signature for redis_stale, then not at all (fail closed, 503). */
-    vs->store_up = store_ready(ctx->sh->store, &stale_ms);
-    if (!vs->store_up && stale_ms > ctx->sh->cfg->redis_stale_ms)
-        return ERR_BACKEND;
-    int hit = tok_cache_get(ctx->cache, token, now, vs->epoch, cl);
-    if (hit == 1)
-        return ERR_OK;
-    if (hit == 0) {
-        int64_t leeway = ctx->sh->cfg->leeway_ms / 1000;
-        int rc = tok_jwt_verify(api__ring(ctx, now), ctx->sh->issuer, now, leeway, token, cl);
-        if (rc == ERR_NOTFOUND && kid_unknown_reload(ctx))
-            rc = tok_jwt_verify(&ctx->ring, ctx->sh->issuer, now, leeway, token, cl);
-        if (rc)
-            return ERR_INVAL;
-    }
-    return ERR_AGAIN;
-}
-
-/* The second half, given what the revoked list said (store_get's result). When the list
- * could not be read, a revocation this process knows of still refuses the token; otherwise
- * the answer is 503 (ERR_BACKEND), never "active" for a token it cannot vouch for, unless
- * the operator chose signature-only answers within redis_stale (redis_stale_unchecked). */
-static int verify_end(struct api_ctx *ctx, const struct verify_state *vs,
-                      const struct tok_claims *cl, int found)
-{
-    if (found == ERR_OK) {
-        tok_cache_drop(ctx->cache, vs->token);
-        return ERR_INVAL;
-    }
-    if (found != ERR_NOTFOUND) {
-        int known = tok_revoked_known(cl->jti, strlen(cl->jti), clock_wall_s());
-        if (known == 1)
-            return ERR_INVAL;
-        if (vs->store_up || known != 0 || !ctx->sh->cfg->redis_stale_unchecked)
-            return ERR_BACKEND;
-        return ERR_OK; /* the operator's choice: signature only, within redis_stale */
-    }
-    tok_cache_put_checked(ctx->cache, vs->token, cl, vs->epoch, vs->seq);
-    return ERR_OK;
-}
-
-int api__verify_to_revoke(struct api_ctx *ctx, struct str token, struct tok_claims *cl)
-{
-    struct verify_state vs;
-    int rc = verify_start(ctx, token, cl, &vs);
-    return rc == ERR_AGAIN ? ERR_OK : rc;
-}
-
 struct verify_job {
-    struct store_op op; /* first */
+    struct tok_verification q; /* first */
     struct http_request *r;
-    struct verify_state vs;
-    struct tok_claims cl;
-    struct buf b;
     api__verify_answer answer;
     void *arg;
 };
 
-static void verify_stored(struct store_op *op)
+static void verified(struct tok_verification *q, int rc)
 {
-    struct verify_job *j = (struct verify_job *)(void *)op;
-    int rc = verify_end(j->r->app, &j->vs, &j->cl, op->status);
-    buf_fini(&j->b);
-    j->answer(j->r, rc, &j->cl, j->arg);
+    struct verify_job *j = (struct verify_job *)(void *)q;
+    j->answer(j->r, rc, &q->cl, j->arg);
 }
 
 int api__verify(struct http_request *r, struct str token, api__verify_answer answer, void *arg)
 {
     struct api_ctx *ctx = r->app;
-    struct verify_state vs;
-    struct tok_claims cl;
-    struct verify_job *j;
+    struct verify_job *j = arena_alloc(r->arena, sizeof(*j));
 
-    int rc = verify_start(ctx, token, &cl, &vs);
-    if (rc != ERR_AGAIN) {
-        answer(r, rc, &cl, arg);
+    if (!j) {
+        answer(r, ERR_BACKEND, NULL, arg);
         return HTTP_DONE;
     }
-    if (!(j = arena_alloc(r->arena, sizeof(*j)))) {
-        answer(r, ERR_BACKEND, &cl, arg);
-        return HTTP_DONE;
-    }
-    memset(&j->op, 0, sizeof(j->op));
+    j->q.t = &ctx->tok;
+    j->q.token = token;
+    j->q.now = clock_wall_s();
+    j->q.done = verified;
     j->r = r;
-    j->vs = vs;
-    j->cl = cl;
     j->answer = answer;
     j->arg = arg;
-    j->op.on_done = verify_stored;
-    buf_init(&j->b, 64);
-    rc = store_get(ctx->sh->store, STORE_T_REVOKED, cl.jti, strlen(cl.jti), &j->b, ctx->lp, &j->op);
+    int rc = tok_verify(&j->q);
     if (rc == ERR_AGAIN)
         return HTTP_ASYNC; /* a shared store: the answer comes on this thread */
-    buf_fini(&j->b);
-    answer(r, verify_end(ctx, &vs, &cl, rc), &cl, arg);
+    answer(r, rc, &j->q.cl, arg);
     return HTTP_DONE;
 }
 
@@ -904,37 +760,6 @@ static void verify_answer(struct http_request *r, int rc, const struct tok_claim
 
 /* ---- revocation ----------------------------------------------------------------------- */
 
-struct revoke_job {
-    struct store_op op; /* first: the store hands back this pointer */
-    struct http_request *r;
-    struct api_ctx *ctx;
-    struct str token;
-};
-
-static void revoke_done(struct store_op *op)
-{
-    struct revoke_job *j = (struct revoke_job *)(void *)op;
-
-    if (op->status) {
-        api__fail(j->r, ERR_BACKEND, "revocation not stored");
-        return;
-    }
-    /* Durable: every thread's cache drops it (other instances hear it from the store). */
-    tok_revoked_publish((const char *)op->key, op->key_len, op->jti_expires_at, op->now);
-    tok_cache_drop(j->ctx->cache, j->token);
-    if (ev_wanted(EV_TOKEN_REVOKED)) {
-        struct ev e;
-        char jti[TOK_JTI_LEN + 1];
-        snprintf(jti, sizeof(jti), "%.*s", (int)op->key_len, op->key);
-        ev_begin(&e, EV_TOKEN_REVOKED);
-        ev_str(&e, "token", "access");
-        ev_str(&e, "jti", jti);
-        ev_publish(&e);
-    }
-    api__no_store(j->r);
-    http_respond(j->r, 200, NULL, "", 0);
-}
-
 static int revoke_authed(struct http_request *r, const struct http_form *f,
                          const struct auth_client *c);
 
@@ -953,18 +778,21 @@ static int revoke_authed(struct http_request *r, const struct http_form *f,
     struct api_ctx *ctx = r->app;
     struct tok_claims cl;
     struct str token;
-    int64_t now = clock_wall_s();
 
     if (api__rate_limited_key(r, API_RL_REVOKE_CLIENT, str_c(c->id)) ||
         api__token_param(r, f, &token))
         return HTTP_DONE;
     /* A token without dots is not a JWT: it can only be one of our refresh tokens. */
     if (!memchr(token.p, '.', token.len))
-        return api__revoke_refresh(r, token, c->id);
+        return api__revoke(r, 1, token, c->id, STR_NULL, NULL);
     /* RFC 7009 §2.2: an invalid or unknown token is not an error. Expired tokens need no
      * revocation, so verification at `now` (with leeway) decides what to remember. */
-    if (tok_jwt_verify(api__ring(ctx, now), ctx->sh->issuer, now, ctx->sh->cfg->leeway_ms / 1000,
-                       token, &cl)) {
+    int rc = tok_verify_signed(&ctx->tok, token, clock_wall_s(), &cl);
+    if (rc == ERR_BACKEND) {
+        api__fail(r, ERR_BACKEND, "revocation not stored");
+        return HTTP_DONE;
+    }
+    if (rc) {
         api__no_store(r);
         http_respond(r, 200, NULL, "", 0);
         return HTTP_DONE;
@@ -974,27 +802,7 @@ static int revoke_authed(struct http_request *r, const struct http_form *f,
         api__oauth_error(r, 400, "unauthorized_client", "the token was issued to another client");
         return HTTP_DONE;
     }
-    struct revoke_job *j = arena_alloc(r->arena, sizeof(*j));
-    if (!j) {
-        api__fail(r, ERR_NOMEM, NULL);
-        return HTTP_DONE;
-    }
-    memset(&j->op, 0, sizeof(j->op));
-    j->r = r;
-    j->ctx = ctx;
-    j->token = token;
-    j->op.kind = STORE_OP_JTI_REVOKE;
-    j->op.on_done = revoke_done;
-    j->op.now = now;
-    j->op.key_len = strlen(cl.jti);
-    memcpy(j->op.key, cl.jti, j->op.key_len);
-    j->op.jti_expires_at = cl.exp + ctx->sh->cfg->leeway_ms / 1000;
-    int rc = store_submit(ctx->sh->store, ctx->lp, &j->op);
-    if (rc != ERR_AGAIN) {
-        api__fail(r, ERR_LIMIT, NULL);
-        return HTTP_DONE;
-    }
-    return HTTP_ASYNC;
+    return api__revoke(r, 1, STR_NULL, c->id, token, &cl);
 }
 
 /* ---- keys and discovery --------------------------------------------------------------- */
@@ -1011,7 +819,7 @@ int api_jwks(struct http_request *r)
      * before a verifier knows it. */
     unsigned ahead = ctx->sh->cfg->key_publish_ahead_ms / 1000;
     snprintf(cc, sizeof(cc), "public, max-age=%u", ahead / 2 < 300 ? ahead / 2 : 300);
-    if (tok_ring_jwks(api__ring(ctx, now), now, &b)) {
+    if (tok_ring_jwks(tok_local_ring(&ctx->tok, now), now, &b)) {
         http_respond_error(r, 500, "server_error", NULL);
     } else {
         http_add_header(r, "Cache-Control", cc);
@@ -1030,7 +838,7 @@ int api_discovery(struct http_request *r)
 
     /* The algorithms of the keys published now (a rotation may be changing them). */
     char algs[64] = "";
-    const struct tok_ring *ring = api__ring(ctx, clock_wall_s());
+    const struct tok_ring *ring = tok_local_ring(&ctx->tok, clock_wall_s());
     for (int a = TOK_ALG_EDDSA; a <= TOK_ALG_RS256; a++) {
         for (unsigned i = 0; i < ring->n; i++) {
             if (ring->keys[i].k.alg == (enum tok_alg)a) {

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Is an access token active? For introspection (RFC 7662) and the gateways' verify: ours
+ * (our issuer, a key we publish, a good signature), within its times (with leeway), and not
+ * revoked. The thread's cache answers for a token it has checked since the last revocation
+ * it heard of; otherwise the signature is checked and the revoked list asked (a store
+ * read: at once on the embedded store, later on lp's thread on Redis).
+ *
+ * Fails closed: when the revoked list cannot be read, a revocation this process knows of
+ * still refuses the token, and otherwise the answer is ERR_BACKEND (say 503, never
+ * "inactive" nor "active"), unless the operator chose signature-only answers within
+ * stale_ms (tok_svc.stale_unchecked). A shared store silent for longer than stale_ms: every
+ * answer is ERR_BACKEND.
+ *
+ * The caller owns the struct (it may live in a request's arena): tok_verify answers
+ * ERR_OK (active: cl), ERR_INVAL (not), ERR_BACKEND, or ERR_AGAIN, after which done() runs
+ * once on the thread with one of the others.
+ */
+#ifndef TOKEN_TOK_VERIFY_H
+#define TOKEN_TOK_VERIFY_H
+
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/str.h"
+#include "store/store.h"
+#include "token/tok_jwt.h"
+#include "token/tok_local.h"
+
+struct tok_verification;
+typedef void (*tok_verification_cb)(struct tok_verification *q, int rc);
+
+struct tok_verification {
+    struct store_op _op; /* first */
+    /* in */
+    struct tok_local *t;
+    struct str token; /* borrowed until the answer */
+    int64_t now;
+    tok_verification_cb done;
+    /* out */
+    struct tok_claims cl;
+    /* private */
+    uint64_t _epoch, _seq;
+    int _store_up;
+    struct buf _b;
+};
+
+int tok_verify(struct tok_verification *q);
+
+/* The signature and times only, without asking the revoked list: for revoking a token
+ * (revoking one again is harmless, and not asking costs no round trip). ERR_OK (cl filled),
+ * ERR_INVAL, or ERR_BACKEND past stale_ms. */
+int tok_verify_signed(struct tok_local *t, struct str token, int64_t now, struct tok_claims *cl);
+
+#endif

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/* Access-token verification without HTTP (#12 item 1): a token of ours is active until it
+ * expires or is revoked, a forged or foreign one never; the cache answers only while no
+ * revocation was heard; a token signed by a key rotated in since the thread's copy is
+ * found. On the embedded store, whose reads complete at once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "crypto/cr.h"
+#include "harness.h"
+#include "store/store.h"
+#include "token/tok_cache.h"
+#include "token/tok_verify.h"
+
+static struct store *st;
+static struct tok_svc svc;
+static struct tok_local t;
+static char dir[64];
+
+static void never(struct tok_verification *q, int rc)
+{
+    (void)q;
+    (void)rc;
+    harness_fail(__FILE__, __LINE__, "the embedded store reads at once");
+}
+
+static void setup(void)
+{
+    char cmd[96], err[256];
+    snprintf(dir, sizeof(dir), "/tmp/fg-verify-test-%d", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ_INT(cr_init(), 0);
+    ASSERT_EQ_INT(system(cmd), 0);
+    ASSERT_EQ_INT(store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)), 0);
+    tok_keys_seal_with(NULL);
+    ASSERT_EQ_INT(tok_keys_ensure(st, TOK_ALG_EDDSA, 1000), 0);
+    memset(&svc, 0, sizeof(svc));
+    svc.st = st;
+    svc.issuer = "https://id.test";
+    svc.leeway_s = 5;
+    svc.cache_entries = 64;
+    pthread_mutex_init(&svc.ring_mu, NULL);
+    ASSERT_EQ_INT(tok_ring_load(&svc.ring, st), 0);
+    atomic_store(&svc.ring_version, 1);
+    ASSERT_EQ_INT(tok_local_start(&t, &svc, NULL, 1000), 0);
+}
+
+static void teardown(void)
+{
+    char cmd[96];
+    tok_local_stop(&t);
+    tok_ring_clear(&svc.ring);
+    pthread_mutex_destroy(&svc.ring_mu);
+    store_close(st);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+/* A token for sub "ann" issued at `now` for ttl seconds, into out. */
+static void issue(int64_t now, int64_t ttl, char *out, size_t cap, char jti[TOK_JTI_LEN + 1])
+{
+    struct tok_claims cl;
+    struct buf b;
+    memset(&cl, 0, sizeof(cl));
+    snprintf(cl.sub, sizeof(cl.sub), "ann");
+    snprintf(cl.client_id, sizeof(cl.client_id), "app");
+    snprintf(cl.aud, sizeof(cl.aud), "api");
+    buf_init(&b, 8192);
+    ASSERT_EQ_INT(tok_jwt_issue(tok_local_ring(&t, now), svc.issuer, now, ttl, &cl, &b), 0);
+    ASSERT_TRUE(b.len < cap);
+    memcpy(out, b.p, b.len);
+    out[b.len] = '\0';
+    snprintf(jti, TOK_JTI_LEN + 1, "%s", cl.jti);
+    buf_fini(&b);
+}
+
+static int verify(const char *token, int64_t now, struct tok_claims *cl)
+{
+    struct tok_verification q;
+    memset(&q, 0, sizeof(q));
+    q.t = &t;
+    q.token = str_c(token);
+    q.now = now;
+    q.done = never;
+    int rc = tok_verify(&q);
+    if (cl)
+        *cl = q.cl;
+    return rc;
+}
+
+static void exec_done(struct store_op *op)
+{
+    (void)op;
+}
+
+TEST(verification_follows_signature_time_and_revocation)
+{
+    char tok[4096], jti[TOK_JTI_LEN + 1];
+    struct tok_claims cl;
+    setup();
+    issue(1000, 60, tok, sizeof(tok), jti);
+    ASSERT_EQ_INT(verify(tok, 1001, &cl), ERR_OK);
+    ASSERT_EQ_STR(cl.sub, "ann");
+    ASSERT_EQ_STR(cl.jti, jti);
+    ASSERT_EQ_INT(verify(tok, 1001, NULL), ERR_OK);                 /* from the cache now */
+    ASSERT_EQ_INT(verify(tok, 1000 + 60 + 5 + 1, NULL), ERR_INVAL); /* expired past leeway */
+    /* forged: one character of the signature changed */
+    char bad[4096];
+    snprintf(bad, sizeof(bad), "%s", tok);
+    size_t n = strlen(bad);
+    bad[n - 2] = bad[n - 2] == 'A' ? 'B' : 'A';
+    ASSERT_EQ_INT(verify(bad, 1001, NULL), ERR_INVAL);
+    ASSERT_EQ_INT(verify("not.a.jwt", 1001, NULL), ERR_INVAL);
+    /* another issuer's: refused */
+    svc.issuer = "https://other.test";
+    ASSERT_EQ_INT(verify(bad, 1001, NULL), ERR_INVAL);
+    svc.issuer = "https://id.test";
+    ASSERT_EQ_INT(verify(tok, 1001, NULL), ERR_OK); /* (cached again: the expiry dropped it) */
+    /* revoked in the store (by another instance: this process heard nothing), while its
+     * cache entry is fresh: the cache answers until a revocation is published... */
+    struct store_op op;
+    memset(&op, 0, sizeof(op));
+    op.kind = STORE_OP_JTI_REVOKE;
+    op.on_done = exec_done;
+    op.now = 1002;
+    op.key_len = strlen(jti);
+    memcpy(op.key, jti, op.key_len);
+    op.jti_expires_at = 1000 + 60 + 5;
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(verify(tok, 1003, NULL), ERR_OK);
+    tok_revoked_publish(jti, strlen(jti), op.jti_expires_at, 1002); /* ... as it is here */
+    ASSERT_EQ_INT(verify(tok, 1003, NULL), ERR_INVAL);
+    /* and a token whose revocation is only in the store is refused on its first check */
+    char tok2[4096], jti2[TOK_JTI_LEN + 1];
+    issue(1000, 60, tok2, sizeof(tok2), jti2);
+    op.key_len = strlen(jti2);
+    memcpy(op.key, jti2, op.key_len);
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(verify(tok2, 1003, NULL), ERR_INVAL);
+    /* signature only (for revoking): valid, whether revoked or not */
+    ASSERT_EQ_INT(tok_verify_signed(&t, str_c(tok2), 1003, &cl), ERR_OK);
+    ASSERT_EQ_STR(cl.jti, jti2);
+    ASSERT_EQ_INT(tok_verify_signed(&t, str_c(bad), 1003, &cl), ERR_INVAL);
+    teardown();
+}
+
+TEST(a_key_rotated_in_since_the_threads_copy_is_found)
+{
+    char tok[4096], kid[TOK_KID_MAX + 1];
+    int64_t from;
+    setup();
+    /* another instance rotates: a new key, signing from now */
+    ASSERT_EQ_INT(tok_keys_rotate(st, TOK_ALG_EDDSA, 1000, 0, 86400, kid, &from), 0);
+    struct tok_ring other = {0};
+    ASSERT_EQ_INT(tok_ring_load(&other, st), 0);
+    struct tok_local t2;
+    ASSERT_EQ_INT(tok_local_start(&t2, &svc, NULL, 1000), 0);
+    tok_ring_clear(&t2.ring);
+    t2.ring = other; /* that instance's thread holds the new key */
+    struct tok_claims cl;
+    struct buf b;
+    memset(&cl, 0, sizeof(cl));
+    snprintf(cl.sub, sizeof(cl.sub), "ann");
+    buf_init(&b, 8192);
+    ASSERT_EQ_INT(tok_jwt_issue(&t2.ring, svc.issuer, 1000, 60, &cl, &b), 0);
+    snprintf(tok, sizeof(tok), "%.*s", (int)b.len, b.p);
+    buf_fini(&b);
+    /* this thread does not hold the key yet; the store has moved past its ring */
+    ASSERT_EQ_INT(verify(tok, 1000, NULL), ERR_OK);
+    tok_local_stop(&t2);
+    teardown();
+}
