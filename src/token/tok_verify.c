@@ -80,10 +80,8 @@ int tok_verify(struct tok_verification *q)
 
 int tok_verify_signed(struct tok_local *t, struct str token, int64_t now, struct tok_claims *cl)
 {
-    struct tok_verification q;
-    q.t = t;
-    q.token = token;
-    q.now = now;
+    struct tok_verification q = {.t = t, .token = token, .now = now};
+
     int rc = start(&q);
     *cl = q.cl;
     return rc == ERR_AGAIN ? ERR_OK : rc;
