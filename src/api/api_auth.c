@@ -18,6 +18,7 @@
 #include "api/api_int.h"
 #include "auth/auth_login.h"
 #include "auth/auth_password.h"
+#include "auth/auth_register.h"
 #include "auth/auth_user.h"
 #include "core/arena.h"
 #include "core/buf.h"
@@ -39,12 +40,6 @@
 #include "token/tok_scope.h"
 #include "token/tok_verify.h"
 
-static struct auth_pw_params params(const struct api_ctx *ctx)
-{
-    const struct cfg *c = ctx->sh->cfg;
-    return (struct auth_pw_params){c->argon2_memory_kib, c->argon2_passes, c->argon2_lanes};
-}
-
 /* The body held a password; the copy that matters is wiped after hashing, this one now. */
 static void wipe_body(struct http_request *r)
 {
@@ -55,85 +50,26 @@ static void wipe_body(struct http_request *r)
 /* ---- registration ---------------------------------------------------------------------- */
 
 struct reg_job {
-    struct pool_job pj; /* first: the pool hands back this pointer */
-    struct store_op op;
+    struct auth_registration q; /* first */
     struct http_request *r;
-    struct store *st;
-    struct auth_pw_params pp;
-    struct str pw;
-    int rc;
-    int taken; /* the name was taken already: no hash spent, 409 */
-    struct auth_user user;
-    struct buf rec;
 };
 
-/* On a worker: the name is checked first (a blocking store read, never on a loop thread),
- * so a taken name costs no hashing; the insert re-checks atomically. */
-static void reg_work(struct pool_job *pj)
+static void reg_answer(struct auth_registration *q, int rc)
 {
-    struct reg_job *j = (struct reg_job *)(void *)pj;
-    struct auth_user existing;
-    j->rc = auth_user_get(j->st, j->user.name, &existing);
-    if (j->rc == ERR_OK)
-        j->taken = 1;
-    else if (j->rc == ERR_NOTFOUND)
-        j->rc = auth_pw_hash(&j->pp, j->pw.p, j->pw.len, j->user.phc, sizeof(j->user.phc));
-    cr_wipe((void *)(uintptr_t)j->pw.p, j->pw.len);
-}
-
-static void reg_stored(struct store_op *op)
-{
-    struct reg_job *j = CONTAINER_OF(op, struct reg_job, op);
-    struct http_request *r = j->r;
+    struct http_request *r = ((struct reg_job *)(void *)q)->r;
     char body[256];
 
-    buf_fini(&j->rec);
-    if (op->status == ERR_CONFLICT) {
+    if (rc == ERR_CONFLICT) {
         http_respond_error(r, 409, "username_taken", "that username is taken");
-        return;
-    }
-    if (op->status) {
-        api__fail(r, ERR_BACKEND, NULL);
-        return;
-    }
-    log_kv(LOG_INFO, "user registered", "user_id", j->user.id, LOG_END);
-    if (ev_wanted(EV_USER_REGISTERED)) {
-        struct ev e;
-        ev_begin(&e, EV_USER_REGISTERED);
-        ev_user(&e, j->user.id);
-        api__event_ip(&e, r);
-        ev_publish(&e);
-    }
-    snprintf(body, sizeof(body), "{\"id\":\"%s\",\"username\":\"%s\"}", j->user.id, j->user.name);
-    http_respond_json(r, 201, body);
-}
-
-static void reg_hashed(struct pool_job *pj)
-{
-    struct reg_job *j = (struct reg_job *)(void *)pj;
-    struct http_request *r = j->r;
-    struct api_ctx *ctx = r->app;
-
-    if (!pj->cancelled && j->taken) {
-        http_respond_error(r, 409, "username_taken", "that username is taken");
-        return;
-    }
-    if (pj->cancelled || j->rc) {
-        api__fail(r, pj->cancelled ? ERR_AGAIN : ERR_NOMEM, NULL);
-        return;
-    }
-    buf_init(&j->rec, 8192);
-    memset(&j->op, 0, sizeof(j->op));
-    j->op.kind = STORE_OP_PUT_NEW;
-    j->op.on_done = reg_stored;
-    j->op.table = STORE_T_USERS;
-    j->op.key_len = strlen(j->user.name);
-    memcpy(j->op.key, j->user.name, j->op.key_len);
-    if (auth_user_encode(&j->user, &j->rec) ||
-        (j->op.value = j->rec.p, j->op.value_len = j->rec.len,
-         store_submit(ctx->sh->store, ctx->lp, &j->op) != ERR_AGAIN)) {
-        buf_fini(&j->rec);
-        api__fail(r, ERR_LIMIT, NULL);
+    } else if (rc == ERR_INVAL) {
+        http_respond_error(r, 400, q->bad, q->why);
+    } else if (rc == ERR_LIMIT) {
+        api__busy(r, q->retry_ms);
+    } else if (rc) {
+        api__fail(r, rc == ERR_AGAIN ? ERR_AGAIN : rc == ERR_NOMEM ? ERR_NOMEM : ERR_BACKEND, NULL);
+    } else {
+        snprintf(body, sizeof(body), "{\"id\":\"%s\",\"username\":\"%s\"}", q->u.id, q->u.name);
+        http_respond_json(r, 201, body);
     }
 }
 
@@ -141,8 +77,6 @@ int api_register(struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
     json_t *o;
-    char name[AUTH_USERNAME_MAX + 1];
-    const char *why;
 
     if (api__rate_limited(r, API_RL_REGISTER_GLOBAL) || api__rate_limited(r, API_RL_REGISTER) ||
         api__admission_refused(r) || api__inflight_full(r, API_IF_REGISTER))
@@ -165,26 +99,22 @@ int api_register(struct http_request *r)
         http_respond_error(r, 400, "invalid_request", "username and password are required");
         return HTTP_DONE;
     }
-    if (auth_username_normalize(user, name)) {
-        http_respond_error(r, 400, "invalid_username",
-                           "usernames are 1-64 of a-z 0-9 . _ - @ + (case-insensitive)");
-        return HTTP_DONE;
-    }
-    if (auth_password_policy(pw, ctx->sh->denylist, &why)) {
-        http_respond_error(r, 400, "invalid_password", why);
-        return HTTP_DONE;
-    }
     struct reg_job *j = api__job(r, sizeof(*j));
     if (!j)
         return HTTP_DONE;
     j->r = r;
-    j->st = ctx->sh->store;
-    j->pp = params(ctx);
-    j->pw = pw;
-    auth_user_init(&j->user, name, "", clock_wall_s());
-    j->pj.on_work = reg_work;
-    j->pj.on_done = reg_hashed;
-    return api_submit(r, &j->pj) ? HTTP_DONE : HTTP_ASYNC;
+    j->q.svc = &ctx->sh->auth;
+    j->q.lp = ctx->lp;
+    j->q.user = user;
+    j->q.pw = pw;
+    j->q.now = clock_wall_s();
+    j->q.done = reg_answer;
+    api__peer_ip(r, j->q.ip, sizeof(j->q.ip));
+    int rc = auth_register(&j->q);
+    if (rc == ERR_AGAIN)
+        return HTTP_ASYNC;
+    reg_answer(&j->q, rc);
+    return HTTP_DONE;
 }
 
 /* ---- password login -------------------------------------------------------------------- */

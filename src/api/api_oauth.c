@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "api/api_int.h"
 #include "auth/auth_client.h"
+#include "auth/auth_client_auth.h"
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -31,6 +32,7 @@
 #include "store/store_rec.h"
 #include "token/tok_cache.h"
 #include "token/tok_introspect.h"
+#include "token/tok_issue.h"
 #include "token/tok_jwt.h"
 #include "token/tok_keys.h"
 #include "token/tok_refresh.h"
@@ -150,134 +152,104 @@ static void invalid_client(struct http_request *r)
     api__oauth_error(r, 401, "invalid_client", "client authentication failed");
 }
 
-/* A client being authenticated: what the rest of the handler needs once the store said. */
+/* A client being authenticated: what the rest of the handler needs once it is. */
 struct client_job {
-    struct store_op op; /* first */
+    struct auth_client_check q; /* first */
     struct http_request *r;
     struct http_form f;
-    struct auth_client c;
-    struct str id;
-    uint8_t digest[CR_HASH_LEN];
-    bool has_secret;
-    uint64_t gen;
-    struct buf b;
     api__client_next next;
 };
 
-/* The verdict on a record (rc ERR_OK) or its absence: the handler goes on, or 401 / 503. */
 static int client_decided(struct client_job *j, int rc)
 {
-    struct http_request *r = j->r;
-    static const uint8_t dummy[CR_HASH_LEN];
-
-    if (rc == ERR_BACKEND || rc == ERR_NOMEM) {
-        api__fail(r, ERR_BACKEND, NULL);
+    if (rc == ERR_DENIED) {
+        invalid_client(j->r);
         return HTTP_DONE;
     }
-    /* Unknown client: the same compare against a dummy, so timing does not tell. */
-    bool ok = cr_eq(j->digest, rc == ERR_OK ? j->c.secret_digest : dummy, CR_HASH_LEN) &&
-              rc == ERR_OK && j->has_secret;
-    cr_wipe(j->digest, sizeof(j->digest));
-    if (!ok) {
-        log_kv(LOG_INFO, "client authentication failed", LOG_END);
-        invalid_client(r);
+    if (rc) {
+        api__fail(j->r, ERR_BACKEND, NULL);
         return HTTP_DONE;
     }
-    return j->next(r, &j->f, &j->c);
+    return j->next(j->r, &j->f, &j->q.c);
 }
 
-static int client_read(struct client_job *j, int rc)
+static void client_checked(struct auth_client_check *q, int rc)
 {
-    struct api_ctx *ctx = j->r->app;
-    if (rc == ERR_OK)
-        rc = auth_client_decode(j->id.p, j->id.len, j->b.p, j->b.len, &j->c);
-    buf_fini(&j->b);
-    auth_client_cache_put(ctx->clients, j->gen, rc, j->id.p, j->id.len, &j->c);
-    return client_decided(j, rc);
+    client_decided((struct client_job *)(void *)q, rc); /* (answered, or the handler went on) */
 }
 
-static void client_stored(struct store_op *op)
+/* Basic credentials: id and secret, each form-urlencoded (RFC 6749 §2.3.1), into the
+ * arena. ERR_OK, or ERR_INVAL: not well-formed (the client is not authenticated). */
+static int basic_credentials(struct http_request *r, struct str authz, struct str *id,
+                             struct str *secret)
 {
-    struct client_job *j = (struct client_job *)(void *)op;
-    client_read(j, op->status); /* (answered, or the handler went on: nothing to return to) */
+    char raw[512];
+    size_t n, il, sl;
+
+    if (cr_b64_decode(authz.p + 6, authz.len - 6, raw, sizeof(raw), &n))
+        return ERR_INVAL;
+    const char *colon = memchr(raw, ':', n);
+    if (!colon) {
+        cr_wipe(raw, sizeof(raw));
+        return ERR_INVAL;
+    }
+    size_t idn = (size_t)(colon - raw), sn = n - idn - 1;
+    char *idd = arena_alloc(r->arena, idn + 1), *sd = arena_alloc(r->arena, sn + 1);
+    int rc = !idd || !sd || http_pct_decode((struct str){raw, idn}, 1, idd, &il) ||
+                     http_pct_decode((struct str){colon + 1, sn}, 1, sd, &sl)
+                 ? ERR_INVAL
+                 : ERR_OK;
+    cr_wipe(raw, sizeof(raw));
+    if (rc == ERR_OK) {
+        *id = (struct str){idd, il};
+        *secret = (struct str){sd, sl};
+    }
+    return rc;
 }
 
 /*
  * RFC 6749 §2.3.1: client_secret_basic (id and secret form-urlencoded inside Basic
- * credentials) or client_secret_post, never both. A client not in this thread's cache is
- * read without blocking the loop (on Redis the answer comes on this thread).
+ * credentials) or client_secret_post, never both. The decision is auth/'s
+ * (auth_client_check); a client not in this thread's cache is read without blocking.
  */
 int api__client_auth(struct http_request *r, const struct http_form *f, api__client_next next)
 {
     struct api_ctx *ctx = r->app;
     struct str authz = http_header(r, "authorization");
     struct str id = STR_NULL, secret = STR_NULL, tmp;
-    struct client_job *j = arena_alloc(r->arena, sizeof(*j));
 
-    if (!j) {
-        api__fail(r, ERR_NOMEM, NULL);
-        return HTTP_DONE;
-    }
     if (authz.len > 6 && str_eq_nocase((struct str){authz.p, 6}, STR_LIT("Basic "))) {
-        char raw[512];
-        size_t n;
-        const char *b64 = authz.p + 6;
-        size_t b64n = authz.len - 6;
         int prc = api__param(r, f, "client_secret", &tmp);
         if (prc == ERR_OK)
             api__oauth_error(r, 400, "invalid_request", "use one client authentication method");
         if (prc != ERR_NOTFOUND)
             return HTTP_DONE;
-        if (cr_b64_decode(b64, b64n, raw, sizeof(raw), &n)) {
+        if (basic_credentials(r, authz, &id, &secret)) {
             invalid_client(r);
             return HTTP_DONE;
         }
-        const char *colon = memchr(raw, ':', n);
-        if (!colon) {
-            invalid_client(r);
-            return HTTP_DONE;
-        }
-        size_t idn = (size_t)(colon - raw), sn = n - idn - 1;
-        char *idd = arena_alloc(r->arena, idn + 1), *sd = arena_alloc(r->arena, sn + 1);
-        size_t il, sl;
-        if (!idd || !sd || http_pct_decode((struct str){raw, idn}, 1, idd, &il) ||
-            http_pct_decode((struct str){colon + 1, sn}, 1, sd, &sl)) {
-            cr_wipe(raw, sizeof(raw));
-            invalid_client(r);
-            return HTTP_DONE;
-        }
-        cr_wipe(raw, sizeof(raw));
-        id = (struct str){idd, il};
-        secret = (struct str){sd, sl};
-    } else {
-        if (api__param(r, f, "client_id", &id) == ERR_INVAL ||
-            api__param(r, f, "client_secret", &secret) == ERR_INVAL)
-            return HTTP_DONE;
+    } else if (api__param(r, f, "client_id", &id) == ERR_INVAL ||
+               api__param(r, f, "client_secret", &secret) == ERR_INVAL) {
+        return HTTP_DONE;
     }
-    memset(&j->op, 0, sizeof(j->op));
+    struct client_job *j = api__job(r, sizeof(*j));
+    if (!j)
+        return HTTP_DONE;
     j->r = r;
     j->f = *f;
-    j->id = id;
     j->next = next;
-    j->has_secret = secret.len > 0;
-    auth_secret_digest(ctx->sh->secret_key, secret.p ? secret.p : "", secret.len, j->digest);
-    tok_local_ring(&ctx->tok, clock_wall_s()); /* refreshes ctx->generation once a second */
-    j->gen = ctx->tok.generation;
-    int rc = id.len && id.len <= AUTH_CLIENT_ID_MAX
-                 ? auth_client_cache_find(ctx->clients, j->gen, id.p, id.len, &j->c)
-                 : ERR_INVAL; /* no such client can exist: nothing to read */
-    /* A cached record may predate a secret rotation: before refusing, read it afresh (a
-     * rotated secret works at once; a wrong one costs a read that does not block). */
-    bool reread =
-        rc == ERR_OK && j->has_secret && !cr_eq(j->digest, j->c.secret_digest, CR_HASH_LEN);
-    if (rc == ERR_INVAL || (rc == ERR_OK && !reread))
-        return client_decided(j, rc == ERR_OK ? ERR_OK : ERR_NOTFOUND);
-    j->op.on_done = client_stored;
-    buf_init(&j->b, 16384);
-    rc = store_get(ctx->sh->store, STORE_T_CLIENTS, id.p, id.len, &j->b, ctx->lp, &j->op);
+    j->q.svc = &ctx->sh->auth;
+    j->q.lp = ctx->lp;
+    j->q.cache = ctx->clients;
+    tok_local_ring(&ctx->tok, clock_wall_s()); /* (samples the store generation once a second) */
+    j->q.gen = ctx->tok.generation;
+    j->q.id = id;
+    j->q.secret = secret;
+    j->q.done = client_checked;
+    int rc = auth_client_check(&j->q);
     if (rc == ERR_AGAIN)
         return HTTP_ASYNC;
-    return client_read(j, rc);
+    return client_decided(j, rc);
 }
 
 /* One item of a space-separated list equals `want`. */
@@ -356,64 +328,26 @@ void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t t
     struct api_ctx *ctx = r->app;
     const struct cfg *cfg = ctx->sh->cfg;
     int64_t now = clock_wall_s();
-
-    /* Under load, longer access tokens, so that fewer refreshes hit the store while the
-     * spike lasts (policy_ttl_factor_*, bounded by policy_ttl_max; never shortened). */
     int mode = atomic_load(&ctx->sh->mode);
-    int64_t factor = mode > 0 && mode < 4 ? cfg->pol_ttl_factor[mode] : 1, cap = cfg->pol_ttl_max_s;
-    if (factor > 1 && ttl < cap)
-        ttl = ttl * factor < cap ? ttl * factor : cap;
-    if (cfg->access_ttl_jitter_ms) {
-        uint32_t j;
-        cr_random(&j, sizeof(j));
-        int64_t cut = (int64_t)(j % (cfg->access_ttl_jitter_ms / 1000 + 1));
-        ttl = ttl - cut > 10 ? ttl - cut : 10;
-    }
-    /* aud is REQUIRED in an at+jwt (RFC 9068 §2.2): the request's, else the client's
-     * default, else default_audience (the issuer unless configured). */
-    if (!cl->aud[0])
-        str_copy(cl->aud, sizeof(cl->aud), ctx->sh->default_aud);
-    struct buf tok, body;
-    buf_init(&tok, 16384);
+    struct tok_issue o = {
+        .ttl_s = ttl,
+        .factor = mode > 0 && mode < 4 ? cfg->pol_ttl_factor[mode] : 1,
+        .ttl_max_s = cfg->pol_ttl_max_s,
+        .jitter_s = cfg->access_ttl_jitter_ms / 1000,
+        .default_aud = ctx->sh->default_aud,
+        .refresh = refresh,
+    };
+    struct buf body;
+
     buf_init(&body, 20000);
-    int rc = tok_jwt_issue(tok_local_ring(&ctx->tok, now), ctx->sh->issuer, now, ttl, cl, &tok);
-    if (!rc)
-        rc = buf_puts(&body, "{\"access_token\":\"");
-    if (!rc)
-        rc = buf_append(&body, tok.p, tok.len);
-    if (!rc)
-        rc = buf_printf(&body, "\",\"token_type\":\"Bearer\",\"expires_in\":%lld", (long long)ttl);
-    if (!rc && refresh)
-        rc = buf_printf(&body, ",\"refresh_token\":\"%s\"", refresh);
-    if (!rc && cl->scope[0]) {
-        rc = buf_puts(&body, ",\"scope\":\"");
-        if (!rc)
-            rc = buf_json_escape(&body, cl->scope, strlen(cl->scope));
-        if (!rc)
-            rc = buf_puts(&body, "\"");
-    }
-    if (!rc)
-        rc = buf_puts(&body, "}");
+    int rc = tok_issue_answer(tok_local_ring(&ctx->tok, now), ctx->sh->issuer, now, cl, &o, &body);
     if (rc) {
         log_kv(LOG_ERROR, "cannot issue an access token", "error", err_str(rc), LOG_END);
         api__oauth_error(r, 500, "server_error", NULL);
     } else {
-        if (ev_wanted(EV_TOKEN_ISSUED)) {
-            struct ev e;
-            ev_begin(&e, EV_TOKEN_ISSUED);
-            ev_str(&e, "client_id", cl->client_id);
-            if (strcmp(cl->sub, cl->client_id) != 0)
-                ev_user(&e, cl->sub);
-            ev_str(&e, "jti", cl->jti);
-            ev_int(&e, "expires_in", ttl);
-            ev_str(&e, "scope", cl->scope);
-            ev_bool(&e, "refresh_token", refresh != NULL);
-            ev_publish(&e);
-        }
         api__no_store(r);
         http_respond(r, 200, "application/json", body.p, body.len);
     }
-    buf_fini(&tok);
     buf_fini(&body);
 }
 

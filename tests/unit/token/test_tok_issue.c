@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* Access-token issuance without HTTP (#12 item 1): the lifetime rules and the token
+ * endpoint's answer, whose token verifies with the same ring. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/err.h"
+#include "crypto/cr.h"
+#include "harness.h"
+#include "store/store.h"
+#include "token/tok_issue.h"
+
+TEST(lifetime_grows_under_load_up_to_the_cap_and_jitter_only_shortens)
+{
+    struct tok_issue o = {.ttl_s = 300, .factor = 1, .ttl_max_s = 3600};
+    ASSERT_EQ_INT((int)tok_issue_ttl(&o), 300);
+    o.factor = 4;
+    ASSERT_EQ_INT((int)tok_issue_ttl(&o), 1200);
+    o.factor = 100;
+    ASSERT_EQ_INT((int)tok_issue_ttl(&o), 3600);
+    o.ttl_s = 7200; /* longer than the cap already: never shortened by the factor */
+    ASSERT_EQ_INT((int)tok_issue_ttl(&o), 7200);
+    o.ttl_s = 300;
+    o.factor = 1;
+    o.jitter_s = 60;
+    for (int i = 0; i < 200; i++) {
+        int64_t t = tok_issue_ttl(&o);
+        ASSERT_TRUE(t <= 300 && t >= 240);
+    }
+    o.ttl_s = 12;
+    for (int i = 0; i < 200; i++)
+        ASSERT_TRUE(tok_issue_ttl(&o) >= 10);
+}
+
+TEST(the_answer_carries_a_token_that_verifies)
+{
+    char dir[64], cmd[96], err[256];
+    struct store *st;
+    struct tok_ring ring = {0};
+    struct tok_claims cl, back;
+    struct buf body;
+    snprintf(dir, sizeof(dir), "/tmp/fg-issue-test-%d", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ_INT(cr_init(), 0);
+    ASSERT_EQ_INT(system(cmd), 0);
+    ASSERT_EQ_INT(store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)), 0);
+    tok_keys_seal_with(NULL);
+    ASSERT_EQ_INT(tok_keys_ensure(st, TOK_ALG_EDDSA, 1000), 0);
+    ASSERT_EQ_INT(tok_ring_load(&ring, st), 0);
+    memset(&cl, 0, sizeof(cl));
+    snprintf(cl.sub, sizeof(cl.sub), "u-ann");
+    snprintf(cl.client_id, sizeof(cl.client_id), "app");
+    snprintf(cl.scope, sizeof(cl.scope), "read \"quoted\"");
+    struct tok_issue o = {.ttl_s = 300, .factor = 1, .default_aud = "https://api", .refresh = "R"};
+    buf_init(&body, 20000);
+    ASSERT_EQ_INT(tok_issue_answer(&ring, "https://id", 1000, &cl, &o, &body), 0);
+    json_error_t je;
+    json_t *j = json_loadb(body.p, body.len, 0, &je);
+    ASSERT_TRUE(j != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "token_type")), "Bearer");
+    ASSERT_EQ_INT((int)json_integer_value(json_object_get(j, "expires_in")), 300);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "refresh_token")), "R");
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "scope")), "read \"quoted\"");
+    const char *at = json_string_value(json_object_get(j, "access_token"));
+    ASSERT_EQ_INT(tok_jwt_verify(&ring, "https://id", 1001, 0, str_c(at), &back), 0);
+    ASSERT_EQ_STR(back.aud, "https://api"); /* the default audience */
+    ASSERT_EQ_STR(back.sub, "u-ann");
+    ASSERT_EQ_STR(back.jti, cl.jti);
+    json_decref(j);
+    buf_fini(&body);
+    tok_ring_clear(&ring);
+    store_close(st);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
