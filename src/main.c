@@ -249,17 +249,10 @@ static void on_maintenance(uv_timer_t *t)
             int rc = tok_keys_rotate(g.sh.store, tok_alg_parse(c->signing_alg), now,
                                      c->key_publish_ahead_ms / 1000, 86400 + c->leeway_ms / 1000,
                                      kid, &from);
-            log_kv(rc ? LOG_ERROR : LOG_INFO,
-                   rc ? "scheduled key rotation failed" : "signing key rotated on schedule", "kid",
-                   rc ? "" : kid, LOG_END);
-            if (!rc && ev_wanted(EV_KEY_ROTATED)) {
-                struct ev e;
-                ev_begin(&e, EV_KEY_ROTATED);
-                ev_str(&e, "kid", kid);
-                ev_int(&e, "active_from", from);
-                ev_str(&e, "by", "schedule");
-                ev_publish(&e);
-            }
+            if (rc)
+                log_kv(LOG_ERROR, "scheduled key rotation failed", LOG_END);
+            else
+                tok_keys_rotated(kid, from, "schedule");
         }
         tok_ring_clear(&r);
     }

@@ -204,18 +204,6 @@ void api__rate_limited_answer(struct http_request *r, int rule, uint64_t retry_m
     answer_429(r, rule, rule_now(ctx->sh, rule), retry_ms * 1000000u, retry_ms * 1000000u);
 }
 
-void api__sessions_revoked(const char *sub, const char *reason)
-{
-    log_kv(LOG_WARN, "every session of a user revoked", "sub", sub, "reason", reason, LOG_END);
-    if (ev_wanted(EV_USER_SESSIONS_REVOKED)) {
-        struct ev e;
-        ev_begin(&e, EV_USER_SESSIONS_REVOKED);
-        ev_user(&e, sub);
-        ev_str(&e, "reason", reason);
-        ev_publish(&e);
-    }
-}
-
 void api__login_rules(struct http_request *r, struct pol_gcra_rule *ip, struct pol_gcra_rule *user)
 {
     struct api_ctx *ctx = r->app;

@@ -33,6 +33,7 @@
 
 #include "api/api.h"
 #include "api/api_int.h"
+#include "auth/auth_admin.h"
 #include "auth/auth_client.h"
 #include "auth/auth_login.h"
 #include "auth/auth_password.h"
@@ -88,11 +89,7 @@ struct admin_job {
     int rc;
     unsigned status;
     char out[1024];
-    char ended_sub[AUTH_USER_ID_LEN + 1]; /* the user whose sessions this change ended */
 };
-
-static void unlock_event(struct api_shared *sh, const char *name, const char *how);
-static int list_into(struct store *st, enum store_table t, struct buf *b);
 
 /* Security-sensitive: the token check. Digests first, so the compare is fixed-length. */
 static bool authorized(struct http_request *r)
@@ -119,82 +116,71 @@ static bool deny(struct http_request *r)
     return true;
 }
 
+static const enum auth_user_change changes[] = {
+    [A_USER_PASSWD] = AUTH_USER_PASSWORD,
+    [A_USER_DISABLE] = AUTH_USER_DISABLE,
+    [A_USER_ENABLE] = AUTH_USER_ENABLE,
+    [A_USER_DELETE] = AUTH_USER_DELETE,
+};
+
+/* The accounts, on a worker: hashing and the store's write lock may block. */
+static void user_work(struct admin_job *j, int64_t now)
+{
+    const struct auth_svc *svc = &j->sh->auth;
+    struct auth_user u;
+
+    switch (j->op) {
+    case A_USER_ADD:
+    case A_USER_IMPORT:
+        j->rc = j->op == A_USER_ADD ? auth_admin_user_add(svc, j->name, j->secret, now, &u)
+                                    : auth_admin_user_import(svc, j->name, j->secret.p, now, &u);
+        j->status = 201;
+        snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"id\":\"%s\"}", u.name, u.id);
+        break;
+    case A_USER_UNLOCK:
+        auth_admin_unlock(svc, j->name, "admin_api");
+        snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"unlocked\":true}", j->name);
+        j->rc = ERR_OK;
+        break;
+    default:
+        j->rc = auth_admin_user_change(svc, j->name, changes[j->op], j->secret, now, &u);
+        if (j->op == A_USER_PASSWD)
+            snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"password\":\"changed\"}",
+                     j->name);
+        else if (j->op == A_USER_DELETE)
+            snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
+        else
+            snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"disabled\":%s}", j->name,
+                     j->op == A_USER_DISABLE ? "true" : "false");
+    }
+}
+
 /* On a worker: may block on hashing and on the store's write lock. */
 static void admin_work(struct pool_job *pj)
 {
     struct admin_job *j = (struct admin_job *)(void *)pj;
     const struct cfg *c = j->sh->cfg;
-    struct auth_pw_params pp = {c->argon2_memory_kib, c->argon2_passes, c->argon2_lanes};
     struct store *st = j->sh->store;
     int64_t now = clock_wall_s();
-    struct auth_user u;
-    char phc[AUTH_PHC_MAX], secret[AUTH_SECRET_LEN + 1];
+    char secret[AUTH_SECRET_LEN + 1], kid[TOK_KID_MAX + 1];
 
     j->status = 200;
     switch (j->op) {
-    case A_USER_ADD:
-    case A_USER_PASSWD:
-        j->rc = auth_pw_hash(&pp, j->secret.p, j->secret.len, phc, sizeof(phc));
-        cr_wipe((void *)(uintptr_t)j->secret.p, j->secret.len);
-        if (j->rc)
-            break;
-        if (j->op == A_USER_ADD) {
-            auth_user_init(&u, j->name, phc, now);
-            j->rc = auth_user_put(st, &u, false);
-            j->status = 201;
-            snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"id\":\"%s\"}", u.name, u.id);
-        } else if ((j->rc = auth_user_change(st, j->name, AUTH_USER_PASSWORD, phc, now, &u)) ==
-                   ERR_OK) {
-            snprintf(j->ended_sub, sizeof(j->ended_sub), "%s", u.id);
-            snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"password\":\"changed\"}",
-                     u.name);
-            auth_unlock_user(&j->sh->auth, j->name); /* a reset also unlocks */
-            unlock_event(j->sh, j->name, "password_changed");
-        }
-        break;
-    case A_USER_IMPORT: {
-        bool ok, rehash;
-        if (auth_pw_verify(j->secret.p, "", 0, &pp, &ok, &rehash) == ERR_INVAL) {
-            j->rc = ERR_INVAL;
-            break;
-        }
-        auth_user_init(&u, j->name, j->secret.p, now);
-        j->rc = auth_user_put(st, &u, false);
-        j->status = 201;
-        snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"id\":\"%s\"}", u.name, u.id);
-        break;
-    }
-    case A_USER_DISABLE:
-    case A_USER_ENABLE:
-        j->rc = auth_user_change(st, j->name,
-                                 j->op == A_USER_DISABLE ? AUTH_USER_DISABLE : AUTH_USER_ENABLE,
-                                 NULL, now, &u);
-        if (j->rc == ERR_OK && j->op == A_USER_DISABLE)
-            snprintf(j->ended_sub, sizeof(j->ended_sub), "%s", u.id);
-        snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"disabled\":%s}", j->name,
-                 j->op == A_USER_DISABLE ? "true" : "false");
-        break;
-    case A_USER_DELETE:
-        j->rc = auth_user_change(st, j->name, AUTH_USER_DELETE, NULL, now, &u);
-        if (j->rc == ERR_OK)
-            snprintf(j->ended_sub, sizeof(j->ended_sub), "%s", u.id);
-        snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
-        break;
     case A_CLIENT_ADD:
-        j->rc = auth_client_create(st, j->sh->secret_key, &j->client, now, secret);
-        j->status = 201;
-        snprintf(j->out, sizeof(j->out), "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}",
-                 j->client.id, secret);
-        cr_wipe(secret, sizeof(secret));
-        break;
     case A_CLIENT_SECRET:
-        j->rc = auth_client_rotate_secret(st, j->sh->secret_key, j->name, secret);
-        snprintf(j->out, sizeof(j->out), "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}", j->name,
-                 secret);
+        j->rc = j->op == A_CLIENT_ADD
+                    ? auth_admin_client_create(&j->sh->auth, &j->client, now, secret)
+                    : auth_client_rotate_secret(st, j->sh->secret_key, j->name, secret);
+        j->status = j->op == A_CLIENT_ADD ? 201 : 200;
+        snprintf(j->out, sizeof(j->out), "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}",
+                 j->op == A_CLIENT_ADD ? j->client.id : j->name, secret);
         cr_wipe(secret, sizeof(secret));
         break;
     case A_CLIENT_DELETE:
-        j->rc = store_exec_kv(st, STORE_OP_DELETE, STORE_T_CLIENTS, j->name, NULL, 0);
+    case A_EVENT_DELETE:
+        j->rc = store_exec_kv(st, STORE_OP_DELETE,
+                              j->op == A_CLIENT_DELETE ? STORE_T_CLIENTS : STORE_T_EVENTS, j->name,
+                              NULL, 0);
         snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
         break;
     case A_EVENT_ADD: {
@@ -206,64 +192,24 @@ static void admin_work(struct pool_job *pj)
             snprintf(j->out, sizeof(j->out), "{\"id\":\"%s\",\"event\":%s}", id, json);
         break;
     }
-    case A_EVENT_DELETE:
-        j->rc = store_exec_kv(st, STORE_OP_DELETE, STORE_T_EVENTS, j->name, NULL, 0);
-        snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
-        break;
-    case A_USER_UNLOCK:
-        auth_unlock_user(&j->sh->auth, j->name);
-        unlock_event(j->sh, j->name, "admin_api");
-        snprintf(j->out, sizeof(j->out), "{\"username\":\"%s\",\"unlocked\":true}", j->name);
-        j->rc = ERR_OK;
-        break;
     case A_LIST:
         buf_init(&j->list, 8u << 20);
-        j->rc = list_into(st, j->list_table, &j->list);
+        j->rc = j->list_table == STORE_T_EVENTS ? pol_announce_list(st, &j->list)
+                                                : auth_admin_list(st, j->list_table, &j->list);
         break;
     case A_KEY_ROTATE: {
-        char kid[TOK_KID_MAX + 1];
-        int64_t ahead = c->key_publish_ahead_ms / 1000;
-        int64_t from = now + ahead;
+        int64_t ahead = c->key_publish_ahead_ms / 1000, from = now + ahead;
         j->rc = tok_keys_rotate(st, tok_alg_parse(c->signing_alg), now, ahead,
                                 86400 + c->leeway_ms / 1000, kid, &from);
+        if (j->rc == ERR_OK)
+            tok_keys_rotated(kid, from, "admin_api");
         snprintf(j->out, sizeof(j->out), "{\"kid\":\"%s\",\"active_from\":%lld}", kid,
                  (long long)from);
         break;
     }
+    default:
+        user_work(j, now);
     }
-}
-
-/* account.unlocked, with the user's id (not the name) as events_user_ids says. */
-static void unlock_event(struct api_shared *sh, const char *name, const char *how)
-{
-    struct auth_user u;
-    struct ev e;
-    if (!ev_wanted(EV_ACCOUNT_UNLOCKED))
-        return;
-    ev_begin(&e, EV_ACCOUNT_UNLOCKED);
-    if (auth_user_get(sh->store, name, &u) == ERR_OK)
-        ev_user(&e, u.id);
-    ev_str(&e, "by", how);
-    ev_publish(&e);
-}
-
-/* An event for an admin action; `how` says what or why. */
-static void admin_event(enum ev_type t, const char *k, const char *v, const char *how)
-{
-    struct ev e;
-    if (!ev_wanted(t))
-        return;
-    ev_begin(&e, t);
-    if (t == EV_KEY_ROTATED) { /* v is the answer {"kid":..,"active_from":..} */
-        json_t *o = json_loads(v, 0, NULL);
-        ev_str(&e, "kid", json_string_value(json_object_get(o, "kid")));
-        ev_int(&e, "active_from", json_integer_value(json_object_get(o, "active_from")));
-        json_decref(o);
-    } else {
-        ev_str(&e, k, v);
-    }
-    ev_str(&e, t == EV_CLIENT_CREATED ? "name" : "by", how);
-    ev_publish(&e);
 }
 
 static void admin_done(struct pool_job *pj)
@@ -284,14 +230,6 @@ static void admin_done(struct pool_job *pj)
         buf_fini(&list);
         return;
     }
-    if (j->rc == ERR_OK && j->op == A_CLIENT_ADD)
-        admin_event(EV_CLIENT_CREATED, "client_id", j->client.id, j->client.name);
-    if (j->rc == ERR_OK && j->op == A_KEY_ROTATE)
-        admin_event(EV_KEY_ROTATED, "out", j->out, "admin_api");
-    if (j->rc == ERR_OK && j->ended_sub[0])
-        api__sessions_revoked(j->ended_sub, j->op == A_USER_DISABLE  ? "disabled"
-                                            : j->op == A_USER_DELETE ? "deleted"
-                                                                     : "password_changed");
     /* Answering frees the arena, and j with it: everything is read (and the secret it may
      * hold wiped) before the answer. */
     int rc = j->rc;
@@ -353,62 +291,6 @@ static int user_param(struct http_request *r, char out[AUTH_USERNAME_MAX + 1])
 }
 
 /* ---- users ----------------------------------------------------------------------------- */
-
-struct list_ctx {
-    struct buf *b;
-    int n;
-    enum store_table t;
-};
-
-static int on_item(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    struct list_ctx *l = ctx;
-    int rc;
-
-    if (l->t == STORE_T_EVENTS) {
-        /* the stored value is JSON that this process wrote (pol_announce_schedule) */
-        rc = buf_printf(l->b, "%s{\"id\":\"%.*s\",\"event\":%.*s}", l->n ? "," : "", (int)klen,
-                        (const char *)key, (int)vlen, (const char *)val);
-    } else if (l->t == STORE_T_USERS) {
-        struct auth_user u;
-        if (auth_user_decode(key, klen, val, vlen, &u))
-            return ERR_OK;
-        rc = buf_printf(l->b,
-                        "%s{\"username\":\"%s\",\"id\":\"%s\",\"disabled\":%s,"
-                        "\"created\":%lld}",
-                        l->n ? "," : "", u.name, u.id, u.disabled ? "true" : "false",
-                        (long long)u.created_at);
-    } else {
-        struct auth_client c;
-        struct buf g;
-        if (auth_client_decode(key, klen, val, vlen, &c))
-            return ERR_OK;
-        buf_init(&g, 256);
-        auth_grants_json(c.grants, &g);
-        rc = buf_printf(l->b, "%s{\"client_id\":\"%s\",\"name\":\"", l->n ? "," : "", c.id);
-        if (!rc)
-            rc = buf_json_escape(l->b, c.name, strlen(c.name));
-        if (!rc)
-            rc = buf_printf(l->b,
-                            "\",\"grants\":%.*s,\"scope\":\"%s\",\"audience\":\"%s\","
-                            "\"access_ttl\":%lld,\"introspection\":%s,\"created\":%lld}",
-                            (int)g.len, g.p, c.scopes, c.audiences, (long long)c.access_ttl,
-                            c.introspect_any ? "true" : "false", (long long)c.created_at);
-        buf_fini(&g);
-    }
-    l->n++;
-    return rc;
-}
-
-/* On a worker: a table can be long (every user), and reading it is a store scan. */
-static int list_into(struct store *st, enum store_table t, struct buf *b)
-{
-    struct list_ctx l = {b, 0, t};
-    int rc = buf_puts(b, "[");
-    if (!rc)
-        rc = store_each(st, t, on_item, &l);
-    return rc ? rc : buf_puts(b, "]");
-}
 
 static int list(struct http_request *r, enum store_table t)
 {
@@ -647,8 +529,13 @@ int api_admin_policy(struct http_request *r)
             atomic_fetch_add(&ctx->sh->mode_changes, 1);
             log_kv(LOG_WARN, "policy mode set by the admin API", "mode",
                    pol_mode_name((enum pol_mode)mode), LOG_END);
-            admin_event(EV_POLICY_MODE_CHANGED, "to", pol_mode_name((enum pol_mode)mode),
-                        "admin_api");
+            if (ev_wanted(EV_POLICY_MODE_CHANGED)) {
+                struct ev e;
+                ev_begin(&e, EV_POLICY_MODE_CHANGED);
+                ev_str(&e, "to", pol_mode_name((enum pol_mode)mode));
+                ev_str(&e, "by", "admin_api");
+                ev_publish(&e);
+            }
         }
     }
     int ov = atomic_load(&ctx->sh->mode_override);

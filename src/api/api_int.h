@@ -56,8 +56,6 @@ void api__login_rules(struct http_request *r, struct pol_gcra_rule *ip, struct p
 /* 503 with Retry-After (ms rounded up to a second, plus one), counted as shed: a hash that
  * would wait past hash_deadline, or a full queue. */
 void api__busy(struct http_request *r, uint64_t ms);
-/* Logs and publishes user.sessions_revoked: every session of user `sub` ended (`reason`). */
-void api__sessions_revoked(const char *sub, const char *reason);
 /* The client's default audience (the first of its audiences) into out, "" if none. */
 struct auth_client;
 void api__client_audience(const struct auth_client *c, char *out, size_t cap);

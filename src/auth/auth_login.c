@@ -69,7 +69,8 @@ static void guard_init(struct auth_login *q, struct str user, struct str ip)
 void auth_unlock_user(const struct auth_svc *svc, const char *name)
 {
     char key[33], msg[16 + AUTH_USERNAME_MAX];
-    pol_lockout_unlock_user(svc->lockout, str_c(name));
+    if (svc->lockout) /* (the CLI has none) */
+        pol_lockout_unlock_user(svc->lockout, str_c(name));
     if (!store_shared(svc->st))
         return;
     guard_key(svc->key, 'u', str_c(name), STR_NULL, key);

@@ -24,6 +24,7 @@
 
 #include <sodium.h>
 
+#include "auth/auth_admin.h"
 #include "auth/auth_client.h"
 #include "auth/auth_password.h"
 #include "auth/auth_user.h"
@@ -72,18 +73,6 @@ static int usage(void)
     return 2;
 }
 
-static void print_json_str(const char *s)
-{
-    struct buf b;
-    buf_init(&b, 1 << 16);
-    buf_json_escape(&b, s, strlen(s));
-    fputc('"', stdout);
-    if (b.len) /* an empty buffer has no memory: p is NULL */
-        fwrite(b.p, 1, b.len, stdout);
-    fputc('"', stdout);
-    buf_fini(&b);
-}
-
 static void print_client(const struct auth_client *c, const char *secret, int json)
 {
     if (!json) {
@@ -101,25 +90,12 @@ static void print_client(const struct auth_client *c, const char *secret, int js
             printf("introspection: any token\n");
         return;
     }
-    struct buf g;
-    buf_init(&g, 256);
-    auth_grants_json(c->grants, &g);
-    printf("{\"client_id\":");
-    print_json_str(c->id);
-    printf(",\"name\":");
-    print_json_str(c->name);
-    if (secret) {
-        printf(",\"client_secret\":");
-        print_json_str(secret);
-    }
-    printf(",\"grants\":%.*s,\"scope\":", (int)g.len, g.p);
-    print_json_str(c->scopes);
-    printf(",\"audience\":");
-    print_json_str(c->audiences);
-    printf(",\"access_ttl\":%lld,\"introspection\":%s,\"created\":%lld}\n",
-           (long long)c->access_ttl, c->introspect_any ? "true" : "false",
-           (long long)c->created_at);
-    buf_fini(&g);
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    if (auth_client_json(&b, c, secret) == ERR_OK)
+        printf("%.*s\n", (int)b.len, b.p);
+    cr_wipe(b.p, b.cap);
+    buf_fini(&b);
 }
 
 static int set_list(const char *val, char *dst, size_t cap, const char *what)
@@ -373,18 +349,6 @@ static int read_password(char *out, size_t cap, size_t *len)
     return ERR_OK;
 }
 
-/* The kind of a stored hash, for operators tracking a migration (never the hash). */
-static const char *hash_kind(const char *phc)
-{
-    if (strncmp(phc, "$argon2id$", 10) == 0)
-        return "argon2id";
-    if (strncmp(phc, "$2", 2) == 0)
-        return "bcrypt";
-    if (strstr(phc, "pbkdf2"))
-        return "pbkdf2-sha256";
-    return "unknown";
-}
-
 static int on_user(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
 {
     struct list_ctx *l = ctx;
@@ -392,12 +356,13 @@ static int on_user(void *ctx, const void *key, size_t klen, const void *val, siz
 
     if (auth_user_decode(key, klen, val, vlen, &u))
         return ERR_OK;
-    if (l->json)
-        printf("%s{\"username\":\"%s\",\"id\":\"%s\",\"disabled\":%s,\"created\":%lld,"
-               "\"hash\":\"%s\"}",
-               l->n ? "," : "", u.name, u.id, u.disabled ? "true" : "false",
-               (long long)u.created_at, hash_kind(u.phc));
-    else
+    if (l->json) {
+        struct buf b;
+        buf_init(&b, 4096);
+        if (auth_user_json(&b, &u) == ERR_OK)
+            printf("%s%.*s", l->n ? "," : "", (int)b.len, b.p);
+        buf_fini(&b);
+    } else
         printf("%-32s %s%s\n", u.name, u.id, u.disabled ? "  (disabled)" : "");
     l->n++;
     return ERR_OK;
@@ -413,14 +378,58 @@ static int change_of(const char *verb)
                                          : -1;
 }
 
+/* The password from stdin, checked against the same policy as registration and the admin
+ * API (the deny list included). 0, or the exit code after saying why. */
+static int new_password(struct cli *x, char *pw, size_t cap, size_t *len)
+{
+    struct auth_denylist *deny = NULL;
+    char err[256];
+    const char *why;
+
+    if (read_password(pw, cap, len))
+        return 2;
+    if (x->cfg->password_denylist[0] &&
+        auth_denylist_load(x->cfg->password_denylist, &deny, err, sizeof(err))) {
+        cr_wipe(pw, cap);
+        fprintf(stderr, "floodgate: password_denylist: %s\n", err);
+        return 1;
+    }
+    int rc = auth_password_policy((struct str){pw, *len}, deny, &why);
+    auth_denylist_free(deny);
+    if (rc) {
+        cr_wipe(pw, cap);
+        fprintf(stderr, "floodgate: %s\n", why);
+        return 2;
+    }
+    return 0;
+}
+
+static void user_done(struct cli *x, const char *verb, int change, const struct auth_user *u,
+                      const char *name)
+{
+    if (strcmp(verb, "add") == 0 || strcmp(verb, "import") == 0) {
+        if (x->json)
+            printf("{\"username\":\"%s\",\"id\":\"%s\"}\n", u->name, u->id);
+        else
+            printf("user %s created (id %s)\n", u->name, u->id);
+    } else if (!x->json) {
+        bool ends = auth_user_change_ends_sessions((enum auth_user_change)change);
+        printf("user %s: %s done%s\n", name, verb,
+               ends ? "; every session of the user is revoked" : "");
+    } else {
+        printf("{\"username\":\"%s\",\"%s\":true}\n", name, verb);
+    }
+}
+
 static int user_cmd(struct cli *x, int argc, char **argv)
 {
-    char name[AUTH_USERNAME_MAX + 1], pw[AUTH_PASSWORD_MAX + 2], phc[AUTH_PHC_MAX];
-    struct auth_pw_params pp = {x->cfg->argon2_memory_kib, x->cfg->argon2_passes,
-                                x->cfg->argon2_lanes};
+    char name[AUTH_USERNAME_MAX + 1], pw[AUTH_PASSWORD_MAX + 2];
+    struct auth_svc svc = {
+        .st = x->st,
+        .key = x->key,
+        .pp = {x->cfg->argon2_memory_kib, x->cfg->argon2_passes, x->cfg->argon2_lanes}};
     struct auth_user u;
-    size_t pwlen;
-    const char *why;
+    size_t pwlen = 0;
     int rc;
 
     if (argc < 1)
@@ -435,71 +444,34 @@ static int user_cmd(struct cli *x, int argc, char **argv)
     }
     const char *verb = argv[0];
     int change = change_of(verb);
-    if (strcmp(verb, "add") == 0 || change == AUTH_USER_PASSWORD) {
-        if (read_password(pw, sizeof(pw), &pwlen))
-            return 2;
-        /* the same policy as registration and the admin API, deny list included */
-        struct auth_denylist *deny = NULL;
-        char err[256];
-        if (x->cfg->password_denylist[0] &&
-            auth_denylist_load(x->cfg->password_denylist, &deny, err, sizeof(err))) {
-            cr_wipe(pw, sizeof(pw));
-            fprintf(stderr, "floodgate: password_denylist: %s\n", err);
-            return 1;
-        }
-        rc = auth_password_policy((struct str){pw, pwlen}, deny, &why);
-        auth_denylist_free(deny);
-        if (rc) {
-            cr_wipe(pw, sizeof(pw));
-            fprintf(stderr, "floodgate: %s\n", why);
-            return 2;
-        }
-        rc = auth_pw_hash(&pp, pw, pwlen, phc, sizeof(phc));
-        cr_wipe(pw, sizeof(pw));
-        if (rc) {
-            fprintf(stderr, "floodgate: hashing failed: %s\n", err_str(rc));
-            return 1;
-        }
-        if (strcmp(verb, "add") == 0) {
-            auth_user_init(&u, name, phc, clock_wall_s());
-            rc = auth_user_put(x->st, &u, false);
-        } else {
-            rc = auth_user_change(x->st, name, AUTH_USER_PASSWORD, phc, clock_wall_s(), &u);
-        }
+    if ((strcmp(verb, "add") == 0 || change == AUTH_USER_PASSWORD) &&
+        (rc = new_password(x, pw, sizeof(pw), &pwlen)) != 0)
+        return rc;
+    if (strcmp(verb, "add") == 0) {
+        rc = auth_admin_user_add(&svc, name, (struct str){pw, pwlen}, clock_wall_s(), &u);
     } else if (strcmp(verb, "import") == 0) {
-        bool ok, rehash;
-        if (argc < 3 || strlen(argv[2]) >= AUTH_PHC_MAX)
+        if (argc < 3)
             return usage();
-        /* A hash we cannot read would lock the user out: check its form first. */
-        if (auth_pw_verify(argv[2], "", 0, &pp, &ok, &rehash) == ERR_INVAL) {
-            fprintf(stderr, "floodgate: not a supported hash (argon2id PHC, bcrypt $2a$/$2b$/$2y$, "
-                            "$pbkdf2-sha256$, pbkdf2_sha256$)\n");
+        /* A hash we cannot read would lock the user out: its form is checked first. */
+        rc = auth_admin_user_import(&svc, name, argv[2], clock_wall_s(), &u);
+        if (rc == ERR_INVAL) {
+            fprintf(stderr, "floodgate: not a supported hash (argon2id PHC, bcrypt "
+                            "$2a$/$2b$/$2y$, $pbkdf2-sha256$, pbkdf2_sha256$)\n");
             return 2;
         }
-        auth_user_init(&u, name, argv[2], clock_wall_s());
-        rc = auth_user_put(x->st, &u, false);
     } else if (change >= 0) {
-        rc = auth_user_change(x->st, name, (enum auth_user_change)change, NULL, clock_wall_s(), &u);
+        rc = auth_admin_user_change(&svc, name, (enum auth_user_change)change,
+                                    (struct str){pw, pwlen}, clock_wall_s(), &u);
     } else {
         return usage();
     }
+    cr_wipe(pw, sizeof(pw));
     if (rc) {
         fprintf(stderr, "floodgate: user %s: %s\n", name,
                 rc == ERR_CONFLICT ? "already exists" : err_str(rc));
         return 1;
     }
-    if (strcmp(verb, "add") == 0 || strcmp(verb, "import") == 0) {
-        if (x->json)
-            printf("{\"username\":\"%s\",\"id\":\"%s\"}\n", u.name, u.id);
-        else
-            printf("user %s created (id %s)\n", u.name, u.id);
-    } else if (!x->json) {
-        bool ends = auth_user_change_ends_sessions((enum auth_user_change)change);
-        printf("user %s: %s done%s\n", name, verb,
-               ends ? "; every session of the user is revoked" : "");
-    } else {
-        printf("{\"username\":\"%s\",\"%s\":true}\n", name, verb);
-    }
+    user_done(x, verb, change, &u, name);
     return 0;
 }
 

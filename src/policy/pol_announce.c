@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "crypto/cr.h"
 #include "store/store.h"
@@ -74,4 +75,26 @@ int pol_announce_schedule(struct store *st, const char *name, int64_t at, int64_
              "{\"name\":\"%s\",\"at\":%lld,\"duration\":%lld,\"expect\":%.1f}", name, (long long)at,
              (long long)duration, expect);
     return store_exec_kv(st, STORE_OP_PUT_NEW, STORE_T_EVENTS, id, json, strlen(json));
+}
+
+struct list_ctx {
+    struct buf *b;
+    int n;
+};
+
+static int on_event(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct list_ctx *l = ctx;
+    /* the stored value is JSON that this process wrote (pol_announce_schedule) */
+    return buf_printf(l->b, "%s{\"id\":\"%.*s\",\"event\":%.*s}", l->n++ ? "," : "", (int)klen,
+                      (const char *)key, (int)vlen, (const char *)val);
+}
+
+int pol_announce_list(struct store *st, struct buf *b)
+{
+    struct list_ctx l = {b, 0};
+    int rc = buf_puts(b, "[");
+    if (!rc)
+        rc = store_each(st, STORE_T_EVENTS, on_event, &l);
+    return rc ? rc : buf_puts(b, "]");
 }

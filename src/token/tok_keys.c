@@ -20,7 +20,9 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "crypto/cr.h"
+#include "event/ev.h"
 #include "store/store.h"
 
 #define SEAL_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
@@ -397,4 +399,17 @@ int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t pub
         rc = new_key(st, alg, now, from, kid_out);
     tok_ring_clear(&r);
     return rc;
+}
+
+void tok_keys_rotated(const char *kid, int64_t from, const char *by)
+{
+    log_kv(LOG_INFO, "signing key rotated", "kid", kid, "by", by, LOG_END);
+    if (ev_wanted(EV_KEY_ROTATED)) {
+        struct ev e;
+        ev_begin(&e, EV_KEY_ROTATED);
+        ev_str(&e, "kid", kid);
+        ev_int(&e, "active_from", from);
+        ev_str(&e, "by", by);
+        ev_publish(&e);
+    }
 }

@@ -71,6 +71,9 @@ int tok_ring_jwks(const struct tok_ring *r, int64_t now, struct buf *out);
  * rotations in one second still leave one newest key). ERR_* from the store. */
 int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t publish_ahead,
                     int64_t max_token_ttl, char kid_out[TOK_KID_MAX + 1], int64_t *from_out);
+/* Says that key `kid` was rotated in, signing from `from`, `by` whom ("schedule",
+ * "admin_api"): key.rotated and a log line. */
+void tok_keys_rotated(const char *kid, int64_t from, const char *by);
 
 /* Creates the first key (active at once) if the store has none. ERR_DENIED: a record is in
  * the clear (tok_keys_reseal). */

@@ -380,7 +380,7 @@ class TestScheduledRotation(OAuthTest):
             st, _, body = self.srv.request("POST", "/oauth2/introspect", form(token=tok),
                                            basic(self.cid, self.secret))
             self.assertTrue(self.json(body)["active"])
-        self.assertIn("rotated on schedule", self.srv.stderr())
+        self.assertIn('"by":"schedule"', self.srv.stderr())
         self.assert_clean_exit(self.srv)
 
 

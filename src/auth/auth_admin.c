@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/* Account and client administration; see auth_admin.h. */
+#include "auth/auth_admin.h"
+
+#include <string.h>
+
+#include "auth/auth_login.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "crypto/cr.h"
+#include "event/ev.h"
+
+int auth_admin_user_add(const struct auth_svc *svc, const char *name, struct str pw, int64_t now,
+                        struct auth_user *u)
+{
+    char phc[AUTH_PHC_MAX];
+    int rc = auth_pw_hash(&svc->pp, pw.p, pw.len, phc, sizeof(phc));
+    cr_wipe((void *)(uintptr_t)pw.p, pw.len);
+    if (rc)
+        return ERR_NOMEM;
+    auth_user_init(u, name, phc, now);
+    return auth_user_put(svc->st, u, false);
+}
+
+int auth_admin_user_import(const struct auth_svc *svc, const char *name, const char *phc,
+                           int64_t now, struct auth_user *u)
+{
+    bool ok, rehash;
+    if (strlen(phc) >= AUTH_PHC_MAX ||
+        auth_pw_verify(phc, "", 0, &svc->pp, &ok, &rehash) == ERR_INVAL)
+        return ERR_INVAL;
+    auth_user_init(u, name, phc, now);
+    return auth_user_put(svc->st, u, false);
+}
+
+static void sessions_revoked(const char *sub, const char *reason)
+{
+    log_kv(LOG_WARN, "every session of a user revoked", "sub", sub, "reason", reason, LOG_END);
+    if (ev_wanted(EV_USER_SESSIONS_REVOKED)) {
+        struct ev e;
+        ev_begin(&e, EV_USER_SESSIONS_REVOKED);
+        ev_user(&e, sub);
+        ev_str(&e, "reason", reason);
+        ev_publish(&e);
+    }
+}
+
+int auth_admin_user_change(const struct auth_svc *svc, const char *name, enum auth_user_change what,
+                           struct str pw, int64_t now, struct auth_user *u)
+{
+    char phc[AUTH_PHC_MAX] = "";
+    if (what == AUTH_USER_PASSWORD) {
+        int rc = auth_pw_hash(&svc->pp, pw.p, pw.len, phc, sizeof(phc));
+        cr_wipe((void *)(uintptr_t)pw.p, pw.len);
+        if (rc)
+            return ERR_NOMEM;
+    }
+    int rc = auth_user_change(svc->st, name, what, phc[0] ? phc : NULL, now, u);
+    if (rc)
+        return rc;
+    if (auth_user_change_ends_sessions(what))
+        sessions_revoked(u->id, what == AUTH_USER_DISABLE  ? "disabled"
+                                : what == AUTH_USER_DELETE ? "deleted"
+                                                           : "password_changed");
+    if (what == AUTH_USER_PASSWORD)
+        auth_admin_unlock(svc, name, "password_changed"); /* a reset also unlocks */
+    return ERR_OK;
+}
+
+void auth_admin_unlock(const struct auth_svc *svc, const char *name, const char *how)
+{
+    struct auth_user u;
+    auth_unlock_user(svc, name);
+    if (!ev_wanted(EV_ACCOUNT_UNLOCKED))
+        return;
+    struct ev e;
+    ev_begin(&e, EV_ACCOUNT_UNLOCKED);
+    if (auth_user_get(svc->st, name, &u) == ERR_OK) /* the id, not the name (events_user_ids) */
+        ev_user(&e, u.id);
+    ev_str(&e, "by", how);
+    ev_publish(&e);
+}
+
+int auth_admin_client_create(const struct auth_svc *svc, struct auth_client *c, int64_t now,
+                             char secret_out[AUTH_SECRET_LEN + 1])
+{
+    int rc = auth_client_create(svc->st, svc->key, c, now, secret_out);
+    if (rc == ERR_OK && ev_wanted(EV_CLIENT_CREATED)) {
+        struct ev e;
+        ev_begin(&e, EV_CLIENT_CREATED);
+        ev_str(&e, "client_id", c->id);
+        ev_str(&e, "name", c->name);
+        ev_publish(&e);
+    }
+    return rc;
+}
+
+const char *auth_hash_kind(const char *phc)
+{
+    if (strncmp(phc, "$argon2id$", 10) == 0)
+        return "argon2id";
+    if (strncmp(phc, "$2", 2) == 0)
+        return "bcrypt";
+    if (strstr(phc, "pbkdf2"))
+        return "pbkdf2-sha256";
+    return "unknown";
+}
+
+int auth_user_json(struct buf *b, const struct auth_user *u)
+{
+    /* (names and ids are of a restricted alphabet: nothing to escape) */
+    return buf_printf(b,
+                      "{\"username\":\"%s\",\"id\":\"%s\",\"disabled\":%s,\"created\":%lld,"
+                      "\"hash\":\"%s\"}",
+                      u->name, u->id, u->disabled ? "true" : "false", (long long)u->created_at,
+                      auth_hash_kind(u->phc));
+}
+
+static int json_str(struct buf *b, const char *s)
+{
+    int rc = buf_puts(b, "\"");
+    if (!rc)
+        rc = buf_json_escape(b, s, strlen(s));
+    return rc ? rc : buf_puts(b, "\"");
+}
+
+int auth_client_json(struct buf *b, const struct auth_client *c, const char *secret)
+{
+    int rc = buf_puts(b, "{\"client_id\":");
+    if (!rc)
+        rc = json_str(b, c->id);
+    if (!rc)
+        rc = buf_puts(b, ",\"name\":");
+    if (!rc)
+        rc = json_str(b, c->name);
+    if (!rc && secret) {
+        rc = buf_puts(b, ",\"client_secret\":");
+        if (!rc)
+            rc = json_str(b, secret);
+    }
+    if (!rc)
+        rc = buf_puts(b, ",\"grants\":");
+    if (!rc)
+        rc = auth_grants_json(c->grants, b);
+    if (!rc)
+        rc = buf_puts(b, ",\"scope\":");
+    if (!rc)
+        rc = json_str(b, c->scopes);
+    if (!rc)
+        rc = buf_puts(b, ",\"audience\":");
+    if (!rc)
+        rc = json_str(b, c->audiences);
+    if (!rc)
+        rc = buf_printf(b, ",\"access_ttl\":%lld,\"introspection\":%s,\"created\":%lld}",
+                        (long long)c->access_ttl, c->introspect_any ? "true" : "false",
+                        (long long)c->created_at);
+    return rc;
+}
+
+struct list_ctx {
+    struct buf *b;
+    int n;
+    enum store_table t;
+};
+
+static int on_item(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct list_ctx *l = ctx;
+    struct auth_user u;
+    struct auth_client c;
+    int rc;
+
+    if (l->t == STORE_T_USERS ? auth_user_decode(key, klen, val, vlen, &u)
+                              : auth_client_decode(key, klen, val, vlen, &c))
+        return ERR_OK;
+    rc = l->n ? buf_puts(l->b, ",") : ERR_OK;
+    if (!rc)
+        rc = l->t == STORE_T_USERS ? auth_user_json(l->b, &u) : auth_client_json(l->b, &c, NULL);
+    l->n++;
+    return rc;
+}
+
+int auth_admin_list(struct store *st, enum store_table t, struct buf *b)
+{
+    struct list_ctx l = {b, 0, t};
+    int rc = buf_puts(b, "[");
+    if (!rc)
+        rc = store_each(st, t, on_item, &l);
+    return rc ? rc : buf_puts(b, "]");
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What an administrator does to accounts and clients, one way for the admin API (on a
+ * worker) and the CLI: blocking store calls, each with its audit event and log line.
+ * Passwords are checked by the caller against the policy (auth_password_policy) and wiped
+ * here once hashed. svc->lockout may be NULL (the CLI: no table of its own to clear).
+ */
+#ifndef AUTH_AUTH_ADMIN_H
+#define AUTH_AUTH_ADMIN_H
+
+#include <stdint.h>
+
+#include "auth/auth_client.h"
+#include "auth/auth_svc.h"
+#include "auth/auth_user.h"
+#include "core/buf.h"
+#include "core/str.h"
+#include "store/store.h"
+
+/* A new user `name` (normalised) with password pw (hashed with svc->pp) or an imported hash
+ * (auth_admin_user_import: ERR_INVAL for a kind we cannot verify, which would lock the user
+ * out). ERR_OK (u filled), ERR_CONFLICT (taken), ERR_NOMEM, ERR_BACKEND. */
+int auth_admin_user_add(const struct auth_svc *svc, const char *name, struct str pw, int64_t now,
+                        struct auth_user *u);
+int auth_admin_user_import(const struct auth_svc *svc, const char *name, const char *phc,
+                           int64_t now, struct auth_user *u);
+/* auth_user_change, with pw hashed for AUTH_USER_PASSWORD (ignored otherwise). A change that
+ * ends the user's sessions says so (user.sessions_revoked); a new password also clears the
+ * user's brute-force locks (account.unlocked, "password_changed"). */
+int auth_admin_user_change(const struct auth_svc *svc, const char *name, enum auth_user_change what,
+                           struct str pw, int64_t now, struct auth_user *u);
+/* Clears the user's brute-force locks (auth_unlock_user) and says so (account.unlocked,
+ * `how`). */
+void auth_admin_unlock(const struct auth_svc *svc, const char *name, const char *how);
+/* A new client (client.created); its secret, shown once, into secret_out. */
+int auth_admin_client_create(const struct auth_svc *svc, struct auth_client *c, int64_t now,
+                             char secret_out[AUTH_SECRET_LEN + 1]);
+
+/* The kind of a stored hash, for operators tracking a migration (never the hash). */
+const char *auth_hash_kind(const char *phc);
+/* A user as JSON, without its hash: {"username","id","disabled","created","hash" (kind)}. */
+int auth_user_json(struct buf *b, const struct auth_user *u);
+/* A client as JSON, without its secret digest; with secret (shown once) if not NULL. */
+int auth_client_json(struct buf *b, const struct auth_client *c, const char *secret);
+/* Every user or client (t: STORE_T_USERS or STORE_T_CLIENTS) as one JSON array; records
+ * that cannot be read are skipped rather than hiding the rest. ERR_LIMIT past b's cap. */
+int auth_admin_list(struct store *st, enum store_table t, struct buf *b);
+
+#endif
