@@ -26,6 +26,7 @@
 #include "core/queue.h"
 #include "crypto/cr.h"
 #include "event/ev_int.h"
+#include "metrics/met_text.h"
 
 #define DRAIN_MS     20
 #define MAX_RINGS    256
@@ -645,4 +646,40 @@ void ev_stop(unsigned ms)
 void ev_reopen(void)
 {
     atomic_store(&E.reopen, 1);
+}
+
+int ev_metrics_text(struct buf *b)
+{
+    struct ev_stats es;
+    ev_get_stats(&es);
+    int rc = met_text_family(b, "floodgate_events_total", "counter",
+                             "Auth events queued for the sinks, and dropped because a queue was "
+                             "full.");
+    for (int t = 0; t < EV_NTYPES; t++)
+        rc |= buf_printf(b,
+                         "floodgate_events_total{type=\"%s\",result=\"queued\"} %llu\n"
+                         "floodgate_events_total{type=\"%s\",result=\"dropped\"} %llu\n",
+                         ev_type_name((enum ev_type)t), (unsigned long long)es.published[t],
+                         ev_type_name((enum ev_type)t), (unsigned long long)es.dropped[t]);
+    rc |= met_text_counter(b, "floodgate_events_overflowed_total",
+                           "Security events that found their queue full and took the overflow "
+                           "list.",
+                           es.overflowed);
+    rc |= met_text_counter(b, "floodgate_events_sampled_out_total",
+                           "token.issued events left out by events_token_issued_sample.",
+                           es.sampled_out);
+    rc |= buf_printf(b,
+                     "# HELP floodgate_webhook_events_total Events by webhook outcome (retried: "
+                     "per failed attempt).\n# TYPE floodgate_webhook_events_total counter\n"
+                     "floodgate_webhook_events_total{result=\"delivered\"} %llu\n"
+                     "floodgate_webhook_events_total{result=\"retried\"} %llu\n"
+                     "floodgate_webhook_events_total{result=\"dead_lettered\"} %llu\n"
+                     "# HELP floodgate_event_stream_total Events added to the Redis stream, or "
+                     "not.\n# TYPE floodgate_event_stream_total counter\n"
+                     "floodgate_event_stream_total{result=\"added\"} %llu\n"
+                     "floodgate_event_stream_total{result=\"dropped\"} %llu\n",
+                     (unsigned long long)es.hook_delivered, (unsigned long long)es.hook_retried,
+                     (unsigned long long)es.hook_dead, (unsigned long long)es.stream_added,
+                     (unsigned long long)es.stream_dropped);
+    return rc;
 }

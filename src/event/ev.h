@@ -92,6 +92,10 @@ void ev_stop(unsigned ms);
 /* Asks the dispatcher to reopen the audit log (SIGHUP). Any thread. */
 void ev_reopen(void);
 void ev_get_stats(struct ev_stats *out);
+/* The dispatcher's families for /metrics (events by type and outcome, webhooks, the
+ * stream), in the Prometheus text format. */
+struct buf;
+int ev_metrics_text(struct buf *b);
 
 /* Whether events of type t are wanted now (a sink takes them, sampling says yes). A
  * producer skips building the event otherwise. */

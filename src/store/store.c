@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "loop/loop.h"
+#include "metrics/met_text.h"
 #include "store/store_int.h"
 
 /* A call that may block on the network (every Redis command without an op) must not run on
@@ -219,4 +220,38 @@ void store_guard_unlock(struct store *st, const char *user_key, const char *msg)
 {
     if (st->vt->guard_unlock)
         st->vt->guard_unlock(st, user_key, msg);
+}
+
+int store_metrics_text(struct store *st, struct buf *b)
+{
+    uint64_t stale_ms;
+    struct store_stats ss;
+    store_get_stats(st, &ss);
+    int rc =
+        met_text_counter(b, "floodgate_store_operations_total",
+                         "Store operations done (LMDB: writes; Redis: commands sent).", ss.ops);
+    rc |= met_text_counter(b, "floodgate_store_commits_total",
+                           "LMDB write transactions committed, each one fsync (Redis: as "
+                           "operations).",
+                           ss.commits);
+    rc |= met_text_gauge(b, "floodgate_store_queue_depth",
+                         "LMDB: writes waiting for the writer; Redis: commands in flight.",
+                         ss.queue_depth);
+    rc |= met_text_counter(b, "floodgate_store_timeouts_total",
+                           "Redis commands unanswered within redis_timeout (their connection was "
+                           "remade).",
+                           ss.timeouts);
+    int up = store_ready(st, &stale_ms);
+    rc |= met_text_gauge(b, "floodgate_store_up",
+                         "1 if the store answers (a shared Redis: its last health read, every "
+                         "200 ms).",
+                         up);
+    rc |= met_text_gauge(b, "floodgate_instances",
+                         "Serving instances on the store, this one included (Redis: counted "
+                         "every second).",
+                         store_members(st));
+    rc |= met_text_gauge(b, "floodgate_store_stale_seconds",
+                         "Seconds since the store last answered; 0 while it does.",
+                         (double)stale_ms / 1000.0);
+    return rc;
 }

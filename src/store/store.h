@@ -223,6 +223,9 @@ uint64_t store_generation(struct store *st);
 uint64_t store_generation_recent(struct store *st);
 
 void store_get_stats(struct store *st, struct store_stats *out);
+/* The store's families for /metrics (operations, commits, queue, timeouts, up, instances,
+ * staleness), in the Prometheus text format. */
+int store_metrics_text(struct store *st, struct buf *b);
 
 /* A loop thread that submitted ops calls this once, on its own thread, after its last
  * submission (before its final uv_run): the backend closes what it keeps on that loop. */
