@@ -396,35 +396,6 @@ int api_admin_user_delete(struct http_request *r)
 
 /* ---- clients --------------------------------------------------------------------------- */
 
-static int list_field(json_t *o, const char *name, char *dst, size_t cap)
-{
-    json_t *v = json_object_get(o, name);
-    char tmp[AUTH_LIST_MAX + 1];
-
-    if (!v)
-        return ERR_OK;
-    if (json_is_array(v)) { /* ["a","b"] is accepted as well as "a b" */
-        size_t i, n = 0;
-        json_t *it;
-        tmp[0] = '\0';
-        json_array_foreach(v, i, it)
-        {
-            const char *s = json_string_value(it);
-            if (!s || n + strlen(s) + 2 > sizeof(tmp))
-                return ERR_INVAL;
-            n += (size_t)snprintf(tmp + n, sizeof(tmp) - n, "%s%s", n ? " " : "", s);
-        }
-    } else if (json_is_string(v) && json_string_length(v) < sizeof(tmp)) {
-        memcpy(tmp, json_string_value(v), json_string_length(v) + 1);
-    } else {
-        return ERR_INVAL;
-    }
-    for (char *p = tmp; *p; p++)
-        if (*p == ',')
-            *p = ' ';
-    return tok_scope_normalize(str_c(tmp), dst, cap);
-}
-
 int api_admin_clients(struct http_request *r)
 {
     json_t *o;
@@ -440,23 +411,7 @@ int api_admin_clients(struct http_request *r)
         json_decref(o);
         return HTTP_DONE;
     }
-    struct auth_client *c = &j->client;
-    const char *name = json_string_value(json_object_get(o, "name"));
-    char grants[AUTH_LIST_MAX + 1] = "client_credentials";
-    json_t *ttl = json_object_get(o, "access_ttl");
-    json_t *intro = json_object_get(o, "introspection");
-    int bad = (intro && !json_is_boolean(intro)) || !name || strlen(name) > AUTH_NAME_MAX ||
-              list_field(o, "grants", grants, sizeof(grants)) ||
-              auth_grants_parse(grants, &c->grants) || !c->grants ||
-              list_field(o, "scopes", c->scopes, sizeof(c->scopes)) ||
-              list_field(o, "audiences", c->audiences, sizeof(c->audiences)) ||
-              (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 10 ||
-                       json_integer_value(ttl) > 86400));
-    if (!bad) {
-        snprintf(c->name, sizeof(c->name), "%s", name);
-        c->access_ttl = ttl ? json_integer_value(ttl) : 0;
-        c->introspect_any = json_is_true(intro);
-    }
+    int bad = auth_client_from_json(o, &j->client);
     json_decref(o);
     if (bad) {
         http_respond_error(r, 400, "invalid_request",
@@ -567,23 +522,9 @@ int api_admin_keys(struct http_request *r)
         struct admin_job *j = new_job(r, A_KEY_ROTATE);
         return j ? submit(r, j) : HTTP_DONE;
     }
-    const struct tok_ring *ring = tok_local_ring(&ctx->tok, now);
-    const struct tok_ring_key *signer = tok_ring_signer(ring, now);
     struct buf b;
     buf_init(&b, 65536);
-    int rc = buf_puts(&b, "[");
-    for (unsigned i = 0; i < ring->n && !rc; i++) {
-        const struct tok_ring_key *k = &ring->keys[i];
-        rc = buf_printf(&b,
-                        "%s{\"kid\":\"%s\",\"alg\":\"%s\",\"created\":%lld,"
-                        "\"active_from\":%lld,\"retire_at\":%lld,\"signing\":%s}",
-                        i ? "," : "", k->k.kid, tok_alg_name(k->k.alg), (long long)k->created_at,
-                        (long long)k->active_from, (long long)k->retire_at,
-                        k == signer ? "true" : "false");
-    }
-    if (!rc)
-        rc = buf_puts(&b, "]");
-    if (rc)
+    if (tok_ring_admin_json(tok_local_ring(&ctx->tok, now), now, &b))
         http_respond_error(r, 500, "server_error", NULL);
     else
         http_respond(r, 200, "application/json", b.p, b.len);
@@ -592,39 +533,6 @@ int api_admin_keys(struct http_request *r)
 }
 
 /* ---- announced events ------------------------------------------------------------------ */
-
-/* "at": epoch seconds, "YYYY-MM-DDTHH:MM:SSZ" or "+30m"; "duration": seconds or "2h"
- * (default 1 h); "expect": 10 or "10x". Bounds are checked by pol_announce_schedule. */
-static int event_fields(json_t *o, struct admin_job *j)
-{
-    json_t *at = json_object_get(o, "at"), *dur = json_object_get(o, "duration"),
-           *ex = json_object_get(o, "expect"), *nm = json_object_get(o, "name");
-    int64_t now = clock_wall_s();
-    const char *name = nm ? json_string_value(nm) : "event";
-
-    if (!name || strlen(name) > POL_ANNOUNCE_NAME_MAX)
-        return ERR_INVAL;
-    snprintf(j->event.name, sizeof(j->event.name), "%s", name);
-    j->event.at = json_is_integer(at)  ? json_integer_value(at)
-                  : json_is_string(at) ? pol_announce_time(json_string_value(at), now)
-                                       : -1;
-    j->event.duration = !dur                   ? 3600
-                        : json_is_integer(dur) ? json_integer_value(dur)
-                        : json_is_string(dur)  ? pol_announce_secs(json_string_value(dur))
-                                               : -1;
-    if (json_is_number(ex)) {
-        j->event.expect = json_number_value(ex);
-    } else if (json_is_string(ex)) {
-        const char *v = json_string_value(ex);
-        char *end;
-        j->event.expect = strtod(v, &end);
-        if (end == v || (*end && strcmp(end, "x") != 0))
-            return ERR_INVAL;
-    } else {
-        return ERR_INVAL;
-    }
-    return ERR_OK;
-}
 
 int api_admin_events(struct http_request *r)
 {
@@ -641,7 +549,8 @@ int api_admin_events(struct http_request *r)
         json_decref(o);
         return HTTP_DONE;
     }
-    int bad = event_fields(o, j);
+    int bad = pol_announce_from_json(o, clock_wall_s(), j->event.name, &j->event.at,
+                                     &j->event.duration, &j->event.expect);
     json_decref(o);
     if (bad) {
         http_respond_error(r, 400, "invalid_request",

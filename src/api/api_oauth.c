@@ -253,23 +253,9 @@ int api__client_auth(struct http_request *r, const struct http_form *f, api__cli
 }
 
 /* One item of a space-separated list equals `want`. */
-static bool in_list(const char *list, struct str want)
-{
-    return want.len && tok_scope_subset(want, list) && !memchr(want.p, ' ', want.len);
-}
-
-static void first_item(const char *list, char *out, size_t cap)
-{
-    size_t n = strcspn(list, " ");
-    if (n >= cap)
-        n = 0;
-    memcpy(out, list, n);
-    out[n] = '\0';
-}
-
 void api__client_audience(const struct auth_client *c, char *out, size_t cap)
 {
-    first_item(c->audiences, out, cap);
+    auth_client_audience(c, NULL, out, cap);
 }
 
 /* ---- token endpoint ------------------------------------------------------------------- */
@@ -290,14 +276,9 @@ static int grant_client_credentials(struct http_request *r, const struct http_fo
     int rc = api__param(r, f, "scope", &scope);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
-    if (rc == ERR_OK) {
-        if (tok_scope_normalize(scope, cl.scope, sizeof(cl.scope)) ||
-            !tok_scope_subset(str_c(cl.scope), c->scopes)) {
-            api__oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
-            return HTTP_DONE;
-        }
-    } else {
-        snprintf(cl.scope, sizeof(cl.scope), "%s", c->scopes);
+    if (auth_client_scope(c, rc == ERR_OK ? &scope : NULL, cl.scope, sizeof(cl.scope))) {
+        api__oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
+        return HTTP_DONE;
     }
     /* RFC 8707 resource indicator, or the widespread "audience" parameter. */
     rc = api__param(r, f, "resource", &aud);
@@ -305,15 +286,9 @@ static int grant_client_credentials(struct http_request *r, const struct http_fo
         rc = api__param(r, f, "audience", &aud);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
-    if (rc == ERR_OK) {
-        if (!in_list(c->audiences, aud) || aud.len >= sizeof(cl.aud)) {
-            api__oauth_error(r, 400, "invalid_target", "audience not allowed for this client");
-            return HTTP_DONE;
-        }
-        memcpy(cl.aud, aud.p, aud.len);
-        cl.aud[aud.len] = '\0';
-    } else {
-        first_item(c->audiences, cl.aud, sizeof(cl.aud));
+    if (auth_client_audience(c, rc == ERR_OK ? &aud : NULL, cl.aud, sizeof(cl.aud))) {
+        api__oauth_error(r, 400, "invalid_target", "audience not allowed for this client");
+        return HTTP_DONE;
     }
     /* RFC 9068 §2.2: with no user, the subject is the client. */
     snprintf(cl.sub, sizeof(cl.sub), "%s", c->id);
@@ -432,31 +407,17 @@ int api__verify(struct http_request *r, struct str token, api__verify_answer ans
     return HTTP_DONE;
 }
 
-static int put_claim(struct buf *b, const char *name, const char *v)
-{
-    if (!v[0])
-        return ERR_OK;
-    int rc = buf_printf(b, ",\"%s\":\"", name);
-    if (!rc)
-        rc = buf_json_escape(b, v, strlen(v));
-    return rc ? rc : buf_puts(b, "\"");
-}
-
 static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl,
                               void *arg);
 
-/* Who asks (RFC 7662 §4: the server decides what each client may learn): a client may
- * introspect the tokens issued to it and those whose audience is its client_id (a resource
- * server checking tokens meant for it); any token only with the introspection permission.
- * Others get {"active":false}, as if the token were unknown. */
-struct introspector {
-    char id[AUTH_CLIENT_ID_MAX + 1];
-    bool any;
-};
-
-static bool may_introspect(const struct introspector *who, const struct tok_claims *cl)
+/* The introspection answer in b, or 500 if it could not be written. */
+static void answer_json(struct http_request *r, int rc, struct buf *b)
 {
-    return who->any || strcmp(cl->client_id, who->id) == 0 || strcmp(cl->aud, who->id) == 0;
+    if (rc)
+        http_respond_error(r, 500, "server_error", NULL);
+    else
+        http_respond(r, 200, "application/json", b->p, b->len);
+    buf_fini(b);
 }
 
 /* Introspection of a refresh token (RFC 7662 §2.2, token_type_hint=refresh_token, or any
@@ -483,24 +444,7 @@ static void rti_answer(struct tok_rt_introspection *q, int rc)
         return;
     }
     buf_init(&b, 4096);
-    int64_t exp = rt->idle_expires_at < rt->expires_at ? rt->idle_expires_at : rt->expires_at;
-    rc = buf_puts(&b, "{\"active\":true,\"token_type\":\"refresh_token\"");
-    if (!rc)
-        rc = put_claim(&b, "iss", ctx->sh->issuer);
-    if (!rc)
-        rc = put_claim(&b, "sub", rt->sub);
-    if (!rc)
-        rc = put_claim(&b, "client_id", rt->client_id);
-    if (!rc)
-        rc = put_claim(&b, "scope", rt->scope);
-    if (!rc)
-        rc =
-            buf_printf(&b, ",\"exp\":%lld,\"iat\":%lld}", (long long)exp, (long long)rt->issued_at);
-    if (rc)
-        http_respond_error(r, 500, "server_error", NULL);
-    else
-        http_respond(r, 200, "application/json", b.p, b.len);
-    buf_fini(&b);
+    answer_json(r, tok_rt_introspection_json(&b, ctx->sh->issuer, rt), &b);
 }
 
 static int introspect_refresh(struct http_request *r, struct str token, const char *client_id)
@@ -537,7 +481,7 @@ static int introspect_authed(struct http_request *r, const struct http_form *f,
     (void)hint;
     if (!memchr(token.p, '.', token.len))
         return introspect_refresh(r, token, c->id);
-    struct introspector *who = arena_alloc(r->arena, sizeof(*who));
+    struct tok_introspector *who = arena_alloc(r->arena, sizeof(*who));
     if (!who) {
         api__fail(r, ERR_NOMEM, NULL);
         return HTTP_DONE;
@@ -566,32 +510,13 @@ static void introspect_answer(struct http_request *r, int rc, const struct tok_c
         return;
     }
     api__no_store(r);
-    if (rc || !may_introspect(arg, cl)) {
+    if (rc || !tok_may_introspect(arg, cl)) {
         http_respond_json(r, 200, "{\"active\":false}");
         return;
     }
     struct buf b;
     buf_init(&b, 8192);
-    rc = buf_puts(&b, "{\"active\":true,\"token_type\":\"Bearer\"");
-    if (!rc)
-        rc = put_claim(&b, "iss", ctx->sh->issuer);
-    if (!rc)
-        rc = put_claim(&b, "sub", cl->sub);
-    if (!rc)
-        rc = put_claim(&b, "client_id", cl->client_id);
-    if (!rc)
-        rc = put_claim(&b, "scope", cl->scope);
-    if (!rc)
-        rc = put_claim(&b, "aud", cl->aud);
-    if (!rc)
-        rc = put_claim(&b, "jti", cl->jti);
-    if (!rc)
-        rc = buf_printf(&b, ",\"exp\":%lld,\"iat\":%lld}", (long long)cl->exp, (long long)cl->iat);
-    if (rc)
-        http_respond_error(r, 500, "server_error", NULL);
-    else
-        http_respond(r, 200, "application/json", b.p, b.len);
-    buf_fini(&b);
+    answer_json(r, tok_introspection_json(&b, ctx->sh->issuer, cl), &b);
 }
 
 /* GET /v1/auth/verify for gateways (nginx auth_request, Traefik forwardAuth, Envoy
@@ -766,41 +691,11 @@ int api_jwks(struct http_request *r)
 int api_discovery(struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
-    const char *iss = ctx->sh->issuer;
     struct buf b;
-    static const char *const methods = "[\"client_secret_basic\",\"client_secret_post\"]";
 
-    /* The algorithms of the keys published now (a rotation may be changing them). */
-    char algs[64] = "";
-    const struct tok_ring *ring = tok_local_ring(&ctx->tok, clock_wall_s());
-    for (int a = TOK_ALG_EDDSA; a <= TOK_ALG_RS256; a++) {
-        for (unsigned i = 0; i < ring->n; i++) {
-            if (ring->keys[i].k.alg == (enum tok_alg)a) {
-                size_t l = strlen(algs);
-                snprintf(algs + l, sizeof(algs) - l, "%s\"%s\"", l ? "," : "",
-                         tok_alg_name((enum tok_alg)a));
-                break;
-            }
-        }
-    }
     buf_init(&b, 8192);
-    /* Exactly what works: no authorization endpoint, so no response types. */
-    int rc =
-        buf_printf(&b,
-                   "{\"issuer\":\"%s\",\"token_endpoint\":\"%s/oauth2/token\","
-                   "\"jwks_uri\":\"%s/.well-known/jwks.json\","
-                   "\"introspection_endpoint\":\"%s/oauth2/introspect\","
-                   "\"revocation_endpoint\":\"%s/oauth2/revoke\","
-                   "\"grant_types_supported\":[\"client_credentials\",\"refresh_token\"%s],"
-                   "\"response_types_supported\":[],"
-                   "\"token_endpoint_auth_methods_supported\":%s,"
-                   "\"introspection_endpoint_auth_methods_supported\":%s,"
-                   "\"revocation_endpoint_auth_methods_supported\":%s,"
-                   "\"token_endpoint_auth_signing_alg_values_supported\":[],"
-                   "\"access_token_signing_alg_values_supported\":[%s]}",
-                   iss, iss, iss, iss, iss, ctx->sh->cfg->password_grant ? ",\"password\"" : "",
-                   methods, methods, methods, algs);
-    if (rc) {
+    if (tok_discovery_json(&b, ctx->sh->issuer, tok_local_ring(&ctx->tok, clock_wall_s()),
+                           ctx->sh->cfg->password_grant)) {
         http_respond_error(r, 500, "server_error", NULL);
     } else {
         http_add_header(r, "Cache-Control", "public, max-age=300");

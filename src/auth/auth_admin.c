@@ -2,13 +2,17 @@
 /* Account and client administration; see auth_admin.h. */
 #include "auth/auth_admin.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "auth/auth_login.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "crypto/cr.h"
 #include "event/ev.h"
+#include "token/tok_scope.h"
 
 int auth_admin_user_add(const struct auth_svc *svc, const char *name, struct str pw, int64_t now,
                         struct auth_user *u)
@@ -187,4 +191,54 @@ int auth_admin_list(struct store *st, enum store_table t, struct buf *b)
     if (!rc)
         rc = store_each(st, t, on_item, &l);
     return rc ? rc : buf_puts(b, "]");
+}
+
+static int list_field(json_t *o, const char *name, char *dst, size_t cap)
+{
+    json_t *v = json_object_get(o, name);
+    char tmp[AUTH_LIST_MAX + 1];
+
+    if (!v)
+        return ERR_OK;
+    if (json_is_array(v)) { /* ["a","b"] is accepted as well as "a b" */
+        size_t i, n = 0;
+        json_t *it;
+        tmp[0] = '\0';
+        json_array_foreach(v, i, it)
+        {
+            const char *s = json_string_value(it);
+            if (!s || n + strlen(s) + 2 > sizeof(tmp))
+                return ERR_INVAL;
+            n += (size_t)snprintf(tmp + n, sizeof(tmp) - n, "%s%s", n ? " " : "", s);
+        }
+    } else if (json_is_string(v) && json_string_length(v) < sizeof(tmp)) {
+        memcpy(tmp, json_string_value(v), json_string_length(v) + 1);
+    } else {
+        return ERR_INVAL;
+    }
+    for (char *p = tmp; *p; p++)
+        if (*p == ',')
+            *p = ' ';
+    return tok_scope_normalize(str_c(tmp), dst, cap);
+}
+
+int auth_client_from_json(json_t *o, struct auth_client *c)
+{
+    const char *name = json_string_value(json_object_get(o, "name"));
+    char grants[AUTH_LIST_MAX + 1] = "client_credentials";
+    json_t *ttl = json_object_get(o, "access_ttl");
+    json_t *intro = json_object_get(o, "introspection");
+    int bad = (intro && !json_is_boolean(intro)) || !name || strlen(name) > AUTH_NAME_MAX ||
+              list_field(o, "grants", grants, sizeof(grants)) ||
+              auth_grants_parse(grants, &c->grants) || !c->grants ||
+              list_field(o, "scopes", c->scopes, sizeof(c->scopes)) ||
+              list_field(o, "audiences", c->audiences, sizeof(c->audiences)) ||
+              (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 10 ||
+                       json_integer_value(ttl) > 86400));
+    if (bad)
+        return ERR_INVAL;
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    c->access_ttl = ttl ? json_integer_value(ttl) : 0;
+    c->introspect_any = json_is_true(intro);
+    return ERR_OK;
 }

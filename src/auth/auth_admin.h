@@ -46,4 +46,10 @@ int auth_client_json(struct buf *b, const struct auth_client *c, const char *sec
  * that cannot be read are skipped rather than hiding the rest. ERR_LIMIT past b's cap. */
 int auth_admin_list(struct store *st, enum store_table t, struct buf *b);
 
+/* A new client's fields from the admin API's JSON: {"name" (required), "grants", "scopes",
+ * "audiences" (each "a b", "a,b" or ["a","b"]; grants default to client_credentials),
+ * "access_ttl" (10..86400), "introspection" (boolean)}. ERR_OK or ERR_INVAL. */
+typedef struct json_t json_t;
+int auth_client_from_json(json_t *o, struct auth_client *c);
+
 #endif

@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "store/store.h"
+#include "token/tok_scope.h"
 
 static const char *const grant_names[] = {"client_credentials", "refresh_token", "password"};
 #define NGRANTS 3
@@ -361,5 +362,35 @@ int auth_key_load(const char *path, uint8_t key[CR_HASH_KEY_LEN], char *err, siz
                  (long long)sb.st_size);
         return ERR_IO;
     }
+    return ERR_OK;
+}
+
+int auth_client_scope(const struct auth_client *c, const struct str *want, char *out, size_t cap)
+{
+    if (!want) {
+        str_copy(out, cap, c->scopes);
+        return strlen(c->scopes) < cap ? ERR_OK : ERR_INVAL;
+    }
+    if (tok_scope_normalize(*want, out, cap) || !tok_scope_subset(str_c(out), c->scopes))
+        return ERR_INVAL;
+    return ERR_OK;
+}
+
+int auth_client_audience(const struct auth_client *c, const struct str *want, char *out, size_t cap)
+{
+    if (!want) { /* the first of the client's */
+        size_t n = strcspn(c->audiences, " ");
+        if (n >= cap)
+            n = 0;
+        memcpy(out, c->audiences, n);
+        out[n] = '\0';
+        return ERR_OK;
+    }
+    /* exactly one item of the client's list */
+    if (!want->len || memchr(want->p, ' ', want->len) || want->len >= cap ||
+        !tok_scope_subset(*want, c->audiences))
+        return ERR_INVAL;
+    memcpy(out, want->p, want->len);
+    out[want->len] = '\0';
     return ERR_OK;
 }

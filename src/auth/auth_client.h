@@ -91,4 +91,12 @@ void auth_client_cache_put(struct auth_client_cache *cc, uint64_t gen, int rc, c
 /* Loads the server key from `path`, creating it (0600, 32 random bytes) if missing. */
 int auth_key_load(const char *path, uint8_t key[CR_HASH_KEY_LEN], char *err, size_t cap);
 
+/* What a client may ask for in a token (RFC 6749 §3.3, RFC 8707): the scope asked for
+ * (normalised; NULL: all the client's scopes) if within the client's, and the audience asked
+ * for if it is one of the client's (NULL: the client's first, "" if none). ERR_OK, or
+ * ERR_INVAL (not allowed, or malformed). */
+int auth_client_scope(const struct auth_client *c, const struct str *want, char *out, size_t cap);
+int auth_client_audience(const struct auth_client *c, const struct str *want, char *out,
+                         size_t cap);
+
 #endif

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "core/buf.h"
 #include "core/err.h"
 #include "crypto/cr.h"
@@ -97,4 +99,35 @@ int pol_announce_list(struct store *st, struct buf *b)
     if (!rc)
         rc = store_each(st, STORE_T_EVENTS, on_event, &l);
     return rc ? rc : buf_puts(b, "]");
+}
+
+int pol_announce_from_json(json_t *o, int64_t now, char name[POL_ANNOUNCE_NAME_MAX + 1],
+                           int64_t *at, int64_t *duration, double *expect)
+{
+    json_t *a = json_object_get(o, "at"), *dur = json_object_get(o, "duration"),
+           *ex = json_object_get(o, "expect"), *nm = json_object_get(o, "name");
+    const char *n = nm ? json_string_value(nm) : "event";
+
+    if (!n || strlen(n) > POL_ANNOUNCE_NAME_MAX)
+        return ERR_INVAL;
+    snprintf(name, POL_ANNOUNCE_NAME_MAX + 1, "%s", n);
+    *at = json_is_integer(a)  ? json_integer_value(a)
+          : json_is_string(a) ? pol_announce_time(json_string_value(a), now)
+                              : -1;
+    *duration = !dur                   ? 3600
+                : json_is_integer(dur) ? json_integer_value(dur)
+                : json_is_string(dur)  ? pol_announce_secs(json_string_value(dur))
+                                       : -1;
+    if (json_is_number(ex)) {
+        *expect = json_number_value(ex);
+    } else if (json_is_string(ex)) {
+        const char *v = json_string_value(ex);
+        char *end;
+        *expect = strtod(v, &end);
+        if (end == v || (*end && strcmp(end, "x") != 0))
+            return ERR_INVAL;
+    } else {
+        return ERR_INVAL;
+    }
+    return ERR_OK;
 }

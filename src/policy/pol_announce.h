@@ -33,4 +33,11 @@ int pol_announce_schedule(struct store *st, const char *name, int64_t at, int64_
 struct buf;
 int pol_announce_list(struct store *st, struct buf *b);
 
+/* An event's fields from the admin API's JSON: "at" (epoch seconds, "YYYY-MM-DDTHH:MM:SSZ"
+ * or "+30m"), "duration" (seconds or "2h"; default 1 h), "expect" (10 or "10x"), "name"
+ * (default "event"). ERR_OK or ERR_INVAL; bounds are pol_announce_schedule's. */
+typedef struct json_t json_t;
+int pol_announce_from_json(json_t *o, int64_t now, char name[POL_ANNOUNCE_NAME_MAX + 1],
+                           int64_t *at, int64_t *duration, double *expect);
+
 #endif

@@ -4,10 +4,12 @@
  */
 #include "token/tok_introspect.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "store/store_rec.h"
+#include "token/tok_jwt.h"
 #include "token/tok_refresh.h"
 
 enum { STEP_RECORD, STEP_FAMILY, STEP_SESSIONS, STEP_DONE };
@@ -91,4 +93,56 @@ int tok_rt_introspect(struct tok_rt_introspection *q, const uint8_t key[CR_HASH_
     if (rc != ERR_AGAIN)
         rc = step(q, rc);
     return rc == ERR_AGAIN ? ERR_AGAIN : finish(q, rc);
+}
+
+bool tok_may_introspect(const struct tok_introspector *who, const struct tok_claims *cl)
+{
+    return who->any || strcmp(cl->client_id, who->id) == 0 || strcmp(cl->aud, who->id) == 0;
+}
+
+static int put_claim(struct buf *b, const char *name, const char *v)
+{
+    if (!v[0])
+        return ERR_OK;
+    int rc = buf_printf(b, ",\"%s\":\"", name);
+    if (!rc)
+        rc = buf_json_escape(b, v, strlen(v));
+    return rc ? rc : buf_puts(b, "\"");
+}
+
+int tok_introspection_json(struct buf *b, const char *issuer, const struct tok_claims *cl)
+{
+    int rc = buf_puts(b, "{\"active\":true,\"token_type\":\"Bearer\"");
+    if (!rc)
+        rc = put_claim(b, "iss", issuer);
+    if (!rc)
+        rc = put_claim(b, "sub", cl->sub);
+    if (!rc)
+        rc = put_claim(b, "client_id", cl->client_id);
+    if (!rc)
+        rc = put_claim(b, "scope", cl->scope);
+    if (!rc)
+        rc = put_claim(b, "aud", cl->aud);
+    if (!rc)
+        rc = put_claim(b, "jti", cl->jti);
+    return rc ? rc
+              : buf_printf(b, ",\"exp\":%lld,\"iat\":%lld}", (long long)cl->exp,
+                           (long long)cl->iat);
+}
+
+int tok_rt_introspection_json(struct buf *b, const char *issuer, const struct store_refresh *rt)
+{
+    int64_t exp = rt->idle_expires_at < rt->expires_at ? rt->idle_expires_at : rt->expires_at;
+    int rc = buf_puts(b, "{\"active\":true,\"token_type\":\"refresh_token\"");
+    if (!rc)
+        rc = put_claim(b, "iss", issuer);
+    if (!rc)
+        rc = put_claim(b, "sub", rt->sub);
+    if (!rc)
+        rc = put_claim(b, "client_id", rt->client_id);
+    if (!rc)
+        rc = put_claim(b, "scope", rt->scope);
+    return rc ? rc
+              : buf_printf(b, ",\"exp\":%lld,\"iat\":%lld}", (long long)exp,
+                           (long long)rt->issued_at);
 }

@@ -46,4 +46,19 @@ struct tok_rt_introspection {
 int tok_rt_introspect(struct tok_rt_introspection *q, const uint8_t key[CR_HASH_KEY_LEN],
                       struct str token);
 
+/* Who asks (RFC 7662 §4: the server decides what each client may learn): a client may
+ * introspect the tokens issued to it and those whose audience is its client_id (a resource
+ * server checking tokens meant for it); any token only with the introspection permission.
+ * Others are told {"active":false}, as if the token were unknown. */
+struct tok_claims;
+struct tok_introspector {
+    char id[STORE_CLIENT_MAX + 1];
+    bool any;
+};
+bool tok_may_introspect(const struct tok_introspector *who, const struct tok_claims *cl);
+
+/* The active answers (RFC 7662 §2.2) of an access token and of a refresh token. */
+int tok_introspection_json(struct buf *b, const char *issuer, const struct tok_claims *cl);
+int tok_rt_introspection_json(struct buf *b, const char *issuer, const struct store_refresh *rt);
+
 #endif

@@ -413,3 +413,53 @@ void tok_keys_rotated(const char *kid, int64_t from, const char *by)
         ev_publish(&e);
     }
 }
+
+int tok_discovery_json(struct buf *b, const char *issuer, const struct tok_ring *r,
+                       bool password_grant)
+{
+    static const char *const methods = "[\"client_secret_basic\",\"client_secret_post\"]";
+    const char *iss = issuer;
+    char algs[64] = "";
+
+    for (int a = TOK_ALG_EDDSA; a <= TOK_ALG_RS256; a++) {
+        for (unsigned i = 0; i < r->n; i++) {
+            if (r->keys[i].k.alg == (enum tok_alg)a) {
+                size_t l = strlen(algs);
+                snprintf(algs + l, sizeof(algs) - l, "%s\"%s\"", l ? "," : "",
+                         tok_alg_name((enum tok_alg)a));
+                break;
+            }
+        }
+    }
+    /* Exactly what works: no authorization endpoint, so no response types. */
+    return buf_printf(b,
+                      "{\"issuer\":\"%s\",\"token_endpoint\":\"%s/oauth2/token\","
+                      "\"jwks_uri\":\"%s/.well-known/jwks.json\","
+                      "\"introspection_endpoint\":\"%s/oauth2/introspect\","
+                      "\"revocation_endpoint\":\"%s/oauth2/revoke\","
+                      "\"grant_types_supported\":[\"client_credentials\",\"refresh_token\"%s],"
+                      "\"response_types_supported\":[],"
+                      "\"token_endpoint_auth_methods_supported\":%s,"
+                      "\"introspection_endpoint_auth_methods_supported\":%s,"
+                      "\"revocation_endpoint_auth_methods_supported\":%s,"
+                      "\"token_endpoint_auth_signing_alg_values_supported\":[],"
+                      "\"access_token_signing_alg_values_supported\":[%s]}",
+                      iss, iss, iss, iss, iss, password_grant ? ",\"password\"" : "", methods,
+                      methods, methods, algs);
+}
+
+int tok_ring_admin_json(const struct tok_ring *r, int64_t now, struct buf *b)
+{
+    const struct tok_ring_key *signer = tok_ring_signer(r, now);
+    int rc = buf_puts(b, "[");
+    for (unsigned i = 0; i < r->n && !rc; i++) {
+        const struct tok_ring_key *k = &r->keys[i];
+        rc = buf_printf(b,
+                        "%s{\"kid\":\"%s\",\"alg\":\"%s\",\"created\":%lld,"
+                        "\"active_from\":%lld,\"retire_at\":%lld,\"signing\":%s}",
+                        i ? "," : "", k->k.kid, tok_alg_name(k->k.alg), (long long)k->created_at,
+                        (long long)k->active_from, (long long)k->retire_at,
+                        k == signer ? "true" : "false");
+    }
+    return rc ? rc : buf_puts(b, "]");
+}

@@ -84,4 +84,13 @@ int tok_keys_ensure(struct store *st, enum tok_alg alg, int64_t now);
  * a server key. */
 int tok_keys_reseal(struct store *st, unsigned *resealed);
 
+/* The authorization server's metadata (RFC 8414, OpenID Connect discovery): exactly what
+ * works, with the signing algorithms of the keys published now (a rotation may be changing
+ * them). */
+int tok_discovery_json(struct buf *b, const char *issuer, const struct tok_ring *r,
+                       bool password_grant);
+/* The keys for administrators: kid, alg, times, and which one signs at `now` (never a
+ * private part). */
+int tok_ring_admin_json(const struct tok_ring *r, int64_t now, struct buf *b);
+
 #endif
