@@ -115,6 +115,43 @@ struct rh_run {
 
 /* Plays the scenario (rh_run.c). */
 int rh_run(struct rh_run *run, const char *target, const char *admin, char *err, size_t cap);
+/* ---- the HTTP client (rh_http.c) ---- */
+
+#define BODY_MAX  (64 * 1024) /* of an answer, kept for the caller */
+#define QUEUE_MAX 100000      /* arrivals waiting for a connection, per pool */
+
+/* A request's end, besides an HTTP status: dropped (the queue was full), timed out, or a
+ * connection error. */
+enum { ST_DROPPED = -2, ST_TIMEOUT = -1, ST_ERROR = 0 };
+
+struct rh_req;
+typedef void (*req_done_cb)(struct rh_run *run, struct rh_req *q, int status, const char *body,
+                            size_t len);
+
+/* A request's bytes and what to do with its answer; freed after done() ran. */
+struct rh_req {
+    struct rh_req *next;
+    struct rh_pool *later; /* send_later: the pool it waits for */
+    req_done_cb done;
+    int flow; /* RH_* or -1: not counted */
+    int phase;
+    size_t idx; /* user, second or try counter, by purpose */
+    int tries;
+    uint64_t t0; /* intended arrival, ns */
+    size_t len;
+    char bytes[];
+};
+
+void rh_http_init(void);
+/* A pool of at most `max` connections to "http://host:port" (resolved once). */
+int rh_pool_init(struct rh_run *run, struct rh_pool *p, const char *url, unsigned max, char *err,
+                 size_t cap);
+/* Sends q on an idle connection, a new one, or after the queued ones. */
+void rh_pool_submit(struct rh_pool *p, struct rh_req *q);
+void rh_pool_close_idle(struct rh_pool *p);
+/* A request of the bytes in b, NULL without memory. */
+struct rh_req *rh_req_new(int flow, req_done_cb done, const struct buf *b);
+
 /* Writes the JSON result and the HTML report (rh_report.c). */
 int rh_report_json(const struct rh_run *run, const char *path, json_t **out);
 int rh_report_html(const json_t *result, const char *path);

@@ -77,77 +77,123 @@ static void summary(json_t *r)
     }
 }
 
-int rh_main(int argc, char **argv)
+struct opts {
+    const char *scenario, *render, *target, *admin, *json_path, *html_path;
+};
+
+/* The command line into o and run. -1 to go on, or the exit code (help: 0; misuse: 2). */
+static int parse_args(int argc, char **argv, struct opts *o, struct rh_run *run)
 {
-    const char *scenario = NULL, *render = NULL, *target = "http://127.0.0.1:8080",
-               *admin = "http://127.0.0.1:8081", *json_path = "rehearsal.json",
-               *html_path = "rehearsal.html";
-    static struct rh_run run;
-    char err[300];
-    run.admin_token = getenv("FLOODGATE_ADMIN_TOKEN");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage, stdout);
             return 0;
         } else if (strcmp(a, "--keep") == 0) {
-            run.keep = true;
+            run->keep = true;
         } else if (strcmp(a, "--spin") == 0) {
-            run.spin = true;
+            run->spin = true;
         } else if (strcmp(a, "--quiet") == 0) {
-            run.quiet = true;
+            run->quiet = true;
         } else if (a[0] != '-') {
-            if (scenario) {
+            if (o->scenario) {
                 fprintf(stderr, "rehearse: one scenario file, not '%s' too\n", a);
                 return 2;
             }
-            scenario = a;
+            o->scenario = a;
         } else if (!v) {
             fprintf(stderr, "rehearse: %s needs a value\n%s", a, usage);
             return 2;
-        } else {
+        } else if (strcmp(a, "--login-capacity") == 0) {
+            char *end;
             i++;
-            if (strcmp(a, "--target") == 0)
-                target = v;
-            else if (strcmp(a, "--admin") == 0)
-                admin = v;
-            else if (strcmp(a, "--admin-token") == 0)
-                run.admin_token = v;
-            else if (strcmp(a, "--json") == 0)
-                json_path = v;
-            else if (strcmp(a, "--html") == 0)
-                html_path = v;
-            else if (strcmp(a, "--render") == 0)
-                render = v;
-            else if (strcmp(a, "--login-capacity") == 0) {
-                char *end;
-                run.capacity = strtod(v, &end);
-                if (*end || !(run.capacity > 0 && run.capacity < 1e6)) {
-                    fprintf(stderr, "rehearse: --login-capacity: a positive number\n");
-                    return 2;
-                }
-            } else {
+            run->capacity = strtod(v, &end);
+            if (*end || !(run->capacity > 0 && run->capacity < 1e6)) {
+                fprintf(stderr, "rehearse: --login-capacity: a positive number\n");
+                return 2;
+            }
+        } else {
+            const char **slot = strcmp(a, "--target") == 0        ? &o->target
+                                : strcmp(a, "--admin") == 0       ? &o->admin
+                                : strcmp(a, "--admin-token") == 0 ? &run->admin_token
+                                : strcmp(a, "--json") == 0        ? &o->json_path
+                                : strcmp(a, "--html") == 0        ? &o->html_path
+                                : strcmp(a, "--render") == 0      ? &o->render
+                                                                  : NULL;
+            if (!slot) {
                 fprintf(stderr, "rehearse: unknown option %s\n%s", a, usage);
                 return 2;
             }
+            *slot = v;
+            i++;
         }
     }
-    if (render) {
-        json_error_t je;
-        json_t *result = json_load_file(render, 0, &je);
-        if (!json_is_object(result) || !json_is_object(json_object_get(result, "totals"))) {
-            fprintf(stderr, "rehearse: %s: not a rehearsal result (%s)\n", render,
-                    result ? "no totals" : je.text);
-            json_decref(result);
-            return 2;
-        }
-        int bad = rh_report_html(result, html_path);
-        if (!bad)
-            fprintf(stderr, "rehearse: wrote %s\n", html_path);
+    return -1;
+}
+
+/* --render RESULT.json: the HTML report of an earlier run. */
+static int render_only(const char *render, const char *html_path)
+{
+    json_error_t je;
+    json_t *result = json_load_file(render, 0, &je);
+    if (!json_is_object(result) || !json_is_object(json_object_get(result, "totals"))) {
+        fprintf(stderr, "rehearse: %s: not a rehearsal result (%s)\n", render,
+                result ? "no totals" : je.text);
         json_decref(result);
-        return bad ? 1 : 0;
+        return 2;
     }
-    if (!scenario) {
+    int bad = rh_report_html(result, html_path);
+    if (!bad)
+        fprintf(stderr, "rehearse: wrote %s\n", html_path);
+    json_decref(result);
+    return bad ? 1 : 0;
+}
+
+/* Reads and checks the scenario and sets up the run's tables: 0, or the exit code. */
+static int load(const char *scenario, struct rh_run *run)
+{
+    char err[300];
+    size_t len;
+    char *text = read_file(scenario, &len);
+    if (!text) {
+        fprintf(stderr, "rehearse: cannot read %s\n", scenario);
+        return 2;
+    }
+    int rc = rh_scenario_parse(text, len, &run->sc, err, sizeof(err));
+    free(text);
+    if (rc) {
+        fprintf(stderr, "rehearse: %s: %s\n", scenario, err);
+        return 2;
+    }
+    if (sodium_init() < 0)
+        return 1;
+    run->nusers = run->sc.users;
+    run->users = calloc(run->nusers, sizeof(*run->users));
+    run->stat = calloc(run->sc.nphases, sizeof(*run->stat));
+    run->capreg = 1000000;
+    run->registered = calloc(run->capreg, sizeof(*run->registered));
+    if (!run->users || !run->stat || !run->registered) {
+        fprintf(stderr, "rehearse: out of memory\n");
+        return 1;
+    }
+    return 0;
+}
+
+int rh_main(int argc, char **argv)
+{
+    struct opts o = {.target = "http://127.0.0.1:8080",
+                     .admin = "http://127.0.0.1:8081",
+                     .json_path = "rehearsal.json",
+                     .html_path = "rehearsal.html"};
+    static struct rh_run run;
+    char err[300];
+    run.admin_token = getenv("FLOODGATE_ADMIN_TOKEN");
+    int rc = parse_args(argc, argv, &o, &run);
+    if (rc >= 0)
+        return rc;
+    if (o.render)
+        return render_only(o.render, o.html_path);
+    if (!o.scenario) {
         fputs(usage, stderr);
         return 2;
     }
@@ -156,41 +202,20 @@ int rh_main(int argc, char **argv)
                         "32..256 characters) is needed to create the synthetic users\n");
         return 2;
     }
-    size_t len;
-    char *text = read_file(scenario, &len);
-    if (!text) {
-        fprintf(stderr, "rehearse: cannot read %s\n", scenario);
-        return 2;
-    }
-    int rc = rh_scenario_parse(text, len, &run.sc, err, sizeof(err));
-    free(text);
-    if (rc) {
-        fprintf(stderr, "rehearse: %s: %s\n", scenario, err);
-        return 2;
-    }
-    if (sodium_init() < 0)
-        return 1;
-    run.nusers = run.sc.users;
-    run.users = calloc(run.nusers, sizeof(*run.users));
-    run.stat = calloc(run.sc.nphases, sizeof(*run.stat));
-    run.capreg = 1000000;
-    run.registered = calloc(run.capreg, sizeof(*run.registered));
-    if (!run.users || !run.stat || !run.registered) {
-        fprintf(stderr, "rehearse: out of memory\n");
-        return 1;
-    }
-    rc = rh_run(&run, target, admin, err, sizeof(err));
+    if ((rc = load(o.scenario, &run)) != 0)
+        return rc;
+    rc = rh_run(&run, o.target, o.admin, err, sizeof(err));
     if (rc && !run.failed)
         fprintf(stderr, "rehearse: %s\n", run.nomem ? "out of memory" : err);
     int exit_code = rc == ERR_INVAL ? 2 : rc ? 1 : 0; /* ERR_INVAL: an address refused */
     if (run.nsec) { /* whatever was played is reported, even after Ctrl-C */
         json_t *result = NULL;
-        if (rh_report_json(&run, json_path, &result) || rh_report_html(result, html_path))
+        if (rh_report_json(&run, o.json_path, &result) || rh_report_html(result, o.html_path))
             exit_code = 1;
         else
             summary(result);
         json_decref(result);
-        fprintf(stderr, "rehearse: wrote %s and %s\n", json_path, html_path);
+        fprintf(stderr, "rehearse: wrote %s and %s\n", o.json_path, o.html_path);
     }
     if (run.cleanup_failed)
         fprintf(stderr, "rehearse: %zu synthetic users or clients (%s*) could not be deleted\n",

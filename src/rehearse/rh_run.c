@@ -37,344 +37,9 @@
 #include "rehearse/rh.h"
 #include "rehearse/rh_int.h"
 
-#define BODY_MAX        (64 * 1024)
-#define QUEUE_MAX       100000
 #define SETUP_CONNS     4
 #define SETUP_TRIES     10
 #define CALIBRATE_CONNS 8
-
-enum { ST_DROPPED = -2, ST_TIMEOUT = -1, ST_ERROR = 0 };
-
-struct rh_req;
-typedef void (*req_done_cb)(struct rh_run *run, struct rh_req *q, int status, const char *body,
-                            size_t len);
-
-struct rh_req {
-    struct rh_req *next;
-    struct rh_pool *later; /* send_later: the pool it waits for */
-    req_done_cb done;
-    int flow; /* RH_* or -1: not counted */
-    int phase;
-    size_t idx; /* user, second or try counter, by purpose */
-    int tries;
-    uint64_t t0; /* intended arrival, ns */
-    size_t len;
-    char bytes[];
-};
-
-struct rh_conn {
-    uv_tcp_t tcp;
-    uv_connect_t connect;
-    uv_write_t write;
-    uv_timer_t timer;
-    http_parser parser;
-    struct rh_pool *pool;
-    struct rh_req *req;
-    struct rh_conn *prev, *next; /* idle list */
-    struct buf out, body;
-    int status, closes;
-    bool complete, keep, connected, closing, idle_listed;
-    char rbuf[16384];
-};
-
-static http_parser_settings parser_settings;
-
-/* ---- connections ---------------------------------------------------------------------- */
-
-static void conn_close(struct rh_conn *c);
-static void pool_pump(struct rh_pool *p);
-
-static void idle_remove(struct rh_conn *c)
-{
-    if (!c->idle_listed)
-        return;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        c->pool->idle = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    c->idle_listed = false;
-}
-
-static void idle_push(struct rh_conn *c)
-{
-    c->prev = NULL;
-    c->next = c->pool->idle;
-    if (c->next)
-        c->next->prev = c;
-    c->pool->idle = c;
-    c->idle_listed = true;
-}
-
-/* Hands the request its answer (or failure) and frees it. */
-static void req_finish(struct rh_run *run, struct rh_req *q, int status, const char *body,
-                       size_t len)
-{
-    q->done(run, q, status, body, len);
-    free(q);
-}
-
-static void conn_fail(struct rh_conn *c, int status)
-{
-    struct rh_req *q = c->req;
-    c->req = NULL;
-    conn_close(c);
-    if (q)
-        req_finish(c->pool->run, q, status, NULL, 0);
-}
-
-static void on_timeout(uv_timer_t *t)
-{
-    conn_fail(t->data, ST_TIMEOUT);
-}
-
-static void on_write(uv_write_t *w, int status)
-{
-    struct rh_conn *c = w->data;
-    if (status < 0 && !c->closing)
-        conn_fail(c, ST_ERROR);
-}
-
-static void conn_send(struct rh_conn *c)
-{
-    struct rh_req *q = c->req;
-    buf_reset(&c->out);
-    buf_reset(&c->body);
-    c->status = 0;
-    c->complete = false;
-    http_parser_init(&c->parser, HTTP_RESPONSE);
-    c->parser.data = c;
-    if (buf_append(&c->out, q->bytes, q->len)) {
-        conn_fail(c, ST_ERROR);
-        return;
-    }
-    uint64_t now = uv_hrtime();
-    if (q->flow >= 0 && q->phase >= 0 && now > q->t0) /* the phases' arrivals only */
-        rh_hist_record(&c->pool->run->lag, (now - q->t0) / 1000);
-    uv_buf_t b = uv_buf_init(c->out.p, (unsigned)c->out.len);
-    uv_timer_start(&c->timer, on_timeout, c->pool->run->sc.timeout_ms, 0);
-    if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_write))
-        conn_fail(c, ST_ERROR);
-}
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-    struct rh_conn *c = h->data;
-    (void)hint;
-    *b = uv_buf_init(c->rbuf, sizeof(c->rbuf));
-}
-
-static void conn_answered(struct rh_conn *c)
-{
-    struct rh_pool *p = c->pool;
-    struct rh_req *q = c->req;
-    uv_timer_stop(&c->timer);
-    c->req = NULL;
-    if (!c->keep || p->run->stage == STAGE_DONE)
-        conn_close(c);
-    else
-        idle_push(c);
-    /* body points into the connection, which lives until its close callbacks */
-    req_finish(p->run, q, c->status, c->body.p ? c->body.p : "", c->body.len);
-    pool_pump(p);
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    struct rh_conn *c = s->data;
-    if (n == 0 || c->closing)
-        return;
-    if (n < 0 || !c->req) { /* EOF, error, or bytes nobody asked for */
-        conn_fail(c, ST_ERROR);
-        return;
-    }
-    size_t used = http_parser_execute(&c->parser, &parser_settings, b->base, (size_t)n);
-    if (c->complete) {
-        conn_answered(c);
-        return;
-    }
-    if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || used != (size_t)n)
-        conn_fail(c, ST_ERROR);
-}
-
-static void on_connect(uv_connect_t *r, int status)
-{
-    struct rh_conn *c = r->data;
-    if (c->closing)
-        return;
-    if (status < 0 || uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
-        conn_fail(c, ST_ERROR);
-        return;
-    }
-    c->connected = true;
-    conn_send(c);
-}
-
-static void on_closed(uv_handle_t *h)
-{
-    struct rh_conn *c = h->data;
-    if (--c->closes == 0) {
-        buf_fini(&c->out);
-        buf_fini(&c->body);
-        free(c);
-    }
-}
-
-static void conn_close(struct rh_conn *c)
-{
-    if (c->closing)
-        return;
-    c->closing = true;
-    idle_remove(c);
-    c->pool->nconns--;
-    c->pool->run->open_conns--;
-    c->closes = 2;
-    uv_close((uv_handle_t *)&c->tcp, on_closed);
-    uv_close((uv_handle_t *)&c->timer, on_closed);
-}
-
-static int on_headers_complete(http_parser *hp)
-{
-    struct rh_conn *c = hp->data;
-    c->status = hp->status_code;
-    return 0;
-}
-
-static int on_body(http_parser *hp, const char *at, size_t n)
-{
-    struct rh_conn *c = hp->data;
-    (void)buf_append(&c->body, at, n); /* past BODY_MAX the rest is not needed */
-    return 0;
-}
-
-static int on_message_complete(http_parser *hp)
-{
-    struct rh_conn *c = hp->data;
-    c->complete = true;
-    c->keep = http_should_keep_alive(hp);
-    http_parser_pause(hp, 1);
-    return 0;
-}
-
-static struct rh_conn *conn_open(struct rh_pool *p, struct rh_req *q)
-{
-    struct rh_run *run = p->run;
-    struct rh_conn *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
-    c->pool = p;
-    c->req = q;
-    buf_init(&c->out, 1 << 20);
-    buf_init(&c->body, BODY_MAX);
-    uv_tcp_init(run->loop, &c->tcp);
-    uv_timer_init(run->loop, &c->timer);
-    c->tcp.data = c->timer.data = c->connect.data = c->write.data = c;
-    p->nconns++;
-    run->open_conns++;
-    uv_tcp_nodelay(&c->tcp, 1);
-    uv_timer_start(&c->timer, on_timeout, run->sc.timeout_ms, 0);
-    if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&p->addr, on_connect)) {
-        c->req = NULL;
-        conn_close(c);
-        req_finish(run, q, ST_ERROR, NULL, 0);
-        return NULL;
-    }
-    return c;
-}
-
-/* Starts queued requests while connections are idle or may be opened. */
-static void pool_pump(struct rh_pool *p)
-{
-    while (p->qhead && (p->idle || p->nconns < p->max)) {
-        struct rh_req *q = p->qhead;
-        p->qhead = q->next;
-        if (!p->qhead)
-            p->qtail = NULL;
-        p->qlen--;
-        q->next = NULL;
-        if (p->idle) {
-            struct rh_conn *c = p->idle;
-            idle_remove(c);
-            c->req = q;
-            conn_send(c);
-        } else {
-            conn_open(p, q);
-        }
-    }
-}
-
-static void pool_submit(struct rh_pool *p, struct rh_req *q)
-{
-    if (p->qlen >= QUEUE_MAX) {
-        req_finish(p->run, q, ST_DROPPED, NULL, 0);
-        return;
-    }
-    QUEUE_APPEND(p->qhead, p->qtail, q, next);
-    p->qlen++;
-    pool_pump(p);
-}
-
-static void pool_close_idle(struct rh_pool *p)
-{
-    while (p->idle)
-        conn_close(p->idle);
-}
-
-/* "http://host:port" (IPv4, [IPv6] or a name, resolved once). */
-static int pool_init(struct rh_run *run, struct rh_pool *p, const char *url, unsigned max,
-                     char *err, size_t cap)
-{
-    char host[256], port[8] = "80";
-    const char *s = url;
-    memset(p, 0, sizeof(*p));
-    p->run = run;
-    p->max = max;
-    if (strncmp(s, "http://", 7) == 0)
-        s += 7;
-    size_t n = strcspn(s, "/");
-    if (n == 0 || n >= sizeof(host) || (s[n] && strcmp(s + n, "/") != 0)) {
-        snprintf(err, cap, "'%s': expected http://HOST:PORT", url);
-        return ERR_INVAL;
-    }
-    memcpy(host, s, n);
-    host[n] = 0;
-    snprintf(p->host, sizeof(p->host), "%s", host);
-    char *colon = strrchr(host, ':'), *bracket = strrchr(host, ']');
-    if (colon && (!bracket || colon > bracket)) {
-        *colon = 0;
-        snprintf(port, sizeof(port), "%s", colon + 1);
-    }
-    char *h = host;
-    if (h[0] == '[' && h[strlen(h) - 1] == ']') {
-        h[strlen(h) - 1] = 0;
-        h++;
-    }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
-    int rc = getaddrinfo(h, port, &hints, &ai);
-    if (rc) {
-        snprintf(err, cap, "'%s': %s", url, gai_strerror(rc));
-        return ERR_INVAL;
-    }
-    memcpy(&p->addr, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
-    return 0;
-}
-
-static struct rh_req *req_new(int flow, req_done_cb done, const struct buf *b)
-{
-    struct rh_req *q = malloc(sizeof(*q) + b->len);
-    if (!q)
-        return NULL;
-    memset(q, 0, sizeof(*q));
-    q->flow = flow;
-    q->phase = -1;
-    q->done = done;
-    q->len = b->len;
-    memcpy(q->bytes, b->p, b->len);
-    return q;
-}
 
 /* ---- requests ------------------------------------------------------------------------- */
 
@@ -396,7 +61,7 @@ static int build(struct buf *b, const struct rh_pool *p, const char *method, con
 static void send_built(struct rh_run *run, struct rh_pool *p, int flow, req_done_cb done,
                        size_t idx, uint64_t t0, int tries)
 {
-    struct rh_req *q = req_new(flow, done, &run->scratch);
+    struct rh_req *q = rh_req_new(flow, done, &run->scratch);
     if (!q) {
         run->nomem = true;
         return;
@@ -405,7 +70,7 @@ static void send_built(struct rh_run *run, struct rh_pool *p, int flow, req_done
     q->tries = tries;
     q->t0 = t0;
     q->phase = run->stage == STAGE_RUN ? run->phase : -1; /* -1: not recorded */
-    pool_submit(p, q);
+    rh_pool_submit(p, q);
 }
 
 /* A set-up request refused with 503 (the server is shedding): sent again after a pause,
@@ -420,7 +85,7 @@ static void on_later(uv_timer_t *t)
     while (q) {
         struct rh_req *next = q->next;
         q->next = NULL;
-        pool_submit(q->later, q);
+        rh_pool_submit(q->later, q);
         q = next;
     }
 }
@@ -428,7 +93,7 @@ static void on_later(uv_timer_t *t)
 static void send_later(struct rh_run *run, struct rh_pool *p, req_done_cb done, size_t idx,
                        int tries)
 {
-    struct rh_req *q = req_new(-1, done, &run->scratch);
+    struct rh_req *q = rh_req_new(-1, done, &run->scratch);
     if (!q) {
         run->nomem = true;
         return;
@@ -1067,8 +732,8 @@ static void stage_next(struct rh_run *run)
             }
         }
         uv_timer_stop(&run->tick);
-        pool_close_idle(&run->setup_pub);
-        pool_close_idle(&run->calib);
+        rh_pool_close_idle(&run->setup_pub);
+        rh_pool_close_idle(&run->calib);
         if (!run->quiet)
             fprintf(stderr, "rehearse: playing %u phases\n", run->sc.nphases);
         start_phases(run);
@@ -1080,11 +745,11 @@ static void stage_next(struct rh_run *run)
         break;
     case STAGE_CLEANUP:
         run->stage = STAGE_DONE;
-        pool_close_idle(&run->admin);
-        pool_close_idle(&run->pub);
-        pool_close_idle(&run->probe);
-        pool_close_idle(&run->setup_pub);
-        pool_close_idle(&run->calib);
+        rh_pool_close_idle(&run->admin);
+        rh_pool_close_idle(&run->pub);
+        rh_pool_close_idle(&run->probe);
+        rh_pool_close_idle(&run->setup_pub);
+        rh_pool_close_idle(&run->calib);
         uv_close((uv_handle_t *)&run->tick, NULL);
         uv_close((uv_handle_t *)&run->spin_idle, NULL);
         uv_close((uv_handle_t *)&run->later_timer, NULL);
@@ -1114,9 +779,7 @@ static void on_sigint(uv_signal_t *s, int sig)
 
 int rh_run(struct rh_run *run, const char *target, const char *admin, char *err, size_t cap)
 {
-    parser_settings.on_headers_complete = on_headers_complete;
-    parser_settings.on_body = on_body;
-    parser_settings.on_message_complete = on_message_complete;
+    rh_http_init();
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -1126,11 +789,11 @@ int rh_run(struct rh_run *run, const char *target, const char *admin, char *err,
     run->loop = &run->loop_storage;
     uv_loop_init(run->loop);
     buf_init(&run->scratch, 1 << 16);
-    if (pool_init(run, &run->pub, target, run->sc.connections, err, cap) ||
-        pool_init(run, &run->setup_pub, target, SETUP_CONNS, err, cap) ||
-        pool_init(run, &run->calib, target, CALIBRATE_CONNS, err, cap) ||
-        pool_init(run, &run->probe, target, 1, err, cap) ||
-        pool_init(run, &run->admin, admin, SETUP_CONNS, err, cap)) {
+    if (rh_pool_init(run, &run->pub, target, run->sc.connections, err, cap) ||
+        rh_pool_init(run, &run->setup_pub, target, SETUP_CONNS, err, cap) ||
+        rh_pool_init(run, &run->calib, target, CALIBRATE_CONNS, err, cap) ||
+        rh_pool_init(run, &run->probe, target, 1, err, cap) ||
+        rh_pool_init(run, &run->admin, admin, SETUP_CONNS, err, cap)) {
         uv_loop_close(run->loop);
         buf_fini(&run->scratch);
         return ERR_INVAL;
