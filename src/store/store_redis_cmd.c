@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: MIT */
+/* The Redis store: operations into commands, replies into results. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "crypto/cr.h"
+#include "store/store_rec.h"
+#include "store/store_redis_int.h"
+
+/* ---- commands: one builder for both connection kinds ------------------------------------ */
+
+const char *const sr_tags[STORE_T_COUNT] = {
+    "u:", "c:", "k:", "rt:", "fam:", "jti:", "", "ev:", "sess:"};
+
+/* Lower-case hex of n bytes and a NUL: out holds 2n + 1. */
+void sr_hex(const uint8_t *p, size_t n, char *out)
+{
+    sodium_bin2hex(out, 2 * n + 1, p, n);
+}
+
+int sr_unhex(const char *s, size_t slen, uint8_t *out, size_t n)
+{
+    if (slen != 2 * n)
+        return ERR_INVAL;
+    for (size_t i = 0; i < 2 * n; i++) {
+        int c = s[i], v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return ERR_INVAL;
+        if (i % 2 == 0)
+            out[i / 2] = (uint8_t)(v << 4);
+        else
+            out[i / 2] |= (uint8_t)v;
+    }
+    return ERR_OK;
+}
+
+static void arg(struct cmd *c, const void *p, size_t n)
+{
+    c->argv[c->argc] = p;
+    c->lens[c->argc++] = n;
+}
+
+void sr_arg_s(struct cmd *c, const char *p)
+{
+    arg(c, p, strlen(p));
+}
+
+static void arg_i(struct cmd *c, int64_t v)
+{
+    char *p = c->nums[c->nnums++]; /* at most 6 numbers per command (issue and deadline) */
+    snprintf(p, sizeof(c->nums[0]), "%" PRId64, v);
+    sr_arg_s(c, p);
+}
+
+/* PREFIX + tag + key; binary keys of the refresh tables become hex. Returns its length. */
+size_t sr_key_of(const struct redis_store *s, char *out, enum store_table t, const void *k,
+                 size_t klen)
+{
+    size_t n = (size_t)snprintf(out, PREFIX_MAX + 8, "%s%s", s->prefix, sr_tags[t]);
+    if (t == STORE_T_REFRESH || t == STORE_T_FAMILIES) {
+        sr_hex(k, klen, out + n);
+        return n + 2 * klen;
+    }
+    memcpy(out + n, k, klen);
+    out[n + klen] = '\0';
+    return n + klen;
+}
+
+/* The tables servers cache (and reload when the generation moves). */
+bool sr_bumps(enum store_table t)
+{
+    return t == STORE_T_CLIENTS || t == STORE_T_KEYS || t == STORE_T_EVENTS;
+}
+
+/* The small tables, listed through an index set instead of SCAN. */
+bool sr_indexed(enum store_table t)
+{
+    return t == STORE_T_USERS || sr_bumps(t);
+}
+
+void sr_read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c);
+int sr_value_into(enum store_table t, redisReply *r, struct buf *out);
+
+int64_t sr_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* When a write sent now must have run by, in Redis's clock: half the timeout after which
+ * the request is answered 503, so that an answer from a write that did run has the other
+ * half to arrive before that. */
+static int64_t deadline_of(const struct redis_store *s)
+{
+    return sr_wall_ms() + atomic_load(&s->clock_offset_ms) + (int64_t)(s->timeout_ms / 2);
+}
+
+static int build_op(const struct redis_store *s, const struct store_op *op, struct cmd *c);
+
+int sr_build(const struct redis_store *s, const struct store_op *op, struct cmd *c)
+{
+    int rc = build_op(s, op, c);
+    if (rc == ERR_OK && op->kind != STORE_OP_GET)
+        arg_i(c, deadline_of(s)); /* the script's last argument: see late() */
+    return rc;
+}
+
+static int build_op(const struct redis_store *s, const struct store_op *op, struct cmd *c)
+{
+    size_t n;
+    memset(c, 0, sizeof(*c));
+    sr_arg_s(c, "EVALSHA");
+    sr_arg_s(c, s->sha);
+    switch (op->kind) {
+    case STORE_OP_PUT_NEW:
+    case STORE_OP_REPLACE:
+    case STORE_OP_DELETE: {
+        int del = op->kind == STORE_OP_DELETE;
+        sr_arg_s(c, op->sess_sub[0] ? "4" : "3");
+        n = sr_key_of(s, c->keys[0], op->table, op->key, op->key_len);
+        arg(c, c->keys[0], n);
+        snprintf(c->keys[1], sizeof(c->keys[1]), "%sidx:%s", s->prefix, sr_tags[op->table]);
+        arg(c, c->keys[1], strlen(c->keys[1]) - 1); /* "idx:u" without the colon */
+        snprintf(c->keys[2], sizeof(c->keys[2]), "%s", s->gen_key);
+        sr_arg_s(c, c->keys[2]);
+        if (op->sess_sub[0])
+            arg(c, c->keys[3],
+                sr_key_of(s, c->keys[3], STORE_T_SESSIONS, op->sess_sub, strlen(op->sess_sub)));
+        sr_arg_s(c, del ? "del" : "put");
+        if (!del) {
+            sr_arg_s(c, op->kind == STORE_OP_PUT_NEW ? "new" : "replace");
+            arg(c, op->value ? op->value : "", op->value_len);
+        }
+        arg(c, op->key, op->key_len);
+        sr_arg_s(c, sr_bumps(op->table) ? "1" : "0");
+        arg_i(c, (int64_t)op->sess_gen);
+        sr_arg_s(c, op->expect ? "1" : "0");
+        arg(c, op->expect ? op->expect : "", op->expect_len);
+        return ERR_OK;
+    }
+    case STORE_OP_REFRESH_ISSUE:
+        sr_arg_s(c, "2");
+        arg(c, c->keys[0], sr_key_of(s, c->keys[0], STORE_T_REFRESH, op->digest, STORE_DIGEST));
+        arg(c, c->keys[1],
+            sr_key_of(s, c->keys[1], STORE_T_FAMILIES, op->rt.family, STORE_FAMILY_ID));
+        sr_arg_s(c, "issue");
+        arg_i(c, op->now);
+        sr_hex(op->rt.family, STORE_FAMILY_ID, c->hex[0]);
+        sr_arg_s(c, c->hex[0]);
+        arg_i(c, op->rt.issued_at);
+        arg_i(c, op->rt.expires_at);
+        arg_i(c, op->rt.idle_expires_at);
+        sr_arg_s(c, op->rt.sub);
+        sr_arg_s(c, op->rt.client_id);
+        sr_arg_s(c, op->rt.scope);
+        arg_i(c, (int64_t)op->rt.gen);
+        return ERR_OK;
+    case STORE_OP_REFRESH_ROTATE:
+        sr_arg_s(c, "2");
+        arg(c, c->keys[0], sr_key_of(s, c->keys[0], STORE_T_REFRESH, op->old_digest, STORE_DIGEST));
+        arg(c, c->keys[1], sr_key_of(s, c->keys[1], STORE_T_REFRESH, op->digest, STORE_DIGEST));
+        sr_arg_s(c, "rotate");
+        arg_i(c, op->now);
+        arg_i(c, op->grace_s);
+        sr_arg_s(c, op->rt.client_id);
+        arg_i(c, op->rt.idle_expires_at);
+        sr_arg_s(c, s->prefix);
+        sr_hex(op->digest, STORE_DIGEST, c->hex[0]);
+        sr_arg_s(c, c->hex[0]);
+        return ERR_OK;
+    case STORE_OP_FAMILY_REVOKE:
+        sr_arg_s(c, "1");
+        arg(c, c->keys[0],
+            sr_key_of(s, c->keys[0], STORE_T_FAMILIES, op->rt.family, STORE_FAMILY_ID));
+        sr_arg_s(c, "famrevoke");
+        arg_i(c, op->now);
+        return ERR_OK;
+    case STORE_OP_JTI_REVOKE:
+        sr_arg_s(c, "1");
+        arg(c, c->keys[0], sr_key_of(s, c->keys[0], STORE_T_REVOKED, op->key, op->key_len));
+        sr_arg_s(c, "jti");
+        arg_i(c, op->now);
+        arg_i(c, op->jti_expires_at);
+        snprintf(c->keys[1], sizeof(c->keys[1]), "%sinval", s->prefix);
+        sr_arg_s(c, c->keys[1]);
+        arg(c, op->key, op->key_len);
+        return ERR_OK;
+    case STORE_OP_GET: {
+        size_t kn = sr_key_of(s, c->keys[0], op->table, op->key, op->key_len);
+        sr_read_cmd(op->table, c->keys[0], kn, c);
+        return ERR_OK;
+    }
+    case STORE_OP_PURGE:
+        break; /* keys expire by themselves: nothing to send */
+    }
+    return ERR_INVAL;
+}
+
+int64_t sr_num(const redisReply *r)
+{
+    if (!r)
+        return 0;
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    if (r->type == REDIS_REPLY_STRING)
+        return strtoll(r->str, NULL, 10);
+    return 0;
+}
+
+/* A string field into dst; one that does not fit is a record this code did not write:
+ * refused, never cut (a cut subject would name someone else). */
+int sr_str_to(const redisReply *r, char *dst, size_t cap)
+{
+    size_t n = r && r->type == REDIS_REPLY_STRING ? r->len : 0;
+    if (n >= cap)
+        return ERR_INVAL;
+    if (n)
+        memcpy(dst, r->str, n);
+    dst[n] = '\0';
+    return ERR_OK;
+}
+
+/* Hash fields f s n i e d r u c o g (the order of F in the script) into a refresh record. */
+static int refresh_from(redisReply **e, struct store_refresh *rt)
+{
+    memset(rt, 0, sizeof(*rt));
+    if (!e[0] || e[0]->type != REDIS_REPLY_STRING ||
+        sr_unhex(e[0]->str, e[0]->len, rt->family, STORE_FAMILY_ID))
+        return ERR_INVAL;
+    rt->state = (uint8_t)sr_num(e[1]);
+    if (e[2] && e[2]->type == REDIS_REPLY_STRING && e[2]->len &&
+        sr_unhex(e[2]->str, e[2]->len, rt->successor, STORE_DIGEST))
+        return ERR_INVAL;
+    rt->issued_at = sr_num(e[3]);
+    rt->expires_at = sr_num(e[4]);
+    rt->idle_expires_at = sr_num(e[5]);
+    rt->rotated_at = sr_num(e[6]);
+    if (sr_str_to(e[7], rt->sub, sizeof(rt->sub)) ||
+        sr_str_to(e[8], rt->client_id, sizeof(rt->client_id)) ||
+        sr_str_to(e[9], rt->scope, sizeof(rt->scope)))
+        return ERR_INVAL;
+    rt->gen = (uint64_t)sr_num(e[10]);
+    return ERR_OK;
+}
+
+/* The script's answer into op->status (and the rotation's outputs). */
+int sr_decode(struct store_op *op, const redisReply *r)
+{
+    if (!r)
+        return op->status = ERR_BACKEND;
+    if (op->kind == STORE_OP_GET)
+        return op->status = r->type == REDIS_REPLY_ERROR
+                                ? ERR_BACKEND
+                                : sr_value_into(op->table, (redisReply *)(uintptr_t)r, op->_out);
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (strncmp(r->str, "CONFLICT ", 9) == 0)
+            return op->status = ERR_CONFLICT;
+        if (strncmp(r->str, "LATE ", 5) == 0) /* ran past its deadline: nothing written */
+            return op->status = ERR_BACKEND;
+        if (strncmp(r->str, "NOTFOUND ", 9) == 0)
+            return op->status = ERR_NOTFOUND;
+        log_kv(LOG_WARN, "redis store: command refused", "error", r->str, LOG_END);
+        return op->status = ERR_BACKEND;
+    }
+    if (op->kind != STORE_OP_REFRESH_ROTATE)
+        return op->status = r->type == REDIS_REPLY_INTEGER ? ERR_OK : ERR_BACKEND;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+        return op->status = ERR_BACKEND;
+    op->rotate_result = (enum store_rotate_result)sr_num(r->element[0]);
+    if (op->rotate_result < STORE_ROTATED || op->rotate_result > STORE_ROTATE_INVALID)
+        return op->status = ERR_BACKEND;
+    if (op->rotate_result == STORE_ROTATE_INVALID)
+        return op->status = ERR_OK;
+    if (r->elements != 13 || refresh_from(r->element + 2, &op->rt))
+        return op->status = ERR_BACKEND;
+    if (op->rotate_result == STORE_ROTATE_GRACE &&
+        sr_unhex(r->element[1]->str, r->element[1]->len, op->digest, STORE_DIGEST))
+        return op->status = ERR_BACKEND;
+    return op->status = ERR_OK;
+}
+
+int sr_value_into(enum store_table t, redisReply *r, struct buf *out)
+{
+    buf_reset(out);
+    if (t == STORE_T_REFRESH) {
+        struct store_refresh rt;
+        uint8_t enc[STORE_REFRESH_ENC_MAX];
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 11 || !r->element[0] ||
+            r->element[0]->type != REDIS_REPLY_STRING)
+            return ERR_NOTFOUND;
+        if (refresh_from(r->element, &rt))
+            return ERR_BACKEND;
+        size_t n = store_refresh_encode(&rt, enc);
+        return n ? buf_append(out, enc, n) : ERR_BACKEND;
+    }
+    if (t == STORE_T_FAMILIES) {
+        struct store_family f;
+        uint8_t enc[STORE_FAMILY_ENC];
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !r->element[1] ||
+            r->element[1]->type != REDIS_REPLY_STRING)
+            return ERR_NOTFOUND;
+        f.revoked = sr_num(r->element[0]) == 1;
+        f.expires_at = sr_num(r->element[1]);
+        f.revoked_at = sr_num(r->element[2]);
+        store_family_encode(&f, enc);
+        return buf_append(out, enc, sizeof(enc));
+    }
+    if (r->type == REDIS_REPLY_NIL)
+        return ERR_NOTFOUND;
+    if (r->type != REDIS_REPLY_STRING)
+        return ERR_BACKEND;
+    if (t == STORE_T_REVOKED) {
+        int64_t exp = strtoll(r->str, NULL, 10);
+        return buf_append(out, &exp, sizeof(exp));
+    }
+    return buf_append(out, r->str, r->len);
+}
+
+/* The read command of one record into c (key in c->keys[0]). */
+void sr_read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c)
+{
+    c->argc = 0;
+    if (t == STORE_T_REFRESH || t == STORE_T_FAMILIES) {
+        static const char *const rf[] = {"f", "s", "n", "i", "e", "d", "r", "u", "c", "o", "g"};
+        static const char *const ff[] = {"r", "e", "t"};
+        sr_arg_s(c, "HMGET");
+        arg(c, key, klen);
+        size_t nf = t == STORE_T_REFRESH ? 11 : 3;
+        for (size_t i = 0; i < nf; i++)
+            sr_arg_s(c, t == STORE_T_REFRESH ? rf[i] : ff[i]);
+    } else {
+        sr_arg_s(c, "GET");
+        arg(c, key, klen);
+    }
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside the Redis store (store_redis*.c): its state, the command builder's shape and what
+ * the files share. store_redis.c: connections, the vtable, open and close;
+ * store_redis_cmd.c: operations into commands and replies into results;
+ * store_redis_lua.c: the store script; store_redis_guard.c: the shared login guard;
+ * store_redis_svc.c: the service thread (health, invalidations, membership).
+ */
+#ifndef STORE_STORE_REDIS_INT_H
+#define STORE_STORE_REDIS_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "redis/redis_url.h"
+#include "redis/redis_uv.h"
+#include "store/store_int.h"
+
+static inline uint64_t clock_mono_ms(void)
+{
+    return clock_mono_ns() / 1000000u;
+}
+
+#define LOOPS_MAX      256
+#define PREFIX_MAX     64
+#define INFLIGHT_MAX   65536 /* per loop connection; more is ERR_LIMIT */
+#define RETRY_MIN_MS   100
+#define RETRY_MAX_MS   2000
+#define PING_EVERY_MS  200
+#define CLOCK_EVERY_MS 5000
+#define BEAT_EVERY_MS  1000
+#define BEAT_TTL_MS    3000 /* an instance that missed two beats is not counted */
+#define ARGS_MAX       24
+
+/* A blocking connection of one thread (reads, store_exec). */
+struct sconn {
+    struct sconn *next, *prev;
+    redisContext *c;
+    unsigned epoch; /* the store's epoch when c was made */
+};
+
+/* The async connection of one loop thread. Touched only on that thread. */
+struct aconn {
+    struct redis_store *s;
+    struct loop *lp;
+    redisAsyncContext *ac;
+    uv_timer_t sweep;
+    struct store_op *head, *tail; /* in flight, oldest first (Redis answers in order) */
+    unsigned inflight;
+    uint64_t retry_at_ms;
+    unsigned backoff_ms;
+};
+
+struct redis_store {
+    struct store base;
+    struct redis_url url;
+    char prefix[PREFIX_MAX];
+    unsigned timeout_ms;
+    char sha[41];
+    pthread_key_t tls;
+    pthread_mutex_t mu; /* sconns list */
+    struct sconn *sconns;
+    struct aconn *aconns[LOOPS_MAX];
+    pthread_t service;
+    int service_started;
+    _Atomic int stopping;
+    _Atomic int healthy;
+    _Atomic unsigned epoch; /* bumped when Redis comes back: older connections are remade */
+    _Atomic uint64_t last_ok_ms;
+    _Atomic uint64_t ops, inflight, timeouts;
+    _Atomic uint64_t last_gen;    /* the generation last read */
+    _Atomic int gen_polled;       /* the service thread has read it at least once */
+    _Atomic int gen_dirty;        /* this process changed it since: read it afresh */
+    char gen_key[PREFIX_MAX + 4]; /* PREFIX"gen": the generation counter */
+    char member[33];              /* this instance's id in PREFIX"members", once joined */
+    _Atomic int joined;
+    _Atomic unsigned members;        /* serving instances counted at the last beat (>= 1) */
+    _Atomic int64_t clock_offset_ms; /* Redis's TIME minus ours, measured every few seconds */
+    _Atomic uint64_t late;           /* writes Redis refused as past their deadline */
+    pthread_mutex_t cb_mu;
+    store_inval_cb inval;
+    void *inval_arg;
+};
+
+static inline struct redis_store *R(struct store *st)
+{
+    return (struct redis_store *)(void *)st;
+}
+
+/* One command: argv with lengths, and room for the strings it builds. */
+struct cmd {
+    int argc;
+    const char *argv[ARGS_MAX];
+    size_t lens[ARGS_MAX];
+    char keys[4][PREFIX_MAX + 16 + 2 * STORE_KEY_MAX];
+    char nums[6][24];
+    int nnums;
+    char hex[2][2 * STORE_DIGEST + 1];
+};
+
+/* The store script (store_redis_lua.c) and the table prefixes of the keys. */
+extern const char sr_script[];
+extern const char *const sr_tags[STORE_T_COUNT];
+
+void sr_arg_s(struct cmd *c, const char *p);
+int sr_build(const struct redis_store *s, const struct store_op *op, struct cmd *c);
+bool sr_bumps(enum store_table t);
+redisContext *sr_connect_sync(const struct redis_store *s, char *err, size_t cap);
+int sr_decode(struct store_op *op, const redisReply *r);
+void sr_hex(const uint8_t *p, size_t n, char *out);
+bool sr_indexed(enum store_table t);
+void sr_invalidate(struct redis_store *s, const char *msg, size_t len);
+size_t sr_key_of(const struct redis_store *s, char *out, enum store_table t, const void *k,
+                 size_t klen);
+int64_t sr_num(const redisReply *r);
+void sr_read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c);
+int sr_str_to(const redisReply *r, char *dst, size_t cap);
+redisReply *sr_sync_cmd(struct redis_store *s, const struct cmd *c);
+redisReply *sr_sync_fmt(struct redis_store *s, int argc, const char **argv, const size_t *lens);
+int sr_unhex(const char *s, size_t slen, uint8_t *out, size_t n);
+int sr_value_into(enum store_table t, redisReply *r, struct buf *out);
+int64_t sr_wall_ms(void);
+
+/* The service thread (store_redis_svc.c), and membership. */
+void *sr_service_main(void *arg);
+void sr_join(struct store *st);
+unsigned sr_members(struct store *st);
+/* The shared login guard (store_redis_guard.c). */
+int sr_guard_begin(struct store *st, struct store_guard *g, int64_t now_ms, int *verdict);
+unsigned sr_guard_end(struct store *st, struct store_guard *g, int success, int64_t now_ms);
+void sr_guard_cancel(struct store *st, struct store_guard *g);
+void sr_guard_unlock(struct store *st, const char *user_key, const char *msg);
+
+#endif
