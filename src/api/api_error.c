@@ -55,13 +55,18 @@ void api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t 
     http_respond_error(r, status, code, desc);
 }
 
-void *api__job(struct http_request *r, size_t size)
+void *api__alloc(struct http_request *r, size_t size)
 {
     void *j = arena_alloc(r->arena, size);
-    if (!j) {
+    if (!j)
         api__fail(r, ERR_NOMEM, NULL);
-        return NULL;
-    }
-    memset(j, 0, size);
+    return j;
+}
+
+void *api__job(struct http_request *r, size_t size)
+{
+    void *j = api__alloc(r, size);
+    if (j)
+        memset(j, 0, size);
     return j;
 }

@@ -232,7 +232,7 @@ int api__client_auth(struct http_request *r, const struct http_form *f, api__cli
                api__param(r, f, "client_secret", &secret) == ERR_INVAL) {
         return HTTP_DONE;
     }
-    struct client_job *j = api__job(r, sizeof(*j));
+    struct client_job *j = api__alloc(r, sizeof(*j));
     if (!j)
         return HTTP_DONE;
     j->r = r;
@@ -387,20 +387,29 @@ static void verified(struct tok_verification *q, int rc)
 int api__verify(struct http_request *r, struct str token, api__verify_answer answer, void *arg)
 {
     struct api_ctx *ctx = r->app;
-    struct verify_job *j = arena_alloc(r->arena, sizeof(*j));
+    struct tok_verification q;
 
-    if (!j) {
-        answer(r, ERR_BACKEND, NULL, arg);
+    /* The cache or the signature first, on the stack: a job (kilobytes of the arena) only
+     * when the revoked list must be asked. */
+    q.t = &ctx->tok;
+    q.token = token;
+    q.now = clock_wall_s();
+    q.done = verified;
+    int rc = tok_verify_start(&q);
+    if (rc != ERR_AGAIN) {
+        answer(r, rc, &q.cl, arg);
         return HTTP_DONE;
     }
-    j->q.t = &ctx->tok;
-    j->q.token = token;
-    j->q.now = clock_wall_s();
-    j->q.done = verified;
+    struct verify_job *j = arena_alloc(r->arena, sizeof(*j));
+    if (!j) {
+        answer(r, ERR_BACKEND, &q.cl, arg);
+        return HTTP_DONE;
+    }
+    j->q = q;
     j->r = r;
     j->answer = answer;
     j->arg = arg;
-    int rc = tok_verify(&j->q);
+    rc = tok_verify_finish(&j->q);
     if (rc == ERR_AGAIN)
         return HTTP_ASYNC; /* a shared store: the answer comes on this thread */
     answer(r, rc, &j->q.cl, arg);

@@ -65,11 +65,20 @@ static void on_read(struct store_op *op)
     q->done(q, end(q, op->status));
 }
 
+int tok_verify_start(struct tok_verification *q)
+{
+    return start(q);
+}
+
 int tok_verify(struct tok_verification *q)
 {
     int rc = start(q);
-    if (rc != ERR_AGAIN)
-        return rc;
+    return rc == ERR_AGAIN ? tok_verify_finish(q) : rc;
+}
+
+int tok_verify_finish(struct tok_verification *q)
+{
+    int rc;
     memset(&q->_op, 0, sizeof(q->_op));
     q->_op.on_done = on_read;
     buf_init(&q->_b, 64);

@@ -46,6 +46,12 @@ struct tok_verification {
 };
 
 int tok_verify(struct tok_verification *q);
+/* tok_verify in two steps, for a caller that keeps q on its stack until it knows a store
+ * read is needed: start answers from the cache or the signature, or ERR_AGAIN (q->cl
+ * filled): then q is moved where it can wait (a copy is fine) and finish asks the revoked
+ * list, answering as tok_verify does. */
+int tok_verify_start(struct tok_verification *q);
+int tok_verify_finish(struct tok_verification *q);
 
 /* The signature and times only, without asking the revoked list: for revoking a token
  * (revoking one again is harmless, and not asking costs no round trip). ERR_OK (cl filled),
