@@ -118,6 +118,12 @@ const char sr_script[] =
     "      end\n"
     "      if u > now then return {1, u - now} end\n"
     "      local f = tonumber(e[1] or 0)\n"
+    /* failures older than the window are forgotten (not while locked), by the clock the
+     * caller passes, as pol_lockout.c does: the key's TTL alone would follow Redis's */
+    "      if f > 0 and now - tonumber(e[4] or 0) > tonumber(ARGV[6 + 2 * k]) then\n"
+    "        f = 0\n"
+    "        redis.call('HSET', KEYS[k], 'f', 0)\n"
+    "      end\n"
     "      if f >= n then return {1, 0} end\n"
     "      if f + inflight >= n then busy = true end\n"
     "    end\n"

@@ -20,6 +20,8 @@
 #include "core/err.h"
 #include "harness.h"
 #include "loop/loop.h"
+#include "policy/pol_gcra.h"
+#include "policy/pol_lockout.h"
 #include "store/store.h"
 #include "store/store_rec.h"
 
@@ -806,6 +808,170 @@ TEST(redis_guard_reservation_of_a_dead_instance_lapses)
     ASSERT_EQ_INT(store_guard_begin(st, &g3, now + 61000, &v), 0);
     ASSERT_EQ_INT(v, STORE_GUARD_OK); /* a minute without a new attempt: it lapsed */
     store_guard_end(st, &g3, 1, now + 61100);
+    cleanup(st);
+}
+
+/* ---- one rule, two implementations (#12 item 2) ---------------------------------------
+ * On a shared store the brute-force lockout and the login rates are decided inside Redis's
+ * script (atomic across instances); alone, by policy/pol_lockout.c and pol_gcra.c. The same
+ * steps go through both and must get the same verdicts: a change to one that is not made to
+ * the other fails here. */
+
+struct gstep {
+    int64_t t;        /* seconds */
+    const char *user; /* as typed */
+    const char *ip;
+    char act;        /* 'F' fail, 'S' succeed, 'H' hold (begun, settled by a later 'E'), 'E' */
+    int verdict;     /* expected: POL_ATTEMPT_* (= STORE_GUARD_OK, _LOCKED, _BUSY) */
+    unsigned locked; /* expected POL_LOCKED_* of the settlement */
+};
+
+static void guard_of(struct store_guard *g, const char *user, const char *ip)
+{
+    static const struct store_guard_rule rules[3] = {
+        {3, 60000, 240000, 600000}, /* user: 3 failures, 60 s doubling to 240 s, 600 s window */
+        {5, 60000, 240000, 600000}, /* ip */
+        {2, 60000, 240000, 600000}, /* pair */
+    };
+    memset(g, 0, sizeof(*g));
+    snprintf(g->key[0], sizeof(g->key[0]), "u-%s", user);
+    snprintf(g->key[1], sizeof(g->key[1]), "i-%s", ip);
+    snprintf(g->key[2], sizeof(g->key[2]), "p-%s-%s", user, ip);
+    snprintf(g->rl_key[0], sizeof(g->rl_key[0]), "login:%s", ip);
+    snprintf(g->rl_key[1], sizeof(g->rl_key[1]), "login-user:%s", user);
+    memcpy(g->lock, rules, sizeof(rules));
+}
+
+TEST(lockout_rules_agree_in_c_and_in_redis)
+{
+    static const struct gstep steps[] = {
+        {0, "ann", "1", 'F', 0, 0},
+        {1, "ann", "1", 'F', 0, 4}, /* the pair's second failure locks the pair */
+        {2, "ann", "1", 'S', 1, 0}, /* locked: refused before any hash */
+        {3, "ann", "2", 'F', 0, 1}, /* the user's third failure locks the user */
+        {4, "ann", "3", 'S', 1, 0},
+        {65, "ann", "3", 'S', 0, 0}, /* the lock (60 s) is over; a success clears */
+        {66, "bob", "1", 'F', 0, 0},
+        {67, "bob", "1", 'F', 0, 4},
+        {68, "cat", "1", 'F', 0, 2}, /* the address's fifth failure locks the address */
+        {69, "dan", "1", 'S', 1, 0},
+        {130, "dan", "1", 'F', 0, 0},
+        {131, "ann", "4", 'F', 0, 0},
+        {132, "ann", "5", 'F', 0, 0},
+        {133, "ann", "6", 'F', 0, 1}, /* the user's second lock: 120 s */
+        {200, "ann", "7", 'S', 1, 0},
+        {254, "ann", "7", 'S', 0, 0},
+        {1000, "eve", "8", 'F', 0, 0},
+        {1700, "eve", "9", 'F', 0, 0}, /* 700 s later: the first failure is forgotten */
+        {1701, "eve", "10", 'F', 0, 0},
+        {1702, "eve", "11", 'F', 0, 1},
+        {2000, "fay", "12", 'H', 0, 0}, /* three attempts in flight fill the user's limit */
+        {2000, "fay", "13", 'H', 0, 0},
+        {2000, "fay", "14", 'H', 0, 0},
+        {2000, "fay", "15", 'S', 2, 0}, /* busy: never called a wrong password */
+        {2001, "fay", "12", 'E', 0, 0},
+        {2001, "fay", "13", 'E', 0, 0},
+        {2001, "fay", "14", 'E', 0, 1}, /* settled as failures: the third locks */
+        {2002, "fay", "16", 'S', 1, 0},
+    };
+    struct pol_lockout_cfg lc = {.user = {3, 60, 240, 600, 0, 0},
+                                 .ip = {5, 60, 240, 600, 0, 0},
+                                 .pair = {2, 60, 240, 600, 0, 0},
+                                 .entries = 4096};
+    struct pol_lockout *l = pol_lockout_new(&lc);
+    struct pol_attempt held_c[8];
+    struct store_guard held_r[8];
+    int nheld = 0;
+    const int64_t base_ms = 1700000000000;
+    backend = B_REDIS;
+    struct store *st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        const struct gstep *x = &steps[i];
+        struct pol_attempt a;
+        struct store_guard g;
+        int64_t retry;
+        int vr = -1;
+        char where[64];
+        snprintf(where, sizeof(where), "step %zu (t=%lld %s@%s)", i, (long long)x->t, x->user,
+                 x->ip);
+        if (x->act == 'E') { /* settle the oldest held attempt as a failure */
+            unsigned lc_ = pol_lockout_end(l, &held_c[0], false, x->t);
+            unsigned lr = store_guard_end(st, &held_r[0], 0, base_ms + x->t * 1000);
+            memmove(held_c, held_c + 1, (size_t)--nheld * sizeof(held_c[0]));
+            memmove(held_r, held_r + 1, (size_t)nheld * sizeof(held_r[0]));
+            if (lc_ != x->locked || lr != x->locked)
+                harness_fail(__FILE__, __LINE__, "%s", where);
+            continue;
+        }
+        int vc = pol_lockout_begin(l, str_c(x->user), str_c(x->ip), x->t, &a, &retry);
+        guard_of(&g, x->user, x->ip);
+        ASSERT_EQ_INT(store_guard_begin(st, &g, base_ms + x->t * 1000, &vr), 0);
+        vr = vr == STORE_GUARD_BUSY ? POL_ATTEMPT_BUSY : vr; /* (LIMITED cannot happen here) */
+        if (vc != x->verdict || vr != x->verdict) {
+            fprintf(stderr, "# %s: C %d, Redis %d, expected %d\n", where, vc, vr, x->verdict);
+            harness_fail(__FILE__, __LINE__, "%s", where);
+        }
+        if (vc != POL_ATTEMPT_OK)
+            continue;
+        if (x->act == 'H') {
+            held_c[nheld] = a;
+            held_r[nheld++] = g;
+            continue;
+        }
+        unsigned lc_ = pol_lockout_end(l, &a, x->act == 'S', x->t);
+        unsigned lr = store_guard_end(st, &g, x->act == 'S', base_ms + x->t * 1000);
+        if (lc_ != x->locked || lr != x->locked) {
+            fprintf(stderr, "# %s: locked C %u, Redis %u, expected %u\n", where, lc_, lr,
+                    x->locked);
+            harness_fail(__FILE__, __LINE__, "%s", where);
+        }
+    }
+    pol_lockout_free(l);
+    cleanup(st);
+}
+
+TEST(login_rate_rules_agree_in_c_and_in_redis)
+{
+    /* 1 a second with bursts of 3 (GCRA): the same arrivals, the same refusals, the same
+     * time to wait */
+    static const int64_t at_ms[] = {0,    0,    0,    0,    500,  999,  1000, 1001,
+                                    2500, 2600, 9000, 9000, 9000, 9000, 9100};
+    struct pol_gcra_rule ru;
+    pol_gcra_rule_init(&ru, 1, 1, 3);
+    struct pol_gcra *c = pol_gcra_new(1024);
+    const int64_t base_ms = 1700000000000;
+    backend = B_REDIS;
+    struct store *st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    for (size_t i = 0; i < sizeof(at_ms) / sizeof(at_ms[0]); i++) {
+        struct pol_gcra_result res;
+        struct store_guard g;
+        int vr = -1;
+        char where[48];
+        snprintf(where, sizeof(where), "arrival %zu at %lld ms", i, (long long)at_ms[i]);
+        pol_gcra_take(c, 0, &ru, STR_LIT("10.0.0.1"), (uint64_t)(base_ms + at_ms[i]) * 1000000u,
+                      &res);
+        guard_of(&g, "ann", "10.0.0.1");
+        memset(g.lock, 0, sizeof(g.lock)); /* the lockout off: the rate alone */
+        g.rl_interval_ms[0] = ru.interval_ns / 1000000u;
+        g.rl_tau_ms[0] = ru.tolerance_ns / 1000000u;
+        ASSERT_EQ_INT(store_guard_begin(st, &g, base_ms + at_ms[i], &vr), 0);
+        bool redis_allowed = vr == STORE_GUARD_OK;
+        if (res.allowed != redis_allowed) {
+            fprintf(stderr, "# %s: C %s, Redis %s\n", where, res.allowed ? "allowed" : "refused",
+                    redis_allowed ? "allowed" : "refused");
+            harness_fail(__FILE__, __LINE__, "%s", where);
+        }
+        if (!res.allowed && (int64_t)(res.retry_ns / 1000000u) != g.retry_ms) {
+            fprintf(stderr, "# %s: retry C %llu ms, Redis %lld ms\n", where,
+                    (unsigned long long)(res.retry_ns / 1000000u), (long long)g.retry_ms);
+            harness_fail(__FILE__, __LINE__, "%s", where);
+        }
+        if (redis_allowed)
+            store_guard_end(st, &g, 1, base_ms + at_ms[i]);
+    }
+    pol_gcra_free(c);
     cleanup(st);
 }
 
