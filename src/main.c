@@ -337,25 +337,14 @@ static void on_policy(uv_timer_t *t)
     if (gen != g.events_gen && pol_control_load_events(&g.pc, g.sh.store) == ERR_OK)
         g.events_gen = gen;
     unsigned serving = store_members(g.sh.store); /* 1 on LMDB */
-    pol_control_tick(&g.pc, &in, (enum pol_mode)atomic_load(&g.sh.mode_override), serving, now,
+    pol_control_tick(&g.pc, &in, (enum pol_mode)atomic_load(&g.sh.pol.mode_override), serving, now,
                      &tick);
-    buf_init(&b, sizeof(g.sh.sample));
-    if (pol_control_json(&g.pc, &tick.s, sum, g.route_names, http_router_count(g.sh.rt), &b) ==
-        ERR_OK) { /* (too long for the snapshot: keep the last one) */
-        pthread_mutex_lock(&g.sh.sample_mu);
-        memcpy(g.sh.sample, b.p, b.len);
-        g.sh.sample[b.len] = 0;
-        pthread_mutex_unlock(&g.sh.sample_mu);
-    }
+    buf_init(&b, sizeof(g.sh.pol.sample));
+    int fit = pol_control_json(&g.pc, &tick.s, sum, g.route_names, http_router_count(g.sh.rt),
+                               &b) == ERR_OK; /* (too long for the snapshot: keep the last one) */
+    pol_state_publish(&g.sh.pol, &g.pc, &tick, fit ? &b : NULL);
     buf_fini(&b);
     mem_free(sum);
-    atomic_store(&g.sh.mode_floor, (int)g.pc.ctl.floor);
-    atomic_store(&g.sh.stuffing, tick.stuffing);
-    atomic_store(&g.sh.recommended, tick.recommended);
-    if (tick.mode != tick.before) {
-        atomic_store(&g.sh.mode, (int)tick.mode);
-        atomic_fetch_add(&g.sh.mode_changes, 1);
-    }
     policy_events(&tick, serving);
 }
 
@@ -557,10 +546,6 @@ static int init_policy(const struct cfg *c)
     init_rate_rules(c);
     g.sh.failed_ips = xcalloc(1, sizeof(*g.sh.failed_ips));
     pol_distinct_init(g.sh.failed_ips);
-    pthread_mutex_init(&g.sh.sample_mu, NULL);
-    snprintf(g.sh.sample, sizeof(g.sh.sample), "null");
-    atomic_store(&g.sh.mode_override, POL_MODES);
-    atomic_store(&g.sh.recommended, 1);
     pol_mode_cfg_default(&mc);
     for (int m = 1; m < POL_MODES; m++) {
         mc.wait_ms[m] = c->pol_wait_ms[m];
@@ -571,7 +556,7 @@ static int init_policy(const struct cfg *c)
     mc.down_after_s = c->pol_down_after_s;
     pol_control_init(&g.pc, &mc, c->pol_event_lead_s, clock_wall_s());
     int pause = pol_mode_parse(c->pol_registration_pause);
-    g.sh.registration_pause = pause >= 0 && pause < POL_MODES ? pause : POL_MODES; /* never */
+    pol_state_init(&g.sh.pol, pause >= 0 && pause < POL_MODES ? pause : POL_MODES); /* never */
     return 0;
 }
 

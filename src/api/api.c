@@ -153,7 +153,7 @@ static void ratelimit_event(struct http_request *r, int rule, struct str key)
 /* The rule in force: by mode, and stricter per-IP logins during credential stuffing. */
 static const struct pol_gcra_rule *rule_now(const struct api_shared *sh, int rule)
 {
-    return &sh->rules[atomic_load(&sh->stuffing) ? 1 : 0][atomic_load(&sh->mode)][rule];
+    return &sh->rules[atomic_load(&sh->pol.stuffing) ? 1 : 0][atomic_load(&sh->pol.mode)][rule];
 }
 
 bool api__rate_limited(struct http_request *r, int rule)

@@ -22,6 +22,7 @@ struct pool_job;
 
 #include "auth/auth_svc.h"
 #include "crypto/cr.h"
+#include "policy/pol_control.h"
 #include "policy/pol_distinct.h"
 #include "policy/pol_gcra.h"
 #include "token/tok_keys.h"
@@ -69,16 +70,8 @@ struct api_shared {
     const struct pol_proxies *proxies;    /* trusted proxies, NULL: none */
     /* by credential stuffing (0/1, stricter per-IP logins) and policy mode (pol_mode.h) */
     struct pol_gcra_rule rules[2][4][API_RL_COUNT];
-    _Atomic int stuffing;            /* set by main from the policy sample */
     struct pol_distinct *failed_ips; /* addresses of failed logins this second */
-    pthread_mutex_t sample_mu;       /* guards sample */
-    char sample[2048];               /* the policy's last sample, JSON, for /admin/policy */
-    _Atomic int mode;                /* the adaptive policy's mode, set by main */
-    _Atomic int mode_override;       /* from PUT /admin/policy; 4 (POL_MODES) = auto */
-    _Atomic unsigned recommended;    /* instances the controller recommends */
-    _Atomic int mode_floor;          /* lowest mode an announced event allows now */
-    int registration_pause;          /* lowest mode that pauses registration; 4: never */
-    _Atomic uint64_t mode_changes;
+    struct pol_state pol;            /* what the adaptive policy decided (pol_control.h) */
     _Atomic uint64_t logins[AUTH_LOGINS_COUNT]; /* by outcome: succeeded, failed, refused */
     _Atomic unsigned inflight[3]; /* API_IF_*: requests of the class not yet answered */
     const struct http_router *rt;

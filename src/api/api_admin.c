@@ -463,7 +463,7 @@ int api_admin_client_delete(struct http_request *r)
 int api_admin_policy(struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
-    char body[sizeof(ctx->sh->sample) + 512];
+    char body[sizeof(ctx->sh->pol.sample) + 512];
 
     if (deny(r))
         return HTTP_DONE;
@@ -479,9 +479,7 @@ int api_admin_policy(struct http_request *r)
                                "mode is one of auto, normal, elevated, surge, shed");
             return HTTP_DONE;
         }
-        atomic_store(&ctx->sh->mode_override, mode);
-        if (mode != POL_MODES && atomic_exchange(&ctx->sh->mode, mode) != mode) {
-            atomic_fetch_add(&ctx->sh->mode_changes, 1);
+        if (pol_state_pin(&ctx->sh->pol, mode)) {
             log_kv(LOG_WARN, "policy mode set by the admin API", "mode",
                    pol_mode_name((enum pol_mode)mode), LOG_END);
             if (ev_wanted(EV_POLICY_MODE_CHANGED)) {
@@ -493,19 +491,10 @@ int api_admin_policy(struct http_request *r)
             }
         }
     }
-    int ov = atomic_load(&ctx->sh->mode_override);
-    pthread_mutex_lock(&ctx->sh->sample_mu);
-    snprintf(
-        body, sizeof(body),
-        "{\"mode\":\"%s\",\"override\":\"%s\",\"event_floor\":\"%s\","
-        "\"recommended_instances\":%u,\"mode_changes\":%llu,"
-        "\"credential_stuffing\":%s,\"sample\":%s}",
-        pol_mode_name((enum pol_mode)atomic_load(&ctx->sh->mode)), pol_mode_name((enum pol_mode)ov),
-        pol_mode_name((enum pol_mode)atomic_load(&ctx->sh->mode_floor)),
-        atomic_load(&ctx->sh->recommended), (unsigned long long)atomic_load(&ctx->sh->mode_changes),
-        atomic_load(&ctx->sh->stuffing) ? "true" : "false", ctx->sh->sample);
-    pthread_mutex_unlock(&ctx->sh->sample_mu);
-    http_respond_json(r, 200, body);
+    if (pol_state_json(&ctx->sh->pol, body, sizeof(body)))
+        http_respond_error(r, 500, "server_error", NULL);
+    else
+        http_respond_json(r, 200, body);
     return HTTP_DONE;
 }
 

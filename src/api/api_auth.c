@@ -81,7 +81,7 @@ int api_register(struct http_request *r)
     if (api__rate_limited(r, API_RL_REGISTER_GLOBAL) || api__rate_limited(r, API_RL_REGISTER) ||
         api__admission_refused(r) || api__inflight_full(r, API_IF_REGISTER))
         return HTTP_DONE;
-    if (atomic_load(&ctx->sh->mode) >= ctx->sh->registration_pause) {
+    if (atomic_load(&ctx->sh->pol.mode) >= ctx->sh->pol.registration_pause) {
         /* the spike's capacity goes to logins (policy_registration_pause) */
         api__fail_retry(r, ERR_AGAIN, "registration is paused", 30);
         return HTTP_DONE;

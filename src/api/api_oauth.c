@@ -303,7 +303,7 @@ void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t t
     struct api_ctx *ctx = r->app;
     const struct cfg *cfg = ctx->sh->cfg;
     int64_t now = clock_wall_s();
-    int mode = atomic_load(&ctx->sh->mode);
+    int mode = atomic_load(&ctx->sh->pol.mode);
     struct tok_issue o = {
         .ttl_s = ttl,
         .factor = mode > 0 && mode < 4 ? cfg->pol_ttl_factor[mode] : 1,

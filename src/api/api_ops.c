@@ -109,12 +109,13 @@ int api_metrics(struct http_request *r)
                (unsigned long long)atomic_load(&ctx->sh->logins[2]));
     met_text_gauge(&b, "floodgate_policy_mode",
                    "Adaptive policy mode: 0 normal, 1 elevated, 2 surge, 3 shed.",
-                   atomic_load(&ctx->sh->mode));
+                   atomic_load(&ctx->sh->pol.mode));
     met_text_counter(&b, "floodgate_policy_mode_changes_total",
-                     "Mode changes (controller or admin).", atomic_load(&ctx->sh->mode_changes));
+                     "Mode changes (controller or admin).",
+                     atomic_load(&ctx->sh->pol.mode_changes));
     met_text_gauge(&b, "floodgate_scale_recommendation_instances",
                    "Instances in all the adaptive policy recommends for the current login demand.",
-                   atomic_load(&ctx->sh->recommended));
+                   atomic_load(&ctx->sh->pol.recommended));
     ev_metrics_text(&b);
     met_text_gauge(&b, "floodgate_lockouts_active", "Usernames, IPs and pairs locked now.",
                    pol_lockout_locked(ctx->sh->lockout, clock_wall_s()));

@@ -152,3 +152,60 @@ int pol_control_json(struct pol_control *pc, const struct pol_sample *s,
     rc |= buf_puts(out, "}}");
     return rc ? ERR_LIMIT : ERR_OK;
 }
+
+void pol_state_init(struct pol_state *st, int registration_pause)
+{
+    atomic_store(&st->mode, POL_NORMAL);
+    atomic_store(&st->mode_override, POL_MODES);
+    atomic_store(&st->mode_floor, POL_NORMAL);
+    atomic_store(&st->stuffing, 0);
+    atomic_store(&st->recommended, 1);
+    atomic_store(&st->mode_changes, 0);
+    st->registration_pause = registration_pause;
+    pthread_mutex_init(&st->sample_mu, NULL);
+    snprintf(st->sample, sizeof(st->sample), "null");
+}
+
+void pol_state_publish(struct pol_state *st, const struct pol_control *pc, const struct pol_tick *t,
+                       const struct buf *sample)
+{
+    if (sample && sample->len < sizeof(st->sample)) {
+        pthread_mutex_lock(&st->sample_mu);
+        memcpy(st->sample, sample->p, sample->len);
+        st->sample[sample->len] = 0;
+        pthread_mutex_unlock(&st->sample_mu);
+    }
+    atomic_store(&st->mode_floor, (int)pc->ctl.floor);
+    atomic_store(&st->stuffing, t->stuffing);
+    atomic_store(&st->recommended, t->recommended);
+    if (t->mode != t->before) {
+        atomic_store(&st->mode, (int)t->mode);
+        atomic_fetch_add(&st->mode_changes, 1);
+    }
+}
+
+bool pol_state_pin(struct pol_state *st, int mode)
+{
+    atomic_store(&st->mode_override, mode);
+    if (mode == POL_MODES || atomic_exchange(&st->mode, mode) == mode)
+        return false;
+    atomic_fetch_add(&st->mode_changes, 1);
+    return true;
+}
+
+int pol_state_json(struct pol_state *st, char *out, size_t cap)
+{
+    pthread_mutex_lock(&st->sample_mu);
+    int n =
+        snprintf(out, cap,
+                 "{\"mode\":\"%s\",\"override\":\"%s\",\"event_floor\":\"%s\","
+                 "\"recommended_instances\":%u,\"mode_changes\":%llu,"
+                 "\"credential_stuffing\":%s,\"sample\":%s}",
+                 pol_mode_name((enum pol_mode)atomic_load(&st->mode)),
+                 pol_mode_name((enum pol_mode)atomic_load(&st->mode_override)),
+                 pol_mode_name((enum pol_mode)atomic_load(&st->mode_floor)),
+                 atomic_load(&st->recommended), (unsigned long long)atomic_load(&st->mode_changes),
+                 atomic_load(&st->stuffing) ? "true" : "false", st->sample);
+    pthread_mutex_unlock(&st->sample_mu);
+    return n > 0 && (size_t)n < cap ? ERR_OK : ERR_LIMIT;
+}

@@ -11,6 +11,8 @@
 #ifndef POLICY_POL_CONTROL_H
 #define POLICY_POL_CONTROL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -70,5 +72,30 @@ int pol_control_load_events(struct pol_control *pc, struct store *st);
 int pol_control_json(struct pol_control *pc, const struct pol_sample *s,
                      const struct met_shard *sum, const char *const *names, unsigned n,
                      struct buf *out);
+
+/* What the controller publishes for the loop threads (atomics) and the admin API (the last
+ * sample, under its lock). Written by the main thread's tick and by an operator's pin. */
+struct pol_state {
+    _Atomic int mode;              /* enum pol_mode in force */
+    _Atomic int mode_override;     /* an operator's pin; POL_MODES: automatic */
+    _Atomic int mode_floor;        /* the lowest mode an announced event allows now */
+    _Atomic int stuffing;          /* credential stuffing suspected: stricter per-IP logins */
+    _Atomic unsigned recommended;  /* instances in all the controller recommends */
+    _Atomic uint64_t mode_changes; /* by the controller or an operator */
+    int registration_pause;        /* the lowest mode that pauses registration; POL_MODES: never */
+    pthread_mutex_t sample_mu;     /* guards sample */
+    char sample[2048];             /* the last sample as JSON (pol_control_json) */
+};
+
+void pol_state_init(struct pol_state *st, int registration_pause);
+/* The tick's decisions (and its rendered sample, if it fit) made visible. */
+void pol_state_publish(struct pol_state *st, const struct pol_control *pc, const struct pol_tick *t,
+                       const struct buf *sample);
+/* An operator pins `mode` (POL_MODES: automatic again); a pinned mode applies at once. true
+ * if the mode in force changed. */
+bool pol_state_pin(struct pol_state *st, int mode);
+/* GET /admin/policy's answer: the mode, the pin, the floor, the recommendation, the changes,
+ * stuffing and the last sample. ERR_OK or ERR_LIMIT. */
+int pol_state_json(struct pol_state *st, char *out, size_t cap);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "harness.h"
 #include "policy/pol_control.h"
 
@@ -118,4 +119,36 @@ TEST(routes_json_has_the_rate_and_p99_of_the_last_second)
     buf_fini(&small);
     buf_fini(&b);
     free(sum);
+}
+
+TEST(state_publishes_ticks_pins_and_renders)
+{
+    struct pol_state st;
+    struct pol_tick t;
+    struct pol_counters in = {.login_capacity = 100};
+    char out[4096];
+    struct buf b;
+    start();
+    pol_state_init(&st, POL_SHED);
+    ASSERT_EQ_INT(pol_state_json(&st, out, sizeof(out)), 0);
+    ASSERT_TRUE(strstr(out, "\"mode\":\"normal\",\"override\":\"auto\"") != NULL);
+    ASSERT_TRUE(strstr(out, "\"sample\":null") != NULL);
+    in.ok = 1000, in.hash_wait_ms = 5000;
+    pol_control_tick(&pc, &in, POL_MODES, 1, 1, &t);
+    buf_init(&b, 64);
+    buf_puts(&b, "{\"x\":1}");
+    pol_state_publish(&st, &pc, &t, &b);
+    buf_fini(&b);
+    ASSERT_EQ_INT(atomic_load(&st.mode), POL_SHED);
+    ASSERT_EQ_INT((int)atomic_load(&st.mode_changes), 1);
+    ASSERT_EQ_INT(pol_state_json(&st, out, sizeof(out)), 0);
+    ASSERT_TRUE(strstr(out, "\"sample\":{\"x\":1}") != NULL);
+    /* an operator pins normal: at once, counted once; pinning it again changes nothing */
+    ASSERT_TRUE(pol_state_pin(&st, POL_NORMAL));
+    ASSERT_TRUE(!pol_state_pin(&st, POL_NORMAL));
+    ASSERT_EQ_INT(atomic_load(&st.mode), POL_NORMAL);
+    ASSERT_EQ_INT((int)atomic_load(&st.mode_changes), 2);
+    ASSERT_TRUE(!pol_state_pin(&st, POL_MODES)); /* automatic again: the next tick decides */
+    ASSERT_EQ_INT(atomic_load(&st.mode_override), POL_MODES);
+    ASSERT_EQ_INT(pol_state_json(&st, out, 16), ERR_LIMIT); /* too small: refused, not cut */
 }
