@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Redis Streams sink: every event is XADDed (with MAXLEN ~ N, so the stream stays bounded)
- * to one stream, over hiredis's async API on the dispatcher's libuv loop.
+ * to one stream, over a src/redis/ connection on the dispatcher's libuv loop.
  *
  * While Redis is unreachable, events wait in a bounded backlog and are sent on reconnect
  * (in order); past the bound they are dropped from this sink and counted (the audit log and
@@ -17,8 +17,8 @@
 #include "core/log.h"
 #include "core/queue.h"
 #include "event/ev_int.h"
+#include "redis/redis_conn.h"
 #include "redis/redis_url.h"
-#include "redis/redis_uv.h"
 
 #define BACKLOG_MAX  100000
 #define INFLIGHT_MAX 1024
@@ -33,12 +33,10 @@ struct item {
 
 struct ev_redis {
     uv_loop_t *loop;
-    uv_timer_t retry, grace;
+    uv_timer_t grace;
     int closed, finished;
-    redisAsyncContext *ac;
-    int connected;
+    struct redis_conn *conn; /* reconnects by itself, backing off */
     int stopping;
-    unsigned retry_ms;
     struct redis_url url;
     char stream[CFG_STR_MAX];
     unsigned maxlen;
@@ -49,82 +47,26 @@ struct ev_redis {
     void *done_arg;
 };
 
-static void connect_now(struct ev_redis *r);
 static void pump(struct ev_redis *r);
 static void finish_stop(struct ev_redis *r);
 
-static void on_retry(uv_timer_t *t)
+static void on_state(struct redis_conn *c, bool up, const char *why, void *arg)
 {
-    connect_now(t->data);
-}
-
-static void schedule_retry(struct ev_redis *r)
-{
-    if (r->stopping)
-        return;
-    uv_timer_start(&r->retry, on_retry, r->retry_ms, 0);
-    r->retry_ms = r->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : r->retry_ms * 2;
-}
-
-static void on_connect(const redisAsyncContext *ac, int status)
-{
-    struct ev_redis *r = ac->data;
-    if (status != REDIS_OK) {
-        log_kv(LOG_WARN, "redis stream sink: cannot connect", "error", ac->errstr, LOG_END);
-        r->ac = NULL; /* hiredis frees the context after this callback */
-        schedule_retry(r);
+    struct ev_redis *r = arg;
+    (void)c;
+    if (!up) {
+        r->inflight = 0; /* their callbacks ran with a NULL reply */
+        log_kv(LOG_WARN, "redis stream sink: not connected", "error", why, LOG_END);
         return;
     }
-    r->connected = 1;
-    r->retry_ms = RETRY_MIN_MS;
     log_kv(LOG_INFO, "redis stream sink connected", LOG_END);
     pump(r);
 }
 
-static void on_disconnect(const redisAsyncContext *ac, int status)
+static void on_added(struct redis_conn *c, const struct redis_reply *rep, void *arg)
 {
-    struct ev_redis *r = ac->data;
-    r->ac = NULL;
-    r->connected = 0;
-    r->inflight = 0; /* their callbacks ran with a NULL reply */
-    if (status != REDIS_OK)
-        log_kv(LOG_WARN, "redis stream sink disconnected", "error", ac->errstr, LOG_END);
-    if (r->stopping)
-        return; /* finish_stop is on its way */
-    schedule_retry(r);
-}
-
-static void connect_now(struct ev_redis *r)
-{
-    redisAsyncContext *ac = r->url.path[0] ? redisAsyncConnectUnix(r->url.path)
-                                           : redisAsyncConnect(r->url.host, r->url.port);
-    if (!ac || ac->err || redis_uv_attach(ac, r->loop) != REDIS_OK) {
-        log_kv(LOG_WARN, "redis stream sink: cannot connect", "error",
-               ac && ac->err ? ac->errstr : "out of memory", LOG_END);
-        if (ac)
-            redisAsyncFree(ac);
-        schedule_retry(r);
-        return;
-    }
-    ac->data = r;
-    r->ac = ac;
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    /* queued by hiredis until the connection is up, sent before any XADD */
-    const char *av[3];
-    size_t al[3];
-    int an = redis_url_auth(&r->url, av, al);
-    if (an)
-        redisAsyncCommandArgv(ac, NULL, NULL, an, av, al);
-    if (r->url.db)
-        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", r->url.db);
-}
-
-static void on_added(redisAsyncContext *ac, void *reply, void *priv)
-{
-    struct ev_redis *r = ac->data;
-    redisReply *rep = reply;
-    (void)priv;
+    struct ev_redis *r = arg;
+    (void)c;
     if (r->inflight)
         r->inflight--;
     if (!rep) {
@@ -132,10 +74,11 @@ static void on_added(redisAsyncContext *ac, void *reply, void *priv)
         ev_count(EV_M_STREAM_DROPPED, 1);
         return;
     }
-    if (rep->type == REDIS_REPLY_ERROR) {
+    if (redis_reply_kind(rep) == RK_ERROR) {
         r->dropped++;
         ev_count(EV_M_STREAM_DROPPED, 1);
-        log_kv(LOG_WARN, "redis stream sink: XADD refused", "error", rep->str, LOG_END);
+        log_kv(LOG_WARN, "redis stream sink: XADD refused", "error", redis_reply_str(rep, NULL),
+               LOG_END);
     } else {
         r->added++;
         ev_count(EV_M_STREAM_ADDED, 1);
@@ -149,11 +92,11 @@ static void pump(struct ev_redis *r)
 {
     char maxlen[16];
     snprintf(maxlen, sizeof(maxlen), "%u", r->maxlen);
-    while (r->connected && r->ac && r->head && r->inflight < INFLIGHT_MAX) {
+    while (r->conn && redis_conn_up(r->conn) && r->head && r->inflight < INFLIGHT_MAX) {
         struct item *it = r->head;
         const char *argv[] = {"XADD", r->stream, "MAXLEN", "~", maxlen, "*", "event", it->json};
         size_t lens[] = {4, strlen(r->stream), 6, 1, strlen(maxlen), 1, 5, it->len};
-        if (redisAsyncCommandArgv(r->ac, on_added, NULL, 8, argv, lens) != REDIS_OK)
+        if (redis_conn_cmd(r->conn, on_added, r, 8, argv, lens) != ERR_OK)
             return;
         r->inflight++;
         r->head = it->next;
@@ -178,13 +121,16 @@ int ev_redis_new(uv_loop_t *loop, const struct cfg *c, struct ev_redis **out, ch
         return ERR_INVAL;
     }
     r->loop = loop;
-    r->retry_ms = RETRY_MIN_MS;
     r->maxlen = c->ev_redis_maxlen;
     snprintf(r->stream, sizeof(r->stream), "%s", c->ev_redis_stream);
-    uv_timer_init(loop, &r->retry);
     uv_timer_init(loop, &r->grace);
-    r->retry.data = r->grace.data = r;
-    connect_now(r);
+    r->grace.data = r;
+    r->conn = redis_conn_new(loop, &r->url, RETRY_MIN_MS, RETRY_MAX_MS, on_state, r);
+    if (!r->conn) {
+        uv_close((uv_handle_t *)&r->grace, NULL);
+        free(r);
+        return ERR_NOMEM;
+    }
     *out = r;
     return ERR_OK;
 }
@@ -210,14 +156,23 @@ void ev_redis_deliver(struct ev_redis *r, const char *json, size_t len)
     pump(r);
 }
 
-static void on_closed(uv_handle_t *h)
+static void closed_one(struct ev_redis *r)
 {
-    struct ev_redis *r = h->data;
     if (++r->closed == 2 && r->done) {
         void (*done)(void *) = r->done;
         r->done = NULL;
         done(r->done_arg);
     }
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    closed_one(h->data);
+}
+
+static void on_conn_closed(void *arg)
+{
+    closed_one(arg);
 }
 
 /* Stop for good: what is still unanswered is abandoned (it is in the audit log). */
@@ -226,13 +181,9 @@ static void finish_stop(struct ev_redis *r)
     if (r->finished)
         return;
     r->finished = 1;
-    if (r->ac) {
-        redisAsyncContext *ac = r->ac;
-        r->ac = NULL;
-        r->connected = 0;
-        redisAsyncFree(ac); /* unanswered commands get a NULL reply: counted as dropped */
-    }
-    uv_close((uv_handle_t *)&r->retry, on_closed);
+    struct redis_conn *conn = r->conn;
+    r->conn = NULL;
+    redis_conn_close(conn, on_conn_closed, r); /* unanswered commands: counted as dropped */
     uv_close((uv_handle_t *)&r->grace, on_closed);
 }
 
@@ -246,8 +197,7 @@ void ev_redis_stop(struct ev_redis *r, unsigned ms, void (*done)(void *), void *
     r->stopping = 1;
     r->done = done;
     r->done_arg = arg;
-    uv_timer_stop(&r->retry);
-    if (!r->connected || (!r->inflight && !r->head)) {
+    if (!redis_conn_up(r->conn) || (!r->inflight && !r->head)) {
         finish_stop(r);
         return;
     }

@@ -226,43 +226,54 @@ def parse_one(data):
     return responses[0]
 
 
-def parse_many(data):
+def _parse_from(data, pos, complete):
+    """Responses in data from offset pos: (list, offset after the last one). With
+    `complete`, a response whose body has not fully arrived is left for later."""
     out = []
-    while data:
-        head, sep, rest = data.partition(b"\r\n\r\n")
-        if not sep:
+    while pos < len(data):
+        end = data.find(b"\r\n\r\n", pos)
+        if end < 0:
             break
-        lines = head.decode("latin-1").split("\r\n")
+        lines = data[pos:end].decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ")[1])
         headers = {}
         for line in lines[1:]:
             k, _, v = line.partition(":")
             headers[k.strip().lower()] = v.strip()
+        start = end + 4
         if status == 100:
-            data = rest
+            pos = start
             continue
         n = int(headers.get("content-length", "0"))
-        out.append((status, headers, rest[:n]))
-        data = rest[n:]
-    return out
+        if complete and len(data) - start < n:
+            break
+        out.append((status, headers, bytes(data[start:start + n])))
+        pos = start + n
+    return out, pos
+
+
+def parse_many(data):
+    return _parse_from(data, 0, False)[0]
 
 
 def read_responses(s, count, timeout=5.0):
-    """Reads until `count` complete responses arrived (or timeout); returns them."""
+    """Reads until `count` complete responses arrived (or timeout); returns them. Parses
+    only what is new at each read (an 8 MB answer stream stays linear)."""
     s.settimeout(timeout)
-    data = b""
+    data = bytearray()
+    got, pos = [], 0
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(parse_many(data)) >= count:
-            break
+    while time.monotonic() < deadline and len(got) < count:
         try:
-            chunk = s.recv(65536)
+            chunk = s.recv(1 << 20)
         except socket.timeout:
             break
         if not chunk:
             break
         data += chunk
-    return parse_many(data)
+        more, pos = _parse_from(data, pos, True)
+        got += more
+    return got + _parse_from(data, pos, False)[0]
 
 
 def is_closed(s, timeout=3.0):

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/* An asynchronous Redis connection that keeps itself up; see redis_conn.h. */
+#include "redis/redis_conn.h"
+
+#include <stdlib.h>
+
+#include "core/err.h"
+#include "redis/redis_uv.h"
+
+struct redis_conn {
+    uv_loop_t *loop;
+    uv_timer_t retry;
+    struct redis_url url;
+    redisAsyncContext *ac;
+    bool up, closing;
+    unsigned retry_ms, min_ms, max_ms;
+    redis_conn_state_cb state;
+    void *arg;
+    void (*closed)(void *);
+    void *closed_arg;
+};
+
+/* A command's callback, carried through hiredis's private data. */
+struct call {
+    redis_reply_cb cb;
+    void *arg;
+};
+
+static void connect_now(struct redis_conn *c);
+
+static void on_retry(uv_timer_t *t)
+{
+    connect_now(t->data);
+}
+
+static void down(struct redis_conn *c, const char *why)
+{
+    c->up = false;
+    if (c->closing)
+        return;
+    c->state(c, false, why, c->arg);
+    uv_timer_start(&c->retry, on_retry, c->retry_ms, 0);
+    c->retry_ms = c->retry_ms * 2 > c->max_ms ? c->max_ms : c->retry_ms * 2;
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct redis_conn *c = ac->data;
+    if (status != REDIS_OK) {
+        c->ac = NULL; /* hiredis frees the context after this callback */
+        down(c, ac->errstr);
+        return;
+    }
+    c->up = true;
+    c->retry_ms = c->min_ms;
+    c->state(c, true, NULL, c->arg);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct redis_conn *c = ac->data;
+    c->ac = NULL;
+    down(c, status == REDIS_OK ? "closed" : ac->errstr);
+}
+
+static void connect_now(struct redis_conn *c)
+{
+    redisAsyncContext *ac = c->url.path[0] ? redisAsyncConnectUnix(c->url.path)
+                                           : redisAsyncConnect(c->url.host, c->url.port);
+    if (!ac || ac->err || redis_uv_attach(ac, c->loop) != REDIS_OK) {
+        const char *why = ac && ac->err ? ac->errstr : "out of memory";
+        if (ac)
+            redisAsyncFree(ac);
+        down(c, why);
+        return;
+    }
+    ac->data = c;
+    c->ac = ac;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    /* queued by hiredis until the connection is up, sent before any other command */
+    const char *av[3];
+    size_t al[3];
+    int an = redis_url_auth(&c->url, av, al);
+    if (an)
+        redisAsyncCommandArgv(ac, NULL, NULL, an, av, al);
+    if (c->url.db)
+        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", c->url.db);
+}
+
+struct redis_conn *redis_conn_new(uv_loop_t *loop, const struct redis_url *u, unsigned retry_min_ms,
+                                  unsigned retry_max_ms, redis_conn_state_cb state, void *arg)
+{
+    struct redis_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->loop = loop;
+    c->url = *u;
+    c->min_ms = c->retry_ms = retry_min_ms ? retry_min_ms : 1;
+    c->max_ms = retry_max_ms > c->min_ms ? retry_max_ms : c->min_ms;
+    c->state = state;
+    c->arg = arg;
+    uv_timer_init(loop, &c->retry);
+    c->retry.data = c;
+    connect_now(c);
+    return c;
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct call *k = priv;
+    struct redis_conn *c = ac->data;
+    redis_reply_cb cb = k->cb;
+    void *arg = k->arg;
+    free(k);
+    cb(c, reply, arg);
+}
+
+int redis_conn_cmd(struct redis_conn *c, redis_reply_cb cb, void *arg, int argc, const char **argv,
+                   const size_t *lens)
+{
+    if (!c->up || !c->ac || c->closing)
+        return ERR_BACKEND;
+    struct call *k = malloc(sizeof(*k));
+    if (!k)
+        return ERR_NOMEM;
+    k->cb = cb;
+    k->arg = arg;
+    if (redisAsyncCommandArgv(c->ac, on_reply, k, argc, argv, lens) != REDIS_OK) {
+        free(k);
+        return ERR_BACKEND;
+    }
+    return ERR_OK;
+}
+
+bool redis_conn_up(const struct redis_conn *c)
+{
+    return c->up && c->ac;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct redis_conn *c = h->data;
+    void (*closed)(void *) = c->closed;
+    void *arg = c->closed_arg;
+    free(c);
+    if (closed)
+        closed(arg);
+}
+
+void redis_conn_close(struct redis_conn *c, void (*closed)(void *), void *arg)
+{
+    c->closing = true;
+    c->closed = closed;
+    c->closed_arg = arg;
+    uv_timer_stop(&c->retry);
+    if (c->ac) {
+        redisAsyncContext *ac = c->ac;
+        c->ac = NULL;
+        c->up = false;
+        redisAsyncFree(ac); /* unanswered commands get a NULL reply */
+    }
+    uv_close((uv_handle_t *)&c->retry, on_closed);
+}
+
+/* ---- replies: a struct redis_reply is a hiredis redisReply --------------------------- */
+
+static const redisReply *R(const struct redis_reply *r)
+{
+    return (const redisReply *)(const void *)r;
+}
+
+enum redis_kind redis_reply_kind(const struct redis_reply *r)
+{
+    switch (R(r)->type) {
+    case REDIS_REPLY_STRING:
+        return RK_STRING;
+    case REDIS_REPLY_STATUS:
+        return RK_STATUS;
+    case REDIS_REPLY_ERROR:
+        return RK_ERROR;
+    case REDIS_REPLY_INTEGER:
+        return RK_INTEGER;
+    case REDIS_REPLY_NIL:
+        return RK_NIL;
+    case REDIS_REPLY_ARRAY:
+        return RK_ARRAY;
+    default:
+        return RK_OTHER;
+    }
+}
+
+const char *redis_reply_str(const struct redis_reply *r, size_t *len)
+{
+    const redisReply *x = R(r);
+    bool text = x->type == REDIS_REPLY_STRING || x->type == REDIS_REPLY_STATUS ||
+                x->type == REDIS_REPLY_ERROR;
+    if (len)
+        *len = text ? x->len : 0;
+    return text && x->str ? x->str : "";
+}
+
+long long redis_reply_int(const struct redis_reply *r)
+{
+    return R(r)->type == REDIS_REPLY_INTEGER ? R(r)->integer : 0;
+}
+
+size_t redis_reply_count(const struct redis_reply *r)
+{
+    return R(r)->type == REDIS_REPLY_ARRAY ? R(r)->elements : 0;
+}
+
+const struct redis_reply *redis_reply_at(const struct redis_reply *r, size_t i)
+{
+    return i < redis_reply_count(r) ? (const struct redis_reply *)(const void *)R(r)->element[i]
+                                    : NULL;
+}

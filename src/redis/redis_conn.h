@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An asynchronous Redis connection on a libuv loop that keeps itself up: it connects to a
+ * redis_url (ACL user and password, database), and when the connection fails or drops it
+ * says so and tries again, backing off from retry_min_ms to retry_max_ms. Commands go out
+ * as argv with lengths (hiredis does the wire protocol and pipelines what one loop
+ * iteration sends); each reply comes back to its callback on the loop's thread, or NULL if
+ * the connection went away first. Replies are read through the accessors below, so that
+ * hiredis is spoken only in src/redis/. One loop, one thread.
+ */
+#ifndef REDIS_REDIS_CONN_H
+#define REDIS_REDIS_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "redis/redis_url.h"
+
+struct redis_conn;
+struct redis_reply; /* valid only during its callback */
+
+/* Up (why NULL) or down (why says why: a refused connect, a reset, an error reply to the
+ * authentication). */
+typedef void (*redis_conn_state_cb)(struct redis_conn *c, bool up, const char *why, void *arg);
+/* r is NULL when the connection went away with the command unanswered. */
+typedef void (*redis_reply_cb)(struct redis_conn *c, const struct redis_reply *r, void *arg);
+
+/* Starts connecting at once. NULL without memory. */
+struct redis_conn *redis_conn_new(uv_loop_t *loop, const struct redis_url *u, unsigned retry_min_ms,
+                                  unsigned retry_max_ms, redis_conn_state_cb state, void *arg);
+/* Sends a command: ERR_OK (cb will run once), or ERR_BACKEND when not connected (cb will
+ * not run) or ERR_NOMEM. */
+int redis_conn_cmd(struct redis_conn *c, redis_reply_cb cb, void *arg, int argc, const char **argv,
+                   const size_t *lens);
+bool redis_conn_up(const struct redis_conn *c);
+/* Stops for good: unanswered commands get a NULL reply, no retry follows, and closed(arg)
+ * runs once everything is released (c is freed then). */
+void redis_conn_close(struct redis_conn *c, void (*closed)(void *), void *arg);
+
+enum redis_kind { RK_STRING, RK_STATUS, RK_ERROR, RK_INTEGER, RK_NIL, RK_ARRAY, RK_OTHER };
+enum redis_kind redis_reply_kind(const struct redis_reply *r);
+/* The text of a string, status or error reply (len may be NULL); "" for the others. */
+const char *redis_reply_str(const struct redis_reply *r, size_t *len);
+long long redis_reply_int(const struct redis_reply *r);
+size_t redis_reply_count(const struct redis_reply *r);
+const struct redis_reply *redis_reply_at(const struct redis_reply *r, size_t i);
+
+#endif
