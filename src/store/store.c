@@ -158,37 +158,37 @@ int store_ready(struct store *st, uint64_t *stale_ms)
 
 void store_on_invalidate(struct store *st, store_inval_cb fn, void *arg)
 {
-    if (st->vt->on_invalidate)
-        st->vt->on_invalidate(st, fn, arg);
+    if (st->vt->shared)
+        st->vt->shared->on_invalidate(st, fn, arg);
 }
 
 int store_lease(struct store *st, const char *name, unsigned ttl_ms)
 {
     blocking_call("store_lease");
-    return st->vt->lease ? st->vt->lease(st, name, ttl_ms) : ERR_OK;
+    return st->vt->shared ? st->vt->shared->lease(st, name, ttl_ms) : ERR_OK;
 }
 
 int store_pin(struct store *st, const char *name, const void *val, size_t len)
 {
     blocking_call("store_pin");
-    return st->vt->pin ? st->vt->pin(st, name, val, len) : ERR_OK;
+    return st->vt->shared ? st->vt->shared->pin(st, name, val, len) : ERR_OK;
 }
 
 void store_join(struct store *st)
 {
-    if (st->vt->join)
-        st->vt->join(st);
+    if (st->vt->shared)
+        st->vt->shared->join(st);
 }
 
 unsigned store_members(struct store *st)
 {
-    unsigned n = st->vt->members ? st->vt->members(st) : 1;
+    unsigned n = st->vt->shared ? st->vt->shared->members(st) : 1;
     return n ? n : 1;
 }
 
 int store_shared(struct store *st)
 {
-    return st->vt->guard_begin != NULL;
+    return st->vt->shared != NULL;
 }
 
 int store_guard_begin(struct store *st, struct store_guard *g, int64_t now_ms, int *verdict)
@@ -197,29 +197,29 @@ int store_guard_begin(struct store *st, struct store_guard *g, int64_t now_ms, i
     g->held = 0;
     g->retry_ms = 0;
     *verdict = STORE_GUARD_OK;
-    return st->vt->guard_begin ? st->vt->guard_begin(st, g, now_ms, verdict) : ERR_OK;
+    return st->vt->shared ? st->vt->shared->guard_begin(st, g, now_ms, verdict) : ERR_OK;
 }
 
 unsigned store_guard_end(struct store *st, struct store_guard *g, int success, int64_t now_ms)
 {
     unsigned locked = 0;
-    if (g->held && st->vt->guard_end)
-        locked = st->vt->guard_end(st, g, success, now_ms);
+    if (g->held && st->vt->shared)
+        locked = st->vt->shared->guard_end(st, g, success, now_ms);
     g->held = 0;
     return locked;
 }
 
 void store_guard_cancel(struct store *st, struct store_guard *g)
 {
-    if (g->held && st->vt->guard_cancel)
-        st->vt->guard_cancel(st, g);
+    if (g->held && st->vt->shared)
+        st->vt->shared->guard_cancel(st, g);
     g->held = 0;
 }
 
 void store_guard_unlock(struct store *st, const char *user_key, const char *msg)
 {
-    if (st->vt->guard_unlock)
-        st->vt->guard_unlock(st, user_key, msg);
+    if (st->vt->shared)
+        st->vt->shared->guard_unlock(st, user_key, msg);
 }
 
 int store_metrics_text(struct store *st, struct buf *b)

@@ -5,6 +5,8 @@
 
 #include "store/store.h"
 
+struct store_shared_vt;
+
 struct store_vt {
     void (*close)(struct store *st);
     int (*get)(struct store *st, enum store_table t, const void *key, size_t klen, struct buf *out,
@@ -16,9 +18,18 @@ struct store_vt {
     uint64_t (*generation_recent)(struct store *st); /* optional: generation */
     void (*stats)(struct store *st, struct store_stats *out);
     int (*usage)(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes);
-    /* optional (NULL: the LMDB behaviour documented in store.h) */
+    /* optional (NULL: a local store that cannot fail to answer, documented in store.h) */
     void (*loop_release)(struct store *st, struct loop *lp);
     int (*ready)(struct store *st, uint64_t *stale_ms);
+    /* The store is shared by instances: NULL for a store of one process (LMDB), which then
+     * does not pretend to implement any of it (store.c answers as one instance alone). */
+    const struct store_shared_vt *shared;
+};
+
+/* What only a store shared by several instances does: tell the others (invalidations),
+ * take turns (leases), agree (pins), guard logins across instances, count the serving
+ * instances. Every slot is required. */
+struct store_shared_vt {
     void (*on_invalidate)(struct store *st, store_inval_cb fn, void *arg);
     int (*lease)(struct store *st, const char *name, unsigned ttl_ms);
     int (*pin)(struct store *st, const char *name, const void *val, size_t len);

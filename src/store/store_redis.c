@@ -765,6 +765,18 @@ static void r_close(struct store *st)
     mem_free(s);
 }
 
+static const struct store_shared_vt redis_shared_vt = {
+    .on_invalidate = r_on_invalidate,
+    .lease = r_lease,
+    .pin = r_pin,
+    .guard_begin = sr_guard_begin,
+    .guard_end = sr_guard_end,
+    .guard_cancel = sr_guard_cancel,
+    .guard_unlock = sr_guard_unlock,
+    .join = sr_join,
+    .members = sr_members,
+};
+
 static const struct store_vt redis_vt = {
     .close = r_close,
     .get = r_get,
@@ -777,15 +789,7 @@ static const struct store_vt redis_vt = {
     .usage = r_usage,
     .loop_release = r_loop_release,
     .ready = r_ready,
-    .on_invalidate = r_on_invalidate,
-    .lease = r_lease,
-    .pin = r_pin,
-    .guard_begin = sr_guard_begin,
-    .guard_end = sr_guard_end,
-    .guard_cancel = sr_guard_cancel,
-    .guard_unlock = sr_guard_unlock,
-    .join = sr_join,
-    .members = sr_members,
+    .shared = &redis_shared_vt,
 };
 
 int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, struct store **out,
