@@ -495,9 +495,9 @@ static int open_store(const struct cfg *c)
     return 0;
 }
 
-/* The rate-limit rules for each mode and stuffing state. The adaptive policy tightens per-IP
- * logins and registrations by policy_ip_divisor_* (rate and burst; by default x1/2 in surge,
- * x1/4 in shed), and per-IP logins by at least policy_stuffing_ip_divisor during credential
+/* The rate-limit rules (API_RL_*). The adaptive policy tightens per-IP logins and
+ * registrations by policy_ip_divisor_* (rate and burst; by default x1/2 in surge, x1/4 in
+ * shed), and per-IP logins by at least policy_stuffing_ip_divisor during credential
  * stuffing; other rules stay. */
 static void init_rate_rules(const struct cfg *c)
 {
@@ -505,20 +505,13 @@ static void init_rate_rules(const struct cfg *c)
         &c->rl_login_ip,      &c->rl_register_ip,  &c->rl_token_ip,        &c->rl_refresh_ip,
         &c->rl_verify_ip,     &c->rl_login_user,   &c->rl_token_client,    &c->rl_revoke_ip,
         &c->rl_revoke_client, &c->rl_login_global, &c->rl_register_global, &c->rl_token_global};
-    for (int st = 0; st < 2; st++) {
-        for (int m = 0; m < POL_MODES; m++) {
-            for (int i = 0; i < API_RL_COUNT; i++) {
-                unsigned div =
-                    m > 0 && (i == API_RL_LOGIN || i == API_RL_REGISTER) ? c->pol_ip_div[m] : 1u;
-                if (st && i == API_RL_LOGIN && div < c->pol_stuffing_ip_div)
-                    div = c->pol_stuffing_ip_div;
-                unsigned cnt =
-                    rates[i]->count ? (rates[i]->count / div ? rates[i]->count / div : 1) : 0;
-                unsigned burst = rates[i]->burst / div ? rates[i]->burst / div : 1;
-                pol_gcra_rule_init(&g.sh.rules[st][m][i], cnt, rates[i]->per_s, burst);
-            }
-        }
-    }
+    struct pol_limit_spec specs[API_RL_COUNT];
+    for (int i = 0; i < API_RL_COUNT; i++)
+        specs[i] =
+            (struct pol_limit_spec){rates[i]->count, rates[i]->per_s, rates[i]->burst,
+                                    i == API_RL_LOGIN || i == API_RL_REGISTER, i == API_RL_LOGIN};
+    pol_limits_init(&g.sh.limits, g.limits, &g.sh.pol, specs, API_RL_COUNT, c->pol_ip_div,
+                    c->pol_stuffing_ip_div);
 }
 
 /* Trusted proxies, the lockout and rate-limit tables, and the adaptive policy. */
@@ -676,7 +669,6 @@ static int init_shared(const struct cfg *c, const char *host, unsigned bound)
     g.sh.secret_key = g.secret_key;
     g.sh.denylist = g.denylist;
     g.sh.lockout = g.lockout;
-    g.sh.limits = g.limits;
     g.sh.proxies = g.proxies;
     g.sh.rt = g.rt;
     g.sh.open_conns = &g.open_conns;

@@ -19,6 +19,7 @@
 #include "http/http_router.h"
 #include "loop/pool.h"
 #include "metrics/met.h"
+#include "policy/pol_limits.h"
 #include "policy/pol_lockout.h"
 #include "store/store.h"
 
@@ -97,63 +98,36 @@ static const char *const rule_names[API_RL_COUNT] = {
     "login",        "register", "token",         "refresh",      "verify",          "login-user",
     "token-client", "revoke",   "revoke-client", "login-global", "register-global", "token-global"};
 
-/* ratelimit.exceeded, aggregated: at most one event per (rule, key) per interval on each
- * loop thread, carrying how many refusals the key had in its previous interval. A small
- * direct-mapped table per thread; a collision only means an extra event. */
-#define RL_EV_SLOTS      1024
-#define RL_EV_INTERVAL_S 10
-static _Thread_local struct {
-    uint64_t h;
-    int64_t since;
-    uint32_t count;
-} rl_ev[RL_EV_SLOTS];
-
+/* ratelimit.exceeded, at most once per rule and key per interval on each loop thread
+ * (pol_limits_event_due), with how many refusals the key had in the previous interval. */
 static void ratelimit_event(struct http_request *r, int rule, struct str key)
 {
     static const char *const names[API_RL_COUNT] = {
         "login_ip",      "register_ip",  "token_ip",        "refresh_ip",
         "verify_ip",     "login_user",   "token_client",    "revoke_ip",
         "revoke_client", "login_global", "register_global", "token_global"};
-    if (!ev_wanted(EV_RATELIMIT_EXCEEDED))
+    uint32_t prev;
+    if (!ev_wanted(EV_RATELIMIT_EXCEEDED) ||
+        !pol_limits_event_due((unsigned)rule, key, clock_wall_s(), &prev))
         return;
-    uint64_t h = (uint64_t)rule * 0x9e3779b97f4a7c15ull;
-    for (size_t i = 0; i < key.len; i++)
-        h = (h ^ (uint8_t)key.p[i]) * 0x100000001b3ull;
-    h |= 1;
-    int64_t now = clock_wall_s();
-    unsigned s = (unsigned)(h % RL_EV_SLOTS);
-    uint32_t prev = 0;
-    if (rl_ev[s].h == h && now - rl_ev[s].since < RL_EV_INTERVAL_S) {
-        rl_ev[s].count++;
-        return;
-    }
-    if (rl_ev[s].h == h)
-        prev = rl_ev[s].count;
-    rl_ev[s].h = h;
-    rl_ev[s].since = now;
-    rl_ev[s].count = 1;
     struct ev e;
     ev_begin(&e, EV_RATELIMIT_EXCEEDED);
     ev_str(&e, "rule", rule < API_RL_COUNT ? names[rule] : "?");
-    ev_int(&e, "interval_s", RL_EV_INTERVAL_S);
+    ev_int(&e, "interval_s", POL_LIMITS_EV_INTERVAL);
     ev_int(&e, "previous_interval_refusals", prev);
     if (rule == API_RL_LOGIN_USER || rule == API_RL_TOKEN_CLIENT || rule == API_RL_REVOKE_CLIENT) {
         char k[130];
         snprintf(k, sizeof(k), "%.*s", (int)(key.len < 128 ? key.len : 128), key.p);
-        if (rule != API_RL_LOGIN_USER)
-            ev_str(&e, "client_id", k);
-        else
-            ev_str(&e, "username", k); /* what was tried, not necessarily a user */
+        ev_str(&e, rule != API_RL_LOGIN_USER ? "client_id" : "username", k);
     } else {
         api__event_ip(&e, r);
     }
     ev_publish(&e);
 }
 
-/* The rule in force: by mode, and stricter per-IP logins during credential stuffing. */
 static const struct pol_gcra_rule *rule_now(const struct api_shared *sh, int rule)
 {
-    return &sh->rules[atomic_load(&sh->pol.stuffing) ? 1 : 0][atomic_load(&sh->pol.mode)][rule];
+    return pol_limits_rule(&sh->limits, (unsigned)rule);
 }
 
 bool api__rate_limited(struct http_request *r, int rule)
@@ -185,9 +159,7 @@ bool api__rate_limited_key(struct http_request *r, int rule, struct str key)
     bool exact =
         store_shared(ctx->sh->store) && (rule == API_RL_LOGIN || rule == API_RL_LOGIN_USER);
     unsigned n = ctx->sh->cfg->rl_split && !exact ? store_members(ctx->sh->store) : 1;
-    struct pol_gcra_rule part;
-    pol_gcra_rule_share(ru, n, &part); /* (n 1: the rule itself) */
-    pol_gcra_take(ctx->sh->limits, (unsigned)rule, &part, key, clock_mono_ns(), &res);
+    pol_limits_take(&ctx->sh->limits, (unsigned)rule, key, n, clock_mono_ns(), &res);
     if (res.allowed)
         return false;
     ratelimit_event(r, rule, key);

@@ -25,6 +25,7 @@ struct pool_job;
 #include "policy/pol_control.h"
 #include "policy/pol_distinct.h"
 #include "policy/pol_gcra.h"
+#include "policy/pol_limits.h"
 #include "token/tok_keys.h"
 #include "token/tok_local.h"
 #include "token/tok_svc.h"
@@ -66,10 +67,8 @@ struct api_shared {
     const uint8_t *secret_key; /* CR_HASH_KEY_LEN bytes, sodium_malloc'd, owned by main */
     const struct auth_denylist *denylist; /* NULL: none */
     struct pol_lockout *lockout;          /* brute-force protection (thread-safe) */
-    struct pol_gcra *limits;              /* rate limits (thread-safe) */
     const struct pol_proxies *proxies;    /* trusted proxies, NULL: none */
-    /* by credential stuffing (0/1, stricter per-IP logins) and policy mode (pol_mode.h) */
-    struct pol_gcra_rule rules[2][4][API_RL_COUNT];
+    struct pol_limits limits;        /* the rate limits (API_RL_*) in force, by mode and stuffing */
     struct pol_distinct *failed_ips; /* addresses of failed logins this second */
     struct pol_state pol;            /* what the adaptive policy decided (pol_control.h) */
     _Atomic uint64_t logins[AUTH_LOGINS_COUNT]; /* by outcome: succeeded, failed, refused */

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rate limits in force: each rule (a route class and a key: an address, a username, a
+ * client, everyone) has its rate and burst for every policy mode and for credential
+ * stuffing, computed once at start; the one that applies is picked by the state the
+ * adaptive policy published (pol_control.h). With N instances behind one balancer each
+ * allows its share. Refusals are announced at most once per rule and key per interval on
+ * each thread (pol_limits_event_due), with how many the previous interval saw. Any thread.
+ */
+#ifndef POLICY_POL_LIMITS_H
+#define POLICY_POL_LIMITS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/str.h"
+#include "policy/pol_control.h"
+#include "policy/pol_gcra.h"
+
+#define POL_LIMITS_MAX         16
+#define POL_LIMITS_EV_INTERVAL 10 /* seconds between two events of one rule and key */
+
+/* A rule: count per per_s seconds with bursts of burst (count 0: off). Tightened in the
+ * higher modes (divided by the mode's divisor) and during credential stuffing (at least the
+ * stuffing divisor) when it says so. */
+struct pol_limit_spec {
+    unsigned count, per_s, burst;
+    bool by_mode, by_stuffing;
+};
+
+struct pol_limits {
+    struct pol_gcra *table;        /* the counters (thread-safe; not owned) */
+    const struct pol_state *state; /* the mode and stuffing in force */
+    unsigned n;
+    struct pol_gcra_rule rules[2][POL_MODES][POL_LIMITS_MAX]; /* [stuffing][mode][rule] */
+};
+
+void pol_limits_init(struct pol_limits *l, struct pol_gcra *table, const struct pol_state *state,
+                     const struct pol_limit_spec *specs, unsigned n,
+                     const unsigned mode_div[POL_MODES], unsigned stuffing_div);
+/* The rule in force now. */
+const struct pol_gcra_rule *pol_limits_rule(const struct pol_limits *l, unsigned rule);
+/* One request of `key` under `rule`, with `share` instances dividing the rule (1: all of
+ * it). out->allowed says; a rule that is off allows everything. */
+void pol_limits_take(struct pol_limits *l, unsigned rule, struct str key, unsigned share,
+                     uint64_t now_ns, struct pol_gcra_result *out);
+/* A refusal of (rule, key) at now: true if an event is due (the first of its interval),
+ * with *prev the refusals of the previous interval. */
+bool pol_limits_event_due(unsigned rule, struct str key, int64_t now, uint32_t *prev);
+
+#endif
