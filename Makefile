@@ -69,7 +69,8 @@ BIN := $(OUT)/floodgate
 
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
-HARNESS_OBJ := $(OUT)/tests/harness.o
+HARNESS_OBJ := $(OUT)/tests/harness.o $(OUT)/tests/fixture.o
+.SECONDARY: $(HARNESS_OBJ)
 
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 
@@ -107,7 +108,7 @@ run: deps
 	build/release/floodgate --listen 127.0.0.1:8080 --data-dir ./data
 
 # ---- tests -------------------------------------------------------------------------------
-$(HARNESS_OBJ): tests/unit/harness.c tests/unit/harness.h
+$(OUT)/tests/%.o: tests/unit/%.c tests/unit/%.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit -c $< -o $@
 

@@ -329,13 +329,8 @@ int auth_login(struct auth_login *q)
         q->pw.len = AUTH_PASSWORD_MAX; /* hash a bounded prefix: same time, same failure */
     q->_pj.on_work = work;
     q->_pj.on_done = verified;
-    /* Admission: a hash that would wait past the deadline is refused now; its client would
-     * likely have given up (and retried, adding load) before it ran. */
-    uint64_t ms = svc->hash_deadline_ms ? pool_expected_wait_ms(svc->pool) : 0;
-    int rc = ms > svc->hash_deadline_ms ? ERR_LIMIT : pool_submit(svc->pool, q->lp, &q->_pj);
-    if (rc == ERR_OK)
+    if (auth_svc_submit(svc, q->lp, &q->_pj, &q->retry_ms) == ERR_OK)
         return ERR_AGAIN;
-    pol_lockout_cancel(svc->lockout, &q->_att, q->now);   /* refused: not an attempt */
-    q->retry_ms = ms > svc->hash_deadline_ms ? ms : 1000; /* (full or stopping: 1 s) */
+    pol_lockout_cancel(svc->lockout, &q->_att, q->now); /* refused: not an attempt */
     return ERR_LIMIT;
 }

@@ -89,11 +89,5 @@ int auth_register(struct auth_registration *q)
     auth_user_init(&q->u, name, "", q->now);
     q->_pj.on_work = work;
     q->_pj.on_done = hashed;
-    /* Admission: as for logins, a hash that would wait past the deadline is refused now. */
-    uint64_t ms = svc->hash_deadline_ms ? pool_expected_wait_ms(svc->pool) : 0;
-    int rc = ms > svc->hash_deadline_ms ? ERR_LIMIT : pool_submit(svc->pool, q->lp, &q->_pj);
-    if (rc == ERR_OK)
-        return ERR_AGAIN;
-    q->retry_ms = ms > svc->hash_deadline_ms ? ms : 1000;
-    return ERR_LIMIT;
+    return auth_svc_submit(svc, q->lp, &q->_pj, &q->retry_ms) == ERR_OK ? ERR_AGAIN : ERR_LIMIT;
 }

@@ -38,4 +38,13 @@ struct auth_svc {
     int64_t lock_base_s, lock_max_s, lock_window_s;
 };
 
+struct loop;
+struct pool_job;
+/* Admission of a hash (a login, a registration): a job that would wait past hash_deadline
+ * is refused now (its client would likely have given up, and retried, before it ran), as is
+ * one the queue cannot take. ERR_OK (queued), or ERR_LIMIT with *retry_ms: the expected
+ * wait, or 1 s for a full or stopping queue. */
+int auth_svc_submit(const struct auth_svc *svc, struct loop *lp, struct pool_job *pj,
+                    uint64_t *retry_ms);
+
 #endif

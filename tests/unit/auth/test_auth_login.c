@@ -12,20 +12,19 @@
 #include "auth/auth_login.h"
 #include "core/err.h"
 #include "crypto/cr.h"
+#include "fixture.h"
 #include "harness.h"
 #include "loop/loop.h"
 #include "token/tok_introspect.h"
 
 static const uint8_t key[CR_HASH_KEY_LEN] = {9};
-static struct loop lp;
-static struct store *st;
+static struct fx F;
 static struct pool *pool;
 static struct pol_lockout *lockout;
 static struct tok_svc tsvc;
 static struct auth_svc svc;
 static _Atomic uint64_t logins[AUTH_LOGINS_COUNT];
 static int answers, last_rc;
-static char dir[64];
 static const struct auth_pw_params pp = {64, 1, 1}; /* small: a unit test's hash */
 
 static void on_answer(struct auth_login *q, int rc)
@@ -43,32 +42,26 @@ static void add_user(const char *name, const char *pw, const struct auth_pw_para
     ASSERT_EQ_INT(auth_pw_hash(with, pw, strlen(pw), phc, sizeof(phc)), 0);
     auth_user_init(&u, name, phc, 1000);
     u.disabled = disabled;
-    ASSERT_EQ_INT(auth_user_put(st, &u, false), 0);
+    ASSERT_EQ_INT(auth_user_put(F.st, &u, false), 0);
 }
 
 static void setup(unsigned user_attempts)
 {
-    char cmd[96], err[256];
+    ASSERT_EQ_INT(fx_open(&F, "login-test"), 0);
     struct pol_lockout_cfg lc = {.user = {user_attempts, 60, 600, 600, 0, 0},
                                  .ip = {100, 60, 600, 600, 0, 0},
                                  .pair = {100, 60, 600, 600, 0, 0},
                                  .entries = 1024};
-    snprintf(dir, sizeof(dir), "/tmp/fg-login-test-%d", (int)getpid());
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(cr_init(), 0);
-    ASSERT_EQ_INT(system(cmd), 0);
-    ASSERT_EQ_INT(store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)), 0);
-    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
     ASSERT_EQ_INT(pool_new(1, 16, 0, &pool), 0);
     lockout = pol_lockout_new(&lc);
     memset(&tsvc, 0, sizeof(tsvc));
-    tsvc.st = st;
+    tsvc.st = F.st;
     tsvc.pool = pool;
     tsvc.key = key;
     tsvc.refresh_ttl_s = 1000;
     tsvc.refresh_idle_s = 100;
     memset(&svc, 0, sizeof(svc));
-    svc.st = st;
+    svc.st = F.st;
     svc.pool = pool;
     svc.key = key;
     svc.pp = pp;
@@ -83,18 +76,11 @@ static void setup(unsigned user_attempts)
 
 static void teardown(void)
 {
-    char cmd[96];
     pool_drain(pool);
-    uv_run(&lp.uv, UV_RUN_NOWAIT);
+    uv_run(&F.lp.uv, UV_RUN_NOWAIT);
     pool_free(pool);
     pol_lockout_free(lockout);
-    store_loop_release(st, &lp);
-    loop_close_mailbox(&lp);
-    uv_run(&lp.uv, UV_RUN_DEFAULT);
-    loop_fini(&lp);
-    store_close(st);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    fx_close(&F);
 }
 
 /* Logs in (the password is copied: the operation wipes it); q holds the outputs. */
@@ -104,7 +90,7 @@ static int login(struct auth_login *q, const char *user, const char *pw, const c
     memset(q, 0, sizeof(*q));
     snprintf(pwbuf, sizeof(pwbuf), "%s", pw);
     q->svc = &svc;
-    q->lp = &lp;
+    q->lp = &F.lp;
     q->user = str_c(user);
     q->pw = str_c(pwbuf);
     q->refresh = true;
@@ -118,28 +104,15 @@ static int login(struct auth_login *q, const char *user, const char *pw, const c
     int rc = auth_login(q);
     if (rc != ERR_AGAIN)
         return rc;
-    while (answers == 0)
-        uv_run(&lp.uv, UV_RUN_ONCE);
+    fx_wait(&F, &answers, 1);
     if (strcmp(pwbuf, pw) == 0 && pw[0])
         harness_fail(__FILE__, __LINE__, "the password was not wiped");
     return last_rc;
 }
 
-static void never(struct tok_rt_introspection *q, int rc)
-{
-    (void)q;
-    (void)rc;
-}
-
 static bool active(const char *token)
 {
-    struct tok_rt_introspection q;
-    memset(&q, 0, sizeof(q));
-    q.st = st;
-    q.now = 2001;
-    q.done = never;
-    snprintf(q.client_id, sizeof(q.client_id), "app");
-    return tok_rt_introspect(&q, key, str_c(token)) == ERR_OK && q.active;
+    return fx_rt_active(F.st, key, token, "app", 2001);
 }
 
 TEST(login_succeeds_with_a_durable_family_and_fails_alike_otherwise)
@@ -147,7 +120,7 @@ TEST(login_succeeds_with_a_durable_family_and_fails_alike_otherwise)
     struct auth_login q;
     struct auth_user u;
     setup(100);
-    ASSERT_EQ_INT(auth_user_get(st, "ann", &u), 0);
+    ASSERT_EQ_INT(auth_user_get(F.st, "ann", &u), 0);
     ASSERT_EQ_INT(login(&q, "Ann", "correct horse", "10.0.0.1"), ERR_OK); /* name normalised */
     ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_OK);
     ASSERT_EQ_STR(q.sub, u.id);
@@ -195,10 +168,10 @@ TEST(an_outdated_hash_is_upgraded_at_login)
     const struct auth_pw_params old = {32, 1, 1};
     setup(100);
     add_user("old", "correct horse", &old, false);
-    ASSERT_EQ_INT(auth_user_get(st, "old", &before), 0);
+    ASSERT_EQ_INT(auth_user_get(F.st, "old", &before), 0);
     ASSERT_EQ_INT(login(&q, "old", "correct horse", "10.0.0.3"), ERR_OK);
     ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_OK);
-    ASSERT_EQ_INT(auth_user_get(st, "old", &after), 0);
+    ASSERT_EQ_INT(auth_user_get(F.st, "old", &after), 0);
     ASSERT_TRUE(strcmp(before.phc, after.phc) != 0);
     ASSERT_TRUE(strstr(after.phc, "m=64,") != NULL);
     ASSERT_EQ_INT(login(&q, "old", "correct horse", "10.0.0.3"), ERR_OK); /* the new hash */
@@ -235,7 +208,7 @@ TEST(a_refused_hash_gives_its_attempt_back)
         memset(&busy[i], 0, sizeof(busy[i]));
         busy[i].on_work = hold_work;
         busy[i].on_done = hold_done;
-        ASSERT_EQ_INT(pool_submit(pool, &lp, &busy[i]), 0);
+        ASSERT_EQ_INT(pool_submit(pool, &F.lp, &busy[i]), 0);
         usleep(20000);
     }
     ASSERT_EQ_INT(login(&q, "ann", "correct horse", "10.0.0.4"), ERR_LIMIT);
@@ -243,7 +216,7 @@ TEST(a_refused_hash_gives_its_attempt_back)
     sem_post(&hold);
     sem_post(&hold);
     while (held_done < 2)
-        uv_run(&lp.uv, UV_RUN_ONCE);
+        uv_run(&F.lp.uv, UV_RUN_ONCE);
     /* had the refused attempt kept its reservation, this one would be "busy" */
     ASSERT_EQ_INT(login(&q, "ann", "correct horse", "10.0.0.4"), ERR_OK);
     ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_OK);

@@ -12,10 +12,11 @@
 #include "auth/auth_register.h"
 #include "core/err.h"
 #include "crypto/cr.h"
+#include "fixture.h"
 #include "harness.h"
 #include "loop/loop.h"
 
-static struct loop lp;
+static struct fx F;
 static int answers, last_rc;
 
 static void on_answer(struct auth_registration *q, int rc)
@@ -32,34 +33,26 @@ static int reg(const struct auth_svc *svc, struct auth_registration *q, const ch
     snprintf(pwbuf, sizeof(pwbuf), "%s", pw);
     memset(q, 0, sizeof(*q));
     q->svc = svc;
-    q->lp = &lp;
+    q->lp = &F.lp;
     q->user = str_c(user);
     q->pw = str_c(pwbuf);
     q->now = 1000;
     q->done = on_answer;
     answers = 0;
     int rc = auth_register(q);
-    if (rc != ERR_AGAIN)
-        return rc;
-    while (!answers)
-        uv_run(&lp.uv, UV_RUN_ONCE);
-    return last_rc;
+    if (rc == ERR_AGAIN)
+        fx_wait(&F, &answers, 1);
+    return rc == ERR_AGAIN ? last_rc : rc;
 }
 
 TEST(registration_creates_once_and_refuses_bad_input)
 {
-    char dir[64], cmd[96], err[256];
-    struct store *st;
     struct pool *pool;
     struct auth_registration q;
     struct auth_user u;
     bool ok, rehash;
-    snprintf(dir, sizeof(dir), "/tmp/fg-register-test-%d", (int)getpid());
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(cr_init(), 0);
-    ASSERT_EQ_INT(system(cmd), 0);
-    ASSERT_EQ_INT(store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)), 0);
-    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    ASSERT_EQ_INT(fx_open(&F, "register-test"), 0);
+    struct store *st = F.st;
     ASSERT_EQ_INT(pool_new(1, 16, 0, &pool), 0);
     struct auth_svc svc = {.st = st, .pool = pool, .pp = {64, 1, 1}};
     ASSERT_EQ_INT(reg(&svc, &q, "Ann", "correct horse battery"), ERR_OK);
@@ -76,10 +69,5 @@ TEST(registration_creates_once_and_refuses_bad_input)
     ASSERT_EQ_INT(auth_user_get(st, "bob", &u), ERR_NOTFOUND);
     pool_drain(pool);
     pool_free(pool);
-    store_loop_release(st, &lp);
-    loop_close_mailbox(&lp);
-    uv_run(&lp.uv, UV_RUN_DEFAULT);
-    loop_fini(&lp);
-    store_close(st);
-    ASSERT_EQ_INT(system(cmd), 0);
+    fx_close(&F);
 }

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "core/err.h"
+#include "fixture.h"
 #include "harness.h"
 #include "redis/redis_conn.h"
 
@@ -25,25 +26,12 @@ static size_t count;
 
 static void stop(void)
 {
-    if (pid > 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        pid = 0;
-        unlink(sock);
-    }
+    fx_redis_stop(&pid, sock);
 }
 
 static void start(void)
 {
-    pid = fork();
-    if (pid == 0) {
-        FILE *null = freopen("/dev/null", "w", stdout);
-        (void)null;
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock,
-               "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--loglevel",
-               "warning", (char *)NULL);
-        _exit(127);
-    }
+    pid = fx_redis_start(sock);
 }
 
 static void on_state(struct redis_conn *c, bool up, const char *why, void *arg)

@@ -18,6 +18,7 @@
 #include <hiredis/hiredis.h>
 
 #include "core/err.h"
+#include "fixture.h"
 #include "harness.h"
 #include "loop/loop.h"
 #include "policy/pol_gcra.h"
@@ -39,12 +40,7 @@ static int prefix_n;
 
 static void redis_stop(void)
 {
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGKILL);
-        waitpid(redis_pid, NULL, 0);
-        redis_pid = 0;
-        unlink(sock);
-    }
+    fx_redis_stop(&redis_pid, sock);
 }
 
 /* Starts redis-server on a unix socket (no port to collide on) and waits until it answers. */
@@ -52,36 +48,15 @@ static int redis_start(void)
 {
     if (redis_pid > 0)
         return 0;
-    signal(SIGPIPE, SIG_IGN); /* as floodgate's main() does: a dead Redis is an error */
     snprintf(sock, sizeof(sock), "/tmp/fg-store-test-%d.sock", (int)getpid());
     snprintf(redis_url, sizeof(redis_url), "unix://%s", sock);
-    unlink(sock);
-    redis_pid = fork();
-    if (redis_pid == 0) {
-        FILE *null = freopen("/dev/null", "w", stdout);
-        (void)null;
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock,
-               "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--loglevel",
-               "warning", (char *)NULL);
-        _exit(127);
-    }
+    redis_pid = fx_redis_start(sock);
     if (redis_pid < 0)
         return -1;
     static int registered;
     if (!registered++)
         atexit(redis_stop);
-    for (int i = 0; i < 500; i++) {
-        redisContext *c = redisConnectUnix(sock);
-        if (c && !c->err) {
-            redisFree(c);
-            return 0;
-        }
-        if (c)
-            redisFree(c);
-        usleep(10000);
-    }
-    fprintf(stderr, "# redis-server did not start (is it installed?)\n");
-    return -1;
+    return 0;
 }
 
 static struct store *open_fresh(void)

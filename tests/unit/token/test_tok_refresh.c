@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Refresh rotation without HTTP (#12 item 1): a family started, rotated, answered again in
- * the grace window, reused (revoked), refused for another client or a wider scope, on the
- * embedded store driven by a real loop. */
+/* Refresh families without HTTP (#12 item 1), on the embedded store driven by a real loop.
+ * Rotation: a family started, rotated, answered again in the grace window, reused
+ * (revoked), refused for another client or a wider scope. Revocation: below. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,28 +11,22 @@
 
 #include "core/err.h"
 #include "crypto/cr.h"
+#include "fixture.h"
 #include "harness.h"
 #include "loop/loop.h"
 #include "loop/pool.h"
 #include "store/store.h"
+#include "token/tok_cache.h"
 #include "token/tok_introspect.h"
+#include "token/tok_revoke.h"
 #include "token/tok_rotate.h"
 
 static const uint8_t key[CR_HASH_KEY_LEN] = {7};
-static struct loop lp;
-static struct store *st;
+static struct fx F;
 static struct tok_svc svc;
 static int answers, last_rc;
-static char dir[64];
 
 static void on_answer(struct tok_rotation *q, int rc)
-{
-    (void)q;
-    answers++;
-    last_rc = rc;
-}
-
-static void on_family(struct tok_family *q, int rc)
 {
     (void)q;
     answers++;
@@ -42,54 +36,25 @@ static void on_family(struct tok_family *q, int rc)
 /* Runs the loop until the operation answered; its final code. */
 static int wait_answer(int rc)
 {
-    if (rc != ERR_AGAIN)
-        return rc;
-    while (answers == 0)
-        uv_run(&lp.uv, UV_RUN_ONCE);
-    return last_rc;
+    if (rc == ERR_AGAIN)
+        fx_wait(&F, &answers, 1);
+    return rc == ERR_AGAIN ? last_rc : rc;
 }
 
 static void setup(void)
 {
-    char cmd[96], err[256];
-    snprintf(dir, sizeof(dir), "/tmp/fg-rot-test-%d", (int)getpid());
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(cr_init(), 0);
-    ASSERT_EQ_INT(system(cmd), 0);
-    ASSERT_EQ_INT(store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)), 0);
-    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
-    memset(&svc, 0, sizeof(svc));
-    svc.st = st;
-    svc.key = key;
-    svc.refresh_ttl_s = 1000;
-    svc.refresh_idle_s = 100;
-    svc.refresh_grace_s = 5;
+    ASSERT_EQ_INT(fx_open(&F, "rot-test"), 0);
+    fx_tok_svc(&F, &svc, key);
 }
 
 static void teardown(void)
 {
-    char cmd[96];
-    store_loop_release(st, &lp);
-    loop_close_mailbox(&lp);
-    uv_run(&lp.uv, UV_RUN_DEFAULT);
-    loop_fini(&lp);
-    store_close(st);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    fx_close(&F);
 }
 
 static void start_family(struct tok_family *f, const char *scope, int64_t now)
 {
-    memset(f, 0, sizeof(*f));
-    f->svc = &svc;
-    f->lp = &lp;
-    f->done = on_family;
-    f->now = now;
-    snprintf(f->sub, sizeof(f->sub), "u-ann");
-    snprintf(f->client_id, sizeof(f->client_id), "app");
-    snprintf(f->scope, sizeof(f->scope), "%s", scope);
-    answers = 0;
-    ASSERT_EQ_INT(wait_answer(tok_family_start(f)), ERR_OK);
+    ASSERT_EQ_INT(fx_family(&F, &svc, "u-ann", "app", scope, now, f->token), 0);
 }
 
 /* Rotates `token` for `client` asking `scope` at `now`; q holds the outputs. */
@@ -98,7 +63,7 @@ static int rotate(struct tok_rotation *q, const char *token, const char *client,
 {
     memset(q, 0, sizeof(*q));
     q->svc = &svc;
-    q->lp = &lp;
+    q->lp = &F.lp;
     q->token = str_c(token);
     q->now = now;
     q->done = on_answer;
@@ -108,22 +73,9 @@ static int rotate(struct tok_rotation *q, const char *token, const char *client,
     return wait_answer(tok_rotate(q));
 }
 
-static void never(struct tok_rt_introspection *q, int rc)
-{
-    (void)q;
-    (void)rc;
-    harness_fail(__FILE__, __LINE__, "the embedded store reads at once");
-}
-
 static bool active(const char *token, int64_t now)
 {
-    struct tok_rt_introspection q;
-    memset(&q, 0, sizeof(q));
-    q.st = st;
-    q.now = now;
-    q.done = never;
-    snprintf(q.client_id, sizeof(q.client_id), "app");
-    return tok_rt_introspect(&q, key, str_c(token)) == ERR_OK && q.active;
+    return fx_rt_active(F.st, key, token, "app", now);
 }
 
 TEST(rotation_spends_once_answers_again_in_grace_and_revokes_on_reuse)
@@ -209,12 +161,86 @@ TEST(rotation_reuse_with_revoke_all_ends_every_family_of_the_user)
     ASSERT_EQ_INT(rotate(&q, a, "app", "", 1100), ERR_OK); /* reuse */
     ASSERT_TRUE(q.reused);
     for (int i = 0; i < 500 && active(b, 1100); i++) { /* the scan runs on the pool */
-        uv_run(&lp.uv, UV_RUN_NOWAIT);
+        uv_run(&F.lp.uv, UV_RUN_NOWAIT);
         usleep(10000);
     }
     ASSERT_TRUE(!active(b, 1100));
     pool_drain(pool);
-    uv_run(&lp.uv, UV_RUN_NOWAIT);
+    uv_run(&F.lp.uv, UV_RUN_NOWAIT);
     pool_free(pool);
+    teardown();
+}
+
+/* ---- revocation: a refresh family ends only for its own client, an access token is
+ * remembered as revoked and leaves the cache, both at once, durably; a stranger's token
+ * revokes nothing and is not an error ---- */
+
+static void on_revoked(struct tok_revocation *q, int rc)
+{
+    (void)q;
+    answers++;
+    last_rc = rc;
+}
+
+static void family(char out[TOK_REFRESH_LEN + 1])
+{
+    ASSERT_EQ_INT(fx_family(&F, &svc, "u-ann", "app", "", 1000, out), 0);
+}
+
+static int do_revoke(struct tok_revocation *q, const char *refresh, const char *client,
+                     const char *jti)
+{
+    memset(q, 0, sizeof(*q));
+    q->svc = &svc;
+    q->lp = &F.lp;
+    q->refresh = refresh ? str_c(refresh) : STR_NULL;
+    q->now = 1001;
+    q->done = on_revoked;
+    snprintf(q->client_id, sizeof(q->client_id), "%s", client);
+    snprintf(q->jti, sizeof(q->jti), "%s", jti);
+    q->jti_exp = 2000;
+    answers = 0;
+    return wait_answer(tok_revoke(q));
+}
+
+TEST(a_family_ends_only_for_its_own_client)
+{
+    struct tok_revocation q;
+    char a[TOK_REFRESH_LEN + 1], stranger[TOK_REFRESH_LEN + 1];
+    setup();
+    family(a);
+    ASSERT_EQ_INT(do_revoke(&q, a, "other", ""), ERR_OK); /* another client's: nothing */
+    ASSERT_TRUE(!q.family_revoked);
+    ASSERT_TRUE(active(a, 1001));
+    tok_refresh_new(stranger);
+    ASSERT_EQ_INT(do_revoke(&q, stranger, "app", ""), ERR_OK); /* unknown: not an error */
+    ASSERT_TRUE(!q.family_revoked);
+    ASSERT_EQ_INT(do_revoke(&q, "garbage", "app", ""), ERR_OK);
+    ASSERT_EQ_INT(do_revoke(&q, a, "app", ""), ERR_OK);
+    ASSERT_TRUE(q.family_revoked);
+    ASSERT_TRUE(!active(a, 1001));
+    teardown();
+}
+
+TEST(an_access_token_and_a_family_at_once_durably)
+{
+    struct tok_revocation q;
+    struct buf b;
+    char a[TOK_REFRESH_LEN + 1];
+    const char *jti = "J123456789012345678901";
+    setup();
+    struct tok_cache *cache = tok_cache_new(16); /* (also sizes what the process remembers) */
+    family(a);
+    ASSERT_EQ_INT(tok_revoked_known(jti, strlen(jti), 1001), 0);
+    ASSERT_EQ_INT(do_revoke(&q, a, "app", jti), ERR_OK);
+    ASSERT_TRUE(q.family_revoked);
+    ASSERT_TRUE(q.access_revoked);
+    ASSERT_TRUE(!active(a, 1001));
+    ASSERT_EQ_INT(tok_revoked_known(jti, strlen(jti), 1001), 1); /* this process knows */
+    buf_init(&b, 64);
+    ASSERT_EQ_INT(store_get(F.st, STORE_T_REVOKED, jti, strlen(jti), &b, NULL, NULL),
+                  0); /* stored */
+    buf_fini(&b);
+    tok_cache_free(cache);
     teardown();
 }

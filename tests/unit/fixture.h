@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the domain and store tests set up again and again: a fresh embedded store in a
+ * temporary directory with a loop to complete its writes on, a redis-server on a unix
+ * socket, and the question "is this refresh token active?" asked of a store.
+ */
+#ifndef TESTS_FIXTURE_H
+#define TESTS_FIXTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "loop/loop.h"
+#include "store/store.h"
+
+struct fx {
+    char dir[64];
+    struct store *st;
+    struct loop lp;
+};
+
+/* A fresh LMDB store under /tmp/fg-NAME-PID and a loop; libsodium started. 0 or -1. */
+int fx_open(struct fx *f, const char *name);
+/* Releases the loop's store resources, runs the loop dry, closes the store, removes the
+ * directory. */
+void fx_close(struct fx *f);
+/* Runs f's loop until *count reaches want. */
+void fx_wait(struct fx *f, const int *count, int want);
+
+/* A token service on f's store with key: families live 1000 s, tokens 100 s unused, a
+ * 5 s grace. */
+struct tok_svc;
+void fx_tok_svc(struct fx *f, struct tok_svc *svc, const uint8_t *key);
+/* Starts a refresh family (tok_family_start) of sub for client with scope at now and
+ * waits until it is durable: its first token into token (TOK_REFRESH_LEN + 1), 0 or -1. */
+int fx_family(struct fx *f, const struct tok_svc *svc, const char *sub, const char *client,
+              const char *scope, int64_t now, char *token);
+
+/* Whether refresh token `token` (digests keyed with key) is active for `client` at now,
+ * by the rule of tok_introspect.h; false on a store error. The embedded store answers at
+ * once. */
+bool fx_rt_active(struct store *st, const uint8_t *key, const char *token, const char *client,
+                  int64_t now);
+
+/* A redis-server on the unix socket `sock` (no port to collide on), answering when this
+ * returns: its pid, or -1. fx_redis_stop kills it and removes the socket. */
+pid_t fx_redis_start(const char *sock);
+void fx_redis_stop(pid_t *pid, const char *sock);
+
+#endif
