@@ -507,11 +507,18 @@ static void init_rate_rules(const struct cfg *c)
         &c->rl_revoke_client, &c->rl_login_global, &c->rl_register_global, &c->rl_token_global};
     struct pol_limit_spec specs[API_RL_COUNT];
     for (int i = 0; i < API_RL_COUNT; i++)
-        specs[i] =
-            (struct pol_limit_spec){rates[i]->count, rates[i]->per_s, rates[i]->burst,
-                                    i == API_RL_LOGIN || i == API_RL_REGISTER, i == API_RL_LOGIN};
+        specs[i] = (struct pol_limit_spec){
+            .count = rates[i]->count,
+            .per_s = rates[i]->per_s,
+            .burst = rates[i]->burst,
+            .by_mode = i == API_RL_LOGIN || i == API_RL_REGISTER,
+            .by_stuffing = i == API_RL_LOGIN,
+            .exact_when_shared = i == API_RL_LOGIN || i == API_RL_LOGIN_USER,
+        };
+    /* N instances on one store: each allows its share of the total (ratelimit_split), except
+     * logins per IP and per user, which the shared guard counts exactly in the store. */
     pol_limits_init(&g.sh.limits, g.limits, &g.sh.pol, specs, API_RL_COUNT, c->pol_ip_div,
-                    c->pol_stuffing_ip_div);
+                    c->pol_stuffing_ip_div, g.store, c->rl_split);
 }
 
 /* Trusted proxies, the lockout and rate-limit tables, and the adaptive policy. */

@@ -21,7 +21,6 @@
 #include "metrics/met.h"
 #include "policy/pol_limits.h"
 #include "policy/pol_lockout.h"
-#include "store/store.h"
 
 struct route_def {
     unsigned methods;
@@ -154,12 +153,7 @@ bool api__rate_limited_key(struct http_request *r, int rule, struct str key)
 
     if (!ru->interval_ns)
         return false;
-    /* N instances on one store: each allows its share of the total (ratelimit_split), except
-     * logins per IP and per user, which the shared guard counts exactly in the store. */
-    bool exact =
-        store_shared(ctx->sh->store) && (rule == API_RL_LOGIN || rule == API_RL_LOGIN_USER);
-    unsigned n = ctx->sh->cfg->rl_split && !exact ? store_members(ctx->sh->store) : 1;
-    pol_limits_take(&ctx->sh->limits, (unsigned)rule, key, n, clock_mono_ns(), &res);
+    pol_limits_take(&ctx->sh->limits, (unsigned)rule, key, clock_mono_ns(), &res);
     if (res.allowed)
         return false;
     ratelimit_event(r, rule, key);

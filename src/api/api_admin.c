@@ -50,7 +50,6 @@
 #include "policy/pol_announce.h"
 #include "policy/pol_lockout.h"
 #include "policy/pol_mode.h"
-#include "store/store.h"
 #include "token/tok_keys.h"
 #include "token/tok_scope.h"
 
@@ -84,7 +83,7 @@ struct admin_job {
         int64_t at, duration;
         double expect;
     } event;
-    enum store_table list_table;
+    enum { L_USERS, L_CLIENTS, L_EVENTS } list_of;
     struct buf list; /* A_LIST: the JSON array, built on the worker */
     int rc;
     unsigned status;
@@ -178,9 +177,8 @@ static void admin_work(struct pool_job *pj)
         break;
     case A_CLIENT_DELETE:
     case A_EVENT_DELETE:
-        j->rc = store_exec_kv(st, STORE_OP_DELETE,
-                              j->op == A_CLIENT_DELETE ? STORE_T_CLIENTS : STORE_T_EVENTS, j->name,
-                              NULL, 0);
+        j->rc = j->op == A_CLIENT_DELETE ? auth_admin_client_delete(&j->sh->auth, j->name)
+                                         : pol_announce_cancel(st, j->name);
         snprintf(j->out, sizeof(j->out), "{\"deleted\":\"%s\"}", j->name);
         break;
     case A_EVENT_ADD: {
@@ -194,8 +192,8 @@ static void admin_work(struct pool_job *pj)
     }
     case A_LIST:
         buf_init(&j->list, 8u << 20);
-        j->rc = j->list_table == STORE_T_EVENTS ? pol_announce_list(st, &j->list)
-                                                : auth_admin_list(st, j->list_table, &j->list);
+        j->rc = j->list_of == L_EVENTS ? pol_announce_list(st, &j->list)
+                                       : auth_admin_list(st, j->list_of == L_CLIENTS, &j->list);
         break;
     case A_KEY_ROTATE: {
         int64_t ahead = c->key_publish_ahead_ms / 1000, from = now + ahead;
@@ -292,12 +290,12 @@ static int user_param(struct http_request *r, char out[AUTH_USERNAME_MAX + 1])
 
 /* ---- users ----------------------------------------------------------------------------- */
 
-static int list(struct http_request *r, enum store_table t)
+static int list(struct http_request *r, int of)
 {
     struct admin_job *j = new_job(r, A_LIST);
     if (!j)
         return HTTP_DONE;
-    j->list_table = t;
+    j->list_of = of;
     return submit(r, j);
 }
 
@@ -310,7 +308,7 @@ int api_admin_users(struct http_request *r)
     if (deny(r))
         return HTTP_DONE;
     if (r->method == HTTP_GET)
-        return list(r, STORE_T_USERS);
+        return list(r, L_USERS);
     if (api__read_json(r, &o))
         return HTTP_DONE;
     struct str user = api__jstr(r, o, "username"), pw = api__jstr(r, o, "password"),
@@ -403,7 +401,7 @@ int api_admin_clients(struct http_request *r)
     if (deny(r))
         return HTTP_DONE;
     if (r->method == HTTP_GET)
-        return list(r, STORE_T_CLIENTS);
+        return list(r, L_CLIENTS);
     if (api__read_json(r, &o))
         return HTTP_DONE;
     struct admin_job *j = new_job(r, A_CLIENT_ADD);
@@ -530,7 +528,7 @@ int api_admin_events(struct http_request *r)
     if (deny(r))
         return HTTP_DONE;
     if (r->method == HTTP_GET)
-        return list(r, STORE_T_EVENTS);
+        return list(r, L_EVENTS);
     if (api__read_json(r, &o))
         return HTTP_DONE;
     struct admin_job *j = new_job(r, A_EVENT_ADD);

@@ -31,8 +31,6 @@
 #include "http/http.h"
 #include "loop/pool.h"
 #include "policy/pol_lockout.h"
-#include "store/store.h"
-#include "store/store_rec.h"
 #include "token/tok_cache.h"
 #include "token/tok_refresh.h"
 #include "token/tok_revoke.h"

@@ -28,8 +28,6 @@
 #include "http/http_form.h"
 #include "json/json.h"
 #include "policy/pol_clientip.h"
-#include "store/store.h"
-#include "store/store_rec.h"
 #include "token/tok_cache.h"
 #include "token/tok_introspect.h"
 #include "token/tok_issue.h"

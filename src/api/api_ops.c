@@ -18,7 +18,6 @@
 #include "metrics/met.h"
 #include "metrics/met_text.h"
 #include "policy/pol_lockout.h"
-#include "store/store.h"
 
 int api_healthz(struct http_request *r)
 {
@@ -34,7 +33,7 @@ int api_readyz(struct http_request *r)
         http_respond_json(r, 503, "{\"status\":\"draining\"}");
         return HTTP_DONE;
     }
-    if (!store_ready(ctx->sh->store, NULL)) {
+    if (!tok_svc_ready(&ctx->sh->tok, NULL)) {
         http_respond_json(r, 503, "{\"status\":\"unavailable\",\"reason\":\"store\"}");
         return HTTP_DONE;
     }
@@ -119,7 +118,7 @@ int api_metrics(struct http_request *r)
     ev_metrics_text(&b);
     met_text_gauge(&b, "floodgate_lockouts_active", "Usernames, IPs and pairs locked now.",
                    pol_lockout_locked(ctx->sh->lockout, clock_wall_s()));
-    store_metrics_text(ctx->sh->store, &b);
+    tok_svc_metrics_text(&ctx->sh->tok, &b);
     met_text_gauge(&b, "floodgate_process_start_time_seconds",
                    "Start time, seconds since the epoch.", (double)ctx->sh->started_at);
     int rc = buf_printf(&b,

@@ -184,12 +184,12 @@ static int on_item(void *ctx, const void *key, size_t klen, const void *val, siz
     return rc;
 }
 
-int auth_admin_list(struct store *st, enum store_table t, struct buf *b)
+int auth_admin_list(struct store *st, bool clients, struct buf *b)
 {
-    struct list_ctx l = {b, 0, t};
+    struct list_ctx l = {b, 0, clients ? STORE_T_CLIENTS : STORE_T_USERS};
     int rc = buf_puts(b, "[");
     if (!rc)
-        rc = store_each(st, t, on_item, &l);
+        rc = store_each(st, l.t, on_item, &l);
     return rc ? rc : buf_puts(b, "]");
 }
 
@@ -241,4 +241,9 @@ int auth_client_from_json(json_t *o, struct auth_client *c)
     c->access_ttl = ttl ? json_integer_value(ttl) : 0;
     c->introspect_any = json_is_true(intro);
     return ERR_OK;
+}
+
+int auth_admin_client_delete(const struct auth_svc *svc, const char *id)
+{
+    return store_exec_kv(svc->st, STORE_OP_DELETE, STORE_T_CLIENTS, id, NULL, 0);
 }

@@ -8,6 +8,7 @@
 #ifndef AUTH_AUTH_ADMIN_H
 #define AUTH_AUTH_ADMIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "auth/auth_client.h"
@@ -42,9 +43,11 @@ const char *auth_hash_kind(const char *phc);
 int auth_user_json(struct buf *b, const struct auth_user *u);
 /* A client as JSON, without its secret digest; with secret (shown once) if not NULL. */
 int auth_client_json(struct buf *b, const struct auth_client *c, const char *secret);
-/* Every user or client (t: STORE_T_USERS or STORE_T_CLIENTS) as one JSON array; records
- * that cannot be read are skipped rather than hiding the rest. ERR_LIMIT past b's cap. */
-int auth_admin_list(struct store *st, enum store_table t, struct buf *b);
+/* Every user (or with clients, every client) as one JSON array; records that cannot be read
+ * are skipped rather than hiding the rest. ERR_LIMIT past b's cap. */
+int auth_admin_list(struct store *st, bool clients, struct buf *b);
+/* Deletes client `id` (its tokens stop working at their next check of the client). */
+int auth_admin_client_delete(const struct auth_svc *svc, const char *id);
 
 /* A new client's fields from the admin API's JSON: {"name" (required), "grants", "scopes",
  * "audiences" (each "a b", "a,b" or ["a","b"]; grants default to client_credentials),

@@ -131,3 +131,8 @@ int pol_announce_from_json(json_t *o, int64_t now, char name[POL_ANNOUNCE_NAME_M
     }
     return ERR_OK;
 }
+
+int pol_announce_cancel(struct store *st, const char *id)
+{
+    return store_exec_kv(st, STORE_OP_DELETE, STORE_T_EVENTS, id, NULL, 0);
+}

@@ -29,6 +29,8 @@ int pol_announce_schedule(struct store *st, const char *name, int64_t at, int64_
                           double expect, char id[POL_ANNOUNCE_ID_MAX + 1],
                           char json[POL_ANNOUNCE_JSON_MAX]);
 
+/* Cancels event `id`: ERR_OK, ERR_NOTFOUND. */
+int pol_announce_cancel(struct store *st, const char *id);
 /* Every announced event as one JSON array of {"id", "event"}. ERR_LIMIT past b's cap. */
 struct buf;
 int pol_announce_list(struct store *st, struct buf *b);

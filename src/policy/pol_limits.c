@@ -4,24 +4,31 @@
 
 #include <string.h>
 
+#include "store/store.h"
+
 void pol_limits_init(struct pol_limits *l, struct pol_gcra *table, const struct pol_state *state,
                      const struct pol_limit_spec *specs, unsigned n,
-                     const unsigned mode_div[POL_MODES], unsigned stuffing_div)
+                     const unsigned mode_div[POL_MODES], unsigned stuffing_div, struct store *st,
+                     bool split)
 {
     memset(l, 0, sizeof(*l));
     l->table = table;
     l->state = state;
+    l->st = st;
+    l->split = split;
     l->n = n < POL_LIMITS_MAX ? n : POL_LIMITS_MAX;
-    for (int st = 0; st < 2; st++) {
+    for (unsigned i = 0; i < l->n; i++)
+        l->exact[i] = specs[i].exact_when_shared;
+    for (int stuffing = 0; stuffing < 2; stuffing++) {
         for (int m = 0; m < POL_MODES; m++) {
             for (unsigned i = 0; i < l->n; i++) {
                 const struct pol_limit_spec *x = &specs[i];
                 unsigned div = m > 0 && x->by_mode && mode_div[m] ? mode_div[m] : 1u;
-                if (st && x->by_stuffing && div < stuffing_div)
+                if (stuffing && x->by_stuffing && div < stuffing_div)
                     div = stuffing_div;
                 unsigned cnt = x->count ? (x->count / div ? x->count / div : 1) : 0;
                 unsigned burst = x->burst / div ? x->burst / div : 1;
-                pol_gcra_rule_init(&l->rules[st][m][i], cnt, x->per_s, burst);
+                pol_gcra_rule_init(&l->rules[stuffing][m][i], cnt, x->per_s, burst);
             }
         }
     }
@@ -34,11 +41,13 @@ const struct pol_gcra_rule *pol_limits_rule(const struct pol_limits *l, unsigned
     return &l->rules[st][m >= 0 && m < POL_MODES ? m : 0][rule < l->n ? rule : 0];
 }
 
-void pol_limits_take(struct pol_limits *l, unsigned rule, struct str key, unsigned share,
-                     uint64_t now_ns, struct pol_gcra_result *out)
+void pol_limits_take(struct pol_limits *l, unsigned rule, struct str key, uint64_t now_ns,
+                     struct pol_gcra_result *out)
 {
     const struct pol_gcra_rule *ru = pol_limits_rule(l, rule);
     struct pol_gcra_rule part;
+    bool exact = l->st && store_shared(l->st) && rule < l->n && l->exact[rule];
+    unsigned share = l->split && l->st && !exact ? store_members(l->st) : 1;
 
     if (!ru->interval_ns) {
         memset(out, 0, sizeof(*out));

@@ -26,24 +26,32 @@
 struct pol_limit_spec {
     unsigned count, per_s, burst;
     bool by_mode, by_stuffing;
+    bool exact_when_shared; /* a shared store's login guard counts it exactly: not split */
 };
 
 struct pol_limits {
     struct pol_gcra *table;        /* the counters (thread-safe; not owned) */
     const struct pol_state *state; /* the mode and stuffing in force */
+    struct store *st;              /* with split: the instances serving on it share the rule */
+    bool split;
     unsigned n;
+    bool exact[POL_LIMITS_MAX];
     struct pol_gcra_rule rules[2][POL_MODES][POL_LIMITS_MAX]; /* [stuffing][mode][rule] */
 };
 
+struct store;
+/* With split, N instances serving on a shared store st each allow 1/N of a rule (the
+ * balancer spreads the load), but for the rules the shared guard counts exactly. */
 void pol_limits_init(struct pol_limits *l, struct pol_gcra *table, const struct pol_state *state,
                      const struct pol_limit_spec *specs, unsigned n,
-                     const unsigned mode_div[POL_MODES], unsigned stuffing_div);
+                     const unsigned mode_div[POL_MODES], unsigned stuffing_div, struct store *st,
+                     bool split);
 /* The rule in force now. */
 const struct pol_gcra_rule *pol_limits_rule(const struct pol_limits *l, unsigned rule);
-/* One request of `key` under `rule`, with `share` instances dividing the rule (1: all of
- * it). out->allowed says; a rule that is off allows everything. */
-void pol_limits_take(struct pol_limits *l, unsigned rule, struct str key, unsigned share,
-                     uint64_t now_ns, struct pol_gcra_result *out);
+/* One request of `key` under `rule` (this instance's share of it). out->allowed says; a
+ * rule that is off allows everything. */
+void pol_limits_take(struct pol_limits *l, unsigned rule, struct str key, uint64_t now_ns,
+                     struct pol_gcra_result *out);
 /* A refusal of (rule, key) at now: true if an event is due (the first of its interval),
  * with *prev the refusals of the previous interval. */
 bool pol_limits_event_due(unsigned rule, struct str key, int64_t now, uint32_t *prev);

@@ -17,6 +17,16 @@ void tok_svc_publish_ring(struct tok_svc *svc, struct tok_ring *fresh)
     pthread_mutex_unlock(&svc->ring_mu);
 }
 
+int tok_svc_ready(const struct tok_svc *svc, uint64_t *stale_ms)
+{
+    return store_ready(svc->st, stale_ms);
+}
+
+int tok_svc_metrics_text(const struct tok_svc *svc, struct buf *b)
+{
+    return store_metrics_text(svc->st, b);
+}
+
 /* Copies the main thread's key ring if it was reloaded since this thread's copy: memory
  * only, the store is not read. 1 if the thread's ring changed. */
 static int ring_take(struct tok_local *t)

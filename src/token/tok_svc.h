@@ -43,5 +43,11 @@ struct tok_svc {
 
 /* The main thread's ring is replaced by `fresh` (taken over), for the loop threads to copy. */
 void tok_svc_publish_ring(struct tok_svc *svc, struct tok_ring *fresh);
+/* Whether tokens can be served: the store answers (1), or not (0; *stale_ms: for how long,
+ * if not NULL). For /readyz. */
+int tok_svc_ready(const struct tok_svc *svc, uint64_t *stale_ms);
+/* The store's families for /metrics (store_metrics_text). */
+struct buf;
+int tok_svc_metrics_text(const struct tok_svc *svc, struct buf *b);
 
 #endif
