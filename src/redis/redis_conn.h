@@ -16,10 +16,10 @@
 
 #include <uv.h>
 
+#include "redis/redis_reply.h"
 #include "redis/redis_url.h"
 
 struct redis_conn;
-struct redis_reply; /* valid only during its callback */
 
 /* Up (why NULL) or down (why says why: a refused connect, a reset, an error reply to the
  * authentication). */
@@ -38,13 +38,5 @@ bool redis_conn_up(const struct redis_conn *c);
 /* Stops for good: unanswered commands get a NULL reply, no retry follows, and closed(arg)
  * runs once everything is released (c is freed then). */
 void redis_conn_close(struct redis_conn *c, void (*closed)(void *), void *arg);
-
-enum redis_kind { RK_STRING, RK_STATUS, RK_ERROR, RK_INTEGER, RK_NIL, RK_ARRAY, RK_OTHER };
-enum redis_kind redis_reply_kind(const struct redis_reply *r);
-/* The text of a string, status or error reply (len may be NULL); "" for the others. */
-const char *redis_reply_str(const struct redis_reply *r, size_t *len);
-long long redis_reply_int(const struct redis_reply *r);
-size_t redis_reply_count(const struct redis_reply *r);
-const struct redis_reply *redis_reply_at(const struct redis_reply *r, size_t i);
 
 #endif

@@ -171,7 +171,7 @@ static redisContext *sync_ctx(struct redis_store *s)
 
 /* One command on this thread's connection. NULL on any failure (the connection is dropped,
  * the next call reconnects). */
-redisReply *sr_sync_cmd(struct redis_store *s, const struct cmd *c)
+static redisReply *sync_cmd(struct redis_store *s, const struct cmd *c)
 {
     redisContext *ctx = sync_ctx(s);
     if (!ctx)
@@ -195,13 +195,30 @@ redisReply *sr_sync_cmd(struct redis_store *s, const struct cmd *c)
     return r;
 }
 
-redisReply *sr_sync_fmt(struct redis_store *s, int argc, const char **argv, const size_t *lens)
+struct redis_reply *sr_sync_cmd(struct redis_store *s, const struct cmd *c)
+{
+    return (struct redis_reply *)(void *)sync_cmd(s, c);
+}
+
+struct redis_reply *sr_sync_fmt(struct redis_store *s, int argc, const char **argv,
+                                const size_t *lens)
 {
     struct cmd c;
     c.argc = argc;
     memcpy(c.argv, argv, sizeof(*argv) * (size_t)argc);
     memcpy(c.lens, lens, sizeof(*lens) * (size_t)argc);
     return sr_sync_cmd(s, &c);
+}
+
+/* hiredis's reply as the accessors' (this file still reads hiredis's fields: #12) */
+static const struct redis_reply *RP(const redisReply *r)
+{
+    return (const struct redis_reply *)(const void *)r;
+}
+
+static redisReply *RR(struct redis_reply *r)
+{
+    return (redisReply *)(void *)r;
 }
 
 /* ---- async connections (one per loop thread) ------------------------------------------- */
@@ -266,7 +283,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
             return;
         }
     }
-    sr_decode(op, reply);
+    sr_decode(op, RP(reply));
     note_write(a->s, op);
     if (is_noscript(reply) && a->ac == ac) {
         a->ac = NULL; /* still no script: reconnecting loads it again */
@@ -442,9 +459,9 @@ static int r_exec(struct store *st, struct store_op *op)
     }
     if (sr_build(s, op, &c))
         return op->status = ERR_INVAL;
-    redisReply *r = sr_sync_cmd(s, &c);
+    redisReply *r = RR(sr_sync_cmd(s, &c));
     atomic_fetch_add(&s->ops, 1);
-    sr_decode(op, r);
+    sr_decode(op, RP(r));
     note_write(s, op);
     if (r)
         freeReplyObject(r);
@@ -471,10 +488,10 @@ static int r_get(struct store *st, enum store_table t, const void *key, size_t k
     size_t kn = sr_key_of(s, k, t, key, klen);
     memset(&c, 0, sizeof(c));
     sr_read_cmd(t, k, kn, &c);
-    redisReply *r = sr_sync_cmd(s, &c);
+    redisReply *r = RR(sr_sync_cmd(s, &c));
     if (!r)
         return ERR_BACKEND;
-    int rc = r->type == REDIS_REPLY_ERROR ? ERR_BACKEND : sr_value_into(t, r, out);
+    int rc = r->type == REDIS_REPLY_ERROR ? ERR_BACKEND : sr_value_into(t, RP(r), out);
     freeReplyObject(r);
     return rc;
 }
@@ -487,10 +504,11 @@ static redisReply *scan_page(struct redis_store *s, enum store_table t, char *cu
     snprintf(pat, sizeof(pat), "%s%s*", s->prefix, sr_tags[t]);
     const char *a[] = {"SCAN", cursor, "MATCH", pat, "COUNT", "1000"};
     size_t l[] = {4, strlen(cursor), 5, strlen(pat), 5, 4};
-    redisReply *r = sr_sync_fmt(s, 6, a, l);
-    if (r && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-              r->element[0]->type != REDIS_REPLY_STRING ||
-              r->element[1]->type != REDIS_REPLY_ARRAY || sr_str_to(r->element[0], cursor, cap))) {
+    redisReply *r = RR(sr_sync_fmt(s, 6, a, l));
+    if (r &&
+        (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY ||
+         sr_str_to(RP(r->element[0]), cursor, cap))) {
         freeReplyObject(r);
         r = NULL;
     }
@@ -523,7 +541,7 @@ static int r_each(struct store *st, enum store_table t, store_each_cb fn, void *
             snprintf(pat, sizeof(pat), "%sidx:%s", s->prefix, sr_tags[t]);
             const char *a[] = {"SMEMBERS", pat};
             size_t l[] = {8, strlen(pat) - 1};
-            list = sr_sync_fmt(s, 2, a, l);
+            list = RR(sr_sync_fmt(s, 2, a, l));
             if (!list || list->type != REDIS_REPLY_ARRAY) {
                 if (list)
                     freeReplyObject(list);
@@ -562,12 +580,12 @@ static int r_each(struct store *st, enum store_table t, store_each_cb fn, void *
             }
             memset(&c, 0, sizeof(c));
             sr_read_cmd(t, k, strlen(k), &c);
-            redisReply *r = sr_sync_cmd(s, &c);
+            redisReply *r = RR(sr_sync_cmd(s, &c));
             if (!r) {
                 rc = ERR_BACKEND;
                 break;
             }
-            int vr = sr_value_into(t, r, &v);
+            int vr = sr_value_into(t, RP(r), &v);
             freeReplyObject(r);
             if (vr == ERR_OK)
                 rc = fn(ctx, kp, kl, v.p, v.len);
@@ -585,11 +603,11 @@ static uint64_t r_generation(struct store *st)
     struct redis_store *s = R(st);
     const char *a[] = {"GET", s->gen_key};
     size_t l[] = {3, strlen(s->gen_key)};
-    redisReply *r = sr_sync_fmt(s, 2, a, l);
+    redisReply *r = RR(sr_sync_fmt(s, 2, a, l));
     /* Unreachable: the last value read, so that caches keyed by it (clients, the key ring)
      * stay valid through an outage instead of all missing at once. */
     uint64_t g =
-        r && r->type != REDIS_REPLY_ERROR ? (uint64_t)sr_num(r) : atomic_load(&s->last_gen);
+        r && r->type != REDIS_REPLY_ERROR ? (uint64_t)sr_num(RP(r)) : atomic_load(&s->last_gen);
     if (r)
         freeReplyObject(r);
     atomic_store(&s->last_gen, g);
@@ -625,9 +643,9 @@ static int r_usage(struct store *st, enum store_table t, uint64_t *entries, uint
         snprintf(k, sizeof(k), "%sidx:%s", s->prefix, sr_tags[t]);
         const char *a[] = {"SCARD", k};
         size_t l[] = {5, strlen(k) - 1};
-        redisReply *r = sr_sync_fmt(s, 2, a, l);
+        redisReply *r = RR(sr_sync_fmt(s, 2, a, l));
         rc = r && r->type == REDIS_REPLY_INTEGER ? ERR_OK : ERR_BACKEND;
-        n = r ? (uint64_t)sr_num(r) : 0;
+        n = r ? (uint64_t)sr_num(RP(r)) : 0;
         if (r)
             freeReplyObject(r);
     } else if (rc == ERR_OK) {
@@ -647,11 +665,11 @@ static int r_usage(struct store *st, enum store_table t, uint64_t *entries, uint
     if (rc == ERR_OK) {
         const char *a[] = {"MEMORY", "STATS"};
         size_t l[] = {6, 5};
-        redisReply *r = sr_sync_fmt(s, 2, a, l);
+        redisReply *r = RR(sr_sync_fmt(s, 2, a, l));
         for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
             if (r->element[i]->type == REDIS_REPLY_STRING &&
                 strcmp(r->element[i]->str, "total.allocated") == 0)
-                *bytes = (uint64_t)sr_num(r->element[i + 1]);
+                *bytes = (uint64_t)sr_num(RP(r->element[i + 1]));
         if (r)
             freeReplyObject(r);
     }
@@ -701,14 +719,14 @@ static int r_lease(struct store *st, const char *name, unsigned ttl_ms)
     snprintf(ms, sizeof(ms), "%u", ttl_ms);
     const char *a[] = {"SET", k, me, "NX", "PX", ms};
     size_t l[] = {3, strlen(k), strlen(me), 2, 2, strlen(ms)};
-    redisReply *r = sr_sync_fmt(s, 6, a, l);
+    redisReply *r = RR(sr_sync_fmt(s, 6, a, l));
     int rc = !r ? ERR_BACKEND : r->type == REDIS_REPLY_STATUS ? ERR_OK : ERR_CONFLICT;
     if (r)
         freeReplyObject(r);
     if (rc == ERR_CONFLICT) { /* ours from an earlier round? */
         const char *g[] = {"GET", k};
         size_t gl[] = {3, strlen(k)};
-        r = sr_sync_fmt(s, 2, g, gl);
+        r = RR(sr_sync_fmt(s, 2, g, gl));
         if (r && r->type == REDIS_REPLY_STRING && strcmp(r->str, me) == 0)
             rc = ERR_OK;
         if (r)
@@ -724,7 +742,7 @@ static int r_pin(struct store *st, const char *name, const void *val, size_t len
     snprintf(k, sizeof(k), "%spin:%s", s->prefix, name);
     const char *a[] = {"SET", k, val, "NX", "GET"};
     size_t l[] = {3, strlen(k), len, 2, 3};
-    redisReply *r = sr_sync_fmt(s, 5, a, l); /* SET ... NX GET: Redis >= 7.0 */
+    redisReply *r = RR(sr_sync_fmt(s, 5, a, l)); /* SET ... NX GET: Redis >= 7.0 */
     int rc = !r                             ? ERR_BACKEND
              : r->type == REDIS_REPLY_NIL   ? ERR_OK
              : r->type == REDIS_REPLY_ERROR ? ERR_BACKEND

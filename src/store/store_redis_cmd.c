@@ -85,7 +85,6 @@ bool sr_indexed(enum store_table t)
 }
 
 void sr_read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c);
-int sr_value_into(enum store_table t, redisReply *r, struct buf *out);
 
 int64_t sr_wall_ms(void)
 {
@@ -203,40 +202,56 @@ static int build_op(const struct redis_store *s, const struct store_op *op, stru
     return ERR_INVAL;
 }
 
-int64_t sr_num(const redisReply *r)
+int64_t sr_num(const struct redis_reply *r)
 {
     if (!r)
         return 0;
-    if (r->type == REDIS_REPLY_INTEGER)
-        return r->integer;
-    if (r->type == REDIS_REPLY_STRING)
-        return strtoll(r->str, NULL, 10);
+    if (redis_reply_kind(r) == RK_INTEGER)
+        return redis_reply_int(r);
+    if (redis_reply_kind(r) == RK_STRING)
+        return strtoll(redis_reply_str(r, NULL), NULL, 10);
     return 0;
 }
 
 /* A string field into dst; one that does not fit is a record this code did not write:
  * refused, never cut (a cut subject would name someone else). */
-int sr_str_to(const redisReply *r, char *dst, size_t cap)
+int sr_str_to(const struct redis_reply *r, char *dst, size_t cap)
 {
-    size_t n = r && r->type == REDIS_REPLY_STRING ? r->len : 0;
+    size_t n = 0;
+    const char *p = r && redis_reply_kind(r) == RK_STRING ? redis_reply_str(r, &n) : "";
     if (n >= cap)
         return ERR_INVAL;
     if (n)
-        memcpy(dst, r->str, n);
+        memcpy(dst, p, n);
     dst[n] = '\0';
     return ERR_OK;
 }
 
-/* Hash fields f s n i e d r u c o g (the order of F in the script) into a refresh record. */
-static int refresh_from(redisReply **e, struct store_refresh *rt)
+/* A hex string field into n bytes: ERR_OK, or ERR_INVAL (absent, not a string, or not hex). */
+static int hex_to(const struct redis_reply *r, uint8_t *out, size_t n)
 {
+    size_t len;
+    if (!r || redis_reply_kind(r) != RK_STRING)
+        return ERR_INVAL;
+    const char *p = redis_reply_str(r, &len);
+    return sr_unhex(p, len, out, n);
+}
+
+/* Hash fields f s n i e d r u c o g (the order of F in the script), from element `from` of
+ * the array r, into a refresh record. */
+static int refresh_from(const struct redis_reply *r, size_t from, struct store_refresh *rt)
+{
+    const struct redis_reply *e[11];
+    for (size_t i = 0; i < 11; i++)
+        e[i] = redis_reply_at(r, from + i);
     memset(rt, 0, sizeof(*rt));
-    if (!e[0] || e[0]->type != REDIS_REPLY_STRING ||
-        sr_unhex(e[0]->str, e[0]->len, rt->family, STORE_FAMILY_ID))
+    if (hex_to(e[0], rt->family, STORE_FAMILY_ID))
         return ERR_INVAL;
     rt->state = (uint8_t)sr_num(e[1]);
-    if (e[2] && e[2]->type == REDIS_REPLY_STRING && e[2]->len &&
-        sr_unhex(e[2]->str, e[2]->len, rt->successor, STORE_DIGEST))
+    size_t succ = 0;
+    if (e[2] && redis_reply_kind(e[2]) == RK_STRING)
+        redis_reply_str(e[2], &succ);
+    if (succ && hex_to(e[2], rt->successor, STORE_DIGEST))
         return ERR_INVAL;
     rt->issued_at = sr_num(e[3]);
     rt->expires_at = sr_num(e[4]);
@@ -251,76 +266,80 @@ static int refresh_from(redisReply **e, struct store_refresh *rt)
 }
 
 /* The script's answer into op->status (and the rotation's outputs). */
-int sr_decode(struct store_op *op, const redisReply *r)
+int sr_decode(struct store_op *op, const struct redis_reply *r)
 {
     if (!r)
         return op->status = ERR_BACKEND;
+    enum redis_kind k = redis_reply_kind(r);
     if (op->kind == STORE_OP_GET)
-        return op->status = r->type == REDIS_REPLY_ERROR
-                                ? ERR_BACKEND
-                                : sr_value_into(op->table, (redisReply *)(uintptr_t)r, op->_out);
-    if (r->type == REDIS_REPLY_ERROR) {
-        if (strncmp(r->str, "CONFLICT ", 9) == 0)
+        return op->status = k == RK_ERROR ? ERR_BACKEND : sr_value_into(op->table, r, op->_out);
+    if (k == RK_ERROR) {
+        const char *e = redis_reply_str(r, NULL);
+        if (strncmp(e, "CONFLICT ", 9) == 0)
             return op->status = ERR_CONFLICT;
-        if (strncmp(r->str, "LATE ", 5) == 0) /* ran past its deadline: nothing written */
+        if (strncmp(e, "LATE ", 5) == 0) /* ran past its deadline: nothing written */
             return op->status = ERR_BACKEND;
-        if (strncmp(r->str, "NOTFOUND ", 9) == 0)
+        if (strncmp(e, "NOTFOUND ", 9) == 0)
             return op->status = ERR_NOTFOUND;
-        log_kv(LOG_WARN, "redis store: command refused", "error", r->str, LOG_END);
+        log_kv(LOG_WARN, "redis store: command refused", "error", e, LOG_END);
         return op->status = ERR_BACKEND;
     }
     if (op->kind != STORE_OP_REFRESH_ROTATE)
-        return op->status = r->type == REDIS_REPLY_INTEGER ? ERR_OK : ERR_BACKEND;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+        return op->status = k == RK_INTEGER ? ERR_OK : ERR_BACKEND;
+    if (k != RK_ARRAY || redis_reply_count(r) < 1)
         return op->status = ERR_BACKEND;
-    op->rotate_result = (enum store_rotate_result)sr_num(r->element[0]);
+    op->rotate_result = (enum store_rotate_result)sr_num(redis_reply_at(r, 0));
     if (op->rotate_result < STORE_ROTATED || op->rotate_result > STORE_ROTATE_INVALID)
         return op->status = ERR_BACKEND;
     if (op->rotate_result == STORE_ROTATE_INVALID)
         return op->status = ERR_OK;
-    if (r->elements != 13 || refresh_from(r->element + 2, &op->rt))
+    if (redis_reply_count(r) != 13 || refresh_from(r, 2, &op->rt))
         return op->status = ERR_BACKEND;
     if (op->rotate_result == STORE_ROTATE_GRACE &&
-        sr_unhex(r->element[1]->str, r->element[1]->len, op->digest, STORE_DIGEST))
+        hex_to(redis_reply_at(r, 1), op->digest, STORE_DIGEST))
         return op->status = ERR_BACKEND;
     return op->status = ERR_OK;
 }
 
-int sr_value_into(enum store_table t, redisReply *r, struct buf *out)
+int sr_value_into(enum store_table t, const struct redis_reply *r, struct buf *out)
 {
+    enum redis_kind k = redis_reply_kind(r);
+    size_t n;
+
     buf_reset(out);
     if (t == STORE_T_REFRESH) {
         struct store_refresh rt;
         uint8_t enc[STORE_REFRESH_ENC_MAX];
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 11 || !r->element[0] ||
-            r->element[0]->type != REDIS_REPLY_STRING)
+        const struct redis_reply *f = redis_reply_at(r, 0);
+        if (k != RK_ARRAY || redis_reply_count(r) != 11 || !f || redis_reply_kind(f) != RK_STRING)
             return ERR_NOTFOUND;
-        if (refresh_from(r->element, &rt))
+        if (refresh_from(r, 0, &rt))
             return ERR_BACKEND;
-        size_t n = store_refresh_encode(&rt, enc);
+        n = store_refresh_encode(&rt, enc);
         return n ? buf_append(out, enc, n) : ERR_BACKEND;
     }
     if (t == STORE_T_FAMILIES) {
         struct store_family f;
         uint8_t enc[STORE_FAMILY_ENC];
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !r->element[1] ||
-            r->element[1]->type != REDIS_REPLY_STRING)
+        const struct redis_reply *e = redis_reply_at(r, 1);
+        if (k != RK_ARRAY || redis_reply_count(r) != 3 || !e || redis_reply_kind(e) != RK_STRING)
             return ERR_NOTFOUND;
-        f.revoked = sr_num(r->element[0]) == 1;
-        f.expires_at = sr_num(r->element[1]);
-        f.revoked_at = sr_num(r->element[2]);
+        f.revoked = sr_num(redis_reply_at(r, 0)) == 1;
+        f.expires_at = sr_num(e);
+        f.revoked_at = sr_num(redis_reply_at(r, 2));
         store_family_encode(&f, enc);
         return buf_append(out, enc, sizeof(enc));
     }
-    if (r->type == REDIS_REPLY_NIL)
+    if (k == RK_NIL)
         return ERR_NOTFOUND;
-    if (r->type != REDIS_REPLY_STRING)
+    if (k != RK_STRING)
         return ERR_BACKEND;
+    const char *p = redis_reply_str(r, &n);
     if (t == STORE_T_REVOKED) {
-        int64_t exp = strtoll(r->str, NULL, 10);
+        int64_t exp = strtoll(p, NULL, 10);
         return buf_append(out, &exp, sizeof(exp));
     }
-    return buf_append(out, r->str, r->len);
+    return buf_append(out, p, n);
 }
 
 /* The read command of one record into c (key in c->keys[0]). */

@@ -64,15 +64,15 @@ int sr_guard_begin(struct store *st, struct store_guard *g, int64_t now_ms, int 
         g_num(&x, g->lock[k].attempts);
         g_num(&x, g->lock[k].window_ms > 0 ? g->lock[k].window_ms : 1);
     }
-    redisReply *r = sr_sync_cmd(s, &x.c);
-    int rc = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? ERR_OK : ERR_BACKEND;
+    struct redis_reply *r = sr_sync_cmd(s, &x.c);
+    int rc =
+        r && redis_reply_kind(r) == RK_ARRAY && redis_reply_count(r) == 2 ? ERR_OK : ERR_BACKEND;
     if (rc == ERR_OK) {
-        *verdict = (int)sr_num(r->element[0]);
-        g->retry_ms = sr_num(r->element[1]);
+        *verdict = (int)sr_num(redis_reply_at(r, 0));
+        g->retry_ms = sr_num(redis_reply_at(r, 1));
         g->held = *verdict == STORE_GUARD_OK;
     }
-    if (r)
-        freeReplyObject(r);
+    redis_reply_free(r);
     return rc;
 }
 
@@ -90,10 +90,9 @@ unsigned sr_guard_end(struct store *st, struct store_guard *g, int success, int6
         g_num(&x, g->lock[k].max_ms);
         g_num(&x, g->lock[k].window_ms > 0 ? g->lock[k].window_ms : 1);
     }
-    redisReply *r = sr_sync_cmd(s, &x.c);
-    unsigned locked = r && r->type == REDIS_REPLY_INTEGER ? (unsigned)r->integer : 0;
-    if (r)
-        freeReplyObject(r);
+    struct redis_reply *r = sr_sync_cmd(s, &x.c);
+    unsigned locked = r && redis_reply_kind(r) == RK_INTEGER ? (unsigned)redis_reply_int(r) : 0;
+    redis_reply_free(r);
     return locked; /* (lost: the reservation expires with its window) */
 }
 
@@ -105,9 +104,7 @@ void sr_guard_cancel(struct store *st, struct store_guard *g)
     g_head(s, g, &x, 3, "gcancel");
     for (int k = 0; k < 3; k++)
         g_num(&x, g->lock[k].attempts);
-    redisReply *r = sr_sync_cmd(s, &x.c);
-    if (r)
-        freeReplyObject(r);
+    redis_reply_free(sr_sync_cmd(s, &x.c));
 }
 
 void sr_guard_unlock(struct store *st, const char *user_key, const char *msg)
@@ -119,7 +116,5 @@ void sr_guard_unlock(struct store *st, const char *user_key, const char *msg)
     snprintf(ch, sizeof(ch), "%sinval", s->prefix);
     const char *a[] = {"EVALSHA", s->sha, "2", k1, k2, "gunlock", ch, msg};
     size_t l[] = {7, 40, 1, strlen(k1), strlen(k2), 7, strlen(ch), strlen(msg)};
-    redisReply *r = sr_sync_fmt(s, 8, a, l);
-    if (r)
-        freeReplyObject(r);
+    redis_reply_free(sr_sync_fmt(s, 8, a, l));
 }

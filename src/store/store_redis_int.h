@@ -16,6 +16,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "redis/redis_reply.h"
 #include "redis/redis_url.h"
 #include "redis/redis_uv.h"
 #include "store/store_int.h"
@@ -110,19 +111,20 @@ void sr_arg_s(struct cmd *c, const char *p);
 int sr_build(const struct redis_store *s, const struct store_op *op, struct cmd *c);
 bool sr_bumps(enum store_table t);
 redisContext *sr_connect_sync(const struct redis_store *s, char *err, size_t cap);
-int sr_decode(struct store_op *op, const redisReply *r);
+int sr_decode(struct store_op *op, const struct redis_reply *r);
 void sr_hex(const uint8_t *p, size_t n, char *out);
 bool sr_indexed(enum store_table t);
 void sr_invalidate(struct redis_store *s, const char *msg, size_t len);
 size_t sr_key_of(const struct redis_store *s, char *out, enum store_table t, const void *k,
                  size_t klen);
-int64_t sr_num(const redisReply *r);
+int64_t sr_num(const struct redis_reply *r);
 void sr_read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c);
-int sr_str_to(const redisReply *r, char *dst, size_t cap);
-redisReply *sr_sync_cmd(struct redis_store *s, const struct cmd *c);
-redisReply *sr_sync_fmt(struct redis_store *s, int argc, const char **argv, const size_t *lens);
+int sr_str_to(const struct redis_reply *r, char *dst, size_t cap);
+struct redis_reply *sr_sync_cmd(struct redis_store *s, const struct cmd *c);
+struct redis_reply *sr_sync_fmt(struct redis_store *s, int argc, const char **argv,
+                                const size_t *lens);
 int sr_unhex(const char *s, size_t slen, uint8_t *out, size_t n);
-int sr_value_into(enum store_table t, redisReply *r, struct buf *out);
+int sr_value_into(enum store_table t, const struct redis_reply *r, struct buf *out);
 int64_t sr_wall_ms(void);
 
 /* The service thread (store_redis_svc.c), and membership. */

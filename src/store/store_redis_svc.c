@@ -16,6 +16,11 @@
 #include "store/store_rec.h"
 #include "store/store_redis_int.h"
 
+static const struct redis_reply *RP(const redisReply *r)
+{
+    return (const struct redis_reply *)(const void *)r;
+}
+
 /* ---- the service thread: health and invalidations -------------------------------------- */
 
 /* One beat: this instance's expiry by Redis's clock (instances' clocks may differ), the
@@ -88,7 +93,8 @@ void *sr_service_main(void *arg)
             redisReply *r = redisCommand(ping, "TIME");
             int64_t t1 = sr_wall_ms();
             if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-                int64_t redis_ms = sr_num(r->element[0]) * 1000 + sr_num(r->element[1]) / 1000;
+                int64_t redis_ms =
+                    sr_num(RP(r->element[0])) * 1000 + sr_num(RP(r->element[1])) / 1000;
                 atomic_store(&s->clock_offset_ms, redis_ms - (t0 + t1) / 2);
             }
             if (r)
@@ -99,7 +105,8 @@ void *sr_service_main(void *arg)
             redisReply *r = redisCommand(ping, "GET %s", s->gen_key);
             int ok = r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL);
             if (ok) {
-                atomic_store(&s->last_gen, r->type == REDIS_REPLY_NIL ? 0 : (uint64_t)sr_num(r));
+                atomic_store(&s->last_gen,
+                             r->type == REDIS_REPLY_NIL ? 0 : (uint64_t)sr_num(RP(r)));
                 atomic_store(&s->gen_polled, 1);
             }
             if (r)
