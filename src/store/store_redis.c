@@ -47,6 +47,7 @@
 #include "core/mem.h"
 #include "core/queue.h"
 #include "crypto/cr.h"
+#include "redis/redis_sync.h"
 #include "redis/redis_url.h"
 #include "redis/redis_uv.h"
 #include "store/store_rec.h"
@@ -54,61 +55,27 @@
 
 /* ---- blocking connections (one per calling thread) ------------------------------------- */
 
-static struct timeval tv_of(unsigned ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    return tv;
-}
-
 /* Connects, authenticates, selects the db and loads the script. NULL with a message. */
-redisContext *sr_connect_sync(const struct redis_store *s, char *err, size_t cap)
+struct redis_sync *sr_connect_sync(const struct redis_store *s, char *err, size_t cap)
 {
-    struct timeval tv = tv_of(s->timeout_ms);
-    const struct redis_url *u = &s->url;
-    redisContext *c = u->path[0] ? redisConnectUnixWithTimeout(u->path, tv)
-                                 : redisConnectWithTimeout(u->host, u->port, tv);
-    redisReply *r = NULL;
-
-    if (!c || c->err)
-        goto fail;
-    if (redisSetTimeout(c, tv) != REDIS_OK)
-        goto fail;
-    const char *av[3];
-    size_t al[3];
-    int an = redis_url_auth(u, av, al);
-    if (an) {
-        r = redisCommandArgv(c, an, av, al);
-        if (!r || r->type == REDIS_REPLY_ERROR)
-            goto fail;
-        freeReplyObject(r);
+    struct redis_sync *c = redis_sync_connect(&s->url, s->timeout_ms, err, cap);
+    if (!c)
+        return NULL;
+    const char *load[] = {"SCRIPT", "LOAD", sr_script, NULL};
+    struct redis_reply *r = redis_sync_cmdv(c, load);
+    size_t n = 0;
+    if (r && redis_reply_kind(r) == RK_STRING)
+        redis_reply_str(r, &n);
+    if (n != 40) {
+        snprintf(err, cap, "redis: cannot load the store script: %s",
+                 r && redis_reply_kind(r) == RK_ERROR ? redis_reply_str(r, NULL)
+                                                      : "unexpected answer");
+        redis_reply_free(r);
+        redis_sync_close(c);
+        return NULL;
     }
-    if (u->db) {
-        r = redisCommand(c, "SELECT %d", u->db);
-        if (!r || r->type == REDIS_REPLY_ERROR)
-            goto fail;
-        freeReplyObject(r);
-    }
-    r = redisCommand(c, "SCRIPT LOAD %s", sr_script);
-    if (!r || r->type != REDIS_REPLY_STRING || r->len != 40)
-        goto fail;
-    freeReplyObject(r);
+    redis_reply_free(r);
     return c;
-fail:
-    if (u->path[0])
-        snprintf(err, cap, "redis unix:%s: %s", u->path,
-                 r && r->type == REDIS_REPLY_ERROR ? r->str
-                 : c && c->err                     ? c->errstr
-                                                   : "unexpected answer");
-    else
-        snprintf(err, cap, "redis %s:%d: %s", u->host, u->port,
-                 r && r->type == REDIS_REPLY_ERROR ? r->str
-                 : c && c->err                     ? c->errstr
-                                                   : "unexpected answer");
-    if (r)
-        freeReplyObject(r);
-    if (c)
-        redisFree(c);
-    return NULL;
 }
 
 static void sconn_unlink(struct redis_store *s, struct sconn *sc)
@@ -131,14 +98,13 @@ static void sconn_dtor(void *p)
     struct sconn *sc = p;
     if (tls_owner)
         sconn_unlink(tls_owner, sc);
-    if (sc->c)
-        redisFree(sc->c);
+    redis_sync_close(sc->c);
     free(sc);
 }
 
 /* This thread's connection, connected; NULL (fail fast) while Redis is known to be down or
  * when it cannot be reached now. */
-static redisContext *sync_ctx(struct redis_store *s)
+static struct redis_sync *sync_ctx(struct redis_store *s)
 {
     struct sconn *sc = pthread_getspecific(s->tls);
     char err[256];
@@ -156,10 +122,10 @@ static redisContext *sync_ctx(struct redis_store *s)
         pthread_setspecific(s->tls, sc);
     }
     unsigned epoch = atomic_load(&s->epoch);
-    if (sc->c && !sc->c->err && sc->epoch == epoch)
+    if (sc->c && sc->epoch == epoch)
         return sc->c;
     if (sc->c) {
-        redisFree(sc->c);
+        redis_sync_close(sc->c);
         sc->c = NULL;
     }
     if (!atomic_load(&s->healthy))
@@ -171,25 +137,31 @@ static redisContext *sync_ctx(struct redis_store *s)
 
 /* One command on this thread's connection. NULL on any failure (the connection is dropped,
  * the next call reconnects). */
-static redisReply *sync_cmd(struct redis_store *s, const struct cmd *c)
+static bool noscript(const struct redis_reply *r)
 {
-    redisContext *ctx = sync_ctx(s);
+    return r && redis_reply_kind(r) == RK_ERROR &&
+           strncmp(redis_reply_str(r, NULL), "NOSCRIPT", 8) == 0;
+}
+
+static struct redis_reply *sync_cmd(struct redis_store *s, const struct cmd *c)
+{
+    struct redis_sync *ctx = sync_ctx(s);
     if (!ctx)
         return NULL;
-    redisReply *r = redisCommandArgv(ctx, c->argc, (const char **)(uintptr_t)c->argv, c->lens);
-    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+    const char **argv = (const char **)(uintptr_t)c->argv;
+    struct redis_reply *r = redis_sync_cmd(ctx, c->argc, argv, c->lens);
+    if (noscript(r)) {
         /* the script cache was flushed (SCRIPT FLUSH, a restart without persistence of it, a
          * failover): load it again on this connection and send the command once more */
-        freeReplyObject(r);
-        r = redisCommand(ctx, "SCRIPT LOAD %s", sr_script);
-        int loaded = r && r->type == REDIS_REPLY_STRING;
-        if (r)
-            freeReplyObject(r);
-        r = loaded ? redisCommandArgv(ctx, c->argc, (const char **)(uintptr_t)c->argv, c->lens)
-                   : NULL;
+        redis_reply_free(r);
+        const char *load[] = {"SCRIPT", "LOAD", sr_script, NULL};
+        r = redis_sync_cmdv(ctx, load);
+        int loaded = r && redis_reply_kind(r) == RK_STRING;
+        redis_reply_free(r);
+        r = loaded ? redis_sync_cmd(ctx, c->argc, argv, c->lens) : NULL;
     }
     if (!r) {
-        redisFree(ctx);
+        redis_sync_close(ctx);
         ((struct sconn *)pthread_getspecific(s->tls))->c = NULL;
     }
     return r;
@@ -197,7 +169,7 @@ static redisReply *sync_cmd(struct redis_store *s, const struct cmd *c)
 
 struct redis_reply *sr_sync_cmd(struct redis_store *s, const struct cmd *c)
 {
-    return (struct redis_reply *)(void *)sync_cmd(s, c);
+    return sync_cmd(s, c);
 }
 
 struct redis_reply *sr_sync_fmt(struct redis_store *s, int argc, const char **argv,
@@ -770,8 +742,7 @@ static void r_close(struct store *st)
     while (s->sconns) {
         struct sconn *sc = s->sconns;
         s->sconns = sc->next;
-        if (sc->c)
-            redisFree(sc->c);
+        redis_sync_close(sc->c);
         free(sc);
     }
     pthread_mutex_unlock(&s->mu);
@@ -844,15 +815,17 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
 
     /* Reach Redis now (a wrong address is a start-up error, not a silent 503 loop) and
      * learn the script's digest. */
-    redisContext *c = sr_connect_sync(s, err, cap);
-    redisReply *r = c ? redisCommand(c, "SCRIPT LOAD %s", sr_script) : NULL;
-    if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
+    struct redis_sync *c = sr_connect_sync(s, err, cap);
+    const char *load[] = {"SCRIPT", "LOAD", sr_script, NULL};
+    struct redis_reply *r = c ? redis_sync_cmdv(c, load) : NULL;
+    size_t n = 0;
+    if (r && redis_reply_kind(r) == RK_STRING)
+        redis_reply_str(r, &n);
+    if (n != 40) {
         if (c && !r)
-            snprintf(err, cap, "redis: %s", c->errstr);
-        if (r)
-            freeReplyObject(r);
-        if (c)
-            redisFree(c);
+            snprintf(err, cap, "redis: the connection failed");
+        redis_reply_free(r);
+        redis_sync_close(c);
         pthread_key_delete(s->tls);
         tls_owner = NULL;
         pthread_mutex_destroy(&s->mu);
@@ -860,9 +833,9 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
         mem_free(s);
         return ERR_BACKEND;
     }
-    memcpy(s->sha, r->str, 40);
-    freeReplyObject(r);
-    redisFree(c);
+    memcpy(s->sha, redis_reply_str(r, NULL), 40);
+    redis_reply_free(r);
+    redis_sync_close(c);
     atomic_store(&s->healthy, 1);
     atomic_store(&s->members, 1);
     atomic_store(&s->last_ok_ms, clock_mono_ms());

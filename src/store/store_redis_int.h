@@ -38,9 +38,11 @@ static inline uint64_t clock_mono_ms(void)
 #define ARGS_MAX       24
 
 /* A blocking connection of one thread (reads, store_exec). */
+struct redis_sync;
+
 struct sconn {
     struct sconn *next, *prev;
-    redisContext *c;
+    struct redis_sync *c;
     unsigned epoch; /* the store's epoch when c was made */
 };
 
@@ -110,7 +112,7 @@ extern const char *const sr_tags[STORE_T_COUNT];
 void sr_arg_s(struct cmd *c, const char *p);
 int sr_build(const struct redis_store *s, const struct store_op *op, struct cmd *c);
 bool sr_bumps(enum store_table t);
-redisContext *sr_connect_sync(const struct redis_store *s, char *err, size_t cap);
+struct redis_sync *sr_connect_sync(const struct redis_store *s, char *err, size_t cap);
 int sr_decode(struct store_op *op, const struct redis_reply *r);
 void sr_hex(const uint8_t *p, size_t n, char *out);
 bool sr_indexed(enum store_table t);

@@ -13,13 +13,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "crypto/cr.h"
+#include "redis/redis_sync.h"
 #include "store/store_rec.h"
 #include "store/store_redis_int.h"
-
-static const struct redis_reply *RP(const redisReply *r)
-{
-    return (const struct redis_reply *)(const void *)r;
-}
 
 /* ---- the service thread: health and invalidations -------------------------------------- */
 
@@ -36,50 +32,102 @@ static const char beat_script[] =
     "return redis.call('ZCARD', KEYS[1])\n";
 
 /* 0 if the connection failed (the caller drops it). */
-static int beat(struct redis_store *s, redisContext *c, int leave)
+static int beat(struct redis_store *s, struct redis_sync *c, int leave)
 {
-    char key[PREFIX_MAX + 8];
+    char key[PREFIX_MAX + 8], ttl[16];
     snprintf(key, sizeof(key), "%smembers", s->prefix);
-    redisReply *r =
-        leave ? redisCommand(c, "ZREM %s %s", key, s->member)
-              : redisCommand(c, "EVAL %s 1 %s %s %d", beat_script, key, s->member, BEAT_TTL_MS);
+    snprintf(ttl, sizeof(ttl), "%d", BEAT_TTL_MS);
+    const char *zrem[] = {"ZREM", key, s->member, NULL};
+    const char *eval[] = {"EVAL", beat_script, "1", key, s->member, ttl, NULL};
+    struct redis_reply *r = redis_sync_cmdv(c, leave ? zrem : eval);
     if (!r)
         return 0;
-    if (!leave && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
-        atomic_store(&s->members, (unsigned)r->integer);
-    else if (r->type == REDIS_REPLY_ERROR)
-        log_kv(LOG_WARN, "redis store: membership beat failed", "error", r->str, LOG_END);
-    freeReplyObject(r);
+    if (!leave && redis_reply_kind(r) == RK_INTEGER && redis_reply_int(r) > 0)
+        atomic_store(&s->members, (unsigned)redis_reply_int(r));
+    else if (redis_reply_kind(r) == RK_ERROR)
+        log_kv(LOG_WARN, "redis store: membership beat failed", "error", redis_reply_str(r, NULL),
+               LOG_END);
+    redis_reply_free(r);
     return 1;
+}
+
+/* A message on the invalidation channel: ["message", channel, payload]. */
+static void on_message(const struct redis_reply *r, void *arg)
+{
+    const struct redis_reply *m = redis_reply_at(r, 2);
+    size_t n;
+    if (redis_reply_kind(r) == RK_ARRAY && redis_reply_count(r) == 3 && m &&
+        redis_reply_kind(m) == RK_STRING) {
+        const char *p = redis_reply_str(m, &n);
+        sr_invalidate(arg, p, n);
+    }
+}
+
+/* Redis's clock against ours, for the deadlines writes carry (deadline_of). */
+static void measure_clock(struct redis_store *s, struct redis_sync *ping)
+{
+    const char *time_[] = {"TIME", NULL};
+    int64_t t0 = sr_wall_ms();
+    struct redis_reply *r = redis_sync_cmdv(ping, time_);
+    int64_t t1 = sr_wall_ms();
+    if (r && redis_reply_kind(r) == RK_ARRAY && redis_reply_count(r) == 2) {
+        int64_t redis_ms =
+            sr_num(redis_reply_at(r, 0)) * 1000 + sr_num(redis_reply_at(r, 1)) / 1000;
+        atomic_store(&s->clock_offset_ms, redis_ms - (t0 + t1) / 2);
+    }
+    redis_reply_free(r);
+}
+
+/* The generation, read every PING_EVERY_MS: also the health read. 0 if it failed. */
+static int poll_generation(struct redis_store *s, struct redis_sync *ping)
+{
+    const char *get[] = {"GET", s->gen_key, NULL};
+    struct redis_reply *r = redis_sync_cmdv(ping, get);
+    enum redis_kind k = r ? redis_reply_kind(r) : RK_OTHER;
+    int ok = k == RK_STRING || k == RK_NIL;
+    if (ok) {
+        atomic_store(&s->last_gen, k == RK_NIL ? 0 : (uint64_t)sr_num(r));
+        atomic_store(&s->gen_polled, 1);
+    }
+    redis_reply_free(r);
+    return ok;
+}
+
+/* (Re)connects what is missing: the health connection, then the subscription. */
+static void connect_missing(struct redis_store *s, struct redis_sync **ping,
+                            struct redis_sync **sub, const char *chan)
+{
+    char err[256];
+    if (!*ping)
+        *ping = sr_connect_sync(s, err, sizeof(err));
+    if (*ping && !*sub) {
+        *sub = sr_connect_sync(s, err, sizeof(err));
+        const char *subscribe[] = {"SUBSCRIBE", chan, NULL};
+        struct redis_reply *r = *sub ? redis_sync_cmdv(*sub, subscribe) : NULL;
+        if (!r) {
+            redis_sync_close(*sub);
+            *sub = NULL;
+        } else {
+            redis_reply_free(r);
+            /* messages may have been missed while we were away: drop every cache */
+            sr_invalidate(s, "*", 1);
+        }
+    }
 }
 
 void *sr_service_main(void *arg)
 {
     struct redis_store *s = arg;
-    redisContext *sub = NULL, *ping = NULL;
+    struct redis_sync *sub = NULL, *ping = NULL;
     uint64_t next_ping = 0, next_beat = 0, next_clock = 0, retry_at = 0;
     unsigned backoff = RETRY_MIN_MS;
-    char err[256], chan[PREFIX_MAX + 8];
+    char chan[PREFIX_MAX + 8];
 
     snprintf(chan, sizeof(chan), "%sinval", s->prefix);
     while (!atomic_load(&s->stopping)) {
         uint64_t now = clock_mono_ms();
         if ((!sub || !ping) && now >= retry_at) {
-            if (!ping)
-                ping = sr_connect_sync(s, err, sizeof(err));
-            if (ping && !sub) {
-                sub = sr_connect_sync(s, err, sizeof(err));
-                redisReply *r = sub ? redisCommand(sub, "SUBSCRIBE %s", chan) : NULL;
-                if (!r) {
-                    if (sub)
-                        redisFree(sub);
-                    sub = NULL;
-                } else {
-                    freeReplyObject(r);
-                    /* messages may have been missed while we were away: drop every cache */
-                    sr_invalidate(s, "*", 1);
-                }
-            }
+            connect_missing(s, &ping, &sub, chan);
             if (!sub || !ping) {
                 retry_at = now + backoff;
                 backoff = backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : backoff * 2;
@@ -88,38 +136,19 @@ void *sr_service_main(void *arg)
             }
         }
         if (ping && now >= next_clock) {
-            /* Redis's clock against ours, for the deadlines writes carry (deadline_of) */
-            int64_t t0 = sr_wall_ms();
-            redisReply *r = redisCommand(ping, "TIME");
-            int64_t t1 = sr_wall_ms();
-            if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-                int64_t redis_ms =
-                    sr_num(RP(r->element[0])) * 1000 + sr_num(RP(r->element[1])) / 1000;
-                atomic_store(&s->clock_offset_ms, redis_ms - (t0 + t1) / 2);
-            }
-            if (r)
-                freeReplyObject(r);
+            measure_clock(s, ping);
             next_clock = now + CLOCK_EVERY_MS;
         }
         if (ping && now >= next_ping) {
-            redisReply *r = redisCommand(ping, "GET %s", s->gen_key);
-            int ok = r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL);
-            if (ok) {
-                atomic_store(&s->last_gen,
-                             r->type == REDIS_REPLY_NIL ? 0 : (uint64_t)sr_num(RP(r)));
-                atomic_store(&s->gen_polled, 1);
-            }
-            if (r)
-                freeReplyObject(r);
-            if (!ok) {
-                redisFree(ping);
+            if (!poll_generation(s, ping)) {
+                redis_sync_close(ping);
                 ping = NULL;
             }
             next_ping = now + PING_EVERY_MS;
         }
         if (ping && now >= next_beat && atomic_load(&s->joined)) {
             if (!beat(s, ping, 0)) {
-                redisFree(ping);
+                redis_sync_close(ping);
                 ping = NULL;
             }
             next_beat = now + BEAT_EVERY_MS;
@@ -133,30 +162,16 @@ void *sr_service_main(void *arg)
             log_kv(up ? LOG_INFO : LOG_WARN, up ? "redis store reachable" : "redis store down",
                    LOG_END);
         }
-        struct pollfd pfd = {sub ? sub->fd : -1, POLLIN, 0};
-        if (poll(&pfd, 1, 50) > 0 && sub) {
-            void *rep = NULL;
-            if (redisBufferRead(sub) != REDIS_OK) {
-                redisFree(sub);
-                sub = NULL;
-                continue;
-            }
-            while (redisGetReplyFromReader(sub, &rep) == REDIS_OK && rep) {
-                redisReply *r = rep;
-                if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-                    r->element[2]->type == REDIS_REPLY_STRING)
-                    sr_invalidate(s, r->element[2]->str, r->element[2]->len);
-                freeReplyObject(r);
-                rep = NULL;
-            }
+        struct pollfd pfd = {sub ? redis_sync_fd(sub) : -1, POLLIN, 0};
+        if (poll(&pfd, 1, 50) > 0 && sub && redis_sync_read(sub, on_message, s)) {
+            redis_sync_close(sub);
+            sub = NULL;
         }
     }
-    if (sub)
-        redisFree(sub);
+    redis_sync_close(sub);
     if (ping && atomic_load(&s->joined))
         beat(s, ping, 1); /* the others count one less at their next beat */
-    if (ping)
-        redisFree(ping);
+    redis_sync_close(ping);
     return NULL;
 }
 
