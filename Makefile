@@ -108,7 +108,7 @@ run: deps
 	build/release/floodgate --listen 127.0.0.1:8080 --data-dir ./data
 
 # ---- tests -------------------------------------------------------------------------------
-$(OUT)/tests/%.o: tests/unit/%.c tests/unit/%.h
+$(OUT)/tests/%.o: tests/unit/%.c tests/unit/%.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit -c $< -o $@
 

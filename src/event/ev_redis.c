@@ -125,7 +125,7 @@ int ev_redis_new(uv_loop_t *loop, const struct cfg *c, struct ev_redis **out, ch
     snprintf(r->stream, sizeof(r->stream), "%s", c->ev_redis_stream);
     uv_timer_init(loop, &r->grace);
     r->grace.data = r;
-    r->conn = redis_conn_new(loop, &r->url, RETRY_MIN_MS, RETRY_MAX_MS, on_state, r);
+    r->conn = redis_conn_new(loop, &r->url, RETRY_MIN_MS, RETRY_MAX_MS, NULL, on_state, r);
     if (!r->conn) {
         uv_close((uv_handle_t *)&r->grace, NULL);
         free(r);

@@ -2,7 +2,9 @@
 /* An asynchronous Redis connection that keeps itself up; see redis_conn.h. */
 #include "redis/redis_conn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/err.h"
 #include "redis/redis_uv.h"
@@ -14,6 +16,7 @@ struct redis_conn {
     redisAsyncContext *ac;
     bool up, closing;
     unsigned retry_ms, min_ms, max_ms;
+    const char *const *init;
     redis_conn_state_cb state;
     void *arg;
     void (*closed)(void *);
@@ -68,7 +71,8 @@ static void connect_now(struct redis_conn *c)
     redisAsyncContext *ac = c->url.path[0] ? redisAsyncConnectUnix(c->url.path)
                                            : redisAsyncConnect(c->url.host, c->url.port);
     if (!ac || ac->err || redis_uv_attach(ac, c->loop) != REDIS_OK) {
-        const char *why = ac && ac->err ? ac->errstr : "out of memory";
+        char why[128]; /* (copied: ac is freed before it is told) */
+        snprintf(why, sizeof(why), "%s", ac && ac->err ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
         down(c, why);
@@ -86,10 +90,21 @@ static void connect_now(struct redis_conn *c)
         redisAsyncCommandArgv(ac, NULL, NULL, an, av, al);
     if (c->url.db)
         redisAsyncCommand(ac, NULL, NULL, "SELECT %d", c->url.db);
+    if (c->init) {
+        const char *iv[16];
+        size_t il[16];
+        int n = 0;
+        for (; n < 16 && c->init[n]; n++) {
+            iv[n] = c->init[n];
+            il[n] = strlen(c->init[n]);
+        }
+        redisAsyncCommandArgv(ac, NULL, NULL, n, iv, il);
+    }
 }
 
-struct redis_conn *redis_conn_new(uv_loop_t *loop, const struct redis_url *u, unsigned retry_min_ms,
-                                  unsigned retry_max_ms, redis_conn_state_cb state, void *arg)
+struct redis_conn *redis_conn_new(uv_loop_t *loop, const struct redis_url *u,
+                                  unsigned retry_min_ms, unsigned retry_max_ms,
+                                  const char *const *init, redis_conn_state_cb state, void *arg)
 {
     struct redis_conn *c = calloc(1, sizeof(*c));
     if (!c)
@@ -98,6 +113,7 @@ struct redis_conn *redis_conn_new(uv_loop_t *loop, const struct redis_url *u, un
     c->url = *u;
     c->min_ms = c->retry_ms = retry_min_ms ? retry_min_ms : 1;
     c->max_ms = retry_max_ms > c->min_ms ? retry_max_ms : c->min_ms;
+    c->init = init;
     c->state = state;
     c->arg = arg;
     uv_timer_init(loop, &c->retry);
@@ -119,8 +135,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 int redis_conn_cmd(struct redis_conn *c, redis_reply_cb cb, void *arg, int argc, const char **argv,
                    const size_t *lens)
 {
-    if (!c->up || !c->ac || c->closing)
+    if (!c->ac || c->closing)
         return ERR_BACKEND;
+    if (!cb) /* nobody waits for the answer */
+        return redisAsyncCommandArgv(c->ac, NULL, NULL, argc, argv, lens) == REDIS_OK
+                   ? ERR_OK
+                   : ERR_BACKEND;
     struct call *k = malloc(sizeof(*k));
     if (!k)
         return ERR_NOMEM;
@@ -136,6 +156,16 @@ int redis_conn_cmd(struct redis_conn *c, redis_reply_cb cb, void *arg, int argc,
 bool redis_conn_up(const struct redis_conn *c)
 {
     return c->up && c->ac;
+}
+
+void redis_conn_drop(struct redis_conn *c)
+{
+    if (!c->ac)
+        return;
+    redisAsyncContext *ac = c->ac;
+    c->ac = NULL;
+    c->up = false;
+    redisAsyncFree(ac); /* NULL replies, then the disconnect callback: down, retry */
 }
 
 static void on_closed(uv_handle_t *h)

@@ -119,6 +119,7 @@ struct store_op {
     struct loop *_loop;
     uint64_t _sent_ms; /* Redis: when the command left, for the timeout */
     int _resent;       /* Redis: sent again once after NOSCRIPT */
+    void *_ctx;        /* Redis: the loop's connection it was sent on */
     struct buf *_out;  /* STORE_OP_GET: where the value goes */
     enum store_op_kind kind;
     store_op_cb on_done;

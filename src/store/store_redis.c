@@ -47,6 +47,7 @@
 #include "core/mem.h"
 #include "core/queue.h"
 #include "crypto/cr.h"
+#include "redis/redis_conn.h"
 #include "redis/redis_sync.h"
 #include "redis/redis_url.h"
 #include "redis/redis_uv.h"
@@ -227,108 +228,65 @@ static void note_write(struct redis_store *s, const struct store_op *op)
         atomic_store(&s->gen_dirty, 1);
 }
 
-static bool is_noscript(const redisReply *r)
+static const char *const load_script[] = {"SCRIPT", "LOAD", sr_script, NULL};
+
+static void on_reply(struct redis_conn *c, const struct redis_reply *reply, void *priv);
+
+/* Sends op on the loop's connection (queued by it while a connection is being made).
+ * ERR_OK or ERR_BACKEND (waiting to reconnect, or the op cannot be built). */
+static int a_send(struct aconn *a, struct store_op *op)
 {
-    return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+    struct cmd c;
+    if (sr_build(a->s, op, &c) || redis_conn_cmd(a->conn, on_reply, op, c.argc, c.argv, c.lens))
+        return ERR_BACKEND;
+    op->_next = NULL;
+    op->_sent_ms = clock_mono_ms();
+    QUEUE_APPEND(a->head, a->tail, op, _next);
+    a->inflight++;
+    atomic_fetch_add(&a->s->inflight, 1);
+    return ERR_OK;
 }
 
-static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
+static void on_reply(struct redis_conn *c, const struct redis_reply *reply, void *priv)
 {
     struct store_op *op = priv;
-    struct aconn *a = ac->data;
+    struct aconn *a = op->_ctx;
     a_unlink(a, op);
-    if (is_noscript(reply) && a->ac == ac && !op->_resent) {
+    if (noscript(reply) && !op->_resent) {
         /* The script cache was flushed (SCRIPT FLUSH, a failover to a replica that never
          * loaded it): load it on this connection and send the op again, after it (one
          * connection, in order). Its timeout starts again: the request is not answered
          * while its write may still run. */
-        struct cmd c;
+        const char *av[3] = {load_script[0], load_script[1], load_script[2]};
+        size_t al[3] = {6, 4, strlen(sr_script)};
         op->_resent = 1;
-        if (redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %s", sr_script) == REDIS_OK &&
-            sr_build(a->s, op, &c) == ERR_OK &&
-            redisAsyncCommandArgv(ac, on_reply, op, c.argc, c.argv, c.lens) == REDIS_OK) {
-            op->_next = NULL;
-            op->_sent_ms = clock_mono_ms();
-            QUEUE_APPEND(a->head, a->tail, op, _next);
-            a->inflight++;
-            atomic_fetch_add(&a->s->inflight, 1);
+        if (redis_conn_cmd(c, NULL, NULL, 3, av, al) == ERR_OK && a_send(a, op) == ERR_OK)
             return;
-        }
     }
-    sr_decode(op, RP(reply));
+    sr_decode(op, reply);
     note_write(a->s, op);
-    if (is_noscript(reply) && a->ac == ac) {
-        a->ac = NULL; /* still no script: reconnecting loads it again */
-        redisAsyncFree(ac);
-    }
+    if (noscript(reply))
+        redis_conn_drop(c); /* still no script: reconnecting loads it again */
     op->on_done(op);
 }
 
-static void on_async_connect(const redisAsyncContext *ac, int status)
+static void on_state(struct redis_conn *c, bool up, const char *why, void *arg)
 {
-    struct aconn *a = ac->data;
-    if (status == REDIS_OK) {
-        a->backoff_ms = RETRY_MIN_MS;
-        return;
-    }
-    log_kv(LOG_WARN, "redis store: cannot connect", "error", ac->errstr, LOG_END);
-    if (a->ac == ac)
-        a->ac = NULL; /* hiredis frees it and fails what was queued */
-    a->retry_at_ms = clock_mono_ms() + a->backoff_ms;
-    a->backoff_ms = a->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : a->backoff_ms * 2;
-}
-
-static void on_async_disconnect(const redisAsyncContext *ac, int status)
-{
-    struct aconn *a = ac->data;
-    if (a->ac == ac)
-        a->ac = NULL;
-    if (status != REDIS_OK) {
-        log_kv(LOG_WARN, "redis store: connection lost", "error", ac->errstr, LOG_END);
-        a->retry_at_ms = clock_mono_ms() + a->backoff_ms;
-        a->backoff_ms = a->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : a->backoff_ms * 2;
-    }
-}
-
-static int a_connect(struct aconn *a)
-{
-    const struct redis_url *u = &a->s->url;
-    redisAsyncContext *ac =
-        u->path[0] ? redisAsyncConnectUnix(u->path) : redisAsyncConnect(u->host, u->port);
-    if (!ac || ac->err || redis_uv_attach(ac, &a->lp->uv) != REDIS_OK) {
-        if (ac)
-            redisAsyncFree(ac);
-        a->retry_at_ms = clock_mono_ms() + a->backoff_ms;
-        return ERR_BACKEND;
-    }
-    ac->data = a;
-    redisAsyncSetConnectCallback(ac, on_async_connect);
-    redisAsyncSetDisconnectCallback(ac, on_async_disconnect);
-    /* queued until the connection is up, answered before any EVALSHA */
-    const char *av[3];
-    size_t al[3];
-    int an = redis_url_auth(u, av, al);
-    if (an)
-        redisAsyncCommandArgv(ac, NULL, NULL, an, av, al);
-    if (u->db)
-        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", u->db);
-    redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %s", sr_script);
-    a->ac = ac;
-    return ERR_OK;
+    (void)c;
+    (void)arg;
+    if (!up)
+        log_kv(LOG_WARN, "redis store: not connected", "error", why, LOG_END);
 }
 
 /* Every timeout/4: a command older than the timeout means Redis is gone or stuck; dropping
- * the connection fails everything in flight on it (503s), and the next op reconnects. */
+ * the connection fails everything in flight on it (503s), and a new one follows. */
 static void on_sweep(uv_timer_t *t)
 {
     struct aconn *a = t->data;
-    if (a->head && a->ac && clock_mono_ms() - a->head->_sent_ms > a->s->timeout_ms) {
-        redisAsyncContext *ac = a->ac;
+    if (a->head && clock_mono_ms() - a->head->_sent_ms > a->s->timeout_ms) {
         atomic_fetch_add(&a->s->timeouts, 1);
         log_kv(LOG_WARN, "redis store: command timed out; reconnecting", LOG_END);
-        a->ac = NULL;
-        a->retry_at_ms = clock_mono_ms() + a->backoff_ms;
-        redisAsyncFree(ac);
+        redis_conn_drop(a->conn);
     }
 }
 
@@ -342,7 +300,12 @@ static struct aconn *a_get(struct redis_store *s, struct loop *lp)
         return NULL;
     a->s = s;
     a->lp = lp;
-    a->backoff_ms = RETRY_MIN_MS;
+    a->conn = redis_conn_new(&lp->uv, &s->url, RETRY_MIN_MS, RETRY_MAX_MS, load_script, on_state,
+                             a);
+    if (!a->conn) {
+        free(a);
+        return NULL;
+    }
     uv_timer_init(&lp->uv, &a->sweep);
     a->sweep.data = a;
     unsigned every = s->timeout_ms / 4 ? s->timeout_ms / 4 : 1;
@@ -358,7 +321,6 @@ static void a_issue(struct loop_task *t)
     struct store_op *op = (struct store_op *)(void *)t;
     struct redis_store *s = R((struct store *)op->_next); /* smuggled by r_submit */
     struct aconn *a = a_get(s, op->_loop);
-    struct cmd c;
 
     op->_next = NULL;
     if (op->kind == STORE_OP_PURGE) {
@@ -374,16 +336,12 @@ static void a_issue(struct loop_task *t)
         a_fail_now(op, ERR_LIMIT);
         return;
     }
-    if ((!a->ac && (clock_mono_ms() < a->retry_at_ms || a_connect(a))) || sr_build(s, op, &c) ||
-        redisAsyncCommandArgv(a->ac, on_reply, op, c.argc, c.argv, c.lens) != REDIS_OK) {
+    op->_ctx = a;
+    op->_resent = 0;
+    if (a_send(a, op)) {
         a_fail_now(op, ERR_BACKEND);
         return;
     }
-    op->_sent_ms = clock_mono_ms();
-    op->_resent = 0;
-    QUEUE_APPEND(a->head, a->tail, op, _next);
-    a->inflight++;
-    atomic_fetch_add(&s->inflight, 1);
     atomic_fetch_add(&s->ops, 1);
 }
 
@@ -398,9 +356,20 @@ static int r_submit(struct store *st, struct loop *lp, struct store_op *op)
     return ERR_AGAIN;
 }
 
+static void a_closed(struct aconn *a)
+{
+    if (--a->closing == 0)
+        free(a);
+}
+
 static void on_sweep_closed(uv_handle_t *h)
 {
-    free(h->data);
+    a_closed(h->data);
+}
+
+static void on_conn_closed(void *arg)
+{
+    a_closed(arg);
 }
 
 static void r_loop_release(struct store *st, struct loop *lp)
@@ -410,11 +379,8 @@ static void r_loop_release(struct store *st, struct loop *lp)
     if (!a)
         return;
     s->aconns[lp->index] = NULL;
-    if (a->ac) {
-        redisAsyncContext *ac = a->ac;
-        a->ac = NULL;
-        redisAsyncFree(ac); /* fails anything still in flight */
-    }
+    a->closing = 2;
+    redis_conn_close(a->conn, on_conn_closed, a); /* fails anything still in flight */
     uv_close((uv_handle_t *)&a->sweep, on_sweep_closed);
 }
 

@@ -47,15 +47,15 @@ struct sconn {
 };
 
 /* The async connection of one loop thread. Touched only on that thread. */
+struct redis_conn;
 struct aconn {
     struct redis_store *s;
     struct loop *lp;
-    redisAsyncContext *ac;
+    struct redis_conn *conn; /* reconnects by itself, backing off; loads the script */
     uv_timer_t sweep;
     struct store_op *head, *tail; /* in flight, oldest first (Redis answers in order) */
     unsigned inflight;
-    uint64_t retry_at_ms;
-    unsigned backoff_ms;
+    int closing; /* 2 closes (the connection, the timer) to go before it is freed */
 };
 
 struct redis_store {

@@ -102,7 +102,7 @@ TEST(commands_replies_outage_and_recovery)
     ASSERT_EQ_INT(redis_url_parse(url, "test", &u, why, sizeof(why)), 0);
     ASSERT_EQ_INT(uv_loop_init(&loop), 0);
     /* no server yet: down, and it keeps trying */
-    struct redis_conn *c = redis_conn_new(&loop, &u, 20, 100, on_state, NULL);
+    struct redis_conn *c = redis_conn_new(&loop, &u, 20, 100, NULL, on_state, NULL);
     ASSERT_TRUE(c != NULL);
     run_until(&loop, &downs, 1);
     ASSERT_TRUE(downs >= 1);
