@@ -102,9 +102,9 @@ static void connect_now(struct redis_conn *c)
     }
 }
 
-struct redis_conn *redis_conn_new(uv_loop_t *loop, const struct redis_url *u,
-                                  unsigned retry_min_ms, unsigned retry_max_ms,
-                                  const char *const *init, redis_conn_state_cb state, void *arg)
+struct redis_conn *redis_conn_new(uv_loop_t *loop, const struct redis_url *u, unsigned retry_min_ms,
+                                  unsigned retry_max_ms, const char *const *init,
+                                  redis_conn_state_cb state, void *arg)
 {
     struct redis_conn *c = calloc(1, sizeof(*c));
     if (!c)
@@ -138,9 +138,8 @@ int redis_conn_cmd(struct redis_conn *c, redis_reply_cb cb, void *arg, int argc,
     if (!c->ac || c->closing)
         return ERR_BACKEND;
     if (!cb) /* nobody waits for the answer */
-        return redisAsyncCommandArgv(c->ac, NULL, NULL, argc, argv, lens) == REDIS_OK
-                   ? ERR_OK
-                   : ERR_BACKEND;
+        return redisAsyncCommandArgv(c->ac, NULL, NULL, argc, argv, lens) == REDIS_OK ? ERR_OK
+                                                                                      : ERR_BACKEND;
     struct call *k = malloc(sizeof(*k));
     if (!k)
         return ERR_NOMEM;

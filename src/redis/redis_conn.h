@@ -30,14 +30,14 @@ typedef void (*redis_reply_cb)(struct redis_conn *c, const struct redis_reply *r
 /* Starts connecting at once. init, if not NULL, is a command (NULL-terminated argv, kept
  * by reference) sent on every connection right after the authentication, before anything
  * else (a SCRIPT LOAD). NULL without memory. */
-struct redis_conn *redis_conn_new(uv_loop_t *loop, const struct redis_url *u,
-                                  unsigned retry_min_ms, unsigned retry_max_ms,
-                                  const char *const *init, redis_conn_state_cb state, void *arg);
+struct redis_conn *redis_conn_new(uv_loop_t *loop, const struct redis_url *u, unsigned retry_min_ms,
+                                  unsigned retry_max_ms, const char *const *init,
+                                  redis_conn_state_cb state, void *arg);
 /* Sends a command: ERR_OK (cb, if not NULL, will run once: hiredis holds the command while
  * a connection is being made), or ERR_BACKEND while waiting to try again (cb will not run),
  * or ERR_NOMEM. */
-int redis_conn_cmd(struct redis_conn *c, redis_reply_cb cb, void *arg, int argc,
-                   const char **argv, const size_t *lens);
+int redis_conn_cmd(struct redis_conn *c, redis_reply_cb cb, void *arg, int argc, const char **argv,
+                   const size_t *lens);
 bool redis_conn_up(const struct redis_conn *c);
 /* Drops the connection now (a command that never came back, a state to start over):
  * unanswered commands get a NULL reply, and a new connection follows after the backoff. */

@@ -300,8 +300,8 @@ static struct aconn *a_get(struct redis_store *s, struct loop *lp)
         return NULL;
     a->s = s;
     a->lp = lp;
-    a->conn = redis_conn_new(&lp->uv, &s->url, RETRY_MIN_MS, RETRY_MAX_MS, load_script, on_state,
-                             a);
+    a->conn =
+        redis_conn_new(&lp->uv, &s->url, RETRY_MIN_MS, RETRY_MAX_MS, load_script, on_state, a);
     if (!a->conn) {
         free(a);
         return NULL;
