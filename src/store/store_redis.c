@@ -2,14 +2,15 @@
 /*
  * The shared store on Redis: many floodgate instances, one state.
  *
- * Writes: each loop thread owns one async hiredis connection on its libuv loop (hiredis's
- * adapter). store_submit hands the op to that thread through the loop's mailbox; there it is
- * one EVALSHA of the store script (store_redis_lua.c), so every operation is atomic in Redis and
- * costs one round trip, and everything a loop sends in one iteration leaves in one write (hiredis
- * buffers, the adapter flushes: pipelining). The op completes on the same thread when its
- * answer arrives. A command unanswered after timeout_ms drops the connection: every op in
- * flight on it fails (ERR_BACKEND, the handler answers 503), never a false "invalid".
- * Reconnection backs off from 100 ms to 2 s; while it waits, ops fail at once.
+ * Writes: each loop thread owns one async connection on its libuv loop (src/redis/
+ * redis_conn.c, which loads the script on every connection). store_submit hands the op to
+ * that thread through the loop's mailbox; there it is one EVALSHA of the store script
+ * (store_redis_lua.c), so every operation is atomic in Redis and costs one round trip, and
+ * everything a loop sends in one iteration leaves in one write (pipelining). The op
+ * completes on the same thread when its answer arrives. A command unanswered after
+ * timeout_ms drops the connection: every op in flight on it fails (ERR_BACKEND, the handler
+ * answers 503), never a false "invalid". Reconnection backs off from 100 ms to 2 s; while
+ * it waits, ops fail at once.
  *
  * Reads with an op (a loop thread's cache misses) are GETs on that thread's async
  * connection and complete like writes. Reads without an op (the CLI, start-up, workers, key
@@ -183,23 +184,12 @@ struct redis_reply *sr_sync_fmt(struct redis_store *s, int argc, const char **ar
     return sr_sync_cmd(s, &c);
 }
 
-/* hiredis's reply as the accessors' (this file still reads hiredis's fields: #12) */
-static const struct redis_reply *RP(const redisReply *r)
-{
-    return (const struct redis_reply *)(const void *)r;
-}
-
-static redisReply *RR(struct redis_reply *r)
-{
-    return (redisReply *)(void *)r;
-}
-
 /* ---- async connections (one per loop thread) ------------------------------------------- */
 
 static void a_fail_now(struct store_op *op, int status)
 {
     op->status = status;
-    op->on_done(op); /* on the loop thread, in a posted task or a hiredis callback */
+    op->on_done(op); /* on the loop thread, in a posted task or a reply's callback */
 }
 
 static void a_unlink(struct aconn *a, struct store_op *op)
@@ -397,12 +387,11 @@ static int r_exec(struct store *st, struct store_op *op)
     }
     if (sr_build(s, op, &c))
         return op->status = ERR_INVAL;
-    redisReply *r = RR(sr_sync_cmd(s, &c));
+    struct redis_reply *r = sr_sync_cmd(s, &c);
     atomic_fetch_add(&s->ops, 1);
-    sr_decode(op, RP(r));
+    sr_decode(op, r);
     note_write(s, op);
-    if (r)
-        freeReplyObject(r);
+    redis_reply_free(r);
     return op->status;
 }
 
@@ -426,31 +415,78 @@ static int r_get(struct store *st, enum store_table t, const void *key, size_t k
     size_t kn = sr_key_of(s, k, t, key, klen);
     memset(&c, 0, sizeof(c));
     sr_read_cmd(t, k, kn, &c);
-    redisReply *r = RR(sr_sync_cmd(s, &c));
+    struct redis_reply *r = sr_sync_cmd(s, &c);
     if (!r)
         return ERR_BACKEND;
-    int rc = r->type == REDIS_REPLY_ERROR ? ERR_BACKEND : sr_value_into(t, RP(r), out);
-    freeReplyObject(r);
+    int rc = redis_reply_kind(r) == RK_ERROR ? ERR_BACKEND : sr_value_into(t, r, out);
+    redis_reply_free(r);
     return rc;
 }
 
 /* One SCAN step over a table's keys: the reply ({next cursor, keys}), with cursor advanced;
  * NULL on failure. */
-static redisReply *scan_page(struct redis_store *s, enum store_table t, char *cursor, size_t cap)
+static struct redis_reply *scan_page(struct redis_store *s, enum store_table t, char *cursor,
+                                     size_t cap)
 {
     char pat[PREFIX_MAX + 16];
     snprintf(pat, sizeof(pat), "%s%s*", s->prefix, sr_tags[t]);
     const char *a[] = {"SCAN", cursor, "MATCH", pat, "COUNT", "1000"};
     size_t l[] = {4, strlen(cursor), 5, strlen(pat), 5, 4};
-    redisReply *r = RR(sr_sync_fmt(s, 6, a, l));
-    if (r &&
-        (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY ||
-         sr_str_to(RP(r->element[0]), cursor, cap))) {
-        freeReplyObject(r);
+    struct redis_reply *r = sr_sync_fmt(s, 6, a, l);
+    const struct redis_reply *c0 = r ? redis_reply_at(r, 0) : NULL,
+                             *c1 = r ? redis_reply_at(r, 1) : NULL;
+    if (r && (redis_reply_kind(r) != RK_ARRAY || redis_reply_count(r) != 2 || !c0 ||
+              redis_reply_kind(c0) != RK_STRING || !c1 || redis_reply_kind(c1) != RK_ARRAY ||
+              sr_str_to(c0, cursor, cap))) {
+        redis_reply_free(r);
         r = NULL;
     }
     return r;
+}
+
+/* Small tables: the members of their index. The refresh tables: SCAN (rare: the
+ * revoke-every-session reaction, maintenance tools). */
+/* One listed key: its record read and handed to fn. ERR_OK, or fn's or the store's error. */
+static int each_key(struct redis_store *s, enum store_table t, const struct redis_reply *e,
+                    bool scan, store_each_cb fn, void *ctx, struct buf *v)
+{
+    size_t plen = strlen(s->prefix) + strlen(sr_tags[t]), elen;
+    const char *estr = redis_reply_str(e, &elen);
+    struct cmd c;
+    char k[sizeof(c.keys[0])];
+    uint8_t raw[STORE_KEY_MAX];
+    const void *kp = estr;
+    size_t kl = elen;
+
+    if (redis_reply_kind(e) != RK_STRING)
+        return ERR_OK;
+    if (scan) { /* the full key name: take the table's key back out of it */
+        if (elen < plen || elen >= sizeof(k))
+            return ERR_OK;
+        kl = elen - plen;
+        kp = estr + plen;
+        if (t == STORE_T_REFRESH || t == STORE_T_FAMILIES) {
+            size_t bn = t == STORE_T_REFRESH ? STORE_DIGEST : STORE_FAMILY_ID;
+            if (sr_unhex(estr + plen, kl, raw, bn))
+                return ERR_OK;
+            kp = raw;
+            kl = bn;
+        }
+        memcpy(k, estr, elen);
+        k[elen] = '\0';
+    } else {
+        sr_key_of(s, k, t, estr, elen);
+    }
+    memset(&c, 0, sizeof(c));
+    sr_read_cmd(t, k, strlen(k), &c);
+    struct redis_reply *r = sr_sync_cmd(s, &c);
+    if (!r)
+        return ERR_BACKEND;
+    int vr = sr_value_into(t, r, v);
+    redis_reply_free(r);
+    if (vr == ERR_OK)
+        return fn(ctx, kp, kl, v->p, v->len);
+    return vr == ERR_NOTFOUND ? ERR_OK : vr; /* (gone since it was listed: skipped) */
 }
 
 /* Small tables: the members of their index. The refresh tables: SCAN (rare: the
@@ -466,71 +502,30 @@ static int r_each(struct store *st, enum store_table t, store_each_cb fn, void *
         return ERR_OK;
     buf_init(&v, 4096);
     do {
-        redisReply *list;
-        size_t plen = strlen(s->prefix) + strlen(sr_tags[t]);
-        int scan = !sr_indexed(t);
+        struct redis_reply *list;
+        bool scan = !sr_indexed(t);
         if (scan) {
             list = scan_page(s, t, cursor, sizeof(cursor));
-            if (!list) {
-                rc = ERR_BACKEND;
-                break;
-            }
         } else {
             snprintf(pat, sizeof(pat), "%sidx:%s", s->prefix, sr_tags[t]);
             const char *a[] = {"SMEMBERS", pat};
             size_t l[] = {8, strlen(pat) - 1};
-            list = RR(sr_sync_fmt(s, 2, a, l));
-            if (!list || list->type != REDIS_REPLY_ARRAY) {
-                if (list)
-                    freeReplyObject(list);
-                rc = ERR_BACKEND;
-                break;
+            list = sr_sync_fmt(s, 2, a, l);
+            if (list && redis_reply_kind(list) != RK_ARRAY) {
+                redis_reply_free(list);
+                list = NULL;
             }
             cursor[0] = '0';
             cursor[1] = '\0';
         }
-        redisReply *names = scan ? list->element[1] : list;
-        for (size_t i = 0; i < names->elements && rc == ERR_OK; i++) {
-            redisReply *e = names->element[i];
-            struct cmd c;
-            char k[sizeof(c.keys[0])];
-            uint8_t raw[STORE_KEY_MAX];
-            const void *kp;
-            size_t kl;
-            if (e->type != REDIS_REPLY_STRING)
-                continue;
-            if (scan) { /* the full key name: take the table's key back out of it */
-                kl = e->len - plen;
-                kp = e->str + plen;
-                if (t == STORE_T_REFRESH || t == STORE_T_FAMILIES) {
-                    size_t bn = t == STORE_T_REFRESH ? STORE_DIGEST : STORE_FAMILY_ID;
-                    if (sr_unhex(e->str + plen, kl, raw, bn))
-                        continue;
-                    kp = raw;
-                    kl = bn;
-                }
-                memcpy(k, e->str, e->len);
-                k[e->len] = '\0';
-            } else {
-                kp = e->str;
-                kl = e->len;
-                sr_key_of(s, k, t, e->str, e->len);
-            }
-            memset(&c, 0, sizeof(c));
-            sr_read_cmd(t, k, strlen(k), &c);
-            redisReply *r = RR(sr_sync_cmd(s, &c));
-            if (!r) {
-                rc = ERR_BACKEND;
-                break;
-            }
-            int vr = sr_value_into(t, RP(r), &v);
-            freeReplyObject(r);
-            if (vr == ERR_OK)
-                rc = fn(ctx, kp, kl, v.p, v.len);
-            else if (vr != ERR_NOTFOUND) /* gone since it was listed: skipped */
-                rc = vr;
+        if (!list) {
+            rc = ERR_BACKEND;
+            break;
         }
-        freeReplyObject(list);
+        const struct redis_reply *names = scan ? redis_reply_at(list, 1) : list;
+        for (size_t i = 0; i < redis_reply_count(names) && rc == ERR_OK; i++)
+            rc = each_key(s, t, redis_reply_at(names, i), scan, fn, ctx, &v);
+        redis_reply_free(list);
     } while (rc == ERR_OK && strcmp(cursor, "0") != 0);
     buf_fini(&v);
     return rc;
@@ -541,13 +536,12 @@ static uint64_t r_generation(struct store *st)
     struct redis_store *s = R(st);
     const char *a[] = {"GET", s->gen_key};
     size_t l[] = {3, strlen(s->gen_key)};
-    redisReply *r = RR(sr_sync_fmt(s, 2, a, l));
+    struct redis_reply *r = sr_sync_fmt(s, 2, a, l);
     /* Unreachable: the last value read, so that caches keyed by it (clients, the key ring)
      * stay valid through an outage instead of all missing at once. */
     uint64_t g =
-        r && r->type != REDIS_REPLY_ERROR ? (uint64_t)sr_num(RP(r)) : atomic_load(&s->last_gen);
-    if (r)
-        freeReplyObject(r);
+        r && redis_reply_kind(r) != RK_ERROR ? (uint64_t)sr_num(r) : atomic_load(&s->last_gen);
+    redis_reply_free(r);
     atomic_store(&s->last_gen, g);
     return g;
 }
@@ -581,21 +575,20 @@ static int r_usage(struct store *st, enum store_table t, uint64_t *entries, uint
         snprintf(k, sizeof(k), "%sidx:%s", s->prefix, sr_tags[t]);
         const char *a[] = {"SCARD", k};
         size_t l[] = {5, strlen(k) - 1};
-        redisReply *r = RR(sr_sync_fmt(s, 2, a, l));
-        rc = r && r->type == REDIS_REPLY_INTEGER ? ERR_OK : ERR_BACKEND;
-        n = r ? (uint64_t)sr_num(RP(r)) : 0;
-        if (r)
-            freeReplyObject(r);
+        struct redis_reply *r = sr_sync_fmt(s, 2, a, l);
+        rc = r && redis_reply_kind(r) == RK_INTEGER ? ERR_OK : ERR_BACKEND;
+        n = r ? (uint64_t)sr_num(r) : 0;
+        redis_reply_free(r);
     } else if (rc == ERR_OK) {
         char cursor[32] = "0";
         do {
-            redisReply *r = scan_page(s, t, cursor, sizeof(cursor));
+            struct redis_reply *r = scan_page(s, t, cursor, sizeof(cursor));
             if (!r) {
                 rc = ERR_BACKEND;
                 break;
             }
-            n += r->element[1]->elements;
-            freeReplyObject(r);
+            n += redis_reply_count(redis_reply_at(r, 1));
+            redis_reply_free(r);
         } while (strcmp(cursor, "0") != 0);
     }
     *entries = n;
@@ -603,13 +596,11 @@ static int r_usage(struct store *st, enum store_table t, uint64_t *entries, uint
     if (rc == ERR_OK) {
         const char *a[] = {"MEMORY", "STATS"};
         size_t l[] = {6, 5};
-        redisReply *r = RR(sr_sync_fmt(s, 2, a, l));
-        for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
-            if (r->element[i]->type == REDIS_REPLY_STRING &&
-                strcmp(r->element[i]->str, "total.allocated") == 0)
-                *bytes = (uint64_t)sr_num(RP(r->element[i + 1]));
-        if (r)
-            freeReplyObject(r);
+        struct redis_reply *r = sr_sync_fmt(s, 2, a, l);
+        for (size_t i = 0; r && i + 1 < redis_reply_count(r); i += 2)
+            if (redis_reply_is(redis_reply_at(r, i), "total.allocated", 15))
+                *bytes = (uint64_t)sr_num(redis_reply_at(r, i + 1));
+        redis_reply_free(r);
     }
     return rc;
 }
@@ -657,18 +648,16 @@ static int r_lease(struct store *st, const char *name, unsigned ttl_ms)
     snprintf(ms, sizeof(ms), "%u", ttl_ms);
     const char *a[] = {"SET", k, me, "NX", "PX", ms};
     size_t l[] = {3, strlen(k), strlen(me), 2, 2, strlen(ms)};
-    redisReply *r = RR(sr_sync_fmt(s, 6, a, l));
-    int rc = !r ? ERR_BACKEND : r->type == REDIS_REPLY_STATUS ? ERR_OK : ERR_CONFLICT;
-    if (r)
-        freeReplyObject(r);
+    struct redis_reply *r = sr_sync_fmt(s, 6, a, l);
+    int rc = !r ? ERR_BACKEND : redis_reply_kind(r) == RK_STATUS ? ERR_OK : ERR_CONFLICT;
+    redis_reply_free(r);
     if (rc == ERR_CONFLICT) { /* ours from an earlier round? */
         const char *g[] = {"GET", k};
         size_t gl[] = {3, strlen(k)};
-        r = RR(sr_sync_fmt(s, 2, g, gl));
-        if (r && r->type == REDIS_REPLY_STRING && strcmp(r->str, me) == 0)
+        r = sr_sync_fmt(s, 2, g, gl);
+        if (redis_reply_is(r, me, strlen(me)))
             rc = ERR_OK;
-        if (r)
-            freeReplyObject(r);
+        redis_reply_free(r);
     }
     return rc;
 }
@@ -680,15 +669,13 @@ static int r_pin(struct store *st, const char *name, const void *val, size_t len
     snprintf(k, sizeof(k), "%spin:%s", s->prefix, name);
     const char *a[] = {"SET", k, val, "NX", "GET"};
     size_t l[] = {3, strlen(k), len, 2, 3};
-    redisReply *r = RR(sr_sync_fmt(s, 5, a, l)); /* SET ... NX GET: Redis >= 7.0 */
-    int rc = !r                             ? ERR_BACKEND
-             : r->type == REDIS_REPLY_NIL   ? ERR_OK
-             : r->type == REDIS_REPLY_ERROR ? ERR_BACKEND
-             : (r->type == REDIS_REPLY_STRING && r->len == len && memcmp(r->str, val, len) == 0)
-                 ? ERR_OK
-                 : ERR_CONFLICT;
-    if (r)
-        freeReplyObject(r);
+    struct redis_reply *r = sr_sync_fmt(s, 5, a, l); /* SET ... NX GET: Redis >= 7.0 */
+    int rc = !r                                ? ERR_BACKEND
+             : redis_reply_kind(r) == RK_NIL   ? ERR_OK
+             : redis_reply_kind(r) == RK_ERROR ? ERR_BACKEND
+             : redis_reply_is(r, val, len)     ? ERR_OK
+                                               : ERR_CONFLICT;
+    redis_reply_free(r);
     return rc;
 }
 

@@ -14,11 +14,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "core/buf.h"
 #include "core/clock.h"
 #include "redis/redis_reply.h"
 #include "redis/redis_url.h"
-#include "redis/redis_uv.h"
 #include "store/store_int.h"
 
 static inline uint64_t clock_mono_ms(void)
