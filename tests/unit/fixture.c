@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "crypto/cr.h"
 #include "token/tok_introspect.h"
+#include "token/tok_keys.h"
 #include "token/tok_rotate.h"
 
 static int rm_rf(const char *dir)
@@ -50,6 +51,15 @@ void fx_wait(struct fx *f, const int *count, int want)
 {
     while (*count < want)
         uv_run(&f->lp.uv, UV_RUN_ONCE);
+}
+
+int fx_keys(struct fx *f, struct tok_ring *ring)
+{
+    tok_keys_seal_with(NULL);
+    if (tok_keys_ensure(f->st, TOK_ALG_EDDSA, 1000))
+        return -1;
+    memset(ring, 0, sizeof(*ring));
+    return tok_ring_load(ring, f->st) ? -1 : 0;
 }
 
 void fx_tok_svc(struct fx *f, struct tok_svc *svc, const uint8_t *key)

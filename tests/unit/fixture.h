@@ -28,6 +28,10 @@ void fx_close(struct fx *f);
 /* Runs f's loop until *count reaches want. */
 void fx_wait(struct fx *f, const int *count, int want);
 
+/* A signing key in f's store (EdDSA, unsealed) and the ring that holds it. 0 or -1. */
+struct tok_ring;
+int fx_keys(struct fx *f, struct tok_ring *ring);
+
 /* A token service on f's store with key: families live 1000 s, tokens 100 s unused, a
  * 5 s grace. */
 struct tok_svc;

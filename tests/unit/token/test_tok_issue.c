@@ -10,6 +10,7 @@
 
 #include "core/err.h"
 #include "crypto/cr.h"
+#include "fixture.h"
 #include "harness.h"
 #include "store/store.h"
 #include "token/tok_issue.h"
@@ -38,19 +39,12 @@ TEST(lifetime_grows_under_load_up_to_the_cap_and_jitter_only_shortens)
 
 TEST(the_answer_carries_a_token_that_verifies)
 {
-    char dir[64], cmd[96], err[256];
-    struct store *st;
-    struct tok_ring ring = {0};
+    struct fx F;
+    struct tok_ring ring;
     struct tok_claims cl, back;
     struct buf body;
-    snprintf(dir, sizeof(dir), "/tmp/fg-issue-test-%d", (int)getpid());
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(cr_init(), 0);
-    ASSERT_EQ_INT(system(cmd), 0);
-    ASSERT_EQ_INT(store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)), 0);
-    tok_keys_seal_with(NULL);
-    ASSERT_EQ_INT(tok_keys_ensure(st, TOK_ALG_EDDSA, 1000), 0);
-    ASSERT_EQ_INT(tok_ring_load(&ring, st), 0);
+    ASSERT_EQ_INT(fx_open(&F, "issue-test"), 0);
+    ASSERT_EQ_INT(fx_keys(&F, &ring), 0);
     memset(&cl, 0, sizeof(cl));
     snprintf(cl.sub, sizeof(cl.sub), "u-ann");
     snprintf(cl.client_id, sizeof(cl.client_id), "app");
@@ -73,6 +67,5 @@ TEST(the_answer_carries_a_token_that_verifies)
     json_decref(j);
     buf_fini(&body);
     tok_ring_clear(&ring);
-    store_close(st);
-    ASSERT_EQ_INT(system(cmd), 0);
+    fx_close(&F);
 }

@@ -10,6 +10,7 @@
 
 #include "core/err.h"
 #include "crypto/cr.h"
+#include "fixture.h"
 #include "harness.h"
 #include "store/store.h"
 #include "token/tok_cache.h"
@@ -18,7 +19,7 @@
 static struct store *st;
 static struct tok_svc svc;
 static struct tok_local t;
-static char dir[64];
+static struct fx F;
 
 static void never(struct tok_verification *q, int rc)
 {
@@ -29,34 +30,25 @@ static void never(struct tok_verification *q, int rc)
 
 static void setup(void)
 {
-    char cmd[96], err[256];
-    snprintf(dir, sizeof(dir), "/tmp/fg-verify-test-%d", (int)getpid());
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(cr_init(), 0);
-    ASSERT_EQ_INT(system(cmd), 0);
-    ASSERT_EQ_INT(store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)), 0);
-    tok_keys_seal_with(NULL);
-    ASSERT_EQ_INT(tok_keys_ensure(st, TOK_ALG_EDDSA, 1000), 0);
+    ASSERT_EQ_INT(fx_open(&F, "verify-test"), 0);
+    st = F.st;
     memset(&svc, 0, sizeof(svc));
+    ASSERT_EQ_INT(fx_keys(&F, &svc.ring), 0);
     svc.st = st;
     svc.issuer = "https://id.test";
     svc.leeway_s = 5;
     svc.cache_entries = 64;
     pthread_mutex_init(&svc.ring_mu, NULL);
-    ASSERT_EQ_INT(tok_ring_load(&svc.ring, st), 0);
     atomic_store(&svc.ring_version, 1);
     ASSERT_EQ_INT(tok_local_start(&t, &svc, NULL, 1000), 0);
 }
 
 static void teardown(void)
 {
-    char cmd[96];
     tok_local_stop(&t);
     tok_ring_clear(&svc.ring);
     pthread_mutex_destroy(&svc.ring_mu);
-    store_close(st);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ_INT(system(cmd), 0);
+    fx_close(&F);
 }
 
 /* A token for sub "ann" issued at `now` for ttl seconds, into out. */
