@@ -454,7 +454,12 @@ int api_logout(struct http_request *r)
     if (authz.len > 7 && str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer "))) {
         access = (struct str){authz.p + 7, authz.len - 7};
         /* ours, unexpired and well signed: whether revoked already does not matter */
-        has_access = tok_verify_signed(&ctx->tok, access, clock_wall_s(), &cl) == ERR_OK;
+        int rc = tok_verify_signed(&ctx->tok, access, clock_wall_s(), &cl);
+        if (rc == ERR_BACKEND) { /* cannot tell now: nothing is revoked, come back */
+            api__fail(r, ERR_BACKEND, "cannot check the access token now");
+            return HTTP_DONE;
+        }
+        has_access = rc == ERR_OK;
     }
     return api__revoke(r, 0, token, ctx->sh->cfg->first_party_client, access,
                        has_access ? &cl : NULL);

@@ -13,18 +13,11 @@
 /* A call that may block on the network (every Redis command without an op) must not run on
  * a loop thread: it would stall every connection of that loop. Test builds abort there, so
  * that the suite finds such a call on either store, even where LMDB would not block. */
-static _Thread_local int exempt;
-
-void store_blocking_exempt(int on)
-{
-    exempt += on ? 1 : -1;
-}
-
 #ifdef FG_TESTING
 #include <stdlib.h>
 static void blocking_call(const char *what)
 {
-    if (loop_current() && !exempt) {
+    if (loop_current()) {
         log_kv(LOG_ERROR, "blocking store call on a loop thread", "call", what, LOG_END);
         abort();
     }

@@ -190,10 +190,8 @@ int store_get(struct store *st, enum store_table t, const void *key, size_t klen
 
 /* The blocking calls (store_get without an op, store_each, store_exec, store_lease,
  * store_pin, store_guard_begin) must not run on a loop thread: test builds abort there.
- * store_blocking_exempt(1) ... (0) brackets the one known exception, the key ring's reload
- * for a kid nobody here holds (api_oauth.c: at most once per change of the store, per
- * thread); issue #12 moves it to the worker pool. */
-void store_blocking_exempt(int on);
+ * There is no exception (a key-ring reload for a kid a thread does not hold runs on the
+ * worker pool: tok_verify.c). */
 
 /* Lists every key of a table, calling fn for each with its value (admin and start-up; not
  * for hot paths). Runs on the caller's thread, synchronously. */

@@ -78,18 +78,13 @@ const struct tok_ring *tok_local_ring(struct tok_local *t, int64_t now)
 
 int tok_local_kid_unknown(struct tok_local *t)
 {
-    struct tok_ring fresh = {0};
-
     if (ring_take(t))
         return 1;
-    if (store_generation_recent(t->svc->st) == t->ring.generation)
-        return 0;
-    store_blocking_exempt(1);
-    int rc = tok_ring_load(&fresh, t->svc->st);
-    store_blocking_exempt(0);
-    if (rc != ERR_OK)
-        return 0;
+    return store_generation_recent(t->svc->st) != t->ring.generation ? 2 : 0;
+}
+
+void tok_local__install(struct tok_local *t, struct tok_ring *fresh)
+{
     tok_ring_clear(&t->ring);
-    t->ring = fresh;
-    return 1;
+    t->ring = *fresh;
 }

@@ -8,6 +8,7 @@
 #ifndef TOKEN_TOK_LOCAL_H
 #define TOKEN_TOK_LOCAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "token/tok_keys.h"
@@ -15,6 +16,7 @@
 
 struct loop;
 struct tok_cache;
+struct tok_verification;
 
 struct tok_local {
     struct tok_svc *svc;
@@ -22,9 +24,11 @@ struct tok_local {
     struct tok_cache *cache;
     uint64_t generation; /* the store generation sampled at ring_checked */
     /* private */
-    struct tok_ring ring;  /* this thread's copy of the signing keys */
-    uint64_t ring_version; /* of the shared ring it was copied from; 0: read itself */
-    int64_t ring_checked;  /* second of the last generation check */
+    struct tok_ring ring;             /* this thread's copy of the signing keys */
+    uint64_t ring_version;            /* of the shared ring it was copied from; 0: read itself */
+    int64_t ring_checked;             /* second of the last generation check */
+    bool reloading;                   /* the ring is being read on the worker pool */
+    struct tok_verification *waiting; /* verifications waiting for that read */
 };
 
 /* ERR_OK, or ERR_NOMEM (no key ring could be copied). */
@@ -34,10 +38,12 @@ void tok_local_stop(struct tok_local *t);
  * reloaded; t->generation is sampled at the same time. */
 const struct tok_ring *tok_local_ring(struct tok_local *t, int64_t now);
 /* A token names a key this thread does not hold: maybe one rotated a moment ago (another
- * instance's, published at once). Takes the main thread's newer ring if there is one; if
- * the store has moved past both (the main thread reads it once a second), reads the keys
- * here, once per change of the store: the one read a loop thread may still wait for. 1 if
- * the ring changed. */
+ * instance's, published at once). 1 if the main thread's ring is newer and was taken (try
+ * again); 2 if the store has moved past both (the main thread reads it once a second): the
+ * ring must be read (tok_verify does it on the worker pool, never on the loop thread); 0:
+ * the key is not ours. */
 int tok_local_kid_unknown(struct tok_local *t);
+/* (tok_verify.c) Replaces the thread's ring by fresh (taken over). */
+void tok_local__install(struct tok_local *t, struct tok_ring *fresh);
 
 #endif

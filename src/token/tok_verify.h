@@ -19,6 +19,7 @@
 #ifndef TOKEN_TOK_VERIFY_H
 #define TOKEN_TOK_VERIFY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -42,20 +43,24 @@ struct tok_verification {
     /* private */
     uint64_t _epoch, _seq;
     int _store_up;
+    bool _need_keys, _reloaded;     /* the ring must be read first; it was, once */
+    struct tok_verification *_next; /* among those waiting for the ring */
     struct buf _b;
 };
 
 int tok_verify(struct tok_verification *q);
-/* tok_verify in two steps, for a caller that keeps q on its stack until it knows a store
- * read is needed: start answers from the cache or the signature, or ERR_AGAIN (q->cl
- * filled): then q is moved where it can wait (a copy is fine) and finish asks the revoked
- * list, answering as tok_verify does. */
+/* tok_verify in two steps, for a caller that keeps q on its stack until it knows it must
+ * wait: start answers from the cache or the signature, or ERR_AGAIN: then q is moved where
+ * it can wait (a copy is fine) and finish asks the revoked list (q->cl is filled), or first
+ * has the key ring read on the worker pool (a key rotated in by another instance within the
+ * last second), answering as tok_verify does. */
 int tok_verify_start(struct tok_verification *q);
 int tok_verify_finish(struct tok_verification *q);
 
 /* The signature and times only, without asking the revoked list: for revoking a token
  * (revoking one again is harmless, and not asking costs no round trip). ERR_OK (cl filled),
- * ERR_INVAL, or ERR_BACKEND past stale_ms. */
+ * ERR_INVAL, or ERR_BACKEND past stale_ms or when the key ring must be read first (a
+ * moment: the caller answers 503 and changes nothing, never "not ours"). */
 int tok_verify_signed(struct tok_local *t, struct str token, int64_t now, struct tok_claims *cl);
 
 #endif
