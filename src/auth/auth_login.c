@@ -78,6 +78,12 @@ void auth_unlock_user(const struct auth_svc *svc, const char *name)
     store_guard_unlock(svc->st, key, msg);
 }
 
+/* The shared guard's lock bits are the in-process lockout's: one answer, merged. */
+_Static_assert((int)STORE_GUARD_LOCKED_USER == (int)POL_LOCKED_USER &&
+                   (int)STORE_GUARD_LOCKED_IP == (int)POL_LOCKED_IP &&
+                   (int)STORE_GUARD_LOCKED_PAIR == (int)POL_LOCKED_PAIR,
+               "store guard and lockout name the locked keys alike");
+
 /* ---- on a worker -------------------------------------------------------------------------- */
 
 static int64_t wall_ms(void)

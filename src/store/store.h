@@ -278,7 +278,10 @@ enum { STORE_GUARD_OK, STORE_GUARD_LOCKED, STORE_GUARD_LIMITED, STORE_GUARD_BUSY
 int store_shared(struct store *st);
 /* ERR_OK with *verdict = STORE_GUARD_*, or ERR_BACKEND (the caller answers 503). */
 int store_guard_begin(struct store *st, struct store_guard *g, int64_t now_ms, int *verdict);
-/* Settles a held reservation; returns the POL_LOCKED_* keys this failure locked. */
+/* Which keys a failure locked (store_guard_end's answer; the bits of policy/pol_lockout.h's
+ * POL_LOCKED_*, which auth/auth_login.c checks at compile time). */
+enum { STORE_GUARD_LOCKED_USER = 1, STORE_GUARD_LOCKED_IP = 2, STORE_GUARD_LOCKED_PAIR = 4 };
+/* Settles a held reservation; returns the STORE_GUARD_LOCKED_* keys this failure locked. */
 unsigned store_guard_end(struct store *st, struct store_guard *g, int success, int64_t now_ms);
 void store_guard_cancel(struct store *st, struct store_guard *g);
 /* Clears the locks of a username (its key hex) and of its pairs (admin unlock), and
