@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "redis/redis_uv.h"
 
@@ -16,6 +17,7 @@ struct redis_conn {
     redisAsyncContext *ac;
     bool up, closing;
     unsigned retry_ms, min_ms, max_ms;
+    uint64_t retry_at_ms; /* (monotonic) when the next connection may be tried */
     const char *const *init;
     redis_conn_state_cb state;
     void *arg;
@@ -42,6 +44,7 @@ static void down(struct redis_conn *c, const char *why)
     if (c->closing)
         return;
     c->state(c, false, why, c->arg);
+    c->retry_at_ms = clock_mono_ns() / 1000000u + c->retry_ms;
     uv_timer_start(&c->retry, on_retry, c->retry_ms, 0);
     c->retry_ms = c->retry_ms * 2 > c->max_ms ? c->max_ms : c->retry_ms * 2;
 }
@@ -135,6 +138,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 int redis_conn_cmd(struct redis_conn *c, redis_reply_cb cb, void *arg, int argc, const char **argv,
                    const size_t *lens)
 {
+    if (!c->ac && !c->closing && clock_mono_ns() / 1000000u >= c->retry_at_ms) {
+        /* the backoff is over (its timer may not have run yet, on a busy loop): try now,
+         * and hiredis holds this command until the connection is up */
+        uv_timer_stop(&c->retry);
+        connect_now(c);
+    }
     if (!c->ac || c->closing)
         return ERR_BACKEND;
     if (!cb) /* nobody waits for the answer */
@@ -155,6 +164,17 @@ int redis_conn_cmd(struct redis_conn *c, redis_reply_cb cb, void *arg, int argc,
 bool redis_conn_up(const struct redis_conn *c)
 {
     return c->up && c->ac;
+}
+
+void redis_conn_reconnect(struct redis_conn *c)
+{
+    if (c->closing)
+        return;
+    redis_conn_drop(c);
+    uv_timer_stop(&c->retry);
+    c->retry_ms = c->min_ms;
+    if (!c->ac)
+        connect_now(c);
 }
 
 void redis_conn_drop(struct redis_conn *c)

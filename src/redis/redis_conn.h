@@ -42,6 +42,9 @@ bool redis_conn_up(const struct redis_conn *c);
 /* Drops the connection now (a command that never came back, a state to start over):
  * unanswered commands get a NULL reply, and a new connection follows after the backoff. */
 void redis_conn_drop(struct redis_conn *c);
+/* The same, connecting again at once (the server is known to be back): commands sent from
+ * now on wait for the new connection. */
+void redis_conn_reconnect(struct redis_conn *c);
 /* Stops for good: unanswered commands get a NULL reply, no retry follows, and closed(arg)
  * runs once everything is released (c is freed then). */
 void redis_conn_close(struct redis_conn *c, void (*closed)(void *), void *arg);

@@ -326,6 +326,12 @@ static void a_issue(struct loop_task *t)
         a_fail_now(op, ERR_LIMIT);
         return;
     }
+    if (a->epoch != atomic_load(&s->epoch)) {
+        /* Redis came back since this connection was made: it may look fine and be dead
+         * (a server restarted while this loop was idle). Start over, at once. */
+        a->epoch = atomic_load(&s->epoch);
+        redis_conn_reconnect(a->conn);
+    }
     op->_ctx = a;
     op->_resent = 0;
     if (a_send(a, op)) {

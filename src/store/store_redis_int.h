@@ -56,7 +56,8 @@ struct aconn {
     uv_timer_t sweep;
     struct store_op *head, *tail; /* in flight, oldest first (Redis answers in order) */
     unsigned inflight;
-    int closing; /* 2 closes (the connection, the timer) to go before it is freed */
+    unsigned epoch; /* the store's epoch when the connection was made */
+    int closing;    /* 2 closes (the connection, the timer) to go before it is freed */
 };
 
 struct redis_store {
