@@ -11,10 +11,8 @@
 #include "core/err.h"
 #include "core/queue.h"
 
-static void on_wake(uv_async_t *a)
+static void run_queued(struct loop *lp)
 {
-    struct loop *lp = a->data;
-
     pthread_mutex_lock(&lp->_mu);
     struct loop_task *t = lp->_head;
     lp->_head = lp->_tail = NULL;
@@ -26,12 +24,36 @@ static void on_wake(uv_async_t *a)
     }
 }
 
+/* The close itself: what is queued runs, then no more posts are taken. */
+static void close_now(struct loop *lp)
+{
+    run_queued(lp);
+    pthread_mutex_lock(&lp->_mu);
+    lp->_closing = 1;
+    pthread_mutex_unlock(&lp->_mu);
+    uv_close((uv_handle_t *)&lp->_wake, NULL);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    struct loop *lp = a->data;
+
+    run_queued(lp);
+    pthread_mutex_lock(&lp->_mu);
+    int close = lp->_close_deferred && !lp->_owed && !lp->_closing;
+    pthread_mutex_unlock(&lp->_mu);
+    if (close)
+        close_now(lp);
+}
+
 int loop_init(struct loop *lp, unsigned index)
 {
     lp->index = index;
     lp->data = NULL;
     lp->_head = lp->_tail = NULL;
     lp->_closing = 0;
+    lp->_owed = 0;
+    lp->_close_deferred = 0;
     if (uv_loop_init(&lp->uv))
         return ERR_IO;
     if (uv_async_init(&lp->uv, &lp->_wake, on_wake)) {
@@ -46,11 +68,30 @@ int loop_init(struct loop *lp, unsigned index)
 void loop_close_mailbox(struct loop *lp)
 {
     /* Run what is queued: a completion must never be lost, its request is waiting. */
-    on_wake(&lp->_wake);
+    run_queued(lp);
     pthread_mutex_lock(&lp->_mu);
-    lp->_closing = 1;
+    int wait = lp->_owed > 0;
+    lp->_close_deferred = wait;
     pthread_mutex_unlock(&lp->_mu);
-    uv_close((uv_handle_t *)&lp->_wake, NULL);
+    if (!wait)
+        close_now(lp);
+}
+
+void loop_owe(struct loop *lp)
+{
+    pthread_mutex_lock(&lp->_mu);
+    lp->_owed++;
+    pthread_mutex_unlock(&lp->_mu);
+}
+
+void loop_post_owed(struct loop *lp, struct loop_task *t)
+{
+    pthread_mutex_lock(&lp->_mu);
+    assert(!lp->_closing && lp->_owed);
+    QUEUE_APPEND(lp->_head, lp->_tail, t, _next);
+    lp->_owed--;
+    pthread_mutex_unlock(&lp->_mu);
+    uv_async_send(&lp->_wake);
 }
 
 void loop_fini(struct loop *lp)

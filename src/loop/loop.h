@@ -31,12 +31,16 @@ struct loop {
     pthread_mutex_t _mu;
     struct loop_task *_head, *_tail;
     int _closing;
+    unsigned _owed;      /* completions promised to this loop (loop_owe) not yet posted */
+    int _close_deferred; /* closing waits for them */
 };
 
 /* Initialises the uv loop and its mailbox. ERR_IO on failure. Any thread; afterwards the
  * loop belongs to the thread that runs it. */
 int loop_init(struct loop *lp, unsigned index);
-/* Closes the mailbox handle; call from the loop thread before its last uv_run. */
+/* Closes the mailbox handle; call from the loop thread before its last uv_run. While
+ * completions are owed to the loop (a job on the worker pool), the close waits for them:
+ * the mailbox stays open, the loop keeps running, and it closes once they have run. */
 void loop_close_mailbox(struct loop *lp);
 /* Closes the uv loop after every handle is closed; frees nothing else. */
 void loop_fini(struct loop *lp);
@@ -44,6 +48,11 @@ void loop_fini(struct loop *lp);
 /* Queues `t`; t->on_run(t) runs on lp's thread. Any thread. After loop_close_mailbox, tasks
  * run at once on the caller's thread would be wrong, so posting then is a bug (asserted). */
 void loop_post(struct loop *lp, struct loop_task *t);
+/* A completion will be posted to lp later (loop_post_owed): lp does not close its mailbox
+ * until it has been. Any thread. */
+void loop_owe(struct loop *lp);
+/* loop_post of a completion promised by loop_owe. */
+void loop_post_owed(struct loop *lp, struct loop_task *t);
 
 /* Runs lp on the calling thread until it has nothing left, marking the thread as lp's:
  * loop_current() answers lp there while it runs, NULL on every other thread. */

@@ -126,7 +126,7 @@ static void *worker_main(void *arg)
         /* Post after the bookkeeping: once posted, the job may be freed by its owner. */
         j->_task.on_run = run_done;
         pthread_mutex_unlock(&p->mu);
-        loop_post(j->_loop, &j->_task);
+        loop_post_owed(j->_loop, &j->_task);
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
@@ -177,6 +177,7 @@ int pool_submit(struct pool *p, struct loop *lp, struct pool_job *j)
         rc = ERR_LIMIT;
     } else {
         j->_enqueued_ns = clock_mono_ns();
+        loop_owe(lp); /* (its loop stays open until the completion is back) */
         QUEUE_APPEND(p->head, p->tail, j, _next);
         p->depth++;
         p->submitted++;
@@ -199,7 +200,7 @@ void pool_cancel_queued(struct pool *p)
         struct pool_job *next = j->_next;
         j->cancelled = 1;
         j->_task.on_run = run_done;
-        loop_post(j->_loop, &j->_task);
+        loop_post_owed(j->_loop, &j->_task);
         j = next;
     }
 }

@@ -126,3 +126,27 @@ TEST(pool_cancel_queued_posts_without_running)
     uv_run(&lp.uv, UV_RUN_DEFAULT);
     loop_fini(&lp);
 }
+
+/* A loop told to close while a job of its own is still on a worker stays open until the
+ * completion is back (it used to close at once, and the late completion hit a closed
+ * mailbox: an assertion at shutdown, or a lost completion), then closes by itself. */
+TEST(a_loop_closes_only_after_its_owed_completions)
+{
+    struct pool *p;
+    struct tjob job = {0};
+    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    ASSERT_EQ_INT(pool_new(1, 4, 0, &p), 0);
+    completed = 0;
+    pthread_mutex_lock(&gate); /* the worker waits until the mailbox was told to close */
+    job.job.on_work = t_work;
+    job.job.on_done = t_done;
+    ASSERT_EQ_INT(pool_submit(p, &lp, &job.job), 0);
+    loop_close_mailbox(&lp);
+    pthread_mutex_unlock(&gate);
+    uv_run(&lp.uv, UV_RUN_DEFAULT); /* returns once the completion ran and the box closed */
+    ASSERT_EQ_INT(job.done, 1);
+    ASSERT_TRUE(pthread_equal(job.done_thread, pthread_self()));
+    pool_drain(p);
+    pool_free(p);
+    loop_fini(&lp);
+}
