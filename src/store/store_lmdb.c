@@ -508,7 +508,7 @@ static void *writer_main(void *arg)
             if (rc)
                 op->status = rc;
             op->_task.on_run = run_done;
-            loop_post(op->_loop, &op->_task);
+            loop_post_owed(op->_loop, &op->_task);
         }
         pthread_mutex_lock(&s->mu);
         s->busy = 0;
@@ -534,6 +534,7 @@ static int l_submit(struct store *st, struct loop *lp, struct store_op *op)
     } else if (s->depth >= QUEUE_MAX) {
         rc = ERR_LIMIT;
     } else {
+        loop_owe(lp); /* (its loop stays open until the answer is back) */
         QUEUE_APPEND(s->head, s->tail, op, _next);
         s->depth++;
         pthread_cond_signal(&s->cv);
