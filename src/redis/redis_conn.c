@@ -109,6 +109,11 @@ struct redis_conn *redis_conn_new(uv_loop_t *loop, const struct redis_url *u, un
                                   unsigned retry_max_ms, const char *const *init,
                                   redis_conn_state_cb state, void *arg)
 {
+    size_t ninit = 0;
+    while (init && init[ninit])
+        ninit++;
+    if (ninit > 16) /* (connect_now sends at most 16 arguments: refused, never sent cut) */
+        return NULL;
     struct redis_conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;

@@ -29,7 +29,7 @@ typedef void (*redis_reply_cb)(struct redis_conn *c, const struct redis_reply *r
 
 /* Starts connecting at once. init, if not NULL, is a command (NULL-terminated argv, kept
  * by reference) sent on every connection right after the authentication, before anything
- * else (a SCRIPT LOAD). NULL without memory. */
+ * else (a SCRIPT LOAD; at most 16 arguments). NULL without memory or with a longer init. */
 struct redis_conn *redis_conn_new(uv_loop_t *loop, const struct redis_url *u, unsigned retry_min_ms,
                                   unsigned retry_max_ms, const char *const *init,
                                   redis_conn_state_cb state, void *arg);

@@ -80,6 +80,8 @@ struct redis_reply *redis_sync_cmdv(struct redis_sync *c, const char *const *arg
         al[n] = strlen(argv[n]);
         n++;
     }
+    if (argv[n]) /* more than 32 arguments: refused, never sent cut */
+        return NULL;
     return redis_sync_cmd(c, n, av, al);
 }
 

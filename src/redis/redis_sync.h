@@ -23,7 +23,8 @@ struct redis_sync *redis_sync_connect(const struct redis_url *u, unsigned timeou
  * unusable then (close it). */
 struct redis_reply *redis_sync_cmd(struct redis_sync *c, int argc, const char **argv,
                                    const size_t *lens);
-/* The same with NUL-terminated arguments, argv ending with NULL. */
+/* The same with NUL-terminated arguments, argv ending with NULL (at most 32: more is
+ * refused with NULL, never sent cut). */
 struct redis_reply *redis_sync_cmdv(struct redis_sync *c, const char *const *argv);
 /* The socket, to poll for a subscription's messages. */
 int redis_sync_fd(const struct redis_sync *c);
