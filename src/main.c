@@ -81,8 +81,7 @@ static struct {
     uv_timer_t policy_timer;
     int64_t last_purge;
     struct pol_control pc;
-    const char *route_names[MET_ROUTES_MAX]; /* route id -> pattern, for the policy sample */
-    uint64_t events_gen;                     /* store generation of the events pc holds */
+    uint64_t events_gen; /* store generation of the events pc holds */
     int shutting_down;
     /* what serve() opened, closed by close_all() (api_shared holds borrowed copies) */
     struct http_router *rt, *admin_rt;
@@ -340,7 +339,7 @@ static void on_policy(uv_timer_t *t)
     pol_control_tick(&g.pc, &in, (enum pol_mode)atomic_load(&g.sh.pol.mode_override), serving, now,
                      &tick);
     buf_init(&b, sizeof(g.sh.pol.sample));
-    int fit = pol_control_json(&g.pc, &tick.s, sum, g.route_names, http_router_count(g.sh.rt),
+    int fit = pol_control_json(&g.pc, &tick.s, sum, g.sh.route_names, http_router_count(g.sh.rt),
                                &b) == ERR_OK; /* (too long for the snapshot: keep the last one) */
     pol_state_publish(&g.sh.pol, &g.pc, &tick, fit ? &b : NULL);
     buf_fini(&b);
@@ -612,7 +611,7 @@ static int open_listeners(const struct cfg *c, char *host, size_t cap, unsigned 
     if (!g.rt)
         return -1;
     for (unsigned r = 1; r <= http_router_count(g.rt) && r < MET_ROUTES_MAX; r++)
-        g.route_names[r] = http_router_pattern(g.rt, r);
+        g.sh.route_names[r] = http_router_pattern(g.rt, r);
     return 0;
 }
 

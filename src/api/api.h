@@ -22,6 +22,7 @@ struct pool_job;
 
 #include "auth/auth_svc.h"
 #include "crypto/cr.h"
+#include "metrics/met.h"
 #include "policy/pol_control.h"
 #include "policy/pol_distinct.h"
 #include "policy/pol_gcra.h"
@@ -74,6 +75,7 @@ struct api_shared {
     _Atomic uint64_t logins[AUTH_LOGINS_COUNT]; /* by outcome: succeeded, failed, refused */
     _Atomic unsigned inflight[3]; /* API_IF_*: requests of the class not yet answered */
     const struct http_router *rt;
+    const char *route_names[MET_ROUTES_MAX]; /* route id -> pattern: metrics, policy sample */
     _Atomic unsigned *open_conns;
     _Atomic int draining;
     int64_t started_at;     /* wall-clock seconds */

@@ -268,7 +268,7 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
         snprintf(sc, sizeof(sc), "%s", c->scopes);
     }
     char aud[sizeof(((struct tok_claims *)0)->aud)];
-    api__client_audience(c, aud, sizeof(aud));
+    auth_client_audience(c, NULL, aud, sizeof(aud)); /* (the client's default) */
     return start_login(r, user, pw, c->id, sc, aud,
                        c->access_ttl ? c->access_ttl : ctx->sh->cfg->access_ttl_ms / 1000, 1);
 }
@@ -381,7 +381,7 @@ int api__grant_refresh(struct http_request *r, const struct http_form *f,
         return HTTP_DONE;
     }
     char aud[sizeof(((struct tok_claims *)0)->aud)];
-    api__client_audience(c, aud, sizeof(aud));
+    auth_client_audience(c, NULL, aud, sizeof(aud)); /* (the client's default) */
     return start_refresh(r, token, c->id, sc, aud,
                          c->access_ttl ? c->access_ttl : ctx->sh->cfg->access_ttl_ms / 1000, 1);
 }

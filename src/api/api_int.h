@@ -59,9 +59,6 @@ void api__login_rules(struct http_request *r, struct pol_gcra_rule *ip, struct p
 /* 503 with Retry-After (ms rounded up to a second, plus one), counted as shed: a hash that
  * would wait past hash_deadline, or a full queue. */
 void api__busy(struct http_request *r, uint64_t ms);
-/* The client's default audience (the first of its audiences) into out, "" if none. */
-struct auth_client;
-void api__client_audience(const struct auth_client *c, char *out, size_t cap);
 /* The key per-IP rules count this client under: its address masked to client_ipv4_prefix
  * or client_ipv6_prefix (pol_ip_key). */
 void api__peer_key(const struct http_request *r, char *out, size_t cap);

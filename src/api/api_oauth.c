@@ -251,11 +251,6 @@ int api__client_auth(struct http_request *r, const struct http_form *f, api__cli
 }
 
 /* One item of a space-separated list equals `want`. */
-void api__client_audience(const struct auth_client *c, char *out, size_t cap)
-{
-    auth_client_audience(c, NULL, out, cap);
-}
-
 /* ---- token endpoint ------------------------------------------------------------------- */
 
 static int grant_client_credentials(struct http_request *r, const struct http_form *f,

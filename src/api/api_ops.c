@@ -84,15 +84,11 @@ int api_metrics(struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
     static __thread struct met_shard sum; /* 20 KiB: not on the loop's stack */
-    const struct http_router *rt = ctx->sh->rt;
-    const char *names[MET_ROUTES_MAX] = {NULL};
     struct buf b;
 
     met_sum(&sum);
-    for (unsigned id = 1; id <= http_router_count(rt) && id < MET_ROUTES_MAX; id++)
-        names[id] = http_router_pattern(rt, id);
     buf_init(&b, 4u << 20);
-    met_text_http(&b, &sum, names, http_router_count(rt));
+    met_text_http(&b, &sum, ctx->sh->route_names, http_router_count(ctx->sh->rt));
     met_text_gauge(&b, "floodgate_http_connections_open", "Open client connections.",
                    atomic_load(ctx->sh->open_conns));
     met_text_conns(&b, &sum);

@@ -86,13 +86,6 @@ _Static_assert((int)STORE_GUARD_LOCKED_USER == (int)POL_LOCKED_USER &&
 
 /* ---- on a worker -------------------------------------------------------------------------- */
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Everything here may block (a Redis round trip, the hash). */
 static void work(struct pool_job *pj)
 {
@@ -116,7 +109,7 @@ static void work(struct pool_job *pj)
     }
     if (store_shared(st)) {
         int verdict;
-        if (store_guard_begin(st, &q->_guard, wall_ms(), &verdict)) {
+        if (store_guard_begin(st, &q->_guard, clock_wall_ms(), &verdict)) {
             q->_store_rc = ERR_BACKEND;
             return;
         }
@@ -136,7 +129,7 @@ static void work(struct pool_job *pj)
     }
     cr_wipe((void *)(uintptr_t)q->pw.p, q->pw.len);
     q->_shared_locked =
-        store_guard_end(st, &q->_guard, q->_found && q->_ok && !q->_u.disabled, wall_ms());
+        store_guard_end(st, &q->_guard, q->_found && q->_ok && !q->_u.disabled, clock_wall_ms());
 }
 
 /* ---- back on the loop thread ------------------------------------------------------------ */
@@ -207,17 +200,9 @@ static void queue_rehash(struct auth_login *q, int64_t now)
     struct store_op *op = &q->_op_user;
     snprintf(q->_u.phc, sizeof(q->_u.phc), "%s", q->_newphc);
     q->_u.password_changed_at = now;
-    memset(op, 0, sizeof(*op));
-    op->kind = STORE_OP_REPLACE;
-    op->on_done = on_user;
-    op->table = STORE_T_USERS;
-    op->key_len = strlen(q->_u.name);
-    memcpy(op->key, q->_u.name, op->key_len);
-    op->expect = q->_orig;
-    op->expect_len = q->_orig_len;
-    if (auth_user_encode(&q->_u, &q->_rec) == ERR_OK) {
-        op->value = q->_rec.p;
-        op->value_len = q->_rec.len;
+    if (auth_user_op(op, STORE_OP_REPLACE, &q->_u, &q->_rec, on_user) == ERR_OK) {
+        op->expect = q->_orig;
+        op->expect_len = q->_orig_len;
         if (store_submit(q->svc->st, q->lp, op) == ERR_AGAIN)
             q->_pending++;
     }

@@ -54,18 +54,9 @@ static void hashed(struct pool_job *pj)
         return;
     }
     buf_init(&q->_rec, 8192);
-    memset(op, 0, sizeof(*op));
-    op->kind = STORE_OP_PUT_NEW;
-    op->on_done = stored;
-    op->table = STORE_T_USERS;
-    op->key_len = strlen(q->u.name);
-    memcpy(op->key, q->u.name, op->key_len);
-    if (auth_user_encode(&q->u, &q->_rec) == ERR_OK) {
-        op->value = q->_rec.p;
-        op->value_len = q->_rec.len;
-        if (store_submit(q->svc->st, q->lp, op) == ERR_AGAIN)
-            return;
-    }
+    if (auth_user_op(op, STORE_OP_PUT_NEW, &q->u, &q->_rec, stored) == ERR_OK &&
+        store_submit(q->svc->st, q->lp, op) == ERR_AGAIN)
+        return;
     buf_fini(&q->_rec);
     q->done(q, ERR_BACKEND);
 }

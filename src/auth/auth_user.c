@@ -269,6 +269,23 @@ int auth_user_put(struct store *st, const struct auth_user *u, bool replace)
     return rc;
 }
 
+int auth_user_op(struct store_op *op, enum store_op_kind kind, const struct auth_user *u,
+                 struct buf *rec, void (*on_done)(struct store_op *op))
+{
+    memset(op, 0, sizeof(*op));
+    op->kind = kind;
+    op->on_done = on_done;
+    op->table = STORE_T_USERS;
+    op->key_len = strlen(u->name);
+    memcpy(op->key, u->name, op->key_len);
+    int rc = auth_user_encode(u, rec);
+    if (rc == ERR_OK) {
+        op->value = rec->p;
+        op->value_len = rec->len;
+    }
+    return rc;
+}
+
 void auth_user_init(struct auth_user *u, const char *name, const char *phc, int64_t now)
 {
     uint8_t rnd[16];

@@ -18,6 +18,7 @@
 
 #include "auth/auth_password.h"
 #include "core/str.h"
+#include "store/store.h"
 
 struct buf;
 struct store;
@@ -72,6 +73,11 @@ bool auth_user_change_ends_sessions(enum auth_user_change what);
 /* Writes u under its name: a new user (ERR_CONFLICT if the name is taken) or, with
  * `replace`, an existing one (ERR_NOTFOUND if gone). Blocks on the store's write. */
 int auth_user_put(struct store *st, const struct auth_user *u, bool replace);
+/* Prepares u's record as an asynchronous write (store_submit): op (zeroed first) gets the
+ * kind, the users table, the name as key, on_done, and the value encoded into rec, which
+ * must live until on_done. ERR_OK, or the encoding's error. */
+int auth_user_op(struct store_op *op, enum store_op_kind kind, const struct auth_user *u,
+                 struct buf *rec, void (*on_done)(struct store_op *op));
 /* Fills id and times for a new user with hash `phc`. */
 void auth_user_init(struct auth_user *u, const char *name, const char *phc, int64_t now);
 

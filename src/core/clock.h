@@ -25,4 +25,12 @@ static inline int64_t clock_wall_s(void)
     return (int64_t)ts.tv_sec;
 }
 
+/* Wall-clock milliseconds since the epoch. */
+static inline int64_t clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 #endif

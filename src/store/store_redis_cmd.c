@@ -86,19 +86,12 @@ bool sr_indexed(enum store_table t)
 
 void sr_read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c);
 
-int64_t sr_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* When a write sent now must have run by, in Redis's clock: half the timeout after which
  * the request is answered 503, so that an answer from a write that did run has the other
  * half to arrive before that. */
 static int64_t deadline_of(const struct redis_store *s)
 {
-    return sr_wall_ms() + atomic_load(&s->clock_offset_ms) + (int64_t)(s->timeout_ms / 2);
+    return clock_wall_ms() + atomic_load(&s->clock_offset_ms) + (int64_t)(s->timeout_ms / 2);
 }
 
 static int build_op(const struct redis_store *s, const struct store_op *op, struct cmd *c);

@@ -129,7 +129,6 @@ struct redis_reply *sr_sync_fmt(struct redis_store *s, int argc, const char **ar
                                 const size_t *lens);
 int sr_unhex(const char *s, size_t slen, uint8_t *out, size_t n);
 int sr_value_into(enum store_table t, const struct redis_reply *r, struct buf *out);
-int64_t sr_wall_ms(void);
 
 /* The service thread (store_redis_svc.c), and membership. */
 void *sr_service_main(void *arg);

@@ -67,9 +67,9 @@ static void on_message(const struct redis_reply *r, void *arg)
 static void measure_clock(struct redis_store *s, struct redis_sync *ping)
 {
     const char *time_[] = {"TIME", NULL};
-    int64_t t0 = sr_wall_ms();
+    int64_t t0 = clock_wall_ms();
     struct redis_reply *r = redis_sync_cmdv(ping, time_);
-    int64_t t1 = sr_wall_ms();
+    int64_t t1 = clock_wall_ms();
     if (r && redis_reply_kind(r) == RK_ARRAY && redis_reply_count(r) == 2) {
         int64_t redis_ms =
             sr_num(redis_reply_at(r, 0)) * 1000 + sr_num(redis_reply_at(r, 1)) / 1000;
