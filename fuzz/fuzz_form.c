@@ -2,7 +2,8 @@
 /*
  * Fuzz target: form and percent decoding. Beyond the sanitizers: a decoded field never holds
  * a NUL and is never longer than its encoding, names found by http_form_get are the ones
- * parsed, and decoding is the inverse of a strict re-encoding.
+ * parsed, and decoding is the inverse of a strict re-encoding. The same bytes as Basic
+ * credentials: an id and a secret without NULs, terminated, no longer than the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,6 +58,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             reencode_check(v, &a);
         }
     } else if (rc != ERR_INVAL && rc != ERR_LIMIT && rc != ERR_NOMEM) {
+        abort();
+    }
+    struct str id, secret;
+    rc = http_basic_credentials(in, &a, &id, &secret);
+    if (rc == ERR_OK) {
+        if (id.len + secret.len >= size || id.p[id.len] || secret.p[secret.len] ||
+            memchr(id.p, 0, id.len) || memchr(secret.p, 0, secret.len))
+            abort();
+    } else if (rc != ERR_INVAL && rc != ERR_NOMEM) {
         abort();
     }
     arena_fini(&a);

@@ -243,12 +243,8 @@ static void on_maintenance(uv_timer_t *t)
         if (tok_ring_load(&r, g.sh.store) == ERR_OK &&
             now - newest_key(&r) >= (int64_t)c->key_rotation_s) {
             char kid[TOK_KID_MAX + 1];
-            /* Old keys stay published for the longest lifetime a token can have. */
             int64_t from = now;
-            int rc = tok_keys_rotate(g.sh.store, tok_alg_parse(c->signing_alg), now,
-                                     c->key_publish_ahead_ms / 1000, 86400 + c->leeway_ms / 1000,
-                                     kid, &from);
-            if (rc)
+            if (tok_keys_rotate_by(g.sh.store, &g.sh.tok.keys, now, kid, &from))
                 log_kv(LOG_ERROR, "scheduled key rotation failed", LOG_END);
             else
                 tok_keys_rotated(kid, from, "schedule");
@@ -525,9 +521,10 @@ static int init_policy(const struct cfg *c)
 {
     char err[512];
     struct pol_lockout_cfg lc = {
-        .user = {c->lockout_user_attempts, c->lockout_base_s, c->lockout_max_s,
-                 c->lockout_window_s},
-        .ip = {c->lockout_ip_attempts, c->lockout_base_s, c->lockout_max_s, c->lockout_window_s},
+        .user = {c->lockout_user_attempts, c->lockout_base_s, c->lockout_max_s, c->lockout_window_s,
+                 0, 0}, /* (progressive delays are for pairs) */
+        .ip = {c->lockout_ip_attempts, c->lockout_base_s, c->lockout_max_s, c->lockout_window_s, 0,
+               0},
         .pair = {c->lockout_pair_attempts, c->lockout_base_s, c->lockout_max_s, c->lockout_window_s,
                  c->lockout_delay_after, c->lockout_delay_s},
         .entries = c->lockout_entries,
@@ -692,6 +689,8 @@ static int init_shared(const struct cfg *c, const char *host, unsigned bound)
         .stale_ms = c->redis_stale_ms,
         .stale_unchecked = c->redis_stale_unchecked,
         .cache_entries = c->verify_cache,
+        .keys = {tok_alg_parse(c->signing_alg), c->key_publish_ahead_ms / 1000,
+                 c->leeway_ms / 1000},
     };
     g.sh.auth = (struct auth_svc){
         .st = g.store,

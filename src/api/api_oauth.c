@@ -8,8 +8,7 @@
  * Client authentication takes the same time whether the client exists or not: an unknown
  * id still costs one digest and one constant-time compare, so ids cannot be probed.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -23,17 +22,13 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "event/ev.h"
 #include "http/http.h"
 #include "http/http_form.h"
 #include "json/json.h"
 #include "policy/pol_clientip.h"
-#include "token/tok_cache.h"
 #include "token/tok_introspect.h"
 #include "token/tok_issue.h"
-#include "token/tok_jwt.h"
 #include "token/tok_keys.h"
-#include "token/tok_refresh.h"
 #include "token/tok_scope.h"
 #include "token/tok_verify.h"
 
@@ -176,35 +171,6 @@ static void client_checked(struct auth_client_check *q, int rc)
     client_decided((struct client_job *)(void *)q, rc); /* (answered, or the handler went on) */
 }
 
-/* Basic credentials: id and secret, each form-urlencoded (RFC 6749 §2.3.1), into the
- * arena. ERR_OK, or ERR_INVAL: not well-formed (the client is not authenticated). */
-static int basic_credentials(struct http_request *r, struct str authz, struct str *id,
-                             struct str *secret)
-{
-    char raw[512];
-    size_t n, il, sl;
-
-    if (cr_b64_decode(authz.p + 6, authz.len - 6, raw, sizeof(raw), &n))
-        return ERR_INVAL;
-    const char *colon = memchr(raw, ':', n);
-    if (!colon) {
-        cr_wipe(raw, sizeof(raw));
-        return ERR_INVAL;
-    }
-    size_t idn = (size_t)(colon - raw), sn = n - idn - 1;
-    char *idd = arena_alloc(r->arena, idn + 1), *sd = arena_alloc(r->arena, sn + 1);
-    int rc = !idd || !sd || http_pct_decode((struct str){raw, idn}, 1, idd, &il) ||
-                     http_pct_decode((struct str){colon + 1, sn}, 1, sd, &sl)
-                 ? ERR_INVAL
-                 : ERR_OK;
-    cr_wipe(raw, sizeof(raw));
-    if (rc == ERR_OK) {
-        *id = (struct str){idd, il};
-        *secret = (struct str){sd, sl};
-    }
-    return rc;
-}
-
 /*
  * RFC 6749 §2.3.1: client_secret_basic (id and secret form-urlencoded inside Basic
  * credentials) or client_secret_post, never both. The decision is auth/'s
@@ -222,7 +188,8 @@ int api__client_auth(struct http_request *r, const struct http_form *f, api__cli
             api__oauth_error(r, 400, "invalid_request", "use one client authentication method");
         if (prc != ERR_NOTFOUND)
             return HTTP_DONE;
-        if (basic_credentials(r, authz, &id, &secret)) {
+        if (http_basic_credentials((struct str){authz.p + 6, authz.len - 6}, r->arena, &id,
+                                   &secret)) {
             invalid_client(r);
             return HTTP_DONE;
         }
@@ -250,7 +217,6 @@ int api__client_auth(struct http_request *r, const struct http_form *f, api__cli
     return client_decided(j, rc);
 }
 
-/* One item of a space-separated list equals `want`. */
 /* ---- token endpoint ------------------------------------------------------------------- */
 
 static int grant_client_credentials(struct http_request *r, const struct http_form *f,

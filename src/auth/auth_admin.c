@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "crypto/cr.h"
 #include "event/ev.h"
+#include "token/tok_keys.h"
 #include "token/tok_scope.h"
 
 int auth_admin_user_add(const struct auth_svc *svc, const char *name, struct str pw, int64_t now,
@@ -234,7 +235,7 @@ int auth_client_from_json(json_t *o, struct auth_client *c)
               list_field(o, "scopes", c->scopes, sizeof(c->scopes)) ||
               list_field(o, "audiences", c->audiences, sizeof(c->audiences)) ||
               (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 10 ||
-                       json_integer_value(ttl) > 86400));
+                       json_integer_value(ttl) > TOK_ACCESS_TTL_MAX_S));
     if (bad)
         return ERR_INVAL;
     snprintf(c->name, sizeof(c->name), "%s", name);

@@ -2,8 +2,10 @@
 /* What the authentication operations share; see auth_svc.h. */
 #include "auth/auth_svc.h"
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "loop/pool.h"
+#include "policy/pol_lockout.h"
 
 int auth_svc_submit(const struct auth_svc *svc, struct loop *lp, struct pool_job *pj,
                     uint64_t *retry_ms)
@@ -14,4 +16,21 @@ int auth_svc_submit(const struct auth_svc *svc, struct loop *lp, struct pool_job
         return ERR_OK;
     *retry_ms = late ? ms : 1000;
     return ERR_LIMIT;
+}
+
+int auth_svc_metrics_text(const struct auth_svc *svc, struct buf *b, int64_t now)
+{
+    buf_printf(b,
+               "# HELP floodgate_logins_total Password logins by outcome (refused: a locked key, "
+               "answered without hashing).\n# TYPE floodgate_logins_total counter\n"
+               "floodgate_logins_total{result=\"succeeded\"} %llu\n"
+               "floodgate_logins_total{result=\"failed\"} %llu\n"
+               "floodgate_logins_total{result=\"refused\"} %llu\n",
+               (unsigned long long)atomic_load(&svc->logins[AUTH_LOGINS_OK]),
+               (unsigned long long)atomic_load(&svc->logins[AUTH_LOGINS_FAILED]),
+               (unsigned long long)atomic_load(&svc->logins[AUTH_LOGINS_REFUSED]));
+    return buf_printf(b,
+                      "# HELP floodgate_lockouts_active Usernames, IPs and pairs locked now.\n"
+                      "# TYPE floodgate_lockouts_active gauge\nfloodgate_lockouts_active %u\n",
+                      (unsigned)pol_lockout_locked(svc->lockout, now));
 }

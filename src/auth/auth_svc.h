@@ -44,6 +44,11 @@ struct pool_job;
  * is refused now (its client would likely have given up, and retried, before it ran), as is
  * one the queue cannot take. ERR_OK (queued), or ERR_LIMIT with *retry_ms: the expected
  * wait, or 1 s for a full or stopping queue. */
+/* Password logins by outcome and the brute-force locks in force, in the Prometheus text
+ * format. ERR_LIMIT past b's cap. */
+struct buf;
+int auth_svc_metrics_text(const struct auth_svc *svc, struct buf *b, int64_t now);
+
 int auth_svc_submit(const struct auth_svc *svc, struct loop *lp, struct pool_job *pj,
                     uint64_t *retry_ms);
 

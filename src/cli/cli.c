@@ -154,7 +154,7 @@ static int client_create(struct cli *x, int argc, char **argv)
         } else if (strcmp(argv[i], "--access-ttl") == 0 && v) {
             char *end;
             long long t = strtoll(v, &end, 10);
-            if (*end || t < 10 || t > 86400) {
+            if (*end || t < 10 || t > TOK_ACCESS_TTL_MAX_S) {
                 fprintf(stderr, "floodgate: --access-ttl takes 10..86400 seconds\n");
                 return 2;
             }
@@ -279,10 +279,10 @@ static int key_cmd(struct cli *x, int argc, char **argv)
     int64_t now = clock_wall_s();
     if (strcmp(argv[0], "rotate") == 0) {
         char kid[TOK_KID_MAX + 1];
-        int64_t ahead = x->cfg->key_publish_ahead_ms / 1000;
+        struct tok_key_policy kp = {tok_alg_parse(x->cfg->signing_alg),
+                                    x->cfg->key_publish_ahead_ms / 1000, x->cfg->leeway_ms / 1000};
         int64_t from = now;
-        int rc = tok_keys_rotate(x->st, tok_alg_parse(x->cfg->signing_alg), now, ahead,
-                                 86400 + x->cfg->leeway_ms / 1000, kid, &from);
+        int rc = tok_keys_rotate_by(x->st, &kp, now, kid, &from);
         if (rc) {
             fprintf(stderr, "floodgate: key rotation failed: %s\n", err_str(rc));
             return 1;

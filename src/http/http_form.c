@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include <sodium.h>
+
 #include "core/arena.h"
 #include "core/err.h"
 
@@ -119,4 +121,33 @@ int http_form_get(const struct http_form *f, const char *name, struct str *value
         found = 1;
     }
     return found ? ERR_OK : ERR_NOTFOUND;
+}
+
+int http_basic_credentials(struct str b64, struct arena *a, struct str *id, struct str *secret)
+{
+    char raw[512];
+    const char *end = NULL;
+    size_t n = 0, il, sl;
+
+    if (b64.len > sizeof(raw) / 3 * 4 ||
+        sodium_base642bin((unsigned char *)raw, sizeof(raw), b64.p, b64.len, NULL, &n, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != b64.p + b64.len)
+        return ERR_INVAL;
+    const char *colon = memchr(raw, 0, n) ? NULL : memchr(raw, ':', n);
+    size_t idn = colon ? (size_t)(colon - raw) : 0, sn = colon ? n - idn - 1 : 0;
+    char *idd = colon ? arena_alloc(a, idn + 1) : NULL, *sd = colon ? arena_alloc(a, sn + 1) : NULL;
+    int rc = !colon        ? ERR_INVAL
+             : !idd || !sd ? ERR_NOMEM
+             : http_pct_decode((struct str){raw, idn}, 1, idd, &il) ||
+                     http_pct_decode((struct str){colon + 1, sn}, 1, sd, &sl)
+                 ? ERR_INVAL
+                 : ERR_OK;
+    sodium_memzero(raw, sizeof(raw));
+    if (rc == ERR_OK) {
+        idd[il] = sd[sl] = '\0';
+        *id = (struct str){idd, il};
+        *secret = (struct str){sd, sl};
+    }
+    return rc;
 }

@@ -40,4 +40,11 @@ int http_pct_decode(struct str in, int plus_is_space, char *dst, size_t *out_len
  * §3.1: parameters MUST NOT be included more than once), or ERR_OK with *value set. */
 int http_form_get(const struct http_form *f, const char *name, struct str *value);
 
+/* The credentials of an `Authorization: Basic` header as OAuth clients send them (RFC 7617,
+ * with RFC 6749 §2.3.1's rule: id and secret each form-urlencoded before the base64), from
+ * `b64`, the header's value after "Basic ". Copies into the arena, NUL-terminated; the
+ * decoded bytes on the stack are wiped. ERR_INVAL: not well-formed (no colon, bad base64 or
+ * escapes, a NUL, over 512 bytes decoded), ERR_NOMEM. */
+int http_basic_credentials(struct str b64, struct arena *a, struct str *id, struct str *secret);
+
 #endif

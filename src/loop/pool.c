@@ -15,11 +15,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/queue.h"
+#include "metrics/met_text.h"
 
 struct pool {
     pthread_mutex_t mu;
@@ -261,4 +263,44 @@ void pool_free(struct pool *p)
     pthread_cond_destroy(&p->cv_idle);
     mem_free(p->threads);
     mem_free(p);
+}
+
+int pool_metrics_text(struct pool *p, struct buf *b)
+{
+    struct pool_stats st;
+    uint64_t cum = 0;
+
+    pool_stats(p, &st);
+    met_text_gauge(b, "floodgate_worker_queue_depth", "Jobs waiting for a worker thread.",
+                   st.depth);
+    met_text_gauge(b, "floodgate_worker_queue_capacity", "Jobs the worker queue holds before 503.",
+                   st.capacity);
+    met_text_gauge(b, "floodgate_worker_busy", "Jobs running on worker threads now.", st.running);
+    met_text_gauge(b, "floodgate_worker_threads", "Worker threads.", st.threads);
+    buf_puts(b, "# HELP floodgate_worker_jobs_total Worker jobs by outcome.\n"
+                "# TYPE floodgate_worker_jobs_total counter\n");
+    buf_printf(b, "floodgate_worker_jobs_total{result=\"completed\"} %llu\n",
+               (unsigned long long)st.completed);
+    buf_printf(b, "floodgate_worker_jobs_total{result=\"rejected\"} %llu\n",
+               (unsigned long long)st.rejected);
+    /* (in seconds with their fraction: a count of whole seconds read 0 after 15 hashes) */
+    buf_printf(b,
+               "# HELP floodgate_worker_busy_seconds_total Time spent running jobs.\n"
+               "# TYPE floodgate_worker_busy_seconds_total counter\n"
+               "floodgate_worker_busy_seconds_total %.6f\n",
+               (double)st.work_ns_sum / 1e9);
+    buf_puts(b, "# HELP floodgate_worker_queue_wait_seconds Time jobs waited in the queue.\n"
+                "# TYPE floodgate_worker_queue_wait_seconds histogram\n");
+    for (unsigned i = 0; i < 8; i++) {
+        cum += st.wait_hist[i];
+        if (i < 7)
+            buf_printf(b, "floodgate_worker_queue_wait_seconds_bucket{le=\"%g\"} %llu\n",
+                       pool_wait_bounds[i], (unsigned long long)cum);
+        else
+            buf_printf(b, "floodgate_worker_queue_wait_seconds_bucket{le=\"+Inf\"} %llu\n",
+                       (unsigned long long)cum);
+    }
+    buf_printf(b, "floodgate_worker_queue_wait_seconds_sum %.6f\n", (double)st.wait_ns_sum / 1e9);
+    return buf_printf(b, "floodgate_worker_queue_wait_seconds_count %llu\n",
+                      (unsigned long long)cum);
 }

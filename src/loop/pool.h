@@ -71,6 +71,10 @@ void pool_cancel_queued(struct pool *p);
 uint64_t pool_expected_wait_ms(struct pool *p);
 
 void pool_stats(struct pool *p, struct pool_stats *out);
+/* The pool's metrics (floodgate_worker_*) in the Prometheus text format. ERR_LIMIT past b's
+ * cap. Any thread. */
+struct buf;
+int pool_metrics_text(struct pool *p, struct buf *b);
 
 /* Per-worker-thread scratch of at least `n` bytes, pre-faulted, reused across jobs. NULL if
  * not on a worker thread or allocation fails. */

@@ -9,6 +9,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "metrics/met_text.h"
 #include "store/store.h"
 
 void pol_control_init(struct pol_control *pc, const struct pol_mode_cfg *cfg, int64_t lead_s,
@@ -191,6 +192,19 @@ bool pol_state_pin(struct pol_state *st, int mode)
         return false;
     atomic_fetch_add(&st->mode_changes, 1);
     return true;
+}
+
+int pol_state_metrics_text(struct pol_state *st, struct buf *b)
+{
+    met_text_gauge(b, "floodgate_policy_mode",
+                   "Adaptive policy mode: 0 normal, 1 elevated, 2 surge, 3 shed.",
+                   atomic_load(&st->mode));
+    met_text_counter(b, "floodgate_policy_mode_changes_total",
+                     "Mode changes (controller or admin).", atomic_load(&st->mode_changes));
+    return met_text_gauge(
+        b, "floodgate_scale_recommendation_instances",
+        "Instances in all the adaptive policy recommends for the current login demand.",
+        atomic_load(&st->recommended));
 }
 
 int pol_state_json(struct pol_state *st, char *out, size_t cap)

@@ -97,5 +97,8 @@ bool pol_state_pin(struct pol_state *st, int mode);
 /* GET /admin/policy's answer: the mode, the pin, the floor, the recommendation, the changes,
  * stuffing and the last sample. ERR_OK or ERR_LIMIT. */
 int pol_state_json(struct pol_state *st, char *out, size_t cap);
+/* The policy's metrics (floodgate_policy_*, the recommendation) in the Prometheus text
+ * format. ERR_LIMIT past b's cap. */
+int pol_state_metrics_text(struct pol_state *st, struct buf *b);
 
 #endif

@@ -49,7 +49,7 @@ struct redis_sync *redis_sync_connect(const struct redis_url *u, unsigned timeou
         freeReplyObject(r);
     }
     return (struct redis_sync *)(void *)c;
-fail:
+fail:; /* (a label names a statement, not a declaration, before C23) */
     const char *why = r && r->type == REDIS_REPLY_ERROR ? r->str
                       : c && c->err                     ? c->errstr
                                                         : "unexpected answer";

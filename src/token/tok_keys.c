@@ -401,6 +401,13 @@ int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t pub
     return rc;
 }
 
+int tok_keys_rotate_by(struct store *st, const struct tok_key_policy *kp, int64_t now,
+                       char kid_out[TOK_KID_MAX + 1], int64_t *from_out)
+{
+    return tok_keys_rotate(st, kp->alg, now, kp->publish_ahead_s,
+                           TOK_ACCESS_TTL_MAX_S + kp->leeway_s, kid_out, from_out);
+}
+
 void tok_keys_rotated(const char *kid, int64_t from, const char *by)
 {
     log_kv(LOG_INFO, "signing key rotated", "kid", kid, "by", by, LOG_END);

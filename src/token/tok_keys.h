@@ -71,6 +71,20 @@ int tok_ring_jwks(const struct tok_ring *r, int64_t now, struct buf *out);
  * rotations in one second still leave one newest key). ERR_* from the store. */
 int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t publish_ahead,
                     int64_t max_token_ttl, char kid_out[TOK_KID_MAX + 1], int64_t *from_out);
+/* The longest lifetime an access token can have (access_ttl's bound, a client's too). */
+#define TOK_ACCESS_TTL_MAX_S 86400
+/* How the server makes new signing keys: their algorithm, how long before they sign they
+ * are published (so caches have them), and the clock leeway verifiers allow. */
+struct tok_key_policy {
+    enum tok_alg alg;
+    int64_t publish_ahead_s;
+    int64_t leeway_s;
+};
+/* tok_keys_rotate by the server's policy: the current signer stays published for the
+ * longest lifetime its tokens can have (TOK_ACCESS_TTL_MAX_S + leeway). The one rule for
+ * the schedule, the admin API and the CLI. */
+int tok_keys_rotate_by(struct store *st, const struct tok_key_policy *kp, int64_t now,
+                       char kid_out[TOK_KID_MAX + 1], int64_t *from_out);
 /* Says that key `kid` was rotated in, signing from `from`, `by` whom ("schedule",
  * "admin_api"): key.rotated and a log line. */
 void tok_keys_rotated(const char *kid, int64_t from, const char *by);

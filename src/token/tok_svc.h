@@ -33,7 +33,8 @@ struct tok_svc {
      * revocation cannot be checked within stale_ms is taken on its signature. */
     uint64_t stale_ms;
     bool stale_unchecked;
-    unsigned cache_entries; /* each loop thread's verification cache */
+    unsigned cache_entries;     /* each loop thread's verification cache */
+    struct tok_key_policy keys; /* how new signing keys are made */
     /* The key ring as the main thread last read it from the store: loop threads copy it
      * (tok_local.h) instead of reading the store themselves. */
     pthread_mutex_t ring_mu;
