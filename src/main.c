@@ -44,6 +44,7 @@
 #include "metrics/met.h"
 #include "policy/pol_clientip.h"
 #include "policy/pol_control.h"
+#include "policy/pol_distinct.h"
 #include "policy/pol_gcra.h"
 #include "policy/pol_lockout.h"
 #include "policy/pol_mode.h"
@@ -170,7 +171,7 @@ static void on_store_invalidate(void *arg, const char *msg, size_t len)
     if (len > 7 && memcmp(msg, "unlock:", 7) == 0) { /* an admin unlocked a user elsewhere */
         char name[AUTH_USERNAME_MAX + 1];
         snprintf(name, sizeof(name), "%.*s", (int)(len - 7), msg + 7);
-        pol_lockout_unlock_user(g.sh.lockout, str_c(name));
+        pol_lockout_unlock_user(g.lockout, str_c(name));
         return;
     }
     int64_t now = clock_wall_s();
@@ -275,33 +276,6 @@ static void reload_ring(void)
         tok_svc_publish_ring(&g.sh.tok, &fresh);
 }
 
-/* The controller's decisions as events (its log lines are its own). */
-static void policy_events(const struct pol_tick *t, unsigned serving)
-{
-    struct ev e;
-    if (t->recommended != t->rec_before && ev_wanted(EV_SCALE_RECOMMENDATION)) {
-        ev_begin(&e, EV_SCALE_RECOMMENDATION);
-        ev_int(&e, "instances", t->recommended);
-        ev_int(&e, "previous", t->rec_before);
-        ev_int(&e, "serving", serving);
-        ev_num(&e, "login_demand", t->s.login_demand);
-        ev_num(&e, "login_capacity_per_instance", t->s.login_capacity);
-        ev_str(&e, "mode", pol_mode_name(t->mode));
-        ev_publish(&e);
-    }
-    if (t->mode != t->before && ev_wanted(EV_POLICY_MODE_CHANGED)) {
-        ev_begin(&e, EV_POLICY_MODE_CHANGED);
-        ev_str(&e, "from", pol_mode_name(t->before));
-        ev_str(&e, "to", pol_mode_name(t->mode));
-        ev_num(&e, "hash_wait_ms", t->s.hash_wait_ms);
-        ev_num(&e, "login_demand", t->s.login_demand);
-        ev_num(&e, "login_capacity", t->s.login_capacity);
-        ev_num(&e, "failed_ratio", t->s.failed_ratio);
-        ev_str(&e, "by", t->by_override ? "override" : "controller");
-        ev_publish(&e);
-    }
-}
-
 /*
  * The adaptive policy, once a second on the main thread: the counters of this instant go
  * to the controller (policy/pol_control.c), and its decisions to the loop threads (atomics)
@@ -340,7 +314,7 @@ static void on_policy(uv_timer_t *t)
     pol_state_publish(&g.sh.pol, &g.pc, &tick, fit ? &b : NULL);
     buf_fini(&b);
     mem_free(sum);
-    policy_events(&tick, serving);
+    pol_tick_announce(&tick, serving);
 }
 
 static void close_main_handles(void)
@@ -490,29 +464,29 @@ static int open_store(const struct cfg *c)
     return 0;
 }
 
-/* The rate-limit rules (API_RL_*). The adaptive policy tightens per-IP logins and
+/* The rate-limit rules (POL_RL_*). The adaptive policy tightens per-IP logins and
  * registrations by policy_ip_divisor_* (rate and burst; by default x1/2 in surge, x1/4 in
  * shed), and per-IP logins by at least policy_stuffing_ip_divisor during credential
  * stuffing; other rules stay. */
 static void init_rate_rules(const struct cfg *c)
 {
-    const struct cfg_rate *rates[API_RL_COUNT] = {
+    const struct cfg_rate *rates[POL_RL_COUNT] = {
         &c->rl_login_ip,      &c->rl_register_ip,  &c->rl_token_ip,        &c->rl_refresh_ip,
         &c->rl_verify_ip,     &c->rl_login_user,   &c->rl_token_client,    &c->rl_revoke_ip,
         &c->rl_revoke_client, &c->rl_login_global, &c->rl_register_global, &c->rl_token_global};
-    struct pol_limit_spec specs[API_RL_COUNT];
-    for (int i = 0; i < API_RL_COUNT; i++)
+    struct pol_limit_spec specs[POL_RL_COUNT];
+    for (int i = 0; i < POL_RL_COUNT; i++)
         specs[i] = (struct pol_limit_spec){
             .count = rates[i]->count,
             .per_s = rates[i]->per_s,
             .burst = rates[i]->burst,
-            .by_mode = i == API_RL_LOGIN || i == API_RL_REGISTER,
-            .by_stuffing = i == API_RL_LOGIN,
-            .exact_when_shared = i == API_RL_LOGIN || i == API_RL_LOGIN_USER,
+            .by_mode = i == POL_RL_LOGIN || i == POL_RL_REGISTER,
+            .by_stuffing = i == POL_RL_LOGIN,
+            .exact_when_shared = i == POL_RL_LOGIN || i == POL_RL_LOGIN_USER,
         };
     /* N instances on one store: each allows its share of the total (ratelimit_split), except
      * logins per IP and per user, which the shared guard counts exactly in the store. */
-    pol_limits_init(&g.sh.limits, g.limits, &g.sh.pol, specs, API_RL_COUNT, c->pol_ip_div,
+    pol_limits_init(&g.sh.limits, g.limits, &g.sh.pol, specs, POL_RL_COUNT, c->pol_ip_div,
                     c->pol_stuffing_ip_div, g.store, c->rl_split);
 }
 
@@ -669,9 +643,6 @@ static int init_shared(const struct cfg *c, const char *host, unsigned bound)
     g.sh.cfg = c;
     g.sh.pool = g.pool;
     g.sh.store = g.store;
-    g.sh.secret_key = g.secret_key;
-    g.sh.denylist = g.denylist;
-    g.sh.lockout = g.lockout;
     g.sh.proxies = g.proxies;
     g.sh.rt = g.rt;
     g.sh.open_conns = &g.open_conns;

@@ -5,10 +5,9 @@
 #include <stdio.h>
 
 #include <http_parser.h>
-#include <sodium.h>
 
 #include "api/api_int.h"
-#include "auth/auth_user.h"
+#include "auth/auth_admin_op.h"
 #include "core/arena.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -17,55 +16,54 @@
 #include "event/ev.h"
 #include "http/http.h"
 #include "http/http_router.h"
-#include "loop/pool.h"
 #include "metrics/met.h"
 #include "policy/pol_limits.h"
-#include "policy/pol_lockout.h"
 
 struct route_def {
     unsigned methods;
     const char *pattern;
     http_handler_cb fn;
+    int arg; /* for the handler (api__admin_action) */
 };
 
 static const struct route_def routes[] = {
-    {HTTP_M(HTTP_GET), "/healthz", api_healthz},
-    {HTTP_M(HTTP_GET), "/readyz", api_readyz},
-    {HTTP_M(HTTP_GET), "/metrics", api_metrics},
-    {HTTP_M(HTTP_GET), "/.well-known/jwks.json", api_jwks},
-    {HTTP_M(HTTP_GET), "/.well-known/openid-configuration", api_discovery},
-    {HTTP_M(HTTP_GET), "/.well-known/oauth-authorization-server", api_discovery},
-    {HTTP_M(HTTP_POST), "/oauth2/token", api_token},
-    {HTTP_M(HTTP_POST), "/oauth2/introspect", api_introspect},
-    {HTTP_M(HTTP_POST), "/oauth2/revoke", api_revoke},
-    {HTTP_M(HTTP_GET), "/v1/auth/verify", api_verify},
-    {HTTP_M(HTTP_POST), "/v1/users", api_register},
-    {HTTP_M(HTTP_POST), "/v1/auth/login", api_login},
-    {HTTP_M(HTTP_POST), "/v1/auth/refresh", api_refresh},
-    {HTTP_M(HTTP_POST), "/v1/auth/logout", api_logout},
+    {HTTP_M(HTTP_GET), "/healthz", api_healthz, 0},
+    {HTTP_M(HTTP_GET), "/readyz", api_readyz, 0},
+    {HTTP_M(HTTP_GET), "/metrics", api_metrics, 0},
+    {HTTP_M(HTTP_GET), "/.well-known/jwks.json", api_jwks, 0},
+    {HTTP_M(HTTP_GET), "/.well-known/openid-configuration", api_discovery, 0},
+    {HTTP_M(HTTP_GET), "/.well-known/oauth-authorization-server", api_discovery, 0},
+    {HTTP_M(HTTP_POST), "/oauth2/token", api_token, 0},
+    {HTTP_M(HTTP_POST), "/oauth2/introspect", api_introspect, 0},
+    {HTTP_M(HTTP_POST), "/oauth2/revoke", api_revoke, 0},
+    {HTTP_M(HTTP_GET), "/v1/auth/verify", api_verify, 0},
+    {HTTP_M(HTTP_POST), "/v1/users", api_register, 0},
+    {HTTP_M(HTTP_POST), "/v1/auth/login", api_login, 0},
+    {HTTP_M(HTTP_POST), "/v1/auth/refresh", api_refresh, 0},
+    {HTTP_M(HTTP_POST), "/v1/auth/logout", api_logout, 0},
 #ifdef FG_TESTING
     /* Test-build only (make BUILD=asan|debug): drive the worker pool and body parsing. */
-    {HTTP_M(HTTP_POST), "/test/work", api_test_work},
-    {HTTP_M(HTTP_POST) | HTTP_M(HTTP_PUT), "/test/echo", api_test_echo},
+    {HTTP_M(HTTP_POST), "/test/work", api_test_work, 0},
+    {HTTP_M(HTTP_POST) | HTTP_M(HTTP_PUT), "/test/echo", api_test_echo, 0},
 #endif
 };
 
 static const struct route_def admin_routes[] = {
-    {HTTP_M(HTTP_GET), "/healthz", api_healthz},
-    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/admin/users", api_admin_users},
-    {HTTP_M(HTTP_PUT), "/admin/users/{name}/password", api_admin_user_password},
-    {HTTP_M(HTTP_POST), "/admin/users/{name}/disable", api_admin_user_disable},
-    {HTTP_M(HTTP_POST), "/admin/users/{name}/enable", api_admin_user_enable},
-    {HTTP_M(HTTP_DELETE), "/admin/users/{name}", api_admin_user_delete},
-    {HTTP_M(HTTP_POST), "/admin/users/{name}/unlock", api_admin_user_unlock},
-    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/admin/clients", api_admin_clients},
-    {HTTP_M(HTTP_POST), "/admin/clients/{id}/secret", api_admin_client_secret},
-    {HTTP_M(HTTP_DELETE), "/admin/clients/{id}", api_admin_client_delete},
-    {HTTP_M(HTTP_GET), "/admin/keys", api_admin_keys},
-    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_PUT), "/admin/policy", api_admin_policy},
-    {HTTP_M(HTTP_POST), "/admin/keys/rotate", api_admin_keys},
-    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/admin/events", api_admin_events},
-    {HTTP_M(HTTP_DELETE), "/admin/events/{id}", api_admin_event_delete},
+    {HTTP_M(HTTP_GET), "/healthz", api_healthz, 0},
+    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/admin/users", api_admin_users, 0},
+    {HTTP_M(HTTP_PUT), "/admin/users/{name}/password", api_admin_user, AUTH_ADMIN_USER_PASSWD},
+    {HTTP_M(HTTP_POST), "/admin/users/{name}/disable", api_admin_user, AUTH_ADMIN_USER_DISABLE},
+    {HTTP_M(HTTP_POST), "/admin/users/{name}/enable", api_admin_user, AUTH_ADMIN_USER_ENABLE},
+    {HTTP_M(HTTP_DELETE), "/admin/users/{name}", api_admin_user, AUTH_ADMIN_USER_DELETE},
+    {HTTP_M(HTTP_POST), "/admin/users/{name}/unlock", api_admin_user, AUTH_ADMIN_USER_UNLOCK},
+    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/admin/clients", api_admin_clients, 0},
+    {HTTP_M(HTTP_POST), "/admin/clients/{id}/secret", api_admin_by_id, AUTH_ADMIN_CLIENT_SECRET},
+    {HTTP_M(HTTP_DELETE), "/admin/clients/{id}", api_admin_by_id, AUTH_ADMIN_CLIENT_DELETE},
+    {HTTP_M(HTTP_GET), "/admin/keys", api_admin_keys, 0},
+    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_PUT), "/admin/policy", api_admin_policy, 0},
+    {HTTP_M(HTTP_POST), "/admin/keys/rotate", api_admin_keys, 0},
+    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/admin/events", api_admin_events, 0},
+    {HTTP_M(HTTP_DELETE), "/admin/events/{id}", api_admin_by_id, AUTH_ADMIN_EVENT_DELETE},
 };
 
 static struct http_router *build(const struct route_def *defs, size_t n)
@@ -88,40 +86,29 @@ struct http_router *api_router_new(void)
     return build(routes, sizeof(routes) / sizeof(routes[0]));
 }
 
+int api__admin_action(const struct http_request *r)
+{
+    unsigned id = http_request_route_id(r); /* (1.., in the order of the table) */
+    return id && id <= sizeof(admin_routes) / sizeof(admin_routes[0]) ? admin_routes[id - 1].arg
+                                                                      : -1;
+}
+
 struct http_router *api_admin_router_new(void)
 {
     return build(admin_routes, sizeof(admin_routes) / sizeof(admin_routes[0]));
 }
 
-static const char *const rule_names[API_RL_COUNT] = {
-    "login",        "register", "token",         "refresh",      "verify",          "login-user",
-    "token-client", "revoke",   "revoke-client", "login-global", "register-global", "token-global"};
-
-/* ratelimit.exceeded, at most once per rule and key per interval on each loop thread
- * (pol_limits_event_due), with how many refusals the key had in the previous interval. */
+/* ratelimit.exceeded, at most once per rule and key per interval on each loop thread. */
 static void ratelimit_event(struct http_request *r, int rule, struct str key)
 {
-    static const char *const names[API_RL_COUNT] = {
-        "login_ip",      "register_ip",  "token_ip",        "refresh_ip",
-        "verify_ip",     "login_user",   "token_client",    "revoke_ip",
-        "revoke_client", "login_global", "register_global", "token_global"};
     uint32_t prev;
+    char ip[64] = "";
     if (!ev_wanted(EV_RATELIMIT_EXCEEDED) ||
         !pol_limits_event_due((unsigned)rule, key, clock_wall_s(), &prev))
         return;
-    struct ev e;
-    ev_begin(&e, EV_RATELIMIT_EXCEEDED);
-    ev_str(&e, "rule", rule < API_RL_COUNT ? names[rule] : "?");
-    ev_int(&e, "interval_s", POL_LIMITS_EV_INTERVAL);
-    ev_int(&e, "previous_interval_refusals", prev);
-    if (rule == API_RL_LOGIN_USER || rule == API_RL_TOKEN_CLIENT || rule == API_RL_REVOKE_CLIENT) {
-        char k[130];
-        snprintf(k, sizeof(k), "%.*s", (int)(key.len < 128 ? key.len : 128), key.p);
-        ev_str(&e, rule != API_RL_LOGIN_USER ? "client_id" : "username", k);
-    } else {
-        api__event_ip(&e, r);
-    }
-    ev_publish(&e);
+    if (!pol_limits_keyed_by_name((unsigned)rule))
+        api__peer_ip(r, ip, sizeof(ip));
+    pol_limits_announce((unsigned)rule, key, prev, ip[0] ? ip : NULL);
 }
 
 static const struct pol_gcra_rule *rule_now(const struct api_shared *sh, int rule)
@@ -136,7 +123,7 @@ bool api__rate_limited(struct http_request *r, int rule)
 
     if (!rule_now(ctx->sh, rule)->interval_ns)
         return false;
-    if (rule >= API_RL_LOGIN_GLOBAL)
+    if (rule >= POL_RL_LOGIN_GLOBAL)
         return api__rate_limited_key(r, rule, STR_LIT("*"));
     api__peer_key(r, ip, sizeof(ip));
     return api__rate_limited_key(r, rule, str_c(ip));
@@ -173,8 +160,8 @@ void api__rate_limited_answer(struct http_request *r, int rule, uint64_t retry_m
 void api__login_rules(struct http_request *r, struct pol_gcra_rule *ip, struct pol_gcra_rule *user)
 {
     struct api_ctx *ctx = r->app;
-    *ip = *rule_now(ctx->sh, API_RL_LOGIN);
-    *user = *rule_now(ctx->sh, API_RL_LOGIN_USER);
+    *ip = *rule_now(ctx->sh, POL_RL_LOGIN);
+    *user = *rule_now(ctx->sh, POL_RL_LOGIN_USER);
 }
 
 static void answer_429(struct http_request *r, int rule, const struct pol_gcra_rule *ru,
@@ -190,10 +177,10 @@ static void answer_429(struct http_request *r, int rule, const struct pol_gcra_r
     snprintf(v, sizeof(v), "%llu", (unsigned long long)(retry ? retry : 1));
     http_add_header(r, "Retry-After", v);
     /* draft-ietf-httpapi-ratelimit-headers: quota q per window w; r remaining, t to reset */
-    snprintf(v, sizeof(v), "\"%s\";q=%u;w=%llu", rule_names[rule], ru->burst,
+    snprintf(v, sizeof(v), "\"%s\";q=%u;w=%llu", pol_limits_name((unsigned)rule), ru->burst,
              (unsigned long long)(window ? window : 1));
     http_add_header(r, "RateLimit-Policy", v);
-    snprintf(v, sizeof(v), "\"%s\";r=0;t=%llu", rule_names[rule],
+    snprintf(v, sizeof(v), "\"%s\";r=0;t=%llu", pol_limits_name((unsigned)rule),
              (unsigned long long)(reset ? reset : 1));
     http_add_header(r, "RateLimit", v);
     http_respond_error(r, 429, "rate_limited", "too many requests; see Retry-After");
@@ -246,24 +233,10 @@ void api__busy(struct http_request *r, uint64_t ms)
     api__fail_retry(r, ERR_AGAIN, "server busy, retry later", ms / 1000 + 1);
 }
 
-/* The expected wait of a new job if it is past hash_deadline, else 0. */
-static uint64_t over_deadline(const struct api_ctx *ctx)
-{
-    unsigned deadline = ctx->sh->cfg->hash_deadline_ms;
-    uint64_t ms = deadline ? pool_expected_wait_ms(ctx->sh->pool) : 0;
-    return ms > deadline ? ms : 0;
-}
-
-void api__event_ip(struct ev *e, const struct http_request *r)
-{
-    char ip[64];
-    api__peer_ip(r, ip, sizeof(ip));
-    ev_ip(e, ip);
-}
-
 bool api__admission_refused(struct http_request *r)
 {
-    uint64_t ms = over_deadline(r->app);
+    struct api_ctx *ctx = r->app;
+    uint64_t ms = auth_svc_over_deadline(&ctx->sh->auth);
     if (ms)
         api__busy(r, ms);
     return ms != 0;
@@ -272,13 +245,11 @@ bool api__admission_refused(struct http_request *r)
 int api_submit(struct http_request *r, struct pool_job *j)
 {
     struct api_ctx *ctx = r->app;
-    uint64_t ms = over_deadline(ctx);
+    uint64_t retry_ms;
     /* Admission control: a job that would wait past the deadline is refused now. Its client
      * would likely have given up (and retried, adding load) before it ran. */
-    int rc = ms ? ERR_LIMIT : pool_submit(ctx->sh->pool, ctx->lp, j);
-
-    if (rc == ERR_OK)
+    if (auth_svc_submit(&ctx->sh->auth, ctx->lp, j, &retry_ms) == ERR_OK)
         return ERR_OK;
-    api__busy(r, rc == ERR_LIMIT && ms ? ms : 1000); /* full or stopping: 1 s */
+    api__busy(r, retry_ms);
     return ERR_LIMIT;
 }

@@ -12,52 +12,26 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-struct cfg;
-struct http_request;
-struct http_router;
-struct loop;
-struct met_shard;
-struct pool;
-struct pool_job;
-
 #include "auth/auth_svc.h"
-#include "crypto/cr.h"
 #include "metrics/met.h"
 #include "policy/pol_control.h"
-#include "policy/pol_distinct.h"
-#include "policy/pol_gcra.h"
 #include "policy/pol_limits.h"
-#include "token/tok_keys.h"
 #include "token/tok_local.h"
 #include "token/tok_svc.h"
 
 struct auth_client_cache;
-struct pol_lockout;
-struct pol_gcra;
+struct cfg;
+struct http_request;
+struct http_router;
+struct loop;
+struct pol_distinct;
 struct pol_proxies;
+struct pool;
+struct pool_job;
+struct store;
 
 /* In-flight caps, by route class. */
 enum { API_IF_LOGIN, API_IF_REGISTER, API_IF_REFRESH, API_IF_COUNT };
-
-/* Rate-limit rules, by route class and key: the first five per client IP. */
-enum {
-    API_RL_LOGIN,
-    API_RL_REGISTER,
-    API_RL_TOKEN,
-    API_RL_REFRESH,
-    API_RL_VERIFY,
-    API_RL_LOGIN_USER,    /* key: normalised username */
-    API_RL_TOKEN_CLIENT,  /* key: client_id */
-    API_RL_REVOKE,        /* revocation and logout, per IP */
-    API_RL_REVOKE_CLIENT, /* revocation, key: client_id */
-    API_RL_LOGIN_GLOBAL,  /* one key for all */
-    API_RL_REGISTER_GLOBAL,
-    API_RL_TOKEN_GLOBAL,
-    API_RL_COUNT
-};
-struct auth_denylist;
-struct store;
-struct tok_cache;
 
 struct api_shared {
     const struct cfg *cfg;
@@ -65,11 +39,8 @@ struct api_shared {
     struct auth_svc auth; /* and the authentication operations */
     struct pool *pool;
     struct store *store;
-    const uint8_t *secret_key; /* CR_HASH_KEY_LEN bytes, sodium_malloc'd, owned by main */
-    const struct auth_denylist *denylist; /* NULL: none */
-    struct pol_lockout *lockout;          /* brute-force protection (thread-safe) */
-    const struct pol_proxies *proxies;    /* trusted proxies, NULL: none */
-    struct pol_limits limits;        /* the rate limits (API_RL_*) in force, by mode and stuffing */
+    const struct pol_proxies *proxies; /* trusted proxies, NULL: none */
+    struct pol_limits limits;        /* the rate limits (POL_RL_*) in force, by mode and stuffing */
     struct pol_distinct *failed_ips; /* addresses of failed logins this second */
     struct pol_state pol;            /* what the adaptive policy decided (pol_control.h) */
     _Atomic uint64_t logins[AUTH_LOGINS_COUNT]; /* by outcome: succeeded, failed, refused */
@@ -118,18 +89,12 @@ int api_introspect(struct http_request *r);
 int api_revoke(struct http_request *r);
 int api_verify(struct http_request *r);
 int api_admin_users(struct http_request *r);
-int api_admin_user_password(struct http_request *r);
-int api_admin_user_disable(struct http_request *r);
-int api_admin_user_enable(struct http_request *r);
-int api_admin_user_delete(struct http_request *r);
-int api_admin_user_unlock(struct http_request *r);
+int api_admin_user(struct http_request *r);  /* an action on /admin/users/{name} */
+int api_admin_by_id(struct http_request *r); /* ... on a client or an event, by {id} */
 int api_admin_clients(struct http_request *r);
-int api_admin_client_secret(struct http_request *r);
-int api_admin_client_delete(struct http_request *r);
 int api_admin_keys(struct http_request *r);
 int api_admin_policy(struct http_request *r);
 int api_admin_events(struct http_request *r);
-int api_admin_event_delete(struct http_request *r);
 #ifdef FG_TESTING
 int api_test_work(struct http_request *r);
 int api_test_echo(struct http_request *r);

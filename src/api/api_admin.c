@@ -4,21 +4,7 @@
  * when admin_token is set. Every request needs `Authorization: Bearer <admin_token>`,
  * compared in constant time over digests (so neither content nor length leaks).
  *
- *   GET    /admin/users                     list (never a hash)
- *   POST   /admin/users                     {"username", "password"} or {"username", "hash"}
- *   PUT    /admin/users/{name}/password     {"password"}
- *   POST   /admin/users/{name}/disable      also /enable
- *   DELETE /admin/users/{name}
- *   GET    /admin/clients                   list (never a secret)
- *   POST   /admin/clients                   {"name", "grants", "scopes", "audiences",
- *                                            "access_ttl"} -> client_id and client_secret (once)
- *   POST   /admin/clients/{id}/secret       a new secret (once)
- *   DELETE /admin/clients/{id}
- *   GET    /admin/keys                      signing keys (public parts and times)
- *   POST   /admin/keys/rotate
- *   GET    /admin/events                    announced traffic events
- *   POST   /admin/events                    {"name", "at", "duration", "expect"} -> id
- *   DELETE /admin/events/{id}
+ * The routes and their bodies are in README.md ("Admin API"), the table in api.c.
  *
  * Everything that touches the store (writes, password hashing, lists, unlocks) runs on the
  * worker pool, through the same functions the CLI uses, so a loop thread never waits for
@@ -184,26 +170,24 @@ int api_admin_users(struct http_request *r)
     if (!j)
         return HTTP_DONE;
     if (!user.p || !(pw.p || hash.p) || (pw.p && hash.p) ||
-        auth_username_normalize(user, j->op.name)) {
-        http_respond_error(r, 400, "invalid_request",
-                           "username and one of password or hash are required");
-        return HTTP_DONE;
-    }
-    if (pw.p && auth_password_policy(pw, ctx->sh->denylist, &why)) {
-        http_respond_error(r, 400, "invalid_password", why);
-        return HTTP_DONE;
-    }
-    if (hash.p && hash.len >= AUTH_PHC_MAX) {
-        http_respond_error(r, 400, "invalid_request", "hash too long");
-        return HTTP_DONE;
-    }
+        auth_username_normalize(user, j->op.name))
+        return api__error(r, 400, "invalid_request",
+                          "username and one of password or hash are required");
+    if (pw.p && auth_password_policy(pw, ctx->sh->auth.denylist, &why))
+        return api__error(r, 400, "invalid_password", why);
+    if (hash.p && hash.len >= AUTH_PHC_MAX)
+        return api__error(r, 400, "invalid_request", "hash too long");
     j->op.secret = pw.p ? pw : hash;
     return submit(r, j);
 }
 
-static int user_action(struct http_request *r, enum auth_admin_action op)
+/* PUT .../password {"password"}, POST .../disable, .../enable, .../unlock (clears the
+ * username's brute-force locks in this process and, on a shared store, on every instance:
+ * the CLI, another process, cannot reach them), DELETE. */
+int api_admin_user(struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
+    enum auth_admin_action op = (enum auth_admin_action)api__admin_action(r);
     const char *why;
 
     if (deny(r))
@@ -217,45 +201,11 @@ static int user_action(struct http_request *r, enum auth_admin_action op)
             return HTTP_DONE;
         j->op.secret = api__jstr(r, o, "password");
         json_decref(o);
-        if (!j->op.secret.p || auth_password_policy(j->op.secret, ctx->sh->denylist, &why)) {
-            http_respond_error(r, 400, "invalid_password",
-                               j->op.secret.p ? why : "password is required");
-            return HTTP_DONE;
-        }
+        if (!j->op.secret.p || auth_password_policy(j->op.secret, ctx->sh->auth.denylist, &why))
+            return api__error(r, 400, "invalid_password",
+                              j->op.secret.p ? why : "password is required");
     }
     return submit(r, j);
-}
-
-int api_admin_user_password(struct http_request *r)
-{
-    return user_action(r, AUTH_ADMIN_USER_PASSWD);
-}
-
-int api_admin_user_disable(struct http_request *r)
-{
-    return user_action(r, AUTH_ADMIN_USER_DISABLE);
-}
-
-int api_admin_user_enable(struct http_request *r)
-{
-    return user_action(r, AUTH_ADMIN_USER_ENABLE);
-}
-
-/* Clears the username's brute-force locks in this process and, on a shared store, on every
- * instance (the CLI, another process, cannot reach them; a restart clears them too). */
-int api_admin_user_unlock(struct http_request *r)
-{
-    if (deny(r))
-        return HTTP_DONE;
-    struct admin_job *j = new_job(r, AUTH_ADMIN_USER_UNLOCK);
-    if (!j || user_param(r, j->op.name))
-        return HTTP_DONE;
-    return submit(r, j);
-}
-
-int api_admin_user_delete(struct http_request *r)
-{
-    return user_action(r, AUTH_ADMIN_USER_DELETE);
 }
 
 /* ---- clients --------------------------------------------------------------------------- */
@@ -277,46 +227,29 @@ int api_admin_clients(struct http_request *r)
     }
     int bad = auth_client_from_json(o, &j->op.client);
     json_decref(o);
-    if (bad) {
-        http_respond_error(r, 400, "invalid_request",
-                           "name is required; grants of client_credentials, refresh_token, "
-                           "password; access_ttl 10..86400; introspection true or false");
-        return HTTP_DONE;
-    }
+    if (bad)
+        return api__error(r, 400, "invalid_request",
+                          "name is required; grants of client_credentials, refresh_token, "
+                          "password; access_ttl 10..86400; introspection true or false");
     return submit(r, j);
 }
 
-/* An action on the object named by the {id} parameter (a client or an event): longer ids
- * name nothing. */
-static int id_action(struct http_request *r, enum auth_admin_action op, size_t max)
+/* An action on the client or event named by the {id} parameter: longer ids name nothing. */
+int api_admin_by_id(struct http_request *r)
 {
+    enum auth_admin_action op = (enum auth_admin_action)api__admin_action(r);
+    size_t max = op == AUTH_ADMIN_EVENT_DELETE ? POL_ANNOUNCE_ID_MAX : AUTH_CLIENT_ID_MAX;
+
     if (deny(r))
         return HTTP_DONE;
     struct admin_job *j = new_job(r, op);
     if (!j)
         return HTTP_DONE;
-    if (r->params[0].len > max || r->params[0].len >= sizeof(j->op.name)) {
-        http_respond_error(r, 404, "not_found", NULL);
-        return HTTP_DONE;
-    }
+    if (r->params[0].len > max || r->params[0].len >= sizeof(j->op.name))
+        return api__error(r, 404, "not_found", NULL);
     memcpy(j->op.name, r->params[0].p, r->params[0].len);
     j->op.name[r->params[0].len] = '\0';
     return submit(r, j);
-}
-
-static int client_action(struct http_request *r, enum auth_admin_action op)
-{
-    return id_action(r, op, AUTH_CLIENT_ID_MAX);
-}
-
-int api_admin_client_secret(struct http_request *r)
-{
-    return client_action(r, AUTH_ADMIN_CLIENT_SECRET);
-}
-
-int api_admin_client_delete(struct http_request *r)
-{
-    return client_action(r, AUTH_ADMIN_CLIENT_DELETE);
 }
 
 /* ---- policy --------------------------------------------------------------------------- */
@@ -338,28 +271,14 @@ int api_admin_policy(struct http_request *r)
         const char *m = json_string_value(json_object_get(o, "mode"));
         int mode = m ? pol_mode_parse(m) : -1;
         json_decref(o); /* m is gone with it: only `mode` from here on */
-        if (mode < 0) {
-            http_respond_error(r, 400, "invalid_request",
-                               "mode is one of auto, normal, elevated, surge, shed");
-            return HTTP_DONE;
-        }
-        if (pol_state_pin(&ctx->sh->pol, mode)) {
-            log_kv(LOG_WARN, "policy mode set by the admin API", "mode",
-                   pol_mode_name((enum pol_mode)mode), LOG_END);
-            if (ev_wanted(EV_POLICY_MODE_CHANGED)) {
-                struct ev e;
-                ev_begin(&e, EV_POLICY_MODE_CHANGED);
-                ev_str(&e, "to", pol_mode_name((enum pol_mode)mode));
-                ev_str(&e, "by", "admin_api");
-                ev_publish(&e);
-            }
-        }
+        if (mode < 0)
+            return api__error(r, 400, "invalid_request",
+                              "mode is one of auto, normal, elevated, surge, shed");
+        auth_admin_pin_mode(&ctx->sh->pol, mode, "admin_api");
     }
     if (pol_state_json(&ctx->sh->pol, body, sizeof(body)))
-        http_respond_error(r, 500, "server_error", NULL);
-    else
-        http_respond_json(r, 200, body);
-    return HTTP_DONE;
+        return api__error(r, 500, "server_error", NULL);
+    return api__json(r, 200, body);
 }
 
 /* ---- keys ------------------------------------------------------------------------------ */
@@ -375,12 +294,8 @@ int api_admin_keys(struct http_request *r)
         return plain(r, AUTH_ADMIN_KEY_ROTATE);
     struct buf b;
     buf_init(&b, 65536);
-    if (tok_ring_admin_json(tok_local_ring(&ctx->tok, now), now, &b))
-        http_respond_error(r, 500, "server_error", NULL);
-    else
-        http_respond(r, 200, "application/json", b.p, b.len);
-    buf_fini(&b);
-    return HTTP_DONE;
+    return api__answer_buf(r, tok_ring_admin_json(tok_local_ring(&ctx->tok, now), now, &b), &b,
+                           NULL, NULL);
 }
 
 /* ---- announced events ------------------------------------------------------------------ */
@@ -403,16 +318,9 @@ int api_admin_events(struct http_request *r)
     int bad = pol_announce_from_json(o, clock_wall_s(), j->op.event.name, &j->op.event.at,
                                      &j->op.event.duration, &j->op.event.expect);
     json_decref(o);
-    if (bad) {
-        http_respond_error(r, 400, "invalid_request",
-                           "at (epoch seconds, YYYY-MM-DDTHH:MM:SSZ or +DURATION) and expect "
-                           "(1..1000, or \"10x\") are required; name is text");
-        return HTTP_DONE;
-    }
+    if (bad)
+        return api__error(r, 400, "invalid_request",
+                          "at (epoch seconds, YYYY-MM-DDTHH:MM:SSZ or +DURATION) and expect "
+                          "(1..1000, or \"10x\") are required; name is text");
     return submit(r, j);
-}
-
-int api_admin_event_delete(struct http_request *r)
-{
-    return id_action(r, AUTH_ADMIN_EVENT_DELETE, POL_ANNOUNCE_ID_MAX);
 }

@@ -1,42 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Users and sessions: registration, password login (JSON API and the OAuth password grant),
- * refresh-token rotation (JSON API and the refresh_token grant), logout.
- *
- * Password work runs on the worker pool (api_submit: a full queue is 503 + Retry-After at
- * once). A failed login, an unknown user and a disabled user get the same answer after the
- * same work: an unknown user's password is hashed against a dummy with the current
- * parameters. Tokens are answered only after the refresh family is durable in the store.
- * Every job lives in the request's arena; the request stays open until the job answers, so
- * the arena outlives every callback that refers to it.
+ * refresh-token rotation (JSON API and the refresh_token grant), logout. The rules are
+ * auth_login.h's, auth_register.h's, tok_rotate.h's and tok_revoke.h's. Every job lives in
+ * the request's arena; the request stays open until the job answers, so the arena outlives
+ * every callback that refers to it.
  */
+
+#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "api/api_int.h"
 #include "auth/auth_login.h"
-#include "auth/auth_password.h"
 #include "auth/auth_register.h"
 #include "auth/auth_user.h"
-#include "core/arena.h"
-#include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
-#include "core/log.h"
-#include "core/mem.h"
-#include "event/ev.h"
 #include "http/http.h"
-#include "loop/pool.h"
-#include "policy/pol_lockout.h"
-#include "token/tok_cache.h"
-#include "token/tok_refresh.h"
 #include "token/tok_revoke.h"
 #include "token/tok_rotate.h"
 #include "token/tok_scope.h"
-#include "token/tok_verify.h"
 
 /* The body held a password; the copy that matters is wiped after hashing, this one now. */
 static void wipe_body(struct http_request *r)
@@ -76,27 +62,22 @@ int api_register(struct http_request *r)
     struct api_ctx *ctx = r->app;
     json_t *o;
 
-    if (api__rate_limited(r, API_RL_REGISTER_GLOBAL) || api__rate_limited(r, API_RL_REGISTER) ||
+    if (api__rate_limited(r, POL_RL_REGISTER_GLOBAL) || api__rate_limited(r, POL_RL_REGISTER) ||
         api__admission_refused(r) || api__inflight_full(r, API_IF_REGISTER))
         return HTTP_DONE;
     if (atomic_load(&ctx->sh->pol.mode) >= ctx->sh->pol.registration_pause) {
         /* the spike's capacity goes to logins (policy_registration_pause) */
-        api__fail_retry(r, ERR_AGAIN, "registration is paused", 30);
-        return HTTP_DONE;
+        return api__fail_retry(r, ERR_AGAIN, "registration is paused", 30);
     }
-    if (!ctx->sh->cfg->registration) {
-        http_respond_error(r, 403, "registration_closed", "registration is closed");
-        return HTTP_DONE;
-    }
+    if (!ctx->sh->cfg->registration)
+        return api__error(r, 403, "registration_closed", "registration is closed");
     if (api__read_json(r, &o))
         return HTTP_DONE;
     struct str user = api__jstr(r, o, "username"), pw = api__jstr(r, o, "password");
     json_decref(o);
     wipe_body(r);
-    if (!user.p || !pw.p) {
-        http_respond_error(r, 400, "invalid_request", "username and password are required");
-        return HTTP_DONE;
-    }
+    if (!user.p || !pw.p)
+        return api__error(r, 400, "invalid_request", "username and password are required");
     struct reg_job *j = api__job(r, sizeof(*j));
     if (!j)
         return HTTP_DONE;
@@ -125,15 +106,24 @@ struct login_job {
     int64_t access_ttl;
 };
 
-/* The one answer for a wrong password, an unknown or disabled user, and a locked key. */
-static void answer_failed_login(struct http_request *r, int oauth)
+/* A credential refused: 400 invalid_grant at the token endpoint (RFC 6749 §5.2), 401 with
+ * `code` on the JSON API; never cached. */
+static void refuse(struct http_request *r, int oauth, const char *code, const char *desc)
 {
-    if (oauth) {
-        api__oauth_error(r, 400, "invalid_grant", "invalid username or password");
-    } else {
-        http_add_header(r, "Cache-Control", "no-store");
-        http_respond_error(r, 401, "invalid_credentials", "invalid username or password");
-    }
+    api__oauth_error(r, oauth ? 400 : 401, oauth ? "invalid_grant" : code, desc);
+}
+
+/* The tokens of a user's session (the access token's claims; the refresh token, if any). */
+static void answer_session(struct http_request *r, const char *sub, const char *client_id,
+                           const char *scope, const char *aud, int64_t ttl, const char *refresh)
+{
+    struct tok_claims cl;
+    memset(&cl, 0, sizeof(cl));
+    snprintf(cl.sub, sizeof(cl.sub), "%s", sub);
+    snprintf(cl.client_id, sizeof(cl.client_id), "%s", client_id);
+    snprintf(cl.scope, sizeof(cl.scope), "%s", scope);
+    str_copy(cl.aud, sizeof(cl.aud), aud);
+    api__answer_tokens(r, &cl, ttl, refresh);
 }
 
 /* Refused only because other attempts for the same username or address are in flight: the
@@ -154,7 +144,6 @@ static void login_answer(struct auth_login *q, int rc)
 {
     struct login_job *j = (struct login_job *)(void *)q;
     struct http_request *r = j->r;
-    struct tok_claims cl;
 
     if (rc == ERR_LIMIT) {
         api__busy(r, q->retry_ms);
@@ -163,16 +152,12 @@ static void login_answer(struct auth_login *q, int rc)
     } else if (q->outcome == AUTH_LOGIN_BUSY) {
         answer_busy_login(r, q->retry_ms);
     } else if (q->outcome == AUTH_LOGIN_LIMITED) {
-        api__rate_limited_answer(r, API_RL_LOGIN, q->retry_ms);
+        api__rate_limited_answer(r, POL_RL_LOGIN, q->retry_ms);
     } else if (q->outcome != AUTH_LOGIN_OK) {
-        answer_failed_login(r, j->oauth);
+        /* one answer for a wrong password, an unknown or disabled user, a locked key */
+        refuse(r, j->oauth, "invalid_credentials", "invalid username or password");
     } else {
-        memset(&cl, 0, sizeof(cl));
-        snprintf(cl.sub, sizeof(cl.sub), "%s", q->sub);
-        snprintf(cl.client_id, sizeof(cl.client_id), "%s", q->client_id);
-        snprintf(cl.scope, sizeof(cl.scope), "%s", q->scope);
-        str_copy(cl.aud, sizeof(cl.aud), j->aud);
-        api__answer_tokens(r, &cl, j->access_ttl, q->refresh_token);
+        answer_session(r, q->sub, q->client_id, q->scope, j->aud, j->access_ttl, q->refresh_token);
     }
 }
 
@@ -184,7 +169,7 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
     struct api_ctx *ctx = r->app;
     char name[AUTH_USERNAME_MAX + 1];
 
-    if (api__rate_limited_key(r, API_RL_LOGIN_USER, auth_login_key(user, name)) ||
+    if (api__rate_limited_key(r, POL_RL_LOGIN_USER, auth_login_key(user, name)) ||
         api__inflight_full(r, API_IF_LOGIN))
         return HTTP_DONE;
     struct login_job *j = api__job(r, sizeof(*j));
@@ -218,16 +203,14 @@ int api_login(struct http_request *r)
     struct api_ctx *ctx = r->app;
     json_t *o;
 
-    if (api__rate_limited(r, API_RL_LOGIN_GLOBAL) || api__rate_limited(r, API_RL_LOGIN) ||
+    if (api__rate_limited(r, POL_RL_LOGIN_GLOBAL) || api__rate_limited(r, POL_RL_LOGIN) ||
         api__admission_refused(r) || api__read_json(r, &o))
         return HTTP_DONE;
     struct str user = api__jstr(r, o, "username"), pw = api__jstr(r, o, "password");
     json_decref(o);
     wipe_body(r);
-    if (!user.p || !pw.p) {
-        http_respond_error(r, 400, "invalid_request", "username and password are required");
-        return HTTP_DONE;
-    }
+    if (!user.p || !pw.p)
+        return api__error(r, 400, "invalid_request", "username and password are required");
     return start_login(r, user, pw, ctx->sh->cfg->first_party_client, "", "",
                        ctx->sh->cfg->access_ttl_ms / 1000, 0);
 }
@@ -239,31 +222,25 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
     struct str user, pw, scope;
     char sc[TOK_SCOPE_MAX + 1];
 
-    if (api__rate_limited(r, API_RL_LOGIN_GLOBAL) || api__rate_limited(r, API_RL_LOGIN) ||
+    if (api__rate_limited(r, POL_RL_LOGIN_GLOBAL) || api__rate_limited(r, POL_RL_LOGIN) ||
         api__admission_refused(r))
         return HTTP_DONE;
-    if (!(c->grants & AUTH_GRANT_PASSWORD)) {
-        api__oauth_error(r, 400, "unauthorized_client", "this client may not use password");
-        return HTTP_DONE;
-    }
+    if (!(c->grants & AUTH_GRANT_PASSWORD))
+        return api__oauth_error(r, 400, "unauthorized_client", "this client may not use password");
     int a = api__param(r, f, "username", &user);
     if (a == ERR_INVAL)
         return HTTP_DONE;
     int b = api__param(r, f, "password", &pw);
     if (b == ERR_INVAL)
         return HTTP_DONE;
-    if (a || b) {
-        api__oauth_error(r, 400, "invalid_request", "username and password are required");
-        return HTTP_DONE;
-    }
+    if (a || b)
+        return api__oauth_error(r, 400, "invalid_request", "username and password are required");
     int rc = api__param(r, f, "scope", &scope);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
     if (rc == ERR_OK) {
-        if (tok_scope_normalize(scope, sc, sizeof(sc)) || !tok_scope_subset(str_c(sc), c->scopes)) {
-            api__oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
-            return HTTP_DONE;
-        }
+        if (tok_scope_normalize(scope, sc, sizeof(sc)) || !tok_scope_subset(str_c(sc), c->scopes))
+            return api__oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
     } else {
         snprintf(sc, sizeof(sc), "%s", c->scopes);
     }
@@ -287,26 +264,15 @@ static void refresh_answer(struct tok_rotation *q, int rc)
 {
     struct refresh_job *j = (struct refresh_job *)(void *)q;
     struct http_request *r = j->r;
-    struct tok_claims cl;
 
     if (rc) {
         api__fail(r, rc, NULL);
     } else if (q->outcome == TOK_ROTATE_SCOPE) {
         api__oauth_error(r, 400, "invalid_scope", "scope beyond the original grant");
     } else if (q->outcome == TOK_ROTATE_INVALID) {
-        if (j->oauth) {
-            api__oauth_error(r, 400, "invalid_grant", "invalid refresh token");
-        } else {
-            http_add_header(r, "Cache-Control", "no-store");
-            http_respond_error(r, 401, "invalid_grant", "invalid refresh token");
-        }
+        refuse(r, j->oauth, "invalid_grant", "invalid refresh token");
     } else {
-        memset(&cl, 0, sizeof(cl));
-        snprintf(cl.sub, sizeof(cl.sub), "%s", q->sub);
-        snprintf(cl.client_id, sizeof(cl.client_id), "%s", q->client_id);
-        str_copy(cl.aud, sizeof(cl.aud), j->aud);
-        snprintf(cl.scope, sizeof(cl.scope), "%s", q->scope);
-        api__answer_tokens(r, &cl, j->access_ttl, q->successor);
+        answer_session(r, q->sub, q->client_id, q->scope, j->aud, j->access_ttl, q->successor);
     }
 }
 
@@ -343,14 +309,12 @@ int api_refresh(struct http_request *r)
     struct api_ctx *ctx = r->app;
     json_t *o;
 
-    if (api__rate_limited(r, API_RL_REFRESH) || api__read_json(r, &o))
+    if (api__rate_limited(r, POL_RL_REFRESH) || api__read_json(r, &o))
         return HTTP_DONE;
     struct str token = api__jstr(r, o, "refresh_token");
     json_decref(o);
-    if (!token.p) {
-        http_respond_error(r, 400, "invalid_request", "refresh_token is required");
-        return HTTP_DONE;
-    }
+    if (!token.p)
+        return api__error(r, 400, "invalid_request", "refresh_token is required");
     return start_refresh(r, token, ctx->sh->cfg->first_party_client, "", "",
                          ctx->sh->cfg->access_ttl_ms / 1000, 0);
 }
@@ -362,24 +326,19 @@ int api__grant_refresh(struct http_request *r, const struct http_form *f,
     struct str token, scope;
     char sc[TOK_SCOPE_MAX + 1] = "";
 
-    if (!(c->grants & AUTH_GRANT_REFRESH_TOKEN)) {
-        api__oauth_error(r, 400, "unauthorized_client", "this client may not use refresh_token");
-        return HTTP_DONE;
-    }
+    if (!(c->grants & AUTH_GRANT_REFRESH_TOKEN))
+        return api__oauth_error(r, 400, "unauthorized_client",
+                                "this client may not use refresh_token");
     int rc = api__param(r, f, "refresh_token", &token);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
-    if (rc) {
-        api__oauth_error(r, 400, "invalid_request", "refresh_token is required");
-        return HTTP_DONE;
-    }
+    if (rc)
+        return api__oauth_error(r, 400, "invalid_request", "refresh_token is required");
     rc = api__param(r, f, "scope", &scope);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
-    if (rc == ERR_OK && tok_scope_normalize(scope, sc, sizeof(sc))) {
-        api__oauth_error(r, 400, "invalid_scope", "malformed scope");
-        return HTTP_DONE;
-    }
+    if (rc == ERR_OK && tok_scope_normalize(scope, sc, sizeof(sc)))
+        return api__oauth_error(r, 400, "invalid_scope", "malformed scope");
     char aud[sizeof(((struct tok_claims *)0)->aud)];
     auth_client_audience(c, NULL, aud, sizeof(aud)); /* (the client's default) */
     return start_refresh(r, token, c->id, sc, aud,
@@ -408,8 +367,8 @@ static void revoke_answer(struct tok_revocation *q, int rc)
         http_respond_json(j->r, 200, "{\"status\":\"logged_out\"}");
 }
 
-int api__revoke(struct http_request *r, int oauth, struct str refresh, const char *client_id,
-                struct str access, const struct tok_claims *cl)
+int api__revoke(struct http_request *r, int oauth, const char *client_id, struct str refresh,
+                struct str access)
 {
     struct api_ctx *ctx = r->app;
     struct revoke_job *j = api__job(r, sizeof(*j));
@@ -421,15 +380,18 @@ int api__revoke(struct http_request *r, int oauth, struct str refresh, const cha
     j->q.lp = ctx->lp;
     j->q.cache = ctx->tok.cache;
     j->q.refresh = refresh;
-    j->q.access = access;
     j->q.now = clock_wall_s();
     j->q.done = revoke_answer;
     snprintf(j->q.client_id, sizeof(j->q.client_id), "%s", client_id);
-    if (cl) {
-        snprintf(j->q.jti, sizeof(j->q.jti), "%s", cl->jti);
-        j->q.jti_exp = cl->exp + ctx->sh->cfg->leeway_ms / 1000;
-    }
-    int rc = tok_revoke(&j->q);
+    /* Logout revokes the access token it presents as Bearer, whoever it was issued to
+     * (holding it is the proof); RFC 7009 only a token of the client that asks. */
+    int rc = access.len ? tok_revocation_access(&j->q, &ctx->tok, access, oauth) : ERR_OK;
+    if (rc == ERR_BACKEND) /* cannot tell now: nothing is revoked, come back */
+        return api__fail(r, ERR_BACKEND, "cannot check the access token now");
+    if (rc == ERR_DENIED)
+        return api__oauth_error(r, 400, "unauthorized_client",
+                                "the token was issued to another client");
+    rc = tok_revoke(&j->q);
     if (rc == ERR_AGAIN)
         return HTTP_ASYNC;
     revoke_answer(&j->q, rc);
@@ -442,25 +404,14 @@ int api_logout(struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
     json_t *o;
-    struct tok_claims cl;
     struct str access = STR_NULL;
-    bool has_access = false;
 
-    if (api__rate_limited(r, API_RL_REVOKE) || api__read_json(r, &o))
+    if (api__rate_limited(r, POL_RL_REVOKE) || api__read_json(r, &o))
         return HTTP_DONE;
     struct str token = api__jstr(r, o, "refresh_token");
     json_decref(o);
     struct str authz = http_header(r, "authorization");
-    if (authz.len > 7 && str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer "))) {
+    if (authz.len > 7 && str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer ")))
         access = (struct str){authz.p + 7, authz.len - 7};
-        /* ours, unexpired and well signed: whether revoked already does not matter */
-        int rc = tok_verify_signed(&ctx->tok, access, clock_wall_s(), &cl);
-        if (rc == ERR_BACKEND) { /* cannot tell now: nothing is revoked, come back */
-            api__fail(r, ERR_BACKEND, "cannot check the access token now");
-            return HTTP_DONE;
-        }
-        has_access = rc == ERR_OK;
-    }
-    return api__revoke(r, 0, token, ctx->sh->cfg->first_party_client, access,
-                       has_access ? &cl : NULL);
+    return api__revoke(r, 0, ctx->sh->cfg->first_party_client, token, access);
 }

@@ -12,6 +12,7 @@
 
 #include "api/api_int.h"
 #include "core/arena.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "http/http.h"
 
@@ -32,12 +33,33 @@ static const struct {
     {ERR_IO, 503, "temporarily_unavailable", NULL},
 };
 
-void api__fail(struct http_request *r, int rc, const char *desc)
+int api__json(struct http_request *r, unsigned status, const char *json)
 {
-    api__fail_retry(r, rc, desc, 1);
+    http_respond_json(r, status, json);
+    return HTTP_DONE;
 }
 
-void api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t retry_s)
+int api__error(struct http_request *r, unsigned status, const char *code, const char *desc)
+{
+    http_respond_error(r, status, code, desc);
+    return HTTP_DONE;
+}
+
+int api__bearer_refused(struct http_request *r, unsigned status, const char *error,
+                        const char *desc)
+{
+    char challenge[96];
+    snprintf(challenge, sizeof(challenge), "Bearer realm=\"floodgate\", error=\"%s\"", error);
+    http_add_header(r, "WWW-Authenticate", challenge);
+    return api__error(r, status, error, desc);
+}
+
+int api__fail(struct http_request *r, int rc, const char *desc)
+{
+    return api__fail_retry(r, rc, desc, 1);
+}
+
+int api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t retry_s)
 {
     size_t i = 0;
     while (i < sizeof(map) / sizeof(map[0]) && map[i].rc != rc)
@@ -52,7 +74,21 @@ void api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t 
         http_add_header(r, "Retry-After", secs);
     }
     api__no_store(r);
-    http_respond_error(r, status, code, desc);
+    return api__error(r, status, code, desc);
+}
+
+int api__answer_buf(struct http_request *r, int rc, struct buf *b, const char *ctype,
+                    const char *cache_control)
+{
+    if (rc) {
+        http_respond_error(r, 500, "server_error", rc == ERR_LIMIT ? "answer too large" : NULL);
+    } else {
+        if (cache_control)
+            http_add_header(r, "Cache-Control", cache_control);
+        http_respond(r, 200, ctype ? ctype : "application/json", b->p, b->len);
+    }
+    buf_fini(b);
+    return HTTP_DONE;
 }
 
 void *api__alloc(struct http_request *r, size_t size)

@@ -15,13 +15,28 @@
 
 /* Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1). */
 void api__no_store(struct http_request *r);
+/* The admin action (enum auth_admin_action) the route of r names, -1 if none. */
+int api__admin_action(const struct http_request *r);
+/* The answering helpers return HTTP_DONE, so a handler ends with `return api__...(...)`. */
+/* A JSON answer (http_respond_json). */
+int api__json(struct http_request *r, unsigned status, const char *json);
+/* An error answer (http_respond_error). */
+int api__error(struct http_request *r, unsigned status, const char *code, const char *desc);
+/* A bearer token refused (RFC 6750 §3): the WWW-Authenticate challenge with `error`, and the
+ * answer with it as the code. */
+int api__bearer_refused(struct http_request *r, unsigned status, const char *error,
+                        const char *desc);
 /* An RFC 6749 §5.2 error with no-store. */
-void api__oauth_error(struct http_request *r, unsigned status, const char *code, const char *desc);
+int api__oauth_error(struct http_request *r, unsigned status, const char *code, const char *desc);
 /* The one map from a domain result to an answer (api_error.c): status, error code, a
  * default description (desc, if set, replaces it), no-store, and on a 503 Retry-After
  * (1 s, or retry_s). */
-void api__fail(struct http_request *r, int rc, const char *desc);
-void api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t retry_s);
+int api__fail(struct http_request *r, int rc, const char *desc);
+int api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t retry_s);
+/* A body written into b (a JSON document unless ctype says otherwise) answered 200 with
+ * cache_control if not NULL, or, when writing it failed (rc), 500; b is freed. */
+int api__answer_buf(struct http_request *r, int rc, struct buf *b, const char *ctype,
+                    const char *cache_control);
 /* A zeroed job of `size` bytes in r's arena (freed with the answer), or NULL after
  * answering 503: the start of every asynchronous handler. */
 void *api__job(struct http_request *r, size_t size);
@@ -32,7 +47,7 @@ void *api__alloc(struct http_request *r, size_t size);
 int api__read_form(struct http_request *r, struct http_form *f);
 /* Reads a JSON object body (415/400 if not). ERR_OK (caller json_decref()s) or ERR_INVAL. */
 int api__read_json(struct http_request *r, json_t **out);
-/* Applies rate-limit rule `rule` (API_RL_*) to the client's IP, or for the global rules
+/* Applies rate-limit rule `rule` (POL_RL_*) to the client's IP, or for the global rules
  * to everyone: true after answering 429 with Retry-After and the IETF RateLimit-Policy /
  * RateLimit headers; false if allowed or the rule is off. */
 bool api__rate_limited(struct http_request *r, int rule);
@@ -44,9 +59,6 @@ bool api__inflight_full(struct http_request *r, int cls);
  * hashing job would wait past hash_deadline. Logins and registrations ask before reading
  * their body, so a flood is refused for the price of its headers. */
 bool api__admission_refused(struct http_request *r);
-struct ev;
-/* Adds the request's client address to an event (as events_ips says). */
-void api__event_ip(struct ev *e, const struct http_request *r);
 /* The same with an explicit key (a username, a client_id). */
 bool api__rate_limited_key(struct http_request *r, int rule, struct str key);
 /* The 429 of `rule` with Retry-After (retry_ms, rounded up to a second) and RateLimit
@@ -100,10 +112,11 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
                         const struct auth_client *c);
 int api__grant_refresh(struct http_request *r, const struct http_form *f,
                        const struct auth_client *c);
-/* Revokes a refresh token's family (if it is client_id's) and an access token (cl: its
- * verified claims; NULL: none), then answers 200 as RFC 7009 (oauth) or the logout API, or
- * 503. Returns HTTP_ASYNC or HTTP_DONE. */
-int api__revoke(struct http_request *r, int oauth, struct str refresh, const char *client_id,
-                struct str access, const struct tok_claims *cl);
+/* Revokes a refresh token's family (if it is client_id's; {NULL, 0}: none) and an access
+ * token ({NULL, 0}: none; one not ours or expired is no error), then answers 200 as RFC
+ * 7009 (oauth) or the logout API, or 400 (oauth: another client's access token), or 503.
+ * Returns HTTP_ASYNC or HTTP_DONE. */
+int api__revoke(struct http_request *r, int oauth, const char *client_id, struct str refresh,
+                struct str access);
 
 #endif

@@ -3,10 +3,8 @@
  * OAuth 2.0 endpoints: token (RFC 6749 §4.4 client credentials; refresh and password come
  * with the user store), introspection (RFC 7662), revocation (RFC 7009), the gateway check
  * /v1/auth/verify, JWKS and discovery (RFC 8414). Errors follow RFC 6749 §5.2. Every answer
- * that carries a token has Cache-Control: no-store.
- *
- * Client authentication takes the same time whether the client exists or not: an unknown
- * id still costs one digest and one constant-time compare, so ids cannot be probed.
+ * that carries a token has Cache-Control: no-store. Client authentication is
+ * auth_client_auth.h's (the same work for an unknown id).
  */
 
 #include <stdio.h>
@@ -29,6 +27,7 @@
 #include "token/tok_introspect.h"
 #include "token/tok_issue.h"
 #include "token/tok_keys.h"
+#include "token/tok_revoke.h"
 #include "token/tok_scope.h"
 #include "token/tok_verify.h"
 
@@ -57,10 +56,10 @@ void api__no_store(struct http_request *r)
     http_add_header(r, "Pragma", "no-cache");
 }
 
-void api__oauth_error(struct http_request *r, unsigned status, const char *code, const char *desc)
+int api__oauth_error(struct http_request *r, unsigned status, const char *code, const char *desc)
 {
     api__no_store(r);
-    http_respond_error(r, status, code, desc);
+    return api__error(r, status, code, desc);
 }
 
 int api__read_form(struct http_request *r, struct http_form *f)
@@ -159,10 +158,8 @@ static int client_decided(struct client_job *j, int rc)
         invalid_client(j->r);
         return HTTP_DONE;
     }
-    if (rc) {
-        api__fail(j->r, ERR_BACKEND, NULL);
-        return HTTP_DONE;
-    }
+    if (rc)
+        return api__fail(j->r, ERR_BACKEND, NULL);
     return j->next(j->r, &j->f, &j->q.c);
 }
 
@@ -226,29 +223,23 @@ static int grant_client_credentials(struct http_request *r, const struct http_fo
     const struct cfg *cfg = ctx->sh->cfg;
     struct tok_claims cl;
     struct str scope, aud;
-    if (!(c->grants & AUTH_GRANT_CLIENT_CREDENTIALS)) {
-        api__oauth_error(r, 400, "unauthorized_client",
-                         "this client may not use client_credentials");
-        return HTTP_DONE;
-    }
+    if (!(c->grants & AUTH_GRANT_CLIENT_CREDENTIALS))
+        return api__oauth_error(r, 400, "unauthorized_client",
+                                "this client may not use client_credentials");
     memset(&cl, 0, sizeof(cl));
     int rc = api__param(r, f, "scope", &scope);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
-    if (auth_client_scope(c, rc == ERR_OK ? &scope : NULL, cl.scope, sizeof(cl.scope))) {
-        api__oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
-        return HTTP_DONE;
-    }
+    if (auth_client_scope(c, rc == ERR_OK ? &scope : NULL, cl.scope, sizeof(cl.scope)))
+        return api__oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
     /* RFC 8707 resource indicator, or the widespread "audience" parameter. */
     rc = api__param(r, f, "resource", &aud);
     if (rc == ERR_NOTFOUND)
         rc = api__param(r, f, "audience", &aud);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
-    if (auth_client_audience(c, rc == ERR_OK ? &aud : NULL, cl.aud, sizeof(cl.aud))) {
-        api__oauth_error(r, 400, "invalid_target", "audience not allowed for this client");
-        return HTTP_DONE;
-    }
+    if (auth_client_audience(c, rc == ERR_OK ? &aud : NULL, cl.aud, sizeof(cl.aud)))
+        return api__oauth_error(r, 400, "invalid_target", "audience not allowed for this client");
     /* RFC 9068 §2.2: with no user, the subject is the client. */
     snprintf(cl.sub, sizeof(cl.sub), "%s", c->id);
     snprintf(cl.client_id, sizeof(cl.client_id), "%s", c->id);
@@ -293,16 +284,14 @@ int api_token(struct http_request *r)
     struct http_form f;
     struct str grant;
 
-    if (api__rate_limited(r, API_RL_TOKEN_GLOBAL) || api__rate_limited(r, API_RL_TOKEN) ||
+    if (api__rate_limited(r, POL_RL_TOKEN_GLOBAL) || api__rate_limited(r, POL_RL_TOKEN) ||
         api__read_form(r, &f))
         return HTTP_DONE;
     int rc = api__param(r, &f, "grant_type", &grant);
     if (rc == ERR_INVAL)
         return HTTP_DONE;
-    if (rc == ERR_NOTFOUND) {
-        api__oauth_error(r, 400, "invalid_request", "grant_type is required");
-        return HTTP_DONE;
-    }
+    if (rc == ERR_NOTFOUND)
+        return api__oauth_error(r, 400, "invalid_request", "grant_type is required");
     return api__client_auth(r, &f, token_authed);
 }
 
@@ -312,7 +301,7 @@ static int token_authed(struct http_request *r, const struct http_form *f,
     struct api_ctx *ctx = r->app;
     struct str grant;
 
-    if (api__rate_limited_key(r, API_RL_TOKEN_CLIENT, str_c(c->id)))
+    if (api__rate_limited_key(r, POL_RL_TOKEN_CLIENT, str_c(c->id)))
         return HTTP_DONE;
     api__param(r, f, "grant_type", &grant); /* (there, and once: api_token looked) */
     if (str_eq(grant, STR_LIT("client_credentials")))
@@ -321,11 +310,10 @@ static int token_authed(struct http_request *r, const struct http_form *f,
         return api__grant_refresh(r, f, c);
     if (str_eq(grant, STR_LIT("password")) && ctx->sh->cfg->password_grant)
         return api__grant_password(r, f, c);
-    api__oauth_error(r, 400, "unsupported_grant_type",
-                     ctx->sh->cfg->password_grant
-                         ? "supported: client_credentials, refresh_token, password"
-                         : "supported: client_credentials, refresh_token");
-    return HTTP_DONE;
+    return api__oauth_error(r, 400, "unsupported_grant_type",
+                            ctx->sh->cfg->password_grant
+                                ? "supported: client_credentials, refresh_token, password"
+                                : "supported: client_credentials, refresh_token");
 }
 
 /* ---- verification --------------------------------------------------------------------- */
@@ -378,16 +366,6 @@ int api__verify(struct http_request *r, struct str token, api__verify_answer ans
 static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl,
                               void *arg);
 
-/* The introspection answer in b, or 500 if it could not be written. */
-static void answer_json(struct http_request *r, int rc, struct buf *b)
-{
-    if (rc)
-        http_respond_error(r, 500, "server_error", NULL);
-    else
-        http_respond(r, 200, "application/json", b->p, b->len);
-    buf_fini(b);
-}
-
 /* Introspection of a refresh token (RFC 7662 §2.2, token_type_hint=refresh_token, or any
  * token that is not a JWT: ours have no dots): the rule is token/'s (tok_introspect.h);
  * here, only the answer. */
@@ -401,18 +379,14 @@ static void rti_answer(struct tok_rt_introspection *q, int rc)
     struct http_request *r = ((struct rti_job *)(void *)q)->r;
     struct api_ctx *ctx = r->app;
     struct buf b;
-    const struct store_refresh *rt = &q->rt;
     if (rc) {
         api__fail(r, ERR_BACKEND, "cannot check the token now");
         return;
     }
     api__no_store(r);
-    if (!q->active) {
-        http_respond_json(r, 200, "{\"active\":false}");
-        return;
-    }
     buf_init(&b, 4096);
-    answer_json(r, tok_rt_introspection_json(&b, ctx->sh->issuer, rt), &b);
+    rc = tok_rt_introspection_json(&b, ctx->sh->issuer, q->active, &q->rt);
+    api__answer_buf(r, rc, &b, NULL, NULL);
 }
 
 static int introspect_refresh(struct http_request *r, struct str token, const char *client_id)
@@ -427,7 +401,7 @@ static int introspect_refresh(struct http_request *r, struct str token, const ch
     j->q.now = clock_wall_s();
     j->q.done = rti_answer;
     snprintf(j->q.client_id, sizeof(j->q.client_id), "%s", client_id);
-    int rc = tok_rt_introspect(&j->q, ctx->sh->secret_key, token);
+    int rc = tok_rt_introspect(&j->q, ctx->sh->tok.key, token);
     if (rc == ERR_AGAIN)
         return HTTP_ASYNC;
     rti_answer(&j->q, rc);
@@ -447,13 +421,11 @@ static int introspect_authed(struct http_request *r, const struct http_form *f,
      * exactly (a refresh token has no dots, an access token is a JWT), so a refresh token
      * is found without the hint too, and a wrong hint costs no extra lookup. */
     (void)hint;
-    if (!memchr(token.p, '.', token.len))
+    if (tok_is_refresh_token(token))
         return introspect_refresh(r, token, c->id);
     struct tok_introspector *who = arena_alloc(r->arena, sizeof(*who));
-    if (!who) {
-        api__fail(r, ERR_NOMEM, NULL);
-        return HTTP_DONE;
-    }
+    if (!who)
+        return api__fail(r, ERR_NOMEM, NULL);
     str_copy(who->id, sizeof(who->id), c->id);
     who->any = c->introspect_any;
     return api__verify(r, token, introspect_answer, who);
@@ -463,7 +435,7 @@ int api_introspect(struct http_request *r)
 {
     struct http_form f;
 
-    if (api__rate_limited(r, API_RL_VERIFY) || api__read_form(r, &f))
+    if (api__rate_limited(r, POL_RL_VERIFY) || api__read_form(r, &f))
         return HTTP_DONE;
     return api__client_auth(r, &f, introspect_authed);
 }
@@ -478,13 +450,10 @@ static void introspect_answer(struct http_request *r, int rc, const struct tok_c
         return;
     }
     api__no_store(r);
-    if (rc || !tok_may_introspect(arg, cl)) {
-        http_respond_json(r, 200, "{\"active\":false}");
-        return;
-    }
     struct buf b;
     buf_init(&b, 8192);
-    answer_json(r, tok_introspection_json(&b, ctx->sh->issuer, cl), &b);
+    rc = tok_introspection_json(&b, ctx->sh->issuer, !rc && tok_may_introspect(arg, cl), cl);
+    api__answer_buf(r, rc, &b, NULL, NULL);
 }
 
 /* GET /v1/auth/verify for gateways (nginx auth_request, Traefik forwardAuth, Envoy
@@ -531,18 +500,15 @@ int api_verify(struct http_request *r)
     struct str authz = http_header(r, "authorization");
     struct verify_need need, *kept = NULL;
 
-    if (api__rate_limited(r, API_RL_VERIFY) || verify_query(r, &need.aud, &need.scope))
+    if (api__rate_limited(r, POL_RL_VERIFY) || verify_query(r, &need.aud, &need.scope))
         return HTTP_DONE;
     if (authz.len <= 7 || !str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer "))) {
         http_add_header(r, "WWW-Authenticate", "Bearer realm=\"floodgate\"");
-        http_respond_error(r, 401, "invalid_request", "a Bearer token is required");
-        return HTTP_DONE;
+        return api__error(r, 401, "invalid_request", "a Bearer token is required");
     }
     /* (kept for the answer, which may come later: only when there is something to check) */
-    if ((need.aud.p || need.scope.p) && (kept = arena_alloc(r->arena, sizeof(*kept))) == NULL) {
-        api__fail(r, ERR_NOMEM, NULL);
-        return HTTP_DONE;
-    }
+    if ((need.aud.p || need.scope.p) && (kept = arena_alloc(r->arena, sizeof(*kept))) == NULL)
+        return api__fail(r, ERR_NOMEM, NULL);
     if (kept)
         *kept = need;
     return api__verify(r, (struct str){authz.p + 7, authz.len - 7}, verify_answer, kept);
@@ -556,23 +522,17 @@ static void verify_answer(struct http_request *r, int rc, const struct tok_claim
         return;
     }
     if (rc) {
-        http_add_header(r, "WWW-Authenticate",
-                        "Bearer realm=\"floodgate\", error=\"invalid_token\"");
-        http_respond_error(r, 401, "invalid_token", NULL);
+        api__bearer_refused(r, 401, "invalid_token", NULL);
         return;
     }
     /* ?audience=api: the token must be meant for this resource (RFC 9068 §4); a token for
      * another audience is invalid here, not merely under-scoped. */
     if (need && need->aud.p && !str_eq(need->aud, str_c(cl->aud))) {
-        http_add_header(r, "WWW-Authenticate",
-                        "Bearer realm=\"floodgate\", error=\"invalid_token\"");
-        http_respond_error(r, 401, "invalid_token", "wrong audience");
+        api__bearer_refused(r, 401, "invalid_token", "wrong audience");
         return;
     }
     if (need && need->scope.p && !tok_scope_subset(need->scope, cl->scope)) {
-        http_add_header(r, "WWW-Authenticate",
-                        "Bearer realm=\"floodgate\", error=\"insufficient_scope\"");
-        http_respond_error(r, 403, "insufficient_scope", NULL);
+        api__bearer_refused(r, 403, "insufficient_scope", NULL);
         return;
     }
     http_add_header(r, "X-Auth-Subject", cl->sub);
@@ -594,7 +554,7 @@ int api_revoke(struct http_request *r)
 {
     struct http_form f;
 
-    if (api__rate_limited(r, API_RL_REVOKE) || api__read_form(r, &f))
+    if (api__rate_limited(r, POL_RL_REVOKE) || api__read_form(r, &f))
         return HTTP_DONE;
     return api__client_auth(r, &f, revoke_authed);
 }
@@ -602,34 +562,14 @@ int api_revoke(struct http_request *r)
 static int revoke_authed(struct http_request *r, const struct http_form *f,
                          const struct auth_client *c)
 {
-    struct api_ctx *ctx = r->app;
-    struct tok_claims cl;
     struct str token;
 
-    if (api__rate_limited_key(r, API_RL_REVOKE_CLIENT, str_c(c->id)) ||
+    if (api__rate_limited_key(r, POL_RL_REVOKE_CLIENT, str_c(c->id)) ||
         api__token_param(r, f, &token))
         return HTTP_DONE;
-    /* A token without dots is not a JWT: it can only be one of our refresh tokens. */
-    if (!memchr(token.p, '.', token.len))
-        return api__revoke(r, 1, token, c->id, STR_NULL, NULL);
-    /* RFC 7009 §2.2: an invalid or unknown token is not an error. Expired tokens need no
-     * revocation, so verification at `now` (with leeway) decides what to remember. */
-    int rc = tok_verify_signed(&ctx->tok, token, clock_wall_s(), &cl);
-    if (rc == ERR_BACKEND) {
-        api__fail(r, ERR_BACKEND, "revocation not stored");
-        return HTTP_DONE;
-    }
-    if (rc) {
-        api__no_store(r);
-        http_respond(r, 200, NULL, "", 0);
-        return HTTP_DONE;
-    }
-    if (strcmp(cl.client_id, c->id) != 0) {
-        /* §2.1: only the client the token was issued to may revoke it. */
-        api__oauth_error(r, 400, "unauthorized_client", "the token was issued to another client");
-        return HTTP_DONE;
-    }
-    return api__revoke(r, 1, STR_NULL, c->id, token, &cl);
+    if (tok_is_refresh_token(token))
+        return api__revoke(r, 1, c->id, token, STR_NULL);
+    return api__revoke(r, 1, c->id, STR_NULL, token);
 }
 
 /* ---- keys and discovery --------------------------------------------------------------- */
@@ -646,14 +586,7 @@ int api_jwks(struct http_request *r)
      * before a verifier knows it. */
     unsigned ahead = ctx->sh->cfg->key_publish_ahead_ms / 1000;
     snprintf(cc, sizeof(cc), "public, max-age=%u", ahead / 2 < 300 ? ahead / 2 : 300);
-    if (tok_ring_jwks(tok_local_ring(&ctx->tok, now), now, &b)) {
-        http_respond_error(r, 500, "server_error", NULL);
-    } else {
-        http_add_header(r, "Cache-Control", cc);
-        http_respond(r, 200, "application/json", b.p, b.len);
-    }
-    buf_fini(&b);
-    return HTTP_DONE;
+    return api__answer_buf(r, tok_ring_jwks(tok_local_ring(&ctx->tok, now), now, &b), &b, NULL, cc);
 }
 
 int api_discovery(struct http_request *r)
@@ -662,13 +595,7 @@ int api_discovery(struct http_request *r)
     struct buf b;
 
     buf_init(&b, 8192);
-    if (tok_discovery_json(&b, ctx->sh->issuer, tok_local_ring(&ctx->tok, clock_wall_s()),
-                           ctx->sh->cfg->password_grant)) {
-        http_respond_error(r, 500, "server_error", NULL);
-    } else {
-        http_add_header(r, "Cache-Control", "public, max-age=300");
-        http_respond(r, 200, "application/json", b.p, b.len);
-    }
-    buf_fini(&b);
-    return HTTP_DONE;
+    int rc = tok_discovery_json(&b, ctx->sh->issuer, tok_local_ring(&ctx->tok, clock_wall_s()),
+                                ctx->sh->cfg->password_grant);
+    return api__answer_buf(r, rc, &b, NULL, "public, max-age=300");
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/api_int.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -19,28 +20,20 @@
 
 int api_healthz(struct http_request *r)
 {
-    http_respond_json(r, 200, "{\"status\":\"ok\"}");
-    return HTTP_DONE;
+    return api__json(r, 200, "{\"status\":\"ok\"}");
 }
 
 int api_readyz(struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
 
-    if (atomic_load(&ctx->sh->draining)) {
-        http_respond_json(r, 503, "{\"status\":\"draining\"}");
-        return HTTP_DONE;
-    }
-    if (!tok_svc_ready(&ctx->sh->tok, NULL)) {
-        http_respond_json(r, 503, "{\"status\":\"unavailable\",\"reason\":\"store\"}");
-        return HTTP_DONE;
-    }
-    if (!ctx->sh->cfg->store[0] && access(ctx->sh->cfg->data_dir, W_OK) != 0) {
-        http_respond_json(r, 503, "{\"status\":\"unavailable\",\"reason\":\"data_dir\"}");
-        return HTTP_DONE;
-    }
-    http_respond_json(r, 200, "{\"status\":\"ready\"}");
-    return HTTP_DONE;
+    if (atomic_load(&ctx->sh->draining))
+        return api__json(r, 503, "{\"status\":\"draining\"}");
+    if (!tok_svc_ready(&ctx->sh->tok, NULL))
+        return api__json(r, 503, "{\"status\":\"unavailable\",\"reason\":\"store\"}");
+    if (!ctx->sh->cfg->store[0] && access(ctx->sh->cfg->data_dir, W_OK) != 0)
+        return api__json(r, 503, "{\"status\":\"unavailable\",\"reason\":\"data_dir\"}");
+    return api__json(r, 200, "{\"status\":\"ready\"}");
 }
 
 int api_metrics(struct http_request *r)
@@ -67,10 +60,5 @@ int api_metrics(struct http_request *r)
                         "# TYPE floodgate_build_info gauge\n"
                         "floodgate_build_info{version=\"%s\"} 1\n",
                         FG_VERSION);
-    if (rc)
-        http_respond_error(r, 500, "server_error", "metrics too large");
-    else
-        http_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
-    buf_fini(&b);
-    return HTTP_DONE;
+    return api__answer_buf(r, rc, &b, "text/plain; version=0.0.4; charset=utf-8", NULL);
 }

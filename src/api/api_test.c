@@ -8,12 +8,10 @@
 #ifdef FG_TESTING
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <time.h>
 
 #include "api/api.h"
-#include "core/arena.h"
-#include "core/buf.h"
+#include "api/api_int.h"
 #include "core/err.h"
 #include "http/http.h"
 #include "http/http_form.h"
@@ -39,8 +37,7 @@ static void work_done(struct pool_job *j)
     char body[96];
 
     if (j->cancelled) {
-        http_add_header(w->r, "Retry-After", "1");
-        http_respond_error(w->r, 503, "temporarily_unavailable", "shutting down");
+        api__fail(w->r, ERR_AGAIN, "shutting down");
         return;
     }
     snprintf(body, sizeof(body), "{\"slept_ms\":%u,\"waited_ms\":%llu}", w->ms,
@@ -56,22 +53,16 @@ int api_test_work(struct http_request *r)
 
     if (http_form_parse(r->query, 8, r->arena, &q) == ERR_OK)
         http_form_get(&q, "ms", &ms);
-    if (str_to_u64(ms, &v) || v > 10000) {
-        http_respond_error(r, 400, "invalid_request", "ms must be 0..10000");
+    if (str_to_u64(ms, &v) || v > 10000)
+        return api__error(r, 400, "invalid_request", "ms must be 0..10000");
+    struct work_job *w = api__alloc(r, sizeof(*w));
+    if (!w)
         return HTTP_DONE;
-    }
-    struct work_job *w = arena_alloc(r->arena, sizeof(*w));
-    if (!w) {
-        http_respond_error(r, 503, "temporarily_unavailable", NULL);
-        return HTTP_DONE;
-    }
     w->r = r;
     w->ms = (unsigned)v;
     w->job.on_work = work_run;
     w->job.on_done = work_done;
-    if (api_submit(r, &w->job))
-        return HTTP_DONE;
-    return HTTP_ASYNC;
+    return api_submit(r, &w->job) ? HTTP_DONE : HTTP_ASYNC;
 }
 
 int api_test_echo(struct http_request *r)
@@ -80,10 +71,8 @@ int api_test_echo(struct http_request *r)
 
     if (http_content_type_is(r, "application/x-www-form-urlencoded")) {
         struct http_form f;
-        if (http_form_parse(r->body, 64, r->arena, &f)) {
-            http_respond_error(r, 400, "invalid_request", "malformed form body");
-            return HTTP_DONE;
-        }
+        if (http_form_parse(r->body, 64, r->arena, &f))
+            return api__error(r, 400, "invalid_request", "malformed form body");
         json_t *o = json_object();
         for (size_t i = 0; i < f.n; i++)
             json_object_set_new(o, f.pairs[i].name.p,
@@ -99,19 +88,16 @@ int api_test_echo(struct http_request *r)
     }
     if (http_content_type_is(r, "application/json")) {
         json_t *o;
-        if (json_parse_object(r->body, &o, err, sizeof(err))) {
-            http_respond_error(r, 400, "invalid_request", err);
-            return HTTP_DONE;
-        }
+        if (json_parse_object(r->body, &o, err, sizeof(err)))
+            return api__error(r, 400, "invalid_request", err);
         char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
         json_decref(o);
         http_respond_json(r, 200, s ? s : "{}");
         json_free_str(s);
         return HTTP_DONE;
     }
-    http_respond_error(r, 415, "unsupported_media_type",
-                       "use application/json or application/x-www-form-urlencoded");
-    return HTTP_DONE;
+    return api__error(r, 415, "unsupported_media_type",
+                      "use application/json or application/x-www-form-urlencoded");
 }
 
 #endif

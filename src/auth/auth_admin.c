@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "crypto/cr.h"
 #include "event/ev.h"
+#include "policy/pol_control.h"
 #include "token/tok_keys.h"
 #include "token/tok_scope.h"
 
@@ -84,6 +85,21 @@ void auth_admin_unlock(const struct auth_svc *svc, const char *name, const char 
         ev_user(&e, u.id);
     ev_str(&e, "by", how);
     ev_publish(&e);
+}
+
+void auth_admin_pin_mode(struct pol_state *pol, int mode, const char *by)
+{
+    if (!pol_state_pin(pol, mode))
+        return;
+    const char *name = pol_mode_name((enum pol_mode)mode);
+    log_kv(LOG_WARN, "policy mode set by an operator", "mode", name, "by", by, LOG_END);
+    if (ev_wanted(EV_POLICY_MODE_CHANGED)) {
+        struct ev e;
+        ev_begin(&e, EV_POLICY_MODE_CHANGED);
+        ev_str(&e, "to", name);
+        ev_str(&e, "by", by);
+        ev_publish(&e);
+    }
 }
 
 int auth_admin_client_create(const struct auth_svc *svc, struct auth_client *c, int64_t now,

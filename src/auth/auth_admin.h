@@ -33,6 +33,10 @@ int auth_admin_user_change(const struct auth_svc *svc, const char *name, enum au
 /* Clears the user's brute-force locks (auth_unlock_user) and says so (account.unlocked,
  * `how`). */
 void auth_admin_unlock(const struct auth_svc *svc, const char *name, const char *how);
+/* Pins the adaptive policy's mode (POL_MODES: automatic again) and, if the mode in force
+ * changed, says so (policy.mode_changed, `by`, and a log line). */
+struct pol_state;
+void auth_admin_pin_mode(struct pol_state *pol, int mode, const char *by);
 /* A new client (client.created); its secret, shown once, into secret_out. */
 int auth_admin_client_create(const struct auth_svc *svc, struct auth_client *c, int64_t now,
                              char secret_out[AUTH_SECRET_LEN + 1]);

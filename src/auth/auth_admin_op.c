@@ -34,7 +34,10 @@ static void user_op(const struct auth_svc *svc, struct auth_admin_op *op, int64_
         snprintf(op->out, sizeof(op->out), "{\"username\":\"%s\",\"unlocked\":true}", op->name);
         op->rc = ERR_OK;
         break;
-    default:
+    case AUTH_ADMIN_USER_PASSWD:
+    case AUTH_ADMIN_USER_DISABLE:
+    case AUTH_ADMIN_USER_ENABLE:
+    case AUTH_ADMIN_USER_DELETE:
         op->rc = auth_admin_user_change(svc, op->name, changes[op->action], op->secret, now, &u);
         if (op->action == AUTH_ADMIN_USER_PASSWD)
             snprintf(op->out, sizeof(op->out), "{\"username\":\"%s\",\"password\":\"changed\"}",
@@ -44,6 +47,9 @@ static void user_op(const struct auth_svc *svc, struct auth_admin_op *op, int64_
         else
             snprintf(op->out, sizeof(op->out), "{\"username\":\"%s\",\"disabled\":%s}", op->name,
                      op->action == AUTH_ADMIN_USER_DISABLE ? "true" : "false");
+        break;
+    default:
+        op->rc = ERR_INVAL; /* not an action */
     }
 }
 

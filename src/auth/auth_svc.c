@@ -7,14 +7,19 @@
 #include "loop/pool.h"
 #include "policy/pol_lockout.h"
 
+uint64_t auth_svc_over_deadline(const struct auth_svc *svc)
+{
+    uint64_t ms = svc->hash_deadline_ms ? pool_expected_wait_ms(svc->pool) : 0;
+    return ms > svc->hash_deadline_ms ? ms : 0;
+}
+
 int auth_svc_submit(const struct auth_svc *svc, struct loop *lp, struct pool_job *pj,
                     uint64_t *retry_ms)
 {
-    uint64_t ms = svc->hash_deadline_ms ? pool_expected_wait_ms(svc->pool) : 0;
-    bool late = ms > svc->hash_deadline_ms;
+    uint64_t late = auth_svc_over_deadline(svc);
     if (!late && pool_submit(svc->pool, lp, pj) == ERR_OK)
         return ERR_OK;
-    *retry_ms = late ? ms : 1000;
+    *retry_ms = late ? late : 1000;
     return ERR_LIMIT;
 }
 

@@ -49,6 +49,9 @@ struct pool_job;
 struct buf;
 int auth_svc_metrics_text(const struct auth_svc *svc, struct buf *b, int64_t now);
 
+/* The expected wait of a hash queued now if it is past hash_deadline (the job would be
+ * refused), else 0: what logins and registrations ask before reading their body. */
+uint64_t auth_svc_over_deadline(const struct auth_svc *svc);
 int auth_svc_submit(const struct auth_svc *svc, struct loop *lp, struct pool_job *pj,
                     uint64_t *retry_ms);
 

@@ -9,6 +9,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "event/ev.h"
 #include "metrics/met_text.h"
 #include "store/store.h"
 
@@ -222,4 +223,31 @@ int pol_state_json(struct pol_state *st, char *out, size_t cap)
                  atomic_load(&st->stuffing) ? "true" : "false", st->sample);
     pthread_mutex_unlock(&st->sample_mu);
     return n > 0 && (size_t)n < cap ? ERR_OK : ERR_LIMIT;
+}
+
+/* The controller's decisions as events (its log lines are its own). */
+void pol_tick_announce(const struct pol_tick *t, unsigned serving)
+{
+    struct ev e;
+    if (t->recommended != t->rec_before && ev_wanted(EV_SCALE_RECOMMENDATION)) {
+        ev_begin(&e, EV_SCALE_RECOMMENDATION);
+        ev_int(&e, "instances", t->recommended);
+        ev_int(&e, "previous", t->rec_before);
+        ev_int(&e, "serving", serving);
+        ev_num(&e, "login_demand", t->s.login_demand);
+        ev_num(&e, "login_capacity_per_instance", t->s.login_capacity);
+        ev_str(&e, "mode", pol_mode_name(t->mode));
+        ev_publish(&e);
+    }
+    if (t->mode != t->before && ev_wanted(EV_POLICY_MODE_CHANGED)) {
+        ev_begin(&e, EV_POLICY_MODE_CHANGED);
+        ev_str(&e, "from", pol_mode_name(t->before));
+        ev_str(&e, "to", pol_mode_name(t->mode));
+        ev_num(&e, "hash_wait_ms", t->s.hash_wait_ms);
+        ev_num(&e, "login_demand", t->s.login_demand);
+        ev_num(&e, "login_capacity", t->s.login_capacity);
+        ev_num(&e, "failed_ratio", t->s.failed_ratio);
+        ev_str(&e, "by", t->by_override ? "override" : "controller");
+        ev_publish(&e);
+    }
 }

@@ -87,6 +87,10 @@ struct pol_state {
     char sample[2048];             /* the last sample as JSON (pol_control_json) */
 };
 
+/* The tick's decisions as events: scale.recommendation when the recommendation moved,
+ * policy.mode_changed when the mode did (its log lines are the controller's own). */
+void pol_tick_announce(const struct pol_tick *t, unsigned serving);
+
 void pol_state_init(struct pol_state *st, int registration_pause);
 /* The tick's decisions (and its rendered sample, if it fit) made visible. */
 void pol_state_publish(struct pol_state *st, const struct pol_control *pc, const struct pol_tick *t,

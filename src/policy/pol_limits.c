@@ -2,8 +2,10 @@
 /* The rate limits in force; see pol_limits.h. */
 #include "policy/pol_limits.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "event/ev.h"
 #include "store/store.h"
 
 void pol_limits_init(struct pol_limits *l, struct pol_gcra *table, const struct pol_state *state,
@@ -65,6 +67,42 @@ static _Thread_local struct {
     int64_t since;
     uint32_t count;
 } ev_slots[EV_SLOTS];
+
+static const char *const names[POL_RL_COUNT] = {
+    "login",        "register", "token",         "refresh",      "verify",          "login-user",
+    "token-client", "revoke",   "revoke-client", "login-global", "register-global", "token-global"};
+
+const char *pol_limits_name(unsigned rule)
+{
+    return rule < POL_RL_COUNT ? names[rule] : "?";
+}
+
+bool pol_limits_keyed_by_name(unsigned rule)
+{
+    return rule == POL_RL_LOGIN_USER || rule == POL_RL_TOKEN_CLIENT || rule == POL_RL_REVOKE_CLIENT;
+}
+
+void pol_limits_announce(unsigned rule, struct str key, uint32_t prev, const char *ip)
+{
+    static const char *const ev_names[POL_RL_COUNT] = {
+        "login_ip",      "register_ip",  "token_ip",        "refresh_ip",
+        "verify_ip",     "login_user",   "token_client",    "revoke_ip",
+        "revoke_client", "login_global", "register_global", "token_global"};
+    struct ev e;
+
+    ev_begin(&e, EV_RATELIMIT_EXCEEDED);
+    ev_str(&e, "rule", rule < POL_RL_COUNT ? ev_names[rule] : "?");
+    ev_int(&e, "interval_s", POL_LIMITS_EV_INTERVAL);
+    ev_int(&e, "previous_interval_refusals", prev);
+    if (pol_limits_keyed_by_name(rule)) {
+        char k[130];
+        snprintf(k, sizeof(k), "%.*s", (int)(key.len < 128 ? key.len : 128), key.p);
+        ev_str(&e, rule != POL_RL_LOGIN_USER ? "client_id" : "username", k);
+    } else if (ip) {
+        ev_ip(&e, ip);
+    }
+    ev_publish(&e);
+}
 
 bool pol_limits_event_due(unsigned rule, struct str key, int64_t now, uint32_t *prev)
 {

@@ -20,6 +20,26 @@
 #define POL_LIMITS_MAX         16
 #define POL_LIMITS_EV_INTERVAL 10 /* seconds between two events of one rule and key */
 
+/* Rate-limit rules, by route class and key: the first five per client IP. */
+enum {
+    POL_RL_LOGIN,
+    POL_RL_REGISTER,
+    POL_RL_TOKEN,
+    POL_RL_REFRESH,
+    POL_RL_VERIFY,
+    POL_RL_LOGIN_USER,    /* key: normalised username */
+    POL_RL_TOKEN_CLIENT,  /* key: client_id */
+    POL_RL_REVOKE,        /* revocation and logout, per IP */
+    POL_RL_REVOKE_CLIENT, /* revocation, key: client_id */
+    POL_RL_LOGIN_GLOBAL,  /* one key for all */
+    POL_RL_REGISTER_GLOBAL,
+    POL_RL_TOKEN_GLOBAL,
+    POL_RL_COUNT
+};
+
+/* A rule's name in the RateLimit-Policy header ("login", "token-client", ...). */
+const char *pol_limits_name(unsigned rule);
+
 /* A rule: count per per_s seconds with bursts of burst (count 0: off). Tightened in the
  * higher modes (divided by the mode's divisor) and during credential stuffing (at least the
  * stuffing divisor) when it says so. */
@@ -55,5 +75,12 @@ void pol_limits_take(struct pol_limits *l, unsigned rule, struct str key, uint64
 /* A refusal of (rule, key) at now: true if an event is due (the first of its interval),
  * with *prev the refusals of the previous interval. */
 bool pol_limits_event_due(unsigned rule, struct str key, int64_t now, uint32_t *prev);
+/* ratelimit.exceeded for a refusal whose event is due (pol_limits_event_due), with the previous
+ * interval's refusals: the key as the username or client_id for the rules keyed by them, else the
+ * address `ip`. */
+void pol_limits_announce(unsigned rule, struct str key, uint32_t prev, const char *ip);
+/* Whether `rule` is keyed by a username or a client_id (else its events name the
+ * address). */
+bool pol_limits_keyed_by_name(unsigned rule);
 
 #endif

@@ -110,8 +110,11 @@ static int put_claim(struct buf *b, const char *name, const char *v)
     return rc ? rc : buf_puts(b, "\"");
 }
 
-int tok_introspection_json(struct buf *b, const char *issuer, const struct tok_claims *cl)
+int tok_introspection_json(struct buf *b, const char *issuer, bool active,
+                           const struct tok_claims *cl)
 {
+    if (!active)
+        return buf_puts(b, "{\"active\":false}");
     int rc = buf_puts(b, "{\"active\":true,\"token_type\":\"Bearer\"");
     if (!rc)
         rc = put_claim(b, "iss", issuer);
@@ -130,8 +133,11 @@ int tok_introspection_json(struct buf *b, const char *issuer, const struct tok_c
                            (long long)cl->iat);
 }
 
-int tok_rt_introspection_json(struct buf *b, const char *issuer, const struct store_refresh *rt)
+int tok_rt_introspection_json(struct buf *b, const char *issuer, bool active,
+                              const struct store_refresh *rt)
 {
+    if (!active)
+        return buf_puts(b, "{\"active\":false}");
     int64_t exp = rt->idle_expires_at < rt->expires_at ? rt->idle_expires_at : rt->expires_at;
     int rc = buf_puts(b, "{\"active\":true,\"token_type\":\"refresh_token\"");
     if (!rc)

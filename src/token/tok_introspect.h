@@ -57,8 +57,11 @@ struct tok_introspector {
 };
 bool tok_may_introspect(const struct tok_introspector *who, const struct tok_claims *cl);
 
-/* The active answers (RFC 7662 §2.2) of an access token and of a refresh token. */
-int tok_introspection_json(struct buf *b, const char *issuer, const struct tok_claims *cl);
-int tok_rt_introspection_json(struct buf *b, const char *issuer, const struct store_refresh *rt);
+/* The answers (RFC 7662 §2.2) for an access token and for a refresh token: {"active":false}
+ * unless active (then cl or rt says the rest). */
+int tok_introspection_json(struct buf *b, const char *issuer, bool active,
+                           const struct tok_claims *cl);
+int tok_rt_introspection_json(struct buf *b, const char *issuer, bool active,
+                              const struct store_refresh *rt);
 
 #endif

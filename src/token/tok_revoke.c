@@ -11,6 +11,7 @@
 #include "store/store_rec.h"
 #include "token/tok_cache.h"
 #include "token/tok_refresh.h"
+#include "token/tok_verify.h"
 
 /* One step ended: the last one answers (through done when the answer was deferred). */
 static int step_done(struct tok_revocation *q, bool deferred)
@@ -142,4 +143,28 @@ int tok_revoke(struct tok_revocation *q)
     if (q->jti[0])
         start_jti(q);
     return step_done(q, false);
+}
+
+int tok_revocation_access(struct tok_revocation *q, struct tok_local *t, struct str access,
+                          bool same_client)
+{
+    struct tok_claims cl;
+    /* Expired tokens need no revocation: verification at `now` (with leeway) decides. */
+    int rc = tok_verify_signed(t, access, q->now, &cl);
+
+    if (rc == ERR_BACKEND)
+        return ERR_BACKEND;
+    if (rc)
+        return ERR_NOTFOUND;
+    if (same_client && strcmp(cl.client_id, q->client_id) != 0)
+        return ERR_DENIED;
+    q->access = access;
+    snprintf(q->jti, sizeof(q->jti), "%s", cl.jti);
+    q->jti_exp = cl.exp + q->svc->leeway_s;
+    return ERR_OK;
+}
+
+bool tok_is_refresh_token(struct str token)
+{
+    return token.len && !memchr(token.p, '.', token.len);
 }

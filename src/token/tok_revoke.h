@@ -54,4 +54,17 @@ struct tok_revocation {
 
 int tok_revoke(struct tok_revocation *q);
 
+/* The access token to revoke, presented as `access`: if it is ours, unexpired and well
+ * signed (whether revoked already does not matter), q->access, jti and jti_exp are set for
+ * tok_revoke. ERR_OK; ERR_NOTFOUND: not one of ours, or expired (nothing to revoke: not
+ * an error, RFC 7009 §2.2); ERR_DENIED: issued to another client than q->client_id, when
+ * same_client (RFC 7009 §2.1); ERR_BACKEND: cannot tell now (answer 503, change nothing).
+ * Loop thread (t is its own). */
+struct tok_local;
+int tok_revocation_access(struct tok_revocation *q, struct tok_local *t, struct str access,
+                          bool same_client);
+
+/* Ours told apart exactly: a refresh token has no dots, an access token is a JWT. */
+bool tok_is_refresh_token(struct str token);
+
 #endif

@@ -15,6 +15,7 @@
 #include "loop/pool.h"
 #include "store/store.h"
 #include "token/tok_cache.h"
+#include "token/tok_revoke.h"
 #include "token/tok_verify.h"
 
 static struct store *st;
@@ -137,6 +138,35 @@ TEST(verification_follows_signature_time_and_revocation)
     ASSERT_EQ_INT(tok_verify_signed(&t, str_c(tok2), 1003, &cl), ERR_OK);
     ASSERT_EQ_STR(cl.jti, jti2);
     ASSERT_EQ_INT(tok_verify_signed(&t, str_c(bad), 1003, &cl), ERR_INVAL);
+    teardown();
+}
+
+/* What a presented access token revokes (RFC 7009 §2.1-2.2): ours and live, for the client
+ * it was issued to (or for anyone, at logout); a foreign or expired one, nothing. */
+TEST(a_presented_access_token_is_revoked_only_when_it_is_ours)
+{
+    char tok[4096], jti[TOK_JTI_LEN + 1];
+    struct tok_revocation q;
+    setup();
+    issue(1000, 60, tok, sizeof(tok), jti);
+    memset(&q, 0, sizeof(q));
+    q.svc = &svc;
+    q.now = 1001;
+    snprintf(q.client_id, sizeof(q.client_id), "someone-else");
+    ASSERT_EQ_INT(tok_revocation_access(&q, &t, str_c(tok), true), ERR_DENIED);
+    ASSERT_TRUE(q.access.p == NULL && q.jti[0] == '\0');
+    ASSERT_EQ_INT(tok_revocation_access(&q, &t, str_c(tok), false), ERR_OK); /* logout */
+    snprintf(q.client_id, sizeof(q.client_id), "app");
+    memset(q.jti, 0, sizeof(q.jti));
+    ASSERT_EQ_INT(tok_revocation_access(&q, &t, str_c(tok), true), ERR_OK);
+    ASSERT_EQ_STR(q.jti, jti);
+    ASSERT_EQ_INT(q.jti_exp, 1000 + 60 + 5); /* remembered until it would have expired */
+    ASSERT_TRUE(!tok_is_refresh_token(str_c(tok)) && tok_is_refresh_token(STR_LIT("abc")));
+    ASSERT_TRUE(!tok_is_refresh_token(STR_NULL));
+    q.now = 1000 + 60 + 5 + 1;
+    ASSERT_EQ_INT(tok_revocation_access(&q, &t, str_c(tok), true), ERR_NOTFOUND); /* expired */
+    q.now = 1001;
+    ASSERT_EQ_INT(tok_revocation_access(&q, &t, STR_LIT("not.a.jwt"), true), ERR_NOTFOUND);
     teardown();
 }
 
