@@ -82,30 +82,24 @@ static void admin_done(struct pool_job *pj)
         api__fail(r, ERR_AGAIN, NULL);
         return;
     }
-    if (op->action >= AUTH_ADMIN_LIST_USERS) {
-        struct buf list = op->list; /* (answering frees j) */
-        if (op->rc)
-            api__fail(r, op->rc, auth_admin_op_why(op));
-        else
-            http_respond(r, 200, "application/json", list.p, list.len);
-        buf_fini(&list);
-        return;
-    }
-    /* Answering frees the arena, and j with it: everything is read (and the secret it may
-     * hold wiped) before the answer. */
+    /* Answering frees the arena, and j with it: what the answer needs is taken first. The
+     * bodies are ours (malloc'd); the answer copies them, then they are wiped and freed. */
     int rc = op->rc;
     unsigned status = op->created ? 201 : 200;
     const char *why = auth_admin_op_why(op);
-    char out[sizeof(op->out)];
-    memcpy(out, op->out, sizeof(out));
-    cr_wipe(op->out, sizeof(op->out));
-    if (rc == ERR_OK) {
-        http_add_header(r, "Cache-Control", "no-store");
-        http_respond_json(r, status, out);
-    } else {
+    bool list = op->action >= AUTH_ADMIN_LIST_USERS;
+    struct buf body = list ? op->list : op->out, other = list ? op->out : op->list;
+    buf_fini(&other);
+    if (rc) {
         api__fail(r, rc, why ? why : rc == ERR_NOTFOUND || rc == ERR_CONFLICT ? NULL : err_str(rc));
+    } else {
+        if (!list)
+            http_add_header(r, "Cache-Control", "no-store");
+        http_respond(r, status, "application/json", body.p, body.len);
     }
-    cr_wipe(out, sizeof(out));
+    if (body.p)
+        cr_wipe(body.p, body.cap);
+    buf_fini(&body);
 }
 
 static struct admin_job *new_job(struct http_request *r, enum auth_admin_action op)
@@ -225,12 +219,11 @@ int api_admin_clients(struct http_request *r)
         json_decref(o);
         return HTTP_DONE;
     }
-    int bad = auth_client_from_json(o, &j->op.client);
+    const char *why;
+    int bad = auth_client_from_json(o, &j->op.client, &j->op.web, &why);
     json_decref(o);
     if (bad)
-        return api__error(r, 400, "invalid_request",
-                          "name is required; grants of client_credentials, refresh_token, "
-                          "password; access_ttl 10..86400; introspection true or false");
+        return api__error(r, 400, "invalid_request", why);
     return submit(r, j);
 }
 

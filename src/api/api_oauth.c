@@ -412,6 +412,10 @@ static int introspect_authed(struct http_request *r, const struct http_form *f,
                              const struct auth_client *c)
 {
     struct str token, hint;
+    if (c->public_client) { /* (anyone can claim a public id: it proves nothing) */
+        invalid_client(r);
+        return HTTP_DONE;
+    }
     if (api__token_param(r, f, &token))
         return HTTP_DONE;
     int rc = api__param(r, f, "token_type_hint", &hint);

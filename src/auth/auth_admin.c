@@ -7,12 +7,14 @@
 
 #include <jansson.h>
 
+#include "auth/auth_client_web.h"
 #include "auth/auth_login.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "crypto/cr.h"
 #include "event/ev.h"
 #include "policy/pol_control.h"
+#include "token/tok_jws.h"
 #include "token/tok_keys.h"
 #include "token/tok_scope.h"
 
@@ -102,10 +104,11 @@ void auth_admin_pin_mode(struct pol_state *pol, int mode, const char *by)
     }
 }
 
-int auth_admin_client_create(const struct auth_svc *svc, struct auth_client *c, int64_t now,
+int auth_admin_client_create(const struct auth_svc *svc, struct auth_client *c,
+                             const struct auth_client_web *w, int64_t now,
                              char secret_out[AUTH_SECRET_LEN + 1])
 {
-    int rc = auth_client_create(svc->st, svc->key, c, now, secret_out);
+    int rc = auth_client_create(svc->st, svc->key, c, w, now, secret_out);
     if (rc == ERR_OK && ev_wanted(EV_CLIENT_CREATED)) {
         struct ev e;
         ev_begin(&e, EV_CLIENT_CREATED);
@@ -145,7 +148,8 @@ static int json_str(struct buf *b, const char *s)
     return rc ? rc : buf_puts(b, "\"");
 }
 
-int auth_client_json(struct buf *b, const struct auth_client *c, const char *secret)
+int auth_client_json(struct buf *b, const struct auth_client *c, const struct auth_client_web *w,
+                     const char *secret)
 {
     int rc = buf_puts(b, "{\"client_id\":");
     if (!rc)
@@ -154,7 +158,7 @@ int auth_client_json(struct buf *b, const struct auth_client *c, const char *sec
         rc = buf_puts(b, ",\"name\":");
     if (!rc)
         rc = json_str(b, c->name);
-    if (!rc && secret) {
+    if (!rc && secret && secret[0]) {
         rc = buf_puts(b, ",\"client_secret\":");
         if (!rc)
             rc = json_str(b, secret);
@@ -172,10 +176,14 @@ int auth_client_json(struct buf *b, const struct auth_client *c, const char *sec
     if (!rc)
         rc = json_str(b, c->audiences);
     if (!rc)
-        rc = buf_printf(b, ",\"access_ttl\":%lld,\"introspection\":%s,\"created\":%lld}",
+        rc = buf_printf(b, ",\"access_ttl\":%lld,\"introspection\":%s,\"created\":%lld",
                         (long long)c->access_ttl, c->introspect_any ? "true" : "false",
                         (long long)c->created_at);
-    return rc;
+    if (!rc)
+        rc = auth_client_flags_json(c, b);
+    if (!rc && w)
+        rc = auth_client_web_json(w, b);
+    return rc ? rc : buf_puts(b, "}");
 }
 
 struct list_ctx {
@@ -189,14 +197,17 @@ static int on_item(void *ctx, const void *key, size_t klen, const void *val, siz
     struct list_ctx *l = ctx;
     struct auth_user u;
     struct auth_client c;
+    struct auth_client_web w; /* (on a worker's or the CLI's stack: 10 KiB) */
     int rc;
 
-    if (l->t == STORE_T_USERS ? auth_user_decode(key, klen, val, vlen, &u)
-                              : auth_client_decode(key, klen, val, vlen, &c))
+    if (l->t == STORE_T_USERS
+            ? auth_user_decode(key, klen, val, vlen, &u)
+            : auth_client_decode(key, klen, val, vlen, &c) || auth_client_decode_web(val, vlen, &w))
         return ERR_OK;
     rc = l->n ? buf_puts(l->b, ",") : ERR_OK;
     if (!rc)
-        rc = l->t == STORE_T_USERS ? auth_user_json(l->b, &u) : auth_client_json(l->b, &c, NULL);
+        rc =
+            l->t == STORE_T_USERS ? auth_user_json(l->b, &u) : auth_client_json(l->b, &c, &w, NULL);
     l->n++;
     return rc;
 }
@@ -239,25 +250,46 @@ static int list_field(json_t *o, const char *name, char *dst, size_t cap)
     return tok_scope_normalize(str_c(tmp), dst, cap);
 }
 
-int auth_client_from_json(json_t *o, struct auth_client *c)
+int auth_client_from_json(json_t *o, struct auth_client *c, struct auth_client_web *w,
+                          const char **why)
 {
     const char *name = json_string_value(json_object_get(o, "name"));
+    const char *method = json_string_value(json_object_get(o, "token_endpoint_auth_method"));
+    const char *alg = json_string_value(json_object_get(o, "id_token_signed_response_alg"));
     char grants[AUTH_LIST_MAX + 1] = "client_credentials";
     json_t *ttl = json_object_get(o, "access_ttl");
-    json_t *intro = json_object_get(o, "introspection");
-    int bad = (intro && !json_is_boolean(intro)) || !name || strlen(name) > AUTH_NAME_MAX ||
-              list_field(o, "grants", grants, sizeof(grants)) ||
+    json_t *intro = json_object_get(o, "introspection"), *fp = json_object_get(o, "first_party");
+
+    if (auth_client_web_from_json(o, w, why))
+        return ERR_INVAL;
+    if (w->n[AUTH_WEB_REDIRECT]) /* a browser's client, unless told otherwise */
+        snprintf(grants, sizeof(grants), "authorization_code refresh_token");
+    *why = "name is required; grants of client_credentials, refresh_token, password, "
+           "authorization_code; access_ttl 10..86400; introspection and first_party true or "
+           "false; token_endpoint_auth_method none, client_secret_basic or client_secret_post";
+    int bad = (intro && !json_is_boolean(intro)) || (fp && !json_is_boolean(fp)) || !name ||
+              strlen(name) > AUTH_NAME_MAX || list_field(o, "grants", grants, sizeof(grants)) ||
               auth_grants_parse(grants, &c->grants) || !c->grants ||
               list_field(o, "scopes", c->scopes, sizeof(c->scopes)) ||
               list_field(o, "audiences", c->audiences, sizeof(c->audiences)) ||
               (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 10 ||
-                       json_integer_value(ttl) > TOK_ACCESS_TTL_MAX_S));
+                       json_integer_value(ttl) > TOK_ACCESS_TTL_MAX_S)) ||
+              (method && strcmp(method, "none") && strcmp(method, "client_secret_basic") &&
+               strcmp(method, "client_secret_post"));
     if (bad)
         return ERR_INVAL;
     snprintf(c->name, sizeof(c->name), "%s", name);
     c->access_ttl = ttl ? json_integer_value(ttl) : 0;
     c->introspect_any = json_is_true(intro);
-    return ERR_OK;
+    c->first_party = json_is_true(fp);
+    c->public_client = method && strcmp(method, "none") == 0;
+    c->id_token_alg = alg ? (uint8_t)tok_alg_parse(alg) : 0;
+    if (alg && !c->id_token_alg) {
+        *why = "id_token_signed_response_alg is RS256, ES256 or EdDSA";
+        return ERR_INVAL;
+    }
+    auth_client_web_default_origins(w);
+    return auth_client_validate(c, w, why);
 }
 
 int auth_admin_client_delete(const struct auth_svc *svc, const char *id)

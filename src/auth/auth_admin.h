@@ -38,15 +38,18 @@ void auth_admin_unlock(const struct auth_svc *svc, const char *name, const char 
 struct pol_state;
 void auth_admin_pin_mode(struct pol_state *pol, int mode, const char *by);
 /* A new client (client.created); its secret, shown once, into secret_out. */
-int auth_admin_client_create(const struct auth_svc *svc, struct auth_client *c, int64_t now,
+int auth_admin_client_create(const struct auth_svc *svc, struct auth_client *c,
+                             const struct auth_client_web *w, int64_t now,
                              char secret_out[AUTH_SECRET_LEN + 1]);
 
 /* The kind of a stored hash, for operators tracking a migration (never the hash). */
 const char *auth_hash_kind(const char *phc);
 /* A user as JSON, without its hash: {"username","id","disabled","created","hash" (kind)}. */
 int auth_user_json(struct buf *b, const struct auth_user *u);
-/* A client as JSON, without its secret digest; with secret (shown once) if not NULL. */
-int auth_client_json(struct buf *b, const struct auth_client *c, const char *secret);
+/* A client as JSON, without its secret digest; with its lists if w is not NULL; with secret
+ * (shown once) if it is neither NULL nor "". */
+int auth_client_json(struct buf *b, const struct auth_client *c, const struct auth_client_web *w,
+                     const char *secret);
 /* Every user (or with clients, every client) as one JSON array; records that cannot be read
  * are skipped rather than hiding the rest. ERR_LIMIT past b's cap. */
 int auth_admin_list(struct store *st, bool clients, struct buf *b);
@@ -54,9 +57,15 @@ int auth_admin_list(struct store *st, bool clients, struct buf *b);
 int auth_admin_client_delete(const struct auth_svc *svc, const char *id);
 
 /* A new client's fields from the admin API's JSON: {"name" (required), "grants", "scopes",
- * "audiences" (each "a b", "a,b" or ["a","b"]; grants default to client_credentials),
- * "access_ttl" (10..86400), "introspection" (boolean)}. ERR_OK or ERR_INVAL. */
+ * "audiences" (each "a b", "a,b" or ["a","b"]; grants default to client_credentials, or to
+ * authorization_code and refresh_token with redirect URIs), "access_ttl" (10..86400),
+ * "introspection", "first_party" (booleans), "token_endpoint_auth_method" ("none": a public
+ * client), "id_token_signed_response_alg", "redirect_uris", "post_logout_redirect_uris",
+ * "web_origins" (default: the redirect URIs' origins)}, checked by auth_client_validate.
+ * ERR_OK or ERR_INVAL with *why. */
 typedef struct json_t json_t;
-int auth_client_from_json(json_t *o, struct auth_client *c);
+struct auth_client_web;
+int auth_client_from_json(json_t *o, struct auth_client *c, struct auth_client_web *w,
+                          const char **why);
 
 #endif

@@ -27,11 +27,12 @@ static void user_op(const struct auth_svc *svc, struct auth_admin_op *op, int64_
                      ? auth_admin_user_add(svc, op->name, op->secret, now, &u)
                      : auth_admin_user_import(svc, op->name, op->secret.p, now, &u);
         op->created = true;
-        snprintf(op->out, sizeof(op->out), "{\"username\":\"%s\",\"id\":\"%s\"}", u.name, u.id);
+        if (op->rc == ERR_OK)
+            buf_printf(&op->out, "{\"username\":\"%s\",\"id\":\"%s\"}", u.name, u.id);
         break;
     case AUTH_ADMIN_USER_UNLOCK:
         auth_admin_unlock(svc, op->name, "admin_api");
-        snprintf(op->out, sizeof(op->out), "{\"username\":\"%s\",\"unlocked\":true}", op->name);
+        buf_printf(&op->out, "{\"username\":\"%s\",\"unlocked\":true}", op->name);
         op->rc = ERR_OK;
         break;
     case AUTH_ADMIN_USER_PASSWD:
@@ -40,13 +41,12 @@ static void user_op(const struct auth_svc *svc, struct auth_admin_op *op, int64_
     case AUTH_ADMIN_USER_DELETE:
         op->rc = auth_admin_user_change(svc, op->name, changes[op->action], op->secret, now, &u);
         if (op->action == AUTH_ADMIN_USER_PASSWD)
-            snprintf(op->out, sizeof(op->out), "{\"username\":\"%s\",\"password\":\"changed\"}",
-                     op->name);
+            buf_printf(&op->out, "{\"username\":\"%s\",\"password\":\"changed\"}", op->name);
         else if (op->action == AUTH_ADMIN_USER_DELETE)
-            snprintf(op->out, sizeof(op->out), "{\"deleted\":\"%s\"}", op->name);
+            buf_printf(&op->out, "{\"deleted\":\"%s\"}", op->name);
         else
-            snprintf(op->out, sizeof(op->out), "{\"username\":\"%s\",\"disabled\":%s}", op->name,
-                     op->action == AUTH_ADMIN_USER_DISABLE ? "true" : "false");
+            buf_printf(&op->out, "{\"username\":\"%s\",\"disabled\":%s}", op->name,
+                       op->action == AUTH_ADMIN_USER_DISABLE ? "true" : "false");
         break;
     default:
         op->rc = ERR_INVAL; /* not an action */
@@ -66,21 +66,26 @@ void auth_admin_op_run(const struct auth_svc *svc, struct auth_admin_op *op, int
     char secret[AUTH_SECRET_LEN + 1], kid[TOK_KID_MAX + 1];
 
     op->created = false;
+    auth_admin_op_fini(op); /* (an op run again starts afresh) */
+    buf_init(&op->out, 65536);
     switch (op->action) {
     case AUTH_ADMIN_CLIENT_ADD:
     case AUTH_ADMIN_CLIENT_SECRET:
         op->created = op->action == AUTH_ADMIN_CLIENT_ADD;
-        op->rc = op->created ? auth_admin_client_create(svc, &op->client, now, secret)
+        op->rc = op->created ? auth_admin_client_create(svc, &op->client, &op->web, now, secret)
                              : auth_client_rotate_secret(svc->st, svc->key, op->name, secret);
-        snprintf(op->out, sizeof(op->out), "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}",
-                 op->created ? op->client.id : op->name, secret);
+        if (op->created && op->rc == ERR_OK)
+            auth_client_json(&op->out, &op->client, &op->web, secret);
+        else if (op->rc == ERR_OK)
+            buf_printf(&op->out, "{\"client_id\":\"%s\",\"client_secret\":\"%s\"}", op->name,
+                       secret);
         cr_wipe(secret, sizeof(secret));
         break;
     case AUTH_ADMIN_CLIENT_DELETE:
     case AUTH_ADMIN_EVENT_DELETE:
         op->rc = op->action == AUTH_ADMIN_CLIENT_DELETE ? auth_admin_client_delete(svc, op->name)
                                                         : pol_announce_cancel(svc->st, op->name);
-        snprintf(op->out, sizeof(op->out), "{\"deleted\":\"%s\"}", op->name);
+        buf_printf(&op->out, "{\"deleted\":\"%s\"}", op->name);
         break;
     case AUTH_ADMIN_EVENT_ADD: {
         char id[POL_ANNOUNCE_ID_MAX + 1], json[POL_ANNOUNCE_JSON_MAX];
@@ -88,7 +93,7 @@ void auth_admin_op_run(const struct auth_svc *svc, struct auth_admin_op *op, int
                                        op->event.expect, id, json);
         op->created = true;
         if (op->rc == ERR_OK) /* (id and json are filled only then) */
-            snprintf(op->out, sizeof(op->out), "{\"id\":\"%s\",\"event\":%s}", id, json);
+            buf_printf(&op->out, "{\"id\":\"%s\",\"event\":%s}", id, json);
         break;
     }
     case AUTH_ADMIN_KEY_ROTATE: {
@@ -96,8 +101,7 @@ void auth_admin_op_run(const struct auth_svc *svc, struct auth_admin_op *op, int
         op->rc = tok_keys_rotate_by(svc->st, &svc->tok->keys, now, kid, &from);
         if (op->rc == ERR_OK)
             tok_keys_rotated(kid, from, "admin_api");
-        snprintf(op->out, sizeof(op->out), "{\"kid\":\"%s\",\"active_from\":%lld}", kid,
-                 (long long)from);
+        buf_printf(&op->out, "{\"kid\":\"%s\",\"active_from\":%lld}", kid, (long long)from);
         break;
     }
     case AUTH_ADMIN_LIST_USERS:
@@ -110,6 +114,13 @@ void auth_admin_op_run(const struct auth_svc *svc, struct auth_admin_op *op, int
     }
 }
 
+void auth_admin_op_fini(struct auth_admin_op *op)
+{
+    if (op->out.p)
+        cr_wipe(op->out.p, op->out.cap);
+    buf_fini(&op->out);
+}
+
 const char *auth_admin_op_why(const struct auth_admin_op *op)
 {
     if (op->rc == ERR_LIMIT)
@@ -119,5 +130,6 @@ const char *auth_admin_op_why(const struct auth_admin_op *op)
     return op->action == AUTH_ADMIN_EVENT_ADD
                ? "at: epoch seconds, YYYY-MM-DDTHH:MM:SSZ or +DURATION; expect 1..1000; "
                  "duration 1s..30d; name of at most 100 characters"
-               : "not a supported hash";
+           : op->action == AUTH_ADMIN_CLIENT_SECRET ? "a public client has no secret"
+                                                    : "not a supported hash";
 }

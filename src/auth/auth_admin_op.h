@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "auth/auth_client.h"
+#include "auth/auth_client_web.h"
 #include "auth/auth_svc.h"
 #include "auth/auth_user.h"
 #include "core/buf.h"
@@ -42,6 +43,7 @@ struct auth_admin_op {
     char name[AUTH_USERNAME_MAX + 1]; /* a user name (normalised), a client or event id */
     struct str secret;                /* a password or an imported hash, wiped once used */
     struct auth_client client;
+    struct auth_client_web web; /* AUTH_ADMIN_CLIENT_ADD: its browser-facing lists */
     struct {
         char name[POL_ANNOUNCE_NAME_MAX + 1];
         int64_t at, duration;
@@ -50,12 +52,16 @@ struct auth_admin_op {
     /* the result */
     int rc;         /* ERR_OK, ERR_INVAL (see auth_admin_op_why), ERR_NOTFOUND, ERR_CONFLICT, ... */
     bool created;   /* something new was made (for the answer's status) */
-    char out[1024]; /* the answer's JSON object (it may hold a secret: wipe it once sent) */
+    struct buf out; /* the answer's JSON object (it may hold a secret: wiped and freed by
+                     * auth_admin_op_fini) */
     struct buf list; /* the lists' JSON array (the caller frees it) */
 };
 
 /* Runs `op` (blocking: hashing, the store's writes). On a worker, or in the CLI. */
 void auth_admin_op_run(const struct auth_svc *svc, struct auth_admin_op *op, int64_t now);
+
+/* Wipes and frees the answer. */
+void auth_admin_op_fini(struct auth_admin_op *op);
 
 /* What was wrong with an ERR_INVAL or ERR_LIMIT result, for the answer; NULL for others. */
 const char *auth_admin_op_why(const struct auth_admin_op *op);

@@ -11,14 +11,17 @@
 
 #include <jansson.h>
 
+#include "auth/auth_client_web.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "store/store.h"
+#include "token/tok_jws.h"
 #include "token/tok_scope.h"
 
-static const char *const grant_names[] = {"client_credentials", "refresh_token", "password"};
-#define NGRANTS 3
+static const char *const grant_names[] = {"client_credentials", "refresh_token", "password",
+                                          "authorization_code"};
+#define NGRANTS 4
 
 const char *auth_grant_name(unsigned bit)
 {
@@ -68,7 +71,8 @@ static int put_kv(struct buf *b, const char *name, const char *v, int comma)
     return rc ? rc : buf_puts(b, "\"");
 }
 
-int auth_client_encode(const struct auth_client *c, struct buf *out)
+int auth_client_encode(const struct auth_client *c, const struct auth_client_web *w,
+                       struct buf *out)
 {
     char hex[2 * CR_HASH_LEN + 1];
     static const char digits[] = "0123456789abcdef";
@@ -94,10 +98,44 @@ int auth_client_encode(const struct auth_client *c, struct buf *out)
     if (!rc)
         rc = buf_printf(out,
                         ",\"access_ttl\":%lld,\"refresh_ttl\":%lld,\"introspection\":%s,"
-                        "\"created\":%lld}",
+                        "\"created\":%lld",
                         (long long)c->access_ttl, (long long)c->refresh_ttl,
                         c->introspect_any ? "true" : "false", (long long)c->created_at);
+    if (!rc)
+        rc = auth_client_flags_json(c, out);
+    if (!rc && w)
+        rc = auth_client_web_json(w, out);
+    return rc ? rc : buf_puts(out, "}");
+}
+
+int auth_client_flags_json(const struct auth_client *c, struct buf *out)
+{
+    int rc = buf_printf(out, ",\"token_endpoint_auth_method\":\"%s\",\"first_party\":%s",
+                        c->public_client ? "none" : "client_secret_basic",
+                        c->first_party ? "true" : "false");
+    if (!rc && c->id_token_alg)
+        rc = buf_printf(out, ",\"id_token_signed_response_alg\":\"%s\"",
+                        tok_alg_name((enum tok_alg)c->id_token_alg));
     return rc;
+}
+
+int auth_client_validate(const struct auth_client *c, const struct auth_client_web *w,
+                         const char **why)
+{
+    unsigned n = w ? w->n[AUTH_WEB_REDIRECT] : 0;
+    *why = "the authorization_code grant needs at least one redirect URI";
+    if ((c->grants & AUTH_GRANT_AUTHORIZATION_CODE) && !n)
+        return ERR_INVAL;
+    *why = "a public client may use authorization_code and refresh_token only, and may not "
+           "introspect";
+    if (c->public_client &&
+        ((c->grants & ~(AUTH_GRANT_AUTHORIZATION_CODE | AUTH_GRANT_REFRESH_TOKEN)) ||
+         c->introspect_any))
+        return ERR_INVAL;
+    *why = "id_token_signed_response_alg is RS256, ES256 or EdDSA";
+    if (c->id_token_alg && !tok_alg_name((enum tok_alg)c->id_token_alg))
+        return ERR_INVAL;
+    return ERR_OK;
 }
 
 static int copy(json_t *j, const char *name, char *dst, size_t cap)
@@ -156,8 +194,22 @@ int auth_client_decode(const char *id, size_t idlen, const char *json, size_t n,
     c->refresh_ttl = json_integer_value(json_object_get(j, "refresh_ttl"));
     c->introspect_any = json_is_true(json_object_get(j, "introspection"));
     c->created_at = json_integer_value(json_object_get(j, "created"));
+    const char *m = json_string_value(json_object_get(j, "token_endpoint_auth_method"));
+    c->public_client = m && strcmp(m, "none") == 0;
+    c->first_party = json_is_true(json_object_get(j, "first_party"));
+    const char *alg = json_string_value(json_object_get(j, "id_token_signed_response_alg"));
+    c->id_token_alg = alg ? (uint8_t)tok_alg_parse(alg) : 0;
     rc = ERR_OK;
 out:
+    json_decref(j);
+    return rc;
+}
+
+int auth_client_decode_web(const char *json, size_t n, struct auth_client_web *w)
+{
+    const char *why;
+    json_t *j = json_loadb(json, n, 0, NULL);
+    int rc = j ? auth_client_web_from_json(j, w, &why) : ERR_INVAL;
     json_decref(j);
     return rc;
 }
@@ -177,12 +229,13 @@ void auth_secret_digest(const uint8_t key[CR_HASH_KEY_LEN], const char *secret, 
     cr_wipe(msg, sizeof(msg));
 }
 
-static int write_client(struct store *st, const struct auth_client *c, enum store_op_kind kind)
+static int write_client(struct store *st, const struct auth_client *c,
+                        const struct auth_client_web *w, enum store_op_kind kind)
 {
     struct buf b;
 
-    buf_init(&b, 8192);
-    int rc = auth_client_encode(c, &b);
+    buf_init(&b, 65536);
+    int rc = auth_client_encode(c, w, &b);
     if (rc == ERR_OK)
         rc = store_exec_kv(st, kind, STORE_T_CLIENTS, c->id, b.p, b.len);
     buf_fini(&b);
@@ -200,7 +253,8 @@ static void new_secret(const uint8_t key[CR_HASH_KEY_LEN], struct auth_client *c
 }
 
 int auth_client_create(struct store *st, const uint8_t key[CR_HASH_KEY_LEN], struct auth_client *c,
-                       int64_t now, char secret_out[AUTH_SECRET_LEN + 1])
+                       const struct auth_client_web *w, int64_t now,
+                       char secret_out[AUTH_SECRET_LEN + 1])
 {
     uint8_t rnd[16];
 
@@ -209,8 +263,13 @@ int auth_client_create(struct store *st, const uint8_t key[CR_HASH_KEY_LEN], str
         cr_b64url_encode(rnd, sizeof(rnd), c->id, sizeof(c->id));
     } while (c->id[0] == '-');
     c->created_at = now;
-    new_secret(key, c, secret_out);
-    return write_client(st, c, STORE_OP_PUT_NEW);
+    if (c->public_client) { /* no secret: the digest of none matches no presented one */
+        secret_out[0] = '\0';
+        memset(c->secret_digest, 0, sizeof(c->secret_digest));
+    } else {
+        new_secret(key, c, secret_out);
+    }
+    return write_client(st, c, w, STORE_OP_PUT_NEW);
 }
 
 int auth_client_get(struct store *st, const char *id, size_t idlen, struct auth_client *c)
@@ -227,27 +286,54 @@ int auth_client_get(struct store *st, const char *id, size_t idlen, struct auth_
     return rc;
 }
 
+int auth_client_get_web(struct store *st, const char *id, struct auth_client *c,
+                        struct auth_client_web *w)
+{
+    struct buf b;
+    size_t idlen = strlen(id);
+
+    if (idlen == 0 || idlen > AUTH_CLIENT_ID_MAX)
+        return ERR_NOTFOUND;
+    buf_init(&b, 65536);
+    int rc = store_get(st, STORE_T_CLIENTS, id, idlen, &b, NULL, NULL);
+    if (rc == ERR_OK)
+        rc = auth_client_decode(id, idlen, b.p, b.len, c);
+    if (rc == ERR_OK && w)
+        rc = auth_client_decode_web(b.p, b.len, w);
+    buf_fini(&b);
+    return rc;
+}
+
+/* A change to one field of a client, its lists kept. */
+static int update_client(struct store *st, const char *id, const uint8_t *key, bool any,
+                         char *secret_out)
+{
+    struct auth_client c;
+    struct auth_client_web *w = mem_malloc(sizeof(*w));
+    int rc = w ? auth_client_get_web(st, id, &c, w) : ERR_NOMEM;
+
+    if (rc == ERR_OK && secret_out && c.public_client)
+        rc = ERR_INVAL; /* a public client has no secret to rotate */
+    if (rc == ERR_OK) {
+        if (secret_out)
+            new_secret(key, &c, secret_out);
+        else
+            c.introspect_any = any;
+        rc = write_client(st, &c, w, STORE_OP_REPLACE);
+    }
+    mem_free(w);
+    return rc;
+}
+
 int auth_client_rotate_secret(struct store *st, const uint8_t key[CR_HASH_KEY_LEN], const char *id,
                               char secret_out[AUTH_SECRET_LEN + 1])
 {
-    struct auth_client c;
-    int rc = auth_client_get(st, id, strlen(id), &c);
-
-    if (rc)
-        return rc;
-    new_secret(key, &c, secret_out);
-    return write_client(st, &c, STORE_OP_REPLACE);
+    return update_client(st, id, key, false, secret_out);
 }
 
 int auth_client_set_introspection(struct store *st, const char *id, bool any)
 {
-    struct auth_client c;
-    int rc = auth_client_get(st, id, strlen(id), &c);
-
-    if (rc)
-        return rc;
-    c.introspect_any = any;
-    return write_client(st, &c, STORE_OP_REPLACE);
+    return update_client(st, id, NULL, any, NULL);
 }
 
 struct cc_slot {

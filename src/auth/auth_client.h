@@ -23,6 +23,7 @@ enum {
     AUTH_GRANT_CLIENT_CREDENTIALS = 1u << 0,
     AUTH_GRANT_REFRESH_TOKEN = 1u << 1,
     AUTH_GRANT_PASSWORD = 1u << 2,
+    AUTH_GRANT_AUTHORIZATION_CODE = 1u << 3,
 };
 
 #define AUTH_CLIENT_ID_MAX 64
@@ -41,7 +42,20 @@ struct auth_client {
     int64_t refresh_ttl; /* 0: the server default */
     bool introspect_any; /* may introspect any token, not only its own (RFC 7662 §4) */
     int64_t created_at;
+    /* Public (token_endpoint_auth_method "none": a single-page or native app, which cannot
+     * keep a secret): identified by client_id alone, only for authorization_code (with
+     * PKCE) and refresh_token, never client_credentials, password or introspection. */
+    bool public_client;
+    bool first_party;     /* the operator's own app: no consent page */
+    uint8_t id_token_alg; /* enum tok_alg of its ID tokens; 0: the server's default */
 };
+
+/* The rules a client's registration must keep, stated once for the CLI and the admin API:
+ * authorization_code needs a redirect URI; a public client has no client_credentials or
+ * password grant and no introspection permission. ERR_OK, or ERR_INVAL with *why. */
+struct auth_client_web;
+int auth_client_validate(const struct auth_client *c, const struct auth_client_web *w,
+                         const char **why);
 
 /* "client_credentials,refresh_token" -> bits; ERR_INVAL for an unknown grant. */
 int auth_grants_parse(const char *s, unsigned *out);
@@ -49,22 +63,33 @@ int auth_grants_parse(const char *s, unsigned *out);
 int auth_grants_json(unsigned grants, struct buf *out);
 const char *auth_grant_name(unsigned bit);
 
-/* Record <-> JSON (the store's form). */
-int auth_client_encode(const struct auth_client *c, struct buf *out);
+/* Record <-> JSON (the store's form). The browser-facing lists (w; NULL: none) are in the
+ * same record; auth_client_decode leaves them (the token endpoint's path), and
+ * auth_client_decode_web reads them. */
+int auth_client_encode(const struct auth_client *c, const struct auth_client_web *w,
+                       struct buf *out);
 int auth_client_decode(const char *id, size_t idlen, const char *json, size_t n,
                        struct auth_client *c);
+int auth_client_decode_web(const char *json, size_t n, struct auth_client_web *w);
+/* ,"token_endpoint_auth_method":..,"first_party":..[,"id_token_signed_response_alg":..]. */
+int auth_client_flags_json(const struct auth_client *c, struct buf *out);
 
 /* Digest of a presented secret under the server's key (domain-separated). */
 void auth_secret_digest(const uint8_t key[CR_HASH_KEY_LEN], const char *secret, size_t n,
                         uint8_t out[CR_HASH_LEN]);
 
-/* Creates a client with a fresh id and secret; secret_out gets the secret (once). */
+/* Creates a client with a fresh id and (unless public) a secret; secret_out gets the secret
+ * (once; "" for a public client). w: its browser-facing lists, or NULL. */
 int auth_client_create(struct store *st, const uint8_t key[CR_HASH_KEY_LEN], struct auth_client *c,
-                       int64_t now, char secret_out[AUTH_SECRET_LEN + 1]);
+                       const struct auth_client_web *w, int64_t now,
+                       char secret_out[AUTH_SECRET_LEN + 1]);
 /* New secret for an existing client. ERR_NOTFOUND. */
 int auth_client_rotate_secret(struct store *st, const uint8_t key[CR_HASH_KEY_LEN], const char *id,
                               char secret_out[AUTH_SECRET_LEN + 1]);
 int auth_client_get(struct store *st, const char *id, size_t idlen, struct auth_client *c);
+/* The same with the browser-facing lists (w may be NULL). Blocks. */
+int auth_client_get_web(struct store *st, const char *id, struct auth_client *c,
+                        struct auth_client_web *w);
 /* Grants or withdraws the permission to introspect any token. ERR_NOTFOUND. Blocks. */
 int auth_client_set_introspection(struct store *st, const char *id, bool any);
 

@@ -14,9 +14,12 @@ static int decided(struct auth_client_check *q, int rc)
 
     if (rc == ERR_BACKEND || rc == ERR_NOMEM)
         return ERR_BACKEND;
-    /* Unknown client: the same compare against a dummy, so timing does not tell. */
+    /* Unknown client: the same compare against a dummy, so timing does not tell. A public
+     * client has no secret: its id alone, and only without one. */
     bool ok = cr_eq(q->_digest, rc == ERR_OK ? q->c.secret_digest : dummy, CR_HASH_LEN) &&
-              rc == ERR_OK && q->_has_secret;
+              rc == ERR_OK && q->_has_secret && !q->c.public_client;
+    if (rc == ERR_OK && q->c.public_client)
+        ok = !q->_has_secret;
     cr_wipe(q->_digest, sizeof(q->_digest));
     if (!ok) {
         log_kv(LOG_INFO, "client authentication failed", LOG_END);

@@ -8,6 +8,10 @@
  * ago works at once), without blocking the loop: at once on the embedded store, later on
  * lp's thread on Redis.
  *
+ * A public client (c.public_client: a single-page or native app) is identified by its id
+ * alone, presented without a secret; the caller decides what it may do (the grants it is
+ * registered for, no introspection).
+ *
  * The caller owns the struct (it may live in a request's arena): auth_client_check answers
  * ERR_OK (c is the client), ERR_DENIED (no such client, or not this secret: one answer),
  * ERR_BACKEND (the store failed: say 503, never "denied"), or ERR_AGAIN, after which done()

@@ -6,6 +6,9 @@
  *
  *   floodgate [flags] client create NAME [--grants G,..] [--scopes "a b"] [--audiences "x y"]
  *                                        [--access-ttl SECONDS] [--introspection] [--json]
+ *                                        [--redirect-uris URI,..] [--public] [--first-party]
+ *                                        [--post-logout-uris URI,..] [--web-origins O,..]
+ *                                        [--id-token-alg ALG]
  *   floodgate [flags] client list|show ID|delete ID|rotate-secret ID [--json]
  *   floodgate [flags] client introspection ID on|off [--json]
  *   floodgate [flags] key list|rotate|reseal [--json]
@@ -26,6 +29,7 @@
 
 #include "auth/auth_admin.h"
 #include "auth/auth_client.h"
+#include "auth/auth_client_web.h"
 #include "auth/auth_password.h"
 #include "auth/auth_user.h"
 #include "core/buf.h"
@@ -34,6 +38,7 @@
 #include "core/err.h"
 #include "policy/pol_announce.h"
 #include "store/store.h"
+#include "token/tok_jws.h"
 #include "token/tok_keys.h"
 #include "token/tok_scope.h"
 
@@ -56,6 +61,9 @@ static int usage(void)
         stderr,
         "usage: floodgate [--data-dir DIR] client create NAME [--grants LIST] [--scopes LIST]\n"
         "                 [--audiences LIST] [--access-ttl SECONDS] [--introspection] [--json]\n"
+        "                 [--redirect-uris URI,..] [--public] [--first-party]\n"
+        "                 [--post-logout-uris URI,..] [--web-origins ORIGIN,..]\n"
+        "                 [--id-token-alg RS256|ES256|EdDSA]\n"
         "       floodgate [--data-dir DIR] client list|show ID|delete ID|rotate-secret ID "
         "[--json]\n"
         "       floodgate [--data-dir DIR] client introspection ID on|off\n"
@@ -73,14 +81,17 @@ static int usage(void)
     return 2;
 }
 
-static void print_client(const struct auth_client *c, const char *secret, int json)
+static void print_client(const struct auth_client *c, const struct auth_client_web *w,
+                         const char *secret, int json)
 {
+    static const char *const what[AUTH_WEB_LISTS] = {
+        "redirect_uri:", "post_logout:", "web_origin:"};
     if (!json) {
         printf("client_id:  %s\nname:       %s\n", c->id, c->name);
-        if (secret)
+        if (secret && secret[0])
             printf("secret:     %s   (shown once: store it now)\n", secret);
         printf("grants:    ");
-        for (unsigned b = 1; b <= AUTH_GRANT_PASSWORD; b <<= 1)
+        for (unsigned b = 1; b <= AUTH_GRANT_AUTHORIZATION_CODE; b <<= 1)
             if (c->grants & b)
                 printf(" %s", auth_grant_name(b));
         printf("\nscopes:     %s\naudiences:  %s\n", c->scopes, c->audiences);
@@ -88,11 +99,21 @@ static void print_client(const struct auth_client *c, const char *secret, int js
             printf("access_ttl: %llds\n", (long long)c->access_ttl);
         if (c->introspect_any)
             printf("introspection: any token\n");
+        if (c->public_client || c->first_party)
+            printf("kind:       %s%s%s\n", c->public_client ? "public (no secret; PKCE)" : "",
+                   c->public_client && c->first_party ? ", " : "",
+                   c->first_party ? "first-party (no consent page)" : "");
+        for (int l = 0; w && l < AUTH_WEB_LISTS; l++)
+            for (unsigned i = 0; i < w->n[l]; i++)
+                printf("%-13s %s\n", what[l],
+                       l == AUTH_WEB_REDIRECT ? w->redirect[i]
+                       : l == AUTH_WEB_LOGOUT ? w->logout[i]
+                                              : w->origin[i]);
         return;
     }
     struct buf b;
     buf_init(&b, 1 << 16);
-    if (auth_client_json(&b, c, secret) == ERR_OK)
+    if (auth_client_json(&b, c, w, secret) == ERR_OK)
         printf("%.*s\n", (int)b.len, b.p);
     cr_wipe(b.p, b.cap);
     buf_fini(&b);
@@ -116,14 +137,91 @@ static int set_list(const char *val, char *dst, size_t cap, const char *what)
     return ERR_OK;
 }
 
+/* One of client create's browser-facing options into w: 1 (taken), 0 (not one), or -1. */
+static int web_option(const char *opt, const char *v, struct auth_client *c,
+                      struct auth_client_web *w)
+{
+    static const struct {
+        const char *opt;
+        enum auth_web_list list;
+    } lists[] = {{"--redirect-uris", AUTH_WEB_REDIRECT},
+                 {"--post-logout-uris", AUTH_WEB_LOGOUT},
+                 {"--web-origins", AUTH_WEB_ORIGIN}};
+    const char *why;
+
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        if (strcmp(opt, lists[i].opt) == 0 && v) {
+            if (auth_client_web_add(w, lists[i].list, str_c(v), &why) == ERR_OK)
+                return 1;
+            fprintf(stderr, "floodgate: %s: %s\n", opt, why);
+            return -1;
+        }
+    if (strcmp(opt, "--id-token-alg") == 0 && v) {
+        c->id_token_alg = (uint8_t)tok_alg_parse(v);
+        if (c->id_token_alg)
+            return 1;
+        fprintf(stderr, "floodgate: --id-token-alg is RS256, ES256 or EdDSA\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int client_option(struct auth_client *c, struct auth_client_web *w, const char *opt,
+                         const char *v, bool *grants_set)
+{
+    int web = web_option(opt, v, c, w);
+    if (web)
+        return web < 0 ? -1 : 1;
+    bool *flag = strcmp(opt, "--public") == 0          ? &c->public_client
+                 : strcmp(opt, "--first-party") == 0   ? &c->first_party
+                 : strcmp(opt, "--introspection") == 0 ? &c->introspect_any
+                                                       : NULL;
+    if (flag) {
+        *flag = true;
+        return 0;
+    }
+    if (!v)
+        return -2;
+    if (strcmp(opt, "--grants") == 0) {
+        *grants_set = true;
+        if (auth_grants_parse(v, &c->grants) == ERR_OK && c->grants)
+            return 1;
+        fprintf(stderr, "floodgate: grants are client_credentials, refresh_token, password, "
+                        "authorization_code\n");
+        return -1;
+    }
+    if (strcmp(opt, "--scopes") == 0 || strcmp(opt, "--audiences") == 0) {
+        bool sc = opt[2] == 's';
+        return set_list(v, sc ? c->scopes : c->audiences,
+                        sc ? sizeof(c->scopes) : sizeof(c->audiences), opt + 2)
+                   ? -1
+                   : 1;
+    }
+    if (strcmp(opt, "--access-ttl") == 0) {
+        char *end;
+        long long t = strtoll(v, &end, 10);
+        if (*end || t < 10 || t > TOK_ACCESS_TTL_MAX_S) {
+            fprintf(stderr, "floodgate: --access-ttl takes 10..86400 seconds\n");
+            return -1;
+        }
+        c->access_ttl = t;
+        return 1;
+    }
+    return -2;
+}
+
 static int client_create(struct cli *x, int argc, char **argv)
 {
     struct auth_client c;
+    struct auth_client_web w;
     char secret[AUTH_SECRET_LEN + 1];
+    bool grants_set = false;
+    const char *why;
 
     if (argc < 1 || argv[0][0] == '-')
         return usage();
     memset(&c, 0, sizeof(c));
+    memset(&w, 0, sizeof(w));
     if (strlen(argv[0]) > AUTH_NAME_MAX) {
         fprintf(stderr, "floodgate: client name longer than %d bytes\n", AUTH_NAME_MAX);
         return 2;
@@ -131,45 +229,30 @@ static int client_create(struct cli *x, int argc, char **argv)
     snprintf(c.name, sizeof(c.name), "%s", argv[0]);
     c.grants = AUTH_GRANT_CLIENT_CREDENTIALS;
     for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--json") == 0) {
             x->json = 1;
-        } else if (strcmp(argv[i], "--grants") == 0 && v) {
-            if (auth_grants_parse(v, &c.grants) || !c.grants) {
-                fprintf(stderr, "floodgate: grants are client_credentials, refresh_token, "
-                                "password\n");
-                return 2;
-            }
-            i++;
-        } else if (strcmp(argv[i], "--scopes") == 0 && v) {
-            if (set_list(v, c.scopes, sizeof(c.scopes), "scopes"))
-                return 2;
-            i++;
-        } else if (strcmp(argv[i], "--audiences") == 0 && v) {
-            if (set_list(v, c.audiences, sizeof(c.audiences), "audiences"))
-                return 2;
-            i++;
-        } else if (strcmp(argv[i], "--introspection") == 0) {
-            c.introspect_any = true;
-        } else if (strcmp(argv[i], "--access-ttl") == 0 && v) {
-            char *end;
-            long long t = strtoll(v, &end, 10);
-            if (*end || t < 10 || t > TOK_ACCESS_TTL_MAX_S) {
-                fprintf(stderr, "floodgate: --access-ttl takes 10..86400 seconds\n");
-                return 2;
-            }
-            c.access_ttl = t;
-            i++;
-        } else {
-            return usage();
+            continue;
         }
+        int taken = client_option(&c, &w, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &grants_set);
+        if (taken == -2)
+            return usage();
+        if (taken < 0)
+            return 2;
+        i += taken;
     }
-    int rc = auth_client_create(x->st, x->key, &c, clock_wall_s(), secret);
+    if (!grants_set && w.n[AUTH_WEB_REDIRECT]) /* a browser's client, unless told otherwise */
+        c.grants = AUTH_GRANT_AUTHORIZATION_CODE | AUTH_GRANT_REFRESH_TOKEN;
+    auth_client_web_default_origins(&w);
+    if (auth_client_validate(&c, &w, &why)) {
+        fprintf(stderr, "floodgate: %s\n", why);
+        return 2;
+    }
+    int rc = auth_client_create(x->st, x->key, &c, &w, clock_wall_s(), secret);
     if (rc) {
         fprintf(stderr, "floodgate: cannot create the client: %s\n", err_str(rc));
         return 1;
     }
-    print_client(&c, secret, x->json);
+    print_client(&c, &w, secret, x->json);
     cr_wipe(secret, sizeof(secret));
     return 0;
 }
@@ -199,8 +282,9 @@ static int on_client(void *ctx, const void *key, size_t klen, const void *val, s
     if (auth_client_decode(key, klen, val, vlen, &c))
         return ERR_OK; /* skip what we cannot read rather than hide the rest */
     if (l->json) {
+        struct auth_client_web w;
         printf("%s", l->n ? "," : "");
-        print_client(&c, NULL, 1);
+        print_client(&c, auth_client_decode_web(val, vlen, &w) ? NULL : &w, NULL, 1);
     } else {
         printf("%-24s %s\n", c.id, c.name);
     }
@@ -221,13 +305,14 @@ static int client_cmd(struct cli *x, int argc, char **argv)
         return usage();
     const char *id = argv[1];
     struct auth_client c;
+    struct auth_client_web w;
     if (strcmp(verb, "show") == 0) {
-        int rc = auth_client_get(x->st, id, strlen(id), &c);
+        int rc = auth_client_get_web(x->st, id, &c, &w);
         if (rc) {
             fprintf(stderr, "floodgate: client %s: %s\n", id, err_str(rc));
             return 1;
         }
-        print_client(&c, NULL, x->json);
+        print_client(&c, &w, NULL, x->json);
         return 0;
     }
     if (strcmp(verb, "introspection") == 0) {
@@ -248,12 +333,13 @@ static int client_cmd(struct cli *x, int argc, char **argv)
         char secret[AUTH_SECRET_LEN + 1];
         int rc = auth_client_rotate_secret(x->st, x->key, id, secret);
         if (rc == ERR_OK)
-            rc = auth_client_get(x->st, id, strlen(id), &c);
+            rc = auth_client_get_web(x->st, id, &c, &w);
         if (rc) {
-            fprintf(stderr, "floodgate: client %s: %s\n", id, err_str(rc));
+            fprintf(stderr, "floodgate: client %s: %s\n", id,
+                    rc == ERR_INVAL ? "a public client has no secret" : err_str(rc));
             return 1;
         }
-        print_client(&c, secret, x->json);
+        print_client(&c, &w, secret, x->json);
         cr_wipe(secret, sizeof(secret));
         return 0;
     }

@@ -109,7 +109,9 @@ class TestAdmin(ServerTest):
         self.assertEqual(self.token(c["client_id"], c["client_secret"]), 200)
         st, lst = self.admin("GET", "/admin/clients")
         self.assertEqual((lst[0]["scope"], lst[0]["access_ttl"]), ("a b", 60))
-        self.assertNotIn("secret", json.dumps(lst))
+        for k in ("client_secret", "secret_digest"):
+            self.assertNotIn(k, lst[0])
+        self.assertNotIn(c["client_secret"], json.dumps(lst))
         st, n = self.admin("POST", f"/admin/clients/{c['client_id']}/secret")
         self.assertEqual(st, 200)
         self.assertEqual(self.wait_status(c["client_id"], c["client_secret"], 401), 401)
@@ -128,6 +130,43 @@ class TestAdmin(ServerTest):
                 break
             time.sleep(0.2)
         self.assertIn(k["kid"], [x["kid"] for x in jwks])
+        self.assert_clean_exit(self.srv)
+
+
+    def test_browser_clients(self):
+        """Issue #13 item 1: redirect URIs (exact, https or loopback), public clients without a
+        secret and only for the browser's grants, first-party flag, lists in the answer."""
+        st, c = self.admin("POST", "/admin/clients", {
+            "name": "spa", "token_endpoint_auth_method": "none", "first_party": True,
+            "redirect_uris": ["https://app.example/cb", "http://127.0.0.1/cb"],
+            "post_logout_redirect_uris": ["https://app.example/"]})
+        self.assertEqual(st, 201, c)
+        self.assertNotIn("client_secret", c)
+        self.assertEqual((c["grants"], c["token_endpoint_auth_method"], c["first_party"]),
+                         (["refresh_token", "authorization_code"], "none", True))
+        self.assertEqual(c["web_origins"], ["https://app.example", "http://127.0.0.1"])
+        st, lst = self.admin("GET", "/admin/clients")
+        self.assertEqual(lst[0]["redirect_uris"], c["redirect_uris"])
+        # a public client proves nothing with its id: no client_credentials, no introspection
+        st, _, body = self.srv.request(
+            "POST", "/oauth2/token",
+            f"grant_type=client_credentials&client_id={c['client_id']}".encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 400, body)
+        self.assertEqual(json.loads(body)["error"], "unauthorized_client")
+        st, _, body = self.srv.request(
+            "POST", "/oauth2/introspect", f"token=x&client_id={c['client_id']}".encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 401, body)
+        st, n = self.admin("POST", f"/admin/clients/{c['client_id']}/secret")
+        self.assertEqual((st, n["error_description"]), (400, "a public client has no secret"))
+        for bad in ({"name": "x", "redirect_uris": ["http://app.example/cb"]},
+                    {"name": "x", "redirect_uris": ["https://app.example/*"]},
+                    {"name": "x", "grants": "authorization_code"},
+                    {"name": "x", "token_endpoint_auth_method": "none"}):
+            st, e = self.admin("POST", "/admin/clients", bad)
+            self.assertEqual(st, 400, bad)
+            self.assertTrue(e["error_description"], e)
         self.assert_clean_exit(self.srv)
 
 

@@ -67,6 +67,23 @@ class TestCli(unittest.TestCase):
         self.ok("client", "delete", c["client_id"])
         self.refused(1, "not found", "client", "show", c["client_id"])
         self.refused(1, "not found", "client", "delete", c["client_id"])
+        # issue #13: a browser's client; the rules of a registration, as the admin API's
+        spa = json.loads(self.ok("client", "create", "spa", "--public", "--first-party",
+                                 "--redirect-uris", "https://app.example/cb,http://[::1]/cb",
+                                 "--post-logout-uris", "https://app.example/", "--json"))
+        self.assertNotIn("client_secret", spa)
+        self.assertEqual((spa["grants"], spa["web_origins"]),
+                         (["refresh_token", "authorization_code"],
+                          ["https://app.example", "http://[::1]"]))
+        shown = self.ok("client", "show", spa["client_id"])
+        self.assertIn("redirect_uri: https://app.example/cb", shown)
+        self.assertIn("public (no secret; PKCE), first-party", shown)
+        self.refused(1, "no secret", "client", "rotate-secret", spa["client_id"])
+        self.refused(2, "loopback", "client", "create", "x", "--redirect-uris",
+                     "http://app.example/cb")
+        self.refused(2, "redirect URI", "client", "create", "x", "--grants",
+                     "authorization_code")
+        self.refused(2, "public client", "client", "create", "x", "--public")
         self.refused(1, "not found", "client", "rotate-secret", c["client_id"])
         # refusals, each with its reason
         self.refused(2, "grants are", "client", "create", "x", "--grants", "implicit")

@@ -200,7 +200,9 @@ class TestClientCredentials(OAuthTest):
         self.assertEqual(self.token()[0], 200)
         r = cli(self.srv.data, "client", "list", "--json")
         self.assertIn(self.cid, [c["client_id"] for c in json.loads(r.stdout)])
-        self.assertNotIn("secret", r.stdout)
+        for c in json.loads(r.stdout):  # never a secret nor its digest
+            self.assertFalse({"client_secret", "secret_digest"} & set(c), c)
+        self.assertNotIn(new, r.stdout)
         self.assertEqual(cli(self.srv.data, "client", "delete", self.cid).returncode, 0)
         self.assertEqual(self.eventually_status(401), 401)
         self.assertEqual(cli(self.srv.data, "client", "delete", self.cid).returncode, 1)

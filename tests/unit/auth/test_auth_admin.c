@@ -10,6 +10,7 @@
 
 #include "auth/auth_admin.h"
 #include "auth/auth_admin_op.h"
+#include "auth/auth_client_web.h"
 #include "core/err.h"
 #include "crypto/cr.h"
 #include "harness.h"
@@ -51,7 +52,7 @@ TEST(users_and_clients_are_administered_and_listed_without_secrets)
     memset(&c, 0, sizeof(c));
     snprintf(c.name, sizeof(c.name), "a \"quoted\" app");
     c.grants = AUTH_GRANT_CLIENT_CREDENTIALS;
-    ASSERT_EQ_INT(auth_admin_client_create(&svc, &c, 1000, secret), 0);
+    ASSERT_EQ_INT(auth_admin_client_create(&svc, &c, NULL, 1000, secret), 0);
     /* lists: valid JSON, the hash's kind, never the hash, the secret or its digest */
     buf_init(&b, 1 << 16);
     ASSERT_EQ_INT(auth_admin_list(st, STORE_T_USERS, &b), 0);
@@ -74,6 +75,13 @@ TEST(users_and_clients_are_administered_and_listed_without_secrets)
     buf_fini(&b);
     store_close(st);
     ASSERT_EQ_INT(system(cmd), 0);
+}
+
+/* The answer of an admin action as text. */
+static const char *out_of(struct auth_admin_op *op)
+{
+    buf_append(&op->out, "", 1);
+    return op->out.p;
 }
 
 /* The admin API's actions as values (auth_admin_op): each does its work, says whether it
@@ -100,18 +108,20 @@ TEST(admin_actions_run_as_values_and_say_what_they_did)
     auth_admin_op_run(&svc, &op, 1000);
     ASSERT_EQ_INT(op.rc, 0);
     ASSERT_TRUE(op.created);
-    ASSERT_TRUE(strstr(op.out, "\"username\":\"bea\"") != NULL);
+    ASSERT_TRUE(strstr(out_of(&op), "\"username\":\"bea\"") != NULL);
     auth_admin_op_run(&svc, &op, 1000); /* (the password was wiped: a conflict all the same) */
     ASSERT_EQ_INT(op.rc, ERR_CONFLICT);
 
+    auth_admin_op_fini(&op);
     memset(&op, 0, sizeof(op));
     op.action = AUTH_ADMIN_USER_DISABLE;
     snprintf(op.name, sizeof(op.name), "bea");
     auth_admin_op_run(&svc, &op, 1001);
     ASSERT_EQ_INT(op.rc, 0);
     ASSERT_TRUE(!op.created);
-    ASSERT_EQ_STR(op.out, "{\"username\":\"bea\",\"disabled\":true}");
+    ASSERT_EQ_STR(out_of(&op), "{\"username\":\"bea\",\"disabled\":true}");
 
+    auth_admin_op_fini(&op);
     memset(&op, 0, sizeof(op));
     op.action = AUTH_ADMIN_CLIENT_SECRET;
     snprintf(op.name, sizeof(op.name), "no-such-client");
@@ -120,16 +130,18 @@ TEST(admin_actions_run_as_values_and_say_what_they_did)
     ASSERT_TRUE(auth_admin_op_why(&op) == NULL);
 
     /* a key by the server's policy: published 60 s before it signs */
+    auth_admin_op_fini(&op);
     memset(&op, 0, sizeof(op));
     op.action = AUTH_ADMIN_KEY_ROTATE;
     auth_admin_op_run(&svc, &op, 2000);
     ASSERT_EQ_INT(op.rc, 0);
-    ASSERT_TRUE(strstr(op.out, "\"active_from\":2060") != NULL);
+    ASSERT_TRUE(strstr(out_of(&op), "\"active_from\":2060") != NULL);
     ASSERT_EQ_INT(tok_ring_load(&ring, st), 0);
     ASSERT_EQ_INT(ring.n, 1);
     ASSERT_EQ_INT(ring.keys[0].active_from, 2060);
     tok_ring_clear(&ring);
 
+    auth_admin_op_fini(&op);
     memset(&op, 0, sizeof(op));
     op.action = AUTH_ADMIN_EVENT_ADD;
     snprintf(op.event.name, sizeof(op.event.name), "launch");
@@ -142,8 +154,9 @@ TEST(admin_actions_run_as_values_and_say_what_they_did)
     op.event.expect = 10;
     auth_admin_op_run(&svc, &op, 2000);
     ASSERT_EQ_INT(op.rc, 0);
-    ASSERT_TRUE(strstr(op.out, "\"name\":\"launch\"") != NULL);
+    ASSERT_TRUE(strstr(out_of(&op), "\"name\":\"launch\"") != NULL);
 
+    auth_admin_op_fini(&op);
     memset(&op, 0, sizeof(op));
     op.action = AUTH_ADMIN_LIST_EVENTS;
     auth_admin_op_run(&svc, &op, 2000);
@@ -151,6 +164,105 @@ TEST(admin_actions_run_as_values_and_say_what_they_did)
     buf_append(&op.list, "", 1);
     ASSERT_TRUE(op.list.p[0] == '[' && strstr(op.list.p, "launch") != NULL);
     buf_fini(&op.list);
+    auth_admin_op_fini(&op);
+    store_close(st);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+/* Clients for browsers (#13): their lists in the same record, the rules of a registration
+ * kept by one check, a public client without a secret. */
+TEST(browser_clients_register_their_uris_and_public_ones_no_secret)
+{
+    char dir[64], cmd[96], err[256];
+    struct store *st;
+    struct auth_admin_op op;
+    struct auth_client c;
+    struct auth_client_web w;
+    const char *why;
+    snprintf(dir, sizeof(dir), "/tmp/fg-admin-web-test-%d", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ_INT(cr_init(), 0);
+    ASSERT_EQ_INT(system(cmd), 0);
+    ASSERT_EQ_INT(store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)), 0);
+    struct auth_svc svc = {.st = st, .key = key, .pp = {64, 1, 1}};
+
+    json_t *o = json_loads("{\"name\":\"spa\",\"token_endpoint_auth_method\":\"none\","
+                           "\"redirect_uris\":[\"https://app.example/cb\","
+                           "\"http://127.0.0.1:8080/cb\"],"
+                           "\"post_logout_redirect_uris\":\"https://app.example/bye\"}",
+                           0, NULL);
+    memset(&op, 0, sizeof(op));
+    op.action = AUTH_ADMIN_CLIENT_ADD;
+    ASSERT_EQ_INT(auth_client_from_json(o, &op.client, &op.web, &why), 0);
+    json_decref(o);
+    /* the default grants of a browser's client, its origins from its redirect URIs */
+    ASSERT_EQ_INT(op.client.grants, AUTH_GRANT_AUTHORIZATION_CODE | AUTH_GRANT_REFRESH_TOKEN);
+    ASSERT_EQ_INT(op.web.n[AUTH_WEB_ORIGIN], 2);
+    ASSERT_EQ_STR(op.web.origin[1], "http://127.0.0.1:8080");
+    auth_admin_op_run(&svc, &op, 1000);
+    ASSERT_EQ_INT(op.rc, 0);
+    json_t *a = json_loads(out_of(&op), 0, NULL);
+    ASSERT_TRUE(a != NULL);
+    ASSERT_TRUE(json_object_get(a, "client_secret") == NULL); /* a public client has none */
+    ASSERT_EQ_STR(json_string_value(json_object_get(a, "token_endpoint_auth_method")), "none");
+    ASSERT_EQ_INT((int)json_array_size(json_object_get(a, "redirect_uris")), 2);
+    char id[AUTH_CLIENT_ID_MAX + 1];
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(a, "client_id")));
+    json_decref(a);
+    /* one record: the token endpoint's decoder reads the flags, the lists come on demand */
+    ASSERT_EQ_INT(auth_client_get_web(st, id, &c, &w), 0);
+    ASSERT_TRUE(c.public_client && !c.first_party);
+    ASSERT_TRUE(auth_client_web_redirect_ok(&w, STR_LIT("https://app.example/cb")));
+    ASSERT_TRUE(auth_client_web_redirect_ok(&w, STR_LIT("http://127.0.0.1:53111/cb")));
+    ASSERT_TRUE(!auth_client_web_redirect_ok(&w, STR_LIT("https://app.example/cb/")));
+    ASSERT_TRUE(!auth_client_web_redirect_ok(&w, STR_LIT("https://app.example/cb?x=1")));
+    ASSERT_TRUE(auth_client_web_logout_ok(&w, STR_LIT("https://app.example/bye")));
+    ASSERT_TRUE(auth_client_web_origin_ok(&w, STR_LIT("https://app.example")));
+    ASSERT_TRUE(!auth_client_web_origin_ok(&w, STR_LIT("https://evil.example")));
+    /* a public client has no secret to rotate, and its lists survive other changes */
+    auth_admin_op_fini(&op);
+    memset(&op, 0, sizeof(op));
+    op.action = AUTH_ADMIN_CLIENT_SECRET;
+    snprintf(op.name, sizeof(op.name), "%s", id);
+    auth_admin_op_run(&svc, &op, 1001);
+    ASSERT_EQ_INT(op.rc, ERR_INVAL);
+    ASSERT_EQ_STR(auth_admin_op_why(&op), "a public client has no secret");
+    ASSERT_EQ_INT(auth_client_set_introspection(st, id, false), 0);
+    ASSERT_EQ_INT(auth_client_get_web(st, id, &c, &w), 0);
+    ASSERT_EQ_INT(w.n[AUTH_WEB_REDIRECT], 2);
+
+    /* the rules of a registration */
+    static const char *const refused[] = {
+        "{\"name\":\"x\",\"grants\":\"authorization_code\"}",             /* no redirect URI */
+        "{\"name\":\"x\",\"redirect_uris\":[\"http://app.example/cb\"]}", /* http */
+        "{\"name\":\"x\",\"redirect_uris\":[\"https://app.example/cb#f\"]}",
+        "{\"name\":\"x\",\"redirect_uris\":[\"https://*.example/cb\"]}",
+        "{\"name\":\"x\",\"redirect_uris\":[\"javascript:alert(1)\"]}",
+        "{\"name\":\"x\",\"redirect_uris\":[\"https://u:p@app.example/cb\"]}",
+        "{\"name\":\"x\",\"token_endpoint_auth_method\":\"none\"}", /* client_credentials */
+        "{\"name\":\"x\",\"redirect_uris\":\"https://a.example/cb\","
+        "\"id_token_signed_response_alg\":\"HS256\"}",
+        "{\"name\":\"x\",\"redirect_uris\":\"https://a.example/cb\","
+        "\"web_origins\":[\"https://a.example/path\"]}",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        o = json_loads(refused[i], 0, NULL);
+        ASSERT_TRUE(o != NULL);
+        memset(&c, 0, sizeof(c));
+        if (auth_client_from_json(o, &c, &w, &why) != ERR_INVAL) {
+            fprintf(stderr, "accepted: %s\n", refused[i]);
+            ASSERT_TRUE(0);
+        }
+        json_decref(o);
+    }
+    /* what may be registered: a native app's scheme, loopback, https with a query */
+    ASSERT_EQ_INT(auth_redirect_uri_check(STR_LIT("com.example.app:/oauth2/cb"), &why), 0);
+    ASSERT_EQ_INT(auth_redirect_uri_check(STR_LIT("http://[::1]/cb"), &why), 0);
+    ASSERT_EQ_INT(auth_redirect_uri_check(STR_LIT("http://localhost:3000/cb"), &why), 0);
+    ASSERT_EQ_INT(auth_redirect_uri_check(STR_LIT("https://a.example/cb?x=1"), &why), 0);
+    ASSERT_EQ_INT(auth_redirect_uri_check(STR_LIT("myapp:/cb"), &why), ERR_INVAL);
+    ASSERT_EQ_INT(auth_redirect_uri_check(STR_LIT("https:///cb"), &why), ERR_INVAL);
+    auth_admin_op_fini(&op);
     store_close(st);
     ASSERT_EQ_INT(system(cmd), 0);
 }

@@ -35,7 +35,7 @@ TEST(client_record_round_trip)
     struct auth_client c = sample(), d;
     struct buf b;
     buf_init(&b, 8192);
-    ASSERT_EQ_INT(auth_client_encode(&c, &b), 0);
+    ASSERT_EQ_INT(auth_client_encode(&c, NULL, &b), 0);
     ASSERT_EQ_INT(auth_client_decode("cid", 3, b.p, b.len, &d), 0);
     ASSERT_EQ_STR(d.name, "web \"app\"");
     ASSERT_EQ_INT(d.grants, c.grants);

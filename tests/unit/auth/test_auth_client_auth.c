@@ -52,7 +52,7 @@ TEST(client_authentication_decides_alike_for_every_failure)
     memset(&c, 0, sizeof(c));
     snprintf(c.name, sizeof(c.name), "app");
     c.grants = AUTH_GRANT_CLIENT_CREDENTIALS;
-    ASSERT_EQ_INT(auth_client_create(st, key, &c, 1000, secret), 0);
+    ASSERT_EQ_INT(auth_client_create(st, key, &c, NULL, 1000, secret), 0);
     ASSERT_EQ_INT(check(&svc, cc, c.id, secret), ERR_OK);
     ASSERT_EQ_INT(check(&svc, cc, c.id, secret), ERR_OK); /* cached */
     ASSERT_EQ_INT(check(&svc, cc, c.id, "wrong"), ERR_DENIED);
@@ -67,6 +67,19 @@ TEST(client_authentication_decides_alike_for_every_failure)
     ASSERT_EQ_INT(auth_client_rotate_secret(st, key, c.id, fresh), 0);
     ASSERT_EQ_INT(check(&svc, cc, c.id, fresh), ERR_OK);
     ASSERT_EQ_INT(check(&svc, cc, c.id, secret), ERR_DENIED);
+    /* a public client (#13): its id alone, never with a secret (it has none to match) */
+    struct auth_client pub;
+    char none[AUTH_SECRET_LEN + 1];
+    memset(&pub, 0, sizeof(pub));
+    snprintf(pub.name, sizeof(pub.name), "spa");
+    pub.grants = AUTH_GRANT_AUTHORIZATION_CODE;
+    pub.public_client = true;
+    ASSERT_EQ_INT(auth_client_create(st, key, &pub, NULL, 1000, none), 0);
+    ASSERT_EQ_STR(none, "");
+    ASSERT_EQ_INT(check(&svc, cc, pub.id, ""), ERR_OK);
+    ASSERT_EQ_INT(check(&svc, cc, pub.id, ""), ERR_OK); /* cached */
+    ASSERT_EQ_INT(check(&svc, cc, pub.id, "anything"), ERR_DENIED);
+    ASSERT_EQ_INT(check(&svc, cc, c.id, ""), ERR_DENIED); /* a confidential one still needs it */
     auth_client_cache_free(cc);
     store_close(st);
     ASSERT_EQ_INT(system(cmd), 0);
