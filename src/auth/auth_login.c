@@ -214,6 +214,8 @@ static void succeed(struct auth_login *q, int64_t now)
 {
     q->outcome = AUTH_LOGIN_OK;
     snprintf(q->sub, sizeof(q->sub), "%s", q->_u.id);
+    snprintf(q->name, sizeof(q->name), "%s", q->_u.name);
+    q->gen = q->_u.sessions;
     q->_pending = 1; /* held until both are queued */
     buf_init(&q->_rec, 8192);
     if (q->_newphc[0])

@@ -67,6 +67,8 @@ struct auth_login {
     /* out */
     enum auth_login_outcome outcome;
     char sub[AUTH_USER_ID_LEN + 1];
+    char name[AUTH_USERNAME_MAX + 1]; /* the username, normalised */
+    uint64_t gen; /* the user's sessions generation, read with the password checked */
     char refresh_token[TOK_REFRESH_LEN + 1];
     uint64_t retry_ms;
     /* private */

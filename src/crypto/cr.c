@@ -84,6 +84,16 @@ int cr_b64_decode(const char *src, size_t n, void *dst, size_t cap, size_t *out_
     return ERR_OK;
 }
 
+void cr_sha256(uint8_t out[32], const void *msg, size_t n)
+{
+    crypto_hash_sha256(out, msg, n);
+}
+
+void cr_sha512(uint8_t out[64], const void *msg, size_t n)
+{
+    crypto_hash_sha512(out, msg, n);
+}
+
 void cr_keyed_hash(uint8_t out[CR_HASH_LEN], const uint8_t *key, const void *msg, size_t n)
 {
     crypto_generichash(out, CR_HASH_LEN, msg, n, key, CR_HASH_KEY_LEN);

@@ -48,6 +48,9 @@ int cr_b64_decode(const char *src, size_t n, void *dst, size_t cap, size_t *out_
 
 /* out = BLAKE2b-256 keyed with key[CR_HASH_KEY_LEN] over msg. */
 void cr_keyed_hash(uint8_t out[CR_HASH_LEN], const uint8_t *key, const void *msg, size_t n);
+/* SHA-256 and SHA-512 (PKCE's S256, OpenID Connect's at_hash). */
+void cr_sha256(uint8_t out[32], const void *msg, size_t n);
+void cr_sha512(uint8_t out[64], const void *msg, size_t n);
 
 /* Ed25519 (RFC 8032). The secret key is 64 bytes (seed || public key, libsodium's form). */
 void cr_ed25519_keypair(uint8_t pk[CR_ED25519_PK], uint8_t sk[CR_ED25519_SK]);

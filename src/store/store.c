@@ -248,3 +248,31 @@ int store_metrics_text(struct store *st, struct buf *b)
                          (double)stale_ms / 1000.0);
     return rc;
 }
+
+bool store_expiring(enum store_table t)
+{
+    return t == STORE_T_CODES;
+}
+
+int store_exp_wrap(int64_t exp, const void *payload, size_t n, struct buf *out)
+{
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)((uint64_t)exp >> (8 * i));
+    int rc = buf_append(out, le, sizeof(le));
+    return rc ? rc : buf_append(out, payload, n);
+}
+
+int store_exp_unwrap(const void *v, size_t n, int64_t *exp, const char **payload, size_t *pn)
+{
+    const uint8_t *p = v;
+    uint64_t e = 0;
+    if (n < 8)
+        return ERR_INVAL;
+    for (int i = 7; i >= 0; i--)
+        e = e << 8 | p[i];
+    *exp = (int64_t)e;
+    *payload = (const char *)p + 8;
+    *pn = n - 8;
+    return ERR_OK;
+}

@@ -26,6 +26,7 @@
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,8 +47,18 @@ enum store_table {
     STORE_T_META,     /* "generation" -> uint64, bumped by changes of clients/keys/events */
     STORE_T_EVENTS,   /* event id -> announced traffic event (JSON), for the adaptive policy */
     STORE_T_SESSIONS, /* user id (sub) -> that user's sessions generation (decimal text) */
+    STORE_T_CODES,    /* digest of an authorization code -> expiring record (JSON) */
     STORE_T_COUNT
 };
+
+/* Tables whose records end by themselves (authorization codes): a value begins with its
+ * expiry, 8 bytes (little-endian epoch seconds: store_exp_wrap), after which the embedded
+ * store's purge drops it and Redis expires the key (EXPIREAT); neither lists them in an
+ * index. A reader checks the expiry too: a purge runs only once in a while. */
+bool store_expiring(enum store_table t);
+int store_exp_wrap(int64_t exp, const void *payload, size_t n, struct buf *out);
+/* The expiry and the payload of an expiring record; ERR_INVAL if it is too short. */
+int store_exp_unwrap(const void *v, size_t n, int64_t *exp, const char **payload, size_t *pn);
 
 /* Sessions: each refresh record carries the sessions generation its user had when the family
  * began (read with the user record at login, so the password checked and the generation

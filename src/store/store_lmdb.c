@@ -67,7 +67,8 @@ struct lmdb_store {
 #define FAIL_LOG_EVERY 10000 /* one log line per 10 s of failures, with the count */
 
 static const char *const table_names[STORE_T_COUNT] = {
-    "users", "clients", "keys", "refresh", "families", "revoked", "meta", "events", "sessions",
+    "users",   "clients", "keys",   "refresh",  "families",
+    "revoked", "meta",    "events", "sessions", "codes",
 };
 
 static struct lmdb_store *L(struct store *st)
@@ -258,7 +259,9 @@ static int apply_purge(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     MDB_val k, v;
     uint64_t n = 0;
 
-    for (int t = STORE_T_REFRESH; t <= STORE_T_REVOKED; t++) {
+    for (int t = STORE_T_REFRESH; t < STORE_T_COUNT; t++) {
+        if (t > STORE_T_REVOKED && !store_expiring((enum store_table)t))
+            continue;
         if (mdb_cursor_open(txn, s->dbi[t], &c))
             return ERR_BACKEND;
         int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
@@ -272,8 +275,13 @@ static int apply_purge(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
                 struct store_family f;
                 if (store_family_decode(v.mv_data, v.mv_size, &f) == 0)
                     exp = f.expires_at;
-            } else if (v.mv_size == sizeof(int64_t)) {
+            } else if (t == STORE_T_REVOKED && v.mv_size == sizeof(int64_t)) {
                 memcpy(&exp, v.mv_data, sizeof(exp));
+            } else if (t != STORE_T_REVOKED) {
+                const char *pl;
+                size_t pn;
+                if (store_exp_unwrap(v.mv_data, v.mv_size, &exp, &pl, &pn))
+                    exp = 0; /* (not one of ours: nothing can read it) */
             }
             if (exp <= op->now) {
                 mdb_cursor_del(c, 0);

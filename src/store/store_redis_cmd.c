@@ -16,7 +16,7 @@
 /* ---- commands: one builder for both connection kinds ------------------------------------ */
 
 const char *const sr_tags[STORE_T_COUNT] = {
-    "u:", "c:", "k:", "rt:", "fam:", "jti:", "", "ev:", "sess:"};
+    "u:", "c:", "k:", "rt:", "fam:", "jti:", "", "ev:", "sess:", "code:"};
 
 /* Lower-case hex of n bytes and a NUL: out holds 2n + 1. */
 void sr_hex(const uint8_t *p, size_t n, char *out)
@@ -135,6 +135,15 @@ static int build_op(const struct redis_store *s, const struct store_op *op, stru
         arg_i(c, (int64_t)op->sess_gen);
         sr_arg_s(c, op->expect ? "1" : "0");
         arg(c, op->expect ? op->expect : "", op->expect_len);
+        if (!del) { /* an expiring record's end, for EXPIREAT (0: none) */
+            int64_t exp = 0;
+            const char *pl;
+            size_t pn;
+            if (store_expiring(op->table) &&
+                store_exp_unwrap(op->value, op->value_len, &exp, &pl, &pn))
+                return ERR_INVAL;
+            arg_i(c, exp);
+        }
         return ERR_OK;
     }
     case STORE_OP_REFRESH_ISSUE:

@@ -37,7 +37,9 @@ const char sr_script[] =
     "    if not expect(7) then return redis.error_reply('CONFLICT changed') end\n"
     "    redis.call('SET', KEYS[1], ARGV[3])\n"
     "  end\n"
-    "  redis.call('SADD', KEYS[2], ARGV[4])\n"
+    /* an expiring record (ARGV[9]: its end) is not listed: it goes by itself */
+    "  if tonumber(ARGV[9]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[9])\n"
+    "  else redis.call('SADD', KEYS[2], ARGV[4]) end\n"
     "  if ARGV[5] == '1' then redis.call('INCR', KEYS[3]) end\n"
     "  if KEYS[4] then redis.call('SET', KEYS[4], ARGV[6]) end\n"
     "  return 1\n"

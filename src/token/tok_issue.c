@@ -59,6 +59,14 @@ int tok_issue_answer(const struct tok_ring *ring, const char *issuer, int64_t no
         rc = buf_printf(body, "\",\"token_type\":\"Bearer\",\"expires_in\":%lld", (long long)ttl);
     if (!rc && o->refresh)
         rc = buf_printf(body, ",\"refresh_token\":\"%s\"", o->refresh);
+    if (!rc && o->id) { /* (lives as long as the access token it comes with) */
+        rc = buf_puts(body, ",\"id_token\":\"");
+        if (!rc)
+            rc = tok_id_token_issue(ring, issuer, now, ttl, cl, o->id, (struct str){tok.p, tok.len},
+                                    body);
+        if (!rc)
+            rc = buf_puts(body, "\"");
+    }
     if (!rc && cl->scope[0]) {
         rc = buf_puts(body, ",\"scope\":\"");
         if (!rc)

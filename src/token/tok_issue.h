@@ -5,7 +5,8 @@
  * to jitter_s so that a crowd logged in together does not refresh together; at least 10 s),
  * its audience (RFC 9068 §2.2: the request's, else the client's default, else
  * default_aud), the signed JWT, and the token endpoint's JSON answer (RFC 6749 §5.1) with
- * the refresh token and scope when there are. event: token.issued. Any thread.
+ * the refresh token, the scope and the ID token when there are. event: token.issued. Any
+ * thread.
  */
 #ifndef TOKEN_TOK_ISSUE_H
 #define TOKEN_TOK_ISSUE_H
@@ -23,6 +24,7 @@ struct tok_issue {
     int64_t jitter_s;        /* up to this much shorter, at random (0: none) */
     const char *default_aud; /* aud when cl has none */
     const char *refresh;     /* a refresh token for the answer, or NULL */
+    const struct tok_id *id; /* with an ID token (OpenID Connect), or NULL */
 };
 
 /* The lifetime an access token gets (see above). */

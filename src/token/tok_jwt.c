@@ -31,8 +31,10 @@ int tok_jwt_issue(const struct tok_ring *r, const char *issuer, int64_t now, int
 
     if (!k)
         return ERR_NOTFOUND;
-    cr_random(rnd, sizeof(rnd));
-    cr_b64url_encode(rnd, sizeof(rnd), c->jti, sizeof(c->jti));
+    if (!c->jti[0]) { /* (an authorization code names its token's jti before it is issued) */
+        cr_random(rnd, sizeof(rnd));
+        cr_b64url_encode(rnd, sizeof(rnd), c->jti, sizeof(c->jti));
+    }
     c->iat = now;
     c->exp = now + ttl;
     buf_init(&p, 8192);
@@ -55,6 +57,52 @@ int tok_jwt_issue(const struct tok_ring *r, const char *issuer, int64_t now, int
         rc = buf_puts(&p, "}");
     if (!rc)
         rc = tok_jws_sign(&k->k, "at+jwt", p.p, p.len, out);
+    buf_fini(&p);
+    return rc;
+}
+
+int tok_id_token_issue(const struct tok_ring *r, const char *issuer, int64_t now, int64_t ttl,
+                       const struct tok_claims *cl, const struct tok_id *id,
+                       struct str access_token, struct buf *out)
+{
+    const struct tok_ring_key *k = tok_ring_signer(r, now);
+    uint8_t h[64];
+    char at_hash[64];
+    struct buf p;
+
+    if (!k)
+        return ERR_NOTFOUND;
+    /* at_hash: the left half of the hash the signature's algorithm uses */
+    if (k->k.alg == TOK_ALG_EDDSA) {
+        cr_sha512(h, access_token.p, access_token.len);
+        cr_b64url_encode(h, 32, at_hash, sizeof(at_hash));
+    } else {
+        cr_sha256(h, access_token.p, access_token.len);
+        cr_b64url_encode(h, 16, at_hash, sizeof(at_hash));
+    }
+    buf_init(&p, 8192);
+    int rc = buf_puts(&p, "{");
+    if (!rc)
+        rc = put_str(&p, "iss", issuer, 0);
+    if (!rc)
+        rc = put_str(&p, "sub", cl->sub, 1);
+    if (!rc)
+        rc = put_str(&p, "aud", cl->client_id, 1);
+    if (!rc)
+        rc = put_str(&p, "azp", cl->client_id, 1);
+    if (!rc)
+        rc = buf_printf(&p, ",\"exp\":%lld,\"iat\":%lld,\"auth_time\":%lld", (long long)(now + ttl),
+                        (long long)now, (long long)id->auth_time);
+    if (!rc && id->nonce && id->nonce[0])
+        rc = put_str(&p, "nonce", id->nonce, 1);
+    if (!rc && id->sid && id->sid[0])
+        rc = put_str(&p, "sid", id->sid, 1);
+    if (!rc)
+        rc = put_str(&p, "at_hash", at_hash, 1);
+    if (!rc)
+        rc = buf_puts(&p, "}");
+    if (!rc)
+        rc = tok_jws_sign(&k->k, "JWT", p.p, p.len, out);
     buf_fini(&p);
     return rc;
 }

@@ -255,7 +255,10 @@ int tok_family_start(struct tok_family *q)
     op->on_done = on_family;
     op->now = q->now;
     tok_refresh_digest(svc->key, str_c(q->token), op->digest);
-    cr_random(op->rt.family, STORE_FAMILY_ID);
+    if (q->preset)
+        memcpy(op->rt.family, q->family, STORE_FAMILY_ID);
+    else
+        cr_random(op->rt.family, STORE_FAMILY_ID);
     op->rt.issued_at = q->now;
     op->rt.expires_at = q->now + svc->refresh_ttl_s;
     op->rt.idle_expires_at = q->now + svc->refresh_idle_s;

@@ -81,6 +81,8 @@ struct tok_family {
     uint64_t gen;
     int64_t now;
     tok_family_cb done;
+    bool preset;                     /* the family id is chosen already (an authorization */
+    uint8_t family[STORE_FAMILY_ID]; /* code names it before it starts), else random */
     /* out */
     char token[TOK_REFRESH_LEN + 1];
 };

@@ -380,6 +380,75 @@ CONTRACT(replace_and_delete_with_expect)
     cleanup(st);
 }
 
+static long long redis_int(const char *fmt, const char *arg);
+
+/* Records that end by themselves (authorization codes, #13): the expiry travels in the
+ * value; a compare-and-swap marks one used exactly once; past the end the record is gone
+ * (LMDB: at the next purge; Redis: the key's EXPIREAT), and nothing indexes it. */
+CONTRACT(expiring_records_end_by_themselves)
+{
+    struct store *st = open_fresh();
+    struct store_op op;
+    struct buf v1, v2, gone, b;
+    int64_t now = (int64_t)time(NULL), exp;
+    const char *pl;
+    size_t pn;
+    ASSERT_TRUE(st != NULL);
+    buf_init(&v1, 4096);
+    buf_init(&v2, 4096);
+    buf_init(&gone, 4096);
+    buf_init(&b, 4096);
+    ASSERT_EQ_INT(store_exp_wrap(now + 600, "{\"used\":false}", 14, &v1), 0);
+    ASSERT_EQ_INT(store_exp_wrap(now + 600, "{\"used\":true}", 13, &v2), 0);
+    ASSERT_EQ_INT(store_exp_wrap(now - 10, "{}", 2, &gone), 0);
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_CODES, "c1", NULL);
+    op.value = v1.p;
+    op.value_len = v1.len;
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_CONFLICT);
+    ASSERT_EQ_INT(store_get(st, STORE_T_CODES, "c1", 2, &b, NULL, NULL), 0);
+    ASSERT_EQ_INT(store_exp_unwrap(b.p, b.len, &exp, &pl, &pn), 0);
+    ASSERT_EQ_INT(exp, now + 600);
+    ASSERT_EQ_MEM(pl, pn, "{\"used\":false}", 14);
+    /* used once: the swap from the unused record succeeds once */
+    init_op(&op, STORE_OP_REPLACE);
+    kv(&op, STORE_T_CODES, "c1", NULL);
+    op.value = v2.p;
+    op.value_len = v2.len;
+    op.expect = v1.p;
+    op.expect_len = v1.len;
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_CONFLICT);
+    if (backend == B_REDIS) {
+        char key[128];
+        snprintf(key, sizeof(key), "%scode:c1", prefix);
+        long long t = redis_int("TTL %s", key);
+        ASSERT_TRUE(t > 590 && t <= 600); /* (kept by the swap) */
+        snprintf(key, sizeof(key), "%sidx:code", prefix);
+        ASSERT_EQ_INT((int)redis_int("EXISTS %s", key), 0); /* not indexed */
+    }
+    /* one already over */
+    init_op(&op, STORE_OP_PUT_NEW);
+    kv(&op, STORE_T_CODES, "c2", NULL);
+    op.value = gone.p;
+    op.value_len = gone.len;
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    if (backend == B_LMDB) {
+        init_op(&op, STORE_OP_PURGE);
+        op.now = now;
+        ASSERT_EQ_INT(store_exec(st, &op), 0);
+    }
+    ASSERT_EQ_INT(store_get(st, STORE_T_CODES, "c2", 2, &b, NULL, NULL), ERR_NOTFOUND);
+    ASSERT_EQ_INT(store_get(st, STORE_T_CODES, "c1", 2, &b, NULL, NULL), 0); /* not yet */
+    ASSERT_EQ_INT(store_exp_unwrap("short", 5, &exp, &pl, &pn), ERR_INVAL);
+    buf_fini(&v1);
+    buf_fini(&v2);
+    buf_fini(&gone);
+    buf_fini(&b);
+    cleanup(st);
+}
+
 /* The absolute lifetime holds on its own: an idle expiry past it does not extend the family
  * (issue #11 item 20: the idle check refused every earlier case first). */
 CONTRACT(refresh_absolute_lifetime_beats_idle)

@@ -69,3 +69,59 @@ TEST(the_answer_carries_a_token_that_verifies)
     tok_ring_clear(&ring);
     fx_close(&F);
 }
+
+/* The payload of a compact JWS, decoded (the signature is the verifier's business here). */
+static json_t *payload_of(const char *jws)
+{
+    const char *a = strchr(jws, '.'), *b = a ? strchr(a + 1, '.') : NULL;
+    char raw[4096];
+    size_t n;
+    if (!b || cr_b64url_decode(a + 1, (size_t)(b - a - 1), raw, sizeof(raw), &n))
+        return NULL;
+    return json_loadb(raw, n, 0, NULL);
+}
+
+/* OpenID Connect (#13 item 7): with an ID token for the client, which cannot pass for an
+ * access token; its at_hash binds it to the access token beside it; a preset jti is kept. */
+TEST(an_id_token_comes_with_its_access_token)
+{
+    struct fx F;
+    struct tok_ring ring;
+    struct tok_claims cl, back;
+    struct buf body;
+    ASSERT_EQ_INT(fx_open(&F, "idtoken-test"), 0);
+    ASSERT_EQ_INT(fx_keys(&F, &ring), 0);
+    memset(&cl, 0, sizeof(cl));
+    snprintf(cl.sub, sizeof(cl.sub), "u-ann");
+    snprintf(cl.client_id, sizeof(cl.client_id), "spa");
+    snprintf(cl.jti, sizeof(cl.jti), "chosen-jti");
+    struct tok_id id = {.nonce = "n-1", .auth_time = 990};
+    struct tok_issue o = {.ttl_s = 300, .factor = 1, .default_aud = "https://api", .id = &id};
+    buf_init(&body, 20000);
+    ASSERT_EQ_INT(tok_issue_answer(&ring, "https://id", 1000, &cl, &o, &body), 0);
+    json_t *j = json_loadb(body.p, body.len, 0, NULL);
+    ASSERT_TRUE(j != NULL);
+    const char *at = json_string_value(json_object_get(j, "access_token"));
+    const char *it = json_string_value(json_object_get(j, "id_token"));
+    ASSERT_TRUE(at && it);
+    ASSERT_EQ_INT(tok_jwt_verify(&ring, "https://id", 1001, 0, str_c(at), &back), 0);
+    ASSERT_EQ_STR(back.jti, "chosen-jti");
+    ASSERT_EQ_INT(tok_jwt_verify(&ring, "https://id", 1001, 0, str_c(it), &back), ERR_INVAL);
+    json_t *p = payload_of(it);
+    ASSERT_TRUE(p != NULL);
+    ASSERT_EQ_STR(json_string_value(json_object_get(p, "aud")), "spa");
+    ASSERT_EQ_STR(json_string_value(json_object_get(p, "azp")), "spa");
+    ASSERT_EQ_STR(json_string_value(json_object_get(p, "nonce")), "n-1");
+    ASSERT_EQ_STR(json_string_value(json_object_get(p, "iss")), "https://id");
+    ASSERT_EQ_INT((int)json_integer_value(json_object_get(p, "auth_time")), 990);
+    uint8_t h[64];
+    char want[64];
+    cr_sha512(h, at, strlen(at)); /* EdDSA: the left half of SHA-512 */
+    cr_b64url_encode(h, 32, want, sizeof(want));
+    ASSERT_EQ_STR(json_string_value(json_object_get(p, "at_hash")), want);
+    json_decref(p);
+    json_decref(j);
+    buf_fini(&body);
+    tok_ring_clear(&ring);
+    fx_close(&F);
+}
