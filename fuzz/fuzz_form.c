@@ -3,7 +3,8 @@
  * Fuzz target: form and percent decoding. Beyond the sanitizers: a decoded field never holds
  * a NUL and is never longer than its encoding, names found by http_form_get are the ones
  * parsed, and decoding is the inverse of a strict re-encoding. The same bytes as Basic
- * credentials: an id and a secret without NULs, terminated, no longer than the input.
+ * credentials: an id and a secret without NULs, terminated, no longer than the input; as a
+ * Cookie header: a value inside the input, never spanning a ';'.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,6 +61,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (rc != ERR_INVAL && rc != ERR_LIMIT && rc != ERR_NOMEM) {
         abort();
     }
+    struct str cv;
+    rc = http_cookie_get(in, "fg_csrf", &cv);
+    if (rc == ERR_OK ? (cv.p < in.p || cv.p + cv.len > in.p + in.len || memchr(cv.p, ';', cv.len))
+                     : rc != ERR_NOTFOUND && rc != ERR_CONFLICT)
+        abort();
     struct str id, secret;
     rc = http_basic_credentials(in, &a, &id, &secret);
     if (rc == ERR_OK) {

@@ -52,6 +52,7 @@
 #include "store/store.h"
 #include "token/tok_cache.h"
 #include "token/tok_keys.h"
+#include "web/web.h"
 
 struct worker_loop {
     struct loop lp;
@@ -613,6 +614,11 @@ static int init_identity(const struct cfg *c, const char *host, unsigned bound)
         snprintf(g.sh.issuer, sizeof(g.sh.issuer), "http://%s:%u", host, bound);
     if (set_default_audience(c))
         return -1;
+    char err[512];
+    if (web_load(c->templates_dir, err, sizeof(err))) {
+        log_kv(LOG_ERROR, err, LOG_END);
+        return -1;
+    }
     if (c->ev_source[0]) {
         ev_set_source(c->ev_source);
     } else {

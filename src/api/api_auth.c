@@ -123,7 +123,7 @@ static void answer_session(struct http_request *r, const char *sub, const char *
     snprintf(cl.client_id, sizeof(cl.client_id), "%s", client_id);
     snprintf(cl.scope, sizeof(cl.scope), "%s", scope);
     str_copy(cl.aud, sizeof(cl.aud), aud);
-    api__answer_tokens(r, &cl, ttl, refresh);
+    api__answer_tokens(r, &cl, ttl, refresh, NULL);
 }
 
 /* Refused only because other attempts for the same username or address are in flight: the

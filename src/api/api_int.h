@@ -99,9 +99,11 @@ typedef void (*api__verify_answer)(struct http_request *r, int rc, const struct 
                                    void *arg);
 int api__verify(struct http_request *r, struct str token, api__verify_answer answer, void *arg);
 /* Issues an access token for cl (jti, times filled) with `ttl` (jitter applied) and answers
- * {"access_token",..,"refresh_token"?,"scope"?} with no-store. */
+ * {"access_token",..,"refresh_token"?,"scope"?,"id_token"?} with no-store. */
 void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t ttl,
-                        const char *refresh);
+                        const char *refresh, const struct tok_id *id);
+/* grant_type=authorization_code (api_authorize.c) */
+int api__grant_code(struct http_request *r, const struct http_form *f, const struct auth_client *c);
 
 int api_register(struct http_request *r);
 int api_login(struct http_request *r);

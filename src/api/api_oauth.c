@@ -243,12 +243,13 @@ static int grant_client_credentials(struct http_request *r, const struct http_fo
     /* RFC 9068 §2.2: with no user, the subject is the client. */
     snprintf(cl.sub, sizeof(cl.sub), "%s", c->id);
     snprintf(cl.client_id, sizeof(cl.client_id), "%s", c->id);
-    api__answer_tokens(r, &cl, c->access_ttl ? c->access_ttl : cfg->access_ttl_ms / 1000, NULL);
+    api__answer_tokens(r, &cl, c->access_ttl ? c->access_ttl : cfg->access_ttl_ms / 1000, NULL,
+                       NULL);
     return HTTP_DONE;
 }
 
 void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t ttl,
-                        const char *refresh)
+                        const char *refresh, const struct tok_id *id)
 {
     struct api_ctx *ctx = r->app;
     const struct cfg *cfg = ctx->sh->cfg;
@@ -261,6 +262,7 @@ void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t t
         .jitter_s = cfg->access_ttl_jitter_ms / 1000,
         .default_aud = ctx->sh->default_aud,
         .refresh = refresh,
+        .id = id,
     };
     struct buf body;
 
@@ -308,6 +310,8 @@ static int token_authed(struct http_request *r, const struct http_form *f,
         return grant_client_credentials(r, f, c);
     if (str_eq(grant, STR_LIT("refresh_token")))
         return api__grant_refresh(r, f, c);
+    if (str_eq(grant, STR_LIT("authorization_code")))
+        return api__grant_code(r, f, c);
     if (str_eq(grant, STR_LIT("password")) && ctx->sh->cfg->password_grant)
         return api__grant_password(r, f, c);
     return api__oauth_error(r, 400, "unsupported_grant_type",

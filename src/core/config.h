@@ -81,6 +81,8 @@ struct cfg {
     unsigned argon2_lanes;
     char password_denylist[CFG_STR_MAX];
     char first_party_client[CFG_STR_MAX];
+    char product_name[CFG_STR_MAX];
+    char templates_dir[CFG_STR_MAX];
     /* [protection] */
     unsigned lockout_user_attempts;
     unsigned lockout_ip_attempts;

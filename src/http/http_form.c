@@ -151,3 +151,27 @@ int http_basic_credentials(struct str b64, struct arena *a, struct str *id, stru
     }
     return rc;
 }
+
+int http_cookie_get(struct str h, const char *name, struct str *value)
+{
+    size_t nl = strlen(name), i = 0;
+    int found = 0;
+
+    while (i < h.len) {
+        while (i < h.len && (h.p[i] == ' ' || h.p[i] == ';' || h.p[i] == '\t'))
+            i++;
+        size_t s = i;
+        while (i < h.len && h.p[i] != ';')
+            i++;
+        const char *eq = memchr(h.p + s, '=', i - s);
+        if (!eq || (size_t)(eq - (h.p + s)) != nl || memcmp(h.p + s, name, nl) != 0)
+            continue;
+        size_t vs = (size_t)(eq - h.p) + 1, ve = i;
+        while (ve > vs && (h.p[ve - 1] == ' ' || h.p[ve - 1] == '\t'))
+            ve--;
+        if (found++)
+            return ERR_CONFLICT;
+        *value = (struct str){h.p + vs, ve - vs};
+    }
+    return found ? ERR_OK : ERR_NOTFOUND;
+}

@@ -40,6 +40,11 @@ int http_pct_decode(struct str in, int plus_is_space, char *dst, size_t *out_len
  * §3.1: parameters MUST NOT be included more than once), or ERR_OK with *value set. */
 int http_form_get(const struct http_form *f, const char *name, struct str *value);
 
+/* The value of cookie `name` in a Cookie header's value (RFC 6265 §5.4: "a=1; b=2"), as
+ * is (no decoding). ERR_OK, ERR_NOTFOUND, or ERR_CONFLICT when the name is there twice
+ * (a cookie set for a sibling path or domain must not be taken for ours). */
+int http_cookie_get(struct str header, const char *name, struct str *value);
+
 /* The credentials of an `Authorization: Basic` header as OAuth clients send them (RFC 7617,
  * with RFC 6749 §2.3.1's rule: id and secret each form-urlencoded before the base64), from
  * `b64`, the header's value after "Basic ". Copies into the arena, NUL-terminated; the

@@ -350,6 +350,8 @@ static int read_done(struct tok_code_redemption *q, int status, bool deferred)
     }
     /* Mark it used, naming what is about to be issued, in one compare-and-swap. */
     uint8_t rnd[16];
+    if (q->offline_only && !tok_scope_subset(STR_LIT("offline_access"), g->scope))
+        q->refresh = false;
     g->used = true;
     g->has_family = q->refresh;
     if (q->refresh)

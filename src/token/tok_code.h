@@ -99,7 +99,8 @@ struct tok_code_redemption {
     struct tok_cache *cache; /* this thread's: a revoked access token leaves it at once */
     struct str code, redirect_uri, verifier; /* borrowed until the answer */
     char client_id[STORE_CLIENT_MAX + 1];
-    bool refresh; /* start a refresh family for the grant */
+    bool refresh;      /* start a refresh family for the grant... */
+    bool offline_only; /* ... only if its scope has offline_access */
     int64_t now;
     tok_code_redemption_cb done;
     /* out (outcome TOK_CODE_OK) */

@@ -438,21 +438,36 @@ int tok_discovery_json(struct buf *b, const char *issuer, const struct tok_ring 
             }
         }
     }
-    /* Exactly what works: no authorization endpoint, so no response types. */
-    return buf_printf(b,
-                      "{\"issuer\":\"%s\",\"token_endpoint\":\"%s/oauth2/token\","
-                      "\"jwks_uri\":\"%s/.well-known/jwks.json\","
-                      "\"introspection_endpoint\":\"%s/oauth2/introspect\","
-                      "\"revocation_endpoint\":\"%s/oauth2/revoke\","
-                      "\"grant_types_supported\":[\"client_credentials\",\"refresh_token\"%s],"
-                      "\"response_types_supported\":[],"
-                      "\"token_endpoint_auth_methods_supported\":%s,"
-                      "\"introspection_endpoint_auth_methods_supported\":%s,"
-                      "\"revocation_endpoint_auth_methods_supported\":%s,"
-                      "\"token_endpoint_auth_signing_alg_values_supported\":[],"
-                      "\"access_token_signing_alg_values_supported\":[%s]}",
-                      iss, iss, iss, iss, iss, password_grant ? ",\"password\"" : "", methods,
-                      methods, methods, algs);
+    /* Exactly what works (RFC 8414, OpenID Connect Discovery 1.0). */
+    int rc = buf_printf(
+        b,
+        "{\"issuer\":\"%s\",\"authorization_endpoint\":\"%s/oauth2/authorize\","
+        "\"token_endpoint\":\"%s/oauth2/token\",\"jwks_uri\":\"%s/.well-known/jwks.json\","
+        "\"introspection_endpoint\":\"%s/oauth2/introspect\","
+        "\"revocation_endpoint\":\"%s/oauth2/revoke\","
+        "\"grant_types_supported\":[\"authorization_code\",\"client_credentials\","
+        "\"refresh_token\"%s],"
+        "\"response_types_supported\":[\"code\"],"
+        "\"response_modes_supported\":[\"query\",\"form_post\"],"
+        "\"code_challenge_methods_supported\":[\"S256\"],"
+        "\"authorization_response_iss_parameter_supported\":true,"
+        "\"subject_types_supported\":[\"public\"],"
+        "\"scopes_supported\":[\"openid\",\"offline_access\"],"
+        "\"claims_supported\":[\"iss\",\"sub\",\"aud\",\"exp\",\"iat\",\"auth_time\","
+        "\"nonce\",\"azp\",\"at_hash\"],",
+        iss, iss, iss, iss, iss, iss, password_grant ? ",\"password\"" : "");
+    if (!rc)
+        rc = buf_printf(b,
+                        "\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\","
+                        "\"client_secret_post\",\"none\"],"
+                        "\"introspection_endpoint_auth_methods_supported\":%s,"
+                        "\"revocation_endpoint_auth_methods_supported\":[\"client_secret_basic\","
+                        "\"client_secret_post\",\"none\"],"
+                        "\"token_endpoint_auth_signing_alg_values_supported\":[],"
+                        "\"id_token_signing_alg_values_supported\":[%s],"
+                        "\"access_token_signing_alg_values_supported\":[%s]}",
+                        methods, algs, algs);
+    return rc;
 }
 
 int tok_ring_admin_json(const struct tok_ring *r, int64_t now, struct buf *b)

@@ -106,8 +106,11 @@ class TestClientCredentials(OAuthTest):
         self.assertEqual((st, self.json(body)["error"]), (400, "invalid_scope"))
         st, _, body = self.token(resource="elsewhere")
         self.assertEqual((st, self.json(body)["error"]), (400, "invalid_target"))
-        st, _, body = self.token(grant_type="authorization_code")
+        st, _, body = self.token(grant_type="implicit")
         self.assertEqual((st, self.json(body)["error"]), (400, "unsupported_grant_type"))
+        # a grant the server has, this client not (issue #13)
+        st, _, body = self.token(grant_type="authorization_code")
+        self.assertEqual((st, self.json(body)["error"]), (400, "unauthorized_client"))
         st, _, body = s.request("POST", "/oauth2/token", b"scope=read",
                                 basic(self.cid, self.secret))
         self.assertEqual((st, self.json(body)["error"]), (400, "invalid_request"))
@@ -343,9 +346,13 @@ class TestKeysAndDiscovery(OAuthTest):
             self.assertEqual(d["issuer"], iss)
             self.assertEqual(d["token_endpoint"], iss + "/oauth2/token")
             self.assertEqual(d["grant_types_supported"],
-                             ["client_credentials", "refresh_token", "password"])
+                             ["authorization_code", "client_credentials", "refresh_token",
+                              "password"])
+            self.assertEqual((d["response_types_supported"], d["code_challenge_methods_supported"]),
+                             (["code"], ["S256"]))
+            self.assertTrue(d["authorization_response_iss_parameter_supported"])
             for ep in ("token_endpoint", "jwks_uri", "introspection_endpoint",
-                       "revocation_endpoint"):
+                       "revocation_endpoint", "authorization_endpoint"):
                 p = d[ep][len(iss):]
                 method = "GET" if ep == "jwks_uri" else "POST"
                 st2, _, _ = self.srv.request(method, p, b"" if method == "POST" else None,

@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The authorization code flow's HTTP side (OpenID Connect Core §3.1): the authorization
+ * endpoint (GET or POST /oauth2/authorize), the hosted login form's post (POST
+ * /oauth2/login), the pages' assets, and the token endpoint's authorization_code grant.
+ * The rules are auth_authorize.h's, auth_login.h's and tok_code.h's; here, the pages and the
+ * redirects.
+ *
+ * Nothing is kept between showing the form and its post: the form carries the
+ * authorization request in hidden fields, checked again on the post, and a CSRF token bound
+ * to the browser by a cookie. Errors that cannot go back to the client (an unknown client,
+ * a redirect URI not registered) are pages here; the others go back to the client.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <http_parser.h>
+
+#include "api/api.h"
+#include "api/api_int.h"
+#include "auth/auth_authorize.h"
+#include "auth/auth_login.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "http/http.h"
+#include "http/http_form.h"
+#include "token/tok_code.h"
+#include "token/tok_issue.h"
+#include "token/tok_scope.h"
+#include "web/web.h"
+
+#define AUTHZ_PAIRS_MAX 32
+
+/* The request's parameters, by name, as auth_authz_params holds them. */
+static const struct {
+    const char *name;
+    size_t off;
+} params[] = {
+#define P(n)                                                                                       \
+    {                                                                                              \
+#n, offsetof(struct auth_authz_params, n)                                                  \
+    }
+    P(response_type), P(client_id), P(redirect_uri),   P(scope),
+    P(state),         P(nonce),     P(code_challenge), P(code_challenge_method),
+    P(prompt),        P(max_age),   P(login_hint),     P(response_mode),
+#undef P
+};
+
+struct authz_job {
+    struct auth_authorize q; /* first */
+    struct http_request *r;
+    bool posted;                         /* the login form's post (else: show the form) */
+    char csrf_cookie[AUTH_CSRF_LEN + 1]; /* "" when the browser brought one */
+    struct str user, pw;
+    struct auth_login login;
+    struct tok_code_issue code;
+};
+
+/* ---- pages ----------------------------------------------------------------------------- */
+
+static int page(struct http_request *r, unsigned status, enum web_page p, const struct web_var *v,
+                size_t n)
+{
+    struct buf b;
+    buf_init(&b, 256 * 1024);
+    for (const char *const *h = web_headers; *h; h += 2)
+        http_add_header(r, h[0], h[1]);
+    int rc = web_render(&b, web_template(p), v, n);
+    if (rc)
+        http_respond_error(r, 500, "server_error", NULL);
+    else
+        http_respond(r, status, "text/html; charset=utf-8", b.p, b.len);
+    buf_fini(&b);
+    return HTTP_DONE;
+}
+
+static int error_page(struct http_request *r, unsigned status, const char *title, const char *msg,
+                      const char *code)
+{
+    struct api_ctx *ctx = r->app;
+    const struct web_var v[] = {{"product", ctx->sh->cfg->product_name},
+                                {"title", title},
+                                {"message", msg},
+                                {"code", code}};
+    return page(r, status, WEB_ERROR, v, sizeof(v) / sizeof(v[0]));
+}
+
+/* 503 as a page, with Retry-After. */
+static int busy_page(struct http_request *r, uint64_t retry_s)
+{
+    char ra[24];
+    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(retry_s ? retry_s : 1));
+    http_add_header(r, "Retry-After", ra);
+    return error_page(r, 503, "Busy right now",
+                      "The service is busy. Please try again in a few seconds.",
+                      "temporarily_unavailable");
+}
+
+static const char *cookie_name(const struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    /* __Host-: only over https, for this host, for every path (RFC 6265bis §4.1.3.2) */
+    return strncmp(ctx->sh->issuer, "https://", 8) == 0 ? "__Host-fg_csrf" : "fg_csrf";
+}
+
+/* The login form for q's request, with an error message if any. */
+static int login_page(struct authz_job *j, unsigned status, const char *error, const char *user)
+{
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+    const struct auth_authz_params *p = &j->q.p;
+    char token[AUTH_CSRF_LEN + 1], cookie[256], login_hint[AUTH_USERNAME_MAX + 1] = "";
+    struct str have;
+    struct buf hidden;
+
+    /* The browser's CSRF cookie, or a new one */
+    if (http_cookie_get(http_header(r, "cookie"), cookie_name(r), &have) ||
+        have.len != AUTH_CSRF_LEN) {
+        auth_csrf_new(j->csrf_cookie);
+        have = str_c(j->csrf_cookie);
+        snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", cookie_name(r),
+                 j->csrf_cookie, cookie_name(r)[0] == '_' ? "; Secure" : "");
+        http_add_header(r, "Set-Cookie", cookie);
+    }
+    auth_csrf_token(ctx->sh->auth.key, have, token);
+    buf_init(&hidden, 64 * 1024);
+    int rc = web_hidden(&hidden, "csrf", token);
+    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]) && !rc; i++) {
+        const struct str *v = (const struct str *)(const void *)((const char *)p + params[i].off);
+        if (v->p) /* (arena copies from the form parser: NUL-terminated) */
+            rc = web_hidden(&hidden, params[i].name, v->p);
+    }
+    if (!rc)
+        rc = buf_append(&hidden, "", 1); /* (a C string for the template) */
+    if (p->login_hint.p && p->login_hint.len < sizeof(login_hint))
+        snprintf(login_hint, sizeof(login_hint), "%s", p->login_hint.p);
+    const char *name = user ? user : login_hint;
+    const struct web_var v[] = {
+        {"product", ctx->sh->cfg->product_name},
+        {"client", j->q.client.name},
+        {"error", error},
+        {"hidden", rc ? "" : hidden.p},
+        {"username", name},
+        {"focus_user", name[0] ? "" : "1"},
+        {"focus_password", name[0] ? "1" : ""},
+    };
+    page(r, rc ? 500 : status, WEB_LOGIN, v, sizeof(v) / sizeof(v[0]));
+    buf_fini(&hidden);
+    return HTTP_DONE;
+}
+
+/* The answer goes back to the client: a redirect (query) or a self-posting form
+ * (form_post), with iss (RFC 9207) and state. */
+static int back_to_client(struct authz_job *j, const char *const *names, const char *const *vals,
+                          size_t n)
+{
+    struct http_request *r = j->r;
+    struct buf b;
+
+    buf_init(&b, 16 * 1024);
+    if (j->q.form_post) {
+        struct api_ctx *ctx = r->app;
+        int rc = ERR_OK;
+        for (size_t i = 0; i < n && !rc; i++)
+            if (vals[i])
+                rc = web_hidden(&b, names[i], vals[i]);
+        if (!rc)
+            rc = buf_append(&b, "", 1);
+        const struct web_var v[] = {{"product", ctx->sh->cfg->product_name},
+                                    {"action", j->q.p.redirect_uri.p},
+                                    {"hidden", rc ? "" : b.p}};
+        char csp[AUTH_ORIGIN_MAX + 160];
+        snprintf(csp, sizeof(csp),
+                 "default-src 'none'; style-src 'self'; script-src 'self'; form-action %s; "
+                 "frame-ancestors 'none'; base-uri 'none'",
+                 j->q.web.n[AUTH_WEB_ORIGIN] ? j->q.web.origin[0] : "'none'");
+        for (const char *const *h = web_headers + 2; *h; h += 2)
+            http_add_header(r, h[0], h[1]);
+        http_add_header(r, "Content-Security-Policy", csp);
+        struct buf out;
+        buf_init(&out, 64 * 1024);
+        rc = rc ? rc : web_render(&out, web_template(WEB_FORM_POST), v, sizeof(v) / sizeof(v[0]));
+        if (rc)
+            http_respond_error(r, 500, "server_error", NULL);
+        else
+            http_respond(r, 200, "text/html; charset=utf-8", out.p, out.len);
+        buf_fini(&out);
+        buf_fini(&b);
+        return HTTP_DONE;
+    }
+    int rc = auth_authorize_redirect(&b, j->q.p.redirect_uri.p, names, vals, n);
+    if (!rc)
+        rc = buf_append(&b, "", 1);
+    if (rc) {
+        buf_fini(&b);
+        return error_page(r, 400, "Sign-in failed", "The answer is too long to send back.",
+                          "invalid_request");
+    }
+    http_add_header(r, "Location", b.p);
+    http_add_header(r, "Cache-Control", "no-store");
+    http_add_header(r, "Referrer-Policy", "no-referrer");
+    http_respond(r, j->posted ? 303 : 302, NULL, "", 0);
+    buf_fini(&b);
+    return HTTP_DONE;
+}
+
+static int redirect_error(struct authz_job *j, const char *error, const char *why)
+{
+    struct api_ctx *ctx = j->r->app;
+    const char *names[] = {"error", "error_description", "state", "iss"};
+    const char *vals[] = {error, why, j->q.p.state.p, ctx->sh->issuer};
+    return back_to_client(j, names, vals, 4);
+}
+
+/* ---- the steps ------------------------------------------------------------------------- */
+
+static void code_issued(struct tok_code_issue *q, int rc)
+{
+    struct authz_job *j = CONTAINER_OF(q, struct authz_job, code);
+    struct api_ctx *ctx = j->r->app;
+    char code[TOK_CODE_LEN + 1];
+
+    if (rc) {
+        busy_page(j->r, 1);
+        return;
+    }
+    /* Answering frees the arena, q with it: the code is taken out and wiped there first. */
+    memcpy(code, q->code, sizeof(code));
+    cr_wipe(q->code, sizeof(q->code));
+    const char *names[] = {"code", "state", "iss"};
+    const char *vals[] = {code, j->q.p.state.p, ctx->sh->issuer};
+    back_to_client(j, names, vals, 3);
+    cr_wipe(code, sizeof(code));
+}
+
+/* The login's answer: a page, or on success the code (answered when it is durable).
+ * HTTP_DONE or HTTP_ASYNC. */
+static int after_login(struct authz_job *j, int rc)
+{
+    struct auth_login *l = &j->login;
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+
+    if (rc == ERR_LIMIT)
+        return busy_page(r, l->retry_ms / 1000 + 1);
+    if (rc)
+        return busy_page(r, 1);
+    if (l->outcome == AUTH_LOGIN_BUSY || l->outcome == AUTH_LOGIN_LIMITED) {
+        char ra[24];
+        snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(l->retry_ms / 1000 + 1));
+        http_add_header(r, "Retry-After", ra);
+        return login_page(j, 429, "Too many sign-in attempts. Please wait a moment and try again.",
+                          j->user.p);
+    }
+    if (l->outcome != AUTH_LOGIN_OK)
+        return login_page(j, 401, "Invalid username or password.", j->user.p);
+    struct tok_code_issue *c = &j->code;
+    memset(c, 0, sizeof(*c));
+    c->svc = &ctx->sh->tok;
+    c->lp = ctx->lp;
+    c->now = clock_wall_s();
+    c->done = code_issued;
+    struct tok_code_grant *g = &c->grant;
+    snprintf(g->client_id, sizeof(g->client_id), "%s", j->q.client.id);
+    snprintf(g->redirect_uri, sizeof(g->redirect_uri), "%s", j->q.p.redirect_uri.p);
+    snprintf(g->challenge, sizeof(g->challenge), "%s", j->q.p.code_challenge.p);
+    snprintf(g->nonce, sizeof(g->nonce), "%s", j->q.p.nonce.p ? j->q.p.nonce.p : "");
+    snprintf(g->sub, sizeof(g->sub), "%s", l->sub);
+    snprintf(g->scope, sizeof(g->scope), "%s", j->q.scope);
+    g->auth_time = c->now;
+    g->gen = l->gen;
+    return tok_code_issue(c) == ERR_AGAIN ? HTTP_ASYNC : busy_page(r, 1);
+}
+
+static void logged_in(struct auth_login *l, int rc)
+{
+    after_login(CONTAINER_OF(l, struct authz_job, login), rc);
+}
+
+/* The request checked: a page, a redirect, or the login. HTTP_DONE or HTTP_ASYNC. */
+static int after_check(struct authz_job *j, int rc)
+{
+    struct auth_authorize *q = &j->q;
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+
+    if (rc)
+        return busy_page(r, 1);
+    if (q->verdict == AUTH_AUTHZ_NO_REDIRECT)
+        return error_page(r, 400, "This sign-in link is not valid",
+                          "The application that sent you here is not set up for it. Go back to "
+                          "the application and try again.",
+                          q->why);
+    if (q->verdict == AUTH_AUTHZ_REDIRECT_ERROR)
+        return redirect_error(j, q->error, q->why);
+    if (!j->posted)
+        return login_page(j, 200, NULL, NULL);
+    struct auth_login *l = &j->login;
+    memset(l, 0, sizeof(*l));
+    l->svc = &ctx->sh->auth;
+    l->lp = ctx->lp;
+    l->user = j->user;
+    l->pw = j->pw;
+    l->refresh = false; /* (the code's redemption starts the family) */
+    l->now = clock_wall_s();
+    l->done = logged_in;
+    api__peer_ip(r, l->ip, sizeof(l->ip));
+    api__peer_key(r, l->ip_key, sizeof(l->ip_key));
+    snprintf(l->client_id, sizeof(l->client_id), "%s", q->client.id);
+    snprintf(l->scope, sizeof(l->scope), "%s", q->scope);
+    api__login_rules(r, &l->rl_ip, &l->rl_user);
+    rc = auth_login(l);
+    return rc == ERR_AGAIN ? HTTP_ASYNC : after_login(j, rc);
+}
+
+static void checked(struct auth_authorize *q, int rc)
+{
+    after_check((struct authz_job *)(void *)q, rc);
+}
+
+/* The request's parameters from a form (the query, or a posted body); a repeated one is
+ * an error page: which of the two would be the request? */
+static struct authz_job *start(struct http_request *r, struct str form, bool posted)
+{
+    struct api_ctx *ctx = r->app;
+    struct http_form f;
+    struct authz_job *j = api__job(r, sizeof(*j));
+
+    if (!j)
+        return NULL;
+    if (http_form_parse(form, AUTHZ_PAIRS_MAX, r->arena, &f)) {
+        error_page(r, 400, "This sign-in link is not valid", "The request could not be read.",
+                   "invalid_request");
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+        struct str *v = (struct str *)(void *)((char *)&j->q.p + params[i].off);
+        if (http_form_get(&f, params[i].name, v) == ERR_CONFLICT) {
+            error_page(r, 400, "This sign-in link is not valid",
+                       "A parameter of the request is repeated.", "invalid_request");
+            return NULL;
+        }
+    }
+    if (posted) {
+        if (r->body.len) /* (the password's copy that matters is the form's, wiped once hashed) */
+            cr_wipe((void *)(uintptr_t)r->body.p, r->body.len);
+        http_form_get(&f, "username", &j->user);
+        http_form_get(&f, "password", &j->pw);
+        struct str cookie = STR_NULL, token = STR_NULL;
+        http_cookie_get(http_header(r, "cookie"), cookie_name(r), &cookie);
+        http_form_get(&f, "csrf", &token);
+        if (!auth_csrf_ok(ctx->sh->auth.key, cookie, token)) {
+            error_page(r, 403, "Your sign-in form expired",
+                       "Go back to the application and start again.", "csrf");
+            return NULL;
+        }
+        if (!j->user.p || !j->pw.p) {
+            error_page(r, 400, "Sign-in failed", "The username and password are required.",
+                       "invalid_request");
+            return NULL;
+        }
+    }
+    j->r = r;
+    j->posted = posted;
+    j->q.svc = &ctx->sh->auth;
+    j->q.lp = ctx->lp;
+    j->q.done = checked;
+    return j;
+}
+
+static int run(struct authz_job *j)
+{
+    if (!j)
+        return HTTP_DONE;
+    int rc = auth_authorize_check(&j->q);
+    return rc == ERR_AGAIN ? HTTP_ASYNC : after_check(j, rc);
+}
+
+/* GET /oauth2/authorize?..., or POST with the same as a form (OpenID Connect Core
+ * §3.1.2.1). Showing the form costs no hash and no write: it never waits behind logins. */
+int api_authorize(struct http_request *r)
+{
+    if (r->method == HTTP_POST && !http_content_type_is(r, "application/x-www-form-urlencoded"))
+        return error_page(r, 415, "This sign-in link is not valid",
+                          "The request could not be read.", "invalid_request");
+    return run(start(r, r->method == HTTP_POST ? r->body : r->query, false));
+}
+
+/* POST /oauth2/login: the hosted form, under the same rate limits and admission control as
+ * /v1/auth/login. */
+int api_authorize_login(struct http_request *r)
+{
+    if (api__rate_limited(r, POL_RL_LOGIN_GLOBAL) || api__rate_limited(r, POL_RL_LOGIN) ||
+        api__admission_refused(r))
+        return HTTP_DONE;
+    if (!http_content_type_is(r, "application/x-www-form-urlencoded"))
+        return error_page(r, 415, "Sign-in failed", "The form could not be read.",
+                          "invalid_request");
+    struct authz_job *j = start(r, r->body, true);
+    if (j) {
+        char name[AUTH_USERNAME_MAX + 1];
+        if (api__rate_limited_key(r, POL_RL_LOGIN_USER, auth_login_key(j->user, name)) ||
+            api__inflight_full(r, API_IF_LOGIN))
+            return HTTP_DONE;
+    }
+    return run(j);
+}
+
+/* GET /oauth2/assets/{name}: the pages' stylesheet and script, from memory. */
+int api_authorize_asset(struct http_request *r)
+{
+    bool css = r->nparams == 1 && str_eq(r->params[0], STR_LIT("style.css"));
+    bool js = r->nparams == 1 && str_eq(r->params[0], STR_LIT("submit.js"));
+    if (!css && !js)
+        return api__error(r, 404, "not_found", NULL);
+    const char *body = css ? web_stylesheet() : web_script();
+    http_add_header(r, "Cache-Control", "public, max-age=3600");
+    http_add_header(r, "X-Content-Type-Options", "nosniff");
+    http_respond(r, 200, css ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8", body,
+                 strlen(body));
+    return HTTP_DONE;
+}
+
+/* ---- the token endpoint: grant_type=authorization_code --------------------------------- */
+
+struct code_job {
+    struct tok_code_redemption q; /* first */
+    struct http_request *r;
+    int64_t access_ttl;
+    char aud[sizeof(((struct tok_claims *)0)->aud)];
+};
+
+static void redeemed(struct tok_code_redemption *q, int rc)
+{
+    struct code_job *j = (struct code_job *)(void *)q;
+    struct http_request *r = j->r;
+    struct tok_claims cl;
+
+    if (rc) {
+        api__fail(r, rc == ERR_LIMIT ? ERR_AGAIN : ERR_BACKEND, NULL);
+        return;
+    }
+    if (q->outcome != TOK_CODE_OK) {
+        api__oauth_error(r, 400, "invalid_grant", "invalid authorization code");
+        return;
+    }
+    memset(&cl, 0, sizeof(cl));
+    snprintf(cl.sub, sizeof(cl.sub), "%s", q->grant.sub);
+    snprintf(cl.client_id, sizeof(cl.client_id), "%s", q->grant.client_id);
+    snprintf(cl.scope, sizeof(cl.scope), "%s", q->grant.scope);
+    snprintf(cl.jti, sizeof(cl.jti), "%s", q->grant.jti); /* the one the code names */
+    str_copy(cl.aud, sizeof(cl.aud), j->aud);
+    char nonce[TOK_NONCE_MAX + 1], refresh[TOK_REFRESH_LEN + 1];
+    /* Answering frees the arena, q with it: what the answer needs is copied out first. */
+    snprintf(nonce, sizeof(nonce), "%s", q->grant.nonce);
+    memcpy(refresh, q->refresh_token, sizeof(refresh));
+    cr_wipe(q->refresh_token, sizeof(q->refresh_token));
+    struct tok_id id = {.nonce = nonce, .auth_time = q->grant.auth_time};
+    bool oidc = tok_scope_subset(STR_LIT("openid"), q->grant.scope);
+    api__answer_tokens(r, &cl, j->access_ttl, refresh[0] ? refresh : NULL, oidc ? &id : NULL);
+    cr_wipe(refresh, sizeof(refresh));
+}
+
+int api__grant_code(struct http_request *r, const struct http_form *f, const struct auth_client *c)
+{
+    struct api_ctx *ctx = r->app;
+    struct str code, uri, verifier;
+
+    if (!(c->grants & AUTH_GRANT_AUTHORIZATION_CODE))
+        return api__oauth_error(r, 400, "unauthorized_client",
+                                "this client may not use authorization_code");
+    int a = api__param(r, f, "code", &code),
+        b = a == ERR_INVAL ? a : api__param(r, f, "redirect_uri", &uri),
+        v = b == ERR_INVAL ? b : api__param(r, f, "code_verifier", &verifier);
+    if (a == ERR_INVAL || b == ERR_INVAL || v == ERR_INVAL)
+        return HTTP_DONE;
+    if (a || b || v)
+        return api__oauth_error(r, 400, "invalid_request",
+                                "code, redirect_uri and code_verifier are required");
+    struct code_job *j = api__job(r, sizeof(*j));
+    if (!j)
+        return HTTP_DONE;
+    j->r = r;
+    j->access_ttl = c->access_ttl ? c->access_ttl : ctx->sh->cfg->access_ttl_ms / 1000;
+    auth_client_audience(c, NULL, j->aud, sizeof(j->aud)); /* (the client's default) */
+    j->q.svc = &ctx->sh->tok;
+    j->q.lp = ctx->lp;
+    j->q.cache = ctx->tok.cache;
+    j->q.code = code;
+    j->q.redirect_uri = uri;
+    j->q.verifier = verifier;
+    /* a refresh token: for the operator's own app, or when offline access was granted */
+    j->q.refresh = (c->grants & AUTH_GRANT_REFRESH_TOKEN) != 0;
+    j->q.offline_only = !c->first_party;
+    j->q.now = clock_wall_s();
+    j->q.done = redeemed;
+    snprintf(j->q.client_id, sizeof(j->q.client_id), "%s", c->id);
+    int rc = tok_code_redeem(&j->q);
+    if (rc == ERR_AGAIN)
+        return HTTP_ASYNC;
+    redeemed(&j->q, rc);
+    return HTTP_DONE;
+}

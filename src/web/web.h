@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Web pages: the hosted login page and the pages around it (an error that cannot go back to
+ * the client, the form_post answer), from templates an operator may replace
+ * (templates_dir) and a stylesheet, with the defaults compiled in and everything served
+ * from memory.
+ *
+ * The template language is three forms and no more: {{name}} (the value, HTML-escaped),
+ * {{#name}}...{{/name}} (the inside only if the value is not empty; no nesting of the same
+ * name) and {{{name}}} (the value as is: only for HTML this code built and escaped itself,
+ * such as the hidden fields). An unknown name is empty. Hand-written because a template
+ * library would be a dependency for forty lines; the values come from requests, so escaping
+ * is the rule and fuzz/fuzz_web.c checks that no value can open a tag.
+ */
+#ifndef WEB_WEB_H
+#define WEB_WEB_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+
+struct web_var {
+    const char *name;
+    const char *value; /* NULL: empty */
+};
+
+/* HTML-escapes s (& < > " ' as entities) onto b. */
+int web_escape(struct buf *b, const char *s);
+/* A hidden form field: <input type="hidden" name="NAME" value="VALUE">, both escaped. */
+int web_hidden(struct buf *b, const char *name, const char *value);
+
+/* Renders template t with vars onto out. ERR_LIMIT past out's cap. */
+int web_render(struct buf *out, const char *t, const struct web_var *vars, size_t n);
+
+enum web_page { WEB_LOGIN, WEB_ERROR, WEB_FORM_POST, WEB_PAGES };
+
+/* The templates and the stylesheet in force: the compiled-in defaults, or those read from
+ * dir (login.html, error.html, form_post.html, style.css; each optional, at most 64 KiB).
+ * ERR_OK, or ERR_IO with a message in err (a file that exists and cannot be read). Main
+ * thread, before the loops start. */
+int web_load(const char *dir, char *err, size_t cap);
+const char *web_template(enum web_page p);
+const char *web_stylesheet(void);
+/* The form_post page's script (it submits the answer; served from 'self' for the CSP). */
+const char *web_script(void);
+/* The Content-Security-Policy, Referrer-Policy and other headers every page carries:
+ * name/value pairs, NULL-terminated. */
+extern const char *const web_headers[];
+
+#endif

@@ -1,0 +1,312 @@
+# SPDX-License-Identifier: MIT
+"""The OpenID Connect provider (issue #13): the authorization code flow with PKCE through the
+hosted login page, as a browser does it (cookies, the form, the redirect), the code exchange,
+the ID token checked by an independent library, and every refusal the issue names: an
+unregistered or altered redirect URI (never redirected to), plain PKCE, a missing or wrong
+verifier, code reuse (and the revocation it causes), a code redeemed by another client, a
+CSRF token missing or from another browser, prompt=none without a session."""
+
+import base64
+import hashlib
+import html.parser
+import json
+import os
+import subprocess
+import urllib.parse
+
+from tests.integration.fgtest import BIN, ServerTest, store_args
+from tests.integration.test_oauth import FORM, basic, cli, form
+
+PASSWORD = "correct horse battery"
+CB = "http://127.0.0.1:9/cb"
+
+
+def pkce():
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(
+        hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+class Fields(html.parser.HTMLParser):
+    """The form fields of a page: name -> value."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.fields, self.form_action = {}, None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.form_action = a.get("action")
+        if tag == "input" and a.get("name"):
+            self.fields[a["name"]] = a.get("value", "")
+
+
+class Browser:
+    """Cookies kept between requests, as a browser keeps them for one site."""
+
+    def __init__(self, srv):
+        self.srv, self.cookies = srv, {}
+
+    def request(self, method, path, body=None, headers=None):
+        h = dict(headers or {})
+        if self.cookies:
+            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        st, hd, b = self.srv.request(method, path, body, h)
+        sc = hd.get("set-cookie")
+        if sc:
+            k, v = sc.split(";")[0].split("=", 1)
+            self.cookies[k] = v
+        return st, hd, b
+
+
+class OidcTest(ServerTest):
+    def setUp(self):
+        self.srv = self.start()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+        r = subprocess.run([BIN, "--data-dir", self.srv.data, *store_args(self.srv.data), "user",
+                            "add", "ann"], input=PASSWORD + "\n", capture_output=True,
+                           text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.spa = self.client("spa", "--public", "--redirect-uris", CB, "--scopes", "read")
+        self.web = self.client("web", "--redirect-uris", CB, "--first-party", "--scopes", "read")
+        self.iss = f"http://127.0.0.1:{self.srv.port}"
+
+    def client(self, name, *args):
+        r = cli(self.srv.data, "client", "create", name, *args, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def authorize_url(self, client, challenge, **extra):
+        q = {"response_type": "code", "client_id": client["client_id"], "redirect_uri": CB,
+             "scope": "openid read", "state": "st-1", "nonce": "n-1",
+             "code_challenge": challenge, "code_challenge_method": "S256"}
+        q.update(extra)
+        return "/oauth2/authorize?" + urllib.parse.urlencode({k: v for k, v in q.items()
+                                                              if v is not None})
+
+    def login(self, browser, client, challenge, password=PASSWORD, **extra):
+        """The login page, then its form posted: (status, headers, body) of the post."""
+        st, hd, page = browser.request("GET", self.authorize_url(client, challenge, **extra))
+        self.assertEqual(st, 200, page)
+        f = Fields(page.decode())
+        self.assertEqual(f.form_action, "/oauth2/login")
+        fields = dict(f.fields, username="ann", password=password)
+        return browser.request("POST", "/oauth2/login", form(**fields), FORM)
+
+    def code_of(self, headers):
+        loc = urllib.parse.urlsplit(headers["location"])
+        self.assertEqual(f"{loc.scheme}://{loc.netloc}{loc.path}", CB)
+        q = dict(urllib.parse.parse_qsl(loc.query))
+        self.assertEqual((q["state"], q["iss"]), ("st-1", self.iss))
+        return q["code"]
+
+    def exchange(self, client, code, verifier, redirect_uri=CB, auth=None):
+        body = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                "code_verifier": verifier}
+        if auth is None:
+            body["client_id"] = client["client_id"]
+        st, _, b = self.srv.request("POST", "/oauth2/token", form(**body), auth or FORM)
+        return st, json.loads(b)
+
+    def test_a_browser_logs_in_and_the_app_gets_its_tokens(self):
+        verifier, challenge = pkce()
+        b = Browser(self.srv)
+        st, hd, page = b.request("GET", self.authorize_url(self.spa, challenge))
+        self.assertEqual(st, 200)
+        # every page: a strict CSP, no framing, no referrer, no caching
+        self.assertIn("frame-ancestors 'none'", hd["content-security-policy"])
+        self.assertEqual((hd["x-frame-options"], hd["referrer-policy"], hd["cache-control"]),
+                         ("DENY", "no-referrer", "no-store"))
+        self.assertIn('autocomplete="current-password"', page.decode())
+        st, hd, body = self.login(b, self.spa, challenge)
+        self.assertEqual(st, 303, body)
+        code = self.code_of(hd)
+        st, tok = self.exchange(self.spa, code, verifier)
+        self.assertEqual(st, 200, tok)
+        self.assertEqual(tok["scope"], "openid read")
+        self.assertNotIn("refresh_token", tok)  # not first-party, no offline_access
+        # the ID token, checked by PyJWT (Debian's python3-jwt) against our JWKS
+        _, _, jwks = self.srv.request("GET", "/.well-known/jwks.json")
+        script = (
+            "import base64, hashlib, json, sys, jwt\n"
+            "from jwt.algorithms import OKPAlgorithm\n"
+            "jwks, it, at, aud, iss = sys.argv[1:6]\n"
+            "key = json.loads(jwks)['keys'][0]\n"
+            "c = jwt.decode(it, OKPAlgorithm.from_jwk(json.dumps(key)), algorithms=['EdDSA'],\n"
+            "               audience=aud, issuer=iss)\n"
+            "h = hashlib.sha512(at.encode()).digest()[:32]\n"
+            "assert c['at_hash'] == base64.urlsafe_b64encode(h).rstrip(b'=').decode()\n"
+            "print(json.dumps(c))\n")
+        r = subprocess.run(["/usr/bin/python3", "-c", script, jwks.decode(), tok["id_token"],
+                            tok["access_token"], self.spa["client_id"], self.iss],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        c = json.loads(r.stdout)
+        self.assertEqual((c["nonce"], c["azp"]), ("n-1", self.spa["client_id"]))
+        for claim in ("sub", "exp", "iat", "auth_time"):
+            self.assertIn(claim, c)
+        # the access token works at the gateway check
+        st, hd, _ = self.srv.request("GET", "/v1/auth/verify",
+                                     headers={"Authorization": "Bearer " + tok["access_token"]})
+        self.assertEqual((st, hd["x-auth-subject"]), (200, c["sub"]))
+        self.assert_clean_exit(self.srv)
+
+    def test_a_code_is_used_once_and_reuse_revokes_what_it_gave(self):
+        verifier, challenge = pkce()
+        st, hd, _ = self.login(Browser(self.srv), self.web, challenge)
+        code = self.code_of(hd)
+        auth = basic(self.web["client_id"], self.web["client_secret"])
+        # refusals that leave the code usable: another client, another URI, wrong verifier
+        other = self.client("other", "--redirect-uris", CB)
+        for st, e in (self.exchange(other, code, verifier,
+                                    auth=basic(other["client_id"], other["client_secret"])),
+                      self.exchange(self.web, code, verifier, CB + "x", auth=auth),
+                      self.exchange(self.web, code, pkce()[0], auth=auth),
+                      self.exchange(self.web, code, "", auth=auth)):
+            self.assertEqual(st, 400, e)
+        st, tok = self.exchange(self.web, code, verifier, auth=auth)
+        self.assertEqual(st, 200, tok)
+        self.assertIn("refresh_token", tok)  # first-party: no consent, a refresh token
+        # a public client cannot pose as the confidential one
+        st, e = self.exchange(self.web, code, verifier)
+        self.assertEqual((st, e["error"]), (401, "invalid_client"))
+        # used again: refused, and the refresh family and the access token it gave end
+        st, e = self.exchange(self.web, code, verifier, auth=auth)
+        self.assertEqual((st, e["error"]), (400, "invalid_grant"))
+        st, _, b = self.srv.request("POST", "/oauth2/token",
+                                    form(grant_type="refresh_token",
+                                         refresh_token=tok["refresh_token"]), auth)
+        self.assertEqual(st, 400, b)
+        st, _, _ = self.srv.request("GET", "/v1/auth/verify",
+                                    headers={"Authorization": "Bearer " + tok["access_token"]})
+        self.assertEqual(st, 401)
+        self.assert_clean_exit(self.srv)
+
+    def test_requests_that_must_never_be_redirected(self):
+        _, challenge = pkce()
+        b = Browser(self.srv)
+        for bad in ({"redirect_uri": "https://evil.example/cb"},
+                    {"redirect_uri": CB + "/../evil"},
+                    {"redirect_uri": None},
+                    {"client_id": "nobody"}):
+            url = self.authorize_url(self.spa, challenge, **{k: v for k, v in bad.items()
+                                                             if k != "client_id"})
+            if "client_id" in bad:
+                url = url.replace(self.spa["client_id"], bad["client_id"])
+            st, hd, page = b.request("GET", url)
+            self.assertEqual(st, 400, bad)
+            self.assertNotIn("location", hd)
+            self.assertIn("not valid", page.decode())
+        self.assert_clean_exit(self.srv)
+
+    def test_errors_that_go_back_to_the_client(self):
+        _, challenge = pkce()
+        b = Browser(self.srv)
+        for extra, error in (({"code_challenge_method": "plain"}, "invalid_request"),
+                             ({"code_challenge": None}, "invalid_request"),
+                             ({"response_type": "token"}, "unsupported_response_type"),
+                             ({"scope": "openid admin"}, "invalid_scope"),
+                             ({"prompt": "none"}, "login_required")):
+            st, hd, _ = b.request("GET", self.authorize_url(self.spa, challenge, **extra))
+            self.assertEqual(st, 302, extra)
+            loc = urllib.parse.urlsplit(hd["location"])
+            q = dict(urllib.parse.parse_qsl(loc.query))
+            self.assertEqual((q["error"], q["state"], q["iss"]), (error, "st-1", self.iss))
+        self.assert_clean_exit(self.srv)
+
+    def test_the_form_is_bound_to_its_browser(self):
+        _, challenge = pkce()
+        a, b = Browser(self.srv), Browser(self.srv)
+        st, _, page = a.request("GET", self.authorize_url(self.spa, challenge))
+        fields = dict(Fields(page.decode()).fields, username="ann", password=PASSWORD)
+        b.request("GET", self.authorize_url(self.spa, challenge))  # b has its own cookie
+        st, hd, _ = b.request("POST", "/oauth2/login", form(**fields), FORM)
+        self.assertEqual(st, 403)
+        self.assertNotIn("location", hd)
+        st, _, _ = Browser(self.srv).request("POST", "/oauth2/login", form(**fields), FORM)
+        self.assertEqual(st, 403)  # no cookie at all
+        del fields["csrf"]
+        st, _, _ = a.request("POST", "/oauth2/login", form(**fields), FORM)
+        self.assertEqual(st, 403)  # no token
+        self.assert_clean_exit(self.srv)
+
+    def test_a_wrong_password_says_nothing_about_the_account(self):
+        _, challenge = pkce()
+        b = Browser(self.srv)
+        st, _, page = self.login(b, self.spa, challenge, password="wrong password")
+        self.assertEqual(st, 401)
+        self.assertIn("Invalid username or password.", page.decode())
+        f = Fields(page.decode()).fields
+        f.update(username="nobody", password="wrong password")
+        st, _, page2 = b.request("POST", "/oauth2/login", form(**f), FORM)
+        self.assertEqual(st, 401)
+        self.assertIn("Invalid username or password.", page2.decode())
+        self.assertNotIn("wrong password", page.decode() + page2.decode())  # never echoed
+        self.assert_clean_exit(self.srv)
+
+    def test_form_post_answers_with_a_page_that_posts_back(self):
+        verifier, challenge = pkce()
+        st, hd, page = self.login(Browser(self.srv), self.spa, challenge,
+                                  response_mode="form_post")
+        self.assertEqual(st, 200, page)
+        f = Fields(page.decode())
+        self.assertEqual(f.form_action, CB)
+        self.assertEqual((f.fields["state"], f.fields["iss"]), ("st-1", self.iss))
+        self.assertIn("form-action http://127.0.0.1:9", hd["content-security-policy"])
+        st, tok = self.exchange(self.spa, f.fields["code"], verifier)
+        self.assertEqual(st, 200, tok)
+        self.assert_clean_exit(self.srv)
+
+
+class TestTemplates(ServerTest):
+    def test_an_operator_replaces_the_pages(self):
+        """templates_dir and product_name: the operator's login page, the built-in rest."""
+        import tempfile
+        d = tempfile.mkdtemp(prefix="fg-tmpl-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(d, ignore_errors=True))
+        with open(os.path.join(d, "login.html"), "w") as f:
+            f.write("<h1>{{product}} custom for {{client}}</h1><form>{{{hidden}}}</form>")
+        srv = self.start("--templates-dir", d, "--product-name", "Acme <Shop>")
+        r = cli(srv.data, "client", "create", "app", "--redirect-uris", CB, "--json")
+        c = json.loads(r.stdout)
+        _, challenge = pkce()
+        q = urllib.parse.urlencode({"response_type": "code", "client_id": c["client_id"],
+                                    "redirect_uri": CB, "code_challenge": challenge})
+        st, _, page = srv.request("GET", "/oauth2/authorize?" + q)
+        self.assertEqual(st, 200)
+        self.assertIn("<h1>Acme &lt;Shop&gt; custom for app</h1>", page.decode())
+        self.assertIn('name="csrf"', page.decode())
+        st, hd, css = srv.request("GET", "/oauth2/assets/style.css")
+        self.assertEqual((st, hd["content-type"]), (200, "text/css; charset=utf-8"))
+        self.assert_clean_exit(srv)
+
+
+class TestRelyingPartyLibrary(ServerTest):
+    """Issue #13: a relying-party library other than our own code (Debian's python3-authlib)
+    runs the flow end to end, for a confidential and a public client. RS256: authlib checks
+    at_hash only for the RS/ES/PS families."""
+
+    def test_authlib_logs_in_and_validates_the_id_token(self):
+        srv = self.start("--signing-alg", "RS256")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+        r = subprocess.run([BIN, "--data-dir", srv.data, *store_args(srv.data), "user", "add",
+                            "ann"], input=PASSWORD + "\n", capture_output=True, text=True,
+                           timeout=30, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        iss = f"http://127.0.0.1:{srv.port}"
+        rp = os.path.join(os.path.dirname(__file__), "rp", "authlib_rp.py")
+        for args in (("conf",), ("pub", "--public")):
+            r = cli(srv.data, "client", "create", args[0], "--redirect-uris", CB, *args[1:],
+                    "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            c = json.loads(r.stdout)
+            r = subprocess.run(["/usr/bin/python3", rp, iss, c["client_id"],
+                                c.get("client_secret", ""), CB, "ann", PASSWORD],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+            claims = json.loads(r.stdout)
+            self.assertEqual((claims["aud"], claims["iss"]), (c["client_id"], iss))
+        self.assert_clean_exit(srv)
