@@ -62,13 +62,14 @@ struct authz_job {
 
 /* ---- pages ----------------------------------------------------------------------------- */
 
-static int page(struct http_request *r, unsigned status, enum web_page p, const struct web_var *v,
-                size_t n)
+/* A page with the headers every page carries; csp replaces the default policy if set. */
+static int page_csp(struct http_request *r, unsigned status, enum web_page p,
+                    const struct web_var *v, size_t n, const char *csp)
 {
     struct buf b;
     buf_init(&b, 256 * 1024);
     for (const char *const *h = web_headers; *h; h += 2)
-        http_add_header(r, h[0], h[1]);
+        http_add_header(r, h[0], csp && h == web_headers ? csp : h[1]);
     int rc = web_render(&b, web_template(p), v, n);
     if (rc)
         http_respond_error(r, 500, "server_error", NULL);
@@ -76,6 +77,24 @@ static int page(struct http_request *r, unsigned status, enum web_page p, const 
         http_respond(r, status, "text/html; charset=utf-8", b.p, b.len);
     buf_fini(&b);
     return HTTP_DONE;
+}
+
+static int page(struct http_request *r, unsigned status, enum web_page p, const struct web_var *v,
+                size_t n)
+{
+    return page_csp(r, status, p, v, n, NULL);
+}
+
+/* The policy of a page whose form leads, through a redirect, to the client's redirect URI:
+ * browsers hold the redirect that answers a form to its form-action. */
+static void csp_to(const char *redirect_uri, char *csp, size_t cap)
+{
+    char origin[AUTH_ORIGIN_MAX + 1];
+    bool ok = auth_redirect_origin(str_c(redirect_uri), origin, sizeof(origin)) == ERR_OK;
+    snprintf(csp, cap,
+             "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
+             "form-action 'self'%s%s; frame-ancestors 'none'; base-uri 'none'",
+             ok ? " " : "", ok ? origin : "");
 }
 
 static int error_page(struct http_request *r, unsigned status, const char *title, const char *msg,
@@ -148,7 +167,9 @@ static int login_page(struct authz_job *j, unsigned status, const char *error, c
         {"focus_user", name[0] ? "" : "1"},
         {"focus_password", name[0] ? "1" : ""},
     };
-    page(r, rc ? 500 : status, WEB_LOGIN, v, sizeof(v) / sizeof(v[0]));
+    char csp[AUTH_ORIGIN_MAX + 200];
+    csp_to(p->redirect_uri.p, csp, sizeof(csp));
+    page_csp(r, rc ? 500 : status, WEB_LOGIN, v, sizeof(v) / sizeof(v[0]), csp);
     buf_fini(&hidden);
     return HTTP_DONE;
 }
@@ -173,22 +194,12 @@ static int back_to_client(struct authz_job *j, const char *const *names, const c
         const struct web_var v[] = {{"product", ctx->sh->cfg->product_name},
                                     {"action", j->q.p.redirect_uri.p},
                                     {"hidden", rc ? "" : b.p}};
-        char csp[AUTH_ORIGIN_MAX + 160];
-        snprintf(csp, sizeof(csp),
-                 "default-src 'none'; style-src 'self'; script-src 'self'; form-action %s; "
-                 "frame-ancestors 'none'; base-uri 'none'",
-                 j->q.web.n[AUTH_WEB_ORIGIN] ? j->q.web.origin[0] : "'none'");
-        for (const char *const *h = web_headers + 2; *h; h += 2)
-            http_add_header(r, h[0], h[1]);
-        http_add_header(r, "Content-Security-Policy", csp);
-        struct buf out;
-        buf_init(&out, 64 * 1024);
-        rc = rc ? rc : web_render(&out, web_template(WEB_FORM_POST), v, sizeof(v) / sizeof(v[0]));
+        char csp[AUTH_ORIGIN_MAX + 200];
+        csp_to(j->q.p.redirect_uri.p, csp, sizeof(csp));
         if (rc)
             http_respond_error(r, 500, "server_error", NULL);
         else
-            http_respond(r, 200, "text/html; charset=utf-8", out.p, out.len);
-        buf_fini(&out);
+            page_csp(r, 200, WEB_FORM_POST, v, sizeof(v) / sizeof(v[0]), csp);
         buf_fini(&b);
         return HTTP_DONE;
     }

@@ -126,6 +126,18 @@ static int origin_of(struct str uri, char *out, size_t cap)
     return ERR_OK;
 }
 
+int auth_redirect_origin(struct str uri, char *out, size_t cap)
+{
+    struct uri_parts p;
+    if (origin_of(uri, out, cap) == ERR_OK)
+        return ERR_OK;
+    if (uri_split(uri, &p) || p.authority || p.scheme.len + 2 > cap ||
+        !memchr(p.scheme.p, '.', p.scheme.len))
+        return ERR_INVAL;
+    snprintf(out, cap, "%.*s:", (int)p.scheme.len, p.scheme.p);
+    return ERR_OK;
+}
+
 static char *slot(struct auth_client_web *w, enum auth_web_list which, unsigned i)
 {
     return which == AUTH_WEB_REDIRECT ? w->redirect[i]

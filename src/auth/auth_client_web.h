@@ -61,6 +61,11 @@ int auth_client_web_json(const struct auth_client_web *w, struct buf *b);
  * ERR_OK, or ERR_INVAL with *why. */
 int auth_client_web_from_json(json_t *o, struct auth_client_web *w, const char **why);
 
+/* Where a redirect to `uri` goes, as a CSP source (the login form's form-action must allow
+ * the redirect that follows it): scheme://host[:port] for http(s), "scheme:" for a native
+ * app's. ERR_INVAL for anything else. */
+int auth_redirect_origin(struct str uri, char *out, size_t cap);
+
 /* Whether `uri` is one of the registered redirect URIs (exactly; any port for a loopback
  * IP), or of the post-logout ones (exactly). */
 bool auth_client_web_redirect_ok(const struct auth_client_web *w, struct str uri);

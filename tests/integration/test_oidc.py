@@ -255,10 +255,56 @@ class OidcTest(ServerTest):
         f = Fields(page.decode())
         self.assertEqual(f.form_action, CB)
         self.assertEqual((f.fields["state"], f.fields["iss"]), ("st-1", self.iss))
-        self.assertIn("form-action http://127.0.0.1:9", hd["content-security-policy"])
+        self.assertIn("form-action 'self' http://127.0.0.1:9;", hd["content-security-policy"])
         st, tok = self.exchange(self.spa, f.fields["code"], verifier)
         self.assertEqual(st, 200, tok)
         self.assert_clean_exit(self.srv)
+
+
+class TestBrowser(ServerTest):
+    """The login page in headless Chromium (Debian's chromium, chromium-driver,
+    python3-selenium): keyboard only, a failed then a good sign-in, the redirect to a small
+    relying party, the code exchanged; screenshots in the build directory."""
+
+    def test_a_person_signs_in_with_a_real_browser(self):
+        from tests.integration.fgtest import free_port
+        srv = self.start("--product-name", "Acme")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+        r = subprocess.run([BIN, "--data-dir", srv.data, *store_args(srv.data), "user", "add",
+                            "ann"], input=PASSWORD + "\n", capture_output=True, text=True,
+                           timeout=30, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rp_port = free_port()
+        cb = f"http://127.0.0.1:{rp_port}/callback"
+        r = cli(srv.data, "client", "create", "Acme Shop", "--public", "--redirect-uris", cb,
+                "--json")
+        c = json.loads(r.stdout)
+        verifier, challenge = pkce()
+        out = os.path.join(os.path.dirname(os.path.abspath(BIN)), "screenshots")
+        script = os.path.join(os.path.dirname(__file__), "rp", "browser_login.py")
+        r = subprocess.run(["/usr/bin/python3", script, f"http://127.0.0.1:{srv.port}",
+                            c["client_id"], str(rp_port), challenge, "ann", PASSWORD, out],
+                           capture_output=True, text=True, timeout=180)
+        self.assertEqual(r.returncode, 0, r.stderr[-4000:])
+        res = json.loads(r.stdout)
+        f = res["facts"]
+        self.assertEqual(f["title"], "Sign in to Acme")
+        self.assertEqual((f["focused"], f["labels"]), ("username", ["Username", "Password"]))
+        self.assertFalse(f["phone_overflow"])  # readable on a phone: no sideways scrolling
+        self.assertEqual((f["error"], f["refocused"]),
+                         ("Invalid username or password.", "password"))
+        self.assertEqual(f["landed"], cb)
+        self.assertEqual(f["invalid_link"], "This sign-in link is not valid")
+        self.assertTrue(f["invalid_url"].startswith(f"http://127.0.0.1:{srv.port}/"))
+        self.assertEqual(res["received"]["state"], "s-browser")
+        st, _, b = srv.request("POST", "/oauth2/token", form(
+            grant_type="authorization_code", client_id=c["client_id"],
+            code=res["received"]["code"], redirect_uri=cb, code_verifier=verifier), FORM)
+        self.assertEqual(st, 200, b)
+        self.assertIn("id_token", json.loads(b))
+        for shot in ("login-desktop", "login-phone", "login-failed", "error-invalid-link"):
+            self.assertGreater(os.path.getsize(os.path.join(out, shot + ".png")), 1000)
+        self.assert_clean_exit(srv)
 
 
 class TestTemplates(ServerTest):
