@@ -119,35 +119,52 @@ static const struct pol_gcra_rule *rule_now(const struct api_shared *sh, int rul
     return pol_limits_rule(&sh->limits, (unsigned)rule);
 }
 
+static void answer_429(struct http_request *r, int rule, const struct pol_gcra_rule *ru,
+                       uint64_t retry_ns, uint64_t reset_ns);
+
 bool api__rate_limited(struct http_request *r, int rule)
 {
     struct api_ctx *ctx = r->app;
-    char ip[64];
+    struct pol_gcra_result res;
 
-    if (!rule_now(ctx->sh, rule)->interval_ns)
+    if (!api__rate_take_ip(r, rule, &res))
         return false;
-    if (rule >= POL_RL_LOGIN_GLOBAL)
-        return api__rate_limited_key(r, rule, STR_LIT("*"));
-    api__peer_key(r, ip, sizeof(ip));
-    return api__rate_limited_key(r, rule, str_c(ip));
+    answer_429(r, rule, rule_now(ctx->sh, rule), res.retry_ns, res.reset_ns);
+    return true;
 }
 
-static void answer_429(struct http_request *r, int rule, const struct pol_gcra_rule *ru,
-                       uint64_t retry_ns, uint64_t reset_ns);
+bool api__rate_take(struct http_request *r, int rule, struct str key, struct pol_gcra_result *res)
+{
+    struct api_ctx *ctx = r->app;
+
+    res->allowed = true;
+    if (!rule_now(ctx->sh, rule)->interval_ns)
+        return false;
+    pol_limits_take(&ctx->sh->limits, (unsigned)rule, key, clock_mono_ns(), res);
+    if (res->allowed)
+        return false;
+    met_add(&ctx->met->rate_limited, 1);
+    ratelimit_event(r, rule, key);
+    return true;
+}
+
+bool api__rate_take_ip(struct http_request *r, int rule, struct pol_gcra_result *res)
+{
+    char ip[64];
+    if (rule >= POL_RL_LOGIN_GLOBAL)
+        return api__rate_take(r, rule, STR_LIT("*"), res);
+    api__peer_key(r, ip, sizeof(ip));
+    return api__rate_take(r, rule, str_c(ip), res);
+}
 
 bool api__rate_limited_key(struct http_request *r, int rule, struct str key)
 {
     struct api_ctx *ctx = r->app;
-    const struct pol_gcra_rule *ru = rule_now(ctx->sh, rule);
     struct pol_gcra_result res;
 
-    if (!ru->interval_ns)
+    if (!api__rate_take(r, rule, key, &res))
         return false;
-    pol_limits_take(&ctx->sh->limits, (unsigned)rule, key, clock_mono_ns(), &res);
-    if (res.allowed)
-        return false;
-    ratelimit_event(r, rule, key);
-    answer_429(r, rule, ru, res.retry_ns, res.reset_ns);
+    answer_429(r, rule, rule_now(ctx->sh, rule), res.retry_ns, res.reset_ns);
     return true;
 }
 
@@ -156,6 +173,7 @@ void api__rate_limited_answer(struct http_request *r, int rule, uint64_t retry_m
     struct api_ctx *ctx = r->app;
     char ip[64];
     api__peer_key(r, ip, sizeof(ip));
+    met_add(&ctx->met->rate_limited, 1);
     ratelimit_event(r, rule, str_c(ip));
     answer_429(r, rule, rule_now(ctx->sh, rule), retry_ms * 1000000u, retry_ms * 1000000u);
 }
@@ -170,10 +188,8 @@ void api__login_rules(struct http_request *r, struct pol_gcra_rule *ip, struct p
 static void answer_429(struct http_request *r, int rule, const struct pol_gcra_rule *ru,
                        uint64_t retry_ns, uint64_t reset_ns)
 {
-    struct api_ctx *ctx = r->app;
     char v[128];
 
-    met_add(&ctx->met->rate_limited, 1);
     uint64_t retry = (retry_ns + 999999999u) / 1000000000u;
     uint64_t reset = (reset_ns + 999999999u) / 1000000000u;
     uint64_t window = (ru->interval_ns * ru->burst + 999999999u) / 1000000000u;
@@ -201,6 +217,15 @@ static void inflight_leave(void *data)
 
 bool api__inflight_full(struct http_request *r, int cls)
 {
+    int rc = api__inflight_take(r, cls);
+    if (rc)
+        api__fail(r, rc == ERR_LIMIT ? ERR_AGAIN : ERR_NOMEM,
+                  rc == ERR_LIMIT ? "too many requests in flight" : NULL);
+    return rc != ERR_OK;
+}
+
+int api__inflight_take(struct http_request *r, int cls)
+{
     struct api_ctx *ctx = r->app;
     const struct cfg *c = ctx->sh->cfg;
     unsigned cap = cls == API_IF_LOGIN      ? c->inflight_login
@@ -209,22 +234,20 @@ bool api__inflight_full(struct http_request *r, int cls)
     _Atomic unsigned *counter = &ctx->sh->inflight[cls];
 
     if (!cap)
-        return false;
+        return ERR_OK;
     struct inflight_ref *ref = arena_alloc(r->arena, sizeof(*ref));
     if (!ref || atomic_fetch_add_explicit(counter, 1, memory_order_relaxed) >= cap) {
         if (ref)
             atomic_fetch_sub_explicit(counter, 1, memory_order_relaxed);
         met_add(&ctx->met->pool_rejected, 1);
-        api__fail(r, ERR_AGAIN, "too many requests in flight");
-        return true;
+        return ref ? ERR_LIMIT : ERR_NOMEM;
     }
     ref->counter = counter;
     if (arena_on_reset(r->arena, inflight_leave, ref)) {
         inflight_leave(ref);
-        api__fail(r, ERR_NOMEM, NULL);
-        return true;
+        return ERR_NOMEM;
     }
-    return false;
+    return ERR_OK;
 }
 
 /* Answers 503 with Retry-After: the time the queue needs to drain at the measured service

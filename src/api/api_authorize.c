@@ -28,6 +28,8 @@
 #include "core/mem.h"
 #include "http/http.h"
 #include "http/http_form.h"
+#include "metrics/met.h"
+#include "policy/pol_gcra.h"
 #include "token/tok_code.h"
 #include "token/tok_issue.h"
 #include "token/tok_scope.h"
@@ -56,6 +58,7 @@ struct authz_job {
     bool posted;                         /* the login form's post (else: show the form) */
     char csrf_cookie[AUTH_CSRF_LEN + 1]; /* "" when the browser brought one */
     struct str user, pw;
+    struct http_form form; /* the login form as posted (for the busy page's retry) */
     struct auth_login login;
     struct tok_code_issue code;
 };
@@ -356,6 +359,7 @@ static struct authz_job *start(struct http_request *r, struct str form, bool pos
             return NULL;
         }
     }
+    j->form = f;
     if (posted) {
         if (r->body.len) /* (the password's copy that matters is the form's, wiped once hashed) */
             cr_wipe((void *)(uintptr_t)r->body.p, r->body.len);
@@ -401,34 +405,90 @@ int api_authorize(struct http_request *r)
     return run(start(r, r->method == HTTP_POST ? r->body : r->query, false));
 }
 
+/* The form again, posted by itself after retry_ms: a login shed (503) or over a rate limit
+ * (429). */
+static int retry_page(struct authz_job *j, unsigned status, uint64_t retry_ms)
+{
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+    char ra[24];
+    struct buf hidden;
+    uint64_t s = retry_ms / 1000 + 1;
+
+    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)s);
+    http_add_header(r, "Retry-After", ra);
+    buf_init(&hidden, 64 * 1024);
+    int rc = ERR_OK;
+    for (size_t i = 0; i < j->form.n && !rc; i++)
+        rc = web_hidden(&hidden, j->form.pairs[i].name.p, j->form.pairs[i].value.p);
+    if (!rc)
+        rc = buf_append(&hidden, "", 1);
+    const struct web_var v[] = {
+        {"product", ctx->sh->cfg->product_name},
+        {"message", status == 503 ? "Many people are signing in at once."
+                                  : "There have been many sign-in attempts from here."},
+        {"retry", ra},
+        {"hidden", rc ? "" : hidden.p},
+    };
+    if (j->pw.p) /* (the form's copy: the page has its own) */
+        cr_wipe((void *)(uintptr_t)j->pw.p, j->pw.len);
+    page(r, rc ? 500 : status, WEB_BUSY, v, sizeof(v) / sizeof(v[0]));
+    if (hidden.p)
+        cr_wipe(hidden.p, hidden.cap); /* (it held the password) */
+    buf_fini(&hidden);
+    return HTTP_DONE;
+}
+
+/* The same limits and admission control as /v1/auth/login, answered with a page: 0, or the
+ * ms to come back after (*status 429 or 503). */
+static uint64_t login_refused(struct authz_job *j, unsigned *status)
+{
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+    struct pol_gcra_result res;
+    char name[AUTH_USERNAME_MAX + 1];
+    uint64_t ms;
+
+    *status = 429;
+    if (api__rate_take_ip(r, POL_RL_LOGIN_GLOBAL, &res) ||
+        api__rate_take_ip(r, POL_RL_LOGIN, &res) ||
+        api__rate_take(r, POL_RL_LOGIN_USER, auth_login_key(j->user, name), &res))
+        return res.retry_ns / 1000000u + 1;
+    *status = 503;
+    if ((ms = auth_svc_over_deadline(&ctx->sh->auth)) != 0) {
+        met_add(&ctx->met->pool_rejected, 1);
+        return ms;
+    }
+    return api__inflight_take(r, API_IF_LOGIN) ? 1000 : 0;
+}
+
 /* POST /oauth2/login: the hosted form, under the same rate limits and admission control as
- * /v1/auth/login. */
+ * /v1/auth/login; refused, it comes back by itself (retry_page). */
 int api_authorize_login(struct http_request *r)
 {
-    if (api__rate_limited(r, POL_RL_LOGIN_GLOBAL) || api__rate_limited(r, POL_RL_LOGIN) ||
-        api__admission_refused(r))
-        return HTTP_DONE;
+    unsigned status;
+
     if (!http_content_type_is(r, "application/x-www-form-urlencoded"))
         return error_page(r, 415, "Sign-in failed", "The form could not be read.",
                           "invalid_request");
     struct authz_job *j = start(r, r->body, true);
-    if (j) {
-        char name[AUTH_USERNAME_MAX + 1];
-        if (api__rate_limited_key(r, POL_RL_LOGIN_USER, auth_login_key(j->user, name)) ||
-            api__inflight_full(r, API_IF_LOGIN))
-            return HTTP_DONE;
-    }
-    return run(j);
+    if (!j)
+        return HTTP_DONE;
+    uint64_t retry_ms = login_refused(j, &status);
+    return retry_ms ? retry_page(j, status, retry_ms) : run(j);
 }
 
 /* GET /oauth2/assets/{name}: the pages' stylesheet and script, from memory. */
 int api_authorize_asset(struct http_request *r)
 {
-    bool css = r->nparams == 1 && str_eq(r->params[0], STR_LIT("style.css"));
-    bool js = r->nparams == 1 && str_eq(r->params[0], STR_LIT("submit.js"));
-    if (!css && !js)
+    char name[32];
+    if (r->nparams != 1 || r->params[0].len >= sizeof(name))
         return api__error(r, 404, "not_found", NULL);
-    const char *body = css ? web_stylesheet() : web_script();
+    snprintf(name, sizeof(name), "%.*s", (int)r->params[0].len, r->params[0].p);
+    bool css = strcmp(name, "style.css") == 0;
+    const char *body = css ? web_stylesheet() : web_script(name);
+    if (!body)
+        return api__error(r, 404, "not_found", NULL);
     http_add_header(r, "Cache-Control", "public, max-age=3600");
     http_add_header(r, "X-Content-Type-Options", "nosniff");
     http_respond(r, 200, css ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8", body,

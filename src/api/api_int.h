@@ -61,6 +61,14 @@ bool api__inflight_full(struct http_request *r, int cls);
 bool api__admission_refused(struct http_request *r);
 /* The same with an explicit key (a username, a client_id). */
 bool api__rate_limited_key(struct http_request *r, int rule, struct str key);
+/* The same without answering, for a caller that answers with a page: true if refused (res
+ * says when to come back); counted and announced as the others. */
+struct pol_gcra_result;
+bool api__rate_take(struct http_request *r, int rule, struct str key, struct pol_gcra_result *res);
+bool api__rate_take_ip(struct http_request *r, int rule, struct pol_gcra_result *res);
+/* api__inflight_full without answering: ERR_OK (counted until answered), ERR_LIMIT (full),
+ * ERR_NOMEM. */
+int api__inflight_take(struct http_request *r, int cls);
 /* The 429 of `rule` with Retry-After (retry_ms, rounded up to a second) and RateLimit
  * headers: for a limit the shared store refused (store_guard_begin). */
 void api__rate_limited_answer(struct http_request *r, int rule, uint64_t retry_ms);

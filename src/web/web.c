@@ -85,6 +85,34 @@ static const char default_form_post[] =
     "</body>\n"
     "</html>\n";
 
+/* A login shed under a surge (503) or over a rate limit (429): the form again, posted by
+ * itself after the delay (retry.js; a button without script), so a crowd spreads itself out
+ * instead of pressing reload. The password travels in the page's body, never in a URL. */
+static const char default_busy[] =
+    "<!doctype html>\n"
+    "<html lang=\"en\">\n"
+    "<head>\n"
+    "<meta charset=\"utf-8\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<title>Busy right now - {{product}}</title>\n"
+    "<link rel=\"stylesheet\" href=\"/oauth2/assets/style.css\">\n"
+    "<script src=\"/oauth2/assets/retry.js\" defer></script>\n"
+    "</head>\n"
+    "<body>\n"
+    "<main class=\"card\">\n"
+    "<h1>Busy right now</h1>\n"
+    "<p>{{message}}</p>\n"
+    "<p class=\"sub\" role=\"status\" aria-live=\"polite\">Trying again in about "
+    "<span id=\"countdown\">{{retry}}</span> seconds.</p>\n"
+    "<form method=\"post\" action=\"/oauth2/login\" id=\"retry\" data-retry=\"{{retry}}\">\n"
+    "{{{hidden}}}"
+    "<button type=\"submit\">Try again now</button>\n"
+    "</form>\n"
+    "</main>\n"
+    "<footer>{{product}}</footer>\n"
+    "</body>\n"
+    "</html>\n";
+
 /* Contrast (WCAG AA): text #1b1f24 on #fff is 16:1, the button's white on #1d4ed8 6.7:1,
  * the error's #8a1c1c on #fdecec 7.4:1, the muted #57606a on #fff 6.3:1. */
 static const char default_style[] =
@@ -131,14 +159,29 @@ const char *const web_headers[] = {
 
 const char *web_template(enum web_page p)
 {
-    static const char *const defaults[WEB_PAGES] = {default_login, default_error,
-                                                    default_form_post};
+    static const char *const defaults[WEB_PAGES] = {default_login, default_error, default_form_post,
+                                                    default_busy};
     return loaded[p] ? loaded[p] : defaults[p];
 }
 
-const char *web_script(void)
+const char *web_script(const char *name)
 {
-    return "document.getElementById('answer').submit();\n";
+    if (strcmp(name, "submit.js") == 0)
+        return "document.getElementById('answer').submit();\n";
+    if (strcmp(name, "retry.js") == 0) /* the delay, plus up to half of it at random */
+        return "(function () {\n"
+               "  var f = document.getElementById('retry');\n"
+               "  if (!f) return;\n"
+               "  var s = parseInt(f.getAttribute('data-retry'), 10) || 1;\n"
+               "  var left = s + Math.floor(Math.random() * (s / 2 + 1));\n"
+               "  var c = document.getElementById('countdown');\n"
+               "  var t = setInterval(function () {\n"
+               "    left -= 1;\n"
+               "    if (c) c.textContent = Math.max(left, 0);\n"
+               "    if (left <= 0) { clearInterval(t); f.submit(); }\n"
+               "  }, 1000);\n"
+               "})();\n";
+    return NULL;
 }
 
 const char *web_stylesheet(void)

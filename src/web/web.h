@@ -32,17 +32,20 @@ int web_hidden(struct buf *b, const char *name, const char *value);
 /* Renders template t with vars onto out. ERR_LIMIT past out's cap. */
 int web_render(struct buf *out, const char *t, const struct web_var *vars, size_t n);
 
-enum web_page { WEB_LOGIN, WEB_ERROR, WEB_FORM_POST, WEB_PAGES };
+enum web_page { WEB_LOGIN, WEB_ERROR, WEB_FORM_POST, WEB_BUSY, WEB_PAGES };
 
 /* The templates and the stylesheet in force: the compiled-in defaults, or those read from
- * dir (login.html, error.html, form_post.html, style.css; each optional, at most 64 KiB).
+ * dir (login.html, error.html, form_post.html, busy.html, style.css; each optional, at most
+ * 64 KiB).
  * ERR_OK, or ERR_IO with a message in err (a file that exists and cannot be read). Main
  * thread, before the loops start. */
 int web_load(const char *dir, char *err, size_t cap);
 const char *web_template(enum web_page p);
 const char *web_stylesheet(void);
-/* The form_post page's script (it submits the answer; served from 'self' for the CSP). */
-const char *web_script(void);
+/* The pages' scripts, served from 'self' for the CSP: submit.js posts the form_post answer,
+ * retry.js the busy page's form once its delay (plus a random part) has passed. NULL for
+ * another name. */
+const char *web_script(const char *name);
 /* The Content-Security-Policy, Referrer-Policy and other headers every page carries:
  * name/value pairs, NULL-terminated. */
 extern const char *const web_headers[];

@@ -268,7 +268,7 @@ class TestBrowser(ServerTest):
 
     def test_a_person_signs_in_with_a_real_browser(self):
         from tests.integration.fgtest import free_port
-        srv = self.start("--product-name", "Acme")
+        srv = self.start("--product-name", "Acme", "--ratelimit-login-user", "2/m:2")
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
         r = subprocess.run([BIN, "--data-dir", srv.data, *store_args(srv.data), "user", "add",
                             "ann"], input=PASSWORD + "\n", capture_output=True, text=True,
@@ -302,8 +302,42 @@ class TestBrowser(ServerTest):
             code=res["received"]["code"], redirect_uri=cb, code_verifier=verifier), FORM)
         self.assertEqual(st, 200, b)
         self.assertIn("id_token", json.loads(b))
-        for shot in ("login-desktop", "login-phone", "login-failed", "error-invalid-link"):
+        self.assertEqual((f["busy"], f["counting_down"]), ("Busy right now", True))
+        for shot in ("login-desktop", "login-phone", "login-failed", "error-invalid-link",
+                     "busy"):
             self.assertGreater(os.path.getsize(os.path.join(out, shot + ".png")), 1000)
+        self.assert_clean_exit(srv)
+
+
+class TestSurge(ServerTest):
+    def test_a_refused_sign_in_comes_back_by_itself(self):
+        """Issue #13 item 4: a login over a limit gets a page, not a timeout: the status and
+        Retry-After, and the form again, posted by its script after the delay; the password
+        in the page's body (no-store), never in a URL."""
+        srv = self.start("--ratelimit-login-ip", "1/m:1")
+        r = cli(srv.data, "client", "create", "app", "--redirect-uris", CB, "--json")
+        c = json.loads(r.stdout)
+        _, challenge = pkce()
+        b = Browser(srv)
+        q = urllib.parse.urlencode({"response_type": "code", "client_id": c["client_id"],
+                                    "redirect_uri": CB, "code_challenge": challenge,
+                                    "state": "s"})
+        st, _, page = b.request("GET", "/oauth2/authorize?" + q)
+        fields = dict(Fields(page.decode()).fields, username="ann", password="pw-1 secret")
+        st, _, _ = b.request("POST", "/oauth2/login", form(**fields), FORM)
+        self.assertEqual(st, 401)
+        st, hd, page = b.request("POST", "/oauth2/login", form(**fields), FORM)
+        self.assertEqual(st, 429, page)
+        self.assertGreaterEqual(int(hd["retry-after"]), 1)
+        self.assertEqual(hd["cache-control"], "no-store")
+        f = Fields(page.decode())
+        self.assertEqual(f.form_action, "/oauth2/login")
+        self.assertEqual((f.fields["password"], f.fields["state"]), ("pw-1 secret", "s"))
+        self.assertIn('src="/oauth2/assets/retry.js"', page.decode())
+        st, hd, js = srv.request("GET", "/oauth2/assets/retry.js")
+        self.assertEqual(st, 200)
+        self.assertIn("submit()", js.decode())
+        self.assertEqual(srv.request("GET", "/oauth2/assets/nope.js")[0], 404)
         self.assert_clean_exit(srv)
 
 

@@ -93,6 +93,18 @@ def main():
         facts["invalid_link"] = d.find_element(By.TAG_NAME, "h1").text
         facts["invalid_url"] = d.current_url.split("?")[0]
         d.save_screenshot(os.path.join(out, "error-invalid-link.png"))
+        # over the per-user rate limit (the server allows two a minute): the busy page,
+        # counting down to posting the form again by itself
+        d.get(url)
+        wait.until(EC.presence_of_element_located((By.ID, "username")))
+        d.switch_to.active_element.send_keys(user + Keys.TAB)
+        d.switch_to.active_element.send_keys(password + Keys.ENTER)
+        wait.until(EC.presence_of_element_located((By.ID, "countdown")))
+        facts["busy"] = d.find_element(By.TAG_NAME, "h1").text
+        first = int(d.find_element(By.ID, "countdown").text)
+        d.save_screenshot(os.path.join(out, "busy.png"))
+        wait.until(lambda drv: int(drv.find_element(By.ID, "countdown").text) < first)
+        facts["counting_down"] = True
     finally:
         d.quit()
         rp.shutdown()
