@@ -685,6 +685,8 @@ static int init_shared(const struct cfg *c, const char *host, unsigned bound)
         .lock_base_s = c->lockout_base_s,
         .lock_max_s = c->lockout_max_s,
         .lock_window_s = c->lockout_window_s,
+        .session_idle_s = c->session_idle_s,
+        .session_ttl_s = c->session_ttl_s,
     };
     store_on_invalidate(g.store, on_store_invalidate, NULL); /* (needs the lockout table) */
     if (store_each(g.store, STORE_T_REVOKED, on_revoked_record, NULL))

@@ -21,6 +21,7 @@
 #include "api/api_int.h"
 #include "auth/auth_authorize.h"
 #include "auth/auth_login.h"
+#include "auth/auth_session.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -60,6 +61,9 @@ struct authz_job {
     struct str user, pw;
     struct http_form form; /* the login form as posted (for the busy page's retry) */
     struct auth_login login;
+    struct auth_session_find find;   /* the browser's session, if any */
+    struct auth_session_start start; /* or the one a sign-in starts */
+    bool new_session;
     struct tok_code_issue code;
 };
 
@@ -122,11 +126,21 @@ static int busy_page(struct http_request *r, uint64_t retry_s)
                       "temporarily_unavailable");
 }
 
-static const char *cookie_name(const struct http_request *r)
+static bool https(const struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
-    /* __Host-: only over https, for this host, for every path (RFC 6265bis §4.1.3.2) */
-    return strncmp(ctx->sh->issuer, "https://", 8) == 0 ? "__Host-fg_csrf" : "fg_csrf";
+    return strncmp(ctx->sh->issuer, "https://", 8) == 0;
+}
+
+/* __Host-: only over https, for this host, for every path (RFC 6265bis §4.1.3.2) */
+static const char *cookie_name(const struct http_request *r)
+{
+    return https(r) ? "__Host-fg_csrf" : "fg_csrf";
+}
+
+static const char *session_cookie(const struct http_request *r)
+{
+    return https(r) ? "__Host-fg_session" : "fg_session";
 }
 
 /* The login form for q's request, with an error message if any. */
@@ -245,14 +259,58 @@ static void code_issued(struct tok_code_issue *q, int rc)
     /* Answering frees the arena, q with it: the code is taken out and wiped there first. */
     memcpy(code, q->code, sizeof(code));
     cr_wipe(q->code, sizeof(q->code));
+    if (j->new_session) {
+        char c[AUTH_SESSION_LEN + 128];
+        snprintf(c, sizeof(c), "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", session_cookie(j->r),
+                 j->start.token, https(j->r) ? "; Secure" : "");
+        http_add_header(j->r, "Set-Cookie", c);
+        cr_wipe(c, sizeof(c));
+        cr_wipe(j->start.token, sizeof(j->start.token));
+    }
     const char *names[] = {"code", "state", "iss"};
     const char *vals[] = {code, j->q.p.state.p, ctx->sh->issuer};
     back_to_client(j, names, vals, 3);
     cr_wipe(code, sizeof(code));
 }
 
-/* The login's answer: a page, or on success the code (answered when it is durable).
+/* The code for the user of this sign-in (or session): answered once it is durable.
  * HTTP_DONE or HTTP_ASYNC. */
+static int issue_code(struct authz_job *j, const char *sub, int64_t auth_time, uint64_t gen,
+                      const char *sid)
+{
+    struct api_ctx *ctx = j->r->app;
+    struct tok_code_issue *c = &j->code;
+    memset(c, 0, sizeof(*c));
+    c->svc = &ctx->sh->tok;
+    c->lp = ctx->lp;
+    c->now = clock_wall_s();
+    c->done = code_issued;
+    struct tok_code_grant *g = &c->grant;
+    snprintf(g->client_id, sizeof(g->client_id), "%s", j->q.client.id);
+    snprintf(g->redirect_uri, sizeof(g->redirect_uri), "%s", j->q.p.redirect_uri.p);
+    snprintf(g->challenge, sizeof(g->challenge), "%s", j->q.p.code_challenge.p);
+    snprintf(g->nonce, sizeof(g->nonce), "%s", j->q.p.nonce.p ? j->q.p.nonce.p : "");
+    snprintf(g->sub, sizeof(g->sub), "%s", sub);
+    snprintf(g->scope, sizeof(g->scope), "%s", j->q.scope);
+    snprintf(g->sid, sizeof(g->sid), "%s", sid);
+    g->auth_time = auth_time;
+    g->gen = gen;
+    return tok_code_issue(c) == ERR_AGAIN ? HTTP_ASYNC : busy_page(j->r, 1);
+}
+
+static void session_started(struct auth_session_start *q, int rc)
+{
+    struct authz_job *j = CONTAINER_OF(q, struct authz_job, start);
+    if (rc) {
+        busy_page(j->r, 1);
+        return;
+    }
+    j->new_session = true;
+    issue_code(j, q->s.sub, q->s.auth_time, q->s.gen, q->s.sid);
+}
+
+/* The login's answer: a page, or on success a browser session and the code (answered when
+ * both are durable). HTTP_DONE or HTTP_ASYNC. */
 static int after_login(struct authz_job *j, int rc)
 {
     struct auth_login *l = &j->login;
@@ -272,27 +330,65 @@ static int after_login(struct authz_job *j, int rc)
     }
     if (l->outcome != AUTH_LOGIN_OK)
         return login_page(j, 401, "Invalid username or password.", j->user.p);
-    struct tok_code_issue *c = &j->code;
-    memset(c, 0, sizeof(*c));
-    c->svc = &ctx->sh->tok;
-    c->lp = ctx->lp;
-    c->now = clock_wall_s();
-    c->done = code_issued;
-    struct tok_code_grant *g = &c->grant;
-    snprintf(g->client_id, sizeof(g->client_id), "%s", j->q.client.id);
-    snprintf(g->redirect_uri, sizeof(g->redirect_uri), "%s", j->q.p.redirect_uri.p);
-    snprintf(g->challenge, sizeof(g->challenge), "%s", j->q.p.code_challenge.p);
-    snprintf(g->nonce, sizeof(g->nonce), "%s", j->q.p.nonce.p ? j->q.p.nonce.p : "");
-    snprintf(g->sub, sizeof(g->sub), "%s", l->sub);
-    snprintf(g->scope, sizeof(g->scope), "%s", j->q.scope);
-    g->auth_time = c->now;
-    g->gen = l->gen;
-    return tok_code_issue(c) == ERR_AGAIN ? HTTP_ASYNC : busy_page(r, 1);
+    struct auth_session_start *ss = &j->start;
+    memset(ss, 0, sizeof(*ss));
+    ss->svc = &ctx->sh->auth;
+    ss->lp = ctx->lp;
+    ss->now = clock_wall_s();
+    ss->done = session_started;
+    snprintf(ss->s.sub, sizeof(ss->s.sub), "%s", l->sub);
+    snprintf(ss->s.name, sizeof(ss->s.name), "%s", l->name);
+    ss->s.auth_time = ss->now;
+    ss->s.gen = l->gen;
+    return auth_session_start(ss) == ERR_AGAIN ? HTTP_ASYNC : busy_page(r, 1);
 }
 
 static void logged_in(struct auth_login *l, int rc)
 {
     after_login(CONTAINER_OF(l, struct authz_job, login), rc);
+}
+
+/* Without a session that answers: the form, or for prompt=none login_required. */
+static int no_session(struct authz_job *j)
+{
+    if (j->q.prompt_none)
+        return redirect_error(j, "login_required", "the user must sign in");
+    return login_page(j, 200, NULL, NULL);
+}
+
+/* A session answers unless prompt=login asks for a sign-in, or max_age says the last one
+ * is too old (OpenID Connect Core §3.1.2.1). */
+static int session_found(struct authz_job *j, int rc)
+{
+    struct auth_session_find *f = &j->find;
+    int64_t now = clock_wall_s();
+    if (rc || !f->found || (j->q.max_age >= 0 && now - f->s.auth_time > j->q.max_age))
+        return no_session(j);
+    return issue_code(j, f->s.sub, f->s.auth_time, f->s.gen, f->s.sid);
+}
+
+static void on_session(struct auth_session_find *f, int rc)
+{
+    session_found(CONTAINER_OF(f, struct authz_job, find), rc);
+}
+
+static int with_session(struct authz_job *j)
+{
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+    struct str cookie;
+
+    if (j->q.prompt_login ||
+        http_cookie_get(http_header(r, "cookie"), session_cookie(r), &cookie) != ERR_OK)
+        return no_session(j);
+    struct auth_session_find *f = &j->find;
+    f->svc = &ctx->sh->auth;
+    f->lp = ctx->lp;
+    f->token = cookie;
+    f->now = clock_wall_s();
+    f->done = on_session;
+    int rc = auth_session_find(f);
+    return rc == ERR_AGAIN ? HTTP_ASYNC : session_found(j, rc);
 }
 
 /* The request checked: a page, a redirect, or the login. HTTP_DONE or HTTP_ASYNC. */
@@ -312,7 +408,7 @@ static int after_check(struct authz_job *j, int rc)
     if (q->verdict == AUTH_AUTHZ_REDIRECT_ERROR)
         return redirect_error(j, q->error, q->why);
     if (!j->posted)
-        return login_page(j, 200, NULL, NULL);
+        return with_session(j);
     struct auth_login *l = &j->login;
     memset(l, 0, sizeof(*l));
     l->svc = &ctx->sh->auth;
@@ -530,7 +626,9 @@ static void redeemed(struct tok_code_redemption *q, int rc)
     snprintf(nonce, sizeof(nonce), "%s", q->grant.nonce);
     memcpy(refresh, q->refresh_token, sizeof(refresh));
     cr_wipe(q->refresh_token, sizeof(q->refresh_token));
-    struct tok_id id = {.nonce = nonce, .auth_time = q->grant.auth_time};
+    char sid[sizeof(q->grant.sid)];
+    snprintf(sid, sizeof(sid), "%s", q->grant.sid);
+    struct tok_id id = {.nonce = nonce, .auth_time = q->grant.auth_time, .sid = sid};
     bool oidc = tok_scope_subset(STR_LIT("openid"), q->grant.scope);
     api__answer_tokens(r, &cl, j->access_ttl, refresh[0] ? refresh : NULL, oidc ? &id : NULL);
     cr_wipe(refresh, sizeof(refresh));

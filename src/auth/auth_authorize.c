@@ -109,9 +109,6 @@ static int check_request(struct auth_authorize *q)
             return refuse(q, AUTH_AUTHZ_REDIRECT_ERROR, rerr, "max_age is a number of seconds");
         q->max_age = (int64_t)v;
     }
-    /* No browser sessions yet: nobody is ever logged in already. */
-    if (q->prompt_none)
-        return refuse(q, AUTH_AUTHZ_REDIRECT_ERROR, "login_required", "the user must sign in");
     return refuse(q, AUTH_AUTHZ_OK, NULL, NULL);
 }
 

@@ -18,7 +18,8 @@
  * for authorization_code; scopes among the client's, plus OpenID Connect's own (openid,
  * profile, email, offline_access); no scope asked: the client's; prompt among none, login,
  * consent, select_account (none alone); max_age a number of seconds; nonce at most 255
- * bytes, state at most 1024.
+ * bytes, state at most 1024. Whether a browser session answers (prompt, max_age) is the
+ * caller's next step (auth_session.h).
  *
  * The caller owns the struct (it may live in a request's arena) and fills the inputs;
  * auth_authorize_check answers ERR_OK (see verdict), ERR_BACKEND (the store failed: 503),

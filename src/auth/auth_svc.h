@@ -36,6 +36,7 @@ struct auth_svc {
     /* the shared guard's lock rules (a store shared by instances): user, ip, pair */
     unsigned lock_attempts[3];
     int64_t lock_base_s, lock_max_s, lock_window_s;
+    int64_t session_idle_s, session_ttl_s; /* browser sessions (auth_session.h) */
 };
 
 struct loop;

@@ -251,7 +251,7 @@ int store_metrics_text(struct store *st, struct buf *b)
 
 bool store_expiring(enum store_table t)
 {
-    return t == STORE_T_CODES;
+    return t == STORE_T_CODES || t == STORE_T_SSO;
 }
 
 int store_exp_wrap(int64_t exp, const void *payload, size_t n, struct buf *out)

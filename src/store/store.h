@@ -48,10 +48,11 @@ enum store_table {
     STORE_T_EVENTS,   /* event id -> announced traffic event (JSON), for the adaptive policy */
     STORE_T_SESSIONS, /* user id (sub) -> that user's sessions generation (decimal text) */
     STORE_T_CODES,    /* digest of an authorization code -> expiring record (JSON) */
+    STORE_T_SSO,      /* digest of a browser session's cookie -> expiring record (JSON) */
     STORE_T_COUNT
 };
 
-/* Tables whose records end by themselves (authorization codes): a value begins with its
+/* Tables whose records end by themselves (codes, browser sessions): a value begins with its
  * expiry, 8 bytes (little-endian epoch seconds: store_exp_wrap), after which the embedded
  * store's purge drops it and Redis expires the key (EXPIREAT); neither lists them in an
  * index. A reader checks the expiry too: a purge runs only once in a while. */

@@ -67,8 +67,8 @@ struct lmdb_store {
 #define FAIL_LOG_EVERY 10000 /* one log line per 10 s of failures, with the count */
 
 static const char *const table_names[STORE_T_COUNT] = {
-    "users",   "clients", "keys",   "refresh",  "families",
-    "revoked", "meta",    "events", "sessions", "codes",
+    "users", "clients", "keys",     "refresh", "families", "revoked",
+    "meta",  "events",  "sessions", "codes",   "sso",
 };
 
 static struct lmdb_store *L(struct store *st)
@@ -763,6 +763,10 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
         goto fail;
     }
     for (int t = 0; t < STORE_T_COUNT; t++) {
+        if (!table_names[t]) { /* (a table without a name would be LMDB's main database) */
+            snprintf(err, cap, "store table %d has no name", t);
+            goto fail;
+        }
         if ((rc = mdb_dbi_open(txn, table_names[t], MDB_CREATE, &s->dbi[t]))) {
             snprintf(err, cap, "store table %s: %s", table_names[t], mdb_strerror(rc));
             goto fail;

@@ -16,7 +16,7 @@
 /* ---- commands: one builder for both connection kinds ------------------------------------ */
 
 const char *const sr_tags[STORE_T_COUNT] = {
-    "u:", "c:", "k:", "rt:", "fam:", "jti:", "", "ev:", "sess:", "code:"};
+    "u:", "c:", "k:", "rt:", "fam:", "jti:", "", "ev:", "sess:", "code:", "sso:"};
 
 /* Lower-case hex of n bytes and a NUL: out holds 2n + 1. */
 void sr_hex(const uint8_t *p, size_t n, char *out)

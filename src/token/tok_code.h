@@ -50,6 +50,7 @@ struct tok_code_grant {
     char sub[STORE_SUB_MAX + 1];
     char scope[TOK_SCOPE_MAX + 1];
     int64_t auth_time; /* when the user authenticated */
+    char sid[32];      /* the browser session ("": none), for the ID token */
     uint64_t gen;      /* the user's sessions generation then (the refresh family's) */
     int64_t expires_at;
     /* once used */

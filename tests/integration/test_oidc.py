@@ -12,9 +12,10 @@ import html.parser
 import json
 import os
 import subprocess
+import time
 import urllib.parse
 
-from tests.integration.fgtest import BIN, ServerTest, store_args
+from tests.integration.fgtest import BIN, REDIS_MODE, ServerTest, store_args
 from tests.integration.test_oauth import FORM, basic, cli, form
 
 PASSWORD = "correct horse battery"
@@ -247,6 +248,54 @@ class OidcTest(ServerTest):
         self.assertNotIn("wrong password", page.decode() + page2.decode())  # never echoed
         self.assert_clean_exit(self.srv)
 
+    def authorize(self, browser, challenge, **extra):
+        """An authorization request: (status, headers, body)."""
+        return browser.request("GET", self.authorize_url(self.spa, challenge, **extra))
+
+    def id_claims(self, code, verifier):
+        st, tok = self.exchange(self.spa, code, verifier)
+        self.assertEqual(st, 200, tok)
+        p = tok["id_token"].split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+
+    def test_a_session_signs_in_the_next_request_without_the_form(self):
+        """Issue #13 item 5: single sign-on, prompt and max_age, sessions that end."""
+        verifier, challenge = pkce()
+        b = Browser(self.srv)
+        st, hd, _ = self.login(b, self.spa, challenge)
+        self.assertEqual(st, 303)
+        self.assertIn("HttpOnly", hd["set-cookie"])
+        first = self.id_claims(self.code_of(hd), verifier)
+        self.assertTrue(first["sid"])
+        # the next authorization: answered from the session, auth_time unchanged
+        for extra in ({}, {"prompt": "none"}, {"max_age": "3600"}):
+            st, hd, body = self.authorize(b, challenge, **extra)
+            self.assertEqual(st, 302, (extra, body))
+            c = self.id_claims(self.code_of(hd), verifier)
+            self.assertEqual((c["auth_time"], c["sid"], c["sub"]),
+                             (first["auth_time"], first["sid"], first["sub"]))
+        # prompt=login asks again; max_age past the sign-in too
+        self.assertEqual(self.authorize(b, challenge, prompt="login")[0], 200)
+        time.sleep(1.1)
+        self.assertEqual(self.authorize(b, challenge, max_age="0")[0], 200)
+        # another browser has no session: prompt=none is login_required
+        st, hd, _ = self.authorize(Browser(self.srv), challenge, prompt="none")
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(hd["location"]).query))
+        self.assertEqual((st, q["error"]), (302, "login_required"))
+        # a cookie altered is no session
+        forged = Browser(self.srv)
+        forged.cookies = {k: v[:-2] + ("AA" if v[-2:] != "AA" else "BB")
+                          for k, v in b.cookies.items()}
+        self.assertEqual(self.authorize(forged, challenge)[0], 200)
+        # the user disabled: every session ends
+        r = cli(self.srv.data, "user", "disable", "ann")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.authorize(b, challenge)[0], 200)
+        st, hd, _ = self.authorize(b, challenge, prompt="none")
+        self.assertEqual(st, 302)
+        self.assertIn("error=login_required", hd["location"])
+        self.assert_clean_exit(self.srv)
+
     def test_form_post_answers_with_a_page_that_posts_back(self):
         verifier, challenge = pkce()
         st, hd, page = self.login(Browser(self.srv), self.spa, challenge,
@@ -294,6 +343,7 @@ class TestBrowser(ServerTest):
         self.assertEqual((f["error"], f["refocused"]),
                          ("Invalid username or password.", "password"))
         self.assertEqual(f["landed"], cb)
+        self.assertTrue(f["sso"])
         self.assertEqual(f["invalid_link"], "This sign-in link is not valid")
         self.assertTrue(f["invalid_url"].startswith(f"http://127.0.0.1:{srv.port}/"))
         self.assertEqual(res["received"]["state"], "s-browser")
@@ -390,3 +440,39 @@ class TestRelyingPartyLibrary(ServerTest):
             claims = json.loads(r.stdout)
             self.assertEqual((claims["aud"], claims["iss"]), (c["client_id"], iss))
         self.assert_clean_exit(srv)
+
+
+class TestTwoInstances(ServerTest):
+    def test_signed_in_on_one_instance_known_on_the_other(self):
+        """Issue #13: on Redis, a session and a code are every instance's: log in on A,
+        authorize on B from the session, redeem the code on A."""
+        if not REDIS_MODE:
+            self.skipTest("instances share a store on Redis (make check runs this there)")
+        a = self.start("--issuer", "https://id.example")
+        b = self.start("--data-dir", a.data, "--issuer", "https://id.example")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+        r = subprocess.run([BIN, "--data-dir", a.data, *store_args(a.data), "user", "add",
+                            "ann"], input=PASSWORD + "\n", capture_output=True, text=True,
+                           timeout=30, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        c = json.loads(cli(a.data, "client", "create", "spa", "--public", "--redirect-uris",
+                           CB, "--json").stdout)
+        verifier, challenge = pkce()
+        q = urllib.parse.urlencode({"response_type": "code", "client_id": c["client_id"],
+                                    "redirect_uri": CB, "scope": "openid", "state": "s",
+                                    "code_challenge": challenge})
+        on_a, on_b = Browser(a), Browser(b)
+        st, _, page = on_a.request("GET", "/oauth2/authorize?" + q)
+        fields = dict(Fields(page.decode()).fields, username="ann", password=PASSWORD)
+        st, hd, _ = on_a.request("POST", "/oauth2/login", form(**fields), FORM)
+        self.assertEqual(st, 303)
+        on_b.cookies = dict(on_a.cookies)  # the same browser, another instance behind the LB
+        st, hd, body = on_b.request("GET", "/oauth2/authorize?" + q)
+        self.assertEqual(st, 302, body)
+        code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(hd["location"]).query))["code"]
+        st, _, body = a.request("POST", "/oauth2/token", form(
+            grant_type="authorization_code", client_id=c["client_id"], code=code,
+            redirect_uri=CB, code_verifier=verifier), FORM)
+        self.assertEqual(st, 200, body)
+        self.assert_clean_exit(b)
+        self.assert_clean_exit(a)

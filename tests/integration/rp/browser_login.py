@@ -61,7 +61,7 @@ def main():
         "response_type": "code", "client_id": cid, "redirect_uri": cb,
         "scope": "openid", "state": "s-browser", "nonce": "n-browser",
         "code_challenge": challenge, "code_challenge_method": "S256"})
-    facts = {}
+    facts, first = {}, {}
     d = browser()
     try:
         wait = WebDriverWait(d, 20)
@@ -87,28 +87,33 @@ def main():
         d.switch_to.active_element.send_keys(password + Keys.ENTER)
         wait.until(EC.presence_of_element_located((By.ID, "done")))
         facts["landed"] = d.current_url.split("?")[0]
+        first.update(received)
         # a link that is not valid: an error page, not a redirect
         d.get(url.replace(urllib.parse.quote(cb, safe=""),
                           urllib.parse.quote("https://evil.example/cb", safe="")))
         facts["invalid_link"] = d.find_element(By.TAG_NAME, "h1").text
         facts["invalid_url"] = d.current_url.split("?")[0]
         d.save_screenshot(os.path.join(out, "error-invalid-link.png"))
-        # over the per-user rate limit (the server allows two a minute): the busy page,
-        # counting down to posting the form again by itself
+        # signed in: the next authorization is answered from the session, without the form
         d.get(url)
+        wait.until(EC.presence_of_element_located((By.ID, "done")))
+        facts["sso"] = received.get("code") is not None and d.current_url.startswith(cb)
+        # over the per-user rate limit (the server allows two a minute): the busy page,
+        # counting down to posting the form again by itself (prompt=login: past the session)
+        d.get(url + "&prompt=login")
         wait.until(EC.presence_of_element_located((By.ID, "username")))
         d.switch_to.active_element.send_keys(user + Keys.TAB)
         d.switch_to.active_element.send_keys(password + Keys.ENTER)
         wait.until(EC.presence_of_element_located((By.ID, "countdown")))
         facts["busy"] = d.find_element(By.TAG_NAME, "h1").text
-        first = int(d.find_element(By.ID, "countdown").text)
+        count0 = int(d.find_element(By.ID, "countdown").text)
         d.save_screenshot(os.path.join(out, "busy.png"))
-        wait.until(lambda drv: int(drv.find_element(By.ID, "countdown").text) < first)
+        wait.until(lambda drv: int(drv.find_element(By.ID, "countdown").text) < count0)
         facts["counting_down"] = True
     finally:
         d.quit()
         rp.shutdown()
-    print(json.dumps({"received": received, "facts": facts}))
+    print(json.dumps({"received": first, "facts": facts}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/* Browser sessions; see auth_session.h. */
+#include "auth/auth_session.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/err.h"
+#include "crypto/cr.h"
+#include "json/json.h"
+#include "store/store_rec.h"
+
+static int digest_of(const uint8_t *key, struct str token, uint8_t out[32])
+{
+    uint8_t raw[33], msg[4 + AUTH_SESSION_LEN];
+    size_t n;
+
+    if (token.len != AUTH_SESSION_LEN ||
+        cr_b64url_decode(token.p, token.len, raw, sizeof(raw), &n) || n != 32)
+        return ERR_INVAL;
+    memcpy(msg, "sso\n", 4);
+    memcpy(msg + 4, token.p, token.len);
+    cr_keyed_hash(out, key, msg, 4 + token.len);
+    return ERR_OK;
+}
+
+static int64_t end_of(const struct auth_svc *svc, const struct auth_session *s, int64_t now)
+{
+    int64_t idle = now + svc->session_idle_s, abs = s->auth_time + svc->session_ttl_s;
+    return idle < abs ? idle : abs;
+}
+
+static int record_of(const struct auth_session *s, struct buf *out)
+{
+    json_t *o = json_pack("{ss ss ss sI sI}", "sub", s->sub, "name", s->name, "sid", s->sid,
+                          "auth_time", (json_int_t)s->auth_time, "gen", (json_int_t)s->gen);
+    char *j = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    int rc = j ? store_exp_wrap(s->expires_at, j, strlen(j), out) : ERR_NOMEM;
+    json_free_str(j);
+    return rc;
+}
+
+static int get_s(json_t *o, const char *name, char *dst, size_t cap)
+{
+    json_t *v = json_object_get(o, name);
+    if (!json_is_string(v) || json_string_length(v) >= cap)
+        return ERR_INVAL;
+    memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+    return ERR_OK;
+}
+
+static int parse(const char *v, size_t n, struct auth_session *s)
+{
+    const char *p;
+    size_t pn;
+    memset(s, 0, sizeof(*s));
+    if (store_exp_unwrap(v, n, &s->expires_at, &p, &pn))
+        return ERR_INVAL;
+    json_t *o = json_loadb(p, pn, JSON_REJECT_DUPLICATES, NULL);
+    int rc = !o || get_s(o, "sub", s->sub, sizeof(s->sub)) ||
+                     get_s(o, "name", s->name, sizeof(s->name)) ||
+                     get_s(o, "sid", s->sid, sizeof(s->sid))
+                 ? ERR_INVAL
+                 : ERR_OK;
+    if (rc == ERR_OK) {
+        s->auth_time = json_integer_value(json_object_get(o, "auth_time"));
+        s->gen = (uint64_t)json_integer_value(json_object_get(o, "gen"));
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* ---- start ----------------------------------------------------------------------------- */
+
+static void on_started(struct store_op *op)
+{
+    struct auth_session_start *q = (struct auth_session_start *)(void *)op;
+    buf_fini(&q->_b);
+    if (op->status)
+        cr_wipe(q->token, sizeof(q->token));
+    q->done(q, op->status ? ERR_BACKEND : ERR_OK);
+}
+
+int auth_session_start(struct auth_session_start *q)
+{
+    struct store_op *op = &q->_op;
+    uint8_t raw[32];
+
+    memset(op, 0, sizeof(*op));
+    cr_random(raw, sizeof(raw));
+    cr_b64url_encode(raw, sizeof(raw), q->token, sizeof(q->token));
+    cr_random(raw, 16);
+    cr_b64url_encode(raw, 16, q->s.sid, sizeof(q->s.sid));
+    cr_wipe(raw, sizeof(raw));
+    q->s.expires_at = end_of(q->svc, &q->s, q->now);
+    digest_of(q->svc->key, str_c(q->token), op->key);
+    op->key_len = 32;
+    buf_init(&q->_b, 4096);
+    if (record_of(&q->s, &q->_b)) {
+        buf_fini(&q->_b);
+        return ERR_NOMEM;
+    }
+    op->kind = STORE_OP_PUT_NEW;
+    op->table = STORE_T_SSO;
+    op->value = q->_b.p;
+    op->value_len = q->_b.len;
+    op->now = q->now;
+    op->on_done = on_started;
+    if (store_submit(q->svc->st, q->lp, op) == ERR_AGAIN)
+        return ERR_AGAIN;
+    buf_fini(&q->_b);
+    return ERR_LIMIT;
+}
+
+/* ---- find ------------------------------------------------------------------------------ */
+
+enum { FIND_RECORD, FIND_GEN, FIND_MOVE };
+
+static int found(struct auth_session_find *q, bool yes, bool deferred)
+{
+    q->found = yes;
+    buf_fini(&q->_b);
+    buf_fini(&q->_new);
+    if (deferred)
+        q->done(q, ERR_OK);
+    return ERR_OK;
+}
+
+static void on_op(struct store_op *op);
+
+/* The user's generation is the session's: its end moves on if it is half gone. */
+static int gen_read(struct auth_session_find *q, int status, bool deferred)
+{
+    uint64_t gen = 0;
+    if (status == ERR_OK && store_sessions_decode(q->_b.p, q->_b.len, &gen))
+        status = ERR_INVAL;
+    if ((status != ERR_OK && status != ERR_NOTFOUND) || gen != q->s.gen)
+        return found(q, false, deferred);
+    int64_t end = end_of(q->svc, &q->s, q->now);
+    if (q->s.expires_at - q->now > (int64_t)q->svc->session_idle_s / 2 || end <= q->s.expires_at)
+        return found(q, true, deferred);
+    /* (a REPLACE: a session ended meanwhile is not brought back) */
+    q->s.expires_at = end;
+    if (record_of(&q->s, &q->_new))
+        return found(q, true, deferred);
+    memset(&q->_op, 0, sizeof(q->_op));
+    q->_op.kind = STORE_OP_REPLACE;
+    q->_op.table = STORE_T_SSO;
+    memcpy(q->_op.key, q->_digest, 32);
+    q->_op.key_len = 32;
+    q->_op.value = q->_new.p;
+    q->_op.value_len = q->_new.len;
+    q->_op.now = q->now;
+    q->_op.on_done = on_op;
+    q->_step = FIND_MOVE;
+    if (store_submit(q->svc->st, q->lp, &q->_op) == ERR_AGAIN)
+        return ERR_AGAIN;
+    return found(q, true, deferred); /* (its end stays: a later use moves it) */
+}
+
+static int record_read(struct auth_session_find *q, int status, bool deferred)
+{
+    if (status || parse(q->_b.p, q->_b.len, &q->s) || q->s.expires_at <= q->now)
+        return found(q, false, deferred);
+    memset(&q->_op, 0, sizeof(q->_op));
+    q->_op.on_done = on_op;
+    q->_step = FIND_GEN;
+    int rc =
+        store_get(q->svc->st, STORE_T_SESSIONS, q->s.sub, strlen(q->s.sub), &q->_b, q->lp, &q->_op);
+    return rc == ERR_AGAIN ? ERR_AGAIN : gen_read(q, rc, deferred);
+}
+
+static void on_op(struct store_op *op)
+{
+    struct auth_session_find *q = (struct auth_session_find *)(void *)op;
+    if (q->_step == FIND_RECORD)
+        record_read(q, op->status, true);
+    else if (q->_step == FIND_GEN)
+        gen_read(q, op->status, true);
+    else
+        found(q, true, true); /* (moved or not: the session stands) */
+}
+
+int auth_session_find(struct auth_session_find *q)
+{
+    memset(&q->_op, 0, sizeof(q->_op));
+    q->found = false;
+    buf_init(&q->_b, 4096);
+    buf_init(&q->_new, 4096);
+    if (digest_of(q->svc->key, q->token, q->_digest))
+        return found(q, false, false);
+    q->_op.on_done = on_op;
+    q->_step = FIND_RECORD;
+    int rc = store_get(q->svc->st, STORE_T_SSO, q->_digest, 32, &q->_b, q->lp, &q->_op);
+    return rc == ERR_AGAIN ? ERR_AGAIN : record_read(q, rc, false);
+}
+
+/* ---- end ------------------------------------------------------------------------------- */
+
+static void on_ended(struct store_op *op)
+{
+    struct auth_session_end *q = (struct auth_session_end *)(void *)op;
+    q->done(q, op->status && op->status != ERR_NOTFOUND ? ERR_BACKEND : ERR_OK);
+}
+
+int auth_session_end(struct auth_session_end *q, const struct auth_svc *svc, struct loop *lp,
+                     struct str token, int64_t now)
+{
+    memset(&q->_op, 0, sizeof(q->_op));
+    if (digest_of(svc->key, token, q->_op.key))
+        return ERR_OK; /* no session of ours: nothing to end */
+    q->_op.key_len = 32;
+    q->_op.kind = STORE_OP_DELETE;
+    q->_op.table = STORE_T_SSO;
+    q->_op.now = now;
+    q->_op.on_done = on_ended;
+    return store_submit(svc->st, lp, &q->_op) == ERR_AGAIN ? ERR_AGAIN : ERR_LIMIT;
+}
