@@ -22,6 +22,7 @@
 #include "auth/auth_authorize.h"
 #include "auth/auth_login.h"
 #include "auth/auth_session.h"
+#include "core/arena.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -33,6 +34,7 @@
 #include "policy/pol_gcra.h"
 #include "token/tok_code.h"
 #include "token/tok_issue.h"
+#include "token/tok_jwt.h"
 #include "token/tok_scope.h"
 #include "web/web.h"
 
@@ -276,7 +278,7 @@ static void code_issued(struct tok_code_issue *q, int rc)
 /* The code for the user of this sign-in (or session): answered once it is durable.
  * HTTP_DONE or HTTP_ASYNC. */
 static int issue_code(struct authz_job *j, const char *sub, int64_t auth_time, uint64_t gen,
-                      const char *sid)
+                      const char *sid, const char *session)
 {
     struct api_ctx *ctx = j->r->app;
     struct tok_code_issue *c = &j->code;
@@ -293,6 +295,7 @@ static int issue_code(struct authz_job *j, const char *sub, int64_t auth_time, u
     snprintf(g->sub, sizeof(g->sub), "%s", sub);
     snprintf(g->scope, sizeof(g->scope), "%s", j->q.scope);
     snprintf(g->sid, sizeof(g->sid), "%s", sid);
+    snprintf(g->session, sizeof(g->session), "%s", session);
     g->auth_time = auth_time;
     g->gen = gen;
     return tok_code_issue(c) == ERR_AGAIN ? HTTP_ASYNC : busy_page(j->r, 1);
@@ -306,7 +309,7 @@ static void session_started(struct auth_session_start *q, int rc)
         return;
     }
     j->new_session = true;
-    issue_code(j, q->s.sub, q->s.auth_time, q->s.gen, q->s.sid);
+    issue_code(j, q->s.sub, q->s.auth_time, q->s.gen, q->s.sid, q->key_hex);
 }
 
 /* The login's answer: a page, or on success a browser session and the code (answered when
@@ -364,7 +367,7 @@ static int session_found(struct authz_job *j, int rc)
     int64_t now = clock_wall_s();
     if (rc || !f->found || (j->q.max_age >= 0 && now - f->s.auth_time > j->q.max_age))
         return no_session(j);
-    return issue_code(j, f->s.sub, f->s.auth_time, f->s.gen, f->s.sid);
+    return issue_code(j, f->s.sub, f->s.auth_time, f->s.gen, f->s.sid, f->key_hex);
 }
 
 static void on_session(struct auth_session_find *f, int rc)
@@ -599,13 +602,26 @@ struct code_job {
     struct http_request *r;
     int64_t access_ttl;
     char aud[sizeof(((struct tok_claims *)0)->aud)];
+    struct auth_session_note note;
 };
+
+static void answer_grant(struct code_job *j);
+
+static void noted(struct auth_session_note *n, int rc)
+{
+    struct code_job *j = CONTAINER_OF(n, struct code_job, note);
+    if (rc) { /* (the family would outlive the session's logout: not answered) */
+        api__fail(j->r, ERR_BACKEND, NULL);
+        return;
+    }
+    answer_grant(j);
+}
 
 static void redeemed(struct tok_code_redemption *q, int rc)
 {
     struct code_job *j = (struct code_job *)(void *)q;
     struct http_request *r = j->r;
-    struct tok_claims cl;
+    struct api_ctx *ctx = r->app;
 
     if (rc) {
         api__fail(r, rc == ERR_LIMIT ? ERR_AGAIN : ERR_BACKEND, NULL);
@@ -615,6 +631,31 @@ static void redeemed(struct tok_code_redemption *q, int rc)
         api__oauth_error(r, 400, "invalid_grant", "invalid authorization code");
         return;
     }
+    if (q->refresh_token[0] && q->grant.session[0]) { /* its session's logout ends it */
+        struct auth_session_note *n = &j->note;
+        n->svc = &ctx->sh->auth;
+        n->lp = ctx->lp;
+        n->now = clock_wall_s();
+        n->done = noted;
+        snprintf(n->key_hex, sizeof(n->key_hex), "%s", q->grant.session);
+        memcpy(n->family, q->grant.family, STORE_FAMILY_ID);
+        rc = auth_session_note_family(n);
+        if (rc == ERR_AGAIN)
+            return;
+        if (rc) {
+            api__fail(r, ERR_BACKEND, NULL);
+            return;
+        }
+    }
+    answer_grant(j);
+}
+
+static void answer_grant(struct code_job *j)
+{
+    struct tok_code_redemption *q = &j->q;
+    struct http_request *r = j->r;
+    struct tok_claims cl;
+
     memset(&cl, 0, sizeof(cl));
     snprintf(cl.sub, sizeof(cl.sub), "%s", q->grant.sub);
     snprintf(cl.client_id, sizeof(cl.client_id), "%s", q->grant.client_id);
@@ -673,4 +714,189 @@ int api__grant_code(struct http_request *r, const struct http_form *f, const str
         return HTTP_ASYNC;
     redeemed(&j->q, rc);
     return HTTP_DONE;
+}
+
+/* ---- RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) ---------------------- */
+
+struct logout_job {
+    struct auth_authorize q; /* first: the client and its post-logout URI */
+    struct http_request *r;
+    struct str hint, client_id, uri, state, csrf;
+    bool hinted; /* the hint is an ID token of ours: the application asked */
+    struct auth_session_logout out;
+};
+
+static int logout_answer(struct logout_job *j)
+{
+    struct http_request *r = j->r;
+    char c[128];
+    snprintf(c, sizeof(c), "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s", session_cookie(r),
+             https(r) ? "; Secure" : "");
+    http_add_header(r, "Set-Cookie", c);
+    if (!j->uri.p)
+        return error_page(r, 200, "You are signed out", "You can close this page.", NULL);
+    const char *names[] = {"state"};
+    const char *vals[] = {j->state.p};
+    struct buf b;
+    buf_init(&b, 8192);
+    int rc = auth_authorize_redirect(&b, j->uri.p, names, vals, 1);
+    if (!rc)
+        rc = buf_append(&b, "", 1);
+    if (rc) {
+        buf_fini(&b);
+        return error_page(r, 200, "You are signed out", "You can close this page.", NULL);
+    }
+    http_add_header(r, "Location", b.p);
+    http_add_header(r, "Cache-Control", "no-store");
+    http_respond(r, r->method == HTTP_POST ? 303 : 302, NULL, "", 0);
+    buf_fini(&b);
+    return HTTP_DONE;
+}
+
+static void logged_out(struct auth_session_logout *q, int rc)
+{
+    struct logout_job *j = CONTAINER_OF(q, struct logout_job, out);
+    if (rc)
+        busy_page(j->r, 1);
+    else
+        logout_answer(j);
+}
+
+/* The session ends (and its refresh families); then back to the application, or a page. */
+static int log_out(struct logout_job *j)
+{
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+    struct str cookie;
+
+    if (http_cookie_get(http_header(r, "cookie"), session_cookie(r), &cookie) != ERR_OK)
+        return logout_answer(j);
+    j->out.svc = &ctx->sh->auth;
+    j->out.lp = ctx->lp;
+    j->out.token = cookie;
+    j->out.now = clock_wall_s();
+    j->out.done = logged_out;
+    int rc = auth_session_logout(&j->out);
+    if (rc == ERR_AGAIN)
+        return HTTP_ASYNC;
+    return rc ? busy_page(r, 1) : logout_answer(j);
+}
+
+/* Without the application's proof (a hint), the person confirms: a form bound to the
+ * browser, so that another site's link cannot sign them out. */
+static int confirm_page(struct logout_job *j)
+{
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+    char token[AUTH_CSRF_LEN + 1], cookie[256];
+    struct str have;
+    struct buf hidden;
+
+    if (http_cookie_get(http_header(r, "cookie"), cookie_name(r), &have) ||
+        have.len != AUTH_CSRF_LEN) {
+        char fresh[AUTH_CSRF_LEN + 1];
+        auth_csrf_new(fresh);
+        snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", cookie_name(r),
+                 fresh, https(r) ? "; Secure" : "");
+        http_add_header(r, "Set-Cookie", cookie);
+        auth_csrf_token(ctx->sh->auth.key, str_c(fresh), token);
+    } else {
+        auth_csrf_token(ctx->sh->auth.key, have, token);
+    }
+    buf_init(&hidden, 16 * 1024);
+    int rc = web_hidden(&hidden, "csrf", token);
+    if (!rc && j->client_id.p)
+        rc = web_hidden(&hidden, "client_id", j->client_id.p);
+    if (!rc && j->uri.p)
+        rc = web_hidden(&hidden, "post_logout_redirect_uri", j->uri.p);
+    if (!rc && j->state.p)
+        rc = web_hidden(&hidden, "state", j->state.p);
+    if (!rc)
+        rc = buf_append(&hidden, "", 1);
+    const struct web_var v[] = {{"product", ctx->sh->cfg->product_name},
+                                {"hidden", rc ? "" : hidden.p}};
+    page(r, rc ? 500 : 200, WEB_LOGOUT, v, sizeof(v) / sizeof(v[0]));
+    buf_fini(&hidden);
+    return HTTP_DONE;
+}
+
+static int logout_checked(struct logout_job *j, int rc)
+{
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+    struct str cookie = STR_NULL;
+
+    if (rc)
+        return busy_page(r, 1);
+    if (j->q.verdict != AUTH_AUTHZ_OK)
+        return error_page(r, 400, "This sign-out link is not valid",
+                          "The application that sent you here is not set up for it.", j->q.why);
+    if (j->hinted)
+        return log_out(j);
+    http_cookie_get(http_header(r, "cookie"), cookie_name(r), &cookie);
+    if (r->method == HTTP_POST && auth_csrf_ok(ctx->sh->auth.key, cookie, j->csrf))
+        return log_out(j); /* confirmed */
+    return confirm_page(j);
+}
+
+static void logout_client_checked(struct auth_authorize *q, int rc)
+{
+    logout_checked((struct logout_job *)(void *)q, rc);
+}
+
+/* GET or POST /oauth2/logout: id_token_hint, client_id, post_logout_redirect_uri, state. */
+int api_authorize_logout(struct http_request *r)
+{
+    struct api_ctx *ctx = r->app;
+    struct http_form f;
+    char sub[129], aud[129], sid[32];
+
+    if (r->method == HTTP_POST && !http_content_type_is(r, "application/x-www-form-urlencoded"))
+        return error_page(r, 415, "Sign-out failed", "The request could not be read.",
+                          "invalid_request");
+    struct logout_job *j = api__job(r, sizeof(*j));
+    if (!j)
+        return HTTP_DONE;
+    j->r = r;
+    if (http_form_parse(r->method == HTTP_POST ? r->body : r->query, 16, r->arena, &f) ||
+        http_form_get(&f, "id_token_hint", &j->hint) == ERR_CONFLICT ||
+        http_form_get(&f, "client_id", &j->client_id) == ERR_CONFLICT ||
+        http_form_get(&f, "post_logout_redirect_uri", &j->uri) == ERR_CONFLICT ||
+        http_form_get(&f, "state", &j->state) == ERR_CONFLICT ||
+        http_form_get(&f, "csrf", &j->csrf) == ERR_CONFLICT)
+        return error_page(r, 400, "This sign-out link is not valid",
+                          "The request could not be read.", "invalid_request");
+    if (j->hint.p) {
+        int64_t now = clock_wall_s();
+        if (tok_id_token_hint(tok_local_ring(&ctx->tok, now), ctx->sh->issuer, now, j->hint, sub,
+                              aud, sid))
+            return error_page(r, 400, "This sign-out link is not valid",
+                              "The application's sign-out request could not be checked.",
+                              "invalid_request");
+        if (j->client_id.p && !str_eq(j->client_id, str_c(aud)))
+            return error_page(r, 400, "This sign-out link is not valid",
+                              "The request names two applications.", "invalid_request");
+        j->hinted = true;
+        char *a = arena_alloc(r->arena, strlen(aud) + 1);
+        if (!a)
+            return api__fail(r, ERR_NOMEM, NULL);
+        memcpy(a, aud, strlen(aud) + 1);
+        j->client_id = str_c(a);
+    }
+    if (j->uri.p && !j->client_id.p)
+        return error_page(r, 400, "This sign-out link is not valid",
+                          "A post_logout_redirect_uri needs the client_id or an id_token_hint.",
+                          "invalid_request");
+    if (!j->client_id.p) { /* nothing to check: no application to return to */
+        j->q.verdict = AUTH_AUTHZ_OK;
+        return logout_checked(j, ERR_OK);
+    }
+    j->q.svc = &ctx->sh->auth;
+    j->q.lp = ctx->lp;
+    j->q.logout = true;
+    j->q.p.client_id = j->client_id;
+    j->q.p.redirect_uri = j->uri;
+    j->q.done = logout_client_checked;
+    int rc = auth_authorize_check(&j->q);
+    return rc == ERR_AGAIN ? HTTP_ASYNC : logout_checked(j, rc);
 }

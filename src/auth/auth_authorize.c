@@ -123,6 +123,11 @@ static int read_done(struct auth_authorize *q, int rc)
         return refuse(q, AUTH_AUTHZ_NO_REDIRECT, "invalid_client", "unknown client");
     if (rc)
         return ERR_BACKEND;
+    if (q->logout)
+        return !q->p.redirect_uri.p || auth_client_web_logout_ok(&q->web, q->p.redirect_uri)
+                   ? refuse(q, AUTH_AUTHZ_OK, NULL, NULL)
+                   : refuse(q, AUTH_AUTHZ_NO_REDIRECT, "invalid_request",
+                            "the post_logout_redirect_uri is not registered for this client");
     if (!q->p.redirect_uri.p || !auth_client_web_redirect_ok(&q->web, q->p.redirect_uri))
         return refuse(q, AUTH_AUTHZ_NO_REDIRECT, "invalid_request",
                       "the redirect_uri is missing or not registered for this client");

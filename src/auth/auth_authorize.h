@@ -21,6 +21,9 @@
  * bytes, state at most 1024. Whether a browser session answers (prompt, max_age) is the
  * caller's next step (auth_session.h).
  *
+ * For a logout (q->logout), only the client and its post-logout redirect URI are checked:
+ * AUTH_AUTHZ_OK (none asked, or one registered) or AUTH_AUTHZ_NO_REDIRECT.
+ *
  * The caller owns the struct (it may live in a request's arena) and fills the inputs;
  * auth_authorize_check answers ERR_OK (see verdict), ERR_BACKEND (the store failed: 503),
  * or ERR_AGAIN, after which done() runs once on lp's thread with one of those.
@@ -58,6 +61,7 @@ struct auth_authorize {
     const struct auth_svc *svc;
     struct loop *lp;
     struct auth_authz_params p; /* borrowed until the answer */
+    bool logout; /* a logout's: p.redirect_uri is a post-logout URI ({NULL, 0}: none) */
     auth_authorize_cb done;
     /* out */
     enum auth_authz_verdict verdict;

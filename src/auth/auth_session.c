@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "core/err.h"
+#include "core/mem.h"
 #include "crypto/cr.h"
 #include "json/json.h"
 #include "store/store_rec.h"
@@ -32,10 +33,42 @@ static int64_t end_of(const struct auth_svc *svc, const struct auth_session *s, 
     return idle < abs ? idle : abs;
 }
 
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[p[i] >> 4];
+        out[2 * i + 1] = d[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int unhex(const char *s, uint8_t *out, size_t n)
+{
+    if (!s || strlen(s) != 2 * n)
+        return ERR_INVAL;
+    for (size_t i = 0; i < 2 * n; i++) {
+        char c = s[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return ERR_INVAL;
+        out[i / 2] = (uint8_t)(i % 2 ? (out[i / 2] | v) : v << 4);
+    }
+    return ERR_OK;
+}
+
 static int record_of(const struct auth_session *s, struct buf *out)
 {
-    json_t *o = json_pack("{ss ss ss sI sI}", "sub", s->sub, "name", s->name, "sid", s->sid,
-                          "auth_time", (json_int_t)s->auth_time, "gen", (json_int_t)s->gen);
+    json_t *fam = json_array();
+    for (unsigned i = 0; fam && i < s->nfam; i++) {
+        char h[2 * STORE_FAMILY_ID + 1];
+        hex(s->fam[i], STORE_FAMILY_ID, h);
+        json_array_append_new(fam, json_string(h));
+    }
+    json_t *o = fam ? json_pack("{ss ss ss sI sI so}", "sub", s->sub, "name", s->name, "sid",
+                                s->sid, "auth_time", (json_int_t)s->auth_time, "gen",
+                                (json_int_t)s->gen, "fam", fam)
+                    : NULL;
     char *j = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     int rc = j ? store_exp_wrap(s->expires_at, j, strlen(j), out) : ERR_NOMEM;
@@ -68,6 +101,14 @@ static int parse(const char *v, size_t n, struct auth_session *s)
     if (rc == ERR_OK) {
         s->auth_time = json_integer_value(json_object_get(o, "auth_time"));
         s->gen = (uint64_t)json_integer_value(json_object_get(o, "gen"));
+        json_t *fam = json_object_get(o, "fam"), *f;
+        size_t i;
+        json_array_foreach(fam, i, f)
+        {
+            if (s->nfam < AUTH_SESSION_FAMILIES &&
+                unhex(json_string_value(f), s->fam[s->nfam], STORE_FAMILY_ID) == ERR_OK)
+                s->nfam++;
+        }
     }
     json_decref(o);
     return rc;
@@ -98,6 +139,7 @@ int auth_session_start(struct auth_session_start *q)
     q->s.expires_at = end_of(q->svc, &q->s, q->now);
     digest_of(q->svc->key, str_c(q->token), op->key);
     op->key_len = 32;
+    hex(op->key, 32, q->key_hex);
     buf_init(&q->_b, 4096);
     if (record_of(&q->s, &q->_b)) {
         buf_fini(&q->_b);
@@ -192,6 +234,7 @@ int auth_session_find(struct auth_session_find *q)
     buf_init(&q->_new, 4096);
     if (digest_of(q->svc->key, q->token, q->_digest))
         return found(q, false, false);
+    hex(q->_digest, 32, q->key_hex);
     q->_op.on_done = on_op;
     q->_step = FIND_RECORD;
     int rc = store_get(q->svc->st, STORE_T_SSO, q->_digest, 32, &q->_b, q->lp, &q->_op);
@@ -218,4 +261,154 @@ int auth_session_end(struct auth_session_end *q, const struct auth_svc *svc, str
     q->_op.now = now;
     q->_op.on_done = on_ended;
     return store_submit(svc->st, lp, &q->_op) == ERR_AGAIN ? ERR_AGAIN : ERR_LIMIT;
+}
+
+/* ---- families noted, logout ------------------------------------------------------------ */
+
+static void on_note(struct store_op *op);
+
+static int note_step(struct auth_session_note *q, int status, bool deferred)
+{
+    struct auth_session s;
+    if (q->_step == 1) { /* written, or raced: read again */
+        if (status == ERR_CONFLICT && ++q->_tries < 3) {
+            q->_step = 0;
+            memset(&q->_op, 0, sizeof(q->_op));
+            q->_op.on_done = on_note;
+            int rc = store_get(q->svc->st, STORE_T_SSO, q->_key, 32, &q->_b, q->lp, &q->_op);
+            if (rc == ERR_AGAIN)
+                return ERR_AGAIN;
+            status = rc;
+        } else {
+            status = status && status != ERR_NOTFOUND ? ERR_BACKEND : ERR_OK;
+            buf_fini(&q->_b);
+            buf_fini(&q->_new);
+            if (deferred)
+                q->done(q, status);
+            return status;
+        }
+    }
+    /* the record read: the family added */
+    if (status || parse(q->_b.p, q->_b.len, &s)) {
+        int rc = status && status != ERR_NOTFOUND ? ERR_BACKEND : ERR_OK;
+        buf_fini(&q->_b);
+        buf_fini(&q->_new);
+        if (deferred)
+            q->done(q, rc);
+        return rc;
+    }
+    if (s.nfam == AUTH_SESSION_FAMILIES) /* (the oldest makes room) */
+        memmove(s.fam[0], s.fam[1], (AUTH_SESSION_FAMILIES - 1) * STORE_FAMILY_ID), s.nfam--;
+    memcpy(s.fam[s.nfam++], q->family, STORE_FAMILY_ID);
+    buf_reset(&q->_new);
+    if (record_of(&s, &q->_new))
+        return note_step(q, ERR_NOMEM, deferred);
+    memset(&q->_op, 0, sizeof(q->_op));
+    q->_op.kind = STORE_OP_REPLACE;
+    q->_op.table = STORE_T_SSO;
+    memcpy(q->_op.key, q->_key, 32);
+    q->_op.key_len = 32;
+    q->_op.value = q->_new.p;
+    q->_op.value_len = q->_new.len;
+    q->_op.expect = q->_b.p;
+    q->_op.expect_len = q->_b.len;
+    q->_op.now = q->now;
+    q->_op.on_done = on_note;
+    q->_step = 1;
+    if (store_submit(q->svc->st, q->lp, &q->_op) == ERR_AGAIN)
+        return ERR_AGAIN;
+    q->_tries = 3;
+    return note_step(q, ERR_BACKEND, deferred);
+}
+
+static void on_note(struct store_op *op)
+{
+    struct auth_session_note *q = (struct auth_session_note *)(void *)op;
+    note_step(q, op->status, true);
+}
+
+int auth_session_note_family(struct auth_session_note *q)
+{
+    memset(&q->_op, 0, sizeof(q->_op));
+    q->_step = q->_tries = 0;
+    buf_init(&q->_b, 4096);
+    buf_init(&q->_new, 4096);
+    if (unhex(q->key_hex, q->_key, 32)) {
+        buf_fini(&q->_b);
+        buf_fini(&q->_new);
+        return ERR_OK; /* no session: nothing to note */
+    }
+    q->_op.on_done = on_note;
+    int rc = store_get(q->svc->st, STORE_T_SSO, q->_key, 32, &q->_b, q->lp, &q->_op);
+    return rc == ERR_AGAIN ? ERR_AGAIN : note_step(q, rc, false);
+}
+
+static void on_logout_op(struct store_op *op)
+{
+    struct auth_session_logout *q = CONTAINER_OF(op, struct auth_session_logout_op, op)->q;
+    if (op->status && op->status != ERR_NOTFOUND)
+        q->_failed = 1;
+    if (--q->_pending == 0)
+        q->done(q, q->_failed ? ERR_BACKEND : ERR_OK);
+}
+
+/* The session found (or not): its families revoked and its record deleted, together. */
+static int logout_found(struct auth_session_logout *q, bool deferred)
+{
+    struct auth_session_find *f = &q->_find;
+    if (!f->found) {
+        if (deferred)
+            q->done(q, ERR_OK);
+        return ERR_OK;
+    }
+    q->ended = true;
+    snprintf(q->sub, sizeof(q->sub), "%s", f->s.sub);
+    q->_pending = 1;
+    for (unsigned i = 0; i <= f->s.nfam; i++) {
+        struct store_op *op = &q->_ops[i].op;
+        memset(op, 0, sizeof(*op));
+        q->_ops[i].q = q;
+        op->now = q->now;
+        op->on_done = on_logout_op;
+        if (i < f->s.nfam) {
+            op->kind = STORE_OP_FAMILY_REVOKE;
+            memcpy(op->rt.family, f->s.fam[i], STORE_FAMILY_ID);
+        } else {
+            op->kind = STORE_OP_DELETE;
+            op->table = STORE_T_SSO;
+            memcpy(op->key, f->_digest, 32);
+            op->key_len = 32;
+        }
+        if (store_submit(q->svc->st, q->lp, op) == ERR_AGAIN)
+            q->_pending++;
+        else
+            q->_failed = 1;
+    }
+    if (--q->_pending > 0)
+        return ERR_AGAIN;
+    int rc = q->_failed ? ERR_BACKEND : ERR_OK;
+    if (deferred)
+        q->done(q, rc);
+    return rc;
+}
+
+static void on_logout_find(struct auth_session_find *f, int rc)
+{
+    (void)rc;
+    logout_found((struct auth_session_logout *)(void *)f, true);
+}
+
+int auth_session_logout(struct auth_session_logout *q)
+{
+    struct auth_session_find *f = &q->_find;
+    memset(f, 0, sizeof(*f));
+    q->ended = false;
+    q->_pending = q->_failed = 0;
+    f->svc = q->svc;
+    f->lp = q->lp;
+    f->token = q->token;
+    f->now = q->now;
+    f->done = on_logout_find;
+    int rc = auth_session_find(f);
+    return rc == ERR_AGAIN ? ERR_AGAIN : logout_found(q, false);
 }

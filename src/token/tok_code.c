@@ -77,11 +77,11 @@ int tok_code_grant_json(const struct tok_code_grant *g, struct buf *b)
         }
         fam[2 * STORE_FAMILY_ID] = '\0';
     }
-    o = json_pack("{ss ss ss ss ss ss sI sI sb ss ss sI ss}", "client_id", g->client_id,
+    o = json_pack("{ss ss ss ss ss ss sI sI sb ss ss sI ss ss}", "client_id", g->client_id,
                   "redirect_uri", g->redirect_uri, "challenge", g->challenge, "nonce", g->nonce,
                   "sub", g->sub, "scope", g->scope, "auth_time", (json_int_t)g->auth_time, "gen",
                   (json_int_t)g->gen, "used", g->used, "family", fam, "jti", g->jti, "jti_exp",
-                  (json_int_t)g->jti_exp, "sid", g->sid);
+                  (json_int_t)g->jti_exp, "sid", g->sid, "session", g->session);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     int rc = s ? buf_puts(b, s) : ERR_NOMEM;
@@ -112,7 +112,8 @@ int tok_code_grant_parse(const char *json, size_t n, struct tok_code_grant *g)
                      get_s(o, "scope", g->scope, sizeof(g->scope)) ||
                      get_s(o, "family", fam, sizeof(fam)) ||
                      get_s(o, "jti", g->jti, sizeof(g->jti)) ||
-                     get_s(o, "sid", g->sid, sizeof(g->sid))
+                     get_s(o, "sid", g->sid, sizeof(g->sid)) ||
+                     get_s(o, "session", g->session, sizeof(g->session))
                  ? ERR_INVAL
                  : ERR_OK;
     if (rc == ERR_OK) {

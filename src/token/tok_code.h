@@ -51,6 +51,7 @@ struct tok_code_grant {
     char scope[TOK_SCOPE_MAX + 1];
     int64_t auth_time; /* when the user authenticated */
     char sid[32];      /* the browser session ("": none), for the ID token */
+    char session[65];  /* its record's key (hex): its logout ends what the code starts */
     uint64_t gen;      /* the user's sessions generation then (the refresh family's) */
     int64_t expires_at;
     /* once used */

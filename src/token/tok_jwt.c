@@ -184,3 +184,26 @@ out:
     json_decref(j);
     return rc;
 }
+
+int tok_id_token_hint(const struct tok_ring *r, const char *issuer, int64_t now, struct str token,
+                      char sub[128 + 1], char aud[128 + 1], char sid[32])
+{
+    char payload[TOK_PAYLOAD_MAX], typ[32];
+    size_t n;
+    struct lookup_ctx lc = {r, now};
+
+    sub[0] = aud[0] = sid[0] = '\0';
+    int rc = tok_jws_verify(token, lookup, &lc, payload, sizeof(payload), &n, typ);
+    if (rc)
+        return rc;
+    if (strcmp(typ, "JWT") != 0) /* (an access token is not a hint) */
+        return ERR_INVAL;
+    json_t *j = json_loadb(payload, n, JSON_REJECT_DUPLICATES, NULL);
+    const char *iss = j ? json_string_value(json_object_get(j, "iss")) : NULL;
+    rc = !iss || strcmp(iss, issuer) != 0 || copy_str(j, "sub", sub, 129, 1) ||
+                 copy_str(j, "aud", aud, 129, 1) || copy_str(j, "sid", sid, 32, 0)
+             ? ERR_INVAL
+             : ERR_OK;
+    json_decref(j);
+    return rc;
+}

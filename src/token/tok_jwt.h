@@ -41,6 +41,13 @@ int tok_id_token_issue(const struct tok_ring *r, const char *issuer, int64_t now
                        const struct tok_claims *cl, const struct tok_id *id,
                        struct str access_token, struct buf *out);
 
+/* An ID token we issued, presented back as logout's id_token_hint (OpenID Connect
+ * RP-Initiated Logout §2): our signature and issuer, typ JWT; its expiry does not matter
+ * (a hint may be old). sub, aud (the client) and sid ("" if none) are copied out.
+ * ERR_OK, ERR_INVAL, or ERR_NOTFOUND (a key this thread does not hold: refuse). */
+int tok_id_token_hint(const struct tok_ring *r, const char *issuer, int64_t now, struct str token,
+                      char sub[128 + 1], char aud[128 + 1], char sid[32]);
+
 /* Issues an access token for `c` (jti is generated unless set, iat = now, exp = now + ttl) signed
  * by the ring's signer; appends it to out. ERR_NOTFOUND if no key is active. */
 int tok_jwt_issue(const struct tok_ring *r, const char *issuer, int64_t now, int64_t ttl,

@@ -442,6 +442,7 @@ int tok_discovery_json(struct buf *b, const char *issuer, const struct tok_ring 
     int rc = buf_printf(
         b,
         "{\"issuer\":\"%s\",\"authorization_endpoint\":\"%s/oauth2/authorize\","
+        "\"end_session_endpoint\":\"%s/oauth2/logout\","
         "\"token_endpoint\":\"%s/oauth2/token\",\"jwks_uri\":\"%s/.well-known/jwks.json\","
         "\"introspection_endpoint\":\"%s/oauth2/introspect\","
         "\"revocation_endpoint\":\"%s/oauth2/revoke\","
@@ -454,8 +455,8 @@ int tok_discovery_json(struct buf *b, const char *issuer, const struct tok_ring 
         "\"subject_types_supported\":[\"public\"],"
         "\"scopes_supported\":[\"openid\",\"offline_access\"],"
         "\"claims_supported\":[\"iss\",\"sub\",\"aud\",\"exp\",\"iat\",\"auth_time\","
-        "\"nonce\",\"azp\",\"at_hash\"],",
-        iss, iss, iss, iss, iss, iss, password_grant ? ",\"password\"" : "");
+        "\"nonce\",\"azp\",\"at_hash\",\"sid\"],",
+        iss, iss, iss, iss, iss, iss, iss, password_grant ? ",\"password\"" : "");
     if (!rc)
         rc = buf_printf(b,
                         "\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\","

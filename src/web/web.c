@@ -113,6 +113,29 @@ static const char default_busy[] =
     "</body>\n"
     "</html>\n";
 
+/* Logout asked without proof that the application asked it (no valid id_token_hint): the
+ * person confirms, so that a link on another site cannot sign them out. */
+static const char default_logout[] =
+    "<!doctype html>\n"
+    "<html lang=\"en\">\n"
+    "<head>\n"
+    "<meta charset=\"utf-8\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<title>Sign out - {{product}}</title>\n"
+    "<link rel=\"stylesheet\" href=\"/oauth2/assets/style.css\">\n"
+    "</head>\n"
+    "<body>\n"
+    "<main class=\"card\">\n"
+    "<h1>Sign out?</h1>\n"
+    "<p>You are about to sign out of {{product}}.</p>\n"
+    "<form method=\"post\" action=\"/oauth2/logout\">\n"
+    "{{{hidden}}}"
+    "<button type=\"submit\">Sign out</button>\n"
+    "</form>\n"
+    "</main>\n"
+    "</body>\n"
+    "</html>\n";
+
 /* Contrast (WCAG AA): text #1b1f24 on #fff is 16:1, the button's white on #1d4ed8 6.7:1,
  * the error's #8a1c1c on #fdecec 7.4:1, the muted #57606a on #fff 6.3:1. */
 static const char default_style[] =
@@ -159,8 +182,11 @@ const char *const web_headers[] = {
 
 const char *web_template(enum web_page p)
 {
-    static const char *const defaults[WEB_PAGES] = {default_login, default_error, default_form_post,
-                                                    default_busy};
+    static const char *const defaults[WEB_PAGES] = {
+        [WEB_LOGIN] = default_login,         [WEB_ERROR] = default_error,
+        [WEB_FORM_POST] = default_form_post, [WEB_BUSY] = default_busy,
+        [WEB_LOGOUT] = default_logout,
+    };
     return loaded[p] ? loaded[p] : defaults[p];
 }
 
@@ -216,11 +242,18 @@ static int read_file(const char *dir, const char *name, char **out, char *err, s
 
 int web_load(const char *dir, char *err, size_t cap)
 {
-    static const char *const names[WEB_PAGES + 1] = {"login.html", "error.html", "form_post.html",
-                                                     "style.css"};
+    static const char *const names[WEB_PAGES + 1] = {
+        [WEB_LOGIN] = "login.html",         [WEB_ERROR] = "error.html",
+        [WEB_FORM_POST] = "form_post.html", [WEB_BUSY] = "busy.html",
+        [WEB_LOGOUT] = "logout.html",       [WEB_PAGES] = "style.css",
+    };
     if (!dir || !dir[0])
         return ERR_OK;
     for (int i = 0; i <= WEB_PAGES; i++) {
+        if (!names[i]) { /* (every page has its file name: checked here, not assumed) */
+            snprintf(err, cap, "templates_dir: page %d has no file name", i);
+            return ERR_IO;
+        }
         free(loaded[i]);
         loaded[i] = NULL;
         if (read_file(dir, names[i], &loaded[i], err, cap))

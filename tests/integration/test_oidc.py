@@ -72,7 +72,8 @@ class OidcTest(ServerTest):
                            text=True, timeout=30, env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.spa = self.client("spa", "--public", "--redirect-uris", CB, "--scopes", "read")
-        self.web = self.client("web", "--redirect-uris", CB, "--first-party", "--scopes", "read")
+        self.web = self.client("web", "--redirect-uris", CB, "--first-party", "--scopes", "read",
+                               "--post-logout-uris", "http://127.0.0.1:9/bye")
         self.iss = f"http://127.0.0.1:{self.srv.port}"
 
     def client(self, name, *args):
@@ -248,9 +249,9 @@ class OidcTest(ServerTest):
         self.assertNotIn("wrong password", page.decode() + page2.decode())  # never echoed
         self.assert_clean_exit(self.srv)
 
-    def authorize(self, browser, challenge, **extra):
+    def authorize(self, browser, challenge, client=None, **extra):
         """An authorization request: (status, headers, body)."""
-        return browser.request("GET", self.authorize_url(self.spa, challenge, **extra))
+        return browser.request("GET", self.authorize_url(client or self.spa, challenge, **extra))
 
     def id_claims(self, code, verifier):
         st, tok = self.exchange(self.spa, code, verifier)
@@ -293,6 +294,51 @@ class OidcTest(ServerTest):
         self.assertEqual(self.authorize(b, challenge)[0], 200)
         st, hd, _ = self.authorize(b, challenge, prompt="none")
         self.assertEqual(st, 302)
+        self.assertIn("error=login_required", hd["location"])
+        self.assert_clean_exit(self.srv)
+
+    def test_logout_ends_the_session_and_what_it_started(self):
+        """Issue #13 item 9: RP-initiated logout: the post-logout URI checked against the
+        registration, the session and its refresh families ended; without the application's
+        ID token the person confirms."""
+        verifier, challenge = pkce()
+        b = Browser(self.srv)
+        auth = basic(self.web["client_id"], self.web["client_secret"])
+        st, hd, _ = self.login(b, self.web, challenge)
+        st, tok = self.exchange(self.web, self.code_of(hd), verifier, auth=auth)
+        self.assertEqual(st, 200, tok)
+        q = {"id_token_hint": tok["id_token"], "state": "bye-1"}
+        # an unregistered URI: a page, never a redirect
+        st, hd, _ = b.request("GET", "/oauth2/logout?" + urllib.parse.urlencode(
+            dict(q, post_logout_redirect_uri="https://evil.example/")))
+        self.assertEqual(st, 400)
+        self.assertNotIn("location", hd)
+        st, hd, _ = b.request("GET", "/oauth2/logout?" + urllib.parse.urlencode(
+            dict(q, post_logout_redirect_uri="http://127.0.0.1:9/bye")))
+        self.assertEqual((st, hd["location"]), (302, "http://127.0.0.1:9/bye?state=bye-1"))
+        self.assertIn("Max-Age=0", hd["set-cookie"])
+        # the session is gone (even with the old cookie), and so is the refresh family
+        st, hd, _ = self.srv.request("GET", self.authorize_url(self.web, challenge, prompt="none"),
+                                     headers={"Cookie": "; ".join(f"{k}={v}" for k, v in
+                                                                  b.cookies.items())})
+        self.assertIn("error=login_required", hd["location"])
+        st, _, body = self.srv.request("POST", "/oauth2/token", form(
+            grant_type="refresh_token", refresh_token=tok["refresh_token"]), auth)
+        self.assertEqual(st, 400, body)
+        # without a hint: a confirmation, bound to the browser
+        b2 = Browser(self.srv)
+        st, hd, _ = self.login(b2, self.web, challenge)
+        self.assertEqual(st, 303)
+        st, _, page = b2.request("GET", "/oauth2/logout")
+        self.assertEqual(st, 200)
+        f = Fields(page.decode())
+        self.assertEqual(f.form_action, "/oauth2/logout")
+        st, _, _ = b2.request("POST", "/oauth2/logout", form(csrf="forged"), FORM)
+        self.assertEqual(st, 200)  # asked again, nothing ended
+        self.assertEqual(self.authorize(b2, challenge, prompt="none")[0], 302)
+        st, _, page = b2.request("POST", "/oauth2/logout", form(**f.fields), FORM)
+        self.assertIn("signed out", page.decode())
+        st, hd, _ = self.authorize(b2, challenge, prompt="none")
         self.assertIn("error=login_required", hd["location"])
         self.assert_clean_exit(self.srv)
 

@@ -141,6 +141,8 @@ TEST(the_grant_record_round_trips)
     memset(&g, 0, sizeof(g));
     snprintf(g.client_id, sizeof(g.client_id), "app \"q\"");
     snprintf(g.nonce, sizeof(g.nonce), "n");
+    snprintf(g.sid, sizeof(g.sid), "sid-1");
+    snprintf(g.session, sizeof(g.session), "%064d", 7);
     g.used = true;
     g.has_family = true;
     memset(g.family, 0xab, sizeof(g.family));
@@ -149,6 +151,8 @@ TEST(the_grant_record_round_trips)
     ASSERT_EQ_INT(tok_code_grant_json(&g, &b), 0);
     ASSERT_EQ_INT(tok_code_grant_parse(b.p, b.len, &back), 0);
     ASSERT_EQ_STR(back.client_id, "app \"q\"");
+    ASSERT_EQ_STR(back.sid, "sid-1");
+    ASSERT_EQ_STR(back.session, g.session); /* (every field comes back: the test names each) */
     ASSERT_TRUE(back.used && back.has_family && back.gen == 7);
     ASSERT_EQ_MEM(back.family, sizeof(back.family), g.family, sizeof(g.family));
     ASSERT_EQ_INT(tok_code_grant_parse("{\"client_id\":1}", 15, &back), ERR_INVAL);
