@@ -89,6 +89,7 @@ int api_authorize(struct http_request *r);
 int api_authorize_login(struct http_request *r);
 int api_authorize_asset(struct http_request *r);
 int api_authorize_logout(struct http_request *r);
+int api_authorize_consent(struct http_request *r);
 int api_introspect(struct http_request *r);
 int api_revoke(struct http_request *r);
 int api_verify(struct http_request *r);
@@ -96,6 +97,7 @@ int api_admin_users(struct http_request *r);
 int api_admin_user(struct http_request *r);  /* an action on /admin/users/{name} */
 int api_admin_by_id(struct http_request *r); /* ... on a client or an event, by {id} */
 int api_admin_clients(struct http_request *r);
+int api_admin_user_consent(struct http_request *r);
 int api_admin_keys(struct http_request *r);
 int api_admin_policy(struct http_request *r);
 int api_admin_events(struct http_request *r);

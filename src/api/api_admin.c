@@ -11,6 +11,7 @@
  * an fsync or a round trip to Redis; the key list is the thread's own copy.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include <http_parser.h>
@@ -224,6 +225,22 @@ int api_admin_clients(struct http_request *r)
     json_decref(o);
     if (bad)
         return api__error(r, 400, "invalid_request", why);
+    return submit(r, j);
+}
+
+/* DELETE /admin/users/{name}/consents/{id}: what the user allowed the client is withdrawn;
+ * its next authorization asks again. */
+int api_admin_user_consent(struct http_request *r)
+{
+    if (deny(r))
+        return HTTP_DONE;
+    struct admin_job *j = new_job(r, AUTH_ADMIN_CONSENT_REVOKE);
+    if (!j || user_param(r, j->op.name))
+        return HTTP_DONE;
+    if (r->nparams < 2 || r->params[1].len >= sizeof(j->op.client_id))
+        return api__error(r, 404, "not_found", NULL);
+    snprintf(j->op.client_id, sizeof(j->op.client_id), "%.*s", (int)r->params[1].len,
+             r->params[1].p);
     return submit(r, j);
 }
 

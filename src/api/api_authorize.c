@@ -20,6 +20,7 @@
 #include "api/api.h"
 #include "api/api_int.h"
 #include "auth/auth_authorize.h"
+#include "auth/auth_consent.h"
 #include "auth/auth_login.h"
 #include "auth/auth_session.h"
 #include "core/arena.h"
@@ -58,7 +59,8 @@ static const struct {
 struct authz_job {
     struct auth_authorize q; /* first */
     struct http_request *r;
-    bool posted;                         /* the login form's post (else: show the form) */
+    enum { SHOW, LOGIN, CONSENT } mode;  /* the request shown, the login form or consent posted */
+    bool posted;                         /* (mode != SHOW) */
     char csrf_cookie[AUTH_CSRF_LEN + 1]; /* "" when the browser brought one */
     struct str user, pw;
     struct http_form form; /* the login form as posted (for the busy page's retry) */
@@ -66,6 +68,13 @@ struct authz_job {
     struct auth_session_find find;   /* the browser's session, if any */
     struct auth_session_start start; /* or the one a sign-in starts */
     bool new_session;
+    struct { /* who the code will be for, while consent is asked */
+        char sub[AUTH_USER_ID_LEN + 1], sid[AUTH_SID_LEN + 1], session[AUTH_SESSION_KEY_HEX + 1];
+        int64_t auth_time;
+        uint64_t gen;
+    } who;
+    struct str decision; /* the consent form's: "allow" or "deny" */
+    struct auth_consent consent;
     struct tok_code_issue code;
 };
 
@@ -248,6 +257,19 @@ static int redirect_error(struct authz_job *j, const char *error, const char *wh
 
 /* ---- the steps ------------------------------------------------------------------------- */
 
+/* A session this request started: its cookie goes with the answer, whichever it is. */
+static void set_session_cookie(struct authz_job *j)
+{
+    if (!j->new_session || !j->start.token[0])
+        return;
+    char c[AUTH_SESSION_LEN + 128];
+    snprintf(c, sizeof(c), "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", session_cookie(j->r),
+             j->start.token, https(j->r) ? "; Secure" : "");
+    http_add_header(j->r, "Set-Cookie", c);
+    cr_wipe(c, sizeof(c));
+    cr_wipe(j->start.token, sizeof(j->start.token));
+}
+
 static void code_issued(struct tok_code_issue *q, int rc)
 {
     struct authz_job *j = CONTAINER_OF(q, struct authz_job, code);
@@ -261,14 +283,7 @@ static void code_issued(struct tok_code_issue *q, int rc)
     /* Answering frees the arena, q with it: the code is taken out and wiped there first. */
     memcpy(code, q->code, sizeof(code));
     cr_wipe(q->code, sizeof(q->code));
-    if (j->new_session) {
-        char c[AUTH_SESSION_LEN + 128];
-        snprintf(c, sizeof(c), "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", session_cookie(j->r),
-                 j->start.token, https(j->r) ? "; Secure" : "");
-        http_add_header(j->r, "Set-Cookie", c);
-        cr_wipe(c, sizeof(c));
-        cr_wipe(j->start.token, sizeof(j->start.token));
-    }
+    set_session_cookie(j);
     const char *names[] = {"code", "state", "iss"};
     const char *vals[] = {code, j->q.p.state.p, ctx->sh->issuer};
     back_to_client(j, names, vals, 3);
@@ -301,6 +316,107 @@ static int issue_code(struct authz_job *j, const char *sub, int64_t auth_time, u
     return tok_code_issue(c) == ERR_AGAIN ? HTTP_ASYNC : busy_page(j->r, 1);
 }
 
+/* The consent page: what the client asks, the person allows or denies (a form bound to the
+ * browser, posted to /oauth2/consent). */
+static int consent_page(struct authz_job *j)
+{
+    struct http_request *r = j->r;
+    struct api_ctx *ctx = r->app;
+    const struct auth_authz_params *p = &j->q.p;
+    char token[AUTH_CSRF_LEN + 1];
+    struct str have;
+    struct buf hidden, list;
+
+    set_session_cookie(j);
+    if (http_cookie_get(http_header(r, "cookie"), cookie_name(r), &have) ||
+        have.len != AUTH_CSRF_LEN)
+        return error_page(r, 403, "Your sign-in form expired",
+                          "Go back to the application and start again.", "csrf");
+    auth_csrf_token(ctx->sh->auth.key, have, token);
+    buf_init(&hidden, 64 * 1024);
+    buf_init(&list, 16 * 1024);
+    int rc = web_hidden(&hidden, "csrf", token);
+    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]) && !rc; i++) {
+        const struct str *v = (const struct str *)(const void *)((const char *)p + params[i].off);
+        if (v->p)
+            rc = web_hidden(&hidden, params[i].name, v->p);
+    }
+    for (const char *s = j->q.scope; *s && !rc;) { /* one item per scope, described if known */
+        size_t n = strcspn(s, " ");
+        char one[TOK_SCOPE_MAX + 1];
+        snprintf(one, sizeof(one), "%.*s", (int)n, s);
+        const char *what = auth_scope_description(one);
+        rc = buf_puts(&list, "<li>");
+        if (!rc)
+            rc = web_escape(&list, what[0] ? what : one);
+        if (!rc)
+            rc = buf_puts(&list, "</li>\n");
+        s += n + (s[n] == ' ');
+    }
+    if (!rc)
+        rc = buf_append(&hidden, "", 1);
+    if (!rc)
+        rc = buf_append(&list, "", 1);
+    const struct web_var v[] = {{"product", ctx->sh->cfg->product_name},
+                                {"client", j->q.client.name},
+                                {"scopes", rc ? "" : list.p},
+                                {"hidden", rc ? "" : hidden.p}};
+    char csp[AUTH_ORIGIN_MAX + 200];
+    csp_to(p->redirect_uri.p, csp, sizeof(csp));
+    page_csp(r, rc ? 500 : 200, WEB_CONSENT, v, sizeof(v) / sizeof(v[0]), csp);
+    buf_fini(&hidden);
+    buf_fini(&list);
+    return HTTP_DONE;
+}
+
+static int consented(struct authz_job *j, int rc)
+{
+    if (rc)
+        return busy_page(j->r, 1);
+    if (j->mode == CONSENT || j->consent.granted)
+        return issue_code(j, j->who.sub, j->who.auth_time, j->who.gen, j->who.sid, j->who.session);
+    if (j->q.prompt_none)
+        return redirect_error(j, "consent_required", "the user must allow this application");
+    return consent_page(j);
+}
+
+static void on_consent(struct auth_consent *q, int rc)
+{
+    consented(CONTAINER_OF(q, struct authz_job, consent), rc);
+}
+
+/* The user is known: a first-party client gets its code; a third party the person's
+ * consent first (asked once per scope, and again for prompt=consent); a consent form's
+ * "allow" is remembered first. HTTP_DONE or HTTP_ASYNC. */
+static int for_user(struct authz_job *j, const char *sub, int64_t auth_time, uint64_t gen,
+                    const char *sid, const char *session)
+{
+    struct api_ctx *ctx = j->r->app;
+    snprintf(j->who.sub, sizeof(j->who.sub), "%s", sub);
+    snprintf(j->who.sid, sizeof(j->who.sid), "%s", sid);
+    snprintf(j->who.session, sizeof(j->who.session), "%s", session);
+    j->who.auth_time = auth_time;
+    j->who.gen = gen;
+    if (j->q.client.first_party)
+        return issue_code(j, sub, auth_time, gen, sid, session);
+    if (j->mode == CONSENT && !str_eq(j->decision, STR_LIT("allow")))
+        return redirect_error(j, "access_denied", "the user did not allow it");
+    if (j->mode != CONSENT && j->q.prompt_consent)
+        return j->q.prompt_none ? redirect_error(j, "consent_required", "prompt=consent")
+                                : consent_page(j);
+    struct auth_consent *c = &j->consent;
+    memset(c, 0, sizeof(*c));
+    c->svc = &ctx->sh->auth;
+    c->lp = ctx->lp;
+    c->now = clock_wall_s();
+    c->done = on_consent;
+    snprintf(c->sub, sizeof(c->sub), "%s", sub);
+    snprintf(c->client_id, sizeof(c->client_id), "%s", j->q.client.id);
+    snprintf(c->scope, sizeof(c->scope), "%s", j->q.scope);
+    int rc = j->mode == CONSENT ? auth_consent_grant(c) : auth_consent_check(c);
+    return rc == ERR_AGAIN ? HTTP_ASYNC : consented(j, rc);
+}
+
 static void session_started(struct auth_session_start *q, int rc)
 {
     struct authz_job *j = CONTAINER_OF(q, struct authz_job, start);
@@ -309,7 +425,7 @@ static void session_started(struct auth_session_start *q, int rc)
         return;
     }
     j->new_session = true;
-    issue_code(j, q->s.sub, q->s.auth_time, q->s.gen, q->s.sid, q->key_hex);
+    for_user(j, q->s.sub, q->s.auth_time, q->s.gen, q->s.sid, q->key_hex);
 }
 
 /* The login's answer: a page, or on success a browser session and the code (answered when
@@ -365,9 +481,10 @@ static int session_found(struct authz_job *j, int rc)
 {
     struct auth_session_find *f = &j->find;
     int64_t now = clock_wall_s();
-    if (rc || !f->found || (j->q.max_age >= 0 && now - f->s.auth_time > j->q.max_age))
+    if (rc || !f->found ||
+        (j->mode != CONSENT && j->q.max_age >= 0 && now - f->s.auth_time > j->q.max_age))
         return no_session(j);
-    return issue_code(j, f->s.sub, f->s.auth_time, f->s.gen, f->s.sid, f->key_hex);
+    return for_user(j, f->s.sub, f->s.auth_time, f->s.gen, f->s.sid, f->key_hex);
 }
 
 static void on_session(struct auth_session_find *f, int rc)
@@ -381,7 +498,7 @@ static int with_session(struct authz_job *j)
     struct api_ctx *ctx = r->app;
     struct str cookie;
 
-    if (j->q.prompt_login ||
+    if ((j->q.prompt_login && j->mode != CONSENT) ||
         http_cookie_get(http_header(r, "cookie"), session_cookie(r), &cookie) != ERR_OK)
         return no_session(j);
     struct auth_session_find *f = &j->find;
@@ -410,7 +527,7 @@ static int after_check(struct authz_job *j, int rc)
                           q->why);
     if (q->verdict == AUTH_AUTHZ_REDIRECT_ERROR)
         return redirect_error(j, q->error, q->why);
-    if (!j->posted)
+    if (j->mode != LOGIN) /* the request shown, or consent given: the session says who */
         return with_session(j);
     struct auth_login *l = &j->login;
     memset(l, 0, sizeof(*l));
@@ -437,8 +554,9 @@ static void checked(struct auth_authorize *q, int rc)
 
 /* The request's parameters from a form (the query, or a posted body); a repeated one is
  * an error page: which of the two would be the request? */
-static struct authz_job *start(struct http_request *r, struct str form, bool posted)
+static struct authz_job *start(struct http_request *r, struct str form, int mode)
 {
+    bool posted = mode != SHOW;
     struct api_ctx *ctx = r->app;
     struct http_form f;
     struct authz_job *j = api__job(r, sizeof(*j));
@@ -464,6 +582,7 @@ static struct authz_job *start(struct http_request *r, struct str form, bool pos
             cr_wipe((void *)(uintptr_t)r->body.p, r->body.len);
         http_form_get(&f, "username", &j->user);
         http_form_get(&f, "password", &j->pw);
+        http_form_get(&f, "decision", &j->decision);
         struct str cookie = STR_NULL, token = STR_NULL;
         http_cookie_get(http_header(r, "cookie"), cookie_name(r), &cookie);
         http_form_get(&f, "csrf", &token);
@@ -472,7 +591,7 @@ static struct authz_job *start(struct http_request *r, struct str form, bool pos
                        "Go back to the application and start again.", "csrf");
             return NULL;
         }
-        if (!j->user.p || !j->pw.p) {
+        if (mode == LOGIN && (!j->user.p || !j->pw.p)) {
             error_page(r, 400, "Sign-in failed", "The username and password are required.",
                        "invalid_request");
             return NULL;
@@ -480,6 +599,7 @@ static struct authz_job *start(struct http_request *r, struct str form, bool pos
     }
     j->r = r;
     j->posted = posted;
+    j->mode = mode;
     j->q.svc = &ctx->sh->auth;
     j->q.lp = ctx->lp;
     j->q.done = checked;
@@ -501,7 +621,7 @@ int api_authorize(struct http_request *r)
     if (r->method == HTTP_POST && !http_content_type_is(r, "application/x-www-form-urlencoded"))
         return error_page(r, 415, "This sign-in link is not valid",
                           "The request could not be read.", "invalid_request");
-    return run(start(r, r->method == HTTP_POST ? r->body : r->query, false));
+    return run(start(r, r->method == HTTP_POST ? r->body : r->query, SHOW));
 }
 
 /* The form again, posted by itself after retry_ms: a login shed (503) or over a rate limit
@@ -570,11 +690,20 @@ int api_authorize_login(struct http_request *r)
     if (!http_content_type_is(r, "application/x-www-form-urlencoded"))
         return error_page(r, 415, "Sign-in failed", "The form could not be read.",
                           "invalid_request");
-    struct authz_job *j = start(r, r->body, true);
+    struct authz_job *j = start(r, r->body, LOGIN);
     if (!j)
         return HTTP_DONE;
     uint64_t retry_ms = login_refused(j, &status);
     return retry_ms ? retry_page(j, status, retry_ms) : run(j);
+}
+
+/* POST /oauth2/consent: allow or deny, from the consent page; the session says who. */
+int api_authorize_consent(struct http_request *r)
+{
+    if (!http_content_type_is(r, "application/x-www-form-urlencoded"))
+        return error_page(r, 415, "Sign-in failed", "The form could not be read.",
+                          "invalid_request");
+    return run(start(r, r->body, CONSENT));
 }
 
 /* GET /oauth2/assets/{name}: the pages' stylesheet and script, from memory. */

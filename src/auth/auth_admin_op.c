@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "auth/auth_admin.h"
+#include "auth/auth_consent.h"
 #include "core/err.h"
 #include "crypto/cr.h"
 #include "token/tok_keys.h"
@@ -29,6 +30,15 @@ static void user_op(const struct auth_svc *svc, struct auth_admin_op *op, int64_
         op->created = true;
         if (op->rc == ERR_OK)
             buf_printf(&op->out, "{\"username\":\"%s\",\"id\":\"%s\"}", u.name, u.id);
+        break;
+    case AUTH_ADMIN_CONSENT_REVOKE:
+        op->rc = auth_user_get(svc->st, op->name, &u);
+        if (op->rc == ERR_OK)
+            op->rc = auth_consent_revoke(svc, u.id, op->client_id);
+        if (op->rc == ERR_OK)
+            buf_printf(&op->out,
+                       "{\"username\":\"%s\",\"client_id\":\"%s\",\"consent\":\"revoked\"}",
+                       op->name, op->client_id);
         break;
     case AUTH_ADMIN_USER_UNLOCK:
         auth_admin_unlock(svc, op->name, "admin_api");

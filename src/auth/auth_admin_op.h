@@ -27,7 +27,8 @@ enum auth_admin_action {
     AUTH_ADMIN_USER_ENABLE,
     AUTH_ADMIN_USER_DELETE,
     AUTH_ADMIN_USER_UNLOCK,
-    AUTH_ADMIN_CLIENT_ADD, /* client */
+    AUTH_ADMIN_CONSENT_REVOKE, /* name (the user), client_id */
+    AUTH_ADMIN_CLIENT_ADD,     /* client */
     AUTH_ADMIN_CLIENT_SECRET,
     AUTH_ADMIN_CLIENT_DELETE,
     AUTH_ADMIN_KEY_ROTATE,
@@ -40,8 +41,9 @@ enum auth_admin_action {
 
 struct auth_admin_op {
     enum auth_admin_action action;
-    char name[AUTH_USERNAME_MAX + 1]; /* a user name (normalised), a client or event id */
-    struct str secret;                /* a password or an imported hash, wiped once used */
+    char name[AUTH_USERNAME_MAX + 1];       /* a user name (normalised), a client or event id */
+    struct str secret;                      /* a password or an imported hash, wiped once used */
+    char client_id[AUTH_CLIENT_ID_MAX + 1]; /* AUTH_ADMIN_CONSENT_REVOKE */
     struct auth_client client;
     struct auth_client_web web; /* AUTH_ADMIN_CLIENT_ADD: its browser-facing lists */
     struct {

@@ -67,8 +67,10 @@ struct lmdb_store {
 #define FAIL_LOG_EVERY 10000 /* one log line per 10 s of failures, with the count */
 
 static const char *const table_names[STORE_T_COUNT] = {
-    "users", "clients", "keys",     "refresh", "families", "revoked",
-    "meta",  "events",  "sessions", "codes",   "sso",
+    [STORE_T_USERS] = "users",     [STORE_T_CLIENTS] = "clients",   [STORE_T_KEYS] = "keys",
+    [STORE_T_REFRESH] = "refresh", [STORE_T_FAMILIES] = "families", [STORE_T_REVOKED] = "revoked",
+    [STORE_T_META] = "meta",       [STORE_T_EVENTS] = "events",     [STORE_T_SESSIONS] = "sessions",
+    [STORE_T_CODES] = "codes",     [STORE_T_SSO] = "sso",           [STORE_T_CONSENTS] = "consents",
 };
 
 static struct lmdb_store *L(struct store *st)

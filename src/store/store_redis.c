@@ -749,6 +749,11 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
         snprintf(err, cap, "one Redis store per process");
         return ERR_INVAL;
     }
+    for (int t = 0; t < STORE_T_COUNT; t++)
+        if (!sr_tags[t]) { /* (every table has its key prefix: checked, not assumed) */
+            snprintf(err, cap, "store table %d has no Redis key prefix", t);
+            return ERR_INVAL;
+        }
     if (strlen(prefix) >= PREFIX_MAX || strpbrk(prefix, " *?[")) {
         snprintf(err, cap, "redis_prefix: at most %d characters, no spaces or glob characters",
                  PREFIX_MAX - 1);

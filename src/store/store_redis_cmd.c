@@ -16,7 +16,11 @@
 /* ---- commands: one builder for both connection kinds ------------------------------------ */
 
 const char *const sr_tags[STORE_T_COUNT] = {
-    "u:", "c:", "k:", "rt:", "fam:", "jti:", "", "ev:", "sess:", "code:", "sso:"};
+    [STORE_T_USERS] = "u:",    [STORE_T_CLIENTS] = "c:",    [STORE_T_KEYS] = "k:",
+    [STORE_T_REFRESH] = "rt:", [STORE_T_FAMILIES] = "fam:", [STORE_T_REVOKED] = "jti:",
+    [STORE_T_META] = "",       [STORE_T_EVENTS] = "ev:",    [STORE_T_SESSIONS] = "sess:",
+    [STORE_T_CODES] = "code:", [STORE_T_SSO] = "sso:",      [STORE_T_CONSENTS] = "cons:",
+};
 
 /* Lower-case hex of n bytes and a NUL: out holds 2n + 1. */
 void sr_hex(const uint8_t *p, size_t n, char *out)

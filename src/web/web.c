@@ -136,6 +136,32 @@ static const char default_logout[] =
     "</body>\n"
     "</html>\n";
 
+/* What a third-party application asks, allowed or denied by the person. */
+static const char default_consent[] =
+    "<!doctype html>\n"
+    "<html lang=\"en\">\n"
+    "<head>\n"
+    "<meta charset=\"utf-8\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<title>Allow {{client}}? - {{product}}</title>\n"
+    "<link rel=\"stylesheet\" href=\"/oauth2/assets/style.css\">\n"
+    "</head>\n"
+    "<body>\n"
+    "<main class=\"card\">\n"
+    "<h1>Allow {{client}}?</h1>\n"
+    "<p class=\"sub\">{{client}} asks to:</p>\n"
+    "<ul class=\"scopes\">\n{{{scopes}}}</ul>\n"
+    "<form method=\"post\" action=\"/oauth2/consent\">\n"
+    "{{{hidden}}}"
+    "<button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\n"
+    "<button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">"
+    "Deny</button>\n"
+    "</form>\n"
+    "</main>\n"
+    "<footer>{{product}}</footer>\n"
+    "</body>\n"
+    "</html>\n";
+
 /* Contrast (WCAG AA): text #1b1f24 on #fff is 16:1, the button's white on #1d4ed8 6.7:1,
  * the error's #8a1c1c on #fdecec 7.4:1, the muted #57606a on #fff 6.3:1. */
 static const char default_style[] =
@@ -156,6 +182,11 @@ static const char default_style[] =
     "button{width:100%;margin-top:1.5rem;padding:.75rem;border:0;border-radius:8px;"
     "background:#1d4ed8;color:#fff;font:inherit;font-weight:600;cursor:pointer}\n"
     "button:hover{background:#1e40af}\n"
+    "button.secondary{margin-top:.75rem;background:#fff;color:#1d4ed8;"
+    "border:1px solid #1d4ed8}\n"
+    "button.secondary:hover{background:#eef2ff}\n"
+    ".scopes{margin:0 0 .5rem;padding-left:1.25rem}\n"
+    ".scopes li{margin:.35rem 0}\n"
     ".error{margin:0 0 1rem;padding:.75rem .9rem;border-radius:8px;background:#fdecec;"
     "color:#8a1c1c}\n"
     ".detail{color:#57606a;font-size:.875rem}\n"
@@ -185,7 +216,7 @@ const char *web_template(enum web_page p)
     static const char *const defaults[WEB_PAGES] = {
         [WEB_LOGIN] = default_login,         [WEB_ERROR] = default_error,
         [WEB_FORM_POST] = default_form_post, [WEB_BUSY] = default_busy,
-        [WEB_LOGOUT] = default_logout,
+        [WEB_LOGOUT] = default_logout,       [WEB_CONSENT] = default_consent,
     };
     return loaded[p] ? loaded[p] : defaults[p];
 }
@@ -245,7 +276,8 @@ int web_load(const char *dir, char *err, size_t cap)
     static const char *const names[WEB_PAGES + 1] = {
         [WEB_LOGIN] = "login.html",         [WEB_ERROR] = "error.html",
         [WEB_FORM_POST] = "form_post.html", [WEB_BUSY] = "busy.html",
-        [WEB_LOGOUT] = "logout.html",       [WEB_PAGES] = "style.css",
+        [WEB_LOGOUT] = "logout.html",       [WEB_CONSENT] = "consent.html",
+        [WEB_PAGES] = "style.css",
     };
     if (!dir || !dir[0])
         return ERR_OK;

@@ -32,11 +32,11 @@ int web_hidden(struct buf *b, const char *name, const char *value);
 /* Renders template t with vars onto out. ERR_LIMIT past out's cap. */
 int web_render(struct buf *out, const char *t, const struct web_var *vars, size_t n);
 
-enum web_page { WEB_LOGIN, WEB_ERROR, WEB_FORM_POST, WEB_BUSY, WEB_LOGOUT, WEB_PAGES };
+enum web_page { WEB_LOGIN, WEB_ERROR, WEB_FORM_POST, WEB_BUSY, WEB_LOGOUT, WEB_CONSENT, WEB_PAGES };
 
 /* The templates and the stylesheet in force: the compiled-in defaults, or those read from
- * dir (login.html, error.html, form_post.html, busy.html, logout.html, style.css; each
- * optional, at most
+ * dir (login.html, error.html, form_post.html, busy.html, logout.html, consent.html,
+ * style.css; each optional, at most
  * 64 KiB).
  * ERR_OK, or ERR_IO with a message in err (a file that exists and cannot be read). Main
  * thread, before the loops start. */

@@ -89,14 +89,23 @@ class OidcTest(ServerTest):
         return "/oauth2/authorize?" + urllib.parse.urlencode({k: v for k, v in q.items()
                                                               if v is not None})
 
-    def login(self, browser, client, challenge, password=PASSWORD, **extra):
-        """The login page, then its form posted: (status, headers, body) of the post."""
+    def login(self, browser, client, challenge, password=PASSWORD, decision="allow", **extra):
+        """The login page, then its form posted, and for a third-party client the consent
+        page answered with `decision` (None: left unanswered): (status, headers, body) of
+        the last post."""
         st, hd, page = browser.request("GET", self.authorize_url(client, challenge, **extra))
         self.assertEqual(st, 200, page)
         f = Fields(page.decode())
         self.assertEqual(f.form_action, "/oauth2/login")
         fields = dict(f.fields, username="ann", password=password)
-        return browser.request("POST", "/oauth2/login", form(**fields), FORM)
+        st, hd, page = browser.request("POST", "/oauth2/login", form(**fields), FORM)
+        if st != 200 or decision is None:
+            return st, hd, page
+        f = Fields(page.decode())
+        if f.form_action != "/oauth2/consent":
+            return st, hd, page
+        return browser.request("POST", "/oauth2/consent", form(**dict(f.fields, decision=decision)),
+                               FORM)
 
     def code_of(self, headers):
         loc = urllib.parse.urlsplit(headers["location"])
@@ -265,7 +274,7 @@ class OidcTest(ServerTest):
         b = Browser(self.srv)
         st, hd, _ = self.login(b, self.spa, challenge)
         self.assertEqual(st, 303)
-        self.assertIn("HttpOnly", hd["set-cookie"])
+        self.assertIn("fg_session", b.cookies)
         first = self.id_claims(self.code_of(hd), verifier)
         self.assertTrue(first["sid"])
         # the next authorization: answered from the session, auth_time unchanged
@@ -342,6 +351,46 @@ class OidcTest(ServerTest):
         self.assertIn("error=login_required", hd["location"])
         self.assert_clean_exit(self.srv)
 
+    def test_a_third_party_asks_the_persons_consent_once(self):
+        """Issue #13 item 3: a client not first-party gets a consent page listing what it
+        asks; allowed, it is remembered per user, client and scope; a new scope, or
+        prompt=consent, asks again; denied, the client gets access_denied; an administrator
+        withdraws it."""
+        verifier, challenge = pkce()
+        b = Browser(self.srv)
+        st, hd, page = self.login(b, self.spa, challenge, decision=None)
+        self.assertEqual(st, 200)
+        text = page.decode()
+        self.assertIn("Allow spa?", text)
+        self.assertIn("Know who you are", text)  # openid, described
+        self.assertIn("<li>read</li>", text)     # the client's own scope, as is
+        self.assertIn("HttpOnly", hd["set-cookie"])  # the session started with the page
+        f = Fields(text)
+        st, hd, _ = b.request("POST", "/oauth2/consent", form(**dict(f.fields, decision="deny")),
+                              FORM)
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(hd["location"]).query))
+        self.assertEqual((st, q["error"], q["state"]), (303, "access_denied", "st-1"))
+        # asked again (nothing was remembered), allowed this time
+        st, _, page = self.authorize(b, challenge)
+        f = Fields(page.decode())
+        self.assertEqual(f.form_action, "/oauth2/consent")
+        st, hd, _ = b.request("POST", "/oauth2/consent", form(**dict(f.fields, decision="allow")),
+                              FORM)
+        self.assertEqual(st, 303)
+        self.assertEqual(self.exchange(self.spa, self.code_of(hd), verifier)[0], 200)
+        # remembered: no page; a narrower request neither; prompt=consent asks again
+        self.assertEqual(self.authorize(b, challenge)[0], 302)
+        self.assertEqual(self.authorize(b, challenge, scope="openid")[0], 302)
+        self.assertEqual(self.authorize(b, challenge, prompt="consent")[0], 200)
+        st, hd, _ = self.authorize(b, challenge, scope="openid read offline_access",
+                                   prompt="none")
+        self.assertIn("error=consent_required", hd["location"])
+        # a forged consent post is refused
+        st, _, _ = Browser(self.srv).request(
+            "POST", "/oauth2/consent", form(**dict(f.fields, decision="allow")), FORM)
+        self.assertEqual(st, 403)
+        self.assert_clean_exit(self.srv)
+
     def test_form_post_answers_with_a_page_that_posts_back(self):
         verifier, challenge = pkce()
         st, hd, page = self.login(Browser(self.srv), self.spa, challenge,
@@ -390,6 +439,8 @@ class TestBrowser(ServerTest):
                          ("Invalid username or password.", "password"))
         self.assertEqual(f["landed"], cb)
         self.assertTrue(f["sso"])
+        self.assertEqual((f["consent"], f["consent_items"]),
+                         ("Allow Acme Shop?", ["Know who you are (your account identifier)"]))
         self.assertEqual(f["invalid_link"], "This sign-in link is not valid")
         self.assertTrue(f["invalid_url"].startswith(f"http://127.0.0.1:{srv.port}/"))
         self.assertEqual(res["received"]["state"], "s-browser")
@@ -400,9 +451,44 @@ class TestBrowser(ServerTest):
         self.assertIn("id_token", json.loads(b))
         self.assertEqual((f["busy"], f["counting_down"]), ("Busy right now", True))
         for shot in ("login-desktop", "login-phone", "login-failed", "error-invalid-link",
-                     "busy"):
+                     "busy", "consent", "consent-phone"):
             self.assertGreater(os.path.getsize(os.path.join(out, shot + ".png")), 1000)
         self.assert_clean_exit(srv)
+
+
+class TestConsentAdmin(ServerTest):
+    # OidcTest's helpers (its tests are not run again here)
+    client, authorize_url, login, authorize = (OidcTest.client, OidcTest.authorize_url,
+                                               OidcTest.login, OidcTest.authorize)
+
+    def setUp(self):
+        self.token = "admin-token-for-consent-tests-0123456789"
+        self.srv = self.start("--admin-token", self.token, "--admin-listen", "127.0.0.1:0")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+        r = subprocess.run([BIN, "--data-dir", self.srv.data, *store_args(self.srv.data), "user",
+                            "add", "ann"], input=PASSWORD + "\n", capture_output=True,
+                           text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.spa = self.client("spa", "--public", "--redirect-uris", CB, "--scopes", "read")
+        self.iss = f"http://127.0.0.1:{self.srv.port}"
+
+    def test_an_administrator_withdraws_a_consent(self):
+        from tests.integration.fgtest import admin_call
+        _, challenge = pkce()
+        b = Browser(self.srv)
+        st, _, _ = self.login(b, self.spa, challenge)
+        self.assertEqual(st, 303)
+        self.assertEqual(self.authorize(b, challenge)[0], 302)  # remembered
+        port = self.srv.admin_port()
+        st, body = admin_call(port, self.token, "DELETE",
+                              f"/admin/users/ann/consents/{self.spa['client_id']}")
+        self.assertEqual((st, body["consent"]), (200, "revoked"))
+        st, _, page = self.authorize(b, challenge)  # asked again
+        self.assertEqual((st, Fields(page.decode()).form_action), (200, "/oauth2/consent"))
+        st, _ = admin_call(port, self.token, "DELETE",
+                           f"/admin/users/ann/consents/{self.spa['client_id']}")
+        self.assertEqual(st, 404)
+        self.assert_clean_exit(self.srv)
 
 
 class TestSurge(ServerTest):
@@ -510,7 +596,11 @@ class TestTwoInstances(ServerTest):
         on_a, on_b = Browser(a), Browser(b)
         st, _, page = on_a.request("GET", "/oauth2/authorize?" + q)
         fields = dict(Fields(page.decode()).fields, username="ann", password=PASSWORD)
-        st, hd, _ = on_a.request("POST", "/oauth2/login", form(**fields), FORM)
+        st, hd, page = on_a.request("POST", "/oauth2/login", form(**fields), FORM)
+        self.assertEqual(st, 200)  # the consent page, answered on A too
+        f = Fields(page.decode())
+        st, hd, _ = on_a.request("POST", "/oauth2/consent", form(**dict(f.fields, decision="allow")),
+                                 FORM)
         self.assertEqual(st, 303)
         on_b.cookies = dict(on_a.cookies)  # the same browser, another instance behind the LB
         st, hd, body = on_b.request("GET", "/oauth2/authorize?" + q)

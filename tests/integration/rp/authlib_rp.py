@@ -47,6 +47,11 @@ def main():
     f = Fields(page.text)
     f.fields.update(username=user, password=password)
     answer = browser.post(iss + f.action, data=f.fields, allow_redirects=False, timeout=10)
+    if answer.status_code == 200:  # a third party: the person's consent first
+        f = Fields(answer.text)
+        assert f.action == "/oauth2/consent", answer.text
+        f.fields["decision"] = "allow"
+        answer = browser.post(iss + f.action, data=f.fields, allow_redirects=False, timeout=10)
     assert answer.status_code == 303, (answer.status_code, answer.text)
     token = rp.fetch_token(meta["token_endpoint"],
                            authorization_response=answer.headers["Location"],

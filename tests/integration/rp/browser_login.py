@@ -85,6 +85,15 @@ def main():
         facts["refocused"] = d.switch_to.active_element.get_attribute("id")
         d.save_screenshot(os.path.join(out, "login-failed.png"))
         d.switch_to.active_element.send_keys(password + Keys.ENTER)
+        # a third-party application: the consent page, allowed with the keyboard
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "ul.scopes")))
+        facts["consent"] = d.find_element(By.TAG_NAME, "h1").text
+        facts["consent_items"] = [e.text for e in d.find_elements(By.CSS_SELECTOR, "ul.scopes li")]
+        d.save_screenshot(os.path.join(out, "consent.png"))
+        d.set_window_size(390, 844)
+        d.save_screenshot(os.path.join(out, "consent-phone.png"))
+        d.set_window_size(1280, 900)
+        d.find_element(By.CSS_SELECTOR, "button[value=allow]").send_keys(Keys.ENTER)
         wait.until(EC.presence_of_element_located((By.ID, "done")))
         facts["landed"] = d.current_url.split("?")[0]
         first.update(received)
