@@ -594,6 +594,7 @@ int api_jwks(struct http_request *r)
      * before a verifier knows it. */
     unsigned ahead = ctx->sh->cfg->key_publish_ahead_ms / 1000;
     snprintf(cc, sizeof(cc), "public, max-age=%u", ahead / 2 < 300 ? ahead / 2 : 300);
+    http_add_header(r, "Access-Control-Allow-Origin", "*"); /* public, read from any page */
     return api__answer_buf(r, tok_ring_jwks(tok_local_ring(&ctx->tok, now), now, &b), &b, NULL, cc);
 }
 
@@ -605,5 +606,6 @@ int api_discovery(struct http_request *r)
     buf_init(&b, 8192);
     int rc = tok_discovery_json(&b, ctx->sh->issuer, tok_local_ring(&ctx->tok, clock_wall_s()),
                                 ctx->sh->cfg->password_grant);
+    http_add_header(r, "Access-Control-Allow-Origin", "*"); /* public, read from any page */
     return api__answer_buf(r, rc, &b, NULL, "public, max-age=300");
 }

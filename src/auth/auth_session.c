@@ -270,8 +270,8 @@ static void on_note(struct store_op *op);
 static int note_step(struct auth_session_note *q, int status, bool deferred)
 {
     struct auth_session s;
-    if (q->_step == 1) { /* written, or raced: read again */
-        if (status == ERR_CONFLICT && ++q->_tries < 3) {
+    if (q->_step == 1) {                                 /* written, or raced: read again */
+        if (status == ERR_CONFLICT && ++q->_tries < 8) { /* (one session, many apps at once) */
             q->_step = 0;
             memset(&q->_op, 0, sizeof(q->_op));
             q->_op.on_done = on_note;

@@ -340,10 +340,11 @@ class TestKeysAndDiscovery(OAuthTest):
         iss = f"http://127.0.0.1:{self.srv.port}"
         for path in ("/.well-known/openid-configuration",
                      "/.well-known/oauth-authorization-server"):
-            st, _, body = self.srv.request("GET", path)
+            st, _h, body = self.srv.request("GET", path)
             d = self.json(body)
             self.assertEqual(st, 200)
             self.assertEqual(d["issuer"], iss)
+            self.assertEqual(_h["access-control-allow-origin"], "*")  # (#13 item 10)
             self.assertEqual(d["token_endpoint"], iss + "/oauth2/token")
             self.assertEqual(d["grant_types_supported"],
                              ["authorization_code", "client_credentials", "refresh_token",
