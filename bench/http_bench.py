@@ -93,6 +93,18 @@ def start_floodgate(tmp, binary):
     return p, port
 
 
+def ratio_table(rows):
+    """The Markdown lines of (name, result, reference) rows: rates and CPU beside the
+    reference's."""
+    lines = ["| scenario | req/s | p50 ms | p99 ms | server CPU-µs/req | req/s vs nginx | "
+             "CPU/req vs nginx | non-2xx |", "|---|---|---|---|---|---|---|---|"]
+    for name, r, ref in rows:
+        lines.append(f"| {name} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | "
+                     f"{r['cpu']:.2f} | {r['rps'] / ref['rps']:.2f}x | "
+                     f"{r['cpu'] / ref['cpu']:.2f}x | {r['non2xx']} |")
+    return lines
+
+
 def emit_table(lines, out=None):
     """Prints a Markdown table (after a blank line) and writes it to `out` if given."""
     table = "\n".join(lines)

@@ -112,12 +112,7 @@ def main():
             measure(fg, port, path, "oidc_cycle.lua",
                     {"BENCH_AUTHZ": path, "BENCH_COOKIE": cookies, "BENCH_TOKEN_BODY": body},
                     a.duration), refc)
-        lines = ["| scenario | req/s | p50 ms | p99 ms | server CPU-µs/req | req/s vs nginx | "
-                 "CPU/req vs nginx | non-2xx |", "|---|---|---|---|---|---|---|---|"]
-        for name, r, rf in rows:
-            lines.append(f"| {name} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | "
-                         f"{r['cpu']:.2f} | {r['rps'] / rf['rps']:.2f}x | "
-                         f"{r['cpu'] / rf['cpu']:.2f}x | {r['non2xx']} |")
+        lines = hb.ratio_table(rows)
         hb.emit_table(lines, a.out)
     finally:
         hb.stop_all(procs)

@@ -173,12 +173,7 @@ def main():
         print(f"login on 2 cores: {login['rps']:.1f}/s p50 {login['p50']:.1f} ms, "
               f"non2xx {login['non2xx']} = {login['rps'] / raw_rate:.2f}x raw Argon2id")
 
-        lines = ["| scenario | req/s | p50 ms | p99 ms | server CPU-µs/req | req/s vs nginx | "
-                 "CPU/req vs nginx | non-2xx |", "|---|---|---|---|---|---|---|---|"]
-        for name, r, ref in rows:
-            lines.append(f"| {name} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | "
-                         f"{r['cpu']:.2f} | {r['rps'] / ref['rps']:.2f}x | "
-                         f"{r['cpu'] / ref['cpu']:.2f}x | {r['non2xx']} |")
+        lines = hb.ratio_table(rows)
         lines.append(f"| password login, 2 cores (Argon2id m=19456 t=2 p=1) | {login['rps']:.1f} | "
                      f"{login['p50']:.1f} | {login['p99']:.1f} | | raw Argon2id {raw_rate:.1f}/s: "
                      f"{login['rps'] / raw_rate:.2f}x | | {login['non2xx']} |")

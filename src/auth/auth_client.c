@@ -14,7 +14,9 @@
 #include "auth/auth_client_web.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/hex.h"
 #include "core/mem.h"
+#include "json/json.h"
 #include "store/store.h"
 #include "token/tok_jws.h"
 #include "token/tok_scope.h"
@@ -75,13 +77,8 @@ int auth_client_encode(const struct auth_client *c, const struct auth_client_web
                        struct buf *out)
 {
     char hex[2 * CR_HASH_LEN + 1];
-    static const char digits[] = "0123456789abcdef";
 
-    for (size_t i = 0; i < CR_HASH_LEN; i++) {
-        hex[2 * i] = digits[c->secret_digest[i] >> 4];
-        hex[2 * i + 1] = digits[c->secret_digest[i] & 15];
-    }
-    hex[2 * CR_HASH_LEN] = '\0';
+    hex_encode(c->secret_digest, CR_HASH_LEN, hex);
     int rc = buf_puts(out, "{");
     if (!rc)
         rc = put_kv(out, "name", c->name, 0);
@@ -138,29 +135,6 @@ int auth_client_validate(const struct auth_client *c, const struct auth_client_w
     return ERR_OK;
 }
 
-static int copy(json_t *j, const char *name, char *dst, size_t cap)
-{
-    const char *s = json_string_value(json_object_get(j, name));
-    if (!s || strlen(s) >= cap)
-        return ERR_INVAL;
-    memcpy(dst, s, strlen(s) + 1);
-    return ERR_OK;
-}
-
-static int unhex(const char *s, uint8_t *out, size_t n)
-{
-    if (!s || strlen(s) != 2 * n)
-        return ERR_INVAL;
-    for (size_t i = 0; i < 2 * n; i++) {
-        char ch = s[i];
-        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-        if (v < 0)
-            return ERR_INVAL;
-        out[i / 2] = (uint8_t)(i % 2 ? (out[i / 2] | v) : v << 4);
-    }
-    return ERR_OK;
-}
-
 int auth_client_decode(const char *id, size_t idlen, const char *json, size_t n,
                        struct auth_client *c)
 {
@@ -174,11 +148,11 @@ int auth_client_decode(const char *id, size_t idlen, const char *json, size_t n,
     json_t *j = json_loadb(json, n, 0, &je);
     if (!j)
         return ERR_INVAL;
-    if (copy(j, "name", c->name, sizeof(c->name)) ||
-        copy(j, "scope", c->scopes, sizeof(c->scopes)) ||
-        copy(j, "audience", c->audiences, sizeof(c->audiences)) ||
-        unhex(json_string_value(json_object_get(j, "secret_digest")), c->secret_digest,
-              CR_HASH_LEN))
+    if (json_copy_str(j, "name", c->name, sizeof(c->name)) ||
+        json_copy_str(j, "scope", c->scopes, sizeof(c->scopes)) ||
+        json_copy_str(j, "audience", c->audiences, sizeof(c->audiences)) ||
+        hex_decode(json_string_value(json_object_get(j, "secret_digest")), c->secret_digest,
+                   CR_HASH_LEN))
         goto out;
     json_t *g = json_object_get(j, "grants");
     size_t i;

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "core/err.h"
+#include "core/hex.h"
 #include "core/mem.h"
 #include "crypto/cr.h"
 #include "json/json.h"
@@ -33,56 +34,26 @@ static int64_t end_of(const struct auth_svc *svc, const struct auth_session *s, 
     return idle < abs ? idle : abs;
 }
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int unhex(const char *s, uint8_t *out, size_t n)
-{
-    if (!s || strlen(s) != 2 * n)
-        return ERR_INVAL;
-    for (size_t i = 0; i < 2 * n; i++) {
-        char c = s[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (v < 0)
-            return ERR_INVAL;
-        out[i / 2] = (uint8_t)(i % 2 ? (out[i / 2] | v) : v << 4);
-    }
-    return ERR_OK;
-}
-
 static int record_of(const struct auth_session *s, struct buf *out)
 {
     json_t *fam = json_array();
     for (unsigned i = 0; fam && i < s->nfam; i++) {
         char h[2 * STORE_FAMILY_ID + 1];
-        hex(s->fam[i], STORE_FAMILY_ID, h);
+        hex_encode(s->fam[i], STORE_FAMILY_ID, h);
         json_array_append_new(fam, json_string(h));
     }
     json_t *o = fam ? json_pack("{ss ss ss sI sI so}", "sub", s->sub, "name", s->name, "sid",
                                 s->sid, "auth_time", (json_int_t)s->auth_time, "gen",
                                 (json_int_t)s->gen, "fam", fam)
                     : NULL;
-    char *j = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    struct buf json;
+    buf_init(&json, 4096);
+    int rc = o ? json_append(&json, o) : ERR_NOMEM;
     json_decref(o);
-    int rc = j ? store_exp_wrap(s->expires_at, j, strlen(j), out) : ERR_NOMEM;
-    json_free_str(j);
+    if (rc == ERR_OK)
+        rc = store_exp_wrap(s->expires_at, json.p, json.len, out);
+    buf_fini(&json);
     return rc;
-}
-
-static int get_s(json_t *o, const char *name, char *dst, size_t cap)
-{
-    json_t *v = json_object_get(o, name);
-    if (!json_is_string(v) || json_string_length(v) >= cap)
-        return ERR_INVAL;
-    memcpy(dst, json_string_value(v), json_string_length(v) + 1);
-    return ERR_OK;
 }
 
 static int parse(const char *v, size_t n, struct auth_session *s)
@@ -93,9 +64,9 @@ static int parse(const char *v, size_t n, struct auth_session *s)
     if (store_exp_unwrap(v, n, &s->expires_at, &p, &pn))
         return ERR_INVAL;
     json_t *o = json_loadb(p, pn, JSON_REJECT_DUPLICATES, NULL);
-    int rc = !o || get_s(o, "sub", s->sub, sizeof(s->sub)) ||
-                     get_s(o, "name", s->name, sizeof(s->name)) ||
-                     get_s(o, "sid", s->sid, sizeof(s->sid))
+    int rc = !o || json_copy_str(o, "sub", s->sub, sizeof(s->sub)) ||
+                     json_copy_str(o, "name", s->name, sizeof(s->name)) ||
+                     json_copy_str(o, "sid", s->sid, sizeof(s->sid))
                  ? ERR_INVAL
                  : ERR_OK;
     if (rc == ERR_OK) {
@@ -106,7 +77,7 @@ static int parse(const char *v, size_t n, struct auth_session *s)
         json_array_foreach(fam, i, f)
         {
             if (s->nfam < AUTH_SESSION_FAMILIES &&
-                unhex(json_string_value(f), s->fam[s->nfam], STORE_FAMILY_ID) == ERR_OK)
+                hex_decode(json_string_value(f), s->fam[s->nfam], STORE_FAMILY_ID) == ERR_OK)
                 s->nfam++;
         }
     }
@@ -139,7 +110,7 @@ int auth_session_start(struct auth_session_start *q)
     q->s.expires_at = end_of(q->svc, &q->s, q->now);
     digest_of(q->svc->key, str_c(q->token), op->key);
     op->key_len = 32;
-    hex(op->key, 32, q->key_hex);
+    hex_encode(op->key, 32, q->key_hex);
     buf_init(&q->_b, 4096);
     if (record_of(&q->s, &q->_b)) {
         buf_fini(&q->_b);
@@ -234,7 +205,7 @@ int auth_session_find(struct auth_session_find *q)
     buf_init(&q->_new, 4096);
     if (digest_of(q->svc->key, q->token, q->_digest))
         return found(q, false, false);
-    hex(q->_digest, 32, q->key_hex);
+    hex_encode(q->_digest, 32, q->key_hex);
     q->_op.on_done = on_op;
     q->_step = FIND_RECORD;
     int rc = store_get(q->svc->st, STORE_T_SSO, q->_digest, 32, &q->_b, q->lp, &q->_op);
@@ -333,7 +304,7 @@ int auth_session_note_family(struct auth_session_note *q)
     q->_step = q->_tries = 0;
     buf_init(&q->_b, 4096);
     buf_init(&q->_new, 4096);
-    if (unhex(q->key_hex, q->_key, 32)) {
+    if (hex_decode(q->key_hex, q->_key, 32)) {
         buf_fini(&q->_b);
         buf_fini(&q->_new);
         return ERR_OK; /* no session: nothing to note */

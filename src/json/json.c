@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 
 /* Each block carries its size in front, so free can wipe it. memset through a volatile
@@ -33,6 +34,23 @@ static void secure_free(void *ptr)
 void json_secure_alloc_init(void)
 {
     json_set_alloc_funcs(secure_malloc, secure_free);
+}
+
+int json_copy_str(json_t *o, const char *name, char *dst, size_t cap)
+{
+    json_t *v = json_object_get(o, name);
+    if (!json_is_string(v) || json_string_length(v) >= cap)
+        return ERR_INVAL;
+    memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+    return ERR_OK;
+}
+
+int json_append(struct buf *b, const json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    int rc = s ? buf_puts(b, s) : ERR_NOMEM;
+    json_free_str(s);
+    return rc;
 }
 
 void json_free_str(char *s)

@@ -28,6 +28,14 @@ void json_free_str(char *s);
  * in err (errcap bytes) for malformed, non-object, too deep or duplicate-key input. */
 int json_parse_object(struct str in, json_t **out, char *err, size_t errcap);
 
+/* The string member `name` of o copied into dst (cap bytes with its NUL): ERR_OK, or
+ * ERR_INVAL if absent, not a string or too long. For records we wrote. */
+struct buf;
+int json_copy_str(json_t *o, const char *name, char *dst, size_t cap);
+/* o as compact JSON appended to b (the text jansson made is freed here). ERR_NOMEM, or
+ * ERR_LIMIT past b's cap. */
+int json_append(struct buf *b, const json_t *o);
+
 /* Nesting depth of `in`, counting only brackets outside strings. */
 size_t json_depth(struct str in);
 

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "core/err.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "crypto/cr.h"
@@ -67,35 +68,18 @@ static int digest_of(const uint8_t *key, struct str code, uint8_t out[CR_HASH_LE
 int tok_code_grant_json(const struct tok_code_grant *g, struct buf *b)
 {
     char fam[2 * STORE_FAMILY_ID + 1] = "";
-    static const char hex[] = "0123456789abcdef";
     json_t *o;
 
-    if (g->has_family) {
-        for (int i = 0; i < STORE_FAMILY_ID; i++) {
-            fam[2 * i] = hex[g->family[i] >> 4];
-            fam[2 * i + 1] = hex[g->family[i] & 15];
-        }
-        fam[2 * STORE_FAMILY_ID] = '\0';
-    }
+    if (g->has_family)
+        hex_encode(g->family, STORE_FAMILY_ID, fam);
     o = json_pack("{ss ss ss ss ss ss sI sI sb ss ss sI ss ss}", "client_id", g->client_id,
                   "redirect_uri", g->redirect_uri, "challenge", g->challenge, "nonce", g->nonce,
                   "sub", g->sub, "scope", g->scope, "auth_time", (json_int_t)g->auth_time, "gen",
                   (json_int_t)g->gen, "used", g->used, "family", fam, "jti", g->jti, "jti_exp",
                   (json_int_t)g->jti_exp, "sid", g->sid, "session", g->session);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    int rc = o ? json_append(b, o) : ERR_NOMEM;
     json_decref(o);
-    int rc = s ? buf_puts(b, s) : ERR_NOMEM;
-    json_free_str(s);
     return rc;
-}
-
-static int get_s(json_t *o, const char *name, char *dst, size_t cap)
-{
-    json_t *v = json_object_get(o, name);
-    if (!json_is_string(v) || json_string_length(v) >= cap)
-        return ERR_INVAL;
-    memcpy(dst, json_string_value(v), json_string_length(v) + 1);
-    return ERR_OK;
 }
 
 int tok_code_grant_parse(const char *json, size_t n, struct tok_code_grant *g)
@@ -104,16 +88,16 @@ int tok_code_grant_parse(const char *json, size_t n, struct tok_code_grant *g)
     json_t *o = json_loadb(json, n, JSON_REJECT_DUPLICATES, NULL);
 
     memset(g, 0, sizeof(*g));
-    int rc = !o || get_s(o, "client_id", g->client_id, sizeof(g->client_id)) ||
-                     get_s(o, "redirect_uri", g->redirect_uri, sizeof(g->redirect_uri)) ||
-                     get_s(o, "challenge", g->challenge, sizeof(g->challenge)) ||
-                     get_s(o, "nonce", g->nonce, sizeof(g->nonce)) ||
-                     get_s(o, "sub", g->sub, sizeof(g->sub)) ||
-                     get_s(o, "scope", g->scope, sizeof(g->scope)) ||
-                     get_s(o, "family", fam, sizeof(fam)) ||
-                     get_s(o, "jti", g->jti, sizeof(g->jti)) ||
-                     get_s(o, "sid", g->sid, sizeof(g->sid)) ||
-                     get_s(o, "session", g->session, sizeof(g->session))
+    int rc = !o || json_copy_str(o, "client_id", g->client_id, sizeof(g->client_id)) ||
+                     json_copy_str(o, "redirect_uri", g->redirect_uri, sizeof(g->redirect_uri)) ||
+                     json_copy_str(o, "challenge", g->challenge, sizeof(g->challenge)) ||
+                     json_copy_str(o, "nonce", g->nonce, sizeof(g->nonce)) ||
+                     json_copy_str(o, "sub", g->sub, sizeof(g->sub)) ||
+                     json_copy_str(o, "scope", g->scope, sizeof(g->scope)) ||
+                     json_copy_str(o, "family", fam, sizeof(fam)) ||
+                     json_copy_str(o, "jti", g->jti, sizeof(g->jti)) ||
+                     json_copy_str(o, "sid", g->sid, sizeof(g->sid)) ||
+                     json_copy_str(o, "session", g->session, sizeof(g->session))
                  ? ERR_INVAL
                  : ERR_OK;
     if (rc == ERR_OK) {
@@ -121,15 +105,9 @@ int tok_code_grant_parse(const char *json, size_t n, struct tok_code_grant *g)
         g->gen = (uint64_t)json_integer_value(json_object_get(o, "gen"));
         g->used = json_is_true(json_object_get(o, "used"));
         g->jti_exp = json_integer_value(json_object_get(o, "jti_exp"));
-        g->has_family = strlen(fam) == 2 * STORE_FAMILY_ID;
-        for (int i = 0; g->has_family && i < STORE_FAMILY_ID; i++) {
-            unsigned v;
-            if (sscanf(fam + 2 * i, "%2x", &v) != 1) {
-                rc = ERR_INVAL;
-                break;
-            }
-            g->family[i] = (uint8_t)v;
-        }
+        g->has_family = fam[0] != '\0';
+        if (g->has_family && hex_decode(fam, g->family, STORE_FAMILY_ID))
+            rc = ERR_INVAL;
     }
     json_decref(o);
     return rc;

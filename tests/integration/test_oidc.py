@@ -29,6 +29,14 @@ def pkce():
     return verifier, challenge
 
 
+def add_user(test, srv):
+    """ann, with PASSWORD, in srv's store (the CLI; the password on stdin)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+    r = subprocess.run([BIN, "--data-dir", srv.data, *store_args(srv.data), "user", "add", "ann"],
+                       input=PASSWORD + "\n", capture_output=True, text=True, timeout=30, env=env)
+    test.assertEqual(r.returncode, 0, r.stderr)
+
+
 class Fields(html.parser.HTMLParser):
     """The form fields of a page: name -> value."""
 
@@ -66,11 +74,7 @@ class Browser:
 class OidcTest(ServerTest):
     def setUp(self):
         self.srv = self.start()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
-        r = subprocess.run([BIN, "--data-dir", self.srv.data, *store_args(self.srv.data), "user",
-                            "add", "ann"], input=PASSWORD + "\n", capture_output=True,
-                           text=True, timeout=30, env=env)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        add_user(self, self.srv)
         self.spa = self.client("spa", "--public", "--redirect-uris", CB, "--scopes", "read")
         self.web = self.client("web", "--redirect-uris", CB, "--first-party", "--scopes", "read",
                                "--post-logout-uris", "http://127.0.0.1:9/bye")
@@ -413,11 +417,7 @@ class TestBrowser(ServerTest):
     def test_a_person_signs_in_with_a_real_browser(self):
         from tests.integration.fgtest import free_port
         srv = self.start("--product-name", "Acme", "--ratelimit-login-user", "2/m:2")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
-        r = subprocess.run([BIN, "--data-dir", srv.data, *store_args(srv.data), "user", "add",
-                            "ann"], input=PASSWORD + "\n", capture_output=True, text=True,
-                           timeout=30, env=env)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        add_user(self, srv)
         rp_port = free_port()
         cb = f"http://127.0.0.1:{rp_port}/callback"
         r = cli(srv.data, "client", "create", "Acme Shop", "--public", "--redirect-uris", cb,
@@ -464,11 +464,7 @@ class TestConsentAdmin(ServerTest):
     def setUp(self):
         self.token = "admin-token-for-consent-tests-0123456789"
         self.srv = self.start("--admin-token", self.token, "--admin-listen", "127.0.0.1:0")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
-        r = subprocess.run([BIN, "--data-dir", self.srv.data, *store_args(self.srv.data), "user",
-                            "add", "ann"], input=PASSWORD + "\n", capture_output=True,
-                           text=True, timeout=30, env=env)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        add_user(self, self.srv)
         self.spa = self.client("spa", "--public", "--redirect-uris", CB, "--scopes", "read")
         self.iss = f"http://127.0.0.1:{self.srv.port}"
 
@@ -553,11 +549,7 @@ class TestRelyingPartyLibrary(ServerTest):
 
     def test_authlib_logs_in_and_validates_the_id_token(self):
         srv = self.start("--signing-alg", "RS256")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
-        r = subprocess.run([BIN, "--data-dir", srv.data, *store_args(srv.data), "user", "add",
-                            "ann"], input=PASSWORD + "\n", capture_output=True, text=True,
-                           timeout=30, env=env)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        add_user(self, srv)
         iss = f"http://127.0.0.1:{srv.port}"
         rp = os.path.join(os.path.dirname(__file__), "rp", "authlib_rp.py")
         for args in (("conf",), ("pub", "--public")):
@@ -582,11 +574,7 @@ class TestTwoInstances(ServerTest):
             self.skipTest("instances share a store on Redis (make check runs this there)")
         a = self.start("--issuer", "https://id.example")
         b = self.start("--data-dir", a.data, "--issuer", "https://id.example")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
-        r = subprocess.run([BIN, "--data-dir", a.data, *store_args(a.data), "user", "add",
-                            "ann"], input=PASSWORD + "\n", capture_output=True, text=True,
-                           timeout=30, env=env)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        add_user(self, a)
         c = json.loads(cli(a.data, "client", "create", "spa", "--public", "--redirect-uris",
                            CB, "--json").stdout)
         verifier, challenge = pkce()
