@@ -153,7 +153,12 @@ bool api__rate_take(struct http_request *r, int rule, struct str key, struct pol
 
 bool api__rate_take_ip(struct http_request *r, int rule, struct pol_gcra_result *res)
 {
+    struct api_ctx *ctx = r->app;
     char ip[64];
+
+    res->allowed = true;
+    if (!rule_now(ctx->sh, rule)->interval_ns) /* off: not even the address is worked out */
+        return false;
     if (rule >= POL_RL_LOGIN_GLOBAL)
         return api__rate_take(r, rule, STR_LIT("*"), res);
     api__peer_key(r, ip, sizeof(ip));
