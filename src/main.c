@@ -691,6 +691,11 @@ static int init_shared(const struct cfg *c, const char *host, unsigned bound)
     store_on_invalidate(g.store, on_store_invalidate, NULL); /* (needs the lockout table) */
     if (store_each(g.store, STORE_T_REVOKED, on_revoked_record, NULL))
         log_kv(LOG_WARN, "cannot read the revoked list at start", LOG_END);
+    unsigned indexed = 0; /* users from before UserInfo's index (auth_user.h) */
+    if (auth_user_index_backfill(g.store, &indexed))
+        log_kv(LOG_WARN, "cannot index the users at start", LOG_END);
+    else if (indexed)
+        log_msg(LOG_INFO, "%u users indexed by id for UserInfo", indexed);
     if (init_identity(c, host, bound))
         return -1;
     pthread_mutex_init(&g.sh.tok.ring_mu, NULL);

@@ -37,6 +37,7 @@ static const struct route_def routes[] = {
     {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/oauth2/authorize", api_authorize, 0},
     {HTTP_M(HTTP_POST), "/oauth2/login", api_authorize_login, 0},
     {HTTP_M(HTTP_POST), "/oauth2/consent", api_authorize_consent, 0},
+    {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/oauth2/userinfo", api_userinfo, 0},
     {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/oauth2/logout", api_authorize_logout, 0},
     {HTTP_M(HTTP_GET), "/oauth2/assets/{name}", api_authorize_asset, 0},
     {HTTP_M(HTTP_POST), "/oauth2/introspect", api_introspect, 0},

@@ -90,6 +90,7 @@ int api_authorize_login(struct http_request *r);
 int api_authorize_asset(struct http_request *r);
 int api_authorize_logout(struct http_request *r);
 int api_authorize_consent(struct http_request *r);
+int api_userinfo(struct http_request *r);
 int api_introspect(struct http_request *r);
 int api_revoke(struct http_request *r);
 int api_verify(struct http_request *r);

@@ -159,7 +159,9 @@ int api_admin_users(struct http_request *r)
     if (api__read_json(r, &o))
         return HTTP_DONE;
     struct str user = api__jstr(r, o, "username"), pw = api__jstr(r, o, "password"),
-               hash = api__jstr(r, o, "hash");
+               hash = api__jstr(r, o, "hash"), email = api__jstr(r, o, "email"),
+               display = api__jstr(r, o, "name");
+    bool verified = json_is_true(json_object_get(o, "email_verified"));
     json_decref(o);
     struct admin_job *j = new_job(r, hash.p ? AUTH_ADMIN_USER_IMPORT : AUTH_ADMIN_USER_ADD);
     if (!j)
@@ -172,6 +174,9 @@ int api_admin_users(struct http_request *r)
         return api__error(r, 400, "invalid_password", why);
     if (hash.p && hash.len >= AUTH_PHC_MAX)
         return api__error(r, 400, "invalid_request", "hash too long");
+    if (auth_user_profile(&j->op.profile, email.p, display.p, &why))
+        return api__error(r, 400, "invalid_request", why);
+    j->op.profile.email_verified = verified && email.p;
     j->op.secret = pw.p ? pw : hash;
     return submit(r, j);
 }

@@ -73,7 +73,8 @@ int api_register(struct http_request *r)
         return api__error(r, 403, "registration_closed", "registration is closed");
     if (api__read_json(r, &o))
         return HTTP_DONE;
-    struct str user = api__jstr(r, o, "username"), pw = api__jstr(r, o, "password");
+    struct str user = api__jstr(r, o, "username"), pw = api__jstr(r, o, "password"),
+               email = api__jstr(r, o, "email"), display = api__jstr(r, o, "name");
     json_decref(o);
     wipe_body(r);
     if (!user.p || !pw.p)
@@ -86,6 +87,8 @@ int api_register(struct http_request *r)
     j->q.lp = ctx->lp;
     j->q.user = user;
     j->q.pw = pw;
+    j->q.email = email.p; /* (arena copies: NUL-terminated) */
+    j->q.display = display.p;
     j->q.now = clock_wall_s();
     j->q.done = reg_answer;
     api__peer_ip(r, j->q.ip, sizeof(j->q.ip));

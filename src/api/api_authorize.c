@@ -81,14 +81,14 @@ struct authz_job {
 /* ---- pages ----------------------------------------------------------------------------- */
 
 /* A page with the headers every page carries; csp replaces the default policy if set. */
-static int page_csp(struct http_request *r, unsigned status, enum web_page p,
-                    const struct web_var *v, size_t n, const char *csp)
+int api__page_csp(struct http_request *r, unsigned status, int p, const struct web_var *v, size_t n,
+                  const char *csp)
 {
     struct buf b;
     buf_init(&b, 256 * 1024);
     for (const char *const *h = web_headers; *h; h += 2)
         http_add_header(r, h[0], csp && h == web_headers ? csp : h[1]);
-    int rc = web_render(&b, web_template(p), v, n);
+    int rc = web_render(&b, web_template((enum web_page)p), v, n);
     if (rc)
         http_respond_error(r, 500, "server_error", NULL);
     else
@@ -97,10 +97,9 @@ static int page_csp(struct http_request *r, unsigned status, enum web_page p,
     return HTTP_DONE;
 }
 
-static int page(struct http_request *r, unsigned status, enum web_page p, const struct web_var *v,
-                size_t n)
+int api__page(struct http_request *r, unsigned status, int p, const struct web_var *v, size_t n)
 {
-    return page_csp(r, status, p, v, n, NULL);
+    return api__page_csp(r, status, p, v, n, NULL);
 }
 
 /* The policy of a page whose form leads, through a redirect, to the client's redirect URI:
@@ -115,43 +114,43 @@ static void csp_to(const char *redirect_uri, char *csp, size_t cap)
              ok ? " " : "", ok ? origin : "");
 }
 
-static int error_page(struct http_request *r, unsigned status, const char *title, const char *msg,
-                      const char *code)
+int api__error_page(struct http_request *r, unsigned status, const char *title, const char *msg,
+                    const char *code)
 {
     struct api_ctx *ctx = r->app;
     const struct web_var v[] = {{"product", ctx->sh->cfg->product_name},
                                 {"title", title},
                                 {"message", msg},
                                 {"code", code}};
-    return page(r, status, WEB_ERROR, v, sizeof(v) / sizeof(v[0]));
+    return api__page(r, status, WEB_ERROR, v, sizeof(v) / sizeof(v[0]));
 }
 
 /* 503 as a page, with Retry-After. */
-static int busy_page(struct http_request *r, uint64_t retry_s)
+int api__busy_page(struct http_request *r, uint64_t retry_s)
 {
     char ra[24];
     snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(retry_s ? retry_s : 1));
     http_add_header(r, "Retry-After", ra);
-    return error_page(r, 503, "Busy right now",
-                      "The service is busy. Please try again in a few seconds.",
-                      "temporarily_unavailable");
+    return api__error_page(r, 503, "Busy right now",
+                           "The service is busy. Please try again in a few seconds.",
+                           "temporarily_unavailable");
 }
 
-static bool https(const struct http_request *r)
+bool api__https(const struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
     return strncmp(ctx->sh->issuer, "https://", 8) == 0;
 }
 
 /* __Host-: only over https, for this host, for every path (RFC 6265bis §4.1.3.2) */
-static const char *cookie_name(const struct http_request *r)
+const char *api__csrf_cookie(const struct http_request *r)
 {
-    return https(r) ? "__Host-fg_csrf" : "fg_csrf";
+    return api__https(r) ? "__Host-fg_csrf" : "fg_csrf";
 }
 
-static const char *session_cookie(const struct http_request *r)
+const char *api__session_cookie(const struct http_request *r)
 {
-    return https(r) ? "__Host-fg_session" : "fg_session";
+    return api__https(r) ? "__Host-fg_session" : "fg_session";
 }
 
 /* The login form for q's request, with an error message if any. */
@@ -165,12 +164,13 @@ static int login_page(struct authz_job *j, unsigned status, const char *error, c
     struct buf hidden;
 
     /* The browser's CSRF cookie, or a new one */
-    if (http_cookie_get(http_header(r, "cookie"), cookie_name(r), &have) ||
+    if (http_cookie_get(http_header(r, "cookie"), api__csrf_cookie(r), &have) ||
         have.len != AUTH_CSRF_LEN) {
         auth_csrf_new(j->csrf_cookie);
         have = str_c(j->csrf_cookie);
-        snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", cookie_name(r),
-                 j->csrf_cookie, cookie_name(r)[0] == '_' ? "; Secure" : "");
+        snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; SameSite=Lax%s",
+                 api__csrf_cookie(r), j->csrf_cookie,
+                 api__csrf_cookie(r)[0] == '_' ? "; Secure" : "");
         http_add_header(r, "Set-Cookie", cookie);
     }
     auth_csrf_token(ctx->sh->auth.key, have, token);
@@ -197,7 +197,7 @@ static int login_page(struct authz_job *j, unsigned status, const char *error, c
     };
     char csp[AUTH_ORIGIN_MAX + 200];
     csp_to(p->redirect_uri.p, csp, sizeof(csp));
-    page_csp(r, rc ? 500 : status, WEB_LOGIN, v, sizeof(v) / sizeof(v[0]), csp);
+    api__page_csp(r, rc ? 500 : status, WEB_LOGIN, v, sizeof(v) / sizeof(v[0]), csp);
     buf_fini(&hidden);
     return HTTP_DONE;
 }
@@ -227,7 +227,7 @@ static int back_to_client(struct authz_job *j, const char *const *names, const c
         if (rc)
             http_respond_error(r, 500, "server_error", NULL);
         else
-            page_csp(r, 200, WEB_FORM_POST, v, sizeof(v) / sizeof(v[0]), csp);
+            api__page_csp(r, 200, WEB_FORM_POST, v, sizeof(v) / sizeof(v[0]), csp);
         buf_fini(&b);
         return HTTP_DONE;
     }
@@ -236,8 +236,8 @@ static int back_to_client(struct authz_job *j, const char *const *names, const c
         rc = buf_append(&b, "", 1);
     if (rc) {
         buf_fini(&b);
-        return error_page(r, 400, "Sign-in failed", "The answer is too long to send back.",
-                          "invalid_request");
+        return api__error_page(r, 400, "Sign-in failed", "The answer is too long to send back.",
+                               "invalid_request");
     }
     http_add_header(r, "Location", b.p);
     http_add_header(r, "Cache-Control", "no-store");
@@ -263,8 +263,8 @@ static void set_session_cookie(struct authz_job *j)
     if (!j->new_session || !j->start.token[0])
         return;
     char c[AUTH_SESSION_LEN + 128];
-    snprintf(c, sizeof(c), "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", session_cookie(j->r),
-             j->start.token, https(j->r) ? "; Secure" : "");
+    snprintf(c, sizeof(c), "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", api__session_cookie(j->r),
+             j->start.token, api__https(j->r) ? "; Secure" : "");
     http_add_header(j->r, "Set-Cookie", c);
     cr_wipe(c, sizeof(c));
     cr_wipe(j->start.token, sizeof(j->start.token));
@@ -277,7 +277,7 @@ static void code_issued(struct tok_code_issue *q, int rc)
     char code[TOK_CODE_LEN + 1];
 
     if (rc) {
-        busy_page(j->r, 1);
+        api__busy_page(j->r, 1);
         return;
     }
     /* Answering frees the arena, q with it: the code is taken out and wiped there first. */
@@ -313,7 +313,7 @@ static int issue_code(struct authz_job *j, const char *sub, int64_t auth_time, u
     snprintf(g->session, sizeof(g->session), "%s", session);
     g->auth_time = auth_time;
     g->gen = gen;
-    return tok_code_issue(c) == ERR_AGAIN ? HTTP_ASYNC : busy_page(j->r, 1);
+    return tok_code_issue(c) == ERR_AGAIN ? HTTP_ASYNC : api__busy_page(j->r, 1);
 }
 
 /* The consent page: what the client asks, the person allows or denies (a form bound to the
@@ -328,10 +328,10 @@ static int consent_page(struct authz_job *j)
     struct buf hidden, list;
 
     set_session_cookie(j);
-    if (http_cookie_get(http_header(r, "cookie"), cookie_name(r), &have) ||
+    if (http_cookie_get(http_header(r, "cookie"), api__csrf_cookie(r), &have) ||
         have.len != AUTH_CSRF_LEN)
-        return error_page(r, 403, "Your sign-in form expired",
-                          "Go back to the application and start again.", "csrf");
+        return api__error_page(r, 403, "Your sign-in form expired",
+                               "Go back to the application and start again.", "csrf");
     auth_csrf_token(ctx->sh->auth.key, have, token);
     buf_init(&hidden, 64 * 1024);
     buf_init(&list, 16 * 1024);
@@ -363,7 +363,7 @@ static int consent_page(struct authz_job *j)
                                 {"hidden", rc ? "" : hidden.p}};
     char csp[AUTH_ORIGIN_MAX + 200];
     csp_to(p->redirect_uri.p, csp, sizeof(csp));
-    page_csp(r, rc ? 500 : 200, WEB_CONSENT, v, sizeof(v) / sizeof(v[0]), csp);
+    api__page_csp(r, rc ? 500 : 200, WEB_CONSENT, v, sizeof(v) / sizeof(v[0]), csp);
     buf_fini(&hidden);
     buf_fini(&list);
     return HTTP_DONE;
@@ -372,7 +372,7 @@ static int consent_page(struct authz_job *j)
 static int consented(struct authz_job *j, int rc)
 {
     if (rc)
-        return busy_page(j->r, 1);
+        return api__busy_page(j->r, 1);
     if (j->mode == CONSENT || j->consent.granted)
         return issue_code(j, j->who.sub, j->who.auth_time, j->who.gen, j->who.sid, j->who.session);
     if (j->q.prompt_none)
@@ -421,7 +421,7 @@ static void session_started(struct auth_session_start *q, int rc)
 {
     struct authz_job *j = CONTAINER_OF(q, struct authz_job, start);
     if (rc) {
-        busy_page(j->r, 1);
+        api__busy_page(j->r, 1);
         return;
     }
     j->new_session = true;
@@ -437,9 +437,9 @@ static int after_login(struct authz_job *j, int rc)
     struct api_ctx *ctx = r->app;
 
     if (rc == ERR_LIMIT)
-        return busy_page(r, l->retry_ms / 1000 + 1);
+        return api__busy_page(r, l->retry_ms / 1000 + 1);
     if (rc)
-        return busy_page(r, 1);
+        return api__busy_page(r, 1);
     if (l->outcome == AUTH_LOGIN_BUSY || l->outcome == AUTH_LOGIN_LIMITED) {
         char ra[24];
         snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(l->retry_ms / 1000 + 1));
@@ -459,7 +459,7 @@ static int after_login(struct authz_job *j, int rc)
     snprintf(ss->s.name, sizeof(ss->s.name), "%s", l->name);
     ss->s.auth_time = ss->now;
     ss->s.gen = l->gen;
-    return auth_session_start(ss) == ERR_AGAIN ? HTTP_ASYNC : busy_page(r, 1);
+    return auth_session_start(ss) == ERR_AGAIN ? HTTP_ASYNC : api__busy_page(r, 1);
 }
 
 static void logged_in(struct auth_login *l, int rc)
@@ -499,7 +499,7 @@ static int with_session(struct authz_job *j)
     struct str cookie;
 
     if ((j->q.prompt_login && j->mode != CONSENT) ||
-        http_cookie_get(http_header(r, "cookie"), session_cookie(r), &cookie) != ERR_OK)
+        http_cookie_get(http_header(r, "cookie"), api__session_cookie(r), &cookie) != ERR_OK)
         return no_session(j);
     struct auth_session_find *f = &j->find;
     f->svc = &ctx->sh->auth;
@@ -519,12 +519,13 @@ static int after_check(struct authz_job *j, int rc)
     struct api_ctx *ctx = r->app;
 
     if (rc)
-        return busy_page(r, 1);
+        return api__busy_page(r, 1);
     if (q->verdict == AUTH_AUTHZ_NO_REDIRECT)
-        return error_page(r, 400, "This sign-in link is not valid",
-                          "The application that sent you here is not set up for it. Go back to "
-                          "the application and try again.",
-                          q->why);
+        return api__error_page(
+            r, 400, "This sign-in link is not valid",
+            "The application that sent you here is not set up for it. Go back to "
+            "the application and try again.",
+            q->why);
     if (q->verdict == AUTH_AUTHZ_REDIRECT_ERROR)
         return redirect_error(j, q->error, q->why);
     if (j->mode != LOGIN) /* the request shown, or consent given: the session says who */
@@ -564,15 +565,15 @@ static struct authz_job *start(struct http_request *r, struct str form, int mode
     if (!j)
         return NULL;
     if (http_form_parse(form, AUTHZ_PAIRS_MAX, r->arena, &f)) {
-        error_page(r, 400, "This sign-in link is not valid", "The request could not be read.",
-                   "invalid_request");
+        api__error_page(r, 400, "This sign-in link is not valid", "The request could not be read.",
+                        "invalid_request");
         return NULL;
     }
     for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
         struct str *v = (struct str *)(void *)((char *)&j->q.p + params[i].off);
         if (http_form_get(&f, params[i].name, v) == ERR_CONFLICT) {
-            error_page(r, 400, "This sign-in link is not valid",
-                       "A parameter of the request is repeated.", "invalid_request");
+            api__error_page(r, 400, "This sign-in link is not valid",
+                            "A parameter of the request is repeated.", "invalid_request");
             return NULL;
         }
     }
@@ -584,16 +585,16 @@ static struct authz_job *start(struct http_request *r, struct str form, int mode
         http_form_get(&f, "password", &j->pw);
         http_form_get(&f, "decision", &j->decision);
         struct str cookie = STR_NULL, token = STR_NULL;
-        http_cookie_get(http_header(r, "cookie"), cookie_name(r), &cookie);
+        http_cookie_get(http_header(r, "cookie"), api__csrf_cookie(r), &cookie);
         http_form_get(&f, "csrf", &token);
         if (!auth_csrf_ok(ctx->sh->auth.key, cookie, token)) {
-            error_page(r, 403, "Your sign-in form expired",
-                       "Go back to the application and start again.", "csrf");
+            api__error_page(r, 403, "Your sign-in form expired",
+                            "Go back to the application and start again.", "csrf");
             return NULL;
         }
         if (mode == LOGIN && (!j->user.p || !j->pw.p)) {
-            error_page(r, 400, "Sign-in failed", "The username and password are required.",
-                       "invalid_request");
+            api__error_page(r, 400, "Sign-in failed", "The username and password are required.",
+                            "invalid_request");
             return NULL;
         }
     }
@@ -619,8 +620,8 @@ static int run(struct authz_job *j)
 int api_authorize(struct http_request *r)
 {
     if (r->method == HTTP_POST && !http_content_type_is(r, "application/x-www-form-urlencoded"))
-        return error_page(r, 415, "This sign-in link is not valid",
-                          "The request could not be read.", "invalid_request");
+        return api__error_page(r, 415, "This sign-in link is not valid",
+                               "The request could not be read.", "invalid_request");
     return run(start(r, r->method == HTTP_POST ? r->body : r->query, SHOW));
 }
 
@@ -651,7 +652,7 @@ static int retry_page(struct authz_job *j, unsigned status, uint64_t retry_ms)
     };
     if (j->pw.p) /* (the form's copy: the page has its own) */
         cr_wipe((void *)(uintptr_t)j->pw.p, j->pw.len);
-    page(r, rc ? 500 : status, WEB_BUSY, v, sizeof(v) / sizeof(v[0]));
+    api__page(r, rc ? 500 : status, WEB_BUSY, v, sizeof(v) / sizeof(v[0]));
     if (hidden.p)
         cr_wipe(hidden.p, hidden.cap); /* (it held the password) */
     buf_fini(&hidden);
@@ -688,8 +689,8 @@ int api_authorize_login(struct http_request *r)
     unsigned status;
 
     if (!http_content_type_is(r, "application/x-www-form-urlencoded"))
-        return error_page(r, 415, "Sign-in failed", "The form could not be read.",
-                          "invalid_request");
+        return api__error_page(r, 415, "Sign-in failed", "The form could not be read.",
+                               "invalid_request");
     struct authz_job *j = start(r, r->body, LOGIN);
     if (!j)
         return HTTP_DONE;
@@ -701,8 +702,8 @@ int api_authorize_login(struct http_request *r)
 int api_authorize_consent(struct http_request *r)
 {
     if (!http_content_type_is(r, "application/x-www-form-urlencoded"))
-        return error_page(r, 415, "Sign-in failed", "The form could not be read.",
-                          "invalid_request");
+        return api__error_page(r, 415, "Sign-in failed", "The form could not be read.",
+                               "invalid_request");
     return run(start(r, r->body, CONSENT));
 }
 
@@ -843,189 +844,4 @@ int api__grant_code(struct http_request *r, const struct http_form *f, const str
         return HTTP_ASYNC;
     redeemed(&j->q, rc);
     return HTTP_DONE;
-}
-
-/* ---- RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) ---------------------- */
-
-struct logout_job {
-    struct auth_authorize q; /* first: the client and its post-logout URI */
-    struct http_request *r;
-    struct str hint, client_id, uri, state, csrf;
-    bool hinted; /* the hint is an ID token of ours: the application asked */
-    struct auth_session_logout out;
-};
-
-static int logout_answer(struct logout_job *j)
-{
-    struct http_request *r = j->r;
-    char c[128];
-    snprintf(c, sizeof(c), "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s", session_cookie(r),
-             https(r) ? "; Secure" : "");
-    http_add_header(r, "Set-Cookie", c);
-    if (!j->uri.p)
-        return error_page(r, 200, "You are signed out", "You can close this page.", NULL);
-    const char *names[] = {"state"};
-    const char *vals[] = {j->state.p};
-    struct buf b;
-    buf_init(&b, 8192);
-    int rc = auth_authorize_redirect(&b, j->uri.p, names, vals, 1);
-    if (!rc)
-        rc = buf_append(&b, "", 1);
-    if (rc) {
-        buf_fini(&b);
-        return error_page(r, 200, "You are signed out", "You can close this page.", NULL);
-    }
-    http_add_header(r, "Location", b.p);
-    http_add_header(r, "Cache-Control", "no-store");
-    http_respond(r, r->method == HTTP_POST ? 303 : 302, NULL, "", 0);
-    buf_fini(&b);
-    return HTTP_DONE;
-}
-
-static void logged_out(struct auth_session_logout *q, int rc)
-{
-    struct logout_job *j = CONTAINER_OF(q, struct logout_job, out);
-    if (rc)
-        busy_page(j->r, 1);
-    else
-        logout_answer(j);
-}
-
-/* The session ends (and its refresh families); then back to the application, or a page. */
-static int log_out(struct logout_job *j)
-{
-    struct http_request *r = j->r;
-    struct api_ctx *ctx = r->app;
-    struct str cookie;
-
-    if (http_cookie_get(http_header(r, "cookie"), session_cookie(r), &cookie) != ERR_OK)
-        return logout_answer(j);
-    j->out.svc = &ctx->sh->auth;
-    j->out.lp = ctx->lp;
-    j->out.token = cookie;
-    j->out.now = clock_wall_s();
-    j->out.done = logged_out;
-    int rc = auth_session_logout(&j->out);
-    if (rc == ERR_AGAIN)
-        return HTTP_ASYNC;
-    return rc ? busy_page(r, 1) : logout_answer(j);
-}
-
-/* Without the application's proof (a hint), the person confirms: a form bound to the
- * browser, so that another site's link cannot sign them out. */
-static int confirm_page(struct logout_job *j)
-{
-    struct http_request *r = j->r;
-    struct api_ctx *ctx = r->app;
-    char token[AUTH_CSRF_LEN + 1], cookie[256];
-    struct str have;
-    struct buf hidden;
-
-    if (http_cookie_get(http_header(r, "cookie"), cookie_name(r), &have) ||
-        have.len != AUTH_CSRF_LEN) {
-        char fresh[AUTH_CSRF_LEN + 1];
-        auth_csrf_new(fresh);
-        snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", cookie_name(r),
-                 fresh, https(r) ? "; Secure" : "");
-        http_add_header(r, "Set-Cookie", cookie);
-        auth_csrf_token(ctx->sh->auth.key, str_c(fresh), token);
-    } else {
-        auth_csrf_token(ctx->sh->auth.key, have, token);
-    }
-    buf_init(&hidden, 16 * 1024);
-    int rc = web_hidden(&hidden, "csrf", token);
-    if (!rc && j->client_id.p)
-        rc = web_hidden(&hidden, "client_id", j->client_id.p);
-    if (!rc && j->uri.p)
-        rc = web_hidden(&hidden, "post_logout_redirect_uri", j->uri.p);
-    if (!rc && j->state.p)
-        rc = web_hidden(&hidden, "state", j->state.p);
-    if (!rc)
-        rc = buf_append(&hidden, "", 1);
-    const struct web_var v[] = {{"product", ctx->sh->cfg->product_name},
-                                {"hidden", rc ? "" : hidden.p}};
-    page(r, rc ? 500 : 200, WEB_LOGOUT, v, sizeof(v) / sizeof(v[0]));
-    buf_fini(&hidden);
-    return HTTP_DONE;
-}
-
-static int logout_checked(struct logout_job *j, int rc)
-{
-    struct http_request *r = j->r;
-    struct api_ctx *ctx = r->app;
-    struct str cookie = STR_NULL;
-
-    if (rc)
-        return busy_page(r, 1);
-    if (j->q.verdict != AUTH_AUTHZ_OK)
-        return error_page(r, 400, "This sign-out link is not valid",
-                          "The application that sent you here is not set up for it.", j->q.why);
-    if (j->hinted)
-        return log_out(j);
-    http_cookie_get(http_header(r, "cookie"), cookie_name(r), &cookie);
-    if (r->method == HTTP_POST && auth_csrf_ok(ctx->sh->auth.key, cookie, j->csrf))
-        return log_out(j); /* confirmed */
-    return confirm_page(j);
-}
-
-static void logout_client_checked(struct auth_authorize *q, int rc)
-{
-    logout_checked((struct logout_job *)(void *)q, rc);
-}
-
-/* GET or POST /oauth2/logout: id_token_hint, client_id, post_logout_redirect_uri, state. */
-int api_authorize_logout(struct http_request *r)
-{
-    struct api_ctx *ctx = r->app;
-    struct http_form f;
-    char sub[129], aud[129], sid[32];
-
-    if (r->method == HTTP_POST && !http_content_type_is(r, "application/x-www-form-urlencoded"))
-        return error_page(r, 415, "Sign-out failed", "The request could not be read.",
-                          "invalid_request");
-    struct logout_job *j = api__job(r, sizeof(*j));
-    if (!j)
-        return HTTP_DONE;
-    j->r = r;
-    if (http_form_parse(r->method == HTTP_POST ? r->body : r->query, 16, r->arena, &f) ||
-        http_form_get(&f, "id_token_hint", &j->hint) == ERR_CONFLICT ||
-        http_form_get(&f, "client_id", &j->client_id) == ERR_CONFLICT ||
-        http_form_get(&f, "post_logout_redirect_uri", &j->uri) == ERR_CONFLICT ||
-        http_form_get(&f, "state", &j->state) == ERR_CONFLICT ||
-        http_form_get(&f, "csrf", &j->csrf) == ERR_CONFLICT)
-        return error_page(r, 400, "This sign-out link is not valid",
-                          "The request could not be read.", "invalid_request");
-    if (j->hint.p) {
-        int64_t now = clock_wall_s();
-        if (tok_id_token_hint(tok_local_ring(&ctx->tok, now), ctx->sh->issuer, now, j->hint, sub,
-                              aud, sid))
-            return error_page(r, 400, "This sign-out link is not valid",
-                              "The application's sign-out request could not be checked.",
-                              "invalid_request");
-        if (j->client_id.p && !str_eq(j->client_id, str_c(aud)))
-            return error_page(r, 400, "This sign-out link is not valid",
-                              "The request names two applications.", "invalid_request");
-        j->hinted = true;
-        char *a = arena_alloc(r->arena, strlen(aud) + 1);
-        if (!a)
-            return api__fail(r, ERR_NOMEM, NULL);
-        memcpy(a, aud, strlen(aud) + 1);
-        j->client_id = str_c(a);
-    }
-    if (j->uri.p && !j->client_id.p)
-        return error_page(r, 400, "This sign-out link is not valid",
-                          "A post_logout_redirect_uri needs the client_id or an id_token_hint.",
-                          "invalid_request");
-    if (!j->client_id.p) { /* nothing to check: no application to return to */
-        j->q.verdict = AUTH_AUTHZ_OK;
-        return logout_checked(j, ERR_OK);
-    }
-    j->q.svc = &ctx->sh->auth;
-    j->q.lp = ctx->lp;
-    j->q.logout = true;
-    j->q.p.client_id = j->client_id;
-    j->q.p.redirect_uri = j->uri;
-    j->q.done = logout_client_checked;
-    int rc = auth_authorize_check(&j->q);
-    return rc == ERR_AGAIN ? HTTP_ASYNC : logout_checked(j, rc);
 }

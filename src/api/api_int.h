@@ -15,6 +15,21 @@
 
 /* Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1). */
 void api__no_store(struct http_request *r);
+/* The hosted pages (api_authorize.c): a page from its template with the headers every page
+ * carries (csp, if set, replaces the default policy), an error page, the 503 page with
+ * Retry-After; whether the issuer is https; the names of the CSRF and the session cookies
+ * (__Host- over https). Each answer returns HTTP_DONE. */
+struct web_var;
+int api__page_csp(struct http_request *r, unsigned status, int page, const struct web_var *v,
+                  size_t n, const char *csp);
+int api__page(struct http_request *r, unsigned status, int page, const struct web_var *v, size_t n);
+int api__error_page(struct http_request *r, unsigned status, const char *title, const char *msg,
+                    const char *code);
+int api__busy_page(struct http_request *r, uint64_t retry_s);
+bool api__https(const struct http_request *r);
+const char *api__csrf_cookie(const struct http_request *r);
+const char *api__session_cookie(const struct http_request *r);
+
 /* The admin action (enum auth_admin_action) the route of r names, -1 if none. */
 int api__admin_action(const struct http_request *r);
 /* The answering helpers return HTTP_DONE, so a handler ends with `return api__...(...)`. */

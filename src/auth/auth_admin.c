@@ -18,27 +18,39 @@
 #include "token/tok_keys.h"
 #include "token/tok_scope.h"
 
+/* The new user stored, with its profile (if any), then its index entry. */
+static int create(const struct auth_svc *svc, const char *name, const char *phc, int64_t now,
+                  const struct auth_user *profile, struct auth_user *u)
+{
+    auth_user_init(u, name, phc, now);
+    if (profile) {
+        memcpy(u->email, profile->email, sizeof(u->email));
+        memcpy(u->display, profile->display, sizeof(u->display));
+        u->email_verified = profile->email_verified;
+    }
+    int rc = auth_user_put(svc->st, u, false);
+    return rc ? rc : auth_user_index(svc->st, u, false);
+}
+
 int auth_admin_user_add(const struct auth_svc *svc, const char *name, struct str pw, int64_t now,
-                        struct auth_user *u)
+                        const struct auth_user *profile, struct auth_user *u)
 {
     char phc[AUTH_PHC_MAX];
     int rc = auth_pw_hash(&svc->pp, pw.p, pw.len, phc, sizeof(phc));
     cr_wipe((void *)(uintptr_t)pw.p, pw.len);
     if (rc)
         return ERR_NOMEM;
-    auth_user_init(u, name, phc, now);
-    return auth_user_put(svc->st, u, false);
+    return create(svc, name, phc, now, profile, u);
 }
 
 int auth_admin_user_import(const struct auth_svc *svc, const char *name, const char *phc,
-                           int64_t now, struct auth_user *u)
+                           int64_t now, const struct auth_user *profile, struct auth_user *u)
 {
     bool ok, rehash;
     if (strlen(phc) >= AUTH_PHC_MAX ||
         auth_pw_verify(phc, "", 0, &svc->pp, &ok, &rehash) == ERR_INVAL)
         return ERR_INVAL;
-    auth_user_init(u, name, phc, now);
-    return auth_user_put(svc->st, u, false);
+    return create(svc, name, phc, now, profile, u);
 }
 
 static void sessions_revoked(const char *sub, const char *reason)
@@ -66,6 +78,8 @@ int auth_admin_user_change(const struct auth_svc *svc, const char *name, enum au
     int rc = auth_user_change(svc->st, name, what, phc[0] ? phc : NULL, now, u);
     if (rc)
         return rc;
+    if (what == AUTH_USER_DELETE)
+        auth_user_index(svc->st, u, true); /* (one left behind names no one: ids are checked) */
     if (auth_user_change_ends_sessions(what))
         sessions_revoked(u->id, what == AUTH_USER_DISABLE  ? "disabled"
                                 : what == AUTH_USER_DELETE ? "deleted"
@@ -130,14 +144,23 @@ const char *auth_hash_kind(const char *phc)
     return "unknown";
 }
 
+static int json_str(struct buf *b, const char *s);
+
 int auth_user_json(struct buf *b, const struct auth_user *u)
 {
-    /* (names and ids are of a restricted alphabet: nothing to escape) */
-    return buf_printf(b,
-                      "{\"username\":\"%s\",\"id\":\"%s\",\"disabled\":%s,\"created\":%lld,"
-                      "\"hash\":\"%s\"}",
-                      u->name, u->id, u->disabled ? "true" : "false", (long long)u->created_at,
-                      auth_hash_kind(u->phc));
+    /* (names and ids are of a restricted alphabet: nothing to escape; the profile is) */
+    int rc = buf_printf(b,
+                        "{\"username\":\"%s\",\"id\":\"%s\",\"disabled\":%s,\"created\":%lld,"
+                        "\"hash\":\"%s\",\"email_verified\":%s,\"email\":",
+                        u->name, u->id, u->disabled ? "true" : "false", (long long)u->created_at,
+                        auth_hash_kind(u->phc), u->email_verified ? "true" : "false");
+    if (!rc)
+        rc = json_str(b, u->email);
+    if (!rc)
+        rc = buf_puts(b, ",\"name\":");
+    if (!rc)
+        rc = json_str(b, u->display);
+    return rc ? rc : buf_puts(b, "}");
 }
 
 static int json_str(struct buf *b, const char *s)

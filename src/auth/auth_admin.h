@@ -22,9 +22,9 @@
  * (auth_admin_user_import: ERR_INVAL for a kind we cannot verify, which would lock the user
  * out). ERR_OK (u filled), ERR_CONFLICT (taken), ERR_NOMEM, ERR_BACKEND. */
 int auth_admin_user_add(const struct auth_svc *svc, const char *name, struct str pw, int64_t now,
-                        struct auth_user *u);
+                        const struct auth_user *profile, struct auth_user *u);
 int auth_admin_user_import(const struct auth_svc *svc, const char *name, const char *phc,
-                           int64_t now, struct auth_user *u);
+                           int64_t now, const struct auth_user *profile, struct auth_user *u);
 /* auth_user_change, with pw hashed for AUTH_USER_PASSWORD (ignored otherwise). A change that
  * ends the user's sessions says so (user.sessions_revoked); a new password also clears the
  * user's brute-force locks (account.unlocked, "password_changed"). */

@@ -25,8 +25,8 @@ static void user_op(const struct auth_svc *svc, struct auth_admin_op *op, int64_
     case AUTH_ADMIN_USER_ADD:
     case AUTH_ADMIN_USER_IMPORT:
         op->rc = op->action == AUTH_ADMIN_USER_ADD
-                     ? auth_admin_user_add(svc, op->name, op->secret, now, &u)
-                     : auth_admin_user_import(svc, op->name, op->secret.p, now, &u);
+                     ? auth_admin_user_add(svc, op->name, op->secret, now, &op->profile, &u)
+                     : auth_admin_user_import(svc, op->name, op->secret.p, now, &op->profile, &u);
         op->created = true;
         if (op->rc == ERR_OK)
             buf_printf(&op->out, "{\"username\":\"%s\",\"id\":\"%s\"}", u.name, u.id);

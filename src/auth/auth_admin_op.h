@@ -44,6 +44,7 @@ struct auth_admin_op {
     char name[AUTH_USERNAME_MAX + 1];       /* a user name (normalised), a client or event id */
     struct str secret;                      /* a password or an imported hash, wiped once used */
     char client_id[AUTH_CLIENT_ID_MAX + 1]; /* AUTH_ADMIN_CONSENT_REVOKE */
+    struct auth_user profile;               /* AUTH_ADMIN_USER_ADD, _IMPORT: email, display */
     struct auth_client client;
     struct auth_client_web web; /* AUTH_ADMIN_CLIENT_ADD: its browser-facing lists */
     struct {

@@ -24,6 +24,8 @@ static void work(struct pool_job *pj)
     cr_wipe((void *)(uintptr_t)q->pw.p, q->pw.len);
 }
 
+static void indexed(struct store_op *op);
+
 static void stored(struct store_op *op)
 {
     struct auth_registration *q = CONTAINER_OF(op, struct auth_registration, _op);
@@ -33,6 +35,23 @@ static void stored(struct store_op *op)
         q->done(q, op->status == ERR_CONFLICT ? ERR_CONFLICT : ERR_BACKEND);
         return;
     }
+    /* then its index entry (auth_user_index), before the answer */
+    memset(op, 0, sizeof(*op));
+    op->kind = STORE_OP_PUT_NEW;
+    op->table = STORE_T_SUBS;
+    op->key_len = strlen(q->u.id);
+    memcpy(op->key, q->u.id, op->key_len);
+    op->value = q->u.name;
+    op->value_len = strlen(q->u.name);
+    op->now = q->now;
+    op->on_done = indexed;
+    if (store_submit(q->svc->st, q->lp, op) != ERR_AGAIN)
+        indexed(op); /* (op->status 0: the user stands; UserInfo answers its sub alone) */
+}
+
+static void indexed(struct store_op *op)
+{
+    struct auth_registration *q = CONTAINER_OF(op, struct auth_registration, _op);
     log_kv(LOG_INFO, "user registered", "user_id", q->u.id, LOG_END);
     if (ev_wanted(EV_USER_REGISTERED)) {
         struct ev e;
@@ -78,6 +97,10 @@ int auth_register(struct auth_registration *q)
         return ERR_INVAL;
     }
     auth_user_init(&q->u, name, "", q->now);
+    if (auth_user_profile(&q->u, q->email, q->display, &q->why)) {
+        q->bad = "invalid_request";
+        return ERR_INVAL;
+    }
     q->_pj.on_work = work;
     q->_pj.on_done = hashed;
     return auth_svc_submit(svc, q->lp, &q->_pj, &q->retry_ms) == ERR_OK ? ERR_AGAIN : ERR_LIMIT;

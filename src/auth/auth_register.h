@@ -32,8 +32,9 @@ struct auth_registration {
     /* in */
     const struct auth_svc *svc;
     struct loop *lp;
-    struct str user, pw; /* borrowed until the answer; pw's bytes are wiped */
-    char ip[64];         /* the client's address (events) */
+    struct str user, pw;         /* borrowed until the answer; pw's bytes are wiped */
+    const char *email, *display; /* the profile (NULL: none), checked by auth_user_profile */
+    char ip[64];                 /* the client's address (events) */
     int64_t now;
     auth_registration_cb done;
     /* out */

@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "crypto/cr.h"
+#include "json/json.h"
 #include "store/store.h"
 
 int auth_username_normalize(struct str in, char *out)
@@ -124,10 +125,17 @@ int auth_user_encode(const struct auth_user *u, struct buf *out)
     if (!rc)
         rc = buf_printf(out,
                         "\",\"disabled\":%s,\"created\":%lld,\"password_changed\":%lld,"
-                        "\"sessions\":%llu}",
+                        "\"sessions\":%llu,\"email_verified\":%s,\"email\":\"",
                         u->disabled ? "true" : "false", (long long)u->created_at,
-                        (long long)u->password_changed_at, (unsigned long long)u->sessions);
-    return rc;
+                        (long long)u->password_changed_at, (unsigned long long)u->sessions,
+                        u->email_verified ? "true" : "false");
+    if (!rc)
+        rc = buf_json_escape(out, u->email, strlen(u->email));
+    if (!rc)
+        rc = buf_puts(out, "\",\"name\":\"");
+    if (!rc)
+        rc = buf_json_escape(out, u->display, strlen(u->display));
+    return rc ? rc : buf_puts(out, "\"}");
 }
 
 int auth_user_decode(const char *name, size_t nlen, const char *json, size_t n, struct auth_user *u)
@@ -155,6 +163,11 @@ int auth_user_decode(const char *name, size_t nlen, const char *json, size_t n, 
     if (g && (!json_is_integer(g) || json_integer_value(g) < 0))
         goto out;
     u->sessions = g ? (uint64_t)json_integer_value(g) : 0;
+    json_t *e = json_object_get(j, "email"), *d = json_object_get(j, "name");
+    if ((e && json_copy_str(j, "email", u->email, sizeof(u->email))) ||
+        (d && json_copy_str(j, "name", u->display, sizeof(u->display))))
+        goto out;
+    u->email_verified = json_is_true(json_object_get(j, "email_verified"));
     rc = ERR_OK;
 out:
     json_decref(j);
@@ -165,7 +178,8 @@ out:
 static const char dummy_rec[] =
     "{\"id\":\"AAAAAAAAAAAAAAAAAAAAAA\",\"hash\":\"$argon2id$v=19$m=19456,t=2,p=1$"
     "AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"disabled\":false,"
-    "\"created\":1700000000,\"password_changed\":1700000000,\"sessions\":0}";
+    "\"created\":1700000000,\"password_changed\":1700000000,\"sessions\":0,"
+    "\"email_verified\":false,\"email\":\"\",\"name\":\"\"}";
 
 int auth_user_get_raw(struct store *st, const char *name, struct auth_user *u, struct buf *raw)
 {
@@ -297,4 +311,130 @@ void auth_user_init(struct auth_user *u, const char *name, const char *phc, int6
     snprintf(u->phc, sizeof(u->phc), "%s", phc);
     u->created_at = now;
     u->password_changed_at = now;
+}
+
+int auth_user_profile(struct auth_user *u, const char *email, const char *display, const char **why)
+{
+    if (email) {
+        size_t n = strlen(email);
+        const char *at = strchr(email, '@');
+        bool ok =
+            n >= 3 && n <= AUTH_EMAIL_MAX && at && at > email && at[1] && !strchr(at + 1, '@');
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (unsigned char)email[i] > 0x20 && email[i] != 0x7f && email[i] != '"' &&
+                 email[i] != '<' && email[i] != '>';
+        if (!ok) {
+            *why = "email: 3-254 characters, one @, no spaces";
+            return ERR_INVAL;
+        }
+        snprintf(u->email, sizeof(u->email), "%s", email);
+    }
+    if (display) {
+        size_t n = strlen(display);
+        bool ok = n >= 1 && n <= AUTH_DISPLAY_MAX;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (unsigned char)display[i] >= 0x20 && display[i] != 0x7f;
+        if (!ok) {
+            *why = "name: 1-128 printable characters";
+            return ERR_INVAL;
+        }
+        snprintf(u->display, sizeof(u->display), "%s", display);
+    }
+    return ERR_OK;
+}
+
+int auth_user_index(struct store *st, const struct auth_user *u, bool remove)
+{
+    int rc = store_exec_kv(st, remove ? STORE_OP_DELETE : STORE_OP_REPLACE, STORE_T_SUBS, u->id,
+                           remove ? NULL : u->name, remove ? 0 : strlen(u->name));
+    if (!remove && rc == ERR_NOTFOUND)
+        rc = store_exec_kv(st, STORE_OP_PUT_NEW, STORE_T_SUBS, u->id, u->name, strlen(u->name));
+    return remove && rc == ERR_NOTFOUND ? ERR_OK : rc;
+}
+
+struct backfill {
+    struct store *st;
+    unsigned added;
+};
+
+static int backfill_one(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct backfill *b = ctx;
+    struct auth_user u;
+    struct buf have;
+    if (auth_user_decode(key, klen, val, vlen, &u))
+        return ERR_OK;
+    buf_init(&have, 256);
+    int rc = store_get(b->st, STORE_T_SUBS, u.id, strlen(u.id), &have, NULL, NULL);
+    buf_fini(&have);
+    if (rc == ERR_NOTFOUND && auth_user_index(b->st, &u, false) == ERR_OK)
+        b->added++;
+    return ERR_OK;
+}
+
+int auth_user_index_backfill(struct store *st, unsigned *added)
+{
+    struct backfill b = {st, 0};
+    uint64_t users = 0, subs = 0, bytes;
+
+    *added = 0;
+    /* Once, for an embedded store from before the index (its counts are O(1) to read); a
+     * shared store's old users answer UserInfo with their sub alone. */
+    if (store_shared(st) || store_usage(st, STORE_T_USERS, &users, &bytes) ||
+        store_usage(st, STORE_T_SUBS, &subs, &bytes) || subs >= users)
+        return ERR_OK;
+    int rc = store_each(st, STORE_T_USERS, backfill_one, &b);
+    *added = b.added;
+    return rc;
+}
+
+static int lookup_end(struct auth_user_lookup *q, int rc, bool found, bool deferred)
+{
+    q->found = found;
+    buf_fini(&q->_buf);
+    if (deferred)
+        q->done(q, rc);
+    return rc;
+}
+
+static void on_lookup(struct store_op *op);
+
+static int lookup_step(struct auth_user_lookup *q, int status, bool deferred)
+{
+    if (status && status != ERR_NOTFOUND)
+        return lookup_end(q, ERR_BACKEND, false, deferred);
+    if (status == ERR_NOTFOUND)
+        return lookup_end(q, ERR_OK, false, deferred);
+    if (q->_step == 1) { /* the record: its id must be the sub */
+        bool ok =
+            auth_user_decode(q->_name, strlen(q->_name), q->_buf.p, q->_buf.len, &q->u) == ERR_OK &&
+            strcmp(q->u.id, q->sub) == 0 && !q->u.disabled;
+        return lookup_end(q, ERR_OK, ok, deferred);
+    }
+    if (q->_buf.len == 0 || q->_buf.len > AUTH_USERNAME_MAX)
+        return lookup_end(q, ERR_OK, false, deferred);
+    memcpy(q->_name, q->_buf.p, q->_buf.len);
+    q->_name[q->_buf.len] = '\0';
+    q->_step = 1;
+    memset(&q->_op, 0, sizeof(q->_op));
+    q->_op.on_done = on_lookup;
+    int rc = store_get(q->st, STORE_T_USERS, q->_name, strlen(q->_name), &q->_buf, q->lp, &q->_op);
+    return rc == ERR_AGAIN ? ERR_AGAIN : lookup_step(q, rc, deferred);
+}
+
+static void on_lookup(struct store_op *op)
+{
+    struct auth_user_lookup *q = (struct auth_user_lookup *)(void *)op;
+    lookup_step(q, op->status, true);
+}
+
+int auth_user_lookup(struct auth_user_lookup *q)
+{
+    memset(&q->_op, 0, sizeof(q->_op));
+    q->found = false;
+    q->_step = 0;
+    buf_init(&q->_buf, 16384);
+    q->_op.on_done = on_lookup;
+    int rc = store_get(q->st, STORE_T_SUBS, q->sub, strlen(q->sub), &q->_buf, q->lp, &q->_op);
+    return rc == ERR_AGAIN ? ERR_AGAIN : lookup_step(q, rc, false);
 }

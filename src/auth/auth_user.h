@@ -25,6 +25,8 @@ struct store;
 
 #define AUTH_USERNAME_MAX 64
 #define AUTH_USER_ID_LEN  22
+#define AUTH_EMAIL_MAX    254
+#define AUTH_DISPLAY_MAX  128
 
 struct auth_user {
     char name[AUTH_USERNAME_MAX + 1];
@@ -34,7 +36,46 @@ struct auth_user {
     int64_t created_at;
     int64_t password_changed_at;
     uint64_t sessions; /* sessions generation: moves when every session ends (store.h) */
+    /* a profile, for OpenID Connect's UserInfo (optional; "" when unset) */
+    char email[AUTH_EMAIL_MAX + 1];
+    bool email_verified;
+    char display[AUTH_DISPLAY_MAX + 1]; /* the person's name ("name") */
 };
+
+/* The profile's fields from a request (registration, the admin API, the CLI): an email of
+ * 3-254 characters with one '@' and no spaces or control characters; a name of 1-128
+ * printable characters. ERR_OK (absent ones left as they are) or ERR_INVAL with *why. */
+int auth_user_profile(struct auth_user *u, const char *email, const char *display,
+                      const char **why);
+
+/* The index from a user's id (the tokens' sub) to the username, for UserInfo: written after
+ * the user, removed with it; a reader checks the user's id (an index entry left by a crash
+ * in between names no one). Blocks (admin, CLI, start-up). */
+int auth_user_index(struct store *st, const struct auth_user *u, bool remove);
+/* The user whose id is sub (UserInfo), without blocking: the index, then the record, whose
+ * id must be sub (an index entry a crash left names no one). The caller owns the struct and
+ * fills the inputs; ERR_AGAIN (done() runs once later on lp's thread), or at once: ERR_OK
+ * (found says), ERR_BACKEND. */
+struct auth_user_lookup;
+typedef void (*auth_user_lookup_cb)(struct auth_user_lookup *q, int rc);
+struct auth_user_lookup {
+    struct store_op _op; /* first */
+    struct store *st;
+    struct loop *lp;
+    char sub[AUTH_USER_ID_LEN + 1];
+    auth_user_lookup_cb done;
+    /* out */
+    bool found; /* and enabled */
+    struct auth_user u;
+    /* private */
+    int _step;
+    char _name[AUTH_USERNAME_MAX + 1];
+    struct buf _buf;
+};
+int auth_user_lookup(struct auth_user_lookup *q);
+
+/* Start-up: entries for users that have none (stores from before the index). */
+int auth_user_index_backfill(struct store *st, unsigned *added);
 
 /* Normalises per the rule above into out[AUTH_USERNAME_MAX + 1]. ERR_INVAL if not allowed. */
 int auth_username_normalize(struct str in, char *out);

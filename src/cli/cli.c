@@ -68,7 +68,8 @@ static int usage(void)
         "[--json]\n"
         "       floodgate [--data-dir DIR] client introspection ID on|off\n"
         "       floodgate [--data-dir DIR] key list|rotate|reseal [--json]\n"
-        "       floodgate [--data-dir DIR] user add NAME [--json]        (password on stdin)\n"
+        "       floodgate [--data-dir DIR] user add NAME [--email E] [--name N] [--json]\n"
+        "                                                         (password on stdin)\n"
         "       floodgate [--data-dir DIR] user passwd NAME              (password on stdin)\n"
         "       floodgate [--data-dir DIR] user import NAME HASH [--json] (bcrypt or "
         "PBKDF2-SHA256)\n"
@@ -530,16 +531,29 @@ static int user_cmd(struct cli *x, int argc, char **argv)
     }
     const char *verb = argv[0];
     int change = change_of(verb);
+    struct auth_user profile; /* add, import: --email E, --name N */
+    memset(&profile, 0, sizeof(profile));
+    for (int i = strcmp(verb, "import") == 0 ? 3 : 2; i + 1 < argc; i++) {
+        const char *why, *v = argv[i + 1];
+        bool email = strcmp(argv[i], "--email") == 0, display = strcmp(argv[i], "--name") == 0;
+        if (!email && !display)
+            continue;
+        if (auth_user_profile(&profile, email ? v : NULL, display ? v : NULL, &why)) {
+            fprintf(stderr, "floodgate: %s\n", why);
+            return 2;
+        }
+        i++;
+    }
     if ((strcmp(verb, "add") == 0 || change == AUTH_USER_PASSWORD) &&
         (rc = new_password(x, pw, sizeof(pw), &pwlen)) != 0)
         return rc;
     if (strcmp(verb, "add") == 0) {
-        rc = auth_admin_user_add(&svc, name, (struct str){pw, pwlen}, clock_wall_s(), &u);
+        rc = auth_admin_user_add(&svc, name, (struct str){pw, pwlen}, clock_wall_s(), &profile, &u);
     } else if (strcmp(verb, "import") == 0) {
         if (argc < 3)
             return usage();
         /* A hash we cannot read would lock the user out: its form is checked first. */
-        rc = auth_admin_user_import(&svc, name, argv[2], clock_wall_s(), &u);
+        rc = auth_admin_user_import(&svc, name, argv[2], clock_wall_s(), &profile, &u);
         if (rc == ERR_INVAL) {
             fprintf(stderr, "floodgate: not a supported hash (argon2id PHC, bcrypt "
                             "$2a$/$2b$/$2y$, $pbkdf2-sha256$, pbkdf2_sha256$)\n");

@@ -50,6 +50,7 @@ enum store_table {
     STORE_T_CODES,    /* digest of an authorization code -> expiring record (JSON) */
     STORE_T_SSO,      /* digest of a browser session's cookie -> expiring record (JSON) */
     STORE_T_CONSENTS, /* user id (sub) "\n" client_id -> the scopes the user granted (JSON) */
+    STORE_T_SUBS,     /* user id (sub) -> username: an index, checked against the user's id */
     STORE_T_COUNT
 };
 

@@ -71,6 +71,7 @@ static const char *const table_names[STORE_T_COUNT] = {
     [STORE_T_REFRESH] = "refresh", [STORE_T_FAMILIES] = "families", [STORE_T_REVOKED] = "revoked",
     [STORE_T_META] = "meta",       [STORE_T_EVENTS] = "events",     [STORE_T_SESSIONS] = "sessions",
     [STORE_T_CODES] = "codes",     [STORE_T_SSO] = "sso",           [STORE_T_CONSENTS] = "consents",
+    [STORE_T_SUBS] = "subs",
 };
 
 static struct lmdb_store *L(struct store *st)

@@ -20,6 +20,7 @@ const char *const sr_tags[STORE_T_COUNT] = {
     [STORE_T_REFRESH] = "rt:", [STORE_T_FAMILIES] = "fam:", [STORE_T_REVOKED] = "jti:",
     [STORE_T_META] = "",       [STORE_T_EVENTS] = "ev:",    [STORE_T_SESSIONS] = "sess:",
     [STORE_T_CODES] = "code:", [STORE_T_SSO] = "sso:",      [STORE_T_CONSENTS] = "cons:",
+    [STORE_T_SUBS] = "sub:",
 };
 
 /* Lower-case hex of n bytes and a NUL: out holds 2n + 1. */

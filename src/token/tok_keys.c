@@ -443,6 +443,7 @@ int tok_discovery_json(struct buf *b, const char *issuer, const struct tok_ring 
         b,
         "{\"issuer\":\"%s\",\"authorization_endpoint\":\"%s/oauth2/authorize\","
         "\"end_session_endpoint\":\"%s/oauth2/logout\","
+        "\"userinfo_endpoint\":\"%s/oauth2/userinfo\","
         "\"token_endpoint\":\"%s/oauth2/token\",\"jwks_uri\":\"%s/.well-known/jwks.json\","
         "\"introspection_endpoint\":\"%s/oauth2/introspect\","
         "\"revocation_endpoint\":\"%s/oauth2/revoke\","
@@ -453,10 +454,11 @@ int tok_discovery_json(struct buf *b, const char *issuer, const struct tok_ring 
         "\"code_challenge_methods_supported\":[\"S256\"],"
         "\"authorization_response_iss_parameter_supported\":true,"
         "\"subject_types_supported\":[\"public\"],"
-        "\"scopes_supported\":[\"openid\",\"offline_access\"],"
+        "\"scopes_supported\":[\"openid\",\"profile\",\"email\",\"offline_access\"],"
         "\"claims_supported\":[\"iss\",\"sub\",\"aud\",\"exp\",\"iat\",\"auth_time\","
-        "\"nonce\",\"azp\",\"at_hash\",\"sid\"],",
-        iss, iss, iss, iss, iss, iss, iss, password_grant ? ",\"password\"" : "");
+        "\"nonce\",\"azp\",\"at_hash\",\"sid\",\"preferred_username\",\"name\","
+        "\"email\",\"email_verified\"],",
+        iss, iss, iss, iss, iss, iss, iss, iss, password_grant ? ",\"password\"" : "");
     if (!rc)
         rc = buf_printf(b,
                         "\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\","

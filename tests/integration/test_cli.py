@@ -106,11 +106,17 @@ class TestCli(unittest.TestCase):
         self.refused(2, "at least 8", "user", "add", "cy", stdin="short\n")
         self.refused(2, "usernames are", "user", "add", "bad name", stdin="long enough pw\n")
         self.assertIn("created", self.ok("user", "import", "dave", BCRYPT))
+        # a profile for OpenID Connect's UserInfo (#13 item 8)
+        self.ok("user", "add", "fay", "--email", "fay@example.org", "--name", "Fay \"F\" Doe",
+                stdin="long enough pw\n")
+        self.refused(2, "email", "user", "add", "gus", "--email", "nope", stdin="long enough pw\n")
         self.refused(2, "not a supported hash", "user", "import", "erin", "$1$md5$nope")
         self.refused(2, "usage", "user", "import", "erin")
         users = json.loads(self.ok("user", "list", "--json"))
         self.assertEqual({x["username"]: x["hash"] for x in users},
-                         {"ann": "argon2id", "bob": "argon2id", "dave": "bcrypt"})
+                         {"ann": "argon2id", "bob": "argon2id", "dave": "bcrypt", "fay": "argon2id"})
+        fay = next(x for x in users if x["username"] == "fay")
+        self.assertEqual((fay["email"], fay["name"]), ("fay@example.org", 'Fay "F" Doe'))
         self.assertIn("ann", self.ok("user", "list"))
         for verb in ("disable", "enable"):
             self.assertIn(f"{verb} done", self.ok("user", verb, "ann"))

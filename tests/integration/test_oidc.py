@@ -395,6 +395,55 @@ class OidcTest(ServerTest):
         self.assertEqual(st, 403)
         self.assert_clean_exit(self.srv)
 
+    def test_userinfo_answers_the_claims_the_scopes_grant(self):
+        """Issue #13 item 8: users with an email and a name (registration, the CLI, the
+        admin API); UserInfo with the access token answers what its scopes allow."""
+        body = json.dumps({"username": "bea", "password": PASSWORD, "email": "bea@example.org",
+                           "name": "Bea <B> Smith"}).encode()
+        st, _, b = self.srv.request("POST", "/v1/users", body,
+                                    {"Content-Type": "application/json"})
+        self.assertEqual(st, 201, b)
+        bad = json.dumps({"username": "cid", "password": PASSWORD, "email": "no-at"}).encode()
+        self.assertEqual(self.srv.request("POST", "/v1/users", bad,
+                                          {"Content-Type": "application/json"})[0], 400)
+        verifier, challenge = pkce()
+        b = Browser(self.srv)
+        st, _, page = b.request("GET", self.authorize_url(self.spa, challenge,
+                                                          scope="openid profile email"))
+        fields = dict(Fields(page.decode()).fields, username="bea", password=PASSWORD)
+        st, hd, page = b.request("POST", "/oauth2/login", form(**fields), FORM)
+        f = Fields(page.decode())
+        self.assertIn("See your email address", page.decode())
+        st, hd, _ = b.request("POST", "/oauth2/consent", form(**dict(f.fields, decision="allow")),
+                              FORM)
+        st, tok = self.exchange(self.spa, self.code_of(hd), verifier)
+        self.assertEqual(st, 200, tok)
+        bearer = {"Authorization": "Bearer " + tok["access_token"]}
+        st, hd, info = self.srv.request("GET", "/oauth2/userinfo", headers=bearer)
+        self.assertEqual(st, 200, info)
+        info = json.loads(info)
+        self.assertEqual((info["preferred_username"], info["name"], info["email"],
+                          info["email_verified"]),
+                         ("bea", "Bea <B> Smith", "bea@example.org", False))
+        self.assertEqual(hd["cache-control"], "no-store")
+        # POST works too; a bad token is 401 with the challenge
+        self.assertEqual(self.srv.request("POST", "/oauth2/userinfo", b"", bearer)[0], 200)
+        st, hd, _ = self.srv.request("GET", "/oauth2/userinfo",
+                                     headers={"Authorization": "Bearer nope"})
+        self.assertEqual(st, 401)
+        self.assertIn('error="invalid_token"', hd["www-authenticate"])
+        # a token without openid (a client's own) is not for UserInfo
+        c = self.client("svc", "--scopes", "read")
+        st, _, t = self.srv.request("POST", "/oauth2/token", form(grant_type="client_credentials"),
+                                    basic(c["client_id"], c["client_secret"]))
+        st, hd, _ = self.srv.request("GET", "/oauth2/userinfo", headers={
+            "Authorization": "Bearer " + json.loads(t)["access_token"]})
+        self.assertEqual(st, 403)
+        # the user disabled: the token's UserInfo ends with it
+        self.assertEqual(cli(self.srv.data, "user", "disable", "bea").returncode, 0)
+        self.assertEqual(self.srv.request("GET", "/oauth2/userinfo", headers=bearer)[0], 401)
+        self.assert_clean_exit(self.srv)
+
     def test_form_post_answers_with_a_page_that_posts_back(self):
         verifier, challenge = pkce()
         st, hd, page = self.login(Browser(self.srv), self.spa, challenge,

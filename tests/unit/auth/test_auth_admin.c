@@ -34,11 +34,12 @@ TEST(users_and_clients_are_administered_and_listed_without_secrets)
     ASSERT_EQ_INT(store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)), 0);
     struct auth_svc svc = {.st = st, .key = key, .pp = {64, 1, 1}};
     snprintf(pw, sizeof(pw), "first password");
-    ASSERT_EQ_INT(auth_admin_user_add(&svc, "ann", str_c(pw), 1000, &u), 0);
+    ASSERT_EQ_INT(auth_admin_user_add(&svc, "ann", str_c(pw), 1000, NULL, &u), 0);
     ASSERT_EQ_STR(pw, "\0\0\0\0"); /* wiped */
     snprintf(pw, sizeof(pw), "whatever else");
-    ASSERT_EQ_INT(auth_admin_user_add(&svc, "ann", str_c(pw), 1000, &v), ERR_CONFLICT);
-    ASSERT_EQ_INT(auth_admin_user_import(&svc, "old", "$2b$12$notreally", 1000, &v), ERR_INVAL);
+    ASSERT_EQ_INT(auth_admin_user_add(&svc, "ann", str_c(pw), 1000, NULL, &v), ERR_CONFLICT);
+    ASSERT_EQ_INT(auth_admin_user_import(&svc, "old", "$2b$12$notreally", 1000, NULL, &v),
+                  ERR_INVAL);
     ASSERT_EQ_INT(auth_user_get(st, "old", &v), ERR_NOTFOUND);
     /* a new password: the record's hash changes and the sessions generation moves */
     snprintf(pw, sizeof(pw), "second password");
@@ -263,6 +264,66 @@ TEST(browser_clients_register_their_uris_and_public_ones_no_secret)
     ASSERT_EQ_INT(auth_redirect_uri_check(STR_LIT("myapp:/cb"), &why), ERR_INVAL);
     ASSERT_EQ_INT(auth_redirect_uri_check(STR_LIT("https:///cb"), &why), ERR_INVAL);
     auth_admin_op_fini(&op);
+    store_close(st);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+static void never_lookup(struct auth_user_lookup *q, int rc)
+{
+    (void)q;
+    (void)rc;
+    harness_fail(__FILE__, __LINE__, "the embedded store reads at once");
+}
+
+/* UserInfo's index (#13 item 8): a user found by id, through the index checked against
+ * the record; users from before the index get theirs at start. */
+TEST(users_are_found_by_id_and_old_ones_indexed_at_start)
+{
+    char dir[64], cmd[96], err[256], pw[64];
+    struct store *st;
+    struct auth_user u, old, prof;
+    struct auth_user_lookup q;
+    unsigned added;
+    const char *why;
+    snprintf(dir, sizeof(dir), "/tmp/fg-index-test-%d", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ_INT(cr_init(), 0);
+    ASSERT_EQ_INT(system(cmd), 0);
+    ASSERT_EQ_INT(store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)), 0);
+    struct auth_svc svc = {.st = st, .key = key, .pp = {64, 1, 1}};
+    memset(&prof, 0, sizeof(prof));
+    ASSERT_EQ_INT(auth_user_profile(&prof, "ann@example.org", "Ann", &why), 0);
+    ASSERT_EQ_INT(auth_user_profile(&prof, "bad", NULL, &why), ERR_INVAL);
+    snprintf(pw, sizeof(pw), "a fine password");
+    ASSERT_EQ_INT(auth_admin_user_add(&svc, "ann", str_c(pw), 1000, &prof, &u), 0);
+    memset(&q, 0, sizeof(q));
+    q.st = st;
+    q.done = never_lookup;
+    snprintf(q.sub, sizeof(q.sub), "%s", u.id);
+    ASSERT_EQ_INT(auth_user_lookup(&q), 0);
+    ASSERT_TRUE(q.found);
+    ASSERT_EQ_STR(q.u.email, "ann@example.org");
+    ASSERT_EQ_STR(q.u.display, "Ann");
+    snprintf(q.sub, sizeof(q.sub), "nobody-at-all");
+    ASSERT_EQ_INT(auth_user_lookup(&q), 0);
+    ASSERT_TRUE(!q.found);
+    /* a user written without the index (a store from before it) */
+    auth_user_init(&old, "old", "$argon2id$x", 1000);
+    ASSERT_EQ_INT(auth_user_put(st, &old, false), 0);
+    snprintf(q.sub, sizeof(q.sub), "%s", old.id);
+    ASSERT_EQ_INT(auth_user_lookup(&q), 0);
+    ASSERT_TRUE(!q.found);
+    ASSERT_EQ_INT(auth_user_index_backfill(st, &added), 0);
+    ASSERT_EQ_INT(added, 1);
+    ASSERT_EQ_INT(auth_user_lookup(&q), 0);
+    ASSERT_TRUE(q.found);
+    ASSERT_EQ_INT(auth_user_index_backfill(st, &added), 0);
+    ASSERT_EQ_INT(added, 0); /* (counted equal: not scanned again) */
+    /* deleted: its index entry goes, and a stale one would name no one */
+    ASSERT_EQ_INT(auth_admin_user_change(&svc, "ann", AUTH_USER_DELETE, STR_NULL, 1001, &u), 0);
+    snprintf(q.sub, sizeof(q.sub), "%s", u.id);
+    ASSERT_EQ_INT(auth_user_lookup(&q), 0);
+    ASSERT_TRUE(!q.found);
     store_close(st);
     ASSERT_EQ_INT(system(cmd), 0);
 }
