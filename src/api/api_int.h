@@ -116,10 +116,12 @@ typedef int (*api__client_next)(struct http_request *r, const struct http_form *
 int api__client_auth(struct http_request *r, const struct http_form *f, api__client_next next);
 /* Whether an access token is active, for a request, without blocking its thread:
  * answer(r, rc, claims, arg) runs once with ERR_OK (active), ERR_INVAL (not) or ERR_BACKEND
- * (cannot tell: answer 503, never "inactive"), now (returns HTTP_DONE) or when a shared store
- * has answered (returns HTTP_ASYNC). arg is the caller's, borrowed until then. */
-typedef void (*api__verify_answer)(struct http_request *r, int rc, const struct tok_claims *cl,
-                                   void *arg);
+ * (cannot tell: answer 503, never "inactive"), now or when a shared store has answered.
+ * answer returns HTTP_DONE (it answered) or HTTP_ASYNC (it went on without answering yet);
+ * api__verify returns what answer did, or HTTP_ASYNC while the store is asked. arg is the
+ * caller's, borrowed until then. */
+typedef int (*api__verify_answer)(struct http_request *r, int rc, const struct tok_claims *cl,
+                                  void *arg);
 int api__verify(struct http_request *r, struct str token, api__verify_answer answer, void *arg);
 /* Issues an access token for cl (jti, times filled) with `ttl` (jitter applied) and answers
  * {"access_token",..,"refresh_token"?,"scope"?,"id_token"?} with no-store. */

@@ -332,7 +332,7 @@ struct verify_job {
 static void verified(struct tok_verification *q, int rc)
 {
     struct verify_job *j = (struct verify_job *)(void *)q;
-    j->answer(j->r, rc, &q->cl, j->arg);
+    j->answer(j->r, rc, &q->cl, j->arg); /* (answered, or gone on: either way not here) */
 }
 
 int api__verify(struct http_request *r, struct str token, api__verify_answer answer, void *arg)
@@ -347,15 +347,11 @@ int api__verify(struct http_request *r, struct str token, api__verify_answer ans
     q.now = clock_wall_s();
     q.done = verified;
     int rc = tok_verify_start(&q);
-    if (rc != ERR_AGAIN) {
-        answer(r, rc, &q.cl, arg);
-        return HTTP_DONE;
-    }
+    if (rc != ERR_AGAIN)
+        return answer(r, rc, &q.cl, arg);
     struct verify_job *j = arena_alloc(r->arena, sizeof(*j));
-    if (!j) {
-        answer(r, ERR_BACKEND, &q.cl, arg);
-        return HTTP_DONE;
-    }
+    if (!j)
+        return answer(r, ERR_BACKEND, &q.cl, arg);
     j->q = q;
     j->r = r;
     j->answer = answer;
@@ -363,12 +359,11 @@ int api__verify(struct http_request *r, struct str token, api__verify_answer ans
     rc = tok_verify_finish(&j->q);
     if (rc == ERR_AGAIN)
         return HTTP_ASYNC; /* a shared store: the answer comes on this thread */
-    answer(r, rc, &j->q.cl, arg);
-    return HTTP_DONE;
+    return answer(r, rc, &j->q.cl, arg);
 }
 
-static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl,
-                              void *arg);
+static int introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl,
+                             void *arg);
 
 /* Introspection of a refresh token (RFC 7662 §2.2, token_type_hint=refresh_token, or any
  * token that is not a JWT: ours have no dots): the rule is token/'s (tok_introspect.h);
@@ -448,26 +443,23 @@ int api_introspect(struct http_request *r)
     return api__client_auth(r, &f, introspect_authed);
 }
 
-static void introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl,
-                              void *arg)
+static int introspect_answer(struct http_request *r, int rc, const struct tok_claims *cl, void *arg)
 {
     struct api_ctx *ctx = r->app;
 
-    if (rc == ERR_BACKEND) {
-        api__fail(r, ERR_BACKEND, "cannot check revocation now");
-        return;
-    }
+    if (rc == ERR_BACKEND)
+        return api__fail(r, ERR_BACKEND, "cannot check revocation now");
     api__no_store(r);
     struct buf b;
     buf_init(&b, 8192);
     rc = tok_introspection_json(&b, ctx->sh->issuer, !rc && tok_may_introspect(arg, cl), cl);
-    api__answer_buf(r, rc, &b, NULL, NULL);
+    return api__answer_buf(r, rc, &b, NULL, NULL);
 }
 
 /* GET /v1/auth/verify for gateways (nginx auth_request, Traefik forwardAuth, Envoy
  * ext_authz): 200 with identity headers, 401 with a Bearer challenge (RFC 6750 §3), 403 if a
  * scope required by ?scope= is missing. */
-static void verify_answer(struct http_request *r, int rc, const struct tok_claims *cl, void *arg);
+static int verify_answer(struct http_request *r, int rc, const struct tok_claims *cl, void *arg);
 
 #define VERIFY_QUERY_PAIRS 8
 
@@ -522,27 +514,19 @@ int api_verify(struct http_request *r)
     return api__verify(r, (struct str){authz.p + 7, authz.len - 7}, verify_answer, kept);
 }
 
-static void verify_answer(struct http_request *r, int rc, const struct tok_claims *cl, void *arg)
+static int verify_answer(struct http_request *r, int rc, const struct tok_claims *cl, void *arg)
 {
     const struct verify_need *need = arg; /* NULL: no requirement */
-    if (rc == ERR_BACKEND) {
-        api__fail(r, ERR_NOMEM, NULL);
-        return;
-    }
-    if (rc) {
-        api__bearer_refused(r, 401, "invalid_token", NULL);
-        return;
-    }
+    if (rc == ERR_BACKEND)
+        return api__fail(r, ERR_NOMEM, NULL);
+    if (rc)
+        return api__bearer_refused(r, 401, "invalid_token", NULL);
     /* ?audience=api: the token must be meant for this resource (RFC 9068 §4); a token for
      * another audience is invalid here, not merely under-scoped. */
-    if (need && need->aud.p && !str_eq(need->aud, str_c(cl->aud))) {
-        api__bearer_refused(r, 401, "invalid_token", "wrong audience");
-        return;
-    }
-    if (need && need->scope.p && !tok_scope_subset(need->scope, cl->scope)) {
-        api__bearer_refused(r, 403, "insufficient_scope", NULL);
-        return;
-    }
+    if (need && need->aud.p && !str_eq(need->aud, str_c(cl->aud)))
+        return api__bearer_refused(r, 401, "invalid_token", "wrong audience");
+    if (need && need->scope.p && !tok_scope_subset(need->scope, cl->scope))
+        return api__bearer_refused(r, 403, "insufficient_scope", NULL);
     http_add_header(r, "X-Auth-Subject", cl->sub);
     http_add_header(r, "X-Auth-Client-Id", cl->client_id);
     if (cl->scope[0])
@@ -551,6 +535,7 @@ static void verify_answer(struct http_request *r, int rc, const struct tok_claim
         http_add_header(r, "X-Auth-Audience", cl->aud);
     http_add_header(r, "Cache-Control", "no-store");
     http_respond(r, 200, NULL, "", 0);
+    return HTTP_DONE;
 }
 
 /* ---- revocation ----------------------------------------------------------------------- */

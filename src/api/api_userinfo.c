@@ -68,29 +68,21 @@ static void found(struct auth_user_lookup *q, int rc)
     api__answer_buf(r, rc, &b, NULL, NULL);
 }
 
-static void verified(struct http_request *r, int rc, const struct tok_claims *cl, void *arg)
+static int verified(struct http_request *r, int rc, const struct tok_claims *cl, void *arg)
 {
     struct api_ctx *ctx = r->app;
     (void)arg;
-    if (rc == ERR_BACKEND) {
-        api__fail(r, ERR_BACKEND, "cannot check the token now");
-        return;
-    }
-    if (rc) {
-        api__bearer_refused(r, 401, "invalid_token", NULL);
-        return;
-    }
-    if (!tok_scope_subset(STR_LIT("openid"), cl->scope)) {
-        api__bearer_refused(r, 403, "insufficient_scope", "the token has no openid scope");
-        return;
-    }
-    if (strlen(cl->sub) > AUTH_USER_ID_LEN) { /* (a client's own token: no user) */
-        api__bearer_refused(r, 401, "invalid_token", "the token is not a user's");
-        return;
-    }
+    if (rc == ERR_BACKEND)
+        return api__fail(r, ERR_BACKEND, "cannot check the token now");
+    if (rc)
+        return api__bearer_refused(r, 401, "invalid_token", NULL);
+    if (!tok_scope_subset(STR_LIT("openid"), cl->scope))
+        return api__bearer_refused(r, 403, "insufficient_scope", "the token has no openid scope");
+    if (strlen(cl->sub) > AUTH_USER_ID_LEN) /* (a client's own token: no user) */
+        return api__bearer_refused(r, 401, "invalid_token", "the token is not a user's");
     struct userinfo_job *j = api__job(r, sizeof(*j));
     if (!j)
-        return;
+        return HTTP_DONE;
     j->r = r;
     snprintf(j->scope, sizeof(j->scope), "%s", cl->scope);
     j->q.st = ctx->sh->store;
@@ -98,8 +90,10 @@ static void verified(struct http_request *r, int rc, const struct tok_claims *cl
     j->q.done = found;
     memcpy(j->q.sub, cl->sub, strlen(cl->sub) + 1);
     rc = auth_user_lookup(&j->q);
-    if (rc != ERR_AGAIN)
-        found(&j->q, rc);
+    if (rc == ERR_AGAIN)
+        return HTTP_ASYNC;
+    found(&j->q, rc);
+    return HTTP_DONE;
 }
 
 int api_userinfo(struct http_request *r)
