@@ -244,7 +244,7 @@ static int client_create(struct cli *x, int argc, char **argv)
     if (!grants_set && w.n[AUTH_WEB_REDIRECT]) /* a browser's client, unless told otherwise */
         c.grants = AUTH_GRANT_AUTHORIZATION_CODE | AUTH_GRANT_REFRESH_TOKEN;
     auth_client_web_default_origins(&w);
-    if (auth_client_validate(&c, &w, &why)) {
+    if (auth_client_validate(&c, &w, tok_alg_parse(x->cfg->signing_alg), &why)) {
         fprintf(stderr, "floodgate: %s\n", why);
         return 2;
     }

@@ -194,7 +194,7 @@ TEST(browser_clients_register_their_uris_and_public_ones_no_secret)
                            0, NULL);
     memset(&op, 0, sizeof(op));
     op.action = AUTH_ADMIN_CLIENT_ADD;
-    ASSERT_EQ_INT(auth_client_from_json(o, &op.client, &op.web, &why), 0);
+    ASSERT_EQ_INT(auth_client_from_json(o, &op.client, &op.web, TOK_ALG_EDDSA, &why), 0);
     json_decref(o);
     /* the default grants of a browser's client, its origins from its redirect URIs */
     ASSERT_EQ_INT(op.client.grants, AUTH_GRANT_AUTHORIZATION_CODE | AUTH_GRANT_REFRESH_TOKEN);
@@ -244,13 +244,15 @@ TEST(browser_clients_register_their_uris_and_public_ones_no_secret)
         "{\"name\":\"x\",\"redirect_uris\":\"https://a.example/cb\","
         "\"id_token_signed_response_alg\":\"HS256\"}",
         "{\"name\":\"x\",\"redirect_uris\":\"https://a.example/cb\","
+        "\"id_token_signed_response_alg\":\"RS256\"}", /* not the server's (EdDSA) */
+        "{\"name\":\"x\",\"redirect_uris\":\"https://a.example/cb\","
         "\"web_origins\":[\"https://a.example/path\"]}",
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         o = json_loads(refused[i], 0, NULL);
         ASSERT_TRUE(o != NULL);
         memset(&c, 0, sizeof(c));
-        if (auth_client_from_json(o, &c, &w, &why) != ERR_INVAL) {
+        if (auth_client_from_json(o, &c, &w, TOK_ALG_EDDSA, &why) != ERR_INVAL) {
             fprintf(stderr, "accepted: %s\n", refused[i]);
             ASSERT_TRUE(0);
         }
