@@ -25,6 +25,7 @@
 
 #include "api/api.h"
 #include "auth/auth_client.h"
+#include "auth/auth_origins.h"
 #include "auth/auth_user.h"
 #include "cli/cli.h"
 #include "core/buf.h"
@@ -302,8 +303,10 @@ static void on_policy(uv_timer_t *t)
     in.login_capacity = ps.ewma_work_ns ? (double)ps.threads * 1e9 / (double)ps.ewma_work_ns : 0;
     in.failed_ips = pol_distinct_take(g.sh.failed_ips);
     uint64_t gen = store_generation_recent(g.sh.store);
-    if (gen != g.sh.tok.ring.generation)
+    if (gen != g.sh.tok.ring.generation) {
         reload_ring();
+        auth_origins_reload(g.sh.store); /* (clients changed, perhaps their origins) */
+    }
     if (gen != g.events_gen && pol_control_load_events(&g.pc, g.sh.store) == ERR_OK)
         g.events_gen = gen;
     unsigned serving = store_members(g.sh.store); /* 1 on LMDB */
@@ -615,10 +618,17 @@ static int init_identity(const struct cfg *c, const char *host, unsigned bound)
     if (set_default_audience(c))
         return -1;
     char err[512];
+    const char *why;
     if (web_load(c->templates_dir, err, sizeof(err))) {
         log_kv(LOG_ERROR, err, LOG_END);
         return -1;
     }
+    if (auth_origins_configure(c->cors_origins, &why)) {
+        log_kv(LOG_ERROR, "cors_origins", "error", why, LOG_END);
+        return -1;
+    }
+    if (auth_origins_reload(g.store))
+        log_kv(LOG_WARN, "cannot read the clients' web origins at start", LOG_END);
     if (c->ev_source[0]) {
         ev_set_source(c->ev_source);
     } else {
@@ -801,6 +811,7 @@ static void close_all(void)
     ev_stop(0); /* (after a start-up failure; a no-op after a clean stop) */
     pool_free(g.pool);
     tok_ring_clear(&g.sh.tok.ring);
+    auth_origins_free();
     store_close(g.store); /* after the loops and the pool: nothing submits any more */
     sodium_free(g.secret_key);
     auth_denylist_free(g.denylist);

@@ -14,6 +14,7 @@
 #include "api/api.h"
 #include "api/api_int.h"
 #include "auth/auth_login.h"
+#include "auth/auth_origins.h"
 #include "auth/auth_register.h"
 #include "auth/auth_user.h"
 #include "core/clock.h"
@@ -61,7 +62,10 @@ int api_register(struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
     json_t *o;
+    int cors = api__cors(r, AUTH_ORIGINS_API, "POST");
 
+    if (cors >= 0)
+        return cors;
     if (api__rate_limited(r, POL_RL_REGISTER_GLOBAL) || api__rate_limited(r, POL_RL_REGISTER) ||
         api__admission_refused(r) || api__inflight_full(r, API_IF_REGISTER))
         return HTTP_DONE;
@@ -205,7 +209,10 @@ int api_login(struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
     json_t *o;
+    int cors = api__cors(r, AUTH_ORIGINS_API, "POST");
 
+    if (cors >= 0)
+        return cors;
     if (api__rate_limited(r, POL_RL_LOGIN_GLOBAL) || api__rate_limited(r, POL_RL_LOGIN) ||
         api__admission_refused(r) || api__read_json(r, &o))
         return HTTP_DONE;
@@ -311,7 +318,10 @@ int api_refresh(struct http_request *r)
 {
     struct api_ctx *ctx = r->app;
     json_t *o;
+    int cors = api__cors(r, AUTH_ORIGINS_API, "POST");
 
+    if (cors >= 0)
+        return cors;
     if (api__rate_limited(r, POL_RL_REFRESH) || api__read_json(r, &o))
         return HTTP_DONE;
     struct str token = api__jstr(r, o, "refresh_token");
@@ -408,7 +418,10 @@ int api_logout(struct http_request *r)
     struct api_ctx *ctx = r->app;
     json_t *o;
     struct str access = STR_NULL;
+    int cors = api__cors(r, AUTH_ORIGINS_API, "POST");
 
+    if (cors >= 0)
+        return cors;
     if (api__rate_limited(r, POL_RL_REVOKE) || api__read_json(r, &o))
         return HTTP_DONE;
     struct str token = api__jstr(r, o, "refresh_token");

@@ -5,12 +5,16 @@
  * about the request's own syntax goes through api__fail; a 503 always tells when to come
  * back (Retry-After) and is never cached.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <http_parser.h>
+
 #include "api/api_int.h"
+#include "auth/auth_origins.h"
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
@@ -42,6 +46,31 @@ int api__json(struct http_request *r, unsigned status, const char *json)
 int api__error(struct http_request *r, unsigned status, const char *code, const char *desc)
 {
     http_respond_error(r, status, code, desc);
+    return HTTP_DONE;
+}
+
+int api__cors(struct http_request *r, int kind, const char *methods)
+{
+    struct str origin = http_header(r, "origin");
+    bool ok = origin.len && origin.len < 512 &&
+              auth_origins_allowed((enum auth_origins_kind)kind, origin);
+    char o[512];
+
+    if (ok) {
+        memcpy(o, origin.p, origin.len);
+        o[origin.len] = '\0';
+        http_add_header(r, "Access-Control-Allow-Origin", o);
+    }
+    if (origin.len)
+        http_add_header(r, "Vary", "Origin");
+    if (r->method != HTTP_OPTIONS)
+        return -1;
+    if (ok) {
+        http_add_header(r, "Access-Control-Allow-Methods", methods);
+        http_add_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+        http_add_header(r, "Access-Control-Max-Age", "600");
+    }
+    http_respond(r, 204, NULL, "", 0);
     return HTTP_DONE;
 }
 

@@ -15,6 +15,13 @@
 
 /* Cache-Control: no-store and Pragma: no-cache (RFC 6749 §5.1). */
 void api__no_store(struct http_request *r);
+/* CORS (auth_origins.h): a preflight (OPTIONS) is answered here (204, with the
+ * Access-Control-* headers when the Origin is allowed for `kind`, without them otherwise):
+ * HTTP_DONE. Any other request from an allowed Origin gets Access-Control-Allow-Origin and
+ * Vary: Origin for its answer, and -1: the handler goes on. `methods`: what the route
+ * takes ("POST", "GET, POST"). */
+int api__cors(struct http_request *r, int kind, const char *methods);
+
 /* The hosted pages (api_authorize.c): a page from its template with the headers every page
  * carries (csp, if set, replaces the default policy), an error page, the 503 page with
  * Retry-After; whether the issuer is https; the names of the CSRF and the session cookies

@@ -14,6 +14,7 @@
 #include "api/api_int.h"
 #include "auth/auth_client.h"
 #include "auth/auth_client_auth.h"
+#include "auth/auth_origins.h"
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -285,7 +286,10 @@ int api_token(struct http_request *r)
 {
     struct http_form f;
     struct str grant;
+    int cors = api__cors(r, AUTH_ORIGINS_CLIENTS, "POST");
 
+    if (cors >= 0)
+        return cors;
     if (api__rate_limited(r, POL_RL_TOKEN_GLOBAL) || api__rate_limited(r, POL_RL_TOKEN) ||
         api__read_form(r, &f))
         return HTTP_DONE;
@@ -546,7 +550,10 @@ static int revoke_authed(struct http_request *r, const struct http_form *f,
 int api_revoke(struct http_request *r)
 {
     struct http_form f;
+    int cors = api__cors(r, AUTH_ORIGINS_CLIENTS, "POST");
 
+    if (cors >= 0)
+        return cors;
     if (api__rate_limited(r, POL_RL_REVOKE) || api__read_form(r, &f))
         return HTTP_DONE;
     return api__client_auth(r, &f, revoke_authed);

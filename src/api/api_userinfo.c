@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "api/api_int.h"
+#include "auth/auth_origins.h"
 #include "auth/auth_user.h"
 #include "core/buf.h"
 #include "core/err.h"
@@ -99,7 +100,10 @@ static int verified(struct http_request *r, int rc, const struct tok_claims *cl,
 int api_userinfo(struct http_request *r)
 {
     struct str authz = http_header(r, "authorization");
+    int cors = api__cors(r, AUTH_ORIGINS_CLIENTS, "GET, POST");
 
+    if (cors >= 0)
+        return cors;
     if (api__rate_limited(r, POL_RL_VERIFY))
         return HTTP_DONE;
     if (authz.len <= 7 || !str_eq_nocase((struct str){authz.p, 7}, STR_LIT("Bearer ")))

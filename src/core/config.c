@@ -146,6 +146,9 @@ static const struct key keys[] = {
      "a browser session (single sign-on at the login page) ends after this long unused"},
     {"auth", "session_ttl", K_DUR_S, F(session_ttl_s), 60, 365 * 86400, "12h",
      "... and this long after its sign-in, used or not"},
+    {"auth", "cors_origins", K_STR, F(cors_origins), 0, 0, "",
+     "web origins (https://app.example, comma-separated) whose pages may call the JSON API "
+     "(/v1/*) from a browser; the OAuth endpoints allow the origins the clients registered"},
     {"auth", "product_name", K_STR, F(product_name), 0, 0, "floodgate",
      "the name the hosted login page shows people (\"Sign in to ...\")"},
     {"auth", "templates_dir", K_STR, F(templates_dir), 0, 0, "",

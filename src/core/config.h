@@ -82,6 +82,7 @@ struct cfg {
     char password_denylist[CFG_STR_MAX];
     char first_party_client[CFG_STR_MAX];
     char product_name[CFG_STR_MAX];
+    char cors_origins[CFG_STR_MAX];
     unsigned session_idle_s, session_ttl_s;
     char templates_dir[CFG_STR_MAX];
     /* [protection] */

@@ -568,6 +568,53 @@ class TestSurge(ServerTest):
         self.assert_clean_exit(srv)
 
 
+class TestCors(ServerTest):
+    """Issue #13 item 10: a browser app on another origin reads the answers of the token
+    endpoint, UserInfo and revocation when a client registered its origin, the JSON API's
+    when the operator listed it; discovery and JWKS from anywhere; never "*" with tokens."""
+
+    def test_preflight_and_answers_name_the_allowed_origin_only(self):
+        from tests.integration.fgtest import free_port
+        app = free_port()
+        origin = f"http://127.0.0.1:{app}"
+        srv = self.start("--cors-origins", "https://shop.example")
+        c = json.loads(cli(srv.data, "client", "create", "spa", "--public", "--redirect-uris",
+                           origin + "/cb", "--json").stdout)
+        # (the running server reads the clients' origins again within a second)
+        pre = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            st, hd, _ = srv.request("OPTIONS", "/oauth2/token", headers=pre)
+            if "access-control-allow-origin" in hd:
+                break
+            time.sleep(0.2)
+        self.assertEqual((st, hd["access-control-allow-origin"], hd["vary"]), (204, origin, "Origin"))
+        self.assertIn("POST", hd["access-control-allow-methods"])
+        self.assertIn("Authorization", hd["access-control-allow-headers"])
+        st, hd, _ = srv.request("OPTIONS", "/oauth2/token",
+                                headers=dict(pre, Origin="https://evil.example"))
+        self.assertEqual(st, 204)
+        self.assertNotIn("access-control-allow-origin", hd)
+        # the JSON API: the operator's list, not the clients'
+        st, hd, _ = srv.request("OPTIONS", "/v1/auth/login",
+                                headers=dict(pre, Origin="https://shop.example"))
+        self.assertEqual(hd.get("access-control-allow-origin"), "https://shop.example")
+        st, hd, _ = srv.request("OPTIONS", "/v1/auth/login", headers=pre)
+        self.assertNotIn("access-control-allow-origin", hd)
+        # in a real browser, from the app's own page on its origin
+        r = subprocess.run(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "rp",
+                                                              "cors_page.py"),
+                            f"http://127.0.0.1:{srv.port}", str(app), c["client_id"]],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        out = json.loads(r.stdout)
+        self.assertEqual(out["discovery"][0], 200)
+        self.assertEqual(out["token"][0], 400)  # read: invalid_grant, not a CORS failure
+        self.assertIn("invalid_grant", out["token"][1])
+        self.assertEqual(out["introspect"][0], "refused")  # not for browsers
+        self.assert_clean_exit(srv)
+
+
 class TestTemplates(ServerTest):
     def test_an_operator_replaces_the_pages(self):
         """templates_dir and product_name: the operator's login page, the built-in rest."""
