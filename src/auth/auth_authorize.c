@@ -114,9 +114,8 @@ static int check_request(struct auth_authorize *q)
 
 static int read_done(struct auth_authorize *q, int rc)
 {
-    if (rc == ERR_OK &&
-        (auth_client_decode(q->p.client_id.p, q->p.client_id.len, q->_b.p, q->_b.len, &q->client) ||
-         auth_client_decode_web(q->_b.p, q->_b.len, &q->web)))
+    if (rc == ERR_OK && auth_client_decode_all(q->p.client_id.p, q->p.client_id.len, q->_b.p,
+                                               q->_b.len, &q->client, &q->web))
         rc = ERR_BACKEND; /* a record we cannot read: not "no such client" */
     buf_fini(&q->_b);
     if (rc == ERR_NOTFOUND)

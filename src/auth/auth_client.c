@@ -139,25 +139,19 @@ int auth_client_validate(const struct auth_client *c, const struct auth_client_w
     return ERR_OK;
 }
 
-int auth_client_decode(const char *id, size_t idlen, const char *json, size_t n,
-                       struct auth_client *c)
+/* The client's fields from its parsed record. */
+static int decode_obj(json_t *j, const char *id, size_t idlen, struct auth_client *c)
 {
-    json_error_t je;
-    int rc = ERR_INVAL;
-
     memset(c, 0, sizeof(*c));
     if (idlen > AUTH_CLIENT_ID_MAX)
         return ERR_INVAL;
     memcpy(c->id, id, idlen);
-    json_t *j = json_loadb(json, n, 0, &je);
-    if (!j)
-        return ERR_INVAL;
     if (json_copy_str(j, "name", c->name, sizeof(c->name)) ||
         json_copy_str(j, "scope", c->scopes, sizeof(c->scopes)) ||
         json_copy_str(j, "audience", c->audiences, sizeof(c->audiences)) ||
         hex_decode(json_string_value(json_object_get(j, "secret_digest")), c->secret_digest,
                    CR_HASH_LEN))
-        goto out;
+        return ERR_INVAL;
     json_t *g = json_object_get(j, "grants");
     size_t i;
     json_t *v;
@@ -165,7 +159,7 @@ int auth_client_decode(const char *id, size_t idlen, const char *json, size_t n,
     {
         unsigned bit;
         if (!json_is_string(v) || auth_grants_parse(json_string_value(v), &bit))
-            goto out;
+            return ERR_INVAL;
         c->grants |= bit;
     }
     c->access_ttl = json_integer_value(json_object_get(j, "access_ttl"));
@@ -177,8 +171,26 @@ int auth_client_decode(const char *id, size_t idlen, const char *json, size_t n,
     c->first_party = json_is_true(json_object_get(j, "first_party"));
     const char *alg = json_string_value(json_object_get(j, "id_token_signed_response_alg"));
     c->id_token_alg = alg ? (uint8_t)tok_alg_parse(alg) : 0;
-    rc = ERR_OK;
-out:
+    return ERR_OK;
+}
+
+int auth_client_decode(const char *id, size_t idlen, const char *json, size_t n,
+                       struct auth_client *c)
+{
+    json_t *j = json_loadb(json, n, 0, NULL);
+    int rc = j ? decode_obj(j, id, idlen, c) : ERR_INVAL;
+    json_decref(j);
+    return rc;
+}
+
+int auth_client_decode_all(const char *id, size_t idlen, const char *json, size_t n,
+                           struct auth_client *c, struct auth_client_web *w)
+{
+    const char *why;
+    json_t *j = json_loadb(json, n, 0, NULL); /* (once for both) */
+    int rc = j ? decode_obj(j, id, idlen, c) : ERR_INVAL;
+    if (rc == ERR_OK)
+        rc = auth_client_web_from_json(j, w, &why);
     json_decref(j);
     return rc;
 }
@@ -275,9 +287,8 @@ int auth_client_get_web(struct store *st, const char *id, struct auth_client *c,
     buf_init(&b, 65536);
     int rc = store_get(st, STORE_T_CLIENTS, id, idlen, &b, NULL, NULL);
     if (rc == ERR_OK)
-        rc = auth_client_decode(id, idlen, b.p, b.len, c);
-    if (rc == ERR_OK && w)
-        rc = auth_client_decode_web(b.p, b.len, w);
+        rc = w ? auth_client_decode_all(id, idlen, b.p, b.len, c, w)
+               : auth_client_decode(id, idlen, b.p, b.len, c);
     buf_fini(&b);
     return rc;
 }

@@ -73,6 +73,9 @@ int auth_client_encode(const struct auth_client *c, const struct auth_client_web
 int auth_client_decode(const char *id, size_t idlen, const char *json, size_t n,
                        struct auth_client *c);
 int auth_client_decode_web(const char *json, size_t n, struct auth_client_web *w);
+/* Both from one parse (the authorization endpoint's). */
+int auth_client_decode_all(const char *id, size_t idlen, const char *json, size_t n,
+                           struct auth_client *c, struct auth_client_web *w);
 /* ,"token_endpoint_auth_method":..,"first_party":..[,"id_token_signed_response_alg":..]. */
 int auth_client_flags_json(const struct auth_client *c, struct buf *out);
 
