@@ -619,7 +619,8 @@ static int init_identity(const struct cfg *c, const char *host, unsigned bound)
         return -1;
     char err[512];
     const char *why;
-    if (web_load(c->templates_dir, err, sizeof(err))) {
+    if (web_load(c->templates_dir, err, sizeof(err)) ||
+        web_load_logo(c->logo_file, err, sizeof(err))) {
         log_kv(LOG_ERROR, err, LOG_END);
         return -1;
     }

@@ -153,6 +153,14 @@ const char *api__session_cookie(const struct http_request *r)
     return api__https(r) ? "__Host-fg_session" : "fg_session";
 }
 
+/* "1" when the operator gave a logo (the templates' {{#logo}} section), else "". */
+static const char *logo_on(void)
+{
+    size_t n;
+    const char *type;
+    return web_logo(&n, &type) ? "1" : "";
+}
+
 /* The login form for q's request, with an error message if any. */
 static int login_page(struct authz_job *j, unsigned status, const char *error, const char *user)
 {
@@ -188,6 +196,7 @@ static int login_page(struct authz_job *j, unsigned status, const char *error, c
     const char *name = user ? user : login_hint;
     const struct web_var v[] = {
         {"product", ctx->sh->cfg->product_name},
+        {"logo", logo_on()},
         {"client", j->q.client.name},
         {"error", error},
         {"hidden", rc ? "" : hidden.p},
@@ -358,6 +367,7 @@ static int consent_page(struct authz_job *j)
     if (!rc)
         rc = buf_append(&list, "", 1);
     const struct web_var v[] = {{"product", ctx->sh->cfg->product_name},
+                                {"logo", logo_on()},
                                 {"client", j->q.client.name},
                                 {"scopes", rc ? "" : list.p},
                                 {"hidden", rc ? "" : hidden.p}};
@@ -714,6 +724,19 @@ int api_authorize_asset(struct http_request *r)
     if (r->nparams != 1 || r->params[0].len >= sizeof(name))
         return api__error(r, 404, "not_found", NULL);
     snprintf(name, sizeof(name), "%.*s", (int)r->params[0].len, r->params[0].p);
+    if (strcmp(name, "logo") == 0) { /* the operator's (logo_file) */
+        size_t n;
+        const char *type;
+        const void *img = web_logo(&n, &type);
+        if (!img)
+            return api__error(r, 404, "not_found", NULL);
+        http_add_header(r, "Cache-Control", "public, max-age=3600");
+        http_add_header(r, "X-Content-Type-Options", "nosniff");
+        http_add_header(r, "Content-Security-Policy",
+                        "default-src 'none'; style-src 'unsafe-inline'");
+        http_respond(r, 200, type, img, n);
+        return HTTP_DONE;
+    }
     bool css = strcmp(name, "style.css") == 0;
     const char *body = css ? web_stylesheet() : web_script(name);
     if (!body)

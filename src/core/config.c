@@ -149,6 +149,9 @@ static const struct key keys[] = {
     {"auth", "cors_origins", K_STR, F(cors_origins), 0, 0, "",
      "web origins (https://app.example, comma-separated) whose pages may call the JSON API "
      "(/v1/*) from a browser; the OAuth endpoints allow the origins the clients registered"},
+    {"auth", "logo_file", K_STR, F(logo_file), 0, 0, "",
+     "the operator's logo on the hosted pages (.png, .svg, .jpg or .webp, at most 256 KiB; "
+     "served from memory); empty = none"},
     {"auth", "product_name", K_STR, F(product_name), 0, 0, "floodgate",
      "the name the hosted login page shows people (\"Sign in to ...\")"},
     {"auth", "templates_dir", K_STR, F(templates_dir), 0, 0, "",

@@ -83,6 +83,7 @@ struct cfg {
     char first_party_client[CFG_STR_MAX];
     char product_name[CFG_STR_MAX];
     char cors_origins[CFG_STR_MAX];
+    char logo_file[CFG_STR_MAX];
     unsigned session_idle_s, session_ttl_s;
     char templates_dir[CFG_STR_MAX];
     /* [protection] */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/err.h"
 #include "core/mem.h"
@@ -26,6 +27,7 @@ static const char default_login[] =
     "</head>\n"
     "<body>\n"
     "<main class=\"card\">\n"
+    "{{#logo}}<img class=\"logo\" src=\"/oauth2/assets/logo\" alt=\"{{product}}\">{{/logo}}\n"
     "<h1>Sign in</h1>\n"
     "<p class=\"sub\">to continue to <strong>{{client}}</strong></p>\n"
     "{{#error}}<p class=\"error\" role=\"alert\">{{error}}</p>{{/error}}\n"
@@ -148,6 +150,7 @@ static const char default_consent[] =
     "</head>\n"
     "<body>\n"
     "<main class=\"card\">\n"
+    "{{#logo}}<img class=\"logo\" src=\"/oauth2/assets/logo\" alt=\"{{product}}\">{{/logo}}\n"
     "<h1>Allow {{client}}?</h1>\n"
     "<p class=\"sub\">{{client}} asks to:</p>\n"
     "<ul class=\"scopes\">\n{{{scopes}}}</ul>\n"
@@ -174,6 +177,7 @@ static const char default_style[] =
     ".card{width:100%;max-width:24rem;margin:1rem;padding:2rem;background:#fff;"
     "border-radius:12px;box-shadow:0 1px 3px rgba(0,0,0,.12),0 8px 24px rgba(0,0,0,.06)}\n"
     "h1{margin:0 0 .25rem;font-size:1.5rem}\n"
+    ".logo{display:block;max-height:48px;max-width:100%;margin:0 0 1.25rem}\n"
     ".sub{margin:0 0 1.5rem;color:#57606a}\n"
     "label{display:block;margin:1rem 0 .25rem;font-weight:600}\n"
     "input{width:100%;padding:.7rem .8rem;border:1px solid #8c959f;border-radius:8px;"
@@ -195,6 +199,9 @@ static const char default_style[] =
     "min-height:100vh}footer{display:none}}\n";
 
 static char *loaded[WEB_PAGES + 1]; /* read from templates_dir; NULL: the default */
+static char *logo;                  /* logo_file's bytes; NULL: none */
+static size_t logo_len;
+static const char *logo_type;
 
 const char *const web_headers[] = {
     "Content-Security-Policy",
@@ -377,4 +384,51 @@ int web_render(struct buf *out, const char *t, const struct web_var *vars, size_
         }
     }
     return rc;
+}
+
+int web_load_logo(const char *path, char *err, size_t cap)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {{".png", "image/png"},
+                 {".svg", "image/svg+xml"},
+                 {".jpg", "image/jpeg"},
+                 {".jpeg", "image/jpeg"},
+                 {".webp", "image/webp"}};
+    const char *dot = path ? strrchr(path, '.') : NULL;
+
+    if (!path || !path[0])
+        return ERR_OK;
+    logo_type = NULL;
+    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcasecmp(dot, types[i].ext) == 0)
+            logo_type = types[i].type;
+    if (!logo_type) {
+        snprintf(err, cap, "logo_file: %s is not .png, .svg, .jpg or .webp", path);
+        return ERR_IO;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, cap, "logo_file: cannot read %s: %s", path, strerror(errno));
+        return ERR_IO;
+    }
+    free(logo);
+    logo = xmalloc(256 * 1024 + 1);
+    logo_len = fread(logo, 1, 256 * 1024 + 1, f);
+    int bad = ferror(f) || logo_len > 256 * 1024 || logo_len == 0;
+    fclose(f);
+    if (bad) {
+        snprintf(err, cap, "logo_file: %s is empty, unreadable or over 256 KiB", path);
+        free(logo);
+        logo = NULL;
+        return ERR_IO;
+    }
+    return ERR_OK;
+}
+
+const void *web_logo(size_t *len, const char **ctype)
+{
+    *len = logo_len;
+    *ctype = logo_type;
+    return logo;
 }

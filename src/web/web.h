@@ -43,6 +43,11 @@ enum web_page { WEB_LOGIN, WEB_ERROR, WEB_FORM_POST, WEB_BUSY, WEB_LOGOUT, WEB_C
 int web_load(const char *dir, char *err, size_t cap);
 const char *web_template(enum web_page p);
 const char *web_stylesheet(void);
+/* The operator's logo (logo_file: PNG, SVG, JPEG or WebP, at most 256 KiB), read at start:
+ * ERR_OK (none asked: *data NULL after), or ERR_IO with a message in err. Served from
+ * memory at /oauth2/assets/logo; pages show it when there is one ({{#logo}}). */
+int web_load_logo(const char *path, char *err, size_t cap);
+const void *web_logo(size_t *len, const char **ctype);
 /* The pages' scripts, served from 'self' for the CSP: submit.js posts the form_post answer,
  * retry.js the busy page's form once its delay (plus a random part) has passed. NULL for
  * another name. */

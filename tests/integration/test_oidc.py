@@ -11,7 +11,9 @@ import hashlib
 import html.parser
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import urllib.parse
 
@@ -465,7 +467,15 @@ class TestBrowser(ServerTest):
 
     def test_a_person_signs_in_with_a_real_browser(self):
         from tests.integration.fgtest import free_port
-        srv = self.start("--product-name", "Acme", "--ratelimit-login-user", "2/m:2")
+        logo = os.path.join(tempfile.mkdtemp(prefix="fg-logo-"), "acme.svg")
+        self.addCleanup(lambda: shutil.rmtree(os.path.dirname(logo), ignore_errors=True))
+        with open(logo, "w") as f:  # the operator's logo: a blue rounded mark and a word
+            f.write('<svg xmlns="http://www.w3.org/2000/svg" width="132" height="32">'
+                    '<rect width="32" height="32" rx="8" fill="#1d4ed8"/>'
+                    '<text x="42" y="23" font-family="sans-serif" font-size="20" '
+                    'font-weight="700" fill="#1b1f24">Acme</text></svg>')
+        srv = self.start("--product-name", "Acme", "--ratelimit-login-user", "2/m:2",
+                         "--logo-file", logo)
         add_user(self, srv)
         rp_port = free_port()
         cb = f"http://127.0.0.1:{rp_port}/callback"
@@ -482,6 +492,7 @@ class TestBrowser(ServerTest):
         res = json.loads(r.stdout)
         f = res["facts"]
         self.assertEqual(f["title"], "Sign in to Acme")
+        self.assertEqual(f["logo_width"], 132)  # the operator's logo, shown (CSP img-src 'self')
         self.assertEqual((f["focused"], f["labels"]), ("username", ["Username", "Password"]))
         self.assertFalse(f["phone_overflow"])  # readable on a phone: no sideways scrolling
         self.assertEqual((f["error"], f["refocused"]),
@@ -635,7 +646,16 @@ class TestTemplates(ServerTest):
         self.assertIn('name="csrf"', page.decode())
         st, hd, css = srv.request("GET", "/oauth2/assets/style.css")
         self.assertEqual((st, hd["content-type"]), (200, "text/css; charset=utf-8"))
+        self.assertEqual(srv.request("GET", "/oauth2/assets/logo")[0], 404)  # none given
         self.assert_clean_exit(srv)
+        # a logo that cannot be served is a start-up error, said plainly
+        from tests.integration.test_lifecycle import run
+        for bad, words in ((os.path.join(d, "login.html"), "is not .png"),
+                           (os.path.join(d, "none.png"), "cannot read")):
+            r = run("--logo-file", bad, "--data-dir", os.path.join(d, "data"),
+                    "--listen", "127.0.0.1:0")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(words, r.stderr)
 
 
 class TestRelyingPartyLibrary(ServerTest):

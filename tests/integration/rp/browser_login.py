@@ -68,6 +68,8 @@ def main():
         d.get(url)
         wait.until(EC.presence_of_element_located((By.ID, "username")))
         facts["title"] = d.title
+        facts["logo_width"] = d.execute_script(
+            "var i = document.querySelector('img.logo'); return i ? i.naturalWidth : -1")
         facts["focused"] = d.switch_to.active_element.get_attribute("id")
         facts["labels"] = [e.text for e in d.find_elements(By.TAG_NAME, "label")]
         d.save_screenshot(os.path.join(out, "login-desktop.png"))
