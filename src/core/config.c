@@ -155,8 +155,9 @@ static const struct key keys[] = {
     {"auth", "product_name", K_STR, F(product_name), 0, 0, "floodgate",
      "the name the hosted login page shows people (\"Sign in to ...\")"},
     {"auth", "templates_dir", K_STR, F(templates_dir), 0, 0, "",
-     "a directory of page templates replacing the built-in ones (login.html, error.html, "
-     "form_post.html, style.css; each optional); empty = the built-in pages"},
+     "a directory of page templates replacing the built-in ones (login.html, consent.html, "
+     "busy.html, logout.html, error.html, form_post.html, style.css; each optional; "
+     "{{name}} is escaped, {{#name}}..{{/name}} shown if set); empty = the built-in pages"},
     {"protection", "lockout_pair_attempts", K_UINT, F(lockout_pair_attempts), 0, 1000, "5",
      "failed logins for one username from one IP before that pair is locked; 0 = off"},
     {"protection", "lockout_user_attempts", K_UINT, F(lockout_user_attempts), 0, 100000, "20",
