@@ -245,12 +245,11 @@ static void on_maintenance(uv_timer_t *t)
         struct tok_ring r = {0};
         if (tok_ring_load(&r, g.sh.store) == ERR_OK &&
             now - newest_key(&r) >= (int64_t)c->key_rotation_s) {
-            char kid[TOK_KID_MAX + 1];
-            int64_t from = now;
-            if (tok_keys_rotate_by(g.sh.store, &g.sh.tok.keys, now, kid, &from))
-                log_kv(LOG_ERROR, "scheduled key rotation failed", LOG_END);
-            else
-                tok_keys_rotated(kid, from, "schedule");
+            struct tok_key_rotation rot;
+            int rrc = tok_keys_rotate_by(g.sh.store, &g.sh.tok.keys, now, &rot);
+            if (rrc)
+                log_kv(LOG_ERROR, "scheduled key rotation failed", "error", err_str(rrc), LOG_END);
+            tok_keys_rotated(&rot, "schedule"); /* (the keys made, even before a failure) */
         }
         tok_ring_clear(&r);
     }
@@ -444,7 +443,7 @@ static int open_store(const struct cfg *c)
         log_kv(LOG_ERROR, "cannot start the event sinks", "error", err, LOG_END);
         return -1;
     }
-    int krc = tok_keys_ensure(g.store, tok_alg_parse(c->signing_alg), clock_wall_s());
+    int krc = tok_keys_ensure(g.store, clock_wall_s());
     if (krc == ERR_DENIED) {
         log_kv(LOG_ERROR,
                "a signing key in the store is not sealed: refused (anyone who can write to the "
@@ -677,8 +676,8 @@ static int init_shared(const struct cfg *c, const char *host, unsigned bound)
         .stale_ms = c->redis_stale_ms,
         .stale_unchecked = c->redis_stale_unchecked,
         .cache_entries = c->verify_cache,
-        .keys = {tok_alg_parse(c->signing_alg), c->key_publish_ahead_ms / 1000,
-                 c->leeway_ms / 1000},
+        .keys = {tok_alg_parse(c->signing_alg), c->key_publish_ahead_ms / 1000, c->leeway_ms / 1000,
+                 tok_alg_parse(c->id_token_signing_alg)},
     };
     g.sh.auth = (struct auth_svc){
         .st = g.store,

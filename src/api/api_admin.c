@@ -212,7 +212,6 @@ int api_admin_user(struct http_request *r)
 
 int api_admin_clients(struct http_request *r)
 {
-    struct api_ctx *ctx = r->app;
     json_t *o;
 
     if (deny(r))
@@ -227,7 +226,7 @@ int api_admin_clients(struct http_request *r)
         return HTTP_DONE;
     }
     const char *why;
-    int bad = auth_client_from_json(o, &j->op.client, &j->op.web, ctx->sh->tok.keys.alg, &why);
+    int bad = auth_client_from_json(o, &j->op.client, &j->op.web, &why);
     json_decref(o);
     if (bad)
         return api__error(r, 400, "invalid_request", why);

@@ -754,6 +754,7 @@ struct code_job {
     struct tok_code_redemption q; /* first */
     struct http_request *r;
     int64_t access_ttl;
+    enum tok_alg id_alg; /* the client's ID-token signature */
     char aud[sizeof(((struct tok_claims *)0)->aud)];
     struct auth_session_note note;
 };
@@ -822,7 +823,8 @@ static void answer_grant(struct code_job *j)
     cr_wipe(q->refresh_token, sizeof(q->refresh_token));
     char sid[sizeof(q->grant.sid)];
     snprintf(sid, sizeof(sid), "%s", q->grant.sid);
-    struct tok_id id = {.nonce = nonce, .auth_time = q->grant.auth_time, .sid = sid};
+    struct tok_id id = {
+        .alg = j->id_alg, .nonce = nonce, .auth_time = q->grant.auth_time, .sid = sid};
     bool oidc = tok_scope_subset(STR_LIT("openid"), q->grant.scope);
     api__answer_tokens(r, &cl, j->access_ttl, refresh[0] ? refresh : NULL, oidc ? &id : NULL);
     cr_wipe(refresh, sizeof(refresh));
@@ -850,6 +852,7 @@ int api__grant_code(struct http_request *r, const struct http_form *f, const str
     j->r = r;
     j->access_ttl = c->access_ttl ? c->access_ttl : ctx->sh->cfg->access_ttl_ms / 1000;
     auth_client_audience(c, NULL, j->aud, sizeof(j->aud)); /* (the client's default) */
+    j->id_alg = c->id_token_alg ? (enum tok_alg)c->id_token_alg : ctx->sh->tok.keys.id_alg;
     j->q.svc = &ctx->sh->tok;
     j->q.lp = ctx->lp;
     j->q.cache = ctx->tok.cache;

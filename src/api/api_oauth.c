@@ -264,6 +264,7 @@ void api__answer_tokens(struct http_request *r, struct tok_claims *cl, int64_t t
         .default_aud = ctx->sh->default_aud,
         .refresh = refresh,
         .id = id,
+        .alg = ctx->sh->tok.keys.alg,
     };
     struct buf body;
 
@@ -597,6 +598,7 @@ int api_discovery(struct http_request *r)
 
     buf_init(&b, 8192);
     int rc = tok_discovery_json(&b, ctx->sh->issuer, tok_local_ring(&ctx->tok, clock_wall_s()),
+                                ctx->sh->tok.keys.alg, ctx->sh->tok.keys.id_alg,
                                 ctx->sh->cfg->password_grant);
     http_add_header(r, "Access-Control-Allow-Origin", "*"); /* public, read from any page */
     return api__answer_buf(r, rc, &b, NULL, "public, max-age=300");

@@ -274,7 +274,7 @@ static int list_field(json_t *o, const char *name, char *dst, size_t cap)
 }
 
 int auth_client_from_json(json_t *o, struct auth_client *c, struct auth_client_web *w,
-                          int server_alg, const char **why)
+                          const char **why)
 {
     const char *name = json_string_value(json_object_get(o, "name"));
     const char *method = json_string_value(json_object_get(o, "token_endpoint_auth_method"));
@@ -312,7 +312,7 @@ int auth_client_from_json(json_t *o, struct auth_client *c, struct auth_client_w
         return ERR_INVAL;
     }
     auth_client_web_default_origins(w);
-    return auth_client_validate(c, w, server_alg, why);
+    return auth_client_validate(c, w, why);
 }
 
 int auth_admin_client_delete(const struct auth_svc *svc, const char *id)

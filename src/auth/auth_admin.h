@@ -66,6 +66,6 @@ int auth_admin_client_delete(const struct auth_svc *svc, const char *id);
 typedef struct json_t json_t;
 struct auth_client_web;
 int auth_client_from_json(json_t *o, struct auth_client *c, struct auth_client_web *w,
-                          int server_alg, const char **why);
+                          const char **why);
 
 #endif

@@ -73,7 +73,7 @@ static void list_op(const struct auth_svc *svc, struct auth_admin_op *op)
 
 void auth_admin_op_run(const struct auth_svc *svc, struct auth_admin_op *op, int64_t now)
 {
-    char secret[AUTH_SECRET_LEN + 1], kid[TOK_KID_MAX + 1];
+    char secret[AUTH_SECRET_LEN + 1];
 
     op->created = false;
     auth_admin_op_fini(op); /* (an op run again starts afresh) */
@@ -107,11 +107,15 @@ void auth_admin_op_run(const struct auth_svc *svc, struct auth_admin_op *op, int
         break;
     }
     case AUTH_ADMIN_KEY_ROTATE: {
-        int64_t from = now;
-        op->rc = tok_keys_rotate_by(svc->st, &svc->tok->keys, now, kid, &from);
-        if (op->rc == ERR_OK)
-            tok_keys_rotated(kid, from, "admin_api");
-        buf_printf(&op->out, "{\"kid\":\"%s\",\"active_from\":%lld}", kid, (long long)from);
+        struct tok_key_rotation rot;
+        op->rc = tok_keys_rotate_by(svc->st, &svc->tok->keys, now, &rot);
+        tok_keys_rotated(&rot, "admin_api"); /* (the keys made, even before a failure) */
+        buf_printf(&op->out, "{\"kid\":\"%s\",\"active_from\":%lld,\"keys\":[",
+                   tok_key_rotation_kid(&rot, svc->tok->keys.alg), (long long)rot.from);
+        for (unsigned i = 0; i < rot.n; i++)
+            buf_printf(&op->out, "%s{\"kid\":\"%s\",\"alg\":\"%s\"}", i ? "," : "", rot.keys[i].kid,
+                       tok_alg_name(rot.keys[i].alg));
+        buf_puts(&op->out, "]}");
         break;
     }
     case AUTH_ADMIN_LIST_USERS:

@@ -117,7 +117,7 @@ int auth_client_flags_json(const struct auth_client *c, struct buf *out)
 }
 
 int auth_client_validate(const struct auth_client *c, const struct auth_client_web *w,
-                         int server_alg, const char **why)
+                         const char **why)
 {
     unsigned n = w ? w->n[AUTH_WEB_REDIRECT] : 0;
     *why = "the authorization_code grant needs at least one redirect URI";
@@ -131,10 +131,6 @@ int auth_client_validate(const struct auth_client *c, const struct auth_client_w
         return ERR_INVAL;
     *why = "id_token_signed_response_alg is RS256, ES256 or EdDSA";
     if (c->id_token_alg && !tok_alg_name((enum tok_alg)c->id_token_alg))
-        return ERR_INVAL;
-    *why = "id_token_signed_response_alg: only the server's signing_alg for now (one key ring "
-           "algorithm at a time)";
-    if (c->id_token_alg && c->id_token_alg != server_alg)
         return ERR_INVAL;
     return ERR_OK;
 }

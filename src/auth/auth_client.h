@@ -52,12 +52,11 @@ struct auth_client {
 
 /* The rules a client's registration must keep, stated once for the CLI and the admin API:
  * authorization_code needs a redirect URI; a public client has no client_credentials or
- * password grant and no introspection permission; an ID-token algorithm, if named, is the
- * server's signing algorithm (server_alg, enum tok_alg: the key ring signs with one
- * algorithm at a time today). ERR_OK, or ERR_INVAL with *why. */
+ * password grant and no introspection permission; an ID-token algorithm, if named, is one
+ * the key ring signs with. ERR_OK, or ERR_INVAL with *why. */
 struct auth_client_web;
 int auth_client_validate(const struct auth_client *c, const struct auth_client_web *w,
-                         int server_alg, const char **why);
+                         const char **why);
 
 /* "client_credentials,refresh_token" -> bits; ERR_INVAL for an unknown grant. */
 int auth_grants_parse(const char *s, unsigned *out);

@@ -244,7 +244,7 @@ static int client_create(struct cli *x, int argc, char **argv)
     if (!grants_set && w.n[AUTH_WEB_REDIRECT]) /* a browser's client, unless told otherwise */
         c.grants = AUTH_GRANT_AUTHORIZATION_CODE | AUTH_GRANT_REFRESH_TOKEN;
     auth_client_web_default_origins(&w);
-    if (auth_client_validate(&c, &w, tok_alg_parse(x->cfg->signing_alg), &why)) {
+    if (auth_client_validate(&c, &w, &why)) {
         fprintf(stderr, "floodgate: %s\n", why);
         return 2;
     }
@@ -365,20 +365,30 @@ static int key_cmd(struct cli *x, int argc, char **argv)
         return usage();
     int64_t now = clock_wall_s();
     if (strcmp(argv[0], "rotate") == 0) {
-        char kid[TOK_KID_MAX + 1];
         struct tok_key_policy kp = {tok_alg_parse(x->cfg->signing_alg),
-                                    x->cfg->key_publish_ahead_ms / 1000, x->cfg->leeway_ms / 1000};
-        int64_t from = now;
-        int rc = tok_keys_rotate_by(x->st, &kp, now, kid, &from);
+                                    x->cfg->key_publish_ahead_ms / 1000, x->cfg->leeway_ms / 1000,
+                                    tok_alg_parse(x->cfg->id_token_signing_alg)};
+        struct tok_key_rotation rot;
+        int rc = tok_keys_rotate_by(x->st, &kp, now, &rot);
         if (rc) {
-            fprintf(stderr, "floodgate: key rotation failed: %s\n", err_str(rc));
+            fprintf(stderr, "floodgate: key rotation failed: %s%s\n", err_str(rc),
+                    rc == ERR_LIMIT ? " (the ring is full: wait for retired keys to expire)" : "");
             return 1;
         }
-        if (x->json)
-            printf("{\"kid\":\"%s\",\"active_from\":%lld}\n", kid, (long long)from);
-        else
-            printf("new key %s signs from %lld (now + %llds); the previous one stays published\n",
-                   kid, (long long)from, (long long)(from - now));
+        if (x->json) {
+            printf("{\"kid\":\"%s\",\"active_from\":%lld,\"keys\":[",
+                   tok_key_rotation_kid(&rot, kp.alg), (long long)rot.from);
+            for (unsigned i = 0; i < rot.n; i++)
+                printf("%s{\"kid\":\"%s\",\"alg\":\"%s\"}", i ? "," : "", rot.keys[i].kid,
+                       tok_alg_name(rot.keys[i].alg));
+            printf("]}\n");
+        } else {
+            for (unsigned i = 0; i < rot.n; i++)
+                printf("new %-5s key %s signs from %lld (now + %llds)\n",
+                       tok_alg_name(rot.keys[i].alg), rot.keys[i].kid, (long long)rot.from,
+                       (long long)(rot.from - now));
+            printf("the previous keys stay published until their tokens expire\n");
+        }
         return 0;
     }
     if (strcmp(argv[0], "reseal") == 0) {
@@ -400,11 +410,11 @@ static int key_cmd(struct cli *x, int argc, char **argv)
             fprintf(stderr, "floodgate: cannot read keys\n");
             return 1;
         }
-        const struct tok_ring_key *signer = tok_ring_signer(&r, now);
         if (x->json)
             printf("[");
         for (unsigned i = 0; i < r.n; i++) {
             const struct tok_ring_key *k = &r.keys[i];
+            const struct tok_ring_key *signer = tok_ring_signer(&r, k->k.alg, now);
             if (x->json)
                 printf("%s{\"kid\":\"%s\",\"alg\":\"%s\",\"created\":%lld,\"active_from\":%lld,"
                        "\"retire_at\":%lld,\"signing\":%s}",
@@ -716,7 +726,7 @@ int cli_main(const struct cfg *c, int argc, char **argv)
             x.json = 1;
     int krc = argc >= 2 && strcmp(argv[0], "key") == 0 && strcmp(argv[1], "reseal") == 0
                   ? ERR_OK /* (reads what ensure would refuse) */
-                  : tok_keys_ensure(x.st, tok_alg_parse(c->signing_alg), clock_wall_s());
+                  : tok_keys_ensure(x.st, clock_wall_s());
     if (krc == ERR_DENIED) {
         fprintf(stderr, "floodgate: a signing key in the store is not sealed: refused. If it is "
                         "yours (a store older than sealing), run 'floodgate key reseal' once\n");

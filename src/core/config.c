@@ -126,8 +126,12 @@ static const struct key keys[] = {
      "rotate the signing key when the newest one is this old (e.g. 30d); 0s: only by "
      "'floodgate key rotate'"},
     {"tokens", "signing_alg", K_STR, F(signing_alg), 0, 0, "EdDSA",
-     "algorithm of new signing keys: EdDSA (Ed25519), ES256 (P-256) or RS256 (RSA-2048); "
-     "takes effect at the next key rotation (or the first key)"},
+     "algorithm of access tokens: EdDSA (Ed25519), ES256 (P-256) or RS256 (RSA-2048). The key "
+     "ring holds a key of each (the JWKS publishes them), so a change takes effect at the "
+     "next start"},
+    {"tokens", "id_token_signing_alg", K_STR, F(id_token_signing_alg), 0, 0, "RS256",
+     "algorithm of ID tokens for clients that name none (--id-token-alg): RS256 (the one "
+     "every OpenID Connect relying party supports), ES256 or EdDSA"},
     {"tokens", "purge_interval", K_DUR_S, F(purge_interval_s), 60, 86400, "10m",
      "how often expired refresh tokens, families and revoked ids are deleted"},
     {"auth", "registration", K_BOOL, F(registration), 0, 1, "true",
@@ -790,6 +794,12 @@ int cfg_validate(const struct cfg *c, struct cfg_error *e)
     if (c->admin_token[0] && cfg_split_hostport(c->admin_listen, host, sizeof(host), &port)) {
         set_err(e, "admin_listen", "'%s' is not HOST:PORT or [V6]:PORT", c->admin_listen);
         return ERR_INVAL;
+    }
+    if (strcmp(c->id_token_signing_alg, "EdDSA") && strcmp(c->id_token_signing_alg, "ES256") &&
+        strcmp(c->id_token_signing_alg, "RS256")) {
+        set_err(e, "id_token_signing_alg", "'%s' is not RS256, ES256 or EdDSA",
+                c->id_token_signing_alg);
+        return -1;
     }
     if (strcmp(c->signing_alg, "EdDSA") && strcmp(c->signing_alg, "ES256") &&
         strcmp(c->signing_alg, "RS256")) {

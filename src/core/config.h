@@ -72,6 +72,7 @@ struct cfg {
     unsigned refresh_grace_ms;
     unsigned key_rotation_s; /* 0: only by hand */
     char signing_alg[CFG_STR_MAX];
+    char id_token_signing_alg[CFG_STR_MAX];
     unsigned purge_interval_s;
     /* [auth] */
     int registration;   /* bool: POST /v1/users open to anyone */

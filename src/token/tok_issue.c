@@ -50,7 +50,7 @@ int tok_issue_answer(const struct tok_ring *ring, const char *issuer, int64_t no
     if (!cl->aud[0])
         str_copy(cl->aud, sizeof(cl->aud), o->default_aud);
     buf_init(&tok, 16384);
-    int rc = tok_jwt_issue(ring, issuer, now, ttl, cl, &tok);
+    int rc = tok_jwt_issue(ring, o->alg, issuer, now, ttl, cl, &tok);
     if (!rc)
         rc = buf_puts(body, "{\"access_token\":\"");
     if (!rc)

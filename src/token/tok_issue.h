@@ -25,6 +25,7 @@ struct tok_issue {
     const char *default_aud; /* aud when cl has none */
     const char *refresh;     /* a refresh token for the answer, or NULL */
     const struct tok_id *id; /* with an ID token (OpenID Connect), or NULL */
+    enum tok_alg alg;        /* the access token's signature */
 };
 
 /* The lifetime an access token gets (see above). */

@@ -22,10 +22,10 @@ static int put_str(struct buf *b, const char *name, const char *v, int comma)
     return rc ? rc : buf_puts(b, "\"");
 }
 
-int tok_jwt_issue(const struct tok_ring *r, const char *issuer, int64_t now, int64_t ttl,
-                  struct tok_claims *c, struct buf *out)
+int tok_jwt_issue(const struct tok_ring *r, enum tok_alg alg, const char *issuer, int64_t now,
+                  int64_t ttl, struct tok_claims *c, struct buf *out)
 {
-    const struct tok_ring_key *k = tok_ring_signer(r, now);
+    const struct tok_ring_key *k = tok_ring_signer(r, alg, now);
     uint8_t rnd[16];
     struct buf p;
 
@@ -65,7 +65,7 @@ int tok_id_token_issue(const struct tok_ring *r, const char *issuer, int64_t now
                        const struct tok_claims *cl, const struct tok_id *id,
                        struct str access_token, struct buf *out)
 {
-    const struct tok_ring_key *k = tok_ring_signer(r, now);
+    const struct tok_ring_key *k = tok_ring_signer(r, id->alg, now);
     uint8_t h[64];
     char at_hash[64];
     struct buf p;

@@ -27,16 +27,18 @@ struct tok_claims {
     int64_t exp;
 };
 
-/* What an ID token says beyond its access token's claims (OpenID Connect Core §2). */
+/* What an ID token says beyond its access token's claims (OpenID Connect Core §2), and how
+ * it is signed. */
 struct tok_id {
+    enum tok_alg alg;  /* its client's, else the server's id_token_signing_alg */
     const char *nonce; /* the authorization request's; NULL or "": none */
     int64_t auth_time; /* when the user authenticated */
     const char *sid;   /* the browser session; NULL: none */
 };
 
 /* Issues an ID token for the user cl->sub and the client cl->client_id (its aud and azp),
- * signed by the ring's signer, with at_hash of `access_token` (the left half of its SHA-256
- * for RS256 and ES256, of its SHA-512 for EdDSA); appends it to out. */
+ * signed by the ring's signer for id->alg, with at_hash of `access_token` (the left half of its
+ * SHA-256 for RS256 and ES256, of its SHA-512 for EdDSA); appends it to out. */
 int tok_id_token_issue(const struct tok_ring *r, const char *issuer, int64_t now, int64_t ttl,
                        const struct tok_claims *cl, const struct tok_id *id,
                        struct str access_token, struct buf *out);
@@ -49,9 +51,9 @@ int tok_id_token_hint(const struct tok_ring *r, const char *issuer, int64_t now,
                       char sub[128 + 1], char aud[128 + 1], char sid[32]);
 
 /* Issues an access token for `c` (jti is generated unless set, iat = now, exp = now + ttl) signed
- * by the ring's signer; appends it to out. ERR_NOTFOUND if no key is active. */
-int tok_jwt_issue(const struct tok_ring *r, const char *issuer, int64_t now, int64_t ttl,
-                  struct tok_claims *c, struct buf *out);
+ * by the ring's signer for `alg`; appends it to out. ERR_NOTFOUND if no key is active. */
+int tok_jwt_issue(const struct tok_ring *r, enum tok_alg alg, const char *issuer, int64_t now,
+                  int64_t ttl, struct tok_claims *c, struct buf *out);
 
 /* Tokens claiming to expire further ahead than this are refused: we never issue one (the
  * longest access_ttl, with every policy factor, is far shorter). */

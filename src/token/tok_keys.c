@@ -208,13 +208,13 @@ int tok_ring_load(struct tok_ring *r, struct store *st)
     return load(r, st, seal_key != NULL);
 }
 
-const struct tok_ring_key *tok_ring_signer(const struct tok_ring *r, int64_t now)
+const struct tok_ring_key *tok_ring_signer(const struct tok_ring *r, enum tok_alg alg, int64_t now)
 {
     const struct tok_ring_key *best = NULL;
 
     for (unsigned i = 0; i < r->n; i++) {
         const struct tok_ring_key *k = &r->keys[i];
-        if (k->active_from > now || (k->retire_at && k->retire_at <= now))
+        if (k->k.alg != alg || k->active_from > now || (k->retire_at && k->retire_at <= now))
             continue;
         if (!best || k->active_from > best->active_from ||
             (k->active_from == best->active_from && k->created_at > best->created_at))
@@ -344,13 +344,18 @@ static int new_key(struct store *st, enum tok_alg alg, int64_t now, int64_t acti
     return rc;
 }
 
-int tok_keys_ensure(struct store *st, enum tok_alg alg, int64_t now)
+int tok_keys_ensure(struct store *st, int64_t now)
 {
     struct tok_ring r = {0};
     int rc = tok_ring_load(&r, st);
 
-    if (rc == ERR_OK && r.n == 0)
-        rc = new_key(st, alg, now, now, NULL);
+    for (int a = TOK_ALG_EDDSA; a <= TOK_ALG_RS256 && rc == ERR_OK; a++) {
+        bool have = false;
+        for (unsigned i = 0; i < r.n; i++)
+            have |= r.keys[i].k.alg == (enum tok_alg)a;
+        if (!have) /* (a store from before the ring held every algorithm gains the others) */
+            rc = new_key(st, (enum tok_alg)a, now, now, NULL);
+    }
     tok_ring_clear(&r);
     return rc;
 }
@@ -376,19 +381,30 @@ int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t pub
     int rc = tok_ring_load(&r, st);
     int64_t from = now + publish_ahead;
 
+    unsigned kept = 0;
+
     if (rc)
         return rc;
     /* Keys are ordered by their start, in seconds: a rotation within the second the newest
      * key started would tie with it, and the ring could keep signing with the old one. */
-    for (unsigned i = 0; i < r.n; i++)
-        if (r.keys[i].active_from >= from)
+    for (unsigned i = 0; i < r.n; i++) {
+        if (r.keys[i].k.alg == alg && r.keys[i].active_from >= from)
             from = r.keys[i].active_from + 1;
+        kept += !(r.keys[i].retire_at && r.keys[i].retire_at <= now);
+    }
     if (from_out)
         *from_out = from;
+    /* A ring that loads no more would stop every instance from signing. */
+    if (kept >= TOK_RING_MAX) {
+        tok_ring_clear(&r);
+        return ERR_LIMIT;
+    }
     for (unsigned i = 0; i < r.n && !rc; i++) {
         struct tok_ring_key *k = &r.keys[i];
         if (k->retire_at && k->retire_at <= now) {
             rc = put_key(st, k->k.kid, NULL, STORE_OP_DELETE);
+        } else if (k->k.alg != alg) {
+            continue;
         } else if (!k->retire_at || k->retire_at > from + max_token_ttl) {
             /* Stops signing when the new key starts, stays published until its tokens end. */
             k->retire_at = from + max_token_ttl;
@@ -402,38 +418,76 @@ int tok_keys_rotate(struct store *st, enum tok_alg alg, int64_t now, int64_t pub
 }
 
 int tok_keys_rotate_by(struct store *st, const struct tok_key_policy *kp, int64_t now,
-                       char kid_out[TOK_KID_MAX + 1], int64_t *from_out)
+                       struct tok_key_rotation *out)
 {
-    return tok_keys_rotate(st, kp->alg, now, kp->publish_ahead_s,
-                           TOK_ACCESS_TTL_MAX_S + kp->leeway_s, kid_out, from_out);
+    struct tok_ring r = {0};
+    unsigned kept = 0;
+    int rc = tok_ring_load(&r, st);
+
+    memset(out, 0, sizeof(*out));
+    out->from = now + kp->publish_ahead_s;
+    for (unsigned i = 0; i < r.n; i++)
+        kept += !(r.keys[i].retire_at && r.keys[i].retire_at <= now);
+    tok_ring_clear(&r);
+    if (rc == ERR_OK && kept + TOK_ALG_N > TOK_RING_MAX)
+        rc = ERR_LIMIT; /* (all or none: a key for every algorithm) */
+    for (int a = TOK_ALG_EDDSA; a <= TOK_ALG_RS256 && rc == ERR_OK; a++) {
+        int64_t from;
+        rc = tok_keys_rotate(st, (enum tok_alg)a, now, kp->publish_ahead_s,
+                             TOK_ACCESS_TTL_MAX_S + kp->leeway_s, out->keys[out->n].kid, &from);
+        if (rc == ERR_OK) {
+            out->keys[out->n++].alg = (enum tok_alg)a;
+            if (from > out->from)
+                out->from = from;
+        }
+    }
+    return rc;
 }
 
-void tok_keys_rotated(const char *kid, int64_t from, const char *by)
+const char *tok_key_rotation_kid(const struct tok_key_rotation *rot, enum tok_alg alg)
 {
-    log_kv(LOG_INFO, "signing key rotated", "kid", kid, "by", by, LOG_END);
-    if (ev_wanted(EV_KEY_ROTATED)) {
-        struct ev e;
-        ev_begin(&e, EV_KEY_ROTATED);
-        ev_str(&e, "kid", kid);
-        ev_int(&e, "active_from", from);
-        ev_str(&e, "by", by);
-        ev_publish(&e);
+    for (unsigned i = 0; i < rot->n; i++)
+        if (rot->keys[i].alg == alg)
+            return rot->keys[i].kid;
+    return "";
+}
+
+void tok_keys_rotated(const struct tok_key_rotation *rot, const char *by)
+{
+    for (unsigned i = 0; i < rot->n; i++) {
+        const char *kid = rot->keys[i].kid, *alg = tok_alg_name(rot->keys[i].alg);
+        log_kv(LOG_INFO, "signing key rotated", "kid", kid, "alg", alg, "by", by, LOG_END);
+        if (ev_wanted(EV_KEY_ROTATED)) {
+            struct ev e;
+            ev_begin(&e, EV_KEY_ROTATED);
+            ev_str(&e, "kid", kid);
+            ev_str(&e, "alg", alg);
+            ev_int(&e, "active_from", rot->from);
+            ev_str(&e, "by", by);
+            ev_publish(&e);
+        }
     }
 }
 
 int tok_discovery_json(struct buf *b, const char *issuer, const struct tok_ring *r,
-                       bool password_grant)
+                       enum tok_alg at_alg, enum tok_alg id_alg, bool password_grant)
 {
     static const char *const methods = "[\"client_secret_basic\",\"client_secret_post\"]";
+    /* the default first, then the others a client may name */
+    const enum tok_alg order[] = {id_alg, TOK_ALG_RS256, TOK_ALG_ES256, TOK_ALG_EDDSA};
     const char *iss = issuer;
     char algs[64] = "";
+    unsigned listed = 0;
 
-    for (int a = TOK_ALG_EDDSA; a <= TOK_ALG_RS256; a++) {
+    for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
+        if (listed & (1u << order[o]))
+            continue;
         for (unsigned i = 0; i < r->n; i++) {
-            if (r->keys[i].k.alg == (enum tok_alg)a) {
+            if (r->keys[i].k.alg == order[o]) {
                 size_t l = strlen(algs);
                 snprintf(algs + l, sizeof(algs) - l, "%s\"%s\"", l ? "," : "",
-                         tok_alg_name((enum tok_alg)a));
+                         tok_alg_name(order[o]));
+                listed |= 1u << order[o];
                 break;
             }
         }
@@ -468,17 +522,17 @@ int tok_discovery_json(struct buf *b, const char *issuer, const struct tok_ring 
                         "\"client_secret_post\",\"none\"],"
                         "\"token_endpoint_auth_signing_alg_values_supported\":[],"
                         "\"id_token_signing_alg_values_supported\":[%s],"
-                        "\"access_token_signing_alg_values_supported\":[%s]}",
-                        methods, algs, algs);
+                        "\"access_token_signing_alg_values_supported\":[\"%s\"]}",
+                        methods, algs, tok_alg_name(at_alg));
     return rc;
 }
 
 int tok_ring_admin_json(const struct tok_ring *r, int64_t now, struct buf *b)
 {
-    const struct tok_ring_key *signer = tok_ring_signer(r, now);
     int rc = buf_puts(b, "[");
     for (unsigned i = 0; i < r->n && !rc; i++) {
         const struct tok_ring_key *k = &r->keys[i];
+        const struct tok_ring_key *signer = tok_ring_signer(r, k->k.alg, now);
         rc = buf_printf(b,
                         "%s{\"kid\":\"%s\",\"alg\":\"%s\",\"created\":%lld,"
                         "\"active_from\":%lld,\"retire_at\":%lld,\"signing\":%s}",

@@ -120,16 +120,19 @@ class TestAdmin(ServerTest):
         self.assertEqual(self.wait_status(c["client_id"], n["client_secret"], 401), 401)
         self.assertEqual(self.admin("POST", "/admin/clients", {"grants": "x"})[0], 400)
         st, keys = self.admin("GET", "/admin/keys")
-        self.assertEqual((st, len(keys), keys[0]["signing"]), (200, 1, True))
+        self.assertEqual((st, sorted(x["alg"] for x in keys)), (200, ["ES256", "EdDSA", "RS256"]))
+        self.assertTrue(all(x["signing"] for x in keys))  # each its algorithm's signer
         st, k = self.admin("POST", "/admin/keys/rotate")
         self.assertEqual(st, 200)
+        self.assertEqual(sorted(x["alg"] for x in k["keys"]), ["ES256", "EdDSA", "RS256"])
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
             jwks = json.loads(self.srv.request("GET", "/.well-known/jwks.json")[2])["keys"]
-            if len(jwks) == 2:
+            if len(jwks) == 6:
                 break
             time.sleep(0.2)
-        self.assertIn(k["kid"], [x["kid"] for x in jwks])
+        self.assertEqual({x["kid"] for x in k["keys"]} - {x["kid"] for x in jwks}, set())
+        self.assertIn(k["kid"], [x["kid"] for x in k["keys"] if x["alg"] == "EdDSA"])
         self.assert_clean_exit(self.srv)
 
 
@@ -237,7 +240,7 @@ class TestAdminRefusals(ServerTest):
         self.assertEqual(admin("PUT", "/admin/policy", {"mode": "shed"})[1]["mode"], "shed")
         self.assertEqual(admin("PUT", "/admin/policy", {"mode": "auto"})[1]["override"], "auto")
         st, keys = admin("GET", "/admin/keys")
-        self.assertEqual((st, len(keys)), (200, 1))
+        self.assertEqual((st, len(keys)), (200, 3))  # a key per algorithm
         self.assertEqual(len(admin("GET", "/admin/clients")[1]), 0)
         self.assertEqual(admin("GET", "/admin/events"), (200, []))
         self.assert_clean_exit(srv)

@@ -4,6 +4,7 @@ meet (issue #11 item 22: most of the CLI, now src/cli/cli.c, had never run). Eac
 data directory of its own (or, under make integ-redis, its own Redis prefix)."""
 
 import json
+import time
 import os
 import shutil
 import subprocess
@@ -136,10 +137,19 @@ class TestCli(unittest.TestCase):
 
     def test_keys_and_events(self):
         keys = json.loads(self.ok("key", "list", "--json"))
-        self.assertEqual([k["signing"] for k in keys], [True])
+        self.assertEqual(sorted((k["alg"], k["signing"]) for k in keys),
+                         [("ES256", True), ("EdDSA", True), ("RS256", True)])
         r = json.loads(self.ok("--key-publish-ahead", "0s", "key", "rotate", "--json"))
-        self.assertIn(r["kid"], self.ok("key", "list"))
-        self.assertIn("signs from", self.ok("key", "rotate"))
+        listed = self.ok("key", "list")
+        for k in r["keys"]:
+            self.assertIn(k["kid"], listed)
+        keys = json.loads(self.ok("key", "list", "--json"))
+        self.assertEqual(len(keys), 6)
+        time.sleep(1.1)  # (the new keys sign from the next second)
+        signers = {k["kid"] for k in json.loads(self.ok("key", "list", "--json")) if k["signing"]}
+        self.assertEqual(signers, {k["kid"] for k in r["keys"]})
+        out = self.ok("key", "rotate")
+        self.assertEqual(out.count("signs from"), 3, out)
         self.assertEqual(json.loads(self.ok("key", "reseal", "--json")), {"resealed": 0})
         self.refused(2, "usage", "key", "burn")
         self.refused(2, "usage", "key")

@@ -315,19 +315,28 @@ class TestKeysAndDiscovery(OAuthTest):
         old = self.access_token()
         _, h, body = self.srv.request("GET", "/.well-known/jwks.json")
         keys = self.json(body)["keys"]
-        self.assertEqual(len(keys), 1)
-        self.assertEqual(set(keys[0]), {"kty", "crv", "use", "alg", "kid", "x"})
+        # one key per algorithm: access tokens (EdDSA), ID tokens (RS256), a client's ES256
+        self.assertEqual(sorted(k["alg"] for k in keys), ["ES256", "EdDSA", "RS256"])
+        public = {"EdDSA": {"kty", "crv", "use", "alg", "kid", "x"},
+                  "ES256": {"kty", "crv", "use", "alg", "kid", "x", "y"},
+                  "RS256": {"kty", "use", "alg", "kid", "n", "e"}}
+        for k in keys:  # (no private part: d, p, q, dp, dq, qi)
+            self.assertEqual(set(k), public[k["alg"]])
         self.assertIn("max-age", h["cache-control"])
         r = cli(self.srv.data, "key", "rotate", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
-        new_kid = json.loads(r.stdout)["kid"]
+        rot = json.loads(r.stdout)
+        new_kid = rot["kid"]
+        self.assertEqual(sorted(k["alg"] for k in rot["keys"]), ["ES256", "EdDSA", "RS256"])
+        self.assertIn({"kid": new_kid, "alg": "EdDSA"}, rot["keys"])
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             keys = self.json(self.srv.request("GET", "/.well-known/jwks.json")[2])["keys"]
-            if len(keys) == 2:
+            if len(keys) == 6:
                 break
             time.sleep(0.2)
-        self.assertIn(new_kid, [k["kid"] for k in keys])  # published ahead
+        self.assertEqual({k["kid"] for k in rot["keys"]} - {k["kid"] for k in keys},
+                         set())  # published ahead
         # the new key does not sign yet (publish-ahead), the old token still verifies
         hdr = json.loads(base64.urlsafe_b64decode(self.access_token().split(".")[0] + "=="))
         self.assertNotEqual(hdr["kid"], new_kid)
@@ -372,10 +381,10 @@ class TestScheduledRotation(OAuthTest):
         keys = []
         while time.monotonic() < deadline:
             keys = self.json(self.srv.request("GET", "/.well-known/jwks.json")[2])["keys"]
-            if len(keys) >= 2:
+            if len(keys) >= 6:  # (a new key for each of the three algorithms)
                 break
             time.sleep(0.2)
-        self.assertGreaterEqual(len(keys), 2, "no scheduled rotation")
+        self.assertGreaterEqual(len(keys), 6, "no scheduled rotation")
         # publish-ahead 0: the new key signs as soon as each loop thread has reloaded its
         # ring (within a second of the change)
         deadline = time.monotonic() + 5

@@ -31,6 +31,12 @@ def pkce():
     return verifier, challenge
 
 
+def jwt_header(token):
+    """The decoded header of a compact JWS."""
+    h = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))
+
+
 def add_user(test, srv):
     """ann, with PASSWORD, in srv's store (the CLI; the password on stdin)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
@@ -128,6 +134,48 @@ class OidcTest(ServerTest):
         st, _, b = self.srv.request("POST", "/oauth2/token", form(**body), auth or FORM)
         return st, json.loads(b)
 
+    def check_id_token(self, tok, client, alg):
+        """The ID token in `tok`, verified by PyJWT against our JWKS in `alg`, its at_hash
+        by that algorithm's hash; its claims."""
+        _, _, jwks = self.srv.request("GET", "/.well-known/jwks.json")
+        script = (
+            "import base64, hashlib, json, sys, jwt\n"
+            "jwks, it, at, aud, iss, alg = sys.argv[1:7]\n"
+            "kid = jwt.get_unverified_header(it)['kid']\n"
+            "key = [k for k in json.loads(jwks)['keys'] if k['kid'] == kid][0]\n"
+            "assert key['alg'] == alg, key\n"
+            "c = jwt.decode(it, jwt.PyJWK(key).key, algorithms=[alg], audience=aud, issuer=iss)\n"
+            "h = (hashlib.sha512(at.encode()).digest()[:32] if alg == 'EdDSA'\n"
+            "     else hashlib.sha256(at.encode()).digest()[:16])\n"
+            "assert c['at_hash'] == base64.urlsafe_b64encode(h).rstrip(b'=').decode()\n"
+            "print(json.dumps(c))\n")
+        r = subprocess.run(["/usr/bin/python3", "-c", script, jwks.decode(), tok["id_token"],
+                            tok["access_token"], client["client_id"], self.iss, alg],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(jwt_header(tok["id_token"])["alg"], alg)
+        return json.loads(r.stdout)
+
+    def test_a_client_names_its_id_token_algorithm(self):
+        """#13 item 7: EdDSA or ES256 per client, RS256 by default (and in discovery first);
+        the access token keeps the server's algorithm."""
+        st, _, body = self.srv.request("GET", "/.well-known/openid-configuration")
+        d = json.loads(body)
+        self.assertEqual(d["id_token_signing_alg_values_supported"], ["RS256", "ES256", "EdDSA"])
+        self.assertEqual(d["access_token_signing_alg_values_supported"], ["EdDSA"])
+        for alg in ("ES256", "EdDSA"):
+            app = self.client("app-" + alg, "--redirect-uris", CB, "--first-party", "--scopes",
+                              "read", "--id-token-alg", alg)
+            verifier, challenge = pkce()
+            st, hd, body = self.login(Browser(self.srv), app, challenge)
+            self.assertEqual(st, 303, body)
+            st, tok = self.exchange(app, self.code_of(hd), verifier,
+                                    auth=basic(app["client_id"], app["client_secret"]))
+            self.assertEqual(st, 200, tok)
+            self.check_id_token(tok, app, alg)
+            self.assertEqual(jwt_header(tok["access_token"])["alg"], "EdDSA")
+        self.assert_clean_exit(self.srv)
+
     def test_a_browser_logs_in_and_the_app_gets_its_tokens(self):
         verifier, challenge = pkce()
         b = Browser(self.srv)
@@ -145,23 +193,10 @@ class OidcTest(ServerTest):
         self.assertEqual(st, 200, tok)
         self.assertEqual(tok["scope"], "openid read")
         self.assertNotIn("refresh_token", tok)  # not first-party, no offline_access
-        # the ID token, checked by PyJWT (Debian's python3-jwt) against our JWKS
-        _, _, jwks = self.srv.request("GET", "/.well-known/jwks.json")
-        script = (
-            "import base64, hashlib, json, sys, jwt\n"
-            "from jwt.algorithms import OKPAlgorithm\n"
-            "jwks, it, at, aud, iss = sys.argv[1:6]\n"
-            "key = json.loads(jwks)['keys'][0]\n"
-            "c = jwt.decode(it, OKPAlgorithm.from_jwk(json.dumps(key)), algorithms=['EdDSA'],\n"
-            "               audience=aud, issuer=iss)\n"
-            "h = hashlib.sha512(at.encode()).digest()[:32]\n"
-            "assert c['at_hash'] == base64.urlsafe_b64encode(h).rstrip(b'=').decode()\n"
-            "print(json.dumps(c))\n")
-        r = subprocess.run(["/usr/bin/python3", "-c", script, jwks.decode(), tok["id_token"],
-                            tok["access_token"], self.spa["client_id"], self.iss],
-                           capture_output=True, text=True, timeout=30)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        c = json.loads(r.stdout)
+        # the ID token, checked by PyJWT (Debian's python3-jwt) against our JWKS: RS256 by
+        # default, beside an EdDSA access token
+        c = self.check_id_token(tok, self.spa, "RS256")
+        self.assertEqual(jwt_header(tok["access_token"])["alg"], "EdDSA")
         self.assertEqual((c["nonce"], c["azp"]), ("n-1", self.spa["client_id"]))
         for claim in ("sub", "exp", "iat", "auth_time"):
             self.assertIn(claim, c)

@@ -56,7 +56,7 @@ void fx_wait(struct fx *f, const int *count, int want)
 int fx_keys(struct fx *f, struct tok_ring *ring)
 {
     tok_keys_seal_with(NULL);
-    if (tok_keys_ensure(f->st, TOK_ALG_EDDSA, 1000))
+    if (tok_keys_ensure(f->st, 1000))
         return -1;
     memset(ring, 0, sizeof(*ring));
     return tok_ring_load(ring, f->st) ? -1 : 0;

@@ -138,8 +138,9 @@ TEST(admin_actions_run_as_values_and_say_what_they_did)
     ASSERT_EQ_INT(op.rc, 0);
     ASSERT_TRUE(strstr(out_of(&op), "\"active_from\":2060") != NULL);
     ASSERT_EQ_INT(tok_ring_load(&ring, st), 0);
-    ASSERT_EQ_INT(ring.n, 1);
-    ASSERT_EQ_INT(ring.keys[0].active_from, 2060);
+    ASSERT_EQ_INT(ring.n, 3); /* one per algorithm */
+    for (unsigned i = 0; i < ring.n; i++)
+        ASSERT_EQ_INT(ring.keys[i].active_from, 2060);
     tok_ring_clear(&ring);
 
     auth_admin_op_fini(&op);
@@ -194,7 +195,7 @@ TEST(browser_clients_register_their_uris_and_public_ones_no_secret)
                            0, NULL);
     memset(&op, 0, sizeof(op));
     op.action = AUTH_ADMIN_CLIENT_ADD;
-    ASSERT_EQ_INT(auth_client_from_json(o, &op.client, &op.web, TOK_ALG_EDDSA, &why), 0);
+    ASSERT_EQ_INT(auth_client_from_json(o, &op.client, &op.web, &why), 0);
     json_decref(o);
     /* the default grants of a browser's client, its origins from its redirect URIs */
     ASSERT_EQ_INT(op.client.grants, AUTH_GRANT_AUTHORIZATION_CODE | AUTH_GRANT_REFRESH_TOKEN);
@@ -244,7 +245,7 @@ TEST(browser_clients_register_their_uris_and_public_ones_no_secret)
         "{\"name\":\"x\",\"redirect_uris\":\"https://a.example/cb\","
         "\"id_token_signed_response_alg\":\"HS256\"}",
         "{\"name\":\"x\",\"redirect_uris\":\"https://a.example/cb\","
-        "\"id_token_signed_response_alg\":\"RS256\"}", /* not the server's (EdDSA) */
+        "\"id_token_signed_response_alg\":\"none\"}",
         "{\"name\":\"x\",\"redirect_uris\":\"https://a.example/cb\","
         "\"web_origins\":[\"https://a.example/path\"]}",
     };
@@ -252,10 +253,23 @@ TEST(browser_clients_register_their_uris_and_public_ones_no_secret)
         o = json_loads(refused[i], 0, NULL);
         ASSERT_TRUE(o != NULL);
         memset(&c, 0, sizeof(c));
-        if (auth_client_from_json(o, &c, &w, TOK_ALG_EDDSA, &why) != ERR_INVAL) {
+        if (auth_client_from_json(o, &c, &w, &why) != ERR_INVAL) {
             fprintf(stderr, "accepted: %s\n", refused[i]);
             ASSERT_TRUE(0);
         }
+        json_decref(o);
+    }
+    /* every algorithm of the ring may sign a client's ID tokens */
+    static const char *const algs[] = {"RS256", "ES256", "EdDSA"};
+    for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+        char text[160];
+        snprintf(text, sizeof(text),
+                 "{\"name\":\"x\",\"redirect_uris\":\"https://a.example/cb\","
+                 "\"id_token_signed_response_alg\":\"%s\"}",
+                 algs[i]);
+        o = json_loads(text, 0, NULL);
+        ASSERT_EQ_INT(auth_client_from_json(o, &c, &w, &why), 0);
+        ASSERT_EQ_STR(tok_alg_name((enum tok_alg)c.id_token_alg), algs[i]);
         json_decref(o);
     }
     /* what may be registered: a native app's scheme, loopback, https with a query */

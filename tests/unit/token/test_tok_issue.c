@@ -49,7 +49,11 @@ TEST(the_answer_carries_a_token_that_verifies)
     snprintf(cl.sub, sizeof(cl.sub), "u-ann");
     snprintf(cl.client_id, sizeof(cl.client_id), "app");
     snprintf(cl.scope, sizeof(cl.scope), "read \"quoted\"");
-    struct tok_issue o = {.ttl_s = 300, .factor = 1, .default_aud = "https://api", .refresh = "R"};
+    struct tok_issue o = {.ttl_s = 300,
+                          .factor = 1,
+                          .default_aud = "https://api",
+                          .refresh = "R",
+                          .alg = TOK_ALG_EDDSA};
     buf_init(&body, 20000);
     ASSERT_EQ_INT(tok_issue_answer(&ring, "https://id", 1000, &cl, &o, &body), 0);
     json_error_t je;
@@ -81,9 +85,26 @@ static json_t *payload_of(const char *jws)
     return json_loadb(raw, n, 0, NULL);
 }
 
+/* The header's alg and kid. */
+static void header_of(const char *jws, char alg[16], char kid[TOK_KID_MAX + 1])
+{
+    const char *a = strchr(jws, '.');
+    char raw[512];
+    size_t n;
+    alg[0] = kid[0] = '\0';
+    if (!a || cr_b64url_decode(jws, (size_t)(a - jws), raw, sizeof(raw), &n))
+        return;
+    json_t *h = json_loadb(raw, n, 0, NULL);
+    snprintf(alg, 16, "%s", json_string_value(json_object_get(h, "alg")) ?: "");
+    snprintf(kid, TOK_KID_MAX + 1, "%s", json_string_value(json_object_get(h, "kid")) ?: "");
+    json_decref(h);
+}
+
 /* OpenID Connect (#13 item 7): with an ID token for the client, which cannot pass for an
- * access token; its at_hash binds it to the access token beside it; a preset jti is kept. */
-TEST(an_id_token_comes_with_its_access_token)
+ * access token; it is signed in its own algorithm (RS256 beside an EdDSA access token, or
+ * the client's), and its at_hash, by that algorithm's hash, binds it to the access token
+ * beside it; a preset jti is kept. */
+static void id_token_in(enum tok_alg alg)
 {
     struct fx F;
     struct tok_ring ring;
@@ -95,8 +116,9 @@ TEST(an_id_token_comes_with_its_access_token)
     snprintf(cl.sub, sizeof(cl.sub), "u-ann");
     snprintf(cl.client_id, sizeof(cl.client_id), "spa");
     snprintf(cl.jti, sizeof(cl.jti), "chosen-jti");
-    struct tok_id id = {.nonce = "n-1", .auth_time = 990};
-    struct tok_issue o = {.ttl_s = 300, .factor = 1, .default_aud = "https://api", .id = &id};
+    struct tok_id id = {.alg = alg, .nonce = "n-1", .auth_time = 990};
+    struct tok_issue o = {
+        .ttl_s = 300, .factor = 1, .default_aud = "https://api", .id = &id, .alg = TOK_ALG_EDDSA};
     buf_init(&body, 20000);
     ASSERT_EQ_INT(tok_issue_answer(&ring, "https://id", 1000, &cl, &o, &body), 0);
     json_t *j = json_loadb(body.p, body.len, 0, NULL);
@@ -114,14 +136,32 @@ TEST(an_id_token_comes_with_its_access_token)
     ASSERT_EQ_STR(json_string_value(json_object_get(p, "nonce")), "n-1");
     ASSERT_EQ_STR(json_string_value(json_object_get(p, "iss")), "https://id");
     ASSERT_EQ_INT((int)json_integer_value(json_object_get(p, "auth_time")), 990);
+    char halg[16], kid[TOK_KID_MAX + 1];
+    header_of(it, halg, kid);
+    ASSERT_EQ_STR(halg, tok_alg_name(alg));
+    ASSERT_EQ_STR(kid, tok_ring_signer(&ring, alg, 1000)->k.kid);
+    header_of(at, halg, kid);
+    ASSERT_EQ_STR(halg, "EdDSA");
     uint8_t h[64];
     char want[64];
-    cr_sha512(h, at, strlen(at)); /* EdDSA: the left half of SHA-512 */
-    cr_b64url_encode(h, 32, want, sizeof(want));
+    if (alg == TOK_ALG_EDDSA) { /* the left half of SHA-512 */
+        cr_sha512(h, at, strlen(at));
+        cr_b64url_encode(h, 32, want, sizeof(want));
+    } else { /* of SHA-256 */
+        cr_sha256(h, at, strlen(at));
+        cr_b64url_encode(h, 16, want, sizeof(want));
+    }
     ASSERT_EQ_STR(json_string_value(json_object_get(p, "at_hash")), want);
     json_decref(p);
     json_decref(j);
     buf_fini(&body);
     tok_ring_clear(&ring);
     fx_close(&F);
+}
+
+TEST(an_id_token_comes_with_its_access_token)
+{
+    id_token_in(TOK_ALG_RS256);
+    id_token_in(TOK_ALG_EDDSA);
+    id_token_in(TOK_ALG_ES256);
 }

@@ -63,7 +63,8 @@ static void issue(int64_t now, int64_t ttl, char *out, size_t cap, char jti[TOK_
     snprintf(cl.client_id, sizeof(cl.client_id), "app");
     snprintf(cl.aud, sizeof(cl.aud), "api");
     buf_init(&b, 8192);
-    ASSERT_EQ_INT(tok_jwt_issue(tok_local_ring(&t, now), svc.issuer, now, ttl, &cl, &b), 0);
+    ASSERT_EQ_INT(
+        tok_jwt_issue(tok_local_ring(&t, now), TOK_ALG_EDDSA, svc.issuer, now, ttl, &cl, &b), 0);
     ASSERT_TRUE(b.len < cap);
     memcpy(out, b.p, b.len);
     out[b.len] = '\0';
@@ -197,7 +198,8 @@ TEST(a_key_rotated_in_since_the_threads_copy_is_read_on_the_pool)
     memset(&cl, 0, sizeof(cl));
     snprintf(cl.sub, sizeof(cl.sub), "ann");
     buf_init(&b, 8192);
-    ASSERT_EQ_INT(tok_jwt_issue(&other, svc.issuer, from, 60, &cl, &b), 0); /* signed there */
+    ASSERT_EQ_INT(tok_jwt_issue(&other, TOK_ALG_EDDSA, svc.issuer, from, 60, &cl, &b),
+                  0); /* signed there */
     snprintf(tok, sizeof(tok), "%.*s", (int)b.len, b.p);
     buf_fini(&b);
     tok_ring_clear(&other);
