@@ -37,7 +37,7 @@ static void work_done(struct pool_job *j)
     char body[96];
 
     if (j->cancelled) {
-        api__fail(w->r, ERR_AGAIN, "shutting down");
+        api__fail(w->r, ERR_AGAIN, "not run: shutting down, or it waited past hash_deadline");
         return;
     }
     snprintf(body, sizeof(body), "{\"slept_ms\":%u,\"waited_ms\":%llu}", w->ms,

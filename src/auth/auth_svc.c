@@ -17,6 +17,9 @@ int auth_svc_submit(const struct auth_svc *svc, struct loop *lp, struct pool_job
                     uint64_t *retry_ms)
 {
     uint64_t late = auth_svc_over_deadline(svc);
+    /* ... and one that waits past the deadline all the same (the estimate is a mean) is
+     * answered busy when its turn comes, not hashed late */
+    pj->deadline_ns = svc->hash_deadline_ms * 1000000ull;
     if (!late && pool_submit(svc->pool, lp, pj) == ERR_OK)
         return ERR_OK;
     *retry_ms = late ? late : 1000;

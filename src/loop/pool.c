@@ -33,14 +33,13 @@ struct pool {
     int nice_value;
     pthread_t *threads;
     /* statistics */
-    uint64_t submitted, rejected, completed, wait_ns_sum, work_ns_sum;
+    uint64_t submitted, rejected, completed, expired, wait_ns_sum, work_ns_sum;
     uint64_t ewma_work_ns; /* smoothed service time, for the expected wait */
-    uint64_t wait_hist[8];
+    uint64_t wait_hist[POOL_WAIT_BUCKETS];
 };
 
-const double pool_wait_bounds[7] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1};
-static const uint64_t wait_bounds_ns[7] = {1000000,   5000000,   10000000,  50000000,
-                                           100000000, 500000000, 1000000000};
+const double pool_wait_bounds[POOL_WAIT_BUCKETS - 1] = {0.001, 0.005, 0.01, 0.05, 0.1,
+                                                        0.5,   1,     2,    5};
 
 static __thread void *scratch;
 static __thread size_t scratch_len;
@@ -91,6 +90,7 @@ static void run_done(struct loop_task *t)
 static void *worker_main(void *arg)
 {
     struct pool *p = arg;
+    uint64_t last_end = 0; /* when this worker's previous job ended */
 
     on_worker = 1;
     lower_priority(p->nice_value);
@@ -110,19 +110,36 @@ static void *worker_main(void *arg)
         j->wait_ns = start - j->_enqueued_ns;
         p->wait_ns_sum += j->wait_ns;
         unsigned b = 0;
-        while (b < 7 && j->wait_ns > wait_bounds_ns[b])
+        while (b < POOL_WAIT_BUCKETS - 1 && (double)j->wait_ns > pool_wait_bounds[b] * 1e9)
             b++;
         p->wait_hist[b]++;
+        if (j->deadline_ns && j->wait_ns > j->deadline_ns) {
+            /* Its answer is late already: refused now (on_done answers busy), not served
+             * later still, and no worker time is spent on it. */
+            p->running--;
+            p->expired++;
+            j->cancelled = 1;
+            if (!p->head && !p->running)
+                pthread_cond_broadcast(&p->cv_idle);
+            j->_task.on_run = run_done;
+            pthread_mutex_unlock(&p->mu);
+            loop_post_owed(j->_loop, &j->_task);
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
         pthread_mutex_unlock(&p->mu);
 
         j->on_work(j);
-        uint64_t took = clock_mono_ns() - start;
+        uint64_t end = clock_mono_ns(), took = end - start;
+        /* The drain rate: from the previous job's end if this one was waiting by then */
+        uint64_t per = end - (j->_enqueued_ns <= last_end && last_end < start ? last_end : start);
+        last_end = end;
 
         pthread_mutex_lock(&p->mu);
         p->running--;
         p->completed++;
         p->work_ns_sum += took;
-        p->ewma_work_ns = p->ewma_work_ns ? (p->ewma_work_ns * 7 + took) / 8 : took;
+        p->ewma_work_ns = p->ewma_work_ns ? (p->ewma_work_ns * 7 + per) / 8 : per;
         if (!p->head && !p->running)
             pthread_cond_broadcast(&p->cv_idle);
         /* Post after the bookkeeping: once posted, the job may be freed by its owner. */
@@ -227,6 +244,7 @@ void pool_stats(struct pool *p, struct pool_stats *o)
     o->submitted = p->submitted;
     o->rejected = p->rejected;
     o->completed = p->completed;
+    o->expired = p->expired;
     o->wait_ns_sum = p->wait_ns_sum;
     o->work_ns_sum = p->work_ns_sum;
     o->depth = p->depth;
@@ -283,6 +301,8 @@ int pool_metrics_text(struct pool *p, struct buf *b)
                (unsigned long long)st.completed);
     buf_printf(b, "floodgate_worker_jobs_total{result=\"rejected\"} %llu\n",
                (unsigned long long)st.rejected);
+    buf_printf(b, "floodgate_worker_jobs_total{result=\"expired\"} %llu\n",
+               (unsigned long long)st.expired);
     /* (in seconds with their fraction: a count of whole seconds read 0 after 15 hashes) */
     buf_printf(b,
                "# HELP floodgate_worker_busy_seconds_total Time spent running jobs.\n"
@@ -291,9 +311,9 @@ int pool_metrics_text(struct pool *p, struct buf *b)
                (double)st.work_ns_sum / 1e9);
     buf_puts(b, "# HELP floodgate_worker_queue_wait_seconds Time jobs waited in the queue.\n"
                 "# TYPE floodgate_worker_queue_wait_seconds histogram\n");
-    for (unsigned i = 0; i < 8; i++) {
+    for (unsigned i = 0; i < POOL_WAIT_BUCKETS; i++) {
         cum += st.wait_hist[i];
-        if (i < 7)
+        if (i < POOL_WAIT_BUCKETS - 1)
             buf_printf(b, "floodgate_worker_queue_wait_seconds_bucket{le=\"%g\"} %llu\n",
                        pool_wait_bounds[i], (unsigned long long)cum);
         else

@@ -29,25 +29,31 @@ struct pool_job {
     struct pool_job *_next;
     struct loop *_loop;
     uint64_t _enqueued_ns;
-    uint64_t wait_ns; /* set before on_work: time spent queued */
-    int cancelled;    /* set if on_work never ran (pool_cancel_queued); on_done still runs */
+    uint64_t wait_ns;     /* set before on_work: time spent queued */
+    uint64_t deadline_ns; /* set by the caller: a job that waited longer is not run; 0: none */
+    int cancelled;        /* set if on_work never ran (pool_cancel_queued, or past its deadline);
+                             on_done still runs */
     pool_work_cb on_work;
     pool_done_cb on_done;
 };
 
+#define POOL_WAIT_BUCKETS 10 /* the queue-wait histogram: 9 bounds and +Inf */
+
 struct pool_stats {
     uint64_t submitted, rejected, completed;
+    uint64_t expired;     /* not run: waited past their deadline */
     uint64_t wait_ns_sum; /* total queue wait of started jobs */
     uint64_t work_ns_sum; /* total time on a worker */
     unsigned depth;       /* jobs queued now, not yet started */
     unsigned running;     /* jobs on a worker now */
     unsigned threads;
     unsigned capacity;
-    uint64_t wait_hist[8]; /* queue wait <=1ms,5ms,10ms,50ms,100ms,500ms,1s,+Inf */
-    uint64_t ewma_work_ns; /* smoothed time of one job: the pool's measured capacity */
+    uint64_t
+        wait_hist[POOL_WAIT_BUCKETS]; /* queue wait <=1ms,5ms,10ms,50ms,100ms,500ms,1s,2s,5s,+Inf */
+    uint64_t ewma_work_ns;            /* smoothed time of one job: the pool's measured capacity */
 };
 
-extern const double pool_wait_bounds[7];
+extern const double pool_wait_bounds[POOL_WAIT_BUCKETS - 1];
 
 /* Starts `nthreads` workers at `nice_value`. ERR_INVAL/ERR_IO. Main thread. */
 int pool_new(unsigned nthreads, unsigned queue_max, int nice_value, struct pool **out);
@@ -66,7 +72,9 @@ int pool_submit(struct pool *p, struct loop *lp, struct pool_job *j);
  * drain timeout passes, so shutdown is bounded by it rather than by the queue. Any thread. */
 void pool_cancel_queued(struct pool *p);
 
-/* Expected wait before a job queued now starts, in ms, from the recent mean service time:
+/* Expected wait before a job queued now starts, in ms, from the recent mean service time
+ * (a job's time on a worker, plus the gap since the previous job ended when it was already
+ * waiting then: the rate the queue drains at, a worker's lost turns on the CPU included):
  * 0 while a worker is idle. */
 uint64_t pool_expected_wait_ms(struct pool *p);
 

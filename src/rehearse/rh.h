@@ -13,7 +13,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum rh_flow { RH_LOGIN, RH_REGISTER, RH_REFRESH, RH_INTROSPECT, RH_VERIFY, RH_TOKEN, RH_NFLOWS };
+enum rh_flow {
+    RH_LOGIN,
+    RH_REGISTER,
+    RH_REFRESH,
+    RH_INTROSPECT,
+    RH_VERIFY,
+    RH_TOKEN,
+    RH_OIDC, /* a browser's sign-in: the login page, its form, the code exchanged */
+    RH_NFLOWS
+};
 
 #define RH_MAX_PHASES         64
 #define RH_SCENARIO_MAX_BYTES (1 << 20)

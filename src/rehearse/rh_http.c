@@ -30,8 +30,15 @@ struct rh_conn {
     struct rh_req *req;
     struct rh_conn *prev, *next; /* idle list */
     struct buf out, body;
+    struct rh_answer answer;
+    char field[16]; /* the header being read, lower case, cut */
+    size_t field_len;
+    bool in_value;
+    int cookie_state; /* 1: reading the first Set-Cookie's name=value, 2: done */
     int status, closes;
     bool complete, keep, connected, closing, idle_listed;
+    bool writing;  /* a uv_write not yet called back */
+    bool answered; /* the request's answer was handed over */
     char rbuf[16384];
 };
 
@@ -86,11 +93,27 @@ static void on_timeout(uv_timer_t *t)
     conn_fail(t->data, ST_TIMEOUT);
 }
 
+/* The connection is free for the next request: kept (idle) or closed. */
+static void conn_release(struct rh_conn *c)
+{
+    struct rh_pool *p = c->pool;
+    if (!c->keep || p->run->stage == STAGE_DONE)
+        conn_close(c);
+    else
+        idle_push(c);
+    pool_pump(p);
+}
+
 static void on_write(uv_write_t *w, int status)
 {
     struct rh_conn *c = w->data;
-    if (status < 0 && !c->closing)
+    c->writing = false;
+    if (c->closing)
+        return;
+    if (status < 0)
         conn_fail(c, ST_ERROR);
+    else if (c->answered) /* (the answer came before this callback: the request is free now) */
+        conn_release(c);
 }
 
 static void conn_send(struct rh_conn *c)
@@ -98,6 +121,11 @@ static void conn_send(struct rh_conn *c)
     struct rh_req *q = c->req;
     buf_reset(&c->out);
     buf_reset(&c->body);
+    memset(&c->answer, 0, sizeof(c->answer));
+    c->answer.retry_after = -1;
+    c->field_len = 0;
+    c->in_value = false;
+    c->cookie_state = 0;
     c->status = 0;
     c->complete = false;
     http_parser_init(&c->parser, HTTP_RESPONSE);
@@ -111,8 +139,12 @@ static void conn_send(struct rh_conn *c)
         rh_hist_record(&c->pool->run->lag, (now - q->t0) / 1000);
     uv_buf_t b = uv_buf_init(c->out.p, (unsigned)c->out.len);
     uv_timer_start(&c->timer, on_timeout, c->pool->run->sc.timeout_ms, 0);
-    if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_write))
+    c->answered = false;
+    c->writing = true;
+    if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_write)) {
+        c->writing = false;
         conn_fail(c, ST_ERROR);
+    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -122,19 +154,24 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     *b = uv_buf_init(c->rbuf, sizeof(c->rbuf));
 }
 
+/* The answer is handed over before the connection is offered again, so a request the
+ * caller sends from its callback cannot reset the body and headers it is reading; and the
+ * connection waits for its write's callback (an answer may arrive first, in the same loop
+ * turn), since a uv_write_t may not be reused before then. */
 static void conn_answered(struct rh_conn *c)
 {
     struct rh_pool *p = c->pool;
     struct rh_req *q = c->req;
     uv_timer_stop(&c->timer);
     c->req = NULL;
-    if (!c->keep || p->run->stage == STAGE_DONE)
-        conn_close(c);
-    else
-        idle_push(c);
-    /* body points into the connection, which lives until its close callbacks */
+    c->answered = true;
+    p->run->answer = &c->answer;
     req_finish(p->run, q, c->status, c->body.p ? c->body.p : "", c->body.len);
-    pool_pump(p);
+    p->run->answer = NULL;
+    if (c->closing)
+        pool_pump(p);
+    else if (!c->writing)
+        conn_release(c);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -195,6 +232,60 @@ static int on_headers_complete(http_parser *hp)
 {
     struct rh_conn *c = hp->data;
     c->status = hp->status_code;
+    return 0;
+}
+
+/* Header names and values may arrive in pieces: a name is gathered until its value starts,
+ * and the value of a header we keep is appended to (what does not fit is dropped whole). */
+static int on_header_field(http_parser *hp, const char *at, size_t n)
+{
+    struct rh_conn *c = hp->data;
+    if (c->in_value) {
+        c->in_value = false;
+        c->field_len = 0;
+    }
+    for (size_t i = 0; i < n && c->field_len < sizeof(c->field) - 1; i++) {
+        char ch = at[i];
+        c->field[c->field_len++] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+    }
+    c->field[c->field_len] = '\0';
+    return 0;
+}
+
+static void append_cut(char *dst, size_t cap, const char *at, size_t n)
+{
+    size_t have = strlen(dst);
+    if (have + n >= cap) { /* too long to be of use: kept empty */
+        dst[0] = '\0';
+        return;
+    }
+    memcpy(dst + have, at, n);
+    dst[have + n] = '\0';
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t n)
+{
+    struct rh_conn *c = hp->data;
+    bool first = !c->in_value;
+    c->in_value = true;
+    if (strcmp(c->field, "location") == 0) {
+        append_cut(c->answer.location, sizeof(c->answer.location), at, n);
+    } else if (strcmp(c->field, "set-cookie") == 0) {
+        if (first) /* the first cookie's name=value only */
+            c->cookie_state = c->answer.cookie[0] ? 2 : 1;
+        size_t keep = 0;
+        while (keep < n && at[keep] != ';')
+            keep++;
+        if (c->cookie_state == 1)
+            append_cut(c->answer.cookie, sizeof(c->answer.cookie), at, keep);
+        if (keep < n)
+            c->cookie_state = 2;
+    } else if (strcmp(c->field, "retry-after") == 0 && first) {
+        c->answer.retry_after = 0;
+        for (size_t i = 0; i < n && at[i] >= '0' && at[i] <= '9' && c->answer.retry_after < 3600;
+             i++)
+            c->answer.retry_after = c->answer.retry_after * 10 + (at[i] - '0');
+    }
     return 0;
 }
 
@@ -334,6 +425,8 @@ struct rh_req *rh_req_new(int flow, req_done_cb done, const struct buf *b)
 
 void rh_http_init(void)
 {
+    parser_settings.on_header_field = on_header_field;
+    parser_settings.on_header_value = on_header_value;
     parser_settings.on_headers_complete = on_headers_complete;
     parser_settings.on_body = on_body;
     parser_settings.on_message_complete = on_message_complete;

@@ -47,11 +47,22 @@ struct rh_user {
     bool created;
 };
 
-/* Per phase and flow. */
+/* Per phase and flow. For the oidc flow an arrival is a person signing in: the counts are
+ * how each sign-in ended, `lat` the login form's answers (each post), `signin` arrival to
+ * tokens, `shed` every 503 of any step, and `retries` the busy page's posts again. */
 struct rh_flowstat {
-    uint64_t sent, ok, s429, s503, s4xx, s5xx, err, timeout, dropped, skipped;
-    struct rh_hist lat;  /* every answer */
-    struct rh_hist shed; /* 503 answers */
+    uint64_t sent, ok, s429, s503, s4xx, s5xx, err, timeout, dropped, skipped, retries;
+    struct rh_hist lat;    /* every answer */
+    struct rh_hist shed;   /* 503 answers */
+    struct rh_hist signin; /* oidc: a completed sign-in, arrival to tokens */
+};
+
+/* What the rehearsal reads of an answer's headers (the oidc flow's cookie, redirect and
+ * Retry-After); valid while the answer's done callback runs. */
+struct rh_answer {
+    char cookie[256];    /* the first Set-Cookie's name=value */
+    char location[2048]; /* "" if none or longer */
+    int retry_after;     /* seconds; -1 if none */
 };
 
 struct rh_sec_flow {
@@ -93,6 +104,9 @@ struct rh_run {
     char prefix[20];
     char client_id[64];
     char basic[512];
+    char web_client_id[64]; /* the oidc flow's web app (first-party, a redirect URI) */
+    char web_basic[512];
+    const struct rh_answer *answer; /* the headers of the answer being handed over */
 
     struct rh_user *users;
     size_t nusers, cursor, refresh_cursor;
@@ -136,6 +150,7 @@ struct rh_req {
     int flow; /* RH_* or -1: not counted */
     int phase;
     size_t idx; /* user, second or try counter, by purpose */
+    void *ctx;  /* the oidc flow's sign-in */
     int tries;
     uint64_t t0; /* intended arrival, ns */
     size_t len;

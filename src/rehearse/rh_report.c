@@ -26,7 +26,7 @@ static json_t *latency(const struct rh_hist *h)
         "max", (json_int_t)h->max_us, "mean", (json_int_t)(h->n ? h->sum_us / h->n : 0));
 }
 
-static json_t *flowstat(const struct rh_flowstat *s, double seconds)
+static json_t *flowstat(const struct rh_flowstat *s, double seconds, int flow)
 {
     json_t *o = json_pack(
         "{s:I,s:I,s:f,s:f,s:{s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I}", "sent", (json_int_t)s->sent, "ok",
@@ -37,6 +37,10 @@ static json_t *flowstat(const struct rh_flowstat *s, double seconds)
         "dropped", (json_int_t)s->dropped, "skipped", (json_int_t)s->skipped);
     json_object_set_new(o, "latency_us", latency(&s->lat));
     json_object_set_new(o, "shed_latency_us", latency(&s->shed));
+    if (flow == RH_OIDC) { /* a person's sign-in, whole; the busy page's posts again */
+        json_object_set_new(o, "signin_latency_us", latency(&s->signin));
+        json_object_set_new(o, "retries", json_integer((json_int_t)s->retries));
+    }
     return o;
 }
 
@@ -52,8 +56,10 @@ static void merge(struct rh_flowstat *to, const struct rh_flowstat *from)
     to->timeout += from->timeout;
     to->dropped += from->dropped;
     to->skipped += from->skipped;
+    to->retries += from->retries;
     rh_hist_merge(&to->lat, &from->lat);
     rh_hist_merge(&to->shed, &from->shed);
+    rh_hist_merge(&to->signin, &from->signin);
 }
 
 int rh_report_json(const struct rh_run *run, const char *path, json_t **out)
@@ -96,7 +102,7 @@ int rh_report_json(const struct rh_run *run, const char *path, json_t **out)
                 json_object_set_new(rates, rh_flow_name[f], json_pack("[ff]", a, b));
             if (used[f])
                 json_object_set_new(flows, rh_flow_name[f],
-                                    flowstat(&run->stat[p][f], ph->duration_s));
+                                    flowstat(&run->stat[p][f], ph->duration_s, f));
         }
         json_array_append_new(json_object_get(scen, "phases"),
                               json_pack("{s:s,s:f,s:o}", "name", ph->name, "duration_s",
@@ -109,7 +115,7 @@ int rh_report_json(const struct rh_run *run, const char *path, json_t **out)
     json_t *totals = json_object();
     for (int f = 0; f < RH_NFLOWS; f++)
         if (used[f])
-            json_object_set_new(totals, rh_flow_name[f], flowstat(&total[f], start));
+            json_object_set_new(totals, rh_flow_name[f], flowstat(&total[f], start, f));
     json_t *secs = json_array();
     for (size_t i = 0; i < run->nsec; i++) {
         const struct rh_sec *s = &run->sec[i];

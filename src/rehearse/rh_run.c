@@ -277,6 +277,47 @@ static void on_client(struct rh_run *run, struct rh_req *q, int status, const ch
     setup_done_one(run);
 }
 
+/* The oidc flow's web app: first-party (no consent page), confidential, one redirect URI. */
+static void on_web_client(struct rh_run *run, struct rh_req *q, int status, const char *body,
+                          size_t len)
+{
+    (void)q;
+    if (status != 201) {
+        setup_fail(run, "creating the web app's client (POST /admin/clients)", status, body, len);
+        return;
+    }
+    char *id = json_field(body, len, "client_id"), *secret = json_field(body, len, "client_secret");
+    if (id && secret) {
+        char plain[512];
+        int n = snprintf(plain, sizeof(plain), "%s:%s", id, secret);
+        snprintf(run->web_client_id, sizeof(run->web_client_id), "%s", id);
+        sodium_bin2base64(run->web_basic, sizeof(run->web_basic), (const unsigned char *)plain,
+                          (size_t)n, sodium_base64_VARIANT_ORIGINAL);
+        sodium_memzero(plain, sizeof(plain));
+    }
+    free(id);
+    free(secret);
+    if (!run->web_client_id[0]) {
+        setup_fail(run, "reading the web app's client", status, body, len);
+        return;
+    }
+    setup_done_one(run);
+}
+
+static bool plays(const struct rh_scenario *sc, int flow)
+{
+    for (unsigned p = 0; p < sc->nphases; p++)
+        if (sc->phase[p].rate[flow].from > 0 || sc->phase[p].rate[flow].to > 0)
+            return true;
+    return false;
+}
+
+/* Whether the flows played need each user's tokens (a first login before the phases). */
+static bool needs_tokens(const struct rh_scenario *sc)
+{
+    return plays(sc, RH_REFRESH) || plays(sc, RH_INTROSPECT) || plays(sc, RH_VERIFY);
+}
+
 static void on_user(struct rh_run *run, struct rh_req *q, int status, const char *body, size_t len)
 {
     if (status == 503 && q->tries < SETUP_TRIES && !run->failed && run->stage < STAGE_CLEANUP) {
@@ -417,6 +458,265 @@ static void on_probe(struct rh_run *run, struct rh_req *q, int status, const cha
     }
 }
 
+/* ---- the oidc flow: a person signing in through a browser ------------------------------ */
+
+/* The web app's registered redirect URI: never requested (the code is read from the
+ * redirect's Location), port 9 (discard) on loopback. */
+#define OIDC_CB     "http://127.0.0.1:9/cb"
+#define OIDC_CB_ENC "http%3A%2F%2F127.0.0.1%3A9%2Fcb"
+
+enum { SIGNIN_PAGE, SIGNIN_FORM, SIGNIN_EXCHANGE };
+
+/* One person's sign-in: the login page (a CSRF cookie and token), its form posted (the
+ * password hashed; a redirect with a code, or the busy page that posts again by itself
+ * after Retry-After plus a random part, as a browser would), the code exchanged for tokens
+ * by the app. Ends at the tokens, at an answer no browser would go on from, or when a
+ * refused step finds timeout_ms gone since the arrival. */
+struct rh_signin {
+    struct rh_run *run;
+    uv_timer_t timer; /* the busy page's wait */
+    bool timer_used;
+    uint64_t arrival, give_up, sent; /* ns */
+    size_t user;
+    int phase; /* of the arrival; -1: not recorded (calibration) */
+    int step;
+    char verifier[48];
+    char challenge[48];
+    char cookie[256];
+    char csrf[96];
+    char code[128];
+};
+
+static void signin_send(struct rh_signin *s);
+
+static void signin_free(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void signin_release(struct rh_signin *s)
+{
+    if (s->timer_used)
+        uv_close((uv_handle_t *)&s->timer, signin_free);
+    else
+        free(s);
+}
+
+static struct rh_flowstat *signin_stat(struct rh_run *run, const struct rh_signin *s)
+{
+    return s->phase >= 0 ? &run->stat[s->phase][RH_OIDC] : NULL;
+}
+
+/* Each answer of a step: 503s and 429s by second, the shed latency, the form's latency. */
+static void signin_answer(struct rh_run *run, struct rh_signin *s, int status)
+{
+    struct rh_flowstat *fs = signin_stat(run, s);
+    struct rh_sec *sec = cur_sec(run);
+    uint64_t us = (uv_hrtime() - s->sent) / 1000;
+    if (!fs || status == ST_DROPPED)
+        return;
+    if (status == 503)
+        rh_hist_record(&fs->shed, us);
+    if (s->step == SIGNIN_FORM && status != 503)
+        rh_hist_record(&fs->lat, us);
+    if (sec && run->stage >= STAGE_RUN) {
+        if (status == 503)
+            sec->f[RH_OIDC].s503++;
+        else if (status == 429)
+            sec->f[RH_OIDC].s429++;
+        if (s->step == SIGNIN_FORM)
+            rh_hist_record(&run->live[RH_OIDC], us);
+    }
+}
+
+/* The sign-in ended with `status` (200: signed in). */
+static void signin_end(struct rh_run *run, struct rh_signin *s, int status)
+{
+    struct rh_flowstat *fs = signin_stat(run, s);
+    struct rh_sec *sec = cur_sec(run);
+    run->inflight--;
+    if (fs) {
+        if (status == 200)
+            fs->ok++;
+        else if (status == 429)
+            fs->s429++;
+        else if (status == 503)
+            fs->s503++;
+        else if (status >= 400 && status < 500)
+            fs->s4xx++;
+        else if (status >= 300)
+            fs->s5xx++; /* (a redirect without a code counts here: the server erred) */
+        else if (status == ST_TIMEOUT)
+            fs->timeout++;
+        else if (status == ST_DROPPED)
+            fs->dropped++;
+        else
+            fs->err++;
+        if (status == 200)
+            rh_hist_record(&fs->signin, (uv_hrtime() - s->arrival) / 1000);
+        if (sec && run->stage >= STAGE_RUN) {
+            if (status == 200)
+                sec->f[RH_OIDC].ok++;
+            else if (status != 503 && status != 429)
+                sec->f[RH_OIDC].other++;
+        }
+    }
+    signin_release(s);
+}
+
+static void on_signin_wait(uv_timer_t *t)
+{
+    struct rh_signin *s = t->data;
+    if (s->run->stage >= STAGE_CLEANUP || s->run->stopping) {
+        signin_end(s->run, s, ST_TIMEOUT);
+        return;
+    }
+    if (s->step == SIGNIN_FORM && s->phase >= 0)
+        s->run->stat[s->phase][RH_OIDC].retries++;
+    signin_send(s);
+}
+
+/* The value of `name="csrf" value="..."` in the login page. */
+static bool page_csrf(const char *body, size_t len, char *out, size_t cap)
+{
+    static const char mark[] = "name=\"csrf\" value=\"";
+    const char *p = memmem(body, len, mark, sizeof(mark) - 1);
+    if (!p)
+        return false;
+    p += sizeof(mark) - 1;
+    const char *end = memchr(p, '"', len - (size_t)(p - body));
+    if (!end || (size_t)(end - p) >= cap)
+        return false;
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+    return true;
+}
+
+/* The code in the redirect's Location (…?code=X&state=…). */
+static bool location_code(const char *loc, char *out, size_t cap)
+{
+    const char *p = strstr(loc, "?code=");
+    if (!p)
+        p = strstr(loc, "&code=");
+    if (!p || strncmp(loc, OIDC_CB, sizeof(OIDC_CB) - 1) != 0)
+        return false;
+    p += 6;
+    size_t n = strcspn(p, "&#");
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return true;
+}
+
+static void on_signin(struct rh_run *run, struct rh_req *q, int status, const char *body,
+                      size_t len)
+{
+    struct rh_signin *s = q->ctx;
+    const struct rh_answer *a = run->answer;
+    signin_answer(run, s, status);
+    if ((status == 503 || status == 429) && run->stage < STAGE_CLEANUP && !run->stopping) {
+        /* the busy page: Retry-After, plus up to half again at random (web.c's page) */
+        int ra = a && a->retry_after > 0 ? a->retry_after : 1;
+        uint64_t wait_ms = (uint64_t)ra * 1000 + randombytes_uniform((uint32_t)(ra / 2 + 1) * 1000);
+        if (uv_hrtime() + wait_ms * 1000000ull < s->give_up) {
+            if (!s->timer_used) {
+                uv_timer_init(run->loop, &s->timer);
+                s->timer.data = s;
+                s->timer_used = true;
+            }
+            uv_timer_start(&s->timer, on_signin_wait, wait_ms, 0);
+            return;
+        }
+    }
+    if (s->step == SIGNIN_PAGE && status == 200) {
+        if (!a || !a->cookie[0] || !page_csrf(body, len, s->csrf, sizeof(s->csrf))) {
+            signin_end(run, s, 500); /* a login page without its CSRF token and cookie */
+            return;
+        }
+        snprintf(s->cookie, sizeof(s->cookie), "%s", a->cookie);
+        s->step = SIGNIN_FORM;
+        signin_send(s);
+    } else if (s->step == SIGNIN_FORM && status == 303) {
+        if (!a || !location_code(a->location, s->code, sizeof(s->code))) {
+            signin_end(run, s, 502); /* redirected, but not with a code */
+            return;
+        }
+        s->step = SIGNIN_EXCHANGE;
+        signin_send(s);
+    } else {
+        signin_end(run, s, status); /* 200 after the exchange: signed in */
+    }
+}
+
+/* Sends the sign-in's current step. */
+static void signin_send(struct rh_signin *s)
+{
+    struct rh_run *run = s->run;
+    struct rh_user *u = &run->users[s->user];
+    char path[1024], hdr[800], body[1500];
+    int rc;
+    if (s->step == SIGNIN_PAGE) {
+        snprintf(path, sizeof(path),
+                 "/oauth2/authorize?response_type=code&client_id=%s&redirect_uri=%s"
+                 "&scope=openid&state=s&nonce=n&code_challenge=%s&code_challenge_method=S256",
+                 run->web_client_id, OIDC_CB_ENC, s->challenge);
+        snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\n", u->ip);
+        rc = build(&run->scratch, &run->pub, "GET", path, hdr, NULL, NULL);
+    } else if (s->step == SIGNIN_FORM) {
+        snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\nCookie: %s\r\n", u->ip, s->cookie);
+        snprintf(body, sizeof(body),
+                 "response_type=code&client_id=%s&redirect_uri=%s"
+                 "&scope=openid&state=s&nonce=n&code_challenge=%s&code_challenge_method=S256"
+                 "&csrf=%s&username=%s&password=%s",
+                 run->web_client_id, OIDC_CB_ENC, s->challenge, s->csrf, u->name, u->pw);
+        rc = build(&run->scratch, &run->pub, "POST", "/oauth2/login", hdr,
+                   "application/x-www-form-urlencoded", body);
+    } else {
+        snprintf(hdr, sizeof(hdr), "Authorization: Basic %s\r\n", run->web_basic);
+        snprintf(body, sizeof(body),
+                 "grant_type=authorization_code&code=%s&redirect_uri=%s&code_verifier=%s", s->code,
+                 OIDC_CB_ENC, s->verifier);
+        rc = build(&run->scratch, &run->pub, "POST", "/oauth2/token", hdr,
+                   "application/x-www-form-urlencoded", body);
+    }
+    struct rh_req *q = rc ? NULL : rh_req_new(RH_OIDC, on_signin, &run->scratch);
+    if (!q) {
+        run->nomem = true;
+        signin_end(run, s, ST_ERROR);
+        return;
+    }
+    s->sent = uv_hrtime();
+    q->ctx = s;
+    q->t0 = s->step == SIGNIN_PAGE ? s->arrival : s->sent;
+    q->phase = s->phase;
+    rh_pool_submit(&run->pub, q);
+}
+
+/* A person arrives at t0 to sign in as user `idx`. */
+static void signin_start(struct rh_run *run, size_t idx, uint64_t t0, bool rec)
+{
+    struct rh_signin *s = calloc(1, sizeof(*s));
+    uint8_t raw[32], h[crypto_hash_sha256_BYTES];
+    if (!s) {
+        run->nomem = true;
+        return;
+    }
+    s->run = run;
+    s->user = idx;
+    s->arrival = t0;
+    s->give_up = t0 + (uint64_t)run->sc.timeout_ms * 1000000ull;
+    s->phase = rec ? run->phase : -1;
+    randombytes_buf(raw, sizeof(raw)); /* PKCE (RFC 7636): the verifier and its S256 */
+    sodium_bin2base64(s->verifier, sizeof(s->verifier), raw, sizeof(raw),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    crypto_hash_sha256(h, (const uint8_t *)s->verifier, strlen(s->verifier));
+    sodium_bin2base64(s->challenge, sizeof(s->challenge), h, sizeof(h),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    run->inflight++;
+    signin_send(s);
+}
+
 /* One arrival of `flow` at t0. Returns false if it could not be sent (no token). */
 static void arrive(struct rh_run *run, int flow, uint64_t t0)
 {
@@ -430,6 +730,10 @@ static void arrive(struct rh_run *run, int flow, uint64_t t0)
     if (rec) {
         run->stat[run->phase][flow].sent++;
         cur_sec(run)->f[flow].sent++;
+    }
+    if (flow == RH_OIDC) {
+        signin_start(run, run->cursor++ % run->nusers, t0, rec);
+        return;
     }
     if (flow == RH_REGISTER) {
         idx = run->reg_seq++;
@@ -645,6 +949,10 @@ static void start_cleanup(struct rh_run *run)
             snprintf(path, sizeof(path), "/admin/clients/%s", run->client_id);
             admin_request(run, "DELETE", path, NULL, on_cleanup, 0, &run->cleanup_pending);
         }
+        if (run->web_client_id[0]) {
+            snprintf(path, sizeof(path), "/admin/clients/%s", run->web_client_id);
+            admin_request(run, "DELETE", path, NULL, on_cleanup, 0, &run->cleanup_pending);
+        }
     }
     cleanup_done_one(run);
 }
@@ -675,9 +983,10 @@ static void stage_next(struct rh_run *run)
     case STAGE_USERS:
         run->stage = STAGE_LOGINS;
         if (!run->quiet)
-            fprintf(stderr, "rehearse: %zu synthetic users created; first logins\n", run->nusers);
+            fprintf(stderr, "rehearse: %zu synthetic users created%s\n", run->nusers,
+                    needs_tokens(&run->sc) ? "; first logins" : "");
         run->pending = 1;
-        for (size_t i = 0; i < run->nusers; i++) {
+        for (size_t i = 0; i < run->nusers && needs_tokens(&run->sc); i++) {
             if (build_login(run, &run->setup_pub, &run->users[i]))
                 continue;
             run->pending++;
@@ -828,6 +1137,14 @@ int rh_run(struct rh_run *run, const char *target, const char *admin, char *err,
              "\"introspection\":true}", /* it introspects the synthetic users' tokens */
              run->prefix);
     admin_request(run, "POST", "/admin/clients", body, on_client, 0, &run->pending);
+    if (plays(&run->sc, RH_OIDC)) {
+        char web[300];
+        snprintf(web, sizeof(web),
+                 "{\"name\":\"%sweb\",\"grants\":[\"authorization_code\"],\"first_party\":true,"
+                 "\"redirect_uris\":[\"" OIDC_CB "\"]}",
+                 run->prefix);
+        admin_request(run, "POST", "/admin/clients", web, on_web_client, 0, &run->pending);
+    }
     if (!run->quiet)
         fprintf(stderr, "rehearse: creating a client and %zu synthetic users (%s*)\n", run->nusers,
                 run->prefix);

@@ -17,8 +17,8 @@
 #include "json/json.h"
 #include "rehearse/rh.h"
 
-const char *const rh_flow_name[RH_NFLOWS] = {"login",      "register", "refresh",
-                                             "introspect", "verify",   "token"};
+const char *const rh_flow_name[RH_NFLOWS] = {"login",  "register", "refresh", "introspect",
+                                             "verify", "token",    "oidc"};
 
 #define RATE_MAX 1e6
 

@@ -148,6 +148,39 @@ class TestRehearse(ServerTest):
         self.assertEqual(res["login_capacity"]["source"], "none")
         self.assert_clean_exit(srv)
 
+    def test_browser_sign_ins_through_the_login_page(self):
+        """The oidc flow (#13): each arrival is a person signing in through a browser: the
+        login page (its CSRF cookie and token), the form posted, the code exchanged with PKCE
+        by a first-party web app the tool registers (and deletes afterwards). Shed, the person
+        waits as the busy page says and posts again, until timeout_ms is gone."""
+        srv, aport = self.serve("--workers", "1", "--inflight-login", "1")
+        sc = {"users": 50, "connections": 256, "timeout_ms": 3000,
+              "phases": [{"name": "calm", "duration_s": 2, "rates": {"oidc": 5}},
+                         {"name": "crowd", "duration_s": 1, "rates": {"oidc": 400}}]}
+        r = self.rehearse(srv, aport, sc)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        calm, crowd = (p["flows"]["oidc"] for p in self.result()["phases"])
+        # one at a time: every sign-in completes, its form answered once, nothing retried
+        self.assertEqual((calm["sent"], calm["ok"], calm["retries"]), (10, 10, 0), calm)
+        self.assertEqual(calm["signin_latency_us"]["n"], 10)
+        self.assertEqual(calm["latency_us"]["n"], 10)
+        self.assertGreaterEqual(calm["signin_latency_us"]["p50"], calm["latency_us"]["p50"])
+        # a crowd on one login at a time: shed at once, told when to come back, posted again
+        self.assertEqual(crowd["sent"], 400)
+        self.assertGreater(crowd["ok"], 0, crowd)
+        self.assertGreater(crowd["retries"], 0, crowd)
+        self.assertGreater(crowd["shed_latency_us"]["n"], crowd["status"]["503"], crowd)
+        ended = (crowd["ok"] + crowd["status"]["503"] + crowd["status"]["429"]
+                 + crowd["status"]["4xx"] + crowd["status"]["5xx"] + crowd["errors"]
+                 + crowd["timeouts"] + crowd["dropped"])
+        self.assertEqual(ended, 400, crowd)
+        self.assertEqual((crowd["status"]["4xx"], crowd["status"]["5xx"], crowd["errors"]),
+                         (0, 0, 0), crowd)
+        # the web app and the users are gone; what they signed in left no client behind
+        self.assertEqual([c for c in self.admin_list(aport, "/admin/clients")
+                          if c["name"].startswith("rehearse-")], [])
+        self.assert_clean_exit(srv)
+
     def test_failures_are_counted_by_kind(self):
         """Issue #11 item 22: what the server answers wrongly is counted as what it is
         (4xx, 5xx, a timeout, a broken connection), never as success, and the run goes on."""

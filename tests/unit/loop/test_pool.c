@@ -127,6 +127,47 @@ TEST(pool_cancel_queued_posts_without_running)
     loop_fini(&lp);
 }
 
+/* A job that waited in the queue past its deadline is not run (its on_done sees it
+ * cancelled, and answers busy): an answer already late is not made later still by the work.
+ * A job without a deadline, or within it, runs. */
+TEST(pool_jobs_past_their_deadline_are_not_run)
+{
+    struct pool *p;
+    struct tjob jobs[3] = {0};
+    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    ASSERT_EQ_INT(pool_new(1, 8, 0, &p), 0);
+    pthread_mutex_lock(&gate);
+    for (int i = 0; i < 3; i++) {
+        jobs[i].job.on_work = t_work;
+        jobs[i].job.on_done = t_done;
+        jobs[i].nice_seen = -100;
+    }
+    jobs[1].job.deadline_ns = 20 * 1000000ull; /* job 0 holds the worker longer than that */
+    jobs[2].job.deadline_ns = 10000 * 1000000ull;
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[i].job), 0);
+    usleep(60 * 1000);
+    pthread_mutex_unlock(&gate);
+    completed = 0;
+    while (completed < 3)
+        uv_run(&lp.uv, UV_RUN_ONCE);
+    ASSERT_EQ_INT(jobs[0].job.cancelled, 0);
+    ASSERT_EQ_INT(jobs[1].job.cancelled, 1);
+    ASSERT_EQ_INT(jobs[1].nice_seen, -100); /* on_work never ran */
+    ASSERT_TRUE(jobs[1].job.wait_ns > 20 * 1000000ull);
+    ASSERT_EQ_INT(jobs[2].job.cancelled, 0);
+    ASSERT_EQ_INT(jobs[2].nice_seen, 0);
+    struct pool_stats st;
+    pool_stats(p, &st);
+    ASSERT_EQ_INT(st.expired, 1);
+    ASSERT_EQ_INT(st.completed, 2);
+    pool_drain(p);
+    pool_free(p);
+    loop_close_mailbox(&lp);
+    uv_run(&lp.uv, UV_RUN_DEFAULT);
+    loop_fini(&lp);
+}
+
 /* A loop told to close while a job of its own is still on a worker stays open until the
  * completion is back (it used to close at once, and the late completion hit a closed
  * mailbox: an assertion at shutdown, or a lost completion), then closes by itself. */
