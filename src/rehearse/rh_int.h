@@ -111,6 +111,7 @@ struct rh_run {
     struct rh_user *users;
     size_t nusers, cursor, refresh_cursor;
     size_t *registered, nreg, capreg, reg_seq;
+    size_t person_seq; /* the oidc flow's people, each from an address of its own */
 
     uint64_t calib_start, calib_end, calib_ok, calib_other;
     struct rh_phase background; /* played during the calibration (calibrate_with) */

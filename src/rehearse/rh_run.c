@@ -482,6 +482,7 @@ struct rh_signin {
     int step;
     char verifier[48];
     char challenge[48];
+    char ip[20]; /* a crowd is many people: one address each (198.18.0.0/15) */
     char cookie[256];
     char csrf[96];
     char code[128];
@@ -517,7 +518,7 @@ static void signin_answer(struct rh_run *run, struct rh_signin *s, int status)
         return;
     if (status == 503)
         rh_hist_record(&fs->shed, us);
-    if (s->step == SIGNIN_FORM && status != 503)
+    if (s->step == SIGNIN_FORM && status != 503 && status != 429) /* (a hash's answers) */
         rh_hist_record(&fs->lat, us);
     if (sec && run->stage >= STAGE_RUN) {
         if (status == 503)
@@ -661,10 +662,10 @@ static void signin_send(struct rh_signin *s)
                  "/oauth2/authorize?response_type=code&client_id=%s&redirect_uri=%s"
                  "&scope=openid&state=s&nonce=n&code_challenge=%s&code_challenge_method=S256",
                  run->web_client_id, OIDC_CB_ENC, s->challenge);
-        snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\n", u->ip);
+        snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\n", s->ip);
         rc = build(&run->scratch, &run->pub, "GET", path, hdr, NULL, NULL);
     } else if (s->step == SIGNIN_FORM) {
-        snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\nCookie: %s\r\n", u->ip, s->cookie);
+        snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\nCookie: %s\r\n", s->ip, s->cookie);
         snprintf(body, sizeof(body),
                  "response_type=code&client_id=%s&redirect_uri=%s"
                  "&scope=openid&state=s&nonce=n&code_challenge=%s&code_challenge_method=S256"
@@ -707,6 +708,7 @@ static void signin_start(struct rh_run *run, size_t idx, uint64_t t0, bool rec)
     s->arrival = t0;
     s->give_up = t0 + (uint64_t)run->sc.timeout_ms * 1000000ull;
     s->phase = rec ? run->phase : -1;
+    synthetic_ip(run->nusers + run->person_seq++ % (131072 - run->nusers), s->ip, sizeof(s->ip));
     randombytes_buf(raw, sizeof(raw)); /* PKCE (RFC 7636): the verifier and its S256 */
     sodium_bin2base64(s->verifier, sizeof(s->verifier), raw, sizeof(raw),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
@@ -856,6 +858,13 @@ static void send_due(struct rh_run *run, uint64_t now)
     }
 }
 
+/* How long the answers still due may take: a request's timeout, and for a person signing
+ * in, the busy page's waits until they give up first (timeout_ms after arriving). */
+static uint64_t drain_ns(const struct rh_run *run)
+{
+    return (uint64_t)run->sc.timeout_ms * 1000000ull * (plays(&run->sc, RH_OIDC) ? 2 : 1);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct rh_run *run = t->data;
@@ -883,7 +892,7 @@ static void on_tick(uv_timer_t *t)
     for (;;) {
         if (run->stopping) {
             run->stage = STAGE_DRAIN;
-            run->drain_end = now + (uint64_t)run->sc.timeout_ms * 1000000ull;
+            run->drain_end = now + drain_ns(run);
             return;
         }
         send_due(run, now); /* up to the phase's end at most */
@@ -892,7 +901,7 @@ static void on_tick(uv_timer_t *t)
         if (run->phase + 1 >= (int)run->sc.nphases) {
             uv_timer_stop(t);
             run->stage = STAGE_DRAIN;
-            run->drain_end = now + (uint64_t)run->sc.timeout_ms * 1000000ull;
+            run->drain_end = now + drain_ns(run);
             uv_timer_start(t, on_tick, 1, 1);
             return;
         }
