@@ -166,7 +166,10 @@ class ScaleOutTest(ServerTest):
         same, single loop thread answers at once, and the waiting requests complete when
         Redis resumes."""
         token = "t" * 40
+        # (the hash deadline past the pause: a job that waited longer than the deadline is
+        # answered busy, not run, and the registration may queue behind list and unlock)
         a = self.instance("--threads", "1", "--redis-timeout", "4s", "--workers", "2",
+                          "--hash-deadline", "10s",
                           "--admin-listen", "127.0.0.1:0", "--admin-token", token)
         admin = a.admin_port()
         cid, secret = self.client()
