@@ -10,7 +10,10 @@ bytes in the same run, server pinned to CPU 0 and wrk to CPU 1 (one loop thread)
                for 32 people signed in (a public first-party client with PKCE: an access
                token, an ID token and a refresh token per cycle)
 
-Usage: bench/oidc.py [--duration 10] [--out FILE]   (loopback only)"""
+With --perf DIR, each floodgate scenario runs under `perf record` (Debian's linux-perf) and
+DIR gets its profile: NAME.data and NAME.txt, the symbols by their own share of the CPU.
+
+Usage: bench/oidc.py [--duration 10] [--out FILE] [--perf DIR]   (loopback only)"""
 
 import argparse
 import base64
@@ -20,6 +23,7 @@ import http.client
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import urllib.parse
@@ -63,10 +67,30 @@ def session_cookie(port, path):
     return [v for k, v in hd if k.lower() == "set-cookie"][0].split(";")[0]
 
 
+def profiled(perf_dir, name, proc, fn):
+    """fn() with proc under `perf record` when perf_dir is given; its report beside."""
+    if not perf_dir:
+        return fn()
+    os.makedirs(perf_dir, exist_ok=True)
+    data = os.path.join(perf_dir, name + ".data")
+    rec = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-g", "-p", str(proc.pid),
+                            "-o", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        return fn()
+    finally:
+        rec.send_signal(2)
+        rec.wait(60)
+        with open(os.path.join(perf_dir, name + ".txt"), "w") as out:
+            subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "-g", "none",
+                            "--sort", "dso,sym", "--percent-limit", "0.3"],
+                           stdout=out, stderr=subprocess.DEVNULL, timeout=300)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--out")
+    ap.add_argument("--perf", metavar="DIR")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="fg-oidcbench-")
     procs, rows = [], []
@@ -97,21 +121,25 @@ def main():
 
         ref = measure(nginx, nport, path, "get_cookie.lua", {"BENCH_COOKIE": ""}, a.duration)
         row("nginx static 200, same GET", ref, ref)
-        row("GET /oauth2/authorize: the login page",
-            measure(fg, port, path, "get_cookie.lua", {"BENCH_COOKIE": ""}, a.duration), ref)
+        row("GET /oauth2/authorize: the login page", profiled(
+            a.perf, "login-page", fg,
+            lambda: measure(fg, port, path, "get_cookie.lua", {"BENCH_COOKIE": ""}, a.duration)),
+            ref)
         refc = measure(nginx, nport, path, "get_cookie.lua", {"BENCH_COOKIE": cookie},
                        a.duration)
         row("nginx static 200, same GET + cookie", refc, refc)
-        row("GET /oauth2/authorize, live session: redirect",
-            measure(fg, port, path, "get_cookie.lua", {"BENCH_COOKIE": cookie}, a.duration),
-            refc)
+        row("GET /oauth2/authorize, live session: redirect", profiled(
+            a.perf, "session-redirect", fg,
+            lambda: measure(fg, port, path, "get_cookie.lua", {"BENCH_COOKIE": cookie},
+                            a.duration)), refc)
         body = urllib.parse.urlencode({"grant_type": "authorization_code",
                                        "client_id": c["client_id"], "redirect_uri": CB,
                                        "code_verifier": verifier})
-        row("authorize + code exchange, alternating",
-            measure(fg, port, path, "oidc_cycle.lua",
-                    {"BENCH_AUTHZ": path, "BENCH_COOKIE": cookies, "BENCH_TOKEN_BODY": body},
-                    a.duration), refc)
+        row("authorize + code exchange, alternating", profiled(
+            a.perf, "cycle", fg,
+            lambda: measure(fg, port, path, "oidc_cycle.lua",
+                            {"BENCH_AUTHZ": path, "BENCH_COOKIE": cookies,
+                             "BENCH_TOKEN_BODY": body}, a.duration)), refc)
         lines = hb.ratio_table(rows)
         hb.emit_table(lines, a.out)
     finally:
