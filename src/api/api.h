@@ -54,6 +54,8 @@ struct api_shared {
     char default_aud[257];  /* aud of a token nothing else names one for: default_audience */
 };
 
+struct auth_authz_cache;
+
 /* One per loop thread; only that thread touches it. */
 struct api_ctx {
     struct api_shared *sh;
@@ -61,6 +63,7 @@ struct api_ctx {
     struct met_shard *met;
     struct tok_local tok; /* this thread's signing keys and verification cache */
     struct auth_client_cache *clients;
+    struct auth_authz_cache *authz; /* clients with their URIs, for the browser's pages */
 };
 
 /* Per-thread set-up and tear-down of an api_ctx (keys, cache). Loop thread. */

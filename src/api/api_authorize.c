@@ -75,7 +75,6 @@ struct authz_job {
     } who;
     struct str decision; /* the consent form's: "allow" or "deny" */
     struct auth_consent consent;
-    struct tok_code_issue code;
 };
 
 /* ---- pages ----------------------------------------------------------------------------- */
@@ -279,50 +278,36 @@ static void set_session_cookie(struct authz_job *j)
     cr_wipe(j->start.token, sizeof(j->start.token));
 }
 
-static void code_issued(struct tok_code_issue *q, int rc)
+/* The code for the user of this sign-in (or session), and the redirect that carries it. The
+ * code is sealed, not stored (tok_code.h): nothing waits for a write. HTTP_DONE. */
+static int issue_code(struct authz_job *j, const char *sub, int64_t auth_time, uint64_t gen,
+                      const char *sid, const char *session)
 {
-    struct authz_job *j = CONTAINER_OF(q, struct authz_job, code);
     struct api_ctx *ctx = j->r->app;
-    char code[TOK_CODE_LEN + 1];
+    struct tok_code_grant g;
+    char code[TOK_CODE_MAX + 1];
 
-    if (rc) {
-        api__busy_page(j->r, 1);
-        return;
-    }
-    /* Answering frees the arena, q with it: the code is taken out and wiped there first. */
-    memcpy(code, q->code, sizeof(code));
-    cr_wipe(q->code, sizeof(q->code));
+    memset(&g, 0, sizeof(g));
+    snprintf(g.client_id, sizeof(g.client_id), "%s", j->q.client.id);
+    snprintf(g.redirect_uri, sizeof(g.redirect_uri), "%s", j->q.p.redirect_uri.p);
+    snprintf(g.challenge, sizeof(g.challenge), "%s", j->q.p.code_challenge.p);
+    snprintf(g.nonce, sizeof(g.nonce), "%s", j->q.p.nonce.p ? j->q.p.nonce.p : "");
+    snprintf(g.sub, sizeof(g.sub), "%s", sub);
+    snprintf(g.scope, sizeof(g.scope), "%s", j->q.scope);
+    snprintf(g.sid, sizeof(g.sid), "%s", sid);
+    snprintf(g.session, sizeof(g.session), "%s", session);
+    g.auth_time = auth_time;
+    g.gen = gen;
+    int rc = tok_code_issue(&ctx->sh->tok, &g, clock_wall_s(), code);
+    cr_wipe(&g, sizeof(g));
+    if (rc)
+        return api__busy_page(j->r, 1); /* (a grant no code can carry: checked before) */
     set_session_cookie(j);
     const char *names[] = {"code", "state", "iss"};
     const char *vals[] = {code, j->q.p.state.p, ctx->sh->issuer};
     back_to_client(j, names, vals, 3);
     cr_wipe(code, sizeof(code));
-}
-
-/* The code for the user of this sign-in (or session): answered once it is durable.
- * HTTP_DONE or HTTP_ASYNC. */
-static int issue_code(struct authz_job *j, const char *sub, int64_t auth_time, uint64_t gen,
-                      const char *sid, const char *session)
-{
-    struct api_ctx *ctx = j->r->app;
-    struct tok_code_issue *c = &j->code;
-    memset(c, 0, sizeof(*c));
-    c->svc = &ctx->sh->tok;
-    c->lp = ctx->lp;
-    c->now = clock_wall_s();
-    c->done = code_issued;
-    struct tok_code_grant *g = &c->grant;
-    snprintf(g->client_id, sizeof(g->client_id), "%s", j->q.client.id);
-    snprintf(g->redirect_uri, sizeof(g->redirect_uri), "%s", j->q.p.redirect_uri.p);
-    snprintf(g->challenge, sizeof(g->challenge), "%s", j->q.p.code_challenge.p);
-    snprintf(g->nonce, sizeof(g->nonce), "%s", j->q.p.nonce.p ? j->q.p.nonce.p : "");
-    snprintf(g->sub, sizeof(g->sub), "%s", sub);
-    snprintf(g->scope, sizeof(g->scope), "%s", j->q.scope);
-    snprintf(g->sid, sizeof(g->sid), "%s", sid);
-    snprintf(g->session, sizeof(g->session), "%s", session);
-    g->auth_time = auth_time;
-    g->gen = gen;
-    return tok_code_issue(c) == ERR_AGAIN ? HTTP_ASYNC : api__busy_page(j->r, 1);
+    return HTTP_DONE;
 }
 
 /* The consent page: what the client asks, the person allows or denies (a form bound to the
@@ -613,6 +598,9 @@ static struct authz_job *start(struct http_request *r, struct str form, int mode
     j->mode = mode;
     j->q.svc = &ctx->sh->auth;
     j->q.lp = ctx->lp;
+    j->q.cache = ctx->authz;
+    tok_local_ring(&ctx->tok, clock_wall_s()); /* (samples the store generation once a second) */
+    j->q.gen = ctx->tok.generation;
     j->q.done = checked;
     return j;
 }

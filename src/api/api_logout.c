@@ -203,6 +203,9 @@ int api_authorize_logout(struct http_request *r)
     j->q.svc = &ctx->sh->auth;
     j->q.lp = ctx->lp;
     j->q.logout = true;
+    j->q.cache = ctx->authz;
+    tok_local_ring(&ctx->tok, clock_wall_s()); /* (samples the store generation once a second) */
+    j->q.gen = ctx->tok.generation;
     j->q.p.client_id = j->client_id;
     j->q.p.redirect_uri = j->uri;
     j->q.done = logout_client_checked;

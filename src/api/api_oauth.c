@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "api/api_int.h"
+#include "auth/auth_authorize.h"
 #include "auth/auth_client.h"
 #include "auth/auth_client_auth.h"
 #include "auth/auth_origins.h"
@@ -39,6 +40,7 @@
 int api_ctx_start(struct api_ctx *ctx)
 {
     ctx->clients = auth_client_cache_new(256);
+    ctx->authz = auth_authz_cache_new(16);
     return tok_local_start(&ctx->tok, &ctx->sh->tok, ctx->lp, clock_wall_s());
 }
 
@@ -47,6 +49,8 @@ void api_ctx_stop(struct api_ctx *ctx)
     tok_local_stop(&ctx->tok);
     auth_client_cache_free(ctx->clients);
     ctx->clients = NULL;
+    auth_authz_cache_free(ctx->authz);
+    ctx->authz = NULL;
 }
 
 /* ---- request helpers ------------------------------------------------------------------ */

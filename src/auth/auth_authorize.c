@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/mem.h"
 #include "crypto/cr.h"
 #include "token/tok_code.h"
 
@@ -112,12 +113,86 @@ static int check_request(struct auth_authorize *q)
     return refuse(q, AUTH_AUTHZ_OK, NULL, NULL);
 }
 
-static int read_done(struct auth_authorize *q, int rc)
+/* ---- the thread's cache --------------------------------------------------------------- */
+
+struct authz_slot {
+    uint64_t generation; /* 0: empty */
+    struct auth_client client;
+    struct auth_client_web web;
+};
+
+struct auth_authz_cache {
+    unsigned n;
+    struct authz_slot *slots;
+};
+
+struct auth_authz_cache *auth_authz_cache_new(unsigned slots)
 {
-    if (rc == ERR_OK && auth_client_decode_all(q->p.client_id.p, q->p.client_id.len, q->_b.p,
-                                               q->_b.len, &q->client, &q->web))
-        rc = ERR_BACKEND; /* a record we cannot read: not "no such client" */
-    buf_fini(&q->_b);
+    struct auth_authz_cache *c = xcalloc(1, sizeof(*c));
+    c->n = slots ? slots : 1;
+    c->slots = xcalloc(c->n, sizeof(struct authz_slot));
+    return c;
+}
+
+void auth_authz_cache_free(struct auth_authz_cache *c)
+{
+    if (!c)
+        return;
+    mem_free(c->slots);
+    mem_free(c);
+}
+
+static struct authz_slot *slot_of(const struct auth_authorize *q)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: ids are random, so no keyed hash is needed */
+    for (size_t i = 0; i < q->p.client_id.len; i++)
+        h = (h ^ (uint8_t)q->p.client_id.p[i]) * 16777619u;
+    return &q->cache->slots[h % q->cache->n];
+}
+
+/* The lists' used rows only: a client has a few URIs, the struct room for 24. */
+static void web_copy(struct auth_client_web *to, const struct auth_client_web *from)
+{
+    memcpy(to->n, from->n, sizeof(to->n));
+    for (unsigned i = 0; i < from->n[AUTH_WEB_REDIRECT]; i++)
+        memcpy(to->redirect[i], from->redirect[i], strlen(from->redirect[i]) + 1);
+    for (unsigned i = 0; i < from->n[AUTH_WEB_LOGOUT]; i++)
+        memcpy(to->logout[i], from->logout[i], strlen(from->logout[i]) + 1);
+    for (unsigned i = 0; i < from->n[AUTH_WEB_ORIGIN]; i++)
+        memcpy(to->origin[i], from->origin[i], strlen(from->origin[i]) + 1);
+}
+
+static bool cache_find(struct auth_authorize *q)
+{
+    if (!q->cache || !q->gen)
+        return false;
+    const struct authz_slot *s = slot_of(q);
+    if (s->generation != q->gen || !str_eq(q->p.client_id, str_c(s->client.id)))
+        return false;
+    q->client = s->client;
+    web_copy(&q->web, &s->web);
+    return true;
+}
+
+static void cache_put(struct auth_authorize *q, int rc)
+{
+    if (!q->cache || !q->gen)
+        return;
+    struct authz_slot *s = slot_of(q);
+    if (rc == ERR_OK) {
+        s->client = q->client;
+        web_copy(&s->web, &q->web);
+        s->generation = q->gen;
+    } else if (rc == ERR_NOTFOUND && str_eq(q->p.client_id, str_c(s->client.id))) {
+        s->generation = 0; /* deleted: drop the stale copy */
+    }
+}
+
+/* ---- the checks -------------------------------------------------------------------------- */
+
+/* The client's record is known (rc ERR_OK) or not: the verdict. */
+static int decided(struct auth_authorize *q, int rc)
+{
     if (rc == ERR_NOTFOUND)
         return refuse(q, AUTH_AUTHZ_NO_REDIRECT, "invalid_client", "unknown client");
     if (rc)
@@ -133,6 +208,16 @@ static int read_done(struct auth_authorize *q, int rc)
     return check_request(q);
 }
 
+static int read_done(struct auth_authorize *q, int rc)
+{
+    if (rc == ERR_OK && auth_client_decode_all(q->p.client_id.p, q->p.client_id.len, q->_b.p,
+                                               q->_b.len, &q->client, &q->web))
+        rc = ERR_BACKEND; /* a record we cannot read: not "no such client" */
+    buf_fini(&q->_b);
+    cache_put(q, rc);
+    return decided(q, rc);
+}
+
 static void on_read(struct store_op *op)
 {
     struct auth_authorize *q = (struct auth_authorize *)(void *)op;
@@ -145,6 +230,8 @@ int auth_authorize_check(struct auth_authorize *q)
     q->prompt_none = q->prompt_login = q->prompt_consent = q->form_post = false;
     if (!q->p.client_id.len || q->p.client_id.len > AUTH_CLIENT_ID_MAX)
         return refuse(q, AUTH_AUTHZ_NO_REDIRECT, "invalid_client", "unknown client");
+    if (cache_find(q))
+        return decided(q, ERR_OK);
     buf_init(&q->_b, 65536);
     q->_op.on_done = on_read;
     int rc = store_get(q->svc->st, STORE_T_CLIENTS, q->p.client_id.p, q->p.client_id.len, &q->_b,
@@ -152,17 +239,29 @@ int auth_authorize_check(struct auth_authorize *q)
     return rc == ERR_AGAIN ? ERR_AGAIN : read_done(q, rc);
 }
 
+static bool unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+/* s percent-encoded (RFC 3986 §2.1: all but the unreserved), in runs. */
 static int pct(struct buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     int rc = ERR_OK;
-    for (; *s && !rc; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            strchr("-._~", c))
-            rc = buf_append(b, s, 1);
-        else
-            rc = buf_printf(b, "%%%c%c", hex[c >> 4], hex[c & 15]);
+    while (*s && !rc) {
+        size_t n = 0;
+        while (s[n] && unreserved((unsigned char)s[n]))
+            n++;
+        if (n) {
+            rc = buf_append(b, s, n);
+            s += n;
+            continue;
+        }
+        unsigned char c = (unsigned char)*s++;
+        char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+        rc = buf_append(b, e, 3);
     }
     return rc;
 }
@@ -175,7 +274,11 @@ int auth_authorize_redirect(struct buf *out, const char *redirect_uri, const cha
     for (size_t i = 0; i < n && !rc; i++) {
         if (!values[i])
             continue;
-        rc = buf_printf(out, "%c%s=", sep, names[i]);
+        rc = buf_append(out, &sep, 1);
+        if (!rc)
+            rc = buf_puts(out, names[i]);
+        if (!rc)
+            rc = buf_append(out, "=", 1);
         if (!rc)
             rc = pct(out, values[i]);
         sep = '&';

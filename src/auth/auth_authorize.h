@@ -24,6 +24,11 @@
  * For a logout (q->logout), only the client and its post-logout redirect URI are checked:
  * AUTH_AUTHZ_OK (none asked, or one registered) or AUTH_AUTHZ_NO_REDIRECT.
  *
+ * The client's record (with its URIs) comes from the thread's cache when one is given
+ * (cache, gen: the store generation it must have been read at; the token endpoint's rule,
+ * so a client changed or deleted is read again within the generation's sample, a second),
+ * else from the store, and a read fills the cache.
+ *
  * The caller owns the struct (it may live in a request's arena) and fills the inputs;
  * auth_authorize_check answers ERR_OK (see verdict), ERR_BACKEND (the store failed: 503),
  * or ERR_AGAIN, after which done() runs once on lp's thread with one of those.
@@ -62,6 +67,8 @@ struct auth_authorize {
     struct loop *lp;
     struct auth_authz_params p; /* borrowed until the answer */
     bool logout; /* a logout's: p.redirect_uri is a post-logout URI ({NULL, 0}: none) */
+    struct auth_authz_cache *cache; /* the thread's, or NULL */
+    uint64_t gen;                   /* the store generation the cache is valid for */
     auth_authorize_cb done;
     /* out */
     enum auth_authz_verdict verdict;
@@ -77,6 +84,11 @@ struct auth_authorize {
 };
 
 int auth_authorize_check(struct auth_authorize *q);
+
+/* A thread's cache of client records with their URIs (one owner thread; no lock). */
+struct auth_authz_cache;
+struct auth_authz_cache *auth_authz_cache_new(unsigned slots);
+void auth_authz_cache_free(struct auth_authz_cache *c);
 
 /* Where the answer goes, for a redirect (response_mode query): the redirect URI with the
  * parameters added (after '?' or '&'), each percent-encoded: code, state, iss; or error,

@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/hex.h"
 #include "core/mem.h"
+#include "core/pack.h"
 #include "crypto/cr.h"
 #include "json/json.h"
 #include "store/store_rec.h"
@@ -34,35 +35,29 @@ static int64_t end_of(const struct auth_svc *svc, const struct auth_session *s, 
     return idle < abs ? idle : abs;
 }
 
+/* The record: binary (SESSION_V1 first), which costs a fraction of JSON on the redirect
+ * that a live session answers; records an earlier version wrote in JSON are still read. */
+#define SESSION_V1 1
+
 static int record_of(const struct auth_session *s, struct buf *out)
 {
-    json_t *fam = json_array();
-    for (unsigned i = 0; fam && i < s->nfam; i++) {
-        char h[2 * STORE_FAMILY_ID + 1];
-        hex_encode(s->fam[i], STORE_FAMILY_ID, h);
-        json_array_append_new(fam, json_string(h));
-    }
-    json_t *o = fam ? json_pack("{ss ss ss sI sI so}", "sub", s->sub, "name", s->name, "sid",
-                                s->sid, "auth_time", (json_int_t)s->auth_time, "gen",
-                                (json_int_t)s->gen, "fam", fam)
-                    : NULL;
-    struct buf json;
-    buf_init(&json, 4096);
-    int rc = o ? json_append(&json, o) : ERR_NOMEM;
-    json_decref(o);
-    if (rc == ERR_OK)
-        rc = store_exp_wrap(s->expires_at, json.p, json.len, out);
-    buf_fini(&json);
-    return rc;
+    uint8_t p[3 + AUTH_USER_ID_LEN + AUTH_USERNAME_MAX + AUTH_SID_LEN + 16 + 1 +
+              AUTH_SESSION_FAMILIES * STORE_FAMILY_ID + 1];
+    struct pack_w w = pack_writer(p, sizeof(p));
+    pack_u8(&w, SESSION_V1);
+    pack_str(&w, s->sub, AUTH_USER_ID_LEN, false);
+    pack_str(&w, s->name, AUTH_USERNAME_MAX, false);
+    pack_str(&w, s->sid, AUTH_SID_LEN, false);
+    pack_u64(&w, (uint64_t)s->auth_time);
+    pack_u64(&w, s->gen);
+    pack_u8(&w, (uint8_t)s->nfam);
+    for (unsigned i = 0; i < s->nfam && i < AUTH_SESSION_FAMILIES; i++)
+        pack_put(&w, s->fam[i], STORE_FAMILY_ID);
+    return w.bad ? ERR_INVAL : store_exp_wrap(s->expires_at, p, w.n, out);
 }
 
-static int parse(const char *v, size_t n, struct auth_session *s)
+static int parse_json(const char *p, size_t pn, struct auth_session *s)
 {
-    const char *p;
-    size_t pn;
-    memset(s, 0, sizeof(*s));
-    if (store_exp_unwrap(v, n, &s->expires_at, &p, &pn))
-        return ERR_INVAL;
     json_t *o = json_loadb(p, pn, JSON_REJECT_DUPLICATES, NULL);
     int rc = !o || json_copy_str(o, "sub", s->sub, sizeof(s->sub)) ||
                      json_copy_str(o, "name", s->name, sizeof(s->name)) ||
@@ -83,6 +78,30 @@ static int parse(const char *v, size_t n, struct auth_session *s)
     }
     json_decref(o);
     return rc;
+}
+
+static int parse(const char *v, size_t n, struct auth_session *s)
+{
+    const char *p;
+    size_t pn;
+    memset(s, 0, sizeof(*s));
+    if (store_exp_unwrap(v, n, &s->expires_at, &p, &pn) || pn == 0)
+        return ERR_INVAL;
+    if (p[0] == '{')
+        return parse_json(p, pn, s);
+    struct pack_r r = pack_reader(p, pn);
+    uint8_t version = unpack_u8(&r);
+    unpack_str(&r, s->sub, sizeof(s->sub), false);
+    unpack_str(&r, s->name, sizeof(s->name), false);
+    unpack_str(&r, s->sid, sizeof(s->sid), false);
+    s->auth_time = (int64_t)unpack_u64(&r);
+    s->gen = unpack_u64(&r);
+    s->nfam = unpack_u8(&r);
+    if (s->nfam > AUTH_SESSION_FAMILIES)
+        return ERR_INVAL;
+    for (unsigned i = 0; i < s->nfam; i++)
+        unpack_get(&r, s->fam[i], STORE_FAMILY_ID);
+    return unpack_done(&r) && version == SESSION_V1 ? ERR_OK : ERR_INVAL;
 }
 
 /* ---- start ----------------------------------------------------------------------------- */

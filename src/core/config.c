@@ -326,7 +326,8 @@ static const struct key keys[] = {
      "Prefer FLOODGATE_ADMIN_TOKEN or the config file to a flag, which ps can show"},
     {"workers", "hash_deadline", K_DUR, F(hash_deadline_ms), 0, 600000, "2s",
      "admission control: when a new job's expected wait (queue depth x measured service "
-     "time / workers) exceeds this, answer 503 + Retry-After at once instead of queueing, and a job "
+     "time / workers) exceeds this, answer 503 + Retry-After at once instead of queueing, and a "
+     "job "
      "that still waited longer is answered 503 when its turn comes, not run late; "
      "0s: only worker_queue bounds the queue"},
     {"log", "log_level", K_LEVEL, F(log_level), 0, 0, "info", "debug, info, warn, error or off"},

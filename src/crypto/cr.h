@@ -52,6 +52,19 @@ void cr_keyed_hash(uint8_t out[CR_HASH_LEN], const uint8_t *key, const void *msg
 void cr_sha256(uint8_t out[32], const void *msg, size_t n);
 void cr_sha512(uint8_t out[64], const void *msg, size_t n);
 
+/* Authenticated encryption (XChaCha20-Poly1305, libsodium's IETF construction) for what we
+ * hand out and must get back unaltered and unread: out = nonce (24 bytes: 16 drawn once
+ * per thread from the CSPRNG, then a counter; never repeated) || ciphertext || tag (16),
+ * so CR_SEAL_OVERHEAD bytes more than the plaintext. `ad` is
+ * authenticated, not encrypted (say what the bytes are for, so one purpose's sealed bytes do
+ * not open as another's). cr_open: ERR_INVAL unless sealed by cr_seal with this key and ad. */
+#define CR_SEAL_KEY_LEN  32
+#define CR_SEAL_OVERHEAD 40
+void cr_seal(uint8_t *out, const void *plain, size_t n, const void *ad, size_t adn,
+             const uint8_t key[CR_SEAL_KEY_LEN]);
+int cr_open(uint8_t *plain, const uint8_t *sealed, size_t n, const void *ad, size_t adn,
+            const uint8_t key[CR_SEAL_KEY_LEN]);
+
 /* Ed25519 (RFC 8032). The secret key is 64 bytes (seed || public key, libsodium's form). */
 void cr_ed25519_keypair(uint8_t pk[CR_ED25519_PK], uint8_t sk[CR_ED25519_SK]);
 void cr_ed25519_from_seed(const uint8_t seed[CR_ED25519_SEED], uint8_t pk[CR_ED25519_PK],

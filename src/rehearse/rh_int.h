@@ -61,7 +61,7 @@ struct rh_flowstat {
  * Retry-After); valid while the answer's done callback runs. */
 struct rh_answer {
     char cookie[256];    /* the first Set-Cookie's name=value */
-    char location[2048]; /* "" if none or longer */
+    char location[4096]; /* "" if none or longer (a sealed code is up to 2,300) */
     int retry_after;     /* seconds; -1 if none */
 };
 

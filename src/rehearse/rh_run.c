@@ -485,7 +485,7 @@ struct rh_signin {
     char ip[20]; /* a crowd is many people: one address each (198.18.0.0/15) */
     char cookie[256];
     char csrf[96];
-    char code[128];
+    char code[2400]; /* (a sealed code: up to 2,300 characters) */
 };
 
 static void signin_send(struct rh_signin *s);
@@ -655,7 +655,7 @@ static void signin_send(struct rh_signin *s)
 {
     struct rh_run *run = s->run;
     struct rh_user *u = &run->users[s->user];
-    char path[1024], hdr[800], body[1500];
+    char path[1024], hdr[800], body[4096];
     int rc;
     if (s->step == SIGNIN_PAGE) {
         snprintf(path, sizeof(path),

@@ -1,25 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Authorization codes (RFC 6749 §4.1, with PKCE, RFC 7636; OpenID Connect Core §3.1): a
- * random 256-bit code, stored only as its keyed digest in an expiring record
- * (STORE_T_CODES) with what it stands for: the client, the redirect URI, the PKCE
- * challenge, the nonce, the user and the scope. One use:
+ * Authorization codes (RFC 6749 §4.1, with PKCE, RFC 7636; OpenID Connect Core §3.1). A code
+ * carries what it stands for (the client, a digest of the redirect URI, the PKCE challenge,
+ * the nonce, the user, the scope, the session), sealed under a key derived from the server
+ * key (XChaCha20-Poly1305: nobody can read it or make one), so issuing one writes nothing:
+ * the redirect that answers a signed-in browser costs no store write and no fsync, and a
+ * code outlives a crash of the server that issued it (any instance with the server key
+ * redeems it). Its one use is what is stored:
  *
  *   - redeemed by the client it was issued to, with the same redirect URI and the verifier
- *     whose S256 is the challenge, before it expires: the record is marked used by a
- *     compare-and-swap (so two redemptions cannot both succeed), naming the refresh family
- *     and the access token's jti about to be issued; only then does the family start;
- *   - presented again after its use: refused, and what the first use issued is revoked
- *     (the family and the access token; RFC 6749 §4.1.2, RFC 9700 §4.2.4);
- *   - anything else (unknown, expired, another client, another redirect URI, a wrong or
- *     missing verifier): refused, and the code is left as it was.
+ *     whose S256 is the challenge, before it expires: the refresh family starts (if one is
+ *     asked), then a record of the use is created under the code's keyed digest
+ *     (STORE_T_CODES, until the code expires), naming the family and the access token's jti
+ *     about to be issued; a create that finds the record already there means another use
+ *     came first;
+ *   - presented again (its use recorded): refused, and what the first use issued is revoked
+ *     (the family and the access token; RFC 6749 §4.1.2, RFC 9700 §4.2.4), and the family
+ *     this presentation started too;
+ *   - anything else (not ours, expired, another client, another redirect URI, a wrong or
+ *     missing verifier): refused, and the code is left as it was (unless it was used: then
+ *     as above).
  *
  * The outcome for every refusal is TOK_CODE_INVALID (invalid_grant): a caller cannot tell
  * a used code from an unknown one. The caller owns the structs (they may live in a
- * request's arena) and fills the inputs; the operations answer ERR_AGAIN (done() runs once
- * on lp's thread with the final code) or a final code at once: ERR_OK (see outcome),
- * ERR_BACKEND (the store failed: say 503, nothing was used), ERR_LIMIT (the write queue is
- * full), ERR_NOMEM.
+ * request's arena) and fills the inputs; tok_code_redeem answers ERR_AGAIN (done() runs
+ * once on lp's thread with the final code) or a final code at once: ERR_OK (see outcome),
+ * ERR_BACKEND (the store failed: say 503; a use is recorded only by its last write, so a
+ * code whose redemption failed can be redeemed again), ERR_LIMIT (the write queue is full),
+ * ERR_NOMEM.
  */
 #ifndef TOKEN_TOK_CODE_H
 #define TOKEN_TOK_CODE_H
@@ -35,9 +43,9 @@
 #include "token/tok_scope.h"
 #include "token/tok_svc.h"
 
-#define TOK_CODE_LEN      43  /* 32 random bytes, base64url */
-#define TOK_CODE_TTL_S    60  /* the default lifetime of a code */
-#define TOK_URI_MAX       512 /* a redirect URI (auth_client_web.h's bound) */
+#define TOK_CODE_MAX      2300 /* the longest code: sealed, base64url (most are ~350) */
+#define TOK_CODE_TTL_S    60   /* the default lifetime of a code */
+#define TOK_URI_MAX       512  /* a redirect URI (auth_client_web.h's bound) */
 #define TOK_NONCE_MAX     255
 #define TOK_CHALLENGE_LEN 43 /* base64url of a SHA-256 */
 
@@ -54,8 +62,7 @@ struct tok_code_grant {
     char session[65];  /* its record's key (hex): its logout ends what the code starts */
     uint64_t gen;      /* the user's sessions generation then (the refresh family's) */
     int64_t expires_at;
-    /* once used */
-    bool used;
+    /* once redeemed (redirect_uri is not in the code, only its digest: "" then) */
     bool has_family;
     uint8_t family[STORE_FAMILY_ID];
     char jti[TOK_JTI_LEN + 1];
@@ -68,25 +75,11 @@ bool tok_pkce_ok(struct str verifier, const char *challenge);
 /* Whether `c` is a well-formed S256 challenge (43 base64url characters). */
 bool tok_pkce_challenge_ok(struct str c);
 
-struct tok_code_issue;
-typedef void (*tok_code_issue_cb)(struct tok_code_issue *q, int rc);
-
-struct tok_code_issue {
-    struct store_op _op; /* first */
-    /* in */
-    const struct tok_svc *svc;
-    struct loop *lp;
-    struct tok_code_grant grant; /* (expires_at: now + TOK_CODE_TTL_S if 0) */
-    int64_t now;
-    tok_code_issue_cb done;
-    /* out */
-    char code[TOK_CODE_LEN + 1];
-    /* private */
-    struct buf _b;
-};
-
-/* Stores a new code for q->grant, durable before done(). */
-int tok_code_issue(struct tok_code_issue *q);
+/* Seals g into a new code (g->expires_at: now + TOK_CODE_TTL_S if 0). ERR_OK, or ERR_INVAL
+ * for a grant no code can carry (a challenge that is not S256's, a session key not hex).
+ * Writes nothing: see above. Any thread. */
+int tok_code_issue(const struct tok_svc *svc, struct tok_code_grant *g, int64_t now,
+                   char code[TOK_CODE_MAX + 1]);
 
 enum tok_code_outcome { TOK_CODE_OK, TOK_CODE_INVALID };
 
@@ -112,16 +105,20 @@ struct tok_code_redemption {
     /* private */
     int _step, _pending, _failed;
     uint8_t _digest[CR_HASH_LEN];
+    bool _started; /* this presentation's family started */
+    uint8_t _own[STORE_FAMILY_ID];
     struct buf _b, _new;
     struct tok_family _fam;
-    struct store_op _jti_op;
+    struct store_op _jti_op, _own_op;
 };
 
 int tok_code_redeem(struct tok_code_redemption *q);
 
-/* A grant as the record's JSON payload, and back (ERR_INVAL if malformed; expires_at is the
- * record's wrapper's, not the JSON's: 0 after parsing). */
-int tok_code_grant_json(const struct tok_code_grant *g, struct buf *b);
-int tok_code_grant_parse(const char *json, size_t n, struct tok_code_grant *g);
+/* What a code carries, and back (for tests and the fuzzer): the grant's bytes, and the grant
+ * from them (ERR_INVAL if they are not a grant; redirect_uri comes back as its digest). */
+#define TOK_GRANT_MAX (TOK_CODE_MAX * 3 / 4)
+int tok_code_grant_pack(const struct tok_code_grant *g, uint8_t *out, size_t cap, size_t *n);
+int tok_code_grant_unpack(const uint8_t *p, size_t n, struct tok_code_grant *g,
+                          uint8_t redirect_digest[16]);
 
 #endif

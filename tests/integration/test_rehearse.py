@@ -155,15 +155,17 @@ class TestRehearse(ServerTest):
         waits as the busy page says and posts again, until timeout_ms is gone."""
         srv, aport = self.serve("--workers", "1", "--inflight-login", "1")
         sc = {"users": 50, "connections": 256, "timeout_ms": 3000,
-              "phases": [{"name": "calm", "duration_s": 2, "rates": {"oidc": 5}},
+              # (calm: one sign-in each 500 ms, so one login at a time never sheds it, even
+              # on a loaded test machine)
+              "phases": [{"name": "calm", "duration_s": 2, "rates": {"oidc": 2}},
                          {"name": "crowd", "duration_s": 1, "rates": {"oidc": 400}}]}
         r = self.rehearse(srv, aport, sc)
         self.assertEqual(r.returncode, 0, r.stderr)
         calm, crowd = (p["flows"]["oidc"] for p in self.result()["phases"])
         # one at a time: every sign-in completes, its form answered once, nothing retried
-        self.assertEqual((calm["sent"], calm["ok"], calm["retries"]), (10, 10, 0), calm)
-        self.assertEqual(calm["signin_latency_us"]["n"], 10)
-        self.assertEqual(calm["latency_us"]["n"], 10)
+        self.assertEqual((calm["sent"], calm["ok"], calm["retries"]), (4, 4, 0), calm)
+        self.assertEqual(calm["signin_latency_us"]["n"], 4)
+        self.assertEqual(calm["latency_us"]["n"], 4)
         self.assertGreaterEqual(calm["signin_latency_us"]["p50"], calm["latency_us"]["p50"])
         # a crowd on one login at a time: shed at once, told when to come back, posted again
         self.assertEqual(crowd["sent"], 400)

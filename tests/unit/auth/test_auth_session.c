@@ -134,3 +134,46 @@ TEST(a_session_is_found_by_its_cookie_until_it_ends)
     ASSERT_TRUE(!find(&svc, token, 10020, NULL));
     fx_close(&F);
 }
+
+TEST(a_session_an_earlier_version_wrote_in_json_is_still_found)
+{
+    struct auth_session s;
+    ASSERT_EQ_INT(fx_open(&F, "session-json"), 0);
+    struct auth_svc svc = {.st = F.st, .key = key, .session_idle_s = 100, .session_ttl_s = 1000};
+    /* the record as the JSON writer left it: under the keyed digest of "sso\n" + token */
+    static const char token[] = "q2Jd7yF0uXo1b8kz2mN4pR6sT8vW0yA2cE4gI6kM8oQ";
+    static const char json[] =
+        "{\"sub\":\"u-bob\",\"name\":\"bob\",\"sid\":\"sid-b\","
+        "\"auth_time\":9990,\"gen\":0,\"fam\":[\"00112233445566778899aabbccddeeff\"]}";
+    uint8_t msg[4 + sizeof(token) - 1];
+    memcpy(msg, "sso\n", 4);
+    memcpy(msg + 4, token, sizeof(token) - 1);
+    struct store_op op;
+    memset(&op, 0, sizeof(op));
+    cr_keyed_hash(op.key, key, msg, sizeof(msg));
+    op.key_len = 32;
+    struct buf v;
+    buf_init(&v, 4096);
+    ASSERT_EQ_INT(store_exp_wrap(10100, json, sizeof(json) - 1, &v), 0);
+    op.kind = STORE_OP_PUT_NEW;
+    op.table = STORE_T_SSO;
+    op.value = v.p;
+    op.value_len = v.len;
+    op.now = 10000;
+    op.on_done = on_written;
+    ASSERT_EQ_INT(store_exec(F.st, &op), 0);
+    ASSERT_TRUE(find(&svc, token, 10010, &s));
+    ASSERT_EQ_STR(s.sub, "u-bob");
+    ASSERT_EQ_STR(s.sid, "sid-b");
+    ASSERT_EQ_INT(s.auth_time, 9990);
+    ASSERT_EQ_INT(s.nfam, 1);
+    ASSERT_EQ_INT(s.fam[0][15], 0xff);
+    /* used past half its idle time: rewritten (in the binary form), and found again */
+    ASSERT_TRUE(find(&svc, token, 10060, NULL));
+    ASSERT_TRUE(find(&svc, token, 10070, &s));
+    ASSERT_EQ_STR(s.name, "bob");
+    ASSERT_EQ_INT(s.nfam, 1);
+    ASSERT_EQ_INT(s.expires_at, 10160);
+    buf_fini(&v);
+    fx_close(&F);
+}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Authorization codes without HTTP (#13 item 6): one use by its client, with its redirect
  * URI and PKCE verifier; a second use revokes what the first issued; every refusal leaves
- * the code as it was. On the embedded store, with a real loop. */
+ * the code as it was; a code is sealed (altered or another server key's: not a code). On
+ * the embedded store, with a real loop. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -21,13 +22,6 @@ static int answers, last_rc;
 static const char verifier[] = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 static const char challenge[] = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-static void on_issued(struct tok_code_issue *q, int rc)
-{
-    (void)q;
-    answers++;
-    last_rc = rc;
-}
-
 static void on_redeemed(struct tok_code_redemption *q, int rc)
 {
     (void)q;
@@ -42,24 +36,27 @@ static int wait_answer(int rc)
     return rc == ERR_AGAIN ? last_rc : rc;
 }
 
-static void issue(int64_t now, char code[TOK_CODE_LEN + 1])
+static void grant_of(struct tok_code_grant *g, int64_t now)
 {
-    struct tok_code_issue q;
-    memset(&q, 0, sizeof(q));
-    q.svc = &svc;
-    q.lp = &F.lp;
-    q.now = now;
-    q.done = on_issued;
-    snprintf(q.grant.client_id, sizeof(q.grant.client_id), "app");
-    snprintf(q.grant.redirect_uri, sizeof(q.grant.redirect_uri), "https://app.example/cb");
-    snprintf(q.grant.challenge, sizeof(q.grant.challenge), "%s", challenge);
-    snprintf(q.grant.nonce, sizeof(q.grant.nonce), "n-0S6_WzA2Mj");
-    snprintf(q.grant.sub, sizeof(q.grant.sub), "u-ann");
-    snprintf(q.grant.scope, sizeof(q.grant.scope), "openid read");
-    q.grant.auth_time = now - 1;
-    answers = 0;
-    ASSERT_EQ_INT(wait_answer(tok_code_issue(&q)), ERR_OK);
-    memcpy(code, q.code, TOK_CODE_LEN + 1);
+    memset(g, 0, sizeof(*g));
+    snprintf(g->client_id, sizeof(g->client_id), "app");
+    snprintf(g->redirect_uri, sizeof(g->redirect_uri), "https://app.example/cb");
+    snprintf(g->challenge, sizeof(g->challenge), "%s", challenge);
+    snprintf(g->nonce, sizeof(g->nonce), "n-0S6_WzA2Mj");
+    snprintf(g->sub, sizeof(g->sub), "u-ann");
+    snprintf(g->scope, sizeof(g->scope), "openid read");
+    snprintf(g->sid, sizeof(g->sid), "sid-1");
+    snprintf(g->session, sizeof(g->session), "%064d", 7);
+    g->auth_time = now - 1;
+    g->gen = 0; /* (the user's sessions generation: a family of another is dead) */
+}
+
+static void issue(int64_t now, char code[TOK_CODE_MAX + 1])
+{
+    struct tok_code_grant g;
+    grant_of(&g, now);
+    ASSERT_EQ_INT(tok_code_issue(&svc, &g, now, code), ERR_OK);
+    ASSERT_TRUE(strlen(code) < 400); /* (a typical grant's code fits a URL comfortably) */
 }
 
 static int redeem(struct tok_code_redemption *q, const char *code, const char *client,
@@ -92,7 +89,7 @@ TEST(pkce_s256_is_rfc_7636s)
 
 TEST(a_code_is_used_once_by_its_client_with_its_verifier)
 {
-    char code[TOK_CODE_LEN + 1];
+    char code[TOK_CODE_MAX + 1], other[TOK_CODE_MAX + 1];
     struct tok_code_redemption q;
     int64_t now = (int64_t)time(NULL); /* (Redis would expire the record by its clock) */
     ASSERT_EQ_INT(fx_open(&F, "code-test"), 0);
@@ -108,6 +105,21 @@ TEST(a_code_is_used_once_by_its_client_with_its_verifier)
     ASSERT_EQ_INT(q.outcome, TOK_CODE_INVALID);
     ASSERT_EQ_INT(redeem(&q, "not-a-code", "app", "https://app.example/cb", verifier, now), 0);
     ASSERT_EQ_INT(q.outcome, TOK_CODE_INVALID);
+    /* sealed: one character changed, or sealed under another server key, is not a code */
+    snprintf(other, sizeof(other), "%s", code);
+    other[strlen(other) / 2] = other[strlen(other) / 2] == 'A' ? 'B' : 'A';
+    ASSERT_EQ_INT(redeem(&q, other, "app", "https://app.example/cb", verifier, now), 0);
+    ASSERT_EQ_INT(q.outcome, TOK_CODE_INVALID);
+    struct tok_svc stranger = svc;
+    static const uint8_t key2[CR_HASH_KEY_LEN] = {10};
+    stranger.key = key2;
+    {
+        struct tok_code_grant g;
+        grant_of(&g, now);
+        ASSERT_EQ_INT(tok_code_issue(&stranger, &g, now, other), ERR_OK);
+    }
+    ASSERT_EQ_INT(redeem(&q, other, "app", "https://app.example/cb", verifier, now), 0);
+    ASSERT_EQ_INT(q.outcome, TOK_CODE_INVALID);
     /* the right client, URI and verifier: the grant, a jti to issue and a refresh family */
     ASSERT_EQ_INT(redeem(&q, code, "app", "https://app.example/cb", verifier, now), 0);
     ASSERT_EQ_INT(q.outcome, TOK_CODE_OK);
@@ -115,6 +127,9 @@ TEST(a_code_is_used_once_by_its_client_with_its_verifier)
     ASSERT_EQ_STR(q.grant.nonce, "n-0S6_WzA2Mj");
     ASSERT_EQ_STR(q.grant.scope, "openid read");
     ASSERT_EQ_INT(q.grant.auth_time, now - 1);
+    ASSERT_EQ_STR(q.grant.sid, "sid-1");
+    ASSERT_EQ_STR(q.grant.session,
+                  "0000000000000000000000000000000000000000000000000000000000000007");
     ASSERT_TRUE(q.grant.jti[0] != '\0');
     ASSERT_TRUE(strlen(q.refresh_token) == TOK_REFRESH_LEN);
     char rt[TOK_REFRESH_LEN + 1], jti[TOK_JTI_LEN + 1];
@@ -127,6 +142,14 @@ TEST(a_code_is_used_once_by_its_client_with_its_verifier)
     ASSERT_TRUE(q.refresh_token[0] == '\0');
     ASSERT_TRUE(!fx_rt_active(F.st, key, rt, "app", now + 1));
     ASSERT_EQ_INT(tok_revoked_known(jti, strlen(jti), now + 1), 1);
+    /* used, and presented with a wrong verifier: refused, and still a reuse */
+    issue(now, code);
+    ASSERT_EQ_INT(redeem(&q, code, "app", "https://app.example/cb", verifier, now), 0);
+    ASSERT_EQ_INT(q.outcome, TOK_CODE_OK);
+    memcpy(rt, q.refresh_token, sizeof(rt));
+    ASSERT_EQ_INT(redeem(&q, code, "app", "https://app.example/cb", "", now), 0);
+    ASSERT_EQ_INT(q.outcome, TOK_CODE_INVALID);
+    ASSERT_TRUE(!fx_rt_active(F.st, key, rt, "app", now));
     /* expired: refused */
     issue(now - 100, code); /* (lived 60 s from 100 s ago) */
     ASSERT_EQ_INT(redeem(&q, code, "app", "https://app.example/cb", verifier, now), 0);
@@ -134,27 +157,43 @@ TEST(a_code_is_used_once_by_its_client_with_its_verifier)
     fx_close(&F);
 }
 
-TEST(the_grant_record_round_trips)
+TEST(the_grant_a_code_carries_round_trips)
 {
     struct tok_code_grant g, back;
-    struct buf b;
+    uint8_t p[TOK_GRANT_MAX], rd[16];
+    size_t n;
     memset(&g, 0, sizeof(g));
     snprintf(g.client_id, sizeof(g.client_id), "app \"q\"");
+    snprintf(g.challenge, sizeof(g.challenge), "%s", challenge);
+    snprintf(g.redirect_uri, sizeof(g.redirect_uri), "https://app.example/cb");
     snprintf(g.nonce, sizeof(g.nonce), "n");
     snprintf(g.sid, sizeof(g.sid), "sid-1");
     snprintf(g.session, sizeof(g.session), "%064d", 7);
-    g.used = true;
-    g.has_family = true;
-    memset(g.family, 0xab, sizeof(g.family));
+    memset(g.scope, 's', TOK_SCOPE_MAX); /* the longest grant fits a code */
+    memset(g.nonce, 'n', TOK_NONCE_MAX);
+    memset(g.sub, 'u', STORE_SUB_MAX);
     g.gen = 7;
-    buf_init(&b, 4096);
-    ASSERT_EQ_INT(tok_code_grant_json(&g, &b), 0);
-    ASSERT_EQ_INT(tok_code_grant_parse(b.p, b.len, &back), 0);
+    g.expires_at = 1234567890123;
+    g.auth_time = -5;
+    ASSERT_EQ_INT(tok_code_grant_pack(&g, p, sizeof(p), &n), 0);
+    ASSERT_EQ_INT(tok_code_grant_unpack(p, n, &back, rd), 0);
     ASSERT_EQ_STR(back.client_id, "app \"q\"");
     ASSERT_EQ_STR(back.sid, "sid-1");
-    ASSERT_EQ_STR(back.session, g.session); /* (every field comes back: the test names each) */
-    ASSERT_TRUE(back.used && back.has_family && back.gen == 7);
-    ASSERT_EQ_MEM(back.family, sizeof(back.family), g.family, sizeof(g.family));
-    ASSERT_EQ_INT(tok_code_grant_parse("{\"client_id\":1}", 15, &back), ERR_INVAL);
-    buf_fini(&b);
+    ASSERT_EQ_STR(back.session, g.session);
+    ASSERT_EQ_STR(back.challenge, g.challenge);
+    ASSERT_EQ_STR(back.scope, g.scope);
+    ASSERT_EQ_STR(back.nonce, g.nonce);
+    ASSERT_EQ_STR(back.sub, g.sub);
+    ASSERT_TRUE(back.gen == 7 && back.expires_at == 1234567890123 && back.auth_time == -5);
+    ASSERT_TRUE(back.redirect_uri[0] == '\0'); /* (only its digest travels) */
+    char code[TOK_CODE_MAX + 1];
+    ASSERT_EQ_INT(cr_init(), 0);
+    ASSERT_EQ_INT(tok_code_issue(&svc, &g, 1, code), 0); /* (svc's key: any) */
+    /* cut short, or one byte more: not a grant */
+    ASSERT_EQ_INT(tok_code_grant_unpack(p, n - 1, &back, rd), ERR_INVAL);
+    p[n] = 0;
+    ASSERT_EQ_INT(tok_code_grant_unpack(p, n + 1, &back, rd), ERR_INVAL);
+    /* a challenge that is not S256's, a session key that is not hex: no code */
+    snprintf(g.challenge, sizeof(g.challenge), "plain");
+    ASSERT_EQ_INT(tok_code_grant_pack(&g, p, sizeof(p), &n), ERR_INVAL);
 }
