@@ -117,3 +117,37 @@ int redis_url_auth(const struct redis_url *u, const char *argv[3], size_t lens[3
     lens[n++] = strlen(u->password);
     return n;
 }
+
+int redis_cluster_url_parse(const char *url, const char *what, struct redis_cluster_url *u,
+                            char *err, size_t errcap)
+{
+    static const char scheme[] = "redis-cluster://";
+    char one[1024];
+
+    memset(u, 0, sizeof(*u));
+    if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
+        goto bad;
+    const char *p = url + sizeof(scheme) - 1, *at = strchr(p, '@');
+    size_t un = at ? (size_t)(at - p) + 1 : 0; /* "[user]:password@" */
+    const char *list = p + un;
+    while (*list) {
+        size_t sn = strcspn(list, ",");
+        if (u->n == REDIS_SEEDS_MAX || sn == 0 || !memchr(list, ':', sn) || memchr(list, '/', sn) ||
+            (size_t)snprintf(one, sizeof(one), "redis://%.*s%.*s", (int)un, p, (int)sn, list) >=
+                sizeof(one) ||
+            redis_url_parse(one, what, &u->seed[u->n], err, errcap) != ERR_OK)
+            goto bad;
+        u->n++;
+        list += sn + (list[sn] == ',');
+        if (list[-1] == ',' && !*list)
+            goto bad; /* (a trailing comma) */
+    }
+    if (u->n == 0)
+        goto bad;
+    return ERR_OK;
+bad:
+    memset(u, 0, sizeof(*u));
+    snprintf(err, errcap, "%s: expected redis-cluster://[[user]:password@]host:port[,host:port...]",
+             what);
+    return ERR_INVAL;
+}

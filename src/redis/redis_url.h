@@ -19,6 +19,19 @@ struct redis_url {
     int db;
 };
 
+/* A Redis Cluster: redis-cluster://[[user]:password@]host:port[,host:port...] names some of
+ * its nodes (the seeds: any node answers with the whole map), every one with the same ACL
+ * user and password; database 0 only (a cluster has no other). Each seed as a redis_url. */
+#define REDIS_SEEDS_MAX 16
+struct redis_cluster_url {
+    unsigned n;
+    struct redis_url seed[REDIS_SEEDS_MAX];
+};
+
+/* ERR_OK, or ERR_INVAL with "<what>: expected ..." in err. */
+int redis_cluster_url_parse(const char *url, const char *what, struct redis_cluster_url *u,
+                            char *err, size_t errcap);
+
 /* The AUTH command for u into argv/lens (3 slots): its argc, 0 when no password is set. */
 int redis_url_auth(const struct redis_url *u, const char *argv[3], size_t lens[3]);
 

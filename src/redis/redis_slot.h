@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Redis Cluster's rules that need no connection (https://redis.io/docs/reference/cluster-spec/):
+ * the hash slot of a key (CRC16 XMODEM modulo 16384, of the part between the first '{' and
+ * the next '}' when that part is not empty: a hash tag), and the redirections a node
+ * answers with ("MOVED <slot> <host>:<port>", "ASK <slot> <host>:<port>"). Pure; any thread.
+ */
+#ifndef REDIS_REDIS_SLOT_H
+#define REDIS_REDIS_SLOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REDIS_SLOTS    16384
+#define REDIS_HOST_MAX 255
+
+unsigned redis_key_slot(const void *key, size_t n);
+
+enum redis_redirect { REDIS_MOVED = 1, REDIS_ASK = 2 };
+
+/* An error reply's text as a redirection: ERR_OK with *kind, *slot (< REDIS_SLOTS), host
+ * (NUL-terminated, "" when the node did not say: the one that answered) and *port
+ * (1-65535); ERR_INVAL for anything else. An IPv6 address comes as is, the port after its
+ * last colon. */
+int redis_redirect_parse(const char *s, size_t n, enum redis_redirect *kind, unsigned *slot,
+                         char host[REDIS_HOST_MAX + 1], int *port);
+
+#endif

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/* Redis Cluster (#14 item 1): hash slots and redirections by the specification's examples,
+ * the redis-cluster:// URL, and the client against a real local cluster (three primaries
+ * that redis-cli joins): commands routed by slot, a slot moved by hand under it (ASK while
+ * it moves, MOVED once it has), and a clean close. */
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "core/err.h"
+#include "fixture.h"
+#include "harness.h"
+#include "redis/redis_cluster.h"
+#include "redis/redis_slot.h"
+#include "redis/redis_url.h"
+
+TEST(hash_slots_are_the_specifications)
+{
+    ASSERT_EQ_INT(redis_key_slot("123456789", 9), 12739); /* CRC16 XMODEM 0x31C3 */
+    ASSERT_EQ_INT(redis_key_slot("foo", 3), 12182);
+    ASSERT_EQ_INT(redis_key_slot("{user1000}.following", 20), redis_key_slot("user1000", 8));
+    ASSERT_EQ_INT(redis_key_slot("{user1000}.followers", 20), redis_key_slot("user1000", 8));
+    ASSERT_EQ_INT(redis_key_slot("user1000", 8), 3443);
+    /* only the first tag counts; an empty one means no tag (values from an independent
+     * CRC16 in Python) */
+    ASSERT_EQ_INT(redis_key_slot("foo{}{bar}", 10), 8363);
+    ASSERT_EQ_INT(redis_key_slot("foo{{bar}}zap", 13), 4015); /* "{bar" */
+    ASSERT_EQ_INT(redis_key_slot("foo{bar}{zap}", 13), 5061); /* "bar" */
+    ASSERT_EQ_INT(redis_key_slot("{}", 2), 15257);
+    ASSERT_EQ_INT(redis_key_slot("", 0), 0);
+}
+
+TEST(redirections_are_read_strictly)
+{
+    enum redis_redirect k;
+    unsigned slot;
+    char host[REDIS_HOST_MAX + 1];
+    int port;
+    static const char moved[] = "MOVED 3999 127.0.0.1:6381";
+    ASSERT_EQ_INT(redis_redirect_parse(moved, sizeof(moved) - 1, &k, &slot, host, &port), 0);
+    ASSERT_TRUE(k == REDIS_MOVED && slot == 3999 && port == 6381);
+    ASSERT_EQ_STR(host, "127.0.0.1");
+    static const char ask[] = "ASK 16383 ::1:7000";
+    ASSERT_EQ_INT(redis_redirect_parse(ask, sizeof(ask) - 1, &k, &slot, host, &port), 0);
+    ASSERT_TRUE(k == REDIS_ASK && slot == 16383 && port == 7000);
+    ASSERT_EQ_STR(host, "::1");
+    static const char nohost[] = "MOVED 1 :7001";
+    ASSERT_EQ_INT(redis_redirect_parse(nohost, sizeof(nohost) - 1, &k, &slot, host, &port), 0);
+    ASSERT_EQ_STR(host, "");
+    static const char *const bad[] = {"MOVED 16384 h:1",  "MOVED 1 h:0",    "MOVED 1 h:65536",
+                                      "MOVED x h:1",      "MOVED 1 h",      "MOVED 1 h:1x",
+                                      "ASK  1 h:1",       "ERR wrong kind", "MOVED 1 a b:1",
+                                      "MOVED 123456 h:1", "MOVED"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ASSERT_EQ_INT(redis_redirect_parse(bad[i], strlen(bad[i]), &k, &slot, host, &port),
+                      ERR_INVAL);
+}
+
+TEST(cluster_urls_name_their_seeds)
+{
+    struct redis_cluster_url u;
+    char err[256];
+    ASSERT_EQ_INT(redis_cluster_url_parse("redis-cluster://app:s3cret@10.0.0.1:7000,10.0.0.2:7001",
+                                          "store", &u, err, sizeof(err)),
+                  0);
+    ASSERT_EQ_INT(u.n, 2);
+    ASSERT_EQ_STR(u.seed[1].host, "10.0.0.2");
+    ASSERT_EQ_INT(u.seed[1].port, 7001);
+    ASSERT_EQ_STR(u.seed[1].user, "app");
+    ASSERT_EQ_STR(u.seed[1].password, "s3cret");
+    ASSERT_EQ_INT(redis_cluster_url_parse("redis-cluster://h:1", "store", &u, err, sizeof(err)), 0);
+    static const char *const bad[] = {
+        "redis://h:1",           "redis-cluster://",         "redis-cluster://h:1,",
+        "redis-cluster://h:1/2", "redis-cluster://h:1,,h:2", "redis-cluster://h:0"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ASSERT_EQ_INT(redis_cluster_url_parse(bad[i], "store", &u, err, sizeof(err)), ERR_INVAL);
+        ASSERT_TRUE(strstr(err, "redis-cluster://") != NULL);
+    }
+}
+
+/* ---- a local cluster ------------------------------------------------------------------- */
+
+#define NODES 3
+static pid_t pids[NODES];
+static int ports[NODES];
+static char dir[64];
+
+static bool free_port(int p)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)p),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* A command line's output (its first cap - 1 bytes). */
+static int run(const char *cmd, char *out, size_t cap)
+{
+    FILE *f = popen(cmd, "r");
+    size_t n = 0;
+    if (!f)
+        return -1;
+    if (out) {
+        n = fread(out, 1, cap - 1, f);
+        out[n] = '\0';
+    } else {
+        char sink[4096];
+        while (fread(sink, 1, sizeof(sink), f) > 0) {
+        }
+    }
+    return pclose(f);
+}
+
+static bool cluster_start(void)
+{
+    char cmd[1024], out[4096];
+    snprintf(dir, sizeof(dir), "/tmp/fg-cluster-XXXXXX");
+    if (!mkdtemp(dir))
+        return false;
+    /* ports p and p + 10000 (the cluster bus) free, from a pid-dependent start */
+    int p = 20000 + (int)(getpid() % 9000) * 2;
+    for (int i = 0; i < NODES; i++) {
+        while (!free_port(p) || !free_port(p + 10000))
+            p++;
+        ports[i] = p++;
+        char port[8], conf[128];
+        snprintf(port, sizeof(port), "%d", ports[i]);
+        snprintf(conf, sizeof(conf), "%s/nodes-%d.conf", dir, ports[i]);
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            FILE *null = freopen("/dev/null", "w", stdout);
+            null = freopen("/dev/null", "w", stderr); /* (a pipe left open would hang a tee) */
+            (void)null;
+            execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+                   "--cluster-enabled", "yes", "--cluster-config-file", conf, "--dir", dir,
+                   "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
+            _exit(127);
+        }
+    }
+    for (int i = 0; i < NODES; i++) { /* until each answers */
+        snprintf(cmd, sizeof(cmd), "redis-cli -p %d ping 2>/dev/null", ports[i]);
+        int k = 0;
+        while (k++ < 500 && (run(cmd, out, sizeof(out)) != 0 || strncmp(out, "PONG", 4) != 0))
+            usleep(10000);
+        if (k >= 500)
+            return false;
+    }
+    snprintf(cmd, sizeof(cmd),
+             "redis-cli --cluster create 127.0.0.1:%d 127.0.0.1:%d 127.0.0.1:%d --cluster-yes "
+             "2>&1",
+             ports[0], ports[1], ports[2]);
+    if (run(cmd, NULL, 0) != 0)
+        return false;
+    for (int k = 0; k < 1000; k++, usleep(10000)) { /* until every node says ok */
+        int ok = 0;
+        for (int i = 0; i < NODES; i++) {
+            snprintf(cmd, sizeof(cmd), "redis-cli -p %d cluster info", ports[i]);
+            ok += run(cmd, out, sizeof(out)) == 0 && strstr(out, "cluster_state:ok") != NULL;
+        }
+        if (ok == NODES)
+            return true;
+    }
+    return false;
+}
+
+static void cluster_stop(void)
+{
+    char cmd[128];
+    for (int i = 0; i < NODES; i++)
+        if (pids[i] > 0) {
+            kill(pids[i], SIGKILL);
+            waitpid(pids[i], NULL, 0);
+            pids[i] = 0;
+        }
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (dir[0])
+        (void)!system(cmd);
+}
+
+/* The node id of the node on `port`. */
+static void node_id(int port, char id[48])
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d cluster myid", port);
+    run(cmd, id, 48);
+    id[strcspn(id, "\r\n")] = '\0';
+}
+
+/* ---- the client ----------------------------------------------------------------------- */
+
+static uv_loop_t loop;
+static int ups, replies, nulls, oks, closed;
+static char last[256];
+
+static void on_state(struct redis_cluster *cl, bool up, const char *why, void *arg)
+{
+    (void)cl;
+    (void)why;
+    (void)arg;
+    ups += up;
+}
+
+static void on_reply(struct redis_cluster *cl, const struct redis_reply *r, void *arg)
+{
+    (void)cl;
+    (void)arg;
+    replies++;
+    if (!r) {
+        nulls++;
+        return;
+    }
+    snprintf(last, sizeof(last), "%s", redis_reply_str(r, NULL));
+    oks += redis_reply_kind(r) != RK_ERROR;
+}
+
+static void on_closed(void *arg)
+{
+    (void)arg;
+    closed++;
+}
+
+static void spin_until(const int *v, int want)
+{
+    for (int i = 0; i < 20000 && *v < want; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(500);
+    }
+}
+
+/* The redirections the node on `port` answered with. */
+static uint64_t redirects_of(struct redis_cluster *cl, int port)
+{
+    struct redis_cluster_node_stats st[8];
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    unsigned n = redis_cluster_stats(cl, st, 8);
+    for (unsigned i = 0; i < n && i < 8; i++)
+        if (strcmp(st[i].addr, addr) == 0)
+            return st[i].redirects;
+    return UINT64_MAX;
+}
+
+static int cmd(struct redis_cluster *cl, const char *a, const char *b, const char *c)
+{
+    const char *argv[3] = {a, b, c};
+    size_t lens[3] = {strlen(a), strlen(b), c ? strlen(c) : 0};
+    return redis_cluster_cmd(cl, redis_key_slot(b, strlen(b)), on_reply, NULL, c ? 3 : 2, argv,
+                             lens);
+}
+
+TEST(the_client_routes_by_slot_and_follows_a_moved_slot)
+{
+    char url[256], err[256], key[32], want[32], sh[1024], out[4096];
+    struct redis_cluster_url u;
+    signal(SIGPIPE, SIG_IGN);
+    atexit(cluster_stop); /* (an assertion returns early: the servers go all the same) */
+    if (!cluster_start()) {
+        cluster_stop();
+        ASSERT_TRUE(!"a local cluster (redis-server with cluster-enabled) did not start");
+    }
+    uv_loop_init(&loop);
+    snprintf(url, sizeof(url), "redis-cluster://127.0.0.1:%d", ports[1]); /* one seed */
+    ASSERT_EQ_INT(redis_cluster_url_parse(url, "test", &u, err, sizeof(err)), 0);
+    struct redis_cluster *cl = redis_cluster_new(&loop, &u, 50, 1000, NULL, on_state, NULL);
+    ASSERT_TRUE(cl != NULL);
+    /* sent before the map is known: they wait for it */
+    replies = oks = 0;
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(want, sizeof(want), "v%d", i);
+        ASSERT_EQ_INT(cmd(cl, "SET", key, want), 0);
+    }
+    spin_until(&replies, 100);
+    ASSERT_EQ_INT(oks, 100);
+    spin_until(&ups, 1);
+    ASSERT_TRUE(redis_cluster_up(cl));
+    struct redis_cluster_node_stats st[8];
+    ASSERT_EQ_INT(redis_cluster_stats(cl, st, 8), NODES); /* the seed, and the map's others */
+    for (int i = 0; i < NODES; i++)
+        ASSERT_TRUE(st[i].primary && st[i].up && st[i].commands > 0 && st[i].redirects == 0);
+    /* each key read back from where it lives */
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        replies = 0;
+        ASSERT_EQ_INT(cmd(cl, "GET", key, NULL), 0);
+        spin_until(&replies, 1);
+        snprintf(want, sizeof(want), "v%d", i);
+        ASSERT_EQ_STR(last, want);
+    }
+    /* the slot of k7 moves by hand from its owner to another node: first it is migrating
+     * (the key is still at the source: answered there; a new key goes to the target with
+     * ASK), then it is the target's (MOVED) */
+    unsigned slot = redis_key_slot("k7", 2);
+    int from = -1, to;
+    char from_id[48], to_id[48];
+    for (int i = 0; i < NODES && from < 0; i++) {
+        snprintf(sh, sizeof(sh), "redis-cli -p %d cluster countkeysinslot %u", ports[i], slot);
+        run(sh, out, sizeof(out));
+        if (strtol(out, NULL, 10) > 0)
+            from = i;
+    }
+    ASSERT_TRUE(from >= 0);
+    to = (from + 1) % NODES;
+    node_id(ports[from], from_id);
+    node_id(ports[to], to_id);
+    snprintf(sh, sizeof(sh),
+             "redis-cli -p %d cluster setslot %u importing %s >/dev/null && "
+             "redis-cli -p %d cluster setslot %u migrating %s >/dev/null",
+             ports[to], slot, from_id, ports[from], slot, to_id);
+    ASSERT_EQ_INT(run(sh, NULL, 0), 0);
+    /* a key of that slot the source does not have: ASK to the target (k7's slot: "{k7}x") */
+    replies = oks = 0;
+    ASSERT_EQ_INT(cmd(cl, "SET", "{k7}new", "asked"), 0);
+    spin_until(&replies, 1);
+    ASSERT_EQ_INT(oks, 1);
+    ASSERT_TRUE(redirects_of(cl, ports[from]) == 1);
+    /* the move completes: keys migrated, the slot assigned to the target everywhere */
+    snprintf(sh, sizeof(sh),
+             "redis-cli -p %d migrate 127.0.0.1 %d k7 0 5000 >/dev/null && "
+             "for p in %d %d %d; do redis-cli -p $p cluster setslot %u node %s >/dev/null; done",
+             ports[from], ports[to], ports[0], ports[1], ports[2], slot, to_id);
+    ASSERT_EQ_INT(run(sh, NULL, 0), 0);
+    replies = 0;
+    ASSERT_EQ_INT(cmd(cl, "GET", "k7", NULL), 0);
+    spin_until(&replies, 1);
+    ASSERT_EQ_STR(last, "v7");
+    replies = 0;
+    ASSERT_EQ_INT(cmd(cl, "GET", "{k7}new", NULL), 0);
+    spin_until(&replies, 1);
+    ASSERT_EQ_STR(last, "asked");
+    uint64_t moved = redirects_of(cl, ports[from]);
+    ASSERT_TRUE(moved >= 2 && moved < 5); /* MOVED once or twice; then the map is read again */
+    replies = 0;
+    ASSERT_EQ_INT(cmd(cl, "GET", "k7", NULL), 0);
+    spin_until(&replies, 1);
+    ASSERT_TRUE(redirects_of(cl, ports[from]) == moved); /* straight to the new owner now */
+    /* a command for a slot out of range, then the close: nothing left unanswered */
+    const char *argv[] = {"PING"};
+    size_t lens[] = {4};
+    ASSERT_EQ_INT(redis_cluster_cmd(cl, REDIS_SLOTS, on_reply, NULL, 1, argv, lens), ERR_INVAL);
+    redis_cluster_close(cl, on_closed, NULL);
+    spin_until(&closed, 1);
+    ASSERT_EQ_INT(closed, 1);
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    cluster_stop();
+}
