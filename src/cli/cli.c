@@ -666,6 +666,8 @@ int cli_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *e
             ? store_open_redis(c->store, c->redis_prefix, c->redis_timeout_ms, st, why, sizeof(why))
             : store_open_lmdb(c->data_dir, c->store_map_size, c->init_store ? STORE_OPEN_INIT : 0,
                               st, why, sizeof(why));
+    if (rc == ERR_OK && c->store[0] && c->redis_wait_replicas)
+        rc = store_wait_replicas(*st, c->redis_wait_replicas, c->redis_wait_timeout_ms);
     if (rc) {
         snprintf(err, cap, "cannot open the store: %s", why);
         return rc;

@@ -64,6 +64,13 @@ static const struct key keys[] = {
     {"server", "redis_timeout", K_DUR, F(redis_timeout_ms), 1, 60000, "250ms",
      "a Redis command unanswered this long fails (the request gets 503) and the connection is "
      "remade"},
+    {"server", "redis_wait_replicas", K_UINT, F(redis_wait_replicas), 0, 16, "0",
+     "a write that must not be lost (a refresh rotation or a new family, a revocation, a "
+     "user, a client, a key) is answered only once WAIT says this many replicas have it; "
+     "fewer within redis_wait_timeout: 503 (the write may still reach them, or be lost in a "
+     "failover; docs/deploy.md). 0: answered once the primary has it"},
+    {"server", "redis_wait_timeout", K_DUR, F(redis_wait_timeout_ms), 1, 60000, "100ms",
+     "how long a write waits for redis_wait_replicas (below redis_timeout)"},
     {"server", "redis_stale", K_DUR, F(redis_stale_ms), 0, 3600000, "30s",
      "while Redis is unreachable, access tokens already checked against the revocation list "
      "(the verification cache) are still answered for this long; then verification answers "
@@ -787,6 +794,24 @@ int cfg_validate(const struct cfg *c, struct cfg_error *e)
     }
     if (c->max_url_bytes > c->max_header_bytes) {
         set_err(e, "max_url_bytes", "must not exceed max_header_bytes");
+        return ERR_INVAL;
+    }
+    if (c->redis_wait_replicas && !c->store[0]) {
+        set_err(e, "redis_wait_replicas",
+                "needs store = redis://... (the embedded store "
+                "writes to its own disk, with no replicas)");
+        return ERR_INVAL;
+    }
+    if (c->redis_wait_replicas && c->refresh_grace_ms == 0) {
+        set_err(e, "redis_wait_replicas",
+                "needs refresh_grace (e.g. 10s): a refresh answered 503 because a replica "
+                "did not confirm it in time was applied on the primary, and the client's retry "
+                "of the same token must get its successor, not revoke its family");
+        return ERR_INVAL;
+    }
+    if (c->redis_wait_replicas && c->redis_wait_timeout_ms >= c->redis_timeout_ms) {
+        set_err(e, "redis_wait_timeout", "must be below redis_timeout (%u ms)",
+                c->redis_timeout_ms);
         return ERR_INVAL;
     }
     if (c->admin_token[0] && strlen(c->admin_token) < 32) {

@@ -43,6 +43,7 @@ struct cfg {
     char redis_prefix[CFG_STR_MAX];
     unsigned redis_timeout_ms;
     unsigned redis_stale_ms;
+    unsigned redis_wait_replicas, redis_wait_timeout_ms;
     int init_store;            /* bool: an emptied data directory may start anew */
     int redis_stale_unchecked; /* bool: signature-only answers during an outage */
     /* [limits] */

@@ -234,6 +234,10 @@ int store_metrics_text(struct store *st, struct buf *b)
                            "Redis commands unanswered within redis_timeout (their connection was "
                            "remade).",
                            ss.timeouts);
+    rc |= met_text_counter(b, "floodgate_store_wait_short_total",
+                           "Redis writes answered 503 because WAIT counted fewer than "
+                           "redis_wait_replicas replicas within redis_wait_timeout.",
+                           ss.wait_short);
     int up = store_ready(st, &stale_ms);
     rc |= met_text_gauge(b, "floodgate_store_up",
                          "1 if the store answers (a shared Redis: its last health read, every "

@@ -133,6 +133,8 @@ struct store_op {
     struct loop *_loop;
     uint64_t _sent_ms; /* Redis: when the command left, for the timeout */
     int _resent;       /* Redis: sent again once after NOSCRIPT */
+    int _waits;        /* Redis: WAITs sent after it, not answered yet */
+    int _acked;        /* Redis: replicas the last WAIT counted (-1: none answered) */
     void *_ctx;        /* Redis: the loop's connection it was sent on */
     struct buf *_out;  /* STORE_OP_GET: where the value goes */
     enum store_op_kind kind;
@@ -175,6 +177,7 @@ struct store_stats {
     uint64_t commit_ns;   /* total time in commit */
     unsigned queue_depth; /* operations waiting for the writer (Redis: commands in flight) */
     uint64_t timeouts;    /* Redis: commands that timed out (their connection was remade) */
+    uint64_t wait_short;  /* Redis: writes answered 503, fewer replicas than asked had them */
 };
 
 /* Opens the embedded store in `dir` (created if missing). map_size bounds the database.
@@ -190,6 +193,11 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
  * message in err) if Redis cannot be reached now; later outages are survived. Main thread. */
 int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, struct store **out,
                      char *err, size_t cap);
+/* Redis only (ERR_INVAL otherwise): every write but the login guard's counters is
+ * answered only after WAIT confirms it on `replicas` replicas within timeout_ms; fewer:
+ * ERR_BACKEND (the caller answers 503). 0 (the default): no WAIT. After opening, before
+ * any write. */
+int store_wait_replicas(struct store *st, unsigned replicas, unsigned timeout_ms);
 /* Waits for queued writes, stops the writer, closes. NULL is a no-op. Main thread, after the
  * loops that receive completions have stopped submitting. */
 void store_close(struct store *st);

@@ -237,6 +237,79 @@ static int a_send(struct aconn *a, struct store_op *op)
     return ERR_OK;
 }
 
+/* Whether op is a write that must not be lost, to be confirmed by WAIT when
+ * redis_wait_replicas is set (the login guard's counters are not store_ops: losing them in a
+ * failover costs a few guesses, not a token). */
+static bool waits(const struct redis_store *s, const struct store_op *op)
+{
+    if (!s->wait_n || op->status != ERR_OK)
+        return false;
+    switch (op->kind) {
+    case STORE_OP_PUT_NEW:
+    case STORE_OP_REPLACE:
+    case STORE_OP_DELETE:
+    case STORE_OP_REFRESH_ISSUE:
+    case STORE_OP_REFRESH_ROTATE:
+    case STORE_OP_FAMILY_REVOKE:
+    case STORE_OP_JTI_REVOKE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* WAIT n timeout: its argv into av/al (3). */
+static void wait_cmd(const struct redis_store *s, char n[12], char ms[12], const char *av[3],
+                     size_t al[3])
+{
+    snprintf(n, 12, "%u", s->wait_n);
+    snprintf(ms, 12, "%u", s->wait_ms);
+    av[0] = "WAIT";
+    al[0] = 4;
+    av[1] = n;
+    al[1] = strlen(n);
+    av[2] = ms;
+    al[2] = strlen(ms);
+}
+
+/* WAIT's answer: enough replicas have every write of the connection so far, ours with them. */
+static bool wait_ok(struct redis_store *s, const struct redis_reply *r)
+{
+    bool ok = r && redis_reply_kind(r) == RK_INTEGER && redis_reply_int(r) >= (long long)s->wait_n;
+    if (!ok)
+        atomic_fetch_add(&s->wait_short, 1);
+    return ok;
+}
+
+static void on_wait(struct redis_conn *c, const struct redis_reply *reply, void *priv)
+{
+    struct store_op *op = priv;
+    struct aconn *a = op->_ctx;
+    (void)c;
+    a_unlink(a, op);
+    if (!wait_ok(a->s, reply))
+        op->status = ERR_BACKEND; /* (applied on the primary, not confirmed: a 503) */
+    op->on_done(op);
+}
+
+/* After the write's answer, on the same connection: WAIT (op stays in flight, its timeout
+ * running again). ERR_OK, or ERR_BACKEND if it cannot be sent. */
+static int a_wait(struct aconn *a, struct store_op *op)
+{
+    char n[12], ms[12];
+    const char *av[3];
+    size_t al[3];
+    wait_cmd(a->s, n, ms, av, al);
+    if (redis_conn_cmd(a->conn, on_wait, op, 3, av, al) != ERR_OK)
+        return ERR_BACKEND;
+    op->_next = NULL;
+    op->_sent_ms = clock_mono_ms();
+    QUEUE_APPEND(a->head, a->tail, op, _next);
+    a->inflight++;
+    atomic_fetch_add(&a->s->inflight, 1);
+    return ERR_OK;
+}
+
 static void on_reply(struct redis_conn *c, const struct redis_reply *reply, void *priv)
 {
     struct store_op *op = priv;
@@ -255,8 +328,13 @@ static void on_reply(struct redis_conn *c, const struct redis_reply *reply, void
     }
     sr_decode(op, reply);
     note_write(a->s, op);
-    if (noscript(reply))
+    if (noscript(reply)) {
         redis_conn_drop(c); /* still no script: reconnecting loads it again */
+    } else if (waits(a->s, op)) {
+        if (a_wait(a, op) == ERR_OK)
+            return;
+        op->status = ERR_BACKEND;
+    }
     op->on_done(op);
 }
 
@@ -395,9 +473,20 @@ static int r_exec(struct store *st, struct store_op *op)
         return op->status = ERR_INVAL;
     struct redis_reply *r = sr_sync_cmd(s, &c);
     atomic_fetch_add(&s->ops, 1);
+    bool answered = r != NULL;
     sr_decode(op, r);
     note_write(s, op);
     redis_reply_free(r);
+    if (answered && waits(s, op)) { /* (on the same connection: our write is among those counted) */
+        char n[12], ms[12];
+        const char *av[3];
+        size_t al[3];
+        wait_cmd(s, n, ms, av, al);
+        r = sr_sync_fmt(s, 3, av, al);
+        if (!wait_ok(s, r))
+            op->status = ERR_BACKEND;
+        redis_reply_free(r);
+    }
     return op->status;
 }
 
@@ -568,6 +657,7 @@ static void r_stats(struct store *st, struct store_stats *out)
     out->max_batch = 1;
     out->queue_depth = (unsigned)atomic_load(&s->inflight);
     out->timeouts = atomic_load(&s->timeouts);
+    out->wait_short = atomic_load(&s->wait_short);
 }
 
 static int r_usage(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes)
@@ -810,5 +900,14 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
     }
     s->service_started = 1;
     *out = &s->base;
+    return ERR_OK;
+}
+
+int store_wait_replicas(struct store *st, unsigned replicas, unsigned timeout_ms)
+{
+    if (!st || st->vt != &redis_vt)
+        return ERR_INVAL;
+    R(st)->wait_n = replicas;
+    R(st)->wait_ms = timeout_ms;
     return ERR_OK;
 }

@@ -65,6 +65,8 @@ struct redis_store {
     struct redis_url url;
     char prefix[PREFIX_MAX];
     unsigned timeout_ms;
+    unsigned wait_n, wait_ms;    /* redis_wait_replicas, redis_wait_timeout (0: no WAIT) */
+    _Atomic uint64_t wait_short; /* writes answered 503: fewer replicas than wait_n had them */
     char sha[41];
     pthread_key_t tls;
     pthread_mutex_t mu; /* sconns list */

@@ -404,18 +404,21 @@ class Redis:
     (append-only file, fsync'd at every write: what docs/deploy.md recommends), which a test
     can stop and start again on the same data."""
 
-    def __init__(self, test):
+    def __init__(self, test, replica_of=None):
         self.dir = tempfile.mkdtemp(prefix="fg-redis-")
         test.addCleanup(self.cleanup)
         self.port = free_port()
         self.proc = None
+        self.replica_of = replica_of  # a primary's port: this one replicates it
         self.start()
 
     def start(self):
+        follow = ["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
              "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-             "--loglevel", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--loglevel", "warning", *follow], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -438,6 +441,10 @@ class Redis:
     @property
     def url(self):
         return f"redis://127.0.0.1:{self.port}"
+
+    def cli(self, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
+                              text=True, timeout=10, check=True).stdout
 
     def calls(self, command):
         """How many times Redis has run `command` (INFO commandstats)."""

@@ -19,8 +19,8 @@ import unittest
 import urllib.parse
 
 from tests.integration.fgtest import (BIN, REDIS_MODE, Redis, ServerTest, admin_call,
-                                      metric_value, parse_many, read_responses, start_nginx,
-                                      wait_for)
+                                      metric_value, metrics, parse_many, read_responses,
+                                      start_nginx, wait_for)
 
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
 PW = "correct horse battery"
@@ -221,6 +221,56 @@ class ScaleOutTest(ServerTest):
         st, _, _ = a.request("POST", "/oauth2/token", form(
             grant_type="refresh_token", refresh_token=refresh), basic(cid, secret))
         self.assertEqual(st, 400)  # the family was revoked
+        self.assert_clean_exit(a)
+
+    def test_writes_wait_for_a_replica(self):
+        """Issue #14 item 4: with redis_wait_replicas = 1 a refresh is answered only once
+        WAIT says the replica has its rotation (each answered rotation is on the replica
+        before the next request); with the replica stopped, the refresh is answered 503
+        within redis_wait_timeout, and the same token, presented again once the replica is
+        back, gets the successor (the refresh grace window): nothing acknowledged is
+        missing from the replica, and a 503 leaves the client a way on. Without the option
+        no WAIT is sent."""
+        replica = Redis(self, replica_of=self.redis.port)
+        self.assertTrue(wait_for(lambda: "master_link_status:up" in replica.cli(
+            "INFO", "replication"), 20), "the replica never caught up")
+        cid, secret = self.client()
+        plain = self.instance()
+        self.register(plain, "rita")
+        self.assertEqual(self.redis.calls("wait"), 0)
+        plain.stop()
+        a = self.instance("--redis-wait-replicas", "1", "--redis-wait-timeout", "150ms",
+                          "--refresh-grace", "30s")
+        st, _, body = a.request("POST", "/oauth2/token", form(
+            grant_type="password", username="rita", password=PW), basic(cid, secret))
+        self.assertEqual(st, 200, body)
+        refresh = json.loads(body)["refresh_token"]
+
+        def rt_keys(r):
+            return len([k for k in r.cli("--scan", "--pattern", "fg:rt:*").split() if k])
+        for _ in range(5):
+            st, _, body = a.request("POST", "/oauth2/token", form(
+                grant_type="refresh_token", refresh_token=refresh), basic(cid, secret))
+            self.assertEqual(st, 200, body)
+            refresh = json.loads(body)["refresh_token"]
+            # answered: the replica has it already (no wait here)
+            self.assertEqual(rt_keys(replica), rt_keys(self.redis))
+        self.assertGreaterEqual(self.redis.calls("wait"), 6)
+        os.kill(replica.proc.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            st, hd, body = a.request("POST", "/oauth2/token", form(
+                grant_type="refresh_token", refresh_token=refresh), basic(cid, secret))
+            self.assertEqual(st, 503, body)
+            self.assertLess(time.monotonic() - t0, 5)
+        finally:
+            os.kill(replica.proc.pid, signal.SIGCONT)
+        self.assertGreaterEqual(metric_value(metrics(a), "floodgate_store_wait_short_total"),
+                                1)
+        st, _, body = a.request("POST", "/oauth2/token", form(
+            grant_type="refresh_token", refresh_token=refresh), basic(cid, secret))
+        self.assertEqual(st, 200, body)
+        self.assertEqual(rt_keys(replica), rt_keys(self.redis))
         self.assert_clean_exit(a)
 
     def test_signing_keys_are_sealed_in_redis(self):

@@ -142,6 +142,18 @@ TEST(config_policy_by_mode)
     ASSERT_EQ_INT(cfg_set_flag(&c, "--policy-registration-pause", "never", &e), 0);
     ASSERT_EQ_INT(cfg_validate(&c, &e), 0);
     ASSERT_TRUE(cfg_set_flag(&c, "--policy-ttl-factor-shed", "25", &e) != 0); /* 1..24 */
+    /* waiting for replicas: only on Redis, with a refresh grace, within redis_timeout */
+    ASSERT_EQ_INT(cfg_set_flag(&c, "--redis-wait-replicas", "1", &e), 0);
+    ASSERT_EQ_INT(cfg_validate(&c, &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.what, "store = redis://") != NULL);
+    ASSERT_EQ_INT(cfg_set_flag(&c, "--store", "redis://127.0.0.1:6379", &e), 0);
+    ASSERT_EQ_INT(cfg_validate(&c, &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.what, "refresh_grace") != NULL);
+    ASSERT_EQ_INT(cfg_set_flag(&c, "--refresh-grace", "10s", &e), 0);
+    ASSERT_EQ_INT(cfg_validate(&c, &e), 0);
+    ASSERT_EQ_INT(cfg_set_flag(&c, "--redis-wait-timeout", "250ms", &e), 0); /* = redis_timeout */
+    ASSERT_EQ_INT(cfg_validate(&c, &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.what, "below redis_timeout") != NULL);
     unlink(path);
 }
 
