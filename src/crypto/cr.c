@@ -100,16 +100,18 @@ void cr_seal(uint8_t *out, const void *plain, size_t n, const void *ad, size_t a
              const uint8_t key[CR_SEAL_KEY_LEN])
 {
     enum { NONCE = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES };
-    /* A nonce must never repeat under a key, not be secret: each thread's is 16 random
-     * bytes drawn once and a counter (no system call per seal). */
-    static _Thread_local uint8_t prefix[NONCE - 8];
+    /* A nonce must never repeat under a key. Each thread's is a keyed hash of a counter
+     * under a key it drew once: unique, with no system call per seal, and it says nothing
+     * about how many seals came before (a bare counter would). */
+    static _Thread_local uint8_t nkey[CR_HASH_KEY_LEN];
     static _Thread_local uint64_t count;
+    uint8_t h[CR_HASH_LEN];
     unsigned long long clen;
     if (count == 0)
-        cr_random(prefix, sizeof(prefix));
+        cr_random(nkey, sizeof(nkey));
     count++;
-    memcpy(out, prefix, sizeof(prefix));
-    memcpy(out + sizeof(prefix), &count, 8);
+    cr_keyed_hash(h, nkey, &count, sizeof(count));
+    memcpy(out, h, NONCE);
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE, &clen, plain, n, ad, adn, NULL, out,
                                                key);
 }

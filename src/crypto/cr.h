@@ -53,9 +53,9 @@ void cr_sha256(uint8_t out[32], const void *msg, size_t n);
 void cr_sha512(uint8_t out[64], const void *msg, size_t n);
 
 /* Authenticated encryption (XChaCha20-Poly1305, libsodium's IETF construction) for what we
- * hand out and must get back unaltered and unread: out = nonce (24 bytes: 16 drawn once
- * per thread from the CSPRNG, then a counter; never repeated) || ciphertext || tag (16),
- * so CR_SEAL_OVERHEAD bytes more than the plaintext. `ad` is
+ * hand out and must get back unaltered and unread: out = nonce (24 bytes: a keyed hash of
+ * a per-thread counter under a key drawn once from the CSPRNG; never repeated) ||
+ * ciphertext || tag (16), so CR_SEAL_OVERHEAD bytes more than the plaintext. `ad` is
  * authenticated, not encrypted (say what the bytes are for, so one purpose's sealed bytes do
  * not open as another's). cr_open: ERR_INVAL unless sealed by cr_seal with this key and ad. */
 #define CR_SEAL_KEY_LEN  32

@@ -189,6 +189,10 @@ TEST(the_grant_a_code_carries_round_trips)
     char code[TOK_CODE_MAX + 1];
     ASSERT_EQ_INT(cr_init(), 0);
     ASSERT_EQ_INT(tok_code_issue(&svc, &g, 1, code), 0); /* (svc's key: any) */
+    char again[TOK_CODE_MAX + 1];
+    ASSERT_EQ_INT(tok_code_issue(&svc, &g, 1, again), 0);
+    ASSERT_TRUE(strcmp(code, again) != 0);      /* (each seal its own nonce) */
+    ASSERT_TRUE(strncmp(code, again, 32) != 0); /* (the nonce leads: no shared prefix) */
     /* cut short, or one byte more: not a grant */
     ASSERT_EQ_INT(tok_code_grant_unpack(p, n - 1, &back, rd), ERR_INVAL);
     p[n] = 0;
