@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/version.h"
+#include "redis/redis_sentinel.h"
 #include "redis/redis_url.h"
 
 extern char **environ;
@@ -127,14 +128,18 @@ static int validate(const struct cfg *c, struct cfg_error *e)
     if (cfg_validate(c, e))
         return ERR_INVAL;
     if (c->store[0]) {
+        static struct redis_sentinel_url su; /* (main thread; large) */
         struct redis_url u;
         char why[160];
-        if (redis_url_parse(c->store, "store", &u, why, sizeof(why))) {
+        bool sentinel = strncmp(c->store, "redis-sentinel://", 17) == 0;
+        if (sentinel ? redis_sentinel_url_parse(c->store, "store", &su, why, sizeof(why))
+                     : redis_url_parse(c->store, "store", &u, why, sizeof(why))) {
             snprintf(e->where, sizeof(e->where), "store");
             snprintf(e->what, sizeof(e->what),
                      "'%.200s' is not a Redis address: expected "
-                     "redis://[[user]:password@]host[:port][/db] or "
-                     "unix:///path[?db=N&user=U&password=P]",
+                     "redis://[[user]:password@]host[:port][/db], "
+                     "unix:///path[?db=N&user=U&password=P] or "
+                     "redis-sentinel://[[user]:password@]host:port[,host:port...]/NAME[/db]",
                      c->store);
             return ERR_INVAL;
         }

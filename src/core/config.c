@@ -58,7 +58,8 @@ static const struct key keys[] = {
      "where state lives: empty = the embedded store in data_dir (one instance); "
      "redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N&user=U&password=P] = a "
      "Redis shared by every "
-     "instance (docs/deploy.md)"},
+     "instance; redis-sentinel://[[user]:password@]host:port[,host:port...]/NAME[/db] = the "
+     "primary the sentinels name NAME, followed when they fail it over (docs/deploy.md)"},
     {"server", "redis_prefix", K_STR, F(redis_prefix), 0, 0,
      "fg:", "prefix of every key floodgate writes in Redis (several deployments can share one)"},
     {"server", "redis_timeout", K_DUR, F(redis_timeout_ms), 1, 60000, "250ms",

@@ -216,3 +216,8 @@ void redis_conn_close(struct redis_conn *c, void (*closed)(void *), void *arg)
     }
     uv_close((uv_handle_t *)&c->retry, on_closed);
 }
+
+void redis_conn_set_url(struct redis_conn *c, const struct redis_url *u)
+{
+    c->url = *u;
+}

@@ -39,6 +39,9 @@ struct redis_conn *redis_conn_new(uv_loop_t *loop, const struct redis_url *u, un
 int redis_conn_cmd(struct redis_conn *c, redis_reply_cb cb, void *arg, int argc, const char **argv,
                    const size_t *lens);
 bool redis_conn_up(const struct redis_conn *c);
+/* Where the next connection goes (a primary that moved: Sentinel); the current one stays
+ * until it is dropped or remade. */
+void redis_conn_set_url(struct redis_conn *c, const struct redis_url *u);
 /* Drops the connection now (a command that never came back, a state to start over):
  * unanswered commands get a NULL reply, and a new connection follows after the backoff. */
 void redis_conn_drop(struct redis_conn *c);

@@ -49,6 +49,7 @@
 #include "core/queue.h"
 #include "crypto/cr.h"
 #include "redis/redis_conn.h"
+#include "redis/redis_sentinel.h"
 #include "redis/redis_sync.h"
 #include "redis/redis_url.h"
 #include "redis/redis_uv.h"
@@ -57,10 +58,19 @@
 
 /* ---- blocking connections (one per calling thread) ------------------------------------- */
 
-/* Connects, authenticates, selects the db and loads the script. NULL with a message. */
-struct redis_sync *sr_connect_sync(const struct redis_store *s, char *err, size_t cap)
+void sr_url(struct redis_store *s, struct redis_url *out)
 {
-    struct redis_sync *c = redis_sync_connect(&s->url, s->timeout_ms, err, cap);
+    pthread_mutex_lock(&s->url_mu);
+    *out = s->url;
+    pthread_mutex_unlock(&s->url_mu);
+}
+
+/* Connects, authenticates, selects the db and loads the script. NULL with a message. */
+struct redis_sync *sr_connect_sync(struct redis_store *s, char *err, size_t cap)
+{
+    struct redis_url u;
+    sr_url(s, &u);
+    struct redis_sync *c = redis_sync_connect(&u, s->timeout_ms, err, cap);
     if (!c)
         return NULL;
     const char *load[] = {"SCRIPT", "LOAD", sr_script, NULL};
@@ -368,8 +378,9 @@ static struct aconn *a_get(struct redis_store *s, struct loop *lp)
         return NULL;
     a->s = s;
     a->lp = lp;
-    a->conn =
-        redis_conn_new(&lp->uv, &s->url, RETRY_MIN_MS, RETRY_MAX_MS, load_script, on_state, a);
+    struct redis_url u;
+    sr_url(s, &u);
+    a->conn = redis_conn_new(&lp->uv, &u, RETRY_MIN_MS, RETRY_MAX_MS, load_script, on_state, a);
     if (!a->conn) {
         free(a);
         return NULL;
@@ -407,7 +418,10 @@ static void a_issue(struct loop_task *t)
     if (a->epoch != atomic_load(&s->epoch)) {
         /* Redis came back since this connection was made: it may look fine and be dead
          * (a server restarted while this loop was idle). Start over, at once. */
+        struct redis_url u;
         a->epoch = atomic_load(&s->epoch);
+        sr_url(s, &u); /* (with Sentinel: perhaps another primary now) */
+        redis_conn_set_url(a->conn, &u);
         redis_conn_reconnect(a->conn);
     }
     op->_ctx = a;
@@ -800,6 +814,8 @@ static void r_close(struct store *st)
     tls_owner = NULL;
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->cb_mu);
+    pthread_mutex_destroy(&s->url_mu);
+    mem_free(s->sentinel);
     mem_free(s);
 }
 
@@ -854,7 +870,24 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
         snprintf(err, cap, "out of memory");
         return ERR_NOMEM;
     }
-    if (redis_url_parse(url, "store", &s->url, err, cap)) {
+    pthread_mutex_init(&s->url_mu, NULL);
+    if (strncmp(url, "redis-sentinel://", 17) == 0) {
+        s->sentinel = mem_calloc(1, sizeof(*s->sentinel));
+        if (!s->sentinel || redis_sentinel_url_parse(url, "store", s->sentinel, err, cap)) {
+            mem_free(s->sentinel);
+            pthread_mutex_destroy(&s->url_mu);
+            mem_free(s);
+            return ERR_INVAL;
+        }
+        /* where the primary is now (a start-up error if no sentinel says) */
+        if (redis_sentinel_primary(s->sentinel, timeout_ms ? timeout_ms : 1, &s->url, err, cap)) {
+            mem_free(s->sentinel);
+            pthread_mutex_destroy(&s->url_mu);
+            mem_free(s);
+            return ERR_BACKEND;
+        }
+    } else if (redis_url_parse(url, "store", &s->url, err, cap)) {
+        pthread_mutex_destroy(&s->url_mu);
         mem_free(s);
         return ERR_INVAL;
     }
@@ -884,6 +917,8 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
         tls_owner = NULL;
         pthread_mutex_destroy(&s->mu);
         pthread_mutex_destroy(&s->cb_mu);
+        pthread_mutex_destroy(&s->url_mu);
+        mem_free(s->sentinel);
         mem_free(s);
         return ERR_BACKEND;
     }

@@ -27,16 +27,17 @@ static inline uint64_t clock_mono_ms(void)
     return clock_mono_ns() / 1000000u;
 }
 
-#define LOOPS_MAX      256
-#define PREFIX_MAX     64
-#define INFLIGHT_MAX   65536 /* per loop connection; more is ERR_LIMIT */
-#define RETRY_MIN_MS   100
-#define RETRY_MAX_MS   2000
-#define PING_EVERY_MS  200
-#define CLOCK_EVERY_MS 5000
-#define BEAT_EVERY_MS  1000
-#define BEAT_TTL_MS    3000 /* an instance that missed two beats is not counted */
-#define ARGS_MAX       24
+#define LOOPS_MAX         256
+#define PREFIX_MAX        64
+#define INFLIGHT_MAX      65536 /* per loop connection; more is ERR_LIMIT */
+#define RETRY_MIN_MS      100
+#define RETRY_MAX_MS      2000
+#define PING_EVERY_MS     200
+#define CLOCK_EVERY_MS    5000
+#define BEAT_EVERY_MS     1000
+#define SENTINEL_EVERY_MS 1000 /* the primary asked of the sentinels again (at once if down) */
+#define BEAT_TTL_MS       3000 /* an instance that missed two beats is not counted */
+#define ARGS_MAX          24
 
 /* A blocking connection of one thread (reads, store_exec). */
 struct redis_sync;
@@ -60,9 +61,13 @@ struct aconn {
     int closing;    /* 2 closes (the connection, the timer) to go before it is freed */
 };
 
+struct redis_sentinel_url;
+
 struct redis_store {
     struct store base;
-    struct redis_url url;
+    struct redis_url url;                /* the primary (with Sentinel: as last resolved) */
+    pthread_mutex_t url_mu;              /* url, once Sentinel may change it */
+    struct redis_sentinel_url *sentinel; /* NULL: url is fixed */
     char prefix[PREFIX_MAX];
     unsigned timeout_ms;
     unsigned wait_n, wait_ms;    /* redis_wait_replicas, redis_wait_timeout (0: no WAIT) */
@@ -93,6 +98,9 @@ struct redis_store {
     void *inval_arg;
 };
 
+/* The primary's address now (a copy: the service thread may change it with Sentinel). */
+void sr_url(struct redis_store *s, struct redis_url *out);
+
 static inline struct redis_store *R(struct store *st)
 {
     return (struct redis_store *)(void *)st;
@@ -116,7 +124,7 @@ extern const char *const sr_tags[STORE_T_COUNT];
 void sr_arg_s(struct cmd *c, const char *p);
 int sr_build(const struct redis_store *s, const struct store_op *op, struct cmd *c);
 bool sr_bumps(enum store_table t);
-struct redis_sync *sr_connect_sync(const struct redis_store *s, char *err, size_t cap);
+struct redis_sync *sr_connect_sync(struct redis_store *s, char *err, size_t cap);
 int sr_decode(struct store_op *op, const struct redis_reply *r);
 void sr_hex(const uint8_t *p, size_t n, char *out);
 bool sr_indexed(enum store_table t);

@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "crypto/cr.h"
+#include "redis/redis_sentinel.h"
 #include "redis/redis_sync.h"
 #include "store/store_rec.h"
 #include "store/store_redis_int.h"
@@ -115,17 +116,45 @@ static void connect_missing(struct redis_store *s, struct redis_sync **ping,
     }
 }
 
+/* With Sentinel: asks where the primary is; if it moved, the address changes for every
+ * connection made from now on, this thread's are closed, and the epoch moves so that every
+ * other connection is remade (to the new primary) before its next command. */
+static void follow_primary(struct redis_store *s, struct redis_sync **ping, struct redis_sync **sub)
+{
+    struct redis_url now, was;
+    char err[256];
+    if (!s->sentinel || redis_sentinel_primary(s->sentinel, s->timeout_ms, &now, err, sizeof(err)))
+        return;
+    sr_url(s, &was);
+    if (strcmp(now.host, was.host) == 0 && now.port == was.port)
+        return;
+    pthread_mutex_lock(&s->url_mu);
+    s->url = now;
+    pthread_mutex_unlock(&s->url_mu);
+    char addr[300];
+    snprintf(addr, sizeof(addr), "%s:%d", now.host, now.port);
+    log_kv(LOG_WARN, "redis store: the sentinels name a new primary", "primary", addr, LOG_END);
+    redis_sync_close(*ping);
+    redis_sync_close(*sub);
+    *ping = *sub = NULL;
+    atomic_fetch_add(&s->epoch, 1);
+}
+
 void *sr_service_main(void *arg)
 {
     struct redis_store *s = arg;
     struct redis_sync *sub = NULL, *ping = NULL;
-    uint64_t next_ping = 0, next_beat = 0, next_clock = 0, retry_at = 0;
+    uint64_t next_ping = 0, next_beat = 0, next_clock = 0, retry_at = 0, next_sentinel = 0;
     unsigned backoff = RETRY_MIN_MS;
     char chan[PREFIX_MAX + 8];
 
     snprintf(chan, sizeof(chan), "%sinval", s->prefix);
     while (!atomic_load(&s->stopping)) {
         uint64_t now = clock_mono_ms();
+        if (s->sentinel && (now >= next_sentinel || ((!sub || !ping) && now >= retry_at))) {
+            follow_primary(s, &ping, &sub);
+            next_sentinel = now + SENTINEL_EVERY_MS;
+        }
         if ((!sub || !ping) && now >= retry_at) {
             connect_missing(s, &ping, &sub, chan);
             if (!sub || !ping) {

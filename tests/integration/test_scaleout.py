@@ -19,8 +19,8 @@ import unittest
 import urllib.parse
 
 from tests.integration.fgtest import (BIN, REDIS_MODE, Redis, ServerTest, admin_call,
-                                      metric_value, metrics, parse_many, read_responses,
-                                      start_nginx, wait_for)
+                                      free_port, metric_value, metrics, parse_many,
+                                      read_responses, start_nginx, wait_for)
 
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
 PW = "correct horse battery"
@@ -271,6 +271,84 @@ class ScaleOutTest(ServerTest):
             grant_type="refresh_token", refresh_token=refresh), basic(cid, secret))
         self.assertEqual(st, 200, body)
         self.assertEqual(rt_keys(replica), rt_keys(self.redis))
+        self.assert_clean_exit(a)
+
+    def sentinel(self, primary_port):
+        """A redis-server in sentinel mode watching the primary as "fgmain" (quorum 2, down
+        after 1 s), on a free port, stopped at the end of the test."""
+        port = free_port()
+        d = tempfile.mkdtemp(prefix="fg-sentinel-", dir=self.tmp)
+        conf = os.path.join(d, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write(f"port {port}\nbind 127.0.0.1\ndir {d}\n"
+                    f"sentinel monitor fgmain 127.0.0.1 {primary_port} 2\n"
+                    "sentinel down-after-milliseconds fgmain 1000\n"
+                    "sentinel failover-timeout fgmain 4000\n")
+        p = subprocess.Popen(["redis-server", conf, "--sentinel"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (p.kill(), p.wait()))
+        self.assertTrue(wait_for(lambda: subprocess.run(
+            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True,
+            timeout=5).stdout.startswith("PONG"), 10))
+        return port
+
+    def test_a_primary_failed_over_by_sentinels_is_followed(self):
+        """Issue #14 item 4: redis-sentinel:// names the sentinels and the primary's name.
+        The primary is killed (kill -9) under refreshes with redis_wait_replicas = 1: the
+        requests meanwhile are answered 503, never "invalid"; once the sentinels promote the
+        replica, floodgate follows it by itself, and the refresh token last acknowledged is
+        good there (WAIT put it on the replica before it was answered)."""
+        replica = Redis(self, replica_of=self.redis.port)
+        self.assertTrue(wait_for(lambda: "master_link_status:up" in replica.cli(
+            "INFO", "replication"), 20), "the replica never caught up")
+        sentinels = [self.sentinel(self.redis.port) for _ in range(3)]
+        # the sentinels find each other and the replica through the primary
+        self.assertTrue(wait_for(lambda: "num-other-sentinels\n2" in subprocess.run(
+            ["redis-cli", "-p", str(sentinels[0]), "SENTINEL", "master", "fgmain"],
+            capture_output=True, text=True, timeout=5).stdout, 20))
+        cid, secret = self.client()
+        url = "redis-sentinel://" + ",".join(f"127.0.0.1:{p}" for p in sentinels) + "/fgmain"
+        a = self.start(*FAST, "--store", url, "--redis-prefix", "fg:", "--secret-key-file",
+                       self.key, "--issuer", "https://auth.example", "--redis-wait-replicas", "1",
+                       "--refresh-grace", "30s")
+        self.register(a, "sam")
+        st, _, body = a.request("POST", "/oauth2/token", form(
+            grant_type="password", username="sam", password=PW), basic(cid, secret))
+        self.assertEqual(st, 200, body)
+        refresh = json.loads(body)["refresh_token"]
+        self.redis.stop(kill=True)
+
+        def primary():
+            return subprocess.run(["redis-cli", "-p", str(sentinels[1]), "SENTINEL",
+                                   "get-master-addr-by-name", "fgmain"], capture_output=True,
+                                  text=True, timeout=5).stdout.split()[1]
+
+        def refresh_until(done, limit):
+            seen, t0 = [], time.monotonic()
+            while time.monotonic() - t0 < limit:
+                st, _, body = a.request("POST", "/oauth2/token", form(
+                    grant_type="refresh_token", refresh_token=refresh), basic(cid, secret))
+                seen.append(st)
+                if done(st):
+                    return seen, body
+                time.sleep(0.2)
+            return seen, b""
+        # until the sentinels promote the replica: 503s, never a false "invalid"
+        seen, _ = refresh_until(lambda st: primary() == str(replica.port), 40)
+        self.assertEqual(primary(), str(replica.port), "no failover")
+        self.assertEqual(set(seen) - {503}, set(), seen)
+        # the new primary has no replica yet, so WAIT 1 cannot be met: still 503 (what
+        # redis_wait_replicas = 1 promises); the old primary comes back, the sentinels make it
+        # the new one's replica, and the token last acknowledged is good
+        self.redis.start()
+        seen, body = refresh_until(lambda st: st != 503, 40)
+        self.assertEqual(seen[-1], 200, (seen, body))
+        self.assertIn(f"127.0.0.1:{replica.port}", "".join(
+            ln for ln in a.stderr().splitlines() if "sentinels name a new primary" in ln))
+        # and the rest works on the new primary: a login, a rotation
+        st, _, body = a.request("POST", "/oauth2/token", form(
+            grant_type="password", username="sam", password=PW), basic(cid, secret))
+        self.assertEqual(st, 200, body)
         self.assert_clean_exit(a)
 
     def test_signing_keys_are_sealed_in_redis(self):

@@ -18,6 +18,7 @@
 #include "fixture.h"
 #include "harness.h"
 #include "redis/redis_cluster.h"
+#include "redis/redis_sentinel.h"
 #include "redis/redis_slot.h"
 #include "redis/redis_url.h"
 
@@ -82,6 +83,34 @@ TEST(cluster_urls_name_their_seeds)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ASSERT_EQ_INT(redis_cluster_url_parse(bad[i], "store", &u, err, sizeof(err)), ERR_INVAL);
         ASSERT_TRUE(strstr(err, "redis-cluster://") != NULL);
+    }
+}
+
+TEST(sentinel_urls_name_the_sentinels_and_the_primary)
+{
+    static struct redis_sentinel_url u;
+    char err[256];
+    ASSERT_EQ_INT(
+        redis_sentinel_url_parse("redis-sentinel://app:pw@10.0.0.1:26379,10.0.0.2:26380/main/2",
+                                 "store", &u, err, sizeof(err)),
+        0);
+    ASSERT_EQ_INT(u.sentinels.n, 2);
+    ASSERT_EQ_STR(u.sentinels.seed[1].host, "10.0.0.2");
+    ASSERT_EQ_INT(u.sentinels.seed[1].port, 26380);
+    ASSERT_EQ_STR(u.sentinels.seed[0].password, ""); /* (the credentials are the primary's) */
+    ASSERT_EQ_STR(u.name, "main");
+    ASSERT_EQ_STR(u.primary.user, "app");
+    ASSERT_EQ_STR(u.primary.password, "pw");
+    ASSERT_EQ_INT(u.primary.db, 2);
+    ASSERT_EQ_INT(redis_sentinel_url_parse("redis-sentinel://h:1/m", "store", &u, err, sizeof(err)),
+                  0);
+    ASSERT_EQ_INT(u.primary.db, 0);
+    static const char *const bad[] = {"redis-sentinel://h:1", "redis-sentinel://h:1/",
+                                      "redis-sentinel:///m",  "redis://h:1/m",
+                                      "redis-sentinel://h/m", "redis-sentinel://h:1/m/x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ASSERT_EQ_INT(redis_sentinel_url_parse(bad[i], "store", &u, err, sizeof(err)), ERR_INVAL);
+        ASSERT_TRUE(strstr(err, "redis-sentinel://") != NULL);
     }
 }
 
