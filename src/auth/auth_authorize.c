@@ -144,10 +144,7 @@ void auth_authz_cache_free(struct auth_authz_cache *c)
 
 static struct authz_slot *slot_of(const struct auth_authorize *q)
 {
-    uint32_t h = 2166136261u; /* FNV-1a: ids are random, so no keyed hash is needed */
-    for (size_t i = 0; i < q->p.client_id.len; i++)
-        h = (h ^ (uint8_t)q->p.client_id.p[i]) * 16777619u;
-    return &q->cache->slots[h % q->cache->n];
+    return &q->cache->slots[str_fnv1a(q->p.client_id.p, q->p.client_id.len) % q->cache->n];
 }
 
 /* The lists' used rows only: a client has a few URIs, the struct room for 24. */

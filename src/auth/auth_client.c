@@ -349,10 +349,7 @@ void auth_client_cache_free(struct auth_client_cache *cc)
 
 static unsigned slot_of(const char *id, size_t n, unsigned slots)
 {
-    uint32_t h = 2166136261u; /* FNV-1a: ids are random, so no keyed hash is needed */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)id[i]) * 16777619u;
-    return h % slots;
+    return str_fnv1a(id, n) % slots; /* (ids are random: no keyed hash is needed) */
 }
 
 static bool slot_holds(const struct cc_slot *s, const char *id, size_t idlen)

@@ -48,4 +48,15 @@ static inline void str_copy(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
+/* FNV-1a, 32 bits: a table slot for keys that are random already (client ids); never for
+ * keys an attacker chooses (those want a keyed hash). */
+static inline uint32_t str_fnv1a(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 16777619u;
+    return h;
+}
+
 #endif

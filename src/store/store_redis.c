@@ -234,17 +234,23 @@ static void on_reply(struct redis_conn *c, const struct redis_reply *reply, void
 
 /* Sends op on the loop's connection (queued by it while a connection is being made).
  * ERR_OK or ERR_BACKEND (waiting to reconnect, or the op cannot be built). */
-static int a_send(struct aconn *a, struct store_op *op)
+/* op is in flight on a's connection from now: its timeout runs. */
+static int a_link(struct aconn *a, struct store_op *op)
 {
-    struct cmd c;
-    if (sr_build(a->s, op, &c) || redis_conn_cmd(a->conn, on_reply, op, c.argc, c.argv, c.lens))
-        return ERR_BACKEND;
     op->_next = NULL;
     op->_sent_ms = clock_mono_ms();
     QUEUE_APPEND(a->head, a->tail, op, _next);
     a->inflight++;
     atomic_fetch_add(&a->s->inflight, 1);
     return ERR_OK;
+}
+
+static int a_send(struct aconn *a, struct store_op *op)
+{
+    struct cmd c;
+    if (sr_build(a->s, op, &c) || redis_conn_cmd(a->conn, on_reply, op, c.argc, c.argv, c.lens))
+        return ERR_BACKEND;
+    return a_link(a, op);
 }
 
 /* Whether op is a write that must not be lost, to be confirmed by WAIT when
@@ -312,12 +318,7 @@ static int a_wait(struct aconn *a, struct store_op *op)
     wait_cmd(a->s, n, ms, av, al);
     if (redis_conn_cmd(a->conn, on_wait, op, 3, av, al) != ERR_OK)
         return ERR_BACKEND;
-    op->_next = NULL;
-    op->_sent_ms = clock_mono_ms();
-    QUEUE_APPEND(a->head, a->tail, op, _next);
-    a->inflight++;
-    atomic_fetch_add(&a->s->inflight, 1);
-    return ERR_OK;
+    return a_link(a, op);
 }
 
 static void on_reply(struct redis_conn *c, const struct redis_reply *reply, void *priv)
