@@ -148,7 +148,9 @@ static int parse_phase(json_t *o, struct rh_phase *p, char *err, size_t cap)
             f++;
         if (f == RH_NFLOWS) {
             snprintf(err, cap,
-                     "unknown flow '%s' (login, register, refresh, introspect, verify, token)", k);
+                     "unknown flow '%s' (login, register, refresh, introspect, verify, token, "
+                     "oidc)",
+                     k);
             return ERR_INVAL;
         }
         if (parse_rate(v, &p->rate[f])) {

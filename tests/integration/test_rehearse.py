@@ -156,12 +156,14 @@ class TestRehearse(ServerTest):
         srv, aport = self.serve("--workers", "1", "--inflight-login", "1")
         sc = {"users": 50, "connections": 256, "timeout_ms": 3000,
               # (calm: one sign-in each 500 ms, so one login at a time never sheds it, even
-              # on a loaded test machine)
+              # on a loaded test machine; then a quiet second, so that the last calm person's
+              # form is not posted in the crowd's first moment)
               "phases": [{"name": "calm", "duration_s": 2, "rates": {"oidc": 2}},
+                         {"name": "gap", "duration_s": 1, "rates": {"oidc": 0}},
                          {"name": "crowd", "duration_s": 1, "rates": {"oidc": 400}}]}
         r = self.rehearse(srv, aport, sc)
         self.assertEqual(r.returncode, 0, r.stderr)
-        calm, crowd = (p["flows"]["oidc"] for p in self.result()["phases"])
+        calm, _, crowd = (p["flows"]["oidc"] for p in self.result()["phases"])
         # one at a time: every sign-in completes, its form answered once, nothing retried
         self.assertEqual((calm["sent"], calm["ok"], calm["retries"]), (4, 4, 0), calm)
         self.assertEqual(calm["signin_latency_us"]["n"], 4)
