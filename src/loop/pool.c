@@ -87,6 +87,20 @@ static void run_done(struct loop_task *t)
     j->on_done(j);
 }
 
+/* With p->mu held: the job leaves the running set (a pool now idle says so) and goes back
+ * to its loop, posted after the bookkeeping: once posted, its owner may free it. Returns
+ * with p->mu held again. */
+static void hand_back(struct pool *p, struct pool_job *j)
+{
+    p->running--;
+    if (!p->head && !p->running)
+        pthread_cond_broadcast(&p->cv_idle);
+    j->_task.on_run = run_done;
+    pthread_mutex_unlock(&p->mu);
+    loop_post_owed(j->_loop, &j->_task);
+    pthread_mutex_lock(&p->mu);
+}
+
 static void *worker_main(void *arg)
 {
     struct pool *p = arg;
@@ -116,15 +130,9 @@ static void *worker_main(void *arg)
         if (j->deadline_ns && j->wait_ns > j->deadline_ns) {
             /* Its answer is late already: refused now (on_done answers busy), not served
              * later still, and no worker time is spent on it. */
-            p->running--;
             p->expired++;
             j->cancelled = 1;
-            if (!p->head && !p->running)
-                pthread_cond_broadcast(&p->cv_idle);
-            j->_task.on_run = run_done;
-            pthread_mutex_unlock(&p->mu);
-            loop_post_owed(j->_loop, &j->_task);
-            pthread_mutex_lock(&p->mu);
+            hand_back(p, j);
             continue;
         }
         pthread_mutex_unlock(&p->mu);
@@ -136,17 +144,10 @@ static void *worker_main(void *arg)
         last_end = end;
 
         pthread_mutex_lock(&p->mu);
-        p->running--;
         p->completed++;
         p->work_ns_sum += took;
         p->ewma_work_ns = p->ewma_work_ns ? (p->ewma_work_ns * 7 + per) / 8 : per;
-        if (!p->head && !p->running)
-            pthread_cond_broadcast(&p->cv_idle);
-        /* Post after the bookkeeping: once posted, the job may be freed by its owner. */
-        j->_task.on_run = run_done;
-        pthread_mutex_unlock(&p->mu);
-        loop_post_owed(j->_loop, &j->_task);
-        pthread_mutex_lock(&p->mu);
+        hand_back(p, j);
     }
     pthread_mutex_unlock(&p->mu);
     if (scratch) {

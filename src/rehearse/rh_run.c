@@ -251,30 +251,43 @@ static void cleanup_done_one(struct rh_run *run)
         stage_next(run);
 }
 
-static void on_client(struct rh_run *run, struct rh_req *q, int status, const char *body,
-                      size_t len)
+/* A client the tool created: its id, and its id and secret as HTTP Basic credentials.
+ * `what` names it in a failure. */
+static void client_created(struct rh_run *run, int status, const char *body, size_t len,
+                           const char *what, char *id_out, size_t id_cap, char *basic_out,
+                           size_t basic_cap)
 {
-    (void)q;
+    char why[128];
     if (status != 201) {
-        setup_fail(run, "creating the client (POST /admin/clients)", status, body, len);
+        snprintf(why, sizeof(why), "creating %s (POST /admin/clients)", what);
+        setup_fail(run, why, status, body, len);
         return;
     }
     char *id = json_field(body, len, "client_id"), *secret = json_field(body, len, "client_secret");
     if (id && secret) {
         char plain[512];
         int n = snprintf(plain, sizeof(plain), "%s:%s", id, secret);
-        snprintf(run->client_id, sizeof(run->client_id), "%s", id);
-        sodium_bin2base64(run->basic, sizeof(run->basic), (const unsigned char *)plain, (size_t)n,
+        snprintf(id_out, id_cap, "%s", id);
+        sodium_bin2base64(basic_out, basic_cap, (const unsigned char *)plain, (size_t)n,
                           sodium_base64_VARIANT_ORIGINAL);
         sodium_memzero(plain, sizeof(plain));
     }
     free(id);
     free(secret);
-    if (!run->client_id[0]) {
-        setup_fail(run, "reading the new client", status, body, len);
+    if (!id_out[0]) {
+        snprintf(why, sizeof(why), "reading %s", what);
+        setup_fail(run, why, status, body, len);
         return;
     }
     setup_done_one(run);
+}
+
+static void on_client(struct rh_run *run, struct rh_req *q, int status, const char *body,
+                      size_t len)
+{
+    (void)q;
+    client_created(run, status, body, len, "the client", run->client_id, sizeof(run->client_id),
+                   run->basic, sizeof(run->basic));
 }
 
 /* The oidc flow's web app: first-party (no consent page), confidential, one redirect URI. */
@@ -282,26 +295,8 @@ static void on_web_client(struct rh_run *run, struct rh_req *q, int status, cons
                           size_t len)
 {
     (void)q;
-    if (status != 201) {
-        setup_fail(run, "creating the web app's client (POST /admin/clients)", status, body, len);
-        return;
-    }
-    char *id = json_field(body, len, "client_id"), *secret = json_field(body, len, "client_secret");
-    if (id && secret) {
-        char plain[512];
-        int n = snprintf(plain, sizeof(plain), "%s:%s", id, secret);
-        snprintf(run->web_client_id, sizeof(run->web_client_id), "%s", id);
-        sodium_bin2base64(run->web_basic, sizeof(run->web_basic), (const unsigned char *)plain,
-                          (size_t)n, sodium_base64_VARIANT_ORIGINAL);
-        sodium_memzero(plain, sizeof(plain));
-    }
-    free(id);
-    free(secret);
-    if (!run->web_client_id[0]) {
-        setup_fail(run, "reading the web app's client", status, body, len);
-        return;
-    }
-    setup_done_one(run);
+    client_created(run, status, body, len, "the web app's client", run->web_client_id,
+                   sizeof(run->web_client_id), run->web_basic, sizeof(run->web_basic));
 }
 
 static bool plays(const struct rh_scenario *sc, int flow)

@@ -291,8 +291,9 @@ static void wait_cmd(const struct redis_store *s, char n[12], char ms[12], const
 /* WAIT's answer: enough replicas have every write of the connection so far, ours with them. */
 static bool wait_ok(struct redis_store *s, const struct redis_reply *r)
 {
-    bool ok = r && redis_reply_kind(r) == RK_INTEGER && redis_reply_int(r) >= (long long)s->wait_n;
-    if (!ok)
+    bool counted = r && redis_reply_kind(r) == RK_INTEGER;
+    bool ok = counted && redis_reply_int(r) >= (long long)s->wait_n;
+    if (counted && !ok) /* (a lost connection is a timeout or a drop, not a shortfall) */
         atomic_fetch_add(&s->wait_short, 1);
     return ok;
 }

@@ -38,6 +38,35 @@ static void t_done(struct pool_job *j)
     completed++;
 }
 
+/* Until the pool's worker holds a job (it blocks on the gate). */
+static void wait_running(struct pool *p)
+{
+    for (int i = 0; i < 1000; i++) {
+        struct pool_stats st;
+        pool_stats(p, &st);
+        if (st.running == 1)
+            return;
+        usleep(1000);
+    }
+}
+
+static void run_until_completed(int n)
+{
+    completed = 0;
+    while (completed < n)
+        uv_run(&lp.uv, UV_RUN_ONCE);
+}
+
+/* The pool drained and freed, then the loop closed. */
+static void teardown(struct pool *p)
+{
+    pool_drain(p);
+    pool_free(p);
+    loop_close_mailbox(&lp);
+    uv_run(&lp.uv, UV_RUN_DEFAULT);
+    loop_fini(&lp);
+}
+
 TEST(pool_bounded_queue_and_completion_thread)
 {
     struct pool *p;
@@ -52,14 +81,7 @@ TEST(pool_bounded_queue_and_completion_thread)
     /* an idle worker: no wait, whatever a job costs (nothing measured yet: 1 ms a job) */
     ASSERT_EQ_INT(pool_expected_wait_ms(p), 0);
     ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[0].job), 0);
-    /* wait until the worker took job 0, so the queue is empty again */
-    for (int i = 0; i < 1000; i++) {
-        struct pool_stats st;
-        pool_stats(p, &st);
-        if (st.running == 1)
-            break;
-        usleep(1000);
-    }
+    wait_running(p); /* the worker took job 0, so the queue is empty again */
     ASSERT_EQ_INT(pool_expected_wait_ms(p), 1); /* the running job must finish first */
     ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[1].job), 0);
     ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[2].job), 0);
@@ -70,19 +92,13 @@ TEST(pool_bounded_queue_and_completion_thread)
     ASSERT_EQ_INT(st.depth, 2);
     ASSERT_EQ_INT(st.rejected, 1);
     pthread_mutex_unlock(&gate);
-    completed = 0;
-    while (completed < 3)
-        uv_run(&lp.uv, UV_RUN_ONCE);
+    run_until_completed(3);
     for (int i = 0; i < 3; i++) {
         ASSERT_TRUE(pthread_equal(jobs[i].done_thread, pthread_self()));
         ASSERT_EQ_INT(jobs[i].nice_seen, 7);
     }
     ASSERT_EQ_INT(jobs[3].done, 0);
-    pool_drain(p);
-    pool_free(p);
-    loop_close_mailbox(&lp);
-    uv_run(&lp.uv, UV_RUN_DEFAULT);
-    loop_fini(&lp);
+    teardown(p);
 }
 
 TEST(pool_scratch_only_on_workers)
@@ -103,28 +119,16 @@ TEST(pool_cancel_queued_posts_without_running)
         jobs[i].nice_seen = -100;
         ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[i].job), 0);
     }
-    for (int i = 0; i < 1000; i++) { /* job 0 is on the worker, blocked on the gate */
-        struct pool_stats st;
-        pool_stats(p, &st);
-        if (st.running == 1)
-            break;
-        usleep(1000);
-    }
+    wait_running(p); /* job 0 is on the worker, blocked on the gate */
     pool_cancel_queued(p);
     pthread_mutex_unlock(&gate);
-    completed = 0;
-    while (completed < 3)
-        uv_run(&lp.uv, UV_RUN_ONCE);
+    run_until_completed(3);
     ASSERT_EQ_INT(jobs[0].job.cancelled, 0);
     ASSERT_EQ_INT(jobs[0].nice_seen, 0);
     ASSERT_EQ_INT(jobs[1].job.cancelled, 1);
     ASSERT_EQ_INT(jobs[2].job.cancelled, 1);
     ASSERT_EQ_INT(jobs[1].nice_seen, -100); /* on_work never ran */
-    pool_drain(p);
-    pool_free(p);
-    loop_close_mailbox(&lp);
-    uv_run(&lp.uv, UV_RUN_DEFAULT);
-    loop_fini(&lp);
+    teardown(p);
 }
 
 /* A job that waited in the queue past its deadline is not run (its on_done sees it
@@ -148,9 +152,7 @@ TEST(pool_jobs_past_their_deadline_are_not_run)
         ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[i].job), 0);
     usleep(60 * 1000);
     pthread_mutex_unlock(&gate);
-    completed = 0;
-    while (completed < 3)
-        uv_run(&lp.uv, UV_RUN_ONCE);
+    run_until_completed(3);
     ASSERT_EQ_INT(jobs[0].job.cancelled, 0);
     ASSERT_EQ_INT(jobs[1].job.cancelled, 1);
     ASSERT_EQ_INT(jobs[1].nice_seen, -100); /* on_work never ran */
@@ -161,11 +163,7 @@ TEST(pool_jobs_past_their_deadline_are_not_run)
     pool_stats(p, &st);
     ASSERT_EQ_INT(st.expired, 1);
     ASSERT_EQ_INT(st.completed, 2);
-    pool_drain(p);
-    pool_free(p);
-    loop_close_mailbox(&lp);
-    uv_run(&lp.uv, UV_RUN_DEFAULT);
-    loop_fini(&lp);
+    teardown(p);
 }
 
 /* A loop told to close while a job of its own is still on a worker stays open until the
