@@ -6,6 +6,8 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/str.h"
+#include "crypto/cr.h"
 #include "loop/loop.h"
 #include "metrics/met_text.h"
 #include "store/store_int.h"
@@ -25,6 +27,28 @@ static void blocking_call(const char *what)
 #else
 #define blocking_call(what) ((void)0)
 #endif
+
+unsigned store_group_of(const char *sub)
+{
+    return str_fnv1a(sub, strlen(sub)) % STORE_GROUPS;
+}
+
+unsigned store_group_in(const uint8_t *id)
+{
+    return ((unsigned)id[0] << 8 | id[1]) % STORE_GROUPS;
+}
+
+void store_group_put(uint8_t *id, unsigned group)
+{
+    id[0] = (uint8_t)(group % STORE_GROUPS >> 8);
+    id[1] = (uint8_t)(group % STORE_GROUPS);
+}
+
+void store_family_new(unsigned group, uint8_t *out)
+{
+    cr_random(out, STORE_FAMILY_ID);
+    store_group_put(out, group);
+}
 
 int store__validate(const struct store_op *op)
 {

@@ -72,6 +72,20 @@ int store_exp_unwrap(const void *v, size_t n, int64_t *exp, const char **payload
  * can mint another token, on any instance, with no scan of the user's families and no race
  * between a rotation and the change. An absent entry is generation 0. */
 
+/* Groups: a sharded store (Redis Cluster) keeps a user's refresh tokens, families and
+ * sessions generation on one shard, so that a rotation is one atomic step there. The group
+ * of a user is a hash of the subject (store_group_of); a refresh digest and a family id carry
+ * theirs in their first two bytes (big-endian, below STORE_GROUPS), put there by whoever
+ * makes them: the token layer for a digest (the token carries its group), store_family_new
+ * for a family. A digest made before groups carries whatever its hash gave: still a place,
+ * only not the user's. Other backends ignore groups. */
+#define STORE_GROUPS 16384
+unsigned store_group_of(const char *sub);
+unsigned store_group_in(const uint8_t *id);
+void store_group_put(uint8_t *id, unsigned group);
+/* A fresh random family id in `group`. */
+void store_family_new(unsigned group, uint8_t *out);
+
 enum store_op_kind {
     STORE_OP_PUT_NEW,       /* insert (table, key) = value; ERR_CONFLICT if present */
     STORE_OP_REPLACE,       /* overwrite existing; ERR_NOTFOUND if absent */

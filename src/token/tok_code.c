@@ -461,7 +461,7 @@ int tok_code_redeem(struct tok_code_redemption *q)
         q->refresh = false;
     g->has_family = q->refresh;
     if (q->refresh)
-        cr_random(g->family, STORE_FAMILY_ID);
+        store_family_new(store_group_of(g->sub), g->family);
     cr_random(rnd, sizeof(rnd));
     cr_b64url_encode(rnd, sizeof(rnd), g->jti, sizeof(g->jti));
     g->jti_exp = q->now + TOK_ACCESS_TTL_MAX_S + q->svc->leeway_s;

@@ -250,7 +250,8 @@ int tok_family_start(struct tok_family *q)
     struct store_op *op = &q->_op;
 
     memset(op, 0, sizeof(*op));
-    tok_refresh_new(q->token);
+    unsigned group = store_group_of(q->sub); /* (the user's: tokens, family, sessions) */
+    tok_refresh_new(group, q->token);
     op->kind = STORE_OP_REFRESH_ISSUE;
     op->on_done = on_family;
     op->now = q->now;
@@ -258,7 +259,7 @@ int tok_family_start(struct tok_family *q)
     if (q->preset)
         memcpy(op->rt.family, q->family, STORE_FAMILY_ID);
     else
-        cr_random(op->rt.family, STORE_FAMILY_ID);
+        store_family_new(group, op->rt.family);
     op->rt.issued_at = q->now;
     op->rt.expires_at = q->now + svc->refresh_ttl_s;
     op->rt.idle_expires_at = q->now + svc->refresh_idle_s;

@@ -104,7 +104,7 @@ class TestRegistrationAndLogin(UserTest):
         self.assertEqual(st, 200, tok)
         self.assertEqual(h["cache-control"], "no-store")
         self.assertEqual(tok["token_type"], "Bearer")
-        self.assertEqual(len(tok["refresh_token"]), 43)
+        self.assertEqual(len(tok["refresh_token"]), 46)
         st, h, _ = srv.request("GET", "/v1/auth/verify", None,
                                {"Authorization": "Bearer " + tok["access_token"]})
         self.assertEqual((st, h["x-auth-subject"], h["x-auth-client-id"]),

@@ -110,6 +110,60 @@ TEST(rotation_spends_once_answers_again_in_grace_and_revokes_on_reuse)
     teardown();
 }
 
+static void exec_answers(struct store_op *op)
+{
+    (void)op; /* store_exec answers by its return value */
+}
+
+/* A token carries its user's group, as its digest, its successor's and its family's do (a
+ * sharded store keeps them on one shard); a token issued before groups (43 characters) is
+ * still rotated, into a successor of its kind. */
+TEST(tokens_carry_their_users_group_and_tokens_from_before_groups_still_rotate)
+{
+    struct tok_family f;
+    struct tok_rotation q;
+    uint8_t d[STORE_DIGEST];
+    unsigned g = store_group_of("u-ann");
+    setup();
+    start_family(&f, "read", 1000);
+    ASSERT_EQ_INT((int)strlen(f.token), TOK_REFRESH_LEN);
+    ASSERT_EQ_INT(tok_refresh_digest(key, str_c(f.token), d), ERR_OK);
+    ASSERT_EQ_INT((int)store_group_in(d), (int)g);
+    ASSERT_EQ_INT(rotate(&q, f.token, "app", "", 1001), ERR_OK);
+    ASSERT_EQ_INT(q.outcome, TOK_ROTATED);
+    ASSERT_TRUE(memcmp(q.successor, f.token, 3) == 0);
+    ASSERT_EQ_INT(tok_refresh_digest(key, str_c(q.successor), d), ERR_OK);
+    ASSERT_EQ_INT((int)store_group_in(d), (int)g);
+    /* a group past the last is not a token */
+    char bad[TOK_REFRESH_LEN + 1];
+    snprintf(bad, sizeof(bad), "__8%s", f.token + 3);
+    ASSERT_EQ_INT(tok_refresh_digest(key, str_c(bad), d), ERR_INVAL);
+
+    /* a token of before: 43 characters, its record stored under the plain keyed digest */
+    char old[TOK_REFRESH_LEN + 1];
+    snprintf(old, sizeof(old), "%s", f.token + 3);
+    struct store_op op;
+    memset(&op, 0, sizeof(op));
+    op.kind = STORE_OP_REFRESH_ISSUE;
+    op.on_done = exec_answers;
+    op.now = 1000;
+    ASSERT_EQ_INT(tok_refresh_digest(key, str_c(old), op.digest), ERR_OK);
+    cr_random(op.rt.family, STORE_FAMILY_ID);
+    op.rt.issued_at = 1000;
+    op.rt.expires_at = op.rt.idle_expires_at = 5000;
+    snprintf(op.rt.sub, sizeof(op.rt.sub), "u-old");
+    snprintf(op.rt.client_id, sizeof(op.rt.client_id), "app");
+    snprintf(op.rt.scope, sizeof(op.rt.scope), "read");
+    ASSERT_EQ_INT(store_exec(F.st, &op), ERR_OK);
+    ASSERT_EQ_INT(rotate(&q, old, "app", "", 1001), ERR_OK);
+    ASSERT_EQ_INT(q.outcome, TOK_ROTATED);
+    ASSERT_EQ_STR(q.sub, "u-old");
+    ASSERT_EQ_INT((int)strlen(q.successor), TOK_REFRESH_LEN_V1);
+    ASSERT_TRUE(active(q.successor, 1001));
+    ASSERT_TRUE(!active(old, 1001));
+    teardown();
+}
+
 TEST(rotation_refuses_other_clients_wider_scopes_and_strangers_without_spending)
 {
     struct tok_family f;
@@ -126,7 +180,7 @@ TEST(rotation_refuses_other_clients_wider_scopes_and_strangers_without_spending)
     ASSERT_TRUE(active(t1, 1001)); /* neither spent it */
     ASSERT_EQ_INT(rotate(&q, "not-a-token", "app", "", 1001), ERR_OK);
     ASSERT_EQ_INT(q.outcome, TOK_ROTATE_INVALID);
-    tok_refresh_new(stranger);
+    tok_refresh_new(7, stranger);
     ASSERT_EQ_INT(rotate(&q, stranger, "app", "read", 1001), ERR_OK); /* unknown, scoped */
     ASSERT_EQ_INT(q.outcome, TOK_ROTATE_INVALID);
     /* a narrower scope is granted for this access token; the family keeps its own */
@@ -212,7 +266,7 @@ TEST(a_family_ends_only_for_its_own_client)
     ASSERT_EQ_INT(do_revoke(&q, a, "other", ""), ERR_OK); /* another client's: nothing */
     ASSERT_TRUE(!q.family_revoked);
     ASSERT_TRUE(active(a, 1001));
-    tok_refresh_new(stranger);
+    tok_refresh_new(7, stranger);
     ASSERT_EQ_INT(do_revoke(&q, stranger, "app", ""), ERR_OK); /* unknown: not an error */
     ASSERT_TRUE(!q.family_revoked);
     ASSERT_EQ_INT(do_revoke(&q, "garbage", "app", ""), ERR_OK);
