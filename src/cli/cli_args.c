@@ -129,17 +129,21 @@ static int validate(const struct cfg *c, struct cfg_error *e)
         return ERR_INVAL;
     if (c->store[0]) {
         static struct redis_sentinel_url su; /* (main thread; large) */
+        static struct redis_cluster_url cu;
         struct redis_url u;
         char why[160];
-        bool sentinel = strncmp(c->store, "redis-sentinel://", 17) == 0;
-        if (sentinel ? redis_sentinel_url_parse(c->store, "store", &su, why, sizeof(why))
-                     : redis_url_parse(c->store, "store", &u, why, sizeof(why))) {
+        bool sentinel = strncmp(c->store, "redis-sentinel://", 17) == 0,
+             cluster = strncmp(c->store, "redis-cluster://", 16) == 0;
+        if (sentinel  ? redis_sentinel_url_parse(c->store, "store", &su, why, sizeof(why))
+            : cluster ? redis_cluster_url_parse(c->store, "store", &cu, why, sizeof(why))
+                      : redis_url_parse(c->store, "store", &u, why, sizeof(why))) {
             snprintf(e->where, sizeof(e->where), "store");
             snprintf(e->what, sizeof(e->what),
                      "'%.200s' is not a Redis address: expected "
                      "redis://[[user]:password@]host[:port][/db], "
                      "unix:///path[?db=N&user=U&password=P] or "
-                     "redis-sentinel://[[user]:password@]host:port[,host:port...]/NAME[/db]",
+                     "redis-sentinel://[[user]:password@]host:port[,host:port...]/NAME[/db] "
+                     "or redis-cluster://[[user]:password@]host:port[,host:port...]",
                      c->store);
             return ERR_INVAL;
         }

@@ -59,7 +59,9 @@ static const struct key keys[] = {
      "redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N&user=U&password=P] = a "
      "Redis shared by every "
      "instance; redis-sentinel://[[user]:password@]host:port[,host:port...]/NAME[/db] = the "
-     "primary the sentinels name NAME, followed when they fail it over (docs/deploy.md)"},
+     "primary the sentinels name NAME, followed when they fail it over; "
+     "redis-cluster://[[user]:password@]host:port[,host:port...] = a Redis Cluster, some of its "
+     "nodes named (docs/deploy.md)"},
     {"server", "redis_prefix", K_STR, F(redis_prefix), 0, 0,
      "fg:", "prefix of every key floodgate writes in Redis (several deployments can share one)"},
     {"server", "redis_timeout", K_DUR, F(redis_timeout_ms), 1, 60000, "250ms",

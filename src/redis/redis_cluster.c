@@ -59,6 +59,13 @@ struct redis_cluster {
     void *closed_arg;
 };
 
+void redis_cluster_drop(struct redis_cluster *cl, unsigned slot)
+{
+    int i = slot < REDIS_SLOTS ? cl->slot_node[slot] : -1;
+    if (i >= 0 && !cl->closing)
+        redis_conn_drop(cl->nodes[i]->conn);
+}
+
 static void on_node_state(struct redis_conn *c, bool up, const char *why, void *arg);
 
 /* ---- nodes ------------------------------------------------------------------------------ */

@@ -71,6 +71,9 @@ bool redis_cluster_up(const struct redis_cluster *cl);
 /* How many nodes are known (stats filled for the first cap). */
 unsigned redis_cluster_stats(const struct redis_cluster *cl, struct redis_cluster_node_stats *out,
                              unsigned cap);
+/* Drops the connection to `slot`'s primary (a command on it went unanswered too long): what
+ * is in flight on it gets a NULL reply, and it is remade. */
+void redis_cluster_drop(struct redis_cluster *cl, unsigned slot);
 /* Reads the map again now (at most one read in flight). */
 void redis_cluster_refresh(struct redis_cluster *cl);
 /* Stops for good: commands still out get a NULL reply; closed(arg) runs once everything is

@@ -150,6 +150,7 @@ struct store_op {
     int _waits;        /* Redis: WAITs sent after it, not answered yet */
     int _acked;        /* Redis: replicas the last WAIT counted (-1: none answered) */
     void *_ctx;        /* Redis: the loop's connection it was sent on */
+    unsigned _slot;    /* Redis Cluster: the slot of its keys (its WAIT goes there too) */
     struct buf *_out;  /* STORE_OP_GET: where the value goes */
     enum store_op_kind kind;
     store_op_cb on_done;

@@ -207,8 +207,9 @@ static int apply_rotate(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     rc = get_sessions(s, txn, old.sub, &gen);
     if (rc)
         return rc == ERR_INVAL ? ERR_BACKEND : rc;
-    if (gen != old.gen)
-        return ERR_OK; /* the user's sessions ended after this family began: store.h */
+    if (gen > old.gen)
+        return ERR_OK; /* the user's sessions ended after this family began: store.h (a
+                        * family never carries a later one here: the two move together) */
     rc = get_family(s, txn, old.family, &fam);
     if (rc == ERR_NOTFOUND || (rc == ERR_OK && (fam.revoked || now >= fam.expires_at)))
         return ERR_OK;

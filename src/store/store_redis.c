@@ -48,8 +48,11 @@
 #include "core/mem.h"
 #include "core/queue.h"
 #include "crypto/cr.h"
+#include "redis/redis_cluster.h"
 #include "redis/redis_conn.h"
+#include "redis/redis_csync.h"
 #include "redis/redis_sentinel.h"
+#include "redis/redis_slot.h"
 #include "redis/redis_sync.h"
 #include "redis/redis_url.h"
 #include "redis/redis_uv.h"
@@ -90,6 +93,81 @@ struct redis_sync *sr_connect_sync(struct redis_store *s, char *err, size_t cap)
     return c;
 }
 
+static const char *const load_script[] = {"SCRIPT", "LOAD", sr_script, NULL};
+
+/* A blocking link: to the one Redis, or to the cluster (the script loaded on every node's
+ * connection as it is made). ERR_OK, or ERR_BACKEND with a message. */
+int sr_link_open(struct redis_store *s, struct sr_link *l, char *err, size_t cap)
+{
+    l->one = NULL;
+    l->many = NULL;
+    if (s->cluster)
+        l->many = redis_csync_connect(&s->curl, s->timeout_ms, load_script, err, cap);
+    else
+        l->one = sr_connect_sync(s, err, cap);
+    return l->one || l->many ? ERR_OK : ERR_BACKEND;
+}
+
+void sr_link_close(struct sr_link *l)
+{
+    redis_sync_close(l->one);
+    redis_csync_close(l->many);
+    l->one = NULL;
+    l->many = NULL;
+}
+
+unsigned sr_slot(const char *key)
+{
+    return redis_key_slot(key, strlen(key));
+}
+
+static bool noscript(const struct redis_reply *r)
+{
+    return r && redis_reply_kind(r) == RK_ERROR &&
+           strncmp(redis_reply_str(r, NULL), "NOSCRIPT", 8) == 0;
+}
+
+static struct redis_reply *link_once(struct sr_link *l, unsigned slot, int argc, const char **argv,
+                                     const size_t *lens)
+{
+    return l->many ? redis_csync_cmd(l->many, slot, argc, argv, lens)
+                   : redis_sync_cmd(l->one, argc, argv, lens);
+}
+
+/* One command (on a cluster, to the primary of `slot`). NULL when the link failed: the
+ * caller closes it. */
+struct redis_reply *sr_link_cmd(struct redis_store *s, struct sr_link *l, unsigned slot, int argc,
+                                const char **argv, const size_t *lens)
+{
+    (void)s;
+    struct redis_reply *r = link_once(l, slot, argc, argv, lens);
+    if (noscript(r)) {
+        /* the script cache was flushed (SCRIPT FLUSH, a restart without persistence of it, a
+         * failover): load it again there and send the command once more */
+        const size_t ll[] = {6, 4, strlen(sr_script)};
+        redis_reply_free(r);
+        r = link_once(l, slot, 3, (const char **)(uintptr_t)load_script, ll);
+        int loaded = r && redis_reply_kind(r) == RK_STRING;
+        redis_reply_free(r);
+        r = loaded ? link_once(l, slot, argc, argv, lens) : NULL;
+    }
+    return r;
+}
+
+struct redis_reply *sr_link_cmdv(struct redis_store *s, struct sr_link *l, unsigned slot,
+                                 const char *const *argv)
+{
+    const char *av[ARGS_MAX];
+    size_t al[ARGS_MAX];
+    int n = 0;
+    while (n < ARGS_MAX && argv[n]) {
+        av[n] = argv[n];
+        al[n] = strlen(argv[n]);
+        n++;
+    }
+    return n == ARGS_MAX ? NULL : sr_link_cmd(s, l, slot, n, av, al);
+}
+
 static void sconn_unlink(struct redis_store *s, struct sconn *sc)
 {
     pthread_mutex_lock(&s->mu);
@@ -110,13 +188,13 @@ static void sconn_dtor(void *p)
     struct sconn *sc = p;
     if (tls_owner)
         sconn_unlink(tls_owner, sc);
-    redis_sync_close(sc->c);
+    sr_link_close(&sc->l);
     free(sc);
 }
 
-/* This thread's connection, connected; NULL (fail fast) while Redis is known to be down or
- * when it cannot be reached now. */
-static struct redis_sync *sync_ctx(struct redis_store *s)
+/* This thread's link, connected; NULL (fail fast) while Redis is known to be down or when
+ * it cannot be reached now. */
+static struct sr_link *sync_ctx(struct redis_store *s)
 {
     struct sconn *sc = pthread_getspecific(s->tls);
     char err[256];
@@ -134,64 +212,46 @@ static struct redis_sync *sync_ctx(struct redis_store *s)
         pthread_setspecific(s->tls, sc);
     }
     unsigned epoch = atomic_load(&s->epoch);
-    if (sc->c && sc->epoch == epoch)
-        return sc->c;
-    if (sc->c) {
-        redis_sync_close(sc->c);
-        sc->c = NULL;
-    }
+    bool open = sc->l.one || sc->l.many;
+    if (open && (sc->epoch == epoch || s->cluster)) /* (a cluster link follows the map) */
+        return &sc->l;
+    sr_link_close(&sc->l);
     if (!atomic_load(&s->healthy))
         return NULL;
-    sc->c = sr_connect_sync(s, err, sizeof(err));
     sc->epoch = epoch;
-    return sc->c;
+    return sr_link_open(s, &sc->l, err, sizeof(err)) == ERR_OK ? &sc->l : NULL;
 }
 
-/* One command on this thread's connection. NULL on any failure (the connection is dropped,
- * the next call reconnects). */
-static bool noscript(const struct redis_reply *r)
+/* One command on this thread's link. NULL on any failure (a link to the one Redis is
+ * dropped, the next call reconnects; a cluster link remakes the failed node's). */
+static struct redis_reply *sync_at(struct redis_store *s, unsigned slot, int argc,
+                                   const char **argv, const size_t *lens)
 {
-    return r && redis_reply_kind(r) == RK_ERROR &&
-           strncmp(redis_reply_str(r, NULL), "NOSCRIPT", 8) == 0;
-}
-
-static struct redis_reply *sync_cmd(struct redis_store *s, const struct cmd *c)
-{
-    struct redis_sync *ctx = sync_ctx(s);
-    if (!ctx)
+    struct sr_link *l = sync_ctx(s);
+    if (!l)
         return NULL;
-    const char **argv = (const char **)(uintptr_t)c->argv;
-    struct redis_reply *r = redis_sync_cmd(ctx, c->argc, argv, c->lens);
-    if (noscript(r)) {
-        /* the script cache was flushed (SCRIPT FLUSH, a restart without persistence of it, a
-         * failover): load it again on this connection and send the command once more */
-        redis_reply_free(r);
-        const char *load[] = {"SCRIPT", "LOAD", sr_script, NULL};
-        r = redis_sync_cmdv(ctx, load);
-        int loaded = r && redis_reply_kind(r) == RK_STRING;
-        redis_reply_free(r);
-        r = loaded ? redis_sync_cmd(ctx, c->argc, argv, c->lens) : NULL;
-    }
-    if (!r) {
-        redis_sync_close(ctx);
-        ((struct sconn *)pthread_getspecific(s->tls))->c = NULL;
-    }
+    struct redis_reply *r = sr_link_cmd(s, l, slot, argc, argv, lens);
+    if (!r && l->one)
+        sr_link_close(l);
     return r;
 }
 
 struct redis_reply *sr_sync_cmd(struct redis_store *s, const struct cmd *c)
 {
-    return sync_cmd(s, c);
+    return sync_at(s, c->slot, c->argc, (const char **)(uintptr_t)c->argv, c->lens);
+}
+
+/* The slot of a command's first key: EVAL/EVALSHA name it third, the others first. */
+static unsigned slot_of(int argc, const char **argv, const size_t *lens)
+{
+    int k = argc > 0 && (strcmp(argv[0], "EVALSHA") == 0 || strcmp(argv[0], "EVAL") == 0) ? 3 : 1;
+    return k < argc ? redis_key_slot(argv[k], lens[k]) : 0;
 }
 
 struct redis_reply *sr_sync_fmt(struct redis_store *s, int argc, const char **argv,
                                 const size_t *lens)
 {
-    struct cmd c;
-    c.argc = argc;
-    memcpy(c.argv, argv, sizeof(*argv) * (size_t)argc);
-    memcpy(c.lens, lens, sizeof(*lens) * (size_t)argc);
-    return sr_sync_cmd(s, &c);
+    return sync_at(s, slot_of(argc, argv, lens), argc, argv, lens);
 }
 
 /* ---- async connections (one per loop thread) ------------------------------------------- */
@@ -228,8 +288,6 @@ static void note_write(struct redis_store *s, const struct store_op *op)
         atomic_store(&s->gen_dirty, 1);
 }
 
-static const char *const load_script[] = {"SCRIPT", "LOAD", sr_script, NULL};
-
 static void on_reply(struct redis_conn *c, const struct redis_reply *reply, void *priv);
 
 /* Sends op on the loop's connection (queued by it while a connection is being made).
@@ -245,10 +303,25 @@ static int a_link(struct aconn *a, struct store_op *op)
     return ERR_OK;
 }
 
+static void on_cl_reply(struct redis_cluster *cl, const struct redis_reply *reply, void *priv);
+
+/* A command on the loop's connection (on a cluster, to the primary of op's slot). */
+static int a_cmd(struct aconn *a, struct store_op *op, bool reply, int argc, const char **argv,
+                 const size_t *lens)
+{
+    if (a->cl)
+        return redis_cluster_cmd(a->cl, op->_slot, reply ? on_cl_reply : NULL, reply ? op : NULL,
+                                 argc, argv, lens);
+    return redis_conn_cmd(a->conn, reply ? on_reply : NULL, reply ? op : NULL, argc, argv, lens);
+}
+
 static int a_send(struct aconn *a, struct store_op *op)
 {
     struct cmd c;
-    if (sr_build(a->s, op, &c) || redis_conn_cmd(a->conn, on_reply, op, c.argc, c.argv, c.lens))
+    if (sr_build(a->s, op, &c))
+        return ERR_BACKEND;
+    op->_slot = c.slot;
+    if (a_cmd(a, op, true, c.argc, c.argv, c.lens))
         return ERR_BACKEND;
     return a_link(a, op);
 }
@@ -298,15 +371,25 @@ static bool wait_ok(struct redis_store *s, const struct redis_reply *r)
     return ok;
 }
 
-static void on_wait(struct redis_conn *c, const struct redis_reply *reply, void *priv)
+static void waited(struct store_op *op, const struct redis_reply *reply)
 {
-    struct store_op *op = priv;
     struct aconn *a = op->_ctx;
-    (void)c;
     a_unlink(a, op);
     if (!wait_ok(a->s, reply))
         op->status = ERR_BACKEND; /* (applied on the primary, not confirmed: a 503) */
     op->on_done(op);
+}
+
+static void on_wait(struct redis_conn *c, const struct redis_reply *reply, void *priv)
+{
+    (void)c;
+    waited(priv, reply);
+}
+
+static void on_cl_wait(struct redis_cluster *cl, const struct redis_reply *reply, void *priv)
+{
+    (void)cl;
+    waited(priv, reply);
 }
 
 /* After the write's answer, on the same connection: WAIT (op stays in flight, its timeout
@@ -317,14 +400,24 @@ static int a_wait(struct aconn *a, struct store_op *op)
     const char *av[3];
     size_t al[3];
     wait_cmd(a->s, n, ms, av, al);
-    if (redis_conn_cmd(a->conn, on_wait, op, 3, av, al) != ERR_OK)
+    int rc = a->cl ? redis_cluster_cmd(a->cl, op->_slot, on_cl_wait, op, 3, av, al)
+                   : redis_conn_cmd(a->conn, on_wait, op, 3, av, al);
+    if (rc != ERR_OK)
         return ERR_BACKEND;
     return a_link(a, op);
 }
 
-static void on_reply(struct redis_conn *c, const struct redis_reply *reply, void *priv)
+/* Drops the connection op went on (stuck, or without the script): reconnecting loads it. */
+static void a_drop(struct aconn *a, const struct store_op *op)
 {
-    struct store_op *op = priv;
+    if (a->cl)
+        redis_cluster_drop(a->cl, op->_slot);
+    else
+        redis_conn_drop(a->conn);
+}
+
+static void replied(struct store_op *op, const struct redis_reply *reply)
+{
     struct aconn *a = op->_ctx;
     a_unlink(a, op);
     if (noscript(reply) && !op->_resent) {
@@ -335,19 +428,39 @@ static void on_reply(struct redis_conn *c, const struct redis_reply *reply, void
         const char *av[3] = {load_script[0], load_script[1], load_script[2]};
         size_t al[3] = {6, 4, strlen(sr_script)};
         op->_resent = 1;
-        if (redis_conn_cmd(c, NULL, NULL, 3, av, al) == ERR_OK && a_send(a, op) == ERR_OK)
+        if (a_cmd(a, op, false, 3, av, al) == ERR_OK && a_send(a, op) == ERR_OK)
             return;
     }
     sr_decode(op, reply);
     note_write(a->s, op);
     if (noscript(reply)) {
-        redis_conn_drop(c); /* still no script: reconnecting loads it again */
+        a_drop(a, op); /* still no script: reconnecting loads it again */
     } else if (waits(a->s, op)) {
         if (a_wait(a, op) == ERR_OK)
             return;
         op->status = ERR_BACKEND;
     }
     op->on_done(op);
+}
+
+static void on_reply(struct redis_conn *c, const struct redis_reply *reply, void *priv)
+{
+    (void)c;
+    replied(priv, reply);
+}
+
+static void on_cl_reply(struct redis_cluster *cl, const struct redis_reply *reply, void *priv)
+{
+    (void)cl;
+    replied(priv, reply);
+}
+
+static void on_cl_state(struct redis_cluster *cl, bool up, const char *why, void *arg)
+{
+    (void)cl;
+    (void)arg;
+    if (!up)
+        log_kv(LOG_WARN, "redis store: cluster not fully reachable", "error", why, LOG_END);
 }
 
 static void on_state(struct redis_conn *c, bool up, const char *why, void *arg)
@@ -366,7 +479,7 @@ static void on_sweep(uv_timer_t *t)
     if (a->head && clock_mono_ms() - a->head->_sent_ms > a->s->timeout_ms) {
         atomic_fetch_add(&a->s->timeouts, 1);
         log_kv(LOG_WARN, "redis store: command timed out; reconnecting", LOG_END);
-        redis_conn_drop(a->conn);
+        a_drop(a, a->head);
     }
 }
 
@@ -382,8 +495,12 @@ static struct aconn *a_get(struct redis_store *s, struct loop *lp)
     a->lp = lp;
     struct redis_url u;
     sr_url(s, &u);
-    a->conn = redis_conn_new(&lp->uv, &u, RETRY_MIN_MS, RETRY_MAX_MS, load_script, on_state, a);
-    if (!a->conn) {
+    if (s->cluster)
+        a->cl = redis_cluster_new(&lp->uv, &s->curl, RETRY_MIN_MS, RETRY_MAX_MS, load_script,
+                                  on_cl_state, a);
+    else
+        a->conn = redis_conn_new(&lp->uv, &u, RETRY_MIN_MS, RETRY_MAX_MS, load_script, on_state, a);
+    if (!a->conn && !a->cl) {
         free(a);
         return NULL;
     }
@@ -413,11 +530,15 @@ static void a_issue(struct loop_task *t)
         a_fail_now(op, ERR_BACKEND);
         return;
     }
+    if (s->cluster && op->sess_sub[0]) { /* (two steps on a cluster: store_exec's) */
+        a_fail_now(op, ERR_INVAL);
+        return;
+    }
     if (a->inflight >= INFLIGHT_MAX) {
         a_fail_now(op, ERR_LIMIT);
         return;
     }
-    if (a->epoch != atomic_load(&s->epoch)) {
+    if (a->epoch != atomic_load(&s->epoch) && !a->cl) {
         /* Redis came back since this connection was made: it may look fine and be dead
          * (a server restarted while this loop was idle). Start over, at once. */
         struct redis_url u;
@@ -470,11 +591,37 @@ static void r_loop_release(struct store *st, struct loop *lp)
         return;
     s->aconns[lp->index] = NULL;
     a->closing = 2;
-    redis_conn_close(a->conn, on_conn_closed, a); /* fails anything still in flight */
+    if (a->cl) /* (either fails anything still in flight) */
+        redis_cluster_close(a->cl, on_conn_closed, a);
+    else
+        redis_conn_close(a->conn, on_conn_closed, a);
     uv_close((uv_handle_t *)&a->sweep, on_sweep_closed);
 }
 
 /* ---- synchronous operations ------------------------------------------------------------ */
+
+/* One write and, when it must wait for replicas, its WAIT (on the same node: our write is
+ * among those counted). op->status. */
+static int exec_one(struct redis_store *s, struct store_op *op, const struct cmd *c)
+{
+    struct redis_reply *r = sr_sync_cmd(s, c);
+    atomic_fetch_add(&s->ops, 1);
+    bool answered = r != NULL;
+    sr_decode(op, r);
+    note_write(s, op);
+    redis_reply_free(r);
+    if (answered && waits(s, op)) {
+        char n[12], ms[12];
+        const char *av[3];
+        size_t al[3];
+        wait_cmd(s, n, ms, av, al);
+        r = sync_at(s, c->slot, 3, av, al);
+        if (!wait_ok(s, r))
+            op->status = ERR_BACKEND;
+        redis_reply_free(r);
+    }
+    return op->status;
+}
 
 static int r_exec(struct store *st, struct store_op *op)
 {
@@ -487,23 +634,15 @@ static int r_exec(struct store *st, struct store_op *op)
     }
     if (sr_build(s, op, &c))
         return op->status = ERR_INVAL;
-    struct redis_reply *r = sr_sync_cmd(s, &c);
-    atomic_fetch_add(&s->ops, 1);
-    bool answered = r != NULL;
-    sr_decode(op, r);
-    note_write(s, op);
-    redis_reply_free(r);
-    if (answered && waits(s, op)) { /* (on the same connection: our write is among those counted) */
-        char n[12], ms[12];
-        const char *av[3];
-        size_t al[3];
-        wait_cmd(s, n, ms, av, al);
-        r = sr_sync_fmt(s, 3, av, al);
-        if (!wait_ok(s, r))
-            op->status = ERR_BACKEND;
-        redis_reply_free(r);
-    }
-    return op->status;
+    if (exec_one(s, op, &c) != ERR_OK || !s->cluster || !op->sess_sub[0])
+        return op->status;
+    /* On a cluster the user's record and its sessions generation are in different slots:
+     * the record first, then the generation raised to the record's (never lowered). Until
+     * the second step, a family of before still rotates (the change is not acknowledged
+     * yet); should it fail, the answer is 503 and the next login of the user, whose family
+     * carries the record's generation, raises it (docs/internals/STORE.md). */
+    sr_build_sessions(s, op, &c);
+    return exec_one(s, op, &c);
 }
 
 static int r_get(struct store *st, enum store_table t, const void *key, size_t klen,
@@ -534,16 +673,37 @@ static int r_get(struct store *st, enum store_table t, const void *key, size_t k
     return rc;
 }
 
-/* One SCAN step over a table's keys: the reply ({next cursor, keys}), with cursor advanced;
- * NULL on failure. */
-static struct redis_reply *scan_page(struct redis_store *s, enum store_table t, char *cursor,
-                                     size_t cap)
+/* The nodes a SCAN or MEMORY STATS must visit: the one Redis (index 0), or each primary. */
+#define NODES_MAX 64
+static unsigned scan_nodes(struct redis_store *s, unsigned *out)
+{
+    struct sr_link *l = s->cluster ? sync_ctx(s) : NULL;
+    if (!s->cluster) {
+        out[0] = 0;
+        return 1;
+    }
+    return l ? redis_csync_primaries(l->many, out, NODES_MAX) : 0;
+}
+
+static struct redis_reply *node_cmd(struct redis_store *s, unsigned node, int argc,
+                                    const char **argv, const size_t *lens)
+{
+    if (!s->cluster)
+        return sr_sync_fmt(s, argc, argv, lens);
+    struct sr_link *l = sync_ctx(s);
+    return l ? redis_csync_node_cmd(l->many, node, argc, argv, lens) : NULL;
+}
+
+/* One SCAN step over a table's keys on one node: the reply ({next cursor, keys}), with
+ * cursor advanced; NULL on failure. */
+static struct redis_reply *scan_page(struct redis_store *s, unsigned node, enum store_table t,
+                                     char *cursor, size_t cap)
 {
     char pat[PREFIX_MAX + 16];
     snprintf(pat, sizeof(pat), "%s%s*", s->prefix, sr_tags[t]);
     const char *a[] = {"SCAN", cursor, "MATCH", pat, "COUNT", "1000"};
     size_t l[] = {4, strlen(cursor), 5, strlen(pat), 5, 4};
-    struct redis_reply *r = sr_sync_fmt(s, 6, a, l);
+    struct redis_reply *r = node_cmd(s, node, 6, a, l);
     const struct redis_reply *c0 = r ? redis_reply_at(r, 0) : NULL,
                              *c1 = r ? redis_reply_at(r, 1) : NULL;
     if (r && (redis_reply_kind(r) != RK_ARRAY || redis_reply_count(r) != 2 || !c0 ||
@@ -555,8 +715,12 @@ static struct redis_reply *scan_page(struct redis_store *s, enum store_table t, 
     return r;
 }
 
-/* Small tables: the members of their index. The refresh tables: SCAN (rare: the
- * revoke-every-session reaction, maintenance tools). */
+/* Listed through an index set (see sr_idx_key), or else by SCAN. */
+static bool indexed(const struct redis_store *s, enum store_table t)
+{
+    return sr_indexed(t) && !(s->cluster && t == STORE_T_USERS);
+}
+
 /* One listed key: its record read and handed to fn. ERR_OK, or fn's or the store's error. */
 static int each_key(struct redis_store *s, enum store_table t, const struct redis_reply *e,
                     bool scan, store_each_cb fn, void *ctx, struct buf *v)
@@ -574,6 +738,12 @@ static int each_key(struct redis_store *s, enum store_table t, const struct redi
     if (scan) { /* the full key name: take the table's key back out of it */
         if (elen < plen || elen >= sizeof(k))
             return ERR_OK;
+        if (s->cluster && estr[plen] == '{') { /* (its hash tag) */
+            const char *close = memchr(estr + plen, '}', elen - plen);
+            if (!close)
+                return ERR_OK;
+            plen = (size_t)(close + 1 - estr);
+        }
         kl = elen - plen;
         kp = estr + plen;
         if (t == STORE_T_REFRESH || t == STORE_T_FAMILIES) {
@@ -600,44 +770,56 @@ static int each_key(struct redis_store *s, enum store_table t, const struct redi
     return vr == ERR_NOTFOUND ? ERR_OK : vr; /* (gone since it was listed: skipped) */
 }
 
-/* Small tables: the members of their index. The refresh tables: SCAN (rare: the
- * revoke-every-session reaction, maintenance tools). */
+/* The members of an index set; NULL on failure. */
+static struct redis_reply *index_members(struct redis_store *s, enum store_table t)
+{
+    char k[PREFIX_MAX + 16];
+    sr_idx_key(s, k, sizeof(k), t);
+    const char *a[] = {"SMEMBERS", k};
+    size_t l[] = {8, strlen(k)};
+    struct redis_reply *r = sr_sync_fmt(s, 2, a, l);
+    if (r && redis_reply_kind(r) != RK_ARRAY) {
+        redis_reply_free(r);
+        r = NULL;
+    }
+    return r;
+}
+
+/* Small tables: the members of their index. The others: SCAN, of every primary on a
+ * cluster (rare: the revoke-every-session reaction, maintenance tools). */
 static int r_each(struct store *st, enum store_table t, store_each_cb fn, void *ctx)
 {
     struct redis_store *s = R(st);
-    char pat[PREFIX_MAX + 16], cursor[32] = "0";
+    unsigned nodes[NODES_MAX], nn = 0;
     struct buf v;
     int rc = ERR_OK;
 
     if (t == STORE_T_META)
         return ERR_OK;
     buf_init(&v, 4096);
-    do {
-        struct redis_reply *list;
-        bool scan = !sr_indexed(t);
-        if (scan) {
-            list = scan_page(s, t, cursor, sizeof(cursor));
-        } else {
-            snprintf(pat, sizeof(pat), "%sidx:%s", s->prefix, sr_tags[t]);
-            const char *a[] = {"SMEMBERS", pat};
-            size_t l[] = {8, strlen(pat) - 1};
-            list = sr_sync_fmt(s, 2, a, l);
-            if (list && redis_reply_kind(list) != RK_ARRAY) {
-                redis_reply_free(list);
-                list = NULL;
-            }
-            cursor[0] = '0';
-            cursor[1] = '\0';
-        }
-        if (!list) {
-            rc = ERR_BACKEND;
-            break;
-        }
-        const struct redis_reply *names = scan ? redis_reply_at(list, 1) : list;
-        for (size_t i = 0; i < redis_reply_count(names) && rc == ERR_OK; i++)
-            rc = each_key(s, t, redis_reply_at(names, i), scan, fn, ctx, &v);
+    if (indexed(s, t)) {
+        struct redis_reply *list = index_members(s, t);
+        rc = list ? ERR_OK : ERR_BACKEND;
+        for (size_t i = 0; list && i < redis_reply_count(list) && rc == ERR_OK; i++)
+            rc = each_key(s, t, redis_reply_at(list, i), false, fn, ctx, &v);
         redis_reply_free(list);
-    } while (rc == ERR_OK && strcmp(cursor, "0") != 0);
+    } else if (!(nn = scan_nodes(s, nodes))) {
+        rc = ERR_BACKEND;
+    }
+    for (unsigned n = 0; !indexed(s, t) && n < nn && rc == ERR_OK; n++) {
+        char cursor[32] = "0";
+        do {
+            struct redis_reply *list = scan_page(s, nodes[n], t, cursor, sizeof(cursor));
+            if (!list) {
+                rc = ERR_BACKEND;
+                break;
+            }
+            const struct redis_reply *names = redis_reply_at(list, 1);
+            for (size_t i = 0; i < redis_reply_count(names) && rc == ERR_OK; i++)
+                rc = each_key(s, t, redis_reply_at(names, i), true, fn, ctx, &v);
+            redis_reply_free(list);
+        } while (rc == ERR_OK && strcmp(cursor, "0") != 0);
+    }
     buf_fini(&v);
     return rc;
 }
@@ -679,22 +861,26 @@ static void r_stats(struct store *st, struct store_stats *out)
 static int r_usage(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes)
 {
     struct redis_store *s = R(st);
+    unsigned nodes[NODES_MAX], nn = 0;
     uint64_t n = 0;
     int rc = t == STORE_T_META ? ERR_INVAL : ERR_OK;
 
-    if (rc == ERR_OK && sr_indexed(t)) {
+    if (rc == ERR_OK && indexed(s, t)) {
         char k[PREFIX_MAX + 16];
-        snprintf(k, sizeof(k), "%sidx:%s", s->prefix, sr_tags[t]);
+        sr_idx_key(s, k, sizeof(k), t);
         const char *a[] = {"SCARD", k};
-        size_t l[] = {5, strlen(k) - 1};
+        size_t l[] = {5, strlen(k)};
         struct redis_reply *r = sr_sync_fmt(s, 2, a, l);
         rc = r && redis_reply_kind(r) == RK_INTEGER ? ERR_OK : ERR_BACKEND;
         n = r ? (uint64_t)sr_num(r) : 0;
         redis_reply_free(r);
-    } else if (rc == ERR_OK) {
+    }
+    if (rc == ERR_OK && !(nn = scan_nodes(s, nodes)))
+        rc = ERR_BACKEND;
+    for (unsigned i = 0; rc == ERR_OK && !indexed(s, t) && i < nn; i++) {
         char cursor[32] = "0";
         do {
-            struct redis_reply *r = scan_page(s, t, cursor, sizeof(cursor));
+            struct redis_reply *r = scan_page(s, nodes[i], t, cursor, sizeof(cursor));
             if (!r) {
                 rc = ERR_BACKEND;
                 break;
@@ -705,13 +891,13 @@ static int r_usage(struct store *st, enum store_table t, uint64_t *entries, uint
     }
     *entries = n;
     *bytes = 0;
-    if (rc == ERR_OK) {
+    for (unsigned i = 0; rc == ERR_OK && i < nn; i++) { /* (every primary's, summed) */
         const char *a[] = {"MEMORY", "STATS"};
         size_t l[] = {6, 5};
-        struct redis_reply *r = sr_sync_fmt(s, 2, a, l);
-        for (size_t i = 0; r && i + 1 < redis_reply_count(r); i += 2)
-            if (redis_reply_is(redis_reply_at(r, i), "total.allocated", 15))
-                *bytes = (uint64_t)sr_num(redis_reply_at(r, i + 1));
+        struct redis_reply *r = node_cmd(s, nodes[i], 2, a, l);
+        for (size_t k = 0; r && k + 1 < redis_reply_count(r); k += 2)
+            if (redis_reply_is(redis_reply_at(r, k), "total.allocated", 15))
+                *bytes += (uint64_t)sr_num(redis_reply_at(r, k + 1));
         redis_reply_free(r);
     }
     return rc;
@@ -807,7 +993,7 @@ static void r_close(struct store *st)
     while (s->sconns) {
         struct sconn *sc = s->sconns;
         s->sconns = sc->next;
-        redis_sync_close(sc->c);
+        sr_link_close(&sc->l);
         free(sc);
     }
     pthread_mutex_unlock(&s->mu);
@@ -888,6 +1074,13 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
             mem_free(s);
             return ERR_BACKEND;
         }
+    } else if (strncmp(url, "redis-cluster://", 16) == 0) {
+        s->cluster = true;
+        if (redis_cluster_url_parse(url, "store", &s->curl, err, cap)) {
+            pthread_mutex_destroy(&s->url_mu);
+            mem_free(s);
+            return ERR_INVAL;
+        }
     } else if (redis_url_parse(url, "store", &s->url, err, cap)) {
         pthread_mutex_destroy(&s->url_mu);
         mem_free(s);
@@ -895,7 +1088,7 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
     }
     s->base.vt = &redis_vt;
     snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
-    snprintf(s->gen_key, sizeof(s->gen_key), "%sgen", prefix);
+    snprintf(s->gen_key, sizeof(s->gen_key), "%s%sgen", prefix, s->cluster ? "{cfg}" : "");
     s->timeout_ms = timeout_ms ? timeout_ms : 1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->cb_mu, NULL);
@@ -904,17 +1097,17 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
 
     /* Reach Redis now (a wrong address is a start-up error, not a silent 503 loop) and
      * learn the script's digest. */
-    struct redis_sync *c = sr_connect_sync(s, err, cap);
-    const char *load[] = {"SCRIPT", "LOAD", sr_script, NULL};
-    struct redis_reply *r = c ? redis_sync_cmdv(c, load) : NULL;
+    struct sr_link c;
+    int opened = sr_link_open(s, &c, err, cap) == ERR_OK;
+    struct redis_reply *r = opened ? sr_link_cmdv(s, &c, 0, load_script) : NULL;
     size_t n = 0;
     if (r && redis_reply_kind(r) == RK_STRING)
         redis_reply_str(r, &n);
     if (n != 40) {
-        if (c && !r)
+        if (opened && !r)
             snprintf(err, cap, "redis: the connection failed");
         redis_reply_free(r);
-        redis_sync_close(c);
+        sr_link_close(&c);
         pthread_key_delete(s->tls);
         tls_owner = NULL;
         pthread_mutex_destroy(&s->mu);
@@ -926,7 +1119,7 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
     }
     memcpy(s->sha, redis_reply_str(r, NULL), 40);
     redis_reply_free(r);
-    redis_sync_close(c);
+    sr_link_close(&c);
     atomic_store(&s->healthy, 1);
     atomic_store(&s->members, 1);
     atomic_store(&s->last_ok_ms, clock_mono_ms());

@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "crypto/cr.h"
+#include "redis/redis_slot.h"
 #include "store/store_rec.h"
 #include "store/store_redis_int.h"
 
@@ -63,11 +64,34 @@ static void arg_i(struct cmd *c, int64_t v)
     sr_arg_s(c, p);
 }
 
-/* PREFIX + tag + key; binary keys of the refresh tables become hex. Returns its length. */
+/* The hash tag of a key on a cluster (docs/internals/STORE.md): a user's refresh tokens,
+ * families and sessions generation share their group's ("{gNNNN}"), the tables servers
+ * cache share "{cfg}" with their index and the generation, so each write is one slot; other
+ * keys are placed by their whole name. "" on one Redis. */
+static void tag_of(const struct redis_store *s, enum store_table t, const void *k, size_t klen,
+                   char out[8])
+{
+    out[0] = '\0';
+    if (!s->cluster)
+        return;
+    if (t == STORE_T_REFRESH || t == STORE_T_FAMILIES)
+        snprintf(out, 8, "{g%04x}", klen >= 2 ? store_group_in(k) : 0);
+    else if (t == STORE_T_SESSIONS) {
+        char sub[STORE_SUB_MAX + 1];
+        snprintf(sub, sizeof(sub), "%.*s", (int)(klen < STORE_SUB_MAX ? klen : STORE_SUB_MAX),
+                 (const char *)k);
+        snprintf(out, 8, "{g%04x}", store_group_of(sub));
+    } else if (sr_bumps(t))
+        snprintf(out, 8, "{cfg}");
+}
+
+/* PREFIX + table + tag + key; binary keys of the refresh tables become hex. Its length. */
 size_t sr_key_of(const struct redis_store *s, char *out, enum store_table t, const void *k,
                  size_t klen)
 {
-    size_t n = (size_t)snprintf(out, PREFIX_MAX + 8, "%s%s", s->prefix, sr_tags[t]);
+    char tag[8];
+    tag_of(s, t, k, klen, tag);
+    size_t n = (size_t)snprintf(out, PREFIX_MAX + 16, "%s%s%s", s->prefix, sr_tags[t], tag);
     if (t == STORE_T_REFRESH || t == STORE_T_FAMILIES) {
         sr_hex(k, klen, out + n);
         return n + 2 * klen;
@@ -77,13 +101,21 @@ size_t sr_key_of(const struct redis_store *s, char *out, enum store_table t, con
     return n + klen;
 }
 
+/* The index set of a small table: PREFIX"idx:u" (on a cluster PREFIX"idx:{cfg}c": the
+ * cached tables only; users are listed by SCAN there, their index would be one slot). */
+void sr_idx_key(const struct redis_store *s, char *out, size_t cap, enum store_table t)
+{
+    snprintf(out, cap, "%sidx:%s%.*s", s->prefix, s->cluster ? "{cfg}" : "",
+             (int)strlen(sr_tags[t]) - 1, sr_tags[t]);
+}
+
 /* The tables servers cache (and reload when the generation moves). */
 bool sr_bumps(enum store_table t)
 {
     return t == STORE_T_CLIENTS || t == STORE_T_KEYS || t == STORE_T_EVENTS;
 }
 
-/* The small tables, listed through an index set instead of SCAN. */
+/* The small tables, listed through an index set instead of SCAN (see sr_idx_key). */
 bool sr_indexed(enum store_table t)
 {
     return t == STORE_T_USERS || sr_bumps(t);
@@ -106,7 +138,24 @@ int sr_build(const struct redis_store *s, const struct store_op *op, struct cmd 
     int rc = build_op(s, op, c);
     if (rc == ERR_OK && op->kind != STORE_OP_GET)
         arg_i(c, deadline_of(s)); /* the script's last argument: see late() */
+    c->slot = redis_key_slot(c->keys[0], strlen(c->keys[0]));
     return rc;
+}
+
+/* On a cluster, a user's change in two steps (r_exec): the second, its sessions generation
+ * raised to op->sess_gen. */
+void sr_build_sessions(const struct redis_store *s, const struct store_op *op, struct cmd *c)
+{
+    memset(c, 0, sizeof(*c));
+    sr_arg_s(c, "EVALSHA");
+    sr_arg_s(c, s->sha);
+    sr_arg_s(c, "1");
+    arg(c, c->keys[0],
+        sr_key_of(s, c->keys[0], STORE_T_SESSIONS, op->sess_sub, strlen(op->sess_sub)));
+    sr_arg_s(c, "sessmax");
+    arg_i(c, (int64_t)op->sess_gen);
+    arg_i(c, deadline_of(s));
+    c->slot = redis_key_slot(c->keys[0], strlen(c->keys[0]));
 }
 
 static int build_op(const struct redis_store *s, const struct store_op *op, struct cmd *c)
@@ -120,14 +169,19 @@ static int build_op(const struct redis_store *s, const struct store_op *op, stru
     case STORE_OP_REPLACE:
     case STORE_OP_DELETE: {
         int del = op->kind == STORE_OP_DELETE;
-        sr_arg_s(c, op->sess_sub[0] ? "4" : "3");
+        /* on a cluster: the record alone, but for the cached tables (one slot with their
+         * index and the generation); the sessions generation is a second step (r_exec) */
+        bool alone = s->cluster && !sr_bumps(op->table);
+        sr_arg_s(c, alone ? "1" : op->sess_sub[0] && !s->cluster ? "4" : "3");
         n = sr_key_of(s, c->keys[0], op->table, op->key, op->key_len);
         arg(c, c->keys[0], n);
-        snprintf(c->keys[1], sizeof(c->keys[1]), "%sidx:%s", s->prefix, sr_tags[op->table]);
-        arg(c, c->keys[1], strlen(c->keys[1]) - 1); /* "idx:u" without the colon */
-        snprintf(c->keys[2], sizeof(c->keys[2]), "%s", s->gen_key);
-        sr_arg_s(c, c->keys[2]);
-        if (op->sess_sub[0])
+        if (!alone) {
+            sr_idx_key(s, c->keys[1], sizeof(c->keys[1]), op->table);
+            sr_arg_s(c, c->keys[1]);
+            snprintf(c->keys[2], sizeof(c->keys[2]), "%s", s->gen_key);
+            sr_arg_s(c, c->keys[2]);
+        }
+        if (op->sess_sub[0] && !s->cluster)
             arg(c, c->keys[3],
                 sr_key_of(s, c->keys[3], STORE_T_SESSIONS, op->sess_sub, strlen(op->sess_sub)));
         sr_arg_s(c, del ? "del" : "put");
@@ -152,10 +206,12 @@ static int build_op(const struct redis_store *s, const struct store_op *op, stru
         return ERR_OK;
     }
     case STORE_OP_REFRESH_ISSUE:
-        sr_arg_s(c, "2");
+        sr_arg_s(c, "3");
         arg(c, c->keys[0], sr_key_of(s, c->keys[0], STORE_T_REFRESH, op->digest, STORE_DIGEST));
         arg(c, c->keys[1],
             sr_key_of(s, c->keys[1], STORE_T_FAMILIES, op->rt.family, STORE_FAMILY_ID));
+        arg(c, c->keys[2],
+            sr_key_of(s, c->keys[2], STORE_T_SESSIONS, op->rt.sub, strlen(op->rt.sub)));
         sr_arg_s(c, "issue");
         arg_i(c, op->now);
         sr_hex(op->rt.family, STORE_FAMILY_ID, c->hex[0]);
@@ -180,6 +236,8 @@ static int build_op(const struct redis_store *s, const struct store_op *op, stru
         sr_arg_s(c, s->prefix);
         sr_hex(op->digest, STORE_DIGEST, c->hex[0]);
         sr_arg_s(c, c->hex[0]);
+        tag_of(s, STORE_T_REFRESH, op->old_digest, STORE_DIGEST, c->tag);
+        sr_arg_s(c, c->tag); /* (the keys the script names itself are in the token's slot) */
         return ERR_OK;
     case STORE_OP_FAMILY_REVOKE:
         sr_arg_s(c, "1");
@@ -353,6 +411,7 @@ int sr_value_into(enum store_table t, const struct redis_reply *r, struct buf *o
 void sr_read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c)
 {
     c->argc = 0;
+    c->slot = redis_key_slot(key, klen);
     if (t == STORE_T_REFRESH || t == STORE_T_FAMILIES) {
         static const char *const rf[] = {"f", "s", "n", "i", "e", "d", "r", "u", "c", "o", "g"};
         static const char *const ff[] = {"r", "e", "t"};

@@ -39,21 +39,29 @@ static inline uint64_t clock_mono_ms(void)
 #define BEAT_TTL_MS       3000 /* an instance that missed two beats is not counted */
 #define ARGS_MAX          24
 
-/* A blocking connection of one thread (reads, store_exec). */
+/* A blocking link of one thread (reads, store_exec, the service thread): one connection to
+ * the one Redis, or a blocking cluster client (a connection per node). */
 struct redis_sync;
+struct redis_csync;
+struct sr_link {
+    struct redis_sync *one;
+    struct redis_csync *many;
+};
 
 struct sconn {
     struct sconn *next, *prev;
-    struct redis_sync *c;
-    unsigned epoch; /* the store's epoch when c was made */
+    struct sr_link l;
+    unsigned epoch; /* the store's epoch when l was made */
 };
 
 /* The async connection of one loop thread. Touched only on that thread. */
 struct redis_conn;
+struct redis_cluster;
 struct aconn {
     struct redis_store *s;
     struct loop *lp;
-    struct redis_conn *conn; /* reconnects by itself, backing off; loads the script */
+    struct redis_conn *conn;  /* reconnects by itself, backing off; loads the script */
+    struct redis_cluster *cl; /* instead, on a cluster: a connection per primary, each so */
     uv_timer_t sweep;
     struct store_op *head, *tail; /* in flight, oldest first (Redis answers in order) */
     unsigned inflight;
@@ -65,6 +73,8 @@ struct redis_sentinel_url;
 
 struct redis_store {
     struct store base;
+    bool cluster;                        /* Redis Cluster: curl, keys tagged (sr_key_of) */
+    struct redis_cluster_url curl;       /* its seeds */
     struct redis_url url;                /* the primary (with Sentinel: as last resolved) */
     pthread_mutex_t url_mu;              /* url, once Sentinel may change it */
     struct redis_sentinel_url *sentinel; /* NULL: url is fixed */
@@ -84,11 +94,11 @@ struct redis_store {
     _Atomic unsigned epoch; /* bumped when Redis comes back: older connections are remade */
     _Atomic uint64_t last_ok_ms;
     _Atomic uint64_t ops, inflight, timeouts;
-    _Atomic uint64_t last_gen;    /* the generation last read */
-    _Atomic int gen_polled;       /* the service thread has read it at least once */
-    _Atomic int gen_dirty;        /* this process changed it since: read it afresh */
-    char gen_key[PREFIX_MAX + 4]; /* PREFIX"gen": the generation counter */
-    char member[33];              /* this instance's id in PREFIX"members", once joined */
+    _Atomic uint64_t last_gen;     /* the generation last read */
+    _Atomic int gen_polled;        /* the service thread has read it at least once */
+    _Atomic int gen_dirty;         /* this process changed it since: read it afresh */
+    char gen_key[PREFIX_MAX + 12]; /* PREFIX"gen" (cluster: PREFIX"{cfg}gen"): the generation */
+    char member[33];               /* this instance's id in PREFIX"members", once joined */
     _Atomic int joined;
     _Atomic unsigned members;        /* serving instances counted at the last beat (>= 1) */
     _Atomic int64_t clock_offset_ms; /* Redis's TIME minus ours, measured every few seconds */
@@ -108,10 +118,12 @@ static inline struct redis_store *R(struct store *st)
 
 /* One command: argv with lengths, and room for the strings it builds. */
 struct cmd {
+    unsigned slot; /* on a cluster: the slot of its keys (sr_build, sr_read_cmd) */
     int argc;
     const char *argv[ARGS_MAX];
     size_t lens[ARGS_MAX];
-    char keys[4][PREFIX_MAX + 16 + 2 * STORE_KEY_MAX];
+    char keys[4][PREFIX_MAX + 24 + 2 * STORE_KEY_MAX];
+    char tag[8]; /* "{gNNNN}" on a cluster, "" on one Redis */
     char nums[6][24];
     int nnums;
     char hex[2][2 * STORE_DIGEST + 1];
@@ -123,8 +135,17 @@ extern const char *const sr_tags[STORE_T_COUNT];
 
 void sr_arg_s(struct cmd *c, const char *p);
 int sr_build(const struct redis_store *s, const struct store_op *op, struct cmd *c);
+void sr_build_sessions(const struct redis_store *s, const struct store_op *op, struct cmd *c);
 bool sr_bumps(enum store_table t);
+int sr_link_open(struct redis_store *s, struct sr_link *l, char *err, size_t cap);
+struct redis_reply *sr_link_cmd(struct redis_store *s, struct sr_link *l, unsigned slot, int argc,
+                                const char **argv, const size_t *lens);
+struct redis_reply *sr_link_cmdv(struct redis_store *s, struct sr_link *l, unsigned slot,
+                                 const char *const *argv);
+void sr_link_close(struct sr_link *l);
+unsigned sr_slot(const char *key);
 struct redis_sync *sr_connect_sync(struct redis_store *s, char *err, size_t cap);
+void sr_idx_key(const struct redis_store *s, char *out, size_t cap, enum store_table t);
 int sr_decode(struct store_op *op, const struct redis_reply *r);
 void sr_hex(const uint8_t *p, size_t n, char *out);
 bool sr_indexed(enum store_table t);

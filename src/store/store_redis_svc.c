@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "crypto/cr.h"
+#include "redis/redis_csync.h"
 #include "redis/redis_sentinel.h"
 #include "redis/redis_sync.h"
 #include "store/store_rec.h"
@@ -33,14 +34,14 @@ static const char beat_script[] =
     "return redis.call('ZCARD', KEYS[1])\n";
 
 /* 0 if the connection failed (the caller drops it). */
-static int beat(struct redis_store *s, struct redis_sync *c, int leave)
+static int beat(struct redis_store *s, struct sr_link *c, int leave)
 {
     char key[PREFIX_MAX + 8], ttl[16];
     snprintf(key, sizeof(key), "%smembers", s->prefix);
     snprintf(ttl, sizeof(ttl), "%d", BEAT_TTL_MS);
     const char *zrem[] = {"ZREM", key, s->member, NULL};
     const char *eval[] = {"EVAL", beat_script, "1", key, s->member, ttl, NULL};
-    struct redis_reply *r = redis_sync_cmdv(c, leave ? zrem : eval);
+    struct redis_reply *r = sr_link_cmdv(s, c, sr_slot(key), leave ? zrem : eval);
     if (!r)
         return 0;
     if (!leave && redis_reply_kind(r) == RK_INTEGER && redis_reply_int(r) > 0)
@@ -65,11 +66,11 @@ static void on_message(const struct redis_reply *r, void *arg)
 }
 
 /* Redis's clock against ours, for the deadlines writes carry (deadline_of). */
-static void measure_clock(struct redis_store *s, struct redis_sync *ping)
+static void measure_clock(struct redis_store *s, struct sr_link *ping)
 {
     const char *time_[] = {"TIME", NULL};
     int64_t t0 = clock_wall_ms();
-    struct redis_reply *r = redis_sync_cmdv(ping, time_);
+    struct redis_reply *r = sr_link_cmdv(s, ping, sr_slot(s->gen_key), time_);
     int64_t t1 = clock_wall_ms();
     if (r && redis_reply_kind(r) == RK_ARRAY && redis_reply_count(r) == 2) {
         int64_t redis_ms =
@@ -80,10 +81,10 @@ static void measure_clock(struct redis_store *s, struct redis_sync *ping)
 }
 
 /* The generation, read every PING_EVERY_MS: also the health read. 0 if it failed. */
-static int poll_generation(struct redis_store *s, struct redis_sync *ping)
+static int poll_generation(struct redis_store *s, struct sr_link *ping)
 {
     const char *get[] = {"GET", s->gen_key, NULL};
-    struct redis_reply *r = redis_sync_cmdv(ping, get);
+    struct redis_reply *r = sr_link_cmdv(s, ping, sr_slot(s->gen_key), get);
     enum redis_kind k = r ? redis_reply_kind(r) : RK_OTHER;
     int ok = k == RK_STRING || k == RK_NIL;
     if (ok) {
@@ -94,15 +95,37 @@ static int poll_generation(struct redis_store *s, struct redis_sync *ping)
     return ok;
 }
 
+static bool link_up(const struct sr_link *l)
+{
+    return l->one || l->many;
+}
+
+/* The subscription's connection: to the one Redis, or on a cluster to a primary (a message
+ * published on any node reaches every node's subscribers), another one at each try. */
+static struct redis_sync *sub_connect(struct redis_store *s, struct sr_link *ping)
+{
+    static unsigned turn; /* (the service thread's) */
+    char err[256];
+    if (!s->cluster)
+        return sr_connect_sync(s, err, sizeof(err));
+    unsigned nodes[64];
+    unsigned n = redis_csync_primaries(ping->many, nodes, 64);
+    if (!n)
+        return NULL;
+    struct redis_url u;
+    redis_csync_node_url(ping->many, nodes[turn++ % n], &u);
+    return redis_sync_connect(&u, s->timeout_ms, err, sizeof(err));
+}
+
 /* (Re)connects what is missing: the health connection, then the subscription. */
-static void connect_missing(struct redis_store *s, struct redis_sync **ping,
-                            struct redis_sync **sub, const char *chan)
+static void connect_missing(struct redis_store *s, struct sr_link *ping, struct redis_sync **sub,
+                            const char *chan)
 {
     char err[256];
-    if (!*ping)
-        *ping = sr_connect_sync(s, err, sizeof(err));
-    if (*ping && !*sub) {
-        *sub = sr_connect_sync(s, err, sizeof(err));
+    if (!link_up(ping))
+        sr_link_open(s, ping, err, sizeof(err));
+    if (link_up(ping) && !*sub) {
+        *sub = sub_connect(s, ping);
         const char *subscribe[] = {"SUBSCRIBE", chan, NULL};
         struct redis_reply *r = *sub ? redis_sync_cmdv(*sub, subscribe) : NULL;
         if (!r) {
@@ -119,7 +142,7 @@ static void connect_missing(struct redis_store *s, struct redis_sync **ping,
 /* With Sentinel: asks where the primary is; if it moved, the address changes for every
  * connection made from now on, this thread's are closed, and the epoch moves so that every
  * other connection is remade (to the new primary) before its next command. */
-static void follow_primary(struct redis_store *s, struct redis_sync **ping, struct redis_sync **sub)
+static void follow_primary(struct redis_store *s, struct sr_link *ping, struct redis_sync **sub)
 {
     struct redis_url now, was;
     char err[256];
@@ -134,16 +157,17 @@ static void follow_primary(struct redis_store *s, struct redis_sync **ping, stru
     char addr[300];
     snprintf(addr, sizeof(addr), "%s:%d", now.host, now.port);
     log_kv(LOG_WARN, "redis store: the sentinels name a new primary", "primary", addr, LOG_END);
-    redis_sync_close(*ping);
+    sr_link_close(ping);
     redis_sync_close(*sub);
-    *ping = *sub = NULL;
+    *sub = NULL;
     atomic_fetch_add(&s->epoch, 1);
 }
 
 void *sr_service_main(void *arg)
 {
     struct redis_store *s = arg;
-    struct redis_sync *sub = NULL, *ping = NULL;
+    struct redis_sync *sub = NULL;
+    struct sr_link ping = {NULL, NULL};
     uint64_t next_ping = 0, next_beat = 0, next_clock = 0, retry_at = 0, next_sentinel = 0;
     unsigned backoff = RETRY_MIN_MS;
     char chan[PREFIX_MAX + 8];
@@ -151,38 +175,38 @@ void *sr_service_main(void *arg)
     snprintf(chan, sizeof(chan), "%sinval", s->prefix);
     while (!atomic_load(&s->stopping)) {
         uint64_t now = clock_mono_ms();
-        if (s->sentinel && (now >= next_sentinel || ((!sub || !ping) && now >= retry_at))) {
+        if (s->sentinel &&
+            (now >= next_sentinel || ((!sub || !link_up(&ping)) && now >= retry_at))) {
             follow_primary(s, &ping, &sub);
             next_sentinel = now + SENTINEL_EVERY_MS;
         }
-        if ((!sub || !ping) && now >= retry_at) {
+        if ((!sub || !link_up(&ping)) && now >= retry_at) {
             connect_missing(s, &ping, &sub, chan);
-            if (!sub || !ping) {
+            if (!sub || !link_up(&ping)) {
                 retry_at = now + backoff;
                 backoff = backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : backoff * 2;
             } else {
                 backoff = RETRY_MIN_MS;
             }
         }
-        if (ping && now >= next_clock) {
-            measure_clock(s, ping);
+        if (link_up(&ping) && now >= next_clock) {
+            measure_clock(s, &ping);
             next_clock = now + CLOCK_EVERY_MS;
         }
-        if (ping && now >= next_ping) {
-            if (!poll_generation(s, ping)) {
-                redis_sync_close(ping);
-                ping = NULL;
-            }
+        if (link_up(&ping) && now >= next_ping) {
+            if (!poll_generation(s, &ping) && !s->cluster)
+                sr_link_close(&ping); /* (a cluster link remakes a failed node's own) */
             next_ping = now + PING_EVERY_MS;
         }
-        if (ping && now >= next_beat && atomic_load(&s->joined)) {
-            if (!beat(s, ping, 0)) {
-                redis_sync_close(ping);
-                ping = NULL;
-            }
+        if (link_up(&ping) && now >= next_beat && atomic_load(&s->joined)) {
+            if (!beat(s, &ping, 0))
+                sr_link_close(&ping);
             next_beat = now + BEAT_EVERY_MS;
         }
-        int up = ping && sub;
+        /* On a cluster, one node down (the generation's, the subscription's) fails only its
+         * slots' commands, not the store: the subscription is remade on another primary,
+         * and every cache is dropped then (connect_missing). */
+        int up = link_up(&ping) && (sub || s->cluster);
         if (up)
             atomic_store(&s->last_ok_ms, clock_mono_ms());
         if (atomic_exchange(&s->healthy, up) != up) {
@@ -198,9 +222,9 @@ void *sr_service_main(void *arg)
         }
     }
     redis_sync_close(sub);
-    if (ping && atomic_load(&s->joined))
-        beat(s, ping, 1); /* the others count one less at their next beat */
-    redis_sync_close(ping);
+    if (link_up(&ping) && atomic_load(&s->joined))
+        beat(s, &ping, 1); /* the others count one less at their next beat */
+    sr_link_close(&ping);
     return NULL;
 }
 

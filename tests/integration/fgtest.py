@@ -399,6 +399,78 @@ http {{
     test.fail("nginx did not listen")
 
 
+class Cluster:
+    """A local Redis Cluster: `primaries` redis-servers with `replicas` each, on free
+    loopback ports (each with its bus port + 10000 free), append-only files fsync'd at every
+    write, made by redis-cli --cluster create and waited for until every node says ok."""
+
+    def __init__(self, test, primaries=3, replicas=1):
+        self.dir = tempfile.mkdtemp(prefix="fg-cluster-")
+        self.procs = {}
+        test.addCleanup(self.cleanup)
+        self.ports = []
+        while len(self.ports) < primaries * (1 + replicas):
+            p = free_port()
+            if p + 10000 < 65536 and p not in self.ports and _port_free(p + 10000):
+                self.ports.append(p)
+        for p in self.ports:
+            self.start(p)
+        subprocess.run(["redis-cli", "--cluster", "create",
+                        *[f"127.0.0.1:{p}" for p in self.ports],
+                        "--cluster-replicas", str(replicas), "--cluster-yes"],
+                       capture_output=True, text=True, timeout=60, check=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all("cluster_state:ok" in self.cli(p, "cluster", "info") for p in self.ports):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the cluster did not come up")
+
+    def start(self, port):
+        d = os.path.join(self.dir, str(port))
+        os.makedirs(d, exist_ok=True)
+        self.procs[port] = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d,
+             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+             "--cluster-node-timeout", "1000", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if self.cli(port, "ping").strip() == "PONG":
+                    return
+            except (subprocess.SubprocessError, OSError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    @property
+    def url(self):
+        return "redis-cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:2])
+
+    @staticmethod
+    def cli(port, *args):
+        return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True,
+                              text=True, timeout=10).stdout
+
+    def cleanup(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _port_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 class Redis:
     """A redis-server on a free loopback port with its data in its own directory
     (append-only file, fsync'd at every write: what docs/deploy.md recommends), which a test

@@ -47,17 +47,9 @@ def ask(sock, method, path, body=b"", headers=None):
 
 
 @unittest.skipIf(REDIS_MODE, "starts its own Redis: the same test in both runs")
-class ScaleOutTest(ServerTest):
-    def setUp(self):
-        self.redis = Redis(self)
-        self.tmp = tempfile.mkdtemp(prefix="fg-scaleout-")
-        self.key = os.path.join(self.tmp, "shared-secret.key")  # the first instance makes it
-        # one key and one issuer for all: tokens from any instance are good on every other
-        self.shared = ("--store", self.redis.url, "--redis-prefix", "fg:",
-                       "--secret-key-file", self.key, "--issuer", "https://auth.example")
-
-    def tearDown(self):
-        subprocess.run(["rm", "-rf", self.tmp], check=False)
+class SharedStoreTests:
+    """What every store shared by instances must do, on one Redis (ScaleOutTest) and on a
+    Redis Cluster (test_cluster.py). A subclass sets self.shared, self.tmp in setUp."""
 
     def instance(self, *extra):
         return self.start(*FAST, *self.shared, "--trusted-proxies", "127.0.0.1", *extra)
@@ -128,6 +120,94 @@ class ScaleOutTest(ServerTest):
         self.assertEqual((st, json.loads(body)["active"]), (200, True))
         self.assert_clean_exit(a)
         self.assert_clean_exit(b)
+
+    @staticmethod
+    def kid(token):
+        head = token.split(".")[0]
+        return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"]
+
+    def test_refresh_reuse_across_instances_revokes_the_family(self):
+        a, b = self.instance("--refresh-grace", "0"), self.instance("--refresh-grace", "0")
+        self.register(a, "ann")
+        st, _, body = self.login(a, "ann")
+        self.assertEqual(st, 200, body)
+        r1 = json.loads(body)["refresh_token"]
+        st, _, body = b.request("POST", "/v1/auth/refresh",
+                                json.dumps({"refresh_token": r1}).encode(), J)
+        self.assertEqual(st, 200, body)
+        r2 = json.loads(body)["refresh_token"]
+        # the first token again, on A: reuse; the whole family dies, r2 with it
+        st, _, _ = a.request("POST", "/v1/auth/refresh",
+                             json.dumps({"refresh_token": r1}).encode(), J)
+        self.assertEqual(st, 401)
+        st, _, _ = b.request("POST", "/v1/auth/refresh",
+                             json.dumps({"refresh_token": r2}).encode(), J)
+        self.assertEqual(st, 401)
+        self.assert_clean_exit(a)
+        self.assert_clean_exit(b)
+
+    def test_lockout_and_login_rate_limit_are_shared(self):
+        args = ("--lockout-user-attempts", "3", "--lockout-pair-attempts", "0",
+                "--lockout-delay", "0")
+        a, b = self.instance(*args), self.instance(*args)
+        self.register(a, "bob")
+        # two failures on A and one on B: neither instance alone saw three
+        for srv in (a, a, b):
+            self.assertEqual(self.login(srv, "bob", "wrong password!")[0], 401)
+        # the user is locked everywhere: even the right password is refused, identically
+        for srv in (a, b):
+            st, _, body = self.login(srv, "bob")
+            self.assertEqual(st, 401, body)
+        self.assert_clean_exit(a)
+        self.assert_clean_exit(b)
+        # login rate per IP: 3 per minute in all, whichever instance is asked
+        rl = ("--ratelimit-login-ip", "3/m:3", "--lockout-user-attempts", "0",
+              "--lockout-ip-attempts", "0", "--lockout-pair-attempts", "0")
+        c, d = self.instance(*rl), self.instance(*rl)
+        self.register(c, "cat")
+        got = [self.login(srv, "cat", ip="203.0.113.7")[0] for srv in (c, d, c, d)]
+        self.assertEqual(got, [200, 200, 200, 429])
+        self.assertEqual(self.login(c, "cat", ip="203.0.113.8")[0], 200)  # another address
+        self.assert_clean_exit(c)
+        self.assert_clean_exit(d)
+
+    def test_a_user_made_on_one_instance_signs_in_on_another_and_a_new_password_ends_it(self):
+        a, b = self.instance(), self.instance()
+        self.register(a, "dee")
+        st, _, body = self.login(b, "dee")
+        self.assertEqual(st, 200, body)
+        rt = json.loads(body)["refresh_token"]
+        # a new password (the CLI: another process) ends every session, on every instance
+        r = subprocess.run([BIN, *self.shared, "--data-dir", os.path.join(self.tmp, "cli"),
+                            "user", "passwd", "dee"],
+                           input="another horse battery\n", capture_output=True, text=True,
+                           timeout=30, env={k: v for k, v in os.environ.items()
+                                            if not k.startswith("FLOODGATE_")})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for srv in (a, b):
+            st, _, _ = srv.request("POST", "/v1/auth/refresh",
+                                   json.dumps({"refresh_token": rt}).encode(), J)
+            self.assertEqual(st, 401)
+        st, _, body = self.login(a, "dee", "another horse battery")
+        self.assertEqual(st, 200, body)
+        st, _, body = b.request("POST", "/v1/auth/refresh", json.dumps(
+            {"refresh_token": json.loads(body)["refresh_token"]}).encode(), J)
+        self.assertEqual(st, 200, body)
+        self.assert_clean_exit(a)
+        self.assert_clean_exit(b)
+
+
+class ScaleOutTest(SharedStoreTests, ServerTest):
+    def setUp(self):
+        self.redis = Redis(self)
+        self.tmp = tempfile.mkdtemp(prefix="fg-scaleout-")
+        self.key = os.path.join(self.tmp, "shared-secret.key")  # the first instance makes it
+        # one key and one issuer for all: tokens from any instance are good on every other
+        self.shared = ("--store", self.redis.url, "--redis-prefix", "fg:",
+                       "--secret-key-file", self.key, "--issuer", "https://auth.example")
+
+    def tearDown(self):
+        subprocess.run(["rm", "-rf", self.tmp], check=False)
 
     def test_forged_tokens_do_not_each_ask_redis(self):
         """A token naming a key this thread does not hold may be signed by one rotated a
@@ -401,56 +481,6 @@ class ScaleOutTest(ServerTest):
         redis("DEL", "fg:k:planted")
         redis("SREM", "fg:idx:k", "planted")
         self.assertIn("0 key(s) sealed", self.cli("key", "reseal"))
-
-    @staticmethod
-    def kid(token):
-        head = token.split(".")[0]
-        return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"]
-
-    def test_refresh_reuse_across_instances_revokes_the_family(self):
-        a, b = self.instance("--refresh-grace", "0"), self.instance("--refresh-grace", "0")
-        self.register(a, "ann")
-        st, _, body = self.login(a, "ann")
-        self.assertEqual(st, 200, body)
-        r1 = json.loads(body)["refresh_token"]
-        st, _, body = b.request("POST", "/v1/auth/refresh",
-                                json.dumps({"refresh_token": r1}).encode(), J)
-        self.assertEqual(st, 200, body)
-        r2 = json.loads(body)["refresh_token"]
-        # the first token again, on A: reuse; the whole family dies, r2 with it
-        st, _, _ = a.request("POST", "/v1/auth/refresh",
-                             json.dumps({"refresh_token": r1}).encode(), J)
-        self.assertEqual(st, 401)
-        st, _, _ = b.request("POST", "/v1/auth/refresh",
-                             json.dumps({"refresh_token": r2}).encode(), J)
-        self.assertEqual(st, 401)
-        self.assert_clean_exit(a)
-        self.assert_clean_exit(b)
-
-    def test_lockout_and_login_rate_limit_are_shared(self):
-        args = ("--lockout-user-attempts", "3", "--lockout-pair-attempts", "0",
-                "--lockout-delay", "0")
-        a, b = self.instance(*args), self.instance(*args)
-        self.register(a, "bob")
-        # two failures on A and one on B: neither instance alone saw three
-        for srv in (a, a, b):
-            self.assertEqual(self.login(srv, "bob", "wrong password!")[0], 401)
-        # the user is locked everywhere: even the right password is refused, identically
-        for srv in (a, b):
-            st, _, body = self.login(srv, "bob")
-            self.assertEqual(st, 401, body)
-        self.assert_clean_exit(a)
-        self.assert_clean_exit(b)
-        # login rate per IP: 3 per minute in all, whichever instance is asked
-        rl = ("--ratelimit-login-ip", "3/m:3", "--lockout-user-attempts", "0",
-              "--lockout-ip-attempts", "0", "--lockout-pair-attempts", "0")
-        c, d = self.instance(*rl), self.instance(*rl)
-        self.register(c, "cat")
-        got = [self.login(srv, "cat", ip="203.0.113.7")[0] for srv in (c, d, c, d)]
-        self.assertEqual(got, [200, 200, 200, 429])
-        self.assertEqual(self.login(c, "cat", ip="203.0.113.8")[0], 200)  # another address
-        self.assert_clean_exit(c)
-        self.assert_clean_exit(d)
 
     def test_other_rate_limits_are_split_among_the_instances(self):
         """Limits without state in Redis are totals too: each of N serving instances (they

@@ -2,7 +2,9 @@
 /* Test fixtures; see fixture.h. */
 #include "fixture.h"
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,4 +156,115 @@ void fx_redis_stop(pid_t *pid, const char *sock)
         *pid = 0;
         unlink(sock);
     }
+}
+
+static bool free_port(int p)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)p),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+int fx_sh(const char *cmd, char *out, size_t cap)
+{
+    FILE *f = popen(cmd, "r");
+    size_t n = 0;
+    if (!f)
+        return -1;
+    if (out) {
+        n = fread(out, 1, cap - 1, f);
+        out[n] = '\0';
+    } else {
+        char sink[4096];
+        while (fread(sink, 1, sizeof(sink), f) > 0) {
+        }
+    }
+    return pclose(f);
+}
+
+static bool cluster_up(struct fx_cluster *c, int primaries, int replicas)
+{
+    char cmd[2048], out[4096];
+    /* ports p and p + 10000 (the cluster bus) free, from a pid-dependent start */
+    int p = 20000 + (int)(getpid() % 9000) * 2;
+    for (int i = 0; i < c->n; i++) {
+        while (!free_port(p) || !free_port(p + 10000))
+            p++;
+        c->port[i] = p++;
+        char port[8], conf[128];
+        snprintf(port, sizeof(port), "%d", c->port[i]);
+        snprintf(conf, sizeof(conf), "%s/nodes-%d.conf", c->dir, c->port[i]);
+        c->pid[i] = fork();
+        if (c->pid[i] == 0) {
+            FILE *null = freopen("/dev/null", "w", stdout);
+            null = freopen("/dev/null", "w", stderr); /* (a pipe left open would hang a tee) */
+            (void)null;
+            execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+                   "--cluster-enabled", "yes", "--cluster-config-file", conf, "--dir", c->dir,
+                   "--cluster-node-timeout", "1000", "--save", "", "--appendonly", "no",
+                   "--loglevel", "warning", (char *)NULL);
+            _exit(127);
+        }
+    }
+    for (int i = 0; i < c->n; i++) { /* until each answers */
+        snprintf(cmd, sizeof(cmd), "redis-cli -p %d ping 2>/dev/null", c->port[i]);
+        int k = 0;
+        while (k++ < 500 && (fx_sh(cmd, out, sizeof(out)) != 0 || strncmp(out, "PONG", 4) != 0))
+            usleep(10000);
+        if (k >= 500)
+            return false;
+    }
+    size_t n = (size_t)snprintf(cmd, sizeof(cmd), "redis-cli --cluster create");
+    for (int i = 0; i < c->n; i++)
+        n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, " 127.0.0.1:%d", c->port[i]);
+    snprintf(cmd + n, sizeof(cmd) - n, " --cluster-replicas %d --cluster-yes 2>&1", replicas);
+    if (fx_sh(cmd, NULL, 0) != 0)
+        return false;
+    (void)primaries;
+    for (int k = 0; k < 1000; k++, usleep(10000)) { /* until every node says ok */
+        int ok = 0;
+        for (int i = 0; i < c->n; i++) {
+            snprintf(cmd, sizeof(cmd), "redis-cli -p %d cluster info", c->port[i]);
+            ok += fx_sh(cmd, out, sizeof(out)) == 0 && strstr(out, "cluster_state:ok") != NULL;
+        }
+        if (ok == c->n)
+            return true;
+    }
+    return false;
+}
+
+int fx_cluster_start(struct fx_cluster *c, int primaries, int replicas)
+{
+    memset(c, 0, sizeof(*c));
+    c->n = primaries * (1 + replicas);
+    snprintf(c->dir, sizeof(c->dir), "/tmp/fg-cluster-XXXXXX");
+    if (primaries < 3 || c->n > FX_CLUSTER_MAX || !mkdtemp(c->dir)) {
+        c->dir[0] = '\0';
+        return -1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (cluster_up(c, primaries, replicas))
+        return 0;
+    fx_cluster_stop(c);
+    return -1;
+}
+
+void fx_cluster_stop(struct fx_cluster *c)
+{
+    char cmd[128];
+    for (int i = 0; i < c->n; i++)
+        if (c->pid[i] > 0) {
+            kill(c->pid[i], SIGKILL);
+            waitpid(c->pid[i], NULL, 0);
+            c->pid[i] = 0;
+        }
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", c->dir);
+    if (c->dir[0])
+        (void)!system(cmd);
+    c->dir[0] = '\0';
 }

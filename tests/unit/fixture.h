@@ -52,4 +52,20 @@ bool fx_rt_active(struct store *st, const uint8_t *key, const char *token, const
 pid_t fx_redis_start(const char *sock);
 void fx_redis_stop(pid_t *pid, const char *sock);
 
+/* A local Redis Cluster on loopback: `primaries` (3 or more) and `replicas` per primary, each
+ * a redis-server on a free port (and its bus port + 10000) in a temporary directory,
+ * created with redis-cli --cluster create and waited for until every node says ok. */
+#define FX_CLUSTER_MAX 12
+struct fx_cluster {
+    int n;
+    pid_t pid[FX_CLUSTER_MAX];
+    int port[FX_CLUSTER_MAX];
+    char dir[64];
+};
+/* 0, or -1 (stopped again). */
+int fx_cluster_start(struct fx_cluster *c, int primaries, int replicas);
+void fx_cluster_stop(struct fx_cluster *c);
+/* A command line's output (its first cap - 1 bytes; out may be NULL); its exit status. */
+int fx_sh(const char *cmd, char *out, size_t cap);
+
 #endif

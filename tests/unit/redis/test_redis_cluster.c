@@ -117,104 +117,22 @@ TEST(sentinel_urls_name_the_sentinels_and_the_primary)
 /* ---- a local cluster ------------------------------------------------------------------- */
 
 #define NODES 3
-static pid_t pids[NODES];
-static int ports[NODES];
-static char dir[64];
-
-static bool free_port(int p)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)p),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-/* A command line's output (its first cap - 1 bytes). */
-static int run(const char *cmd, char *out, size_t cap)
-{
-    FILE *f = popen(cmd, "r");
-    size_t n = 0;
-    if (!f)
-        return -1;
-    if (out) {
-        n = fread(out, 1, cap - 1, f);
-        out[n] = '\0';
-    } else {
-        char sink[4096];
-        while (fread(sink, 1, sizeof(sink), f) > 0) {
-        }
-    }
-    return pclose(f);
-}
+static struct fx_cluster C;
+static int *ports = C.port;
 
 static bool cluster_start(void)
 {
-    char cmd[1024], out[4096];
-    snprintf(dir, sizeof(dir), "/tmp/fg-cluster-XXXXXX");
-    if (!mkdtemp(dir))
-        return false;
-    /* ports p and p + 10000 (the cluster bus) free, from a pid-dependent start */
-    int p = 20000 + (int)(getpid() % 9000) * 2;
-    for (int i = 0; i < NODES; i++) {
-        while (!free_port(p) || !free_port(p + 10000))
-            p++;
-        ports[i] = p++;
-        char port[8], conf[128];
-        snprintf(port, sizeof(port), "%d", ports[i]);
-        snprintf(conf, sizeof(conf), "%s/nodes-%d.conf", dir, ports[i]);
-        pids[i] = fork();
-        if (pids[i] == 0) {
-            FILE *null = freopen("/dev/null", "w", stdout);
-            null = freopen("/dev/null", "w", stderr); /* (a pipe left open would hang a tee) */
-            (void)null;
-            execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-                   "--cluster-enabled", "yes", "--cluster-config-file", conf, "--dir", dir,
-                   "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
-            _exit(127);
-        }
-    }
-    for (int i = 0; i < NODES; i++) { /* until each answers */
-        snprintf(cmd, sizeof(cmd), "redis-cli -p %d ping 2>/dev/null", ports[i]);
-        int k = 0;
-        while (k++ < 500 && (run(cmd, out, sizeof(out)) != 0 || strncmp(out, "PONG", 4) != 0))
-            usleep(10000);
-        if (k >= 500)
-            return false;
-    }
-    snprintf(cmd, sizeof(cmd),
-             "redis-cli --cluster create 127.0.0.1:%d 127.0.0.1:%d 127.0.0.1:%d --cluster-yes "
-             "2>&1",
-             ports[0], ports[1], ports[2]);
-    if (run(cmd, NULL, 0) != 0)
-        return false;
-    for (int k = 0; k < 1000; k++, usleep(10000)) { /* until every node says ok */
-        int ok = 0;
-        for (int i = 0; i < NODES; i++) {
-            snprintf(cmd, sizeof(cmd), "redis-cli -p %d cluster info", ports[i]);
-            ok += run(cmd, out, sizeof(out)) == 0 && strstr(out, "cluster_state:ok") != NULL;
-        }
-        if (ok == NODES)
-            return true;
-    }
-    return false;
+    return fx_cluster_start(&C, NODES, 0) == 0;
 }
 
 static void cluster_stop(void)
 {
-    char cmd[128];
-    for (int i = 0; i < NODES; i++)
-        if (pids[i] > 0) {
-            kill(pids[i], SIGKILL);
-            waitpid(pids[i], NULL, 0);
-            pids[i] = 0;
-        }
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (dir[0])
-        (void)!system(cmd);
+    fx_cluster_stop(&C);
+}
+
+static int run(const char *cmd, char *out, size_t cap)
+{
+    return fx_sh(cmd, out, cap);
 }
 
 /* The node id of the node on `port`. */

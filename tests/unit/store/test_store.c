@@ -32,7 +32,7 @@ static int done_count;
 
 /* ---- backends ------------------------------------------------------------------------ */
 
-enum backend { B_LMDB, B_REDIS };
+enum backend { B_LMDB, B_REDIS, B_CLUSTER };
 static enum backend backend;
 static char sock[64], prefix[32], redis_url[96];
 static pid_t redis_pid;
@@ -59,10 +59,48 @@ static int redis_start(void)
     return 0;
 }
 
+/* A local cluster of three primaries with a replica each, started once for the tests. */
+static struct fx_cluster cluster;
+static char cluster_url[128];
+
+static void cluster_stop(void)
+{
+    fx_cluster_stop(&cluster);
+}
+
+static int cluster_start(void)
+{
+    if (cluster_url[0])
+        return 0;
+    if (fx_cluster_start(&cluster, 3, 1)) {
+        fprintf(stderr, "# a local Redis Cluster did not start\n");
+        return -1;
+    }
+    atexit(cluster_stop);
+    snprintf(cluster_url, sizeof(cluster_url), "redis-cluster://127.0.0.1:%d,127.0.0.1:%d",
+             cluster.port[0], cluster.port[1]);
+    return 0;
+}
+
+static const char *url_now(void)
+{
+    return backend == B_CLUSTER ? cluster_url : redis_url;
+}
+
 static struct store *open_fresh(void)
 {
     struct store *st;
     char err[256], cmd[128];
+    if (backend == B_CLUSTER) {
+        if (cluster_start())
+            return NULL;
+        snprintf(prefix, sizeof(prefix), "t%d:", ++prefix_n);
+        if (store_open_redis(cluster_url, prefix, 1000, &st, err, sizeof(err))) {
+            fprintf(stderr, "# %s\n", err);
+            return NULL;
+        }
+        return st;
+    }
     if (backend == B_REDIS) {
         if (redis_start())
             return NULL;
@@ -86,7 +124,7 @@ static void cleanup(struct store *st)
 {
     char cmd[128];
     store_close(st);
-    if (backend == B_REDIS)
+    if (backend != B_LMDB)
         return;
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
@@ -106,7 +144,28 @@ static void cleanup(struct store *st)
         backend = B_REDIS;                                                                         \
         name();                                                                                    \
     }                                                                                              \
+    TEST(name##_cluster)                                                                           \
+    {                                                                                              \
+        backend = B_CLUSTER;                                                                       \
+        name();                                                                                    \
+    }                                                                                              \
     static void name(void)
+
+/* SHARED(name) { body }: what only a shared store does, as name (one Redis) and
+ * name_cluster (the rules of the login guard hold when its keys are split across slots). */
+#define SHARED(name)                                                                               \
+    static void name##_on(void);                                                                   \
+    TEST(name)                                                                                     \
+    {                                                                                              \
+        backend = B_REDIS;                                                                         \
+        name##_on();                                                                               \
+    }                                                                                              \
+    TEST(name##_cluster)                                                                           \
+    {                                                                                              \
+        backend = B_CLUSTER;                                                                       \
+        name##_on();                                                                               \
+    }                                                                                              \
+    static void name##_on(void)
 
 static void on_done(struct store_op *op)
 {
@@ -176,6 +235,21 @@ CONTRACT(store_put_get_conflict_delete_generation)
     cleanup(st);
 }
 
+/* A digest of `v` repeated, in the group of subject "ann" (as the tokens of ann are: a
+ * cluster keeps a user's tokens, families and sessions generation in one slot). */
+static void dig(uint8_t d[STORE_DIGEST], int v)
+{
+    memset(d, v, STORE_DIGEST);
+    store_group_put(d, store_group_of("ann"));
+}
+
+/* A family id of `v` repeated, in ann's group. */
+static void fam(uint8_t f[STORE_FAMILY_ID], int v)
+{
+    memset(f, v, STORE_FAMILY_ID);
+    store_group_put(f, store_group_of("ann"));
+}
+
 /* A new family (id: `family` repeated) for subject "ann": its first token under digest,
  * living `life` seconds in all and `idle` unused, stamped with sessions generation gen. */
 static int issue_family(struct store *st, const uint8_t *digest, uint8_t family, int64_t now,
@@ -185,7 +259,7 @@ static int issue_family(struct store *st, const uint8_t *digest, uint8_t family,
     init_op(&op, STORE_OP_REFRESH_ISSUE);
     op.now = now;
     memcpy(op.digest, digest, STORE_DIGEST);
-    memset(op.rt.family, family, STORE_FAMILY_ID);
+    fam(op.rt.family, family);
     op.rt.issued_at = now;
     op.rt.expires_at = now + life;
     op.rt.idle_expires_at = now + idle;
@@ -221,10 +295,10 @@ CONTRACT(refresh_rotation_grace_and_reuse)
     struct store *st = open_fresh();
     struct store_op op;
     uint8_t t1[32], t2[32], t3[32], t4[32];
-    memset(t1, 1, 32);
-    memset(t2, 2, 32);
-    memset(t3, 3, 32);
-    memset(t4, 4, 32);
+    dig(t1, 1);
+    dig(t2, 2);
+    dig(t3, 3);
+    dig(t4, 4);
     ASSERT_TRUE(st != NULL);
     issue(st, t1, 1000);
     /* another client cannot use (or burn) it */
@@ -250,9 +324,9 @@ CONTRACT(refresh_expiry_idle_and_absolute)
     struct store *st = open_fresh();
     struct store_op op;
     uint8_t a[32], b[32], c[32];
-    memset(a, 0xa, 32);
-    memset(b, 0xb, 32);
-    memset(c, 0xc, 32);
+    dig(a, 0xa);
+    dig(b, 0xb);
+    dig(c, 0xc);
     ASSERT_TRUE(st != NULL);
     issue(st, a, 1000);
     ASSERT_EQ_INT(rotate(st, a, b, "app", 1100, &op), STORE_ROTATE_INVALID); /* idle passed */
@@ -263,7 +337,7 @@ CONTRACT(refresh_expiry_idle_and_absolute)
     p.now = 3000;
     ASSERT_EQ_INT(store_exec(st, &p), 0);
     /* LMDB deletes what expired; on Redis the keys carry TTLs (redis_ttls below) */
-    ASSERT_TRUE(backend == B_REDIS ? p.purged == 0 : p.purged >= 2);
+    ASSERT_TRUE(backend != B_LMDB ? p.purged == 0 : p.purged >= 2);
     cleanup(st);
 }
 
@@ -273,13 +347,13 @@ CONTRACT(family_revoke_and_jti)
     struct store_op op;
     struct buf b;
     uint8_t a[32], n[32];
-    memset(a, 0x5, 32);
-    memset(n, 0x6, 32);
+    dig(a, 0x5);
+    dig(n, 0x6);
     ASSERT_TRUE(st != NULL);
     buf_init(&b, 4096);
     issue(st, a, 1000);
     init_op(&op, STORE_OP_FAMILY_REVOKE);
-    memset(op.rt.family, 0xf1, STORE_FAMILY_ID);
+    fam(op.rt.family, 0xf1);
     ASSERT_EQ_INT(store_exec(st, &op), 0);
     ASSERT_EQ_INT(rotate(st, a, n, "app", 1001, &op), STORE_ROTATE_INVALID);
     init_op(&op, STORE_OP_JTI_REVOKE);
@@ -301,11 +375,11 @@ CONTRACT(sessions_generation_ends_families)
     struct store_op op;
     struct buf b;
     uint8_t a[32], n1[32], n2[32], c[32], d[32];
-    memset(a, 0x21, 32);
-    memset(n1, 0x22, 32);
-    memset(n2, 0x23, 32);
-    memset(c, 0x24, 32);
-    memset(d, 0x25, 32);
+    dig(a, 0x21);
+    dig(n1, 0x22);
+    dig(n2, 0x23);
+    dig(c, 0x24);
+    dig(d, 0x25);
     ASSERT_TRUE(st != NULL);
     buf_init(&b, 4096);
     issue(st, a, 1000); /* generation 0, as every record before sessions */
@@ -456,9 +530,9 @@ CONTRACT(refresh_absolute_lifetime_beats_idle)
     struct store *st = open_fresh();
     struct store_op op;
     uint8_t a[32], b2[32], c[32];
-    memset(a, 0x31, 32);
-    memset(b2, 0x32, 32);
-    memset(c, 0x33, 32);
+    dig(a, 0x31);
+    dig(b2, 0x32);
+    dig(c, 0x33);
     ASSERT_TRUE(st != NULL);
     /* idle 8000 s: longer than the family's 500, so the absolute limit must win */
     ASSERT_EQ_INT(issue_family(st, a, 0xf3, 1000, 500, 8000, 0), 0);
@@ -480,8 +554,8 @@ static int on_refresh(void *ctx, const void *key, size_t klen, const void *val, 
     const uint8_t *k = key;
     if (klen != STORE_DIGEST || store_refresh_decode(val, vlen, &r) || strcmp(r.sub, "ann"))
         return ERR_INVAL;
-    if (k[0] == 0x71 || k[0] == 0x72)
-        sn->found[k[0] - 0x71]++;
+    if (k[2] == 0x71 || k[2] == 0x72) /* (bytes 0 and 1: the group) */
+        sn->found[k[2] - 0x71]++;
     sn->n++;
     return ERR_OK;
 }
@@ -504,8 +578,8 @@ CONTRACT(each_lists_users_and_refresh_tokens)
     struct seen sn = {0};
     uint8_t a[32], b[32];
     ASSERT_TRUE(st != NULL);
-    memset(a, 0x71, 32);
-    memset(b, 0x72, 32);
+    dig(a, 0x71);
+    dig(b, 0x72);
     issue(st, a, 1000);
     issue(st, b, 1000);
     ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_refresh, &sn), 0);
@@ -621,8 +695,8 @@ CONTRACT(group_commit_from_many_threads)
     char err[128];
     store_loop_release(gst, &lp);
     store_close(gst);
-    if (backend == B_REDIS)
-        ASSERT_EQ_INT(store_open_redis(redis_url, prefix, 1000, &gst, err, sizeof(err)), 0);
+    if (backend != B_LMDB)
+        ASSERT_EQ_INT(store_open_redis(url_now(), prefix, 1000, &gst, err, sizeof(err)), 0);
     else
         ASSERT_EQ_INT(store_open_lmdb(dir, 64u << 20, 0, &gst, err, sizeof(err)), 0);
     ASSERT_EQ_INT(store_usage(gst, STORE_T_CLIENTS, &entries, &bytes), 0);
@@ -690,8 +764,8 @@ TEST(redis_ttls)
     backend = B_REDIS;
     st = open_fresh();
     ASSERT_TRUE(st != NULL);
-    memset(a, 0xa1, 32);
-    memset(b, 0xb2, 32);
+    memset(a, 0xa1, sizeof(a)); /* (one Redis: no group needed) */
+    memset(b, 0xb2, sizeof(b));
     issue(st, a, 1000); /* idle 100 s, absolute 1000 s */
     snprintf(key, sizeof(key), "%srt:%s", prefix,
              "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1");
@@ -700,7 +774,12 @@ TEST(redis_ttls)
     ASSERT_EQ_INT(rotate(st, a, b, "app", 1010, &op), STORE_ROTATED);
     t = redis_int("TTL %s", key); /* rotated: kept until the absolute expiry */
     ASSERT_TRUE(t > 980 && t <= 990);
-    snprintf(key, sizeof(key), "%sfam:%s", prefix, "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1");
+    uint8_t f[STORE_FAMILY_ID];
+    char fhex[2 * STORE_FAMILY_ID + 1];
+    fam(f, 0xf1); /* (its first two bytes the group: one id on every backend) */
+    for (int i = 0; i < STORE_FAMILY_ID; i++)
+        snprintf(fhex + 2 * i, 3, "%02x", f[i]);
+    snprintf(key, sizeof(key), "%sfam:%s", prefix, fhex);
     t = redis_int("TTL %s", key);
     ASSERT_TRUE(t > 990 && t <= 1000);
     init_op(&op, STORE_OP_JTI_REVOKE);
@@ -740,11 +819,10 @@ static int wait_for(_Atomic int *v, int want, int ms)
 
 /* A revocation reaches every instance's subscriber (here: a second store on the same
  * Redis and prefix), within 100 ms. */
-TEST(redis_revocation_is_published)
+SHARED(redis_revocation_is_published)
 {
     struct store *st;
     struct store_op op;
-    backend = B_REDIS;
     st = open_fresh();
     ASSERT_TRUE(st != NULL);
     atomic_store(&inval_count, 0);
@@ -886,7 +964,7 @@ static void guard_of(struct store_guard *g, const char *user, const char *ip)
     memcpy(g->lock, rules, sizeof(rules));
 }
 
-TEST(lockout_rules_agree_in_c_and_in_redis)
+SHARED(lockout_rules_agree_in_c_and_in_redis)
 {
     static const struct gstep steps[] = {
         {0, "ann", "1", 'F', 0, 0},
@@ -927,7 +1005,6 @@ TEST(lockout_rules_agree_in_c_and_in_redis)
     struct store_guard held_r[8];
     int nheld = 0;
     const int64_t base_ms = 1700000000000;
-    backend = B_REDIS;
     struct store *st = open_fresh();
     ASSERT_TRUE(st != NULL);
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -975,7 +1052,7 @@ TEST(lockout_rules_agree_in_c_and_in_redis)
     cleanup(st);
 }
 
-TEST(login_rate_rules_agree_in_c_and_in_redis)
+SHARED(login_rate_rules_agree_in_c_and_in_redis)
 {
     /* 1 a second with bursts of 3 (GCRA): the same arrivals, the same refusals, the same
      * time to wait */
@@ -985,7 +1062,6 @@ TEST(login_rate_rules_agree_in_c_and_in_redis)
     pol_gcra_rule_init(&ru, 1, 1, 3);
     struct pol_gcra *c = pol_gcra_new(1024);
     const int64_t base_ms = 1700000000000;
-    backend = B_REDIS;
     struct store *st = open_fresh();
     ASSERT_TRUE(st != NULL);
     for (size_t i = 0; i < sizeof(at_ms) / sizeof(at_ms[0]); i++) {
