@@ -19,7 +19,7 @@ struct node {
     struct redis_conn *conn;
     struct redis_url url;
     bool up, primary;
-    uint64_t commands, redirects, errors;
+    uint64_t commands, redirects, errors, replies, latency_ns;
 };
 
 /* A command out: its arguments copied after it, so a redirection can send it again. */
@@ -31,6 +31,7 @@ struct cmd {
     int hops, tries;
     int node; /* where it went last */
     uint64_t due_ms;
+    uint64_t sent_ns; /* when it went there, for the node's latency */
     struct cmd *next; /* waiting for the map, or for a retry */
     int argc;
     const char **argv;
@@ -162,6 +163,10 @@ static void on_reply(struct redis_conn *conn, const struct redis_reply *r, void 
     struct node *from = c->node >= 0 ? cl->nodes[c->node] : NULL;
     (void)conn;
 
+    if (from && r) {
+        from->replies++;
+        from->latency_ns += clock_mono_ns() - c->sent_ns;
+    }
     if (!r || cl->closing) {
         if (!r && !cl->closing)
             redis_cluster_refresh(cl); /* (a node gone: a failover may follow) */
@@ -218,6 +223,7 @@ static void send_to(struct cmd *c, int node, bool asking)
         return;
     }
     n->commands++;
+    c->sent_ns = clock_mono_ns();
     if (asking) {
         const char *asking_argv[] = {"ASKING"};
         const size_t asking_len[] = {6};
@@ -308,6 +314,7 @@ int redis_cluster_cmd(struct redis_cluster *cl, unsigned slot, redis_cluster_rep
     }
     struct node *n = cl->nodes[node];
     c->node = node;
+    c->sent_ns = clock_mono_ns();
     n->commands++;
     if (redis_conn_cmd(n->conn, on_reply, c, c->argc, c->argv, c->lens) != ERR_OK) {
         mem_free(c);
@@ -459,6 +466,8 @@ unsigned redis_cluster_stats(const struct redis_cluster *cl, struct redis_cluste
         out[i].commands = n->commands;
         out[i].redirects = n->redirects;
         out[i].errors = n->errors;
+        out[i].replies = n->replies;
+        out[i].latency_ns = n->latency_ns;
     }
     return cl->nnodes;
 }

@@ -54,6 +54,7 @@ struct redis_cluster_node_stats {
     char addr[280]; /* host:port */
     bool primary, up;
     uint64_t commands, redirects, errors;
+    uint64_t replies, latency_ns; /* answers from it, and their round trips summed */
 };
 
 /* Starts connecting to the seeds at once. init: as redis_conn_new's (sent on every node's

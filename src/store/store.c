@@ -262,10 +262,12 @@ int store_metrics_text(struct store *st, struct buf *b)
                            "Redis writes answered 503 because WAIT counted fewer than "
                            "redis_wait_replicas replicas within redis_wait_timeout.",
                            ss.wait_short);
-    int up = store_ready(st, &stale_ms);
+    int up = store_ready(st, &stale_ms) && !ss.degraded;
     rc |= met_text_gauge(b, "floodgate_store_up",
                          "1 if the store answers (a shared Redis: its last health read, every "
-                         "200 ms).",
+                         "200 ms; a Redis Cluster: every slot's primary answered its last "
+                         "check, every second, while /readyz stays ready as long as any "
+                         "slot is served).",
                          up);
     rc |= met_text_gauge(b, "floodgate_instances",
                          "Serving instances on the store, this one included (Redis: counted "
@@ -274,6 +276,8 @@ int store_metrics_text(struct store *st, struct buf *b)
     rc |= met_text_gauge(b, "floodgate_store_stale_seconds",
                          "Seconds since the store last answered; 0 while it does.",
                          (double)stale_ms / 1000.0);
+    if (st->vt->metrics_text)
+        rc |= st->vt->metrics_text(st, b);
     return rc;
 }
 

@@ -193,6 +193,7 @@ struct store_stats {
     unsigned queue_depth; /* operations waiting for the writer (Redis: commands in flight) */
     uint64_t timeouts;    /* Redis: commands that timed out (their connection was remade) */
     uint64_t wait_short;  /* Redis: writes answered 503, fewer replicas than asked had them */
+    int degraded;         /* Redis Cluster: some slots have no primary that answers */
 };
 
 /* Opens the embedded store in `dir` (created if missing). map_size bounds the database.

@@ -48,6 +48,7 @@
 #include "core/mem.h"
 #include "core/queue.h"
 #include "crypto/cr.h"
+#include "metrics/met_text.h"
 #include "redis/redis_cluster.h"
 #include "redis/redis_conn.h"
 #include "redis/redis_csync.h"
@@ -476,6 +477,14 @@ static void on_state(struct redis_conn *c, bool up, const char *why, void *arg)
 static void on_sweep(uv_timer_t *t)
 {
     struct aconn *a = t->data;
+    uint64_t now = clock_mono_ms();
+    if (a->cl && now - a->snap_ms >= 1000) { /* (for /metrics, read on another thread) */
+        pthread_mutex_lock(&a->s->stats_mu);
+        unsigned n = redis_cluster_stats(a->cl, a->snap, SNAP_NODES);
+        a->nsnap = n < SNAP_NODES ? n : SNAP_NODES;
+        pthread_mutex_unlock(&a->s->stats_mu);
+        a->snap_ms = now;
+    }
     if (a->head && clock_mono_ms() - a->head->_sent_ms > a->s->timeout_ms) {
         atomic_fetch_add(&a->s->timeouts, 1);
         log_kv(LOG_WARN, "redis store: command timed out; reconnecting", LOG_END);
@@ -509,7 +518,9 @@ static struct aconn *a_get(struct redis_store *s, struct loop *lp)
     unsigned every = s->timeout_ms / 4 ? s->timeout_ms / 4 : 1;
     uv_timer_start(&a->sweep, on_sweep, every, every);
     uv_unref((uv_handle_t *)&a->sweep);
+    pthread_mutex_lock(&s->stats_mu); /* (r_metrics_text reads the table) */
     s->aconns[lp->index] = a;
+    pthread_mutex_unlock(&s->stats_mu);
     return a;
 }
 
@@ -589,7 +600,9 @@ static void r_loop_release(struct store *st, struct loop *lp)
     struct aconn *a = lp->index < LOOPS_MAX ? s->aconns[lp->index] : NULL;
     if (!a)
         return;
+    pthread_mutex_lock(&s->stats_mu);
     s->aconns[lp->index] = NULL;
+    pthread_mutex_unlock(&s->stats_mu);
     a->closing = 2;
     if (a->cl) /* (either fails anything still in flight) */
         redis_cluster_close(a->cl, on_conn_closed, a);
@@ -856,6 +869,78 @@ static void r_stats(struct store *st, struct store_stats *out)
     out->queue_depth = (unsigned)atomic_load(&s->inflight);
     out->timeouts = atomic_load(&s->timeouts);
     out->wait_short = atomic_load(&s->wait_short);
+    out->degraded = s->cluster && !atomic_load(&s->cluster_full);
+}
+
+/* On a cluster: each primary's state (the service thread's check) and each node's commands,
+ * redirections, error answers and round trips, summed over the loops. */
+static int r_metrics_text(struct store *st, struct buf *b)
+{
+    struct redis_store *s = R(st);
+    struct redis_cluster_node_stats sum[SNAP_NODES * 2];
+    unsigned n = 0;
+    int rc = 0;
+
+    if (!s->cluster)
+        return 0;
+    pthread_mutex_lock(&s->stats_mu);
+    for (unsigned i = 0; i < LOOPS_MAX; i++) {
+        const struct aconn *a = s->aconns[i];
+        for (unsigned k = 0; a && k < a->nsnap; k++) {
+            const struct redis_cluster_node_stats *x = &a->snap[k];
+            unsigned j = 0;
+            while (j < n && strcmp(sum[j].addr, x->addr) != 0)
+                j++;
+            if (j == n && n == SNAP_NODES * 2)
+                continue;
+            if (j == n) {
+                memset(&sum[n], 0, sizeof(sum[n]));
+                snprintf(sum[n].addr, sizeof(sum[n].addr), "%s", x->addr);
+                n++;
+            }
+            sum[j].commands += x->commands;
+            sum[j].redirects += x->redirects;
+            sum[j].errors += x->errors;
+            sum[j].replies += x->replies;
+            sum[j].latency_ns += x->latency_ns;
+        }
+    }
+    rc |= met_text_family(b, "floodgate_store_node_up", "gauge",
+                          "Redis Cluster: 1 if this primary answered the last check (every "
+                          "second).");
+    for (unsigned i = 0; i < s->nup; i++)
+        rc |= buf_printf(b, "floodgate_store_node_up{node=\"%s\"} %d\n", s->node_up[i].addr,
+                         s->node_up[i].up);
+    static const struct {
+        const char *name, *help;
+    } fam[] = {
+        {"floodgate_store_node_commands_total", "Redis Cluster: commands sent to this node."},
+        {"floodgate_store_node_redirects_total",
+         "Redis Cluster: MOVED and ASK answers from this node (followed)."},
+        {"floodgate_store_node_errors_total",
+         "Redis Cluster: other error answers from this node (TRYAGAIN, CLUSTERDOWN, ... "
+         "retried)."},
+        {"floodgate_store_node_latency_seconds_count", "Redis Cluster: answers from this node."},
+        {"floodgate_store_node_latency_seconds_sum",
+         "Redis Cluster: the round trips of those answers, summed."},
+    };
+    for (unsigned f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        rc |= met_text_family(b, fam[f].name, "counter", fam[f].help);
+        for (unsigned i = 0; i < n; i++) {
+            const struct redis_cluster_node_stats *x = &sum[i];
+            if (f < 4)
+                rc |= buf_printf(b, "%s{node=\"%s\"} %" PRIu64 "\n", fam[f].name, x->addr,
+                                 f == 0   ? x->commands
+                                 : f == 1 ? x->redirects
+                                 : f == 2 ? x->errors
+                                          : x->replies);
+            else
+                rc |= buf_printf(b, "%s{node=\"%s\"} %.6f\n", fam[f].name, x->addr,
+                                 (double)x->latency_ns / 1e9);
+        }
+    }
+    pthread_mutex_unlock(&s->stats_mu);
+    return rc;
 }
 
 static int r_usage(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes)
@@ -1002,6 +1087,7 @@ static void r_close(struct store *st)
     tls_owner = NULL;
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->cb_mu);
+    pthread_mutex_destroy(&s->stats_mu);
     pthread_mutex_destroy(&s->url_mu);
     mem_free(s->sentinel);
     mem_free(s);
@@ -1031,6 +1117,7 @@ static const struct store_vt redis_vt = {
     .usage = r_usage,
     .loop_release = r_loop_release,
     .ready = r_ready,
+    .metrics_text = r_metrics_text,
     .shared = &redis_shared_vt,
 };
 
@@ -1092,6 +1179,7 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
     s->timeout_ms = timeout_ms ? timeout_ms : 1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->cb_mu, NULL);
+    pthread_mutex_init(&s->stats_mu, NULL);
     pthread_key_create(&s->tls, sconn_dtor);
     tls_owner = s;
 
@@ -1112,6 +1200,7 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
         tls_owner = NULL;
         pthread_mutex_destroy(&s->mu);
         pthread_mutex_destroy(&s->cb_mu);
+        pthread_mutex_destroy(&s->stats_mu);
         pthread_mutex_destroy(&s->url_mu);
         mem_free(s->sentinel);
         mem_free(s);

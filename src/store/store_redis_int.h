@@ -18,6 +18,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "redis/redis_cluster.h"
 #include "redis/redis_reply.h"
 #include "redis/redis_url.h"
 #include "store/store_int.h"
@@ -38,6 +39,7 @@ static inline uint64_t clock_mono_ms(void)
 #define SENTINEL_EVERY_MS 1000 /* the primary asked of the sentinels again (at once if down) */
 #define BEAT_TTL_MS       3000 /* an instance that missed two beats is not counted */
 #define ARGS_MAX          24
+#define SNAP_NODES        16 /* nodes of a cluster shown per loop in /metrics */
 
 /* A blocking link of one thread (reads, store_exec, the service thread): one connection to
  * the one Redis, or a blocking cluster client (a connection per node). */
@@ -67,6 +69,10 @@ struct aconn {
     unsigned inflight;
     unsigned epoch; /* the store's epoch when the connection was made */
     int closing;    /* 2 closes (the connection, the timer) to go before it is freed */
+    /* on a cluster: its per-node counters, copied every second for /metrics (stats_mu) */
+    struct redis_cluster_node_stats snap[SNAP_NODES];
+    unsigned nsnap;
+    uint64_t snap_ms;
 };
 
 struct redis_sentinel_url;
@@ -103,6 +109,13 @@ struct redis_store {
     _Atomic unsigned members;        /* serving instances counted at the last beat (>= 1) */
     _Atomic int64_t clock_offset_ms; /* Redis's TIME minus ours, measured every few seconds */
     _Atomic uint64_t late;           /* writes Redis refused as past their deadline */
+    pthread_mutex_t stats_mu;        /* the loops' snapshots (aconn.snap) and node_up */
+    _Atomic int cluster_full;        /* every slot has a primary that answered the last check */
+    unsigned nup;
+    struct {
+        char addr[280];
+        int up;
+    } node_up[SNAP_NODES]; /* each primary, as the service thread last found it */
     pthread_mutex_t cb_mu;
     store_inval_cb inval;
     void *inval_arg;

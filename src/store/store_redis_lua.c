@@ -64,8 +64,9 @@ const char sr_script[] =
     /* the family carries the generation its user's record had: a record changed on a
      * cluster whose sessions generation (KEYS[3], another slot) was not raised yet is
      * raised now (store_redis.c r_exec); elsewhere the two move together */
-    "  if tonumber(ARGV[10]) > tonumber(redis.call('GET', KEYS[3]) or 0) then\n"
-    "    redis.call('SET', KEYS[3], ARGV[10]) end\n"
+    "  local sg = redis.call('GET', KEYS[3])\n"
+    "  if not sg or tonumber(ARGV[10]) > tonumber(sg) then redis.call('SET', KEYS[3], ARGV[10]) "
+    "end\n"
     "  return 1\n"
     "elseif op == 'sessmax' then\n"
     "  if tonumber(ARGV[2]) > tonumber(redis.call('GET', KEYS[1]) or 0) then\n"
@@ -76,12 +77,19 @@ const char sr_script[] =
     "  local o = redis.call('HMGET', KEYS[1], unpack(F))\n"
     "  if not o[1] or o[9] ~= ARGV[4] then return {4} end\n"
     "  local g, T = o[11] or '0', ARGV[8]\n"
+    /* On a cluster the family and the sessions generation are keys this script finds in
+     * the token's record, not declared ones, so Redis cannot tell when a slot being moved
+     * has sent them ahead: a live token without them there is a slot in motion, answered
+     * TRYAGAIN (retried), never "invalid" (a family's first login writes its generation) */
+    "  local sv = redis.call('GET', ARGV[6] .. 'sess:' .. T .. o[8])\n"
+    "  if not sv and T ~= '' then return redis.error_reply('TRYAGAIN sessions not here') end\n"
     /* a family begun before its user's sessions generation moved is over (one that began
      * after a change whose second step is still to come on a cluster is not) */
-    "  if tonumber(redis.call('GET', ARGV[6] .. 'sess:' .. T .. o[8]) or 0) > tonumber(g) then\n"
-    "    return {4} end\n"
+    "  if tonumber(sv or 0) > tonumber(g) then return {4} end\n"
     "  local fk = ARGV[6] .. 'fam:' .. T .. o[1]\n"
     "  local fam = redis.call('HMGET', fk, 'r', 'e')\n"
+    "  if not fam[2] and T ~= '' and now < tonumber(o[5]) then\n"
+    "    return redis.error_reply('TRYAGAIN family not here') end\n"
     "  if not fam[2] or fam[1] == '1' or now >= tonumber(fam[2]) then return {4} end\n"
     "  local exp = tonumber(o[5])\n"
     "  if o[2] == '2' then\n"

@@ -163,12 +163,41 @@ static void follow_primary(struct redis_store *s, struct sr_link *ping, struct r
     atomic_fetch_add(&s->epoch, 1);
 }
 
+/* On a cluster, every second: each primary of the map asked PING, for floodgate_store_up
+ * (every slot served) and floodgate_store_node_up. A primary that does not answer costs
+ * this thread up to the timeout. */
+static void check_nodes(struct redis_store *s, struct sr_link *ping)
+{
+    unsigned idx[SNAP_NODES], n = redis_csync_primaries(ping->many, idx, SNAP_NODES);
+    int full = n > 0 && redis_csync_covered(ping->many);
+    int up[SNAP_NODES];
+    for (unsigned i = 0; i < n; i++) {
+        const char *argv[] = {"PING"};
+        const size_t lens[] = {4};
+        struct redis_reply *r = redis_csync_node_cmd(ping->many, idx[i], 1, argv, lens);
+        up[i] = r && redis_reply_kind(r) == RK_STATUS;
+        full &= up[i];
+        redis_reply_free(r);
+    }
+    pthread_mutex_lock(&s->stats_mu);
+    s->nup = n;
+    for (unsigned i = 0; i < n; i++) {
+        struct redis_url u;
+        redis_csync_node_url(ping->many, idx[i], &u);
+        snprintf(s->node_up[i].addr, sizeof(s->node_up[i].addr), "%s:%d", u.host, u.port);
+        s->node_up[i].up = up[i];
+    }
+    pthread_mutex_unlock(&s->stats_mu);
+    atomic_store(&s->cluster_full, full);
+}
+
 void *sr_service_main(void *arg)
 {
     struct redis_store *s = arg;
     struct redis_sync *sub = NULL;
     struct sr_link ping = {NULL, NULL};
-    uint64_t next_ping = 0, next_beat = 0, next_clock = 0, retry_at = 0, next_sentinel = 0;
+    uint64_t next_ping = 0, next_beat = 0, next_clock = 0, retry_at = 0, next_sentinel = 0,
+             next_nodes = 0;
     unsigned backoff = RETRY_MIN_MS;
     char chan[PREFIX_MAX + 8];
 
@@ -198,9 +227,13 @@ void *sr_service_main(void *arg)
                 sr_link_close(&ping); /* (a cluster link remakes a failed node's own) */
             next_ping = now + PING_EVERY_MS;
         }
+        if (s->cluster && link_up(&ping) && now >= next_nodes) {
+            check_nodes(s, &ping);
+            next_nodes = now + BEAT_EVERY_MS;
+        }
         if (link_up(&ping) && now >= next_beat && atomic_load(&s->joined)) {
-            if (!beat(s, &ping, 0))
-                sr_link_close(&ping);
+            if (!beat(s, &ping, 0) && !s->cluster)
+                sr_link_close(&ping); /* (a cluster link remakes a failed node's own) */
             next_beat = now + BEAT_EVERY_MS;
         }
         /* On a cluster, one node down (the generation's, the subscription's) fails only its

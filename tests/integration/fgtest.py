@@ -421,10 +421,16 @@ class Cluster:
                        capture_output=True, text=True, timeout=60, check=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if all("cluster_state:ok" in self.cli(p, "cluster", "info") for p in self.ports):
+            if all("cluster_state:ok" in self.cli(p, "cluster", "info") for p in self.ports) \
+                    and all(self.synced(p) for p in self.ports):
                 return
             time.sleep(0.1)
         raise RuntimeError("the cluster did not come up")
+
+    def synced(self, port):
+        """A primary, or a replica whose link to its primary is up (WAIT counts it)."""
+        info = self.cli(port, "info", "replication")
+        return "role:master" in info or "master_link_status:up" in info
 
     def start(self, port):
         d = os.path.join(self.dir, str(port))
@@ -448,6 +454,40 @@ class Cluster:
     @property
     def url(self):
         return "redis-cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:2])
+
+    def kill(self, port):
+        """kill -9: only what its append-only file had fsync'd survives, and its replica is
+        promoted after cluster-node-timeout (1 s)."""
+        self.procs[port].kill()
+        self.procs[port].wait(10)
+
+    def nodes(self, port=None):
+        """CLUSTER NODES as a node asks it: {port: (id, is_primary, primary_id, slots)}."""
+        out = {}
+        ask = port or next(p for p in self.ports if self.procs[p].poll() is None)
+        for ln in self.cli(ask, "cluster", "nodes").splitlines():
+            f = ln.split()
+            if len(f) < 8 or "fail" in f[2].split(","):
+                continue
+            slots = []
+            for r in f[8:]:
+                if r.startswith("["):
+                    continue
+                a, _, b = r.partition("-")
+                slots.append((int(a), int(b or a)))
+            out[int(f[1].split("@")[0].rsplit(":", 1)[1])] = (
+                f[0], "master" in f[2], f[3], slots)
+        return out
+
+    def primary_of(self, slot, port=None):
+        for p, (_, primary, _, slots) in self.nodes(port).items():
+            if primary and any(a <= slot <= b for a, b in slots):
+                return p
+        return None
+
+    def keyslot(self, key):
+        alive = next(p for p in self.ports if self.procs[p].poll() is None)
+        return int(self.cli(alive, "cluster", "keyslot", key).strip())
 
     @staticmethod
     def cli(port, *args):

@@ -819,6 +819,40 @@ static int wait_for(_Atomic int *v, int want, int ms)
 
 /* A revocation reaches every instance's subscriber (here: a second store on the same
  * Redis and prefix), within 100 ms. */
+/* On a cluster a rotation reads its family and its user's sessions generation from keys it
+ * finds in the token's record, which Redis cannot check while their slot moves: a live
+ * token whose family is not there is a slot in motion, answered as a store failure (a 503,
+ * after the retries), never as an invalid token. */
+TEST(a_live_token_without_its_family_is_a_slot_in_motion_on_a_cluster)
+{
+    struct store *st;
+    struct store_op op;
+    uint8_t t1[32], t2[32], f[STORE_FAMILY_ID];
+    char key[128], cmd[256], hex[2 * STORE_FAMILY_ID + 1];
+    backend = B_CLUSTER;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    dig(t1, 0x31);
+    dig(t2, 0x32);
+    issue(st, t1, 1000);
+    fam(f, 0xf1);
+    for (int i = 0; i < STORE_FAMILY_ID; i++)
+        snprintf(hex + 2 * i, 3, "%02x", f[i]);
+    snprintf(key, sizeof(key), "%sfam:{g%04x}%s", prefix, store_group_of("ann"), hex);
+    snprintf(cmd, sizeof(cmd), "redis-cli -c -p %d DEL '%s'", cluster.port[0], key);
+    char out[64];
+    ASSERT_EQ_INT(fx_sh(cmd, out, sizeof(out)), 0);
+    ASSERT_TRUE(strncmp(out, "1", 1) == 0); /* (it was there) */
+    init_op(&op, STORE_OP_REFRESH_ROTATE);
+    op.now = 1001;
+    memcpy(op.old_digest, t1, STORE_DIGEST);
+    memcpy(op.digest, t2, STORE_DIGEST);
+    snprintf(op.rt.client_id, sizeof(op.rt.client_id), "app");
+    op.rt.idle_expires_at = 1100;
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_BACKEND);
+    cleanup(st);
+}
+
 SHARED(redis_revocation_is_published)
 {
     struct store *st;
