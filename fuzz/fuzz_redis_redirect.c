@@ -3,7 +3,8 @@
  * Fuzz target: a Redis Cluster node's redirection (redis_redirect_parse) and the hash slot
  * of any key. Beyond the sanitizers: a redirection read has a slot and a port in range and
  * a host without spaces, and written back ("MOVED <slot> <host>:<port>") reads the same; a
- * key's slot is below 16384 and is its tag's slot when it has one.
+ * key's slot is below 16384 and is its tag's slot when it has one. The same bytes as a
+ * CLUSTER INFO answer: "ok" only when they hold the line "cluster_state:ok".
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int port, port2;
 
     if (redis_key_slot(data, size) >= REDIS_SLOTS)
+        abort();
+    if (redis_cluster_info_ok((const char *)data, size) &&
+        !memmem(data, size, "cluster_state:ok", 16))
         abort();
     if (redis_redirect_parse((const char *)data, size, &k, &slot, host, &port) != ERR_OK)
         return 0;

@@ -13,6 +13,10 @@
 #include "redis/redis_slot.h"
 
 #define RETRY_FIRST_MS 10
+/* A command refused because its slot's primary is not connected has the map read again,
+ * at most this often: the replica may have been promoted, and nothing else would say so
+ * before the old primary's connection comes back, if it ever does. */
+#define REFUSED_READ_MS 100
 
 struct node {
     struct redis_cluster *cl;
@@ -47,6 +51,8 @@ struct redis_cluster {
     int16_t slot_node[REDIS_SLOTS]; /* -1: no primary known */
     unsigned covered;               /* slots with a primary */
     bool have_map, refreshing, want_refresh, closing, was_up;
+    unsigned asked;           /* nodes asked for the map in this read (see ask_map) */
+    uint64_t refused_read_ms; /* the last map read for a refused command */
     struct cmd *waiting, **waiting_tail;
     unsigned nwaiting;
     struct cmd *retrying;
@@ -279,8 +285,14 @@ int redis_cluster_cmd(struct redis_cluster *cl, unsigned slot, redis_cluster_rep
     if (cl->closing)
         return ERR_BACKEND;
     int node = cl->have_map ? cl->slot_node[slot] : -1;
-    if (cl->have_map && (node < 0 || !cl->nodes[node]->up))
+    if (cl->have_map && (node < 0 || !cl->nodes[node]->up)) {
+        uint64_t now = clock_mono_ns() / 1000000u;
+        if (now - cl->refused_read_ms >= REFUSED_READ_MS) { /* (a replica promoted since?) */
+            cl->refused_read_ms = now;
+            redis_cluster_refresh(cl);
+        }
         return ERR_BACKEND;
+    }
     if (!cl->have_map && cl->nwaiting >= REDIS_CLUSTER_WAITING)
         return ERR_BACKEND;
     size_t bytes = sizeof(struct cmd) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
@@ -388,22 +400,54 @@ static void on_slots(struct redis_conn *conn, const struct redis_reply *r, void 
     }
 }
 
-void redis_cluster_refresh(struct redis_cluster *cl)
+static void on_info(struct redis_conn *conn, const struct redis_reply *r, void *arg);
+
+/* A map read asks the nodes one at a time, CLUSTER INFO first: a node that does not say
+ * cluster_state:ok (an old primary restarted after its replica took over, which claims its
+ * old slots until the others tell it otherwise) is passed over for the next; when none says
+ * ok (the cluster is down), the last one asked gives the map. Asks the next connected node
+ * not asked yet in this read: false when there is none. */
+static bool ask_map(struct redis_cluster *cl)
+{
+    const char *argv[] = {"CLUSTER", "INFO"};
+    const size_t lens[] = {7, 4};
+    while (cl->asked < cl->nnodes) {
+        struct node *n = cl->nodes[cl->asked++];
+        if (n->up && redis_conn_cmd(n->conn, on_info, cl, 2, argv, lens) == ERR_OK) {
+            cl->refreshing = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void on_info(struct redis_conn *conn, const struct redis_reply *r, void *arg)
 {
     const char *argv[] = {"CLUSTER", "SLOTS"};
     const size_t lens[] = {7, 5};
+    struct redis_cluster *cl = arg;
+    size_t n;
+    const char *s = r && redis_reply_kind(r) != RK_ERROR ? redis_reply_str(r, &n) : NULL;
+    cl->refreshing = false;
+    if (cl->closing)
+        return;
+    if (!(s && redis_cluster_info_ok(s, n)) && ask_map(cl))
+        return;
+    if (r && redis_conn_cmd(conn, on_slots, cl, 2, argv, lens) == ERR_OK)
+        cl->refreshing = true;
+    else
+        cl->want_refresh = true; /* (the next node to come up reads it) */
+}
+
+void redis_cluster_refresh(struct redis_cluster *cl)
+{
     if (cl->closing)
         return;
     cl->want_refresh = true;
     if (cl->refreshing)
         return;
-    for (unsigned k = 0; k < cl->nnodes; k++) {
-        struct node *n = cl->nodes[k];
-        if (n->up && redis_conn_cmd(n->conn, on_slots, cl, 2, argv, lens) == ERR_OK) {
-            cl->refreshing = true;
-            return;
-        }
-    }
+    cl->asked = 0;
+    ask_map(cl);
 }
 
 static void on_node_state(struct redis_conn *c, bool up, const char *why, void *arg)

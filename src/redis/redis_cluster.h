@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * An asynchronous Redis Cluster client on one libuv loop (issue #14 item 1). It learns the
- * slot map from any seed (CLUSTER SLOTS), keeps one redis_conn per primary, and sends each
- * command to the primary of the slot the caller names (redis_slot.h: every key a command
+ * slot map (CLUSTER SLOTS) from the first connected node that says cluster_state:ok (from
+ * the last asked when none does; see redis_cluster_info_ok), keeps one redis_conn per node, and
+ * sends each command to the primary of the slot the caller names (redis_slot.h: every key a command
  * touches must be in that slot, which the caller's key design ensures). The cluster's
  * answers that are not the command's are handled here, so a caller sees only the command's
  * reply:
@@ -65,7 +66,8 @@ struct redis_cluster *redis_cluster_new(uv_loop_t *loop, const struct redis_clus
                                         void *arg);
 /* Sends a command for `slot` (its arguments are copied): ERR_OK (cb, if not NULL, runs
  * once), ERR_BACKEND (the slot's primary is not connected, or too many commands wait for
- * the map: cb will not run), ERR_INVAL (slot out of range), ERR_NOMEM. */
+ * the map: cb will not run; the former has the map read again, at most every 100 ms, since
+ * a replica may have taken the slot over), ERR_INVAL (slot out of range), ERR_NOMEM. */
 int redis_cluster_cmd(struct redis_cluster *cl, unsigned slot, redis_cluster_reply_cb cb, void *arg,
                       int argc, const char **argv, const size_t *lens);
 bool redis_cluster_up(const struct redis_cluster *cl);

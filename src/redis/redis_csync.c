@@ -129,9 +129,29 @@ static int map_from(struct redis_csync *c, unsigned i, char *err, size_t cap)
     return ERR_OK;
 }
 
-/* The map from the first node that answers. */
+/* Whether node i says cluster_state:ok (see redis_cluster_info_ok). */
+static bool node_ok(struct redis_csync *c, unsigned i)
+{
+    const char *argv[] = {"CLUSTER", "INFO", NULL};
+    char err[256];
+    struct redis_sync *conn = node_conn(c, i, err, sizeof(err));
+    struct redis_reply *r = conn ? redis_sync_cmdv(conn, argv) : NULL;
+    if (conn && !r)
+        node_drop(c, i);
+    size_t n;
+    const char *s = r && redis_reply_kind(r) != RK_ERROR ? redis_reply_str(r, &n) : NULL;
+    bool ok = s && redis_cluster_info_ok(s, n);
+    redis_reply_free(r);
+    return ok;
+}
+
+/* The map from the first node that says its state is ok; when none does (the cluster is
+ * down), from the first that answers. */
 static int map_read(struct redis_csync *c, char *err, size_t cap)
 {
+    for (unsigned i = 0; i < c->n; i++)
+        if (node_ok(c, i) && map_from(c, i, err, cap) == ERR_OK)
+            return ERR_OK;
     int rc = ERR_BACKEND;
     for (unsigned i = 0; i < c->n && rc != ERR_OK; i++)
         rc = map_from(c, i, err, cap);

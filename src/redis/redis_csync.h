@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A blocking Redis Cluster client, for threads that may wait (workers, the CLI, the store's
- * service thread): the slot map from CLUSTER SLOTS of any node it knows (the seeds first),
- * one blocking connection per node, made when first needed, and each command sent to the
- * primary of the slot the caller names. As redis_cluster.h does on a loop: MOVED repoints
- * the slot and has the map read again before the next command, ASK sends the command once
- * to the named node after ASKING, TRYAGAIN, CLUSTERDOWN and LOADING are retried after 10,
- * 20, 40, ... ms (REDIS_CLUSTER_TRIES in all, REDIS_CLUSTER_HOPS redirections at most).
- * Every connection and command is bounded by the timeout. Not thread-safe: one per thread.
+ * service thread): the slot map from CLUSTER SLOTS of the first node it knows (the seeds
+ * first) that says cluster_state:ok (of the first that answers when none does; see
+ * redis_cluster_info_ok), one blocking connection per node, made when first needed, and each
+ * command sent to the primary of the slot the caller names. As redis_cluster.h does on a loop:
+ * MOVED repoints the slot and has the map read again before the next command, ASK sends the command
+ * once to the named node after ASKING, TRYAGAIN, CLUSTERDOWN and LOADING are retried after 10, 20,
+ * 40, ... ms (REDIS_CLUSTER_TRIES in all, REDIS_CLUSTER_HOPS redirections at most). Every
+ * connection and command is bounded by the timeout. Not thread-safe: one per thread.
  */
 #ifndef REDIS_REDIS_CSYNC_H
 #define REDIS_REDIS_CSYNC_H

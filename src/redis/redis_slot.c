@@ -102,3 +102,19 @@ int redis_redirect_parse(const char *s, size_t n, enum redis_redirect *kind, uns
     *port = (int)v;
     return ERR_OK;
 }
+
+int redis_cluster_info_ok(const char *s, size_t n)
+{
+    static const char want[] = "cluster_state:ok";
+    const size_t wn = sizeof(want) - 1;
+    for (size_t at = 0; at < n;) {
+        const char *nl = memchr(s + at, '\n', n - at);
+        size_t end = nl ? (size_t)(nl - s) : n, len = end - at;
+        if (len && s[end - 1] == '\r')
+            len--;
+        if (len == wn && memcmp(s + at, want, wn) == 0)
+            return 1;
+        at = end + 1;
+    }
+    return 0;
+}

@@ -25,4 +25,10 @@ enum redis_redirect { REDIS_MOVED = 1, REDIS_ASK = 2 };
 int redis_redirect_parse(const char *s, size_t n, enum redis_redirect *kind, unsigned *slot,
                          char host[REDIS_HOST_MAX + 1], int *port);
 
+/* Whether a CLUSTER INFO answer (n bytes of "field:value" lines, CRLF or LF) has the line
+ * "cluster_state:ok": the node serves its slots and its view of the map can be trusted. An
+ * old primary restarted after its replica took over still claims its slots, and says
+ * "cluster_state:fail" until the others have told it otherwise. */
+int redis_cluster_info_ok(const char *s, size_t n);
+
 #endif

@@ -214,7 +214,7 @@ static struct sr_link *sync_ctx(struct redis_store *s)
     }
     unsigned epoch = atomic_load(&s->epoch);
     bool open = sc->l.one || sc->l.many;
-    if (open && (sc->epoch == epoch || s->cluster)) /* (a cluster link follows the map) */
+    if (open && sc->epoch == epoch)
         return &sc->l;
     sr_link_close(&sc->l);
     if (!atomic_load(&s->healthy))

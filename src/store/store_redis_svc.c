@@ -188,7 +188,11 @@ static void check_nodes(struct redis_store *s, struct sr_link *ping)
         s->node_up[i].up = up[i];
     }
     pthread_mutex_unlock(&s->stats_mu);
-    atomic_store(&s->cluster_full, full);
+    /* every slot answering again after a failover: the threads' links, made before it and
+     * idle since, may hold connections to a node that died or is a replica now; the epoch
+     * moves so that each remakes its link (and reads the map) before its next command */
+    if (atomic_exchange(&s->cluster_full, full) != full && full)
+        atomic_fetch_add(&s->epoch, 1);
 }
 
 void *sr_service_main(void *arg)

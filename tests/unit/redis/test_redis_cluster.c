@@ -64,6 +64,25 @@ TEST(redirections_are_read_strictly)
                       ERR_INVAL);
 }
 
+TEST(a_node_is_trusted_for_the_map_only_when_it_says_its_state_is_ok)
+{
+    static const char ok[] = "cluster_enabled:1\r\ncluster_state:ok\r\ncluster_slots_ok:16384\r\n";
+    ASSERT_TRUE(redis_cluster_info_ok(ok, sizeof(ok) - 1));
+    ASSERT_TRUE(redis_cluster_info_ok("cluster_state:ok", 16));
+    ASSERT_TRUE(redis_cluster_info_ok("a:1\ncluster_state:ok\n", 22));
+    static const char *const no[] = {"cluster_state:fail\r\n",
+                                     "cluster_state:okay\r\n",
+                                     "xcluster_state:ok\r\n",
+                                     "cluster_state:ok \r\n",
+                                     "cluster_state:o",
+                                     "",
+                                     "LOADING Redis is loading the dataset in memory"};
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        ASSERT_TRUE(!redis_cluster_info_ok(no[i], strlen(no[i])));
+    /* (bounded by n, not by a NUL) */
+    ASSERT_TRUE(!redis_cluster_info_ok("cluster_state:ok", 15));
+}
+
 TEST(cluster_urls_name_their_seeds)
 {
     struct redis_cluster_url u;
