@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -162,6 +163,12 @@ class Server:
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            # a server that does not exit on SIGTERM is a bug: its threads' stacks go to the
+            # test's output (when gdb is installed) before it is killed
+            if shutil.which("gdb"):
+                sys.stderr.write(subprocess.run(
+                    ["gdb", "-p", str(self.proc.pid), "-batch", "-ex", "thread apply all bt"],
+                    capture_output=True, text=True, timeout=60).stdout)
             self.proc.kill()
             self.proc.wait()
             rc = None
@@ -439,7 +446,11 @@ class Cluster:
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d,
              "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
              "--cluster-node-timeout", "1000", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--loglevel", "warning"],
+             "--appendfsync", "always", "--loglevel", "warning",
+             # a replica is promoted however long its link was down (the default refuses
+             # one that lost it more than 10 node timeouts ago: since its start, for one
+             # restarted that has not synced yet, which is the replica the tests want)
+             "--cluster-replica-validity-factor", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -484,6 +495,11 @@ class Cluster:
             if primary and any(a <= slot <= b for a, b in slots):
                 return p
         return None
+
+    def replica_of(self, primary):
+        nodes = self.nodes()
+        pid = nodes[primary][0]
+        return next(p for p, (_, is_primary, of, _) in nodes.items() if not is_primary and of == pid)
 
     def keyslot(self, key):
         alive = next(p for p in self.ports if self.procs[p].poll() is None)
