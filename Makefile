@@ -218,6 +218,7 @@ bench: deps
 	bench/events.py --rounds 4
 	bench/launch.py --html build/release/rehearsal-launch.html
 	bench/scaleout.py
+	bench/cluster.py
 
 clean:
 	rm -rf build
