@@ -36,6 +36,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "policy/pol_announce.h"
 #include "store/store.h"
 #include "token/tok_jws.h"
@@ -658,6 +659,11 @@ static int event_cmd(struct cli *x, int argc, char **argv)
     return 0;
 }
 
+/* A store that opened but cannot take the server key's pin yet (a Redis Cluster just
+ * created says CLUSTERDOWN until its nodes agree, a Redis loading its file says LOADING) is
+ * waited for this long, so that starting floodgate beside its store is not a race. */
+#define PIN_WAIT_MS 10000
+
 int cli_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *err, size_t cap)
 {
     char path[CFG_STR_MAX + 32], why[400];
@@ -690,13 +696,22 @@ int cli_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *e
         cr_keyed_hash(fp, key, what, sizeof(what) - 1);
         sodium_bin2hex(hex, sizeof(hex), fp, sizeof(fp));
         rc = store_pin(*st, "server-key", hex, strlen(hex));
+        for (int waited = 0; rc && rc != ERR_CONFLICT && waited < PIN_WAIT_MS; waited += 250) {
+            if (waited == 0)
+                log_kv(LOG_WARN, "waiting for the store", "for", "up to 10 s", LOG_END);
+            struct timespec nap = {0, 250 * 1000000L};
+            nanosleep(&nap, NULL);
+            rc = store_pin(*st, "server-key", hex, strlen(hex));
+        }
         if (rc == ERR_CONFLICT)
             snprintf(err, cap,
                      "the server key %s differs from the one the other instances on this store "
                      "use; give every instance the same secret_key_file",
                      path);
         else if (rc)
-            snprintf(err, cap, "cannot reach the store to check the server key");
+            snprintf(err, cap,
+                     "cannot reach the store to check the server key (for 10 s: "
+                     "is Redis up, and a Redis Cluster's state ok?)");
     }
     if (rc) {
         store_close(*st);
