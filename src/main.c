@@ -534,10 +534,22 @@ static int init_policy(const struct cfg *c)
 }
 
 /* One SO_REUSEPORT socket per loop on `host`:`port` (0: the kernel picks, and every later
- * socket takes the same), in each loop's fd (afd for the admin API); *bound is the port. */
+ * socket takes the same), in each loop's fd (afd for the admin API); *bound is the port.
+ * Another process listening there already is refused unless `shared`: SO_REUSEPORT would
+ * otherwise hand it a share of the connections without a word. */
 static int listen_all(const char *host, unsigned port, bool admin, unsigned *bound,
-                      const char *addr)
+                      const char *addr, bool shared)
 {
+    if (!shared && http_listen_free(host, port) == ERR_CONFLICT) {
+        log_kv(LOG_ERROR,
+               admin ? "another process already listens on admin_listen"
+                     : "another process already listens on listen",
+               admin ? "admin_listen" : "listen", addr, "hint",
+               "a floodgate started twice? stop the other, or set listen_shared = true to "
+               "share the port with it on purpose (a zero-downtime restart)",
+               LOG_END);
+        return -1;
+    }
     for (unsigned i = 0; i < g.nloops; i++) {
         int *fd = admin ? &g.loops[i].afd : &g.loops[i].fd;
         int lerr = http_listen_open(host, i == 0 ? port : *bound, fd, bound);
@@ -565,14 +577,18 @@ static int open_listeners(const struct cfg *c, char *host, size_t cap, unsigned 
     g.loops = xcalloc(g.nloops, sizeof(*g.loops));
     for (unsigned i = 0; i < g.nloops; i++)
         g.loops[i].fd = g.loops[i].afd = -1;
-    if (listen_all(host, port, false, bound, c->listen))
+    if (listen_all(host, port, false, bound, c->listen, c->listen_shared))
         return -1;
     aaddr[0] = '\0';
     if (c->admin_token[0]) {
         cfg_split_hostport(c->admin_listen, ahost, sizeof(ahost), &aport);
-        if (listen_all(ahost, aport, true, &abound, c->admin_listen))
+        if (listen_all(ahost, aport, true, &abound, c->admin_listen, c->listen_shared))
             return -1;
         snprintf(aaddr, acap, strchr(ahost, ':') ? "[%s]:%u" : "%s:%u", ahost, abound);
+        if (!cfg_is_loopback(c->admin_listen))
+            log_kv(LOG_WARN, "the admin API listens beyond this machine", "admin_listen",
+                   c->admin_listen, "hint",
+                   "it manages users, keys and modes: keep it on loopback, or firewalled", LOG_END);
         g.admin_rt = api_admin_router_new();
         if (!g.admin_rt)
             return -1;

@@ -151,16 +151,36 @@ static int validate(const struct cfg *c, struct cfg_error *e)
     return ERR_OK;
 }
 
+static void print_error(const struct cfg_error *e, void *arg)
+{
+    (void)arg;
+    cfg_fail(e);
+}
+
 int cli_check_config(struct cfg *c, const char *path)
 {
     struct cfg_error e = {0};
 
+    /* the file's errors in file order, then the environment's (the FLOODGATE_* variables a
+     * unit's EnvironmentFile sets: run it with them, e.g. set -a; . secrets.env), then the
+     * checks across keys, which need every source read */
     cfg_defaults(c);
-    if (cfg_load_file(c, path, &e) || validate(c, &e)) {
+    int n = cfg_check_file(c, path, print_error, NULL);
+    n += cfg_check_env(c, (const char *const *)environ, print_error, NULL);
+    if (n == 0 && validate(c, &e)) {
         cfg_fail(&e);
+        n = 1;
+    }
+    if (n) {
+        fprintf(stderr, "floodgate: %s: %d error%s\n", path, n, n == 1 ? "" : "s");
         return 1;
     }
-    printf("%s: OK\n", path);
+    if (c->admin_token[0] && !cfg_is_loopback(c->admin_listen))
+        fprintf(stderr,
+                "floodgate: warning: admin_listen %s is not a loopback address: the "
+                "admin API is reachable from the network\n",
+                c->admin_listen);
+    printf("%s: OK (with the FLOODGATE_* environment)\n", path);
     return 0;
 }
 

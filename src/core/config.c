@@ -6,6 +6,7 @@
  */
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,28 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
+#include "core/config_int.h"
 #include "core/err.h"
 #include "core/log.h"
-
-enum kind { K_STR, K_UINT, K_INT, K_SIZE, K_SIZE64, K_DUR, K_DUR_S, K_LEVEL, K_BOOL, K_RATE };
-
-struct key {
-    const char *section;
-    const char *name; /* INI key; env is FLOODGATE_<NAME>, flag is --<name with - for _> */
-    enum kind kind;
-    size_t off;
-    long long min, max;
-    const char *def; /* default, as text: parsed like any other source */
-    const char *help;
-};
 
 #define F(field) offsetof(struct cfg, field)
 
 static const struct key keys[] = {
     {"server", "listen", K_STR, F(listen), 0, 0, "127.0.0.1:8080",
      "address to listen on, HOST:PORT or [V6]:PORT; port 0 picks a free port (logged)"},
+    {"server", "listen_shared", K_BOOL, F(listen_shared), 0, 1, "false",
+     "start even when another process already listens on listen (or admin_listen), and "
+     "share the connections with it (SO_REUSEPORT): for a zero-downtime restart, start the "
+     "new instance with this, then stop the old one; otherwise that start is refused"},
     {"server", "data_dir", K_STR, F(data_dir), 0, 0, "./data",
      "data directory, created if missing: the embedded store and the server key live here "
      "(with a Redis store, only the key); /readyz checks it is writable"},
@@ -349,10 +341,11 @@ static const struct key keys[] = {
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static void set_err(struct cfg_error *e, const char *where, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+_Static_assert(NKEYS <= CFG_KEYS_MAX, "CFG_KEYS_MAX is below the table's size");
 
-static void set_err(struct cfg_error *e, const char *where, const char *fmt, ...)
+#define set_err cfg__set_err
+
+void cfg__set_err(struct cfg_error *e, const char *where, const char *fmt, ...)
 {
     va_list ap;
 
@@ -409,8 +402,8 @@ static const long long size_mult[] = {1,       1,       1024,    1024,    1024,
 static const char *const dur_units[] = {"ms", "s", "m", "h", "d", NULL};
 static const long long dur_mult[] = {1, 1000, 60000, 3600000, 86400000};
 
-static int apply(struct cfg *c, const struct key *k, const char *val, const char *where,
-                 struct cfg_error *e)
+int cfg__apply(struct cfg *c, const struct key *k, const char *val, const char *where,
+               struct cfg_error *e)
 {
     char *dst = (char *)c + k->off;
     long long v = 0;
@@ -531,7 +524,7 @@ void cfg_defaults(struct cfg *c)
 {
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < NKEYS; i++) {
-        int rc = apply(c, &keys[i], keys[i].def, "default", NULL);
+        int rc = cfg__apply(c, &keys[i], keys[i].def, "default", NULL);
         if (rc) {
             fprintf(stderr, "floodgate: bad built-in default for %s\n", keys[i].name);
             abort();
@@ -539,126 +532,17 @@ void cfg_defaults(struct cfg *c)
     }
 }
 
-static const struct key *find_key(const char *section, const char *name)
+size_t cfg__key_index(const struct key *k)
+{
+    return (size_t)(k - keys);
+}
+
+const struct key *cfg__find_key(const char *section, const char *name)
 {
     for (size_t i = 0; i < NKEYS; i++)
         if (strcmp(keys[i].name, name) == 0 && (!section || strcmp(keys[i].section, section) == 0))
             return &keys[i];
     return NULL;
-}
-
-struct ini_ctx {
-    struct cfg *c;
-    const char *path;
-    struct cfg_error *e;
-    int failed;
-    int lineno;
-};
-
-#define INIH_SECTION_MAX 50 /* inih's MAX_SECTION (ini.c; not in its header) */
-
-/* [webhook.NAME] url / secret / events: one more webhook endpoint. */
-static int on_hook(struct ini_ctx *x, const char *section, const char *name, const char *value)
-{
-    const char *hook = section + 8;
-    struct cfg *c = x->c;
-    unsigned i = 0;
-
-    while (i < c->nhooks && strcmp(c->hooks[i].name, hook) != 0)
-        i++;
-    if (i == c->nhooks) {
-        if (!hook[0] || strlen(hook) >= sizeof(c->hooks[0].name) || c->nhooks == CFG_HOOKS_MAX) {
-            set_err(x->e, x->path, "[%s]: a name of 1..40 characters, at most %d webhooks", section,
-                    CFG_HOOKS_MAX);
-            return ERR_INVAL;
-        }
-        memset(&c->hooks[i], 0, sizeof(c->hooks[i]));
-        snprintf(c->hooks[i].name, sizeof(c->hooks[i].name), "%s", hook);
-        snprintf(c->hooks[i].events, sizeof(c->hooks[i].events), "*");
-        c->nhooks++;
-    }
-    struct cfg_hook *h = &c->hooks[i];
-    char *dst = strcmp(name, "url") == 0      ? h->url
-                : strcmp(name, "secret") == 0 ? h->secret
-                : strcmp(name, "events") == 0 ? h->events
-                                              : NULL;
-    size_t cap = dst == h->secret ? sizeof(h->secret) : sizeof(h->url);
-    if (!dst) {
-        set_err(x->e, x->path, "[%s]: unknown key '%s' (url, secret, events)", section, name);
-        return ERR_INVAL;
-    }
-    if (strlen(value) >= cap) {
-        set_err(x->e, x->path, "[%s] %s: too long", section, name);
-        return ERR_INVAL;
-    }
-    memcpy(dst, value, strlen(value) + 1);
-    return ERR_OK;
-}
-
-static int on_ini(void *user, const char *section, const char *name, const char *value)
-{
-    struct ini_ctx *x = user;
-    const char *where = x->path;
-
-    if (x->failed)
-        return 0; /* Only the first error is reported; inih returns its line. */
-    /* inih cuts section names at INIH_SECTION_MAX - 1 bytes without a word: one that long
-     * may be a longer one cut, naming another section than the file does. */
-    if (strlen(section) >= INIH_SECTION_MAX - 1) {
-        set_err(x->e, x->path, "[%s...]: section name too long (at most %d characters)", section,
-                INIH_SECTION_MAX - 2);
-        x->failed = 1;
-        return 0;
-    }
-    if (strncmp(section, "webhook.", 8) == 0) {
-        if (on_hook(x, section, name, value)) {
-            x->failed = 1;
-            return 0;
-        }
-        return 1;
-    }
-    const struct key *k = find_key(section, name);
-    if (!k) {
-        const struct key *other = find_key(NULL, name);
-        if (other)
-            set_err(x->e, where, "key '%s' belongs in section [%s]", name, other->section);
-        else
-            set_err(x->e, where, "unknown key '%s' in section [%s]", name, section);
-        x->failed = 1;
-        return 0;
-    }
-    if (apply(x->c, k, value, where, x->e)) {
-        x->failed = 1;
-        return 0;
-    }
-    return 1;
-}
-
-int cfg_load_file(struct cfg *c, const char *path, struct cfg_error *e)
-{
-    struct ini_ctx x = {c, path, e, 0, 0};
-    int rc = ini_parse(path, on_ini, &x);
-
-    if (rc == -1) {
-        set_err(e, path, "cannot open: %s", strerror(errno));
-        return ERR_IO;
-    }
-    if (rc == -2) {
-        set_err(e, path, "out of memory");
-        return ERR_NOMEM;
-    }
-    if (rc > 0) {
-        if (e) {
-            char where[sizeof(e->where)];
-            int n = snprintf(where, sizeof(where), "%s:%d", path, rc);
-            if (n > 0)
-                memcpy(e->where, where, sizeof(where));
-            if (!x.failed)
-                set_err(e, where, "syntax error (expected [section] or key = value)");
-        }
-        return ERR_INVAL;
-    }
-    return ERR_OK;
 }
 
 /* FLOODGATE_MAX_BODY_BYTES -> max_body_bytes */
@@ -673,12 +557,16 @@ static const struct key *key_for_env(const char *var, size_t len)
         name[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch | 0x20) : ch;
     }
     name[len] = '\0';
-    return find_key(NULL, name);
+    return cfg__find_key(NULL, name);
 }
 
-int cfg_load_env(struct cfg *c, const char *const *envp, struct cfg_error *e)
+/* The FLOODGATE_* variables of envp into c: the first error into e (ERR_INVAL), or, with
+ * each, every error to each() and their count. */
+static int load_env(struct cfg *c, const char *const *envp, struct cfg_error *e, cfg_error_cb each,
+                    void *arg)
 {
     static const char prefix[] = "FLOODGATE_";
+    int n = 0;
 
     for (; envp && *envp; envp++) {
         const char *s = *envp;
@@ -689,24 +577,35 @@ int cfg_load_env(struct cfg *c, const char *const *envp, struct cfg_error *e)
         if (!eq)
             continue;
         char where[96];
-        int wn = snprintf(where, sizeof(where), "%.*s", (int)(eq - s), s);
-        if (wn < 0 || (size_t)wn >= sizeof(where)) {
+        int wn = snprintf(where, sizeof(where), "%.*s", (int)(eq - s), s), rc = ERR_INVAL;
+        const struct key *k = NULL;
+        if (wn < 0 || (size_t)wn >= sizeof(where))
             set_err(e, "environment", "variable name too long");
-            return ERR_INVAL;
-        }
-        /* FLOODGATE_CONFIG names the file itself; it is read by main, not a key. */
-        if (strcmp(where, "FLOODGATE_CONFIG") == 0)
+        else if (strcmp(where, "FLOODGATE_CONFIG") == 0) /* (names the file: main reads it) */
             continue;
-        const struct key *k = key_for_env(name, (size_t)(eq - name));
-        if (!k) {
+        else if (!(k = key_for_env(name, (size_t)(eq - name))))
             set_err(e, where, "unknown setting '%s' (see floodgate --help)", where);
-            return ERR_INVAL;
-        }
-        int rc = apply(c, k, eq + 1, where, e);
-        if (rc)
+        else
+            rc = cfg__apply(c, k, eq + 1, where, e);
+        if (rc && !each)
             return rc;
+        if (rc) {
+            each(e, arg);
+            n++;
+        }
     }
-    return ERR_OK;
+    return n;
+}
+
+int cfg_load_env(struct cfg *c, const char *const *envp, struct cfg_error *e)
+{
+    return load_env(c, envp, e, NULL, NULL);
+}
+
+int cfg_check_env(struct cfg *c, const char *const *envp, cfg_error_cb each, void *arg)
+{
+    struct cfg_error e = {0};
+    return load_env(c, envp, &e, each, arg);
 }
 
 /* The key a flag names: --max-body-bytes is max_body_bytes. NULL if none. */
@@ -719,7 +618,7 @@ static const struct key *key_for_flag(const char *flag)
         return NULL;
     for (size_t i = 2; i <= n; i++)
         name[i - 2] = flag[i] == '-' ? '_' : flag[i];
-    return find_key(NULL, name);
+    return cfg__find_key(NULL, name);
 }
 
 int cfg_flag_is_bool(const char *flag)
@@ -750,7 +649,7 @@ int cfg_set_flag(struct cfg *c, const char *flag, const char *value, struct cfg_
         set_err(e, flag, "%s needs a value", flag);
         return ERR_INVAL;
     }
-    return apply(c, k, value, flag, e);
+    return cfg__apply(c, k, value, flag, e);
 }
 
 int cfg_split_hostport(const char *s, char *host, size_t hostcap, unsigned *port)
@@ -784,6 +683,24 @@ int cfg_split_hostport(const char *s, char *host, size_t hostcap, unsigned *port
     host[hl] = '\0';
     *port = (unsigned)p;
     return ERR_OK;
+}
+
+bool cfg_is_loopback(const char *hostport)
+{
+    char host[256];
+    unsigned port;
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (cfg_split_hostport(hostport, host, sizeof(host), &port))
+        return false;
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
 }
 
 int cfg_validate(const struct cfg *c, struct cfg_error *e)
@@ -942,4 +859,14 @@ void cfg_print_markdown(FILE *f)
         fprintf(f, "| `[%s] %s` | `%s` | `%s` | `%s` | %s |\n", k->section, k->name, flag, env,
                 k->def, k->help);
     }
+    fprintf(f,
+            "\nMore webhook endpoints, up to %d, each in a section of its own in the INI file "
+            "(no flag or environment variable; NAME: 1..40 characters; docs/events.md):\n\n"
+            "| INI `[webhook.NAME] key` | default | meaning |\n|---|---|---|\n"
+            "| `[webhook.NAME] url` | | the endpoint, http:// or https:// (required) |\n"
+            "| `[webhook.NAME] secret` | | HMAC-SHA256 key that signs each delivery, 16..255 "
+            "characters (required) |\n"
+            "| `[webhook.NAME] events` | `*` | the event types it receives, comma-separated; "
+            "`*` for all |\n",
+            CFG_HOOKS_MAX);
 }

@@ -9,6 +9,7 @@
 #ifndef CORE_CONFIG_H
 #define CORE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -44,6 +45,7 @@ struct cfg {
     unsigned redis_timeout_ms;
     unsigned redis_stale_ms;
     unsigned redis_wait_replicas, redis_wait_timeout_ms;
+    int listen_shared;         /* bool: join another process's listener (SO_REUSEPORT) */
     int init_store;            /* bool: an emptied data directory may start anew */
     int redis_stale_unchecked; /* bool: signature-only answers during an outage */
     /* [limits] */
@@ -178,6 +180,12 @@ void cfg_defaults(struct cfg *c);
 int cfg_load_file(struct cfg *c, const char *path, struct cfg_error *e);
 /* Applies FLOODGATE_* variables from `envp` (NULL-terminated "K=V" list). */
 int cfg_load_env(struct cfg *c, const char *const *envp, struct cfg_error *e);
+/* For check-config: as cfg_load_file and cfg_load_env, but reading on past an error; each
+ * one goes to `each`, a file's in file order, each naming its line ("file.ini:12") or its
+ * variable. Return how many there were (0: all applied). */
+typedef void (*cfg_error_cb)(const struct cfg_error *e, void *arg);
+int cfg_check_file(struct cfg *c, const char *path, cfg_error_cb each, void *arg);
+int cfg_check_env(struct cfg *c, const char *const *envp, cfg_error_cb each, void *arg);
 /* Applies one command-line flag `--name` with `value`. ERR_NOTFOUND if no key has that flag
  * (so the caller can try its own flags), ERR_INVAL if the value is bad. */
 int cfg_set_flag(struct cfg *c, const char *flag, const char *value, struct cfg_error *e);
@@ -191,6 +199,10 @@ int cfg_validate(const struct cfg *c, struct cfg_error *e);
 /* Prints the flags with defaults and help (for --help), or a Markdown table (docs). */
 void cfg_print_help(FILE *f);
 void cfg_print_markdown(FILE *f);
+
+/* Whether "host:port" names a loopback address (127.0.0.0/8, ::1, localhost): an admin
+ * listener anywhere else is reachable from the network. */
+bool cfg_is_loopback(const char *hostport);
 
 /* Splits "host:port" or "[v6]:port". ERR_INVAL on a bad form. host gets at most hostcap-1. */
 int cfg_split_hostport(const char *s, char *host, size_t hostcap, unsigned *port);

@@ -78,6 +78,37 @@ static const char reject_503[] =
     "Connection: close\r\n\r\n"
     "{\"error\":\"unavailable\",\"error_description\":\"too many connections\"}";
 
+int http_listen_free(const char *host, unsigned port)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    char portstr[8];
+    int one = 1, rc = ERR_OK;
+
+    if (port == 0)
+        return ERR_OK; /* (the kernel picks a port nobody has) */
+    if (port > 65535)
+        return ERR_INVAL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof(portstr), "%u", port);
+    if (getaddrinfo(host, portstr, &hints, &ai) != 0 || !ai)
+        return ERR_INVAL;
+    /* Without SO_REUSEPORT, the bind fails while any socket listens there, whoever it
+     * belongs to; SO_REUSEADDR lets it past connections left in TIME_WAIT. Never listens. */
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+        rc = ERR_IO;
+    else if (bind(fd, ai->ai_addr, ai->ai_addrlen))
+        rc = errno == EADDRINUSE ? ERR_CONFLICT : ERR_IO;
+    int saved = errno;
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    errno = saved;
+    return rc;
+}
+
 int http_listen_open(const char *host, unsigned port, int *fd_out, unsigned *port_out)
 {
     struct addrinfo hints = {0}, *ai = NULL;

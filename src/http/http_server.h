@@ -39,6 +39,11 @@ struct http_server_opts {
 struct http_server;
 typedef void (*http_server_stopped_cb)(struct http_server *srv);
 
+/* Whether host:port is free: ERR_OK, or ERR_CONFLICT while another socket listens there
+ * (another process, which SO_REUSEPORT would silently share the traffic with), ERR_INVAL
+ * for an unresolvable host, ERR_IO otherwise (errno). Port 0 is always free. Any thread. */
+int http_listen_free(const char *host, unsigned port);
+
 /* Opens a non-blocking listening socket with SO_REUSEPORT on host:port. *port_out gets the
  * bound port (useful with port 0: bind the first socket on 0, the others on what it got).
  * ERR_INVAL for an unresolvable host, ERR_IO otherwise (errno describes it). Any thread. */

@@ -51,6 +51,58 @@ class TestCli(ServerTest):
             os.unlink(good)
             os.unlink(bad)
 
+    def test_check_config_names_every_error_in_order(self):
+        """Issue #15 item 6: each error with its file and line, in file order, a key given
+        twice is one, the FLOODGATE_* environment is checked too, and an admin listener
+        beyond loopback is a warning (also at start-up)."""
+        d = tempfile.mkdtemp(prefix="fg-cc-")
+        self.addCleanup(shutil.rmtree, d, True)
+        ini = os.path.join(d, "fg.ini")
+        with open(ini, "w") as f:
+            f.write("[server]\n"                      # 1
+                    "listen = 127.0.0.1:9999\n"       # 2
+                    "threads = many\n"                # 3: not a number
+                    "this line has no equals\n"       # 4: syntax
+                    "[limits]\n"                      # 5
+                    "max_body_bytes = 32k\n"          # 6
+                    "max_body_bytes = 64k\n"          # 7: twice
+                    "[webhook.crm]\n"                 # 8
+                    "url = https://crm.example/h\n"   # 9
+                    "url = https://crm.example/i\n"   # 10: twice
+                    "colour = blue\n")                # 11: unknown
+        r = run("check-config", ini, env={"FLOODGATE_MAX_HEADER_BYTES": "huge"})
+        self.assertEqual(r.returncode, 1, r.stderr)
+        lines = [ln for ln in r.stderr.splitlines() if "configuration error" in ln]
+        where = [ln.split(": ")[2] for ln in lines]
+        self.assertEqual(where, [f"{ini}:3", f"{ini}:4", f"{ini}:7", f"{ini}:10", f"{ini}:11",
+                                 "FLOODGATE_MAX_HEADER_BYTES"], r.stderr)
+        self.assertIn("given twice", lines[2])
+        self.assertIn("given twice", lines[3])
+        self.assertIn("6 errors", r.stderr)
+        # start-up names the first, with its line
+        r = run("--config", ini, "--data-dir", d)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(f"{ini}:3", r.stderr)
+        # a good file with a bad environment: the variable is named
+        with open(ini, "w") as f:
+            f.write("[server]\nlisten = 127.0.0.1:9999\n")
+        r = run("check-config", ini, env={"FLOODGATE_THREADS": "-1"})
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("FLOODGATE_THREADS", r.stderr)
+        r = run("check-config", ini)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("warning", r.stderr)
+        # the admin API beyond loopback: a warning, not an error
+        token = {"FLOODGATE_ADMIN_TOKEN": "t" * 40}
+        r = run("check-config", ini, env=dict(token, FLOODGATE_ADMIN_LISTEN="0.0.0.0:0"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("not a loopback address", r.stderr)
+        r = run("check-config", ini, env=dict(token, FLOODGATE_ADMIN_LISTEN="[::1]:0"))
+        self.assertNotIn("not a loopback address", r.stderr)
+        srv = self.start(env=dict(token, FLOODGATE_ADMIN_LISTEN="0.0.0.0:0"))
+        self.assertIn("the admin API listens beyond this machine", srv.stderr())
+        self.assert_clean_exit(srv)
+
     def test_bad_flags_and_env(self):
         r = run("--no-such-flag", "1")
         self.assertEqual(r.returncode, 2)
@@ -412,6 +464,43 @@ class TestStoreFull(ServerTest):
         self.assert_clean_exit(srv)
 
 
+class TestPortSharing(ServerTest):
+    """A second floodgate on a port another process listens on is refused (issue #15 item
+    7: SO_REUSEPORT had it take a share of the traffic silently, with its own issuer);
+    listen_shared = true lets it join on purpose, for a zero-downtime restart."""
+
+    def test_second_instance_is_refused_unless_shared(self):
+        a = self.start("--issuer", "http://a.example")
+        d = tempfile.mkdtemp(prefix="fg-share-")
+        self.addCleanup(shutil.rmtree, d, True)
+        r = run("--data-dir", d, "--listen", f"127.0.0.1:{a.port}", "--issuer",
+                "http://b.example")
+        self.assertEqual(r.returncode, 1, r.stderr[-500:])
+        self.assertIn("another process already listens on listen", r.stderr)
+        self.assertIn("listen_shared", r.stderr)
+        # any process, not only floodgate: a listener with SO_REUSEPORT of its own
+        other = socket.socket()
+        self.addCleanup(other.close)
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen(1)
+        r = run("--data-dir", d, "--listen", f"127.0.0.1:{other.getsockname()[1]}")
+        self.assertEqual(r.returncode, 1, r.stderr[-500:])
+        self.assertIn("another process already listens on listen", r.stderr)
+        # on purpose: b joins a, and the two answer on the same port
+        b = self.start("--listen", f"127.0.0.1:{a.port}", "--listen-shared", "true",
+                       "--issuer", "http://b.example")
+        self.assertEqual(b.port, a.port)
+        issuers = set()
+        for _ in range(40):
+            st, _, body = a.request("GET", "/.well-known/openid-configuration")
+            self.assertEqual(st, 200)
+            issuers.add(self.json(body)["issuer"])
+        self.assertEqual(issuers, {"http://a.example", "http://b.example"})
+        self.assert_clean_exit(b)
+        self.assert_clean_exit(a)
+
+
 class TestStartRefusals(ServerTest):
     """A server that cannot start as configured says why in one line and exits 1 (issue #11
     item 22: these paths had never run)."""
@@ -430,9 +519,12 @@ class TestStartRefusals(ServerTest):
             (("--access-log", "/nonexistent-dir/a.log"), "cannot open access log"),
             (("--data-dir", os.path.join(blocker, "sub")), "data directory"),
             (("--password-denylist", "/nonexistent/deny.txt"), "deny list"),
-            (("--listen", f"127.0.0.1:{taken}"), "cannot listen"),
+            (("--listen", f"127.0.0.1:{taken}"), "another process already listens on listen"),
             (("--admin-listen", f"127.0.0.1:{taken}", "--admin-token", "t" * 40),
-             "cannot listen for the admin API"),
+             "another process already listens on admin_listen"),
+            # shared on purpose, the port still cannot be had: that listener has no
+            # SO_REUSEPORT, so the bind itself fails
+            (("--listen", f"127.0.0.1:{taken}", "--listen-shared", "true"), "cannot listen"),
             (("--store", "redis://127.0.0.1:1"), "cannot open the store"),
             (("--issuer", "https://" + "i" * 300 + ".example"), "longer than 256"),
             (("--default-audience", "a" * 300), "longer than 256"),

@@ -82,6 +82,86 @@ TEST(config_errors_name_the_line)
     unlink(path);
 }
 
+struct seen {
+    int n;
+    char where[8][96];
+};
+
+static void note(const struct cfg_error *e, void *arg)
+{
+    struct seen *s = arg;
+    if (s->n < 8) {
+        const char *colon = strrchr(e->where, ':'); /* (the line, or the variable whole) */
+        snprintf(s->where[s->n], sizeof(s->where[0]), "%.90s", colon ? colon : e->where);
+    }
+    s->n++;
+}
+
+TEST(config_check_names_every_error_in_file_order)
+{
+    struct cfg c;
+    struct cfg_error e = {0};
+    struct seen s = {0};
+    char text[1024];
+    cfg_defaults(&c);
+    /* a line longer than inih takes at once is an error of its own (the rest of it is not
+     * read as another line) */
+    snprintf(text, sizeof(text),
+             "[server]\n#%0600d\nthreads = x\nno equals here\n[limits]\nmax_body_bytes = 1k\n"
+             "max_body_bytes = 2k\n[webhook.a]\nevents = *\nevents = *\n",
+             0);
+    ASSERT_EQ_INT(cfg_check_file(&c, write_ini(text), note, &s), 5);
+    ASSERT_EQ_STR(s.where[0], ":2");
+    ASSERT_EQ_STR(s.where[1], ":3");
+    ASSERT_EQ_STR(s.where[2], ":4");
+    ASSERT_EQ_STR(s.where[3], ":7");
+    ASSERT_EQ_STR(s.where[4], ":10");
+    /* start-up stops at the first, with its line; a syntax error before it comes first */
+    cfg_defaults(&c);
+    ASSERT_EQ_INT(cfg_load_file(&c, path, &e), ERR_INVAL);
+    ASSERT_TRUE(strstr(e.where, ":2") != NULL);
+    ASSERT_TRUE(strstr(e.what, "longer than") != NULL);
+    cfg_defaults(&c);
+    ASSERT_EQ_INT(
+        cfg_load_file(&c, write_ini("[server]\nnonsense\nthreads = 1\nthreads = 2\n"), &e),
+        ERR_INVAL);
+    ASSERT_TRUE(strstr(e.where, ":2") != NULL);
+    ASSERT_TRUE(strstr(e.what, "syntax") != NULL);
+    /* a key given twice is an error even when both agree; a good file has none */
+    cfg_defaults(&c);
+    ASSERT_EQ_INT(cfg_load_file(&c, write_ini("[server]\nthreads = 1\nthreads = 1\n"), &e),
+                  ERR_INVAL);
+    ASSERT_TRUE(strstr(e.what, "twice") != NULL);
+    cfg_defaults(&c);
+    s.n = 0;
+    ASSERT_EQ_INT(cfg_check_file(&c, write_ini("[server]\nthreads = 1\n"), note, &s), 0);
+    ASSERT_EQ_INT(s.n, 0);
+    /* the environment: every bad variable, named */
+    const char *env[] = {"FLOODGATE_THREADS=x", "HOME=/", "FLOODGATE_NOPE=1", NULL};
+    s.n = 0;
+    ASSERT_EQ_INT(cfg_check_env(&c, env, note, &s), 2);
+    ASSERT_EQ_STR(s.where[0], "FLOODGATE_THREADS");
+    ASSERT_EQ_STR(s.where[1], "FLOODGATE_NOPE");
+    s.n = 0;
+    ASSERT_EQ_INT(cfg_check_file(&c, "/nonexistent/x.ini", note, &s), 1);
+    unlink(path);
+}
+
+TEST(config_loopback)
+{
+    ASSERT_TRUE(cfg_is_loopback("127.0.0.1:8081"));
+    ASSERT_TRUE(cfg_is_loopback("127.8.9.10:1"));
+    ASSERT_TRUE(cfg_is_loopback("localhost:8081"));
+    ASSERT_TRUE(cfg_is_loopback("[::1]:8081"));
+    ASSERT_TRUE(cfg_is_loopback("[::ffff:127.0.0.1]:8081"));
+    ASSERT_TRUE(!cfg_is_loopback("0.0.0.0:8081"));
+    ASSERT_TRUE(!cfg_is_loopback("10.0.0.1:8081"));
+    ASSERT_TRUE(!cfg_is_loopback("[::]:8081"));
+    ASSERT_TRUE(!cfg_is_loopback("admin.example:8081"));
+    ASSERT_TRUE(!cfg_is_loopback("128.0.0.1:8081"));
+    ASSERT_TRUE(!cfg_is_loopback("nonsense"));
+}
+
 TEST(config_hostport)
 {
     char h[64];
