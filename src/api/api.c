@@ -148,7 +148,7 @@ bool api__rate_take(struct http_request *r, int rule, struct str key, struct pol
     pol_limits_take(&ctx->sh->limits, (unsigned)rule, key, clock_mono_ns(), res);
     if (res->allowed)
         return false;
-    met_add(&ctx->met->rate_limited, 1);
+    met_add(&ctx->met->rate_limited[(unsigned)rule < MET_RL_RULES ? rule : MET_RL_RULES - 1], 1);
     ratelimit_event(r, rule, key);
     return true;
 }
@@ -183,7 +183,7 @@ void api__rate_limited_answer(struct http_request *r, int rule, uint64_t retry_m
     struct api_ctx *ctx = r->app;
     char ip[64];
     api__peer_key(r, ip, sizeof(ip));
-    met_add(&ctx->met->rate_limited, 1);
+    met_add(&ctx->met->rate_limited[(unsigned)rule < MET_RL_RULES ? rule : MET_RL_RULES - 1], 1);
     ratelimit_event(r, rule, str_c(ip));
     answer_429(r, rule, rule_now(ctx->sh, rule), retry_ms * 1000000u, retry_ms * 1000000u);
 }

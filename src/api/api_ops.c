@@ -17,6 +17,7 @@
 #include "http/http_router.h"
 #include "loop/pool.h"
 #include "metrics/met_text.h"
+#include "policy/pol_limits.h"
 
 int api_healthz(struct http_request *r)
 {
@@ -53,8 +54,11 @@ int api_metrics(struct http_request *r)
     pol_state_metrics_text(&ctx->sh->pol, &b);
     ev_metrics_text(&b);
     tok_svc_metrics_text(&ctx->sh->tok, &b);
-    met_text_gauge(&b, "floodgate_process_start_time_seconds",
-                   "Start time, seconds since the epoch.", (double)ctx->sh->started_at);
+    const char *rules[POL_RL_COUNT];
+    for (unsigned i = 0; i < POL_RL_COUNT; i++)
+        rules[i] = pol_limits_key_name(i);
+    met_text_rate_limited(&b, &sum, rules, POL_RL_COUNT);
+    met_text_process(&b, (double)ctx->sh->started_at);
     int rc = buf_printf(&b,
                         "# HELP floodgate_build_info Build version.\n"
                         "# TYPE floodgate_build_info gauge\n"

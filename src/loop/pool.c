@@ -300,8 +300,8 @@ int pool_metrics_text(struct pool *p, struct buf *b)
                 "# TYPE floodgate_worker_jobs_total counter\n");
     buf_printf(b, "floodgate_worker_jobs_total{result=\"completed\"} %llu\n",
                (unsigned long long)st.completed);
-    buf_printf(b, "floodgate_worker_jobs_total{result=\"rejected\"} %llu\n",
-               (unsigned long long)st.rejected);
+    /* (a job refused at a full queue is a request answered 503: it is counted once, in
+     * floodgate_worker_rejected_requests_total, with the other admission refusals) */
     buf_printf(b, "floodgate_worker_jobs_total{result=\"expired\"} %llu\n",
                (unsigned long long)st.expired);
     /* (in seconds with their fraction: a count of whole seconds read 0 after 15 hashes) */

@@ -61,8 +61,9 @@ void met_request(struct met_shard *s, unsigned route, unsigned status, uint64_t 
     met_add(&s->req[route][met_status_slot(status)], 1);
     while (b < MET_LAT_BUCKETS - 1 && dur_ns > lat_bounds_ns[b])
         b++;
-    met_add(&s->lat[route][b], 1);
-    met_add(&s->lat_sum_us[route], dur_ns / 1000);
+    unsigned c = status < 300 ? 0 : status < 400 ? 1 : status < 500 ? 2 : 3;
+    met_add(&s->lat[route][c][b], 1);
+    met_add(&s->lat_sum_us[route][c], dur_ns / 1000);
 }
 
 static void sum_array(_Atomic uint64_t *dst, _Atomic uint64_t *src, size_t n)

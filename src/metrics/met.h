@@ -15,6 +15,8 @@
 
 #define MET_ROUTES_MAX  64 /* route ids, 0 = no route matched */
 #define MET_LAT_BUCKETS 17 /* 16 bounds + Inf */
+#define MET_CLASSES     4  /* latency by status class: 1xx-2xx, 3xx, 4xx, 5xx */
+#define MET_RL_RULES    16 /* rate-limit rules counted apart (the caller's numbering) */
 
 struct buf;
 
@@ -35,18 +37,28 @@ enum {
 
 struct met_shard {
     _Atomic uint64_t req[MET_ROUTES_MAX][MET_S_COUNT];
-    _Atomic uint64_t lat[MET_ROUTES_MAX][MET_LAT_BUCKETS];
-    _Atomic uint64_t lat_sum_us[MET_ROUTES_MAX];
+    /* by status class, so that fast refusals do not hide slow successes */
+    _Atomic uint64_t lat[MET_ROUTES_MAX][MET_CLASSES][MET_LAT_BUCKETS];
+    _Atomic uint64_t lat_sum_us[MET_ROUTES_MAX][MET_CLASSES];
     _Atomic uint64_t bytes_in;
     _Atomic uint64_t bytes_out;
     _Atomic uint64_t conn_accepted;
     _Atomic uint64_t conn_closed;
-    _Atomic uint64_t conn_rejected;  /* over max_connections */
-    _Atomic uint64_t conn_timed_out; /* header/body/idle/write timeouts */
-    _Atomic uint64_t bad_requests;   /* protocol errors answered 4xx and closed */
-    _Atomic uint64_t pool_rejected;  /* worker queue full: 503 */
-    _Atomic uint64_t rate_limited;   /* answered 429 */
+    _Atomic uint64_t conn_rejected;              /* over max_connections */
+    _Atomic uint64_t conn_timed_out;             /* header/body/idle/write timeouts */
+    _Atomic uint64_t bad_requests;               /* protocol errors answered 4xx and closed */
+    _Atomic uint64_t pool_rejected;              /* worker queue full: 503 */
+    _Atomic uint64_t rate_limited[MET_RL_RULES]; /* answered 429, by rule */
 };
+
+/* Requests of route r in latency bucket k, whatever their status. */
+static inline uint64_t met_lat_any(const struct met_shard *m, unsigned r, unsigned k)
+{
+    uint64_t v = 0;
+    for (unsigned c = 0; c < MET_CLASSES; c++)
+        v += atomic_load_explicit(&m->lat[r][c][k], memory_order_relaxed);
+    return v;
+}
 
 /* Single-writer increment: a plain load and store, no locked instruction. */
 static inline void met_add(_Atomic uint64_t *c, uint64_t n)

@@ -23,27 +23,36 @@ static const char *label(const char *const *names, unsigned n, unsigned id)
     return id && id <= n && names[id] ? names[id] : "unmatched";
 }
 
-static int histogram(struct buf *b, const struct met_shard *m, unsigned rid, const char *route)
+static const char *const class_names[MET_CLASSES] = {"2xx", "3xx", "4xx", "5xx"};
+
+/* Route rid's histogram for status class c ("2xx" takes 1xx too). */
+static int histogram(struct buf *b, const struct met_shard *m, unsigned rid, unsigned c,
+                     const char *route)
 {
+    const char *cl = class_names[c];
     uint64_t cum = 0;
     int rc = 0;
     for (unsigned i = 0; i < MET_LAT_BUCKETS; i++) {
-        cum += m->lat[rid][i];
+        cum += m->lat[rid][c][i];
         if (i < MET_LAT_BUCKETS - 1)
             rc |= buf_printf(b,
                              "floodgate_http_request_duration_seconds_bucket{route=\"%s\","
-                             "le=\"%g\"} %llu\n",
-                             route, met_lat_bounds[i], (unsigned long long)cum);
+                             "class=\"%s\",le=\"%g\"} %llu\n",
+                             route, cl, met_lat_bounds[i], (unsigned long long)cum);
         else
             rc |= buf_printf(b,
                              "floodgate_http_request_duration_seconds_bucket{route=\"%s\","
-                             "le=\"+Inf\"} %llu\n",
-                             route, (unsigned long long)cum);
+                             "class=\"%s\",le=\"+Inf\"} %llu\n",
+                             route, cl, (unsigned long long)cum);
     }
-    rc |= buf_printf(b, "floodgate_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", route,
-                     (double)m->lat_sum_us[rid] / 1e6);
-    rc |= buf_printf(b, "floodgate_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route,
-                     (unsigned long long)cum);
+    rc |= buf_printf(b,
+                     "floodgate_http_request_duration_seconds_sum{route=\"%s\",class=\"%s\"} "
+                     "%.6f\n",
+                     route, cl, (double)m->lat_sum_us[rid][c] / 1e6);
+    rc |= buf_printf(b,
+                     "floodgate_http_request_duration_seconds_count{route=\"%s\",class=\"%s\"} "
+                     "%llu\n",
+                     route, cl, (unsigned long long)cum);
     return rc;
 }
 
@@ -68,14 +77,16 @@ int met_text_http(struct buf *b, const struct met_shard *m, const char *const *n
         }
     }
     rc |= met_text_family(b, "floodgate_http_request_duration_seconds", "histogram",
-                          "Time from the first byte of a request to its answer.");
-    for (unsigned rid = 0; rid <= n && rid < MET_ROUTES_MAX; rid++) {
-        uint64_t any = 0;
-        for (unsigned i = 0; i < MET_LAT_BUCKETS; i++)
-            any += m->lat[rid][i];
-        if (any)
-            rc |= histogram(b, m, rid, label(names, n, rid));
-    }
+                          "Time from the first byte of a request to its answer, by route and "
+                          "status class (2xx, 3xx, 4xx, 5xx).");
+    for (unsigned rid = 0; rid <= n && rid < MET_ROUTES_MAX; rid++)
+        for (unsigned c = 0; c < MET_CLASSES; c++) {
+            uint64_t any = 0;
+            for (unsigned i = 0; i < MET_LAT_BUCKETS; i++)
+                any += m->lat[rid][c][i];
+            if (any)
+                rc |= histogram(b, m, rid, c, label(names, n, rid));
+        }
     return rc;
 }
 
@@ -95,11 +106,20 @@ int met_text_conns(struct buf *b, const struct met_shard *m)
                            m->bytes_in);
     rc |= met_text_counter(b, "floodgate_http_sent_bytes_total", "Bytes written to clients.",
                            m->bytes_out);
-    rc |= met_text_counter(b, "floodgate_rate_limited_total",
-                           "Requests answered 429 by a rate limit.", m->rate_limited);
     rc |= met_text_counter(b, "floodgate_worker_rejected_requests_total",
                            "Requests answered 503 by admission control: the worker queue was "
                            "full or its expected wait exceeded hash_deadline.",
                            m->pool_rejected);
+    return rc;
+}
+
+int met_text_rate_limited(struct buf *b, const struct met_shard *m, const char *const *rules,
+                          unsigned n)
+{
+    int rc = met_text_family(b, "floodgate_rate_limited_total", "counter",
+                             "Requests answered 429, by the rate-limit rule that refused them.");
+    for (unsigned i = 0; i < n && i < MET_RL_RULES; i++)
+        rc |= buf_printf(b, "floodgate_rate_limited_total{rule=\"%s\"} %llu\n", rules[i],
+                         (unsigned long long)m->rate_limited[i]);
     return rc;
 }

@@ -21,7 +21,14 @@ int met_text_family(struct buf *b, const char *name, const char *type, const cha
  * names[id] is route id's pattern (1..n), NULL or id 0: "unmatched". */
 int met_text_http(struct buf *b, const struct met_shard *m, const char *const *names, unsigned n);
 /* The connection and request counters of m (accepted, rejected, timeouts, bad requests,
- * bytes, rate-limited, shed). */
+ * bytes, shed). */
 int met_text_conns(struct buf *b, const struct met_shard *m);
+/* floodgate_rate_limited_total{rule}: rules[i] names rule i (0..n-1), every one written. */
+int met_text_rate_limited(struct buf *b, const struct met_shard *m, const char *const *rules,
+                          unsigned n);
+/* The standard process_* families (CPU seconds, resident and virtual memory, open and most
+ * file descriptors, start time) from /proc/self; started: the start, seconds since the
+ * epoch. */
+int met_text_process(struct buf *b, double started);
 
 #endif

@@ -131,7 +131,7 @@ int pol_control_json(struct pol_control *pc, const struct pol_sample *s,
         for (unsigned k = 0; k < MET_S_COUNT; k++)
             req += atomic_load_explicit(&sum->req[r][k], memory_order_relaxed);
         for (unsigned k = 0; k < MET_LAT_BUCKETS; k++) {
-            uint64_t v = atomic_load_explicit(&sum->lat[r][k], memory_order_relaxed);
+            uint64_t v = met_lat_any(sum, r, k);
             d[k] = v - pc->last_lat[r][k];
             dn += d[k];
             pc->last_lat[r][k] = v;

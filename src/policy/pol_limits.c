@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "event/ev.h"
+#include "metrics/met.h"
 #include "store/store.h"
 
 void pol_limits_init(struct pol_limits *l, struct pol_gcra *table, const struct pol_state *state,
@@ -82,16 +83,25 @@ bool pol_limits_keyed_by_name(unsigned rule)
     return rule == POL_RL_LOGIN_USER || rule == POL_RL_TOKEN_CLIENT || rule == POL_RL_REVOKE_CLIENT;
 }
 
+_Static_assert(POL_RL_COUNT <= MET_RL_RULES, "the metrics count fewer rules than there are");
+
+/* The rules as events and metrics name them: their setting without "ratelimit_". */
+static const char *const key_names[POL_RL_COUNT] = {
+    "login_ip",      "register_ip",  "token_ip",        "refresh_ip",
+    "verify_ip",     "login_user",   "token_client",    "revoke_ip",
+    "revoke_client", "login_global", "register_global", "token_global"};
+
+const char *pol_limits_key_name(unsigned rule)
+{
+    return rule < POL_RL_COUNT ? key_names[rule] : "?";
+}
+
 void pol_limits_announce(unsigned rule, struct str key, uint32_t prev, const char *ip)
 {
-    static const char *const ev_names[POL_RL_COUNT] = {
-        "login_ip",      "register_ip",  "token_ip",        "refresh_ip",
-        "verify_ip",     "login_user",   "token_client",    "revoke_ip",
-        "revoke_client", "login_global", "register_global", "token_global"};
     struct ev e;
 
     ev_begin(&e, EV_RATELIMIT_EXCEEDED);
-    ev_str(&e, "rule", rule < POL_RL_COUNT ? ev_names[rule] : "?");
+    ev_str(&e, "rule", pol_limits_key_name(rule));
     ev_int(&e, "interval_s", POL_LIMITS_EV_INTERVAL);
     ev_int(&e, "previous_interval_refusals", prev);
     if (pol_limits_keyed_by_name(rule)) {

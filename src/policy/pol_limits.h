@@ -39,6 +39,8 @@ enum {
 
 /* A rule's name in the RateLimit-Policy header ("login", "token-client", ...). */
 const char *pol_limits_name(unsigned rule);
+/* Rule's name in events and metrics: its setting without "ratelimit_" (login_ip, ...). */
+const char *pol_limits_key_name(unsigned rule);
 
 /* A rule: count per per_s seconds with bursts of burst (count 0: off). Tightened in the
  * higher modes (divided by the mode's divisor) and during credential stuffing (at least the

@@ -42,8 +42,20 @@ class TestRoutes(ServerTest):
                                       'route="/healthz",status="200"'), 3)
         self.assertEqual(metric_value(text, "floodgate_http_requests_total",
                                       'route="unmatched",status="404"'), 1)
+        # latency by status class: the 404's time is not mixed into the 200s'
         self.assertEqual(metric_value(text, "floodgate_http_request_duration_seconds_count",
-                                      'route="/healthz"'), 3)
+                                      'route="/healthz",class="2xx"'), 3)
+        self.assertIsNone(metric_value(text, "floodgate_http_request_duration_seconds_count",
+                                       'route="/healthz",class="4xx"'))
+        self.assertEqual(metric_value(text, "floodgate_http_request_duration_seconds_count",
+                                      'route="unmatched",class="4xx"'), 1)
+        # the standard process_* families (issue #15 item 3)
+        self.assertGreater(metric_value(text, "process_cpu_seconds_total"), 0)
+        self.assertGreater(metric_value(text, "process_resident_memory_bytes"), 1 << 20)
+        self.assertGreater(metric_value(text, "process_virtual_memory_bytes"), 1 << 20)
+        self.assertGreaterEqual(metric_value(text, "process_open_fds"), 3)
+        self.assertGreater(metric_value(text, "process_max_fds"), 0)
+        self.assertLess(abs(metric_value(text, "process_start_time_seconds") - time.time()), 120)
         self.assertGreater(metric_value(text, "floodgate_http_received_bytes_total"), 0)
         self.assertGreater(metric_value(text, "floodgate_http_sent_bytes_total"), 0)
         # this request's connection, plus any earlier one still in its lingering close
@@ -375,8 +387,8 @@ class TestWorkerPool(ServerTest):
         self.assertEqual(results[2][0], 200)
         self.assertGreater(self.json(results[2][2])["waited_ms"], 300)
         text = metrics(srv)
-        self.assertEqual(metric_value(text, "floodgate_worker_jobs_total",
-                                      'result="rejected"'), 1)
+        # one counter for a refused job (issue #15 item 3), not a second one in the pool's
+        self.assertIsNone(metric_value(text, "floodgate_worker_jobs_total", 'result="rejected"'))
         self.assertEqual(metric_value(text, "floodgate_worker_rejected_requests_total"), 1)
         self.assert_clean_exit(srv)
 

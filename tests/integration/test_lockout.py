@@ -153,7 +153,11 @@ class TestRateLimits(ServerTest):
         self.assertGreaterEqual(int(headers["retry-after"]), 1)
         self.assertEqual(headers["ratelimit-policy"], '"login";q=3;w=2')
         self.assertRegex(headers["ratelimit"], r'^"login";r=0;t=\d+$')
-        self.assertGreaterEqual(metric_value(metrics(srv), "floodgate_rate_limited_total"), 1)
+        text = metrics(srv)
+        self.assertGreaterEqual(metric_value(text, "floodgate_rate_limited_total",
+                                             'rule="login_ip"'), 1)
+        self.assertEqual(metric_value(text, "floodgate_rate_limited_total",
+                                      'rule="token_ip"'), 0)
         time.sleep(1.1)  # two more per second
         st, _, _ = srv.request("POST", "/v1/auth/login", json.dumps(
             {"username": "ann", "password": "wrong password!"}).encode(), J)

@@ -23,7 +23,9 @@ TEST(met_slots_routes_buckets_and_sums)
     met_sum(&sum);
     ASSERT_TRUE(sum.req[7][met_status_slot(200)] >= 2);
     ASSERT_TRUE(sum.req[0][MET_S_OTHER] >= 1);
-    ASSERT_TRUE(sum.lat[7][0] >= 1);
-    ASSERT_TRUE(sum.lat[7][MET_LAT_BUCKETS - 1] >= 1);
+    ASSERT_TRUE(sum.lat[7][0][0] >= 1); /* (class 2xx) */
+    ASSERT_TRUE(sum.lat[7][0][MET_LAT_BUCKETS - 1] >= 1);
+    ASSERT_TRUE(sum.lat[0][2][0] >= 1); /* the 418: class 4xx, apart from the 200s */
+    ASSERT_TRUE(met_lat_any(&sum, 7, 0) >= 1);
     ASSERT_TRUE(met_lat_bounds[0] > 0 && met_lat_bounds[MET_LAT_BUCKETS - 2] > met_lat_bounds[0]);
 }

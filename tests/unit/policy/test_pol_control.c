@@ -94,8 +94,9 @@ TEST(routes_json_has_the_rate_and_p99_of_the_last_second)
     struct buf b;
     start();
     atomic_store(&sum->req[1][0], 100);
-    atomic_store(&sum->lat[1][0], 98); /* 98 in the first bucket, 2 in the third */
-    atomic_store(&sum->lat[1][2], 2);
+    atomic_store(&sum->lat[1][0][0], 90); /* 98 in the first bucket, 2 in the third, */
+    atomic_store(&sum->lat[1][2][0], 8);  /* whatever their status class */
+    atomic_store(&sum->lat[1][3][2], 2);
     buf_init(&b, 4096);
     ASSERT_EQ_INT(pol_control_json(&pc, &s, sum, names, 2, &b), 0);
     buf_append(&b, "", 1); /* (NUL-terminated for strstr) */
@@ -106,7 +107,7 @@ TEST(routes_json_has_the_rate_and_p99_of_the_last_second)
     /* the next second counts only what is new: 10 more, all in the first bucket */
     buf_reset(&b);
     atomic_store(&sum->req[1][0], 110);
-    atomic_store(&sum->lat[1][0], 108);
+    atomic_store(&sum->lat[1][0][0], 100);
     ASSERT_EQ_INT(pol_control_json(&pc, &s, sum, names, 2, &b), 0);
     buf_append(&b, "", 1);
     snprintf(want, sizeof(want), "\"/a\":{\"rate\":10,\"p99_ms\":%g}", met_lat_bounds[0] * 1000);
