@@ -200,6 +200,12 @@ int pol_state_metrics_text(struct pol_state *st, struct buf *b)
     met_text_gauge(b, "floodgate_policy_mode",
                    "Adaptive policy mode: 0 normal, 1 elevated, 2 surge, 3 shed.",
                    atomic_load(&st->mode));
+    int mode = atomic_load(&st->mode);
+    met_text_family(b, "floodgate_policy_mode_state", "gauge",
+                    "Adaptive policy mode as a state set: 1 for the current mode, 0 for the "
+                    "others.");
+    for (int m = 0; m < POL_MODES; m++)
+        buf_printf(b, "floodgate_policy_mode_state{mode=\"%s\"} %d\n", pol_mode_name(m), m == mode);
     met_text_counter(b, "floodgate_policy_mode_changes_total",
                      "Mode changes (controller or admin).", atomic_load(&st->mode_changes));
     return met_text_gauge(

@@ -391,7 +391,12 @@ class TestPolicyAdmin(ServerTest):
                       b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(b), b))
             raw = recv_all(s)
         self.assertEqual(re.findall(rb"(?i)\r\nretry-after: *(\d+)", raw), [b"30"], raw)
-        self.assertEqual(metric_value(metrics(srv), "floodgate_policy_mode"), 3)
+        text = metrics(srv)
+        self.assertEqual(metric_value(text, "floodgate_policy_mode"), 3)
+        # the same as a state set, for dashboards and alerts that match on a name
+        self.assertEqual({m: metric_value(text, "floodgate_policy_mode_state", f'mode="{m}"')
+                          for m in ("normal", "elevated", "surge", "shed")},
+                         {"normal": 0, "elevated": 0, "surge": 0, "shed": 1})
         st, p = admin("PUT", {"mode": "auto"})
         self.assertEqual(p["override"], "auto")
         self.assertEqual(admin("PUT", {"mode": "panic"})[0], 400)
