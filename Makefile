@@ -102,10 +102,13 @@ $(BIN): $(OUT)/src/main.o $(LIB)
 deps:
 	@scripts/install-deps
 
+# make run LISTEN=127.0.0.1:9090 DATA=/tmp/fg: another address or data directory
+LISTEN ?= 127.0.0.1:8080
+DATA ?= ./data
 run: deps
 	@$(MAKE) --no-print-directory BUILD=release
-	@mkdir -p data
-	build/release/floodgate --listen 127.0.0.1:8080 --data-dir ./data
+	@mkdir -p $(DATA)
+	build/release/floodgate --listen $(LISTEN) --data-dir $(DATA)
 
 # ---- tests -------------------------------------------------------------------------------
 $(OUT)/tests/%.o: tests/unit/%.c tests/unit/%.h $(LIB)

@@ -6,10 +6,12 @@ floodgate's own API; the shipped INI file passes check-config."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 
-from tests.integration.fgtest import BIN, ServerTest, parse_one, recv_all, start_nginx
+from tests.integration.fgtest import (BIN, REDIS_MODE, ServerTest, parse_one, recv_all,
+                                      start_nginx)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
@@ -69,3 +71,30 @@ class TestDeploy(ServerTest):
                            env={k: v for k, v in os.environ.items()
                                 if not k.startswith("FLOODGATE_")})
         self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class TestReadme(ServerTest):
+    """README's "Try it" runs as written (issue #15 item 9), the address and the data
+    directory aside: each command's token or id reaches the next through jq."""
+
+    def test_try_it_commands_run_as_written(self):
+        if REDIS_MODE:
+            self.skipTest("the README's commands use the embedded store (--data-dir only)")
+        with open(os.path.join(ROOT, "README.md")) as f:
+            text = f.read()
+        m = re.search(r"## Try it\n.*?```sh\n(.*?)```", text, re.S)
+        self.assertIsNotNone(m, "README has no Try it commands")
+        srv = self.start(*FAST)
+        script = (m.group(1).replace("localhost:8080", f"localhost:{srv.port}")
+                  .replace("build/release/floodgate", BIN).replace("./data", srv.data))
+        r = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True,
+                           text=True, timeout=120,
+                           env={k: v for k, v in os.environ.items()
+                                if not k.startswith("FLOODGATE_")})
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        out = r.stdout
+        self.assertEqual(out.count("X-Auth-Subject"), 2, out)  # both verifies: 200
+        self.assertIn('"active":true', out)
+        self.assertTrue(out.rstrip().endswith('{"active":false}'), out[-300:])
+        self.assertEqual(re.findall(r"HTTP/1.1 (\d+)", out), ["200", "200"])
+        self.assert_clean_exit(srv)
