@@ -56,13 +56,27 @@ static bool authorized(struct http_request *r)
     return cr_eq(a, b, sizeof(a));
 }
 
+/* Refuses a request without the admin token (401). Every refusal, and every request that
+ * may change something (not GET or HEAD), is logged: what, from where, and who (the holder
+ * of the admin token; the access log has the answer). */
 static bool deny(struct http_request *r)
 {
-    if (authorized(r))
+    char ip[64], path[160];
+    bool ok = authorized(r);
+    const char *method = http_method_str((enum http_method)r->method);
+
+    if (!ok || (r->method != HTTP_GET && r->method != HTTP_HEAD)) {
+        api__peer_ip(r, ip, sizeof(ip));
+        snprintf(path, sizeof(path), "%.*s", (int)(r->path.len < 150 ? r->path.len : 150),
+                 r->path.p);
+        log_kv(ok ? LOG_INFO : LOG_WARN, ok ? "admin action" : "admin request refused", "method",
+               method, "path", path, "ip", ip, "by", ok ? "admin token" : "no valid admin token",
+               LOG_END);
+    }
+    if (ok)
         return false;
     http_add_header(r, "WWW-Authenticate", "Bearer realm=\"floodgate-admin\"");
     http_respond_error(r, 401, "unauthorized", "admin token required");
-    log_kv(LOG_WARN, "admin request refused", LOG_END);
     return true;
 }
 

@@ -160,6 +160,11 @@ struct client_job {
 static int client_decided(struct client_job *j, int rc)
 {
     if (rc == ERR_DENIED) {
+        char ip[64], id[72];
+        api__peer_ip(j->r, ip, sizeof(ip));
+        snprintf(id, sizeof(id), "%.*s", (int)(j->q.id.len < 64 ? j->q.id.len : 64), j->q.id.p);
+        log_kv(LOG_INFO, "client authentication failed", "client_id", id, "ip", ip, "reason",
+               j->q.reason, LOG_END);
         invalid_client(j->r);
         return HTTP_DONE;
     }

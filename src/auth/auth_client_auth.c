@@ -22,7 +22,10 @@ static int decided(struct auth_client_check *q, int rc)
         ok = !q->_has_secret;
     cr_wipe(q->_digest, sizeof(q->_digest));
     if (!ok) {
-        log_kv(LOG_INFO, "client authentication failed", LOG_END);
+        q->reason = rc != ERR_OK                           ? "unknown_client"
+                    : q->c.public_client && q->_has_secret ? "public_client_with_secret"
+                    : !q->_has_secret                      ? "no_secret"
+                                                           : "wrong_secret";
         return ERR_DENIED;
     }
     return ERR_OK;

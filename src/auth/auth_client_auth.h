@@ -45,6 +45,7 @@ struct auth_client_check {
     auth_client_check_cb done;
     /* out */
     struct auth_client c;
+    const char *reason; /* ERR_DENIED: why, for the log (static; the client is never told) */
     /* private */
     uint8_t _digest[CR_HASH_LEN];
     bool _has_secret;

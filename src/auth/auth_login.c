@@ -247,7 +247,8 @@ static void refused(struct auth_login *q)
     } else if (q->_refused == STORE_GUARD_BUSY) {
         q->outcome = AUTH_LOGIN_BUSY;
     } else {
-        log_kv(LOG_INFO, "login refused by the shared lockout", LOG_END);
+        log_kv(LOG_INFO, "login refused by the shared lockout", "client_id", q->client_id, "ip",
+               q->ip, LOG_END);
         q->outcome = AUTH_LOGIN_FAILED;
     }
 }
@@ -275,7 +276,11 @@ static void verified(struct pool_job *pj)
     }
     if (svc->failed_ips)
         pol_distinct_add(svc->failed_ips, str_c(q->ip_key));
-    log_kv(LOG_INFO, "login failed", LOG_END);
+    log_kv(LOG_INFO, "login failed", "reason",
+           !q->_found       ? "unknown_user"
+           : q->_u.disabled ? "disabled"
+                            : "password",
+           "user_id", q->_found ? q->_u.id : "", "client_id", q->client_id, "ip", q->ip, LOG_END);
     q->outcome = AUTH_LOGIN_FAILED;
     q->done(q, ERR_OK);
 }

@@ -51,6 +51,48 @@ class TestAdmin(ServerTest):
                                           {"Authorization": "Bearer " + TOKEN})[0], 404)
         self.assert_clean_exit(self.srv)
 
+    def test_failures_and_admin_actions_are_logged_with_their_context(self):
+        """Issue #15 item 9: a failure line says which client, from where and why; an admin
+        action says what, from where and by whom (reads are not logged, refusals are)."""
+        self.assertEqual(self.admin("POST", "/admin/users", {"username": "ann",
+                                                             "password": "long enough pw"})[0], 201)
+        self.admin("GET", "/admin/users")
+        self.admin("DELETE", "/admin/users/ann", token="wrong")
+        J = {"Content-Type": "application/json"}
+        for name in ("ann", "nobody"):
+            self.srv.request("POST", "/v1/auth/login", json.dumps(
+                {"username": name, "password": "not the password"}).encode(), J)
+        basic = "Basic " + base64.b64encode(b"no-such-client:secret").decode()
+        st, _, _ = self.srv.request("POST", "/oauth2/token", b"grant_type=client_credentials",
+                                    {"Authorization": basic, "Content-Type":
+                                     "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 401)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and '"client authentication failed"' not in \
+                self.srv.stderr():
+            time.sleep(0.05)
+        lines = [json.loads(ln) for ln in self.srv.stderr().splitlines()
+                 if ln.startswith("{")]
+        by = {}
+        for ln in lines:
+            by.setdefault(ln["msg"], []).append(ln)
+        acts = by.get("admin action", [])
+        self.assertEqual([(a["method"], a["path"], a["ip"], a["by"]) for a in acts],
+                         [("POST", "/admin/users", "127.0.0.1", "admin token")])
+        refused = by["admin request refused"][0]
+        self.assertEqual((refused["method"], refused["path"], refused["ip"]),
+                         ("DELETE", "/admin/users/ann", "127.0.0.1"))
+        failed = {ln["reason"]: ln for ln in by["login failed"]}
+        self.assertEqual(set(failed), {"password", "unknown_user"})
+        self.assertEqual(failed["password"]["ip"], "127.0.0.1")
+        self.assertTrue(failed["password"]["user_id"])
+        self.assertEqual(failed["password"]["client_id"], "first-party")
+        self.assertNotIn("not the password", self.srv.stderr())
+        c = by["client authentication failed"][0]
+        self.assertEqual((c["client_id"], c["ip"], c["reason"]),
+                         ("no-such-client", "127.0.0.1", "unknown_client"))
+        self.assert_clean_exit(self.srv)
+
     def test_users(self):
         st, u = self.admin("POST", "/admin/users", {"username": "Ann", "password": "long enough pw"})
         self.assertEqual((st, u["username"]), (201, "ann"))
