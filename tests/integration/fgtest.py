@@ -341,10 +341,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_nginx(test, fg_ports, app_port=None):
+def start_nginx(test, fg_ports, app_port=None, edits=()):
     """Runs the shipped deploy/nginx/floodgate.conf in a real nginx (stopped at the test's
     cleanup) with one upstream line per floodgate port, and a stand-in application that
-    echoes what the gateway told it. Returns nginx's port."""
+    echoes what the gateway told it; edits: (old, new) replacements of one place each, as an
+    operator would make (e.g. a scope on the verify URL). Returns nginx's port."""
     tmp = tempfile.mkdtemp(prefix="fg-nginx-")
     test.addCleanup(lambda: shutil.rmtree(tmp, ignore_errors=True))
     port, app = free_port(), app_port or free_port()
@@ -355,7 +356,7 @@ def start_nginx(test, fg_ports, app_port=None):
     ups = "".join(f"\n{line.group(1)}server 127.0.0.1:{p}{line.group(2)};" for p in fg_ports)
     site = site[:line.start()] + ups + site[line.end():]
     for old, new in (("127.0.0.1:9000", f"127.0.0.1:{app}"),
-                     ("127.0.0.1:8000", f"127.0.0.1:{port}")):
+                     ("127.0.0.1:8000", f"127.0.0.1:{port}"), *edits):
         test.assertEqual(site.count(old), 1, old)
         site = site.replace(old, new)
     with open(os.path.join(tmp, "floodgate.conf"), "w") as f:

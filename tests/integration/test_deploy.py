@@ -4,6 +4,7 @@ floodgate, protects an application with auth_request (200 with the identity for 
 token, 401 with floodgate's challenge otherwise, 401 after revocation) and proxies
 floodgate's own API; the shipped INI file passes check-config."""
 
+import base64
 import json
 import os
 import re
@@ -26,6 +27,14 @@ def http(port, method, path, body=b"", headers=None):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(raw)
         return parse_one(recv_all(s, 10))
+
+
+def raw_get(port, path, token):
+    """The answer's bytes as sent (headers not folded: a repeated one shows twice)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                  f"Authorization: Bearer {token}\r\n\r\n".encode())
+        return recv_all(s, 10)
 
 
 class TestDeploy(ServerTest):
@@ -54,6 +63,9 @@ class TestDeploy(ServerTest):
         st, h, _ = http(port, "GET", "/app/orders", headers={"Authorization": "Bearer " + forged})
         self.assertEqual(st, 401)
         self.assertIn('error="invalid_token"', h.get("www-authenticate", ""))
+        # the challenge once, not twice (nginx passes a 401's on by itself)
+        raw = raw_get(port, "/app/orders", forged)
+        self.assertEqual(raw.lower().count(b"\r\nwww-authenticate:"), 1, raw)
         # logout revokes the access token: the gateway refuses it at once
         st, _, _ = http(port, "POST", "/v1/auth/logout", json.dumps(
             {"refresh_token": tok["refresh_token"]}).encode(),
@@ -62,6 +74,35 @@ class TestDeploy(ServerTest):
         st, _, _ = http(port, "GET", "/app/orders", headers={
             "Authorization": "Bearer " + tok["access_token"]})
         self.assertEqual(st, 401)
+        self.assert_clean_exit(srv)
+
+    def test_a_missing_scope_is_403_with_the_insufficient_scope_challenge(self):
+        """Issue #15 item 5: the location asks for a scope (the documented ?scope=...): a
+        token without it gets 403 and floodgate's insufficient_scope challenge, once, not
+        nginx's HTML page; one with it passes."""
+        srv = self.start(*FAST, "--trusted-proxies", "127.0.0.1")
+        port = start_nginx(self, [srv.port], edits=(
+            ("proxy_pass http://floodgate/v1/auth/verify;",
+             "proxy_pass http://floodgate/v1/auth/verify?scope=write;"),))
+        c = json.loads(subprocess.run(
+            [BIN, "--data-dir", srv.data, "client", "create", "svc", "--scopes", "read write",
+             "--json"], capture_output=True, text=True, timeout=30, check=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}).stdout)
+        basic = "Basic " + base64.b64encode(
+            f"{c['client_id']}:{c['client_secret']}".encode()).decode()
+        F = {"Authorization": basic, "Content-Type": "application/x-www-form-urlencoded"}
+
+        def token(scope):
+            st, _, b = http(port, "POST", "/oauth2/token",
+                            f"grant_type=client_credentials&scope={scope}".encode(), F)
+            self.assertEqual(st, 200, b)
+            return json.loads(b)["access_token"]
+        raw = raw_get(port, "/app/orders", token("read"))
+        self.assertTrue(raw.startswith(b"HTTP/1.1 403"), raw)
+        self.assertEqual(raw.lower().count(b"\r\nwww-authenticate:"), 1, raw)
+        self.assertIn(b'error="insufficient_scope"', raw)
+        self.assertIn(b'{"error":"insufficient_scope"}', raw)
+        self.assertTrue(raw_get(port, "/app/orders", token("write")).startswith(b"HTTP/1.1 200"))
         self.assert_clean_exit(srv)
 
     def test_shipped_ini_passes_check_config(self):
