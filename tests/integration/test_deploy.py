@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 
@@ -139,3 +140,55 @@ class TestReadme(ServerTest):
         self.assertTrue(out.rstrip().endswith('{"active":false}'), out[-300:])
         self.assertEqual(re.findall(r"HTTP/1.1 (\d+)", out), ["200", "200"])
         self.assert_clean_exit(srv)
+
+
+class TestBackup(ServerTest):
+    """Issue #15 item 5: the documented backup (mdb_copy of a serving store, from Debian's
+    lmdb-utils, plus the server key) restored into a new data directory has every user,
+    client and live refresh token."""
+
+    def test_backup_of_a_serving_store_restores_whole(self):
+        if REDIS_MODE:
+            self.skipTest("the embedded store's backup")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
+        srv = self.start(*FAST)
+        J = {"Content-Type": "application/json"}
+        refresh = {}
+        for name in ("ann", "bob", "cy"):
+            body = json.dumps({"username": name, "password": PW}).encode()
+            self.assertEqual(srv.request("POST", "/v1/users", body, J)[0], 201)
+            st, _, b = srv.request("POST", "/v1/auth/login", body, J)
+            self.assertEqual(st, 200)
+            refresh[name] = json.loads(b)["refresh_token"]
+        c = json.loads(subprocess.run(
+            [BIN, "--data-dir", srv.data, "client", "create", "svc", "--json"],
+            capture_output=True, text=True, timeout=30, check=True, env=env).stdout)
+        # the backup, while it serves (as docs/deploy.md says)
+        backup = os.path.join(srv.dir, "backup")
+        os.mkdir(backup, 0o700)
+        subprocess.run(["mdb_copy", srv.data, backup], check=True, timeout=60)
+        shutil.copy2(os.path.join(srv.data, "secret.key"), backup)
+        # one more rotation after the backup: that token is not in it
+        st, _, b = srv.request("POST", "/v1/auth/refresh", json.dumps(
+            {"refresh_token": refresh["cy"]}).encode(), J)
+        self.assertEqual(st, 200)
+        self.assert_clean_exit(srv)
+        # restored into a new data directory
+        restored = self.start(*FAST, "--data-dir", backup)
+        for name in ("ann", "bob"):
+            st, _, b = restored.request("POST", "/v1/auth/refresh", json.dumps(
+                {"refresh_token": refresh[name]}).encode(), J)
+            self.assertEqual(st, 200, (name, b))
+            body = json.dumps({"username": name, "password": PW}).encode()
+            self.assertEqual(restored.request("POST", "/v1/auth/login", body, J)[0], 200)
+        basic = "Basic " + base64.b64encode(
+            f"{c['client_id']}:{c['client_secret']}".encode()).decode()
+        st, _, b = restored.request("POST", "/oauth2/token", b"grant_type=client_credentials",
+                                    {"Authorization": basic, "Content-Type":
+                                     "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 200, b)
+        # cy's token as it was at the backup: still live there
+        st, _, b = restored.request("POST", "/v1/auth/refresh", json.dumps(
+            {"refresh_token": refresh["cy"]}).encode(), J)
+        self.assertEqual(st, 200, b)
+        self.assert_clean_exit(restored)
