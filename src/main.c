@@ -880,6 +880,8 @@ int main(int argc, char **argv)
     /* Writes to a peer that went away (a client, Redis) are errors to handle, not a reason
      * to die: for the server, the CLI and the rehearsal alike. */
     signal(SIGPIPE, SIG_IGN);
+    if (argc > 1 && strcmp(argv[1], "rehearse") == 0) /* (its own options, --help included) */
+        return rh_main(argc - 1, argv + 1); /* a client: the server's configuration is not read */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             cli_usage(stdout);
@@ -896,8 +898,6 @@ int main(int argc, char **argv)
             return 0;
         }
     }
-    if (argc > 1 && strcmp(argv[1], "rehearse") == 0)
-        return rh_main(argc - 1, argv + 1); /* a client: the server's configuration is not read */
     if (argc > 1 && strcmp(argv[1], "check-config") == 0) {
         if (argc != 3) {
             fprintf(stderr, "usage: floodgate check-config FILE\n");

@@ -311,7 +311,10 @@ class TestRehearse(ServerTest):
             r = rh(*args)
             if words is None:
                 self.assertEqual(r.returncode, 0)
-                self.assertIn("rehearse", r.stdout)
+                # its own options, not the server's (issue #15 item 8)
+                self.assertIn("usage: floodgate rehearse", r.stdout)
+                self.assertIn("--login-capacity", r.stdout)
+                self.assertNotIn("--listen", r.stdout)
                 continue
             self.assertEqual(r.returncode, 2, (args, r.stderr))
             self.assertIn(words, r.stderr, args)
