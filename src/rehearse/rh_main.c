@@ -57,18 +57,22 @@ static void summary(json_t *r)
 {
     const char *f;
     json_t *s;
-    printf("%-11s %9s %9s %7s %7s %7s %9s %9s %9s\n", "flow", "rate/s", "goodput/s", "429", "503",
-           "errors", "p50 ms", "p99 ms", "503 p99");
+    /* every outcome: 2xx (goodput), 429, 503, other 4xx (a 401 is one), other 5xx, and no
+     * answer (errors and timeouts); rates over the seconds the flow ran */
+    printf("%-11s %9s %9s %7s %7s %7s %7s %7s %9s %9s %9s\n", "flow", "rate/s", "goodput/s", "429",
+           "503", "4xx", "5xx", "errors", "p50 ms", "p99 ms", "503 p99");
     json_object_foreach(json_object_get(r, "totals"), f, s)
     {
         json_t *lat = json_object_get(s, "latency_us"),
                *shed = json_object_get(s, "shed_latency_us");
         json_t *st = json_object_get(s, "status");
-        printf("%-11s %9.1f %9.1f %7lld %7lld %7lld %9.2f %9.2f %9.2f\n", f,
+        printf("%-11s %9.1f %9.1f %7lld %7lld %7lld %7lld %7lld %9.2f %9.2f %9.2f\n", f,
                json_real_value(json_object_get(s, "rate_per_s")),
                json_real_value(json_object_get(s, "goodput_per_s")),
                json_integer_value(json_object_get(st, "429")),
                json_integer_value(json_object_get(st, "503")),
+               json_integer_value(json_object_get(st, "4xx")),
+               json_integer_value(json_object_get(st, "5xx")),
                json_integer_value(json_object_get(s, "errors")) +
                    json_integer_value(json_object_get(s, "timeouts")),
                json_integer_value(json_object_get(lat, "p50")) / 1000.0,

@@ -91,15 +91,17 @@ int rh_report_json(const struct rh_run *run, const char *path, json_t **out)
                              (json_int_t)sc->users, "connections", (json_int_t)sc->connections,
                              "timeout_ms", (json_int_t)sc->timeout_ms, "phases");
     json_t *phases = json_array();
-    double start = 0;
+    double start = 0, ran[RH_NFLOWS] = {0}; /* each flow's seconds: the phases it ran in */
     for (unsigned p = 0; p < sc->nphases; p++) {
         const struct rh_phase *ph = &sc->phase[p];
         json_t *rates = json_object(), *flows = json_object();
         for (int f = 0; f < RH_NFLOWS; f++) {
             double a = rh_rate_at(ph, f, 0, run->capacity);
             double b = rh_rate_at(ph, f, ph->duration_s, run->capacity);
-            if (a > 0 || b > 0)
+            if (a > 0 || b > 0) {
                 json_object_set_new(rates, rh_flow_name[f], json_pack("[ff]", a, b));
+                ran[f] += ph->duration_s;
+            }
             if (used[f])
                 json_object_set_new(flows, rh_flow_name[f],
                                     flowstat(&run->stat[p][f], ph->duration_s, f));
@@ -115,7 +117,8 @@ int rh_report_json(const struct rh_run *run, const char *path, json_t **out)
     json_t *totals = json_object();
     for (int f = 0; f < RH_NFLOWS; f++)
         if (used[f])
-            json_object_set_new(totals, rh_flow_name[f], flowstat(&total[f], start, f));
+            json_object_set_new(totals, rh_flow_name[f],
+                                flowstat(&total[f], ran[f] > 0 ? ran[f] : start, f));
     json_t *secs = json_array();
     for (size_t i = 0; i < run->nsec; i++) {
         const struct rh_sec *s = &run->sec[i];

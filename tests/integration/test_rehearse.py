@@ -108,6 +108,12 @@ class TestRehearse(ServerTest):
         self.assertEqual(drawn["svgs"], 5)
         self.assertGreaterEqual(drawn["rows"], 1 + 6 + 2 + 6)
         self.assertIn("goodput", r.stdout)
+        # the terminal shows every outcome class, and a flow's total rate is over the
+        # seconds it ran (verify: 100 in steady's 2 s, not over the whole 4 s) (#15 item 8)
+        self.assertRegex(r.stdout, r"flow +rate/s +goodput/s +429 +503 +4xx +5xx +errors")
+        self.assertAlmostEqual(res["totals"]["verify"]["rate_per_s"], 50.0, delta=0.01)
+        self.assertAlmostEqual(res["totals"]["introspect"]["rate_per_s"], 150 / 4, delta=0.01)
+        self.assertRegex(r.stdout, r"\nverify +50\.0 +50\.0 ")
         # the report can be drawn again from the saved result alone
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}
         r2 = subprocess.run([BIN, "rehearse", "--render", os.path.join(self.tmp, "r.json"),
