@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The rehearsal engine: one libuv loop, HTTP/1.1 keep-alive connections in pools (one pool
- * per purpose so that set-up, the /metrics probe and the load never queue behind each
+ * per purpose so that set-up, the policy probe and the load never queue behind each
  * other), http_parser reading the answers.
  *
  * Open loop: each flow's arrivals are spaced 1/rate apart on the monotonic clock whatever
@@ -434,23 +434,24 @@ static void on_flow(struct rh_run *run, struct rh_req *q, int status, const char
     }
 }
 
+/* The server's adaptive mode and scaling recommendation this second, from the admin API's
+ * GET /admin/policy: the admin listener is floodgate's own, also when the load goes
+ * through a gateway that does not pass /metrics on. */
 static void on_probe(struct rh_run *run, struct rh_req *q, int status, const char *body, size_t len)
 {
+    static const char *const names[] = {"normal", "elevated", "surge", "shed"};
     if (status != 200 || q->idx >= run->nsec)
         return;
     struct rh_sec *s = &run->sec[q->idx];
-    for (size_t i = 0; i < len;) {
-        const char *line = body + i, *nl = memchr(line, '\n', len - i);
-        size_t n = nl ? (size_t)(nl - line) : len - i;
-        char tmp[128];
-        if (n < sizeof(tmp)) {
-            memcpy(tmp, line, n);
-            tmp[n] = 0;
-            sscanf(tmp, "floodgate_policy_mode %d", &s->mode);
-            sscanf(tmp, "floodgate_scale_recommendation_instances %d", &s->recommended);
-        }
-        i += n + 1;
-    }
+    json_t *o = json_loadb(body, len, 0, NULL);
+    const char *mode = json_string_value(json_object_get(o, "mode"));
+    json_t *rec = json_object_get(o, "recommended_instances");
+    for (int m = 0; mode && m < 4; m++)
+        if (strcmp(mode, names[m]) == 0)
+            s->mode = m;
+    if (json_is_integer(rec) && json_integer_value(rec) >= 0 && json_integer_value(rec) < 1000000)
+        s->recommended = (int)json_integer_value(rec);
+    json_decref(o);
 }
 
 /* ---- the oidc flow: a person signing in through a browser ------------------------------ */
@@ -830,7 +831,9 @@ static void open_second(struct rh_run *run, uint64_t now)
     s->recommended = -1;
     s->phase = run->phase;
     s->t = (double)(now - run->t_start) / 1e9;
-    if (build(&run->scratch, &run->probe, "GET", "/metrics", NULL, NULL, NULL) == 0)
+    char hdr[300];
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", run->admin_token);
+    if (build(&run->scratch, &run->probe, "GET", "/admin/policy", hdr, NULL, NULL) == 0)
         send_built(run, &run->probe, -1, on_probe, run->nsec - 1, now, 0);
 }
 
@@ -1105,7 +1108,7 @@ int rh_run(struct rh_run *run, const char *target, const char *admin, char *err,
     if (rh_pool_init(run, &run->pub, target, run->sc.connections, err, cap) ||
         rh_pool_init(run, &run->setup_pub, target, SETUP_CONNS, err, cap) ||
         rh_pool_init(run, &run->calib, target, CALIBRATE_CONNS, err, cap) ||
-        rh_pool_init(run, &run->probe, target, 1, err, cap) ||
+        rh_pool_init(run, &run->probe, admin, 1, err, cap) ||
         rh_pool_init(run, &run->admin, admin, SETUP_CONNS, err, cap)) {
         uv_loop_close(run->loop);
         buf_fini(&run->scratch);

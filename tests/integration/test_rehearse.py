@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 
-from tests.integration.fgtest import BIN, ServerTest, admin_call
+from tests.integration.fgtest import BIN, ServerTest, admin_call, start_nginx
 from tests.integration.httpfault import HTTPFaultProxy
 
 TOKEN = "rehearse-" + "0123456789abcdef" * 3
@@ -133,6 +133,24 @@ class TestRehearse(ServerTest):
         self.assertEqual([u for u in users if u["username"].startswith("rehearse-")], [])
         self.assertEqual([c for c in self.admin_list(aport, "/admin/clients")
                           if c["name"].startswith("rehearse-")], [])
+        self.assert_clean_exit(srv)
+
+    def test_through_a_gateway_the_mode_is_still_recorded(self):
+        """Issue #15 item 8: the load through the shipped nginx (which does not pass
+        /metrics on), the mode and the recommendation read from the admin API every
+        second: none is missing (-1)."""
+        srv, aport = self.serve()
+        port = start_nginx(self, [srv.port])
+        sc = {"name": "gw", "users": 4, "connections": 16, "timeout_ms": 5000,
+              "phases": [{"name": "steady", "duration_s": 3,
+                          "rates": {"introspect": 20, "login": 2}}]}
+        r = self.rehearse(srv, aport, sc, target=f"http://127.0.0.1:{port}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        secs = self.result()["seconds"]
+        self.assertGreaterEqual(len(secs), 3)
+        self.assertEqual([s["mode"] for s in secs if s["mode"] not in (0, 1, 2, 3)], [], secs)
+        self.assertEqual([s for s in secs if s["recommended"] < 1], [], secs)
+        self.assertEqual(self.result()["totals"]["introspect"]["ok"], 60)
         self.assert_clean_exit(srv)
 
     def test_shed_logins_are_counted_with_their_latency(self):
