@@ -18,6 +18,9 @@
 #include "loop/pool.h"
 #include "metrics/met_text.h"
 #include "policy/pol_limits.h"
+#include "token/tok_keys.h"
+#include "token/tok_local.h"
+#include "token/tok_rotate.h"
 
 int api_healthz(struct http_request *r)
 {
@@ -59,6 +62,14 @@ int api_metrics(struct http_request *r)
         rules[i] = pol_limits_key_name(i);
     met_text_rate_limited(&b, &sum, rules, POL_RL_COUNT);
     met_text_process(&b, (double)ctx->sh->started_at);
+    tok_rotate_metrics_text(&b);
+    tok_ring_metrics_text(tok_local_ring(&ctx->tok, clock_wall_s()), clock_wall_s(), &b);
+    met_text_gauge(&b, "floodgate_hash_deadline_seconds",
+                   "hash_deadline: a login whose hash would wait longer is answered 503.",
+                   ctx->sh->cfg->hash_deadline_ms / 1e3);
+    met_text_gauge(&b, "floodgate_key_rotation_seconds",
+                   "key_rotation: a signing key this old is replaced (0: only by hand).",
+                   (double)ctx->sh->cfg->key_rotation_s);
     int rc = buf_printf(&b,
                         "# HELP floodgate_build_info Build version.\n"
                         "# TYPE floodgate_build_info gauge\n"

@@ -179,6 +179,12 @@ void pol_state_publish(struct pol_state *st, const struct pol_control *pc, const
     }
     atomic_store(&st->mode_floor, (int)pc->ctl.floor);
     atomic_store(&st->stuffing, t->stuffing);
+    atomic_store(&st->hash_wait_milli,
+                 (uint64_t)(t->s.hash_wait_ms > 0 ? t->s.hash_wait_ms * 1e3 : 0));
+    atomic_store(&st->demand_milli,
+                 (uint64_t)(t->s.login_demand > 0 ? t->s.login_demand * 1e3 : 0));
+    atomic_store(&st->capacity_milli,
+                 (uint64_t)(t->s.login_capacity > 0 ? t->s.login_capacity * 1e3 : 0));
     atomic_store(&st->recommended, t->recommended);
     if (t->mode != t->before) {
         atomic_store(&st->mode, (int)t->mode);
@@ -206,6 +212,16 @@ int pol_state_metrics_text(struct pol_state *st, struct buf *b)
                     "others.");
     for (int m = 0; m < POL_MODES; m++)
         buf_printf(b, "floodgate_policy_mode_state{mode=\"%s\"} %d\n", pol_mode_name(m), m == mode);
+    met_text_gauge(b, "floodgate_hash_wait_seconds",
+                   "Expected wait of a new password hash (queue x measured service time / "
+                   "workers), at the last policy tick.",
+                   (double)atomic_load(&st->hash_wait_milli) / 1e6);
+    met_text_gauge(b, "floodgate_login_demand_per_second",
+                   "Password logins asked for in the last second (served and shed).",
+                   (double)atomic_load(&st->demand_milli) / 1e3);
+    met_text_gauge(b, "floodgate_login_capacity_per_second",
+                   "Password logins per second the workers can hash, as measured.",
+                   (double)atomic_load(&st->capacity_milli) / 1e3);
     met_text_counter(b, "floodgate_policy_mode_changes_total",
                      "Mode changes (controller or admin).", atomic_load(&st->mode_changes));
     return met_text_gauge(

@@ -82,9 +82,11 @@ struct pol_state {
     _Atomic int stuffing;          /* credential stuffing suspected: stricter per-IP logins */
     _Atomic unsigned recommended;  /* instances in all the controller recommends */
     _Atomic uint64_t mode_changes; /* by the controller or an operator */
-    int registration_pause;        /* the lowest mode that pauses registration; POL_MODES: never */
-    pthread_mutex_t sample_mu;     /* guards sample */
-    char sample[2048];             /* the last sample as JSON (pol_control_json) */
+    /* the last sample's figures, in thousandths (hash wait in ms; logins per second) */
+    _Atomic uint64_t hash_wait_milli, demand_milli, capacity_milli;
+    int registration_pause;    /* the lowest mode that pauses registration; POL_MODES: never */
+    pthread_mutex_t sample_mu; /* guards sample */
+    char sample[2048];         /* the last sample as JSON (pol_control_json) */
 };
 
 /* The tick's decisions as events: scale.recommendation when the recommendation moved,

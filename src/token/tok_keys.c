@@ -542,3 +542,27 @@ int tok_ring_admin_json(const struct tok_ring *r, int64_t now, struct buf *b)
     }
     return rc ? rc : buf_puts(b, "]");
 }
+
+int tok_ring_metrics_text(const struct tok_ring *r, int64_t now, struct buf *b)
+{
+    int rc = buf_puts(b, "# HELP floodgate_signing_key_age_seconds How long the key that signs "
+                         "now has signed, by algorithm.\n"
+                         "# TYPE floodgate_signing_key_age_seconds gauge\n");
+    for (int a = TOK_ALG_EDDSA; a <= TOK_ALG_RS256; a++) {
+        const struct tok_ring_key *k = tok_ring_signer(r, (enum tok_alg)a, now);
+        if (k)
+            rc |= buf_printf(b, "floodgate_signing_key_age_seconds{alg=\"%s\"} %lld\n",
+                             tok_alg_name((enum tok_alg)a), (long long)(now - k->active_from));
+    }
+    rc |= buf_puts(b, "# HELP floodgate_signing_key_successors Keys published that sign later "
+                      "(the next key, announced in the JWKS ahead of its use), by algorithm.\n"
+                      "# TYPE floodgate_signing_key_successors gauge\n");
+    for (int a = TOK_ALG_EDDSA; a <= TOK_ALG_RS256; a++) {
+        unsigned n = 0;
+        for (unsigned i = 0; i < r->n; i++)
+            n += r->keys[i].k.alg == (enum tok_alg)a && r->keys[i].active_from > now;
+        rc |= buf_printf(b, "floodgate_signing_key_successors{alg=\"%s\"} %u\n",
+                         tok_alg_name((enum tok_alg)a), n);
+    }
+    return rc;
+}

@@ -65,6 +65,10 @@ const struct tok_ring_key *tok_ring_signer(const struct tok_ring *r, enum tok_al
 /* The key with that kid that is still published at `now`, or NULL. */
 const struct tok_ring_key *tok_ring_find(const struct tok_ring *r, struct str kid, int64_t now);
 
+/* floodgate_signing_key_age_seconds{alg} (the signer's time in use) and
+ * floodgate_signing_key_successors{alg} (keys published that sign later), for /metrics. */
+int tok_ring_metrics_text(const struct tok_ring *r, int64_t now, struct buf *b);
+
 /* Appends {"keys":[...]} with the public half of every published key (RFC 7517, RFC 8037). */
 int tok_ring_jwks(const struct tok_ring *r, int64_t now, struct buf *out);
 

@@ -2,6 +2,7 @@
 /* Refresh-token rotation and the start of a family; see tok_rotate.h. */
 #include "token/tok_rotate.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,10 +131,33 @@ static void reused(struct tok_rotation *q, const struct store_refresh *rt)
         revoke_all_sessions(q->svc, q->lp, rt->sub);
 }
 
+/* Rotations by outcome, process-wide (for /metrics: a wave of reuse is an attack, or a
+ * client that lost answers). */
+static _Atomic uint64_t outcomes[4]; /* rotated (or grace), reused, invalid, failed */
+
+int tok_rotate_metrics_text(struct buf *b)
+{
+    static const char *const names[4] = {"rotated", "reused", "invalid", "failed"};
+    int rc = buf_puts(b, "# HELP floodgate_refresh_rotations_total Refresh-token rotations by "
+                         "outcome (reused: a spent token presented again, its family revoked; "
+                         "failed: the store did not answer).\n"
+                         "# TYPE floodgate_refresh_rotations_total counter\n");
+    for (int i = 0; i < 4; i++)
+        rc |= buf_printf(
+            b, "floodgate_refresh_rotations_total{result=\"%s\"} %llu\n", names[i],
+            (unsigned long long)atomic_load_explicit(&outcomes[i], memory_order_relaxed));
+    return rc;
+}
+
 /* The store's verdict (op->status, op->rotate_result, op->rt) as the outputs. */
 static int rotated(struct tok_rotation *q)
 {
     struct store_op *op = &q->_op;
+    int k = op->status                                                                      ? 3
+            : op->rotate_result == STORE_ROTATE_REUSED                                      ? 1
+            : op->rotate_result == STORE_ROTATED || op->rotate_result == STORE_ROTATE_GRACE ? 0
+                                                                                            : 2;
+    atomic_fetch_add_explicit(&outcomes[k], 1, memory_order_relaxed);
 
     if (op->status)
         return ERR_BACKEND;

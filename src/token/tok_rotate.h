@@ -63,6 +63,8 @@ struct tok_rotation {
 };
 
 int tok_rotate(struct tok_rotation *q);
+/* floodgate_refresh_rotations_total{result}: every rotation's outcome so far (any thread). */
+int tok_rotate_metrics_text(struct buf *b);
 
 /* Starting a refresh family for `sub` (a login): a fresh token, stored durably as the first
  * of a new family, carrying the user's sessions generation `gen` as read with the checked

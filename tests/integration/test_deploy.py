@@ -13,7 +13,7 @@ import socket
 import subprocess
 
 from tests.integration.fgtest import (BIN, REDIS_MODE, ServerTest, parse_one, recv_all,
-                                      start_nginx)
+                                      start_nginx, store_args)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
@@ -86,8 +86,8 @@ class TestDeploy(ServerTest):
             ("proxy_pass http://floodgate/v1/auth/verify;",
              "proxy_pass http://floodgate/v1/auth/verify?scope=write;"),))
         c = json.loads(subprocess.run(
-            [BIN, "--data-dir", srv.data, "client", "create", "svc", "--scopes", "read write",
-             "--json"], capture_output=True, text=True, timeout=30, check=True,
+            [BIN, "--data-dir", srv.data, *store_args(srv.data), "client", "create", "svc",
+             "--scopes", "read write", "--json"], capture_output=True, text=True, timeout=30, check=True,
             env={k: v for k, v in os.environ.items() if not k.startswith("FLOODGATE_")}).stdout)
         basic = "Basic " + base64.b64encode(
             f"{c['client_id']}:{c['client_secret']}".encode()).decode()

@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: MIT
+"""deploy/prometheus and deploy/grafana (issue #15 item 3): the alert rules pass promtool's
+check and their unit tests, the scrape passes promtool's metrics check, and every metric a
+rule or a dashboard panel names is in a real /metrics scrape."""
+
+import json
+import os
+import re
+import subprocess
+
+from tests.integration.fgtest import BIN, ServerTest, metrics
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROM = os.path.join(ROOT, "deploy", "prometheus")
+DASH = os.path.join(ROOT, "deploy", "grafana", "floodgate.json")
+FAST = ("--argon2-memory", "1024", "--argon2-passes", "1")
+NAME = re.compile(r"\b((?:floodgate|process)_[a-z0-9_]+)")
+
+
+def promtool(*args, cwd=None):
+    return subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd)
+
+
+def family(name):
+    """The metric family a series name belongs to (a histogram's _bucket, _sum, _count)."""
+    return re.sub(r"_(bucket|sum|count)$", "", name)
+
+
+class TestObservability(ServerTest):
+    def test_alert_rules_check_and_pass_their_unit_tests(self):
+        r = promtool("check", "rules", "floodgate-alerts.yml", cwd=PROM)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("SUCCESS: 8 rules found", r.stdout)
+        r = promtool("test", "rules", "floodgate-alerts.test.yml", cwd=PROM)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # every alert has a test that expects it to fire
+        with open(os.path.join(PROM, "floodgate-alerts.yml")) as f:
+            alerts = set(re.findall(r"- alert: (\w+)", f.read()))
+        with open(os.path.join(PROM, "floodgate-alerts.test.yml")) as f:
+            tested = f.read()
+        for a in alerts:
+            self.assertRegex(tested, rf"alertname: {a}\n +exp_alerts:\n +- exp_labels", a)
+
+    def test_every_metric_named_exists_in_a_real_scrape(self):
+        srv = self.start(*FAST)
+        J = {"Content-Type": "application/json"}
+        body = json.dumps({"username": "ann", "password": "correct horse battery"}).encode()
+        self.assertEqual(srv.request("POST", "/v1/users", body, J)[0], 201)
+        st, _, b = srv.request("POST", "/v1/auth/login", body, J)
+        self.assertEqual(st, 200)
+        st, _, _ = srv.request("POST", "/v1/auth/refresh", json.dumps(
+            {"refresh_token": json.loads(b)["refresh_token"]}).encode(), J)
+        self.assertEqual(st, 200)
+        text = metrics(srv)
+        r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        have = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+        with open(os.path.join(PROM, "floodgate-alerts.yml")) as f:
+            rules = f.read()
+        with open(DASH) as f:
+            dash = json.load(f)
+        exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+        self.assertGreaterEqual(len(dash["panels"]), 15)
+        named = {family(n) for n in NAME.findall(rules + "\n".join(exprs))}
+        self.assertGreater(len(named), 20)
+        self.assertEqual(sorted(named - have), [], "named but not in /metrics")
+        # the refresh above is counted where the dashboard and the reuse alert look
+        self.assertRegex(text, r'floodgate_refresh_rotations_total\{result="rotated"\} 1\n')
+        self.assert_clean_exit(srv)
