@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 
 from tests.integration.fgtest import (BIN, REDIS_MODE, ServerTest, parse_one, recv_all,
                                       start_nginx, store_args)
@@ -105,6 +106,27 @@ class TestDeploy(ServerTest):
         self.assertIn(b'{"error":"insufficient_scope"}', raw)
         self.assertTrue(raw_get(port, "/app/orders", token("write")).startswith(b"HTTP/1.1 200"))
         self.assert_clean_exit(srv)
+
+    def test_systemd_unit_verifies_and_is_hardened(self):
+        """Issue #15 item 2: systemd-analyze verify passes on the shipped unit (its
+        ExecStart pointed at the binary under test) and systemd-analyze security rates its
+        exposure at most 2.5."""
+        tmp = tempfile.mkdtemp(prefix="fg-unit-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        with open(os.path.join(ROOT, "deploy", "systemd", "floodgate.service")) as f:
+            unit = f.read()
+        self.assertEqual(unit.count("/usr/local/bin/floodgate"), 1)
+        path = os.path.join(tmp, "floodgate.service")
+        with open(path, "w") as f:
+            f.write(unit.replace("/usr/local/bin/floodgate", BIN))
+        r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual((r.returncode, r.stderr.strip()), (0, ""), r.stdout)
+        r = subprocess.run(["systemd-analyze", "security", "--offline=true", path],
+                           capture_output=True, text=True, timeout=60)
+        m = re.search(r"Overall exposure level for floodgate\.service: ([\d.]+)", r.stdout)
+        self.assertIsNotNone(m, r.stdout[-2000:] + r.stderr)
+        self.assertLessEqual(float(m.group(1)), 2.5, r.stdout)
 
     def test_shipped_ini_passes_check_config(self):
         r = subprocess.run([BIN, "check-config", os.path.join(ROOT, "deploy", "systemd",
