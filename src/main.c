@@ -43,6 +43,7 @@
 #include "loop/loop.h"
 #include "loop/pool.h"
 #include "metrics/met.h"
+#include "metrics/met_text.h"
 #include "policy/pol_clientip.h"
 #include "policy/pol_control.h"
 #include "policy/pol_distinct.h"
@@ -756,6 +757,7 @@ static int start_loops(void)
     int failed = 0;
 
     sem_init(&g.started, 0, 0);
+    met_proc_init(); /* (before any loop thread: it opens a descriptor) */
     for (unsigned i = 0; i < g.nloops; i++) {
         struct worker_loop *w = &g.loops[i];
         if (loop_init(&w->lp, i)) {

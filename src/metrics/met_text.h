@@ -30,5 +30,7 @@ int met_text_rate_limited(struct buf *b, const struct met_shard *m, const char *
  * file descriptors, start time) from /proc/self; started: the start, seconds since the
  * epoch. */
 int met_text_process(struct buf *b, double started);
+/* Opens what met_text_process reads at each scrape. Main thread, before the loops start. */
+void met_proc_init(void);
 
 #endif
