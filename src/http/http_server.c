@@ -78,21 +78,31 @@ static const char reject_503[] =
     "Connection: close\r\n\r\n"
     "{\"error\":\"unavailable\",\"error_description\":\"too many connections\"}";
 
-int http_listen_free(const char *host, unsigned port)
+/* host:port as a passive stream address (free it with freeaddrinfo), or NULL. */
+static struct addrinfo *resolve(const char *host, unsigned port)
 {
     struct addrinfo hints = {0}, *ai = NULL;
     char portstr[8];
-    int one = 1, rc = ERR_OK;
 
-    if (port == 0)
-        return ERR_OK; /* (the kernel picks a port nobody has) */
     if (port > 65535)
-        return ERR_INVAL;
+        return NULL;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     snprintf(portstr, sizeof(portstr), "%u", port);
-    if (getaddrinfo(host, portstr, &hints, &ai) != 0 || !ai)
+    if (getaddrinfo(host, portstr, &hints, &ai) != 0)
+        return NULL;
+    return ai;
+}
+
+int http_listen_free(const char *host, unsigned port)
+{
+    struct addrinfo *ai;
+    int one = 1, rc = ERR_OK;
+
+    if (port == 0)
+        return ERR_OK; /* (the kernel picks a port nobody has) */
+    if (!(ai = resolve(host, port)))
         return ERR_INVAL;
     /* Without SO_REUSEPORT, the bind fails while any socket listens there, whoever it
      * belongs to; SO_REUSEADDR lets it past connections left in TIME_WAIT. Never listens. */
@@ -111,15 +121,10 @@ int http_listen_free(const char *host, unsigned port)
 
 int http_listen_open(const char *host, unsigned port, int *fd_out, unsigned *port_out)
 {
-    struct addrinfo hints = {0}, *ai = NULL;
-    char portstr[8];
+    struct addrinfo *ai = resolve(host, port);
     int one = 1;
 
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(portstr, sizeof(portstr), "%u", port);
-    if (getaddrinfo(host, portstr, &hints, &ai) != 0 || !ai)
+    if (!ai)
         return ERR_INVAL;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
