@@ -5,6 +5,7 @@ mode read from /metrics, shed logins measured, the JSON result and a self-contai
 report written, and every synthetic user and client deleted afterwards."""
 
 import json
+import math
 import os
 import re
 import socket
@@ -106,6 +107,23 @@ class TestRehearse(ServerTest):
         self.assertEqual(dom.returncode, 0, dom.stderr)
         drawn = json.loads(dom.stdout)
         self.assertEqual(drawn["svgs"], 5)
+        # round axes (issue #15 item 8): numeric ticks 0, s, 2s, ... with s 1, 2 or 5 x 10^k
+        # (the latency chart: powers of ten), times at a round step with their unit; no
+        # chart says it is empty here (the mode was read every second)
+        for c in drawn["charts"]:
+            self.assertEqual(c["notes"], [], c)
+            self.assertTrue(c["xticks"] and all(re.fullmatch(r"\d+ s", t) for t in c["xticks"]), c)
+            vals = [float(t) for t in c["yticks"] if re.fullmatch(r"[\d.]+", t)]
+            if not vals or c["yticks"][-1] in ("shed",):
+                continue
+            step = vals[1] - vals[0]
+            mant = step / 10 ** math.floor(math.log10(step))
+            geometric = all(abs(b / a - 10) < 1e-6 for a, b in zip(vals, vals[1:]) if a > 0)
+            self.assertTrue(geometric or (vals[0] == 0 and any(abs(mant - k) < 1e-6
+                                                                for k in (1, 2, 5))), c)
+            if not geometric:
+                for i, v in enumerate(vals):
+                    self.assertAlmostEqual(v, i * step, places=6, msg=c)
         self.assertGreaterEqual(drawn["rows"], 1 + 6 + 2 + 6)
         self.assertIn("goodput", r.stdout)
         # the terminal shows every outcome class, and a flow's total rate is over the
