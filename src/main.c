@@ -300,7 +300,9 @@ static void on_policy(uv_timer_t *t)
     in.refused = atomic_load(&g.sh.logins[2]);
     in.shed = sum->pool_rejected;
     in.hash_wait_ms = (double)pool_expected_wait_ms(g.sh.pool);
-    in.login_capacity = ps.ewma_work_ns ? (double)ps.threads * 1e9 / (double)ps.ewma_work_ns : 0;
+    /* from the jobs that hashed only: a login refused before its hash, an admin job, would
+     * make the workers look several times faster than they hash */
+    in.login_capacity = ps.ewma_hash_ns ? (double)ps.threads * 1e9 / (double)ps.ewma_hash_ns : 0;
     in.failed_ips = pol_distinct_take(g.sh.failed_ips);
     uint64_t gen = store_generation_recent(g.sh.store);
     if (gen != g.sh.tok.ring.generation) {

@@ -119,6 +119,7 @@ static void work(struct pool_job *pj)
         }
     }
     const struct auth_pw_params *pp = &q->svc->pp;
+    pj->hashed = 1; /* (a user found or not: the same hash, the same time) */
     if (!q->_found) {
         auth_pw_dummy(pp, q->pw.p, q->pw.len);
     } else if (auth_pw_verify(q->_u.phc, q->pw.p, q->pw.len, pp, &q->_ok, &q->_rehash) == ERR_OK &&

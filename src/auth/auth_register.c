@@ -19,8 +19,10 @@ static void work(struct pool_job *pj)
     q->_rc = auth_user_get(q->svc->st, q->u.name, &existing);
     if (q->_rc == ERR_OK)
         q->_taken = 1;
-    else if (q->_rc == ERR_NOTFOUND)
+    else if (q->_rc == ERR_NOTFOUND) {
         q->_rc = auth_pw_hash(&q->svc->pp, q->pw.p, q->pw.len, q->u.phc, sizeof(q->u.phc));
+        pj->hashed = 1;
+    }
     cr_wipe((void *)(uintptr_t)q->pw.p, q->pw.len);
 }
 

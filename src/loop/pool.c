@@ -35,6 +35,7 @@ struct pool {
     /* statistics */
     uint64_t submitted, rejected, completed, expired, wait_ns_sum, work_ns_sum;
     uint64_t ewma_work_ns; /* smoothed service time, for the expected wait */
+    uint64_t ewma_hash_ns; /* smoothed time of the jobs that hashed: the login capacity */
     uint64_t wait_hist[POOL_WAIT_BUCKETS];
 };
 
@@ -147,6 +148,8 @@ static void *worker_main(void *arg)
         p->completed++;
         p->work_ns_sum += took;
         p->ewma_work_ns = p->ewma_work_ns ? (p->ewma_work_ns * 7 + per) / 8 : per;
+        if (j->hashed)
+            p->ewma_hash_ns = p->ewma_hash_ns ? (p->ewma_hash_ns * 7 + took) / 8 : took;
         hand_back(p, j);
     }
     pthread_mutex_unlock(&p->mu);
@@ -189,6 +192,7 @@ int pool_submit(struct pool *p, struct loop *lp, struct pool_job *j)
     j->_loop = lp;
     j->wait_ns = 0;
     j->cancelled = 0;
+    j->hashed = 0;
     pthread_mutex_lock(&p->mu);
     if (p->stopping) {
         rc = ERR_AGAIN;
@@ -254,6 +258,7 @@ void pool_stats(struct pool *p, struct pool_stats *o)
     o->capacity = p->capacity;
     memcpy(o->wait_hist, p->wait_hist, sizeof(o->wait_hist));
     o->ewma_work_ns = p->ewma_work_ns;
+    o->ewma_hash_ns = p->ewma_hash_ns;
     pthread_mutex_unlock(&p->mu);
 }
 

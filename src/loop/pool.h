@@ -33,6 +33,9 @@ struct pool_job {
     uint64_t deadline_ns; /* set by the caller: a job that waited longer is not run; 0: none */
     int cancelled;        /* set if on_work never ran (pool_cancel_queued, or past its deadline);
                              on_done still runs */
+    int hashed;           /* set by on_work when it hashed a password: its time is what the
+                             login capacity is measured from (a refused login, an admin
+                             listing, are not) */
     pool_work_cb on_work;
     pool_done_cb on_done;
 };
@@ -50,7 +53,11 @@ struct pool_stats {
     unsigned capacity;
     uint64_t
         wait_hist[POOL_WAIT_BUCKETS]; /* queue wait <=1ms,5ms,10ms,50ms,100ms,500ms,1s,2s,5s,+Inf */
-    uint64_t ewma_work_ns;            /* smoothed time of one job: the pool's measured capacity */
+    uint64_t ewma_work_ns;
+    uint64_t ewma_hash_ns;
+    /* smoothed time of the jobs that hashed a password; 0: none yet */ /* smoothed time of one
+                                                                           job: the pool's
+                                                                           measured capacity */
 };
 
 extern const double pool_wait_bounds[POOL_WAIT_BUCKETS - 1];

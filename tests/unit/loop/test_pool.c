@@ -166,6 +166,40 @@ TEST(pool_jobs_past_their_deadline_are_not_run)
     teardown(p);
 }
 
+/* A job that hashes (20 ms here) and one that does not (nothing): the login capacity is
+ * measured from the first kind only (issue #15 item 3: cheap jobs, a login refused before
+ * its hash or an admin listing, made the workers look several times faster). */
+static void t_hash(struct pool_job *j)
+{
+    usleep(20 * 1000);
+    j->hashed = 1;
+}
+
+static void t_cheap(struct pool_job *j)
+{
+    (void)j;
+}
+
+TEST(pool_measures_hashing_apart_from_cheap_jobs)
+{
+    struct pool *p;
+    struct tjob jobs[12] = {0};
+    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    ASSERT_EQ_INT(pool_new(1, 16, 0, &p), 0);
+    for (int i = 0; i < 12; i++) {
+        jobs[i].job.on_work = i % 4 == 0 ? t_hash : t_cheap; /* 3 hashes, 9 cheap jobs */
+        jobs[i].job.on_done = t_done;
+        ASSERT_EQ_INT(pool_submit(p, &lp, &jobs[i].job), 0);
+    }
+    run_until_completed(12);
+    struct pool_stats st;
+    pool_stats(p, &st);
+    ASSERT_TRUE(st.ewma_hash_ns >= 20 * 1000000ull);
+    ASSERT_TRUE(st.ewma_hash_ns < 2000 * 1000000ull);
+    ASSERT_TRUE(st.ewma_work_ns < st.ewma_hash_ns); /* (the mixed figure: far below) */
+    teardown(p);
+}
+
 /* A loop told to close while a job of its own is still on a worker stays open until the
  * completion is back (it used to close at once, and the late completion hit a closed
  * mailbox: an assertion at shutdown, or a lost completion), then closes by itself. */
