@@ -222,6 +222,7 @@ bench: deps
 	bench/launch.py --html build/release/rehearsal-launch.html
 	bench/scaleout.py
 	bench/cluster.py
+	bench/capacity.py
 
 clean:
 	rm -rf build
