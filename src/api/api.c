@@ -138,6 +138,12 @@ bool api__rate_limited(struct http_request *r, int rule)
     return true;
 }
 
+/* A 429 counted under its rule (rules past the metrics' table share its last slot). */
+static void count_429(struct api_ctx *ctx, int rule)
+{
+    met_add(&ctx->met->rate_limited[(unsigned)rule < MET_RL_RULES ? rule : MET_RL_RULES - 1], 1);
+}
+
 bool api__rate_take(struct http_request *r, int rule, struct str key, struct pol_gcra_result *res)
 {
     struct api_ctx *ctx = r->app;
@@ -148,7 +154,7 @@ bool api__rate_take(struct http_request *r, int rule, struct str key, struct pol
     pol_limits_take(&ctx->sh->limits, (unsigned)rule, key, clock_mono_ns(), res);
     if (res->allowed)
         return false;
-    met_add(&ctx->met->rate_limited[(unsigned)rule < MET_RL_RULES ? rule : MET_RL_RULES - 1], 1);
+    count_429(ctx, rule);
     ratelimit_event(r, rule, key);
     return true;
 }
@@ -183,7 +189,7 @@ void api__rate_limited_answer(struct http_request *r, int rule, uint64_t retry_m
     struct api_ctx *ctx = r->app;
     char ip[64];
     api__peer_key(r, ip, sizeof(ip));
-    met_add(&ctx->met->rate_limited[(unsigned)rule < MET_RL_RULES ? rule : MET_RL_RULES - 1], 1);
+    count_429(ctx, rule);
     ratelimit_event(r, rule, str_c(ip));
     answer_429(r, rule, rule_now(ctx->sh, rule), retry_ms * 1000000u, retry_ms * 1000000u);
 }

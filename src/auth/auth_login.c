@@ -135,6 +135,13 @@ static void work(struct pool_job *pj)
 
 /* ---- back on the loop thread ------------------------------------------------------------ */
 
+/* Why a login failed, for the audit trail and the log only: the client's answer never
+ * tells. */
+static const char *failure_reason(const struct auth_login *q)
+{
+    return !q->_found ? "unknown_user" : q->_u.disabled ? "disabled" : "password";
+}
+
 static void count(const struct auth_login *q, int outcome)
 {
     atomic_fetch_add_explicit(&q->svc->logins[outcome], 1, memory_order_relaxed);
@@ -145,7 +152,6 @@ static void count(const struct auth_login *q, int outcome)
 static void events(const struct auth_login *q, bool good, unsigned locked)
 {
     struct ev e;
-    const char *why = !q->_found ? "unknown_user" : q->_u.disabled ? "disabled" : "password";
     if (ev_wanted(good ? EV_LOGIN_SUCCEEDED : EV_LOGIN_FAILED)) {
         ev_begin(&e, good ? EV_LOGIN_SUCCEEDED : EV_LOGIN_FAILED);
         if (q->_found)
@@ -153,7 +159,7 @@ static void events(const struct auth_login *q, bool good, unsigned locked)
         ev_ip(&e, q->ip);
         ev_str(&e, "client_id", q->client_id);
         if (!good)
-            ev_str(&e, "reason", why);
+            ev_str(&e, "reason", failure_reason(q));
         ev_publish(&e);
     }
     if (locked && ev_wanted(EV_ACCOUNT_LOCKED)) {
@@ -277,11 +283,8 @@ static void verified(struct pool_job *pj)
     }
     if (svc->failed_ips)
         pol_distinct_add(svc->failed_ips, str_c(q->ip_key));
-    log_kv(LOG_INFO, "login failed", "reason",
-           !q->_found       ? "unknown_user"
-           : q->_u.disabled ? "disabled"
-                            : "password",
-           "user_id", q->_found ? q->_u.id : "", "client_id", q->client_id, "ip", q->ip, LOG_END);
+    log_kv(LOG_INFO, "login failed", "reason", failure_reason(q), "user_id",
+           q->_found ? q->_u.id : "", "client_id", q->client_id, "ip", q->ip, LOG_END);
     q->outcome = AUTH_LOGIN_FAILED;
     q->done(q, ERR_OK);
 }

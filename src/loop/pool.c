@@ -102,6 +102,12 @@ static void hand_back(struct pool *p, struct pool_job *j)
     pthread_mutex_lock(&p->mu);
 }
 
+/* A service time folded into its running mean (weight 1/8; the first one as it is). */
+static uint64_t smooth(uint64_t mean, uint64_t v)
+{
+    return mean ? (mean * 7 + v) / 8 : v;
+}
+
 static void *worker_main(void *arg)
 {
     struct pool *p = arg;
@@ -147,9 +153,9 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&p->mu);
         p->completed++;
         p->work_ns_sum += took;
-        p->ewma_work_ns = p->ewma_work_ns ? (p->ewma_work_ns * 7 + per) / 8 : per;
+        p->ewma_work_ns = smooth(p->ewma_work_ns, per);
         if (j->hashed)
-            p->ewma_hash_ns = p->ewma_hash_ns ? (p->ewma_hash_ns * 7 + took) / 8 : took;
+            p->ewma_hash_ns = smooth(p->ewma_hash_ns, took);
         hand_back(p, j);
     }
     pthread_mutex_unlock(&p->mu);

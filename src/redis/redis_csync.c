@@ -132,12 +132,9 @@ static int map_from(struct redis_csync *c, unsigned i, char *err, size_t cap)
 /* Whether node i says cluster_state:ok (see redis_cluster_info_ok). */
 static bool node_ok(struct redis_csync *c, unsigned i)
 {
-    const char *argv[] = {"CLUSTER", "INFO", NULL};
-    char err[256];
-    struct redis_sync *conn = node_conn(c, i, err, sizeof(err));
-    struct redis_reply *r = conn ? redis_sync_cmdv(conn, argv) : NULL;
-    if (conn && !r)
-        node_drop(c, i);
+    const char *argv[] = {"CLUSTER", "INFO"};
+    const size_t lens[] = {7, 4};
+    struct redis_reply *r = redis_csync_node_cmd(c, i, 2, argv, lens);
     size_t n;
     const char *s = r && redis_reply_kind(r) != RK_ERROR ? redis_reply_str(r, &n) : NULL;
     bool ok = s && redis_cluster_info_ok(s, n);

@@ -51,6 +51,9 @@ struct rh_scenario {
 };
 
 extern const char *const rh_flow_name[RH_NFLOWS];
+/* floodgate's adaptive modes, as /admin/policy names them (mode 0..3). */
+#define RH_NMODES 4
+extern const char *const rh_mode_name[RH_NMODES];
 
 /* Parses a scenario (JSON text). ERR_INVAL with a reason in err. */
 int rh_scenario_parse(const char *text, size_t len, struct rh_scenario *sc, char *err,

@@ -15,8 +15,6 @@
 #include "rehearse/rh_int.h"
 #include "rh_report_html.h" /* generated from rh_report.html: const char report_template[] */
 
-static const char *const modes[] = {"normal", "elevated", "surge", "shed"};
-
 static json_t *latency(const struct rh_hist *h)
 {
     return json_pack(
@@ -79,14 +77,14 @@ int rh_report_json(const struct rh_run *run, const char *path, json_t **out)
         }
     double played = run->t_end > run->t_start ? (double)(run->t_end - run->t_start) / 1e9 : 0;
 
-    json_t *root =
-        json_pack("{s:s,s:s,s:s,s:s,s:f,s:{s:f,s:s},s:{s:I,s:I,s:I},s:[ssss]}", "tool",
-                  "floodgate rehearse", "version", FG_VERSION, "started", started, "target",
-                  run->pub.host, "duration_s", played, "login_capacity", "per_s", run->capacity,
-                  "source", run->calibrated ? "measured" : (run->capacity > 0 ? "given" : "none"),
-                  "generator", "lag_p50_us", (json_int_t)rh_hist_quantile(&run->lag, 0.5),
-                  "lag_p99_us", (json_int_t)rh_hist_quantile(&run->lag, 0.99), "lag_max_us",
-                  (json_int_t)run->lag.max_us, "modes", modes[0], modes[1], modes[2], modes[3]);
+    json_t *root = json_pack(
+        "{s:s,s:s,s:s,s:s,s:f,s:{s:f,s:s},s:{s:I,s:I,s:I},s:[ssss]}", "tool", "floodgate rehearse",
+        "version", FG_VERSION, "started", started, "target", run->pub.host, "duration_s", played,
+        "login_capacity", "per_s", run->capacity, "source",
+        run->calibrated ? "measured" : (run->capacity > 0 ? "given" : "none"), "generator",
+        "lag_p50_us", (json_int_t)rh_hist_quantile(&run->lag, 0.5), "lag_p99_us",
+        (json_int_t)rh_hist_quantile(&run->lag, 0.99), "lag_max_us", (json_int_t)run->lag.max_us,
+        "modes", rh_mode_name[0], rh_mode_name[1], rh_mode_name[2], rh_mode_name[3]);
     json_t *scen = json_pack("{s:s,s:I,s:I,s:I,s:[]}", "name", sc->name, "users",
                              (json_int_t)sc->users, "connections", (json_int_t)sc->connections,
                              "timeout_ms", (json_int_t)sc->timeout_ms, "phases");

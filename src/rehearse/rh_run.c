@@ -211,7 +211,8 @@ static void account(struct rh_run *run, const struct rh_req *q, int status)
 static void stage_next(struct rh_run *run);
 static void admin_request(struct rh_run *run, const char *method, const char *path,
                           const char *body, req_done_cb done, size_t idx, size_t *pending);
-static int build_admin(struct rh_run *run, const char *method, const char *path, const char *body);
+static int build_admin(struct rh_run *run, struct rh_pool *p, const char *method, const char *path,
+                       const char *body);
 static void on_cleanup(struct rh_run *run, struct rh_req *q, int status, const char *body,
                        size_t len);
 
@@ -319,7 +320,7 @@ static void on_user(struct rh_run *run, struct rh_req *q, int status, const char
         char again[400];
         snprintf(again, sizeof(again), "{\"username\":\"%s\",\"password\":\"%s\"}",
                  run->users[q->idx].name, run->users[q->idx].pw);
-        if (build_admin(run, "POST", "/admin/users", again) == 0)
+        if (build_admin(run, &run->admin, "POST", "/admin/users", again) == 0)
             send_later(run, &run->admin, on_user, q->idx, q->tries + 1);
         return;
     }
@@ -365,11 +366,14 @@ static void on_cleanup(struct rh_run *run, struct rh_req *q, int status, const c
     cleanup_done_one(run);
 }
 
-static int build_admin(struct rh_run *run, const char *method, const char *path, const char *body)
+/* An admin API request, with the admin token, into run->scratch for pool p (one on the
+ * admin listener: set-up and clean-up, or the policy probe). */
+static int build_admin(struct rh_run *run, struct rh_pool *p, const char *method, const char *path,
+                       const char *body)
 {
     char hdr[300];
     snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", run->admin_token);
-    if (build(&run->scratch, &run->admin, method, path, hdr, "application/json", body)) {
+    if (build(&run->scratch, p, method, path, hdr, "application/json", body)) {
         run->nomem = true;
         return ERR_NOMEM;
     }
@@ -379,7 +383,7 @@ static int build_admin(struct rh_run *run, const char *method, const char *path,
 static void admin_request(struct rh_run *run, const char *method, const char *path,
                           const char *body, req_done_cb done, size_t idx, size_t *pending)
 {
-    if (build_admin(run, method, path, body))
+    if (build_admin(run, &run->admin, method, path, body))
         return;
     (*pending)++;
     send_built(run, &run->admin, -1, done, idx, 0, 0);
@@ -439,15 +443,14 @@ static void on_flow(struct rh_run *run, struct rh_req *q, int status, const char
  * through a gateway that does not pass /metrics on. */
 static void on_probe(struct rh_run *run, struct rh_req *q, int status, const char *body, size_t len)
 {
-    static const char *const names[] = {"normal", "elevated", "surge", "shed"};
     if (status != 200 || q->idx >= run->nsec)
         return;
     struct rh_sec *s = &run->sec[q->idx];
     json_t *o = json_loadb(body, len, 0, NULL);
     const char *mode = json_string_value(json_object_get(o, "mode"));
     json_t *rec = json_object_get(o, "recommended_instances");
-    for (int m = 0; mode && m < 4; m++)
-        if (strcmp(mode, names[m]) == 0)
+    for (int m = 0; mode && m < RH_NMODES; m++)
+        if (strcmp(mode, rh_mode_name[m]) == 0)
             s->mode = m;
     if (json_is_integer(rec) && json_integer_value(rec) >= 0 && json_integer_value(rec) < 1000000)
         s->recommended = (int)json_integer_value(rec);
@@ -801,10 +804,9 @@ static void close_second(struct rh_run *run)
         rh_hist_reset(&run->live[f]);
     }
     if (!run->quiet) {
-        static const char *const modes[] = {"normal", "elevated", "surge", "shed"};
         int m = run->nsec >= 2 ? run->sec[run->nsec - 2].mode : -1;
         fprintf(stderr, "%4zus %-10s %-8s", run->nsec - 1, run->sc.phase[s->phase].name,
-                m >= 0 && m < 4 ? modes[m] : "?");
+                m >= 0 && m < RH_NMODES ? rh_mode_name[m] : "?");
         for (int f = 0; f < RH_NFLOWS; f++)
             if (s->f[f].sent || s->f[f].ok)
                 fprintf(stderr, " | %s %u/s ok %u 503 %u p99 %.1fms", rh_flow_name[f], s->f[f].sent,
@@ -831,9 +833,7 @@ static void open_second(struct rh_run *run, uint64_t now)
     s->recommended = -1;
     s->phase = run->phase;
     s->t = (double)(now - run->t_start) / 1e9;
-    char hdr[300];
-    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", run->admin_token);
-    if (build(&run->scratch, &run->probe, "GET", "/admin/policy", hdr, NULL, NULL) == 0)
+    if (build_admin(run, &run->probe, "GET", "/admin/policy", NULL) == 0)
         send_built(run, &run->probe, -1, on_probe, run->nsec - 1, now, 0);
 }
 

@@ -17,6 +17,7 @@
 #include "json/json.h"
 #include "rehearse/rh.h"
 
+const char *const rh_mode_name[RH_NMODES] = {"normal", "elevated", "surge", "shed"};
 const char *const rh_flow_name[RH_NFLOWS] = {"login",  "register", "refresh", "introspect",
                                              "verify", "token",    "oidc"};
 
