@@ -20,9 +20,7 @@
 #include "api/api.h"
 #include "api/api_int.h"
 #include "auth/auth_authorize.h"
-#include "auth/auth_consent.h"
-#include "auth/auth_login.h"
-#include "auth/auth_session.h"
+#include "auth/auth_signin.h"
 #include "core/arena.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -57,24 +55,11 @@ static const struct {
 };
 
 struct authz_job {
-    struct auth_authorize q; /* first */
+    struct auth_signin s; /* first */
     struct http_request *r;
-    enum { SHOW, LOGIN, CONSENT } mode;  /* the request shown, the login form or consent posted */
-    bool posted;                         /* (mode != SHOW) */
+    bool posted;
     char csrf_cookie[AUTH_CSRF_LEN + 1]; /* "" when the browser brought one */
-    struct str user, pw;
-    struct http_form form; /* the login form as posted (for the busy page's retry) */
-    struct auth_login login;
-    struct auth_session_find find;   /* the browser's session, if any */
-    struct auth_session_start start; /* or the one a sign-in starts */
-    bool new_session;
-    struct { /* who the code will be for, while consent is asked */
-        char sub[AUTH_USER_ID_LEN + 1], sid[AUTH_SID_LEN + 1], session[AUTH_SESSION_KEY_HEX + 1];
-        int64_t auth_time;
-        uint64_t gen;
-    } who;
-    struct str decision; /* the consent form's: "allow" or "deny" */
-    struct auth_consent consent;
+    struct http_form form;               /* the login form as posted (for the busy page's retry) */
 };
 
 /* ---- pages ----------------------------------------------------------------------------- */
@@ -165,7 +150,7 @@ static int login_page(struct authz_job *j, unsigned status, const char *error, c
 {
     struct http_request *r = j->r;
     struct api_ctx *ctx = r->app;
-    const struct auth_authz_params *p = &j->q.p;
+    const struct auth_authz_params *p = &j->s.q.p;
     char token[AUTH_CSRF_LEN + 1], cookie[256], login_hint[AUTH_USERNAME_MAX + 1] = "";
     struct str have;
     struct buf hidden;
@@ -194,14 +179,10 @@ static int login_page(struct authz_job *j, unsigned status, const char *error, c
         snprintf(login_hint, sizeof(login_hint), "%s", p->login_hint.p);
     const char *name = user ? user : login_hint;
     const struct web_var v[] = {
-        {"product", ctx->sh->cfg->product_name},
-        {"logo", logo_on()},
-        {"client", j->q.client.name},
-        {"error", error},
-        {"hidden", rc ? "" : hidden.p},
-        {"username", name},
-        {"focus_user", name[0] ? "" : "1"},
-        {"focus_password", name[0] ? "1" : ""},
+        {"product", ctx->sh->cfg->product_name}, {"logo", logo_on()},
+        {"client", j->s.q.client.name},          {"error", error},
+        {"hidden", rc ? "" : hidden.p},          {"username", name},
+        {"focus_user", name[0] ? "" : "1"},      {"focus_password", name[0] ? "1" : ""},
     };
     char csp[AUTH_ORIGIN_MAX + 200];
     csp_to(p->redirect_uri.p, csp, sizeof(csp));
@@ -219,7 +200,7 @@ static int back_to_client(struct authz_job *j, const char *const *names, const c
     struct buf b;
 
     buf_init(&b, 16 * 1024);
-    if (j->q.form_post) {
+    if (j->s.q.form_post) {
         struct api_ctx *ctx = r->app;
         int rc = ERR_OK;
         for (size_t i = 0; i < n && !rc; i++)
@@ -228,10 +209,10 @@ static int back_to_client(struct authz_job *j, const char *const *names, const c
         if (!rc)
             rc = buf_append(&b, "", 1);
         const struct web_var v[] = {{"product", ctx->sh->cfg->product_name},
-                                    {"action", j->q.p.redirect_uri.p},
+                                    {"action", j->s.q.p.redirect_uri.p},
                                     {"hidden", rc ? "" : b.p}};
         char csp[AUTH_ORIGIN_MAX + 200];
-        csp_to(j->q.p.redirect_uri.p, csp, sizeof(csp));
+        csp_to(j->s.q.p.redirect_uri.p, csp, sizeof(csp));
         if (rc)
             http_respond_error(r, 500, "server_error", NULL);
         else
@@ -239,7 +220,7 @@ static int back_to_client(struct authz_job *j, const char *const *names, const c
         buf_fini(&b);
         return HTTP_DONE;
     }
-    int rc = auth_authorize_redirect(&b, j->q.p.redirect_uri.p, names, vals, n);
+    int rc = auth_authorize_redirect(&b, j->s.q.p.redirect_uri.p, names, vals, n);
     if (!rc)
         rc = buf_append(&b, "", 1);
     if (rc) {
@@ -259,55 +240,8 @@ static int redirect_error(struct authz_job *j, const char *error, const char *wh
 {
     struct api_ctx *ctx = j->r->app;
     const char *names[] = {"error", "error_description", "state", "iss"};
-    const char *vals[] = {error, why, j->q.p.state.p, ctx->sh->issuer};
+    const char *vals[] = {error, why, j->s.q.p.state.p, ctx->sh->issuer};
     return back_to_client(j, names, vals, 4);
-}
-
-/* ---- the steps ------------------------------------------------------------------------- */
-
-/* A session this request started: its cookie goes with the answer, whichever it is. */
-static void set_session_cookie(struct authz_job *j)
-{
-    if (!j->new_session || !j->start.token[0])
-        return;
-    char c[AUTH_SESSION_LEN + 128];
-    snprintf(c, sizeof(c), "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", api__session_cookie(j->r),
-             j->start.token, api__https(j->r) ? "; Secure" : "");
-    http_add_header(j->r, "Set-Cookie", c);
-    cr_wipe(c, sizeof(c));
-    cr_wipe(j->start.token, sizeof(j->start.token));
-}
-
-/* The code for the user of this sign-in (or session), and the redirect that carries it. The
- * code is sealed, not stored (tok_code.h): nothing waits for a write. HTTP_DONE. */
-static int issue_code(struct authz_job *j, const char *sub, int64_t auth_time, uint64_t gen,
-                      const char *sid, const char *session)
-{
-    struct api_ctx *ctx = j->r->app;
-    struct tok_code_grant g;
-    char code[TOK_CODE_MAX + 1];
-
-    memset(&g, 0, sizeof(g));
-    snprintf(g.client_id, sizeof(g.client_id), "%s", j->q.client.id);
-    snprintf(g.redirect_uri, sizeof(g.redirect_uri), "%s", j->q.p.redirect_uri.p);
-    snprintf(g.challenge, sizeof(g.challenge), "%s", j->q.p.code_challenge.p);
-    snprintf(g.nonce, sizeof(g.nonce), "%s", j->q.p.nonce.p ? j->q.p.nonce.p : "");
-    snprintf(g.sub, sizeof(g.sub), "%s", sub);
-    snprintf(g.scope, sizeof(g.scope), "%s", j->q.scope);
-    snprintf(g.sid, sizeof(g.sid), "%s", sid);
-    snprintf(g.session, sizeof(g.session), "%s", session);
-    g.auth_time = auth_time;
-    g.gen = gen;
-    int rc = tok_code_issue(&ctx->sh->tok, &g, clock_wall_s(), code);
-    cr_wipe(&g, sizeof(g));
-    if (rc)
-        return api__busy_page(j->r, 1); /* (a grant no code can carry: checked before) */
-    set_session_cookie(j);
-    const char *names[] = {"code", "state", "iss"};
-    const char *vals[] = {code, j->q.p.state.p, ctx->sh->issuer};
-    back_to_client(j, names, vals, 3);
-    cr_wipe(code, sizeof(code));
-    return HTTP_DONE;
 }
 
 /* The consent page: what the client asks, the person allows or denies (a form bound to the
@@ -316,12 +250,11 @@ static int consent_page(struct authz_job *j)
 {
     struct http_request *r = j->r;
     struct api_ctx *ctx = r->app;
-    const struct auth_authz_params *p = &j->q.p;
+    const struct auth_authz_params *p = &j->s.q.p;
     char token[AUTH_CSRF_LEN + 1];
     struct str have;
     struct buf hidden, list;
 
-    set_session_cookie(j);
     if (http_cookie_get(http_header(r, "cookie"), api__csrf_cookie(r), &have) ||
         have.len != AUTH_CSRF_LEN)
         return api__error_page(r, 403, "Your sign-in form expired",
@@ -335,7 +268,7 @@ static int consent_page(struct authz_job *j)
         if (v->p)
             rc = web_hidden(&hidden, params[i].name, v->p);
     }
-    for (const char *s = j->q.scope; *s && !rc;) { /* one item per scope, described if known */
+    for (const char *s = j->s.q.scope; *s && !rc;) { /* one item per scope, described if known */
         size_t n = strcspn(s, " ");
         char one[TOK_SCOPE_MAX + 1];
         snprintf(one, sizeof(one), "%.*s", (int)n, s);
@@ -353,7 +286,7 @@ static int consent_page(struct authz_job *j)
         rc = buf_append(&list, "", 1);
     const struct web_var v[] = {{"product", ctx->sh->cfg->product_name},
                                 {"logo", logo_on()},
-                                {"client", j->q.client.name},
+                                {"client", j->s.q.client.name},
                                 {"scopes", rc ? "" : list.p},
                                 {"hidden", rc ? "" : hidden.p}};
     char csp[AUTH_ORIGIN_MAX + 200];
@@ -364,208 +297,89 @@ static int consent_page(struct authz_job *j)
     return HTTP_DONE;
 }
 
-static int consented(struct authz_job *j, int rc)
-{
-    if (rc)
-        return api__busy_page(j->r, 1);
-    if (j->mode == CONSENT || j->consent.granted)
-        return issue_code(j, j->who.sub, j->who.auth_time, j->who.gen, j->who.sid, j->who.session);
-    if (j->q.prompt_none)
-        return redirect_error(j, "consent_required", "the user must allow this application");
-    return consent_page(j);
-}
+/* ---- the answer ----------------------------------------------------------------------- */
 
-static void on_consent(struct auth_consent *q, int rc)
+/* A session this sign-in started: its cookie goes with the answer, whichever it is. */
+static void set_session_cookie(struct authz_job *j)
 {
-    consented(CONTAINER_OF(q, struct authz_job, consent), rc);
-}
-
-/* The user is known: a first-party client gets its code; a third party the person's
- * consent first (asked once per scope, and again for prompt=consent); a consent form's
- * "allow" is remembered first. HTTP_DONE or HTTP_ASYNC. */
-static int for_user(struct authz_job *j, const char *sub, int64_t auth_time, uint64_t gen,
-                    const char *sid, const char *session)
-{
-    struct api_ctx *ctx = j->r->app;
-    snprintf(j->who.sub, sizeof(j->who.sub), "%s", sub);
-    snprintf(j->who.sid, sizeof(j->who.sid), "%s", sid);
-    snprintf(j->who.session, sizeof(j->who.session), "%s", session);
-    j->who.auth_time = auth_time;
-    j->who.gen = gen;
-    if (j->q.client.first_party)
-        return issue_code(j, sub, auth_time, gen, sid, session);
-    if (j->mode == CONSENT && !str_eq(j->decision, STR_LIT("allow")))
-        return redirect_error(j, "access_denied", "the user did not allow it");
-    if (j->mode != CONSENT && j->q.prompt_consent)
-        return j->q.prompt_none ? redirect_error(j, "consent_required", "prompt=consent")
-                                : consent_page(j);
-    struct auth_consent *c = &j->consent;
-    memset(c, 0, sizeof(*c));
-    c->svc = &ctx->sh->auth;
-    c->lp = ctx->lp;
-    c->now = clock_wall_s();
-    c->done = on_consent;
-    snprintf(c->sub, sizeof(c->sub), "%s", sub);
-    snprintf(c->client_id, sizeof(c->client_id), "%s", j->q.client.id);
-    snprintf(c->scope, sizeof(c->scope), "%s", j->q.scope);
-    int rc = j->mode == CONSENT ? auth_consent_grant(c) : auth_consent_check(c);
-    return rc == ERR_AGAIN ? HTTP_ASYNC : consented(j, rc);
-}
-
-static void session_started(struct auth_session_start *q, int rc)
-{
-    struct authz_job *j = CONTAINER_OF(q, struct authz_job, start);
-    if (rc) {
-        api__busy_page(j->r, 1);
+    if (!j->s.session_token[0])
         return;
-    }
-    j->new_session = true;
-    for_user(j, q->s.sub, q->s.auth_time, q->s.gen, q->s.sid, q->key_hex);
+    char c[AUTH_SESSION_LEN + 128];
+    snprintf(c, sizeof(c), "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", api__session_cookie(j->r),
+             j->s.session_token, api__https(j->r) ? "; Secure" : "");
+    http_add_header(j->r, "Set-Cookie", c);
+    cr_wipe(c, sizeof(c));
+    cr_wipe(j->s.session_token, sizeof(j->s.session_token));
 }
 
-/* The login's answer: a page, or on success a browser session and the code (answered when
- * both are durable). HTTP_DONE or HTTP_ASYNC. */
-static int after_login(struct authz_job *j, int rc)
+/* The sign-in's outcome (auth_signin.h) as a page or a redirect. HTTP_DONE. */
+static int answer(struct authz_job *j, int rc)
 {
-    struct auth_login *l = &j->login;
+    struct auth_signin *s = &j->s;
     struct http_request *r = j->r;
     struct api_ctx *ctx = r->app;
 
-    if (rc == ERR_LIMIT)
-        return api__busy_page(r, l->retry_ms / 1000 + 1);
-    if (rc)
-        return api__busy_page(r, 1);
-    if (l->outcome == AUTH_LOGIN_BUSY || l->outcome == AUTH_LOGIN_LIMITED) {
+    if (rc) {
+        cr_wipe(s->session_token, sizeof(s->session_token));
+        return api__busy_page(r, rc == ERR_LIMIT ? s->retry_ms / 1000 + 1 : 1);
+    }
+    set_session_cookie(j);
+    if (s->outcome == AUTH_SIGNIN_NOT_VALID)
+        return api__error_page(r, 400, "This sign-in link is not valid",
+                               "The application that sent you here is not set up for it. Go "
+                               "back to the application and try again.",
+                               s->q.why);
+    if (s->outcome == AUTH_SIGNIN_REFUSED)
+        return redirect_error(j, s->error, s->why);
+    if (s->outcome == AUTH_SIGNIN_ASK)
+        return consent_page(j);
+    if (s->outcome == AUTH_SIGNIN_CODE) {
+        char code[TOK_CODE_MAX + 1]; /* (answering frees the arena, s with it) */
+        memcpy(code, s->code, sizeof(code));
+        cr_wipe(s->code, sizeof(s->code));
+        const char *names[] = {"code", "state", "iss"};
+        const char *vals[] = {code, s->q.p.state.p, ctx->sh->issuer};
+        back_to_client(j, names, vals, 3);
+        cr_wipe(code, sizeof(code));
+        return HTTP_DONE;
+    }
+    if (s->form == AUTH_SIGNIN_FORM_LIMITED) {
         char ra[24];
-        snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(l->retry_ms / 1000 + 1));
+        snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(s->retry_ms / 1000 + 1));
         http_add_header(r, "Retry-After", ra);
         return login_page(j, 429, "Too many sign-in attempts. Please wait a moment and try again.",
-                          j->user.p);
+                          s->user.p);
     }
-    if (l->outcome != AUTH_LOGIN_OK)
-        return login_page(j, 401, "Invalid username or password.", j->user.p);
-    struct auth_session_start *ss = &j->start;
-    memset(ss, 0, sizeof(*ss));
-    ss->svc = &ctx->sh->auth;
-    ss->lp = ctx->lp;
-    ss->now = clock_wall_s();
-    ss->done = session_started;
-    snprintf(ss->s.sub, sizeof(ss->s.sub), "%s", l->sub);
-    snprintf(ss->s.name, sizeof(ss->s.name), "%s", l->name);
-    ss->s.auth_time = ss->now;
-    ss->s.gen = l->gen;
-    return auth_session_start(ss) == ERR_AGAIN ? HTTP_ASYNC : api__busy_page(r, 1);
-}
-
-static void logged_in(struct auth_login *l, int rc)
-{
-    after_login(CONTAINER_OF(l, struct authz_job, login), rc);
-}
-
-/* Without a session that answers: the form, or for prompt=none login_required. */
-static int no_session(struct authz_job *j)
-{
-    if (j->q.prompt_none)
-        return redirect_error(j, "login_required", "the user must sign in");
+    if (s->form == AUTH_SIGNIN_FORM_FAILED)
+        return login_page(j, 401, "Invalid username or password.", s->user.p);
     return login_page(j, 200, NULL, NULL);
 }
 
-/* A session answers unless prompt=login asks for a sign-in, or max_age says the last one
- * is too old (OpenID Connect Core §3.1.2.1). */
-static int session_found(struct authz_job *j, int rc)
+static void signed_in(struct auth_signin *s, int rc)
 {
-    struct auth_session_find *f = &j->find;
-    int64_t now = clock_wall_s();
-    if (rc || !f->found ||
-        (j->mode != CONSENT && j->q.max_age >= 0 && now - f->s.auth_time > j->q.max_age))
-        return no_session(j);
-    return for_user(j, f->s.sub, f->s.auth_time, f->s.gen, f->s.sid, f->key_hex);
-}
-
-static void on_session(struct auth_session_find *f, int rc)
-{
-    session_found(CONTAINER_OF(f, struct authz_job, find), rc);
-}
-
-static int with_session(struct authz_job *j)
-{
-    struct http_request *r = j->r;
-    struct api_ctx *ctx = r->app;
-    struct str cookie;
-
-    if ((j->q.prompt_login && j->mode != CONSENT) ||
-        http_cookie_get(http_header(r, "cookie"), api__session_cookie(r), &cookie) != ERR_OK)
-        return no_session(j);
-    struct auth_session_find *f = &j->find;
-    f->svc = &ctx->sh->auth;
-    f->lp = ctx->lp;
-    f->token = cookie;
-    f->now = clock_wall_s();
-    f->done = on_session;
-    int rc = auth_session_find(f);
-    return rc == ERR_AGAIN ? HTTP_ASYNC : session_found(j, rc);
-}
-
-/* The request checked: a page, a redirect, or the login. HTTP_DONE or HTTP_ASYNC. */
-static int after_check(struct authz_job *j, int rc)
-{
-    struct auth_authorize *q = &j->q;
-    struct http_request *r = j->r;
-    struct api_ctx *ctx = r->app;
-
-    if (rc)
-        return api__busy_page(r, 1);
-    if (q->verdict == AUTH_AUTHZ_NO_REDIRECT)
-        return api__error_page(
-            r, 400, "This sign-in link is not valid",
-            "The application that sent you here is not set up for it. Go back to "
-            "the application and try again.",
-            q->why);
-    if (q->verdict == AUTH_AUTHZ_REDIRECT_ERROR)
-        return redirect_error(j, q->error, q->why);
-    if (j->mode != LOGIN) /* the request shown, or consent given: the session says who */
-        return with_session(j);
-    struct auth_login *l = &j->login;
-    memset(l, 0, sizeof(*l));
-    l->svc = &ctx->sh->auth;
-    l->lp = ctx->lp;
-    l->user = j->user;
-    l->pw = j->pw;
-    l->refresh = false; /* (the code's redemption starts the family) */
-    l->now = clock_wall_s();
-    l->done = logged_in;
-    api__peer_ip(r, l->ip, sizeof(l->ip));
-    api__peer_key(r, l->ip_key, sizeof(l->ip_key));
-    snprintf(l->client_id, sizeof(l->client_id), "%s", q->client.id);
-    snprintf(l->scope, sizeof(l->scope), "%s", q->scope);
-    api__login_rules(r, &l->rl_ip, &l->rl_user);
-    rc = auth_login(l);
-    return rc == ERR_AGAIN ? HTTP_ASYNC : after_login(j, rc);
-}
-
-static void checked(struct auth_authorize *q, int rc)
-{
-    after_check((struct authz_job *)(void *)q, rc);
+    answer((struct authz_job *)(void *)s, rc);
 }
 
 /* The request's parameters from a form (the query, or a posted body); a repeated one is
  * an error page: which of the two would be the request? */
-static struct authz_job *start(struct http_request *r, struct str form, int mode)
+static struct authz_job *start(struct http_request *r, struct str form, enum auth_signin_step step)
 {
-    bool posted = mode != SHOW;
+    bool posted = step != AUTH_SIGNIN_SHOW;
     struct api_ctx *ctx = r->app;
     struct http_form f;
     struct authz_job *j = api__job(r, sizeof(*j));
+    struct auth_signin *s;
 
     if (!j)
         return NULL;
+    s = &j->s;
     if (http_form_parse(form, AUTHZ_PAIRS_MAX, r->arena, &f)) {
         api__error_page(r, 400, "This sign-in link is not valid", "The request could not be read.",
                         "invalid_request");
         return NULL;
     }
     for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
-        struct str *v = (struct str *)(void *)((char *)&j->q.p + params[i].off);
+        struct str *v = (struct str *)(void *)((char *)&s->q.p + params[i].off);
         if (http_form_get(&f, params[i].name, v) == ERR_CONFLICT) {
             api__error_page(r, 400, "This sign-in link is not valid",
                             "A parameter of the request is repeated.", "invalid_request");
@@ -576,9 +390,9 @@ static struct authz_job *start(struct http_request *r, struct str form, int mode
     if (posted) {
         if (r->body.len) /* (the password's copy that matters is the form's, wiped once hashed) */
             cr_wipe((void *)(uintptr_t)r->body.p, r->body.len);
-        http_form_get(&f, "username", &j->user);
-        http_form_get(&f, "password", &j->pw);
-        http_form_get(&f, "decision", &j->decision);
+        http_form_get(&f, "username", &s->user);
+        http_form_get(&f, "password", &s->pw);
+        http_form_get(&f, "decision", &s->decision);
         struct str cookie = STR_NULL, token = STR_NULL;
         http_cookie_get(http_header(r, "cookie"), api__csrf_cookie(r), &cookie);
         http_form_get(&f, "csrf", &token);
@@ -587,7 +401,7 @@ static struct authz_job *start(struct http_request *r, struct str form, int mode
                             "Go back to the application and start again.", "csrf");
             return NULL;
         }
-        if (mode == LOGIN && (!j->user.p || !j->pw.p)) {
+        if (step == AUTH_SIGNIN_LOGIN && (!s->user.p || !s->pw.p)) {
             api__error_page(r, 400, "Sign-in failed", "The username and password are required.",
                             "invalid_request");
             return NULL;
@@ -595,13 +409,19 @@ static struct authz_job *start(struct http_request *r, struct str form, int mode
     }
     j->r = r;
     j->posted = posted;
-    j->mode = mode;
-    j->q.svc = &ctx->sh->auth;
-    j->q.lp = ctx->lp;
-    j->q.cache = ctx->authz;
-    tok_local_ring(&ctx->tok, clock_wall_s()); /* (samples the store generation once a second) */
-    j->q.gen = ctx->tok.generation;
-    j->q.done = checked;
+    s->step = step;
+    s->q.svc = &ctx->sh->auth;
+    s->q.lp = ctx->lp;
+    s->q.cache = ctx->authz;
+    s->now = clock_wall_s();
+    tok_local_ring(&ctx->tok, s->now); /* (samples the store generation once a second) */
+    s->q.gen = ctx->tok.generation;
+    if (http_cookie_get(http_header(r, "cookie"), api__session_cookie(r), &s->session))
+        s->session = STR_NULL;
+    api__peer_ip(r, s->ip, sizeof(s->ip));
+    api__peer_key(r, s->ip_key, sizeof(s->ip_key));
+    api__login_rules(r, &s->rl_ip, &s->rl_user);
+    s->done = signed_in;
     return j;
 }
 
@@ -609,8 +429,8 @@ static int run(struct authz_job *j)
 {
     if (!j)
         return HTTP_DONE;
-    int rc = auth_authorize_check(&j->q);
-    return rc == ERR_AGAIN ? HTTP_ASYNC : after_check(j, rc);
+    int rc = auth_signin(&j->s);
+    return rc == ERR_AGAIN ? HTTP_ASYNC : answer(j, rc);
 }
 
 /* GET /oauth2/authorize?..., or POST with the same as a form (OpenID Connect Core
@@ -620,7 +440,7 @@ int api_authorize(struct http_request *r)
     if (r->method == HTTP_POST && !http_content_type_is(r, "application/x-www-form-urlencoded"))
         return api__error_page(r, 415, "This sign-in link is not valid",
                                "The request could not be read.", "invalid_request");
-    return run(start(r, r->method == HTTP_POST ? r->body : r->query, SHOW));
+    return run(start(r, r->method == HTTP_POST ? r->body : r->query, AUTH_SIGNIN_SHOW));
 }
 
 /* The form again, posted by itself after retry_ms: a login shed (503) or over a rate limit
@@ -648,8 +468,8 @@ static int retry_page(struct authz_job *j, unsigned status, uint64_t retry_ms)
         {"retry", ra},
         {"hidden", rc ? "" : hidden.p},
     };
-    if (j->pw.p) /* (the form's copy: the page has its own) */
-        cr_wipe((void *)(uintptr_t)j->pw.p, j->pw.len);
+    if (j->s.pw.p) /* (the form's copy: the page has its own) */
+        cr_wipe((void *)(uintptr_t)j->s.pw.p, j->s.pw.len);
     api__page(r, rc ? 500 : status, WEB_BUSY, v, sizeof(v) / sizeof(v[0]));
     if (hidden.p)
         cr_wipe(hidden.p, hidden.cap); /* (it held the password) */
@@ -670,7 +490,7 @@ static uint64_t login_refused(struct authz_job *j, unsigned *status)
     *status = 429;
     if (api__rate_take_ip(r, POL_RL_LOGIN_GLOBAL, &res) ||
         api__rate_take_ip(r, POL_RL_LOGIN, &res) ||
-        api__rate_take(r, POL_RL_LOGIN_USER, auth_login_key(j->user, name), &res))
+        api__rate_take(r, POL_RL_LOGIN_USER, auth_login_key(j->s.user, name), &res))
         return res.retry_ns / 1000000u + 1;
     *status = 503;
     if ((ms = auth_svc_over_deadline(&ctx->sh->auth)) != 0) {
@@ -689,7 +509,7 @@ int api_authorize_login(struct http_request *r)
     if (!http_content_type_is(r, "application/x-www-form-urlencoded"))
         return api__error_page(r, 415, "Sign-in failed", "The form could not be read.",
                                "invalid_request");
-    struct authz_job *j = start(r, r->body, LOGIN);
+    struct authz_job *j = start(r, r->body, AUTH_SIGNIN_LOGIN);
     if (!j)
         return HTTP_DONE;
     uint64_t retry_ms = login_refused(j, &status);
@@ -702,7 +522,7 @@ int api_authorize_consent(struct http_request *r)
     if (!http_content_type_is(r, "application/x-www-form-urlencoded"))
         return api__error_page(r, 415, "Sign-in failed", "The form could not be read.",
                                "invalid_request");
-    return run(start(r, r->body, CONSENT));
+    return run(start(r, r->body, AUTH_SIGNIN_CONSENT));
 }
 
 /* GET /oauth2/assets/{name}: the pages' stylesheet and script, from memory. */
@@ -739,31 +559,19 @@ int api_authorize_asset(struct http_request *r)
 /* ---- the token endpoint: grant_type=authorization_code --------------------------------- */
 
 struct code_job {
-    struct tok_code_redemption q; /* first */
+    struct auth_code_exchange x; /* first */
     struct http_request *r;
     int64_t access_ttl;
     enum tok_alg id_alg; /* the client's ID-token signature */
     char aud[sizeof(((struct tok_claims *)0)->aud)];
-    struct auth_session_note note;
 };
 
-static void answer_grant(struct code_job *j);
-
-static void noted(struct auth_session_note *n, int rc)
+static void redeemed(struct auth_code_exchange *x, int rc)
 {
-    struct code_job *j = CONTAINER_OF(n, struct code_job, note);
-    if (rc) { /* (the family would outlive the session's logout: not answered) */
-        api__fail(j->r, ERR_BACKEND, NULL);
-        return;
-    }
-    answer_grant(j);
-}
-
-static void redeemed(struct tok_code_redemption *q, int rc)
-{
-    struct code_job *j = (struct code_job *)(void *)q;
+    struct code_job *j = (struct code_job *)(void *)x;
+    struct tok_code_redemption *q = &x->q;
     struct http_request *r = j->r;
-    struct api_ctx *ctx = r->app;
+    struct tok_claims cl;
 
     if (rc) {
         api__fail(r, rc == ERR_LIMIT ? ERR_AGAIN : ERR_BACKEND, NULL);
@@ -773,31 +581,6 @@ static void redeemed(struct tok_code_redemption *q, int rc)
         api__oauth_error(r, 400, "invalid_grant", "invalid authorization code");
         return;
     }
-    if (q->refresh_token[0] && q->grant.session[0]) { /* its session's logout ends it */
-        struct auth_session_note *n = &j->note;
-        n->svc = &ctx->sh->auth;
-        n->lp = ctx->lp;
-        n->now = clock_wall_s();
-        n->done = noted;
-        snprintf(n->key_hex, sizeof(n->key_hex), "%s", q->grant.session);
-        memcpy(n->family, q->grant.family, STORE_FAMILY_ID);
-        rc = auth_session_note_family(n);
-        if (rc == ERR_AGAIN)
-            return;
-        if (rc) {
-            api__fail(r, ERR_BACKEND, NULL);
-            return;
-        }
-    }
-    answer_grant(j);
-}
-
-static void answer_grant(struct code_job *j)
-{
-    struct tok_code_redemption *q = &j->q;
-    struct http_request *r = j->r;
-    struct tok_claims cl;
-
     memset(&cl, 0, sizeof(cl));
     snprintf(cl.sub, sizeof(cl.sub), "%s", q->grant.sub);
     snprintf(cl.client_id, sizeof(cl.client_id), "%s", q->grant.client_id);
@@ -841,21 +624,23 @@ int api__grant_code(struct http_request *r, const struct http_form *f, const str
     j->access_ttl = c->access_ttl ? c->access_ttl : ctx->sh->cfg->access_ttl_ms / 1000;
     auth_client_audience(c, NULL, j->aud, sizeof(j->aud)); /* (the client's default) */
     j->id_alg = c->id_token_alg ? (enum tok_alg)c->id_token_alg : ctx->sh->tok.keys.id_alg;
-    j->q.svc = &ctx->sh->tok;
-    j->q.lp = ctx->lp;
-    j->q.cache = ctx->tok.cache;
-    j->q.code = code;
-    j->q.redirect_uri = uri;
-    j->q.verifier = verifier;
+    struct tok_code_redemption *q = &j->x.q;
+    q->svc = &ctx->sh->tok;
+    q->lp = ctx->lp;
+    q->cache = ctx->tok.cache;
+    q->code = code;
+    q->redirect_uri = uri;
+    q->verifier = verifier;
     /* a refresh token: for the operator's own app, or when offline access was granted */
-    j->q.refresh = (c->grants & AUTH_GRANT_REFRESH_TOKEN) != 0;
-    j->q.offline_only = !c->first_party;
-    j->q.now = clock_wall_s();
-    j->q.done = redeemed;
-    snprintf(j->q.client_id, sizeof(j->q.client_id), "%s", c->id);
-    int rc = tok_code_redeem(&j->q);
+    q->refresh = (c->grants & AUTH_GRANT_REFRESH_TOKEN) != 0;
+    q->offline_only = !c->first_party;
+    q->now = clock_wall_s();
+    snprintf(q->client_id, sizeof(q->client_id), "%s", c->id);
+    j->x.svc = &ctx->sh->auth;
+    j->x.done = redeemed;
+    int rc = auth_code_exchange(&j->x);
     if (rc == ERR_AGAIN)
         return HTTP_ASYNC;
-    redeemed(&j->q, rc);
+    redeemed(&j->x, rc);
     return HTTP_DONE;
 }
