@@ -90,6 +90,14 @@ $(OUT)/gen/rh_report_html.h: src/rehearse/rh_report.html
 $(OUT)/src/rehearse/rh_report.o: $(OUT)/gen/rh_report_html.h
 $(OUT)/src/rehearse/rh_report.o: CFLAGS_ALL += -I$(OUT)/gen
 
+# The admin console's page, script and stylesheet become C strings the same way.
+$(OUT)/gen/web_console.h: src/web/console.html src/web/console.js src/web/console.css
+	@mkdir -p $(dir $@)
+	$(Q){ for f in $^; do n=$$(basename $$f | tr . _); echo "static const char $$n[] ="; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/.*/"&\\n"/' $$f; echo ';'; done; } > $@
+$(OUT)/src/web/web_console.o: $(OUT)/gen/web_console.h
+$(OUT)/src/web/web_console.o: CFLAGS_ALL += -I$(OUT)/gen
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^

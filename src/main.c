@@ -45,6 +45,7 @@
 #include "metrics/met.h"
 #include "metrics/met_text.h"
 #include "policy/pol_clientip.h"
+#include "policy/pol_console.h"
 #include "policy/pol_control.h"
 #include "policy/pol_distinct.h"
 #include "policy/pol_gcra.h"
@@ -85,7 +86,9 @@ static struct {
     uv_timer_t policy_timer;
     int64_t last_purge;
     struct pol_control pc;
-    uint64_t events_gen; /* store generation of the events pc holds */
+    struct pol_console console; /* the console's counters at the last tick */
+    char instance[CFG_STR_MAX]; /* host:port, as events and the console name it */
+    uint64_t events_gen;        /* store generation of the events pc holds */
     int shutting_down;
     /* what serve() opened, closed by close_all() (api_shared holds borrowed copies) */
     struct http_router *rt, *admin_rt;
@@ -283,6 +286,40 @@ static void reload_ring(void)
  * to the controller (policy/pol_control.c), and its decisions to the loop threads (atomics)
  * and the event sinks. Store reads happen here, never on a loop thread.
  */
+/* The live console's second (policy/pol_console.h): filed in the shared store for the
+ * other instances' consoles, and published here while someone watches. */
+static void console_second(const struct pol_tick *tick, const char *sample,
+                           const struct met_shard *sum, const struct pool_stats *ps,
+                           unsigned serving)
+{
+    struct pol_console_in in = {
+        .instance = g.instance,
+        .now_ms = clock_wall_ms(),
+        .pc = &g.pc,
+        .t = tick,
+        .mode = (enum pol_mode)atomic_load(&g.sh.pol.mode),
+        .override = (enum pol_mode)atomic_load(&g.sh.pol.mode_override),
+        .floor = g.pc.ctl.floor,
+        .sample = sample,
+        .ok = atomic_load(&g.sh.logins[AUTH_LOGINS_OK]),
+        .failed = atomic_load(&g.sh.logins[AUTH_LOGINS_FAILED]),
+        .locked = atomic_load(&g.sh.logins[AUTH_LOGINS_REFUSED]),
+        .shed = sum->pool_rejected,
+        .workers = ps->threads,
+        .queued = ps->depth,
+        .serving = serving,
+        .hash_deadline_ms = g.cfg.hash_deadline_ms,
+    };
+    struct buf f;
+
+    for (unsigned r = 0; r < POL_RL_COUNT; r++)
+        in.rate_limited[r] = atomic_load(&sum->rate_limited[r]);
+    buf_init(&f, 256 * 1024);
+    if (pol_console_frame(&g.console, &in, &f) == ERR_OK)
+        pol_console_publish(&g.sh.console, g.sh.store, g.instance, in.now_ms, &f);
+    buf_fini(&f);
+}
+
 static void on_policy(uv_timer_t *t)
 {
     struct pool_stats ps;
@@ -315,9 +352,13 @@ static void on_policy(uv_timer_t *t)
     pol_control_tick(&g.pc, &in, (enum pol_mode)atomic_load(&g.sh.pol.mode_override), serving, now,
                      &tick);
     buf_init(&b, sizeof(g.sh.pol.sample));
-    int fit = pol_control_json(&g.pc, &tick.s, sum, g.sh.route_names, http_router_count(g.sh.rt),
-                               &b) == ERR_OK; /* (too long for the snapshot: keep the last one) */
+    int fit = pol_control_json(&g.pc, &tick.s, sum, g.sh.route_names, g.sh.nroutes, &b) ==
+              ERR_OK; /* (too long for the snapshot: keep the last one) */
+    fit = fit && buf_append(&b, "", 1) == ERR_OK; /* (a C string for the console) */
+    if (fit)
+        b.len--;
     pol_state_publish(&g.sh.pol, &g.pc, &tick, fit ? &b : NULL);
+    console_second(&tick, fit ? b.p : NULL, sum, &ps, serving);
     buf_fini(&b);
     mem_free(sum);
     pol_tick_announce(&tick, serving);
@@ -533,6 +574,7 @@ static int init_policy(const struct cfg *c)
     pol_control_init(&g.pc, &mc, c->pol_event_lead_s, clock_wall_s());
     int pause = pol_mode_parse(c->pol_registration_pause);
     pol_state_init(&g.sh.pol, pause >= 0 && pause < POL_MODES ? pause : POL_MODES); /* never */
+    pol_console_pub_init(&g.sh.console);
     return 0;
 }
 
@@ -582,6 +624,9 @@ static int open_listeners(const struct cfg *c, char *host, size_t cap, unsigned 
         g.loops[i].fd = g.loops[i].afd = -1;
     if (listen_all(host, port, false, bound, c->listen, c->listen_shared))
         return -1;
+    g.rt = api_router_new();
+    if (!g.rt)
+        return -1;
     aaddr[0] = '\0';
     if (c->admin_token[0]) {
         cfg_split_hostport(c->admin_listen, ahost, sizeof(ahost), &aport);
@@ -592,7 +637,7 @@ static int open_listeners(const struct cfg *c, char *host, size_t cap, unsigned 
             log_kv(LOG_WARN, "the admin API listens beyond this machine", "admin_listen",
                    c->admin_listen, "hint",
                    "it manages users, keys and modes: keep it on loopback, or firewalled", LOG_END);
-        g.admin_rt = api_admin_router_new();
+        g.admin_rt = api_admin_router_new(http_router_count(g.rt) + 1);
         if (!g.admin_rt)
             return -1;
     }
@@ -600,11 +645,13 @@ static int open_listeners(const struct cfg *c, char *host, size_t cap, unsigned 
         log_kv(LOG_ERROR, "cannot start worker threads", LOG_END);
         return -1;
     }
-    g.rt = api_router_new();
-    if (!g.rt)
-        return -1;
-    for (unsigned r = 1; r <= http_router_count(g.rt) && r < MET_ROUTES_MAX; r++)
+    /* route ids: the API's 1..n, the admin API's after them (one metrics table) */
+    g.sh.nroutes = http_router_count(g.rt) + (g.admin_rt ? http_router_count(g.admin_rt) : 0);
+    for (unsigned r = 1; r <= g.sh.nroutes && r < MET_ROUTES_MAX; r++) {
         g.sh.route_names[r] = http_router_pattern(g.rt, r);
+        if (!g.sh.route_names[r] && g.admin_rt)
+            g.sh.route_names[r] = http_router_pattern(g.admin_rt, r);
+    }
     return 0;
 }
 
@@ -649,14 +696,14 @@ static int init_identity(const struct cfg *c, const char *host, unsigned bound)
     if (auth_origins_reload(g.store))
         log_kv(LOG_WARN, "cannot read the clients' web origins at start", LOG_END);
     if (c->ev_source[0]) {
-        ev_set_source(c->ev_source);
+        snprintf(g.instance, sizeof(g.instance), "%s", c->ev_source);
     } else {
-        char hn[64] = "", src[64];
+        char hn[64] = "";
         gethostname(hn, sizeof(hn) - 1);
         hn[strspn(hn, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")] = 0;
-        snprintf(src, sizeof(src), "%.40s:%u", hn[0] ? hn : "localhost", bound);
-        ev_set_source(src);
+        snprintf(g.instance, sizeof(g.instance), "%.40s:%u", hn[0] ? hn : "localhost", bound);
     }
+    ev_set_source(g.instance);
     /* Instances sharing a store must name one issuer, or they refuse each other's tokens. */
     int prc = store_pin(g.store, "issuer", g.sh.issuer, strlen(g.sh.issuer));
     if (prc) {

@@ -72,12 +72,16 @@ static const struct route_def admin_routes[] = {
     {HTTP_M(HTTP_POST), "/admin/keys/rotate", api_admin_keys, 0},
     {HTTP_M(HTTP_GET) | HTTP_M(HTTP_POST), "/admin/events", api_admin_events, 0},
     {HTTP_M(HTTP_DELETE), "/admin/events/{id}", api_admin_by_id, AUTH_ADMIN_EVENT_DELETE},
+    {HTTP_M(HTTP_GET), "/admin/console", api_admin_console, 0},
+    {HTTP_M(HTTP_GET), "/admin/console/{name}", api_admin_console, 0},
+    {HTTP_M(HTTP_GET), "/admin/stream", api_admin_stream, 0},
 };
 
-static struct http_router *build(const struct route_def *defs, size_t n)
+static struct http_router *build(const struct route_def *defs, size_t n, unsigned first_id)
 {
     struct http_router *rt = http_router_new();
 
+    http_router_first_id(rt, first_id);
     for (size_t i = 0; i < n; i++) {
         int rc = http_router_add(rt, defs[i].methods, defs[i].pattern, defs[i].fn);
         if (rc < 0) {
@@ -91,19 +95,22 @@ static struct http_router *build(const struct route_def *defs, size_t n)
 
 struct http_router *api_router_new(void)
 {
-    return build(routes, sizeof(routes) / sizeof(routes[0]));
+    return build(routes, sizeof(routes) / sizeof(routes[0]), 1);
 }
+
+static unsigned admin_first = 1; /* the admin table's first route id (set once, at start) */
 
 int api__admin_action(const struct http_request *r)
 {
-    unsigned id = http_request_route_id(r); /* (1.., in the order of the table) */
-    return id && id <= sizeof(admin_routes) / sizeof(admin_routes[0]) ? admin_routes[id - 1].arg
-                                                                      : -1;
+    unsigned id = http_request_route_id(r); /* (admin_first.., in the order of the table) */
+    size_t n = sizeof(admin_routes) / sizeof(admin_routes[0]);
+    return id >= admin_first && id - admin_first < n ? admin_routes[id - admin_first].arg : -1;
 }
 
-struct http_router *api_admin_router_new(void)
+struct http_router *api_admin_router_new(unsigned first_id)
 {
-    return build(admin_routes, sizeof(admin_routes) / sizeof(admin_routes[0]));
+    admin_first = first_id;
+    return build(admin_routes, sizeof(admin_routes) / sizeof(admin_routes[0]), first_id);
 }
 
 /* ratelimit.exceeded, at most once per rule and key per interval on each loop thread. */

@@ -14,6 +14,7 @@
 
 #include "auth/auth_svc.h"
 #include "metrics/met.h"
+#include "policy/pol_console.h"
 #include "policy/pol_control.h"
 #include "policy/pol_limits.h"
 #include "token/tok_local.h"
@@ -43,10 +44,12 @@ struct api_shared {
     struct pol_limits limits;        /* the rate limits (POL_RL_*) in force, by mode and stuffing */
     struct pol_distinct *failed_ips; /* addresses of failed logins this second */
     struct pol_state pol;            /* what the adaptive policy decided (pol_control.h) */
+    struct pol_console_pub console;  /* the live console's last second (pol_console.h) */
     _Atomic uint64_t logins[AUTH_LOGINS_COUNT]; /* by outcome: succeeded, failed, refused */
     _Atomic unsigned inflight[3]; /* API_IF_*: requests of the class not yet answered */
     const struct http_router *rt;
     const char *route_names[MET_ROUTES_MAX]; /* route id -> pattern: metrics, policy sample */
+    unsigned nroutes;                        /* ids 1..nroutes: the API's, then the admin's */
     _Atomic unsigned *open_conns;
     _Atomic int draining;
     int64_t started_at;     /* wall-clock seconds */
@@ -55,6 +58,7 @@ struct api_shared {
 };
 
 struct auth_authz_cache;
+struct api_watchers;
 
 /* One per loop thread; only that thread touches it. */
 struct api_ctx {
@@ -64,15 +68,17 @@ struct api_ctx {
     struct tok_local tok; /* this thread's signing keys and verification cache */
     struct auth_client_cache *clients;
     struct auth_authz_cache *authz; /* clients with their URIs, for the browser's pages */
+    struct api_watchers *watchers;  /* this thread's console streams (api_console.c); NULL */
 };
 
 /* Per-thread set-up and tear-down of an api_ctx (keys, cache). Loop thread. */
 int api_ctx_start(struct api_ctx *ctx);
 void api_ctx_stop(struct api_ctx *ctx);
 
-/* Builds the route table (public API) and the admin route table. Main thread. */
+/* Builds the route table (public API) and the admin route table, whose ids begin at
+ * first_id (after the API's: both count into one metrics table). Main thread. */
 struct http_router *api_router_new(void);
-struct http_router *api_admin_router_new(void);
+struct http_router *api_admin_router_new(unsigned first_id);
 
 /* Queues `j` on the worker pool for request `r`. On a full queue, or an expected wait over
  * hash_deadline, answers 503 with an honest Retry-After and returns ERR_LIMIT: the job's
@@ -105,6 +111,8 @@ int api_admin_user_consent(struct http_request *r);
 int api_admin_keys(struct http_request *r);
 int api_admin_policy(struct http_request *r);
 int api_admin_events(struct http_request *r);
+int api_admin_console(struct http_request *r); /* the page and its assets */
+int api_admin_stream(struct http_request *r);  /* its Server-Sent Events */
 #ifdef FG_TESTING
 int api_test_work(struct http_request *r);
 int api_test_echo(struct http_request *r);

@@ -59,7 +59,7 @@ static bool authorized(struct http_request *r)
 /* Refuses a request without the admin token (401). Every refusal, and every request that
  * may change something (not GET or HEAD), is logged: what, from where, and who (the holder
  * of the admin token; the access log has the answer). */
-static bool deny(struct http_request *r)
+bool api__admin_deny(struct http_request *r)
 {
     char ip[64], path[160];
     bool ok = authorized(r);
@@ -166,7 +166,7 @@ int api_admin_users(struct http_request *r)
     json_t *o;
     const char *why;
 
-    if (deny(r))
+    if (api__admin_deny(r))
         return HTTP_DONE;
     if (r->method == HTTP_GET)
         return plain(r, AUTH_ADMIN_LIST_USERS);
@@ -204,7 +204,7 @@ int api_admin_user(struct http_request *r)
     enum auth_admin_action op = (enum auth_admin_action)api__admin_action(r);
     const char *why;
 
-    if (deny(r))
+    if (api__admin_deny(r))
         return HTTP_DONE;
     struct admin_job *j = new_job(r, op);
     if (!j || user_param(r, j->op.name))
@@ -228,7 +228,7 @@ int api_admin_clients(struct http_request *r)
 {
     json_t *o;
 
-    if (deny(r))
+    if (api__admin_deny(r))
         return HTTP_DONE;
     if (r->method == HTTP_GET)
         return plain(r, AUTH_ADMIN_LIST_CLIENTS);
@@ -251,7 +251,7 @@ int api_admin_clients(struct http_request *r)
  * its next authorization asks again. */
 int api_admin_user_consent(struct http_request *r)
 {
-    if (deny(r))
+    if (api__admin_deny(r))
         return HTTP_DONE;
     struct admin_job *j = new_job(r, AUTH_ADMIN_CONSENT_REVOKE);
     if (!j || user_param(r, j->op.name))
@@ -269,7 +269,7 @@ int api_admin_by_id(struct http_request *r)
     enum auth_admin_action op = (enum auth_admin_action)api__admin_action(r);
     size_t max = op == AUTH_ADMIN_EVENT_DELETE ? POL_ANNOUNCE_ID_MAX : AUTH_CLIENT_ID_MAX;
 
-    if (deny(r))
+    if (api__admin_deny(r))
         return HTTP_DONE;
     struct admin_job *j = new_job(r, op);
     if (!j)
@@ -291,7 +291,7 @@ int api_admin_policy(struct http_request *r)
     struct api_ctx *ctx = r->app;
     char body[sizeof(ctx->sh->pol.sample) + 512];
 
-    if (deny(r))
+    if (api__admin_deny(r))
         return HTTP_DONE;
     if (r->method == HTTP_PUT) {
         json_t *o;
@@ -317,7 +317,7 @@ int api_admin_keys(struct http_request *r)
     struct api_ctx *ctx = r->app;
     int64_t now = clock_wall_s();
 
-    if (deny(r))
+    if (api__admin_deny(r))
         return HTTP_DONE;
     if (r->method == HTTP_POST)
         return plain(r, AUTH_ADMIN_KEY_ROTATE);
@@ -333,7 +333,7 @@ int api_admin_events(struct http_request *r)
 {
     json_t *o;
 
-    if (deny(r))
+    if (api__admin_deny(r))
         return HTTP_DONE;
     if (r->method == HTTP_GET)
         return plain(r, AUTH_ADMIN_LIST_EVENTS);

@@ -34,6 +34,9 @@ int api__error_page(struct http_request *r, unsigned status, const char *title, 
                     const char *code);
 int api__busy_page(struct http_request *r, uint64_t retry_s);
 bool api__https(const struct http_request *r);
+/* The admin token check (api_admin.c): true when r was refused (401, answered); what may
+ * change something, and every refusal, is logged. */
+bool api__admin_deny(struct http_request *r);
 const char *api__csrf_cookie(const struct http_request *r);
 const char *api__session_cookie(const struct http_request *r);
 

@@ -48,7 +48,7 @@ int api_metrics(struct http_request *r)
 
     met_sum(&sum);
     buf_init(&b, 4u << 20);
-    met_text_http(&b, &sum, ctx->sh->route_names, http_router_count(ctx->sh->rt));
+    met_text_http(&b, &sum, ctx->sh->route_names, ctx->sh->nroutes);
     met_text_gauge(&b, "floodgate_http_connections_open", "Open client connections.",
                    atomic_load(ctx->sh->open_conns));
     met_text_conns(&b, &sum);

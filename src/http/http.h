@@ -75,6 +75,21 @@ void http_respond_json(struct http_request *r, unsigned status, const char *json
 void http_respond_error(struct http_request *r, unsigned status, const char *code,
                         const char *desc);
 
+/* A streamed answer (Server-Sent Events): the status line and headers now, with no length
+ * (the body ends when the connection does, so it is not reused), then whatever
+ * http_stream_send adds, until http_stream_end, or until the stream ends from the other
+ * side: the peer leaves, or the server drains. Then on_end(arg) runs, once, on this loop
+ * thread, and the handle is gone. After this call r is gone. NULL if no stream started (the
+ * peer left, or the server is draining: answered 503; a HEAD request: answered its head). */
+struct http_stream;
+struct http_stream *http_stream_start(struct http_request *r, unsigned status, const char *ctype,
+                                      void (*on_end)(void *arg), void *arg);
+/* Queues n bytes. ERR_LIMIT when the peer has not read what was sent before (256 KiB
+ * pending): the stream is ended then, without on_end, and the handle is gone. */
+int http_stream_send(struct http_stream *st, const void *p, size_t n);
+/* Ends the stream from this side (on_end does not run); the handle is gone. */
+void http_stream_end(struct http_stream *st);
+
 /* The route's metric id (0 when no route matched). */
 unsigned http_request_route_id(const struct http_request *r);
 

@@ -17,6 +17,7 @@
 struct http_router {
     struct http_route routes[MET_ROUTES_MAX];
     unsigned n;
+    unsigned base; /* ids are base + 1 .. base + n */
 };
 
 struct http_router *http_router_new(void)
@@ -43,12 +44,12 @@ int http_router_add(struct http_router *rt, unsigned methods, const char *patter
             return ERR_INVAL;
         p = close;
     }
-    if (rt->n + 1 >= MET_ROUTES_MAX)
+    if (rt->base + rt->n + 1 >= MET_ROUTES_MAX)
         return ERR_LIMIT;
     if (methods & HTTP_M(HTTP_GET))
         methods |= HTTP_M(HTTP_HEAD);
     struct http_route *r = &rt->routes[rt->n++];
-    r->id = rt->n;
+    r->id = rt->base + rt->n;
     r->methods = methods;
     r->pattern = pattern;
     r->handler = handler;
@@ -115,7 +116,12 @@ unsigned http_router_count(const struct http_router *rt)
 
 const char *http_router_pattern(const struct http_router *rt, unsigned id)
 {
-    return (id >= 1 && id <= rt->n) ? rt->routes[id - 1].pattern : NULL;
+    return (id > rt->base && id <= rt->base + rt->n) ? rt->routes[id - rt->base - 1].pattern : NULL;
+}
+
+void http_router_first_id(struct http_router *rt, unsigned first)
+{
+    rt->base = first ? first - 1 : 0;
 }
 
 void http_methods_str(unsigned mask, char *dst, size_t cap)

@@ -41,6 +41,9 @@ const struct http_route *http_router_match(const struct http_router *rt, unsigne
 
 /* Number of routes and the pattern of route `id` (NULL if none), for metrics. */
 unsigned http_router_count(const struct http_router *rt);
+/* Ids of routes added from now on begin at first (1 by default): two routers served into
+ * one metrics table number their routes apart. */
+void http_router_first_id(struct http_router *rt, unsigned first);
 const char *http_router_pattern(const struct http_router *rt, unsigned id);
 
 /* Writes "GET, HEAD, POST" for a method mask into dst (cap bytes). */

@@ -366,6 +366,7 @@ static void set_deadline(struct conn *c)
         break;
     case HTTP_PHASE_BUSY:
     case HTTP_PHASE_DONE:
+    case HTTP_PHASE_STREAM: /* (a slow reader is held to write_timeout) */
         c->deadline = 0;
         break;
     }

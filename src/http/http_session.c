@@ -80,6 +80,9 @@ struct http_session {
     bool in_dispatch; /* the handler is running inside received() */
     bool draining;
     bool aborted;
+    bool streaming; /* the answer's head said no length: its body is the stream's */
+    void (*stream_end)(void *arg);
+    void *stream_arg;
     unsigned route_id;
     unsigned long nreq; /* requests begun */
     struct sockaddr_storage peer;
@@ -385,9 +388,11 @@ static int write_answer(struct http_session *s, unsigned status, const char *cty
         put(o, ctype, clen);
         PUT_LIT(o, "\r\n");
     }
-    PUT_LIT(o, "Content-Length: ");
-    put(o, num, str_utoa(num, len));
-    PUT_LIT(o, "\r\n");
+    if (!s->streaming) {
+        PUT_LIT(o, "Content-Length: ");
+        put(o, num, str_utoa(num, len));
+        PUT_LIT(o, "\r\n");
+    }
     if (!s->keep_alive)
         PUT_LIT(o, "Connection: close\r\n");
     else if (s->req.http_minor == 0)
@@ -440,7 +445,7 @@ static void finish(struct http_session *s, unsigned status)
         access_log(s, status, dur);
     arena_reset(&s->arena);
     s->req._extra = NULL;
-    s->phase = s->keep_alive ? HTTP_PHASE_IDLE : HTTP_PHASE_DONE;
+    s->phase = s->streaming ? HTTP_PHASE_STREAM : s->keep_alive ? HTTP_PHASE_IDLE : HTTP_PHASE_DONE;
 }
 
 static void answer(struct http_session *s, unsigned status, const char *ctype, const void *body,
@@ -701,15 +706,30 @@ void http_session_rspace(struct http_session *s, char **p, size_t *n)
 
 void http_session_received(struct http_session *s, size_t n)
 {
-    s->in.len += n;
     if (s->met)
         met_add(&s->met->bytes_in, n);
+    if (s->phase == HTTP_PHASE_STREAM)
+        return; /* a stream's peer has nothing more to ask: read only to see it leave */
+    s->in.len += n;
     run(s);
+}
+
+/* The stream ends from this side's view (the peer left, the server drains): its owner is
+ * told once, and the connection closes once its output is written. */
+static void stream_gone(struct http_session *s)
+{
+    void (*end)(void *) = s->stream_end;
+    s->stream_end = NULL;
+    s->phase = HTTP_PHASE_DONE;
+    if (end)
+        end(s->stream_arg);
 }
 
 void http_session_eof(struct http_session *s)
 {
-    if (s->phase == HTTP_PHASE_HEAD || s->phase == HTTP_PHASE_BODY)
+    if (s->phase == HTTP_PHASE_STREAM)
+        stream_gone(s);
+    else if (s->phase == HTTP_PHASE_HEAD || s->phase == HTTP_PHASE_BODY)
         s->phase = HTTP_PHASE_DONE; /* incomplete request: nothing to answer */
     else if (s->phase == HTTP_PHASE_IDLE)
         s->phase = HTTP_PHASE_DONE;
@@ -728,7 +748,9 @@ void http_session_timeout(struct http_session *s)
 void http_session_drain(struct http_session *s)
 {
     s->draining = true;
-    if (s->phase == HTTP_PHASE_IDLE)
+    if (s->phase == HTTP_PHASE_STREAM)
+        stream_gone(s);
+    else if (s->phase == HTTP_PHASE_IDLE)
         s->phase = HTTP_PHASE_DONE;
     else
         s->keep_alive = false;
@@ -743,6 +765,8 @@ void http_session_kick(struct http_session *s)
 bool http_session_abort(struct http_session *s)
 {
     s->aborted = true;
+    if (s->phase == HTTP_PHASE_STREAM)
+        stream_gone(s);
     return s->phase != HTTP_PHASE_BUSY;
 }
 
@@ -865,6 +889,63 @@ void http_respond_error(struct http_request *r, unsigned status, const char *cod
     else
         http_respond(r, status, "application/json", b.p, b.len);
     buf_fini(&b);
+}
+
+/* ---- http.h: a streamed answer ------------------------------------------------------- */
+
+struct http_stream *http_stream_start(struct http_request *r, unsigned status, const char *ctype,
+                                      void (*on_end)(void *arg), void *arg)
+{
+    struct http_session *s = r->_s;
+    bool async = !s->in_dispatch && s->phase == HTTP_PHASE_BUSY;
+
+    if (s->phase != HTTP_PHASE_BUSY)
+        return NULL;
+    if (s->aborted || s->draining) { /* nobody to stream to, or no time to */
+        http_respond(r, 503, NULL, "", 0);
+        return NULL;
+    }
+    if (r->method == HTTP_HEAD) { /* the head alone */
+        http_respond(r, status, ctype, "", 0);
+        return NULL;
+    }
+    s->keep_alive = false; /* the body ends when the connection does */
+    s->streaming = true;
+    if (write_answer(s, status, ctype, "", 0, s->req._extra, false)) {
+        s->streaming = false;
+        finish(s, status); /* (done: the connection closes) */
+        if (async)
+            s->ops->on_async_answer(s->owner);
+        return NULL;
+    }
+    s->stream_end = on_end;
+    s->stream_arg = arg;
+    finish(s, status);
+    if (async)
+        s->ops->on_async_answer(s->owner);
+    return (struct http_stream *)s;
+}
+
+int http_stream_send(struct http_stream *st, const void *p, size_t n)
+{
+    struct http_session *s = (struct http_session *)st;
+
+    if (n > OUT_SOFT_MAX - s->out.len || buf_append(&s->out, p, n)) {
+        s->stream_end = NULL; /* the peer does not read: the stream ends here */
+        s->phase = HTTP_PHASE_DONE;
+        s->ops->on_async_answer(s->owner);
+        return ERR_LIMIT;
+    }
+    s->ops->on_async_answer(s->owner);
+    return ERR_OK;
+}
+
+void http_stream_end(struct http_stream *st)
+{
+    struct http_session *s = (struct http_session *)st;
+    s->stream_end = NULL;
+    s->phase = HTTP_PHASE_DONE;
+    s->ops->on_async_answer(s->owner);
 }
 
 unsigned http_request_route_id(const struct http_request *r)

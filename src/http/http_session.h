@@ -31,11 +31,12 @@ struct http_limits {
 };
 
 enum http_phase {
-    HTTP_PHASE_IDLE, /* between requests */
-    HTTP_PHASE_HEAD, /* reading a request line and headers */
-    HTTP_PHASE_BODY, /* reading a body */
-    HTTP_PHASE_BUSY, /* a handler has the request (possibly waiting on a worker) */
-    HTTP_PHASE_DONE, /* no more requests on this connection: flush output, then close */
+    HTTP_PHASE_IDLE,   /* between requests */
+    HTTP_PHASE_HEAD,   /* reading a request line and headers */
+    HTTP_PHASE_BODY,   /* reading a body */
+    HTTP_PHASE_BUSY,   /* a handler has the request (possibly waiting on a worker) */
+    HTTP_PHASE_DONE,   /* no more requests on this connection: flush output, then close */
+    HTTP_PHASE_STREAM, /* a streamed answer is being sent (http_stream_start); no deadline */
 };
 
 struct http_session_ops {

@@ -73,6 +73,21 @@ void pol_control_tick(struct pol_control *pc, const struct pol_counters *in, enu
         log_kv(LOG_INFO, "scaling recommendation", "instances", a, LOG_END);
     }
     if (out->mode != out->before) {
+        pc->change.at = now;
+        pc->change.from = out->before;
+        pc->change.to = out->mode;
+        if (out->by_override)
+            snprintf(pc->change.why, sizeof(pc->change.why), "pinned by an operator");
+        else if (out->mode > out->before && pc->ctl.floor >= out->mode)
+            snprintf(pc->change.why, sizeof(pc->change.why), "an announced event is near");
+        else if (out->mode > out->before)
+            snprintf(pc->change.why, sizeof(pc->change.why),
+                     "hash wait %.0f ms; %.0f logins/s asked of a capacity of %.0f/s",
+                     out->s.hash_wait_ms, out->s.login_demand, out->s.login_capacity);
+        else
+            snprintf(pc->change.why, sizeof(pc->change.why),
+                     "calm: the load stayed below the level for %llds",
+                     (long long)pc->cfg.down_after_s);
         snprintf(a, sizeof(a), "%.0f", out->s.hash_wait_ms);
         snprintf(b, sizeof(b), "%.1f/%.1f", out->s.login_demand, out->s.login_capacity);
         log_kv(LOG_WARN, "policy mode changed", "from", pol_mode_name(out->before), "to",

@@ -48,6 +48,11 @@ struct pol_control {
     int64_t event_lead_s;
     struct pol_event events[POL_EVENTS_MAX]; /* announced events (pol_control_load_events) */
     unsigned nevents;
+    struct { /* the last change of mode, and why (for the console) */
+        int64_t at;
+        enum pol_mode from, to;
+        char why[128];
+    } change;
     /* private */
     uint64_t last_logins, last_ok, last_failed;
     int64_t stuffing_until;

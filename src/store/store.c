@@ -191,6 +191,18 @@ int store_pin(struct store *st, const char *name, const void *val, size_t len)
     return st->vt->shared ? st->vt->shared->pin(st, name, val, len) : ERR_OK;
 }
 
+int store_console_put(struct store *st, int64_t now_ms, const char *json, size_t len)
+{
+    blocking_call("store_console_put");
+    return st->vt->shared ? st->vt->shared->console_put(st, now_ms, json, len) : ERR_OK;
+}
+
+int store_console_each(struct store *st, store_console_cb fn, void *ctx)
+{
+    blocking_call("store_console_each");
+    return st->vt->shared ? st->vt->shared->console_each(st, fn, ctx) : ERR_OK;
+}
+
 void store_join(struct store *st)
 {
     if (st->vt->shared)

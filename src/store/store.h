@@ -334,6 +334,16 @@ void store_join(struct store *st);
  * count while the store is unreachable). Any thread, lock-free. */
 unsigned store_members(struct store *st);
 
+/* The live console's frames (policy/pol_console.h) of the instances sharing the store: a
+ * view of the last seconds, not durable. store_console_put files this instance's frame
+ * (a frame older than 10 s is dropped by the next put of any instance); store_console_each
+ * calls fn for each frame filed, this instance's included, until fn returns non-zero.
+ * LMDB (one instance): put does nothing, each finds none. ERR_OK or ERR_BACKEND. Blocking:
+ * main thread. */
+int store_console_put(struct store *st, int64_t now_ms, const char *json, size_t len);
+typedef int (*store_console_cb)(void *ctx, const char *json, size_t len);
+int store_console_each(struct store *st, store_console_cb fn, void *ctx);
+
 /* Every instance sharing the store must agree on `name` = val: the first sets it, later
  * callers get ERR_OK if theirs is equal, ERR_CONFLICT if not. LMDB: ERR_OK. */
 int store_pin(struct store *st, const char *name, const void *val, size_t len);

@@ -40,6 +40,8 @@ struct store_shared_vt {
     void (*guard_unlock)(struct store *st, const char *user_key, const char *msg);
     void (*join)(struct store *st);
     unsigned (*members)(struct store *st);
+    int (*console_put)(struct store *st, int64_t now_ms, const char *json, size_t len);
+    int (*console_each)(struct store *st, store_console_cb fn, void *ctx);
 };
 
 /* Every backend's handle starts with this. */

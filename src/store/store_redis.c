@@ -1103,6 +1103,8 @@ static const struct store_shared_vt redis_shared_vt = {
     .guard_unlock = sr_guard_unlock,
     .join = sr_join,
     .members = sr_members,
+    .console_put = sr_console_put,
+    .console_each = sr_console_each,
 };
 
 static const struct store_vt redis_vt = {

@@ -178,6 +178,10 @@ int sr_value_into(enum store_table t, const struct redis_reply *r, struct buf *o
 void *sr_service_main(void *arg);
 void sr_join(struct store *st);
 unsigned sr_members(struct store *st);
+
+/* The live console's frames (store_redis_console.c). */
+int sr_console_put(struct store *st, int64_t now_ms, const char *json, size_t len);
+int sr_console_each(struct store *st, store_console_cb fn, void *ctx);
 /* The shared login guard (store_redis_guard.c). */
 int sr_guard_begin(struct store *st, struct store_guard *g, int64_t now_ms, int *verdict);
 unsigned sr_guard_end(struct store *st, struct store_guard *g, int success, int64_t now_ms);

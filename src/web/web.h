@@ -52,6 +52,11 @@ const void *web_logo(size_t *len, const char **ctype);
  * retry.js the busy page's form once its delay (plus a random part) has passed. NULL for
  * another name. */
 const char *web_script(const char *name);
+/* The admin console (GET /admin/console): console.html, console.js, console.css or
+ * favicon.svg and its
+ * media type, served from memory; NULL for another name. Not replaceable by templates_dir:
+ * it is part of the admin API. */
+const char *web_console_asset(const char *name, const char **ctype);
 /* The Content-Security-Policy, Referrer-Policy and other headers every page carries:
  * name/value pairs, NULL-terminated. */
 extern const char *const web_headers[];

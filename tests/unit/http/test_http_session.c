@@ -45,6 +45,25 @@ static int h_forgets(struct http_request *r)
     return HTTP_DONE;
 }
 
+static struct http_stream *stream;
+static int stream_ends;
+
+static void on_stream_end(void *arg)
+{
+    (void)arg;
+    stream_ends++;
+    stream = NULL;
+}
+
+static int h_stream(struct http_request *r)
+{
+    http_add_header(r, "Cache-Control", "no-store");
+    stream = http_stream_start(r, 200, "text/event-stream", on_stream_end, NULL);
+    if (stream)
+        http_stream_send(stream, "data: 1\n\n", 9);
+    return HTTP_DONE;
+}
+
 static void on_async_answer(void *o)
 {
     (void)o;
@@ -70,10 +89,12 @@ static struct http_session *mk(void)
         http_router_add(rt, HTTP_M(HTTP_GET), "/u/{name}", h_param);
         http_router_add(rt, HTTP_M(HTTP_GET), "/async", h_async);
         http_router_add(rt, HTTP_M(HTTP_GET), "/forgets", h_forgets);
+        http_router_add(rt, HTTP_M(HTTP_GET), "/stream", h_stream);
     }
     http_session_global_init(lim.max_header_bytes);
     held = NULL;
-    releases = async_answers = 0;
+    stream = NULL;
+    releases = async_answers = stream_ends = 0;
     return http_session_new(&lim, rt, NULL, &ops, NULL, NULL);
 }
 
@@ -405,4 +426,65 @@ TEST(request_counter_sees_pipelined_starts)
     ASSERT_EQ_INT(http_session_requests(s), 2);
     buf_fini(&out);
     http_session_free(s);
+}
+
+/* A streamed answer: a head without a length, then each piece as it is sent; the next
+ * request on the connection is not read; the peer leaving (or a drain) ends it once; a peer
+ * that does not read has it ended, without the callback. */
+TEST(a_stream_sends_until_its_peer_leaves)
+{
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    struct http_session *s = mk();
+    feed(s, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n", 0, &out);
+    ASSERT_TRUE(stream != NULL);
+    ASSERT_EQ_INT(http_session_phase(s), HTTP_PHASE_STREAM);
+    ASSERT_TRUE(strstr(out.p, "HTTP/1.1 200 OK\r\n") == out.p);
+    ASSERT_TRUE(strstr(out.p, "Content-Type: text/event-stream\r\n") != NULL);
+    ASSERT_TRUE(strstr(out.p, "Cache-Control: no-store\r\n") != NULL);
+    ASSERT_TRUE(strstr(out.p, "Connection: close\r\n") != NULL);
+    ASSERT_EQ_INT(count(out.p, "Content-Length"), 0);
+    ASSERT_TRUE(strstr(out.p, "\r\n\r\ndata: 1\n\n") != NULL);
+    ASSERT_EQ_INT(count(out.p, "HTTP/1.1"), 1); /* (the pipelined /a is never answered) */
+    ASSERT_TRUE(http_session_wants_read(s));    /* (to see the peer leave) */
+    async_answers = 0;
+    ASSERT_EQ_INT(http_stream_send(stream, "data: 2\n\n", 9), 0);
+    ASSERT_EQ_INT(async_answers, 1);
+    buf_reset(&out);
+    feed(s, "ignored bytes", 0, &out);
+    ASSERT_TRUE(strcmp(out.p, "data: 2\n\n") == 0);
+    http_session_eof(s);
+    ASSERT_EQ_INT(stream_ends, 1);
+    ASSERT_TRUE(http_session_done(s));
+    ASSERT_TRUE(http_session_abort(s));
+    ASSERT_EQ_INT(stream_ends, 1); /* once */
+    http_session_free(s);
+
+    s = mk(); /* a drain ends it; so does the connection's loss */
+    buf_reset(&out);
+    feed(s, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", 0, &out);
+    http_session_drain(s);
+    ASSERT_EQ_INT(stream_ends, 1);
+    ASSERT_TRUE(http_session_done(s));
+    http_session_free(s);
+    s = mk();
+    feed(s, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", 0, &out);
+    ASSERT_TRUE(http_session_abort(s));
+    ASSERT_EQ_INT(stream_ends, 1);
+    http_session_free(s);
+
+    s = mk(); /* a peer that reads nothing: cut at 256 KiB pending, no callback */
+    feed(s, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", 0, &out);
+    static char piece[4096];
+    memset(piece, 'x', sizeof(piece));
+    int rc = 0, sent = 0;
+    while (!rc && sent < 1000) {
+        rc = http_stream_send(stream, piece, sizeof(piece));
+        sent++;
+    }
+    ASSERT_TRUE(rc != 0 && sent < 100);
+    ASSERT_TRUE(http_session_done(s));
+    ASSERT_EQ_INT(stream_ends, 0);
+    http_session_free(s);
+    buf_fini(&out);
 }
