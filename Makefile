@@ -231,6 +231,7 @@ bench: deps
 	bench/scaleout.py
 	bench/cluster.py
 	bench/capacity.py
+	bench/console.py
 
 clean:
 	rm -rf build

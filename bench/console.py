@@ -67,7 +67,7 @@ class Consoles:
         while not self.stop:
             for s in self.socks:
                 try:
-                    self.docs += s.recv(1 << 20).count(b"\ndata: ") + 0
+                    self.docs += s.recv(1 << 20).count(b"data: ")
                 except socket.timeout:
                     pass
 

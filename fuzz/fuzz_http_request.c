@@ -4,8 +4,10 @@
  * how the rest is split into reads (1..16 bytes, or all at once), so framing across read
  * boundaries is explored too. Invariants checked beyond the sanitizers: every answer starts
  * with a status line; a session that closed takes no more input; an async request is
- * answered and the pipeline resumes.
+ * answered and the pipeline resumes; a streamed answer's pieces after its head are its
+ * events, its end is told once, and the bytes that follow its request are never parsed.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,29 @@ static int h_async(struct http_request *r)
     return HTTP_ASYNC;
 }
 
+static struct http_stream *stream;
+static int streamed, stream_ends;
+
+static void on_stream_end(void *arg)
+{
+    (void)arg;
+    if (!stream)
+        abort(); /* told twice, or after it was ended here */
+    stream = NULL;
+    stream_ends++;
+}
+
+static int h_stream(struct http_request *r)
+{
+    stream = http_stream_start(r, 200, "text/event-stream", on_stream_end, NULL);
+    if (stream) {
+        streamed = 1;
+        if (http_stream_send(stream, "data: 0\n\n", 9))
+            stream = NULL;
+    }
+    return HTTP_DONE;
+}
+
 static void on_async_answer(void *o)
 {
     (void)o;
@@ -59,7 +84,9 @@ static struct http_router *rt;
 
 static void check_output(struct buf *tmp)
 {
-    if (tmp->len && (tmp->len < 12 || memcmp(tmp->p, "HTTP/1.1 ", 9) != 0))
+    bool head = tmp->len >= 12 && memcmp(tmp->p, "HTTP/1.1 ", 9) == 0;
+    bool event = streamed && tmp->len >= 6 && memcmp(tmp->p, "data: ", 6) == 0;
+    if (tmp->len && !head && !event)
         abort();
     buf_reset(tmp);
 }
@@ -72,6 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         http_router_add(rt, HTTP_M(HTTP_GET), "/u/{name}", h_ok);
         http_router_add(rt, HTTP_M(HTTP_POST) | HTTP_M(HTTP_PUT), "/echo", h_echo);
         http_router_add(rt, HTTP_M(HTTP_GET), "/async", h_async);
+        http_router_add(rt, HTTP_M(HTTP_GET), "/stream", h_stream);
         http_session_global_init(lim.max_header_bytes);
     }
     if (size < 1)
@@ -83,9 +111,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct buf tmp;
     buf_init(&tmp, 1 << 26);
     held = NULL;
+    stream = NULL;
+    streamed = stream_ends = 0;
     size_t off = 0;
     while (off < size) {
-        if (held) { /* answer the async request, which resumes the pipeline */
+        if (stream && http_stream_send(stream, "data: 1\n\n", 9))
+            stream = NULL; /* (not read: ended, without on_end) */
+        if (held) {        /* answer the async request, which resumes the pipeline */
             struct http_request *r = held;
             held = NULL;
             http_respond(r, 202, NULL, "", 0);
@@ -122,6 +154,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_output(&tmp);
     if (!http_session_abort(s))
         abort(); /* nothing may be left busy */
+    if (stream || stream_ends > 1)
+        abort(); /* a stream still open after the peer left, or ended twice */
     http_session_free(s);
     buf_fini(&tmp);
     return 0;

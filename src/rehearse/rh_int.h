@@ -169,6 +169,22 @@ void rh_pool_close_idle(struct rh_pool *p);
 struct rh_req *rh_req_new(int flow, req_done_cb done, const struct buf *b);
 
 /* Writes the JSON result and the HTML report (rh_report.c). */
+/* The oidc flow's web app's registered redirect URI (set up by rh_run.c, used by
+ * rh_signin.c): never requested (the code is read from the redirect's Location), port 9
+ * (discard) on loopback. */
+#define OIDC_CB     "http://127.0.0.1:9/cb"
+#define OIDC_CB_ENC "http%3A%2F%2F127.0.0.1%3A9%2Fcb"
+
+/* Shared by rh_run.c (the arrivals, the seconds, the stages) and rh_signin.c (the oidc flow):
+ * a request into b for pool p; the second being recorded (NULL before the first); the
+ * synthetic client address of user i (198.18.0.0/15); a person arriving at t0 to sign in
+ * as user idx through the browser flow (rec: counted in the current phase). */
+int rh_build(struct buf *b, const struct rh_pool *p, const char *method, const char *path,
+             const char *headers, const char *ctype, const char *body);
+struct rh_sec *rh_cur_sec(struct rh_run *run);
+void rh_synthetic_ip(size_t i, char *out, size_t cap);
+void rh_signin_start(struct rh_run *run, size_t idx, uint64_t t0, bool rec);
+
 int rh_report_json(const struct rh_run *run, const char *path, json_t **out);
 int rh_report_html(const json_t *result, const char *path);
 

@@ -44,8 +44,8 @@
 /* ---- requests ------------------------------------------------------------------------- */
 
 /* Starts a request: method, path, extra header lines (each ending in \r\n), body. */
-static int build(struct buf *b, const struct rh_pool *p, const char *method, const char *path,
-                 const char *headers, const char *ctype, const char *body)
+int rh_build(struct buf *b, const struct rh_pool *p, const char *method, const char *path,
+             const char *headers, const char *ctype, const char *body)
 {
     buf_reset(b);
     int rc = buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n%s", method, path, p->host,
@@ -137,10 +137,10 @@ static int build_login(struct rh_run *run, struct rh_pool *p, const struct rh_us
     char hdr[64], body[256];
     snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\n", u->ip);
     snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", u->name, u->pw);
-    return build(&run->scratch, p, "POST", "/v1/auth/login", hdr, "application/json", body);
+    return rh_build(&run->scratch, p, "POST", "/v1/auth/login", hdr, "application/json", body);
 }
 
-static void synthetic_ip(size_t i, char *out, size_t cap)
+void rh_synthetic_ip(size_t i, char *out, size_t cap)
 {
     /* 198.18.0.0/15: reserved for benchmarking (RFC 2544), never a real client. */
     snprintf(out, cap, "198.%u.%u.%u", 18u + (unsigned)((i >> 16) & 1), (unsigned)((i >> 8) & 255),
@@ -159,7 +159,7 @@ static void random_text(char *out, size_t n)
 
 /* ---- accounting ----------------------------------------------------------------------- */
 
-static struct rh_sec *cur_sec(struct rh_run *run)
+struct rh_sec *rh_cur_sec(struct rh_run *run)
 {
     return run->nsec ? &run->sec[run->nsec - 1] : NULL;
 }
@@ -169,7 +169,7 @@ static void account(struct rh_run *run, const struct rh_req *q, int status)
     if (q->flow < 0 || q->phase < 0)
         return;
     struct rh_flowstat *fs = &run->stat[q->phase][q->flow];
-    struct rh_sec *s = cur_sec(run);
+    struct rh_sec *s = rh_cur_sec(run);
     uint64_t us = (uv_hrtime() - q->t0) / 1000;
     if (status >= 200 && status < 300)
         fs->ok++;
@@ -373,7 +373,7 @@ static int build_admin(struct rh_run *run, struct rh_pool *p, const char *method
 {
     char hdr[300];
     snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", run->admin_token);
-    if (build(&run->scratch, p, method, path, hdr, "application/json", body)) {
+    if (rh_build(&run->scratch, p, method, path, hdr, "application/json", body)) {
         run->nomem = true;
         return ERR_NOMEM;
     }
@@ -457,267 +457,6 @@ static void on_probe(struct rh_run *run, struct rh_req *q, int status, const cha
     json_decref(o);
 }
 
-/* ---- the oidc flow: a person signing in through a browser ------------------------------ */
-
-/* The web app's registered redirect URI: never requested (the code is read from the
- * redirect's Location), port 9 (discard) on loopback. */
-#define OIDC_CB     "http://127.0.0.1:9/cb"
-#define OIDC_CB_ENC "http%3A%2F%2F127.0.0.1%3A9%2Fcb"
-
-enum { SIGNIN_PAGE, SIGNIN_FORM, SIGNIN_EXCHANGE };
-
-/* One person's sign-in: the login page (a CSRF cookie and token), its form posted (the
- * password hashed; a redirect with a code, or the busy page that posts again by itself
- * after Retry-After plus a random part, as a browser would), the code exchanged for tokens
- * by the app. Ends at the tokens, at an answer no browser would go on from, or when a
- * refused step finds timeout_ms gone since the arrival. */
-struct rh_signin {
-    struct rh_run *run;
-    uv_timer_t timer; /* the busy page's wait */
-    bool timer_used;
-    uint64_t arrival, give_up, sent; /* ns */
-    size_t user;
-    int phase; /* of the arrival; -1: not recorded (calibration) */
-    int step;
-    char verifier[48];
-    char challenge[48];
-    char ip[20]; /* a crowd is many people: one address each (198.18.0.0/15) */
-    char cookie[256];
-    char csrf[96];
-    char code[2400]; /* (a sealed code: up to 2,300 characters) */
-};
-
-static void signin_send(struct rh_signin *s);
-
-static void signin_free(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void signin_release(struct rh_signin *s)
-{
-    if (s->timer_used)
-        uv_close((uv_handle_t *)&s->timer, signin_free);
-    else
-        free(s);
-}
-
-static struct rh_flowstat *signin_stat(struct rh_run *run, const struct rh_signin *s)
-{
-    return s->phase >= 0 ? &run->stat[s->phase][RH_OIDC] : NULL;
-}
-
-/* Each answer of a step: 503s and 429s by second, the shed latency, the form's latency. */
-static void signin_answer(struct rh_run *run, struct rh_signin *s, int status)
-{
-    struct rh_flowstat *fs = signin_stat(run, s);
-    struct rh_sec *sec = cur_sec(run);
-    uint64_t us = (uv_hrtime() - s->sent) / 1000;
-    if (!fs || status == ST_DROPPED)
-        return;
-    if (status == 503)
-        rh_hist_record(&fs->shed, us);
-    if (s->step == SIGNIN_FORM && status != 503 && status != 429) /* (a hash's answers) */
-        rh_hist_record(&fs->lat, us);
-    if (sec && run->stage >= STAGE_RUN) {
-        if (status == 503)
-            sec->f[RH_OIDC].s503++;
-        else if (status == 429)
-            sec->f[RH_OIDC].s429++;
-        if (s->step == SIGNIN_FORM)
-            rh_hist_record(&run->live[RH_OIDC], us);
-    }
-}
-
-/* The sign-in ended with `status` (200: signed in). */
-static void signin_end(struct rh_run *run, struct rh_signin *s, int status)
-{
-    struct rh_flowstat *fs = signin_stat(run, s);
-    struct rh_sec *sec = cur_sec(run);
-    run->inflight--;
-    if (fs) {
-        if (status == 200)
-            fs->ok++;
-        else if (status == 429)
-            fs->s429++;
-        else if (status == 503)
-            fs->s503++;
-        else if (status >= 400 && status < 500)
-            fs->s4xx++;
-        else if (status >= 300)
-            fs->s5xx++; /* (a redirect without a code counts here: the server erred) */
-        else if (status == ST_TIMEOUT)
-            fs->timeout++;
-        else if (status == ST_DROPPED)
-            fs->dropped++;
-        else
-            fs->err++;
-        if (status == 200)
-            rh_hist_record(&fs->signin, (uv_hrtime() - s->arrival) / 1000);
-        if (sec && run->stage >= STAGE_RUN) {
-            if (status == 200)
-                sec->f[RH_OIDC].ok++;
-            else if (status != 503 && status != 429)
-                sec->f[RH_OIDC].other++;
-        }
-    }
-    signin_release(s);
-}
-
-static void on_signin_wait(uv_timer_t *t)
-{
-    struct rh_signin *s = t->data;
-    if (s->run->stage >= STAGE_CLEANUP || s->run->stopping) {
-        signin_end(s->run, s, ST_TIMEOUT);
-        return;
-    }
-    if (s->step == SIGNIN_FORM && s->phase >= 0)
-        s->run->stat[s->phase][RH_OIDC].retries++;
-    signin_send(s);
-}
-
-/* The value of `name="csrf" value="..."` in the login page. */
-static bool page_csrf(const char *body, size_t len, char *out, size_t cap)
-{
-    static const char mark[] = "name=\"csrf\" value=\"";
-    const char *p = memmem(body, len, mark, sizeof(mark) - 1);
-    if (!p)
-        return false;
-    p += sizeof(mark) - 1;
-    const char *end = memchr(p, '"', len - (size_t)(p - body));
-    if (!end || (size_t)(end - p) >= cap)
-        return false;
-    memcpy(out, p, (size_t)(end - p));
-    out[end - p] = '\0';
-    return true;
-}
-
-/* The code in the redirect's Location (…?code=X&state=…). */
-static bool location_code(const char *loc, char *out, size_t cap)
-{
-    const char *p = strstr(loc, "?code=");
-    if (!p)
-        p = strstr(loc, "&code=");
-    if (!p || strncmp(loc, OIDC_CB, sizeof(OIDC_CB) - 1) != 0)
-        return false;
-    p += 6;
-    size_t n = strcspn(p, "&#");
-    if (n == 0 || n >= cap)
-        return false;
-    memcpy(out, p, n);
-    out[n] = '\0';
-    return true;
-}
-
-static void on_signin(struct rh_run *run, struct rh_req *q, int status, const char *body,
-                      size_t len)
-{
-    struct rh_signin *s = q->ctx;
-    const struct rh_answer *a = run->answer;
-    signin_answer(run, s, status);
-    if ((status == 503 || status == 429) && run->stage < STAGE_CLEANUP && !run->stopping) {
-        /* the busy page: Retry-After, plus up to half again at random (web.c's page) */
-        int ra = a && a->retry_after > 0 ? a->retry_after : 1;
-        uint64_t wait_ms = (uint64_t)ra * 1000 + randombytes_uniform((uint32_t)(ra / 2 + 1) * 1000);
-        if (uv_hrtime() + wait_ms * 1000000ull < s->give_up) {
-            if (!s->timer_used) {
-                uv_timer_init(run->loop, &s->timer);
-                s->timer.data = s;
-                s->timer_used = true;
-            }
-            uv_timer_start(&s->timer, on_signin_wait, wait_ms, 0);
-            return;
-        }
-    }
-    if (s->step == SIGNIN_PAGE && status == 200) {
-        if (!a || !a->cookie[0] || !page_csrf(body, len, s->csrf, sizeof(s->csrf))) {
-            signin_end(run, s, 500); /* a login page without its CSRF token and cookie */
-            return;
-        }
-        snprintf(s->cookie, sizeof(s->cookie), "%s", a->cookie);
-        s->step = SIGNIN_FORM;
-        signin_send(s);
-    } else if (s->step == SIGNIN_FORM && status == 303) {
-        if (!a || !location_code(a->location, s->code, sizeof(s->code))) {
-            signin_end(run, s, 502); /* redirected, but not with a code */
-            return;
-        }
-        s->step = SIGNIN_EXCHANGE;
-        signin_send(s);
-    } else {
-        signin_end(run, s, status); /* 200 after the exchange: signed in */
-    }
-}
-
-/* Sends the sign-in's current step. */
-static void signin_send(struct rh_signin *s)
-{
-    struct rh_run *run = s->run;
-    struct rh_user *u = &run->users[s->user];
-    char path[1024], hdr[800], body[4096];
-    int rc;
-    if (s->step == SIGNIN_PAGE) {
-        snprintf(path, sizeof(path),
-                 "/oauth2/authorize?response_type=code&client_id=%s&redirect_uri=%s"
-                 "&scope=openid&state=s&nonce=n&code_challenge=%s&code_challenge_method=S256",
-                 run->web_client_id, OIDC_CB_ENC, s->challenge);
-        snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\n", s->ip);
-        rc = build(&run->scratch, &run->pub, "GET", path, hdr, NULL, NULL);
-    } else if (s->step == SIGNIN_FORM) {
-        snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\nCookie: %s\r\n", s->ip, s->cookie);
-        snprintf(body, sizeof(body),
-                 "response_type=code&client_id=%s&redirect_uri=%s"
-                 "&scope=openid&state=s&nonce=n&code_challenge=%s&code_challenge_method=S256"
-                 "&csrf=%s&username=%s&password=%s",
-                 run->web_client_id, OIDC_CB_ENC, s->challenge, s->csrf, u->name, u->pw);
-        rc = build(&run->scratch, &run->pub, "POST", "/oauth2/login", hdr,
-                   "application/x-www-form-urlencoded", body);
-    } else {
-        snprintf(hdr, sizeof(hdr), "Authorization: Basic %s\r\n", run->web_basic);
-        snprintf(body, sizeof(body),
-                 "grant_type=authorization_code&code=%s&redirect_uri=%s&code_verifier=%s", s->code,
-                 OIDC_CB_ENC, s->verifier);
-        rc = build(&run->scratch, &run->pub, "POST", "/oauth2/token", hdr,
-                   "application/x-www-form-urlencoded", body);
-    }
-    struct rh_req *q = rc ? NULL : rh_req_new(RH_OIDC, on_signin, &run->scratch);
-    if (!q) {
-        run->nomem = true;
-        signin_end(run, s, ST_ERROR);
-        return;
-    }
-    s->sent = uv_hrtime();
-    q->ctx = s;
-    q->t0 = s->step == SIGNIN_PAGE ? s->arrival : s->sent;
-    q->phase = s->phase;
-    rh_pool_submit(&run->pub, q);
-}
-
-/* A person arrives at t0 to sign in as user `idx`. */
-static void signin_start(struct rh_run *run, size_t idx, uint64_t t0, bool rec)
-{
-    struct rh_signin *s = calloc(1, sizeof(*s));
-    uint8_t raw[32], h[crypto_hash_sha256_BYTES];
-    if (!s) {
-        run->nomem = true;
-        return;
-    }
-    s->run = run;
-    s->user = idx;
-    s->arrival = t0;
-    s->give_up = t0 + (uint64_t)run->sc.timeout_ms * 1000000ull;
-    s->phase = rec ? run->phase : -1;
-    synthetic_ip(run->nusers + run->person_seq++ % (131072 - run->nusers), s->ip, sizeof(s->ip));
-    randombytes_buf(raw, sizeof(raw)); /* PKCE (RFC 7636): the verifier and its S256 */
-    sodium_bin2base64(s->verifier, sizeof(s->verifier), raw, sizeof(raw),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    crypto_hash_sha256(h, (const uint8_t *)s->verifier, strlen(s->verifier));
-    sodium_bin2base64(s->challenge, sizeof(s->challenge), h, sizeof(h),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    run->inflight++;
-    signin_send(s);
-}
-
 /* One arrival of `flow` at t0. Returns false if it could not be sent (no token). */
 static void arrive(struct rh_run *run, int flow, uint64_t t0)
 {
@@ -730,20 +469,20 @@ static void arrive(struct rh_run *run, int flow, uint64_t t0)
     bool rec = run->stage == STAGE_RUN;
     if (rec) {
         run->stat[run->phase][flow].sent++;
-        cur_sec(run)->f[flow].sent++;
+        rh_cur_sec(run)->f[flow].sent++;
     }
     if (flow == RH_OIDC) {
-        signin_start(run, run->cursor++ % run->nusers, t0, rec);
+        rh_signin_start(run, run->cursor++ % run->nusers, t0, rec);
         return;
     }
     if (flow == RH_REGISTER) {
         idx = run->reg_seq++;
         snprintf(name, sizeof(name), "%sr%zu", run->prefix, idx);
         random_text(pw, 20);
-        synthetic_ip(run->nusers + idx, ip, sizeof(ip));
+        rh_synthetic_ip(run->nusers + idx, ip, sizeof(ip));
         snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\n", ip);
         snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", name, pw);
-        rc = build(&run->scratch, p, "POST", "/v1/users", hdr, "application/json", body);
+        rc = rh_build(&run->scratch, p, "POST", "/v1/users", hdr, "application/json", body);
     } else if (flow == RH_REFRESH) {
         for (size_t k = 0; k < run->nusers && !u; k++) {
             struct rh_user *c = &run->users[run->refresh_cursor++ % run->nusers];
@@ -759,7 +498,7 @@ static void arrive(struct rh_run *run, int flow, uint64_t t0)
         idx = (size_t)(u - run->users);
         snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s\r\n", u->ip);
         snprintf(body, sizeof(body), "{\"refresh_token\":\"%s\"}", u->refresh);
-        rc = build(&run->scratch, p, "POST", "/v1/auth/refresh", hdr, "application/json", body);
+        rc = rh_build(&run->scratch, p, "POST", "/v1/auth/refresh", hdr, "application/json", body);
     } else {
         idx = run->cursor++ % run->nusers;
         u = &run->users[idx];
@@ -768,8 +507,8 @@ static void arrive(struct rh_run *run, int flow, uint64_t t0)
         } else if (flow == RH_TOKEN) {
             snprintf(hdr, sizeof(hdr), "Authorization: Basic %s\r\nX-Forwarded-For: %s\r\n",
                      run->basic, u->ip);
-            rc = build(&run->scratch, p, "POST", "/oauth2/token", hdr,
-                       "application/x-www-form-urlencoded", "grant_type=client_credentials");
+            rc = rh_build(&run->scratch, p, "POST", "/oauth2/token", hdr,
+                          "application/x-www-form-urlencoded", "grant_type=client_credentials");
         } else if (!u->access || strlen(u->access) > 2000) {
             if (rec)
                 run->stat[run->phase][flow].skipped++;
@@ -777,11 +516,11 @@ static void arrive(struct rh_run *run, int flow, uint64_t t0)
         } else if (flow == RH_INTROSPECT) {
             snprintf(hdr, sizeof(hdr), "Authorization: Basic %s\r\n", run->basic);
             snprintf(body, sizeof(body), "token=%s", u->access);
-            rc = build(&run->scratch, p, "POST", "/oauth2/introspect", hdr,
-                       "application/x-www-form-urlencoded", body);
+            rc = rh_build(&run->scratch, p, "POST", "/oauth2/introspect", hdr,
+                          "application/x-www-form-urlencoded", body);
         } else {
             snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", u->access);
-            rc = build(&run->scratch, p, "GET", "/v1/auth/verify", hdr, NULL, NULL);
+            rc = rh_build(&run->scratch, p, "GET", "/v1/auth/verify", hdr, NULL, NULL);
         }
     }
     if (rc) {
@@ -794,7 +533,7 @@ static void arrive(struct rh_run *run, int flow, uint64_t t0)
 
 static void close_second(struct rh_run *run)
 {
-    struct rh_sec *s = cur_sec(run);
+    struct rh_sec *s = rh_cur_sec(run);
     if (!s)
         return;
     for (int f = 0; f < RH_NFLOWS; f++) {
@@ -852,7 +591,7 @@ static void send_due(struct rh_run *run, uint64_t now)
             arrive(run, f, run->phase_start + (uint64_t)(at * 1e9));
         }
         if (run->stage == STAGE_RUN)
-            cur_sec(run)->f[f].target = rh_rate_at(ph, f, tn, run->capacity);
+            rh_cur_sec(run)->f[f].target = rh_rate_at(ph, f, tn, run->capacity);
     }
 }
 
@@ -907,7 +646,7 @@ static void on_tick(uv_timer_t *t)
         run->phase++;
         run->phase_end = run->phase_start + (uint64_t)(run->sc.phase[run->phase].duration_s * 1e9);
         memset(run->arrived, 0, sizeof(run->arrived));
-        cur_sec(run)->phase = run->phase;
+        rh_cur_sec(run)->phase = run->phase;
     }
 }
 
@@ -1123,7 +862,7 @@ int rh_run(struct rh_run *run, const char *target, const char *admin, char *err,
         struct rh_user *u = &run->users[i];
         snprintf(u->name, sizeof(u->name), "%su%zu", run->prefix, i);
         random_text(u->pw, 20);
-        synthetic_ip(i, u->ip, sizeof(u->ip));
+        rh_synthetic_ip(i, u->ip, sizeof(u->ip));
     }
     uv_timer_init(run->loop, &run->tick);
     run->tick.data = run;

@@ -179,6 +179,31 @@ void *sr_service_main(void *arg);
 void sr_join(struct store *st);
 unsigned sr_members(struct store *st);
 
+/* Shared by store_redis.c (connections, the vtables) and store_redis_ops.c (the synchronous
+ * operations). */
+struct sr_link *sr_sync_ctx(struct redis_store *s);
+struct redis_reply *sr_sync_at(struct redis_store *s, unsigned slot, int argc, const char **argv,
+                               const size_t *lens);
+void sr_note_write(struct redis_store *s, const struct store_op *op);
+bool sr_waits(const struct redis_store *s, const struct store_op *op);
+void sr_wait_cmd(const struct redis_store *s, char n[12], char ms[12], const char *av[3],
+                 size_t al[3]);
+bool sr_wait_ok(struct redis_store *s, const struct redis_reply *r);
+int sr_submit(struct store *st, struct loop *lp, struct store_op *op);
+int sr_get(struct store *st, enum store_table t, const void *key, size_t klen, struct buf *out,
+           struct loop *lp, struct store_op *op);
+int sr_each(struct store *st, enum store_table t, store_each_cb fn, void *ctx);
+int sr_exec(struct store *st, struct store_op *op);
+int sr_lease(struct store *st, const char *name, unsigned ttl_ms);
+int sr_pin(struct store *st, const char *name, const void *val, size_t len);
+int sr_metrics_text(struct store *st, struct buf *b);
+void sr_on_invalidate(struct store *st, store_inval_cb fn, void *arg);
+int sr_ready(struct store *st, uint64_t *stale_ms);
+void sr_stats(struct store *st, struct store_stats *out);
+int sr_usage(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes);
+uint64_t sr_generation(struct store *st);
+uint64_t sr_generation_recent(struct store *st);
+
 /* The live console's frames (store_redis_console.c). */
 int sr_console_put(struct store *st, int64_t now_ms, const char *json, size_t len);
 int sr_console_each(struct store *st, store_console_cb fn, void *ctx);
