@@ -74,7 +74,7 @@ HARNESS_OBJ := $(OUT)/tests/harness.o $(OUT)/tests/fixture.o
 
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all run check unit integ integ-redis integ-tsan fuzz-replay fuzz lint format bench deps clean docs coverage
+.PHONY: all run check unit integ integ-redis integ-tsan fuzz-replay fuzz lint format bench deps clean docs coverage deb package
 all: $(BIN)
 
 $(OUT)/%.o: %.c
@@ -193,9 +193,10 @@ check: deps
 	@rm -rf build/tsan/results
 	@$(MAKE) --no-print-directory BUILD=tsan integ-tsan
 	@$(MAKE) --no-print-directory BUILD=release
+	@$(MAKE) --no-print-directory package
 	@tests/sum-results build/asan/results/unit.txt build/asan/results/integ.txt \
 	  build/asan/results/integ-redis.txt build/asan/results/fuzz-replay.txt \
-	  build/tsan/results/integ-tsan.txt
+	  build/tsan/results/integ-tsan.txt build/deb/package.txt
 
 # Line and branch coverage of src/ by the unit and integration tests (both stores) and the
 # fuzz corpora replayed (part of make check), with
@@ -232,6 +233,21 @@ bench: deps
 	bench/cluster.py
 	bench/capacity.py
 	bench/console.py
+
+# The Debian package (debian/): build/deb/floodgate_VERSION_ARCH.deb, checked by lintian.
+# (debian/rules directly: dpkg-buildpackage would also write .changes and .buildinfo files
+# beside the checkout). `make package` also installs it on this machine (root only), starts
+# the installed service binary and purges it again (tests/integration/test_package.py).
+deb:
+	@rm -rf build/deb && mkdir -p build/deb
+	dpkg-checkbuilddeps
+	debian/rules clean
+	debian/rules binary
+	lintian --fail-on error build/deb/floodgate_*.deb
+
+package: deb
+	@FLOODGATE_DEB=$(abspath $(wildcard build/deb/floodgate_*.deb)) tests/run-integ test_package \
+	  2>&1 | tee build/deb/package.txt; grep -q ' 0 failed' build/deb/package.txt
 
 clean:
 	rm -rf build
