@@ -74,7 +74,7 @@ HARNESS_OBJ := $(OUT)/tests/harness.o $(OUT)/tests/fixture.o
 
 FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all run check unit integ integ-redis integ-tsan fuzz-replay fuzz lint format bench deps clean docs coverage deb package
+.PHONY: all run check unit integ integ-redis integ-tsan fuzz-replay fuzz lint format bench deps clean docs coverage deb package openapi
 all: $(BIN)
 
 $(OUT)/%.o: %.c
@@ -90,8 +90,10 @@ $(OUT)/gen/rh_report_html.h: src/rehearse/rh_report.html
 $(OUT)/src/rehearse/rh_report.o: $(OUT)/gen/rh_report_html.h
 $(OUT)/src/rehearse/rh_report.o: CFLAGS_ALL += -I$(OUT)/gen
 
-# The admin console's page, script and stylesheet become C strings the same way.
-$(OUT)/gen/web_console.h: src/web/console.html src/web/console.js src/web/console.css
+# The admin console's page, script and stylesheet, and the OpenAPI description the admin
+# listener serves, become C strings the same way.
+$(OUT)/gen/web_console.h: src/web/console.html src/web/console.js src/web/console.css \
+                          docs/openapi.json
 	@mkdir -p $(dir $@)
 	$(Q){ for f in $^; do n=$$(basename $$f | tr . _); echo "static const char $$n[] ="; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/.*/"&\\n"/' $$f; echo ';'; done; } > $@
@@ -215,6 +217,11 @@ coverage: deps
 
 lint:
 	@tools/lint
+
+# docs/openapi.json made again from docs/openapi.yaml (make check checks they agree)
+openapi:
+	@test -d tools/openapi/node_modules || npm ci --prefix tools/openapi --no-audit --no-fund
+	node tools/openapi/check.mjs --write
 
 format:
 	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.[ch] tests/unit/*/*.c fuzz/*.c)

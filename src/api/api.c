@@ -75,6 +75,7 @@ static const struct route_def admin_routes[] = {
     {HTTP_M(HTTP_GET), "/admin/console", api_admin_console, 0},
     {HTTP_M(HTTP_GET), "/admin/console/{name}", api_admin_console, 0},
     {HTTP_M(HTTP_GET), "/admin/stream", api_admin_stream, 0},
+    {HTTP_M(HTTP_GET), "/admin/openapi.json", api_admin_console, 0},
 };
 
 static struct http_router *build(const struct route_def *defs, size_t n, unsigned first_id)

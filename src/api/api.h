@@ -111,7 +111,7 @@ int api_admin_user_consent(struct http_request *r);
 int api_admin_keys(struct http_request *r);
 int api_admin_policy(struct http_request *r);
 int api_admin_events(struct http_request *r);
-int api_admin_console(struct http_request *r); /* the page and its assets */
+int api_admin_console(struct http_request *r); /* the page, its assets, openapi.json */
 int api_admin_stream(struct http_request *r);  /* its Server-Sent Events */
 #ifdef FG_TESTING
 int api_test_work(struct http_request *r);

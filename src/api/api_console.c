@@ -142,13 +142,16 @@ int api_admin_stream(struct http_request *r)
 }
 
 /* GET /admin/console and /admin/console/{name}: the page and its assets, from memory, with
- * a policy that allows nothing from elsewhere. */
+ * a policy that allows nothing from elsewhere; GET /admin/openapi.json the same way. */
 int api_admin_console(struct http_request *r)
 {
     char name[32] = "console.html";
     const char *ctype, *body;
 
-    if (r->nparams == 1 && r->params[0].len < sizeof(name))
+    if (str_eq(r->path, STR_LIT("/admin/openapi.json")))
+        snprintf(name, sizeof(name), "openapi.json");
+    else if (r->nparams == 1 && r->params[0].len < sizeof(name) &&
+             !str_eq(r->params[0], STR_LIT("openapi.json")))
         snprintf(name, sizeof(name), "%.*s", (int)r->params[0].len, r->params[0].p);
     else if (r->nparams)
         return api__error(r, 404, "not_found", NULL);

@@ -53,7 +53,7 @@ const void *web_logo(size_t *len, const char **ctype);
  * another name. */
 const char *web_script(const char *name);
 /* The admin console (GET /admin/console): console.html, console.js, console.css or
- * favicon.svg and its
+ * favicon.svg, or the admin listener's OpenAPI description (openapi.json), and its
  * media type, served from memory; NULL for another name. Not replaceable by templates_dir:
  * it is part of the admin API. */
 const char *web_console_asset(const char *name, const char **ctype);

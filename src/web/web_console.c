@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The admin console's page, script and stylesheet (web.h), compiled in from console.html,
  * console.js and console.css beside this file (the Makefile makes them C strings). */
-#include "web_console.h" /* (generated: console_html, console_js, console_css) */
+#include "web_console.h" /* (generated: console_html, console_js, console_css, openapi_json) */
 
 #include <string.h>
 
@@ -16,6 +16,10 @@ const char *web_console_asset(const char *name, const char **ctype)
     if (strcmp(name, "console.js") == 0) {
         *ctype = "text/javascript; charset=utf-8";
         return console_js;
+    }
+    if (strcmp(name, "openapi.json") == 0) { /* (docs/openapi.json, made from the YAML) */
+        *ctype = "application/json";
+        return openapi_json;
     }
     if (strcmp(name, "favicon.svg") == 0) { /* (a gate: two posts and a bar) */
         *ctype = "image/svg+xml";
