@@ -150,7 +150,8 @@ integ-redis: $(BIN)
 
 # The threads that share state (event queues and sinks, lockout and rate tables, the
 # policy, the rehearsal against the server) under ThreadSanitizer: make BUILD=tsan integ-tsan
-TSAN_TESTS := test_events test_lockout test_rehearse test_oauth test_scaleout
+TSAN_TESTS := test_events test_lockout test_rehearse test_oauth test_scaleout \
+              test_console.ConsoleTest test_console.ConsoleFleetTest
 integ-tsan: $(BIN)
 	@mkdir -p $(RESULTS)
 	@FLOODGATE_BIN=$(abspath $(BIN)) INTEG_NAME=integration-tsan TSAN_OPTIONS=halt_on_error=0 \

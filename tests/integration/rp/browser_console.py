@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """The admin console in a real browser: Debian's chromium, headless, driven through
 chromium-driver by python3-selenium, while the test runs a load on the server. Signs in
-with the admin token, watches the numbers for a few seconds, pins a mode from the page,
+with the admin token, watches the numbers for a few seconds, pins a mode, announces an
+event and unlocks a user from the page,
 takes screenshots (desktop and phone) into OUT_DIR, and prints the page facts the test
 checks as JSON. Run by tests/integration/test_console.py with /usr/bin/python3.
 
@@ -73,6 +74,19 @@ def main():
         facts["pinned_notice"] = d.find_element(By.ID, "notice").text
         wait.until(lambda d: d.find_element(By.ID, "mode").text.lower() == "surge")
         facts["badge"] = d.find_element(By.ID, "mode").text.lower()
+        # announce an event from the page: it is listed
+        name = d.find_element(By.ID, "ev-name")
+        name.clear()
+        name.send_keys("ticket sale")
+        d.find_element(By.CSS_SELECTOR, "#event-form button").click()
+        wait.until(lambda d: "ticket sale" in d.find_element(By.ID, "events").text)
+        facts["events"] = d.find_element(By.ID, "events").text
+        facts["announced_notice"] = d.find_element(By.ID, "notice").text
+        # unlock a user from the page
+        d.find_element(By.ID, "unlock-user").send_keys("ann")
+        d.find_element(By.CSS_SELECTOR, "#unlock-form button").click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "notice"), "Unlocked"))
+        facts["unlocked_notice"] = d.find_element(By.ID, "notice").text
         d.set_window_size(390, 844)  # a phone
         time.sleep(1.2)
         d.save_screenshot(os.path.join(out, "console-phone.png"))
