@@ -184,6 +184,9 @@ int rh_build(struct buf *b, const struct rh_pool *p, const char *method, const c
 struct rh_sec *rh_cur_sec(struct rh_run *run);
 void rh_synthetic_ip(size_t i, char *out, size_t cap);
 void rh_signin_start(struct rh_run *run, size_t idx, uint64_t t0, bool rec);
+/* One answer counted in its class: 2xx, 429, 503, other 4xx, 5xx, timed out, never sent,
+ * or a transport error. */
+void rh_count(struct rh_flowstat *fs, int status);
 
 int rh_report_json(const struct rh_run *run, const char *path, json_t **out);
 int rh_report_html(const json_t *result, const char *path);

@@ -164,13 +164,8 @@ struct rh_sec *rh_cur_sec(struct rh_run *run)
     return run->nsec ? &run->sec[run->nsec - 1] : NULL;
 }
 
-static void account(struct rh_run *run, const struct rh_req *q, int status)
+void rh_count(struct rh_flowstat *fs, int status)
 {
-    if (q->flow < 0 || q->phase < 0)
-        return;
-    struct rh_flowstat *fs = &run->stat[q->phase][q->flow];
-    struct rh_sec *s = rh_cur_sec(run);
-    uint64_t us = (uv_hrtime() - q->t0) / 1000;
     if (status >= 200 && status < 300)
         fs->ok++;
     else if (status == 429)
@@ -187,6 +182,16 @@ static void account(struct rh_run *run, const struct rh_req *q, int status)
         fs->dropped++;
     else
         fs->err++;
+}
+
+static void account(struct rh_run *run, const struct rh_req *q, int status)
+{
+    if (q->flow < 0 || q->phase < 0)
+        return;
+    struct rh_flowstat *fs = &run->stat[q->phase][q->flow];
+    struct rh_sec *s = rh_cur_sec(run);
+    uint64_t us = (uv_hrtime() - q->t0) / 1000;
+    rh_count(fs, status);
     if (status == ST_DROPPED)
         return; /* never sent: no latency */
     rh_hist_record(&fs->lat, us);

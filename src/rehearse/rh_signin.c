@@ -95,22 +95,8 @@ static void signin_end(struct rh_run *run, struct rh_signin *s, int status)
     struct rh_sec *sec = rh_cur_sec(run);
     run->inflight--;
     if (fs) {
-        if (status == 200)
-            fs->ok++;
-        else if (status == 429)
-            fs->s429++;
-        else if (status == 503)
-            fs->s503++;
-        else if (status >= 400 && status < 500)
-            fs->s4xx++;
-        else if (status >= 300)
-            fs->s5xx++; /* (a redirect without a code counts here: the server erred) */
-        else if (status == ST_TIMEOUT)
-            fs->timeout++;
-        else if (status == ST_DROPPED)
-            fs->dropped++;
-        else
-            fs->err++;
+        /* (a redirect without a code counts as a 5xx: the server erred) */
+        rh_count(fs, status >= 300 && status < 400 ? 500 : status);
         if (status == 200)
             rh_hist_record(&fs->signin, (uv_hrtime() - s->arrival) / 1000);
         if (sec && run->stage >= STAGE_RUN) {

@@ -17,6 +17,8 @@
 
 #include "core/err.h"
 #include "crypto/cr.h"
+#include "loop/pool.h"
+#include "policy/pol_lockout.h"
 #include "token/tok_introspect.h"
 #include "token/tok_keys.h"
 #include "token/tok_rotate.h"
@@ -72,6 +74,37 @@ void fx_tok_svc(struct fx *f, struct tok_svc *svc, const uint8_t *key)
     svc->refresh_ttl_s = 1000;
     svc->refresh_idle_s = 100;
     svc->refresh_grace_s = 5;
+}
+
+int fx_auth_open(struct fx_auth *a, struct fx *f, const uint8_t *key,
+                 const struct auth_pw_params *pp, unsigned user_attempts)
+{
+    struct pol_lockout_cfg lc = {.user = {user_attempts, 60, 600, 600, 0, 0},
+                                 .ip = {100, 60, 600, 600, 0, 0},
+                                 .pair = {100, 60, 600, 600, 0, 0},
+                                 .entries = 1024};
+    memset(a, 0, sizeof(*a));
+    if (pool_new(1, 16, 0, &a->pool) || !(a->lockout = pol_lockout_new(&lc)))
+        return -1;
+    fx_tok_svc(f, &a->tok, key);
+    a->tok.pool = a->pool;
+    a->tok.refresh_grace_s = 0;
+    a->svc.st = f->st;
+    a->svc.pool = a->pool;
+    a->svc.key = key;
+    a->svc.pp = *pp;
+    a->svc.lockout = a->lockout;
+    a->svc.logins = a->logins;
+    a->svc.tok = &a->tok;
+    return 0;
+}
+
+void fx_auth_close(struct fx_auth *a, struct fx *f)
+{
+    pool_drain(a->pool);
+    uv_run(&f->lp.uv, UV_RUN_NOWAIT);
+    pool_free(a->pool);
+    pol_lockout_free(a->lockout);
 }
 
 static int family_done, family_rc;

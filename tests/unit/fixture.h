@@ -11,8 +11,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "auth/auth_svc.h"
 #include "loop/loop.h"
 #include "store/store.h"
+#include "token/tok_svc.h"
 
 struct fx {
     char dir[64];
@@ -36,6 +38,22 @@ int fx_keys(struct fx *f, struct tok_ring *ring);
  * 5 s grace. */
 struct tok_svc;
 void fx_tok_svc(struct fx *f, struct tok_svc *svc, const uint8_t *key);
+/* An authentication service on f's store, as the login tests want it: one worker thread,
+ * the small Argon2id parameters pp, a lockout table (user_attempts failures lock a username;
+ * 100 an address or a pair), the token service fx_tok_svc makes (on the same worker, no
+ * grace), logins counted in a->logins. 0 or -1. fx_auth_close drains the worker and frees
+ * what fx_auth_open made (f stays open). */
+struct fx_auth {
+    struct pool *pool;
+    struct pol_lockout *lockout;
+    struct tok_svc tok;
+    struct auth_svc svc;
+    _Atomic uint64_t logins[AUTH_LOGINS_COUNT];
+};
+int fx_auth_open(struct fx_auth *a, struct fx *f, const uint8_t *key,
+                 const struct auth_pw_params *pp, unsigned user_attempts);
+void fx_auth_close(struct fx_auth *a, struct fx *f);
+
 /* Starts a refresh family (tok_family_start) of sub for client with scope at now and
  * waits until it is durable: its first token into token (TOK_REFRESH_LEN + 1), 0 or -1. */
 int fx_family(struct fx *f, const struct tok_svc *svc, const char *sub, const char *client,

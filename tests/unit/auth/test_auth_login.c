@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Password login without HTTP (#12 item 1): the hash on a real worker pool, the family on
- * the embedded store, the lockout, the rehash and the one answer for every failure. */
+/* Password login without HTTP (#12 item 1): the hash on a real worker A.pool, the family on
+ * the embedded store, the A.lockout, the rehash and the one answer for every failure. */
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +19,7 @@
 
 static const uint8_t key[CR_HASH_KEY_LEN] = {9};
 static struct fx F;
-static struct pool *pool;
-static struct pol_lockout *lockout;
-static struct tok_svc tsvc;
-static struct auth_svc svc;
-static _Atomic uint64_t logins[AUTH_LOGINS_COUNT];
+static struct fx_auth A;
 static int answers, last_rc;
 static const struct auth_pw_params pp = {64, 1, 1}; /* small: a unit test's hash */
 
@@ -48,38 +44,14 @@ static void add_user(const char *name, const char *pw, const struct auth_pw_para
 static void setup(unsigned user_attempts)
 {
     ASSERT_EQ_INT(fx_open(&F, "login-test"), 0);
-    struct pol_lockout_cfg lc = {.user = {user_attempts, 60, 600, 600, 0, 0},
-                                 .ip = {100, 60, 600, 600, 0, 0},
-                                 .pair = {100, 60, 600, 600, 0, 0},
-                                 .entries = 1024};
-    ASSERT_EQ_INT(pool_new(1, 16, 0, &pool), 0);
-    lockout = pol_lockout_new(&lc);
-    memset(&tsvc, 0, sizeof(tsvc));
-    tsvc.st = F.st;
-    tsvc.pool = pool;
-    tsvc.key = key;
-    tsvc.refresh_ttl_s = 1000;
-    tsvc.refresh_idle_s = 100;
-    memset(&svc, 0, sizeof(svc));
-    svc.st = F.st;
-    svc.pool = pool;
-    svc.key = key;
-    svc.pp = pp;
-    svc.lockout = lockout;
-    svc.logins = logins;
-    svc.tok = &tsvc;
-    for (int i = 0; i < AUTH_LOGINS_COUNT; i++)
-        atomic_store(&logins[i], 0);
+    ASSERT_EQ_INT(fx_auth_open(&A, &F, key, &pp, user_attempts), 0);
     add_user("ann", "correct horse", &pp, false);
     add_user("dis", "correct horse", &pp, true);
 }
 
 static void teardown(void)
 {
-    pool_drain(pool);
-    uv_run(&F.lp.uv, UV_RUN_NOWAIT);
-    pool_free(pool);
-    pol_lockout_free(lockout);
+    fx_auth_close(&A, &F);
     fx_close(&F);
 }
 
@@ -89,7 +61,7 @@ static int login(struct auth_login *q, const char *user, const char *pw, const c
     static char pwbuf[2048];
     memset(q, 0, sizeof(*q));
     snprintf(pwbuf, sizeof(pwbuf), "%s", pw);
-    q->svc = &svc;
+    q->svc = &A.svc;
     q->lp = &F.lp;
     q->user = str_c(user);
     q->pw = str_c(pwbuf);
@@ -136,8 +108,8 @@ TEST(login_succeeds_with_a_durable_family_and_fails_alike_otherwise)
     ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_FAILED);
     ASSERT_EQ_INT(login(&q, "no spaces allowed", "correct horse", "10.0.0.1"), ERR_OK);
     ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_FAILED);
-    ASSERT_EQ_INT((int)atomic_load(&logins[AUTH_LOGINS_OK]), 1);
-    ASSERT_EQ_INT((int)atomic_load(&logins[AUTH_LOGINS_FAILED]), 4);
+    ASSERT_EQ_INT((int)atomic_load(&A.logins[AUTH_LOGINS_OK]), 1);
+    ASSERT_EQ_INT((int)atomic_load(&A.logins[AUTH_LOGINS_FAILED]), 4);
     teardown();
 }
 
@@ -153,9 +125,9 @@ TEST(lockout_refuses_without_hashing_and_says_failed)
     ASSERT_EQ_INT(login(&q, "ann", "correct horse", "10.0.0.2"), ERR_OK);
     ASSERT_EQ_INT(answers, 0);
     ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_FAILED);
-    ASSERT_EQ_INT((int)atomic_load(&logins[AUTH_LOGINS_REFUSED]), 1);
+    ASSERT_EQ_INT((int)atomic_load(&A.logins[AUTH_LOGINS_REFUSED]), 1);
     /* an administrator's unlock lets it in */
-    auth_unlock_user(&svc, "ann");
+    auth_unlock_user(&A.svc, "ann");
     ASSERT_EQ_INT(login(&q, "ann", "correct horse", "10.0.0.2"), ERR_OK);
     ASSERT_EQ_INT(q.outcome, AUTH_LOGIN_OK);
     teardown();
@@ -199,16 +171,16 @@ TEST(a_refused_hash_gives_its_attempt_back)
     struct auth_login q;
     struct pool_job busy[2];
     setup(1); /* one attempt in flight fills the user's key */
-    pool_free(pool);
-    ASSERT_EQ_INT(pool_new(1, 1, 0, &pool), 0); /* one worker, a queue of one */
-    svc.pool = tsvc.pool = pool;
+    pool_free(A.pool);
+    ASSERT_EQ_INT(pool_new(1, 1, 0, &A.pool), 0); /* one worker, a queue of one */
+    A.svc.pool = A.tok.pool = A.pool;
     sem_init(&hold, 0, 0);
     held_done = 0;
     for (int i = 0; i < 2; i++) { /* the worker busy, the queue full */
         memset(&busy[i], 0, sizeof(busy[i]));
         busy[i].on_work = hold_work;
         busy[i].on_done = hold_done;
-        ASSERT_EQ_INT(pool_submit(pool, &F.lp, &busy[i]), 0);
+        ASSERT_EQ_INT(pool_submit(A.pool, &F.lp, &busy[i]), 0);
         usleep(20000);
     }
     ASSERT_EQ_INT(login(&q, "ann", "correct horse", "10.0.0.4"), ERR_LIMIT);

@@ -4,11 +4,9 @@
  * max_age), the one answer for a failed password, consent for a third party (asked, denied,
  * allowed and remembered, asked again for prompt=consent), prompt=none's errors, and the
  * code's redemption noting its refresh family on the session. On the embedded store with a
- * real loop and worker pool. */
+ * real loop and worker A.pool. */
 #include <stdio.h>
 #include <string.h>
-
-#include <uv.h>
 
 #include "auth/auth_client.h"
 #include "auth/auth_client_web.h"
@@ -25,11 +23,7 @@ static const char verifier[] = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 static const char challenge[] = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 static const struct auth_pw_params pp = {64, 1, 1}; /* small: a unit test's hash */
 static struct fx F;
-static struct pool *pool;
-static struct pol_lockout *lockout;
-static struct tok_svc tsvc;
-static struct auth_svc svc;
-static _Atomic uint64_t logins[AUTH_LOGINS_COUNT];
+static struct fx_auth A;
 static char own[AUTH_CLIENT_ID_MAX + 1], third[AUTH_CLIENT_ID_MAX + 1];
 static int answers, last_rc;
 static const int64_t T0 = 10000;
@@ -70,29 +64,12 @@ static void setup(void)
 {
     struct auth_user u;
     char phc[AUTH_PHC_MAX];
-    struct pol_lockout_cfg lc = {.user = {100, 60, 600, 600, 0, 0},
-                                 .ip = {100, 60, 600, 600, 0, 0},
-                                 .pair = {100, 60, 600, 600, 0, 0},
-                                 .entries = 1024};
     ASSERT_EQ_INT(fx_open(&F, "signin-test"), 0);
-    ASSERT_EQ_INT(pool_new(1, 16, 0, &pool), 0);
-    lockout = pol_lockout_new(&lc);
-    memset(&tsvc, 0, sizeof(tsvc));
-    tsvc.st = F.st;
-    tsvc.pool = pool;
-    tsvc.key = key;
-    tsvc.refresh_ttl_s = 100000;
-    tsvc.refresh_idle_s = 100000;
-    memset(&svc, 0, sizeof(svc));
-    svc.st = F.st;
-    svc.pool = pool;
-    svc.key = key;
-    svc.pp = pp;
-    svc.lockout = lockout;
-    svc.logins = logins;
-    svc.tok = &tsvc;
-    svc.session_idle_s = 3600;
-    svc.session_ttl_s = 86400;
+    ASSERT_EQ_INT(fx_auth_open(&A, &F, key, &pp, 100), 0);
+    A.tok.refresh_ttl_s = 100000;
+    A.tok.refresh_idle_s = 100000;
+    A.svc.session_idle_s = 3600;
+    A.svc.session_ttl_s = 86400;
     ASSERT_EQ_INT(auth_pw_hash(&pp, "correct horse", 13, phc, sizeof(phc)), 0);
     auth_user_init(&u, "ann", phc, 1000);
     ASSERT_EQ_INT(auth_user_put(F.st, &u, false), 0);
@@ -102,10 +79,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    pool_drain(pool);
-    uv_run(&F.lp.uv, UV_RUN_NOWAIT);
-    pool_free(pool);
-    pol_lockout_free(lockout);
+    fx_auth_close(&A, &F);
     fx_close(&F);
 }
 
@@ -113,7 +87,7 @@ static void teardown(void)
 static void request(struct auth_signin *s, const char *id, enum auth_signin_step step)
 {
     memset(s, 0, sizeof(*s));
-    s->q.svc = &svc;
+    s->q.svc = &A.svc;
     s->q.lp = &F.lp;
     s->q.p.response_type = STR_LIT("code");
     s->q.p.client_id = str_c(id);
@@ -153,7 +127,7 @@ static int log_in(struct auth_signin *s, const char *id, const char *pw)
 static int exchange(struct auth_code_exchange *x, const char *code, const char *id)
 {
     memset(x, 0, sizeof(*x));
-    x->q.svc = &tsvc;
+    x->q.svc = &A.tok;
     x->q.lp = &F.lp;
     x->q.code = str_c(code);
     x->q.redirect_uri = STR_LIT("https://app.example/cb");
@@ -162,7 +136,7 @@ static int exchange(struct auth_code_exchange *x, const char *code, const char *
     x->q.offline_only = true;
     x->q.now = T0 + 1;
     snprintf(x->q.client_id, sizeof(x->q.client_id), "%s", id);
-    x->svc = &svc;
+    x->svc = &A.svc;
     x->done = on_exchange;
     answers = 0;
     int rc = auth_code_exchange(x);
@@ -177,7 +151,7 @@ static bool session(const char *token, struct auth_session *out)
 {
     struct auth_session_find f;
     memset(&f, 0, sizeof(f));
-    f.svc = &svc;
+    f.svc = &A.svc;
     f.lp = &F.lp;
     f.token = str_c(token);
     f.now = T0 + 2;
