@@ -241,6 +241,7 @@ bench: deps
 	bench/cluster.py
 	bench/capacity.py
 	bench/console.py
+	bench/conns.py
 
 # The Debian package (debian/): build/deb/floodgate_VERSION_ARCH.deb, checked by lintian.
 # (debian/rules directly: dpkg-buildpackage would also write .changes and .buildinfo files

@@ -48,7 +48,8 @@ struct conn {
     uint64_t write_deadline;
     enum http_phase phase_seen;
     unsigned long nreq_seen;
-    bool reading, writing, closing, lingering, zombie;
+    unsigned long nreq_swept; /* the request count at the last sweep (idle since: trim) */
+    bool reading, writing, closing, lingering, zombie, trimmed;
 };
 
 struct http_server {
@@ -480,6 +481,23 @@ static void on_connection(uv_stream_t *l, int status)
 
 /* ---- timers and shutdown ------------------------------------------------------------- */
 
+/* A keep-alive connection idle since the last sweep (no request began, nothing is being
+ * written) gives its buffers back: an idle connection costs its structs, not its buffers. */
+static void trim(struct conn *c)
+{
+    unsigned long nreq = http_session_requests(c->s);
+    if (nreq != c->nreq_swept) {
+        c->nreq_swept = nreq;
+        c->trimmed = false;
+        return;
+    }
+    if (c->trimmed || c->writing || c->lingering || !http_session_trim(c->s))
+        return;
+    buf_fini(&c->wbuf);
+    buf_init(&c->wbuf, c->wbuf.max);
+    c->trimmed = true;
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     struct http_server *srv = t->data;
@@ -505,6 +523,8 @@ static void on_sweep(uv_timer_t *t)
             c->deadline = 0;
             http_session_timeout(c->s);
             after(c);
+        } else {
+            trim(c);
         }
     }
 }

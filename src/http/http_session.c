@@ -65,8 +65,7 @@ struct http_session {
     struct arena arena;
 
     struct http_request req;
-    struct hdr_off *hoff;
-    struct http_header_view *hviews;
+    struct hdr_off *hoff; /* max_headers of them; NULL while idle (http_session_trim) */
     unsigned nh;
     uint32_t url_off, url_len;
     char last_cb; /* 'f' after a header field piece, 'v' after a value piece */
@@ -154,6 +153,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     if (s->last_cb != 'f') {
         if (s->nh >= s->lim->max_headers)
             return fail(s, 431, "too many header fields");
+        if (!s->hoff && !(s->hoff = mem_calloc(s->lim->max_headers, sizeof(*s->hoff))))
+            return fail(s, 503, "out of memory");
         struct hdr_off *h = &s->hoff[s->nh++];
         h->name_off = off;
         h->val_off = h->val_len = 0;
@@ -527,11 +528,16 @@ static void build_request(struct http_session *s)
                 (struct str){r->target.p + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len};
         }
     }
+    /* the views in the request's arena: an idle connection holds none */
+    struct http_header_view *views = s->nh ? arena_alloc(&s->arena, s->nh * sizeof(*views)) : NULL;
+    if (!views)
+        s->nh = 0; /* (out of memory: no headers rather than a crash; a handler that needs
+                      one refuses the request) */
     for (unsigned i = 0; i < s->nh; i++) {
-        s->hviews[i].name = hdr_name(s, &s->hoff[i]);
-        s->hviews[i].value = hdr_value(s, &s->hoff[i]);
+        views[i].name = hdr_name(s, &s->hoff[i]);
+        views[i].value = hdr_value(s, &s->hoff[i]);
     }
-    r->headers = s->hviews;
+    r->headers = views;
     r->nheaders = s->nh;
     r->body = (struct str){s->body ? s->body : "", s->body_len};
     r->arena = &s->arena;
@@ -645,14 +651,6 @@ struct http_session *http_session_new(const struct http_limits *lim, const struc
     struct http_session *s = mem_calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->hoff = mem_calloc(lim->max_headers, sizeof(*s->hoff));
-    s->hviews = mem_calloc(lim->max_headers, sizeof(*s->hviews));
-    if (!s->hoff || !s->hviews) {
-        mem_free(s->hoff);
-        mem_free(s->hviews);
-        mem_free(s);
-        return NULL;
-    }
     http_parser_init(&s->parser, HTTP_REQUEST);
     s->parser.data = s;
     s->lim = lim;
@@ -678,7 +676,6 @@ void http_session_free(struct http_session *s)
     buf_fini(&s->in);
     buf_fini(&s->out);
     mem_free(s->hoff);
-    mem_free(s->hviews);
     mem_free(s);
 }
 
@@ -754,6 +751,22 @@ void http_session_drain(struct http_session *s)
         s->phase = HTTP_PHASE_DONE;
     else
         s->keep_alive = false;
+}
+
+bool http_session_trim(struct http_session *s)
+{
+    if (s->phase != HTTP_PHASE_IDLE || s->in.len != s->parsed || s->out.len)
+        return false;
+    buf_fini(&s->in);
+    buf_init(&s->in, s->lim->max_header_bytes + IN_SLACK);
+    s->parsed = s->req_start = 0;
+    buf_fini(&s->out);
+    buf_init(&s->out, OUT_HARD_MAX);
+    arena_fini(&s->arena);
+    arena_init(&s->arena, ARENA_BLOCK, 2 * s->lim->max_body_bytes + 256 * 1024);
+    mem_free(s->hoff);
+    s->hoff = NULL;
+    return true;
 }
 
 void http_session_kick(struct http_session *s)

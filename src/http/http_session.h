@@ -72,6 +72,11 @@ void http_session_eof(struct http_session *s);
 void http_session_timeout(struct http_session *s);
 /* Graceful shutdown: finish the current request, answer it with Connection: close, stop. */
 void http_session_drain(struct http_session *s);
+/* The connection is idle (between requests, nothing buffered either way): its buffers, its
+ * arena and its header table go back to the allocator, to be made again by the next
+ * request, so that thousands of idle keep-alive connections cost little. true if it was
+ * idle and trimmed. */
+bool http_session_trim(struct http_session *s);
 /* Output was written: continue parsing buffered pipelined requests if it was paused. */
 void http_session_kick(struct http_session *s);
 /* The connection is gone. Returns true if the session may be freed now; false if a handler

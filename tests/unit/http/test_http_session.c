@@ -488,3 +488,39 @@ TEST(a_stream_sends_until_its_peer_leaves)
     http_session_free(s);
     buf_fini(&out);
 }
+
+/* An idle keep-alive session gives back its buffers, arena and header table, and the next
+ * request on it is served as before (its headers included); a session that is reading a
+ * request or has output waiting is not trimmed. */
+TEST(an_idle_session_is_trimmed_and_serves_again)
+{
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    struct http_session *s = mk();
+    feed(s, "GET /u/ann HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n", 0, &out);
+    ASSERT_TRUE(strstr(out.p, "\r\n\r\nann") != NULL);
+    ASSERT_TRUE(http_session_trim(s));
+    buf_reset(&out);
+    feed(s, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 0, &out);
+    ASSERT_TRUE(strstr(out.p, "HTTP/1.1 200 OK\r\n") == out.p);
+    ASSERT_TRUE(strstr(out.p, "\r\n\r\nhello") != NULL);
+    ASSERT_TRUE(http_session_trim(s));
+    ASSERT_TRUE(http_session_trim(s)); /* (again: nothing to give, still idle) */
+    buf_reset(&out);
+    feed(s, "GET /a HTTP/1.1\r\nHost: x\r\n", 0, &out); /* half a request */
+    ASSERT_TRUE(!http_session_trim(s));
+    feed(s, "\r\n", 0, &out);
+    ASSERT_TRUE(strstr(out.p, "HTTP/1.1 200 OK\r\n") == out.p);
+    http_session_free(s);
+
+    s = mk(); /* answered, the answer not taken yet */
+    char *p;
+    size_t n;
+    static const char req[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    http_session_rspace(s, &p, &n);
+    memcpy(p, req, sizeof(req) - 1);
+    http_session_received(s, sizeof(req) - 1);
+    ASSERT_TRUE(!http_session_trim(s));
+    http_session_free(s);
+    buf_fini(&out);
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Idle keep-alive connections (issue #16 item 7: 10,000 of them cost at most 4 KiB of
+server memory each, and do not slow the cheap flows for the active ones).
+
+floodgate (release build, one loop thread, one worker) and, as the reference in the same
+run, nginx (one worker, a static 200), each on CPU 0, one after the other. For each:
+  - its resident memory (VmRSS) before, and after N connections that each sent one request
+    (GET /healthz) and stay open, idle (the idle timeouts set past the run);
+  - wrk on CPU 1 (8 connections, --duration s) on GET /healthz with the N idle ones held,
+    and without them.
+Reported: RSS per idle connection (KiB), and the active connections' req/s and p99 with the
+idle ones beside, as a ratio to without. Kernel socket memory is not in RSS (the kernel's,
+the same for both servers).
+
+Usage: bench/conns.py [--conns 10000] [--duration 10] [--bin build/release/floodgate]
+(loopback only)"""
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_bench as hb  # noqa: E402
+
+ROOT = hb.ROOT
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def more_fds(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max(soft, n + 1024)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+
+
+BATCH = 500
+
+
+def hold(port, n):
+    """n connections, each after one answered GET /healthz, kept open: opened BATCH at a
+    time, 0.6 s apart, as idle connections pile up in life (a server may give an idle
+    connection's buffers back after a moment, and reuse them for the next ones)."""
+    socks = []
+    req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    while len(socks) < n:
+        batch = []
+        for _ in range(min(BATCH, n - len(socks))):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(req)
+            batch.append(s)
+        for s in batch:  # (every answer read: the server has the connection idle)
+            s.settimeout(10)
+            got = b""
+            while b"\r\n\r\n" not in got:
+                got += s.recv(4096)
+        socks += batch
+        time.sleep(0.6)
+    return socks
+
+
+def wrk(port, duration):
+    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c8", f"-d{duration}s",
+                          "--latency", f"http://127.0.0.1:{port}/healthz"],
+                         capture_output=True, text=True, timeout=duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    return rps, hb.to_ms(float(p99.group(1)), p99.group(2))
+
+
+def nginx(tmp, n):
+    port = hb.free_port()
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+worker_processes 1;
+master_process off;
+daemon off;
+worker_rlimit_nofile {n + 4096};
+error_log {tmp}/nginx-error.log warn;
+pid {tmp}/nginx.pid;
+events {{ worker_connections {n + 1024}; }}
+http {{
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 600s;
+    client_body_temp_path {tmp}/nginx-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    fastcgi_temp_path {tmp}/nginx-fastcgi;
+    uwsgi_temp_path {tmp}/nginx-uwsgi;
+    scgi_temp_path {tmp}/nginx-scgi;
+    server {{
+        listen 127.0.0.1:{port} reuseport backlog=4096;
+        location / {{ default_type application/json; return 200 '{{"status":"ok"}}'; }}
+    }}
+}}
+""")
+    p = subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", conf, "-p", tmp],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hb.wait_port(port)
+    return p, port
+
+
+def floodgate(tmp, binary, n):
+    port = hb.free_port()
+    p = subprocess.Popen(["taskset", "-c", "0", binary, "--listen", f"127.0.0.1:{port}",
+                          "--threads", "1", "--workers", "1", "--max-connections",
+                          str(n + 1024), "--idle-timeout", "600s", "--data-dir",
+                          os.path.join(tmp, "data"), "--log-level", "warn"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hb.wait_port(port)
+    return p, port
+
+
+def measure(name, proc, port, n, duration):
+    time.sleep(1)
+    free_rps, free_p99 = wrk(port, duration)
+    before = rss_kib(proc.pid)
+    socks = hold(port, n)
+    time.sleep(1)
+    after = rss_kib(proc.pid)
+    held_rps, held_p99 = wrk(port, duration)
+    alive = sum(1 for s in socks if s.fileno() >= 0)
+    for s in socks:
+        s.close()
+    per = (after - before) / n
+    print(f"{name:9} RSS {before} KiB -> {after} KiB with {alive} idle connections: "
+          f"{per:.2f} KiB each; active req/s {free_rps:.0f} without, {held_rps:.0f} with "
+          f"({held_rps / free_rps:.2f}x); p99 {free_p99:.2f} / {held_p99:.2f} ms")
+    return per, free_rps, held_rps, free_p99, held_p99
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--conns", type=int, default=10000)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "release", "floodgate"))
+    a = ap.parse_args()
+    more_fds(a.conns)
+    os.sched_setaffinity(0, {1})
+    tmp = tempfile.mkdtemp(prefix="fg-conns-")
+    rows = []
+    try:
+        for name, start in (("nginx", lambda: nginx(tmp, a.conns)),
+                            ("floodgate", lambda: floodgate(tmp, a.bin, a.conns))):
+            p, port = start()
+            try:
+                rows.append((name, measure(name, p, port, a.conns, a.duration)))
+            finally:
+                p.terminate()
+                p.wait(30)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("| server | KiB RSS per idle connection | active req/s, idle held / not | "
+          "active p99 ms, not / held |")
+    print("|---|---|---|---|")
+    for name, (per, f, h, fp, hp) in rows:
+        print(f"| {name} | {per:.2f} | {h:.0f} / {f:.0f} = {h / f:.2f}x | {fp:.2f} / {hp:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
