@@ -79,36 +79,7 @@ def wrk(port, duration):
 
 
 def nginx(tmp, n):
-    port = hb.free_port()
-    conf = os.path.join(tmp, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""
-worker_processes 1;
-master_process off;
-daemon off;
-worker_rlimit_nofile {n + 4096};
-error_log {tmp}/nginx-error.log warn;
-pid {tmp}/nginx.pid;
-events {{ worker_connections {n + 1024}; }}
-http {{
-    access_log off;
-    keepalive_requests 100000000;
-    keepalive_timeout 600s;
-    client_body_temp_path {tmp}/nginx-body;
-    proxy_temp_path {tmp}/nginx-proxy;
-    fastcgi_temp_path {tmp}/nginx-fastcgi;
-    uwsgi_temp_path {tmp}/nginx-uwsgi;
-    scgi_temp_path {tmp}/nginx-scgi;
-    server {{
-        listen 127.0.0.1:{port} reuseport backlog=4096;
-        location / {{ default_type application/json; return 200 '{{"status":"ok"}}'; }}
-    }}
-}}
-""")
-    p = subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", conf, "-p", tmp],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    hb.wait_port(port)
-    return p, port
+    return hb.start_nginx(tmp, connections=n + 1024, keepalive="600s")
 
 
 def floodgate(tmp, binary, n):

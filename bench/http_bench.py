@@ -48,7 +48,9 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
-def start_nginx(tmp):
+def start_nginx(tmp, connections=4096, keepalive="120s"):
+    """nginx, one worker on CPU 0, answering a static 200 on every path: the reference.
+    connections: what it may hold open at once; keepalive: its keep-alive timeout."""
     port = free_port()
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
@@ -56,13 +58,14 @@ def start_nginx(tmp):
 worker_processes 1;
 master_process off;
 daemon off;
+worker_rlimit_nofile {connections + 1024};
 error_log {tmp}/nginx-error.log warn;
 pid {tmp}/nginx.pid;
-events {{ worker_connections 4096; }}
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     keepalive_requests 100000000;
-    keepalive_timeout 120s;
+    keepalive_timeout {keepalive};
     client_body_temp_path {tmp}/nginx-body;
     proxy_temp_path {tmp}/nginx-proxy;
     fastcgi_temp_path {tmp}/nginx-fastcgi;
