@@ -281,11 +281,6 @@ static void reload_ring(void)
         tok_svc_publish_ring(&g.sh.tok, &fresh);
 }
 
-/*
- * The adaptive policy, once a second on the main thread: the counters of this instant go
- * to the controller (policy/pol_control.c), and its decisions to the loop threads (atomics)
- * and the event sinks. Store reads happen here, never on a loop thread.
- */
 /* The live console's second (policy/pol_console.h): filed in the shared store for the
  * other instances' consoles, and published here while someone watches. */
 static void console_second(const struct pol_tick *tick, const char *sample,
@@ -320,6 +315,11 @@ static void console_second(const struct pol_tick *tick, const char *sample,
     buf_fini(&f);
 }
 
+/*
+ * The adaptive policy, once a second on the main thread: the counters of this instant go
+ * to the controller (policy/pol_control.c), and its decisions to the loop threads (atomics)
+ * and the event sinks. Store reads happen here, never on a loop thread.
+ */
 static void on_policy(uv_timer_t *t)
 {
     struct pool_stats ps;

@@ -217,8 +217,7 @@ static void answer_429(struct http_request *r, int rule, const struct pol_gcra_r
     uint64_t retry = (retry_ns + 999999999u) / 1000000000u;
     uint64_t reset = (reset_ns + 999999999u) / 1000000000u;
     uint64_t window = (ru->interval_ns * ru->burst + 999999999u) / 1000000000u;
-    snprintf(v, sizeof(v), "%llu", (unsigned long long)(retry ? retry : 1));
-    http_add_header(r, "Retry-After", v);
+    api__retry_after(r, retry);
     /* draft-ietf-httpapi-ratelimit-headers: quota q per window w; r remaining, t to reset */
     snprintf(v, sizeof(v), "\"%s\";q=%u;w=%llu", pol_limits_name((unsigned)rule), ru->burst,
              (unsigned long long)(window ? window : 1));

@@ -138,10 +138,7 @@ static void answer_session(struct http_request *r, const char *sub, const char *
  * same answer for known and unknown usernames (the lockout keys by the name as typed). */
 static void answer_busy_login(struct http_request *r, uint64_t retry_ms)
 {
-    char ra[24];
-    uint64_t s = (retry_ms + 999) / 1000;
-    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(s ? s : 1));
-    http_add_header(r, "Retry-After", ra);
+    api__retry_after(r, (retry_ms + 999) / 1000);
     http_add_header(r, "Cache-Control", "no-store");
     http_respond_error(r, 429, "too_many_attempts",
                        "other sign-in attempts are in progress; try again shortly");

@@ -112,9 +112,7 @@ int api__error_page(struct http_request *r, unsigned status, const char *title, 
 /* 503 as a page, with Retry-After. */
 int api__busy_page(struct http_request *r, uint64_t retry_s)
 {
-    char ra[24];
-    snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(retry_s ? retry_s : 1));
-    http_add_header(r, "Retry-After", ra);
+    api__retry_after(r, retry_s);
     return api__error_page(r, 503, "Busy right now",
                            "The service is busy. Please try again in a few seconds.",
                            "temporarily_unavailable");
@@ -344,9 +342,7 @@ static int answer(struct authz_job *j, int rc)
         return HTTP_DONE;
     }
     if (s->form == AUTH_SIGNIN_FORM_LIMITED) {
-        char ra[24];
-        snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(s->retry_ms / 1000 + 1));
-        http_add_header(r, "Retry-After", ra);
+        api__retry_after(r, s->retry_ms / 1000 + 1);
         return login_page(j, 429, "Too many sign-in attempts. Please wait a moment and try again.",
                           s->user.p);
     }

@@ -135,9 +135,12 @@ int api_admin_stream(struct http_request *r)
         drop(x);
         return HTTP_DONE;
     }
+    /* the reconnection delay, and the last second at once; a send that fails has ended the
+     * stream without on_end (http_stream_send) */
     static const char hello[] = "retry: 2000\n\n";
-    if (http_stream_send(x->st, hello, sizeof(hello) - 1) == ERR_OK && w->event.len)
-        http_stream_send(x->st, w->event.p, w->event.len); /* the last second, at once */
+    if (http_stream_send(x->st, hello, sizeof(hello) - 1) ||
+        (w->event.len && http_stream_send(x->st, w->event.p, w->event.len)))
+        drop(x);
     return HTTP_DONE;
 }
 

@@ -83,6 +83,13 @@ int api__bearer_refused(struct http_request *r, unsigned status, const char *err
     return api__error(r, status, error, desc);
 }
 
+void api__retry_after(struct http_request *r, uint64_t seconds)
+{
+    char v[24];
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)(seconds ? seconds : 1));
+    http_add_header(r, "Retry-After", v);
+}
+
 int api__fail(struct http_request *r, int rc, const char *desc)
 {
     return api__fail_retry(r, rc, desc, 1);
@@ -97,11 +104,8 @@ int api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t r
     const char *code = i < sizeof(map) / sizeof(map[0]) ? map[i].code : "temporarily_unavailable";
     if (!desc && i < sizeof(map) / sizeof(map[0]))
         desc = map[i].desc;
-    if (status == 503) {
-        char secs[24];
-        snprintf(secs, sizeof(secs), "%llu", (unsigned long long)(retry_s ? retry_s : 1));
-        http_add_header(r, "Retry-After", secs);
-    }
+    if (status == 503)
+        api__retry_after(r, retry_s);
     api__no_store(r);
     return api__error(r, status, code, desc);
 }

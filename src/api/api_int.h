@@ -56,6 +56,8 @@ int api__oauth_error(struct http_request *r, unsigned status, const char *code, 
 /* The one map from a domain result to an answer (api_error.c): status, error code, a
  * default description (desc, if set, replaces it), no-store, and on a 503 Retry-After
  * (1 s, or retry_s). */
+/* Retry-After: seconds (0 is said as 1: come back, but not at once). */
+void api__retry_after(struct http_request *r, uint64_t seconds);
 int api__fail(struct http_request *r, int rc, const char *desc);
 int api__fail_retry(struct http_request *r, int rc, const char *desc, uint64_t retry_s);
 /* A body written into b (a JSON document unless ctype says otherwise) answered 200 with

@@ -644,6 +644,15 @@ void http_session_global_init(size_t max_header_bytes)
     http_parser_set_max_header_size((uint32_t)max_header_bytes + 1024);
 }
 
+/* The buffers and the arena, empty: nothing is allocated until a request needs it. */
+static void buffers_init(struct http_session *s)
+{
+    buf_init(&s->in, s->lim->max_header_bytes + IN_SLACK);
+    buf_init(&s->out, OUT_HARD_MAX);
+    /* Room for a full body (chunked growth may hold two copies) plus the answer. */
+    arena_init(&s->arena, ARENA_BLOCK, 2 * s->lim->max_body_bytes + 256 * 1024);
+}
+
 struct http_session *http_session_new(const struct http_limits *lim, const struct http_router *rt,
                                       struct met_shard *met, const struct http_session_ops *ops,
                                       void *owner, void *app)
@@ -659,10 +668,7 @@ struct http_session *http_session_new(const struct http_limits *lim, const struc
     s->ops = ops;
     s->owner = owner;
     s->app = app;
-    buf_init(&s->in, lim->max_header_bytes + IN_SLACK);
-    buf_init(&s->out, OUT_HARD_MAX);
-    /* Room for a full body (chunked growth may hold two copies) plus the answer. */
-    arena_init(&s->arena, ARENA_BLOCK, 2 * lim->max_body_bytes + 256 * 1024);
+    buffers_init(s);
     s->phase = HTTP_PHASE_IDLE;
     s->keep_alive = true;
     return s;
@@ -758,12 +764,10 @@ bool http_session_trim(struct http_session *s)
     if (s->phase != HTTP_PHASE_IDLE || s->in.len != s->parsed || s->out.len)
         return false;
     buf_fini(&s->in);
-    buf_init(&s->in, s->lim->max_header_bytes + IN_SLACK);
-    s->parsed = s->req_start = 0;
     buf_fini(&s->out);
-    buf_init(&s->out, OUT_HARD_MAX);
     arena_fini(&s->arena);
-    arena_init(&s->arena, ARENA_BLOCK, 2 * s->lim->max_body_bytes + 256 * 1024);
+    buffers_init(s);
+    s->parsed = s->req_start = 0;
     mem_free(s->hoff);
     s->hoff = NULL;
     return true;
@@ -923,20 +927,16 @@ struct http_stream *http_stream_start(struct http_request *r, unsigned status, c
         return NULL;
     }
     s->keep_alive = false; /* the body ends when the connection does */
-    s->streaming = true;
-    if (write_answer(s, status, ctype, "", 0, s->req._extra, false)) {
-        s->streaming = false;
-        finish(s, status); /* (done: the connection closes) */
-        if (async)
-            s->ops->on_async_answer(s->owner);
-        return NULL;
+    s->streaming = true;   /* (write_answer leaves Content-Length out) */
+    s->streaming = write_answer(s, status, ctype, "", 0, s->req._extra, false) == ERR_OK;
+    if (s->streaming) {
+        s->stream_end = on_end;
+        s->stream_arg = arg;
     }
-    s->stream_end = on_end;
-    s->stream_arg = arg;
-    finish(s, status);
+    finish(s, status); /* (the phase: the stream's, or done if its head did not fit) */
     if (async)
         s->ops->on_async_answer(s->owner);
-    return (struct http_stream *)s;
+    return s->streaming ? (struct http_stream *)s : NULL;
 }
 
 int http_stream_send(struct http_stream *st, const void *p, size_t n)
@@ -944,9 +944,7 @@ int http_stream_send(struct http_stream *st, const void *p, size_t n)
     struct http_session *s = (struct http_session *)st;
 
     if (n > OUT_SOFT_MAX - s->out.len || buf_append(&s->out, p, n)) {
-        s->stream_end = NULL; /* the peer does not read: the stream ends here */
-        s->phase = HTTP_PHASE_DONE;
-        s->ops->on_async_answer(s->owner);
+        http_stream_end(st); /* the peer does not read: the stream ends here */
         return ERR_LIMIT;
     }
     s->ops->on_async_answer(s->owner);

@@ -83,12 +83,18 @@ void pol_console_pub_fini(struct pol_console_pub *p)
     pthread_mutex_destroy(&p->mu);
 }
 
+struct fleet {
+    struct buf *b;
+    int rc; /* a frame that did not fit: the document is not published */
+};
+
 static int add_frame(void *ctx, const char *json, size_t len)
 {
-    struct buf *b = ctx;
-    if (b->len && b->p[b->len - 1] != '[')
-        buf_puts(b, ",");
-    return buf_append(b, json, len) ? 1 : 0;
+    struct fleet *f = ctx;
+    if (f->b->len && f->b->p[f->b->len - 1] != '[')
+        f->rc |= buf_puts(f->b, ",");
+    f->rc |= buf_append(f->b, json, len);
+    return f->rc ? 1 : 0;
 }
 
 void pol_console_publish(struct pol_console_pub *p, struct store *st, const char *instance,
@@ -108,14 +114,16 @@ void pol_console_publish(struct pol_console_pub *p, struct store *st, const char
     int rc = buf_puts(&b, "{\"self\":\"");
     rc |= buf_json_escape(&b, instance, strlen(instance));
     rc |= buf_printf(&b, "\",\"t\":%lld,\"fleet\":[", (long long)now_ms);
-    if (!store_shared(st) || store_console_each(st, add_frame, &b))
+    struct fleet f = {&b, ERR_OK};
+    if (!store_shared(st) || store_console_each(st, add_frame, &f))
         rc |= buf_append(&b, frame->p, frame->len); /* alone, or the store did not answer */
-    rc |= buf_puts(&b, "]}");
-    if (!rc) {
+    rc |= f.rc | buf_puts(&b, "]}");
+    if (!rc) { /* (the new document takes the old one's place; the old one is freed) */
         pthread_mutex_lock(&p->mu);
-        buf_reset(&p->doc);
-        if (buf_append(&p->doc, b.p, b.len) == ERR_OK)
-            p->seq++;
+        struct buf old = p->doc;
+        p->doc = b;
+        b = old;
+        p->seq++;
         pthread_mutex_unlock(&p->mu);
     }
     buf_fini(&b);
