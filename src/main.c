@@ -487,7 +487,7 @@ static int open_store(const struct cfg *c)
         log_kv(LOG_ERROR, "cannot start the event sinks", "error", err, LOG_END);
         return -1;
     }
-    int krc = tok_keys_ensure(g.store, clock_wall_s());
+    int krc = cli_keys_ensure(g.store);
     if (krc == ERR_DENIED) {
         log_kv(LOG_ERROR,
                "a signing key in the store is not sealed: refused (anyone who can write to the "

@@ -664,6 +664,26 @@ static int event_cmd(struct cli *x, int argc, char **argv)
  * waited for this long, so that starting floodgate beside its store is not a race. */
 #define PIN_WAIT_MS 10000
 
+/* One nap of a start-up wait for the store, said once; false once PIN_WAIT_MS is spent. */
+static bool store_nap(int waited)
+{
+    if (waited >= PIN_WAIT_MS)
+        return false;
+    if (waited == 0)
+        log_kv(LOG_WARN, "waiting for the store", "for", "up to 10 s", LOG_END);
+    struct timespec nap = {0, 250 * 1000000L};
+    nanosleep(&nap, NULL);
+    return true;
+}
+
+int cli_keys_ensure(struct store *st)
+{
+    int rc = tok_keys_ensure(st, clock_wall_s());
+    for (int waited = 0; (rc == ERR_BACKEND || rc == ERR_AGAIN) && store_nap(waited); waited += 250)
+        rc = tok_keys_ensure(st, clock_wall_s());
+    return rc;
+}
+
 int cli_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *err, size_t cap)
 {
     char path[CFG_STR_MAX + 32], why[400];
@@ -696,13 +716,8 @@ int cli_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *e
         cr_keyed_hash(fp, key, what, sizeof(what) - 1);
         sodium_bin2hex(hex, sizeof(hex), fp, sizeof(fp));
         rc = store_pin(*st, "server-key", hex, strlen(hex));
-        for (int waited = 0; rc && rc != ERR_CONFLICT && waited < PIN_WAIT_MS; waited += 250) {
-            if (waited == 0)
-                log_kv(LOG_WARN, "waiting for the store", "for", "up to 10 s", LOG_END);
-            struct timespec nap = {0, 250 * 1000000L};
-            nanosleep(&nap, NULL);
+        for (int waited = 0; rc && rc != ERR_CONFLICT && store_nap(waited); waited += 250)
             rc = store_pin(*st, "server-key", hex, strlen(hex));
-        }
         if (rc == ERR_CONFLICT)
             snprintf(err, cap,
                      "the server key %s differs from the one the other instances on this store "
@@ -743,7 +758,7 @@ int cli_main(const struct cfg *c, int argc, char **argv)
             x.json = 1;
     int krc = argc >= 2 && strcmp(argv[0], "key") == 0 && strcmp(argv[1], "reseal") == 0
                   ? ERR_OK /* (reads what ensure would refuse) */
-                  : tok_keys_ensure(x.st, clock_wall_s());
+                  : cli_keys_ensure(x.st);
     if (krc == ERR_DENIED) {
         fprintf(stderr, "floodgate: a signing key in the store is not sealed: refused. If it is "
                         "yours (a store older than sealing), run 'floodgate key reseal' once\n");

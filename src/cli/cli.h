@@ -33,4 +33,9 @@ int cli_main(const struct cfg *c, int argc, char **argv);
  * says why and nothing stays open. */
 int cli_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *err, size_t cap);
 
+/* tok_keys_ensure, waiting out a store that cannot answer yet (a Redis Cluster whose slots
+ * are not all served) for the same 10 s as cli_store_open's: ERR_OK, ERR_DENIED (a key in
+ * the clear), or the last error. */
+int cli_keys_ensure(struct store *st);
+
 #endif
