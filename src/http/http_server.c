@@ -31,10 +31,16 @@
 #include "loop/loop.h"
 #include "metrics/met.h"
 
-#define SWEEP_MS  250
-#define LINGER_MS 2000
-#define WBUF_KEEP (64 * 1024)
-#define BACKLOG   4096
+#define SWEEP_MS    250
+#define WHEEL_SLOTS 512 /* x SWEEP_MS = 128 s ahead; a later visit comes round again */
+#define LINGER_MS   2000
+#define WBUF_KEEP   (64 * 1024)
+#define BACKLOG     4096
+
+/* A link of the timer wheel's lists: circular, a slot's head is a sentinel. */
+struct wlink {
+    struct wlink *prev, *next; /* a connection's: NULL when it waits in no slot */
+};
 
 struct conn {
     uv_tcp_t tcp;
@@ -46,9 +52,12 @@ struct conn {
     struct conn *prev, *next;
     uint64_t deadline; /* uv_now ms; 0 = none */
     uint64_t write_deadline;
+    struct wlink w;      /* in the wheel's slot of visit_tick */
+    uint64_t visit_tick; /* the sweep tick (uv_now / SWEEP_MS) of its next visit */
     enum http_phase phase_seen;
     unsigned long nreq_seen;
-    unsigned long nreq_swept; /* the request count at the last sweep (idle since: trim) */
+    unsigned long nreq_swept; /* the request count when the last request began */
+    uint64_t began;           /* uv_now ms then (quiet for SWEEP_MS since: trim) */
     bool reading, writing, closing, lingering, zombie, trimmed;
 };
 
@@ -65,10 +74,14 @@ struct http_server {
     unsigned nconns, nzombies;
     bool draining, listener_closed, stopped;
     uint64_t drain_deadline;
+    uint64_t tick; /* the last tick swept */
+    struct wlink wheel[WHEEL_SLOTS];
 };
 
 static void after(struct conn *c);
 static void close_conn(struct conn *c);
+static void arm(struct conn *c, uint64_t when);
+static void wheel_unlink(struct conn *c);
 static void maybe_stopped(struct http_server *srv);
 
 static const char reject_503[] =
@@ -218,6 +231,7 @@ static void close_conn(struct conn *c)
     if (c->closing)
         return;
     c->closing = true;
+    wheel_unlink(c);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
@@ -321,6 +335,7 @@ static bool flush(struct conn *c)
         }
         c->writing = true;
         c->write_deadline = uv_now(&srv->lp->uv) + srv->opt->write_timeout_ms;
+        arm(c, c->write_deadline);
     }
     return true;
 }
@@ -336,6 +351,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     /* Written and shut: read and discard until the peer closes or the linger time ends. */
     c->lingering = true;
     c->deadline = uv_now(&c->srv->lp->uv) + LINGER_MS;
+    arm(c, c->deadline);
     if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
         c->reading = true;
     if (!c->reading)
@@ -371,6 +387,14 @@ static void set_deadline(struct conn *c)
         c->deadline = 0;
         break;
     }
+    /* Visited SWEEP_MS from now (the trim check: no request begun by then, the buffers go
+     * back), or at the deadline if sooner. */
+    if (nreq != c->nreq_swept) {
+        c->nreq_swept = nreq;
+        c->began = now;
+        c->trimmed = false;
+    }
+    arm(c, c->deadline && c->deadline < now + SWEEP_MS ? c->deadline : now + SWEEP_MS);
 }
 
 /* Brings the socket in line with the session: send output, read or not, close when done. */
@@ -471,7 +495,9 @@ static void on_connection(uv_stream_t *l, int status)
         http_session_set_peer(s, (struct sockaddr *)&ss, (size_t)sl);
     /* Until the first byte, the connection is held to the header timeout, not idle's. */
     c->phase_seen = HTTP_PHASE_IDLE;
-    c->deadline = uv_now(&srv->lp->uv) + srv->opt->header_timeout_ms;
+    c->began = uv_now(&srv->lp->uv);
+    c->deadline = c->began + srv->opt->header_timeout_ms;
+    arm(c, c->deadline);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
         close_conn(c);
         return;
@@ -481,50 +507,132 @@ static void on_connection(uv_stream_t *l, int status)
 
 /* ---- timers and shutdown ------------------------------------------------------------- */
 
-/* A keep-alive connection idle since the last sweep (no request began, nothing is being
- * written) gives its buffers back: an idle connection costs its structs, not its buffers. */
-static void trim(struct conn *c)
+/* A keep-alive connection on which no request began for SWEEP_MS (and nothing is being
+ * written) gives its buffers back: an idle connection costs its structs, not its buffers.
+ * One that keeps asking keeps them. */
+static void trim(struct conn *c, uint64_t now)
 {
     unsigned long nreq = http_session_requests(c->s);
     if (nreq != c->nreq_swept) {
         c->nreq_swept = nreq;
+        c->began = now;
         c->trimmed = false;
         return;
     }
-    if (c->trimmed || c->writing || c->lingering || !http_session_trim(c->s))
+    if (now - c->began < SWEEP_MS || c->trimmed || c->writing || c->lingering ||
+        !http_session_trim(c->s))
         return;
     buf_fini(&c->wbuf);
     buf_init(&c->wbuf, c->wbuf.max);
     c->trimmed = true;
 }
 
+/* ---- the timer wheel -----------------------------------------------------------------
+ *
+ * Each connection waits in the slot of its next visit: its nearest deadline, or a trim
+ * check SWEEP_MS after a request began. A sweep visits only the slots that came due, so
+ * idle connections cost nothing between their visits (walking them all every sweep held
+ * the active ones' answers back by a millisecond per 10,000). A deadline that moves later
+ * costs nothing either: the connection is visited at the old time and waits again for the
+ * new one. Only a visit that must come sooner moves it. */
+
+static void wheel_unlink(struct conn *c)
+{
+    if (!c->w.next)
+        return;
+    c->w.prev->next = c->w.next;
+    c->w.next->prev = c->w.prev;
+    c->w.next = c->w.prev = NULL;
+}
+
+static void wheel_link(struct wlink *head, struct wlink *l)
+{
+    l->next = head->next;
+    l->prev = head;
+    head->next->prev = l;
+    head->next = l;
+}
+
+/* Visits c no later than the first sweep at or after uv time `when` (ms). */
+static void arm(struct conn *c, uint64_t when)
+{
+    struct http_server *srv = c->srv;
+    uint64_t tick = (when + SWEEP_MS - 1) / SWEEP_MS;
+
+    if (tick <= srv->tick)
+        tick = srv->tick + 1;
+    if (c->w.next && c->visit_tick <= tick)
+        return; /* visited by then already */
+    wheel_unlink(c);
+    c->visit_tick = tick;
+    wheel_link(&srv->wheel[tick % WHEEL_SLOTS], &c->w);
+}
+
+/* A connection's visit: its deadlines, else the trim; then it waits for the next. */
+static void visit(struct conn *c, uint64_t now)
+{
+    if (c->writing && c->write_deadline && now >= c->write_deadline) {
+        met_add(&c->srv->met->conn_timed_out, 1);
+        close_conn(c);
+        return;
+    }
+    if (c->lingering && c->deadline && now >= c->deadline) {
+        close_conn(c);
+        return;
+    }
+    if (!c->lingering && c->deadline && now >= c->deadline) {
+        met_add(&c->srv->met->conn_timed_out, 1);
+        c->deadline = 0;
+        http_session_timeout(c->s);
+        after(c);
+    } else {
+        trim(c, now);
+    }
+    if (c->closing)
+        return;
+    uint64_t next = c->trimmed ? UINT64_MAX : c->began + SWEEP_MS;
+    if (c->writing && c->write_deadline && c->write_deadline < next)
+        next = c->write_deadline;
+    if (c->deadline && c->deadline < next)
+        next = c->deadline;
+    if (next != UINT64_MAX)
+        arm(c, next);
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     struct http_server *srv = t->data;
-    uint64_t now = uv_now(&srv->lp->uv);
-    bool cut = srv->draining && now >= srv->drain_deadline;
+    uint64_t now = uv_now(&srv->lp->uv), from = srv->tick + 1;
 
     log_access_flush();
-    for (struct conn *c = srv->conns, *next; c; c = next) {
-        next = c->next;
-        if (c->closing)
-            continue;
-        if (cut) {
+    if (srv->draining && now >= srv->drain_deadline) {
+        for (struct conn *c = srv->conns, *next; c; c = next) {
+            next = c->next;
             close_conn(c);
-            continue;
         }
-        if (c->writing && c->write_deadline && now >= c->write_deadline) {
-            met_add(&srv->met->conn_timed_out, 1);
-            close_conn(c);
-        } else if (c->lingering && c->deadline && now >= c->deadline) {
-            close_conn(c);
-        } else if (!c->lingering && c->deadline && now >= c->deadline) {
-            met_add(&srv->met->conn_timed_out, 1);
-            c->deadline = 0;
-            http_session_timeout(c->s);
-            after(c);
-        } else {
-            trim(c);
+        return;
+    }
+    if (now / SWEEP_MS < from)
+        return;                          /* (no tick has passed) */
+    srv->tick = now / SWEEP_MS;          /* (visits armed from here on go past it) */
+    if (srv->tick - from >= WHEEL_SLOTS) /* (the loop stalled: every slot once) */
+        from = srv->tick - WHEEL_SLOTS + 1;
+    for (uint64_t tick = from; tick <= srv->tick; tick++) {
+        struct wlink *head = &srv->wheel[tick % WHEEL_SLOTS], due;
+        if (head->next == head)
+            continue;
+        /* The slot's list moves to `due`: a visit that arms again never lands in it. */
+        due.next = head->next;
+        due.prev = head->prev;
+        due.next->prev = due.prev->next = &due;
+        head->next = head->prev = head;
+        while (due.next != &due) {
+            struct conn *c = CONTAINER_OF(due.next, struct conn, w);
+            wheel_unlink(c);
+            if (c->visit_tick > srv->tick) /* a later round's */
+                wheel_link(&srv->wheel[c->visit_tick % WHEEL_SLOTS], &c->w);
+            else
+                visit(c, now);
         }
     }
 }
@@ -591,6 +699,9 @@ int http_server_start(struct loop *lp, int fd, const struct http_server_opts *op
         mem_free(srv);
         return ERR_IO;
     }
+    for (size_t i = 0; i < WHEEL_SLOTS; i++)
+        srv->wheel[i].prev = srv->wheel[i].next = &srv->wheel[i];
+    srv->tick = uv_now(&lp->uv) / SWEEP_MS;
     uv_timer_init(&lp->uv, &srv->sweep);
     srv->sweep.data = srv;
     uv_timer_start(&srv->sweep, on_sweep, SWEEP_MS, SWEEP_MS);

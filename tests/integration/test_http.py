@@ -333,6 +333,29 @@ class TestTimeouts(ServerTest):
         self.assert_clean_exit(srv)
 
 
+class TestWriteTimeout(ServerTest):
+    args = ("--write-timeout", "500ms")
+
+    def test_a_reader_that_stops_is_cut_at_write_timeout(self):
+        """A client that asks for more than the sockets can buffer and then reads nothing is
+        cut once write_timeout has passed: closed and counted, its memory given back."""
+        srv = self.start()
+        with srv.connect() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 800)
+            t0 = time.monotonic()
+            while True:
+                m = metrics(srv)
+                if metric_value(m, "floodgate_http_timeouts_total") >= 1 or \
+                        time.monotonic() - t0 > 5:
+                    break
+                time.sleep(0.1)
+            elapsed = time.monotonic() - t0
+        self.assertGreaterEqual(metric_value(m, "floodgate_http_timeouts_total"), 1)
+        self.assertLess(elapsed, 3.0)
+        self.assertEqual(metric_value(m, "floodgate_http_connections_open"), 1)  # (the scrape)
+        self.assert_clean_exit(srv)
+
 class TestConnectionLimit(ServerTest):
     args = ("--max-connections", "3")
 
