@@ -12,7 +12,8 @@ to CPU 0 and wrk to CPU 1 (one loop thread, one worker: a per-core comparison):
 then password login on all cores (server unpinned, 2 workers) against the raw Argon2id rate
 of the same parameters on the same cores (bench/argon2_raw), measured in the same run.
 
-Usage: bench/tokens.py [--duration 10] [--out FILE]   (loopback only)"""
+Usage: bench/tokens.py [--duration 10] [--out FILE] [--bin build/release/floodgate]
+(loopback only)"""
 
 import argparse
 import base64
@@ -91,10 +92,13 @@ def measure(proc, port, path, script, env, duration, conns=64, warmup=True):
 
 
 def main():
+    global BIN
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--out")
+    ap.add_argument("--bin", default=BIN)
     a = ap.parse_args()
+    BIN = os.path.abspath(a.bin)
     tmp = tempfile.mkdtemp(prefix="fg-tokbench-")
     procs = []
     rows = []

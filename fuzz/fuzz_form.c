@@ -6,6 +6,7 @@
  * credentials: an id and a secret without NULs, terminated, no longer than the input; as a
  * Cookie header: a value inside the input, never spanning a ';'.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct str in = {(const char *)data, size};
 
     arena_init(&a, 1024, 1 << 20);
+    /* The whole input as one value: with nothing to decode ('%', '+', NUL), itself. */
+    char *whole = arena_alloc(&a, size + 1);
+    size_t wn;
+    int wrc = whole ? http_pct_decode(in, 1, whole, &wn) : ERR_NOMEM;
+    bool plain = !memchr(data, '%', size) && !memchr(data, '+', size) && !memchr(data, 0, size);
+    if (plain && (wrc != ERR_OK || wn != size || (size && memcmp(whole, data, size) != 0)))
+        abort();
+    if (wrc == ERR_OK && (wn > size || memchr(whole, 0, wn)))
+        abort();
     int rc = http_form_parse(in, 64, &a, &f);
     if (rc == ERR_OK) {
         for (size_t i = 0; i < f.n; i++) {

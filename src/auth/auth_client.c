@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "auth/auth_client_web.h"
 #include "core/buf.h"
@@ -326,9 +327,20 @@ struct cc_slot {
     struct auth_client c;
 };
 
+/* A Basic credential that authenticated: the keyed hash of the header value as sent. */
+struct cred_slot {
+    uint64_t generation; /* 0: empty */
+    uint8_t tag[crypto_shorthash_siphashx24_BYTES];
+    char id[AUTH_CLIENT_ID_MAX + 1];
+};
+
+#define CRED_SLOTS 64
+
 struct auth_client_cache {
     unsigned n;
     struct cc_slot *slots;
+    uint8_t cred_key[crypto_shorthash_siphashx24_KEYBYTES]; /* random, this cache's */
+    struct cred_slot creds[CRED_SLOTS];
 };
 
 struct auth_client_cache *auth_client_cache_new(unsigned slots)
@@ -336,6 +348,7 @@ struct auth_client_cache *auth_client_cache_new(unsigned slots)
     struct auth_client_cache *cc = xcalloc(1, sizeof(*cc));
     cc->n = slots ? slots : 1;
     cc->slots = xcalloc(cc->n, sizeof(struct cc_slot));
+    cr_random(cc->cred_key, sizeof(cc->cred_key));
     return cc;
 }
 
@@ -344,6 +357,7 @@ void auth_client_cache_free(struct auth_client_cache *cc)
     if (!cc)
         return;
     mem_free(cc->slots);
+    sodium_memzero(cc->creds, sizeof(cc->creds));
     mem_free(cc);
 }
 
@@ -381,6 +395,37 @@ void auth_client_cache_put(struct auth_client_cache *cc, uint64_t gen, int rc, c
     } else if (rc == ERR_NOTFOUND && slot_holds(s, id, idlen)) {
         s->generation = 0; /* deleted: drop the stale copy */
     }
+}
+
+static struct cred_slot *cred_slot(struct auth_client_cache *cc, struct str cred,
+                                   uint8_t tag[crypto_shorthash_siphashx24_BYTES])
+{
+    uint64_t h;
+    crypto_shorthash_siphashx24(tag, (const unsigned char *)cred.p, cred.len, cc->cred_key);
+    memcpy(&h, tag, sizeof(h));
+    return &cc->creds[h % CRED_SLOTS];
+}
+
+int auth_client_cache_find_cred(struct auth_client_cache *cc, uint64_t gen, struct str cred,
+                                struct auth_client *c)
+{
+    uint8_t tag[crypto_shorthash_siphashx24_BYTES];
+    struct cred_slot *s = cred_slot(cc, cred, tag);
+    if (!gen || s->generation != gen || !cr_eq(s->tag, tag, sizeof(tag)))
+        return ERR_NOTFOUND;
+    return auth_client_cache_find(cc, gen, s->id, strlen(s->id), c);
+}
+
+void auth_client_cache_put_cred(struct auth_client_cache *cc, uint64_t gen, struct str cred,
+                                const char *id)
+{
+    uint8_t tag[crypto_shorthash_siphashx24_BYTES];
+    struct cred_slot *s = cred_slot(cc, cred, tag);
+    if (!gen || strlen(id) > AUTH_CLIENT_ID_MAX)
+        return;
+    memcpy(s->tag, tag, sizeof(tag));
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    s->generation = gen;
 }
 
 int auth_key_load(const char *path, uint8_t key[CR_HASH_KEY_LEN], char *err, size_t cap)

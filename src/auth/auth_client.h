@@ -117,6 +117,17 @@ int auth_client_cache_find(struct auth_client_cache *cc, uint64_t gen, const cha
 void auth_client_cache_put(struct auth_client_cache *cc, uint64_t gen, int rc, const char *id,
                            size_t idlen, const struct auth_client *c);
 
+/* Client authentication's shortcut: Basic credentials (the Authorization header's value,
+ * byte for byte) that authenticated client `id` at generation `gen` are remembered by a
+ * keyed hash (SipHash-128 under this cache's random key; never the secret), so that the same
+ * header again, while the generation stands, names its client without decoding or digesting
+ * the secret: ERR_OK (c filled from the cache) or ERR_NOTFOUND (decide the long way). Only
+ * a success is remembered; a rotated secret or a deleted client moves the generation. */
+int auth_client_cache_find_cred(struct auth_client_cache *cc, uint64_t gen, struct str cred,
+                                struct auth_client *c);
+void auth_client_cache_put_cred(struct auth_client_cache *cc, uint64_t gen, struct str cred,
+                                const char *id);
+
 /* Loads the server key from `path`, creating it (0600, 32 random bytes) if missing. */
 int auth_key_load(const char *path, uint8_t key[CR_HASH_KEY_LEN], char *err, size_t cap);
 

@@ -117,6 +117,26 @@ TEST(client_cache_follows_the_generation)
     auth_client_cache_free(NULL);
 }
 
+TEST(basic_credentials_remembered_only_as_they_were_sent_and_while_the_generation_stands)
+{
+    struct auth_client_cache *cc = auth_client_cache_new(8);
+    struct auth_client c = sample(), out;
+    struct str cred = STR_LIT("Basic Y2lkOnNlY3JldA=="), other = STR_LIT("Basic Y2lkOnNlY3JldB==");
+    ASSERT_EQ_INT(auth_client_cache_find_cred(cc, 1, cred, &out), ERR_NOTFOUND);
+    auth_client_cache_put(cc, 1, ERR_OK, "cid", 3, &c);
+    auth_client_cache_put_cred(cc, 1, cred, "cid");
+    ASSERT_EQ_INT(auth_client_cache_find_cred(cc, 1, cred, &out), ERR_OK);
+    ASSERT_EQ_STR(out.id, "cid");
+    ASSERT_EQ_INT(auth_client_cache_find_cred(cc, 1, other, &out), ERR_NOTFOUND); /* a byte */
+    ASSERT_EQ_INT(auth_client_cache_find_cred(cc, 1, (struct str){cred.p, cred.len - 1}, &out),
+                  ERR_NOTFOUND);
+    ASSERT_EQ_INT(auth_client_cache_find_cred(cc, 2, cred, &out), ERR_NOTFOUND); /* moved on */
+    ASSERT_EQ_INT(auth_client_cache_find_cred(cc, 0, cred, &out), ERR_NOTFOUND);
+    auth_client_cache_put(cc, 1, ERR_NOTFOUND, "cid", 3, NULL); /* deleted: the record is gone */
+    ASSERT_EQ_INT(auth_client_cache_find_cred(cc, 1, cred, &out), ERR_NOTFOUND);
+    auth_client_cache_free(cc);
+}
+
 TEST(server_key_is_made_once_and_checked)
 {
     char dir[] = "/tmp/fg-keytest-XXXXXX", path[64], err[256];
