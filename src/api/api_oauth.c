@@ -481,6 +481,7 @@ static int introspect_answer(struct http_request *r, int rc, const struct tok_cl
     api__no_store(r);
     struct buf b;
     buf_init(&b, 8192);
+    buf_reserve(&b, 1024); /* (one allocation for the usual answer; it grows if it must) */
     rc = tok_introspection_json(&b, ctx->sh->issuer, !rc && tok_may_introspect(arg, cl), cl);
     return api__answer_buf(r, rc, &b, NULL, NULL);
 }

@@ -84,6 +84,12 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 int buf_json_escape(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    size_t plain = 0; /* the common case: nothing to escape, one copy */
+    while (plain < n && (unsigned char)s[plain] >= 0x20 && s[plain] != '"' && s[plain] != '\\' &&
+           s[plain] != 0x7f)
+        plain++;
+    if (plain == n)
+        return buf_append(b, s, n);
     /* Worst case every byte becomes \u00XX: reserve once instead of per byte. */
     int rc = buf_reserve(b, n * 6);
     if (rc)
@@ -110,6 +116,19 @@ int buf_json_escape(struct buf *b, const char *s, size_t n)
     }
     b->len = (size_t)(o - b->p);
     return ERR_OK;
+}
+
+int buf_put_i64(struct buf *b, int64_t v)
+{
+    char tmp[24], *e = tmp + sizeof(tmp), *p = e;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return buf_append(b, p, (size_t)(e - p));
 }
 
 void buf_consume(struct buf *b, size_t n)

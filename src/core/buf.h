@@ -8,6 +8,7 @@
 #define CORE_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
     char *p;
@@ -27,6 +28,8 @@ int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends `s` with JSON string escaping (no surrounding quotes). */
 int buf_json_escape(struct buf *b, const char *s, size_t n);
+/* v in decimal, without printf (the hot answers' numbers). */
+int buf_put_i64(struct buf *b, int64_t v);
 
 /* Forgets the contents, keeps the memory. */
 static inline void buf_reset(struct buf *b)

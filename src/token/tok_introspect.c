@@ -100,14 +100,33 @@ bool tok_may_introspect(const struct tok_introspector *who, const struct tok_cla
     return who->any || strcmp(cl->client_id, who->id) == 0 || strcmp(cl->aud, who->id) == 0;
 }
 
+/* ,"name":"v" (v escaped), nothing when v is empty; without printf: the cached
+ * introspection's answer is made on every call. */
 static int put_claim(struct buf *b, const char *name, const char *v)
 {
     if (!v[0])
         return ERR_OK;
-    int rc = buf_printf(b, ",\"%s\":\"", name);
+    int rc = buf_puts(b, ",\"");
+    if (!rc)
+        rc = buf_puts(b, name);
+    if (!rc)
+        rc = buf_puts(b, "\":\"");
     if (!rc)
         rc = buf_json_escape(b, v, strlen(v));
     return rc ? rc : buf_puts(b, "\"");
+}
+
+/* ,"exp":E,"iat":I} */
+static int put_times(struct buf *b, int64_t exp, int64_t iat)
+{
+    int rc = buf_puts(b, ",\"exp\":");
+    if (!rc)
+        rc = buf_put_i64(b, exp);
+    if (!rc)
+        rc = buf_puts(b, ",\"iat\":");
+    if (!rc)
+        rc = buf_put_i64(b, iat);
+    return rc ? rc : buf_puts(b, "}");
 }
 
 int tok_introspection_json(struct buf *b, const char *issuer, bool active,
@@ -128,9 +147,7 @@ int tok_introspection_json(struct buf *b, const char *issuer, bool active,
         rc = put_claim(b, "aud", cl->aud);
     if (!rc)
         rc = put_claim(b, "jti", cl->jti);
-    return rc ? rc
-              : buf_printf(b, ",\"exp\":%lld,\"iat\":%lld}", (long long)cl->exp,
-                           (long long)cl->iat);
+    return rc ? rc : put_times(b, cl->exp, cl->iat);
 }
 
 int tok_rt_introspection_json(struct buf *b, const char *issuer, bool active,
@@ -148,7 +165,5 @@ int tok_rt_introspection_json(struct buf *b, const char *issuer, bool active,
         rc = put_claim(b, "client_id", rt->client_id);
     if (!rc)
         rc = put_claim(b, "scope", rt->scope);
-    return rc ? rc
-              : buf_printf(b, ",\"exp\":%lld,\"iat\":%lld}", (long long)exp,
-                           (long long)rt->issued_at);
+    return rc ? rc : put_times(b, exp, rt->issued_at);
 }

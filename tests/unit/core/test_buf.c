@@ -29,6 +29,27 @@ TEST(buf_printf_long_and_escape)
     buf_fini(&b);
 }
 
+TEST(buf_put_i64_every_edge)
+{
+    struct buf b;
+    buf_init(&b, 256);
+    ASSERT_EQ_INT(buf_put_i64(&b, 0), 0);
+    ASSERT_EQ_INT(buf_puts(&b, " "), 0);
+    ASSERT_EQ_INT(buf_put_i64(&b, -1), 0);
+    ASSERT_EQ_INT(buf_puts(&b, " "), 0);
+    ASSERT_EQ_INT(buf_put_i64(&b, 1733347200), 0);
+    ASSERT_EQ_INT(buf_puts(&b, " "), 0);
+    ASSERT_EQ_INT(buf_put_i64(&b, INT64_MAX), 0);
+    ASSERT_EQ_INT(buf_puts(&b, " "), 0);
+    ASSERT_EQ_INT(buf_put_i64(&b, INT64_MIN), 0);
+    static const char want[] = "0 -1 1733347200 9223372036854775807 -9223372036854775808";
+    ASSERT_EQ_MEM(b.p, b.len, want, sizeof(want) - 1);
+    buf_fini(&b);
+    buf_init(&b, 3); /* the cap holds */
+    ASSERT_EQ_INT(buf_put_i64(&b, 1234), ERR_LIMIT);
+    buf_fini(&b);
+}
+
 TEST(buf_alloc_failure_is_clean)
 {
     struct buf b;
