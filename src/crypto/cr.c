@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "core/err.h"
@@ -51,6 +52,19 @@ size_t cr_b64url_encode(const void *src, size_t n, char *dst, size_t cap)
         return 0;
     sodium_bin2base64(dst, cap, src, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     return need - 1;
+}
+
+size_t cr_b64url_encode_public(const void *src, size_t n, char *dst, size_t cap)
+{
+    if (cap < CR_B64_PUBLIC_CAP(n) || n > INT32_MAX / 2)
+        return 0;
+    size_t len = (size_t)EVP_EncodeBlock((unsigned char *)dst, src, (int)n);
+    while (len && dst[len - 1] == '=')
+        len--;
+    dst[len] = '\0';
+    for (size_t i = 0; i < len; i++) /* the URL-safe alphabet (RFC 4648 §5) */
+        dst[i] = dst[i] == '+' ? '-' : dst[i] == '/' ? '_' : dst[i];
+    return len;
 }
 
 int cr_b64url_decode(const char *src, size_t n, void *dst, size_t cap, size_t *out_len)

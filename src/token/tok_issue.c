@@ -50,13 +50,20 @@ int tok_issue_answer(const struct tok_ring *ring, const char *issuer, int64_t no
     if (!cl->aud[0])
         str_copy(cl->aud, sizeof(cl->aud), o->default_aud);
     buf_init(&tok, 16384);
-    int rc = tok_jwt_issue(ring, o->alg, issuer, now, ttl, cl, &tok);
+    /* One allocation each for the usual token and answer (they grow if they must). */
+    int rc = buf_reserve(&tok, 2048);
+    if (!rc)
+        rc = buf_reserve(body, 3072);
+    if (!rc)
+        rc = tok_jwt_issue(ring, o->alg, issuer, now, ttl, cl, &tok);
     if (!rc)
         rc = buf_puts(body, "{\"access_token\":\"");
     if (!rc)
         rc = buf_append(body, tok.p, tok.len);
     if (!rc)
-        rc = buf_printf(body, "\",\"token_type\":\"Bearer\",\"expires_in\":%lld", (long long)ttl);
+        rc = buf_puts(body, "\",\"token_type\":\"Bearer\",\"expires_in\":");
+    if (!rc)
+        rc = buf_put_i64(body, ttl);
     if (!rc && o->refresh)
         rc = buf_printf(body, ",\"refresh_token\":\"%s\"", o->refresh);
     if (!rc && o->id) { /* (lives as long as the access token it comes with) */

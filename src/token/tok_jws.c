@@ -40,13 +40,14 @@ enum tok_alg tok_alg_parse(const char *name)
     return TOK_ALG_NONE;
 }
 
+/* (a JWS's parts are public: the fast encoder) */
 static int append_b64(struct buf *out, const void *p, size_t n)
 {
-    size_t need = cr_b64url_len(n) + 1;
+    size_t need = CR_B64_PUBLIC_CAP(n);
     int rc = buf_reserve(out, need);
     if (rc)
         return rc;
-    out->len += cr_b64url_encode(p, n, out->p + out->len, need);
+    out->len += cr_b64url_encode_public(p, n, out->p + out->len, need);
     return ERR_OK;
 }
 

@@ -14,9 +14,14 @@
 #include "core/err.h"
 #include "crypto/cr.h"
 
+/* "name":"v" (v escaped), after a comma if asked; without printf (every token's path). */
 static int put_str(struct buf *b, const char *name, const char *v, int comma)
 {
-    int rc = buf_printf(b, "%s\"%s\":\"", comma ? "," : "", name);
+    int rc = buf_puts(b, comma ? ",\"" : "\"");
+    if (!rc)
+        rc = buf_puts(b, name);
+    if (!rc)
+        rc = buf_puts(b, "\":\"");
     if (!rc)
         rc = buf_json_escape(b, v, strlen(v));
     return rc ? rc : buf_puts(b, "\"");
@@ -38,7 +43,9 @@ int tok_jwt_issue(const struct tok_ring *r, enum tok_alg alg, const char *issuer
     c->iat = now;
     c->exp = now + ttl;
     buf_init(&p, 8192);
-    int rc = buf_puts(&p, "{");
+    int rc = buf_reserve(&p, 1024); /* (one allocation for the usual claims) */
+    if (!rc)
+        rc = buf_puts(&p, "{");
     if (!rc)
         rc = put_str(&p, "iss", issuer, 0);
     if (!rc)
@@ -46,7 +53,13 @@ int tok_jwt_issue(const struct tok_ring *r, enum tok_alg alg, const char *issuer
     if (!rc && c->aud[0])
         rc = put_str(&p, "aud", c->aud, 1);
     if (!rc)
-        rc = buf_printf(&p, ",\"exp\":%lld,\"iat\":%lld", (long long)c->exp, (long long)now);
+        rc = buf_puts(&p, ",\"exp\":");
+    if (!rc)
+        rc = buf_put_i64(&p, c->exp);
+    if (!rc)
+        rc = buf_puts(&p, ",\"iat\":");
+    if (!rc)
+        rc = buf_put_i64(&p, now);
     if (!rc)
         rc = put_str(&p, "jti", c->jti, 1);
     if (!rc)

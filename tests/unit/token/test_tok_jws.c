@@ -314,6 +314,26 @@ static void pkey_roundtrip(enum tok_alg alg, enum cr_pkey_alg calg, size_t sig_b
     cr_pkey_free(pkey_key.pkey);
 }
 
+TEST(b64url_public_encoder_matches_the_constant_time_one)
+{
+    unsigned char src[300];
+    char a[512], b[512];
+    cr_init();
+    cr_random(src, sizeof(src));
+    for (size_t n = 0; n <= sizeof(src); n++) {
+        size_t la = cr_b64url_encode(src, n, a, sizeof(a));
+        size_t lb = cr_b64url_encode_public(src, n, b, sizeof(b));
+        ASSERT_EQ_INT(lb, la);
+        ASSERT_EQ_MEM(b, lb + 1, a, la + 1); /* (the NUL too) */
+        size_t dn;
+        unsigned char back[300];
+        ASSERT_EQ_INT(cr_b64url_decode(b, lb, back, sizeof(back), &dn), 0);
+        ASSERT_EQ_MEM(back, dn, src, n);
+    }
+    ASSERT_EQ_INT(cr_b64url_encode_public(src, 3, b, CR_B64_PUBLIC_CAP(3) - 1), 0); /* short */
+    ASSERT_EQ_INT(cr_b64url_encode_public(src, 4, b, CR_B64_PUBLIC_CAP(4)), 6);
+}
+
 TEST(es256_and_rs256)
 {
     cr_init();
