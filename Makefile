@@ -272,4 +272,8 @@ $(OUT)/bench/store_size: bench/store_size.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 
-bench-tools: $(OUT)/bench/argon2_raw $(OUT)/bench/store_size
+$(OUT)/bench/rotate_raw: bench/rotate_raw.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+bench-tools: $(OUT)/bench/argon2_raw $(OUT)/bench/store_size $(OUT)/bench/rotate_raw

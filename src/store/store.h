@@ -78,7 +78,9 @@ int store_exp_unwrap(const void *v, size_t n, int64_t *exp, const char **payload
  * theirs in their first two bytes (big-endian, below STORE_GROUPS), put there by whoever
  * makes them: the token layer for a digest (the token carries its group), store_family_new
  * for a family. A digest made before groups carries whatever its hash gave: still a place,
- * only not the user's. Other backends ignore groups. */
+ * only not the user's. Other backends ignore groups. A refresh digest's next eight bytes
+ * are its token's issue stamp (token/tok_refresh.h; random in a digest from before stamps),
+ * which LMDB orders its refresh records by. */
 #define STORE_GROUPS 16384
 unsigned store_group_of(const char *sub);
 unsigned store_group_in(const uint8_t *id);
@@ -204,6 +206,13 @@ struct store_stats {
 enum { STORE_OPEN_INIT = 1 };
 int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct store **out, char *err,
                     size_t cap);
+#ifdef FG_TESTING
+/* Test builds: a refresh record written as a release before records were kept by age wrote
+ * it (store_lmdb.c), and how many such records are left. */
+int store_lmdb_put_aged(struct store *st, const uint8_t digest[STORE_DIGEST],
+                        const struct store_refresh *r);
+long store_lmdb_aged_left(struct store *st);
+#endif
 /* Connects to the Redis at url (redis://[:password@]host[:port][/db] or unix:///path[?db=N]),
  * with every key under prefix and every command bounded by timeout_ms. Fails (ERR_BACKEND,
  * message in err) if Redis cannot be reached now; later outages are survived. Main thread. */

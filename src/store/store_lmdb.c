@@ -16,6 +16,8 @@
  * Reads: run on the caller's thread in a short read-only transaction (MDB_NOTLS, so a
  * thread may hold one per call); they never wait behind the writer (MVCC).
  *
+ * Refresh records are kept in the order their tokens were issued: see time_key below.
+ *
  * Durability: no NOSYNC, no NOMETASYNC, no MAPASYNC: a committed transaction is synced
  * before the commit returns and survives kill -9 and power loss. The CLI opens the same directory;
  * LMDB's lock file serialises writers across processes.
@@ -46,6 +48,8 @@ struct lmdb_store {
     struct store base;
     MDB_env *env;
     MDB_dbi dbi[STORE_T_COUNT];
+    MDB_dbi legacy; /* refresh records written before time_key, until none is left */
+    _Atomic bool has_legacy;
     pthread_t writer;
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* work queued or stopping */
@@ -67,10 +71,12 @@ struct lmdb_store {
 #define FAIL_LOG_EVERY 10000 /* one log line per 10 s of failures, with the count */
 
 static const char *const table_names[STORE_T_COUNT] = {
-    [STORE_T_USERS] = "users",     [STORE_T_CLIENTS] = "clients",   [STORE_T_KEYS] = "keys",
-    [STORE_T_REFRESH] = "refresh", [STORE_T_FAMILIES] = "families", [STORE_T_REVOKED] = "revoked",
-    [STORE_T_META] = "meta",       [STORE_T_EVENTS] = "events",     [STORE_T_SESSIONS] = "sessions",
-    [STORE_T_CODES] = "codes",     [STORE_T_SSO] = "sso",           [STORE_T_CONSENTS] = "consents",
+    [STORE_T_USERS] = "users",       [STORE_T_CLIENTS] = "clients",
+    [STORE_T_KEYS] = "keys",         [STORE_T_REFRESH] = "refresh_t",
+    [STORE_T_FAMILIES] = "families", [STORE_T_REVOKED] = "revoked",
+    [STORE_T_META] = "meta",         [STORE_T_EVENTS] = "events",
+    [STORE_T_SESSIONS] = "sessions", [STORE_T_CODES] = "codes",
+    [STORE_T_SSO] = "sso",           [STORE_T_CONSENTS] = "consents",
     [STORE_T_SUBS] = "subs",
 };
 
@@ -115,23 +121,79 @@ static bool bumps(enum store_table t)
     return t == STORE_T_CLIENTS || t == STORE_T_KEYS || t == STORE_T_EVENTS;
 }
 
+/*
+ * Refresh records by age. A refresh digest begins with its group and, for a token issued
+ * with a stamp (token/tok_refresh.h), carries the token's issue time in bytes 2-9. The
+ * refresh table keys a record by its digest with those 8 bytes first (time_key), so a new
+ * record lands beside the last one, on the B-tree's rightmost leaf, and records of one age
+ * sit together: a commit of a batch of rotations rewrites a few pages instead of two random
+ * leaves per rotation, and leaves fill up instead of splitting at random, so the tree stays
+ * smaller and its cost flat as it grows (bench/rotate_raw.c measures both layouts). A digest
+ * without a stamp (a token from before) is placed at random, as it always was.
+ *
+ * Records written before this layout stay in the old table ("refresh", s->legacy, keyed by
+ * the digest), read after the new one while it holds any; a rotation moves its record over
+ * in the same transaction, and the purge drops the expired ones, until it is empty.
+ */
+static void time_key(const uint8_t *digest, uint8_t *key)
+{
+    memcpy(key, digest + 2, 8);
+    memcpy(key + 8, digest, 2);
+    memcpy(key + 10, digest + 10, STORE_DIGEST - 10);
+}
+
+static void digest_of_key(const uint8_t *key, uint8_t *digest)
+{
+    memcpy(digest, key + 8, 2);
+    memcpy(digest + 2, key, 8);
+    memcpy(digest + 10, key + 10, STORE_DIGEST - 10);
+}
+
+/* The record of `digest`, in the table by age or else in the old one. */
+static int find_refresh(struct lmdb_store *s, MDB_txn *txn, const uint8_t *digest, MDB_val *v)
+{
+    uint8_t tk[STORE_DIGEST];
+    MDB_val k = {STORE_DIGEST, tk};
+    time_key(digest, tk);
+    int rc = mdb_get(txn, s->dbi[STORE_T_REFRESH], &k, v);
+    if (rc == MDB_NOTFOUND && atomic_load_explicit(&s->has_legacy, memory_order_relaxed)) {
+        k.mv_data = (void *)(uintptr_t)digest;
+        rc = mdb_get(txn, s->legacy, &k, v);
+    }
+    return map_err(rc);
+}
+
 static int put_refresh(struct lmdb_store *s, MDB_txn *txn, const uint8_t digest[STORE_DIGEST],
                        const struct store_refresh *r, unsigned flags)
 {
-    uint8_t enc[STORE_REFRESH_ENC_MAX];
+    uint8_t enc[STORE_REFRESH_ENC_MAX], tk[STORE_DIGEST];
     size_t n = store_refresh_encode(r, enc);
-    MDB_val k = {STORE_DIGEST, (void *)(uintptr_t)digest}, v = {n, enc};
+    MDB_val k = {STORE_DIGEST, (void *)(uintptr_t)digest}, v;
+    int rc;
 
     if (!n)
         return ERR_INVAL;
+    if (atomic_load_explicit(&s->has_legacy, memory_order_relaxed)) {
+        rc = mdb_get(txn, s->legacy, &k, &v);
+        if (rc == 0 && (flags & MDB_NOOVERWRITE))
+            return ERR_CONFLICT;
+        if (rc == 0)
+            rc = mdb_del(txn, s->legacy, &k, NULL); /* moved to the table by age */
+        if (rc && rc != MDB_NOTFOUND)
+            return map_err(rc);
+    }
+    time_key(digest, tk);
+    k.mv_data = tk;
+    v.mv_size = n;
+    v.mv_data = enc;
     return map_err(mdb_put(txn, s->dbi[STORE_T_REFRESH], &k, &v, flags));
 }
 
 static int get_refresh(struct lmdb_store *s, MDB_txn *txn, const uint8_t digest[STORE_DIGEST],
                        struct store_refresh *r)
 {
-    MDB_val k = {STORE_DIGEST, (void *)(uintptr_t)digest}, v;
-    int rc = map_err(mdb_get(txn, s->dbi[STORE_T_REFRESH], &k, &v));
+    MDB_val v;
+    int rc = find_refresh(s, txn, digest, &v);
     return rc ? rc : store_refresh_decode(v.mv_data, v.mv_size, r);
 }
 
@@ -257,46 +319,55 @@ static int apply_rotate(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     return ERR_OK;
 }
 
-static int apply_purge(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
+/* Deletes from `dbi` (holding table t's records) what expired by `now`, up to the limit. */
+static int purge_dbi(MDB_txn *txn, MDB_dbi dbi, enum store_table t, int64_t now, uint64_t *n)
 {
     MDB_cursor *c;
     MDB_val k, v;
-    uint64_t n = 0;
 
-    for (int t = STORE_T_REFRESH; t < STORE_T_COUNT; t++) {
-        if (t > STORE_T_REVOKED && !store_expiring((enum store_table)t))
-            continue;
-        if (mdb_cursor_open(txn, s->dbi[t], &c))
-            return ERR_BACKEND;
-        int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-        while (rc == 0 && n < PURGE_LIMIT) {
-            int64_t exp = INT64_MAX;
-            if (t == STORE_T_REFRESH) {
-                struct store_refresh r;
-                if (store_refresh_decode(v.mv_data, v.mv_size, &r) == 0)
-                    exp = r.expires_at; /* rotated ones stay to detect reuse until then */
-            } else if (t == STORE_T_FAMILIES) {
-                struct store_family f;
-                if (store_family_decode(v.mv_data, v.mv_size, &f) == 0)
-                    exp = f.expires_at;
-            } else if (t == STORE_T_REVOKED && v.mv_size == sizeof(int64_t)) {
-                memcpy(&exp, v.mv_data, sizeof(exp));
-            } else if (t != STORE_T_REVOKED) {
-                const char *pl;
-                size_t pn;
-                if (store_exp_unwrap(v.mv_data, v.mv_size, &exp, &pl, &pn))
-                    exp = 0; /* (not one of ours: nothing can read it) */
-            }
-            if (exp <= op->now) {
-                mdb_cursor_del(c, 0);
-                n++;
-            }
-            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    if (mdb_cursor_open(txn, dbi, &c))
+        return ERR_BACKEND;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    while (rc == 0 && *n < PURGE_LIMIT) {
+        int64_t exp = INT64_MAX;
+        if (t == STORE_T_REFRESH) {
+            struct store_refresh r;
+            if (store_refresh_decode(v.mv_data, v.mv_size, &r) == 0)
+                exp = r.expires_at; /* rotated ones stay to detect reuse until then */
+        } else if (t == STORE_T_FAMILIES) {
+            struct store_family f;
+            if (store_family_decode(v.mv_data, v.mv_size, &f) == 0)
+                exp = f.expires_at;
+        } else if (t == STORE_T_REVOKED && v.mv_size == sizeof(int64_t)) {
+            memcpy(&exp, v.mv_data, sizeof(exp));
+        } else if (t != STORE_T_REVOKED) {
+            const char *pl;
+            size_t pn;
+            if (store_exp_unwrap(v.mv_data, v.mv_size, &exp, &pl, &pn))
+                exp = 0; /* (not one of ours: nothing can read it) */
         }
-        mdb_cursor_close(c);
+        if (exp <= now) {
+            mdb_cursor_del(c, 0);
+            (*n)++;
+        }
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
-    op->purged = n;
+    mdb_cursor_close(c);
     return ERR_OK;
+}
+
+static int apply_purge(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
+{
+    uint64_t n = 0;
+    int rc = ERR_OK;
+
+    if (atomic_load_explicit(&s->has_legacy, memory_order_relaxed))
+        rc = purge_dbi(txn, s->legacy, STORE_T_REFRESH, op->now, &n);
+    for (int t = STORE_T_REFRESH; rc == ERR_OK && t < STORE_T_COUNT; t++)
+        if (t <= STORE_T_REVOKED || store_expiring((enum store_table)t))
+            rc = purge_dbi(txn, s->dbi[t], (enum store_table)t, op->now, &n);
+    op->purged = n;
+    return rc;
 }
 
 static int apply(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
@@ -304,6 +375,10 @@ static int apply(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     MDB_val k = {op->key_len, op->key}, v = {op->value_len, (void *)(uintptr_t)op->value};
     int rc;
 
+    if (op->table == STORE_T_REFRESH &&
+        (op->kind == STORE_OP_PUT_NEW || op->kind == STORE_OP_REPLACE ||
+         op->kind == STORE_OP_DELETE))
+        return ERR_INVAL; /* refresh records change only by their own operations (time_key) */
     switch (op->kind) {
     case STORE_OP_PUT_NEW:
     case STORE_OP_REPLACE:
@@ -494,6 +569,9 @@ static void *writer_main(void *arg)
             if (is_backend_failure(op->status))
                 rc = op->status;
         }
+        MDB_stat ls;
+        bool legacy_gone = !mrc && atomic_load(&s->has_legacy) &&
+                           mdb_stat(txn, s->legacy, &ls) == 0 && ls.ms_entries == 0;
         if (mrc) {
             commit_failed(s, cause(mrc));
         } else if (rc == ERR_OK && (mrc = mdb_txn_commit(txn)) != 0) {
@@ -504,6 +582,8 @@ static void *writer_main(void *arg)
             commit_failed(s, op_cause(rc));
         } else {
             commit_worked(s);
+            if (legacy_gone)
+                atomic_store(&s->has_legacy, false); /* (nothing writes there again) */
         }
         uint64_t took = clock_mono_ns() - t0;
         pthread_mutex_lock(&s->mu);
@@ -601,7 +681,9 @@ static int l_get(struct store *st, enum store_table t, const void *key, size_t k
     (void)op;
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
         return ERR_BACKEND;
-    int rc = map_err(mdb_get(txn, s->dbi[t], &k, &v));
+    int rc = t == STORE_T_REFRESH && klen == STORE_DIGEST
+                 ? find_refresh(s, txn, key, &v)
+                 : map_err(mdb_get(txn, s->dbi[t], &k, &v));
     if (rc == ERR_OK) {
         buf_reset(out);
         rc = buf_append(out, v.mv_data, v.mv_size);
@@ -610,26 +692,40 @@ static int l_get(struct store *st, enum store_table t, const void *key, size_t k
     return rc;
 }
 
-static int l_each(struct store *st, enum store_table t, store_each_cb fn, void *ctx)
+/* Every record of `dbi` to fn, keys of the refresh table by age as digests. */
+static int each_dbi(MDB_txn *txn, MDB_dbi dbi, bool by_age, store_each_cb fn, void *ctx)
 {
-    struct lmdb_store *s = L(st);
-    MDB_txn *txn;
     MDB_cursor *c;
     MDB_val k, v;
+    uint8_t d[STORE_DIGEST];
 
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+    if (mdb_cursor_open(txn, dbi, &c))
         return ERR_BACKEND;
-    if (mdb_cursor_open(txn, s->dbi[t], &c)) {
-        mdb_txn_abort(txn);
-        return ERR_BACKEND;
-    }
     int rc = ERR_OK;
     int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
     while (mrc == 0 && rc == ERR_OK) {
+        if (by_age && k.mv_size == STORE_DIGEST) {
+            digest_of_key(k.mv_data, d);
+            k.mv_data = d;
+        }
         rc = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
         mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(c);
+    return rc;
+}
+
+static int l_each(struct store *st, enum store_table t, store_each_cb fn, void *ctx)
+{
+    struct lmdb_store *s = L(st);
+    MDB_txn *txn;
+
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+        return ERR_BACKEND;
+    int rc = each_dbi(txn, s->dbi[t], t == STORE_T_REFRESH, fn, ctx);
+    if (rc == ERR_OK && t == STORE_T_REFRESH &&
+        atomic_load_explicit(&s->has_legacy, memory_order_relaxed))
+        rc = each_dbi(txn, s->legacy, false, fn, ctx);
     mdb_txn_abort(txn);
     return rc;
 }
@@ -668,10 +764,12 @@ static int l_usage(struct store *st, enum store_table t, uint64_t *entries, uint
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
         return ERR_BACKEND;
     int rc = mdb_stat(txn, s->dbi[t], &ms);
+    *entries = ms.ms_entries;
+    if (rc == 0 && t == STORE_T_REFRESH && (rc = mdb_stat(txn, s->legacy, &ms)) == 0)
+        *entries += ms.ms_entries;
     mdb_txn_abort(txn);
     if (rc || mdb_env_info(s->env, &ei))
         return ERR_BACKEND;
-    *entries = ms.ms_entries;
     *bytes = (uint64_t)(ei.me_last_pgno + 1) * ms.ms_psize;
     return ERR_OK;
 }
@@ -705,6 +803,38 @@ static const struct store_vt lmdb_vt = {
     .usage = l_usage,
     .ready = l_ready,
 };
+
+#ifdef FG_TESTING
+int store_lmdb_put_aged(struct store *st, const uint8_t digest[STORE_DIGEST],
+                        const struct store_refresh *r)
+{
+    struct lmdb_store *s = L(st);
+    uint8_t enc[STORE_REFRESH_ENC_MAX];
+    MDB_val k = {STORE_DIGEST, (void *)(uintptr_t)digest}, v = {store_refresh_encode(r, enc), enc};
+    MDB_txn *txn;
+
+    if (!v.mv_size || mdb_txn_begin(s->env, NULL, 0, &txn))
+        return ERR_BACKEND;
+    int rc = mdb_put(txn, s->legacy, &k, &v, 0);
+    rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    if (!rc)
+        atomic_store(&s->has_legacy, true);
+    return map_err(rc);
+}
+
+long store_lmdb_aged_left(struct store *st)
+{
+    struct lmdb_store *s = L(st);
+    MDB_txn *txn;
+    MDB_stat ms;
+
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+        return -1;
+    int rc = mdb_stat(txn, s->legacy, &ms);
+    mdb_txn_abort(txn);
+    return rc ? -1 : (long)ms.ms_entries;
+}
+#endif
 
 /* -1 if the file is missing; its size otherwise. */
 static long long file_size(const char *dir, const char *name)
@@ -740,7 +870,7 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
                  dir, data < 0 ? "missing" : "empty", data < 0 ? " (lock.mdb is there)" : "");
         goto fail;
     }
-    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, STORE_T_COUNT)) ||
+    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, STORE_T_COUNT + 1)) ||
         (rc = mdb_env_set_mapsize(s->env, map_size)) ||
         (rc = mdb_env_set_maxreaders(s->env, 512)) ||
         (rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600))) {
@@ -776,6 +906,12 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
             goto fail;
         }
     }
+    if ((rc = mdb_dbi_open(txn, "refresh", MDB_CREATE, &s->legacy)) ||
+        (rc = mdb_stat(txn, s->legacy, &ms))) {
+        snprintf(err, cap, "store table refresh: %s", mdb_strerror(rc));
+        goto fail;
+    }
+    atomic_store(&s->has_legacy, ms.ms_entries > 0);
     if ((rc = mdb_txn_commit(txn))) {
         txn = NULL;
         snprintf(err, cap, "store: %s", mdb_strerror(rc));

@@ -168,6 +168,14 @@ static int rotated(struct tok_rotation *q)
         q->outcome = TOK_ROTATE_INVALID;
         return ERR_OK;
     }
+    if (op->rotate_result == STORE_ROTATE_GRACE &&
+        tok_refresh_successor_of(q->svc->key, q->token, op->digest, q->successor)) {
+        /* the store answered a successor this token never had: refuse, change nothing */
+        log_kv(LOG_ERROR, "refresh rotation: the stored successor is not this token's", "sub",
+               op->rt.sub, LOG_END);
+        q->outcome = TOK_ROTATE_INVALID;
+        return ERR_OK;
+    }
     q->outcome = op->rotate_result == STORE_ROTATE_GRACE ? TOK_ROTATED_GRACE : TOK_ROTATED;
     snprintf(q->sub, sizeof(q->sub), "%s", op->rt.sub);
     /* (a narrower scope was checked against this family's before the rotation, and a
@@ -235,7 +243,8 @@ int tok_rotate(struct tok_rotation *q)
     q->sub[0] = q->scope[0] = q->successor[0] = '\0';
     if (tok_refresh_digest(svc->key, q->token, op->old_digest))
         return ERR_OK; /* not one of ours */
-    tok_refresh_successor(svc->key, q->token, q->successor);
+    /* (a stamp orders the store's keys; no rule reads it, so it is not q->now) */
+    tok_refresh_successor(svc->key, q->token, clock_wall_us(), q->successor);
     tok_refresh_digest(svc->key, str_c(q->successor), op->digest);
     op->kind = STORE_OP_REFRESH_ROTATE;
     op->on_done = on_rotated;
@@ -275,7 +284,7 @@ int tok_family_start(struct tok_family *q)
 
     memset(op, 0, sizeof(*op));
     unsigned group = store_group_of(q->sub); /* (the user's: tokens, family, sessions) */
-    tok_refresh_new(group, q->token);
+    tok_refresh_new(group, clock_wall_us(), q->token);
     op->kind = STORE_OP_REFRESH_ISSUE;
     op->on_done = on_family;
     op->now = q->now;

@@ -1298,6 +1298,120 @@ TEST(lmdb_open_refusals)
     rmdir(tmp);
 }
 
+/* ---- refresh records by age (LMDB) ---- */
+
+/* A digest in `group` stamped `stamp` (bytes 2-9, big-endian, as token/tok_refresh.h
+ * puts a token's issue time), the rest `v` repeated. */
+static void stamped(uint8_t d[STORE_DIGEST], unsigned group, uint64_t stamp, int v)
+{
+    memset(d, v, STORE_DIGEST);
+    store_group_put(d, group);
+    for (int i = 0; i < 8; i++)
+        d[2 + i] = (uint8_t)(stamp >> (56 - 8 * i));
+}
+
+struct in_order {
+    int n;
+    uint8_t d[4][STORE_DIGEST];
+};
+
+static int on_in_order(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct in_order *o = ctx;
+    (void)val;
+    (void)vlen;
+    if (klen != STORE_DIGEST || o->n == 4)
+        return ERR_INVAL;
+    memcpy(o->d[o->n++], key, STORE_DIGEST);
+    return ERR_OK;
+}
+
+/* Records lie in the order their tokens were issued, whatever their groups (a rotation
+ * writes beside the last one instead of at a random place), and are listed by their own
+ * digests. */
+TEST(lmdb_keeps_refresh_records_in_the_order_of_their_stamps)
+{
+    struct store *st;
+    struct in_order o = {0};
+    uint8_t a[32], b[32], c[32];
+    backend = B_LMDB;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    stamped(c, 100, 3000000, 0x33); /* issued last, in a middle group */
+    stamped(a, 9000, 1000000, 0x11);
+    stamped(b, 5, 2000000, 0x22);
+    issue(st, c, 1000);
+    issue(st, a, 1000);
+    issue(st, b, 1000);
+    ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_in_order, &o), 0);
+    ASSERT_EQ_INT(o.n, 3);
+    ASSERT_TRUE(memcmp(o.d[0], a, 32) == 0); /* by stamp, not by group (5, 100, 9000) */
+    ASSERT_TRUE(memcmp(o.d[1], b, 32) == 0);
+    ASSERT_TRUE(memcmp(o.d[2], c, 32) == 0);
+    cleanup(st);
+}
+
+/* A store written before records were kept by age: its records are read, rotate (moved to
+ * the table by age in the same step, so nothing is there twice), are listed and purged, and
+ * what a rotation did survives a restart. */
+TEST(lmdb_reads_and_moves_refresh_records_from_before_age_order)
+{
+    struct store *st;
+    struct store_op op;
+    struct store_refresh r;
+    struct seen sn = {0};
+    struct buf b;
+    char err[256];
+    uint8_t x[32], old[32], gone[32], next[32];
+    backend = B_LMDB;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    dig(x, 0x71);
+    dig(old, 0x72);
+    dig(gone, 0x73);
+    stamped(next, store_group_of("ann"), 5000000, 0x74);
+    ASSERT_EQ_INT(issue_family(st, x, 0xf1, 1000, 1000, 100, 0), 0); /* the family */
+    memset(&r, 0, sizeof(r));
+    fam(r.family, 0xf1);
+    r.state = STORE_RT_LIVE;
+    r.issued_at = 1000;
+    r.expires_at = 2000;
+    r.idle_expires_at = 1100;
+    snprintf(r.sub, sizeof(r.sub), "ann");
+    snprintf(r.client_id, sizeof(r.client_id), "app");
+    snprintf(r.scope, sizeof(r.scope), "read write");
+    ASSERT_EQ_INT(store_lmdb_put_aged(st, old, &r), 0);
+    r.expires_at = r.idle_expires_at = 1001;
+    ASSERT_EQ_INT(store_lmdb_put_aged(st, gone, &r), 0);
+    ASSERT_EQ_INT((int)store_lmdb_aged_left(st), 2);
+    buf_init(&b, 256);
+    ASSERT_EQ_INT(store_get(st, STORE_T_REFRESH, old, 32, &b, NULL, NULL), 0);
+    ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_refresh, &sn), 0);
+    ASSERT_EQ_INT(sn.n, 3);
+    ASSERT_TRUE(sn.found[0] == 1 && sn.found[1] == 1);
+    /* rotated: moved, its successor by age */
+    ASSERT_EQ_INT(rotate(st, old, next, "app", 1010, &op), STORE_ROTATED);
+    ASSERT_EQ_INT((int)store_lmdb_aged_left(st), 1);
+    /* purged: the expired one goes, and the old table is empty */
+    init_op(&op, STORE_OP_PURGE);
+    op.now = 1500;
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT((int)store_lmdb_aged_left(st), 0);
+    store_close(st);
+    ASSERT_EQ_INT(store_open_lmdb(dir, 64u << 20, 0, &st, err, sizeof(err)), 0);
+    memset(&sn, 0, sizeof(sn));
+    ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_refresh, &sn), 0);
+    ASSERT_EQ_INT(sn.n, 3); /* x, old (spent) and next: none twice, the expired gone */
+    ASSERT_EQ_INT(store_get(st, STORE_T_REFRESH, old, 32, &b, NULL, NULL), 0);
+    ASSERT_EQ_INT(store_refresh_decode((const uint8_t *)b.p, b.len, &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    /* the spent one again, past the grace window: reuse, as for any record */
+    ASSERT_EQ_INT(rotate(st, old, x, "app", 1050, &op), STORE_ROTATE_REUSED);
+    ASSERT_EQ_INT(store_get(st, STORE_T_REFRESH, gone, 32, &b, NULL, NULL), ERR_NOTFOUND);
+    buf_fini(&b);
+    cleanup(st);
+}
+
 /* #12 item 6: a blocking store call made on a loop thread aborts a test build (a Redis
  * command there would stall every connection of that loop); off a loop thread it runs. */
 static struct store *blk_st;

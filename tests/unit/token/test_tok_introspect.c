@@ -73,8 +73,8 @@ TEST(refresh_introspection_follows_the_rotation_rule)
     ASSERT_EQ_INT(cr_init(), 0);
     ASSERT_EQ_INT(system(cmd), 0);
     ASSERT_EQ_INT(store_open_lmdb(dir, 16u << 20, 0, &st, err, sizeof(err)), 0);
-    tok_refresh_new(1, t1);
-    tok_refresh_new(2, t2);
+    tok_refresh_new(1, 1000000, t1);
+    tok_refresh_new(2, 1000000, t2);
     ASSERT_EQ_INT(issue(st, t1, 0xa1, 1000, 0), 0);
     /* live, its client, in time: active */
     ASSERT_EQ_INT(ask(st, t1, "app", 1001, &active), 0);

@@ -9,6 +9,7 @@
 
 #include <uv.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "crypto/cr.h"
 #include "fixture.h"
@@ -115,6 +116,113 @@ static void exec_answers(struct store_op *op)
     (void)op; /* store_exec answers by its return value */
 }
 
+/* A family's first token `token` for u-old, as a release that made it stored it. */
+static void put_first(const char *token, int64_t now)
+{
+    struct store_op op;
+    memset(&op, 0, sizeof(op));
+    op.kind = STORE_OP_REFRESH_ISSUE;
+    op.on_done = exec_answers;
+    op.now = now;
+    ASSERT_EQ_INT(tok_refresh_digest(key, str_c(token), op.digest), ERR_OK);
+    cr_random(op.rt.family, STORE_FAMILY_ID);
+    op.rt.issued_at = now;
+    op.rt.expires_at = op.rt.idle_expires_at = now + 4000;
+    snprintf(op.rt.sub, sizeof(op.rt.sub), "u-old");
+    snprintf(op.rt.client_id, sizeof(op.rt.client_id), "app");
+    snprintf(op.rt.scope, sizeof(op.rt.scope), "read");
+    ASSERT_EQ_INT(store_exec(F.st, &op), ERR_OK);
+}
+
+/* `label` || token keyed with the server key: the rule every release derived digests and
+ * successors by, stated here on its own. */
+static void keyed(const char *label, const char *token, uint8_t out[CR_HASH_LEN])
+{
+    char msg[128];
+    int n = snprintf(msg, sizeof(msg), "%s%s", label, token);
+    cr_keyed_hash(out, key, msg, (size_t)n);
+}
+
+/* A token of 46 characters as made before stamps: the group, then 256 random bits. */
+static void unstamped(unsigned group, char out[TOK_REFRESH_LEN + 1])
+{
+    uint8_t g[2], raw[32];
+    store_group_put(g, group);
+    cr_random(raw, sizeof(raw));
+    cr_b64url_encode(g, 2, out, 4);
+    cr_b64url_encode(raw, 32, out + 3, TOK_REFRESH_LEN_V1 + 1);
+}
+
+static uint64_t stamp_of(const uint8_t d[STORE_DIGEST])
+{
+    uint64_t v = 0;
+    for (int i = 2; i < 10; i++)
+        v = v << 8 | d[i];
+    return v;
+}
+
+/* A token is stamped with its issue time, which its digest carries in bytes 2-9 (where an
+ * ordered store keys it) beside its group; a successor is stamped when it is made. Tokens
+ * of 46 characters from before stamps keep their digest (so an upgraded store finds them)
+ * and rotate into a stamped successor; a rotation made before stamps answers its
+ * unstamped successor again within the grace window. */
+TEST(tokens_are_stamped_and_tokens_from_before_stamps_still_rotate)
+{
+    struct tok_rotation q;
+    uint8_t d[STORE_DIGEST], want[STORE_DIGEST];
+    char t[TOK_REFRESH_LEN + 1], u[TOK_REFRESH_LEN + 1], s1[TOK_REFRESH_LEN + 1];
+    unsigned g = store_group_of("u-old");
+    setup();
+    tok_refresh_new(g, 0x0102030405060708, t);
+    ASSERT_EQ_INT(tok_refresh_digest(key, str_c(t), d), ERR_OK);
+    ASSERT_TRUE(stamp_of(d) == 0x0102030405060708u);
+    ASSERT_EQ_INT((int)store_group_in(d), (int)g);
+
+    /* from before stamps: the digest it always had */
+    unstamped(g, u);
+    ASSERT_EQ_INT(tok_refresh_digest(key, str_c(u), d), ERR_OK);
+    keyed("refresh\n", u, want);
+    store_group_put(want, g);
+    ASSERT_TRUE(memcmp(d, want, sizeof(d)) == 0);
+    put_first(u, 1000);
+    int64_t before = clock_wall_us();
+    ASSERT_EQ_INT(rotate(&q, u, "app", "", 1001), ERR_OK);
+    ASSERT_EQ_INT(q.outcome, TOK_ROTATED);
+    snprintf(s1, sizeof(s1), "%s", q.successor);
+    ASSERT_EQ_INT(tok_refresh_digest(key, str_c(s1), d), ERR_OK);
+    ASSERT_EQ_INT((int)store_group_in(d), (int)g);
+    ASSERT_TRUE(stamp_of(d) >= (uint64_t)before && stamp_of(d) <= (uint64_t)clock_wall_us());
+    ASSERT_EQ_INT(rotate(&q, u, "app", "", 1002), ERR_OK); /* within grace: the same one */
+    ASSERT_EQ_INT(q.outcome, TOK_ROTATED_GRACE);
+    ASSERT_EQ_STR(q.successor, s1);
+    ASSERT_TRUE(active(s1, 1002));
+
+    /* rotated before stamps: its successor was the group and the keyed successor hash */
+    char s0[TOK_REFRESH_LEN + 1];
+    uint8_t h[CR_HASH_LEN];
+    struct store_op op;
+    unstamped(g, u);
+    put_first(u, 1000);
+    keyed("successor\n", u, h);
+    memcpy(s0, u, 3);
+    cr_b64url_encode(h, sizeof(h), s0 + 3, TOK_REFRESH_LEN_V1 + 1);
+    memset(&op, 0, sizeof(op));
+    op.kind = STORE_OP_REFRESH_ROTATE;
+    op.on_done = exec_answers;
+    op.now = 1001;
+    op.grace_s = 5;
+    op.rt.idle_expires_at = 1101;
+    snprintf(op.rt.client_id, sizeof(op.rt.client_id), "app");
+    ASSERT_EQ_INT(tok_refresh_digest(key, str_c(u), op.old_digest), ERR_OK);
+    ASSERT_EQ_INT(tok_refresh_digest(key, str_c(s0), op.digest), ERR_OK);
+    ASSERT_EQ_INT(store_exec(F.st, &op), ERR_OK);
+    ASSERT_EQ_INT(op.rotate_result, STORE_ROTATED);
+    ASSERT_EQ_INT(rotate(&q, u, "app", "", 1002), ERR_OK);
+    ASSERT_EQ_INT(q.outcome, TOK_ROTATED_GRACE);
+    ASSERT_EQ_STR(q.successor, s0);
+    teardown();
+}
+
 /* A token carries its user's group, as its digest, its successor's and its family's do (a
  * sharded store keeps them on one shard); a token issued before groups (43 characters) is
  * still rotated, into a successor of its kind. */
@@ -142,19 +250,7 @@ TEST(tokens_carry_their_users_group_and_tokens_from_before_groups_still_rotate)
     /* a token of before: 43 characters, its record stored under the plain keyed digest */
     char old[TOK_REFRESH_LEN + 1];
     snprintf(old, sizeof(old), "%s", f.token + 3);
-    struct store_op op;
-    memset(&op, 0, sizeof(op));
-    op.kind = STORE_OP_REFRESH_ISSUE;
-    op.on_done = exec_answers;
-    op.now = 1000;
-    ASSERT_EQ_INT(tok_refresh_digest(key, str_c(old), op.digest), ERR_OK);
-    cr_random(op.rt.family, STORE_FAMILY_ID);
-    op.rt.issued_at = 1000;
-    op.rt.expires_at = op.rt.idle_expires_at = 5000;
-    snprintf(op.rt.sub, sizeof(op.rt.sub), "u-old");
-    snprintf(op.rt.client_id, sizeof(op.rt.client_id), "app");
-    snprintf(op.rt.scope, sizeof(op.rt.scope), "read");
-    ASSERT_EQ_INT(store_exec(F.st, &op), ERR_OK);
+    put_first(old, 1000);
     ASSERT_EQ_INT(rotate(&q, old, "app", "", 1001), ERR_OK);
     ASSERT_EQ_INT(q.outcome, TOK_ROTATED);
     ASSERT_EQ_STR(q.sub, "u-old");
@@ -180,7 +276,7 @@ TEST(rotation_refuses_other_clients_wider_scopes_and_strangers_without_spending)
     ASSERT_TRUE(active(t1, 1001)); /* neither spent it */
     ASSERT_EQ_INT(rotate(&q, "not-a-token", "app", "", 1001), ERR_OK);
     ASSERT_EQ_INT(q.outcome, TOK_ROTATE_INVALID);
-    tok_refresh_new(7, stranger);
+    tok_refresh_new(7, 1000000, stranger);
     ASSERT_EQ_INT(rotate(&q, stranger, "app", "read", 1001), ERR_OK); /* unknown, scoped */
     ASSERT_EQ_INT(q.outcome, TOK_ROTATE_INVALID);
     /* a narrower scope is granted for this access token; the family keeps its own */
@@ -266,7 +362,7 @@ TEST(a_family_ends_only_for_its_own_client)
     ASSERT_EQ_INT(do_revoke(&q, a, "other", ""), ERR_OK); /* another client's: nothing */
     ASSERT_TRUE(!q.family_revoked);
     ASSERT_TRUE(active(a, 1001));
-    tok_refresh_new(7, stranger);
+    tok_refresh_new(7, 1000000, stranger);
     ASSERT_EQ_INT(do_revoke(&q, stranger, "app", ""), ERR_OK); /* unknown: not an error */
     ASSERT_TRUE(!q.family_revoked);
     ASSERT_EQ_INT(do_revoke(&q, "garbage", "app", ""), ERR_OK);
