@@ -235,6 +235,9 @@ bench: deps
 	bench/http_bench.py
 	bench/tokens.py
 	build/release/bench/store_size $$(mktemp -d) 1000000
+	d=$$(mktemp -d /var/tmp/fg-rotate-XXXXXX) && build/release/bench/rotate_raw $$d 20000 7 1000000; \
+	  rc=$$?; rm -rf $$d; exit $$rc
+	bench/growth.py
 	bench/events.py --rounds 4
 	bench/launch.py --html build/release/rehearsal-launch.html
 	bench/scaleout.py
@@ -276,4 +279,9 @@ $(OUT)/bench/rotate_raw: bench/rotate_raw.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 
-bench-tools: $(OUT)/bench/argon2_raw $(OUT)/bench/store_size $(OUT)/bench/rotate_raw
+$(OUT)/bench/seed_refresh: bench/seed_refresh.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+bench-tools: $(OUT)/bench/argon2_raw $(OUT)/bench/store_size $(OUT)/bench/rotate_raw \
+	$(OUT)/bench/seed_refresh

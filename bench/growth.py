@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Growth benchmark (issue #16 item 6): durable refresh on the embedded store (LMDB) as the
+store grows. For each size, a fresh data directory is grown to N live refresh tokens (a
+login's family each, bench/seed_refresh), then floodgate (one loop thread, pinned to CPU 0,
+wrk on CPU 1, 64 connections) refreshes, in two runs:
+
+  recent   the SAMPLE tokens issued last (a refresh storm: the users active in the last
+           minutes come back one access-token lifetime later), then
+  any age  tokens drawn uniformly from all the others: each request spends a token no
+           request spent before, so every rotation rewrites a record of a random age, at
+           a random place in the store (the costly case).
+
+nginx's static 200 for a small GET is measured in the same run as the reference. Reported per size: rotations/s, p50/p99, server CPU-us per rotation, bytes of
+data.mdb per live token, and the server's resident memory split into its own (anonymous:
+bounded by configuration) and the store's mapped pages (file-backed: the kernel's page
+cache, shared and reclaimable, which grows with what was touched).
+
+Usage: bench/growth.py [--sizes 100000,1000000,10000000] [--sample 100000] [--duration 10]
+                       [--out FILE] [--bin build/release/floodgate]   (loopback only)"""
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_bench as hb  # noqa: E402
+import tokens as tb  # noqa: E402  (wrk, parse, measure)
+
+ROOT = hb.ROOT
+
+
+def rss_kib(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("RssAnon", "RssFile", "VmRSS"):
+                out[k] = int(v.split()[0])
+    return out
+
+
+def one_size(binary, n, sample, duration, nginx, nport):
+    sample = min(sample, n // 2)
+    tmp = tempfile.mkdtemp(prefix="fg-growth-", dir="/var/tmp")
+    try:
+        data = os.path.join(tmp, "data")
+        subprocess.run([binary, "--data-dir", data, "user", "add", "bench"], input="growth pw 1\n",
+                       text=True, capture_output=True, check=True, timeout=60)
+        old, new = os.path.join(tmp, "any.txt"), os.path.join(tmp, "recent.txt")
+        for count, tfile in ((n - sample, old), (sample, new)):
+            seed = subprocess.run([os.path.join(ROOT, "build", "release", "bench", "seed_refresh"),
+                                   data, str(count), str(sample), tfile],
+                                  capture_output=True, text=True, timeout=3600)
+            if seed.returncode:
+                sys.exit(f"seed_refresh: {seed.stderr}")
+            print(f"# {n}: {seed.stdout.strip()}", flush=True)
+        port = hb.free_port()
+        fg = subprocess.Popen(
+            ["taskset", "-c", "0", binary, "--listen", f"127.0.0.1:{port}", "--threads", "1",
+             "--workers", "1", "--data-dir", data, "--store-map-size", "64g",
+             "--ratelimit-refresh-ip", "off", "--log-level", "warn"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            hb.wait_port(port, timeout=60)
+            ref = tb.measure(nginx, nport, "/", "get_auth.lua", {"BENCH_AUTH": ""}, duration)
+            runs = {}
+            for kind, tfile in (("recent", new), ("any age", old)):
+                runs[kind] = tb.measure(fg, port, "/v1/auth/refresh", "refresh.lua",
+                                        {"BENCH_TOKENS_FILE": tfile}, duration, warmup=False)
+            mem = rss_kib(fg.pid)
+        finally:
+            fg.send_signal(signal.SIGTERM)
+            fg.wait(60)
+        st = os.stat(os.path.join(data, "data.mdb"))
+        rows = []
+        for kind, r in runs.items():
+            r.update(n=n, kind=kind, ref=ref, anon=mem["RssAnon"], file=mem["RssFile"],
+                     disk=st.st_blocks * 512 / n)
+            print(f"{n:>9} live tokens, {kind:7}: {r['rps']:7.0f} rotations/s p50 {r['p50']:.2f} "
+                  f"p99 {r['p99']:.2f} ms, {r['cpu']:.1f} CPU-us/rotation (nginx "
+                  f"{ref['cpu']:.1f}), non2xx {r['non2xx']}, data.mdb {r['disk']:.0f} B/token, "
+                  f"RSS own {r['anon'] / 1024:.0f} MiB + store pages {r['file'] / 1024:.0f} MiB",
+                  flush=True)
+            rows.append(r)
+        return rows
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="100000,1000000,10000000")
+    ap.add_argument("--sample", type=int, default=100000)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--out")
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "release", "floodgate"))
+    a = ap.parse_args()
+    binary = os.path.abspath(a.bin)
+    tmp = tempfile.mkdtemp(prefix="fg-growth-nginx-")
+    procs = []
+    try:
+        nginx, nport = hb.start_nginx(tmp)
+        procs.append(nginx)
+        rows = [r for n in a.sizes.split(",")
+                for r in one_size(binary, int(n), a.sample, a.duration, nginx, nport)]
+    finally:
+        hb.stop_all(procs)
+        shutil.rmtree(tmp, ignore_errors=True)
+    first = {r["kind"]: r for r in reversed(rows)}
+    lines = ["| live refresh tokens | tokens presented | rotations/s | vs smallest | p50 ms | p99 ms | "
+             "server CPU-us/rotation | nginx CPU-us/req | data.mdb bytes/token | "
+             "RSS own MiB | RSS store pages MiB | non-2xx |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['n']:,} | {r['kind']} | {r['rps']:.0f} | "
+                     f"{r['rps'] / first[r['kind']]['rps']:.2f}x | "
+                     f"{r['p50']:.2f} | {r['p99']:.2f} | {r['cpu']:.1f} | {r['ref']['cpu']:.1f} | "
+                     f"{r['disk']:.0f} | {r['anon'] / 1024:.0f} | {r['file'] / 1024:.0f} | "
+                     f"{r['non2xx']} |")
+    hb.emit_table(lines, a.out)
+
+
+if __name__ == "__main__":
+    main()
