@@ -763,13 +763,16 @@ static int l_usage(struct store *st, enum store_table t, uint64_t *entries, uint
 
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
         return ERR_BACKEND;
+    uint64_t n = 0;
     int rc = mdb_stat(txn, s->dbi[t], &ms);
-    *entries = ms.ms_entries;
+    if (rc == 0)
+        n = ms.ms_entries;
     if (rc == 0 && t == STORE_T_REFRESH && (rc = mdb_stat(txn, s->legacy, &ms)) == 0)
-        *entries += ms.ms_entries;
+        n += ms.ms_entries; /* (the psize below is the same for every table) */
     mdb_txn_abort(txn);
     if (rc || mdb_env_info(s->env, &ei))
         return ERR_BACKEND;
+    *entries = n;
     *bytes = (uint64_t)(ei.me_last_pgno + 1) * ms.ms_psize;
     return ERR_OK;
 }
