@@ -28,6 +28,14 @@ static void put_stamp(uint8_t *p, int64_t us)
         p[i] = (uint8_t)((uint64_t)us >> (56 - 8 * i));
 }
 
+static int64_t get_stamp(const uint8_t *p)
+{
+    uint64_t us = 0;
+    for (int i = 0; i < STAMP; i++)
+        us = us << 8 | p[i];
+    return (int64_t)us;
+}
+
 void tok_refresh_new(unsigned group, int64_t stamp_us, char out[TOK_REFRESH_LEN + 1])
 {
     uint8_t raw[RAW];
@@ -125,12 +133,9 @@ int tok_refresh_successor_of(const uint8_t key[CR_HASH_KEY_LEN], struct str toke
                              const uint8_t digest[CR_HASH_LEN], char out[TOK_REFRESH_LEN + 1])
 {
     uint8_t d[CR_HASH_LEN];
-    int64_t stamp = 0;
 
     /* stamped when it was made: the stamp is the one its digest kept */
-    for (int i = 0; i < STAMP; i++)
-        stamp = (int64_t)((uint64_t)stamp << 8 | digest[2 + i]);
-    tok_refresh_successor(key, token, stamp, out);
+    tok_refresh_successor(key, token, get_stamp(digest + 2), out);
     if (tok_refresh_digest(key, str_c(out), d) == ERR_OK && cr_eq(d, digest, sizeof(d)))
         return ERR_OK;
     /* made before stamps (or a token from before groups: of its kind) */
