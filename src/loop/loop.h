@@ -2,13 +2,16 @@
 /*
  * One libuv loop per thread. A loop has a mailbox: any thread may post a task to it and the
  * task's callback runs on the loop's thread (this is how worker-pool completions come home,
- * like libuv's threadpool and Redis's bio). Posting is a mutex-protected list append plus
- * uv_async_send, which coalesces wake-ups. The struct is embedded by its owner.
+ * like libuv's threadpool and Redis's bio). Posting is a mutex-protected list append plus,
+ * for the first task since the loop last looked, one write to an eventfd the loop polls:
+ * wake-ups coalesce, and the loop never waits for a poster (loop.c says why this is not
+ * uv_async_t). The struct is embedded by its owner.
  */
 #ifndef LOOP_LOOP_H
 #define LOOP_LOOP_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -26,10 +29,13 @@ struct loop {
     uv_loop_t uv;
     unsigned index;
     pthread_t thread;
-    void *data; /* owner's per-thread context */
-    uv_async_t _wake;
+    void *data;      /* owner's per-thread context */
+    uv_poll_t _wake; /* on _efd */
+    int _efd;
     pthread_mutex_t _mu;
     struct loop_task *_head, *_tail;
+    int _signalled;       /* _efd was written since the loop last took the list */
+    _Atomic int _writing; /* posters between the mutex and their write to _efd */
     int _closing;
     unsigned _owed;      /* completions promised to this loop (loop_owe) not yet posted */
     int _close_deferred; /* closing waits for them */
