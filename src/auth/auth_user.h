@@ -74,8 +74,15 @@ struct auth_user_lookup {
 };
 int auth_user_lookup(struct auth_user_lookup *q);
 
-/* Start-up: entries for users that have none (stores from before the index). */
+/* Start-up: entries for users that have none (stores from before the index). Reads the
+ * users first, then writes their entries in groups (a pass holds at most 32 MiB of them;
+ * more take another pass): bounded memory, a commit per few thousand users, and the store's
+ * file grows by what the entries need. Blocks (start-up). */
 int auth_user_index_backfill(struct store *st, unsigned *added);
+#ifdef FG_TESTING
+/* The most bytes of (id, name) pairs one pass of the backfill holds (0: the default). */
+void auth_user_backfill_pass(size_t bytes);
+#endif
 
 /* Normalises per the rule above into out[AUTH_USERNAME_MAX + 1]. ERR_INVAL if not allowed. */
 int auth_username_normalize(struct str in, char *out);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -340,6 +341,55 @@ TEST(users_are_found_by_id_and_old_ones_indexed_at_start)
     snprintf(q.sub, sizeof(q.sub), "%s", u.id);
     ASSERT_EQ_INT(auth_user_lookup(&q), 0);
     ASSERT_TRUE(!q.found);
+    store_close(st);
+    ASSERT_EQ_INT(system(cmd), 0);
+}
+
+/* Many users from before the index: every one is indexed, in a few passes when a pass holds
+ * only part of them, and the store stays small. The backfill used to commit one user at a
+ * time inside the users' read transaction, which kept LMDB from reusing a freed page: about
+ * 28 KiB of file per user, so 6,000 users filled this 64 MiB map (MDB_MAP_FULL). */
+TEST(backfill_indexes_many_users_in_groups_and_the_store_stays_small)
+{
+    char dir[128], cmd[160], err[256], name[32], path[160];
+    struct store *st;
+    struct auth_user u;
+    struct auth_user_lookup q;
+    unsigned added;
+    enum { N = 6000 };
+    static char ids[N][AUTH_USER_ID_LEN + 1];
+    snprintf(dir, sizeof(dir), "/tmp/fg-backfill-test-%d", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ_INT(cr_init(), 0);
+    ASSERT_EQ_INT(system(cmd), 0);
+    ASSERT_EQ_INT(store_open_lmdb(dir, 64u << 20, 0, &st, err, sizeof(err)), 0);
+    for (int i = 0; i < N; i++) { /* (written one by one, without the index, as before it) */
+        snprintf(name, sizeof(name), "user%d", i);
+        auth_user_init(&u, name, "$argon2id$x", 1000);
+        memcpy(ids[i], u.id, sizeof(ids[i]));
+        ASSERT_EQ_INT(auth_user_put(st, &u, false), 0);
+    }
+    struct stat before, after;
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    ASSERT_EQ_INT(stat(path, &before), 0);
+    auth_user_backfill_pass(64 * 1024); /* about 750 users a pass: several passes */
+    ASSERT_EQ_INT(auth_user_index_backfill(st, &added), 0);
+    auth_user_backfill_pass(0);
+    ASSERT_EQ_INT(added, N);
+    ASSERT_EQ_INT(stat(path, &after), 0);
+    ASSERT_TRUE(after.st_size < before.st_size * 2); /* the index is smaller than the users */
+    memset(&q, 0, sizeof(q));
+    q.st = st;
+    q.done = never_lookup;
+    for (int i = 0; i < N; i += 599) {
+        snprintf(q.sub, sizeof(q.sub), "%s", ids[i]);
+        ASSERT_EQ_INT(auth_user_lookup(&q), 0);
+        ASSERT_TRUE(q.found);
+        snprintf(name, sizeof(name), "user%d", i);
+        ASSERT_EQ_STR(q.u.name, name);
+    }
+    ASSERT_EQ_INT(auth_user_index_backfill(st, &added), 0);
+    ASSERT_EQ_INT(added, 0);
     store_close(st);
     ASSERT_EQ_INT(system(cmd), 0);
 }
