@@ -271,6 +271,10 @@ $(OUT)/bench/argon2_raw: bench/argon2_raw.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 
+$(OUT)/bench/crypto_raw: bench/crypto_raw.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+
 $(OUT)/bench/store_size: bench/store_size.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
@@ -283,5 +287,9 @@ $(OUT)/bench/seed_refresh: bench/seed_refresh.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 
-bench-tools: $(OUT)/bench/argon2_raw $(OUT)/bench/store_size $(OUT)/bench/rotate_raw \
-	$(OUT)/bench/seed_refresh
+$(OUT)/bench/seed_users: bench/seed_users.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
+
+bench-tools: $(OUT)/bench/argon2_raw $(OUT)/bench/crypto_raw $(OUT)/bench/store_size $(OUT)/bench/rotate_raw \
+	$(OUT)/bench/seed_refresh $(OUT)/bench/seed_users

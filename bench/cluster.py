@@ -299,7 +299,7 @@ def main():
                           {"Authorization": basic,
                            "Content-Type": "application/x-www-form-urlencoded"})["access_token"]
             afile = os.path.join(tmp, f"access-{name}.txt")
-            so.access_tokens(port, basic, 65536, afile)
+            tk.access_tokens(port, basic, 65536, afile)
             flows = [
                 ("refresh (durable)", "/v1/auth/refresh", "refresh.lua",
                  {"BENCH_TOKENS_FILE": tfile}, "refresh", False, {"BENCH_TOKENS_FILE": mfile}),

@@ -156,32 +156,6 @@ def cli(tmp, store_args, *args, stdin=None):
     return r.stdout
 
 
-def access_tokens(port, basic, count, path):
-    """`count` client_credentials access tokens into a file, fetched on 8 keep-alive
-    connections in parallel."""
-    import http.client
-    import threading
-    out, per = [], count // 8
-
-    def fetch():
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        got = []
-        for _ in range(per):
-            c.request("POST", "/oauth2/token", body=b"grant_type=client_credentials",
-                      headers={"Authorization": basic,
-                               "Content-Type": "application/x-www-form-urlencoded"})
-            got.append(json.loads(c.getresponse().read())["access_token"])
-        c.close()
-        out.extend(got)
-    ts = [threading.Thread(target=fetch) for _ in range(8)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    with open(path, "w") as f:
-        f.write("\n".join(out) + "\n")
-
-
 def run(procs, port, path, script, env, duration, conns=64, redis=None, warmup=True):
     if warmup:
         tk.wrk(port, path, script, env, conns, 1)
@@ -274,7 +248,7 @@ def main():
                 {"username": user, "password": PW}).encode(),
                 {"Content-Type": "application/json"})["refresh_token"] for _ in range(256)]
             afile = os.path.join(tmp, f"access-{config[:4]}{n}.txt")
-            access_tokens(gport, basic, 65536, afile)
+            tk.access_tokens(gport, basic, 65536, afile)
             tfile = os.path.join(tmp, f"tokens-{config[:4]}{n}.txt")
             with open(tfile, "w") as f:
                 f.write("\n".join(tokens) + "\n")
