@@ -16,8 +16,15 @@ data.mdb per live token, and the server's resident memory split into its own (an
 bounded by configuration) and the store's mapped pages (file-backed: the kernel's page
 cache, shared and reclaimable, which grows with what was touched).
 
+Then login as the users grow: for each of --users, a fresh data directory with that many
+users (bench/seed_users: records and index entries, one password hash shared), floodgate
+(one loop thread and one worker, pinned to CPU 0) signs in 64 users spread evenly over the
+table, in turn, over 8 connections (wrk on CPU 1); the reference is the raw Argon2id rate of
+the same parameters on CPU 0 (bench/argon2_raw, one thread), run before and after.
+
 Usage: bench/growth.py [--sizes 100000,1000000,10000000] [--sample 100000] [--duration 10]
-                       [--out FILE] [--bin build/release/floodgate]   (loopback only)"""
+                       [--users 10000,1000000] [--out FILE] [--bin build/release/floodgate]
+(loopback only)"""
 
 import argparse
 import os
@@ -92,11 +99,66 @@ def one_size(binary, n, sample, duration, nginx, nport):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def one_users(binary, n, duration):
+    tmp = tempfile.mkdtemp(prefix="fg-growth-users-", dir="/var/tmp")
+    pw = "growth pw 1"
+    try:
+        data = os.path.join(tmp, "data")
+        subprocess.run([binary, "--data-dir", data, "user", "add", "first"], input=pw + "\n",
+                       text=True, capture_output=True, check=True, timeout=60)
+        seed = subprocess.run([os.path.join(ROOT, "build", "release", "bench", "seed_users"),
+                               data, str(n), "gu", pw], capture_output=True, text=True,
+                              timeout=3600)
+        if seed.returncode:
+            sys.exit(f"seed_users: {seed.stderr}")
+        print(f"# {n} users: {seed.stdout.strip()}", flush=True)
+
+        def raw():
+            out = subprocess.run(["taskset", "-c", "0", os.path.join(
+                ROOT, "build", "release", "bench", "argon2_raw"), "1", str(duration), "19456",
+                "2", "1"], capture_output=True, text=True, timeout=duration + 30,
+                check=True).stdout
+            return float(out.strip().rsplit("= ", 1)[1].rstrip("/s"))
+        port = hb.free_port()
+        fg = subprocess.Popen(
+            ["taskset", "-c", "0", binary, "--listen", f"127.0.0.1:{port}", "--threads", "1",
+             "--workers", "1", "--data-dir", data, "--store-map-size", "64g",
+             "--ratelimit-login-ip", "off", "--lockout-ip-attempts", "0",
+             "--lockout-user-attempts", "0", "--lockout-pair-attempts", "0",
+             "--log-level", "warn"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            hb.wait_port(port, timeout=120)
+            before = raw()
+            env = {"BENCH_USERS": "64", "BENCH_USER_PREFIX": "gu", "BENCH_PASSWORD": pw,
+                   "BENCH_USER_STEP": str(max(1, n // 64))}
+            t0 = hb.cpu_ticks(fg.pid)
+            r = tb.parse(tb.wrk(port, "/v1/auth/login", "login_pool.lua", env, conns=8,
+                                duration=duration))
+            r["cpu"] = (hb.cpu_ticks(fg.pid) - t0) * 1e6 / hb.HZ / max(r["requests"], 1)
+            after = raw()
+            mem = rss_kib(fg.pid)
+        finally:
+            fg.send_signal(signal.SIGTERM)
+            fg.wait(60)
+        st = os.stat(os.path.join(data, "data.mdb"))
+        r.update(n=n, raw=(before + after) / 2, anon=mem["RssAnon"], file=mem["RssFile"],
+                 disk=st.st_blocks * 512 / n,
+                 ok=r["rps"] * (r["requests"] - r["non2xx"]) / max(r["requests"], 1))
+        print(f"{n:>9} users: {r['ok']:.1f} logins/s (raw Argon2id {before:.1f}, {after:.1f}/s) "
+              f"p50 {r['p50']:.1f} p99 {r['p99']:.1f} ms, non2xx {r['non2xx']}, data.mdb "
+              f"{r['disk']:.0f} B/user, RSS own {r['anon'] / 1024:.0f} MiB + store pages "
+              f"{r['file'] / 1024:.0f} MiB", flush=True)
+        return r
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="100000,1000000,10000000")
     ap.add_argument("--sample", type=int, default=100000)
     ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--users", default="10000,1000000")
     ap.add_argument("--out")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "release", "floodgate"))
     a = ap.parse_args()
@@ -106,7 +168,7 @@ def main():
     try:
         nginx, nport = hb.start_nginx(tmp)
         procs.append(nginx)
-        rows = [r for n in a.sizes.split(",")
+        rows = [r for n in a.sizes.split(",") if n
                 for r in one_size(binary, int(n), a.sample, a.duration, nginx, nport)]
     finally:
         hb.stop_all(procs)
@@ -122,7 +184,20 @@ def main():
                      f"{r['p50']:.2f} | {r['p99']:.2f} | {r['cpu']:.1f} | {r['ref']['cpu']:.1f} | "
                      f"{r['disk']:.0f} | {r['anon'] / 1024:.0f} | {r['file'] / 1024:.0f} | "
                      f"{r['non2xx']} |")
-    hb.emit_table(lines, a.out)
+    if rows:
+        hb.emit_table(lines, a.out)
+    urows = [one_users(binary, int(n), a.duration) for n in a.users.split(",") if n]
+    lines = ["| users | logins/s, one core | vs smallest | vs raw Argon2id (same core, before "
+             "and after) | p50 ms | p99 ms | server CPU-ms/login | data.mdb bytes/user | "
+             "RSS own MiB | RSS store pages MiB | non-2xx |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in urows:
+        lines.append(f"| {r['n']:,} | {r['ok']:.1f} | {r['ok'] / urows[0]['ok']:.2f}x | "
+                     f"{r['ok'] / r['raw']:.2f}x ({r['raw']:.1f}/s) | {r['p50']:.1f} | "
+                     f"{r['p99']:.1f} | {r['cpu'] / 1000:.2f} | {r['disk']:.0f} | "
+                     f"{r['anon'] / 1024:.0f} | {r['file'] / 1024:.0f} | {r['non2xx']} |")
+    if urows:
+        hb.emit_table(lines, a.out + ".users" if a.out else None)
 
 
 if __name__ == "__main__":

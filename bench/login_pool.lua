@@ -1,16 +1,18 @@
 -- SPDX-License-Identifier: MIT
 -- wrk script: password logins of the users BENCH_USER_PREFIX0 .. BENCH_USER_PREFIX<N-1>
--- (N = BENCH_USERS), each with the password BENCH_PASSWORD, in turn: one login per user in
+-- (N = BENCH_USERS; with BENCH_USER_STEP = S, the users 0, S, 2S, ...: spread over a large
+-- table), each with the password BENCH_PASSWORD, in turn: one login per user in
 -- flight at a time (floodgate answers a second one for the same user 429 while the first
 -- is hashed), as a crowd of different users signs in.
 local n = tonumber(os.getenv("BENCH_USERS") or "1")
 local prefix = os.getenv("BENCH_USER_PREFIX") or "u"
 local pw = os.getenv("BENCH_PASSWORD") or ""
+local step = tonumber(os.getenv("BENCH_USER_STEP") or "1")
 local i = 0
 
 request = function()
   i = i % n + 1
-  local body = string.format('{"username":"%s%d","password":"%s"}', prefix, i - 1, pw)
+  local body = string.format('{"username":"%s%d","password":"%s"}', prefix, (i - 1) * step, pw)
   return wrk.format("POST", "/v1/auth/login", {["Content-Type"] = "application/json"}, body)
 end
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Grows a floodgate data directory by N users, PREFIX0 .. PREFIX<N-1>, for the growth
- * benchmark (bench/growth.py): each a user record as `floodgate user add` writes it, all with
+ * benchmark (bench/growth.py): each a user record and its index entry (id -> name) as
+ * `floodgate user add` writes them, all with
  * one password hashed once (Argon2id with the server's default parameters: hashing a
  * million passwords would take this machine a day; a login still hashes in full), written
  * through the same group-commit writer as the server. The directory must hold a store
@@ -37,8 +38,9 @@ static void on_done(struct store_op *op)
 
 int main(int argc, char **argv)
 {
-    static struct store_op ops[BATCH];
+    static struct store_op ops[BATCH], index_ops[BATCH];
     static struct buf recs[BATCH];
+    static char names[BATCH][AUTH_USERNAME_MAX + 1];
     struct auth_pw_params pp = {19456, 2, 1}; /* (the configuration's defaults) */
     struct auth_user u;
     struct store *st;
@@ -62,14 +64,24 @@ int main(int argc, char **argv)
     double t0 = (double)clock_mono_ns() / 1e9;
     for (unsigned long base = 0; base < n; base += BATCH) {
         unsigned long k = n - base < BATCH ? n - base : BATCH;
-        unsigned long target = done + k;
+        unsigned long target = done + 2 * k;
         for (unsigned long i = 0; i < k; i++) {
             char name[AUTH_USERNAME_MAX + 1];
             snprintf(name, sizeof(name), "%s%lu", argv[3], base + i);
             auth_user_init(&u, name, phc, now);
             buf_reset(&recs[i]);
+            struct store_op *x = &index_ops[i];
+            memset(x, 0, sizeof(*x));
+            x->kind = STORE_OP_PUT_NEW;
+            x->on_done = on_done;
+            x->table = STORE_T_SUBS;
+            x->key_len = strlen(u.id);
+            memcpy(x->key, u.id, x->key_len);
+            memcpy(names[i], u.name, sizeof(names[i]));
+            x->value = names[i];
+            x->value_len = strlen(names[i]);
             if (auth_user_op(&ops[i], STORE_OP_PUT_NEW, &u, &recs[i], on_done) ||
-                store_submit(st, &lp, &ops[i]) != ERR_AGAIN)
+                store_submit(st, &lp, &ops[i]) != ERR_AGAIN || store_submit(st, &lp, x) != ERR_AGAIN)
                 return fprintf(stderr, "seed_users: the store refused a write\n"), 1;
         }
         while (done < target)
