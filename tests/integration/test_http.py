@@ -103,6 +103,40 @@ class TestKeepAliveAndPipelining(ServerTest):
                 self.assertEqual(st, 200)
         self.assert_clean_exit(srv)
 
+    def test_requests_sent_while_one_is_in_flight_wait_their_turn(self):
+        """The socket is read while an answer is pending (it stops only once bytes arrive,
+        as libuv tells when there is no room for them): the next requests, sent while the
+        first is on a worker, in two writes, are answered after it, in order; then the
+        client's half-close, also sent while a request is in flight, ends the connection
+        after that answer."""
+        srv = self.start()
+        with srv.connect() as s:
+            s.sendall(b"POST /test/work?ms=400 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            time.sleep(0.1)  # the job is on the worker now
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.05)
+            s.sendall(b"POST /test/echo HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/x-www-form-urlencoded\r\n"
+                      b"Content-Length: 3\r\n\r\ni=7")
+            got = read_responses(s, 3)
+            self.assertEqual([st for st, _, _ in got], [200, 200, 200])
+            self.assertEqual(self.json(got[0][2])["slept_ms"], 400)
+            self.assertEqual(self.json(got[2][2]), {"i": "7"})
+            s.sendall(b"POST /test/work?ms=300 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            time.sleep(0.1)
+            s.shutdown(socket.SHUT_WR)
+            (st, _, body), = read_responses(s, 1)
+            self.assertEqual((st, self.json(body)["slept_ms"]), (200, 300))
+            self.assertTrue(is_closed(s))
+        # a client that resets while its request is on a worker: the server goes on
+        with srv.connect() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.sendall(b"POST /test/work?ms=300 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            time.sleep(0.1)
+        time.sleep(0.4)
+        self.assertEqual(srv.request("GET", "/healthz")[0], 200)
+        self.assert_clean_exit(srv)
+
     def test_slow_reader_gets_every_byte(self):
         """Issue #11 item 21: partial writes had never run. A client that sends many
         pipelined requests with large answers and reads nothing for a while fills its
