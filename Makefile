@@ -275,7 +275,7 @@ $(OUT)/bench/crypto_raw: bench/crypto_raw.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 
-$(OUT)/bench/store_size: bench/store_size.c $(LIB)
+$(OUT)/bench/store_size: bench/store_size.c bench/seed.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 
@@ -283,11 +283,11 @@ $(OUT)/bench/rotate_raw: bench/rotate_raw.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 
-$(OUT)/bench/seed_refresh: bench/seed_refresh.c $(LIB)
+$(OUT)/bench/seed_refresh: bench/seed_refresh.c bench/seed.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 
-$(OUT)/bench/seed_users: bench/seed_users.c $(LIB)
+$(OUT)/bench/seed_users: bench/seed_users.c bench/seed.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(PKG_LIBS)
 

@@ -21,19 +21,11 @@
 #include "crypto/cr.h"
 #include "loop/loop.h"
 #include "store/store.h"
+#include "seed.h"
 #include "token/tok_refresh.h"
 
 #define BATCH 4096
 
-static struct loop lp;
-static unsigned long done, failed;
-
-static void on_done(struct store_op *op)
-{
-    done++;
-    if (op->status)
-        failed++;
-}
 
 int main(int argc, char **argv)
 {
@@ -57,20 +49,20 @@ int main(int argc, char **argv)
     char (*sample)[TOK_REFRESH_LEN + 1] = calloc(want ? want : 1, sizeof(*sample));
     if (!sample)
         return 1;
-    loop_init(&lp, 0);
+    loop_init(&seed_lp, 0);
     uint32_t salt;
     cr_random(&salt, sizeof(salt)); /* (users of one run differ from another run's) */
     int64_t now = clock_wall_s();
     double t0 = (double)clock_mono_ns() / 1e9;
     for (unsigned long base = 0; base < n; base += BATCH) {
         unsigned long k = n - base < BATCH ? n - base : BATCH;
-        unsigned long target = done + k;
+        unsigned long target = seed_done + k;
         for (unsigned long i = 0; i < k; i++) {
             struct store_op *op = &ops[i];
             char tok[TOK_REFRESH_LEN + 1];
             memset(op, 0, sizeof(*op));
             op->kind = STORE_OP_REFRESH_ISSUE;
-            op->on_done = on_done;
+            op->on_done = seed_on_done;
             op->now = now;
             snprintf(op->rt.sub, sizeof(op->rt.sub), "s%08x%013lu", salt, base + i);
             unsigned group = store_group_of(op->rt.sub);
@@ -91,11 +83,10 @@ int main(int argc, char **argv)
                 if (r % (seen + 1) < want)
                     memcpy(sample[r % (seen + 1)], tok, sizeof(tok));
             }
-            if (store_submit(st, &lp, op) != ERR_AGAIN)
+            if (store_submit(st, &seed_lp, op) != ERR_AGAIN)
                 return fprintf(stderr, "seed_refresh: the store refused a write\n"), 1;
         }
-        while (done < target)
-            uv_run(&lp.uv, UV_RUN_ONCE);
+        seed_wait(target);
     }
     double took = (double)clock_mono_ns() / 1e9 - t0;
     store_close(st);
@@ -104,7 +95,7 @@ int main(int argc, char **argv)
         fprintf(f, "%s\n", sample[i]);
     if (!f || fclose(f))
         return fprintf(stderr, "seed_refresh: cannot write %s\n", argv[4]), 1;
-    printf("seeded %lu tokens (%lu failed) in %.1f s = %.0f/s\n", n, failed, took,
+    printf("seeded %lu tokens (%lu failed) in %.1f s = %.0f/s\n", n, seed_failed, took,
            (double)n / took);
-    return failed ? 1 : 0;
+    return seed_failed ? 1 : 0;
 }

@@ -23,18 +23,10 @@
 #include "crypto/cr.h"
 #include "loop/loop.h"
 #include "store/store.h"
+#include "seed.h"
 
 #define BATCH 4096
 
-static struct loop lp;
-static unsigned long done, failed;
-
-static void on_done(struct store_op *op)
-{
-    done++;
-    if (op->status)
-        failed++;
-}
 
 int main(int argc, char **argv)
 {
@@ -57,14 +49,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "seed_users: cannot hash or open the store %s\n", argv[1]);
         return 1;
     }
-    loop_init(&lp, 0);
+    loop_init(&seed_lp, 0);
     for (int i = 0; i < BATCH; i++)
         buf_init(&recs[i], 4096);
     int64_t now = clock_wall_s();
     double t0 = (double)clock_mono_ns() / 1e9;
     for (unsigned long base = 0; base < n; base += BATCH) {
         unsigned long k = n - base < BATCH ? n - base : BATCH;
-        unsigned long target = done + 2 * k;
+        unsigned long target = seed_done + 2 * k;
         for (unsigned long i = 0; i < k; i++) {
             char name[AUTH_USERNAME_MAX + 1];
             snprintf(name, sizeof(name), "%s%lu", argv[3], base + i);
@@ -73,23 +65,22 @@ int main(int argc, char **argv)
             struct store_op *x = &index_ops[i];
             memset(x, 0, sizeof(*x));
             x->kind = STORE_OP_PUT_NEW;
-            x->on_done = on_done;
+            x->on_done = seed_on_done;
             x->table = STORE_T_SUBS;
             x->key_len = strlen(u.id);
             memcpy(x->key, u.id, x->key_len);
             memcpy(names[i], u.name, sizeof(names[i]));
             x->value = names[i];
             x->value_len = strlen(names[i]);
-            if (auth_user_op(&ops[i], STORE_OP_PUT_NEW, &u, &recs[i], on_done) ||
-                store_submit(st, &lp, &ops[i]) != ERR_AGAIN || store_submit(st, &lp, x) != ERR_AGAIN)
+            if (auth_user_op(&ops[i], STORE_OP_PUT_NEW, &u, &recs[i], seed_on_done) ||
+                store_submit(st, &seed_lp, &ops[i]) != ERR_AGAIN || store_submit(st, &seed_lp, x) != ERR_AGAIN)
                 return fprintf(stderr, "seed_users: the store refused a write\n"), 1;
         }
-        while (done < target)
-            uv_run(&lp.uv, UV_RUN_ONCE);
+        seed_wait(target);
     }
     double took = (double)clock_mono_ns() / 1e9 - t0;
     store_close(st);
-    printf("seeded %lu users (%lu failed) in %.1f s = %.0f/s\n", n, failed, took,
+    printf("seeded %lu users (%lu failed) in %.1f s = %.0f/s\n", n, seed_failed, took,
            (double)n / took);
-    return failed ? 1 : 0;
+    return seed_failed ? 1 : 0;
 }

@@ -16,18 +16,10 @@
 #include "crypto/cr.h"
 #include "loop/loop.h"
 #include "store/store.h"
+#include "seed.h"
 
 #define BATCH 4096
 
-static struct loop lp;
-static unsigned long done, failed;
-
-static void on_done(struct store_op *op)
-{
-    done++;
-    if (op->status)
-        failed++;
-}
 
 static long rss_kib(void)
 {
@@ -65,18 +57,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    loop_init(&lp, 0);
+    loop_init(&seed_lp, 0);
     long rss0 = rss_kib();
     double t0 = (double)clock_mono_ns() / 1e9;
     int64_t now = clock_wall_s();
     for (unsigned long base = 0; base < n; base += BATCH) {
         unsigned long k = n - base < BATCH ? n - base : BATCH;
-        unsigned long target = done + k;
+        unsigned long target = seed_done + k;
         for (unsigned long i = 0; i < k; i++) {
             struct store_op *op = &ops[i];
             memset(op, 0, sizeof(*op));
             op->kind = STORE_OP_REFRESH_ISSUE;
-            op->on_done = on_done;
+            op->on_done = seed_on_done;
             op->now = now;
             digest_of(base + i, op->digest);
             cr_random(op->rt.family, STORE_FAMILY_ID);
@@ -86,10 +78,9 @@ int main(int argc, char **argv)
             /* a login's values: a 22-character user id, the first-party client, no scope */
             snprintf(op->rt.sub, sizeof(op->rt.sub), "u%021lu", base + i);
             snprintf(op->rt.client_id, sizeof(op->rt.client_id), "first-party");
-            store_submit(st, &lp, op);
+            store_submit(st, &seed_lp, op);
         }
-        while (done < target)
-            uv_run(&lp.uv, UV_RUN_ONCE);
+        seed_wait(target);
     }
     double took = (double)clock_mono_ns() / 1e9 - t0;
     long rss1 = rss_kib();
@@ -112,12 +103,12 @@ int main(int argc, char **argv)
     struct stat sb;
     stat(path, &sb);
     printf("tokens=%lu failed=%lu found=%lu commits=%llu max_batch=%llu insert_rate=%.0f/s\n", n,
-           failed, found, (unsigned long long)ss.commits, (unsigned long long)ss.max_batch,
+           seed_failed, found, (unsigned long long)ss.commits, (unsigned long long)ss.max_batch,
            (double)n / took);
     printf("disk: data.mdb %lld bytes used (%lld allocated) = %.1f bytes/token\n",
            (long long)bytes, (long long)sb.st_blocks * 512, (double)bytes / (double)n);
     printf("rss: start %ld KiB, after insert %ld KiB, after reading all %ld KiB = %.1f "
            "bytes/token mapped\n",
            rss0, rss1, rss2, (double)(rss2 - rss0) * 1024 / (double)n);
-    return failed ? 1 : 0;
+    return seed_failed ? 1 : 0;
 }
