@@ -67,6 +67,19 @@ size_t cr_b64url_encode_public(const void *src, size_t n, char *dst, size_t cap)
     return len;
 }
 
+/* No byte of src[0..n) has its high bit set, in time that depends on n alone. libsodium
+ * 1.0.18's decoders (Debian 12) take every byte from 0x80 to 0xff for the last character of
+ * the alphabet ('_', or '/'): "a_b" and "a\x80b" decoded alike, so a string that differs
+ * from a token decoded to the same bytes. Where a token's use is keyed by its string (an
+ * authorization code's), that made a second use of one code. */
+static bool ascii(const char *src, size_t n)
+{
+    unsigned char high = 0;
+    for (size_t i = 0; i < n; i++)
+        high |= (unsigned char)src[i];
+    return !(high & 0x80);
+}
+
 int cr_b64url_decode(const char *src, size_t n, void *dst, size_t cap, size_t *out_len)
 {
     const char *end = NULL;
@@ -75,13 +88,56 @@ int cr_b64url_decode(const char *src, size_t n, void *dst, size_t cap, size_t *o
     /* Decoded size is at most 3/4 of the input: refuse before decoding if it cannot fit. */
     if (n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
         return ERR_LIMIT;
-    if (n % 4 == 1)
+    if (n % 4 == 1 || !ascii(src, n))
         return ERR_INVAL;
     if (sodium_base642bin(dst, cap, src, n, NULL, &len, &end,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         end != src + n)
         return ERR_INVAL;
     *out_len = len;
+    return ERR_OK;
+}
+
+/* Each URL-safe character's value plus one; 0 for a byte outside the alphabet. */
+static const uint8_t b64url_plus1[256] = {
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
+    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
+};
+
+int cr_b64url_decode_public(const char *src, size_t n, void *dst, size_t cap, size_t *out_len)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    uint8_t *d = dst;
+    size_t out = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+    uint32_t acc = 0;
+    unsigned bits = 0;
+
+    /* the same answers as cr_b64url_decode, in the same order of checks */
+    if (out > cap)
+        return ERR_LIMIT;
+    if (n % 4 == 1)
+        return ERR_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = b64url_plus1[s[i]];
+        if (!v)
+            return ERR_INVAL;
+        acc = (acc << 6) | (v - 1);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            *d++ = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc) /* the unused low bits of the last character must be zero */
+        return ERR_INVAL;
+    *out_len = out;
     return ERR_OK;
 }
 
@@ -92,6 +148,8 @@ int cr_b64_decode(const char *src, size_t n, void *dst, size_t cap, size_t *out_
 
     if (n / 4 * 3 > cap + 2)
         return ERR_LIMIT;
+    if (!ascii(src, n))
+        return ERR_INVAL;
     if (sodium_base642bin(dst, cap, src, n, NULL, &len, &end, sodium_base64_VARIANT_ORIGINAL) !=
             0 ||
         end != src + n)
