@@ -110,7 +110,7 @@ int tok_jws_verify(struct str token, tok_key_lookup_cb lookup, void *ctx, char *
     size_t h64 = (size_t)(d1 - token.p);
     size_t p64 = (size_t)(d2 - d1 - 1);
     size_t s64 = token.len - (size_t)(d2 + 1 - token.p);
-    if (cr_b64url_decode(token.p, h64, header, sizeof(header) - 1, &hlen))
+    if (cr_b64url_decode_public(token.p, h64, header, sizeof(header) - 1, &hlen))
         return ERR_INVAL;
     header[hlen] = '\0';
 
@@ -136,7 +136,7 @@ int tok_jws_verify(struct str token, tok_key_lookup_cb lookup, void *ctx, char *
     }
     if (strcmp(alg, tok_alg_name(k->alg)) != 0)
         goto out;
-    if (cr_b64url_decode(d2 + 1, s64, sig, sizeof(sig), &slen))
+    if (cr_b64url_decode_public(d2 + 1, s64, sig, sizeof(sig), &slen))
         goto out;
     if (k->alg == TOK_ALG_EDDSA
             ? (slen != CR_ED25519_SIG ||
@@ -147,7 +147,7 @@ int tok_jws_verify(struct str token, tok_key_lookup_cb lookup, void *ctx, char *
         rc = ERR_LIMIT;
         goto out;
     }
-    rc = cr_b64url_decode(d1 + 1, p64, payload, cap - 1, &plen);
+    rc = cr_b64url_decode_public(d1 + 1, p64, payload, cap - 1, &plen);
     if (rc)
         goto out;
     payload[plen] = '\0';

@@ -334,6 +334,52 @@ TEST(b64url_public_encoder_matches_the_constant_time_one)
     ASSERT_EQ_INT(cr_b64url_encode_public(src, 4, b, CR_B64_PUBLIC_CAP(4)), 6);
 }
 
+/* The table decoder for a JWT's parts answers as the constant-time one does: the same
+ * bytes for every valid input, and the same refusal (ERR_INVAL, ERR_LIMIT) for inputs with a
+ * byte outside the alphabet, padding, whitespace, a length of 4k+1, unused bits set, or too
+ * little room. fuzz_jwt compares the two on every input it makes. */
+TEST(b64url_public_decoder_answers_as_the_constant_time_one)
+{
+    unsigned char src[300], a[300], b[300];
+    char enc[512], bad[512];
+    const char odd[] = "=+/ \t.\n\r\0\x80\xff*";
+    cr_init();
+    for (size_t n = 0; n <= 200; n++) {
+        cr_random(src, n);
+        size_t len = cr_b64url_encode(src, n, enc, sizeof(enc)), la = 0, lb = 0;
+        ASSERT_EQ_INT(cr_b64url_decode_public(enc, len, b, sizeof(b), &lb), 0);
+        ASSERT_EQ_MEM(b, lb, src, n);
+        /* too little room: both refuse before decoding */
+        if (n)
+            ASSERT_EQ_INT(cr_b64url_decode_public(enc, len, b, n - 1, &lb), ERR_LIMIT);
+        for (size_t i = 0; i < len; i += 7) { /* one byte replaced by each odd one */
+            for (size_t k = 0; k < sizeof(odd) - 1; k++) {
+                memcpy(bad, enc, len);
+                bad[i] = odd[k];
+                ASSERT_EQ_INT(cr_b64url_decode_public(bad, len, b, sizeof(b), &lb),
+                              cr_b64url_decode(bad, len, a, sizeof(a), &la));
+            }
+        }
+        /* the last character's unused bits set; one character more or less */
+        if (len % 4 >= 2) {
+            memcpy(bad, enc, len);
+            bad[len - 1] = bad[len - 1] == 'A' ? 'B' : bad[len - 1] == '_' ? '-' : 'A' + 1;
+            int rb = cr_b64url_decode_public(bad, len, b, sizeof(b), &lb);
+            ASSERT_EQ_INT(rb, cr_b64url_decode(bad, len, a, sizeof(a), &la));
+            if (rb == 0)
+                ASSERT_EQ_MEM(b, lb, a, la);
+        }
+        for (size_t m = len ? len - 1 : 0; m <= len + 1 && m < sizeof(enc); m++) {
+            memcpy(bad, enc, len);
+            bad[len] = 'Q';
+            int rb = cr_b64url_decode_public(bad, m, b, sizeof(b), &lb);
+            ASSERT_EQ_INT(rb, cr_b64url_decode(bad, m, a, sizeof(a), &la));
+            if (rb == 0)
+                ASSERT_EQ_MEM(b, lb, a, la);
+        }
+    }
+}
+
 TEST(es256_and_rs256)
 {
     cr_init();
