@@ -59,18 +59,27 @@ static int check_all_ran_once_here(void)
     return 1;
 }
 
+static pthread_t th[POSTERS];
+static struct poster ps[POSTERS];
+
+/* The posting threads started (owed: as promised completions). 0, or the failed create's. */
+static int start_posters(int owed)
+{
+    for (int i = 0; i < POSTERS; i++) {
+        ps[i] = (struct poster){i, owed};
+        int rc = pthread_create(&th[i], NULL, post_all, &ps[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 TEST(every_task_posted_from_many_threads_runs_once_on_the_loop)
 {
-    pthread_t th[POSTERS];
-    struct poster ps[POSTERS];
-
     memset(tasks, 0, sizeof(tasks));
     ran = 0;
     ASSERT_EQ_INT(loop_init(&lp, 0), 0);
-    for (int i = 0; i < POSTERS; i++) {
-        ps[i] = (struct poster){i, 0};
-        ASSERT_EQ_INT(pthread_create(&th[i], NULL, post_all, &ps[i]), 0);
-    }
+    ASSERT_EQ_INT(start_posters(0), 0);
     while (ran < POSTERS * PER)
         uv_run(&lp.uv, UV_RUN_ONCE); /* blocks until a post wakes it: a lost wake-up hangs */
     for (int i = 0; i < POSTERS; i++)
@@ -87,18 +96,12 @@ TEST(every_task_posted_from_many_threads_runs_once_on_the_loop)
  * after the last poster's write. */
 TEST(a_loop_closing_runs_the_completions_posted_as_it_closes)
 {
-    pthread_t th[POSTERS];
-    struct poster ps[POSTERS];
-
     memset(tasks, 0, sizeof(tasks));
     ran = 0;
     ASSERT_EQ_INT(loop_init(&lp, 0), 0);
     for (int i = 0; i < POSTERS * PER; i++)
         loop_owe(&lp);
-    for (int i = 0; i < POSTERS; i++) {
-        ps[i] = (struct poster){i, 1};
-        ASSERT_EQ_INT(pthread_create(&th[i], NULL, post_all, &ps[i]), 0);
-    }
+    ASSERT_EQ_INT(start_posters(1), 0);
     loop_close_mailbox(&lp);
     uv_run(&lp.uv, UV_RUN_DEFAULT);
     for (int i = 0; i < POSTERS; i++)
