@@ -237,6 +237,33 @@ class OidcTest(ServerTest):
         self.assertEqual(st, 401)
         self.assert_clean_exit(self.srv)
 
+    def test_a_code_spelled_another_way_is_not_a_code(self):
+        """libsodium 1.0.18 decodes any byte from 0x80 up as base64url's '_': a used code with
+        %80 in place of a '_' opened to the same grant and was redeemed again. Such a code
+        is refused before and after the real one is used, and does not use it up."""
+        auth = basic(self.web["client_id"], self.web["client_secret"])
+        for _ in range(20):  # (a code has a '_' in nine cases out of ten)
+            verifier, challenge = pkce()
+            st, hd, _ = self.login(Browser(self.srv), self.web, challenge)
+            code = self.code_of(hd)
+            if "_" in code:
+                break
+        self.assertIn("_", code)
+
+        def exchange_raw(code_bytes):
+            body = form(grant_type="authorization_code", code="CODE", redirect_uri=CB,
+                        code_verifier=verifier).replace(b"CODE", code_bytes.encode())
+            st, _, b = self.srv.request("POST", "/oauth2/token", body, auth)
+            return st, json.loads(b)
+        variant = code.replace("_", "%80", 1)
+        st, e = exchange_raw(variant)
+        self.assertEqual((st, e.get("error")), (400, "invalid_grant"), e)
+        st, tok = exchange_raw(code)
+        self.assertEqual(st, 200, tok)
+        st, e = exchange_raw(variant)  # (before the fix: a second set of tokens)
+        self.assertEqual((st, e.get("error")), (400, "invalid_grant"), e)
+        self.assert_clean_exit(self.srv)
+
     def test_requests_that_must_never_be_redirected(self):
         _, challenge = pkce()
         b = Browser(self.srv)
