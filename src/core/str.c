@@ -37,6 +37,14 @@ bool str_eq_nocase(struct str a, struct str b)
     return true;
 }
 
+bool str_ascii(const char *p, size_t n)
+{
+    unsigned char high = 0;
+    for (size_t i = 0; i < n; i++)
+        high |= (unsigned char)p[i];
+    return !(high & 0x80);
+}
+
 size_t str_utoa(char *dst, uint64_t v)
 {
     char tmp[20];

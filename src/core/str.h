@@ -26,6 +26,11 @@ int str_to_u64(struct str s, uint64_t *out);
 /* ASCII case-insensitive equality (HTTP field names, tokens). */
 bool str_eq_nocase(struct str a, struct str b);
 
+/* Whether no byte of p[0..n) has its high bit set, in time that depends on n alone (it may
+ * run over a secret). The guard in front of libsodium 1.0.18's base64 decoders, which take
+ * every byte from 0x80 up for the alphabet's last character (crypto/cr.c). */
+bool str_ascii(const char *p, size_t n);
+
 /* Writes `v` in decimal at `dst` (room for 20 bytes) and returns the length. */
 size_t str_utoa(char *dst, uint64_t v);
 

@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "core/err.h"
+#include "core/str.h"
 
 int cr_init(void)
 {
@@ -67,17 +68,10 @@ size_t cr_b64url_encode_public(const void *src, size_t n, char *dst, size_t cap)
     return len;
 }
 
-/* No byte of src[0..n) has its high bit set, in time that depends on n alone. libsodium
- * 1.0.18's decoders (Debian 12) take every byte from 0x80 to 0xff for the last character of
- * the alphabet ('_', or '/'): "a_b" and "a\x80b" decoded alike, so a string that differs
- * from a token decoded to the same bytes. Where a token's use is keyed by its string (an
- * authorization code's), that made a second use of one code. */
-static bool ascii(const char *src, size_t n)
+/* The decoded length of n base64url characters without padding (n % 4 != 1). */
+static size_t b64url_decoded_len(size_t n)
 {
-    unsigned char high = 0;
-    for (size_t i = 0; i < n; i++)
-        high |= (unsigned char)src[i];
-    return !(high & 0x80);
+    return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
 }
 
 int cr_b64url_decode(const char *src, size_t n, void *dst, size_t cap, size_t *out_len)
@@ -85,10 +79,13 @@ int cr_b64url_decode(const char *src, size_t n, void *dst, size_t cap, size_t *o
     const char *end = NULL;
     size_t len = 0;
 
-    /* Decoded size is at most 3/4 of the input: refuse before decoding if it cannot fit. */
-    if (n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
+    /* Decoded size is at most 3/4 of the input: refuse before decoding if it cannot fit.
+     * libsodium 1.0.18 (Debian 12) takes every byte from 0x80 up for '_': "a_b" and
+     * "a\x80b" decoded alike, and where a token's use is keyed by its string (an
+     * authorization code's) that made a second use of one code. */
+    if (b64url_decoded_len(n) > cap)
         return ERR_LIMIT;
-    if (n % 4 == 1 || !ascii(src, n))
+    if (n % 4 == 1 || !str_ascii(src, n))
         return ERR_INVAL;
     if (sodium_base642bin(dst, cap, src, n, NULL, &len, &end,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
@@ -114,7 +111,7 @@ int cr_b64url_decode_public(const char *src, size_t n, void *dst, size_t cap, si
 {
     const unsigned char *s = (const unsigned char *)src;
     uint8_t *d = dst;
-    size_t out = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+    size_t out = b64url_decoded_len(n);
     uint32_t acc = 0;
     unsigned bits = 0;
 
@@ -148,7 +145,7 @@ int cr_b64_decode(const char *src, size_t n, void *dst, size_t cap, size_t *out_
 
     if (n / 4 * 3 > cap + 2)
         return ERR_LIMIT;
-    if (!ascii(src, n))
+    if (!str_ascii(src, n)) /* (libsodium takes bytes from 0x80 up for '/') */
         return ERR_INVAL;
     if (sodium_base642bin(dst, cap, src, n, NULL, &len, &end, sodium_base64_VARIANT_ORIGINAL) !=
             0 ||

@@ -8,6 +8,7 @@
 
 #include "core/arena.h"
 #include "core/err.h"
+#include "core/str.h"
 
 static int hexval(unsigned char c)
 {
@@ -139,10 +140,8 @@ int http_basic_credentials(struct str b64, struct arena *a, struct str *id, stru
     const char *end = NULL;
     size_t n = 0, il, sl;
 
-    unsigned char high = 0; /* libsodium 1.0.18 takes bytes from 0x80 up for '/' */
-    for (size_t i = 0; i < b64.len; i++)
-        high |= (unsigned char)b64.p[i];
-    if (b64.len > sizeof(raw) / 3 * 4 || (high & 0x80) ||
+    /* (str_ascii: libsodium 1.0.18 takes bytes from 0x80 up for '/') */
+    if (b64.len > sizeof(raw) / 3 * 4 || !str_ascii(b64.p, b64.len) ||
         sodium_base642bin((unsigned char *)raw, sizeof(raw), b64.p, b64.len, NULL, &n, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         end != b64.p + b64.len)
