@@ -3,6 +3,8 @@
  * Fuzz target: JWT/JWS parsing and verification. The first byte picks the mode:
  *  - even: the rest is a token given to tok_jwt_verify (must never crash, leak or accept a
  *    token the fixed key did not sign: a random token that verifies is a finding);
+ *  - every input, as a decoded JWS header: when tok_jws_own_header recognises it, jansson
+ *    must read the same alg, typ and kid from it, and nothing else;
  *  - odd: the rest is a payload; it is signed and must verify and round-trip byte-exact,
  *    and then goes through tok_jwt_verify's claim checks (reachable only with a valid
  *    signature): an accepted token's claims must hold what the checks promise.
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <sodium.h>
 
 #include "core/buf.h"
@@ -22,6 +25,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct tok_ring ring;
 static uint8_t sk[CR_ED25519_SK];
+
+/* A member of o that must be a string equal to want (absent if want.p is NULL). */
+static bool same(json_t *o, const char *name, struct str want)
+{
+    json_t *v = json_object_get(o, name);
+    if (!want.p)
+        return v == NULL;
+    return json_is_string(v) &&
+           str_eq(want, (struct str){json_string_value(v), json_string_length(v)});
+}
+
+/* The header recogniser against jansson: what it accepts, jansson reads the same way. */
+static void own_header_agrees(struct str in)
+{
+    struct str alg, typ, kid;
+    if (!tok_jws_own_header(in.p, in.len, &alg, &typ, &kid))
+        return;
+    json_t *o = json_loadb(in.p, in.len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(o) || json_object_size(o) != (typ.p ? 3u : 2u) || !same(o, "alg", alg) ||
+        !same(o, "typ", typ) || !same(o, "kid", kid))
+        abort();
+    json_decref(o);
+}
 
 static const struct tok_key *lookup(void *ctx, struct str kid)
 {
@@ -51,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ra != rb || (ra == 0 && (la != lb || memcmp(a, b, la) != 0)))
             abort();
     }
+    own_header_agrees(in);
     if (data[0] % 2 == 0) {
         struct tok_claims c;
         char payload[TOK_PAYLOAD_MAX];

@@ -10,6 +10,7 @@
 #ifndef TOKEN_TOK_JWS_H
 #define TOKEN_TOK_JWS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,5 +58,11 @@ int tok_jws_sign(const struct tok_key *k, const char *typ, const void *payload, 
  * fit. *typ_out (may be NULL) gets the header's typ, at most 31 bytes, "" if absent. */
 int tok_jws_verify(struct str token, tok_key_lookup_cb lookup, void *ctx, char *payload, size_t cap,
                    size_t *payload_len, char typ_out[32]);
+
+/* True when header[n] (decoded) is byte for byte one that tok_jws_sign writes, with plain
+ * strings: *alg, *typ (STR_NULL if absent) and *kid point into it. A JSON parser reads the
+ * same values from it; false means "parse it". Exposed for its tests and fuzz target. */
+bool tok_jws_own_header(const char *header, size_t n, struct str *alg, struct str *typ,
+                        struct str *kid);
 
 #endif

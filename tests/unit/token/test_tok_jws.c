@@ -247,6 +247,82 @@ TEST(attacks_are_rejected)
     ASSERT_EQ_INT(tok_jws_verify(str_c(A4), lookup, NULL, payload, 8, &n, NULL), ERR_LIMIT);
 }
 
+/* A token with this header, signed for real by the test key (the header's bytes as given). */
+static const char *signed_with(const char *header, char *out)
+{
+    uint8_t sig[CR_ED25519_SIG];
+    char s64[128];
+    mk(header, "{}", "", out);
+    size_t len = strlen(out) - 1; /* header.payload, without the last dot */
+    cr_ed25519_sign(sig, out, len, key.sk);
+    cr_b64url_encode(sig, sizeof(sig), s64, sizeof(s64));
+    snprintf(out + len, 1024 - len, ".%s", s64);
+    return out;
+}
+
+static bool own(const char *h)
+{
+    struct str alg, typ, kid;
+    return tok_jws_own_header(h, strlen(h), &alg, &typ, &kid);
+}
+
+/* The header tok_jws_sign writes is read without JSON; any other spelling goes to jansson
+ * and means the same. */
+TEST(own_header_recognised_by_its_bytes_and_others_parsed)
+{
+    char t[1024], payload[128], typ[32];
+    struct str a, ty, k;
+    size_t n;
+    setup();
+    const char *h = "{\"alg\":\"EdDSA\",\"typ\":\"at+jwt\",\"kid\":\"k1\"}";
+    ASSERT_TRUE(tok_jws_own_header(h, strlen(h), &a, &ty, &k));
+    ASSERT_TRUE(str_eq(a, STR_LIT("EdDSA")) && str_eq(ty, STR_LIT("at+jwt")) &&
+                str_eq(k, STR_LIT("k1")));
+    h = "{\"alg\":\"ES256\",\"kid\":\"Ab-_9.x+/\"}";
+    ASSERT_TRUE(tok_jws_own_header(h, strlen(h), &a, &ty, &k));
+    ASSERT_TRUE(str_eq(a, STR_LIT("ES256")) && !ty.p && str_eq(k, STR_LIT("Ab-_9.x+/")));
+    /* what it leaves to the parser */
+    static const char *const others[] = {
+        "{ \"alg\":\"EdDSA\",\"kid\":\"k1\"}",        /* space */
+        "{\"kid\":\"k1\",\"alg\":\"EdDSA\"}",         /* another order */
+        "{\"alg\":\"Ed\\u0044SA\",\"kid\":\"k1\"}",   /* an escape */
+        "{\"alg\":\"EdDSA\",\"kid\":\"k1\",\"x\":1}", /* a member more */
+        "{\"alg\":\"EdDSA\",\"kid\":\"k1\"} ",        /* a byte after */
+        "{\"alg\":\"EdDSA\",\"kid\":\"\"}",           /* empty */
+        "{\"alg\":\"EdDSA\",\"kid\":\"k1\"",          /* cut */
+        "{\"alg\":\"EdDSA\",\"typ\":\"JWT\"}",        /* no kid */
+        "{\"alg\":\"EdDSA\",\"kid\":\"k1\",\"kid\":\"k2\"}",
+        "{\"alg\":\"EdDSA\",\"kid\":"
+        "\"12345678901234567890123456789012345678901234567890123456789012345\"}", /* 65 */
+    };
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+        if (own(others[i]))
+            harness_fail(__FILE__, __LINE__, "recognised: %s", others[i]);
+    /* both ways verify, with the same typ */
+    ASSERT_EQ_INT(tok_jws_verify(str_c(signed_with("{\"alg\":\"EdDSA\",\"typ\":\"JWT\","
+                                                   "\"kid\":\"k1\"}",
+                                                   t)),
+                                 lookup, NULL, payload, sizeof(payload), &n, typ),
+                  0);
+    ASSERT_EQ_STR(typ, "JWT");
+    ASSERT_EQ_INT(tok_jws_verify(str_c(signed_with("{\"kid\":\"k1\", \"typ\":\"J\\u0057T\","
+                                                   "\"alg\":\"EdDSA\"}",
+                                                   t)),
+                                 lookup, NULL, payload, sizeof(payload), &n, typ),
+                  0);
+    ASSERT_EQ_STR(typ, "JWT");
+    /* a duplicate is refused however it is spelled */
+    ASSERT_EQ_INT(tok_jws_verify(str_c(signed_with("{\"alg\":\"EdDSA\",\"kid\":\"k1\","
+                                                   "\"kid\":\"k1\"}",
+                                                   t)),
+                                 lookup, NULL, payload, sizeof(payload), &n, typ),
+                  ERR_INVAL);
+    /* an alg with a NUL in it is not "EdDSA" (the C string comparison once said it was) */
+    ASSERT_EQ_INT(tok_jws_verify(str_c(signed_with("{\"alg\":\"EdDSA\\u0000\",\"kid\":\"k1\"}", t)),
+                                 lookup, NULL, payload, sizeof(payload), &n, typ),
+                  ERR_INVAL);
+}
+
 TEST(b64url_strict)
 {
     uint8_t out[16];
