@@ -2,6 +2,8 @@
 /* Small helpers on string views; all are bounded by the view's length. */
 #include "core/str.h"
 
+#include <string.h>
+
 #include "core/err.h"
 
 int str_to_u64(struct str s, uint64_t *out)
@@ -27,11 +29,32 @@ static unsigned char lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
 }
 
+/* Eight bytes with each of 'A'..'Z' made lower case, the others as they are (0x80 up
+ * included): a byte is upper case when its low seven bits are at least 'A' and not above
+ * 'Z' and its high bit is clear; that byte gets 0x20. */
+static uint64_t lower8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
+    uint64_t low7 = x & ~high;
+    uint64_t ge_a = low7 + ones * (0x80 - 'A'); /* high bit set from 'A' up */
+    uint64_t gt_z = low7 + ones * (0x7f - 'Z'); /* high bit set above 'Z' */
+    uint64_t upper = (ge_a ^ gt_z) & ~x & high;
+    return x | upper >> 2;
+}
+
 bool str_eq_nocase(struct str a, struct str b)
 {
     if (a.len != b.len)
         return false;
-    for (size_t i = 0; i < a.len; i++)
+    size_t i = 0;
+    for (; i + 8 <= a.len; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a.p + i, 8);
+        memcpy(&y, b.p + i, 8);
+        if (lower8(x) != lower8(y))
+            return false;
+    }
+    for (; i < a.len; i++)
         if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i]))
             return false;
     return true;

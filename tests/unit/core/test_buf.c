@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include <string.h>
+
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/mem.h"
@@ -77,4 +79,25 @@ TEST(str_helpers)
     ASSERT_TRUE(!str_eq_nocase(STR_LIT("Content-Length"), STR_LIT("content-lengtx")));
     ASSERT_EQ_MEM(d, str_utoa(d, 0), "0", 1);
     ASSERT_EQ_MEM(d, str_utoa(d, 1234567890123ull), "1234567890123", 13);
+}
+
+/* Every pair of bytes, at every place of an eight-byte word and in the tail: equal without
+ * case exactly when equal after ASCII lower-casing ('A'..'Z' only; 0x80 up as they are). */
+TEST(str_eq_nocase_every_byte_pair)
+{
+    char a[19], b[19];
+    for (unsigned x = 0; x < 256; x++)
+        for (unsigned y = 0; y < 256; y++) {
+            unsigned lx = x >= 'A' && x <= 'Z' ? x | 0x20 : x;
+            unsigned ly = y >= 'A' && y <= 'Z' ? y | 0x20 : y;
+            for (unsigned at = 0; at < sizeof(a); at += 3) {
+                memset(a, 'q', sizeof(a));
+                memset(b, 'Q', sizeof(b));
+                a[at] = (char)x;
+                b[at] = (char)y;
+                if (str_eq_nocase((struct str){a, sizeof(a)}, (struct str){b, sizeof(b)}) !=
+                    (lx == ly))
+                    harness_fail(__FILE__, __LINE__, "0x%02x 0x%02x at %u", x, y, at);
+            }
+        }
 }
