@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A linear scan over a few dozen routes costs less than hashing the path; a route table that
- * grows past ~100 entries should switch to a segment trie.
+ * grows past ~100 entries should switch to a segment trie. Each route's fixed part (all of it
+ * when it has no {param}) is compared by length and memcmp before the segment walk, so a route
+ * that is not the path costs a few instructions.
  */
 #include "http/http_router.h"
 
@@ -53,6 +55,9 @@ int http_router_add(struct http_router *rt, unsigned methods, const char *patter
     r->methods = methods;
     r->pattern = pattern;
     r->handler = handler;
+    const char *brace = strchr(pattern, '{');
+    r->fixed = brace ? (size_t)(brace - pattern) : strlen(pattern);
+    r->all_fixed = !brace;
     return (int)r->id;
 }
 
@@ -97,7 +102,14 @@ const struct http_route *http_router_match(const struct http_router *rt, unsigne
     *nparams = 0;
     for (unsigned i = 0; i < rt->n; i++) {
         const struct http_route *r = &rt->routes[i];
-        if (!match(r->pattern, path, tmp, &ntmp))
+        if (r->all_fixed ? path.len != r->fixed : path.len < r->fixed)
+            continue;
+        if (memcmp(path.p, r->pattern, r->fixed) != 0)
+            continue;
+        if (r->all_fixed)
+            ntmp = 0;
+        else if (!match(r->pattern + r->fixed, (struct str){path.p + r->fixed, path.len - r->fixed},
+                        tmp, &ntmp))
             continue;
         if (method < 32 && (r->methods & HTTP_M(method))) {
             memcpy(params, tmp, sizeof(tmp[0]) * ntmp);

@@ -34,6 +34,13 @@ TEST(router_match_params_and_allow)
     ASSERT_EQ_VIEW(params[0], "ann");
     ASSERT_EQ_VIEW(params[1], "k1");
     ASSERT_TRUE(http_router_match(rt, HTTP_GET, STR_LIT("/users/"), params, &np, &allow) == NULL);
+    /* shorter or longer than a route's fixed part, or differing in its last byte */
+    ASSERT_TRUE(http_router_match(rt, HTTP_GET, STR_LIT("/healthzz"), params, &np, &allow) == NULL);
+    ASSERT_TRUE(http_router_match(rt, HTTP_GET, STR_LIT("/healthy"), params, &np, &allow) == NULL);
+    ASSERT_TRUE(http_router_match(rt, HTTP_GET, STR_LIT("/users"), params, &np, &allow) == NULL);
+    ASSERT_TRUE(http_router_match(rt, HTTP_GET, STR_LIT("/user/ann"), params, &np, &allow) == NULL);
+    ASSERT_TRUE(http_router_match(rt, HTTP_POST, STR_LIT("/users/ann/keys"), params, &np, &allow) ==
+                NULL);
     ASSERT_TRUE(http_router_match(rt, HTTP_GET, STR_LIT("/users//keys/x"), params, &np, &allow) ==
                 NULL);
     char m[64];
