@@ -266,8 +266,8 @@ static int grant_client_credentials(struct http_request *r, const struct http_fo
     if (auth_client_audience(c, rc == ERR_OK ? &aud : NULL, cl.aud, sizeof(cl.aud)))
         return api__oauth_error(r, 400, "invalid_target", "audience not allowed for this client");
     /* RFC 9068 §2.2: with no user, the subject is the client. */
-    snprintf(cl.sub, sizeof(cl.sub), "%s", c->id);
-    snprintf(cl.client_id, sizeof(cl.client_id), "%s", c->id);
+    str_copy(cl.sub, sizeof(cl.sub), c->id);
+    str_copy(cl.client_id, sizeof(cl.client_id), c->id);
     api__answer_tokens(r, &cl, c->access_ttl ? c->access_ttl : cfg->access_ttl_ms / 1000, NULL,
                        NULL);
     return HTTP_DONE;

@@ -6,7 +6,6 @@
 
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "core/err.h"
@@ -57,15 +56,32 @@ size_t cr_b64url_encode(const void *src, size_t n, char *dst, size_t cap)
 
 size_t cr_b64url_encode_public(const void *src, size_t n, char *dst, size_t cap)
 {
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const uint8_t *s = src;
+    char *d = dst;
+    size_t i = 0;
+
     if (cap < CR_B64_PUBLIC_CAP(n) || n > INT32_MAX / 2)
         return 0;
-    size_t len = (size_t)EVP_EncodeBlock((unsigned char *)dst, src, (int)n);
-    while (len && dst[len - 1] == '=')
-        len--;
-    dst[len] = '\0';
-    for (size_t i = 0; i < len; i++) /* the URL-safe alphabet (RFC 4648 §5) */
-        dst[i] = dst[i] == '+' ? '-' : dst[i] == '/' ? '_' : dst[i];
-    return len;
+    for (; i + 3 <= n; i += 3, d += 4) {
+        uint32_t x = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+        d[0] = abc[x >> 18];
+        d[1] = abc[x >> 12 & 63];
+        d[2] = abc[x >> 6 & 63];
+        d[3] = abc[x & 63];
+    }
+    if (n - i == 1) {
+        d[0] = abc[s[i] >> 2];
+        d[1] = abc[(s[i] & 3) << 4];
+        d += 2;
+    } else if (n - i == 2) {
+        d[0] = abc[s[i] >> 2];
+        d[1] = abc[(s[i] & 3) << 4 | s[i + 1] >> 4];
+        d[2] = abc[(s[i + 1] & 15) << 2];
+        d += 3;
+    }
+    *d = '\0';
+    return (size_t)(d - dst);
 }
 
 /* The decoded length of n base64url characters without padding (n % 4 != 1). */
