@@ -1,13 +1,19 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Instructions per request of the token handlers, counted by valgrind's callgrind (Debian's
-# valgrind): repeatable whatever else the machine is doing, unlike wall-clock benchmarks on
-# this shared machine. One loop thread, release build; 2,000 cached introspections, 2,000
-# cached gateway verifies and 500 client_credentials grants on loopback, then 500
-# introspections of the 500 tokens those grants issued, each the first of its token (a
-# verification-cache miss: signature check and revocation lookup); the inclusive
-# instructions of each handler divided by its calls, and for the misses the signature
-# check's own share (libsodium's verify) beside them.
+# Instructions per request, counted by valgrind's callgrind (Debian's valgrind): repeatable
+# whatever else the machine is doing, unlike wall-clock benchmarks on this shared machine.
+#
+# floodgate (one loop thread, release build): 2,000 cached introspections, 2,000 cached
+# gateway verifies and 500 client_credentials grants on loopback, then 500 introspections
+# of the 500 tokens those grants issued, each the first of its token (a verification-cache
+# miss: signature check and revocation lookup). For each phase: the handler's inclusive
+# instructions per call, and the whole process's (parsing, libuv, the handler, the write:
+# everything in user space) per request.
+#
+# nginx (one worker, no master, its static 200 as in bench/http_bench.py), sent the same
+# request bytes in the same phases: the whole process's instructions per request. That is
+# the reference of issue #16 item 1, counted instead of timed. (Kernel time is in neither
+# count; both servers make the same system calls per request: a read and a write.)
 #
 #   bench/instructions.sh [CHECKOUT]     (default: this one; build it first: make)
 set -eu
@@ -15,37 +21,80 @@ ROOT=$(cd "${1:-$(dirname "$0")/..}" && pwd)
 BIN=$ROOT/build/release/floodgate
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-P=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+P=$(free_port)
+N=$(free_port)
 "$BIN" --data-dir "$T/d" client create bench --scopes read --grants client_credentials \
     --json > "$T/c.json"
 valgrind --tool=callgrind --callgrind-out-file="$T/cg.out" "$BIN" --listen "127.0.0.1:$P" \
     --data-dir "$T/d" --threads 1 --workers 1 --log-level warn --ratelimit-token-ip off \
     2>/dev/null &
 VP=$!
-python3 - "$P" "$T/c.json" "$VP" <<'PY'
+mkdir -p "$T/n"
+cat > "$T/n/nginx.conf" <<NGINX
+worker_processes 1;
+master_process off;
+daemon off;
+error_log $T/n/error.log warn;
+pid $T/n/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    client_body_temp_path $T/n/body;
+    proxy_temp_path $T/n/proxy;
+    fastcgi_temp_path $T/n/fastcgi;
+    uwsgi_temp_path $T/n/uwsgi;
+    scgi_temp_path $T/n/scgi;
+    server {
+        listen 127.0.0.1:$N;
+        location / {
+            default_type application/json;
+            return 200 '{"status":"ok"}';
+        }
+    }
+}
+NGINX
+valgrind --tool=callgrind --callgrind-out-file="$T/ng.out" nginx -c "$T/n/nginx.conf" \
+    -p "$T/n" 2>/dev/null &
+NP=$!
+python3 - "$P" "$T/c.json" "$VP" "$N" "$NP" <<'PY'
 import base64, http.client, json, subprocess, sys, time
-port, cfile, vpid = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, cfile, vpid, nport, npid = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 c = json.load(open(cfile))
 auth = "Basic " + base64.b64encode(f"{c['client_id']}:{c['client_secret']}".encode()).decode()
-deadline = time.monotonic() + 60
-while True:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", "/healthz")
-        conn.getresponse().read()
-        break
-    except OSError:
-        if time.monotonic() > deadline:
-            sys.exit("floodgate under valgrind did not start")
-        time.sleep(0.2)
+
+def connect(p, what):
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", p, timeout=30)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            return conn
+        except OSError:
+            if time.monotonic() > deadline:
+                sys.exit(f"{what} under valgrind did not start")
+            time.sleep(0.2)
+
+def ctl(pid, *args):
+    subprocess.run(["callgrind_control", *args, pid], check=True, capture_output=True)
+
+conn = connect(port, "floodgate")
+ng = connect(nport, "nginx")
 form = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}
 conn.request("POST", "/oauth2/token", "grant_type=client_credentials", form)
 tok = json.loads(conn.getresponse().read())["access_token"]
 fresh = []
-for method, path, body, h, n in (
-        ("POST", "/oauth2/introspect", "token=" + tok, form, 2000),
-        ("GET", "/v1/auth/verify", None, {"Authorization": "Bearer " + tok}, 2000),
-        ("POST", "/oauth2/token", "grant_type=client_credentials", form, 500)):
+phases = (("POST", "/oauth2/introspect", "token=" + tok, form, 2000),
+          ("GET", "/v1/auth/verify", None, {"Authorization": "Bearer " + tok}, 2000),
+          ("POST", "/oauth2/token", "grant_type=client_credentials", form, 500))
+# each phase into its own dump file (cg.out.1, .2, .3), counted from zero
+ctl(vpid, "--zero")
+ctl(npid, "--zero")
+for method, path, body, h, n in phases:
     for _ in range(n):
         conn.request(method, path, body, h)
         r = conn.getresponse()
@@ -53,15 +102,25 @@ for method, path, body, h, n in (
         assert r.status == 200, (path, r.status)
         if path == "/oauth2/token":
             fresh.append(json.loads(b)["access_token"])
-# the counts so far into their own file (cg.out.1), then the misses alone (cg.out, at exit)
-subprocess.run(["callgrind_control", "--dump", vpid], check=True, capture_output=True)
-for t in fresh:  # each introspected once: not in the cache
+    ctl(vpid, "--dump")
+    for _ in range(n):  # nginx: the same bytes (its path is "/", the length the same)
+        ng.request(method, "/" + "x" * (len(path) - 1), body, h)
+        r = ng.getresponse()
+        r.read()
+        assert r.status == 200, ("nginx", path, r.status)
+    ctl(npid, "--dump")
+for t in fresh:  # each introspected once: not in the cache (counted into cg.out, at exit)
     conn.request("POST", "/oauth2/introspect", "token=" + t, form)
     r = conn.getresponse()
     assert r.status == 200 and json.loads(r.read())["active"], "uncached introspection"
+for t in fresh:
+    ng.request("POST", "/" + "x" * 17, "token=" + t, form)
+    r = ng.getresponse()
+    r.read()
 PY
-kill -TERM $VP
+kill -TERM $VP $NP
 wait $VP || true
+wait $NP || true
 count() {  # FILE NAME:CALLS...: each function's inclusive instructions per call
     callgrind_annotate --inclusive=yes "$1" 2>/dev/null | python3 -c '
 import re, sys
@@ -77,7 +136,23 @@ for line in sys.stdin:
         print(f"{name:34} {n:10.0f} instructions/request")
 ' "${@:2}"
 }
-count "$T/cg.out.1" "api_introspect:introspection (cached):2000" "api_verify:verify (cached):2000" \
-    "grant_client_credentials:client_credentials:501"
+total() {  # FILE REQUESTS: the whole process's instructions per request in that dump
+    awk -v n="$2" '/^(summary|totals):/ { t = $2 } END { printf "%.0f", t / n }' "$1"
+}
+echo "handler (inclusive, floodgate)"
+count "$T/cg.out.1" "api_introspect:introspection (cached):2000"
+count "$T/cg.out.2" "api_verify:verify (cached):2000"
+count "$T/cg.out.3" "grant_client_credentials:client_credentials:500"
 count "$T/cg.out" "api_introspect:introspection (not cached):500" \
     "crypto_sign_ed25519_verify_detached:  of which the signature check:500"
+echo
+echo "whole process per request       floodgate      nginx (same bytes)    ratio"
+row() {
+    local f g
+    f=$(total "$T/cg.out.$2" "$3")
+    g=$(total "$T/ng.out.$2" "$3")
+    printf "%-30s %10s %10s %16s\n" "$1" "$f" "$g" "$(awk -v a="$f" -v b="$g" 'BEGIN { printf "%.2fx", a / b }')"
+}
+row "introspection (cached)" 1 2000
+row "verify (cached)" 2 2000
+row "client_credentials" 3 500
