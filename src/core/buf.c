@@ -81,13 +81,35 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return ERR_OK;
 }
 
+/* The length of s's first part that JSON takes as it is: no byte below 0x20, no '"', no
+ * '\\', no DEL. Eight bytes at a time: a byte below 0x20 is the only one that borrows in
+ * x - 0x20.. (bytes from 0x80 up are masked by ~x), and each of the three others is a zero
+ * byte of x ^ it. A word that has one is walked byte by byte. */
+static size_t json_plain_len(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, q, b, d;
+        memcpy(&x, s + i, 8);
+        q = x ^ (ones * '"');
+        b = x ^ (ones * '\\');
+        d = x ^ (ones * 0x7f);
+        if (((x - ones * 0x20) & ~x) & high)
+            break;
+        if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((d - ones) & ~d)) & high)
+            break;
+    }
+    while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\' && s[i] != 0x7f)
+        i++;
+    return i;
+}
+
 int buf_json_escape(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t plain = 0; /* the common case: nothing to escape, one copy */
-    while (plain < n && (unsigned char)s[plain] >= 0x20 && s[plain] != '"' && s[plain] != '\\' &&
-           s[plain] != 0x7f)
-        plain++;
+    size_t plain = json_plain_len(s, n); /* the common case: nothing to escape, one copy */
     if (plain == n)
         return buf_append(b, s, n);
     /* Worst case every byte becomes \u00XX: reserve once instead of per byte. */

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -100,4 +101,35 @@ TEST(str_eq_nocase_every_byte_pair)
                     harness_fail(__FILE__, __LINE__, "0x%02x 0x%02x at %u", x, y, at);
             }
         }
+}
+
+/* Every byte at every place of a word: the escaped string is what a byte-by-byte escape
+ * gives (the copy of a plain run and the escaping after it agree). */
+TEST(json_escape_every_byte_everywhere)
+{
+    char s[19], want[64];
+    struct buf b;
+    buf_init(&b, 1 << 10);
+    for (unsigned x = 0; x < 256; x++)
+        for (unsigned at = 0; at < sizeof(s); at++) {
+            memset(s, 'a', sizeof(s));
+            s[at] = (char)x;
+            size_t w = 0;
+            for (size_t i = 0; i < sizeof(s); i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c == '"' || c == '\\')
+                    w += (size_t)snprintf(want + w, sizeof(want) - w, "\\%c", c);
+                else if (c == '\n')
+                    w += (size_t)snprintf(want + w, sizeof(want) - w, "\\n");
+                else if (c < 0x20 || c == 0x7f)
+                    w += (size_t)snprintf(want + w, sizeof(want) - w, "\\u%04x", c);
+                else
+                    want[w++] = (char)c;
+            }
+            buf_reset(&b);
+            ASSERT_EQ_INT(buf_json_escape(&b, s, sizeof(s)), 0);
+            if (b.len != w || memcmp(b.p, want, w) != 0)
+                harness_fail(__FILE__, __LINE__, "byte 0x%02x at %u: %.*s", x, at, (int)b.len, b.p);
+        }
+    buf_fini(&b);
 }
