@@ -6,7 +6,10 @@
  * with a status line; a session that closed takes no more input; an async request is
  * answered and the pipeline resumes; a streamed answer's pieces after its head are its
  * events, its end is told once, and the bytes that follow its request are never parsed; with
- * an odd split, the session is trimmed whenever it is idle (its buffers made again).
+ * an odd split, the session is trimmed whenever it is idle (its buffers made again); every
+ * header a handler sees has a token for its name and a value without control bytes (RFC 9110
+ * §5.1, §5.5), checked here byte by byte against the session's word-at-a-time checks; a
+ * header found by http_header has its name, whatever the case.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,8 +28,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct http_request *held;
 
+/* RFC 9110's rules, the plain way, for every header the session let through. */
+static void headers_are_valid(const struct http_request *r)
+{
+    for (unsigned i = 0; i < r->nheaders; i++) {
+        struct str n = r->headers[i].name, v = r->headers[i].value;
+        if (!n.len)
+            abort();
+        for (size_t k = 0; k < n.len; k++) {
+            unsigned char c = (unsigned char)n.p[k];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  (c && strchr("!#$%&'*+-.^_`|~", c))))
+                abort();
+        }
+        for (size_t k = 0; k < v.len; k++) {
+            unsigned char c = (unsigned char)v.p[k];
+            if ((c < 0x20 && c != '\t') || c == 0x7f)
+                abort();
+        }
+        char lower[64];
+        if (n.len < sizeof(lower)) { /* found again by its name in lower case */
+            for (size_t k = 0; k < n.len; k++)
+                lower[k] = (char)(n.p[k] >= 'A' && n.p[k] <= 'Z' ? n.p[k] | 0x20 : n.p[k]);
+            lower[n.len] = '\0';
+            if (!http_header(r, lower).p)
+                abort();
+        }
+    }
+}
+
 static int h_ok(struct http_request *r)
 {
+    headers_are_valid(r);
     http_respond(r, 200, "text/plain", "ok", 2);
     return HTTP_DONE;
 }
@@ -34,6 +67,7 @@ static int h_ok(struct http_request *r)
 static int h_echo(struct http_request *r)
 {
     struct http_form f;
+    headers_are_valid(r);
     http_form_parse(r->body, 32, r->arena, &f);
     http_add_header(r, "X-Len", "1");
     http_respond(r, 200, NULL, r->body.p, r->body.len);

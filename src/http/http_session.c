@@ -145,10 +145,17 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return check_head_size(s, off + (uint32_t)len);
 }
 
+/* Trailer fields (after a chunked body, RFC 9112 §7.1.2) are read and dropped: they are not
+ * checked like the header section, and a gateway that filters headers (X-Forwarded-For,
+ * Authorization) may pass trailers through, so merging them would let a client add what
+ * the gateway removed (RFC 9110 §6.5.1). http_parser bounds their size. */
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct http_session *s = sess(p);
     uint32_t off = rel(s, at);
+
+    if (s->phase == HTTP_PHASE_BODY)
+        return 0;
 
     if (s->last_cb != 'f') {
         if (s->nh >= s->lim->max_headers)
@@ -169,6 +176,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct http_session *s = sess(p);
     uint32_t off = rel(s, at);
+
+    if (s->phase == HTTP_PHASE_BODY)
+        return 0; /* a trailer's */
     struct hdr_off *h = &s->hoff[s->nh - 1];
 
     if (s->last_cb != 'v')

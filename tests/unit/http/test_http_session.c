@@ -33,6 +33,16 @@ static int h_param(struct http_request *r)
     return HTTP_DONE;
 }
 
+/* The X-T header's value, or "-": what a handler sees of a header. */
+static int h_xt(struct http_request *r)
+{
+    struct str v = http_header(r, "x-t");
+    if (!v.p)
+        v = STR_LIT("-");
+    http_respond(r, 200, "text/plain", v.p, v.len);
+    return HTTP_DONE;
+}
+
 static int h_async(struct http_request *r)
 {
     held = r;
@@ -86,6 +96,7 @@ static struct http_session *mk(void)
         rt = http_router_new();
         http_router_add(rt, HTTP_M(HTTP_GET), "/a", h_a);
         http_router_add(rt, HTTP_M(HTTP_POST), "/echo", h_echo);
+        http_router_add(rt, HTTP_M(HTTP_POST), "/xt", h_xt);
         http_router_add(rt, HTTP_M(HTTP_GET), "/u/{name}", h_param);
         http_router_add(rt, HTTP_M(HTTP_GET), "/async", h_async);
         http_router_add(rt, HTTP_M(HTTP_GET), "/forgets", h_forgets);
@@ -568,4 +579,26 @@ TEST(header_bytes_are_judged_one_by_one)
         if (st != (ok ? 200 : 400))
             harness_fail(__FILE__, __LINE__, "name byte 0x%02x: %d", b, st);
     }
+}
+
+/* Trailer fields after a chunked body are dropped: a handler never sees them as headers
+ * (a gateway that strips a header may let the same field through as a trailer), and one
+ * that would be refused in the header section does not fail the request. */
+TEST(trailers_are_not_headers)
+{
+    struct buf out;
+    struct http_session *s = mk();
+    buf_init(&out, 1 << 16);
+    feed(s,
+         "POST /xt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "3\r\nabc\r\n0\r\nX-T: from-trailer\r\nBad Name: v\r\n\r\n"
+         "POST /xt HTTP/1.1\r\nHost: x\r\nX-T: header\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "0\r\nX-T: trailer\r\n\r\n",
+         0, &out);
+    ASSERT_EQ_INT(count(out.p, "HTTP/1.1 200 "), 2);
+    ASSERT_TRUE(strstr(out.p, "\r\n\r\n-HTTP/1.1 200 ") != NULL); /* the first saw none */
+    ASSERT_TRUE(strstr(out.p, "\r\n\r\nheader") != NULL);
+    ASSERT_TRUE(!strstr(out.p, "trailer"));
+    buf_fini(&out);
+    http_session_free(s);
 }
