@@ -9,7 +9,8 @@
  * an odd split, the session is trimmed whenever it is idle (its buffers made again); every
  * header a handler sees has a token for its name and a value without control bytes (RFC 9110
  * §5.1, §5.5), checked here byte by byte against the session's word-at-a-time checks; a
- * header found by http_header has its name, whatever the case.
+ * header found by http_header has its name, whatever the case; a field that occurs once
+ * (Authorization, Content-Type, Cookie, Origin, Host, Content-Length) is never there twice.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@
 #include <http_parser.h>
 
 #include "core/buf.h"
+#include "core/str.h"
 #include "http/http.h"
 #include "http/http_form.h"
 #include "http/http_router.h"
@@ -46,6 +48,13 @@ static void headers_are_valid(const struct http_request *r)
             if ((c < 0x20 && c != '\t') || c == 0x7f)
                 abort();
         }
+        static const char *const once[] = {"authorization", "content-type", "cookie",
+                                           "origin",        "host",         "content-length"};
+        for (size_t o = 0; o < sizeof(once) / sizeof(once[0]); o++)
+            if (str_eq_nocase(n, str_c(once[o])))
+                for (unsigned k = i + 1; k < r->nheaders; k++)
+                    if (str_eq_nocase(r->headers[k].name, n))
+                        abort(); /* a field that occurs once, twice */
         char lower[64];
         if (n.len < sizeof(lower)) { /* found again by its name in lower case */
             for (size_t k = 0; k < n.len; k++)

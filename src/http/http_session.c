@@ -282,6 +282,16 @@ static int on_headers_complete(http_parser *p)
             te_chunked = str_eq_nocase(val, STR_LIT("chunked"));
         } else if (str_eq_nocase(name, STR_LIT("host"))) {
             n_host++;
+        } else if (str_eq_nocase(name, STR_LIT("authorization")) ||
+                   str_eq_nocase(name, STR_LIT("content-type")) ||
+                   str_eq_nocase(name, STR_LIT("cookie")) ||
+                   str_eq_nocase(name, STR_LIT("origin"))) {
+            /* Fields that occur once (RFC 9110 §5.3; RFC 6265 §5.4; RFC 6454 §7.3). Sent
+             * twice, one reader takes the first and another the last: a gateway's app could
+             * act on a token floodgate never checked. Refused, never guessed. */
+            for (unsigned k = 0; k < i; k++)
+                if (str_eq_nocase(name, hdr_name(s, &s->hoff[k])))
+                    return fail(s, 400, "a header that occurs once is repeated");
         } else if (str_eq_nocase(name, STR_LIT("expect"))) {
             if (!str_eq_nocase(val, STR_LIT("100-continue")))
                 return fail(s, 417, "only Expect: 100-continue is supported");
@@ -298,8 +308,8 @@ static int on_headers_complete(http_parser *p)
         return fail(s, 400, "unsupported Transfer-Encoding");
     if (n_te && p->http_minor == 0)
         return fail(s, 400, "Transfer-Encoding in an HTTP/1.0 request");
-    if (p->http_minor == 1 && n_host != 1)
-        return fail(s, 400, "HTTP/1.1 requires exactly one Host header");
+    if (n_host > 1 || (p->http_minor == 1 && n_host != 1))
+        return fail(s, 400, "exactly one Host header is required (HTTP/1.1), at most one (1.0)");
     if (n_cl && p->content_length > s->lim->max_body_bytes)
         return fail(s, 413, "request body too large");
     if (n_cl && p->content_length > 0) {

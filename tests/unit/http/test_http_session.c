@@ -231,6 +231,20 @@ TEST(smuggling_is_refused)
     expect_status_and_close("GET /a HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
     expect_status_and_close("GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400 ");
     expect_status_and_close("GET /a HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", "HTTP/1.1 400 ");
+    /* RFC 9112 §3.2: more than one Host is refused in any version */
+    expect_status_and_close("GET /a HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400 ");
+    /* a field that occurs once, sent twice (any case): readers could disagree on which */
+    expect_status_and_close("GET /a HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer a\r\n"
+                            "authorization: Bearer b\r\n\r\n",
+                            "HTTP/1.1 400 ");
+    expect_status_and_close("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\n"
+                            "Content-Length: 0\r\nContent-Type: c/d\r\n\r\n",
+                            "HTTP/1.1 400 ");
+    expect_status_and_close("GET /a HTTP/1.1\r\nHost: a\r\nCookie: s=1\r\nCookie: s=2\r\n\r\n",
+                            "HTTP/1.1 400 ");
+    expect_status_and_close("GET /a HTTP/1.1\r\nHost: a\r\nOrigin: https://a\r\n"
+                            "ORIGIN: https://b\r\n\r\n",
+                            "HTTP/1.1 400 ");
 }
 
 TEST(limits)
