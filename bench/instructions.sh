@@ -13,7 +13,8 @@
 # nginx (one worker, no master, its static 200 as in bench/http_bench.py), sent the same
 # request bytes in the same phases: the whole process's instructions per request. That is
 # the reference of issue #16 item 1, counted instead of timed. (Kernel time is in neither
-# count; both servers make the same system calls per request: a read and a write.)
+# count: these are user-space instructions.)
+# Then the uncached introspections against nginx, and the share of http_parser_execute.
 #
 #   bench/instructions.sh [CHECKOUT]     (default: this one; build it first: make)
 set -eu
@@ -156,3 +157,12 @@ row() {
 row "introspection (cached)" 1 2000
 row "verify (cached)" 2 2000
 row "client_credentials" 3 500
+f=$(total "$T/cg.out" 500)
+g=$(total "$T/ng.out" 500)
+printf "%-30s %10s %10s %16s\n" "introspection (not cached)" "$f" "$g" \
+    "$(awk -v a="$f" -v b="$g" 'BEGIN { printf "%.2fx", a / b }')"
+echo
+echo "of floodgate's, in http_parser_execute (the parser library and the callbacks it makes)"
+count "$T/cg.out.1" "http_parser_execute:introspection (cached):2000"
+count "$T/cg.out.2" "http_parser_execute:verify (cached):2000"
+count "$T/cg.out.3" "http_parser_execute:client_credentials:500"
