@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "http/http.h"
+#include "http/http_field.h"
 #include "http/http_router.h"
 #include "metrics/met.h"
 
@@ -202,61 +203,6 @@ static struct str hdr_value(struct http_session *s, const struct hdr_off *h)
     return (struct str){v, n};
 }
 
-/* RFC 9110 §5.1: a field name is a token. http_parser (non-strict build) lets some
- * non-token bytes through, such as a space inside the name. */
-static bool is_token(struct str s)
-{
-    /* the tchar set of RFC 9110 §5.6.2 ("!#$%&'*+-.^_`|~", digits, letters) as two bitmaps:
-     * bytes 0-63 and 64-127 */
-    static const uint64_t tchar_lo = 0x03ff6cfa00000000ull, tchar_hi = 0x57ffffffc7fffffeull;
-
-    if (s.len == 0)
-        return false;
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        uint64_t set = c < 64 ? tchar_lo : c < 128 ? tchar_hi : 0;
-        if (!(set >> (c & 63) & 1))
-            return false;
-    }
-    return true;
-}
-
-/* RFC 9110 §5.5: no control characters but HTAB in a field value. */
-static bool is_field_value(struct str s)
-{
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
-/* True when s has no byte below 0x20 (CR, LF and HTAB included) and no DEL: the common
- * case, checked eight bytes at a time, which answers is_field_value and the line-folding
- * check at once; false sends the caller to those checks for the exact answer. (A byte
- * below 0x20 is the only one that borrows in x - 0x20..; bytes from 0x80 up are masked out
- * by ~x; DEL is a zero byte of x ^ 0x7f...) */
-static bool plain_field_value(struct str s)
-{
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    size_t i = 0;
-
-    for (; i + 8 <= s.len; i += 8) {
-        uint64_t x, d;
-        memcpy(&x, s.p + i, 8);
-        d = x ^ (ones * 0x7f);
-        if (((x - ones * 0x20) & ~x & high) | ((d - ones) & ~d & high))
-            return false;
-    }
-    for (; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c < 0x20 || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
 /* Framing and version checks, RFC 9112 §6 and §3.2. Every failure closes the connection:
  * once framing is in doubt, nothing after this request can be trusted (smuggling). */
 static int on_headers_complete(http_parser *p)
@@ -268,12 +214,12 @@ static int on_headers_complete(http_parser *p)
     for (unsigned i = 0; i < s->nh; i++) {
         struct str name = hdr_name(s, &s->hoff[i]);
         struct str val = hdr_value(s, &s->hoff[i]);
-        bool plain = plain_field_value(val);
+        bool plain = http_field_value_plain(val);
         if (!plain && (memchr(val.p, '\r', val.len) || memchr(val.p, '\n', val.len)))
             return fail(s, 400, "obsolete line folding is not accepted");
-        if (!is_token(name))
+        if (!http_field_name_ok(name))
             return fail(s, 400, "invalid header field name");
-        if (!plain && !is_field_value(val))
+        if (!plain && !http_field_value_ok(val))
             return fail(s, 400, "invalid header field value");
         if (str_eq_nocase(name, STR_LIT("content-length"))) {
             n_cl++;
