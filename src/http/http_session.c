@@ -203,6 +203,25 @@ static struct str hdr_value(struct http_session *s, const struct hdr_off *h)
     return (struct str){v, n};
 }
 
+/* Fields that occur once (RFC 9110 §5.3; RFC 6265 §5.4; RFC 6454 §7.3): sent twice, one
+ * reader takes the first and another the last, and a gateway's app could act on a token
+ * floodgate never checked. Refused, never guessed. The 400's reason if name is one. */
+static const char *once_only(struct str name)
+{
+    static const struct {
+        const char *name, *repeated;
+    } once[] = {
+        {"authorization", "the Authorization header is repeated"},
+        {"content-type", "the Content-Type header is repeated"},
+        {"cookie", "the Cookie header is repeated"},
+        {"origin", "the Origin header is repeated"},
+    };
+    for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
+        if (str_eq_nocase(name, str_c(once[i].name)))
+            return once[i].repeated;
+    return NULL;
+}
+
 /* Framing and version checks, RFC 9112 §6 and §3.2. Every failure closes the connection:
  * once framing is in doubt, nothing after this request can be trusted (smuggling). */
 static int on_headers_complete(http_parser *p)
@@ -210,6 +229,7 @@ static int on_headers_complete(http_parser *p)
     struct http_session *s = sess(p);
     unsigned n_cl = 0, n_te = 0, n_host = 0;
     bool te_chunked = false, expect_continue = false;
+    const char *repeated;
 
     for (unsigned i = 0; i < s->nh; i++) {
         struct str name = hdr_name(s, &s->hoff[i]);
@@ -228,16 +248,10 @@ static int on_headers_complete(http_parser *p)
             te_chunked = str_eq_nocase(val, STR_LIT("chunked"));
         } else if (str_eq_nocase(name, STR_LIT("host"))) {
             n_host++;
-        } else if (str_eq_nocase(name, STR_LIT("authorization")) ||
-                   str_eq_nocase(name, STR_LIT("content-type")) ||
-                   str_eq_nocase(name, STR_LIT("cookie")) ||
-                   str_eq_nocase(name, STR_LIT("origin"))) {
-            /* Fields that occur once (RFC 9110 §5.3; RFC 6265 §5.4; RFC 6454 §7.3). Sent
-             * twice, one reader takes the first and another the last: a gateway's app could
-             * act on a token floodgate never checked. Refused, never guessed. */
+        } else if ((repeated = once_only(name))) {
             for (unsigned k = 0; k < i; k++)
                 if (str_eq_nocase(name, hdr_name(s, &s->hoff[k])))
-                    return fail(s, 400, "a header that occurs once is repeated");
+                    return fail(s, 400, repeated);
         } else if (str_eq_nocase(name, STR_LIT("expect"))) {
             if (!str_eq_nocase(val, STR_LIT("100-continue")))
                 return fail(s, 417, "only Expect: 100-continue is supported");

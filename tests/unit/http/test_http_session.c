@@ -237,6 +237,15 @@ TEST(smuggling_is_refused)
     expect_status_and_close("GET /a HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer a\r\n"
                             "authorization: Bearer b\r\n\r\n",
                             "HTTP/1.1 400 ");
+    {
+        struct buf out;
+        struct http_session *s = mk();
+        buf_init(&out, 1 << 16);
+        feed(s, "GET /a HTTP/1.1\r\nHost: a\r\nCookie: a=1\r\nCOOKIE: a=2\r\n\r\n", 0, &out);
+        ASSERT_TRUE(strstr(out.p, "the Cookie header is repeated") != NULL); /* named */
+        buf_fini(&out);
+        http_session_free(s);
+    }
     expect_status_and_close("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\n"
                             "Content-Length: 0\r\nContent-Type: c/d\r\n\r\n",
                             "HTTP/1.1 400 ");
