@@ -21,6 +21,27 @@ void cr_random(void *buf, size_t n)
     randombytes_buf(buf, n);
 }
 
+/* Each thread's bytes from getrandom, taken from the end and wiped as they are handed out,
+ * so no byte is given twice. (floodgate never forks, which would copy them.) */
+#define ID_POOL 512
+static __thread uint8_t id_pool[ID_POOL];
+static __thread size_t id_left;
+
+void cr_random_id(void *buf, size_t n)
+{
+    if (n > ID_POOL / 4) {
+        randombytes_buf(buf, n);
+        return;
+    }
+    if (id_left < n) {
+        randombytes_buf(id_pool, sizeof(id_pool));
+        id_left = sizeof(id_pool);
+    }
+    id_left -= n;
+    memcpy(buf, id_pool + id_left, n);
+    sodium_memzero(id_pool + id_left, n);
+}
+
 bool cr_eq(const void *a, const void *b, size_t n)
 {
     return sodium_memcmp(a, b, n) == 0;

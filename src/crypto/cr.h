@@ -26,6 +26,11 @@ int cr_init(void);
 
 /* Fills `buf` with `n` bytes from the OS CSPRNG (getrandom). Never fails once cr_init ran. */
 void cr_random(void *buf, size_t n);
+/* The same for identifiers that are not secrets (a JWT's jti, a lifetime's jitter): bytes
+ * from getrandom too, fetched 512 at a time per thread, so one system call serves many
+ * tokens. Never for a secret (a refresh token, a key, a code): the thread holds bytes
+ * it has not yet handed out. */
+void cr_random_id(void *buf, size_t n);
 
 /* Constant-time equality of two n-byte buffers (sodium_memcmp). Security-sensitive: use it
  * for every comparison of secrets, digests of secrets and MACs. */

@@ -18,7 +18,7 @@ int64_t tok_issue_ttl(const struct tok_issue *o)
         ttl = ttl * o->factor < o->ttl_max_s ? ttl * o->factor : o->ttl_max_s;
     if (o->jitter_s > 0) {
         uint32_t j;
-        cr_random(&j, sizeof(j));
+        cr_random_id(&j, sizeof(j));
         int64_t cut = (int64_t)(j % (uint64_t)(o->jitter_s + 1));
         ttl = ttl - cut > 10 ? ttl - cut : 10;
     }

@@ -37,7 +37,7 @@ int tok_jwt_issue(const struct tok_ring *r, enum tok_alg alg, const char *issuer
     if (!k)
         return ERR_NOTFOUND;
     if (!c->jti[0]) { /* (an authorization code names its token's jti before it is issued) */
-        cr_random(rnd, sizeof(rnd));
+        cr_random_id(rnd, sizeof(rnd)); /* (public: it is in the token) */
         cr_b64url_encode(rnd, sizeof(rnd), c->jti, sizeof(c->jti));
     }
     c->iat = now;

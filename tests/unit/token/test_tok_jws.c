@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* JWS against RFC 8037 A.4 (Ed25519) and the classic attacks. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -616,4 +617,35 @@ TEST(pem_keys_must_match_their_algorithm)
         "a5XjwZC98yWM\n"
         "-----END PRIVATE KEY-----\n";
     ASSERT_EQ_INT(cr_pkey_from_pem(CR_RS256, rsa1024, sizeof(rsa1024) - 1, &k), ERR_INVAL);
+}
+
+static int cmp16(const void *a, const void *b)
+{
+    return memcmp(a, b, 16);
+}
+
+/* Identifiers from the thread's pool: never the same bytes twice (across many refills and
+ * mixed sizes), never the wiped zeros, and a large request served directly. */
+TEST(random_ids_are_never_handed_out_twice)
+{
+    static uint8_t ids[8192][16];
+    static const uint8_t zero[16];
+    uint32_t small;
+    cr_init();
+    for (size_t i = 0; i < 8192; i++) {
+        cr_random_id(ids[i], 16);
+        if (i % 3 == 0)
+            cr_random_id(&small, sizeof(small)); /* (another size between: the pool's edges) */
+    }
+    qsort(ids, 8192, 16, cmp16);
+    for (size_t i = 0; i < 8192; i++) {
+        if (memcmp(ids[i], zero, 16) == 0)
+            harness_fail(__FILE__, __LINE__, "a zero id at %zu", i);
+        if (i && memcmp(ids[i], ids[i - 1], 16) == 0)
+            harness_fail(__FILE__, __LINE__, "the same id twice at %zu", i);
+    }
+    uint8_t big[1024];
+    memset(big, 0, sizeof(big));
+    cr_random_id(big, sizeof(big));
+    ASSERT_TRUE(memcmp(big, big + 512, 512) != 0);
 }
