@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/str.h"
 
 void buf_init(struct buf *b, size_t max)
 {
@@ -82,23 +83,16 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 }
 
 /* The length of s's first part that JSON takes as it is: no byte below 0x20, no '"', no
- * '\\', no DEL. Eight bytes at a time: a byte below 0x20 is the only one that borrows in
- * x - 0x20.. (bytes from 0x80 up are masked by ~x), and each of the three others is a zero
- * byte of x ^ it. A word that has one is walked byte by byte. */
+ * '\\', no DEL. Eight bytes at a time (core/str.h); a word that has one is walked byte by
+ * byte. */
 static size_t json_plain_len(const char *s, size_t n)
 {
-    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
     size_t i = 0;
 
     for (; i + 8 <= n; i += 8) {
-        uint64_t x, q, b, d;
-        memcpy(&x, s + i, 8);
-        q = x ^ (ones * '"');
-        b = x ^ (ones * '\\');
-        d = x ^ (ones * 0x7f);
-        if (((x - ones * 0x20) & ~x) & high)
-            break;
-        if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((d - ones) & ~d)) & high)
+        uint64_t x = str_word(s + i);
+        if (str_word_has_below(x, 0x20) || str_word_has(x, '"') || str_word_has(x, '\\') ||
+            str_word_has(x, 0x7f))
             break;
     }
     while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\' && s[i] != 0x7f)

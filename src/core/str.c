@@ -2,8 +2,6 @@
 /* Small helpers on string views; all are bounded by the view's length. */
 #include "core/str.h"
 
-#include <string.h>
-
 #include "core/err.h"
 
 int str_to_u64(struct str s, uint64_t *out)
@@ -34,7 +32,7 @@ static unsigned char lower(unsigned char c)
  * 'Z' and its high bit is clear; that byte gets 0x20. */
 static uint64_t lower8(uint64_t x)
 {
-    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
+    const uint64_t ones = STR_WORD_ONES, high = ones * 0x80;
     uint64_t low7 = x & ~high;
     uint64_t ge_a = low7 + ones * (0x80 - 'A'); /* high bit set from 'A' up */
     uint64_t gt_z = low7 + ones * (0x7f - 'Z'); /* high bit set above 'Z' */
@@ -47,13 +45,9 @@ bool str_eq_nocase(struct str a, struct str b)
     if (a.len != b.len)
         return false;
     size_t i = 0;
-    for (; i + 8 <= a.len; i += 8) {
-        uint64_t x, y;
-        memcpy(&x, a.p + i, 8);
-        memcpy(&y, b.p + i, 8);
-        if (lower8(x) != lower8(y))
+    for (; i + 8 <= a.len; i += 8)
+        if (lower8(str_word(a.p + i)) != lower8(str_word(b.p + i)))
             return false;
-    }
     for (; i < a.len; i++)
         if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i]))
             return false;

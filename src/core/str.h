@@ -44,6 +44,29 @@ static inline bool str_eq(struct str a, struct str b)
     return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
 }
 
+/* Word-at-a-time byte tests on eight bytes read by str_word: they answer "is there such a
+ * byte" exactly (not which one); a caller that needs the place walks that word byte by
+ * byte. */
+#define STR_WORD_ONES 0x0101010101010101ull
+static inline uint64_t str_word(const char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+/* A byte below n (n at most 0x80): only such a byte borrows in x - n..; bytes from 0x80 up
+ * are masked out by ~x. */
+static inline bool str_word_has_below(uint64_t x, unsigned n)
+{
+    return ((x - STR_WORD_ONES * n) & ~x & STR_WORD_ONES * 0x80) != 0;
+}
+/* A byte equal to c: a zero byte of x ^ c.. */
+static inline bool str_word_has(uint64_t x, unsigned char c)
+{
+    uint64_t d = x ^ (STR_WORD_ONES * c);
+    return ((d - STR_WORD_ONES) & ~d & STR_WORD_ONES * 0x80) != 0;
+}
+
 /* Copies the NUL-terminated src into dst[cap], cut to fit, always terminated: snprintf's
  * "%s" without the format machinery (a few hundred instructions on hot paths). */
 static inline void str_copy(char *dst, size_t cap, const char *src)
