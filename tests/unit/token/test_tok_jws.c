@@ -290,6 +290,21 @@ TEST(own_header_recognised_by_its_bytes_and_others_parsed)
     h = "{\"alg\":\"ES256\",\"kid\":\"Ab-_9.x+/\"}";
     ASSERT_TRUE(tok_jws_own_header(h, strlen(h), &a, &ty, &k));
     ASSERT_TRUE(str_eq(a, STR_LIT("ES256")) && !ty.p && str_eq(k, STR_LIT("Ab-_9.x+/")));
+    /* what tok_jws_sign writes, with a typ and without, is recognised */
+    for (int with_typ = 0; with_typ < 2; with_typ++) {
+        struct buf b;
+        char hd[256];
+        size_t hn;
+        buf_init(&b, 4096);
+        ASSERT_EQ_INT(tok_jws_sign(&key, with_typ ? "at+jwt" : NULL, "{}", 2, &b), 0);
+        ASSERT_EQ_INT(cr_b64url_decode(b.p, (size_t)((char *)memchr(b.p, '.', b.len) - b.p), hd,
+                                       sizeof(hd), &hn),
+                      0);
+        ASSERT_TRUE(tok_jws_own_header(hd, hn, &a, &ty, &k));
+        ASSERT_TRUE(str_eq(a, STR_LIT("EdDSA")) && str_eq(k, STR_LIT("k1")) &&
+                    (with_typ ? str_eq(ty, STR_LIT("at+jwt")) : !ty.p));
+        buf_fini(&b);
+    }
     /* what it leaves to the parser */
     static const char *const others[] = {
         "{ \"alg\":\"EdDSA\",\"kid\":\"k1\"}",        /* space */
