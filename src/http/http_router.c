@@ -55,9 +55,7 @@ int http_router_add(struct http_router *rt, unsigned methods, const char *patter
     r->methods = methods;
     r->pattern = pattern;
     r->handler = handler;
-    const char *brace = strchr(pattern, '{');
-    r->fixed = brace ? (size_t)(brace - pattern) : strlen(pattern);
-    r->all_fixed = !brace;
+    r->fixed = strcspn(pattern, "{");
     return (int)r->id;
 }
 
@@ -102,11 +100,12 @@ const struct http_route *http_router_match(const struct http_router *rt, unsigne
     *nparams = 0;
     for (unsigned i = 0; i < rt->n; i++) {
         const struct http_route *r = &rt->routes[i];
-        if (r->all_fixed ? path.len != r->fixed : path.len < r->fixed)
+        bool all_fixed = r->pattern[r->fixed] == '\0'; /* (no {param}) */
+        if (all_fixed ? path.len != r->fixed : path.len < r->fixed)
             continue;
         if (memcmp(path.p, r->pattern, r->fixed) != 0)
             continue;
-        if (r->all_fixed)
+        if (all_fixed)
             ntmp = 0;
         else if (!match(r->pattern + r->fixed, (struct str){path.p + r->fixed, path.len - r->fixed},
                         tmp, &ntmp))

@@ -9,7 +9,6 @@
 #ifndef HTTP_HTTP_ROUTER_H
 #define HTTP_HTTP_ROUTER_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/str.h"
@@ -24,8 +23,8 @@ struct http_route {
     unsigned methods;
     const char *pattern;
     http_handler_cb handler;
-    size_t fixed;   /* bytes of the pattern before its first {param}: compared at once */
-    bool all_fixed; /* no {param}: the path is the pattern or it is not this route */
+    size_t fixed; /* bytes of the pattern before its first {param} (all of them if none):
+                     compared at once */
 };
 
 struct http_router *http_router_new(void);
