@@ -153,11 +153,10 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct http_session *s = sess(p);
-    uint32_t off = rel(s, at);
 
     if (s->phase == HTTP_PHASE_BODY)
         return 0;
-
+    uint32_t off = rel(s, at);
     if (s->last_cb != 'f') {
         if (s->nh >= s->lim->max_headers)
             return fail(s, 431, "too many header fields");
@@ -176,10 +175,10 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct http_session *s = sess(p);
-    uint32_t off = rel(s, at);
 
     if (s->phase == HTTP_PHASE_BODY)
         return 0; /* a trailer's */
+    uint32_t off = rel(s, at);
     struct hdr_off *h = &s->hoff[s->nh - 1];
 
     if (s->last_cb != 'v')
@@ -205,21 +204,32 @@ static struct str hdr_value(struct http_session *s, const struct hdr_off *h)
 
 /* Fields that occur once (RFC 9110 §5.3; RFC 6265 §5.4; RFC 6454 §7.3): sent twice, one
  * reader takes the first and another the last, and a gateway's app could act on a token
- * floodgate never checked. Refused, never guessed. The 400's reason if name is one. */
-static const char *once_only(struct str name)
+ * floodgate never checked. Refused, never guessed; each counted like Host. */
+#define ONCE(n, why)                                                                               \
+    {                                                                                              \
+        n, sizeof(n) - 1, why                                                                      \
+    } /* (the length known: no strlen per header) */
+static const struct {
+    const char *name;
+    size_t len;
+    const char *repeated; /* the 400's reason */
+} once[] = {
+    ONCE("authorization", "the Authorization header is repeated"),
+    ONCE("content-type", "the Content-Type header is repeated"),
+    ONCE("cookie", "the Cookie header is repeated"),
+    ONCE("origin", "the Origin header is repeated"),
+};
+#undef ONCE
+#define ONCE_N (sizeof(once) / sizeof(once[0]))
+
+/* name's place in once[], or ONCE_N */
+static size_t once_only(struct str name)
 {
-    static const struct {
-        const char *name, *repeated;
-    } once[] = {
-        {"authorization", "the Authorization header is repeated"},
-        {"content-type", "the Content-Type header is repeated"},
-        {"cookie", "the Cookie header is repeated"},
-        {"origin", "the Origin header is repeated"},
-    };
-    for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
-        if (str_eq_nocase(name, str_c(once[i].name)))
-            return once[i].repeated;
-    return NULL;
+    size_t i = 0;
+    while (i < ONCE_N && !(name.len == once[i].len && /* (most names end here, no call) */
+                           str_eq_nocase(name, (struct str){once[i].name, once[i].len})))
+        i++;
+    return i;
 }
 
 /* Framing and version checks, RFC 9112 §6 and §3.2. Every failure closes the connection:
@@ -229,7 +239,8 @@ static int on_headers_complete(http_parser *p)
     struct http_session *s = sess(p);
     unsigned n_cl = 0, n_te = 0, n_host = 0;
     bool te_chunked = false, expect_continue = false;
-    const char *repeated;
+    unsigned n_once[ONCE_N] = {0};
+    size_t o;
 
     for (unsigned i = 0; i < s->nh; i++) {
         struct str name = hdr_name(s, &s->hoff[i]);
@@ -248,10 +259,9 @@ static int on_headers_complete(http_parser *p)
             te_chunked = str_eq_nocase(val, STR_LIT("chunked"));
         } else if (str_eq_nocase(name, STR_LIT("host"))) {
             n_host++;
-        } else if ((repeated = once_only(name))) {
-            for (unsigned k = 0; k < i; k++)
-                if (str_eq_nocase(name, hdr_name(s, &s->hoff[k])))
-                    return fail(s, 400, repeated);
+        } else if ((o = once_only(name)) < ONCE_N) {
+            if (++n_once[o] > 1)
+                return fail(s, 400, once[o].repeated);
         } else if (str_eq_nocase(name, STR_LIT("expect"))) {
             if (!str_eq_nocase(val, STR_LIT("100-continue")))
                 return fail(s, 417, "only Expect: 100-continue is supported");
