@@ -35,7 +35,9 @@ static void connect_now(struct redis_conn *c);
 
 static void on_retry(uv_timer_t *t)
 {
-    connect_now(t->data);
+    struct redis_conn *c = t->data;
+    if (!c->ac) /* (a command may have started one since: see redis_conn_cmd) */
+        connect_now(c);
 }
 
 static void down(struct redis_conn *c, const char *why)
@@ -52,6 +54,8 @@ static void down(struct redis_conn *c, const char *why)
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     struct redis_conn *c = ac->data;
+    if (c->ac != ac) /* (one let go already: it is not this connection's state) */
+        return;
     if (status != REDIS_OK) {
         c->ac = NULL; /* hiredis frees the context after this callback */
         down(c, ac->errstr);
@@ -62,15 +66,26 @@ static void on_connect(const redisAsyncContext *ac, int status)
     c->state(c, true, NULL, c->arg);
 }
 
+/*
+ * hiredis calls this after the context's unanswered commands got their NULL replies, and a
+ * reply callback may have sent a command since, which started a new context (see
+ * redis_conn_cmd): that one is the connection now, and tells its own state. Forgetting it
+ * here would leave it open, unreachable, and its loop would never end.
+ */
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct redis_conn *c = ac->data;
-    c->ac = NULL;
+    if (c->ac == ac)
+        c->ac = NULL;
+    else if (c->ac)
+        return;
     down(c, status == REDIS_OK ? "closed" : ac->errstr);
 }
 
 static void connect_now(struct redis_conn *c)
 {
+    if (c->ac) /* (one at a time: a second would be unreachable) */
+        return;
     redisAsyncContext *ac = c->url.path[0] ? redisAsyncConnectUnix(c->url.path)
                                            : redisAsyncConnect(c->url.host, c->url.port);
     if (!ac || ac->err || redis_uv_attach(ac, c->loop) != REDIS_OK) {

@@ -160,3 +160,59 @@ TEST(commands_replies_outage_and_recovery)
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     stop();
 }
+
+/* A reply callback that sends again on the connection whose drop is failing it (what the
+ * cluster client does: a connection gone, so it reads the slot map again at once). */
+static struct redis_conn *resend_on;
+static int resent, resend_rc = -1;
+
+static void on_null_resend(struct redis_conn *c, const struct redis_reply *r, void *arg)
+{
+    on_reply(c, r, arg);
+    if (!r && resend_on) {
+        const char *ping[] = {"PING"};
+        resend_rc = redis_conn_cmd(resend_on, on_reply, NULL, 1, ping, (size_t[]){4});
+        resent++;
+        resend_on = NULL;
+    }
+}
+
+/* The connection a NULL reply opened during a drop is the connection from then on: the old
+ * one's disconnect, which comes after its NULL replies, must not forget it (it was left
+ * open, unreachable, and kept its loop from ever ending: the cluster test's hang at exit). */
+TEST(a_command_sent_from_a_dropped_connections_null_reply_is_not_lost)
+{
+    uv_loop_t loop;
+    struct redis_url u;
+    char url[96], why[128];
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(sock, sizeof(sock), "/tmp/fg-conn-test-%d.sock", (int)getpid());
+    snprintf(url, sizeof(url), "unix://%s", sock);
+    unlink(sock);
+    start();
+    ASSERT_EQ_INT(redis_url_parse(url, "test", &u, why, sizeof(why)), 0);
+    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
+    ups = downs = replies = nulls = closed = 0;
+    struct redis_conn *c = redis_conn_new(&loop, &u, 20, 100, NULL, on_state, NULL);
+    ASSERT_TRUE(c != NULL);
+    run_until(&loop, &ups, 1);
+    ASSERT_TRUE(redis_conn_up(c));
+    const char *block[] = {"BLPOP", "nothing", "5"};
+    ASSERT_EQ_INT(redis_conn_cmd(c, on_null_resend, NULL, 3, block, (size_t[]){5, 7, 1}), ERR_OK);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    resend_on = c;
+    int before = replies;
+    redis_conn_drop(c); /* BLPOP gets NULL, and sends PING from there */
+    ASSERT_EQ_INT(resent, 1);
+    ASSERT_EQ_INT(resend_rc, ERR_OK);
+    run_until(&loop, &replies, before + 2);
+    ASSERT_EQ_INT(replies, before + 2); /* the PING was answered, on the new connection */
+    ASSERT_EQ_STR(text, "PONG");
+    ASSERT_TRUE(redis_conn_up(c));
+    redis_conn_close(c, on_closed, NULL);
+    run_until(&loop, &closed, 1);
+    ASSERT_EQ_INT(closed, 1);
+    ASSERT_EQ_INT(uv_run(&loop, UV_RUN_NOWAIT), 0); /* no connection left open */
+    ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    stop();
+}
