@@ -100,33 +100,43 @@ bool tok_may_introspect(const struct tok_introspector *who, const struct tok_cla
     return who->any || strcmp(cl->client_id, who->id) == 0 || strcmp(cl->aud, who->id) == 0;
 }
 
-/* ,"name":"v" (v escaped), nothing when v is empty; without printf: the cached
- * introspection's answer is made on every call. */
-static int put_claim(struct buf *b, const char *name, const char *v)
+/* ,"name":"v" (v escaped), nothing when v is empty; without printf, and the literal part
+ * with its length known and one reservation: the cached introspection's answer is made on
+ * every call (put_claim's string calls were 1,700 of its instructions, bench/instructions.sh).
+ * name is a string literal. */
+#define put_claim(b, name, v)                                                                      \
+    put_claim_lit(b, ",\"" name "\":\"", sizeof(",\"" name "\":\"") - 1, v)
+
+static int put_claim_lit(struct buf *b, const char *head, size_t hn, const char *v)
 {
-    if (!v[0])
+    size_t vn = strlen(v);
+    if (!vn)
         return ERR_OK;
-    int rc = buf_puts(b, ",\"");
-    if (!rc)
-        rc = buf_puts(b, name);
-    if (!rc)
-        rc = buf_puts(b, "\":\"");
-    if (!rc)
-        rc = buf_json_escape(b, v, strlen(v));
-    return rc ? rc : buf_puts(b, "\"");
+    int rc = buf_reserve(b, hn + vn + 1); /* (the usual answer: nothing to escape) */
+    if (rc)
+        return rc;
+    memcpy(b->p + b->len, head, hn);
+    b->len += hn;
+    rc = buf_json_escape(b, v, vn);
+    if (!rc && b->len == b->cap) /* (escaping took the room of the closing quote) */
+        rc = buf_reserve(b, 1);
+    if (rc)
+        return rc;
+    b->p[b->len++] = '"';
+    return ERR_OK;
 }
 
-/* ,"exp":E,"iat":I} */
+/* ,"exp":E,"iat":I} (the literals' lengths known, as put_claim's) */
 static int put_times(struct buf *b, int64_t exp, int64_t iat)
 {
-    int rc = buf_puts(b, ",\"exp\":");
+    int rc = buf_append(b, ",\"exp\":", 7);
     if (!rc)
         rc = buf_put_i64(b, exp);
     if (!rc)
-        rc = buf_puts(b, ",\"iat\":");
+        rc = buf_append(b, ",\"iat\":", 7);
     if (!rc)
         rc = buf_put_i64(b, iat);
-    return rc ? rc : buf_puts(b, "}");
+    return rc ? rc : buf_append(b, "}", 1);
 }
 
 int tok_introspection_json(struct buf *b, const char *issuer, bool active,
@@ -134,7 +144,8 @@ int tok_introspection_json(struct buf *b, const char *issuer, bool active,
 {
     if (!active)
         return buf_puts(b, "{\"active\":false}");
-    int rc = buf_puts(b, "{\"active\":true,\"token_type\":\"Bearer\"");
+    static const char head[] = "{\"active\":true,\"token_type\":\"Bearer\"";
+    int rc = buf_append(b, head, sizeof(head) - 1);
     if (!rc)
         rc = put_claim(b, "iss", issuer);
     if (!rc)

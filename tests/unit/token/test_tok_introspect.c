@@ -6,12 +6,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "core/buf.h"
 #include "core/err.h"
 #include "crypto/cr.h"
 #include "harness.h"
 #include "store/store.h"
 #include "store/store_rec.h"
 #include "token/tok_introspect.h"
+#include "token/tok_jwt.h"
 #include "token/tok_refresh.h"
 
 static const uint8_t key[CR_HASH_KEY_LEN] = {42};
@@ -109,4 +113,59 @@ TEST(refresh_introspection_follows_the_rotation_rule)
     ASSERT_TRUE(!active);
     store_close(st);
     ASSERT_EQ_INT(system(cmd), 0);
+}
+
+/* The answer is written in place, the literal parts with their lengths known: at every
+ * length of a claim (so every place where the buffer grows, from its first 256 bytes) and
+ * with characters to escape at its end or throughout (where the closing quote may find no
+ * room), jansson reads back exactly the claims; a buffer too small for the answer refuses
+ * it whole. Fails (ASan) without put_claim_lit's room check for the closing quote. */
+TEST(introspection_answer_reads_back_at_every_length)
+{
+    static struct tok_claims cl;
+    static const char iss[] = "https://i\"\\\xc3\xa9";
+    for (size_t n = 1; n < sizeof(cl.scope) - 1; n++) {
+        for (int esc = 0; esc < 4; esc++) {
+            memset(&cl, 0, sizeof(cl));
+            memset(cl.scope, 'a', n);
+            if (esc == 1)
+                cl.scope[n - 1] = '"'; /* \" */
+            else if (esc == 2)
+                cl.scope[n - 1] = 1; /* \u0001 */
+            else if (esc == 3)       /* all of it \u0001: the most room escaping takes */
+                memset(cl.scope, 1, n);
+            snprintf(cl.sub, sizeof(cl.sub), "%.*s", (int)(n % 128), cl.scope);
+            snprintf(cl.client_id, sizeof(cl.client_id), "c");
+            snprintf(cl.aud, sizeof(cl.aud), "https://api");
+            snprintf(cl.jti, sizeof(cl.jti), "j");
+            cl.exp = 2000000000;
+            cl.iat = -1;
+            struct buf b;
+            buf_init(&b, 8192);
+            ASSERT_EQ_INT(tok_introspection_json(&b, iss, true, &cl), ERR_OK);
+            json_error_t jerr;
+            json_t *j = json_loadb(b.p, b.len, 0, &jerr);
+            ASSERT_TRUE(j != NULL);
+            ASSERT_TRUE(json_is_true(json_object_get(j, "active")));
+            ASSERT_EQ_STR(json_string_value(json_object_get(j, "scope")), cl.scope);
+            ASSERT_EQ_STR(json_string_value(json_object_get(j, "iss")), iss);
+            ASSERT_EQ_INT(json_object_get(j, "sub") != NULL, cl.sub[0] != 0);
+            if (cl.sub[0])
+                ASSERT_EQ_STR(json_string_value(json_object_get(j, "sub")), cl.sub);
+            ASSERT_EQ_STR(json_string_value(json_object_get(j, "client_id")), "c");
+            ASSERT_EQ_STR(json_string_value(json_object_get(j, "aud")), "https://api");
+            ASSERT_EQ_STR(json_string_value(json_object_get(j, "jti")), "j");
+            ASSERT_TRUE(json_integer_value(json_object_get(j, "exp")) == 2000000000);
+            ASSERT_TRUE(json_integer_value(json_object_get(j, "iat")) == -1);
+            ASSERT_EQ_INT((int)json_object_size(j), 9 + (cl.sub[0] != 0));
+            json_decref(j);
+            /* one byte short of the answer: refused, never cut */
+            struct buf small;
+            size_t whole = b.len;
+            buf_init(&small, whole - 1);
+            ASSERT_EQ_INT(tok_introspection_json(&small, iss, true, &cl), ERR_LIMIT);
+            buf_fini(&small);
+            buf_fini(&b);
+        }
+    }
 }
