@@ -53,6 +53,37 @@ TEST(buf_put_i64_every_edge)
     buf_fini(&b);
 }
 
+/* Two digits at a time: the same text as printf for every value below a million, each sign,
+ * and every power of ten with its neighbours up to the type's ends. */
+static void same_as_printf(int64_t v, int *bad)
+{
+    char want[24];
+    struct buf b;
+    buf_init(&b, 64);
+    int n = snprintf(want, sizeof(want), "%lld", (long long)v);
+    if (buf_put_i64(&b, v) || b.len != (size_t)n || memcmp(b.p, want, b.len) != 0)
+        (*bad)++;
+    buf_fini(&b);
+}
+
+TEST(buf_put_i64_matches_printf)
+{
+    int bad = 0;
+    for (int64_t v = 0; v < 1000000; v++) {
+        same_as_printf(v, &bad);
+        same_as_printf(-v, &bad);
+    }
+    for (int64_t p = 1; p <= INT64_MAX / 10; p *= 10)
+        for (int64_t d = -1; d <= 1; d++) {
+            same_as_printf(p * 10 + d, &bad);
+            same_as_printf(-(p * 10 + d), &bad);
+        }
+    same_as_printf(INT64_MAX, &bad);
+    same_as_printf(INT64_MIN, &bad);
+    same_as_printf(INT64_MIN + 1, &bad);
+    ASSERT_EQ_INT(bad, 0);
+}
+
 TEST(buf_alloc_failure_is_clean)
 {
     struct buf b;
