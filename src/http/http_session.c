@@ -846,7 +846,8 @@ struct str http_header(const struct http_request *r, const char *name)
     struct str want = str_c(name);
 
     for (unsigned i = 0; i < r->nheaders; i++)
-        if (str_eq_nocase(r->headers[i].name, want))
+        if (r->headers[i].name.len == want.len && /* (most names end here, no call) */
+            str_eq_nocase(r->headers[i].name, want))
             return r->headers[i].value;
     return STR_NULL;
 }
