@@ -18,5 +18,8 @@ bool http_field_value_ok(struct str value);
  * case, eight bytes at a time, which answers http_field_value_ok and "no CR or LF" at once.
  * False only says "check it exactly". */
 bool http_field_value_plain(struct str value);
+/* Neither CR nor LF in s, nor ':' when colon: what would split an answer's header block (the
+ * check on a header this server adds). */
+bool http_field_unbroken(struct str s, bool colon);
 
 #endif

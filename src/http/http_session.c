@@ -46,6 +46,7 @@ struct hdr_off {
 struct http_resp_header {
     struct http_resp_header *next;
     const char *name, *value;
+    size_t name_len, value_len;
 };
 
 struct http_session {
@@ -375,7 +376,7 @@ static size_t extra_len(const struct http_resp_header *h)
 {
     size_t n = 0;
     for (; h; h = h->next)
-        n += strlen(h->name) + strlen(h->value) + 4;
+        n += h->name_len + h->value_len + 4;
     return n;
 }
 
@@ -417,9 +418,9 @@ static int write_answer(struct http_session *s, unsigned status, const char *cty
     else if (s->req.http_minor == 0)
         PUT_LIT(o, "Connection: keep-alive\r\n");
     for (; extra; extra = extra->next) {
-        put(o, extra->name, strlen(extra->name));
+        put(o, extra->name, extra->name_len);
         PUT_LIT(o, ": ");
-        put(o, extra->value, strlen(extra->value));
+        put(o, extra->value, extra->value_len);
         PUT_LIT(o, "\r\n");
     }
     PUT_LIT(o, "\r\n");
@@ -866,15 +867,21 @@ bool http_content_type_is(const struct http_request *r, const char *type)
 
 int http_add_header(struct http_request *r, const char *name, const char *value)
 {
-    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+    size_t nl = strlen(name), vl = strlen(value);
+    if (!http_field_unbroken((struct str){name, nl}, true) ||
+        !http_field_unbroken((struct str){value, vl}, false))
         return ERR_INVAL;
-    struct http_resp_header *h = arena_alloc(r->arena, sizeof(*h));
+    /* one allocation: the header, then its name and value, each terminated */
+    struct http_resp_header *h = arena_alloc(r->arena, sizeof(*h) + nl + vl + 2);
     if (!h)
         return ERR_NOMEM;
-    h->name = arena_strndup(r->arena, name, strlen(name));
-    h->value = arena_strndup(r->arena, value, strlen(value));
-    if (!h->name || !h->value)
-        return ERR_NOMEM;
+    char *p = (char *)(h + 1);
+    memcpy(p, name, nl + 1);
+    memcpy(p + nl + 1, value, vl + 1);
+    h->name = p;
+    h->value = p + nl + 1;
+    h->name_len = nl;
+    h->value_len = vl;
     /* Append, so headers go out in the order they were added. */
     h->next = NULL;
     struct http_resp_header **pp = &r->_extra;

@@ -37,3 +37,22 @@ TEST(name_is_a_token)
     }
     ASSERT_TRUE(!http_field_name_ok(STR_LIT("")));
 }
+
+/* Every byte at every place of a word (and in the tail), both ways: unbroken exactly when
+ * there is no CR and no LF, and, for a name, no ':'. */
+TEST(unbroken_checks_every_byte_everywhere)
+{
+    char v[19];
+    for (unsigned b = 0; b < 256; b++)
+        for (unsigned at = 0; at < sizeof(v); at++) {
+            memset(v, 'a', sizeof(v));
+            v[at] = (char)b;
+            struct str s = {v, sizeof(v)};
+            bool value_ok = b != '\r' && b != '\n';
+            if (http_field_unbroken(s, false) != value_ok)
+                harness_fail(__FILE__, __LINE__, "value: byte 0x%02x at %u", b, at);
+            if (http_field_unbroken(s, true) != (value_ok && b != ':'))
+                harness_fail(__FILE__, __LINE__, "name: byte 0x%02x at %u", b, at);
+        }
+    ASSERT_TRUE(http_field_unbroken(STR_LIT(""), true));
+}
