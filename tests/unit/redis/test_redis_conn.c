@@ -89,18 +89,25 @@ static int cmd(struct redis_conn *c, uv_loop_t *loop, int argc, const char **arg
     return rc;
 }
 
-TEST(commands_replies_outage_and_recovery)
+/* The server's socket (not started), its URL in u, and a loop: 0, or -1. */
+static int prepare(struct redis_url *u, uv_loop_t *loop)
 {
-    uv_loop_t loop;
-    struct redis_url u;
     char url[96], why[128];
     signal(SIGPIPE, SIG_IGN);
     snprintf(sock, sizeof(sock), "/tmp/fg-conn-test-%d.sock", (int)getpid());
     snprintf(url, sizeof(url), "unix://%s", sock);
     unlink(sock);
+    if (redis_url_parse(url, "test", u, why, sizeof(why)) || uv_loop_init(loop))
+        return -1;
+    return 0;
+}
+
+TEST(commands_replies_outage_and_recovery)
+{
+    uv_loop_t loop;
+    struct redis_url u;
+    ASSERT_EQ_INT(prepare(&u, &loop), 0);
     atexit(stop);
-    ASSERT_EQ_INT(redis_url_parse(url, "test", &u, why, sizeof(why)), 0);
-    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
     /* no server yet: down, and it keeps trying */
     struct redis_conn *c = redis_conn_new(&loop, &u, 20, 100, NULL, on_state, NULL);
     ASSERT_TRUE(c != NULL);
@@ -184,14 +191,8 @@ TEST(a_command_sent_from_a_dropped_connections_null_reply_is_not_lost)
 {
     uv_loop_t loop;
     struct redis_url u;
-    char url[96], why[128];
-    signal(SIGPIPE, SIG_IGN);
-    snprintf(sock, sizeof(sock), "/tmp/fg-conn-test-%d.sock", (int)getpid());
-    snprintf(url, sizeof(url), "unix://%s", sock);
-    unlink(sock);
+    ASSERT_EQ_INT(prepare(&u, &loop), 0);
     start();
-    ASSERT_EQ_INT(redis_url_parse(url, "test", &u, why, sizeof(why)), 0);
-    ASSERT_EQ_INT(uv_loop_init(&loop), 0);
     ups = downs = replies = nulls = closed = 0;
     struct redis_conn *c = redis_conn_new(&loop, &u, 20, 100, NULL, on_state, NULL);
     ASSERT_TRUE(c != NULL);
