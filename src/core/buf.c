@@ -134,8 +134,8 @@ int buf_json_escape(struct buf *b, const char *s, size_t n)
     return ERR_OK;
 }
 
-/* Two digits per division (its pair from a table): introspection writes two times, the
- * verify answer's headers theirs, on every call. */
+/* Two digits per division (its pair from a table): introspection's answer writes two times
+ * on every call. */
 int buf_put_i64(struct buf *b, int64_t v)
 {
     static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930"
