@@ -40,16 +40,14 @@ static uint64_t lower8(uint64_t x)
     return x | upper >> 2;
 }
 
-bool str_eq_nocase(struct str a, struct str b)
+bool str_same_nocase(const char *p, const char *q, size_t n)
 {
-    if (a.len != b.len)
-        return false;
     size_t i = 0;
-    for (; i + 8 <= a.len; i += 8)
-        if (lower8(str_word(a.p + i)) != lower8(str_word(b.p + i)))
+    for (; i + 8 <= n; i += 8)
+        if (lower8(str_word(p + i)) != lower8(str_word(q + i)))
             return false;
-    for (; i < a.len; i++)
-        if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i]))
+    for (; i < n; i++)
+        if (lower((unsigned char)p[i]) != lower((unsigned char)q[i]))
             return false;
     return true;
 }

@@ -23,8 +23,8 @@ struct str {
 /* Parses a decimal unsigned integer that fills the whole view; no sign, no spaces. */
 int str_to_u64(struct str s, uint64_t *out);
 
-/* ASCII case-insensitive equality (HTTP field names, tokens). */
-bool str_eq_nocase(struct str a, struct str b);
+/* ASCII case-insensitive equality of p[0..n) and q[0..n); str_eq_nocase's loop. */
+bool str_same_nocase(const char *p, const char *q, size_t n);
 
 /* Whether no byte of p[0..n) has its high bit set, in time that depends on n alone (it may
  * run over a secret). The guard in front of libsodium 1.0.18's base64 decoders, which take
@@ -42,6 +42,13 @@ static inline struct str str_c(const char *s)
 static inline bool str_eq(struct str a, struct str b)
 {
     return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+/* ASCII case-insensitive equality (HTTP field names, tokens). Inline so that the length
+ * test, where most comparisons of header names end, costs no call. */
+static inline bool str_eq_nocase(struct str a, struct str b)
+{
+    return a.len == b.len && str_same_nocase(a.p, b.p, a.len);
 }
 
 /* Word-at-a-time byte tests on eight bytes read by str_word: they answer "is there such a

@@ -227,8 +227,7 @@ static const struct {
 static size_t once_only(struct str name)
 {
     size_t i = 0;
-    while (i < ONCE_N && !(name.len == once[i].len && /* (most names end here, no call) */
-                           str_eq_nocase(name, (struct str){once[i].name, once[i].len})))
+    while (i < ONCE_N && !str_eq_nocase(name, (struct str){once[i].name, once[i].len}))
         i++;
     return i;
 }
@@ -847,8 +846,7 @@ struct str http_header(const struct http_request *r, const char *name)
     struct str want = str_c(name);
 
     for (unsigned i = 0; i < r->nheaders; i++)
-        if (r->headers[i].name.len == want.len && /* (most names end here, no call) */
-            str_eq_nocase(r->headers[i].name, want))
+        if (str_eq_nocase(r->headers[i].name, want))
             return r->headers[i].value;
     return STR_NULL;
 }
