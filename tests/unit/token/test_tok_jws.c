@@ -422,6 +422,29 @@ TEST(b64url_public_encoder_matches_the_constant_time_one)
     ASSERT_EQ_INT(cr_b64url_encode_public(src, 4, b, CR_B64_PUBLIC_CAP(4)), 6);
 }
 
+/* Every byte value at every place of a six-byte group (the pairs table's four lookups), and
+ * of the three-byte and shorter tails, among random neighbours; each input in a heap block
+ * of its exact length, so that ASan sees any read past it. */
+TEST(b64url_public_encoder_every_byte_in_every_place)
+{
+    char a[32], b[32];
+    cr_init();
+    for (size_t n = 1; n <= 12; n++) {
+        unsigned char *src = malloc(n);
+        ASSERT_TRUE(src != NULL);
+        for (size_t at = 0; at < n; at++)
+            for (unsigned v = 0; v < 256; v++) {
+                cr_random(src, n);
+                src[at] = (unsigned char)v;
+                size_t la = cr_b64url_encode(src, n, a, sizeof(a));
+                size_t lb = cr_b64url_encode_public(src, n, b, CR_B64_PUBLIC_CAP(n));
+                ASSERT_EQ_INT(lb, la);
+                ASSERT_EQ_MEM(b, lb + 1, a, la + 1);
+            }
+        free(src);
+    }
+}
+
 /* The table decoder for a JWT's parts answers as the constant-time one does: the same
  * bytes for every valid input, and the same refusal (ERR_INVAL, ERR_LIMIT) for inputs with a
  * byte outside the alphabet, padding, whitespace, a length of 4k+1, unused bits set, or too
