@@ -134,6 +134,22 @@ int buf_json_escape(struct buf *b, const char *s, size_t n)
     return ERR_OK;
 }
 
+int buf_put_json_str(struct buf *b, const char *head, size_t hn, const char *v, size_t vn)
+{
+    int rc = buf_reserve(b, hn + vn + 1);
+    if (rc)
+        return rc;
+    memcpy(b->p + b->len, head, hn);
+    b->len += hn;
+    rc = buf_json_escape(b, v, vn);
+    if (!rc && b->len == b->cap) /* (escaping took the room of the closing quote) */
+        rc = buf_reserve(b, 1);
+    if (rc)
+        return rc;
+    b->p[b->len++] = '"';
+    return ERR_OK;
+}
+
 /* Two digits per division (its pair from a table): introspection's answer writes two times
  * on every call. */
 int buf_put_i64(struct buf *b, int64_t v)

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct buf {
     char *p;
@@ -28,6 +29,11 @@ int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends `s` with JSON string escaping (no surrounding quotes). */
 int buf_json_escape(struct buf *b, const char *s, size_t n);
+/* Appends head[0..hn), a literal that opens a JSON string (,"sub":"), then v[0..vn) escaped
+ * and the closing quote: one reservation when v needs no escape (the usual claim). */
+int buf_put_json_str(struct buf *b, const char *head, size_t hn, const char *v, size_t vn);
+/* The same with head a string literal and v a C string. */
+#define BUF_PUT_JSON_STR(b, head, v) buf_put_json_str(b, head, sizeof(head) - 1, v, strlen(v))
 /* v in decimal, without printf (the hot answers' numbers). */
 int buf_put_i64(struct buf *b, int64_t v);
 

@@ -110,20 +110,7 @@ bool tok_may_introspect(const struct tok_introspector *who, const struct tok_cla
 static int put_claim_lit(struct buf *b, const char *head, size_t hn, const char *v)
 {
     size_t vn = strlen(v);
-    if (!vn)
-        return ERR_OK;
-    int rc = buf_reserve(b, hn + vn + 1); /* (the usual answer: nothing to escape) */
-    if (rc)
-        return rc;
-    memcpy(b->p + b->len, head, hn);
-    b->len += hn;
-    rc = buf_json_escape(b, v, vn);
-    if (!rc && b->len == b->cap) /* (escaping took the room of the closing quote) */
-        rc = buf_reserve(b, 1);
-    if (rc)
-        return rc;
-    b->p[b->len++] = '"';
-    return ERR_OK;
+    return vn ? buf_put_json_str(b, head, hn, v, vn) : ERR_OK;
 }
 
 /* ,"exp":E,"iat":I} (the literals' lengths known, as put_claim's) */

@@ -14,18 +14,8 @@
 #include "core/err.h"
 #include "crypto/cr.h"
 
-/* "name":"v" (v escaped), after a comma if asked; without printf (every token's path). */
-static int put_str(struct buf *b, const char *name, const char *v, int comma)
-{
-    int rc = buf_puts(b, comma ? ",\"" : "\"");
-    if (!rc)
-        rc = buf_puts(b, name);
-    if (!rc)
-        rc = buf_puts(b, "\":\"");
-    if (!rc)
-        rc = buf_json_escape(b, v, strlen(v));
-    return rc ? rc : buf_puts(b, "\"");
-}
+/* The jti: 16 random bytes, base64url without padding */
+_Static_assert(TOK_JTI_LEN == (16 * 4 + 2) / 3, "a jti is 16 bytes' characters");
 
 int tok_jwt_issue(const struct tok_ring *r, enum tok_alg alg, const char *issuer, int64_t now,
                   int64_t ttl, struct tok_claims *c, struct buf *out)
@@ -37,37 +27,37 @@ int tok_jwt_issue(const struct tok_ring *r, enum tok_alg alg, const char *issuer
     if (!k)
         return ERR_NOTFOUND;
     if (!c->jti[0]) { /* (an authorization code names its token's jti before it is issued) */
+        char id[CR_B64_PUBLIC_CAP(sizeof(rnd))];
         cr_random_id(rnd, sizeof(rnd)); /* (public: it is in the token) */
-        cr_b64url_encode(rnd, sizeof(rnd), c->jti, sizeof(c->jti));
+        cr_b64url_encode_public(rnd, sizeof(rnd), id, sizeof(id));
+        memcpy(c->jti, id, sizeof(c->jti)); /* (22 characters and the NUL) */
     }
     c->iat = now;
     c->exp = now + ttl;
     buf_init(&p, 8192);
     int rc = buf_reserve(&p, 1024); /* (one allocation for the usual claims) */
     if (!rc)
-        rc = buf_puts(&p, "{");
+        rc = BUF_PUT_JSON_STR(&p, "{\"iss\":\"", issuer);
     if (!rc)
-        rc = put_str(&p, "iss", issuer, 0);
-    if (!rc)
-        rc = put_str(&p, "sub", c->sub, 1);
+        rc = BUF_PUT_JSON_STR(&p, ",\"sub\":\"", c->sub);
     if (!rc && c->aud[0])
-        rc = put_str(&p, "aud", c->aud, 1);
+        rc = BUF_PUT_JSON_STR(&p, ",\"aud\":\"", c->aud);
     if (!rc)
-        rc = buf_puts(&p, ",\"exp\":");
+        rc = buf_append(&p, ",\"exp\":", 7);
     if (!rc)
         rc = buf_put_i64(&p, c->exp);
     if (!rc)
-        rc = buf_puts(&p, ",\"iat\":");
+        rc = buf_append(&p, ",\"iat\":", 7);
     if (!rc)
         rc = buf_put_i64(&p, now);
     if (!rc)
-        rc = put_str(&p, "jti", c->jti, 1);
+        rc = BUF_PUT_JSON_STR(&p, ",\"jti\":\"", c->jti);
     if (!rc)
-        rc = put_str(&p, "client_id", c->client_id, 1);
+        rc = BUF_PUT_JSON_STR(&p, ",\"client_id\":\"", c->client_id);
     if (!rc && c->scope[0])
-        rc = put_str(&p, "scope", c->scope, 1);
+        rc = BUF_PUT_JSON_STR(&p, ",\"scope\":\"", c->scope);
     if (!rc)
-        rc = buf_puts(&p, "}");
+        rc = buf_append(&p, "}", 1);
     if (!rc)
         rc = tok_jws_sign(&k->k, "at+jwt", p.p, p.len, out);
     buf_fini(&p);
@@ -88,32 +78,30 @@ int tok_id_token_issue(const struct tok_ring *r, const char *issuer, int64_t now
     /* at_hash: the left half of the hash the signature's algorithm uses */
     if (k->k.alg == TOK_ALG_EDDSA) {
         cr_sha512(h, access_token.p, access_token.len);
-        cr_b64url_encode(h, 32, at_hash, sizeof(at_hash));
+        cr_b64url_encode_public(h, 32, at_hash, sizeof(at_hash)); /* (it is in the token) */
     } else {
         cr_sha256(h, access_token.p, access_token.len);
-        cr_b64url_encode(h, 16, at_hash, sizeof(at_hash));
+        cr_b64url_encode_public(h, 16, at_hash, sizeof(at_hash));
     }
     buf_init(&p, 8192);
-    int rc = buf_puts(&p, "{");
+    int rc = BUF_PUT_JSON_STR(&p, "{\"iss\":\"", issuer);
     if (!rc)
-        rc = put_str(&p, "iss", issuer, 0);
+        rc = BUF_PUT_JSON_STR(&p, ",\"sub\":\"", cl->sub);
     if (!rc)
-        rc = put_str(&p, "sub", cl->sub, 1);
+        rc = BUF_PUT_JSON_STR(&p, ",\"aud\":\"", cl->client_id);
     if (!rc)
-        rc = put_str(&p, "aud", cl->client_id, 1);
-    if (!rc)
-        rc = put_str(&p, "azp", cl->client_id, 1);
+        rc = BUF_PUT_JSON_STR(&p, ",\"azp\":\"", cl->client_id);
     if (!rc)
         rc = buf_printf(&p, ",\"exp\":%lld,\"iat\":%lld,\"auth_time\":%lld", (long long)(now + ttl),
                         (long long)now, (long long)id->auth_time);
     if (!rc && id->nonce && id->nonce[0])
-        rc = put_str(&p, "nonce", id->nonce, 1);
+        rc = BUF_PUT_JSON_STR(&p, ",\"nonce\":\"", id->nonce);
     if (!rc && id->sid && id->sid[0])
-        rc = put_str(&p, "sid", id->sid, 1);
+        rc = BUF_PUT_JSON_STR(&p, ",\"sid\":\"", id->sid);
     if (!rc)
-        rc = put_str(&p, "at_hash", at_hash, 1);
+        rc = BUF_PUT_JSON_STR(&p, ",\"at_hash\":\"", at_hash);
     if (!rc)
-        rc = buf_puts(&p, "}");
+        rc = buf_append(&p, "}", 1);
     if (!rc)
         rc = tok_jws_sign(&k->k, "JWT", p.p, p.len, out);
     buf_fini(&p);
