@@ -40,13 +40,28 @@ static uint64_t lower8(uint64_t x)
     return x | upper >> 2;
 }
 
+static uint32_t str_word4(const char *p)
+{
+    uint32_t x;
+    memcpy(&x, p, 4);
+    return x;
+}
+
+/* Words only: from eight bytes up, whole words and then the last eight bytes (overlapping
+ * the word before); from four, the first four and the last four. (lower8 leaves a zero byte
+ * zero, so four bytes widened compare as eight.) */
 bool str_same_nocase(const char *p, const char *q, size_t n)
 {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        if (lower8(str_word(p + i)) != lower8(str_word(q + i)))
-            return false;
-    for (; i < n; i++)
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8)
+            if (lower8(str_word(p + i)) != lower8(str_word(q + i)))
+                return false;
+        return lower8(str_word(p + n - 8)) == lower8(str_word(q + n - 8));
+    }
+    if (n >= 4)
+        return lower8(str_word4(p)) == lower8(str_word4(q)) &&
+               lower8(str_word4(p + n - 4)) == lower8(str_word4(q + n - 4));
+    for (size_t i = 0; i < n; i++)
         if (lower((unsigned char)p[i]) != lower((unsigned char)q[i]))
             return false;
     return true;

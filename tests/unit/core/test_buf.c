@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -113,25 +114,32 @@ TEST(str_helpers)
     ASSERT_EQ_MEM(d, str_utoa(d, 1234567890123ull), "1234567890123", 13);
 }
 
-/* Every pair of bytes, at every place of an eight-byte word and in the tail: equal without
- * case exactly when equal after ASCII lower-casing ('A'..'Z' only; 0x80 up as they are). */
+/* Every pair of bytes, at every place of views of each length the comparison takes apart
+ * (bytes; four and four; words and the last eight): equal without case exactly when equal
+ * after ASCII lower-casing ('A'..'Z' only; 0x80 up as they are). Each view in a heap block
+ * of its exact length, so that ASan sees a read past it. */
 TEST(str_eq_nocase_every_byte_pair)
 {
-    char a[19], b[19];
-    for (unsigned x = 0; x < 256; x++)
-        for (unsigned y = 0; y < 256; y++) {
-            unsigned lx = x >= 'A' && x <= 'Z' ? x | 0x20 : x;
-            unsigned ly = y >= 'A' && y <= 'Z' ? y | 0x20 : y;
-            for (unsigned at = 0; at < sizeof(a); at += 3) {
-                memset(a, 'q', sizeof(a));
-                memset(b, 'Q', sizeof(b));
-                a[at] = (char)x;
-                b[at] = (char)y;
-                if (str_eq_nocase((struct str){a, sizeof(a)}, (struct str){b, sizeof(b)}) !=
-                    (lx == ly))
-                    harness_fail(__FILE__, __LINE__, "0x%02x 0x%02x at %u", x, y, at);
-            }
-        }
+    static const unsigned lens[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 19};
+    for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+        unsigned n = lens[k];
+        char *a = malloc(n), *b = malloc(n);
+        ASSERT_TRUE(a && b);
+        for (unsigned at = 0; at < n; at++)
+            for (unsigned x = 0; x < 256; x++)
+                for (unsigned y = 0; y < 256; y++) {
+                    unsigned lx = x >= 'A' && x <= 'Z' ? x | 0x20 : x;
+                    unsigned ly = y >= 'A' && y <= 'Z' ? y | 0x20 : y;
+                    memset(a, 'q', n);
+                    memset(b, 'Q', n);
+                    a[at] = (char)x;
+                    b[at] = (char)y;
+                    if (str_eq_nocase((struct str){a, n}, (struct str){b, n}) != (lx == ly))
+                        harness_fail(__FILE__, __LINE__, "0x%02x 0x%02x at %u of %u", x, y, at, n);
+                }
+        free(a);
+        free(b);
+    }
 }
 
 /* Every byte at every place of a word: the escaped string is what a byte-by-byte escape
