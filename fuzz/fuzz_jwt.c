@@ -5,6 +5,8 @@
  *    token the fixed key did not sign: a random token that verifies is a finding);
  *  - every input, as a decoded JWS header: when tok_jws_own_header recognises it, jansson
  *    must read the same alg, typ and kid from it, and nothing else;
+ *  - every input, as a decoded payload: when tok_jwt_own_claims recognises it, jansson must
+ *    read the same claims from it, and nothing else;
  *  - odd: the rest is a payload; it is signed and must verify and round-trip byte-exact,
  *    and then goes through tok_jwt_verify's claim checks (reachable only with a valid
  *    signature): an accepted token's claims must hold what the checks promise.
@@ -49,6 +51,29 @@ static void own_header_agrees(struct str in)
     json_decref(o);
 }
 
+/* A member of o that must be an integer equal to want. */
+static bool same_int(json_t *o, const char *name, int64_t want)
+{
+    json_t *v = json_object_get(o, name);
+    return json_is_integer(v) && json_integer_value(v) == want;
+}
+
+/* The claims recogniser against jansson: what it accepts, jansson reads the same way. */
+static void own_claims_agrees(struct str in)
+{
+    struct tok_claim_views v;
+    if (!tok_jwt_own_claims(in.p, in.len, &v))
+        return;
+    json_t *o = json_loadb(in.p, in.len, JSON_REJECT_DUPLICATES, NULL);
+    size_t members = 6u + (v.aud.p != NULL) + (v.scope.p != NULL);
+    if (!json_is_object(o) || json_object_size(o) != members || v.has_nbf ||
+        !same(o, "iss", v.iss) || !same(o, "sub", v.sub) || !same(o, "aud", v.aud) ||
+        !same(o, "jti", v.jti) || !same(o, "client_id", v.client_id) ||
+        !same(o, "scope", v.scope) || !same_int(o, "exp", v.exp) || !same_int(o, "iat", v.iat))
+        abort();
+    json_decref(o);
+}
+
 static const struct tok_key *lookup(void *ctx, struct str kid)
 {
     (void)ctx;
@@ -78,6 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     own_header_agrees(in);
+    own_claims_agrees(in);
     if (data[0] % 2 == 0) {
         struct tok_claims c;
         char payload[TOK_PAYLOAD_MAX];

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * RFC 9068 access tokens. The payload is written with the escaping writer (no jansson tree
- * on the issue path) and read back with jansson on the verify path, where duplicate claims
- * are rejected.
+ * on the issue path). On the verify path, after the signature, claims in exactly the shape
+ * the writer makes are recognised by their bytes (tok_jwt_own_claims); any other payload is
+ * read by jansson, where duplicate claims are rejected. Both give the same views, which one
+ * set of checks (check_claims) then judges.
  */
 #include "token/tok_jwt.h"
 
@@ -131,6 +133,145 @@ static int copy_str(json_t *j, const char *name, char *dst, size_t cap, int requ
     return ERR_OK;
 }
 
+/* ---- the claims as tok_jwt_issue writes them, recognised by their bytes ---------------- */
+
+struct cursor {
+    const char *p, *end;
+};
+
+static bool eat(struct cursor *c, const char *lit, size_t n)
+{
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+        return false;
+    c->p += n;
+    return true;
+}
+#define EAT(c, lit) eat(c, lit, sizeof(lit) - 1)
+
+/* A string's bytes up to its closing quote, which is eaten: printable ASCII, no '\\'. */
+static bool plain(struct cursor *c, struct str *out)
+{
+    const char *s = c->p;
+    while (c->p < c->end && *c->p != '"') {
+        unsigned char b = (unsigned char)*c->p;
+        if (b < 0x20 || b > 0x7e || b == '\\')
+            return false;
+        c->p++;
+    }
+    if (c->p == c->end)
+        return false;
+    *out = (struct str){s, (size_t)(c->p - s)};
+    c->p++;
+    return true;
+}
+
+/* 1 to 18 digits, the first not 0: a positive number jansson reads as the same integer. */
+static bool digits(struct cursor *c, int64_t *out)
+{
+    int64_t v = 0;
+    const char *s = c->p;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && c->p - s < 18)
+        v = v * 10 + (*c->p++ - '0');
+    *out = v;
+    return c->p > s && *s != '0' && (c->p == c->end || *c->p < '0' || *c->p > '9');
+}
+
+bool tok_jwt_own_claims(const char *payload, size_t n, struct tok_claim_views *v)
+{
+    struct cursor c = {payload, payload + n};
+
+    memset(v, 0, sizeof(*v));
+    if (!EAT(&c, "{\"iss\":\"") || !plain(&c, &v->iss) || !EAT(&c, ",\"sub\":\"") ||
+        !plain(&c, &v->sub))
+        return false;
+    if (EAT(&c, ",\"aud\":\"") && !plain(&c, &v->aud))
+        return false;
+    if (!EAT(&c, ",\"exp\":") || !digits(&c, &v->exp) || !EAT(&c, ",\"iat\":") ||
+        !digits(&c, &v->iat) || !EAT(&c, ",\"jti\":\"") || !plain(&c, &v->jti) ||
+        !EAT(&c, ",\"client_id\":\"") || !plain(&c, &v->client_id))
+        return false;
+    if (EAT(&c, ",\"scope\":\"") && !plain(&c, &v->scope))
+        return false;
+    return EAT(&c, "}") && c.p == c.end;
+}
+
+/* ---- any other claims: jansson ---------------------------------------------------------- */
+
+/* j's string member `name` as a view (p NULL when absent); false when it is not a string */
+static bool json_view(json_t *j, const char *name, struct str *out)
+{
+    json_t *m = json_object_get(j, name);
+    *out = STR_NULL;
+    if (!m)
+        return true;
+    if (!json_is_string(m))
+        return false;
+    *out = (struct str){json_string_value(m), json_string_length(m)};
+    return true;
+}
+
+/* The claims from jansson's tree: ERR_INVAL for a claim of the wrong type or a required one
+ * missing (iss, exp, iat, sub, client_id, jti). aud may be an array: its first member. */
+static int json_claims(json_t *j, struct tok_claim_views *v)
+{
+    json_t *exp = json_object_get(j, "exp"), *iat = json_object_get(j, "iat");
+    json_t *nbf = json_object_get(j, "nbf"), *aud = json_object_get(j, "aud");
+
+    memset(v, 0, sizeof(*v));
+    if (!json_is_integer(exp) || !json_is_integer(iat) || (nbf && !json_is_integer(nbf)))
+        return ERR_INVAL;
+    v->exp = json_integer_value(exp);
+    v->iat = json_integer_value(iat);
+    v->has_nbf = nbf != NULL;
+    v->nbf = v->has_nbf ? json_integer_value(nbf) : 0;
+    if (!json_view(j, "iss", &v->iss) || !json_view(j, "sub", &v->sub) ||
+        !json_view(j, "client_id", &v->client_id) || !json_view(j, "jti", &v->jti) ||
+        !json_view(j, "scope", &v->scope) || !v->iss.p || !v->sub.p || !v->client_id.p || !v->jti.p)
+        return ERR_INVAL;
+    if (aud) {
+        json_t *first = json_is_array(aud) ? json_array_get(aud, 0) : aud;
+        if (!json_is_string(first))
+            return ERR_INVAL;
+        v->aud = (struct str){json_string_value(first), json_string_length(first)};
+    }
+    return ERR_OK;
+}
+
+/* view into dst[cap] with its NUL; false when it does not fit */
+static bool copy_view(struct str v, char *dst, size_t cap)
+{
+    if (v.len >= cap)
+        return false;
+    if (v.len)
+        memcpy(dst, v.p, v.len);
+    dst[v.len] = '\0';
+    return true;
+}
+
+/* The checks every access token's claims pass, however they were read, and the copy. */
+static int check_claims(const struct tok_claim_views *v, const char *issuer, int64_t now,
+                        int64_t leeway, struct tok_claims *c)
+{
+    if (!str_eq(v->iss, str_c(issuer)))
+        return ERR_INVAL;
+    /* exp is enforced exactly: these are our own tokens, and we know the time they end.
+     * The leeway is for the other parties' clocks, so it applies to iat and nbf only.
+     * (Written so that no claim, however large, can overflow the arithmetic; and no token of
+     * ours lives longer than TOK_EXP_HORIZON_S, so callers may add a leeway to exp.) */
+    if (v->exp <= now || v->exp > now + TOK_EXP_HORIZON_S || v->iat > now + leeway ||
+        (v->has_nbf && v->nbf > now + leeway))
+        return ERR_INVAL;
+    if (!copy_view(v->sub, c->sub, sizeof(c->sub)) ||
+        !copy_view(v->client_id, c->client_id, sizeof(c->client_id)) ||
+        !copy_view(v->jti, c->jti, sizeof(c->jti)) ||
+        !copy_view(v->scope, c->scope, sizeof(c->scope)) ||
+        !copy_view(v->aud, c->aud, sizeof(c->aud)))
+        return ERR_INVAL;
+    c->exp = v->exp;
+    c->iat = v->iat;
+    return ERR_OK;
+}
+
 int tok_jwt_verify(const struct tok_ring *r, const char *issuer, int64_t now, int64_t leeway,
                    struct str token, struct tok_claims *c)
 {
@@ -138,7 +279,7 @@ int tok_jwt_verify(const struct tok_ring *r, const char *issuer, int64_t now, in
     char typ[32];
     size_t n;
     struct lookup_ctx lc = {r, now};
-    json_error_t je;
+    struct tok_claim_views v;
 
     memset(c, 0, sizeof(*c));
     int rc = tok_jws_verify(token, lookup, &lc, payload, sizeof(payload), &n, typ);
@@ -148,41 +289,17 @@ int tok_jwt_verify(const struct tok_ring *r, const char *issuer, int64_t now, in
      * JWT signed by the same key cannot be replayed as one. */
     if (strcmp(typ, "at+jwt") != 0 && strcmp(typ, "application/at+jwt") != 0)
         return ERR_INVAL;
-    json_t *j = json_loadb(payload, n, JSON_REJECT_DUPLICATES, &je);
-    if (!j || !json_is_object(j)) {
+    if (tok_jwt_own_claims(payload, n, &v)) {
+        rc = check_claims(&v, issuer, now, leeway, c);
+    } else {
+        json_t *j = json_loadb(payload, n, JSON_REJECT_DUPLICATES, NULL);
+        rc = json_is_object(j) ? json_claims(j, &v) : ERR_INVAL;
+        if (!rc)
+            rc = check_claims(&v, issuer, now, leeway, c);
         json_decref(j);
-        return ERR_INVAL;
     }
-    rc = ERR_INVAL;
-    const char *iss = json_string_value(json_object_get(j, "iss"));
-    json_t *exp = json_object_get(j, "exp"), *iat = json_object_get(j, "iat");
-    json_t *nbf = json_object_get(j, "nbf"), *aud = json_object_get(j, "aud");
-    if (!iss || strcmp(iss, issuer) != 0 || !json_is_integer(exp) || !json_is_integer(iat) ||
-        (nbf && !json_is_integer(nbf)))
-        goto out;
-    c->exp = json_integer_value(exp);
-    c->iat = json_integer_value(iat);
-    /* exp is enforced exactly: these are our own tokens, and we know the time they end.
-     * The leeway is for the other parties' clocks, so it applies to iat and nbf only.
-     * (Written so that no claim, however large, can overflow the arithmetic; and no token of
-     * ours lives longer than TOK_EXP_HORIZON_S, so callers may add a leeway to exp.) */
-    if (c->exp <= now || c->exp > now + TOK_EXP_HORIZON_S || c->iat > now + leeway ||
-        (nbf && json_integer_value(nbf) > now + leeway))
-        goto out;
-    if (copy_str(j, "sub", c->sub, sizeof(c->sub), 1) ||
-        copy_str(j, "client_id", c->client_id, sizeof(c->client_id), 1) ||
-        copy_str(j, "jti", c->jti, sizeof(c->jti), 1) ||
-        copy_str(j, "scope", c->scope, sizeof(c->scope), 0))
-        goto out;
-    if (aud) {
-        json_t *first = json_is_array(aud) ? json_array_get(aud, 0) : aud;
-        if (!json_is_string(first) || json_string_length(first) >= sizeof(c->aud))
-            goto out;
-        memcpy(c->aud, json_string_value(first), json_string_length(first) + 1);
-    }
-    rc = ERR_OK;
-out:
-    json_decref(j);
+    if (rc)
+        memset(c, 0, sizeof(*c));
     return rc;
 }
 

@@ -186,6 +186,131 @@ TEST(jwt_claim_rejections)
                   ERR_INVAL); /* issued in the future */
 }
 
+/* An access token issued with `in`'s claims at 1000, verified at 1010: out, and whether its
+ * payload was recognised by its bytes (tok_jwt_own_claims) rather than read by jansson. */
+static int issue_and_verify(struct tok_claims *in, struct tok_claims *out, bool *own)
+{
+    static struct tok_ring ring;
+    struct tok_claim_views v;
+    char payload[TOK_PAYLOAD_MAX];
+    size_t n;
+    struct buf b;
+    ring.keys[0].k = key;
+    ring.n = 1;
+    buf_init(&b, 8192);
+    int rc = tok_jwt_issue(&ring, TOK_ALG_EDDSA, "https://i", 1000, 600, in, &b);
+    if (!rc)
+        rc = tok_jws_verify((struct str){b.p, b.len}, lookup, NULL, payload, sizeof(payload), &n,
+                            NULL);
+    if (!rc) {
+        *own = tok_jwt_own_claims(payload, n, &v);
+        rc = tok_jwt_verify(&ring, "https://i", 1010, 30, (struct str){b.p, b.len}, out);
+    }
+    buf_fini(&b);
+    return rc;
+}
+
+static bool own_claims(const char *payload)
+{
+    struct tok_claim_views v;
+    return tok_jwt_own_claims(payload, strlen(payload), &v);
+}
+
+/* The claims tok_jwt_issue writes are read by their bytes, and give what was issued; a
+ * value JSON must escape, and any other shape, go to jansson and give the same. */
+TEST(own_claims_recognised_by_their_bytes_and_others_parsed)
+{
+    struct tok_claims in, out;
+    bool own = false;
+    struct tok_claim_views v;
+    setup();
+    memset(&in, 0, sizeof(in));
+    strcpy(in.sub, "user-1");
+    strcpy(in.client_id, "app");
+    strcpy(in.scope, "read write");
+    strcpy(in.aud, "https://api.example");
+    ASSERT_EQ_INT(issue_and_verify(&in, &out, &own), 0);
+    ASSERT_TRUE(own);
+    ASSERT_TRUE(memcmp(&in, &out, sizeof(in)) == 0); /* every claim, jti and times too */
+    memset(in.scope, 0, sizeof(in.scope));           /* the optional ones left out */
+    memset(in.aud, 0, sizeof(in.aud));
+    in.jti[0] = '\0';
+    ASSERT_EQ_INT(issue_and_verify(&in, &out, &own), 0);
+    ASSERT_TRUE(own);
+    ASSERT_TRUE(memcmp(&in, &out, sizeof(in)) == 0);
+    strcpy(in.sub, "a \"quoted\" \\ name \xc3\xa9\t"); /* escaped in the payload: jansson */
+    in.jti[0] = '\0';
+    ASSERT_EQ_INT(issue_and_verify(&in, &out, &own), 0);
+    ASSERT_TRUE(!own);
+    ASSERT_TRUE(memcmp(&in, &out, sizeof(in)) == 0);
+
+    const char *good =
+        "{\"iss\":\"https://i\",\"sub\":\"s\",\"aud\":\"a\",\"exp\":2000,\"iat\":1000,"
+        "\"jti\":\"j\",\"client_id\":\"c\",\"scope\":\"x y\"}";
+    ASSERT_TRUE(tok_jwt_own_claims(good, strlen(good), &v));
+    ASSERT_TRUE(str_eq(v.iss, STR_LIT("https://i")) && str_eq(v.sub, STR_LIT("s")) &&
+                str_eq(v.aud, STR_LIT("a")) && str_eq(v.jti, STR_LIT("j")) &&
+                str_eq(v.client_id, STR_LIT("c")) && str_eq(v.scope, STR_LIT("x y")) &&
+                v.exp == 2000 && v.iat == 1000 && !v.has_nbf);
+    ASSERT_EQ_INT(verify_signed("at+jwt", good), 0);
+    /* other shapes: not recognised, and jansson's answer stands */
+    static const struct {
+        const char *payload;
+        int rc;
+    } other[] = {
+        {"{\"sub\":\"s\",\"iss\":\"https://i\",\"exp\":2000,\"iat\":1000,\"jti\":\"j\","
+         "\"client_id\":\"c\"}",
+         0}, /* another order */
+        {"{\"iss\":\"https://i\",\"sub\":\"s\",\"exp\":2000,\"iat\":1000,\"jti\":\"j\","
+         "\"client_id\":\"c\"} ",
+         0}, /* a space after */
+        {"{\"iss\":\"https://i\",\"sub\":\"\\u0073\",\"exp\":2000,\"iat\":1000,\"jti\":\"j\","
+         "\"client_id\":\"c\"}",
+         0}, /* an escape */
+        {"{\"iss\":\"https://i\",\"sub\":\"s\",\"exp\":2000,\"iat\":1000,\"jti\":\"j\","
+         "\"client_id\":\"c\",\"nbf\":1031}",
+         ERR_INVAL}, /* a member more: nbf, not yet valid */
+        {"{\"iss\":\"https://i\",\"sub\":\"s\",\"exp\":02000,\"iat\":1000,\"jti\":\"j\","
+         "\"client_id\":\"c\"}",
+         ERR_INVAL}, /* a leading zero: not JSON */
+        {"{\"iss\":\"https://i\",\"sub\":\"s\",\"exp\":2000.0,\"iat\":1000,\"jti\":\"j\","
+         "\"client_id\":\"c\"}",
+         ERR_INVAL}, /* a real */
+        {"{\"iss\":\"https://i\",\"sub\":\"s\",\"exp\":1000000000000000000000,\"iat\":1000,"
+         "\"jti\":\"j\",\"client_id\":\"c\"}",
+         ERR_INVAL}, /* 22 digits */
+        {"{\"iss\":\"https://i\",\"sub\":\"s\",\"exp\":2000,\"iat\":1000,\"jti\":\"j\","
+         "\"client_id\":\"c\",\"scope\":\"a\",\"scope\":\"b\"}",
+         ERR_INVAL}, /* a duplicate */
+        {"{\"iss\":\"https://i\",\"sub\":\"s\",\"exp\":2000,\"iat\":1000,\"jti\":\"j\","
+         "\"client_id\":\"c\"",
+         ERR_INVAL}, /* cut short */
+    };
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        if (own_claims(other[i].payload) ||
+            verify_signed("at+jwt", other[i].payload) != other[i].rc)
+            harness_fail(__FILE__, __LINE__, "shape %zu", i);
+    }
+    /* recognised, then refused by the checks: another issuer, too long a sub */
+    ASSERT_TRUE(own_claims("{\"iss\":\"https://o\",\"sub\":\"s\",\"exp\":2000,\"iat\":1000,"
+                           "\"jti\":\"j\",\"client_id\":\"c\"}"));
+    ASSERT_EQ_INT(verify_signed("at+jwt", "{\"iss\":\"https://o\",\"sub\":\"s\",\"exp\":2000,"
+                                          "\"iat\":1000,\"jti\":\"j\",\"client_id\":\"c\"}"),
+                  ERR_INVAL);
+    char big[512];
+    snprintf(big, sizeof(big),
+             "{\"iss\":\"https://i\",\"sub\":\"%0129d\",\"exp\":2000,\"iat\":1000,\"jti\":\"j\","
+             "\"client_id\":\"c\"}",
+             0);
+    ASSERT_TRUE(own_claims(big));
+    ASSERT_EQ_INT(verify_signed("at+jwt", big), ERR_INVAL);
+    snprintf(big, sizeof(big),
+             "{\"iss\":\"https://i\",\"sub\":\"%0128d\",\"exp\":2000,\"iat\":1000,\"jti\":\"j\","
+             "\"client_id\":\"c\"}",
+             0);
+    ASSERT_EQ_INT(verify_signed("at+jwt", big), 0); /* (128 characters: fits) */
+}
+
 static const char *mk(const char *header, const char *payload, const char *sig, char *out)
 {
     char h[256], p[256];
