@@ -225,10 +225,10 @@ TEST(own_claims_recognised_by_their_bytes_and_others_parsed)
     struct tok_claim_views v;
     setup();
     memset(&in, 0, sizeof(in));
-    strcpy(in.sub, "user-1");
-    strcpy(in.client_id, "app");
-    strcpy(in.scope, "read write");
-    strcpy(in.aud, "https://api.example");
+    str_copy(in.sub, sizeof(in.sub), "user-1");
+    str_copy(in.client_id, sizeof(in.client_id), "app");
+    str_copy(in.scope, sizeof(in.scope), "read write");
+    str_copy(in.aud, sizeof(in.aud), "https://api.example");
     ASSERT_EQ_INT(issue_and_verify(&in, &out, &own), 0);
     ASSERT_TRUE(own);
     ASSERT_TRUE(memcmp(&in, &out, sizeof(in)) == 0); /* every claim, jti and times too */
@@ -238,7 +238,8 @@ TEST(own_claims_recognised_by_their_bytes_and_others_parsed)
     ASSERT_EQ_INT(issue_and_verify(&in, &out, &own), 0);
     ASSERT_TRUE(own);
     ASSERT_TRUE(memcmp(&in, &out, sizeof(in)) == 0);
-    strcpy(in.sub, "a \"quoted\" \\ name \xc3\xa9\t"); /* escaped in the payload: jansson */
+    str_copy(in.sub, sizeof(in.sub),
+             "a \"quoted\" \\ name \xc3\xa9\t"); /* escaped in the payload: jansson */
     in.jti[0] = '\0';
     ASSERT_EQ_INT(issue_and_verify(&in, &out, &own), 0);
     ASSERT_TRUE(!own);
