@@ -4,9 +4,11 @@
 # whatever else the machine is doing, unlike wall-clock benchmarks on this shared machine.
 #
 # floodgate (one loop thread, release build): 2,000 cached introspections, 2,000 cached
-# gateway verifies and 500 client_credentials grants on loopback, then 500 introspections
-# of the 500 tokens those grants issued, each the first of its token (a verification-cache
-# miss: signature check and revocation lookup). For each phase: the handler's inclusive
+# gateway verifies and 500 client_credentials grants on loopback, 300 durable refresh
+# rotations one after the other (each its own commit: the loop thread and the store's
+# writer thread together, fsync's kernel time not counted), then 500 introspections of the
+# 500 tokens those grants issued, each the first of its token (a verification-cache miss:
+# signature check and revocation lookup). For each phase: the handler's inclusive
 # instructions per call, and the whole process's (parsing, libuv, the handler, the write:
 # everything in user space) per request.
 #
@@ -29,8 +31,10 @@ P=$(free_port)
 N=$(free_port)
 "$BIN" --data-dir "$T/d" client create bench --scopes read --grants client_credentials \
     --json > "$T/c.json"
+printf 'correct horse battery\n' | "$BIN" --data-dir "$T/d" user add bench > /dev/null
 valgrind --tool=callgrind --callgrind-out-file="$T/cg.out" "$BIN" --listen "127.0.0.1:$P" \
     --data-dir "$T/d" --threads 1 --workers 1 --log-level warn --ratelimit-token-ip off \
+    --ratelimit-refresh-ip off \
     2>/dev/null &
 VP=$!
 mkdir -p "$T/n"
@@ -92,7 +96,11 @@ fresh = []
 phases = (("POST", "/oauth2/introspect", "token=" + tok, form, 2000),
           ("GET", "/v1/auth/verify", None, {"Authorization": "Bearer " + tok}, 2000),
           ("POST", "/oauth2/token", "grant_type=client_credentials", form, 500))
-# each phase into its own dump file (cg.out.1, .2, .3), counted from zero
+js = {"Content-Type": "application/json"}
+conn.request("POST", "/v1/auth/login", json.dumps({"username": "bench",
+             "password": "correct horse battery"}), js)
+rt = json.loads(conn.getresponse().read())["refresh_token"]
+# each phase into its own dump file (cg.out.1, .2, .3, .4), counted from zero
 ctl(vpid, "--zero")
 ctl(npid, "--zero")
 for method, path, body, h, n in phases:
@@ -110,6 +118,17 @@ for method, path, body, h, n in phases:
         r.read()
         assert r.status == 200, ("nginx", path, r.status)
     ctl(npid, "--dump")
+for _ in range(300):  # durable rotations one at a time: each its own commit, in cg.out.4
+    conn.request("POST", "/v1/auth/refresh", json.dumps({"refresh_token": rt}), js)
+    r = conn.getresponse()
+    assert r.status == 200, ("refresh", r.status)
+    rt = json.loads(r.read())["refresh_token"]
+ctl(vpid, "--dump")
+for _ in range(300):
+    ng.request("POST", "/" + "x" * 15, json.dumps({"refresh_token": rt}), js)
+    r = ng.getresponse()
+    r.read()
+ctl(npid, "--dump")
 for t in fresh:  # each introspected once: not in the cache (counted into cg.out, at exit)
     conn.request("POST", "/oauth2/introspect", "token=" + t, form)
     r = conn.getresponse()
@@ -144,6 +163,7 @@ echo "handler (inclusive, floodgate)"
 count "$T/cg.out.1" "api_introspect:introspection (cached):2000"
 count "$T/cg.out.2" "api_verify:verify (cached):2000"
 count "$T/cg.out.3" "grant_client_credentials:client_credentials:500"
+count "$T/cg.out.4" "crypto_sign_ed25519_detached:refresh, the token's signature:300"
 count "$T/cg.out" "api_introspect:introspection (not cached):500" \
     "crypto_sign_ed25519_verify_detached:  of which the signature check:500"
 echo
@@ -157,6 +177,7 @@ row() {
 row "introspection (cached)" 1 2000
 row "verify (cached)" 2 2000
 row "client_credentials" 3 500
+row "refresh (durable, one by one)" 4 300
 f=$(total "$T/cg.out" 500)
 g=$(total "$T/ng.out" 500)
 printf "%-30s %10s %10s %16s\n" "introspection (not cached)" "$f" "$g" \
