@@ -126,9 +126,9 @@ static void answer_session(struct http_request *r, const char *sub, const char *
 {
     struct tok_claims cl;
     memset(&cl, 0, sizeof(cl));
-    snprintf(cl.sub, sizeof(cl.sub), "%s", sub);
-    snprintf(cl.client_id, sizeof(cl.client_id), "%s", client_id);
-    snprintf(cl.scope, sizeof(cl.scope), "%s", scope);
+    str_copy(cl.sub, sizeof(cl.sub), sub);
+    str_copy(cl.client_id, sizeof(cl.client_id), client_id);
+    str_copy(cl.scope, sizeof(cl.scope), scope);
     str_copy(cl.aud, sizeof(cl.aud), aud);
     api__answer_tokens(r, &cl, ttl, refresh, NULL);
 }
@@ -192,8 +192,8 @@ static int start_login(struct http_request *r, struct str user, struct str pw,
     j->q.done = login_answer;
     api__peer_ip(r, j->q.ip, sizeof(j->q.ip));
     api__peer_key(r, j->q.ip_key, sizeof(j->q.ip_key));
-    snprintf(j->q.client_id, sizeof(j->q.client_id), "%s", client_id);
-    snprintf(j->q.scope, sizeof(j->q.scope), "%s", scope);
+    str_copy(j->q.client_id, sizeof(j->q.client_id), client_id);
+    str_copy(j->q.scope, sizeof(j->q.scope), scope);
     api__login_rules(r, &j->q.rl_ip, &j->q.rl_user);
     int rc = auth_login(&j->q);
     if (rc == ERR_AGAIN)
@@ -249,7 +249,7 @@ int api__grant_password(struct http_request *r, const struct http_form *f,
         if (tok_scope_normalize(scope, sc, sizeof(sc)) || !tok_scope_subset(str_c(sc), c->scopes))
             return api__oauth_error(r, 400, "invalid_scope", "scope not allowed for this client");
     } else {
-        snprintf(sc, sizeof(sc), "%s", c->scopes);
+        str_copy(sc, sizeof(sc), c->scopes);
     }
     char aud[sizeof(((struct tok_claims *)0)->aud)];
     auth_client_audience(c, NULL, aud, sizeof(aud)); /* (the client's default) */
@@ -301,8 +301,8 @@ static int start_refresh(struct http_request *r, struct str token, const char *c
     j->q.token = token;
     j->q.now = clock_wall_s();
     j->q.done = refresh_answer;
-    snprintf(j->q.client_id, sizeof(j->q.client_id), "%s", client_id);
-    snprintf(j->q.want_scope, sizeof(j->q.want_scope), "%s", want_scope);
+    str_copy(j->q.client_id, sizeof(j->q.client_id), client_id);
+    str_copy(j->q.want_scope, sizeof(j->q.want_scope), want_scope);
     api__peer_ip(r, j->q.ip, sizeof(j->q.ip));
     int rc = tok_rotate(&j->q);
     if (rc == ERR_AGAIN)
@@ -392,7 +392,7 @@ int api__revoke(struct http_request *r, int oauth, const char *client_id, struct
     j->q.refresh = refresh;
     j->q.now = clock_wall_s();
     j->q.done = revoke_answer;
-    snprintf(j->q.client_id, sizeof(j->q.client_id), "%s", client_id);
+    str_copy(j->q.client_id, sizeof(j->q.client_id), client_id);
     /* Logout revokes the access token it presents as Bearer, whoever it was issued to
      * (holding it is the proof); RFC 7009 only a token of the client that asks. */
     int rc = access.len ? tok_revocation_access(&j->q, &ctx->tok, access, oauth) : ERR_OK;

@@ -174,7 +174,7 @@ static int login_page(struct authz_job *j, unsigned status, const char *error, c
     if (!rc)
         rc = buf_append(&hidden, "", 1); /* (a C string for the template) */
     if (p->login_hint.p && p->login_hint.len < sizeof(login_hint))
-        snprintf(login_hint, sizeof(login_hint), "%s", p->login_hint.p);
+        str_copy(login_hint, sizeof(login_hint), p->login_hint.p);
     const char *name = user ? user : login_hint;
     const struct web_var v[] = {
         {"product", ctx->sh->cfg->product_name}, {"logo", logo_on()},
@@ -578,18 +578,18 @@ static void redeemed(struct auth_code_exchange *x, int rc)
         return;
     }
     memset(&cl, 0, sizeof(cl));
-    snprintf(cl.sub, sizeof(cl.sub), "%s", q->grant.sub);
-    snprintf(cl.client_id, sizeof(cl.client_id), "%s", q->grant.client_id);
-    snprintf(cl.scope, sizeof(cl.scope), "%s", q->grant.scope);
-    snprintf(cl.jti, sizeof(cl.jti), "%s", q->grant.jti); /* the one the code names */
+    str_copy(cl.sub, sizeof(cl.sub), q->grant.sub);
+    str_copy(cl.client_id, sizeof(cl.client_id), q->grant.client_id);
+    str_copy(cl.scope, sizeof(cl.scope), q->grant.scope);
+    str_copy(cl.jti, sizeof(cl.jti), q->grant.jti); /* the one the code names */
     str_copy(cl.aud, sizeof(cl.aud), j->aud);
     char nonce[TOK_NONCE_MAX + 1], refresh[TOK_REFRESH_LEN + 1];
     /* Answering frees the arena, q with it: what the answer needs is copied out first. */
-    snprintf(nonce, sizeof(nonce), "%s", q->grant.nonce);
+    str_copy(nonce, sizeof(nonce), q->grant.nonce);
     memcpy(refresh, q->refresh_token, sizeof(refresh));
     cr_wipe(q->refresh_token, sizeof(q->refresh_token));
     char sid[sizeof(q->grant.sid)];
-    snprintf(sid, sizeof(sid), "%s", q->grant.sid);
+    str_copy(sid, sizeof(sid), q->grant.sid);
     struct tok_id id = {
         .alg = j->id_alg, .nonce = nonce, .auth_time = q->grant.auth_time, .sid = sid};
     bool oidc = tok_scope_subset(STR_LIT("openid"), q->grant.scope);
@@ -631,7 +631,7 @@ int api__grant_code(struct http_request *r, const struct http_form *f, const str
     q->refresh = (c->grants & AUTH_GRANT_REFRESH_TOKEN) != 0;
     q->offline_only = !c->first_party;
     q->now = clock_wall_s();
-    snprintf(q->client_id, sizeof(q->client_id), "%s", c->id);
+    str_copy(q->client_id, sizeof(q->client_id), c->id);
     j->x.svc = &ctx->sh->auth;
     j->x.done = redeemed;
     int rc = auth_code_exchange(&j->x);

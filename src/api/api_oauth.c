@@ -428,7 +428,7 @@ static int introspect_refresh(struct http_request *r, struct str token, const ch
     j->q.lp = ctx->lp;
     j->q.now = clock_wall_s();
     j->q.done = rti_answer;
-    snprintf(j->q.client_id, sizeof(j->q.client_id), "%s", client_id);
+    str_copy(j->q.client_id, sizeof(j->q.client_id), client_id);
     int rc = tok_rt_introspect(&j->q, ctx->sh->tok.key, token);
     if (rc == ERR_AGAIN)
         return HTTP_ASYNC;

@@ -85,7 +85,7 @@ static int verified(struct http_request *r, int rc, const struct tok_claims *cl,
     if (!j)
         return HTTP_DONE;
     j->r = r;
-    snprintf(j->scope, sizeof(j->scope), "%s", cl->scope);
+    str_copy(j->scope, sizeof(j->scope), cl->scope);
     j->q.st = ctx->sh->store;
     j->q.lp = ctx->lp;
     j->q.done = found;

@@ -65,7 +65,7 @@ void pol_ip_key(const char *ip, unsigned v4_bits, unsigned v6_bits, char *out, s
     int family;
 
     if (parse_addr(ip, strlen(ip), &family, a)) {
-        snprintf(out, cap, "%s", ip);
+        str_copy(out, cap, ip);
         return;
     }
     if (family == AF_INET6 && memcmp(a, mapped, sizeof(mapped)) == 0) {
@@ -78,7 +78,7 @@ void pol_ip_key(const char *ip, unsigned v4_bits, unsigned v6_bits, char *out, s
     mask(a, full / 8, bits);
     inet_ntop(family, a, txt, sizeof(txt));
     if (bits == full)
-        snprintf(out, cap, "%s", txt);
+        str_copy(out, cap, txt);
     else
         snprintf(out, cap, "%s/%u", txt, bits);
 }

@@ -473,9 +473,9 @@ int tok_code_redeem(struct tok_code_redemption *q)
     memset(f, 0, sizeof(*f));
     f->svc = q->svc;
     f->lp = q->lp;
-    snprintf(f->sub, sizeof(f->sub), "%s", g->sub);
-    snprintf(f->client_id, sizeof(f->client_id), "%s", g->client_id);
-    snprintf(f->scope, sizeof(f->scope), "%s", g->scope);
+    str_copy(f->sub, sizeof(f->sub), g->sub);
+    str_copy(f->client_id, sizeof(f->client_id), g->client_id);
+    str_copy(f->scope, sizeof(f->scope), g->scope);
     f->gen = g->gen;
     f->now = q->now;
     f->done = on_family;

@@ -159,7 +159,7 @@ int tok_revocation_access(struct tok_revocation *q, struct tok_local *t, struct 
     if (same_client && strcmp(cl.client_id, q->client_id) != 0)
         return ERR_DENIED;
     q->access = access;
-    snprintf(q->jti, sizeof(q->jti), "%s", cl.jti);
+    str_copy(q->jti, sizeof(q->jti), cl.jti);
     q->jti_exp = cl.exp + q->svc->leeway_s;
     return ERR_OK;
 }

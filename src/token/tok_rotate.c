@@ -101,7 +101,7 @@ static void revoke_all_sessions(const struct tok_svc *svc, struct loop *lp, cons
     if (!j)
         return;
     j->st = svc->st;
-    snprintf(j->sub, sizeof(j->sub), "%s", sub);
+    str_copy(j->sub, sizeof(j->sub), sub);
     j->pj.on_work = revoke_all_work;
     j->pj.on_done = revoke_all_done;
     if (pool_submit(svc->pool, lp, &j->pj)) {
@@ -177,10 +177,10 @@ static int rotated(struct tok_rotation *q)
         return ERR_OK;
     }
     q->outcome = op->rotate_result == STORE_ROTATE_GRACE ? TOK_ROTATED_GRACE : TOK_ROTATED;
-    snprintf(q->sub, sizeof(q->sub), "%s", op->rt.sub);
+    str_copy(q->sub, sizeof(q->sub), op->rt.sub);
     /* (a narrower scope was checked against this family's before the rotation, and a
      * family's scope never changes) */
-    snprintf(q->scope, sizeof(q->scope), "%s", q->want_scope[0] ? q->want_scope : op->rt.scope);
+    str_copy(q->scope, sizeof(q->scope), q->want_scope[0] ? q->want_scope : op->rt.scope);
     if (ev_wanted(EV_TOKEN_REFRESHED)) {
         struct ev e;
         ev_begin(&e, EV_TOKEN_REFRESHED);
@@ -251,7 +251,7 @@ int tok_rotate(struct tok_rotation *q)
     op->now = q->now;
     op->grace_s = svc->refresh_grace_s;
     op->rt.idle_expires_at = q->now + svc->refresh_idle_s;
-    snprintf(op->rt.client_id, sizeof(op->rt.client_id), "%s", q->client_id);
+    str_copy(op->rt.client_id, sizeof(op->rt.client_id), q->client_id);
     if (q->want_scope[0]) {
         memset(&q->_read, 0, sizeof(q->_read));
         q->_read.on_done = on_scope_read;
@@ -297,8 +297,8 @@ int tok_family_start(struct tok_family *q)
     op->rt.expires_at = q->now + svc->refresh_ttl_s;
     op->rt.idle_expires_at = q->now + svc->refresh_idle_s;
     op->rt.gen = q->gen;
-    snprintf(op->rt.sub, sizeof(op->rt.sub), "%s", q->sub);
-    snprintf(op->rt.client_id, sizeof(op->rt.client_id), "%s", q->client_id);
-    snprintf(op->rt.scope, sizeof(op->rt.scope), "%s", q->scope);
+    str_copy(op->rt.sub, sizeof(op->rt.sub), q->sub);
+    str_copy(op->rt.client_id, sizeof(op->rt.client_id), q->client_id);
+    str_copy(op->rt.scope, sizeof(op->rt.scope), q->scope);
     return store_submit(svc->st, q->lp, op) == ERR_AGAIN ? ERR_AGAIN : ERR_LIMIT;
 }
