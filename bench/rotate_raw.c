@@ -17,6 +17,14 @@
  * Usage: rotate_raw DIR ROTATIONS BATCH PREFILL [RECORD_BYTES]
  * Prints per layout: rotations/s, process CPU-µs per rotation (user + system, getrusage),
  * bytes written per commit and the file's size.
+ *
+ * With the word "anyage" after RECORD_BYTES: the ordered layout only, PREFILL live records,
+ * and each rotation spends one drawn at random from all of them (issue #16 item 6's costly
+ * case: a token of any age), two ways on two fresh stores of the same records:
+ *   in place   the old record is rewritten, marked spent (floodgate's layout today)
+ *   spent log  the old record stays as it is; its spending is appended to a second table,
+ *              keyed by a growing counter (the layout item 6 names: what it would save on
+ *              the write side, before any cost of reading or folding that log)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +43,12 @@
 struct run {
     MDB_env *env;
     MDB_dbi dbi;
+    MDB_dbi spent; /* anyage, spent log: the second table */
+    int anyage;    /* 0; 1 in place; 2 spent log */
+    uint8_t *keys; /* anyage: every live record's key, PREFILL x KEY */
+    uint8_t *gone; /* anyage: which have been spent */
+    long live;     /* anyage: PREFILL */
+    uint64_t spent_seq;
     int ordered;
     uint64_t seq;
     uint8_t pool[POOL][KEY];
@@ -98,8 +112,41 @@ static void put(struct run *r, MDB_txn *txn, const uint8_t k[KEY], uint8_t state
         die("put", rc);
 }
 
+/* anyage: a live record drawn at random from all of them, spent one of the two ways */
+static void one_spend(struct run *r, MDB_txn *txn)
+{
+    long at;
+    do
+        at = (long)randombytes_uniform((uint32_t)r->live);
+    while (r->gone[at]);
+    r->gone[at] = 1;
+    uint8_t *old = r->keys + at * KEY, next[KEY];
+    MDB_val mk = {KEY, old}, mv;
+    int rc = mdb_get(txn, r->dbi, &mk, &mv);
+    if (rc)
+        die("get", rc);
+    new_key(r, next);
+    put(r, txn, next, 1, MDB_NOOVERWRITE | MDB_APPEND);
+    if (r->anyage == 1) {
+        put(r, txn, old, 2, 0);
+        return;
+    }
+    uint8_t sk[8], sv[KEY + 8] = {0};
+    uint64_t n = ++r->spent_seq;
+    for (int i = 0; i < 8; i++)
+        sk[i] = (uint8_t)(n >> (56 - 8 * i));
+    memcpy(sv, old, KEY); /* which record, and (zero here) when */
+    MDB_val lk = {sizeof(sk), sk}, lv = {sizeof(sv), sv};
+    if ((rc = mdb_put(txn, r->spent, &lk, &lv, MDB_APPEND)))
+        die("log", rc);
+}
+
 static void one_rotation(struct run *r, MDB_txn *txn)
 {
+    if (r->anyage) {
+        one_spend(r, txn);
+        return;
+    }
     uint8_t *old = r->pool[r->head], next[KEY];
     MDB_val mk = {KEY, old}, mv;
     int rc = mdb_get(txn, r->dbi, &mk, &mv);
@@ -112,8 +159,14 @@ static void one_rotation(struct run *r, MDB_txn *txn)
     r->head = (r->head + 1) % POOL;
 }
 
-static void measure(const char *dir, int ordered, long rotations, int batch, long prefill,
-                    size_t rec)
+static const char *layout_name(const struct run *r)
+{
+    static const char *names[] = {"random", "ordered", "in-place", "spent-log"};
+    return names[r->anyage ? 1 + r->anyage : r->ordered];
+}
+
+static void measure(const char *dir, int ordered, int anyage, long rotations, int batch,
+                    long prefill, size_t rec)
 {
     struct run *r = calloc(1, sizeof(*r));
     MDB_txn *txn;
@@ -122,23 +175,38 @@ static void measure(const char *dir, int ordered, long rotations, int batch, lon
     int rc;
 
     r->ordered = ordered;
+    r->anyage = anyage;
     r->rec = rec;
-    snprintf(path, sizeof(path), "%s/%s", dir, ordered ? "ordered" : "random");
+    snprintf(path, sizeof(path), "%s/%s", dir, layout_name(r));
     mkdir(path, 0700);
     if ((rc = mdb_env_create(&r->env)) || (rc = mdb_env_set_mapsize(r->env, 64UL << 30)) ||
-        (rc = mdb_env_open(r->env, path, MDB_NOTLS, 0600)))
+        (rc = mdb_env_set_maxdbs(r->env, 2)) || (rc = mdb_env_open(r->env, path, MDB_NOTLS, 0600)))
         die("open", rc);
+    if (anyage) {
+        r->live = prefill;
+        r->keys = malloc((size_t)prefill * KEY);
+        r->gone = calloc((size_t)prefill, 1);
+        if (!r->keys || !r->gone || prefill < 2 * rotations) {
+            fprintf(stderr, "rotate_raw: anyage needs PREFILL >= 2 x ROTATIONS, and memory\n");
+            exit(2);
+        }
+        if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) ||
+            (rc = mdb_dbi_open(txn, "spent", MDB_CREATE, &r->spent)) || (rc = mdb_txn_commit(txn)))
+            die("spent", rc);
+    }
     /* the history, unsynced and untimed (a real store built it over weeks) */
     mdb_env_set_flags(r->env, MDB_NOSYNC, 1);
     for (long done = 0; done < prefill + POOL;) {
         if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) ||
-            (rc = mdb_dbi_open(txn, NULL, 0, &r->dbi)))
+            (rc = mdb_dbi_open(txn, anyage ? "records" : NULL, anyage ? MDB_CREATE : 0, &r->dbi)))
             die("begin", rc);
         for (long i = 0; i < 100000 && done < prefill + POOL; i++, done++) {
             uint8_t k[KEY];
             new_key(r, k);
-            put(r, txn, k, done < prefill ? 2 : 1, 0);
-            if (done >= prefill)
+            put(r, txn, k, done < prefill && !anyage ? 2 : 1, anyage ? MDB_APPEND : 0);
+            if (anyage && done < prefill)
+                memcpy(r->keys + done * KEY, k, KEY);
+            else if (done >= prefill)
                 memcpy(r->pool[done - prefill], k, KEY);
         }
         if ((rc = mdb_txn_commit(txn)))
@@ -162,34 +230,42 @@ static void measure(const char *dir, int ordered, long rotations, int batch, lon
     long written = wchar() - w0;
     MDB_envinfo ei;
     mdb_env_info(r->env, &ei);
-    mdb_env_stat(r->env, &st);
-    printf("%-8s prefill %ld batch %d: %ld rotations in %.2f s = %.0f/s, %.2f CPU-us/rotation, "
+    if ((rc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn)) || (rc = mdb_stat(txn, r->dbi, &st)))
+        die("stat", rc);
+    mdb_txn_abort(txn);
+    printf("%-9s prefill %ld batch %d: %ld rotations in %.2f s = %.0f/s, %.2f CPU-us/rotation, "
            "%ld commits, %.1f KiB written per commit, depth %u, %.1f MiB\n",
-           ordered ? "ordered" : "random", prefill, batch, rotations, secs,
-           (double)rotations / secs, cpu / (double)rotations, commits,
-           (double)written / 1024.0 / (double)commits, st.ms_depth,
-           (double)(ei.me_last_pgno + 1) * st.ms_psize / 1048576.0);
+           layout_name(r), prefill, batch, rotations, secs, (double)rotations / secs,
+           cpu / (double)rotations, commits, (double)written / 1024.0 / (double)commits,
+           st.ms_depth, (double)(ei.me_last_pgno + 1) * st.ms_psize / 1048576.0);
     fflush(stdout);
     mdb_env_close(r->env);
+    free(r->keys);
+    free(r->gone);
     free(r);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 5 || argc > 6) {
-        fprintf(stderr, "usage: rotate_raw DIR ROTATIONS BATCH PREFILL [RECORD_BYTES]\n");
+    if (argc < 5 || argc > 7 || (argc == 7 && strcmp(argv[6], "anyage") != 0)) {
+        fprintf(stderr, "usage: rotate_raw DIR ROTATIONS BATCH PREFILL [RECORD_BYTES [anyage]]\n");
         return 2;
     }
     if (sodium_init() < 0)
         return 1;
     long rotations = atol(argv[2]), prefill = atol(argv[4]);
     int batch = atoi(argv[3]);
-    size_t rec = argc == 6 ? (size_t)atol(argv[5]) : 160;
+    size_t rec = argc >= 6 ? (size_t)atol(argv[5]) : 160;
     if (rotations <= 0 || batch <= 0 || prefill < 0 || rec < 1 || rec > 1024) {
         fprintf(stderr, "rotate_raw: bad arguments\n");
         return 2;
     }
-    measure(argv[1], 0, rotations, batch, prefill, rec);
-    measure(argv[1], 1, rotations, batch, prefill, rec);
+    if (argc == 7) {
+        measure(argv[1], 1, 1, rotations, batch, prefill, rec);
+        measure(argv[1], 1, 2, rotations, batch, prefill, rec);
+        return 0;
+    }
+    measure(argv[1], 0, 0, rotations, batch, prefill, rec);
+    measure(argv[1], 1, 0, rotations, batch, prefill, rec);
     return 0;
 }
