@@ -32,8 +32,9 @@ int buf_json_escape(struct buf *b, const char *s, size_t n);
 /* Appends head[0..hn), a literal that opens a JSON string (,"sub":"), then v[0..vn) escaped
  * and the closing quote: one reservation when v needs no escape (the usual claim). */
 int buf_put_json_str(struct buf *b, const char *head, size_t hn, const char *v, size_t vn);
-/* The same with head a string literal and v a C string. */
-#define BUF_PUT_JSON_STR(b, head, v) buf_put_json_str(b, head, sizeof(head) - 1, v, strlen(v))
+/* The same with head a string literal (the "" makes anything else a compile error: sizeof
+ * a pointer would be silently wrong) and v a C string. */
+#define BUF_PUT_JSON_STR(b, head, v) buf_put_json_str(b, "" head, sizeof("" head) - 1, v, strlen(v))
 /* v in decimal, without printf (the hot answers' numbers). */
 int buf_put_i64(struct buf *b, int64_t v);
 

@@ -46,8 +46,8 @@ size_t cr_b64url_len(size_t n);
 size_t cr_b64url_encode(const void *src, size_t n, char *dst, size_t cap);
 /* The same for bytes anyone may read (a JWT's header, claims and signature), by a table of
  * character pairs, six bytes to eight characters: several times faster, not constant-time,
- * so never for a secret. dst needs CR_B64_PUBLIC_CAP(n) bytes (a padded length: callers size their
- * buffers by it); 0 if cap is smaller. */
+ * so never for a secret. dst needs CR_B64_PUBLIC_CAP(n) bytes (a padded length: callers
+ * size their buffers by it); 0 if cap is smaller. */
 #define CR_B64_PUBLIC_CAP(n) (((n) + 2) / 3 * 4 + 1)
 size_t cr_b64url_encode_public(const void *src, size_t n, char *dst, size_t cap);
 /* Strict decode: only the URL-safe alphabet, no padding, no whitespace, unused bits zero.
