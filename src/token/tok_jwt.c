@@ -122,17 +122,6 @@ static const struct tok_key *lookup(void *ctx, struct str kid)
     return k ? &k->k : NULL;
 }
 
-static int copy_str(json_t *j, const char *name, char *dst, size_t cap, int required)
-{
-    json_t *v = json_object_get(j, name);
-    if (!v)
-        return required ? ERR_INVAL : ERR_OK;
-    if (!json_is_string(v) || json_string_length(v) >= cap)
-        return ERR_INVAL;
-    memcpy(dst, json_string_value(v), json_string_length(v) + 1);
-    return ERR_OK;
-}
-
 /* ---- the claims as tok_jwt_issue writes them, recognised by their bytes ---------------- */
 
 struct cursor {
@@ -246,6 +235,18 @@ static bool copy_view(struct str v, char *dst, size_t cap)
         memcpy(dst, v.p, v.len);
     dst[v.len] = '\0';
     return true;
+}
+
+/* j's string member `name` into dst[cap] (ERR_INVAL: not a string, too long, or absent
+ * and required; absent and not required leaves dst as it is) */
+static int copy_str(json_t *j, const char *name, char *dst, size_t cap, int required)
+{
+    struct str v;
+    if (!json_view(j, name, &v))
+        return ERR_INVAL;
+    if (!v.p)
+        return required ? ERR_INVAL : ERR_OK;
+    return copy_view(v, dst, cap) ? ERR_OK : ERR_INVAL;
 }
 
 /* The checks every access token's claims pass, however they were read, and the copy. */
