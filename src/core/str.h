@@ -74,6 +74,20 @@ static inline bool str_word_has(uint64_t x, unsigned char c)
     return ((d - STR_WORD_ONES) & ~d & STR_WORD_ONES * 0x80) != 0;
 }
 
+/* Eats the literal lit[0..n) at *p (end bounds the input): true with *p moved past it, or
+ * false with *p as it was. STR_EAT takes n from sizeof, so it accepts only a string literal
+ * (a pointer there is a compile error, not a wrong length). The recognisers of the bytes
+ * floodgate itself wrote (token/tok_jws.c's header, token/tok_jwt.c's claims) are made of
+ * these. */
+static inline bool str_eat(const char **p, const char *end, const char *lit, size_t n)
+{
+    if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+        return false;
+    *p += n;
+    return true;
+}
+#define STR_EAT(p, end, lit) str_eat(p, end, "" lit "", sizeof(lit) - 1)
+
 /* Copies the NUL-terminated src into dst[cap], cut to fit, always terminated: snprintf's
  * "%s" without the format machinery (a few hundred instructions on hot paths). */
 static inline void str_copy(char *dst, size_t cap, const char *src)

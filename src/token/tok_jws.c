@@ -133,15 +133,6 @@ static bool plain_string(const char **p, const char *end, struct str *out)
     return true;
 }
 
-static bool literal(const char **p, const char *end, const char *lit)
-{
-    size_t n = strlen(lit);
-    if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
-        return false;
-    *p += n;
-    return true;
-}
-
 /* The header's pieces (H_*), byte for byte as tok_jws_sign writes them, with plain
  * strings. False for anything else (jansson decides those). */
 bool tok_jws_own_header(const char *h, size_t n, struct str *alg, struct str *typ, struct str *kid)
@@ -149,11 +140,11 @@ bool tok_jws_own_header(const char *h, size_t n, struct str *alg, struct str *ty
     const char *p = h, *end = h + n;
 
     *typ = STR_NULL;
-    if (!literal(&p, end, H_ALG) || !plain_string(&p, end, alg))
+    if (!STR_EAT(&p, end, H_ALG) || !plain_string(&p, end, alg))
         return false;
-    if (literal(&p, end, H_TYP) && !plain_string(&p, end, typ))
+    if (STR_EAT(&p, end, H_TYP) && !plain_string(&p, end, typ))
         return false;
-    return literal(&p, end, H_KID) && plain_string(&p, end, kid) && literal(&p, end, H_END) &&
+    return STR_EAT(&p, end, H_KID) && plain_string(&p, end, kid) && STR_EAT(&p, end, H_END) &&
            p == end;
 }
 

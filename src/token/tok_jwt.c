@@ -128,14 +128,7 @@ struct cursor {
     const char *p, *end;
 };
 
-static bool eat(struct cursor *c, const char *lit, size_t n)
-{
-    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
-        return false;
-    c->p += n;
-    return true;
-}
-#define EAT(c, lit) eat(c, lit, sizeof(lit) - 1)
+#define EAT(c, lit) STR_EAT(&(c)->p, (c)->end, lit)
 
 /* A string's bytes up to its closing quote, which is eaten: printable ASCII, no '\\'. */
 static bool plain(struct cursor *c, struct str *out)

@@ -142,6 +142,27 @@ TEST(str_eq_nocase_every_byte_pair)
     }
 }
 
+/* STR_EAT: the literal whole at the cursor or nothing moves; an input shorter than the
+ * literal is refused without a read past its end (the input is a heap block of its exact
+ * length, so ASan would see one). */
+TEST(str_eat_whole_literal_or_nothing)
+{
+    static const char *const in[] = {"{\"alg\":\"EdDSA", "{\"alg\":\"", "{\"alg\":", "",
+                                     "{\"alG\":\"x",     "x{\"alg\":\""};
+    static const int moved[] = {8, 8, 0, 0, 0, 0};
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        size_t n = strlen(in[i]);
+        char *h = malloc(n ? n : 1);
+        ASSERT_TRUE(h != NULL);
+        memcpy(h, in[i], n);
+        const char *p = h;
+        bool ate = STR_EAT(&p, h + n, "{\"alg\":\"");
+        if (ate != (moved[i] != 0) || p - h != moved[i])
+            harness_fail(__FILE__, __LINE__, "input %zu: ate %d, moved %td", i, ate, p - h);
+        free(h);
+    }
+}
+
 /* Every byte at every place of a word: the escaped string is what a byte-by-byte escape
  * gives (the copy of a plain run and the escaping after it agree). */
 TEST(json_escape_every_byte_everywhere)
