@@ -105,8 +105,7 @@ _Static_assert(sizeof(b64_pairs) == 2 * 64 * 64 + 1, "every pair of characters, 
 /* p[0..8) as a big-endian number: p[0] in the top byte */
 static inline uint64_t load_be64(const uint8_t *p)
 {
-    uint64_t x;
-    memcpy(&x, p, 8);
+    uint64_t x = str_word((const char *)p);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     x = __builtin_bswap64(x);
 #endif
