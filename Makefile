@@ -236,8 +236,9 @@ bench: deps
 	bench/tokens.py --rounds 5
 	bench/instructions.sh
 	build/release/bench/store_size $$(mktemp -d) 1000000
-	d=$$(mktemp -d /var/tmp/fg-rotate-XXXXXX) && build/release/bench/rotate_raw $$d 20000 7 1000000 && \
-	  build/release/bench/rotate_raw $$d 20000 7 1000000 160 anyage; rc=$$?; rm -rf $$d; exit $$rc
+	d=$$(mktemp -d /var/tmp/fg-rotate-XXXXXX) && build/release/bench/rotate_raw $$d 20000 7 1000000; \
+	  rc=$$?; rm -rf $$d; exit $$rc
+	bench/rotate_prof.sh 100000 && bench/rotate_prof.sh 10000000
 	bench/growth.py
 	bench/events.py --rounds 4
 	bench/launch.py --html build/release/rehearsal-launch.html

@@ -15,8 +15,10 @@
  *            so new records land on the B-tree's rightmost leaf and recent ones sit together
  *
  * Usage: rotate_raw DIR ROTATIONS BATCH PREFILL [RECORD_BYTES]
- * Prints per layout: rotations/s, process CPU-µs per rotation (user + system, getrusage),
- * bytes written per commit and the file's size.
+ * Prints per layout: rotations/s, process CPU-µs per rotation (user + system, getrusage,
+ * and each apart), minor page faults per rotation (first touches of the map), bytes written
+ * per commit and the file's size. The timed phase's start and end go to stderr, so that a
+ * profiler can attach to it alone (bench/rotate_prof.sh).
  *
  * With the word "anyage" after RECORD_BYTES: the ordered layout only, PREFILL live records,
  * and each rotation spends one drawn at random from all of them (issue #16 item 6's costly
@@ -69,12 +71,20 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double cpu_us(void)
+/* The process's CPU so far, user and kernel (µs), and its minor page faults (a page of the
+ * map touched for the first time, already in the page cache). */
+struct use {
+    double user, sys;
+    long minflt;
+};
+
+static struct use use_now(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    return (struct use){(double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec,
+                        (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec,
+                        ru.ru_minflt};
 }
 
 /* bytes this process has written (write, pwrite), from /proc/self/io */
@@ -217,7 +227,10 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
 
     long commits = 0;
     long w0 = wchar();
-    double t0 = now(), c0 = cpu_us();
+    /* (on stderr, for a profiler to attach to the timed phase alone: bench/rotate_prof.sh) */
+    fprintf(stderr, "rotate_raw: %s timed phase begins\n", layout_name(r));
+    struct use u0 = use_now();
+    double t0 = now();
     for (long done = 0; done < rotations; commits++) {
         if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)))
             die("begin", rc);
@@ -226,18 +239,25 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
         if ((rc = mdb_txn_commit(txn)))
             die("commit", rc);
     }
-    double secs = now() - t0, cpu = cpu_us() - c0;
+    double secs = now() - t0;
+    struct use u1 = use_now();
+    fprintf(stderr, "rotate_raw: %s timed phase ends\n", layout_name(r));
+    double cpu = u1.user - u0.user + u1.sys - u0.sys;
     long written = wchar() - w0;
     MDB_envinfo ei;
     mdb_env_info(r->env, &ei);
     if ((rc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn)) || (rc = mdb_stat(txn, r->dbi, &st)))
         die("stat", rc);
     mdb_txn_abort(txn);
-    printf("%-9s prefill %ld batch %d: %ld rotations in %.2f s = %.0f/s, %.2f CPU-us/rotation, "
-           "%ld commits, %.1f KiB written per commit, depth %u, %.1f MiB\n",
+    printf("%-9s prefill %ld batch %d: %ld rotations in %.2f s = %.0f/s, %.2f CPU-us/rotation "
+           "(user %.2f, kernel %.2f), %.2f minor faults/rotation, %ld commits, %.1f KiB written "
+           "per commit, depth %u, %.1f MiB\n",
            layout_name(r), prefill, batch, rotations, secs, (double)rotations / secs,
-           cpu / (double)rotations, commits, (double)written / 1024.0 / (double)commits,
-           st.ms_depth, (double)(ei.me_last_pgno + 1) * st.ms_psize / 1048576.0);
+           cpu / (double)rotations, (u1.user - u0.user) / (double)rotations,
+           (u1.sys - u0.sys) / (double)rotations,
+           (double)(u1.minflt - u0.minflt) / (double)rotations, commits,
+           (double)written / 1024.0 / (double)commits, st.ms_depth,
+           (double)(ei.me_last_pgno + 1) * st.ms_psize / 1048576.0);
     fflush(stdout);
     mdb_env_close(r->env);
     free(r->keys);
