@@ -7,7 +7,7 @@ import threading
 import time
 
 from tests.integration.fgtest import (ServerTest, is_closed, metric_value, metrics,
-                                      parse_many, read_responses, recv_all)
+                                      parse_many, read_responses, recv_all, wait_for)
 
 
 class TestRoutes(ServerTest):
@@ -390,11 +390,8 @@ class TestWriteTimeout(ServerTest):
         # Only the scrape stays open. The count falls in the close callback, which can run
         # after another loop has already served the scrape that saw the timeout counted, and
         # the previous scrape's own close may not have been read yet: so wait for it, bounded.
-        t0 = time.monotonic()
-        while metric_value(metrics(srv), "floodgate_http_connections_open") != 1 and \
-                time.monotonic() - t0 < 3:
-            time.sleep(0.05)
-        self.assertEqual(metric_value(metrics(srv), "floodgate_http_connections_open"), 1)
+        self.assertTrue(wait_for(lambda: metric_value(
+            metrics(srv), "floodgate_http_connections_open") == 1, timeout=3))
         self.assert_clean_exit(srv)
 
 class TestConnectionLimit(ServerTest):
