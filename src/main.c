@@ -9,6 +9,7 @@
  * wait for worker jobs, exit 0.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -891,6 +892,9 @@ static void close_all(void)
     log_close();
 }
 
+/* free heap top kept per malloc arena (one per thread that allocates, at most 8 per core) */
+#define TRIM_KEEP (4 << 20)
+
 static int serve(void)
 {
     const struct cfg *c = &g.cfg;
@@ -898,6 +902,12 @@ static int serve(void)
     unsigned bound = 0;
     int rc = 1;
 
+    /* A loop's requests in flight take and give back a few hundred KiB of heap at a time
+     * (jobs, answers). glibc gives the free top of a thread's arena back to the kernel past
+     * 128 KiB, so each burst grew it again and first-touched its pages (minor faults, a
+     * sysmalloc and an madvise per burst: docs/benchmarks.md). Up to TRIM_KEEP of free top is
+     * kept per arena instead; what is freed beyond that still goes back. */
+    mallopt(M_TRIM_THRESHOLD, TRIM_KEEP);
     if (open_logs(c))
         return 1;
     if (open_store(c) || init_policy(c) ||
