@@ -892,7 +892,8 @@ static void close_all(void)
     log_close();
 }
 
-/* free heap top kept per malloc arena (one per thread that allocates, at most 8 per core) */
+/* Free heap top kept per malloc arena (glibc makes at most 8 per core): the most a burst's
+ * memory stays after it, per arena. */
 #define TRIM_KEEP (4 << 20)
 
 static int serve(void)
@@ -906,7 +907,9 @@ static int serve(void)
      * (jobs, answers). glibc gives the free top of a thread's arena back to the kernel past
      * 128 KiB, so each burst grew it again and first-touched its pages (minor faults, a
      * sysmalloc and an madvise per burst: docs/benchmarks.md). Up to TRIM_KEEP of free top is
-     * kept per arena instead; what is freed beyond that still goes back. */
+     * kept per arena instead; what is freed beyond that still goes back. (A fixed threshold also
+     * fixes the mmap threshold at 128 KiB: a body is at most 64 KiB by default, and the token
+     * flows' buffers are smaller.) */
     mallopt(M_TRIM_THRESHOLD, TRIM_KEEP);
     if (open_logs(c))
         return 1;
