@@ -53,6 +53,36 @@ TEST(client_ip_rules)
     ASSERT_EQ_STR(client(NULL, "203.0.113.9", "1.1.1.1", NULL), "203.0.113.9");
 }
 
+/* The peer's IPv4 address is written without inet_ntop: the same text as inet_ntop's, for
+ * every byte value in every position, and for an address read from X-Forwarded-For. */
+TEST(client_ipv4_text_is_inet_ntops)
+{
+    static const uint8_t edge[] = {0, 1, 9, 10, 11, 99, 100, 101, 109, 110, 199, 200, 249, 255};
+    char want[INET_ADDRSTRLEN], got[64];
+    for (unsigned v = 0; v < 256; v++) {
+        for (unsigned k = 0; k < sizeof(edge); k++) {
+            struct sockaddr_in sa;
+            memset(&sa, 0, sizeof(sa));
+            sa.sin_family = AF_INET;
+            uint8_t *b = (uint8_t *)&sa.sin_addr;
+            b[0] = (uint8_t)v;
+            b[1] = edge[k];
+            b[2] = (uint8_t)(255 - v);
+            b[3] = edge[(k + v) % sizeof(edge)];
+            ASSERT_TRUE(inet_ntop(AF_INET, &sa.sin_addr, want, sizeof(want)) != NULL);
+            pol_client_ip(NULL, (struct sockaddr *)&sa, STR_NULL, STR_NULL, got, sizeof(got));
+            ASSERT_EQ_STR(got, want);
+        }
+    }
+    struct pol_proxies *p;
+    char err[128];
+    ASSERT_EQ_INT(pol_proxies_parse("127.0.0.1", &p, err, sizeof(err)), 0);
+    ASSERT_EQ_STR(client(p, "127.0.0.1", "0.0.0.0", NULL), "0.0.0.0");
+    ASSERT_EQ_STR(client(p, "127.0.0.1", "255.255.255.255", NULL), "255.255.255.255");
+    ASSERT_EQ_STR(client(p, "127.0.0.1", "::ffff:192.0.2.1", NULL), "::ffff:192.0.2.1");
+    pol_proxies_free(p);
+}
+
 /* Issue #11 item 10: per-IP rules key IPv6 clients by their /64 (one host's block), IPv4 by
  * the address, IPv4-mapped IPv6 as IPv4. */
 static const char *key_of(const char *ip, unsigned v4, unsigned v6)
