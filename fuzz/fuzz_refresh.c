@@ -4,8 +4,9 @@
  * bytes taken apart into its group, its stamp and its secret). Beyond the sanitizers: a
  * string that has a digest is 43 or 46 characters, its digest names a group below
  * STORE_GROUPS, its successor has a digest in the same group carrying the successor's
- * stamp, and the successor is found again from that digest alone (as a rotation answered
- * again in the grace window finds it).
+ * stamp (the digest tok_refresh_successor gives with it is tok_refresh_digest's of it), and
+ * the successor is found again from that digest alone (as a rotation answered again in the
+ * grace window finds it).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ static const uint8_t key[CR_HASH_KEY_LEN] = {0x5a, 1, 2, 3};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t d[CR_HASH_LEN], sd[CR_HASH_LEN];
+    uint8_t d[CR_HASH_LEN], sd[CR_HASH_LEN], given[CR_HASH_LEN];
     char succ[TOK_REFRESH_LEN + 1], again[TOK_REFRESH_LEN + 1];
     const int64_t stamp = 0x0006123456789abc;
     struct str tok = {(const char *)data, size};
@@ -30,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (size != TOK_REFRESH_LEN && size != TOK_REFRESH_LEN_V1)
         abort();
-    tok_refresh_successor(key, tok, stamp, succ);
-    if (tok_refresh_digest(key, str_c(succ), sd) != ERR_OK)
+    tok_refresh_successor(key, tok, stamp, succ, given);
+    if (tok_refresh_digest(key, str_c(succ), sd) != ERR_OK || memcmp(sd, given, sizeof(sd)) != 0)
         abort();
     if (size == TOK_REFRESH_LEN) {
         uint64_t s = 0;

@@ -41,9 +41,9 @@ void tok_refresh_new(unsigned group, int64_t stamp_us, char out[TOK_REFRESH_LEN 
 int tok_refresh_digest(const uint8_t key[CR_HASH_KEY_LEN], struct str token,
                        uint8_t out[CR_HASH_LEN]);
 /* The successor of `token` (well-formed, checked by the caller) stamped `stamp_us`,
- * NUL-terminated. */
+ * NUL-terminated, and its stored digest (tok_refresh_digest's of `out`). */
 void tok_refresh_successor(const uint8_t key[CR_HASH_KEY_LEN], struct str token, int64_t stamp_us,
-                           char out[TOK_REFRESH_LEN + 1]);
+                           char out[TOK_REFRESH_LEN + 1], uint8_t digest[CR_HASH_LEN]);
 /* The successor of `token` already made, whose stored digest is `digest` (a rotation
  * answered again): ERR_OK, or ERR_INVAL if no successor of `token` has that digest. */
 int tok_refresh_successor_of(const uint8_t key[CR_HASH_KEY_LEN], struct str token,

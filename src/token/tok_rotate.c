@@ -244,8 +244,7 @@ int tok_rotate(struct tok_rotation *q)
     if (tok_refresh_digest(svc->key, q->token, op->old_digest))
         return ERR_OK; /* not one of ours */
     /* (a stamp orders the store's keys; no rule reads it, so it is not q->now) */
-    tok_refresh_successor(svc->key, q->token, clock_wall_us(), q->successor);
-    tok_refresh_digest(svc->key, str_c(q->successor), op->digest);
+    tok_refresh_successor(svc->key, q->token, clock_wall_us(), q->successor, op->digest);
     op->kind = STORE_OP_REFRESH_ROTATE;
     op->on_done = on_rotated;
     op->now = q->now;

@@ -223,6 +223,28 @@ TEST(tokens_are_stamped_and_tokens_from_before_stamps_still_rotate)
     teardown();
 }
 
+/* tok_refresh_successor gives the successor's digest with it, made from the bytes it just
+ * encoded: the digest tok_refresh_digest reads from the successor's text, for a stamped
+ * token, one from before stamps and one from before groups. */
+TEST(a_successor_comes_with_its_own_digest)
+{
+    char t[3][TOK_REFRESH_LEN + 1], succ[TOK_REFRESH_LEN + 1];
+    uint8_t given[CR_HASH_LEN], read[CR_HASH_LEN], raw[32];
+    tok_refresh_new(store_group_of("u-a"), 0x0006123456789abc, t[0]);
+    unstamped(store_group_of("u-b"), t[1]);
+    cr_random(raw, sizeof(raw));
+    cr_b64url_encode(raw, sizeof(raw), t[2], TOK_REFRESH_LEN_V1 + 1);
+    for (int i = 0; i < 3; i++) {
+        memset(given, 0, sizeof(given));
+        tok_refresh_successor(key, str_c(t[i]), 0x0006123456789abd + i, succ, given);
+        ASSERT_EQ_INT((int)strlen(succ), i < 2 ? TOK_REFRESH_LEN : TOK_REFRESH_LEN_V1);
+        ASSERT_EQ_INT(tok_refresh_digest(key, str_c(succ), read), ERR_OK);
+        ASSERT_EQ_MEM(given, sizeof(given), read, sizeof(read));
+        if (i < 2)
+            ASSERT_TRUE(stamp_of(given) == (uint64_t)0x0006123456789abd + (uint64_t)i);
+    }
+}
+
 /* A token carries its user's group, as its digest, its successor's and its family's do (a
  * sharded store keeps them on one shard); a token issued before groups (43 characters) is
  * still rotated, into a successor of its kind. */
