@@ -599,6 +599,7 @@ int ev_start(const struct cfg *c, const uint8_t *pseudonym_key, char *err, size_
         snprintf(err, errcap, "cannot start the event dispatcher");
         return ERR_NOMEM;
     }
+    pthread_setname_np(E.thread, "fg-events");
     return ERR_OK;
 }
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -185,6 +186,10 @@ int pool_new(unsigned nthreads, unsigned queue_max, int nice_value, struct pool 
             return ERR_IO;
         }
         p->nthreads = i + 1;
+        char name[24];
+        snprintf(name, sizeof(name), "fg-worker %u", i);
+        name[15] = '\0'; /* (the kernel keeps 15) */
+        pthread_setname_np(p->threads[i], name);
     }
     *out = p;
     return ERR_OK;

@@ -928,6 +928,7 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
         snprintf(err, cap, "cannot start the store writer thread");
         goto fail;
     }
+    pthread_setname_np(s->writer, "fg-store");
     *out = &s->base;
     return ERR_OK;
 fail:

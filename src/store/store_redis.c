@@ -768,6 +768,7 @@ int store_open_redis(const char *url, const char *prefix, unsigned timeout_ms, s
         r_close(&s->base);
         return ERR_BACKEND;
     }
+    pthread_setname_np(s->service, "fg-store");
     s->service_started = 1;
     *out = &s->base;
     return ERR_OK;

@@ -69,3 +69,18 @@ class TestObservability(ServerTest):
         # the refresh above is counted where the dashboard and the reuse alert look
         self.assertRegex(text, r'floodgate_refresh_rotations_total\{result="rotated"\} 1\n')
         self.assert_clean_exit(srv)
+
+    def test_threads_are_named_for_top_and_perf(self):
+        """Each thread says what it is (top -H, perf --sort comm, /proc/PID/task/TID/comm):
+        the event loops, the password-hashing workers, the store's writer and the event
+        dispatcher (started for the audit log)."""
+        srv = self.start(*FAST, "--threads", "2", "--workers", "2", "--audit-log", "-")
+        task = f"/proc/{srv.proc.pid}/task"
+        names = []
+        for tid in os.listdir(task):
+            with open(os.path.join(task, tid, "comm")) as f:
+                names.append(f.read().strip())
+        for want in ("fg-loop 0", "fg-loop 1", "fg-worker 0", "fg-worker 1", "fg-store",
+                     "fg-events"):
+            self.assertIn(want, names)
+        self.assert_clean_exit(srv)
