@@ -48,6 +48,23 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def thread_ticks(pid):
+    """{thread name: (utime, stime)} in clock ticks, summed over the threads of each name
+    (floodgate names its threads: fg-loop N, fg-worker N, fg-store, fg-events)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except FileNotFoundError:  # (a thread that ended meanwhile)
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        u, s = out.get(name, (0, 0))
+        out[name] = (u + int(fields[11]), s + int(fields[12]))
+    return out
+
+
 def start_nginx(tmp, connections=4096, keepalive="120s"):
     """nginx, one worker on CPU 0, answering a static 200 on every path: the reference.
     connections: what it may hold open at once; keepalive: its keep-alive timeout."""

@@ -1,10 +1,21 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Durable refresh at 64 connections (bench/refresh.lua; floodgate as bench/tokens.py starts
-it, on CPU 0, wrk on CPU 1): per round, the rate, the server's CPU-us and minor page faults
-per rotation (/proc/PID/stat) and the mean group-commit batch (/metrics). Minor faults are a
-count, repeatable on this noisy machine where CPU-us are not. Each round spends 256 fresh
-refresh tokens. With --bin, another build: run two alternately to compare them.
+it, on CPU 0, wrk on CPU 1), taken apart. Per round:
+
+- the rate, the server's CPU-us and minor page faults per rotation (/proc/PID/stat) and the
+  mean group-commit batch (/metrics). Minor faults are a count, repeatable on this noisy
+  machine where CPU-us are not;
+- the CPU-us split by thread, and between user space and the kernel: the loop (fg-loop 0:
+  HTTP, the token's digests, the access token's signature, the wake-ups) and the store's
+  writer (fg-store: LMDB, the commit's writes and syncs);
+- in the same round, just before, the references of issue #16 item 3: nginx's static 200
+  for the same request bytes (its user and kernel time apart) and libsodium's signature
+  alone (bench/crypto_raw), and the gap above them split into the loop's user space, the
+  loop's kernel beyond nginx's, and the store's writer.
+
+Each round spends 256 fresh refresh tokens. With --bin, another build: run two alternately
+to compare them.
 
 Usage: bench/refresh_faults.py [--rounds 3] [--duration 8] [--bin build/release/floodgate]
 (loopback only)"""
@@ -19,8 +30,8 @@ import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import http_bench as hb  # noqa: E402  (cpu_ticks)
-import tokens as tb  # noqa: E402  (start_fg, cli, post, wrk, parse)
+import http_bench as hb  # noqa: E402  (cpu_ticks, thread_ticks, start_nginx)
+import tokens as tb  # noqa: E402  (start_fg, cli, post, wrk, parse, crypto_floor)
 
 LOGIN = b'{"username":"bench","password":"correct horse battery"}'
 
@@ -37,6 +48,18 @@ def store_counts(port):
                  for name in ("operations", "commits"))
 
 
+def split(pid, run):
+    """run() -> wrk's parsed result; with the CPU-us per request of each thread of `pid`,
+    user and kernel apart: {name: (user, kernel)}."""
+    t0 = hb.thread_ticks(pid)
+    r = run()
+    t1 = hb.thread_ticks(pid)
+    n = max(r["requests"], 1)
+    r["threads"] = {name: tuple((t1[name][i] - t0.get(name, (0, 0))[i]) * 1e6 / hb.HZ / n
+                                for i in (0, 1)) for name in t1}
+    return r
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -45,32 +68,52 @@ def main():
     a = ap.parse_args()
     tb.BIN = os.path.abspath(a.bin)
     tmp = tempfile.mkdtemp(prefix="fg-refresh-faults-")
-    fg = None
+    fg = nginx = None
     try:
         tb.cli(tmp, "user", "add", "bench", stdin="correct horse battery\n")
         port = hb.free_port()
         fg = tb.start_fg(tmp, port)
+        nginx, nport = hb.start_nginx(tmp)
         tfile = os.path.join(tmp, "tokens.txt")
         for _ in range(a.rounds):
+            tokens = [tb.post(port, "/v1/auth/login", LOGIN,
+                              {"Content-Type": "application/json"})["refresh_token"]
+                      for _ in range(256)]
             with open(tfile, "w") as f:  # the round before spent its tokens
-                f.write("\n".join(tb.post(port, "/v1/auth/login", LOGIN,
-                                          {"Content-Type": "application/json"})["refresh_token"]
-                                  for _ in range(256)) + "\n")
+                f.write("\n".join(tokens) + "\n")
+            sign = tb.crypto_floor(2)[0]
+            body = {"BENCH_CTYPE": "application/json",
+                    "BENCH_BODY": '{"refresh_token":"' + tokens[0] + '"}'}
+            tb.wrk(nport, "/", "post.lua", body, 64, 1)  # (warm-up)
+            ng = split(nginx.pid, lambda: tb.parse(tb.wrk(nport, "/", "post.lua", body, 64,
+                                                          a.duration)))
+            ng_u, ng_k = (sum(v[i] for v in ng["threads"].values()) for i in (0, 1))
             ops0, commits0 = store_counts(port)
             cpu0, flt0 = hb.cpu_ticks(fg.pid), minor_faults(fg.pid)
-            r = tb.parse(tb.wrk(port, "/v1/auth/refresh", "refresh.lua",
-                                {"BENCH_TOKENS_FILE": tfile}, 64, a.duration))
+            r = split(fg.pid, lambda: tb.parse(tb.wrk(port, "/v1/auth/refresh", "refresh.lua",
+                                                      {"BENCH_TOKENS_FILE": tfile}, 64,
+                                                      a.duration)))
             cpu1, flt1 = hb.cpu_ticks(fg.pid), minor_faults(fg.pid)
             ops1, commits1 = store_counts(port)
             n = max(r["requests"], 1)
+            total = (cpu1 - cpu0) * 1e6 / hb.HZ / n
             print(f"{r['rps']:.0f} rotations/s (non2xx {r['non2xx']}), "
-                  f"{(cpu1 - cpu0) * 1e6 / hb.HZ / n:.1f} CPU-us and {(flt1 - flt0) / n:.2f} "
+                  f"{total:.1f} CPU-us and {(flt1 - flt0) / n:.2f} "
                   f"minor faults per rotation, mean batch "
                   f"{(ops1 - ops0) / max(commits1 - commits0, 1):.1f}", flush=True)
+            lu, lk = r["threads"].get("fg-loop 0", (0, 0))
+            su, sk = r["threads"].get("fg-store", (0, 0))
+            print(f"  CPU-us per request, user + kernel: nginx {ng_u:.1f} + {ng_k:.1f} "
+                  f"({ng['rps']:.0f}/s); fg-loop 0 {lu:.1f} + {lk:.1f}; fg-store {su:.1f} + "
+                  f"{sk:.1f}; the signature alone {sign:.1f}", flush=True)
+            print(f"  gap above nginx + signature {total - ng_u - ng_k - sign:+.1f}: loop user "
+                  f"beyond nginx's and the signature {lu - ng_u - sign:+.1f}, loop kernel "
+                  f"beyond nginx's {lk - ng_k:+.1f}, store writer {su + sk:.1f}", flush=True)
     finally:
-        if fg:
-            fg.send_signal(signal.SIGTERM)
-            fg.wait(30)
+        for p in (fg, nginx):
+            if p:
+                p.send_signal(signal.SIGTERM)
+                p.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
