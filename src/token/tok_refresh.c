@@ -120,7 +120,8 @@ void tok_refresh_successor(const uint8_t key[CR_HASH_KEY_LEN], struct str token,
 
     if (token.len != TOK_REFRESH_LEN || head_of(token, &group, &stamped)) {
         successor_unstamped(key, token, out); /* (one from before groups: of its kind) */
-        tok_refresh_digest(key, str_c(out), digest);
+        if (tok_refresh_digest(key, str_c(out), digest))
+            memset(digest, 0, CR_HASH_LEN); /* (not well-formed: the caller's to check) */
         return;
     }
     put_head(group, out);
