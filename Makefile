@@ -8,7 +8,8 @@
 #                        again under TSan
 #   make BUILD=debug|asan|tsan|coverage|release|fuzz
 #   make coverage        line and branch coverage of src/ by the tests (needs gcovr)
-#   make unit | integ | integ-redis | integ-tsan | fuzz-replay | fuzz | lint | format | bench
+#   make BUILD=asan unit | integ | integ-redis | fuzz-replay   one test layer (BUILD=tsan
+#                        integ-tsan); make fuzz | lint | format | bench
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -55,6 +56,14 @@ OPT := -O1 -g $(SAN) -DFG_TESTING -DFG_FUZZING
 LDOPT := -fsanitize=fuzzer,address,undefined
 else
 $(error BUILD must be release, debug, asan, tsan, coverage or fuzz)
+endif
+
+# The tests need the hooks FG_TESTING compiles in; the release build leaves them out.
+TEST_GOALS := unit integ integ-redis integ-tsan fuzz-replay
+ifeq ($(BUILD),release)
+ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
+$(error the tests run on a build with their hooks: make BUILD=asan $(filter $(TEST_GOALS),$(MAKECMDGOALS)) (integ-tsan: BUILD=tsan); make check runs every layer)
+endif
 endif
 
 CFLAGS_ALL := $(WARN) $(BASE) $(OPT) $(CFLAGS)

@@ -229,7 +229,7 @@ static bool cluster_up(struct fx_cluster *c, int primaries, int replicas)
         while (!free_port(p) || !free_port(p + 10000))
             p++;
         c->port[i] = p++;
-        char port[8], conf[128];
+        char port[16], conf[128];
         snprintf(port, sizeof(port), "%d", c->port[i]);
         snprintf(conf, sizeof(conf), "%s/nodes-%d.conf", c->dir, c->port[i]);
         c->pid[i] = fork();
