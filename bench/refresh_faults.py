@@ -15,10 +15,13 @@ it, on CPU 0, wrk on CPU 1), taken apart. Per round:
   loop's kernel beyond nginx's, and the store's writer.
 
 Each round spends 256 fresh refresh tokens. With --bin, another build: run two alternately
-to compare them.
+to compare them. With --redis, floodgate keeps its tokens on a Redis (bench/scaleout.py's:
+appendonly yes, appendfsync always, on CPU 1 beside wrk) instead of LMDB, and each round
+also gives Redis's own CPU-us per rotation, user and kernel apart (issue #16 item 3's
+second half: at most 15).
 
 Usage: bench/refresh_faults.py [--rounds 3] [--duration 8] [--bin build/release/floodgate]
-(loopback only)"""
+                               [--redis]      (loopback only)"""
 
 import argparse
 import os
@@ -31,6 +34,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench as hb  # noqa: E402  (cpu_ticks, thread_ticks, start_nginx)
+import scaleout as so  # noqa: E402  (Redis)
 import tokens as tb  # noqa: E402  (start_fg, cli, post, wrk, parse, crypto_floor)
 
 LOGIN = b'{"username":"bench","password":"correct horse battery"}'
@@ -42,10 +46,11 @@ def minor_faults(pid):
 
 
 def store_counts(port):
-    """(write operations, commits) from the server's /metrics."""
+    """(write operations, commits) from the server's /metrics ((0, 0) on Redis: no batches)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    return tuple(float(re.search(rf"^floodgate_store_{name}_total (\S+)", text, re.M).group(1))
-                 for name in ("operations", "commits"))
+    found = [re.search(rf"^floodgate_store_{name}_total (\S+)", text, re.M)
+             for name in ("operations", "commits")]
+    return tuple(float(m.group(1)) if m else 0.0 for m in found)
 
 
 def split(pid, run):
@@ -65,14 +70,23 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--bin", default=tb.BIN)
+    ap.add_argument("--redis", action="store_true")
     a = ap.parse_args()
     tb.BIN = os.path.abspath(a.bin)
     tmp = tempfile.mkdtemp(prefix="fg-refresh-faults-")
-    fg = nginx = None
+    fg = nginx = redis = None
     try:
-        tb.cli(tmp, "user", "add", "bench", stdin="correct horse battery\n")
+        store = ()
+        if a.redis:
+            redis = so.Redis(tmp)
+            key = os.path.join(tmp, "secret.key")
+            with open(key, "wb") as f:
+                f.write(os.urandom(32))
+            os.chmod(key, 0o600)
+            store = ("--store", f"redis://127.0.0.1:{redis.port}", "--secret-key-file", key)
+        tb.cli(tmp, *store, "user", "add", "bench", stdin="correct horse battery\n")
         port = hb.free_port()
-        fg = tb.start_fg(tmp, port)
+        fg = tb.start_fg(tmp, port, store_args=store)
         nginx, nport = hb.start_nginx(tmp)
         tfile = os.path.join(tmp, "tokens.txt")
         for _ in range(a.rounds):
@@ -90,17 +104,19 @@ def main():
             ng_u, ng_k = (sum(v[i] for v in ng["threads"].values()) for i in (0, 1))
             ops0, commits0 = store_counts(port)
             cpu0, flt0 = hb.cpu_ticks(fg.pid), minor_faults(fg.pid)
+            rd0 = hb.thread_ticks(redis.proc.pid) if redis else {}
             r = split(fg.pid, lambda: tb.parse(tb.wrk(port, "/v1/auth/refresh", "refresh.lua",
                                                       {"BENCH_TOKENS_FILE": tfile}, 64,
                                                       a.duration)))
             cpu1, flt1 = hb.cpu_ticks(fg.pid), minor_faults(fg.pid)
+            rd1 = hb.thread_ticks(redis.proc.pid) if redis else {}
             ops1, commits1 = store_counts(port)
             n = max(r["requests"], 1)
             total = (cpu1 - cpu0) * 1e6 / hb.HZ / n
             print(f"{r['rps']:.0f} rotations/s (non2xx {r['non2xx']}), "
                   f"{total:.1f} CPU-us and {(flt1 - flt0) / n:.2f} "
-                  f"minor faults per rotation, mean batch "
-                  f"{(ops1 - ops0) / max(commits1 - commits0, 1):.1f}", flush=True)
+                  f"minor faults per rotation" + ("" if redis else
+                  f", mean batch {(ops1 - ops0) / max(commits1 - commits0, 1):.1f}"), flush=True)
             lu, lk = r["threads"].get("fg-loop 0", (0, 0))
             su, sk = r["threads"].get("fg-store", (0, 0))
             print(f"  CPU-us per request, user + kernel: nginx {ng_u:.1f} + {ng_k:.1f} "
@@ -108,9 +124,16 @@ def main():
                   f"{sk:.1f}; the signature alone {sign:.1f}", flush=True)
             print(f"  gap above nginx + signature {total - ng_u - ng_k - sign:+.1f}: loop user "
                   f"beyond nginx's and the signature {lu - ng_u - sign:+.1f}, loop kernel "
-                  f"beyond nginx's {lk - ng_k:+.1f}, store writer {su + sk:.1f}", flush=True)
+                  f"beyond nginx's {lk - ng_k:+.1f}, "
+                  + ("the store: Redis's, below" if redis else f"store writer {su + sk:.1f}"),
+                  flush=True)
+            if redis:
+                ru, rk = ((sum(v[i] for v in rd1.values()) - sum(v[i] for v in rd0.values()))
+                          * 1e6 / hb.HZ / n for i in (0, 1))
+                print(f"  Redis's own CPU-us per rotation, user + kernel: {ru:.1f} + {rk:.1f}",
+                      flush=True)
     finally:
-        for p in (fg, nginx):
+        for p in (fg, nginx, redis.proc if redis else None):
             if p:
                 p.send_signal(signal.SIGTERM)
                 p.wait(30)

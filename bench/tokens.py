@@ -51,14 +51,14 @@ ROOT = hb.ROOT
 BIN = os.path.join(ROOT, "build", "release", "floodgate")
 
 
-def start_fg(tmp, port, pinned=True, workers=1):
+def start_fg(tmp, port, pinned=True, workers=1, store_args=()):
     cmd = ([] if not pinned else ["taskset", "-c", "0"]) + [
         BIN, "--listen", f"127.0.0.1:{port}", "--threads", "1", "--workers", str(workers),
         # capacity, not policy: every request comes from 127.0.0.1
         "--ratelimit-login-ip", "off", "--ratelimit-token-ip", "off",
         "--ratelimit-refresh-ip", "off", "--ratelimit-register-ip", "off",
         "--lockout-ip-attempts", "0", "--lockout-user-attempts", "0", "--lockout-pair-attempts", "0",
-        "--data-dir", os.path.join(tmp, "data"), "--log-level", "warn"]
+        "--data-dir", os.path.join(tmp, "data"), "--log-level", "warn", *store_args]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     hb.wait_port(port)
     return p
