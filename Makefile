@@ -242,7 +242,7 @@ docs: $(BIN)
 bench: deps
 	@$(MAKE) --no-print-directory BUILD=release all bench-tools
 	bench/http_bench.py
-	bench/tokens.py --rounds 5
+	bench/tokens.py --rounds 5 --record docs/benchmarks.md
 	bench/refresh_faults.py --rounds 5
 	bench/refresh_faults.py --rounds 3 --redis
 	bench/instructions.sh
