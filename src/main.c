@@ -821,10 +821,7 @@ static int start_loops(void)
             log_kv(LOG_ERROR, "cannot start loop thread", LOG_END);
             exit(1);
         }
-        char name[24]; /* (top -H, perf, /proc/PID/task/TID/comm: 15 kept) */
-        snprintf(name, sizeof(name), "fg-loop %u", i);
-        name[15] = '\0';
-        pthread_setname_np(w->lp.thread, name);
+        loop_name_thread(w->lp.thread, "fg-loop", i);
     }
     for (unsigned i = 0; i < g.nloops; i++)
         sem_wait(&g.started);

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -193,4 +194,12 @@ void loop_run(struct loop *lp)
 struct loop *loop_current(void)
 {
     return current;
+}
+
+void loop_name_thread(pthread_t t, const char *what, unsigned i)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "%s %u", what, i);
+    name[15] = '\0';
+    pthread_setname_np(t, name);
 }

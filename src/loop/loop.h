@@ -65,4 +65,8 @@ void loop_post_owed(struct loop *lp, struct loop_task *t);
 void loop_run(struct loop *lp);
 struct loop *loop_current(void);
 
+/* Names thread t "WHAT I" (top -H, perf --sort comm, /proc/PID/task/TID/comm), cut to the
+ * 15 characters the kernel keeps. */
+void loop_name_thread(pthread_t t, const char *what, unsigned i);
+
 #endif

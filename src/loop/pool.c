@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -22,6 +21,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/queue.h"
+#include "loop/loop.h"
 #include "metrics/met_text.h"
 
 struct pool {
@@ -186,10 +186,7 @@ int pool_new(unsigned nthreads, unsigned queue_max, int nice_value, struct pool 
             return ERR_IO;
         }
         p->nthreads = i + 1;
-        char name[24];
-        snprintf(name, sizeof(name), "fg-worker %u", i);
-        name[15] = '\0'; /* (the kernel keeps 15) */
-        pthread_setname_np(p->threads[i], name);
+        loop_name_thread(p->threads[i], "fg-worker", i);
     }
     *out = p;
     return ERR_OK;
