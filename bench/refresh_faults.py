@@ -33,7 +33,7 @@ import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import http_bench as hb  # noqa: E402  (cpu_ticks, thread_ticks, start_nginx)
+import http_bench as hb  # noqa: E402  (thread_ticks, start_nginx, free_port)
 import scaleout as so  # noqa: E402  (Redis)
 import tokens as tb  # noqa: E402  (start_fg, cli, post, wrk, parse, crypto_floor)
 
@@ -53,16 +53,21 @@ def store_counts(port):
     return tuple(float(m.group(1)) if m else 0.0 for m in found)
 
 
-def split(pid, run):
-    """run() -> wrk's parsed result; with the CPU-us per request of each thread of `pid`,
-    user and kernel apart: {name: (user, kernel)}."""
-    t0 = hb.thread_ticks(pid)
+def split(run, *pids):
+    """run() -> wrk's parsed result; with, for each process of `pids`, the CPU-us per request
+    of each of its threads, user and kernel apart: r["threads"][k] = {name: (user, kernel)}."""
+    t0 = [hb.thread_ticks(p) for p in pids]
     r = run()
-    t1 = hb.thread_ticks(pid)
+    t1 = [hb.thread_ticks(p) for p in pids]
     n = max(r["requests"], 1)
-    r["threads"] = {name: tuple((t1[name][i] - t0.get(name, (0, 0))[i]) * 1e6 / hb.HZ / n
-                                for i in (0, 1)) for name in t1}
+    r["threads"] = [{name: tuple((b[name][i] - a.get(name, (0, 0))[i]) * 1e6 / hb.HZ / n
+                                 for i in (0, 1)) for name in b} for a, b in zip(t0, t1)]
     return r
+
+
+def process(threads):
+    """(user, kernel) of a whole process from split's {name: (user, kernel)}."""
+    return tuple(sum(v[i] for v in threads.values()) for i in (0, 1))
 
 
 def main():
@@ -99,26 +104,25 @@ def main():
             body = {"BENCH_CTYPE": "application/json",
                     "BENCH_BODY": '{"refresh_token":"' + tokens[0] + '"}'}
             tb.wrk(nport, "/", "post.lua", body, 64, 1)  # (warm-up)
-            ng = split(nginx.pid, lambda: tb.parse(tb.wrk(nport, "/", "post.lua", body, 64,
-                                                          a.duration)))
-            ng_u, ng_k = (sum(v[i] for v in ng["threads"].values()) for i in (0, 1))
+            ng = split(lambda: tb.parse(tb.wrk(nport, "/", "post.lua", body, 64, a.duration)),
+                       nginx.pid)
+            ng_u, ng_k = process(ng["threads"][0])
             ops0, commits0 = store_counts(port)
-            cpu0, flt0 = hb.cpu_ticks(fg.pid), minor_faults(fg.pid)
-            rd0 = hb.thread_ticks(redis.proc.pid) if redis else {}
-            r = split(fg.pid, lambda: tb.parse(tb.wrk(port, "/v1/auth/refresh", "refresh.lua",
-                                                      {"BENCH_TOKENS_FILE": tfile}, 64,
-                                                      a.duration)))
-            cpu1, flt1 = hb.cpu_ticks(fg.pid), minor_faults(fg.pid)
-            rd1 = hb.thread_ticks(redis.proc.pid) if redis else {}
+            flt0 = minor_faults(fg.pid)
+            r = split(lambda: tb.parse(tb.wrk(port, "/v1/auth/refresh", "refresh.lua",
+                                              {"BENCH_TOKENS_FILE": tfile}, 64, a.duration)),
+                      fg.pid, *([redis.proc.pid] if redis else []))
+            flt1 = minor_faults(fg.pid)
             ops1, commits1 = store_counts(port)
             n = max(r["requests"], 1)
-            total = (cpu1 - cpu0) * 1e6 / hb.HZ / n
+            fgt = r["threads"][0]
+            total = sum(process(fgt))
             print(f"{r['rps']:.0f} rotations/s (non2xx {r['non2xx']}), "
                   f"{total:.1f} CPU-us and {(flt1 - flt0) / n:.2f} "
                   f"minor faults per rotation" + ("" if redis else
                   f", mean batch {(ops1 - ops0) / max(commits1 - commits0, 1):.1f}"), flush=True)
-            lu, lk = r["threads"].get("fg-loop 0", (0, 0))
-            su, sk = r["threads"].get("fg-store", (0, 0))
+            lu, lk = fgt.get("fg-loop 0", (0, 0))
+            su, sk = fgt.get("fg-store", (0, 0))
             print(f"  CPU-us per request, user + kernel: nginx {ng_u:.1f} + {ng_k:.1f} "
                   f"({ng['rps']:.0f}/s); fg-loop 0 {lu:.1f} + {lk:.1f}; fg-store {su:.1f} + "
                   f"{sk:.1f}; the signature alone {sign:.1f}", flush=True)
@@ -128,8 +132,7 @@ def main():
                   + ("the store: Redis's, below" if redis else f"store writer {su + sk:.1f}"),
                   flush=True)
             if redis:
-                ru, rk = ((sum(v[i] for v in rd1.values()) - sum(v[i] for v in rd0.values()))
-                          * 1e6 / hb.HZ / n for i in (0, 1))
+                ru, rk = process(r["threads"][1])
                 print(f"  Redis's own CPU-us per rotation, user + kernel: {ru:.1f} + {rk:.1f}",
                       flush=True)
     finally:
