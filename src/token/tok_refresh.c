@@ -77,6 +77,17 @@ static int body_of(const char *p, uint8_t raw[RAW + 1])
     return cr_b64url_decode(p, BODY, raw, RAW + 1, &n) == ERR_OK && n == RAW ? ERR_OK : ERR_INVAL;
 }
 
+/* The digest of a token of 46 characters in `group`, whose body begins with `stamp` (NULL:
+ * a token from before stamps). */
+static void grouped_digest(const uint8_t *key, struct str token, unsigned group,
+                           const uint8_t *stamp, uint8_t *out)
+{
+    keyed(key, "refresh\n", token, out);
+    store_group_put(out, group); /* where the store keeps it */
+    if (stamp)
+        memcpy(out + 2, stamp, STAMP); /* where LMDB keeps it; 176 bits of hash stay */
+}
+
 int tok_refresh_digest(const uint8_t key[CR_HASH_KEY_LEN], struct str token,
                        uint8_t out[CR_HASH_LEN])
 {
@@ -90,10 +101,7 @@ int tok_refresh_digest(const uint8_t key[CR_HASH_KEY_LEN], struct str token,
         rc = ERR_OK;
     } else if (token.len == TOK_REFRESH_LEN && head_of(token, &group, &stamped) == ERR_OK &&
                body_of(token.p + HEAD, raw) == ERR_OK) {
-        keyed(key, "refresh\n", token, out);
-        store_group_put(out, group); /* where the store keeps it */
-        if (stamped)
-            memcpy(out + 2, raw, STAMP); /* where LMDB keeps it; 176 bits of hash stay */
+        grouped_digest(key, token, group, stamped ? raw : NULL, out);
         rc = ERR_OK;
     }
     cr_wipe(raw, sizeof(raw));
@@ -128,11 +136,9 @@ void tok_refresh_successor(const uint8_t key[CR_HASH_KEY_LEN], struct str token,
     put_stamp(raw, stamp_us);
     keyed(key, "successor\n", token, raw + STAMP); /* its first 24 bytes are used */
     cr_b64url_encode(raw, RAW, out + HEAD, BODY + 1);
-    /* its digest as tok_refresh_digest makes it, from the bytes just encoded instead of
-     * decoding them again (two constant-time decodes, about 4,000 instructions) */
-    keyed(key, "refresh\n", (struct str){out, TOK_REFRESH_LEN}, digest);
-    store_group_put(digest, group);
-    memcpy(digest + 2, raw, STAMP);
+    /* its digest from the bytes just encoded instead of decoding them again (two
+     * constant-time decodes, about 4,000 instructions) */
+    grouped_digest(key, (struct str){out, TOK_REFRESH_LEN}, group, raw, digest);
     cr_wipe(raw, sizeof(raw));
 }
 
