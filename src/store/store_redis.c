@@ -25,9 +25,10 @@
  * id, score: when it expires by Redis's clock) and counts who else does: store_members.
  *
  * Keys (PREFIX defaults to "fg:"): u:NAME, c:ID, k:KID, ev:ID (strings, the same JSON as LMDB;
- * members of idx:u, idx:c, idx:k, idx:ev), rt:HEX(digest) and fam:HEX(id) (hashes, expiring
- * with what they hold), jti:ID (expiry, expiring then), gen (generation counter),
- * lease:NAME, pin:NAME, members, and the channel inval. docs/internals/SCALEOUT.md lists them.
+ * members of idx:u, idx:c, idx:k, idx:ev), rt:HEX(digest) (a string: the record's bytes, as
+ * LMDB's; a hash before) and fam:HEX(id) (a hash), expiring with what they hold, jti:ID
+ * (expiry, expiring then), gen (generation counter), lease:NAME, pin:NAME, members, and the
+ * channel inval. docs/internals/SCALEOUT.md lists them.
  */
 #include <errno.h>
 #include <inttypes.h>

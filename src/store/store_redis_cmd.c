@@ -121,7 +121,8 @@ bool sr_indexed(enum store_table t)
     return t == STORE_T_USERS || sr_bumps(t);
 }
 
-void sr_read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c);
+void sr_read_cmd(const struct redis_store *s, enum store_table t, const char *key, size_t klen,
+                 struct cmd *c);
 
 /* When a write sent now must have run by, in Redis's clock: half the timeout after which
  * the request is answered 503, so that an answer from a write that did run has the other
@@ -205,7 +206,14 @@ static int build_op(const struct redis_store *s, const struct store_op *op, stru
         }
         return ERR_OK;
     }
-    case STORE_OP_REFRESH_ISSUE:
+    case STORE_OP_REFRESH_ISSUE: {
+        struct store_refresh rt = op->rt; /* live, no successor, never rotated */
+        rt.state = STORE_RT_LIVE;
+        memset(rt.successor, 0, sizeof(rt.successor));
+        rt.rotated_at = 0;
+        size_t rn = store_refresh_encode(&rt, c->rec);
+        if (!rn)
+            return ERR_INVAL;
         sr_arg_s(c, "3");
         arg(c, c->keys[0], sr_key_of(s, c->keys[0], STORE_T_REFRESH, op->digest, STORE_DIGEST));
         arg(c, c->keys[1],
@@ -214,16 +222,12 @@ static int build_op(const struct redis_store *s, const struct store_op *op, stru
             sr_key_of(s, c->keys[2], STORE_T_SESSIONS, op->rt.sub, strlen(op->rt.sub)));
         sr_arg_s(c, "issue");
         arg_i(c, op->now);
-        sr_hex(op->rt.family, STORE_FAMILY_ID, c->hex[0]);
-        sr_arg_s(c, c->hex[0]);
-        arg_i(c, op->rt.issued_at);
+        arg(c, c->rec, rn);
         arg_i(c, op->rt.expires_at);
         arg_i(c, op->rt.idle_expires_at);
-        sr_arg_s(c, op->rt.sub);
-        sr_arg_s(c, op->rt.client_id);
-        sr_arg_s(c, op->rt.scope);
         arg_i(c, (int64_t)op->rt.gen);
         return ERR_OK;
+    }
     case STORE_OP_REFRESH_ROTATE:
         sr_arg_s(c, "2");
         arg(c, c->keys[0], sr_key_of(s, c->keys[0], STORE_T_REFRESH, op->old_digest, STORE_DIGEST));
@@ -234,8 +238,7 @@ static int build_op(const struct redis_store *s, const struct store_op *op, stru
         sr_arg_s(c, op->rt.client_id);
         arg_i(c, op->rt.idle_expires_at);
         sr_arg_s(c, s->prefix);
-        sr_hex(op->digest, STORE_DIGEST, c->hex[0]);
-        sr_arg_s(c, c->hex[0]);
+        arg(c, op->digest, STORE_DIGEST); /* (its key is KEYS[2]; the spent record holds it) */
         tag_of(s, STORE_T_REFRESH, op->old_digest, STORE_DIGEST, c->tag);
         sr_arg_s(c, c->tag); /* (the keys the script names itself are in the token's slot) */
         return ERR_OK;
@@ -258,7 +261,7 @@ static int build_op(const struct redis_store *s, const struct store_op *op, stru
         return ERR_OK;
     case STORE_OP_GET: {
         size_t kn = sr_key_of(s, c->keys[0], op->table, op->key, op->key_len);
-        sr_read_cmd(op->table, c->keys[0], kn, c);
+        sr_read_cmd(s, op->table, c->keys[0], kn, c);
         return ERR_OK;
     }
     case STORE_OP_PURGE:
@@ -292,42 +295,15 @@ int sr_str_to(const struct redis_reply *r, char *dst, size_t cap)
     return ERR_OK;
 }
 
-/* A hex string field into n bytes: ERR_OK, or ERR_INVAL (absent, not a string, or not hex). */
-static int hex_to(const struct redis_reply *r, uint8_t *out, size_t n)
+/* A refresh record as the script answers it: the bytes of store_refresh_encode (the script
+ * reads a hash written before as the same bytes). Checked as every record read is. */
+static int refresh_of(const struct redis_reply *r, struct store_refresh *rt)
 {
-    size_t len;
+    size_t n;
     if (!r || redis_reply_kind(r) != RK_STRING)
         return ERR_INVAL;
-    const char *p = redis_reply_str(r, &len);
-    return sr_unhex(p, len, out, n);
-}
-
-/* Hash fields f s n i e d r u c o g (the order of F in the script), from element `from` of
- * the array r, into a refresh record. */
-static int refresh_from(const struct redis_reply *r, size_t from, struct store_refresh *rt)
-{
-    const struct redis_reply *e[11];
-    for (size_t i = 0; i < 11; i++)
-        e[i] = redis_reply_at(r, from + i);
-    memset(rt, 0, sizeof(*rt));
-    if (hex_to(e[0], rt->family, STORE_FAMILY_ID))
-        return ERR_INVAL;
-    rt->state = (uint8_t)sr_num(e[1]);
-    size_t succ = 0;
-    if (e[2] && redis_reply_kind(e[2]) == RK_STRING)
-        redis_reply_str(e[2], &succ);
-    if (succ && hex_to(e[2], rt->successor, STORE_DIGEST))
-        return ERR_INVAL;
-    rt->issued_at = sr_num(e[3]);
-    rt->expires_at = sr_num(e[4]);
-    rt->idle_expires_at = sr_num(e[5]);
-    rt->rotated_at = sr_num(e[6]);
-    if (sr_str_to(e[7], rt->sub, sizeof(rt->sub)) ||
-        sr_str_to(e[8], rt->client_id, sizeof(rt->client_id)) ||
-        sr_str_to(e[9], rt->scope, sizeof(rt->scope)))
-        return ERR_INVAL;
-    rt->gen = (uint64_t)sr_num(e[10]);
-    return ERR_OK;
+    const char *p = redis_reply_str(r, &n);
+    return store_refresh_decode((const uint8_t *)p, n, rt);
 }
 
 /* The script's answer into op->status (and the rotation's outputs). */
@@ -358,11 +334,16 @@ int sr_decode(struct store_op *op, const struct redis_reply *r)
         return op->status = ERR_BACKEND;
     if (op->rotate_result == STORE_ROTATE_INVALID)
         return op->status = ERR_OK;
-    if (redis_reply_count(r) != 13 || refresh_from(r, 2, &op->rt))
+    if (redis_reply_count(r) != 3 || refresh_of(redis_reply_at(r, 2), &op->rt))
         return op->status = ERR_BACKEND;
-    if (op->rotate_result == STORE_ROTATE_GRACE &&
-        hex_to(redis_reply_at(r, 1), op->digest, STORE_DIGEST))
-        return op->status = ERR_BACKEND;
+    if (op->rotate_result == STORE_ROTATE_GRACE) {
+        const struct redis_reply *d = redis_reply_at(r, 1);
+        size_t dn = 0;
+        const char *dp = redis_reply_kind(d) == RK_STRING ? redis_reply_str(d, &dn) : NULL;
+        if (dn != STORE_DIGEST)
+            return op->status = ERR_BACKEND;
+        memcpy(op->digest, dp, STORE_DIGEST);
+    }
     return op->status = ERR_OK;
 }
 
@@ -372,16 +353,14 @@ int sr_value_into(enum store_table t, const struct redis_reply *r, struct buf *o
     size_t n;
 
     buf_reset(out);
-    if (t == STORE_T_REFRESH) {
+    if (t == STORE_T_REFRESH) { /* (the script's "rget": the record's bytes, or nil) */
         struct store_refresh rt;
-        uint8_t enc[STORE_REFRESH_ENC_MAX];
-        const struct redis_reply *f = redis_reply_at(r, 0);
-        if (k != RK_ARRAY || redis_reply_count(r) != 11 || !f || redis_reply_kind(f) != RK_STRING)
+        if (k == RK_NIL)
             return ERR_NOTFOUND;
-        if (refresh_from(r, 0, &rt))
+        if (refresh_of(r, &rt))
             return ERR_BACKEND;
-        n = store_refresh_encode(&rt, enc);
-        return n ? buf_append(out, enc, n) : ERR_BACKEND;
+        const char *p = redis_reply_str(r, &n);
+        return buf_append(out, p, n);
     }
     if (t == STORE_T_FAMILIES) {
         struct store_family f;
@@ -407,19 +386,25 @@ int sr_value_into(enum store_table t, const struct redis_reply *r, struct buf *o
     return buf_append(out, p, n);
 }
 
-/* The read command of one record into c (key in c->keys[0]). */
-void sr_read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c)
+/* The read command of one record into c (key in c->keys[0]). A refresh record is read by
+ * the script, which reads one written before (a hash) as the same bytes. */
+void sr_read_cmd(const struct redis_store *s, enum store_table t, const char *key, size_t klen,
+                 struct cmd *c)
 {
     c->argc = 0;
     c->slot = redis_key_slot(key, klen);
-    if (t == STORE_T_REFRESH || t == STORE_T_FAMILIES) {
-        static const char *const rf[] = {"f", "s", "n", "i", "e", "d", "r", "u", "c", "o", "g"};
+    if (t == STORE_T_REFRESH) {
+        sr_arg_s(c, "EVALSHA");
+        sr_arg_s(c, s->sha);
+        sr_arg_s(c, "1");
+        arg(c, key, klen);
+        sr_arg_s(c, "rget");
+    } else if (t == STORE_T_FAMILIES) {
         static const char *const ff[] = {"r", "e", "t"};
         sr_arg_s(c, "HMGET");
         arg(c, key, klen);
-        size_t nf = t == STORE_T_REFRESH ? 11 : 3;
-        for (size_t i = 0; i < nf; i++)
-            sr_arg_s(c, t == STORE_T_REFRESH ? rf[i] : ff[i]);
+        for (size_t i = 0; i < 3; i++)
+            sr_arg_s(c, ff[i]);
     } else {
         sr_arg_s(c, "GET");
         arg(c, key, klen);

@@ -22,6 +22,7 @@
 #include "redis/redis_reply.h"
 #include "redis/redis_url.h"
 #include "store/store_int.h"
+#include "store/store_rec.h"
 
 static inline uint64_t clock_mono_ms(void)
 {
@@ -139,7 +140,7 @@ struct cmd {
     char tag[8]; /* "{gNNNN}" on a cluster, "" on one Redis */
     char nums[6][24];
     int nnums;
-    char hex[2][2 * STORE_DIGEST + 1];
+    uint8_t rec[STORE_REFRESH_ENC_MAX]; /* a refresh record issued (store_rec.h) */
 };
 
 /* The store script (store_redis_lua.c) and the table prefixes of the keys. */
@@ -166,7 +167,8 @@ void sr_invalidate(struct redis_store *s, const char *msg, size_t len);
 size_t sr_key_of(const struct redis_store *s, char *out, enum store_table t, const void *k,
                  size_t klen);
 int64_t sr_num(const struct redis_reply *r);
-void sr_read_cmd(enum store_table t, const char *key, size_t klen, struct cmd *c);
+void sr_read_cmd(const struct redis_store *s, enum store_table t, const char *key, size_t klen,
+                 struct cmd *c);
 int sr_str_to(const struct redis_reply *r, char *dst, size_t cap);
 struct redis_reply *sr_sync_cmd(struct redis_store *s, const struct cmd *c);
 struct redis_reply *sr_sync_fmt(struct redis_store *s, int argc, const char **argv,

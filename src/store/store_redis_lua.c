@@ -7,12 +7,39 @@
  * operation. Refresh rotation is the decision table of docs/internals/STORE.md, as in
  * store_lmdb.c's apply_rotate; the contract tests run the same cases on both backends.
  * Replies: 1, an error reply (CONFLICT ..., NOTFOUND ...), or for rotate
- * {result, successor hex, f, s, n, i, e, d, r, u, c, o, g} (fields of the record returned).
- * A refresh hash without 'g' was written before sessions generations: generation 0.
+ * {result, the successor's digest (grace), the record returned}.
+ *
+ * A refresh record (rt:) is one string: the bytes of store_rec.c's encoding, the same as
+ * LMDB's (RF below: version 2, state, family, successor, issued, expiry, idle expiry,
+ * rotated at, generation, then subject, client and scope each after its 16-bit length;
+ * times in seconds, little-endian). One SET with its expiry writes it, one GET reads it.
+ * A record written before was a hash of 11 fields (F); rec() reads one as the same bytes
+ * (a hash without 'g' was written before sessions generations: generation 0), and the
+ * next write of it is a string.
  */
 const char sr_script[] =
     "local function ttl(k, s) if s < 1 then s = 1 end redis.call('EXPIRE', k, s) end\n"
     "local F = {'f','s','n','i','e','d','r','u','c','o','g'}\n"
+    "local RF, Z32 = '<BBc16c32i8i8i8i8i8Hc0Hc0Hc0', string.rep('\\0', 32)\n"
+    "local HEX = string.rep('%02x', 16)\n"
+    "local function hex(b) return string.format(HEX, b:byte(1, 16)) .. "
+    "(#b > 16 and string.format(HEX, b:byte(17, 32)) or '') end\n"
+    "local function unhex(h)\n"
+    "  return (h:gsub('..', function(x) return string.char(tonumber(x, 16)) end)) end\n"
+    "local function legacy(k)\n"
+    "  local h = redis.call('HMGET', k, unpack(F))\n"
+    "  if not h[1] then return false end\n"
+    "  return struct.pack(RF, 2, tonumber(h[2]), unhex(h[1]), h[3] == '' and Z32 or unhex(h[3]),\n"
+    "    tonumber(h[4]), tonumber(h[5]), tonumber(h[6]), tonumber(h[7]), tonumber(h[11] or 0),\n"
+    "    #h[8], h[8], #h[9], h[9], #h[10], h[10])\n"
+    "end\n"
+    /* a refresh record's bytes, or false */
+    "local function rec(k)\n"
+    "  local v = redis.pcall('GET', k)\n"
+    "  if type(v) ~= 'table' then return v end\n"
+    "  if string.sub(v.err or '', 1, 9) ~= 'WRONGTYPE' then error(v) end\n"
+    "  return legacy(k)\n"
+    "end\n"
     "local op = ARGV[1]\n"
     /* A write carries its deadline (ms, Redis's clock) as its last argument: past it, the
      * request was already answered 503, so the write must not happen (a Redis stalled
@@ -54,18 +81,17 @@ const char sr_script[] =
     "  if KEYS[4] then redis.call('SET', KEYS[4], ARGV[4]) end\n"
     "  return 1\n"
     "elseif op == 'issue' then\n"
-    "  local now, exp, idle = tonumber(ARGV[2]), tonumber(ARGV[5]), tonumber(ARGV[6])\n"
-    "  if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('CONFLICT exists') end\n"
-    "  redis.call('HSET', KEYS[2], 'r', '0', 'e', ARGV[5], 't', '0')\n"
+    "  local now, exp, idle = tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+    "  local t = math.max(1, math.min(idle, exp) - now)\n"
+    "  if not redis.call('SET', KEYS[1], ARGV[3], 'NX', 'EX', t) then\n"
+    "    return redis.error_reply('CONFLICT exists') end\n"
+    "  redis.call('HSET', KEYS[2], 'r', '0', 'e', ARGV[4], 't', '0')\n"
     "  ttl(KEYS[2], exp - now)\n"
-    "  redis.call('HSET', KEYS[1], 'f', ARGV[3], 's', '1', 'n', '', 'i', ARGV[4], 'e', ARGV[5],\n"
-    "    'd', ARGV[6], 'r', '0', 'u', ARGV[7], 'c', ARGV[8], 'o', ARGV[9], 'g', ARGV[10])\n"
-    "  ttl(KEYS[1], math.min(idle, exp) - now)\n"
     /* the family carries the generation its user's record had: a record changed on a
      * cluster whose sessions generation (KEYS[3], another slot) was not raised yet is
      * raised now (store_redis.c r_exec); elsewhere the two move together */
     "  local sg = redis.call('GET', KEYS[3])\n"
-    "  if not sg or tonumber(ARGV[10]) > tonumber(sg) then redis.call('SET', KEYS[3], ARGV[10]) "
+    "  if not sg or tonumber(ARGV[6]) > tonumber(sg) then redis.call('SET', KEYS[3], ARGV[6]) "
     "end\n"
     "  return 1\n"
     "elseif op == 'sessmax' then\n"
@@ -74,46 +100,49 @@ const char sr_script[] =
     "  return 1\n"
     "elseif op == 'rotate' then\n"
     "  local now, grace, idle = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])\n"
-    "  local o = redis.call('HMGET', KEYS[1], unpack(F))\n"
-    "  if not o[1] or o[9] ~= ARGV[4] then return {4} end\n"
-    "  local g, T = o[11] or '0', ARGV[8]\n"
+    "  local o = rec(KEYS[1])\n"
+    "  if not o then return {4} end\n"
+    "  local _, st, f, n, _, exp, d, r, g, u, c = struct.unpack(RF, o)\n"
+    "  if c ~= ARGV[4] then return {4} end\n"
+    "  local T = ARGV[8]\n"
     /* On a cluster the family and the sessions generation are keys this script finds in
      * the token's record, not declared ones, so Redis cannot tell when a slot being moved
      * has sent them ahead: a live token without them there is a slot in motion, answered
      * TRYAGAIN (retried), never "invalid" (a family's first login writes its generation) */
-    "  local sv = redis.call('GET', ARGV[6] .. 'sess:' .. T .. o[8])\n"
+    "  local sv = redis.call('GET', ARGV[6] .. 'sess:' .. T .. u)\n"
     "  if not sv and T ~= '' then return redis.error_reply('TRYAGAIN sessions not here') end\n"
     /* a family begun before its user's sessions generation moved is over (one that began
      * after a change whose second step is still to come on a cluster is not) */
-    "  if tonumber(sv or 0) > tonumber(g) then return {4} end\n"
-    "  local fk = ARGV[6] .. 'fam:' .. T .. o[1]\n"
+    "  if tonumber(sv or 0) > g then return {4} end\n"
+    "  local fk = ARGV[6] .. 'fam:' .. T .. hex(f)\n"
     "  local fam = redis.call('HMGET', fk, 'r', 'e')\n"
-    "  if not fam[2] and T ~= '' and now < tonumber(o[5]) then\n"
+    "  if not fam[2] and T ~= '' and now < exp then\n"
     "    return redis.error_reply('TRYAGAIN family not here') end\n"
     "  if not fam[2] or fam[1] == '1' or now >= tonumber(fam[2]) then return {4} end\n"
-    "  local exp = tonumber(o[5])\n"
-    "  if o[2] == '2' then\n"
-    "    local s = redis.call('HMGET', ARGV[6] .. 'rt:' .. T .. o[3], unpack(F))\n"
-    "    if grace > 0 and now - tonumber(o[7]) <= grace and s[2] == '1' then\n"
-    "      return {2, o[3], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11]}\n"
-    "    end\n"
+    "  if st == 2 then\n"
+    "    local s = rec(ARGV[6] .. 'rt:' .. T .. hex(n))\n"
+    "    if grace > 0 and now - r <= grace and s and s:byte(2) == 1 then return {2, n, s} end\n"
     "    redis.call('HSET', fk, 'r', '1', 't', ARGV[2])\n"
-    "    return {3, '', o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10], g}\n"
+    "    return {3, '', o}\n"
     "  end\n"
-    "  if now >= tonumber(o[6]) or now >= exp then return {4} end\n"
-    "  if redis.call('EXISTS', KEYS[2]) == 1 then return redis.error_reply('CONFLICT exists') end\n"
+    "  if now >= d or now >= exp then return {4} end\n"
     "  local nidle = math.min(idle, exp)\n"
-    "  redis.call('HSET', KEYS[2], 'f', o[1], 's', '1', 'n', '', 'i', ARGV[2], 'e', o[5],\n"
-    "    'd', nidle, 'r', '0', 'u', o[8], 'c', o[9], 'o', o[10], 'g', g)\n"
-    "  ttl(KEYS[2], nidle - now)\n"
-    "  redis.call('HSET', KEYS[1], 's', '2', 'n', ARGV[7], 'r', ARGV[2])\n"
-    "  ttl(KEYS[1], exp - now)\n"
-    "  return {1, '', o[1], '1', '', ARGV[2], o[5], tostring(nidle), '0', o[8], o[9], o[10], g}\n"
+    /* the successor: live, no successor, issued now, the family's expiry, its own idle
+     * expiry, never rotated; the generation and the three strings as they were */
+    "  local s = '\\2\\1' .. f .. Z32 .. struct.pack('<i8', now) .. o:sub(59, 66) ..\n"
+    "    struct.pack('<i8i8', nidle, 0) .. o:sub(83)\n"
+    "  if not redis.call('SET', KEYS[2], s, 'NX', 'EX', math.max(1, nidle - now)) then\n"
+    "    return redis.error_reply('CONFLICT exists') end\n"
+    "  redis.call('SET', KEYS[1], '\\2\\2' .. f .. ARGV[7] .. o:sub(51, 74) ..\n"
+    "    struct.pack('<i8', now) .. o:sub(83), 'EX', math.max(1, exp - now))\n"
+    "  return {1, '', s}\n"
     "elseif op == 'famrevoke' then\n"
     "  local r = redis.call('HGET', KEYS[1], 'r')\n"
     "  if not r then return redis.error_reply('NOTFOUND absent') end\n"
     "  if r ~= '1' then redis.call('HSET', KEYS[1], 'r', '1', 't', ARGV[2]) end\n"
     "  return 1\n"
+    "elseif op == 'rget' then\n"
+    "  return rec(KEYS[1])\n"
     "elseif op == 'jti' then\n"
     "  redis.call('SET', KEYS[1], ARGV[3], 'EX',\n"
     "    math.max(1, tonumber(ARGV[3]) - tonumber(ARGV[2])))\n"

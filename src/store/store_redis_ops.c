@@ -99,7 +99,7 @@ int sr_get(struct store *st, enum store_table t, const void *key, size_t klen, s
     }
     size_t kn = sr_key_of(s, k, t, key, klen);
     memset(&c, 0, sizeof(c));
-    sr_read_cmd(t, k, kn, &c);
+    sr_read_cmd(s, t, k, kn, &c);
     struct redis_reply *r = sr_sync_cmd(s, &c);
     if (!r)
         return ERR_BACKEND;
@@ -194,7 +194,7 @@ static int each_key(struct redis_store *s, enum store_table t, const struct redi
         sr_key_of(s, k, t, estr, elen);
     }
     memset(&c, 0, sizeof(c));
-    sr_read_cmd(t, k, strlen(k), &c);
+    sr_read_cmd(s, t, k, strlen(k), &c);
     struct redis_reply *r = sr_sync_cmd(s, &c);
     if (!r)
         return ERR_BACKEND;

@@ -11,6 +11,7 @@ import tempfile
 import time
 import unittest
 import shutil
+import struct
 
 from tests.integration.fgtest import (REDIS_MODE, Redis, Server, ServerTest, admin_call,
                                       wait_for)
@@ -22,16 +23,24 @@ PW = "correct horse battery"
 J = {"Content-Type": "application/json"}
 TIMEOUT_S = 0.3  # --redis-timeout: a command not answered by then is a 503
 
-FAMILY = "0123456789abcdef0123456789abcdef"
+FAMILY = bytes.fromhex("0123456789abcdef0123456789abcdef")
 
 
-def rotated(code=1, successor="", family=FAMILY, sub="someone", fields=None):
-    """A rotation's answer as the script gives it: the result, the successor's digest
-    (hex), then the record's 11 fields."""
-    f = fields if fields is not None else [
-        bulk(family), bulk("1"), bulk(""), b":1\r\n", b":4102444800\r\n", b":4102444800\r\n",
-        b":0\r\n", bulk(sub), bulk("first-party"), bulk(""), b":0\r\n"]
-    return array(b":%d\r\n" % code, bulk(successor), *f)
+def record(family=FAMILY, sub="someone", client="first-party", version=2, tail=b""):
+    """A refresh record's bytes, as the store writes them (store_rec.c): version, state,
+    family, successor, issued, expiry, idle expiry, rotated at, generation, then subject,
+    client and scope after their 16-bit lengths."""
+    rec = struct.pack("<BB16s32sqqqqq", version, 1, family, bytes(32), 1, 4102444800,
+                      4102444800, 0, 0)
+    for s in (sub.encode(), client.encode(), b""):
+        rec += struct.pack("<H", len(s)) + s
+    return rec + tail
+
+
+def rotated(code=1, successor=b"", rec=None):
+    """A rotation's answer as the script gives it: the result, the successor's digest (for
+    the grace window), then the record."""
+    return array(b":%d\r\n" % code, bulk(successor), bulk(record() if rec is None else rec))
 
 
 @unittest.skipIf(REDIS_MODE, "starts its own Redis: the same test in both runs")
@@ -78,19 +87,15 @@ class RedisFaultTest(ServerTest):
             "an unknown result": array(b":99\r\n"),
             "a result of no result": array(b":0\r\n"),
             "rotated, too few fields": array(b":1\r\n", bulk("")),
-            "rotated, a family not in hex": rotated(family="not hex at all, not hex at all!!"),
-            "rotated, a family too short": rotated(family="abcd"),
-            "rotated, a subject too long to be ours": rotated(sub="x" * 5000),
-            "rotated, a client id too long": rotated(fields=[
-                bulk(FAMILY), bulk("1"), bulk(""), b":1\r\n", b":4102444800\r\n",
-                b":4102444800\r\n", b":0\r\n", bulk("ann"), bulk("c" * 5000), bulk(""),
-                b":0\r\n"]),
-            "rotated, a successor not in hex": rotated(fields=[
-                bulk(FAMILY), bulk("1"), bulk("zz" * 32), b":1\r\n", b":4102444800\r\n",
-                b":4102444800\r\n", b":0\r\n", bulk("ann"), bulk("first-party"), bulk(""),
-                b":0\r\n"]),
-            "grace, a successor not in hex": rotated(code=2, successor="zz" * 32),
-            "grace, no successor": rotated(code=2, successor=""),
+            "rotated, a record cut short": rotated(rec=record()[:-1]),
+            "rotated, bytes after the record": rotated(rec=record(tail=b"x")),
+            "rotated, a record of an unknown version": rotated(rec=record(version=9)),
+            "rotated, a family cut short": rotated(rec=record(family=b"abcd")[:20]),
+            "rotated, a subject too long to be ours": rotated(rec=record(sub="x" * 5000)),
+            "rotated, a client id too long": rotated(rec=record(client="c" * 5000)),
+            "rotated, the record not a string": array(b":1\r\n", bulk(""), b":1\r\n"),
+            "grace, a successor too long": rotated(code=2, successor=b"z" * 64),
+            "grace, no successor": rotated(code=2, successor=b""),
         }
         rt = self.tokens()["refresh_token"]
         for what, reply in answers.items():

@@ -799,6 +799,101 @@ TEST(redis_ttls)
     cleanup(st);
 }
 
+/* The Redis key of a refresh token's record on one Redis (no group tag). */
+static void redis_rt_key(char *key, size_t cap, const uint8_t *digest)
+{
+    int k = snprintf(key, cap, "%srt:", prefix);
+    for (int i = 0; i < STORE_DIGEST; i++)
+        k += snprintf(key + k, cap - (size_t)k, "%02x", digest[i]);
+}
+
+/* A refresh record as the store wrote it before its records were strings: a hash of 11
+ * fields (f s n i e d r u c o g, the digests in hex, the times in seconds), expiring. */
+static void redis_legacy_refresh(const uint8_t *digest, int state, const uint8_t *succ,
+                                 const char *gen)
+{
+    char key[160], f[2 * STORE_FAMILY_ID + 1], n[2 * STORE_DIGEST + 1] = "";
+    uint8_t fm[STORE_FAMILY_ID];
+    fam(fm, 0xf1);
+    redis_rt_key(key, sizeof(key), digest);
+    for (int i = 0; i < STORE_FAMILY_ID; i++)
+        snprintf(f + 2 * i, 3, "%02x", fm[i]);
+    for (int i = 0; succ && i < STORE_DIGEST; i++)
+        snprintf(n + 2 * i, 3, "%02x", succ[i]);
+    redisContext *c = redisConnectUnix(sock);
+    ASSERT_TRUE(c && !c->err);
+    redisReply *r = redisCommand(c,
+                                 "HSET %s f %s s %d n %s i 1000 e 2000 d 1100 r %s u ann "
+                                 "c app o %s",
+                                 key, f, state, n, state == 2 ? "1005" : "0", "read write");
+    ASSERT_TRUE(r && r->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+    if (gen)
+        freeReplyObject(redisCommand(c, "HSET %s g %s", key, gen));
+    freeReplyObject(redisCommand(c, "EXPIRE %s 1000", key));
+    redisFree(c);
+}
+
+/* Records written as hashes before are read, listed and rotated as the strings written now
+ * (an upgrade signs no one out); the record a rotation rewrites becomes a string. */
+TEST(redis_reads_and_rotates_refresh_records_written_as_hashes)
+{
+    struct store *st;
+    struct store_op op;
+    struct store_refresh r;
+    struct seen sn = {0};
+    struct buf b;
+    uint8_t x[32], old[32], next[32], spent[32], other[32];
+    backend = B_REDIS;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    dig(x, 0x71);
+    dig(old, 0x72);
+    dig(next, 0x74);
+    dig(spent, 0x75);
+    dig(other, 0x76);
+    ASSERT_EQ_INT(issue_family(st, x, 0xf1, 1000, 1000, 100, 0), 0); /* the family */
+    redis_legacy_refresh(old, 1, NULL, NULL);                        /* before generations */
+    redis_legacy_refresh(spent, 2, other, "0");
+    buf_init(&b, 256);
+    ASSERT_EQ_INT(store_get(st, STORE_T_REFRESH, old, 32, &b, NULL, NULL), 0);
+    ASSERT_EQ_INT(store_refresh_decode((const uint8_t *)b.p, b.len, &r), 0);
+    uint8_t fm[STORE_FAMILY_ID];
+    fam(fm, 0xf1);
+    ASSERT_TRUE(memcmp(r.family, fm, sizeof(fm)) == 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_LIVE);
+    ASSERT_TRUE(r.issued_at == 1000 && r.expires_at == 2000 && r.idle_expires_at == 1100);
+    ASSERT_TRUE(r.rotated_at == 0 && r.gen == 0);
+    ASSERT_EQ_STR(r.sub, "ann");
+    ASSERT_EQ_STR(r.client_id, "app");
+    ASSERT_EQ_STR(r.scope, "read write");
+    ASSERT_EQ_INT(store_get(st, STORE_T_REFRESH, spent, 32, &b, NULL, NULL), 0);
+    ASSERT_EQ_INT(store_refresh_decode((const uint8_t *)b.p, b.len, &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_TRUE(memcmp(r.successor, other, 32) == 0 && r.rotated_at == 1005);
+    ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_refresh, &sn), 0);
+    ASSERT_EQ_INT(sn.n, 3); /* x (a string), old and spent (hashes) */
+    ASSERT_TRUE(sn.found[0] == 1 && sn.found[1] == 1);
+    /* rotated: the old record is a string now, spent, naming its successor */
+    ASSERT_EQ_INT(rotate(st, old, next, "app", 1010, &op), STORE_ROTATED);
+    ASSERT_EQ_STR(op.rt.scope, "read write");
+    ASSERT_EQ_INT(op.rt.expires_at, 2000);
+    ASSERT_EQ_INT(store_get(st, STORE_T_REFRESH, old, 32, &b, NULL, NULL), 0);
+    ASSERT_EQ_INT(store_refresh_decode((const uint8_t *)b.p, b.len, &r), 0);
+    ASSERT_TRUE(r.state == STORE_RT_ROTATED && memcmp(r.successor, next, 32) == 0);
+    ASSERT_EQ_INT(r.rotated_at, 1010);
+    char key[160];
+    redis_rt_key(key, sizeof(key), old);
+    ASSERT_EQ_INT((int)redis_int("STRLEN %s", key), (int)b.len);
+    /* within the grace window: the successor again; the legacy spent one past it: reuse */
+    ASSERT_EQ_INT(rotate(st, old, other, "app", 1015, &op), STORE_ROTATE_GRACE);
+    ASSERT_TRUE(memcmp(op.digest, next, 32) == 0);
+    ASSERT_EQ_INT(rotate(st, spent, other, "app", 1050, &op), STORE_ROTATE_REUSED);
+    ASSERT_EQ_INT(rotate(st, next, other, "app", 1051, &op), STORE_ROTATE_INVALID);
+    buf_fini(&b);
+    cleanup(st);
+}
+
 static _Atomic int inval_count, inval_all;
 static char inval_last[64];
 
