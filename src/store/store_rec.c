@@ -66,6 +66,8 @@ static int get_str(const uint8_t **p, const uint8_t *end, char *dst, size_t max)
     *p += 2;
     if (n > max || (size_t)(end - *p) < n)
         return ERR_INVAL;
+    if (memchr(*p, '\0', n)) /* (read as C strings: a NUL would cut one, "ann\0x" as "ann") */
+        return ERR_INVAL;
     memcpy(dst, *p, n);
     dst[n] = '\0';
     *p += n;

@@ -739,6 +739,11 @@ TEST(refresh_record_encoding_rejects_truncation)
     ASSERT_EQ_STR(d.scope, "a b");
     for (size_t k = 0; k < n; k++)
         ASSERT_EQ_INT(store_refresh_decode(enc, k, &d), ERR_INVAL);
+    /* a NUL inside a string is refused, never read as a shorter one ("user-1" as "user") */
+    size_t at = fixed + 8 + 2 + 4;
+    ASSERT_TRUE(enc[at] == '-');
+    enc[at] = '\0';
+    ASSERT_EQ_INT(store_refresh_decode(enc, n, &d), ERR_INVAL);
 }
 
 /* ---- Redis only ---------------------------------------------------------------------- */
