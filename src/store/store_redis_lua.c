@@ -13,21 +13,28 @@
  * LMDB's (RF below: version 2, state, family, successor, issued, expiry, idle expiry,
  * rotated at, generation, then subject, client and scope each after its 16-bit length;
  * times in seconds, little-endian). One SET with its expiry writes it, one GET reads it.
- * A record written before was a hash of 11 fields (F); rec() reads one as the same bytes
+ * A record written before was a hash of 11 fields; rec() reads one as the same bytes
  * (a hash without 'g' was written before sessions generations: generation 0), and the
  * next write of it is a string.
  */
+#define Z8 "\\0\\0\\0\\0\\0\\0\\0\\0" /* (eight NULs, in Lua) */
+
 const char sr_script[] =
     "local function ttl(k, s) if s < 1 then s = 1 end redis.call('EXPIRE', k, s) end\n"
-    "local F = {'f','s','n','i','e','d','r','u','c','o','g'}\n"
-    "local RF, Z32 = '<BBc16c32i8i8i8i8i8Hc0Hc0Hc0', string.rep('\\0', 32)\n"
-    "local HEX = string.rep('%02x', 16)\n"
-    "local function hex(b) return string.format(HEX, b:byte(1, 16)) .. "
-    "(#b > 16 and string.format(HEX, b:byte(17, 32)) or '') end\n"
+    /* (constants of the compiled script, not strings or tables built again at every call:
+     * what the prologue builds, every call pays for) */
+    "local RF = '<BBc16c32i8i8i8i8i8Hc0Hc0Hc0'\n"
+    "local Z32 = '" Z8 Z8 Z8 Z8 "'\n"
+    /* lower-case hex of a 16- or 32-byte string, by 32-bit words: one format of 4 (8) */
+    "local X4, U4 = '%08x%08x%08x%08x', '>I4I4I4I4'\n"
+    "local function hex(b)\n"
+    "  if #b == 16 then return string.format(X4, struct.unpack(U4, b)) end\n"
+    "  return string.format(X4 .. X4, struct.unpack(U4 .. 'I4I4I4I4', b))\n"
+    "end\n"
     "local function unhex(h)\n"
     "  return (h:gsub('..', function(x) return string.char(tonumber(x, 16)) end)) end\n"
     "local function legacy(k)\n"
-    "  local h = redis.call('HMGET', k, unpack(F))\n"
+    "  local h = redis.call('HMGET', k, 'f', 's', 'n', 'i', 'e', 'd', 'r', 'u', 'c', 'o', 'g')\n"
     "  if not h[1] then return false end\n"
     "  return struct.pack(RF, 2, tonumber(h[2]), unhex(h[1]), h[3] == '' and Z32 or unhex(h[3]),\n"
     "    tonumber(h[4]), tonumber(h[5]), tonumber(h[6]), tonumber(h[7]), tonumber(h[11] or 0),\n"
@@ -48,9 +55,9 @@ const char sr_script[] =
     "  local t = redis.call('TIME')\n"
     "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[#ARGV])\n"
     "end\n"
-    "local writes = {put = 1, del = 1, issue = 1, rotate = 1, famrevoke = 1, jti = 1, sessmax = "
-    "1}\n"
-    "if writes[op] and late() then return redis.error_reply('LATE deadline passed') end\n"
+    "local write = op == 'rotate' or op == 'issue' or op == 'put' or op == 'del' or\n"
+    "  op == 'famrevoke' or op == 'jti' or op == 'sessmax'\n"
+    "if write and late() then return redis.error_reply('LATE deadline passed') end\n"
     "local function expect(i)\n"
     "  if ARGV[i] ~= '1' then return true end\n"
     "  return redis.call('GET', KEYS[1]) == ARGV[i + 1]\n"
