@@ -246,6 +246,7 @@ bench: deps
 	bench/refresh_faults.py --rounds 5
 	bench/refresh_faults.py --rounds 3 --redis
 	bench/instructions.sh
+	bench/redis_instructions.sh
 	build/release/bench/store_size $$(mktemp -d) 1000000
 	d=$$(mktemp -d /var/tmp/fg-rotate-XXXXXX) && build/release/bench/rotate_raw $$d 20000 7 1000000; \
 	  rc=$$?; rm -rf $$d; exit $$rc

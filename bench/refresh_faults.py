@@ -18,7 +18,10 @@ Each round spends 256 fresh refresh tokens. With --bin, another build: run two a
 to compare them. With --redis, floodgate keeps its tokens on a Redis (bench/scaleout.py's:
 appendonly yes, appendfsync always, on CPU 1 beside wrk) instead of LMDB, and each round
 also gives Redis's own CPU-us per rotation, user and kernel apart (issue #16 item 3's
-second half: at most 15).
+second half: at most 15), and beside it, on the same Redis in the same round, its floor:
+Redis's CPU-us per call of a script that only SETs one key of a record's size, sent by
+redis-benchmark (on CPU 0, floodgate idle) in batches of as many calls per read as
+floodgate's rotations came in (Redis's INFO: its script calls over its reads).
 
 Usage: bench/refresh_faults.py [--rounds 3] [--duration 8] [--bin build/release/floodgate]
                                [--redis]      (loopback only)"""
@@ -28,6 +31,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import urllib.request
@@ -63,6 +67,29 @@ def split(run, *pids):
     r["threads"] = [{name: tuple((b[name][i] - a.get(name, (0, 0))[i]) * 1e6 / hb.HZ / n
                                  for i in (0, 1)) for name in b} for a, b in zip(t0, t1)]
     return r
+
+
+FLOOR_SCRIPT = "redis.call('SET', KEYS[1], ARGV[1]) return 1"
+
+
+def redis_reads(redis):
+    """(calls of EVALSHA, reads from clients) so far, from Redis's INFO."""
+    m = re.search(r"total_reads_processed:(\d+)", redis.cmd("INFO", "stats"))
+    return redis.commandstats().get("evalsha", 0), int(m.group(1))
+
+
+def redis_floor(redis, batch, calls=60000):
+    """Redis's (user, kernel) CPU-us per call of FLOOR_SCRIPT (one SET of 120 bytes, fsync'd
+    as every write there), `batch` calls per read on one connection."""
+    sha = redis.cmd("SCRIPT", "LOAD", FLOOR_SCRIPT).split("\r\n")[1]
+
+    def run():
+        subprocess.run(["taskset", "-c", "0", "redis-benchmark", "-p", str(redis.port), "-c",
+                        "1", "-P", str(batch), "-n", str(calls), "-r", "100000000", "-q",
+                        "EVALSHA", sha, "1", "floor:__rand_int__", "v" * 120],
+                       stdout=subprocess.DEVNULL, check=True, timeout=300)
+        return {"requests": calls}
+    return process(split(run, redis.proc.pid)["threads"][0])
 
 
 def process(threads):
@@ -109,11 +136,13 @@ def main():
             ng_u, ng_k = process(ng["threads"][0])
             ops0, commits0 = store_counts(port)
             flt0 = minor_faults(fg.pid)
+            ev0, rd0 = redis_reads(redis) if redis else (0, 0)
             r = split(lambda: tb.parse(tb.wrk(port, "/v1/auth/refresh", "refresh.lua",
                                               {"BENCH_TOKENS_FILE": tfile}, 64, a.duration)),
                       fg.pid, *([redis.proc.pid] if redis else []))
             flt1 = minor_faults(fg.pid)
             ops1, commits1 = store_counts(port)
+            ev1, rd1 = redis_reads(redis) if redis else (0, 0)
             n = max(r["requests"], 1)
             fgt = r["threads"][0]
             total = sum(process(fgt))
@@ -133,8 +162,11 @@ def main():
                   flush=True)
             if redis:
                 ru, rk = process(r["threads"][1])
-                print(f"  Redis's own CPU-us per rotation, user + kernel: {ru:.1f} + {rk:.1f}",
-                      flush=True)
+                batch = (ev1 - ev0) / max(rd1 - rd0, 1)
+                fu, fk = redis_floor(redis, max(1, round(batch)))
+                print(f"  Redis's own CPU-us per rotation, user + kernel: {ru:.1f} + {rk:.1f}; "
+                      f"its floor, one script call that SETs one key, {max(1, round(batch))} "
+                      f"per read (floodgate's {batch:.1f}): {fu:.1f} + {fk:.1f}", flush=True)
     finally:
         for p in (fg, nginx, redis.proc if redis else None):
             if p:
