@@ -101,17 +101,34 @@ int store_each(struct store *st, enum store_table t, store_each_cb fn, void *ctx
     return t < STORE_T_COUNT ? st->vt->each(st, t, fn, ctx) : ERR_INVAL;
 }
 
+/* What every backend writes for an issued token, whatever the caller left in those fields:
+ * live, no successor, never rotated. */
+static void issued_as_new(struct store_op *op)
+{
+    if (op->kind != STORE_OP_REFRESH_ISSUE)
+        return;
+    op->rt.state = STORE_RT_LIVE;
+    memset(op->rt.successor, 0, sizeof(op->rt.successor));
+    op->rt.rotated_at = 0;
+}
+
 int store_submit(struct store *st, struct loop *lp, struct store_op *op)
 {
     int rc = store__validate(op);
-    return rc ? rc : st->vt->submit(st, lp, op);
+    if (rc)
+        return rc;
+    issued_as_new(op);
+    return st->vt->submit(st, lp, op);
 }
 
 int store_exec(struct store *st, struct store_op *op)
 {
     blocking_call("store_exec");
     int rc = store__validate(op);
-    return rc ? rc : st->vt->exec(st, op);
+    if (rc)
+        return rc;
+    issued_as_new(op);
+    return st->vt->exec(st, op);
 }
 
 static void exec_done(struct store_op *op)

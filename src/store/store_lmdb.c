@@ -398,8 +398,7 @@ static int apply(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
         return (rc == ERR_OK && bumps(op->table)) ? bump_generation(s, txn) : rc;
     case STORE_OP_REFRESH_ISSUE: {
         struct store_family f = {0, op->rt.expires_at, 0};
-        struct store_refresh tmp;
-        op->rt.state = STORE_RT_LIVE;
+        struct store_refresh tmp; /* (op->rt as store_submit left it: live, unrotated) */
         rc = get_refresh(s, txn, op->digest, &tmp);
         if (rc != ERR_NOTFOUND)
             return rc == ERR_OK ? ERR_CONFLICT : rc;

@@ -207,11 +207,8 @@ static int build_op(const struct redis_store *s, const struct store_op *op, stru
         return ERR_OK;
     }
     case STORE_OP_REFRESH_ISSUE: {
-        struct store_refresh rt = op->rt; /* live, no successor, never rotated */
-        rt.state = STORE_RT_LIVE;
-        memset(rt.successor, 0, sizeof(rt.successor));
-        rt.rotated_at = 0;
-        size_t rn = store_refresh_encode(&rt, c->rec);
+        /* (op->rt as store_submit left it: live, no successor, never rotated) */
+        size_t rn = store_refresh_encode(&op->rt, c->rec);
         if (!rn)
             return ERR_INVAL;
         sr_arg_s(c, "3");
