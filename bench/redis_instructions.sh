@@ -51,20 +51,13 @@ printf 'correct horse battery\n' | "$BIN" "${STORE[@]}" user add bench > /dev/nu
 "$BIN" --listen "127.0.0.1:$P" "${STORE[@]}" --threads 1 --workers 1 --log-level warn \
     --ratelimit-refresh-ip off --ratelimit-login-ip off 2>/dev/null &
 FP=$!
-python3 - "$P" "$RP" "$VP" "$N" <<'PY'
-import http.client, json, socket, subprocess, sys, time
+python3 - "$P" "$RP" "$VP" "$N" "$(dirname "$0")" <<'PY'
+import http.client, json, socket, subprocess, sys
 port, rport, vpid, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-deadline = time.monotonic() + 60
-while True:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        conn.request("GET", "/healthz")
-        conn.getresponse().read()
-        break
-    except OSError:
-        if time.monotonic() > deadline:
-            sys.exit("floodgate did not start")
-        time.sleep(0.2)
+sys.path.insert(0, sys.argv[5])
+import http_bench as hb  # (wait_port)
+hb.wait_port(port, 60)
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 js = {"Content-Type": "application/json"}
 conn.request("POST", "/v1/auth/login", json.dumps({"username": "bench",
              "password": "correct horse battery"}), js)
