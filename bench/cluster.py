@@ -41,7 +41,7 @@ import urllib.error
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench as hb  # noqa: E402
-import scaleout as so  # noqa: E402  (nginx, cli)
+import scaleout as so  # noqa: E402  (nginx, cli, secret_key)
 import tokens as tk  # noqa: E402  (wrk, parse, post)
 
 BIN = tk.BIN
@@ -256,10 +256,7 @@ def main():
     ap.add_argument("--only", help="run only the store configurations whose name has this")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="fg-clusterbench-")
-    keyfile = os.path.join(tmp, "secret.key")
-    with open(keyfile, "wb") as f:
-        f.write(os.urandom(32))
-    os.chmod(keyfile, 0o600)
+    keyfile = so.secret_key(tmp)
     procs, rows, refs = [], [], {}
     try:
         sport = hb.free_port()

@@ -38,7 +38,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench as hb  # noqa: E402  (thread_ticks, start_nginx, free_port)
-import scaleout as so  # noqa: E402  (Redis)
+import scaleout as so  # noqa: E402  (Redis, secret_key)
 import tokens as tb  # noqa: E402  (start_fg, cli, post, wrk, parse, crypto_floor)
 
 LOGIN = b'{"username":"bench","password":"correct horse battery"}'
@@ -111,11 +111,8 @@ def main():
         store = ()
         if a.redis:
             redis = so.Redis(tmp)
-            key = os.path.join(tmp, "secret.key")
-            with open(key, "wb") as f:
-                f.write(os.urandom(32))
-            os.chmod(key, 0o600)
-            store = ("--store", f"redis://127.0.0.1:{redis.port}", "--secret-key-file", key)
+            store = ("--store", f"redis://127.0.0.1:{redis.port}", "--secret-key-file",
+                     so.secret_key(tmp))
         tb.cli(tmp, *store, "user", "add", "bench", stdin="correct horse battery\n")
         port = hb.free_port()
         fg = tb.start_fg(tmp, port, store_args=store)
@@ -163,10 +160,11 @@ def main():
             if redis:
                 ru, rk = process(r["threads"][1])
                 batch = (ev1 - ev0) / max(rd1 - rd0, 1)
-                fu, fk = redis_floor(redis, max(1, round(batch)))
+                per_read = max(1, round(batch))
+                fu, fk = redis_floor(redis, per_read)
                 print(f"  Redis's own CPU-us per rotation, user + kernel: {ru:.1f} + {rk:.1f}; "
-                      f"its floor, one script call that SETs one key, {max(1, round(batch))} "
-                      f"per read (floodgate's {batch:.1f}): {fu:.1f} + {fk:.1f}", flush=True)
+                      f"its floor, one script call that SETs one key, {per_read} per read "
+                      f"(floodgate's {batch:.1f}): {fu:.1f} + {fk:.1f}", flush=True)
     finally:
         for p in (fg, nginx, redis.proc if redis else None):
             if p:

@@ -100,6 +100,16 @@ def gateway(tmp, name, upstream_ports):
     return p, port
 
 
+def secret_key(tmp):
+    """A server key file (32 random bytes, mode 0600) in tmp: its path. Every instance on one
+    store must be given the same one."""
+    path = os.path.join(tmp, "secret.key")
+    with open(path, "wb") as f:
+        f.write(os.urandom(32))
+    os.chmod(path, 0o600)
+    return path
+
+
 class Redis:
     def __init__(self, tmp):
         self.port = hb.free_port()
@@ -182,10 +192,7 @@ def main():
     ap.add_argument("--out")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="fg-scalebench-")
-    keyfile = os.path.join(tmp, "secret.key")
-    with open(keyfile, "wb") as f:
-        f.write(os.urandom(32))
-    os.chmod(keyfile, 0o600)
+    keyfile = secret_key(tmp)
     procs, rows = [], []
 
     def stop(p):
