@@ -27,7 +27,24 @@
  *   spent log  the old record stays as it is; its spending is appended to a second table,
  *              keyed by a growing counter (the layout item 6 names: what it would save on
  *              the write side, before any cost of reading or folding that log)
+ *
+ * With the word "overlay" instead: in place, then the spent log made something a store could
+ * use. A counter finds no token, so the spending is kept in a second table keyed as the
+ * record is (a small tree, written at random but hot), and every rotation looks the token up
+ * there too, as a store must before it rotates. Two ways:
+ *   overlay    the second table grows through the timed phase: the surge's cost, its fold
+ *              left for after the surge
+ *   folded     every FOLD_AT spendings (8192, or "overlay=FOLD_AT"), they are folded into
+ *              the records (rewritten in place, in key order, FOLD_CHUNK per synced commit)
+ *              and removed from the second table, inside the timed phase: the cost over a
+ *              surge and its aftermath. The more spendings a fold holds, the more of them
+ *              share a leaf of the records' tree, and the fewer pages each one rewrites.
+ *   memo       the spent log as it is (appended under a counter), and the spendings not yet
+ *              folded also held in memory, a hash set of at most FOLD_AT keys (what a store
+ *              would rebuild from the log when it opens): the lookup costs no page. Every
+ *              FOLD_AT spendings they are sorted and folded as above, and the log emptied.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,18 +56,28 @@
 #include <lmdb.h>
 #include <sodium.h>
 
-#define POOL 256
-#define KEY  32
+#define POOL       256
+#define KEY        32
+#define FOLD_AT    8192 /* folded: spendings held before they are folded, unless given */
+#define FOLD_CHUNK 1024 /* folded: spendings folded per commit */
+
+static long fold_at = FOLD_AT; /* folded: spendings held before they are folded */
 
 struct run {
     MDB_env *env;
     MDB_dbi dbi;
     MDB_dbi spent; /* anyage, spent log: the second table */
-    int anyage;    /* 0; 1 in place; 2 spent log */
+    int anyage;    /* 0; 1 in place; 2 spent log; 3 overlay; 4 overlay, folded; 5 memo */
     uint8_t *keys; /* anyage: every live record's key, PREFILL x KEY */
     uint8_t *gone; /* anyage: which have been spent */
     long live;     /* anyage: PREFILL */
     uint64_t spent_seq;
+    long held;      /* overlay: spendings in the second table */
+    long folded;    /* folded: spendings folded into the records */
+    int folds;      /* folded: commits that folded */
+    uint8_t *memo;  /* memo: the spendings not yet folded, a hash set of keys in memory */
+    size_t mask;    /* memo: its slots - 1 */
+    uint8_t *order; /* memo: the same keys as they came, to be sorted for the fold */
     int ordered;
     uint64_t seq;
     uint8_t pool[POOL][KEY];
@@ -122,6 +149,56 @@ static void put(struct run *r, MDB_txn *txn, const uint8_t k[KEY], uint8_t state
         die("put", rc);
 }
 
+/* memo: a spending looked up in memory (a miss, as nearly always), then held there */
+static void memo_add(struct run *r, const uint8_t k[KEY])
+{
+    static const uint8_t empty[KEY];
+    uint64_t h;
+    memcpy(&h, k + 8, sizeof(h)); /* (random bytes: the counter is in the first 8) */
+    for (size_t i = (size_t)h & r->mask;; i = (i + 1) & r->mask) {
+        uint8_t *slot = r->memo + i * KEY;
+        if (memcmp(slot, k, KEY) == 0)
+            die("memo: spent twice", MDB_KEYEXIST);
+        if (memcmp(slot, empty, KEY) == 0) {
+            memcpy(slot, k, KEY);
+            break;
+        }
+    }
+    memcpy(r->order + r->held * KEY, k, KEY);
+    r->held++;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return memcmp(a, b, KEY);
+}
+
+/* memo: the spendings held in memory, sorted and moved into their records, FOLD_CHUNK per
+ * synced commit; the last commit also empties the log, whose entries are all folded then */
+static void memo_fold(struct run *r)
+{
+    qsort(r->order, (size_t)r->held, KEY, by_key);
+    for (long at = 0; at < r->held;) {
+        MDB_txn *txn;
+        int rc;
+        if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)))
+            die("fold", rc);
+        for (int i = 0; i < FOLD_CHUNK && at < r->held; i++, at++, r->folded++) {
+            MDB_val rk = {KEY, r->order + at * KEY}, rv;
+            if ((rc = mdb_get(txn, r->dbi, &rk, &rv)))
+                die("fold get", rc);
+            put(r, txn, r->order + at * KEY, 2, 0);
+        }
+        if (at == r->held && (rc = mdb_drop(txn, r->spent, 0)))
+            die("fold drop", rc);
+        if ((rc = mdb_txn_commit(txn)))
+            die("fold commit", rc);
+        r->folds++;
+    }
+    memset(r->memo, 0, (r->mask + 1) * KEY);
+    r->held = 0;
+}
+
 /* anyage: a live record drawn at random from all of them, spent one of the two ways */
 static void one_spend(struct run *r, MDB_txn *txn)
 {
@@ -141,6 +218,24 @@ static void one_spend(struct run *r, MDB_txn *txn)
         put(r, txn, old, 2, 0);
         return;
     }
+    if (r->anyage == 3 || r->anyage == 4) {
+        /* a store must know the token is not spent already: the second table is looked at
+         * (a miss here, as in nearly every honest rotation), then given the spending */
+        MDB_val ok = {KEY, old}, ov;
+        rc = mdb_get(txn, r->spent, &ok, &ov);
+        if (rc != MDB_NOTFOUND)
+            die("overlay get", rc ? rc : MDB_KEYEXIST);
+        uint8_t sv[KEY + 8] = {0};
+        memcpy(sv, next, KEY); /* its successor, and (zero here) when */
+        ov.mv_size = sizeof(sv);
+        ov.mv_data = sv;
+        if ((rc = mdb_put(txn, r->spent, &ok, &ov, MDB_NOOVERWRITE)))
+            die("overlay put", rc);
+        r->held++;
+        return;
+    }
+    if (r->anyage == 5)
+        memo_add(r, old);
     uint8_t sk[8], sv[KEY + 8] = {0};
     uint64_t n = ++r->spent_seq;
     for (int i = 0; i < 8; i++)
@@ -149,6 +244,37 @@ static void one_spend(struct run *r, MDB_txn *txn)
     MDB_val lk = {sizeof(sk), sk}, lv = {sizeof(sv), sv};
     if ((rc = mdb_put(txn, r->spent, &lk, &lv, MDB_APPEND)))
         die("log", rc);
+}
+
+/* folded: the spendings held, moved into their records in key order, FOLD_CHUNK per commit
+ * (each synced, as every commit here); each record is rewritten marked spent */
+static void fold(struct run *r)
+{
+    while (r->held > 0) {
+        MDB_txn *txn;
+        MDB_cursor *c;
+        MDB_val k, v;
+        int rc;
+        if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) ||
+            (rc = mdb_cursor_open(txn, r->spent, &c)))
+            die("fold", rc);
+        for (int i = 0; i < FOLD_CHUNK && r->held > 0; i++, r->held--, r->folded++) {
+            uint8_t key[KEY];
+            if ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)))
+                die("fold first", rc);
+            memcpy(key, k.mv_data, KEY);
+            MDB_val rk = {KEY, key}, rv;
+            if ((rc = mdb_get(txn, r->dbi, &rk, &rv))) /* read, then rewritten: spent */
+                die("fold get", rc);
+            put(r, txn, key, 2, 0);
+            if ((rc = mdb_cursor_del(c, 0)))
+                die("fold del", rc);
+        }
+        mdb_cursor_close(c);
+        if ((rc = mdb_txn_commit(txn)))
+            die("fold commit", rc);
+        r->folds++;
+    }
 }
 
 static void one_rotation(struct run *r, MDB_txn *txn)
@@ -171,7 +297,8 @@ static void one_rotation(struct run *r, MDB_txn *txn)
 
 static const char *layout_name(const struct run *r)
 {
-    static const char *names[] = {"random", "ordered", "in-place", "spent-log"};
+    static const char *names[] = {"random",  "ordered", "in-place", "spent-log",
+                                  "overlay", "folded",  "memo"};
     return names[r->anyage ? 1 + r->anyage : r->ordered];
 }
 
@@ -203,6 +330,16 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
         if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) ||
             (rc = mdb_dbi_open(txn, "spent", MDB_CREATE, &r->spent)) || (rc = mdb_txn_commit(txn)))
             die("spent", rc);
+    }
+    if (anyage == 5) {
+        size_t slots = 1;
+        while (slots < 2 * ((size_t)fold_at + (size_t)batch)) /* (a fold follows a commit) */
+            slots <<= 1;
+        r->mask = slots - 1;
+        r->memo = calloc(slots, KEY);
+        r->order = malloc(((size_t)fold_at + (size_t)batch) * KEY);
+        if (!r->memo || !r->order)
+            die("memo", ENOMEM);
     }
     /* the history, unsynced and untimed (a real store built it over weeks) */
     mdb_env_set_flags(r->env, MDB_NOSYNC, 1);
@@ -238,6 +375,10 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
             one_rotation(r, txn);
         if ((rc = mdb_txn_commit(txn)))
             die("commit", rc);
+        if (anyage == 4 && r->held >= fold_at)
+            fold(r);
+        if (anyage == 5 && r->held >= fold_at)
+            memo_fold(r);
     }
     double secs = now() - t0;
     struct use u1 = use_now();
@@ -246,7 +387,9 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
     long written = wchar() - w0;
     MDB_envinfo ei;
     mdb_env_info(r->env, &ei);
-    if ((rc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn)) || (rc = mdb_stat(txn, r->dbi, &st)))
+    MDB_stat os = {0};
+    if ((rc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn)) || (rc = mdb_stat(txn, r->dbi, &st)) ||
+        (anyage >= 3 && (rc = mdb_stat(txn, r->spent, &os))))
         die("stat", rc);
     mdb_txn_abort(txn);
     printf("%-9s prefill %ld batch %d: %ld rotations in %.2f s = %.0f/s, %.2f CPU-us/rotation "
@@ -258,17 +401,25 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
            (double)(u1.minflt - u0.minflt) / (double)rotations, commits,
            (double)written / 1024.0 / (double)commits, st.ms_depth,
            (double)(ei.me_last_pgno + 1) * st.ms_psize / 1048576.0);
+    if (anyage >= 3)
+        printf("%-9s second table at the end: %zu spendings held, depth %u; %ld folded in %d "
+               "commits\n",
+               layout_name(r), os.ms_entries, os.ms_depth, r->folded, r->folds);
     fflush(stdout);
     mdb_env_close(r->env);
     free(r->keys);
+    free(r->memo);
+    free(r->order);
     free(r->gone);
     free(r);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 5 || argc > 7 || (argc == 7 && strcmp(argv[6], "anyage") != 0)) {
-        fprintf(stderr, "usage: rotate_raw DIR ROTATIONS BATCH PREFILL [RECORD_BYTES [anyage]]\n");
+    if (argc < 5 || argc > 7 ||
+        (argc == 7 && strcmp(argv[6], "anyage") != 0 && strncmp(argv[6], "overlay", 7) != 0)) {
+        fprintf(stderr, "usage: rotate_raw DIR ROTATIONS BATCH PREFILL [RECORD_BYTES "
+                        "[anyage|overlay[=FOLD_AT]]]\n");
         return 2;
     }
     if (sodium_init() < 0)
@@ -281,8 +432,19 @@ int main(int argc, char **argv)
         return 2;
     }
     if (argc == 7) {
+        int second = strncmp(argv[6], "overlay", 7) == 0 ? 3 : 2;
+        if (second == 3 && argv[6][7] == '=')
+            fold_at = atol(argv[6] + 8);
+        if (fold_at < 1 || (second == 3 && argv[6][7] != '=' && argv[6][7] != '\0')) {
+            fprintf(stderr, "rotate_raw: overlay=FOLD_AT: a positive count\n");
+            return 2;
+        }
         measure(argv[1], 1, 1, rotations, batch, prefill, rec);
-        measure(argv[1], 1, 2, rotations, batch, prefill, rec);
+        measure(argv[1], 1, second, rotations, batch, prefill, rec);
+        if (second == 3) {
+            measure(argv[1], 1, 4, rotations, batch, prefill, rec);
+            measure(argv[1], 1, 5, rotations, batch, prefill, rec);
+        }
         return 0;
     }
     measure(argv[1], 0, 0, rotations, batch, prefill, rec);
