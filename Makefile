@@ -251,6 +251,9 @@ bench: deps
 	d=$$(mktemp -d /var/tmp/fg-rotate-XXXXXX) && build/release/bench/rotate_raw $$d 20000 7 1000000; \
 	  rc=$$?; rm -rf $$d; exit $$rc
 	bench/rotate_prof.sh 100000 && bench/rotate_prof.sh 10000000
+	for n in 1000000 10000000; do d=$$(mktemp -d /var/tmp/fg-rotate-XXXXXX) && \
+	  build/release/bench/rotate_raw $$d 400000 7 $$n 160 overlay=200000; \
+	  rc=$$?; rm -rf $$d; [ $$rc = 0 ] || exit $$rc; done
 	bench/growth.py
 	bench/events.py --rounds 4
 	bench/launch.py --html build/release/rehearsal-launch.html
