@@ -14,7 +14,7 @@
  *   ordered  a key begins with a counter that grows with each issued record (big-endian),
  *            so new records land on the B-tree's rightmost leaf and recent ones sit together
  *
- * Usage: rotate_raw DIR ROTATIONS BATCH PREFILL [RECORD_BYTES]
+ * Usage: rotate_raw DIR ROTATIONS BATCH PREFILL [RECORD_BYTES [anyage|overlay[=FOLD_AT]]]
  * Prints per layout: rotations/s, process CPU-µs per rotation (user + system, getrusage,
  * and each apart), minor page faults per rotation (first touches of the map), bytes written
  * per commit and the file's size. The timed phase's start and end go to stderr, so that a
@@ -31,7 +31,7 @@
  * With the word "overlay" instead: in place, then the spent log made something a store could
  * use. A counter finds no token, so the spending is kept in a second table keyed as the
  * record is (a small tree, written at random but hot), and every rotation looks the token up
- * there too, as a store must before it rotates. Two ways:
+ * there too, as a store must before it rotates. Three ways:
  *   overlay    the second table grows through the timed phase: the surge's cost, its fold
  *              left for after the surge
  *   folded     every FOLD_AT spendings (8192, or "overlay=FOLD_AT"), they are folded into
