@@ -61,13 +61,16 @@
 #define FOLD_AT    8192 /* folded: spendings held before they are folded, unless given */
 #define FOLD_CHUNK 1024 /* folded: spendings folded per commit */
 
+/* how a token of any age is spent (0: not that benchmark, a pool of recent ones) */
+enum spend { IN_PLACE = 1, SPENT_LOG, OVERLAY, FOLDED, MEMO };
+
 static long fold_at = FOLD_AT; /* folded: spendings held before they are folded */
 
 struct run {
     MDB_env *env;
     MDB_dbi dbi;
     MDB_dbi spent; /* anyage, spent log: the second table */
-    int anyage;    /* 0; 1 in place; 2 spent log; 3 overlay; 4 overlay, folded; 5 memo */
+    int anyage;    /* 0, or an enum spend */
     uint8_t *keys; /* anyage: every live record's key, PREFILL x KEY */
     uint8_t *gone; /* anyage: which have been spent */
     long live;     /* anyage: PREFILL */
@@ -149,6 +152,16 @@ static void put(struct run *r, MDB_txn *txn, const uint8_t k[KEY], uint8_t state
         die("put", rc);
 }
 
+/* a fold: the record of `key` read, then rewritten marked spent */
+static void fold_one(struct run *r, MDB_txn *txn, const uint8_t key[KEY])
+{
+    MDB_val rk = {KEY, (void *)(uintptr_t)key}, rv;
+    int rc = mdb_get(txn, r->dbi, &rk, &rv);
+    if (rc)
+        die("fold get", rc);
+    put(r, txn, key, 2, 0);
+}
+
 /* memo: a spending looked up in memory (a miss, as nearly always), then held there */
 static void memo_add(struct run *r, const uint8_t k[KEY])
 {
@@ -183,12 +196,8 @@ static void memo_fold(struct run *r)
         int rc;
         if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)))
             die("fold", rc);
-        for (int i = 0; i < FOLD_CHUNK && at < r->held; i++, at++, r->folded++) {
-            MDB_val rk = {KEY, r->order + at * KEY}, rv;
-            if ((rc = mdb_get(txn, r->dbi, &rk, &rv)))
-                die("fold get", rc);
-            put(r, txn, r->order + at * KEY, 2, 0);
-        }
+        for (int i = 0; i < FOLD_CHUNK && at < r->held; i++, at++, r->folded++)
+            fold_one(r, txn, r->order + at * KEY);
         if (at == r->held && (rc = mdb_drop(txn, r->spent, 0)))
             die("fold drop", rc);
         if ((rc = mdb_txn_commit(txn)))
@@ -214,11 +223,11 @@ static void one_spend(struct run *r, MDB_txn *txn)
         die("get", rc);
     new_key(r, next);
     put(r, txn, next, 1, MDB_NOOVERWRITE | MDB_APPEND);
-    if (r->anyage == 1) {
+    if (r->anyage == IN_PLACE) {
         put(r, txn, old, 2, 0);
         return;
     }
-    if (r->anyage == 3 || r->anyage == 4) {
+    if (r->anyage == OVERLAY || r->anyage == FOLDED) {
         /* a store must know the token is not spent already: the second table is looked at
          * (a miss here, as in nearly every honest rotation), then given the spending */
         MDB_val ok = {KEY, old}, ov;
@@ -234,7 +243,7 @@ static void one_spend(struct run *r, MDB_txn *txn)
         r->held++;
         return;
     }
-    if (r->anyage == 5)
+    if (r->anyage == MEMO)
         memo_add(r, old);
     uint8_t sk[8], sv[KEY + 8] = {0};
     uint64_t n = ++r->spent_seq;
@@ -262,11 +271,8 @@ static void fold(struct run *r)
             uint8_t key[KEY];
             if ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)))
                 die("fold first", rc);
-            memcpy(key, k.mv_data, KEY);
-            MDB_val rk = {KEY, key}, rv;
-            if ((rc = mdb_get(txn, r->dbi, &rk, &rv))) /* read, then rewritten: spent */
-                die("fold get", rc);
-            put(r, txn, key, 2, 0);
+            memcpy(key, k.mv_data, KEY); /* (the cursor's page changes under the put) */
+            fold_one(r, txn, key);
             if ((rc = mdb_cursor_del(c, 0)))
                 die("fold del", rc);
         }
@@ -331,7 +337,7 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
             (rc = mdb_dbi_open(txn, "spent", MDB_CREATE, &r->spent)) || (rc = mdb_txn_commit(txn)))
             die("spent", rc);
     }
-    if (anyage == 5) {
+    if (anyage == MEMO) {
         size_t slots = 1;
         while (slots < 2 * ((size_t)fold_at + (size_t)batch)) /* (a fold follows a commit) */
             slots <<= 1;
@@ -375,9 +381,9 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
             one_rotation(r, txn);
         if ((rc = mdb_txn_commit(txn)))
             die("commit", rc);
-        if (anyage == 4 && r->held >= fold_at)
+        if (anyage == FOLDED && r->held >= fold_at)
             fold(r);
-        if (anyage == 5 && r->held >= fold_at)
+        if (anyage == MEMO && r->held >= fold_at)
             memo_fold(r);
     }
     double secs = now() - t0;
@@ -389,7 +395,7 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
     mdb_env_info(r->env, &ei);
     MDB_stat os = {0};
     if ((rc = mdb_txn_begin(r->env, NULL, MDB_RDONLY, &txn)) || (rc = mdb_stat(txn, r->dbi, &st)) ||
-        (anyage >= 3 && (rc = mdb_stat(txn, r->spent, &os))))
+        (anyage >= OVERLAY && (rc = mdb_stat(txn, r->spent, &os))))
         die("stat", rc);
     mdb_txn_abort(txn);
     printf("%-9s prefill %ld batch %d: %ld rotations in %.2f s = %.0f/s, %.2f CPU-us/rotation "
@@ -401,7 +407,7 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
            (double)(u1.minflt - u0.minflt) / (double)rotations, commits,
            (double)written / 1024.0 / (double)commits, st.ms_depth,
            (double)(ei.me_last_pgno + 1) * st.ms_psize / 1048576.0);
-    if (anyage >= 3)
+    if (anyage >= OVERLAY)
         printf("%-9s second table at the end: %zu spendings held, depth %u; %ld folded in %d "
                "commits\n",
                layout_name(r), os.ms_entries, os.ms_depth, r->folded, r->folds);
@@ -432,19 +438,20 @@ int main(int argc, char **argv)
         return 2;
     }
     if (argc == 7) {
-        int second = strncmp(argv[6], "overlay", 7) == 0 ? 3 : 2;
-        if (second == 3 && argv[6][7] == '=')
-            fold_at = atol(argv[6] + 8);
-        if (fold_at < 1 || (second == 3 && argv[6][7] != '=' && argv[6][7] != '\0')) {
-            fprintf(stderr, "rotate_raw: overlay=FOLD_AT: a positive count\n");
-            return 2;
+        const char *w = argv[6];
+        enum spend last = SPENT_LOG;
+        if (strncmp(w, "overlay", 7) == 0) {
+            last = MEMO;
+            if (w[7] == '=')
+                fold_at = atol(w + 8);
+            if (fold_at < 1 || (w[7] != '=' && w[7] != '\0')) {
+                fprintf(stderr, "rotate_raw: overlay=FOLD_AT: a positive count\n");
+                return 2;
+            }
         }
-        measure(argv[1], 1, 1, rotations, batch, prefill, rec);
-        measure(argv[1], 1, second, rotations, batch, prefill, rec);
-        if (second == 3) {
-            measure(argv[1], 1, 4, rotations, batch, prefill, rec);
-            measure(argv[1], 1, 5, rotations, batch, prefill, rec);
-        }
+        measure(argv[1], 1, IN_PLACE, rotations, batch, prefill, rec);
+        for (int how = last == MEMO ? OVERLAY : SPENT_LOG; how <= (int)last; how++)
+            measure(argv[1], 1, how, rotations, batch, prefill, rec);
         return 0;
     }
     measure(argv[1], 0, 0, rotations, batch, prefill, rec);
