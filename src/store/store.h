@@ -212,6 +212,12 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
 int store_lmdb_put_aged(struct store *st, const uint8_t digest[STORE_DIGEST],
                         const struct store_refresh *r);
 long store_lmdb_aged_left(struct store *st);
+/* Test builds: the spendings held before a fold starts (store_lmdb_rt.c; an idle writer
+ * starts it at once), and how many are held now. */
+void store_lmdb_fold_at(struct store *st, size_t n);
+/* Test builds: the next n commits fail (as on a full disk) and abort their transaction. */
+void store_lmdb_fail_commits(struct store *st, int n);
+long store_lmdb_spent_held(struct store *st);
 #endif
 /* Connects to the Redis at url (redis://[:password@]host[:port][/db] or unix:///path[?db=N]),
  * with every key under prefix and every command bounded by timeout_ms. Fails (ERR_BACKEND,

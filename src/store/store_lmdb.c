@@ -16,7 +16,8 @@
  * Reads: run on the caller's thread in a short read-only transaction (MDB_NOTLS, so a
  * thread may hold one per call); they never wait behind the writer (MVCC).
  *
- * Refresh records are kept in the order their tokens were issued: see time_key below.
+ * Refresh records are kept in the order their tokens were issued, and a rotation marks the
+ * token it spends in a log instead of rewriting its record: store_lmdb_rt.c.
  *
  * Durability: no NOSYNC, no NOMETASYNC, no MAPASYNC: a committed transaction is synced
  * before the commit returns and survives kill -9 and power loss. The CLI opens the same directory;
@@ -37,35 +38,12 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/queue.h"
-#include "store/store_int.h"
+#include "store/store_lmdb_int.h"
 #include "store/store_rec.h"
 
 #define QUEUE_MAX   65536 /* queued writes before ERR_LIMIT */
 #define BATCH_MAX   4096  /* operations in one commit */
 #define PURGE_LIMIT 10000 /* deletions in one purge operation */
-
-struct lmdb_store {
-    struct store base;
-    MDB_env *env;
-    MDB_dbi dbi[STORE_T_COUNT];
-    MDB_dbi legacy; /* refresh records written before time_key, until none is left */
-    _Atomic bool has_legacy;
-    pthread_t writer;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;      /* work queued or stopping */
-    pthread_cond_t cv_idle; /* queue empty and nothing in flight */
-    struct store_op *head, *tail;
-    unsigned depth;
-    int busy;
-    int stopping;
-    struct store_stats st;
-    /* Commits failing (a full disk, an I/O error, the map full): /readyz says so until a
-     * commit succeeds again, which the writer tries by itself every PROBE_MS while idle. */
-    _Atomic int failing;
-    _Atomic uint64_t failing_since_ms;
-    uint64_t fail_logged_ms; /* under mu: the failure log is rate-limited */
-    unsigned fail_suppressed;
-};
 
 #define PROBE_MS       1000
 #define FAIL_LOG_EVERY 10000 /* one log line per 10 s of failures, with the count */
@@ -85,7 +63,7 @@ static struct lmdb_store *L(struct store *st)
     return (struct lmdb_store *)(void *)st;
 }
 
-static int map_err(int rc)
+int sl_map_err(int rc)
 {
     switch (rc) {
     case 0:
@@ -113,88 +91,12 @@ static int bump_generation(struct lmdb_store *s, MDB_txn *txn)
     g++;
     v.mv_size = sizeof(g);
     v.mv_data = &g;
-    return map_err(mdb_put(txn, s->dbi[STORE_T_META], &k, &v, 0));
+    return sl_map_err(mdb_put(txn, s->dbi[STORE_T_META], &k, &v, 0));
 }
 
 static bool bumps(enum store_table t)
 {
     return t == STORE_T_CLIENTS || t == STORE_T_KEYS || t == STORE_T_EVENTS;
-}
-
-/*
- * Refresh records by age. A refresh digest begins with its group and, for a token issued
- * with a stamp (token/tok_refresh.h), carries the token's issue time in bytes 2-9. The
- * refresh table keys a record by its digest with those 8 bytes first (time_key), so a new
- * record lands beside the last one, on the B-tree's rightmost leaf, and records of one age
- * sit together: a commit of a batch of rotations rewrites a few pages instead of two random
- * leaves per rotation, and leaves fill up instead of splitting at random, so the tree stays
- * smaller and its cost flat as it grows (bench/rotate_raw.c measures both layouts). A digest
- * without a stamp (a token from before) is placed at random, as it always was.
- *
- * Records written before this layout stay in the old table ("refresh", s->legacy, keyed by
- * the digest), read after the new one while it holds any; a rotation moves its record over
- * in the same transaction, and the purge drops the expired ones, until it is empty.
- */
-static void time_key(const uint8_t *digest, uint8_t *key)
-{
-    memcpy(key, digest + 2, 8);
-    memcpy(key + 8, digest, 2);
-    memcpy(key + 10, digest + 10, STORE_DIGEST - 10);
-}
-
-static void digest_of_key(const uint8_t *key, uint8_t *digest)
-{
-    memcpy(digest, key + 8, 2);
-    memcpy(digest + 2, key, 8);
-    memcpy(digest + 10, key + 10, STORE_DIGEST - 10);
-}
-
-/* The record of `digest`, in the table by age or else in the old one. */
-static int find_refresh(struct lmdb_store *s, MDB_txn *txn, const uint8_t *digest, MDB_val *v)
-{
-    uint8_t tk[STORE_DIGEST];
-    MDB_val k = {STORE_DIGEST, tk};
-    time_key(digest, tk);
-    int rc = mdb_get(txn, s->dbi[STORE_T_REFRESH], &k, v);
-    if (rc == MDB_NOTFOUND && atomic_load_explicit(&s->has_legacy, memory_order_relaxed)) {
-        k.mv_data = (void *)(uintptr_t)digest;
-        rc = mdb_get(txn, s->legacy, &k, v);
-    }
-    return map_err(rc);
-}
-
-static int put_refresh(struct lmdb_store *s, MDB_txn *txn, const uint8_t digest[STORE_DIGEST],
-                       const struct store_refresh *r, unsigned flags)
-{
-    uint8_t enc[STORE_REFRESH_ENC_MAX], tk[STORE_DIGEST];
-    size_t n = store_refresh_encode(r, enc);
-    MDB_val k = {STORE_DIGEST, (void *)(uintptr_t)digest}, v;
-    int rc;
-
-    if (!n)
-        return ERR_INVAL;
-    if (atomic_load_explicit(&s->has_legacy, memory_order_relaxed)) {
-        rc = mdb_get(txn, s->legacy, &k, &v);
-        if (rc == 0 && (flags & MDB_NOOVERWRITE))
-            return ERR_CONFLICT;
-        if (rc == 0)
-            rc = mdb_del(txn, s->legacy, &k, NULL); /* moved to the table by age */
-        if (rc && rc != MDB_NOTFOUND)
-            return map_err(rc);
-    }
-    time_key(digest, tk);
-    k.mv_data = tk;
-    v.mv_size = n;
-    v.mv_data = enc;
-    return map_err(mdb_put(txn, s->dbi[STORE_T_REFRESH], &k, &v, flags));
-}
-
-static int get_refresh(struct lmdb_store *s, MDB_txn *txn, const uint8_t digest[STORE_DIGEST],
-                       struct store_refresh *r)
-{
-    MDB_val v;
-    int rc = find_refresh(s, txn, digest, &v);
-    return rc ? rc : store_refresh_decode(v.mv_data, v.mv_size, r);
 }
 
 static int put_family(struct lmdb_store *s, MDB_txn *txn, const uint8_t id[STORE_FAMILY_ID],
@@ -204,14 +106,14 @@ static int put_family(struct lmdb_store *s, MDB_txn *txn, const uint8_t id[STORE
     MDB_val k = {STORE_FAMILY_ID, (void *)(uintptr_t)id}, v = {sizeof(enc), enc};
 
     store_family_encode(f, enc);
-    return map_err(mdb_put(txn, s->dbi[STORE_T_FAMILIES], &k, &v, 0));
+    return sl_map_err(mdb_put(txn, s->dbi[STORE_T_FAMILIES], &k, &v, 0));
 }
 
 static int get_family(struct lmdb_store *s, MDB_txn *txn, const uint8_t id[STORE_FAMILY_ID],
                       struct store_family *f)
 {
     MDB_val k = {STORE_FAMILY_ID, (void *)(uintptr_t)id}, v;
-    int rc = map_err(mdb_get(txn, s->dbi[STORE_T_FAMILIES], &k, &v));
+    int rc = sl_map_err(mdb_get(txn, s->dbi[STORE_T_FAMILIES], &k, &v));
     return rc ? rc : store_family_decode(v.mv_data, v.mv_size, f);
 }
 
@@ -221,7 +123,7 @@ static int get_sessions(struct lmdb_store *s, MDB_txn *txn, const char *sub, uin
     MDB_val k = {strlen(sub), (void *)(uintptr_t)sub}, v;
 
     *gen = 0;
-    int rc = map_err(mdb_get(txn, s->dbi[STORE_T_SESSIONS], &k, &v));
+    int rc = sl_map_err(mdb_get(txn, s->dbi[STORE_T_SESSIONS], &k, &v));
     if (rc == ERR_NOTFOUND)
         return ERR_OK;
     return rc ? rc : store_sessions_decode(v.mv_data, v.mv_size, gen);
@@ -231,14 +133,14 @@ static int put_sessions(struct lmdb_store *s, MDB_txn *txn, const char *sub, uin
 {
     char tmp[STORE_SESSIONS_ENC_MAX];
     MDB_val k = {strlen(sub), (void *)(uintptr_t)sub}, v = {store_sessions_encode(gen, tmp), tmp};
-    return map_err(mdb_put(txn, s->dbi[STORE_T_SESSIONS], &k, &v, 0));
+    return sl_map_err(mdb_put(txn, s->dbi[STORE_T_SESSIONS], &k, &v, 0));
 }
 
 /* REPLACE and DELETE with op->expect: ERR_CONFLICT unless the value is exactly that. */
 static int check_expect(struct lmdb_store *s, MDB_txn *txn, const struct store_op *op, MDB_val *k)
 {
     MDB_val old;
-    int rc = map_err(mdb_get(txn, s->dbi[op->table], k, &old));
+    int rc = sl_map_err(mdb_get(txn, s->dbi[op->table], k, &old));
     if (rc || !op->expect)
         return rc;
     if (old.mv_size != op->expect_len || memcmp(old.mv_data, op->expect, old.mv_size) != 0)
@@ -258,7 +160,7 @@ static int apply_rotate(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     int64_t now = op->now;
 
     op->rotate_result = STORE_ROTATE_INVALID;
-    int rc = get_refresh(s, txn, op->old_digest, &old);
+    int rc = sl_rt_get(s, txn, op->old_digest, &old);
     if (rc == ERR_NOTFOUND)
         return ERR_OK;
     if (rc)
@@ -280,7 +182,7 @@ static int apply_rotate(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     if (old.state == STORE_RT_ROTATED) {
         struct store_refresh succ;
         bool succ_live =
-            get_refresh(s, txn, old.successor, &succ) == ERR_OK && succ.state == STORE_RT_LIVE;
+            sl_rt_get(s, txn, old.successor, &succ) == ERR_OK && succ.state == STORE_RT_LIVE;
         if (op->grace_s > 0 && now - old.rotated_at <= op->grace_s && succ_live) {
             /* The honest race: the answer to a rotation was lost and the client retried.
              * The successor is derived from the presented token (the caller recomputes
@@ -305,13 +207,11 @@ static int apply_rotate(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     next.rotated_at = 0;
     next.idle_expires_at =
         op->rt.idle_expires_at < old.expires_at ? op->rt.idle_expires_at : old.expires_at;
-    rc = put_refresh(s, txn, op->digest, &next, MDB_NOOVERWRITE);
+    rc = sl_rt_put(s, txn, op->digest, &next, MDB_NOOVERWRITE);
     if (rc)
         return rc;
-    old.state = STORE_RT_ROTATED;
-    old.rotated_at = now;
-    memcpy(old.successor, op->digest, STORE_DIGEST);
-    rc = put_refresh(s, txn, op->old_digest, &old, 0);
+    /* The spent token is marked in the log, not rewritten where it lies (store_lmdb_rt.c) */
+    rc = sl_rt_spend(s, txn, op->old_digest, now, op->digest);
     if (rc)
         return rc;
     op->rotate_result = STORE_ROTATED;
@@ -384,26 +284,26 @@ static int apply(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     case STORE_OP_REPLACE:
         if (op->kind == STORE_OP_REPLACE && (rc = check_expect(s, txn, op, &k)))
             return rc;
-        rc = map_err(mdb_put(txn, s->dbi[op->table], &k, &v,
-                             op->kind == STORE_OP_PUT_NEW ? MDB_NOOVERWRITE : 0));
+        rc = sl_map_err(mdb_put(txn, s->dbi[op->table], &k, &v,
+                                op->kind == STORE_OP_PUT_NEW ? MDB_NOOVERWRITE : 0));
         if (rc == ERR_OK && op->sess_sub[0])
             rc = put_sessions(s, txn, op->sess_sub, op->sess_gen);
         return (rc == ERR_OK && bumps(op->table)) ? bump_generation(s, txn) : rc;
     case STORE_OP_DELETE:
         if ((rc = check_expect(s, txn, op, &k)))
             return rc;
-        rc = map_err(mdb_del(txn, s->dbi[op->table], &k, NULL));
+        rc = sl_map_err(mdb_del(txn, s->dbi[op->table], &k, NULL));
         if (rc == ERR_OK && op->sess_sub[0])
             rc = put_sessions(s, txn, op->sess_sub, op->sess_gen);
         return (rc == ERR_OK && bumps(op->table)) ? bump_generation(s, txn) : rc;
     case STORE_OP_REFRESH_ISSUE: {
         struct store_family f = {0, op->rt.expires_at, 0};
         struct store_refresh tmp; /* (op->rt as store_submit left it: live, unrotated) */
-        rc = get_refresh(s, txn, op->digest, &tmp);
+        rc = sl_rt_get(s, txn, op->digest, &tmp);
         if (rc != ERR_NOTFOUND)
             return rc == ERR_OK ? ERR_CONFLICT : rc;
         rc = put_family(s, txn, op->rt.family, &f);
-        return rc ? rc : put_refresh(s, txn, op->digest, &op->rt, 0);
+        return rc ? rc : sl_rt_put(s, txn, op->digest, &op->rt, 0);
     }
     case STORE_OP_REFRESH_ROTATE:
         return apply_rotate(s, txn, op);
@@ -421,7 +321,7 @@ static int apply(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     }
     case STORE_OP_JTI_REVOKE: {
         MDB_val e = {sizeof(int64_t), &op->jti_expires_at};
-        return map_err(mdb_put(txn, s->dbi[STORE_T_REVOKED], &k, &e, 0));
+        return sl_map_err(mdb_put(txn, s->dbi[STORE_T_REVOKED], &k, &e, 0));
     }
     case STORE_OP_PURGE:
         return apply_purge(s, txn, op);
@@ -515,6 +415,22 @@ static void probe(struct lmdb_store *s)
         commit_worked(s);
 }
 
+/* A batch's or an operation's commit. Test builds can make the next ones fail, as a full
+ * disk would: store_lmdb_fail_commits. */
+static int commit(struct lmdb_store *s, MDB_txn *txn)
+{
+#ifdef FG_TESTING
+    if (atomic_load(&s->fail_commits) > 0) {
+        atomic_fetch_sub(&s->fail_commits, 1);
+        mdb_txn_abort(txn);
+        return EIO;
+    }
+#else
+    (void)s;
+#endif
+    return mdb_txn_commit(txn);
+}
+
 static void run_done(struct loop_task *t)
 {
     struct store_op *op = (struct store_op *)(void *)t;
@@ -528,6 +444,11 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!s->head && !s->stopping) {
+            pthread_mutex_unlock(&s->mu);
+            bool folded = sl_rt_fold_step(s, 0); /* idle: the fold goes on, if one is due */
+            pthread_mutex_lock(&s->mu);
+            if (folded)
+                continue;
             if (!atomic_load(&s->failing)) {
                 pthread_cond_wait(&s->cv, &s->mu);
                 continue;
@@ -562,7 +483,7 @@ static void *writer_main(void *arg)
         MDB_txn *txn;
         uint64_t t0 = clock_mono_ns();
         int mrc = mdb_txn_begin(s->env, NULL, 0, &txn);
-        int rc = mrc ? ERR_BACKEND : ERR_OK;
+        int rc = mrc ? ERR_BACKEND : sl_rt_begin(s, txn);
         for (struct store_op *op = batch; op && !rc; op = op->_next) {
             op->status = apply(s, txn, op);
             if (is_backend_failure(op->status))
@@ -573,11 +494,13 @@ static void *writer_main(void *arg)
                            mdb_stat(txn, s->legacy, &ls) == 0 && ls.ms_entries == 0;
         if (mrc) {
             commit_failed(s, cause(mrc));
-        } else if (rc == ERR_OK && (mrc = mdb_txn_commit(txn)) != 0) {
+        } else if (rc == ERR_OK && (mrc = commit(s, txn)) != 0) {
             rc = ERR_BACKEND;
+            sl_rt_abort(s);
             commit_failed(s, cause(mrc)); /* e.g. "No space left on device" */
         } else if (rc) {
             mdb_txn_abort(txn);
+            sl_rt_abort(s);
             commit_failed(s, op_cause(rc));
         } else {
             commit_worked(s);
@@ -601,6 +524,7 @@ static void *writer_main(void *arg)
             op->_task.on_run = run_done;
             loop_post_owed(op->_loop, &op->_task);
         }
+        sl_rt_fold_step(s, n); /* (under load, a chunk of the fold between batches) */
         pthread_mutex_lock(&s->mu);
         s->busy = 0;
         if (!s->head)
@@ -653,16 +577,20 @@ static int l_exec(struct store *st, struct store_op *op)
         commit_failed(s, cause(mrc));
         return op->status = ERR_BACKEND;
     }
-    op->status = apply(s, txn, op);
+    op->status = sl_rt_begin(s, txn);
+    if (op->status == ERR_OK)
+        op->status = apply(s, txn, op);
     if (op->status == ERR_OK) {
-        if ((mrc = mdb_txn_commit(txn))) {
+        if ((mrc = commit(s, txn))) {
             op->status = ERR_BACKEND;
+            sl_rt_abort(s);
             commit_failed(s, cause(mrc));
         } else {
             commit_worked(s);
         }
     } else {
         mdb_txn_abort(txn);
+        sl_rt_abort(s);
         if (is_backend_failure(op->status))
             commit_failed(s, op_cause(op->status));
     }
@@ -678,11 +606,11 @@ static int l_get(struct store *st, enum store_table t, const void *key, size_t k
 
     (void)lp;
     (void)op;
+    if (t == STORE_T_REFRESH && klen == STORE_DIGEST)
+        return sl_rt_read(s, key, out); /* (with its spending, if it was spent) */
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
         return ERR_BACKEND;
-    int rc = t == STORE_T_REFRESH && klen == STORE_DIGEST
-                 ? find_refresh(s, txn, key, &v)
-                 : map_err(mdb_get(txn, s->dbi[t], &k, &v));
+    int rc = sl_map_err(mdb_get(txn, s->dbi[t], &k, &v));
     if (rc == ERR_OK) {
         buf_reset(out);
         rc = buf_append(out, v.mv_data, v.mv_size);
@@ -691,40 +619,26 @@ static int l_get(struct store *st, enum store_table t, const void *key, size_t k
     return rc;
 }
 
-/* Every record of `dbi` to fn, keys of the refresh table by age as digests. */
-static int each_dbi(MDB_txn *txn, MDB_dbi dbi, bool by_age, store_each_cb fn, void *ctx)
-{
-    MDB_cursor *c;
-    MDB_val k, v;
-    uint8_t d[STORE_DIGEST];
-
-    if (mdb_cursor_open(txn, dbi, &c))
-        return ERR_BACKEND;
-    int rc = ERR_OK;
-    int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-    while (mrc == 0 && rc == ERR_OK) {
-        if (by_age && k.mv_size == STORE_DIGEST) {
-            digest_of_key(k.mv_data, d);
-            k.mv_data = d;
-        }
-        rc = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
-        mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(c);
-    return rc;
-}
-
 static int l_each(struct store *st, enum store_table t, store_each_cb fn, void *ctx)
 {
     struct lmdb_store *s = L(st);
     MDB_txn *txn;
+    MDB_cursor *c;
+    MDB_val k, v;
 
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
         return ERR_BACKEND;
-    int rc = each_dbi(txn, s->dbi[t], t == STORE_T_REFRESH, fn, ctx);
-    if (rc == ERR_OK && t == STORE_T_REFRESH &&
-        atomic_load_explicit(&s->has_legacy, memory_order_relaxed))
-        rc = each_dbi(txn, s->legacy, false, fn, ctx);
+    int rc = ERR_OK;
+    if (t == STORE_T_REFRESH) {
+        rc = sl_rt_each(s, txn, fn, ctx); /* (keys as digests, spendings merged) */
+    } else if (mdb_cursor_open(txn, s->dbi[t], &c)) {
+        rc = ERR_BACKEND;
+    } else {
+        int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+        for (; mrc == 0 && rc == ERR_OK; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+            rc = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        mdb_cursor_close(c);
+    }
     mdb_txn_abort(txn);
     return rc;
 }
@@ -788,6 +702,7 @@ static void l_close(struct store *st)
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->writer, NULL);
     mdb_env_close(s->env);
+    sl_rt_close(s);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->cv_idle);
@@ -821,7 +736,12 @@ int store_lmdb_put_aged(struct store *st, const uint8_t digest[STORE_DIGEST],
     rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
     if (!rc)
         atomic_store(&s->has_legacy, true);
-    return map_err(rc);
+    return sl_map_err(rc);
+}
+
+void store_lmdb_fail_commits(struct store *st, int n)
+{
+    atomic_store(&L(st)->fail_commits, n);
 }
 
 long store_lmdb_aged_left(struct store *st)
@@ -872,7 +792,7 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
                  dir, data < 0 ? "missing" : "empty", data < 0 ? " (lock.mdb is there)" : "");
         goto fail;
     }
-    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, STORE_T_COUNT + 1)) ||
+    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, STORE_T_COUNT + 2)) ||
         (rc = mdb_env_set_mapsize(s->env, map_size)) ||
         (rc = mdb_env_set_maxreaders(s->env, 512)) ||
         (rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600))) {
@@ -908,12 +828,8 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
             goto fail;
         }
     }
-    if ((rc = mdb_dbi_open(txn, "refresh", MDB_CREATE, &s->legacy)) ||
-        (rc = mdb_stat(txn, s->legacy, &ms))) {
-        snprintf(err, cap, "store table refresh: %s", mdb_strerror(rc));
+    if (sl_rt_open(s, txn, err, cap))
         goto fail;
-    }
-    atomic_store(&s->has_legacy, ms.ms_entries > 0);
     if ((rc = mdb_txn_commit(txn))) {
         txn = NULL;
         snprintf(err, cap, "store: %s", mdb_strerror(rc));
@@ -935,6 +851,8 @@ fail:
         mdb_txn_abort(txn);
     if (s->env)
         mdb_env_close(s->env);
+    if (s->memo.slot)
+        sl_rt_close(s);
     mem_free(s);
     return ERR_IO;
 }

@@ -384,6 +384,7 @@ class TestCrash(UserTest):
             self.register(srv, f"user{i}")
             chains.append(self.login(srv, f"user{i}")[2]["refresh_token"])
         acked = list(chains)
+        spent = [None] * 4  # the token each acked one replaced: spent, in the spent log
         stop = threading.Event()
 
         def run(i):
@@ -394,6 +395,7 @@ class TestCrash(UserTest):
                     return  # the server was killed under us: expected
                 if st != 200:
                     return
+                spent[i] = acked[i]
                 acked[i] = body["refresh_token"]  # acknowledged: must survive
 
         threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
@@ -412,5 +414,10 @@ class TestCrash(UserTest):
             # whose answer never arrived: then the grace window answers its successor
             st, _, body = self.refresh(srv2, acked[i])
             self.assertEqual(st, 200, f"chain {i}: {body}")
+            if spent[i]:
+                # spent before the crash (its successor has moved on since): reuse, refused
+                st, _, body = self.refresh(srv2, spent[i])
+                self.assertEqual(st, 401, f"chain {i}: {body}")
+                self.assertEqual(body["error"], "invalid_grant")
         self.assertGreater(sum(1 for a, c in zip(acked, chains) if a != c), 0)
         self.assert_clean_exit(srv2)

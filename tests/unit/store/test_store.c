@@ -280,8 +280,8 @@ static void issue(struct store *st, const uint8_t *digest, int64_t now)
     issue_family(st, digest, 0xf1, now, 1000, 100, 0);
 }
 
-static enum store_rotate_result rotate(struct store *st, const uint8_t *old, const uint8_t *next,
-                                       const char *client, int64_t now, struct store_op *op)
+static void rotate_op(struct store_op *op, const uint8_t *old, const uint8_t *next,
+                      const char *client, int64_t now)
 {
     init_op(op, STORE_OP_REFRESH_ROTATE);
     op->now = now;
@@ -290,6 +290,12 @@ static enum store_rotate_result rotate(struct store *st, const uint8_t *old, con
     memcpy(op->digest, next, STORE_DIGEST);
     snprintf(op->rt.client_id, sizeof(op->rt.client_id), "%s", client);
     op->rt.idle_expires_at = now + 100;
+}
+
+static enum store_rotate_result rotate(struct store *st, const uint8_t *old, const uint8_t *next,
+                                       const char *client, int64_t now, struct store_op *op)
+{
+    rotate_op(op, old, next, client, now);
     if (store_exec(st, op))
         return 0;
     return op->rotate_result;
@@ -1406,6 +1412,17 @@ TEST(lmdb_open_refusals)
 
 /* ---- refresh records by age (LMDB) ---- */
 
+/* Folds every spending held (store_lmdb_rt.c) and waits until the writer has: 0 when the
+ * memo is empty within 10 s. */
+static int fold_now(struct store *st)
+{
+    store_lmdb_fold_at(st, 1);
+    for (int i = 0; i < 1000 && store_lmdb_spent_held(st) > 0; i++)
+        usleep(10000);
+    store_lmdb_fold_at(st, 1000000);
+    return store_lmdb_spent_held(st) == 0 ? 0 : -1;
+}
+
 /* A digest in `group` stamped `stamp` (bytes 2-9, big-endian, as token/tok_refresh.h
  * puts a token's issue time), the rest `v` repeated. */
 static void stamped(uint8_t d[STORE_DIGEST], unsigned group, uint64_t stamp, int v)
@@ -1495,14 +1512,15 @@ TEST(lmdb_reads_and_moves_refresh_records_from_before_age_order)
     ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_refresh, &sn), 0);
     ASSERT_EQ_INT(sn.n, 3);
     ASSERT_TRUE(sn.found[0] == 1 && sn.found[1] == 1);
-    /* rotated: moved, its successor by age */
+    /* rotated: its successor by age; the spent one stays where it is until the spent log
+     * is folded (below) */
     ASSERT_EQ_INT(rotate(st, old, next, "app", 1010, &op), STORE_ROTATED);
-    ASSERT_EQ_INT((int)store_lmdb_aged_left(st), 1);
-    /* purged: the expired one goes, and the old table is empty */
+    ASSERT_EQ_INT((int)store_lmdb_aged_left(st), 2);
+    /* purged: the expired one goes */
     init_op(&op, STORE_OP_PURGE);
     op.now = 1500;
     ASSERT_EQ_INT(store_exec(st, &op), 0);
-    ASSERT_EQ_INT((int)store_lmdb_aged_left(st), 0);
+    ASSERT_EQ_INT((int)store_lmdb_aged_left(st), 1);
     store_close(st);
     ASSERT_EQ_INT(store_open_lmdb(dir, 64u << 20, 0, &st, err, sizeof(err)), 0);
     memset(&sn, 0, sizeof(sn));
@@ -1514,7 +1532,295 @@ TEST(lmdb_reads_and_moves_refresh_records_from_before_age_order)
     /* the spent one again, past the grace window: reuse, as for any record */
     ASSERT_EQ_INT(rotate(st, old, x, "app", 1050, &op), STORE_ROTATE_REUSED);
     ASSERT_EQ_INT(store_get(st, STORE_T_REFRESH, gone, 32, &b, NULL, NULL), ERR_NOTFOUND);
+    /* folded: moved, spent, and the old table is empty */
+    ASSERT_EQ_INT(fold_now(st), 0);
+    ASSERT_EQ_INT((int)store_lmdb_aged_left(st), 0);
+    ASSERT_EQ_INT(store_get(st, STORE_T_REFRESH, old, 32, &b, NULL, NULL), 0);
+    ASSERT_EQ_INT(store_refresh_decode((const uint8_t *)b.p, b.len, &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_MEM(r.successor, 32, next, 32);
     buf_fini(&b);
+    cleanup(st);
+}
+
+/* ---- the spent log (LMDB) ---- */
+
+struct spent_seen {
+    int n, rotated;
+};
+
+static int on_spent(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct spent_seen *sn = ctx;
+    struct store_refresh r;
+    (void)key;
+    if (klen != STORE_DIGEST || store_refresh_decode(val, vlen, &r))
+        return ERR_INVAL;
+    sn->n++;
+    sn->rotated += r.state == STORE_RT_ROTATED;
+    return ERR_OK;
+}
+
+/* The state and successor of a refresh record as a reader sees it. */
+static int read_rt(struct store *st, const uint8_t *d, struct store_refresh *r)
+{
+    struct buf b;
+    buf_init(&b, 1024);
+    int rc = store_get(st, STORE_T_REFRESH, d, STORE_DIGEST, &b, NULL, NULL);
+    if (rc == ERR_OK)
+        rc = store_refresh_decode((const uint8_t *)b.p, b.len, r);
+    buf_fini(&b);
+    return rc;
+}
+
+/* A rotation marks the token it spends in a log and in memory, not in its record: every
+ * reader sees it spent all the same, before and after the log is replayed on opening and
+ * folded into the records, and the reuse rules hold through each step. */
+TEST(lmdb_spends_through_a_log_replayed_and_folded)
+{
+    struct store *st;
+    struct store_op op;
+    struct store_refresh r;
+    struct spent_seen sn = {0};
+    char err[256];
+    uint8_t t[8][32], n[8][32], m[32];
+    backend = B_LMDB;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    store_lmdb_fold_at(st, 1000000);
+    for (int i = 0; i < 8; i++) {
+        dig(t[i], 0x40 + i);
+        dig(n[i], 0x50 + i);
+        ASSERT_EQ_INT(issue_family(st, t[i], (uint8_t)(0xa0 + i), 1000, 1000, 100, 0), 0);
+    }
+    dig(m, 0x60);
+    for (int i = 0; i < 5; i++)
+        ASSERT_EQ_INT(rotate(st, t[i], n[i], "app", 1001, &op), STORE_ROTATED);
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 5);
+    ASSERT_EQ_INT(read_rt(st, t[0], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_TRUE(r.rotated_at == 1001);
+    ASSERT_EQ_MEM(r.successor, 32, n[0], 32);
+    ASSERT_EQ_INT(read_rt(st, t[5], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_LIVE);
+    ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_spent, &sn), 0);
+    ASSERT_EQ_INT(sn.n, 13);
+    ASSERT_EQ_INT(sn.rotated, 5);
+    /* the grace retry finds the successor through the memo */
+    ASSERT_EQ_INT(rotate(st, t[0], m, "app", 1002, &op), STORE_ROTATE_GRACE);
+    ASSERT_EQ_MEM(op.digest, 32, n[0], 32);
+    /* replayed when the store opens again */
+    store_close(st);
+    ASSERT_EQ_INT(store_open_lmdb(dir, 64u << 20, 0, &st, err, sizeof(err)), 0);
+    store_lmdb_fold_at(st, 1000000);
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 5);
+    ASSERT_EQ_INT(read_rt(st, t[1], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_MEM(r.successor, 32, n[1], 32);
+    ASSERT_EQ_INT(rotate(st, n[1], m, "app", 1003, &op), STORE_ROTATED);
+    /* t1's successor moved on: t1 again is reuse, and its family is revoked */
+    ASSERT_EQ_INT(rotate(st, t[1], n[7], "app", 1004, &op), STORE_ROTATE_REUSED);
+    ASSERT_EQ_INT(rotate(st, m, n[7], "app", 1004, &op), STORE_ROTATE_INVALID);
+    /* folded into the records: the same answers */
+    ASSERT_EQ_INT(fold_now(st), 0);
+    ASSERT_EQ_INT(read_rt(st, t[2], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_TRUE(r.rotated_at == 1001);
+    ASSERT_EQ_MEM(r.successor, 32, n[2], 32);
+    ASSERT_EQ_INT(read_rt(st, n[1], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_MEM(r.successor, 32, m, 32);
+    memset(&sn, 0, sizeof(sn));
+    ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_spent, &sn), 0);
+    ASSERT_EQ_INT(sn.n, 14);
+    ASSERT_EQ_INT(sn.rotated, 6);
+    ASSERT_EQ_INT(rotate(st, t[2], m, "app", 1003, &op), STORE_ROTATE_GRACE);
+    ASSERT_EQ_MEM(op.digest, 32, n[2], 32);
+    ASSERT_EQ_INT(rotate(st, t[3], m, "app", 1020, &op), STORE_ROTATE_REUSED);
+    ASSERT_EQ_INT(rotate(st, n[3], m, "app", 1020, &op), STORE_ROTATE_INVALID);
+    /* after a fold, a spending and a reopening go on as before */
+    ASSERT_EQ_INT(rotate(st, t[6], n[6], "app", 1021, &op), STORE_ROTATED);
+    store_close(st);
+    ASSERT_EQ_INT(store_open_lmdb(dir, 64u << 20, 0, &st, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(read_rt(st, t[6], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_MEM(r.successor, 32, n[6], 32);
+    ASSERT_EQ_INT(rotate(st, t[6], m, "app", 1040, &op), STORE_ROTATE_REUSED);
+    cleanup(st);
+}
+
+/* A rotation whose commit fails spent nothing: the memo forgets what it logged, the token is
+ * still live, and it rotates once commits work again. */
+TEST(lmdb_a_failed_commit_leaves_no_spending_behind)
+{
+    struct store *st;
+    struct store_op op;
+    struct store_refresh r;
+    uint8_t a[32], b[32], c[32];
+    backend = B_LMDB;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    dig(a, 0x61);
+    dig(b, 0x62);
+    dig(c, 0x66);
+    ASSERT_EQ_INT(issue_family(st, a, 0xb1, 1000, 1000, 100, 0), 0);
+    ASSERT_EQ_INT(rotate(st, a, c, "app", 1001, &op), STORE_ROTATED);
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 1);
+    store_lmdb_fail_commits(st, 1);
+    rotate_op(&op, c, b, "app", 1002);
+    ASSERT_EQ_INT(store_exec(st, &op), ERR_BACKEND);
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 1);
+    ASSERT_EQ_INT(read_rt(st, c, &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_LIVE);
+    ASSERT_EQ_INT(read_rt(st, b, &r), ERR_NOTFOUND);
+    /* the same through the writer thread, whose batch is aborted as a whole */
+    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    store_lmdb_fail_commits(st, 1);
+    op.on_done = on_done_status;
+    done_count = 0;
+    ASSERT_EQ_INT(store_submit(st, &lp, &op), ERR_AGAIN);
+    while (done_count < 1)
+        uv_run(&lp.uv, UV_RUN_ONCE);
+    ASSERT_EQ_INT(op.status, ERR_BACKEND);
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 1);
+    ASSERT_EQ_INT(read_rt(st, c, &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_LIVE);
+    loop_close_mailbox(&lp);
+    uv_run(&lp.uv, UV_RUN_DEFAULT);
+    loop_fini(&lp);
+    ASSERT_EQ_INT(rotate(st, c, b, "app", 1003, &op), STORE_ROTATED);
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 2);
+    ASSERT_EQ_INT(read_rt(st, c, &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_MEM(r.successor, 32, b, 32);
+    cleanup(st);
+}
+
+/* Readers on other threads while rotations spend and folds run every 128 spendings: a token a
+ * reader once saw spent is never seen live again, and always with its own successor (a
+ * fold that let a spending go before a reader's snapshot held its record would show it
+ * live). */
+#define RACE_N 1200
+static struct store *race_st;
+static uint8_t race_old[RACE_N][32], race_next[RACE_N][32];
+static _Atomic int race_stop, race_bad, race_reads;
+
+static void race_digest(uint8_t d[32], int i, int v)
+{
+    memset(d, v, 32);
+    store_group_put(d, store_group_of("ann"));
+    memcpy(d + 4, &i, sizeof(i));
+    memcpy(d + 16, &i, sizeof(i));
+}
+
+static void *race_reader(void *arg)
+{
+    static _Thread_local unsigned char seen[RACE_N];
+    unsigned x = (unsigned)(uintptr_t)arg * 2654435761u + 1;
+    struct store_refresh r;
+    memset(seen, 0, sizeof(seen));
+    while (!atomic_load(&race_stop)) {
+        x = x * 1103515245u + 12345u;
+        int i = (int)((x >> 8) % RACE_N);
+        if (read_rt(race_st, race_old[i], &r)) {
+            atomic_fetch_add(&race_bad, 1);
+            continue;
+        }
+        if (r.state == STORE_RT_ROTATED) {
+            seen[i] = 1;
+            if (memcmp(r.successor, race_next[i], 32) != 0)
+                atomic_fetch_add(&race_bad, 1);
+        } else if (seen[i]) {
+            atomic_fetch_add(&race_bad, 1);
+        }
+        atomic_fetch_add(&race_reads, 1);
+    }
+    return NULL;
+}
+
+TEST(lmdb_readers_never_see_a_spent_token_live_again)
+{
+    struct store_op op;
+    struct spent_seen sn = {0};
+    pthread_t th[2];
+    backend = B_LMDB;
+    race_st = open_fresh();
+    ASSERT_TRUE(race_st != NULL);
+    store_lmdb_fold_at(race_st, 128);
+    for (int i = 0; i < RACE_N; i++) {
+        race_digest(race_old[i], i, 0x70);
+        race_digest(race_next[i], i, 0x71);
+    }
+    for (int i = 0; i < RACE_N; i++)
+        ASSERT_EQ_INT(issue_family(race_st, race_old[i], 0xc1, 1000, 1000, 100, 0), 0);
+    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    for (long t = 0; t < 2; t++)
+        ASSERT_EQ_INT(pthread_create(&th[t], NULL, race_reader, (void *)t), 0);
+    for (int i = 0; i < RACE_N; i++) {
+        rotate_op(&op, race_old[i], race_next[i], "app", 1001);
+        op.on_done = on_done_status;
+        done_count = 0;
+        ASSERT_EQ_INT(store_submit(race_st, &lp, &op), ERR_AGAIN);
+        while (done_count < 1)
+            uv_run(&lp.uv, UV_RUN_ONCE);
+        ASSERT_EQ_INT(op.status, 0);
+        ASSERT_EQ_INT(op.rotate_result, STORE_ROTATED);
+    }
+    atomic_store(&race_stop, 1);
+    for (int t = 0; t < 2; t++)
+        pthread_join(th[t], NULL);
+    ASSERT_EQ_INT(atomic_load(&race_bad), 0);
+    ASSERT_TRUE(atomic_load(&race_reads) > RACE_N);
+    ASSERT_TRUE(store_lmdb_spent_held(race_st) < RACE_N); /* (folds ran) */
+    ASSERT_EQ_INT(store_each(race_st, STORE_T_REFRESH, on_spent, &sn), 0);
+    ASSERT_EQ_INT(sn.n, 2 * RACE_N);
+    ASSERT_EQ_INT(sn.rotated, RACE_N);
+    loop_close_mailbox(&lp);
+    uv_run(&lp.uv, UV_RUN_DEFAULT);
+    loop_fini(&lp);
+    cleanup(race_st);
+}
+
+/* Another process on the same directory (the CLI; a second server during a restart with
+ * listen_shared) spends a token: a reader here sees it spent before this process writes
+ * anything, and a rotation here follows the reuse rules with it. */
+TEST(lmdb_a_spending_by_another_process_is_seen)
+{
+    struct store *st;
+    struct store_op op;
+    struct store_refresh r;
+    uint8_t a[32], b[32], c[32];
+    backend = B_LMDB;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    dig(a, 0x63);
+    dig(b, 0x64);
+    dig(c, 0x65);
+    ASSERT_EQ_INT(issue_family(st, a, 0xb2, 1000, 1000, 100, 0), 0);
+    pid_t pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        struct store *other;
+        char err[256];
+        int code = store_open_lmdb(dir, 64u << 20, 0, &other, err, sizeof(err)) ? 2 : 0;
+        if (!code)
+            code = rotate(other, a, b, "app", 1001, &op) == STORE_ROTATED ? 0 : 3;
+        if (!code || code == 3)
+            store_close(other);
+        _exit(code);
+    }
+    int status;
+    ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 0); /* (nothing written here yet) */
+    ASSERT_EQ_INT(read_rt(st, a, &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_MEM(r.successor, 32, b, 32);
+    ASSERT_EQ_INT(rotate(st, a, c, "app", 1002, &op), STORE_ROTATE_GRACE);
+    ASSERT_EQ_MEM(op.digest, 32, b, 32);
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 1);
+    ASSERT_EQ_INT(rotate(st, b, c, "app", 1003, &op), STORE_ROTATED);
+    ASSERT_EQ_INT(rotate(st, a, c, "app", 1030, &op), STORE_ROTATE_REUSED);
     cleanup(st);
 }
 

@@ -1,0 +1,619 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Refresh records on LMDB: kept in the order their tokens were issued, and spent through a
+ * log instead of a rewrite in place.
+ *
+ * By age. A refresh digest begins with its group and, for a token issued with a stamp
+ * (token/tok_refresh.h), carries the token's issue time in bytes 2-9. The refresh table keys
+ * a record by its digest with those 8 bytes first (time_key), so a new record lands beside
+ * the last one, on the B-tree's rightmost leaf, and records of one age sit together (leaves
+ * fill up instead of splitting at random). A digest without a stamp (a token from before) is
+ * placed at random, as it always was. Records written before this layout stay in the old
+ * table ("refresh", s->legacy, keyed by the digest), read after the new one while it holds
+ * any; a write moves its record over in the same transaction, and the purge drops the
+ * expired ones, until it is empty.
+ *
+ * The spent log. A rotation writes its new record on the rightmost leaf, but the token it
+ * spends may be old: rewritten in place, that is a random leaf of a large tree, and at 10^7
+ * records a rotation cost twice what it did at 10^5 (docs/benchmarks.md, "A token of any
+ * age"). So a spending (ROTATED, when, the successor: all a rotation changes in the old
+ * record) is appended to the log "spent" under a sequence number, in the rotation's
+ * transaction, and held in memory by key (the memo, struct sl_memo). Every reader merges
+ * it: the writer's view (sl_rt_get) holds every spending the open transaction can see; a
+ * reader's (sl_rt_read, sl_rt_each) only those its snapshot holds, by sequence number. When
+ * fold_at spendings are held, the writer folds them into their records in key order, a
+ * chunk per transaction between batches (several spendings per leaf: a dense fold costs
+ * far less than the rewrites it replaces), and in the last chunk deletes them from the log
+ * but the newest, so the log's last number never goes back. A fold may be cut short by a
+ * crash at any point: a spending merged twice is merged once (the record says ROTATED
+ * already), and the log is replayed into the memo when the store opens.
+ *
+ * Several processes may open the store (the CLI; two servers during a restart with
+ * listen_shared): every write transaction first takes into the memo what the log holds
+ * past it, and a reader whose snapshot holds more than the memo reads that tail itself.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "crypto/cr.h"
+#include "store/store_lmdb_int.h"
+#include "store/store_rec.h"
+
+#define FOLD_AT    200000 /* spendings held before a fold: about 20 MiB of memo */
+#define FOLD_CHUNK 1024   /* records folded in one transaction, at least */
+#define FOLD_RETRY 1000   /* ms after a failed fold before another */
+#define LOG_VAL    (2 * STORE_DIGEST + 8)
+
+static void time_key(const uint8_t *digest, uint8_t *key)
+{
+    memcpy(key, digest + 2, 8);
+    memcpy(key + 8, digest, 2);
+    memcpy(key + 10, digest + 10, STORE_DIGEST - 10);
+}
+
+static void digest_of_key(const uint8_t *key, uint8_t *digest)
+{
+    memcpy(digest, key + 8, 2);
+    memcpy(digest + 2, key, 8);
+    memcpy(digest + 10, key + 10, STORE_DIGEST - 10);
+}
+
+/* The record of `digest` as it lies, in the table by age or else in the old one. */
+static int find(struct lmdb_store *s, MDB_txn *txn, const uint8_t *digest, MDB_val *v)
+{
+    uint8_t tk[STORE_DIGEST];
+    MDB_val k = {STORE_DIGEST, tk};
+    time_key(digest, tk);
+    int rc = mdb_get(txn, s->dbi[STORE_T_REFRESH], &k, v);
+    if (rc == MDB_NOTFOUND && atomic_load_explicit(&s->has_legacy, memory_order_relaxed)) {
+        k.mv_data = (void *)(uintptr_t)digest;
+        rc = mdb_get(txn, s->legacy, &k, v);
+    }
+    return sl_map_err(rc);
+}
+
+/* A spending merged into its record: what a rotation changes in the token it spends. */
+static bool merge(struct store_refresh *r, const struct sl_spend *e)
+{
+    if (r->state == STORE_RT_ROTATED)
+        return false; /* (folded already) */
+    r->state = STORE_RT_ROTATED;
+    r->rotated_at = e->at;
+    memcpy(r->successor, e->successor, STORE_DIGEST);
+    return true;
+}
+
+/* ---- the memo: a hash of the held spendings, by key ---------------------------------- */
+
+static size_t slot_of(const struct sl_memo *m, const uint8_t *key)
+{
+    uint64_t h;
+    memcpy(&h, key + 16, sizeof(h)); /* (a keyed digest's bytes: already uniform) */
+    return (size_t)(h ^ (h >> 31)) & m->mask;
+}
+
+static void index_one(struct sl_memo *m, size_t i)
+{
+    size_t h = slot_of(m, m->ent[i].key);
+    while (m->slot[h])
+        h = (h + 1) & m->mask;
+    m->slot[h] = (uint32_t)i + 1;
+}
+
+static void rebuild(struct sl_memo *m)
+{
+    size_t want = 1024;
+    while (want < 4 * m->n)
+        want *= 2;
+    if (want != m->mask + 1) {
+        mem_free(m->slot);
+        m->slot = xcalloc(want, sizeof(*m->slot));
+        m->mask = want - 1;
+    } else {
+        memset(m->slot, 0, want * sizeof(*m->slot));
+    }
+    for (size_t i = 0; i < m->n; i++)
+        index_one(m, i);
+}
+
+static void add(struct sl_memo *m, const struct sl_spend *e)
+{
+    if (m->n == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 1024;
+        m->ent = xrealloc(m->ent, m->cap * sizeof(*m->ent));
+    }
+    m->ent[m->n++] = *e;
+    if (2 * m->n > m->mask + 1)
+        rebuild(m);
+    else
+        index_one(m, m->n - 1);
+}
+
+/* The spending of `key` numbered at most `upto` (the caller holds the lock). */
+static bool lookup(const struct sl_memo *m, const uint8_t *key, uint64_t upto, struct sl_spend *out)
+{
+    if (!m->n)
+        return false;
+    for (size_t h = slot_of(m, key); m->slot[h]; h = (h + 1) & m->mask) {
+        const struct sl_spend *e = &m->ent[m->slot[h] - 1];
+        if (e->seq <= upto && cr_eq(e->key, key, STORE_DIGEST)) {
+            *out = *e;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void memo_init(struct sl_memo *m)
+{
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    /* (a rotation waits for no stream of introspections) */
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&m->lock, &a);
+    pthread_rwlockattr_destroy(&a);
+    m->fold_at = FOLD_AT;
+    rebuild(m);
+}
+
+static void memo_fini(struct sl_memo *m)
+{
+    mem_free(m->ent);
+    mem_free(m->slot);
+    mem_free(m->fold);
+}
+
+/* ---- the log: spendings by sequence number, big-endian ------------------------------- */
+
+static void seq_put(uint64_t seq, uint8_t k[8])
+{
+    for (int i = 7; i >= 0; i--, seq >>= 8)
+        k[i] = (uint8_t)seq;
+}
+
+static uint64_t seq_get(const uint8_t k[8])
+{
+    uint64_t seq = 0;
+    for (int i = 0; i < 8; i++)
+        seq = seq << 8 | k[i];
+    return seq;
+}
+
+static int decode(const MDB_val *k, const MDB_val *v, struct sl_spend *e)
+{
+    if (k->mv_size != 8 || v->mv_size != LOG_VAL)
+        return ERR_BACKEND; /* (nothing else writes there) */
+    const uint8_t *p = v->mv_data;
+    memcpy(e->key, p, STORE_DIGEST);
+    memcpy(e->successor, p + STORE_DIGEST, STORE_DIGEST);
+    memcpy(&e->at, p + 2 * STORE_DIGEST, 8);
+    e->seq = seq_get(k->mv_data);
+    return ERR_OK;
+}
+
+/* The log's last number in txn's view (0 when it is empty). */
+static int log_last(MDB_txn *txn, MDB_dbi dbi, uint64_t *seq)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    *seq = 0;
+    if (mdb_cursor_open(txn, dbi, &c))
+        return ERR_BACKEND;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    if (rc == 0 && k.mv_size == 8)
+        *seq = seq_get(k.mv_data);
+    mdb_cursor_close(c);
+    return rc == 0 || rc == MDB_NOTFOUND ? ERR_OK : ERR_BACKEND;
+}
+
+/*
+ * Every spending numbered after `after` and at most `upto`, in order: into m, or with m NULL
+ * the one of `key` into *found (*hit true when there is one).
+ */
+static int log_read(MDB_txn *txn, MDB_dbi dbi, uint64_t after, uint64_t upto, struct sl_memo *m,
+                    const uint8_t *key, struct sl_spend *found, bool *hit)
+{
+    MDB_cursor *c;
+    uint8_t kb[8];
+    struct sl_spend e;
+    seq_put(after + 1, kb);
+    MDB_val k = {8, kb}, v;
+
+    if (mdb_cursor_open(txn, dbi, &c))
+        return ERR_BACKEND;
+    int rc = ERR_OK, mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    for (; mrc == 0 && rc == ERR_OK; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if ((rc = decode(&k, &v, &e)) || e.seq > upto)
+            break;
+        if (m) {
+            add(m, &e);
+            m->hi = e.seq;
+        } else if (cr_eq(e.key, key, STORE_DIGEST)) {
+            *found = e;
+            *hit = true;
+        }
+    }
+    mdb_cursor_close(c);
+    return rc ? rc : (mrc == 0 || mrc == MDB_NOTFOUND) ? ERR_OK : ERR_BACKEND;
+}
+
+/* ---- opening, and every write transaction ------------------------------------------- */
+
+int sl_rt_open(struct lmdb_store *s, MDB_txn *txn, char *err, size_t cap)
+{
+    MDB_stat ms;
+    int rc;
+
+    memo_init(&s->memo);
+    if ((rc = mdb_dbi_open(txn, "refresh", MDB_CREATE, &s->legacy)) ||
+        (rc = mdb_stat(txn, s->legacy, &ms)) ||
+        (rc = mdb_dbi_open(txn, "spent", MDB_CREATE, &s->spent))) {
+        snprintf(err, cap, "store table refresh: %s", mdb_strerror(rc));
+        return ERR_IO;
+    }
+    atomic_store(&s->has_legacy, ms.ms_entries > 0);
+    if (log_read(txn, s->spent, 0, UINT64_MAX, &s->memo, NULL, NULL, NULL)) {
+        snprintf(err, cap, "store table spent: a record is damaged: restore it from a backup");
+        return ERR_IO;
+    }
+    return ERR_OK;
+}
+
+void sl_rt_close(struct lmdb_store *s)
+{
+    pthread_rwlock_destroy(&s->memo.lock);
+    memo_fini(&s->memo);
+}
+
+int sl_rt_begin(struct lmdb_store *s, MDB_txn *txn)
+{
+    struct sl_memo *m = &s->memo;
+    uint64_t last;
+    int rc = log_last(txn, s->spent, &last);
+
+    pthread_rwlock_wrlock(&m->lock);
+    if (rc == ERR_OK && last < m->hi) {
+        /* The log's last number never goes back: another store was put in this one's place
+         * while it was open. Nothing is written until it is opened again. */
+        log_kv(LOG_ERROR, "store: data.mdb was replaced while in use: restart floodgate", LOG_END);
+        rc = ERR_BACKEND;
+    }
+    if (rc == ERR_OK && last > m->hi) /* another process spent some */
+        rc = log_read(txn, s->spent, m->hi, last, m, NULL, NULL, NULL);
+    m->base = m->hi;
+    pthread_rwlock_unlock(&m->lock);
+    return rc;
+}
+
+void sl_rt_abort(struct lmdb_store *s)
+{
+    struct sl_memo *m = &s->memo;
+    pthread_rwlock_wrlock(&m->lock);
+    size_t n = m->n;
+    while (n && m->ent[n - 1].seq > m->base)
+        n--;
+    if (n != m->n) {
+        m->n = n;
+        rebuild(m);
+    }
+    m->hi = m->base;
+    pthread_rwlock_unlock(&m->lock);
+}
+
+/* ---- the writer's view ------------------------------------------------------------------ */
+
+int sl_rt_get(struct lmdb_store *s, MDB_txn *txn, const uint8_t digest[STORE_DIGEST],
+              struct store_refresh *r)
+{
+    MDB_val v;
+    uint8_t key[STORE_DIGEST];
+    struct sl_spend e;
+    int rc = find(s, txn, digest, &v);
+    if (rc || (rc = store_refresh_decode(v.mv_data, v.mv_size, r)))
+        return rc;
+    time_key(digest, key);
+    pthread_rwlock_rdlock(&s->memo.lock);
+    bool hit = lookup(&s->memo, key, UINT64_MAX, &e);
+    pthread_rwlock_unlock(&s->memo.lock);
+    if (hit)
+        merge(r, &e);
+    return ERR_OK;
+}
+
+int sl_rt_put(struct lmdb_store *s, MDB_txn *txn, const uint8_t digest[STORE_DIGEST],
+              const struct store_refresh *r, unsigned flags)
+{
+    uint8_t enc[STORE_REFRESH_ENC_MAX], tk[STORE_DIGEST];
+    size_t n = store_refresh_encode(r, enc);
+    MDB_val k = {STORE_DIGEST, (void *)(uintptr_t)digest}, v;
+    int rc;
+
+    if (!n)
+        return ERR_INVAL;
+    if (atomic_load_explicit(&s->has_legacy, memory_order_relaxed)) {
+        rc = mdb_get(txn, s->legacy, &k, &v);
+        if (rc == 0 && (flags & MDB_NOOVERWRITE))
+            return ERR_CONFLICT;
+        if (rc == 0)
+            rc = mdb_del(txn, s->legacy, &k, NULL); /* moved to the table by age */
+        if (rc && rc != MDB_NOTFOUND)
+            return sl_map_err(rc);
+    }
+    time_key(digest, tk);
+    k.mv_data = tk;
+    v.mv_size = n;
+    v.mv_data = enc;
+    return sl_map_err(mdb_put(txn, s->dbi[STORE_T_REFRESH], &k, &v, flags));
+}
+
+int sl_rt_spend(struct lmdb_store *s, MDB_txn *txn, const uint8_t digest[STORE_DIGEST], int64_t at,
+                const uint8_t next[STORE_DIGEST])
+{
+    struct sl_memo *m = &s->memo;
+    struct sl_spend e = {.at = at, .seq = m->hi + 1}; /* (only this transaction moves hi) */
+    uint8_t val[LOG_VAL], kb[8];
+    MDB_val k = {8, kb}, v = {LOG_VAL, val};
+
+    time_key(digest, e.key);
+    memcpy(e.successor, next, STORE_DIGEST);
+    memcpy(val, e.key, STORE_DIGEST);
+    memcpy(val + STORE_DIGEST, next, STORE_DIGEST);
+    memcpy(val + 2 * STORE_DIGEST, &at, 8);
+    seq_put(e.seq, kb);
+    int rc = sl_map_err(mdb_put(txn, s->spent, &k, &v, MDB_APPEND));
+    if (rc)
+        return rc;
+    pthread_rwlock_wrlock(&m->lock);
+    add(m, &e);
+    m->hi = e.seq;
+    pthread_rwlock_unlock(&m->lock);
+    return ERR_OK;
+}
+
+/* ---- readers ------------------------------------------------------------------------ */
+
+/*
+ * The lock is held from before the snapshot is taken until the memo is read, so no fold can
+ * drop a spending from the memo that this snapshot's record does not hold yet; spendings
+ * the snapshot does not hold are numbered past its log's last and skipped.
+ */
+int sl_rt_read(struct lmdb_store *s, const uint8_t digest[STORE_DIGEST], struct buf *out)
+{
+    struct sl_memo *m = &s->memo;
+    uint8_t key[STORE_DIGEST], enc[STORE_REFRESH_ENC_MAX];
+    struct sl_spend e;
+    struct store_refresh r;
+    bool hit = false;
+    uint64_t last = 0;
+    MDB_txn *txn;
+    MDB_val v;
+
+    time_key(digest, key);
+    pthread_rwlock_rdlock(&m->lock);
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) {
+        pthread_rwlock_unlock(&m->lock);
+        return ERR_BACKEND;
+    }
+    int rc = find(s, txn, digest, &v);
+    if (rc == ERR_OK)
+        rc = log_last(txn, s->spent, &last);
+    if (rc == ERR_OK && !(hit = lookup(m, key, last, &e)) && last > m->hi)
+        rc = log_read(txn, s->spent, m->hi, last, NULL, key, &e, &hit); /* another process's */
+    pthread_rwlock_unlock(&m->lock);
+    if (rc == ERR_OK && hit && store_refresh_decode(v.mv_data, v.mv_size, &r) == ERR_OK &&
+        merge(&r, &e)) {
+        v.mv_size = store_refresh_encode(&r, enc);
+        v.mv_data = enc;
+    }
+    if (rc == ERR_OK) {
+        buf_reset(out);
+        rc = buf_append(out, v.mv_data, v.mv_size);
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+static int each_dbi(MDB_txn *txn, MDB_dbi dbi, bool by_age, const struct sl_memo *m,
+                    store_each_cb fn, void *ctx)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    uint8_t d[STORE_DIGEST], key[STORE_DIGEST], enc[STORE_REFRESH_ENC_MAX];
+    struct store_refresh r;
+    struct sl_spend e;
+
+    if (mdb_cursor_open(txn, dbi, &c))
+        return ERR_BACKEND;
+    int rc = ERR_OK;
+    int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    for (; mrc == 0 && rc == ERR_OK; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size == STORE_DIGEST) {
+            if (by_age)
+                digest_of_key(k.mv_data, d);
+            else
+                memcpy(d, k.mv_data, STORE_DIGEST);
+            k.mv_data = d;
+            time_key(d, key);
+            if (lookup(m, key, UINT64_MAX, &e) &&
+                store_refresh_decode(v.mv_data, v.mv_size, &r) == ERR_OK && merge(&r, &e)) {
+                v.mv_size = store_refresh_encode(&r, enc);
+                v.mv_data = enc;
+            }
+        }
+        rc = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+    }
+    mdb_cursor_close(c);
+    return rc;
+}
+
+/* A scan is rare (ending a user's sessions, the CLI): it reads its snapshot's log into a memo
+ * of its own instead of holding the lock for its whole length. */
+int sl_rt_each(struct lmdb_store *s, MDB_txn *txn, store_each_cb fn, void *ctx)
+{
+    struct sl_memo m = {0};
+
+    rebuild(&m);
+    int rc = log_read(txn, s->spent, 0, UINT64_MAX, &m, NULL, NULL, NULL);
+    if (rc == ERR_OK)
+        rc = each_dbi(txn, s->dbi[STORE_T_REFRESH], true, &m, fn, ctx);
+    if (rc == ERR_OK && atomic_load_explicit(&s->has_legacy, memory_order_relaxed))
+        rc = each_dbi(txn, s->legacy, false, &m, fn, ctx);
+    memo_fini(&m);
+    return rc;
+}
+
+/* ---- the fold ------------------------------------------------------------------------ */
+
+/* LMDB's order of keys. (An order for a sort, not an equality with a presented value: the
+ * lookups above compare in constant time.) */
+static int order(const uint8_t *a, const uint8_t *b)
+{
+    return memcmp(a, b, STORE_DIGEST);
+}
+
+static int by_key(const void *a, const void *b, void *arg)
+{
+    const struct sl_memo *m = arg;
+    return order(m->ent[*(const uint32_t *)a].key, m->ent[*(const uint32_t *)b].key);
+}
+
+/* In the fold's first transaction, after sl_rt_begin (so nothing held is pending): every held
+ * spending, in key order, is what this fold moves into its record. */
+static void fold_plan(struct sl_memo *m)
+{
+    pthread_rwlock_rdlock(&m->lock);
+    m->fold = xmalloc((m->n ? m->n : 1) * sizeof(*m->fold));
+    for (size_t i = 0; i < m->n; i++)
+        m->fold[i] = (uint32_t)i;
+    qsort_r(m->fold, m->n, sizeof(*m->fold), by_key, m);
+    m->fold_n = m->n;
+    m->fold_hi = m->hi;
+    m->fold_done = 0;
+    pthread_rwlock_unlock(&m->lock);
+}
+
+static int fold_one(struct lmdb_store *s, MDB_txn *txn, uint32_t i)
+{
+    struct sl_spend e;
+    struct store_refresh r;
+    uint8_t d[STORE_DIGEST];
+    MDB_val v;
+
+    pthread_rwlock_rdlock(&s->memo.lock);
+    e = s->memo.ent[i];
+    pthread_rwlock_unlock(&s->memo.lock);
+    digest_of_key(e.key, d);
+    int rc = find(s, txn, d, &v);
+    if (rc == ERR_NOTFOUND)
+        return ERR_OK; /* purged since (it expired) */
+    if (rc)
+        return rc;
+    if (store_refresh_decode(v.mv_data, v.mv_size, &r) || !merge(&r, &e))
+        return ERR_OK; /* (a record no one can read stays as it is) */
+    return sl_rt_put(s, txn, d, &r, 0);
+}
+
+/* The log but its spendings after `hi` and `hi` itself (its number is the log's last). */
+static int log_trim(MDB_txn *txn, MDB_dbi dbi, uint64_t hi)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int mrc;
+
+    if (mdb_cursor_open(txn, dbi, &c))
+        return ERR_BACKEND;
+    while ((mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0 && k.mv_size == 8 &&
+           seq_get(k.mv_data) < hi)
+        if ((mrc = mdb_cursor_del(c, 0)))
+            break;
+    mdb_cursor_close(c);
+    return mrc == 0 || mrc == MDB_NOTFOUND ? ERR_OK : sl_map_err(mrc);
+}
+
+static void fold_end(struct sl_memo *m, int rc)
+{
+    mem_free(m->fold);
+    m->fold = NULL;
+    m->fold_n = 0;
+    if (rc) {
+        m->fold_retry_ms = clock_mono_ns() / 1000000u + FOLD_RETRY;
+        log_kv(LOG_WARN, "store: folding spent refresh tokens failed; it will be tried again",
+               "error", err_str(rc), LOG_END);
+    }
+}
+
+bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least)
+{
+    struct sl_memo *m = &s->memo;
+    MDB_txn *txn;
+
+    if (!m->fold_n) {
+        pthread_rwlock_rdlock(&m->lock);
+        bool due = m->n >= m->fold_at;
+        pthread_rwlock_unlock(&m->lock);
+        if (!due || clock_mono_ns() / 1000000u < m->fold_retry_ms)
+            return false;
+    }
+    if (mdb_txn_begin(s->env, NULL, 0, &txn)) {
+        fold_end(m, ERR_BACKEND);
+        return false;
+    }
+    int rc = sl_rt_begin(s, txn);
+    if (rc == ERR_OK && !m->fold)
+        fold_plan(m);
+    size_t i = m->fold_done, chunk = at_least > FOLD_CHUNK ? at_least : FOLD_CHUNK;
+    size_t end = i + chunk < m->fold_n ? i + chunk : m->fold_n;
+    for (; rc == ERR_OK && i < end; i++)
+        rc = fold_one(s, txn, m->fold[i]);
+    if (rc == ERR_OK && end == m->fold_n)
+        rc = log_trim(txn, s->spent, m->fold_hi);
+    if (rc)
+        mdb_txn_abort(txn);
+    else if (mdb_txn_commit(txn))
+        rc = ERR_BACKEND;
+    if (rc) {
+        sl_rt_abort(s);
+        fold_end(m, rc);
+        return false;
+    }
+    m->fold_done = end;
+    if (end < m->fold_n)
+        return true;
+    pthread_rwlock_wrlock(&m->lock); /* durable: the memo lets them go */
+    size_t k = 0;
+    while (k < m->n && m->ent[k].seq <= m->fold_hi)
+        k++;
+    memmove(m->ent, m->ent + k, (m->n - k) * sizeof(*m->ent));
+    m->n -= k;
+    rebuild(m);
+    pthread_rwlock_unlock(&m->lock);
+    fold_end(m, ERR_OK);
+    return true;
+}
+
+#ifdef FG_TESTING
+void store_lmdb_fold_at(struct store *st, size_t n)
+{
+    struct lmdb_store *s = (struct lmdb_store *)(void *)st;
+    pthread_rwlock_wrlock(&s->memo.lock);
+    s->memo.fold_at = n;
+    pthread_rwlock_unlock(&s->memo.lock);
+    pthread_mutex_lock(&s->mu); /* (an idle writer looks again) */
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+long store_lmdb_spent_held(struct store *st)
+{
+    struct lmdb_store *s = (struct lmdb_store *)(void *)st;
+    pthread_rwlock_rdlock(&s->memo.lock);
+    long n = (long)s->memo.n;
+    pthread_rwlock_unlock(&s->memo.lock);
+    return n;
+}
+#endif
