@@ -447,8 +447,8 @@ static void *writer_main(void *arg)
             pthread_mutex_unlock(&s->mu);
             bool folded = sl_rt_fold_step(s, 0); /* idle: the fold goes on, if one is due */
             pthread_mutex_lock(&s->mu);
-            if (folded)
-                continue;
+            if (folded || s->head || s->stopping)
+                continue; /* (work queued meanwhile was signalled to no one: look again) */
             if (!atomic_load(&s->failing)) {
                 pthread_cond_wait(&s->cv, &s->mu);
                 continue;

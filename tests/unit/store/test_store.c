@@ -17,6 +17,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "fixture.h"
 #include "harness.h"
@@ -1779,6 +1780,36 @@ TEST(lmdb_readers_never_see_a_spent_token_live_again)
     uv_run(&lp.uv, UV_RUN_DEFAULT);
     loop_fini(&lp);
     cleanup(race_st);
+}
+
+/* One write at a time, each submitted as the last one's answer arrives: the moment the
+ * writer looks for work between two of them (and for a fold to run) loses none. A lost
+ * wake-up hangs: each answer is given 10 s. */
+TEST(lmdb_writes_one_after_another_are_never_left_waiting)
+{
+    struct store_op op;
+    char name[32];
+    backend = B_LMDB;
+    struct store *st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    ASSERT_EQ_INT(loop_init(&lp, 0), 0);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(name, sizeof(name), "one-%d", i);
+        init_op(&op, STORE_OP_PUT_NEW);
+        op.on_done = on_done_status;
+        kv(&op, STORE_T_USERS, name, "{}");
+        done_count = 0;
+        ASSERT_EQ_INT(store_submit(st, &lp, &op), ERR_AGAIN);
+        uint64_t t0 = clock_mono_ns();
+        while (done_count < 1 && clock_mono_ns() - t0 < 10000000000ull)
+            uv_run(&lp.uv, UV_RUN_NOWAIT);
+        ASSERT_EQ_INT(done_count, 1);
+        ASSERT_EQ_INT(op.status, 0);
+    }
+    loop_close_mailbox(&lp);
+    uv_run(&lp.uv, UV_RUN_DEFAULT);
+    loop_fini(&lp);
+    cleanup(st);
 }
 
 /* Another process on the same directory (the CLI; a second server during a restart with
