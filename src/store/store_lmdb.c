@@ -719,6 +719,7 @@ static const struct store_vt lmdb_vt = {
     .stats = l_stats,
     .usage = l_usage,
     .ready = l_ready,
+    .metrics_text = sl_rt_metrics_text,
 };
 
 #ifdef FG_TESTING

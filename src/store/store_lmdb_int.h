@@ -45,6 +45,7 @@ struct sl_memo {
     size_t fold_done; /* how many of them are folded */
     uint64_t fold_hi; /* the newest spending it folds */
     uint64_t fold_retry_ms; /* after a fold failed: not before this (monotonic ms) */
+    _Atomic uint64_t folds; /* folds done, for /metrics */
 };
 
 struct lmdb_store {
@@ -102,5 +103,7 @@ int sl_rt_each(struct lmdb_store *s, MDB_txn *txn, store_each_cb fn, void *ctx);
  * at least as many records as the batch before it spent (so the fold keeps up). False when
  * there is nothing to fold. */
 bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least);
+/* /metrics: the spendings held, and the folds done. */
+int sl_rt_metrics_text(struct store *st, struct buf *b);
 
 #endif

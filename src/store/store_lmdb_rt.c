@@ -41,6 +41,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "crypto/cr.h"
+#include "metrics/met_text.h"
 #include "store/store_lmdb_int.h"
 #include "store/store_rec.h"
 
@@ -593,7 +594,23 @@ bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least)
     rebuild(m);
     pthread_rwlock_unlock(&m->lock);
     fold_end(m, ERR_OK);
+    atomic_fetch_add(&m->folds, 1);
     return true;
+}
+
+int sl_rt_metrics_text(struct store *st, struct buf *b)
+{
+    struct sl_memo *m = &((struct lmdb_store *)(void *)st)->memo;
+    pthread_rwlock_rdlock(&m->lock);
+    size_t held = m->n;
+    pthread_rwlock_unlock(&m->lock);
+    int rc = met_text_gauge(b, "floodgate_store_spent_held",
+                            "LMDB: spent refresh tokens held in memory (about 100 bytes each) "
+                            "until the next fold into their records, at 200,000.",
+                            (double)held);
+    return rc | met_text_counter(b, "floodgate_store_folds_total",
+                                 "LMDB: folds of the spent log into the refresh records.",
+                                 atomic_load(&m->folds));
 }
 
 #ifdef FG_TESTING

@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 
-from tests.integration.fgtest import BIN, ServerTest, metrics
+from tests.integration.fgtest import BIN, REDIS_MODE, ServerTest, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROM = os.path.join(ROOT, "deploy", "prometheus")
@@ -68,6 +68,9 @@ class TestObservability(ServerTest):
         self.assertEqual(sorted(named - have), [], "named but not in /metrics")
         # the refresh above is counted where the dashboard and the reuse alert look
         self.assertRegex(text, r'floodgate_refresh_rotations_total\{result="rotated"\} 1\n')
+        if not REDIS_MODE:  # the token it spent, held until the spent log is folded
+            self.assertRegex(text, r"\nfloodgate_store_spent_held 1\n")
+            self.assertRegex(text, r"\nfloodgate_store_folds_total 0\n")
         self.assert_clean_exit(srv)
 
     def test_threads_are_named_for_top_and_perf(self):
