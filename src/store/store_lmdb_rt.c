@@ -46,7 +46,7 @@
 #include "store/store_rec.h"
 
 #define FOLD_AT    200000 /* spendings held before a fold: about 20 MiB of memo */
-#define FOLD_CHUNK 1024   /* records folded in one transaction, at least */
+#define FOLD_CHUNK 256    /* records folded in one transaction, at least */
 #define FOLD_RETRY 1000   /* ms after a failed fold before another */
 #define LOG_VAL    (2 * STORE_DIGEST + 8)
 
