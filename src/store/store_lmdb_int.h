@@ -46,6 +46,7 @@ struct sl_memo {
     uint64_t fold_hi; /* the newest spending it folds */
     uint64_t fold_retry_ms; /* after a fold failed: not before this (monotonic ms) */
     _Atomic uint64_t folds; /* folds done, for /metrics */
+    unsigned replaced;      /* writes refused since data.mdb was found replaced */
 };
 
 struct lmdb_store {

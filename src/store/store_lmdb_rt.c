@@ -281,7 +281,9 @@ int sl_rt_begin(struct lmdb_store *s, MDB_txn *txn)
     if (rc == ERR_OK && last < m->hi) {
         /* The log's last number never goes back: another store was put in this one's place
          * while it was open. Nothing is written until it is opened again. */
-        log_kv(LOG_ERROR, "store: data.mdb was replaced while in use: restart floodgate", LOG_END);
+        if (!m->replaced++)
+            log_kv(LOG_ERROR, "store: data.mdb was replaced while in use: restart floodgate",
+                   LOG_END);
         rc = ERR_BACKEND;
     }
     if (rc == ERR_OK && last > m->hi) /* another process spent some */
