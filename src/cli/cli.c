@@ -53,7 +53,7 @@ struct cli {
 int cli_is_command(const char *word)
 {
     return strcmp(word, "client") == 0 || strcmp(word, "key") == 0 || strcmp(word, "user") == 0 ||
-           strcmp(word, "event") == 0;
+           strcmp(word, "event") == 0 || strcmp(word, "store") == 0;
 }
 
 static int usage(void)
@@ -79,7 +79,10 @@ static int usage(void)
         "       floodgate [--data-dir DIR] event schedule --at TIME --expect Nx "
         "[--duration D] [--name NAME] [--json]\n"
         "                 (TIME: epoch seconds, 2026-11-28T18:00:00Z, or +30m)\n"
-        "       floodgate [--data-dir DIR] event list [--json] | cancel ID\n");
+        "       floodgate [--data-dir DIR] event list [--json] | cancel ID\n"
+        "       floodgate [--data-dir DIR] store fold [--json]   (before going back to a "
+        "release\n"
+        "                 without the spent log; the server stopped)\n");
     return 2;
 }
 
@@ -598,6 +601,25 @@ static int on_event(void *ctx, const void *key, size_t klen, const void *val, si
     return ERR_OK;
 }
 
+/* `store fold`: the embedded store's spent log folded into the refresh records, for a
+ * release from before it (docs/upgrading.md). */
+static int store_cmd(struct cli *x, int argc, char **argv)
+{
+    uint64_t n;
+
+    if (argc < 1 || strcmp(argv[0], "fold") != 0)
+        return usage();
+    int rc = store_fold(x->st, &n);
+    if (rc) {
+        fprintf(stderr, "floodgate: store fold: %s\n", err_str(rc));
+        return 1;
+    }
+    printf(x->json ? "{\"folded\":%llu}\n"
+                   : "folded %llu spent refresh tokens into their records\n",
+           (unsigned long long)n);
+    return 0;
+}
+
 static int event_cmd(struct cli *x, int argc, char **argv)
 {
     int64_t now = clock_wall_s(), at = -1, duration = 3600;
@@ -773,6 +795,8 @@ int cli_main(const struct cfg *c, int argc, char **argv)
         rc = user_cmd(&x, argc - 1, argv + 1);
     } else if (strcmp(argv[0], "event") == 0) {
         rc = event_cmd(&x, argc - 1, argv + 1);
+    } else if (strcmp(argv[0], "store") == 0) {
+        rc = store_cmd(&x, argc - 1, argv + 1);
     } else {
         rc = key_cmd(&x, argc - 1, argv + 1);
     }

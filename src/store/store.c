@@ -175,6 +175,12 @@ int store_usage(struct store *st, enum store_table t, uint64_t *entries, uint64_
     return t < STORE_T_COUNT ? st->vt->usage(st, t, entries, bytes) : ERR_INVAL;
 }
 
+int store_fold(struct store *st, uint64_t *n)
+{
+    *n = 0;
+    return st->vt->fold ? st->vt->fold(st, n) : ERR_OK;
+}
+
 void store_loop_release(struct store *st, struct loop *lp)
 {
     if (st && st->vt->loop_release)

@@ -366,4 +366,10 @@ int store_pin(struct store *st, const char *name, const void *val, size_t len);
 /* Bytes the data file holds, and entries in a table (for benchmarks and metrics). */
 int store_usage(struct store *st, enum store_table t, uint64_t *entries, uint64_t *bytes);
 
+/* LMDB: every spending of the spent log folded into its refresh record now, the records
+ * changed in *n (a release before the spent log does not read it: `floodgate store fold` before
+ * going back to one, with the server stopped). Redis: nothing to fold, *n = 0. ERR_OK or
+ * ERR_BACKEND. Blocking: main thread. */
+int store_fold(struct store *st, uint64_t *n);
+
 #endif

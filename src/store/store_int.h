@@ -22,6 +22,7 @@ struct store_vt {
     void (*loop_release)(struct store *st, struct loop *lp);
     int (*ready)(struct store *st, uint64_t *stale_ms);
     int (*metrics_text)(struct store *st, struct buf *b); /* optional: the backend's own */
+    int (*fold)(struct store *st, uint64_t *n);           /* optional: store_fold */
     /* The store is shared by instances: NULL for a store of one process (LMDB), which then
      * does not pretend to implement any of it (store.c answers as one instance alone). */
     const struct store_shared_vt *shared;

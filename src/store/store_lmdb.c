@@ -720,6 +720,7 @@ static const struct store_vt lmdb_vt = {
     .usage = l_usage,
     .ready = l_ready,
     .metrics_text = sl_rt_metrics_text,
+    .fold = sl_rt_fold_all,
 };
 
 #ifdef FG_TESTING

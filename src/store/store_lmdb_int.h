@@ -44,9 +44,11 @@ struct sl_memo {
     size_t fold_n;    /* its size (0: no fold under way) */
     size_t fold_done; /* how many of them are folded */
     uint64_t fold_hi; /* the newest spending it folds */
-    uint64_t fold_retry_ms; /* after a fold failed: not before this (monotonic ms) */
-    _Atomic uint64_t folds; /* folds done, for /metrics */
-    unsigned replaced;      /* writes refused since data.mdb was found replaced */
+    uint64_t fold_retry_ms;    /* after a fold failed: not before this (monotonic ms) */
+    _Atomic uint64_t folds;    /* folds done, for /metrics */
+    _Atomic uint64_t failures; /* folds that failed (their transaction did) */
+    _Atomic uint64_t changed;  /* records a fold changed (a spending folded twice: once) */
+    unsigned replaced;         /* writes refused since data.mdb was found replaced */
 };
 
 struct lmdb_store {
@@ -104,6 +106,8 @@ int sl_rt_each(struct lmdb_store *s, MDB_txn *txn, store_each_cb fn, void *ctx);
  * at least as many records as the batch before it spent (so the fold keeps up). False when
  * there is nothing to fold. */
 bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least);
+/* store_fold: the writer folds every spending held; this thread waits for it. */
+int sl_rt_fold_all(struct store *st, uint64_t *n);
 /* /metrics: the spendings held, and the folds done. */
 int sl_rt_metrics_text(struct store *st, struct buf *b);
 

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/err.h"
@@ -500,7 +501,7 @@ static void fold_plan(struct sl_memo *m)
     pthread_rwlock_unlock(&m->lock);
 }
 
-static int fold_one(struct lmdb_store *s, MDB_txn *txn, uint32_t i)
+static int fold_one(struct lmdb_store *s, MDB_txn *txn, uint32_t i, size_t *changed)
 {
     struct sl_spend e;
     struct store_refresh r;
@@ -518,6 +519,7 @@ static int fold_one(struct lmdb_store *s, MDB_txn *txn, uint32_t i)
         return rc;
     if (store_refresh_decode(v.mv_data, v.mv_size, &r) || !merge(&r, &e))
         return ERR_OK; /* (a record no one can read stays as it is) */
+    (*changed)++;
     return sl_rt_put(s, txn, d, &r, 0);
 }
 
@@ -544,6 +546,7 @@ static void fold_end(struct sl_memo *m, int rc)
     m->fold = NULL;
     m->fold_n = 0;
     if (rc) {
+        atomic_fetch_add(&m->failures, 1);
         m->fold_retry_ms = clock_mono_ns() / 1000000u + FOLD_RETRY;
         log_kv(LOG_WARN, "store: folding spent refresh tokens failed; it will be tried again",
                "error", err_str(rc), LOG_END);
@@ -571,8 +574,9 @@ bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least)
         fold_plan(m);
     size_t i = m->fold_done, chunk = at_least > FOLD_CHUNK ? at_least : FOLD_CHUNK;
     size_t end = i + chunk < m->fold_n ? i + chunk : m->fold_n;
+    size_t changed = 0;
     for (; rc == ERR_OK && i < end; i++)
-        rc = fold_one(s, txn, m->fold[i]);
+        rc = fold_one(s, txn, m->fold[i], &changed);
     if (rc == ERR_OK && end == m->fold_n)
         rc = log_trim(txn, s->spent, m->fold_hi);
     if (rc)
@@ -585,6 +589,7 @@ bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least)
         return false;
     }
     m->fold_done = end;
+    atomic_fetch_add(&m->changed, changed);
     if (end < m->fold_n)
         return true;
     pthread_rwlock_wrlock(&m->lock); /* durable: the memo lets them go */
@@ -598,6 +603,43 @@ bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least)
     fold_end(m, ERR_OK);
     atomic_fetch_add(&m->folds, 1);
     return true;
+}
+
+/* The writer thread owns the fold: it is asked to fold at 1 held, woken, and waited for. */
+static size_t held_now(struct sl_memo *m)
+{
+    pthread_rwlock_rdlock(&m->lock);
+    size_t n = m->n;
+    pthread_rwlock_unlock(&m->lock);
+    return n;
+}
+
+static void fold_at(struct lmdb_store *s, size_t n)
+{
+    pthread_rwlock_wrlock(&s->memo.lock);
+    s->memo.fold_at = n;
+    pthread_rwlock_unlock(&s->memo.lock);
+    pthread_mutex_lock(&s->mu); /* (an idle writer looks again) */
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int sl_rt_fold_all(struct store *st, uint64_t *n)
+{
+    struct lmdb_store *s = (struct lmdb_store *)(void *)st;
+    struct sl_memo *m = &s->memo;
+    uint64_t failed = atomic_load(&m->failures), before = atomic_load(&m->changed);
+    size_t held = held_now(m);
+
+    if (!held)
+        return ERR_OK;
+    fold_at(s, 1);
+    struct timespec ten_ms = {0, 10000000};
+    while (held_now(m) > 0 && atomic_load(&m->failures) == failed)
+        nanosleep(&ten_ms, NULL);
+    fold_at(s, FOLD_AT);
+    *n = atomic_load(&m->changed) - before; /* (the newest line stays in the log: folded) */
+    return held_now(m) == 0 ? ERR_OK : ERR_BACKEND;
 }
 
 int sl_rt_metrics_text(struct store *st, struct buf *b)
@@ -618,13 +660,7 @@ int sl_rt_metrics_text(struct store *st, struct buf *b)
 #ifdef FG_TESTING
 void store_lmdb_fold_at(struct store *st, size_t n)
 {
-    struct lmdb_store *s = (struct lmdb_store *)(void *)st;
-    pthread_rwlock_wrlock(&s->memo.lock);
-    s->memo.fold_at = n;
-    pthread_rwlock_unlock(&s->memo.lock);
-    pthread_mutex_lock(&s->mu); /* (an idle writer looks again) */
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    fold_at((struct lmdb_store *)(void *)st, n);
 }
 
 long store_lmdb_spent_held(struct store *st)

@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.parse
 
-from tests.integration.fgtest import BIN, Server, ServerTest, store_args
+from tests.integration.fgtest import BIN, REDIS_MODE, Server, ServerTest, store_args
 
 J = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -420,4 +420,37 @@ class TestCrash(UserTest):
                 self.assertEqual(st, 401, f"chain {i}: {body}")
                 self.assertEqual(body["error"], "invalid_grant")
         self.assertGreater(sum(1 for a, c in zip(acked, chains) if a != c), 0)
+        self.assert_clean_exit(srv2)
+
+
+class TestStoreFold(UserTest):
+    def test_store_fold_writes_the_spent_log_into_the_records(self):
+        """`floodgate store fold` (before going back to a release from before the spent log):
+        the spendings the log holds are written into their records, the log keeps only its
+        newest line, a second fold finds nothing left, and a spent token is still refused as
+        reuse by the next server. On Redis there is no log: nothing to fold."""
+        srv = self.start()
+        self.register(srv)
+        rt1 = self.login(srv)[2]["refresh_token"]
+        st, _, body = self.refresh(srv, rt1)
+        self.assertEqual(st, 200, body)
+        rt2 = body["refresh_token"]
+        self.assert_clean_exit(srv)
+        r = cli(srv.data, "store", "fold")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        n = 0 if REDIS_MODE else 1
+        self.assertEqual(r.stdout, f"folded {n} spent refresh tokens into their records\n")
+        r = cli(srv.data, "store", "fold", "--json")
+        self.assertEqual((r.returncode, json.loads(r.stdout)), (0, {"folded": 0}), r.stderr)
+        if not REDIS_MODE:
+            r = subprocess.run(["mdb_stat", "-s", "spent", srv.data], capture_output=True,
+                               text=True, timeout=30)
+            self.assertIn("Entries: 1\n", r.stdout, r.stderr)
+        self.assertEqual(cli(srv.data, "store", "unfold").returncode, 2)
+        srv2 = Server(*FAST, "--data-dir", srv.data, "--issuer", f"http://127.0.0.1:{srv.port}")
+        self.addCleanup(srv2.cleanup)
+        st, _, body = self.refresh(srv2, rt2)  # rotating the successor...
+        self.assertEqual(st, 200, body)
+        st, _, body = self.refresh(srv2, rt1)  # ...makes rt1 again a reuse
+        self.assertEqual((st, body["error"]), (401, "invalid_grant"))
         self.assert_clean_exit(srv2)
