@@ -1650,21 +1650,32 @@ TEST(lmdb_spends_through_a_log_replayed_and_folded)
     cleanup(st);
 }
 
+/* A fresh LMDB store where ann's family `family` began at 1000 with token a; b and c are
+ * digests for what comes next (v, v + 1 and v + 2 repeated). NULL if it did not work. */
+static struct store *lmdb_one_family(uint8_t a[32], uint8_t b[32], uint8_t c[32], int v,
+                                     uint8_t family)
+{
+    backend = B_LMDB;
+    struct store *st = open_fresh();
+    dig(a, v);
+    dig(b, v + 1);
+    dig(c, v + 2);
+    if (st && issue_family(st, a, family, 1000, 1000, 100, 0)) {
+        cleanup(st);
+        return NULL;
+    }
+    return st;
+}
+
 /* A rotation whose commit fails spent nothing: the memo forgets what it logged, the token is
  * still live, and it rotates once commits work again. */
 TEST(lmdb_a_failed_commit_leaves_no_spending_behind)
 {
-    struct store *st;
     struct store_op op;
     struct store_refresh r;
     uint8_t a[32], b[32], c[32];
-    backend = B_LMDB;
-    st = open_fresh();
+    struct store *st = lmdb_one_family(a, b, c, 0x61, 0xb1);
     ASSERT_TRUE(st != NULL);
-    dig(a, 0x61);
-    dig(b, 0x62);
-    dig(c, 0x66);
-    ASSERT_EQ_INT(issue_family(st, a, 0xb1, 1000, 1000, 100, 0), 0);
     ASSERT_EQ_INT(rotate(st, a, c, "app", 1001, &op), STORE_ROTATED);
     ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 1);
     store_lmdb_fail_commits(st, 1);
@@ -1817,17 +1828,11 @@ TEST(lmdb_writes_one_after_another_are_never_left_waiting)
  * anything, and a rotation here follows the reuse rules with it. */
 TEST(lmdb_a_spending_by_another_process_is_seen)
 {
-    struct store *st;
     struct store_op op;
     struct store_refresh r;
     uint8_t a[32], b[32], c[32];
-    backend = B_LMDB;
-    st = open_fresh();
+    struct store *st = lmdb_one_family(a, b, c, 0x63, 0xb2);
     ASSERT_TRUE(st != NULL);
-    dig(a, 0x63);
-    dig(b, 0x64);
-    dig(c, 0x65);
-    ASSERT_EQ_INT(issue_family(st, a, 0xb2, 1000, 1000, 100, 0), 0);
     pid_t pid = fork();
     ASSERT_TRUE(pid >= 0);
     if (pid == 0) {
