@@ -188,8 +188,14 @@ class ClusterTest(SharedStoreTests, ServerTest):
                                     json.dumps({"refresh_token": tokens[u]}).encode(), J)
             self.assertEqual((st, json.loads(body).get("error")), (401, "invalid_grant"), body)
             self.assertEqual(self.login(a, u)[0], 200)
-        self.assertTrue(lost, "the replica fell behind: its primary's last rotations are lost")
         self.assert_clean_exit(a)
+        if not lost:
+            # The replica is meant to lag (restarted just before, waiting for a full copy),
+            # but once in a while it had everything when its primary died: seen once in a
+            # make check (lost: 0 of 10,733). Then no rotation was lost and nothing above
+            # was shown: said so, not passed and not failed.
+            self.skipTest("the replica had caught up when its primary was killed: no "
+                          "rotation was lost, so none could be shown mended")
 
     def test_a_reshard_of_1000_slots_under_load_answers_every_request(self):
         """redis-cli --cluster reshard moves 1,000 slots from one primary to another while
