@@ -417,7 +417,7 @@ static void probe(struct lmdb_store *s)
 
 /* A batch's or an operation's commit. Test builds can make the next ones fail, as a full
  * disk would: store_lmdb_fail_commits. */
-static int commit(struct lmdb_store *s, MDB_txn *txn)
+int sl_commit(struct lmdb_store *s, MDB_txn *txn)
 {
 #ifdef FG_TESTING
     if (atomic_load(&s->fail_commits) > 0) {
@@ -494,7 +494,7 @@ static void *writer_main(void *arg)
                            mdb_stat(txn, s->legacy, &ls) == 0 && ls.ms_entries == 0;
         if (mrc) {
             commit_failed(s, cause(mrc));
-        } else if (rc == ERR_OK && (mrc = commit(s, txn)) != 0) {
+        } else if (rc == ERR_OK && (mrc = sl_commit(s, txn)) != 0) {
             rc = ERR_BACKEND;
             sl_rt_abort(s);
             commit_failed(s, cause(mrc)); /* e.g. "No space left on device" */
@@ -581,7 +581,7 @@ static int l_exec(struct store *st, struct store_op *op)
     if (op->status == ERR_OK)
         op->status = apply(s, txn, op);
     if (op->status == ERR_OK) {
-        if ((mrc = commit(s, txn))) {
+        if ((mrc = sl_commit(s, txn))) {
             op->status = ERR_BACKEND;
             sl_rt_abort(s);
             commit_failed(s, cause(mrc));

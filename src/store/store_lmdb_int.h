@@ -80,6 +80,8 @@ struct lmdb_store {
 };
 
 int sl_map_err(int rc);
+/* mdb_txn_commit, which test builds can make fail (store_lmdb_fail_commits). */
+int sl_commit(struct lmdb_store *s, MDB_txn *txn);
 
 /* ---- store_lmdb_rt.c ---- */
 

@@ -581,7 +581,7 @@ bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least)
         rc = log_trim(txn, s->spent, m->fold_hi);
     if (rc)
         mdb_txn_abort(txn);
-    else if (mdb_txn_commit(txn))
+    else if (sl_commit(s, txn))
         rc = ERR_BACKEND;
     if (rc) {
         sl_rt_abort(s);

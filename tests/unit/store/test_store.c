@@ -1650,6 +1650,41 @@ TEST(lmdb_spends_through_a_log_replayed_and_folded)
     cleanup(st);
 }
 
+/* store_fold (`floodgate store fold`): a fold whose commit fails is an error and changes
+ * nothing (its records still read spent, through the memo); tried again a second later, it
+ * folds them all, and a fold with nothing left folds none. */
+TEST(lmdb_store_fold_fails_whole_and_works_again)
+{
+    struct store_op op;
+    struct store_refresh r;
+    uint64_t n;
+    uint8_t t[3][32], nx[3][32];
+    backend = B_LMDB;
+    struct store *st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    for (int i = 0; i < 3; i++) {
+        dig(t[i], 0x30 + i);
+        dig(nx[i], 0x38 + i);
+        ASSERT_EQ_INT(issue_family(st, t[i], (uint8_t)(0xd0 + i), 1000, 1000, 100, 0), 0);
+        ASSERT_EQ_INT(rotate(st, t[i], nx[i], "app", 1001, &op), STORE_ROTATED);
+    }
+    store_lmdb_fail_commits(st, 1);
+    ASSERT_EQ_INT(store_fold(st, &n), ERR_BACKEND);
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 3);
+    ASSERT_EQ_INT(read_rt(st, t[1], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    usleep(1100 * 1000); /* (a failed fold is tried again after a second) */
+    ASSERT_EQ_INT(store_fold(st, &n), 0);
+    ASSERT_TRUE(n == 3);
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 0);
+    ASSERT_EQ_INT(read_rt(st, t[2], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_MEM(r.successor, 32, nx[2], 32);
+    ASSERT_EQ_INT(store_fold(st, &n), 0);
+    ASSERT_TRUE(n == 0);
+    cleanup(st);
+}
+
 /* A fresh LMDB store where ann's family `family` began at 1000 with token a; b and c are
  * digests for what comes next (v, v + 1 and v + 2 repeated). NULL if it did not work. */
 static struct store *lmdb_one_family(uint8_t a[32], uint8_t b[32], uint8_t c[32], int v,
