@@ -449,15 +449,16 @@ static void *writer_main(void *arg)
             pthread_mutex_lock(&s->mu);
             if (folded || s->head || s->stopping)
                 continue; /* (work queued meanwhile was signalled to no one: look again) */
-            if (!atomic_load(&s->failing)) {
+            if (!atomic_load(&s->failing) && !sl_rt_fold_due(s)) {
                 pthread_cond_wait(&s->cv, &s->mu);
                 continue;
             }
+            /* (commits failing, or a fold due that failed: both tried again in a second) */
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += PROBE_MS / 1000;
             if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT && !s->head &&
-                !s->stopping) {
+                !s->stopping && atomic_load(&s->failing)) {
                 pthread_mutex_unlock(&s->mu);
                 probe(s);
                 pthread_mutex_lock(&s->mu);

@@ -108,6 +108,8 @@ int sl_rt_each(struct lmdb_store *s, MDB_txn *txn, store_each_cb fn, void *ctx);
  * at least as many records as the batch before it spent (so the fold keeps up). False when
  * there is nothing to fold. */
 bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least);
+/* A fold is due (one that failed waits a second before it is tried again). */
+bool sl_rt_fold_due(struct lmdb_store *s);
 /* store_fold: the writer folds every spending held; this thread waits for it. */
 int sl_rt_fold_all(struct store *st, uint64_t *n);
 /* /metrics: the spendings held, and the folds done. */

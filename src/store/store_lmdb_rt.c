@@ -605,6 +605,14 @@ bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least)
     return true;
 }
 
+bool sl_rt_fold_due(struct lmdb_store *s)
+{
+    pthread_rwlock_rdlock(&s->memo.lock);
+    bool due = s->memo.n >= s->memo.fold_at;
+    pthread_rwlock_unlock(&s->memo.lock);
+    return due;
+}
+
 /* The writer thread owns the fold: it is asked to fold at 1 held, woken, and waited for. */
 static size_t held_now(struct sl_memo *m)
 {

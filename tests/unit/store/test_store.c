@@ -1682,6 +1682,15 @@ TEST(lmdb_store_fold_fails_whole_and_works_again)
     ASSERT_EQ_MEM(r.successor, 32, nx[2], 32);
     ASSERT_EQ_INT(store_fold(st, &n), 0);
     ASSERT_TRUE(n == 0);
+    /* a fold due that failed, on an idle store: the writer tries again by itself */
+    uint8_t again[32];
+    dig(again, 0x3f);
+    ASSERT_EQ_INT(rotate(st, nx[0], again, "app", 1002, &op), STORE_ROTATED);
+    store_lmdb_fail_commits(st, 1);
+    store_lmdb_fold_at(st, 1);
+    for (int i = 0; i < 500 && store_lmdb_spent_held(st) > 0; i++)
+        usleep(10000);
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 0);
     cleanup(st);
 }
 
