@@ -415,20 +415,29 @@ static void probe(struct lmdb_store *s)
         commit_worked(s);
 }
 
-/* A batch's or an operation's commit. Test builds can make the next ones fail, as a full
+/* The end of a write transaction begun with sl_rt_begin, and of the memo's changes with it:
+ * committed, or (failing) forgotten. Test builds can make the next commits fail, as a full
  * disk would: store_lmdb_fail_commits. */
 int sl_commit(struct lmdb_store *s, MDB_txn *txn)
 {
+    int mrc;
 #ifdef FG_TESTING
     if (atomic_load(&s->fail_commits) > 0) {
         atomic_fetch_sub(&s->fail_commits, 1);
         mdb_txn_abort(txn);
-        return EIO;
-    }
-#else
-    (void)s;
+        mrc = EIO;
+    } else
 #endif
-    return mdb_txn_commit(txn);
+        mrc = mdb_txn_commit(txn);
+    if (mrc)
+        sl_rt_abort(s);
+    return mrc;
+}
+
+void sl_abort(struct lmdb_store *s, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    sl_rt_abort(s);
 }
 
 static void run_done(struct loop_task *t)
@@ -497,11 +506,9 @@ static void *writer_main(void *arg)
             commit_failed(s, cause(mrc));
         } else if (rc == ERR_OK && (mrc = sl_commit(s, txn)) != 0) {
             rc = ERR_BACKEND;
-            sl_rt_abort(s);
             commit_failed(s, cause(mrc)); /* e.g. "No space left on device" */
         } else if (rc) {
-            mdb_txn_abort(txn);
-            sl_rt_abort(s);
+            sl_abort(s, txn);
             commit_failed(s, op_cause(rc));
         } else {
             commit_worked(s);
@@ -584,14 +591,12 @@ static int l_exec(struct store *st, struct store_op *op)
     if (op->status == ERR_OK) {
         if ((mrc = sl_commit(s, txn))) {
             op->status = ERR_BACKEND;
-            sl_rt_abort(s);
             commit_failed(s, cause(mrc));
         } else {
             commit_worked(s);
         }
     } else {
-        mdb_txn_abort(txn);
-        sl_rt_abort(s);
+        sl_abort(s, txn);
         if (is_backend_failure(op->status))
             commit_failed(s, op_cause(op->status));
     }

@@ -80,8 +80,11 @@ struct lmdb_store {
 };
 
 int sl_map_err(int rc);
-/* mdb_txn_commit, which test builds can make fail (store_lmdb_fail_commits). */
+/* A write transaction begun with sl_rt_begin, ended: committed (an LMDB error if it failed,
+ * which test builds can cause: store_lmdb_fail_commits) or aborted; a failed commit and an
+ * abort both take the transaction's spendings back out of the memo (sl_rt_abort). */
 int sl_commit(struct lmdb_store *s, MDB_txn *txn);
+void sl_abort(struct lmdb_store *s, MDB_txn *txn);
 
 /* ---- store_lmdb_rt.c ---- */
 

@@ -553,18 +553,30 @@ static void fold_end(struct sl_memo *m, int rc)
     }
 }
 
+/* How many spendings are held now. */
+static size_t held(struct sl_memo *m)
+{
+    pthread_rwlock_rdlock(&m->lock);
+    size_t n = m->n;
+    pthread_rwlock_unlock(&m->lock);
+    return n;
+}
+
+bool sl_rt_fold_due(struct lmdb_store *s)
+{
+    pthread_rwlock_rdlock(&s->memo.lock);
+    bool due = s->memo.n >= s->memo.fold_at;
+    pthread_rwlock_unlock(&s->memo.lock);
+    return due;
+}
+
 bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least)
 {
     struct sl_memo *m = &s->memo;
     MDB_txn *txn;
 
-    if (!m->fold_n) {
-        pthread_rwlock_rdlock(&m->lock);
-        bool due = m->n >= m->fold_at;
-        pthread_rwlock_unlock(&m->lock);
-        if (!due || clock_mono_ns() / 1000000u < m->fold_retry_ms)
-            return false;
-    }
+    if (!m->fold_n && (!sl_rt_fold_due(s) || clock_mono_ns() / 1000000u < m->fold_retry_ms))
+        return false;
     if (mdb_txn_begin(s->env, NULL, 0, &txn)) {
         fold_end(m, ERR_BACKEND);
         return false;
@@ -580,11 +592,10 @@ bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least)
     if (rc == ERR_OK && end == m->fold_n)
         rc = log_trim(txn, s->spent, m->fold_hi);
     if (rc)
-        mdb_txn_abort(txn);
+        sl_abort(s, txn);
     else if (sl_commit(s, txn))
         rc = ERR_BACKEND;
     if (rc) {
-        sl_rt_abort(s);
         fold_end(m, rc);
         return false;
     }
@@ -605,23 +616,7 @@ bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least)
     return true;
 }
 
-bool sl_rt_fold_due(struct lmdb_store *s)
-{
-    pthread_rwlock_rdlock(&s->memo.lock);
-    bool due = s->memo.n >= s->memo.fold_at;
-    pthread_rwlock_unlock(&s->memo.lock);
-    return due;
-}
-
 /* The writer thread owns the fold: it is asked to fold at 1 held, woken, and waited for. */
-static size_t held_now(struct sl_memo *m)
-{
-    pthread_rwlock_rdlock(&m->lock);
-    size_t n = m->n;
-    pthread_rwlock_unlock(&m->lock);
-    return n;
-}
-
 static void fold_at(struct lmdb_store *s, size_t n)
 {
     pthread_rwlock_wrlock(&s->memo.lock);
@@ -637,29 +632,24 @@ int sl_rt_fold_all(struct store *st, uint64_t *n)
     struct lmdb_store *s = (struct lmdb_store *)(void *)st;
     struct sl_memo *m = &s->memo;
     uint64_t failed = atomic_load(&m->failures), before = atomic_load(&m->changed);
-    size_t held = held_now(m);
-
-    if (!held)
+    if (!held(m))
         return ERR_OK;
     fold_at(s, 1);
     struct timespec ten_ms = {0, 10000000};
-    while (held_now(m) > 0 && atomic_load(&m->failures) == failed)
+    while (held(m) > 0 && atomic_load(&m->failures) == failed)
         nanosleep(&ten_ms, NULL);
     fold_at(s, FOLD_AT);
     *n = atomic_load(&m->changed) - before; /* (the newest line stays in the log: folded) */
-    return held_now(m) == 0 ? ERR_OK : ERR_BACKEND;
+    return held(m) == 0 ? ERR_OK : ERR_BACKEND;
 }
 
 int sl_rt_metrics_text(struct store *st, struct buf *b)
 {
     struct sl_memo *m = &((struct lmdb_store *)(void *)st)->memo;
-    pthread_rwlock_rdlock(&m->lock);
-    size_t held = m->n;
-    pthread_rwlock_unlock(&m->lock);
     int rc = met_text_gauge(b, "floodgate_store_spent_held",
                             "LMDB: spent refresh tokens held in memory (about 100 bytes each) "
                             "until the next fold into their records, at 200,000.",
-                            (double)held);
+                            (double)held(m));
     return rc | met_text_counter(b, "floodgate_store_folds_total",
                                  "LMDB: folds of the spent log into the refresh records.",
                                  atomic_load(&m->folds));
@@ -673,10 +663,6 @@ void store_lmdb_fold_at(struct store *st, size_t n)
 
 long store_lmdb_spent_held(struct store *st)
 {
-    struct lmdb_store *s = (struct lmdb_store *)(void *)st;
-    pthread_rwlock_rdlock(&s->memo.lock);
-    long n = (long)s->memo.n;
-    pthread_rwlock_unlock(&s->memo.lock);
-    return n;
+    return (long)held(&((struct lmdb_store *)(void *)st)->memo);
 }
 #endif
