@@ -10,3 +10,9 @@ local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = auth
 end
+-- BENCH_DELAY_MS (optional): each connection waits this long before each request, to run
+-- a reference at another server's rate (bench/flow_prof.py).
+local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pace then
+  function delay() return pace end
+end

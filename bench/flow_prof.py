@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Where a token flow's CPU goes, against its limit (issue #16 items 1 and 2): a profile of
+floodgate under the flow, beside nginx's static 200 for the same request bytes and the raw
+cryptography, in one run. Server pinned to CPU 0, wrk to CPU 1, 64 connections.
+
+For each flow (cc: client_credentials, a fresh EdDSA JWT each; verify and introspect: a
+cached access token):
+
+  1. floodgate alone: CPU per request from /proc, user and kernel apart;
+  2. floodgate again under `perf record -e cpu-clock` (Debian's linux-perf): each part's
+     share of the samples (kernel, libsodium, floodgate's own code, libc, http_parser,
+     libuv, the rest), applied to the CPU of run 1 (perf's own cost is not in it);
+  3. nginx at full speed, as bench/tokens.py measures it;
+  4. nginx paced to floodgate's rate (each connection waits before each request, wrk's
+     delay(); the number of connections calibrated so the two rates are close). A server's
+     kernel CPU per request depends on its rate: at four times the rate, more answers
+     share each wake-up of the load generator, each epoll_wait and each cache refill.
+
+libsodium's Ed25519 signature alone (bench/crypto_raw) runs before and after.
+
+Printed: per flow, µs per request of each part, and the gap to the limit (nginx + the
+signature) split into: the signature inside the server against alone, user-space code
+against nginx's, and kernel time against nginx's at each rate.
+
+Usage: bench/flow_prof.py [--duration 8] [--flows cc,verify,introspect] [--bin BIN]
+       (build first: make BUILD=release all bench-tools; loopback only)"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_bench as hb  # noqa: E402
+import tokens as tb  # noqa: E402  (floodgate start-up, wrk, its parsing, crypto_raw)
+
+PARTS = ("kernel", "libsodium", "floodgate", "libc", "http_parser", "libuv", "other")
+
+
+def ticks(pid):
+    """(user, system) clock ticks of the whole process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
+def run(proc, port, path, script, env, duration, conns=64, perf=None):
+    """One measured wrk run (after a 1 s warm-up): rate and CPU-µs per request, user and
+    kernel; with perf=FILE, recorded by perf meanwhile."""
+    tb.wrk(port, path, script, env, conns, 1)
+    rec = None
+    if perf:
+        rec = subprocess.Popen(["perf", "record", "-q", "-g", "-e", "cpu-clock", "-F", "2999",
+                                "-p", str(proc.pid), "-o", perf, "--", "sleep",
+                                str(duration)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    u0, s0 = ticks(proc.pid)
+    r = tb.parse(tb.wrk(port, path, script, env, conns, duration))
+    u1, s1 = ticks(proc.pid)
+    if rec:
+        rec.wait(timeout=duration + 60)
+    n = max(r["requests"], 1)
+    r["user"] = (u1 - u0) * 1e6 / hb.HZ / n
+    r["sys"] = (s1 - s0) * 1e6 / hb.HZ / n
+    r["cpu"] = r["user"] + r["sys"]
+    r["conns"] = conns
+    return r
+
+
+def shares(perf):
+    """{part: share of the samples} from a perf.data file, by the object they fell in."""
+    out = subprocess.run(["perf", "report", "-i", perf, "--no-children", "--sort", "dso",
+                          "--stdio"], capture_output=True, text=True, timeout=120).stdout
+    got = dict.fromkeys(PARTS, 0.0)
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)", line)
+        if not m:
+            continue
+        pct, dso = float(m.group(1)) / 100, m.group(2)
+        if dso.startswith("[kernel"):
+            part = "kernel"
+        elif dso.startswith("libsodium"):
+            part = "libsodium"
+        elif dso == "floodgate":
+            part = "floodgate"
+        elif dso.startswith("libc.so") or dso.startswith("libc-"):
+            part = "libc"
+        elif dso.startswith("libhttp_parser"):
+            part = "http_parser"
+        elif dso.startswith("libuv"):
+            part = "libuv"
+        else:
+            part = "other"
+        got[part] += pct
+    return got
+
+
+def woken(perf):
+    """The share of the samples under sock_def_readable: the kernel waking the reader of a
+    socket this process wrote to (on loopback, the load generator), callers included."""
+    out = subprocess.run(["perf", "report", "-i", perf, "--children", "--sort", "sym",
+                          "-g", "none", "--stdio"], capture_output=True, text=True,
+                         timeout=120).stdout
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+[\d.]+%\s+\[k\] sock_def_readable\s*$", line)
+        if m:
+            return float(m.group(1)) / 100
+    return 0.0
+
+
+def paced(nginx, nport, script, env, duration, rate, perf):
+    """nginx driven near `rate` requests/s: 2 ms between a connection's answer and its
+    next request, with the number of connections set from a 2 s calibration run."""
+    env = dict(env, BENCH_DELAY_MS="2")
+    probe = tb.parse(tb.wrk(nport, "/", script, env, 64, 2))
+    period = 64 / max(probe["rps"], 1)  # seconds per request per connection
+    conns = max(1, min(1000, round(rate * period)))
+    return run(nginx, nport, "/", script, env, duration, conns, perf=perf)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=8)
+    ap.add_argument("--flows", default="cc,verify,introspect")
+    ap.add_argument("--bin", default=tb.BIN)
+    a = ap.parse_args()
+    tb.BIN = os.path.abspath(a.bin)
+    if not shutil.which("perf"):
+        sys.exit("flow_prof: needs perf (Debian: linux-perf)")
+    tmp = tempfile.mkdtemp(prefix="fg-flowprof-")
+    procs = []
+    try:
+        sign0, _ = tb.crypto_floor(a.duration)
+        nginx, nport = hb.start_nginx(tmp)
+        procs.append(nginx)
+        port = hb.free_port()
+        fg = tb.start_fg(tmp, port)
+        procs.append(fg)
+        c = json.loads(tb.cli(tmp, "client", "create", "bench", "--scopes", "read",
+                              "--grants", "client_credentials", "--json"))
+        basic = "Basic " + base64.b64encode(
+            f"{c['client_id']}:{c['client_secret']}".encode()).decode()
+        tok = tb.post(port, "/oauth2/token", b"grant_type=client_credentials",
+                      {"Authorization": basic,
+                       "Content-Type": "application/x-www-form-urlencoded"})["access_token"]
+        flows = {  # path, script, env, the signatures each request makes
+            "cc": ("/oauth2/token", "post.lua",
+                   {"BENCH_AUTH": basic, "BENCH_BODY": "grant_type=client_credentials"}, 1),
+            "verify": ("/v1/auth/verify", "get_auth.lua", {"BENCH_AUTH": "Bearer " + tok}, 0),
+            "introspect": ("/oauth2/introspect", "post.lua",
+                           {"BENCH_AUTH": basic, "BENCH_BODY": "token=" + tok}, 0),
+        }
+        results = []
+        for key in a.flows.split(","):
+            path, script, env, signs = flows[key]
+            full = run(nginx, nport, "/", script, env, a.duration)
+            r = run(fg, port, path, script, env, a.duration)
+            perf = os.path.join(tmp, f"perf.{key}")
+            p = run(fg, port, path, script, env, a.duration, perf=perf)
+            sh = shares(perf)
+            nperf = os.path.join(tmp, f"perf.nginx.{key}")
+            slow = paced(nginx, nport, script, env, a.duration, r["rps"], nperf)
+            sh["woken"] = woken(perf)
+            slow["woken"] = woken(nperf) * slow["cpu"]
+            results.append((key, signs, r, p, sh, full, slow))
+            print(f"{key}: floodgate {r['rps']:.0f}/s {r['cpu']:.2f} us (user {r['user']:.2f}, "
+                  f"kernel {r['sys']:.2f}); nginx {full['rps']:.0f}/s {full['cpu']:.2f} us; "
+                  f"nginx paced {slow['rps']:.0f}/s over {slow['conns']} connections "
+                  f"{slow['cpu']:.2f} us", flush=True)
+        sign1, _ = tb.crypto_floor(a.duration)
+        sign = (sign0 + sign1) / 2
+        for key, signs, r, p, sh, full, slow in results:
+            print(f"\n== {key}: CPU-us per request, floodgate's parts (the shares of a perf "
+                  f"profile, {p['rps']:.0f}/s under perf, applied to the unprofiled "
+                  f"{r['cpu']:.2f} us)")
+            part = {k: sh[k] * r["cpu"] for k in PARTS}
+            for k in PARTS:
+                print(f"  {k:12} {part[k]:6.2f}  ({sh[k] * 100:.1f} %)")
+            user = r["cpu"] - part["kernel"] - part["libsodium"]
+            print(f"  user space apart from libsodium {user:.2f}; kernel by /proc {r['sys']:.2f}")
+            print(f"  nginx full speed  {full['rps']:>8.0f}/s  {full['cpu']:6.2f} "
+                  f"(user {full['user']:.2f}, kernel {full['sys']:.2f})")
+            print(f"  nginx paced       {slow['rps']:>8.0f}/s  {slow['cpu']:6.2f} "
+                  f"(user {slow['user']:.2f}, kernel {slow['sys']:.2f})")
+            print(f"  raw signature     {sign:6.2f} (before {sign0:.2f}, after {sign1:.2f})")
+            limit = full["cpu"] + signs * sign
+            print(f"  limit (nginx full speed + {signs} signature): {limit:.2f}; "
+                  f"gap {r['cpu'] - limit:+.2f}")
+            print(f"    the signature in the server against alone: "
+                  f"{part['libsodium'] - signs * sign:+.2f}")
+            print(f"    user space apart from libsodium against nginx's user time: "
+                  f"{user - full['user']:+.2f}")
+            print(f"    kernel against nginx's at full speed: {part['kernel'] - full['sys']:+.2f}, "
+                  f"of which nginx's own paced/full difference "
+                  f"{slow['sys'] - full['sys']:+.2f}")
+            print(f"    waking the reader of each answer (sock_def_readable): floodgate "
+                  f"{sh['woken'] * r['cpu']:.2f}, nginx paced {slow['woken']:.2f}")
+            plimit = slow["cpu"] + signs * sign
+            print(f"  limit (nginx at floodgate's rate + {signs} signature): {plimit:.2f}; "
+                  f"gap {r['cpu'] - plimit:+.2f}")
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
