@@ -253,9 +253,12 @@ int sl_rt_open(struct lmdb_store *s, MDB_txn *txn, char *err, size_t cap)
 
     memo_init(&s->memo);
     if ((rc = mdb_dbi_open(txn, "refresh", MDB_CREATE, &s->legacy)) ||
-        (rc = mdb_stat(txn, s->legacy, &ms)) ||
-        (rc = mdb_dbi_open(txn, "spent", MDB_CREATE, &s->spent))) {
+        (rc = mdb_stat(txn, s->legacy, &ms))) {
         snprintf(err, cap, "store table refresh: %s", mdb_strerror(rc));
+        return ERR_IO;
+    }
+    if ((rc = mdb_dbi_open(txn, "spent", MDB_CREATE, &s->spent))) {
+        snprintf(err, cap, "store table spent: %s", mdb_strerror(rc));
         return ERR_IO;
     }
     atomic_store(&s->has_legacy, ms.ms_entries > 0);
