@@ -716,6 +716,8 @@ int cli_store_open(const struct cfg *c, struct store **st, uint8_t *key, char *e
                               st, why, sizeof(why));
     if (rc == ERR_OK && c->store[0] && c->redis_wait_replicas)
         rc = store_wait_replicas(*st, c->redis_wait_replicas, c->redis_wait_timeout_ms);
+    if (rc == ERR_OK && !c->store[0])
+        store_lmdb_fold_at(*st, c->store_fold_at);
     if (rc) {
         snprintf(err, cap, "cannot open the store: %s", why);
         return rc;

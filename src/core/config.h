@@ -40,6 +40,7 @@ struct cfg {
     unsigned drain_timeout_ms;
     char secret_key_file[CFG_STR_MAX];
     size_t store_map_size;
+    unsigned store_fold_at;
     char store[CFG_STR_MAX]; /* "" = LMDB in data_dir; redis://... or unix://... = Redis */
     char redis_prefix[CFG_STR_MAX];
     unsigned redis_timeout_ms;

@@ -206,15 +206,17 @@ struct store_stats {
 enum { STORE_OPEN_INIT = 1 };
 int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct store **out, char *err,
                     size_t cap);
+/* The spent refresh tokens the embedded store holds in memory before its writer folds them
+ * into their records (store_lmdb_rt.c; an idle writer starts a fold due at once). Until
+ * set: 200,000. Any thread. */
+void store_lmdb_fold_at(struct store *st, size_t n);
 #ifdef FG_TESTING
 /* Test builds: a refresh record written as a release before records were kept by age wrote
  * it (store_lmdb.c), and how many such records are left. */
 int store_lmdb_put_aged(struct store *st, const uint8_t digest[STORE_DIGEST],
                         const struct store_refresh *r);
 long store_lmdb_aged_left(struct store *st);
-/* Test builds: the spendings held before a fold starts (store_lmdb_rt.c; an idle writer
- * starts it at once), and how many are held now. */
-void store_lmdb_fold_at(struct store *st, size_t n);
+/* Test builds: how many spendings are held now. */
 /* Test builds: the next n commits fail (as on a full disk) and abort their transaction. */
 void store_lmdb_fail_commits(struct store *st, int n);
 long store_lmdb_spent_held(struct store *st);

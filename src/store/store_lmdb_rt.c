@@ -46,7 +46,7 @@
 #include "store/store_lmdb_int.h"
 #include "store/store_rec.h"
 
-#define FOLD_AT    200000 /* spendings held before a fold: about 20 MiB of memo */
+#define FOLD_AT    200000 /* store_fold_at unless set: spendings held before a fold, ~20 MiB */
 #define FOLD_CHUNK 256    /* records folded in one transaction, at least */
 #define FOLD_RETRY 1000   /* ms after a failed fold before another */
 #define LOG_VAL    (2 * STORE_DIGEST + 8)
@@ -159,7 +159,7 @@ static void memo_init(struct sl_memo *m)
     pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&m->lock, &a);
     pthread_rwlockattr_destroy(&a);
-    m->fold_at = FOLD_AT;
+    m->fold_at = m->fold_cfg = FOLD_AT;
     rebuild(m);
 }
 
@@ -641,7 +641,7 @@ int sl_rt_fold_all(struct store *st, uint64_t *n)
     struct timespec ten_ms = {0, 10000000};
     while (held(m) > 0 && atomic_load(&m->failures) == failed)
         nanosleep(&ten_ms, NULL);
-    fold_at(s, FOLD_AT);
+    fold_at(s, m->fold_cfg);
     *n = atomic_load(&m->changed) - before; /* (the newest line stays in the log: folded) */
     return held(m) == 0 ? ERR_OK : ERR_BACKEND;
 }
@@ -651,18 +651,23 @@ int sl_rt_metrics_text(struct store *st, struct buf *b)
     struct sl_memo *m = &((struct lmdb_store *)(void *)st)->memo;
     int rc = met_text_gauge(b, "floodgate_store_spent_held",
                             "LMDB: spent refresh tokens held in memory (about 100 bytes each) "
-                            "until the next fold into their records, at 200,000.",
+                            "until the next fold into their records, at store_fold_at.",
                             (double)held(m));
     return rc | met_text_counter(b, "floodgate_store_folds_total",
                                  "LMDB: folds of the spent log into the refresh records.",
                                  atomic_load(&m->folds));
 }
 
-#ifdef FG_TESTING
 void store_lmdb_fold_at(struct store *st, size_t n)
 {
-    fold_at((struct lmdb_store *)(void *)st, n);
+    struct lmdb_store *s = (struct lmdb_store *)(void *)st;
+    pthread_rwlock_wrlock(&s->memo.lock);
+    s->memo.fold_cfg = n;
+    pthread_rwlock_unlock(&s->memo.lock);
+    fold_at(s, n);
 }
+
+#ifdef FG_TESTING
 
 long store_lmdb_spent_held(struct store *st)
 {

@@ -14,7 +14,8 @@ import threading
 import time
 import urllib.parse
 
-from tests.integration.fgtest import BIN, REDIS_MODE, Server, ServerTest, store_args
+from tests.integration.fgtest import (BIN, REDIS_MODE, Server, ServerTest, metric_value,
+                                      metrics, store_args)
 
 J = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -424,6 +425,38 @@ class TestCrash(UserTest):
 
 
 class TestStoreFold(UserTest):
+    def test_store_fold_at_bounds_the_spendings_held_in_memory(self):
+        """store_fold_at: the embedded store folds its spent log once that many spendings
+        are held, so the memory they take is set by configuration. 1,200 rotations with
+        store_fold_at 1,000 leave fewer than 1,000 held and one fold done (the default,
+        200,000, would hold all 1,200), and the first token, folded into its record, is
+        still refused as reuse. A value below the range is refused at start."""
+        if REDIS_MODE:
+            self.skipTest("the spent log is the embedded store's")
+        srv = self.start("--store-fold-at", "1000", "--ratelimit-refresh-ip", "off")
+        self.register(srv)
+        first = rt = self.login(srv)[2]["refresh_token"]
+        for _ in range(1200):
+            st, _, body = self.refresh(srv, rt)
+            self.assertEqual(st, 200, body)
+            rt = body["refresh_token"]
+        deadline = time.monotonic() + 20
+        while True:  # the writer folds between batches, or at once when idle
+            text = metrics(srv)
+            held = metric_value(text, "floodgate_store_spent_held")
+            folds = metric_value(text, "floodgate_store_folds_total")
+            if (held < 1000 and folds >= 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertLess(held, 1000)
+        self.assertGreaterEqual(folds, 1)
+        st, _, body = self.refresh(srv, first)
+        self.assertEqual((st, body["error"]), (401, "invalid_grant"))
+        self.assert_clean_exit(srv)
+        r = cli(srv.data, "--store-fold-at", "999", "store", "fold")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("store_fold_at", r.stderr)
+
     def test_store_fold_writes_the_spent_log_into_the_records(self):
         """`floodgate store fold` (before going back to a release from before the spent log):
         the spendings the log holds are written into their records, the log keeps only its
