@@ -11,6 +11,11 @@ wrk on CPU 1, 64 connections) refreshes, in two runs:
            request spent before, so every rotation rewrites a record of a random age, at
            a random place in the store (the costly case).
 
+The pool circulates (each answer's successor joins its end), so once a run has spent the
+SAMPLE tokens it presents their successors, recent tokens: for a longer --duration, raise
+--sample above the rate times the duration. --server-args passes more settings to
+floodgate for these runs (e.g. "--store-fold-at 1000000").
+
 nginx's static 200 for a small GET is measured in the same run as the reference. Reported per size: rotations/s, p50/p99, server CPU-us per rotation, bytes of
 data.mdb per live token, and the server's resident memory split into its own (anonymous:
 bounded by configuration) and the store's mapped pages (file-backed: the kernel's page
@@ -24,6 +29,7 @@ the same parameters on CPU 0 (bench/argon2_raw, one thread), run before and afte
 
 Usage: bench/growth.py [--sizes 100000,1000000,10000000] [--sample 100000] [--duration 10]
                        [--users 10000,1000000] [--out FILE] [--bin build/release/floodgate]
+                       [--server-args "--store-fold-at 1000000"]
 (loopback only)"""
 
 import argparse
@@ -51,7 +57,7 @@ def rss_kib(pid):
     return out
 
 
-def one_size(binary, n, sample, duration, nginx, nport):
+def one_size(binary, n, sample, duration, nginx, nport, extra=()):
     sample = min(sample, n // 2)
     tmp = tempfile.mkdtemp(prefix="fg-growth-", dir="/var/tmp")
     try:
@@ -70,7 +76,7 @@ def one_size(binary, n, sample, duration, nginx, nport):
         fg = subprocess.Popen(
             ["taskset", "-c", "0", binary, "--listen", f"127.0.0.1:{port}", "--threads", "1",
              "--workers", "1", "--data-dir", data, "--store-map-size", "64g",
-             "--ratelimit-refresh-ip", "off", "--log-level", "warn"],
+             "--ratelimit-refresh-ip", "off", "--log-level", "warn", *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             hb.wait_port(port, timeout=60)
@@ -161,6 +167,9 @@ def main():
     ap.add_argument("--users", default="10000,1000000")
     ap.add_argument("--out")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "release", "floodgate"))
+    ap.add_argument("--server-args", default="",
+                    help="more arguments for floodgate in the refresh runs, e.g. "
+                    "\"--store-fold-at 1000000\"")
     a = ap.parse_args()
     binary = os.path.abspath(a.bin)
     tmp = tempfile.mkdtemp(prefix="fg-growth-nginx-")
@@ -169,7 +178,8 @@ def main():
         nginx, nport = hb.start_nginx(tmp)
         procs.append(nginx)
         rows = [r for n in a.sizes.split(",") if n
-                for r in one_size(binary, int(n), a.sample, a.duration, nginx, nport)]
+                for r in one_size(binary, int(n), a.sample, a.duration, nginx, nport,
+                                  a.server_args.split())]
     finally:
         hb.stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
