@@ -229,7 +229,9 @@ class ConsoleBrowserTest(ServerTest):
         self.assertEqual(f["status"], "live")
         self.assertGreater(f["rps_max"], 0)
         self.assertGreater(f["logins_max"], 0)
-        self.assertGreater(len(set(f["rps_seen"])), 1)  # the numbers moved
+        # the page took a frame about every second (a paced load may show one rate
+        # throughout: 94 req/s six times over was seen)
+        self.assertGreaterEqual(f["chart_points"][-1] - f["chart_points"][0], 3, f)
         self.assertIn("/v1/auth/login", f["routes"])
         self.assertEqual(f["pinned_notice"], "Pinned: surge.")
         self.assertEqual(f["badge"], "surge")

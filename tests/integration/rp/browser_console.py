@@ -58,12 +58,18 @@ def main():
         facts["url"] = d.current_url
         facts["stored"] = d.execute_script(
             "return sessionStorage.getItem('floodgate-admin-token')")
-        rps, logins = [], []
+        rps, logins, points = [], [], []
         for _ in range(6):  # six seconds of the load
             time.sleep(1)
             rps.append(number(d.find_element(By.ID, "rps").text))
             logins.append(number(d.find_element(By.ID, "logins").text))
+            # each frame the page takes adds a point to the chart (a steady load can show
+            # the same rate every second: the chart, not the number, says the page is live)
+            points.append(d.execute_script(
+                "const l = document.querySelector('#rps-chart polyline');"
+                "return l ? l.getAttribute('points').split(' ').length : 0"))
         facts["rps_seen"], facts["rps_max"], facts["logins_max"] = rps, max(rps), max(logins)
+        facts["chart_points"] = points
         facts["status"] = d.find_element(By.ID, "status").text
         facts["routes"] = [r.find_element(By.TAG_NAME, "td").text
                            for r in d.find_elements(By.CSS_SELECTOR, "#routes tr")]
