@@ -256,6 +256,7 @@ bench: deps
 	  build/release/bench/rotate_raw $$d 400000 7 $$n 160 overlay=200000; \
 	  rc=$$?; rm -rf $$d; [ $$rc = 0 ] || exit $$rc; done
 	bench/growth.py
+	bench/memory.py
 	bench/events.py --rounds 4
 	bench/launch.py --html build/release/rehearsal-launch.html
 	bench/scaleout.py
