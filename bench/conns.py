@@ -37,11 +37,6 @@ import http_bench as hb  # noqa: E402
 ROOT = hb.ROOT
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
-
-
 def more_fds(n):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = max(soft, n + 1024)
@@ -106,10 +101,10 @@ def floodgate(tmp, binary, n):
 def measure(name, proc, port, n, duration, idle):
     time.sleep(1)
     free_rps, free_p99 = wrk(port, duration)
-    before = rss_kib(proc.pid)
+    before = hb.rss_kib(proc.pid)["VmRSS"]
     socks = hold(port, n)
     time.sleep(1)
-    after = rss_kib(proc.pid)
+    after = hb.rss_kib(proc.pid)["VmRSS"]
     c0 = cpu_ms(proc.pid)
     time.sleep(idle)
     idle_cpu = (cpu_ms(proc.pid) - c0) / idle

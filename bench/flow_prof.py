@@ -43,13 +43,6 @@ import tokens as tb  # noqa: E402  (floodgate start-up, wrk, its parsing, crypto
 PARTS = ("kernel", "libsodium", "floodgate", "libc", "http_parser", "libuv", "other")
 
 
-def ticks(pid):
-    """(user, system) clock ticks of the whole process."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]), int(fields[12])
-
-
 def run(proc, port, path, script, env, duration, conns=64, perf=None):
     """One measured wrk run (after a 1 s warm-up): rate and CPU-µs per request, user and
     kernel; with perf=FILE, recorded by perf meanwhile."""
@@ -60,9 +53,9 @@ def run(proc, port, path, script, env, duration, conns=64, perf=None):
                                 "-p", str(proc.pid), "-o", perf, "--", "sleep",
                                 str(duration)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    u0, s0 = ticks(proc.pid)
+    u0, s0 = hb.user_sys_ticks(proc.pid)
     r = tb.parse(tb.wrk(port, path, script, env, conns, duration))
-    u1, s1 = ticks(proc.pid)
+    u1, s1 = hb.user_sys_ticks(proc.pid)
     if rec:
         rec.wait(timeout=duration + 60)
     n = max(r["requests"], 1)

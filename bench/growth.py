@@ -47,16 +47,6 @@ import tokens as tb  # noqa: E402  (wrk, parse, measure)
 ROOT = hb.ROOT
 
 
-def rss_kib(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("RssAnon", "RssFile", "VmRSS"):
-                out[k] = int(v.split()[0])
-    return out
-
-
 def one_size(binary, n, sample, duration, nginx, nport, extra=()):
     sample = min(sample, n // 2)
     tmp = tempfile.mkdtemp(prefix="fg-growth-", dir="/var/tmp")
@@ -85,7 +75,7 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=()):
             for kind, tfile in (("recent", new), ("any age", old)):
                 runs[kind] = tb.measure(fg, port, "/v1/auth/refresh", "refresh.lua",
                                         {"BENCH_TOKENS_FILE": tfile}, duration, warmup=False)
-            mem = rss_kib(fg.pid)
+            mem = hb.rss_kib(fg.pid)
         finally:
             fg.send_signal(signal.SIGTERM)
             fg.wait(60)
@@ -142,7 +132,7 @@ def one_users(binary, n, duration):
                                 duration=duration))
             r["cpu"] = (hb.cpu_ticks(fg.pid) - t0) * 1e6 / hb.HZ / max(r["requests"], 1)
             after = raw()
-            mem = rss_kib(fg.pid)
+            mem = hb.rss_kib(fg.pid)
         finally:
             fg.send_signal(signal.SIGTERM)
             fg.wait(60)

@@ -41,11 +41,28 @@ def wait_port(port, timeout=10):
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def cpu_ticks(pid):
-    """utime+stime of the whole process (all threads), in clock ticks."""
+def user_sys_ticks(pid):
+    """(utime, stime) of the whole process (all threads), in clock ticks."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
+
+
+def cpu_ticks(pid):
+    """utime+stime of the whole process (all threads), in clock ticks."""
+    return sum(user_sys_ticks(pid))
+
+
+def rss_kib(pid):
+    """{"VmRSS", "RssAnon", "RssFile": KiB} of a process: all it has resident, its own
+    (anonymous) memory, and the file pages it maps (a store's, the page cache's)."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("RssAnon", "RssFile", "VmRSS"):
+                out[k] = int(v.split()[0])
+    return out
 
 
 def thread_ticks(pid):

@@ -32,14 +32,6 @@ import http_bench as hb  # noqa: E402
 import tokens as tb  # noqa: E402  (floodgate start-up, the CLI, wrk and its parsing)
 
 
-def anon_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--refresh-seconds", type=int, default=15)
@@ -52,7 +44,7 @@ def main():
     rows = []
 
     def step(what):
-        rows.append((what, anon_mib(fg.pid)))
+        rows.append((what, hb.rss_kib(fg.pid)["RssAnon"] / 1024))
         print(f"{what}: {rows[-1][1]:.1f} MiB", flush=True)
 
     try:

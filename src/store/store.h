@@ -216,9 +216,9 @@ void store_lmdb_fold_at(struct store *st, size_t n);
 int store_lmdb_put_aged(struct store *st, const uint8_t digest[STORE_DIGEST],
                         const struct store_refresh *r);
 long store_lmdb_aged_left(struct store *st);
-/* Test builds: how many spendings are held now. */
 /* Test builds: the next n commits fail (as on a full disk) and abort their transaction. */
 void store_lmdb_fail_commits(struct store *st, int n);
+/* Test builds: how many spent refresh tokens are held now. */
 long store_lmdb_spent_held(struct store *st);
 #endif
 /* Connects to the Redis at url (redis://[:password@]host[:port][/db] or unix:///path[?db=N]),

@@ -40,7 +40,7 @@ struct sl_memo {
     uint64_t hi;      /* the newest spending held: the log's last, or the open transaction's */
     uint64_t base;    /* hi when the open write transaction began (what an abort goes back to) */
     size_t fold_at;   /* held spendings that start a fold */
-    size_t fold_cfg;  /* what it is set to (store_lmdb_fold_at): store_fold all puts it back */
+    size_t fold_cfg;  /* what it is set to (store_lmdb_fold_at); store_fold puts it back */
     uint32_t *fold;   /* writer thread: the fold under way, indexes into ent in key order */
     size_t fold_n;    /* its size (0: no fold under way) */
     size_t fold_done; /* how many of them are folded */
