@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Where a token flow's CPU goes, against its limit (issue #16 items 1 and 2): a profile of
-floodgate under the flow, beside nginx's static 200 for the same request bytes and the raw
-cryptography, in one run. Server pinned to CPU 0, wrk to CPU 1, 64 connections.
+"""Where a token flow's CPU goes, against its limit (issue #16 items 1, 2 and 4): a profile
+of floodgate under the flow, beside nginx's static 200 for the same request bytes and the
+raw cryptography, in one run. Server pinned to CPU 0, wrk to CPU 1, 64 connections.
 
 For each flow (cc: client_credentials, a fresh EdDSA JWT each; verify and introspect: a
-cached access token):
+cached access token; uncached: introspection cycling through 65,536 access tokens, 4x the
+verification cache's slots, so each request checks a signature and the revoked list):
 
   1. floodgate alone: CPU per request from /proc, user and kernel apart;
   2. floodgate again under `perf record -e cpu-clock` (Debian's linux-perf): each part's
@@ -17,13 +18,14 @@ cached access token):
      kernel CPU per request depends on its rate: at four times the rate, more answers
      share each wake-up of the load generator, each epoll_wait and each cache refill.
 
-libsodium's Ed25519 signature alone (bench/crypto_raw) runs before and after.
+libsodium's Ed25519 signature and signature check alone (bench/crypto_raw) run before and
+after.
 
 Printed: per flow, µs per request of each part, and the gap to the limit (nginx + the
-signature) split into: the signature inside the server against alone, user-space code
-against nginx's, and kernel time against nginx's at each rate.
+flow's cryptography) split into: the cryptography inside the server against alone,
+user-space code against nginx's, and kernel time against nginx's at each rate.
 
-Usage: bench/flow_prof.py [--duration 8] [--flows cc,verify,introspect] [--bin BIN]
+Usage: bench/flow_prof.py [--duration 8] [--flows cc,verify,introspect,uncached] [--bin BIN]
        (build first: make BUILD=release all bench-tools; loopback only)"""
 
 import argparse
@@ -40,7 +42,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench as hb  # noqa: E402
 import tokens as tb  # noqa: E402  (floodgate start-up, wrk, its parsing, crypto_raw)
 
-PARTS = ("kernel", "libsodium", "floodgate", "libc", "http_parser", "libuv", "other")
+PARTS = ("kernel", "libsodium", "floodgate", "libc", "http_parser", "libuv", "liblmdb",
+         "other")
 
 
 def run(proc, port, path, script, env, duration, conns=64, perf=None):
@@ -88,6 +91,8 @@ def shares(perf):
             part = "http_parser"
         elif dso.startswith("libuv"):
             part = "libuv"
+        elif dso.startswith("liblmdb"):
+            part = "liblmdb"
         else:
             part = "other"
         got[part] += pct
@@ -120,7 +125,7 @@ def paced(nginx, nport, script, env, duration, rate, perf):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=8)
-    ap.add_argument("--flows", default="cc,verify,introspect")
+    ap.add_argument("--flows", default="cc,verify,introspect,uncached")
     ap.add_argument("--bin", default=tb.BIN)
     a = ap.parse_args()
     tb.BIN = os.path.abspath(a.bin)
@@ -129,7 +134,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="fg-flowprof-")
     procs = []
     try:
-        sign0, _ = tb.crypto_floor(a.duration)
+        floor0 = tb.crypto_floor(a.duration)
         nginx, nport = hb.start_nginx(tmp)
         procs.append(nginx)
         port = hb.free_port()
@@ -142,16 +147,21 @@ def main():
         tok = tb.post(port, "/oauth2/token", b"grant_type=client_credentials",
                       {"Authorization": basic,
                        "Content-Type": "application/x-www-form-urlencoded"})["access_token"]
-        flows = {  # path, script, env, the signatures each request makes
+        flows = {  # path, script, env, the cryptography each request does (0: sign, 1: check)
             "cc": ("/oauth2/token", "post.lua",
-                   {"BENCH_AUTH": basic, "BENCH_BODY": "grant_type=client_credentials"}, 1),
-            "verify": ("/v1/auth/verify", "get_auth.lua", {"BENCH_AUTH": "Bearer " + tok}, 0),
+                   {"BENCH_AUTH": basic, "BENCH_BODY": "grant_type=client_credentials"}, (0,)),
+            "verify": ("/v1/auth/verify", "get_auth.lua", {"BENCH_AUTH": "Bearer " + tok}, ()),
             "introspect": ("/oauth2/introspect", "post.lua",
-                           {"BENCH_AUTH": basic, "BENCH_BODY": "token=" + tok}, 0),
+                           {"BENCH_AUTH": basic, "BENCH_BODY": "token=" + tok}, ()),
+            "uncached": ("/oauth2/introspect", "introspect_pool.lua",
+                         {"BENCH_AUTH": basic,
+                          "BENCH_TOKENS_FILE": os.path.join(tmp, "access.txt")}, (1,)),
         }
+        if "uncached" in a.flows.split(","):
+            tb.access_tokens(port, basic, 65536, flows["uncached"][2]["BENCH_TOKENS_FILE"])
         results = []
         for key in a.flows.split(","):
-            path, script, env, signs = flows[key]
+            path, script, env, crypto = flows[key]
             full = run(nginx, nport, "/", script, env, a.duration)
             r = run(fg, port, path, script, env, a.duration)
             perf = os.path.join(tmp, f"perf.{key}")
@@ -161,14 +171,18 @@ def main():
             slow = paced(nginx, nport, script, env, a.duration, r["rps"], nperf)
             sh["woken"] = woken(perf)
             slow["woken"] = woken(nperf) * slow["cpu"]
-            results.append((key, signs, r, p, sh, full, slow))
+            results.append((key, crypto, r, p, sh, full, slow))
             print(f"{key}: floodgate {r['rps']:.0f}/s {r['cpu']:.2f} us (user {r['user']:.2f}, "
                   f"kernel {r['sys']:.2f}); nginx {full['rps']:.0f}/s {full['cpu']:.2f} us; "
                   f"nginx paced {slow['rps']:.0f}/s over {slow['conns']} connections "
                   f"{slow['cpu']:.2f} us", flush=True)
-        sign1, _ = tb.crypto_floor(a.duration)
-        sign = (sign0 + sign1) / 2
-        for key, signs, r, p, sh, full, slow in results:
+        floor1 = tb.crypto_floor(a.duration)
+        for key, crypto, r, p, sh, full, slow in results:
+            # the flow's cryptography alone: the mean of the runs before and after
+            cost = sum((floor0[i] + floor1[i]) / 2 for i in crypto)
+            what = " + ".join(("signature", "signature check")[i] for i in crypto) or "nothing"
+            alone = ", ".join(f"{('sign', 'check')[i]} {floor0[i]:.2f} before, "
+                              f"{floor1[i]:.2f} after" for i in crypto)
             print(f"\n== {key}: CPU-us per request, floodgate's parts (the shares of a perf "
                   f"profile, {p['rps']:.0f}/s under perf, applied to the unprofiled "
                   f"{r['cpu']:.2f} us)")
@@ -181,12 +195,13 @@ def main():
                   f"(user {full['user']:.2f}, kernel {full['sys']:.2f})")
             print(f"  nginx paced       {slow['rps']:>8.0f}/s  {slow['cpu']:6.2f} "
                   f"(user {slow['user']:.2f}, kernel {slow['sys']:.2f})")
-            print(f"  raw signature     {sign:6.2f} (before {sign0:.2f}, after {sign1:.2f})")
-            limit = full["cpu"] + signs * sign
-            print(f"  limit (nginx full speed + {signs} signature): {limit:.2f}; "
+            if crypto:
+                print(f"  raw {what}  {cost:6.2f} ({alone})")
+            limit = full["cpu"] + cost
+            print(f"  limit (nginx full speed + {what}): {limit:.2f}; "
                   f"gap {r['cpu'] - limit:+.2f}")
-            print(f"    the signature in the server against alone: "
-                  f"{part['libsodium'] - signs * sign:+.2f}")
+            print(f"    the cryptography in the server against alone: "
+                  f"{part['libsodium'] - cost:+.2f}")
             print(f"    user space apart from libsodium against nginx's user time: "
                   f"{user - full['user']:+.2f}")
             print(f"    kernel against nginx's at full speed: {part['kernel'] - full['sys']:+.2f}, "
@@ -194,8 +209,8 @@ def main():
                   f"{slow['sys'] - full['sys']:+.2f}")
             print(f"    waking the reader of each answer (sock_def_readable): floodgate "
                   f"{sh['woken'] * r['cpu']:.2f}, nginx paced {slow['woken']:.2f}")
-            plimit = slow["cpu"] + signs * sign
-            print(f"  limit (nginx at floodgate's rate + {signs} signature): {plimit:.2f}; "
+            plimit = slow["cpu"] + cost
+            print(f"  limit (nginx at floodgate's rate + {what}): {plimit:.2f}; "
                   f"gap {r['cpu'] - plimit:+.2f}")
     finally:
         for p in procs:

@@ -19,3 +19,10 @@ request = function()
                     {["Content-Type"] = "application/x-www-form-urlencoded",
                      ["Authorization"] = auth}, "token=" .. pool[i])
 end
+
+-- BENCH_DELAY_MS (optional): each connection waits this long before each request, to run
+-- the reference at floodgate's rate (bench/flow_prof.py).
+local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pace then
+  delay = function() return pace end
+end
