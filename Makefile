@@ -244,6 +244,7 @@ bench: deps
 	bench/http_bench.py
 	bench/tokens.py --rounds 5 --record docs/benchmarks.md
 	bench/flow_prof.py
+	bench/login_prof.py
 	bench/refresh_faults.py --rounds 5
 	bench/refresh_faults.py --rounds 3 --redis
 	bench/instructions.sh
