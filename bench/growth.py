@@ -16,10 +16,16 @@ SAMPLE tokens it presents their successors, recent tokens: for a longer --durati
 --sample above the rate times the duration. --server-args passes more settings to
 floodgate for these runs (e.g. "--store-fold-at 1000000").
 
-nginx's static 200 for a small GET is measured in the same run as the reference. Reported per size: rotations/s, p50/p99, server CPU-us per rotation, bytes of
-data.mdb per live token, and the server's resident memory split into its own (anonymous:
-bounded by configuration) and the store's mapped pages (file-backed: the kernel's page
-cache, shared and reclaimable, which grows with what was touched).
+nginx's static 200 for a small GET is measured in the same run as the reference. Reported
+per size: rotations/s, p50/p99, server CPU-us per rotation (and apart: the loop thread's and
+the store writer's, each user and kernel, from /proc/PID/task), minor faults per rotation
+(first touches of the store's map), bytes of data.mdb per live token, and the server's
+resident memory split into its own (anonymous: bounded by configuration) and the store's
+mapped pages (file-backed: the kernel's page cache, shared and reclaimable, which grows with
+what was touched). With --perf, each run is followed by a second one under `perf record`
+on the other half of its sample, and its samples' shares by object (kernel, libsodium,
+floodgate, libc, LMDB, ...) are applied to the first run's CPU; the profiles are kept in
+DIR (`perf report -i DIR/perf.10000000.anyage --sort comm,dso,sym`).
 
 Then login as the users grow: for each of --users, a fresh data directory with that many
 users (bench/seed_users: records and index entries, one password hash shared), floodgate
@@ -29,7 +35,7 @@ the same parameters on CPU 0 (bench/argon2_raw, one thread), run before and afte
 
 Usage: bench/growth.py [--sizes 100000,1000000,10000000] [--sample 100000] [--duration 10]
                        [--users 10000,1000000] [--out FILE] [--bin build/release/floodgate]
-                       [--server-args "--store-fold-at 1000000"]
+                       [--server-args "--store-fold-at 1000000"] [--perf DIR]
 (loopback only)"""
 
 import argparse
@@ -43,11 +49,12 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench as hb  # noqa: E402
 import tokens as tb  # noqa: E402  (wrk, parse, measure)
+import flow_prof as fp  # noqa: E402  (a profile's shares by object)
 
 ROOT = hb.ROOT
 
 
-def one_size(binary, n, sample, duration, nginx, nport, extra=()):
+def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None):
     sample = min(sample, n // 2)
     tmp = tempfile.mkdtemp(prefix="fg-growth-", dir="/var/tmp")
     try:
@@ -73,8 +80,28 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=()):
             ref = tb.measure(nginx, nport, "/", "get_auth.lua", {"BENCH_AUTH": ""}, duration)
             runs = {}
             for kind, tfile in (("recent", new), ("any age", old)):
-                runs[kind] = tb.measure(fg, port, "/v1/auth/refresh", "refresh.lua",
-                                        {"BENCH_TOKENS_FILE": tfile}, duration, warmup=False)
+                if perf:  # the profiled run takes the file's second half: fresh tokens
+                    with open(tfile) as f:
+                        toks = f.read().split()
+                    half = len(toks) // 2
+                    tfile, pfile = tfile + ".1", tfile + ".2"
+                    for name, part in ((tfile, toks[:half]), (pfile, toks[half:])):
+                        with open(name, "w") as f:
+                            f.write("\n".join(part) + "\n")
+                t0, f0 = hb.thread_ticks(fg.pid), minflt(fg.pid)
+                runs[kind] = r = tb.measure(fg, port, "/v1/auth/refresh", "refresh.lua",
+                                            {"BENCH_TOKENS_FILE": tfile}, duration, warmup=False)
+                t1, f1 = hb.thread_ticks(fg.pid), minflt(fg.pid)
+                per = 1e6 / hb.HZ / max(r["requests"], 1)
+                for part, prefix in (("loop", "fg-loop"), ("writer", "fg-store")):
+                    for i, what in ((0, "user"), (1, "sys")):
+                        r[f"{part}_{what}"] = per * sum(
+                            v[i] - t0.get(k, (0, 0))[i] for k, v in t1.items()
+                            if k.startswith(prefix))
+                r["faults"] = (f1 - f0) / max(r["requests"], 1)
+                if perf:
+                    r["shares"] = profile(fg, port, pfile, duration,
+                                          os.path.join(perf, f"perf.{n}.{kind.replace(' ', '')}"))
             mem = hb.rss_kib(fg.pid)
         finally:
             fg.send_signal(signal.SIGTERM)
@@ -89,10 +116,39 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=()):
                   f"{ref['cpu']:.1f}), non2xx {r['non2xx']}, data.mdb {r['disk']:.0f} B/token, "
                   f"RSS own {r['anon'] / 1024:.0f} MiB + store pages {r['file'] / 1024:.0f} MiB",
                   flush=True)
+            print(f"{'':>9} per rotation: loop thread user {r['loop_user']:.1f} + kernel "
+                  f"{r['loop_sys']:.1f} us, store writer user {r['writer_user']:.1f} + kernel "
+                  f"{r['writer_sys']:.1f} us, {r['faults']:.2f} minor faults", flush=True)
+            if "shares" in r:
+                print(f"{'':>9} profile (a second run, {r['shares']['rps']:.0f}/s under perf), "
+                      "CPU-us per rotation by part: " + ", ".join(
+                          f"{k} {r['shares'][k] * r['cpu']:.1f}" for k in fp.PARTS),
+                      flush=True)
             rows.append(r)
         return rows
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def minflt(pid):
+    """The minor page faults of a process so far (all threads): first touches of pages
+    already in memory, such as the store's map."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
+def profile(fg, port, tfile, duration, out):
+    """A second refresh run under `perf record` (Debian's linux-perf), on tokens of its own:
+    {part: share of the samples} by object (bench/flow_prof.py's parts), and its rate."""
+    rec = subprocess.Popen(["perf", "record", "-q", "-g", "-e", "cpu-clock", "-F", "2999",
+                            "-p", str(fg.pid), "-o", out, "--", "sleep", str(duration)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r = tb.parse(tb.wrk(port, "/v1/auth/refresh", "refresh.lua", {"BENCH_TOKENS_FILE": tfile},
+                        64, duration))
+    rec.wait(timeout=duration + 60)
+    got = fp.shares(out)
+    got["rps"] = r["rps"]
+    return got
 
 
 def one_users(binary, n, duration):
@@ -157,11 +213,18 @@ def main():
     ap.add_argument("--users", default="10000,1000000")
     ap.add_argument("--out")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "release", "floodgate"))
+    ap.add_argument("--perf", metavar="DIR",
+                    help="profile a second run of each kind (perf record; each run takes "
+                    "half of the sample) and keep the profiles in DIR (perf.SIZE.KIND)")
     ap.add_argument("--server-args", default="",
                     help="more arguments for floodgate in the refresh runs, e.g. "
                     "\"--store-fold-at 1000000\"")
     a = ap.parse_args()
     binary = os.path.abspath(a.bin)
+    if a.perf:
+        if not shutil.which("perf"):
+            sys.exit("growth: --perf needs perf (Debian: linux-perf)")
+        os.makedirs(a.perf, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="fg-growth-nginx-")
     procs = []
     try:
@@ -169,7 +232,7 @@ def main():
         procs.append(nginx)
         rows = [r for n in a.sizes.split(",") if n
                 for r in one_size(binary, int(n), a.sample, a.duration, nginx, nport,
-                                  a.server_args.split())]
+                                  a.server_args.split(), a.perf)]
     finally:
         hb.stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
