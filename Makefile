@@ -243,7 +243,7 @@ bench: deps
 	@$(MAKE) --no-print-directory BUILD=release all bench-tools
 	bench/http_bench.py
 	bench/tokens.py --rounds 5 --record docs/benchmarks.md
-	bench/flow_prof.py
+	bench/flow_prof.py --flame docs/flamegraphs
 	bench/login_prof.py
 	bench/refresh_faults.py --rounds 5
 	bench/refresh_faults.py --rounds 3 --redis

@@ -25,7 +25,11 @@ Printed: per flow, µs per request of each part, and the gap to the limit (nginx
 flow's cryptography) split into: the cryptography inside the server against alone,
 user-space code against nginx's, and kernel time against nginx's at each rate.
 
+With --flame DIR, each flow is run once more under `perf record --call-graph dwarf` and its
+flame graph written to DIR/flame-FLOW.svg (bench/flamegraph.py).
+
 Usage: bench/flow_prof.py [--duration 8] [--flows cc,verify,introspect,uncached] [--bin BIN]
+                          [--flame DIR]
        (build first: make BUILD=release all bench-tools; loopback only)"""
 
 import argparse
@@ -41,6 +45,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench as hb  # noqa: E402
 import tokens as tb  # noqa: E402  (floodgate start-up, wrk, its parsing, crypto_raw)
+import flamegraph as fgraph  # noqa: E402
 
 PARTS = ("kernel", "libsodium", "floodgate", "libc", "http_parser", "libuv", "liblmdb",
          "other")
@@ -127,6 +132,9 @@ def main():
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--flows", default="cc,verify,introspect,uncached")
     ap.add_argument("--bin", default=tb.BIN)
+    ap.add_argument("--flame", metavar="DIR",
+                    help="also write a flame graph of each flow to DIR/flame-FLOW.svg (a "
+                    "further run, recorded with DWARF call graphs)")
     a = ap.parse_args()
     tb.BIN = os.path.abspath(a.bin)
     if not shutil.which("perf"):
@@ -176,6 +184,16 @@ def main():
                   f"kernel {r['sys']:.2f}); nginx {full['rps']:.0f}/s {full['cpu']:.2f} us; "
                   f"nginx paced {slow['rps']:.0f}/s over {slow['conns']} connections "
                   f"{slow['cpu']:.2f} us", flush=True)
+            if a.flame:
+                os.makedirs(a.flame, exist_ok=True)
+                data = os.path.join(tmp, f"perf.dwarf.{key}")
+                rec = fgraph.record(fg.pid, a.duration, data)
+                tb.wrk(port, path, script, env, 64, a.duration)
+                rec.wait(timeout=a.duration + 60)
+                out = os.path.join(a.flame, f"flame-{key}.svg")
+                fgraph.svg(fgraph.fold(data), f"floodgate, {key} ({path}), 64 connections, "
+                           f"server on CPU 0", out)
+                print(f"{key}: flame graph {out}", flush=True)
         floor1 = tb.crypto_floor(a.duration)
         for key, crypto, r, p, sh, full, slow in results:
             # the flow's cryptography alone: the mean of the runs before and after

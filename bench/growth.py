@@ -25,7 +25,8 @@ mapped pages (file-backed: the kernel's page cache, shared and reclaimable, whic
 what was touched). With --perf, each run is followed by a second one under `perf record`
 on the other half of its sample, and its samples' shares by object (kernel, libsodium,
 floodgate, libc, LMDB, ...) are applied to the first run's CPU; the profiles are kept in
-DIR (`perf report -i DIR/perf.10000000.anyage --sort comm,dso,sym`).
+DIR (`perf report -i DIR/perf.10000000.anyage --sort comm,dso,sym`), each with its flame
+graph beside it (DIR/perf.SIZE.KIND.svg, bench/flamegraph.py).
 
 Then login as the users grow: for each of --users, a fresh data directory with that many
 users (bench/seed_users: records and index entries, one password hash shared), floodgate
@@ -50,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench as hb  # noqa: E402
 import tokens as tb  # noqa: E402  (wrk, parse, measure)
 import flow_prof as fp  # noqa: E402  (a profile's shares by object)
+import flamegraph as fgraph  # noqa: E402
 
 ROOT = hb.ROOT
 
@@ -100,8 +102,10 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None):
                             if k.startswith(prefix))
                 r["faults"] = (f1 - f0) / max(r["requests"], 1)
                 if perf:
-                    r["shares"] = profile(fg, port, pfile, duration,
-                                          os.path.join(perf, f"perf.{n}.{kind.replace(' ', '')}"))
+                    r["shares"] = profile(
+                        fg, port, pfile, duration,
+                        os.path.join(perf, f"perf.{n}.{kind.replace(' ', '')}"),
+                        f"floodgate, durable refresh, {n:,} live tokens, {kind}")
             mem = hb.rss_kib(fg.pid)
         finally:
             fg.send_signal(signal.SIGTERM)
@@ -137,17 +141,17 @@ def minflt(pid):
         return int(f.read().rsplit(")", 1)[1].split()[7])
 
 
-def profile(fg, port, tfile, duration, out):
-    """A second refresh run under `perf record` (Debian's linux-perf), on tokens of its own:
-    {part: share of the samples} by object (bench/flow_prof.py's parts), and its rate."""
-    rec = subprocess.Popen(["perf", "record", "-q", "-g", "-e", "cpu-clock", "-F", "2999",
-                            "-p", str(fg.pid), "-o", out, "--", "sleep", str(duration)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def profile(fg, port, tfile, duration, out, title):
+    """A second refresh run under `perf record` (Debian's linux-perf, DWARF call graphs), on
+    tokens of its own: {part: share of the samples} by object (bench/flow_prof.py's parts)
+    and its rate; its flame graph is written to OUT.svg."""
+    rec = fgraph.record(fg.pid, duration, out)
     r = tb.parse(tb.wrk(port, "/v1/auth/refresh", "refresh.lua", {"BENCH_TOKENS_FILE": tfile},
                         64, duration))
     rec.wait(timeout=duration + 60)
     got = fp.shares(out)
     got["rps"] = r["rps"]
+    fgraph.svg(fgraph.fold(out), title, out + ".svg")
     return got
 
 
