@@ -72,7 +72,13 @@ def store_args(data_dir):
     # successive servers on one directory are successive deployments, each default issuer
     # naming its own port: forget the last one's
     _redis_call("DEL", prefix + "pin:issuer")
-    return ["--store", "unix://" + _redis_sock, "--redis-prefix", prefix]
+    # A command may take 2 s, not the default 250 ms: this one redis-server fsyncs every
+    # write for the whole suite, and once in a full `make check` it answered late, so two
+    # logins of a test about something else failed with 503 (as they should: a test that
+    # passes its own --redis-timeout after these flags overrides it, and
+    # test_redis_faults tests the timeout on a Redis of its own).
+    return ["--store", "unix://" + _redis_sock, "--redis-prefix", prefix,
+            "--redis-timeout", "2s"]
 
 
 class Server:
