@@ -424,11 +424,16 @@ class Cluster:
         test.addCleanup(self.cleanup)
         self.ports = []
         while len(self.ports) < primaries * (1 + replicas):
-            p = free_port()
-            if p + 10000 < 65536 and p not in self.ports and _port_free(p + 10000):
-                self.ports.append(p)
-        for p in self.ports:
-            self.start(p)
+            self.ports.append(self._free_pair())
+        for i in range(len(self.ports)):
+            # a port free when chosen can be taken before its server binds it (another
+            # test's connection): the server exits at once, and this one moves
+            for _ in range(5):
+                if self.start(self.ports[i], may_move=True):
+                    break
+                self.ports[i] = self._free_pair()
+            else:
+                raise RuntimeError("redis-server did not start on any of 5 ports")
         subprocess.run(["redis-cli", "--cluster", "create",
                         *[f"127.0.0.1:{p}" for p in self.ports],
                         "--cluster-replicas", str(replicas), "--cluster-yes"],
@@ -441,12 +446,21 @@ class Cluster:
             time.sleep(0.1)
         raise RuntimeError("the cluster did not come up")
 
+    def _free_pair(self):
+        """A free loopback port whose cluster bus port (+10000) is free too."""
+        while True:
+            p = free_port()
+            if p + 10000 < 65536 and p not in self.ports and _port_free(p + 10000):
+                return p
+
     def synced(self, port):
         """A primary, or a replica whose link to its primary is up (WAIT counts it)."""
         info = self.cli(port, "info", "replication")
         return "role:master" in info or "master_link_status:up" in info
 
-    def start(self, port):
+    def start(self, port, may_move=False):
+        """Starts the node of `port` and waits for its PONG. With may_move, a server that
+        exits at once (its port or bus port taken) returns False instead of failing."""
         d = os.path.join(self.dir, str(port))
         os.makedirs(d, exist_ok=True)
         self.procs[port] = subprocess.Popen(
@@ -463,9 +477,12 @@ class Cluster:
         while time.monotonic() < deadline:
             try:
                 if self.cli(port, "ping").strip() == "PONG":
-                    return
+                    return True
             except (subprocess.SubprocessError, OSError):
                 pass
+            if may_move and self.procs[port].poll() is not None:
+                del self.procs[port]
+                return False
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
