@@ -90,17 +90,15 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None):
                     for name, part in ((tfile, toks[:half]), (pfile, toks[half:])):
                         with open(name, "w") as f:
                             f.write("\n".join(part) + "\n")
-                t0, f0 = hb.thread_ticks(fg.pid), minflt(fg.pid)
-                runs[kind] = r = tb.measure(fg, port, "/v1/auth/refresh", "refresh.lua",
-                                            {"BENCH_TOKENS_FILE": tfile}, duration, warmup=False)
-                t1, f1 = hb.thread_ticks(fg.pid), minflt(fg.pid)
-                per = 1e6 / hb.HZ / max(r["requests"], 1)
+                f0 = hb.minor_faults(fg.pid)
+                runs[kind] = r = hb.per_thread(lambda: tb.measure(
+                    fg, port, "/v1/auth/refresh", "refresh.lua", {"BENCH_TOKENS_FILE": tfile},
+                    duration, warmup=False), fg.pid)
+                r["faults"] = (hb.minor_faults(fg.pid) - f0) / max(r["requests"], 1)
                 for part, prefix in (("loop", "fg-loop"), ("writer", "fg-store")):
                     for i, what in ((0, "user"), (1, "sys")):
-                        r[f"{part}_{what}"] = per * sum(
-                            v[i] - t0.get(k, (0, 0))[i] for k, v in t1.items()
-                            if k.startswith(prefix))
-                r["faults"] = (f1 - f0) / max(r["requests"], 1)
+                        r[f"{part}_{what}"] = sum(v[i] for k, v in r["threads"][0].items()
+                                                  if k.startswith(prefix))
                 if perf:
                     r["shares"] = profile(
                         fg, port, pfile, duration,
@@ -132,13 +130,6 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None):
         return rows
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def minflt(pid):
-    """The minor page faults of a process so far (all threads): first touches of pages
-    already in memory, such as the store's map."""
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[7])
 
 
 def profile(fg, port, tfile, duration, out, title):

@@ -41,11 +41,22 @@ def wait_port(port, timeout=10):
     raise RuntimeError(f"nothing listening on {port}")
 
 
+def _stat(pid):
+    """The fields of /proc/PID/stat after the command's name, from the state on (index 0)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def user_sys_ticks(pid):
     """(utime, stime) of the whole process (all threads), in clock ticks."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = _stat(pid)
     return int(fields[11]), int(fields[12])
+
+
+def minor_faults(pid):
+    """The minor page faults of a process so far (all threads): first touches of pages
+    already in memory, such as a store's map."""
+    return int(_stat(pid)[7])
 
 
 def cpu_ticks(pid):
@@ -80,6 +91,18 @@ def thread_ticks(pid):
         u, s = out.get(name, (0, 0))
         out[name] = (u + int(fields[11]), s + int(fields[12]))
     return out
+
+
+def per_thread(run, *pids):
+    """run() -> wrk's parsed result; with, for each process of `pids`, the CPU-us per request
+    of each of its threads, user and kernel apart: r["threads"][k] = {name: (user, kernel)}."""
+    t0 = [thread_ticks(p) for p in pids]
+    r = run()
+    t1 = [thread_ticks(p) for p in pids]
+    n = max(r["requests"], 1)
+    r["threads"] = [{name: tuple((b[name][i] - a.get(name, (0, 0))[i]) * 1e6 / HZ / n
+                                 for i in (0, 1)) for name in b} for a, b in zip(t0, t1)]
+    return r
 
 
 def start_nginx(tmp, connections=4096, keepalive="120s"):

@@ -37,16 +37,11 @@ import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import http_bench as hb  # noqa: E402  (thread_ticks, start_nginx, free_port)
+import http_bench as hb  # noqa: E402  (per_thread, minor_faults, start_nginx, free_port)
 import scaleout as so  # noqa: E402  (Redis, secret_key)
 import tokens as tb  # noqa: E402  (start_fg, cli, post, wrk, parse, crypto_floor)
 
 LOGIN = b'{"username":"bench","password":"correct horse battery"}'
-
-
-def minor_faults(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[7])
 
 
 def store_counts(port):
@@ -55,18 +50,6 @@ def store_counts(port):
     found = [re.search(rf"^floodgate_store_{name}_total (\S+)", text, re.M)
              for name in ("operations", "commits")]
     return tuple(float(m.group(1)) if m else 0.0 for m in found)
-
-
-def split(run, *pids):
-    """run() -> wrk's parsed result; with, for each process of `pids`, the CPU-us per request
-    of each of its threads, user and kernel apart: r["threads"][k] = {name: (user, kernel)}."""
-    t0 = [hb.thread_ticks(p) for p in pids]
-    r = run()
-    t1 = [hb.thread_ticks(p) for p in pids]
-    n = max(r["requests"], 1)
-    r["threads"] = [{name: tuple((b[name][i] - a.get(name, (0, 0))[i]) * 1e6 / hb.HZ / n
-                                 for i in (0, 1)) for name in b} for a, b in zip(t0, t1)]
-    return r
 
 
 FLOOR_SCRIPT = "redis.call('SET', KEYS[1], ARGV[1]) return 1"
@@ -89,7 +72,7 @@ def redis_floor(redis, batch, calls=60000):
                         "EVALSHA", sha, "1", "floor:__rand_int__", "v" * 120],
                        stdout=subprocess.DEVNULL, check=True, timeout=300)
         return {"requests": calls}
-    return process(split(run, redis.proc.pid)["threads"][0])
+    return process(hb.per_thread(run, redis.proc.pid)["threads"][0])
 
 
 def process(threads):
@@ -128,16 +111,17 @@ def main():
             body = {"BENCH_CTYPE": "application/json",
                     "BENCH_BODY": '{"refresh_token":"' + tokens[0] + '"}'}
             tb.wrk(nport, "/", "post.lua", body, 64, 1)  # (warm-up)
-            ng = split(lambda: tb.parse(tb.wrk(nport, "/", "post.lua", body, 64, a.duration)),
-                       nginx.pid)
+            ng = hb.per_thread(
+                lambda: tb.parse(tb.wrk(nport, "/", "post.lua", body, 64, a.duration)), nginx.pid)
             ng_u, ng_k = process(ng["threads"][0])
             ops0, commits0 = store_counts(port)
-            flt0 = minor_faults(fg.pid)
+            flt0 = hb.minor_faults(fg.pid)
             ev0, rd0 = redis_reads(redis) if redis else (0, 0)
-            r = split(lambda: tb.parse(tb.wrk(port, "/v1/auth/refresh", "refresh.lua",
-                                              {"BENCH_TOKENS_FILE": tfile}, 64, a.duration)),
-                      fg.pid, *([redis.proc.pid] if redis else []))
-            flt1 = minor_faults(fg.pid)
+            r = hb.per_thread(lambda: tb.parse(tb.wrk(port, "/v1/auth/refresh", "refresh.lua",
+                                                      {"BENCH_TOKENS_FILE": tfile}, 64,
+                                                      a.duration)),
+                              fg.pid, *([redis.proc.pid] if redis else []))
+            flt1 = hb.minor_faults(fg.pid)
             ops1, commits1 = store_counts(port)
             ev1, rd1 = redis_reads(redis) if redis else (0, 0)
             n = max(r["requests"], 1)
