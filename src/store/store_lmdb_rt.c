@@ -619,11 +619,14 @@ bool sl_rt_fold_step(struct lmdb_store *s, size_t at_least)
     return true;
 }
 
-/* The writer thread owns the fold: it is asked to fold at 1 held, woken, and waited for. */
-static void fold_at(struct lmdb_store *s, size_t n)
+/* The writer thread owns the fold: it is asked to fold at 1 held, woken, and waited for.
+ * n = 0: back to the setting (store_lmdb_fold_at); with `set`, n becomes the setting. */
+static void fold_at(struct lmdb_store *s, size_t n, bool set)
 {
     pthread_rwlock_wrlock(&s->memo.lock);
-    s->memo.fold_at = n;
+    if (set)
+        s->memo.fold_cfg = n;
+    s->memo.fold_at = n ? n : s->memo.fold_cfg;
     pthread_rwlock_unlock(&s->memo.lock);
     pthread_mutex_lock(&s->mu); /* (an idle writer looks again) */
     pthread_cond_signal(&s->cv);
@@ -637,11 +640,11 @@ int sl_rt_fold_all(struct store *st, uint64_t *n)
     uint64_t failed = atomic_load(&m->failures), before = atomic_load(&m->changed);
     if (!held(m))
         return ERR_OK;
-    fold_at(s, 1);
+    fold_at(s, 1, false);
     struct timespec ten_ms = {0, 10000000};
     while (held(m) > 0 && atomic_load(&m->failures) == failed)
         nanosleep(&ten_ms, NULL);
-    fold_at(s, m->fold_cfg);
+    fold_at(s, 0, false);
     *n = atomic_load(&m->changed) - before; /* (the newest line stays in the log: folded) */
     return held(m) == 0 ? ERR_OK : ERR_BACKEND;
 }
@@ -660,11 +663,7 @@ int sl_rt_metrics_text(struct store *st, struct buf *b)
 
 void store_lmdb_fold_at(struct store *st, size_t n)
 {
-    struct lmdb_store *s = (struct lmdb_store *)(void *)st;
-    pthread_rwlock_wrlock(&s->memo.lock);
-    s->memo.fold_cfg = n;
-    pthread_rwlock_unlock(&s->memo.lock);
-    fold_at(s, n);
+    fold_at((struct lmdb_store *)(void *)st, n, true);
 }
 
 #ifdef FG_TESTING
