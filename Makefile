@@ -256,7 +256,7 @@ bench: deps
 	for n in 1000000 10000000; do d=$$(mktemp -d /var/tmp/fg-rotate-XXXXXX) && \
 	  build/release/bench/rotate_raw $$d 400000 7 $$n 160 overlay=200000; \
 	  rc=$$?; rm -rf $$d; [ $$rc = 0 ] || exit $$rc; done
-	bench/growth.py
+	bench/growth.py --record docs/benchmarks.md
 	bench/memory.py
 	bench/events.py --rounds 4
 	bench/launch.py --html build/release/rehearsal-launch.html
@@ -264,7 +264,7 @@ bench: deps
 	bench/cluster.py
 	bench/capacity.py
 	bench/console.py
-	bench/conns.py
+	bench/conns.py --record docs/benchmarks.md
 
 # The Debian package (debian/): build/deb/floodgate_VERSION_ARCH.deb, checked by lintian.
 # (debian/rules directly: dpkg-buildpackage would also write .changes and .buildinfo files

@@ -34,8 +34,14 @@ users (bench/seed_users: records and index entries, one password hash shared), f
 table, in turn, over 8 connections (wrk on CPU 1); the reference is the raw Argon2id rate of
 the same parameters on CPU 0 (bench/argon2_raw, one thread), run before and after.
 
+With --record FILE (make bench: docs/benchmarks.md), the tables are also appended to FILE
+with item 6's verdict (the rate at the largest size against the smallest's, each kind; the
+process's own memory at each size), under a heading with the date, the commit and the
+command.
+
 Usage: bench/growth.py [--sizes 100000,1000000,10000000] [--sample 100000] [--duration 10]
-                       [--users 10000,1000000] [--out FILE] [--bin build/release/floodgate]
+                       [--users 10000,1000000] [--out FILE] [--record FILE]
+                       [--bin build/release/floodgate]
                        [--server-args "--store-fold-at 1000000"] [--perf DIR]
 (loopback only)"""
 
@@ -200,6 +206,33 @@ def one_users(binary, n, duration):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def verdict(rows):
+    """Item 6's targets against the refresh rows, as Markdown lines: each kind's rate at the
+    largest size as a share of the smallest's (at least 0.80), and the process's own memory
+    (anonymous RSS: bounded by the settings, not by the store) at every size. Its target is
+    read as: at the largest size at most 1.25 times the smallest's, for a store 10 to 100
+    times larger."""
+    sizes = sorted({r["n"] for r in rows})
+    out = ["| item 6 | target | measured | met |", "|---|---|---|---|"]
+    if len(sizes) < 2:
+        return out + ["| (one size only) | | | |"]
+    lo, hi = sizes[0], sizes[-1]
+    by = {(r["n"], r["kind"]): r for r in rows}
+    for kind in ("recent", "any age"):
+        a, b = by.get((lo, kind)), by.get((hi, kind))
+        if a and b:
+            q = b["rps"] / a["rps"]
+            out.append(f"| refresh at {hi:,} live tokens, {kind} | ≥ 0.80x of {lo:,} | "
+                       f"{q:.2f}x ({b['rps']:.0f} against {a['rps']:.0f}/s) | "
+                       f"{'yes' if q >= 0.80 else 'no'} |")
+    own = {n: max(r["anon"] for r in rows if r["n"] == n) / 1024 for n in sizes}
+    shown = ", ".join(f"{own[n]:.0f}" for n in sizes)
+    out.append(f"| the process's own memory | bounded by the settings: at {hi:,} at most "
+               f"1.25x that at {lo:,} | {shown} MiB | "
+               f"{'yes' if own[hi] <= 1.25 * own[lo] else 'no'} |")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="100000,1000000,10000000")
@@ -207,6 +240,9 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--users", default="10000,1000000")
     ap.add_argument("--out")
+    ap.add_argument("--record", metavar="FILE",
+                    help="also append the tables and item 6's verdict to FILE (make bench: "
+                    "docs/benchmarks.md) with the date, the commit and the command")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "release", "floodgate"))
     ap.add_argument("--perf", metavar="DIR",
                     help="profile a second run of each kind (perf record; each run takes "
@@ -233,17 +269,21 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     first = {r["kind"]: r for r in reversed(rows)}
     lines = ["| live refresh tokens | tokens presented | rotations/s | vs smallest | p50 ms | p99 ms | "
-             "server CPU-us/rotation | nginx CPU-us/req | data.mdb bytes/token | "
-             "RSS own MiB | RSS store pages MiB | non-2xx |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "server CPU-us/rotation | loop thread user + kernel | store writer user + kernel | "
+             "nginx CPU-us/req | data.mdb bytes/token | RSS own MiB | RSS store pages MiB | "
+             "non-2xx |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['n']:,} | {r['kind']} | {r['rps']:.0f} | "
                      f"{r['rps'] / first[r['kind']]['rps']:.2f}x | "
-                     f"{r['p50']:.2f} | {r['p99']:.2f} | {r['cpu']:.1f} | {r['ref']['cpu']:.1f} | "
+                     f"{r['p50']:.2f} | {r['p99']:.2f} | {r['cpu']:.1f} | "
+                     f"{r['loop_user']:.1f} + {r['loop_sys']:.1f} | "
+                     f"{r['writer_user']:.1f} + {r['writer_sys']:.1f} | {r['ref']['cpu']:.1f} | "
                      f"{r['disk']:.0f} | {r['anon'] / 1024:.0f} | {r['file'] / 1024:.0f} | "
                      f"{r['non2xx']} |")
     if rows:
         hb.emit_table(lines, a.out)
+    record = lines + [""] + verdict(rows) if rows else []
     urows = [one_users(binary, int(n), a.duration) for n in a.users.split(",") if n]
     lines = ["| users | logins/s, one core | vs smallest | vs raw Argon2id (same core, before "
              "and after) | p50 ms | p99 ms | server CPU-ms/login | data.mdb bytes/user | "
@@ -256,6 +296,10 @@ def main():
                      f"{r['anon'] / 1024:.0f} | {r['file'] / 1024:.0f} | {r['non2xx']} |")
     if urows:
         hb.emit_table(lines, a.out + ".users" if a.out else None)
+        record += ([""] if record else []) + lines
+    if a.record and record:
+        hb.record(a.record, "Issue #16 item 6 (growth)",
+                  "release build; server on CPU 0, wrk on CPU 1; a fresh store per size", record)
 
 
 if __name__ == "__main__":
