@@ -11,9 +11,11 @@ wrk on CPU 1, 64 connections) refreshes, in two runs:
            request spent before, so every rotation rewrites a record of a random age, at
            a random place in the store (the costly case).
 
-The pool circulates (each answer's successor joins its end), so once a run has spent the
-SAMPLE tokens it presents their successors, recent tokens: for a longer --duration, raise
---sample above the rate times the duration. --server-args passes more settings to
+The pool circulates (each answer's successor joins its end), so once a run has spent its
+tokens it presents their successors, recent tokens: for a longer --duration or more
+--rounds, raise --sample above the rate times the duration times the rounds (each run takes
+its own share of the sample). With --rounds N, each kind runs N times per size, the kinds
+alternating, and the run of the median rate is reported, with the N rates. --server-args passes more settings to
 floodgate for these runs (e.g. "--store-fold-at 1000000").
 
 nginx's static 200 for a small GET is measured in the same run as the reference. Reported
@@ -22,8 +24,8 @@ the store writer's, each user and kernel, from /proc/PID/task), minor faults per
 (first touches of the store's map), bytes of data.mdb per live token, and the server's
 resident memory split into its own (anonymous: bounded by configuration) and the store's
 mapped pages (file-backed: the kernel's page cache, shared and reclaimable, which grows with
-what was touched). With --perf, each run is followed by a second one under `perf record`
-on the other half of its sample, and its samples' shares by object (kernel, libsodium,
+what was touched). With --perf, each kind is run once more under `perf record`, on a
+share of the sample of its own, and its samples' shares by object (kernel, libsodium,
 floodgate, libc, LMDB, ...) are applied to the first run's CPU; the profiles are kept in
 DIR (`perf report -i DIR/perf.10000000.anyage --sort comm,dso,sym`), each with its flame
 graph beside it (DIR/perf.SIZE.KIND.svg, bench/flamegraph.py).
@@ -40,6 +42,7 @@ process's own memory at each size), under a heading with the date, the commit an
 command.
 
 Usage: bench/growth.py [--sizes 100000,1000000,10000000] [--sample 100000] [--duration 10]
+                       [--rounds 1]
                        [--users 10000,1000000] [--out FILE] [--record FILE]
                        [--bin build/release/floodgate]
                        [--server-args "--store-fold-at 1000000"] [--perf DIR]
@@ -62,7 +65,7 @@ import flamegraph as fgraph  # noqa: E402
 ROOT = hb.ROOT
 
 
-def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None):
+def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rounds=1):
     sample = min(sample, n // 2)
     tmp = tempfile.mkdtemp(prefix="fg-growth-", dir="/var/tmp")
     try:
@@ -86,28 +89,38 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None):
         try:
             hb.wait_port(port, timeout=60)
             ref = tb.measure(nginx, nport, "/", "get_auth.lua", {"BENCH_AUTH": ""}, duration)
-            runs = {}
+            # each kind's tokens in parts: one per round, and one for the profile
+            parts = {}
             for kind, tfile in (("recent", new), ("any age", old)):
-                if perf:  # the profiled run takes the file's second half: fresh tokens
-                    with open(tfile) as f:
-                        toks = f.read().split()
-                    half = len(toks) // 2
-                    tfile, pfile = tfile + ".1", tfile + ".2"
-                    for name, part in ((tfile, toks[:half]), (pfile, toks[half:])):
-                        with open(name, "w") as f:
-                            f.write("\n".join(part) + "\n")
-                f0 = hb.minor_faults(fg.pid)
-                runs[kind] = r = hb.per_thread(lambda: tb.measure(
-                    fg, port, "/v1/auth/refresh", "refresh.lua", {"BENCH_TOKENS_FILE": tfile},
-                    duration, warmup=False), fg.pid)
-                r["faults"] = (hb.minor_faults(fg.pid) - f0) / max(r["requests"], 1)
-                for part, prefix in (("loop", "fg-loop"), ("writer", "fg-store")):
-                    for i, what in ((0, "user"), (1, "sys")):
-                        r[f"{part}_{what}"] = sum(v[i] for k, v in r["threads"][0].items()
-                                                  if k.startswith(prefix))
+                with open(tfile) as f:
+                    toks = f.read().split()
+                k = rounds + (1 if perf else 0)
+                parts[kind] = []
+                for i in range(k):
+                    name = f"{tfile}.{i}"
+                    with open(name, "w") as f:
+                        f.write("\n".join(toks[i * len(toks) // k:(i + 1) * len(toks) // k]) + "\n")
+                    parts[kind].append(name)
+            runs = {}
+            for i in range(rounds):  # the kinds alternate, so the machine's drift hits both
+                for kind in parts:
+                    f0 = hb.minor_faults(fg.pid)
+                    r = hb.per_thread(lambda: tb.measure(
+                        fg, port, "/v1/auth/refresh", "refresh.lua",
+                        {"BENCH_TOKENS_FILE": parts[kind][i]}, duration, warmup=False), fg.pid)
+                    r["faults"] = (hb.minor_faults(fg.pid) - f0) / max(r["requests"], 1)
+                    for part, prefix in (("loop", "fg-loop"), ("writer", "fg-store")):
+                        for j, what in ((0, "user"), (1, "sys")):
+                            r[f"{part}_{what}"] = sum(v[j] for t, v in r["threads"][0].items()
+                                                      if t.startswith(prefix))
+                    runs.setdefault(kind, []).append(r)
+            for kind, rs in runs.items():  # the round of the median rate stands for the kind
+                r = sorted(rs, key=lambda x: x["rps"])[len(rs) // 2]
+                r["rates"] = [x["rps"] for x in rs]
+                runs[kind] = r
                 if perf:
                     r["shares"] = profile(
-                        fg, port, pfile, duration,
+                        fg, port, parts[kind][-1], duration,
                         os.path.join(perf, f"perf.{n}.{kind.replace(' ', '')}"),
                         f"floodgate, durable refresh, {n:,} live tokens, {kind}")
             mem = hb.rss_kib(fg.pid)
@@ -119,6 +132,9 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None):
         for kind, r in runs.items():
             r.update(n=n, kind=kind, ref=ref, anon=mem["RssAnon"], file=mem["RssFile"],
                      disk=st.st_blocks * 512 / n)
+            if len(r["rates"]) > 1:
+                print(f"{n:>9} live tokens, {kind:7}: rounds at " + ", ".join(
+                    f"{x:.0f}" for x in r["rates"]) + " rotations/s; the median's:", flush=True)
             print(f"{n:>9} live tokens, {kind:7}: {r['rps']:7.0f} rotations/s p50 {r['p50']:.2f} "
                   f"p99 {r['p99']:.2f} ms, {r['cpu']:.1f} CPU-us/rotation (nginx "
                   f"{ref['cpu']:.1f}), non2xx {r['non2xx']}, data.mdb {r['disk']:.0f} B/token, "
@@ -238,6 +254,9 @@ def main():
     ap.add_argument("--sizes", default="100000,1000000,10000000")
     ap.add_argument("--sample", type=int, default=100000)
     ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="runs of each kind per size, alternating, each on its own share of "
+                    "the sample; the run of the median rate is reported (make bench: 3)")
     ap.add_argument("--users", default="10000,1000000")
     ap.add_argument("--out")
     ap.add_argument("--record", metavar="FILE",
@@ -245,8 +264,8 @@ def main():
                     "docs/benchmarks.md) with the date, the commit and the command")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "release", "floodgate"))
     ap.add_argument("--perf", metavar="DIR",
-                    help="profile a second run of each kind (perf record; each run takes "
-                    "half of the sample) and keep the profiles in DIR (perf.SIZE.KIND)")
+                    help="profile one more run of each kind (perf record, on a share of the "
+                    "sample of its own) and keep the profiles in DIR (perf.SIZE.KIND)")
     ap.add_argument("--server-args", default="",
                     help="more arguments for floodgate in the refresh runs, e.g. "
                     "\"--store-fold-at 1000000\"")
@@ -263,7 +282,7 @@ def main():
         procs.append(nginx)
         rows = [r for n in a.sizes.split(",") if n
                 for r in one_size(binary, int(n), a.sample, a.duration, nginx, nport,
-                                  a.server_args.split(), a.perf)]
+                                  a.server_args.split(), a.perf, a.rounds)]
     finally:
         hb.stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -273,8 +292,12 @@ def main():
              "nginx CPU-us/req | data.mdb bytes/token | RSS own MiB | RSS store pages MiB | "
              "non-2xx |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    if any(len(r["rates"]) > 1 for r in rows):
+        lines[0] = lines[0].replace("| rotations/s |", "| rotations/s, median (range) |")
     for r in rows:
-        lines.append(f"| {r['n']:,} | {r['kind']} | {r['rps']:.0f} | "
+        rates = (f" ({min(r['rates']):.0f}-{max(r['rates']):.0f})" if len(r["rates"]) > 1
+                 else "")
+        lines.append(f"| {r['n']:,} | {r['kind']} | {r['rps']:.0f}{rates} | "
                      f"{r['rps'] / first[r['kind']]['rps']:.2f}x | "
                      f"{r['p50']:.2f} | {r['p99']:.2f} | {r['cpu']:.1f} | "
                      f"{r['loop_user']:.1f} + {r['loop_sys']:.1f} | "
