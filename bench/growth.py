@@ -14,8 +14,10 @@ wrk on CPU 1, 64 connections) refreshes, in two runs:
 The pool circulates (each answer's successor joins its end), so once a run has spent its
 tokens it presents their successors, recent tokens: for a longer --duration or more
 --rounds, raise --sample above the rate times the duration times the rounds (each run takes
-its own share of the sample). With --rounds N, each kind runs N times per size, the kinds
-alternating, and the run of the median rate is reported, with the N rates. --server-args passes more settings to
+its own share of the sample). With --rounds N, each kind runs N times per size, one after
+another (not alternating: a run pays for the fold its predecessors' spendings started, and
+the any-age fold is the dear one), and the run of the median rate is reported, with the N
+rates. --server-args passes more settings to
 floodgate for these runs (e.g. "--store-fold-at 1000000").
 
 nginx's static 200 for a small GET is measured in the same run as the reference. Reported
@@ -102,8 +104,10 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
                         f.write("\n".join(toks[i * len(toks) // k:(i + 1) * len(toks) // k]) + "\n")
                     parts[kind].append(name)
             runs = {}
-            for i in range(rounds):  # the kinds alternate, so the machine's drift hits both
-                for kind in parts:
+            # a kind's rounds one after another: the fold that the spendings of a run start
+            # is paid in the runs after it, and a token of any age's is dear (docs/benchmarks.md)
+            for kind in parts:
+                for i in range(rounds):
                     f0 = hb.minor_faults(fg.pid)
                     r = hb.per_thread(lambda: tb.measure(
                         fg, port, "/v1/auth/refresh", "refresh.lua",
@@ -114,10 +118,9 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
                             r[f"{part}_{what}"] = sum(v[j] for t, v in r["threads"][0].items()
                                                       if t.startswith(prefix))
                     runs.setdefault(kind, []).append(r)
-            for kind, rs in runs.items():  # the round of the median rate stands for the kind
-                r = sorted(rs, key=lambda x: x["rps"])[len(rs) // 2]
+                rs = runs[kind]  # the round of the median rate stands for the kind
+                r = runs[kind] = sorted(rs, key=lambda x: x["rps"])[len(rs) // 2]
                 r["rates"] = [x["rps"] for x in rs]
-                runs[kind] = r
                 if perf:
                     r["shares"] = profile(
                         fg, port, parts[kind][-1], duration,
@@ -255,7 +258,7 @@ def main():
     ap.add_argument("--sample", type=int, default=100000)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=1,
-                    help="runs of each kind per size, alternating, each on its own share of "
+                    help="runs of each kind per size, in a row, each on its own share of "
                     "the sample; the run of the median rate is reported (make bench: 3)")
     ap.add_argument("--users", default="10000,1000000")
     ap.add_argument("--out")
