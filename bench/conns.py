@@ -12,8 +12,8 @@ run, nginx (one worker, a static 200), each on CPU 0, measured in turn. For each
 Reported: RSS per idle connection (KiB); the server's CPU while the N idle ones are held
 and nothing else happens (ms of CPU per second: what it spends keeping them, timers
 included); and the active connections' req/s, the server's CPU-us per active request and
-p99 with the idle ones beside, as a ratio to without. Kernel socket memory is not in RSS (the kernel's,
-the same for both servers).
+p99 with the idle ones beside, as a ratio to without. Kernel socket memory is not in RSS
+(the kernel's, the same for both servers).
 
 With --record FILE (make bench: docs/benchmarks.md), the table is also appended to FILE with
 item 7's verdict, under a heading with the date, the commit and the command.

@@ -28,7 +28,7 @@ resident memory split into its own (anonymous: bounded by configuration) and the
 mapped pages (file-backed: the kernel's page cache, shared and reclaimable, which grows with
 what was touched). With --perf, each kind is run once more under `perf record`, on a
 share of the sample of its own, and its samples' shares by object (kernel, libsodium,
-floodgate, libc, LMDB, ...) are applied to the first run's CPU; the profiles are kept in
+floodgate, libc, LMDB, ...) are applied to the reported run's CPU; the profiles are kept in
 DIR (`perf report -i DIR/perf.10000000.anyage --sort comm,dso,sym`), each with its flame
 graph beside it (DIR/perf.SIZE.KIND.svg, bench/flamegraph.py).
 
@@ -147,7 +147,7 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
                   f"{r['loop_sys']:.1f} us, store writer user {r['writer_user']:.1f} + kernel "
                   f"{r['writer_sys']:.1f} us, {r['faults']:.2f} minor faults", flush=True)
             if "shares" in r:
-                print(f"{'':>9} profile (a second run, {r['shares']['rps']:.0f}/s under perf), "
+                print(f"{'':>9} profile (one more run, {r['shares']['rps']:.0f}/s under perf), "
                       "CPU-us per rotation by part: " + ", ".join(
                           f"{k} {r['shares'][k] * r['cpu']:.1f}" for k in fp.PARTS),
                       flush=True)
