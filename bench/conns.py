@@ -77,9 +77,8 @@ def hold(port, n):
 
 
 def cpu_ms(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    """The process's CPU so far (user + kernel, all threads), in ms."""
+    return hb.cpu_ticks(pid) * 1000 / hb.HZ
 
 
 def wrk(port, duration):
