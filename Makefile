@@ -256,6 +256,9 @@ bench: deps
 	for n in 1000000 10000000; do d=$$(mktemp -d /var/tmp/fg-rotate-XXXXXX) && \
 	  build/release/bench/rotate_raw $$d 400000 7 $$n 160 overlay=200000; \
 	  rc=$$?; rm -rf $$d; [ $$rc = 0 ] || exit $$rc; done
+	for n in 100000 10000000; do d=$$(mktemp -d /var/tmp/fg-rotate-XXXXXX) && \
+	  taskset -c 0 build/release/bench/rotate_raw $$d 2400000 30 $$n 160 runs=200000,10; \
+	  rc=$$?; rm -rf $$d; [ $$rc = 0 ] || exit $$rc; done
 	bench/growth.py --rounds 3 --sample 500000 --record docs/benchmarks.md
 	bench/memory.py
 	bench/events.py --rounds 4

@@ -19,7 +19,8 @@
  * not, until the next commit's sync): what that second sync of each commit costs. Such a
  * commit is not durable on its own; a store would have to hold its answers until the next.
  *
- * Usage: rotate_raw DIR ROTATIONS BATCH PREFILL [RECORD_BYTES [anyage|overlay[=FOLD_AT]]]
+ * Usage: rotate_raw DIR ROTATIONS BATCH PREFILL
+ *                   [RECORD_BYTES [anyage|overlay[=FOLD_AT]|runs[=FOLD_AT[,RUNS]]]]
  * Prints per layout: rotations/s, process CPU-µs per rotation (user + system, getrusage,
  * and each apart), minor page faults per rotation (first touches of the map), bytes written
  * per commit and the file's size. The timed phase's start and end go to stderr, so that a
@@ -48,6 +49,21 @@
  *              folded also held in memory, a hash set of at most FOLD_AT keys (what a store
  *              would rebuild from the log when it opens): the lookup costs no page. Every
  *              FOLD_AT spendings they are sorted and folded as above, and the log emptied.
+ *
+ * With the word "runs[=FOLD_AT[,RUNS]]" instead (200000 and 10 if left out): memo as above,
+ * then the same with the spent set kept as sorted runs, on two fresh stores. Here a spent
+ * record's successor takes its place among the live ones drawn, so PREFILL live records stay
+ * however many rotations run (as through the server), and ROTATIONS may exceed PREFILL.
+ *   runs       every FOLD_AT spendings, the memo is sorted and written as a run: a table
+ *              keyed by the run's number and the record's key, filled in key order on its
+ *              rightmost leaf (RUN_CHUNK per synced commit), the log emptied in the last
+ *              commit. Each run has a filter in memory (10 bits a spending: blocked, one
+ *              64-byte line a key), and a rotation asks each run's filter and reads the run
+ *              only if the filter says it may hold the token. When RUNS runs are held and the
+ *              memo is full again, all of them and the memo are merged in key order and folded
+ *              into the records (FOLD_CHUNK per synced commit): RUNS + 1 times the spendings
+ *              of a memo's fold on the same leaves. ROTATE_RAW_NOBLOOM=1 reads every run,
+ *              no filter.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -67,9 +83,22 @@
 #define FOLD_CHUNK 1024 /* folded: spendings folded per commit */
 
 /* how a token of any age is spent (0: not that benchmark, a pool of recent ones) */
-enum spend { IN_PLACE = 1, SPENT_LOG, OVERLAY, FOLDED, MEMO };
+enum spend { IN_PLACE = 1, SPENT_LOG, OVERLAY, FOLDED, MEMO, RUNS };
+
+#define RUNS_MAX   64   /* runs: the most runs a store may hold */
+#define RUN_CHUNK  8192 /* runs: spendings written to a run per commit */
+#define BLOOM_BITS 10   /* runs: a run's filter, bits per spending */
 
 static long fold_at = FOLD_AT; /* folded: spendings held before they are folded */
+static int runs_max = 10;      /* runs: runs held before they are folded */
+static int no_bloom;           /* runs: every run looked up, no filter (ROTATE_RAW_NOBLOOM) */
+static int circulate;          /* runs: a spent record's successor takes its place in the draw */
+
+/* runs: a filter of one run's keys, blocked (all of a key's bits in one 64-byte line) */
+struct bloom {
+    uint64_t *bits; /* 8 words a line */
+    size_t lines;
+};
 
 struct run {
     MDB_env *env;
@@ -87,6 +116,10 @@ struct run {
     size_t mask;    /* memo: its slots - 1 */
     uint8_t *order; /* memo: the same keys as they came, to be sorted for the fold */
     int ordered;
+    MDB_dbi runs;                  /* runs: the table of runs, keyed by run and record key */
+    int nruns;                     /* runs: how many it holds */
+    struct bloom bloom[RUNS_MAX];  /* runs: each run's filter */
+    long probes, run_gets;         /* runs: filters asked, and runs then looked up */
     uint64_t seq;
     uint8_t pool[POOL][KEY];
     unsigned head;
@@ -213,6 +246,173 @@ static void memo_fold(struct run *r)
     r->held = 0;
 }
 
+/* runs: the key's line and its 7 bits (the key's bytes past the counter are random) */
+static uint64_t *bloom_line(const struct bloom *b, const uint8_t k[KEY], unsigned bit[7])
+{
+    uint64_t h1, h2;
+    memcpy(&h1, k + 8, sizeof(h1));
+    memcpy(&h2, k + 16, sizeof(h2));
+    for (int i = 0; i < 7; i++)
+        bit[i] = (unsigned)(h2 >> (9 * i)) & 511;
+    return b->bits + (h1 % b->lines) * 8;
+}
+
+static void bloom_add(struct bloom *b, const uint8_t k[KEY])
+{
+    unsigned bit[7];
+    uint64_t *w = bloom_line(b, k, bit);
+    for (int i = 0; i < 7; i++)
+        w[bit[i] >> 6] |= 1ULL << (bit[i] & 63);
+}
+
+static int bloom_maybe(const struct bloom *b, const uint8_t k[KEY])
+{
+    unsigned bit[7];
+    const uint64_t *w = bloom_line(b, k, bit);
+    for (int i = 0; i < 7; i++)
+        if (!(w[bit[i] >> 6] & (1ULL << (bit[i] & 63))))
+            return 0;
+    return 1;
+}
+
+static void run_key(uint8_t out[8 + KEY], int run, const uint8_t k[KEY])
+{
+    memset(out, 0, 7);
+    out[7] = (uint8_t)run;
+    memcpy(out + 8, k, KEY);
+}
+
+/* runs: is the token spent in a run? A filter first, then the run itself if it may be. */
+static void runs_lookup(struct run *r, MDB_txn *txn, const uint8_t k[KEY])
+{
+    for (int i = r->nruns - 1; i >= 0; i--) {
+        r->probes++;
+        if (!no_bloom && !bloom_maybe(&r->bloom[i], k))
+            continue;
+        r->run_gets++;
+        uint8_t rk[8 + KEY];
+        run_key(rk, i, k);
+        MDB_val mk = {sizeof(rk), rk}, mv;
+        int rc = mdb_get(txn, r->runs, &mk, &mv);
+        if (rc != MDB_NOTFOUND)
+            die("run get", rc ? rc : MDB_KEYEXIST);
+    }
+}
+
+/* runs: the memo, sorted, written as the next run, RUN_CHUNK per synced commit, in key
+ * order (each entry on the table's rightmost leaf); the last commit empties the log */
+static void memo_to_run(struct run *r)
+{
+    struct bloom *b = &r->bloom[r->nruns];
+    qsort(r->order, (size_t)r->held, KEY, by_key);
+    b->lines = ((size_t)r->held * BLOOM_BITS + 511) / 512;
+    b->bits = calloc(b->lines, 64);
+    if (!b->bits)
+        die("bloom", ENOMEM);
+    for (long at = 0; at < r->held;) {
+        MDB_txn *txn;
+        int rc;
+        if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)))
+            die("run", rc);
+        for (int i = 0; i < RUN_CHUNK && at < r->held; i++, at++) {
+            const uint8_t *k = r->order + at * KEY;
+            uint8_t rk[8 + KEY], v[KEY + 8] = {0}; /* (its successor and when: zero here) */
+            run_key(rk, r->nruns, k);
+            MDB_val mk = {sizeof(rk), rk}, mv = {sizeof(v), v};
+            if ((rc = mdb_put(txn, r->runs, &mk, &mv, MDB_APPEND)))
+                die("run put", rc);
+            bloom_add(b, k);
+        }
+        if (at == r->held && (rc = mdb_drop(txn, r->spent, 0)))
+            die("run drop", rc);
+        if ((rc = mdb_txn_commit(txn)))
+            die("run commit", rc);
+        r->folds++;
+    }
+    r->nruns++;
+    memset(r->memo, 0, (r->mask + 1) * KEY);
+    r->held = 0;
+}
+
+/* runs: every run and the memo merged in key order and folded into their records,
+ * FOLD_CHUNK per synced commit; the last commit empties the runs and the log. Each run is
+ * read through a cursor from where the last commit left it. */
+static void runs_fold(struct run *r)
+{
+    uint8_t next[RUNS_MAX][KEY]; /* each run's next key not yet folded */
+    int more[RUNS_MAX];
+    long mat = 0; /* the memo's next */
+    qsort(r->order, (size_t)r->held, KEY, by_key);
+    for (int i = 0; i < r->nruns; i++) {
+        memset(next[i], 0, KEY);
+        more[i] = 1;
+    }
+    for (int last = 0; !last;) {
+        MDB_txn *txn;
+        MDB_cursor *c[RUNS_MAX];
+        int rc;
+        if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)))
+            die("fold", rc);
+        for (int i = 0; i < r->nruns; i++) {
+            uint8_t rk[8 + KEY];
+            MDB_val mk = {sizeof(rk), rk}, mv;
+            run_key(rk, i, next[i]);
+            if ((rc = mdb_cursor_open(txn, r->runs, &c[i])))
+                die("fold cursor", rc);
+            if (more[i]) {
+                rc = mdb_cursor_get(c[i], &mk, &mv, MDB_SET_RANGE);
+                if (rc && rc != MDB_NOTFOUND)
+                    die("fold seek", rc);
+                more[i] = !rc && ((uint8_t *)mk.mv_data)[7] == i;
+                if (more[i])
+                    memcpy(next[i], (uint8_t *)mk.mv_data + 8, KEY);
+            }
+        }
+        int n = 0;
+        for (; n < FOLD_CHUNK; n++) {
+            int best = -1; /* a run, or r->nruns for the memo */
+            const uint8_t *bk = NULL;
+            for (int i = 0; i < r->nruns; i++)
+                if (more[i] && (!bk || memcmp(next[i], bk, KEY) < 0))
+                    bk = next[best = i];
+            if (mat < r->held && (!bk || memcmp(r->order + mat * KEY, bk, KEY) < 0))
+                bk = r->order + (mat * KEY), best = r->nruns;
+            if (best < 0)
+                break;
+            uint8_t key[KEY];
+            memcpy(key, bk, KEY);
+            if (best == r->nruns) {
+                mat++;
+            } else {
+                MDB_val mk, mv;
+                rc = mdb_cursor_get(c[best], &mk, &mv, MDB_NEXT);
+                if (rc && rc != MDB_NOTFOUND)
+                    die("fold next", rc);
+                more[best] = !rc && ((uint8_t *)mk.mv_data)[7] == best;
+                if (more[best])
+                    memcpy(next[best], (uint8_t *)mk.mv_data + 8, KEY);
+            }
+            fold_one(r, txn, key);
+            r->folded++;
+        }
+        for (int i = 0; i < r->nruns; i++)
+            mdb_cursor_close(c[i]);
+        last = n < FOLD_CHUNK;
+        if (last && ((rc = mdb_drop(txn, r->runs, 0)) || (rc = mdb_drop(txn, r->spent, 0))))
+            die("fold drop", rc);
+        if ((rc = mdb_txn_commit(txn)))
+            die("fold commit", rc);
+        r->folds++;
+    }
+    for (int i = 0; i < r->nruns; i++) {
+        free(r->bloom[i].bits);
+        r->bloom[i].bits = NULL;
+    }
+    r->nruns = 0;
+    memset(r->memo, 0, (r->mask + 1) * KEY);
+    r->held = 0;
+}
+
 /* anyage: a live record drawn at random from all of them, spent one of the two ways */
 static void one_spend(struct run *r, MDB_txn *txn)
 {
@@ -220,13 +420,18 @@ static void one_spend(struct run *r, MDB_txn *txn)
     do
         at = (long)randombytes_uniform((uint32_t)r->live);
     while (r->gone[at]);
-    r->gone[at] = 1;
-    uint8_t *old = r->keys + at * KEY, next[KEY];
+    r->gone[at] = !circulate;
+    uint8_t *old = r->keys + at * KEY, next[KEY], spent[KEY];
     MDB_val mk = {KEY, old}, mv;
     int rc = mdb_get(txn, r->dbi, &mk, &mv);
     if (rc)
         die("get", rc);
     new_key(r, next);
+    if (circulate) { /* (the successor is live in its place: PREFILL live records stay) */
+        memcpy(spent, old, KEY);
+        memcpy(old, next, KEY);
+        old = spent;
+    }
     put(r, txn, next, 1, MDB_NOOVERWRITE | MDB_APPEND);
     if (r->anyage == IN_PLACE) {
         put(r, txn, old, 2, 0);
@@ -248,8 +453,10 @@ static void one_spend(struct run *r, MDB_txn *txn)
         r->held++;
         return;
     }
-    if (r->anyage == MEMO)
+    if (r->anyage == MEMO || r->anyage == RUNS)
         memo_add(r, old);
+    if (r->anyage == RUNS)
+        runs_lookup(r, txn, old);
     uint8_t sk[8], sv[KEY + 8] = {0};
     uint64_t n = ++r->spent_seq;
     for (int i = 0; i < 8; i++)
@@ -309,7 +516,7 @@ static void one_rotation(struct run *r, MDB_txn *txn)
 static const char *layout_name(const struct run *r)
 {
     static const char *names[] = {"random",  "ordered", "in-place", "spent-log",
-                                  "overlay", "folded",  "memo"};
+                                  "overlay", "folded",  "memo",     "runs"};
     return names[r->anyage ? 1 + r->anyage : r->ordered];
 }
 
@@ -328,21 +535,22 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
     snprintf(path, sizeof(path), "%s/%s", dir, layout_name(r));
     mkdir(path, 0700);
     if ((rc = mdb_env_create(&r->env)) || (rc = mdb_env_set_mapsize(r->env, 64UL << 30)) ||
-        (rc = mdb_env_set_maxdbs(r->env, 2)) || (rc = mdb_env_open(r->env, path, MDB_NOTLS, 0600)))
+        (rc = mdb_env_set_maxdbs(r->env, 3)) || (rc = mdb_env_open(r->env, path, MDB_NOTLS, 0600)))
         die("open", rc);
     if (anyage) {
         r->live = prefill;
         r->keys = malloc((size_t)prefill * KEY);
         r->gone = calloc((size_t)prefill, 1);
-        if (!r->keys || !r->gone || prefill < 2 * rotations) {
+        if (!r->keys || !r->gone || (!circulate && prefill < 2 * rotations)) {
             fprintf(stderr, "rotate_raw: anyage needs PREFILL >= 2 x ROTATIONS, and memory\n");
             exit(2);
         }
         if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) ||
-            (rc = mdb_dbi_open(txn, "spent", MDB_CREATE, &r->spent)) || (rc = mdb_txn_commit(txn)))
+            (rc = mdb_dbi_open(txn, "spent", MDB_CREATE, &r->spent)) ||
+            (rc = mdb_dbi_open(txn, "runs", MDB_CREATE, &r->runs)) || (rc = mdb_txn_commit(txn)))
             die("spent", rc);
     }
-    if (anyage == MEMO) {
+    if (anyage == MEMO || anyage == RUNS) {
         size_t slots = 1;
         while (slots < 2 * ((size_t)fold_at + (size_t)batch)) /* (a fold follows a commit) */
             slots <<= 1;
@@ -392,6 +600,12 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
             fold(r);
         if (anyage == MEMO && r->held >= fold_at)
             memo_fold(r);
+        if (anyage == RUNS && r->held >= fold_at) {
+            if (r->nruns == runs_max)
+                runs_fold(r);
+            else
+                memo_to_run(r);
+        }
     }
     double secs = now() - t0;
     struct use u1 = use_now();
@@ -418,6 +632,18 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
         printf("%-9s second table at the end: %zu spendings held, depth %u; %ld folded in %d "
                "commits\n",
                layout_name(r), os.ms_entries, os.ms_depth, r->folded, r->folds);
+    if (anyage == RUNS) {
+        size_t bytes = 0;
+        for (int i = 0; i < r->nruns; i++)
+            bytes += r->bloom[i].lines * 64;
+        printf("%-9s %d runs held (of %d), their filters %.1f KiB; %.2f filters asked and %.3f "
+               "runs read per rotation%s\n",
+               layout_name(r), r->nruns, runs_max, (double)bytes / 1024.0,
+               (double)r->probes / (double)rotations, (double)r->run_gets / (double)rotations,
+               no_bloom ? " (no filters)" : "");
+        for (int i = 0; i < r->nruns; i++)
+            free(r->bloom[i].bits);
+    }
     fflush(stdout);
     mdb_env_close(r->env);
     free(r->keys);
@@ -430,9 +656,10 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
 int main(int argc, char **argv)
 {
     if (argc < 5 || argc > 7 ||
-        (argc == 7 && strcmp(argv[6], "anyage") != 0 && strncmp(argv[6], "overlay", 7) != 0)) {
+        (argc == 7 && strcmp(argv[6], "anyage") != 0 && strncmp(argv[6], "overlay", 7) != 0 &&
+         strncmp(argv[6], "runs", 4) != 0)) {
         fprintf(stderr, "usage: rotate_raw DIR ROTATIONS BATCH PREFILL [RECORD_BYTES "
-                        "[anyage|overlay[=FOLD_AT]]]\n");
+                        "[anyage|overlay[=FOLD_AT]|runs[=FOLD_AT[,RUNS]]]]\n");
         return 2;
     }
     if (sodium_init() < 0)
@@ -455,6 +682,23 @@ int main(int argc, char **argv)
                 fprintf(stderr, "rotate_raw: overlay=FOLD_AT: a positive count\n");
                 return 2;
             }
+        }
+        if (strncmp(w, "runs", 4) == 0) {
+            char *end = argv[6] + 4;
+            if (*end == '=')
+                fold_at = strtol(end + 1, &end, 10);
+            if (*end == ',')
+                runs_max = (int)strtol(end + 1, &end, 10);
+            if (*end || fold_at < 1 || runs_max < 1 || runs_max >= RUNS_MAX) {
+                fprintf(stderr, "rotate_raw: runs=FOLD_AT,RUNS: positive counts, RUNS below %d\n",
+                        RUNS_MAX);
+                return 2;
+            }
+            no_bloom = getenv("ROTATE_RAW_NOBLOOM") != NULL;
+            circulate = 1;
+            measure(argv[1], 1, MEMO, rotations, batch, prefill, rec);
+            measure(argv[1], 1, RUNS, rotations, batch, prefill, rec);
+            return 0;
         }
         measure(argv[1], 1, IN_PLACE, rotations, batch, prefill, rec);
         for (int how = last == MEMO ? OVERLAY : SPENT_LOG; how <= (int)last; how++)
