@@ -82,7 +82,7 @@ static int usage(void)
         "       floodgate [--data-dir DIR] event list [--json] | cancel ID\n"
         "       floodgate [--data-dir DIR] store fold [--json]   (before going back to a "
         "release\n"
-        "                 without the spent log; the server stopped)\n");
+        "                 without the spent log or its runs; the server stopped)\n");
     return 2;
 }
 
@@ -601,8 +601,8 @@ static int on_event(void *ctx, const void *key, size_t klen, const void *val, si
     return ERR_OK;
 }
 
-/* `store fold`: the embedded store's spent log folded into the refresh records, for a
- * release from before it (docs/upgrading.md). */
+/* `store fold`: the embedded store's spent log and runs folded into the refresh records,
+ * for a release from before them (docs/upgrading.md). */
 static int store_cmd(struct cli *x, int argc, char **argv)
 {
     uint64_t n;

@@ -800,7 +800,7 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
                  dir, data < 0 ? "missing" : "empty", data < 0 ? " (lock.mdb is there)" : "");
         goto fail;
     }
-    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, STORE_T_COUNT + 2)) ||
+    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, STORE_T_COUNT + 3)) ||
         (rc = mdb_env_set_mapsize(s->env, map_size)) ||
         (rc = mdb_env_set_maxreaders(s->env, 512)) ||
         (rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600))) {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Inside store/: the LMDB backend's handle, shared by store_lmdb.c (tables, the writer
- * thread, the vtable) and store_lmdb_rt.c (refresh records: kept by age, and spent through
- * a log instead of a rewrite in place).
+ * thread, the vtable), store_lmdb_rt.c (refresh records: kept by age, and spent through
+ * a log instead of a rewrite in place) and store_lmdb_runs.c (the spent set's runs).
  */
 #ifndef STORE_STORE_LMDB_INT_H
 #define STORE_STORE_LMDB_INT_H
@@ -26,6 +26,17 @@ struct sl_spend {
     uint64_t seq;
 };
 
+/* A run of spendings kept in key order (store_lmdb_runs.c): its number, and its filter. */
+struct sl_run {
+    uint64_t no;
+    uint64_t *bits; /* 8 words a line */
+    size_t lines;
+    size_t count;
+};
+
+#define SL_RUNS_MAX 10                 /* runs held before a fold into the records */
+#define SL_RUN_KEY  (8 + STORE_DIGEST) /* a run's number and a record's key */
+
 /*
  * The spendings not yet folded into their records (store_lmdb_rt.c). Changed only by the
  * holder of a write transaction (LMDB lets one at a time), under the write lock; looked up
@@ -45,11 +56,27 @@ struct sl_memo {
     size_t fold_n;    /* its size (0: no fold under way) */
     size_t fold_done; /* how many of them are folded */
     uint64_t fold_hi; /* the newest spending it folds */
-    uint64_t fold_retry_ms;    /* after a fold failed: not before this (monotonic ms) */
-    _Atomic uint64_t folds;    /* folds done, for /metrics */
-    _Atomic uint64_t failures; /* folds that failed (their transaction did) */
-    _Atomic uint64_t changed;  /* records a fold changed (a spending folded twice: once) */
-    unsigned replaced;         /* writes refused since data.mdb was found replaced */
+    uint64_t fold_retry_ms; /* after a fold failed: not before this (monotonic ms) */
+    /* The runs (store_lmdb_runs.c): written in key order, each with its filter; read under
+     * the read lock, changed under the write lock once the commit that changed them is. */
+    struct sl_run *runs; /* oldest first */
+    size_t nruns;
+    size_t in_runs;         /* the spendings they hold (as their filters were built) */
+    bool runs_always;       /* tests: a run whenever one may be written, however dense */
+    size_t min_leaves;      /* refresh tables smaller than this fold straight in (tests: any) */
+    bool fold_all;          /* store_fold: fold the runs too, whatever their number */
+    int fold_mode;          /* the step under way: FOLD_RECORDS or FOLD_RUN (0: none) */
+    struct sl_run fold_run; /* FOLD_RUN: the run being written, and its filter */
+    uint64_t *fold_nos;     /* FOLD_RECORDS: the runs it folds, and how many */
+    size_t fold_nruns;
+    size_t fold_per_leaf; /* FOLD_RECORDS: spendings it puts on a leaf, about (1 at least) */
+    uint8_t fold_key[STORE_DIGEST]; /* FOLD_RECORDS: the last key folded, once fold_keyed */
+    bool fold_keyed;
+    _Atomic uint64_t folds;        /* folds done, for /metrics */
+    _Atomic uint64_t runs_written; /* runs written, for /metrics */
+    _Atomic uint64_t failures;     /* folds that failed (their transaction did) */
+    _Atomic uint64_t changed;      /* records a fold changed (a spending folded twice: once) */
+    unsigned replaced;             /* writes refused since data.mdb was found replaced */
 };
 
 struct lmdb_store {
@@ -59,6 +86,7 @@ struct lmdb_store {
     MDB_dbi legacy; /* refresh records written before time_key, until none is left */
     _Atomic bool has_legacy;
     MDB_dbi spent; /* the spent log: spendings by sequence number (store_lmdb_rt.c) */
+    MDB_dbi runs;  /* the spent set's runs (store_lmdb_runs.c) */
     struct sl_memo memo;
     pthread_t writer;
     pthread_mutex_t mu;
@@ -118,5 +146,49 @@ bool sl_rt_fold_due(struct lmdb_store *s);
 int sl_rt_fold_all(struct store *st, uint64_t *n);
 /* /metrics: the spendings held, and the folds done. */
 int sl_rt_metrics_text(struct store *st, struct buf *b);
+
+/* ---- store_lmdb_runs.c ---- */
+
+/* A filter for n spendings; a key added to it. */
+void sl_filter_init(struct sl_run *r, size_t n);
+void sl_filter_add(struct sl_run *r, const uint8_t *key);
+void sl_runs_free(struct sl_run **runs, size_t *n);
+/* A key of the runs' table, the run number of one, a line decoded (seq 0), a line written. */
+void sl_run_key(uint64_t no, const uint8_t *key, uint8_t out[SL_RUN_KEY]);
+uint64_t sl_run_no(const MDB_val *k);
+int sl_run_decode(const MDB_val *k, const MDB_val *v, struct sl_spend *e);
+int sl_run_put(MDB_txn *txn, MDB_dbi dbi, uint64_t no, const struct sl_spend *e);
+/* The spending of `key` in m's runs (the caller holds m's lock), or in the runs txn sees
+ * numbered after `after` (another process's, without filters): *hit when there is one. */
+int sl_runs_lookup(const struct sl_memo *m, MDB_txn *txn, MDB_dbi dbi, const uint8_t *key,
+                   struct sl_spend *e, bool *hit);
+int sl_runs_unknown_lookup(MDB_txn *txn, MDB_dbi dbi, uint64_t after, const uint8_t *key,
+                           struct sl_spend *e, bool *hit);
+/* The numbers of the runs txn sees (at most cap); the first and last (0, 0: none). */
+int sl_runs_list(MDB_txn *txn, MDB_dbi dbi, uint64_t *nos, size_t cap, size_t *n);
+int sl_runs_last(MDB_txn *txn, MDB_dbi dbi, uint64_t *first, uint64_t *last);
+/* Every run txn sees numbered after `after`, added to m with its filter (write lock held);
+ * m's runs numbered below `first` let go (0: all of them). */
+int sl_runs_load(struct sl_memo *m, MDB_txn *txn, MDB_dbi dbi, uint64_t after);
+void sl_runs_drop_below(struct sl_memo *m, uint64_t first);
+/* A cursor on run `no`: at its first spending from key `from` on (NULL: its first), then at
+ * each next; `more` while it is on one. */
+struct sl_run_cur {
+    MDB_cursor *c;
+    uint64_t no;
+    bool more;
+    struct sl_spend e;
+    uint8_t kb[SL_RUN_KEY];
+};
+int sl_run_cur_open(struct sl_run_cur *r, MDB_txn *txn, MDB_dbi dbi, uint64_t no,
+                    const uint8_t *from);
+int sl_run_cur_next(struct sl_run_cur *r);
+void sl_run_cur_close(struct sl_run_cur *r);
+/* A scan of the records by age: the spending of each key in txn's runs, keys asked in
+ * increasing order (sl_runs_scan_at). */
+struct sl_runs_scan;
+int sl_runs_scan_open(struct sl_runs_scan **sc, MDB_txn *txn, MDB_dbi dbi);
+int sl_runs_scan_at(struct sl_runs_scan *sc, const uint8_t *key, struct sl_spend *e, bool *hit);
+void sl_runs_scan_close(struct sl_runs_scan *sc);
 
 #endif

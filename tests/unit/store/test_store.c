@@ -1694,6 +1694,160 @@ TEST(lmdb_store_fold_fails_whole_and_works_again)
     cleanup(st);
 }
 
+/* Wakes the writer (store_exec ran the rotations on this thread, so no batch ended in the
+ * writer, which folds between batches) with a fold at 2 held, and waits until it holds
+ * `want` runs and `held` spendings in all: 0, or -1 after 5 s. */
+static int wait_runs(struct store *st, long want, long held)
+{
+    store_lmdb_fold_at(st, 2);
+    for (int i = 0; i < 500; i++) {
+        if (store_lmdb_spent_runs(st) == want && store_lmdb_spent_held(st) == held)
+            return 0;
+        usleep(10000);
+    }
+    fprintf(stderr, "# %ld runs, %ld held\n", store_lmdb_spent_runs(st), store_lmdb_spent_held(st));
+    return -1;
+}
+
+/* Runs (issue #16 item 6; store_lmdb_runs.c): each fold of the memo written as a sorted run
+ * instead of into the records, the tenth followed by a fold of all of them into the
+ * records. Every reader sees a token spent in a run as spent, with its successor and when,
+ * before and after the store is opened again and the runs are folded; the grace and reuse
+ * rules hold through each step; a run whose commit fails is tried again and loses nothing. */
+TEST(lmdb_spends_through_runs_reloaded_and_folded)
+{
+    struct store *st;
+    struct store_op op;
+    struct store_refresh r;
+    struct spent_seen sn = {0};
+    char err[256];
+    uint8_t t[24][32], n[24][32], m[32];
+    backend = B_LMDB;
+    st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    store_lmdb_runs_always(st, true);
+    store_lmdb_fold_at(st, 2);
+    for (int i = 0; i < 24; i++) {
+        dig(t[i], 0x10 + i);
+        dig(n[i], 0x30 + i);
+        ASSERT_EQ_INT(issue_family(st, t[i], (uint8_t)(0x80 + i), 1000, 1000, 100, 0), 0);
+    }
+    dig(m, 0x60);
+    for (int i = 0; i < 6; i++) {
+        ASSERT_EQ_INT(rotate(st, t[i], n[i], "app", 1001, &op), STORE_ROTATED);
+        if (i % 2)
+            ASSERT_EQ_INT(wait_runs(st, (i + 1) / 2, i + 1), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        ASSERT_EQ_INT(read_rt(st, t[i], &r), 0);
+        ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+        ASSERT_TRUE(r.rotated_at == 1001);
+        ASSERT_EQ_MEM(r.successor, 32, n[i], 32);
+    }
+    ASSERT_EQ_INT(read_rt(st, t[6], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_LIVE);
+    ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_spent, &sn), 0);
+    ASSERT_EQ_INT(sn.n, 30);
+    ASSERT_EQ_INT(sn.rotated, 6);
+    /* the grace retry finds the successor in a run */
+    ASSERT_EQ_INT(rotate(st, t[0], m, "app", 1002, &op), STORE_ROTATE_GRACE);
+    ASSERT_EQ_MEM(op.digest, 32, n[0], 32);
+    /* a run whose commit fails: the memo keeps its spendings until it works */
+    ASSERT_EQ_INT(rotate(st, t[6], n[6], "app", 1001, &op), STORE_ROTATED);
+    store_lmdb_fold_at(st, 1000);
+    ASSERT_EQ_INT(rotate(st, t[7], n[7], "app", 1001, &op), STORE_ROTATED);
+    store_lmdb_fail_commits(st, 1);
+    store_lmdb_fold_at(st, 2);
+    usleep(200 * 1000);
+    ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 3);
+    ASSERT_EQ_INT(read_rt(st, t[7], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_INT(wait_runs(st, 4, 8), 0); /* (tried again a second later) */
+    /* the runs are read again when the store opens */
+    store_close(st);
+    ASSERT_EQ_INT(store_open_lmdb(dir, 64u << 20, 0, &st, err, sizeof(err)), 0);
+    store_lmdb_runs_always(st, true);
+    store_lmdb_fold_at(st, 2);
+    ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 4);
+    /* (and the log's newest line, kept so that its number never goes back, is read into the
+     * memo again: a second copy of a run's last spending, merged once) */
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 9);
+    ASSERT_EQ_INT(read_rt(st, t[1], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_MEM(r.successor, 32, n[1], 32);
+    ASSERT_EQ_INT(rotate(st, n[1], m, "app", 1003, &op), STORE_ROTATED);
+    /* t1's successor moved on: t1 again is reuse, and its family is revoked */
+    ASSERT_EQ_INT(rotate(st, t[1], n[23], "app", 1004, &op), STORE_ROTATE_REUSED);
+    ASSERT_EQ_INT(rotate(st, m, n[23], "app", 1004, &op), STORE_ROTATE_INVALID);
+    /* runs 5 to 10, then a fold of all ten and the memo into the records */
+    for (int i = 8; i < 20; i++) {
+        ASSERT_EQ_INT(rotate(st, t[i], n[i], "app", 1005, &op), STORE_ROTATED);
+        if (i % 2 == 0)
+            ASSERT_EQ_INT(wait_runs(st, 5 + (i - 8) / 2, 11 + (i - 8)), 0);
+    }
+    ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 10);
+    ASSERT_EQ_INT(rotate(st, t[20], n[20], "app", 1005, &op), STORE_ROTATED);
+    ASSERT_EQ_INT(wait_runs(st, 0, 0), 0);
+    for (int i = 2; i < 21; i++) {
+        ASSERT_EQ_INT(read_rt(st, t[i], &r), 0);
+        ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+        ASSERT_EQ_MEM(r.successor, 32, n[i], 32);
+    }
+    memset(&sn, 0, sizeof(sn));
+    ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_spent, &sn), 0);
+    ASSERT_EQ_INT(sn.n, 46);
+    ASSERT_EQ_INT(sn.rotated, 22);
+    ASSERT_EQ_INT(rotate(st, t[3], m, "app", 1020, &op), STORE_ROTATE_REUSED);
+    ASSERT_EQ_INT(rotate(st, n[3], m, "app", 1020, &op), STORE_ROTATE_INVALID);
+    /* store_fold folds a run too, whatever the number of runs */
+    ASSERT_EQ_INT(rotate(st, t[21], n[21], "app", 1021, &op), STORE_ROTATED);
+    ASSERT_EQ_INT(rotate(st, t[22], n[22], "app", 1021, &op), STORE_ROTATED);
+    ASSERT_EQ_INT(wait_runs(st, 1, 2), 0);
+    uint64_t folded;
+    ASSERT_EQ_INT(store_fold(st, &folded), 0);
+    ASSERT_TRUE(folded == 2);
+    ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 0);
+    ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 0);
+    ASSERT_EQ_INT(read_rt(st, t[22], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_MEM(r.successor, 32, n[22], 32);
+    cleanup(st);
+}
+
+/* Which way a fold goes: spendings of tokens issued one after another share their leaves
+ * and fold straight into the records; as many tokens of every age would each rewrite a leaf
+ * of its own, and are written as a run instead. (Without the floor below which a store is
+ * small enough to fold into always: store_lmdb_runs_min_leaves.) */
+TEST(lmdb_a_fold_of_tokens_of_every_age_becomes_a_run)
+{
+    static uint8_t t[1200][32], n[1200][32];
+    struct store_op op;
+    struct store_refresh r;
+    unsigned g = store_group_of("ann");
+    backend = B_LMDB;
+    struct store *st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    store_lmdb_runs_min_leaves(st, 0);
+    store_lmdb_fold_at(st, 1000000);
+    for (int i = 0; i < 1200; i++) {
+        stamped(t[i], g, 1000000 + (uint64_t)i, 0x44);
+        stamped(n[i], g, 5000000 + (uint64_t)i, 0x45);
+        ASSERT_EQ_INT(issue_family(st, t[i], 0xe1, 1000, 1000, 100, 0), 0);
+    }
+    for (int i = 1150; i < 1182; i++) /* 32 issued one after another */
+        ASSERT_EQ_INT(rotate(st, t[i], n[i], "app", 1001, &op), STORE_ROTATED);
+    ASSERT_EQ_INT(wait_runs(st, 0, 0), 0);
+    for (int i = 0; i < 32; i++) /* 32 of every age, 35 records apart */
+        ASSERT_EQ_INT(rotate(st, t[35 * i], n[35 * i], "app", 1001, &op), STORE_ROTATED);
+    ASSERT_EQ_INT(wait_runs(st, 1, 32), 0);
+    ASSERT_EQ_INT(read_rt(st, t[1160], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_INT(read_rt(st, t[35 * 20], &r), 0);
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_MEM(r.successor, 32, n[35 * 20], 32);
+    cleanup(st);
+}
+
 /* A fresh LMDB store where ann's family `family` began at 1000 with token a; b and c are
  * digests for what comes next (v, v + 1 and v + 2 repeated). NULL if it did not work. */
 static struct store *lmdb_one_family(uint8_t a[32], uint8_t b[32], uint8_t c[32], int v,
@@ -1794,7 +1948,9 @@ static void *race_reader(void *arg)
     return NULL;
 }
 
-TEST(lmdb_readers_never_see_a_spent_token_live_again)
+/* The race below, with folds into the records (as a small store's always are) or with runs
+ * (a run each fold, and every SL_RUNS_MAX of them a fold of all into the records). */
+static void readers_race(bool runs, size_t fold_at)
 {
     struct store_op op;
     struct spent_seen sn = {0};
@@ -1802,7 +1958,11 @@ TEST(lmdb_readers_never_see_a_spent_token_live_again)
     backend = B_LMDB;
     race_st = open_fresh();
     ASSERT_TRUE(race_st != NULL);
-    store_lmdb_fold_at(race_st, 128);
+    atomic_store(&race_stop, 0);
+    atomic_store(&race_bad, 0);
+    atomic_store(&race_reads, 0);
+    store_lmdb_runs_always(race_st, runs);
+    store_lmdb_fold_at(race_st, fold_at);
     for (int i = 0; i < RACE_N; i++) {
         race_digest(race_old[i], i, 0x70);
         race_digest(race_next[i], i, 0x71);
@@ -1828,6 +1988,8 @@ TEST(lmdb_readers_never_see_a_spent_token_live_again)
     ASSERT_EQ_INT(atomic_load(&race_bad), 0);
     ASSERT_TRUE(atomic_load(&race_reads) > RACE_N);
     ASSERT_TRUE(store_lmdb_spent_held(race_st) < RACE_N); /* (folds ran) */
+    if (runs)
+        ASSERT_TRUE(store_lmdb_spent_runs(race_st) > 0); /* (and runs were written after) */
     ASSERT_EQ_INT(store_each(race_st, STORE_T_REFRESH, on_spent, &sn), 0);
     ASSERT_EQ_INT(sn.n, 2 * RACE_N);
     ASSERT_EQ_INT(sn.rotated, RACE_N);
@@ -1835,6 +1997,18 @@ TEST(lmdb_readers_never_see_a_spent_token_live_again)
     uv_run(&lp.uv, UV_RUN_DEFAULT);
     loop_fini(&lp);
     cleanup(race_st);
+}
+
+TEST(lmdb_readers_never_see_a_spent_token_live_again)
+{
+    readers_race(false, 128);
+}
+
+/* 64 a fold: 18 of them in the race, so runs are written, read, and folded all together
+ * (at SL_RUNS_MAX, 10) while the readers read. */
+TEST(lmdb_readers_never_see_a_spent_token_live_again_with_runs)
+{
+    readers_race(true, 64);
 }
 
 /* One write at a time, each submitted as the last one's answer arrives: the moment the
@@ -1899,6 +2073,57 @@ TEST(lmdb_a_spending_by_another_process_is_seen)
     ASSERT_EQ_INT(rotate(st, a, c, "app", 1002, &op), STORE_ROTATE_GRACE);
     ASSERT_EQ_MEM(op.digest, 32, b, 32);
     ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 1);
+    ASSERT_EQ_INT(rotate(st, b, c, "app", 1003, &op), STORE_ROTATED);
+    ASSERT_EQ_INT(rotate(st, a, c, "app", 1030, &op), STORE_ROTATE_REUSED);
+    cleanup(st);
+}
+
+/* Another process writes a run of spendings (and so takes them out of the log) before this
+ * one has read them: a reader here finds them in that run, and the writer here loads the run
+ * before it rotates. */
+TEST(lmdb_a_run_written_by_another_process_is_seen)
+{
+    struct store_op op;
+    struct store_refresh r;
+    uint8_t a[32], b[32], c[32], x[32], y[32];
+    struct store *st = lmdb_one_family(a, b, c, 0x73, 0xb3);
+    ASSERT_TRUE(st != NULL);
+    dig(x, 0x77);
+    dig(y, 0x78);
+    ASSERT_EQ_INT(issue_family(st, x, 0xb4, 1000, 1000, 100, 0), 0);
+    pid_t pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        struct store *other;
+        char err[256];
+        int code = store_open_lmdb(dir, 64u << 20, 0, &other, err, sizeof(err)) ? 2 : 0;
+        if (code)
+            _exit(code);
+        store_lmdb_runs_always(other, true);
+        if (rotate(other, a, b, "app", 1001, &op) != STORE_ROTATED ||
+            rotate(other, x, y, "app", 1001, &op) != STORE_ROTATED)
+            code = 3;
+        store_lmdb_fold_at(other, 1);
+        for (int i = 0; !code && i < 500 && store_lmdb_spent_runs(other) != 1; i++)
+            usleep(10000);
+        if (!code && store_lmdb_spent_runs(other) != 1)
+            code = 4;
+        store_close(other);
+        _exit(code);
+    }
+    int status;
+    ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 0); /* (nothing written here yet) */
+    ASSERT_EQ_INT(read_rt(st, a, &r), 0);             /* (only x's line is left in the log) */
+    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
+    ASSERT_EQ_MEM(r.successor, 32, b, 32);
+    struct spent_seen sn = {0};
+    ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_spent, &sn), 0);
+    ASSERT_EQ_INT(sn.rotated, 2);
+    ASSERT_EQ_INT(rotate(st, a, c, "app", 1002, &op), STORE_ROTATE_GRACE);
+    ASSERT_EQ_MEM(op.digest, 32, b, 32);
+    ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 1);
     ASSERT_EQ_INT(rotate(st, b, c, "app", 1003, &op), STORE_ROTATED);
     ASSERT_EQ_INT(rotate(st, a, c, "app", 1030, &op), STORE_ROTATE_REUSED);
     cleanup(st);
