@@ -1574,6 +1574,28 @@ static int read_rt(struct store *st, const uint8_t *d, struct store_refresh *r)
     return rc;
 }
 
+/* Tokens t[0..count) issued, a family each (family0 + i), and digests n[i] for their
+ * successors: t[i] of tv + i repeated, n[i] of nv + i. 0, or the first failure. */
+static int issue_tokens(struct store *st, uint8_t (*t)[32], uint8_t (*n)[32], int count, int tv,
+                        int nv, int family0)
+{
+    int rc = 0;
+    for (int i = 0; i < count && !rc; i++) {
+        dig(t[i], tv + i);
+        dig(n[i], nv + i);
+        rc = issue_family(st, t[i], (uint8_t)(family0 + i), 1000, 1000, 100, 0);
+    }
+    return rc;
+}
+
+/* Token d, as a reader sees it: spent, with successor next. */
+static bool reads_spent(struct store *st, const uint8_t *d, const uint8_t *next)
+{
+    struct store_refresh r;
+    return read_rt(st, d, &r) == 0 && r.state == STORE_RT_ROTATED &&
+           memcmp(r.successor, next, 32) == 0;
+}
+
 /* A rotation marks the token it spends in a log and in memory, not in its record: every
  * reader sees it spent all the same, before and after the log is replayed on opening and
  * folded into the records, and the reuse rules hold through each step. */
@@ -1589,11 +1611,7 @@ TEST(lmdb_spends_through_a_log_replayed_and_folded)
     st = open_fresh();
     ASSERT_TRUE(st != NULL);
     store_lmdb_fold_at(st, 1000000);
-    for (int i = 0; i < 8; i++) {
-        dig(t[i], 0x40 + i);
-        dig(n[i], 0x50 + i);
-        ASSERT_EQ_INT(issue_family(st, t[i], (uint8_t)(0xa0 + i), 1000, 1000, 100, 0), 0);
-    }
+    ASSERT_EQ_INT(issue_tokens(st, t, n, 8, 0x40, 0x50, 0xa0), 0);
     dig(m, 0x60);
     for (int i = 0; i < 5; i++)
         ASSERT_EQ_INT(rotate(st, t[i], n[i], "app", 1001, &op), STORE_ROTATED);
@@ -1727,11 +1745,7 @@ TEST(lmdb_spends_through_runs_reloaded_and_folded)
     ASSERT_TRUE(st != NULL);
     store_lmdb_runs_always(st, true);
     store_lmdb_fold_at(st, 2);
-    for (int i = 0; i < 24; i++) {
-        dig(t[i], 0x10 + i);
-        dig(n[i], 0x30 + i);
-        ASSERT_EQ_INT(issue_family(st, t[i], (uint8_t)(0x80 + i), 1000, 1000, 100, 0), 0);
-    }
+    ASSERT_EQ_INT(issue_tokens(st, t, n, 24, 0x10, 0x30, 0x80), 0);
     dig(m, 0x60);
     for (int i = 0; i < 6; i++) {
         ASSERT_EQ_INT(rotate(st, t[i], n[i], "app", 1001, &op), STORE_ROTATED);
@@ -1739,10 +1753,9 @@ TEST(lmdb_spends_through_runs_reloaded_and_folded)
             ASSERT_EQ_INT(wait_runs(st, (i + 1) / 2, i + 1), 0);
     }
     for (int i = 0; i < 6; i++) {
+        ASSERT_TRUE(reads_spent(st, t[i], n[i]));
         ASSERT_EQ_INT(read_rt(st, t[i], &r), 0);
-        ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
         ASSERT_TRUE(r.rotated_at == 1001);
-        ASSERT_EQ_MEM(r.successor, 32, n[i], 32);
     }
     ASSERT_EQ_INT(read_rt(st, t[6], &r), 0);
     ASSERT_EQ_INT(r.state, STORE_RT_LIVE);
@@ -1772,9 +1785,7 @@ TEST(lmdb_spends_through_runs_reloaded_and_folded)
     /* (and the log's newest line, kept so that its number never goes back, is read into the
      * memo again: a second copy of a run's last spending, merged once) */
     ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 9);
-    ASSERT_EQ_INT(read_rt(st, t[1], &r), 0);
-    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
-    ASSERT_EQ_MEM(r.successor, 32, n[1], 32);
+    ASSERT_TRUE(reads_spent(st, t[1], n[1]));
     ASSERT_EQ_INT(rotate(st, n[1], m, "app", 1003, &op), STORE_ROTATED);
     /* t1's successor moved on: t1 again is reuse, and its family is revoked */
     ASSERT_EQ_INT(rotate(st, t[1], n[23], "app", 1004, &op), STORE_ROTATE_REUSED);
@@ -1788,11 +1799,8 @@ TEST(lmdb_spends_through_runs_reloaded_and_folded)
     ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 10);
     ASSERT_EQ_INT(rotate(st, t[20], n[20], "app", 1005, &op), STORE_ROTATED);
     ASSERT_EQ_INT(wait_runs(st, 0, 0), 0);
-    for (int i = 2; i < 21; i++) {
-        ASSERT_EQ_INT(read_rt(st, t[i], &r), 0);
-        ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
-        ASSERT_EQ_MEM(r.successor, 32, n[i], 32);
-    }
+    for (int i = 2; i < 21; i++)
+        ASSERT_TRUE(reads_spent(st, t[i], n[i]));
     memset(&sn, 0, sizeof(sn));
     ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_spent, &sn), 0);
     ASSERT_EQ_INT(sn.n, 46);
@@ -1808,9 +1816,7 @@ TEST(lmdb_spends_through_runs_reloaded_and_folded)
     ASSERT_TRUE(folded == 2);
     ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 0);
     ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 0);
-    ASSERT_EQ_INT(read_rt(st, t[22], &r), 0);
-    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
-    ASSERT_EQ_MEM(r.successor, 32, n[22], 32);
+    ASSERT_TRUE(reads_spent(st, t[22], n[22]));
     cleanup(st);
 }
 
@@ -1822,7 +1828,6 @@ TEST(lmdb_a_fold_of_tokens_of_every_age_becomes_a_run)
 {
     static uint8_t t[1200][32], n[1200][32];
     struct store_op op;
-    struct store_refresh r;
     unsigned g = store_group_of("ann");
     backend = B_LMDB;
     struct store *st = open_fresh();
@@ -1840,11 +1845,8 @@ TEST(lmdb_a_fold_of_tokens_of_every_age_becomes_a_run)
     for (int i = 0; i < 32; i++) /* 32 of every age, 35 records apart */
         ASSERT_EQ_INT(rotate(st, t[35 * i], n[35 * i], "app", 1001, &op), STORE_ROTATED);
     ASSERT_EQ_INT(wait_runs(st, 1, 32), 0);
-    ASSERT_EQ_INT(read_rt(st, t[1160], &r), 0);
-    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
-    ASSERT_EQ_INT(read_rt(st, t[35 * 20], &r), 0);
-    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
-    ASSERT_EQ_MEM(r.successor, 32, n[35 * 20], 32);
+    ASSERT_TRUE(reads_spent(st, t[1160], n[1160]));
+    ASSERT_TRUE(reads_spent(st, t[35 * 20], n[35 * 20]));
     cleanup(st);
 }
 
@@ -2084,7 +2086,6 @@ TEST(lmdb_a_spending_by_another_process_is_seen)
 TEST(lmdb_a_run_written_by_another_process_is_seen)
 {
     struct store_op op;
-    struct store_refresh r;
     uint8_t a[32], b[32], c[32], x[32], y[32];
     struct store *st = lmdb_one_family(a, b, c, 0x73, 0xb3);
     ASSERT_TRUE(st != NULL);
@@ -2115,9 +2116,7 @@ TEST(lmdb_a_run_written_by_another_process_is_seen)
     ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 0); /* (nothing written here yet) */
-    ASSERT_EQ_INT(read_rt(st, a, &r), 0);             /* (only x's line is left in the log) */
-    ASSERT_EQ_INT(r.state, STORE_RT_ROTATED);
-    ASSERT_EQ_MEM(r.successor, 32, b, 32);
+    ASSERT_TRUE(reads_spent(st, a, b));               /* (only x's line is left in the log) */
     struct spent_seen sn = {0};
     ASSERT_EQ_INT(store_each(st, STORE_T_REFRESH, on_spent, &sn), 0);
     ASSERT_EQ_INT(sn.rotated, 2);
