@@ -1714,13 +1714,17 @@ TEST(lmdb_store_fold_fails_whole_and_works_again)
 
 /* Wakes the writer (store_exec ran the rotations on this thread, so no batch ended in the
  * writer, which folds between batches) with a fold at 2 held, and waits until it holds
- * `want` runs and `held` spendings in all: 0, or -1 after 5 s. */
+ * `want` runs and `held` spendings in all: 0, or -1 after 5 s. Then no fold is due until
+ * the next call (1,000,000 held), so the writer, still looking for work, cannot take up the
+ * rotations the test makes next before the test means it to. */
 static int wait_runs(struct store *st, long want, long held)
 {
     store_lmdb_fold_at(st, 2);
     for (int i = 0; i < 500; i++) {
-        if (store_lmdb_spent_runs(st) == want && store_lmdb_spent_held(st) == held)
+        if (store_lmdb_spent_runs(st) == want && store_lmdb_spent_held(st) == held) {
+            store_lmdb_fold_at(st, 1000000);
             return 0;
+        }
         usleep(10000);
     }
     fprintf(stderr, "# %ld runs, %ld held\n", store_lmdb_spent_runs(st), store_lmdb_spent_held(st));
@@ -1744,7 +1748,7 @@ TEST(lmdb_spends_through_runs_reloaded_and_folded)
     st = open_fresh();
     ASSERT_TRUE(st != NULL);
     store_lmdb_runs_always(st, true);
-    store_lmdb_fold_at(st, 2);
+    store_lmdb_fold_at(st, 1000000); /* (wait_runs folds when the test means it to) */
     ASSERT_EQ_INT(issue_tokens(st, t, n, 24, 0x10, 0x30, 0x80), 0);
     dig(m, 0x60);
     for (int i = 0; i < 6; i++) {
@@ -1767,7 +1771,6 @@ TEST(lmdb_spends_through_runs_reloaded_and_folded)
     ASSERT_EQ_MEM(op.digest, 32, n[0], 32);
     /* a run whose commit fails: the memo keeps its spendings until it works */
     ASSERT_EQ_INT(rotate(st, t[6], n[6], "app", 1001, &op), STORE_ROTATED);
-    store_lmdb_fold_at(st, 1000);
     ASSERT_EQ_INT(rotate(st, t[7], n[7], "app", 1001, &op), STORE_ROTATED);
     store_lmdb_fail_commits(st, 1);
     store_lmdb_fold_at(st, 2);
@@ -1780,7 +1783,7 @@ TEST(lmdb_spends_through_runs_reloaded_and_folded)
     store_close(st);
     ASSERT_EQ_INT(store_open_lmdb(dir, 64u << 20, 0, &st, err, sizeof(err)), 0);
     store_lmdb_runs_always(st, true);
-    store_lmdb_fold_at(st, 2);
+    store_lmdb_fold_at(st, 1000000);
     ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 4);
     /* (and the log's newest line, kept so that its number never goes back, is read into the
      * memo again: a second copy of a run's last spending, merged once) */
