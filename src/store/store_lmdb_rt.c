@@ -633,11 +633,11 @@ static int fold_plan(struct lmdb_store *s, MDB_txn *txn)
      * it, so that each commit still rewrites about FOLD_CHUNK leaves */
     m->fold_per_leaf = records && lv ? all / lv : 1;
     m->fold_per_leaf = m->fold_per_leaf ? m->fold_per_leaf : 1;
-    int rc = sl_runs_last(txn, s->runs, &first, &last);
-    if (rc == ERR_OK && records) {
+    int rc;
+    if (records) {
         m->fold_nos = xmalloc(4 * SL_RUNS_MAX * sizeof(*m->fold_nos));
         rc = sl_runs_list(txn, s->runs, m->fold_nos, 4 * SL_RUNS_MAX, &m->fold_nruns);
-    } else if (rc == ERR_OK) {
+    } else if ((rc = sl_runs_last(txn, s->runs, &first, &last)) == ERR_OK) {
         sl_filter_init(&m->fold_run, m->fold_n);
         m->fold_run.no = last + 1;
     }

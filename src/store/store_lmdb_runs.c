@@ -27,7 +27,8 @@
 #define FILTER_BITS 10 /* bits a spending */
 #define RUN_VAL     (STORE_DIGEST + 8)
 
-static const uint64_t *filter_line(const struct sl_run *r, const uint8_t *key, unsigned bit[7])
+/* The first word of key's line in r's filter, and its 7 bits in that line. */
+static size_t filter_line(const struct sl_run *r, const uint8_t *key, unsigned bit[7])
 {
     uint64_t h1, h2;
     /* (bytes 16-31 of a key by age are a keyed digest's: already uniform) */
@@ -35,7 +36,7 @@ static const uint64_t *filter_line(const struct sl_run *r, const uint8_t *key, u
     memcpy(&h2, key + 24, sizeof(h2));
     for (int i = 0; i < 7; i++)
         bit[i] = (unsigned)(h2 >> (9 * i)) & 511;
-    return r->bits + (h1 % r->lines) * 8;
+    return (size_t)(h1 % r->lines) * 8;
 }
 
 void sl_filter_init(struct sl_run *r, size_t n)
@@ -50,7 +51,7 @@ void sl_filter_init(struct sl_run *r, size_t n)
 void sl_filter_add(struct sl_run *r, const uint8_t *key)
 {
     unsigned bit[7];
-    uint64_t *w = (uint64_t *)(uintptr_t)filter_line(r, key, bit);
+    uint64_t *w = r->bits + filter_line(r, key, bit);
     for (int i = 0; i < 7; i++)
         w[bit[i] >> 6] |= 1ULL << (bit[i] & 63);
     r->count++;
@@ -59,7 +60,7 @@ void sl_filter_add(struct sl_run *r, const uint8_t *key)
 static bool filter_maybe(const struct sl_run *r, const uint8_t *key)
 {
     unsigned bit[7];
-    const uint64_t *w = filter_line(r, key, bit);
+    const uint64_t *w = r->bits + filter_line(r, key, bit);
     for (int i = 0; i < 7; i++)
         if (!(w[bit[i] >> 6] & (1ULL << (bit[i] & 63))))
             return false;
@@ -207,34 +208,30 @@ int sl_runs_last(MDB_txn *txn, MDB_dbi dbi, uint64_t *first, uint64_t *last)
     return rc == 0 || rc == MDB_NOTFOUND ? ERR_OK : ERR_BACKEND;
 }
 
-/* Run `no`'s spendings counted, then added to a filter sized for them. */
-static int load_one(MDB_cursor *c, uint64_t no, struct sl_run *r)
+/* Run `no`'s spendings counted, then added to a filter sized for them (r->bits NULL on a
+ * failure). */
+static int load_one(MDB_txn *txn, MDB_dbi dbi, uint64_t no, struct sl_run *r)
 {
-    static const uint8_t zero[STORE_DIGEST];
-    uint8_t kb[SL_RUN_KEY];
-    MDB_val k, v;
+    struct sl_run_cur c;
     size_t n = 0;
-    int rc;
+    int rc = sl_run_cur_open(&c, txn, dbi, no, NULL);
 
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass)
-            sl_filter_init(r, n);
-        sl_run_key(no, zero, kb);
-        k.mv_size = SL_RUN_KEY;
-        k.mv_data = kb;
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        for (; rc == 0 && k.mv_size == SL_RUN_KEY && sl_run_no(&k) == no;
-             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-            if (pass)
-                sl_filter_add(r, (const uint8_t *)k.mv_data + 8);
-            else
-                n++;
-        }
-        if (rc && rc != MDB_NOTFOUND)
-            return ERR_BACKEND;
-    }
+    for (; rc == ERR_OK && c.more; rc = sl_run_cur_next(&c))
+        n++;
+    sl_run_cur_close(&c);
+    if (rc)
+        return rc;
+    sl_filter_init(r, n);
     r->no = no;
-    return ERR_OK;
+    rc = sl_run_cur_open(&c, txn, dbi, no, NULL);
+    for (; rc == ERR_OK && c.more; rc = sl_run_cur_next(&c))
+        sl_filter_add(r, c.e.key);
+    sl_run_cur_close(&c);
+    if (rc) {
+        mem_free(r->bits);
+        r->bits = NULL;
+    }
+    return rc;
 }
 
 int sl_runs_load(struct sl_memo *m, MDB_txn *txn, MDB_dbi dbi, uint64_t after)
@@ -246,11 +243,9 @@ int sl_runs_load(struct sl_memo *m, MDB_txn *txn, MDB_dbi dbi, uint64_t after)
     if (mdb_cursor_open(txn, dbi, &c))
         return ERR_BACKEND;
     while ((rc = next_run(c, no, &no)) == ERR_OK && no) {
-        struct sl_run r;
-        if ((rc = load_one(c, no, &r))) {
-            mem_free(r.bits);
+        struct sl_run r = {0};
+        if ((rc = load_one(txn, dbi, no, &r)))
             break;
-        }
         m->runs = xrealloc(m->runs, (m->nruns + 1) * sizeof(*m->runs));
         m->runs[m->nruns++] = r;
         m->in_runs += r.count;
