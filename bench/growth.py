@@ -18,7 +18,12 @@ its own share of the sample). With --rounds N, each kind runs N times per size, 
 another (not alternating: a run pays for the fold its predecessors' spendings started, and
 the any-age fold is the dear one), and the run of the median rate is reported, with the N
 rates. --server-args passes more settings to
-floodgate for these runs (e.g. "--store-fold-at 1000000").
+floodgate for these runs (e.g. "--store-fold-at 1000000"); --kinds any runs only tokens of
+any age.
+
+For each run the store's own counters are read from /metrics before and after it: the folds
+and the runs of spent tokens (docs/STORE.md) its rotations cost, and what was held at its end.
+A long --duration (150 s or more at 10^7) holds a whole cycle of runs and their fold.
 
 nginx's static 200 for a small GET is measured in the same run as the reference. Reported
 per size: rotations/s, p50/p99, server CPU-us per rotation (and apart: the loop thread's and
@@ -44,7 +49,7 @@ process's own memory at each size), under a heading with the date, the commit an
 command.
 
 Usage: bench/growth.py [--sizes 100000,1000000,10000000] [--sample 100000] [--duration 10]
-                       [--rounds 1]
+                       [--rounds 1] [--kinds recent,any]
                        [--users 10000,1000000] [--out FILE] [--record FILE]
                        [--bin build/release/floodgate]
                        [--server-args "--store-fold-at 1000000"] [--perf DIR]
@@ -52,11 +57,13 @@ Usage: bench/growth.py [--sizes 100000,1000000,10000000] [--sample 100000] [--du
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench as hb  # noqa: E402
@@ -65,9 +72,39 @@ import flow_prof as fp  # noqa: E402  (a profile's shares by object)
 import flamegraph as fgraph  # noqa: E402
 
 ROOT = hb.ROOT
+KINDS = ("recent", "any age")
+# the embedded store's own counters, read from /metrics around each run: how many folds and
+# runs of spent tokens the run's rotations cost (a build without runs has no runs metrics)
+# (counters: what the run added; gauges: their value at its end)
+STORE_METRICS = {"floodgate_store_folds_total": "folds",
+                 "floodgate_store_spent_runs_written_total": "runs_written",
+                 "floodgate_store_spent_runs": "runs",
+                 "floodgate_store_spent_in_runs": "in_runs",
+                 "floodgate_store_spent_held": "held"}
 
 
-def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rounds=1):
+def store_metrics(port):
+    """{metric: value} of STORE_METRICS from floodgate's /metrics (those it has)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as m:
+        text = m.read().decode()
+    return {k: float(v) for k, v in re.findall(r"^(floodgate_store_\w+) (\S+)$", text, re.M)
+            if k in STORE_METRICS}
+
+
+def store_line(r):
+    """What the store did in run r: folds and runs written, and what it held at the end."""
+    s = r["store"]
+    if not s:
+        return "no store metrics"
+    out = [f"{s['folds']:.0f} folds"]
+    if "runs" in s:
+        out.append(f"{s['runs_written']:.0f} runs written, {s['runs']:.0f} runs "
+                   f"({s['in_runs']:.0f} spent) held at the end")
+    return ", ".join(out + [f"{s['held']:.0f} spent in the memo"])
+
+
+def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rounds=1,
+             kinds=KINDS):
     sample = min(sample, n // 2)
     tmp = tempfile.mkdtemp(prefix="fg-growth-", dir="/var/tmp")
     try:
@@ -90,10 +127,14 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             hb.wait_port(port, timeout=60)
-            ref = tb.measure(nginx, nport, "/", "get_auth.lua", {"BENCH_AUTH": ""}, duration)
+            # (the reference is steady: at most 30 s of it, however long the refresh runs)
+            ref = tb.measure(nginx, nport, "/", "get_auth.lua", {"BENCH_AUTH": ""},
+                             min(duration, 30))
             # each kind's tokens in parts: one per round, and one for the profile
             parts = {}
             for kind, tfile in (("recent", new), ("any age", old)):
+                if kind not in kinds:
+                    continue
                 with open(tfile) as f:
                     toks = f.read().split()
                 k = rounds + (1 if perf else 0)
@@ -108,11 +149,14 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
             # is paid in the runs after it, and a token of any age's is dear (docs/benchmarks.md)
             for kind in parts:
                 for i in range(rounds):
-                    f0 = hb.minor_faults(fg.pid)
+                    f0, m0 = hb.minor_faults(fg.pid), store_metrics(port)
                     r = hb.per_thread(lambda: tb.measure(
                         fg, port, "/v1/auth/refresh", "refresh.lua",
                         {"BENCH_TOKENS_FILE": parts[kind][i]}, duration, warmup=False), fg.pid)
                     r["faults"] = (hb.minor_faults(fg.pid) - f0) / max(r["requests"], 1)
+                    m1 = store_metrics(port)
+                    r["store"] = {STORE_METRICS[k]: v - (m0.get(k, 0) if k.endswith("_total")
+                                                         else 0) for k, v in m1.items()}
                     for part, prefix in (("loop", "fg-loop"), ("writer", "fg-store")):
                         for j, what in ((0, "user"), (1, "sys")):
                             r[f"{part}_{what}"] = sum(v[j] for t, v in r["threads"][0].items()
@@ -146,6 +190,7 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
             print(f"{'':>9} per rotation: loop thread user {r['loop_user']:.1f} + kernel "
                   f"{r['loop_sys']:.1f} us, store writer user {r['writer_user']:.1f} + kernel "
                   f"{r['writer_sys']:.1f} us, {r['faults']:.2f} minor faults", flush=True)
+            print(f"{'':>9} store in the run: {store_line(r)}", flush=True)
             if "shares" in r:
                 print(f"{'':>9} profile (one more run, {r['shares']['rps']:.0f}/s under perf), "
                       "CPU-us per rotation by part: " + ", ".join(
@@ -260,6 +305,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=1,
                     help="runs of each kind per size, in a row, each on its own share of "
                     "the sample; the run of the median rate is reported (make bench: 3)")
+    ap.add_argument("--kinds", default="recent,any",
+                    help="which refresh runs, of recent,any (tokens of any age)")
     ap.add_argument("--users", default="10000,1000000")
     ap.add_argument("--out")
     ap.add_argument("--record", metavar="FILE",
@@ -274,6 +321,10 @@ def main():
                     "\"--store-fold-at 1000000\"")
     a = ap.parse_args()
     binary = os.path.abspath(a.bin)
+    names = {"recent": "recent", "any": "any age"}
+    if not a.kinds or any(k not in names for k in a.kinds.split(",")):
+        sys.exit("growth: --kinds is a list of recent,any")
+    kinds = [names[k] for k in a.kinds.split(",")]
     if a.perf:
         if not shutil.which("perf"):
             sys.exit("growth: --perf needs perf (Debian: linux-perf)")
@@ -285,7 +336,7 @@ def main():
         procs.append(nginx)
         rows = [r for n in a.sizes.split(",") if n
                 for r in one_size(binary, int(n), a.sample, a.duration, nginx, nport,
-                                  a.server_args.split(), a.perf, a.rounds)]
+                                  a.server_args.split(), a.perf, a.rounds, kinds)]
     finally:
         hb.stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -293,8 +344,8 @@ def main():
     lines = ["| live refresh tokens | tokens presented | rotations/s | vs smallest | p50 ms | p99 ms | "
              "server CPU-us/rotation | loop thread user + kernel | store writer user + kernel | "
              "nginx CPU-us/req | data.mdb bytes/token | RSS own MiB | RSS store pages MiB | "
-             "non-2xx |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "non-2xx | store in the run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     if any(len(r["rates"]) > 1 for r in rows):
         lines[0] = lines[0].replace("| rotations/s |", "| rotations/s, median (range) |")
     for r in rows:
@@ -306,7 +357,7 @@ def main():
                      f"{r['loop_user']:.1f} + {r['loop_sys']:.1f} | "
                      f"{r['writer_user']:.1f} + {r['writer_sys']:.1f} | {r['ref']['cpu']:.1f} | "
                      f"{r['disk']:.0f} | {r['anon'] / 1024:.0f} | {r['file'] / 1024:.0f} | "
-                     f"{r['non2xx']} |")
+                     f"{r['non2xx']} | {store_line(r)} |")
     if rows:
         hb.emit_table(lines, a.out)
     record = lines + [""] + verdict(rows) if rows else []
