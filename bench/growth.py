@@ -14,12 +14,14 @@ wrk on CPU 1, 64 connections) refreshes, in two runs:
 The pool circulates (each answer's successor joins its end), so once a run has spent its
 tokens it presents their successors, recent tokens: for a longer --duration or more
 --rounds, raise --sample above the rate times the duration times the rounds (each run takes
-its own share of the sample). With --rounds N, each kind runs N times per size, one after
-another (not alternating: a run pays for the fold its predecessors' spendings started, and
-the any-age fold is the dear one), and the run of the median rate is reported, with the N
-rates. --server-args passes more settings to
-floodgate for these runs (e.g. "--store-fold-at 1000000"); --kinds any runs only tokens of
-any age.
+its own share of the sample, at most the store's older half; a run that presented successors
+says so, and the table gives the share of its requests that presented tokens of its kind). With
+--rounds N, each kind runs N times per size, one after another (not alternating: a run pays
+for the fold its predecessors' spendings started, and the any-age fold is the dear one), and
+the run of the median rate is reported, with the N rates. --server-args passes more settings
+to floodgate for these runs (e.g. "--store-fold-at 1000000"); --kinds any runs only tokens of
+any age, drawn then from the whole store (up to all of it) rather than its older half: their
+records lie anywhere, a fold's spendings fewer to a leaf, the case the store's runs are for.
 
 For each run the store's own counters are read from /metrics before and after it: the folds
 and the runs of spent tokens (docs/STORE.md) its rotations cost, and what was held at its end.
@@ -105,14 +107,19 @@ def store_line(r):
 
 def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rounds=1,
              kinds=KINDS):
-    sample = min(sample, n // 2)
+    # tokens of any age are drawn from the older half of the store, the newest half being the
+    # recent run's; with --kinds any alone, from the whole store (a spending's record then lies
+    # anywhere, as when users come back at random: the case the store's runs are for)
+    whole = "recent" not in kinds
+    cap = n if whole else n // 2
+    capped, sample = sample > cap, min(sample, cap)
     tmp = tempfile.mkdtemp(prefix="fg-growth-", dir="/var/tmp")
     try:
         data = os.path.join(tmp, "data")
         subprocess.run([binary, "--data-dir", data, "user", "add", "bench"], input="growth pw 1\n",
                        text=True, capture_output=True, check=True, timeout=60)
         old, new = os.path.join(tmp, "any.txt"), os.path.join(tmp, "recent.txt")
-        for count, tfile in ((n - sample, old), (sample, new)):
+        for count, tfile in ((n, old),) if whole else ((n - sample, old), (sample, new)):
             seed = subprocess.run([os.path.join(ROOT, "build", "release", "bench", "seed_refresh"),
                                    data, str(count), str(sample), tfile],
                                   capture_output=True, text=True, timeout=3600)
@@ -131,7 +138,7 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
             ref = tb.measure(nginx, nport, "/", "get_auth.lua", {"BENCH_AUTH": ""},
                              min(duration, 30))
             # each kind's tokens in parts: one per round, and one for the profile
-            parts = {}
+            parts, sizes = {}, {}
             for kind, tfile in (("recent", new), ("any age", old)):
                 if kind not in kinds:
                     continue
@@ -144,6 +151,7 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
                     with open(name, "w") as f:
                         f.write("\n".join(toks[i * len(toks) // k:(i + 1) * len(toks) // k]) + "\n")
                     parts[kind].append(name)
+                    sizes[name] = (i + 1) * len(toks) // k - i * len(toks) // k
             runs = {}
             # a kind's rounds one after another: the fold that the spendings of a run start
             # is paid in the runs after it, and a token of any age's is dear (docs/benchmarks.md)
@@ -154,6 +162,8 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
                         fg, port, "/v1/auth/refresh", "refresh.lua",
                         {"BENCH_TOKENS_FILE": parts[kind][i]}, duration, warmup=False), fg.pid)
                     r["faults"] = (hb.minor_faults(fg.pid) - f0) / max(r["requests"], 1)
+                    # past its share of the sample, a run presents successors: recent tokens
+                    r["own"] = min(1.0, sizes[parts[kind][i]] / max(r["requests"], 1))
                     m1 = store_metrics(port)
                     r["store"] = {STORE_METRICS[k]: v - (m0.get(k, 0) if k.endswith("_total")
                                                          else 0) for k, v in m1.items()}
@@ -191,6 +201,12 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
                   f"{r['loop_sys']:.1f} us, store writer user {r['writer_user']:.1f} + kernel "
                   f"{r['writer_sys']:.1f} us, {r['faults']:.2f} minor faults", flush=True)
             print(f"{'':>9} store in the run: {store_line(r)}", flush=True)
+            if r["own"] < 1:
+                print(f"{'':>9} NOTE: only {r['own']:.0%} of its requests presented tokens of "
+                      "their kind, the rest their successors (recent): " +
+                      ("the sample is capped at the store's " + ("size" if whole else "older half")
+                       if capped else "raise --sample"),
+                      flush=True)
             if "shares" in r:
                 print(f"{'':>9} profile (one more run, {r['shares']['rps']:.0f}/s under perf), "
                       "CPU-us per rotation by part: " + ", ".join(
@@ -344,8 +360,8 @@ def main():
     lines = ["| live refresh tokens | tokens presented | rotations/s | vs smallest | p50 ms | p99 ms | "
              "server CPU-us/rotation | loop thread user + kernel | store writer user + kernel | "
              "nginx CPU-us/req | data.mdb bytes/token | RSS own MiB | RSS store pages MiB | "
-             "non-2xx | store in the run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "non-2xx | requests with a token of the kind | store in the run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     if any(len(r["rates"]) > 1 for r in rows):
         lines[0] = lines[0].replace("| rotations/s |", "| rotations/s, median (range) |")
     for r in rows:
@@ -357,7 +373,7 @@ def main():
                      f"{r['loop_user']:.1f} + {r['loop_sys']:.1f} | "
                      f"{r['writer_user']:.1f} + {r['writer_sys']:.1f} | {r['ref']['cpu']:.1f} | "
                      f"{r['disk']:.0f} | {r['anon'] / 1024:.0f} | {r['file'] / 1024:.0f} | "
-                     f"{r['non2xx']} | {store_line(r)} |")
+                     f"{r['non2xx']} | {r['own']:.0%} | {store_line(r)} |")
     if rows:
         hb.emit_table(lines, a.out)
     record = lines + [""] + verdict(rows) if rows else []
