@@ -74,6 +74,7 @@ struct sl_memo {
     bool fold_keyed;
     _Atomic uint64_t folds;        /* folds done, for /metrics */
     _Atomic uint64_t runs_written; /* runs written, for /metrics */
+    _Atomic uint64_t spread_pm;    /* the last fold's spread estimate, per mille (/metrics) */
     _Atomic uint64_t failures;     /* folds that failed (their transaction did) */
     _Atomic uint64_t changed;      /* records a fold changed (a spending folded twice: once) */
     unsigned replaced;             /* writes refused since data.mdb was found replaced */

@@ -625,8 +625,12 @@ static int fold_plan(struct lmdb_store *s, MDB_txn *txn)
     m->fold_done = 0;
     m->fold_keyed = false;
     size_t lv = leaves(s, txn);
-    bool records = m->fold_all || m->nruns >= SL_RUNS_MAX ||
-                   (!m->runs_always && (lv < m->min_leaves || spread(s, txn) <= RUN_SPREAD));
+    bool records = m->fold_all || m->nruns >= SL_RUNS_MAX;
+    if (!records && !m->runs_always && !(records = lv < m->min_leaves)) {
+        double sp = spread(s, txn);
+        atomic_store(&m->spread_pm, (uint64_t)(sp * 1000 + 0.5));
+        records = sp <= RUN_SPREAD;
+    }
     size_t all = m->fold_n + m->in_runs;
     pthread_rwlock_unlock(&m->lock);
     /* a fold into the records puts about this many spendings on a leaf: its chunks grow with
@@ -941,6 +945,10 @@ int sl_rt_metrics_text(struct store *st, struct buf *b)
     rc |= met_text_counter(b, "floodgate_store_spent_runs_written_total",
                            "LMDB: runs written, each from the spendings held.",
                            atomic_load(&m->runs_written));
+    rc |= met_text_gauge(b, "floodgate_store_fold_spread",
+                         "LMDB: the last estimate of the share of a fold's spendings whose "
+                         "records lie on a leaf of their own; above 0.5 a fold writes a run.",
+                         (double)atomic_load(&m->spread_pm) / 1000);
     return rc | met_text_counter(b, "floodgate_store_folds_total",
                                  "LMDB: folds of the spent log and runs into the refresh "
                                  "records.",
@@ -966,6 +974,11 @@ long store_lmdb_spent_runs(struct store *st)
     long n = (long)m->nruns;
     pthread_rwlock_unlock(&m->lock);
     return n;
+}
+
+long store_lmdb_fold_spread(struct store *st)
+{
+    return (long)atomic_load(&((struct lmdb_store *)(void *)st)->memo.spread_pm);
 }
 
 void store_lmdb_runs_always(struct store *st, bool on)

@@ -1845,9 +1845,12 @@ TEST(lmdb_a_fold_of_tokens_of_every_age_becomes_a_run)
     for (int i = 1150; i < 1182; i++) /* 32 issued one after another */
         ASSERT_EQ_INT(rotate(st, t[i], n[i], "app", 1001, &op), STORE_ROTATED);
     ASSERT_EQ_INT(wait_runs(st, 0, 0), 0);
+    long dense = store_lmdb_fold_spread(st); /* (what /metrics shows) */
+    ASSERT_TRUE(dense <= 500);
     for (int i = 0; i < 32; i++) /* 32 of every age, 35 records apart */
         ASSERT_EQ_INT(rotate(st, t[35 * i], n[35 * i], "app", 1001, &op), STORE_ROTATED);
     ASSERT_EQ_INT(wait_runs(st, 1, 32), 0);
+    ASSERT_TRUE(store_lmdb_fold_spread(st) > 500);
     ASSERT_TRUE(reads_spent(st, t[1160], n[1160]));
     ASSERT_TRUE(reads_spent(st, t[35 * 20], n[35 * 20]));
     cleanup(st);
