@@ -24,7 +24,7 @@ any age, drawn then from the whole store (up to all of it) rather than its older
 records lie anywhere, a fold's spendings fewer to a leaf, the case the store's runs are for.
 
 For each run the store's own counters are read from /metrics before and after it: the folds
-and the runs of spent tokens (docs/STORE.md) its rotations cost, and what was held at its end.
+and the runs of spent tokens (docs/internals/STORE.md) its rotations cost, and what was held at its end.
 A long --duration (150 s or more at 10^7) holds a whole cycle of runs and their fold.
 
 nginx's static 200 for a small GET is measured in the same run as the reference. Reported
@@ -82,7 +82,8 @@ STORE_METRICS = {"floodgate_store_folds_total": "folds",
                  "floodgate_store_spent_runs_written_total": "runs_written",
                  "floodgate_store_spent_runs": "runs",
                  "floodgate_store_spent_in_runs": "in_runs",
-                 "floodgate_store_spent_held": "held"}
+                 "floodgate_store_spent_held": "held",
+                 "floodgate_store_fold_spread": "spread"}
 
 
 def store_metrics(port):
@@ -102,6 +103,8 @@ def store_line(r):
     if "runs" in s:
         out.append(f"{s['runs_written']:.0f} runs written, {s['runs']:.0f} runs "
                    f"({s['in_runs']:.0f} spent) held at the end")
+    if s.get("spread"):  # (0: no fold estimated it)
+        out.append(f"the last fold's spread {s['spread']:.2f}")
     return ", ".join(out + [f"{s['held']:.0f} spent in the memo"])
 
 

@@ -5,9 +5,10 @@
  * /v1/auth/login stores them, for the first-party client, a user of its own) issued now,
  * through the same group-commit writer as the server, under the directory's server key, so
  * that the server refreshes them. A uniform sample of the tokens issued by this run is
- * appended to SAMPLE_FILE (one per line): the tokens a benchmark presents are spread over
- * the whole store, not only the newest. The directory must hold a store and a key already
- * (`floodgate --data-dir DIR user add ...` makes both); the server must not be running.
+ * appended to SAMPLE_FILE (one per line), in random order: the tokens a benchmark presents
+ * are spread over the whole store, not only the newest, and come back in no order of age.
+ * The directory must hold a store and a key already (`floodgate --data-dir DIR user add
+ * ...` makes both); the server must not be running.
  *
  * Usage: seed_refresh DIR N SAMPLE SAMPLE_FILE
  */
@@ -90,8 +91,21 @@ int main(int argc, char **argv)
     }
     double took = (double)clock_mono_ns() / 1e9 - t0;
     store_close(st);
+    /* in random order: reservoir sampling leaves a slot it never replaced holding the token
+     * issued at that place, so the file would present the sample half in the order it was
+     * issued, and a fold's spendings would crowd onto the leaves of the oldest records */
+    unsigned long m = want < n ? want : n;
+    for (unsigned long i = m; i > 1; i--) {
+        uint64_t r;
+        char t[TOK_REFRESH_LEN + 1];
+        cr_random(&r, sizeof(r));
+        unsigned long j = (unsigned long)(r % i);
+        memcpy(t, sample[i - 1], sizeof(t));
+        memcpy(sample[i - 1], sample[j], sizeof(t));
+        memcpy(sample[j], t, sizeof(t));
+    }
     FILE *f = fopen(argv[4], "a");
-    for (unsigned long i = 0; f && i < want && i < n; i++)
+    for (unsigned long i = 0; f && i < m; i++)
         fprintf(f, "%s\n", sample[i]);
     if (!f || fclose(f))
         return fprintf(stderr, "seed_refresh: cannot write %s\n", argv[4]), 1;
