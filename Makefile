@@ -260,6 +260,8 @@ bench: deps
 	  taskset -c 0 build/release/bench/rotate_raw $$d 2400000 30 $$n 160 runs=200000,10; \
 	  rc=$$?; rm -rf $$d; [ $$rc = 0 ] || exit $$rc; done
 	bench/growth.py --rounds 3 --sample 500000 --record docs/benchmarks.md
+	bench/growth.py --users '' --sizes 100000,10000000 --kinds any --sample 5000000 \
+	  --duration 240 --record docs/benchmarks.md
 	bench/memory.py
 	bench/events.py --rounds 4
 	bench/launch.py --html build/release/rehearsal-launch.html

@@ -25,7 +25,8 @@ records lie anywhere, a fold's spendings fewer to a leaf, the case the store's r
 
 For each run the store's own counters are read from /metrics before and after it: the folds
 and the runs of spent tokens (docs/internals/STORE.md) its rotations cost, and what was held at its end.
-A long --duration (150 s or more at 10^7) holds a whole cycle of runs and their fold.
+At 10^7, --kinds any --sample 5000000 --duration 240 (make bench's second growth run) holds
+a whole cycle: ten runs or more and the fold that merges them into the records.
 
 nginx's static 200 for a small GET is measured in the same run as the reference. Reported
 per size: rotations/s, p50/p99, server CPU-us per rotation (and apart: the loop thread's and
