@@ -24,7 +24,8 @@ any age, drawn then from the whole store (up to all of it) rather than its older
 records lie anywhere, a fold's spendings fewer to a leaf, the case the store's runs are for.
 
 For each run the store's own counters are read from /metrics before and after it: the folds
-and the runs of spent tokens (docs/internals/STORE.md) its rotations cost, and what was held at its end.
+and the runs of spent tokens (docs/internals/STORE.md) its rotations cost, and what was held
+at its end.
 At 10^7, --kinds any --sample 5000000 --duration 240 (make bench's second growth run) holds
 a whole cycle: ten runs or more and the fold that merges them into the records.
 
@@ -152,10 +153,11 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
                 parts[kind] = []
                 for i in range(k):
                     name = f"{tfile}.{i}"
+                    part = toks[i * len(toks) // k:(i + 1) * len(toks) // k]
                     with open(name, "w") as f:
-                        f.write("\n".join(toks[i * len(toks) // k:(i + 1) * len(toks) // k]) + "\n")
+                        f.write("\n".join(part) + "\n")
                     parts[kind].append(name)
-                    sizes[name] = (i + 1) * len(toks) // k - i * len(toks) // k
+                    sizes[name] = len(part)
             runs = {}
             # a kind's rounds one after another: the fold that the spendings of a run start
             # is paid in the runs after it, and a token of any age's is dear (docs/benchmarks.md)
