@@ -625,8 +625,9 @@ static int fold_plan(struct lmdb_store *s, MDB_txn *txn)
     m->fold_done = 0;
     m->fold_keyed = false;
     size_t lv = leaves(s, txn);
-    bool records = m->fold_all || m->nruns >= SL_RUNS_MAX;
-    if (!records && !m->runs_always && !(records = lv < m->min_leaves)) {
+    bool records =
+        m->fold_all || m->nruns >= SL_RUNS_MAX || (!m->runs_always && lv < m->min_leaves);
+    if (!records && !m->runs_always) {
         double sp = spread(s, txn);
         atomic_store(&m->spread_pm, (uint64_t)(sp * 1000 + 0.5));
         records = sp <= RUN_SPREAD;
