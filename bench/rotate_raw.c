@@ -63,7 +63,10 @@
  *              memo is full again, all of them and the memo are merged in key order and folded
  *              into the records (FOLD_CHUNK per synced commit): RUNS + 1 times the spendings
  *              of a memo's fold on the same leaves. ROTATE_RAW_NOBLOOM=1 reads every run,
- *              no filter.
+ *              no filter. ROTATE_RAW_GATE=1 asks one filter of every held run's keys first
+ *              (sized for RUNS runs, emptied with them), and the runs' own filters only when
+ *              it says a key may be in one: one line a rotation however many runs are held.
+ *              ROTATE_RAW_RUNSONLY=1 leaves out the memo's measurement.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -93,6 +96,8 @@ static long fold_at = FOLD_AT; /* folded: spendings held before they are folded 
 static int runs_max = 10;      /* runs: runs held before they are folded */
 static int no_bloom;           /* runs: every run looked up, no filter (ROTATE_RAW_NOBLOOM) */
 static int circulate;          /* runs: a spent record's successor takes its place in the draw */
+static int use_gate;           /* runs: one filter of every held run's keys, asked first
+                                * (ROTATE_RAW_GATE) */
 
 /* runs: a filter of one run's keys, blocked (all of a key's bits in one 64-byte line) */
 struct bloom {
@@ -119,6 +124,7 @@ struct run {
     MDB_dbi runs;                  /* runs: the table of runs, keyed by run and record key */
     int nruns;                     /* runs: how many it holds */
     struct bloom bloom[RUNS_MAX];  /* runs: each run's filter */
+    struct bloom gate;             /* runs, ROTATE_RAW_GATE: every held run's keys */
     long probes, run_gets;         /* runs: filters asked, and runs then looked up */
     uint64_t seq;
     uint8_t pool[POOL][KEY];
@@ -285,6 +291,8 @@ static void run_key(uint8_t out[8 + KEY], int run, const uint8_t k[KEY])
 /* runs: is the token spent in a run? A filter first, then the run itself if it may be. */
 static void runs_lookup(struct run *r, MDB_txn *txn, const uint8_t k[KEY])
 {
+    if (use_gate && r->nruns && (r->probes++, !bloom_maybe(&r->gate, k)))
+        return;
     for (int i = r->nruns - 1; i >= 0; i--) {
         r->probes++;
         if (!no_bloom && !bloom_maybe(&r->bloom[i], k))
@@ -309,6 +317,11 @@ static void memo_to_run(struct run *r)
     b->bits = calloc(b->lines, 64);
     if (!b->bits)
         die("bloom", ENOMEM);
+    if (use_gate && !r->gate.bits) {
+        r->gate.lines = ((size_t)runs_max * (size_t)fold_at * BLOOM_BITS + 511) / 512;
+        if (!(r->gate.bits = calloc(r->gate.lines, 64)))
+            die("gate", ENOMEM);
+    }
     for (long at = 0; at < r->held;) {
         MDB_txn *txn;
         int rc;
@@ -322,6 +335,8 @@ static void memo_to_run(struct run *r)
             if ((rc = mdb_put(txn, r->runs, &mk, &mv, MDB_APPEND)))
                 die("run put", rc);
             bloom_add(b, k);
+            if (use_gate)
+                bloom_add(&r->gate, k);
         }
         if (at == r->held && (rc = mdb_drop(txn, r->spent, 0)))
             die("run drop", rc);
@@ -408,6 +423,8 @@ static void runs_fold(struct run *r)
         free(r->bloom[i].bits);
         r->bloom[i].bits = NULL;
     }
+    if (r->gate.bits)
+        memset(r->gate.bits, 0, r->gate.lines * 64);
     r->nruns = 0;
     memset(r->memo, 0, (r->mask + 1) * KEY);
     r->held = 0;
@@ -636,16 +653,18 @@ static void measure(const char *dir, int ordered, int anyage, long rotations, in
         size_t bytes = 0;
         for (int i = 0; i < r->nruns; i++)
             bytes += r->bloom[i].lines * 64;
+        bytes += r->gate.lines * 64;
         printf("%-9s %d runs held (of %d), their filters %.1f KiB; %.2f filters asked and %.3f "
                "runs read per rotation%s\n",
                layout_name(r), r->nruns, runs_max, (double)bytes / 1024.0,
                (double)r->probes / (double)rotations, (double)r->run_gets / (double)rotations,
-               no_bloom ? " (no filters)" : "");
+               no_bloom ? " (no filters)" : use_gate ? " (a gate first)" : "");
         for (int i = 0; i < r->nruns; i++)
             free(r->bloom[i].bits);
     }
     fflush(stdout);
     mdb_env_close(r->env);
+    free(r->gate.bits);
     free(r->keys);
     free(r->memo);
     free(r->order);
@@ -696,7 +715,9 @@ int main(int argc, char **argv)
             }
             no_bloom = getenv("ROTATE_RAW_NOBLOOM") != NULL;
             circulate = 1;
-            measure(argv[1], 1, MEMO, rotations, batch, prefill, rec);
+            use_gate = getenv("ROTATE_RAW_GATE") != NULL;
+            if (!getenv("ROTATE_RAW_RUNSONLY"))
+                measure(argv[1], 1, MEMO, rotations, batch, prefill, rec);
             measure(argv[1], 1, RUNS, rotations, batch, prefill, rec);
             return 0;
         }
