@@ -219,14 +219,18 @@ long store_lmdb_aged_left(struct store *st);
 /* Test builds: the next n commits fail (as on a full disk) and abort their transaction. */
 void store_lmdb_fail_commits(struct store *st, int n);
 /* Test builds: how many spent refresh tokens are held now, in memory and in runs; how many
- * runs; the last fold's spread estimate, per mille (0 before one); with `on`, a fold writes a run
- * however dense it would be in the records (it goes there only when the runs are full or store_fold
- * asks); from how many leaves of the refresh tables a fold may become a run (4096 unless set). */
+ * runs; the bytes of their filters (the gate's included); the last fold's spread estimate, per
+ * mille (0 before one); with `on`, a fold writes a run however dense it would be in the records (it
+ * goes there only when the runs are full or store_fold asks); from how many leaves of the refresh
+ * tables a fold may become a run (4096 unless set). */
 long store_lmdb_spent_held(struct store *st);
 long store_lmdb_spent_runs(struct store *st);
+long store_lmdb_filter_bytes(struct store *st);
 long store_lmdb_fold_spread(struct store *st);
 void store_lmdb_runs_always(struct store *st, bool on);
 void store_lmdb_runs_min_leaves(struct store *st, size_t n);
+/* Test builds: runs held before a fold of all of them into the records (0: the default, 40). */
+void store_lmdb_runs_max(struct store *st, size_t n);
 #endif
 /* Connects to the Redis at url (redis://[:password@]host[:port][/db] or unix:///path[?db=N]),
  * with every key under prefix and every command bounded by timeout_ms. Fails (ERR_BACKEND,

@@ -34,8 +34,20 @@ struct sl_run {
     size_t count;
 };
 
-#define SL_RUNS_MAX 10                 /* runs held before a fold into the records */
-#define SL_RUN_KEY  (8 + STORE_DIGEST) /* a run's number and a record's key */
+/* One filter of every key the held runs hold, and the run being written's: asked before
+ * the runs' own, so that a token in no run costs one line however many runs are held.
+ * Sized for SL_RUNS_MAX runs of store_fold_at, let go when no run is held; past its size it
+ * only says "maybe" more often. Bits are set while readers read: atomically. */
+struct sl_gate {
+    _Atomic uint64_t *bits; /* 8 words a line (NULL: none yet, every key may be in a run) */
+    size_t lines;
+};
+
+enum { FOLD_RECORDS = 1, FOLD_RUN }; /* what a fold step writes (sl_memo's fold_mode) */
+
+#define SL_RUNS_MAX   40                 /* runs held before a fold into the records */
+#define RUNS_MAX_TEXT "40"               /* (the same, for /metrics' help) */
+#define SL_RUN_KEY    (8 + STORE_DIGEST) /* a run's number and a record's key */
 
 /*
  * The spendings not yet folded into their records (store_lmdb_rt.c). Changed only by the
@@ -62,7 +74,9 @@ struct sl_memo {
     struct sl_run *runs; /* oldest first */
     size_t nruns;
     size_t in_runs;         /* the spendings they hold (as their filters were built) */
+    struct sl_gate gate;    /* every key of the runs, asked first */
     bool runs_always;       /* tests: a run whenever one may be written, however dense */
+    size_t runs_max;        /* runs held before a fold into the records (tests: fewer) */
     size_t min_leaves;      /* refresh tables smaller than this fold straight in (tests: any) */
     bool fold_all;          /* store_fold: fold the runs too, whatever their number */
     int fold_mode;          /* the step under way: FOLD_RECORDS or FOLD_RUN (0: none) */
@@ -153,6 +167,13 @@ int sl_rt_metrics_text(struct store *st, struct buf *b);
 /* A filter for n spendings; a key added to it. */
 void sl_filter_init(struct sl_run *r, size_t n);
 void sl_filter_add(struct sl_run *r, const uint8_t *key);
+/* The gate made ready for a run (the caller holds m's write lock), a key added to it (by the
+ * writer, while readers may ask it), and let go if no run is held or being written. */
+void sl_gate_ready(struct sl_memo *m);
+void sl_gate_add(struct sl_memo *m, const uint8_t *key);
+void sl_gate_free(struct sl_memo *m);
+/* Bytes of the filters in memory: the runs', and the gate's (the caller holds m's lock). */
+size_t sl_filter_bytes(const struct sl_memo *m);
 void sl_runs_free(struct sl_run **runs, size_t *n);
 /* A key of the runs' table, the run number of one, a line decoded (seq 0), a line written. */
 void sl_run_key(uint64_t no, const uint8_t *key, uint8_t out[SL_RUN_KEY]);

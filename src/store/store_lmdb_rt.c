@@ -67,8 +67,6 @@
 #define SPREAD_PAIRS   512
 #define RUN_MIN_LEAVES 4096
 
-enum { FOLD_RECORDS = 1, FOLD_RUN }; /* what a fold step writes (m->fold_mode) */
-
 static void time_key(const uint8_t *digest, uint8_t *key)
 {
     memcpy(key, digest + 2, 8);
@@ -179,6 +177,7 @@ static void memo_init(struct sl_memo *m)
     pthread_rwlockattr_destroy(&a);
     m->fold_at = m->fold_cfg = FOLD_AT;
     m->min_leaves = RUN_MIN_LEAVES;
+    m->runs_max = SL_RUNS_MAX;
     rebuild(m);
 }
 
@@ -304,6 +303,7 @@ void sl_rt_close(struct lmdb_store *s)
     memo_fini(&s->memo);
     sl_runs_free(&s->memo.runs, &s->memo.nruns);
     mem_free(s->memo.fold_run.bits);
+    sl_gate_free(&s->memo);
     mem_free(s->memo.fold_nos);
 }
 
@@ -626,7 +626,7 @@ static int fold_plan(struct lmdb_store *s, MDB_txn *txn)
     m->fold_keyed = false;
     size_t lv = leaves(s, txn);
     bool records =
-        m->fold_all || m->nruns >= SL_RUNS_MAX || (!m->runs_always && lv < m->min_leaves);
+        m->fold_all || m->nruns >= m->runs_max || (!m->runs_always && lv < m->min_leaves);
     if (!records && !m->runs_always) {
         double sp = spread(s, txn);
         atomic_store(&m->spread_pm, (uint64_t)(sp * 1000 + 0.5));
@@ -648,6 +648,8 @@ static int fold_plan(struct lmdb_store *s, MDB_txn *txn)
     }
     pthread_rwlock_wrlock(&m->lock); /* (sl_rt_begin on another thread reads it) */
     m->fold_mode = records ? FOLD_RECORDS : FOLD_RUN;
+    if (!records)
+        sl_gate_ready(m);
     pthread_rwlock_unlock(&m->lock);
     return rc;
 }
@@ -686,8 +688,10 @@ static int fold_run_step(struct lmdb_store *s, MDB_txn *txn, size_t end)
     int rc = ERR_OK;
     for (size_t i = m->fold_done; rc == ERR_OK && i < end; i++) {
         struct sl_spend e = held_at(m, i);
-        if ((rc = sl_run_put(txn, s->runs, m->fold_run.no, &e)) == ERR_OK)
+        if ((rc = sl_run_put(txn, s->runs, m->fold_run.no, &e)) == ERR_OK) {
             sl_filter_add(&m->fold_run, e.key); /* (a failure frees the whole filter) */
+            sl_gate_add(m, e.key);              /* (and leaves the gate a superset) */
+        }
     }
     return rc;
 }
@@ -929,7 +933,7 @@ int sl_rt_metrics_text(struct store *st, struct buf *b)
 {
     struct sl_memo *m = &((struct lmdb_store *)(void *)st)->memo;
     pthread_rwlock_rdlock(&m->lock);
-    size_t runs = m->nruns, in_runs = m->in_runs;
+    size_t runs = m->nruns, in_runs = m->in_runs, filters = sl_filter_bytes(m);
     pthread_rwlock_unlock(&m->lock);
     int rc = met_text_gauge(b, "floodgate_store_spent_held",
                             "LMDB: spent refresh tokens held in memory (about 100 bytes each) "
@@ -940,9 +944,12 @@ int sl_rt_metrics_text(struct store *st, struct buf *b)
                          "with a filter in memory, until a fold into their records.",
                          (double)runs);
     rc |= met_text_gauge(b, "floodgate_store_spent_in_runs",
-                         "LMDB: spent refresh tokens in those runs (their filters take about "
-                         "1.25 bytes each).",
-                         (double)in_runs);
+                         "LMDB: spent refresh tokens in those runs.", (double)in_runs);
+    rc |= met_text_gauge(b, "floodgate_store_spent_filter_bytes",
+                         "LMDB: memory of the runs' filters (1.25 bytes a spending in a run) "
+                         "and of the one asked before them (1.25 bytes for each of " RUNS_MAX_TEXT
+                         " times store_fold_at, while any run is held).",
+                         (double)filters);
     rc |= met_text_counter(b, "floodgate_store_spent_runs_written_total",
                            "LMDB: runs written, each from the spendings held.",
                            atomic_load(&m->runs_written));
@@ -968,33 +975,9 @@ long store_lmdb_spent_held(struct store *st)
     return (long)held(&((struct lmdb_store *)(void *)st)->memo, true);
 }
 
-long store_lmdb_spent_runs(struct store *st)
-{
-    struct sl_memo *m = &((struct lmdb_store *)(void *)st)->memo;
-    pthread_rwlock_rdlock(&m->lock);
-    long n = (long)m->nruns;
-    pthread_rwlock_unlock(&m->lock);
-    return n;
-}
-
 long store_lmdb_fold_spread(struct store *st)
 {
     return (long)atomic_load(&((struct lmdb_store *)(void *)st)->memo.spread_pm);
 }
 
-void store_lmdb_runs_always(struct store *st, bool on)
-{
-    struct sl_memo *m = &((struct lmdb_store *)(void *)st)->memo;
-    pthread_rwlock_wrlock(&m->lock);
-    m->runs_always = on;
-    pthread_rwlock_unlock(&m->lock);
-}
-
-void store_lmdb_runs_min_leaves(struct store *st, size_t n)
-{
-    struct sl_memo *m = &((struct lmdb_store *)(void *)st)->memo;
-    pthread_rwlock_wrlock(&m->lock);
-    m->min_leaves = n;
-    pthread_rwlock_unlock(&m->lock);
-}
 #endif

@@ -14,8 +14,12 @@
  *
  * A reader looks in a run only if the run's filter says the key may be there: a blocked
  * Bloom filter in memory, 10 bits a spending (all of a key's 7 bits in one 64-byte line),
- * about 1% false positives. Filters are rebuilt from the table when the store opens; they
- * take 1.25 bytes a spending held in runs, bounded by store_fold_at x SL_RUNS_MAX.
+ * about 1% false positives. With 40 runs, asking each filter would cost a rotation 40 lines;
+ * so one more filter, the gate, holds every key of every held run, and the runs' filters
+ * are asked only when it says a key may be in one: a token in no run costs one line. Filters
+ * are rebuilt from the table when the store opens; they take 1.25 bytes a spending held in
+ * runs, and the gate as much again for SL_RUNS_MAX x store_fold_at while any run is held:
+ * 20 MiB at most with the defaults.
  */
 #include <string.h>
 
@@ -26,9 +30,10 @@
 
 #define FILTER_BITS 10 /* bits a spending */
 #define RUN_VAL     (STORE_DIGEST + 8)
+#define GATE_MIN    65536 /* spendings the gate is sized for, at least (80 KiB) */
 
-/* The first word of key's line in r's filter, and its 7 bits in that line. */
-static size_t filter_line(const struct sl_run *r, const uint8_t *key, unsigned bit[7])
+/* The first word of key's line in a filter of `lines` lines, and its 7 bits in that line. */
+static size_t filter_line(size_t lines, const uint8_t *key, unsigned bit[7])
 {
     uint64_t h1, h2;
     /* (bytes 16-31 of a key by age are a keyed digest's: already uniform) */
@@ -36,14 +41,18 @@ static size_t filter_line(const struct sl_run *r, const uint8_t *key, unsigned b
     memcpy(&h2, key + 24, sizeof(h2));
     for (int i = 0; i < 7; i++)
         bit[i] = (unsigned)(h2 >> (9 * i)) & 511;
-    return (size_t)(h1 % r->lines) * 8;
+    return (size_t)(h1 % lines) * 8;
+}
+
+static size_t lines_for(size_t n)
+{
+    size_t lines = (n * FILTER_BITS + 511) / 512;
+    return lines ? lines : 1;
 }
 
 void sl_filter_init(struct sl_run *r, size_t n)
 {
-    r->lines = (n * FILTER_BITS + 511) / 512;
-    if (!r->lines)
-        r->lines = 1;
+    r->lines = lines_for(n);
     r->bits = xcalloc(r->lines, 64);
     r->count = 0;
 }
@@ -51,7 +60,7 @@ void sl_filter_init(struct sl_run *r, size_t n)
 void sl_filter_add(struct sl_run *r, const uint8_t *key)
 {
     unsigned bit[7];
-    uint64_t *w = r->bits + filter_line(r, key, bit);
+    uint64_t *w = r->bits + filter_line(r->lines, key, bit);
     for (int i = 0; i < 7; i++)
         w[bit[i] >> 6] |= 1ULL << (bit[i] & 63);
     r->count++;
@@ -60,11 +69,56 @@ void sl_filter_add(struct sl_run *r, const uint8_t *key)
 static bool filter_maybe(const struct sl_run *r, const uint8_t *key)
 {
     unsigned bit[7];
-    const uint64_t *w = r->bits + filter_line(r, key, bit);
+    const uint64_t *w = r->bits + filter_line(r->lines, key, bit);
     for (int i = 0; i < 7; i++)
         if (!(w[bit[i] >> 6] & (1ULL << (bit[i] & 63))))
             return false;
     return true;
+}
+
+void sl_gate_ready(struct sl_memo *m)
+{
+    if (m->gate.bits)
+        return;
+    size_t n = SL_RUNS_MAX * m->fold_cfg;
+    m->gate.lines = lines_for(n > GATE_MIN ? n : GATE_MIN);
+    m->gate.bits = xcalloc(m->gate.lines, 64);
+}
+
+void sl_gate_add(struct sl_memo *m, const uint8_t *key)
+{
+    unsigned bit[7];
+    _Atomic uint64_t *w = m->gate.bits + filter_line(m->gate.lines, key, bit);
+    for (int i = 0; i < 7; i++)
+        atomic_fetch_or_explicit(&w[bit[i] >> 6], 1ULL << (bit[i] & 63), memory_order_relaxed);
+}
+
+static bool gate_maybe(const struct sl_gate *g, const uint8_t *key)
+{
+    unsigned bit[7];
+    if (!g->bits)
+        return true;
+    _Atomic uint64_t *w = g->bits + filter_line(g->lines, key, bit);
+    for (int i = 0; i < 7; i++)
+        if (!(atomic_load_explicit(&w[bit[i] >> 6], memory_order_relaxed) &
+              (1ULL << (bit[i] & 63))))
+            return false;
+    return true;
+}
+
+void sl_gate_free(struct sl_memo *m)
+{
+    mem_free((void *)(uintptr_t)m->gate.bits);
+    m->gate.bits = NULL;
+    m->gate.lines = 0;
+}
+
+size_t sl_filter_bytes(const struct sl_memo *m)
+{
+    size_t n = m->gate.lines * 64;
+    for (size_t i = 0; i < m->nruns; i++)
+        n += m->runs[i].lines * 64;
+    return n;
 }
 
 void sl_runs_free(struct sl_run **runs, size_t *n)
@@ -137,6 +191,8 @@ int sl_runs_lookup(const struct sl_memo *m, MDB_txn *txn, MDB_dbi dbi, const uin
                    struct sl_spend *e, bool *hit)
 {
     int rc = ERR_OK;
+    if (!m->nruns || !gate_maybe(&m->gate, key))
+        return ERR_OK;
     for (size_t i = m->nruns; i-- > 0 && rc == ERR_OK && !*hit;)
         if (filter_maybe(&m->runs[i], key))
             rc = run_get(txn, dbi, m->runs[i].no, key, e, hit);
@@ -208,9 +264,9 @@ int sl_runs_last(MDB_txn *txn, MDB_dbi dbi, uint64_t *first, uint64_t *last)
     return rc == 0 || rc == MDB_NOTFOUND ? ERR_OK : ERR_BACKEND;
 }
 
-/* Run `no`'s spendings counted, then added to a filter sized for them (r->bits NULL on a
- * failure). */
-static int load_one(MDB_txn *txn, MDB_dbi dbi, uint64_t no, struct sl_run *r)
+/* Run `no`'s spendings counted, then added to a filter sized for them and to m's gate
+ * (r->bits NULL on a failure). */
+static int load_one(struct sl_memo *m, MDB_txn *txn, MDB_dbi dbi, uint64_t no, struct sl_run *r)
 {
     struct sl_run_cur c;
     size_t n = 0;
@@ -223,9 +279,12 @@ static int load_one(MDB_txn *txn, MDB_dbi dbi, uint64_t no, struct sl_run *r)
         return rc;
     sl_filter_init(r, n);
     r->no = no;
+    sl_gate_ready(m);
     rc = sl_run_cur_open(&c, txn, dbi, no, NULL);
-    for (; rc == ERR_OK && c.more; rc = sl_run_cur_next(&c))
+    for (; rc == ERR_OK && c.more; rc = sl_run_cur_next(&c)) {
         sl_filter_add(r, c.e.key);
+        sl_gate_add(m, c.e.key);
+    }
     sl_run_cur_close(&c);
     if (rc) {
         mem_free(r->bits);
@@ -244,7 +303,7 @@ int sl_runs_load(struct sl_memo *m, MDB_txn *txn, MDB_dbi dbi, uint64_t after)
         return ERR_BACKEND;
     while ((rc = next_run(c, no, &no)) == ERR_OK && no) {
         struct sl_run r = {0};
-        if ((rc = load_one(txn, dbi, no, &r)))
+        if ((rc = load_one(m, txn, dbi, no, &r)))
             break;
         m->runs = xrealloc(m->runs, (m->nruns + 1) * sizeof(*m->runs));
         m->runs[m->nruns++] = r;
@@ -266,6 +325,8 @@ void sl_runs_drop_below(struct sl_memo *m, uint64_t first)
         mem_free(m->runs[i].bits);
     }
     m->nruns = k;
+    if (!m->nruns && m->fold_mode != FOLD_RUN)
+        sl_gate_free(m); /* (empty again: its false positives go with it) */
 }
 
 /* ---- a cursor on one run, and a scan of the records in key order with every run --------- */
@@ -363,3 +424,48 @@ void sl_runs_scan_close(struct sl_runs_scan *sc)
         sl_run_cur_close(&sc->r[i]);
     mem_free(sc);
 }
+
+#ifdef FG_TESTING
+
+long store_lmdb_spent_runs(struct store *st)
+{
+    struct sl_memo *m = &((struct lmdb_store *)(void *)st)->memo;
+    pthread_rwlock_rdlock(&m->lock);
+    long n = (long)m->nruns;
+    pthread_rwlock_unlock(&m->lock);
+    return n;
+}
+
+long store_lmdb_filter_bytes(struct store *st)
+{
+    struct sl_memo *m = &((struct lmdb_store *)(void *)st)->memo;
+    pthread_rwlock_rdlock(&m->lock);
+    long n = (long)sl_filter_bytes(m);
+    pthread_rwlock_unlock(&m->lock);
+    return n;
+}
+
+void store_lmdb_runs_always(struct store *st, bool on)
+{
+    struct sl_memo *m = &((struct lmdb_store *)(void *)st)->memo;
+    pthread_rwlock_wrlock(&m->lock);
+    m->runs_always = on;
+    pthread_rwlock_unlock(&m->lock);
+}
+
+void store_lmdb_runs_max(struct store *st, size_t n)
+{
+    struct sl_memo *m = &((struct lmdb_store *)(void *)st)->memo;
+    pthread_rwlock_wrlock(&m->lock);
+    m->runs_max = n ? n : SL_RUNS_MAX;
+    pthread_rwlock_unlock(&m->lock);
+}
+
+void store_lmdb_runs_min_leaves(struct store *st, size_t n)
+{
+    struct sl_memo *m = &((struct lmdb_store *)(void *)st)->memo;
+    pthread_rwlock_wrlock(&m->lock);
+    m->min_leaves = n;
+    pthread_rwlock_unlock(&m->lock);
+}
+#endif

@@ -72,6 +72,7 @@ class TestObservability(ServerTest):
             self.assertRegex(text, r"\nfloodgate_store_spent_held 1\n")
             self.assertRegex(text, r"\nfloodgate_store_folds_total 0\n")
             self.assertRegex(text, r"\nfloodgate_store_fold_spread 0\n")  # (none estimated)
+            self.assertRegex(text, r"\nfloodgate_store_spent_filter_bytes 0\n")  # (no run)
         self.assert_clean_exit(srv)
 
     def test_threads_are_named_for_top_and_perf(self):

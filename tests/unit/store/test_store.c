@@ -1748,6 +1748,7 @@ TEST(lmdb_spends_through_runs_reloaded_and_folded)
     st = open_fresh();
     ASSERT_TRUE(st != NULL);
     store_lmdb_runs_always(st, true);
+    store_lmdb_runs_max(st, 10);     /* (40 unless set) */
     store_lmdb_fold_at(st, 1000000); /* (wait_runs folds when the test means it to) */
     ASSERT_EQ_INT(issue_tokens(st, t, n, 24, 0x10, 0x30, 0x80), 0);
     dig(m, 0x60);
@@ -1783,8 +1784,10 @@ TEST(lmdb_spends_through_runs_reloaded_and_folded)
     store_close(st);
     ASSERT_EQ_INT(store_open_lmdb(dir, 64u << 20, 0, &st, err, sizeof(err)), 0);
     store_lmdb_runs_always(st, true);
+    store_lmdb_runs_max(st, 10);
     store_lmdb_fold_at(st, 1000000);
     ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 4);
+    ASSERT_TRUE(store_lmdb_filter_bytes(st) > 4 * 64); /* (each run's and the gate's) */
     /* (and the log's newest line, kept so that its number never goes back, is read into the
      * memo again: a second copy of a run's last spending, merged once) */
     ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 9);
@@ -1819,6 +1822,7 @@ TEST(lmdb_spends_through_runs_reloaded_and_folded)
     ASSERT_TRUE(folded == 2);
     ASSERT_EQ_INT((int)store_lmdb_spent_held(st), 0);
     ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 0);
+    ASSERT_EQ_INT((int)store_lmdb_filter_bytes(st), 0); /* (the gate goes with the last run) */
     ASSERT_TRUE(reads_spent(st, t[22], n[22]));
     cleanup(st);
 }
@@ -1957,7 +1961,7 @@ static void *race_reader(void *arg)
 }
 
 /* The race below, with folds into the records (as a small store's always are) or with runs
- * (a run each fold, and every SL_RUNS_MAX of them a fold of all into the records). */
+ * (a run each fold, and every tenth of them a fold of all into the records). */
 static void readers_race(bool runs, size_t fold_at)
 {
     struct store_op op;
@@ -1970,6 +1974,7 @@ static void readers_race(bool runs, size_t fold_at)
     atomic_store(&race_bad, 0);
     atomic_store(&race_reads, 0);
     store_lmdb_runs_always(race_st, runs);
+    store_lmdb_runs_max(race_st, 10);
     store_lmdb_fold_at(race_st, fold_at);
     for (int i = 0; i < RACE_N; i++) {
         race_digest(race_old[i], i, 0x70);
@@ -2013,7 +2018,7 @@ TEST(lmdb_readers_never_see_a_spent_token_live_again)
 }
 
 /* 64 a fold: 18 of them in the race, so runs are written, read, and folded all together
- * (at SL_RUNS_MAX, 10) while the readers read. */
+ * (at 10 runs) while the readers read. */
 TEST(lmdb_readers_never_see_a_spent_token_live_again_with_runs)
 {
     readers_race(true, 64);
