@@ -45,9 +45,11 @@ struct sl_gate {
 
 enum { FOLD_RECORDS = 1, FOLD_RUN }; /* what a fold step writes (sl_memo's fold_mode) */
 
-#define SL_RUNS_MAX   40                 /* runs held before a fold into the records */
-#define RUNS_MAX_TEXT "40"               /* (the same, for /metrics' help) */
-#define SL_RUN_KEY    (8 + STORE_DIGEST) /* a run's number and a record's key */
+#define SL_RUNS_MAX      40                 /* runs held before a fold into the records */
+#define SL_RUN_KEY       (8 + STORE_DIGEST) /* a run's number and a record's key */
+#define SL_TEXT_(x)      #x
+#define SL_TEXT(x)       SL_TEXT_(x)
+#define SL_RUNS_MAX_TEXT SL_TEXT(SL_RUNS_MAX) /* (for /metrics' help: "40") */
 
 /*
  * The spendings not yet folded into their records (store_lmdb_rt.c). Changed only by the

@@ -945,11 +945,12 @@ int sl_rt_metrics_text(struct store *st, struct buf *b)
                          (double)runs);
     rc |= met_text_gauge(b, "floodgate_store_spent_in_runs",
                          "LMDB: spent refresh tokens in those runs.", (double)in_runs);
-    rc |= met_text_gauge(b, "floodgate_store_spent_filter_bytes",
-                         "LMDB: memory of the runs' filters (1.25 bytes a spending in a run) "
-                         "and of the one asked before them (1.25 bytes for each of " RUNS_MAX_TEXT
-                         " times store_fold_at, while any run is held).",
-                         (double)filters);
+    rc |=
+        met_text_gauge(b, "floodgate_store_spent_filter_bytes",
+                       "LMDB: memory of the runs' filters (1.25 bytes a spending in a run) "
+                       "and of the one asked before them (1.25 bytes for each of " SL_RUNS_MAX_TEXT
+                       " times store_fold_at, while any run is held).",
+                       (double)filters);
     rc |= met_text_counter(b, "floodgate_store_spent_runs_written_total",
                            "LMDB: runs written, each from the spendings held.",
                            atomic_load(&m->runs_written));
