@@ -50,9 +50,9 @@ static const struct key keys[] = {
      "embedded store: spent refresh tokens held in memory (about 100 bytes each, and a line "
      "each in data.mdb) before they are folded into their records, or, in a store large "
      "against them, written as a sorted run (up to 40, each with a filter of about 1.25 "
-     "bytes a token in memory, and one filter before them all) that a later fold merges in; lower "
-     "holds less memory, higher "
-     "spreads the fold's random writes over more rotations (docs/internals/STORE.md)"},
+     "bytes a token in memory, and one filter before them all) that a later fold merges in; "
+     "lower holds less memory, higher spreads the fold's random writes over more rotations "
+     "(docs/internals/STORE.md)"},
     {"server", "store", K_STR, F(store), 0, 0, "",
      "where state lives: empty = the embedded store in data_dir (one instance); "
      "redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N&user=U&password=P] = a "
