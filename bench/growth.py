@@ -11,7 +11,9 @@ wrk on CPU 1, 64 connections) refreshes, in two runs:
            request spent before, so every rotation rewrites a record of a random age, at
            a random place in the store (the costly case).
 
-The pool circulates (each answer's successor joins its end), so once a run has spent its
+The pool circulates (bench/refresh.lua reads the file as it goes, and each answer's successor
+joins a ring of the newest 262,144, so wrk's memory does not grow with the sample: a client
+whose garbage collector pauses is measured as a slow server), so once a run has spent its
 tokens it presents their successors, recent tokens: for a longer --duration or more
 --rounds, raise --sample above the rate times the duration times the rounds (each run takes
 its own share of the sample, at most the store's older half; a run that presented successors
@@ -96,6 +98,36 @@ def store_metrics(port):
             if k in STORE_METRICS}
 
 
+# floodgate's own latency histogram (its bucket bounds, seconds): read around each run, so that
+# the p99 the server measured stands beside wrk's. wrk 4.1 "corrects" its latencies for
+# coordinated omission: every sample above twice the mean interval between a connection's
+# requests adds synthetic samples below it, so a pause of wrk's own (its garbage collector's)
+# is multiplied too, and in long runs its p99 says more about wrk than about the server
+# (docs/benchmarks.md, "What wrk's p99 measures in a long run").
+LAT_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+              1, 2.5, 5, 10, float("inf"))
+
+
+def route_hist(port, route):
+    """The cumulative counts of ROUTE's 2xx answers at each bound of LAT_BOUNDS."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as m:
+        text = m.read().decode()
+    got = {float(le.replace("+Inf", "inf")): int(v) for le, v in re.findall(
+        r'^floodgate_http_request_duration_seconds_bucket\{route="' + re.escape(route) +
+        r'",class="2xx",le="([^"]+)"\} (\d+)$', text, re.M)}
+    return [got.get(b, 0) for b in LAT_BOUNDS]
+
+
+def server_p99(before, after):
+    """The bound (ms) of the server's bucket that holds the 99th percentile of the answers
+    between two route_hist readings: the p99 is at most this."""
+    d = [b - a for a, b in zip(before, after)]
+    for bound, n in zip(LAT_BOUNDS, d):
+        if d[-1] and n >= 0.99 * d[-1]:
+            return bound * 1000
+    return float("nan")
+
+
 def store_line(r):
     """What the store did in run r: folds and runs written, and what it held at the end."""
     s = r["store"]
@@ -164,6 +196,7 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
             for kind in parts:
                 for i in range(rounds):
                     f0, m0 = hb.minor_faults(fg.pid), store_metrics(port)
+                    h0 = route_hist(port, "/v1/auth/refresh")
                     r = hb.per_thread(lambda: tb.measure(
                         fg, port, "/v1/auth/refresh", "refresh.lua",
                         {"BENCH_TOKENS_FILE": parts[kind][i]}, duration, warmup=False), fg.pid)
@@ -171,6 +204,7 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
                     # past its share of the sample, a run presents successors: recent tokens
                     r["own"] = min(1.0, sizes[parts[kind][i]] / max(r["requests"], 1))
                     m1 = store_metrics(port)
+                    r["sp99"] = server_p99(h0, route_hist(port, "/v1/auth/refresh"))
                     r["store"] = {STORE_METRICS[k]: v - (m0.get(k, 0) if k.endswith("_total")
                                                          else 0) for k, v in m1.items()}
                     for part, prefix in (("loop", "fg-loop"), ("writer", "fg-store")):
@@ -199,7 +233,8 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
                 print(f"{n:>9} live tokens, {kind:7}: rounds at " + ", ".join(
                     f"{x:.0f}" for x in r["rates"]) + " rotations/s; the median's:", flush=True)
             print(f"{n:>9} live tokens, {kind:7}: {r['rps']:7.0f} rotations/s p50 {r['p50']:.2f} "
-                  f"p99 {r['p99']:.2f} ms, {r['cpu']:.1f} CPU-us/rotation (nginx "
+                  f"p99 {r['p99']:.2f} ms (the server's: at most {r['sp99']:g}), "
+                  f"{r['cpu']:.1f} CPU-us/rotation (nginx "
                   f"{ref['cpu']:.1f}), non2xx {r['non2xx']}, data.mdb {r['disk']:.0f} B/token, "
                   f"RSS own {r['anon'] / 1024:.0f} MiB + store pages {r['file'] / 1024:.0f} MiB",
                   flush=True)
@@ -364,10 +399,11 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     first = {r["kind"]: r for r in reversed(rows)}
     lines = ["| live refresh tokens | tokens presented | rotations/s | vs smallest | p50 ms | p99 ms | "
+             "server's p99 ms, at most | "
              "server CPU-us/rotation | loop thread user + kernel | store writer user + kernel | "
              "nginx CPU-us/req | data.mdb bytes/token | RSS own MiB | RSS store pages MiB | "
              "non-2xx | requests with a token of the kind | store in the run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     if any(len(r["rates"]) > 1 for r in rows):
         lines[0] = lines[0].replace("| rotations/s |", "| rotations/s, median (range) |")
     for r in rows:
@@ -375,7 +411,7 @@ def main():
                  else "")
         lines.append(f"| {r['n']:,} | {r['kind']} | {r['rps']:.0f}{rates} | "
                      f"{r['rps'] / first[r['kind']]['rps']:.2f}x | "
-                     f"{r['p50']:.2f} | {r['p99']:.2f} | {r['cpu']:.1f} | "
+                     f"{r['p50']:.2f} | {r['p99']:.2f} | {r['sp99']:g} | {r['cpu']:.1f} | "
                      f"{r['loop_user']:.1f} + {r['loop_sys']:.1f} | "
                      f"{r['writer_user']:.1f} + {r['writer_sys']:.1f} | {r['ref']['cpu']:.1f} | "
                      f"{r['disk']:.0f} | {r['anon'] / 1024:.0f} | {r['file'] / 1024:.0f} | "
