@@ -86,6 +86,8 @@ static struct {
     uv_timer_t maint_timer;
     uv_timer_t policy_timer;
     int64_t last_purge;
+    bool purging;    /* a purge pass is under way: a slice each second */
+    uint64_t purged; /* what the pass deleted so far */
     struct pol_control pc;
     struct pol_console console; /* the console's counters at the last tick */
     char instance[CFG_STR_MAX]; /* host:port, as events and the console name it */
@@ -236,6 +238,31 @@ static int64_t newest_key(const struct tok_ring *r)
     return newest;
 }
 
+/* The purge of expired records: a pass every purge_interval, in slices a second apart while
+ * the store says it goes on (LMDB reads at most a slice of its tables an operation). */
+static void purge_step(int64_t now)
+{
+    struct store_op op;
+
+    if (!g.purging && now - g.last_purge < (int64_t)g.cfg.purge_interval_s)
+        return;
+    memset(&op, 0, sizeof(op));
+    op.kind = STORE_OP_PURGE;
+    op.on_done = purge_noop;
+    op.now = now;
+    int rc = store_exec(g.sh.store, &op);
+    g.purged += rc == ERR_OK ? op.purged : 0;
+    if ((g.purging = rc == ERR_OK && op.purge_more))
+        return;
+    if (g.purged) {
+        char n[24];
+        snprintf(n, sizeof(n), "%llu", (unsigned long long)g.purged);
+        log_kv(LOG_INFO, "purged expired records", "count", n, LOG_END);
+    }
+    g.purged = 0;
+    g.last_purge = now;
+}
+
 static void on_maintenance(uv_timer_t *t)
 {
     const struct cfg *c = &g.cfg;
@@ -258,19 +285,7 @@ static void on_maintenance(uv_timer_t *t)
         }
         tok_ring_clear(&r);
     }
-    if (now - g.last_purge >= (int64_t)c->purge_interval_s) {
-        struct store_op op;
-        memset(&op, 0, sizeof(op));
-        op.kind = STORE_OP_PURGE;
-        op.on_done = purge_noop;
-        op.now = now;
-        if (store_exec(g.sh.store, &op) == ERR_OK && op.purged) {
-            char n[24];
-            snprintf(n, sizeof(n), "%llu", (unsigned long long)op.purged);
-            log_kv(LOG_INFO, "purged expired records", "count", n, LOG_END);
-        }
-        g.last_purge = now;
-    }
+    purge_step(now);
 }
 
 /* The key ring changed in the store (keys, clients or events: one counter): read it here,
@@ -363,6 +378,8 @@ static void on_policy(uv_timer_t *t)
     buf_fini(&b);
     mem_free(sum);
     pol_tick_announce(&tick, serving);
+    if (g.purging)
+        purge_step(now);
 }
 
 static void close_main_handles(void)

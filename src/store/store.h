@@ -183,8 +183,10 @@ struct store_op {
     enum store_rotate_result rotate_result;
     /* FAMILY_REVOKE: family id in rt.family. JTI_REVOKE: jti in key, expiry in now+... */
     int64_t jti_expires_at;
-    /* PURGE output */
+    /* PURGE output: records deleted, and whether the pass goes on (LMDB reads at most a
+     * slice of the tables an operation, resuming where the last stopped: purge again) */
     uint64_t purged;
+    bool purge_more;
 };
 
 struct store_stats {
@@ -231,6 +233,8 @@ void store_lmdb_runs_always(struct store *st, bool on);
 void store_lmdb_runs_min_leaves(struct store *st, size_t n);
 /* Test builds: runs held before a fold of all of them into the records (0: the default, 40). */
 void store_lmdb_runs_max(struct store *st, size_t n);
+/* Test builds: records one purge operation reads, at most (0: the default). */
+void store_lmdb_purge_scan(struct store *st, size_t n);
 #endif
 /* Connects to the Redis at url (redis://[:password@]host[:port][/db] or unix:///path[?db=N]),
  * with every key under prefix and every command bounded by timeout_ms. Fails (ERR_BACKEND,

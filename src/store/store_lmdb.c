@@ -41,9 +41,10 @@
 #include "store/store_lmdb_int.h"
 #include "store/store_rec.h"
 
-#define QUEUE_MAX   65536 /* queued writes before ERR_LIMIT */
-#define BATCH_MAX   4096  /* operations in one commit */
-#define PURGE_LIMIT 10000 /* deletions in one purge operation */
+#define QUEUE_MAX   65536  /* queued writes before ERR_LIMIT */
+#define BATCH_MAX   4096   /* operations in one commit */
+#define PURGE_LIMIT 10000  /* deletions in one purge operation */
+#define PURGE_SCAN  100000 /* records one purge operation reads, at most (some 20 ms) */
 
 #define PROBE_MS       1000
 #define FAIL_LOG_EVERY 10000 /* one log line per 10 s of failures, with the count */
@@ -219,17 +220,22 @@ static int apply_rotate(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     return ERR_OK;
 }
 
-/* Deletes from `dbi` (holding table t's records) what expired by `now`, up to the limit. */
-static int purge_dbi(MDB_txn *txn, MDB_dbi dbi, enum store_table t, int64_t now, uint64_t *n)
+/* Deletes from `dbi` (holding table t's records) what expired by `now`, from the purge's
+ * place on, up to the limits: so that a purge never holds the writer for long, however large
+ * the tables (reading two of 10^7 records each whole stopped every write for 4 s). *end:
+ * the table is done; else the purge's place is the first record it did not read. */
+static int purge_dbi(struct lmdb_store *s, MDB_txn *txn, MDB_dbi dbi, enum store_table t,
+                     int64_t now, uint64_t *n, size_t *seen, bool *end)
 {
     MDB_cursor *c;
-    MDB_val k, v;
+    MDB_val k = {s->purge_klen, s->purge_key}, v;
 
     if (mdb_cursor_open(txn, dbi, &c))
         return ERR_BACKEND;
-    int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-    while (rc == 0 && *n < PURGE_LIMIT) {
+    int rc = mdb_cursor_get(c, &k, &v, s->purge_klen ? MDB_SET_RANGE : MDB_FIRST);
+    while (rc == 0 && *n < PURGE_LIMIT && *seen < s->purge_scan) {
         int64_t exp = INT64_MAX;
+        (*seen)++;
         if (t == STORE_T_REFRESH) {
             struct store_refresh r;
             if (store_refresh_decode(v.mv_data, v.mv_size, &r) == 0)
@@ -252,21 +258,40 @@ static int purge_dbi(MDB_txn *txn, MDB_dbi dbi, enum store_table t, int64_t now,
         }
         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
+    *end = rc != 0 || k.mv_size > sizeof(s->purge_key);
+    s->purge_klen = *end ? 0 : k.mv_size;
+    if (!*end)
+        memcpy(s->purge_key, k.mv_data, k.mv_size);
     mdb_cursor_close(c);
     return ERR_OK;
 }
 
+/* One slice of the purge: the tables that expire, in turn, from where the last slice
+ * stopped. (A slice whose batch fails is not read again before the next pass.) */
 static int apply_purge(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
 {
     uint64_t n = 0;
+    size_t seen = 0;
     int rc = ERR_OK;
 
-    if (atomic_load_explicit(&s->has_legacy, memory_order_relaxed))
-        rc = purge_dbi(txn, s->legacy, STORE_T_REFRESH, op->now, &n);
-    for (int t = STORE_T_REFRESH; rc == ERR_OK && t < STORE_T_COUNT; t++)
-        if (t <= STORE_T_REVOKED || store_expiring((enum store_table)t))
-            rc = purge_dbi(txn, s->dbi[t], (enum store_table)t, op->now, &n);
+    while (rc == ERR_OK && s->purge_at <= STORE_T_COUNT && n < PURGE_LIMIT &&
+           seen < s->purge_scan) {
+        bool end = true;
+        int t = (int)s->purge_at - 1;
+        if (t < 0 && atomic_load_explicit(&s->has_legacy, memory_order_relaxed))
+            rc = purge_dbi(s, txn, s->legacy, STORE_T_REFRESH, op->now, &n, &seen, &end);
+        else if (t >= STORE_T_REFRESH &&
+                 (t <= STORE_T_REVOKED || store_expiring((enum store_table)t)))
+            rc = purge_dbi(s, txn, s->dbi[t], (enum store_table)t, op->now, &n, &seen, &end);
+        if (end)
+            s->purge_at++;
+    }
     op->purged = n;
+    op->purge_more = rc == ERR_OK && s->purge_at <= STORE_T_COUNT;
+    if (!op->purge_more) {
+        s->purge_at = 0;
+        s->purge_klen = 0;
+    }
     return rc;
 }
 
@@ -752,6 +777,11 @@ void store_lmdb_fail_commits(struct store *st, int n)
     atomic_store(&L(st)->fail_commits, n);
 }
 
+void store_lmdb_purge_scan(struct store *st, size_t n)
+{
+    L(st)->purge_scan = n ? n : PURGE_SCAN; /* (read by the writer after store_exec's lock) */
+}
+
 long store_lmdb_aged_left(struct store *st)
 {
     struct lmdb_store *s = L(st);
@@ -783,6 +813,7 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
     int rc;
 
     s->base.vt = &lmdb_vt;
+    s->purge_scan = PURGE_SCAN;
     if (mkdir(dir, 0700) && errno != EEXIST) {
         snprintf(err, cap, "cannot create %s: %s", dir, strerror(errno));
         goto fail;

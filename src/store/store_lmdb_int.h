@@ -120,6 +120,12 @@ struct lmdb_store {
     _Atomic uint64_t failing_since_ms;
     uint64_t fail_logged_ms; /* under mu: the failure log is rate-limited */
     unsigned fail_suppressed;
+    /* The purge's place between its operations (the writer's alone): 0 the legacy table,
+     * 1 + t table t; the key it goes on from (none: the table's first) and its slice. */
+    unsigned purge_at;
+    size_t purge_klen;
+    uint8_t purge_key[511];
+    size_t purge_scan;
 #ifdef FG_TESTING
     _Atomic int fail_commits; /* store_lmdb_fail_commits */
 #endif

@@ -1736,6 +1736,44 @@ static int wait_runs(struct store *st, long want, long held)
  * records. Every reader sees a token spent in a run as spent, with its successor and when,
  * before and after the store is opened again and the runs are folded; the grace and reuse
  * rules hold through each step; a run whose commit fails is tried again and loses nothing. */
+/* The purge reads at most a slice of the tables an operation and goes on where the last
+ * stopped, so that it never holds the writer for long: a pass of several operations deletes
+ * what expired, and only that. */
+TEST(lmdb_purges_in_slices)
+{
+    struct store_op op;
+    uint8_t d[8][STORE_DIGEST];
+    uint64_t rt, fams, bytes, total = 0;
+    int slices = 0;
+    backend = B_LMDB;
+    struct store *st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    for (int i = 0; i < 8; i++) { /* even ones expire at 1100, odd ones at 9000 */
+        dig(d[i], 0x20 + i);
+        ASSERT_EQ_INT(
+            issue_family(st, d[i], (uint8_t)(0x40 + i), 1000, i % 2 ? 8000 : 100, 8000, 0), 0);
+    }
+    store_lmdb_purge_scan(st, 3);
+    do {
+        init_op(&op, STORE_OP_PURGE);
+        op.now = 2000;
+        ASSERT_EQ_INT(store_exec(st, &op), 0);
+        ASSERT_TRUE(op.purged <= 3); /* (deleted: at most what it read) */
+        total += op.purged;
+    } while (op.purge_more && ++slices < 100);
+    ASSERT_TRUE(!op.purge_more && slices >= 5); /* 16 records, 3 a slice */
+    ASSERT_EQ_INT((int)total, 8);               /* 4 refresh records and their 4 families */
+    ASSERT_EQ_INT(store_usage(st, STORE_T_REFRESH, &rt, &bytes), 0);
+    ASSERT_EQ_INT(store_usage(st, STORE_T_FAMILIES, &fams, &bytes), 0);
+    ASSERT_TRUE(rt == 4 && fams == 4);
+    store_lmdb_purge_scan(st, 0); /* the default: one operation, a whole pass, nothing left */
+    init_op(&op, STORE_OP_PURGE);
+    op.now = 2000;
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_TRUE(op.purged == 0 && !op.purge_more);
+    cleanup(st);
+}
+
 TEST(lmdb_spends_through_runs_reloaded_and_folded)
 {
     struct store *st;
