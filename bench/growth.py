@@ -90,12 +90,17 @@ STORE_METRICS = {"floodgate_store_folds_total": "folds",
                  "floodgate_store_fold_spread": "spread"}
 
 
-def store_metrics(port):
-    """{metric: value} of STORE_METRICS from floodgate's /metrics (those it has)."""
+def scrape(port):
+    """floodgate's /metrics, once for every reading taken from it at one moment."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as m:
-        text = m.read().decode()
+        return m.read().decode()
+
+
+def store_metrics(text, names=STORE_METRICS):
+    """{metric: value} of the store's metrics in a scrape: those of `names` it has (None:
+    all of them)."""
     return {k: float(v) for k, v in re.findall(r"^(floodgate_store_\w+) (\S+)$", text, re.M)
-            if k in STORE_METRICS}
+            if names is None or k in names}
 
 
 # floodgate's own latency histogram (its bucket bounds, seconds): read around each run, so that
@@ -103,29 +108,53 @@ def store_metrics(port):
 # coordinated omission: every sample above twice the mean interval between a connection's
 # requests adds synthetic samples below it, so a pause of wrk's own (its garbage collector's)
 # is multiplied too, and in long runs its p99 says more about wrk than about the server
-# (docs/benchmarks.md, "What wrk's p99 measures in a long run").
+# (docs/benchmarks.md, "What wrk's p99 measured in long runs").
 LAT_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
               1, 2.5, 5, 10, float("inf"))
 
 
-def route_hist(port, route):
-    """The cumulative counts of ROUTE's 2xx answers at each bound of LAT_BOUNDS."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as m:
-        text = m.read().decode()
+def route_hist(text, route):
+    """The cumulative counts of ROUTE's 2xx answers at each bound of LAT_BOUNDS, in a scrape."""
     got = {float(le.replace("+Inf", "inf")): int(v) for le, v in re.findall(
         r'^floodgate_http_request_duration_seconds_bucket\{route="' + re.escape(route) +
         r'",class="2xx",le="([^"]+)"\} (\d+)$', text, re.M)}
     return [got.get(b, 0) for b in LAT_BOUNDS]
 
 
-def server_p99(before, after):
-    """The bound (ms) of the server's bucket that holds the 99th percentile of the answers
-    between two route_hist readings: the p99 is at most this."""
+def quantile(before, after, p, empty=float("nan")):
+    """The bound (ms) of the server's bucket that holds quantile p of the answers between two
+    route_hist readings (the quantile is at most this); `empty` if there were none."""
     d = [b - a for a, b in zip(before, after)]
     for bound, n in zip(LAT_BOUNDS, d):
-        if d[-1] and n >= 0.99 * d[-1]:
+        if d[-1] and n >= p * d[-1]:
             return bound * 1000
-    return float("nan")
+    return empty
+
+
+def new_store(binary, data):
+    """A store in data with one user ("bench"), for seed to grow."""
+    subprocess.run([binary, "--data-dir", data, "user", "add", "bench"], input="growth pw 1\n",
+                   text=True, capture_output=True, check=True, timeout=60)
+
+
+def seed(data, count, sample, tfile):
+    """The store in data grown by count live refresh tokens, sample of them written to tfile
+    (bench/seed_refresh); what the seeder said."""
+    out = subprocess.run([os.path.join(ROOT, "build", "release", "bench", "seed_refresh"), data,
+                          str(count), str(sample), tfile],
+                         capture_output=True, text=True, timeout=3600)
+    if out.returncode:
+        sys.exit(f"seed_refresh: {out.stderr}")
+    return out.stdout.strip()
+
+
+def start(binary, port, data, extra=()):
+    """floodgate on data for the refresh runs: one loop thread and one worker, on CPU 0."""
+    return subprocess.Popen(
+        ["taskset", "-c", "0", binary, "--listen", f"127.0.0.1:{port}", "--threads", "1",
+         "--workers", "1", "--data-dir", data, "--store-map-size", "64g",
+         "--ratelimit-refresh-ip", "off", "--log-level", "warn", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def store_line(r):
@@ -153,22 +182,12 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
     tmp = tempfile.mkdtemp(prefix="fg-growth-", dir="/var/tmp")
     try:
         data = os.path.join(tmp, "data")
-        subprocess.run([binary, "--data-dir", data, "user", "add", "bench"], input="growth pw 1\n",
-                       text=True, capture_output=True, check=True, timeout=60)
+        new_store(binary, data)
         old, new = os.path.join(tmp, "any.txt"), os.path.join(tmp, "recent.txt")
         for count, tfile in ((n, old),) if whole else ((n - sample, old), (sample, new)):
-            seed = subprocess.run([os.path.join(ROOT, "build", "release", "bench", "seed_refresh"),
-                                   data, str(count), str(sample), tfile],
-                                  capture_output=True, text=True, timeout=3600)
-            if seed.returncode:
-                sys.exit(f"seed_refresh: {seed.stderr}")
-            print(f"# {n}: {seed.stdout.strip()}", flush=True)
+            print(f"# {n}: {seed(data, count, sample, tfile)}", flush=True)
         port = hb.free_port()
-        fg = subprocess.Popen(
-            ["taskset", "-c", "0", binary, "--listen", f"127.0.0.1:{port}", "--threads", "1",
-             "--workers", "1", "--data-dir", data, "--store-map-size", "64g",
-             "--ratelimit-refresh-ip", "off", "--log-level", "warn", *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        fg = start(binary, port, data, extra)
         try:
             hb.wait_port(port, timeout=60)
             # (the reference is steady: at most 30 s of it, however long the refresh runs)
@@ -195,16 +214,17 @@ def one_size(binary, n, sample, duration, nginx, nport, extra=(), perf=None, rou
             # is paid in the runs after it, and a token of any age's is dear (docs/benchmarks.md)
             for kind in parts:
                 for i in range(rounds):
-                    f0, m0 = hb.minor_faults(fg.pid), store_metrics(port)
-                    h0 = route_hist(port, "/v1/auth/refresh")
+                    f0, text = hb.minor_faults(fg.pid), scrape(port)
+                    m0, h0 = store_metrics(text), route_hist(text, "/v1/auth/refresh")
                     r = hb.per_thread(lambda: tb.measure(
                         fg, port, "/v1/auth/refresh", "refresh.lua",
                         {"BENCH_TOKENS_FILE": parts[kind][i]}, duration, warmup=False), fg.pid)
                     r["faults"] = (hb.minor_faults(fg.pid) - f0) / max(r["requests"], 1)
                     # past its share of the sample, a run presents successors: recent tokens
                     r["own"] = min(1.0, sizes[parts[kind][i]] / max(r["requests"], 1))
-                    m1 = store_metrics(port)
-                    r["sp99"] = server_p99(h0, route_hist(port, "/v1/auth/refresh"))
+                    text = scrape(port)
+                    m1 = store_metrics(text)
+                    r["sp99"] = quantile(h0, route_hist(text, "/v1/auth/refresh"), .99)
                     r["store"] = {STORE_METRICS[k]: v - (m0.get(k, 0) if k.endswith("_total")
                                                          else 0) for k, v in m1.items()}
                     for part, prefix in (("loop", "fg-loop"), ("writer", "fg-store")):

@@ -34,11 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench as hb  # noqa: E402
-import growth as gr  # noqa: E402  (LAT_BOUNDS, route_hist)
+import tokens as tb  # noqa: E402  (wrk_cmd)
+import growth as gr  # noqa: E402  (its store, its server and floodgate's metrics)
 
 ROOT = hb.ROOT
 LMDB = "/usr/lib/x86_64-linux-gnu/liblmdb.so.0"
@@ -67,32 +67,6 @@ END { clear(@x); clear(@t); clear(@gmax); clear(@sec); clear(@cmax); }
 """.replace("LMDB", LMDB)
 
 
-def seed(binary, d, size, sample):
-    data = os.path.join(d, "data")
-    subprocess.run([binary, "--data-dir", data, "user", "add", "bench"], input="growth pw 1\n",
-                   text=True, capture_output=True, check=True, timeout=60)
-    out = subprocess.run([os.path.join(ROOT, "build", "release", "bench", "seed_refresh"), data,
-                          str(size), str(sample), os.path.join(d, "any.txt")],
-                         capture_output=True, text=True, timeout=3600)
-    if out.returncode:
-        sys.exit(f"seed_refresh: {out.stderr}")
-    print(f"# {out.stdout.strip()}", flush=True)
-
-
-def quantile(d, p):
-    """The bound (ms) of the bucket holding quantile p of the interval's counts d."""
-    for bound, n in zip(gr.LAT_BOUNDS, d):
-        if d[-1] and n >= p * d[-1]:
-            return bound * 1000
-    return 0.0
-
-
-def store_gauges(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as m:
-        text = m.read().decode()
-    return {k: float(v) for k, v in re.findall(r"^(floodgate_store_\w+) (\S+)$", text, re.M)}
-
-
 def pages(data):
     """(free pages, used pages) of the LMDB environment, or blanks without mdb_stat."""
     if not shutil.which("mdb_stat"):
@@ -104,13 +78,20 @@ def pages(data):
 
 
 def start(binary, port, data):
-    fg = subprocess.Popen(["taskset", "-c", "0", binary, "--listen", f"127.0.0.1:{port}",
-                           "--threads", "1", "--workers", "1", "--data-dir", data,
-                           "--store-map-size", "64g", "--ratelimit-refresh-ip", "off",
-                           "--log-level", "warn"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fg = gr.start(binary, port, data)
     hb.wait_port(port, timeout=120)
     return fg
+
+
+def writer_ticks(fg):
+    """The store writer's CPU so far (user + kernel), in clock ticks."""
+    return sum(sum(v) for n, v in hb.thread_ticks(fg.pid).items() if n.startswith("fg-store"))
+
+
+def readings(port):
+    """The refresh route's latency histogram and every store metric, from one scrape."""
+    text = gr.scrape(port)
+    return gr.route_hist(text, "/v1/auth/refresh"), gr.store_metrics(text, None)
 
 
 def watch(fg, port, data, wrk, step):
@@ -118,19 +99,16 @@ def watch(fg, port, data, wrk, step):
     print("    t  rotations/s  p50  p99  p999 ms  writer-us  commits/s  folds runs held  "
           "free-pages used-pages", flush=True)
     t0, k = time.time(), 0
-    h0, g0 = gr.route_hist(port, "/v1/auth/refresh"), store_gauges(port)
-    w0 = sum(sum(v) for n, v in hb.thread_ticks(fg.pid).items() if n.startswith("fg-store"))
+    (h0, g0), w0 = readings(port), writer_ticks(fg)
     while wrk.poll() is None:
         time.sleep(step)
-        h1, g1 = gr.route_hist(port, "/v1/auth/refresh"), store_gauges(port)
-        w1 = sum(sum(v) for n, v in hb.thread_ticks(fg.pid).items() if n.startswith("fg-store"))
-        d = [b - a for a, b in zip(h0, h1)]
-        n = d[-1]
+        (h1, g1), w1 = readings(port), writer_ticks(fg)
+        n = h1[-1] - h0[-1]
         fp, up = pages(data) if k % 5 == 0 else ("", "")
         commits = (g1.get("floodgate_store_commits_total", 0) -
                    g0.get("floodgate_store_commits_total", 0))
-        print(f"{time.time() - t0:5.0f} {n / step:10.0f} {quantile(d, .5):6g} "
-              f"{quantile(d, .99):4g} {quantile(d, .999):5g} "
+        print(f"{time.time() - t0:5.0f} {n / step:10.0f} {gr.quantile(h0, h1, .5, 0.0):6g} "
+              f"{gr.quantile(h0, h1, .99, 0.0):4g} {gr.quantile(h0, h1, .999, 0.0):5g} "
               f"{(w1 - w0) * 1e6 / hb.HZ / max(n, 1):11.1f} {commits / step:10.0f} "
               f"{g1.get('floodgate_store_folds_total', 0):6.0f} "
               f"{g1.get('floodgate_store_spent_runs', 0):4.0f} "
@@ -155,35 +133,35 @@ def main():
     procs = []
     try:
         run = os.path.join(tmp, "run")
+        made = a.keep or run
+        if not os.path.exists(os.path.join(made, "any.txt")):
+            os.makedirs(made, exist_ok=True)
+            gr.new_store(binary, os.path.join(made, "data"))
+            print("# " + gr.seed(os.path.join(made, "data"), a.size, a.sample,
+                                 os.path.join(made, "any.txt")), flush=True)
         if a.keep:
-            if not os.path.exists(os.path.join(a.keep, "any.txt")):
-                os.makedirs(a.keep, exist_ok=True)
-                seed(binary, a.keep, a.size, a.sample)
             subprocess.run(["cp", "-a", a.keep, run], check=True)
-        else:
-            os.makedirs(run)
-            seed(binary, run, a.size, a.sample)
         subprocess.run(["sync"], check=True)  # (the copy's dirty pages, not the first commit's)
         data, port = os.path.join(run, "data"), hb.free_port()
         fg = start(binary, port, data)
         procs.append(fg)
         if a.trace:
-            procs.append(subprocess.Popen(["bpftrace", "-B", "line", "-e", TRACE], stderr=subprocess.DEVNULL))
+            procs.append(subprocess.Popen(["bpftrace", "-B", "line", "-e", TRACE],
+                                          stderr=subprocess.DEVNULL))
             time.sleep(3)
         wrk = subprocess.Popen(
-            ["taskset", "-c", "1", "wrk", "-t1", "-c64", f"-d{a.duration}s", "--latency",
-             "--timeout", "10s", "-s", os.path.join(ROOT, "bench", "refresh.lua"),
-             f"http://127.0.0.1:{port}/v1/auth/refresh"],
+            tb.wrk_cmd(port, "/v1/auth/refresh", "refresh.lua", 64, a.duration),
             env=dict(os.environ, BENCH_TOKENS_FILE=os.path.join(run, "any.txt")),
             stdout=subprocess.PIPE, text=True)
-        h0 = gr.route_hist(port, "/v1/auth/refresh")
+        h0, _ = readings(port)
         watch(fg, port, data, wrk, a.step)
         print(wrk.stdout.read(), flush=True)
-        d = [b - a for a, b in zip(h0, gr.route_hist(port, "/v1/auth/refresh"))]
-        print(f"the server over the window: p50 {quantile(d, .5):g}, p99 {quantile(d, .99):g}, "
-              f"p999 {quantile(d, .999):g} ms (bucket bounds); answers above 100 ms: "
-              f"{d[-1] - d[gr.LAT_BOUNDS.index(0.1)]} of {d[-1]}", flush=True)
-        g = store_gauges(port)
+        h1, g = readings(port)
+        i = gr.LAT_BOUNDS.index(0.1)
+        over = (h1[-1] - h0[-1]) - (h1[i] - h0[i])
+        print(f"the server over the window: p50 {gr.quantile(h0, h1, .5):g}, p99 "
+              f"{gr.quantile(h0, h1, .99):g}, p999 {gr.quantile(h0, h1, .999):g} ms (bucket "
+              f"bounds); answers above 100 ms: {over} of {h1[-1] - h0[-1]}", flush=True)
         fg.send_signal(signal.SIGTERM)
         fg.wait(60)
         t = time.time()
@@ -192,12 +170,7 @@ def main():
               f"({g.get('floodgate_store_spent_in_runs', 0):.0f} spendings): listening after "
               f"{time.time() - t:.2f} s", flush=True)
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGINT if p.args[0] == "bpftrace" else signal.SIGTERM)
-            try:
-                p.wait(60)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        hb.stop_all(reversed(procs))  # (bpftrace first: it ends on SIGTERM as on SIGINT)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -108,13 +108,17 @@ def access_tokens(port, basic, count, path):
         f.write("\n".join(out) + "\n")
 
 
+def wrk_cmd(port, path, script, conns=64, duration=10, threads=1):
+    """wrk on CPU 1 with bench/SCRIPT against floodgate's PATH (its output: parse)."""
+    return ["taskset", "-c", "1", "wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s",
+            "--latency", "--timeout", "10s", "-s", os.path.join(ROOT, "bench", script),
+            f"http://127.0.0.1:{port}{path}"]
+
+
 def wrk(port, path, script, env, conns=64, duration=10, threads=1):
-    e = dict(os.environ, **env)
-    cmd = ["taskset", "-c", "1", "wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s",
-           "--latency", "--timeout", "10s", "-s", os.path.join(ROOT, "bench", script),
-           f"http://127.0.0.1:{port}{path}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60,
-                         env=e).stdout
+    out = subprocess.run(wrk_cmd(port, path, script, conns, duration, threads),
+                         capture_output=True, text=True, timeout=duration + 60,
+                         env=dict(os.environ, **env)).stdout
     return out
 
 
