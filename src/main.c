@@ -85,9 +85,7 @@ static struct {
     uv_timer_t drain_timer;
     uv_timer_t maint_timer;
     uv_timer_t policy_timer;
-    int64_t last_purge;
-    bool purging;    /* a purge pass is under way: a slice each second */
-    uint64_t purged; /* what the pass deleted so far */
+    struct store_purge purge; /* expired records: a pass a purge_interval, a slice a second */
     struct pol_control pc;
     struct pol_console console; /* the console's counters at the last tick */
     char instance[CFG_STR_MAX]; /* host:port, as events and the console name it */
@@ -219,11 +217,6 @@ static int set_default_audience(const struct cfg *c)
     return 0;
 }
 
-static void purge_noop(struct store_op *op)
-{
-    (void)op;
-}
-
 /*
  * Maintenance, on the main thread (which otherwise only waits for signals), once a minute:
  * scheduled key rotation and the purge of expired records. Both are synchronous store
@@ -236,31 +229,6 @@ static int64_t newest_key(const struct tok_ring *r)
         if (r->keys[i].created_at > newest)
             newest = r->keys[i].created_at;
     return newest;
-}
-
-/* The purge of expired records: a pass every purge_interval, in slices a second apart while
- * the store says it goes on (LMDB reads at most a slice of its tables an operation). */
-static void purge_step(int64_t now)
-{
-    struct store_op op;
-
-    if (!g.purging && now - g.last_purge < (int64_t)g.cfg.purge_interval_s)
-        return;
-    memset(&op, 0, sizeof(op));
-    op.kind = STORE_OP_PURGE;
-    op.on_done = purge_noop;
-    op.now = now;
-    int rc = store_exec(g.sh.store, &op);
-    g.purged += rc == ERR_OK ? op.purged : 0;
-    if ((g.purging = rc == ERR_OK && op.purge_more))
-        return;
-    if (g.purged) {
-        char n[24];
-        snprintf(n, sizeof(n), "%llu", (unsigned long long)g.purged);
-        log_kv(LOG_INFO, "purged expired records", "count", n, LOG_END);
-    }
-    g.purged = 0;
-    g.last_purge = now;
 }
 
 static void on_maintenance(uv_timer_t *t)
@@ -285,7 +253,7 @@ static void on_maintenance(uv_timer_t *t)
         }
         tok_ring_clear(&r);
     }
-    purge_step(now);
+    store_purge_step(&g.purge, g.sh.store, (int64_t)c->purge_interval_s, now);
 }
 
 /* The key ring changed in the store (keys, clients or events: one counter): read it here,
@@ -378,8 +346,8 @@ static void on_policy(uv_timer_t *t)
     buf_fini(&b);
     mem_free(sum);
     pol_tick_announce(&tick, serving);
-    if (g.purging)
-        purge_step(now);
+    if (g.purge.on) /* (a pass under way: its next slice) */
+        store_purge_step(&g.purge, g.sh.store, (int64_t)g.cfg.purge_interval_s, now);
 }
 
 static void close_main_handles(void)
@@ -812,7 +780,7 @@ static void init_main_loop(void)
     uv_timer_init(ml, &g.drain_timer);
     uv_timer_init(ml, &g.maint_timer);
     uv_timer_init(ml, &g.policy_timer);
-    g.last_purge = clock_wall_s();
+    store_purge_init(&g.purge, clock_wall_s());
     uv_signal_start(&g.sig_term, on_signal, SIGTERM);
     uv_signal_start(&g.sig_int, on_signal, SIGINT);
     uv_signal_start(&g.sig_hup, on_signal, SIGHUP);

@@ -277,6 +277,24 @@ int store_submit(struct store *st, struct loop *lp, struct store_op *op);
  * processes). */
 int store_exec(struct store *st, struct store_op *op);
 
+/* The purge of expired records as a server paces it (on one thread, its maintenance): a
+ * pass every `interval` seconds, in slices (one PURGE operation each, store_exec) a call
+ * apart while the store says the pass goes on. LMDB reads at most a slice of its tables an
+ * operation, so that no write waits long behind a pass; Redis's records expire by
+ * themselves, and its pass is one empty slice. */
+struct store_purge {
+    int64_t last;    /* when the last pass ended, or the pacing began */
+    int64_t began;   /* when this pass began */
+    uint64_t purged; /* what this pass deleted so far */
+    unsigned slices; /* its operations so far */
+    bool on;         /* a pass is under way */
+};
+void store_purge_init(struct store_purge *p, int64_t now);
+/* Runs the next slice if a pass is under way or due at `now`, and logs each pass at its end
+ * (records deleted, slices, seconds). Returns true while the pass goes on: call again (a
+ * second later) to run its next slice. */
+bool store_purge_step(struct store_purge *p, struct store *st, int64_t interval, int64_t now);
+
 /* store_exec of one PUT_NEW, REPLACE or DELETE of (t, key) = val: the common case of the
  * CLI, the admin jobs and key rotation. key is a NUL-terminated string. */
 int store_exec_kv(struct store *st, enum store_op_kind kind, enum store_table t, const char *key,

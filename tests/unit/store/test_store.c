@@ -1774,6 +1774,42 @@ TEST(lmdb_purges_in_slices)
     cleanup(st);
 }
 
+/* The server's pacing of those slices (store_purge_step, called each second by main.c): no
+ * pass before its interval, then a slice a call until the store says it is done, the count
+ * kept across slices, and the next pass an interval after the end of this one. */
+TEST(purge_paced_by_interval)
+{
+    struct store_purge p;
+    uint8_t d[8][STORE_DIGEST];
+    uint64_t rt, fams, bytes;
+    unsigned calls = 1;
+    backend = B_LMDB;
+    struct store *st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    for (int i = 0; i < 8; i++) { /* even ones expire at 1100, odd ones at 9000 */
+        dig(d[i], 0x20 + i);
+        ASSERT_EQ_INT(
+            issue_family(st, d[i], (uint8_t)(0x40 + i), 1000, i % 2 ? 8000 : 100, 8000, 0), 0);
+    }
+    store_lmdb_purge_scan(st, 3);
+    store_purge_init(&p, 1500);
+    ASSERT_TRUE(!store_purge_step(&p, st, 600, 2099) && !p.on && p.slices == 0);
+    ASSERT_EQ_INT(store_usage(st, STORE_T_REFRESH, &rt, &bytes), 0);
+    ASSERT_TRUE(rt == 8); /* (not due: nothing read, nothing deleted) */
+    while (store_purge_step(&p, st, 600, 2100 + calls) && calls < 100)
+        calls++;
+    ASSERT_TRUE(!p.on && calls >= 5 && p.slices == calls); /* 16 records, 3 a slice */
+    ASSERT_TRUE(p.purged == 8 && p.last == 2100 + calls);
+    ASSERT_EQ_INT(store_usage(st, STORE_T_REFRESH, &rt, &bytes), 0);
+    ASSERT_EQ_INT(store_usage(st, STORE_T_FAMILIES, &fams, &bytes), 0);
+    ASSERT_TRUE(rt == 4 && fams == 4);
+    ASSERT_TRUE(!store_purge_step(&p, st, 600, p.last + 599) && p.slices == calls);
+    store_lmdb_purge_scan(st, 0);
+    ASSERT_TRUE(!store_purge_step(&p, st, 600, p.last + 600)); /* due: one slice, all of it */
+    ASSERT_TRUE(p.slices == 1 && p.purged == 0);
+    cleanup(st);
+}
+
 TEST(lmdb_spends_through_runs_reloaded_and_folded)
 {
     struct store *st;
