@@ -24,6 +24,7 @@ its first listening socket is printed (the runs' filters are rebuilt on open).
 
 Usage: bench/refresh_timeline.py [--size 10000000] [--sample 9000000] [--duration 600]
                                  [--step 5] [--keep DIR] [--trace] [--bin build/release/floodgate]
+                                 [--server-args "--purge-interval 1m"]
 (loopback only)"""
 import argparse
 import os
@@ -77,8 +78,8 @@ def pages(data):
     return (f.group(1) if f else "?"), (u.group(1) if u else "?")
 
 
-def start(binary, port, data):
-    fg = gr.start(binary, port, data)
+def start(binary, port, data, extra=()):
+    fg = gr.start(binary, port, data, extra)
     hb.wait_port(port, timeout=120)
     return fg
 
@@ -124,6 +125,8 @@ def main():
     ap.add_argument("--step", type=float, default=5)
     ap.add_argument("--keep", metavar="DIR", help="seed once into DIR, copy it for each run")
     ap.add_argument("--trace", action="store_true", help="bpftrace the loop, wrk and commits")
+    ap.add_argument("--server-args", default="",
+                    help='more floodgate settings, e.g. "--purge-interval 1m"')
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "release", "floodgate"))
     a = ap.parse_args()
     binary = os.path.abspath(a.bin)
@@ -143,7 +146,7 @@ def main():
             subprocess.run(["cp", "-a", a.keep, run], check=True)
         subprocess.run(["sync"], check=True)  # (the copy's dirty pages, not the first commit's)
         data, port = os.path.join(run, "data"), hb.free_port()
-        fg = start(binary, port, data)
+        fg = start(binary, port, data, a.server_args.split())
         procs.append(fg)
         if a.trace:
             procs.append(subprocess.Popen(["bpftrace", "-B", "line", "-e", TRACE],
@@ -165,7 +168,7 @@ def main():
         fg.send_signal(signal.SIGTERM)
         fg.wait(60)
         t = time.time()
-        fg = procs[0] = start(binary, port, data)
+        fg = procs[0] = start(binary, port, data, a.server_args.split())
         print(f"restart with {g.get('floodgate_store_spent_runs', 0):.0f} runs held "
               f"({g.get('floodgate_store_spent_in_runs', 0):.0f} spendings): listening after "
               f"{time.time() - t:.2f} s", flush=True)

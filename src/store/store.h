@@ -235,6 +235,9 @@ void store_lmdb_runs_min_leaves(struct store *st, size_t n);
 void store_lmdb_runs_max(struct store *st, size_t n);
 /* Test builds: records one purge operation reads, at most (0: the default). */
 void store_lmdb_purge_scan(struct store *st, size_t n);
+/* Test builds: the time one purge operation may read for once it has read 256 records
+ * (ns; below 0: the default). */
+void store_lmdb_purge_budget(struct store *st, int64_t ns);
 #endif
 /* Connects to the Redis at url (redis://[:password@]host[:port][/db] or unix:///path[?db=N]),
  * with every key under prefix and every command bounded by timeout_ms. Fails (ERR_BACKEND,

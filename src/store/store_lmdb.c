@@ -44,7 +44,11 @@
 #define QUEUE_MAX   65536  /* queued writes before ERR_LIMIT */
 #define BATCH_MAX   4096   /* operations in one commit */
 #define PURGE_LIMIT 10000  /* deletions in one purge operation */
-#define PURGE_SCAN  100000 /* records one purge operation reads, at most (some 20 ms) */
+#define PURGE_SCAN  100000 /* records one purge operation reads, at most (30 ms idle at 10^7) */
+/* and for at most this long once it has read PURGE_MIN (one slice under load took 696 ms
+ * where the server shared its core; the write lock is held meanwhile) */
+#define PURGE_BUDGET_NS 10000000ull
+#define PURGE_MIN       256
 
 #define PROBE_MS       1000
 #define FAIL_LOG_EVERY 10000 /* one log line per 10 s of failures, with the count */
@@ -225,7 +229,7 @@ static int apply_rotate(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
  * the tables (reading two of 10^7 records each whole stopped every write for 4 s). *end:
  * the table is done; else the purge's place is the first record it did not read. */
 static int purge_dbi(struct lmdb_store *s, MDB_txn *txn, MDB_dbi dbi, enum store_table t,
-                     int64_t now, uint64_t *n, size_t *seen, bool *end)
+                     int64_t now, uint64_t deadline, uint64_t *n, size_t *seen, bool *end)
 {
     MDB_cursor *c;
     MDB_val k = {s->purge_klen, s->purge_key}, v;
@@ -233,7 +237,8 @@ static int purge_dbi(struct lmdb_store *s, MDB_txn *txn, MDB_dbi dbi, enum store
     if (mdb_cursor_open(txn, dbi, &c))
         return ERR_BACKEND;
     int rc = mdb_cursor_get(c, &k, &v, s->purge_klen ? MDB_SET_RANGE : MDB_FIRST);
-    while (rc == 0 && *n < PURGE_LIMIT && *seen < s->purge_scan) {
+    while (rc == 0 && *n < PURGE_LIMIT && *seen < s->purge_scan &&
+           (*seen < PURGE_MIN || *seen % PURGE_MIN || clock_mono_ns() < deadline)) {
         int64_t exp = INT64_MAX;
         (*seen)++;
         if (t == STORE_T_REFRESH) {
@@ -270,19 +275,20 @@ static int purge_dbi(struct lmdb_store *s, MDB_txn *txn, MDB_dbi dbi, enum store
  * stopped. (A slice whose batch fails is not read again before the next pass.) */
 static int apply_purge(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
 {
-    uint64_t n = 0;
+    uint64_t n = 0, deadline = clock_mono_ns() + s->purge_budget_ns;
     size_t seen = 0;
     int rc = ERR_OK;
 
     while (rc == ERR_OK && s->purge_at <= STORE_T_COUNT && n < PURGE_LIMIT &&
-           seen < s->purge_scan) {
+           seen < s->purge_scan && (seen < PURGE_MIN || clock_mono_ns() < deadline)) {
         bool end = true;
         int t = (int)s->purge_at - 1;
         if (t < 0 && atomic_load_explicit(&s->has_legacy, memory_order_relaxed))
-            rc = purge_dbi(s, txn, s->legacy, STORE_T_REFRESH, op->now, &n, &seen, &end);
+            rc = purge_dbi(s, txn, s->legacy, STORE_T_REFRESH, op->now, deadline, &n, &seen, &end);
         else if (t >= STORE_T_REFRESH &&
                  (t <= STORE_T_REVOKED || store_expiring((enum store_table)t)))
-            rc = purge_dbi(s, txn, s->dbi[t], (enum store_table)t, op->now, &n, &seen, &end);
+            rc = purge_dbi(s, txn, s->dbi[t], (enum store_table)t, op->now, deadline, &n, &seen,
+                           &end);
         if (end)
             s->purge_at++;
     }
@@ -782,6 +788,11 @@ void store_lmdb_purge_scan(struct store *st, size_t n)
     L(st)->purge_scan = n ? n : PURGE_SCAN; /* (read by the writer after store_exec's lock) */
 }
 
+void store_lmdb_purge_budget(struct store *st, int64_t ns)
+{
+    L(st)->purge_budget_ns = ns >= 0 ? (uint64_t)ns : PURGE_BUDGET_NS;
+}
+
 long store_lmdb_aged_left(struct store *st)
 {
     struct lmdb_store *s = L(st);
@@ -814,6 +825,7 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
 
     s->base.vt = &lmdb_vt;
     s->purge_scan = PURGE_SCAN;
+    s->purge_budget_ns = PURGE_BUDGET_NS;
     if (mkdir(dir, 0700) && errno != EEXIST) {
         snprintf(err, cap, "cannot create %s: %s", dir, strerror(errno));
         goto fail;

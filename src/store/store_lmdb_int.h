@@ -121,11 +121,13 @@ struct lmdb_store {
     uint64_t fail_logged_ms; /* under mu: the failure log is rate-limited */
     unsigned fail_suppressed;
     /* The purge's place between its operations (the writer's alone): 0 the legacy table,
-     * 1 + t table t; the key it goes on from (none: the table's first) and its slice. */
+     * 1 + t table t; the key it goes on from (none: the table's first) and its slice:
+     * records read at most, and the time it may read for once it read PURGE_MIN. */
     unsigned purge_at;
     size_t purge_klen;
     uint8_t purge_key[511];
     size_t purge_scan;
+    uint64_t purge_budget_ns;
 #ifdef FG_TESTING
     _Atomic int fail_commits; /* store_lmdb_fail_commits */
 #endif

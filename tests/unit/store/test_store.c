@@ -1774,6 +1774,48 @@ TEST(lmdb_purges_in_slices)
     cleanup(st);
 }
 
+/* A slice also stops on the clock once it has read 256 records (at a multiple of 256): with
+ * no time at all, 600 records and their 600 families go in five slices (256; 256; 88 and
+ * 168; 256; 176 and the rest), and the pass still deletes exactly the expired ones. */
+TEST(lmdb_purge_slice_stops_on_the_clock)
+{
+    struct store_op op;
+    uint64_t rt, fams, bytes, total = 0;
+    int slices = 0;
+    backend = B_LMDB;
+    struct store *st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    for (int i = 0; i < 600; i++) { /* one in three expires at 1100 */
+        init_op(&op, STORE_OP_REFRESH_ISSUE);
+        op.now = 1000;
+        dig(op.digest, 0x33);
+        fam(op.rt.family, 0x44);
+        op.digest[2] = op.rt.family[2] = (uint8_t)(i >> 8);
+        op.digest[3] = op.rt.family[3] = (uint8_t)i;
+        op.rt.issued_at = 1000;
+        op.rt.expires_at = i % 3 ? 9000 : 1100;
+        op.rt.idle_expires_at = 9000;
+        snprintf(op.rt.sub, sizeof(op.rt.sub), "ann");
+        snprintf(op.rt.client_id, sizeof(op.rt.client_id), "app");
+        ASSERT_EQ_INT(store_exec(st, &op), 0);
+    }
+    store_lmdb_purge_budget(st, 0);
+    do {
+        init_op(&op, STORE_OP_PURGE);
+        op.now = 2000;
+        ASSERT_EQ_INT(store_exec(st, &op), 0);
+        ASSERT_TRUE(op.purged <= 256);
+        total += op.purged;
+    } while (op.purge_more && ++slices < 100);
+    ASSERT_EQ_INT(slices, 4); /* (five operations: four said the pass goes on) */
+    ASSERT_EQ_INT((int)total, 400);
+    ASSERT_EQ_INT(store_usage(st, STORE_T_REFRESH, &rt, &bytes), 0);
+    ASSERT_EQ_INT(store_usage(st, STORE_T_FAMILIES, &fams, &bytes), 0);
+    ASSERT_TRUE(rt == 400 && fams == 400);
+    store_lmdb_purge_budget(st, -1);
+    cleanup(st);
+}
+
 /* The server's pacing of those slices (store_purge_step, called each second by main.c): no
  * pass before its interval, then a slice a call until the store says it is done, the count
  * kept across slices, and the next pass an interval after the end of this one. */
