@@ -1736,33 +1736,52 @@ static int wait_runs(struct store *st, long want, long held)
  * records. Every reader sees a token spent in a run as spent, with its successor and when,
  * before and after the store is opened again and the runs are folded; the grace and reuse
  * rules hold through each step; a run whose commit fails is tried again and loses nothing. */
+/* One purge pass at 2000, operation after operation: how many said it goes on (-1: one failed,
+ * deleted more than `most`, or the pass did not end), and what they deleted in *total. */
+static int purge_pass(struct store *st, uint64_t most, uint64_t *total)
+{
+    struct store_op op;
+    int more = 0;
+    *total = 0;
+    do {
+        init_op(&op, STORE_OP_PURGE);
+        op.now = 2000;
+        if (store_exec(st, &op) || op.purged > most)
+            return -1;
+        *total += op.purged;
+    } while (op.purge_more && ++more < 100);
+    return op.purge_more ? -1 : more;
+}
+
+/* Eight families for the purge tests, their 16 records read 3 an operation: the even ones
+ * expire at 1100, the odd ones at 9000. */
+static int eight_families(struct store *st)
+{
+    uint8_t d[STORE_DIGEST];
+    for (int i = 0; i < 8; i++) {
+        dig(d, 0x20 + i);
+        if (issue_family(st, d, (uint8_t)(0x40 + i), 1000, i % 2 ? 8000 : 100, 8000, 0))
+            return -1;
+    }
+    store_lmdb_purge_scan(st, 3);
+    return 0;
+}
+
 /* The purge reads at most a slice of the tables an operation and goes on where the last
  * stopped, so that it never holds the writer for long: a pass of several operations deletes
  * what expired, and only that. */
 TEST(lmdb_purges_in_slices)
 {
     struct store_op op;
-    uint8_t d[8][STORE_DIGEST];
     uint64_t rt, fams, bytes, total = 0;
     int slices = 0;
     backend = B_LMDB;
     struct store *st = open_fresh();
     ASSERT_TRUE(st != NULL);
-    for (int i = 0; i < 8; i++) { /* even ones expire at 1100, odd ones at 9000 */
-        dig(d[i], 0x20 + i);
-        ASSERT_EQ_INT(
-            issue_family(st, d[i], (uint8_t)(0x40 + i), 1000, i % 2 ? 8000 : 100, 8000, 0), 0);
-    }
-    store_lmdb_purge_scan(st, 3);
-    do {
-        init_op(&op, STORE_OP_PURGE);
-        op.now = 2000;
-        ASSERT_EQ_INT(store_exec(st, &op), 0);
-        ASSERT_TRUE(op.purged <= 3); /* (deleted: at most what it read) */
-        total += op.purged;
-    } while (op.purge_more && ++slices < 100);
-    ASSERT_TRUE(!op.purge_more && slices >= 5); /* 16 records, 3 a slice */
-    ASSERT_EQ_INT((int)total, 8);               /* 4 refresh records and their 4 families */
+    ASSERT_EQ_INT(eight_families(st), 0);
+    slices = purge_pass(st, 3, &total); /* (deleted: at most what it read) */
+    ASSERT_TRUE(slices >= 5);           /* 16 records, 3 a slice */
+    ASSERT_EQ_INT((int)total, 8);       /* 4 refresh records and their 4 families */
     ASSERT_EQ_INT(store_usage(st, STORE_T_REFRESH, &rt, &bytes), 0);
     ASSERT_EQ_INT(store_usage(st, STORE_T_FAMILIES, &fams, &bytes), 0);
     ASSERT_TRUE(rt == 4 && fams == 4);
@@ -1781,7 +1800,6 @@ TEST(lmdb_purge_slice_stops_on_the_clock)
 {
     struct store_op op;
     uint64_t rt, fams, bytes, total = 0;
-    int slices = 0;
     backend = B_LMDB;
     struct store *st = open_fresh();
     ASSERT_TRUE(st != NULL);
@@ -1800,14 +1818,7 @@ TEST(lmdb_purge_slice_stops_on_the_clock)
         ASSERT_EQ_INT(store_exec(st, &op), 0);
     }
     store_lmdb_purge_budget(st, 0);
-    do {
-        init_op(&op, STORE_OP_PURGE);
-        op.now = 2000;
-        ASSERT_EQ_INT(store_exec(st, &op), 0);
-        ASSERT_TRUE(op.purged <= 256);
-        total += op.purged;
-    } while (op.purge_more && ++slices < 100);
-    ASSERT_EQ_INT(slices, 4); /* (five operations: four said the pass goes on) */
+    ASSERT_EQ_INT(purge_pass(st, 256, &total), 4); /* (five operations: four said "more") */
     ASSERT_EQ_INT((int)total, 400);
     ASSERT_EQ_INT(store_usage(st, STORE_T_REFRESH, &rt, &bytes), 0);
     ASSERT_EQ_INT(store_usage(st, STORE_T_FAMILIES, &fams, &bytes), 0);
@@ -1822,18 +1833,12 @@ TEST(lmdb_purge_slice_stops_on_the_clock)
 TEST(purge_paced_by_interval)
 {
     struct store_purge p;
-    uint8_t d[8][STORE_DIGEST];
     uint64_t rt, fams, bytes;
     unsigned calls = 1;
     backend = B_LMDB;
     struct store *st = open_fresh();
     ASSERT_TRUE(st != NULL);
-    for (int i = 0; i < 8; i++) { /* even ones expire at 1100, odd ones at 9000 */
-        dig(d[i], 0x20 + i);
-        ASSERT_EQ_INT(
-            issue_family(st, d[i], (uint8_t)(0x40 + i), 1000, i % 2 ? 8000 : 100, 8000, 0), 0);
-    }
-    store_lmdb_purge_scan(st, 3);
+    ASSERT_EQ_INT(eight_families(st), 0);
     store_purge_init(&p, 1500);
     ASSERT_TRUE(!store_purge_step(&p, st, 600, 2099) && !p.on && p.slices == 0);
     ASSERT_EQ_INT(store_usage(st, STORE_T_REFRESH, &rt, &bytes), 0);
