@@ -16,7 +16,8 @@ at 10^7, and the interval it takes is what a surge would meet (docs/benchmarks.m
 
 With --trace (bpftrace, Debian's bpftrace; root), every 10 s: the longest time floodgate's
 loop thread and wrk's thread each spent between two epoll waits (a stall of either shows
-here), and the longest LMDB commit.
+here), and the longest LMDB commit. It needs tracefs mounted (the syscall tracepoints), and
+says so if it is not.
 
 --keep DIR seeds the store once into DIR and copies it for each later run (a 10^7 store takes
 4-5 minutes to seed). At the end, floodgate is restarted on the same store and the time to
@@ -132,6 +133,11 @@ def main():
     binary = os.path.abspath(a.bin)
     if a.trace and not shutil.which("bpftrace"):
         sys.exit("refresh_timeline: --trace needs bpftrace (Debian: bpftrace)")
+    if a.trace and not any(os.path.isdir(d + "/events/syscalls")
+                           for d in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")):
+        # (without it bpftrace attaches the epoll probes to nothing, and they print 0)
+        sys.exit("refresh_timeline: --trace needs the syscall tracepoints: "
+                 "mount -t tracefs nodev /sys/kernel/tracing")
     tmp = tempfile.mkdtemp(prefix="fg-timeline-", dir="/var/tmp")
     procs = []
     try:
