@@ -183,8 +183,10 @@ struct store_op {
     enum store_rotate_result rotate_result;
     /* FAMILY_REVOKE: family id in rt.family. JTI_REVOKE: jti in key, expiry in now+... */
     int64_t jti_expires_at;
-    /* PURGE output: records deleted, and whether the pass goes on (LMDB reads at most a
-     * slice of the tables an operation, resuming where the last stopped: purge again) */
+    /* PURGE input: this operation begins a pass, from the tables' first records (else it
+     * goes on from where the last one stopped). Output: records deleted, and whether the
+     * pass goes on (LMDB reads at most a slice of the tables an operation: purge again) */
+    bool purge_first;
     uint64_t purged;
     bool purge_more;
 };

@@ -272,12 +272,19 @@ static int purge_dbi(struct lmdb_store *s, MDB_txn *txn, MDB_dbi dbi, enum store
 }
 
 /* One slice of the purge: the tables that expire, in turn, from where the last slice
- * stopped. (A slice whose batch fails is not read again before the next pass.) */
+ * stopped, or from their start for a pass's first. (A slice whose commit fails has moved
+ * the place on all the same: what it read is read again by the next pass, which begins at
+ * the start.) */
 static int apply_purge(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
 {
     uint64_t n = 0, deadline = clock_mono_ns() + s->purge_budget_ns;
     size_t seen = 0;
     int rc = ERR_OK;
+
+    if (op->purge_first) {
+        s->purge_at = 0;
+        s->purge_klen = 0;
+    }
 
     while (rc == ERR_OK && s->purge_at <= STORE_T_COUNT && n < PURGE_LIMIT &&
            seen < s->purge_scan && (seen < PURGE_MIN || clock_mono_ns() < deadline)) {

@@ -34,6 +34,7 @@ bool store_purge_step(struct store_purge *p, struct store *st, int64_t interval,
     op.kind = STORE_OP_PURGE;
     op.on_done = purge_noop;
     op.now = now;
+    op.purge_first = p->slices == 0;
     int rc = store_exec(st, &op);
     p->slices++;
     if (rc == ERR_OK)

@@ -1857,6 +1857,30 @@ TEST(purge_paced_by_interval)
     cleanup(st);
 }
 
+/* A slice whose commit fails ends its pass, and the next pass reads the tables from their
+ * start: the records the failed slice read (and did not delete) are deleted then. */
+TEST(purge_after_a_failed_slice_begins_at_the_start)
+{
+    struct store_purge p;
+    uint64_t rt, fams, bytes;
+    unsigned calls = 0;
+    backend = B_LMDB;
+    struct store *st = open_fresh();
+    ASSERT_TRUE(st != NULL);
+    ASSERT_EQ_INT(eight_families(st), 0);
+    store_purge_init(&p, 0);
+    ASSERT_TRUE(store_purge_step(&p, st, 600, 2000)); /* the first slice: 3 records read */
+    store_lmdb_fail_commits(st, 1);
+    ASSERT_TRUE(!store_purge_step(&p, st, 600, 2001) && !p.on); /* the second: not committed */
+    while (store_purge_step(&p, st, 600, 2601 + calls) && calls < 100)
+        calls++;
+    ASSERT_TRUE(!p.on && p.slices >= 5 && p.slices == calls + 1); /* (16 records, 3 a slice) */
+    ASSERT_EQ_INT(store_usage(st, STORE_T_REFRESH, &rt, &bytes), 0);
+    ASSERT_EQ_INT(store_usage(st, STORE_T_FAMILIES, &fams, &bytes), 0);
+    ASSERT_TRUE(rt == 4 && fams == 4);
+    cleanup(st);
+}
+
 TEST(lmdb_spends_through_runs_reloaded_and_folded)
 {
     struct store *st;
