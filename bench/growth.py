@@ -87,7 +87,9 @@ STORE_METRICS = {"floodgate_store_folds_total": "folds",
                  "floodgate_store_spent_runs": "runs",
                  "floodgate_store_spent_in_runs": "in_runs",
                  "floodgate_store_spent_held": "held",
-                 "floodgate_store_fold_spread": "spread"}
+                 "floodgate_store_fold_spread": "spread",
+                 "floodgate_store_commits_total": "commits",
+                 "floodgate_store_commit_seconds_total": "commit_s"}
 
 
 def scrape(port):
@@ -168,6 +170,9 @@ def store_line(r):
                    f"({s['in_runs']:.0f} spent) held at the end")
     if s.get("spread"):  # (0: no fold estimated it)
         out.append(f"the last fold's spread {s['spread']:.2f}")
+    if s.get("commits"):  # (the disk's sync, as every waiting rotation meets it)
+        out.append(f"{s['commits']:.0f} commits of {1e3 * s['commit_s'] / s['commits']:.2f} ms "
+                   "on average")
     return ", ".join(out + [f"{s['held']:.0f} spent in the memo"])
 
 

@@ -7,7 +7,9 @@ floodgate pinned to CPU 0 (one loop thread), wrk on CPU 1 (64 connections, bench
 and every --step seconds, from floodgate's /metrics and /proc:
 
   rotations/s, the server's p50/p99/p999 for the interval (from its latency histogram: the
-  bound of the bucket that holds it), the store writer's CPU-us per rotation, commits/s, the
+  bound of the bucket that holds it), the store writer's CPU-us per rotation, commits/s and
+  the mean batch transaction's time (its two fsyncs included: at 64 connections the rate is
+  about 64 over the time a request waits, and that is mostly this), the
   store's folds, runs and held spendings, and every fifth step LMDB's free and used pages
   (mdb_stat -ef, Debian's lmdb-utils).
 
@@ -19,13 +21,18 @@ loop thread and wrk's thread each spent between two epoll waits (a stall of eith
 here), and the longest LMDB commit. It needs tracefs mounted (the syscall tracepoints), and
 says so if it is not.
 
+Each line also gives CPU 0's steal time (/proc/stat: on a virtual machine, a dip with steal
+is the machine's, not the server's) and the server's major page faults a second (a page of
+the store that had to be read from disk: one the OS had evicted). With --perf-fold FILE, perf records CPU 0 (call graphs)
+for 40 s from the step that finds the fold of all runs due.
+
 --keep DIR seeds the store once into DIR and copies it for each later run (a 10^7 store takes
 4-5 minutes to seed). At the end, floodgate is restarted on the same store and the time to
 its first listening socket is printed (the runs' filters are rebuilt on open).
 
 Usage: bench/refresh_timeline.py [--size 10000000] [--sample 9000000] [--duration 600]
                                  [--step 5] [--keep DIR] [--trace] [--bin build/release/floodgate]
-                                 [--server-args "--purge-interval 1m"]
+                                 [--server-args "--purge-interval 1m"] [--perf-fold FILE]
 (loopback only)"""
 import argparse
 import os
@@ -43,6 +50,7 @@ import tokens as tb  # noqa: E402  (wrk_cmd)
 import growth as gr  # noqa: E402  (its store, its server and floodgate's metrics)
 
 ROOT = hb.ROOT
+FOLD_AT = 200000  # store_fold_at's default: the fold of all runs comes when the memo is full
 LMDB = "/usr/lib/x86_64-linux-gnu/liblmdb.so.0"
 TRACE = """
 BEGIN { @sec = 0; }
@@ -90,32 +98,64 @@ def writer_ticks(fg):
     return sum(sum(v) for n, v in hb.thread_ticks(fg.pid).items() if n.startswith("fg-store"))
 
 
+def cpu0():
+    """CPU 0's (steal, all) jiffies from /proc/stat: the hypervisor's share of the server's CPU
+    (time this virtual CPU was ready but another guest ran) tells a dip of the machine from one
+    of the server."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu0 "):
+                v = [int(x) for x in line.split()[1:]]
+                return v[7], sum(v[:8])
+    return 0, 1
+
+
+def majflt(pid):
+    """The server's major page faults so far (a page read from disk: /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[9])
+
+
 def readings(port):
     """The refresh route's latency histogram and every store metric, from one scrape."""
     text = gr.scrape(port)
     return gr.route_hist(text, "/v1/auth/refresh"), gr.store_metrics(text, None)
 
 
-def watch(fg, port, data, wrk, step):
-    """One line per step while wrk runs."""
-    print("    t  rotations/s  p50  p99  p999 ms  writer-us  commits/s  folds runs held  "
-          "free-pages used-pages", flush=True)
-    t0, k = time.time(), 0
-    (h0, g0), w0 = readings(port), writer_ticks(fg)
+def watch(fg, port, data, wrk, step, perf_fold=None):
+    """One line per step while wrk runs. With perf_fold, CPU 0 is profiled for 40 s from the
+    first step that finds the fold of all runs due (40 runs held, the memo nearly full)."""
+    print("    t  rotations/s  p50  p99  p999 ms  writer-us  commits/s  commit-ms  folds runs held  "
+          "steal% majflt/s  free-pages used-pages", flush=True)
+    t0, k, perf = time.time(), 0, None
+    (h0, g0), w0, s0, f0 = readings(port), writer_ticks(fg), cpu0(), majflt(fg.pid)
     while wrk.poll() is None:
         time.sleep(step)
-        (h1, g1), w1 = readings(port), writer_ticks(fg)
+        (h1, g1), w1, s1, f1 = readings(port), writer_ticks(fg), cpu0(), majflt(fg.pid)
         n = h1[-1] - h0[-1]
         fp, up = pages(data) if k % 5 == 0 else ("", "")
         commits = (g1.get("floodgate_store_commits_total", 0) -
                    g0.get("floodgate_store_commits_total", 0))
+        took = (g1.get("floodgate_store_commit_seconds_total", 0) -
+                g0.get("floodgate_store_commit_seconds_total", 0))
         print(f"{time.time() - t0:5.0f} {n / step:10.0f} {gr.quantile(h0, h1, .5, 0.0):6g} "
               f"{gr.quantile(h0, h1, .99, 0.0):4g} {gr.quantile(h0, h1, .999, 0.0):5g} "
               f"{(w1 - w0) * 1e6 / hb.HZ / max(n, 1):11.1f} {commits / step:10.0f} "
+              f"{1e3 * took / max(commits, 1):10.2f} "
               f"{g1.get('floodgate_store_folds_total', 0):6.0f} "
               f"{g1.get('floodgate_store_spent_runs', 0):4.0f} "
-              f"{g1.get('floodgate_store_spent_held', 0):7.0f}  {fp:>10} {up:>10}", flush=True)
-        h0, g0, w0, k = h1, g1, w1, k + 1
+              f"{g1.get('floodgate_store_spent_held', 0):7.0f} "
+              f"{100 * (s1[0] - s0[0]) / max(s1[1] - s0[1], 1):6.1f} {(f1 - f0) / step:8.0f}  "
+              f"{fp:>10} {up:>10}",
+              flush=True)
+        if (perf_fold and perf is None and g1.get("floodgate_store_spent_runs", 0) >= 40 and
+                g1.get("floodgate_store_spent_held", 0) >= 0.9 * FOLD_AT):
+            print(f"# perf: CPU 0 for 40 s into {perf_fold}", flush=True)
+            perf = subprocess.Popen(["perf", "record", "-q", "-C", "0", "-g", "-o", perf_fold,
+                                     "--", "sleep", "40"], stdout=subprocess.DEVNULL)
+        h0, g0, w0, s0, f0, k = h1, g1, w1, s1, f1, k + 1
+    if perf:
+        perf.wait()
 
 
 def main():
@@ -126,6 +166,8 @@ def main():
     ap.add_argument("--step", type=float, default=5)
     ap.add_argument("--keep", metavar="DIR", help="seed once into DIR, copy it for each run")
     ap.add_argument("--trace", action="store_true", help="bpftrace the loop, wrk and commits")
+    ap.add_argument("--perf-fold", metavar="FILE",
+                    help="perf record CPU 0 for 40 s when the fold of all runs begins")
     ap.add_argument("--server-args", default="",
                     help='more floodgate settings, e.g. "--purge-interval 1m"')
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "release", "floodgate"))
@@ -163,7 +205,7 @@ def main():
             env=dict(os.environ, BENCH_TOKENS_FILE=os.path.join(run, "any.txt")),
             stdout=subprocess.PIPE, text=True)
         h0, _ = readings(port)
-        watch(fg, port, data, wrk, a.step)
+        watch(fg, port, data, wrk, a.step, a.perf_fold)
         print(wrk.stdout.read(), flush=True)
         h1, g = readings(port)
         i = gr.LAT_BOUNDS.index(0.1)

@@ -286,6 +286,11 @@ int store_metrics_text(struct store *st, struct buf *b)
                            "LMDB write transactions committed, each one fsync (Redis: as "
                            "operations).",
                            ss.commits);
+    rc |= met_text_family(b, "floodgate_store_commit_seconds_total", "counter",
+                          "LMDB: time the writer spent in its batches' write transactions, "
+                          "both fsyncs included; over commits_total, the mean commit: what "
+                          "the disk's sync costs every waiting write (Redis: 0).");
+    rc |= buf_printf(b, "floodgate_store_commit_seconds_total %.6f\n", (double)ss.commit_ns / 1e9);
     rc |= met_text_gauge(b, "floodgate_store_queue_depth",
                          "LMDB: writes waiting for the writer; Redis: commands in flight.",
                          ss.queue_depth);

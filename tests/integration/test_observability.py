@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 
-from tests.integration.fgtest import BIN, REDIS_MODE, ServerTest, metrics
+from tests.integration.fgtest import BIN, REDIS_MODE, ServerTest, metric_value, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROM = os.path.join(ROOT, "deploy", "prometheus")
@@ -73,6 +73,13 @@ class TestObservability(ServerTest):
             self.assertRegex(text, r"\nfloodgate_store_folds_total 0\n")
             self.assertRegex(text, r"\nfloodgate_store_fold_spread 0\n")  # (none estimated)
             self.assertRegex(text, r"\nfloodgate_store_spent_filter_bytes 0\n")  # (no run)
+            # three write transactions (the user, the login, the rotation), each fsync'd:
+            # the time they took is counted, and it is a time, not a count of nanoseconds
+            self.assertGreaterEqual(metric_value(text, "floodgate_store_commits_total"), 3)
+            took = metric_value(text, "floodgate_store_commit_seconds_total")
+            self.assertTrue(0 < took < 30, took)
+        else:
+            self.assertEqual(metric_value(text, "floodgate_store_commit_seconds_total"), 0)
         self.assert_clean_exit(srv)
 
     def test_threads_are_named_for_top_and_perf(self):
