@@ -607,9 +607,9 @@ static double spread(struct lmdb_store *s, MDB_txn *txn)
 
 /*
  * In the fold's first transaction, after sl_rt_begin (so nothing held is pending): every held
- * spending, in key order, is what this fold moves on. Into the records, with every run, when
- * they are dense enough there, when SL_RUNS_MAX runs are held or when store_fold asks;
- * otherwise into a new run.
+ * spending, in key order, is what this fold moves on. Into the records when they are dense
+ * enough there (alone), or with every run when SL_RUNS_MAX runs are held, when store_fold
+ * asks or when the store is small; otherwise into a new run.
  */
 static int fold_plan(struct lmdb_store *s, MDB_txn *txn)
 {
@@ -625,14 +625,20 @@ static int fold_plan(struct lmdb_store *s, MDB_txn *txn)
     m->fold_done = 0;
     m->fold_keyed = false;
     size_t lv = leaves(s, txn);
-    bool records =
+    /* the runs go into the records with the fold of all, or in a store that is small (again):
+     * a dense memo in a large store folds alone, and the runs wait for the fold of all.
+     * Taken along, a few runs of tokens of every age would rewrite most of the leaves for a
+     * fraction of the spendings that fold puts on them: at 10^7, 4 runs with a dense memo
+     * held the rate at half for 30 s (docs/benchmarks.md, "The commit's sync sets the rate") */
+    bool with_runs =
         m->fold_all || m->nruns >= m->runs_max || (!m->runs_always && lv < m->min_leaves);
+    bool records = with_runs;
     if (!records && !m->runs_always) {
         double sp = spread(s, txn);
         atomic_store(&m->spread_pm, (uint64_t)(sp * 1000 + 0.5));
         records = sp <= RUN_SPREAD;
     }
-    size_t all = m->fold_n + m->in_runs;
+    size_t all = m->fold_n + (with_runs ? m->in_runs : 0);
     pthread_rwlock_unlock(&m->lock);
     /* a fold into the records puts about this many spendings on a leaf: its chunks grow with
      * it, so that each commit still rewrites about FOLD_CHUNK leaves */
@@ -641,7 +647,9 @@ static int fold_plan(struct lmdb_store *s, MDB_txn *txn)
     int rc;
     if (records) {
         m->fold_nos = xmalloc(4 * SL_RUNS_MAX * sizeof(*m->fold_nos));
-        rc = sl_runs_list(txn, s->runs, m->fold_nos, 4 * SL_RUNS_MAX, &m->fold_nruns);
+        m->fold_nruns = 0;
+        rc = with_runs ? sl_runs_list(txn, s->runs, m->fold_nos, 4 * SL_RUNS_MAX, &m->fold_nruns)
+                       : ERR_OK;
     } else if ((rc = sl_runs_last(txn, s->runs, &first, &last)) == ERR_OK) {
         sl_filter_init(&m->fold_run, m->fold_n);
         m->fold_run.no = last + 1;

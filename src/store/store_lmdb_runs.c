@@ -10,7 +10,8 @@
  * key, each run filled in key order on the table's rightmost leaf. Up to SL_RUNS_MAX runs
  * are held; the fold after them merges every run and the memo in key order into their
  * records, SL_RUNS_MAX + 1 times as many spendings on the same leaves (docs/benchmarks.md,
- * "The spent set as sorted runs").
+ * "The spent set as sorted runs"). A dense memo meanwhile folds into its records alone: the
+ * runs wait for that fold.
  *
  * A reader looks in a run only if the run's filter says the key may be there: a blocked
  * Bloom filter in memory, 10 bits a spending (all of a key's 7 bits in one 64-byte line),

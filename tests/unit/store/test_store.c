@@ -2002,6 +2002,14 @@ TEST(lmdb_a_fold_of_tokens_of_every_age_becomes_a_run)
     ASSERT_TRUE(store_lmdb_fold_spread(st) > 500);
     ASSERT_TRUE(reads_spent(st, t[1160], n[1160]));
     ASSERT_TRUE(reads_spent(st, t[35 * 20], n[35 * 20]));
+    /* dense again: the memo folds into its records alone, and the run stays for the fold of
+     * all (taken along, it would rewrite a leaf for each of its spendings now) */
+    for (int i = 1100; i < 1132; i++)
+        ASSERT_EQ_INT(rotate(st, t[i], n[i], "app", 1001, &op), STORE_ROTATED);
+    ASSERT_EQ_INT(wait_runs(st, 1, 32), 0);
+    ASSERT_TRUE(store_lmdb_fold_spread(st) <= 500);
+    ASSERT_TRUE(reads_spent(st, t[1101], n[1101]));
+    ASSERT_TRUE(reads_spent(st, t[35 * 20], n[35 * 20]));
     cleanup(st);
 }
 
