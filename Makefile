@@ -262,6 +262,8 @@ bench: deps
 	bench/growth.py --rounds 3 --sample 500000 --record docs/benchmarks.md
 	bench/growth.py --users '' --sizes 100000,10000000 --kinds any --sample 5000000 \
 	  --duration 240 --record docs/benchmarks.md
+	bench/growth.py --users '' --sizes 100000,10000000 --kinds any --sample 9000000 \
+	  --duration 840 --record docs/benchmarks.md
 	bench/memory.py
 	bench/events.py --rounds 4
 	bench/launch.py --html build/release/rehearsal-launch.html
