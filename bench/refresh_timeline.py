@@ -23,8 +23,8 @@ says so if it is not.
 
 Each line also gives CPU 0's steal time (/proc/stat: on a virtual machine, a dip with steal
 is the machine's, not the server's) and the server's major page faults a second (a page of
-the store that had to be read from disk: one the OS had evicted). With --perf-fold FILE, perf records CPU 0 (call graphs)
-for 40 s from the step that finds the fold of all runs due.
+the store that had to be read from disk: one the OS had evicted). With --perf-fold FILE,
+perf records CPU 0 (call graphs) for 40 s from the step that finds the fold of all runs due.
 
 --keep DIR seeds the store once into DIR and copies it for each later run (a 10^7 store takes
 4-5 minutes to seed). At the end, floodgate is restarted on the same store and the time to

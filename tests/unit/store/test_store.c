@@ -1731,11 +1731,6 @@ static int wait_runs(struct store *st, long want, long held)
     return -1;
 }
 
-/* Runs (issue #16 item 6; store_lmdb_runs.c): each fold of the memo written as a sorted run
- * instead of into the records, the tenth followed by a fold of all of them into the
- * records. Every reader sees a token spent in a run as spent, with its successor and when,
- * before and after the store is opened again and the runs are folded; the grace and reuse
- * rules hold through each step; a run whose commit fails is tried again and loses nothing. */
 /* One purge pass at 2000, operation after operation: how many said it goes on (-1: one failed,
  * deleted more than `most`, or the pass did not end), and what they deleted in *total. */
 static int purge_pass(struct store *st, uint64_t most, uint64_t *total)
@@ -1767,13 +1762,21 @@ static int eight_families(struct store *st)
     return 0;
 }
 
+/* After a pass over eight_families: the odd ones' 4 refresh records and 4 families, no more. */
+static bool odd_families_left(struct store *st)
+{
+    uint64_t rt, fams, bytes;
+    return store_usage(st, STORE_T_REFRESH, &rt, &bytes) == 0 &&
+           store_usage(st, STORE_T_FAMILIES, &fams, &bytes) == 0 && rt == 4 && fams == 4;
+}
+
 /* The purge reads at most a slice of the tables an operation and goes on where the last
  * stopped, so that it never holds the writer for long: a pass of several operations deletes
  * what expired, and only that. */
 TEST(lmdb_purges_in_slices)
 {
     struct store_op op;
-    uint64_t rt, fams, bytes, total = 0;
+    uint64_t total = 0;
     int slices = 0;
     backend = B_LMDB;
     struct store *st = open_fresh();
@@ -1782,9 +1785,7 @@ TEST(lmdb_purges_in_slices)
     slices = purge_pass(st, 3, &total); /* (deleted: at most what it read) */
     ASSERT_TRUE(slices >= 5);           /* 16 records, 3 a slice */
     ASSERT_EQ_INT((int)total, 8);       /* 4 refresh records and their 4 families */
-    ASSERT_EQ_INT(store_usage(st, STORE_T_REFRESH, &rt, &bytes), 0);
-    ASSERT_EQ_INT(store_usage(st, STORE_T_FAMILIES, &fams, &bytes), 0);
-    ASSERT_TRUE(rt == 4 && fams == 4);
+    ASSERT_TRUE(odd_families_left(st));
     store_lmdb_purge_scan(st, 0); /* the default: one operation, a whole pass, nothing left */
     init_op(&op, STORE_OP_PURGE);
     op.now = 2000;
@@ -1833,7 +1834,7 @@ TEST(lmdb_purge_slice_stops_on_the_clock)
 TEST(purge_paced_by_interval)
 {
     struct store_purge p;
-    uint64_t rt, fams, bytes;
+    uint64_t rt, bytes;
     unsigned calls = 1;
     backend = B_LMDB;
     struct store *st = open_fresh();
@@ -1847,9 +1848,7 @@ TEST(purge_paced_by_interval)
         calls++;
     ASSERT_TRUE(!p.on && calls >= 5 && p.slices == calls); /* 16 records, 3 a slice */
     ASSERT_TRUE(p.purged == 8 && p.last == 2100 + calls);
-    ASSERT_EQ_INT(store_usage(st, STORE_T_REFRESH, &rt, &bytes), 0);
-    ASSERT_EQ_INT(store_usage(st, STORE_T_FAMILIES, &fams, &bytes), 0);
-    ASSERT_TRUE(rt == 4 && fams == 4);
+    ASSERT_TRUE(odd_families_left(st));
     ASSERT_TRUE(!store_purge_step(&p, st, 600, p.last + 599) && p.slices == calls);
     store_lmdb_purge_scan(st, 0);
     ASSERT_TRUE(!store_purge_step(&p, st, 600, p.last + 600)); /* due: one slice, all of it */
@@ -1862,7 +1861,6 @@ TEST(purge_paced_by_interval)
 TEST(purge_after_a_failed_slice_begins_at_the_start)
 {
     struct store_purge p;
-    uint64_t rt, fams, bytes;
     unsigned calls = 0;
     backend = B_LMDB;
     struct store *st = open_fresh();
@@ -1875,12 +1873,15 @@ TEST(purge_after_a_failed_slice_begins_at_the_start)
     while (store_purge_step(&p, st, 600, 2601 + calls) && calls < 100)
         calls++;
     ASSERT_TRUE(!p.on && p.slices >= 5 && p.slices == calls + 1); /* (16 records, 3 a slice) */
-    ASSERT_EQ_INT(store_usage(st, STORE_T_REFRESH, &rt, &bytes), 0);
-    ASSERT_EQ_INT(store_usage(st, STORE_T_FAMILIES, &fams, &bytes), 0);
-    ASSERT_TRUE(rt == 4 && fams == 4);
+    ASSERT_TRUE(odd_families_left(st));
     cleanup(st);
 }
 
+/* Runs (issue #16 item 6; store_lmdb_runs.c): each fold of the memo written as a sorted run
+ * instead of into the records, the tenth followed by a fold of all of them into the
+ * records. Every reader sees a token spent in a run as spent, with its successor and when,
+ * before and after the store is opened again and the runs are folded; the grace and reuse
+ * rules hold through each step; a run whose commit fails is tried again and loses nothing. */
 TEST(lmdb_spends_through_runs_reloaded_and_folded)
 {
     struct store *st;
