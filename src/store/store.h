@@ -222,6 +222,10 @@ int store_lmdb_put_aged(struct store *st, const uint8_t digest[STORE_DIGEST],
 long store_lmdb_aged_left(struct store *st);
 /* Test builds: the next n commits fail (as on a full disk) and abort their transaction. */
 void store_lmdb_fail_commits(struct store *st, int n);
+/* Test builds: the revoked families' index (store_lmdb_fam.c): 0 if the open found it whole,
+ * else 1 + the lines its rebuild added or dropped; the lines it holds (-1: unreadable). */
+long store_lmdb_fam_rebuilt(struct store *st);
+long store_lmdb_fam_lines(struct store *st);
 /* Test builds: how many spent refresh tokens are held now, in memory and in runs; how many
  * runs; the bytes of their filters (the gate's included); the last fold's spread estimate, per
  * mille (0 before one); with `on`, a fold writes a run however dense it would be in the records (it

@@ -163,6 +163,7 @@ static int apply_rotate(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     struct store_refresh old, next;
     struct store_family fam;
     int64_t now = op->now;
+    bool revoked;
 
     op->rotate_result = STORE_ROTATE_INVALID;
     int rc = sl_rt_get(s, txn, op->old_digest, &old);
@@ -179,11 +180,13 @@ static int apply_rotate(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
     if (gen > old.gen)
         return ERR_OK; /* the user's sessions ended after this family began: store.h (a
                         * family never carries a later one here: the two move together) */
-    rc = get_family(s, txn, old.family, &fam);
-    if (rc == ERR_NOTFOUND || (rc == ERR_OK && (fam.revoked || now >= fam.expires_at)))
-        return ERR_OK;
+    /* The family: revoked if its index says so (store_lmdb_fam.c: not its record, a page
+     * of its own), expired when the record is (its expiry is the family's, copied down). */
+    rc = sl_fam_revoked(s, txn, old.family, &revoked);
     if (rc)
         return rc;
+    if (revoked || now >= old.expires_at)
+        return ERR_OK;
     if (old.state == STORE_RT_ROTATED) {
         struct store_refresh succ;
         bool succ_live =
@@ -197,11 +200,15 @@ static int apply_rotate(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
             op->rt = succ;
             return ERR_OK;
         }
+        rc = get_family(s, txn, old.family, &fam);
+        if (rc)
+            return rc == ERR_NOTFOUND ? ERR_OK : rc; /* (purged: invalid, as it expired) */
         fam.revoked = 1;
         fam.revoked_at = now;
         op->rotate_result = STORE_ROTATE_REUSED;
         op->rt = old;
-        return put_family(s, txn, old.family, &fam);
+        rc = put_family(s, txn, old.family, &fam);
+        return rc ? rc : sl_fam_mark(s, txn, old.family, fam.expires_at);
     }
     if (now >= old.idle_expires_at || now >= old.expires_at)
         return ERR_OK;
@@ -249,6 +256,15 @@ static int purge_dbi(struct lmdb_store *s, MDB_txn *txn, MDB_dbi dbi, enum store
             struct store_family f;
             if (store_family_decode(v.mv_data, v.mv_size, &f) == 0)
                 exp = f.expires_at;
+            if (exp <= now && f.revoked && k.mv_size == STORE_FAMILY_ID) {
+                uint8_t id[STORE_FAMILY_ID]; /* (its line in the index goes with it) */
+                memcpy(id, k.mv_data, sizeof(id));
+                int rc2 = sl_fam_unmark(s, txn, id);
+                if (rc2) {
+                    mdb_cursor_close(c);
+                    return rc2;
+                }
+            }
         } else if (t == STORE_T_REVOKED && v.mv_size == sizeof(int64_t)) {
             memcpy(&exp, v.mv_data, sizeof(exp));
         } else if (t != STORE_T_REVOKED) {
@@ -354,6 +370,8 @@ static int apply(struct lmdb_store *s, MDB_txn *txn, struct store_op *op)
             f.revoked = 1;
             f.revoked_at = op->now;
             rc = put_family(s, txn, op->rt.family, &f);
+            if (rc == ERR_OK)
+                rc = sl_fam_mark(s, txn, op->rt.family, f.expires_at);
         }
         return rc;
     }
@@ -445,6 +463,7 @@ static void probe(struct lmdb_store *s)
         v.mv_size = sizeof(now);
         v.mv_data = &now;
         rc = mdb_put(txn, s->dbi[STORE_T_META], &k, &v, 0);
+        sl_fam_own(s, txn);
         rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
     }
     if (rc)
@@ -466,7 +485,10 @@ int sl_commit(struct lmdb_store *s, MDB_txn *txn)
         mrc = EIO;
     } else
 #endif
+    {
+        sl_fam_own(s, txn);
         mrc = mdb_txn_commit(txn);
+    }
     if (mrc)
         sl_rt_abort(s);
     return mrc;
@@ -745,6 +767,7 @@ static void l_close(struct store *st)
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->writer, NULL);
+    sl_fam_close(s);
     mdb_env_close(s->env);
     sl_rt_close(s);
     pthread_mutex_destroy(&s->mu);
@@ -779,6 +802,7 @@ int store_lmdb_put_aged(struct store *st, const uint8_t digest[STORE_DIGEST],
     if (!v.mv_size || mdb_txn_begin(s->env, NULL, 0, &txn))
         return ERR_BACKEND;
     int rc = mdb_put(txn, s->legacy, &k, &v, 0);
+    sl_fam_own(s, txn);
     rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
     if (!rc)
         atomic_store(&s->has_legacy, true);
@@ -850,7 +874,7 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
                  dir, data < 0 ? "missing" : "empty", data < 0 ? " (lock.mdb is there)" : "");
         goto fail;
     }
-    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, STORE_T_COUNT + 3)) ||
+    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, STORE_T_COUNT + 4)) ||
         (rc = mdb_env_set_mapsize(s->env, map_size)) ||
         (rc = mdb_env_set_maxreaders(s->env, 512)) ||
         (rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600))) {
@@ -886,7 +910,7 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
             goto fail;
         }
     }
-    if (sl_rt_open(s, txn, err, cap))
+    if (sl_rt_open(s, txn, err, cap) || sl_fam_open(s, txn, err, cap))
         goto fail;
     if ((rc = mdb_txn_commit(txn))) {
         txn = NULL;
@@ -894,6 +918,8 @@ int store_open_lmdb(const char *dir, size_t map_size, unsigned flags, struct sto
         goto fail;
     }
     txn = NULL;
+    if (sl_fam_rebuild(s, err, cap))
+        goto fail;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->cv_idle, NULL);

@@ -102,8 +102,13 @@ struct lmdb_store {
     MDB_dbi dbi[STORE_T_COUNT];
     MDB_dbi legacy; /* refresh records written before time_key, until none is left */
     _Atomic bool has_legacy;
-    MDB_dbi spent; /* the spent log: spendings by sequence number (store_lmdb_rt.c) */
-    MDB_dbi runs;  /* the spent set's runs (store_lmdb_runs.c) */
+    MDB_dbi spent;        /* the spent log: spendings by sequence number (store_lmdb_rt.c) */
+    MDB_dbi runs;         /* the spent set's runs (store_lmdb_runs.c) */
+    MDB_dbi fam_revoked;  /* the revoked families' index (store_lmdb_fam.c) */
+    bool fam_rebuild;     /* the index is to be rebuilt after the open's transaction */
+    unsigned fam_rebuilt; /* 0: not rebuilt at open; else 1 + the lines it changed */
+    size_t fam_own_last;  /* the last write transaction this process made (sl_fam_own) */
+    bool fam_foreign;     /* another process wrote since the open: no mark at close */
     struct sl_memo memo;
     pthread_t writer;
     pthread_mutex_t mu;
@@ -171,6 +176,25 @@ bool sl_rt_fold_due(struct lmdb_store *s);
 int sl_rt_fold_all(struct store *st, uint64_t *n);
 /* /metrics: the spendings held, and the folds done. */
 int sl_rt_metrics_text(struct store *st, struct buf *b);
+
+/* ---- the revoked families' index (store_lmdb_fam.c) ---- */
+
+/* At open, in its write transaction: the table, and whether it is to be rebuilt. */
+int sl_fam_open(struct lmdb_store *s, MDB_txn *txn, char *err, size_t cap);
+/* After the open's commit: the rebuild, if sl_fam_open found it due. */
+int sl_fam_rebuild(struct lmdb_store *s, char *err, size_t cap);
+/* Every write transaction of this process, just before its commit (under LMDB's writer
+ * lock): notes whether another process wrote since this one's last. */
+void sl_fam_own(struct lmdb_store *s, MDB_txn *txn);
+/* Before the environment closes, the writer stopped: the mark that the index is whole, if no
+ * other process wrote since the open. */
+void sl_fam_close(struct lmdb_store *s);
+/* In a write transaction: is family `id` revoked; mark it revoked; its line gone (purge). */
+int sl_fam_revoked(struct lmdb_store *s, MDB_txn *txn, const uint8_t id[STORE_FAMILY_ID],
+                   bool *revoked);
+int sl_fam_mark(struct lmdb_store *s, MDB_txn *txn, const uint8_t id[STORE_FAMILY_ID],
+                int64_t expires_at);
+int sl_fam_unmark(struct lmdb_store *s, MDB_txn *txn, const uint8_t id[STORE_FAMILY_ID]);
 
 /* ---- store_lmdb_runs.c ---- */
 

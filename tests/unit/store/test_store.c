@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
+#include <lmdb.h>
 
 #include "core/clock.h"
 #include "core/err.h"
@@ -2290,6 +2291,136 @@ TEST(lmdb_a_run_written_by_another_process_is_seen)
     ASSERT_EQ_INT((int)store_lmdb_spent_runs(st), 1);
     ASSERT_EQ_INT(rotate(st, b, c, "app", 1003, &op), STORE_ROTATED);
     ASSERT_EQ_INT(rotate(st, a, c, "app", 1030, &op), STORE_ROTATE_REUSED);
+    cleanup(st);
+}
+
+/* The revoked families' index (store_lmdb_fam.c): a rotation asks it, not the family's record;
+ * a revocation and a reuse each write a line, and the purge deletes it with its family. */
+TEST(lmdb_revocations_are_read_from_the_families_index)
+{
+    struct store_op op;
+    uint64_t purged;
+    uint8_t a[32], b[32], c[32], d[32], e[32];
+    struct store *st = lmdb_one_family(a, b, c, 0x71, 0xc1);
+    ASSERT_TRUE(st != NULL);
+    ASSERT_EQ_INT((int)store_lmdb_fam_rebuilt(st), 0); /* (a new store: nothing to rebuild) */
+    ASSERT_EQ_INT((int)store_lmdb_fam_lines(st), 0);
+    init_op(&op, STORE_OP_FAMILY_REVOKE);
+    fam(op.rt.family, 0xc1);
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT((int)store_lmdb_fam_lines(st), 1);
+    ASSERT_EQ_INT(rotate(st, a, b, "app", 1001, &op), STORE_ROTATE_INVALID);
+    /* a reuse revokes its family: a second line, and the successor is refused */
+    dig(d, 0x75);
+    ASSERT_EQ_INT(issue_family(st, c, 0xc2, 1000, 1000, 100, 0), 0);
+    ASSERT_EQ_INT(rotate(st, c, d, "app", 1001, &op), STORE_ROTATED);
+    ASSERT_EQ_INT(rotate(st, c, b, "app", 1050, &op), STORE_ROTATE_REUSED);
+    ASSERT_EQ_INT((int)store_lmdb_fam_lines(st), 2);
+    ASSERT_EQ_INT(rotate(st, d, b, "app", 1051, &op), STORE_ROTATE_INVALID);
+    /* a third, revoked, that lives past the purge's time (2000) */
+    dig(e, 0x76);
+    ASSERT_EQ_INT(issue_family(st, e, 0xc3, 1000, 8000, 8000, 0), 0);
+    init_op(&op, STORE_OP_FAMILY_REVOKE);
+    fam(op.rt.family, 0xc3);
+    ASSERT_EQ_INT(store_exec(st, &op), 0);
+    ASSERT_EQ_INT((int)store_lmdb_fam_lines(st), 3);
+    ASSERT_TRUE(purge_pass(st, 100, &purged) >= 0);
+    ASSERT_EQ_INT((int)store_lmdb_fam_lines(st), 1);
+    ASSERT_EQ_INT(rotate(st, e, b, "app", 1060, &op), STORE_ROTATE_INVALID);
+    cleanup(st);
+}
+
+/* What a writer that does not keep the index (a floodgate from before it) does to family f:
+ * its record marked revoked, or deleted. With `mark`, the writer also says the index is whole
+ * (as this code does when it closes the store). */
+static int older_writer(const uint8_t f[STORE_FAMILY_ID], bool drop, bool mark)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi fams, meta;
+    MDB_val k = {STORE_FAMILY_ID, (void *)(uintptr_t)f}, v;
+    uint8_t rec[STORE_FAMILY_ENC];
+    struct store_family fr;
+    int rc = mdb_env_create(&env);
+    if (rc)
+        return rc;
+    if ((rc = mdb_env_set_maxdbs(env, 32)) || (rc = mdb_env_open(env, dir, MDB_NOTLS, 0600)) ||
+        (rc = mdb_txn_begin(env, NULL, 0, &txn))) {
+        mdb_env_close(env);
+        return rc;
+    }
+    rc = mdb_dbi_open(txn, "families", 0, &fams);
+    if (rc == 0 && drop) {
+        rc = mdb_del(txn, fams, &k, NULL);
+    } else if (rc == 0 && (rc = mdb_get(txn, fams, &k, &v)) == 0 &&
+               (rc = store_family_decode(v.mv_data, v.mv_size, &fr)) == 0) {
+        fr.revoked = 1;
+        store_family_encode(&fr, rec);
+        v = (MDB_val){sizeof(rec), rec};
+        rc = mdb_put(txn, fams, &k, &v, 0);
+    }
+    if (rc == 0 && mark && (rc = mdb_dbi_open(txn, "meta", 0, &meta)) == 0) {
+        uint64_t id = mdb_txn_id(txn);
+        MDB_val mk = {16, (void *)(uintptr_t) "families_revoked"}, mv = {sizeof(id), &id};
+        rc = mdb_put(txn, meta, &mk, &mv, 0);
+    }
+    rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    mdb_env_close(env);
+    return rc;
+}
+
+static struct store *reopen(void)
+{
+    struct store *st = NULL;
+    char err[256];
+    if (store_open_lmdb(dir, 64u << 20, 0, &st, err, sizeof(err)))
+        fprintf(stderr, "# %s\n", err);
+    return st;
+}
+
+/* A family revoked by a writer that does not keep the index is indexed when the store next
+ * opens, and a line whose family such a writer deleted is dropped: unless the store's last
+ * transaction is the one this code marked when it closed, with no other writer since its open
+ * (a writer while it runs is seen at its close: it leaves no mark). */
+TEST(lmdb_the_families_index_is_rebuilt_after_another_writer)
+{
+    struct store_op op;
+    uint8_t a[32], b[32], c[32], d[32], f[STORE_FAMILY_ID];
+    struct store *st = lmdb_one_family(a, b, c, 0x81, 0xd1);
+    ASSERT_TRUE(st != NULL);
+    dig(d, 0x85);
+    fam(f, 0xd1);
+    store_close(st);
+    ASSERT_TRUE((st = reopen()) != NULL); /* closed by this code: whole */
+    ASSERT_EQ_INT((int)store_lmdb_fam_rebuilt(st), 0);
+    store_close(st);
+    /* (the rotation reads the index alone: a revocation it was not told of goes unseen) */
+    ASSERT_EQ_INT(older_writer(f, false, true), 0);
+    ASSERT_TRUE((st = reopen()) != NULL);
+    ASSERT_EQ_INT((int)store_lmdb_fam_rebuilt(st), 0);
+    ASSERT_EQ_INT(rotate(st, a, b, "app", 1001, &op), STORE_ROTATED);
+    /* another process writes while this one runs: not seen before the next open */
+    pid_t pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0)
+        _exit(older_writer(f, false, false) ? 2 : 0);
+    int status;
+    ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ASSERT_EQ_INT(rotate(st, b, c, "app", 1002, &op), STORE_ROTATED);
+    store_close(st);
+    ASSERT_TRUE((st = reopen()) != NULL);
+    ASSERT_EQ_INT((int)store_lmdb_fam_rebuilt(st), 2); /* one line added */
+    ASSERT_EQ_INT((int)store_lmdb_fam_lines(st), 1);
+    ASSERT_EQ_INT(rotate(st, c, d, "app", 1003, &op), STORE_ROTATE_INVALID);
+    store_close(st);
+    ASSERT_TRUE((st = reopen()) != NULL);
+    ASSERT_EQ_INT((int)store_lmdb_fam_rebuilt(st), 0);
+    store_close(st);
+    ASSERT_EQ_INT(older_writer(f, true, false), 0);
+    ASSERT_TRUE((st = reopen()) != NULL);
+    ASSERT_EQ_INT((int)store_lmdb_fam_rebuilt(st), 2); /* one line dropped */
+    ASSERT_EQ_INT((int)store_lmdb_fam_lines(st), 0);
     cleanup(st);
 }
 
