@@ -22,6 +22,7 @@
  * rebuild at the next open.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -127,6 +128,17 @@ static int collect(struct lmdb_store *s, struct fam_id **out, size_t *n)
     return mrc == MDB_NOTFOUND ? ERR_OK : ERR_BACKEND;
 }
 
+/* Is family `k` revoked (until *exp), as this transaction sees its record: 1 yes, 0 no (not
+ * there, or not revoked), or an LMDB error as a negative. */
+static int revoked_now(struct lmdb_store *s, MDB_txn *txn, MDB_val *k, int64_t *exp)
+{
+    MDB_val v;
+    int rc = mdb_get(txn, s->dbi[STORE_T_FAMILIES], k, &v);
+    if (rc)
+        return rc == MDB_NOTFOUND ? 0 : -abs(rc);
+    return revoked_rec(&v, exp);
+}
+
 /* In the write transaction: the lines the snapshot found missing from the index (each
  * checked again: it may have been purged since), and the index's lines whose family is no
  * longer revoked or there. */
@@ -136,13 +148,18 @@ static int fix(struct lmdb_store *s, MDB_txn *txn, const struct fam_id *l, size_
     MDB_cursor *c;
     MDB_val k, v;
     int64_t exp;
-    int mrc = 0;
+    int mrc = 0, r;
 
     for (size_t i = 0; i < n && mrc == 0; i++) {
         k = (MDB_val){STORE_FAMILY_ID, (void *)(uintptr_t)l[i].id};
-        if (mdb_get(txn, s->fam_revoked, &k, &v) != MDB_NOTFOUND ||
-            mdb_get(txn, s->dbi[STORE_T_FAMILIES], &k, &v) || !revoked_rec(&v, &exp))
+        if ((r = mdb_get(txn, s->fam_revoked, &k, &v)) != MDB_NOTFOUND) {
+            mrc = r; /* (there already, or an error) */
             continue;
+        }
+        if ((r = revoked_now(s, txn, &k, &exp)) <= 0) {
+            mrc = -r;
+            continue;
+        }
         v = (MDB_val){sizeof(exp), &exp};
         if ((mrc = mdb_put(txn, s->fam_revoked, &k, &v, 0)) == 0)
             (*added)++;
@@ -151,14 +168,14 @@ static int fix(struct lmdb_store *s, MDB_txn *txn, const struct fam_id *l, size_
         return mrc;
     int g = mdb_cursor_get(c, &k, &v, MDB_FIRST);
     while (g == 0 && mrc == 0) {
-        MDB_val f;
-        bool keep = mdb_get(txn, s->dbi[STORE_T_FAMILIES], &k, &f) == 0 && revoked_rec(&f, &exp);
-        if (!keep && (mrc = mdb_cursor_del(c, 0)) == 0)
+        if ((r = revoked_now(s, txn, &k, &exp)) < 0)
+            mrc = -r;
+        else if (r == 0 && (mrc = mdb_cursor_del(c, 0)) == 0)
             (*dropped)++;
         g = mdb_cursor_get(c, &k, &v, MDB_NEXT); /* (after a delete: the line after it) */
     }
     mdb_cursor_close(c);
-    return mrc;
+    return mrc ? mrc : (g == MDB_NOTFOUND ? 0 : g);
 }
 
 int sl_fam_rebuild(struct lmdb_store *s, char *err, size_t cap)
@@ -174,7 +191,8 @@ int sl_fam_rebuild(struct lmdb_store *s, char *err, size_t cap)
     if (rc == ERR_OK && mrc == 0) {
         sl_fam_own(s, txn);
         mrc = fix(s, txn, l, n, &added, &dropped);
-        mrc = mrc ? (mdb_txn_abort(txn), mrc) : mark_put(s, txn);
+        if (mrc == 0)
+            mrc = mark_put(s, txn);
         mrc = mrc ? (mdb_txn_abort(txn), mrc) : mdb_txn_commit(txn);
     }
     mem_free(l);
