@@ -6,7 +6,7 @@
  *
  * A rotation asks it instead of reading the family's record. In a store of 10^7 families
  * that record lies on a random leaf of a 650 MB table, a page not in the processor's caches:
- * with the token's own record, two such pages a rotation, a fifth of the writer's time
+ * with the token's own record, two such pages a rotation, 40% of the writer's time on CPU
  * (docs/benchmarks.md, "One cold page a rotation"). The index holds only the revoked
  * families until they expire: a few leaves, which stay cached. The family's expiry needs no
  * read either: the token's record carries it (copied down at issue, kept by each rotation).
