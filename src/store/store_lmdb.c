@@ -824,17 +824,21 @@ void store_lmdb_purge_budget(struct store *st, int64_t ns)
     L(st)->purge_budget_ns = ns >= 0 ? (uint64_t)ns : PURGE_BUDGET_NS;
 }
 
-long store_lmdb_aged_left(struct store *st)
+long sl_entries(struct lmdb_store *s, MDB_dbi dbi)
 {
-    struct lmdb_store *s = L(st);
     MDB_txn *txn;
     MDB_stat ms;
 
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
         return -1;
-    int rc = mdb_stat(txn, s->legacy, &ms);
+    int rc = mdb_stat(txn, dbi, &ms);
     mdb_txn_abort(txn);
     return rc ? -1 : (long)ms.ms_entries;
+}
+
+long store_lmdb_aged_left(struct store *st)
+{
+    return sl_entries(L(st), L(st)->legacy);
 }
 #endif
 

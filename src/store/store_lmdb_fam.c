@@ -258,14 +258,7 @@ long store_lmdb_fam_rebuilt(struct store *st)
 long store_lmdb_fam_lines(struct store *st)
 {
     struct lmdb_store *s = (struct lmdb_store *)(void *)st;
-    MDB_txn *txn;
-    MDB_stat ms;
-
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
-        return -1;
-    int rc = mdb_stat(txn, s->fam_revoked, &ms);
-    mdb_txn_abort(txn);
-    return rc ? -1 : (long)ms.ms_entries;
+    return sl_entries(s, s->fam_revoked);
 }
 
 #endif

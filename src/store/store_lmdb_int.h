@@ -195,6 +195,10 @@ int sl_fam_revoked(struct lmdb_store *s, MDB_txn *txn, const uint8_t id[STORE_FA
 int sl_fam_mark(struct lmdb_store *s, MDB_txn *txn, const uint8_t id[STORE_FAMILY_ID],
                 int64_t expires_at);
 int sl_fam_unmark(struct lmdb_store *s, MDB_txn *txn, const uint8_t id[STORE_FAMILY_ID]);
+#ifdef FG_TESTING
+/* Test builds: the entries of table dbi, as of now (-1: unreadable). */
+long sl_entries(struct lmdb_store *s, MDB_dbi dbi);
+#endif
 
 /* ---- store_lmdb_runs.c ---- */
 
