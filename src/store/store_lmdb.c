@@ -253,11 +253,13 @@ static int purge_dbi(struct lmdb_store *s, MDB_txn *txn, MDB_dbi dbi, enum store
             if (store_refresh_decode(v.mv_data, v.mv_size, &r) == 0)
                 exp = r.expires_at; /* rotated ones stay to detect reuse until then */
         } else if (t == STORE_T_FAMILIES) {
-            struct store_family f;
+            struct store_family f = {0}; /* (one that does not decode: not expiring, kept) */
             if (store_family_decode(v.mv_data, v.mv_size, &f) == 0)
                 exp = f.expires_at;
             if (exp <= now && f.revoked && k.mv_size == STORE_FAMILY_ID) {
-                uint8_t id[STORE_FAMILY_ID]; /* (its line in the index goes with it) */
+                /* (its line in the index goes with it; the key copied first: a write to
+                 * another table may move the page it points into) */
+                uint8_t id[STORE_FAMILY_ID];
                 memcpy(id, k.mv_data, sizeof(id));
                 int rc2 = sl_fam_unmark(s, txn, id);
                 if (rc2) {
